@@ -1,0 +1,79 @@
+/* conn.h - connections to department systems: PostgreSQL (libpq), ODBC
+ * (unixODBC) and HTTP (libcurl).
+ *
+ * A connection spec is "<type>:<target>":
+ *   pg:host=/tmp/x port=5433 dbname=hr      (libpq conninfo; PGPASSFILE works)
+ *   odbc:Driver=SQLite3;Database=/path/civil.db
+ *   http:http://127.0.0.1:18080/            (base URL)
+ * Secrets never sit in the spec committed to the repo: config.c resolves them
+ * from the environment or a 0600 file before conn_open() is called.
+ *
+ * SQL rows are streamed: the callback sees one row at a time (libpq single-row
+ * mode, ODBC SQLFetch), so memory does not grow with the table. Values are
+ * NUL-terminated text exactly as the server returns it (bytes in the source's
+ * encoding; the adapter runtime converts to UTF-8), NULL for SQL NULL.
+ *
+ * Transient failures (connection lost, HTTP 5xx/429, timeouts) are retried with
+ * capped exponential backoff and full jitter up to conn_opts.retries; a broken
+ * database connection is re-established before the retry. Errors name the
+ * source, the connection and the cause, never credentials. */
+#ifndef GG_CONN_H
+#define GG_CONN_H
+
+#include <stddef.h>
+
+typedef enum { CONN_PG = 0, CONN_ODBC, CONN_HTTP } conn_type;
+
+typedef struct conn_opts {
+    const char *bearer_token; /* HTTP: Authorization: Bearer <token>; NULL = none */
+    long timeout_ms;          /* per request/query; 0 = default 30000 */
+    int retries;              /* transient-failure retries; default 3 */
+    long backoff_base_ms;     /* first backoff; default 200 */
+    long backoff_max_ms;      /* cap; default 5000 */
+} conn_opts;
+
+typedef struct conn conn;
+
+/* Return 0 to continue; any other value stops the query, which then returns it. */
+typedef int (*conn_row_fn)(void *ud, int ncols, const char *const *colnames,
+                           const char *const *values);
+
+/* Opens (and for SQL connects) a connection. `source` and `name` are used in
+ * error messages ("source hr, connection db: ..."). NULL on failure with err set. */
+conn *conn_open(const char *source, const char *name, const char *spec,
+                const conn_opts *opts, char *err, size_t errsz);
+void conn_close(conn *c);
+conn_type conn_get_type(const conn *c);
+const char *conn_get_name(const conn *c);
+
+/* SQL (pg/odbc). Placeholders are the database's own: $1.. for PostgreSQL, ? for
+ * ODBC. params are text (NULL = SQL NULL). Returns 0 when all rows were read,
+ * the callback's nonzero value when it stopped early, -1 on error (err set). */
+int conn_query(conn *c, const char *sql, int nparams, const char *const *params,
+               conn_row_fn fn, void *ud, char *err, size_t errsz);
+/* Statement without rows; *affected receives the row count (may be NULL). */
+int conn_exec(conn *c, const char *sql, int nparams, const char *const *params,
+              long *affected, char *err, size_t errsz);
+
+/* HTTP. `path` is appended to the base URL (may include a query string).
+ * headers: NULL-terminated "Name: value" list or NULL. The response body is
+ * malloc'd and NUL-terminated (caller frees). Returns 0 when a response arrived
+ * (any status, after retrying 5xx/429), -1 on transport failure. */
+typedef struct http_response {
+    long status;
+    char *body;
+    size_t len;
+    char *content_type; /* malloc'd or NULL */
+} http_response;
+int conn_http(conn *c, const char *method, const char *path, const char *const *headers,
+              const char *body, size_t bodylen, http_response *resp, char *err,
+              size_t errsz);
+void http_response_free(http_response *r);
+
+/* URL-encode a query value into a malloc'd string. */
+char *conn_url_escape(const char *s);
+
+/* Backoff delay for attempt n (0-based): random in [0, min(max, base*2^n)]. */
+long conn_backoff_ms(const conn_opts *o, int attempt);
+
+#endif

@@ -1,0 +1,68 @@
+/* ident.h - resident identity numbers (GB 11643-1999) and names.
+ *
+ * ident_normalize() turns an id number as a source holds it into the 18-character
+ * form and validates it (record-model.md "Identity"): strip spaces and hyphens,
+ * full-width digits and 'Ｘ' to ASCII, 'x' to 'X', 15-digit legacy numbers to 18
+ * (insert "19", compute the ISO 7064 MOD 11-2 check character); valid only with the
+ * right check character, a real birth date not after `today`, and a province-level
+ * region prefix. Unknown full region codes are never a reason to reject.
+ *
+ * name_normalize() folds a name for comparison: trim, full-width to half-width,
+ * middle-dot variants to U+00B7, traditional to simplified (OpenCC t2s).
+ *
+ * ident_mask()/name_mask() produce the only forms allowed in logs and messages. */
+#ifndef GG_IDENT_H
+#define GG_IDENT_H
+
+#include <stddef.h>
+
+#define IDENT_LEN 18
+
+typedef enum {
+    ID_OK = 0,
+    ID_EMPTY,        /* absent or blank */
+    ID_BAD_CHAR,     /* a character that is not a digit, X, space or hyphen */
+    ID_BAD_LENGTH,   /* not 15 or 18 characters after cleanup */
+    ID_BAD_REGION,   /* first two digits are not a province-level code */
+    ID_BAD_DATE,     /* embedded birth date is not a calendar date */
+    ID_FUTURE_DATE,  /* embedded birth date is after today */
+    ID_BAD_CHECK,    /* check character does not match */
+    ID_BAD_ENCODING, /* not valid UTF-8 */
+} ident_status;
+
+/* Short English reason for logs and the quarantine ("bad check character"). */
+const char *ident_status_str(ident_status st);
+/* Stable machine code for data-quality counts ("bad_check"). */
+const char *ident_status_code(ident_status st);
+
+/* Normalize `raw` (UTF-8, may be NULL). `today` is yyyymmdd (0 = use the clock).
+ * `out` receives the cleaned 18-character form whenever the input has a usable
+ * shape (also for ID_BAD_CHECK/ID_BAD_DATE/ID_BAD_REGION, so evidence can show
+ * it), otherwise "". Returns ID_OK only for a valid number. */
+ident_status ident_normalize(const char *raw, int today, char out[IDENT_LEN + 1]);
+
+/* Check character for the first 17 digits (ISO 7064 MOD 11-2): '0'-'9' or 'X'. */
+char ident_check_char(const char *first17);
+
+/* For a valid normalized id: birth date as yyyymmdd, sex 'M'/'F' (odd = male). */
+int ident_birth_date(const char *id18);
+char ident_sex(const char *id18);
+
+/* Mask for logs: keep the first 4 and last 4 characters, '*' for the rest
+ * ("4205**********123X"); short or odd input is masked entirely. out >= 32 bytes. */
+void ident_mask(const char *id, char *out, size_t outsz);
+/* Mask a UTF-8 name: keep the first character, '*' for each other character. */
+void name_mask(const char *name, char *out, size_t outsz);
+
+/* Name normalization (owns an OpenCC handle; one per process context). */
+typedef struct name_normalizer name_normalizer;
+name_normalizer *name_normalizer_new(char *err, size_t errsz);
+void name_normalizer_free(name_normalizer *nn);
+/* Returns a malloc'd normalized name, or NULL when `raw` is NULL/blank or not
+ * valid UTF-8. */
+char *name_normalize(name_normalizer *nn, const char *raw);
+
+/* 1 when `s` is valid UTF-8 of length `len`, else 0. */
+int utf8_valid(const char *s, size_t len);
+
+#endif
