@@ -23,6 +23,7 @@ typedef struct rules_config {
     size_t nstandards;
     char **exempt_subkinds;     /* default {"motorcycle", "disability_vehicle"} */
     size_t nexempt;
+    int today;                  /* yyyymmdd bounding ongoing enrollments; 0 = clock */
 } rules_config;
 
 void rules_config_defaults(rules_config *rc);

@@ -1,0 +1,62 @@
+/* lua_rt.h - a sandboxed Lua 5.4 state for one adapter.
+ *
+ * The sandbox (findings.md, after Redis script_lua.c and lua_sandbox):
+ *  - libraries opened one by one: base, table, string, math, utf8, coroutine;
+ *    removed: dofile, loadfile, load of binary chunks, string.dump, collectgarbage
+ *    options other than "count"; os is reduced to time, date, clock; no io,
+ *    require/package, debug.
+ *  - adapter code runs in its own _ENV whose __index is a read-only table of the
+ *    runtime's functions (lua_rt_register): an adapter cannot replace them.
+ *  - a memory cap enforced by the allocator (allocation fails past it);
+ *  - a time limit per call: a watchdog thread arms an instruction hook only when
+ *    the deadline passes, so normal runs pay nothing for it;
+ *  - files are loaded text-only (luaL_loadbufferx mode "t"), chunk name "@<path>".
+ * Errors come back as strings "<file>:<line>: <message>" in err; nothing longjmps
+ * out of this module. */
+#ifndef GG_LUA_RT_H
+#define GG_LUA_RT_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+#include <lua.h>
+
+typedef struct lua_rt lua_rt;
+
+/* cap_bytes: memory cap (0 = 256 MiB); deadline_ms: per-call limit (0 = 60000). */
+lua_rt *lua_rt_new(size_t cap_bytes, long deadline_ms, char *err, size_t errsz);
+void lua_rt_free(lua_rt *rt);
+lua_State *lua_rt_state(lua_rt *rt);
+
+/* Registers the value on top of the stack as a runtime global `name` visible to
+ * adapters (read-only). Pops it. Call before lua_rt_load_file. */
+void lua_rt_register(lua_rt *rt, const char *name);
+
+/* Loads and runs the file in a fresh adapter environment. On success pushes
+ * its first return value (or nil) and returns 0; on error pushes nothing,
+ * returns -1 and fills err ("adapters/x.lua:12: ..."). */
+int lua_rt_load_file(lua_rt *rt, const char *path, char *err, size_t errsz);
+
+/* Protected call with the message handler and the deadline armed. Stack:
+ * [function, args...] -> [results...] on success (returns 0); on failure the
+ * function and args are popped, nothing is pushed, returns -1 with err filled.
+ * Timeouts say "exceeded its time limit of N ms"; memory "exceeded its memory
+ * limit of N MiB". */
+int lua_rt_pcall(lua_rt *rt, int nargs, int nresults, char *err, size_t errsz);
+
+size_t lua_rt_mem_used(const lua_rt *rt);
+void lua_rt_set_deadline(lua_rt *rt, long deadline_ms);
+
+/* JSON <-> Lua. Objects become tables with string keys, arrays become sequences
+ * (1-based), null becomes the light userdata json.null (lua_rt_push_null),
+ * integers stay integers. [-0, +1] */
+void lua_rt_push_json(lua_State *L, const json_t *j);
+/* Converts the value at idx to JSON (new reference). A table with only keys
+ * 1..n is an array, otherwise an object with string keys. Returns NULL with err
+ * on cycles, unsupported types (functions, userdata other than null) or depth
+ * over 64. [-0, +0] */
+json_t *lua_rt_to_json(lua_State *L, int idx, char *err, size_t errsz);
+/* Registers json.encode / json.decode / json.null as runtime global "json". */
+void lua_rt_open_json(lua_rt *rt);
+
+#endif
