@@ -25,6 +25,7 @@ typedef struct gg_conn_conf {
     char *name;     /* "db" */
     char *spec;     /* "pg:..." with ${VAR} expanded and the password resolved */
     char *token;    /* resolved bearer token (HTTP), may be NULL; never logged */
+    char *password; /* resolved database password, already appended to spec; never logged */
     long timeout_ms;
     int retries;
 } gg_conn_conf;
