@@ -41,4 +41,14 @@ typedef struct factset {
 int factset_add(factset *fs, fact *f); /* 0 ok, -1 out of memory */
 void factset_free(factset *fs);
 
+/* Added by the identity/rules module (not part of the original contract):
+ *
+ * Fact indices sorted by (source, ref), ties by insertion order: the
+ * deterministic "source,ref order" identity and rules use. *out is malloc'd
+ * (caller frees; NULL when the set is empty). 0 ok, -1 out of memory.
+ *
+ * Note: persons borrow name/grid/address pointers from facts, so facts must not
+ * be added after identity_resolve() without resolving again. */
+int factset_order(const factset *fs, int **out);
+
 #endif
