@@ -55,6 +55,11 @@ int adapter_connect(adapter *ad, char *err, size_t errsz);
  * with err set when the stream failed as a whole (source down, Lua error). */
 int adapter_pull(adapter *ad, size_t stream, const adapter_sink *sink, long limit,
                  long *nrows, char *err, size_t errsz);
+/* Inside on_fact: the current record's mapped source values as a JSON object
+ * text {"column": "value", ...} (UTF-8), malloc'd; NULL when not available.
+ * Built on demand so that rows the cycle drops cost nothing. */
+char *adapter_raw_json(adapter *ad);
+
 /* Delivers one alert through the adapter's push function (idempotent on
  * alert id by contract). `explanation` is the zh-CN text. */
 int adapter_push(adapter *ad, const alert *a, const char *explanation, char *err, size_t errsz);
