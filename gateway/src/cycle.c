@@ -1,0 +1,376 @@
+/* cycle.c - one matching cycle, flowing one way:
+ *   connectors -> adapter runtime -> facts -> identity -> rules -> alerts/outbox -> sinks.
+ *
+ * Phase 1 pulls the small-side streams (persons, deaths, members, assets,
+ * custody, verdicts) into the state store. Phase 2 streams payment and income
+ * rows and keeps only those about a subject of interest (an id with a death,
+ * custody or enrollment, or an assistance case), so what is kept grows with
+ * deaths and cases, not with payment rows. Each stream is one transaction: a
+ * source that fails mid-stream leaves the previous facts in place. */
+#include "cycle.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "conn.h"
+#include "factset.h"
+#include "identity.h"
+#include "log.h"
+#include "rules.h"
+#include "strmap.h"
+
+typedef struct pull_sink_ctx {
+    gg_ctx *ctx;
+    adapter *ad;
+    const char *source;
+    long cycle;
+    int phase_stream;        /* 1 = payment/income phase: filter by interest */
+    strmap *interest_ids, *interest_cases;
+    cycle_stats *stats;
+    long kept, skipped, rejected, invalid;
+    int failed;              /* state write failed */
+} pull_sink_ctx;
+
+static int on_fact(void *ud, const char *stream, fact *f) {
+    pull_sink_ctx *p = ud;
+    fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
+    if (f->id_status != ID_OK && f->id_status != ID_EMPTY) {
+        char masked[40], reason[160];
+        ident_mask(f->id_clean[0] ? f->id_clean : "", masked, sizeof masked);
+        snprintf(reason, sizeof reason, "invalid id_no: %s", ident_status_str(f->id_status));
+        char *raw = adapter_raw_json(p->ad);
+        if (state_quarantine_add(p->ctx->st, p->source, stream, f->ref, reason, raw, p->cycle)) p->failed = 1;
+        free(raw);
+        state_dq_add(p->ctx->st, p->source, "invalid_id", ident_status_code(f->id_status), 1, p->cycle);
+        gg_debug(p->source, "stream %s, record %s: %s (%s)", stream, f->ref, reason, masked);
+        p->invalid++;
+    }
+    if (p->phase_stream) {
+        int keep = f->id_norm[0] && strmap_has(p->interest_ids, f->id_norm);
+        if (!keep && f->f[FF_CASE].set && f->f[FF_CASE].s) keep = strmap_has(p->interest_cases, f->f[FF_CASE].s);
+        if (!keep) {
+            p->skipped++;
+            return 0;
+        }
+    }
+    f->raw_json = adapter_raw_json(p->ad);
+    if (state_fact_put(p->ctx->st, f, p->cycle)) {
+        p->failed = 1;
+        return 1;
+    }
+    p->kept++;
+    return 0;
+}
+
+static int on_reject(void *ud, const char *stream, const char *ref, const char *reason, const char *raw) {
+    pull_sink_ctx *p = ud;
+    gg_warn(p->source, "stream %s, record %s: rejected: %s", stream, ref ? ref : "?", reason);
+    if (state_quarantine_add(p->ctx->st, p->source, stream, ref ? ref : "", reason, raw, p->cycle)) {
+        p->failed = 1;
+        return 1;
+    }
+    const char *metric = strstr(reason, "not valid") && strstr(reason, "text") ? "encoding_error" : "rejected";
+    state_dq_add(p->ctx->st, p->source, metric, stream, 1, p->cycle);
+    p->rejected++;
+    return 0;
+}
+
+static int interest_cb(void *ud, const char *id18, const char *case_key) {
+    strmap **m = ud;
+    if (id18 && *id18 && strmap_add(m[0], id18) < 0) return 1;
+    if (case_key && *case_key && strmap_add(m[1], case_key) < 0) return 1;
+    return 0;
+}
+
+/* Pulls every stream of one phase from every loaded adapter. */
+static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, strmap *cases, cycle_stats *cs) {
+    for (size_t i = 0; i < ctx->cfg->nsources; i++) {
+        adapter *ad = ctx->adapters[i];
+        const gg_source_conf *src = &ctx->cfg->sources[i];
+        if (!src->enabled) continue;
+        if (!ad) {
+            if (!phase_stream) {
+                gg_error(src->name, "skipped: %s", ctx->load_errors[i] ? ctx->load_errors[i] : "adapter not loaded");
+                cs->streams_failed++;
+            }
+            continue;
+        }
+        for (size_t k = 0; k < adapter_stream_count(ad); k++) {
+            const adapter_stream_info *si = adapter_stream(ad, k);
+            if (fact_kind_is_stream(si->kind) != phase_stream) continue;
+            pull_sink_ctx p = {.ctx = ctx, .ad = ad, .source = src->name, .cycle = cycle,
+                               .phase_stream = phase_stream, .interest_ids = ids, .interest_cases = cases,
+                               .stats = cs};
+            adapter_sink sink = {.on_fact = on_fact, .on_reject = on_reject, .ud = &p};
+            char err[1024];
+            long rows = 0;
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            if (state_begin(ctx->st)) {
+                cs->streams_failed++;
+                continue;
+            }
+            int rc = adapter_pull(ad, k, &sink, 0, &rows, err, sizeof err);
+            if (rc || p.failed) {
+                state_rollback(ctx->st);
+                gg_error(src->name, "stream %s failed, its facts from this cycle are not kept: %s", si->name,
+                         rc ? err : "state store write failed");
+                state_dq_add(ctx->st, src->name, "stream_failed", si->name, 1, cycle);
+                cs->streams_failed++;
+                continue;
+            }
+            if (state_commit(ctx->st)) {
+                cs->streams_failed++;
+                continue;
+            }
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+            gg_info(src->name, "stream %s (%s): %ld records, %ld kept, %ld not of interest, %ld rejected, %ld invalid ids, %.2fs",
+                    si->name, fact_kind_name(si->kind), rows + p.rejected, p.kept, p.skipped, p.rejected,
+                    p.invalid, secs);
+            cs->facts_kept += p.kept;
+            cs->rows_skipped += p.skipped;
+            cs->rejected += p.rejected;
+            cs->invalid_ids += p.invalid;
+            cs->streams_ok++;
+        }
+    }
+}
+
+static int load_fact_cb(void *ud, fact *f) {
+    void **a = ud;
+    gg_ctx *ctx = a[0];
+    factset *fs = a[1];
+    fact_normalize_identity(f, ctx->nn, ctx->today);
+    if (factset_add(fs, f)) {
+        fact_clear(f);
+        return 1;
+    }
+    return 0;
+}
+
+/* Verdicts close the loop: a verdict fact sets its alert confirmed/dismissed
+ * once. The applied verdict is remembered (as a watermark of the source) so
+ * that an alert reopened by new evidence is not closed again by an old one. */
+static void apply_verdicts(gg_ctx *ctx, const factset *fs, cycle_stats *cs) {
+    for (size_t i = 0; i < fs->nfacts; i++) {
+        const fact *f = &fs->facts[i];
+        if (f->kind != FK_VERDICT || !f->f[FF_ALERT].s || !f->f[FF_VERDICT].s) continue;
+        char key[128], sig[512];
+        snprintf(key, sizeof key, "verdict:%s", f->f[FF_ALERT].s);
+        snprintf(sig, sizeof sig, "%s|%s|%s", f->ref, f->f[FF_VERDICT].s, f->f[FF_AT].s ? f->f[FF_AT].s : "");
+        char *prev = NULL;
+        if (state_watermark_get(ctx->st, f->source, key, &prev)) continue;
+        int same = prev && !strcmp(prev, sig);
+        free(prev);
+        if (same) continue;
+        alert a;
+        memset(&a, 0, sizeof a);
+        int found = state_alert_get(ctx->st, f->f[FF_ALERT].s, &a);
+        if (found == 0) {
+            char note[400];
+            snprintf(note, sizeof note, "%s%s%s", f->f[FF_BY].s ? f->f[FF_BY].s : "",
+                     f->f[FF_NOTE].s ? ": " : "", f->f[FF_NOTE].s ? f->f[FF_NOTE].s : "");
+            if (state_alert_set_status(ctx->st, a.id, f->f[FF_VERDICT].s, note) == 0) {
+                cs->verdicts_applied++;
+                gg_info("verdicts", "alert %s %s (source %s, record %s)", a.id, f->f[FF_VERDICT].s, f->source, f->ref);
+            }
+            alert_free(&a);
+        } else if (found == 1) {
+            gg_warn("verdicts", "source %s, record %s: verdict for unknown alert %s ignored", f->source, f->ref,
+                    f->f[FF_ALERT].s);
+        }
+        state_watermark_set(ctx->st, f->source, key, sig);
+    }
+}
+
+/* Enqueues an alert for each routed sink; "@sources" expands to the sources
+ * its evidence came from (those that can take a push). */
+static void route_alert(gg_ctx *ctx, const alert *a) {
+    const gg_route *r = &ctx->cfg->routes[a->rule];
+    for (size_t k = 0; k < r->nsinks; k++) {
+        const char *sink = r->sinks[k];
+        if (strcmp(sink, "@sources")) {
+            state_outbox_enqueue(ctx->st, a->id, sink, a->version);
+            continue;
+        }
+        for (size_t e = 0; e < a->nev; e++) {
+            int dup = 0;
+            for (size_t p = 0; p < e; p++) dup |= !strcmp(a->ev[p].source, a->ev[e].source);
+            adapter *ad = gg_ctx_adapter(ctx, a->ev[e].source);
+            if (!dup && ad && adapter_can_push(ad)) state_outbox_enqueue(ctx->st, a->id, a->ev[e].source, a->version);
+        }
+    }
+}
+
+/* A due outbox row copied out of the state store, so that no SQLite statement
+ * is open while a sink runs. */
+typedef struct outbox_copy {
+    long id;
+    char alert_id[48], sink[64];
+    int version, attempts;
+} outbox_copy;
+
+typedef struct due_list {
+    outbox_copy *rows;
+    size_t n, cap;
+} due_list;
+
+static int collect_due(void *ud, const outbox_row *r) {
+    due_list *d = ud;
+    if (d->n == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 64;
+        d->rows = realloc(d->rows, d->cap * sizeof *d->rows);
+        if (!d->rows) abort();
+    }
+    outbox_copy *c = &d->rows[d->n++];
+    c->id = r->id;
+    snprintf(c->alert_id, sizeof c->alert_id, "%s", r->alert_id);
+    snprintf(c->sink, sizeof c->sink, "%s", r->sink);
+    c->version = r->version;
+    c->attempts = r->attempts;
+    return 0;
+}
+
+int cycle_deliver(gg_ctx *ctx, cycle_stats *cs) {
+    due_list d = {0};
+    if (state_outbox_due(ctx->st, collect_due, &d)) return 1;
+    int failures = 0;
+    conn_opts bo = {.backoff_base_ms = ctx->cfg->backoff_base_ms, .backoff_max_ms = ctx->cfg->backoff_max_ms};
+    for (size_t i = 0; i < d.n; i++) {
+        outbox_copy *c = &d.rows[i];
+        alert a;
+        memset(&a, 0, sizeof a);
+        int found = state_alert_get(ctx->st, c->alert_id, &a);
+        char err[1024];
+        adapter *ad = gg_ctx_adapter(ctx, c->sink);
+        if (found != 0) {
+            snprintf(err, sizeof err, "alert %s is not in the state store", c->alert_id);
+        } else if (!ad) {
+            snprintf(err, sizeof err, "sink %s has no loaded adapter", c->sink);
+        } else {
+            char *expl = alert_explain_zh(&a, gg_ctx_label, ctx);
+            int rc = adapter_push(ad, &a, expl, err, sizeof err);
+            free(expl);
+            if (rc == 0) {
+                state_outbox_done(ctx->st, c->id);
+                cs->delivered++;
+                long pending = 0;
+                if (state_outbox_pending_count(ctx->st, a.id, &pending) == 0 && pending == 0 &&
+                    !strcmp(a.status, "new"))
+                    state_alert_set_status(ctx->st, a.id, "pushed", NULL);
+                alert_free(&a);
+                continue;
+            }
+        }
+        if (found == 0) alert_free(&a);
+        long delay = conn_backoff_ms(&bo, c->attempts);
+        if (delay < ctx->cfg->backoff_base_ms / 2) delay = ctx->cfg->backoff_base_ms / 2;
+        long long next = (long long)time(NULL) + (delay + 999) / 1000;
+        state_outbox_failed(ctx->st, c->id, err, next, ctx->cfg->max_attempts);
+        if (c->attempts + 1 >= ctx->cfg->max_attempts)
+            gg_error("delivery", "alert %s to %s failed %d times; kept as dead letter (gridgate outbox list --status dead): %s",
+                     c->alert_id, c->sink, c->attempts + 1, err);
+        else
+            gg_error("delivery", "alert %s to %s failed (attempt %d of %d, retried later): %s", c->alert_id, c->sink,
+                     c->attempts + 1, ctx->cfg->max_attempts, err);
+        cs->delivery_failed++;
+        failures++;
+    }
+    free(d.rows);
+    return failures;
+}
+
+int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
+    memset(cs, 0, sizeof *cs);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (state_cycle_begin(ctx->st, &cs->cycle)) return -1;
+    gg_info("cycle", "cycle %ld started", cs->cycle);
+
+    /* Phase 1: the small side. */
+    pull_phase(ctx, cs->cycle, 0, NULL, NULL, cs);
+
+    /* Phase 2: payment and income rows about subjects of interest. */
+    strmap ids = {0}, cases = {0};
+    strmap *maps[2] = {&ids, &cases};
+    if (state_interest_each(ctx->st, interest_cb, maps)) {
+        strmap_free(&ids);
+        strmap_free(&cases);
+        return -1;
+    }
+    gg_info("cycle", "subjects of interest: %zu ids, %zu cases", strmap_count(&ids), strmap_count(&cases));
+    pull_phase(ctx, cs->cycle, 1, &ids, &cases, cs);
+    strmap_free(&ids);
+    strmap_free(&cases);
+
+    /* Identity and rules over what the state store holds. */
+    factset fs;
+    memset(&fs, 0, sizeof fs);
+    void *args[2] = {ctx, &fs};
+    if (state_facts_each(ctx->st, -1, load_fact_cb, args)) {
+        factset_free(&fs);
+        return -1;
+    }
+    identity_stats ist;
+    if (identity_resolve(&fs, &ist)) {
+        factset_free(&fs);
+        return -1;
+    }
+    gg_info("identity", "%zu facts, %zu persons, %zu linked by id, %zu by name+birth date, %zu ambiguous, %zu name conflicts",
+            fs.nfacts, ist.persons, ist.linked_high, ist.linked_low, ist.ambiguous, ist.name_conflicts);
+    rules_config rc = ctx->cfg->rules;
+    rc.today = ctx->today;
+    alert_list al = {0};
+    if (rules_run(&fs, &rc, &al)) {
+        alert_list_free(&al);
+        factset_free(&fs);
+        return -1;
+    }
+
+    /* Alerts: upsert (stable ids), route new/changed ones to the outbox. */
+    if (state_begin(ctx->st)) {
+        alert_list_free(&al);
+        factset_free(&fs);
+        return -1;
+    }
+    apply_verdicts(ctx, &fs, cs);
+    for (size_t i = 0; i < al.n; i++) {
+        alert *a = &al.items[i];
+        alert_change ch;
+        if (state_alert_upsert(ctx->st, a, &ch)) continue;
+        cs->alerts_total++;
+        if (ch == ALERT_CREATED) cs->alerts_new++;
+        if (ch == ALERT_UPDATED) cs->alerts_updated++;
+        if (ch != ALERT_UNCHANGED) route_alert(ctx, a);
+        if (a->rule == RULE_IDENTITY_CONFLICT) {
+            for (size_t e = 0; e < a->nev; e++)
+                state_dq_add(ctx->st, a->ev[e].source, "identity_conflict", a->ev[e].kind, 1, cs->cycle);
+        }
+    }
+    if (state_commit(ctx->st)) {
+        alert_list_free(&al);
+        factset_free(&fs);
+        return -1;
+    }
+    alert_list_free(&al);
+    factset_free(&fs);
+
+    if (!opts || opts->deliver) cycle_deliver(ctx, cs);
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    cs->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    char summary[600];
+    snprintf(summary, sizeof summary,
+             "{\"facts_kept\":%ld,\"rows_skipped\":%ld,\"rejected\":%ld,\"invalid_ids\":%ld,\"streams_ok\":%ld,"
+             "\"streams_failed\":%ld,\"alerts\":%ld,\"alerts_new\":%ld,\"alerts_updated\":%ld,\"delivered\":%ld,"
+             "\"delivery_failed\":%ld,\"verdicts\":%ld,\"seconds\":%.3f}",
+             cs->facts_kept, cs->rows_skipped, cs->rejected, cs->invalid_ids, cs->streams_ok, cs->streams_failed,
+             cs->alerts_total, cs->alerts_new, cs->alerts_updated, cs->delivered, cs->delivery_failed,
+             cs->verdicts_applied, cs->seconds);
+    state_cycle_end(ctx->st, cs->cycle, summary);
+    gg_info("cycle", "cycle %ld done: %s", cs->cycle, summary);
+    return cs->streams_failed || cs->delivery_failed ? 1 : 0;
+}
