@@ -61,7 +61,7 @@ int strmap_add(strmap *m, const char *key);
 /* Number of entries. */
 size_t strmap_count(const strmap *m);
 /* Iteration in table order (not sorted). Start with *iter = 0; returns 1 and
- * sets *key/*val (either may be NULL) for the next entry, 0 at the end. */
+ * sets *key and *val (either may be NULL) for the next entry, 0 at the end. */
 int strmap_next(const strmap *m, size_t *iter, const char **key, int *val);
 
 #endif
