@@ -500,8 +500,9 @@ int conv_yuan_to_fen(const char *s, int64_t *fen) {
     int int_digits = 0, group = 0, grouped = 0;
     for (;; p++) {
         if (is_digit(*p)) {
-            if (yuan > (INT64_MAX / 100 - 9) / 10) return -1;
-            yuan = yuan * 10 + (*p - '0');
+            int d = *p - '0';
+            if (yuan > (INT64_MAX / 100 - d) / 10) return -1; /* yuan * 100 must fit */
+            yuan = yuan * 10 + d;
             int_digits++;
             group++;
         } else if (*p == ',') {
@@ -525,6 +526,7 @@ int conv_yuan_to_fen(const char *s, int64_t *fen) {
     }
     if (int_digits == 0 && frac_digits == 0) return -1;
     if (*skip_blanks(p) != '\0') return -1;
+    if (yuan == INT64_MAX / 100 && cents > INT64_MAX % 100) return -1;
     int64_t v = yuan * 100 + cents;
     *fen = neg ? -v : v;
     return 0;

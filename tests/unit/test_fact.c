@@ -1,0 +1,762 @@
+/* test_fact.c - unit tests for fact.c: the registry against record-model.md's
+ * "Fact kinds" table, every value conversion (accepted and rejected forms),
+ * fact_set_text/fact_set_int errors, fact_check, fact_fields_json, identity
+ * normalization of a fact, and fact_copy/fact_clear ownership. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "fact.h"
+
+/* ---- registry ------------------------------------------------------------ */
+
+/* record-model.md "Fact kinds", written out as the spec gives it: fields
+ * allowed per kind, with '*' marking required ones. */
+static const struct {
+    fact_kind kind;
+    const char *name;
+    const char *fields;
+} spec_kinds[] = {
+    {FK_PERSON, "person", "*id_no *name sex birth_date region address grid household"},
+    {FK_DEATH, "death", "id_no *name *death_date *basis birth_date region address revoked"},
+    {FK_PAYMENT, "payment", "*id_no *program *period *amount case name payer paid_on"},
+    {FK_ASSISTANCE_MEMBER, "assistance_member",
+     "*case *program *id_no *name *from to relation region household_size"},
+    {FK_INCOME, "income", "*id_no *period *amount kind payer"},
+    {FK_ASSET, "asset", "*id_no *kind *from to subkind description value"},
+    {FK_CUSTODY, "custody", "*id_no *from to kind"},
+    {FK_VERDICT, "verdict", "*alert *verdict by at note"},
+};
+
+/* 1 = allowed, 2 = required, 0 = not allowed, per the spec string. */
+static int spec_mark(const char *fields, const char *field) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", fields);
+    for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+        int req = tok[0] == '*';
+        if (strcmp(tok + req, field) == 0) return req ? 2 : 1;
+    }
+    return 0;
+}
+
+static void test_registry_matches_spec(void **state) {
+    (void)state;
+    assert_int_equal(sizeof spec_kinds / sizeof spec_kinds[0], FK__COUNT);
+    for (size_t i = 0; i < FK__COUNT; i++) {
+        fact_kind k = spec_kinds[i].kind;
+        assert_string_equal(fact_kind_name(k), spec_kinds[i].name);
+        int nallowed = 0;
+        for (int f = 0; f < FF__COUNT; f++) {
+            int mark = spec_mark(spec_kinds[i].fields, fact_field_name((fact_field)f));
+            if (fact_field_allowed(k, (fact_field)f) != (mark > 0))
+                fail_msg("kind %s field %s: allowed %d, spec %d", spec_kinds[i].name,
+                         fact_field_name((fact_field)f), fact_field_allowed(k, (fact_field)f), mark);
+            if (fact_field_required(k, (fact_field)f) != (mark == 2))
+                fail_msg("kind %s field %s: required mismatch", spec_kinds[i].name,
+                         fact_field_name((fact_field)f));
+            nallowed += mark > 0;
+        }
+        /* every field named by the spec exists in the registry */
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", spec_kinds[i].fields);
+        int nspec = 0;
+        for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+            fact_field f;
+            assert_int_equal(fact_field_parse(tok + (tok[0] == '*'), &f), 0);
+            nspec++;
+        }
+        assert_int_equal(nallowed, nspec);
+    }
+    /* out-of-range kinds and fields are neither allowed nor required */
+    assert_false(fact_field_allowed((fact_kind)FK__COUNT, FF_ID_NO));
+    assert_false(fact_field_allowed(FK_PERSON, (fact_field)FF__COUNT));
+    assert_false(fact_field_required((fact_kind)-1, FF_ID_NO));
+}
+
+static void test_names_and_parse(void **state) {
+    (void)state;
+    for (int k = 0; k < FK__COUNT; k++) {
+        fact_kind out;
+        assert_int_equal(fact_kind_parse(fact_kind_name((fact_kind)k), &out), 0);
+        assert_int_equal(out, k);
+    }
+    for (int f = 0; f < FF__COUNT; f++) {
+        fact_field out;
+        assert_int_equal(fact_field_parse(fact_field_name((fact_field)f), &out), 0);
+        assert_int_equal(out, f);
+    }
+    fact_kind k;
+    fact_field f;
+    assert_int_equal(fact_kind_parse("Payment", &k), -1);
+    assert_int_equal(fact_kind_parse("", &k), -1);
+    assert_int_equal(fact_kind_parse(NULL, &k), -1);
+    assert_int_equal(fact_field_parse("deathdate", &f), -1);
+    assert_int_equal(fact_field_parse(NULL, &f), -1);
+    assert_string_equal(fact_field_name(FF_DEATH_DATE), "death_date");
+    assert_string_equal(fact_kind_name(FK_ASSISTANCE_MEMBER), "assistance_member");
+    assert_string_equal(fact_field_name(FF_HOUSEHOLD_SIZE), "household_size");
+}
+
+static void test_field_types(void **state) {
+    (void)state;
+    const struct {
+        fact_field f;
+        field_type t;
+    } want[] = {
+        {FF_ID_NO, FT_TEXT},      {FF_NAME, FT_TEXT},          {FF_SEX, FT_ENUM},
+        {FF_BIRTH_DATE, FT_DATE}, {FF_REGION, FT_TEXT},        {FF_ADDRESS, FT_TEXT},
+        {FF_GRID, FT_TEXT},       {FF_HOUSEHOLD, FT_TEXT},     {FF_DEATH_DATE, FT_DATE},
+        {FF_BASIS, FT_ENUM},      {FF_REVOKED, FT_BOOL},       {FF_PROGRAM, FT_TEXT},
+        {FF_PERIOD, FT_MONTH},    {FF_AMOUNT, FT_MONEY},       {FF_CASE, FT_TEXT},
+        {FF_PAYER, FT_TEXT},      {FF_PAID_ON, FT_DATE},       {FF_FROM, FT_DATE},
+        {FF_TO, FT_DATE},         {FF_RELATION, FT_TEXT},      {FF_HOUSEHOLD_SIZE, FT_INT},
+        {FF_KIND, FT_ENUM},       {FF_SUBKIND, FT_TEXT},       {FF_DESCRIPTION, FT_TEXT},
+        {FF_VALUE, FT_MONEY},     {FF_ALERT, FT_TEXT},         {FF_VERDICT, FT_ENUM},
+        {FF_BY, FT_TEXT},         {FF_AT, FT_TEXT},            {FF_NOTE, FT_TEXT},
+    };
+    assert_int_equal(sizeof want / sizeof want[0], FF__COUNT);
+    for (size_t i = 0; i < FF__COUNT; i++) assert_int_equal(fact_field_type(want[i].f), want[i].t);
+}
+
+static int values_are(const char *const *vals, const char *expected) {
+    char joined[256] = "";
+    for (int i = 0; vals && vals[i]; i++) {
+        if (i) strcat(joined, " ");
+        strcat(joined, vals[i]);
+    }
+    return strcmp(joined, expected) == 0;
+}
+
+static void test_enum_values(void **state) {
+    (void)state;
+    assert_true(values_are(fact_enum_values(FK_PERSON, FF_SEX), "M F"));
+    assert_true(values_are(fact_enum_values(FK_DEATH, FF_BASIS),
+                           "household_deregistration cremation death_certificate grid_report"));
+    assert_true(values_are(fact_enum_values(FK_INCOME, FF_KIND), "wage business pension unemployment other"));
+    assert_true(values_are(fact_enum_values(FK_ASSET, FF_KIND), "vehicle real_estate business"));
+    assert_true(values_are(fact_enum_values(FK_CUSTODY, FF_KIND), "imprisonment detention"));
+    assert_true(values_are(fact_enum_values(FK_VERDICT, FF_VERDICT), "confirmed dismissed"));
+    assert_null(fact_enum_values(FK_PAYMENT, FF_KIND)); /* not allowed there */
+    assert_null(fact_enum_values(FK_PERSON, FF_NAME));  /* not an enum */
+    assert_null(fact_enum_values(FK_DEATH, FF_SEX));
+}
+
+static void test_is_stream(void **state) {
+    (void)state;
+    for (int k = 0; k < FK__COUNT; k++)
+        assert_int_equal(fact_kind_is_stream((fact_kind)k), k == FK_PAYMENT || k == FK_INCOME);
+}
+
+/* ---- conversions --------------------------------------------------------- */
+
+static void yuan_ok(const char *s, int64_t want) {
+    int64_t fen = 777;
+    if (conv_yuan_to_fen(s, &fen) != 0) fail_msg("conv_yuan_to_fen rejected '%s'", s);
+    if (fen != want) fail_msg("conv_yuan_to_fen('%s') = %lld, want %lld", s, (long long)fen, (long long)want);
+}
+
+static void yuan_bad(const char *s) {
+    int64_t fen = 777;
+    if (conv_yuan_to_fen(s, &fen) == 0) fail_msg("conv_yuan_to_fen accepted '%s' (%lld)", s ? s : "NULL", (long long)fen);
+    assert_int_equal(fen, 777); /* untouched on failure */
+}
+
+static void test_conv_yuan(void **state) {
+    (void)state;
+    yuan_ok("1234", 123400);
+    yuan_ok("1234.5", 123450);
+    yuan_ok("1234.50", 123450);
+    yuan_ok("1,234.50", 123450);
+    yuan_ok("1,234,567.01", 123456701);
+    yuan_ok("¥12.00", 1200);
+    yuan_ok("￥12", 1200);
+    yuan_ok("¥ 12.30", 1230);
+    yuan_ok("-3.00", -300);
+    yuan_ok("-¥3.10", -310);
+    yuan_ok("¥-3.10", -310);
+    yuan_ok("+5", 500);
+    yuan_ok(" 12.30 ", 1230);
+    yuan_ok("12.340", 1234);  /* extra zero digits are exact */
+    yuan_ok("12.3400", 1234);
+    yuan_ok("0.01", 1);
+    yuan_ok(".5", 50);        /* Oracle's text form of 0.5 */
+    yuan_ok("12.", 1200);
+    yuan_ok("0", 0);
+    yuan_ok("-0.00", 0);
+    yuan_ok("92233720368547758.07", INT64_C(9223372036854775807));
+    yuan_bad("12.345");
+    yuan_bad("12.341");
+    yuan_bad("abc");
+    yuan_bad("");
+    yuan_bad("   ");
+    yuan_bad(NULL);
+    yuan_bad("1.2.3");
+    yuan_bad("12,34.00");   /* commas must group thousands */
+    yuan_bad("1234,567");
+    yuan_bad(",123");
+    yuan_bad("1,,234");
+    yuan_bad("12 34");
+    yuan_bad("1e3");
+    yuan_bad("12元x");
+    yuan_bad("--3");
+    yuan_bad("-¥-3");
+    yuan_bad(".");
+    yuan_bad("¥");
+    yuan_bad("92233720368547758.08"); /* overflows int64 fen */
+    yuan_bad("92233720368547759");
+    yuan_ok("-92233720368547758.07", -INT64_C(9223372036854775807));
+    yuan_bad("99999999999999999999");
+}
+
+static void date_ok(const char *s, int want) {
+    int d = -1;
+    if (conv_date(s, &d) != 0) fail_msg("conv_date rejected '%s'", s);
+    if (d != want) fail_msg("conv_date('%s') = %d, want %d", s, d, want);
+}
+
+static void date_bad(const char *s) {
+    int d = -1;
+    if (conv_date(s, &d) == 0) fail_msg("conv_date accepted '%s' as %d", s ? s : "NULL", d);
+    assert_int_equal(d, -1);
+}
+
+static void test_conv_date(void **state) {
+    (void)state;
+    date_ok("20240312", 20240312);
+    date_ok("2024-03-12", 20240312);
+    date_ok("2024/3/12", 20240312);
+    date_ok("2024/03/12", 20240312);
+    date_ok("2024.3.12", 20240312);
+    date_ok("2024年3月12日", 20240312);
+    date_ok("2024年03月02日", 20240302);
+    date_ok("2024-03-12 00:00:00", 20240312);
+    date_ok("2024-03-12T00:00:00", 20240312);
+    date_ok("2024-03-12 00:00:00.000", 20240312);
+    date_ok("2024-03-12 23:59:59", 20240312);
+    date_ok("2024-03-12T08:30:00+08:00", 20240312);
+    date_ok("2024-03-12T08:30:00Z", 20240312);
+    date_ok("2024-03-12 08:30", 20240312);
+    date_ok("20240312.000", 20240312);
+    date_ok("20240312143000", 20240312);
+    date_ok(" 2024-03-12 ", 20240312);
+    date_ok("2024-02-29", 20240229);
+    date_ok("2000-02-29", 20000229);
+    date_ok("1949-10-01", 19491001);
+    date_bad("2023-02-29");
+    date_bad("1900-02-29");
+    date_bad("2024-13-01");
+    date_bad("2024-00-10");
+    date_bad("2024-04-31");
+    date_bad("2024-03-00");
+    date_bad("20241301");
+    date_bad("2024031");
+    date_bad("202403120");
+    date_bad("2024-03");
+    date_bad("2024-03-12x");
+    date_bad("2024-03/12");
+    date_bad("2024-03-12 25:00:00");
+    date_bad("2024-03-12 12:61:00");
+    date_bad("2024-03-12 12");
+    date_bad("2024年3月12");
+    date_bad("24-03-12");
+    date_bad("12/03/2024");
+    date_bad("abc");
+    date_bad("");
+    date_bad(NULL);
+    date_bad("0000-01-01");
+}
+
+static void month_ok(const char *s, int want) {
+    int m = -1;
+    if (conv_month(s, &m) != 0) fail_msg("conv_month rejected '%s'", s);
+    if (m != want) fail_msg("conv_month('%s') = %d, want %d", s, m, want);
+}
+
+static void month_bad(const char *s) {
+    int m = -1;
+    if (conv_month(s, &m) == 0) fail_msg("conv_month accepted '%s' as %d", s ? s : "NULL", m);
+    assert_int_equal(m, -1);
+}
+
+static void test_conv_month(void **state) {
+    (void)state;
+    month_ok("202403", 202403);
+    month_ok("2024-03", 202403);
+    month_ok("2024-3", 202403);
+    month_ok("2024/3", 202403);
+    month_ok("2024.12", 202412);
+    month_ok("2024年3月", 202403);
+    month_ok("2024-03-12", 202403);
+    month_ok("20240312", 202403);
+    month_ok("2024年3月31日", 202403);
+    month_ok("2024-03-12 00:00:00", 202403);
+    month_ok(" 202401 ", 202401);
+    month_bad("202413");
+    month_bad("202400");
+    month_bad("2024-13");
+    month_bad("2024-0");
+    month_bad("2024");
+    month_bad("24-03");
+    month_bad("2024-02-30"); /* not a date, and not a month either */
+    month_bad("2024-03x");
+    month_bad("2024年3");
+    month_bad("");
+    month_bad(NULL);
+    month_bad("March 2024");
+}
+
+static void int_ok(const char *s, int64_t want) {
+    int64_t v = 777;
+    if (conv_int(s, &v) != 0) fail_msg("conv_int rejected '%s'", s);
+    if (v != want) fail_msg("conv_int('%s') = %lld", s, (long long)v);
+}
+
+static void int_bad(const char *s) {
+    int64_t v = 777;
+    if (conv_int(s, &v) == 0) fail_msg("conv_int accepted '%s'", s ? s : "NULL");
+    assert_int_equal(v, 777);
+}
+
+static void test_conv_int(void **state) {
+    (void)state;
+    int_ok("42", 42);
+    int_ok("-7", -7);
+    int_ok("+7", 7);
+    int_ok(" 42 ", 42);
+    int_ok("0", 0);
+    int_ok("9223372036854775807", INT64_MAX);
+    int_ok("-9223372036854775808", INT64_MIN);
+    int_bad("9223372036854775808");
+    int_bad("-9223372036854775809");
+    int_bad("42x");
+    int_bad("4 2");
+    int_bad("4.0");
+    int_bad("");
+    int_bad("-");
+    int_bad(NULL);
+    int_bad("0x10");
+}
+
+static void test_date_helpers(void **state) {
+    (void)state;
+    assert_true(date_is_valid(20240229));
+    assert_true(date_is_valid(20000229));
+    assert_false(date_is_valid(19000229));
+    assert_false(date_is_valid(21000229));
+    assert_false(date_is_valid(20230229));
+    assert_true(date_is_valid(20231231));
+    assert_false(date_is_valid(20231232));
+    assert_false(date_is_valid(20231301));
+    assert_false(date_is_valid(0));
+    assert_false(date_is_valid(-20240101));
+    assert_int_equal(month_add(202401, -1), 202312);
+    assert_int_equal(month_add(202412, 1), 202501);
+    assert_int_equal(month_add(202403, 0), 202403);
+    assert_int_equal(month_add(202403, -27), 202112);
+    assert_int_equal(month_add(202403, -39), 202012);
+    assert_int_equal(month_add(202403, 24), 202603);
+    assert_int_equal(month_add(202401, -12), 202301);
+    assert_int_equal(month_add(202401, -13), 202212);
+    assert_int_equal(month_add(202412, 13), 202601);
+    assert_int_equal(date_month(20240312), 202403);
+    /* round trip over many offsets */
+    for (int n = -300; n <= 300; n++) assert_int_equal(month_add(month_add(202406, n), -n), 202406);
+    /* date_today is a real date and is the UTC date or the day after (UTC+8) */
+    int today = date_today();
+    assert_true(date_is_valid(today));
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    int utc = (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+    int utc_hour = tm.tm_hour;
+    time_t later = now + 86400;
+    gmtime_r(&later, &tm);
+    int utc_next = (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+    /* China is UTC+8: from 16:00 UTC it is already the next day there */
+    if (date_today() == today) /* skip the check if midnight passed meanwhile */
+        assert_int_equal(today, utc_hour >= 16 ? utc_next : utc);
+}
+
+/* ---- facts --------------------------------------------------------------- */
+
+#define SET_OK(ft, f, text)                                                          \
+    do {                                                                             \
+        char e_[256] = "";                                                           \
+        if (fact_set_text((ft), (f), (text), e_, sizeof e_) != 0)                    \
+            fail_msg("fact_set_text(%s) failed: %s", fact_field_name(f), e_);        \
+    } while (0)
+
+static void set_fails(fact *ft, fact_field f, const char *text, const char *want_err) {
+    char err[256] = "";
+    if (fact_set_text(ft, f, text, err, sizeof err) == 0) fail_msg("fact_set_text(%s) accepted", fact_field_name(f));
+    assert_string_equal(err, want_err);
+}
+
+static void test_set_text_types(void **state) {
+    (void)state;
+    fact ft;
+    fact_init(&ft, FK_DEATH);
+    SET_OK(&ft, FF_ID_NO, "  11010519491231002x ");
+    assert_string_equal(ft.f[FF_ID_NO].s, "11010519491231002x"); /* trimmed, otherwise as given */
+    SET_OK(&ft, FF_NAME, "\u3000張偉 ");
+    assert_string_equal(ft.f[FF_NAME].s, "張偉");
+    SET_OK(&ft, FF_DEATH_DATE, "2024年3月12日");
+    assert_int_equal(ft.f[FF_DEATH_DATE].i, 20240312);
+    SET_OK(&ft, FF_BASIS, " Cremation ");
+    assert_string_equal(ft.f[FF_BASIS].s, "cremation");
+    SET_OK(&ft, FF_REVOKED, "是");
+    assert_int_equal(ft.f[FF_REVOKED].i, 1);
+    const char *yes[] = {"1", "true", "TRUE", "t", "yes", "Y", "是", NULL};
+    const char *no[] = {"0", "false", "False", "f", "no", "N", "否", NULL};
+    for (int i = 0; yes[i]; i++) {
+        SET_OK(&ft, FF_REVOKED, no[i]);
+        assert_int_equal(ft.f[FF_REVOKED].i, 0);
+        SET_OK(&ft, FF_REVOKED, yes[i]);
+        assert_int_equal(ft.f[FF_REVOKED].i, 1);
+    }
+    set_fails(&ft, FF_REVOKED, "maybe", "field 'revoked': not a boolean: 'maybe'");
+    SET_OK(&ft, FF_REGION, "420502");
+    assert_string_equal(ft.f[FF_REGION].s, "420502");
+    set_fails(&ft, FF_REGION, "42050", "field 'region': not a 6-digit region code: '42050'");
+    set_fails(&ft, FF_REGION, "42050a", "field 'region': not a 6-digit region code: '42050a'");
+    set_fails(&ft, FF_REGION, "4205021", "field 'region': not a 6-digit region code: '4205021'");
+    assert_string_equal(ft.f[FF_REGION].s, "420502"); /* a failed set keeps the old value */
+    set_fails(&ft, FF_DEATH_DATE, "2024-13-01", "field 'death_date': not a date: '2024-13-01'");
+    assert_int_equal(ft.f[FF_DEATH_DATE].i, 20240312);
+    set_fails(&ft, FF_BASIS, "hearsay",
+              "field 'basis': 'hearsay' is not one of household_deregistration, cremation, "
+              "death_certificate, grid_report");
+    set_fails(&ft, FF_AMOUNT, "100", "field 'amount' is not allowed for kind 'death'");
+    set_fails(&ft, (fact_field)FF__COUNT, "x", "unknown field number 30");
+    fact_clear(&ft);
+    assert_int_equal(ft.kind, FK_DEATH);
+    assert_false(ft.f[FF_ID_NO].set);
+    assert_null(ft.f[FF_ID_NO].s);
+
+    fact_init(&ft, FK_PAYMENT);
+    SET_OK(&ft, FF_PERIOD, "2024年3月");
+    assert_int_equal(ft.f[FF_PERIOD].i, 202403);
+    SET_OK(&ft, FF_AMOUNT, " 123450 ");
+    assert_int_equal(ft.f[FF_AMOUNT].i, 123450);
+    /* money given as text is integer fen (API-DRAFT: yuan "col" converts yuan) */
+    set_fails(&ft, FF_AMOUNT, "1234.50", "field 'amount': not an amount in integer fen: '1234.50'");
+    set_fails(&ft, FF_PERIOD, "2024-13", "field 'period': not a month: '2024-13'");
+    SET_OK(&ft, FF_PAID_ON, "2024/3/5 10:00:00");
+    assert_int_equal(ft.f[FF_PAID_ON].i, 20240305);
+    fact_clear(&ft);
+
+    fact_init(&ft, FK_ASSISTANCE_MEMBER);
+    SET_OK(&ft, FF_HOUSEHOLD_SIZE, "3");
+    assert_int_equal(ft.f[FF_HOUSEHOLD_SIZE].i, 3);
+    set_fails(&ft, FF_HOUSEHOLD_SIZE, "three", "field 'household_size': not an integer: 'three'");
+    fact_clear(&ft);
+
+    fact_init(&ft, FK_PERSON);
+    SET_OK(&ft, FF_SEX, "m");
+    assert_string_equal(ft.f[FF_SEX].s, "M");
+    set_fails(&ft, FF_SEX, "男", "field 'sex': '男' is not one of M, F");
+    fact_clear(&ft);
+
+    fact_init(&ft, FK_ASSET);
+    SET_OK(&ft, FF_KIND, "REAL_ESTATE");
+    assert_string_equal(ft.f[FF_KIND].s, "real_estate");
+    set_fails(&ft, FF_KIND, "wage", "field 'kind': 'wage' is not one of vehicle, real_estate, business");
+    SET_OK(&ft, FF_VALUE, "-5");
+    assert_int_equal(ft.f[FF_VALUE].i, -5);
+    fact_clear(&ft);
+}
+
+static void test_set_text_blank_and_identity_errors(void **state) {
+    (void)state;
+    fact ft;
+    char err[256];
+    fact_init(&ft, FK_PERSON);
+    /* blank means "not set" */
+    assert_int_equal(fact_set_text(&ft, FF_NAME, "", err, sizeof err), 0);
+    assert_int_equal(fact_set_text(&ft, FF_NAME, " \t\u3000", err, sizeof err), 0);
+    assert_int_equal(fact_set_text(&ft, FF_NAME, NULL, err, sizeof err), 0);
+    assert_int_equal(fact_set_text(&ft, FF_BIRTH_DATE, "   ", err, sizeof err), 0);
+    assert_false(ft.f[FF_NAME].set);
+    assert_false(ft.f[FF_BIRTH_DATE].set);
+    /* a blank value does not erase an earlier one */
+    SET_OK(&ft, FF_NAME, "张三");
+    assert_int_equal(fact_set_text(&ft, FF_NAME, "  ", err, sizeof err), 0);
+    assert_string_equal(ft.f[FF_NAME].s, "张三");
+    /* replacing a text value frees the old one (ASan would see a leak) */
+    SET_OK(&ft, FF_NAME, "李四");
+    assert_string_equal(ft.f[FF_NAME].s, "李四");
+    /* identity values never appear in errors */
+    const char gbk_name[] = "\xd5\xc5\xc8\xfd"; /* GBK 张三 */
+    assert_int_equal(fact_set_text(&ft, FF_NAME, gbk_name, err, sizeof err), -1);
+    assert_string_equal(err, "field 'name': not valid UTF-8");
+    assert_string_equal(ft.f[FF_NAME].s, "李四");
+    const char gbk_id[] = "\xa3\xb1" "10105194912310020";
+    assert_int_equal(fact_set_text(&ft, FF_ID_NO, gbk_id, err, sizeof err), -1);
+    assert_string_equal(err, "field 'id_no': not valid UTF-8");
+    assert_null(strstr(err, "10105"));
+    /* long values are cut in messages, on a character boundary */
+    char longaddr[300] = "";
+    for (int i = 0; i < 40; i++) strcat(longaddr, "路");
+    strcat(longaddr, "\xff");
+    assert_int_equal(fact_set_text(&ft, FF_ADDRESS, longaddr, err, sizeof err), -1);
+    assert_string_equal(err, "field 'address': not valid UTF-8");
+    char longregion[300] = "";
+    for (int i = 0; i < 40; i++) strcat(longregion, "路");
+    assert_int_equal(fact_set_text(&ft, FF_REGION, longregion, err, sizeof err), -1);
+    assert_non_null(strstr(err, "field 'region': not a 6-digit region code: '路路"));
+    assert_non_null(strstr(err, "...'"));
+    assert_true(utf8_valid(err, strlen(err)));
+    assert_true(strlen(err) < 130);
+    char longdate[200];
+    memset(longdate, '9', sizeof longdate - 1);
+    longdate[sizeof longdate - 1] = '\0';
+    assert_int_equal(fact_set_text(&ft, FF_BIRTH_DATE, longdate, err, sizeof err), -1);
+    assert_non_null(strstr(err, "field 'birth_date': value too long: '999"));
+    assert_true(strlen(err) < 120);
+    fact_clear(&ft);
+}
+
+static void test_set_int(void **state) {
+    (void)state;
+    fact ft;
+    char err[256];
+    fact_init(&ft, FK_PAYMENT);
+    assert_int_equal(fact_set_int(&ft, FF_AMOUNT, 123450, err, sizeof err), 0);
+    assert_int_equal(ft.f[FF_AMOUNT].i, 123450);
+    assert_true(ft.f[FF_AMOUNT].set);
+    assert_int_equal(fact_set_int(&ft, FF_PERIOD, 202403, err, sizeof err), 0);
+    assert_int_equal(fact_set_int(&ft, FF_PERIOD, 202413, err, sizeof err), -1);
+    assert_string_equal(err, "field 'period': not a month: 202413");
+    assert_int_equal(ft.f[FF_PERIOD].i, 202403);
+    assert_int_equal(fact_set_int(&ft, FF_PAID_ON, 20240230, err, sizeof err), -1);
+    assert_string_equal(err, "field 'paid_on': not a date: 20240230");
+    assert_int_equal(fact_set_int(&ft, FF_PAID_ON, 20240229, err, sizeof err), 0);
+    assert_int_equal(fact_set_int(&ft, FF_PAID_ON, INT64_C(20240229) << 32, err, sizeof err), -1);
+    assert_int_equal(fact_set_int(&ft, FF_PROGRAM, 1, err, sizeof err), -1);
+    assert_string_equal(err, "field 'program' is text, not a number");
+    assert_int_equal(fact_set_int(&ft, FF_REVOKED, 1, err, sizeof err), -1);
+    assert_string_equal(err, "field 'revoked' is not allowed for kind 'payment'");
+    fact_clear(&ft);
+    fact_init(&ft, FK_DEATH);
+    assert_int_equal(fact_set_int(&ft, FF_REVOKED, 1, err, sizeof err), 0);
+    assert_int_equal(fact_set_int(&ft, FF_REVOKED, 2, err, sizeof err), -1);
+    assert_string_equal(err, "field 'revoked': not a boolean: 2");
+    fact_clear(&ft);
+}
+
+static void test_check(void **state) {
+    (void)state;
+    fact ft;
+    char err[256];
+    fact_init(&ft, FK_PAYMENT);
+    assert_int_equal(fact_check(&ft, err, sizeof err), -1);
+    assert_string_equal(err, "missing required field 'id_no'");
+    SET_OK(&ft, FF_ID_NO, "11010519491231002X");
+    SET_OK(&ft, FF_PROGRAM, "pension");
+    SET_OK(&ft, FF_PERIOD, "2024-03");
+    assert_int_equal(fact_check(&ft, err, sizeof err), -1);
+    assert_string_equal(err, "missing required field 'amount'");
+    SET_OK(&ft, FF_AMOUNT, "0");
+    assert_int_equal(fact_check(&ft, err, sizeof err), 0);
+    fact_clear(&ft);
+    /* death does not require id_no but requires name, death_date, basis */
+    fact_init(&ft, FK_DEATH);
+    SET_OK(&ft, FF_NAME, "张三");
+    SET_OK(&ft, FF_DEATH_DATE, "2024-01-05");
+    assert_int_equal(fact_check(&ft, err, sizeof err), -1);
+    assert_string_equal(err, "missing required field 'basis'");
+    SET_OK(&ft, FF_BASIS, "grid_report");
+    assert_int_equal(fact_check(&ft, err, sizeof err), 0);
+    fact_clear(&ft);
+    /* every kind: an empty fact reports its first required field */
+    for (int k = 0; k < FK__COUNT; k++) {
+        fact_init(&ft, (fact_kind)k);
+        assert_int_equal(fact_check(&ft, err, sizeof err), -1);
+        assert_non_null(strstr(err, "missing required field '"));
+    }
+}
+
+static void test_fields_json(void **state) {
+    (void)state;
+    fact ft;
+    fact_init(&ft, FK_DEATH);
+    SET_OK(&ft, FF_ID_NO, " 110105 19491231 002x ");
+    SET_OK(&ft, FF_NAME, "买买提·艾力");
+    SET_OK(&ft, FF_DEATH_DATE, "2024/3/5");
+    SET_OK(&ft, FF_BASIS, "cremation");
+    SET_OK(&ft, FF_REVOKED, "f");
+    SET_OK(&ft, FF_ADDRESS, "湖北省宜昌市\"西陵区\"");
+    char *text = fact_fields_json(&ft);
+    assert_non_null(text);
+    json_error_t jerr;
+    json_t *obj = json_loads(text, 0, &jerr);
+    assert_non_null(obj);
+    assert_int_equal(json_object_size(obj), 6);
+    assert_string_equal(json_string_value(json_object_get(obj, "id_no")), "110105 19491231 002x");
+    assert_string_equal(json_string_value(json_object_get(obj, "name")), "买买提·艾力");
+    assert_string_equal(json_string_value(json_object_get(obj, "death_date")), "2024-03-05");
+    assert_string_equal(json_string_value(json_object_get(obj, "basis")), "cremation");
+    assert_true(json_is_false(json_object_get(obj, "revoked")));
+    assert_string_equal(json_string_value(json_object_get(obj, "address")), "湖北省宜昌市\"西陵区\"");
+    assert_null(json_object_get(obj, "birth_date")); /* unset fields are absent */
+    json_decref(obj);
+    free(text);
+    fact_clear(&ft);
+
+    fact_init(&ft, FK_PAYMENT);
+    SET_OK(&ft, FF_ID_NO, "11010519491231002X");
+    SET_OK(&ft, FF_PROGRAM, "pension");
+    SET_OK(&ft, FF_PERIOD, "202401");
+    char err[128];
+    int64_t fen;
+    assert_int_equal(conv_yuan_to_fen("1,234.56", &fen), 0);
+    assert_int_equal(fact_set_int(&ft, FF_AMOUNT, fen, err, sizeof err), 0);
+    text = fact_fields_json(&ft);
+    assert_non_null(text);
+    assert_string_equal(text, "{\"id_no\":\"11010519491231002X\",\"program\":\"pension\",\"period\":\"2024-01\",\"amount\":123456}");
+    free(text);
+    fact_clear(&ft);
+
+    fact_init(&ft, FK_VERDICT);
+    text = fact_fields_json(&ft);
+    assert_string_equal(text, "{}");
+    free(text);
+    fact_init(&ft, FK_ASSISTANCE_MEMBER);
+    SET_OK(&ft, FF_HOUSEHOLD_SIZE, "4");
+    text = fact_fields_json(&ft);
+    assert_string_equal(text, "{\"household_size\":4}");
+    free(text);
+    fact_clear(&ft);
+}
+
+static void test_normalize_identity(void **state) {
+    (void)state;
+    char err[256] = "";
+    name_normalizer *nn = name_normalizer_new(err, sizeof err);
+    if (nn == NULL) fail_msg("name_normalizer_new: %s", err);
+    fact ft;
+    fact_init(&ft, FK_PERSON);
+    assert_int_equal(ft.id_status, ID_EMPTY);
+    SET_OK(&ft, FF_ID_NO, "１１０１０５ １９４９１２３１ ００２ｘ");
+    SET_OK(&ft, FF_NAME, " 劉德華 ");
+    fact_normalize_identity(&ft, nn, 20240601);
+    assert_int_equal(ft.id_status, ID_OK);
+    assert_string_equal(ft.id_norm, "11010519491231002X");
+    assert_string_equal(ft.id_clean, "11010519491231002X");
+    assert_string_equal(ft.name_norm, "刘德华");
+    /* renormalizing replaces the old name (no leak under ASan) */
+    fact_normalize_identity(&ft, NULL, 20240601);
+    assert_string_equal(ft.name_norm, "劉德華"); /* no normalizer: trimmed only */
+    fact_clear(&ft);
+    assert_null(ft.name_norm);
+
+    fact_init(&ft, FK_PERSON);
+    SET_OK(&ft, FF_ID_NO, "11010519491231002Y");
+    fact_normalize_identity(&ft, nn, 20240601);
+    assert_int_equal(ft.id_status, ID_BAD_CHAR);
+    assert_string_equal(ft.id_norm, "");
+    assert_string_equal(ft.id_clean, "");
+    assert_null(ft.name_norm);
+    fact_clear(&ft);
+
+    fact_init(&ft, FK_PERSON);
+    SET_OK(&ft, FF_ID_NO, "110105194912310021");
+    fact_normalize_identity(&ft, nn, 20240601);
+    assert_int_equal(ft.id_status, ID_BAD_CHECK);
+    assert_string_equal(ft.id_norm, "");
+    assert_string_equal(ft.id_clean, "110105194912310021");
+    fact_clear(&ft);
+
+    fact_init(&ft, FK_DEATH); /* a death may come without an id */
+    SET_OK(&ft, FF_NAME, "張三");
+    fact_normalize_identity(&ft, nn, 20240601);
+    assert_int_equal(ft.id_status, ID_EMPTY);
+    assert_string_equal(ft.id_norm, "");
+    assert_string_equal(ft.name_norm, "张三");
+    fact_clear(&ft);
+    name_normalizer_free(nn);
+}
+
+static void test_copy_and_clear(void **state) {
+    (void)state;
+    fact src, dst;
+    fact_init(&src, FK_ASSET);
+    src.source = strdup("housing");
+    src.ref = strdup("FC-0001");
+    src.raw_json = strdup("{\"sfzh\":\"11010519491231002X\"}");
+    SET_OK(&src, FF_ID_NO, "11010519491231002X");
+    SET_OK(&src, FF_KIND, "real_estate");
+    SET_OK(&src, FF_FROM, "2020-01-01");
+    SET_OK(&src, FF_VALUE, "150000000");
+    SET_OK(&src, FF_DESCRIPTION, "住宅");
+    fact_normalize_identity(&src, NULL, 20240601);
+    assert_int_equal(fact_copy(&dst, &src), 0);
+    assert_int_equal(dst.kind, FK_ASSET);
+    assert_string_equal(dst.source, "housing");
+    assert_ptr_not_equal(dst.source, src.source);
+    assert_string_equal(dst.ref, "FC-0001");
+    assert_string_equal(dst.raw_json, src.raw_json);
+    assert_ptr_not_equal(dst.raw_json, src.raw_json);
+    assert_string_equal(dst.f[FF_KIND].s, "real_estate");
+    assert_ptr_not_equal(dst.f[FF_KIND].s, src.f[FF_KIND].s);
+    assert_int_equal(dst.f[FF_FROM].i, 20200101);
+    assert_int_equal(dst.f[FF_VALUE].i, 150000000);
+    assert_true(dst.f[FF_VALUE].set);
+    assert_false(dst.f[FF_TO].set);
+    assert_int_equal(dst.id_status, ID_OK);
+    assert_string_equal(dst.id_norm, "11010519491231002X");
+    assert_null(dst.name_norm);
+    /* the copy is independent of the source */
+    SET_OK(&src, FF_DESCRIPTION, "商铺");
+    assert_string_equal(dst.f[FF_DESCRIPTION].s, "住宅");
+    char *a = fact_fields_json(&src), *b = fact_fields_json(&dst);
+    assert_string_not_equal(a, b);
+    free(a);
+    free(b);
+    fact_clear(&src);
+    assert_null(src.source);
+    assert_null(src.ref);
+    assert_null(src.raw_json);
+    assert_int_equal(src.kind, FK_ASSET);
+    for (int f = 0; f < FF__COUNT; f++) {
+        assert_false(src.f[f].set);
+        assert_null(src.f[f].s);
+    }
+    assert_string_equal(dst.f[FF_ID_NO].s, "11010519491231002X"); /* still alive */
+    /* a cleared fact is reusable and can be cleared twice */
+    SET_OK(&src, FF_ID_NO, "x");
+    fact_clear(&src);
+    fact_clear(&src);
+    fact_clear(&dst);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_registry_matches_spec),
+        cmocka_unit_test(test_names_and_parse),
+        cmocka_unit_test(test_field_types),
+        cmocka_unit_test(test_enum_values),
+        cmocka_unit_test(test_is_stream),
+        cmocka_unit_test(test_conv_yuan),
+        cmocka_unit_test(test_conv_date),
+        cmocka_unit_test(test_conv_month),
+        cmocka_unit_test(test_conv_int),
+        cmocka_unit_test(test_date_helpers),
+        cmocka_unit_test(test_set_text_types),
+        cmocka_unit_test(test_set_text_blank_and_identity_errors),
+        cmocka_unit_test(test_set_int),
+        cmocka_unit_test(test_check),
+        cmocka_unit_test(test_fields_json),
+        cmocka_unit_test(test_normalize_identity),
+        cmocka_unit_test(test_copy_and_clear),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
