@@ -1150,7 +1150,7 @@ static void finding_pension_after_death(sbuf *b, const explain_ctx *x) {
               basis_zh(basis), date);
     long long grace;
     if (jint(x->detail, "grace_months", &grace) == 0 && grace > 0)
-        sb_printf(b, "（宽限 %lld 个月后）", grace);
+        sb_printf(b, "宽限 %lld 个月后，", grace);
     periods_zh(b, x->a->periods, x->a->nperiods);
     sb_printf(b, " 共发放 %zu 个月，合计 ", x->a->nperiods);
     money_zh(b, x->a->amount);
@@ -1257,12 +1257,18 @@ static void finding_deceased_member(sbuf *b, const explain_ctx *x) {
     money_zh(b, x->a->amount);
 }
 
+/* "2024-01-15 至 2024-12-31", or "2024-01-15 至今" when the end is open. */
+static void span_zh(sbuf *b, const json_t *o, const char *kfrom, const char *kto) {
+    char from[32] = "日期不详", to[32];
+    jdate(o, kfrom, from, sizeof from);
+    if (jdate(o, kto, to, sizeof to) == 0) sb_printf(b, "%s 至 %s", from, to);
+    else sb_printf(b, "%s 至今", from);
+}
+
 static void finding_pension_in_custody(sbuf *b, const explain_ctx *x) {
-    char from[32] = "日期不详", to[32] = "至今";
-    jdate(x->detail, "custody_from", from, sizeof from);
-    jdate(x->detail, "custody_to", to, sizeof to);
-    sb_printf(b, "%s期间 %s 至 %s 领取养老金 %zu 个月（", custody_kind_zh(jstr(x->detail, "custody_kind")),
-              from, to, x->a->nperiods);
+    sb_printf(b, "%s期间 ", custody_kind_zh(jstr(x->detail, "custody_kind")));
+    span_zh(b, x->detail, "custody_from", "custody_to");
+    sb_printf(b, " 领取养老金 %zu 个月（", x->a->nperiods);
     periods_zh(b, x->a->periods, x->a->nperiods);
     sb_puts(b, "），合计 ");
     money_zh(b, x->a->amount);
@@ -1270,11 +1276,9 @@ static void finding_pension_in_custody(sbuf *b, const explain_ctx *x) {
 
 static void finding_duplicate(sbuf *b, const explain_ctx *x) {
     const char *earlier = jstr(x->detail, "earlier_case"), *later = jstr(x->detail, "later_case");
-    char from[32] = "?", to[32] = "至今";
-    jdate(x->detail, "overlap_from", from, sizeof from);
-    jdate(x->detail, "overlap_to", to, sizeof to);
-    sb_printf(b, "同时在案件 %s 与 %s 中享受救助，重叠 %s 至 %s，后一案件重叠期间发放", earlier ? earlier : "?",
-              later ? later : "?", from, to);
+    sb_printf(b, "同时在案件 %s 与 %s 中享受救助，重叠 ", earlier ? earlier : "?", later ? later : "?");
+    span_zh(b, x->detail, "overlap_from", "overlap_to");
+    sb_puts(b, "，后一案件重叠期间发放");
     if (x->a->nperiods) {
         sb_puts(b, "（");
         periods_zh(b, x->a->periods, x->a->nperiods);
@@ -1312,7 +1316,7 @@ static void finding_identity_conflict(sbuf *b, const explain_ctx *x) {
 
 /* Key canonical values of one evidence item in zh. */
 static void evidence_values_zh(sbuf *b, const char *kind, const json_t *f) {
-    char d1[32], d2[32];
+    char d1[32];
     long long amt;
     if (!f || !kind) {
         sb_puts(b, "（无规范化字段）");
@@ -1346,19 +1350,19 @@ static void evidence_values_zh(sbuf *b, const char *kind, const json_t *f) {
         const char *c = jstr(f, "case"), *prog = jstr(f, "program");
         sb_printf(b, "案件 %s%s%s，成员 ", c ? c : "?", prog ? " " : "", prog ? program_zh(prog) : "");
         person_zh(b, jstr(f, "name"), jstr(f, "id_no"));
-        sb_printf(b, "，在保 %s 至 %s", jdate(f, "from", d1, sizeof d1) ? "?" : d1,
-                  jdate(f, "to", d2, sizeof d2) ? "今" : d2);
+        sb_puts(b, "，在保 ");
+        span_zh(b, f, "from", "to");
     } else if (strcmp(kind, "asset") == 0) {
         sb_puts(b, asset_kind_zh(jstr(f, "kind")));
         const char *sub = subkind_zh(jstr(f, "subkind"));
         if (sub && *sub) sb_printf(b, " %s", sub);
         const char *desc = jstr(f, "description");
         if (desc && *desc) sb_printf(b, "（%s）", desc);
-        sb_printf(b, "，持有 %s 至 %s", jdate(f, "from", d1, sizeof d1) ? "?" : d1,
-                  jdate(f, "to", d2, sizeof d2) ? "今" : d2);
+        sb_puts(b, "，持有 ");
+        span_zh(b, f, "from", "to");
     } else if (strcmp(kind, "custody") == 0) {
-        sb_printf(b, "%s %s 至 %s", custody_kind_zh(jstr(f, "kind")),
-                  jdate(f, "from", d1, sizeof d1) ? "?" : d1, jdate(f, "to", d2, sizeof d2) ? "今" : d2);
+        sb_printf(b, "%s ", custody_kind_zh(jstr(f, "kind")));
+        span_zh(b, f, "from", "to");
     } else if (strcmp(kind, "person") == 0) {
         sb_puts(b, "姓名 ");
         char nm[512];
