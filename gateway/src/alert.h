@@ -5,6 +5,22 @@
  * Subjects: "person:<id18>" (or "person:~<name>|<birth>" when no valid id),
  * "case:<case key>", "case:<case key>/person:<id18>".
  *
+ * Hash (shared with the Python test oracle): FNV-1a 64-bit, offset basis
+ * 14695981039346656037, prime 1099511628211, over the UTF-8 bytes of
+ * rule_name(r) + "|" + subject, printed as 16 lowercase hex digits after the
+ * rule prefix: PAD pension_after_death, AHI assistance_hidden_income, AHA
+ * assistance_hidden_assets, ADM assistance_deceased_member, PIC
+ * pension_in_custody, DUP duplicate_assistance, IDC identity_conflict.
+ * e.g. rule pension_after_death, subject "person:420501195003121233" ->
+ * "PAD-e10e178245aadc26". The fingerprint uses the same hash over amount,
+ * confidence, periods, the evidence (source, kind, ref) sorted, and detail_json
+ * re-serialized with sorted keys (so formatting does not change it).
+ *
+ * Masking (explanations, summaries, alert_to_json with mask_ids): ids via
+ * ident_mask(), names via name_mask(); any remaining run of 15+ id characters
+ * (ASCII or full-width digits/X, inner spaces or hyphens allowed), in refs and
+ * raw values too, is replaced by its ident_mask() form.
+ *
  * detail_json carries the rule-specific facts the explanation needs (keys per
  * rule documented below); evidence lists every fact used, with its source, the
  * department's record key, the raw values as the source held them and the
