@@ -1288,13 +1288,28 @@ static void finding_duplicate(sbuf *b, const explain_ctx *x) {
     money_zh(b, x->a->amount);
 }
 
+/* 1 when the detail's names list holds two or more distinct names (rules.c
+ * lists every source's name, also for a birth-date-only conflict). */
+static int names_differ(const json_t *names) {
+    const char *first = NULL;
+    size_t i;
+    const json_t *v;
+    json_array_foreach(names, i, v) {
+        const char *n = jstr(v, "name");
+        if (!n) continue;
+        if (!first) first = n;
+        else if (strcmp(first, n) != 0) return 1;
+    }
+    return 0;
+}
+
 static void finding_identity_conflict(sbuf *b, const explain_ctx *x) {
     const json_t *names = json_object_get(x->detail, "names");
     const json_t *births = json_object_get(x->detail, "birth_dates");
     int any = 0;
     size_t i;
     const json_t *v;
-    if (json_array_size(names) > 0) {
+    if (names_differ(names)) {
         sb_puts(b, "同一身份证号在不同系统中姓名不一致：");
         json_array_foreach(names, i, v) {
             char nm[512];
@@ -1477,7 +1492,7 @@ char *alert_summary_zh(const alert *a) {
     if (a->case_key && *a->case_key) sb_printf(&b, " 案件 %s", a->case_key);
     if (a->rule == RULE_IDENTITY_CONFLICT) {
         json_t *d = parse_obj(a->detail_json);
-        int names = json_array_size(json_object_get(d, "names")) > 0;
+        int names = names_differ(json_object_get(d, "names"));
         int births = json_array_size(json_object_get(d, "birth_dates")) > 0;
         json_decref(d);
         if (a->id_no[0]) {

@@ -827,6 +827,18 @@ static void test_explain_identity_conflict(void **state) {
     assert_string_equal(s, "身份信息冲突 1101**********002X：姓名不一致、出生日期不符（中）");
     free(s);
     free(t);
+
+    /* Birth date only: the names list repeats one name, so no name finding. */
+    a.conf = CONF_HIGH;
+    set_str(&a.detail_json, "{\"names\":[{\"source\":\"hr\",\"name\":\"张三\"},{\"source\":\"grid\",\"name\":\"张三\"}],"
+                            "\"birth_dates\":[{\"source\":\"psb\",\"stated\":\"1949-12-30\",\"embedded\":\"1949-12-31\"}]}");
+    t = alert_explain_zh(&a, test_label, NULL);
+    assert_contains(t, "[高] 身份信息冲突：出生日期与身份证号不符：公安 登记 1949-12-30，身份证号为 1949-12-31\n");
+    assert_not_contains(t, "姓名不一致");
+    s = alert_summary_zh(&a);
+    assert_string_equal(s, "身份信息冲突 1101**********002X：出生日期不符（高）");
+    free(s);
+    free(t);
     alert_free(&a);
 }
 
