@@ -531,7 +531,7 @@ int state_facts_each(state *st, int k, int (*fn)(void *ud, fact *f), void *ud) {
         char ferr[256];
         const char *fields = col_text(s, 3);
         if (!fields || fact_from_fields_json(&f, fields, ferr, sizeof ferr) != 0) {
-            gg_error("state", "facts each: cannot rebuild a %s fact from %s: %s", kind,
+            gg_error("state", "facts each: cannot rebuild a fact of kind %s from %s: %s", kind,
                      f.source, fields ? ferr : "no fields_json");
             fact_clear(&f);
             ret = -1;

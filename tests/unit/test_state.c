@@ -1,0 +1,1140 @@
+/* test_state.c - unit tests of the SQLite state store (state.c): schema
+ * creation and reopen, watermarks, fact round trips for every kind, the
+ * interest set, quarantine dedup, data-quality sums, cycles, the alert
+ * lifecycle, the outbox, crash safety and refusal of bad or newer files.
+ *
+ * Each test works in its own mkdtemp directory; the database is also checked
+ * with plain SQLite queries so the tests do not only trust state.c's readers. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "alert.h"
+#include "fact.h"
+#include "log.h"
+#include "state.h"
+
+/* Per-test fixture: a temp directory and the database path inside it. */
+typedef struct fixture {
+    char dir[64];
+    char path[128];
+} fixture;
+
+static int setup(void **stp) {
+    fixture *fx = calloc(1, sizeof *fx);
+    if (!fx) return -1;
+    snprintf(fx->dir, sizeof fx->dir, "/tmp/gg_test_state_XXXXXX");
+    if (!mkdtemp(fx->dir)) {
+        free(fx);
+        return -1;
+    }
+    snprintf(fx->path, sizeof fx->path, "%s/state.db", fx->dir);
+    *stp = fx;
+    return 0;
+}
+
+static int teardown(void **stp) {
+    fixture *fx = *stp;
+    char p[160];
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        snprintf(p, sizeof p, "%s%s", fx->path, suffixes[i]);
+        unlink(p);
+    }
+    snprintf(p, sizeof p, "%s/other", fx->dir);
+    unlink(p);
+    rmdir(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static state *open_ok(const fixture *fx) {
+    char err[512] = "";
+    state *st = state_open(fx->path, err, sizeof err);
+    if (!st) fail_msg("state_open(%s) failed: %s", fx->path, err);
+    return st;
+}
+
+/* Runs one query on the database file directly and returns the first column of
+ * the first row as a malloc'd string ("" when NULL, NULL when no row). */
+static char *sql_text(const fixture *fx, const char *sql) {
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+        fail_msg("prepare %s: %s", sql, sqlite3_errmsg(db));
+    char *out = NULL;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(s, 0);
+        out = strdup(v ? v : "");
+    } else if (rc != SQLITE_DONE) {
+        fail_msg("step %s: %s", sql, sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return out;
+}
+
+static long sql_long(const fixture *fx, const char *sql) {
+    char *v = sql_text(fx, sql);
+    assert_non_null(v);
+    long n = strtol(v, NULL, 10);
+    free(v);
+    return n;
+}
+
+static void sql_exec(const fixture *fx, const char *sql) {
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) fail_msg("exec %s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+static void assert_sql_text(const fixture *fx, const char *sql, const char *want) {
+    char *v = sql_text(fx, sql);
+    if (!want) {
+        assert_null(v);
+        return;
+    }
+    assert_non_null(v);
+    assert_string_equal(v, want);
+    free(v);
+}
+
+/* ---- schema ---------------------------------------------------------------- */
+
+static void test_schema_create_and_reopen(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    state_close(st);
+
+    static const char *const tables[] = {"meta", "cycles", "watermarks", "facts", "quarantine",
+                                         "dq", "alerts", "outbox"};
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+        char q[160];
+        snprintf(q, sizeof q, "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='%s'",
+                 tables[i]);
+        assert_int_equal(sql_long(fx, q), 1);
+    }
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "1");
+    assert_sql_text(fx, "PRAGMA journal_mode", "wal");
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE type='index'"
+                                   " AND name IN ('facts_id_norm','facts_case_key')"),
+                     2);
+
+    /* Reopen keeps data and does not duplicate the schema row. */
+    st = open_ok(fx);
+    assert_int_equal(state_watermark_set(st, "hr", "payments", "2024-05-01T00:00:00|99"), 0);
+    state_close(st);
+    st = open_ok(fx);
+    char *v = NULL;
+    assert_int_equal(state_watermark_get(st, "hr", "payments", &v), 0);
+    assert_non_null(v);
+    assert_string_equal(v, "2024-05-01T00:00:00|99");
+    free(v);
+    state_close(st);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM meta"), 1);
+}
+
+static void test_not_a_database_refused(void **stp) {
+    fixture *fx = *stp;
+    FILE *fp = fopen(fx->path, "w");
+    assert_non_null(fp);
+    for (int i = 0; i < 64; i++) fputs("this is a text file, not an SQLite database\n", fp);
+    fclose(fp);
+
+    char err[512] = "";
+    state *st = state_open(fx->path, err, sizeof err);
+    assert_null(st);
+    assert_non_null(strstr(err, "not a database"));
+    assert_non_null(strstr(err, fx->path));
+
+    /* The file was not clobbered. */
+    fp = fopen(fx->path, "r");
+    assert_non_null(fp);
+    char line[128];
+    assert_non_null(fgets(line, sizeof line, fp));
+    fclose(fp);
+    assert_string_equal(line, "this is a text file, not an SQLite database\n");
+
+    /* A path in a directory that does not exist fails with the path named. */
+    char bad[200];
+    snprintf(bad, sizeof bad, "%s/missing/dir/state.db", fx->dir);
+    err[0] = '\0';
+    assert_null(state_open(bad, err, sizeof err));
+    assert_non_null(strstr(err, bad));
+}
+
+static void test_newer_schema_refused(void **stp) {
+    fixture *fx = *stp;
+    state_close(open_ok(fx));
+    sql_exec(fx, "UPDATE meta SET value='99' WHERE key='schema_version'");
+    char err[512] = "";
+    state *st = state_open(fx->path, err, sizeof err);
+    assert_null(st);
+    assert_non_null(strstr(err, "schema version 99"));
+    assert_non_null(strstr(err, "newer"));
+    /* Refusal leaves the file as it was. */
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "99");
+
+    sql_exec(fx, "UPDATE meta SET value='banana' WHERE key='schema_version'");
+    err[0] = '\0';
+    assert_null(state_open(fx->path, err, sizeof err));
+    assert_non_null(strstr(err, "schema_version"));
+
+    sql_exec(fx, "UPDATE meta SET value='1' WHERE key='schema_version'");
+    state_close(open_ok(fx));
+}
+
+/* ---- watermarks ------------------------------------------------------------ */
+
+static void test_watermarks(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    char *v = (char *)1;
+    assert_int_equal(state_watermark_get(st, "hr", "payments", &v), 0);
+    assert_null(v);
+
+    assert_int_equal(state_watermark_set(st, "hr", "payments", "100"), 0);
+    assert_int_equal(state_watermark_set(st, "hr", "persons", "alpha"), 0);
+    assert_int_equal(state_watermark_set(st, "psb", "payments", "other"), 0);
+    assert_int_equal(state_watermark_set(st, "hr", "payments", "200"), 0); /* overwrite */
+
+    assert_int_equal(state_watermark_get(st, "hr", "payments", &v), 0);
+    assert_string_equal(v, "200");
+    free(v);
+    assert_int_equal(state_watermark_get(st, "hr", "persons", &v), 0);
+    assert_string_equal(v, "alpha");
+    free(v);
+    assert_int_equal(state_watermark_get(st, "psb", "payments", &v), 0);
+    assert_string_equal(v, "other");
+    free(v);
+    state_close(st);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM watermarks"), 3);
+}
+
+/* ---- facts ----------------------------------------------------------------- */
+
+static void set_text(fact *f, fact_field ff, const char *v) {
+    char err[200] = "";
+    if (fact_set_text(f, ff, v, err, sizeof err) != 0)
+        fail_msg("fact_set_text(%s, %s): %s", fact_kind_name(f->kind), fact_field_name(ff), err);
+}
+
+static void set_int(fact *f, fact_field ff, int64_t v) {
+    char err[200] = "";
+    if (fact_set_int(f, ff, v, err, sizeof err) != 0)
+        fail_msg("fact_set_int(%s, %s): %s", fact_kind_name(f->kind), fact_field_name(ff), err);
+}
+
+static void fact_start(fact *f, fact_kind k, const char *source, const char *ref,
+                       const char *id_norm) {
+    fact_init(f, k);
+    f->source = strdup(source);
+    f->ref = strdup(ref);
+    assert_non_null(f->source);
+    assert_non_null(f->ref);
+    snprintf(f->id_norm, sizeof f->id_norm, "%s", id_norm ? id_norm : "");
+}
+
+/* One fact of every kind, exercising every field type. */
+#define NKINDS 8
+static void make_all_kinds(fact fs[NKINDS]) {
+    fact *f = &fs[0];
+    fact_start(f, FK_PERSON, "grid", "P-1", "11010519491231002X");
+    set_text(f, FF_ID_NO, "110105 19491231 002x");
+    set_text(f, FF_NAME, "张　三");
+    set_text(f, FF_SEX, "m");
+    set_text(f, FF_BIRTH_DATE, "1949年12月31日");
+    set_text(f, FF_REGION, "110105");
+    set_text(f, FF_ADDRESS, "北京市朝阳区某街 1 号");
+    set_text(f, FF_GRID, "G-0101");
+    set_text(f, FF_HOUSEHOLD, "H-77");
+    f->raw_json = strdup("{\"SFZH\":\"110105 19491231 002x\",\"XM\":\"张　三\"}");
+
+    f = &fs[1];
+    fact_start(f, FK_DEATH, "psb", "D-1", "11010519491231002X");
+    set_text(f, FF_ID_NO, "11010519491231002X");
+    set_text(f, FF_NAME, "张三");
+    set_text(f, FF_DEATH_DATE, "2024/3/12");
+    set_text(f, FF_BASIS, "household_deregistration");
+    set_text(f, FF_BIRTH_DATE, "19491231");
+    set_text(f, FF_REVOKED, "否");
+
+    f = &fs[2];
+    fact_start(f, FK_PAYMENT, "hr", "PAY-2024-04-1", "11010519491231002X");
+    set_text(f, FF_ID_NO, "11010519491231002X");
+    set_text(f, FF_PROGRAM, "pension");
+    set_text(f, FF_PERIOD, "2024年4月");
+    set_int(f, FF_AMOUNT, 310055);
+    set_text(f, FF_NAME, "張三");
+    set_text(f, FF_PAYER, "市社保中心");
+    set_text(f, FF_PAID_ON, "2024-04-15 00:00:00");
+
+    f = &fs[3];
+    fact_start(f, FK_ASSISTANCE_MEMBER, "civil", "M-1", "110105198001010016");
+    set_text(f, FF_CASE, "DB-2023-001");
+    set_text(f, FF_PROGRAM, "dibao");
+    set_text(f, FF_ID_NO, "110105198001010016");
+    set_text(f, FF_NAME, "李四");
+    set_text(f, FF_FROM, "2023-01-01");
+    set_text(f, FF_TO, "2024-06-30");
+    set_text(f, FF_RELATION, "spouse");
+    set_text(f, FF_REGION, "110105");
+    set_int(f, FF_HOUSEHOLD_SIZE, 3);
+
+    f = &fs[4];
+    fact_start(f, FK_INCOME, "tax", "I-1", "110105198001010016");
+    set_text(f, FF_ID_NO, "110105198001010016");
+    set_text(f, FF_PERIOD, "202402");
+    set_int(f, FF_AMOUNT, -1200); /* a correction */
+    set_text(f, FF_KIND, "wage");
+    set_text(f, FF_PAYER, "某公司");
+
+    f = &fs[5];
+    fact_start(f, FK_ASSET, "psb", "V-1", "110105198001010016");
+    set_text(f, FF_ID_NO, "110105198001010016");
+    set_text(f, FF_KIND, "vehicle");
+    set_text(f, FF_FROM, "2022-02-28");
+    set_text(f, FF_SUBKIND, "car");
+    set_text(f, FF_DESCRIPTION, "京A·12345");
+    set_int(f, FF_VALUE, 9999999999LL); /* beyond 32 bits */
+
+    f = &fs[6];
+    fact_start(f, FK_CUSTODY, "justice", "C-1", "110105198001010016");
+    set_text(f, FF_ID_NO, "110105198001010016");
+    set_text(f, FF_FROM, "2024-02-29");
+    set_text(f, FF_TO, "2025-02-28");
+    set_text(f, FF_KIND, "imprisonment");
+
+    f = &fs[7];
+    fact_start(f, FK_VERDICT, "grid", "V-9", NULL);
+    set_text(f, FF_ALERT, "PAD-0123456789abcdef");
+    set_text(f, FF_VERDICT, "dismissed");
+    set_text(f, FF_BY, "网格员 7");
+    set_text(f, FF_AT, "2024-05-01 10:00");
+    set_text(f, FF_NOTE, "家属已退回");
+    f->raw_json = strdup("{\"note\":\"家属已退回\"}");
+}
+
+static void assert_fact_equal(const fact *got, const fact *want) {
+    assert_int_equal(got->kind, want->kind);
+    assert_string_equal(got->source, want->source);
+    assert_string_equal(got->ref, want->ref);
+    for (int i = 0; i < FF__COUNT; i++) {
+        const fact_val *g = &got->f[i], *w = &want->f[i];
+        if (g->set != w->set || g->i != w->i ||
+            ((g->s || w->s) && (!g->s || !w->s || strcmp(g->s, w->s) != 0)))
+            fail_msg("%s fact %s: field %s differs (set %d/%d, i %lld/%lld, s %s/%s)",
+                     fact_kind_name(want->kind), want->ref, fact_field_name((fact_field)i),
+                     g->set, w->set, (long long)g->i, (long long)w->i, g->s ? g->s : "-",
+                     w->s ? w->s : "-");
+    }
+    if (want->raw_json) {
+        assert_non_null(got->raw_json);
+        assert_string_equal(got->raw_json, want->raw_json);
+    } else {
+        assert_null(got->raw_json);
+    }
+    /* The store does not normalize identity: the caller does. */
+    assert_string_equal(got->id_norm, "");
+}
+
+/* Collects the facts a state_facts_each() hands over (moving them). */
+typedef struct fact_bag {
+    fact items[32];
+    size_t n;
+    size_t stop_after; /* 0 = never stop */
+} fact_bag;
+
+static int collect_fact(void *ud, fact *f) {
+    fact_bag *b = ud;
+    if (b->n >= sizeof b->items / sizeof b->items[0]) {
+        fact_clear(f);
+        return 1;
+    }
+    b->items[b->n++] = *f; /* moved: the bag owns the strings now */
+    return b->stop_after && b->n >= b->stop_after;
+}
+
+static void bag_free(fact_bag *b) {
+    for (size_t i = 0; i < b->n; i++) fact_clear(&b->items[i]);
+    b->n = 0;
+}
+
+static const fact *find_fact(const fact *fs, size_t n, fact_kind k) {
+    for (size_t i = 0; i < n; i++)
+        if (fs[i].kind == k) return &fs[i];
+    return NULL;
+}
+
+static void test_fact_round_trip_every_kind(void **stp) {
+    fixture *fx = *stp;
+    fact fs[NKINDS];
+    make_all_kinds(fs);
+
+    state *st = open_ok(fx);
+    assert_int_equal(state_begin(st), 0);
+    for (int i = 0; i < NKINDS; i++) assert_int_equal(state_fact_put(st, &fs[i], 1), 0);
+    assert_int_equal(state_commit(st), 0);
+    state_close(st);
+
+    st = open_ok(fx);
+    assert_int_equal(state_fact_count(st, -1), NKINDS);
+    for (int k = 0; k < FK__COUNT; k++) assert_int_equal(state_fact_count(st, k), 1);
+
+    fact_bag *bag = calloc(1, sizeof *bag);
+    assert_non_null(bag);
+    assert_int_equal(state_facts_each(st, -1, collect_fact, bag), 0);
+    assert_int_equal(bag->n, NKINDS);
+    /* Ordered by kind name, then source, then ref. */
+    for (size_t i = 1; i < bag->n; i++)
+        assert_true(strcmp(fact_kind_name(bag->items[i - 1].kind),
+                           fact_kind_name(bag->items[i].kind)) < 0);
+    for (size_t i = 0; i < bag->n; i++) {
+        const fact *want = find_fact(fs, NKINDS, bag->items[i].kind);
+        assert_non_null(want);
+        assert_fact_equal(&bag->items[i], want);
+    }
+    /* Spot checks of the typed values themselves. */
+    const fact *d = find_fact(bag->items, bag->n, FK_DEATH);
+    assert_int_equal(d->f[FF_DEATH_DATE].i, 20240312);
+    assert_int_equal(d->f[FF_REVOKED].set, 1);
+    assert_int_equal(d->f[FF_REVOKED].i, 0);
+    const fact *p = find_fact(bag->items, bag->n, FK_PAYMENT);
+    assert_int_equal(p->f[FF_PERIOD].i, 202404);
+    assert_int_equal(p->f[FF_AMOUNT].i, 310055);
+    const fact *a = find_fact(bag->items, bag->n, FK_ASSET);
+    assert_int_equal(a->f[FF_VALUE].i, 9999999999LL);
+    assert_string_equal(a->f[FF_KIND].s, "vehicle");
+    const fact *per = find_fact(bag->items, bag->n, FK_PERSON);
+    assert_string_equal(per->f[FF_SEX].s, "M");
+    bag_free(bag);
+
+    /* One kind only. */
+    assert_int_equal(state_facts_each(st, FK_CUSTODY, collect_fact, bag), 0);
+    assert_int_equal(bag->n, 1);
+    assert_int_equal(bag->items[0].kind, FK_CUSTODY);
+    assert_int_equal(bag->items[0].f[FF_FROM].i, 20240229);
+    bag_free(bag);
+
+    /* A callback returning nonzero stops the iteration. */
+    bag->stop_after = 3;
+    assert_int_equal(state_facts_each(st, -1, collect_fact, bag), 0);
+    assert_int_equal(bag->n, 3);
+    bag_free(bag);
+    bag->stop_after = 0;
+
+    /* Upsert: same (source, kind, ref) in a later cycle replaces the values. */
+    fact *pay = &fs[2];
+    set_int(pay, FF_AMOUNT, 320000);
+    set_text(pay, FF_CASE, "DB-X");
+    free(pay->raw_json);
+    pay->raw_json = strdup("{\"JE\":\"3200.00\"}");
+    assert_int_equal(state_fact_put(st, pay, 2), 0);
+    assert_int_equal(state_fact_count(st, FK_PAYMENT), 1);
+    assert_int_equal(state_facts_each(st, FK_PAYMENT, collect_fact, bag), 0);
+    assert_int_equal(bag->n, 1);
+    assert_fact_equal(&bag->items[0], pay);
+    assert_int_equal(bag->items[0].f[FF_AMOUNT].i, 320000);
+    bag_free(bag);
+    state_close(st);
+    assert_sql_text(fx, "SELECT first_cycle || '/' || last_cycle || '/' || case_key FROM facts"
+                        " WHERE kind='payment'", "1/2/DB-X");
+    assert_sql_text(fx, "SELECT id_norm FROM facts WHERE kind='verdict'", "");
+
+    /* A stored fact that no longer fits the contract is an error, not silence. */
+    sql_exec(fx, "UPDATE facts SET fields_json='{\"no_such_field\":1}' WHERE kind='income'");
+    st = open_ok(fx);
+    assert_int_equal(state_facts_each(st, FK_INCOME, collect_fact, bag), -1);
+    assert_int_equal(bag->n, 0);
+    sql_exec(fx, "UPDATE facts SET fields_json='not json' WHERE kind='income'");
+    assert_int_equal(state_facts_each(st, FK_INCOME, collect_fact, bag), -1);
+    assert_int_equal(bag->n, 0);
+    state_close(st);
+
+    free(bag);
+    for (int i = 0; i < NKINDS; i++) fact_clear(&fs[i]);
+}
+
+static void test_fact_put_rejects_missing_keys(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    fact f;
+    fact_init(&f, FK_DEATH);
+    f.source = strdup("psb");
+    assert_int_equal(state_fact_put(st, &f, 1), -1); /* no ref */
+    assert_int_equal(state_fact_count(st, -1), 0);
+    fact_clear(&f);
+    state_close(st);
+}
+
+/* Interest rows as "id|case" strings. */
+typedef struct interest_list {
+    char rows[16][80];
+    size_t n;
+} interest_list;
+
+static int collect_interest(void *ud, const char *id18, const char *case_key) {
+    interest_list *l = ud;
+    if (l->n < 16)
+        snprintf(l->rows[l->n++], sizeof l->rows[0], "%s|%s", id18 ? id18 : "(null)",
+                 case_key ? case_key : "(null)");
+    return 0;
+}
+
+static void put_simple(state *st, fact_kind k, const char *source, const char *ref,
+                       const char *id_norm, const char *case_key) {
+    fact f;
+    fact_start(&f, k, source, ref, id_norm);
+    if (id_norm && *id_norm) set_text(&f, FF_ID_NO, id_norm);
+    if (case_key) set_text(&f, FF_CASE, case_key);
+    assert_int_equal(state_fact_put(st, &f, 1), 0);
+    fact_clear(&f);
+}
+
+static void test_interest_set(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    const char *A = "110105194912310029", *B = "110105196001010013", *C = "11010519800101001X",
+               *D = "110105199001010011", *E = "110105199501010018";
+    put_simple(st, FK_DEATH, "psb", "d1", A, NULL);
+    put_simple(st, FK_DEATH, "civil", "d2", A, NULL); /* same person, other source */
+    put_simple(st, FK_CUSTODY, "justice", "c1", B, NULL);
+    put_simple(st, FK_ASSISTANCE_MEMBER, "civil", "m1", C, "K2");
+    put_simple(st, FK_ASSISTANCE_MEMBER, "civil", "m2", C, "K1");
+    put_simple(st, FK_ASSISTANCE_MEMBER, "civil", "m3", "", "K3"); /* invalid id */
+    put_simple(st, FK_PAYMENT, "hr", "p1", D, "K9");               /* stream kind */
+    put_simple(st, FK_PERSON, "grid", "x1", E, NULL);              /* not a subject */
+    put_simple(st, FK_DEATH, "grid", "d3", "", NULL);              /* invalid id */
+
+    interest_list l = {0};
+    assert_int_equal(state_interest_each(st, collect_interest, &l), 0);
+    assert_int_equal(l.n, 4);
+    char want[4][80];
+    snprintf(want[0], sizeof want[0], "%s|(null)", A);
+    snprintf(want[1], sizeof want[1], "%s|(null)", B);
+    snprintf(want[2], sizeof want[2], "%s|K1", C);
+    snprintf(want[3], sizeof want[3], "%s|K2", C);
+    for (int i = 0; i < 4; i++) assert_string_equal(l.rows[i], want[i]);
+    state_close(st);
+}
+
+/* ---- quarantine and data quality ----------------------------------------- */
+
+typedef struct qlist {
+    char rows[8][200];
+    size_t n;
+} qlist;
+
+static int collect_quarantine(void *ud, const quarantine_row *r) {
+    qlist *l = ud;
+    assert_true(r->at > 0);
+    if (l->n < 8)
+        snprintf(l->rows[l->n++], sizeof l->rows[0], "%s/%s/%s/%s/%s", r->source, r->stream,
+                 r->ref, r->reason, r->raw_json ? r->raw_json : "-");
+    return 0;
+}
+
+static void test_quarantine_dedup(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    assert_int_equal(state_quarantine_add(st, "psb", "deaths", "R1", "bad check character",
+                                          "{\"id\":\"1\"}", 1), 0);
+    assert_int_equal(state_quarantine_add(st, "psb", "deaths", "R1", "bad check character",
+                                          "{\"id\":\"2\"}", 2), 0);
+    assert_int_equal(state_quarantine_add(st, "psb", "deaths", "R1", "bad length", NULL, 2), 0);
+    assert_int_equal(state_quarantine_add(st, "hr", "payments", "R1", "bad check character",
+                                          NULL, 2), 0);
+    assert_int_equal(state_quarantine_add(st, "hr", NULL, NULL, "no ref", NULL, 3), 0);
+    assert_int_equal(state_quarantine_add(st, "hr", NULL, NULL, "no ref", NULL, 4), 0);
+
+    qlist l = {0};
+    assert_int_equal(state_quarantine_each(st, NULL, collect_quarantine, &l), 0);
+    assert_int_equal(l.n, 4);
+    assert_string_equal(l.rows[0], "psb/deaths/R1/bad check character/{\"id\":\"2\"}");
+    assert_string_equal(l.rows[1], "psb/deaths/R1/bad length/-");
+    assert_string_equal(l.rows[2], "hr/payments/R1/bad check character/-");
+    assert_string_equal(l.rows[3], "hr///no ref/-");
+
+    memset(&l, 0, sizeof l);
+    assert_int_equal(state_quarantine_each(st, "psb", collect_quarantine, &l), 0);
+    assert_int_equal(l.n, 2);
+    state_close(st);
+
+    assert_sql_text(fx, "SELECT first_cycle || '/' || last_cycle || '/' || count FROM quarantine"
+                        " WHERE source='psb' AND reason='bad check character'", "1/2/2");
+    assert_sql_text(fx, "SELECT first_cycle || '/' || last_cycle || '/' || count FROM quarantine"
+                        " WHERE reason='no ref'", "3/4/2");
+}
+
+typedef struct dqlist {
+    char rows[8][120];
+    size_t n;
+} dqlist;
+
+static int collect_dq(void *ud, const char *source, const char *metric, const char *reason,
+                      long n) {
+    dqlist *l = ud;
+    if (l->n < 8)
+        snprintf(l->rows[l->n++], sizeof l->rows[0], "%s/%s/%s=%ld", source, metric, reason, n);
+    return 0;
+}
+
+static void test_dq_sums_and_latest_cycle(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    dqlist l = {0};
+    assert_int_equal(state_dq_each(st, 0, collect_dq, &l), 0); /* empty: nothing */
+    assert_int_equal(l.n, 0);
+
+    assert_int_equal(state_dq_add(st, "psb", "invalid_id", "bad_check", 3, 1), 0);
+    assert_int_equal(state_dq_add(st, "psb", "invalid_id", "bad_check", 2, 1), 0);
+    assert_int_equal(state_dq_add(st, "psb", "invalid_id", "bad_length", 1, 1), 0);
+    assert_int_equal(state_dq_add(st, "hr", "rows", "", 1000, 1), 0);
+    assert_int_equal(state_dq_add(st, "psb", "invalid_id", "bad_check", 7, 2), 0);
+    assert_int_equal(state_dq_add(st, "hr", "rows", NULL, 10, 2), 0);
+    assert_int_equal(state_dq_add(st, "hr", "rows", NULL, 5, 2), 0);
+
+    assert_int_equal(state_dq_each(st, 1, collect_dq, &l), 0);
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.rows[0], "hr/rows/=1000");
+    assert_string_equal(l.rows[1], "psb/invalid_id/bad_check=5");
+    assert_string_equal(l.rows[2], "psb/invalid_id/bad_length=1");
+
+    memset(&l, 0, sizeof l);
+    assert_int_equal(state_dq_each(st, 0, collect_dq, &l), 0); /* latest = 2 */
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.rows[0], "hr/rows/=15");
+    assert_string_equal(l.rows[1], "psb/invalid_id/bad_check=7");
+
+    memset(&l, 0, sizeof l);
+    assert_int_equal(state_dq_each(st, 5, collect_dq, &l), 0); /* no such cycle */
+    assert_int_equal(l.n, 0);
+    state_close(st);
+}
+
+static void test_cycles(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    long c1 = 0, c2 = 0;
+    assert_int_equal(state_cycle_begin(st, &c1), 0);
+    assert_int_equal(state_cycle_end(st, c1, "{\"facts\":3}"), 0);
+    assert_int_equal(state_cycle_begin(st, &c2), 0);
+    assert_true(c2 > c1);
+    assert_int_equal(state_cycle_end(st, c2 + 10, "{}"), -1); /* unknown cycle */
+    state_close(st);
+    st = open_ok(fx);
+    long c3 = 0;
+    assert_int_equal(state_cycle_begin(st, &c3), 0);
+    assert_true(c3 > c2);
+    state_close(st);
+    char q[120];
+    snprintf(q, sizeof q, "SELECT summary_json FROM cycles WHERE id=%ld AND ended_at > 0", c1);
+    assert_sql_text(fx, q, "{\"facts\":3}");
+    snprintf(q, sizeof q, "SELECT COUNT(*) FROM cycles WHERE id=%ld AND ended_at IS NULL", c2);
+    assert_int_equal(sql_long(fx, q), 1);
+}
+
+/* ---- alerts ---------------------------------------------------------------- */
+
+static const char *const PERSON_ID = "110105194912310029";
+
+/* Builds a pension_after_death alert with `nmonths` months from 2024-04. */
+static void make_alert(alert *a, int nmonths) {
+    char subject[64];
+    snprintf(subject, sizeof subject, "person:%s", PERSON_ID);
+    alert_init(a, RULE_PENSION_AFTER_DEATH, subject);
+    snprintf(a->id_no, sizeof a->id_no, "%s", PERSON_ID);
+    a->name = strdup("张三");
+    a->region = strdup("110105");
+    a->grid = strdup("G-0101");
+    a->conf = CONF_HIGH;
+    a->detail_json = strdup("{\"death_date\":\"2024-03-12\",\"basis\":\"household_deregistration\","
+                            "\"grace_months\":0,\"grid_report_only\":false}");
+    assert_non_null(a->detail_json);
+
+    fact d;
+    fact_start(&d, FK_DEATH, "psb", "D-1", PERSON_ID);
+    set_text(&d, FF_ID_NO, PERSON_ID);
+    set_text(&d, FF_NAME, "张三");
+    set_text(&d, FF_DEATH_DATE, "2024-03-12");
+    set_text(&d, FF_BASIS, "household_deregistration");
+    d.raw_json = strdup("{\"SWRQ\": \"2024年3月12日\", \"ZXYY\": null}"); /* not compact */
+    assert_int_equal(alert_add_evidence(a, "death", &d, LINK_HIGH), 0);
+    fact_clear(&d);
+
+    for (int m = 0; m < nmonths; m++) {
+        fact p;
+        char ref[32], period[16];
+        snprintf(ref, sizeof ref, "PAY-%d", m);
+        snprintf(period, sizeof period, "2024-%02d", 4 + m);
+        fact_start(&p, FK_PAYMENT, "hr", ref, PERSON_ID);
+        set_text(&p, FF_ID_NO, PERSON_ID);
+        set_text(&p, FF_PROGRAM, "pension");
+        set_text(&p, FF_PERIOD, period);
+        set_int(&p, FF_AMOUNT, 310000);
+        assert_int_equal(alert_add_evidence(a, "payment", &p, m == 0 ? LINK_LOW : LINK_HIGH), 0);
+        fact_clear(&p);
+        assert_int_equal(alert_add_period(a, 202404 + m), 0);
+        a->amount += 310000;
+    }
+}
+
+static void assert_json_text_equal(const char *got, const char *want) {
+    if (!want) {
+        assert_null(got);
+        return;
+    }
+    assert_non_null(got);
+    json_t *g = json_loads(got, JSON_DECODE_ANY, NULL), *w = json_loads(want, JSON_DECODE_ANY, NULL);
+    assert_non_null(g);
+    assert_non_null(w);
+    if (!json_equal(g, w)) fail_msg("JSON differs: got %s want %s", got, want);
+    json_decref(g);
+    json_decref(w);
+}
+
+static void assert_str_or_null(const char *got, const char *want) {
+    if (!want) {
+        assert_null(got);
+        return;
+    }
+    assert_non_null(got);
+    assert_string_equal(got, want);
+}
+
+static void assert_alert_finding_equal(const alert *got, const alert *want) {
+    assert_string_equal(got->id, want->id);
+    assert_int_equal(got->rule, want->rule);
+    assert_string_equal(got->subject, want->subject);
+    assert_string_equal(got->id_no, want->id_no);
+    assert_str_or_null(got->case_key, want->case_key);
+    assert_str_or_null(got->name, want->name);
+    assert_str_or_null(got->region, want->region);
+    assert_str_or_null(got->grid, want->grid);
+    assert_int_equal(got->amount, want->amount);
+    assert_int_equal(got->conf, want->conf);
+    assert_int_equal(got->nperiods, want->nperiods);
+    for (size_t i = 0; i < want->nperiods; i++) assert_int_equal(got->periods[i], want->periods[i]);
+    assert_json_text_equal(got->detail_json, want->detail_json);
+    assert_int_equal(got->nev, want->nev);
+    for (size_t i = 0; i < want->nev; i++) {
+        const alert_evidence *g = &got->ev[i], *w = &want->ev[i];
+        assert_string_equal(g->role, w->role);
+        assert_string_equal(g->source, w->source);
+        assert_string_equal(g->kind, w->kind);
+        assert_string_equal(g->ref, w->ref);
+        assert_int_equal(g->link, w->link);
+        assert_json_text_equal(g->raw_json, w->raw_json);
+        assert_json_text_equal(g->norm_json, w->norm_json);
+        /* Kept as compact JSON text. */
+        if (g->raw_json) assert_null(strstr(g->raw_json, "\": "));
+    }
+    assert_string_equal(got->fingerprint, want->fingerprint);
+}
+
+typedef struct alert_ids {
+    char ids[8][40];
+    char status[8][16];
+    size_t n;
+} alert_ids;
+
+static int collect_alert(void *ud, const alert *a) {
+    alert_ids *l = ud;
+    if (l->n < 8) {
+        snprintf(l->ids[l->n], sizeof l->ids[0], "%s", a->id);
+        snprintf(l->status[l->n], sizeof l->status[0], "%s", a->status);
+        l->n++;
+    }
+    return 0;
+}
+
+static void test_alert_lifecycle(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    alert a, got;
+    alert_change ch = ALERT_UPDATED;
+
+    /* Created. */
+    make_alert(&a, 2);
+    assert_int_equal(state_alert_upsert(st, &a, &ch), 0);
+    assert_int_equal(ch, ALERT_CREATED);
+    assert_string_equal(a.status, "new");
+    assert_int_equal(a.version, 1);
+    assert_true(a.first_seen > 0);
+    assert_true(strlen(a.fingerprint) > 0);
+
+    assert_int_equal(state_alert_get(st, a.id, &got), 0);
+    assert_alert_finding_equal(&got, &a);
+    assert_string_equal(got.status, "new");
+    assert_int_equal(got.version, 1);
+    assert_int_equal(got.first_seen, a.first_seen);
+    alert_free(&got);
+    char id[40];
+    snprintf(id, sizeof id, "%s", a.id);
+    long long first_seen = a.first_seen;
+    alert_free(&a);
+
+    /* Same evidence on a later run: unchanged, lifecycle read back. */
+    make_alert(&a, 2);
+    assert_int_equal(state_alert_upsert(st, &a, &ch), 0);
+    assert_int_equal(ch, ALERT_UNCHANGED);
+    assert_string_equal(a.status, "new");
+    assert_int_equal(a.version, 1);
+    assert_int_equal(a.first_seen, first_seen);
+    alert_free(&a);
+
+    /* Pushed, then dismissed by the grid. */
+    assert_int_equal(state_alert_set_status(st, id, "pushed", NULL), 0);
+    assert_int_equal(state_alert_set_status(st, id, "dismissed", "家属已退回"), 0);
+    make_alert(&a, 2);
+    assert_int_equal(state_alert_upsert(st, &a, &ch), 0);
+    assert_int_equal(ch, ALERT_UNCHANGED); /* stays quiet */
+    assert_string_equal(a.status, "dismissed");
+    alert_free(&a);
+
+    /* New evidence (one more month): updated, version 2, reopened. */
+    make_alert(&a, 3);
+    assert_int_equal(state_alert_upsert(st, &a, &ch), 0);
+    assert_int_equal(ch, ALERT_UPDATED);
+    assert_int_equal(a.version, 2);
+    assert_string_equal(a.status, "new");
+    assert_int_equal(a.first_seen, first_seen);
+    assert_int_equal(state_alert_get(st, id, &got), 0);
+    assert_alert_finding_equal(&got, &a);
+    assert_int_equal(got.amount, 930000);
+    assert_int_equal(got.nperiods, 3);
+    assert_int_equal(got.periods[2], 202406);
+    assert_int_equal(got.version, 2);
+    assert_string_equal(got.status, "new");
+    alert_free(&got);
+    alert_free(&a);
+
+    /* A second alert, case-bound, for iteration and filters. */
+    alert b;
+    alert_init(&b, RULE_DUPLICATE_ASSISTANCE, "case:DB-1/person:11010519800101001X");
+    snprintf(b.id_no, sizeof b.id_no, "11010519800101001X");
+    b.case_key = strdup("DB-1");
+    b.conf = CONF_LOW;
+    assert_int_equal(alert_add_period(&b, 202401), 0);
+    assert_int_equal(state_alert_upsert(st, &b, &ch), 0);
+    assert_int_equal(ch, ALERT_CREATED);
+    assert_int_equal(state_alert_get(st, b.id, &got), 0);
+    assert_alert_finding_equal(&got, &b);
+    assert_null(got.name);
+    assert_null(got.detail_json);
+    alert_free(&got);
+
+    alert_ids l = {0};
+    assert_int_equal(state_alerts_each(st, NULL, NULL, collect_alert, &l), 0);
+    assert_int_equal(l.n, 2);
+    assert_true(strcmp(l.ids[0], l.ids[1]) < 0); /* ordered by id */
+    memset(&l, 0, sizeof l);
+    assert_int_equal(state_alerts_each(st, "duplicate_assistance", NULL, collect_alert, &l), 0);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.ids[0], b.id);
+    memset(&l, 0, sizeof l);
+    assert_int_equal(state_alert_set_status(st, b.id, "confirmed", "核实属实"), 0);
+    assert_int_equal(state_alerts_each(st, NULL, "confirmed", collect_alert, &l), 0);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.ids[0], b.id);
+    memset(&l, 0, sizeof l);
+    assert_int_equal(state_alerts_each(st, "pension_after_death", "confirmed", collect_alert, &l), 0);
+    assert_int_equal(l.n, 0);
+
+    /* Fault paths: unknown id, unknown status. */
+    assert_int_equal(state_alert_get(st, "PAD-ffffffffffffffff", &got), 1);
+    assert_int_equal(state_alert_set_status(st, "PAD-ffffffffffffffff", "pushed", NULL), -1);
+    assert_int_equal(state_alert_set_status(st, id, "closed", NULL), -1);
+    alert_free(&b);
+    state_close(st);
+
+    /* The old verdict is kept on reopen; the confirmed one has its note. */
+    char q[200];
+    snprintf(q, sizeof q, "SELECT status || '/' || verdict || '/' || verdict_note || '/' || version"
+                          " FROM alerts WHERE id='%s'", id);
+    assert_sql_text(fx, q, "new/dismissed/家属已退回/2");
+    assert_sql_text(fx, "SELECT verdict || '/' || verdict_note FROM alerts"
+                        " WHERE rule='duplicate_assistance'", "confirmed/核实属实");
+
+    /* A stored alert that does not parse is reported, not half-returned. */
+    snprintf(q, sizeof q, "UPDATE alerts SET evidence_json='{' WHERE id='%s'", id);
+    sql_exec(fx, q);
+    st = open_ok(fx);
+    assert_int_equal(state_alert_get(st, id, &got), -1);
+    memset(&l, 0, sizeof l);
+    assert_int_equal(state_alerts_each(st, NULL, NULL, collect_alert, &l), -1);
+    state_close(st);
+}
+
+/* ---- outbox ---------------------------------------------------------------- */
+
+typedef struct outbox_list {
+    long id[8];
+    char alert_id[8][40], sink[8][16], status[8][16];
+    char last_error[8][1100];
+    int version[8], attempts[8];
+    size_t n;
+} outbox_list;
+
+static int collect_outbox_status(void *ud, const outbox_row *r, const char *status) {
+    outbox_list *l = ud;
+    if (l->n < 8) {
+        size_t i = l->n++;
+        l->id[i] = r->id;
+        snprintf(l->alert_id[i], sizeof l->alert_id[0], "%s", r->alert_id);
+        snprintf(l->sink[i], sizeof l->sink[0], "%s", r->sink);
+        snprintf(l->status[i], sizeof l->status[0], "%s", status ? status : "");
+        snprintf(l->last_error[i], sizeof l->last_error[0], "%s",
+                 r->last_error ? r->last_error : "");
+        l->version[i] = r->version;
+        l->attempts[i] = r->attempts;
+    }
+    return 0;
+}
+
+static int collect_outbox(void *ud, const outbox_row *r) {
+    return collect_outbox_status(ud, r, NULL);
+}
+
+/* A due callback that delivers by marking each row done right away (writes
+ * while iterating). */
+typedef struct deliver_ctx {
+    state *st;
+    int delivered;
+} deliver_ctx;
+
+static int deliver_all(void *ud, const outbox_row *r) {
+    deliver_ctx *c = ud;
+    assert_int_equal(state_outbox_done(c->st, r->id), 0);
+    c->delivered++;
+    return 0;
+}
+
+static void test_outbox(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    alert a1, a2;
+    alert_change ch;
+    make_alert(&a1, 1);
+    alert_init(&a2, RULE_IDENTITY_CONFLICT, "person:11010519800101001X");
+    assert_int_equal(state_alert_upsert(st, &a1, &ch), 0);
+    assert_int_equal(state_alert_upsert(st, &a2, &ch), 0);
+
+    /* Idempotent enqueue. */
+    assert_int_equal(state_outbox_enqueue(st, a1.id, "grid", 1), 0);
+    assert_int_equal(state_outbox_enqueue(st, a1.id, "grid", 1), 0);
+    assert_int_equal(state_outbox_enqueue(st, a1.id, "webhook", 1), 0);
+    assert_int_equal(state_outbox_enqueue(st, a2.id, "grid", 1), 0);
+    assert_int_equal(state_outbox_enqueue(st, a1.id, "grid", 2), 0); /* a new version */
+    /* An outbox row for an alert that does not exist is refused. */
+    assert_int_equal(state_outbox_enqueue(st, "PAD-0000000000000000", "grid", 1), -1);
+
+    long n = -1;
+    assert_int_equal(state_outbox_pending_count(st, a1.id, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(state_outbox_pending_count(st, NULL, &n), 0);
+    assert_int_equal(n, 4);
+
+    outbox_list l = {0};
+    assert_int_equal(state_outbox_due(st, collect_outbox, &l), 0);
+    assert_int_equal(l.n, 4);
+    for (size_t i = 1; i < l.n; i++) assert_true(l.id[i - 1] < l.id[i]); /* oldest first */
+    assert_string_equal(l.alert_id[0], a1.id);
+    assert_string_equal(l.sink[0], "grid");
+    assert_int_equal(l.version[0], 1);
+    assert_int_equal(l.attempts[0], 0);
+    assert_string_equal(l.sink[1], "webhook");
+    assert_string_equal(l.alert_id[2], a2.id);
+    assert_int_equal(l.version[3], 2);
+    long grid1 = l.id[0], hook1 = l.id[1], grid2 = l.id[2], grid_v2 = l.id[3];
+
+    /* Failure with a retry time in the future: not due, still pending. */
+    long long now = (long long)time(NULL);
+    assert_int_equal(state_outbox_failed(st, hook1, "HTTP 503", now + 3600, 3), 0);
+    memset(&l, 0, sizeof l);
+    assert_int_equal(state_outbox_due(st, collect_outbox, &l), 0);
+    assert_int_equal(l.n, 3);
+    for (size_t i = 0; i < l.n; i++) assert_true(l.id[i] != hook1);
+    assert_int_equal(state_outbox_pending_count(st, a1.id, &n), 0);
+    assert_int_equal(n, 3);
+
+    /* Failures due again now: retried until dead at max_attempts, error kept. */
+    char longerr[3000];
+    memset(longerr, 'e', sizeof longerr - 1);
+    longerr[sizeof longerr - 1] = '\0';
+    memcpy(longerr + 998, "错", 3); /* a UTF-8 sequence across the 1000-byte cut */
+    assert_int_equal(state_outbox_failed(st, grid2, "timeout", now - 1, 3), 0);
+    memset(&l, 0, sizeof l);
+    assert_int_equal(state_outbox_due(st, collect_outbox, &l), 0);
+    int seen = 0;
+    for (size_t i = 0; i < l.n; i++)
+        if (l.id[i] == grid2) {
+            seen = 1;
+            assert_int_equal(l.attempts[i], 1);
+            assert_string_equal(l.last_error[i], "timeout");
+        }
+    assert_true(seen);
+    assert_int_equal(state_outbox_failed(st, grid2, "timeout again", now - 1, 3), 0);
+    assert_int_equal(state_outbox_failed(st, grid2, longerr, now - 1, 3), 0);
+    memset(&l, 0, sizeof l);
+    assert_int_equal(state_outbox_due(st, collect_outbox, &l), 0);
+    for (size_t i = 0; i < l.n; i++) assert_true(l.id[i] != grid2);
+    memset(&l, 0, sizeof l);
+    assert_int_equal(state_outbox_each(st, "dead", collect_outbox_status, &l), 0);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.id[0], grid2);
+    assert_int_equal(l.attempts[0], 3);
+    assert_string_equal(l.status[0], "dead");
+    assert_int_equal(strlen(l.last_error[0]), 998); /* cut before the split character */
+    assert_int_equal(strspn(l.last_error[0], "e"), 998);
+
+    /* Done: out of the due list; the delivering callback may write while iterating. */
+    assert_int_equal(state_outbox_done(st, grid1), 0);
+    deliver_ctx dc = {st, 0};
+    assert_int_equal(state_outbox_due(st, deliver_all, &dc), 0);
+    assert_int_equal(dc.delivered, 1); /* only grid_v2 is left due */
+    memset(&l, 0, sizeof l);
+    assert_int_equal(state_outbox_due(st, collect_outbox, &l), 0);
+    assert_int_equal(l.n, 0);
+    assert_int_equal(state_outbox_done(st, 999999), -1);
+    assert_int_equal(state_outbox_failed(st, 999999, "x", now, 3), -1);
+
+    memset(&l, 0, sizeof l);
+    assert_int_equal(state_outbox_each(st, NULL, collect_outbox_status, &l), 0);
+    assert_int_equal(l.n, 4);
+    assert_string_equal(l.status[0], "done");
+    assert_string_equal(l.status[1], "pending"); /* hook1, retry in an hour */
+    assert_int_equal(l.attempts[1], 1);
+    assert_string_equal(l.last_error[1], "HTTP 503");
+    assert_string_equal(l.status[2], "dead");
+    assert_string_equal(l.status[3], "done");
+    assert_int_equal(l.id[3], grid_v2);
+    assert_int_equal(state_outbox_pending_count(st, NULL, &n), 0);
+    assert_int_equal(n, 1);
+
+    alert_free(&a1);
+    alert_free(&a2);
+    state_close(st);
+    char q[120];
+    snprintf(q, sizeof q, "SELECT COUNT(*) FROM outbox WHERE status='done' AND done_at >= %lld", now);
+    assert_int_equal(sql_long(fx, q), 2);
+}
+
+/* ---- crash safety ---------------------------------------------------------- */
+
+static void test_uncommitted_transaction_leaves_nothing(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    put_simple(st, FK_DEATH, "psb", "kept", "110105194912310029", NULL);
+    assert_int_equal(state_watermark_set(st, "psb", "deaths", "1"), 0);
+
+    assert_int_equal(state_begin(st), 0);
+    put_simple(st, FK_DEATH, "psb", "lost", "110105196001010013", NULL);
+    assert_int_equal(state_watermark_set(st, "psb", "deaths", "2"), 0);
+    assert_int_equal(state_dq_add(st, "psb", "rows", "", 1, 1), 0);
+    state_close(st); /* no commit */
+
+    st = open_ok(fx);
+    assert_int_equal(state_fact_count(st, -1), 1);
+    char *v = NULL;
+    assert_int_equal(state_watermark_get(st, "psb", "deaths", &v), 0);
+    assert_string_equal(v, "1");
+    free(v);
+
+    /* Explicit rollback too. */
+    assert_int_equal(state_begin(st), 0);
+    put_simple(st, FK_DEATH, "psb", "lost2", "110105196001010013", NULL);
+    assert_int_equal(state_rollback(st), 0);
+    assert_int_equal(state_fact_count(st, -1), 1);
+    /* Commit without a transaction is an error. */
+    assert_int_equal(state_commit(st), -1);
+    state_close(st);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM dq"), 0);
+}
+
+static void test_killed_process_leaves_previous_state(void **stp) {
+    fixture *fx = *stp;
+    state_close(open_ok(fx));
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* Child: one committed cycle, then killed in the middle of the next. */
+        char err[256];
+        state *st = state_open(fx->path, err, sizeof err);
+        if (!st) _exit(2);
+        if (state_begin(st) != 0) _exit(3);
+        for (int i = 0; i < 50; i++) {
+            fact f;
+            char ref[16];
+            snprintf(ref, sizeof ref, "ok-%d", i);
+            fact_start(&f, FK_CUSTODY, "justice", ref, "110105196001010013");
+            if (state_fact_put(st, &f, 1) != 0) _exit(4);
+            fact_clear(&f);
+        }
+        if (state_watermark_set(st, "justice", "custody", "50") != 0) _exit(5);
+        if (state_commit(st) != 0) _exit(6);
+        if (state_begin(st) != 0) _exit(7);
+        for (int i = 0; i < 5000; i++) {
+            fact f;
+            char ref[16];
+            snprintf(ref, sizeof ref, "torn-%d", i);
+            fact_start(&f, FK_CUSTODY, "justice", ref, "110105196001010013");
+            if (state_fact_put(st, &f, 2) != 0) _exit(8);
+            fact_clear(&f);
+        }
+        if (state_watermark_set(st, "justice", "custody", "5050") != 0) _exit(9);
+        raise(SIGKILL);
+        _exit(10);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFSIGNALED(status)) fail_msg("child exited with %d before the kill", WEXITSTATUS(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+
+    state *st = open_ok(fx);
+    assert_int_equal(state_fact_count(st, FK_CUSTODY), 50);
+    char *v = NULL;
+    assert_int_equal(state_watermark_get(st, "justice", "custody", &v), 0);
+    assert_string_equal(v, "50");
+    free(v);
+    state_close(st);
+}
+
+int main(void) {
+    gg_log_set_level(GG_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_schema_create_and_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_a_database_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watermarks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fact_round_trip_every_kind, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fact_put_rejects_missing_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_interest_set, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quarantine_dedup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dq_sums_and_latest_cycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cycles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_uncommitted_transaction_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_killed_process_leaves_previous_state, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
