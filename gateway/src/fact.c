@@ -286,8 +286,10 @@ int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t er
     field_type t = fact_fields[f].type;
     fact_val *v = &ft->f[f];
 
-    char shown[64]; /* the value as quoted in errors; never for identity fields */
-    quote_value(b, n, shown, sizeof shown);
+    /* The value as quoted in errors, built only on an error path; never used
+     * for identity fields. */
+    char shown[64];
+#define SHOWN() (quote_value(b, n, shown, sizeof shown), shown)
 
     if (t == FT_TEXT || t == FT_ENUM) {
         if (!utf8_valid(b, n)) return set_err(err, errsz, "field '%s': not valid UTF-8", fname);
@@ -304,7 +306,7 @@ int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t er
                     if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
                     strncat(list, vals[i], sizeof list - strlen(list) - 1);
                 }
-                return set_err(err, errsz, "field '%s': '%s' is not one of %s", fname, shown, list);
+                return set_err(err, errsz, "field '%s': '%s' is not one of %s", fname, SHOWN(), list);
             }
             store = match; /* the canonical spelling */
             store_len = strlen(match);
@@ -312,7 +314,7 @@ int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t er
             int digits = (n == 6);
             for (size_t i = 0; digits && i < n; i++) digits = (b[i] >= '0' && b[i] <= '9');
             if (!digits)
-                return set_err(err, errsz, "field 'region': not a 6-digit region code: '%s'", shown);
+                return set_err(err, errsz, "field 'region': not a 6-digit region code: '%s'", SHOWN());
         }
         char *copy = strndup(store, store_len);
         if (copy == NULL) return set_err(err, errsz, "field '%s': out of memory", fname);
@@ -327,7 +329,7 @@ int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t er
     char buf[64];
     if (n >= sizeof buf) {
         if (field_is_identity(f)) return set_err(err, errsz, "field '%s': value too long", fname);
-        return set_err(err, errsz, "field '%s': value too long: '%s'", fname, shown);
+        return set_err(err, errsz, "field '%s': value too long: '%s'", fname, SHOWN());
     }
     memcpy(buf, b, n);
     buf[n] = '\0';
@@ -335,22 +337,22 @@ int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t er
     int iv = 0;
     switch (t) {
     case FT_DATE:
-        if (conv_date(buf, &iv) != 0) return set_err(err, errsz, "field '%s': not a date: '%s'", fname, shown);
+        if (conv_date(buf, &iv) != 0) return set_err(err, errsz, "field '%s': not a date: '%s'", fname, SHOWN());
         i64 = iv;
         break;
     case FT_MONTH:
-        if (conv_month(buf, &iv) != 0) return set_err(err, errsz, "field '%s': not a month: '%s'", fname, shown);
+        if (conv_month(buf, &iv) != 0) return set_err(err, errsz, "field '%s': not a month: '%s'", fname, SHOWN());
         i64 = iv;
         break;
     case FT_MONEY:
         if (conv_int(buf, &i64) != 0)
-            return set_err(err, errsz, "field '%s': not an amount in integer fen: '%s'", fname, shown);
+            return set_err(err, errsz, "field '%s': not an amount in integer fen: '%s'", fname, SHOWN());
         break;
     case FT_INT:
-        if (conv_int(buf, &i64) != 0) return set_err(err, errsz, "field '%s': not an integer: '%s'", fname, shown);
+        if (conv_int(buf, &i64) != 0) return set_err(err, errsz, "field '%s': not an integer: '%s'", fname, SHOWN());
         break;
     case FT_BOOL:
-        if (parse_bool(buf, n, &iv) != 0) return set_err(err, errsz, "field '%s': not a boolean: '%s'", fname, shown);
+        if (parse_bool(buf, n, &iv) != 0) return set_err(err, errsz, "field '%s': not a boolean: '%s'", fname, SHOWN());
         i64 = iv;
         break;
     default:
@@ -359,6 +361,7 @@ int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t er
     v->i = i64;
     v->set = 1;
     return 0;
+#undef SHOWN
 }
 
 int fact_set_int(fact *ft, fact_field f, int64_t v, char *err, size_t errsz) {
