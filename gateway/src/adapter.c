@@ -125,6 +125,7 @@ struct adapter {
     size_t nwarnings;
     const char **warn_view;
     pull_ctx *cur;       /* the pull in progress (for adapter_raw_json and Lua callbacks) */
+    const char *compiling; /* name of the stream being compiled, for error lines */
 };
 
 typedef struct conn_ud {
@@ -156,21 +157,30 @@ static void add_warning(adapter *ad, const char *fmt, ...) {
     gg_warn(ad->source, "%s", buf);
 }
 
-/* Line of the first occurrence of `word` followed by optional spaces and '='
- * or of `word` alone in the adapter text, for messages about declarations
- * (Lua tables keep no line numbers). 0 when not found. */
-static int find_line(const adapter *ad, const char *word) {
+/* Line of `word` (as a whole word) in the adapter text, searching from the
+ * first occurrence of `anchor` when given (a stream's name), for messages
+ * about declarations: Lua tables keep no line numbers. 0 when not found. */
+static int find_line_after(const adapter *ad, const char *anchor, const char *word) {
     if (!ad->text || !word) return 0;
-    size_t wl = strlen(word);
-    int line = 1;
-    for (const char *p = ad->text; *p; p++) {
-        if (*p == '\n') {
-            line++;
+    const char *start = ad->text;
+    for (int pass = 0; pass < 2; pass++) {
+        const char *from = ad->text;
+        if (pass == 0 && anchor) {
+            const char *a = strstr(ad->text, anchor);
+            if (!a) continue;
+            from = a;
+        } else if (pass == 0) {
             continue;
         }
-        if (!strncmp(p, word, wl) && (p == ad->text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')) &&
-            !(isalnum((unsigned char)p[wl]) || p[wl] == '_'))
-            return line;
+        size_t wl = strlen(word);
+        for (const char *p = from; *p; p++) {
+            if (!strncmp(p, word, wl) && (p == ad->text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')) &&
+                !(isalnum((unsigned char)p[wl]) || p[wl] == '_')) {
+                int line = 1;
+                for (const char *q = start; q < p; q++) line += *q == '\n';
+                return line;
+            }
+        }
     }
     return 0;
 }
@@ -183,7 +193,7 @@ static int set_err_at(const adapter *ad, const char *word, char *err, size_t err
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    int line = find_line(ad, word);
+    int line = find_line_after(ad, ad->compiling, word);
     if (line > 0)
         snprintf(err, errsz, "%s:%d: %s", ad->path, line, msg);
     else
@@ -574,11 +584,14 @@ static int compile_stream(adapter *ad, stream *st, char *err, size_t errsz) {
         const char *fname = lua_tostring(L, -2);
         fact_field f;
         if (fact_field_parse(fname, &f) || !fact_field_allowed(st->kind, f)) {
-            char fn[64];
-            snprintf(fn, sizeof fn, "%s", fname);
-            lua_pop(L, 3);
-            return set_err_at(ad, fn, err, errsz, "stream '%s': '%s' is not a field of %s facts (see record-model.md)",
-                              st->name, fn, fact_kind_name(st->kind));
+            /* Not fatal: the record model may grow, and a data officer sees it
+             * in `check` and `adapter test`. Required fields are checked below. */
+            char where[700];
+            set_err_at(ad, fname, where, sizeof where, "stream '%s': '%s' is not a field of %s facts; it is ignored (see record-model.md)",
+                       st->name, fname, fact_kind_name(st->kind));
+            add_warning(ad, "%s", where);
+            lua_pop(L, 1);
+            continue;
         }
         st->map = realloc(st->map, (st->nmap + 1) * sizeof *st->map);
         if (!st->map) abort();
@@ -761,7 +774,10 @@ adapter *adapter_load(const gg_source_conf *src, const char *adapter_path, char 
             }
             stream *st = &ad->streams[ad->nstreams++];
             st->name = xstrdup(lua_tostring(L, -2));
-            if (compile_stream(ad, st, err, errsz)) {
+            ad->compiling = st->name;
+            int crc = compile_stream(ad, st, err, errsz);
+            ad->compiling = NULL;
+            if (crc) {
                 lua_settop(L, top);
                 goto fail;
             }
