@@ -77,13 +77,6 @@ static int on_reject(void *ud, const char *stream, const char *ref, const char *
     return 0;
 }
 
-static int interest_cb(void *ud, const char *id18, const char *case_key) {
-    strmap **m = ud;
-    if (id18 && *id18 && strmap_add(m[0], id18) < 0) return 1;
-    if (case_key && *case_key && strmap_add(m[1], case_key) < 0) return 1;
-    return 0;
-}
-
 /* Pulls every stream of one phase from every loaded adapter. */
 static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, strmap *cases, cycle_stats *cs) {
     for (size_t i = 0; i < ctx->cfg->nsources; i++) {
@@ -149,6 +142,35 @@ static int load_fact_cb(void *ud, fact *f) {
         return 1;
     }
     return 0;
+}
+
+/* The subjects of interest after phase 1: every person a death, custody or
+ * enrollment is linked to (by id, or by name + birth date when the record's
+ * id is invalid), and every assistance case. Resolving identities here, not
+ * just taking valid ids, keeps the payments of a person whose death record
+ * carries a mistyped id. */
+static int build_interest(gg_ctx *ctx, strmap *ids, strmap *cases) {
+    factset fs;
+    memset(&fs, 0, sizeof fs);
+    void *args[2] = {ctx, &fs};
+    for (int k = 0; k < FK__COUNT; k++) {
+        if (fact_kind_is_stream((fact_kind)k) || k == FK_VERDICT) continue;
+        if (state_facts_each(ctx->st, k, load_fact_cb, args)) goto fail;
+    }
+    identity_stats ist;
+    if (identity_resolve(&fs, &ist)) goto fail;
+    for (size_t i = 0; i < fs.nfacts; i++) {
+        const fact *f = &fs.facts[i];
+        if (f->kind != FK_DEATH && f->kind != FK_CUSTODY && f->kind != FK_ASSISTANCE_MEMBER) continue;
+        if (fs.person_of[i] >= 0 && strmap_add(ids, fs.persons[fs.person_of[i]].id_no) < 0) goto fail;
+        if (f->id_norm[0] && strmap_add(ids, f->id_norm) < 0) goto fail;
+        if (f->kind == FK_ASSISTANCE_MEMBER && f->f[FF_CASE].s && strmap_add(cases, f->f[FF_CASE].s) < 0) goto fail;
+    }
+    factset_free(&fs);
+    return 0;
+fail:
+    factset_free(&fs);
+    return -1;
 }
 
 /* Verdicts close the loop: a verdict fact sets its alert confirmed/dismissed
@@ -295,8 +317,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
 
     /* Phase 2: payment and income rows about subjects of interest. */
     strmap ids = {0}, cases = {0};
-    strmap *maps[2] = {&ids, &cases};
-    if (state_interest_each(ctx->st, interest_cb, maps)) {
+    if (build_interest(ctx, &ids, &cases)) {
         strmap_free(&ids);
         strmap_free(&cases);
         return -1;
