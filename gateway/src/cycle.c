@@ -367,8 +367,12 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         if (ch == ALERT_UPDATED) cs->alerts_updated++;
         if (ch != ALERT_UNCHANGED) route_alert(ctx, a);
         if (a->rule == RULE_IDENTITY_CONFLICT) {
-            for (size_t e = 0; e < a->nev; e++)
-                state_dq_add(ctx->st, a->ev[e].source, "identity_conflict", a->ev[e].kind, 1, cs->cycle);
+            /* one count per source involved in the conflict */
+            for (size_t e = 0; e < a->nev; e++) {
+                int dup = 0;
+                for (size_t p = 0; p < e; p++) dup |= !strcmp(a->ev[p].source, a->ev[e].source);
+                if (!dup) state_dq_add(ctx->st, a->ev[e].source, "identity_conflict", "persons", 1, cs->cycle);
+            }
         }
     }
     if (state_commit(ctx->st)) {
