@@ -32,7 +32,6 @@ return {
       key  = "lsh",
       map  = {
         id_no  = "sfzhm",
-        name   = "xm",
         period = month "jfny",
         amount = yuan "jfjs",
         kind   = const "wage",

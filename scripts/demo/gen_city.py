@@ -654,7 +654,7 @@ def plant_noise(c, n_households):
         c.vehicle(p.id, hpzl, "%04d-%02d-%02d" % (y, rng.randint(1, 12), rng.randint(1, 28)))
     # a vehicle whose owner id is malformed (too short): quarantined.
     ref = c.vehicle(workers[0].id[:16], "02", "2020-05-06")
-    c.quarantine.append(dict(source="psb", ref=ref, reason_contains="length"))
+    c.quarantine.append(dict(source="psb", ref=ref, reason_contains="15 or 18"))
     # a cremation with an impossible embedded birth date (Feb 30): quarantined.
     ghost = c.person(region="420503", born=(1930, 1940), role="ghost")
     bad_birth = ghost.id[:10] + "0230" + ghost.id[14:17]
