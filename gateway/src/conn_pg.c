@@ -108,11 +108,16 @@ static int pg_alive(pg_conn *p) {
     if (p->broken || PQstatus(p->pg) != CONNECTION_OK) return 0;
     int fd = PQsocket(p->pg);
     if (fd < 0) return 0;
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    if (poll(&pfd, 1, 0) > 0) {
+    /* A server that shut down sends a goodbye message and then closes: the
+     * first read takes the message, a later one sees the end of the stream.
+     * Read while there is something to read (bounded). */
+    for (int i = 0; i < 8; i++) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 0) <= 0) break;
         if (!PQconsumeInput(p->pg)) return 0;
         PGnotify *n;
         while ((n = PQnotifies(p->pg)) != NULL) PQfreemem(n);
+        if (PQstatus(p->pg) != CONNECTION_OK) return 0;
     }
     return PQstatus(p->pg) == CONNECTION_OK;
 }

@@ -1,0 +1,535 @@
+/* connectors_prog.c - integration checks for the connectors against real
+ * servers started by tests/integration/connectors.sh: a PostgreSQL cluster
+ * (libpq and the psqlODBC driver), a SQLite file (SQLite3 ODBC driver) and the
+ * HTTP fixture. Everything it needs comes from the environment:
+ *
+ *   GG_PG_CONNINFO     libpq conninfo of the test database
+ *   GG_PG_RESTART_CMD  shell command restarting the cluster (same port)
+ *   GG_PG_STOP_CMD     shell command stopping it
+ *   GG_PG_START_BG_CMD shell command starting it again after a delay, in the background
+ *   GG_ODBC_SQLITE     ODBC connection string of the SQLite file
+ *   GG_ODBC_PG         ODBC connection string of the PostgreSQL database
+ *   GG_HTTP_BASE       base URL of the fixture; GG_HTTP_TOKEN its bearer token
+ *
+ * Both databases hold table people(id, name, note, big) with these rows:
+ *   1 '张三'  'first' repeat('长', 100000)
+ *   2 '李四'  NULL    'x'
+ *   3 '阿卜杜·热合曼' 'third' ''
+ *   4 NULL    NULL    NULL
+ * and the SQLite one has a column gbk holding the GBK bytes of the name
+ * (inserted as CAST(X'..' AS TEXT)).
+ *
+ * Exits nonzero at the first failed check, naming it; prints "N passed, 0
+ * failed" at the end. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+
+static int g_passed;
+
+#define CHECK(cond, ...)                                                        \
+    do {                                                                        \
+        if (!(cond)) {                                                          \
+            fprintf(stderr, "FAIL %s:%d: %s\n  ", __FILE__, __LINE__, #cond);   \
+            fprintf(stderr, __VA_ARGS__);                                       \
+            fputc('\n', stderr);                                                \
+            printf("%d passed, 1 failed\n", g_passed);                          \
+            exit(1);                                                            \
+        }                                                                       \
+        g_passed++;                                                             \
+    } while (0)
+
+static const char *need_env(const char *name) {
+    const char *v = getenv(name);
+    if (!v || !*v) {
+        fprintf(stderr, "connectors_prog: environment variable %s is not set\n", name);
+        exit(2);
+    }
+    return v;
+}
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int closed_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        perror("connectors_prog: closed_port");
+        exit(2);
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* ---- a row collector --------------------------------------------------------- */
+
+#define MAX_ROWS 16
+#define MAX_COLS 8
+
+typedef struct rows {
+    int n;                 /* rows seen (also beyond MAX_ROWS) */
+    int ncols;
+    char *names[MAX_COLS];
+    char *v[MAX_ROWS][MAX_COLS]; /* NULL = SQL NULL */
+    int stop_after;        /* return stop_value once n reaches it (0 = never) */
+    int stop_value;
+    conn *killer;          /* when set: terminate backend `victim_pid` after the first row */
+    const char *victim_pid;
+} rows;
+
+static int collect(void *ud, int ncols, const char *const *names, const char *const *values) {
+    rows *r = ud;
+    if (r->n == 0) {
+        r->ncols = ncols < MAX_COLS ? ncols : MAX_COLS;
+        for (int i = 0; i < r->ncols; i++) r->names[i] = strdup(names[i]);
+    }
+    if (r->n < MAX_ROWS)
+        for (int i = 0; i < r->ncols; i++) r->v[r->n][i] = values[i] ? strdup(values[i]) : NULL;
+    r->n++;
+    if (r->killer && r->n == 1) {
+        char err[512];
+        const char *p[] = {r->victim_pid};
+        long aff = 0;
+        if (conn_exec(r->killer, "select pg_terminate_backend($1::int)", 1, p, &aff, err,
+                      sizeof err) != 0)
+            fprintf(stderr, "terminate failed: %s\n", err);
+        sleep(1); /* let the backend go away while rows are still in flight */
+    }
+    if (r->stop_after && r->n >= r->stop_after) return r->stop_value;
+    return 0;
+}
+
+static void rows_free(rows *r) {
+    for (int i = 0; i < MAX_COLS; i++) free(r->names[i]);
+    for (int j = 0; j < MAX_ROWS; j++)
+        for (int i = 0; i < MAX_COLS; i++) free(r->v[j][i]);
+    memset(r, 0, sizeof *r);
+}
+
+static int all_chars_are(const char *s, const char *ch, int count) {
+    size_t cl = strlen(ch);
+    if (strlen(s) != cl * (size_t)count) return 0;
+    for (int i = 0; i < count; i++)
+        if (memcmp(s + cl * (size_t)i, ch, cl) != 0) return 0;
+    return 1;
+}
+
+static int streq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+
+/* The people table, as any SQL connector must deliver it (columns id, name, note, big). */
+static void check_people(const char *what, rows *r) {
+    CHECK(r->n == 4, "%s: expected 4 rows, got %d", what, r->n);
+    CHECK(r->ncols >= 4, "%s: expected >= 4 columns, got %d", what, r->ncols);
+    CHECK(streq(r->names[0], "id") && streq(r->names[1], "name") && streq(r->names[2], "note") &&
+              streq(r->names[3], "big"),
+          "%s: column names %s,%s,%s,%s", what, r->names[0], r->names[1], r->names[2], r->names[3]);
+    CHECK(streq(r->v[0][0], "1") && streq(r->v[0][1], "张三") && streq(r->v[0][2], "first"),
+          "%s: row 1 is %s|%s|%s", what, r->v[0][0], r->v[0][1], r->v[0][2]);
+    CHECK(r->v[0][3] && all_chars_are(r->v[0][3], "长", 100000),
+          "%s: the 100000-character value arrived with %zu bytes", what,
+          r->v[0][3] ? strlen(r->v[0][3]) : 0);
+    CHECK(streq(r->v[1][1], "李四") && r->v[1][2] == NULL && streq(r->v[1][3], "x"),
+          "%s: row 2 (NULL note) is %s|%s|%s", what, r->v[1][1],
+          r->v[1][2] ? r->v[1][2] : "(null)", r->v[1][3]);
+    CHECK(streq(r->v[2][1], "阿卜杜·热合曼") && streq(r->v[2][3], ""),
+          "%s: row 3 (middle dot, empty string) is %s|%s", what, r->v[2][1], r->v[2][3]);
+    CHECK(streq(r->v[3][0], "4") && !r->v[3][1] && !r->v[3][2] && !r->v[3][3],
+          "%s: row 4 should be all NULL but id", what);
+}
+
+/* ---- PostgreSQL (libpq) -------------------------------------------------------- */
+
+static void test_pg(void) {
+    const char *ci = need_env("GG_PG_CONNINFO");
+    char spec[1024], err[1024];
+    snprintf(spec, sizeof spec, "pg:%s", ci);
+    conn_opts o = {.timeout_ms = 5000, .retries = 3, .backoff_base_ms = 50, .backoff_max_ms = 500};
+    conn *c = conn_open("hr", "db", spec, &o, err, sizeof err);
+    CHECK(c != NULL, "pg open: %s", err);
+    CHECK(conn_get_type(c) == CONN_PG, "pg type");
+
+    rows r = {0};
+    const char *p1[] = {"1"};
+    int rc = conn_query(c, "select id, name, note, big from people where id >= $1 order by id", 1,
+                        p1, collect, &r, err, sizeof err);
+    CHECK(rc == 0, "pg query: rc %d %s", rc, err);
+    check_people("pg", &r);
+    rows_free(&r);
+
+    /* A NULL parameter is SQL NULL; text parameters keep their bytes. */
+    const char *pn[] = {NULL, "阿卜杜·热合曼"};
+    rc = conn_query(c, "select $1::text is null as n, (select id from people where name = $2) as id",
+                    2, pn, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "t") && streq(r.v[0][1], "3"),
+          "pg NULL/UTF-8 params: rc %d n %d %s", rc, r.n, err);
+    rows_free(&r);
+
+    /* Early stop by the callback: its value comes back, the rest is dropped,
+     * and the connection is usable right after. */
+    r.stop_after = 3;
+    r.stop_value = 42;
+    rc = conn_query(c, "select g from generate_series(1, 2000000) g", 0, NULL, collect, &r, err,
+                    sizeof err);
+    CHECK(rc == 42 && r.n == 3, "pg early stop: rc %d after %d rows", rc, r.n);
+    rows_free(&r);
+    rc = conn_query(c, "select 'after stop'", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "after stop"), "pg after early stop: %s", err);
+    rows_free(&r);
+
+    /* exec: affected rows. */
+    long aff = -1;
+    rc = conn_exec(c, "create temp table t_exec(id int, v text)", 0, NULL, &aff, err, sizeof err);
+    CHECK(rc == 0 && aff == 0, "pg exec create: rc %d aff %ld %s", rc, aff, err);
+    rc = conn_exec(c, "insert into t_exec select g, 'v' || g from generate_series(1, 5) g", 0, NULL,
+                   &aff, err, sizeof err);
+    CHECK(rc == 0 && aff == 5, "pg exec insert: rc %d aff %ld %s", rc, aff, err);
+    const char *pu[] = {"changed", "3"};
+    rc = conn_exec(c, "update t_exec set v = $1 where id <= $2", 2, pu, &aff, err, sizeof err);
+    CHECK(rc == 0 && aff == 3, "pg exec update: rc %d aff %ld %s", rc, aff, err);
+    rc = conn_exec(c, "delete from t_exec where id > 100", 0, NULL, &aff, err, sizeof err);
+    CHECK(rc == 0 && aff == 0, "pg exec delete none: rc %d aff %ld", rc, aff);
+
+    /* Syntax error: message names source and connection and quotes the server. */
+    rc = conn_query(c, "selec id from people", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == -1, "pg syntax error returns -1");
+    CHECK(has_prefix(err, "source hr, connection db: query failed: ERROR:  syntax error at or near \"selec\""),
+          "pg syntax error message: %s", err);
+    CHECK(!strchr(err, '\n'), "pg error is one line: %s", err);
+    rc = conn_exec(c, "insert into no_such_table values (1)", 0, NULL, &aff, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "source hr, connection db: exec failed: ERROR:") &&
+              strstr(err, "no_such_table"),
+          "pg exec error: %s", err);
+
+    /* Timeout: no answer within timeout_ms cancels the statement; the
+     * connection stays usable. */
+    conn_opts ot = {.timeout_ms = 500, .retries = 1, .backoff_base_ms = 10};
+    conn *ct = conn_open("hr", "slow", spec, &ot, err, sizeof err);
+    CHECK(ct != NULL, "pg open (timeout): %s", err);
+    int64_t t0 = now_ms();
+    rc = conn_query(ct, "select pg_sleep(10)", 0, NULL, collect, &r, err, sizeof err);
+    int64_t took = now_ms() - t0;
+    CHECK(rc == -1 && strstr(err, "source hr, connection slow: query failed: timed out"),
+          "pg timeout: rc %d %s", rc, err);
+    CHECK(took < 3000, "pg timeout took %lld ms", (long long)took);
+    rows_free(&r);
+    rc = conn_query(ct, "select 1", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1, "pg usable after timeout: %s", err);
+    rows_free(&r);
+    conn_close(ct);
+
+    /* Connection refused: names source/connection, never the password. */
+    char bad[512];
+    snprintf(bad, sizeof bad,
+             "pg:host=127.0.0.1 port=%d user=postgres password=pw-Never-Shown dbname=hr",
+             closed_port());
+    conn_opts or = {.retries = 1, .backoff_base_ms = 10, .backoff_max_ms = 20};
+    conn *cr = conn_open("hr", "db", bad, &or, err, sizeof err);
+    CHECK(cr == NULL, "pg refused connection must fail");
+    CHECK(has_prefix(err, "source hr, connection db: connect failed: ") &&
+              strstr(err, "refused"),
+          "pg refused message: %s", err);
+    CHECK(!strstr(err, "pw-Never-Shown") && !strstr(err, "password"),
+          "pg refused message leaks the password: %s", err);
+
+    /* Connection lost mid-stream after rows were delivered: not retried (no
+     * duplicate rows), a clear error; the next query reconnects. */
+    rc = conn_query(c, "select pg_backend_pid()::text", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1, "pg backend pid: %s", err);
+    char victim[32];
+    snprintf(victim, sizeof victim, "%s", r.v[0][0]);
+    rows_free(&r);
+    conn *killer = conn_open("hr", "killer", spec, &o, err, sizeof err);
+    CHECK(killer != NULL, "pg open (killer): %s", err);
+    r.killer = killer;
+    r.victim_pid = victim;
+    rc = conn_query(c, "select g from generate_series(1, 20000000) g", 0, NULL, collect, &r, err,
+                    sizeof err);
+    CHECK(rc == -1 && strstr(err, "not retried, to avoid delivering rows twice"),
+          "pg lost mid-stream: rc %d after %d rows: %s", rc, r.n, err);
+    rows_free(&r);
+    rc = conn_query(c, "select pg_backend_pid()::text", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && !streq(r.v[0][0], victim), "pg reconnect after loss: %s", err);
+    rows_free(&r);
+    conn_close(killer);
+
+    /* Server restarted between two queries: the next query resets the
+     * connection and succeeds (new backend). */
+    rc = conn_query(c, "select pg_backend_pid()::text", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1, "pg before restart: %s", err);
+    snprintf(victim, sizeof victim, "%s", r.v[0][0]);
+    rows_free(&r);
+    CHECK(system(need_env("GG_PG_RESTART_CMD")) == 0, "restart command failed");
+    rc = conn_query(c, "select pg_backend_pid()::text, count(*) from people", 0, NULL, collect, &r,
+                    err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][1], "4") && !streq(r.v[0][0], victim),
+          "pg query after restart: rc %d %s", rc, err);
+    rows_free(&r);
+
+    conn_close(c);
+
+    /* Server down when the query comes, back a moment later: the connection
+     * keeps resetting with backoff until the server answers. */
+    conn_opts ol = {.timeout_ms = 5000, .retries = 40, .backoff_base_ms = 100, .backoff_max_ms = 400};
+    conn *cl = conn_open("hr", "db", spec, &ol, err, sizeof err);
+    CHECK(cl != NULL, "pg open (patient): %s", err);
+    CHECK(system(need_env("GG_PG_STOP_CMD")) == 0, "stop command failed");
+    CHECK(system(need_env("GG_PG_START_BG_CMD")) == 0, "background start command failed");
+    rc = conn_query(cl, "select count(*) from people", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "4"), "pg query while the server comes back: %s",
+          err);
+    rows_free(&r);
+    conn_close(cl);
+
+    /* Opening while the server is down retries the same way. */
+    CHECK(system(need_env("GG_PG_STOP_CMD")) == 0, "stop command failed");
+    CHECK(system(need_env("GG_PG_START_BG_CMD")) == 0, "background start command failed");
+    cl = conn_open("hr", "db", spec, &ol, err, sizeof err);
+    CHECK(cl != NULL, "pg open while the server comes back: %s", err);
+
+    /* exec after a restart: the dead connection is found before sending. */
+    CHECK(system(need_env("GG_PG_RESTART_CMD")) == 0, "restart command failed");
+    rc = conn_exec(cl, "update people set note = note where id = 1", 0, NULL, &aff, err, sizeof err);
+    CHECK(rc == 0 && aff == 1, "pg exec after restart: rc %d aff %ld %s", rc, aff, err);
+    conn_close(cl);
+}
+
+/* ---- ODBC ------------------------------------------------------------------------ */
+
+static void test_odbc(const char *label, const char *connstr, int sqlite) {
+    char spec[1024], err[1024];
+    snprintf(spec, sizeof spec, "odbc:%s", connstr);
+    conn_opts o = {.timeout_ms = 5000, .retries = 2, .backoff_base_ms = 50};
+    conn *c = conn_open("civil", label, spec, &o, err, sizeof err);
+    CHECK(c != NULL, "odbc %s open: %s", label, err);
+    CHECK(conn_get_type(c) == CONN_ODBC && streq(conn_get_name(c), label), "odbc accessors");
+
+    rows r = {0};
+    const char *p1[] = {"1"};
+    const char *sql = sqlite ? "select id, name, note, big, gbk from people where id >= ? order by id"
+                             : "select id, name, note, big from people where id >= ? order by id";
+    int rc = conn_query(c, sql, 1, p1, collect, &r, err, sizeof err);
+    CHECK(rc == 0, "odbc %s query: rc %d %s", label, rc, err);
+    check_people(label, &r);
+    if (sqlite) {
+        /* GBK bytes in a TEXT column come through SQL_C_CHAR unchanged. */
+        CHECK(streq(r.v[0][4], "\xd5\xc5\xc8\xfd"), "odbc %s GBK bytes of 张三 changed", label);
+        CHECK(streq(r.v[2][4], "\xb0\xa2\xb2\xb7\xb6\xc5\xa1\xa4\xc8\xc8\xba\xcf\xc2\xfc"),
+              "odbc %s GBK bytes of the middle-dot name changed", label);
+        CHECK(r.v[3][4] == NULL, "odbc %s GBK NULL", label);
+    }
+    rows_free(&r);
+
+    const char *pn[] = {NULL, "李四"};
+    rc = conn_query(c, sqlite ? "select count(*) from people where ? is null and name = ?"
+                              : "select count(*) from people where ?::text is null and name = ?",
+                    2, pn, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "1"), "odbc %s NULL/UTF-8 params: rc %d %s", label,
+          rc, err);
+    rows_free(&r);
+
+    r.stop_after = 2;
+    r.stop_value = -7;
+    rc = conn_query(c, "select id from people order by id", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == -7 && r.n == 2, "odbc %s early stop: rc %d n %d", label, rc, r.n);
+    rows_free(&r);
+
+    long aff = -1;
+    rc = conn_exec(c, "create temp table t_exec(id int, v text)", 0, NULL, &aff, err, sizeof err);
+    CHECK(rc == 0, "odbc %s exec create: %s", label, err);
+    rc = conn_exec(c, "insert into t_exec(id, v) values (1, 'a'), (2, 'b'), (3, 'c')", 0, NULL, &aff,
+                   err, sizeof err);
+    CHECK(rc == 0 && aff == 3, "odbc %s exec insert: rc %d aff %ld %s", label, rc, aff, err);
+    const char *pu[] = {"z", "2"};
+    rc = conn_exec(c, "update t_exec set v = ? where id <= ?", 2, pu, &aff, err, sizeof err);
+    CHECK(rc == 0 && aff == 2, "odbc %s exec update: rc %d aff %ld %s", label, rc, aff, err);
+    rc = conn_exec(c, "delete from t_exec where id > 100", 0, NULL, &aff, err, sizeof err);
+    CHECK(rc == 0 && aff == 0, "odbc %s exec delete none: rc %d aff %ld %s", label, rc, aff, err);
+    rc = conn_query(c, "select v from t_exec where id = 1", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "z"), "odbc %s read back: %s", label, err);
+    rows_free(&r);
+
+    rc = conn_query(c, "selec id from people", 0, NULL, collect, &r, err, sizeof err);
+    char want[128];
+    snprintf(want, sizeof want, "source civil, connection %s: query failed: ", label);
+    CHECK(rc == -1 && strncmp(err, want, strlen(want)) == 0 &&
+              strstr(err, sqlite ? "[HY000]" : "[42601]") && strstr(err, "selec"),
+          "odbc %s syntax error message: %s", label, err);
+    conn_close(c);
+}
+
+/* ---- HTTP ---------------------------------------------------------------------- */
+
+static void test_http(void) {
+    const char *base = need_env("GG_HTTP_BASE");
+    const char *token = need_env("GG_HTTP_TOKEN");
+    char spec[512], err[1024], path[256];
+    snprintf(spec, sizeof spec, "http:%s", base);
+    conn_opts o = {.bearer_token = token, .timeout_ms = 5000, .retries = 3, .backoff_base_ms = 20,
+                   .backoff_max_ms = 100};
+    conn *c = conn_open("tax", "api", spec, &o, err, sizeof err);
+    CHECK(c != NULL, "http open: %s", err);
+    http_response resp;
+
+    int rc = conn_http(c, "GET", "/items?page=1", NULL, NULL, 0, &resp, err, sizeof err);
+    CHECK(rc == 0 && resp.status == 200, "http GET items: rc %d status %ld %s", rc, resp.status, err);
+    CHECK(resp.content_type && strstr(resp.content_type, "application/json"), "http content type");
+    CHECK(resp.body && strstr(resp.body, "\"page\": 1") && strstr(resp.body, "张三") &&
+              strlen(resp.body) == resp.len,
+          "http body: %s", resp.body ? resp.body : "(null)");
+    http_response_free(&resp);
+    /* The path without a leading slash joins the same way. */
+    rc = conn_http(c, "GET", "items?page=3", NULL, NULL, 0, &resp, err, sizeof err);
+    CHECK(rc == 0 && resp.status == 200 && strstr(resp.body, "\"next\": null"), "http last page");
+    http_response_free(&resp);
+
+    /* Without the token: 401 comes back as a response (not retried). */
+    conn_opts onotok = {.timeout_ms = 5000, .retries = 3, .backoff_base_ms = 20};
+    conn *cn = conn_open("tax", "anon", spec, &onotok, err, sizeof err);
+    CHECK(cn != NULL, "http open (no token): %s", err);
+    rc = conn_http(cn, "GET", "/items?page=1", NULL, NULL, 0, &resp, err, sizeof err);
+    CHECK(rc == 0 && resp.status == 401, "http no token: rc %d status %ld", rc, resp.status);
+    http_response_free(&resp);
+    conn_close(cn);
+
+    /* 503 twice, then 200: retried; the server saw exactly 3 requests. */
+    rc = conn_http(c, "GET", "/flaky?key=a", NULL, NULL, 0, &resp, err, sizeof err);
+    CHECK(rc == 0 && resp.status == 200 && strstr(resp.body, "\"attempt\": 3"),
+          "http 503-then-200: rc %d status %ld %s", rc, resp.status, resp.body ? resp.body : err);
+    http_response_free(&resp);
+    rc = conn_http(c, "GET", "/count?key=flaky-a", NULL, NULL, 0, &resp, err, sizeof err);
+    CHECK(rc == 0 && streq(resp.body, "3"), "http flaky count %s", resp.body);
+    http_response_free(&resp);
+
+    /* 429 once, then 200. */
+    rc = conn_http(c, "GET", "/ratelimited?key=a", NULL, NULL, 0, &resp, err, sizeof err);
+    CHECK(rc == 0 && resp.status == 200, "http 429-then-200: status %ld", resp.status);
+    http_response_free(&resp);
+
+    /* Always 500: after retries the final 500 is returned; 1 + retries requests. */
+    conn_opts o2 = o;
+    o2.retries = 2;
+    conn *c2 = conn_open("tax", "api2", spec, &o2, err, sizeof err);
+    CHECK(c2 != NULL, "http open: %s", err);
+    rc = conn_http(c2, "GET", "/always500?key=b", NULL, NULL, 0, &resp, err, sizeof err);
+    CHECK(rc == 0 && resp.status == 500 && strstr(resp.body, "\"attempt\": 3"),
+          "http 500 after retries: rc %d status %ld %s", rc, resp.status, err);
+    http_response_free(&resp);
+    rc = conn_http(c2, "GET", "/count?key=always500-b", NULL, NULL, 0, &resp, err, sizeof err);
+    CHECK(rc == 0 && streq(resp.body, "3"), "http always500 count %s", resp.body);
+    http_response_free(&resp);
+    conn_close(c2);
+
+    /* Retry-After: 1 is honoured (wait >= 1 s although the backoff is tiny)... */
+    conn_opts o3 = {.bearer_token = token, .timeout_ms = 5000, .retries = 2, .backoff_base_ms = 1,
+                    .backoff_max_ms = 5000};
+    conn *c3 = conn_open("tax", "api3", spec, &o3, err, sizeof err);
+    CHECK(c3 != NULL, "http open: %s", err);
+    int64_t t0 = now_ms();
+    rc = conn_http(c3, "GET", "/retry-after?key=c", NULL, NULL, 0, &resp, err, sizeof err);
+    int64_t took = now_ms() - t0;
+    CHECK(rc == 0 && resp.status == 200 && took >= 950, "http Retry-After honoured: %lld ms",
+          (long long)took);
+    http_response_free(&resp);
+    conn_close(c3);
+    /* ... and capped by backoff_max_ms. */
+    conn_opts o4 = o3;
+    o4.backoff_max_ms = 150;
+    conn *c4 = conn_open("tax", "api4", spec, &o4, err, sizeof err);
+    CHECK(c4 != NULL, "http open: %s", err);
+    t0 = now_ms();
+    rc = conn_http(c4, "GET", "/retry-after?key=d", NULL, NULL, 0, &resp, err, sizeof err);
+    took = now_ms() - t0;
+    CHECK(rc == 0 && resp.status == 200 && took >= 140 && took < 800,
+          "http Retry-After capped: %lld ms", (long long)took);
+    http_response_free(&resp);
+    conn_close(c4);
+
+    /* Timeout: the transport error is retried, then reported. */
+    conn_opts o5 = {.bearer_token = token, .timeout_ms = 400, .retries = 1, .backoff_base_ms = 10};
+    conn *c5 = conn_open("tax", "slowapi", spec, &o5, err, sizeof err);
+    CHECK(c5 != NULL, "http open: %s", err);
+    t0 = now_ms();
+    rc = conn_http(c5, "GET", "/slow?ms=3000", NULL, NULL, 0, &resp, err, sizeof err);
+    took = now_ms() - t0;
+    CHECK(rc == -1 &&
+              has_prefix(err, "source tax, connection slowapi: GET /slow failed after 2 attempts: ") &&
+              strstr(err, "imed out"),
+          "http timeout: rc %d %s", rc, err);
+    CHECK(took >= 750 && took < 2500, "http timeout took %lld ms", (long long)took);
+    CHECK(!strstr(err, token), "http error leaks the token");
+    conn_close(c5);
+
+    /* POST echo: body, headers and status come back. */
+    const char *json = "{\"alert\":\"pension_after_death:1\",\"说明\":\"请核实\"}";
+    const char *hdrs[] = {"Content-Type: application/json; charset=utf-8", NULL};
+    rc = conn_http(c, "POST", "/echo", hdrs, json, strlen(json), &resp, err, sizeof err);
+    CHECK(rc == 0 && resp.status == 201 && resp.len == strlen(json) && streq(resp.body, json),
+          "http POST echo: rc %d status %ld body %s", rc, resp.status, resp.body ? resp.body : err);
+    CHECK(streq(resp.content_type, "application/json; charset=utf-8"), "http echo type %s",
+          resp.content_type);
+    http_response_free(&resp);
+
+    /* The handle keeps its connection: two requests, one client port. */
+    rc = conn_http(c, "GET", "/peer", NULL, NULL, 0, &resp, err, sizeof err);
+    CHECK(rc == 0 && resp.status == 200, "http peer 1");
+    char port1[16];
+    snprintf(port1, sizeof port1, "%s", resp.body);
+    http_response_free(&resp);
+    rc = conn_http(c, "GET", "/peer", NULL, NULL, 0, &resp, err, sizeof err);
+    CHECK(rc == 0 && streq(resp.body, port1), "http connection reuse: port %s then %s", port1,
+          resp.body);
+    http_response_free(&resp);
+
+    /* Size cap: 64 MiB passes, one byte more is refused clearly. */
+    snprintf(path, sizeof path, "/big?n=%d", 64 << 20);
+    rc = conn_http(c, "GET", path, NULL, NULL, 0, &resp, err, sizeof err);
+    CHECK(rc == 0 && resp.len == (size_t)64 << 20, "http 64 MiB body: rc %d %s", rc, err);
+    http_response_free(&resp);
+    snprintf(path, sizeof path, "/big?n=%d", (64 << 20) + 1);
+    rc = conn_http(c, "GET", path, NULL, NULL, 0, &resp, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "source tax, connection api: GET /big: response body larger than "
+                                  "the 64 MiB limit"),
+          "http too big: rc %d %s", rc, err);
+    CHECK(resp.body == NULL, "http too big leaves no body");
+
+    /* Redirects: followed on the same origin (token still sent), not elsewhere. */
+    rc = conn_http(c, "GET", "/redirect-local", NULL, NULL, 0, &resp, err, sizeof err);
+    CHECK(rc == 0 && resp.status == 200 && strstr(resp.body, "\"page\": 1"),
+          "http same-origin redirect: status %ld", resp.status);
+    http_response_free(&resp);
+    rc = conn_http(c, "GET", "/redirect-foreign", NULL, NULL, 0, &resp, err, sizeof err);
+    CHECK(rc == 0 && resp.status == 302, "http cross-host redirect not followed: status %ld",
+          resp.status);
+    http_response_free(&resp);
+
+    conn_close(c);
+}
+
+int main(void) {
+    const char *only = getenv("GG_CONNECTORS_ONLY"); /* pg, odbc or http, for debugging */
+    if (!only || strcmp(only, "http") == 0) test_http();
+    if (!only || strcmp(only, "odbc") == 0) {
+        test_odbc("sqlite", need_env("GG_ODBC_SQLITE"), 1);
+        test_odbc("pgodbc", need_env("GG_ODBC_PG"), 0);
+    }
+    if (!only || strcmp(only, "pg") == 0) test_pg();
+    printf("%d passed, 0 failed\n", g_passed);
+    return 0;
+}
