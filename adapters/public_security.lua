@@ -68,7 +68,8 @@ return {
     local status, body = conns.api:post("/api/v1/notices", {
       id = alert.id, rule = alert.rule, title = alert.rule_title, confidence = alert.confidence,
       subject_id = alert.id_no, case = alert.case, version = alert.version,
-      amount_yuan = alert.amount_yuan, periods = alert.periods, summary = alert.summary,
+      amount_yuan = alert.amount_yuan, summary = alert.summary,
+      periods = (alert.periods and #alert.periods > 0) and alert.periods or nil, -- {} would encode as an object
       text = alert.explanation,
     })
     if status ~= 200 then

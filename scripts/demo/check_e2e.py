@@ -258,6 +258,23 @@ def check_sinks(ck, dirpath, exp, alerts, routes):
     # civil: mz_yjxx (SQLite)
     rows = civil_rows(dirpath, "SELECT yjbh, coalesce(ajbh,''), yjlx, je FROM mz_yjxx ORDER BY yjbh")
     same_set("civil", [r[0] for r in rows])
+    # The civil system is a GBK legacy database (encoding = GBK in the config):
+    # what the gateway writes must be GBK too, or its own screens show mojibake.
+    raw = sqlite3.connect("file:%s?mode=ro" % os.path.join(dirpath, "civil.db"), uri=True)
+    raw.text_factory = bytes
+    bad = []
+    for yjbh, sm in raw.execute("SELECT yjbh, sm FROM mz_yjxx ORDER BY yjbh"):
+        a = want["civil"].get(yjbh.decode("ascii", "replace"))
+        title = (a or {}).get("rule_title")
+        try:
+            text = (sm or b"").decode("gbk")
+        except UnicodeDecodeError:
+            text = None
+        if a is not None and title and (text is None or title not in text):
+            bad.append(yjbh.decode("ascii", "replace"))
+    raw.close()
+    ck.ok(not bad, "civil sink: summary text written in the source's encoding (GBK)",
+          "%d rows not GBK, e.g. %s" % (len(bad), ", ".join(bad[:3])))
     bad = []
     for yjbh, ajbh, yjlx, je in rows:
         a = want["civil"].get(yjbh)

@@ -37,7 +37,7 @@ finish() {
 pycheck() {
   local out rc p f
   out=$(python3 "$demo/check_e2e.py" "$@" 2>&1); rc=$?
-  printf '%s\n' "$out" | grep -v '^ok - ' || true
+  printf '%s\n' "$out" | grep -Ev '^ok - |^[0-9]+ passed, [0-9]+ failed$' || true
   p=$(printf '%s\n' "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' | tail -n 1)
   f=$(printf '%s\n' "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' | tail -n 1)
   if [ -z "$p" ]; then fail "check_e2e.py $1 did not finish (rc $rc)"; return 1; fi

@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# tests/fault/faults.sh - the unhappy paths on the real demo city: a source that
+# is down, a sink that refuses, an adapter whose push throws, adapters that
+# loop or exhaust memory, undecodable text in a GBK source. Each must give a
+# message naming the source (and record), quarantine or retry, never crash,
+# and never lose an alert.
+set -uo pipefail
+
+root=${GG_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+gg=${GRIDGATE:-$root/build/gridgate}
+work=$(mktemp -d /tmp/gg-fault.XXXXXX)
+chmod 755 "$work"
+pass=0
+fail=0
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+export GG_DEMO_DIR=$work/city GG_PG_PORT=$(free_port) GG_PSB_PORT=$(free_port)
+
+cleanup() {
+  bash "$root/scripts/demo/stop-city.sh" "$GG_DEMO_DIR" >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+ok() { echo "ok - $1"; pass=$((pass + 1)); }
+not_ok() { echo "not ok - $1"; fail=$((fail + 1)); }
+check() { # check DESCRIPTION COMMAND...
+  local d=$1; shift
+  if "$@"; then ok "$d"; else not_ok "$d"; fi
+}
+contains() { grep -qF -- "$2" "$1"; }
+psql_hr() { psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d hr -c "$1"; }
+
+bash "$root/scripts/demo/setup-city.sh" "$GG_DEMO_DIR" "$GG_PG_PORT" "$GG_PSB_PORT" >"$work/setup.log" 2>&1 \
+  || { cat "$work/setup.log"; echo "0 passed, 1 failed"; exit 1; }
+
+# The demo configuration with absolute adapter paths, fast delivery retries and
+# a small attempt limit, plus fault-injection sources added per scenario.
+mkconf() { # mkconf OUT [extra ini text]
+  sed -e "s#\.\./adapters/#$root/adapters/#" "$root/conf/demo.ini" >"$1"
+  printf '\n[delivery]\nmax_attempts = 3\nbackoff_base_ms = 10\nbackoff_max_ms = 20\n' >>"$1"
+  [ $# -gt 1 ] && printf '%s\n' "$2" >>"$1"
+  return 0
+}
+
+# --- 1. a source that is down ------------------------------------------------
+conf=$work/down.ini
+mkconf "$conf"
+psb_pid=$(cat "$GG_DEMO_DIR/psb.pid")
+kill "$psb_pid"
+for _ in $(seq 50); do kill -0 "$psb_pid" 2>/dev/null || break; sleep 0.1; done
+"$gg" -c "$conf" run --once >"$work/down.out" 2>"$work/down.err"
+rc=$?
+check "source down: run exits 3 (completed with failures), not a crash" test "$rc" -eq 3
+check "source down: the error names the source and stream" contains "$work/down.err" "psb: stream deaths failed"
+check "source down: other sources still matched (civil affairs alerts exist)" \
+  bash -c "\"$gg\" -c \"$conf\" alerts list | grep -q assistance_hidden_income"
+"$gg" -c "$conf" alerts export >"$work/down.jsonl"
+n_down=$(grep -c '"pension_after_death"' "$work/down.jsonl")
+# bring the source back: the next cycle picks its facts up
+nohup python3 "$root/scripts/demo/psb_server.py" --data "$GG_DEMO_DIR/psb.json" \
+  --token-file "$GG_DEMO_DIR/psb.token" --port "$GG_PSB_PORT" --pid-file "$GG_DEMO_DIR/psb.pid" \
+  >"$GG_DEMO_DIR/psb.log" 2>&1 </dev/null &
+for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$GG_PSB_PORT/health" 2>/dev/null && break; sleep 0.1; done
+"$gg" -c "$conf" run --once >"$work/up.out" 2>"$work/up.err"
+rc=$?
+check "source back: run exits 0" test "$rc" -eq 0
+"$gg" -c "$conf" alerts export >"$work/up.jsonl"
+n_up=$(grep -c '"pension_after_death"' "$work/up.jsonl")
+check "source back: deregistration-based alerts appear ($n_down -> $n_up)" test "$n_up" -gt "$n_down"
+check "no raw id number in the logs" bash -c "! grep -Eq '[0-9]{17}[0-9X]' \"$work/down.err\" \"$work/up.err\""
+
+# --- 2. a sink that refuses, then recovers; dead letters -----------------------
+rm -f "$GG_DEMO_DIR"/state.db*
+psql_hr "TRUNCATE yl_ycyj"
+psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d grid -c "TRUNCATE wg_hcrw"
+conf=$work/sink.ini
+mkconf "$conf"
+psql_hr "ALTER TABLE yl_ycyj ADD CONSTRAINT gg_fault_refuse CHECK (false) NOT VALID"
+"$gg" -c "$conf" run --once >"$work/sink.out" 2>"$work/sink.err"
+rc=$?
+check "sink refuses: run exits 3" test "$rc" -eq 3
+check "sink refuses: the error names the sink source and the database's reason" \
+  bash -c "grep -q 'to hr failed' \"$work/sink.err\" && grep -q 'gg_fault_refuse' \"$work/sink.err\""
+pending=$("$gg" -c "$conf" outbox list --status pending | grep -c ' hr ')
+check "sink refuses: deliveries to hr are pending, not lost ($pending)" test "$pending" -gt 0
+check "sink refuses: the other sinks got their alerts" \
+  bash -c "[ \$(psql -X -qAt -h 127.0.0.1 -p $GG_PG_PORT -U postgres -d grid -c 'SELECT count(*) FROM wg_hcrw') -gt 0 ]"
+psql_hr "ALTER TABLE yl_ycyj DROP CONSTRAINT gg_fault_refuse"
+sleep 1.2
+"$gg" -c "$conf" deliver >"$work/deliver.out" 2>"$work/deliver.err"
+rc=$?
+check "sink back: deliver exits 0" test "$rc" -eq 0
+n_hr=$(psql_hr "SELECT count(*) FROM yl_ycyj")
+n_routed=$("$gg" -c "$conf" outbox list --status done | awk '$3 == "hr" {print $2}' | sort -u | wc -l)
+n_distinct=$(psql_hr "SELECT count(DISTINCT yjbh) FROM yl_ycyj")
+check "sink back: every alert routed to hr is in yl_ycyj exactly once ($n_hr rows, $n_distinct ids, $n_routed routed)" \
+  bash -c "[ $n_hr -eq $n_routed ] && [ $n_distinct -eq $n_routed ] && [ $n_routed -gt 0 ]"
+left=$("$gg" -c "$conf" outbox list --status pending | grep -c ' hr ')
+check "sink back: nothing pending for hr" test "$left" -eq 0
+# refuse for good: after max_attempts the delivery is a dead letter with its error
+psql_hr "DELETE FROM yl_ycyj"
+psql_hr "ALTER TABLE yl_ycyj ADD CONSTRAINT gg_fault_refuse CHECK (false) NOT VALID"
+rm -f "$GG_DEMO_DIR"/state.db*
+for i in 1 2 3; do "$gg" -c "$conf" run --once >/dev/null 2>"$work/dead$i.err"; sleep 1.1; done
+dead=$("$gg" -c "$conf" outbox list --status dead | grep -c ' hr ')
+check "sink refuses for good: deliveries become dead letters after max_attempts ($dead)" test "$dead" -gt 0
+check "dead letters keep the error" bash -c "\"$gg\" -c \"$conf\" outbox list --status dead | grep -q gg_fault_refuse"
+check "dead letter is logged as such" contains "$work/dead3.err" "kept as dead letter"
+psql_hr "ALTER TABLE yl_ycyj DROP CONSTRAINT gg_fault_refuse"
+
+# --- 3. an adapter whose push throws -----------------------------------------
+rm -f "$GG_DEMO_DIR"/state.db*
+mkdir -p "$work/adapters"
+sed -e 's#^  push = function(alert, conns)#  push = function(alert, conns)\n    error("notice service rejected " .. alert.id)#' \
+  "$root/adapters/public_security.lua" >"$work/adapters/psb_throws.lua"
+conf=$work/throw.ini
+mkconf "$conf"
+sed -i "s#$root/adapters/public_security.lua#$work/adapters/psb_throws.lua#" "$conf"
+"$gg" -c "$conf" run --once >"$work/throw.out" 2>"$work/throw.err"
+rc=$?
+check "push throws: run exits 3, not a crash" test "$rc" -eq 3
+check "push throws: the error names source, alert, file and line" \
+  bash -c "grep -Eq 'source psb: push of alert IDC-[0-9a-f]{16} failed: .*psb_throws.lua:[0-9]+: notice service rejected' \"$work/throw.err\""
+check "push throws: other sinks still delivered" \
+  bash -c "[ \$(psql -X -qAt -h 127.0.0.1 -p $GG_PG_PORT -U postgres -d hr -c 'SELECT count(*) FROM yl_ycyj') -gt 0 ]"
+
+# --- 4. adapters that loop or exhaust memory; undecodable GBK text ------------
+rm -f "$GG_DEMO_DIR"/state.db*
+cat >"$work/adapters/spin.lua" <<'LUA'
+-- a broken adapter: its pull never returns
+return {
+  streams = {
+    spin = { kind = "death", pull = function(ctx)
+      while true do end
+    end },
+  },
+}
+LUA
+cat >"$work/adapters/bomb.lua" <<'LUA'
+-- a broken adapter: its pull eats memory
+return {
+  streams = {
+    bomb = { kind = "death", pull = function(ctx)
+      local t = {}
+      for i = 1, 1e9 do t[i] = string.rep("x", 1024) .. i end
+    end },
+  },
+}
+LUA
+cat >"$work/adapters/rowspin.lua" <<'LUA'
+-- a broken adapter: its row function loops on one record
+return {
+  streams = {
+    cremations = {
+      kind = "death", conn = "db",
+      sql = [[SELECT hhbh, sfzhm, xm, swrq FROM mz_hhdj ORDER BY hhbh]],
+      key = "hhbh",
+      map = { id_no = "sfzhm", name = "xm", death_date = date "swrq", basis = const "cremation" },
+      row = function(r)
+        if r.hhbh == "HH000003" then while true do end end
+        return {}
+      end,
+    },
+  },
+}
+LUA
+# a cremation record whose name is not valid GBK
+python3 - "$GG_DEMO_DIR/civil.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("INSERT INTO mz_hhdj (hhbh, sfzhm, xm, swrq, hhrq) VALUES ('HH999999', '420502195001010011', CAST(? AS TEXT), '20240301', '20240303')", (b'\xff\xfe\x80',))
+db.commit()
+PY
+conf=$work/loop.ini
+mkconf "$conf" "
+[source spin]
+adapter = $work/adapters/spin.lua
+deadline_ms = 300
+
+[source bomb]
+adapter = $work/adapters/bomb.lua
+memory_mb = 32
+
+[source rowspin]
+adapter = $work/adapters/rowspin.lua
+encoding = GBK
+deadline_ms = 300
+conn.db = odbc:Driver=SQLite3;Database=\${GG_DEMO_DIR}/civil.db"
+start=$(date +%s)
+"$gg" -c "$conf" run --once --no-push >"$work/loop.out" 2>"$work/loop.err"
+rc=$?
+took=$(( $(date +%s) - start ))
+check "looping adapters: run exits 3 and finishes (${took}s)" bash -c "[ $rc -eq 3 ] && [ $took -lt 60 ]"
+check "loop in pull: stopped by the time limit, named with file and line" \
+  bash -c "grep -Eq 'source spin, stream .spin.: .*spin.lua:[0-9]+: .*exceeded its time limit of 300 ms' \"$work/loop.err\""
+check "memory bomb: stopped by the memory cap, named" \
+  bash -c "grep -Eq 'source bomb, stream .bomb.: .*exceeded its memory limit of 32 MiB' \"$work/loop.err\""
+"$gg" -c "$conf" quarantine list --source rowspin >"$work/q.out"
+check "loop in a row function: that record is quarantined with the time limit, the rest flow" \
+  bash -c "grep -E 'HH000003 .*exceeded its time limit' \"$work/q.out\" >/dev/null && grep -q 'rowspin: stream cremations (death): ' \"$work/loop.err\""
+"$gg" -c "$conf" quarantine list --source civil >"$work/qc.out"
+check "undecodable GBK text: quarantined naming the column and record" \
+  bash -c "grep -E 'HH999999 .*column xm: not valid GBK' \"$work/qc.out\" >/dev/null"
+check "the healthy sources still produced alerts" \
+  bash -c "\"$gg\" -c \"$conf\" alerts list | grep -q pension_after_death"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
