@@ -183,6 +183,8 @@ static void test_pad_planted(void **state) {
     addf(t, FK_PERSON, "grid", "id_no", a, "name", "张三", "region", "110105", "grid", "G-01", NULL);
     addf(t, FK_DEATH, "psb", "id_no", a, "name", "张三", "death_date", "2024-03-12", "basis",
          "household_deregistration", NULL);
+    /* A grid report of the same day is not what gives D when an authoritative death exists. */
+    addf(t, FK_DEATH, "grid", "id_no", a, "name", "张三", "death_date", "2024-03-12", "basis", "grid_report", NULL);
     add_pensions(t, a, 202401, 202406, "300000");
     /* Control: alive person with the same payments. */
     addf(t, FK_PERSON, "grid", "id_no", b, "name", "李四", NULL);
@@ -452,13 +454,23 @@ static void test_income_member_who_left_not_counted(void **state) {
         snprintf(period, sizeof period, "2024-%02d", m);
         addf(t, FK_INCOME, "hrss", "id_no", b, "period", period, "amount", "200000", NULL);
     }
+    /* a alone from March: 60000 > 1 x 50000 flags May (b no longer counts as a member). */
+    addf(t, FK_INCOME, "tax", "id_no", a, "period", "2024-05", "amount", "60000", NULL);
     run(t);
     const alert *al = find_alert(t, RULE_ASSISTANCE_HIDDEN_INCOME, "case:H2");
     assert_non_null(al);
-    /* February counts (enrolled on some day of it); March on, b left. */
-    assert_periods(al, 202401, 202402, 0);
-    assert_int_equal(al->amount, 120000);
-    assert_int_equal(count_ev(al, "income"), 2);
+    /* February counts (enrolled on some day of it); from March on, b left. */
+    assert_periods(al, 202401, 202402, 202405, 0);
+    assert_int_equal(al->amount, 180000);
+    assert_int_equal(count_ev(al, "income"), 3);
+    json_t *d = detail(al);
+    json_t *months = json_object_get(d, "months");
+    assert_int_equal(json_array_size(months), 3);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(months, 1), "members")), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(months, 1), "income")), 200000);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(months, 2), "members")), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(months, 2), "limit")), 50000);
+    json_decref(d);
 }
 
 static void test_income_regional_standard(void **state) {
