@@ -397,7 +397,7 @@ void authoring_format_field(const fact *f, fact_field ff, char *out, size_t outs
     case FT_ENUM:
         if (!v->s) return;
         if (ff == FF_ID_NO)
-            ident_mask(v->s, out, outsz);
+            ident_mask(f->id_status == ID_OK && f->id_norm[0] ? f->id_norm : v->s, out, outsz);
         else if (ff == FF_NAME)
             name_mask(v->s, out, outsz);
         else
@@ -566,7 +566,7 @@ static void stream_run_free(stream_run *r) {
 }
 
 /* Prints `s` cut to `max` display columns and padded to `width`. */
-static void print_cell(const char *s, size_t width, int right) {
+static void print_cell(const char *s, size_t width, int right, int last) {
     char cut[CELL_MAX_WIDTH * 4 + 8];
     size_t w = authoring_display_width(s);
     if (w > CELL_MAX_WIDTH) {
@@ -590,7 +590,7 @@ static void print_cell(const char *s, size_t width, int right) {
     }
     size_t pad = width > w ? width - w : 0;
     if (right) printf("%*s%s", (int)pad, "", s);
-    else printf("%s%*s", s, (int)pad, "");
+    else printf("%s%*s", s, last ? 0 : (int)pad, "");
 }
 
 static void print_table(const stream_run *r, fact_kind kind) {
@@ -612,14 +612,14 @@ static void print_table(const stream_run *r, fact_kind kind) {
     printf("  ");
     for (int c = 0; c < ncols; c++) {
         int money = cols[c] >= 0 && fact_field_type((fact_field)cols[c]) == FT_MONEY;
-        print_cell(cols[c] < 0 ? "ref" : fact_field_name((fact_field)cols[c]), width[c], money);
+        print_cell(cols[c] < 0 ? "ref" : fact_field_name((fact_field)cols[c]), width[c], money, c + 1 == ncols);
         printf(c + 1 < ncols ? "  " : "\n");
     }
     for (size_t k = 0; k < r->nrows; k++) {
         printf("  ");
         for (int c = 0; c < ncols; c++) {
             int money = cols[c] >= 0 && fact_field_type((fact_field)cols[c]) == FT_MONEY;
-            print_cell(r->cells[k][cols[c] + 1], width[c], money);
+            print_cell(r->cells[k][cols[c] + 1], width[c], money, c + 1 == ncols);
             printf(c + 1 < ncols ? "  " : "\n");
         }
     }

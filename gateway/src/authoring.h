@@ -33,7 +33,9 @@ typedef void (*authoring_warn_fn)(void *ud, const char *msg);
 int authoring_fact_warnings(fact *f, int today, authoring_warn_fn fn, void *ud);
 
 /* Formats one field of a fact for the `adapter test` table into out: id_no
- * masked with ident_mask, name with name_mask, dates YYYY-MM-DD, months
+ * masked with ident_mask (its normalized 18-character form when the fact's
+ * identity was filled and is valid, else as the source held it), name with
+ * name_mask, dates YYYY-MM-DD, months
  * YYYY-MM, money as yuan with two decimals, bools true/false; "" when unset. */
 void authoring_format_field(const fact *f, fact_field ff, char *out, size_t outsz);
 
