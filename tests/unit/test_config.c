@@ -1,0 +1,235 @@
+/* test_config.c - configuration loading: values, ${VAR}, secrets from 0600
+ * files and the environment, and the errors that name file, line and key. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static char tmpdir[64];
+
+static const char *write_file(const char *name, const char *text, mode_t mode) {
+    static char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    chmod(path, mode);
+    return path;
+}
+
+/* Loads `text` as a config; returns the config (or NULL) and the error. */
+static gg_config *load(const char *text, char *err, size_t errsz) {
+    const char *p = write_file("gg.ini", text, 0644);
+    err[0] = '\0';
+    return config_load(p, err, errsz);
+}
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/gg-config-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    return system(cmd);
+}
+
+static void test_full_config(void **state) {
+    (void)state;
+    setenv("GG_TEST_PORT", "5544", 1);
+    write_file("psb.token", "s3cret-token\n", 0600);
+    char err[1024];
+    gg_config *c = load("[gridgate]\n"
+                        "state = var/state.db\n"
+                        "log_level = debug\n"
+                        "today = 2025-06-30\n"
+                        "[source hr]\n"
+                        "label = 人社\n"
+                        "adapter = adapters/hr.lua\n"
+                        "conn.db = pg:host=127.0.0.1 port=${GG_TEST_PORT} dbname=hr\n"
+                        "conn.db.timeout_ms = 5000\n"
+                        "[source psb]\n"
+                        "adapter = /abs/psb.lua\n"
+                        "encoding = GBK\n"
+                        "deadline_ms = 250\n"
+                        "memory_mb = 32\n"
+                        "conn.api = http:http://127.0.0.1:1\n"
+                        "conn.api.token_file = psb.token\n"
+                        "[rule pension_after_death]\n"
+                        "grace_months = 1\n"
+                        "[rule assistance_hidden_income]\n"
+                        "min_months = 4\n"
+                        "standard = 80000\n"
+                        "standard.4201 = 95000\n"
+                        "[rule assistance_hidden_assets]\n"
+                        "exempt_subkinds = motorcycle, tractor\n"
+                        "[rule duplicate_assistance]\n"
+                        "enabled = no\n"
+                        "[route]\n"
+                        "pension_after_death = hr, psb\n"
+                        "identity_conflict = @sources\n"
+                        "[delivery]\n"
+                        "max_attempts = 4\n",
+                        err, sizeof err);
+    assert_non_null(c);
+    assert_string_equal(err, "");
+    char expect[300];
+    snprintf(expect, sizeof expect, "%s/var/state.db", tmpdir);
+    assert_string_equal(c->state_path, expect);
+    assert_int_equal(c->rules.today, 20250630);
+    assert_int_equal(c->nsources, 2);
+    const gg_source_conf *hr = config_source(c, "hr");
+    assert_non_null(hr);
+    assert_string_equal(hr->label, "人社");
+    snprintf(expect, sizeof expect, "%s/adapters/hr.lua", tmpdir);
+    assert_string_equal(hr->adapter, expect);
+    assert_int_equal(hr->nconns, 1);
+    assert_string_equal(hr->conns[0].spec, "pg:host=127.0.0.1 port=5544 dbname=hr");
+    assert_int_equal(hr->conns[0].timeout_ms, 5000);
+    const gg_source_conf *psb = config_source(c, "psb");
+    assert_string_equal(psb->adapter, "/abs/psb.lua");
+    assert_string_equal(psb->label, "psb"); /* defaults to the name */
+    assert_string_equal(psb->encoding, "GBK");
+    assert_int_equal(psb->deadline_ms, 250);
+    assert_int_equal(psb->memory_mb, 32);
+    assert_string_equal(psb->conns[0].token, "s3cret-token");
+    assert_int_equal(c->rules.grace_months, 1);
+    assert_int_equal(c->rules.min_months, 4);
+    assert_int_equal(c->rules.standard_default, 80000);
+    assert_int_equal(rules_standard_for(&c->rules, "420105"), 95000);
+    assert_int_equal(rules_standard_for(&c->rules, "420502"), 80000);
+    assert_int_equal(c->rules.nexempt, 2);
+    assert_string_equal(c->rules.exempt_subkinds[1], "tractor");
+    assert_int_equal(c->rules.enabled[RULE_DUPLICATE_ASSISTANCE], 0);
+    assert_int_equal(c->rules.enabled[RULE_PENSION_AFTER_DEATH], 1);
+    assert_int_equal(c->routes[RULE_PENSION_AFTER_DEATH].nsinks, 2);
+    assert_string_equal(c->routes[RULE_PENSION_AFTER_DEATH].sinks[1], "psb");
+    assert_string_equal(c->routes[RULE_IDENTITY_CONFLICT].sinks[0], "@sources");
+    assert_int_equal(c->max_attempts, 4);
+    config_free(c);
+}
+
+static void test_defaults(void **state) {
+    (void)state;
+    char err[1024];
+    gg_config *c = load("[source a]\nadapter = a.lua\n", err, sizeof err);
+    assert_non_null(c);
+    assert_int_equal(c->rules.grace_months, 0);
+    assert_int_equal(c->rules.min_months, 3);
+    assert_int_equal(c->rules.nexempt, 2);
+    assert_int_equal(c->max_attempts, 10);
+    assert_int_equal(c->sources[0].deadline_ms, 60000);
+    assert_string_equal(c->sources[0].encoding, "UTF-8");
+    config_free(c);
+}
+
+/* Each bad input fails, and the message names the line and what is wrong. */
+static void expect_error(const char *text, const char *fragment1, const char *fragment2) {
+    char err[1024];
+    gg_config *c = load(text, err, sizeof err);
+    if (c) config_free(c);
+    assert_null(c);
+    if (!strstr(err, fragment1) || (fragment2 && !strstr(err, fragment2))) {
+        print_error("error '%s' lacks '%s' / '%s'\n", err, fragment1, fragment2 ? fragment2 : "");
+        fail();
+    }
+}
+
+static void test_errors_name_line_and_key(void **state) {
+    (void)state;
+    unsetenv("GG_TEST_UNSET");
+    expect_error("[source hr]\nadapter = x.lua\ncolour = red\n", "gg.ini:3:", "unknown key 'colour' in [source hr]");
+    expect_error("[sources hr]\nadapter = x\n", "gg.ini:2:", "unknown section [sources hr]");
+    expect_error("[rule pension_after_dead]\ngrace_months = 1\n", "gg.ini:2:", "unknown rule 'pension_after_dead'");
+    expect_error("[rule pension_after_death]\ngrace_months = -1\n", "gg.ini:2:", "key grace_months: bad value '-1'");
+    expect_error("[rule pension_after_death]\nmin_months = 3\n", "gg.ini:2:", "unknown key 'min_months' in [rule pension_after_death]");
+    expect_error("[rule assistance_hidden_income]\nmin_months = three\n", "gg.ini:2:", "key min_months: bad value 'three'");
+    expect_error("[rule assistance_hidden_income]\nstandard.42x = 100\n", "gg.ini:2:", "region prefix must be 1 to 6 digits");
+    expect_error("[rule assistance_hidden_income]\nstandard = 1.5\n", "gg.ini:2:", "key standard: bad value");
+    expect_error("[gridgate]\nlog_level = loud\n", "gg.ini:2:", "log_level");
+    expect_error("[gridgate]\ntoday = 2025-13-01\n", "gg.ini:2:", "key today");
+    expect_error("[source hr]\nadapter = x.lua\nconn.db = pg:port=${GG_TEST_UNSET}\n", "gg.ini:3:",
+                 "environment variable GG_TEST_UNSET is not set");
+    expect_error("[source hr]\nadapter = x.lua\nenabled = maybe\n", "gg.ini:3:", "key enabled: bad value");
+    expect_error("[delivery]\nmax_attempts = 0\n", "gg.ini:2:", "max_attempts");
+    expect_error("[source Bad-Name]\nadapter = x\n", "gg.ini:2:", "source name 'Bad-Name'");
+    /* whole-file checks */
+    expect_error("[source hr]\nlabel = x\n", "[source hr]: missing key 'adapter'", NULL);
+    expect_error("[source hr]\nadapter = x.lua\n[route]\npension_after_death = hr, tax\n",
+                 "[route] pension_after_death: no [source tax]", NULL);
+    expect_error("[route]\nnot_a_rule = hr\n", "gg.ini:2:", "unknown rule 'not_a_rule' in [route]");
+    expect_error("[source hr]\nadapter = x.lua\nconn.db = mysql:foo\n", "conn.db: the spec must start with pg:, odbc: or http:", NULL);
+    expect_error("[source hr]\nadapter = x.lua\nconn.db.timeout_ms = 100\n", "conn.db has settings but no spec", NULL);
+}
+
+static void test_secrets(void **state) {
+    (void)state;
+    char err[1024];
+    /* group/other-readable secret files are refused, and the secret is not echoed */
+    write_file("open.token", "do-not-print-me\n", 0644);
+    gg_config *c = load("[source psb]\nadapter = x.lua\nconn.api = http:http://h\nconn.api.token_file = open.token\n",
+                        err, sizeof err);
+    assert_null(c);
+    assert_non_null(strstr(err, "chmod 600"));
+    assert_non_null(strstr(err, "gg.ini:4:"));
+    assert_null(strstr(err, "do-not-print-me"));
+    /* a missing file */
+    c = load("[source psb]\nadapter = x.lua\nconn.api = http:http://h\nconn.api.token_file = nope.token\n", err,
+             sizeof err);
+    assert_null(c);
+    assert_non_null(strstr(err, "nope.token"));
+    /* passwords from the environment are appended in the driver's syntax, quoted */
+    setenv("GG_TEST_PG_PASS", "it's\\x", 1);
+    setenv("GG_TEST_ODBC_PASS", "a}b", 1);
+    c = load("[source hr]\nadapter = x.lua\nconn.db = pg:host=h dbname=hr\nconn.db.password_env = GG_TEST_PG_PASS\n"
+             "conn.o = odbc:Driver=X;Database=y\nconn.o.password_env = GG_TEST_ODBC_PASS\n",
+             err, sizeof err);
+    assert_non_null(c);
+    assert_string_equal(c->sources[0].conns[0].spec, "pg:host=h dbname=hr password='it\\'s\\\\x'");
+    assert_string_equal(c->sources[0].conns[1].spec, "odbc:Driver=X;Database=y;PWD={a}}b}");
+    config_free(c);
+    /* a password for an HTTP connection makes no sense */
+    c = load("[source hr]\nadapter = x.lua\nconn.api = http:http://h\nconn.api.password_env = GG_TEST_PG_PASS\n", err,
+             sizeof err);
+    assert_null(c);
+    assert_non_null(strstr(err, "pg: and odbc: connections only"));
+    /* an unset env secret is named */
+    unsetenv("GG_TEST_NO_TOKEN");
+    c = load("[source psb]\nadapter = x.lua\nconn.api = http:http://h\nconn.api.token_env = GG_TEST_NO_TOKEN\n", err,
+             sizeof err);
+    assert_null(c);
+    assert_non_null(strstr(err, "GG_TEST_NO_TOKEN is not set"));
+}
+
+static void test_missing_file(void **state) {
+    (void)state;
+    char err[512];
+    gg_config *c = config_load("/nonexistent/gridgate.ini", err, sizeof err);
+    assert_null(c);
+    assert_non_null(strstr(err, "/nonexistent/gridgate.ini"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_config),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_errors_name_line_and_key),
+        cmocka_unit_test(test_secrets),
+        cmocka_unit_test(test_missing_file),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
