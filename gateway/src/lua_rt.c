@@ -381,10 +381,11 @@ static int ro_newindex(lua_State *L) {
     return luaL_error(L, "attempt to modify runtime table");
 }
 
+/* Iterator over the proxied table, which is only an upvalue: the adapter
+ * gets the proxy as the loop state, never the table behind it. */
 static int ro_next(lua_State *L) {
-    luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 2);
-    if (lua_next(L, 1)) return 2;
+    if (lua_next(L, lua_upvalueindex(1))) return 2;
     lua_pushnil(L);
     return 1;
 }
@@ -400,8 +401,10 @@ static void push_proxied(lua_State *L, int idx) {
 }
 
 static int ro_pairs(lua_State *L) {
-    lua_pushcfunction(L, ro_next);
     push_proxied(L, 1);
+    if (!lua_istable(L, -1)) return luaL_error(L, "pairs: not a runtime table");
+    lua_pushcclosure(L, ro_next, 1);
+    lua_pushvalue(L, 1);
     lua_pushnil(L);
     return 3;
 }

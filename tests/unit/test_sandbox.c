@@ -251,6 +251,9 @@ static void test_runtime_readonly(void **state) {
     expect_load_error(fx, rt, "m6.lua", "table.insert(math, 1)\n", 1, "attempt to modify runtime table");
     expect_load_error(fx, rt, "m7.lua", "setmetatable(cfg, {})\n", 1, "cannot change a protected metatable");
     expect_load_error(fx, rt, "m8.lua", "os.execute = print\n", 1, "attempt to modify runtime table");
+    /* pairs() must not hand out the table behind a proxy. */
+    expect_load_error(fx, rt, "m9.lua", "local f, t = pairs(string)\nt.upper = nil\n", 2,
+                      "attempt to modify runtime table");
 
     /* Reads, iteration and the adapter's own globals work; shadowing a
      * runtime name stays private to the file. */
@@ -354,7 +357,7 @@ static void test_deadline(void **state) {
             "  while true do coroutine.resume(co) end\n"
             "end\n"
             "function M.work()\n"
-            "  local s = 0 for i = 1, 3000000 do s = s + i end\n"
+            "  local s = 0 for i = 1, 1000000 do s = s + i end\n"
             "  return probe(), s\n"
             "end\n"
             "function M.quick() return 7 end\n"
@@ -381,7 +384,7 @@ static void test_deadline(void **state) {
         /* The next call is not armed: it runs to the end, no hook inside. */
         assert_int_equal(call_field(rt, "work", 2, err, sizeof err), 0);
         assert_int_equal(lua_tointeger(L, -2), 0);
-        assert_int_equal(lua_tointeger(L, -1), (lua_Integer)3000000 * 3000001 / 2);
+        assert_int_equal(lua_tointeger(L, -1), (lua_Integer)1000000 * 1000001 / 2);
         lua_pop(L, 2);
         assert_int_equal(call_field(rt, "quick", 1, err, sizeof err), 0);
         assert_int_equal(lua_tointeger(L, -1), 7);
