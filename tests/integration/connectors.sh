@@ -29,8 +29,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Resolve the interpreter once (version-manager shims can be slow to start).
+py=$(python3 -c 'import sys; print(sys.executable)')
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+  "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
 # ---- PostgreSQL --------------------------------------------------------------
@@ -47,7 +49,7 @@ insert into people values
 SQL
 
 # ---- SQLite (for the SQLite3 ODBC driver) ------------------------------------
-python3 - "$tmp/civil.db" <<'PY'
+"$py" - "$tmp/civil.db" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 db.execute("create table people(id integer primary key, name text, note text, big text, gbk text)")
@@ -62,7 +64,7 @@ PY
 
 # ---- HTTP fixture ------------------------------------------------------------
 token="tok-$(date +%s%N)"
-python3 "$src/tests/integration/http_fixture.py" "$tmp/http.port" "$token" &
+"$py" "$src/tests/integration/http_fixture.py" "$tmp/http.port" "$token" &
 fixture_pid=$!
 for _ in $(seq 1 100); do [ -s "$tmp/http.port" ] && break; sleep 0.1; done
 [ -s "$tmp/http.port" ] || { echo "connectors.sh: HTTP fixture did not start" >&2; exit 1; }

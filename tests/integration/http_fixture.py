@@ -128,11 +128,20 @@ class Handler(BaseHTTPRequestHandler):
         return self.send(201, body, self.headers.get("Content-Type", "application/octet-stream"))
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # Clients that time out or refuse oversized bodies hang up on purpose.
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit("usage: http_fixture.py PORTFILE TOKEN")
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.daemon_threads = True
+    srv = Server(("127.0.0.1", 0), Handler)
     srv.state = State(sys.argv[2])
     tmp = sys.argv[1] + ".tmp"
     with open(tmp, "w") as f:
