@@ -670,7 +670,6 @@ static int cmd_test(const char *config_path, int argc, char **argv) {
     }
     adapter *ad = adapter_load(src, file, err, sizeof err);
     if (!ad) {
-        printf("source %s: adapter %s did not load: %s\n", source, file, err);
         fprintf(stderr, "gridgate adapter test: source %s: %s\n", source, err);
         config_free(cfg);
         return 1;
@@ -680,10 +679,6 @@ static int cmd_test(const char *config_path, int argc, char **argv) {
     printf("adapter %s, source %s (%s, encoding %s): %zu stream%s%s\n", file, source, src->label,
            src->encoding ? src->encoding : "UTF-8", nstreams, nstreams == 1 ? "" : "s",
            adapter_can_push(ad) ? ", push (not run)" : "");
-    const char *const *w = adapter_warnings(ad);
-    size_t seen = 0;
-    for (; w && w[seen]; seen++) printf("warning: %s\n", w[seen]);
-
     stream_run *runs = calloc(nstreams ? nstreams : 1, sizeof *runs);
     int *failed = calloc(nstreams ? nstreams : 1, sizeof *failed);
     if (!runs || !failed) {
@@ -693,6 +688,23 @@ static int cmd_test(const char *config_path, int argc, char **argv) {
         adapter_free(ad);
         config_free(cfg);
         return 1;
+    }
+    /* Load warnings about one stream ("stream 'x': ...") belong to it; the
+     * rest concern the whole adapter. */
+    const char *const *w = adapter_warnings(ad);
+    size_t seen = 0;
+    for (; w && w[seen]; seen++) {
+        size_t owner = nstreams;
+        for (size_t i = 0; i < nstreams && owner == nstreams; i++) {
+            char tag[200];
+            snprintf(tag, sizeof tag, "stream '%s'", adapter_stream(ad, i)->name);
+            if (strstr(w[seen], tag)) owner = i;
+        }
+        if (owner < nstreams) {
+            if (strlist_add(&runs[owner].warnings, w[seen])) runs[owner].oom = 1;
+        } else {
+            printf("warning: %s\n", w[seen]);
+        }
     }
     int rc = 0;
     for (size_t i = 0; i < nstreams; i++) {
