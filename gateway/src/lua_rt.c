@@ -1095,6 +1095,7 @@ void lua_rt_push_json(lua_State *L, const json_t *j) {
     }
     if (!lua_checkstack(L, 3)) {
         gg_error("lua", "lua_rt_push_json: Lua stack overflow");
+        if (lua_checkstack(L, 1)) lua_pushnil(L);
         return;
     }
     lua_pushcfunction(L, push_json_protected);
@@ -1114,7 +1115,18 @@ typedef struct {
     size_t plen;
     const void *open[RT_JSON_MAX_DEPTH + 1]; /* tables on the current path */
     int nopen;
+    int real_digits; /* significant digits the reals need to read back exactly */
 } enc_ctx;
+
+/* Fewest significant digits (15..17) that print d so it reads back exactly. */
+static int real_digits_needed(double d) {
+    char buf[40];
+    for (int p = 15; p < 17; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, d);
+        if (strtod(buf, NULL) == d) return p;
+    }
+    return 17;
+}
 
 /* Appends ".key" (key != NULL) or "[i]" to the path; *saved restores it. */
 static void enc_path_push(enc_ctx *c, const char *key, size_t klen, lua_Integer i, size_t *saved) {
@@ -1265,6 +1277,8 @@ static json_t *enc_value(enc_ctx *c, int idx, int depth) {
             lua_Number n = lua_tonumber(L, idx);
             if (!isfinite(n)) return enc_fail(c, NULL, "NaN or infinity cannot be encoded");
             j = json_real((double)n);
+            int need = real_digits_needed((double)n);
+            if (need > c->real_digits) c->real_digits = need;
         }
         break;
     case LUA_TSTRING: {
@@ -1292,7 +1306,8 @@ static json_t *enc_value(enc_ctx *c, int idx, int depth) {
     return j;
 }
 
-json_t *lua_rt_to_json(lua_State *L, int idx, char *err, size_t errsz) {
+/* lua_rt_to_json, also telling how many digits the reals need (0: none). */
+static json_t *to_json_digits(lua_State *L, int idx, char *err, size_t errsz, int *real_digits) {
     enc_ctx c;
     c.L = L;
     c.err = err;
@@ -1301,10 +1316,16 @@ json_t *lua_rt_to_json(lua_State *L, int idx, char *err, size_t errsz) {
     c.path[1] = '\0';
     c.plen = 1;
     c.nopen = 0;
+    c.real_digits = 0;
     int top = lua_gettop(L);
     json_t *j = enc_value(&c, lua_absindex(L, idx), 0);
     lua_settop(L, top);
+    if (real_digits) *real_digits = c.real_digits;
     return j;
+}
+
+json_t *lua_rt_to_json(lua_State *L, int idx, char *err, size_t errsz) {
+    return to_json_digits(L, idx, err, errsz, NULL);
 }
 
 /* A userdata owning one jansson value while Lua code may raise; __gc and
@@ -1333,13 +1354,17 @@ static int json_encode_l(lua_State *L) {
     lua_settop(L, 1);
     jsonbox *box = push_jsonbox(L);
     char err[320];
-    box->j = lua_rt_to_json(L, 1, err, sizeof err);
+    int digits = 0;
+    box->j = to_json_digits(L, 1, err, sizeof err, &digits);
     if (!box->j) return luaL_error(L, "json.encode: %s", err);
-    size_t need = json_dumpb(box->j, NULL, 0, RT_ENCODE_FLAGS);
+    /* Reals are written with as few digits as read back exactly (0.1, not
+     * 0.10000000000000001), the same count for the whole document. */
+    size_t flags = RT_ENCODE_FLAGS | (digits ? JSON_REAL_PRECISION(digits) : 0);
+    size_t need = json_dumpb(box->j, NULL, 0, flags);
     if (need == 0) return luaL_error(L, "json.encode: jansson could not serialize the value");
     luaL_Buffer b;
     char *p = luaL_buffinitsize(L, &b, need);
-    size_t got = json_dumpb(box->j, p, need, RT_ENCODE_FLAGS);
+    size_t got = json_dumpb(box->j, p, need, flags);
     if (got != need) return luaL_error(L, "json.encode: serialized size changed (%zu, then %zu)", need, got);
     luaL_pushresultsize(&b, need);
     json_decref(box->j);

@@ -575,6 +575,11 @@ static void test_json_in_lua(void **state) {
             "assert(json.encode({x = json.null, y = false}) == '{\"x\":null,\"y\":false}')\n"
             "assert(json.encode(5) == '5' and json.encode(0.5) == '0.5' and json.encode('q') == '\"q\"')\n"
             "assert(json.decode('7') == 7 and math.type(json.decode('7')) == 'integer')\n"
+            "assert(json.encode({0.1, 2.5e-7}) == '[0.1,2.5e-7]', json.encode({0.1, 2.5e-7}))\n"
+            "for _, x in ipairs({0.1, 1/3, 2^53 + 0.0, 1e300, -123.456, 5e-324}) do\n"
+            "  local y = json.decode(json.encode(x))\n"
+            "  assert(y == x and math.type(y) == 'float', json.encode(x))\n"
+            "end\n"
             "return s\n");
     const char *s = lua_tostring(L, -1);
     assert_non_null(s);
