@@ -1282,7 +1282,7 @@ int rules_run(const factset *fs, const rules_config *rc, alert_list *out) {
         }
         gg_debug("rules", "%s: %zu alerts", rule_name((rule_id)r), out->n - before);
     }
-    qsort(out->items + n0, out->n - n0, sizeof *out->items, cmp_alert);
+    if (out->n > n0) qsort(out->items + n0, out->n - n0, sizeof *out->items, cmp_alert);
     for (size_t i = n0; i < out->n; i++) alert_fingerprint(&out->items[i]);
     ctx_free(&cx);
     return 0;
