@@ -16,7 +16,34 @@
  * Transient failures (connection lost, HTTP 5xx/429, timeouts) are retried with
  * capped exponential backoff and full jitter up to conn_opts.retries; a broken
  * database connection is re-established before the retry. Errors name the
- * source, the connection and the cause, never credentials. */
+ * source, the connection and the cause, never credentials.
+ *
+ * Encoding pass-through (measured with the Debian drivers, unixODBC 2.3.11):
+ *  - SQLite3 ODBC driver (libsqlite3odbc 0.9998): a TEXT column holding GBK
+ *    bytes (inserted as CAST(X'..' AS TEXT)) comes back through SQL_C_CHAR
+ *    byte for byte, in the "C" and "POSIX" locales alike; no driver option is
+ *    needed (OEMCP, the only translating option, is Win32-only).
+ *  - psqlODBC "PostgreSQL Unicode" (13.02) and libpq: UTF-8 text of a UTF-8
+ *    database arrives unchanged through SQL_C_CHAR / text results.
+ * The connectors never convert; the adapter runtime converts from the
+ * source's declared encoding.
+ *
+ * Retries and timeouts in detail:
+ *  - retries 0 means the default (3); a negative value means no retries.
+ *  - SQL: a lost connection is reset and the statement retried, a query only
+ *    while no row has been delivered (never a duplicate row), an exec only when
+ *    the connection was found dead before the statement was sent (an exec lost
+ *    in flight may or may not have been applied: reported, not retried).
+ *    timeout_ms bounds how long the server may stay silent (PostgreSQL: then
+ *    the statement is cancelled; ODBC: SQL_ATTR_QUERY_TIMEOUT, rounded up to
+ *    seconds), not the total time of a long streamed pull; SQL statement
+ *    timeouts are not retried. conn_open retries refused/failed connects too
+ *    (not authentication failures).
+ *  - HTTP: timeout_ms is the whole request (CURLOPT_TIMEOUT_MS); transport
+ *    errors, timeouts, 5xx and 429 are retried; Retry-After (seconds) replaces
+ *    the backoff, capped by backoff_max_ms. Redirects are followed only within
+ *    the base URL's origin; bodies over 64 MiB fail with a clear error.
+ *  - A connection is used by one thread at a time. */
 #ifndef GG_CONN_H
 #define GG_CONN_H
 
