@@ -114,6 +114,7 @@ struct adapter {
     const gg_source_conf *src;
     lua_rt *rt;
     iconv_t cd;          /* source encoding -> UTF-8, (iconv_t)-1 for UTF-8 */
+    iconv_t cd_out;      /* UTF-8 -> source encoding for SQL text and parameters written back */
     stream *streams;
     size_t nstreams;
     int push_ref;
@@ -691,6 +692,7 @@ adapter *adapter_load(const gg_source_conf *src, const char *adapter_path, char 
     ad->path = xstrdup(adapter_path ? adapter_path : src->adapter);
     ad->src = src;
     ad->cd = (iconv_t)-1;
+    ad->cd_out = (iconv_t)-1;
     ad->push_ref = LUA_NOREF;
     ad->conns_ref = LUA_NOREF;
     ad->warnings = calloc(1, sizeof(char *));
@@ -699,7 +701,8 @@ adapter *adapter_load(const gg_source_conf *src, const char *adapter_path, char 
     const char *enc = src->encoding ? src->encoding : "UTF-8";
     if (strcasecmp(enc, "UTF-8") && strcasecmp(enc, "UTF8")) {
         ad->cd = iconv_open("UTF-8", enc);
-        if (ad->cd == (iconv_t)-1) {
+        ad->cd_out = iconv_open(enc, "UTF-8");
+        if (ad->cd == (iconv_t)-1 || ad->cd_out == (iconv_t)-1) {
             snprintf(err, errsz, "source %s: unknown encoding '%s' (use UTF-8, GBK or GB18030)", src->name, enc);
             adapter_free(ad);
             return NULL;
@@ -821,6 +824,7 @@ void adapter_free(adapter *ad) {
     if (ad->rt) lua_rt_free(ad->rt);
     for (int i = 0; i < ad->nconns; i++) conn_close(ad->conns[i]);
     if (ad->cd != (iconv_t)-1) iconv_close(ad->cd);
+    if (ad->cd_out != (iconv_t)-1) iconv_close(ad->cd_out);
     for (size_t i = 0; i < ad->nwarnings; i++) free(ad->warnings[i]);
     free(ad->warnings);
     free(ad->text);
@@ -1236,6 +1240,9 @@ char *adapter_raw_json(adapter *ad) {
 
 /* ------------------------------------------------------------- SQL streams */
 
+static int params_to_source(adapter *ad, char **sql, char **params, int n, char *err, size_t errsz);
+static void params_free(char **p, int n);
+
 static int sql_row_cb(void *ud, int ncols, const char *const *names, const char *const *vals) {
     pull_ctx *pc = ud;
     int bad = convert_row(pc, ncols, vals);
@@ -1259,7 +1266,15 @@ static int pull_sql(pull_ctx *pc, char *err, size_t errsz) {
     stream *st = pc->st;
     conn *c = pc->ad->conns[st->conn_idx];
     char e2[1024];
-    int rc = conn_query(c, st->sql, st->nparams, (const char *const *)st->params, sql_row_cb, pc, e2, sizeof e2);
+    char *sql = st->sql;
+    char **params = calloc((size_t)st->nparams + 1, sizeof *params);
+    if (!params) abort();
+    for (int i = 0; i < st->nparams; i++) params[i] = st->params[i] ? xstrdup(st->params[i]) : NULL;
+    int rc = -1;
+    if (params_to_source(pc->ad, &sql, params, st->nparams, e2, sizeof e2) == 0)
+        rc = conn_query(c, sql, st->nparams, (const char *const *)params, sql_row_cb, pc, e2, sizeof e2);
+    if (sql != st->sql) free(sql);
+    params_free(params, st->nparams);
     if (pc->err[0]) {
         snprintf(err, errsz, "%s", pc->err);
         return -1;
@@ -1402,6 +1417,48 @@ static void params_free(char **p, int n) {
     free(p);
 }
 
+/* Text going back into a legacy source (SQL and parameters) is converted from
+ * UTF-8 to the source's encoding, the mirror of the read boundary. Returns a
+ * malloc'd string, or NULL with err naming what cannot be represented. */
+static char *to_source_text(adapter *ad, const char *s, const char *what, char *err, size_t errsz) {
+    if (!s) return NULL;
+    size_t len = strlen(s);
+    int ascii = 1;
+    for (size_t i = 0; i < len && ascii; i++) ascii = (unsigned char)s[i] < 0x80;
+    if (ascii || ad->cd_out == (iconv_t)-1) return xstrdup(s);
+    size_t cap = len * 2 + 8;
+    char *out = malloc(cap);
+    if (!out) abort();
+    iconv(ad->cd_out, NULL, NULL, NULL, NULL);
+    char *in = (char *)s, *o = out;
+    size_t inleft = len, outleft = cap - 1;
+    if (iconv(ad->cd_out, &in, &inleft, &o, &outleft) == (size_t)-1 || inleft) {
+        snprintf(err, errsz, "%s has a character that %s cannot represent", what, ad->src->encoding);
+        free(out);
+        return NULL;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Converts sql and params in place for a non-UTF-8 source; 0 ok, -1 err. */
+static int params_to_source(adapter *ad, char **sql, char **params, int n, char *err, size_t errsz) {
+    if (ad->cd_out == (iconv_t)-1) return 0;
+    char *conv = to_source_text(ad, *sql, "the SQL text", err, errsz);
+    if (!conv) return -1;
+    *sql = conv;
+    for (int i = 0; i < n; i++) {
+        if (!params[i]) continue;
+        char what[32];
+        snprintf(what, sizeof what, "parameter %d", i + 1);
+        char *p = to_source_text(ad, params[i], what, err, errsz);
+        if (!p) return -1;
+        free(params[i]);
+        params[i] = p;
+    }
+    return 0;
+}
+
 typedef struct lua_query {
     lua_State *L;
     pull_ctx *pc;
@@ -1476,7 +1533,11 @@ static int l_conn_query(lua_State *L) {
     int n;
     char **params = params_from_lua(L, 3, &n);
     char e2[1024];
-    int rc = conn_query(c, sql, n, (const char *const *)params, lua_query_row, &q, e2, sizeof e2);
+    char *sqlc = (char *)sql;
+    int rc = -1;
+    if (params_to_source(cu->ad, &sqlc, params, n, e2, sizeof e2) == 0)
+        rc = conn_query(c, sqlc, n, (const char *const *)params, lua_query_row, &q, e2, sizeof e2);
+    if (sqlc != sql) free(sqlc);
     params_free(params, n);
     free(local.arena);
     free(local.vals);
@@ -1493,12 +1554,17 @@ static int l_conn_query(lua_State *L) {
 /* c:exec(sql, params) -> affected rows */
 static int l_conn_exec(lua_State *L) {
     conn *c = conn_check(L, 1);
+    conn_ud *cu = lua_touserdata(L, 1);
     const char *sql = luaL_checkstring(L, 2);
     int n;
     char **params = params_from_lua(L, 3, &n);
     long affected = 0;
     char e2[1024];
-    int rc = conn_exec(c, sql, n, (const char *const *)params, &affected, e2, sizeof e2);
+    char *sqlc = (char *)sql;
+    int rc = -1;
+    if (params_to_source(cu->ad, &sqlc, params, n, e2, sizeof e2) == 0)
+        rc = conn_exec(c, sqlc, n, (const char *const *)params, &affected, e2, sizeof e2);
+    if (sqlc != sql) free(sqlc);
     params_free(params, n);
     if (rc < 0) return luaL_error(L, "%s", e2);
     lua_pushinteger(L, affected);

@@ -385,6 +385,22 @@ static void test_push(void **state) {
     assert_int_equal(sqlite3_step(st), SQLITE_DONE);
     sqlite3_finalize(st);
     sqlite3_close(db);
+
+    /* A GBK source gets its text back in GBK: 第一行 = B5DA D2BB D0D0. */
+    src = make_src("GBK", &cc, spec, sizeof spec);
+    ad = adapter_load(&src, path, err, sizeof err);
+    assert_non_null(ad);
+    alert_init(&a, RULE_PENSION_AFTER_DEATH, "person:110105194912310021");
+    a.amount = 100;
+    assert_int_equal(adapter_push(ad, &a, "第一行", err, sizeof err), 0);
+    alert_free(&a);
+    adapter_free(ad);
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT hex(s) FROM inbox WHERE amt = '1.00'", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "B5DAD2BBD0D0");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
 }
 
 int main(void) {
