@@ -733,8 +733,16 @@ static int cmd_test(const char *config_path, int argc, char **argv) {
             failed[i] = 1;
         }
         if (prc) {
-            printf("  ERROR %s\n", perr);
-            fprintf(stderr, "gridgate adapter test: %s\n", perr);
+            /* Every stream error should name the source; a few runtime
+             * messages (columns missing from the result) name only file:line. */
+            char tag[200], full[2600];
+            snprintf(tag, sizeof tag, "source %s", source);
+            if (strstr(perr, tag))
+                snprintf(full, sizeof full, "%s", perr);
+            else
+                snprintf(full, sizeof full, "source %s, stream '%s': %s", source, si->name, perr);
+            printf("  ERROR %s\n", full);
+            fprintf(stderr, "gridgate adapter test: %s\n", full);
             failed[i] = 1;
         }
         if (failed[i]) rc = 1;
