@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""collect.py - turns one benchmark size's raw files (gridgate logs, GNU time
+output, exit codes, the generator's scale.json) into result-N.json for
+report.py. Called by scripts/bench/run.sh; not meant to be run by hand.
+
+    collect.py --work DIR --residents N --floor S --floor-ordered S
+               --floor-tables JSON --psql-connect S --gen-seconds S --load-seconds S
+               --alerts JSON --state-bytes B --build-type T [--profiled] --out FILE
+
+DIR holds city/scale.json and, per cycle NAME in cold/steady/perf,
+NAME.log (gridgate's stderr), NAME.out, NAME.time (/usr/bin/time -v),
+NAME.rc and NAME.wall (seconds measured by run.sh).
+"""
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import sys
+
+STREAM_RE = re.compile(
+    r"^(\S+) \[info\] (\S+): stream (\S+) \((\S+)\): (\d+) records, (\d+) kept, (\d+) not of interest, "
+    r"(\d+) rejected, (\d+) invalid ids, ([0-9.]+)s$")
+LINE_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) \[(\w+)\] ([^:]+): (.*)$")
+PHASE2_KINDS = {"payment", "income"}
+
+
+def parse_time_file(path):
+    """GNU time -v output -> dict of the figures we use."""
+    out = {}
+    if not os.path.exists(path):
+        return out
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            k, _, v = line.strip().rpartition(": ")
+            if k == "Maximum resident set size (kbytes)":
+                out["max_rss_kb"] = int(v)
+            elif k == "User time (seconds)":
+                out["user_s"] = float(v)
+            elif k == "System time (seconds)":
+                out["sys_s"] = float(v)
+    return out
+
+
+def ts(s):
+    return dt.datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_log(path):
+    """gridgate's log -> streams, the cycle summary, coarse phase times (the
+    log's timestamps have one-second resolution), warnings/errors count."""
+    res = {"streams": [], "summary": None, "identity": None, "warnings": 0, "errors": 0, "phases_coarse": {}}
+    if not os.path.exists(path):
+        return res
+    marks = {}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            m = STREAM_RE.match(line)
+            if m:
+                when, source, stream, kind, records, kept, skipped, rejected, invalid, secs = m.groups()
+                res["streams"].append(dict(source=source, stream=stream, kind=kind, records=int(records),
+                                           kept=int(kept), skipped=int(skipped), rejected=int(rejected),
+                                           invalid_ids=int(invalid), seconds=float(secs),
+                                           phase=2 if kind in PHASE2_KINDS else 1))
+                key = "end_phase2" if kind in PHASE2_KINDS else "end_phase1"
+                marks[key] = ts(when)
+                continue
+            m = LINE_RE.match(line)
+            if not m:
+                continue
+            when, level, comp, msg = m.groups()
+            if level == "warn":
+                res["warnings"] += 1
+            elif level == "error":
+                res["errors"] += 1
+            if comp == "cycle" and msg.startswith("cycle") and "started" in msg:
+                marks["start"] = ts(when)
+            elif comp == "cycle" and msg.startswith("subjects of interest"):
+                marks["interest"] = ts(when)
+                res["interest"] = msg
+            elif comp == "identity":
+                marks["identity"] = ts(when)
+                res["identity"] = msg
+            elif comp == "cycle" and " done: " in msg:
+                marks["done"] = ts(when)
+                try:
+                    res["summary"] = json.loads(msg.split(" done: ", 1)[1])
+                except ValueError:
+                    pass
+
+    def span(a, b):
+        if a in marks and b in marks:
+            return (marks[b] - marks[a]).total_seconds()
+        return None
+
+    res["phases_coarse"] = {
+        "phase1_pull": span("start", "end_phase1"),
+        "interest": span("end_phase1", "interest"),
+        "phase2_pull": span("interest", "end_phase2"),
+        "load_and_identity": span("end_phase2", "identity"),
+        "rules_and_alerts": span("identity", "done"),
+    }
+    return res
+
+
+def cycle_result(work, name):
+    if not os.path.exists(os.path.join(work, name + ".rc")):
+        return None
+    with open(os.path.join(work, name + ".rc")) as f:
+        rc = int(f.read().strip() or "-1")
+    with open(os.path.join(work, name + ".wall")) as f:
+        wall = float(f.read().strip())
+    r = {"exit": rc, "wall_s": wall}
+    r.update(parse_time_file(os.path.join(work, name + ".time")))
+    r.update(parse_log(os.path.join(work, name + ".log")))
+    pulls = sum(s["seconds"] for s in r["streams"])
+    r["pull_s"] = round(pulls, 3)
+    if r["summary"] and "seconds" in r["summary"]:
+        r["cycle_s"] = r["summary"]["seconds"]
+        r["non_pull_s"] = round(r["summary"]["seconds"] - pulls, 3)
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--residents", type=int, required=True)
+    ap.add_argument("--floor", type=float, required=True)
+    ap.add_argument("--floor-ordered", type=float, required=True)
+    ap.add_argument("--floor-tables", required=True)
+    ap.add_argument("--psql-connect", type=float, required=True)
+    ap.add_argument("--gen-seconds", type=float, required=True)
+    ap.add_argument("--load-seconds", type=float, required=True)
+    ap.add_argument("--alerts", required=True)
+    ap.add_argument("--state-bytes", type=int, required=True)
+    ap.add_argument("--build-type", required=True)
+    ap.add_argument("--profiled", action="store_true")
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+
+    with open(os.path.join(a.work, "city", "scale.json"), encoding="utf-8") as f:
+        scale = json.load(f)
+    res = {
+        "residents": a.residents,
+        "measured_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "build_type": a.build_type,
+        "scale": scale,
+        "generate_s": a.gen_seconds,
+        "load_s": a.load_seconds,
+        "floor_s": a.floor,
+        "floor_ordered_s": a.floor_ordered,
+        "floor_tables_s": json.loads(a.floor_tables),
+        "psql_connect_s": a.psql_connect,
+        "alerts_found": json.loads(a.alerts),
+        "state_db_bytes": a.state_bytes,
+        "cycles": {name: cycle_result(a.work, name) for name in ("cold", "steady", "perf")},
+        "profiled": a.profiled,
+    }
+    with open(a.out, "w", encoding="utf-8") as f:
+        json.dump(res, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
