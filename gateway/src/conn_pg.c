@@ -234,8 +234,7 @@ static void pg_run(conn *c, pg_conn *p, const char *sql, int nparams, const char
                     PQclear(r);
                     snprintf(out->msg, sizeof out->msg, "out of memory");
                     out->failed = 1;
-                    pg_cancel(c, p);
-                    cancelled = 1;
+                    pg_cancel(c, p); /* drain the rest without delivering it */
                     continue;
                 }
             }
