@@ -64,15 +64,17 @@ return {
   -- Upsert on yjbh; the same version again leaves the row as it is.
   push = function(alert, conns)
     local conf = ({ high = "高", medium = "中", low = "低" })[alert.confidence] or alert.confidence
+    -- zt: 0 待处理, 3 逾期未核实, 9 已撤销 (the evidence is gone)
+    local zt = ({ withdrawn = "9", overdue = "3" })[alert.status] or "0"
     conns.db:exec([[
-      INSERT INTO mz_yjxx (yjbh, ajbh, sfzhm, yjlx, zxd, je, qsny, zzny, sm, bb)
+      INSERT INTO mz_yjxx (yjbh, ajbh, sfzhm, yjlx, zxd, je, qsny, zzny, sm, bb, zt)
       VALUES (?, NULLIF(?, ''), NULLIF(?, ''), ?, ?, CAST(? AS DECIMAL(12,2)), NULLIF(?, ''), NULLIF(?, ''), ?,
-              CAST(? AS INTEGER))
+              CAST(? AS INTEGER), ?)
       ON CONFLICT (yjbh) DO UPDATE SET
         ajbh = excluded.ajbh, sfzhm = excluded.sfzhm, zxd = excluded.zxd, je = excluded.je,
-        qsny = excluded.qsny, zzny = excluded.zzny, sm = excluded.sm, bb = excluded.bb, zt = '0'
+        qsny = excluded.qsny, zzny = excluded.zzny, sm = excluded.sm, bb = excluded.bb, zt = excluded.zt
       WHERE mz_yjxx.bb IS NOT excluded.bb OR mz_yjxx.sm IS NOT excluded.sm]],
       { alert.id, alert.case or "", alert.id_no or "", alert.rule, conf, alert.amount_yuan,
-        alert.first_period or "", alert.last_period or "", alert.summary, tostring(alert.version) })
+        alert.first_period or "", alert.last_period or "", alert.summary, tostring(alert.version), zt })
   end,
 }

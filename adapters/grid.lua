@@ -62,15 +62,17 @@ return {
     local cell = alert.grid
     if cell == nil or cell == "" then cell = "未分配" end
     local conf = ({ high = "高", medium = "中", low = "低" })[alert.confidence] or alert.confidence
+    -- a withdrawn alert (its evidence is gone) closes the task; an overdue one is flagged
+    local zt = ({ withdrawn = "已撤销", overdue = "逾期" })[alert.status] or "待核实"
     conns.db:exec([[
-      INSERT INTO wg_hcrw (rwbh, wgbm, rwlx, yjlx, zxd, sfzhm, xm, ajbh, nr, bb)
-      VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''), NULLIF($8, ''), $9, $10::integer)
+      INSERT INTO wg_hcrw (rwbh, wgbm, rwlx, yjlx, zxd, sfzhm, xm, ajbh, nr, bb, zt)
+      VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''), NULLIF($8, ''), $9, $10::integer, $11)
       ON CONFLICT (rwbh) DO UPDATE SET
         wgbm = EXCLUDED.wgbm, rwlx = EXCLUDED.rwlx, zxd = EXCLUDED.zxd, sfzhm = EXCLUDED.sfzhm,
         xm = EXCLUDED.xm, ajbh = EXCLUDED.ajbh, nr = EXCLUDED.nr, bb = EXCLUDED.bb,
-        zt = '待核实', hcjg = NULL, hcr = NULL, hcsj = NULL
+        zt = EXCLUDED.zt, hcjg = NULL, hcr = NULL, hcsj = NULL
       WHERE wg_hcrw.bb IS DISTINCT FROM EXCLUDED.bb OR wg_hcrw.nr IS DISTINCT FROM EXCLUDED.nr]],
       { alert.id, cell, alert.rule_title, alert.rule, conf, alert.id_no or "", alert.name or "",
-        alert.case or "", alert.explanation, tostring(alert.version) })
+        alert.case or "", alert.explanation, tostring(alert.version), zt })
   end,
 }

@@ -44,18 +44,19 @@ return {
   -- (the WHERE keeps gxsj), a new version of the alert updates the row.
   push = function(alert, conns)
     local conf = ({ high = "高", medium = "中", low = "低" })[alert.confidence] or alert.confidence
+    local zt = ({ withdrawn = "已撤销", overdue = "逾期" })[alert.status] or "待处理"
     conns.db:exec([[
-      INSERT INTO yl_ycyj (yjbh, sfzhm, xm, yjlx, yjmc, zxd, je, qsny, zzny, sm, bb)
+      INSERT INTO yl_ycyj (yjbh, sfzhm, xm, yjlx, yjmc, zxd, je, qsny, zzny, sm, bb, zt)
       VALUES ($1, NULLIF($2, ''), NULLIF($3, ''), $4, $5, $6, $7::numeric,
-              NULLIF(replace($8, '-', ''), ''), NULLIF(replace($9, '-', ''), ''), $10, $11::integer)
+              NULLIF(replace($8, '-', ''), ''), NULLIF(replace($9, '-', ''), ''), $10, $11::integer, $12)
       ON CONFLICT (yjbh) DO UPDATE SET
         sfzhm = EXCLUDED.sfzhm, xm = EXCLUDED.xm, yjmc = EXCLUDED.yjmc, zxd = EXCLUDED.zxd,
         je = EXCLUDED.je, qsny = EXCLUDED.qsny, zzny = EXCLUDED.zzny, sm = EXCLUDED.sm,
-        bb = EXCLUDED.bb, zt = '待处理', gxsj = now()
+        bb = EXCLUDED.bb, zt = EXCLUDED.zt, gxsj = now()
       WHERE yl_ycyj.bb IS DISTINCT FROM EXCLUDED.bb OR yl_ycyj.je IS DISTINCT FROM EXCLUDED.je
          OR yl_ycyj.sm IS DISTINCT FROM EXCLUDED.sm]],
       { alert.id, alert.id_no or "", alert.name or "", alert.rule, alert.rule_title, conf,
         alert.amount_yuan, alert.first_period or "", alert.last_period or "", alert.summary,
-        tostring(alert.version) })
+        tostring(alert.version), zt })
   end,
 }

@@ -1033,6 +1033,15 @@ static int fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, si
     fact *f = &pc->f;
     char e2[300];
     idx = lua_absindex(L, idx);
+    /* ref first, so that a reject of this record carries its key whatever
+     * order lua_next visits the fields in */
+    lua_getfield(L, idx, "ref");
+    char *ref = scalar_text(L, -1);
+    lua_pop(L, 1);
+    if (ref) {
+        free(f->ref);
+        f->ref = ref;
+    }
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         if (lua_type(L, -2) != LUA_TSTRING) {
@@ -1042,11 +1051,6 @@ static int fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, si
         const char *k = lua_tostring(L, -2);
         int t = lua_type(L, -1);
         if (!strcmp(k, "ref")) {
-            char *ref = scalar_text(L, -1);
-            if (ref) {
-                free(f->ref);
-                f->ref = ref;
-            }
             lua_pop(L, 1);
             continue;
         }
@@ -1640,7 +1644,10 @@ int adapter_connect(adapter *ad, char *err, size_t errsz) {
     if (ad->nconns) return 0;
     for (int i = 0; i < ad->src->nconns; i++) {
         const gg_conn_conf *cc = &ad->src->conns[i];
-        conn_opts o = {.bearer_token = cc->token, .timeout_ms = cc->timeout_ms, .retries = cc->retries ? cc->retries : 3};
+        /* conn_opts: retries 0 = default, negative = none */
+        conn_opts o = {.bearer_token = cc->token,
+                       .timeout_ms = cc->timeout_ms,
+                       .retries = cc->retries < 0 ? 0 : (cc->retries == 0 ? -1 : cc->retries)};
         char e2[1024];
         conn *c = conn_open(ad->source, cc->name, cc->spec, &o, e2, sizeof e2);
         if (!c) {

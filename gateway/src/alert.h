@@ -95,7 +95,7 @@ typedef struct alert {
     alert_evidence *ev;
     size_t nev;
     /* Lifecycle, kept by the state store: */
-    char status[16];          /* new, pushed, confirmed, dismissed, overdue */
+    char status[16];          /* new, pushed, confirmed, dismissed, overdue, withdrawn */
     int version;              /* bumps when the evidence changes */
     char fingerprint[17];     /* hash of amount, periods, evidence refs */
     long long first_seen, updated_at; /* unix seconds */

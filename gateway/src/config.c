@@ -191,6 +191,7 @@ static gg_conn_conf *conn_get(gg_source_conf *s, const char *name, char *err, si
     gg_conn_conf *cc = &s->conns[s->nconns++];
     memset(cc, 0, sizeof *cc);
     cc->name = xstrdup(name);
+    cc->retries = -1; /* not set: the connector's default */
     return cc;
 }
 

@@ -27,7 +27,7 @@ typedef struct gg_conn_conf {
     char *token;    /* resolved bearer token (HTTP), may be NULL; never logged */
     char *password; /* resolved database password, already appended to spec; never logged */
     long timeout_ms;
-    int retries;
+    int retries;    /* -1 = not set (connector default), 0 = none */
 } gg_conn_conf;
 
 typedef struct gg_source_conf {

@@ -77,8 +77,16 @@ static int on_reject(void *ud, const char *stream, const char *ref, const char *
     return 0;
 }
 
+/* What a cycle learned about each (source, kind): whether it has streams,
+ * whether all of them were read completely, and how many records they gave. */
+typedef struct kind_status {
+    int streams, failed;
+    long records;
+} kind_status;
+
 /* Pulls every stream of one phase from every loaded adapter. */
-static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, strmap *cases, cycle_stats *cs) {
+static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, strmap *cases, cycle_stats *cs,
+                       kind_status (*ks)[FK__COUNT]) {
     for (size_t i = 0; i < ctx->cfg->nsources; i++) {
         adapter *ad = ctx->adapters[i];
         const gg_source_conf *src = &ctx->cfg->sources[i];
@@ -93,6 +101,8 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
         for (size_t k = 0; k < adapter_stream_count(ad); k++) {
             const adapter_stream_info *si = adapter_stream(ad, k);
             if (fact_kind_is_stream(si->kind) != phase_stream) continue;
+            kind_status *kst = &ks[i][si->kind];
+            kst->streams++;
             pull_sink_ctx p = {.ctx = ctx, .ad = ad, .source = src->name, .cycle = cycle,
                                .phase_stream = phase_stream, .interest_ids = ids, .interest_cases = cases,
                                .stats = cs};
@@ -103,6 +113,7 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
             clock_gettime(CLOCK_MONOTONIC, &t0);
             if (state_begin(ctx->st)) {
                 cs->streams_failed++;
+                kst->failed++;
                 continue;
             }
             int rc = adapter_pull(ad, k, &sink, 0, &rows, err, sizeof err);
@@ -112,12 +123,15 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
                          rc ? err : "state store write failed");
                 state_dq_add(ctx->st, src->name, "stream_failed", si->name, 1, cycle);
                 cs->streams_failed++;
+                kst->failed++;
                 continue;
             }
             if (state_commit(ctx->st)) {
                 cs->streams_failed++;
+                kst->failed++;
                 continue;
             }
+            kst->records += rows + p.rejected;
             clock_gettime(CLOCK_MONOTONIC, &t1);
             double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
             gg_info(src->name, "stream %s (%s): %ld records, %ld kept, %ld not of interest, %ld rejected, %ld invalid ids, %.2fs",
@@ -171,6 +185,33 @@ static int build_interest(gg_ctx *ctx, strmap *ids, strmap *cases) {
 fail:
     factset_free(&fs);
     return -1;
+}
+
+/* Full-refresh semantics: when every stream of a (source, kind) was read
+ * completely, the facts not seen this cycle are gone from the source (deleted
+ * rows, restored registrations, payments no longer of interest) and are
+ * removed, so alerts resting on them are withdrawn. A kind whose streams
+ * returned nothing at all keeps its facts: an empty answer from a source that
+ * had data is more likely a fault than a city without deaths. */
+static void prune_facts(gg_ctx *ctx, long cycle, kind_status (*ks)[FK__COUNT]) {
+    for (size_t i = 0; i < ctx->cfg->nsources; i++) {
+        const char *source = ctx->cfg->sources[i].name;
+        for (int k = 0; k < FK__COUNT; k++) {
+            kind_status *kst = &ks[i][k];
+            if (!kst->streams || kst->failed) continue;
+            if (kst->records == 0) {
+                long had = state_fact_count_source(ctx->st, source, k);
+                if (had > 0)
+                    gg_warn(source, "%s streams returned no records; keeping the %ld facts from earlier cycles",
+                            fact_kind_name((fact_kind)k), had);
+                continue;
+            }
+            long gone = 0;
+            if (state_facts_prune(ctx->st, source, k, cycle, &gone) == 0 && gone > 0)
+                gg_info(source, "%ld %s facts no longer in the source (or no longer of interest) were removed", gone,
+                        fact_kind_name((fact_kind)k));
+        }
+    }
 }
 
 /* Verdicts close the loop: a verdict fact sets its alert confirmed/dismissed
@@ -234,6 +275,43 @@ typedef struct outbox_copy {
     char alert_id[48], sink[64];
     int version, attempts;
 } outbox_copy;
+
+/* Lifecycle after the rules ran: an open alert the rules no longer produce is
+ * withdrawn, and a pushed alert without a verdict past the deadline becomes
+ * overdue; both are delivered again so the departments see the change. */
+typedef struct withdraw_ctx {
+    gg_ctx *ctx;
+    cycle_stats *cs;
+    strmap produced;
+} withdraw_ctx;
+
+static void reroute_by_id(gg_ctx *ctx, const char *id) {
+    alert a;
+    memset(&a, 0, sizeof a);
+    if (state_alert_get(ctx->st, id, &a) != 0) return;
+    route_alert(ctx, &a);
+    alert_free(&a);
+}
+
+static int withdraw_if_gone(void *ud, const char *id) {
+    withdraw_ctx *wc = ud;
+    if (strmap_has(&wc->produced, id)) return 0;
+    int version = 0;
+    if (state_alert_withdraw(wc->ctx->st, id, &version)) return 0;
+    gg_info("alerts", "alert %s withdrawn: its evidence is gone (version %d)", id, version);
+    wc->cs->alerts_withdrawn++;
+    reroute_by_id(wc->ctx, id);
+    return 0;
+}
+
+static int escalate_overdue(void *ud, const char *id) {
+    withdraw_ctx *wc = ud;
+    gg_warn("alerts", "alert %s overdue: no verdict within %ld days; delivered again as overdue", id,
+            wc->ctx->cfg->verdict_deadline_days);
+    wc->cs->alerts_overdue++;
+    reroute_by_id(wc->ctx, id);
+    return 0;
+}
 
 typedef struct due_list {
     outbox_copy *rows;
@@ -312,20 +390,29 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     if (state_cycle_begin(ctx->st, &cs->cycle)) return -1;
     gg_info("cycle", "cycle %ld started", cs->cycle);
 
+    kind_status (*ks)[FK__COUNT] = calloc(ctx->cfg->nsources ? ctx->cfg->nsources : 1, sizeof *ks);
+    if (!ks) return -1;
+
     /* Phase 1: the small side. */
-    pull_phase(ctx, cs->cycle, 0, NULL, NULL, cs);
+    pull_phase(ctx, cs->cycle, 0, NULL, NULL, cs, ks);
 
     /* Phase 2: payment and income rows about subjects of interest. */
     strmap ids = {0}, cases = {0};
     if (build_interest(ctx, &ids, &cases)) {
         strmap_free(&ids);
         strmap_free(&cases);
+        free(ks);
         return -1;
     }
     gg_info("cycle", "subjects of interest: %zu ids, %zu cases", strmap_count(&ids), strmap_count(&cases));
-    pull_phase(ctx, cs->cycle, 1, &ids, &cases, cs);
+    pull_phase(ctx, cs->cycle, 1, &ids, &cases, cs, ks);
     strmap_free(&ids);
     strmap_free(&cases);
+    if (state_begin(ctx->st) == 0) {
+        prune_facts(ctx, cs->cycle, ks);
+        if (state_commit(ctx->st)) state_rollback(ctx->st);
+    }
+    free(ks);
 
     /* Identity and rules over what the state store holds. */
     factset fs;
@@ -375,6 +462,16 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
             }
         }
     }
+    withdraw_ctx wc = {.ctx = ctx, .cs = cs};
+    int lifecycle_ok = strmap_init(&wc.produced, al.n) == 0;
+    for (size_t i = 0; lifecycle_ok && i < al.n; i++)
+        if (strmap_add(&wc.produced, al.items[i].id) < 0) lifecycle_ok = 0;
+    if (lifecycle_ok) {
+        state_alerts_open_each(ctx->st, withdraw_if_gone, &wc);
+        long long deadline = (long long)time(NULL) - ctx->cfg->verdict_deadline_days * 86400LL;
+        state_alerts_overdue(ctx->st, deadline, escalate_overdue, &wc);
+    }
+    strmap_free(&wc.produced);
     if (state_commit(ctx->st)) {
         alert_list_free(&al);
         factset_free(&fs);
@@ -391,10 +488,10 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     snprintf(summary, sizeof summary,
              "{\"facts_kept\":%ld,\"rows_skipped\":%ld,\"rejected\":%ld,\"invalid_ids\":%ld,\"streams_ok\":%ld,"
              "\"streams_failed\":%ld,\"alerts\":%ld,\"alerts_new\":%ld,\"alerts_updated\":%ld,\"delivered\":%ld,"
-             "\"delivery_failed\":%ld,\"verdicts\":%ld,\"seconds\":%.3f}",
+             "\"delivery_failed\":%ld,\"verdicts\":%ld,\"withdrawn\":%ld,\"overdue\":%ld,\"seconds\":%.3f}",
              cs->facts_kept, cs->rows_skipped, cs->rejected, cs->invalid_ids, cs->streams_ok, cs->streams_failed,
              cs->alerts_total, cs->alerts_new, cs->alerts_updated, cs->delivered, cs->delivery_failed,
-             cs->verdicts_applied, cs->seconds);
+             cs->verdicts_applied, cs->alerts_withdrawn, cs->alerts_overdue, cs->seconds);
     state_cycle_end(ctx->st, cs->cycle, summary);
     gg_info("cycle", "cycle %ld done: %s", cs->cycle, summary);
     return cs->streams_failed || cs->delivery_failed ? 1 : 0;

@@ -10,7 +10,7 @@ typedef struct cycle_stats {
     long cycle;
     long facts_kept, rows_skipped, rejected, invalid_ids;
     long streams_ok, streams_failed;
-    long alerts_total, alerts_new, alerts_updated;
+    long alerts_total, alerts_new, alerts_updated, alerts_withdrawn, alerts_overdue;
     long delivered, delivery_failed, verdicts_applied;
     double seconds;
 } cycle_stats;

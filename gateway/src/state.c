@@ -583,6 +583,33 @@ long state_fact_count(state *st, int k) {
     return n;
 }
 
+int state_facts_prune(state *st, const char *source, int k, long before_cycle, long *deleted) {
+    sqlite3_stmt *s;
+    if (prepare(st, "facts prune", "DELETE FROM facts WHERE source = ?1 AND kind = ?2 AND last_cycle < ?3", &s))
+        return -1;
+    if (bind_text(s, 1, source) != SQLITE_OK || bind_text(s, 2, fact_kind_name((fact_kind)k)) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 3, before_cycle) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        return db_fail(st, "facts prune: bind");
+    }
+    if (step_done(st, "facts prune", s)) return -1;
+    if (deleted) *deleted = (long)sqlite3_changes(st->db);
+    return 0;
+}
+
+long state_fact_count_source(state *st, const char *source, int k) {
+    sqlite3_stmt *s;
+    if (prepare(st, "fact count", "SELECT COUNT(*) FROM facts WHERE source = ?1 AND kind = ?2", &s)) return -1;
+    long n = -1;
+    if (bind_text(s, 1, source) == SQLITE_OK && bind_text(s, 2, fact_kind_name((fact_kind)k)) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        n = (long)sqlite3_column_int64(s, 0);
+    else
+        db_fail(st, "fact count");
+    sqlite3_finalize(s);
+    return n;
+}
+
 /* ---- quarantine ------------------------------------------------------------ */
 
 int state_quarantine_add(state *st, const char *source, const char *stream, const char *ref,
@@ -1111,7 +1138,7 @@ int state_alerts_each(state *st, const char *rule, const char *status,
 }
 
 int state_alert_set_status(state *st, const char *id, const char *status, const char *note) {
-    static const char *const known[] = {"new", "pushed", "confirmed", "dismissed", "overdue"};
+    static const char *const known[] = {"new", "pushed", "confirmed", "dismissed", "overdue", "withdrawn"};
     int ok = 0;
     for (size_t i = 0; status && i < sizeof known / sizeof known[0]; i++)
         if (strcmp(status, known[i]) == 0) ok = 1;
@@ -1141,6 +1168,117 @@ int state_alert_set_status(state *st, const char *id, const char *status, const 
         return -1;
     }
     return 0;
+}
+
+/* Collects ids of alerts matching a one-parameter-free query into a
+ * malloc'd array (so the caller can update the table while walking it). */
+static int collect_ids(state *st, const char *op, sqlite3_stmt *s, char ***ids, size_t *n) {
+    *ids = NULL;
+    *n = 0;
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 32;
+            char **grown = realloc(*ids, cap * sizeof **ids);
+            if (!grown) goto oom;
+            *ids = grown;
+        }
+        char *id = strdup(col_text(s, 0) ? col_text(s, 0) : "");
+        if (!id) goto oom;
+        (*ids)[(*n)++] = id;
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return db_fail(st, op);
+    return 0;
+oom:
+    sqlite3_finalize(s);
+    gg_error("state", "%s: out of memory", op);
+    return -1;
+}
+
+static void free_ids(char **ids, size_t n) {
+    for (size_t i = 0; i < n; i++) free(ids[i]);
+    free(ids);
+}
+
+int state_alerts_open_each(state *st, int (*fn)(void *ud, const char *id), void *ud) {
+    sqlite3_stmt *s;
+    if (prepare(st, "alerts open",
+                "SELECT id FROM alerts WHERE status IN ('new', 'pushed', 'overdue') ORDER BY id", &s))
+        return -1;
+    char **ids;
+    size_t n;
+    if (collect_ids(st, "alerts open", s, &ids, &n)) return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) rc = fn(ud, ids[i]);
+    free_ids(ids, n);
+    return rc > 0 ? 0 : rc;
+}
+
+int state_alert_withdraw(state *st, const char *id, int *version) {
+    sqlite3_stmt *s;
+    long long now = now_seconds();
+    /* The fingerprint is cleared so that the same finding coming back counts
+     * as changed evidence and reopens the alert. */
+    if (prepare(st, "alert withdraw",
+                "UPDATE alerts SET status = 'withdrawn', version = version + 1, fingerprint = '',"
+                " status_at = ?2, updated_at = ?2 WHERE id = ?1 RETURNING version",
+                &s))
+        return -1;
+    if (bind_text(s, 1, id) != SQLITE_OK || sqlite3_bind_int64(s, 2, now) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        return db_fail(st, "alert withdraw: bind");
+    }
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        if (version) *version = sqlite3_column_int(s, 0);
+        rc = sqlite3_step(s);
+    } else if (rc == SQLITE_DONE) {
+        sqlite3_finalize(s);
+        gg_error("state", "alert withdraw: no alert %s", id);
+        return -1;
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return db_fail(st, "alert withdraw");
+    return 0;
+}
+
+int state_alerts_overdue(state *st, long long pushed_before, int (*fn)(void *ud, const char *id), void *ud) {
+    sqlite3_stmt *s;
+    if (prepare(st, "alerts overdue",
+                "SELECT id FROM alerts WHERE status = 'pushed' AND status_at <= ?1 ORDER BY id", &s))
+        return -1;
+    if (sqlite3_bind_int64(s, 1, pushed_before) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        return db_fail(st, "alerts overdue: bind");
+    }
+    char **ids;
+    size_t n;
+    if (collect_ids(st, "alerts overdue", s, &ids, &n)) return -1;
+    int rc = 0;
+    long long now = now_seconds();
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        sqlite3_stmt *u;
+        if (prepare(st, "alert overdue",
+                    "UPDATE alerts SET status = 'overdue', version = version + 1, status_at = ?2 WHERE id = ?1",
+                    &u)) {
+            rc = -1;
+            break;
+        }
+        if (bind_text(u, 1, ids[i]) != SQLITE_OK || sqlite3_bind_int64(u, 2, now) != SQLITE_OK) {
+            sqlite3_finalize(u);
+            rc = db_fail(st, "alert overdue: bind");
+            break;
+        }
+        if (step_done(st, "alert overdue", u)) {
+            rc = -1;
+            break;
+        }
+        if (fn && fn(ud, ids[i]) < 0) rc = -1;
+    }
+    free_ids(ids, n);
+    return rc;
 }
 
 /* ---- outbox ---------------------------------------------------------------- */

@@ -39,6 +39,12 @@ int state_facts_each(state *st, int k, int (*fn)(void *ud, fact *f), void *ud);
  * that decide which payment/income rows are kept. */
 int state_interest_each(state *st, int (*fn)(void *ud, const char *id18, const char *case_key), void *ud);
 long state_fact_count(state *st, int k);
+/* Facts of one source and kind stored for one source and kind. */
+long state_fact_count_source(state *st, const char *source, int k);
+/* Full-refresh semantics: after every stream of (source, kind) was read
+ * completely in cycle C, facts not seen since (last_cycle < C) are gone from
+ * the source (deleted rows, rows no longer of interest) and are removed. */
+int state_facts_prune(state *st, const char *source, int k, long before_cycle, long *deleted);
 
 /* Quarantine of rejected records (and records with invalid ids). */
 int state_quarantine_add(state *st, const char *source, const char *stream, const char *ref,
@@ -70,6 +76,17 @@ int state_alert_get(state *st, const char *id, alert *out);
 int state_alerts_each(state *st, const char *rule, const char *status,
                       int (*fn)(void *ud, const alert *a), void *ud);
 int state_alert_set_status(state *st, const char *id, const char *status, const char *note);
+
+/* Open alerts (new, pushed, overdue), by id. fn returning nonzero stops. */
+int state_alerts_open_each(state *st, int (*fn)(void *ud, const char *id), void *ud);
+/* The finding is gone (e.g. a death registration was restored): status
+ * "withdrawn", version+1 (so sinks hear of it), fingerprint cleared so that the
+ * same finding coming back reopens the alert. *version gets the new version. */
+int state_alert_withdraw(state *st, const char *id, int *version);
+/* Pushed alerts with no verdict since `pushed_before` (unix seconds) become
+ * "overdue" with version+1; fn (may be NULL) is called with each id so the
+ * caller can escalate (re-deliver). */
+int state_alerts_overdue(state *st, long long pushed_before, int (*fn)(void *ud, const char *id), void *ud);
 
 /* Outbox: one row per (alert id, sink, version). Delivery is at-least-once and
  * the sinks are idempotent on the alert id. */
