@@ -288,9 +288,8 @@ expect_rc custom 0
 has custom '^== stream pension_payments: payment facts from db \(lua pull\)$'
 has custom '^  YL2024030001 +1101\*{10}1232 +张\*\* +pension +2024-03 +3120\.50$'
 has custom '^  rejected YL2024030008: rejected by the adapter: no amount \(ffje\)$'
-# The key should be YL2024130007; adapter.c l_emit reads ref in table order, so a field
-# converted before ref rejects as "(no ref)" (reported to the owner of adapter.c).
-has custom "^  rejected (YL2024130007|\\(no ref\\)): field 'period': not a month: '202413'$"
+# the record key whatever order Lua visits the emitted table in
+has custom "^  rejected YL2024130007: field 'period': not a month: '202413'$"
 has custom '^stream pension_payments: 8 facts, 2 rejected, 4 warnings$'
 run customlimit adapter test "$tmp/custom_pull.lua" --source hr_pension --limit 3 -c "$cfg"
 expect_rc customlimit 0
