@@ -50,5 +50,7 @@ void factset_free(factset *fs);
  * Note: persons borrow name/grid/address pointers from facts, so facts must not
  * be added after identity_resolve() without resolving again. */
 int factset_order(const factset *fs, int **out);
+/* Sorts the n fact indices in idx the same way, in place. 0 ok, -1 out of memory. */
+int factset_sort_indices(const factset *fs, int *idx, size_t n);
 
 #endif

@@ -7,7 +7,9 @@
  * confidence to the single person with that name and id-embedded birth date
  * (and region, when the fact states one). Persons are kept sorted by id so
  * identity_find() is a binary search; each person's facts are listed in
- * (source, ref) order. Everything here is O(n log n) in the number of facts. */
+ * (source, ref) order. Everything here is O(n log n) in the number of facts:
+ * persons come from sorting (id, fact) pairs, and the name + birth-date index
+ * only holds the keys that facts without a valid id ask for. */
 #include "identity.h"
 
 #include <stdio.h>
@@ -37,127 +39,199 @@ static void identity_clear(factset *fs) {
     fs->by_person_off = NULL;
 }
 
-static int cmp_str_ptr(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+/* 1 when fact a comes before fact b (b < 0: none yet) in (source, ref) order,
+ * ties by index. */
+static int fact_before(const factset *fs, int a, int b) {
+    if (b < 0) return 1;
+    const fact *x = &fs->facts[a], *y = &fs->facts[b];
+    int c = strcmp(x->source ? x->source : "", y->source ? y->source : "");
+    if (!c) c = strcmp(x->ref ? x->ref : "", y->ref ? y->ref : "");
+    return c ? c < 0 : a < b;
 }
 
-/* Key of the name + birth-date index: "<name>|<yyyymmdd>". Returns a malloc'd
- * string or NULL on out of memory. */
-static char *name_birth_key(const char *name, int birth) {
+/* A fact's valid id, for grouping by sort. */
+typedef struct id_rec {
+    char id[IDENT_LEN];
+    int fi;
+} id_rec;
+
+static int cmp_id_rec(const void *a, const void *b) {
+    const id_rec *x = a, *y = b;
+    int c = memcmp(x->id, y->id, IDENT_LEN);
+    if (c) return c;
+    return (x->fi > y->fi) - (x->fi < y->fi);
+}
+
+/* Creates the persons, sorted by id, and the high-confidence links. Sorting
+ * (id, fact) pairs keeps this cache-friendly at millions of facts. */
+static int identity_build_persons(factset *fs, identity_stats *st) {
+    size_t n = fs->nfacts, nv = 0;
+    id_rec *recs = malloc((n ? n : 1) * sizeof *recs);
+    if (!recs) goto oom;
+    for (size_t i = 0; i < n; i++) {
+        const fact *f = &fs->facts[i];
+        fs->person_of[i] = -1;
+        fs->link[i] = LINK_NONE;
+        if (!fact_has_valid_id(f)) continue;
+        memcpy(recs[nv].id, f->id_norm, IDENT_LEN);
+        recs[nv].fi = (int)i;
+        nv++;
+    }
+    qsort(recs, nv, sizeof *recs, cmp_id_rec);
+    size_t np = 0;
+    for (size_t r = 0; r < nv; r++)
+        if (r == 0 || memcmp(recs[r].id, recs[r - 1].id, IDENT_LEN) != 0) np++;
+    fs->persons = calloc(np ? np : 1, sizeof *fs->persons);
+    if (!fs->persons) goto oom;
+    int p = -1;
+    for (size_t r = 0; r < nv; r++) {
+        if (r == 0 || memcmp(recs[r].id, recs[r - 1].id, IDENT_LEN) != 0) {
+            person *ps = &fs->persons[++p];
+            memcpy(ps->id_no, recs[r].id, IDENT_LEN);
+            ps->id_no[IDENT_LEN] = '\0';
+            ps->birth_date = ident_birth_date(ps->id_no);
+            memcpy(ps->region, ps->id_no, 6);
+            ps->region[6] = '\0';
+        }
+        fs->person_of[recs[r].fi] = p;
+        fs->link[recs[r].fi] = LINK_HIGH;
+    }
+    fs->npersons = np;
+    st->linked_high = nv;
+    free(recs);
+    recs = NULL;
+
+    /* Names, region, grid and address: the first fact in (source, ref) order
+     * that has them, found as a minimum rather than by sorting all facts. */
+    int *best_named = malloc((np ? np : 1) * sizeof *best_named);
+    int *best_person = malloc((np ? np : 1) * sizeof *best_person);
+    int *best_person_named = malloc((np ? np : 1) * sizeof *best_person_named);
+    const char **seen_name = calloc(np ? np : 1, sizeof *seen_name);
+    if (!best_named || !best_person || !best_person_named || !seen_name) {
+        free(best_named);
+        free(best_person);
+        free(best_person_named);
+        free(seen_name);
+        goto oom;
+    }
+    for (size_t q = 0; q < np; q++) best_named[q] = best_person[q] = best_person_named[q] = -1;
+    for (size_t i = 0; i < n; i++) {
+        const fact *f = &fs->facts[i];
+        int q = fs->person_of[i];
+        if (q < 0) continue;
+        if (f->name_norm) {
+            if (!seen_name[q])
+                seen_name[q] = f->name_norm;
+            else if (strcmp(seen_name[q], f->name_norm) != 0)
+                fs->persons[q].name_conflict = 1;
+            if (fact_before(fs, (int)i, best_named[q])) best_named[q] = (int)i;
+        }
+        if (f->kind != FK_PERSON) continue;
+        if (fact_before(fs, (int)i, best_person[q])) best_person[q] = (int)i;
+        if (f->name_norm && fact_before(fs, (int)i, best_person_named[q])) best_person_named[q] = (int)i;
+    }
+    for (size_t q = 0; q < np; q++) {
+        person *ps = &fs->persons[q];
+        int nf = best_person_named[q] >= 0 ? best_person_named[q] : best_named[q];
+        ps->name = nf >= 0 ? fs->facts[nf].name_norm : NULL;
+        if (best_person[q] < 0) continue;
+        const fact *f = &fs->facts[best_person[q]];
+        ps->has_person_fact = 1;
+        const char *region = fact_text(f, FF_REGION);
+        if (region) snprintf(ps->region, sizeof ps->region, "%s", region);
+        ps->grid = fact_text(f, FF_GRID);
+        ps->address = fact_text(f, FF_ADDRESS);
+    }
+    free(best_named);
+    free(best_person);
+    free(best_person_named);
+    free(seen_name);
+    return 0;
+oom:
+    gg_error("identity", "out of memory building persons from %zu facts", n);
+    free(recs);
+    return -1;
+}
+
+/* Key of the name + birth-date index, "<name>|<yyyymmdd>", in buf when it fits,
+ * else malloc'd. Returns NULL on out of memory; free it when != buf. */
+static char *name_birth_key(const char *name, int birth, char *buf, size_t bufsz) {
     size_t len = strlen(name) + 16;
-    char *k = malloc(len);
+    char *k = len <= bufsz ? buf : malloc(len);
     if (k) snprintf(k, len, "%s|%d", name, birth);
     return k;
 }
 
-/* Creates the persons (sorted by id) and maps each id to its index in ids. */
-static int identity_build_persons(factset *fs, const int *order, strmap *ids) {
-    for (size_t i = 0; i < fs->nfacts; i++) {
-        const fact *f = &fs->facts[i];
-        if (fact_has_valid_id(f) && strmap_add(ids, f->id_norm) < 0) return -1;
-    }
-    size_t np = strmap_count(ids);
-    const char **keys = malloc((np ? np : 1) * sizeof *keys);
-    fs->persons = calloc(np ? np : 1, sizeof *fs->persons);
-    const char **first_name = calloc(np ? np : 1, sizeof *first_name);
-    const char **person_name = calloc(np ? np : 1, sizeof *person_name);
-    if (!keys || !fs->persons || !first_name || !person_name) goto oom;
-    size_t it = 0, k = 0;
-    const char *key;
-    while (strmap_next(ids, &it, &key, NULL)) keys[k++] = key;
-    qsort(keys, np, sizeof *keys, cmp_str_ptr);
-    for (size_t p = 0; p < np; p++) {
-        person *ps = &fs->persons[p];
-        memcpy(ps->id_no, keys[p], IDENT_LEN);
-        ps->id_no[IDENT_LEN] = '\0';
-        ps->birth_date = ident_birth_date(ps->id_no);
-        memcpy(ps->region, ps->id_no, 6);
-        ps->region[6] = '\0';
-        if (strmap_put(ids, keys[p], (int)p) != 0) goto oom; /* existing key: no growth */
-    }
-    fs->npersons = np;
-    free(keys);
-    keys = NULL;
-
-    /* Fill names, region, grid and address in (source, ref) order. */
-    for (size_t oi = 0; oi < fs->nfacts; oi++) {
-        const fact *f = &fs->facts[order[oi]];
-        int p;
-        if (!fact_has_valid_id(f) || !strmap_get(ids, f->id_norm, &p)) continue;
-        person *ps = &fs->persons[p];
-        if (f->name_norm) {
-            if (!first_name[p])
-                first_name[p] = f->name_norm;
-            else if (strcmp(first_name[p], f->name_norm) != 0)
-                ps->name_conflict = 1;
-        }
-        if (f->kind != FK_PERSON) continue;
-        if (f->name_norm && !person_name[p]) person_name[p] = f->name_norm;
-        if (ps->has_person_fact) continue;
-        ps->has_person_fact = 1;
-        const char *region = fact_text(f, FF_REGION);
-        if (region) {
-            snprintf(ps->region, sizeof ps->region, "%s", region);
-        }
-        ps->grid = fact_text(f, FF_GRID);
-        ps->address = fact_text(f, FF_ADDRESS);
-    }
-    for (size_t p = 0; p < np; p++)
-        fs->persons[p].name = person_name[p] ? person_name[p] : first_name[p];
-    free(first_name);
-    free(person_name);
-    return 0;
-oom:
-    gg_error("identity", "out of memory building %zu persons", np);
-    free(keys);
-    free(first_name);
-    free(person_name);
-    return -1;
+static int needs_low_link(const fact *f) {
+    return !fact_has_valid_id(f) && f->name_norm && f->f[FF_BIRTH_DATE].set;
 }
 
-/* Low-confidence links for facts without a valid id. */
+/* Low-confidence links for facts without a valid id. The index is keyed by the
+ * (name, birth) pairs those facts ask for, usually few, and filled by one pass
+ * over the persons, so its size does not grow with the population. */
 static int identity_link_low(factset *fs, identity_stats *st) {
-    size_t np = fs->npersons;
-    strmap by_nb = {0};
-    int *next_same = malloc((np ? np : 1) * sizeof *next_same);
-    char *key = NULL;
-    if (!next_same || strmap_init(&by_nb, np) != 0) goto oom;
-    /* Chains of persons sharing a name and birth date, in ascending index order. */
-    for (size_t q = np; q-- > 0;) {
-        const person *ps = &fs->persons[q];
-        next_same[q] = -1;
-        if (!ps->name) continue;
-        key = name_birth_key(ps->name, ps->birth_date);
-        if (!key) goto oom;
-        int head;
-        int r = strmap_intern(&by_nb, key, (int)q, &head);
-        if (r < 0) goto oom;
-        if (r == 0) {
-            next_same[q] = head;
-            if (strmap_put(&by_nb, key, (int)q) != 0) goto oom;
-        }
-        free(key);
+    strmap wanted = {0};
+    int *head = NULL;
+    struct cand {
+        int person, next;
+    } *cands = NULL;
+    size_t ncands = 0, capcands = 0;
+    char buf[256], *key = NULL;
+    for (size_t i = 0; i < fs->nfacts; i++) {
+        const fact *f = &fs->facts[i];
+        if (!needs_low_link(f)) continue;
+        key = name_birth_key(f->name_norm, (int)f->f[FF_BIRTH_DATE].i, buf, sizeof buf);
+        if (!key || strmap_intern(&wanted, key, (int)strmap_count(&wanted), NULL) < 0) goto oom;
+        if (key != buf) free(key);
         key = NULL;
+    }
+    size_t nkeys = strmap_count(&wanted);
+    if (nkeys) {
+        head = malloc(nkeys * sizeof *head);
+        if (!head) goto oom;
+        for (size_t k = 0; k < nkeys; k++) head[k] = -1;
+        /* Persons fitting each wanted key; walking persons downwards leaves each
+         * list in ascending person order. */
+        for (size_t q = fs->npersons; q-- > 0;) {
+            const person *ps = &fs->persons[q];
+            int k;
+            if (!ps->name) continue;
+            key = name_birth_key(ps->name, ps->birth_date, buf, sizeof buf);
+            if (!key) goto oom;
+            int found = strmap_get(&wanted, key, &k);
+            if (key != buf) free(key);
+            key = NULL;
+            if (!found) continue;
+            if (ncands == capcands) {
+                size_t ncap = capcands ? capcands * 2 : 16;
+                struct cand *nc = realloc(cands, ncap * sizeof *nc);
+                if (!nc) goto oom;
+                cands = nc;
+                capcands = ncap;
+            }
+            cands[ncands].person = (int)q;
+            cands[ncands].next = head[k];
+            head[k] = (int)ncands++;
+        }
     }
     for (size_t i = 0; i < fs->nfacts; i++) {
         const fact *f = &fs->facts[i];
         if (fact_has_valid_id(f)) continue;
-        fs->person_of[i] = -1;
-        fs->link[i] = LINK_NONE;
-        if (!f->name_norm || !f->f[FF_BIRTH_DATE].set) {
+        if (!needs_low_link(f)) {
             st->unlinked++;
             continue;
         }
-        key = name_birth_key(f->name_norm, (int)f->f[FF_BIRTH_DATE].i);
+        int k = -1;
+        key = name_birth_key(f->name_norm, (int)f->f[FF_BIRTH_DATE].i, buf, sizeof buf);
         if (!key) goto oom;
-        int q, found = strmap_get(&by_nb, key, &q);
-        free(key);
+        strmap_get(&wanted, key, &k);
+        if (key != buf) free(key);
         key = NULL;
         const char *region = fact_text(f, FF_REGION);
         int cand = -1, ncand = 0;
-        for (; found && q >= 0; q = next_same[q]) {
-            if (region && strcmp(region, fs->persons[q].region) != 0) continue;
-            cand = q;
+        for (int c = k >= 0 ? head[k] : -1; c >= 0; c = cands[c].next) {
+            if (region && strcmp(region, fs->persons[cands[c].person].region) != 0) continue;
+            cand = cands[c].person;
             ncand++;
         }
         if (ncand == 1) {
@@ -170,20 +244,23 @@ static int identity_link_low(factset *fs, identity_stats *st) {
             st->unlinked++;
         }
     }
-    free(next_same);
-    strmap_free(&by_nb);
+    free(head);
+    free(cands);
+    strmap_free(&wanted);
     return 0;
 oom:
     gg_error("identity", "out of memory linking facts by name and birth date");
-    free(key);
-    free(next_same);
-    strmap_free(&by_nb);
+    if (key != buf) free(key);
+    free(head);
+    free(cands);
+    strmap_free(&wanted);
     return -1;
 }
 
-/* Per-person fact lists (CSR) in (source, ref) order. */
-static int identity_build_csr(factset *fs, const int *order) {
+/* Per-person fact lists (CSR), each sorted into (source, ref) order. */
+static int identity_build_csr(factset *fs) {
     size_t np = fs->npersons;
+    size_t *fill = NULL;
     fs->by_person_off = calloc(np + 1, sizeof *fs->by_person_off);
     if (!fs->by_person_off) goto oom;
     for (size_t i = 0; i < fs->nfacts; i++)
@@ -191,21 +268,23 @@ static int identity_build_csr(factset *fs, const int *order) {
     for (size_t p = 0; p < np; p++) fs->by_person_off[p + 1] += fs->by_person_off[p];
     size_t total = fs->by_person_off[np];
     fs->by_person = malloc((total ? total : 1) * sizeof *fs->by_person);
-    size_t *fill = malloc((np ? np : 1) * sizeof *fill);
-    if (!fs->by_person || !fill) {
-        free(fill);
-        goto oom;
-    }
+    fill = malloc((np ? np : 1) * sizeof *fill);
+    if (!fs->by_person || !fill) goto oom;
     memcpy(fill, fs->by_person_off, np * sizeof *fill);
-    for (size_t oi = 0; oi < fs->nfacts; oi++) {
-        int i = order[oi];
+    for (size_t i = 0; i < fs->nfacts; i++) {
         int p = fs->person_of[i];
-        if (p >= 0) fs->by_person[fill[p]++] = i;
+        if (p >= 0) fs->by_person[fill[p]++] = (int)i;
     }
     free(fill);
+    fill = NULL;
+    for (size_t p = 0; p < np; p++) {
+        size_t off = fs->by_person_off[p], len = fs->by_person_off[p + 1] - off;
+        if (len > 1 && factset_sort_indices(fs, fs->by_person + off, len) != 0) goto oom;
+    }
     return 0;
 oom:
     gg_error("identity", "out of memory building per-person fact lists");
+    free(fill);
     return -1;
 }
 
@@ -215,8 +294,6 @@ int identity_resolve(factset *fs, identity_stats *st) {
     memset(st, 0, sizeof *st);
     identity_clear(fs);
 
-    int *order = NULL;
-    strmap ids = {0};
     size_t n = fs->nfacts;
     fs->person_of = malloc((n ? n : 1) * sizeof *fs->person_of);
     fs->link = calloc(n ? n : 1, 1);
@@ -224,24 +301,9 @@ int identity_resolve(factset *fs, identity_stats *st) {
         gg_error("identity", "out of memory allocating links for %zu facts", n);
         goto fail;
     }
-    if (factset_order(fs, &order) != 0 || strmap_init(&ids, n / 4) != 0) goto fail;
-    if (identity_build_persons(fs, order, &ids) != 0) goto fail;
-
-    for (size_t i = 0; i < n; i++) {
-        const fact *f = &fs->facts[i];
-        int p;
-        if (fact_has_valid_id(f) && strmap_get(&ids, f->id_norm, &p)) {
-            fs->person_of[i] = p;
-            fs->link[i] = LINK_HIGH;
-            st->linked_high++;
-        } else {
-            fs->person_of[i] = -1;
-        }
-    }
-    strmap_free(&ids);
+    if (identity_build_persons(fs, st) != 0) goto fail;
     if (identity_link_low(fs, st) != 0) goto fail;
-    if (identity_build_csr(fs, order) != 0) goto fail;
-    free(order);
+    if (identity_build_csr(fs) != 0) goto fail;
 
     st->persons = fs->npersons;
     for (size_t p = 0; p < fs->npersons; p++)
@@ -250,8 +312,6 @@ int identity_resolve(factset *fs, identity_stats *st) {
              n, st->persons, st->linked_high, st->linked_low, st->ambiguous, st->unlinked, st->name_conflicts);
     return 0;
 fail:
-    free(order);
-    strmap_free(&ids);
     identity_clear(fs);
     return -1;
 }

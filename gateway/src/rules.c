@@ -74,7 +74,8 @@ typedef struct rules_ctx {
     const factset *fs;
     const rules_config *rc;
     int today_month;       /* yyyymm bounding ongoing enrollments */
-    int *order;            /* owned: fact indices in (source, ref) order */
+    int *order;            /* owned: member and case payment facts in (source, ref) order */
+    size_t norder;
     strmap cases;          /* case key -> case index */
     size_t ncases;
     const char **case_key; /* owned array; strings borrowed from facts */
@@ -119,8 +120,24 @@ static int cmp_case_sort_key(const void *a, const void *b) {
 /* Builds the case index and its member and payment lists. */
 static int ctx_build_cases(rules_ctx *cx) {
     const factset *fs = cx->fs;
+    size_t nsel = 0;
+    for (size_t i = 0; i < fs->nfacts; i++) {
+        const fact *f = F(cx, (int)i);
+        nsel += (f->kind == FK_ASSISTANCE_MEMBER && fact_str(f, FF_CASE)) || is_case_payment(f);
+    }
+    cx->order = malloc((nsel ? nsel : 1) * sizeof *cx->order);
+    if (!cx->order) {
+        gg_error("rules", "out of memory selecting %zu case facts", nsel);
+        return -1;
+    }
+    for (size_t i = 0; i < fs->nfacts; i++) {
+        const fact *f = F(cx, (int)i);
+        if ((f->kind == FK_ASSISTANCE_MEMBER && fact_str(f, FF_CASE)) || is_case_payment(f))
+            cx->order[cx->norder++] = (int)i;
+    }
+    if (factset_sort_indices(fs, cx->order, cx->norder) != 0) return -1;
     if (strmap_init(&cx->cases, 64) != 0) return -1;
-    for (size_t oi = 0; oi < fs->nfacts; oi++) {
+    for (size_t oi = 0; oi < cx->norder; oi++) {
         const fact *f = F(cx, cx->order[oi]);
         const char *ck = fact_str(f, FF_CASE);
         if (f->kind == FK_ASSISTANCE_MEMBER && ck &&
@@ -166,7 +183,7 @@ static int ctx_build_cases(rules_ctx *cx) {
             memcpy(mfill, cx->mem_off, (nc + 1) * sizeof *mfill);
             memcpy(pfill, cx->pay_off, (nc + 1) * sizeof *pfill);
         }
-        for (size_t oi = 0; oi < fs->nfacts; oi++) {
+        for (size_t oi = 0; oi < cx->norder; oi++) {
             int i = cx->order[oi];
             const fact *f = F(cx, i);
             int c;
@@ -1272,7 +1289,7 @@ int rules_run(const factset *fs, const rules_config *rc, alert_list *out) {
         gg_error("rules", "out of memory allocating marks for %zu facts", fs->nfacts);
         goto fail;
     }
-    if (factset_order(fs, &cx.order) != 0 || ctx_build_cases(&cx) != 0) goto fail;
+    if (ctx_build_cases(&cx) != 0) goto fail;
     for (int r = 0; r < RULE__COUNT; r++) {
         if (!rc->enabled[r]) continue;
         size_t before = out->n;

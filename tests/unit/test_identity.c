@@ -95,12 +95,13 @@ static void test_high_link_and_person(void **state) {
     /* The same person written three ways: 18 digits, legacy 15 digits, spaced. */
     snprintf(legacy, sizeof legacy, "110101%.6s%.3s", a + 8, a + 14);
     snprintf(spaced, sizeof spaced, "%.6s %.8s %.4s", a, a + 6, a + 14);
-    int f_pay = addf(t, FK_PAYMENT, "a_hrss", "id_no", legacy, "program", "pension", "period", "2024-01", "amount",
-                     "100", "name", "张老三", NULL);
-    int f_per = addf(t, FK_PERSON, "grid", "id_no", a, "name", "張三", "region", "110105", "grid", "G-7", "address",
-                     "某街1号", NULL);
+    /* Added out of (source, ref) order on purpose. */
     int f_dth = addf(t, FK_DEATH, "psb", "id_no", spaced, "name", "张三", "death_date", "2024-01-02", "basis",
                      "cremation", NULL);
+    int f_per = addf(t, FK_PERSON, "grid", "id_no", a, "name", "張三", "region", "110105", "grid", "G-7", "address",
+                     "某街1号", NULL);
+    int f_pay = addf(t, FK_PAYMENT, "a_hrss", "id_no", legacy, "program", "pension", "period", "2024-01", "amount",
+                     "100", "name", "张老三", NULL);
     resolve(t);
     assert_int_equal(t->fs.npersons, 1);
     assert_int_equal(t->st.persons, 1);
@@ -148,14 +149,35 @@ static void test_name_fallback_and_no_conflict(void **state) {
     addf(t, FK_PAYMENT, "b", "id_no", a, "program", "pension", "period", "2024-01", "amount", "100", "name",
          "刘备", NULL);
     addf(t, FK_PAYMENT, "a", "id_no", a, "program", "pension", "period", "2024-02", "amount", "100", NULL);
+    /* b: no person fact, two different names; the first in (source, ref)
+     * order names the person (source "k" ref "r1" before "k"/"r2" before "m"). */
+    char b[19];
+    mkid(b, "320102", "19500505", 23);
+    addf(t, FK_DEATH, "m", "id_no", b, "name", "关羽", "death_date", "2024-01-02", "basis", "cremation", NULL);
+    addf(t, FK_DEATH, "k", "ref", "r2", "id_no", b, "name", "关云长", "death_date", "2024-01-02", "basis",
+         "cremation", NULL);
+    addf(t, FK_DEATH, "k", "ref", "r1", "id_no", b, "name", "關二爺", "death_date", "2024-01-02", "basis",
+         "cremation", NULL);
+    /* c: two person facts; the first in (source, ref) order gives region and grid. */
+    char c[19];
+    mkid(c, "320102", "19500505", 25);
+    addf(t, FK_PERSON, "z", "id_no", c, "name", "张飞", "region", "320999", "grid", "Z", NULL);
+    addf(t, FK_PERSON, "h", "id_no", c, "name", "张飞", "region", "320105", "grid", "H", NULL);
     resolve(t);
-    const person *ps = &t->fs.persons[0];
+    const person *ps = &t->fs.persons[identity_find(&t->fs, a)];
     assert_string_equal(ps->name, "刘备");
     assert_string_equal(ps->region, "320102");
     assert_null(ps->grid);
     assert_false(ps->has_person_fact);
     assert_false(ps->name_conflict);
-    assert_int_equal(t->st.name_conflicts, 0);
+    ps = &t->fs.persons[identity_find(&t->fs, b)];
+    assert_string_equal(ps->name, "关二爷");
+    assert_true(ps->name_conflict);
+    ps = &t->fs.persons[identity_find(&t->fs, c)];
+    assert_string_equal(ps->region, "320105");
+    assert_string_equal(ps->grid, "H");
+    assert_false(ps->name_conflict);
+    assert_int_equal(t->st.name_conflicts, 1);
 }
 
 static void test_persons_sorted_and_found(void **state) {
