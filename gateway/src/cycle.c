@@ -176,6 +176,7 @@ static int build_interest(gg_ctx *ctx, strmap *ids, strmap *cases) {
     for (size_t i = 0; i < fs.nfacts; i++) {
         const fact *f = &fs.facts[i];
         if (f->kind != FK_DEATH && f->kind != FK_CUSTODY && f->kind != FK_ASSISTANCE_MEMBER) continue;
+        if (f->kind == FK_DEATH && f->f[FF_REVOKED].set && f->f[FF_REVOKED].i) continue; /* registration restored */
         if (fs.person_of[i] >= 0 && strmap_add(ids, fs.persons[fs.person_of[i]].id_no) < 0) goto fail;
         if (f->id_norm[0] && strmap_add(ids, f->id_norm) < 0) goto fail;
         if (f->kind == FK_ASSISTANCE_MEMBER && f->f[FF_CASE].s && strmap_add(cases, f->f[FF_CASE].s) < 0) goto fail;

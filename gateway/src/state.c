@@ -104,7 +104,7 @@ static const char *const schema_sql =
     " detail_json TEXT,"
     " evidence_json TEXT NOT NULL,"
     " status TEXT NOT NULL"
-    "  CHECK(status IN ('new','pushed','confirmed','dismissed','overdue')),"
+    "  CHECK(status IN ('new','pushed','confirmed','dismissed','overdue','withdrawn')),"
     " verdict TEXT,"
     " verdict_note TEXT,"
     " version INTEGER NOT NULL,"

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# tests/integration/lifecycle.sh - the alert lifecycle on the real demo city:
+# a death registration restored at public security, or a cremation record
+# deleted at civil affairs, withdraws the alert and tells the sinks; the same
+# finding coming back reopens it as a new version; a pushed alert without a
+# verdict past the deadline becomes overdue and is delivered again.
+set -uo pipefail
+
+root=${GG_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+gg=${GRIDGATE:-$root/build/gridgate}
+work=$(mktemp -d /tmp/gg-life.XXXXXX)
+chmod 755 "$work"
+pass=0
+fail=0
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+export GG_DEMO_DIR=$work/city GG_PG_PORT=$(free_port) GG_PSB_PORT=$(free_port)
+cleanup() {
+  bash "$root/scripts/demo/stop-city.sh" "$GG_DEMO_DIR" >/dev/null 2>&1
+  [ -n "${GG_KEEP:-}" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+check() {
+  local d=$1; shift
+  if "$@"; then echo "ok - $d"; pass=$((pass + 1)); else echo "not ok - $d"; fail=$((fail + 1)); fi
+}
+hr() { psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d hr -c "$1"; }
+grid() { psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d grid -c "$1"; }
+alert_field() { # alert_field ID FIELD
+  "$gg" -c "$conf" alerts export | python3 -c "
+import json, sys
+for l in sys.stdin:
+    a = json.loads(l)
+    if a['id'] == '$1': print(a['$2'])"
+}
+restart_psb() {
+  local pid
+  pid=$(cat "$GG_DEMO_DIR/psb.pid")
+  kill "$pid"; for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  nohup python3 "$root/scripts/demo/psb_server.py" --data "$GG_DEMO_DIR/psb.json" \
+    --token-file "$GG_DEMO_DIR/psb.token" --port "$GG_PSB_PORT" --pid-file "$GG_DEMO_DIR/psb.pid" \
+    >>"$GG_DEMO_DIR/psb.log" 2>&1 </dev/null &
+  for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$GG_PSB_PORT/health" 2>/dev/null && break; sleep 0.1; done
+}
+set_revoked() { # set_revoked ID18 0|1 - the restored-registration flag of that person's deregistration
+  python3 - "$GG_DEMO_DIR/psb.json" "$1" "$2" <<'PY'
+import json, sys
+path, pid, flag = sys.argv[1:]
+data = json.load(open(path, encoding="utf-8"))
+hit = 0
+def walk(o):
+    global hit
+    if isinstance(o, dict):
+        if o.get("gmsfhm") == pid and "hfbz" in o:
+            o["hfbz"] = flag; hit += 1
+        for v in o.values(): walk(v)
+    elif isinstance(o, list):
+        for v in o: walk(v)
+walk(data)
+assert hit == 1, hit
+json.dump(data, open(path, "w", encoding="utf-8"), ensure_ascii=False)
+PY
+}
+
+bash "$root/scripts/demo/setup-city.sh" "$GG_DEMO_DIR" "$GG_PG_PORT" "$GG_PSB_PORT" >"$work/setup.log" 2>&1 \
+  || { cat "$work/setup.log"; echo "0 passed, 1 failed"; exit 1; }
+conf=$work/life.ini
+sed -e "s#\.\./adapters/#$root/adapters/#" "$root/conf/demo.ini" >"$conf"
+
+"$gg" -c "$conf" run --once >/dev/null 2>"$work/run1.err"
+check "first cycle delivers" test $? -eq 0
+
+# A pensioner whose only death record is the public-security deregistration.
+read -r AID PID < <(sqlite3 -separator ' ' "$GG_DEMO_DIR/state.db" "
+  SELECT a.id, a.id_no FROM alerts a
+  WHERE a.rule = 'pension_after_death' AND a.confidence = 'high'
+    AND (SELECT count(*) FROM facts f WHERE f.kind = 'death' AND f.id_norm = a.id_no) = 1
+    AND EXISTS (SELECT 1 FROM facts f WHERE f.kind = 'death' AND f.source = 'psb' AND f.id_norm = a.id_no)
+  ORDER BY a.id LIMIT 1")
+check "the demo city has a deregistration-only pension case" test -n "$AID"
+check "planted alert $AID is pushed" test "$(alert_field "$AID" status)" = pushed
+check "hr holds it as 待处理" test "$(hr "SELECT zt FROM yl_ycyj WHERE yjbh = '$AID'")" = "待处理"
+
+# 1. Registration restored (户口恢复): the death fact is ignored, the alert withdrawn.
+set_revoked "$PID" 1
+restart_psb
+"$gg" -c "$conf" run --once >"$work/run2.out" 2>"$work/run2.err"
+check "restored registration: cycle ok" test $? -eq 0
+check "restored registration: alert withdrawn" test "$(alert_field "$AID" status)" = withdrawn
+check "restored registration: version 2" test "$(alert_field "$AID" version)" = 2
+check "restored registration: the log says why" grep -q "alert $AID withdrawn: its evidence is gone" "$work/run2.err"
+check "restored registration: hr row says 已撤销 (version 2)" \
+  test "$(hr "SELECT zt || '/' || bb FROM yl_ycyj WHERE yjbh = '$AID'")" = "已撤销/2"
+check "restored registration: the grid task is closed as 已撤销" \
+  test "$(grid "SELECT zt FROM wg_hcrw WHERE rwbh = '$AID'")" = "已撤销"
+check "restored registration: its overpaid payments were dropped from the state store" \
+  test "$(sqlite3 "$GG_DEMO_DIR/state.db" "SELECT count(*) FROM facts WHERE kind = 'payment' AND id_norm = '$PID'")" = 0
+
+# 2. A quiet second cycle changes nothing.
+before=$(hr "SELECT string_agg(yjbh || zt || bb, ',' ORDER BY yjbh) FROM yl_ycyj")
+"$gg" -c "$conf" run --once >/dev/null 2>&1
+after=$(hr "SELECT string_agg(yjbh || zt || bb, ',' ORDER BY yjbh) FROM yl_ycyj")
+check "withdrawn alert stays withdrawn, sinks unchanged" bash -c "[ '$before' = '$after' ] && [ \"\$(\"$gg\" -c \"$conf\" alerts export | grep -c '\"withdrawn\"')\" -eq 1 ]"
+
+# 3. The deregistration comes back: the alert reopens as a new version.
+set_revoked "$PID" 0
+restart_psb
+"$gg" -c "$conf" run --once >/dev/null 2>"$work/run3.err"
+check "death back: alert reopened and pushed again" test "$(alert_field "$AID" status)" = pushed
+check "death back: version 3 with the planted amount" \
+  test "$(alert_field "$AID" version)/$(alert_field "$AID" amount)" = "3/$(python3 -c "import json; print([a['amount'] for a in json.load(open('$GG_DEMO_DIR/expected.json'))['alerts'] if a['id'] == '$AID'][0])")"
+check "death back: hr row is 待处理 again (version 3)" \
+  test "$(hr "SELECT zt || '/' || bb FROM yl_ycyj WHERE yjbh = '$AID'")" = "待处理/3"
+
+# 4. A cremation record deleted at civil affairs withdraws the cremation-only alert.
+CID=420503195609075502
+CAID=$(python3 -c "import json; print([a['id'] for a in json.load(open('$GG_DEMO_DIR/expected.json'))['alerts'] if a['subject'] == 'person:$CID'][0])")
+sqlite3 "$GG_DEMO_DIR/civil.db" "DELETE FROM mz_hhdj WHERE sfzhm = '$CID'"
+"$gg" -c "$conf" run --once >/dev/null 2>"$work/run4.err"
+check "deleted cremation record: alert $CAID withdrawn" test "$(alert_field "$CAID" status)" = withdrawn
+check "deleted cremation record: the log counts the removed fact" grep -q "civil: 1 death facts no longer in the source" "$work/run4.err"
+
+# 5. No verdict within the deadline: overdue, delivered again, hr says 逾期.
+sqlite3 "$GG_DEMO_DIR/state.db" "UPDATE alerts SET status_at = status_at - 8 * 86400 WHERE id = '$AID'"
+"$gg" -c "$conf" run --once >/dev/null 2>"$work/run5.err"
+check "overdue: status overdue" test "$(alert_field "$AID" status)" = overdue
+check "overdue: escalation logged" grep -q "alert $AID overdue: no verdict within 7 days" "$work/run5.err"
+check "overdue: hr row says 逾期 (version 4)" \
+  test "$(hr "SELECT zt || '/' || bb FROM yl_ycyj WHERE yjbh = '$AID'")" = "逾期/4"
+check "overdue: other alerts are untouched" \
+  test "$("$gg" -c "$conf" alerts export | grep -c '"overdue"')" = 1
+
+# 6. An empty answer from a source that had data keeps the facts (a fault, not a city without deaths).
+sqlite3 "$GG_DEMO_DIR/civil.db" "ALTER TABLE mz_hhdj RENAME TO mz_hhdj_old; CREATE TABLE mz_hhdj AS SELECT * FROM mz_hhdj_old WHERE 0"
+"$gg" -c "$conf" run --once >/dev/null 2>"$work/run6.err"
+check "empty source table: facts kept with a warning" grep -q "civil: death streams returned no records; keeping the" "$work/run6.err"
+check "empty source table: no cremation alert withdrawn" \
+  test "$("$gg" -c "$conf" alerts export | grep -c '"withdrawn"')" = 1
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
