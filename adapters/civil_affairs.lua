@@ -1,8 +1,8 @@
 -- adapters/civil_affairs.lua - civil affairs (民政) assistance system: a legacy
 -- SQLite database read through unixODBC (SQLite3 driver). Text columns hold GBK
 -- bytes: the source sets `encoding = GBK` and the runtime converts to UTF-8, so
--- the code tables below are UTF-8. No Chinese literals in the SQL (they would not
--- match the GBK bytes); filter in the map instead.
+-- the code tables below are UTF-8. SQL text and parameters written back (push)
+-- are converted to GBK the same way.
 --
 -- Reads:  mz_jtcy + mz_dbaj  case members (家庭成员) with the case's scheme
 --                  jzlb 低保/特困, nsrq/tcrq 'YYYY/M/D' (tcrq empty = still

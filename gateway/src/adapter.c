@@ -94,6 +94,7 @@ typedef struct pull_ctx {
     stream *st;
     const adapter_sink *sink;
     long limit, nrows, consecutive_errors;
+    long rows_seen;      /* records read from the source, for "(row N)" refs */
     fact f;
     row_view row;
     json_t *item;        /* HTTP: current item */
@@ -175,6 +176,10 @@ static int find_line_after(const adapter *ad, const char *anchor, const char *wo
         }
         size_t wl = strlen(word);
         for (const char *p = from; *p; p++) {
+            if (p[0] == '-' && p[1] == '-') { /* skip a Lua comment to the end of its line */
+                while (p[1] && p[1] != '\n') p++;
+                continue;
+            }
             if (!strncmp(p, word, wl) && (p == ad->text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')) &&
                 !(isalnum((unsigned char)p[wl]) || p[wl] == '_')) {
                 int line = 1;
@@ -280,6 +285,20 @@ static int l_bool(lua_State *L) {
     lua_setfield(L, -2, "col");
     lua_pushvalue(L, 2);
     lua_setfield(L, -2, "truthy");
+    return 1;
+}
+
+/* to_fen("1,234.50") -> 123450: yuan text to integer fen, exactly; nil and a
+ * message for text that is not an amount. For row functions and custom pulls. */
+static int l_to_fen(lua_State *L) {
+    const char *s = luaL_checkstring(L, 1);
+    int64_t fen;
+    if (conv_yuan_to_fen(s, &fen)) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "not an amount in yuan: '%s'", s);
+        return 2;
+    }
+    lua_pushinteger(L, (lua_Integer)fen);
     return 1;
 }
 
@@ -660,7 +679,7 @@ static void register_api(adapter *ad) {
     static const luaL_Reg specs[] = {{"yuan", l_yuan}, {"fen", l_fen},     {"date", l_date},
                                      {"month", l_month}, {"int", l_int},   {"text", l_text},
                                      {"const", l_const}, {"code", l_code}, {"bool", l_bool},
-                                     {"mask_id", l_mask_id}, {NULL, NULL}};
+                                     {"mask_id", l_mask_id}, {"to_fen", l_to_fen}, {NULL, NULL}};
     luaL_newmetatable(L, SPEC_MT);
     lua_pushliteral(L, "gridgate mapping spec");
     lua_setfield(L, -2, "__name");
@@ -988,7 +1007,20 @@ fset:
 }
 
 /* Resolves map columns against the first row's column names. */
+static int resolve_columns_in(pull_ctx *pc, char *err, size_t errsz);
+
+/* Resolves map columns against the first row; messages name the source and
+ * point at the line inside the stream's declaration. */
 static int resolve_columns(pull_ctx *pc, char *err, size_t errsz) {
+    char e2[900];
+    pc->ad->compiling = pc->st->name;
+    int rc = resolve_columns_in(pc, e2, sizeof e2);
+    pc->ad->compiling = NULL;
+    if (rc) snprintf(err, errsz, "source %s: %s", pc->ad->source, e2);
+    return rc;
+}
+
+static int resolve_columns_in(pull_ctx *pc, char *err, size_t errsz) {
     stream *st = pc->st;
     const row_view *r = &pc->row;
     st->keyidx = -1;
@@ -1157,8 +1189,9 @@ static int map_and_emit(pull_ctx *pc) {
     fact_init(f, st->kind);
     const char *key = pc->row.vals[st->keyidx];
     char refbuf[64];
+    pc->rows_seen++;
     if (!key || !*key) {
-        snprintf(refbuf, sizeof refbuf, "(row %ld)", pc->nrows + 1);
+        snprintf(refbuf, sizeof refbuf, "(row %ld)", pc->rows_seen);
         snprintf(reason, sizeof reason, "record has no key (column %s is empty)", st->key);
         return reject(pc, refbuf, reason);
     }
@@ -1294,9 +1327,11 @@ static int pull_sql(pull_ctx *pc, char *err, size_t errsz) {
 
 static int http_item(pull_ctx *pc, json_t *item) {
     stream *st = pc->st;
-    const char *vals[64];
-    char num[64][32];
-    int n = st->nhttp_cols < 64 ? st->nhttp_cols : 64;
+    int n = st->nhttp_cols;
+    /* values point into the item or into num[] (numbers printed as text) */
+    const char **vals = calloc((size_t)n + 1, sizeof *vals);
+    char(*num)[32] = calloc((size_t)n + 1, sizeof *num);
+    if (!vals || !num) abort();
     for (int i = 0; i < n; i++) {
         json_t *v = json_path(item, st->http_cols[i]);
         vals[i] = NULL;
@@ -1317,10 +1352,12 @@ static int http_item(pull_ctx *pc, json_t *item) {
     pc->row.ncols = n;
     pc->row.names = st->http_cols;
     pc->row.vals = vals;
-    if (!pc->resolved && resolve_columns(pc, pc->err, sizeof pc->err)) return 1;
-    int rc = map_and_emit(pc);
+    int rc = 1;
+    if (pc->resolved || resolve_columns(pc, pc->err, sizeof pc->err) == 0) rc = map_and_emit(pc);
     pc->item = NULL;
     pc->row.vals = NULL;
+    free(vals);
+    free(num);
     return rc;
 }
 

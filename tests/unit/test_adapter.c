@@ -403,6 +403,55 @@ static void test_push(void **state) {
     sqlite3_close(db);
 }
 
+
+/* Column mistakes found at the first row name the source and the line inside
+ * the stream (not a comment that mentions the column); to_fen converts yuan. */
+static void test_missing_column_and_to_fen(void **state) {
+    (void)state;
+    gg_conn_conf cc;
+    char spec[256], err[1024];
+    gg_source_conf src = make_src("UTF-8", &cc, spec, sizeof spec);
+    const char *path = write_adapter("col.lua",
+                                     "-- ffje is the amount column\n"
+                                     "return { streams = { pay = {\n"
+                                     "  kind = 'payment', conn = 'db', key = 'lsh',\n"
+                                     "  sql = [[SELECT lsh, sfzhm, ffny FROM ffmx]],\n"
+                                     "  map = { id_no = 'sfzhm', program = const 'pension', period = month 'ffny',\n"
+                                     "          amount = yuan 'ffje' },\n"
+                                     "} } }\n");
+    adapter *ad = adapter_load(&src, path, err, sizeof err);
+    assert_non_null(ad);
+    collected c;
+    memset(&c, 0, sizeof c);
+    adapter_sink sink = {on_fact, on_reject, &c};
+    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "source dept: "));
+    assert_non_null(strstr(err, "col.lua:6:"));
+    assert_non_null(strstr(err, "map.amount reads column 'ffje', which the query does not return (it returns: lsh, sfzhm, ffny)"));
+    adapter_free(ad);
+    collected_free(&c);
+
+    path = write_adapter("fen.lua",
+                         "return { streams = { pay = {\n"
+                         "  kind = 'payment', conn = 'db', key = 'lsh',\n"
+                         "  sql = [[SELECT lsh, sfzhm, ffny, ffje FROM ffmx WHERE lsh IN ('1', '4')]],\n"
+                         "  map = { id_no = 'sfzhm', program = const 'pension', period = month 'ffny' },\n"
+                         "  row = function(r)\n"
+                         "    local fen, why = to_fen(r.ffje)\n"
+                         "    if not fen then return false, why end\n"
+                         "    return { amount = fen * 2 }\n"
+                         "  end,\n"
+                         "} } }\n");
+    ad = adapter_load(&src, path, err, sizeof err);
+    assert_non_null(ad);
+    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, err, sizeof err), 0);
+    assert_int_equal(c.nfacts, 1);
+    assert_int_equal(c.facts[0].f[FF_AMOUNT].i, 246900);
+    assert_non_null(strstr(reject_reason(&c, "4"), "not an amount in yuan: '12.345'"));
+    collected_free(&c);
+    adapter_free(ad);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_declarative_mapping_and_rejects),
@@ -411,6 +460,7 @@ int main(void) {
         cmocka_unit_test(test_custom_pull_and_runtime_errors),
         cmocka_unit_test(test_declaration_errors),
         cmocka_unit_test(test_push),
+        cmocka_unit_test(test_missing_column_and_to_fen),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
