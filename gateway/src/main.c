@@ -105,10 +105,11 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
             rc = 1;
         } else {
             printf("cycle %ld: %ld facts kept, %ld rows not of interest, %ld rejected, %ld invalid ids; "
-                   "%ld alerts (%ld new, %ld updated); %ld delivered, %ld delivery failures; %ld streams failed; %.2fs\n",
+                   "%ld alerts (%ld new, %ld updated, %ld withdrawn, %ld overdue, %ld verdicts); "
+                   "%ld delivered, %ld delivery failures; %ld streams failed; %.2fs\n",
                    cs.cycle, cs.facts_kept, cs.rows_skipped, cs.rejected, cs.invalid_ids, cs.alerts_total,
-                   cs.alerts_new, cs.alerts_updated, cs.delivered, cs.delivery_failed, cs.streams_failed,
-                   cs.seconds);
+                   cs.alerts_new, cs.alerts_updated, cs.alerts_withdrawn, cs.alerts_overdue, cs.verdicts_applied,
+                   cs.delivered, cs.delivery_failed, cs.streams_failed, cs.seconds);
             fflush(stdout);
             rc = rc ? 3 : 0;
         }
