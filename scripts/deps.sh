@@ -3,7 +3,7 @@
 # only those that are missing. Runs apt-get as root (or through sudo).
 set -euo pipefail
 
-PKGS=(build-essential cmake pkg-config python3
+PKGS=(build-essential cmake pkg-config python3 curl
       libpq-dev postgresql postgresql-client
       unixodbc unixodbc-dev libsqliteodbc odbc-postgresql sqlite3 libsqlite3-dev
       liblua5.4-dev libjansson-dev libcurl4-openssl-dev libopencc-dev opencc
