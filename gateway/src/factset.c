@@ -10,7 +10,7 @@
 
 /* Drops what identity_resolve() built: persons borrow pointers into facts, and
  * growing the fact array may move them, so a resolution never outlives an add. */
-static void factset_clear_resolution(factset *fs) {
+void factset_clear_resolution(factset *fs) {
     free(fs->person_of);
     free(fs->link);
     free(fs->persons);

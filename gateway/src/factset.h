@@ -39,6 +39,8 @@ typedef struct factset {
 } factset;
 
 int factset_add(factset *fs, fact *f); /* 0 ok, -1 out of memory */
+/* Drops what identity_resolve() built (persons, links, per-person lists). */
+void factset_clear_resolution(factset *fs);
 void factset_free(factset *fs);
 
 /* Added by the identity/rules module (not part of the original contract):

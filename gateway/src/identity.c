@@ -25,20 +25,6 @@ static const char *fact_text(const fact *f, fact_field ff) {
     return (f->f[ff].set && f->f[ff].s && f->f[ff].s[0]) ? f->f[ff].s : NULL;
 }
 
-static void identity_clear(factset *fs) {
-    free(fs->person_of);
-    free(fs->link);
-    free(fs->persons);
-    free(fs->by_person);
-    free(fs->by_person_off);
-    fs->person_of = NULL;
-    fs->link = NULL;
-    fs->persons = NULL;
-    fs->npersons = 0;
-    fs->by_person = NULL;
-    fs->by_person_off = NULL;
-}
-
 /* 1 when fact a comes before fact b (b < 0: none yet) in (source, ref) order,
  * ties by index. */
 static int fact_before(const factset *fs, int a, int b) {
@@ -292,7 +278,7 @@ int identity_resolve(factset *fs, identity_stats *st) {
     identity_stats local;
     if (!st) st = &local;
     memset(st, 0, sizeof *st);
-    identity_clear(fs);
+    factset_clear_resolution(fs);
 
     size_t n = fs->nfacts;
     fs->person_of = malloc((n ? n : 1) * sizeof *fs->person_of);
@@ -312,7 +298,7 @@ int identity_resolve(factset *fs, identity_stats *st) {
              n, st->persons, st->linked_high, st->linked_low, st->ambiguous, st->unlinked, st->name_conflicts);
     return 0;
 fail:
-    identity_clear(fs);
+    factset_clear_resolution(fs);
     return -1;
 }
 
