@@ -5,11 +5,13 @@ report.py. Called by scripts/bench/run.sh; not meant to be run by hand.
 
     collect.py --work DIR --residents N --floor S --floor-ordered S
                --floor-tables JSON --psql-connect S --gen-seconds S --load-seconds S
-               --alerts JSON --state-bytes B --build-type T [--profiled] --out FILE
+               --alerts JSON --state-bytes B --build-type T [--profiled]
+               --cycles "cold1 .. steady1 .." --out FILE
 
-DIR holds city/scale.json and, per cycle NAME in cold/steady/perf,
+DIR holds city/scale.json and, per run,
 NAME.log (gridgate's stderr), NAME.out, NAME.time (/usr/bin/time -v),
-NAME.rc and NAME.wall (seconds measured by run.sh).
+NAME.rc, NAME.wall (seconds measured by run.sh) and NAME.load (the 1-minute
+load average before the run), for NAME in --cycles (cold1.., steady1..) and perf.
 """
 import argparse
 import datetime as dt
@@ -112,6 +114,10 @@ def cycle_result(work, name):
     with open(os.path.join(work, name + ".wall")) as f:
         wall = float(f.read().strip())
     r = {"exit": rc, "wall_s": wall}
+    load = os.path.join(work, name + ".load")
+    if os.path.exists(load):
+        with open(load) as f:
+            r["load"] = float(f.read().strip() or "0")
     r.update(parse_time_file(os.path.join(work, name + ".time")))
     r.update(parse_log(os.path.join(work, name + ".log")))
     pulls = sum(s["seconds"] for s in r["streams"])
@@ -120,6 +126,21 @@ def cycle_result(work, name):
         r["cycle_s"] = r["summary"]["seconds"]
         r["non_pull_s"] = round(r["summary"]["seconds"] - pulls, 3)
     return r
+
+
+def summarize(runs):
+    """Several runs of one kind -> the run with the median wall time (its
+    streams and phases stand for the kind), plus min/median/max figures."""
+    if not runs:
+        return None
+    ordered = sorted(runs, key=lambda r: r["wall_s"])
+    rep = dict(ordered[(len(ordered) - 1) // 2])
+    cpu = sorted(r.get("user_s", 0) + r.get("sys_s", 0) for r in runs)
+    rep.update(runs=len(runs), wall_min_s=ordered[0]["wall_s"], wall_max_s=ordered[-1]["wall_s"],
+               cpu_median_s=round(cpu[(len(cpu) - 1) // 2], 2),
+               max_rss_kb=max(r.get("max_rss_kb", 0) for r in runs),
+               loads=[r.get("load") for r in runs], exits=[r["exit"] for r in runs])
+    return rep
 
 
 def main():
@@ -136,6 +157,7 @@ def main():
     ap.add_argument("--state-bytes", type=int, required=True)
     ap.add_argument("--build-type", required=True)
     ap.add_argument("--profiled", action="store_true")
+    ap.add_argument("--cycles", required=True, help="run names, e.g. 'cold1 cold2 steady1 steady2'")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
 
@@ -154,9 +176,12 @@ def main():
         "psql_connect_s": a.psql_connect,
         "alerts_found": json.loads(a.alerts),
         "state_db_bytes": a.state_bytes,
-        "cycles": {name: cycle_result(a.work, name) for name in ("cold", "steady", "perf")},
+        "runs": {name: cycle_result(a.work, name) for name in a.cycles.split() + ["perf"]},
         "profiled": a.profiled,
     }
+    res["runs"] = {k: v for k, v in res["runs"].items() if v is not None}
+    res["cycles"] = {kind: summarize([v for k, v in res["runs"].items() if re.fullmatch(kind + r"\d+", k)])
+                     for kind in ("cold", "steady")}
     with open(a.out, "w", encoding="utf-8") as f:
         json.dump(res, f, ensure_ascii=False, indent=1)
         f.write("\n")

@@ -103,14 +103,19 @@ def size_section(r, results_dir):
             % (fmt_s(ft.get("yl_ffmx")), fmt_s(ft.get("wg_jmxx")), fmt_s(ft.get("sb_jfjs"))),
             "| floor with the adapters' ORDER BY | %s |" % fmt_s(r["floor_ordered_s"]),
             "| ... of which psql start + connect, per table (`SELECT 1`) | %s |" % fmt_s(r.get("psql_connect_s"))]
-    for label, c in (("cycle from an empty state store", cold), ("second cycle, same state store", steady)):
+    for label, c in (("cycle from an empty state store", cold), ("next cycle, same state store", steady)):
         if not c:
             out.append("| %s | not run |" % label)
             continue
-        out.append("| %s: wall time (process) | %s (exit %d) |" % (label, fmt_s(c["wall_s"]), c["exit"]))
-        out.append("| ... ratio to the floor | **%s** |" % ratio(c["wall_s"], r["floor_s"]))
-        out.append("| ... peak RSS | %s |" % mib(c.get("max_rss_kb")))
-        out.append("| ... user + sys CPU | %s + %s |" % (fmt_s(c.get("user_s")), fmt_s(c.get("sys_s"))))
+        out.append("| %s: wall time of the process, median of %d | %s (min %s, max %s; exit %s; "
+                   "load average before: %s) |"
+                   % (label, c["runs"], fmt_s(c["wall_s"]), fmt_s(c["wall_min_s"]), fmt_s(c["wall_max_s"]),
+                      "/".join(str(e) for e in c["exits"]),
+                      ", ".join("%.1f" % x for x in c["loads"] if x is not None)))
+        out.append("| ... ratio to the floor (median / min) | **%s** / %s |"
+                   % (ratio(c["wall_s"], r["floor_s"]), ratio(c["wall_min_s"], r["floor_s"])))
+        out.append("| ... peak RSS (max over runs) | %s |" % mib(c.get("max_rss_kb")))
+        out.append("| ... CPU user + sys, median | %s |" % fmt_s(c.get("cpu_median_s")))
         pp = stream(c, "pension_payments")
         out.append("| ... payment stream (pension_payments) | %s rows in %s = %s rows/s, %s kept |"
                    % (fmt_n(pp["records"]) if pp else "-", fmt_s(pp["seconds"]) if pp else "-", rows_per_s(pp),
@@ -141,15 +146,17 @@ def size_section(r, results_dir):
                             for k, v in pc.items()) + ".",
                 "", "Log: `%s`; `%s`." % (cold.get("interest") or "", cold.get("identity") or ""), ""]
     if r.get("profiled"):
-        for kind, title in (("symbols", "Top symbols (self time)"), ("dso", "By shared object (self time)"),
-                            ("children", "Inclusive time (children), over 3%")):
-            p = os.path.join(results_dir, "perf-%d-%s.txt" % (n, kind))
+        for name, title in (("perf-%d.txt", "Profile of a further cycle from an empty state store (`perf record -F 199 "
+                                            "--call-graph dwarf`, broken down by `scripts/bench/perf_breakdown.py`)"),
+                            ("perf-%d-dso.txt", "Self time by shared object")):
+            p = os.path.join(results_dir, name % n)
             if os.path.exists(p):
                 with open(p, encoding="utf-8", errors="replace") as f:
-                    lines = [re.sub(r"(\s+-)+\s*$", "", ln.rstrip()) for ln in f if ln.strip()]
+                    lines = [re.sub(r"(\s+-)+\s*$", "", ln.rstrip()) for ln in f]
+                while lines and not lines[-1]:
+                    lines.pop()
                 if lines:
-                    out += ["%s, perf record -F 499 -g of a cycle from an empty state store:" % title, "",
-                            "```"] + lines[:25] + ["```", ""]
+                    out += [title + ":", "", "```"] + lines + ["```", ""]
     return out
 
 
@@ -188,19 +195,25 @@ def main():
            % (mc["nproc"], mc["cpu"], mc["mem"], mc["os"], mc["kernel"], mc["cc"], mc["postgres"], mc["python"]),
            "PostgreSQL runs on the same machine (loopback, fsync off), as does the Python PSB service.", "",
            "## Summary", "",
-           "| residents | payment rows | floor | cycle (empty store) | ratio | peak RSS | 2nd cycle | ratio | "
+           "| residents | payment rows | floor | cycle (empty store) | ratio | CPU | peak RSS | 2nd cycle | ratio | "
            "peak RSS | payment stream rows/s | alerts found/planted |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         cold, steady = r["cycles"].get("cold") or {}, r["cycles"].get("steady") or {}
         planted, found = r["scale"]["planted"], r["alerts_found"]
-        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |"
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |"
                    % (fmt_n(r["residents"]), fmt_n(r["scale"]["counts"]["yl_ffmx"]), fmt_s(r["floor_s"]),
-                      fmt_s(cold.get("wall_s")), ratio(cold.get("wall_s"), r["floor_s"]), mib(cold.get("max_rss_kb")),
+                      fmt_s(cold.get("wall_s")), ratio(cold.get("wall_s"), r["floor_s"]),
+                      fmt_s(cold.get("cpu_median_s")), mib(cold.get("max_rss_kb")),
                       fmt_s(steady.get("wall_s")), ratio(steady.get("wall_s"), r["floor_s"]),
                       mib(steady.get("max_rss_kb")), rows_per_s(stream(cold, "pension_payments")),
                       sum(found.values()), sum(planted.values())))
-    out += ["", "## Analysis", "", analysis, ""]
+    out += ["", "floor: reading the adapters' columns of yl_ffmx, wg_jmxx and sb_jfjs with `psql -c \"COPY (SELECT "
+            "...) TO STDOUT\" > /dev/null` (sum of the three, median of 3 rounds). cycle: wall time of "
+            "`gridgate run --once --no-push` (median of the runs; each from an empty state store); CPU: its "
+            "user + sys time; 2nd cycle: again on the same state store. ratio = cycle / floor. Wall times "
+            "depend on other load on the machine (see the load averages per size); CPU times much less.",
+            "", "## Analysis", "", analysis, ""]
     for r in results:
         out += size_section(r, a.results)
     out += ["## Reproducing", "",

@@ -2,7 +2,7 @@
 # scripts/bench/run.sh - end-to-end benchmark of one gridgate cycle on scaled
 # demo cities; writes the figures to BENCHMARKS.md (scripts/bench/report.py).
 #
-#   run.sh [--residents N]... [--perf N] [--no-perf] [--timeout S] [--keep]
+#   run.sh [--residents N]... [--repeat R] [--perf N] [--no-perf] [--timeout S] [--keep]
 #          [--gridgate PATH] [--results DIR] [--no-report]
 #
 # For each size N (default 100000): generate the city (gen_scale.py), start
@@ -16,8 +16,12 @@
 #   (c) a second cycle on the same state store (steady state);
 #   (d) the per-stream timings from gridgate's "stream X (...)" log lines,
 # and checks the alerts found against what gen_scale.py planted.
+# --repeat R runs (b) R times (each from an empty store) and then (c) R times
+# (default: 3 up to 300k residents, else 1); the 1-minute load average before
+# each run is kept, since other work on the machine skews wall times.
 # --perf N profiles a further fresh-state cycle of size N with perf record
-# (default: the smallest size; --no-perf to skip).
+# --call-graph dwarf (default: the smallest size; --no-perf to skip) and
+# breaks it down by pipeline stage (perf_breakdown.py).
 # Everything started here is stopped, and the temporary directory removed, on
 # exit (trap); --keep keeps the directory. Benchmarks are not part of ctest.
 set -euo pipefail
@@ -29,6 +33,7 @@ sizes=()
 perf_size=
 use_perf=1
 timeout_s=1800
+repeat=auto
 keep=
 gg=
 results=
@@ -38,12 +43,13 @@ while [ $# -gt 0 ]; do
   --residents) sizes+=("${2:?--residents needs N}"); shift 2 ;;
   --perf) perf_size=${2:?--perf needs N}; shift 2 ;;
   --no-perf) use_perf=; shift ;;
+  --repeat) repeat=${2:?--repeat needs a count}; shift 2 ;;
   --timeout) timeout_s=${2:?--timeout needs seconds}; shift 2 ;;
   --keep) keep=1; shift ;;
   --gridgate) gg=${2:?--gridgate needs a path}; shift 2 ;;
   --results) results=${2:?--results needs a directory}; shift 2 ;;
   --no-report) report=; shift ;;
-  -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
   *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -51,6 +57,7 @@ done
 for n in "${sizes[@]}"; do
   [[ "$n" =~ ^[0-9]+$ ]] || { echo "run.sh: --residents $n is not a number" >&2; exit 2; }
 done
+[[ "$repeat" = auto || "$repeat" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --repeat $repeat is not a count" >&2; exit 2; }
 if [ -n "$use_perf" ] && [ -z "$perf_size" ]; then
   perf_size=$(printf '%s\n' "${sizes[@]}" | sort -n | head -n 1)
 fi
@@ -165,8 +172,9 @@ cycle() {  # name [perf]
   local name=$1 t0 t1 rc=0
   local cmd=("$gg" -c "$conf" run --once --no-push)
   if [ "${2:-}" = perf ]; then
-    cmd=(perf record -q -F 499 -g -o "$work/perf.data" -- "${cmd[@]}")
+    cmd=(perf record -q -F 199 --call-graph dwarf,16384 -o "$work/perf.data" -- "${cmd[@]}")
   fi
+  cut -d' ' -f1 /proc/loadavg >"$work/$name.load"
   t0=$(now)
   timeout "$timeout_s" /usr/bin/time -v -o "$work/$name.time" "${cmd[@]}" >"$work/$name.out" 2>"$work/$name.log" || rc=$?
   t1=$(now)
@@ -237,38 +245,46 @@ for n in "${sizes[@]}"; do
   floor_by_table=$(floor_tables)
   log "  floor $floor s (with the adapters' ORDER BY: $floor_ordered s; psql start + connect $conn_s s per table)"
 
-  fresh_state
-  cycle cold
+  r=$repeat
+  [ "$r" = auto ] && { if [ "$n" -le 300000 ]; then r=3; else r=1; fi; }
+  cycles=()
+  for i in $(seq "$r"); do
+    fresh_state
+    cycle "cold$i"
+    cycles+=("cold$i")
+  done
   alerts_json=$("$gg" -c "$conf" alerts export 2>/dev/null | "$py" -c '
 import collections, json, sys
 c = collections.Counter(json.loads(l)["rule"] for l in sys.stdin if l.strip())
 print(json.dumps(dict(sorted(c.items()))))') || alerts_json='{}'
   state_bytes=$(stat -c %s "$GG_DEMO_DIR/state.db" 2>/dev/null || echo 0)
-  cycle steady
+  for i in $(seq "$r"); do
+    cycle "steady$i"
+    cycles+=("steady$i")
+  done
 
   profiled=
   if [ -n "$use_perf" ] && [ "$n" = "$perf_size" ]; then
-    log "  profiling a fresh-state cycle with perf"
+    log "  profiling a fresh-state cycle with perf (DWARF call graphs)"
     fresh_state
     cycle perf perf
     if [ -f "$work/perf.data" ]; then
-      perf report -i "$work/perf.data" --stdio --no-children --sort symbol --percent-limit 0.7 2>/dev/null \
-        | grep -E '^ +[0-9.]+%' | head -n 30 >"$results/perf-$n-symbols.txt" || true
+      perf script -i "$work/perf.data" -F ip,sym 2>/dev/null >"$work/perf.script" || true
+      "$py" "$here/perf_breakdown.py" "$work/perf.script" >"$results/perf-$n.txt" || log "  perf_breakdown.py failed"
       perf report -i "$work/perf.data" --stdio --no-children --sort dso --percent-limit 0.5 2>/dev/null \
         | grep -E '^ +[0-9.]+%' | head -n 15 >"$results/perf-$n-dso.txt" || true
-      perf report -i "$work/perf.data" --stdio --children --sort symbol --percent-limit 3 -g none 2>/dev/null \
-        | grep -E '^ +[0-9.]+%' | head -n 40 >"$results/perf-$n-children.txt" || true
+      rm -f "$work/perf.data" "$work/perf.script"
       profiled=1
     fi
   fi
 
-  for c in cold steady perf; do
+  for c in "${cycles[@]}" perf; do
     [ -f "$work/$c.log" ] && cp "$work/$c.log" "$results/cycle-$n-$c.log"
   done
   "$py" "$here/collect.py" --work "$work" --residents "$n" --floor "$floor" --floor-ordered "$floor_ordered" --psql-connect "$conn_s" \
     --floor-tables "$floor_by_table" --gen-seconds "$gen_s" --load-seconds "$load_s" \
     --alerts "$alerts_json" --state-bytes "$state_bytes" --build-type "$build_type" \
-    ${profiled:+--profiled} --out "$results/result-$n.json" || die "collect.py failed"
+    ${profiled:+--profiled} --cycles "${cycles[*]}" --out "$results/result-$n.json" || die "collect.py failed"
   log "  result: $results/result-$n.json"
   cleanup
 done
