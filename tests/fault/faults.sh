@@ -6,41 +6,20 @@
 # and never lose an alert.
 set -uo pipefail
 
-root=${GG_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-gg=${GRIDGATE:-$root/build/gridgate}
-work=$(mktemp -d /tmp/gg-fault.XXXXXX)
-chmod 755 "$work"
-pass=0
-fail=0
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-export GG_DEMO_DIR=$work/city GG_PG_PORT=$(free_port) GG_PSB_PORT=$(free_port)
-
-cleanup() {
-  bash "$root/scripts/demo/stop-city.sh" "$GG_DEMO_DIR" >/dev/null 2>&1
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-ok() { echo "ok - $1"; pass=$((pass + 1)); }
-not_ok() { echo "not ok - $1"; fail=$((fail + 1)); }
-check() { # check DESCRIPTION COMMAND...
-  local d=$1; shift
-  if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
+source "$(dirname "$0")/../lib/city.sh"
 contains() { grep -qF -- "$2" "$1"; }
 psql_hr() { psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d hr -c "$1"; }
-
-bash "$root/scripts/demo/setup-city.sh" "$GG_DEMO_DIR" "$GG_PG_PORT" "$GG_PSB_PORT" >"$work/setup.log" 2>&1 \
-  || { cat "$work/setup.log"; echo "0 passed, 1 failed"; exit 1; }
+city_start
 
 # The demo configuration with absolute adapter paths, fast delivery retries and
 # a small attempt limit, plus fault-injection sources added per scenario.
 mkconf() { # mkconf OUT [extra ini text]
-  sed -e "s#\.\./adapters/#$root/adapters/#" "$root/conf/demo.ini" >"$1"
-  printf '\n[delivery]\nmax_attempts = 3\nbackoff_base_ms = 10\nbackoff_max_ms = 20\n' >>"$1"
-  [ $# -gt 1 ] && printf '%s\n' "$2" >>"$1"
-  return 0
+  city_conf "$1" "
+[delivery]
+max_attempts = 3
+backoff_base_ms = 10
+backoff_max_ms = 20
+${2:-}"
 }
 
 # --- 1. a source that is down ------------------------------------------------
@@ -205,5 +184,4 @@ check "undecodable GBK text: quarantined naming the column and record" \
 check "the healthy sources still produced alerts" \
   bash -c "\"$gg\" -c \"$conf\" alerts list | grep -q pension_after_death"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+city_finish

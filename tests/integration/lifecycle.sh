@@ -6,23 +6,7 @@
 # verdict past the deadline becomes overdue and is delivered again.
 set -uo pipefail
 
-root=${GG_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-gg=${GRIDGATE:-$root/build/gridgate}
-work=$(mktemp -d /tmp/gg-life.XXXXXX)
-chmod 755 "$work"
-pass=0
-fail=0
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-export GG_DEMO_DIR=$work/city GG_PG_PORT=$(free_port) GG_PSB_PORT=$(free_port)
-cleanup() {
-  bash "$root/scripts/demo/stop-city.sh" "$GG_DEMO_DIR" >/dev/null 2>&1
-  [ -n "${GG_KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
-check() {
-  local d=$1; shift
-  if "$@"; then echo "ok - $d"; pass=$((pass + 1)); else echo "not ok - $d"; fail=$((fail + 1)); fi
-}
+source "$(dirname "$0")/../lib/city.sh"
 hr() { psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d hr -c "$1"; }
 grid() { psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d grid -c "$1"; }
 alert_field() { # alert_field ID FIELD
@@ -61,10 +45,9 @@ json.dump(data, open(path, "w", encoding="utf-8"), ensure_ascii=False)
 PY
 }
 
-bash "$root/scripts/demo/setup-city.sh" "$GG_DEMO_DIR" "$GG_PG_PORT" "$GG_PSB_PORT" >"$work/setup.log" 2>&1 \
-  || { cat "$work/setup.log"; echo "0 passed, 1 failed"; exit 1; }
+city_start
 conf=$work/life.ini
-sed -e "s#\.\./adapters/#$root/adapters/#" "$root/conf/demo.ini" >"$conf"
+city_conf "$conf"
 
 "$gg" -c "$conf" run --once >/dev/null 2>"$work/run1.err"
 check "first cycle delivers" test $? -eq 0
@@ -136,5 +119,4 @@ check "empty source table: facts kept with a warning" grep -q "civil: death stre
 check "empty source table: no cremation alert withdrawn" \
   test "$("$gg" -c "$conf" alerts export | grep -c '"withdrawn"')" = 1
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+city_finish
