@@ -1016,7 +1016,7 @@ static int resolve_columns(pull_ctx *pc, char *err, size_t errsz) {
     pc->ad->compiling = pc->st->name;
     int rc = resolve_columns_in(pc, e2, sizeof e2);
     pc->ad->compiling = NULL;
-    if (rc) snprintf(err, errsz, "source %s: %s", pc->ad->source, e2);
+    if (rc) snprintf(err, errsz, "source %s, stream '%s': %s", pc->ad->source, pc->st->name, e2);
     return rc;
 }
 
@@ -1039,15 +1039,14 @@ static int resolve_columns_in(pull_ctx *pc, char *err, size_t errsz) {
             for (int i = 0; i < r->ncols && n < sizeof cols - 40; i++)
                 n += (size_t)snprintf(cols + n, sizeof cols - n, "%s%s", i ? ", " : "", r->names[i]);
             return set_err_at(pc->ad, e->col, err, errsz,
-                              "stream '%s': map.%s reads column '%s', which the query does not return (it returns: %s)",
-                              st->name, fact_field_name(e->field), e->col, cols);
+                              "map.%s reads column '%s', which the query does not return (it returns: %s)",
+                              fact_field_name(e->field), e->col, cols);
         }
     }
     pc->resolved = 1;
     return 0;
 missing_key:
-    return set_err_at(pc->ad, "key", err, errsz, "stream '%s': key column '%s' is not in the query result",
-                      st->name, st->key);
+    return set_err_at(pc->ad, "key", err, errsz, "key column '%s' is not in the query result", st->key);
 }
 
 static int reject(pull_ctx *pc, const char *ref, const char *reason) {

@@ -425,7 +425,7 @@ static void test_missing_column_and_to_fen(void **state) {
     memset(&c, 0, sizeof c);
     adapter_sink sink = {on_fact, on_reject, &c};
     assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, err, sizeof err), -1);
-    assert_non_null(strstr(err, "source dept: "));
+    assert_non_null(strstr(err, "source dept, stream 'pay': "));
     assert_non_null(strstr(err, "col.lua:6:"));
     assert_non_null(strstr(err, "map.amount reads column 'ffje', which the query does not return (it returns: lsh, sfzhm, ffny)"));
     adapter_free(ad);
