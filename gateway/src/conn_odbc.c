@@ -49,7 +49,7 @@ static void odbc_diag(SQLSMALLINT type, SQLHANDLE h, char *state6, char *msg, si
         return;
     }
     memcpy(state6, state, 6);
-    char line[1024];
+    char line[960]; /* leaves room for the "[STATE] " prefix in a 1 KiB message */
     conn_first_line((const char *)text, line, sizeof line);
     snprintf(msg, msgsz, "[%s] %s", (const char *)state, line);
 }
