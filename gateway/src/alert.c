@@ -1303,6 +1303,39 @@ static int names_differ(const json_t *names) {
     return 0;
 }
 
+/* Length in bytes of the UTF-8 character at s (1 for bytes that start none). */
+static size_t utf8_char_len(const char *s) {
+    unsigned char c = (unsigned char)*s;
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+    for (size_t i = 1; i < n; i++)
+        if (!s[i]) return i;
+    return n;
+}
+
+/* Masks `name` but shows the characters where it differs from `other`, so a
+ * reviewer can see what the conflict is ("陈建*" vs "陈健*") without the whole
+ * name: the first character and the differing ones stay, the rest become '*'. */
+static void mask_name_against(const char *name, const char *other, char *out, size_t outsz) {
+    size_t n = 0;
+    int i = 0;
+    const char *p = name, *q = other ? other : "";
+    if (outsz == 0) return;
+    while (*p && n + 5 < outsz) {
+        size_t lp = utf8_char_len(p), lq = *q ? utf8_char_len(q) : 0;
+        int same = lq == lp && !memcmp(p, q, lp);
+        if (i == 0 || !same) {
+            memcpy(out + n, p, lp);
+            n += lp;
+        } else {
+            out[n++] = '*';
+        }
+        p += lp;
+        q += lq;
+        i++;
+    }
+    out[n] = '\0';
+}
+
 static void finding_identity_conflict(sbuf *b, const explain_ctx *x) {
     const json_t *names = json_object_get(x->detail, "names");
     const json_t *births = json_object_get(x->detail, "birth_dates");
@@ -1313,7 +1346,17 @@ static void finding_identity_conflict(sbuf *b, const explain_ctx *x) {
         sb_puts(b, "同一身份证号在不同系统中姓名不一致：");
         json_array_foreach(names, i, v) {
             char nm[512];
-            mask_name(jstr(v, "name"), nm, sizeof nm);
+            const char *mine = jstr(v, "name"), *other = NULL;
+            size_t k;
+            const json_t *w;
+            json_array_foreach(names, k, w) {
+                const char *n2 = jstr(w, "name");
+                if (!other && n2 && mine && strcmp(n2, mine) != 0) other = n2;
+            }
+            if (mine && other)
+                mask_name_against(mine, other, nm, sizeof nm);
+            else
+                mask_name(mine, nm, sizeof nm);
             sb_printf(b, "%s%s「%s」", i ? "、" : "", source_label(x->label, x->ud, jstr(v, "source")), nm);
         }
         any = 1;

@@ -828,6 +828,14 @@ static void test_explain_identity_conflict(void **state) {
     free(s);
     free(t);
 
+    /* The masked names still show where they differ, so the conflict is readable. */
+    set_str(&a.detail_json, "{\"names\":[{\"source\":\"hr\",\"name\":\"陈建华\"},{\"source\":\"grid\",\"name\":\"陈健华\"}]}");
+    t = alert_explain_zh(&a, test_label, NULL);
+    assert_contains(t, "姓名不一致：hr「陈建*」、grid「陈健*」");
+    assert_not_contains(t, "陈建华");
+    assert_not_contains(t, "陈健华");
+    free(t);
+
     /* Birth date only: the names list repeats one name, so no name finding. */
     a.conf = CONF_HIGH;
     set_str(&a.detail_json, "{\"names\":[{\"source\":\"hr\",\"name\":\"张三\"},{\"source\":\"grid\",\"name\":\"张三\"}],"
