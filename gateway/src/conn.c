@@ -280,3 +280,53 @@ char *conn_url_escape(const char *s) {
     curl_free(esc);
     return out;
 }
+
+int conn_sql_statement(conn *c, const conn_sql_driver *d, const char *what, const char *sql, int nparams,
+                       const char *const *params, conn_row_fn fn, void *ud, long *affected, char *err,
+                       size_t errsz) {
+    conn_run_result res;
+    int failures = 0;
+    char msg[1024];
+    for (;;) {
+        if (!d->alive(c)) {
+            gg_info(c->log_tag, "connection is broken; reconnecting");
+            if (d->reconnect(c, msg, sizeof msg) != 0) {
+                if (failures >= c->opts.retries)
+                    return conn_fail(c, err, errsz, "%s failed: connection lost and reconnect failed: %s", what,
+                                     msg);
+                conn_scrub(c, msg, sizeof msg);
+                long delay = conn_next_backoff(c, failures);
+                gg_warn(c->log_tag, "reconnect failed (%s); retry %d of %d in %ld ms", msg, failures + 1,
+                        c->opts.retries, delay);
+                failures++;
+                conn_sleep_ms(delay);
+                continue;
+            }
+        }
+        d->run(c, sql, nparams, params, fn, ud, &res);
+        if (res.stopped) return res.rc;
+        if (!res.failed) {
+            if (affected) *affected = res.affected;
+            return 0;
+        }
+        int retryable = res.lost && res.delivered == 0 && (fn || !res.sent);
+        if (!retryable || failures >= c->opts.retries) {
+            if (res.lost && res.delivered > 0)
+                return conn_fail(c, err, errsz,
+                                 "%s failed: connection lost after %ld rows (not retried, to "
+                                 "avoid delivering rows twice): %s",
+                                 what, res.delivered, res.msg);
+            if (res.lost && !fn && res.sent)
+                return conn_fail(c, err, errsz, "%s failed: %s; it may or may not have been applied: %s", what,
+                                 d->lost_after_send, res.msg);
+            return conn_fail(c, err, errsz, "%s failed: %s", what, res.msg);
+        }
+        conn_scrub(c, res.msg, sizeof res.msg);
+        long delay = conn_next_backoff(c, failures);
+        gg_warn(c->log_tag, "%s: connection lost (%s); retry %d of %d in %ld ms", what, res.msg, failures + 1,
+                c->opts.retries, delay);
+        failures++;
+        conn_sleep_ms(delay);
+        d->mark_broken(c);
+    }
+}

@@ -76,4 +76,36 @@ void conn_sleep_ms(long ms);
 /* Monotonic clock in milliseconds. */
 int64_t conn_now_ms(void);
 
+/* --- the SQL statement retry policy, shared by PostgreSQL and ODBC ---------- */
+
+/* What one attempt at a statement did. */
+typedef struct conn_run_result {
+    int rc;           /* the callback's stop value when `stopped` */
+    int stopped;      /* the callback returned nonzero */
+    int failed;       /* error; msg set */
+    int lost;         /* the connection was lost (a retry may help) */
+    int sent;         /* the statement reached the server (an exec may have applied) */
+    long delivered;   /* rows handed to the callback */
+    long affected;    /* rows affected (exec) */
+    char msg[1024];
+} conn_run_result;
+
+/* One SQL driver's side of the policy. */
+typedef struct conn_sql_driver {
+    int (*alive)(conn *c);                                 /* 1 when usable */
+    int (*reconnect)(conn *c, char *msg, size_t msgsz);    /* 0 ok */
+    void (*run)(conn *c, const char *sql, int nparams, const char *const *params, conn_row_fn fn,
+                void *ud, conn_run_result *out);
+    void (*mark_broken)(conn *c);                          /* reconnect before the next try */
+    const char *lost_after_send;                           /* how the driver words that case */
+} conn_sql_driver;
+
+/* Runs a statement: reconnects a broken connection, retries a lost one with
+ * backoff up to opts.retries, but never after rows were delivered (no rows
+ * twice) nor after an exec reached the server (it may have applied). `what`
+ * is "query" or "exec". Returns 0, the callback's stop value, or -1 (err set). */
+int conn_sql_statement(conn *c, const conn_sql_driver *d, const char *what, const char *sql, int nparams,
+                       const char *const *params, conn_row_fn fn, void *ud, long *affected, char *err,
+                       size_t errsz);
+
 #endif

@@ -230,13 +230,8 @@ static int odbc_get_text(SQLHSTMT st, SQLUSMALLINT col, odbc_buf *b, int *isnull
 }
 
 /* Outcome of one attempt. */
-typedef struct odbc_run_result {
-    int rc, stopped, failed, lost, executed;
-    long delivered, affected;
-    char msg[1024];
-} odbc_run_result;
 
-static void odbc_fail_stmt(odbc_run_result *out, SQLHSTMT st, const char *where) {
+static void odbc_fail_stmt(conn_run_result *out, SQLHSTMT st, const char *where) {
     char state[6], msg[900];
     odbc_diag(SQL_HANDLE_STMT, st, state, msg, sizeof msg);
     snprintf(out->msg, sizeof out->msg, "%s: %s", where, msg);
@@ -245,7 +240,7 @@ static void odbc_fail_stmt(odbc_run_result *out, SQLHSTMT st, const char *where)
 }
 
 static void odbc_run(conn *c, odbc_conn *o, const char *sql, int nparams,
-                     const char *const *params, conn_row_fn fn, void *ud, odbc_run_result *out) {
+                     const char *const *params, conn_row_fn fn, void *ud, conn_run_result *out) {
     memset(out, 0, sizeof *out);
     SQLHSTMT st = SQL_NULL_HSTMT;
     SQLLEN *ind = NULL;
@@ -291,7 +286,7 @@ static void odbc_run(conn *c, odbc_conn *o, const char *sql, int nparams,
             goto done;
         }
     }
-    out->executed = 1;
+    out->sent = 1;
     SQLRETURN r = SQLExecute(st);
     if (r == SQL_NO_DATA) goto done; /* a searched UPDATE/DELETE that touched no row */
     if (!SQL_SUCCEEDED(r)) {
@@ -373,58 +368,31 @@ done:
     free(ind);
 }
 
+/* The ODBC side of the shared retry policy (conn_sql_statement). */
+static int odbc_drv_alive(conn *c) { return !odbc_dead(c->impl); }
+static int odbc_drv_reconnect(conn *c, char *msg, size_t msgsz) { return odbc_reconnect(c, c->impl, msg, msgsz); }
+static void odbc_drv_run(conn *c, const char *sql, int nparams, const char *const *params, conn_row_fn fn,
+                         void *ud, conn_run_result *out) {
+    odbc_run(c, c->impl, sql, nparams, params, fn, ud, out);
+}
+static void odbc_drv_mark_broken(conn *c) {
+    odbc_conn *o = c->impl;
+    if (o->connected) SQLDisconnect(o->dbc);
+    o->connected = 0; /* odbc_dead() now reports it: reconnect before the next try */
+}
+
+static const conn_sql_driver odbc_driver = {
+    .alive = odbc_drv_alive,
+    .reconnect = odbc_drv_reconnect,
+    .run = odbc_drv_run,
+    .mark_broken = odbc_drv_mark_broken,
+    .lost_after_send = "connection lost while executing",
+};
+
 static int odbc_statement(conn *c, const char *what, const char *sql, int nparams,
                           const char *const *params, conn_row_fn fn, void *ud, long *affected,
                           char *err, size_t errsz) {
-    odbc_conn *o = c->impl;
-    odbc_run_result res;
-    int failures = 0;
-    char msg[1024];
-    for (;;) {
-        if (odbc_dead(o)) {
-            gg_info(c->log_tag, "connection is broken; reconnecting");
-            if (odbc_reconnect(c, o, msg, sizeof msg) != 0) {
-                if (failures >= c->opts.retries)
-                    return conn_fail(c, err, errsz, "%s failed: connection lost and reconnect failed: %s",
-                                     what, msg);
-                conn_scrub(c, msg, sizeof msg);
-                long delay = conn_next_backoff(c, failures);
-                gg_warn(c->log_tag, "reconnect failed (%s); retry %d of %d in %ld ms", msg,
-                        failures + 1, c->opts.retries, delay);
-                failures++;
-                conn_sleep_ms(delay);
-                continue;
-            }
-        }
-        odbc_run(c, o, sql, nparams, params, fn, ud, &res);
-        if (res.stopped) return res.rc;
-        if (!res.failed) {
-            if (affected) *affected = res.affected;
-            return 0;
-        }
-        int retryable = res.lost && res.delivered == 0 && (fn || !res.executed);
-        if (!retryable || failures >= c->opts.retries) {
-            if (res.lost && res.delivered > 0)
-                return conn_fail(c, err, errsz,
-                                 "%s failed: connection lost after %ld rows (not retried, to "
-                                 "avoid delivering rows twice): %s",
-                                 what, res.delivered, res.msg);
-            if (res.lost && !fn && res.executed)
-                return conn_fail(c, err, errsz,
-                                 "%s failed: connection lost while executing; the statement may "
-                                 "or may not have been applied: %s",
-                                 what, res.msg);
-            return conn_fail(c, err, errsz, "%s failed: %s", what, res.msg);
-        }
-        conn_scrub(c, res.msg, sizeof res.msg);
-        long delay = conn_next_backoff(c, failures);
-        gg_warn(c->log_tag, "%s: connection lost (%s); retry %d of %d in %ld ms", what, res.msg,
-                failures + 1, c->opts.retries, delay);
-        failures++;
-        conn_sleep_ms(delay);
-        if (o->connected) SQLDisconnect(o->dbc);
-        o->connected = 0; /* odbc_dead() now reports it: reconnect at the loop head */
-    }
+    return conn_sql_statement(c, &odbc_driver, what, sql, nparams, params, fn, ud, affected, err, errsz);
 }
 
 static int odbc_query(conn *c, const char *sql, int nparams, const char *const *params,

@@ -179,19 +179,9 @@ static int pg_wait(conn *c, pg_conn *p, int *cancelled) {
 }
 
 /* Outcome of one attempt at a statement. */
-typedef struct pg_run_result {
-    int rc;           /* 0 done, >0/<0 callback's stop value, see `stopped` */
-    int stopped;      /* callback returned nonzero (value in rc) */
-    int failed;       /* error; msg set */
-    int lost;         /* the connection was lost (retry may help) */
-    int sent;         /* the statement reached the socket */
-    long delivered;   /* rows handed to the callback */
-    long affected;    /* PQcmdTuples of the final result */
-    char msg[512];
-} pg_run_result;
 
 static void pg_run(conn *c, pg_conn *p, const char *sql, int nparams, const char *const *params,
-                   conn_row_fn fn, void *ud, pg_run_result *out) {
+                   conn_row_fn fn, void *ud, conn_run_result *out) {
     memset(out, 0, sizeof *out);
     if (!PQsendQueryParams(p->pg, sql, nparams, NULL, params, NULL, NULL, 0)) {
         conn_first_line(PQerrorMessage(p->pg), out->msg, sizeof out->msg);
@@ -276,58 +266,27 @@ static void pg_run(conn *c, pg_conn *p, const char *sql, int nparams, const char
     if (out->failed && (p->broken || PQstatus(p->pg) != CONNECTION_OK)) out->lost = 1;
 }
 
-/* Runs a statement with probing, reset and retry. `what` is "query"/"exec". */
+/* The PostgreSQL side of the shared retry policy (conn_sql_statement). */
+static int pg_drv_alive(conn *c) { return pg_alive(c->impl); }
+static int pg_drv_reconnect(conn *c, char *msg, size_t msgsz) { return pg_reset(c, c->impl, msg, msgsz); }
+static void pg_drv_run(conn *c, const char *sql, int nparams, const char *const *params, conn_row_fn fn,
+                       void *ud, conn_run_result *out) {
+    pg_run(c, c->impl, sql, nparams, params, fn, ud, out);
+}
+static void pg_drv_mark_broken(conn *c) { ((pg_conn *)c->impl)->broken = 1; }
+
+static const conn_sql_driver pg_driver = {
+    .alive = pg_drv_alive,
+    .reconnect = pg_drv_reconnect,
+    .run = pg_drv_run,
+    .mark_broken = pg_drv_mark_broken,
+    .lost_after_send = "connection lost after the statement was sent",
+};
+
 static int pg_statement(conn *c, const char *what, const char *sql, int nparams,
                         const char *const *params, conn_row_fn fn, void *ud, long *affected,
                         char *err, size_t errsz) {
-    pg_conn *p = c->impl;
-    pg_run_result res;
-    int failures = 0;
-    char msg[512];
-    for (;;) {
-        if (!pg_alive(p)) {
-            gg_info(c->log_tag, "connection is broken; reconnecting");
-            if (pg_reset(c, p, msg, sizeof msg) != 0) {
-                if (failures >= c->opts.retries)
-                    return conn_fail(c, err, errsz, "%s failed: connection lost and reconnect failed: %s",
-                                     what, msg);
-                conn_scrub(c, msg, sizeof msg);
-                long delay = conn_next_backoff(c, failures);
-                gg_warn(c->log_tag, "reconnect failed (%s); retry %d of %d in %ld ms", msg,
-                        failures + 1, c->opts.retries, delay);
-                failures++;
-                conn_sleep_ms(delay);
-                continue;
-            }
-        }
-        pg_run(c, p, sql, nparams, params, fn, ud, &res);
-        if (res.stopped) return res.rc;
-        if (!res.failed) {
-            if (affected) *affected = res.affected;
-            return 0;
-        }
-        int retryable = res.lost && res.delivered == 0 && (fn || !res.sent);
-        if (!retryable || failures >= c->opts.retries) {
-            if (res.lost && res.delivered > 0)
-                return conn_fail(c, err, errsz,
-                                 "%s failed: connection lost after %ld rows (not retried, to "
-                                 "avoid delivering rows twice): %s",
-                                 what, res.delivered, res.msg);
-            if (res.lost && !fn && res.sent)
-                return conn_fail(c, err, errsz,
-                                 "%s failed: connection lost after the statement was sent; it "
-                                 "may or may not have been applied: %s",
-                                 what, res.msg);
-            return conn_fail(c, err, errsz, "%s failed: %s", what, res.msg);
-        }
-        conn_scrub(c, res.msg, sizeof res.msg);
-        long delay = conn_next_backoff(c, failures);
-        gg_warn(c->log_tag, "%s: connection lost (%s); retry %d of %d in %ld ms", what, res.msg,
-                failures + 1, c->opts.retries, delay);
-        failures++;
-        conn_sleep_ms(delay);
-        p->broken = 1; /* reset before the next attempt */
-    }
+    return conn_sql_statement(c, &pg_driver, what, sql, nparams, params, fn, ud, affected, err, errsz);
 }
 
 static int pg_query(conn *c, const char *sql, int nparams, const char *const *params,
