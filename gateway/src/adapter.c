@@ -72,6 +72,9 @@ typedef struct stream {
     long page_start, page_size;
     char *key;         /* record key column */
     int keyidx;
+    char *inc_col;     /* incremental = { column = ... }: the watermark column, or NULL */
+    int incidx;
+    char *lookup;      /* targeted lookup SQL, or NULL */
     map_entry *map;
     size_t nmap;
     const char **http_cols; /* HTTP: the JSON paths the map reads (borrowed from map/key) */
@@ -105,6 +108,10 @@ typedef struct pull_ctx {
     int vals_cap;
     int resolved;
     int stop;            /* sink asked to stop */
+    int incremental;     /* track the (column, key) watermark of rows read */
+    char *wm_ts, *wm_key; /* last row read (owned, reused buffers) */
+    size_t wm_ts_cap, wm_key_cap;
+    int wm_set;          /* a row moved the watermark */
     char err[1024];      /* fatal error of the stream */
 } pull_ctx;
 
@@ -458,7 +465,85 @@ static int compile_entry(adapter *ad, stream *st, fact_field field, map_entry *e
 }
 
 static const char *const stream_keys[] = {"kind", "conn", "sql", "params", "key", "map", "row", "pull",
-                                          "get", "items", "page", NULL};
+                                          "get", "items", "page", "incremental", "lookup", NULL};
+
+static char *opt_string_field(lua_State *L, int idx, const char *key);
+
+/* A plain SQL identifier (letters, digits, _; not starting with a digit):
+ * the incremental column and the key are spliced into the wrapped query. */
+static int is_sql_identifier(const char *s) {
+    if (!s || !*s || isdigit((unsigned char)*s)) return 0;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '_')) return 0;
+    return 1;
+}
+
+/* Reads `incremental` and `lookup` of the stream table at t (SQL streams). */
+static int compile_incremental(adapter *ad, stream *st, int t, int ctype, char *err, size_t errsz) {
+    lua_State *L = lua_rt_state(ad->rt);
+    lua_getfield(L, t, "incremental");
+    int has_inc = !lua_isnil(L, -1);
+    if (has_inc) {
+        if (st->pull_ref != LUA_NOREF || ctype == CONN_HTTP) {
+            lua_pop(L, 1);
+            return set_err_at(ad, "incremental", err, errsz,
+                              "stream '%s': incremental applies to declarative SQL streams only (not to %s)", st->name,
+                              st->pull_ref != LUA_NOREF ? "a pull function" : "HTTP streams");
+        }
+        if (!lua_istable(L, -1)) {
+            lua_pop(L, 1);
+            return set_err_at(ad, "incremental", err, errsz,
+                              "stream '%s': incremental must be a table: incremental = { column = \"gxsj\" }", st->name);
+        }
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            lua_pop(L, 1);
+            const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
+            if (strcmp(k, "column")) {
+                char kk[64];
+                snprintf(kk, sizeof kk, "%s", k);
+                lua_pop(L, 2);
+                return set_err_at(ad, "incremental", err, errsz,
+                                  "stream '%s': incremental: unknown key '%s' (known: column; a lag window is not implemented)",
+                                  st->name, kk);
+            }
+        }
+        st->inc_col = opt_string_field(L, -1, "column");
+        lua_pop(L, 1);
+        if (!is_sql_identifier(st->inc_col))
+            return set_err_at(ad, "incremental", err, errsz,
+                              "stream '%s': incremental.column must name a column (letters, digits, _), got '%s'",
+                              st->name, st->inc_col ? st->inc_col : "(missing)");
+        if (!is_sql_identifier(st->key))
+            return set_err_at(ad, "key", err, errsz,
+                              "stream '%s': an incremental stream's key must be a plain column name (it breaks ties), got '%s'",
+                              st->name, st->key ? st->key : "(missing)");
+    } else {
+        lua_pop(L, 1);
+    }
+    lua_getfield(L, t, "lookup");
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            lua_pop(L, 1);
+            return set_err_at(ad, "lookup", err, errsz, "stream '%s': lookup must be SQL text: lookup = [[SELECT ...]]", st->name);
+        }
+        st->lookup = xstrdup(lua_tostring(L, -1));
+        if (st->pull_ref != LUA_NOREF || ctype == CONN_HTTP) {
+            lua_pop(L, 1);
+            return set_err_at(ad, "lookup", err, errsz, "stream '%s': lookup applies to declarative SQL streams only", st->name);
+        }
+        if (!fact_kind_is_stream(st->kind)) {
+            lua_pop(L, 1);
+            return set_err_at(ad, "lookup", err, errsz,
+                              "stream '%s': lookup applies to payment and income streams (the big side), not %s",
+                              st->name, fact_kind_name(st->kind));
+        }
+    }
+    lua_pop(L, 1);
+    st->info.incremental = st->inc_col != NULL;
+    st->info.lookup = st->lookup;
+    return 0;
+}
 
 static int conn_index(const adapter *ad, const char *name) {
     for (int i = 0; i < ad->src->nconns; i++)
@@ -487,6 +572,7 @@ static int compile_stream(adapter *ad, stream *st, char *err, size_t errsz) {
     st->row_ref = st->pull_ref = LUA_NOREF;
     st->conn_idx = -1;
     st->keyidx = -1;
+    st->incidx = -1;
     if (!lua_istable(L, t))
         return set_err_at(ad, st->name, err, errsz, "stream '%s' must be a table", st->name);
     /* unknown keys */
@@ -504,7 +590,7 @@ static int compile_stream(adapter *ad, stream *st, char *err, size_t errsz) {
             char kk[64];
             snprintf(kk, sizeof kk, "%s", k);
             lua_pop(L, 1);
-            return set_err_at(ad, kk, err, errsz, "stream '%s': unknown key '%s' (known: kind, conn, sql, params, key, map, row, pull, get, items, page)",
+            return set_err_at(ad, kk, err, errsz, "stream '%s': unknown key '%s' (known: kind, conn, sql, params, key, map, row, pull, get, items, page, incremental, lookup)",
                               st->name, kk);
         }
     }
@@ -546,7 +632,7 @@ static int compile_stream(adapter *ad, stream *st, char *err, size_t errsz) {
     if (st->pull_ref != LUA_NOREF) {
         if (st->sql || st->get)
             return set_err_at(ad, "pull", err, errsz, "stream '%s': give either pull = function or sql/get with map, not both", st->name);
-        return 0;
+        return compile_incremental(ad, st, t, -1, err, errsz);
     }
     if (!st->conn)
         return set_err_at(ad, st->name, err, errsz, "stream '%s': missing 'conn' (the connection to read from)", st->name);
@@ -589,6 +675,7 @@ static int compile_stream(adapter *ad, stream *st, char *err, size_t errsz) {
     }
     if (!st->key)
         return set_err_at(ad, st->name, err, errsz, "stream '%s': missing 'key' (the column with the department's record key)", st->name);
+    if (compile_incremental(ad, st, t, ctype, err, errsz)) return -1;
     lua_getfield(L, t, "map");
     if (!lua_istable(L, -1)) {
         lua_pop(L, 1);
@@ -833,6 +920,8 @@ void adapter_free(adapter *ad) {
         free(st->page_param);
         free(st->size_param);
         free(st->key);
+        free(st->inc_col);
+        free(st->lookup);
         for (size_t k = 0; k < st->nmap; k++) map_entry_free(&st->map[k]);
         free(st->map);
         free(st->http_cols);
@@ -1027,6 +1116,14 @@ static int resolve_columns_in(pull_ctx *pc, char *err, size_t errsz) {
     for (int i = 0; i < r->ncols; i++)
         if (strcaseeq(r->names[i], st->key)) st->keyidx = i;
     if (st->keyidx < 0) goto missing_key;
+    if (pc->incremental) {
+        st->incidx = -1;
+        for (int i = 0; i < r->ncols; i++)
+            if (strcaseeq(r->names[i], st->inc_col)) st->incidx = i;
+        if (st->incidx < 0)
+            return set_err_at(pc->ad, "incremental", err, errsz, "incremental column '%s' is not in the query result",
+                              st->inc_col);
+    }
     for (size_t k = 0; k < st->nmap; k++) {
         map_entry *e = &st->map[k];
         e->colidx = -1;
@@ -1279,6 +1376,41 @@ char *adapter_raw_json(adapter *ad) {
 static int params_to_source(adapter *ad, char **sql, char **params, int n, char *err, size_t errsz);
 static void params_free(char **p, int n);
 
+/* Copies s into the reusable buffer *buf (capacity *cap). */
+static void buf_set(char **buf, size_t *cap, const char *s) {
+    size_t n = strlen(s) + 1;
+    if (n > *cap) {
+        char *grown = realloc(*buf, n);
+        if (!grown) abort();
+        *buf = grown;
+        *cap = n;
+    }
+    memcpy(*buf, s, n);
+}
+
+/* Incremental streams: the row is the newest read so far (rows arrive
+ * ordered by (column, key)), unless its column or key is missing. Returns 1
+ * when the column is NULL: the row is rejected and moves nothing (such rows
+ * sort outside any watermark and would be re-read or lost otherwise). */
+static int track_watermark(pull_ctx *pc, int *stop) {
+    stream *st = pc->st;
+    const char *ts = pc->vals[st->incidx], *key = pc->vals[st->keyidx];
+    *stop = 0;
+    if (!ts || !*ts) {
+        char reason[200], refbuf[64];
+        pc->rows_seen++;
+        if (!key || !*key) snprintf(refbuf, sizeof refbuf, "(row %ld)", pc->rows_seen);
+        snprintf(reason, sizeof reason, "incremental column %s is empty", st->inc_col);
+        *stop = reject(pc, key && *key ? key : refbuf, reason) ? 1 : 0;
+        return 1;
+    }
+    if (!key || !*key) return 0; /* rejected by the mapping; no tie-breaker to resume from */
+    buf_set(&pc->wm_ts, &pc->wm_ts_cap, ts);
+    buf_set(&pc->wm_key, &pc->wm_key_cap, key);
+    pc->wm_set = 1;
+    return 0;
+}
+
 static int sql_row_cb(void *ud, int ncols, const char *const *names, const char *const *vals) {
     pull_ctx *pc = ud;
     int bad = convert_row(pc, ncols, vals);
@@ -1286,31 +1418,118 @@ static int sql_row_cb(void *ud, int ncols, const char *const *names, const char 
     pc->row.names = names;
     pc->row.vals = pc->vals;
     if (!pc->resolved && resolve_columns(pc, pc->err, sizeof pc->err)) return 1;
+    if (bad >= 0) pc->vals[bad] = NULL; /* keep raw_json printable */
+    if (pc->incremental) {
+        int stop;
+        if (track_watermark(pc, &stop)) return stop;
+    }
     if (bad >= 0) {
         const char *key = pc->vals[pc->st->keyidx] ? pc->vals[pc->st->keyidx] : "(unknown key)";
         char reason[300];
         snprintf(reason, sizeof reason, "column %s: not valid %s text", names[bad],
                  pc->ad->cd == (iconv_t)-1 ? "UTF-8 (set encoding = GBK in the source if it is a legacy system)"
                                            : pc->ad->src->encoding);
-        pc->vals[bad] = NULL; /* keep raw_json printable */
         return reject(pc, key, reason) ? 1 : 0;
     }
     return map_and_emit(pc);
 }
 
-static int pull_sql(pull_ctx *pc, char *err, size_t errsz) {
+/* The stream's SQL with trailing blanks and semicolons removed, so that it
+ * can be wrapped as a subquery. malloc'd. */
+static char *sql_trimmed(const char *sql) {
+    size_t n = strlen(sql);
+    while (n && (isspace((unsigned char)sql[n - 1]) || sql[n - 1] == ';')) n--;
+    char *s = malloc(n + 1);
+    if (!s) abort();
+    memcpy(s, sql, n);
+    s[n] = '\0';
+    return s;
+}
+
+/* Builds the incremental query around the stream's SQL:
+ *   SELECT * FROM (<sql>) gg_q [WHERE gg_q.c > P1 OR (gg_q.c = P2 AND gg_q.k > P3)]
+ *   ORDER BY gg_q.c, gg_q.k
+ * with placeholders numbered after the stream's own ($n for PostgreSQL, ? for
+ * ODBC). No row-value constructor, so it runs on every SQL dialect we meet.
+ * malloc'd. */
+static char *incremental_sql(const stream *st, int pg, int resume) {
+    char *inner = sql_trimmed(st->sql);
+    const char *c = st->inc_col, *k = st->key;
+    char p1[16] = "?", p2[16] = "?", p3[16] = "?";
+    if (pg) {
+        snprintf(p1, sizeof p1, "$%d", st->nparams + 1);
+        snprintf(p2, sizeof p2, "$%d", st->nparams + 2);
+        snprintf(p3, sizeof p3, "$%d", st->nparams + 3);
+    }
+    size_t cap = strlen(inner) + 4 * strlen(c) + 2 * strlen(k) + 200;
+    char *out = malloc(cap);
+    if (!out) abort();
+    if (resume)
+        snprintf(out, cap,
+                 "SELECT * FROM (%s) gg_q WHERE gg_q.%s > %s OR (gg_q.%s = %s AND gg_q.%s > %s)"
+                 " ORDER BY gg_q.%s, gg_q.%s",
+                 inner, c, p1, c, p2, k, p3, c, k);
+    else
+        snprintf(out, cap, "SELECT * FROM (%s) gg_q ORDER BY gg_q.%s, gg_q.%s", inner, c, k);
+    free(inner);
+    return out;
+}
+
+/* Parses a watermark text {"ts": "...", "key": "..."} into malloc'd parts. */
+static int watermark_parse(const char *text, char **ts, char **key) {
+    json_error_t je;
+    json_t *j = json_loads(text, 0, &je);
+    const char *t = j ? json_string_value(json_object_get(j, "ts")) : NULL;
+    const char *k = j ? json_string_value(json_object_get(j, "key")) : NULL;
+    int rc = -1;
+    if (t && k) {
+        *ts = xstrdup(t);
+        *key = xstrdup(k);
+        rc = 0;
+    }
+    json_decref(j);
+    return rc;
+}
+
+static char *watermark_text(const char *ts, const char *key) {
+    json_t *j = json_pack("{s:s, s:s}", "ts", ts, "key", key);
+    if (!j) return NULL;
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return s;
+}
+
+static int pull_sql(pull_ctx *pc, const char *watermark_in, char *err, size_t errsz) {
     stream *st = pc->st;
     conn *c = pc->ad->conns[st->conn_idx];
     char e2[1024];
-    char *sql = st->sql;
-    char **params = calloc((size_t)st->nparams + 1, sizeof *params);
+    char *base = st->sql, *wm_ts = NULL, *wm_key = NULL;
+    int nparams = st->nparams;
+    if (st->inc_col) {
+        if (watermark_in && watermark_parse(watermark_in, &wm_ts, &wm_key)) {
+            snprintf(err, errsz, "source %s, stream '%s': stored watermark is not {\"ts\": ..., \"key\": ...}: %.200s",
+                     pc->ad->source, st->name, watermark_in);
+            return -1;
+        }
+        base = incremental_sql(st, conn_get_type(c) == CONN_PG, wm_ts != NULL);
+        if (wm_ts) nparams += 3;
+        pc->incremental = 1;
+    }
+    char *sql = base;
+    char **params = calloc((size_t)nparams + 1, sizeof *params);
     if (!params) abort();
     for (int i = 0; i < st->nparams; i++) params[i] = st->params[i] ? xstrdup(st->params[i]) : NULL;
+    if (wm_ts) {
+        params[st->nparams] = xstrdup(wm_ts);
+        params[st->nparams + 1] = wm_ts;
+        params[st->nparams + 2] = wm_key;
+    }
     int rc = -1;
-    if (params_to_source(pc->ad, &sql, params, st->nparams, e2, sizeof e2) == 0)
-        rc = conn_query(c, sql, st->nparams, (const char *const *)params, sql_row_cb, pc, e2, sizeof e2);
-    if (sql != st->sql) free(sql);
-    params_free(params, st->nparams);
+    if (params_to_source(pc->ad, &sql, params, nparams, e2, sizeof e2) == 0)
+        rc = conn_query(c, sql, nparams, (const char *const *)params, sql_row_cb, pc, e2, sizeof e2);
+    if (sql != base) free(sql);
+    if (base != st->sql) free(base);
+    params_free(params, nparams);
     if (pc->err[0]) {
         snprintf(err, errsz, "%s", pc->err);
         return -1;
@@ -1792,8 +2011,9 @@ static int pull_lua(pull_ctx *pc, char *err, size_t errsz) {
     return 0;
 }
 
-int adapter_pull(adapter *ad, size_t i, const adapter_sink *sink, long limit, long *nrows, char *err,
-                 size_t errsz) {
+int adapter_pull(adapter *ad, size_t i, const adapter_sink *sink, long limit, const char *watermark_in,
+                 long *nrows, char **watermark_out, char *err, size_t errsz) {
+    if (watermark_out) *watermark_out = NULL;
     if (i >= ad->nstreams) {
         snprintf(err, errsz, "source %s: no stream %zu", ad->source, i);
         return -1;
@@ -1809,8 +2029,71 @@ int adapter_pull(adapter *ad, size_t i, const adapter_sink *sink, long limit, lo
     else if (conn_get_type(ad->conns[st->conn_idx]) == CONN_HTTP)
         rc = pull_http(&pc, err, errsz);
     else
-        rc = pull_sql(&pc, err, errsz);
+        rc = pull_sql(&pc, watermark_in, err, errsz);
     ad->cur = NULL;
+    if (rc == 0 && pc.wm_set && watermark_out) {
+        *watermark_out = watermark_text(pc.wm_ts, pc.wm_key);
+        if (!*watermark_out) {
+            snprintf(err, errsz, "source %s, stream '%s': cannot encode the watermark (not UTF-8 text?)", ad->source,
+                     st->name);
+            rc = -1;
+        }
+    }
+    fact_clear(&pc.f);
+    free(pc.arena);
+    free(pc.vals);
+    free(pc.offs);
+    free(pc.wm_ts);
+    free(pc.wm_key);
+    if (nrows) *nrows = pc.nrows;
+    return rc;
+}
+
+int adapter_id15(const char *id18, char out[16]) {
+    if (!id18 || strlen(id18) != 18 || id18[6] != '1' || id18[7] != '9') return -1;
+    for (int i = 0; i < 17; i++)
+        if (!isdigit((unsigned char)id18[i])) return -1;
+    memcpy(out, id18, 6);
+    memcpy(out + 6, id18 + 8, 9);
+    out[15] = '\0';
+    return 0;
+}
+
+int adapter_lookup(adapter *ad, size_t i, const char *id18, const adapter_sink *sink, long *nrows, char *err,
+                   size_t errsz) {
+    if (nrows) *nrows = 0;
+    if (i >= ad->nstreams) {
+        snprintf(err, errsz, "source %s: no stream %zu", ad->source, i);
+        return -1;
+    }
+    stream *st = &ad->streams[i];
+    if (!st->lookup) {
+        snprintf(err, errsz, "source %s, stream '%s': the stream declares no lookup", ad->source, st->name);
+        return -1;
+    }
+    if (!ad->nconns && ad->src->nconns && adapter_connect(ad, err, errsz)) return -1;
+    char id15[16];
+    char *params[2] = {xstrdup(id18), xstrdup(adapter_id15(id18, id15) == 0 ? id15 : id18)};
+    pull_ctx pc = {.ad = ad, .st = st, .sink = sink};
+    fact_init(&pc.f, st->kind);
+    ad->cur = &pc;
+    char e2[1024];
+    char *sql = st->lookup;
+    int rc = -1;
+    if (params_to_source(ad, &sql, params, 2, e2, sizeof e2) == 0)
+        rc = conn_query(ad->conns[st->conn_idx], sql, 2, (const char *const *)params, sql_row_cb, &pc, e2, sizeof e2);
+    if (sql != st->lookup) free(sql);
+    free(params[0]);
+    free(params[1]);
+    ad->cur = NULL;
+    if (pc.err[0]) {
+        snprintf(err, errsz, "%s (in the lookup)", pc.err);
+        rc = -1;
+    } else if (rc < 0) {
+        snprintf(err, errsz, "source %s, stream '%s': lookup: %s", ad->source, st->name, e2);
+    } else {
+        rc = 0;
+    }
     fact_clear(&pc.f);
     free(pc.arena);
     free(pc.vals);

@@ -715,7 +715,7 @@ static int cmd_test(const char *config_path, int argc, char **argv) {
         adapter_sink sink = {.on_fact = sink_fact, .on_reject = sink_reject, .ud = r};
         long nrows = 0;
         char perr[2048] = "";
-        int prc = adapter_pull(ad, i, &sink, limit, &nrows, perr, sizeof perr);
+        int prc = adapter_pull(ad, i, &sink, limit, NULL, &nrows, NULL, perr, sizeof perr);
         /* warnings the runtime added while pulling (unknown fields ...) */
         w = adapter_warnings(ad);
         for (; w && w[seen]; seen++)

@@ -6,7 +6,13 @@
  * rows and keeps only those about a subject of interest (an id with a death,
  * custody or enrollment, or an assistance case), so what is kept grows with
  * deaths and cases, not with payment rows. Each stream is one transaction: a
- * source that fails mid-stream leaves the previous facts in place. */
+ * source that fails mid-stream leaves the previous facts in place.
+ *
+ * Incremental streams (adapters/README.md section 2) resume after a (column,
+ * key) watermark stored with their facts in that same transaction; their
+ * (source, kind) is never pruned, and a payment/income stream with a `lookup`
+ * fetches the rows of each subject that became of interest since its last
+ * successful cycle, which an incremental read of new rows alone would miss. */
 #include "cycle.h"
 
 #include <stdio.h>
@@ -81,12 +87,58 @@ static int on_reject(void *ud, const char *stream, const char *ref, const char *
  * whether all of them were read completely, and how many records they gave. */
 typedef struct kind_status {
     int streams, failed;
+    int incremental;   /* some stream of the kind reads only new rows: never prune */
     long records;
 } kind_status;
 
+/* State-store key of a stream's lookup mark: the last cycle whose new subjects
+ * of interest the stream's lookup fetched. */
+static void lookup_mark_key(const char *stream, char *out, size_t outsz) {
+    snprintf(out, outsz, "%s#lookup", stream);
+}
+
+/* Reads a stream's lookup mark; -1 when none is stored. */
+static int lookup_mark_get(gg_ctx *ctx, const char *source, const char *stream, long *mark) {
+    char key[200];
+    lookup_mark_key(stream, key, sizeof key);
+    char *v = NULL;
+    *mark = -1;
+    if (state_watermark_get(ctx->st, source, key, &v)) return -1;
+    if (v) *mark = strtol(v, NULL, 10);
+    free(v);
+    return 0;
+}
+
+static int lookup_mark_set(gg_ctx *ctx, const char *source, const char *stream, long cycle) {
+    char key[200], val[32];
+    lookup_mark_key(stream, key, sizeof key);
+    snprintf(val, sizeof val, "%ld", cycle);
+    return state_watermark_set(ctx->st, source, key, val);
+}
+
+/* Runs the stream's lookup for every id that became of interest after `mark`
+ * (new_ids: id -> the cycle it became of interest). Inside the stream's
+ * transaction, through the stream's sink. */
+static int run_lookups(gg_ctx *ctx, adapter *ad, size_t k, const adapter_sink *sink, const strmap *new_ids, long mark,
+                       long *nids, long *nrows, char *err, size_t errsz) {
+    size_t iter = 0;
+    const char *id;
+    int since;
+    *nids = *nrows = 0;
+    (void)ctx;
+    while (strmap_next(new_ids, &iter, &id, &since)) {
+        if (since <= mark) continue;
+        long rows = 0;
+        if (adapter_lookup(ad, k, id, sink, &rows, err, errsz)) return -1;
+        (*nids)++;
+        *nrows += rows;
+    }
+    return 0;
+}
+
 /* Pulls every stream of one phase from every loaded adapter. */
-static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, strmap *cases, cycle_stats *cs,
-                       kind_status (*ks)[FK__COUNT]) {
+static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, strmap *cases, const strmap *new_ids,
+                       cycle_stats *cs, kind_status (*ks)[FK__COUNT]) {
     for (size_t i = 0; i < ctx->cfg->nsources; i++) {
         adapter *ad = ctx->adapters[i];
         const gg_source_conf *src = &ctx->cfg->sources[i];
@@ -103,6 +155,7 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
             if (fact_kind_is_stream(si->kind) != phase_stream) continue;
             kind_status *kst = &ks[i][si->kind];
             kst->streams++;
+            if (si->incremental) kst->incremental++;
             pull_sink_ctx p = {.ctx = ctx, .ad = ad, .source = src->name, .cycle = cycle,
                                .phase_stream = phase_stream, .interest_ids = ids, .interest_cases = cases,
                                .stats = cs};
@@ -116,11 +169,37 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
                 kst->failed++;
                 continue;
             }
-            int rc = adapter_pull(ad, k, &sink, 0, &rows, err, sizeof err);
+            char *wm_in = NULL, *wm_out = NULL;
+            int rc = 0;
+            if (si->incremental && state_watermark_get(ctx->st, src->name, si->name, &wm_in)) {
+                snprintf(err, sizeof err, "cannot read the stream's watermark from the state store");
+                rc = -1;
+            }
+            if (rc == 0) rc = adapter_pull(ad, k, &sink, 0, wm_in, &rows, &wm_out, err, sizeof err);
+            long lookup_ids = 0, lookup_rows = 0, kept_by_pull = p.kept;
+            int lookups = rc == 0 && !p.failed && si->incremental && si->lookup && phase_stream;
+            if (lookups && wm_in) {
+                long mark = -1;
+                if (lookup_mark_get(ctx, src->name, si->name, &mark)) {
+                    snprintf(err, sizeof err, "cannot read the stream's lookup mark from the state store");
+                    rc = -1;
+                } else {
+                    rc = run_lookups(ctx, ad, k, &sink, new_ids, mark < 0 ? 0 : mark, &lookup_ids, &lookup_rows, err,
+                                     sizeof err);
+                }
+            }
+            /* A first pull (no watermark) read every row: no lookup is owed
+             * for the subjects of interest known so far. */
+            if (rc == 0 && !p.failed && lookups && lookup_mark_set(ctx, src->name, si->name, cycle)) p.failed = 1;
+            if (rc == 0 && !p.failed && wm_out && state_watermark_set(ctx->st, src->name, si->name, wm_out)) p.failed = 1;
+            if (rc == 0 && !p.failed && wm_out)
+                gg_debug(src->name, "stream %s: watermark now %s (was %s)", si->name, wm_out, wm_in ? wm_in : "none");
+            free(wm_in);
+            free(wm_out);
             if (rc || p.failed) {
                 state_rollback(ctx->st);
-                gg_error(src->name, "stream %s failed, its facts from this cycle are not kept: %s", si->name,
-                         rc ? err : "state store write failed");
+                gg_error(src->name, "stream %s failed, its facts%s from this cycle are not kept: %s", si->name,
+                         si->incremental ? " and watermark" : "", rc ? err : "state store write failed");
                 state_dq_add(ctx->st, src->name, "stream_failed", si->name, 1, cycle);
                 cs->streams_failed++;
                 kst->failed++;
@@ -132,6 +211,9 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
                 continue;
             }
             kst->records += rows + p.rejected;
+            if (lookup_ids)
+                gg_info(src->name, "stream %s: lookup of %ld new subjects of interest: %ld records, %ld kept", si->name,
+                        lookup_ids, lookup_rows, p.kept - kept_by_pull);
             clock_gettime(CLOCK_MONOTONIC, &t1);
             double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
             gg_info(src->name, "stream %s (%s): %ld records, %ld kept, %ld not of interest, %ld rejected, %ld invalid ids, %.2fs",
@@ -163,10 +245,32 @@ static int load_fact_cb(void *ud, fact *f) {
  * id is invalid), and every assistance case. Resolving identities here, not
  * just taking valid ids, keeps the payments of a person whose death record
  * carries a mistyped id. */
-static int build_interest(gg_ctx *ctx, strmap *ids, strmap *cases) {
+/* Collects "source\x1fkind\x1fref" -> first cycle of newly stored facts. */
+static int collect_new_fact(void *ud, const char *source, const char *kind, const char *ref, long first_cycle) {
+    strmap *m = ud;
+    char key[512];
+    snprintf(key, sizeof key, "%s\x1f%s\x1f%s", source, kind, ref);
+    return strmap_put(m, key, (int)first_cycle) < 0;
+}
+
+/* Remembers, for each id of a new subject of interest, the latest cycle it
+ * became one. */
+static int note_new_id(strmap *new_ids, const char *id, int cycle) {
+    int prev;
+    if (!id || !id[0]) return 0;
+    if (strmap_get(new_ids, id, &prev) == 1 && prev >= cycle) return 0;
+    return strmap_put(new_ids, id, cycle) < 0 ? -1 : 0;
+}
+
+/* new_ids (may be NULL): the ids of interest whose death, custody or
+ * enrollment fact was first stored after cycle `since`, each with that cycle:
+ * what incremental streams look up. */
+static int build_interest(gg_ctx *ctx, strmap *ids, strmap *cases, strmap *new_ids, long since) {
     factset fs;
     memset(&fs, 0, sizeof fs);
+    strmap new_facts = {0};
     void *args[2] = {ctx, &fs};
+    if (new_ids && state_interest_new_each(ctx->st, since, collect_new_fact, &new_facts)) goto fail;
     for (int k = 0; k < FK__COUNT; k++) {
         if (fact_kind_is_stream((fact_kind)k) || k == FK_VERDICT) continue;
         if (state_facts_each(ctx->st, k, load_fact_cb, args)) goto fail;
@@ -180,12 +284,48 @@ static int build_interest(gg_ctx *ctx, strmap *ids, strmap *cases) {
         if (fs.person_of[i] >= 0 && strmap_add(ids, fs.persons[fs.person_of[i]].id_no) < 0) goto fail;
         if (f->id_norm[0] && strmap_add(ids, f->id_norm) < 0) goto fail;
         if (f->kind == FK_ASSISTANCE_MEMBER && f->f[FF_CASE].s && strmap_add(cases, f->f[FF_CASE].s) < 0) goto fail;
+        if (new_ids && strmap_count(&new_facts)) {
+            char key[512];
+            int first;
+            snprintf(key, sizeof key, "%s\x1f%s\x1f%s", f->source, fact_kind_name(f->kind), f->ref);
+            if (strmap_get(&new_facts, key, &first) != 1) continue;
+            if (fs.person_of[i] >= 0 && note_new_id(new_ids, fs.persons[fs.person_of[i]].id_no, first)) goto fail;
+            if (note_new_id(new_ids, f->id_norm, first)) goto fail;
+        }
     }
     factset_free(&fs);
+    strmap_free(&new_facts);
     return 0;
 fail:
     factset_free(&fs);
+    strmap_free(&new_facts);
     return -1;
+}
+
+/* The earliest lookup mark among incremental streams with a lookup that have
+ * read before (a watermark exists); -1 when no lookup can be owed. */
+static long lookups_since(gg_ctx *ctx) {
+    long since = -1;
+    for (size_t i = 0; i < ctx->cfg->nsources; i++) {
+        adapter *ad = ctx->adapters[i];
+        const char *source = ctx->cfg->sources[i].name;
+        if (!ad || !ctx->cfg->sources[i].enabled) continue;
+        for (size_t k = 0; k < adapter_stream_count(ad); k++) {
+            const adapter_stream_info *si = adapter_stream(ad, k);
+            if (!si->incremental || !si->lookup) continue;
+            char *wm = NULL;
+            long mark = -1;
+            if (state_watermark_get(ctx->st, source, si->name, &wm) || !wm) {
+                free(wm);
+                continue;
+            }
+            free(wm);
+            if (lookup_mark_get(ctx, source, si->name, &mark)) continue;
+            if (mark < 0) mark = 0;
+            if (since < 0 || mark < since) since = mark;
+        }
+    }
+    return since;
 }
 
 /* Full-refresh semantics: when every stream of a (source, kind) was read
@@ -200,6 +340,7 @@ static void prune_facts(gg_ctx *ctx, long cycle, kind_status (*ks)[FK__COUNT]) {
         for (int k = 0; k < FK__COUNT; k++) {
             kind_status *kst = &ks[i][k];
             if (!kst->streams || kst->failed) continue;
+            if (kst->incremental) continue; /* rows not re-read are not gone */
             if (kst->records == 0) {
                 long had = state_fact_count_source(ctx->st, source, k);
                 if (had > 0)
@@ -395,20 +536,26 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     if (!ks) return -1;
 
     /* Phase 1: the small side. */
-    pull_phase(ctx, cs->cycle, 0, NULL, NULL, cs, ks);
+    pull_phase(ctx, cs->cycle, 0, NULL, NULL, NULL, cs, ks);
 
     /* Phase 2: payment and income rows about subjects of interest. */
-    strmap ids = {0}, cases = {0};
-    if (build_interest(ctx, &ids, &cases)) {
+    strmap ids = {0}, cases = {0}, new_ids = {0};
+    long since = lookups_since(ctx);
+    if (build_interest(ctx, &ids, &cases, since >= 0 ? &new_ids : NULL, since)) {
         strmap_free(&ids);
         strmap_free(&cases);
+        strmap_free(&new_ids);
         free(ks);
         return -1;
     }
     gg_info("cycle", "subjects of interest: %zu ids, %zu cases", strmap_count(&ids), strmap_count(&cases));
-    pull_phase(ctx, cs->cycle, 1, &ids, &cases, cs, ks);
+    if (since >= 0)
+        gg_info("cycle", "%zu ids became of interest since cycle %ld (looked up by incremental streams)",
+                strmap_count(&new_ids), since);
+    pull_phase(ctx, cs->cycle, 1, &ids, &cases, &new_ids, cs, ks);
     strmap_free(&ids);
     strmap_free(&cases);
+    strmap_free(&new_ids);
     if (state_begin(ctx->st) == 0) {
         prune_facts(ctx, cs->cycle, ks);
         if (state_commit(ctx->st)) state_rollback(ctx->st);

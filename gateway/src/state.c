@@ -597,6 +597,30 @@ int state_facts_prune(state *st, const char *source, int k, long before_cycle, l
     return 0;
 }
 
+int state_interest_new_each(state *st, long since_cycle,
+                            int (*fn)(void *ud, const char *source, const char *kind, const char *ref,
+                                      long first_cycle),
+                            void *ud) {
+    sqlite3_stmt *s;
+    if (prepare(st, "interest new each",
+                "SELECT source, kind, ref, first_cycle FROM facts"
+                " WHERE kind IN ('death', 'custody', 'assistance_member') AND first_cycle > ?1"
+                " ORDER BY source, kind, ref",
+                &s))
+        return -1;
+    if (sqlite3_bind_int64(s, 1, since_cycle) != SQLITE_OK) {
+        db_fail(st, "interest new each: bind");
+        sqlite3_finalize(s);
+        return -1;
+    }
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        if (fn(ud, col_text(s, 0), col_text(s, 1), col_text(s, 2), (long)sqlite3_column_int64(s, 3)) != 0) break;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = db_fail(st, "interest new each");
+    sqlite3_finalize(s);
+    return ret;
+}
+
 long state_fact_count_source(state *st, const char *source, int k) {
     sqlite3_stmt *s;
     if (prepare(st, "fact count", "SELECT COUNT(*) FROM facts WHERE source = ?1 AND kind = ?2", &s)) return -1;

@@ -39,6 +39,14 @@ int state_facts_each(state *st, int k, int (*fn)(void *ud, fact *f), void *ud);
  * that decide which payment/income rows are kept. */
 int state_interest_each(state *st, int (*fn)(void *ud, const char *id18, const char *case_key), void *ud);
 long state_fact_count(state *st, int k);
+/* Added for incremental pulls: the death, custody and assistance_member facts
+ * first stored in a cycle after `since_cycle` (facts.first_cycle > since), with
+ * that cycle: the subjects that became of interest since then, whose payments
+ * an incremental stream has to look up. Stops when fn returns nonzero. */
+int state_interest_new_each(state *st, long since_cycle,
+                            int (*fn)(void *ud, const char *source, const char *kind, const char *ref,
+                                      long first_cycle),
+                            void *ud);
 /* Facts of one source and kind stored for one source and kind. */
 long state_fact_count_source(state *st, const char *source, int k);
 /* Full-refresh semantics: after every stream of (source, kind) was read

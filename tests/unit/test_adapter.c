@@ -154,7 +154,7 @@ static void test_declarative_mapping_and_rejects(void **state) {
     memset(&c, 0, sizeof c);
     adapter_sink sink = {on_fact, on_reject, &c};
     long n = 0;
-    assert_int_equal(adapter_pull(ad, 0, &sink, 0, &n, err, sizeof err), 0);
+    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, &n, NULL, err, sizeof err), 0);
     assert_int_equal(n, 2);
     const fact *f1 = fact_by_ref(&c, "1");
     assert_non_null(f1);
@@ -180,7 +180,7 @@ static void test_declarative_mapping_and_rejects(void **state) {
     assert_int_equal(c.nrejects, 5);
     collected_free(&c);
     /* limit stops early */
-    assert_int_equal(adapter_pull(ad, 0, &sink, 1, &n, err, sizeof err), 0);
+    assert_int_equal(adapter_pull(ad, 0, &sink, 1, NULL, &n, NULL, err, sizeof err), 0);
     assert_int_equal(c.nfacts, 1);
     collected_free(&c);
     adapter_free(ad);
@@ -202,7 +202,7 @@ static void test_gbk_boundary(void **state) {
     collected c;
     memset(&c, 0, sizeof c);
     adapter_sink sink = {on_fact, on_reject, &c};
-    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, err, sizeof err), 0);
+    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err), 0);
     assert_int_equal(c.nfacts, 1);
     assert_string_equal(c.facts[0].f[FF_NAME].s, "张三");
     assert_int_equal(c.facts[0].f[FF_DEATH_DATE].i, 20240312);
@@ -215,7 +215,7 @@ static void test_gbk_boundary(void **state) {
     src = make_src("UTF-8", &cc, spec, sizeof spec);
     ad = adapter_load(&src, path, err, sizeof err);
     assert_non_null(ad);
-    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, err, sizeof err), 0);
+    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err), 0);
     assert_int_equal(c.nfacts, 0);
     assert_int_equal(c.nrejects, 2);
     assert_non_null(strstr(c.reasons[0], "set encoding = GBK"));
@@ -244,7 +244,7 @@ static void test_row_function(void **state) {
     collected c;
     memset(&c, 0, sizeof c);
     adapter_sink sink = {on_fact, on_reject, &c};
-    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, err, sizeof err), 0);
+    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err), 0);
     assert_int_equal(c.nfacts, 1);
     assert_string_equal(c.facts[0].ref, "R1");
     assert_int_equal(c.facts[0].f[FF_AMOUNT].i, 777); /* the row function overrides the map */
@@ -284,7 +284,7 @@ static void test_custom_pull_and_runtime_errors(void **state) {
     collected c;
     memset(&c, 0, sizeof c);
     adapter_sink sink = {on_fact, on_reject, &c};
-    assert_int_equal(adapter_pull(ad, 1, &sink, 0, NULL, err, sizeof err), 0);
+    assert_int_equal(adapter_pull(ad, 1, &sink, 0, NULL, NULL, NULL, err, sizeof err), 0);
     assert_int_equal(c.nfacts, 2);
     assert_int_equal(fact_by_ref(&c, "H1")->f[FF_DEATH_DATE].i, 20240312);
     assert_non_null(fact_by_ref(&c, "amb"));
@@ -296,7 +296,7 @@ static void test_custom_pull_and_runtime_errors(void **state) {
     assert_int_equal(warned, 1);
     collected_free(&c);
     /* a Lua error fails the stream with file:line and the source */
-    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, err, sizeof err), -1);
+    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "source dept, stream 'broken'"));
     assert_non_null(strstr(err, "pull.lua:13:"));
     adapter_free(ad);
@@ -424,7 +424,7 @@ static void test_missing_column_and_to_fen(void **state) {
     collected c;
     memset(&c, 0, sizeof c);
     adapter_sink sink = {on_fact, on_reject, &c};
-    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, err, sizeof err), -1);
+    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "source dept, stream 'pay': "));
     assert_non_null(strstr(err, "col.lua:6:"));
     assert_non_null(strstr(err, "map.amount reads column 'ffje', which the query does not return (it returns: lsh, sfzhm, ffny)"));
@@ -444,7 +444,7 @@ static void test_missing_column_and_to_fen(void **state) {
                          "} } }\n");
     ad = adapter_load(&src, path, err, sizeof err);
     assert_non_null(ad);
-    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, err, sizeof err), 0);
+    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err), 0);
     assert_int_equal(c.nfacts, 1);
     assert_int_equal(c.facts[0].f[FF_AMOUNT].i, 246900);
     assert_non_null(strstr(reject_reason(&c, "4"), "not an amount in yuan: '12.345'"));
