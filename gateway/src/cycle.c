@@ -217,7 +217,7 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
             clock_gettime(CLOCK_MONOTONIC, &t1);
             double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
             gg_info(src->name, "stream %s (%s): %ld records, %ld kept, %ld not of interest, %ld rejected, %ld invalid ids, %.2fs",
-                    si->name, fact_kind_name(si->kind), rows + p.rejected, p.kept, p.skipped, p.rejected,
+                    si->name, fact_kind_name(si->kind), rows + p.rejected, kept_by_pull, p.skipped, p.rejected,
                     p.invalid, secs);
             cs->facts_kept += p.kept;
             cs->rows_skipped += p.skipped;

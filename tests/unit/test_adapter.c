@@ -1,7 +1,8 @@
 /* test_adapter.c - the adapter runtime against a real SQLite database read
  * through unixODBC's SQLite3 driver: declarative mapping in C, conversions
- * and rejects, GBK at the boundary, row functions, custom pulls, push, and
- * declaration errors that name file and line. */
+ * and rejects, GBK at the boundary, row functions, custom pulls, push,
+ * declaration errors that name file and line, incremental pulls with a
+ * (column, key) watermark and targeted lookups. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -452,8 +453,204 @@ static void test_missing_column_and_to_fen(void **state) {
     adapter_free(ad);
 }
 
+/* ---- incremental pulls and lookups -------------------------------------- */
+
+#define ID_X "110105194912310021"
+#define ID_X15 "110105491231002"
+#define ID_Y "110105198001010017"
+
+static void inc_setup_table(void) {
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    sql(db, "DROP TABLE IF EXISTS inc;"
+            "CREATE TABLE inc (lsh TEXT, sfzhm TEXT, ffny TEXT, ffje TEXT, gxsj TEXT);"
+            /* inserted out of order: the runtime orders by (gxsj, lsh) */
+            "INSERT INTO inc VALUES ('a3', '" ID_Y "', '202403', '3.00', '2024-01-02 08:00:00');"
+            "INSERT INTO inc VALUES ('a2', '" ID_X15 "', '202402', '2.00', '2024-01-01 10:00:00');"
+            "INSERT INTO inc VALUES ('a4', '" ID_Y "', '202404', '4.00', NULL);"
+            "INSERT INTO inc VALUES ('a1', '" ID_X "', '202401', '1.00', '2024-01-01 10:00:00');"
+            "INSERT INTO inc VALUES ('z9', '" ID_Y "', '202312', '9.00', '2023-12-31 09:00:00');");
+    sqlite3_close(db);
+}
+
+static void inc_exec(const char *q) {
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    sql(db, q);
+    sqlite3_close(db);
+}
+
+static const char inc_adapter[] =
+    "return { streams = { pay = {\n"
+    "  kind = 'payment', conn = 'db', key = 'lsh',\n"
+    "  sql = [[SELECT lsh, sfzhm, ffny, ffje, gxsj FROM inc ;]],\n"
+    "  incremental = { column = 'gxsj' },\n"
+    "  lookup = [[SELECT lsh, sfzhm, ffny, ffje, gxsj FROM inc WHERE sfzhm IN (?, ?)]],\n"
+    "  map = { id_no = 'sfzhm', program = const 'pension', period = month 'ffny', amount = yuan 'ffje' },\n"
+    "} } }\n";
+
+static void test_incremental_watermark(void **state) {
+    (void)state;
+    inc_setup_table();
+    gg_conn_conf cc;
+    char spec[256], err[1024];
+    gg_source_conf src = make_src("UTF-8", &cc, spec, sizeof spec);
+    adapter *ad = adapter_load(&src, write_adapter("inc.lua", inc_adapter), err, sizeof err);
+    if (!ad) print_error("%s\n", err);
+    assert_non_null(ad);
+    assert_true(adapter_stream(ad, 0)->incremental);
+    assert_non_null(adapter_stream(ad, 0)->lookup);
+    collected c;
+    memset(&c, 0, sizeof c);
+    adapter_sink sink = {on_fact, on_reject, &c};
+    long n = -1;
+    char *wm = NULL;
+
+    /* first pull: everything, ordered by (gxsj, lsh); NULL gxsj quarantined */
+    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, &n, &wm, err, sizeof err), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(c.nfacts, 4);
+    assert_string_equal(c.facts[0].ref, "z9");
+    assert_string_equal(c.facts[1].ref, "a1");
+    assert_string_equal(c.facts[2].ref, "a2");
+    assert_string_equal(c.facts[3].ref, "a3");
+    assert_int_equal(c.nrejects, 1);
+    assert_string_equal(c.refs[0], "a4");
+    assert_string_equal(c.reasons[0], "incremental column gxsj is empty");
+    assert_non_null(wm);
+    assert_string_equal(wm, "{\"ts\":\"2024-01-02 08:00:00\",\"key\":\"a3\"}");
+    collected_free(&c);
+
+    /* new rows: one with the SAME timestamp and a greater key (must come),
+     * one later; the row equal to the watermark (a3) must not come again */
+    inc_exec("INSERT INTO inc VALUES ('a5', '" ID_X "', '202405', '5.00', '2024-01-02 08:00:00');"
+             "INSERT INTO inc VALUES ('a6', '" ID_Y "', '202406', '6.00', '2024-01-03 00:00:00');"
+             "INSERT INTO inc VALUES ('a0', '" ID_Y "', '202406', '6.00', '2024-01-01 23:00:00');");
+    char *wm2 = NULL;
+    assert_int_equal(adapter_pull(ad, 0, &sink, 0, wm, &n, &wm2, err, sizeof err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(c.nfacts, 2);
+    assert_string_equal(c.facts[0].ref, "a5");
+    assert_string_equal(c.facts[1].ref, "a6");
+    assert_int_equal(c.nrejects, 0); /* the NULL row is not re-read */
+    assert_non_null(wm2);
+    assert_string_equal(wm2, "{\"ts\":\"2024-01-03 00:00:00\",\"key\":\"a6\"}");
+    collected_free(&c);
+
+    /* nothing new: no rows, no watermark out */
+    char *wm3 = (char *)"sentinel";
+    assert_int_equal(adapter_pull(ad, 0, &sink, 0, wm2, &n, &wm3, err, sizeof err), 0);
+    assert_int_equal(n, 0);
+    assert_null(wm3);
+
+    /* a damaged stored watermark fails the stream, naming it */
+    wm3 = (char *)"sentinel";
+    assert_int_equal(adapter_pull(ad, 0, &sink, 0, "12:00", &n, &wm3, err, sizeof err), -1);
+    assert_null(wm3);
+    assert_non_null(strstr(err, "stream 'pay': stored watermark is not"));
+
+    /* the source failing mid-stream gives no watermark */
+    inc_exec("ALTER TABLE inc RENAME COLUMN gxsj TO gxsj_old;");
+    wm3 = (char *)"sentinel";
+    assert_int_equal(adapter_pull(ad, 0, &sink, 0, wm2, &n, &wm3, err, sizeof err), -1);
+    assert_null(wm3);
+    inc_exec("ALTER TABLE inc RENAME COLUMN gxsj_old TO gxsj;");
+    collected_free(&c);
+
+    /* targeted lookup: the id's rows in both stored forms, nothing else */
+    assert_int_equal(adapter_lookup(ad, 0, ID_X, &sink, &n, err, sizeof err), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(c.nfacts, 3);
+    assert_non_null(fact_by_ref(&c, "a1"));
+    assert_non_null(fact_by_ref(&c, "a2")); /* stored as the 15-digit form */
+    assert_non_null(fact_by_ref(&c, "a5"));
+    assert_int_equal(fact_by_ref(&c, "a2")->f[FF_AMOUNT].i, 200);
+    collected_free(&c);
+    assert_int_equal(adapter_lookup(ad, 0, "110105200001010011", &sink, &n, err, sizeof err), 0);
+    assert_int_equal(n, 0);
+    free(wm);
+    free(wm2);
+    adapter_free(ad);
+
+    char id15[16];
+    assert_int_equal(adapter_id15(ID_X, id15), 0);
+    assert_string_equal(id15, ID_X15);
+    assert_int_equal(adapter_id15("110105200001010011", id15), -1); /* born 2000: no 15-digit form */
+    assert_int_equal(adapter_id15("11010519491231", id15), -1);
+
+    /* a stream without lookup cannot be looked up */
+    ad = adapter_load(&src,
+                      write_adapter("nolookup.lua", "return { streams = { pay = {\n"
+                                                    "  kind = 'payment', conn = 'db', key = 'lsh',\n"
+                                                    "  sql = [[SELECT lsh, sfzhm, ffny, ffje FROM inc]],\n"
+                                                    "  map = { id_no = 'sfzhm', program = const 'pension',\n"
+                                                    "          period = month 'ffny', amount = yuan 'ffje' },\n"
+                                                    "} } }\n"),
+                      err, sizeof err);
+    assert_non_null(ad);
+    assert_false(adapter_stream(ad, 0)->incremental);
+    assert_null(adapter_stream(ad, 0)->lookup);
+    assert_int_equal(adapter_lookup(ad, 0, ID_X, &sink, &n, err, sizeof err), -1);
+    assert_non_null(strstr(err, "declares no lookup"));
+    adapter_free(ad);
+}
+
+static void test_incremental_declaration_errors(void **state) {
+    (void)state;
+    gg_conn_conf cc;
+    char spec[256], err[1024];
+    gg_source_conf src = make_src("UTF-8", &cc, spec, sizeof spec);
+    const char *path = write_adapter("bad_inc1.lua", "return { streams = { s = {\n"
+                                                     "  kind = 'payment',\n"
+                                                     "  incremental = { column = 'gxsj' },\n"
+                                                     "  pull = function(ctx) end,\n"
+                                                     "} } }\n");
+    assert_null(adapter_load(&src, path, err, sizeof err));
+    assert_non_null(strstr(err, "bad_inc1.lua:3: stream 's': incremental applies to declarative SQL streams only"));
+    path = write_adapter("bad_inc2.lua", "return { streams = { s = {\n"
+                                         "  kind = 'payment', conn = 'db', key = 'lsh', sql = 'SELECT 1',\n"
+                                         "  map = { id_no = 'a', program = 'b', period = 'c', amount = 'd' },\n"
+                                         "  incremental = { column = 'gxsj', lag = 100 },\n"
+                                         "} } }\n");
+    assert_null(adapter_load(&src, path, err, sizeof err));
+    assert_non_null(strstr(err, "bad_inc2.lua:4: stream 's': incremental: unknown key 'lag'"));
+    path = write_adapter("bad_inc3.lua", "return { streams = { s = {\n"
+                                         "  kind = 'payment', conn = 'db', key = 'lsh', sql = 'SELECT 1',\n"
+                                         "  map = { id_no = 'a', program = 'b', period = 'c', amount = 'd' },\n"
+                                         "  incremental = { column = 'gx sj; DROP' },\n"
+                                         "} } }\n");
+    assert_null(adapter_load(&src, path, err, sizeof err));
+    assert_non_null(strstr(err, "incremental.column must name a column"));
+    path = write_adapter("bad_inc4.lua", "return { streams = { s = {\n"
+                                         "  kind = 'death', conn = 'db', key = 'lsh', sql = 'SELECT 1',\n"
+                                         "  map = { id_no = 'a', death_date = date 'b' },\n"
+                                         "  lookup = 'SELECT 1',\n"
+                                         "} } }\n");
+    assert_null(adapter_load(&src, path, err, sizeof err));
+    assert_non_null(strstr(err, "bad_inc4.lua:4: stream 's': lookup applies to payment and income streams"));
+    /* the incremental column must be in the query result */
+    inc_setup_table();
+    path = write_adapter("bad_inc5.lua", "return { streams = { s = {\n"
+                                         "  kind = 'payment', conn = 'db', key = 'lsh',\n"
+                                         "  sql = 'SELECT lsh, sfzhm, ffny, ffje FROM inc',\n"
+                                         "  map = { id_no = 'sfzhm', program = const 'p', period = month 'ffny', amount = yuan 'ffje' },\n"
+                                         "  incremental = { column = 'gxsj' },\n"
+                                         "} } }\n");
+    adapter *ad = adapter_load(&src, path, err, sizeof err);
+    assert_non_null(ad);
+    collected c;
+    memset(&c, 0, sizeof c);
+    adapter_sink sink = {on_fact, on_reject, &c};
+    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "stream 's'"));
+    collected_free(&c);
+    adapter_free(ad);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_incremental_watermark),
+        cmocka_unit_test(test_incremental_declaration_errors),
         cmocka_unit_test(test_declarative_mapping_and_rejects),
         cmocka_unit_test(test_gbk_boundary),
         cmocka_unit_test(test_row_function),
