@@ -119,13 +119,12 @@ static int lookup_mark_set(gg_ctx *ctx, const char *source, const char *stream, 
 /* Runs the stream's lookup for every id that became of interest after `mark`
  * (new_ids: id -> the cycle it became of interest). Inside the stream's
  * transaction, through the stream's sink. */
-static int run_lookups(gg_ctx *ctx, adapter *ad, size_t k, const adapter_sink *sink, const strmap *new_ids, long mark,
+static int run_lookups(adapter *ad, size_t k, const adapter_sink *sink, const strmap *new_ids, long mark,
                        long *nids, long *nrows, char *err, size_t errsz) {
     size_t iter = 0;
     const char *id;
     int since;
     *nids = *nrows = 0;
-    (void)ctx;
     while (strmap_next(new_ids, &iter, &id, &since)) {
         if (since <= mark) continue;
         long rows = 0;
@@ -184,7 +183,7 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
                     snprintf(err, sizeof err, "cannot read the stream's lookup mark from the state store");
                     rc = -1;
                 } else {
-                    rc = run_lookups(ctx, ad, k, &sink, new_ids, mark < 0 ? 0 : mark, &lookup_ids, &lookup_rows, err,
+                    rc = run_lookups(ad, k, &sink, new_ids, mark < 0 ? 0 : mark, &lookup_ids, &lookup_rows, err,
                                      sizeof err);
                 }
             }
