@@ -27,6 +27,8 @@
 #include "rules.h"
 #include "strmap.h"
 
+#define MAX_LOGGED_REJECTS 20
+
 typedef struct pull_sink_ctx {
     gg_ctx *ctx;
     adapter *ad;
@@ -72,7 +74,13 @@ static int on_fact(void *ud, const char *stream, fact *f) {
 
 static int on_reject(void *ud, const char *stream, const char *ref, const char *reason, const char *raw) {
     pull_sink_ctx *p = ud;
-    gg_warn(p->source, "stream %s, record %s: rejected: %s", stream, ref ? ref : "?", reason);
+    /* The quarantine keeps every reject; the log shows the first few of a
+     * stream so that a broken mapping does not flood it. */
+    if (p->rejected < MAX_LOGGED_REJECTS)
+        gg_warn(p->source, "stream %s, record %s: rejected: %s", stream, ref ? ref : "?", reason);
+    else if (p->rejected == MAX_LOGGED_REJECTS)
+        gg_warn(p->source, "stream %s: more rejects are quarantined without logging them (gridgate quarantine list)",
+                stream);
     if (state_quarantine_add(p->ctx->st, p->source, stream, ref ? ref : "", reason, raw, p->cycle)) {
         p->failed = 1;
         return 1;
