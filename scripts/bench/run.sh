@@ -88,6 +88,9 @@ if [ -z "$gg" ]; then
   GG_BUILD_DIR=$bdir bash "$root/scripts/build.sh" >/dev/null || die "build failed"
   gg=$bdir/gridgate
   build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$bdir/CMakeCache.txt")
+  commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git -C "$root" diff --quiet HEAD -- gateway 2>/dev/null || commit="$commit + uncommitted changes in gateway/"
+  build_type="$build_type, commit $commit"
 else
   build_type="given (--gridgate $gg)"
 fi
