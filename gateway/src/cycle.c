@@ -285,9 +285,8 @@ static int note_new_id(strmap *new_ids, const char *id, int cycle) {
 /* new_ids (may be NULL): the ids of interest whose death, custody or
  * enrollment fact was first stored after cycle `since`, each with that cycle:
  * what incremental streams look up. */
-static int build_interest(gg_ctx *ctx, strmap *ids, strmap *cases, strmap *new_ids, long since) {
-    factset fs;
-    memset(&fs, 0, sizeof fs);
+static int build_interest(gg_ctx *ctx, factset *fsp, strmap *ids, strmap *cases, strmap *new_ids, long since) {
+    factset fs = *fsp; /* the caller's (empty) set: filled here and kept for the rules */
     strmap new_facts = {0};
     void *args[2] = {ctx, &fs};
     if (new_ids && state_interest_new_each(ctx->st, since, collect_new_fact, &new_facts)) goto fail;
@@ -313,11 +312,11 @@ static int build_interest(gg_ctx *ctx, strmap *ids, strmap *cases, strmap *new_i
             if (note_new_id(new_ids, f->id_norm, first)) goto fail;
         }
     }
-    factset_free(&fs);
+    *fsp = fs;
     strmap_free(&new_facts);
     return 0;
 fail:
-    factset_free(&fs);
+    *fsp = fs;
     strmap_free(&new_facts);
     return -1;
 }
@@ -354,10 +353,11 @@ static long lookups_since(gg_ctx *ctx) {
  * removed, so alerts resting on them are withdrawn. A kind whose streams
  * returned nothing at all keeps its facts: an empty answer from a source that
  * had data is more likely a fault than a city without deaths. */
-static void prune_facts(gg_ctx *ctx, long cycle, kind_status (*ks)[FK__COUNT]) {
+static void prune_facts(gg_ctx *ctx, long cycle, int phase_stream, kind_status (*ks)[FK__COUNT]) {
     for (size_t i = 0; i < ctx->cfg->nsources; i++) {
         const char *source = ctx->cfg->sources[i].name;
         for (int k = 0; k < FK__COUNT; k++) {
+            if (fact_kind_is_stream((fact_kind)k) != phase_stream) continue;
             kind_status *kst = &ks[i][k];
             if (!kst->streams || kst->failed) continue;
             if (kst->incremental) continue; /* rows not re-read are not gone */
@@ -555,13 +555,22 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     kind_status (*ks)[FK__COUNT] = calloc(ctx->cfg->nsources ? ctx->cfg->nsources : 1, sizeof *ks);
     if (!ks) return -1;
 
-    /* Phase 1: the small side. */
+    /* Phase 1: the small side, then what it no longer holds is pruned so the
+     * resolved set built from it is current. */
     pull_phase(ctx, cs->cycle, 0, NULL, NULL, NULL, cs, ks);
+    if (state_begin(ctx->st) == 0) {
+        prune_facts(ctx, cs->cycle, 0, ks);
+        if (state_commit(ctx->st)) state_rollback(ctx->st);
+    }
 
-    /* Phase 2: payment and income rows about subjects of interest. */
+    /* Phase 2: payment and income rows about subjects of interest. The small
+     * side loaded and resolved here is kept for the rules. */
+    factset fs;
+    memset(&fs, 0, sizeof fs);
     strmap ids = {0}, cases = {0}, new_ids = {0};
     long since = lookups_since(ctx);
-    if (build_interest(ctx, &ids, &cases, since >= 0 ? &new_ids : NULL, since)) {
+    if (build_interest(ctx, &fs, &ids, &cases, since >= 0 ? &new_ids : NULL, since)) {
+        factset_free(&fs);
         strmap_free(&ids);
         strmap_free(&cases);
         strmap_free(&new_ids);
@@ -577,18 +586,20 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     strmap_free(&cases);
     strmap_free(&new_ids);
     if (state_begin(ctx->st) == 0) {
-        prune_facts(ctx, cs->cycle, ks);
+        prune_facts(ctx, cs->cycle, 1, ks);
         if (state_commit(ctx->st)) state_rollback(ctx->st);
     }
     free(ks);
 
-    /* Identity and rules over what the state store holds. */
-    factset fs;
-    memset(&fs, 0, sizeof fs);
+    /* Identity and rules over what the state store holds: the small side is
+     * already loaded; add the kept payments and incomes, and the verdicts. */
     void *args[2] = {ctx, &fs};
-    if (state_facts_each(ctx->st, -1, load_fact_cb, args)) {
-        factset_free(&fs);
-        return -1;
+    static const fact_kind rest[] = {FK_PAYMENT, FK_INCOME, FK_VERDICT};
+    for (size_t r = 0; r < sizeof rest / sizeof rest[0]; r++) {
+        if (state_facts_each(ctx->st, rest[r], load_fact_cb, args)) {
+            factset_free(&fs);
+            return -1;
+        }
     }
     identity_stats ist;
     if (identity_resolve(&fs, &ist)) {
