@@ -184,4 +184,32 @@ check "undecodable GBK text: quarantined naming the column and record" \
 check "the healthy sources still produced alerts" \
   bash -c "\"$gg\" -c \"$conf\" alerts list | grep -q pension_after_death"
 
+# --- 5. kill -9 in the middle of delivering: nothing lost, nothing twice ------
+rm -f "$GG_DEMO_DIR"/state.db*
+psql_hr "TRUNCATE yl_ycyj"
+psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d grid -c "TRUNCATE wg_hcrw"
+# a slow HR sink: each push spins 0.3 s before writing
+sed -e 's#^  push = function(alert, conns)#  push = function(alert, conns)\n    local t0 = os.clock(); while os.clock() - t0 < 0.3 do end#' \
+  "$root/adapters/hr_pension.lua" >"$work/adapters/hr_slow.lua"
+conf=$work/kill.ini
+mkconf "$conf"
+sed -i "s#$root/adapters/hr_pension.lua#$work/adapters/hr_slow.lua#" "$conf"
+"$gg" -c "$conf" run --once >"$work/kill1.out" 2>"$work/kill1.err" &
+gpid=$!
+for _ in $(seq 100); do
+  [ "$(psql_hr "SELECT count(*) FROM yl_ycyj")" -ge 2 ] && break
+  sleep 0.1
+done
+kill -9 "$gpid" 2>/dev/null
+wait "$gpid" 2>/dev/null
+part=$(psql_hr "SELECT count(*) FROM yl_ycyj")
+"$gg" -c "$conf" run --once >"$work/kill2.out" 2>"$work/kill2.err"
+rc=$?
+check "kill -9 mid-delivery: the next run completes (exit $rc, $part rows were in before)" test "$rc" -eq 0
+n_routed=$("$gg" -c "$conf" outbox list --status done | awk '$3 == "hr" {print $2}' | sort -u | wc -l)
+check "kill -9 mid-delivery: every alert routed to hr is there exactly once" \
+  bash -c "[ \$(psql -X -qAt -h 127.0.0.1 -p $GG_PG_PORT -U postgres -d hr -c 'SELECT count(*) FROM yl_ycyj') -eq $n_routed ] && [ \$(psql -X -qAt -h 127.0.0.1 -p $GG_PG_PORT -U postgres -d hr -c 'SELECT count(DISTINCT yjbh) FROM yl_ycyj') -eq $n_routed ] && [ $n_routed -gt $part ]"
+check "kill -9 mid-delivery: nothing pending or dead" \
+  bash -c "[ \$(\"$gg\" -c \"$conf\" outbox list | grep -cE ' (pending|dead) ') -eq 0 ]"
+
 city_finish
