@@ -175,7 +175,7 @@ cycle() {  # name [perf]
   local name=$1 t0 t1 rc=0
   local cmd=("$gg" -c "$conf" run --once --no-push)
   if [ "${2:-}" = perf ]; then
-    cmd=(perf record -q -F 199 --call-graph dwarf,16384 -o "$work/perf.data" -- "${cmd[@]}")
+    cmd=(perf record -q -F 199 --call-graph "dwarf,16384" -o "$work/perf.data" -- "${cmd[@]}")
   fi
   cut -d' ' -f1 /proc/loadavg >"$work/$name.load"
   t0=$(now)
