@@ -213,7 +213,7 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
             if (rc == 0 && !p.failed && lookups && lookup_mark_set(ctx, src->name, si->name, cycle)) p.failed = 1;
             if (rc == 0 && !p.failed && wm_out && state_watermark_set(ctx->st, src->name, si->name, wm_out)) p.failed = 1;
             if (rc == 0 && !p.failed && wm_out)
-                gg_debug(src->name, "stream %s: watermark now %s (was %s)", si->name, wm_out, wm_in ? wm_in : "none");
+                gg_debug(src->name, "stream %s: watermark advanced", si->name); /* its key may be an id: not logged */
             free(wm_in);
             free(wm_out);
             if (rc || p.failed) {
