@@ -252,7 +252,11 @@ static int load_fact_cb(void *ud, fact *f) {
     void **a = ud;
     gg_ctx *ctx = a[0];
     factset *fs = a[1];
-    fact_normalize_identity(f, ctx->nn, ctx->today);
+    /* The folded name was stored with the fact; fold only facts stored without one. */
+    if (f->name_norm || !f->f[FF_NAME].set)
+        fact_normalize_id(f, ctx->today);
+    else
+        fact_normalize_identity(f, ctx->nn, ctx->today);
     if (factset_add(fs, f)) {
         fact_clear(f);
         return 1;

@@ -430,7 +430,7 @@ char *fact_fields_json(const fact *ft) {
     return text;
 }
 
-void fact_normalize_identity(fact *ft, name_normalizer *nn, int today) {
+void fact_normalize_id(fact *ft, int today) {
     ft->id_norm[0] = '\0';
     ft->id_clean[0] = '\0';
     ft->id_status = ID_EMPTY;
@@ -438,6 +438,10 @@ void fact_normalize_identity(fact *ft, name_normalizer *nn, int today) {
         ft->id_status = ident_normalize(ft->f[FF_ID_NO].s, today, ft->id_clean);
         if (ft->id_status == ID_OK) memcpy(ft->id_norm, ft->id_clean, sizeof ft->id_norm);
     }
+}
+
+void fact_normalize_identity(fact *ft, name_normalizer *nn, int today) {
+    fact_normalize_id(ft, today);
     free(ft->name_norm);
     ft->name_norm = NULL;
     const char *name = ft->f[FF_NAME].set ? ft->f[FF_NAME].s : NULL;

@@ -94,6 +94,9 @@ int fact_check(const fact *ft, char *err, size_t errsz);
 char *fact_fields_json(const fact *ft);
 /* Fill id_norm/id_clean/id_status and name_norm. `today` yyyymmdd (0 = clock). */
 void fact_normalize_identity(fact *ft, name_normalizer *nn, int today);
+/* Only id_norm/id_clean/id_status (name_norm is left as it is): for facts
+ * reloaded with the folded name stored beside them. */
+void fact_normalize_id(fact *ft, int today);
 
 /* --- value conversions used by mappings (0 ok, -1 not parseable) ---------- */
 /* Yuan with up to two decimals ("1234.5", "1,234.50", "¥12", "-3.00") to fen,

@@ -33,7 +33,7 @@
 #include "log.h"
 
 /* The schema version this build writes and understands. */
-#define STATE_SCHEMA_VERSION 1
+#define STATE_SCHEMA_VERSION 2 /* 2: facts.name_norm */
 /* Longest last_error kept on an outbox row, in bytes. */
 #define OUTBOX_ERROR_MAX 1000
 
@@ -66,6 +66,7 @@ static const char *const schema_sql =
     " raw_json TEXT,"
     " first_cycle BIGINT NOT NULL,"
     " last_cycle BIGINT NOT NULL,"
+    " name_norm TEXT,"
     " PRIMARY KEY(source, kind, ref));"
     "CREATE INDEX IF NOT EXISTS facts_id_norm ON facts(id_norm);"
     "CREATE INDEX IF NOT EXISTS facts_case_key ON facts(case_key);"
@@ -129,10 +130,11 @@ static const char *const schema_sql =
 
 static const char *const fact_put_sql =
     "INSERT INTO facts(source, kind, ref, id_norm, case_key, fields_json, raw_json,"
-    " first_cycle, last_cycle) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"
+    " first_cycle, last_cycle, name_norm) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)"
     " ON CONFLICT(source, kind, ref) DO UPDATE SET id_norm = excluded.id_norm,"
     " case_key = excluded.case_key, fields_json = excluded.fields_json,"
-    " raw_json = excluded.raw_json, last_cycle = excluded.last_cycle";
+    " raw_json = excluded.raw_json, last_cycle = excluded.last_cycle,"
+    " name_norm = excluded.name_norm";
 
 static const char *const quarantine_add_sql =
     "INSERT INTO quarantine(source, stream, ref, reason, raw_json, first_cycle,"
@@ -280,10 +282,18 @@ static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
-    /* Version 1 is the first schema: nothing to migrate from yet. */
+    /* Migrations, inside the same transaction as the schema: 1 -> 2 adds the
+     * folded name next to each fact so reloads need no OpenCC call. */
+    if (version == 1 &&
+        sqlite3_exec(st->db, "ALTER TABLE facts ADD COLUMN name_norm TEXT", NULL, NULL, &msg) != SQLITE_OK) {
+        set_err(err, errsz, "state %s: migrate schema 1 -> 2: %s", path, msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
     if (sqlite3_exec(st->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK ||
         sqlite3_exec(st->db,
-                     "INSERT INTO meta(key, value) VALUES('schema_version', '1')"
+                     "INSERT INTO meta(key, value) VALUES('schema_version', '2')"
                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value;"
                      "COMMIT;",
                      NULL, NULL, &msg) != SQLITE_OK) {
@@ -439,7 +449,7 @@ int state_fact_put(state *st, const fact *f, long cycle) {
         bind_text(s, 3, f->ref) != SQLITE_OK || bind_text(s, 4, f->id_norm) != SQLITE_OK ||
         bind_text(s, 5, case_key) != SQLITE_OK || bind_text(s, 6, fields) != SQLITE_OK ||
         bind_text(s, 7, f->raw_json) != SQLITE_OK ||
-        sqlite3_bind_int64(s, 8, cycle) != SQLITE_OK) {
+        sqlite3_bind_int64(s, 8, cycle) != SQLITE_OK || bind_text(s, 9, f->name_norm) != SQLITE_OK) {
         ret = db_fail(st, "fact put: bind");
     } else if (sqlite3_step(s) != SQLITE_DONE) {
         ret = db_fail(st, "fact put");
@@ -496,9 +506,9 @@ static int fact_from_fields_json(fact *f, const char *fields_json, char *err, si
 int state_facts_each(state *st, int k, int (*fn)(void *ud, fact *f), void *ud) {
     sqlite3_stmt *s;
     const char *sql =
-        k < 0 ? "SELECT kind, source, ref, fields_json, raw_json FROM facts"
+        k < 0 ? "SELECT kind, source, ref, fields_json, raw_json, name_norm FROM facts"
                 " ORDER BY kind, source, ref"
-              : "SELECT kind, source, ref, fields_json, raw_json FROM facts WHERE kind = ?1"
+              : "SELECT kind, source, ref, fields_json, raw_json, name_norm FROM facts WHERE kind = ?1"
                 " ORDER BY kind, source, ref";
     if (prepare(st, "facts each", sql, &s)) return -1;
     if (k >= 0 && bind_text(s, 1, fact_kind_name((fact_kind)k)) != SQLITE_OK) {
@@ -522,6 +532,7 @@ int state_facts_each(state *st, int k, int (*fn)(void *ud, fact *f), void *ud) {
         f.source = col_dup(s, 1, &oom);
         f.ref = col_dup(s, 2, &oom);
         f.raw_json = col_dup(s, 4, &oom);
+        f.name_norm = col_dup(s, 5, &oom); /* folded when stored; NULL for facts without a name */
         if (oom || !f.source || !f.ref) {
             gg_error("state", "facts each: %s", oom ? "out of memory" : "row without source/ref");
             fact_clear(&f);

@@ -31,7 +31,9 @@ int state_watermark_set(state *st, const char *source, const char *stream, const
 
 /* Facts: upsert by (source, kind, ref); `cycle` records when it was last seen. */
 int state_fact_put(state *st, const fact *f, long cycle);
-/* Calls fn for every stored fact (of kind k, or all when k < 0). The fact is
+/* Calls fn for every stored fact (of kind k, or all when k < 0), with its
+ * fields and its stored folded name (name_norm); the id is not normalized
+ * (fact_normalize_id does that without re-folding the name). The fact is
  * owned by the callback (it must fact_clear it or move it). Stops when fn
  * returns nonzero. */
 int state_facts_each(state *st, int k, int (*fn)(void *ud, fact *f), void *ud);

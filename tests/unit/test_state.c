@@ -131,7 +131,7 @@ static void test_schema_create_and_reopen(void **stp) {
                  tables[i]);
         assert_int_equal(sql_long(fx, q), 1);
     }
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "1");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "2");
     assert_sql_text(fx, "PRAGMA journal_mode", "wal");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE type='index'"
                                    " AND name IN ('facts_id_norm','facts_case_key')"),
@@ -197,8 +197,48 @@ static void test_newer_schema_refused(void **stp) {
     assert_null(state_open(fx->path, err, sizeof err));
     assert_non_null(strstr(err, "schema_version"));
 
-    sql_exec(fx, "UPDATE meta SET value='1' WHERE key='schema_version'");
+    sql_exec(fx, "UPDATE meta SET value='2' WHERE key='schema_version'");
     state_close(open_ok(fx));
+}
+
+static int count_and_clear(void *ud, fact *f) {
+    (*(int *)ud)++;
+    assert_null(f->name_norm); /* stored by version 1: no folded name */
+    fact_clear(f);
+    return 0;
+}
+
+/* A version-1 store (no facts.name_norm) is migrated in place; its facts are
+ * kept and read back without a folded name (the caller folds those). */
+static void test_migration_from_v1(void **stp) {
+    fixture *fx = *stp;
+    state_close(open_ok(fx));
+    sql_exec(fx, "DROP TABLE facts;"
+                 "CREATE TABLE facts(source TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL,"
+                 " id_norm TEXT NOT NULL DEFAULT '', case_key TEXT, fields_json TEXT NOT NULL, raw_json TEXT,"
+                 " first_cycle BIGINT NOT NULL, last_cycle BIGINT NOT NULL, PRIMARY KEY(source, kind, ref));"
+                 "INSERT INTO facts VALUES('grid', 'person', 'P1', '', NULL,"
+                 " '{\"id_no\":\"x\",\"name\":\"张三\"}', NULL, 1, 1);"
+                 "UPDATE meta SET value='1' WHERE key='schema_version'");
+    state *st = open_ok(fx);
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "2");
+    int n = 0;
+    assert_int_equal(state_facts_each(st, FK_PERSON, count_and_clear, &n), 0);
+    assert_int_equal(n, 1);
+    /* new facts store their folded name and get it back */
+    fact f;
+    fact_init(&f, FK_PERSON);
+    f.source = strdup("grid");
+    f.ref = strdup("P2");
+    char err[200];
+    assert_int_equal(fact_set_text(&f, FF_ID_NO, "110105194912310021", err, sizeof err), 0);
+    assert_int_equal(fact_set_text(&f, FF_NAME, "張三", err, sizeof err), 0);
+    f.name_norm = strdup("张三");
+    assert_int_equal(state_fact_put(st, &f, 2), 0);
+    fact_clear(&f);
+    assert_sql_text(fx, "SELECT name_norm FROM facts WHERE ref = 'P2'", "张三");
+    assert_sql_text(fx, "SELECT coalesce(name_norm, 'none') FROM facts WHERE ref = 'P1'", "none");
+    state_close(st);
 }
 
 /* ---- watermarks ------------------------------------------------------------ */
@@ -1124,6 +1164,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_schema_create_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_database_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watermarks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fact_round_trip_every_kind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fact_put_rejects_missing_keys, setup, teardown),
