@@ -556,24 +556,6 @@ int state_facts_each(state *st, int k, int (*fn)(void *ud, fact *f), void *ud) {
     return ret;
 }
 
-int state_interest_each(state *st, int (*fn)(void *ud, const char *id18, const char *case_key),
-                        void *ud) {
-    sqlite3_stmt *s;
-    if (prepare(st, "interest each",
-                "SELECT DISTINCT id_norm,"
-                " CASE WHEN kind = 'assistance_member' THEN case_key END AS ck FROM facts"
-                " WHERE kind IN ('death', 'custody', 'assistance_member') AND id_norm <> ''"
-                " ORDER BY id_norm, ck",
-                &s))
-        return -1;
-    int rc, ret = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-        if (fn(ud, col_text(s, 0), col_text(s, 1)) != 0) break;
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = db_fail(st, "interest each");
-    sqlite3_finalize(s);
-    return ret;
-}
-
 long state_fact_count(state *st, int k) {
     sqlite3_stmt *s;
     if (prepare(st, "fact count",

@@ -37,9 +37,6 @@ int state_fact_put(state *st, const fact *f, long cycle);
  * owned by the callback (it must fact_clear it or move it). Stops when fn
  * returns nonzero. */
 int state_facts_each(state *st, int k, int (*fn)(void *ud, fact *f), void *ud);
-/* Normalized ids and case keys of small-side facts: the subjects of interest
- * that decide which payment/income rows are kept. */
-int state_interest_each(state *st, int (*fn)(void *ud, const char *id18, const char *case_key), void *ud);
 long state_fact_count(state *st, int k);
 /* Added for incremental pulls: the death, custody and assistance_member facts
  * first stored in a cycle after `since_cycle` (facts.first_cycle > since), with

@@ -1,6 +1,6 @@
 /* test_state.c - unit tests of the SQLite state store (state.c): schema
  * creation and reopen, watermarks, fact round trips for every kind, the
- * interest set, quarantine dedup, data-quality sums, cycles, the alert
+ * new subjects of interest, quarantine dedup, data-quality sums, cycles, the alert
  * lifecycle, the outbox, crash safety and refusal of bad or newer files.
  *
  * Each test works in its own mkdtemp directory; the database is also checked
@@ -524,54 +524,53 @@ static void test_fact_put_rejects_missing_keys(void **stp) {
     state_close(st);
 }
 
-/* Interest rows as "id|case" strings. */
+/* New subjects of interest as "source|kind|ref|first_cycle" strings. */
 typedef struct interest_list {
-    char rows[16][80];
+    char rows[16][120];
     size_t n;
 } interest_list;
 
-static int collect_interest(void *ud, const char *id18, const char *case_key) {
+static int collect_new_interest(void *ud, const char *source, const char *kind, const char *ref, long first) {
     interest_list *l = ud;
-    if (l->n < 16)
-        snprintf(l->rows[l->n++], sizeof l->rows[0], "%s|%s", id18 ? id18 : "(null)",
-                 case_key ? case_key : "(null)");
+    if (l->n < 16) snprintf(l->rows[l->n++], sizeof l->rows[0], "%s|%s|%s|%ld", source, kind, ref, first);
     return 0;
 }
 
-static void put_simple(state *st, fact_kind k, const char *source, const char *ref,
-                       const char *id_norm, const char *case_key) {
+/* Stores a minimal fact of kind k (state_fact_put checks no required fields). */
+static void put_simple_at(state *st, fact_kind k, const char *source, const char *ref, const char *id_norm,
+                          const char *case_key, long cycle) {
     fact f;
     fact_start(&f, k, source, ref, id_norm);
     if (id_norm && *id_norm) set_text(&f, FF_ID_NO, id_norm);
     if (case_key) set_text(&f, FF_CASE, case_key);
-    assert_int_equal(state_fact_put(st, &f, 1), 0);
+    assert_int_equal(state_fact_put(st, &f, cycle), 0);
     fact_clear(&f);
 }
 
-static void test_interest_set(void **stp) {
+static void put_simple(state *st, fact_kind k, const char *source, const char *ref, const char *id_norm,
+                       const char *case_key) {
+    put_simple_at(st, k, source, ref, id_norm, case_key, 1);
+}
+
+/* Deaths/custody/members first stored after a cycle, for targeted lookups;
+ * re-seeing a fact later does not make it new again, other kinds never count. */
+static void test_interest_new(void **stp) {
     fixture *fx = *stp;
     state *st = open_ok(fx);
-    const char *A = "110105194912310029", *B = "110105196001010013", *C = "11010519800101001X",
-               *D = "110105199001010011", *E = "110105199501010018";
-    put_simple(st, FK_DEATH, "psb", "d1", A, NULL);
-    put_simple(st, FK_DEATH, "civil", "d2", A, NULL); /* same person, other source */
-    put_simple(st, FK_CUSTODY, "justice", "c1", B, NULL);
-    put_simple(st, FK_ASSISTANCE_MEMBER, "civil", "m1", C, "K2");
-    put_simple(st, FK_ASSISTANCE_MEMBER, "civil", "m2", C, "K1");
-    put_simple(st, FK_ASSISTANCE_MEMBER, "civil", "m3", "", "K3"); /* invalid id */
-    put_simple(st, FK_PAYMENT, "hr", "p1", D, "K9");               /* stream kind */
-    put_simple(st, FK_PERSON, "grid", "x1", E, NULL);              /* not a subject */
-    put_simple(st, FK_DEATH, "grid", "d3", "", NULL);              /* invalid id */
-
+    const char *A = "110105194912310029";
+    put_simple_at(st, FK_DEATH, "src", "d1", A, NULL, 1);
+    put_simple_at(st, FK_DEATH, "src", "d2", A, NULL, 3);
+    put_simple_at(st, FK_PAYMENT, "src", "p1", A, NULL, 3);
+    put_simple_at(st, FK_PERSON, "src", "x1", A, NULL, 3);
+    put_simple_at(st, FK_DEATH, "src", "d1", A, NULL, 3); /* seen again: first_cycle stays 1 */
     interest_list l = {0};
-    assert_int_equal(state_interest_each(st, collect_interest, &l), 0);
-    assert_int_equal(l.n, 4);
-    char want[4][80];
-    snprintf(want[0], sizeof want[0], "%s|(null)", A);
-    snprintf(want[1], sizeof want[1], "%s|(null)", B);
-    snprintf(want[2], sizeof want[2], "%s|K1", C);
-    snprintf(want[3], sizeof want[3], "%s|K2", C);
-    for (int i = 0; i < 4; i++) assert_string_equal(l.rows[i], want[i]);
+    assert_int_equal(state_interest_new_each(st, 2, collect_new_interest, &l), 0);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.rows[0], "src|death|d2|3");
+    l.n = 0;
+    assert_int_equal(state_interest_new_each(st, 0, collect_new_interest, &l), 0);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.rows[0], "src|death|d1|1");
     state_close(st);
 }
 
@@ -1165,10 +1164,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_not_a_database_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_interest_new, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watermarks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fact_round_trip_every_kind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fact_put_rejects_missing_keys, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_interest_set, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quarantine_dedup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dq_sums_and_latest_cycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cycles, setup, teardown),
