@@ -2110,7 +2110,7 @@ static void set_str(lua_State *L, const char *k, const char *v) {
     lua_setfield(L, -2, k);
 }
 
-/* Protected: (push_fn, alert*, explanation, conns) -> push_fn(alert_table, conns). */
+/* Protected: (push_fn, alert*, explanation, conns, summary) -> push_fn(alert_table, conns). */
 static int l_push_call(lua_State *L) {
     const alert *a = lua_touserdata(L, 2);
     const char *expl = lua_tostring(L, 3);
@@ -2150,12 +2150,7 @@ static int l_push_call(lua_State *L) {
         set_str(L, "last_period", last);
     }
     set_str(L, "explanation", expl);
-    /* summary: the first line of the explanation */
-    if (expl) {
-        const char *nl = strchr(expl, '\n');
-        lua_pushlstring(L, expl, nl ? (size_t)(nl - expl) : strlen(expl));
-        lua_setfield(L, -2, "summary");
-    }
+    set_str(L, "summary", lua_tostring(L, 5));
     if (a->detail_json) {
         json_error_t je;
         json_t *d = json_loads(a->detail_json, 0, &je);
@@ -2188,8 +2183,11 @@ int adapter_push(adapter *ad, const alert *a, const char *explanation, char *err
         lua_rawgeti(L, LUA_REGISTRYINDEX, ad->conns_ref);
     else
         lua_newtable(L);
+    char *summary = alert_summary_zh(a); /* one masked line, e.g. for a list column */
+    lua_pushstring(L, summary ? summary : "");
+    free(summary);
     char e2[1024];
-    if (lua_rt_pcall(ad->rt, 4, 0, e2, sizeof e2)) {
+    if (lua_rt_pcall(ad->rt, 5, 0, e2, sizeof e2)) {
         snprintf(err, errsz, "source %s: push of alert %s failed: %s", ad->source, a->id, e2);
         return -1;
     }

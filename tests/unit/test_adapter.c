@@ -353,10 +353,11 @@ static void test_push(void **state) {
     gg_source_conf src = make_src("UTF-8", &cc, spec, sizeof spec);
     const char *path = write_adapter("push.lua",
                                      "return { push = function(alert, conns)\n"
-                                     "  conns.db:exec('CREATE TABLE IF NOT EXISTS inbox (id TEXT PRIMARY KEY, amt TEXT, p1 TEXT, p2 TEXT, s TEXT)', {})\n"
+                                     "  conns.db:exec('CREATE TABLE IF NOT EXISTS inbox (id TEXT PRIMARY KEY, amt TEXT, p1 TEXT, p2 TEXT, s TEXT, sm TEXT)', {})\n"
                                      "  if alert.amount < 0 then error('negative amount refused') end\n"
-                                     "  return conns.db:exec('INSERT OR REPLACE INTO inbox VALUES (?, ?, ?, ?, ?)',\n"
-                                     "    { alert.id, alert.amount_yuan, alert.first_period, alert.last_period, alert.summary })\n"
+                                     "  return conns.db:exec('INSERT OR REPLACE INTO inbox VALUES (?, ?, ?, ?, ?, ?)',\n"
+                                     "    { alert.id, alert.amount_yuan, alert.first_period, alert.last_period, alert.explanation,\n"
+                                     "      alert.summary })\n"
                                      "end }\n");
     adapter *ad = adapter_load(&src, path, err, sizeof err);
     assert_non_null(ad);
@@ -377,12 +378,18 @@ static void test_push(void **state) {
     sqlite3 *db;
     assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
     sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT amt, p1, p2, s FROM inbox", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT amt, p1, p2, s, sm FROM inbox", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "18600.00");
     assert_string_equal((const char *)sqlite3_column_text(st, 1), "2024-04");
     assert_string_equal((const char *)sqlite3_column_text(st, 2), "2024-09");
-    assert_string_equal((const char *)sqlite3_column_text(st, 3), "第一行");
+    assert_string_equal((const char *)sqlite3_column_text(st, 3), "第一行\n第二行");
+    /* summary: alert_summary_zh's one masked line */
+    const char *sm = (const char *)sqlite3_column_text(st, 4);
+    assert_non_null(strstr(sm, "死亡后仍发放养老金"));
+    assert_non_null(strstr(sm, "18,600.00"));
+    assert_null(strstr(sm, "110105194912310021"));
+    assert_null(strchr(sm, '\n'));
     assert_int_equal(sqlite3_step(st), SQLITE_DONE);
     sqlite3_finalize(st);
     sqlite3_close(db);
