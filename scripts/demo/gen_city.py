@@ -65,7 +65,7 @@ def fnv1a64(data):
 
 
 def alert_id(rule, subject):
-    """Same as alert_make_id() in gateway/src/alert.c."""
+    """Same as alert_make_id() in gateway/src/alerts/alert.c."""
     return "%s-%016x" % (RULE_PREFIX[rule], fnv1a64((rule + "|" + subject).encode("utf-8")))
 
 

@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "conn.h"
+#include "conn/conn.h"
 
 static int g_passed;
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "factset.h"
+#include "model/factset.h"
 
 /* A valid 18-character id: region (6), birth yyyymmdd (8), sequence (0-999). */
 static inline void fb_mkid(char out[IDENT_LEN + 1], const char *region, const char *birth, int seq) {

@@ -15,8 +15,8 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "adapter.h"
-#include "config.h"
+#include "adapter/adapter.h"
+#include "app/config.h"
 
 static char tmpdir[64];
 static char dbpath[128];

@@ -12,9 +12,9 @@
 
 #include <cmocka.h>
 
-#include "alert.h"
-#include "fact.h"
-#include "ident.h"
+#include "alerts/alert.h"
+#include "model/fact.h"
+#include "model/ident.h"
 
 /* Valid GB 11643 numbers (check characters computed independently). */
 #define ID_A "420501195003121233"

@@ -15,9 +15,9 @@
 
 #include <cmocka.h>
 
-#include "authoring.h"
-#include "fact.h"
-#include "ident.h"
+#include "app/authoring.h"
+#include "model/fact.h"
+#include "model/ident.h"
 
 #define TODAY 20240615
 

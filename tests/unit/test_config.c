@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "app/config.h"
 
 static char tmpdir[64];
 

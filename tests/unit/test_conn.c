@@ -16,8 +16,8 @@
 
 #include <cmocka.h>
 
-#include "conn.h"
-#include "conn_internal.h"
+#include "conn/conn.h"
+#include "conn/conn_internal.h"
 
 /* A TCP port on 127.0.0.1 that nothing listens on: bind to port 0, read the
  * port the kernel chose, close the socket. */

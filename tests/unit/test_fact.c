@@ -14,7 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "fact.h"
+#include "model/fact.h"
 
 /* ---- registry ------------------------------------------------------------ */
 

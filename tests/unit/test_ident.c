@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "ident.h"
+#include "model/ident.h"
 
 /* A fixed "today" so results do not depend on the clock. */
 #define TODAY 20240601

@@ -13,10 +13,10 @@
 
 #include <cmocka.h>
 
-#include "factset.h"
-#include "identity.h"
+#include "model/factset.h"
+#include "identity/resolve.h"
 #include "fact_builder.h"
-#include "strmap.h"
+#include "core/strmap.h"
 
 #define TODAY 20250601
 

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "log.h"
+#include "core/log.h"
 
 /* Logs one line with stderr redirected to a file; returns the line (static). */
 static const char *log_line(gg_log_level lv, const char *msg) {

@@ -17,10 +17,10 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "factset.h"
-#include "identity.h"
+#include "model/factset.h"
+#include "identity/resolve.h"
 #include "fact_builder.h"
-#include "rules.h"
+#include "rules/rules.h"
 
 #define TODAY 20250601
 

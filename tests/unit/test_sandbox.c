@@ -20,7 +20,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "lua_rt.h"
+#include "adapter/lua_rt.h"
 
 /* ---- helpers ------------------------------------------------------------- */
 

@@ -22,10 +22,10 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
-#include "alert.h"
-#include "fact.h"
-#include "log.h"
-#include "state.h"
+#include "alerts/alert.h"
+#include "model/fact.h"
+#include "core/log.h"
+#include "store/state.h"
 
 /* Per-test fixture: a temp directory and the database path inside it. */
 typedef struct fixture {

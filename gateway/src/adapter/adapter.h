@@ -1,0 +1,90 @@
+/* adapter.h - the Lua adapter runtime: one sandboxed lua_State per source.
+ *
+ * An adapter file returns a table { streams = {...}, push = function } (see
+ * adapters/README.md). The runtime compiles each declarative stream's `map`
+ * into a C mapping program, so rows become facts without a Lua table per row;
+ * a stream's optional `row` function or a whole `pull` function covers what
+ * the declarative form cannot say.
+ *
+ * Errors never escape as longjmps: every call into Lua is a protected call with
+ * a message handler that adds file:line, and the error message names the
+ * source, the stream and (for a row) the record key. */
+#ifndef GG_ADAPTER_H
+#define GG_ADAPTER_H
+
+#include <stddef.h>
+
+#include "alerts/alert.h"
+#include "app/config.h"
+#include "model/fact.h"
+
+typedef struct adapter adapter;
+
+/* What a pull produces. on_fact gets a fact it may move out of (fact_clear'd
+ * by the runtime afterwards otherwise); on_reject a record that could not become
+ * a fact. Return nonzero from either to abort the pull. */
+typedef struct adapter_sink {
+    int (*on_fact)(void *ud, const char *stream, fact *f);
+    int (*on_reject)(void *ud, const char *stream, const char *ref, const char *reason,
+                     const char *raw_json);
+    void *ud;
+} adapter_sink;
+
+typedef struct adapter_stream_info {
+    const char *name;
+    fact_kind kind;
+    const char *conn;       /* connection name or NULL */
+    int declarative;        /* 1 = map in C, 0 = Lua pull function */
+    int incremental;        /* 1 = `incremental = { column = ... }`: pulls resume
+                               after a (column, key) watermark */
+    const char *lookup;     /* the stream's `lookup` SQL (borrowed), or NULL */
+} adapter_stream_info;
+
+/* Loads the adapter file of `src` into a fresh sandbox and validates its
+ * declaration (unknown keys, unknown fields, bad mapping specs are errors naming
+ * file and line). Connections are not opened yet. */
+adapter *adapter_load(const gg_source_conf *src, const char *adapter_path, char *err, size_t errsz);
+void adapter_free(adapter *ad);
+const char *adapter_source(const adapter *ad);
+size_t adapter_stream_count(const adapter *ad);
+const adapter_stream_info *adapter_stream(const adapter *ad, size_t i);
+int adapter_can_push(const adapter *ad);
+/* Warnings found while loading (unknown field names etc.), NULL-terminated. */
+const char *const *adapter_warnings(const adapter *ad);
+
+/* Opens the source's connections. */
+int adapter_connect(adapter *ad, char *err, size_t errsz);
+/* Runs one stream. limit > 0 stops after that many records. Returns 0, or -1
+ * with err set when the stream failed as a whole (source down, Lua error).
+ *
+ * Incremental streams: watermark_in is the text a previous pull gave in
+ * *watermark_out (NULL = read from the start). Rows come ordered by
+ * (column, key) and only rows after the watermark are read; rows whose
+ * column is NULL are rejected and do not move it. *watermark_out (when
+ * watermark_out is non-NULL) gets a malloc'd watermark of the last row read,
+ * owned by the caller, or NULL when the stream is not incremental, read
+ * nothing new, or failed. The caller stores it in the same transaction as the
+ * facts so it never runs ahead of them. */
+int adapter_pull(adapter *ad, size_t stream, const adapter_sink *sink, long limit,
+                 const char *watermark_in, long *nrows, char **watermark_out, char *err, size_t errsz);
+/* Targeted lookup: runs the stream's `lookup` SQL with two parameters, the
+ * 18-character normalized id and its legacy 15-digit form (the 18-character id
+ * again when it has none), and maps the rows like the stream's own rows, into
+ * the same sink. Returns 0, or -1 with err set (also when the stream has no
+ * lookup). */
+int adapter_lookup(adapter *ad, size_t stream, const char *id18, const adapter_sink *sink, long *nrows,
+                   char *err, size_t errsz);
+/* The legacy 15-digit form of an 18-character id born in 19xx (the century
+ * digits and the check character dropped) into out[16]; 0 done, -1 when the id
+ * has no 15-digit form. */
+int adapter_id15(const char *id18, char out[16]);
+/* Inside on_fact: the current record's mapped source values as a JSON object
+ * text {"column": "value", ...} (UTF-8), malloc'd; NULL when not available.
+ * Built on demand so that rows the cycle drops cost nothing. */
+char *adapter_raw_json(adapter *ad);
+
+/* Delivers one alert through the adapter's push function (idempotent on
+ * alert id by contract). `explanation` is the zh-CN text. */
+int adapter_push(adapter *ad, const alert *a, const char *explanation, char *err, size_t errsz);
+
+#endif

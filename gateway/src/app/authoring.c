@@ -1,0 +1,771 @@
+/* authoring.c - `gridgate adapter new` and `gridgate adapter test`, the tools a
+ * data officer uses to write an adapter (see authoring.h and adapters/README.md).
+ *
+ * adapter new writes a commented skeleton that passes `gridgate check` as it is
+ * and prints the matching [source NAME] stanza; it never overwrites a file.
+ *
+ * adapter test loads an adapter file with the connections of one configured
+ * source, runs every stream through its own sink (no state store is opened),
+ * and prints per stream a table of the facts (identity fields masked), every
+ * rejected record with its key and reason, and warnings: the runtime's load
+ * and mapping warnings, invalid id numbers, unit suspicions, future dates and
+ * birth dates that disagree with the id. Exit 0 when every stream ran (even
+ * with rejects), 1 when one failed or the adapter did not load, 2 on usage.
+ *
+ * Ownership: every buffer made here is freed here; facts handed to the sink
+ * stay owned by the runtime, the sink copies only the formatted cells. */
+#include "app/authoring.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "adapter/adapter.h"
+#include "app/config.h"
+#include "model/ident.h"
+
+/* Facts shown in a stream's table; the rest are counted and checked. */
+#define TABLE_MAX_ROWS 1000
+/* Widest text cell in the table (display columns) before it is cut. */
+#define CELL_MAX_WIDTH 32
+
+/* ------------------------------------------------------------- skeletons */
+
+/* Skeleton texts; "@NAME@" becomes the adapter's name. Each must pass
+ * `gridgate check` unchanged with its stanza (tests/integration/adapter_authoring.sh). */
+static const char skeleton_pg[] =
+    "-- @NAME@.lua - gridgate adapter for <the department system> (PostgreSQL).\n"
+    "--\n"
+    "-- Written by `gridgate adapter new @NAME@ --kind pg`. Replace the example\n"
+    "-- table yl_ffmx (pension payments, 养老金发放明细) and its columns with yours,\n"
+    "-- then look at the facts it makes, without touching any state:\n"
+    "--   gridgate adapter test adapters/@NAME@.lua --source @NAME@ --limit 20\n"
+    "-- The full reference (every field, spec and error) is adapters/README.md.\n"
+    "return {\n"
+    "  streams = {\n"
+    "    -- One stream per query; the name is yours and appears in messages.\n"
+    "    pension_payments = {\n"
+    "      -- fact kind: person, death, payment, assistance_member, income, asset,\n"
+    "      -- custody or verdict (README.md lists the fields of each)\n"
+    "      kind = \"payment\",\n"
+    "      conn = \"db\",                 -- conn.db in the [source @NAME@] section\n"
+    "      -- PostgreSQL placeholders are $1, $2 ...; give their values in params = { ... }\n"
+    "      sql  = [[SELECT lsh, sfzhm, xm, ffny, ffje, ffrq FROM yl_ffmx]],\n"
+    "      key  = \"lsh\",                -- the column with your record key (流水号)\n"
+    "      map  = {                     -- fact field = column, or a spec around it\n"
+    "        id_no   = \"sfzhm\",         -- 身份证号码, as text (gridgate validates it)\n"
+    "        name    = \"xm\",            -- 姓名\n"
+    "        program = const \"pension\", -- the same value for every row\n"
+    "        period  = month \"ffny\",    -- 发放年月: 202403, 2024-03, 2024/3, 2024年3月\n"
+    "        amount  = yuan \"ffje\",     -- 发放金额 in yuan: 1234.50 becomes 123450 fen\n"
+    "        paid_on = date \"ffrq\",     -- 发放日期: 20240312, 2024-03-12, 2024/3/12\n"
+    "      },\n"
+    "      -- For what a map cannot say, a row function sees each row (r.col is the\n"
+    "      -- column's text) after the map. Return a table of fields to add or\n"
+    "      -- override, nil to skip the row, or false, \"reason\" to reject it.\n"
+    "      -- row = function(r)\n"
+    "      --   if r.zt == \"9\" then return false, \"payment voided (zt=9)\" end\n"
+    "      --   return { payer = r.jbjg }\n"
+    "      -- end,\n"
+    "    },\n"
+    "  },\n"
+    "\n"
+    "  -- push writes one alert back into this system (only if the system is routed\n"
+    "  -- alerts in [route]). It must be idempotent on alert.id: the same alert may\n"
+    "  -- be delivered again, and a new version of it updates the row.\n"
+    "  -- push = function(alert, conns)\n"
+    "  --   conns.db:exec([[INSERT INTO yl_ycyj (yjbh, sfzhm, yjlx, je, qsny, zzny, sm)\n"
+    "  --                   VALUES ($1, $2, $3, $4, $5, $6, $7)\n"
+    "  --                   ON CONFLICT (yjbh) DO UPDATE SET je = EXCLUDED.je,\n"
+    "  --                     zzny = EXCLUDED.zzny, sm = EXCLUDED.sm]],\n"
+    "  --                 { alert.id, alert.id_no, alert.rule, alert.amount_yuan,\n"
+    "  --                   alert.first_period, alert.last_period, alert.summary })\n"
+    "  -- end,\n"
+    "}\n";
+
+static const char skeleton_odbc[] =
+    "-- @NAME@.lua - gridgate adapter for <the department system> (ODBC).\n"
+    "--\n"
+    "-- Written by `gridgate adapter new @NAME@ --kind odbc`. Replace the example\n"
+    "-- table mz_hhdj (cremation records, 火化登记) and its columns with yours, then\n"
+    "--   gridgate adapter test adapters/@NAME@.lua --source @NAME@ --limit 20\n"
+    "-- Legacy databases often hold GBK text: set encoding = GBK in the source's\n"
+    "-- section: gridgate converts every value to UTF-8, and the SQL text and\n"
+    "-- parameters to GBK (write this file in UTF-8).\n"
+    "-- The full reference is adapters/README.md.\n"
+    "return {\n"
+    "  streams = {\n"
+    "    cremations = {\n"
+    "      kind = \"death\",              -- see README.md for the kinds and their fields\n"
+    "      conn = \"db\",                 -- conn.db in the [source @NAME@] section\n"
+    "      -- ODBC placeholders are ?; give their values in params = { ... }\n"
+    "      sql  = [[SELECT hhbh, sfzhm, xm, csrq, swrq, zt FROM mz_hhdj]],\n"
+    "      key  = \"hhbh\",               -- the column with your record key (火化编号)\n"
+    "      map  = {\n"
+    "        id_no      = \"sfzhm\",                -- 身份证号码\n"
+    "        name       = \"xm\",                   -- 姓名\n"
+    "        birth_date = date \"csrq\",            -- 出生日期\n"
+    "        death_date = date \"swrq\",            -- 死亡日期: 20240312, 2024/3/12, ...\n"
+    "        basis      = const \"cremation\",      -- what the death rests on\n"
+    "        -- a code table: an unlisted code rejects the record (add default = ...)\n"
+    "        revoked    = code(\"zt\", { [\"0\"] = \"false\", [\"1\"] = \"true\" }),\n"
+    "      },\n"
+    "      -- A row function sees each row (r.col is the column's text, UTF-8) after\n"
+    "      -- the map. Return a table of fields to add or override, nil to skip the\n"
+    "      -- row, or false, \"reason\" to reject it.\n"
+    "      -- row = function(r)\n"
+    "      --   if r.hhrq == nil then return false, \"no cremation date (hhrq)\" end\n"
+    "      --   return { address = r.hjdz }\n"
+    "      -- end,\n"
+    "    },\n"
+    "  },\n"
+    "\n"
+    "  -- push writes one alert back (only if [route] sends alerts here); it must\n"
+    "  -- be idempotent on alert.id.\n"
+    "  -- push = function(alert, conns)\n"
+    "  --   conns.db:exec([[INSERT INTO mz_yjxx (yjbh, sfzhm, yjlx, je, sm) VALUES (?, ?, ?, ?, ?)\n"
+    "  --                   ON CONFLICT (yjbh) DO UPDATE SET je = excluded.je, sm = excluded.sm]],\n"
+    "  --                 { alert.id, alert.id_no, alert.rule, alert.amount_yuan, alert.summary })\n"
+    "  -- end,\n"
+    "}\n";
+
+static const char skeleton_http[] =
+    "-- @NAME@.lua - gridgate adapter for <the department system> (REST/JSON).\n"
+    "--\n"
+    "-- Written by `gridgate adapter new @NAME@ --kind http`. Replace the example\n"
+    "-- endpoint (household deregistrations, 户籍注销) and its keys with yours, then\n"
+    "--   gridgate adapter test adapters/@NAME@.lua --source @NAME@ --limit 20\n"
+    "-- The bearer token comes from conn.api.token_file (a 0600 file) or token_env.\n"
+    "-- The full reference is adapters/README.md.\n"
+    "return {\n"
+    "  streams = {\n"
+    "    deregistrations = {\n"
+    "      kind  = \"death\",             -- see README.md for the kinds and their fields\n"
+    "      conn  = \"api\",               -- conn.api in the [source @NAME@] section\n"
+    "      get   = \"/api/v1/zxdj\",      -- path under the connection's base URL\n"
+    "      items = \"data.items\",        -- where the array of records is in each page\n"
+    "      -- pages ?page=1&size=100, ?page=2&size=100 ... until a page is short\n"
+    "      page  = { param = \"page\", start = 1, size_param = \"size\", size = 100 },\n"
+    "      key   = \"zxbh\",              -- the record key (注销编号)\n"
+    "      map   = {                    -- fact field = JSON key (dotted for nested)\n"
+    "        id_no      = \"ry.gmsfhm\",             -- 公民身份号码\n"
+    "        name       = \"ry.xm\",                 -- 姓名\n"
+    "        death_date = date \"swrq\",             -- 死亡日期\n"
+    "        basis      = const \"household_deregistration\",\n"
+    "        revoked    = bool(\"hfbz\", { \"1\" }), -- 恢复标志: registration restored\n"
+    "      },\n"
+    "      -- A row function sees each item (r.key, dotted paths too) after the map.\n"
+    "      -- Return a table of fields to add or override, nil to skip the item, or\n"
+    "      -- false, \"reason\" to reject it.\n"
+    "      -- row = function(r)\n"
+    "      --   if r.zxyy ~= \"死亡\" then return nil end   -- other deregistrations\n"
+    "      --   return { address = r.hjdz }\n"
+    "      -- end,\n"
+    "    },\n"
+    "  },\n"
+    "\n"
+    "  -- push writes one alert back (only if [route] sends alerts here); it must\n"
+    "  -- be idempotent on alert.id.\n"
+    "  -- push = function(alert, conns)\n"
+    "  --   local status, body = conns.api:post(\"/api/v1/notices\", {\n"
+    "  --     id = alert.id, rule = alert.rule, summary = alert.summary,\n"
+    "  --     amount_yuan = alert.amount_yuan, version = alert.version })\n"
+    "  --   if status >= 300 then error(\"notice refused: HTTP \" .. status) end\n"
+    "  -- end,\n"
+    "}\n";
+
+static const char stanza_pg[] =
+    "[source @NAME@]\n"
+    "; the adapter file, relative to this config file's directory\n"
+    "adapter = @PATH@\n"
+    "; the department's name in alert explanations, e.g. 人社养老保险\n"
+    "label = @NAME@\n"
+    "conn.db = pg:host=127.0.0.1 port=5432 dbname=CHANGE_ME user=gridgate\n"
+    "; the password from a 0600 file or an environment variable, never in this file:\n"
+    "; conn.db.password_file = secrets/@NAME@.pw\n"
+    "; conn.db.password_env = @UNAME@_DB_PASSWORD\n";
+
+static const char stanza_odbc[] =
+    "[source @NAME@]\n"
+    "; the adapter file, relative to this config file's directory\n"
+    "adapter = @PATH@\n"
+    "; the department's name in alert explanations, e.g. 民政殡葬\n"
+    "label = @NAME@\n"
+    "; text encoding of the database (UTF-8 unless set; legacy systems: GBK or GB18030)\n"
+    "; encoding = GBK\n"
+    "; an ODBC connection string: Driver=...;... or DSN=... from /etc/odbc.ini\n"
+    "conn.db = odbc:Driver=SQLite3;Database=/srv/legacy/@NAME@.db\n"
+    "; conn.db.password_file = secrets/@NAME@.pw\n";
+
+static const char stanza_http[] =
+    "[source @NAME@]\n"
+    "; the adapter file, relative to this config file's directory\n"
+    "adapter = @PATH@\n"
+    "; the department's name in alert explanations, e.g. 公安户籍\n"
+    "label = @NAME@\n"
+    "; the base URL; stream paths are appended to it\n"
+    "conn.api = http:https://CHANGE-ME.example.gov.cn/\n"
+    "; the bearer token from a 0600 file or an environment variable, never in this file:\n"
+    "; conn.api.token_file = secrets/@NAME@.token\n"
+    "; conn.api.token_env = @UNAME@_TOKEN\n";
+
+/* Writes `tmpl` to out with @NAME@, @UNAME@ (upper case) and @PATH@ replaced.
+ * Returns 0, or -1 when a write failed (errno set). */
+static int write_template(FILE *out, const char *tmpl, const char *name, const char *path) {
+    for (const char *p = tmpl; *p;) {
+        if (*p == '@') {
+            if (!strncmp(p, "@NAME@", 6)) {
+                if (fputs(name, out) == EOF) return -1;
+                p += 6;
+                continue;
+            }
+            if (!strncmp(p, "@UNAME@", 7)) {
+                for (const char *q = name; *q; q++)
+                    if (fputc(*q >= 'a' && *q <= 'z' ? *q - 'a' + 'A' : *q, out) == EOF) return -1;
+                p += 7;
+                continue;
+            }
+            if (!strncmp(p, "@PATH@", 6)) {
+                if (fputs(path, out) == EOF) return -1;
+                p += 6;
+                continue;
+            }
+        }
+        if (fputc(*p++, out) == EOF) return -1;
+    }
+    return 0;
+}
+
+/* Source names follow config.c: lowercase letters, digits and '_'. */
+static int valid_adapter_name(const char *name) {
+    size_t n = strlen(name);
+    return n > 0 && n <= 60 && name[0] >= 'a' && name[0] <= 'z' &&
+           strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}
+
+static int cmd_new(int argc, char **argv) {
+    const char *kind = NULL, *dir = "adapters";
+    static const struct option opts[] = {{"kind", required_argument, 0, 'k'},
+                                          {"dir", required_argument, 0, 'd'},
+                                          {0, 0, 0, 0}};
+    int c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "k:d:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'k': kind = optarg; break;
+        case 'd': dir = optarg; break;
+        default: return 2;
+        }
+    }
+    if (optind != argc - 1 || !kind) {
+        fprintf(stderr, "usage: gridgate adapter new NAME --kind pg|odbc|http [--dir DIR]\n");
+        return 2;
+    }
+    const char *name = argv[optind];
+    if (!valid_adapter_name(name)) {
+        fprintf(stderr, "gridgate adapter new: name '%s': use lowercase letters, digits and _ "
+                        "(it becomes the [source NAME] section too)\n", name);
+        return 2;
+    }
+    const char *skel, *stanza;
+    if (!strcmp(kind, "pg")) {
+        skel = skeleton_pg;
+        stanza = stanza_pg;
+    } else if (!strcmp(kind, "odbc")) {
+        skel = skeleton_odbc;
+        stanza = stanza_odbc;
+    } else if (!strcmp(kind, "http")) {
+        skel = skeleton_http;
+        stanza = stanza_http;
+    } else {
+        fprintf(stderr, "gridgate adapter new: --kind '%s': use pg, odbc or http\n", kind);
+        return 2;
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "gridgate adapter new: cannot create directory %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    size_t plen = strlen(dir) + strlen(name) + 6;
+    char *path = malloc(plen);
+    if (!path) {
+        fprintf(stderr, "gridgate adapter new: out of memory\n");
+        return 1;
+    }
+    snprintf(path, plen, "%s%s%s.lua", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0) {
+        if (errno == EEXIST)
+            fprintf(stderr, "gridgate adapter new: %s already exists; not overwriting it "
+                            "(choose another NAME or --dir, or remove the file)\n", path);
+        else
+            fprintf(stderr, "gridgate adapter new: cannot create %s: %s\n", path, strerror(errno));
+        free(path);
+        return 1;
+    }
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        fprintf(stderr, "gridgate adapter new: cannot write %s: %s\n", path, strerror(errno));
+        close(fd);
+        unlink(path);
+        free(path);
+        return 1;
+    }
+    int wrc = write_template(f, skel, name, path);
+    int werr = errno;
+    if (fclose(f) != 0 && wrc == 0) {
+        wrc = -1;
+        werr = errno;
+    }
+    if (wrc) {
+        fprintf(stderr, "gridgate adapter new: writing %s failed: %s\n", path, strerror(werr));
+        unlink(path);
+        free(path);
+        return 1;
+    }
+    fprintf(stderr, "gridgate adapter new: wrote %s; add this section to your configuration:\n", path);
+    int src = write_template(stdout, stanza, name, path);
+    if (src || fflush(stdout) != 0) {
+        fprintf(stderr, "gridgate adapter new: cannot print the config stanza: %s\n", strerror(errno));
+        free(path);
+        return 1;
+    }
+    free(path);
+    return 0;
+}
+
+/* --------------------------------------------------------- fact checking */
+
+size_t authoring_display_width(const char *s) {
+    size_t w = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned cp;
+        int n;
+        if (*p < 0x80) {
+            cp = *p;
+            n = 1;
+        } else if ((*p & 0xE0) == 0xC0) {
+            cp = *p & 0x1F;
+            n = 2;
+        } else if ((*p & 0xF0) == 0xE0) {
+            cp = *p & 0x0F;
+            n = 3;
+        } else if ((*p & 0xF8) == 0xF0) {
+            cp = *p & 0x07;
+            n = 4;
+        } else { /* stray byte: one column */
+            w++;
+            p++;
+            continue;
+        }
+        int k;
+        for (k = 1; k < n && (p[k] & 0xC0) == 0x80; k++) cp = (cp << 6) | (p[k] & 0x3F);
+        p += k;
+        int wide = (cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0xA4CF && cp != 0x303F) ||
+                   (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) ||
+                   (cp >= 0xFE30 && cp <= 0xFE4F) || (cp >= 0xFF00 && cp <= 0xFF60) ||
+                   (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x20000 && cp <= 0x3FFFD);
+        w += wide ? 2 : 1;
+    }
+    return w;
+}
+
+/* Money in fen as plain yuan with two decimals ("-1234.50"). */
+static void yuan_text(int64_t fen, char *out, size_t outsz) {
+    uint64_t mag = fen < 0 ? (uint64_t)0 - (uint64_t)fen : (uint64_t)fen;
+    snprintf(out, outsz, "%s%" PRIu64 ".%02" PRIu64, fen < 0 ? "-" : "", mag / 100, mag % 100);
+}
+
+static void date_text(int yyyymmdd, char *out, size_t outsz) {
+    snprintf(out, outsz, "%04d-%02d-%02d", yyyymmdd / 10000, yyyymmdd / 100 % 100, yyyymmdd % 100);
+}
+
+void authoring_format_field(const fact *f, fact_field ff, char *out, size_t outsz) {
+    if (!outsz) return;
+    out[0] = '\0';
+    const fact_val *v = &f->f[ff];
+    if (!v->set) return;
+    switch (fact_field_type(ff)) {
+    case FT_TEXT:
+    case FT_ENUM:
+        if (!v->s) return;
+        if (ff == FF_ID_NO)
+            ident_mask(f->id_status == ID_OK && f->id_norm[0] ? f->id_norm : v->s, out, outsz);
+        else if (ff == FF_NAME)
+            name_mask(v->s, out, outsz);
+        else
+            snprintf(out, outsz, "%s", v->s);
+        return;
+    case FT_DATE: date_text((int)v->i, out, outsz); return;
+    case FT_MONTH: snprintf(out, outsz, "%04d-%02d", (int)(v->i / 100), (int)(v->i % 100)); return;
+    case FT_MONEY: yuan_text(v->i, out, outsz); return;
+    case FT_INT: snprintf(out, outsz, "%" PRId64, v->i); return;
+    case FT_BOOL: snprintf(out, outsz, "%s", v->i ? "true" : "false"); return;
+    }
+}
+
+static int warnf(authoring_warn_fn fn, void *ud, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int warnf(authoring_warn_fn fn, void *ud, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fn(ud, msg);
+    return 1;
+}
+
+int authoring_fact_warnings(fact *f, int today, authoring_warn_fn fn, void *ud) {
+    if (today <= 0) today = date_today();
+    fact_normalize_identity(f, NULL, today);
+    int n = 0;
+    char buf[64];
+    if (f->id_status != ID_OK && f->id_status != ID_EMPTY) {
+        ident_mask(f->f[FF_ID_NO].s ? f->f[FF_ID_NO].s : "", buf, sizeof buf);
+        n += warnf(fn, ud, "id_no %s is not a valid id number: %s", buf, ident_status_str(f->id_status));
+    }
+    if ((f->kind == FK_PAYMENT || f->kind == FK_INCOME) && f->f[FF_AMOUNT].set) {
+        int64_t a = f->f[FF_AMOUNT].i;
+        yuan_text(a, buf, sizeof buf);
+        if (a < 0)
+            n += warnf(fn, ud, "amount %" PRId64 " fen (%s yuan) is negative: a reversal? rules add amounts as they are",
+                       a, buf);
+        else if (a < AUTHORING_AMOUNT_MIN_FEN)
+            n += warnf(fn, ud, "amount %" PRId64 " fen (%s yuan) for one month is implausibly small: "
+                               "is the column in yuan? map it with yuan()", a, buf);
+        else if (a > AUTHORING_AMOUNT_MAX_FEN)
+            n += warnf(fn, ud, "amount %" PRId64 " fen (%s yuan) for one month is implausibly large: "
+                               "is the column in fen? map it with fen()", a, buf);
+    }
+    for (int i = 0; i < FF__COUNT; i++) {
+        fact_field ff = (fact_field)i;
+        const fact_val *v = &f->f[ff];
+        if (!v->set) continue;
+        field_type t = fact_field_type(ff);
+        if (t == FT_DATE && ff != FF_TO && v->i > today) {
+            date_text((int)v->i, buf, sizeof buf);
+            n += warnf(fn, ud, "%s %s is in the future", fact_field_name(ff), buf);
+        } else if (t == FT_MONTH && v->i > date_month(today)) {
+            n += warnf(fn, ud, "%s %04d-%02d is in the future", fact_field_name(ff), (int)(v->i / 100),
+                       (int)(v->i % 100));
+        }
+    }
+    if (f->id_status == ID_OK && f->f[FF_BIRTH_DATE].set && ident_birth_date(f->id_norm) != (int)f->f[FF_BIRTH_DATE].i) {
+        date_text((int)f->f[FF_BIRTH_DATE].i, buf, sizeof buf);
+        n += warnf(fn, ud, "birth_date %s disagrees with the birth date in the id number", buf);
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------ adapter test */
+
+/* A growable list of malloc'd strings. */
+typedef struct strlist {
+    char **v;
+    size_t n, cap;
+} strlist;
+
+static int strlist_add(strlist *l, const char *s) {
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **grown = realloc(l->v, cap * sizeof *grown);
+        if (!grown) return -1;
+        l->v = grown;
+        l->cap = cap;
+    }
+    char *d = strdup(s);
+    if (!d) return -1;
+    l->v[l->n++] = d;
+    return 0;
+}
+
+static void strlist_free(strlist *l) {
+    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+/* One stream's results, collected by the sink. cells holds, per shown fact,
+ * FF__COUNT + 1 malloc'd strings (ref first, then every field, "" when unset). */
+typedef struct stream_run {
+    const char *stream;
+    int today;
+    long facts;
+    char ***cells;
+    size_t nrows;
+    int used[FF__COUNT]; /* fields set in at least one fact */
+    strlist rejects;     /* "REF: reason" */
+    strlist warnings;    /* "REF: message" or runtime messages */
+    const char *ref;     /* the fact being checked, for warning lines */
+    int oom;
+} stream_run;
+
+static void run_warn(void *ud, const char *msg) {
+    stream_run *r = ud;
+    char line[700];
+    snprintf(line, sizeof line, "%s: %s", r->ref ? r->ref : "?", msg);
+    if (strlist_add(&r->warnings, line)) r->oom = 1;
+}
+
+static int sink_fact(void *ud, const char *stream, fact *f) {
+    (void)stream;
+    stream_run *r = ud;
+    r->facts++;
+    r->ref = f->ref;
+    authoring_fact_warnings(f, r->today, run_warn, r);
+    r->ref = NULL;
+    if (r->nrows < TABLE_MAX_ROWS) {
+        char **row = calloc(FF__COUNT + 1, sizeof *row);
+        char ***grown = realloc(r->cells, (r->nrows + 1) * sizeof *grown);
+        if (!row || !grown) {
+            free(row);
+            if (grown) r->cells = grown;
+            r->oom = 1;
+            return 1;
+        }
+        r->cells = grown;
+        r->cells[r->nrows++] = row;
+        row[0] = strdup(f->ref ? f->ref : "");
+        if (!row[0]) r->oom = 1;
+        for (int i = 0; i < FF__COUNT; i++) {
+            char cell[256];
+            authoring_format_field(f, (fact_field)i, cell, sizeof cell);
+            if (cell[0]) r->used[i] = 1;
+            row[i + 1] = strdup(cell);
+            if (!row[i + 1]) r->oom = 1;
+        }
+    }
+    return r->oom;
+}
+
+static int sink_reject(void *ud, const char *stream, const char *ref, const char *reason, const char *raw_json) {
+    (void)stream;
+    (void)raw_json; /* holds raw ids and names: never printed */
+    stream_run *r = ud;
+    char line[900];
+    snprintf(line, sizeof line, "%s: %s", ref ? ref : "(no key)", reason ? reason : "(no reason)");
+    if (strlist_add(&r->rejects, line)) r->oom = 1;
+    return r->oom;
+}
+
+static void stream_run_free(stream_run *r) {
+    for (size_t i = 0; i < r->nrows; i++) {
+        for (int k = 0; k <= FF__COUNT; k++) free(r->cells[i][k]);
+        free(r->cells[i]);
+    }
+    free(r->cells);
+    strlist_free(&r->rejects);
+    strlist_free(&r->warnings);
+}
+
+/* Prints `s` cut to `max` display columns and padded to `width`. */
+static void print_cell(const char *s, size_t width, int right, int last) {
+    char cut[CELL_MAX_WIDTH * 4 + 8];
+    size_t w = authoring_display_width(s);
+    if (w > CELL_MAX_WIDTH) {
+        /* keep whole UTF-8 characters up to CELL_MAX_WIDTH - 1 columns, then "~" */
+        size_t n = 0, cw = 0;
+        while (s[n]) {
+            size_t len = 1;
+            while (s[n + len] && ((unsigned char)s[n + len] & 0xC0) == 0x80) len++;
+            char ch[8] = {0};
+            memcpy(ch, s + n, len < sizeof ch ? len : sizeof ch - 1);
+            size_t chw = authoring_display_width(ch);
+            if (cw + chw > CELL_MAX_WIDTH - 1 || n + len >= sizeof cut - 2) break;
+            cw += chw;
+            n += len;
+        }
+        memcpy(cut, s, n);
+        cut[n] = '~';
+        cut[n + 1] = '\0';
+        s = cut;
+        w = cw + 1;
+    }
+    size_t pad = width > w ? width - w : 0;
+    if (right) printf("%*s%s", (int)pad, "", s);
+    else printf("%s%*s", s, last ? 0 : (int)pad, "");
+}
+
+static void print_table(const stream_run *r, fact_kind kind) {
+    int cols[FF__COUNT + 1];
+    int ncols = 0;
+    cols[ncols++] = -1; /* ref */
+    for (int i = 0; i < FF__COUNT; i++)
+        if (r->used[i] && fact_field_allowed(kind, (fact_field)i)) cols[ncols++] = i;
+    size_t width[FF__COUNT + 1];
+    for (int c = 0; c < ncols; c++) {
+        const char *h = cols[c] < 0 ? "ref" : fact_field_name((fact_field)cols[c]);
+        width[c] = strlen(h);
+        for (size_t k = 0; k < r->nrows; k++) {
+            size_t w = authoring_display_width(r->cells[k][cols[c] + 1]);
+            if (w > CELL_MAX_WIDTH) w = CELL_MAX_WIDTH;
+            if (w > width[c]) width[c] = w;
+        }
+    }
+    printf("  ");
+    for (int c = 0; c < ncols; c++) {
+        int money = cols[c] >= 0 && fact_field_type((fact_field)cols[c]) == FT_MONEY;
+        print_cell(cols[c] < 0 ? "ref" : fact_field_name((fact_field)cols[c]), width[c], money, c + 1 == ncols);
+        printf(c + 1 < ncols ? "  " : "\n");
+    }
+    for (size_t k = 0; k < r->nrows; k++) {
+        printf("  ");
+        for (int c = 0; c < ncols; c++) {
+            int money = cols[c] >= 0 && fact_field_type((fact_field)cols[c]) == FT_MONEY;
+            print_cell(r->cells[k][cols[c] + 1], width[c], money, c + 1 == ncols);
+            printf(c + 1 < ncols ? "  " : "\n");
+        }
+    }
+}
+
+static int cmd_test(const char *config_path, int argc, char **argv) {
+    const char *source = NULL;
+    long limit = 0;
+    static const struct option opts[] = {{"source", required_argument, 0, 's'},
+                                          {"limit", required_argument, 0, 'n'},
+                                          {0, 0, 0, 0}};
+    int c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "s:n:", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': source = optarg; break;
+        case 'n': {
+            char *end;
+            errno = 0;
+            limit = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || limit < 1) {
+                fprintf(stderr, "gridgate adapter test: --limit '%s': give a positive number of facts\n", optarg);
+                return 2;
+            }
+            break;
+        }
+        default: return 2;
+        }
+    }
+    if (optind != argc - 1 || !source) {
+        fprintf(stderr, "usage: gridgate adapter test FILE --source NAME [--limit N] [-c CONFIG]\n");
+        return 2;
+    }
+    const char *file = argv[optind];
+    char err[2048];
+    gg_config *cfg = config_load(config_path, err, sizeof err);
+    if (!cfg) {
+        fprintf(stderr, "gridgate adapter test: %s\n", err);
+        return 1;
+    }
+    const gg_source_conf *src = config_source(cfg, source);
+    if (!src) {
+        fprintf(stderr, "gridgate adapter test: %s has no [source %s] (it has:", cfg->path, source);
+        for (size_t i = 0; i < cfg->nsources; i++) fprintf(stderr, " %s", cfg->sources[i].name);
+        fprintf(stderr, "%s); add one, `gridgate adapter new` prints a stanza\n", cfg->nsources ? "" : " none");
+        config_free(cfg);
+        return 1;
+    }
+    adapter *ad = adapter_load(src, file, err, sizeof err);
+    if (!ad) {
+        fprintf(stderr, "gridgate adapter test: source %s: %s\n", source, err);
+        config_free(cfg);
+        return 1;
+    }
+    int today = cfg->rules.today ? cfg->rules.today : date_today();
+    size_t nstreams = adapter_stream_count(ad);
+    printf("adapter %s, source %s (%s, encoding %s): %zu stream%s%s\n", file, source, src->label,
+           src->encoding ? src->encoding : "UTF-8", nstreams, nstreams == 1 ? "" : "s",
+           adapter_can_push(ad) ? ", push (not run)" : "");
+    stream_run *runs = calloc(nstreams ? nstreams : 1, sizeof *runs);
+    int *failed = calloc(nstreams ? nstreams : 1, sizeof *failed);
+    if (!runs || !failed) {
+        fprintf(stderr, "gridgate adapter test: out of memory\n");
+        free(runs);
+        free(failed);
+        adapter_free(ad);
+        config_free(cfg);
+        return 1;
+    }
+    /* Load warnings about one stream ("stream 'x': ...") belong to it; the
+     * rest concern the whole adapter. */
+    const char *const *w = adapter_warnings(ad);
+    size_t seen = 0;
+    for (; w && w[seen]; seen++) {
+        size_t owner = nstreams;
+        for (size_t i = 0; i < nstreams && owner == nstreams; i++) {
+            char tag[200];
+            snprintf(tag, sizeof tag, "stream '%s'", adapter_stream(ad, i)->name);
+            if (strstr(w[seen], tag)) owner = i;
+        }
+        if (owner < nstreams) {
+            if (strlist_add(&runs[owner].warnings, w[seen])) runs[owner].oom = 1;
+        } else {
+            printf("warning: %s\n", w[seen]);
+        }
+    }
+    int rc = 0;
+    for (size_t i = 0; i < nstreams; i++) {
+        const adapter_stream_info *si = adapter_stream(ad, i);
+        stream_run *r = &runs[i];
+        r->stream = si->name;
+        r->today = today;
+        adapter_sink sink = {.on_fact = sink_fact, .on_reject = sink_reject, .ud = r};
+        long nrows = 0;
+        char perr[2048] = "";
+        int prc = adapter_pull(ad, i, &sink, limit, NULL, &nrows, NULL, perr, sizeof perr);
+        /* warnings the runtime added while pulling (unknown fields ...) */
+        w = adapter_warnings(ad);
+        for (; w && w[seen]; seen++)
+            if (strlist_add(&r->warnings, w[seen])) r->oom = 1;
+        printf("\n== stream %s: %s facts from %s (%s)\n", si->name, fact_kind_name(si->kind),
+               si->conn ? si->conn : "a Lua pull", si->declarative ? "declarative" : "lua pull");
+        if (r->nrows) print_table(r, si->kind);
+        if (r->facts > (long)r->nrows)
+            printf("  (%zu of %ld facts shown; --limit N pulls fewer)\n", r->nrows, r->facts);
+        if (!r->facts) printf("  (no facts)\n");
+        for (size_t k = 0; k < r->rejects.n; k++) printf("  rejected %s\n", r->rejects.v[k]);
+        for (size_t k = 0; k < r->warnings.n; k++) printf("  warning %s\n", r->warnings.v[k]);
+        if (r->oom) {
+            printf("  ERROR out of memory while collecting the results\n");
+            failed[i] = 1;
+        }
+        if (prc) {
+            /* Every stream error should name the source; a few runtime
+             * messages (columns missing from the result) name only file:line. */
+            char tag[200], full[2600];
+            snprintf(tag, sizeof tag, "source %s", source);
+            if (strstr(perr, tag))
+                snprintf(full, sizeof full, "%s", perr);
+            else
+                snprintf(full, sizeof full, "source %s, stream '%s': %s", source, si->name, perr);
+            printf("  ERROR %s\n", full);
+            fprintf(stderr, "gridgate adapter test: %s\n", full);
+            failed[i] = 1;
+        }
+        if (failed[i]) rc = 1;
+    }
+    printf("\n");
+    for (size_t i = 0; i < nstreams; i++)
+        printf("stream %s: %ld facts, %zu rejected, %zu warnings%s\n", runs[i].stream, runs[i].facts,
+               runs[i].rejects.n, runs[i].warnings.n, failed[i] ? ", FAILED" : "");
+    if (nstreams == 0) printf("the adapter has no streams (push only)\n");
+    for (size_t i = 0; i < nstreams; i++) stream_run_free(&runs[i]);
+    free(runs);
+    free(failed);
+    adapter_free(ad);
+    config_free(cfg);
+    return rc;
+}
+
+/* ------------------------------------------------------------------- main */
+
+int authoring_main(const char *config_path, int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "new")) return cmd_new(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "test")) return cmd_test(config_path, argc, argv);
+    fprintf(stderr, "usage: gridgate adapter new NAME --kind pg|odbc|http [--dir DIR]\n"
+                    "       gridgate adapter test FILE --source NAME [--limit N] [-c CONFIG]\n");
+    return 2;
+}

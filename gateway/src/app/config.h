@@ -1,0 +1,76 @@
+/* config.h - the gateway configuration (INI, parsed with inih).
+ *
+ *   [gridgate]                  state = var/state.db ; log_level = info
+ *   [source NAME]               adapter, label, conn.<c> = <spec>, conn.<c>.token_file, ...
+ *   [rule RULE]                 enabled, grace_months, min_months, standard[.<prefix>], exempt_subkinds
+ *   [route]                     <rule> = sink, sink, ... ("@sources" = the sources involved)
+ *   [delivery]                  max_attempts, backoff_base_ms, backoff_max_ms
+ *
+ * Values may use ${VAR} to take text from the environment. Secrets are never
+ * written in the file: conn.<c>.password_env / .password_file and
+ * conn.<c>.token_env / .token_file name where they are; files must be mode 0600
+ * (or stricter) or loading fails. Unknown sections and keys are rejected with
+ * the file, line and key named. */
+#ifndef GG_CONFIG_H
+#define GG_CONFIG_H
+
+#include <stddef.h>
+
+#include "alerts/alert.h"
+#include "rules/rules.h"
+
+#define GG_MAX_CONNS 8
+
+typedef struct gg_conn_conf {
+    char *name;     /* "db" */
+    char *spec;     /* "pg:..." with ${VAR} expanded and the password resolved */
+    char *token;    /* resolved bearer token (HTTP), may be NULL; never logged */
+    char *password; /* resolved database password, already appended to spec; never logged */
+    long timeout_ms;
+    int retries;    /* -1 = not set (connector default), 0 = none */
+} gg_conn_conf;
+
+typedef struct gg_source_conf {
+    char *name;         /* section name */
+    char *label;        /* department label for explanations, e.g. "公安户籍" */
+    char *adapter;      /* path to the Lua file (relative to the config file's directory) */
+    char *encoding;     /* source text encoding, default "UTF-8" */
+    int enabled;
+    long deadline_ms;   /* Lua time limit per call; default 60000 */
+    long memory_mb;     /* Lua memory cap; default 256 */
+    gg_conn_conf conns[GG_MAX_CONNS];
+    int nconns;
+    int line;           /* where the section starts, for messages */
+} gg_source_conf;
+
+typedef struct gg_route {
+    char **sinks;  /* source names, or "@sources" */
+    size_t nsinks;
+} gg_route;
+
+typedef struct gg_config {
+    char *path;         /* the file loaded */
+    char *dir;          /* its directory: relative paths resolve against it */
+    char *state_path;
+    char *log_level;
+    gg_source_conf *sources;
+    size_t nsources;
+    rules_config rules;
+    gg_route routes[RULE__COUNT];
+    int max_attempts;       /* delivery attempts before dead-lettering; default 10 */
+    long backoff_base_ms;   /* default 1000 */
+    long backoff_max_ms;    /* default 300000 */
+    long verdict_deadline_days; /* default 7 */
+} gg_config;
+
+/* Loads and validates; NULL with a message naming file:line and key on error. */
+gg_config *config_load(const char *path, char *err, size_t errsz);
+void config_free(gg_config *c);
+const gg_source_conf *config_source(const gg_config *c, const char *name);
+/* Resolves a path relative to the config directory (malloc'd). */
+char *config_path(const gg_config *c, const char *p);
+/* Reads a secret file, refusing group/other-readable files. malloc'd, trailing
+ * newline stripped; NULL with err set. */
+char *config_read_secret_file(const char *path, char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,681 @@
+/* cycle.c - one matching cycle, flowing one way:
+ *   connectors -> adapter runtime -> facts -> identity -> rules -> alerts/outbox -> sinks.
+ *
+ * Phase 1 pulls the small-side streams (persons, deaths, members, assets,
+ * custody, verdicts) into the state store. Phase 2 streams payment and income
+ * rows and keeps only those about a subject of interest (an id with a death,
+ * custody or enrollment, or an assistance case), so what is kept grows with
+ * deaths and cases, not with payment rows. Each stream is one transaction: a
+ * source that fails mid-stream leaves the previous facts in place.
+ *
+ * Incremental streams (adapters/README.md section 2) resume after a (column,
+ * key) watermark stored with their facts in that same transaction; their
+ * (source, kind) is never pruned, and a payment/income stream with a `lookup`
+ * fetches the rows of each subject that became of interest since its last
+ * successful cycle, which an incremental read of new rows alone would miss. */
+#include "app/cycle.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "conn/conn.h"
+#include "model/factset.h"
+#include "identity/resolve.h"
+#include "core/log.h"
+#include "rules/rules.h"
+#include "core/strmap.h"
+
+#define MAX_LOGGED_REJECTS 20
+
+typedef struct pull_sink_ctx {
+    gg_ctx *ctx;
+    adapter *ad;
+    const char *source;
+    long cycle;
+    int phase_stream;        /* 1 = payment/income phase: filter by interest */
+    strmap *interest_ids, *interest_cases;
+    cycle_stats *stats;
+    long kept, skipped, rejected, invalid;
+    int failed;              /* state write failed */
+} pull_sink_ctx;
+
+/* Records an invalid id in the quarantine and the data-quality counts. */
+static void quarantine_invalid_id(pull_sink_ctx *p, const char *stream, const fact *f) {
+    char masked[40], reason[160];
+    ident_mask(f->id_clean[0] ? f->id_clean : "", masked, sizeof masked);
+    snprintf(reason, sizeof reason, "invalid id_no: %s", ident_status_str(f->id_status));
+    char *raw = adapter_raw_json(p->ad);
+    if (state_quarantine_add(p->ctx->st, p->source, stream, f->ref, reason, raw, p->cycle)) p->failed = 1;
+    free(raw);
+    state_dq_add(p->ctx->st, p->source, "invalid_id", ident_status_code(f->id_status), 1, p->cycle);
+    gg_debug(p->source, "stream %s, record %s: %s (%s)", stream, f->ref, reason, masked);
+    p->invalid++;
+}
+
+static int on_fact(void *ud, const char *stream, fact *f) {
+    pull_sink_ctx *p = ud;
+    int keep = 1;
+    if (p->phase_stream) {
+        /* Decide on the id (and case) alone first: most payment and income rows
+         * are not of interest, and folding their names would be most of the
+         * stream's cost. Only kept rows and invalid ids go further. */
+        char id18[IDENT_LEN + 1];
+        ident_status ist = f->f[FF_ID_NO].set ? ident_normalize(f->f[FF_ID_NO].s, p->ctx->today, id18) : ID_EMPTY;
+        keep = ist == ID_OK && strmap_has(p->interest_ids, id18);
+        if (!keep && f->f[FF_CASE].set && f->f[FF_CASE].s) keep = strmap_has(p->interest_cases, f->f[FF_CASE].s);
+        if (!keep && (ist == ID_OK || ist == ID_EMPTY)) {
+            p->skipped++;
+            return 0;
+        }
+    }
+    fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
+    if (f->id_status != ID_OK && f->id_status != ID_EMPTY) quarantine_invalid_id(p, stream, f);
+    if (!keep) {
+        p->skipped++;
+        return 0;
+    }
+    f->raw_json = adapter_raw_json(p->ad);
+    if (state_fact_put(p->ctx->st, f, p->cycle)) {
+        p->failed = 1;
+        return 1;
+    }
+    p->kept++;
+    return 0;
+}
+
+static int on_reject(void *ud, const char *stream, const char *ref, const char *reason, const char *raw) {
+    pull_sink_ctx *p = ud;
+    /* The quarantine keeps every reject; the log shows the first few of a
+     * stream so that a broken mapping does not flood it. */
+    if (p->rejected < MAX_LOGGED_REJECTS)
+        gg_warn(p->source, "stream %s, record %s: rejected: %s", stream, ref ? ref : "?", reason);
+    else if (p->rejected == MAX_LOGGED_REJECTS)
+        gg_warn(p->source, "stream %s: more rejects are quarantined without logging them (gridgate quarantine list)",
+                stream);
+    if (state_quarantine_add(p->ctx->st, p->source, stream, ref ? ref : "", reason, raw, p->cycle)) {
+        p->failed = 1;
+        return 1;
+    }
+    const char *metric = strstr(reason, "not valid") && strstr(reason, "text") ? "encoding_error" : "rejected";
+    state_dq_add(p->ctx->st, p->source, metric, stream, 1, p->cycle);
+    p->rejected++;
+    return 0;
+}
+
+/* What a cycle learned about each (source, kind): whether it has streams,
+ * whether all of them were read completely, and how many records they gave. */
+typedef struct kind_status {
+    int streams, failed;
+    int incremental;   /* some stream of the kind reads only new rows: never prune */
+    long records;
+} kind_status;
+
+/* State-store key of a stream's lookup mark: the last cycle whose new subjects
+ * of interest the stream's lookup fetched. */
+static void lookup_mark_key(const char *stream, char *out, size_t outsz) {
+    snprintf(out, outsz, "%s#lookup", stream);
+}
+
+/* Reads a stream's lookup mark; -1 when none is stored. */
+static int lookup_mark_get(gg_ctx *ctx, const char *source, const char *stream, long *mark) {
+    char key[200];
+    lookup_mark_key(stream, key, sizeof key);
+    char *v = NULL;
+    *mark = -1;
+    if (state_watermark_get(ctx->st, source, key, &v)) return -1;
+    if (v) *mark = strtol(v, NULL, 10);
+    free(v);
+    return 0;
+}
+
+static int lookup_mark_set(gg_ctx *ctx, const char *source, const char *stream, long cycle) {
+    char key[200], val[32];
+    lookup_mark_key(stream, key, sizeof key);
+    snprintf(val, sizeof val, "%ld", cycle);
+    return state_watermark_set(ctx->st, source, key, val);
+}
+
+/* Runs the stream's lookup for every id that became of interest after `mark`
+ * (new_ids: id -> the cycle it became of interest). Inside the stream's
+ * transaction, through the stream's sink. */
+static int run_lookups(adapter *ad, size_t k, const adapter_sink *sink, const strmap *new_ids, long mark,
+                       long *nids, long *nrows, char *err, size_t errsz) {
+    size_t iter = 0;
+    const char *id;
+    int since;
+    *nids = *nrows = 0;
+    while (strmap_next(new_ids, &iter, &id, &since)) {
+        if (since <= mark) continue;
+        long rows = 0;
+        if (adapter_lookup(ad, k, id, sink, &rows, err, errsz)) return -1;
+        (*nids)++;
+        *nrows += rows;
+    }
+    return 0;
+}
+
+/* Pulls every stream of one phase from every loaded adapter. */
+static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, strmap *cases, const strmap *new_ids,
+                       cycle_stats *cs, kind_status (*ks)[FK__COUNT]) {
+    for (size_t i = 0; i < ctx->cfg->nsources; i++) {
+        adapter *ad = ctx->adapters[i];
+        const gg_source_conf *src = &ctx->cfg->sources[i];
+        if (!src->enabled) continue;
+        if (!ad) {
+            if (!phase_stream) {
+                gg_error(src->name, "skipped: %s", ctx->load_errors[i] ? ctx->load_errors[i] : "adapter not loaded");
+                cs->streams_failed++;
+            }
+            continue;
+        }
+        for (size_t k = 0; k < adapter_stream_count(ad); k++) {
+            const adapter_stream_info *si = adapter_stream(ad, k);
+            if (fact_kind_is_stream(si->kind) != phase_stream) continue;
+            kind_status *kst = &ks[i][si->kind];
+            kst->streams++;
+            if (si->incremental) kst->incremental++;
+            pull_sink_ctx p = {.ctx = ctx, .ad = ad, .source = src->name, .cycle = cycle,
+                               .phase_stream = phase_stream, .interest_ids = ids, .interest_cases = cases,
+                               .stats = cs};
+            adapter_sink sink = {.on_fact = on_fact, .on_reject = on_reject, .ud = &p};
+            char err[1024];
+            long rows = 0;
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            if (state_begin(ctx->st)) {
+                cs->streams_failed++;
+                kst->failed++;
+                continue;
+            }
+            char *wm_in = NULL, *wm_out = NULL;
+            int rc = 0;
+            if (si->incremental && state_watermark_get(ctx->st, src->name, si->name, &wm_in)) {
+                snprintf(err, sizeof err, "cannot read the stream's watermark from the state store");
+                rc = -1;
+            }
+            if (rc == 0) rc = adapter_pull(ad, k, &sink, 0, wm_in, &rows, &wm_out, err, sizeof err);
+            long lookup_ids = 0, lookup_rows = 0, kept_by_pull = p.kept;
+            int lookups = rc == 0 && !p.failed && si->incremental && si->lookup && phase_stream;
+            if (lookups && wm_in) {
+                long mark = -1;
+                if (lookup_mark_get(ctx, src->name, si->name, &mark)) {
+                    snprintf(err, sizeof err, "cannot read the stream's lookup mark from the state store");
+                    rc = -1;
+                } else {
+                    rc = run_lookups(ad, k, &sink, new_ids, mark < 0 ? 0 : mark, &lookup_ids, &lookup_rows, err,
+                                     sizeof err);
+                }
+            }
+            /* A first pull (no watermark) read every row: no lookup is owed
+             * for the subjects of interest known so far. */
+            if (rc == 0 && !p.failed && lookups && lookup_mark_set(ctx, src->name, si->name, cycle)) p.failed = 1;
+            if (rc == 0 && !p.failed && wm_out && state_watermark_set(ctx->st, src->name, si->name, wm_out)) p.failed = 1;
+            if (rc == 0 && !p.failed && wm_out)
+                gg_debug(src->name, "stream %s: watermark advanced", si->name); /* its key may be an id: not logged */
+            free(wm_in);
+            free(wm_out);
+            if (rc || p.failed) {
+                state_rollback(ctx->st);
+                gg_error(src->name, "stream %s failed, its facts%s from this cycle are not kept: %s", si->name,
+                         si->incremental ? " and watermark" : "", rc ? err : "state store write failed");
+                state_dq_add(ctx->st, src->name, "stream_failed", si->name, 1, cycle);
+                cs->streams_failed++;
+                kst->failed++;
+                continue;
+            }
+            if (state_commit(ctx->st)) {
+                cs->streams_failed++;
+                kst->failed++;
+                continue;
+            }
+            kst->records += rows + p.rejected;
+            if (lookup_ids)
+                gg_info(src->name, "stream %s: lookup of %ld new subjects of interest: %ld records, %ld kept", si->name,
+                        lookup_ids, lookup_rows, p.kept - kept_by_pull);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+            gg_info(src->name, "stream %s (%s): %ld records, %ld kept, %ld not of interest, %ld rejected, %ld invalid ids, %.2fs",
+                    si->name, fact_kind_name(si->kind), rows + p.rejected, kept_by_pull, p.skipped, p.rejected,
+                    p.invalid, secs);
+            cs->facts_kept += p.kept;
+            cs->rows_skipped += p.skipped;
+            cs->rejected += p.rejected;
+            cs->invalid_ids += p.invalid;
+            cs->streams_ok++;
+        }
+    }
+}
+
+static int load_fact_cb(void *ud, fact *f) {
+    void **a = ud;
+    gg_ctx *ctx = a[0];
+    factset *fs = a[1];
+    /* The folded name was stored with the fact; fold only facts stored without one. */
+    if (f->name_norm || !f->f[FF_NAME].set)
+        fact_normalize_id(f, ctx->today);
+    else
+        fact_normalize_identity(f, ctx->nn, ctx->today);
+    if (factset_add(fs, f)) {
+        fact_clear(f);
+        return 1;
+    }
+    return 0;
+}
+
+/* The subjects of interest after phase 1: every person a death, custody or
+ * enrollment is linked to (by id, or by name + birth date when the record's
+ * id is invalid), and every assistance case. Resolving identities here, not
+ * just taking valid ids, keeps the payments of a person whose death record
+ * carries a mistyped id. */
+/* Collects "source\x1fkind\x1fref" -> first cycle of newly stored facts. */
+static int collect_new_fact(void *ud, const char *source, const char *kind, const char *ref, long first_cycle) {
+    strmap *m = ud;
+    char key[512];
+    snprintf(key, sizeof key, "%s\x1f%s\x1f%s", source, kind, ref);
+    return strmap_put(m, key, (int)first_cycle) < 0;
+}
+
+/* Remembers, for each id of a new subject of interest, the latest cycle it
+ * became one. */
+static int note_new_id(strmap *new_ids, const char *id, int cycle) {
+    int prev;
+    if (!id || !id[0]) return 0;
+    if (strmap_get(new_ids, id, &prev) == 1 && prev >= cycle) return 0;
+    return strmap_put(new_ids, id, cycle) < 0 ? -1 : 0;
+}
+
+/* new_ids (may be NULL): the ids of interest whose death, custody or
+ * enrollment fact was first stored after cycle `since`, each with that cycle:
+ * what incremental streams look up. */
+static int build_interest(gg_ctx *ctx, factset *fsp, strmap *ids, strmap *cases, strmap *new_ids, long since) {
+    factset fs = *fsp; /* the caller's (empty) set: filled here and kept for the rules */
+    strmap new_facts = {0};
+    void *args[2] = {ctx, &fs};
+    if (new_ids && state_interest_new_each(ctx->st, since, collect_new_fact, &new_facts)) goto fail;
+    for (int k = 0; k < FK__COUNT; k++) {
+        if (fact_kind_is_stream((fact_kind)k) || k == FK_VERDICT) continue;
+        if (state_facts_each(ctx->st, k, load_fact_cb, args)) goto fail;
+    }
+    identity_stats ist;
+    if (identity_resolve(&fs, &ist)) goto fail;
+    for (size_t i = 0; i < fs.nfacts; i++) {
+        const fact *f = &fs.facts[i];
+        if (f->kind != FK_DEATH && f->kind != FK_CUSTODY && f->kind != FK_ASSISTANCE_MEMBER) continue;
+        if (f->kind == FK_DEATH && f->f[FF_REVOKED].set && f->f[FF_REVOKED].i) continue; /* registration restored */
+        if (fs.person_of[i] >= 0 && strmap_add(ids, fs.persons[fs.person_of[i]].id_no) < 0) goto fail;
+        if (f->id_norm[0] && strmap_add(ids, f->id_norm) < 0) goto fail;
+        if (f->kind == FK_ASSISTANCE_MEMBER && f->f[FF_CASE].s && strmap_add(cases, f->f[FF_CASE].s) < 0) goto fail;
+        if (new_ids && strmap_count(&new_facts)) {
+            char key[512];
+            int first;
+            snprintf(key, sizeof key, "%s\x1f%s\x1f%s", f->source, fact_kind_name(f->kind), f->ref);
+            if (strmap_get(&new_facts, key, &first) != 1) continue;
+            if (fs.person_of[i] >= 0 && note_new_id(new_ids, fs.persons[fs.person_of[i]].id_no, first)) goto fail;
+            if (note_new_id(new_ids, f->id_norm, first)) goto fail;
+        }
+    }
+    *fsp = fs;
+    strmap_free(&new_facts);
+    return 0;
+fail:
+    *fsp = fs;
+    strmap_free(&new_facts);
+    return -1;
+}
+
+/* The earliest lookup mark among incremental streams with a lookup that have
+ * read before (a watermark exists); -1 when no lookup can be owed. */
+static long lookups_since(gg_ctx *ctx) {
+    long since = -1;
+    for (size_t i = 0; i < ctx->cfg->nsources; i++) {
+        adapter *ad = ctx->adapters[i];
+        const char *source = ctx->cfg->sources[i].name;
+        if (!ad || !ctx->cfg->sources[i].enabled) continue;
+        for (size_t k = 0; k < adapter_stream_count(ad); k++) {
+            const adapter_stream_info *si = adapter_stream(ad, k);
+            if (!si->incremental || !si->lookup) continue;
+            char *wm = NULL;
+            long mark = -1;
+            if (state_watermark_get(ctx->st, source, si->name, &wm) || !wm) {
+                free(wm);
+                continue;
+            }
+            free(wm);
+            if (lookup_mark_get(ctx, source, si->name, &mark)) continue;
+            if (mark < 0) mark = 0;
+            if (since < 0 || mark < since) since = mark;
+        }
+    }
+    return since;
+}
+
+/* Full-refresh semantics: when every stream of a (source, kind) was read
+ * completely, the facts not seen this cycle are gone from the source (deleted
+ * rows, restored registrations, payments no longer of interest) and are
+ * removed, so alerts resting on them are withdrawn. A kind whose streams
+ * returned nothing at all keeps its facts: an empty answer from a source that
+ * had data is more likely a fault than a city without deaths. */
+static void prune_facts(gg_ctx *ctx, long cycle, int phase_stream, kind_status (*ks)[FK__COUNT]) {
+    for (size_t i = 0; i < ctx->cfg->nsources; i++) {
+        const char *source = ctx->cfg->sources[i].name;
+        for (int k = 0; k < FK__COUNT; k++) {
+            if (fact_kind_is_stream((fact_kind)k) != phase_stream) continue;
+            kind_status *kst = &ks[i][k];
+            if (!kst->streams || kst->failed) continue;
+            if (kst->incremental) continue; /* rows not re-read are not gone */
+            if (kst->records == 0) {
+                long had = state_fact_count_source(ctx->st, source, k);
+                if (had > 0)
+                    gg_warn(source, "%s streams returned no records; keeping the %ld facts from earlier cycles",
+                            fact_kind_name((fact_kind)k), had);
+                continue;
+            }
+            long gone = 0;
+            if (state_facts_prune(ctx->st, source, k, cycle, &gone) == 0 && gone > 0)
+                gg_info(source, "%ld %s facts no longer in the source (or no longer of interest) were removed", gone,
+                        fact_kind_name((fact_kind)k));
+        }
+    }
+}
+
+/* Verdicts close the loop: a verdict fact sets its alert confirmed/dismissed
+ * once. The applied verdict is remembered (as a watermark of the source) so
+ * that an alert reopened by new evidence is not closed again by an old one. */
+static void apply_verdicts(gg_ctx *ctx, const factset *fs, cycle_stats *cs) {
+    for (size_t i = 0; i < fs->nfacts; i++) {
+        const fact *f = &fs->facts[i];
+        if (f->kind != FK_VERDICT || !f->f[FF_ALERT].s || !f->f[FF_VERDICT].s) continue;
+        char key[128], sig[512];
+        snprintf(key, sizeof key, "verdict:%s", f->f[FF_ALERT].s);
+        snprintf(sig, sizeof sig, "%s|%s|%s", f->ref, f->f[FF_VERDICT].s, f->f[FF_AT].s ? f->f[FF_AT].s : "");
+        char *prev = NULL;
+        if (state_watermark_get(ctx->st, f->source, key, &prev)) continue;
+        int same = prev && !strcmp(prev, sig);
+        free(prev);
+        if (same) continue;
+        alert a;
+        memset(&a, 0, sizeof a);
+        int found = state_alert_get(ctx->st, f->f[FF_ALERT].s, &a);
+        if (found == 0) {
+            char note[400];
+            snprintf(note, sizeof note, "%s%s%s", f->f[FF_BY].s ? f->f[FF_BY].s : "",
+                     f->f[FF_NOTE].s ? ": " : "", f->f[FF_NOTE].s ? f->f[FF_NOTE].s : "");
+            if (state_alert_set_status(ctx->st, a.id, f->f[FF_VERDICT].s, note) == 0) {
+                cs->verdicts_applied++;
+                gg_info("verdicts", "alert %s %s (source %s, record %s)", a.id, f->f[FF_VERDICT].s, f->source, f->ref);
+            }
+            alert_free(&a);
+        } else if (found == 1) {
+            gg_warn("verdicts", "source %s, record %s: verdict for unknown alert %s ignored", f->source, f->ref,
+                    f->f[FF_ALERT].s);
+        }
+        state_watermark_set(ctx->st, f->source, key, sig);
+    }
+}
+
+/* Enqueues an alert for each routed sink; "@sources" expands to the sources
+ * its evidence came from (those that can take a push). */
+static void route_alert(gg_ctx *ctx, const alert *a) {
+    const gg_route *r = &ctx->cfg->routes[a->rule];
+    for (size_t k = 0; k < r->nsinks; k++) {
+        const char *sink = r->sinks[k];
+        if (strcmp(sink, "@sources")) {
+            state_outbox_enqueue(ctx->st, a->id, sink, a->version);
+            continue;
+        }
+        for (size_t e = 0; e < a->nev; e++) {
+            int dup = 0;
+            for (size_t p = 0; p < e; p++) dup |= !strcmp(a->ev[p].source, a->ev[e].source);
+            adapter *ad = gg_ctx_adapter(ctx, a->ev[e].source);
+            if (!dup && ad && adapter_can_push(ad)) state_outbox_enqueue(ctx->st, a->id, a->ev[e].source, a->version);
+        }
+    }
+}
+
+/* A due outbox row copied out of the state store, so that no SQLite statement
+ * is open while a sink runs. */
+typedef struct outbox_copy {
+    long id;
+    char alert_id[48], sink[64];
+    int version, attempts;
+} outbox_copy;
+
+/* Lifecycle after the rules ran: an open alert the rules no longer produce is
+ * withdrawn, and a pushed alert without a verdict past the deadline becomes
+ * overdue; both are delivered again so the departments see the change. */
+typedef struct withdraw_ctx {
+    gg_ctx *ctx;
+    cycle_stats *cs;
+    strmap produced;
+} withdraw_ctx;
+
+static void reroute_by_id(gg_ctx *ctx, const char *id) {
+    alert a;
+    memset(&a, 0, sizeof a);
+    if (state_alert_get(ctx->st, id, &a) != 0) return;
+    route_alert(ctx, &a);
+    alert_free(&a);
+}
+
+static int withdraw_if_gone(void *ud, const char *id) {
+    withdraw_ctx *wc = ud;
+    if (strmap_has(&wc->produced, id)) return 0;
+    int version = 0;
+    if (state_alert_withdraw(wc->ctx->st, id, &version)) return 0;
+    gg_info("alerts", "alert %s withdrawn: its evidence is gone (version %d)", id, version);
+    wc->cs->alerts_withdrawn++;
+    reroute_by_id(wc->ctx, id);
+    return 0;
+}
+
+static int escalate_overdue(void *ud, const char *id) {
+    withdraw_ctx *wc = ud;
+    gg_warn("alerts", "alert %s overdue: no verdict within %ld days; delivered again as overdue", id,
+            wc->ctx->cfg->verdict_deadline_days);
+    wc->cs->alerts_overdue++;
+    reroute_by_id(wc->ctx, id);
+    return 0;
+}
+
+typedef struct due_list {
+    outbox_copy *rows;
+    size_t n, cap;
+} due_list;
+
+static int collect_due(void *ud, const outbox_row *r) {
+    due_list *d = ud;
+    if (d->n == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 64;
+        d->rows = realloc(d->rows, d->cap * sizeof *d->rows);
+        if (!d->rows) abort();
+    }
+    outbox_copy *c = &d->rows[d->n++];
+    c->id = r->id;
+    snprintf(c->alert_id, sizeof c->alert_id, "%s", r->alert_id);
+    snprintf(c->sink, sizeof c->sink, "%s", r->sink);
+    c->version = r->version;
+    c->attempts = r->attempts;
+    return 0;
+}
+
+int cycle_deliver(gg_ctx *ctx, cycle_stats *cs) {
+    due_list d = {0};
+    if (state_outbox_due(ctx->st, collect_due, &d)) return 1;
+    int failures = 0;
+    conn_opts bo = {.backoff_base_ms = ctx->cfg->backoff_base_ms, .backoff_max_ms = ctx->cfg->backoff_max_ms};
+    for (size_t i = 0; i < d.n; i++) {
+        outbox_copy *c = &d.rows[i];
+        alert a;
+        memset(&a, 0, sizeof a);
+        int found = state_alert_get(ctx->st, c->alert_id, &a);
+        char err[1024];
+        adapter *ad = gg_ctx_adapter(ctx, c->sink);
+        if (found != 0) {
+            snprintf(err, sizeof err, "alert %s is not in the state store", c->alert_id);
+        } else if (!ad) {
+            snprintf(err, sizeof err, "sink %s has no loaded adapter", c->sink);
+        } else {
+            char *expl = alert_explain_zh(&a, gg_ctx_label, ctx);
+            int rc = adapter_push(ad, &a, expl, err, sizeof err);
+            free(expl);
+            if (rc == 0) {
+                state_outbox_done(ctx->st, c->id);
+                cs->delivered++;
+                long pending = 0;
+                if (state_outbox_pending_count(ctx->st, a.id, &pending) == 0 && pending == 0 &&
+                    !strcmp(a.status, "new"))
+                    state_alert_set_status(ctx->st, a.id, "pushed", NULL);
+                alert_free(&a);
+                continue;
+            }
+        }
+        if (found == 0) alert_free(&a);
+        long delay = conn_backoff_ms(&bo, c->attempts);
+        if (delay < ctx->cfg->backoff_base_ms / 2) delay = ctx->cfg->backoff_base_ms / 2;
+        long long next = (long long)time(NULL) + (delay + 999) / 1000;
+        state_outbox_failed(ctx->st, c->id, err, next, ctx->cfg->max_attempts);
+        if (c->attempts + 1 >= ctx->cfg->max_attempts)
+            gg_error("delivery", "alert %s to %s failed %d times; kept as dead letter (gridgate outbox list --status dead): %s",
+                     c->alert_id, c->sink, c->attempts + 1, err);
+        else
+            gg_error("delivery", "alert %s to %s failed (attempt %d of %d, retried later): %s", c->alert_id, c->sink,
+                     c->attempts + 1, ctx->cfg->max_attempts, err);
+        cs->delivery_failed++;
+        failures++;
+    }
+    free(d.rows);
+    return failures;
+}
+
+int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
+    memset(cs, 0, sizeof *cs);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (state_cycle_begin(ctx->st, &cs->cycle)) return -1;
+    gg_info("cycle", "cycle %ld started", cs->cycle);
+
+    kind_status (*ks)[FK__COUNT] = calloc(ctx->cfg->nsources ? ctx->cfg->nsources : 1, sizeof *ks);
+    if (!ks) return -1;
+
+    /* Phase 1: the small side, then what it no longer holds is pruned so the
+     * resolved set built from it is current. */
+    pull_phase(ctx, cs->cycle, 0, NULL, NULL, NULL, cs, ks);
+    if (state_begin(ctx->st) == 0) {
+        prune_facts(ctx, cs->cycle, 0, ks);
+        if (state_commit(ctx->st)) state_rollback(ctx->st);
+    }
+
+    /* Phase 2: payment and income rows about subjects of interest. The small
+     * side loaded and resolved here is kept for the rules. */
+    factset fs;
+    memset(&fs, 0, sizeof fs);
+    strmap ids = {0}, cases = {0}, new_ids = {0};
+    long since = lookups_since(ctx);
+    if (build_interest(ctx, &fs, &ids, &cases, since >= 0 ? &new_ids : NULL, since)) {
+        factset_free(&fs);
+        strmap_free(&ids);
+        strmap_free(&cases);
+        strmap_free(&new_ids);
+        free(ks);
+        return -1;
+    }
+    gg_info("cycle", "subjects of interest: %zu ids, %zu cases", strmap_count(&ids), strmap_count(&cases));
+    if (since >= 0)
+        gg_info("cycle", "%zu ids became of interest since cycle %ld (looked up by incremental streams)",
+                strmap_count(&new_ids), since);
+    pull_phase(ctx, cs->cycle, 1, &ids, &cases, &new_ids, cs, ks);
+    strmap_free(&ids);
+    strmap_free(&cases);
+    strmap_free(&new_ids);
+    if (state_begin(ctx->st) == 0) {
+        prune_facts(ctx, cs->cycle, 1, ks);
+        if (state_commit(ctx->st)) state_rollback(ctx->st);
+    }
+    free(ks);
+
+    /* Identity and rules over what the state store holds: the small side is
+     * already loaded; add the kept payments and incomes, and the verdicts. */
+    void *args[2] = {ctx, &fs};
+    static const fact_kind rest[] = {FK_PAYMENT, FK_INCOME, FK_VERDICT};
+    for (size_t r = 0; r < sizeof rest / sizeof rest[0]; r++) {
+        if (state_facts_each(ctx->st, rest[r], load_fact_cb, args)) {
+            factset_free(&fs);
+            return -1;
+        }
+    }
+    identity_stats ist;
+    if (identity_resolve(&fs, &ist)) {
+        factset_free(&fs);
+        return -1;
+    }
+    gg_info("identity", "%zu facts, %zu persons, %zu linked by id, %zu by name+birth date, %zu ambiguous, %zu name conflicts",
+            fs.nfacts, ist.persons, ist.linked_high, ist.linked_low, ist.ambiguous, ist.name_conflicts);
+    rules_config rc = ctx->cfg->rules;
+    rc.today = ctx->today;
+    alert_list al = {0};
+    if (rules_run(&fs, &rc, &al)) {
+        alert_list_free(&al);
+        factset_free(&fs);
+        return -1;
+    }
+
+    /* Alerts: upsert (stable ids), route new/changed ones to the outbox. */
+    if (state_begin(ctx->st)) {
+        alert_list_free(&al);
+        factset_free(&fs);
+        return -1;
+    }
+    apply_verdicts(ctx, &fs, cs);
+    for (size_t i = 0; i < al.n; i++) {
+        alert *a = &al.items[i];
+        alert_change ch;
+        if (state_alert_upsert(ctx->st, a, &ch)) continue;
+        cs->alerts_total++;
+        if (ch == ALERT_CREATED) cs->alerts_new++;
+        if (ch == ALERT_UPDATED) cs->alerts_updated++;
+        if (ch != ALERT_UNCHANGED) route_alert(ctx, a);
+        if (a->rule == RULE_IDENTITY_CONFLICT) {
+            /* one count per source involved in the conflict */
+            for (size_t e = 0; e < a->nev; e++) {
+                int dup = 0;
+                for (size_t p = 0; p < e; p++) dup |= !strcmp(a->ev[p].source, a->ev[e].source);
+                if (!dup) state_dq_add(ctx->st, a->ev[e].source, "identity_conflict", "persons", 1, cs->cycle);
+            }
+        }
+    }
+    withdraw_ctx wc = {.ctx = ctx, .cs = cs};
+    int lifecycle_ok = strmap_init(&wc.produced, al.n) == 0;
+    for (size_t i = 0; lifecycle_ok && i < al.n; i++)
+        if (strmap_add(&wc.produced, al.items[i].id) < 0) lifecycle_ok = 0;
+    if (lifecycle_ok) {
+        state_alerts_open_each(ctx->st, withdraw_if_gone, &wc);
+        long long deadline = (long long)time(NULL) - ctx->cfg->verdict_deadline_days * 86400LL;
+        state_alerts_overdue(ctx->st, deadline, escalate_overdue, &wc);
+    }
+    strmap_free(&wc.produced);
+    if (state_commit(ctx->st)) {
+        alert_list_free(&al);
+        factset_free(&fs);
+        return -1;
+    }
+    alert_list_free(&al);
+    factset_free(&fs);
+
+    if (!opts || opts->deliver) cycle_deliver(ctx, cs);
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    cs->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    char summary[600];
+    snprintf(summary, sizeof summary,
+             "{\"facts_kept\":%ld,\"rows_skipped\":%ld,\"rejected\":%ld,\"invalid_ids\":%ld,\"streams_ok\":%ld,"
+             "\"streams_failed\":%ld,\"alerts\":%ld,\"alerts_new\":%ld,\"alerts_updated\":%ld,\"delivered\":%ld,"
+             "\"delivery_failed\":%ld,\"verdicts\":%ld,\"withdrawn\":%ld,\"overdue\":%ld,\"seconds\":%.3f}",
+             cs->facts_kept, cs->rows_skipped, cs->rejected, cs->invalid_ids, cs->streams_ok, cs->streams_failed,
+             cs->alerts_total, cs->alerts_new, cs->alerts_updated, cs->delivered, cs->delivery_failed,
+             cs->verdicts_applied, cs->alerts_withdrawn, cs->alerts_overdue, cs->seconds);
+    state_cycle_end(ctx->st, cs->cycle, summary);
+    gg_info("cycle", "cycle %ld done: %s", cs->cycle, summary);
+    return cs->streams_failed || cs->delivery_failed ? 1 : 0;
+}

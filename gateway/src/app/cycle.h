@@ -1,0 +1,29 @@
+/* cycle.h - one matching cycle: pull every source (small side first, then the
+ * payment/income streams filtered to subjects of interest), resolve identities,
+ * run the rules, upsert alerts, enqueue and deliver them to their sinks. */
+#ifndef GG_CYCLE_H
+#define GG_CYCLE_H
+
+#include "app/gg.h"
+
+typedef struct cycle_stats {
+    long cycle;
+    long facts_kept, rows_skipped, rejected, invalid_ids;
+    long streams_ok, streams_failed;
+    long alerts_total, alerts_new, alerts_updated, alerts_withdrawn, alerts_overdue;
+    long delivered, delivery_failed, verdicts_applied;
+    double seconds;
+} cycle_stats;
+
+typedef struct cycle_opts {
+    int deliver;   /* push due outbox rows to sinks (default 1) */
+} cycle_opts;
+
+/* Returns 0 when every stream and delivery succeeded, 1 when the cycle
+ * completed but some stream or delivery failed (named in the log), -1 when it
+ * could not run at all. */
+int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *st);
+/* Delivers due outbox rows only. Returns the number of failures. */
+int cycle_deliver(gg_ctx *ctx, cycle_stats *st);
+
+#endif

@@ -1,0 +1,35 @@
+/* gg.h - the daemon's single context: configuration, state store, name
+ * normalizer and the loaded adapters. Everything else is passed explicitly. */
+#ifndef GG_GG_H
+#define GG_GG_H
+
+#include <stddef.h>
+
+#include "adapter/adapter.h"
+#include "app/config.h"
+#include "model/ident.h"
+#include "store/state.h"
+
+#define GG_VERSION "0.1.0"
+
+typedef struct gg_ctx {
+    gg_config *cfg;
+    state *st;
+    name_normalizer *nn;
+    adapter **adapters;    /* parallel to cfg->sources; NULL when disabled or failed to load */
+    char **load_errors;    /* parallel: why an adapter is missing, or NULL */
+    int today;             /* yyyymmdd */
+} gg_ctx;
+
+/* Loads the configuration, opens the state store and the name normalizer.
+ * load_adapters: also load every enabled source's adapter (errors are kept per
+ * source in load_errors; the context still opens). 0 ok, -1 with err. */
+int gg_ctx_open(gg_ctx *ctx, const char *config_path, int open_state, int load_adapters, char *err,
+                size_t errsz);
+void gg_ctx_close(gg_ctx *ctx);
+/* The adapter of a source by name, or NULL. */
+adapter *gg_ctx_adapter(gg_ctx *ctx, const char *source);
+/* Department label of a source (for explanations); the name when unknown. */
+const char *gg_ctx_label(void *ctx, const char *source);
+
+#endif

@@ -1,0 +1,346 @@
+/* conn/http.c - HTTP connector (libcurl).
+ *
+ * One easy handle per connection, kept for the connection's life so that
+ * keep-alive connections, DNS and TLS sessions are reused between requests
+ * (curl_easy_reset clears options but keeps those).
+ *
+ * Requests go to base URL + path, with "Authorization: Bearer <token>" when a
+ * token is set. Transport errors (refused, reset, timeouts) and 5xx/429
+ * answers are retried with capped exponential backoff and full jitter; a
+ * Retry-After in seconds replaces the backoff, capped by backoff_max_ms. After
+ * the last retry the final response is returned whatever its status.
+ *
+ * Redirects are followed by hand and only within the base URL's origin
+ * (scheme, host, port), at most 5 hops; a redirect elsewhere is returned to the
+ * caller as is, so the token never travels to another host. Response bodies
+ * are capped at 64 MiB. */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "conn/conn_internal.h"
+#include "core/log.h"
+
+#define HTTP_MAX_BODY ((size_t)64 << 20)
+#define HTTP_MAX_REDIRECTS 5
+
+typedef struct http_conn {
+    CURL *curl;      /* owned easy handle */
+    char *base;      /* owned base URL, no trailing slash */
+    char *origin;    /* owned "scheme://host:port" of the base, for redirect checks */
+    char *auth;      /* owned "Authorization: Bearer ..." header or NULL (wiped on close) */
+} http_conn;
+
+/* Response body being received. */
+typedef struct http_sink {
+    char *data;
+    size_t len, cap;
+    int too_big;
+} http_sink;
+
+static size_t http_write(char *ptr, size_t size, size_t nmemb, void *ud) {
+    http_sink *s = ud;
+    size_t n = size * nmemb;
+    if (s->len + n > HTTP_MAX_BODY) {
+        s->too_big = 1;
+        return 0; /* makes curl abort with CURLE_WRITE_ERROR */
+    }
+    if (s->len + n + 1 > s->cap) {
+        size_t ncap = s->cap ? s->cap : 16384;
+        while (ncap < s->len + n + 1) ncap *= 2;
+        char *nd = realloc(s->data, ncap);
+        if (!nd) return 0;
+        s->data = nd;
+        s->cap = ncap;
+    }
+    memcpy(s->data + s->len, ptr, n);
+    s->len += n;
+    s->data[s->len] = '\0';
+    return n;
+}
+
+/* "scheme://host:port" of a URL (malloc'd), NULL when it does not parse. */
+static char *http_origin(const char *url) {
+    CURLU *u = curl_url();
+    if (!u) return NULL;
+    char *scheme = NULL, *host = NULL, *port = NULL, *out = NULL;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+        size_t n = strlen(scheme) + strlen(host) + strlen(port) + 8;
+        out = malloc(n);
+        if (out) snprintf(out, n, "%s://%s:%s", scheme, host, port);
+        for (char *p = out; p && *p; p++)
+            if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return out;
+}
+
+static int http_open(conn *c, const char *target, char *err, size_t errsz) {
+    http_conn *h = calloc(1, sizeof *h);
+    if (!h) return conn_fail(c, err, errsz, "out of memory");
+    c->impl = h;
+    if (strncasecmp(target, "http://", 7) != 0 && strncasecmp(target, "https://", 8) != 0)
+        return conn_fail(c, err, errsz, "base URL after \"http:\" must start with http:// or https://");
+    h->origin = http_origin(target);
+    if (!h->origin) return conn_fail(c, err, errsz, "base URL after \"http:\" does not parse");
+    /* A password in the URL's userinfo is a secret too. */
+    CURLU *u = curl_url();
+    if (u) {
+        char *pw = NULL;
+        if (curl_url_set(u, CURLUPART_URL, target, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_PASSWORD, &pw, 0) == CURLUE_OK)
+            conn_add_secret(c, pw);
+        curl_free(pw);
+        curl_url_cleanup(u);
+    }
+    h->base = strdup(target);
+    if (!h->base) return conn_fail(c, err, errsz, "out of memory");
+    size_t bl = strlen(h->base);
+    while (bl > 0 && h->base[bl - 1] == '/') h->base[--bl] = '\0';
+    if (c->opts.bearer_token) {
+        size_t n = strlen(c->opts.bearer_token) + 32;
+        h->auth = malloc(n);
+        if (!h->auth) return conn_fail(c, err, errsz, "out of memory");
+        snprintf(h->auth, n, "Authorization: Bearer %s", c->opts.bearer_token);
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return conn_fail(c, err, errsz, "libcurl initialisation failed");
+    h->curl = curl_easy_init();
+    if (!h->curl) {
+        curl_global_cleanup();
+        return conn_fail(c, err, errsz, "cannot create a libcurl handle");
+    }
+    return 0;
+}
+
+static void http_close(conn *c) {
+    http_conn *h = c->impl;
+    if (!h) return;
+    if (h->curl) {
+        curl_easy_cleanup(h->curl);
+        curl_global_cleanup(); /* pairs with the init in http_open */
+    }
+    if (h->auth) {
+        memset(h->auth, 0, strlen(h->auth));
+        free(h->auth);
+    }
+    free(h->base);
+    free(h->origin);
+    free(h);
+    c->impl = NULL;
+}
+
+/* The path without its query string, for messages (queries may carry keys). */
+static void path_for_message(const char *path, char *out, size_t outsz) {
+    size_t n = strcspn(path, "?#");
+    if (n >= outsz) n = outsz - 1;
+    memcpy(out, path, n);
+    out[n] = '\0';
+}
+
+/* One request/response exchange. Returns the CURLcode; fills resp on CURLE_OK. */
+typedef struct http_attempt {
+    CURLcode code;
+    long status;
+    long retry_after_s;   /* from Retry-After, -1 when absent */
+    char *redirect;       /* malloc'd Location target for 3xx, or NULL */
+    int too_big;
+    char curl_err[CURL_ERROR_SIZE];
+} http_attempt;
+
+static int http_once(conn *c, http_conn *h, const char *method, const char *url,
+                     const char *const *headers, const char *body, size_t bodylen,
+                     http_response *resp, http_attempt *at) {
+    memset(at, 0, sizeof *at);
+    at->retry_after_s = -1;
+    CURL *cu = h->curl;
+    http_sink sink = {0};
+    struct curl_slist *hdrs = NULL, *tmp;
+    int rc = -1;
+
+    curl_easy_reset(cu);
+    if (h->auth) {
+        if (!(tmp = curl_slist_append(hdrs, h->auth))) goto oom;
+        hdrs = tmp;
+    }
+    for (const char *const *p = headers; p && *p; p++) {
+        if (!(tmp = curl_slist_append(hdrs, *p))) goto oom;
+        hdrs = tmp;
+    }
+    if (!(tmp = curl_slist_append(hdrs, "Expect:"))) goto oom; /* no 100-continue round trip */
+    hdrs = tmp;
+
+    curl_easy_setopt(cu, CURLOPT_URL, url);
+    curl_easy_setopt(cu, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(cu, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(cu, CURLOPT_TIMEOUT_MS, c->opts.timeout_ms);
+    curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT_MS,
+                     c->opts.timeout_ms < 10000 ? c->opts.timeout_ms : 10000L);
+    curl_easy_setopt(cu, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(cu, CURLOPT_USERAGENT, "gridgate");
+    curl_easy_setopt(cu, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(cu, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_MAX_BODY);
+    curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, http_write);
+    curl_easy_setopt(cu, CURLOPT_WRITEDATA, &sink);
+    curl_easy_setopt(cu, CURLOPT_ERRORBUFFER, at->curl_err);
+    if (strcmp(method, "GET") == 0) {
+        curl_easy_setopt(cu, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(cu, CURLOPT_NOBODY, 1L);
+    } else {
+        if (strcmp(method, "POST") != 0) curl_easy_setopt(cu, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(cu, CURLOPT_POST, 1L);
+        curl_easy_setopt(cu, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)bodylen);
+        curl_easy_setopt(cu, CURLOPT_POSTFIELDS, body ? body : "");
+    }
+
+    at->code = curl_easy_perform(cu);
+    at->too_big = sink.too_big || at->code == CURLE_FILESIZE_EXCEEDED;
+    if (at->code != CURLE_OK) {
+        rc = 0;
+        goto out;
+    }
+    curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &at->status);
+    curl_off_t ra = -1;
+    if (curl_easy_getinfo(cu, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+        at->retry_after_s = (long)ra;
+    char *loc = NULL;
+    if (at->status >= 300 && at->status < 400 &&
+        curl_easy_getinfo(cu, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc) {
+        if (!(at->redirect = strdup(loc))) goto oom;
+    }
+    char *ct = NULL;
+    curl_easy_getinfo(cu, CURLINFO_CONTENT_TYPE, &ct);
+    resp->status = at->status;
+    resp->content_type = ct ? strdup(ct) : NULL;
+    if (ct && !resp->content_type) goto oom;
+    if (!sink.data) {
+        sink.data = calloc(1, 1);
+        if (!sink.data) goto oom;
+    }
+    resp->body = sink.data;
+    resp->len = sink.len;
+    sink.data = NULL;
+    rc = 0;
+    goto out;
+oom:
+    rc = -1;
+out:
+    free(sink.data);
+    curl_slist_free_all(hdrs);
+    return rc;
+}
+
+static int http_request(conn *c, const char *method, const char *path, const char *const *headers,
+                        const char *body, size_t bodylen, http_response *resp, char *err,
+                        size_t errsz) {
+    http_conn *h = c->impl;
+    char shown[256];
+    path_for_message(path, shown, sizeof shown);
+    size_t ulen = strlen(h->base) + strlen(path) + 2;
+    char *url = malloc(ulen);
+    if (!url) return conn_fail(c, err, errsz, "%s %s: out of memory", method, shown);
+    snprintf(url, ulen, "%s%s%s", h->base, (path[0] == '/' || path[0] == '\0') ? "" : "/", path);
+
+    char *cur_method = strdup(method);
+    if (!cur_method) {
+        free(url);
+        return conn_fail(c, err, errsz, "%s %s: out of memory", method, shown);
+    }
+    const char *cur_body = body;
+    size_t cur_len = bodylen;
+    int failures = 0, hops = 0, rc = -1;
+    http_attempt at;
+    for (;;) {
+        http_response_free(resp);
+        if (http_once(c, h, cur_method, url, headers, cur_body, cur_len, resp, &at) != 0) {
+            rc = conn_fail(c, err, errsz, "%s %s: out of memory", method, shown);
+            break;
+        }
+        if (at.too_big) {
+            http_response_free(resp);
+            rc = conn_fail(c, err, errsz, "%s %s: response body larger than the 64 MiB limit",
+                           method, shown);
+            break;
+        }
+        int transient = at.code != CURLE_OK || at.status >= 500 || at.status == 429;
+        if (at.code == CURLE_OK && at.redirect) {
+            char *org = http_origin(at.redirect);
+            int same = org && strcmp(org, h->origin) == 0;
+            free(org);
+            if (!same || hops >= HTTP_MAX_REDIRECTS) {
+                gg_warn(c->log_tag, "%s %s: %s redirect (HTTP %ld) not followed", method, shown,
+                        same ? "too many hops; last" : "cross-origin", at.status);
+                free(at.redirect);
+                rc = 0;
+                break;
+            }
+            hops++;
+            free(url);
+            url = at.redirect;
+            /* 303, and 301/302 after a non-GET, continue as GET without a body. */
+            if (at.status == 303 || ((at.status == 301 || at.status == 302) &&
+                                     strcmp(cur_method, "GET") != 0 &&
+                                     strcmp(cur_method, "HEAD") != 0)) {
+                free(cur_method);
+                cur_method = strdup("GET");
+                if (!cur_method) {
+                    rc = conn_fail(c, err, errsz, "%s %s: out of memory", method, shown);
+                    break;
+                }
+                cur_body = NULL;
+                cur_len = 0;
+            }
+            continue;
+        }
+        free(at.redirect);
+        if (!transient) {
+            rc = 0;
+            break;
+        }
+        char why[CURL_ERROR_SIZE + 64];
+        if (at.code != CURLE_OK)
+            snprintf(why, sizeof why, "%s", at.curl_err[0] ? at.curl_err : curl_easy_strerror(at.code));
+        else
+            snprintf(why, sizeof why, "HTTP %ld", at.status);
+        conn_scrub(c, why, sizeof why);
+        if (failures >= c->opts.retries) {
+            if (at.code == CURLE_OK) {
+                rc = 0; /* a response arrived: hand over the last one */
+                break;
+            }
+            http_response_free(resp);
+            rc = conn_fail(c, err, errsz, "%s %s failed after %d attempt%s: %s", method, shown,
+                           failures + 1, failures ? "s" : "", why);
+            break;
+        }
+        long delay = conn_next_backoff(c, failures);
+        if (at.code == CURLE_OK && at.retry_after_s >= 0)
+            delay = at.retry_after_s > c->opts.backoff_max_ms / 1000 ? c->opts.backoff_max_ms
+                                                                     : at.retry_after_s * 1000;
+        gg_warn(c->log_tag, "%s %s: %s; retry %d of %d in %ld ms", method, shown, why, failures + 1,
+                c->opts.retries, delay);
+        failures++;
+        conn_sleep_ms(delay);
+    }
+    free(url);
+    free(cur_method);
+    return rc;
+}
+
+const conn_ops conn_http_ops = {
+    .open = http_open,
+    .close = http_close,
+    .query = NULL,
+    .exec = NULL,
+    .http = http_request,
+};

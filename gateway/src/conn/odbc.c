@@ -1,0 +1,414 @@
+/* conn/odbc.c - ODBC connector (unixODBC driver manager).
+ *
+ * SQLDriverConnect with the connection string after "odbc:"; statements are
+ * prepared, parameters bound as SQL_C_CHAR text, rows fetched one at a time
+ * with SQLFetch and every value read with SQLGetData(SQL_C_CHAR) in chunks, so
+ * values of any length arrive whole. Bytes are passed through as the driver
+ * hands them over (see conn.h for what the tested drivers do with non-UTF-8
+ * text).
+ *
+ * Timeouts use SQL_ATTR_LOGIN_TIMEOUT and SQL_ATTR_QUERY_TIMEOUT (seconds,
+ * rounded up); drivers that do not support them ignore them. A connection
+ * failure (SQLSTATE class 08, or SQL_ATTR_CONNECTION_DEAD) reconnects and
+ * retries with backoff, for a query only while no row was delivered and for an
+ * exec only when the statement was not executed yet. */
+#include <sql.h>
+#include <sqlext.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "conn/conn_internal.h"
+#include "core/log.h"
+
+typedef struct odbc_conn {
+    SQLHENV env;     /* owned */
+    SQLHDBC dbc;     /* owned */
+    int connected;   /* SQLDriverConnect succeeded and no SQLDisconnect since */
+    char *connstr;   /* owned copy of the connection string (may hold PWD; wiped on close) */
+} odbc_conn;
+
+/* A growable text buffer for one column's value. */
+typedef struct odbc_buf {
+    char *data;
+    size_t cap;
+} odbc_buf;
+
+/* "[STATE] message" of the first diagnostic record (and the state alone in
+ * state6, "" when none). */
+static void odbc_diag(SQLSMALLINT type, SQLHANDLE h, char *state6, char *msg, size_t msgsz) {
+    SQLCHAR state[6] = {0};
+    SQLCHAR text[1024] = {0};
+    SQLINTEGER native = 0;
+    SQLSMALLINT len = 0;
+    state6[0] = '\0';
+    SQLRETURN r = SQLGetDiagRec(type, h, 1, state, &native, text, (SQLSMALLINT)sizeof text, &len);
+    if (!SQL_SUCCEEDED(r)) {
+        snprintf(msg, msgsz, "no diagnostic available");
+        return;
+    }
+    memcpy(state6, state, 6);
+    char line[960]; /* leaves room for the "[STATE] " prefix in a 1 KiB message */
+    conn_first_line((const char *)text, line, sizeof line);
+    snprintf(msg, msgsz, "[%s] %s", (const char *)state, line);
+}
+
+/* Finds the value of key PWD/Password in an ODBC connection string and
+ * registers it as a secret. Handles {braced} values. */
+static void odbc_register_password(conn *c, const char *cs) {
+    const char *p = cs;
+    while (*p) {
+        while (*p == ';' || *p == ' ') p++;
+        const char *key = p;
+        const char *eq = strchr(p, '=');
+        if (!eq) break;
+        size_t klen = (size_t)(eq - key);
+        while (klen > 0 && key[klen - 1] == ' ') klen--;
+        const char *v = eq + 1;
+        const char *vend;
+        if (*v == '{') {
+            v++;
+            vend = strchr(v, '}');
+            if (!vend) vend = v + strlen(v);
+            p = *vend ? vend + 1 : vend;
+        } else {
+            vend = v + strcspn(v, ";");
+            p = vend;
+        }
+        if ((klen == 3 && strncasecmp(key, "PWD", 3) == 0) ||
+            (klen == 8 && strncasecmp(key, "Password", 8) == 0)) {
+            size_t vlen = (size_t)(vend - v);
+            char *val = malloc(vlen + 1);
+            if (val) {
+                memcpy(val, v, vlen);
+                val[vlen] = '\0';
+                conn_add_secret(c, val);
+                memset(val, 0, vlen);
+                free(val);
+            }
+        }
+    }
+}
+
+static long timeout_secs(const conn *c) {
+    long s = (c->opts.timeout_ms + 999) / 1000;
+    return s < 1 ? 1 : s;
+}
+
+/* 1 for SQLSTATEs that mean the connection is gone or could not be made. */
+static int odbc_state_is_connection(const char *state) {
+    return strncmp(state, "08", 2) == 0 || strcmp(state, "HYT01") == 0;
+}
+
+/* Connects once; -1 with msg/state set on failure. */
+static int odbc_connect_once(conn *c, odbc_conn *o, char *state, char *msg, size_t msgsz) {
+    SQLSetConnectAttr(o->dbc, SQL_ATTR_LOGIN_TIMEOUT, (SQLPOINTER)(SQLULEN)timeout_secs(c), 0);
+    SQLRETURN r = SQLDriverConnect(o->dbc, NULL, (SQLCHAR *)o->connstr, SQL_NTS, NULL, 0, NULL,
+                                   SQL_DRIVER_NOPROMPT);
+    if (!SQL_SUCCEEDED(r)) {
+        odbc_diag(SQL_HANDLE_DBC, o->dbc, state, msg, msgsz);
+        return -1;
+    }
+    o->connected = 1;
+    return 0;
+}
+
+static int odbc_open(conn *c, const char *target, char *err, size_t errsz) {
+    odbc_register_password(c, target);
+    odbc_conn *o = calloc(1, sizeof *o);
+    if (!o) return conn_fail(c, err, errsz, "out of memory");
+    c->impl = o;
+    o->connstr = strdup(target);
+    if (!o->connstr) return conn_fail(c, err, errsz, "out of memory");
+    if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &o->env))) {
+        o->env = SQL_NULL_HENV;
+        return conn_fail(c, err, errsz, "cannot allocate an ODBC environment handle");
+    }
+    if (!SQL_SUCCEEDED(SQLSetEnvAttr(o->env, SQL_ATTR_ODBC_VERSION, (SQLPOINTER)SQL_OV_ODBC3, 0)))
+        return conn_fail(c, err, errsz, "cannot select ODBC version 3");
+    if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_DBC, o->env, &o->dbc))) {
+        o->dbc = SQL_NULL_HDBC;
+        return conn_fail(c, err, errsz, "cannot allocate an ODBC connection handle");
+    }
+    char state[6], msg[1024];
+    for (int attempt = 0;; attempt++) {
+        if (odbc_connect_once(c, o, state, msg, sizeof msg) == 0) return 0;
+        if (!odbc_state_is_connection(state) || attempt >= c->opts.retries)
+            return conn_fail(c, err, errsz, "connect failed: %s", msg);
+        conn_scrub(c, msg, sizeof msg);
+        long delay = conn_next_backoff(c, attempt);
+        gg_warn(c->log_tag, "connect failed (%s); retry %d of %d in %ld ms", msg, attempt + 1,
+                c->opts.retries, delay);
+        conn_sleep_ms(delay);
+    }
+}
+
+static void odbc_close(conn *c) {
+    odbc_conn *o = c->impl;
+    if (!o) return;
+    if (o->connected) SQLDisconnect(o->dbc);
+    if (o->dbc != SQL_NULL_HDBC) SQLFreeHandle(SQL_HANDLE_DBC, o->dbc);
+    if (o->env != SQL_NULL_HENV) SQLFreeHandle(SQL_HANDLE_ENV, o->env);
+    if (o->connstr) {
+        memset(o->connstr, 0, strlen(o->connstr));
+        free(o->connstr);
+    }
+    free(o);
+    c->impl = NULL;
+}
+
+static int odbc_dead(odbc_conn *o) {
+    if (!o->connected) return 1;
+    SQLUINTEGER dead = SQL_CD_FALSE;
+    SQLRETURN r = SQLGetConnectAttr(o->dbc, SQL_ATTR_CONNECTION_DEAD, &dead, 0, NULL);
+    return SQL_SUCCEEDED(r) && dead == SQL_CD_TRUE;
+}
+
+static int odbc_reconnect(conn *c, odbc_conn *o, char *msg, size_t msgsz) {
+    char state[6];
+    if (o->connected) SQLDisconnect(o->dbc);
+    o->connected = 0;
+    return odbc_connect_once(c, o, state, msg, msgsz);
+}
+
+/* Reads column `col` of the current row into b. *isnull set for SQL NULL.
+ * 0 on success, -1 with msg/state set. */
+static int odbc_get_text(SQLHSTMT st, SQLUSMALLINT col, odbc_buf *b, int *isnull, char *state,
+                         char *msg, size_t msgsz) {
+    size_t used = 0;
+    *isnull = 0;
+    for (;;) {
+        if (b->cap - used < 2 || !b->data) {
+            size_t ncap = b->cap ? b->cap * 2 : 256;
+            char *nd = realloc(b->data, ncap);
+            if (!nd) {
+                snprintf(msg, msgsz, "out of memory reading column %u", (unsigned)col);
+                state[0] = '\0';
+                return -1;
+            }
+            b->data = nd;
+            b->cap = ncap;
+        }
+        size_t avail = b->cap - used;
+        SQLLEN ind = 0;
+        b->data[used] = '\0';
+        SQLRETURN r = SQLGetData(st, col, SQL_C_CHAR, b->data + used, (SQLLEN)avail, &ind);
+        if (r == SQL_NO_DATA) break; /* the previous chunk was the last */
+        if (!SQL_SUCCEEDED(r)) {
+            odbc_diag(SQL_HANDLE_STMT, st, state, msg, msgsz);
+            return -1;
+        }
+        if (ind == SQL_NULL_DATA) {
+            *isnull = 1;
+            return 0;
+        }
+        /* The chunk is NUL-terminated; a driver may stop short of avail-1 at a
+         * character boundary, so measure it rather than trusting avail. */
+        size_t got = strnlen(b->data + used, avail);
+        int truncated = r == SQL_SUCCESS_WITH_INFO &&
+                        (ind == SQL_NO_TOTAL || (ind >= 0 && (size_t)ind >= avail));
+        used += got;
+        if (!truncated) break;
+        if (ind != SQL_NO_TOTAL && (size_t)ind > got) {
+            /* Grow to fit all that remains in one go. */
+            size_t need = used + ((size_t)ind - got) + 1;
+            if (need > b->cap) {
+                char *nd = realloc(b->data, need);
+                if (!nd) {
+                    snprintf(msg, msgsz, "out of memory reading column %u", (unsigned)col);
+                    state[0] = '\0';
+                    return -1;
+                }
+                b->data = nd;
+                b->cap = need;
+            }
+        }
+    }
+    b->data[used] = '\0';
+    return 0;
+}
+
+/* Outcome of one attempt. */
+
+static void odbc_fail_stmt(conn_run_result *out, SQLHSTMT st, const char *where) {
+    char state[6], msg[900];
+    odbc_diag(SQL_HANDLE_STMT, st, state, msg, sizeof msg);
+    snprintf(out->msg, sizeof out->msg, "%s: %s", where, msg);
+    out->failed = 1;
+    out->lost = odbc_state_is_connection(state);
+}
+
+static void odbc_run(conn *c, odbc_conn *o, const char *sql, int nparams,
+                     const char *const *params, conn_row_fn fn, void *ud, conn_run_result *out) {
+    memset(out, 0, sizeof *out);
+    SQLHSTMT st = SQL_NULL_HSTMT;
+    SQLLEN *ind = NULL;
+    SQLSMALLINT ncols = 0;
+    char **names = NULL;
+    const char **values = NULL;
+    odbc_buf *bufs = NULL;
+
+    if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, o->dbc, &st))) {
+        char state[6], msg[900];
+        odbc_diag(SQL_HANDLE_DBC, o->dbc, state, msg, sizeof msg);
+        snprintf(out->msg, sizeof out->msg, "cannot allocate a statement: %s", msg);
+        out->failed = 1;
+        out->lost = odbc_state_is_connection(state) || odbc_dead(o);
+        return;
+    }
+    /* Not every driver supports a query timeout; a refusal is only logged. */
+    if (!SQL_SUCCEEDED(SQLSetStmtAttr(st, SQL_ATTR_QUERY_TIMEOUT,
+                                      (SQLPOINTER)(SQLULEN)timeout_secs(c), 0)))
+        gg_debug(c->log_tag, "driver does not support a query timeout");
+    if (!SQL_SUCCEEDED(SQLPrepare(st, (SQLCHAR *)sql, SQL_NTS))) {
+        odbc_fail_stmt(out, st, "prepare");
+        goto done;
+    }
+    if (nparams > 0) {
+        ind = calloc((size_t)nparams, sizeof *ind);
+        if (!ind) {
+            snprintf(out->msg, sizeof out->msg, "out of memory");
+            out->failed = 1;
+            goto done;
+        }
+    }
+    for (int i = 0; i < nparams; i++) {
+        SQLULEN len = params[i] ? strlen(params[i]) : 0;
+        ind[i] = params[i] ? (SQLLEN)len : SQL_NULL_DATA;
+        SQLRETURN r = SQLBindParameter(st, (SQLUSMALLINT)(i + 1), SQL_PARAM_INPUT, SQL_C_CHAR,
+                                       SQL_VARCHAR, len > 0 ? len : 1, 0, (SQLPOINTER)params[i],
+                                       (SQLLEN)len, &ind[i]);
+        if (!SQL_SUCCEEDED(r)) {
+            char where[48];
+            snprintf(where, sizeof where, "bind parameter %d", i + 1);
+            odbc_fail_stmt(out, st, where);
+            goto done;
+        }
+    }
+    out->sent = 1;
+    SQLRETURN r = SQLExecute(st);
+    if (r == SQL_NO_DATA) goto done; /* a searched UPDATE/DELETE that touched no row */
+    if (!SQL_SUCCEEDED(r)) {
+        odbc_fail_stmt(out, st, "execute");
+        goto done;
+    }
+    if (!fn) {
+        SQLLEN count = 0;
+        if (SQL_SUCCEEDED(SQLRowCount(st, &count)) && count > 0) out->affected = (long)count;
+        goto done;
+    }
+    if (!SQL_SUCCEEDED(SQLNumResultCols(st, &ncols))) {
+        odbc_fail_stmt(out, st, "count result columns");
+        goto done;
+    }
+    if (ncols <= 0) goto done;
+    names = calloc((size_t)ncols, sizeof *names);
+    values = calloc((size_t)ncols, sizeof *values);
+    bufs = calloc((size_t)ncols, sizeof *bufs);
+    if (!names || !values || !bufs) {
+        snprintf(out->msg, sizeof out->msg, "out of memory");
+        out->failed = 1;
+        goto done;
+    }
+    for (SQLSMALLINT i = 0; i < ncols; i++) {
+        SQLCHAR name[256];
+        SQLSMALLINT namelen = 0;
+        if (!SQL_SUCCEEDED(SQLDescribeCol(st, (SQLUSMALLINT)(i + 1), name, (SQLSMALLINT)sizeof name,
+                                          &namelen, NULL, NULL, NULL, NULL))) {
+            odbc_fail_stmt(out, st, "describe column");
+            goto done;
+        }
+        if ((size_t)namelen >= sizeof name) namelen = (SQLSMALLINT)(sizeof name - 1);
+        names[i] = strndup((const char *)name, (size_t)namelen);
+        if (!names[i]) {
+            snprintf(out->msg, sizeof out->msg, "out of memory");
+            out->failed = 1;
+            goto done;
+        }
+    }
+    for (;;) {
+        r = SQLFetch(st);
+        if (r == SQL_NO_DATA) break;
+        if (!SQL_SUCCEEDED(r)) {
+            odbc_fail_stmt(out, st, "fetch");
+            goto done;
+        }
+        for (SQLSMALLINT i = 0; i < ncols; i++) {
+            int isnull = 0;
+            char state[6], msg[900];
+            if (odbc_get_text(st, (SQLUSMALLINT)(i + 1), &bufs[i], &isnull, state, msg,
+                              sizeof msg) != 0) {
+                snprintf(out->msg, sizeof out->msg, "read column %s: %s", names[i], msg);
+                out->failed = 1;
+                out->lost = odbc_state_is_connection(state);
+                goto done;
+            }
+            values[i] = isnull ? NULL : bufs[i].data;
+        }
+        int rc = fn(ud, ncols, (const char *const *)names, values);
+        out->delivered++;
+        if (rc != 0) {
+            out->stopped = 1;
+            out->rc = rc;
+            break;
+        }
+    }
+done:
+    if (st != SQL_NULL_HSTMT) {
+        SQLFreeStmt(st, SQL_CLOSE);
+        SQLFreeHandle(SQL_HANDLE_STMT, st);
+    }
+    if (out->failed && !out->lost && odbc_dead(o)) out->lost = 1;
+    for (SQLSMALLINT i = 0; names && i < ncols; i++) free(names[i]);
+    for (SQLSMALLINT i = 0; bufs && i < ncols; i++) free(bufs[i].data);
+    free(names);
+    free(values);
+    free(bufs);
+    free(ind);
+}
+
+/* The ODBC side of the shared retry policy (conn_sql_statement). */
+static int odbc_drv_alive(conn *c) { return !odbc_dead(c->impl); }
+static int odbc_drv_reconnect(conn *c, char *msg, size_t msgsz) { return odbc_reconnect(c, c->impl, msg, msgsz); }
+static void odbc_drv_run(conn *c, const char *sql, int nparams, const char *const *params, conn_row_fn fn,
+                         void *ud, conn_run_result *out) {
+    odbc_run(c, c->impl, sql, nparams, params, fn, ud, out);
+}
+static void odbc_drv_mark_broken(conn *c) {
+    odbc_conn *o = c->impl;
+    if (o->connected) SQLDisconnect(o->dbc);
+    o->connected = 0; /* odbc_dead() now reports it: reconnect before the next try */
+}
+
+static const conn_sql_driver odbc_driver = {
+    .alive = odbc_drv_alive,
+    .reconnect = odbc_drv_reconnect,
+    .run = odbc_drv_run,
+    .mark_broken = odbc_drv_mark_broken,
+    .lost_after_send = "connection lost while executing",
+};
+
+static int odbc_statement(conn *c, const char *what, const char *sql, int nparams,
+                          const char *const *params, conn_row_fn fn, void *ud, long *affected,
+                          char *err, size_t errsz) {
+    return conn_sql_statement(c, &odbc_driver, what, sql, nparams, params, fn, ud, affected, err, errsz);
+}
+
+static int odbc_query(conn *c, const char *sql, int nparams, const char *const *params,
+                      conn_row_fn fn, void *ud, char *err, size_t errsz) {
+    return odbc_statement(c, "query", sql, nparams, params, fn, ud, NULL, err, errsz);
+}
+
+static int odbc_exec(conn *c, const char *sql, int nparams, const char *const *params,
+                     long *affected, char *err, size_t errsz) {
+    return odbc_statement(c, "exec", sql, nparams, params, NULL, NULL, affected, err, errsz);
+}
+
+const conn_ops conn_odbc_ops = {
+    .open = odbc_open,
+    .close = odbc_close,
+    .query = odbc_query,
+    .exec = odbc_exec,
+    .http = NULL,
+};

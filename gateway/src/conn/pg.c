@@ -1,0 +1,308 @@
+/* conn/pg.c - PostgreSQL connector (libpq).
+ *
+ * Rows are streamed in single-row mode (PQsendQueryParams + PQsetSingleRowMode,
+ * text format), so memory does not grow with the table. The client encoding is
+ * left as the server/conninfo sets it: values reach the callback as the server
+ * sends them.
+ *
+ * Timeouts: timeout_ms bounds how long we wait for the server without any
+ * progress (not the total time of a long streamed pull). When it passes, the
+ * statement is cancelled; if even the cancel goes unanswered the connection is
+ * dropped and re-established on the next call.
+ *
+ * Broken connections: before each statement an idle connection is probed, and
+ * a dead one is reset (PQreset) before anything is sent. A query that fails
+ * because the connection was lost is retried (with backoff, after a reset) only
+ * when no row was delivered yet, so the callback never sees a row twice. An
+ * exec that lost its connection after the statement was sent is not retried:
+ * whether it was applied is unknown, and the error says so. */
+#include <errno.h>
+#include <limits.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn/conn_internal.h"
+#include "core/log.h"
+
+typedef struct pg_conn {
+    PGconn *pg;  /* owned; never NULL after a successful open */
+    int broken;  /* 1 when the socket state is unknown and a reset is needed */
+} pg_conn;
+
+/* Server notices go to the debug log (first line only, secrets masked). */
+static void pg_notice(void *arg, const char *message) {
+    conn *c = arg;
+    char line[512];
+    conn_first_line(message, line, sizeof line);
+    conn_scrub(c, line, sizeof line);
+    gg_debug(c->log_tag, "server notice: %s", line);
+}
+
+/* Connection failures that another attempt will not fix. */
+static int pg_connect_error_is_permanent(PGconn *pg, const char *msg) {
+    if (PQconnectionNeedsPassword(pg)) return 1;
+    return strstr(msg, "authentication failed") || strstr(msg, "does not exist") ||
+           strstr(msg, "no pg_hba.conf entry") || strstr(msg, "invalid ");
+}
+
+static int pg_open(conn *c, const char *target, char *err, size_t errsz) {
+    /* Learn the password (if any) so it can be masked in every message. The
+     * parser's own message may quote parts of the conninfo, so it is not shown. */
+    char *perr = NULL;
+    PQconninfoOption *info = PQconninfoParse(target, &perr);
+    if (!info) {
+        PQfreemem(perr);
+        return conn_fail(c, err, errsz, "invalid libpq connection string after \"pg:\"");
+    }
+    for (PQconninfoOption *o = info; o->keyword; o++)
+        if (strcmp(o->keyword, "password") == 0 && o->val) conn_add_secret(c, o->val);
+    PQconninfoFree(info);
+
+    pg_conn *p = calloc(1, sizeof *p);
+    if (!p) return conn_fail(c, err, errsz, "out of memory");
+    c->impl = p;
+
+    /* Our defaults come first: whatever the conninfo says overrides them. */
+    char connect_timeout[24];
+    long secs = (c->opts.timeout_ms + 999) / 1000;
+    snprintf(connect_timeout, sizeof connect_timeout, "%ld", secs < 2 ? 2L : secs);
+    const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+    const char *vals[] = {connect_timeout, "gridgate", target, NULL};
+
+    for (int attempt = 0;; attempt++) {
+        p->pg = PQconnectdbParams(keys, vals, 1);
+        if (!p->pg) return conn_fail(c, err, errsz, "connect failed: out of memory");
+        if (PQstatus(p->pg) == CONNECTION_OK) break;
+        char msg[512];
+        conn_first_line(PQerrorMessage(p->pg), msg, sizeof msg);
+        int permanent = pg_connect_error_is_permanent(p->pg, msg);
+        PQfinish(p->pg);
+        p->pg = NULL;
+        if (permanent || attempt >= c->opts.retries)
+            return conn_fail(c, err, errsz, "connect failed: %s", msg);
+        conn_scrub(c, msg, sizeof msg);
+        long delay = conn_next_backoff(c, attempt);
+        gg_warn(c->log_tag, "connect failed (%s); retry %d of %d in %ld ms", msg, attempt + 1,
+                c->opts.retries, delay);
+        conn_sleep_ms(delay);
+    }
+    PQsetNoticeProcessor(p->pg, pg_notice, c);
+    return 0;
+}
+
+static void pg_close(conn *c) {
+    pg_conn *p = c->impl;
+    if (!p) return;
+    if (p->pg) PQfinish(p->pg);
+    free(p);
+    c->impl = NULL;
+}
+
+/* 1 when the connection looks usable: status OK and, if the socket has
+ * something to read while idle (e.g. the server said goodbye), reading it
+ * leaves the connection intact. */
+static int pg_alive(pg_conn *p) {
+    if (p->broken || PQstatus(p->pg) != CONNECTION_OK) return 0;
+    int fd = PQsocket(p->pg);
+    if (fd < 0) return 0;
+    /* A server that shut down sends a goodbye message and then closes: the
+     * first read takes the message, a later one sees the end of the stream.
+     * Read while there is something to read (bounded). */
+    for (int i = 0; i < 8; i++) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 0) <= 0) break;
+        if (!PQconsumeInput(p->pg)) return 0;
+        PGnotify *n;
+        while ((n = PQnotifies(p->pg)) != NULL) PQfreemem(n);
+        if (PQstatus(p->pg) != CONNECTION_OK) return 0;
+    }
+    return PQstatus(p->pg) == CONNECTION_OK;
+}
+
+/* Reset the connection; 0 when it is usable again, else -1 with msg set. */
+static int pg_reset(conn *c, pg_conn *p, char *msg, size_t msgsz) {
+    PQreset(p->pg);
+    if (PQstatus(p->pg) != CONNECTION_OK) {
+        conn_first_line(PQerrorMessage(p->pg), msg, msgsz);
+        return -1;
+    }
+    p->broken = 0;
+    PQsetNoticeProcessor(p->pg, pg_notice, c);
+    return 0;
+}
+
+/* Ask the server to cancel the running statement (best effort). */
+static void pg_cancel(conn *c, pg_conn *p) {
+    PGcancel *cancel = PQgetCancel(p->pg);
+    if (!cancel) return;
+    char buf[256];
+    if (!PQcancel(cancel, buf, sizeof buf)) {
+        char line[256];
+        conn_first_line(buf, line, sizeof line);
+        gg_debug(c->log_tag, "cancel request failed: %s", line);
+    }
+    PQfreeCancel(cancel);
+}
+
+enum { WAIT_READY = 0, WAIT_TIMED_OUT_CANCELLED = 1, WAIT_DEAD = -1 };
+
+/* Waits until PQgetResult will not block. Without progress for timeout_ms the
+ * statement is cancelled once (*cancelled set) and we wait another timeout_ms;
+ * returns WAIT_DEAD when even that passes or the socket fails. */
+static int pg_wait(conn *c, pg_conn *p, int *cancelled) {
+    int64_t deadline = conn_now_ms() + c->opts.timeout_ms;
+    while (PQisBusy(p->pg)) {
+        int fd = PQsocket(p->pg);
+        if (fd < 0) return WAIT_READY; /* PQgetResult reports the failure */
+        int64_t left = deadline - conn_now_ms();
+        if (left <= 0) {
+            if (*cancelled) return WAIT_DEAD;
+            pg_cancel(c, p);
+            *cancelled = 1;
+            deadline = conn_now_ms() + c->opts.timeout_ms;
+            continue;
+        }
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return WAIT_DEAD;
+        }
+        if (r == 0) continue;
+        if (!PQconsumeInput(p->pg)) return WAIT_READY; /* error result follows */
+        deadline = conn_now_ms() + c->opts.timeout_ms;   /* progress */
+    }
+    return WAIT_READY;
+}
+
+/* Outcome of one attempt at a statement. */
+
+static void pg_run(conn *c, pg_conn *p, const char *sql, int nparams, const char *const *params,
+                   conn_row_fn fn, void *ud, conn_run_result *out) {
+    memset(out, 0, sizeof *out);
+    if (!PQsendQueryParams(p->pg, sql, nparams, NULL, params, NULL, NULL, 0)) {
+        conn_first_line(PQerrorMessage(p->pg), out->msg, sizeof out->msg);
+        out->failed = 1;
+        out->lost = PQstatus(p->pg) != CONNECTION_OK;
+        return;
+    }
+    out->sent = 1;
+    if (fn && !PQsetSingleRowMode(p->pg))
+        gg_debug(c->log_tag, "single-row mode refused; rows arrive in one result");
+
+    const char **names = NULL, **values = NULL;
+    int ncols = 0, cancelled = 0, timed_out = 0;
+    for (;;) {
+        int w = pg_wait(c, p, &cancelled);
+        if (cancelled && !out->stopped) timed_out = 1;
+        if (w == WAIT_DEAD) {
+            /* The server does not answer even a cancel: drop the connection. */
+            p->broken = 1;
+            if (!out->failed) {
+                snprintf(out->msg, sizeof out->msg,
+                         "no answer from the server within %ld ms, even after a cancel",
+                         c->opts.timeout_ms);
+                out->failed = 1;
+            }
+            break;
+        }
+        PGresult *r = PQgetResult(p->pg);
+        if (!r) break;
+        ExecStatusType st = PQresultStatus(r);
+        if (fn && (st == PGRES_SINGLE_TUPLE || (st == PGRES_TUPLES_OK && PQntuples(r) > 0))) {
+            int n = PQnfields(r);
+            if (!names || n != ncols) {
+                free(names);
+                free(values);
+                ncols = n;
+                names = malloc(sizeof *names * (size_t)(n > 0 ? n : 1));
+                values = malloc(sizeof *values * (size_t)(n > 0 ? n : 1));
+                if (!names || !values) {
+                    PQclear(r);
+                    snprintf(out->msg, sizeof out->msg, "out of memory");
+                    out->failed = 1;
+                    pg_cancel(c, p); /* drain the rest without delivering it */
+                    continue;
+                }
+            }
+            for (int i = 0; i < n; i++) names[i] = PQfname(r, i);
+            int ntup = PQntuples(r);
+            for (int t = 0; t < ntup && !out->stopped && !out->failed; t++) {
+                for (int i = 0; i < n; i++)
+                    values[i] = PQgetisnull(r, t, i) ? NULL : PQgetvalue(r, t, i);
+                int rc = fn(ud, n, names, values);
+                out->delivered++;
+                if (rc != 0) {
+                    out->stopped = 1;
+                    out->rc = rc;
+                    pg_cancel(c, p); /* the remaining rows are not wanted */
+                }
+            }
+        } else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+            const char *t = PQcmdTuples(r);
+            out->affected = (t && *t) ? strtol(t, NULL, 10) : 0;
+        } else if (st == PGRES_EMPTY_QUERY) {
+            /* nothing to do */
+        } else if (!out->stopped && !out->failed) {
+            conn_first_line(PQresultErrorMessage(r), out->msg, sizeof out->msg);
+            if (!out->msg[0]) snprintf(out->msg, sizeof out->msg, "%s", PQresStatus(st));
+            out->failed = 1;
+        }
+        PQclear(r);
+    }
+    free(names);
+    free(values);
+    if (out->stopped) {
+        out->failed = 0; /* the cancel's own error is expected */
+        return;
+    }
+    if (timed_out && out->failed && !p->broken)
+        snprintf(out->msg, sizeof out->msg,
+                 "timed out: no answer from the server within %ld ms (statement cancelled)",
+                 c->opts.timeout_ms);
+    if (out->failed && (p->broken || PQstatus(p->pg) != CONNECTION_OK)) out->lost = 1;
+}
+
+/* The PostgreSQL side of the shared retry policy (conn_sql_statement). */
+static int pg_drv_alive(conn *c) { return pg_alive(c->impl); }
+static int pg_drv_reconnect(conn *c, char *msg, size_t msgsz) { return pg_reset(c, c->impl, msg, msgsz); }
+static void pg_drv_run(conn *c, const char *sql, int nparams, const char *const *params, conn_row_fn fn,
+                       void *ud, conn_run_result *out) {
+    pg_run(c, c->impl, sql, nparams, params, fn, ud, out);
+}
+static void pg_drv_mark_broken(conn *c) { ((pg_conn *)c->impl)->broken = 1; }
+
+static const conn_sql_driver pg_driver = {
+    .alive = pg_drv_alive,
+    .reconnect = pg_drv_reconnect,
+    .run = pg_drv_run,
+    .mark_broken = pg_drv_mark_broken,
+    .lost_after_send = "connection lost after the statement was sent",
+};
+
+static int pg_statement(conn *c, const char *what, const char *sql, int nparams,
+                        const char *const *params, conn_row_fn fn, void *ud, long *affected,
+                        char *err, size_t errsz) {
+    return conn_sql_statement(c, &pg_driver, what, sql, nparams, params, fn, ud, affected, err, errsz);
+}
+
+static int pg_query(conn *c, const char *sql, int nparams, const char *const *params,
+                    conn_row_fn fn, void *ud, char *err, size_t errsz) {
+    return pg_statement(c, "query", sql, nparams, params, fn, ud, NULL, err, errsz);
+}
+
+static int pg_exec(conn *c, const char *sql, int nparams, const char *const *params,
+                   long *affected, char *err, size_t errsz) {
+    return pg_statement(c, "exec", sql, nparams, params, NULL, NULL, affected, err, errsz);
+}
+
+const conn_ops conn_pg_ops = {
+    .open = pg_open,
+    .close = pg_close,
+    .query = pg_query,
+    .exec = pg_exec,
+    .http = NULL,
+};

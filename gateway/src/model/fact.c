@@ -1,0 +1,700 @@
+/* fact.c - the fact registry of record-model.md, typed field setters, and the
+ * exact value conversions (money, dates, months, integers) used by mappings.
+ *
+ * The registry below is the single place that encodes which fields each fact
+ * kind allows and requires, the type of every field, and the values of enum
+ * fields. fact_set_text() and conv_* run once per row on millions of rows: the
+ * conversions never allocate and never use floating point; fact_set_text only
+ * allocates the copy of a TEXT/ENUM value the fact then owns. */
+#include "model/fact.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <jansson.h>
+
+/* ---- registry ------------------------------------------------------------ */
+
+static const char *const fact_kind_names[FK__COUNT] = {
+    [FK_PERSON] = "person",   [FK_DEATH] = "death",   [FK_PAYMENT] = "payment",
+    [FK_ASSISTANCE_MEMBER] = "assistance_member",     [FK_INCOME] = "income",
+    [FK_ASSET] = "asset",     [FK_CUSTODY] = "custody", [FK_VERDICT] = "verdict",
+};
+
+static const struct {
+    const char *name;
+    field_type type;
+} fact_fields[FF__COUNT] = {
+    [FF_ID_NO] = {"id_no", FT_TEXT},
+    [FF_NAME] = {"name", FT_TEXT},
+    [FF_SEX] = {"sex", FT_ENUM},
+    [FF_BIRTH_DATE] = {"birth_date", FT_DATE},
+    [FF_REGION] = {"region", FT_TEXT},
+    [FF_ADDRESS] = {"address", FT_TEXT},
+    [FF_GRID] = {"grid", FT_TEXT},
+    [FF_HOUSEHOLD] = {"household", FT_TEXT},
+    [FF_DEATH_DATE] = {"death_date", FT_DATE},
+    [FF_BASIS] = {"basis", FT_ENUM},
+    [FF_REVOKED] = {"revoked", FT_BOOL},
+    [FF_PROGRAM] = {"program", FT_TEXT},
+    [FF_PERIOD] = {"period", FT_MONTH},
+    [FF_AMOUNT] = {"amount", FT_MONEY},
+    [FF_CASE] = {"case", FT_TEXT},
+    [FF_PAYER] = {"payer", FT_TEXT},
+    [FF_PAID_ON] = {"paid_on", FT_DATE},
+    [FF_FROM] = {"from", FT_DATE},
+    [FF_TO] = {"to", FT_DATE},
+    [FF_RELATION] = {"relation", FT_TEXT},
+    [FF_HOUSEHOLD_SIZE] = {"household_size", FT_INT},
+    [FF_KIND] = {"kind", FT_ENUM},
+    [FF_SUBKIND] = {"subkind", FT_TEXT},
+    [FF_DESCRIPTION] = {"description", FT_TEXT},
+    [FF_VALUE] = {"value", FT_MONEY},
+    [FF_ALERT] = {"alert", FT_TEXT},
+    [FF_VERDICT] = {"verdict", FT_ENUM},
+    [FF_BY] = {"by", FT_TEXT},
+    [FF_AT] = {"at", FT_TEXT},
+    [FF_NOTE] = {"note", FT_TEXT},
+};
+
+#define BIT(f) (UINT64_C(1) << (f))
+
+/* Allowed and required fields per kind: the "Fact kinds" table of record-model.md. */
+static const struct {
+    uint64_t allowed;
+    uint64_t required;
+} fact_kind_fields[FK__COUNT] = {
+    [FK_PERSON] = {BIT(FF_ID_NO) | BIT(FF_NAME) | BIT(FF_SEX) | BIT(FF_BIRTH_DATE) | BIT(FF_REGION) |
+                       BIT(FF_ADDRESS) | BIT(FF_GRID) | BIT(FF_HOUSEHOLD),
+                   BIT(FF_ID_NO) | BIT(FF_NAME)},
+    [FK_DEATH] = {BIT(FF_ID_NO) | BIT(FF_NAME) | BIT(FF_DEATH_DATE) | BIT(FF_BASIS) |
+                      BIT(FF_BIRTH_DATE) | BIT(FF_REGION) | BIT(FF_ADDRESS) | BIT(FF_REVOKED),
+                  BIT(FF_NAME) | BIT(FF_DEATH_DATE) | BIT(FF_BASIS)},
+    [FK_PAYMENT] = {BIT(FF_ID_NO) | BIT(FF_PROGRAM) | BIT(FF_PERIOD) | BIT(FF_AMOUNT) | BIT(FF_CASE) |
+                        BIT(FF_NAME) | BIT(FF_PAYER) | BIT(FF_PAID_ON),
+                    BIT(FF_ID_NO) | BIT(FF_PROGRAM) | BIT(FF_PERIOD) | BIT(FF_AMOUNT)},
+    [FK_ASSISTANCE_MEMBER] = {BIT(FF_CASE) | BIT(FF_PROGRAM) | BIT(FF_ID_NO) | BIT(FF_NAME) |
+                                  BIT(FF_FROM) | BIT(FF_TO) | BIT(FF_RELATION) | BIT(FF_REGION) |
+                                  BIT(FF_HOUSEHOLD_SIZE),
+                              BIT(FF_CASE) | BIT(FF_PROGRAM) | BIT(FF_ID_NO) | BIT(FF_NAME) |
+                                  BIT(FF_FROM)},
+    [FK_INCOME] = {BIT(FF_ID_NO) | BIT(FF_PERIOD) | BIT(FF_AMOUNT) | BIT(FF_KIND) | BIT(FF_PAYER),
+                   BIT(FF_ID_NO) | BIT(FF_PERIOD) | BIT(FF_AMOUNT)},
+    [FK_ASSET] = {BIT(FF_ID_NO) | BIT(FF_KIND) | BIT(FF_FROM) | BIT(FF_TO) | BIT(FF_SUBKIND) |
+                      BIT(FF_DESCRIPTION) | BIT(FF_VALUE),
+                  BIT(FF_ID_NO) | BIT(FF_KIND) | BIT(FF_FROM)},
+    [FK_CUSTODY] = {BIT(FF_ID_NO) | BIT(FF_FROM) | BIT(FF_TO) | BIT(FF_KIND),
+                    BIT(FF_ID_NO) | BIT(FF_FROM)},
+    [FK_VERDICT] = {BIT(FF_ALERT) | BIT(FF_VERDICT) | BIT(FF_BY) | BIT(FF_AT) | BIT(FF_NOTE),
+                    BIT(FF_ALERT) | BIT(FF_VERDICT)},
+};
+
+static const char *const enum_sex[] = {"M", "F", NULL};
+static const char *const enum_basis[] = {"household_deregistration", "cremation",
+                                         "death_certificate", "grid_report", NULL};
+static const char *const enum_income_kind[] = {"wage", "business", "pension", "unemployment",
+                                               "other", NULL};
+static const char *const enum_asset_kind[] = {"vehicle", "real_estate", "business", NULL};
+static const char *const enum_custody_kind[] = {"imprisonment", "detention", NULL};
+static const char *const enum_verdict[] = {"confirmed", "dismissed", NULL};
+
+static int kind_ok(fact_kind k) { return (unsigned)k < FK__COUNT; }
+static int field_ok(fact_field f) { return (unsigned)f < FF__COUNT; }
+
+const char *fact_kind_name(fact_kind k) { return kind_ok(k) ? fact_kind_names[k] : "unknown"; }
+
+int fact_kind_parse(const char *s, fact_kind *out) {
+    if (s == NULL) return -1;
+    for (int k = 0; k < FK__COUNT; k++)
+        if (strcmp(s, fact_kind_names[k]) == 0) {
+            *out = (fact_kind)k;
+            return 0;
+        }
+    return -1;
+}
+
+const char *fact_field_name(fact_field f) { return field_ok(f) ? fact_fields[f].name : "unknown"; }
+
+int fact_field_parse(const char *s, fact_field *out) {
+    if (s == NULL) return -1;
+    for (int f = 0; f < FF__COUNT; f++)
+        if (strcmp(s, fact_fields[f].name) == 0) {
+            *out = (fact_field)f;
+            return 0;
+        }
+    return -1;
+}
+
+field_type fact_field_type(fact_field f) { return field_ok(f) ? fact_fields[f].type : FT_TEXT; }
+
+int fact_field_allowed(fact_kind k, fact_field f) {
+    return kind_ok(k) && field_ok(f) && (fact_kind_fields[k].allowed & BIT(f)) != 0;
+}
+
+int fact_field_required(fact_kind k, fact_field f) {
+    return kind_ok(k) && field_ok(f) && (fact_kind_fields[k].required & BIT(f)) != 0;
+}
+
+const char *const *fact_enum_values(fact_kind k, fact_field f) {
+    if (!fact_field_allowed(k, f)) return NULL;
+    switch (f) {
+    case FF_SEX: return enum_sex;
+    case FF_BASIS: return enum_basis;
+    case FF_VERDICT: return enum_verdict;
+    case FF_KIND:
+        switch (k) {
+        case FK_INCOME: return enum_income_kind;
+        case FK_ASSET: return enum_asset_kind;
+        case FK_CUSTODY: return enum_custody_kind;
+        default: return NULL;
+        }
+    default: return NULL;
+    }
+}
+
+int fact_kind_is_stream(fact_kind k) { return k == FK_PAYMENT || k == FK_INCOME; }
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+void fact_init(fact *ft, fact_kind k) {
+    memset(ft, 0, sizeof *ft);
+    ft->kind = k;
+    ft->id_status = ID_EMPTY;
+}
+
+void fact_clear(fact *ft) {
+    if (ft == NULL) return;
+    fact_kind k = ft->kind;
+    free(ft->source);
+    free(ft->ref);
+    free(ft->raw_json);
+    free(ft->name_norm);
+    for (int f = 0; f < FF__COUNT; f++) free(ft->f[f].s);
+    fact_init(ft, k);
+}
+
+static int dup_or_null(char **dst, const char *src) {
+    *dst = NULL;
+    if (src == NULL) return 0;
+    *dst = strdup(src);
+    return *dst ? 0 : -1;
+}
+
+/* dst is treated as uninitialized storage (its previous contents, if any, are
+ * not freed: fact_clear() it first). On failure dst is left cleared. */
+int fact_copy(fact *dst, const fact *src) {
+    fact_init(dst, src->kind);
+    dst->id_status = src->id_status;
+    memcpy(dst->id_norm, src->id_norm, sizeof dst->id_norm);
+    memcpy(dst->id_clean, src->id_clean, sizeof dst->id_clean);
+    int rc = dup_or_null(&dst->source, src->source);
+    rc |= dup_or_null(&dst->ref, src->ref);
+    rc |= dup_or_null(&dst->raw_json, src->raw_json);
+    rc |= dup_or_null(&dst->name_norm, src->name_norm);
+    for (int f = 0; f < FF__COUNT; f++) {
+        dst->f[f].i = src->f[f].i;
+        dst->f[f].set = src->f[f].set;
+        rc |= dup_or_null(&dst->f[f].s, src->f[f].s);
+    }
+    if (rc != 0) {
+        fact_clear(dst);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- setting fields ------------------------------------------------------ */
+
+/* Fields whose values must never appear in messages (record-model.md: ids and
+ * names are only logged masked). */
+static int field_is_identity(fact_field f) { return f == FF_ID_NO || f == FF_NAME; }
+
+/* Bounds [*b, *e) of s without ASCII whitespace and U+3000 at either end. */
+static void trim_bounds(const char *s, const char **b, const char **e) {
+    const char *p = s, *q = s + strlen(s);
+    for (;;) {
+        if (p < q && (*p == ' ' || (*p >= '\t' && *p <= '\r'))) p++;
+        else if (q - p >= 3 && (unsigned char)p[0] == 0xE3 && (unsigned char)p[1] == 0x80 &&
+                 (unsigned char)p[2] == 0x80)
+            p += 3;
+        else break;
+    }
+    for (;;) {
+        if (q > p && (q[-1] == ' ' || (q[-1] >= '\t' && q[-1] <= '\r'))) q--;
+        else if (q - p >= 3 && (unsigned char)q[-3] == 0xE3 && (unsigned char)q[-2] == 0x80 &&
+                 (unsigned char)q[-1] == 0x80)
+            q -= 3;
+        else break;
+    }
+    *b = p;
+    *e = q;
+}
+
+/* Copies at most n bytes of a value for an error message, cut back to a UTF-8
+ * character boundary, with "..." when cut. out >= 64 bytes. */
+static void quote_value(const char *v, size_t vlen, char *out, size_t outsz) {
+    size_t max = outsz > 4 ? outsz - 4 : 0;
+    size_t n = vlen < max ? vlen : max;
+    while (n > 0 && n < vlen && ((unsigned char)v[n] & 0xC0) == 0x80) n--;
+    memcpy(out, v, n);
+    strcpy(out + n, n < vlen ? "..." : "");
+}
+
+static int set_err(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int set_err(char *err, size_t errsz, const char *fmt, ...) {
+    if (err && errsz) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errsz, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static int check_field(const fact *ft, fact_field f, char *err, size_t errsz) {
+    if (!field_ok(f)) return set_err(err, errsz, "unknown field number %d", (int)f);
+    if (!fact_field_allowed(ft->kind, f))
+        return set_err(err, errsz, "field '%s' is not allowed for kind '%s'", fact_fields[f].name,
+                       fact_kind_name(ft->kind));
+    return 0;
+}
+
+/* Bools as sources write them (PostgreSQL text form included: t/f). */
+static int parse_bool(const char *s, size_t n, int *out) {
+    static const char *const yes[] = {"1", "true", "t", "yes", "y", "是", NULL};
+    static const char *const no[] = {"0", "false", "f", "no", "n", "否", NULL};
+    for (int i = 0; yes[i]; i++)
+        if (strlen(yes[i]) == n && strncasecmp(s, yes[i], n) == 0) return *out = 1, 0;
+    for (int i = 0; no[i]; i++)
+        if (strlen(no[i]) == n && strncasecmp(s, no[i], n) == 0) return *out = 0, 0;
+    return -1;
+}
+
+int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t errsz) {
+    if (check_field(ft, f, err, errsz) != 0) return -1;
+    if (text == NULL) return 0;
+    const char *b, *e;
+    trim_bounds(text, &b, &e);
+    size_t n = (size_t)(e - b);
+    if (n == 0) return 0; /* empty or blank: not set */
+    const char *fname = fact_fields[f].name;
+    field_type t = fact_fields[f].type;
+    fact_val *v = &ft->f[f];
+
+    /* The value as quoted in errors, built only on an error path; never used
+     * for identity fields. */
+    char shown[64];
+#define SHOWN() (quote_value(b, n, shown, sizeof shown), shown)
+
+    if (t == FT_TEXT || t == FT_ENUM) {
+        if (!utf8_valid(b, n)) return set_err(err, errsz, "field '%s': not valid UTF-8", fname);
+        const char *store = b;
+        size_t store_len = n;
+        if (t == FT_ENUM) {
+            const char *const *vals = fact_enum_values(ft->kind, f);
+            const char *match = NULL;
+            for (int i = 0; vals && vals[i] && !match; i++)
+                if (strlen(vals[i]) == n && strncasecmp(vals[i], b, n) == 0) match = vals[i];
+            if (match == NULL) {
+                char list[160] = "";
+                for (int i = 0; vals && vals[i]; i++) {
+                    if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
+                    strncat(list, vals[i], sizeof list - strlen(list) - 1);
+                }
+                return set_err(err, errsz, "field '%s': '%s' is not one of %s", fname, SHOWN(), list);
+            }
+            store = match; /* the canonical spelling */
+            store_len = strlen(match);
+        } else if (f == FF_REGION) {
+            int digits = (n == 6);
+            for (size_t i = 0; digits && i < n; i++) digits = (b[i] >= '0' && b[i] <= '9');
+            if (!digits)
+                return set_err(err, errsz, "field 'region': not a 6-digit region code: '%s'", SHOWN());
+        }
+        char *copy = strndup(store, store_len);
+        if (copy == NULL) return set_err(err, errsz, "field '%s': out of memory", fname);
+        free(v->s);
+        v->s = copy;
+        v->set = 1;
+        return 0;
+    }
+
+    /* Numeric kinds: the conversions take a NUL-terminated string; values that
+     * do not fit the buffer are not numbers or dates anyway. */
+    char buf[64];
+    if (n >= sizeof buf) {
+        if (field_is_identity(f)) return set_err(err, errsz, "field '%s': value too long", fname);
+        return set_err(err, errsz, "field '%s': value too long: '%s'", fname, SHOWN());
+    }
+    memcpy(buf, b, n);
+    buf[n] = '\0';
+    int64_t i64 = 0;
+    int iv = 0;
+    switch (t) {
+    case FT_DATE:
+        if (conv_date(buf, &iv) != 0) return set_err(err, errsz, "field '%s': not a date: '%s'", fname, SHOWN());
+        i64 = iv;
+        break;
+    case FT_MONTH:
+        if (conv_month(buf, &iv) != 0) return set_err(err, errsz, "field '%s': not a month: '%s'", fname, SHOWN());
+        i64 = iv;
+        break;
+    case FT_MONEY:
+        if (conv_int(buf, &i64) != 0)
+            return set_err(err, errsz, "field '%s': not an amount in integer fen: '%s'", fname, SHOWN());
+        break;
+    case FT_INT:
+        if (conv_int(buf, &i64) != 0) return set_err(err, errsz, "field '%s': not an integer: '%s'", fname, SHOWN());
+        break;
+    case FT_BOOL:
+        if (parse_bool(buf, n, &iv) != 0) return set_err(err, errsz, "field '%s': not a boolean: '%s'", fname, SHOWN());
+        i64 = iv;
+        break;
+    default:
+        return set_err(err, errsz, "field '%s': unsupported type", fname);
+    }
+    v->i = i64;
+    v->set = 1;
+    return 0;
+#undef SHOWN
+}
+
+int fact_set_int(fact *ft, fact_field f, int64_t v, char *err, size_t errsz) {
+    if (check_field(ft, f, err, errsz) != 0) return -1;
+    const char *fname = fact_fields[f].name;
+    switch (fact_fields[f].type) {
+    case FT_DATE:
+        if (v < INT_MIN || v > INT_MAX || !date_is_valid((int)v))
+            return set_err(err, errsz, "field '%s': not a date: %lld", fname, (long long)v);
+        break;
+    case FT_MONTH:
+        if (v < 100001 || v > 999912 || v % 100 < 1 || v % 100 > 12)
+            return set_err(err, errsz, "field '%s': not a month: %lld", fname, (long long)v);
+        break;
+    case FT_BOOL:
+        if (v != 0 && v != 1) return set_err(err, errsz, "field '%s': not a boolean: %lld", fname, (long long)v);
+        break;
+    case FT_MONEY:
+    case FT_INT: break;
+    default: return set_err(err, errsz, "field '%s' is text, not a number", fname);
+    }
+    ft->f[f].i = v;
+    ft->f[f].set = 1;
+    return 0;
+}
+
+int fact_check(const fact *ft, char *err, size_t errsz) {
+    if (!kind_ok(ft->kind)) return set_err(err, errsz, "unknown fact kind %d", (int)ft->kind);
+    for (int f = 0; f < FF__COUNT; f++)
+        if (fact_field_required(ft->kind, (fact_field)f) && !ft->f[f].set)
+            return set_err(err, errsz, "missing required field '%s'", fact_fields[f].name);
+    return 0;
+}
+
+char *fact_fields_json(const fact *ft) {
+    json_t *obj = json_object();
+    if (obj == NULL) return NULL;
+    for (int f = 0; f < FF__COUNT; f++) {
+        const fact_val *v = &ft->f[f];
+        if (!v->set) continue;
+        json_t *j = NULL;
+        char buf[16];
+        switch (fact_fields[f].type) {
+        case FT_TEXT:
+        case FT_ENUM: j = v->s ? json_string(v->s) : json_null(); break;
+        case FT_DATE:
+            snprintf(buf, sizeof buf, "%04d-%02d-%02d", (int)(v->i / 10000), (int)(v->i / 100 % 100),
+                     (int)(v->i % 100));
+            j = json_string(buf);
+            break;
+        case FT_MONTH:
+            snprintf(buf, sizeof buf, "%04d-%02d", (int)(v->i / 100), (int)(v->i % 100));
+            j = json_string(buf);
+            break;
+        case FT_MONEY:
+        case FT_INT: j = json_integer((json_int_t)v->i); break;
+        case FT_BOOL: j = json_boolean(v->i != 0); break;
+        }
+        if (j == NULL || json_object_set_new(obj, fact_fields[f].name, j) != 0) {
+            json_decref(obj);
+            return NULL;
+        }
+    }
+    char *text = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    return text;
+}
+
+void fact_normalize_id(fact *ft, int today) {
+    ft->id_norm[0] = '\0';
+    ft->id_clean[0] = '\0';
+    ft->id_status = ID_EMPTY;
+    if (ft->f[FF_ID_NO].set && ft->f[FF_ID_NO].s) {
+        ft->id_status = ident_normalize(ft->f[FF_ID_NO].s, today, ft->id_clean);
+        if (ft->id_status == ID_OK) memcpy(ft->id_norm, ft->id_clean, sizeof ft->id_norm);
+    }
+}
+
+void fact_normalize_identity(fact *ft, name_normalizer *nn, int today) {
+    fact_normalize_id(ft, today);
+    free(ft->name_norm);
+    ft->name_norm = NULL;
+    const char *name = ft->f[FF_NAME].set ? ft->f[FF_NAME].s : NULL;
+    if (name == NULL) return;
+    if (nn != NULL) {
+        ft->name_norm = name_normalize(nn, name);
+    } else { /* no normalizer: trimmed name only */
+        const char *b, *e;
+        trim_bounds(name, &b, &e);
+        if (e > b) ft->name_norm = strndup(b, (size_t)(e - b));
+    }
+}
+
+/* ---- conversions --------------------------------------------------------- */
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+static const char *skip_blanks(const char *p) {
+    while (is_blank(*p)) p++;
+    return p;
+}
+
+int conv_int(const char *s, int64_t *out) {
+    if (s == NULL) return -1;
+    const char *p = skip_blanks(s);
+    int neg = 0;
+    if (*p == '-' || *p == '+') neg = (*p++ == '-');
+    if (!is_digit(*p)) return -1;
+    /* accumulate negatively so INT64_MIN fits */
+    int64_t acc = 0;
+    for (; is_digit(*p); p++) {
+        int d = *p - '0';
+        if (acc < (INT64_MIN + d) / 10) return -1;
+        acc = acc * 10 - d;
+    }
+    if (*skip_blanks(p) != '\0') return -1;
+    if (!neg) {
+        if (acc == INT64_MIN) return -1;
+        acc = -acc;
+    }
+    *out = acc;
+    return 0;
+}
+
+/* Matches a UTF-8 literal at p; returns its length or 0. */
+static size_t match_lit(const char *p, const char *lit) {
+    size_t n = strlen(lit);
+    return strncmp(p, lit, n) == 0 ? n : 0;
+}
+
+int conv_yuan_to_fen(const char *s, int64_t *fen) {
+    if (s == NULL) return -1;
+    const char *p = skip_blanks(s);
+    int neg = 0, have_sign = 0;
+    size_t k;
+    if (*p == '-' || *p == '+') neg = (*p++ == '-'), have_sign = 1;
+    if ((k = match_lit(p, "\xC2\xA5")) || (k = match_lit(p, "\xEF\xBF\xA5"))) { /* ¥ ￥ */
+        p = skip_blanks(p + k);
+        if (!have_sign && (*p == '-' || *p == '+')) neg = (*p++ == '-');
+    }
+    /* integer part, optionally grouped by commas in threes */
+    int64_t yuan = 0;
+    int int_digits = 0, group = 0, grouped = 0;
+    for (;; p++) {
+        if (is_digit(*p)) {
+            int d = *p - '0';
+            if (yuan > (INT64_MAX / 100 - d) / 10) return -1; /* yuan * 100 must fit */
+            yuan = yuan * 10 + d;
+            int_digits++;
+            group++;
+        } else if (*p == ',') {
+            if (group == 0 || (grouped && group != 3) || (!grouped && group > 3)) return -1;
+            grouped = 1;
+            group = 0;
+        } else {
+            break;
+        }
+    }
+    if (grouped && group != 3) return -1;
+    int64_t cents = 0;
+    int frac_digits = 0;
+    if (*p == '.') {
+        p++;
+        for (; is_digit(*p); p++, frac_digits++) {
+            if (frac_digits < 2) cents = cents * 10 + (*p - '0');
+            else if (*p != '0') return -1; /* sub-fen precision that is not zero */
+        }
+        if (frac_digits == 1) cents *= 10;
+    }
+    if (int_digits == 0 && frac_digits == 0) return -1;
+    if (*skip_blanks(p) != '\0') return -1;
+    if (yuan == INT64_MAX / 100 && cents > INT64_MAX % 100) return -1;
+    int64_t v = yuan * 100 + cents;
+    *fen = neg ? -v : v;
+    return 0;
+}
+
+int date_is_valid(int yyyymmdd) {
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (yyyymmdd <= 0) return 0;
+    int y = yyyymmdd / 10000, m = yyyymmdd / 100 % 100, d = yyyymmdd % 100;
+    if (y < 1 || y > 9999 || m < 1 || m > 12 || d < 1) return 0;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    int max = days[m - 1] + (m == 2 && leap);
+    return d <= max;
+}
+
+/* Reads 1..maxd digits at *pp; returns the value or -1. */
+static int read_num(const char **pp, int mind, int maxd) {
+    const char *p = *pp;
+    int v = 0, n = 0;
+    while (is_digit(*p) && n < maxd) v = v * 10 + (*p++ - '0'), n++;
+    if (n < mind || is_digit(*p)) return -1;
+    *pp = p;
+    return v;
+}
+
+/* Optional time-of-day after a date: [ ' ' | 'T' ] hh:mm[:ss[.fff]] [Z|±hh[:mm]],
+ * or a bare fractional part ".000". Returns the rest of the string, or NULL. */
+static const char *skip_time(const char *p) {
+    if (*p == '.') { /* "20240312.000" style fractional suffix */
+        p++;
+        if (!is_digit(*p)) return NULL;
+        while (is_digit(*p)) p++;
+        return p;
+    }
+    if (*p != ' ' && *p != 'T') return p;
+    const char *q = p + 1;
+    while (*q == ' ') q++;
+    if (*q == '\0') return q; /* trailing blanks only */
+    int hh = read_num(&q, 1, 2);
+    if (hh < 0 || hh > 23 || *q != ':') return NULL;
+    q++;
+    int mm = read_num(&q, 2, 2);
+    if (mm < 0 || mm > 59) return NULL;
+    if (*q == ':') {
+        q++;
+        int ss = read_num(&q, 2, 2);
+        if (ss < 0 || ss > 60) return NULL;
+        if (*q == '.') {
+            q++;
+            if (!is_digit(*q)) return NULL;
+            while (is_digit(*q)) q++;
+        }
+    }
+    if (*q == 'Z') q++;
+    else if (*q == '+' || *q == '-') {
+        q++;
+        if (read_num(&q, 2, 2) < 0) return NULL;
+        if (*q == ':') q++;
+        if (is_digit(*q) && read_num(&q, 2, 2) < 0) return NULL;
+    }
+    return q;
+}
+
+int conv_date(const char *s, int *yyyymmdd) {
+    if (s == NULL) return -1;
+    const char *p = skip_blanks(s);
+    int y, m, d;
+    size_t k;
+    if (is_digit(p[0]) && is_digit(p[1]) && is_digit(p[2]) && is_digit(p[3]) && is_digit(p[4])) {
+        /* compact yyyymmdd, optionally followed by hhmmss */
+        const char *q = p;
+        int n = 0;
+        while (is_digit(q[n])) n++;
+        if (n != 8 && n != 14) return -1;
+        y = (q[0] - '0') * 1000 + (q[1] - '0') * 100 + (q[2] - '0') * 10 + (q[3] - '0');
+        m = (q[4] - '0') * 10 + (q[5] - '0');
+        d = (q[6] - '0') * 10 + (q[7] - '0');
+        p = q + 8;
+        if (n == 14) {
+            int hh = (q[8] - '0') * 10 + (q[9] - '0'), mi = (q[10] - '0') * 10 + (q[11] - '0'),
+                ss = (q[12] - '0') * 10 + (q[13] - '0');
+            if (hh > 23 || mi > 59 || ss > 60) return -1;
+            p = q + 14;
+        }
+    } else {
+        y = read_num(&p, 4, 4);
+        if (y < 0) return -1;
+        if (*p == '-' || *p == '/' || *p == '.') {
+            char sep = *p++;
+            if ((m = read_num(&p, 1, 2)) < 0 || *p != sep) return -1;
+            p++;
+            if ((d = read_num(&p, 1, 2)) < 0) return -1;
+        } else if ((k = match_lit(p, "年"))) {
+            p += k;
+            if ((m = read_num(&p, 1, 2)) < 0 || !(k = match_lit(p, "月"))) return -1;
+            p += k;
+            if ((d = read_num(&p, 1, 2)) < 0) return -1;
+            if ((k = match_lit(p, "日")) || (k = match_lit(p, "号"))) p += k;
+            else return -1;
+        } else {
+            return -1;
+        }
+    }
+    p = skip_time(p);
+    if (p == NULL || *skip_blanks(p) != '\0') return -1;
+    int v = y * 10000 + m * 100 + d;
+    if (!date_is_valid(v)) return -1;
+    *yyyymmdd = v;
+    return 0;
+}
+
+int conv_month(const char *s, int *yyyymm) {
+    if (s == NULL) return -1;
+    int date;
+    if (conv_date(s, &date) == 0) {
+        *yyyymm = date / 100;
+        return 0;
+    }
+    const char *p = skip_blanks(s);
+    int y, m;
+    size_t k;
+    const char *q = p;
+    int n = 0;
+    while (is_digit(q[n])) n++;
+    if (n == 6) {
+        y = (q[0] - '0') * 1000 + (q[1] - '0') * 100 + (q[2] - '0') * 10 + (q[3] - '0');
+        m = (q[4] - '0') * 10 + (q[5] - '0');
+        p = q + 6;
+    } else if (n == 4) {
+        y = read_num(&p, 4, 4);
+        if (*p == '-' || *p == '/' || *p == '.') {
+            p++;
+            if ((m = read_num(&p, 1, 2)) < 0) return -1;
+        } else if ((k = match_lit(p, "年"))) {
+            p += k;
+            if ((m = read_num(&p, 1, 2)) < 0 || !(k = match_lit(p, "月"))) return -1;
+            p += k;
+        } else {
+            return -1;
+        }
+    } else {
+        return -1;
+    }
+    if (*skip_blanks(p) != '\0') return -1;
+    if (y < 1 || m < 1 || m > 12) return -1;
+    *yyyymm = y * 100 + m;
+    return 0;
+}
+
+int month_add(int yyyymm, int months) {
+    long idx = (long)(yyyymm / 100) * 12 + (yyyymm % 100 - 1) + months;
+    long y = idx >= 0 ? idx / 12 : -((-idx + 11) / 12);
+    long m = idx - y * 12;
+    return (int)(y * 100 + m + 1);
+}
+
+int date_month(int yyyymmdd) { return yyyymmdd / 100; }
+
+int date_today(void) {
+    time_t now = time(NULL) + 8 * 3600; /* China Standard Time, UTC+8, no DST */
+    struct tm tm;
+    if (gmtime_r(&now, &tm) == NULL) return 0;
+    return (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+}

@@ -1,0 +1,118 @@
+/* fact.h - the canonical facts of record-model.md, and value conversions.
+ *
+ * A fact is one record of one kind from one source. Its fields are stored in a
+ * fixed array indexed by fact_field; which fields a kind allows and requires is
+ * the registry in fact.c, the single place that encodes the contract. Values are
+ * typed: dates are yyyymmdd ints, months yyyymm ints, money integer fen.
+ *
+ * Ownership: a fact owns every string it points to; fact_clear() frees them and
+ * leaves the fact reusable (the streaming path reuses one fact per row). */
+#ifndef GG_FACT_H
+#define GG_FACT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/ident.h"
+
+typedef enum {
+    FK_PERSON = 0,
+    FK_DEATH,
+    FK_PAYMENT,
+    FK_ASSISTANCE_MEMBER,
+    FK_INCOME,
+    FK_ASSET,
+    FK_CUSTODY,
+    FK_VERDICT,
+    FK__COUNT
+} fact_kind;
+
+typedef enum {
+    FF_ID_NO = 0, FF_NAME, FF_SEX, FF_BIRTH_DATE, FF_REGION, FF_ADDRESS, FF_GRID,
+    FF_HOUSEHOLD, FF_DEATH_DATE, FF_BASIS, FF_REVOKED, FF_PROGRAM, FF_PERIOD,
+    FF_AMOUNT, FF_CASE, FF_PAYER, FF_PAID_ON, FF_FROM, FF_TO, FF_RELATION,
+    FF_HOUSEHOLD_SIZE, FF_KIND, FF_SUBKIND, FF_DESCRIPTION, FF_VALUE, FF_ALERT,
+    FF_VERDICT, FF_BY, FF_AT, FF_NOTE,
+    FF__COUNT
+} fact_field;
+
+typedef enum {
+    FT_TEXT = 0, /* UTF-8 string */
+    FT_DATE,     /* i = yyyymmdd */
+    FT_MONTH,    /* i = yyyymm */
+    FT_MONEY,    /* i = fen */
+    FT_INT,      /* i */
+    FT_BOOL,     /* i = 0/1 */
+    FT_ENUM,     /* s, one of the allowed values for (kind, field) */
+} field_type;
+
+typedef struct fact_val {
+    int64_t i;
+    char *s;           /* owned; for TEXT/ENUM */
+    unsigned char set; /* 1 when the field has a value */
+} fact_val;
+
+typedef struct fact {
+    fact_kind kind;
+    char *source;   /* owned: the source's name in the configuration */
+    char *ref;      /* owned: the department's own record key */
+    fact_val f[FF__COUNT];
+    char *raw_json; /* owned, may be NULL: {"column":"value as the source held it",...} */
+    /* Identity, filled by fact_normalize_identity(): */
+    char id_norm[IDENT_LEN + 1]; /* normalized id when valid, else "" */
+    char id_clean[IDENT_LEN + 1];/* best-effort cleaned form (also when invalid), or "" */
+    ident_status id_status;      /* ID_EMPTY when the fact has no id_no */
+    char *name_norm;             /* owned, may be NULL */
+} fact;
+
+const char *fact_kind_name(fact_kind k);               /* "payment" */
+int fact_kind_parse(const char *s, fact_kind *out);     /* 0 ok, -1 unknown */
+const char *fact_field_name(fact_field f);             /* "death_date" */
+int fact_field_parse(const char *s, fact_field *out);   /* 0 ok, -1 unknown */
+field_type fact_field_type(fact_field f);
+int fact_field_allowed(fact_kind k, fact_field f);
+int fact_field_required(fact_kind k, fact_field f);
+/* Allowed values of an FT_ENUM field for a kind, NULL-terminated (or NULL). */
+const char *const *fact_enum_values(fact_kind k, fact_field f);
+/* Small-side kinds are indexed in memory; payment and income are streamed. */
+int fact_kind_is_stream(fact_kind k);
+
+void fact_init(fact *ft, fact_kind k);
+void fact_clear(fact *ft); /* frees owned strings, keeps kind */
+int fact_copy(fact *dst, const fact *src); /* deep copy; 0 ok, -1 out of memory */
+
+/* Set a field from text, converting to the field's type (dates and months in any
+ * format conv_* accepts, money as integer fen, bools as 1/0/true/false/是/否).
+ * Returns 0, or -1 with a reason in err (field not allowed for this kind, bad
+ * value, value not in the enum). */
+int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t errsz);
+/* Set a DATE/MONTH/MONEY/INT/BOOL field from an integer already in its unit. */
+int fact_set_int(fact *ft, fact_field f, int64_t v, char *err, size_t errsz);
+/* Check required fields; 0 ok, -1 with "missing required field 'x'" in err. */
+int fact_check(const fact *ft, char *err, size_t errsz);
+/* Canonical fields as a JSON object text (malloc'd): {"id_no":"...","amount":123}. */
+char *fact_fields_json(const fact *ft);
+/* Fill id_norm/id_clean/id_status and name_norm. `today` yyyymmdd (0 = clock). */
+void fact_normalize_identity(fact *ft, name_normalizer *nn, int today);
+/* Only id_norm/id_clean/id_status (name_norm is left as it is): for facts
+ * reloaded with the folded name stored beside them. */
+void fact_normalize_id(fact *ft, int today);
+
+/* --- value conversions used by mappings (0 ok, -1 not parseable) ---------- */
+/* Yuan with up to two decimals ("1234.5", "1,234.50", "¥12", "-3.00") to fen,
+ * exactly (no floating point). */
+int conv_yuan_to_fen(const char *s, int64_t *fen);
+/* Dates: 20240312, 2024-03-12, 2024/3/12, 2024.3.12, 2024年3月12日, with an
+ * optional time part ("2024-03-12 00:00:00", ODBC/Oracle DATE text). Calendar-checked. */
+int conv_date(const char *s, int *yyyymmdd);
+/* Months: 202403, 2024-03, 2024/3, 2024年3月, or any date conv_date accepts. */
+int conv_month(const char *s, int *yyyymm);
+/* Integer text ("42", "-7"), no trailing garbage. */
+int conv_int(const char *s, int64_t *out);
+/* yyyymmdd / yyyymm helpers */
+int date_is_valid(int yyyymmdd);
+int month_add(int yyyymm, int months);
+int date_month(int yyyymmdd); /* yyyymmdd -> yyyymm */
+int date_today(void);         /* today's date from the clock, yyyymmdd (UTC+8) */
+
+#endif

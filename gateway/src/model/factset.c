@@ -1,0 +1,119 @@
+/* factset.c - the in-memory facts of one matching cycle (see factset.h):
+ * adding facts by move, the deterministic (source, ref) order, and freeing. */
+#include "model/factset.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+/* Drops what identity_resolve() built: persons borrow pointers into facts, and
+ * growing the fact array may move them, so a resolution never outlives an add. */
+void factset_clear_resolution(factset *fs) {
+    free(fs->person_of);
+    free(fs->link);
+    free(fs->persons);
+    free(fs->by_person);
+    free(fs->by_person_off);
+    fs->person_of = NULL;
+    fs->link = NULL;
+    fs->persons = NULL;
+    fs->npersons = 0;
+    fs->by_person = NULL;
+    fs->by_person_off = NULL;
+}
+
+int factset_add(factset *fs, fact *f) {
+    if (fs->nfacts == fs->cap) {
+        size_t ncap = fs->cap ? fs->cap * 2 : 256;
+        fact *nf = realloc(fs->facts, ncap * sizeof *nf);
+        if (!nf) {
+            gg_error("factset", "out of memory growing the fact set to %zu facts", ncap);
+            return -1;
+        }
+        fs->facts = nf;
+        fs->cap = ncap;
+    }
+    if (fs->person_of) factset_clear_resolution(fs);
+    /* Move: the set takes every owned pointer; the caller's struct is reset. */
+    fs->facts[fs->nfacts++] = *f;
+    fact_kind k = f->kind;
+    memset(f, 0, sizeof *f);
+    fact_init(f, k);
+    return 0;
+}
+
+void factset_free(factset *fs) {
+    if (!fs) return;
+    for (size_t i = 0; i < fs->nfacts; i++) fact_clear(&fs->facts[i]);
+    free(fs->facts);
+    factset_clear_resolution(fs);
+    memset(fs, 0, sizeof *fs);
+}
+
+/* Sort key: the first 8 bytes of source and ref as big-endian integers decide
+ * most comparisons without touching the strings (which are scattered over the
+ * heap); equal prefixes fall back to strcmp. Same order as strcmp. */
+typedef struct order_key {
+    uint64_t src8, ref8;
+    const char *source, *ref;
+    int idx;
+} order_key;
+
+static uint64_t prefix8(const char *s) {
+    uint64_t v = 0;
+    int i = 0;
+    if (s)
+        for (; i < 8 && s[i]; i++) v = (v << 8) | (unsigned char)s[i];
+    for (; i < 8; i++) v <<= 8;
+    return v;
+}
+
+static int order_key_cmp(const void *a, const void *b) {
+    const order_key *x = a, *y = b;
+    int c;
+    if (x->src8 != y->src8) return x->src8 < y->src8 ? -1 : 1;
+    if ((c = strcmp(x->source ? x->source : "", y->source ? y->source : "")) != 0) return c;
+    if (x->ref8 != y->ref8) return x->ref8 < y->ref8 ? -1 : 1;
+    if ((c = strcmp(x->ref ? x->ref : "", y->ref ? y->ref : "")) != 0) return c;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+int factset_sort_indices(const factset *fs, int *idx, size_t n) {
+    if (n < 2) return 0;
+    order_key *keys = malloc(n * sizeof *keys);
+    if (!keys) {
+        gg_error("factset", "out of memory sorting %zu facts by source and ref", n);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const fact *f = &fs->facts[idx[i]];
+        keys[i].source = f->source;
+        keys[i].ref = f->ref;
+        keys[i].src8 = prefix8(f->source);
+        keys[i].ref8 = prefix8(f->ref);
+        keys[i].idx = idx[i];
+    }
+    qsort(keys, n, sizeof *keys, order_key_cmp);
+    for (size_t i = 0; i < n; i++) idx[i] = keys[i].idx;
+    free(keys);
+    return 0;
+}
+
+int factset_order(const factset *fs, int **out) {
+    *out = NULL;
+    if (fs->nfacts == 0) return 0;
+    int *order = malloc(fs->nfacts * sizeof *order);
+    if (!order) {
+        gg_error("factset", "out of memory sorting %zu facts by source and ref", fs->nfacts);
+        return -1;
+    }
+    for (size_t i = 0; i < fs->nfacts; i++) order[i] = (int)i;
+    if (factset_sort_indices(fs, order, fs->nfacts) != 0) {
+        free(order);
+        return -1;
+    }
+    *out = order;
+    return 0;
+}

@@ -1,0 +1,58 @@
+/* factset.h - the facts of one matching cycle, held in memory, and the persons
+ * identity resolution builds from them.
+ *
+ * The factset holds the small side (persons, deaths, members, custody, assets,
+ * verdicts) and only those payment/income facts that concern a subject of
+ * interest, so memory grows with deaths and cases, not with payment rows.
+ *
+ * Ownership: factset_add() moves a fact's contents in (the caller's struct is
+ * reset to empty); factset_free() frees everything. */
+#ifndef GG_FACTSET_H
+#define GG_FACTSET_H
+
+#include <stddef.h>
+
+#include "alerts/alert.h"
+#include "model/fact.h"
+
+typedef struct person {
+    char id_no[IDENT_LEN + 1];
+    const char *name;    /* normalized name, borrowed from a fact (person kind preferred) */
+    int birth_date;      /* embedded in the id, yyyymmdd */
+    char region[7];      /* person fact's region, else the id's first six characters */
+    const char *grid;    /* grid cell from the person fact, may be NULL */
+    const char *address; /* may be NULL */
+    int name_conflict;   /* facts with this id carry 2+ distinct normalized names */
+    int has_person_fact;
+} person;
+
+typedef struct factset {
+    fact *facts;
+    size_t nfacts, cap;
+    /* Filled by identity_resolve(): */
+    int *person_of;        /* per fact: person index or -1 */
+    unsigned char *link;   /* per fact: link_conf */
+    person *persons;
+    size_t npersons;
+    int *by_person;        /* fact indices grouped by person ... */
+    size_t *by_person_off; /* ... person p owns by_person[off[p] .. off[p+1]) */
+} factset;
+
+int factset_add(factset *fs, fact *f); /* 0 ok, -1 out of memory */
+/* Drops what identity_resolve() built (persons, links, per-person lists). */
+void factset_clear_resolution(factset *fs);
+void factset_free(factset *fs);
+
+/* Added by the identity/rules module (not part of the original contract):
+ *
+ * Fact indices sorted by (source, ref), ties by insertion order: the
+ * deterministic "source,ref order" identity and rules use. *out is malloc'd
+ * (caller frees; NULL when the set is empty). 0 ok, -1 out of memory.
+ *
+ * Note: persons borrow name/grid/address pointers from facts, so facts must not
+ * be added after identity_resolve() without resolving again. */
+int factset_order(const factset *fs, int **out);
+/* Sorts the n fact indices in idx the same way, in place. 0 ok, -1 out of memory. */
+int factset_sort_indices(const factset *fs, int *idx, size_t n);
+
+#endif

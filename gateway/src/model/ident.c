@@ -1,0 +1,454 @@
+/* ident.c - resident identity numbers (GB 11643-1999), names, masking, UTF-8.
+ *
+ * ident_normalize() cleans an id number as a department system holds it (spaces,
+ * hyphens and dashes, full-width digits, lowercase x), upgrades legacy 15-digit
+ * numbers to 18 digits and validates region prefix, birth date and the ISO 7064
+ * MOD 11-2 check character, in that order (record-model.md "Identity").
+ *
+ * name_normalize() folds a name for comparison: trim, full-width ASCII forms to
+ * ASCII, middle-dot variants to U+00B7, spaces only between Latin words, then
+ * traditional to simplified with OpenCC (t2s).
+ *
+ * ident_mask()/name_mask() are the only forms of ids and names allowed in logs. */
+#include "model/ident.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <opencc/opencc.h>
+
+#include "model/fact.h" /* date_is_valid(), date_today() */
+#include "core/log.h"
+
+/* ---- UTF-8 --------------------------------------------------------------- */
+
+/* Decodes one code point from s[0..len). Strict: no overlong forms, no
+ * surrogates, nothing above U+10FFFF. Returns its byte length, or 0 when the
+ * bytes are not valid UTF-8. */
+static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp) {
+    if (len == 0) return 0;
+    unsigned char c = s[0];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    size_t n;
+    uint32_t v, min;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2, v = c & 0x1F, min = 0x80;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3, v = c & 0x0F, min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4, v = c & 0x07, min = 0x10000;
+    } else {
+        return 0; /* continuation byte, C0/C1 overlong lead, or F5..FF */
+    }
+    if (len < n) return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        v = (v << 6) | (s[i] & 0x3F);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+    *cp = v;
+    return n;
+}
+
+/* Encodes cp (a valid scalar value) into out (>= 4 bytes); returns its length. */
+static size_t utf8_encode(uint32_t cp, char *out) {
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+int utf8_valid(const char *s, size_t len) {
+    if (s == NULL) return len == 0;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        if (p[i] < 0x80) { /* ASCII fast path */
+            i++;
+            continue;
+        }
+        uint32_t cp;
+        size_t n = utf8_decode(p + i, len - i, &cp);
+        if (n == 0) return 0;
+        i += n;
+    }
+    return 1;
+}
+
+/* ---- identity numbers ---------------------------------------------------- */
+
+static const char *const ident_status_text[] = {
+    [ID_OK] = "valid",
+    [ID_EMPTY] = "no id number",
+    [ID_BAD_CHAR] = "invalid character in id number",
+    [ID_BAD_LENGTH] = "id number is not 15 or 18 characters long",
+    [ID_BAD_REGION] = "region prefix is not a province-level code",
+    [ID_BAD_DATE] = "embedded birth date is not a calendar date",
+    [ID_FUTURE_DATE] = "embedded birth date is in the future",
+    [ID_BAD_CHECK] = "bad check character",
+    [ID_BAD_ENCODING] = "id number is not valid UTF-8",
+};
+
+static const char *const ident_status_codes[] = {
+    [ID_OK] = "ok",
+    [ID_EMPTY] = "empty",
+    [ID_BAD_CHAR] = "bad_char",
+    [ID_BAD_LENGTH] = "bad_length",
+    [ID_BAD_REGION] = "bad_region",
+    [ID_BAD_DATE] = "bad_date",
+    [ID_FUTURE_DATE] = "future_date",
+    [ID_BAD_CHECK] = "bad_check",
+    [ID_BAD_ENCODING] = "bad_encoding",
+};
+
+const char *ident_status_str(ident_status st) {
+    if ((unsigned)st >= sizeof ident_status_text / sizeof ident_status_text[0]) return "unknown id status";
+    return ident_status_text[st];
+}
+
+const char *ident_status_code(ident_status st) {
+    if ((unsigned)st >= sizeof ident_status_codes / sizeof ident_status_codes[0]) return "unknown";
+    return ident_status_codes[st];
+}
+
+/* Characters dropped while cleaning an id number: ASCII blanks, no-break and
+ * ideographic spaces, ASCII hyphen, full-width hyphen-minus, the Unicode
+ * hyphens and dashes U+2010..U+2015 (en/em dash among them) and minus sign. */
+static int ident_is_separator(uint32_t cp) {
+    return cp == ' ' || cp == '\t' || cp == '\r' || cp == '\n' || cp == '\v' || cp == '\f' ||
+           cp == 0x00A0 || cp == 0x3000 || cp == '-' || cp == 0xFF0D ||
+           (cp >= 0x2010 && cp <= 0x2015) || cp == 0x2212;
+}
+
+/* The ASCII character an id-number code point stands for ('0'-'9', 'X'), or 0. */
+static char ident_char_of(uint32_t cp) {
+    if (cp >= '0' && cp <= '9') return (char)cp;
+    if (cp >= 0xFF10 && cp <= 0xFF19) return (char)('0' + (cp - 0xFF10)); /* full-width digits */
+    if (cp == 'X' || cp == 'x' || cp == 0xFF38 || cp == 0xFF58) return 'X';
+    return 0;
+}
+
+/* Province-level prefixes of GB/T 2260 (record-model.md "Identity"). */
+static int ident_region_ok(int p) {
+    return (p >= 11 && p <= 15) || (p >= 21 && p <= 23) || (p >= 31 && p <= 37) ||
+           (p >= 41 && p <= 46) || (p >= 50 && p <= 54) || (p >= 61 && p <= 65) || p == 71 ||
+           (p >= 81 && p <= 83);
+}
+
+/* Returns the check character, or '\0' when first17 is NULL or is not 17
+ * ASCII digits (an addition to the header's contract, which assumes digits). */
+char ident_check_char(const char *first17) {
+    static const int weights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
+    static const char check_chars[] = "10X98765432";
+    if (first17 == NULL) return '\0';
+    int sum = 0;
+    for (int i = 0; i < 17; i++) {
+        if (first17[i] < '0' || first17[i] > '9') return '\0';
+        sum += (first17[i] - '0') * weights[i];
+    }
+    return check_chars[sum % 11];
+}
+
+/* yyyymmdd from n ASCII digits at s, or -1 when any is not a digit. */
+static int digits_value(const char *s, int n) {
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+int ident_birth_date(const char *id18) {
+    if (id18 == NULL || strlen(id18) != IDENT_LEN) return 0;
+    int d = digits_value(id18 + 6, 8);
+    return (d > 0 && date_is_valid(d)) ? d : 0;
+}
+
+char ident_sex(const char *id18) {
+    if (id18 == NULL || strlen(id18) != IDENT_LEN) return '\0';
+    char c = id18[16];
+    if (c < '0' || c > '9') return '\0';
+    return ((c - '0') % 2 == 1) ? 'M' : 'F';
+}
+
+ident_status ident_normalize(const char *raw, int today, char out[IDENT_LEN + 1]) {
+    out[0] = '\0';
+    if (raw == NULL) return ID_EMPTY;
+    size_t len = strlen(raw);
+    if (!utf8_valid(raw, len)) return ID_BAD_ENCODING;
+
+    /* Clean up: keep digits and X, drop separators, reject anything else. Only
+     * the first 18 kept characters are stored; n counts all of them. */
+    char buf[IDENT_LEN];
+    size_t n = 0;
+    int saw_x = 0;
+    const unsigned char *p = (const unsigned char *)raw;
+    size_t i = 0;
+    while (i < len) {
+        uint32_t cp;
+        size_t k = utf8_decode(p + i, len - i, &cp); /* cannot fail: validated above */
+        i += k;
+        if (ident_is_separator(cp)) continue;
+        char c = ident_char_of(cp);
+        if (c == 0) return ID_BAD_CHAR;
+        if (saw_x) return ID_BAD_CHAR; /* X is only allowed as the last character */
+        if (c == 'X') saw_x = 1;
+        if (n < IDENT_LEN) buf[n] = c;
+        n++;
+    }
+    if (n == 0) return ID_EMPTY;
+    if (n != 15 && n != IDENT_LEN) return ID_BAD_LENGTH;
+    if (n == 15 && saw_x) return ID_BAD_CHAR; /* legacy numbers have no check character */
+
+    if (n == 15) { /* legacy: region(6) yymmdd(6) seq(3) -> insert "19", add check char */
+        memcpy(out, buf, 6);
+        out[6] = '1';
+        out[7] = '9';
+        memcpy(out + 8, buf + 6, 9);
+        out[17] = ident_check_char(out);
+    } else {
+        memcpy(out, buf, IDENT_LEN);
+    }
+    out[IDENT_LEN] = '\0';
+
+    if (!ident_region_ok(digits_value(out, 2))) return ID_BAD_REGION;
+    int birth = digits_value(out + 6, 8);
+    if (birth < 18500101 || !date_is_valid(birth)) return ID_BAD_DATE;
+    if (today <= 0) today = date_today();
+    if (birth > today) return ID_FUTURE_DATE;
+    if (n == IDENT_LEN && out[17] != ident_check_char(out)) return ID_BAD_CHECK;
+    return ID_OK;
+}
+
+/* ---- masking ------------------------------------------------------------- */
+
+/* Writes `count` '*' into out (truncated to outsz - 1) and terminates it. */
+static void fill_stars(char *out, size_t outsz, size_t count) {
+    if (outsz == 0) return;
+    if (count > outsz - 1) count = outsz - 1;
+    memset(out, '*', count);
+    out[count] = '\0';
+}
+
+/* Number of code points in s when valid UTF-8, else its byte length. */
+static size_t utf8_count_chars(const char *s) {
+    size_t len = strlen(s), count = 0, i = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    if (!utf8_valid(s, len)) return len;
+    while (i < len) {
+        uint32_t cp;
+        i += utf8_decode(p + i, len - i, &cp);
+        count++;
+    }
+    return count;
+}
+
+void ident_mask(const char *id, char *out, size_t outsz) {
+    if (out == NULL || outsz == 0) return;
+    if (id == NULL) {
+        out[0] = '\0';
+        return;
+    }
+    size_t len = strlen(id);
+    int shaped = (len == IDENT_LEN);
+    for (size_t i = 0; shaped && i < len; i++) {
+        char c = id[i];
+        if (!((c >= '0' && c <= '9') || c == 'X' || c == 'x')) shaped = 0;
+    }
+    if (!shaped || outsz < IDENT_LEN + 1) { /* never show part of an odd value */
+        fill_stars(out, outsz, utf8_count_chars(id));
+        return;
+    }
+    memcpy(out, id, 4);
+    memset(out + 4, '*', IDENT_LEN - 8);
+    memcpy(out + IDENT_LEN - 4, id + IDENT_LEN - 4, 4);
+    out[IDENT_LEN] = '\0';
+}
+
+void name_mask(const char *name, char *out, size_t outsz) {
+    if (out == NULL || outsz == 0) return;
+    if (name == NULL) {
+        out[0] = '\0';
+        return;
+    }
+    size_t len = strlen(name);
+    if (!utf8_valid(name, len)) {
+        fill_stars(out, outsz, len);
+        return;
+    }
+    size_t chars = utf8_count_chars(name);
+    if (chars <= 1) {
+        fill_stars(out, outsz, chars);
+        return;
+    }
+    uint32_t cp;
+    size_t first = utf8_decode((const unsigned char *)name, len, &cp);
+    if (first + 1 > outsz - 1) { /* the first character does not fit: stars only */
+        fill_stars(out, outsz, chars);
+        return;
+    }
+    memcpy(out, name, first);
+    size_t stars = chars - 1;
+    if (stars > outsz - 1 - first) stars = outsz - 1 - first;
+    memset(out + first, '*', stars);
+    out[first + stars] = '\0';
+}
+
+/* ---- names --------------------------------------------------------------- */
+
+struct name_normalizer {
+    opencc_t cc; /* owned; closed by name_normalizer_free */
+};
+
+name_normalizer *name_normalizer_new(char *err, size_t errsz) {
+    /* GG_OPENCC_CONFIG names the t2s config file explicitly (no fallback then);
+     * otherwise OpenCC's own data directory, then the usual install paths. */
+    static const char *const defaults[] = {"t2s.json", "/usr/share/opencc/t2s.json",
+                                           "/usr/local/share/opencc/t2s.json"};
+    const char *override = getenv("GG_OPENCC_CONFIG");
+    const char *const *candidates = defaults;
+    size_t ncandidates = sizeof defaults / sizeof defaults[0];
+    if (override != NULL && override[0] != '\0') {
+        candidates = &override;
+        ncandidates = 1;
+    }
+    opencc_t cc = (opencc_t)-1;
+    const char *why = "";
+    for (size_t i = 0; i < ncandidates && cc == (opencc_t)-1; i++) {
+        cc = opencc_open(candidates[i]);
+        if (cc == (opencc_t)-1) why = opencc_error();
+    }
+    if (cc == (opencc_t)-1) {
+        if (err && errsz)
+            snprintf(err, errsz,
+                     "name normalizer: cannot load OpenCC config %s: %s (install opencc data, "
+                     "e.g. /usr/share/opencc/t2s.json, or set GG_OPENCC_CONFIG)",
+                     override && override[0] ? override : "t2s.json", why ? why : "unknown error");
+        return NULL;
+    }
+    name_normalizer *nn = malloc(sizeof *nn);
+    if (nn == NULL) {
+        opencc_close(cc);
+        if (err && errsz) snprintf(err, errsz, "name normalizer: out of memory");
+        return NULL;
+    }
+    nn->cc = cc;
+    return nn;
+}
+
+void name_normalizer_free(name_normalizer *nn) {
+    if (nn == NULL) return;
+    opencc_close(nn->cc);
+    free(nn);
+}
+
+#define NAME_DOT 0x00B7u
+#define NAME_SPACE 0x20u
+
+/* Middle-dot variants used in minority names, all folded to U+00B7. */
+static int name_is_dot(uint32_t cp) {
+    return cp == '.' || cp == 0x00B7 || cp == 0x0387 || cp == 0x2022 || cp == 0x2027 ||
+           cp == 0x2219 || cp == 0x22C5 || cp == 0x30FB || cp == 0xFF0E || cp == 0xFF65;
+}
+
+static int name_is_space(uint32_t cp) {
+    return cp == ' ' || cp == '\t' || cp == '\r' || cp == '\n' || cp == '\v' || cp == '\f' ||
+           cp == 0x00A0 || cp == 0x3000;
+}
+
+/* A space survives only between two "word" characters of alphabetic scripts
+ * ("Maimaiti Aili"); next to a CJK character or a middle dot it is dropped
+ * (legacy systems pad two-character names: "张　三"). */
+static int name_space_between(uint32_t prev, uint32_t next) {
+    if (prev == NAME_DOT || next == NAME_DOT) return 0;
+    return prev < 0x2E80 && next < 0x2E80;
+}
+
+char *name_normalize(name_normalizer *nn, const char *raw) {
+    if (raw == NULL) return NULL;
+    size_t len = strlen(raw);
+    if (!utf8_valid(raw, len)) return NULL;
+
+    /* Fold into code points: spaces marked as NAME_SPACE, dots as NAME_DOT,
+     * full-width ASCII forms to ASCII. At most len code points. */
+    uint32_t *cps = malloc((len + 1) * sizeof *cps);
+    if (cps == NULL) return NULL;
+    size_t ncp = 0, i = 0;
+    const unsigned char *p = (const unsigned char *)raw;
+    while (i < len) {
+        uint32_t cp;
+        i += utf8_decode(p + i, len - i, &cp);
+        if (name_is_space(cp)) cp = NAME_SPACE;
+        else if (name_is_dot(cp)) cp = NAME_DOT;
+        else if (cp >= 0xFF01 && cp <= 0xFF5E) cp -= 0xFEE0; /* full-width ASCII forms */
+        else if (cp < 0x20 || cp == 0x7F) cp = NAME_SPACE;    /* control characters */
+        cps[ncp++] = cp;
+    }
+
+    /* Emit: drop leading/trailing spaces, collapse runs, keep a space only
+     * between two alphabetic-script characters. */
+    char *folded = malloc(ncp * 4 + 1);
+    if (folded == NULL) {
+        free(cps);
+        return NULL;
+    }
+    size_t o = 0;
+    uint32_t prev = 0; /* last emitted code point, 0 = none yet */
+    int pending_space = 0;
+    for (size_t k = 0; k < ncp; k++) {
+        uint32_t cp = cps[k];
+        if (cp == NAME_SPACE) {
+            pending_space = 1;
+            continue;
+        }
+        if (pending_space && prev != 0 && name_space_between(prev, cp)) folded[o++] = ' ';
+        pending_space = 0;
+        o += utf8_encode(cp, folded + o);
+        prev = cp;
+    }
+    folded[o] = '\0';
+    free(cps);
+    if (o == 0) {
+        free(folded);
+        return NULL;
+    }
+    if (nn == NULL) return folded; /* no converter: folding only */
+
+    char *simplified = opencc_convert_utf8(nn->cc, folded, o);
+    if (simplified == NULL) {
+        /* Keep the folded form rather than lose the name; say so once per call. */
+        gg_warn("ident", "name normalizer: OpenCC t2s conversion failed (%s); using folded name",
+                opencc_error());
+        return folded;
+    }
+    char *result = strdup(simplified);
+    opencc_convert_utf8_free(simplified);
+    if (result == NULL) {
+        free(folded);
+        return NULL;
+    }
+    free(folded);
+    return result;
+}

@@ -1,0 +1,116 @@
+/* state.h - the embedded state store (SQLite, WAL): per-source watermarks, the
+ * facts kept for matching, alerts with stable ids and their lifecycle, the
+ * delivery outbox, the quarantine of rejected records, and data-quality counts.
+ *
+ * Everything a cycle writes goes through explicit transactions (state_begin /
+ * state_commit), so a crash leaves the previous consistent state. The schema is
+ * plain SQL with no SQLite-only semantics beyond upsert, so it can later move to
+ * a shared PostgreSQL store for several workers.
+ *
+ * Errors: every function returns 0 on success and -1 on failure, logging the
+ * SQLite message with the operation that failed. */
+#ifndef GG_STATE_H
+#define GG_STATE_H
+
+#include <stddef.h>
+
+#include "alerts/alert.h"
+#include "model/fact.h"
+
+typedef struct state state;
+
+state *state_open(const char *path, char *err, size_t errsz); /* creates the schema */
+void state_close(state *st);
+int state_begin(state *st);
+int state_commit(state *st);
+int state_rollback(state *st);
+
+/* Watermarks: opaque text per (source, stream). *value is malloc'd or NULL. */
+int state_watermark_get(state *st, const char *source, const char *stream, char **value);
+int state_watermark_set(state *st, const char *source, const char *stream, const char *value);
+
+/* Facts: upsert by (source, kind, ref); `cycle` records when it was last seen. */
+int state_fact_put(state *st, const fact *f, long cycle);
+/* Calls fn for every stored fact (of kind k, or all when k < 0), with its
+ * fields and its stored folded name (name_norm); the id is not normalized
+ * (fact_normalize_id does that without re-folding the name). The fact is
+ * owned by the callback (it must fact_clear it or move it). Stops when fn
+ * returns nonzero. */
+int state_facts_each(state *st, int k, int (*fn)(void *ud, fact *f), void *ud);
+long state_fact_count(state *st, int k);
+/* Added for incremental pulls: the death, custody and assistance_member facts
+ * first stored in a cycle after `since_cycle` (facts.first_cycle > since), with
+ * that cycle: the subjects that became of interest since then, whose payments
+ * an incremental stream has to look up. Stops when fn returns nonzero. */
+int state_interest_new_each(state *st, long since_cycle,
+                            int (*fn)(void *ud, const char *source, const char *kind, const char *ref,
+                                      long first_cycle),
+                            void *ud);
+/* Facts of one source and kind stored for one source and kind. */
+long state_fact_count_source(state *st, const char *source, int k);
+/* Full-refresh semantics: after every stream of (source, kind) was read
+ * completely in cycle C, facts not seen since (last_cycle < C) are gone from
+ * the source (deleted rows, rows no longer of interest) and are removed. */
+int state_facts_prune(state *st, const char *source, int k, long before_cycle, long *deleted);
+
+/* Quarantine of rejected records (and records with invalid ids). */
+int state_quarantine_add(state *st, const char *source, const char *stream, const char *ref,
+                         const char *reason, const char *raw_json, long cycle);
+typedef struct quarantine_row {
+    long id;
+    const char *source, *stream, *ref, *reason, *raw_json;
+    long long at;
+} quarantine_row;
+int state_quarantine_each(state *st, const char *source, int (*fn)(void *ud, const quarantine_row *r), void *ud);
+
+/* Data-quality counters per (source, metric, reason), e.g. ("psb", "invalid_id", "bad_check"). */
+int state_dq_add(state *st, const char *source, const char *metric, const char *reason, long n, long cycle);
+int state_dq_each(state *st, long cycle, int (*fn)(void *ud, const char *source, const char *metric,
+                                                  const char *reason, long n), void *ud);
+
+/* Cycles: a monotonically increasing number per `run`. */
+int state_cycle_begin(state *st, long *cycle);
+int state_cycle_end(state *st, long cycle, const char *summary_json);
+
+/* Alerts. Upsert by id: a new alert is stored with status "new" and version 1;
+ * an existing one whose fingerprint changed is updated (version+1, and a
+ * dismissed/confirmed one reopens to "new"); an unchanged one is left alone. */
+typedef enum { ALERT_UNCHANGED = 0, ALERT_CREATED, ALERT_UPDATED } alert_change;
+int state_alert_upsert(state *st, alert *a, alert_change *change);
+/* Loads an alert by id (full evidence). 0 found, 1 not found, -1 error. */
+int state_alert_get(state *st, const char *id, alert *out);
+/* Iterates alerts (filter by rule name / status when non-NULL), ordered by id. */
+int state_alerts_each(state *st, const char *rule, const char *status,
+                      int (*fn)(void *ud, const alert *a), void *ud);
+int state_alert_set_status(state *st, const char *id, const char *status, const char *note);
+
+/* Open alerts (new, pushed, overdue), by id. fn returning nonzero stops. */
+int state_alerts_open_each(state *st, int (*fn)(void *ud, const char *id), void *ud);
+/* The finding is gone (e.g. a death registration was restored): status
+ * "withdrawn", version+1 (so sinks hear of it), fingerprint cleared so that the
+ * same finding coming back reopens the alert. *version gets the new version. */
+int state_alert_withdraw(state *st, const char *id, int *version);
+/* Pushed alerts with no verdict since `pushed_before` (unix seconds) become
+ * "overdue" with version+1; fn (may be NULL) is called with each id so the
+ * caller can escalate (re-deliver). */
+int state_alerts_overdue(state *st, long long pushed_before, int (*fn)(void *ud, const char *id), void *ud);
+
+/* Outbox: one row per (alert id, sink, version). Delivery is at-least-once and
+ * the sinks are idempotent on the alert id. */
+int state_outbox_enqueue(state *st, const char *alert_id, const char *sink, int version);
+typedef struct outbox_row {
+    long id;
+    const char *alert_id, *sink;
+    int version, attempts;
+    const char *last_error;
+} outbox_row;
+/* Rows due now (pending, next_attempt <= now), oldest first. */
+int state_outbox_due(state *st, int (*fn)(void *ud, const outbox_row *r), void *ud);
+int state_outbox_done(state *st, long id);
+/* Records a failure; the row is retried at next_attempt, or becomes "dead" when
+ * attempts reach max_attempts (kept, with the error, for `outbox list`). */
+int state_outbox_failed(state *st, long id, const char *error, long long next_attempt, int max_attempts);
+int state_outbox_pending_count(state *st, const char *alert_id, long *n);
+int state_outbox_each(state *st, const char *status, int (*fn)(void *ud, const outbox_row *r, const char *status), void *ud);
+
+#endif
