@@ -90,7 +90,16 @@ static int setup(void **state) {
             "INSERT INTO ffmx VALUES ('5', '110105194912310021', '张三', '202405', '12.00', '9');"
             "INSERT INTO ffmx VALUES ('', '110105194912310021', '张三', '202405', '12.00', '1');"
             "INSERT INTO ffmx VALUES ('7', NULL, '张三', '202405', '12.00', '1');"
-            "CREATE TABLE hh (hhbh TEXT, xm TEXT, swrq TEXT);");
+            "CREATE TABLE hh (hhbh TEXT, xm TEXT, swrq TEXT);"
+            /* grid death reports with birth dates as grid workers type them */
+            "CREATE TABLE swbg (bh TEXT, xm TEXT, csrq TEXT, swrq TEXT);"
+            "INSERT INTO swbg VALUES ('B1', '王五', '1948-03-05', '2024-01-02');"
+            "INSERT INTO swbg VALUES ('B2', '王五', '1948年3月5日', '2024-01-02');"
+            "INSERT INTO swbg VALUES ('B3', '王五', '19480305', '2024-01-02');"
+            "INSERT INTO swbg VALUES ('B4', '王五', '1948.3.5', '2024-01-02');"
+            "INSERT INTO swbg VALUES ('B5', '王五', '1948/3/5', '2024-01-02');"
+            "INSERT INTO swbg VALUES ('B6', '王五', '约1948年', '2024-01-02');"
+            "INSERT INTO swbg VALUES ('B7', '王五', '1948-03-05', '约2024年');");
     /* GBK: 张三 = D5 C5 C8 FD; an undecodable sequence FF FE */
     sql(db, "INSERT INTO hh VALUES ('H1', CAST(X'D5C5C8FD' AS TEXT), '20240312');"
             "INSERT INTO hh VALUES ('H2', CAST(X'FFFE' AS TEXT), '2024/3/9');");
@@ -654,6 +663,139 @@ static void test_incremental_declaration_errors(void **state) {
     adapter_free(ad);
 }
 
+/* date { "col", lenient = true }: the four spellings parse; an unparseable
+ * value drops the field with a warning naming source, stream, record, field
+ * and reason, and the record is kept. Without lenient it is rejected. Lenient
+ * applies only to its own field: a bad death_date still rejects. */
+static void test_lenient_date(void **state) {
+    (void)state;
+    gg_conn_conf cc;
+    char spec[256], err[1024];
+    gg_source_conf src = make_src("UTF-8", &cc, spec, sizeof spec);
+    const char *path = write_adapter("grid_deaths.lua",
+                                     "return { streams = { reports = {\n"
+                                     "  kind = 'death', conn = 'db', key = 'bh',\n"
+                                     "  sql = 'SELECT bh, xm, csrq, swrq FROM swbg ORDER BY bh',\n"
+                                     "  map = { name = 'xm', birth_date = date { 'csrq', lenient = true },\n"
+                                     "          death_date = date 'swrq', basis = const 'grid_report' },\n"
+                                     "} } }\n");
+    adapter *ad = adapter_load(&src, path, err, sizeof err);
+    if (!ad) fail_msg("%s", err);
+    collected c;
+    memset(&c, 0, sizeof c);
+    adapter_sink sink = {on_fact, on_reject, &c};
+    /* the log goes to stderr: capture it in a file for the warning */
+    char logpath[160];
+    snprintf(logpath, sizeof logpath, "%s/lenient.log", tmpdir);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_non_null(freopen(logpath, "w", stderr));
+    int rc = adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    assert_int_equal(rc, 0);
+    assert_int_equal(c.nfacts, 6);
+    const char *refs[] = {"B1", "B2", "B3", "B4", "B5"};
+    for (size_t i = 0; i < 5; i++) {
+        const fact *f = fact_by_ref(&c, refs[i]);
+        assert_non_null(f);
+        assert_true(f->f[FF_BIRTH_DATE].set);
+        assert_int_equal(f->f[FF_BIRTH_DATE].i, 19480305);
+    }
+    const fact *f6 = fact_by_ref(&c, "B6");
+    assert_non_null(f6);
+    assert_false(f6->f[FF_BIRTH_DATE].set);
+    assert_int_equal(f6->f[FF_DEATH_DATE].i, 20240102);
+    assert_int_equal(c.nrejects, 1);
+    assert_non_null(strstr(reject_reason(&c, "B7"), "field death_date (column swrq): not a date"));
+    FILE *lf = fopen(logpath, "r");
+    assert_non_null(lf);
+    char log[4096];
+    size_t nl = fread(log, 1, sizeof log - 1, lf);
+    log[nl] = '\0';
+    fclose(lf);
+    assert_non_null(strstr(log, "dept"));
+    assert_non_null(strstr(log, "stream reports, record B6: field birth_date (column csrq): not a date: "
+                                "'约1948年'; field dropped (lenient)"));
+    assert_null(strstr(log, "record B1"));
+    collected_free(&c);
+    adapter_free(ad);
+
+    /* without lenient the same value rejects the record */
+    path = write_adapter("grid_deaths_strict.lua",
+                         "return { streams = { reports = {\n"
+                         "  kind = 'death', conn = 'db', key = 'bh',\n"
+                         "  sql = 'SELECT bh, xm, csrq, swrq FROM swbg ORDER BY bh',\n"
+                         "  map = { name = 'xm', birth_date = date 'csrq',\n"
+                         "          death_date = date 'swrq', basis = const 'grid_report' },\n"
+                         "} } }\n");
+    ad = adapter_load(&src, path, err, sizeof err);
+    if (!ad) fail_msg("%s", err);
+    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(c.nfacts, 5);
+    assert_int_equal(c.nrejects, 2);
+    assert_non_null(strstr(reject_reason(&c, "B6"), "field birth_date (column csrq): not a date"));
+    collected_free(&c);
+    adapter_free(ad);
+
+    /* a date spec table must name its column first */
+    path = write_adapter("bad_lenient.lua",
+                         "return { streams = { reports = {\n"
+                         "  kind = 'death', conn = 'db', key = 'bh', sql = 'x',\n"
+                         "  map = { name = 'xm', birth_date = date { lenient = true },\n"
+                         "          death_date = date 'swrq', basis = const 'grid_report' },\n"
+                         "} } }\n");
+    assert_null(adapter_load(&src, path, err, sizeof err));
+    assert_non_null(strstr(err, "names a column first"));
+}
+
+/* income/asset/custody rows may map name and birth_date (no warning), and a
+ * payment stream may map case instead of id_no. */
+static void test_person_fields_and_case_payments(void **state) {
+    (void)state;
+    gg_conn_conf cc;
+    char spec[256], err[1024];
+    gg_source_conf src = make_src("UTF-8", &cc, spec, sizeof spec);
+    const char *path = write_adapter("inc.lua",
+                                     "return { streams = { inc = {\n"
+                                     "  kind = 'income', conn = 'db', key = 'lsh',\n"
+                                     "  sql = 'SELECT lsh, sfzhm, xm, ffny, ffje FROM ffmx',\n"
+                                     "  map = { id_no = 'sfzhm', name = 'xm', birth_date = date { 'ffny', lenient = true },\n"
+                                     "          period = month 'ffny', amount = yuan 'ffje' },\n"
+                                     "} } }\n");
+    adapter *ad = adapter_load(&src, path, err, sizeof err);
+    if (!ad) fail_msg("%s", err);
+    const char *const *w = adapter_warnings(ad);
+    assert_true(w == NULL || w[0] == NULL);
+    adapter_free(ad);
+    /* case payments: case without id_no loads; neither loads with an error */
+    path = write_adapter("case_pay.lua",
+                         "return { streams = { pay = {\n"
+                         "  kind = 'payment', conn = 'db', key = 'lsh',\n"
+                         "  sql = [[SELECT lsh, sfzhm AS hh, ffny, ffje FROM ffmx WHERE lsh IN ('1','2','7')]],\n"
+                         "  map = { case = 'hh', program = const 'dibao', period = month 'ffny', amount = yuan 'ffje' },\n"
+                         "} } }\n");
+    ad = adapter_load(&src, path, err, sizeof err);
+    if (!ad) fail_msg("%s", err);
+    collected c;
+    memset(&c, 0, sizeof c);
+    adapter_sink sink = {on_fact, on_reject, &c};
+    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(c.nfacts, 2);
+    assert_int_equal(c.nrejects, 1);
+    assert_non_null(strstr(reject_reason(&c, "7"), "missing required field 'id_no' or 'case'"));
+    const fact *f1 = fact_by_ref(&c, "1");
+    assert_non_null(f1);
+    assert_false(f1->f[FF_ID_NO].set);
+    assert_string_equal(f1->f[FF_CASE].s, "110105194912310021");
+    collected_free(&c);
+    adapter_free(ad);
+    expect_load_error("return { streams = { s = { kind = 'payment', conn = 'db', key = 'k', sql = 'x',\n"
+                      " map = { program = const 'dibao', period = month 'p', amount = yuan 'a' } } } }\n",
+                      "map lacks the required payment field 'id_no'", NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_incremental_watermark),
@@ -665,6 +807,8 @@ int main(void) {
         cmocka_unit_test(test_declaration_errors),
         cmocka_unit_test(test_push),
         cmocka_unit_test(test_missing_column_and_to_fen),
+        cmocka_unit_test(test_lenient_date),
+        cmocka_unit_test(test_person_fields_and_case_payments),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

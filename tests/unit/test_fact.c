@@ -27,12 +27,13 @@ static const struct {
 } spec_kinds[] = {
     {FK_PERSON, "person", "*id_no *name sex birth_date region address grid household"},
     {FK_DEATH, "death", "id_no *name *death_date *basis birth_date region address revoked"},
-    {FK_PAYMENT, "payment", "*id_no *program *period *amount case name payer paid_on"},
+    /* payment: id_no is required unless a dibao/tekun payment names its case */
+    {FK_PAYMENT, "payment", "*id_no *program *period *amount case name birth_date payer paid_on"},
     {FK_ASSISTANCE_MEMBER, "assistance_member",
-     "*case *program *id_no *name *from to relation region household_size"},
-    {FK_INCOME, "income", "*id_no *period *amount kind payer"},
-    {FK_ASSET, "asset", "*id_no *kind *from to subkind description value"},
-    {FK_CUSTODY, "custody", "*id_no *from to kind"},
+     "*case *program *id_no *name *from to relation region household_size birth_date"},
+    {FK_INCOME, "income", "*id_no *period *amount kind payer name birth_date"},
+    {FK_ASSET, "asset", "*id_no *kind *from to subkind description value name birth_date"},
+    {FK_CUSTODY, "custody", "*id_no *from to kind name birth_date"},
     {FK_VERDICT, "verdict", "*alert *verdict by at note"},
 };
 
@@ -250,6 +251,16 @@ static void test_conv_date(void **state) {
     date_ok("2024-02-29", 20240229);
     date_ok("2000-02-29", 20000229);
     date_ok("1949-10-01", 19491001);
+    /* birth dates as grid workers type them (docs/record-model.md "Values") */
+    date_ok("1948-03-05", 19480305);
+    date_ok("1948年3月5日", 19480305);
+    date_ok("19480305", 19480305);
+    date_ok("1948.3.5", 19480305);
+    date_ok("1948/3/5", 19480305);
+    date_bad("约1948年");
+    date_bad("1948年");
+    date_bad("1948年3月");
+    date_bad("1948");
     date_bad("2023-02-29");
     date_bad("1900-02-29");
     date_bad("2024-13-01");
@@ -575,6 +586,41 @@ static void test_check(void **state) {
     assert_string_equal(err, "missing required field 'basis'");
     SET_OK(&ft, FF_BASIS, "grid_report");
     assert_int_equal(fact_check(&ft, err, sizeof err), 0);
+    fact_clear(&ft);
+    /* case payments: a dibao/tekun payment may name its case instead of an id */
+    fact_init(&ft, FK_PAYMENT);
+    SET_OK(&ft, FF_PROGRAM, "dibao");
+    SET_OK(&ft, FF_PERIOD, "2024-03");
+    SET_OK(&ft, FF_AMOUNT, "50000");
+    assert_int_equal(fact_check(&ft, err, sizeof err), -1);
+    assert_string_equal(err, "missing required field 'id_no' or 'case': a dibao payment names the person or the "
+                             "household case");
+    SET_OK(&ft, FF_CASE, "DB-001");
+    assert_int_equal(fact_check(&ft, err, sizeof err), 0);
+    SET_OK(&ft, FF_PROGRAM, "tekun");
+    assert_int_equal(fact_check(&ft, err, sizeof err), 0);
+    /* a pension payment still needs id_no, case or not */
+    SET_OK(&ft, FF_PROGRAM, "pension");
+    assert_int_equal(fact_check(&ft, err, sizeof err), -1);
+    assert_string_equal(err, "missing required field 'id_no': only dibao/tekun payments may name a case instead");
+    fact_clear(&ft);
+    assert_int_equal(fact_field_alternative(FK_PAYMENT, FF_ID_NO), FF_CASE);
+    assert_int_equal(fact_field_alternative(FK_INCOME, FF_ID_NO), FF__COUNT);
+    assert_int_equal(fact_field_alternative(FK_PAYMENT, FF_AMOUNT), FF__COUNT);
+    /* every person-bearing kind takes a name and a birth date */
+    static const fact_kind named[] = {FK_PERSON, FK_DEATH, FK_PAYMENT, FK_ASSISTANCE_MEMBER,
+                                      FK_INCOME, FK_ASSET, FK_CUSTODY};
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
+        fact_init(&ft, named[i]);
+        SET_OK(&ft, FF_NAME, "李四");
+        SET_OK(&ft, FF_BIRTH_DATE, "1948年3月5日");
+        assert_int_equal(ft.f[FF_BIRTH_DATE].i, 19480305);
+        fact_normalize_identity(&ft, NULL, 20240101);
+        assert_string_equal(ft.name_norm, "李四");
+        fact_clear(&ft);
+    }
+    fact_init(&ft, FK_VERDICT);
+    assert_int_equal(fact_set_text(&ft, FF_NAME, "李四", err, sizeof err), -1);
     fact_clear(&ft);
     /* every kind: an empty fact reports its first required field */
     for (int k = 0; k < FK__COUNT; k++) {

@@ -56,6 +56,7 @@ typedef struct map_entry {
     char *code_default;
     char **truthy;    /* bool true codes */
     size_t ntruthy;
+    int lenient;      /* date { "col", lenient = true }: a bad value drops the field, with a warning */
 } map_entry;
 
 typedef struct stream {
@@ -112,6 +113,7 @@ typedef struct pull_ctx {
     char *wm_ts, *wm_key; /* last row read (owned, reused buffers) */
     size_t wm_ts_cap, wm_key_cap;
     int wm_set;          /* a row moved the watermark */
+    long lenient_dropped; /* values lenient date entries dropped in this pull */
     char err[1024];      /* fatal error of the stream */
 } pull_ctx;
 
@@ -258,7 +260,19 @@ static int spec_col_fn(lua_State *L, spec_op op) {
 }
 static int l_yuan(lua_State *L) { return spec_col_fn(L, SPEC_YUAN); }
 static int l_fen(lua_State *L) { return spec_col_fn(L, SPEC_FEN); }
-static int l_date(lua_State *L) { return spec_col_fn(L, SPEC_DATE); }
+/* date "col", or date { "col", lenient = true }: the table form keeps its
+ * `lenient` flag in the spec for compile_entry(). [-0, +1] */
+static int l_date(lua_State *L) {
+    if (lua_type(L, 1) != LUA_TTABLE) return spec_col_fn(L, SPEC_DATE);
+    lua_geti(L, 1, 1);
+    if (lua_type(L, -1) != LUA_TSTRING) return luaL_argerror(L, 1, "date { \"column\", lenient = true } names a column first");
+    spec_push(L, SPEC_DATE);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "col");
+    lua_getfield(L, 1, "lenient");
+    lua_setfield(L, -2, "lenient");
+    return 1;
+}
 static int l_month(lua_State *L) { return spec_col_fn(L, SPEC_MONTH); }
 static int l_int(lua_State *L) { return spec_col_fn(L, SPEC_INT); }
 static int l_text(lua_State *L) { return spec_col_fn(L, SPEC_COL); }
@@ -389,6 +403,9 @@ static int compile_entry(adapter *ad, stream *st, fact_field field, map_entry *e
     lua_pop(L, 1);
     lua_getfield(L, -1, "col");
     if (lua_type(L, -1) == LUA_TSTRING) e->col = xstrdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "lenient");
+    e->lenient = e->op == SPEC_DATE && lua_toboolean(L, -1);
     lua_pop(L, 1);
     if (e->op == SPEC_CONST) {
         lua_getfield(L, -1, "value");
@@ -716,7 +733,8 @@ static int compile_stream(adapter *ad, stream *st, char *err, size_t errsz) {
         for (int f = 0; f < FF__COUNT; f++) {
             if (!fact_field_required(st->kind, (fact_field)f)) continue;
             int have = 0;
-            for (size_t i = 0; i < st->nmap; i++) have |= st->map[i].field == (fact_field)f;
+            fact_field alt = fact_field_alternative(st->kind, (fact_field)f); /* payment: case for id_no */
+            for (size_t i = 0; i < st->nmap; i++) have |= st->map[i].field == (fact_field)f || st->map[i].field == alt;
             if (!have)
                 return set_err_at(ad, "map", err, errsz, "stream '%s': map lacks the required %s field '%s'", st->name,
                                   fact_kind_name(st->kind), fact_field_name((fact_field)f));
@@ -1297,7 +1315,14 @@ static int map_and_emit(pull_ctx *pc) {
         const map_entry *e = &st->map[k];
         const char *v = e->op == SPEC_CONST ? e->cval : pc->row.vals[e->colidx];
         if (!v || !*v) continue;
-        if (apply_entry(f, e, v, reason, sizeof reason)) return reject(pc, key, reason);
+        if (apply_entry(f, e, v, reason, sizeof reason)) {
+            if (!e->lenient) return reject(pc, key, reason);
+            /* lenient date: the field is left unset and the record kept */
+            if (pc->lenient_dropped++ < 20)
+                gg_warn(ad->source, "stream %s, record %s: %s; field dropped (lenient)", st->name, key, reason);
+            else
+                gg_debug(ad->source, "stream %s, record %s: %s; field dropped (lenient)", st->name, key, reason);
+        }
     }
     if (st->row_ref != LUA_NOREF) {
         lua_State *L = lua_rt_state(ad->rt);

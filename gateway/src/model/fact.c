@@ -1,4 +1,4 @@
-/* fact.c - the fact registry of record-model.md, typed field setters, and the
+/* fact.c - the fact registry of docs/record-model.md, typed field setters, and the
  * exact value conversions (money, dates, months, integers) used by mappings.
  *
  * The registry below is the single place that encodes which fields each fact
@@ -64,31 +64,34 @@ static const struct {
 
 #define BIT(f) (UINT64_C(1) << (f))
 
-/* Allowed and required fields per kind: the "Fact kinds" table of record-model.md. */
+/* Allowed and required fields per kind: the "Fact kinds" table of
+ * docs/record-model.md. Every kind that names a person accepts the name and
+ * birth date the source states next to the id (evidence, and compared across
+ * sources by identity resolution). A payment's id_no is required except on a
+ * dibao/tekun payment that names its household case: see fact_check(). */
+#define PERSON_BITS (BIT(FF_ID_NO) | BIT(FF_NAME) | BIT(FF_BIRTH_DATE))
 static const struct {
     uint64_t allowed;
     uint64_t required;
 } fact_kind_fields[FK__COUNT] = {
-    [FK_PERSON] = {BIT(FF_ID_NO) | BIT(FF_NAME) | BIT(FF_SEX) | BIT(FF_BIRTH_DATE) | BIT(FF_REGION) |
-                       BIT(FF_ADDRESS) | BIT(FF_GRID) | BIT(FF_HOUSEHOLD),
+    [FK_PERSON] = {PERSON_BITS | BIT(FF_SEX) | BIT(FF_REGION) | BIT(FF_ADDRESS) | BIT(FF_GRID) | BIT(FF_HOUSEHOLD),
                    BIT(FF_ID_NO) | BIT(FF_NAME)},
-    [FK_DEATH] = {BIT(FF_ID_NO) | BIT(FF_NAME) | BIT(FF_DEATH_DATE) | BIT(FF_BASIS) |
-                      BIT(FF_BIRTH_DATE) | BIT(FF_REGION) | BIT(FF_ADDRESS) | BIT(FF_REVOKED),
+    [FK_DEATH] = {PERSON_BITS | BIT(FF_DEATH_DATE) | BIT(FF_BASIS) | BIT(FF_REGION) | BIT(FF_ADDRESS) |
+                      BIT(FF_REVOKED),
                   BIT(FF_NAME) | BIT(FF_DEATH_DATE) | BIT(FF_BASIS)},
-    [FK_PAYMENT] = {BIT(FF_ID_NO) | BIT(FF_PROGRAM) | BIT(FF_PERIOD) | BIT(FF_AMOUNT) | BIT(FF_CASE) |
-                        BIT(FF_NAME) | BIT(FF_PAYER) | BIT(FF_PAID_ON),
+    [FK_PAYMENT] = {PERSON_BITS | BIT(FF_PROGRAM) | BIT(FF_PERIOD) | BIT(FF_AMOUNT) | BIT(FF_CASE) |
+                        BIT(FF_PAYER) | BIT(FF_PAID_ON),
                     BIT(FF_ID_NO) | BIT(FF_PROGRAM) | BIT(FF_PERIOD) | BIT(FF_AMOUNT)},
-    [FK_ASSISTANCE_MEMBER] = {BIT(FF_CASE) | BIT(FF_PROGRAM) | BIT(FF_ID_NO) | BIT(FF_NAME) |
-                                  BIT(FF_FROM) | BIT(FF_TO) | BIT(FF_RELATION) | BIT(FF_REGION) |
-                                  BIT(FF_HOUSEHOLD_SIZE),
+    [FK_ASSISTANCE_MEMBER] = {PERSON_BITS | BIT(FF_CASE) | BIT(FF_PROGRAM) | BIT(FF_FROM) | BIT(FF_TO) |
+                                  BIT(FF_RELATION) | BIT(FF_REGION) | BIT(FF_HOUSEHOLD_SIZE),
                               BIT(FF_CASE) | BIT(FF_PROGRAM) | BIT(FF_ID_NO) | BIT(FF_NAME) |
                                   BIT(FF_FROM)},
-    [FK_INCOME] = {BIT(FF_ID_NO) | BIT(FF_PERIOD) | BIT(FF_AMOUNT) | BIT(FF_KIND) | BIT(FF_PAYER),
+    [FK_INCOME] = {PERSON_BITS | BIT(FF_PERIOD) | BIT(FF_AMOUNT) | BIT(FF_KIND) | BIT(FF_PAYER),
                    BIT(FF_ID_NO) | BIT(FF_PERIOD) | BIT(FF_AMOUNT)},
-    [FK_ASSET] = {BIT(FF_ID_NO) | BIT(FF_KIND) | BIT(FF_FROM) | BIT(FF_TO) | BIT(FF_SUBKIND) |
+    [FK_ASSET] = {PERSON_BITS | BIT(FF_KIND) | BIT(FF_FROM) | BIT(FF_TO) | BIT(FF_SUBKIND) |
                       BIT(FF_DESCRIPTION) | BIT(FF_VALUE),
                   BIT(FF_ID_NO) | BIT(FF_KIND) | BIT(FF_FROM)},
-    [FK_CUSTODY] = {BIT(FF_ID_NO) | BIT(FF_FROM) | BIT(FF_TO) | BIT(FF_KIND),
+    [FK_CUSTODY] = {PERSON_BITS | BIT(FF_FROM) | BIT(FF_TO) | BIT(FF_KIND),
                     BIT(FF_ID_NO) | BIT(FF_FROM)},
     [FK_VERDICT] = {BIT(FF_ALERT) | BIT(FF_VERDICT) | BIT(FF_BY) | BIT(FF_AT) | BIT(FF_NOTE),
                     BIT(FF_ALERT) | BIT(FF_VERDICT)},
@@ -157,6 +160,10 @@ const char *const *fact_enum_values(fact_kind k, fact_field f) {
     }
 }
 
+fact_field fact_field_alternative(fact_kind k, fact_field f) {
+    return k == FK_PAYMENT && f == FF_ID_NO ? FF_CASE : FF__COUNT;
+}
+
 int fact_kind_is_stream(fact_kind k) { return k == FK_PAYMENT || k == FK_INCOME; }
 
 /* ---- lifecycle ----------------------------------------------------------- */
@@ -210,7 +217,7 @@ int fact_copy(fact *dst, const fact *src) {
 
 /* ---- setting fields ------------------------------------------------------ */
 
-/* Fields whose values must never appear in messages (record-model.md: ids and
+/* Fields whose values must never appear in messages (docs/record-model.md: ids and
  * names are only logged masked). */
 static int field_is_identity(fact_field f) { return f == FF_ID_NO || f == FF_NAME; }
 
@@ -390,9 +397,23 @@ int fact_set_int(fact *ft, fact_field f, int64_t v, char *err, size_t errsz) {
 
 int fact_check(const fact *ft, char *err, size_t errsz) {
     if (!kind_ok(ft->kind)) return set_err(err, errsz, "unknown fact kind %d", (int)ft->kind);
-    for (int f = 0; f < FF__COUNT; f++)
-        if (fact_field_required(ft->kind, (fact_field)f) && !ft->f[f].set)
-            return set_err(err, errsz, "missing required field '%s'", fact_fields[f].name);
+    for (int f = 0; f < FF__COUNT; f++) {
+        if (!fact_field_required(ft->kind, (fact_field)f) || ft->f[f].set) continue;
+        if (ft->kind == FK_PAYMENT && f == FF_ID_NO) {
+            /* Assistance is paid to a household case: a dibao/tekun payment
+             * may name its case instead of a person. */
+            const char *prog = ft->f[FF_PROGRAM].set ? ft->f[FF_PROGRAM].s : NULL;
+            int assistance = prog && (!strcmp(prog, "dibao") || !strcmp(prog, "tekun"));
+            if (assistance && ft->f[FF_CASE].set) continue;
+            if (assistance)
+                return set_err(err, errsz, "missing required field 'id_no' or 'case': a %s payment names the person "
+                               "or the household case", prog);
+            if (ft->f[FF_CASE].set)
+                return set_err(err, errsz, "missing required field 'id_no': only dibao/tekun payments may name "
+                               "a case instead");
+        }
+        return set_err(err, errsz, "missing required field '%s'", fact_fields[f].name);
+    }
     return 0;
 }
 

@@ -1,4 +1,4 @@
-/* fact.h - the canonical facts of record-model.md, and value conversions.
+/* fact.h - the canonical facts of docs/record-model.md, and value conversions.
  *
  * A fact is one record of one kind from one source. Its fields are stored in a
  * fixed array indexed by fact_field; which fields a kind allows and requires is
@@ -72,6 +72,10 @@ int fact_field_parse(const char *s, fact_field *out);   /* 0 ok, -1 unknown */
 field_type fact_field_type(fact_field f);
 int fact_field_allowed(fact_kind k, fact_field f);
 int fact_field_required(fact_kind k, fact_field f);
+/* The field that may stand in for a required one (FF__COUNT: none): a payment's
+ * `case` for its `id_no`, when the program is dibao/tekun (fact_check() decides
+ * on the program; a mapping check only asks whether either is mapped). */
+fact_field fact_field_alternative(fact_kind k, fact_field f);
 /* Allowed values of an FT_ENUM field for a kind, NULL-terminated (or NULL). */
 const char *const *fact_enum_values(fact_kind k, fact_field f);
 /* Small-side kinds are indexed in memory; payment and income are streamed. */
@@ -88,7 +92,9 @@ int fact_copy(fact *dst, const fact *src); /* deep copy; 0 ok, -1 out of memory 
 int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t errsz);
 /* Set a DATE/MONTH/MONEY/INT/BOOL field from an integer already in its unit. */
 int fact_set_int(fact *ft, fact_field f, int64_t v, char *err, size_t errsz);
-/* Check required fields; 0 ok, -1 with "missing required field 'x'" in err. */
+/* Check required fields; 0 ok, -1 with "missing required field 'x'" in err.
+ * A dibao/tekun payment with `case` needs no id_no; one with neither gets
+ * "missing required field 'id_no' or 'case': ...". */
 int fact_check(const fact *ft, char *err, size_t errsz);
 /* Canonical fields as a JSON object text (malloc'd): {"id_no":"...","amount":123}. */
 char *fact_fields_json(const fact *ft);
