@@ -1,4 +1,4 @@
-/* test_fact.c - unit tests for fact.c: the registry against record-model.md's
+/* test_fact.c - unit tests for fact.c: the registry against docs/record-model.md's
  * "Fact kinds" table, every value conversion (accepted and rejected forms),
  * fact_set_text/fact_set_int errors, fact_check, fact_fields_json, identity
  * normalization of a fact, and fact_copy/fact_clear ownership. */
@@ -18,7 +18,7 @@
 
 /* ---- registry ------------------------------------------------------------ */
 
-/* record-model.md "Fact kinds", written out as the spec gives it: fields
+/* docs/record-model.md "Fact kinds", written out as the spec gives it: fields
  * allowed per kind, with '*' marking required ones. */
 static const struct {
     fact_kind kind;

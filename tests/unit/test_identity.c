@@ -204,6 +204,53 @@ static void test_low_link_unique(void **state) {
     assert_true(found);
 }
 
+/* Names and birth dates on income, asset, custody and assistance_member facts
+ * count exactly like those on person facts: a differing name is a name
+ * conflict, the person fact still gives the person's name, and a row with an
+ * invalid id links at low confidence by name + birth date. An id-less case
+ * payment names no person and makes none. */
+static void test_names_on_every_person_bearing_kind(void **state) {
+    tb *t = *state;
+    char a[19], b[19], c[19], bad[19];
+    mkid(a, "420502", "19480305", 21);
+    mkid(b, "420502", "19500101", 23);
+    mkid(c, "420502", "19520202", 25);
+    addf(t, FK_PERSON, "grid", "id_no", a, "name", "王五", NULL);
+    /* contribution record under another name, sorted before the grid */
+    int inc = addf(t, FK_INCOME, "a_hrss", "id_no", a, "name", "王武", "birth_date", "1948年3月5日", "period",
+                   "2024-01", "amount", "500000", NULL);
+    /* same name in another script and with a stated birth date: no conflict */
+    addf(t, FK_PERSON, "grid", "id_no", b, "name", "赵六", NULL);
+    addf(t, FK_ASSET, "vehicles", "id_no", b, "name", "趙六", "birth_date", "19500101", "kind", "vehicle", "from",
+         "2020-01-01", NULL);
+    /* custody only: its name becomes the person's name */
+    addf(t, FK_CUSTODY, "justice", "id_no", c, "name", "孙七", "from", "2023-01-01", NULL);
+    addf(t, FK_ASSISTANCE_MEMBER, "civil", "id_no", c, "name", "孙柒", "case", "DB-1", "program", "dibao", "from",
+         "2022-01-01", NULL);
+    /* invalid id (check character wrong) on an income row: low link by name + birth */
+    snprintf(bad, sizeof bad, "%s", a);
+    bad[17] = bad[17] == '0' ? '1' : '0';
+    int low = addf(t, FK_INCOME, "tax", "id_no", bad, "name", "王五", "birth_date", "1948.3.5", "period", "2024-02",
+                   "amount", "1", NULL);
+    int cpay = addf(t, FK_PAYMENT, "civil", "case", "DB-1", "program", "dibao", "period", "2024-01", "amount",
+                    "50000", NULL);
+    resolve(t);
+    assert_int_equal(t->fs.npersons, 3);
+    int pa = identity_find(&t->fs, a), pb = identity_find(&t->fs, b), pc = identity_find(&t->fs, c);
+    assert_true(t->fs.persons[pa].name_conflict);
+    assert_string_equal(t->fs.persons[pa].name, "王五"); /* the person fact's */
+    assert_int_equal(t->fs.person_of[inc], pa);
+    assert_false(t->fs.persons[pb].name_conflict);
+    assert_true(t->fs.persons[pc].name_conflict);
+    assert_string_equal(t->fs.persons[pc].name, "孙柒"); /* first in (source, ref) order: civil */
+    assert_int_equal(t->st.name_conflicts, 2);
+    assert_int_equal(t->fs.person_of[low], pa);
+    assert_int_equal(t->fs.link[low], LINK_LOW);
+    assert_int_equal(t->st.linked_low, 1);
+    assert_int_equal(t->fs.person_of[cpay], -1);
+    assert_int_equal(t->fs.link[cpay], LINK_NONE);
+}
+
 static void test_low_link_ambiguous(void **state) {
     tb *t = *state;
     char a[19], b[19];
@@ -399,6 +446,7 @@ int main(void) {
         T(test_name_fallback_and_no_conflict),
         T(test_persons_sorted_and_found),
         T(test_low_link_unique),
+        T(test_names_on_every_person_bearing_kind),
         T(test_low_link_ambiguous),
         T(test_region_mismatch_prevents_low_link),
         T(test_invalid_id_counts_as_absent),

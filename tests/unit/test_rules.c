@@ -1,5 +1,5 @@
 /* test_rules.c - unit tests for rules.c: every cross-match rule of
- * record-model.md with planted cases (exact amount, periods, confidence,
+ * docs/record-model.md with planted cases (exact amount, periods, confidence,
  * evidence) and the controls that must stay silent, plus the regional
  * standard lookup and the rule-independent guarantees (unique, sorted alerts).
  *
@@ -32,6 +32,7 @@ typedef struct tb {
     rules_config rc;
     alert_list al;
     int nref;
+    int case_pay_no_id; /* add_case_pay() writes case payments without id_no */
 } tb;
 
 static int tb_setup(void **state) {
@@ -142,13 +143,17 @@ static void add_pensions(tb *t, const char *id, int from, int to, const char *fe
     }
 }
 
-/* Monthly assistance rows for a case. */
+/* Monthly assistance rows for a case: to the member `id`, or, when the test
+ * set t->case_pay_no_id, to the household case alone (no id_no). */
 static void add_case_pay(tb *t, const char *case_key, const char *id, int from, int to, const char *fen) {
     for (int m = from; m <= to; m = (m % 100 == 12) ? m + 89 : m + 1) {
         char period[16];
         snprintf(period, sizeof period, "%04d-%02d", m / 100, m % 100);
-        addf(t, FK_PAYMENT, "civil", "id_no", id, "program", "dibao", "period", period, "amount", fen, "case",
-             case_key, NULL);
+        if (t->case_pay_no_id)
+            addf(t, FK_PAYMENT, "civil", "program", "dibao", "period", period, "amount", fen, "case", case_key, NULL);
+        else
+            addf(t, FK_PAYMENT, "civil", "id_no", id, "program", "dibao", "period", period, "amount", fen, "case",
+                 case_key, NULL);
     }
 }
 
@@ -803,6 +808,77 @@ static void test_birth_date_conflict(void **state) {
     assert_int_equal(pad->amount, 90000);
 }
 
+/* A name on an income row (contribution records) that differs from the grid
+ * register is a name conflict like one on a person fact: identity_conflict
+ * names both sources and shows the income row as evidence, and the pension
+ * alert drops to medium. A stated birth date on a custody row that differs
+ * from the id's is a birth-date conflict that lowers nothing. */
+static void test_conflicts_from_income_and_custody(void **state) {
+    tb *t = *state;
+    char a[19], b[19];
+    mkid(a, "420502", "19480305", 161);
+    mkid(b, "420502", "19480305", 163);
+    addf(t, FK_PERSON, "grid", "id_no", a, "name", "王五", NULL);
+    addf(t, FK_INCOME, "hrss", "id_no", a, "name", "王武", "birth_date", "1948年3月5日", "period", "2023-06",
+         "amount", "300000", NULL);
+    addf(t, FK_DEATH, "psb", "id_no", a, "name", "王五", "death_date", "2024-01-10", "basis",
+         "household_deregistration", NULL);
+    add_pensions(t, a, 202402, 202403, "150000");
+    addf(t, FK_PERSON, "grid", "id_no", b, "name", "钱八", NULL);
+    addf(t, FK_CUSTODY, "justice", "id_no", b, "name", "钱八", "birth_date", "19480306", "from", "2024-01-01",
+         "kind", "imprisonment", NULL);
+    add_pensions(t, b, 202402, 202403, "150000");
+    run(t);
+    const alert *pad = person_alert(t, RULE_PENSION_AFTER_DEATH, a);
+    assert_non_null(pad);
+    assert_int_equal(pad->conf, CONF_MEDIUM);
+    assert_int_equal(pad->amount, 300000);
+    const alert *ic = person_alert(t, RULE_IDENTITY_CONFLICT, a);
+    assert_non_null(ic);
+    assert_int_equal(count_ev(ic, "income"), 1);
+    json_t *d = detail(ic);
+    json_t *names = json_object_get(d, "names");
+    assert_int_equal(json_array_size(names), 3); /* one per (source, name): grid, hrss, psb */
+    assert_string_equal(jstr(json_array_get(names, 0), "source"), "grid");
+    assert_string_equal(jstr(json_array_get(names, 1), "source"), "hrss");
+    assert_string_equal(jstr(json_array_get(names, 1), "name"), "王武");
+    assert_string_equal(jstr(json_array_get(names, 2), "source"), "psb");
+    assert_int_equal(json_array_size(json_object_get(d, "birth_dates")), 0); /* the income's agrees */
+    json_decref(d);
+    ic = person_alert(t, RULE_IDENTITY_CONFLICT, b);
+    assert_non_null(ic);
+    assert_int_equal(count_ev(ic, "custody"), 1);
+    d = detail(ic);
+    json_t *bd = json_object_get(d, "birth_dates");
+    assert_int_equal(json_array_size(bd), 1);
+    assert_string_equal(jstr(json_array_get(bd, 0), "source"), "justice");
+    assert_string_equal(jstr(json_array_get(bd, 0), "stated"), "1948-03-06");
+    json_decref(d);
+    const alert *cus = person_alert(t, RULE_PENSION_IN_CUSTODY, b);
+    assert_non_null(cus);
+    assert_int_equal(cus->conf, CONF_HIGH);
+}
+
+/* Assistance paid to the household case, without an id: the case rules read
+ * the payments by case and give the same alerts, amounts and evidence as when
+ * each payment names a member. */
+static void test_income_case_paid(void **state) {
+    ((tb *)*state)->case_pay_no_id = 1;
+    test_income_three_months_alert(state);
+}
+static void test_assets_case_paid(void **state) {
+    ((tb *)*state)->case_pay_no_id = 1;
+    test_assets_vehicle_and_exempt(state);
+}
+static void test_deceased_member_case_paid(void **state) {
+    ((tb *)*state)->case_pay_no_id = 1;
+    test_deceased_member(state);
+}
+static void test_duplicate_case_paid(void **state) {
+    ((tb *)*state)->case_pay_no_id = 1;
+    test_duplicate_later_case(state);
+}
+
 /* ---- cross-cutting ---------------------------------------------------------------------- */
 
 static void test_sorted_unique_and_disabled(void **state) {
@@ -891,6 +967,11 @@ int main(void) {
         T(test_duplicate_later_case),
         T(test_duplicate_tie_greater_key),
         T(test_birth_date_conflict),
+        T(test_conflicts_from_income_and_custody),
+        T(test_income_case_paid),
+        T(test_assets_case_paid),
+        T(test_deceased_member_case_paid),
+        T(test_duplicate_case_paid),
         T(test_sorted_unique_and_disabled),
         T(test_unresolved_factset_refused),
         cmocka_unit_test(test_config_defaults),

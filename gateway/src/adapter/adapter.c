@@ -711,7 +711,7 @@ static int compile_stream(adapter *ad, stream *st, char *err, size_t errsz) {
             /* Not fatal: the record model may grow, and a data officer sees it
              * in `check` and `adapter test`. Required fields are checked below. */
             char where[700];
-            set_err_at(ad, fname, where, sizeof where, "stream '%s': '%s' is not a field of %s facts; it is ignored (see record-model.md)",
+            set_err_at(ad, fname, where, sizeof where, "stream '%s': '%s' is not a field of %s facts; it is ignored (see docs/record-model.md)",
                        st->name, fname, fact_kind_name(st->kind));
             add_warning(ad, "%s", where);
             lua_pop(L, 1);

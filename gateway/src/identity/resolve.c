@@ -1,5 +1,13 @@
 /* identity/resolve.c - identity resolution across departments (see resolve.h and
- * record-model.md "Identity" and "Precise readings").
+ * docs/record-model.md "Identity" and "Precise readings").
+ *
+ * Every kind that names a person (person, death, payment, assistance_member,
+ * income, asset, custody) may carry the name and birth date its source states;
+ * all of them count alike here: any normalized name joins the name-conflict
+ * comparison, and any fact without a valid id but with a name and birth date
+ * may link at low confidence. The person fact's name is preferred as the
+ * person's name. A case payment without id_no names no person: it is read by
+ * case in the rules and links to nobody here.
  *
  * One person per distinct valid normalized id among all facts. Facts carrying
  * a valid id link to it with high confidence; facts without one (absent or

@@ -1,4 +1,4 @@
-/* identity/resolve.h - identity resolution across departments (record-model.md).
+/* identity/resolve.h - identity resolution across departments (docs/record-model.md).
  *
  * High-confidence: every fact with a valid id belongs to that person.
  * Low-confidence: a fact without a valid id (absent or invalid) that carries a

@@ -3,7 +3,7 @@
  * ident_normalize() cleans an id number as a department system holds it (spaces,
  * hyphens and dashes, full-width digits, lowercase x), upgrades legacy 15-digit
  * numbers to 18 digits and validates region prefix, birth date and the ISO 7064
- * MOD 11-2 check character, in that order (record-model.md "Identity").
+ * MOD 11-2 check character, in that order (docs/record-model.md "Identity").
  *
  * name_normalize() folds a name for comparison: trim, full-width ASCII forms to
  * ASCII, middle-dot variants to U+00B7, spaces only between Latin words, then
@@ -149,7 +149,7 @@ static char ident_char_of(uint32_t cp) {
     return 0;
 }
 
-/* Province-level prefixes of GB/T 2260 (record-model.md "Identity"). */
+/* Province-level prefixes of GB/T 2260 (docs/record-model.md "Identity"). */
 static int ident_region_ok(int p) {
     return (p >= 11 && p <= 15) || (p >= 21 && p <= 23) || (p >= 31 && p <= 37) ||
            (p >= 41 && p <= 46) || (p >= 50 && p <= 54) || (p >= 61 && p <= 65) || p == 71 ||

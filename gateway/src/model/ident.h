@@ -1,7 +1,7 @@
 /* ident.h - resident identity numbers (GB 11643-1999) and names.
  *
  * ident_normalize() turns an id number as a source holds it into the 18-character
- * form and validates it (record-model.md "Identity"): strip spaces and hyphens,
+ * form and validates it (docs/record-model.md "Identity"): strip spaces and hyphens,
  * full-width digits and 'Ｘ' to ASCII, 'x' to 'X', 15-digit legacy numbers to 18
  * (insert "19", compute the ISO 7064 MOD 11-2 check character); valid only with the
  * right check character, a real birth date not after `today`, and a province-level

@@ -1,4 +1,4 @@
-/* rules.c - the seven cross-match rules of record-model.md over a resolved
+/* rules.c - the seven cross-match rules of docs/record-model.md over a resolved
  * factset (see rules.h), with the readings of its "Precise readings" section.
  *
  * Facts are reached through indexes built once per run: the per-person fact
@@ -103,6 +103,9 @@ static int mark_once(rules_ctx *cx, int i) {
     return 1;
 }
 
+/* An assistance payment read by its case. Assistance is paid to a household
+ * case: the payment may name a member (id_no) or only the case, and both are
+ * read here by `case` alone, never through the member's identity. */
 static int is_case_payment(const fact *f) {
     return f->kind == FK_PAYMENT && fact_str(f, FF_CASE) && fact_has(f, FF_PERIOD) &&
            is_assistance_program(fact_str(f, FF_PROGRAM));

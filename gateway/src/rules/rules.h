@@ -1,4 +1,4 @@
-/* rules.h - the cross-match rules of record-model.md, evaluated over a
+/* rules.h - the cross-match rules of docs/record-model.md, evaluated over a
  * resolved factset. Each rule yields at most one alert per subject. */
 #ifndef GG_RULES_H
 #define GG_RULES_H
