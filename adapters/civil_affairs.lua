@@ -7,8 +7,10 @@
 -- Reads:  mz_jtcy + mz_dbaj  case members (家庭成员) with the case's scheme
 --                  jzlb 低保/特困, nsrq/tcrq 'YYYY/M/D' (tcrq empty = still
 --                  enrolled), qhdm region                      -> assistance_member
---         mz_jzff + mz_dbaj  payments per case and month, ffny 'YYYY-MM',
---                  ffje yuan                                   -> payment (dibao/tekun)
+--         mz_jzff + mz_dbaj  payments per case and month with the payee's id,
+--                  ffny 'YYYY-MM', ffje yuan                   -> payment (dibao/tekun)
+--         mz_ajff + mz_dbaj  payments made to the household case, no id
+--                  (newer cases): payment with case, no id_no  -> payment (dibao/tekun)
 --         mz_hhdj  cremation records (火化登记), swrq 'YYYYMMDD' -> death (cremation)
 -- Writes: mz_yjxx  the alert inbox (预警信息), yjbh = alert id.
 local scheme = { ["低保"] = "dibao", ["特困"] = "tekun" }
@@ -42,6 +44,22 @@ return {
         case    = "ajbh",
         program = code("jzlb", scheme),
         id_no   = "sfzhm",
+        period  = month "ffny",
+        amount  = yuan "ffje",
+        payer   = const "民政最低生活保障",
+      },
+    },
+    -- Assistance is paid to the household: these rows name the case and no
+    -- person, and the case rules read payments by case.
+    case_payments = {
+      kind = "payment",
+      conn = "db",
+      sql  = [[SELECT f.ffbh, f.ajbh, a.jzlb, f.ffny, f.ffje
+               FROM mz_ajff f JOIN mz_dbaj a ON a.ajbh = f.ajbh ORDER BY f.ffbh]],
+      key  = "ffbh",
+      map  = {
+        case    = "ajbh",
+        program = code("jzlb", scheme),
         period  = month "ffny",
         amount  = yuan "ffje",
         payer   = const "民政最低生活保障",

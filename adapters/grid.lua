@@ -5,7 +5,10 @@
 --                  numbers: the core normalizes them), xb '1'/'2',
 --                  csrq 'YYYYMMDD', qhdm region, wgbm grid cell, hh household -> person
 --         wg_sjsb  grid-worker event reports (事件上报); only sjlx '死亡' is
---                  read: a lead, not an authoritative death -> death (grid_report)
+--                  read: a lead, not an authoritative death -> death (grid_report).
+--                  csrq is typed by hand (19480305, 1948-03-05, 1948年3月5日,
+--                  1948.3.5, sometimes only 约1948年): a birth date that does not
+--                  parse is dropped with a warning, the report is kept
 --         wg_hcrw  verification tasks answered on site: hcjg 属实/不属实
 --                  -> verdict on the alert (rwbh is the alert id)
 -- Writes: wg_hcrw  a verification task per alert in the person's grid cell
@@ -36,7 +39,7 @@ return {
       map  = {
         id_no      = "sfzhm",
         name       = "xm",
-        birth_date = date "csrq",
+        birth_date = date { "csrq", lenient = true },
         death_date = date "fsrq",
         basis      = const "grid_report",
       },

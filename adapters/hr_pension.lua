@@ -3,7 +3,8 @@
 -- Reads:  yl_ffmx  pension payments (养老金发放明细): one row per person and month,
 --                  ffny 'YYYYMM', ffje numeric yuan   -> payment (program pension)
 --         sb_jfjs  contribution bases (社保缴费基数), which reveal wages:
---                  jfny 'YYYYMM', jfjs numeric yuan     -> income (kind wage)
+--                  jfny 'YYYYMM', jfjs numeric yuan, xm the name HR holds
+--                  (compared with the other sources' names) -> income (kind wage)
 -- Not read: yl_ryxx, the pensioner register. Its zt '终止' (terminated) means the
 --         payments stopped (moved away, lump sum, ...), not that the person died:
 --         only death facts from authoritative sources say that.
@@ -32,6 +33,7 @@ return {
       key  = "lsh",
       map  = {
         id_no  = "sfzhm",
+        name   = "xm",
         period = month "jfny",
         amount = yuan "jfjs",
         kind   = const "wage",

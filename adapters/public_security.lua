@@ -56,6 +56,7 @@ return {
       key   = "jybh",
       map   = {
         id_no = "gmsfhm",
+        name  = "xm",
         kind  = code("lx", { ["服刑"] = "imprisonment", ["拘留"] = "detention" }),
         from  = date "ksrq",
         to    = date "jsrq",

@@ -14,6 +14,9 @@
         Writes a canonical dump of all four sinks to OUT (for byte comparison).
     check_e2e.py status EXPORT.jsonl ALERT_ID STATUS
         Asserts the status of one alert in an export.
+    check_e2e.py warnings DIR RUN.log
+        Asserts that the run's log holds every warning of DIR/expected.json
+        (e.g. a lenient date dropped), as a warning of the right source.
 
 Needs GG_PG_PORT and GG_PSB_PORT in the environment (the city's servers).
 Prints "ok - ..." / "FAIL - ..." lines and "N passed, M failed"; exits 1 on any
@@ -327,6 +330,9 @@ def main():
     s.add_argument("export")
     s.add_argument("id")
     s.add_argument("status")
+    w = sub.add_parser("warnings")
+    w.add_argument("dir")
+    w.add_argument("log")
     args = ap.parse_args()
 
     if args.cmd == "dump":
@@ -339,6 +345,13 @@ def main():
         return ck.finish()
     with open(os.path.join(args.dir, "expected.json"), encoding="utf-8") as f:
         exp = json.load(f)
+    if args.cmd == "warnings":
+        with open(args.log, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+        for wn in exp.get("warnings", []):
+            hit = [ln for ln in lines if "[warn] %s: " % wn["source"] in ln and wn["contains"] in ln]
+            ck.ok(len(hit) == 1, "log warns once (%s): %s" % (wn["source"], wn["contains"]), "%d lines" % len(hit))
+        return ck.finish()
     alerts = load_export(args.export)
     ck.ok(len(alerts) > 0, "export holds alerts (%d)" % len(alerts))
     check_oracle(ck, exp, alerts)

@@ -11,7 +11,9 @@ Writes into DIR:
   grid.sql     grid database (PostgreSQL): wg_jmxx residents, wg_sjsb grid-worker
                event reports (incl. deaths), wg_hcrw verification tasks.
   civil.db     civil affairs (SQLite, text columns hold GBK bytes): mz_dbaj cases,
-               mz_jtcy members, mz_jzff payments, mz_hhdj cremations, mz_yjxx inbox.
+               mz_jtcy members, mz_jzff payments (with the payee's id), mz_ajff
+               payments to the household case (no id), mz_hhdj cremations,
+               mz_yjxx inbox.
   psb.json     public security data served by psb_server.py (deaths, vehicles,
                custody); psb.token the bearer token (mode 0600).
   expected.json the oracle: every planted alert (rule, subject, id, amount in
@@ -140,9 +142,11 @@ class City:
         self.ryxx, self.ffmx, self.jfjs = [], [], []
         self.jmxx, self.sjsb = [], []
         self.dbaj, self.jtcy, self.jzff, self.hhdj = [], [], [], []
+        self.ajff = []      # payments to the household case, without an id (mz_ajff)
         self.deaths, self.vehicles, self.custody = [], [], []
         # oracle
         self.alerts, self.controls, self.quarantine = [], [], []
+        self.warnings = []  # log lines a run must write: {"source", "contains"}
         # indexes
         self.pension = {}   # id -> {period: [fen,...]}
         self.case_pay = {}  # ajbh -> {period: fen}
@@ -234,10 +238,10 @@ class City:
                 tot += sum(fens)
         return per, tot
 
-    def wages(self, p, per_fen, employer=None):
+    def wages(self, p, per_fen, employer=None, name=None):
         employer = employer or self.rng.choice(EMPLOYERS)
         for per, fen in sorted(per_fen.items()):
-            self.jfjs.append(dict(lsh=self.next("jf"), sfzhm=p.id, xm=p.name, jfny=ym6(per),
+            self.jfjs.append(dict(lsh=self.next("jf"), sfzhm=p.id, xm=name or p.name, jfny=ym6(per),
                                   jfjs=yuan(fen), dwmc=employer))
 
     # ---- deaths
@@ -258,18 +262,21 @@ class City:
                               bygmc="宜昌市殡仪馆"))
         return ref
 
-    def grid_report(self, p, fsrq, id_form=None, sjlx="死亡", ms=None):
+    def grid_report(self, p, fsrq, id_form=None, sjlx="死亡", ms=None, csrq=None):
         ref = "SJ%06d" % self.next("sj")
         self.sjsb.append(dict(sjbh=ref, sjlx=sjlx, sfzhm=id_form if id_form is not None else p.id,
-                              xm=p.name, csrq=p.birth.strftime("%Y%m%d"), fsrq=fsrq,
+                              xm=p.name, csrq=csrq or p.birth.strftime("%Y%m%d"), fsrq=fsrq,
                               wgbm=p.grid or "", ms=ms or "网格员入户走访获悉居民%s去世" % p.name[0] + "某",
                               sbr="网格员%s" % self.rng.choice(SURNAMES)))
         return ref
 
     # ---- civil affairs
 
-    def case(self, jzlb, region, members, monthly_fen, pay_first, pay_last, payee=None, sqrq=None):
-        """members: [(person, relation, from_date, to_date|None, name_override|None)]."""
+    def case(self, jzlb, region, members, monthly_fen, pay_first, pay_last, payee=None, sqrq=None,
+             by_case=False):
+        """members: [(person, relation, from_date, to_date|None, name_override|None)].
+        by_case: paid to the household case (mz_ajff, no id) instead of to a
+        member (mz_jzff with the payee's id)."""
         ajbh = "%s%s%04d" % ("DB" if jzlb == "低保" else "TK", region, self.next("aj" + region))
         first_from = min(m[2] for m in members)
         self.dbaj.append(dict(ajbh=ajbh, jzlb=jzlb, qhdm=region,
@@ -282,6 +289,10 @@ class City:
         pays = self.case_pay.setdefault(ajbh, {})
         for per in months(pay_first, pay_last):
             pays[per] = monthly_fen
+            if by_case:
+                self.ajff.append(dict(ffbh="AF%07d" % self.next("af"), ajbh=ajbh, ffny=ym(per),
+                                      ffje=yuan(monthly_fen)))
+                continue
             self.jzff.append(dict(ffbh="FF%07d" % self.next("ff"), ajbh=ajbh, sfzhm=payee.id,
                                   ffny=ym(per), ffje=yuan(monthly_fen)))
         return ajbh
@@ -668,12 +679,70 @@ def plant_noise(c, n_households):
                       sjlx=rng.choice(["矛盾纠纷", "安全隐患", "环境卫生", "特殊人群走访"]), ms="日常走访事项")
 
 
+def plant_contract(c):
+    """The forms of the adapter contract's second edition (docs/record-model.md):
+    assistance paid to the household case (mz_ajff, no id), a contribution row
+    under another name than the grid register's, and grid death reports with
+    the birth date in each spelling grid workers type. Planted after everything
+    else, so the rest of the city, and every other alert id and amount, stays
+    exactly as it was."""
+    S, E, END = dt.date(2024, 1, 1), dt.date(2025, 6, 30), LAST_MONTH
+
+    # A case paid to the household (no id on the payments): a member dies, the
+    # case is still paid. The rule reads the payments by case.
+    R = "assistance_deceased_member"
+    h, s = family(c, "420503", 2, born=(1940, 1960))
+    aj = c.case("低保", "420503", [(h, "本人", S, None, None), (s, "配偶", S, None, None)], 112000,
+                FIRST_MONTH, END, by_case=True)
+    c.psb_death(s, "2024-10-08")
+    per, tot = c.case_sum(aj, months((2024, 11), END))
+    c.expect(R, "case:%s/person:%s" % (aj, s.id), tot, "high", per, note="paid to the case (no id), member died")
+
+    # Hidden wages in a case paid to the household; the earner's contribution
+    # rows carry another name than the grid register and the case: an
+    # identity_conflict, and the case alert drops to medium.
+    R = "assistance_hidden_income"
+    h, w = family(c, "420502", 2)
+    aj = c.case("低保", "420502", [(h, "本人", S, E, None), (w, "配偶", S, E, None)], 127000,
+                FIRST_MONTH, END, by_case=True)
+    other = w.name[:-1] + ("斌" if w.name[-1] != "斌" else "彬")
+    c.wages(w, {m: 240000 for m in months((2024, 9), (2024, 11))}, name=other)
+    per, tot = c.case_sum(aj, months((2024, 9), (2024, 11)))
+    c.expect(R, "case:" + aj, tot, "medium", per, note="paid to the case; the earner's HR name differs")
+    c.expect("identity_conflict", "person:" + w.id, 0, "high", [], note="HR contribution name differs from grid")
+
+    # Grid death reports without an id, the birth date in each spelling: each
+    # links by name + birth date (low) to a pensioner paid on after death.
+    R = "pension_after_death"
+    spellings = [lambda b: b.strftime("%Y-%m-%d"), lambda b: "%d年%d月%d日" % (b.year, b.month, b.day),
+                 lambda b: b.strftime("%Y%m%d"), lambda b: "%d.%d.%d" % (b.year, b.month, b.day),
+                 lambda b: "%d/%d/%d" % (b.year, b.month, b.day)]
+    for i, spell in enumerate(spellings):
+        p = c.person(born=(1935, 1958), role="pad")
+        c.household_of(p); c.grid_row(p); c.pensioner(p)
+        fsrq = "2025-%02d-%02d" % (1 + i, 10 + i)
+        csrq = spell(p.birth)
+        c.grid_report(p, fsrq, id_form="", csrq=csrq)
+        per, tot = c.pension_sum(p, after=(2025, 1 + i))
+        c.expect(R, "person:" + p.id, tot, "low", per, grid=p.grid,
+                 note="id-less grid report, birth date written %s" % csrq.replace(str(p.birth.year), "yyyy"))
+    # Only the year, "约1948年": the lenient date drops the field with a warning,
+    # the report is kept but links nobody.
+    p = c.person(born=(1935, 1958), role="pad")
+    c.household_of(p); c.grid_row(p); c.pensioner(p)
+    ref = c.grid_report(p, "2025-03-03", id_form="", csrq="约%d年" % p.birth.year)
+    c.control(R, "person:" + p.id, "grid report with only an approximate birth year links nobody")
+    c.warnings.append(dict(source="grid", contains="stream death_reports, record %s: field birth_date (column "
+                           "csrq): not a date: '约%d年'; field dropped (lenient)" % (ref, p.birth.year)))
+
+
 def generate(seed):
     c = City(seed)
     plant_pension_after_death(c)
     plant_custody(c)
     plant_assistance(c)
     plant_noise(c, 150)
+    plant_contract(c)
     return c
 
 
@@ -769,7 +838,7 @@ CREATE TABLE wg_sjsb (            -- 网格员事件上报
   sjlx  varchar(20) NOT NULL,     -- 死亡 / 矛盾纠纷 / 安全隐患 / ...
   sfzhm varchar(40),
   xm    varchar(50),
-  csrq  char(8),
+  csrq  varchar(20),              -- as typed: YYYYMMDD, YYYY-MM-DD, YYYY年M月D日, YYYY.M.D, 约YYYY年
   fsrq  date,
   wgbm  varchar(20),
   ms    text,
@@ -809,6 +878,8 @@ CREATE TABLE mz_jtcy (cybh TEXT PRIMARY KEY, ajbh TEXT NOT NULL, sfzhm TEXT, xm 
                       nsrq TEXT, tcrq TEXT, qhdm TEXT);
 CREATE TABLE mz_jzff (ffbh TEXT PRIMARY KEY, ajbh TEXT NOT NULL, sfzhm TEXT, ffny TEXT,
                       ffje DECIMAL(10,2));
+CREATE TABLE mz_ajff (ffbh TEXT PRIMARY KEY, ajbh TEXT NOT NULL, ffny TEXT,  -- paid to the case, no id
+                      ffje DECIMAL(10,2));
 CREATE TABLE mz_hhdj (hhbh TEXT PRIMARY KEY, sfzhm TEXT, xm TEXT, swrq TEXT, hhrq TEXT, bygmc TEXT);
 CREATE TABLE mz_yjxx (yjbh TEXT PRIMARY KEY, ajbh TEXT, sfzhm TEXT, yjlx TEXT NOT NULL, zxd TEXT,
                       je DECIMAL(12,2), qsny TEXT, zzny TEXT, sm TEXT, bb INTEGER,
@@ -826,6 +897,7 @@ CREATE TABLE mz_yjxx (yjbh TEXT PRIMARY KEY, ajbh TEXT, sfzhm TEXT, yjlx TEXT NO
     put("mz_dbaj", ["ajbh", "jzlb", "qhdm", "sqrq", "zt"], c.dbaj)
     put("mz_jtcy", ["cybh", "ajbh", "sfzhm", "xm", "yhzgx", "nsrq", "tcrq", "qhdm"], c.jtcy)
     put("mz_jzff", ["ffbh", "ajbh", "sfzhm", "ffny", "ffje"], c.jzff)
+    put("mz_ajff", ["ffbh", "ajbh", "ffny", "ffje"], c.ajff)
     put("mz_hhdj", ["hhbh", "sfzhm", "xm", "swrq", "hhrq", "bygmc"], c.hhdj)
     db.commit()
     db.close()
@@ -848,9 +920,11 @@ def write_expected(c, path):
            "alerts": sorted(c.alerts, key=lambda a: (a["rule"], a["subject"])),
            "controls": sorted(c.controls, key=lambda a: (a["rule"], a["subject"])),
            "quarantine": c.quarantine,
+           "warnings": c.warnings,
            "counts": {"residents": len(c.jmxx), "pension_payments": len(c.ffmx),
                       "contribution_rows": len(c.jfjs), "cases": len(c.dbaj), "members": len(c.jtcy),
-                      "case_payments": len(c.jzff), "psb_deaths": len(c.deaths),
+                      "case_payments": len(c.jzff), "case_payments_to_case": len(c.ajff),
+                      "psb_deaths": len(c.deaths),
                       "vehicles": len(c.vehicles), "custody": len(c.custody)}}
     ids = [a["id"] for a in exp["alerts"]] + [a["id"] for a in exp["controls"]]
     if len(ids) != len(set(ids)):

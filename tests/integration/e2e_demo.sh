@@ -85,6 +85,7 @@ grep_log() { # raw ids or names must never reach the log
 run_once first || finish
 export_alerts "$work/export1.jsonl" || finish
 pycheck check "$GG_DEMO_DIR" "$work/export1.jsonl" --config "$conf"
+pycheck warnings "$GG_DEMO_DIR" "$work/run-first.log"
 python3 "$demo/check_e2e.py" dump "$GG_DEMO_DIR" "$work/sinks1.txt" || fail "dump of the sinks failed"
 
 # --- second run over unchanged data: nothing may change anywhere
