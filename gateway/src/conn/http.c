@@ -344,3 +344,77 @@ const conn_ops conn_http_ops = {
     .exec = NULL,
     .http = http_request,
 };
+
+/* ---- registry entry: `adapter new --kind http` texts and the kind ---------- */
+
+/* Passes `gridgate check` unchanged with its stanza (tests/integration/adapter_authoring.sh). */
+static const char http_skeleton[] =
+    "-- @NAME@.lua - gridgate adapter for <the department system> (REST/JSON).\n"
+    "--\n"
+    "-- Written by `gridgate adapter new @NAME@ --kind http`. Replace the example\n"
+    "-- endpoint (household deregistrations, 户籍注销) and its keys with yours, then\n"
+    "--   gridgate adapter test adapters/@NAME@.lua --source @NAME@ --limit 20\n"
+    "-- The bearer token comes from conn.api.token_file (a 0600 file) or token_env.\n"
+    "-- The full reference is adapters/README.md.\n"
+    "return {\n"
+    "  streams = {\n"
+    "    deregistrations = {\n"
+    "      kind  = \"death\",             -- see README.md for the kinds and their fields\n"
+    "      conn  = \"api\",               -- conn.api in the [source @NAME@] section\n"
+    "      get   = \"/api/v1/zxdj\",      -- path under the connection's base URL\n"
+    "      items = \"data.items\",        -- where the array of records is in each page\n"
+    "      -- pages ?page=1&size=100, ?page=2&size=100 ... until a page is short\n"
+    "      page  = { param = \"page\", start = 1, size_param = \"size\", size = 100 },\n"
+    "      key   = \"zxbh\",              -- the record key (注销编号)\n"
+    "      map   = {                    -- fact field = JSON key (dotted for nested)\n"
+    "        id_no      = \"ry.gmsfhm\",             -- 公民身份号码\n"
+    "        name       = \"ry.xm\",                 -- 姓名\n"
+    "        death_date = date \"swrq\",             -- 死亡日期\n"
+    "        basis      = const \"household_deregistration\",\n"
+    "        revoked    = bool(\"hfbz\", { \"1\" }), -- 恢复标志: registration restored\n"
+    "      },\n"
+    "      -- A row function sees each item (r.key, dotted paths too) after the map.\n"
+    "      -- Return a table of fields to add or override, nil to skip the item, or\n"
+    "      -- false, \"reason\" to reject it.\n"
+    "      -- row = function(r)\n"
+    "      --   if r.zxyy ~= \"死亡\" then return nil end   -- other deregistrations\n"
+    "      --   return { address = r.hjdz }\n"
+    "      -- end,\n"
+    "    },\n"
+    "  },\n"
+    "\n"
+    "  -- push writes one alert back (only if [route] sends alerts here); it must\n"
+    "  -- be idempotent on alert.id.\n"
+    "  -- push = function(alert, conns)\n"
+    "  --   local status, body = conns.api:post(\"/api/v1/notices\", {\n"
+    "  --     id = alert.id, rule = alert.rule, summary = alert.summary,\n"
+    "  --     amount_yuan = alert.amount_yuan, version = alert.version })\n"
+    "  --   if status >= 300 then error(\"notice refused: HTTP \" .. status) end\n"
+    "  -- end,\n"
+    "}\n";
+
+static const char http_stanza[] =
+    "[source @NAME@]\n"
+    "; the adapter file, relative to this config file's directory\n"
+    "adapter = @PATH@\n"
+    "; the department's name in alert explanations, e.g. 公安户籍\n"
+    "label = @NAME@\n"
+    "; the base URL; stream paths are appended to it\n"
+    "conn.api = http:https://CHANGE-ME.example.gov.cn/\n"
+    "; the bearer token from a 0600 file or an environment variable, never in this file:\n"
+    "; conn.api.token_file = secrets/@NAME@.token\n"
+    "; conn.api.token_env = @UNAME@_TOKEN\n";
+
+const conn_kind conn_http_kind = {
+    .prefix = "http",
+    .type = CONN_HTTP,
+    .ops = &conn_http_ops,
+    .takes_password = 0,
+    .takes_token = 1,
+    .streams = CONN_SERVES_HTTP,
+    .params = CONN_PARAMS_NONE,
+    .with_password = NULL,
+    .skeleton = http_skeleton,
+    .stanza = http_stanza,
+    .help = "http:<base URL>              HTTP(S) API (libcurl); bearer token optional",
+};

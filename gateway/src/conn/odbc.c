@@ -412,3 +412,94 @@ const conn_ops conn_odbc_ops = {
     .exec = odbc_exec,
     .http = NULL,
 };
+
+/* ---- registry entry: `adapter new --kind odbc` texts and the kind ---------- */
+
+/* ODBC: ";PWD={...}" appended, with } doubled. */
+static char *odbc_with_password(const char *spec, const char *password) {
+    size_t slen = strlen(spec);
+    size_t need = slen + 2 * strlen(password) + 16;
+    char *out = malloc(need);
+    if (!out) return NULL;
+    size_t n = (size_t)snprintf(out, need, "%s%sPWD={", spec, slen && spec[slen - 1] == ';' ? "" : ";");
+    for (const char *q = password; *q; q++) {
+        if (*q == '}') out[n++] = '}';
+        out[n++] = *q;
+    }
+    out[n++] = '}';
+    out[n] = '\0';
+    return out;
+}
+
+/* Passes `gridgate check` unchanged with its stanza (tests/integration/adapter_authoring.sh). */
+static const char odbc_skeleton[] =
+    "-- @NAME@.lua - gridgate adapter for <the department system> (ODBC).\n"
+    "--\n"
+    "-- Written by `gridgate adapter new @NAME@ --kind odbc`. Replace the example\n"
+    "-- table mz_hhdj (cremation records, 火化登记) and its columns with yours, then\n"
+    "--   gridgate adapter test adapters/@NAME@.lua --source @NAME@ --limit 20\n"
+    "-- Legacy databases often hold GBK text: set encoding = GBK in the source's\n"
+    "-- section: gridgate converts every value to UTF-8, and the SQL text and\n"
+    "-- parameters to GBK (write this file in UTF-8).\n"
+    "-- The full reference is adapters/README.md.\n"
+    "return {\n"
+    "  streams = {\n"
+    "    cremations = {\n"
+    "      kind = \"death\",              -- see README.md for the kinds and their fields\n"
+    "      conn = \"db\",                 -- conn.db in the [source @NAME@] section\n"
+    "      -- ODBC placeholders are ?; give their values in params = { ... }\n"
+    "      sql  = [[SELECT hhbh, sfzhm, xm, csrq, swrq, zt FROM mz_hhdj]],\n"
+    "      key  = \"hhbh\",               -- the column with your record key (火化编号)\n"
+    "      map  = {\n"
+    "        id_no      = \"sfzhm\",                -- 身份证号码\n"
+    "        name       = \"xm\",                   -- 姓名\n"
+    "        birth_date = date \"csrq\",            -- 出生日期\n"
+    "        death_date = date \"swrq\",            -- 死亡日期: 20240312, 2024/3/12, ...\n"
+    "        basis      = const \"cremation\",      -- what the death rests on\n"
+    "        -- a code table: an unlisted code rejects the record (add default = ...)\n"
+    "        revoked    = code(\"zt\", { [\"0\"] = \"false\", [\"1\"] = \"true\" }),\n"
+    "      },\n"
+    "      -- A row function sees each row (r.col is the column's text, UTF-8) after\n"
+    "      -- the map. Return a table of fields to add or override, nil to skip the\n"
+    "      -- row, or false, \"reason\" to reject it.\n"
+    "      -- row = function(r)\n"
+    "      --   if r.hhrq == nil then return false, \"no cremation date (hhrq)\" end\n"
+    "      --   return { address = r.hjdz }\n"
+    "      -- end,\n"
+    "    },\n"
+    "  },\n"
+    "\n"
+    "  -- push writes one alert back (only if [route] sends alerts here); it must\n"
+    "  -- be idempotent on alert.id.\n"
+    "  -- push = function(alert, conns)\n"
+    "  --   conns.db:exec([[INSERT INTO mz_yjxx (yjbh, sfzhm, yjlx, je, sm) VALUES (?, ?, ?, ?, ?)\n"
+    "  --                   ON CONFLICT (yjbh) DO UPDATE SET je = excluded.je, sm = excluded.sm]],\n"
+    "  --                 { alert.id, alert.id_no, alert.rule, alert.amount_yuan, alert.summary })\n"
+    "  -- end,\n"
+    "}\n";
+
+static const char odbc_stanza[] =
+    "[source @NAME@]\n"
+    "; the adapter file, relative to this config file's directory\n"
+    "adapter = @PATH@\n"
+    "; the department's name in alert explanations, e.g. 民政殡葬\n"
+    "label = @NAME@\n"
+    "; text encoding of the database (UTF-8 unless set; legacy systems: GBK or GB18030)\n"
+    "; encoding = GBK\n"
+    "; an ODBC connection string: Driver=...;... or DSN=... from /etc/odbc.ini\n"
+    "conn.db = odbc:Driver=SQLite3;Database=/srv/legacy/@NAME@.db\n"
+    "; conn.db.password_file = secrets/@NAME@.pw\n";
+
+const conn_kind conn_odbc_kind = {
+    .prefix = "odbc",
+    .type = CONN_ODBC,
+    .ops = &conn_odbc_ops,
+    .takes_password = 1,
+    .takes_token = 0,
+    .streams = CONN_SERVES_SQL,
+    .params = CONN_PARAMS_QMARK,
+    .with_password = odbc_with_password,
+    .skeleton = odbc_skeleton,
+    .stanza = odbc_stanza,
+    .help = "odbc:<connection string>     ODBC (unixODBC): Driver=...;... or DSN=...; placeholders ?",
+};

@@ -306,3 +306,96 @@ const conn_ops conn_pg_ops = {
     .exec = pg_exec,
     .http = NULL,
 };
+
+/* ---- registry entry: `adapter new --kind pg` texts and the kind ---------- */
+
+/* libpq conninfo: " password='...'" appended, with ' and \\ escaped. */
+static char *pg_with_password(const char *spec, const char *password) {
+    size_t need = strlen(spec) + 2 * strlen(password) + 16;
+    char *out = malloc(need);
+    if (!out) return NULL;
+    size_t n = (size_t)snprintf(out, need, "%s password='", spec);
+    for (const char *q = password; *q; q++) {
+        if (*q == '\'' || *q == '\\') out[n++] = '\\';
+        out[n++] = *q;
+    }
+    out[n++] = '\'';
+    out[n] = '\0';
+    return out;
+}
+
+/* Passes `gridgate check` unchanged with its stanza (tests/integration/adapter_authoring.sh). */
+static const char pg_skeleton[] =
+    "-- @NAME@.lua - gridgate adapter for <the department system> (PostgreSQL).\n"
+    "--\n"
+    "-- Written by `gridgate adapter new @NAME@ --kind pg`. Replace the example\n"
+    "-- table yl_ffmx (pension payments, 养老金发放明细) and its columns with yours,\n"
+    "-- then look at the facts it makes, without touching any state:\n"
+    "--   gridgate adapter test adapters/@NAME@.lua --source @NAME@ --limit 20\n"
+    "-- The full reference (every field, spec and error) is adapters/README.md.\n"
+    "return {\n"
+    "  streams = {\n"
+    "    -- One stream per query; the name is yours and appears in messages.\n"
+    "    pension_payments = {\n"
+    "      -- fact kind: person, death, payment, assistance_member, income, asset,\n"
+    "      -- custody or verdict (README.md lists the fields of each)\n"
+    "      kind = \"payment\",\n"
+    "      conn = \"db\",                 -- conn.db in the [source @NAME@] section\n"
+    "      -- PostgreSQL placeholders are $1, $2 ...; give their values in params = { ... }\n"
+    "      sql  = [[SELECT lsh, sfzhm, xm, ffny, ffje, ffrq FROM yl_ffmx]],\n"
+    "      key  = \"lsh\",                -- the column with your record key (流水号)\n"
+    "      map  = {                     -- fact field = column, or a spec around it\n"
+    "        id_no   = \"sfzhm\",         -- 身份证号码, as text (gridgate validates it)\n"
+    "        name    = \"xm\",            -- 姓名\n"
+    "        program = const \"pension\", -- the same value for every row\n"
+    "        period  = month \"ffny\",    -- 发放年月: 202403, 2024-03, 2024/3, 2024年3月\n"
+    "        amount  = yuan \"ffje\",     -- 发放金额 in yuan: 1234.50 becomes 123450 fen\n"
+    "        paid_on = date \"ffrq\",     -- 发放日期: 20240312, 2024-03-12, 2024/3/12\n"
+    "      },\n"
+    "      -- For what a map cannot say, a row function sees each row (r.col is the\n"
+    "      -- column's text) after the map. Return a table of fields to add or\n"
+    "      -- override, nil to skip the row, or false, \"reason\" to reject it.\n"
+    "      -- row = function(r)\n"
+    "      --   if r.zt == \"9\" then return false, \"payment voided (zt=9)\" end\n"
+    "      --   return { payer = r.jbjg }\n"
+    "      -- end,\n"
+    "    },\n"
+    "  },\n"
+    "\n"
+    "  -- push writes one alert back into this system (only if the system is routed\n"
+    "  -- alerts in [route]). It must be idempotent on alert.id: the same alert may\n"
+    "  -- be delivered again, and a new version of it updates the row.\n"
+    "  -- push = function(alert, conns)\n"
+    "  --   conns.db:exec([[INSERT INTO yl_ycyj (yjbh, sfzhm, yjlx, je, qsny, zzny, sm)\n"
+    "  --                   VALUES ($1, $2, $3, $4, $5, $6, $7)\n"
+    "  --                   ON CONFLICT (yjbh) DO UPDATE SET je = EXCLUDED.je,\n"
+    "  --                     zzny = EXCLUDED.zzny, sm = EXCLUDED.sm]],\n"
+    "  --                 { alert.id, alert.id_no, alert.rule, alert.amount_yuan,\n"
+    "  --                   alert.first_period, alert.last_period, alert.summary })\n"
+    "  -- end,\n"
+    "}\n";
+
+static const char pg_stanza[] =
+    "[source @NAME@]\n"
+    "; the adapter file, relative to this config file's directory\n"
+    "adapter = @PATH@\n"
+    "; the department's name in alert explanations, e.g. 人社养老保险\n"
+    "label = @NAME@\n"
+    "conn.db = pg:host=127.0.0.1 port=5432 dbname=CHANGE_ME user=gridgate\n"
+    "; the password from a 0600 file or an environment variable, never in this file:\n"
+    "; conn.db.password_file = secrets/@NAME@.pw\n"
+    "; conn.db.password_env = @UNAME@_DB_PASSWORD\n";
+
+const conn_kind conn_pg_kind = {
+    .prefix = "pg",
+    .type = CONN_PG,
+    .ops = &conn_pg_ops,
+    .takes_password = 1,
+    .takes_token = 0,
+    .streams = CONN_SERVES_SQL,
+    .params = CONN_PARAMS_DOLLAR,
+    .with_password = pg_with_password,
+    .skeleton = pg_skeleton,
+    .stanza = pg_stanza,
+    .help = "pg:<libpq conninfo>          PostgreSQL (libpq); placeholders $1, $2, ...",
+};
