@@ -129,6 +129,22 @@ static int parse_long(const char *v, long lo, long hi, long *out) {
     return 0;
 }
 
+/* A byte count with an optional K, M or G suffix (powers of 1024): "16M". */
+static int parse_size(const char *v, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || x < 0) return -1;
+    long mul = 1;
+    if (*end == 'K' || *end == 'k') mul = 1L << 10;
+    else if (*end == 'M' || *end == 'm') mul = 1L << 20;
+    else if (*end == 'G' || *end == 'g') mul = 1L << 30;
+    if (mul != 1) end++;
+    if (*end != '\0' || x > hi / mul || x * mul < lo) return -1;
+    *out = x * mul;
+    return 0;
+}
+
 static int parse_bool(const char *v, int *out) {
     if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "1")) {
         *out = 1;
@@ -258,6 +274,8 @@ static int source_key(cfg_parse *p, gg_source_conf *s, const char *key, const ch
             return resolve_secret(p, key, attr, val, &cc->password);
         } else if (!strcmp(attr, "timeout_ms")) {
             if (parse_long(val, 100, 3600000L, &cc->timeout_ms)) goto bad;
+        } else if (!strcmp(attr, "max_body")) {
+            if (parse_size(val, 1024L, 1L << 30, &cc->max_body)) goto bad;
         } else if (!strcmp(attr, "retries")) {
             long r;
             if (parse_long(val, 0, 100, &r)) goto bad;

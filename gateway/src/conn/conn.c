@@ -203,6 +203,7 @@ conn *conn_open(const char *source, const char *name, const char *spec, const co
     else if (c->opts.retries < 0) c->opts.retries = 0;
     if (c->opts.backoff_base_ms <= 0) c->opts.backoff_base_ms = CONN_DEFAULT_BACKOFF_BASE_MS;
     if (c->opts.backoff_max_ms <= 0) c->opts.backoff_max_ms = CONN_DEFAULT_BACKOFF_MAX_MS;
+    if (c->opts.max_body == 0) c->opts.max_body = CONN_DEFAULT_MAX_BODY;
     c->rng = prng_seed(c);
     if (c->opts.bearer_token) conn_add_secret(c, c->opts.bearer_token);
 

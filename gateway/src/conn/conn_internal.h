@@ -19,6 +19,7 @@
 #define CONN_DEFAULT_RETRIES 3
 #define CONN_DEFAULT_BACKOFF_BASE_MS 200L
 #define CONN_DEFAULT_BACKOFF_MAX_MS 5000L
+#define CONN_DEFAULT_MAX_BODY ((size_t)16 << 20)
 #define CONN_MAX_SECRETS 4
 
 /* What each connection type implements. A type leaves the functions it does

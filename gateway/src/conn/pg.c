@@ -5,10 +5,12 @@
  * left as the server/conninfo sets it: values reach the callback as the server
  * sends them.
  *
- * Timeouts: timeout_ms bounds how long we wait for the server without any
- * progress (not the total time of a long streamed pull). When it passes, the
- * statement is cancelled; if even the cancel goes unanswered the connection is
- * dropped and re-established on the next call.
+ * Timeouts: the session's statement_timeout is set to timeout_ms right after
+ * every connect and reset (SET, checked), so the server itself cancels a
+ * statement that runs longer, including a long streamed pull. On top, the
+ * client waits at most timeout_ms for the server without any progress; then
+ * the statement is cancelled; if even the cancel goes unanswered the
+ * connection is dropped and re-established on the next call.
  *
  * Broken connections: before each statement an idle connection is probed, and
  * a dead one is reset (PQreset) before anything is sent. A query that fails
@@ -46,6 +48,22 @@ static int pg_connect_error_is_permanent(PGconn *pg, const char *msg) {
     if (PQconnectionNeedsPassword(pg)) return 1;
     return strstr(msg, "authentication failed") || strstr(msg, "does not exist") ||
            strstr(msg, "no pg_hba.conf entry") || strstr(msg, "invalid ");
+}
+
+/* Session settings after a connect or reset: statement_timeout = timeout_ms.
+ * 0, or -1 with msg set. */
+static int pg_session_setup(conn *c, pg_conn *p, char *msg, size_t msgsz) {
+    char sql[64];
+    snprintf(sql, sizeof sql, "SET statement_timeout = %ld", c->opts.timeout_ms);
+    PGresult *r = PQexec(p->pg, sql);
+    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok) {
+        char line[400];
+        conn_first_line(r ? PQresultErrorMessage(r) : PQerrorMessage(p->pg), line, sizeof line);
+        snprintf(msg, msgsz, "cannot set statement_timeout: %s", line);
+    }
+    PQclear(r);
+    return ok ? 0 : -1;
 }
 
 static int pg_open(conn *c, const char *target, char *err, size_t errsz) {
@@ -90,6 +108,8 @@ static int pg_open(conn *c, const char *target, char *err, size_t errsz) {
         conn_sleep_ms(delay);
     }
     PQsetNoticeProcessor(p->pg, pg_notice, c);
+    char msg[512];
+    if (pg_session_setup(c, p, msg, sizeof msg) != 0) return conn_fail(c, err, errsz, "%s", msg);
     return 0;
 }
 
@@ -131,7 +151,7 @@ static int pg_reset(conn *c, pg_conn *p, char *msg, size_t msgsz) {
     }
     p->broken = 0;
     PQsetNoticeProcessor(p->pg, pg_notice, c);
-    return 0;
+    return pg_session_setup(c, p, msg, msgsz);
 }
 
 /* Ask the server to cancel the running statement (best effort). */
@@ -194,7 +214,7 @@ static void pg_run(conn *c, pg_conn *p, const char *sql, int nparams, const char
         gg_debug(c->log_tag, "single-row mode refused; rows arrive in one result");
 
     const char **names = NULL, **values = NULL;
-    int ncols = 0, cancelled = 0, timed_out = 0;
+    int ncols = 0, cancelled = 0, timed_out = 0, server_timeout = 0;
     for (;;) {
         int w = pg_wait(c, p, &cancelled);
         if (cancelled && !out->stopped) timed_out = 1;
@@ -247,6 +267,9 @@ static void pg_run(conn *c, pg_conn *p, const char *sql, int nparams, const char
         } else if (st == PGRES_EMPTY_QUERY) {
             /* nothing to do */
         } else if (!out->stopped && !out->failed) {
+            const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            if (state && strcmp(state, "57014") == 0 && !cancelled)
+                server_timeout = 1; /* query_canceled, not by us: statement_timeout */
             conn_first_line(PQresultErrorMessage(r), out->msg, sizeof out->msg);
             if (!out->msg[0]) snprintf(out->msg, sizeof out->msg, "%s", PQresStatus(st));
             out->failed = 1;
@@ -259,7 +282,11 @@ static void pg_run(conn *c, pg_conn *p, const char *sql, int nparams, const char
         out->failed = 0; /* the cancel's own error is expected */
         return;
     }
-    if (timed_out && out->failed && !p->broken)
+    if (server_timeout && out->failed && !timed_out)
+        snprintf(out->msg, sizeof out->msg,
+                 "timed out: the statement ran longer than %ld ms (statement_timeout; cancelled by the server)",
+                 c->opts.timeout_ms);
+    else if (timed_out && out->failed && !p->broken)
         snprintf(out->msg, sizeof out->msg,
                  "timed out: no answer from the server within %ld ms (statement cancelled)",
                  c->opts.timeout_ms);
