@@ -90,7 +90,9 @@ static int cmd_new(int argc, char **argv) {
         }
     }
     if (optind != argc - 1 || !kind) {
-        fprintf(stderr, "usage: gridgate adapter new NAME --kind pg|odbc|http [--dir DIR]\n");
+        char kinds[160];
+        conn_registry_list(kinds, sizeof kinds, "", "", "|", "|");
+        fprintf(stderr, "usage: gridgate adapter new NAME --kind %s [--dir DIR]\n", kinds);
         return 2;
     }
     const char *name = argv[optind];
@@ -584,7 +586,9 @@ static int cmd_test(const char *config_path, int argc, char **argv) {
 int authoring_main(const char *config_path, int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "new")) return cmd_new(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "test")) return cmd_test(config_path, argc, argv);
-    fprintf(stderr, "usage: gridgate adapter new NAME --kind pg|odbc|http [--dir DIR]\n"
-                    "       gridgate adapter test FILE --source NAME [--limit N] [-c CONFIG]\n");
+    char kinds[160];
+    conn_registry_list(kinds, sizeof kinds, "", "", "|", "|");
+    fprintf(stderr, "usage: gridgate adapter new NAME --kind %s [--dir DIR]\n"
+                    "       gridgate adapter test FILE --source NAME [--limit N] [-c CONFIG]\n", kinds);
     return 2;
 }
