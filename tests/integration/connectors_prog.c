@@ -232,6 +232,24 @@ static void test_pg(void) {
     rc = conn_query(ct, "select 1", 0, NULL, collect, &r, err, sizeof err);
     CHECK(rc == 0 && r.n == 1, "pg usable after timeout: %s", err);
     rows_free(&r);
+    /* The session's statement_timeout is timeout_ms. The server does not
+     * flush each row, so the client's silence timer and the server's
+     * statement_timeout both come due near 500 ms; either cancel is fine. */
+    rc = conn_query(ct, "show statement_timeout", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "500ms"), "pg statement_timeout set: %s",
+          r.n ? r.v[0][0] : err);
+    rows_free(&r);
+    t0 = now_ms();
+    rc = conn_query(ct, "select g, pg_sleep(0.2) from generate_series(1, 10) g", 0, NULL, collect, &r, err,
+                    sizeof err);
+    took = now_ms() - t0;
+    CHECK(rc == -1 && strstr(err, "source hr, connection slow: query failed: timed out: ") &&
+              strstr(err, "500 ms"),
+          "pg statement_timeout: rc %d %s", rc, err);
+    CHECK(took >= 450 && took < 3000, "pg statement_timeout took %lld ms", (long long)took);
+    printf("# pg: statement_timeout 500 ms stopped a steadily streaming query after %lld ms (%d rows)\n",
+           (long long)took, r.n);
+    rows_free(&r);
     conn_close(ct);
 
     /* Connection refused: names source/connection, never the password. */
@@ -259,7 +277,9 @@ static void test_pg(void) {
     CHECK(killer != NULL, "pg open (killer): %s", err);
     r.killer = killer;
     r.victim_pid = victim;
-    rc = conn_query(c, "select g from generate_series(1, 20000000) g", 0, NULL, collect, &r, err,
+    /* generate_series in the select list streams its rows; in FROM it would
+     * build all 20 million first and meet the 5 s statement_timeout. */
+    rc = conn_query(c, "select generate_series(1, 20000000) as g", 0, NULL, collect, &r, err,
                     sizeof err);
     CHECK(rc == -1 && strstr(err, "not retried, to avoid delivering rows twice"),
           "pg lost mid-stream: rc %d after %d rows: %s", rc, r.n, err);
@@ -280,6 +300,10 @@ static void test_pg(void) {
                     err, sizeof err);
     CHECK(rc == 0 && r.n == 1 && streq(r.v[0][1], "4") && !streq(r.v[0][0], victim),
           "pg query after restart: rc %d %s", rc, err);
+    rows_free(&r);
+    rc = conn_query(c, "show statement_timeout", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "5s"), "pg statement_timeout after reset: %s",
+          r.n ? r.v[0][0] : err);
     rows_free(&r);
 
     conn_close(c);
@@ -311,6 +335,78 @@ static void test_pg(void) {
 }
 
 /* ---- ODBC ------------------------------------------------------------------------ */
+
+static int file_exists(const char *path) { return access(path, F_OK) == 0; }
+
+/* SQLite through ODBC: statements that reach outside the source's database
+ * are refused before the driver sees them, whatever the comments, case,
+ * whitespace or quoting; no file is created; the process survives. */
+static void test_sqlite_guard(const char *label, const char *spec) {
+    char err[1024], dir[512], evil[600], copy[600], sql[1400];
+    const char *db = strstr(spec, "Database=");
+    CHECK(db != NULL, "sqlite spec has Database=");
+    snprintf(dir, sizeof dir, "%s", db + 9);
+    dir[strcspn(dir, ";")] = '\0';
+    char *slash = strrchr(dir, '/');
+    CHECK(slash != NULL, "sqlite database path has a directory: %s", dir);
+    *slash = '\0';
+    snprintf(evil, sizeof evil, "%s/evil.db", dir);
+    snprintf(copy, sizeof copy, "%s/copy.db", dir);
+    conn_opts o = {.timeout_ms = 5000, .retries = 1};
+    conn *c = conn_open("civil", label, spec, &o, err, sizeof err);
+    CHECK(c != NULL, "sqlite guard open: %s", err);
+    rows r = {0};
+    long aff = 0;
+
+    /* Each attack, as query and as exec. */
+    struct {
+        const char *fmt; /* %s = the target file where one is used */
+        const char *word;
+    } attacks[] = {
+        {"ATTACH DATABASE '%s' AS e", "ATTACH"},
+        {"/* harmless */ aTtAcH\n\t'%s' as e", "ATTACH"},
+        {"select 1; attach '%s' as e", "ATTACH"},
+        {"DETACH DATABASE main", "DETACH"},
+        {"VACUUM INTO '%s'", "VACUUM"},
+        {"vacuum/**/into '%s'", "VACUUM"},
+        {"VACUUM", "VACUUM"},
+        {"select load_extension('libc.so.6', 'exit')", "load_extension"},
+        {"select LOAD_EXTENSION -- comment\n ('libc.so.6', 'abort')", "load_extension"},
+        {"select \"load_extension\"('libc.so.6', 'exit')", "load_extension"},
+        {"select [load_extension]('libc.so.6', 'exit')", "load_extension"},
+        {"select `Load_Extension`('libc.so.6', 'exit')", "load_extension"},
+        {"PRAGMA writable_schema = 1", "PRAGMA"},
+        {"pragma journal_mode(OFF)", "PRAGMA"},
+        {"PRAGMA main.synchronous=0", "PRAGMA"},
+    };
+    for (size_t i = 0; i < sizeof attacks / sizeof attacks[0]; i++) {
+        const char *target = strstr(attacks[i].fmt, "INTO") || strstr(attacks[i].fmt, "into") ? copy : evil;
+        snprintf(sql, sizeof sql, attacks[i].fmt, target);
+        int rc = conn_query(c, sql, 0, NULL, collect, &r, err, sizeof err);
+        CHECK(rc == -1 && strstr(err, "query failed: refused: ") && strstr(err, attacks[i].word) &&
+                  strstr(err, "not allowed on a SQLite connection"),
+              "sqlite guard query %zu (%s): rc %d %s", i, sql, rc, err);
+        rows_free(&r);
+        rc = conn_exec(c, sql, 0, NULL, &aff, err, sizeof err);
+        CHECK(rc == -1 && strstr(err, "exec failed: refused: "), "sqlite guard exec %zu (%s): rc %d %s", i, sql,
+              rc, err);
+    }
+    CHECK(!file_exists(evil) && !file_exists(copy), "sqlite guard: a file was created");
+
+    /* The words inside literals and comments, and PRAGMA reads, still run. */
+    int rc = conn_query(c, "select 'ATTACH ''x'' AS e; VACUUM' as s -- load_extension\n", 0, NULL, collect, &r,
+                        err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "ATTACH 'x' AS e; VACUUM"), "sqlite guard literal: rc %d %s", rc,
+          err);
+    rows_free(&r);
+    rc = conn_query(c, "PRAGMA user_version", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1, "sqlite guard PRAGMA read: rc %d %s", rc, err);
+    rows_free(&r);
+    rc = conn_query(c, "select count(*) from people", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "4"), "sqlite guard: connection still usable: %s", err);
+    rows_free(&r);
+    conn_close(c);
+}
 
 static void test_odbc(const char *label, const char *connstr, int sqlite) {
     char spec[1024], err[1024];
@@ -372,6 +468,33 @@ static void test_odbc(const char *label, const char *connstr, int sqlite) {
               strstr(err, sqlite ? "[HY000]" : "[42601]") && strstr(err, "selec"),
           "odbc %s syntax error message: %s", label, err);
     conn_close(c);
+
+    /* Statement timeout: really applied (SQL_ATTR_QUERY_TIMEOUT where the
+     * driver keeps it, else the connector's own cancel), near the limit, with
+     * a clear error; the connection stays usable. */
+    conn_opts ot = {.timeout_ms = 1000, .retries = 2, .backoff_base_ms = 10};
+    conn *ct = conn_open("civil", label, spec, &ot, err, sizeof err);
+    CHECK(ct != NULL, "odbc %s open (timeout): %s", label, err);
+    const char *slow = sqlite ? "with recursive c(x) as (select 1 union all select x + 1 from c) "
+                                "select count(*) from c"
+                              : "select 1 from pg_sleep(10)";
+    int64_t t0 = now_ms();
+    rc = conn_query(ct, slow, 0, NULL, collect, &r, err, sizeof err);
+    int64_t took = now_ms() - t0;
+    CHECK(rc == -1 && strstr(err, "statement timed out after 1000 ms"), "odbc %s timeout: rc %d %s", label, rc, err);
+    snprintf(want, sizeof want, "source civil, connection %s: query failed: ", label);
+    CHECK(has_prefix(err, want), "odbc %s timeout names source and connection: %s", label, err);
+    CHECK(took >= 900 && took < 3000, "odbc %s timeout took %lld ms", label, (long long)took);
+    printf("# odbc %s: a 1000 ms timeout cancelled the slow query after %lld ms\n", label, (long long)took);
+    rows_free(&r);
+    rc = conn_exec(ct, slow, 0, NULL, &aff, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "statement timed out"), "odbc %s exec timeout: rc %d %s", label, rc, err);
+    rc = conn_query(ct, "select count(*) from people", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "4"), "odbc %s usable after timeout: %s", label, err);
+    rows_free(&r);
+    conn_close(ct);
+
+    if (sqlite) test_sqlite_guard(label, spec);
 }
 
 /* ---- HTTP ---------------------------------------------------------------------- */
@@ -462,18 +585,23 @@ static void test_http(void) {
     conn_close(c4);
 
     /* Timeout: the transport error is retried, then reported. */
-    conn_opts o5 = {.bearer_token = token, .timeout_ms = 400, .retries = 1, .backoff_base_ms = 10};
+    /* timeout_ms bounds the whole call, retries included: a slow endpoint
+     * with 3 retries allowed still fails near 400 ms, not after 4 x 400. */
+    conn_opts o5 = {.bearer_token = token, .timeout_ms = 400, .retries = 3, .backoff_base_ms = 10};
     conn *c5 = conn_open("tax", "slowapi", spec, &o5, err, sizeof err);
     CHECK(c5 != NULL, "http open: %s", err);
     t0 = now_ms();
     rc = conn_http(c5, "GET", "/slow?ms=3000", NULL, NULL, 0, &resp, err, sizeof err);
     took = now_ms() - t0;
-    CHECK(rc == -1 &&
-              has_prefix(err, "source tax, connection slowapi: GET /slow failed after 2 attempts: ") &&
-              strstr(err, "imed out"),
+    CHECK(rc == -1 && has_prefix(err, "source tax, connection slowapi: GET /slow ") && strstr(err, "imed out"),
           "http timeout: rc %d %s", rc, err);
-    CHECK(took >= 750 && took < 2950, "http timeout took %lld ms", (long long)took);
+    CHECK(took >= 380 && took < 1000, "http timeout took %lld ms", (long long)took);
+    printf("# http: a 400 ms timeout (3 retries allowed) ended the call after %lld ms\n", (long long)took);
     CHECK(!strstr(err, token), "http error leaks the token");
+    /* A quick endpoint on the same connection still answers. */
+    rc = conn_http(c5, "GET", "/slow?ms=10", NULL, NULL, 0, &resp, err, sizeof err);
+    CHECK(rc == 0 && resp.status == 200, "http after timeout: rc %d %s", rc, err);
+    http_response_free(&resp);
     conn_close(c5);
 
     /* POST echo: body, headers and status come back. */
@@ -497,17 +625,38 @@ static void test_http(void) {
           resp.body);
     http_response_free(&resp);
 
-    /* Size cap: 64 MiB passes, one byte more is refused clearly. */
-    snprintf(path, sizeof path, "/big?n=%d", 64 << 20);
+    /* Size cap (default 16 MiB): the limit passes, one byte more is refused
+     * clearly, with or without a Content-Length. */
+    snprintf(path, sizeof path, "/big?n=%d", 16 << 20);
     rc = conn_http(c, "GET", path, NULL, NULL, 0, &resp, err, sizeof err);
-    CHECK(rc == 0 && resp.len == (size_t)64 << 20, "http 64 MiB body: rc %d %s", rc, err);
+    CHECK(rc == 0 && resp.len == (size_t)16 << 20, "http 16 MiB body: rc %d %s", rc, err);
     http_response_free(&resp);
-    snprintf(path, sizeof path, "/big?n=%d", (64 << 20) + 1);
+    snprintf(path, sizeof path, "/big?n=%d", (16 << 20) + 1);
     rc = conn_http(c, "GET", path, NULL, NULL, 0, &resp, err, sizeof err);
     CHECK(rc == -1 && strstr(err, "source tax, connection api: GET /big: response body larger than "
-                                  "the 64 MiB limit"),
+                                  "the 16 MiB limit (max_body)"),
           "http too big: rc %d %s", rc, err);
     CHECK(resp.body == NULL, "http too big leaves no body");
+    /* A chunked body of 1 GiB (no Content-Length) is cut off while arriving. */
+    t0 = now_ms();
+    rc = conn_http(c, "GET", "/huge", NULL, NULL, 0, &resp, err, sizeof err);
+    took = now_ms() - t0;
+    CHECK(rc == -1 && strstr(err, "GET /huge: response body larger than the 16 MiB limit"),
+          "http huge chunked: rc %d %s", rc, err);
+    CHECK(resp.body == NULL && took < 4000, "http huge chunked took %lld ms", (long long)took);
+    printf("# http: a 1 GiB chunked body was cut off at the 16 MiB limit after %lld ms\n", (long long)took);
+    /* max_body per connection. */
+    conn_opts om = {.bearer_token = token, .timeout_ms = 5000, .max_body = 100000};
+    conn *cm = conn_open("tax", "small", spec, &om, err, sizeof err);
+    CHECK(cm != NULL, "http open (max_body): %s", err);
+    rc = conn_http(cm, "GET", "/big?n=100000", NULL, NULL, 0, &resp, err, sizeof err);
+    CHECK(rc == 0 && resp.len == 100000, "http body at max_body: rc %d %s", rc, err);
+    http_response_free(&resp);
+    rc = conn_http(cm, "GET", "/big?n=100001", NULL, NULL, 0, &resp, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "larger than the 100000 bytes limit (max_body)"), "http over max_body: %s", err);
+    rc = conn_http(cm, "GET", "/huge", NULL, NULL, 0, &resp, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "larger than the 100000 bytes limit"), "http chunked over max_body: %s", err);
+    conn_close(cm);
 
     /* Redirects: followed on the same origin (token still sent), not elsewhere. */
     rc = conn_http(c, "GET", "/redirect-local", NULL, NULL, 0, &resp, err, sizeof err);

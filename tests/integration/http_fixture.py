@@ -15,6 +15,7 @@ Endpoints:
   POST /echo                   201 with the request body and its Content-Type
   GET  /peer                   the client's source port (to see connection reuse)
   GET  /big?n=N                N bytes of "a" with a Content-Length
+  GET  /huge                   1 GiB of "a", chunked (no Content-Length)
   GET  /redirect-local         302 to /items?page=1 on this server
   GET  /redirect-foreign       302 to the same path on http://localhost:PORT (another host name)
 """
@@ -110,6 +111,22 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, json.dumps({"ok": True}))
         if p == "/peer":
             return self.send(200, str(self.client_address[1]), "text/plain")
+        if p == "/huge":
+            # 1 GiB in 64 KiB chunks, no Content-Length: the client must stop
+            # reading at its limit (a broken pipe here is expected).
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            chunk = b"a" * 65536
+            frame = b"%x\r\n" % len(chunk) + chunk + b"\r\n"
+            try:
+                for _ in range(16384):
+                    self.wfile.write(frame)
+                self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+            return
         if p == "/big":
             return self.send(200, b"a" * int(q.get("n", "0")), "application/octet-stream")
         if p == "/redirect-local":

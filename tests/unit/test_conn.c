@@ -1,7 +1,8 @@
 /* test_conn.c - unit tests for the connectors that need no server: backoff
  * bounds and jitter, spec parsing, secret masking in messages, URL escaping,
- * and the error paths of refused connections (a closed local port) for
- * PostgreSQL, ODBC and HTTP. */
+ * the error paths of refused connections (a closed local port) for
+ * PostgreSQL, ODBC and HTTP, the connector registry and the SQLite statement
+ * guard's tokenizer. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -18,6 +19,8 @@
 
 #include "conn/conn.h"
 #include "conn/conn_internal.h"
+#include "conn/registry.h"
+#include "conn/sqlguard.h"
 
 /* A TCP port on 127.0.0.1 that nothing listens on: bind to port 0, read the
  * port the kernel chose, close the socket. */
@@ -253,6 +256,118 @@ static void test_http_refused(void **state) {
     conn_close(c);
 }
 
+/* ---- registry ------------------------------------------------------------------ */
+
+static void test_registry(void **state) {
+    (void)state;
+    assert_int_equal(conn_registry_count(), 3);
+    assert_null(conn_registry_at(3));
+    const char *target = NULL;
+    const conn_kind *k = conn_registry_for_spec("odbc:  Driver=SQLite3", &target);
+    assert_non_null(k);
+    assert_string_equal(k->prefix, "odbc");
+    assert_string_equal(target, "Driver=SQLite3");
+    assert_true(conn_kind_serves(k, CONN_SERVES_SQL) && !conn_kind_serves(k, CONN_SERVES_HTTP));
+    assert_int_equal(k->params, CONN_PARAMS_QMARK);
+    assert_true(k->takes_password && !k->takes_token);
+    k = conn_registry_find("http");
+    assert_non_null(k);
+    assert_true(conn_kind_serves(k, CONN_SERVES_HTTP) && !conn_kind_serves(k, CONN_SERVES_SQL));
+    assert_true(k->takes_token && !k->takes_password && !k->with_password);
+    assert_int_equal(conn_registry_find("pg")->params, CONN_PARAMS_DOLLAR);
+    assert_null(conn_registry_find("mysql"));
+    assert_null(conn_registry_for_spec("pgx:host=a", NULL));
+    assert_null(conn_registry_for_spec("pg", NULL));
+    assert_null(conn_registry_for_spec(NULL, NULL));
+    for (size_t i = 0; i < conn_registry_count(); i++) {
+        const conn_kind *ki = conn_registry_at(i);
+        assert_non_null(ki->ops);
+        assert_non_null(ki->skeleton);
+        assert_non_null(ki->stanza);
+        assert_non_null(ki->help);
+        assert_true(!ki->takes_password || ki->with_password);
+    }
+    char buf[128];
+    assert_string_equal(conn_registry_list(buf, sizeof buf, "\"", ":\"", ", ", " or "),
+                        "\"pg:\", \"odbc:\" or \"http:\"");
+    assert_string_equal(conn_registry_list(buf, 8, "", ":", ", ", " or "), "pg:, od");
+
+    /* Passwords in the form each driver reads. */
+    char *sp = conn_registry_find("pg")->with_password("pg:host=a", "p'w\\x");
+    assert_string_equal(sp, "pg:host=a password='p\\'w\\\\x'");
+    free(sp);
+    sp = conn_registry_find("odbc")->with_password("odbc:DSN=x;", "a}b");
+    assert_string_equal(sp, "odbc:DSN=x;PWD={a}}b}");
+    free(sp);
+    sp = conn_registry_find("odbc")->with_password("odbc:DSN=x", "s");
+    assert_string_equal(sp, "odbc:DSN=x;PWD={s}");
+    free(sp);
+
+    /* An open connection knows its kind. */
+    char err[256];
+    conn *c = conn_open("civil", "api", "http:https://example.org", NULL, err, sizeof err);
+    assert_non_null(c);
+    assert_ptr_equal(conn_get_kind(c), conn_registry_find("http"));
+    assert_int_equal(c->opts.max_body, (size_t)16 << 20); /* the default */
+    conn_close(c);
+}
+
+/* ---- SQLite guard ---------------------------------------------------------------- */
+
+static void refused(const char *sql, const char *word) {
+    char why[256];
+    if (conn_sqlite_guard(sql, why, sizeof why) != -1) fail_msg("not refused: %s", sql);
+    if (!strstr(why, word)) fail_msg("reason for %s lacks %s: %s", sql, word, why);
+}
+
+static void allowed(const char *sql) {
+    char why[256];
+    if (conn_sqlite_guard(sql, why, sizeof why) != 0) fail_msg("refused: %s (%s)", sql ? sql : "(null)", why);
+}
+
+static void test_sqlite_guard(void **state) {
+    (void)state;
+    refused("ATTACH DATABASE '/tmp/x.db' AS x", "ATTACH");
+    refused("attach '/tmp/x.db' as x", "ATTACH");
+    refused("  AtTaCh\n'/tmp/x.db' as x", "ATTACH");
+    refused("/* c */attach/**/'x'as x", "ATTACH");
+    refused("select 1;--\nattach 'x' as y", "ATTACH");
+    refused("select 1 /* unterminated comment hides nothing */; detach x", "DETACH");
+    refused("VACUUM", "VACUUM");
+    refused("vacuum into '/tmp/copy.db'", "VACUUM");
+    refused("VACUUM main INTO 'x'", "VACUUM");
+    refused("select load_extension('libc.so.6','exit')", "load_extension");
+    refused("select LOAD_EXTENSION\t('libc.so.6')", "load_extension");
+    refused("select \"load_extension\"('x')", "load_extension");
+    refused("select [load_extension]('x')", "load_extension");
+    refused("select `load_extension`('x')", "load_extension");
+    refused("select fts3_tokenizer('simple')", "fts3_tokenizer");
+    refused("PRAGMA writable_schema=1", "PRAGMA");
+    refused("pragma journal_mode ( off )", "PRAGMA");
+    refused("PRAGMA user_version; PRAGMA main.user_version = 7", "PRAGMA");
+    refused("/*x*/PrAgMa--y\n synchronous\n=\n0", "PRAGMA");
+
+    allowed("select 'ATTACH ''x'' as y; VACUUM; load_extension(1)' from t");
+    allowed("select 1 -- attach 'x' as y");
+    allowed("select 1 /* VACUUM INTO 'x' */");
+    allowed("select attachment, vacuumed, load_extensions from t"); /* whole words only */
+    allowed("PRAGMA user_version");
+    allowed("pragma table_list; select a = 1 from t where b = (1)");
+    allowed("select x'41' as blob, \"col\" from \"people\" where [id] = ?");
+    allowed("");
+    allowed(NULL);
+    /* An unterminated literal runs to the end, as SQLite reads it. */
+    allowed("select 'attach");
+    /* A doubled quote is a quote character of the name: "load_""extension" is
+     * the name load_"extension, not the function. */
+    allowed("select \"load_\"\"extension\"('x')");
+    /* Names longer than the buffer are not cut into a match. */
+    char longname[200];
+    memset(longname, 'a', sizeof longname - 15);
+    strcpy(longname + sizeof longname - 15, "load_extension");
+    allowed(longname);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backoff_bounds),
@@ -265,6 +380,8 @@ int main(void) {
         cmocka_unit_test(test_pg_refused),
         cmocka_unit_test(test_odbc_refused_and_bad_driver),
         cmocka_unit_test(test_http_refused),
+        cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_sqlite_guard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

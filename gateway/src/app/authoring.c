@@ -29,6 +29,7 @@
 
 #include "adapter/adapter.h"
 #include "app/config.h"
+#include "conn/registry.h"
 #include "model/ident.h"
 
 /* Facts shown in a stream's table; the rest are counted and checked. */
@@ -38,183 +39,7 @@
 
 /* ------------------------------------------------------------- skeletons */
 
-/* Skeleton texts; "@NAME@" becomes the adapter's name. Each must pass
- * `gridgate check` unchanged with its stanza (tests/integration/adapter_authoring.sh). */
-static const char skeleton_pg[] =
-    "-- @NAME@.lua - gridgate adapter for <the department system> (PostgreSQL).\n"
-    "--\n"
-    "-- Written by `gridgate adapter new @NAME@ --kind pg`. Replace the example\n"
-    "-- table yl_ffmx (pension payments, 养老金发放明细) and its columns with yours,\n"
-    "-- then look at the facts it makes, without touching any state:\n"
-    "--   gridgate adapter test adapters/@NAME@.lua --source @NAME@ --limit 20\n"
-    "-- The full reference (every field, spec and error) is adapters/README.md.\n"
-    "return {\n"
-    "  streams = {\n"
-    "    -- One stream per query; the name is yours and appears in messages.\n"
-    "    pension_payments = {\n"
-    "      -- fact kind: person, death, payment, assistance_member, income, asset,\n"
-    "      -- custody or verdict (README.md lists the fields of each)\n"
-    "      kind = \"payment\",\n"
-    "      conn = \"db\",                 -- conn.db in the [source @NAME@] section\n"
-    "      -- PostgreSQL placeholders are $1, $2 ...; give their values in params = { ... }\n"
-    "      sql  = [[SELECT lsh, sfzhm, xm, ffny, ffje, ffrq FROM yl_ffmx]],\n"
-    "      key  = \"lsh\",                -- the column with your record key (流水号)\n"
-    "      map  = {                     -- fact field = column, or a spec around it\n"
-    "        id_no   = \"sfzhm\",         -- 身份证号码, as text (gridgate validates it)\n"
-    "        name    = \"xm\",            -- 姓名\n"
-    "        program = const \"pension\", -- the same value for every row\n"
-    "        period  = month \"ffny\",    -- 发放年月: 202403, 2024-03, 2024/3, 2024年3月\n"
-    "        amount  = yuan \"ffje\",     -- 发放金额 in yuan: 1234.50 becomes 123450 fen\n"
-    "        paid_on = date \"ffrq\",     -- 发放日期: 20240312, 2024-03-12, 2024/3/12\n"
-    "      },\n"
-    "      -- For what a map cannot say, a row function sees each row (r.col is the\n"
-    "      -- column's text) after the map. Return a table of fields to add or\n"
-    "      -- override, nil to skip the row, or false, \"reason\" to reject it.\n"
-    "      -- row = function(r)\n"
-    "      --   if r.zt == \"9\" then return false, \"payment voided (zt=9)\" end\n"
-    "      --   return { payer = r.jbjg }\n"
-    "      -- end,\n"
-    "    },\n"
-    "  },\n"
-    "\n"
-    "  -- push writes one alert back into this system (only if the system is routed\n"
-    "  -- alerts in [route]). It must be idempotent on alert.id: the same alert may\n"
-    "  -- be delivered again, and a new version of it updates the row.\n"
-    "  -- push = function(alert, conns)\n"
-    "  --   conns.db:exec([[INSERT INTO yl_ycyj (yjbh, sfzhm, yjlx, je, qsny, zzny, sm)\n"
-    "  --                   VALUES ($1, $2, $3, $4, $5, $6, $7)\n"
-    "  --                   ON CONFLICT (yjbh) DO UPDATE SET je = EXCLUDED.je,\n"
-    "  --                     zzny = EXCLUDED.zzny, sm = EXCLUDED.sm]],\n"
-    "  --                 { alert.id, alert.id_no, alert.rule, alert.amount_yuan,\n"
-    "  --                   alert.first_period, alert.last_period, alert.summary })\n"
-    "  -- end,\n"
-    "}\n";
-
-static const char skeleton_odbc[] =
-    "-- @NAME@.lua - gridgate adapter for <the department system> (ODBC).\n"
-    "--\n"
-    "-- Written by `gridgate adapter new @NAME@ --kind odbc`. Replace the example\n"
-    "-- table mz_hhdj (cremation records, 火化登记) and its columns with yours, then\n"
-    "--   gridgate adapter test adapters/@NAME@.lua --source @NAME@ --limit 20\n"
-    "-- Legacy databases often hold GBK text: set encoding = GBK in the source's\n"
-    "-- section: gridgate converts every value to UTF-8, and the SQL text and\n"
-    "-- parameters to GBK (write this file in UTF-8).\n"
-    "-- The full reference is adapters/README.md.\n"
-    "return {\n"
-    "  streams = {\n"
-    "    cremations = {\n"
-    "      kind = \"death\",              -- see README.md for the kinds and their fields\n"
-    "      conn = \"db\",                 -- conn.db in the [source @NAME@] section\n"
-    "      -- ODBC placeholders are ?; give their values in params = { ... }\n"
-    "      sql  = [[SELECT hhbh, sfzhm, xm, csrq, swrq, zt FROM mz_hhdj]],\n"
-    "      key  = \"hhbh\",               -- the column with your record key (火化编号)\n"
-    "      map  = {\n"
-    "        id_no      = \"sfzhm\",                -- 身份证号码\n"
-    "        name       = \"xm\",                   -- 姓名\n"
-    "        birth_date = date \"csrq\",            -- 出生日期\n"
-    "        death_date = date \"swrq\",            -- 死亡日期: 20240312, 2024/3/12, ...\n"
-    "        basis      = const \"cremation\",      -- what the death rests on\n"
-    "        -- a code table: an unlisted code rejects the record (add default = ...)\n"
-    "        revoked    = code(\"zt\", { [\"0\"] = \"false\", [\"1\"] = \"true\" }),\n"
-    "      },\n"
-    "      -- A row function sees each row (r.col is the column's text, UTF-8) after\n"
-    "      -- the map. Return a table of fields to add or override, nil to skip the\n"
-    "      -- row, or false, \"reason\" to reject it.\n"
-    "      -- row = function(r)\n"
-    "      --   if r.hhrq == nil then return false, \"no cremation date (hhrq)\" end\n"
-    "      --   return { address = r.hjdz }\n"
-    "      -- end,\n"
-    "    },\n"
-    "  },\n"
-    "\n"
-    "  -- push writes one alert back (only if [route] sends alerts here); it must\n"
-    "  -- be idempotent on alert.id.\n"
-    "  -- push = function(alert, conns)\n"
-    "  --   conns.db:exec([[INSERT INTO mz_yjxx (yjbh, sfzhm, yjlx, je, sm) VALUES (?, ?, ?, ?, ?)\n"
-    "  --                   ON CONFLICT (yjbh) DO UPDATE SET je = excluded.je, sm = excluded.sm]],\n"
-    "  --                 { alert.id, alert.id_no, alert.rule, alert.amount_yuan, alert.summary })\n"
-    "  -- end,\n"
-    "}\n";
-
-static const char skeleton_http[] =
-    "-- @NAME@.lua - gridgate adapter for <the department system> (REST/JSON).\n"
-    "--\n"
-    "-- Written by `gridgate adapter new @NAME@ --kind http`. Replace the example\n"
-    "-- endpoint (household deregistrations, 户籍注销) and its keys with yours, then\n"
-    "--   gridgate adapter test adapters/@NAME@.lua --source @NAME@ --limit 20\n"
-    "-- The bearer token comes from conn.api.token_file (a 0600 file) or token_env.\n"
-    "-- The full reference is adapters/README.md.\n"
-    "return {\n"
-    "  streams = {\n"
-    "    deregistrations = {\n"
-    "      kind  = \"death\",             -- see README.md for the kinds and their fields\n"
-    "      conn  = \"api\",               -- conn.api in the [source @NAME@] section\n"
-    "      get   = \"/api/v1/zxdj\",      -- path under the connection's base URL\n"
-    "      items = \"data.items\",        -- where the array of records is in each page\n"
-    "      -- pages ?page=1&size=100, ?page=2&size=100 ... until a page is short\n"
-    "      page  = { param = \"page\", start = 1, size_param = \"size\", size = 100 },\n"
-    "      key   = \"zxbh\",              -- the record key (注销编号)\n"
-    "      map   = {                    -- fact field = JSON key (dotted for nested)\n"
-    "        id_no      = \"ry.gmsfhm\",             -- 公民身份号码\n"
-    "        name       = \"ry.xm\",                 -- 姓名\n"
-    "        death_date = date \"swrq\",             -- 死亡日期\n"
-    "        basis      = const \"household_deregistration\",\n"
-    "        revoked    = bool(\"hfbz\", { \"1\" }), -- 恢复标志: registration restored\n"
-    "      },\n"
-    "      -- A row function sees each item (r.key, dotted paths too) after the map.\n"
-    "      -- Return a table of fields to add or override, nil to skip the item, or\n"
-    "      -- false, \"reason\" to reject it.\n"
-    "      -- row = function(r)\n"
-    "      --   if r.zxyy ~= \"死亡\" then return nil end   -- other deregistrations\n"
-    "      --   return { address = r.hjdz }\n"
-    "      -- end,\n"
-    "    },\n"
-    "  },\n"
-    "\n"
-    "  -- push writes one alert back (only if [route] sends alerts here); it must\n"
-    "  -- be idempotent on alert.id.\n"
-    "  -- push = function(alert, conns)\n"
-    "  --   local status, body = conns.api:post(\"/api/v1/notices\", {\n"
-    "  --     id = alert.id, rule = alert.rule, summary = alert.summary,\n"
-    "  --     amount_yuan = alert.amount_yuan, version = alert.version })\n"
-    "  --   if status >= 300 then error(\"notice refused: HTTP \" .. status) end\n"
-    "  -- end,\n"
-    "}\n";
-
-static const char stanza_pg[] =
-    "[source @NAME@]\n"
-    "; the adapter file, relative to this config file's directory\n"
-    "adapter = @PATH@\n"
-    "; the department's name in alert explanations, e.g. 人社养老保险\n"
-    "label = @NAME@\n"
-    "conn.db = pg:host=127.0.0.1 port=5432 dbname=CHANGE_ME user=gridgate\n"
-    "; the password from a 0600 file or an environment variable, never in this file:\n"
-    "; conn.db.password_file = secrets/@NAME@.pw\n"
-    "; conn.db.password_env = @UNAME@_DB_PASSWORD\n";
-
-static const char stanza_odbc[] =
-    "[source @NAME@]\n"
-    "; the adapter file, relative to this config file's directory\n"
-    "adapter = @PATH@\n"
-    "; the department's name in alert explanations, e.g. 民政殡葬\n"
-    "label = @NAME@\n"
-    "; text encoding of the database (UTF-8 unless set; legacy systems: GBK or GB18030)\n"
-    "; encoding = GBK\n"
-    "; an ODBC connection string: Driver=...;... or DSN=... from /etc/odbc.ini\n"
-    "conn.db = odbc:Driver=SQLite3;Database=/srv/legacy/@NAME@.db\n"
-    "; conn.db.password_file = secrets/@NAME@.pw\n";
-
-static const char stanza_http[] =
-    "[source @NAME@]\n"
-    "; the adapter file, relative to this config file's directory\n"
-    "adapter = @PATH@\n"
-    "; the department's name in alert explanations, e.g. 公安户籍\n"
-    "label = @NAME@\n"
-    "; the base URL; stream paths are appended to it\n"
-    "conn.api = http:https://CHANGE-ME.example.gov.cn/\n"
-    "; the bearer token from a 0600 file or an environment variable, never in this file:\n"
-    "; conn.api.token_file = secrets/@NAME@.token\n"
-    "; conn.api.token_env = @UNAME@_TOKEN\n";
+/* The skeleton and stanza texts live with each connector (conn/registry.h). */
 
 /* Writes `tmpl` to out with @NAME@, @UNAME@ (upper case) and @PATH@ replaced.
  * Returns 0, or -1 when a write failed (errno set). */
@@ -265,7 +90,9 @@ static int cmd_new(int argc, char **argv) {
         }
     }
     if (optind != argc - 1 || !kind) {
-        fprintf(stderr, "usage: gridgate adapter new NAME --kind pg|odbc|http [--dir DIR]\n");
+        char kinds[160];
+        conn_registry_list(kinds, sizeof kinds, "", "", "|", "|");
+        fprintf(stderr, "usage: gridgate adapter new NAME --kind %s [--dir DIR]\n", kinds);
         return 2;
     }
     const char *name = argv[optind];
@@ -274,20 +101,14 @@ static int cmd_new(int argc, char **argv) {
                         "(it becomes the [source NAME] section too)\n", name);
         return 2;
     }
-    const char *skel, *stanza;
-    if (!strcmp(kind, "pg")) {
-        skel = skeleton_pg;
-        stanza = stanza_pg;
-    } else if (!strcmp(kind, "odbc")) {
-        skel = skeleton_odbc;
-        stanza = stanza_odbc;
-    } else if (!strcmp(kind, "http")) {
-        skel = skeleton_http;
-        stanza = stanza_http;
-    } else {
-        fprintf(stderr, "gridgate adapter new: --kind '%s': use pg, odbc or http\n", kind);
+    const conn_kind *ck = conn_registry_find(kind);
+    if (!ck || !ck->skeleton || !ck->stanza) {
+        char list[160];
+        conn_registry_list(list, sizeof list, "", "", ", ", " or ");
+        fprintf(stderr, "gridgate adapter new: --kind '%s': use %s\n", kind, list);
         return 2;
     }
+    const char *skel = ck->skeleton, *stanza = ck->stanza;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "gridgate adapter new: cannot create directory %s: %s\n", dir, strerror(errno));
         return 1;
@@ -765,7 +586,9 @@ static int cmd_test(const char *config_path, int argc, char **argv) {
 int authoring_main(const char *config_path, int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "new")) return cmd_new(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "test")) return cmd_test(config_path, argc, argv);
-    fprintf(stderr, "usage: gridgate adapter new NAME --kind pg|odbc|http [--dir DIR]\n"
-                    "       gridgate adapter test FILE --source NAME [--limit N] [-c CONFIG]\n");
+    char kinds[160];
+    conn_registry_list(kinds, sizeof kinds, "", "", "|", "|");
+    fprintf(stderr, "usage: gridgate adapter new NAME --kind %s [--dir DIR]\n"
+                    "       gridgate adapter test FILE --source NAME [--limit N] [-c CONFIG]\n", kinds);
     return 2;
 }

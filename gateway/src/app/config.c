@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "conn/registry.h"
 #include "model/fact.h"
 #include "core/log.h"
 
@@ -125,6 +126,22 @@ static int parse_long(const char *v, long lo, long hi, long *out) {
     long x = strtol(v, &end, 10);
     if (errno || end == v || *end != '\0' || x < lo || x > hi) return -1;
     *out = x;
+    return 0;
+}
+
+/* A byte count with an optional K, M or G suffix (powers of 1024): "16M". */
+static int parse_size(const char *v, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || x < 0) return -1;
+    long mul = 1;
+    if (*end == 'K' || *end == 'k') mul = 1L << 10;
+    else if (*end == 'M' || *end == 'm') mul = 1L << 20;
+    else if (*end == 'G' || *end == 'g') mul = 1L << 30;
+    if (mul != 1) end++;
+    if (*end != '\0' || x > hi / mul || x * mul < lo) return -1;
+    *out = x * mul;
     return 0;
 }
 
@@ -257,6 +274,8 @@ static int source_key(cfg_parse *p, gg_source_conf *s, const char *key, const ch
             return resolve_secret(p, key, attr, val, &cc->password);
         } else if (!strcmp(attr, "timeout_ms")) {
             if (parse_long(val, 100, 3600000L, &cc->timeout_ms)) goto bad;
+        } else if (!strcmp(attr, "max_body")) {
+            if (parse_size(val, 1024L, 1L << 30, &cc->max_body)) goto bad;
         } else if (!strcmp(attr, "retries")) {
             long r;
             if (parse_long(val, 0, 100, &r)) goto bad;
@@ -425,37 +444,26 @@ static int config_on_key(void *user, const char *section, const char *key, const
     return ok;
 }
 
-/* Appends a resolved password to a connection spec in the form its driver reads. */
+/* Appends a resolved password to a connection spec in the form its driver
+ * reads (the connector's registry entry knows how). */
 static int attach_password(gg_source_conf *s, gg_conn_conf *cc, char *err, size_t errsz) {
     if (!cc->password) return 0;
-    size_t need = strlen(cc->spec) + 2 * strlen(cc->password) + 32;
-    char *spec = malloc(need);
-    if (!spec) abort();
-    if (!strncmp(cc->spec, "pg:", 3)) {
-        /* libpq conninfo: password='...' with ' and \ escaped */
-        size_t n = (size_t)snprintf(spec, need, "%s password='", cc->spec);
-        for (const char *q = cc->password; *q; q++) {
-            if (*q == '\'' || *q == '\\') spec[n++] = '\\';
-            spec[n++] = *q;
+    const conn_kind *k = conn_registry_for_spec(cc->spec, NULL);
+    if (!k || !k->takes_password || !k->with_password) {
+        char list[160];
+        size_t n = 0;
+        list[0] = '\0';
+        for (size_t i = 0; i < conn_registry_count(); i++) {
+            const conn_kind *ki = conn_registry_at(i);
+            if (ki->takes_password && n < sizeof list)
+                n += (size_t)snprintf(list + n, sizeof list - n, "%s%s:", n ? " and " : "", ki->prefix);
         }
-        spec[n++] = '\'';
-        spec[n] = '\0';
-    } else if (!strncmp(cc->spec, "odbc:", 5)) {
-        /* ODBC: PWD={...} with } doubled */
-        size_t n = (size_t)snprintf(spec, need, "%s%sPWD={", cc->spec,
-                                    cc->spec[strlen(cc->spec) - 1] == ';' ? "" : ";");
-        for (const char *q = cc->password; *q; q++) {
-            if (*q == '}') spec[n++] = '}';
-            spec[n++] = *q;
-        }
-        spec[n++] = '}';
-        spec[n] = '\0';
-    } else {
-        free(spec);
-        snprintf(err, errsz, "[source %s] conn.%s: a password applies to pg: and odbc: connections only",
-                 s->name, cc->name);
+        snprintf(err, errsz, "[source %s] conn.%s: a password applies to %s connections only", s->name, cc->name,
+                 list);
         return -1;
     }
+    char *spec = k->with_password(cc->spec, cc->password);
+    if (!spec) abort();
     free(cc->spec);
     cc->spec = spec;
     return 0;
@@ -476,13 +484,16 @@ static int config_validate(gg_config *c, char *err, size_t errsz) {
         for (int k = 0; k < s->nconns; k++) {
             gg_conn_conf *cc = &s->conns[k];
             if (!cc->spec) {
-                snprintf(err, errsz, "[source %s]: conn.%s has settings but no spec (conn.%s = pg:... | odbc:... | http:...)",
-                         s->name, cc->name, cc->name);
+                char list[160];
+                conn_registry_list(list, sizeof list, "", ":...", " | ", " | ");
+                snprintf(err, errsz, "[source %s]: conn.%s has settings but no spec (conn.%s = %s)", s->name,
+                         cc->name, cc->name, list);
                 return -1;
             }
-            if (strncmp(cc->spec, "pg:", 3) && strncmp(cc->spec, "odbc:", 5) && strncmp(cc->spec, "http:", 5)) {
-                snprintf(err, errsz, "[source %s] conn.%s: the spec must start with pg:, odbc: or http:",
-                         s->name, cc->name);
+            if (!conn_registry_for_spec(cc->spec, NULL)) {
+                char list[160];
+                conn_registry_list(list, sizeof list, "", ":", ", ", " or ");
+                snprintf(err, errsz, "[source %s] conn.%s: the spec must start with %s", s->name, cc->name, list);
                 return -1;
             }
             if (attach_password(s, cc, err, errsz)) return -1;

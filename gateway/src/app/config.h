@@ -28,6 +28,7 @@ typedef struct gg_conn_conf {
     char *password; /* resolved database password, already appended to spec; never logged */
     long timeout_ms;
     int retries;    /* -1 = not set (connector default), 0 = none */
+    long max_body;  /* HTTP response body limit in bytes; 0 = connector default (16 MiB) */
 } gg_conn_conf;
 
 typedef struct gg_source_conf {

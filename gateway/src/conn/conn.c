@@ -1,5 +1,6 @@
-/* conn.c - connection dispatch: parses "<type>:<target>" specs, applies the
- * option defaults, routes calls to the PostgreSQL, ODBC or HTTP connector, and
+/* conn.c - connection dispatch: resolves "<type>:<target>" specs through the
+ * registry (conn/registry.c), applies the option defaults, routes calls to the
+ * connector's ops, and
  * provides the shared helpers (error messages with secrets masked, capped
  * exponential backoff with full jitter, URL escaping). */
 #include "conn/conn_internal.h"
@@ -159,29 +160,16 @@ conn *conn_open(const char *source, const char *name, const char *spec, const co
         return NULL;
     }
     /* Never echo the spec: it may carry a password. Only the type is named. */
-    const char *colon = strchr(spec, ':');
-    const conn_ops *ops = NULL;
-    conn_type type = CONN_PG;
-    if (colon) {
-        size_t tlen = (size_t)(colon - spec);
-        if (tlen == 2 && strncmp(spec, "pg", 2) == 0) {
-            ops = &conn_pg_ops;
-            type = CONN_PG;
-        } else if (tlen == 4 && strncmp(spec, "odbc", 4) == 0) {
-            ops = &conn_odbc_ops;
-            type = CONN_ODBC;
-        } else if (tlen == 4 && strncmp(spec, "http", 4) == 0) {
-            ops = &conn_http_ops;
-            type = CONN_HTTP;
-        }
-    }
-    if (!ops) {
-        open_fail(source, name, err, errsz,
-                  "connection spec must start with \"pg:\", \"odbc:\" or \"http:\"");
+    const char *target = NULL;
+    const conn_kind *kind = conn_registry_for_spec(spec, &target);
+    if (!kind) {
+        char list[160], msg[200];
+        conn_registry_list(list, sizeof list, "\"", ":\"", ", ", " or ");
+        snprintf(msg, sizeof msg, "connection spec must start with %s", list);
+        open_fail(source, name, err, errsz, msg);
         return NULL;
     }
-    const char *target = colon + 1;
-    while (*target == ' ' || *target == '\t') target++;
+    const conn_ops *ops = kind->ops;
     if (!*target) {
         open_fail(source, name, err, errsz, "connection spec has an empty target after the type");
         return NULL;
@@ -192,7 +180,8 @@ conn *conn_open(const char *source, const char *name, const char *spec, const co
         open_fail(source, name, err, errsz, "out of memory");
         return NULL;
     }
-    c->type = type;
+    c->type = kind->type;
+    c->kind = kind;
     c->ops = ops;
     c->source = strdup(source);
     c->name = strdup(name);
@@ -214,6 +203,7 @@ conn *conn_open(const char *source, const char *name, const char *spec, const co
     else if (c->opts.retries < 0) c->opts.retries = 0;
     if (c->opts.backoff_base_ms <= 0) c->opts.backoff_base_ms = CONN_DEFAULT_BACKOFF_BASE_MS;
     if (c->opts.backoff_max_ms <= 0) c->opts.backoff_max_ms = CONN_DEFAULT_BACKOFF_MAX_MS;
+    if (c->opts.max_body == 0) c->opts.max_body = CONN_DEFAULT_MAX_BODY;
     c->rng = prng_seed(c);
     if (c->opts.bearer_token) conn_add_secret(c, c->opts.bearer_token);
 

@@ -34,15 +34,23 @@
  *    while no row has been delivered (never a duplicate row), an exec only when
  *    the connection was found dead before the statement was sent (an exec lost
  *    in flight may or may not have been applied: reported, not retried).
- *    timeout_ms bounds how long the server may stay silent (PostgreSQL: then
- *    the statement is cancelled; ODBC: SQL_ATTR_QUERY_TIMEOUT, rounded up to
- *    seconds), not the total time of a long streamed pull; SQL statement
- *    timeouts are not retried. conn_open retries refused/failed connects too
+ *    timeout_ms is the statement timeout. PostgreSQL: the session's
+ *    statement_timeout (the server cancels a statement running longer, a long
+ *    streamed pull included), and the client also cancels after timeout_ms
+ *    without any answer. ODBC: SQL_ATTR_QUERY_TIMEOUT (rounded up to
+ *    seconds) when the driver keeps it, else (SQLite3 driver) the connector
+ *    cancels an execute or fetch call running longer than timeout_ms. The
+ *    error starts "timed out" / says "statement timed out after N ms". SQL
+ *    statement timeouts are not retried. conn_open retries refused/failed connects too
  *    (not authentication failures).
- *  - HTTP: timeout_ms is the whole request (CURLOPT_TIMEOUT_MS); transport
- *    errors, timeouts, 5xx and 429 are retried; Retry-After (seconds) replaces
+ *  - HTTP: timeout_ms bounds the whole call, retries and redirects included
+ *    (each attempt gets CURLOPT_TIMEOUT_MS = the time left); transport
+ *    errors, timeouts, 5xx and 429 are retried while time is left; Retry-After (seconds) replaces
  *    the backoff, capped by backoff_max_ms. Redirects are followed only within
- *    the base URL's origin; bodies over 64 MiB fail with a clear error.
+ *    the base URL's origin; a body over max_body (default 16 MiB) fails
+ *    while it is being received, with a clear error.
+ *  - SQLite through ODBC: ATTACH/DETACH, VACUUM, load_extension() and PRAGMA
+ *    writes are refused before they reach the driver (conn/sqlguard.h).
  *  - A connection is used by one thread at a time. */
 #ifndef GG_CONN_H
 #define GG_CONN_H
@@ -57,6 +65,7 @@ typedef struct conn_opts {
     int retries;              /* transient-failure retries; default 3 */
     long backoff_base_ms;     /* first backoff; default 200 */
     long backoff_max_ms;      /* cap; default 5000 */
+    size_t max_body;          /* HTTP: response body limit per call in bytes; 0 = default 16 MiB */
 } conn_opts;
 
 typedef struct conn conn;

@@ -12,12 +12,14 @@
 #include <stdint.h>
 
 #include "conn/conn.h"
+#include "conn/registry.h"
 
 /* Defaults for zero-valued conn_opts fields (see conn.h). */
 #define CONN_DEFAULT_TIMEOUT_MS 30000L
 #define CONN_DEFAULT_RETRIES 3
 #define CONN_DEFAULT_BACKOFF_BASE_MS 200L
 #define CONN_DEFAULT_BACKOFF_MAX_MS 5000L
+#define CONN_DEFAULT_MAX_BODY ((size_t)16 << 20)
 #define CONN_MAX_SECRETS 4
 
 /* What each connection type implements. A type leaves the functions it does
@@ -38,6 +40,7 @@ typedef struct conn_ops {
 
 struct conn {
     conn_type type;
+    const conn_kind *kind; /* registry entry (static) */
     const conn_ops *ops;
     char *source;          /* owned copy */
     char *name;            /* owned copy */
@@ -52,6 +55,11 @@ struct conn {
 extern const conn_ops conn_pg_ops;
 extern const conn_ops conn_odbc_ops;
 extern const conn_ops conn_http_ops;
+
+/* The registry entries, defined at the end of each connector's file. */
+extern const conn_kind conn_pg_kind;
+extern const conn_kind conn_odbc_kind;
+extern const conn_kind conn_http_kind;
 
 /* Writes "source S, connection C: <fmt...>" into err, with every registered
  * secret replaced by "***". Always returns -1 so callers can `return conn_fail(..)`. */

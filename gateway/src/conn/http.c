@@ -12,8 +12,13 @@
  *
  * Redirects are followed by hand and only within the base URL's origin
  * (scheme, host, port), at most 5 hops; a redirect elsewhere is returned to the
- * caller as is, so the token never travels to another host. Response bodies
- * are capped at 64 MiB. */
+ * caller as is, so the token never travels to another host.
+ *
+ * Limits per call: timeout_ms bounds the whole conn_http call - every
+ * attempt gets CURLOPT_TIMEOUT_MS = the time left, and no retry starts when
+ * its backoff would end past the deadline - and the body may not exceed max_body (default 16 MiB):
+ * a Content-Length over it is refused before reading (CURLOPT_MAXFILESIZE),
+ * and a body without one is cut off as soon as it grows past the limit. */
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +28,6 @@
 #include "conn/conn_internal.h"
 #include "core/log.h"
 
-#define HTTP_MAX_BODY ((size_t)64 << 20)
 #define HTTP_MAX_REDIRECTS 5
 
 typedef struct http_conn {
@@ -37,13 +41,14 @@ typedef struct http_conn {
 typedef struct http_sink {
     char *data;
     size_t len, cap;
+    size_t limit;   /* max_body */
     int too_big;
 } http_sink;
 
 static size_t http_write(char *ptr, size_t size, size_t nmemb, void *ud) {
     http_sink *s = ud;
     size_t n = size * nmemb;
-    if (s->len + n > HTTP_MAX_BODY) {
+    if (n > s->limit || s->len > s->limit - n) {
         s->too_big = 1;
         return 0; /* makes curl abort with CURLE_WRITE_ERROR */
     }
@@ -157,12 +162,12 @@ typedef struct http_attempt {
 } http_attempt;
 
 static int http_once(conn *c, http_conn *h, const char *method, const char *url,
-                     const char *const *headers, const char *body, size_t bodylen,
+                     const char *const *headers, const char *body, size_t bodylen, long left_ms,
                      http_response *resp, http_attempt *at) {
     memset(at, 0, sizeof *at);
     at->retry_after_s = -1;
     CURL *cu = h->curl;
-    http_sink sink = {0};
+    http_sink sink = {.limit = c->opts.max_body};
     struct curl_slist *hdrs = NULL, *tmp;
     int rc = -1;
 
@@ -182,13 +187,12 @@ static int http_once(conn *c, http_conn *h, const char *method, const char *url,
     curl_easy_setopt(cu, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(cu, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(cu, CURLOPT_TIMEOUT_MS, c->opts.timeout_ms);
-    curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT_MS,
-                     c->opts.timeout_ms < 10000 ? c->opts.timeout_ms : 10000L);
+    curl_easy_setopt(cu, CURLOPT_TIMEOUT_MS, left_ms);
+    curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT_MS, left_ms < 10000 ? left_ms : 10000L);
     curl_easy_setopt(cu, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(cu, CURLOPT_USERAGENT, "gridgate");
     curl_easy_setopt(cu, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(cu, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_MAX_BODY);
+    curl_easy_setopt(cu, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->opts.max_body);
     curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, http_write);
     curl_easy_setopt(cu, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(cu, CURLOPT_ERRORBUFFER, at->curl_err);
@@ -259,17 +263,29 @@ static int http_request(conn *c, const char *method, const char *path, const cha
     const char *cur_body = body;
     size_t cur_len = bodylen;
     int failures = 0, hops = 0, rc = -1;
+    /* timeout_ms bounds the whole call: every attempt, backoff and redirect. */
+    int64_t deadline = conn_now_ms() + c->opts.timeout_ms;
     http_attempt at;
     for (;;) {
         http_response_free(resp);
-        if (http_once(c, h, cur_method, url, headers, cur_body, cur_len, resp, &at) != 0) {
+        long left = (long)(deadline - conn_now_ms());
+        if (left <= 0) {
+            rc = conn_fail(c, err, errsz, "%s %s: timed out: no complete answer within %ld ms (timeout_ms, whole call)",
+                           method, shown, c->opts.timeout_ms);
+            break;
+        }
+        if (http_once(c, h, cur_method, url, headers, cur_body, cur_len, left, resp, &at) != 0) {
             rc = conn_fail(c, err, errsz, "%s %s: out of memory", method, shown);
             break;
         }
         if (at.too_big) {
             http_response_free(resp);
-            rc = conn_fail(c, err, errsz, "%s %s: response body larger than the 64 MiB limit",
-                           method, shown);
+            char lim[48];
+            size_t mb = c->opts.max_body;
+            if (mb % ((size_t)1 << 20) == 0) snprintf(lim, sizeof lim, "%zu MiB", mb >> 20);
+            else snprintf(lim, sizeof lim, "%zu bytes", mb);
+            rc = conn_fail(c, err, errsz, "%s %s: response body larger than the %s limit (max_body); not read further",
+                           method, shown, lim);
             break;
         }
         int transient = at.code != CURLE_OK || at.status >= 500 || at.status == 429;
@@ -313,20 +329,23 @@ static int http_request(conn *c, const char *method, const char *path, const cha
         else
             snprintf(why, sizeof why, "HTTP %ld", at.status);
         conn_scrub(c, why, sizeof why);
-        if (failures >= c->opts.retries) {
+        long delay = conn_next_backoff(c, failures);
+        if (at.code == CURLE_OK && at.retry_after_s >= 0)
+            delay = at.retry_after_s > c->opts.backoff_max_ms / 1000 ? c->opts.backoff_max_ms
+                                                                     : at.retry_after_s * 1000;
+        int out_of_time = conn_now_ms() + delay >= deadline;
+        if (failures >= c->opts.retries || out_of_time) {
             if (at.code == CURLE_OK) {
                 rc = 0; /* a response arrived: hand over the last one */
                 break;
             }
             http_response_free(resp);
-            rc = conn_fail(c, err, errsz, "%s %s failed after %d attempt%s: %s", method, shown,
-                           failures + 1, failures ? "s" : "", why);
+            rc = conn_fail(c, err, errsz, "%s %s failed after %d attempt%s%s: %s", method, shown,
+                           failures + 1, failures ? "s" : "",
+                           out_of_time && failures < c->opts.retries ? " (no time left within timeout_ms)" : "",
+                           why);
             break;
         }
-        long delay = conn_next_backoff(c, failures);
-        if (at.code == CURLE_OK && at.retry_after_s >= 0)
-            delay = at.retry_after_s > c->opts.backoff_max_ms / 1000 ? c->opts.backoff_max_ms
-                                                                     : at.retry_after_s * 1000;
         gg_warn(c->log_tag, "%s %s: %s; retry %d of %d in %ld ms", method, shown, why, failures + 1,
                 c->opts.retries, delay);
         failures++;
@@ -343,4 +362,78 @@ const conn_ops conn_http_ops = {
     .query = NULL,
     .exec = NULL,
     .http = http_request,
+};
+
+/* ---- registry entry: `adapter new --kind http` texts and the kind ---------- */
+
+/* Passes `gridgate check` unchanged with its stanza (tests/integration/adapter_authoring.sh). */
+static const char http_skeleton[] =
+    "-- @NAME@.lua - gridgate adapter for <the department system> (REST/JSON).\n"
+    "--\n"
+    "-- Written by `gridgate adapter new @NAME@ --kind http`. Replace the example\n"
+    "-- endpoint (household deregistrations, 户籍注销) and its keys with yours, then\n"
+    "--   gridgate adapter test adapters/@NAME@.lua --source @NAME@ --limit 20\n"
+    "-- The bearer token comes from conn.api.token_file (a 0600 file) or token_env.\n"
+    "-- The full reference is adapters/README.md.\n"
+    "return {\n"
+    "  streams = {\n"
+    "    deregistrations = {\n"
+    "      kind  = \"death\",             -- see README.md for the kinds and their fields\n"
+    "      conn  = \"api\",               -- conn.api in the [source @NAME@] section\n"
+    "      get   = \"/api/v1/zxdj\",      -- path under the connection's base URL\n"
+    "      items = \"data.items\",        -- where the array of records is in each page\n"
+    "      -- pages ?page=1&size=100, ?page=2&size=100 ... until a page is short\n"
+    "      page  = { param = \"page\", start = 1, size_param = \"size\", size = 100 },\n"
+    "      key   = \"zxbh\",              -- the record key (注销编号)\n"
+    "      map   = {                    -- fact field = JSON key (dotted for nested)\n"
+    "        id_no      = \"ry.gmsfhm\",             -- 公民身份号码\n"
+    "        name       = \"ry.xm\",                 -- 姓名\n"
+    "        death_date = date \"swrq\",             -- 死亡日期\n"
+    "        basis      = const \"household_deregistration\",\n"
+    "        revoked    = bool(\"hfbz\", { \"1\" }), -- 恢复标志: registration restored\n"
+    "      },\n"
+    "      -- A row function sees each item (r.key, dotted paths too) after the map.\n"
+    "      -- Return a table of fields to add or override, nil to skip the item, or\n"
+    "      -- false, \"reason\" to reject it.\n"
+    "      -- row = function(r)\n"
+    "      --   if r.zxyy ~= \"死亡\" then return nil end   -- other deregistrations\n"
+    "      --   return { address = r.hjdz }\n"
+    "      -- end,\n"
+    "    },\n"
+    "  },\n"
+    "\n"
+    "  -- push writes one alert back (only if [route] sends alerts here); it must\n"
+    "  -- be idempotent on alert.id.\n"
+    "  -- push = function(alert, conns)\n"
+    "  --   local status, body = conns.api:post(\"/api/v1/notices\", {\n"
+    "  --     id = alert.id, rule = alert.rule, summary = alert.summary,\n"
+    "  --     amount_yuan = alert.amount_yuan, version = alert.version })\n"
+    "  --   if status >= 300 then error(\"notice refused: HTTP \" .. status) end\n"
+    "  -- end,\n"
+    "}\n";
+
+static const char http_stanza[] =
+    "[source @NAME@]\n"
+    "; the adapter file, relative to this config file's directory\n"
+    "adapter = @PATH@\n"
+    "; the department's name in alert explanations, e.g. 公安户籍\n"
+    "label = @NAME@\n"
+    "; the base URL; stream paths are appended to it\n"
+    "conn.api = http:https://CHANGE-ME.example.gov.cn/\n"
+    "; the bearer token from a 0600 file or an environment variable, never in this file:\n"
+    "; conn.api.token_file = secrets/@NAME@.token\n"
+    "; conn.api.token_env = @UNAME@_TOKEN\n";
+
+const conn_kind conn_http_kind = {
+    .prefix = "http",
+    .type = CONN_HTTP,
+    .ops = &conn_http_ops,
+    .takes_password = 0,
+    .takes_token = 1,
+    .streams = CONN_SERVES_HTTP,
+    .params = CONN_PARAMS_NONE,
+    .with_password = NULL,
+    .skeleton = http_skeleton,
+    .stanza = http_stanza,
+    .help = "http:<base URL>              HTTP(S) API (libcurl); bearer token optional",
 };

@@ -7,11 +7,26 @@
  * hands them over (see conn.h for what the tested drivers do with non-UTF-8
  * text).
  *
- * Timeouts use SQL_ATTR_LOGIN_TIMEOUT and SQL_ATTR_QUERY_TIMEOUT (seconds,
- * rounded up); drivers that do not support them ignore them. A connection
+ * Timeouts: SQL_ATTR_LOGIN_TIMEOUT for connecting, and for every statement
+ * SQL_ATTR_QUERY_TIMEOUT (seconds, rounded up), with its return checked and
+ * the value read back. A driver that refuses it, or accepts it and then reads
+ * back another value (the SQLite3 driver answers SQL_SUCCESS and ignores it,
+ * which is why a 30 s timeout was never applied there), gets a warning once
+ * per connection, and the connector enforces timeout_ms itself: a watchdog
+ * thread, armed around each SQLExecute/SQLFetch, calls SQLCancel when a call
+ * runs longer (the SQLite3 driver then interrupts the statement with
+ * sqlite3_interrupt). SQLCancel is made while holding the watchdog's lock, and
+ * disarming takes that lock, so a cancel never races the statement's free.
+ *
+ * SQLite: when the driver reports DBMS "SQLite", every statement first passes
+ * conn_sqlite_guard() (conn/sqlguard.h): ATTACH/DETACH, VACUUM,
+ * load_extension() and PRAGMA writes are refused before reaching the driver,
+ * since the driver has no option that disables them. A connection
  * failure (SQLSTATE class 08, or SQL_ATTR_CONNECTION_DEAD) reconnects and
  * retries with backoff, for a query only while no row was delivered and for an
  * exec only when the statement was not executed yet. */
+#include <errno.h>
+#include <pthread.h>
 #include <sql.h>
 #include <sqlext.h>
 #include <stdio.h>
@@ -20,14 +35,115 @@
 #include <strings.h>
 
 #include "conn/conn_internal.h"
+#include "conn/sqlguard.h"
 #include "core/log.h"
+
+/* How statement timeouts are applied on this connection. */
+enum { TIMEOUT_UNKNOWN = 0, TIMEOUT_DRIVER, TIMEOUT_WATCHDOG };
 
 typedef struct odbc_conn {
     SQLHENV env;     /* owned */
     SQLHDBC dbc;     /* owned */
     int connected;   /* SQLDriverConnect succeeded and no SQLDisconnect since */
+    int sqlite;      /* the driver's DBMS is SQLite: statements pass conn_sqlite_guard */
+    int timeout_mode; /* TIMEOUT_*; learned at the first statement */
     char *connstr;   /* owned copy of the connection string (may hold PWD; wiped on close) */
 } odbc_conn;
+
+/* The per-statement watchdog for drivers that ignore SQL_ATTR_QUERY_TIMEOUT. */
+typedef struct odbc_watchdog {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;   /* signalled on arm, disarm and stop */
+    SQLHSTMT st;         /* the statement to cancel (not owned) */
+    int64_t deadline;    /* conn_now_ms() value; 0 = disarmed */
+    int stop;
+    int fired;           /* SQLCancel was called */
+    int running;         /* the thread was started */
+} odbc_watchdog;
+
+static void *watchdog_main(void *arg) {
+    odbc_watchdog *w = arg;
+    pthread_mutex_lock(&w->mu);
+    while (!w->stop) {
+        if (w->deadline == 0) {
+            pthread_cond_wait(&w->cv, &w->mu);
+            continue;
+        }
+        int64_t now = conn_now_ms();
+        if (now >= w->deadline) {
+            w->fired = 1;
+            w->deadline = 0;
+            SQLCancel(w->st); /* under the lock: the statement cannot be freed meanwhile */
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t wait = w->deadline - now;
+        ts.tv_sec += (time_t)(wait / 1000);
+        ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Starts the watchdog for st; 0 ok, -1 when a thread could not be made. */
+static int watchdog_start(odbc_watchdog *w, SQLHSTMT st) {
+    memset(w, 0, sizeof *w);
+    w->st = st;
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0) return -1;
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int ok = pthread_mutex_init(&w->mu, NULL) == 0;
+    if (ok && pthread_cond_init(&w->cv, &ca) != 0) {
+        pthread_mutex_destroy(&w->mu);
+        ok = 0;
+    }
+    pthread_condattr_destroy(&ca);
+    if (!ok) return -1;
+    if (pthread_create(&w->th, NULL, watchdog_main, w) != 0) {
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+        return -1;
+    }
+    w->running = 1;
+    return 0;
+}
+
+static void watchdog_arm(odbc_watchdog *w, long ms) {
+    if (!w->running) return;
+    pthread_mutex_lock(&w->mu);
+    w->deadline = conn_now_ms() + ms;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Disarms; returns 1 when the watchdog cancelled the call just made. */
+static int watchdog_disarm(odbc_watchdog *w) {
+    if (!w->running) return 0;
+    pthread_mutex_lock(&w->mu);
+    w->deadline = 0;
+    int fired = w->fired;
+    pthread_mutex_unlock(&w->mu);
+    return fired;
+}
+
+static void watchdog_stop(odbc_watchdog *w) {
+    if (!w->running) return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->th, NULL);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    w->running = 0;
+}
 
 /* A growable text buffer for one column's value. */
 typedef struct odbc_buf {
@@ -111,6 +227,10 @@ static int odbc_connect_once(conn *c, odbc_conn *o, char *state, char *msg, size
         return -1;
     }
     o->connected = 1;
+    SQLCHAR dbms[64] = {0};
+    SQLSMALLINT dlen = 0;
+    o->sqlite = SQL_SUCCEEDED(SQLGetInfo(o->dbc, SQL_DBMS_NAME, dbms, (SQLSMALLINT)sizeof dbms, &dlen)) &&
+                strncasecmp((const char *)dbms, "SQLite", 6) == 0;
     return 0;
 }
 
@@ -239,9 +359,69 @@ static void odbc_fail_stmt(conn_run_result *out, SQLHSTMT st, const char *where)
     out->lost = odbc_state_is_connection(state);
 }
 
+/* A failure of a call the timeout cut short: HYT00 (the driver's query
+ * timeout), HY008 (cancelled), 57014 (psqlODBC passes PostgreSQL's
+ * query_canceled through) or our watchdog's SQLCancel. 1 when it was one. */
+static int odbc_fail_timeout(conn *c, conn_run_result *out, SQLHSTMT st, const char *where, int fired) {
+    char state[6], msg[900];
+    odbc_diag(SQL_HANDLE_STMT, st, state, msg, sizeof msg);
+    if (!fired && strcmp(state, "HYT00") != 0 && strcmp(state, "HY008") != 0 && strcmp(state, "57014") != 0)
+        return 0;
+    snprintf(out->msg, sizeof out->msg, "%s: statement timed out after %ld ms (timeout_ms; cancelled%s): %s", where,
+             c->opts.timeout_ms, fired ? " by the connector" : "", msg);
+    out->failed = 1;
+    out->lost = 0;
+    return 1;
+}
+
+/* Applies timeout_ms to st: SQL_ATTR_QUERY_TIMEOUT when the driver honours it,
+ * else the watchdog (started into *wd). 0 ok, -1 with out set. */
+static int odbc_set_timeout(conn *c, odbc_conn *o, SQLHSTMT st, odbc_watchdog *wd, conn_run_result *out) {
+    long secs = timeout_secs(c);
+    if (o->timeout_mode != TIMEOUT_WATCHDOG) {
+        SQLRETURN r = SQLSetStmtAttr(st, SQL_ATTR_QUERY_TIMEOUT, (SQLPOINTER)(SQLULEN)secs, 0);
+        if (!SQL_SUCCEEDED(r)) {
+            char state[6], msg[900];
+            odbc_diag(SQL_HANDLE_STMT, st, state, msg, sizeof msg);
+            gg_warn(c->log_tag,
+                    "the ODBC driver refuses SQL_ATTR_QUERY_TIMEOUT (%s); the connector cancels statements "
+                    "itself after %ld ms",
+                    msg, c->opts.timeout_ms);
+            o->timeout_mode = TIMEOUT_WATCHDOG;
+        } else if (o->timeout_mode == TIMEOUT_UNKNOWN) {
+            SQLULEN back = 0;
+            if (!SQL_SUCCEEDED(SQLGetStmtAttr(st, SQL_ATTR_QUERY_TIMEOUT, &back, 0, NULL)) ||
+                back != (SQLULEN)secs) {
+                gg_warn(c->log_tag,
+                        "the ODBC driver accepts SQL_ATTR_QUERY_TIMEOUT but does not keep it (reads back %lu, "
+                        "not %ld); the connector cancels statements itself after %ld ms",
+                        (unsigned long)back, secs, c->opts.timeout_ms);
+                o->timeout_mode = TIMEOUT_WATCHDOG;
+            } else {
+                o->timeout_mode = TIMEOUT_DRIVER;
+            }
+        }
+    }
+    if (o->timeout_mode == TIMEOUT_WATCHDOG && watchdog_start(wd, st) != 0) {
+        snprintf(out->msg, sizeof out->msg, "cannot start the statement timeout watchdog: %s", strerror(errno));
+        out->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
 static void odbc_run(conn *c, odbc_conn *o, const char *sql, int nparams,
                      const char *const *params, conn_row_fn fn, void *ud, conn_run_result *out) {
     memset(out, 0, sizeof *out);
+    if (o->sqlite) {
+        char why[256];
+        if (conn_sqlite_guard(sql, why, sizeof why) != 0) {
+            snprintf(out->msg, sizeof out->msg, "refused: %s", why);
+            out->failed = 1;
+            return;
+        }
+    }
+    odbc_watchdog wd = {0};
     SQLHSTMT st = SQL_NULL_HSTMT;
     SQLLEN *ind = NULL;
     SQLSMALLINT ncols = 0;
@@ -257,10 +437,7 @@ static void odbc_run(conn *c, odbc_conn *o, const char *sql, int nparams,
         out->lost = odbc_state_is_connection(state) || odbc_dead(o);
         return;
     }
-    /* Not every driver supports a query timeout; a refusal is only logged. */
-    if (!SQL_SUCCEEDED(SQLSetStmtAttr(st, SQL_ATTR_QUERY_TIMEOUT,
-                                      (SQLPOINTER)(SQLULEN)timeout_secs(c), 0)))
-        gg_debug(c->log_tag, "driver does not support a query timeout");
+    if (odbc_set_timeout(c, o, st, &wd, out) != 0) goto done;
     if (!SQL_SUCCEEDED(SQLPrepare(st, (SQLCHAR *)sql, SQL_NTS))) {
         odbc_fail_stmt(out, st, "prepare");
         goto done;
@@ -287,10 +464,12 @@ static void odbc_run(conn *c, odbc_conn *o, const char *sql, int nparams,
         }
     }
     out->sent = 1;
+    watchdog_arm(&wd, c->opts.timeout_ms);
     SQLRETURN r = SQLExecute(st);
-    if (r == SQL_NO_DATA) goto done; /* a searched UPDATE/DELETE that touched no row */
-    if (!SQL_SUCCEEDED(r)) {
-        odbc_fail_stmt(out, st, "execute");
+    int fired = watchdog_disarm(&wd);
+    if (r == SQL_NO_DATA && !fired) goto done; /* a searched UPDATE/DELETE that touched no row */
+    if (!SQL_SUCCEEDED(r) || fired) {
+        if (!odbc_fail_timeout(c, out, st, "execute", fired)) odbc_fail_stmt(out, st, "execute");
         goto done;
     }
     if (!fn) {
@@ -328,10 +507,16 @@ static void odbc_run(conn *c, odbc_conn *o, const char *sql, int nparams,
         }
     }
     for (;;) {
+        /* The watchdog covers the fetch and the reads, not the callback. */
+        watchdog_arm(&wd, c->opts.timeout_ms);
         r = SQLFetch(st);
+        if (watchdog_disarm(&wd)) {
+            odbc_fail_timeout(c, out, st, "fetch", 1);
+            goto done;
+        }
         if (r == SQL_NO_DATA) break;
         if (!SQL_SUCCEEDED(r)) {
-            odbc_fail_stmt(out, st, "fetch");
+            if (!odbc_fail_timeout(c, out, st, "fetch", 0)) odbc_fail_stmt(out, st, "fetch");
             goto done;
         }
         for (SQLSMALLINT i = 0; i < ncols; i++) {
@@ -355,6 +540,7 @@ static void odbc_run(conn *c, odbc_conn *o, const char *sql, int nparams,
         }
     }
 done:
+    watchdog_stop(&wd);
     if (st != SQL_NULL_HSTMT) {
         SQLFreeStmt(st, SQL_CLOSE);
         SQLFreeHandle(SQL_HANDLE_STMT, st);
@@ -411,4 +597,95 @@ const conn_ops conn_odbc_ops = {
     .query = odbc_query,
     .exec = odbc_exec,
     .http = NULL,
+};
+
+/* ---- registry entry: `adapter new --kind odbc` texts and the kind ---------- */
+
+/* ODBC: ";PWD={...}" appended, with } doubled. */
+static char *odbc_with_password(const char *spec, const char *password) {
+    size_t slen = strlen(spec);
+    size_t need = slen + 2 * strlen(password) + 16;
+    char *out = malloc(need);
+    if (!out) return NULL;
+    size_t n = (size_t)snprintf(out, need, "%s%sPWD={", spec, slen && spec[slen - 1] == ';' ? "" : ";");
+    for (const char *q = password; *q; q++) {
+        if (*q == '}') out[n++] = '}';
+        out[n++] = *q;
+    }
+    out[n++] = '}';
+    out[n] = '\0';
+    return out;
+}
+
+/* Passes `gridgate check` unchanged with its stanza (tests/integration/adapter_authoring.sh). */
+static const char odbc_skeleton[] =
+    "-- @NAME@.lua - gridgate adapter for <the department system> (ODBC).\n"
+    "--\n"
+    "-- Written by `gridgate adapter new @NAME@ --kind odbc`. Replace the example\n"
+    "-- table mz_hhdj (cremation records, 火化登记) and its columns with yours, then\n"
+    "--   gridgate adapter test adapters/@NAME@.lua --source @NAME@ --limit 20\n"
+    "-- Legacy databases often hold GBK text: set encoding = GBK in the source's\n"
+    "-- section: gridgate converts every value to UTF-8, and the SQL text and\n"
+    "-- parameters to GBK (write this file in UTF-8).\n"
+    "-- The full reference is adapters/README.md.\n"
+    "return {\n"
+    "  streams = {\n"
+    "    cremations = {\n"
+    "      kind = \"death\",              -- see README.md for the kinds and their fields\n"
+    "      conn = \"db\",                 -- conn.db in the [source @NAME@] section\n"
+    "      -- ODBC placeholders are ?; give their values in params = { ... }\n"
+    "      sql  = [[SELECT hhbh, sfzhm, xm, csrq, swrq, zt FROM mz_hhdj]],\n"
+    "      key  = \"hhbh\",               -- the column with your record key (火化编号)\n"
+    "      map  = {\n"
+    "        id_no      = \"sfzhm\",                -- 身份证号码\n"
+    "        name       = \"xm\",                   -- 姓名\n"
+    "        birth_date = date \"csrq\",            -- 出生日期\n"
+    "        death_date = date \"swrq\",            -- 死亡日期: 20240312, 2024/3/12, ...\n"
+    "        basis      = const \"cremation\",      -- what the death rests on\n"
+    "        -- a code table: an unlisted code rejects the record (add default = ...)\n"
+    "        revoked    = code(\"zt\", { [\"0\"] = \"false\", [\"1\"] = \"true\" }),\n"
+    "      },\n"
+    "      -- A row function sees each row (r.col is the column's text, UTF-8) after\n"
+    "      -- the map. Return a table of fields to add or override, nil to skip the\n"
+    "      -- row, or false, \"reason\" to reject it.\n"
+    "      -- row = function(r)\n"
+    "      --   if r.hhrq == nil then return false, \"no cremation date (hhrq)\" end\n"
+    "      --   return { address = r.hjdz }\n"
+    "      -- end,\n"
+    "    },\n"
+    "  },\n"
+    "\n"
+    "  -- push writes one alert back (only if [route] sends alerts here); it must\n"
+    "  -- be idempotent on alert.id.\n"
+    "  -- push = function(alert, conns)\n"
+    "  --   conns.db:exec([[INSERT INTO mz_yjxx (yjbh, sfzhm, yjlx, je, sm) VALUES (?, ?, ?, ?, ?)\n"
+    "  --                   ON CONFLICT (yjbh) DO UPDATE SET je = excluded.je, sm = excluded.sm]],\n"
+    "  --                 { alert.id, alert.id_no, alert.rule, alert.amount_yuan, alert.summary })\n"
+    "  -- end,\n"
+    "}\n";
+
+static const char odbc_stanza[] =
+    "[source @NAME@]\n"
+    "; the adapter file, relative to this config file's directory\n"
+    "adapter = @PATH@\n"
+    "; the department's name in alert explanations, e.g. 民政殡葬\n"
+    "label = @NAME@\n"
+    "; text encoding of the database (UTF-8 unless set; legacy systems: GBK or GB18030)\n"
+    "; encoding = GBK\n"
+    "; an ODBC connection string: Driver=...;... or DSN=... from /etc/odbc.ini\n"
+    "conn.db = odbc:Driver=SQLite3;Database=/srv/legacy/@NAME@.db\n"
+    "; conn.db.password_file = secrets/@NAME@.pw\n";
+
+const conn_kind conn_odbc_kind = {
+    .prefix = "odbc",
+    .type = CONN_ODBC,
+    .ops = &conn_odbc_ops,
+    .takes_password = 1,
+    .takes_token = 0,
+    .streams = CONN_SERVES_SQL,
+    .params = CONN_PARAMS_QMARK,
+    .with_password = odbc_with_password,
+    .skeleton = odbc_skeleton,
+    .stanza = odbc_stanza,
+    .help = "odbc:<connection string>     ODBC (unixODBC): Driver=...;... or DSN=...; placeholders ?",
 };

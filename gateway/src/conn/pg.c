@@ -5,10 +5,12 @@
  * left as the server/conninfo sets it: values reach the callback as the server
  * sends them.
  *
- * Timeouts: timeout_ms bounds how long we wait for the server without any
- * progress (not the total time of a long streamed pull). When it passes, the
- * statement is cancelled; if even the cancel goes unanswered the connection is
- * dropped and re-established on the next call.
+ * Timeouts: the session's statement_timeout is set to timeout_ms right after
+ * every connect and reset (SET, checked), so the server itself cancels a
+ * statement that runs longer, including a long streamed pull. On top, the
+ * client waits at most timeout_ms for the server without any progress; then
+ * the statement is cancelled; if even the cancel goes unanswered the
+ * connection is dropped and re-established on the next call.
  *
  * Broken connections: before each statement an idle connection is probed, and
  * a dead one is reset (PQreset) before anything is sent. A query that fails
@@ -46,6 +48,22 @@ static int pg_connect_error_is_permanent(PGconn *pg, const char *msg) {
     if (PQconnectionNeedsPassword(pg)) return 1;
     return strstr(msg, "authentication failed") || strstr(msg, "does not exist") ||
            strstr(msg, "no pg_hba.conf entry") || strstr(msg, "invalid ");
+}
+
+/* Session settings after a connect or reset: statement_timeout = timeout_ms.
+ * 0, or -1 with msg set. */
+static int pg_session_setup(conn *c, pg_conn *p, char *msg, size_t msgsz) {
+    char sql[64];
+    snprintf(sql, sizeof sql, "SET statement_timeout = %ld", c->opts.timeout_ms);
+    PGresult *r = PQexec(p->pg, sql);
+    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok) {
+        char line[400];
+        conn_first_line(r ? PQresultErrorMessage(r) : PQerrorMessage(p->pg), line, sizeof line);
+        snprintf(msg, msgsz, "cannot set statement_timeout: %s", line);
+    }
+    PQclear(r);
+    return ok ? 0 : -1;
 }
 
 static int pg_open(conn *c, const char *target, char *err, size_t errsz) {
@@ -90,6 +108,8 @@ static int pg_open(conn *c, const char *target, char *err, size_t errsz) {
         conn_sleep_ms(delay);
     }
     PQsetNoticeProcessor(p->pg, pg_notice, c);
+    char msg[512];
+    if (pg_session_setup(c, p, msg, sizeof msg) != 0) return conn_fail(c, err, errsz, "%s", msg);
     return 0;
 }
 
@@ -131,7 +151,7 @@ static int pg_reset(conn *c, pg_conn *p, char *msg, size_t msgsz) {
     }
     p->broken = 0;
     PQsetNoticeProcessor(p->pg, pg_notice, c);
-    return 0;
+    return pg_session_setup(c, p, msg, msgsz);
 }
 
 /* Ask the server to cancel the running statement (best effort). */
@@ -194,7 +214,7 @@ static void pg_run(conn *c, pg_conn *p, const char *sql, int nparams, const char
         gg_debug(c->log_tag, "single-row mode refused; rows arrive in one result");
 
     const char **names = NULL, **values = NULL;
-    int ncols = 0, cancelled = 0, timed_out = 0;
+    int ncols = 0, cancelled = 0, timed_out = 0, server_timeout = 0;
     for (;;) {
         int w = pg_wait(c, p, &cancelled);
         if (cancelled && !out->stopped) timed_out = 1;
@@ -247,6 +267,9 @@ static void pg_run(conn *c, pg_conn *p, const char *sql, int nparams, const char
         } else if (st == PGRES_EMPTY_QUERY) {
             /* nothing to do */
         } else if (!out->stopped && !out->failed) {
+            const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            if (state && strcmp(state, "57014") == 0 && !cancelled)
+                server_timeout = 1; /* query_canceled, not by us: statement_timeout */
             conn_first_line(PQresultErrorMessage(r), out->msg, sizeof out->msg);
             if (!out->msg[0]) snprintf(out->msg, sizeof out->msg, "%s", PQresStatus(st));
             out->failed = 1;
@@ -259,7 +282,11 @@ static void pg_run(conn *c, pg_conn *p, const char *sql, int nparams, const char
         out->failed = 0; /* the cancel's own error is expected */
         return;
     }
-    if (timed_out && out->failed && !p->broken)
+    if (server_timeout && out->failed && !timed_out)
+        snprintf(out->msg, sizeof out->msg,
+                 "timed out: the statement ran longer than %ld ms (statement_timeout; cancelled by the server)",
+                 c->opts.timeout_ms);
+    else if (timed_out && out->failed && !p->broken)
         snprintf(out->msg, sizeof out->msg,
                  "timed out: no answer from the server within %ld ms (statement cancelled)",
                  c->opts.timeout_ms);
@@ -305,4 +332,97 @@ const conn_ops conn_pg_ops = {
     .query = pg_query,
     .exec = pg_exec,
     .http = NULL,
+};
+
+/* ---- registry entry: `adapter new --kind pg` texts and the kind ---------- */
+
+/* libpq conninfo: " password='...'" appended, with ' and \\ escaped. */
+static char *pg_with_password(const char *spec, const char *password) {
+    size_t need = strlen(spec) + 2 * strlen(password) + 16;
+    char *out = malloc(need);
+    if (!out) return NULL;
+    size_t n = (size_t)snprintf(out, need, "%s password='", spec);
+    for (const char *q = password; *q; q++) {
+        if (*q == '\'' || *q == '\\') out[n++] = '\\';
+        out[n++] = *q;
+    }
+    out[n++] = '\'';
+    out[n] = '\0';
+    return out;
+}
+
+/* Passes `gridgate check` unchanged with its stanza (tests/integration/adapter_authoring.sh). */
+static const char pg_skeleton[] =
+    "-- @NAME@.lua - gridgate adapter for <the department system> (PostgreSQL).\n"
+    "--\n"
+    "-- Written by `gridgate adapter new @NAME@ --kind pg`. Replace the example\n"
+    "-- table yl_ffmx (pension payments, 养老金发放明细) and its columns with yours,\n"
+    "-- then look at the facts it makes, without touching any state:\n"
+    "--   gridgate adapter test adapters/@NAME@.lua --source @NAME@ --limit 20\n"
+    "-- The full reference (every field, spec and error) is adapters/README.md.\n"
+    "return {\n"
+    "  streams = {\n"
+    "    -- One stream per query; the name is yours and appears in messages.\n"
+    "    pension_payments = {\n"
+    "      -- fact kind: person, death, payment, assistance_member, income, asset,\n"
+    "      -- custody or verdict (README.md lists the fields of each)\n"
+    "      kind = \"payment\",\n"
+    "      conn = \"db\",                 -- conn.db in the [source @NAME@] section\n"
+    "      -- PostgreSQL placeholders are $1, $2 ...; give their values in params = { ... }\n"
+    "      sql  = [[SELECT lsh, sfzhm, xm, ffny, ffje, ffrq FROM yl_ffmx]],\n"
+    "      key  = \"lsh\",                -- the column with your record key (流水号)\n"
+    "      map  = {                     -- fact field = column, or a spec around it\n"
+    "        id_no   = \"sfzhm\",         -- 身份证号码, as text (gridgate validates it)\n"
+    "        name    = \"xm\",            -- 姓名\n"
+    "        program = const \"pension\", -- the same value for every row\n"
+    "        period  = month \"ffny\",    -- 发放年月: 202403, 2024-03, 2024/3, 2024年3月\n"
+    "        amount  = yuan \"ffje\",     -- 发放金额 in yuan: 1234.50 becomes 123450 fen\n"
+    "        paid_on = date \"ffrq\",     -- 发放日期: 20240312, 2024-03-12, 2024/3/12\n"
+    "      },\n"
+    "      -- For what a map cannot say, a row function sees each row (r.col is the\n"
+    "      -- column's text) after the map. Return a table of fields to add or\n"
+    "      -- override, nil to skip the row, or false, \"reason\" to reject it.\n"
+    "      -- row = function(r)\n"
+    "      --   if r.zt == \"9\" then return false, \"payment voided (zt=9)\" end\n"
+    "      --   return { payer = r.jbjg }\n"
+    "      -- end,\n"
+    "    },\n"
+    "  },\n"
+    "\n"
+    "  -- push writes one alert back into this system (only if the system is routed\n"
+    "  -- alerts in [route]). It must be idempotent on alert.id: the same alert may\n"
+    "  -- be delivered again, and a new version of it updates the row.\n"
+    "  -- push = function(alert, conns)\n"
+    "  --   conns.db:exec([[INSERT INTO yl_ycyj (yjbh, sfzhm, yjlx, je, qsny, zzny, sm)\n"
+    "  --                   VALUES ($1, $2, $3, $4, $5, $6, $7)\n"
+    "  --                   ON CONFLICT (yjbh) DO UPDATE SET je = EXCLUDED.je,\n"
+    "  --                     zzny = EXCLUDED.zzny, sm = EXCLUDED.sm]],\n"
+    "  --                 { alert.id, alert.id_no, alert.rule, alert.amount_yuan,\n"
+    "  --                   alert.first_period, alert.last_period, alert.summary })\n"
+    "  -- end,\n"
+    "}\n";
+
+static const char pg_stanza[] =
+    "[source @NAME@]\n"
+    "; the adapter file, relative to this config file's directory\n"
+    "adapter = @PATH@\n"
+    "; the department's name in alert explanations, e.g. 人社养老保险\n"
+    "label = @NAME@\n"
+    "conn.db = pg:host=127.0.0.1 port=5432 dbname=CHANGE_ME user=gridgate\n"
+    "; the password from a 0600 file or an environment variable, never in this file:\n"
+    "; conn.db.password_file = secrets/@NAME@.pw\n"
+    "; conn.db.password_env = @UNAME@_DB_PASSWORD\n";
+
+const conn_kind conn_pg_kind = {
+    .prefix = "pg",
+    .type = CONN_PG,
+    .ops = &conn_pg_ops,
+    .takes_password = 1,
+    .takes_token = 0,
+    .streams = CONN_SERVES_SQL,
+    .params = CONN_PARAMS_DOLLAR,
+    .with_password = pg_with_password,
+    .skeleton = pg_skeleton,
+    .stanza = pg_stanza,
+    .help = "pg:<libpq conninfo>          PostgreSQL (libpq); placeholders $1, $2, ...",
 };
