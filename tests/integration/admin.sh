@@ -113,6 +113,75 @@ trap city_cleanup EXIT
 check "after SIGTERM the port is closed" bash -c "! curl -s -m 2 -o /dev/null '$base/readyz'"
 check "gridgate status reports the daemon down (exit 1)" bash -c "! '$gg' status -c '$work/gg.ini' >/dev/null 2>&1"
 
+# A source that fails: psb's service unreachable, stale_after 1 s. The cycle
+# completes (ready) but /healthz answers 503 naming psb, the error text only
+# for token holders; `gridgate status` marks it and exits 3.
+dead=$(free_port)
+cp "$work/gg.ini" "$work/bad.ini"
+printf '%s\n' "stale_after = 1" "[source psb]" "conn.api = http:http://127.0.0.1:$dead" "conn.api.retries = 0" \
+  "conn.api.timeout_ms = 2000" >>"$work/bad.ini"
+"$gg" run --interval 3600 -c "$work/bad.ini" >/dev/null 2>"$work/bad.err" &
+pid=$!
+trap 'stop_daemon; city_cleanup' EXIT
+ready=0
+for _ in $(seq 1 180); do
+  [ "$(get /readyz)" = 200 ] && { ready=1; break; }
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.5
+done
+sleep 2
+check "failing source: ready, but healthz 503" bash -c "[ $ready = 1 ] && [ \"\$(curl -s -m 10 -o '$work/bad.json' -w '%{http_code}' '$base/healthz')\" = 503 ]"
+check "healthz names psb stale with its error withheld without a token" python3 - "$work/bad.json" <<'PY'
+import json, sys
+h = json.load(open(sys.argv[1]))
+s = {x["source"]: x for x in h["sources"]}
+assert h["status"] == "stale", h
+assert s["psb"]["last_success"] is None and s["psb"]["stale"] and s["psb"]["consecutive_failures"] == 1, s["psb"]
+assert s["psb"]["last_error"] == "(token required)", s["psb"]
+assert s["hr"]["last_error"] is None
+PY
+get /healthz "${auth[@]}" >/dev/null
+check "with the token, healthz gives psb's error" python3 -c '
+import json, sys
+s = {x["source"]: x for x in json.load(open(sys.argv[1]))["sources"]}
+e = s["psb"]["last_error"]
+assert "streams failed; stream " in e and "Failed to connect" in e, e
+print("# psb last_error:", e[:120])' "$work/body"
+get /metrics "${auth[@]}" >/dev/null
+check "stream failures counted for psb" grep -Eq '^gridgate_stream_failures_total\{source="psb",stream="[a-z]+"\} 1$' "$work/body"
+check "the cycle counted as partial" grep -q '^gridgate_cycles_total{result="partial"} 1$' "$work/body"
+"$gg" status -c "$work/bad.ini" >"$work/status2.out" 2>&1
+rc=$?
+check "gridgate status exits 3 and marks psb stale" bash -c "[ $rc = 3 ] && grep -Eq '^psb +never +[0-9]+s! +1 ' '$work/status2.out'"
+stop_daemon
+trap city_cleanup EXIT
+
+# systemd notification: READY=1 once serving, STOPPING=1 on the way out.
+python3 - "$work/notify.sock" "$work/notify.log" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(60)
+with open(sys.argv[2], "w") as out:
+    try:
+        while True:
+            msg = s.recv(4096).decode()
+            out.write(msg.replace("\n", " ") + "\n")
+            out.flush()
+            if "STOPPING=1" in msg:
+                break
+    except socket.timeout:
+        pass
+PY
+npid=$!
+for _ in $(seq 1 50); do [ -S "$work/notify.sock" ] && break; sleep 0.1; done
+NOTIFY_SOCKET=$work/notify.sock timeout 120 "$gg" run --once -c "$work/gg.ini" >/dev/null 2>"$work/notify.err"
+rc=$?
+wait "$npid"
+check "sd_notify: READY=1, a STATUS after the cycle, STOPPING=1 (run exit $rc)" bash -c "
+  grep -q '^READY=1' '$work/notify.log' && grep -q 'STATUS=cycle [0-9]* done' '$work/notify.log' &&
+  grep -q '^STOPPING=1' '$work/notify.log'"
+
 # Token file readable by others: refused with a clear message, nothing started.
 chmod 644 "$work/admin.token"
 timeout 60 "$gg" run --once -c "$work/gg.ini" >/dev/null 2>"$work/perm.err"

@@ -91,10 +91,6 @@ void record_cycle(gg_metrics *m, gg_health *h, gg_ctx *ctx, const cycle_stats *c
         const char *lb[] = {"source", s->source, "stream", s->stream ? s->stream : "", NULL};
         if (s->error[0]) {
             metrics_counter_add(m, "gridgate_stream_failures", "Stream pulls that failed.", lb, 1);
-            char msg[300];
-            snprintf(msg, sizeof msg, "%s%s%s", s->stream ? "stream " : "", s->stream ? s->stream : "", s->stream ? ": " : "");
-            snprintf(msg + strlen(msg), sizeof msg - strlen(msg), "%s", s->error);
-            health_source_error(h, s->source, now, msg);
             if (!s->stream) continue;
         }
         metrics_counter_add(m, "gridgate_records_pulled", "Records read from the source stream.", lb, (double)s->records);
@@ -110,11 +106,24 @@ void record_cycle(gg_metrics *m, gg_health *h, gg_ctx *ctx, const cycle_stats *c
             const gg_source_conf *src = &ctx->cfg->sources[i];
             if (!src->enabled) continue;
             int failed = 0, seen = 0;
+            const cycle_stream_stat *first = NULL;
             for (size_t k = 0; k < cs->nstreams; k++)
                 if (!strcmp(cs->streams[k].source, src->name)) {
-                    seen = 1;
-                    if (cs->streams[k].error[0]) failed = 1;
+                    seen++;
+                    if (cs->streams[k].error[0]) {
+                        if (!failed++) first = &cs->streams[k];
+                    }
                 }
+            if (failed) {
+                /* one failure per cycle, however many of its streams failed */
+                char msg[400];
+                if (first->stream)
+                    snprintf(msg, sizeof msg, "%d of %d streams failed; stream %s: %s", failed, seen, first->stream,
+                             first->error);
+                else
+                    snprintf(msg, sizeof msg, "%s", first->error);
+                health_source_error(h, src->name, now, msg);
+            }
             if (seen && !failed) {
                 health_source_ok(h, src->name, now);
                 const char *lb[] = {"source", src->name, NULL};
