@@ -436,6 +436,22 @@ static int config_on_key(void *user, const char *section, const char *key, const
         }
         if (!ok && !p->err[0]) snprintf(p->err, sizeof p->err, "key %s: bad value '%s'", key, val);
         if (p->err[0]) ok = 0;
+    } else if (!strcmp(section, "admin")) {
+        c->admin_enabled = 1;
+        if (!strcmp(key, "listen")) {
+            free(c->admin_listen);
+            c->admin_listen = xstrdup(val);
+        } else if (!strcmp(key, "token_file")) {
+            ok = resolve_secret(p, "token_file", "_file", val, &c->admin_token);
+        } else if (!strcmp(key, "stale_after")) {
+            if (parse_long(val, 1, 31L * 86400, &c->admin_stale_after)) {
+                snprintf(p->err, sizeof p->err, "key stale_after: bad value '%s' (seconds)", val);
+                ok = 0;
+            }
+        } else {
+            snprintf(p->err, sizeof p->err, "unknown key '%s' in [admin]", key);
+            ok = 0;
+        }
     } else {
         snprintf(p->err, sizeof p->err, "unknown section [%s]", section);
         ok = 0;
@@ -471,6 +487,13 @@ static int attach_password(gg_source_conf *s, gg_conn_conf *cc, char *err, size_
 
 static int config_validate(gg_config *c, char *err, size_t errsz) {
     if (!c->state_path) c->state_path = config_path(c, "gridgate-state.db");
+    if (c->admin_enabled) {
+        if (!c->admin_token) {
+            snprintf(err, errsz, "[admin]: missing key 'token_file' (a file, mode 0600, holding the bearer token)");
+            return -1;
+        }
+        if (!c->admin_listen) c->admin_listen = xstrdup("127.0.0.1:9187");
+    }
     for (size_t i = 0; i < c->nsources; i++) {
         gg_source_conf *s = &c->sources[i];
         if (!s->adapter) {
@@ -562,6 +585,9 @@ void config_free(gg_config *c) {
     free(c->dir);
     free(c->state_path);
     free(c->log_level);
+    free(c->admin_listen);
+    if (c->admin_token) explicit_bzero(c->admin_token, strlen(c->admin_token));
+    free(c->admin_token);
     for (size_t i = 0; i < c->nsources; i++) {
         gg_source_conf *s = &c->sources[i];
         free(s->name);

@@ -5,6 +5,7 @@
  *   [rule RULE]                 enabled, grace_months, min_months, standard[.<prefix>], exempt_subkinds
  *   [route]                     <rule> = sink, sink, ... ("@sources" = the sources involved)
  *   [delivery]                  max_attempts, backoff_base_ms, backoff_max_ms
+ *   [admin]                     listen = 127.0.0.1:PORT, token_file = PATH (0600), stale_after = S
  *
  * Values may use ${VAR} to take text from the environment. Secrets are never
  * written in the file: conn.<c>.password_env / .password_file and
@@ -62,6 +63,11 @@ typedef struct gg_config {
     long backoff_base_ms;   /* default 1000 */
     long backoff_max_ms;    /* default 300000 */
     long verdict_deadline_days; /* default 7 */
+    /* [admin]: the daemon's HTTP endpoint; off when the section is absent */
+    int admin_enabled;
+    char *admin_listen;     /* "127.0.0.1:9187" by default */
+    char *admin_token;      /* read from token_file (0600 or stricter); never logged */
+    long admin_stale_after; /* seconds; 0 = three run intervals */
 } gg_config;
 
 /* Loads and validates; NULL with a message naming file:line and key on error. */

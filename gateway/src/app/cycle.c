@@ -156,6 +156,19 @@ static int run_lookups(adapter *ad, size_t k, const adapter_sink *sink, const st
     return 0;
 }
 
+/* Notes a stream's outcome in cs->streams (for the daemon's metrics). */
+static void note_stream(cycle_stats *cs, const char *source, const char *stream, const pull_sink_ctx *p, long records,
+                        const struct timespec *t0, const char *error) {
+    if (cs->nstreams >= CYCLE_MAX_STREAM_STATS) return;
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    cycle_stream_stat *r = &cs->streams[cs->nstreams++];
+    *r = (cycle_stream_stat){.source = source, .stream = stream, .records = records, .kept = p ? p->kept : 0,
+                             .rejected = p ? p->rejected : 0, .invalid = p ? p->invalid : 0,
+                             .seconds = t0 ? (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9 : 0};
+    snprintf(r->error, sizeof r->error, "%s", error ? error : "");
+}
+
 /* Pulls every stream of one phase from every loaded adapter. */
 static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, strmap *cases, const strmap *new_ids,
                        cycle_stats *cs, kind_status (*ks)[FK__COUNT]) {
@@ -166,6 +179,7 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
         if (!ad) {
             if (!phase_stream) {
                 gg_error(src->name, "skipped: %s", ctx->load_errors[i] ? ctx->load_errors[i] : "adapter not loaded");
+                note_stream(cs, src->name, NULL, NULL, 0, NULL, ctx->load_errors[i] ? ctx->load_errors[i] : "adapter not loaded");
                 cs->streams_failed++;
             }
             continue;
@@ -221,6 +235,7 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
                 gg_error(src->name, "stream %s failed, its facts%s from this cycle are not kept: %s", si->name,
                          si->incremental ? " and watermark" : "", rc ? err : "state store write failed");
                 state_dq_add(ctx->st, src->name, "stream_failed", si->name, 1, cycle);
+                note_stream(cs, src->name, si->name, &p, rows + p.rejected, &t0, rc ? err : "state store write failed");
                 cs->streams_failed++;
                 kst->failed++;
                 continue;
@@ -243,6 +258,7 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
             cs->rows_skipped += p.skipped;
             cs->rejected += p.rejected;
             cs->invalid_ids += p.invalid;
+            note_stream(cs, src->name, si->name, &p, rows + p.rejected, &t0, NULL);
             cs->streams_ok++;
         }
     }

@@ -6,6 +6,17 @@
 
 #include "app/gg.h"
 
+/* One stream's outcome in a cycle, for the daemon's metrics and health table.
+ * Names are borrowed from the context (valid while it is open); stream is NULL
+ * when the source's adapter did not load. error is "" on success. */
+#define CYCLE_MAX_STREAM_STATS 64
+typedef struct cycle_stream_stat {
+    const char *source, *stream;
+    long records, kept, rejected, invalid;
+    double seconds;
+    char error[200];
+} cycle_stream_stat;
+
 typedef struct cycle_stats {
     long cycle;
     long facts_kept, rows_skipped, rejected, invalid_ids;
@@ -13,6 +24,8 @@ typedef struct cycle_stats {
     long alerts_total, alerts_new, alerts_updated, alerts_withdrawn, alerts_overdue;
     long delivered, delivery_failed, verdicts_applied;
     double seconds;
+    cycle_stream_stat streams[CYCLE_MAX_STREAM_STATS]; /* the first ones of the cycle, in pull order */
+    size_t nstreams;
 } cycle_stats;
 
 typedef struct cycle_opts {

@@ -3,6 +3,7 @@
  *
  *   gridgate run [--once] [--no-push] [--interval SECONDS]
  *   gridgate check
+ *   gridgate status [--url URL]
  *   gridgate alerts list [--rule R] [--status S]
  *   gridgate alerts show ID
  *   gridgate alerts export [--rule R] [--mask]
@@ -18,14 +19,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
+#ifdef GG_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "app/authoring.h"
 #include "app/cycle.h"
 #include "app/gg.h"
 #include "core/log.h"
+#include "core/metrics.h"
+#include "daemon/admin.h"
+#include "daemon/health.h"
+#include "daemon/record.h"
 
 /* Set by SIGINT/SIGTERM to end the run loop between cycles: the one piece of
  * signal state a process needs. */
@@ -41,6 +51,7 @@ static void usage(FILE *out) {
           "\n"
           "  run [--once] [--no-push] [--interval S]   pull, match and push (loop every S seconds, default 300)\n"
           "  check                                     validate the configuration and every adapter\n"
+          "  status [--url URL]                        ask the running daemon (its [admin] endpoint) how it is\n"
           "  alerts list [--rule R] [--status S]       alerts in the state store\n"
           "  alerts show ID                            one alert explained (zh-CN, ids masked)\n"
           "  alerts export [--rule R] [--mask]         JSON lines for other tools\n"
@@ -90,6 +101,35 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
     }
     gg_ctx ctx;
     if (open_ctx(&ctx, cfg, 1, 1)) return 1;
+    /* The daemon's metrics and health, served by the admin endpoint when
+     * [admin] is configured. */
+    time_t started = time(NULL);
+    gg_metrics *metrics = metrics_new();
+    gg_health *health = health_new(ctx.cfg->admin_stale_after ? ctx.cfg->admin_stale_after : 3 * interval, started);
+    gg_admin *admin = NULL;
+    if (!metrics || !health) {
+        fprintf(stderr, "gridgate run: out of memory\n");
+        metrics_free(metrics);
+        health_free(health);
+        gg_ctx_close(&ctx);
+        return 1;
+    }
+    record_start(metrics, health, &ctx);
+    if (ctx.cfg->admin_enabled) {
+        char err[512];
+        admin = admin_new(ctx.cfg->admin_listen, ctx.cfg->admin_token, health, metrics, err, sizeof err);
+        if (!admin || admin_start(admin, err, sizeof err)) {
+            fprintf(stderr, "gridgate run: %s\n", err);
+            admin_free(admin);
+            metrics_free(metrics);
+            health_free(health);
+            gg_ctx_close(&ctx);
+            return 1;
+        }
+    }
+#ifdef GG_HAVE_SYSTEMD
+    sd_notify(0, "READY=1\nSTATUS=first cycle starting");
+#endif
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
@@ -100,6 +140,11 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
         cycle_opts co = {.deliver = push};
         cycle_stats cs;
         rc = cycle_run(&ctx, &co, &cs);
+        record_cycle(metrics, health, &ctx, &cs, rc, time(NULL));
+#ifdef GG_HAVE_SYSTEMD
+        sd_notifyf(0, "STATUS=cycle %ld done: %ld streams failed, %ld alerts", cs.cycle, cs.streams_failed,
+                   cs.alerts_total);
+#endif
         if (rc < 0) {
             fprintf(stderr, "gridgate run: the cycle could not run (see the log above)\n");
             rc = 1;
@@ -115,7 +160,163 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
         }
         for (long s = 0; !once && s < interval && !stop_requested; s++) sleep(1);
     } while (!once && !stop_requested);
+#ifdef GG_HAVE_SYSTEMD
+    sd_notify(0, "STOPPING=1");
+#endif
+    admin_free(admin);
+    metrics_free(metrics);
+    health_free(health);
     gg_ctx_close(&ctx);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- status */
+
+typedef struct fetch_buf {
+    char *p;
+    size_t n;
+} fetch_buf;
+
+static size_t on_body(char *data, size_t sz, size_t nm, void *ud) {
+    fetch_buf *b = ud;
+    size_t len = sz * nm;
+    if (b->n + len > 4 * 1024 * 1024) return 0; /* the endpoint's answers are small */
+    char *g = realloc(b->p, b->n + len + 1);
+    if (!g) return 0;
+    memcpy(g + b->n, data, len);
+    b->p = g;
+    b->n += len;
+    b->p[b->n] = '\0';
+    return len;
+}
+
+/* GETs base+path with the token; *code gets the HTTP status. malloc'd body or NULL. */
+static char *admin_get(const char *base, const char *path, const char *token, long *code) {
+    CURL *cu = curl_easy_init();
+    if (!cu) return NULL;
+    char url[512], auth[4200];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token ? token : "");
+    struct curl_slist *hdr = curl_slist_append(NULL, auth);
+    fetch_buf b = {0};
+    curl_easy_setopt(cu, CURLOPT_URL, url);
+    curl_easy_setopt(cu, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(cu, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(cu, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(cu);
+    *code = 0;
+    if (rc == CURLE_OK) curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, code);
+    else fprintf(stderr, "gridgate status: %s: %s\n", url, curl_easy_strerror(rc));
+    curl_slist_free_all(hdr);
+    explicit_bzero(auth, sizeof auth);
+    curl_easy_cleanup(cu);
+    if (rc != CURLE_OK) {
+        free(b.p);
+        return NULL;
+    }
+    if (!b.p) b.p = strdup("");
+    return b.p;
+}
+
+/* Sums the samples of one metric family in exposition text (all label sets). */
+static double metric_sum(const char *text, const char *name) {
+    double sum = 0;
+    size_t nl = strlen(name);
+    for (const char *p = text; p && *p;) {
+        const char *eol = strchr(p, '\n');
+        if (!strncmp(p, name, nl) && (p[nl] == ' ' || p[nl] == '{')) {
+            const char *v = p[nl] == '{' ? strchr(p, '}') : p + nl;
+            if (v && (!eol || v < eol)) sum += strtod(v + 1, NULL);
+        }
+        p = eol ? eol + 1 : NULL;
+    }
+    return sum;
+}
+
+static int cmd_status(const char *cfg, int argc, char **argv) {
+    const char *url_opt = NULL;
+    static const struct option opts[] = {{"url", required_argument, 0, 'u'}, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "u:", opts, NULL)) != -1) {
+        if (c == 'u') url_opt = optarg;
+        else return 2;
+    }
+    char err[2048];
+    gg_config *conf = config_load(cfg, err, sizeof err);
+    if (!conf) {
+        fprintf(stderr, "gridgate status: %s\n", err);
+        return 1;
+    }
+    if (!conf->admin_enabled) {
+        fprintf(stderr, "gridgate status: %s has no [admin] section: the daemon serves no status\n", conf->path);
+        config_free(conf);
+        return 1;
+    }
+    char base[300], host[64];
+    int port;
+    if (url_opt) snprintf(base, sizeof base, "%s", url_opt);
+    else if (admin_parse_listen(conf->admin_listen, host, sizeof host, &port) == 0)
+        snprintf(base, sizeof base, strchr(host, ':') ? "http://[%s]:%d" : "http://%s:%d",
+                 !strcmp(host, "0.0.0.0") ? "127.0.0.1" : !strcmp(host, "::") ? "::1" : host, port);
+    else {
+        fprintf(stderr, "gridgate status: [admin] listen '%s' is not HOST:PORT\n", conf->admin_listen);
+        config_free(conf);
+        return 1;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    long code = 0, mcode = 0;
+    char *health = admin_get(base, "/healthz", conf->admin_token, &code);
+    char *metrics = health ? admin_get(base, "/metrics", conf->admin_token, &mcode) : NULL;
+    config_free(conf);
+    int rc = 1;
+    json_error_t je;
+    json_t *h = health ? json_loads(health, 0, &je) : NULL;
+    if (!health) {
+        fprintf(stderr, "gridgate status: the daemon does not answer at %s (is `gridgate run` running?)\n", base);
+    } else if (!h) {
+        fprintf(stderr, "gridgate status: %s/healthz answered %ld with no JSON\n", base, code);
+    } else {
+        json_t *lc = json_object_get(h, "last_cycle");
+        printf("daemon   %s (%s), started %s\n", json_string_value(json_object_get(h, "status")),
+               code == 200 ? "healthy" : "unhealthy", json_string_value(json_object_get(h, "started")));
+        if (json_is_object(lc))
+            printf("cycle    %" JSON_INTEGER_FORMAT " finished %s in %.2fs\n",
+                   json_integer_value(json_object_get(lc, "number")),
+                   json_string_value(json_object_get(lc, "finished")), json_real_value(json_object_get(lc, "seconds")));
+        else
+            printf("cycle    none completed yet\n");
+        json_t *ob = json_object_get(h, "outbox");
+        printf("outbox   %" JSON_INTEGER_FORMAT " pending, %" JSON_INTEGER_FORMAT " dead letters\n",
+               json_integer_value(json_object_get(ob, "pending")), json_integer_value(json_object_get(ob, "dead")));
+        if (metrics && mcode == 200)
+            printf("records  %.0f pulled, %.0f quarantined; %.0f alerts in the store\n",
+                   metric_sum(metrics, "gridgate_records_pulled_total"),
+                   metric_sum(metrics, "gridgate_records_quarantined_total"), metric_sum(metrics, "gridgate_alerts"));
+        else if (metrics)
+            printf("metrics  refused (%ld): check [admin] token_file\n", mcode);
+        printf("\n%-14s %-21s %10s %6s  %s\n", "SOURCE", "LAST SUCCESS", "STALENESS", "FAILS", "LAST ERROR");
+        size_t i;
+        json_t *s;
+        json_array_foreach(json_object_get(h, "sources"), i, s) {
+            const char *ls = json_string_value(json_object_get(s, "last_success"));
+            const char *le = json_string_value(json_object_get(s, "last_error"));
+            char stale[32];
+            snprintf(stale, sizeof stale, "%" JSON_INTEGER_FORMAT "s%s",
+                     json_integer_value(json_object_get(s, "staleness_seconds")),
+                     json_is_true(json_object_get(s, "stale")) ? "!" : "");
+            printf("%-14s %-21s %10s %6" JSON_INTEGER_FORMAT "  %.100s\n", json_string_value(json_object_get(s, "source")),
+                   ls ? ls : "never", stale, json_integer_value(json_object_get(s, "consecutive_failures")),
+                   le ? le : "");
+        }
+        rc = code == 200 ? 0 : 3;
+    }
+    json_decref(h);
+    free(health);
+    free(metrics);
+    curl_global_cleanup();
     return rc;
 }
 
@@ -374,6 +575,7 @@ int main(int argc, char **argv) {
     char **sub_argv = argv + argi;
     if (!strcmp(cmd, "run")) return cmd_run(cfg, sub_argc, sub_argv);
     if (!strcmp(cmd, "check")) return cmd_check(cfg);
+    if (!strcmp(cmd, "status")) return cmd_status(cfg, sub_argc, sub_argv);
     if (!strcmp(cmd, "alerts")) return cmd_alerts(cfg, sub_argc, sub_argv);
     if (!strcmp(cmd, "quarantine") || !strcmp(cmd, "dq") || !strcmp(cmd, "outbox") || !strcmp(cmd, "deliver"))
         return cmd_simple(cfg, cmd, sub_argc, sub_argv);

@@ -1,0 +1,165 @@
+/* health.c - the daemon's health table (health.h). A small array of sources
+ * under one mutex; /healthz renders it as JSON. */
+#include "daemon/health.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct src_health {
+    char *name;
+    time_t last_success, last_error_at;  /* 0 = never */
+    char *last_error;
+    long consecutive_failures;
+} src_health;
+
+struct gg_health {
+    pthread_mutex_t mu;
+    long stale_after;
+    time_t started;
+    src_health *s;
+    size_t ns;
+    long cycle;
+    time_t cycle_at;
+    double cycle_seconds;
+    long outbox_pending, outbox_dead;
+};
+
+gg_health *health_new(long stale_after, time_t started) {
+    gg_health *h = calloc(1, sizeof *h);
+    if (!h) return NULL;
+    if (pthread_mutex_init(&h->mu, NULL)) {
+        free(h);
+        return NULL;
+    }
+    h->stale_after = stale_after;
+    h->started = started;
+    h->cycle = -1;
+    return h;
+}
+
+void health_free(gg_health *h) {
+    if (!h) return;
+    for (size_t i = 0; i < h->ns; i++) {
+        free(h->s[i].name);
+        free(h->s[i].last_error);
+    }
+    free(h->s);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+/* Called with the mutex held. NULL when out of memory. */
+static src_health *find(gg_health *h, const char *source, int add) {
+    for (size_t i = 0; i < h->ns; i++)
+        if (!strcmp(h->s[i].name, source)) return &h->s[i];
+    if (!add) return NULL;
+    src_health *g = realloc(h->s, (h->ns + 1) * sizeof *g);
+    if (!g) return NULL;
+    h->s = g;
+    src_health *s = &h->s[h->ns];
+    memset(s, 0, sizeof *s);
+    s->name = strdup(source);
+    if (!s->name) return NULL;
+    h->ns++;
+    return s;
+}
+
+void health_source_add(gg_health *h, const char *source) {
+    pthread_mutex_lock(&h->mu);
+    find(h, source, 1);
+    pthread_mutex_unlock(&h->mu);
+}
+
+void health_source_ok(gg_health *h, const char *source, time_t at) {
+    pthread_mutex_lock(&h->mu);
+    src_health *s = find(h, source, 1);
+    if (s) {
+        s->last_success = at;
+        s->consecutive_failures = 0;
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Error texts may quote a record back (a database error naming a value):
+ * runs of 15 or more digits (an id number, with a final X) keep their first
+ * four and last four characters only, as ident_mask() shows them. */
+static void mask_id_runs(char *s) {
+    for (char *p = s; *p;) {
+        size_t n = 0;
+        while ((p[n] >= '0' && p[n] <= '9') || ((p[n] == 'X' || p[n] == 'x') && n >= 14)) n++;
+        if (n >= 15)
+            for (size_t i = 4; i + 4 < n; i++) p[i] = '*';
+        p += n ? n : 1;
+    }
+}
+
+void health_source_error(gg_health *h, const char *source, time_t at, const char *error) {
+    pthread_mutex_lock(&h->mu);
+    src_health *s = find(h, source, 1);
+    if (s) {
+        char *e = strdup(error ? error : "failed");
+        if (e) {
+            mask_id_runs(e);
+            free(s->last_error);
+            s->last_error = e;
+        }
+        s->last_error_at = at;
+        s->consecutive_failures++;
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+void health_cycle_done(gg_health *h, long cycle, time_t at, double seconds, long outbox_pending, long outbox_dead) {
+    pthread_mutex_lock(&h->mu);
+    h->cycle = cycle;
+    h->cycle_at = at;
+    h->cycle_seconds = seconds;
+    h->outbox_pending = outbox_pending;
+    h->outbox_dead = outbox_dead;
+    pthread_mutex_unlock(&h->mu);
+}
+
+int health_ready(gg_health *h) {
+    pthread_mutex_lock(&h->mu);
+    int r = h->cycle >= 0;
+    pthread_mutex_unlock(&h->mu);
+    return r;
+}
+
+static json_t *time_or_null(time_t t) {
+    if (!t) return json_null();
+    char buf[32];
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_string(buf);
+}
+
+int health_json(gg_health *h, time_t now, json_t **body) {
+    json_t *srcs = json_array();
+    int healthy = 1;
+    pthread_mutex_lock(&h->mu);
+    for (size_t i = 0; i < h->ns; i++) {
+        const src_health *s = &h->s[i];
+        long stale = (long)(now - (s->last_success ? s->last_success : h->started));
+        if (stale < 0) stale = 0;
+        int is_stale = stale > h->stale_after;
+        if (is_stale) healthy = 0;
+        json_array_append_new(
+            srcs, json_pack("{s:s, s:o, s:o, s:o, s:I, s:b, s:I}", "source", s->name, "last_success",
+                            time_or_null(s->last_success), "last_error",
+                            s->last_error ? json_string(s->last_error) : json_null(), "last_error_at",
+                            time_or_null(s->last_error_at), "staleness_seconds", (json_int_t)stale, "stale",
+                            is_stale, "consecutive_failures", (json_int_t)s->consecutive_failures));
+    }
+    json_t *cycle = h->cycle >= 0 ? json_pack("{s:I, s:o, s:f}", "number", (json_int_t)h->cycle, "finished",
+                                              time_or_null(h->cycle_at), "seconds", h->cycle_seconds)
+                                  : json_null();
+    *body = json_pack("{s:s, s:o, s:o, s:I, s:o, s:{s:I, s:I}}", "status", healthy ? "ok" : "stale", "started",
+                      time_or_null(h->started), "last_cycle", cycle, "stale_after_seconds",
+                      (json_int_t)h->stale_after, "sources", srcs, "outbox", "pending",
+                      (json_int_t)h->outbox_pending, "dead", (json_int_t)h->outbox_dead);
+    pthread_mutex_unlock(&h->mu);
+    return healthy;
+}

@@ -1,0 +1,39 @@
+/* health.h - the daemon's health table: per source, when it last succeeded,
+ * the last error and when; for the daemon, the last completed cycle. The run
+ * loop updates it, the admin endpoint reads it (/healthz, /readyz), so every
+ * call takes the table's mutex.
+ *
+ * Staleness of a source is now - its last success (or now - the daemon's start
+ * when it never succeeded). The daemon is healthy when no enabled source is
+ * staler than stale_after seconds; it is ready once a cycle has completed.
+ *
+ * Ownership: the table copies the names and messages it keeps; health_json()
+ * returns a new jansson reference. Error texts are stored as given: callers
+ * pass messages that are already safe for logs (masked). */
+#ifndef GG_HEALTH_H
+#define GG_HEALTH_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <jansson.h>
+
+typedef struct gg_health gg_health;
+
+/* stale_after: seconds without success before a source makes /healthz fail. */
+gg_health *health_new(long stale_after, time_t started);
+void health_free(gg_health *h);
+/* Declares a source (in configuration order); idempotent. */
+void health_source_add(gg_health *h, const char *source);
+void health_source_ok(gg_health *h, const char *source, time_t at);
+void health_source_error(gg_health *h, const char *source, time_t at, const char *error);
+/* A cycle ended: its number, end time, duration, and the outbox backlog. */
+void health_cycle_done(gg_health *h, long cycle, time_t at, double seconds, long outbox_pending, long outbox_dead);
+
+/* Fills *body with the JSON document /healthz serves; returns 1 when healthy,
+ * 0 when not (some source stale). */
+int health_json(gg_health *h, time_t now, json_t **body);
+/* 1 once a cycle completed. */
+int health_ready(gg_health *h);
+
+#endif
