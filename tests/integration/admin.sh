@@ -73,7 +73,8 @@ hr=$(( $(pg hr 'SELECT count(*) FROM yl_ffmx') + $(pg hr 'SELECT count(*) FROM s
 grid=$(( $(pg grid 'SELECT count(*) FROM wg_jmxx') + $(pg grid "SELECT count(*) FROM wg_sjsb WHERE sjlx = '死亡'") \
        + $(pg grid 'SELECT count(*) FROM wg_hcrw WHERE hcjg IS NOT NULL') ))
 civil=$(sqlite3 "$GG_DEMO_DIR/civil.db" 'SELECT (SELECT count(*) FROM mz_jtcy m JOIN mz_dbaj a ON a.ajbh = m.ajbh)
-   + (SELECT count(*) FROM mz_jzff f JOIN mz_dbaj a ON a.ajbh = f.ajbh) + (SELECT count(*) FROM mz_hhdj)')
+   + (SELECT count(*) FROM mz_jzff f JOIN mz_dbaj a ON a.ajbh = f.ajbh) + (SELECT count(*) FROM mz_hhdj)
+   + (SELECT count(*) FROM mz_ajff f JOIN mz_dbaj a ON a.ajbh = f.ajbh)')
 psb=$(python3 -c 'import json,sys
 d = json.load(open(sys.argv[1]))
 print(sum(len(v) for v in d.values() if isinstance(v, list)))' "$GG_DEMO_DIR/psb.json")
