@@ -9,6 +9,11 @@
  *   conns.c    connections seen by Lua (c:query, c:exec, c:get...), connect
  *   push.c     alert -> the adapter's push function
  *
+ * Data path per row (declarative stream): connector row (text) -> encoding
+ * conversion into a per-row arena -> mapping program applied in C -> fact ->
+ * sink. No Lua table is built per row; a stream's `row` function, when present,
+ * sees a lazy userdata row whose fields are fetched on access.
+ *
  * Lua discipline (all modules): every call into Lua goes through lua_rt_pcall
  * (or lua_pcall when nested inside one); C code called from Lua frees what it
  * owns before it raises; connector callbacks never let a Lua error longjmp

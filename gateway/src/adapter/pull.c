@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <iconv.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
