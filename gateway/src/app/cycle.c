@@ -125,7 +125,7 @@ static int lookup_mark_get(gg_ctx *ctx, const char *source, const char *stream, 
     lookup_mark_key(stream, key, sizeof key);
     char *v = NULL;
     *mark = -1;
-    if (state_watermark_get(ctx->st, source, key, &v)) return -1;
+    if (state_mark_get(ctx->st, source, key, &v)) return -1;
     if (v) *mark = strtol(v, NULL, 10);
     free(v);
     return 0;
@@ -135,7 +135,7 @@ static int lookup_mark_set(gg_ctx *ctx, const char *source, const char *stream, 
     char key[200], val[32];
     lookup_mark_key(stream, key, sizeof key);
     snprintf(val, sizeof val, "%ld", cycle);
-    return state_watermark_set(ctx->st, source, key, val);
+    return state_mark_set(ctx->st, source, key, val);
 }
 
 /* Runs the stream's lookup for every id that became of interest after `mark`

@@ -14,7 +14,7 @@
 #include "core/strmap.h"
 
 /* Verdicts close the loop: a verdict fact sets its alert confirmed/dismissed
- * once. The applied verdict is remembered (as a watermark of the source) so
+ * once. The applied verdict is remembered (as a mark of the source) so
  * that an alert reopened by new evidence is not closed again by an old one. */
 void apply_verdicts(gg_ctx *ctx, const factset *fs, cycle_stats *cs) {
     for (size_t i = 0; i < fs->nfacts; i++) {
@@ -24,7 +24,7 @@ void apply_verdicts(gg_ctx *ctx, const factset *fs, cycle_stats *cs) {
         snprintf(key, sizeof key, "verdict:%s", f->f[FF_ALERT].s);
         snprintf(sig, sizeof sig, "%s|%s|%s", f->ref, f->f[FF_VERDICT].s, f->f[FF_AT].s ? f->f[FF_AT].s : "");
         char *prev = NULL;
-        if (state_watermark_get(ctx->st, f->source, key, &prev)) continue;
+        if (state_mark_get(ctx->st, f->source, key, &prev)) continue;
         int same = prev && !strcmp(prev, sig);
         free(prev);
         if (same) continue;
@@ -44,7 +44,7 @@ void apply_verdicts(gg_ctx *ctx, const factset *fs, cycle_stats *cs) {
             gg_warn("verdicts", "source %s, record %s: verdict for unknown alert %s ignored", f->source, f->ref,
                     f->f[FF_ALERT].s);
         }
-        state_watermark_set(ctx->st, f->source, key, sig);
+        state_mark_set(ctx->st, f->source, key, sig);
     }
 }
 

@@ -1,7 +1,7 @@
 /* state.c - the embedded state store on SQLite (WAL): opening it, the schema
  * and its migrations, transactions and cycles. The tables are read and written
  * by facts.c, alerts.c, outbox.c, quarantine.c (with the data-quality counts)
- * and marks.c (watermarks), which share state_internal.h.
+ * and marks.c (watermarks and marks), which share state_internal.h.
  *
  * The schema is plain SQL (TEXT, INTEGER, BIGINT; upserts written as
  * INSERT ... ON CONFLICT ... DO UPDATE/NOTHING, which PostgreSQL shares), so it
@@ -29,7 +29,9 @@
 #include <time.h>
 
 /* The schema version this build writes and understands. */
-#define STATE_SCHEMA_VERSION 2 /* 2: facts.name_norm */
+#define STATE_SCHEMA_VERSION 3 /* 2: facts.name_norm; 3: marks */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS cycles("
@@ -43,6 +45,12 @@ static const char *const schema_sql =
     " value TEXT,"
     " updated_at BIGINT NOT NULL,"
     " PRIMARY KEY(source, stream));"
+    "CREATE TABLE IF NOT EXISTS marks("
+    " scope TEXT NOT NULL,"
+    " key TEXT NOT NULL,"
+    " value TEXT,"
+    " updated_at BIGINT NOT NULL,"
+    " PRIMARY KEY(scope, key));"
     "CREATE TABLE IF NOT EXISTS facts("
     " source TEXT NOT NULL,"
     " kind TEXT NOT NULL,"
@@ -114,6 +122,13 @@ static const char *const schema_sql =
     " done_at BIGINT,"
     " UNIQUE(alert_id, sink, version));"
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(status, next_attempt);";
+
+/* Schema 2 -> 3: the marks that were stored as watermarks move to `marks`. */
+static const char *const migrate_marks_sql =
+    "INSERT INTO marks(scope, key, value, updated_at)"
+    " SELECT source, stream, value, updated_at FROM watermarks"
+    " WHERE stream LIKE 'verdict:%' OR stream LIKE '%#lookup';"
+    "DELETE FROM watermarks WHERE stream LIKE 'verdict:%' OR stream LIKE '%#lookup';";
 
 static const char *const fact_put_sql =
     "INSERT INTO facts(source, kind, ref, id_norm, case_key, fields_json, raw_json,"
@@ -273,9 +288,24 @@ static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
-    if (sqlite3_exec(st->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(st->db,
-                     "INSERT INTO meta(key, value) VALUES('schema_version', '2')"
+    if (sqlite3_exec(st->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        set_err(err, errsz, "state %s: create schema: %s", path,
+                msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    /* 2 -> 3: verdict marks ("verdict:<alert id>") and lookup marks
+     * ("<stream>#lookup") were kept as watermarks of their source; they move
+     * to the marks table, scope = that source, key as it was. */
+    if (version >= 1 && version < 3 && sqlite3_exec(st->db, migrate_marks_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        set_err(err, errsz, "state %s: migrate schema 2 -> 3: %s", path, msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    if (sqlite3_exec(st->db,
+                     "INSERT INTO meta(key, value) VALUES('schema_version', '" STR(STATE_SCHEMA_VERSION) "')"
                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value;"
                      "COMMIT;",
                      NULL, NULL, &msg) != SQLITE_OK) {
