@@ -1,10 +1,11 @@
-/* test_state.c - unit tests of the SQLite state store (state.c): schema
- * creation and reopen, watermarks, fact round trips for every kind, the
- * new subjects of interest, quarantine dedup, data-quality sums, cycles, the alert
- * lifecycle, the outbox, crash safety and refusal of bad or newer files.
+/* test_state.c - unit tests of the SQLite state store (gateway/src/store):
+ * schema creation, reopen and migrations (1 -> 2 -> 3), watermarks and marks,
+ * fact round trips for every kind, the new subjects of interest, quarantine
+ * dedup, data-quality sums, cycles, the alert lifecycle, the outbox, crash
+ * safety and refusal of bad or newer files.
  *
  * Each test works in its own mkdtemp directory; the database is also checked
- * with plain SQLite queries so the tests do not only trust state.c's readers. */
+ * with plain SQLite queries so the tests do not only trust the store's readers. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -123,15 +124,15 @@ static void test_schema_create_and_reopen(void **stp) {
     state *st = open_ok(fx);
     state_close(st);
 
-    static const char *const tables[] = {"meta", "cycles", "watermarks", "facts", "quarantine",
-                                         "dq", "alerts", "outbox"};
+    static const char *const tables[] = {"meta", "cycles", "watermarks", "marks", "facts",
+                                         "quarantine", "dq", "alerts", "outbox"};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
         char q[160];
         snprintf(q, sizeof q, "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='%s'",
                  tables[i]);
         assert_int_equal(sql_long(fx, q), 1);
     }
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "2");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "3");
     assert_sql_text(fx, "PRAGMA journal_mode", "wal");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE type='index'"
                                    " AND name IN ('facts_id_norm','facts_case_key')"),
@@ -197,7 +198,7 @@ static void test_newer_schema_refused(void **stp) {
     assert_null(state_open(fx->path, err, sizeof err));
     assert_non_null(strstr(err, "schema_version"));
 
-    sql_exec(fx, "UPDATE meta SET value='2' WHERE key='schema_version'");
+    sql_exec(fx, "UPDATE meta SET value='3' WHERE key='schema_version'");
     state_close(open_ok(fx));
 }
 
@@ -221,7 +222,7 @@ static void test_migration_from_v1(void **stp) {
                  " '{\"id_no\":\"x\",\"name\":\"张三\"}', NULL, 1, 1);"
                  "UPDATE meta SET value='1' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "2");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "3");
     int n = 0;
     assert_int_equal(state_facts_each(st, FK_PERSON, count_and_clear, &n), 0);
     assert_int_equal(n, 1);
@@ -239,6 +240,60 @@ static void test_migration_from_v1(void **stp) {
     assert_sql_text(fx, "SELECT name_norm FROM facts WHERE ref = 'P2'", "张三");
     assert_sql_text(fx, "SELECT coalesce(name_norm, 'none') FROM facts WHERE ref = 'P1'", "none");
     state_close(st);
+}
+
+/* A version-2 store kept verdict marks ("verdict:<alert id>") and lookup marks
+ * ("<stream>#lookup") as watermarks of their source. Opening it migrates them
+ * to the marks table (scope = source, same key and value) and leaves the
+ * streams' own watermarks where they were; a failed migration changes nothing. */
+static void test_migration_from_v2(void **stp) {
+    fixture *fx = *stp;
+    state_close(open_ok(fx));
+    sql_exec(fx, "DROP TABLE marks;"
+                 "INSERT INTO watermarks VALUES('hr', 'pension_payments', '{\"ts\":\"2024-05-01\",\"key\":\"9\"}', 10);"
+                 "INSERT INTO watermarks VALUES('hr', 'pension_payments#lookup', '7', 11);"
+                 "INSERT INTO watermarks VALUES('court', 'verdict:PAD-e10e178245aadc26', 'V1|confirmed|2024-06-01', 12);"
+                 "INSERT INTO watermarks VALUES('court', 'verdicts', 'x', 13);"
+                 "UPDATE meta SET value='2' WHERE key='schema_version'");
+    state *st = open_ok(fx);
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "3");
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM watermarks"), 2);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM marks"), 2);
+    assert_int_equal(sql_long(fx, "SELECT updated_at FROM marks WHERE key = 'pension_payments#lookup'"), 11);
+    char *v = NULL;
+    assert_int_equal(state_watermark_get(st, "hr", "pension_payments", &v), 0);
+    assert_string_equal(v, "{\"ts\":\"2024-05-01\",\"key\":\"9\"}");
+    free(v);
+    assert_int_equal(state_watermark_get(st, "court", "verdicts", &v), 0);
+    assert_string_equal(v, "x");
+    free(v);
+    assert_int_equal(state_watermark_get(st, "hr", "pension_payments#lookup", &v), 0);
+    assert_null(v);
+    assert_int_equal(state_watermark_get(st, "court", "verdict:PAD-e10e178245aadc26", &v), 0);
+    assert_null(v);
+    assert_int_equal(state_mark_get(st, "hr", "pension_payments#lookup", &v), 0);
+    assert_string_equal(v, "7");
+    free(v);
+    assert_int_equal(state_mark_get(st, "court", "verdict:PAD-e10e178245aadc26", &v), 0);
+    assert_string_equal(v, "V1|confirmed|2024-06-01");
+    free(v);
+    state_close(st);
+    /* reopening a version-3 store moves nothing again */
+    st = open_ok(fx);
+    state_close(st);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM watermarks"), 2);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM marks"), 2);
+
+    /* A migration that fails (here: marks holds a row with the same key
+     * already, so the insert violates its primary key) rolls back whole. */
+    sql_exec(fx, "INSERT INTO watermarks VALUES('hr', 'pension_payments#lookup', '8', 14);"
+                 "UPDATE meta SET value='2' WHERE key='schema_version'");
+    char err[512] = "";
+    assert_null(state_open(fx->path, err, sizeof err));
+    assert_non_null(strstr(err, "migrate schema 2 -> 3"));
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "2");
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM watermarks"), 3);
+    assert_sql_text(fx, "SELECT value FROM marks WHERE key = 'pension_payments#lookup'", "7");
 }
 
 /* ---- watermarks ------------------------------------------------------------ */
@@ -266,6 +321,39 @@ static void test_watermarks(void **stp) {
     free(v);
     state_close(st);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM watermarks"), 3);
+}
+
+/* Marks are their own table: a mark and a watermark with the same names do
+ * not see each other. */
+static void test_marks(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    char *v = (char *)1;
+    assert_int_equal(state_mark_get(st, "court", "verdict:PAD-1", &v), 0);
+    assert_null(v);
+    assert_int_equal(state_mark_set(st, "court", "verdict:PAD-1", "a"), 0);
+    assert_int_equal(state_mark_set(st, "hr", "verdict:PAD-1", "b"), 0);
+    assert_int_equal(state_mark_set(st, "court", "verdict:PAD-1", "c"), 0); /* overwrite */
+    assert_int_equal(state_watermark_set(st, "hr", "payments", "wm"), 0);
+    assert_int_equal(state_mark_get(st, "court", "verdict:PAD-1", &v), 0);
+    assert_string_equal(v, "c");
+    free(v);
+    assert_int_equal(state_mark_get(st, "hr", "verdict:PAD-1", &v), 0);
+    assert_string_equal(v, "b");
+    free(v);
+    assert_int_equal(state_mark_get(st, "hr", "payments", &v), 0);
+    assert_null(v);
+    assert_int_equal(state_watermark_get(st, "court", "verdict:PAD-1", &v), 0);
+    assert_null(v);
+    /* marks survive a reopen */
+    state_close(st);
+    st = open_ok(fx);
+    assert_int_equal(state_mark_get(st, "court", "verdict:PAD-1", &v), 0);
+    assert_string_equal(v, "c");
+    free(v);
+    state_close(st);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM marks"), 2);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM watermarks"), 1);
 }
 
 /* ---- facts ----------------------------------------------------------------- */
@@ -1164,8 +1252,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_not_a_database_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_from_v2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interest_new, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watermarks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_marks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fact_round_trip_every_kind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fact_put_rejects_missing_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quarantine_dedup, setup, teardown),

@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "rules/rules.h"
 #include "core/strmap.h"
+#include "delivery/delivery.h"
 
 #define MAX_LOGGED_REJECTS 20
 
@@ -124,7 +125,7 @@ static int lookup_mark_get(gg_ctx *ctx, const char *source, const char *stream, 
     lookup_mark_key(stream, key, sizeof key);
     char *v = NULL;
     *mark = -1;
-    if (state_watermark_get(ctx->st, source, key, &v)) return -1;
+    if (state_mark_get(ctx->st, source, key, &v)) return -1;
     if (v) *mark = strtol(v, NULL, 10);
     free(v);
     return 0;
@@ -134,7 +135,7 @@ static int lookup_mark_set(gg_ctx *ctx, const char *source, const char *stream, 
     char key[200], val[32];
     lookup_mark_key(stream, key, sizeof key);
     snprintf(val, sizeof val, "%ld", cycle);
-    return state_watermark_set(ctx->st, source, key, val);
+    return state_mark_set(ctx->st, source, key, val);
 }
 
 /* Runs the stream's lookup for every id that became of interest after `mark`
@@ -396,174 +397,8 @@ static void prune_facts(gg_ctx *ctx, long cycle, int phase_stream, kind_status (
     }
 }
 
-/* Verdicts close the loop: a verdict fact sets its alert confirmed/dismissed
- * once. The applied verdict is remembered (as a watermark of the source) so
- * that an alert reopened by new evidence is not closed again by an old one. */
-static void apply_verdicts(gg_ctx *ctx, const factset *fs, cycle_stats *cs) {
-    for (size_t i = 0; i < fs->nfacts; i++) {
-        const fact *f = &fs->facts[i];
-        if (f->kind != FK_VERDICT || !f->f[FF_ALERT].s || !f->f[FF_VERDICT].s) continue;
-        char key[128], sig[512];
-        snprintf(key, sizeof key, "verdict:%s", f->f[FF_ALERT].s);
-        snprintf(sig, sizeof sig, "%s|%s|%s", f->ref, f->f[FF_VERDICT].s, f->f[FF_AT].s ? f->f[FF_AT].s : "");
-        char *prev = NULL;
-        if (state_watermark_get(ctx->st, f->source, key, &prev)) continue;
-        int same = prev && !strcmp(prev, sig);
-        free(prev);
-        if (same) continue;
-        alert a;
-        memset(&a, 0, sizeof a);
-        int found = state_alert_get(ctx->st, f->f[FF_ALERT].s, &a);
-        if (found == 0) {
-            char note[400];
-            snprintf(note, sizeof note, "%s%s%s", f->f[FF_BY].s ? f->f[FF_BY].s : "",
-                     f->f[FF_NOTE].s ? ": " : "", f->f[FF_NOTE].s ? f->f[FF_NOTE].s : "");
-            if (state_alert_set_status(ctx->st, a.id, f->f[FF_VERDICT].s, note) == 0) {
-                cs->verdicts_applied++;
-                gg_info("verdicts", "alert %s %s (source %s, record %s)", a.id, f->f[FF_VERDICT].s, f->source, f->ref);
-            }
-            alert_free(&a);
-        } else if (found == 1) {
-            gg_warn("verdicts", "source %s, record %s: verdict for unknown alert %s ignored", f->source, f->ref,
-                    f->f[FF_ALERT].s);
-        }
-        state_watermark_set(ctx->st, f->source, key, sig);
-    }
-}
-
-/* Enqueues an alert for each routed sink; "@sources" expands to the sources
- * its evidence came from (those that can take a push). */
-static void route_alert(gg_ctx *ctx, const alert *a) {
-    const gg_route *r = &ctx->cfg->routes[a->rule];
-    for (size_t k = 0; k < r->nsinks; k++) {
-        const char *sink = r->sinks[k];
-        if (strcmp(sink, "@sources")) {
-            state_outbox_enqueue(ctx->st, a->id, sink, a->version);
-            continue;
-        }
-        for (size_t e = 0; e < a->nev; e++) {
-            int dup = 0;
-            for (size_t p = 0; p < e; p++) dup |= !strcmp(a->ev[p].source, a->ev[e].source);
-            adapter *ad = gg_ctx_adapter(ctx, a->ev[e].source);
-            if (!dup && ad && adapter_can_push(ad)) state_outbox_enqueue(ctx->st, a->id, a->ev[e].source, a->version);
-        }
-    }
-}
-
-/* A due outbox row copied out of the state store, so that no SQLite statement
- * is open while a sink runs. */
-typedef struct outbox_copy {
-    long id;
-    char alert_id[48], sink[64];
-    int version, attempts;
-} outbox_copy;
-
-/* Lifecycle after the rules ran: an open alert the rules no longer produce is
- * withdrawn, and a pushed alert without a verdict past the deadline becomes
- * overdue; both are delivered again so the departments see the change. */
-typedef struct withdraw_ctx {
-    gg_ctx *ctx;
-    cycle_stats *cs;
-    strmap produced;
-} withdraw_ctx;
-
-static void reroute_by_id(gg_ctx *ctx, const char *id) {
-    alert a;
-    memset(&a, 0, sizeof a);
-    if (state_alert_get(ctx->st, id, &a) != 0) return;
-    route_alert(ctx, &a);
-    alert_free(&a);
-}
-
-static int withdraw_if_gone(void *ud, const char *id) {
-    withdraw_ctx *wc = ud;
-    if (strmap_has(&wc->produced, id)) return 0;
-    int version = 0;
-    if (state_alert_withdraw(wc->ctx->st, id, &version)) return 0;
-    gg_info("alerts", "alert %s withdrawn: its evidence is gone (version %d)", id, version);
-    wc->cs->alerts_withdrawn++;
-    reroute_by_id(wc->ctx, id);
-    return 0;
-}
-
-static int escalate_overdue(void *ud, const char *id) {
-    withdraw_ctx *wc = ud;
-    gg_warn("alerts", "alert %s overdue: no verdict within %ld days; delivered again as overdue", id,
-            wc->ctx->cfg->verdict_deadline_days);
-    wc->cs->alerts_overdue++;
-    reroute_by_id(wc->ctx, id);
-    return 0;
-}
-
-typedef struct due_list {
-    outbox_copy *rows;
-    size_t n, cap;
-} due_list;
-
-static int collect_due(void *ud, const outbox_row *r) {
-    due_list *d = ud;
-    if (d->n == d->cap) {
-        d->cap = d->cap ? d->cap * 2 : 64;
-        d->rows = realloc(d->rows, d->cap * sizeof *d->rows);
-        if (!d->rows) abort();
-    }
-    outbox_copy *c = &d->rows[d->n++];
-    c->id = r->id;
-    snprintf(c->alert_id, sizeof c->alert_id, "%s", r->alert_id);
-    snprintf(c->sink, sizeof c->sink, "%s", r->sink);
-    c->version = r->version;
-    c->attempts = r->attempts;
-    return 0;
-}
-
-int cycle_deliver(gg_ctx *ctx, cycle_stats *cs) {
-    due_list d = {0};
-    if (state_outbox_due(ctx->st, collect_due, &d)) return 1;
-    int failures = 0;
-    conn_opts bo = {.backoff_base_ms = ctx->cfg->backoff_base_ms, .backoff_max_ms = ctx->cfg->backoff_max_ms};
-    for (size_t i = 0; i < d.n; i++) {
-        outbox_copy *c = &d.rows[i];
-        alert a;
-        memset(&a, 0, sizeof a);
-        int found = state_alert_get(ctx->st, c->alert_id, &a);
-        char err[1024];
-        adapter *ad = gg_ctx_adapter(ctx, c->sink);
-        if (found != 0) {
-            snprintf(err, sizeof err, "alert %s is not in the state store", c->alert_id);
-        } else if (!ad) {
-            snprintf(err, sizeof err, "sink %s has no loaded adapter", c->sink);
-        } else {
-            char *expl = alert_explain_zh(&a, gg_ctx_label, ctx);
-            int rc = adapter_push(ad, &a, expl, err, sizeof err);
-            free(expl);
-            if (rc == 0) {
-                state_outbox_done(ctx->st, c->id);
-                cs->delivered++;
-                long pending = 0;
-                if (state_outbox_pending_count(ctx->st, a.id, &pending) == 0 && pending == 0 &&
-                    !strcmp(a.status, "new"))
-                    state_alert_set_status(ctx->st, a.id, "pushed", NULL);
-                alert_free(&a);
-                continue;
-            }
-        }
-        if (found == 0) alert_free(&a);
-        long delay = conn_backoff_ms(&bo, c->attempts);
-        if (delay < ctx->cfg->backoff_base_ms / 2) delay = ctx->cfg->backoff_base_ms / 2;
-        long long next = (long long)time(NULL) + (delay + 999) / 1000;
-        state_outbox_failed(ctx->st, c->id, err, next, ctx->cfg->max_attempts);
-        if (c->attempts + 1 >= ctx->cfg->max_attempts)
-            gg_error("delivery", "alert %s to %s failed %d times; kept as dead letter (gridgate outbox list --status dead): %s",
-                     c->alert_id, c->sink, c->attempts + 1, err);
-        else
-            gg_error("delivery", "alert %s to %s failed (attempt %d of %d, retried later): %s", c->alert_id, c->sink,
-                     c->attempts + 1, ctx->cfg->max_attempts, err);
-        cs->delivery_failed++;
-        failures++;
-    }
-    free(d.rows);
-    return failures;
-}
+/* Delivers due outbox rows only (delivery/deliver.c). */
+int cycle_deliver(gg_ctx *ctx, cycle_stats *cs) { return deliver_due(ctx, cs); }
 
 int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     memset(cs, 0, sizeof *cs);
@@ -661,16 +496,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
             }
         }
     }
-    withdraw_ctx wc = {.ctx = ctx, .cs = cs};
-    int lifecycle_ok = strmap_init(&wc.produced, al.n) == 0;
-    for (size_t i = 0; lifecycle_ok && i < al.n; i++)
-        if (strmap_add(&wc.produced, al.items[i].id) < 0) lifecycle_ok = 0;
-    if (lifecycle_ok) {
-        state_alerts_open_each(ctx->st, withdraw_if_gone, &wc);
-        long long deadline = (long long)time(NULL) - ctx->cfg->verdict_deadline_days * 86400LL;
-        state_alerts_overdue(ctx->st, deadline, escalate_overdue, &wc);
-    }
-    strmap_free(&wc.produced);
+    lifecycle_update(ctx, &al, cs);
     if (state_commit(ctx->st)) {
         alert_list_free(&al);
         factset_free(&fs);

@@ -1,6 +1,7 @@
 /* cycle.h - one matching cycle: pull every source (small side first, then the
  * payment/income streams filtered to subjects of interest), resolve identities,
- * run the rules, upsert alerts, enqueue and deliver them to their sinks. */
+ * run the rules, upsert alerts, enqueue and deliver them to their sinks (the
+ * routing, delivery and alert lifecycle steps are in gateway/src/delivery). */
 #ifndef GG_CYCLE_H
 #define GG_CYCLE_H
 

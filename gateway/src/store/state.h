@@ -1,6 +1,7 @@
-/* state.h - the embedded state store (SQLite, WAL): per-source watermarks, the
- * facts kept for matching, alerts with stable ids and their lifecycle, the
- * delivery outbox, the quarantine of rejected records, and data-quality counts.
+/* state.h - the embedded state store (SQLite, WAL): per-stream watermarks,
+ * marks, the facts kept for matching, alerts with stable ids and their
+ * lifecycle, the delivery outbox, the quarantine of rejected records, and
+ * data-quality counts.
  *
  * Everything a cycle writes goes through explicit transactions (state_begin /
  * state_commit), so a crash leaves the previous consistent state. The schema is
@@ -28,6 +29,15 @@ int state_rollback(state *st);
 /* Watermarks: opaque text per (source, stream). *value is malloc'd or NULL. */
 int state_watermark_get(state *st, const char *source, const char *stream, char **value);
 int state_watermark_set(state *st, const char *source, const char *stream, const char *value);
+
+/* Marks: other small texts the cycle remembers between cycles, per (scope,
+ * key); not watermarks, which are only a stream's position. Used for the
+ * verdict last applied to an alert (scope: the verdict's source, key
+ * "verdict:<alert id>") and the cycle up to which an incremental stream's
+ * lookup fetched new subjects of interest (scope: the source, key
+ * "<stream>#lookup"). *value is malloc'd or NULL. */
+int state_mark_get(state *st, const char *scope, const char *key, char **value);
+int state_mark_set(state *st, const char *scope, const char *key, const char *value);
 
 /* Facts: upsert by (source, kind, ref); `cycle` records when it was last seen. */
 int state_fact_put(state *st, const fact *f, long cycle);

@@ -1,0 +1,384 @@
+/* map.c - the C mapping program: applies a stream's compiled map entries
+ * (column, const, yuan, fen, date, month, code, bool, int) to one row, calls
+ * the stream's optional row function with a lazy row userdata, fills facts
+ * from Lua tables (row function results and ctx.emit), and hands each fact to
+ * the sink or rejects the record with a reason that never holds an id number
+ * or a name. */
+#include "adapter/adapter_internal.h"
+
+#include <ctype.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ mapping rows */
+
+static int is_identity_field(fact_field f) { return f == FF_ID_NO || f == FF_NAME; }
+
+/* Applies one entry. 0 ok, -1 with a reason (never containing id/name values). */
+static int apply_entry(fact *f, const map_entry *e, const char *v, char *reason, size_t rsz) {
+    char e2[300];
+    const char *fname = fact_field_name(e->field);
+    const char *col = e->col ? e->col : "const";
+    field_type ft = fact_field_type(e->field);
+    int64_t x;
+    int d;
+    switch (e->op) {
+    case SPEC_CONST:
+        if (e->cint_set && ft != FT_TEXT && ft != FT_ENUM) {
+            if (fact_set_int(f, e->field, e->cint, e2, sizeof e2)) goto fset;
+        } else if (fact_set_text(f, e->field, e->cval, e2, sizeof e2))
+            goto fset;
+        return 0;
+    case SPEC_COL:
+        if (fact_set_text(f, e->field, v, e2, sizeof e2)) goto fset;
+        return 0;
+    case SPEC_YUAN:
+        if (conv_yuan_to_fen(v, &x)) {
+            snprintf(reason, rsz, "field %s (column %s): not an amount in yuan: '%.40s'", fname, col, v);
+            return -1;
+        }
+        if (fact_set_int(f, e->field, x, e2, sizeof e2)) goto fset;
+        return 0;
+    case SPEC_FEN:
+    case SPEC_INT:
+        if (conv_int(v, &x)) {
+            snprintf(reason, rsz, "field %s (column %s): not an integer: '%.40s'", fname, col, v);
+            return -1;
+        }
+        if (fact_set_int(f, e->field, x, e2, sizeof e2)) goto fset;
+        return 0;
+    case SPEC_DATE:
+        if (conv_date(v, &d)) {
+            snprintf(reason, rsz, "field %s (column %s): not a date: '%.40s'", fname, col, v);
+            return -1;
+        }
+        if (ft == FT_TEXT) {
+            char buf[16];
+            snprintf(buf, sizeof buf, "%04d-%02d-%02d", d / 10000, d / 100 % 100, d % 100);
+            if (fact_set_text(f, e->field, buf, e2, sizeof e2)) goto fset;
+        } else if (fact_set_int(f, e->field, d, e2, sizeof e2))
+            goto fset;
+        return 0;
+    case SPEC_MONTH:
+        if (conv_month(v, &d)) {
+            snprintf(reason, rsz, "field %s (column %s): not a month: '%.40s'", fname, col, v);
+            return -1;
+        }
+        if (fact_set_int(f, e->field, d, e2, sizeof e2)) goto fset;
+        return 0;
+    case SPEC_CODE: {
+        const char *to = NULL;
+        size_t vl = strlen(v);
+        while (vl && isspace((unsigned char)v[vl - 1])) vl--;
+        while (vl && isspace((unsigned char)*v)) v++, vl--;
+        for (size_t i = 0; i < e->ncodes && !to; i++)
+            if (strlen(e->code_from[i]) == vl && !strncmp(e->code_from[i], v, vl)) to = e->code_to[i];
+        if (!to) to = e->code_default;
+        if (!to) {
+            snprintf(reason, rsz, "field %s (column %s): code '%.*s' is not in the code table", fname, col,
+                     (int)(vl > 40 ? 40 : vl), v);
+            return -1;
+        }
+        if (fact_set_text(f, e->field, to, e2, sizeof e2)) goto fset;
+        return 0;
+    }
+    case SPEC_BOOL: {
+        int t = 0;
+        for (size_t i = 0; i < e->ntruthy; i++) t |= !strcmp(e->truthy[i], v);
+        if (fact_set_int(f, e->field, t, e2, sizeof e2)) goto fset;
+        return 0;
+    }
+    }
+    return 0;
+fset:
+    if (is_identity_field(e->field))
+        snprintf(reason, rsz, "field %s (column %s): bad value", fname, col);
+    else
+        snprintf(reason, rsz, "field %s (column %s): %s", fname, col, e2);
+    return -1;
+}
+
+/* Resolves map columns against the first row's column names. */
+static int resolve_columns_in(pull_ctx *pc, char *err, size_t errsz);
+
+/* Resolves map columns against the first row; messages name the source and
+ * point at the line inside the stream's declaration. */
+int resolve_columns(pull_ctx *pc, char *err, size_t errsz) {
+    char e2[900];
+    pc->ad->compiling = pc->st->name;
+    int rc = resolve_columns_in(pc, e2, sizeof e2);
+    pc->ad->compiling = NULL;
+    if (rc) snprintf(err, errsz, "source %s, stream '%s': %s", pc->ad->source, pc->st->name, e2);
+    return rc;
+}
+
+static int resolve_columns_in(pull_ctx *pc, char *err, size_t errsz) {
+    stream *st = pc->st;
+    const row_view *r = &pc->row;
+    st->keyidx = -1;
+    for (int i = 0; i < r->ncols; i++)
+        if (strcaseeq(r->names[i], st->key)) st->keyidx = i;
+    if (st->keyidx < 0) goto missing_key;
+    if (pc->incremental) {
+        st->incidx = -1;
+        for (int i = 0; i < r->ncols; i++)
+            if (strcaseeq(r->names[i], st->inc_col)) st->incidx = i;
+        if (st->incidx < 0)
+            return set_err_at(pc->ad, "incremental", err, errsz, "incremental column '%s' is not in the query result",
+                              st->inc_col);
+    }
+    for (size_t k = 0; k < st->nmap; k++) {
+        map_entry *e = &st->map[k];
+        e->colidx = -1;
+        if (!e->col) continue;
+        for (int i = 0; i < r->ncols; i++)
+            if (strcaseeq(r->names[i], e->col)) e->colidx = i;
+        if (e->colidx < 0) {
+            char cols[400] = "";
+            size_t n = 0;
+            for (int i = 0; i < r->ncols && n < sizeof cols - 40; i++)
+                n += (size_t)snprintf(cols + n, sizeof cols - n, "%s%s", i ? ", " : "", r->names[i]);
+            return set_err_at(pc->ad, e->col, err, errsz,
+                              "map.%s reads column '%s', which the query does not return (it returns: %s)",
+                              fact_field_name(e->field), e->col, cols);
+        }
+    }
+    pc->resolved = 1;
+    return 0;
+missing_key:
+    return set_err_at(pc->ad, "key", err, errsz, "key column '%s' is not in the query result", st->key);
+}
+
+int reject(pull_ctx *pc, const char *ref, const char *reason) {
+    char *raw = adapter_raw_json(pc->ad);
+    int rc = pc->sink->on_reject ? pc->sink->on_reject(pc->sink->ud, pc->st->name, ref, reason, raw) : 0;
+    free(raw);
+    if (rc) pc->stop = 1;
+    return rc;
+}
+
+/* Fills fields from the Lua table at idx (row function result or emit).
+ * Unknown fields warn once per stream. 0 ok, -1 reject with reason. */
+int fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t rsz) {
+    stream *st = pc->st;
+    fact *f = &pc->f;
+    char e2[300];
+    idx = lua_absindex(L, idx);
+    /* ref first, so that a reject of this record carries its key whatever
+     * order lua_next visits the fields in */
+    lua_getfield(L, idx, "ref");
+    char *ref = scalar_text(L, -1);
+    lua_pop(L, 1);
+    if (ref) {
+        free(f->ref);
+        f->ref = ref;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            lua_pop(L, 1);
+            continue;
+        }
+        const char *k = lua_tostring(L, -2);
+        int t = lua_type(L, -1);
+        if (!strcmp(k, "ref")) {
+            lua_pop(L, 1);
+            continue;
+        }
+        fact_field ff;
+        if (fact_field_parse(k, &ff) || !fact_field_allowed(st->kind, ff)) {
+            int seen = 0;
+            for (size_t i = 0; i < st->nwarned; i++) seen |= !strcmp(st->warned[i], k);
+            if (!seen) {
+                st->warned = realloc(st->warned, (st->nwarned + 1) * sizeof(char *));
+                if (!st->warned) abort();
+                st->warned[st->nwarned++] = xstrdup(k);
+                add_warning(pc->ad, "stream '%s': unknown field '%s' for %s facts is ignored", st->name, k,
+                            fact_kind_name(st->kind));
+            }
+            lua_pop(L, 1);
+            continue;
+        }
+        int rc = 0;
+        field_type ft = fact_field_type(ff);
+        if (t == LUA_TNIL) {
+            rc = 0;
+        } else if (t == LUA_TBOOLEAN) {
+            rc = fact_set_int(f, ff, lua_toboolean(L, -1), e2, sizeof e2);
+        } else if (t == LUA_TNUMBER && ft != FT_TEXT && ft != FT_ENUM) {
+            if (lua_isinteger(L, -1))
+                rc = fact_set_int(f, ff, lua_tointeger(L, -1), e2, sizeof e2);
+            else {
+                lua_Number n = lua_tonumber(L, -1);
+                if (n != (lua_Number)(int64_t)n) {
+                    snprintf(reason, rsz, "field %s: fractional number %.6g (money is integer fen; use yuan())", k, n);
+                    lua_pop(L, 2);
+                    return -1;
+                }
+                rc = fact_set_int(f, ff, (int64_t)n, e2, sizeof e2);
+            }
+        } else if (t == LUA_TSTRING || t == LUA_TNUMBER) {
+            char *txt = scalar_text(L, -1);
+            rc = fact_set_text(f, ff, txt, e2, sizeof e2);
+            free(txt);
+        } else {
+            snprintf(reason, rsz, "field %s: a %s cannot be a field value", k, lua_typename(L, t));
+            lua_pop(L, 2);
+            return -1;
+        }
+        if (rc) {
+            if (is_identity_field(ff))
+                snprintf(reason, rsz, "field %s: bad value", k);
+            else
+                snprintf(reason, rsz, "%s", e2);
+            lua_pop(L, 2);
+            return -1;
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+/* Lazy row userdata: r.col reads the current row's value (UTF-8 text or nil). */
+typedef struct row_ud {
+    pull_ctx *pc; /* NULL once the row function returned */
+} row_ud;
+
+int l_row_index(lua_State *L) {
+    row_ud *ru = luaL_checkudata(L, 1, ROW_MT);
+    const char *k = luaL_checkstring(L, 2);
+    if (!ru->pc) return luaL_error(L, "row used after its row function returned");
+    pull_ctx *pc = ru->pc;
+    if (pc->item) {
+        json_t *v = json_path(pc->item, k);
+        if (!v || json_is_null(v)) {
+            lua_pushnil(L);
+            return 1;
+        }
+        lua_rt_push_json(L, v);
+        return 1;
+    }
+    for (int i = 0; i < pc->row.ncols; i++)
+        if (strcaseeq(pc->row.names[i], k)) {
+            if (pc->row.vals[i])
+                lua_pushstring(L, pc->row.vals[i]);
+            else
+                lua_pushnil(L);
+            return 1;
+        }
+    lua_pushnil(L);
+    return 1;
+}
+
+/* Protected trampoline: (row_fn, row_ud) -> calls row_fn(row) and leaves its
+ * results for the caller. */
+static int l_row_call(lua_State *L) {
+    lua_call(L, 1, 2);
+    return 2;
+}
+
+/* Maps the current row (pc->row) into pc->f and hands it to the sink.
+ * Returns nonzero to stop the pull. */
+int map_and_emit(pull_ctx *pc) {
+    stream *st = pc->st;
+    adapter *ad = pc->ad;
+    char reason[600];
+    fact *f = &pc->f;
+    fact_clear(f);
+    fact_init(f, st->kind);
+    const char *key = pc->row.vals[st->keyidx];
+    char refbuf[64];
+    pc->rows_seen++;
+    if (!key || !*key) {
+        snprintf(refbuf, sizeof refbuf, "(row %ld)", pc->rows_seen);
+        snprintf(reason, sizeof reason, "record has no key (column %s is empty)", st->key);
+        return reject(pc, refbuf, reason);
+    }
+    f->source = xstrdup(ad->source);
+    f->ref = xstrdup(key);
+    for (size_t k = 0; k < st->nmap; k++) {
+        const map_entry *e = &st->map[k];
+        const char *v = e->op == SPEC_CONST ? e->cval : pc->row.vals[e->colidx];
+        if (!v || !*v) continue;
+        if (apply_entry(f, e, v, reason, sizeof reason)) {
+            if (!e->lenient) return reject(pc, key, reason);
+            /* lenient date: the field is left unset and the record kept */
+            if (pc->lenient_dropped++ < 20)
+                gg_warn(ad->source, "stream %s, record %s: %s; field dropped (lenient)", st->name, key, reason);
+            else
+                gg_debug(ad->source, "stream %s, record %s: %s; field dropped (lenient)", st->name, key, reason);
+        }
+    }
+    if (st->row_ref != LUA_NOREF) {
+        lua_State *L = lua_rt_state(ad->rt);
+        lua_pushcfunction(L, l_row_call);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, st->row_ref);
+        row_ud *ru = lua_newuserdatauv(L, sizeof *ru, 0);
+        ru->pc = pc;
+        luaL_setmetatable(L, ROW_MT);
+        lua_pushvalue(L, -1);
+        int ud_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* to invalidate after the call */
+        char e2[800];
+        int rc = lua_rt_pcall(ad->rt, 2, 2, e2, sizeof e2);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, ud_ref);
+        ((row_ud *)lua_touserdata(L, -1))->pc = NULL;
+        lua_pop(L, 1);
+        luaL_unref(L, LUA_REGISTRYINDEX, ud_ref);
+        if (rc) {
+            snprintf(reason, sizeof reason, "row function failed: %.560s", e2);
+            if (++pc->consecutive_errors >= MAX_CONSECUTIVE_ROW_ERRORS) {
+                snprintf(pc->err, sizeof pc->err, "source %s, stream '%s': stopped after %d consecutive row errors; last: %s",
+                         ad->source, st->name, MAX_CONSECUTIVE_ROW_ERRORS, e2);
+                reject(pc, key, reason);
+                return 1;
+            }
+            return reject(pc, key, reason);
+        }
+        pc->consecutive_errors = 0;
+        /* results: [-2] = value, [-1] = reason */
+        if (lua_isnil(L, -2)) {
+            lua_pop(L, 2);
+            return 0; /* skipped on purpose */
+        }
+        if (lua_isboolean(L, -2) && !lua_toboolean(L, -2)) {
+            snprintf(reason, sizeof reason, "rejected by the adapter: %s",
+                     lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(no reason given)");
+            lua_pop(L, 2);
+            return reject(pc, key, reason);
+        }
+        if (lua_istable(L, -2)) {
+            if (fact_from_table(pc, L, -2, reason, sizeof reason)) {
+                lua_pop(L, 2);
+                return reject(pc, f->ref ? f->ref : key, reason);
+            }
+        } else if (!(lua_isboolean(L, -2) && lua_toboolean(L, -2))) {
+            lua_pop(L, 2);
+            snprintf(reason, sizeof reason, "row function must return a table of fields, nil (skip) or false, reason");
+            return reject(pc, key, reason);
+        }
+        lua_pop(L, 2);
+    }
+    if (fact_check(f, reason, sizeof reason)) return reject(pc, f->ref, reason);
+    pc->nrows++;
+    int rc = pc->sink->on_fact ? pc->sink->on_fact(pc->sink->ud, st->name, f) : 0;
+    if (rc) pc->stop = 1;
+    if (pc->limit > 0 && pc->nrows >= pc->limit) pc->stop = 1;
+    return pc->stop;
+}
+
+char *adapter_raw_json(adapter *ad) {
+    pull_ctx *pc = ad->cur;
+    if (!pc || !pc->st) return NULL;
+    if (pc->item) return json_dumps(pc->item, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!pc->row.names) return NULL;
+    json_t *o = json_object();
+    for (int i = 0; i < pc->row.ncols; i++) {
+        const char *v = pc->row.vals[i];
+        json_object_set_new(o, pc->row.names[i], v ? json_string(v) : json_null());
+    }
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}

@@ -1,0 +1,504 @@
+/* pull.c - running a stream: the encoding boundary (source text -> UTF-8 in a
+ * per-row arena), SQL pulls (with the incremental watermark wrapping of the
+ * stream's query), HTTP pulls with paging, custom Lua pulls (ctx.emit and
+ * ctx.reject), adapter_pull and the targeted adapter_lookup. */
+#include "adapter/adapter_internal.h"
+
+#include <ctype.h>
+#include <iconv.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn/registry.h"
+
+/* ------------------------------------------------------ encoding boundary */
+
+/* Appends `len` bytes converted to UTF-8 into the pull arena; returns the
+ * offset, or SIZE_MAX when the bytes are not valid in the source encoding. */
+static size_t arena_put(pull_ctx *pc, const char *v, size_t len) {
+    size_t need = pc->arena_len + len * 3 + 1; /* GBK -> UTF-8 grows at most 1.5x; keep margin */
+    if (need > pc->arena_cap) {
+        size_t cap = pc->arena_cap ? pc->arena_cap : 4096;
+        while (cap < need) cap *= 2;
+        char *grown = realloc(pc->arena, cap);
+        if (!grown) abort();
+        pc->arena = grown;
+        pc->arena_cap = cap;
+    }
+    size_t off = pc->arena_len;
+    adapter *ad = pc->ad;
+    int ascii = 1;
+    for (size_t i = 0; i < len && ascii; i++) ascii = (unsigned char)v[i] < 0x80;
+    if (ascii || ad->cd == (iconv_t)-1) {
+        if (!ascii && !utf8_valid(v, len)) return SIZE_MAX;
+        memcpy(pc->arena + off, v, len);
+        pc->arena[off + len] = '\0';
+        pc->arena_len += len + 1;
+        return off;
+    }
+    iconv(ad->cd, NULL, NULL, NULL, NULL);
+    char *in = (char *)v, *out = pc->arena + off;
+    size_t inleft = len, outleft = pc->arena_cap - off - 1;
+    if (iconv(ad->cd, &in, &inleft, &out, &outleft) == (size_t)-1 || inleft) return SIZE_MAX;
+    *out = '\0';
+    pc->arena_len = (size_t)(out - pc->arena) + 1;
+    return off;
+}
+
+/* Converts a row's raw values into pc->vals (UTF-8). On an undecodable value
+ * returns the column index (>= 0); -1 when all converted. */
+int convert_row(pull_ctx *pc, int ncols, const char *const *raw) {
+    if (ncols > pc->vals_cap) {
+        pc->vals = realloc(pc->vals, (size_t)ncols * sizeof *pc->vals);
+        pc->offs = realloc(pc->offs, (size_t)ncols * sizeof *pc->offs);
+        if (!pc->vals || !pc->offs) abort();
+        pc->vals_cap = ncols;
+    }
+    pc->arena_len = 0;
+    int bad = -1;
+    for (int i = 0; i < ncols; i++) {
+        if (!raw[i]) {
+            pc->offs[i] = SIZE_MAX;
+            continue;
+        }
+        pc->offs[i] = arena_put(pc, raw[i], strlen(raw[i]));
+        if (pc->offs[i] == SIZE_MAX && bad < 0) bad = i;
+    }
+    for (int i = 0; i < ncols; i++) pc->vals[i] = pc->offs[i] == SIZE_MAX ? NULL : pc->arena + pc->offs[i];
+    return bad;
+}
+
+/* ------------------------------------------------------------- SQL streams */
+
+
+/* Copies s into the reusable buffer *buf (capacity *cap). */
+static void buf_set(char **buf, size_t *cap, const char *s) {
+    size_t n = strlen(s) + 1;
+    if (n > *cap) {
+        char *grown = realloc(*buf, n);
+        if (!grown) abort();
+        *buf = grown;
+        *cap = n;
+    }
+    memcpy(*buf, s, n);
+}
+
+/* Incremental streams: the row is the newest read so far (rows arrive
+ * ordered by (column, key)), unless its column or key is missing. Returns 1
+ * when the column is NULL: the row is rejected and moves nothing (such rows
+ * sort outside any watermark and would be re-read or lost otherwise). */
+static int track_watermark(pull_ctx *pc, int *stop) {
+    stream *st = pc->st;
+    const char *ts = pc->vals[st->incidx], *key = pc->vals[st->keyidx];
+    *stop = 0;
+    if (!ts || !*ts) {
+        char reason[200], refbuf[64];
+        pc->rows_seen++;
+        if (!key || !*key) snprintf(refbuf, sizeof refbuf, "(row %ld)", pc->rows_seen);
+        snprintf(reason, sizeof reason, "incremental column %s is empty", st->inc_col);
+        *stop = reject(pc, key && *key ? key : refbuf, reason) ? 1 : 0;
+        return 1;
+    }
+    if (!key || !*key) return 0; /* rejected by the mapping; no tie-breaker to resume from */
+    buf_set(&pc->wm_ts, &pc->wm_ts_cap, ts);
+    buf_set(&pc->wm_key, &pc->wm_key_cap, key);
+    pc->wm_set = 1;
+    return 0;
+}
+
+static int sql_row_cb(void *ud, int ncols, const char *const *names, const char *const *vals) {
+    pull_ctx *pc = ud;
+    int bad = convert_row(pc, ncols, vals);
+    pc->row.ncols = ncols;
+    pc->row.names = names;
+    pc->row.vals = pc->vals;
+    if (!pc->resolved && resolve_columns(pc, pc->err, sizeof pc->err)) return 1;
+    if (bad >= 0) pc->vals[bad] = NULL; /* keep raw_json printable */
+    if (pc->incremental) {
+        int stop;
+        if (track_watermark(pc, &stop)) return stop;
+    }
+    if (bad >= 0) {
+        const char *key = pc->vals[pc->st->keyidx] ? pc->vals[pc->st->keyidx] : "(unknown key)";
+        char reason[300];
+        snprintf(reason, sizeof reason, "column %s: not valid %s text", names[bad],
+                 pc->ad->cd == (iconv_t)-1 ? "UTF-8 (set encoding = GBK in the source if it is a legacy system)"
+                                           : pc->ad->src->encoding);
+        return reject(pc, key, reason) ? 1 : 0;
+    }
+    return map_and_emit(pc);
+}
+
+/* The stream's SQL with trailing blanks and semicolons removed, so that it
+ * can be wrapped as a subquery. malloc'd. */
+static char *sql_trimmed(const char *sql) {
+    size_t n = strlen(sql);
+    while (n && (isspace((unsigned char)sql[n - 1]) || sql[n - 1] == ';')) n--;
+    char *s = malloc(n + 1);
+    if (!s) abort();
+    memcpy(s, sql, n);
+    s[n] = '\0';
+    return s;
+}
+
+/* Builds the incremental query around the stream's SQL:
+ *   SELECT * FROM (<sql>) gg_q [WHERE gg_q.c > P1 OR (gg_q.c = P2 AND gg_q.k > P3)]
+ *   ORDER BY gg_q.c, gg_q.k
+ * with placeholders numbered after the stream's own ($n for PostgreSQL, ? for
+ * ODBC). No row-value constructor, so it runs on every SQL dialect we meet.
+ * malloc'd. */
+static char *incremental_sql(const stream *st, int pg, int resume) {
+    char *inner = sql_trimmed(st->sql);
+    const char *c = st->inc_col, *k = st->key;
+    char p1[16] = "?", p2[16] = "?", p3[16] = "?";
+    if (pg) {
+        snprintf(p1, sizeof p1, "$%d", st->nparams + 1);
+        snprintf(p2, sizeof p2, "$%d", st->nparams + 2);
+        snprintf(p3, sizeof p3, "$%d", st->nparams + 3);
+    }
+    size_t cap = strlen(inner) + 4 * strlen(c) + 2 * strlen(k) + 200;
+    char *out = malloc(cap);
+    if (!out) abort();
+    if (resume)
+        snprintf(out, cap,
+                 "SELECT * FROM (%s) gg_q WHERE gg_q.%s > %s OR (gg_q.%s = %s AND gg_q.%s > %s)"
+                 " ORDER BY gg_q.%s, gg_q.%s",
+                 inner, c, p1, c, p2, k, p3, c, k);
+    else
+        snprintf(out, cap, "SELECT * FROM (%s) gg_q ORDER BY gg_q.%s, gg_q.%s", inner, c, k);
+    free(inner);
+    return out;
+}
+
+/* Parses a watermark text {"ts": "...", "key": "..."} into malloc'd parts. */
+static int watermark_parse(const char *text, char **ts, char **key) {
+    json_error_t je;
+    json_t *j = json_loads(text, 0, &je);
+    const char *t = j ? json_string_value(json_object_get(j, "ts")) : NULL;
+    const char *k = j ? json_string_value(json_object_get(j, "key")) : NULL;
+    int rc = -1;
+    if (t && k) {
+        *ts = xstrdup(t);
+        *key = xstrdup(k);
+        rc = 0;
+    }
+    json_decref(j);
+    return rc;
+}
+
+static char *watermark_text(const char *ts, const char *key) {
+    json_t *j = json_pack("{s:s, s:s}", "ts", ts, "key", key);
+    if (!j) return NULL;
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return s;
+}
+
+static int pull_sql(pull_ctx *pc, const char *watermark_in, char *err, size_t errsz) {
+    stream *st = pc->st;
+    conn *c = pc->ad->conns[st->conn_idx];
+    char e2[1024];
+    char *base = st->sql, *wm_ts = NULL, *wm_key = NULL;
+    int nparams = st->nparams;
+    if (st->inc_col) {
+        if (watermark_in && watermark_parse(watermark_in, &wm_ts, &wm_key)) {
+            snprintf(err, errsz, "source %s, stream '%s': stored watermark is not {\"ts\": ..., \"key\": ...}: %.200s",
+                     pc->ad->source, st->name, watermark_in);
+            return -1;
+        }
+        base = incremental_sql(st, conn_get_kind(c)->params == CONN_PARAMS_DOLLAR, wm_ts != NULL);
+        if (wm_ts) nparams += 3;
+        pc->incremental = 1;
+    }
+    char *sql = base;
+    char **params = calloc((size_t)nparams + 1, sizeof *params);
+    if (!params) abort();
+    for (int i = 0; i < st->nparams; i++) params[i] = st->params[i] ? xstrdup(st->params[i]) : NULL;
+    if (wm_ts) {
+        params[st->nparams] = xstrdup(wm_ts);
+        params[st->nparams + 1] = wm_ts;
+        params[st->nparams + 2] = wm_key;
+    }
+    int rc = -1;
+    if (params_to_source(pc->ad, &sql, params, nparams, e2, sizeof e2) == 0)
+        rc = conn_query(c, sql, nparams, (const char *const *)params, sql_row_cb, pc, e2, sizeof e2);
+    if (sql != base) free(sql);
+    if (base != st->sql) free(base);
+    params_free(params, nparams);
+    if (pc->err[0]) {
+        snprintf(err, errsz, "%s", pc->err);
+        return -1;
+    }
+    if (rc < 0) {
+        snprintf(err, errsz, "source %s, stream '%s': %s", pc->ad->source, st->name, e2);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ HTTP streams */
+
+static int http_item(pull_ctx *pc, json_t *item) {
+    stream *st = pc->st;
+    int n = st->nhttp_cols;
+    /* values point into the item or into num[] (numbers printed as text) */
+    const char **vals = calloc((size_t)n + 1, sizeof *vals);
+    char(*num)[32] = calloc((size_t)n + 1, sizeof *num);
+    if (!vals || !num) abort();
+    for (int i = 0; i < n; i++) {
+        json_t *v = json_path(item, st->http_cols[i]);
+        vals[i] = NULL;
+        if (!v || json_is_null(v)) continue;
+        if (json_is_string(v))
+            vals[i] = json_string_value(v);
+        else if (json_is_integer(v)) {
+            snprintf(num[i], sizeof num[i], "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+            vals[i] = num[i];
+        } else if (json_is_real(v)) {
+            snprintf(num[i], sizeof num[i], "%.15g", json_real_value(v));
+            vals[i] = num[i];
+        } else if (json_is_boolean(v)) {
+            vals[i] = json_is_true(v) ? "true" : "false";
+        }
+    }
+    pc->item = item;
+    pc->row.ncols = n;
+    pc->row.names = st->http_cols;
+    pc->row.vals = vals;
+    int rc = 1;
+    if (pc->resolved || resolve_columns(pc, pc->err, sizeof pc->err) == 0) rc = map_and_emit(pc);
+    pc->item = NULL;
+    pc->row.vals = NULL;
+    free(vals);
+    free(num);
+    return rc;
+}
+
+static int pull_http(pull_ctx *pc, char *err, size_t errsz) {
+    stream *st = pc->st;
+    conn *c = pc->ad->conns[st->conn_idx];
+    long page = st->page_start;
+    for (long pages = 0; pages < MAX_HTTP_PAGES; pages++, page++) {
+        char path[2048];
+        if (st->page_param) {
+            int n = snprintf(path, sizeof path, "%s%c%s=%ld", st->get, strchr(st->get, '?') ? '&' : '?',
+                             st->page_param, page);
+            if (st->size_param) snprintf(path + n, sizeof path - (size_t)n, "&%s=%ld", st->size_param, st->page_size);
+        } else {
+            snprintf(path, sizeof path, "%s", st->get);
+        }
+        http_response resp = {0};
+        char e2[1024];
+        if (conn_http(c, "GET", path, NULL, NULL, 0, &resp, e2, sizeof e2)) {
+            snprintf(err, errsz, "source %s, stream '%s': GET %s failed: %s", pc->ad->source, st->name, path, e2);
+            return -1;
+        }
+        if (resp.status != 200) {
+            snprintf(err, errsz, "source %s, stream '%s': GET %s answered HTTP %ld%s", pc->ad->source, st->name, path,
+                     resp.status, resp.status == 401 || resp.status == 403 ? " (check the token)" : "");
+            http_response_free(&resp);
+            return -1;
+        }
+        json_error_t je;
+        json_t *doc = json_loadb(resp.body, resp.len, 0, &je);
+        http_response_free(&resp);
+        if (!doc) {
+            snprintf(err, errsz, "source %s, stream '%s': GET %s: response is not JSON (line %d: %s)", pc->ad->source,
+                     st->name, path, je.line, je.text);
+            return -1;
+        }
+        json_t *items = st->items ? json_path(doc, st->items) : doc;
+        if (!json_is_array(items)) {
+            snprintf(err, errsz, "source %s, stream '%s': GET %s: no array at '%s' in the response", pc->ad->source,
+                     st->name, path, st->items ? st->items : "(top level)");
+            json_decref(doc);
+            return -1;
+        }
+        size_t n = json_array_size(items);
+        for (size_t i = 0; i < n && !pc->stop; i++) {
+            json_t *it = json_array_get(items, i);
+            if (!json_is_object(it)) {
+                char ref[64];
+                snprintf(ref, sizeof ref, "(page %ld item %zu)", page, i);
+                pc->item = NULL;
+                if (reject(pc, ref, "item is not a JSON object")) break;
+                continue;
+            }
+            if (http_item(pc, it)) pc->stop = 1;
+        }
+        json_decref(doc);
+        if (pc->err[0]) {
+            snprintf(err, errsz, "%s", pc->err);
+            return -1;
+        }
+        if (pc->stop || !st->page_param || n == 0 || (st->size_param && (long)n < st->page_size)) return 0;
+    }
+    snprintf(err, errsz, "source %s, stream '%s': more than %d pages; is the paging parameter right?", pc->ad->source,
+             st->name, MAX_HTTP_PAGES);
+    return -1;
+}
+
+/* ------------------------------------------------------ custom Lua pulls */
+
+/* ctx.emit{...}: builds a fact from the table. Conversion problems reject the
+ * record (quarantine) rather than fail the pull. */
+static int l_emit(lua_State *L) {
+    adapter *ad = lua_touserdata(L, lua_upvalueindex(1));
+    pull_ctx *pc = ad->cur;
+    if (!pc) return luaL_error(L, "emit called outside a pull");
+    luaL_checktype(L, 1, LUA_TTABLE);
+    fact_clear(&pc->f);
+    fact_init(&pc->f, pc->st->kind);
+    pc->f.source = xstrdup(ad->source);
+    char reason[600];
+    /* raw_json for evidence: the emitted table itself */
+    char e2[256];
+    json_t *raw = lua_rt_to_json(L, 1, e2, sizeof e2);
+    pc->item = raw;
+    int rc;
+    if (fact_from_table(pc, L, 1, reason, sizeof reason)) {
+        rc = reject(pc, pc->f.ref ? pc->f.ref : "(no ref)", reason);
+    } else if (!pc->f.ref) {
+        rc = reject(pc, "(no ref)", "emitted record has no ref (the department's record key)");
+    } else if (fact_check(&pc->f, reason, sizeof reason)) {
+        rc = reject(pc, pc->f.ref, reason);
+    } else {
+        pc->nrows++;
+        rc = pc->sink->on_fact ? pc->sink->on_fact(pc->sink->ud, pc->st->name, &pc->f) : 0;
+        if (pc->limit > 0 && pc->nrows >= pc->limit) rc = 1;
+    }
+    pc->item = NULL;
+    json_decref(raw);
+    if (rc) pc->stop = 1;
+    lua_pushboolean(L, !pc->stop);
+    return 1;
+}
+
+static int l_reject(lua_State *L) {
+    adapter *ad = lua_touserdata(L, lua_upvalueindex(1));
+    pull_ctx *pc = ad->cur;
+    if (!pc) return luaL_error(L, "reject called outside a pull");
+    char *ref = scalar_text(L, 1);
+    const char *why = luaL_optstring(L, 2, "rejected by the adapter");
+    char reason[600];
+    snprintf(reason, sizeof reason, "rejected by the adapter: %s", why);
+    reject(pc, ref ? ref : "(no ref)", reason);
+    free(ref);
+    return 0;
+}
+
+static int pull_lua(pull_ctx *pc, char *err, size_t errsz) {
+    adapter *ad = pc->ad;
+    lua_State *L = lua_rt_state(ad->rt);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, pc->st->pull_ref);
+    lua_createtable(L, 0, 4);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ad->conns_ref);
+    lua_setfield(L, -2, "conns");
+    lua_pushlightuserdata(L, ad);
+    lua_pushcclosure(L, l_emit, 1);
+    lua_setfield(L, -2, "emit");
+    lua_pushlightuserdata(L, ad);
+    lua_pushcclosure(L, l_reject, 1);
+    lua_setfield(L, -2, "reject");
+    lua_pushstring(L, pc->st->name);
+    lua_setfield(L, -2, "stream");
+    char e2[1024];
+    if (lua_rt_pcall(ad->rt, 1, 0, e2, sizeof e2)) {
+        snprintf(err, errsz, "source %s, stream '%s': %s", ad->source, pc->st->name, e2);
+        return -1;
+    }
+    return 0;
+}
+
+int adapter_pull(adapter *ad, size_t i, const adapter_sink *sink, long limit, const char *watermark_in,
+                 long *nrows, char **watermark_out, char *err, size_t errsz) {
+    if (watermark_out) *watermark_out = NULL;
+    if (i >= ad->nstreams) {
+        snprintf(err, errsz, "source %s: no stream %zu", ad->source, i);
+        return -1;
+    }
+    if (!ad->nconns && ad->src->nconns && adapter_connect(ad, err, errsz)) return -1;
+    stream *st = &ad->streams[i];
+    pull_ctx pc = {.ad = ad, .st = st, .sink = sink, .limit = limit};
+    fact_init(&pc.f, st->kind);
+    ad->cur = &pc;
+    int rc;
+    if (st->pull_ref != LUA_NOREF)
+        rc = pull_lua(&pc, err, errsz);
+    else if (conn_kind_serves(conn_get_kind(ad->conns[st->conn_idx]), CONN_SERVES_HTTP))
+        rc = pull_http(&pc, err, errsz);
+    else
+        rc = pull_sql(&pc, watermark_in, err, errsz);
+    ad->cur = NULL;
+    if (rc == 0 && pc.wm_set && watermark_out) {
+        *watermark_out = watermark_text(pc.wm_ts, pc.wm_key);
+        if (!*watermark_out) {
+            snprintf(err, errsz, "source %s, stream '%s': cannot encode the watermark (not UTF-8 text?)", ad->source,
+                     st->name);
+            rc = -1;
+        }
+    }
+    fact_clear(&pc.f);
+    free(pc.arena);
+    free(pc.vals);
+    free(pc.offs);
+    free(pc.wm_ts);
+    free(pc.wm_key);
+    if (nrows) *nrows = pc.nrows;
+    return rc;
+}
+
+int adapter_id15(const char *id18, char out[16]) {
+    if (!id18 || strlen(id18) != 18 || id18[6] != '1' || id18[7] != '9') return -1;
+    for (int i = 0; i < 17; i++)
+        if (!isdigit((unsigned char)id18[i])) return -1;
+    memcpy(out, id18, 6);
+    memcpy(out + 6, id18 + 8, 9);
+    out[15] = '\0';
+    return 0;
+}
+
+int adapter_lookup(adapter *ad, size_t i, const char *id18, const adapter_sink *sink, long *nrows, char *err,
+                   size_t errsz) {
+    if (nrows) *nrows = 0;
+    if (i >= ad->nstreams) {
+        snprintf(err, errsz, "source %s: no stream %zu", ad->source, i);
+        return -1;
+    }
+    stream *st = &ad->streams[i];
+    if (!st->lookup) {
+        snprintf(err, errsz, "source %s, stream '%s': the stream declares no lookup", ad->source, st->name);
+        return -1;
+    }
+    if (!ad->nconns && ad->src->nconns && adapter_connect(ad, err, errsz)) return -1;
+    char id15[16];
+    char *params[2] = {xstrdup(id18), xstrdup(adapter_id15(id18, id15) == 0 ? id15 : id18)};
+    pull_ctx pc = {.ad = ad, .st = st, .sink = sink};
+    fact_init(&pc.f, st->kind);
+    ad->cur = &pc;
+    char e2[1024];
+    char *sql = st->lookup;
+    int rc = -1;
+    if (params_to_source(ad, &sql, params, 2, e2, sizeof e2) == 0)
+        rc = conn_query(ad->conns[st->conn_idx], sql, 2, (const char *const *)params, sql_row_cb, &pc, e2, sizeof e2);
+    if (sql != st->lookup) free(sql);
+    free(params[0]);
+    free(params[1]);
+    ad->cur = NULL;
+    if (pc.err[0]) {
+        snprintf(err, errsz, "%s (in the lookup)", pc.err);
+        rc = -1;
+    } else if (rc < 0) {
+        snprintf(err, errsz, "source %s, stream '%s': lookup: %s", ad->source, st->name, e2);
+    } else {
+        rc = 0;
+    }
+    fact_clear(&pc.f);
+    free(pc.arena);
+    free(pc.vals);
+    free(pc.offs);
+    if (nrows) *nrows = pc.nrows;
+    return rc;
+}

@@ -1,0 +1,100 @@
+/* push.c - delivering one alert through the adapter's push function: the
+ * alert as a Lua table (masked summary, periods, detail) and the source's
+ * connections, in a protected call. */
+#include "adapter/adapter_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* -------------------------------------------------------------------- push */
+
+static void set_str(lua_State *L, const char *k, const char *v) {
+    if (!v) return;
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, k);
+}
+
+/* Protected: (push_fn, alert*, explanation, conns, summary) -> push_fn(alert_table, conns). */
+static int l_push_call(lua_State *L) {
+    const alert *a = lua_touserdata(L, 2);
+    const char *expl = lua_tostring(L, 3);
+    lua_createtable(L, 0, 24);
+    set_str(L, "id", a->id);
+    set_str(L, "rule", rule_name(a->rule));
+    set_str(L, "rule_title", rule_title_zh(a->rule));
+    set_str(L, "subject", a->subject);
+    set_str(L, "id_no", a->id_no);
+    set_str(L, "name", a->name);
+    set_str(L, "case", a->case_key);
+    set_str(L, "region", a->region);
+    set_str(L, "grid", a->grid);
+    lua_pushinteger(L, a->amount);
+    lua_setfield(L, -2, "amount");
+    char yuan[40];
+    snprintf(yuan, sizeof yuan, "%s%lld.%02lld", a->amount < 0 ? "-" : "", (long long)llabs(a->amount) / 100,
+             (long long)llabs(a->amount) % 100);
+    set_str(L, "amount_yuan", yuan);
+    set_str(L, "confidence", confidence_name(a->conf));
+    set_str(L, "status", a->status);
+    lua_pushinteger(L, a->version);
+    lua_setfield(L, -2, "version");
+    lua_createtable(L, (int)a->nperiods, 0);
+    char first[16] = "", last[16] = "";
+    for (size_t i = 0; i < a->nperiods; i++) {
+        char m[16];
+        snprintf(m, sizeof m, "%04d-%02d", a->periods[i] / 100 % 10000, a->periods[i] % 100);
+        lua_pushstring(L, m);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+        if (i == 0) memcpy(first, m, sizeof m);
+        memcpy(last, m, sizeof m);
+    }
+    lua_setfield(L, -2, "periods");
+    if (a->nperiods) {
+        set_str(L, "first_period", first);
+        set_str(L, "last_period", last);
+    }
+    set_str(L, "explanation", expl);
+    set_str(L, "summary", lua_tostring(L, 5));
+    if (a->detail_json) {
+        json_error_t je;
+        json_t *d = json_loads(a->detail_json, 0, &je);
+        if (d) {
+            lua_rt_push_json(L, d); /* may raise on OOM; d leaks then (bounded, rare) */
+            json_decref(d);
+            lua_setfield(L, -2, "detail");
+        }
+    }
+    /* stack: fn, alert*, expl, conns, alert_table */
+    lua_pushvalue(L, 1);
+    lua_insert(L, -2);
+    lua_pushvalue(L, 4);
+    lua_call(L, 2, 0);
+    return 0;
+}
+
+int adapter_push(adapter *ad, const alert *a, const char *explanation, char *err, size_t errsz) {
+    if (ad->push_ref == LUA_NOREF) {
+        snprintf(err, errsz, "source %s: the adapter %s has no push function", ad->source, ad->path);
+        return -1;
+    }
+    if (!ad->nconns && ad->src->nconns && adapter_connect(ad, err, errsz)) return -1;
+    lua_State *L = lua_rt_state(ad->rt);
+    lua_pushcfunction(L, l_push_call);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ad->push_ref);
+    lua_pushlightuserdata(L, (void *)a);
+    lua_pushstring(L, explanation ? explanation : "");
+    if (ad->conns_ref != LUA_NOREF)
+        lua_rawgeti(L, LUA_REGISTRYINDEX, ad->conns_ref);
+    else
+        lua_newtable(L);
+    char *summary = alert_summary_zh(a); /* one masked line, e.g. for a list column */
+    lua_pushstring(L, summary ? summary : "");
+    free(summary);
+    char e2[1024];
+    if (lua_rt_pcall(ad->rt, 5, 0, e2, sizeof e2)) {
+        snprintf(err, errsz, "source %s: push of alert %s failed: %s", ad->source, a->id, e2);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,91 @@
+/* deliver.c - delivering due outbox rows to their sinks through the sink
+ * source's adapter push (with the zh-CN explanation), marking the alert
+ * pushed once no delivery of it is pending; a failure is retried later with
+ * exponential backoff and becomes a dead letter after max_attempts. */
+#include "delivery/delivery.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "conn/conn.h"
+#include "core/log.h"
+
+/* A due outbox row copied out of the state store, so that no SQLite statement
+ * is open while a sink runs. */
+typedef struct outbox_copy {
+    long id;
+    char alert_id[48], sink[64];
+    int version, attempts;
+} outbox_copy;
+
+typedef struct due_list {
+    outbox_copy *rows;
+    size_t n, cap;
+} due_list;
+
+static int collect_due(void *ud, const outbox_row *r) {
+    due_list *d = ud;
+    if (d->n == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 64;
+        d->rows = realloc(d->rows, d->cap * sizeof *d->rows);
+        if (!d->rows) abort();
+    }
+    outbox_copy *c = &d->rows[d->n++];
+    c->id = r->id;
+    snprintf(c->alert_id, sizeof c->alert_id, "%s", r->alert_id);
+    snprintf(c->sink, sizeof c->sink, "%s", r->sink);
+    c->version = r->version;
+    c->attempts = r->attempts;
+    return 0;
+}
+
+int deliver_due(gg_ctx *ctx, cycle_stats *cs) {
+    due_list d = {0};
+    if (state_outbox_due(ctx->st, collect_due, &d)) return 1;
+    int failures = 0;
+    conn_opts bo = {.backoff_base_ms = ctx->cfg->backoff_base_ms, .backoff_max_ms = ctx->cfg->backoff_max_ms};
+    for (size_t i = 0; i < d.n; i++) {
+        outbox_copy *c = &d.rows[i];
+        alert a;
+        memset(&a, 0, sizeof a);
+        int found = state_alert_get(ctx->st, c->alert_id, &a);
+        char err[1024];
+        adapter *ad = gg_ctx_adapter(ctx, c->sink);
+        if (found != 0) {
+            snprintf(err, sizeof err, "alert %s is not in the state store", c->alert_id);
+        } else if (!ad) {
+            snprintf(err, sizeof err, "sink %s has no loaded adapter", c->sink);
+        } else {
+            char *expl = alert_explain_zh(&a, gg_ctx_label, ctx);
+            int rc = adapter_push(ad, &a, expl, err, sizeof err);
+            free(expl);
+            if (rc == 0) {
+                state_outbox_done(ctx->st, c->id);
+                cs->delivered++;
+                long pending = 0;
+                if (state_outbox_pending_count(ctx->st, a.id, &pending) == 0 && pending == 0 &&
+                    !strcmp(a.status, "new"))
+                    state_alert_set_status(ctx->st, a.id, "pushed", NULL);
+                alert_free(&a);
+                continue;
+            }
+        }
+        if (found == 0) alert_free(&a);
+        long delay = conn_backoff_ms(&bo, c->attempts);
+        if (delay < ctx->cfg->backoff_base_ms / 2) delay = ctx->cfg->backoff_base_ms / 2;
+        long long next = (long long)time(NULL) + (delay + 999) / 1000;
+        state_outbox_failed(ctx->st, c->id, err, next, ctx->cfg->max_attempts);
+        if (c->attempts + 1 >= ctx->cfg->max_attempts)
+            gg_error("delivery", "alert %s to %s failed %d times; kept as dead letter (gridgate outbox list --status dead): %s",
+                     c->alert_id, c->sink, c->attempts + 1, err);
+        else
+            gg_error("delivery", "alert %s to %s failed (attempt %d of %d, retried later): %s", c->alert_id, c->sink,
+                     c->attempts + 1, ctx->cfg->max_attempts, err);
+        cs->delivery_failed++;
+        failures++;
+    }
+    free(d.rows);
+    return failures;
+}

@@ -1,0 +1,29 @@
+/* delivery.h - after the rules: routing alerts to the outbox, delivering the
+ * outbox to sinks (retries, dead letters), and the alert lifecycle (verdicts,
+ * withdrawn, overdue). The cycle (app/cycle.c) calls these in its phases.
+ *
+ *   route.c      alert -> outbox rows of its rule's sinks
+ *   deliver.c    due outbox rows -> adapter push, backoff, dead letters
+ *   lifecycle.c  verdicts, withdrawal, overdue escalation */
+#ifndef GG_DELIVERY_H
+#define GG_DELIVERY_H
+
+#include "alerts/alert.h"
+#include "app/cycle.h"
+#include "app/gg.h"
+#include "model/factset.h"
+
+/* Enqueues an alert for each sink its rule routes to (in the caller's
+ * transaction). */
+void route_alert(gg_ctx *ctx, const alert *a);
+/* Delivers the due outbox rows; counts go to cs. Returns the number of
+ * failures (1 when the outbox cannot be read). */
+int deliver_due(gg_ctx *ctx, cycle_stats *cs);
+/* Applies the verdict facts in fs to their alerts, each verdict once (in the
+ * caller's transaction). */
+void apply_verdicts(gg_ctx *ctx, const factset *fs, cycle_stats *cs);
+/* Withdraws open alerts not in al (what the rules produced this cycle) and
+ * escalates overdue ones; both are routed again (in the caller's transaction). */
+void lifecycle_update(gg_ctx *ctx, const alert_list *al, cycle_stats *cs);
+
+#endif

@@ -1,0 +1,102 @@
+/* lifecycle.c - what happens to stored alerts besides the rules producing
+ * them: verdicts from the departments confirm or dismiss them (once per
+ * verdict), an open alert the rules no longer produce is withdrawn, and a
+ * pushed alert without a verdict past the deadline becomes overdue. Withdrawn
+ * and overdue alerts are routed again so the departments see the change. (An
+ * alert whose evidence changes is reopened by the state store's upsert.) */
+#include "delivery/delivery.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/strmap.h"
+
+/* Verdicts close the loop: a verdict fact sets its alert confirmed/dismissed
+ * once. The applied verdict is remembered (as a mark of the source) so
+ * that an alert reopened by new evidence is not closed again by an old one. */
+void apply_verdicts(gg_ctx *ctx, const factset *fs, cycle_stats *cs) {
+    for (size_t i = 0; i < fs->nfacts; i++) {
+        const fact *f = &fs->facts[i];
+        if (f->kind != FK_VERDICT || !f->f[FF_ALERT].s || !f->f[FF_VERDICT].s) continue;
+        char key[128], sig[512];
+        snprintf(key, sizeof key, "verdict:%s", f->f[FF_ALERT].s);
+        snprintf(sig, sizeof sig, "%s|%s|%s", f->ref, f->f[FF_VERDICT].s, f->f[FF_AT].s ? f->f[FF_AT].s : "");
+        char *prev = NULL;
+        if (state_mark_get(ctx->st, f->source, key, &prev)) continue;
+        int same = prev && !strcmp(prev, sig);
+        free(prev);
+        if (same) continue;
+        alert a;
+        memset(&a, 0, sizeof a);
+        int found = state_alert_get(ctx->st, f->f[FF_ALERT].s, &a);
+        if (found == 0) {
+            char note[400];
+            snprintf(note, sizeof note, "%s%s%s", f->f[FF_BY].s ? f->f[FF_BY].s : "",
+                     f->f[FF_NOTE].s ? ": " : "", f->f[FF_NOTE].s ? f->f[FF_NOTE].s : "");
+            if (state_alert_set_status(ctx->st, a.id, f->f[FF_VERDICT].s, note) == 0) {
+                cs->verdicts_applied++;
+                gg_info("verdicts", "alert %s %s (source %s, record %s)", a.id, f->f[FF_VERDICT].s, f->source, f->ref);
+            }
+            alert_free(&a);
+        } else if (found == 1) {
+            gg_warn("verdicts", "source %s, record %s: verdict for unknown alert %s ignored", f->source, f->ref,
+                    f->f[FF_ALERT].s);
+        }
+        state_mark_set(ctx->st, f->source, key, sig);
+    }
+}
+
+/* Lifecycle after the rules ran: an open alert the rules no longer produce is
+ * withdrawn, and a pushed alert without a verdict past the deadline becomes
+ * overdue; both are delivered again so the departments see the change. */
+typedef struct withdraw_ctx {
+    gg_ctx *ctx;
+    cycle_stats *cs;
+    strmap produced;
+} withdraw_ctx;
+
+static void reroute_by_id(gg_ctx *ctx, const char *id) {
+    alert a;
+    memset(&a, 0, sizeof a);
+    if (state_alert_get(ctx->st, id, &a) != 0) return;
+    route_alert(ctx, &a);
+    alert_free(&a);
+}
+
+static int withdraw_if_gone(void *ud, const char *id) {
+    withdraw_ctx *wc = ud;
+    if (strmap_has(&wc->produced, id)) return 0;
+    int version = 0;
+    if (state_alert_withdraw(wc->ctx->st, id, &version)) return 0;
+    gg_info("alerts", "alert %s withdrawn: its evidence is gone (version %d)", id, version);
+    wc->cs->alerts_withdrawn++;
+    reroute_by_id(wc->ctx, id);
+    return 0;
+}
+
+static int escalate_overdue(void *ud, const char *id) {
+    withdraw_ctx *wc = ud;
+    gg_warn("alerts", "alert %s overdue: no verdict within %ld days; delivered again as overdue", id,
+            wc->ctx->cfg->verdict_deadline_days);
+    wc->cs->alerts_overdue++;
+    reroute_by_id(wc->ctx, id);
+    return 0;
+}
+
+/* Withdraws the open alerts the rules no longer produce (al) and escalates
+ * the pushed ones past the verdict deadline, rerouting both. Inside the
+ * caller's transaction. */
+void lifecycle_update(gg_ctx *ctx, const alert_list *al, cycle_stats *cs) {
+    withdraw_ctx wc = {.ctx = ctx, .cs = cs};
+    int lifecycle_ok = strmap_init(&wc.produced, al->n) == 0;
+    for (size_t i = 0; lifecycle_ok && i < al->n; i++)
+        if (strmap_add(&wc.produced, al->items[i].id) < 0) lifecycle_ok = 0;
+    if (lifecycle_ok) {
+        state_alerts_open_each(ctx->st, withdraw_if_gone, &wc);
+        long long deadline = (long long)time(NULL) - ctx->cfg->verdict_deadline_days * 86400LL;
+        state_alerts_overdue(ctx->st, deadline, escalate_overdue, &wc);
+    }
+    strmap_free(&wc.produced);
+}

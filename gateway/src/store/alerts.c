@@ -1,0 +1,546 @@
+/* alerts.c - stored alerts and their lifecycle: upsert by stable id (version
+ * and reopen when the fingerprint changes), loading with full evidence,
+ * iteration, status changes (verdicts), withdrawal and overdue escalation.
+ * Periods and evidence are kept as JSON text columns. */
+#include "store/state_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Columns of an alert row, in the order alert_from_row() reads them. */
+#define ALERT_COLUMNS                                                                     \
+    "id, rule, subject, id_no, case_key, name, region, grid, amount, confidence,"         \
+    " periods_json, detail_json, evidence_json, status, version, fingerprint, first_seen," \
+    " updated_at"
+
+/* ---- alerts ---------------------------------------------------------------- */
+
+static const char *link_name(link_conf l) {
+    switch (l) {
+    case LINK_HIGH: return "high";
+    case LINK_LOW: return "low";
+    default: return "none";
+    }
+}
+
+static link_conf link_parse(const char *s) {
+    if (s && strcmp(s, "high") == 0) return LINK_HIGH;
+    if (s && strcmp(s, "low") == 0) return LINK_LOW;
+    return LINK_NONE;
+}
+
+static int confidence_parse(const char *s, confidence *out) {
+    for (int c = CONF_LOW; c <= CONF_HIGH; c++)
+        if (s && strcmp(s, confidence_name((confidence)c)) == 0) {
+            *out = (confidence)c;
+            return 0;
+        }
+    return -1;
+}
+
+/* JSON value for an optional JSON text: the parsed value, or null for NULL.
+ * Returns NULL (with *bad set) when the text does not parse. New reference. */
+static json_t *json_of_text(const char *text, int *bad) {
+    if (!text) return json_null();
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    if (!v) *bad = 1;
+    return v;
+}
+
+/* periods_json text (malloc'd) for a's periods: ["2024-04", ...]. */
+static char *periods_to_json(const alert *a) {
+    json_t *arr = json_array();
+    if (!arr) return NULL;
+    for (size_t i = 0; i < a->nperiods; i++) {
+        char buf[16];
+        snprintf(buf, sizeof buf, "%04d-%02d", a->periods[i] / 100, a->periods[i] % 100);
+        if (json_array_append_new(arr, json_string(buf)) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    char *s = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    return s;
+}
+
+/* evidence_json text (malloc'd) for a's evidence, or NULL with a reason in err. */
+static char *evidence_to_json(const alert *a, char *err, size_t errsz) {
+    json_t *arr = json_array();
+    if (!arr) {
+        set_err(err, errsz, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < a->nev; i++) {
+        const alert_evidence *e = &a->ev[i];
+        int bad_raw = 0, bad_norm = 0;
+        json_t *raw = json_of_text(e->raw_json, &bad_raw);
+        json_t *fields = e->norm_json ? json_of_text(e->norm_json, &bad_norm) : json_object();
+        if (bad_raw || bad_norm || !raw || !fields) {
+            set_err(err, errsz, "evidence %zu (%s from %s): %s", i, e->kind ? e->kind : "?",
+                    e->source ? e->source : "?",
+                    bad_raw ? "raw_json does not parse" : bad_norm ? "norm_json does not parse"
+                                                               : "out of memory");
+            json_decref(raw);
+            json_decref(fields);
+            json_decref(arr);
+            return NULL;
+        }
+        json_t *o = json_pack("{s:s?, s:s?, s:s?, s:s?, s:o, s:o, s:s}", "role", e->role,
+                              "source", e->source, "kind", e->kind, "ref", e->ref, "raw", raw,
+                              "fields", fields, "link", link_name(e->link));
+        /* json_pack's "o" steals raw/fields even on failure. */
+        if (!o || json_array_append_new(arr, o) != 0) {
+            set_err(err, errsz, "evidence %zu: cannot build JSON", i);
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    char *s = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    if (!s) set_err(err, errsz, "out of memory");
+    return s;
+}
+
+/* Compact JSON text of v (malloc'd), or NULL for JSON null / absent. *oom set on failure. */
+static char *json_text_or_null(const json_t *v, int *oom) {
+    if (!v || json_is_null(v)) return NULL;
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!s) *oom = 1;
+    return s;
+}
+
+static char *dup_or_null(const char *s, int *oom) {
+    if (!s) return NULL;
+    char *d = strdup(s);
+    if (!d) *oom = 1;
+    return d;
+}
+
+/* Fills a->ev from an evidence_json array text. 0 ok, -1 with reason in err. */
+static int evidence_from_json(alert *a, const char *text, char *err, size_t errsz) {
+    json_error_t jerr;
+    json_t *arr = json_loads(text, 0, &jerr);
+    if (!arr || !json_is_array(arr)) {
+        set_err(err, errsz, "evidence_json is not an array (%s)", arr ? "wrong type" : jerr.text);
+        json_decref(arr);
+        return -1;
+    }
+    size_t n = json_array_size(arr);
+    if (n > 0) {
+        /* malloc'd like alert_add_evidence's array: alert_free() releases it. */
+        a->ev = calloc(n, sizeof *a->ev);
+        if (!a->ev) {
+            set_err(err, errsz, "out of memory");
+            json_decref(arr);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_array_get(arr, i);
+        alert_evidence *e = &a->ev[i];
+        a->nev = i + 1; /* so alert_free() frees what was filled so far */
+        if (!json_is_object(o)) {
+            set_err(err, errsz, "evidence %zu is not an object", i);
+            json_decref(arr);
+            return -1;
+        }
+        int oom = 0;
+        e->role = dup_or_null(json_string_value(json_object_get(o, "role")), &oom);
+        e->source = dup_or_null(json_string_value(json_object_get(o, "source")), &oom);
+        e->kind = dup_or_null(json_string_value(json_object_get(o, "kind")), &oom);
+        e->ref = dup_or_null(json_string_value(json_object_get(o, "ref")), &oom);
+        e->raw_json = json_text_or_null(json_object_get(o, "raw"), &oom);
+        e->norm_json = json_text_or_null(json_object_get(o, "fields"), &oom);
+        e->link = link_parse(json_string_value(json_object_get(o, "link")));
+        if (oom) {
+            set_err(err, errsz, "out of memory");
+            json_decref(arr);
+            return -1;
+        }
+    }
+    json_decref(arr);
+    return 0;
+}
+
+/* Fills a->periods from a periods_json array text. */
+static int periods_from_json(alert *a, const char *text, char *err, size_t errsz) {
+    json_t *arr = json_loads(text, 0, NULL);
+    if (!arr || !json_is_array(arr)) {
+        set_err(err, errsz, "periods_json is not an array");
+        json_decref(arr);
+        return -1;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+        int ym;
+        const char *p = json_string_value(v);
+        if (!p || conv_month(p, &ym) != 0) {
+            set_err(err, errsz, "period %zu is not a month", i);
+            json_decref(arr);
+            return -1;
+        }
+        if (alert_add_period(a, ym) != 0) {
+            set_err(err, errsz, "out of memory");
+            json_decref(arr);
+            return -1;
+        }
+    }
+    json_decref(arr);
+    return 0;
+}
+
+/* Rebuilds an alert from a row selected with ALERT_COLUMNS. On failure `a` is
+ * freed and err says why. */
+static int alert_from_row(sqlite3_stmt *s, alert *a, char *err, size_t errsz) {
+    rule_id r;
+    const char *rule = col_text(s, 1), *subject = col_text(s, 2);
+    memset(a, 0, sizeof *a);
+    if (!rule || rule_parse(rule, &r) != 0) {
+        set_err(err, errsz, "unknown rule '%s'", rule ? rule : "(null)");
+        return -1;
+    }
+    alert_init(a, r, subject ? subject : "");
+    snprintf(a->id, sizeof a->id, "%s", col_text(s, 0) ? col_text(s, 0) : "");
+    snprintf(a->id_no, sizeof a->id_no, "%s", col_text(s, 3) ? col_text(s, 3) : "");
+    int oom = 0;
+    a->case_key = col_dup(s, 4, &oom);
+    a->name = col_dup(s, 5, &oom);
+    a->region = col_dup(s, 6, &oom);
+    a->grid = col_dup(s, 7, &oom);
+    a->amount = (int64_t)sqlite3_column_int64(s, 8);
+    a->detail_json = col_dup(s, 11, &oom);
+    if (oom || (subject && !a->subject)) {
+        set_err(err, errsz, "out of memory");
+        goto fail;
+    }
+    if (confidence_parse(col_text(s, 9), &a->conf) != 0) {
+        set_err(err, errsz, "unknown confidence '%s'", col_text(s, 9) ? col_text(s, 9) : "");
+        goto fail;
+    }
+    if (periods_from_json(a, col_text(s, 10) ? col_text(s, 10) : "[]", err, errsz) != 0)
+        goto fail;
+    if (evidence_from_json(a, col_text(s, 12) ? col_text(s, 12) : "[]", err, errsz) != 0)
+        goto fail;
+    snprintf(a->status, sizeof a->status, "%s", col_text(s, 13) ? col_text(s, 13) : "");
+    a->version = sqlite3_column_int(s, 14);
+    snprintf(a->fingerprint, sizeof a->fingerprint, "%s", col_text(s, 15) ? col_text(s, 15) : "");
+    a->first_seen = sqlite3_column_int64(s, 16);
+    a->updated_at = sqlite3_column_int64(s, 17);
+    return 0;
+fail:
+    alert_free(a);
+    memset(a, 0, sizeof *a);
+    return -1;
+}
+
+/* Binds the finding columns of `a` as ?2..?13 (see the upsert statements). */
+static int bind_finding(sqlite3_stmt *s, const alert *a, const char *periods,
+                        const char *evidence) {
+    if (bind_text(s, 2, rule_name(a->rule)) != SQLITE_OK ||
+        bind_text(s, 3, a->subject ? a->subject : "") != SQLITE_OK ||
+        bind_text(s, 4, a->id_no) != SQLITE_OK || bind_text(s, 5, a->case_key) != SQLITE_OK ||
+        bind_text(s, 6, a->name) != SQLITE_OK || bind_text(s, 7, a->region) != SQLITE_OK ||
+        bind_text(s, 8, a->grid) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 9, a->amount) != SQLITE_OK ||
+        bind_text(s, 10, confidence_name(a->conf)) != SQLITE_OK ||
+        bind_text(s, 11, periods) != SQLITE_OK || bind_text(s, 12, a->detail_json) != SQLITE_OK ||
+        bind_text(s, 13, evidence) != SQLITE_OK)
+        return -1;
+    return 0;
+}
+
+int state_alert_upsert(state *st, alert *a, alert_change *change) {
+    alert_fingerprint(a);
+    *change = ALERT_UNCHANGED;
+
+    /* What is stored now? */
+    sqlite3_stmt *s;
+    if (prepare(st, "alert upsert: lookup",
+                "SELECT fingerprint, status, version, first_seen, updated_at FROM alerts"
+                " WHERE id = ?1",
+                &s))
+        return -1;
+    if (bind_text(s, 1, a->id) != SQLITE_OK) {
+        db_fail(st, "alert upsert: bind");
+        sqlite3_finalize(s);
+        return -1;
+    }
+    int rc = sqlite3_step(s);
+    int exists = 0, old_version = 0;
+    long long first_seen = 0, updated_at = 0;
+    char old_fp[sizeof a->fingerprint] = "", old_status[sizeof a->status] = "";
+    if (rc == SQLITE_ROW) {
+        exists = 1;
+        snprintf(old_fp, sizeof old_fp, "%s", col_text(s, 0) ? col_text(s, 0) : "");
+        snprintf(old_status, sizeof old_status, "%s", col_text(s, 1) ? col_text(s, 1) : "");
+        old_version = sqlite3_column_int(s, 2);
+        first_seen = sqlite3_column_int64(s, 3);
+        updated_at = sqlite3_column_int64(s, 4);
+    } else if (rc != SQLITE_DONE) {
+        db_fail(st, "alert upsert: lookup");
+        sqlite3_finalize(s);
+        return -1;
+    }
+    sqlite3_finalize(s);
+
+    if (exists && strcmp(old_fp, a->fingerprint) == 0) {
+        snprintf(a->status, sizeof a->status, "%s", old_status);
+        a->version = old_version;
+        a->first_seen = first_seen;
+        a->updated_at = updated_at;
+        return 0;
+    }
+
+    char jerr[256];
+    char *periods = periods_to_json(a);            /* owned */
+    char *evidence = evidence_to_json(a, jerr, sizeof jerr); /* owned */
+    if (!periods || !evidence) {
+        gg_error("state", "alert upsert %s: %s", a->id,
+                 !evidence ? jerr : "cannot encode periods");
+        free(periods);
+        free(evidence);
+        return -1;
+    }
+    long long now = now_seconds();
+    const char *sql =
+        exists ? "UPDATE alerts SET rule = ?2, subject = ?3, id_no = ?4, case_key = ?5,"
+                 " name = ?6, region = ?7, grid = ?8, amount = ?9, confidence = ?10,"
+                 " periods_json = ?11, detail_json = ?12, evidence_json = ?13,"
+                 " fingerprint = ?14, version = version + 1, status = 'new',"
+                 " updated_at = ?15, status_at = ?15 WHERE id = ?1"
+               : "INSERT INTO alerts(id, rule, subject, id_no, case_key, name, region, grid,"
+                 " amount, confidence, periods_json, detail_json, evidence_json, fingerprint,"
+                 " status, version, first_seen, updated_at, status_at) VALUES(?1, ?2, ?3, ?4,"
+                 " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'new', 1, ?15, ?15, ?15)";
+    const char *op = exists ? "alert upsert: update" : "alert upsert: insert";
+    int ret = -1;
+    if (prepare(st, op, sql, &s) == 0) {
+        if (bind_text(s, 1, a->id) != SQLITE_OK || bind_finding(s, a, periods, evidence) != 0 ||
+            bind_text(s, 14, a->fingerprint) != SQLITE_OK ||
+            sqlite3_bind_int64(s, 15, now) != SQLITE_OK) {
+            db_fail(st, op);
+            sqlite3_finalize(s);
+        } else {
+            ret = step_done(st, op, s);
+        }
+    }
+    free(periods);
+    free(evidence);
+    if (ret != 0) return -1;
+
+    snprintf(a->status, sizeof a->status, "new");
+    a->updated_at = now;
+    if (exists) {
+        a->version = old_version + 1;
+        a->first_seen = first_seen;
+        *change = ALERT_UPDATED;
+    } else {
+        a->version = 1;
+        a->first_seen = now;
+        *change = ALERT_CREATED;
+    }
+    return 0;
+}
+
+int state_alert_get(state *st, const char *id, alert *out) {
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s;
+    if (prepare(st, "alert get", "SELECT " ALERT_COLUMNS " FROM alerts WHERE id = ?1", &s))
+        return -1;
+    if (bind_text(s, 1, id) != SQLITE_OK) {
+        db_fail(st, "alert get: bind");
+        sqlite3_finalize(s);
+        return -1;
+    }
+    int rc = sqlite3_step(s), ret;
+    if (rc == SQLITE_ROW) {
+        char err[256];
+        ret = alert_from_row(s, out, err, sizeof err);
+        if (ret != 0) gg_error("state", "alert get %s: stored alert is unreadable: %s", id, err);
+    } else if (rc == SQLITE_DONE) {
+        ret = 1;
+    } else {
+        ret = db_fail(st, "alert get");
+    }
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int state_alerts_each(state *st, const char *rule, const char *status,
+                      int (*fn)(void *ud, const alert *a), void *ud) {
+    sqlite3_stmt *s;
+    if (prepare(st, "alerts each",
+                "SELECT " ALERT_COLUMNS " FROM alerts WHERE (?1 IS NULL OR rule = ?1)"
+                " AND (?2 IS NULL OR status = ?2) ORDER BY id",
+                &s))
+        return -1;
+    if (bind_text(s, 1, rule) != SQLITE_OK || bind_text(s, 2, status) != SQLITE_OK) {
+        db_fail(st, "alerts each: bind");
+        sqlite3_finalize(s);
+        return -1;
+    }
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        alert a;
+        char err[256];
+        if (alert_from_row(s, &a, err, sizeof err) != 0) {
+            gg_error("state", "alerts each: stored alert %s is unreadable: %s",
+                     col_text(s, 0) ? col_text(s, 0) : "?", err);
+            ret = -1;
+            break;
+        }
+        int stop = fn(ud, &a);
+        alert_free(&a);
+        if (stop) break;
+    }
+    if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE) ret = db_fail(st, "alerts each");
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int state_alert_set_status(state *st, const char *id, const char *status, const char *note) {
+    static const char *const known[] = {"new", "pushed", "confirmed", "dismissed", "overdue", "withdrawn"};
+    int ok = 0;
+    for (size_t i = 0; status && i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(status, known[i]) == 0) ok = 1;
+    if (!ok) {
+        gg_error("state", "alert set status %s: unknown status '%s'", id ? id : "?",
+                 status ? status : "(null)");
+        return -1;
+    }
+    int verdict = strcmp(status, "confirmed") == 0 || strcmp(status, "dismissed") == 0;
+    sqlite3_stmt *s;
+    if (prepare(st, "alert set status",
+                verdict ? "UPDATE alerts SET status = ?2, status_at = ?3, verdict = ?2,"
+                          " verdict_note = ?4 WHERE id = ?1"
+                        : "UPDATE alerts SET status = ?2, status_at = ?3 WHERE id = ?1",
+                &s))
+        return -1;
+    if (bind_text(s, 1, id) != SQLITE_OK || bind_text(s, 2, status) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 3, now_seconds()) != SQLITE_OK ||
+        (verdict && bind_text(s, 4, note) != SQLITE_OK)) {
+        db_fail(st, "alert set status: bind");
+        sqlite3_finalize(s);
+        return -1;
+    }
+    if (step_done(st, "alert set status", s) != 0) return -1;
+    if (sqlite3_changes(st->db) == 0) {
+        gg_error("state", "alert set status: no alert %s", id ? id : "(null)");
+        return -1;
+    }
+    return 0;
+}
+
+/* Collects ids of alerts matching a one-parameter-free query into a
+ * malloc'd array (so the caller can update the table while walking it). */
+static int collect_ids(state *st, const char *op, sqlite3_stmt *s, char ***ids, size_t *n) {
+    *ids = NULL;
+    *n = 0;
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 32;
+            char **grown = realloc(*ids, cap * sizeof **ids);
+            if (!grown) goto oom;
+            *ids = grown;
+        }
+        char *id = strdup(col_text(s, 0) ? col_text(s, 0) : "");
+        if (!id) goto oom;
+        (*ids)[(*n)++] = id;
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return db_fail(st, op);
+    return 0;
+oom:
+    sqlite3_finalize(s);
+    gg_error("state", "%s: out of memory", op);
+    return -1;
+}
+
+static void free_ids(char **ids, size_t n) {
+    for (size_t i = 0; i < n; i++) free(ids[i]);
+    free(ids);
+}
+
+int state_alerts_open_each(state *st, int (*fn)(void *ud, const char *id), void *ud) {
+    sqlite3_stmt *s;
+    if (prepare(st, "alerts open",
+                "SELECT id FROM alerts WHERE status IN ('new', 'pushed', 'overdue') ORDER BY id", &s))
+        return -1;
+    char **ids;
+    size_t n;
+    if (collect_ids(st, "alerts open", s, &ids, &n)) return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) rc = fn(ud, ids[i]);
+    free_ids(ids, n);
+    return rc > 0 ? 0 : rc;
+}
+
+int state_alert_withdraw(state *st, const char *id, int *version) {
+    sqlite3_stmt *s;
+    long long now = now_seconds();
+    /* The fingerprint is cleared so that the same finding coming back counts
+     * as changed evidence and reopens the alert. */
+    if (prepare(st, "alert withdraw",
+                "UPDATE alerts SET status = 'withdrawn', version = version + 1, fingerprint = '',"
+                " status_at = ?2, updated_at = ?2 WHERE id = ?1 RETURNING version",
+                &s))
+        return -1;
+    if (bind_text(s, 1, id) != SQLITE_OK || sqlite3_bind_int64(s, 2, now) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        return db_fail(st, "alert withdraw: bind");
+    }
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        if (version) *version = sqlite3_column_int(s, 0);
+        rc = sqlite3_step(s);
+    } else if (rc == SQLITE_DONE) {
+        sqlite3_finalize(s);
+        gg_error("state", "alert withdraw: no alert %s", id);
+        return -1;
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return db_fail(st, "alert withdraw");
+    return 0;
+}
+
+int state_alerts_overdue(state *st, long long pushed_before, int (*fn)(void *ud, const char *id), void *ud) {
+    sqlite3_stmt *s;
+    if (prepare(st, "alerts overdue",
+                "SELECT id FROM alerts WHERE status = 'pushed' AND status_at <= ?1 ORDER BY id", &s))
+        return -1;
+    if (sqlite3_bind_int64(s, 1, pushed_before) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        return db_fail(st, "alerts overdue: bind");
+    }
+    char **ids;
+    size_t n;
+    if (collect_ids(st, "alerts overdue", s, &ids, &n)) return -1;
+    int rc = 0;
+    long long now = now_seconds();
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        sqlite3_stmt *u;
+        if (prepare(st, "alert overdue",
+                    "UPDATE alerts SET status = 'overdue', version = version + 1, status_at = ?2 WHERE id = ?1",
+                    &u)) {
+            rc = -1;
+            break;
+        }
+        if (bind_text(u, 1, ids[i]) != SQLITE_OK || sqlite3_bind_int64(u, 2, now) != SQLITE_OK) {
+            sqlite3_finalize(u);
+            rc = db_fail(st, "alert overdue: bind");
+            break;
+        }
+        if (step_done(st, "alert overdue", u)) {
+            rc = -1;
+            break;
+        }
+        if (fn && fn(ud, ids[i]) < 0) rc = -1;
+    }
+    free_ids(ids, n);
+    return rc;
+}

@@ -1,0 +1,106 @@
+/* quarantine.c - the quarantine of rejected records (and records with invalid
+ * ids), one row per (source, stream, ref, reason) with a count, and the
+ * data-quality counters per (cycle, source, metric, reason). Both writers use
+ * statements cached in the handle and the caller's transaction. */
+#include "store/state_internal.h"
+
+/* ---- quarantine ------------------------------------------------------------ */
+
+int state_quarantine_add(state *st, const char *source, const char *stream, const char *ref,
+                         const char *reason, const char *raw_json, long cycle) {
+    /* Missing keys are stored as "" so that UNIQUE(...) deduplicates them
+     * (NULLs never compare equal). */
+    sqlite3_stmt *s = st->quarantine_add;
+    int ret = 0;
+    if (bind_text(s, 1, source ? source : "") != SQLITE_OK ||
+        bind_text(s, 2, stream ? stream : "") != SQLITE_OK ||
+        bind_text(s, 3, ref ? ref : "") != SQLITE_OK ||
+        bind_text(s, 4, reason ? reason : "") != SQLITE_OK ||
+        bind_text(s, 5, raw_json) != SQLITE_OK || sqlite3_bind_int64(s, 6, cycle) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 7, now_seconds()) != SQLITE_OK) {
+        ret = db_fail(st, "quarantine add: bind");
+    } else if (sqlite3_step(s) != SQLITE_DONE) {
+        ret = db_fail(st, "quarantine add");
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return ret;
+}
+
+int state_quarantine_each(state *st, const char *source,
+                          int (*fn)(void *ud, const quarantine_row *r), void *ud) {
+    sqlite3_stmt *s;
+    if (prepare(st, "quarantine each",
+                "SELECT id, source, stream, ref, reason, raw_json, at FROM quarantine"
+                " WHERE ?1 IS NULL OR source = ?1 ORDER BY id",
+                &s))
+        return -1;
+    if (bind_text(s, 1, source) != SQLITE_OK) {
+        db_fail(st, "quarantine each: bind");
+        sqlite3_finalize(s);
+        return -1;
+    }
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        quarantine_row r = {
+            .id = (long)sqlite3_column_int64(s, 0),
+            .source = col_text(s, 1),
+            .stream = col_text(s, 2),
+            .ref = col_text(s, 3),
+            .reason = col_text(s, 4),
+            .raw_json = col_text(s, 5),
+            .at = sqlite3_column_int64(s, 6),
+        };
+        if (fn(ud, &r) != 0) break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = db_fail(st, "quarantine each");
+    sqlite3_finalize(s);
+    return ret;
+}
+
+/* ---- data quality ---------------------------------------------------------- */
+
+int state_dq_add(state *st, const char *source, const char *metric, const char *reason, long n,
+                 long cycle) {
+    sqlite3_stmt *s = st->dq_add;
+    int ret = 0;
+    if (sqlite3_bind_int64(s, 1, cycle) != SQLITE_OK ||
+        bind_text(s, 2, source ? source : "") != SQLITE_OK ||
+        bind_text(s, 3, metric ? metric : "") != SQLITE_OK ||
+        bind_text(s, 4, reason ? reason : "") != SQLITE_OK ||
+        sqlite3_bind_int64(s, 5, n) != SQLITE_OK) {
+        ret = db_fail(st, "dq add: bind");
+    } else if (sqlite3_step(s) != SQLITE_DONE) {
+        ret = db_fail(st, "dq add");
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return ret;
+}
+
+int state_dq_each(state *st, long cycle,
+                  int (*fn)(void *ud, const char *source, const char *metric, const char *reason,
+                            long n),
+                  void *ud) {
+    sqlite3_stmt *s;
+    /* cycle <= 0: the latest cycle that has counts. */
+    if (prepare(st, "dq each",
+                "SELECT source, metric, reason, n FROM dq"
+                " WHERE cycle = CASE WHEN ?1 > 0 THEN ?1 ELSE (SELECT MAX(cycle) FROM dq) END"
+                " ORDER BY source, metric, reason",
+                &s))
+        return -1;
+    if (sqlite3_bind_int64(s, 1, cycle) != SQLITE_OK) {
+        db_fail(st, "dq each: bind");
+        sqlite3_finalize(s);
+        return -1;
+    }
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        if (fn(ud, col_text(s, 0), col_text(s, 1), col_text(s, 2),
+               (long)sqlite3_column_int64(s, 3)) != 0)
+            break;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = db_fail(st, "dq each");
+    sqlite3_finalize(s);
+    return ret;
+}

@@ -1,0 +1,48 @@
+/* state_internal.h - what the state store's modules share and nobody else
+ * sees: the handle and the small SQLite helpers (state.c).
+ *
+ *   state.c       open, schema, migrations, transactions, cycles
+ *   marks.c       watermarks
+ *   facts.c       facts kept for matching
+ *   alerts.c      alerts and their lifecycle
+ *   outbox.c      delivery outbox
+ *   quarantine.c  quarantine and data-quality counts
+ *
+ * Errors are logged as "state: <operation>: <sqlite message>" and returned as
+ * -1; id numbers and names are never logged. */
+#ifndef GG_STATE_INTERNAL_H
+#define GG_STATE_INTERNAL_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "core/log.h"
+#include "store/state.h"
+
+struct state {
+    sqlite3 *db;                 /* owned */
+    sqlite3_stmt *fact_put;      /* owned, cached: called per fact */
+    sqlite3_stmt *quarantine_add;/* owned, cached */
+    sqlite3_stmt *dq_add;        /* owned, cached */
+};
+
+long long now_seconds(void);
+void set_err(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Logs the connection's last error for operation `op`; returns -1. */
+int db_fail(state *st, const char *op);
+/* Prepares sql into *out; -1 (logged as op) on failure. */
+int prepare(state *st, const char *op, const char *sql, sqlite3_stmt **out);
+/* Binds a borrowed string (valid until the statement is reset), or NULL. */
+int bind_text(sqlite3_stmt *s, int idx, const char *v);
+/* Column text as a C string, NULL for SQL NULL. Borrowed until the next step. */
+const char *col_text(sqlite3_stmt *s, int i);
+/* malloc'd copy of a column, NULL for SQL NULL; sets *oom on allocation failure. */
+char *col_dup(sqlite3_stmt *s, int i, int *oom);
+/* Runs a statement that returns no rows (or whose rows are ignored). */
+int exec_sql(state *st, const char *op, const char *sql);
+/* Steps a prepared one-shot statement to completion and finalizes it. */
+int step_done(state *st, const char *op, sqlite3_stmt *s);
+
+#endif
