@@ -412,6 +412,81 @@ static void test_deadline(void **state) {
     lua_rt_free(rt);
 }
 
+/* Runs field fn of the table on top, expecting a stop within limit_ms (plus
+ * slack for a loaded machine) with "want" in the message. alarm() turns a
+ * hang into a test failure instead of a stuck ctest. */
+static void expect_stopped(lua_rt *rt, const char *fn, long limit_ms, const char *want) {
+    char err[512] = "";
+    alarm(20);
+    double t0 = now_ms();
+    int rc = call_field(rt, fn, 0, err, sizeof err);
+    double dt = now_ms() - t0;
+    alarm(0);
+    printf("# %s: stopped after %.1f ms: %s\n", fn, dt, err);
+    if (rc != -1) fail_msg("%s: was not stopped", fn);
+    if (!strstr(err, want)) fail_msg("%s: \"%s\" lacks \"%s\"", fn, err, want);
+    if (dt > limit_ms + 2000) fail_msg("%s: took %.0f ms for a limit of %ld ms", fn, dt, limit_ms);
+    lua_State *L = lua_rt_state(rt);
+    assert_null(lua_gethook(L));
+}
+
+/* Hostile-review bypasses of the deadline: a __close handler that loops
+ * while coroutine.wrap unwinds an error, or while coroutine.close closes a
+ * suspended coroutine (the coroutine is not being resumed then, so it was
+ * not among the threads the watchdog hooks). */
+static void test_deadline_close_handlers(void **state) {
+    fixture *fx = *state;
+    const long limit = 150;
+    lua_rt *rt = new_rt(0, limit);
+    lua_State *L = lua_rt_state(rt);
+    load_ok(fx, rt, "closers.lua",
+            "local M = {}\n"
+            "local spin = setmetatable({}, {__close = function() while true do end end})\n"
+            "function M.wrap_error()\n"
+            "  coroutine.wrap(function()\n"
+            "    local x <close> = spin\n"
+            "    error('boom')\n"
+            "  end)()\n"
+            "end\n"
+            "function M.close_suspended()\n"
+            "  local co = coroutine.create(function()\n"
+            "    local x <close> = spin\n"
+            "    coroutine.yield()\n"
+            "  end)\n"
+            "  coroutine.resume(co)\n"
+            "  coroutine.close(co)\n"
+            "end\n"
+            "function M.close_swallowed()\n"
+            "  while true do\n"
+            "    local co = coroutine.create(function()\n"
+            "      local x <close> = spin\n"
+            "      coroutine.yield()\n"
+            "    end)\n"
+            "    coroutine.resume(co)\n"
+            "    pcall(coroutine.close, co)\n"
+            "  end\n"
+            "end\n"
+            "function M.close_states()\n"
+            "  local co = coroutine.create(function() coroutine.yield() end)\n"
+            "  assert(coroutine.close(co) == true)\n"
+            "  local bad = coroutine.create(function() local x <close> = setmetatable({}, {__close = function() error('c') end}) coroutine.yield() end)\n"
+            "  coroutine.resume(bad)\n"
+            "  local ok, e = coroutine.close(bad)\n"
+            "  assert(ok == false and tostring(e):find('c'))\n"
+            "  local ok2, e2 = pcall(coroutine.close, coroutine.running())\n"
+            "  assert(not ok2 and e2:find('cannot close a running coroutine'), e2)\n"
+            "  return 1\n"
+            "end\n"
+            "return M\n");
+    expect_stopped(rt, "wrap_error", limit, "exceeded its time limit of 150 ms");
+    expect_stopped(rt, "close_suspended", limit, "exceeded its time limit of 150 ms");
+    expect_stopped(rt, "close_swallowed", limit, "exceeded its time limit of 150 ms");
+    char err[512] = "";
+    if (call_field(rt, "close_states", 1, err, sizeof err) != 0) fail_msg("close_states: %s", err);
+    lua_pop(L, 2);
+    lua_rt_free(rt);
+}
+
 /* An endless main chunk is stopped too, and lua_rt_free joins the watchdog
  * promptly even right after creation. */
 static void test_deadline_in_file_and_free(void **state) {
@@ -665,6 +740,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_error_positions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadline_in_file_and_free, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deadline_close_handlers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_print_logs, setup, teardown),
         cmocka_unit_test(test_json_roundtrip_c),

@@ -598,13 +598,29 @@ static int sb_co_resume(lua_State *L) {
     return r + 1;
 }
 
+/* Closes co's pending to-be-closed variables (lua_resetthread) with co on the
+ * running stack, so that a __close handler that loops there is reached by the
+ * deadline hook like any resumed coroutine. Returns the status of the close
+ * (LUA_OK, or the error status with the error object on co's top). Never
+ * raises on L. */
+static int co_reset(lua_State *L, lua_State *co) {
+    lua_rt *rt = rt_of(L);
+    if (!co_enter(rt, co, 1)) {
+        lua_pushliteral(co, "coroutines nested too deeply");
+        return LUA_ERRRUN;
+    }
+    int st = lua_resetthread(co);
+    co_leave(rt);
+    return st;
+}
+
 static int sb_co_wrap_call(lua_State *L) {
     lua_State *co = lua_tothread(L, lua_upvalueindex(1));
     int r = co_resume(L, co, lua_gettop(L));
     if (r >= 0) return r;
     int st = lua_status(co);
     if (st != LUA_OK && st != LUA_YIELD) { /* error in the coroutine: close its variables */
-        st = lua_resetthread(co);
+        st = co_reset(L, co);
         lua_xmove(co, L, 1);
     }
     if (st != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING && !has_position(lua_tostring(L, -1))) {
@@ -624,16 +640,39 @@ static int sb_co_wrap(lua_State *L) {
     return 1;
 }
 
-/* coroutine.close with the hook state synced first. Upvalue 1: original. */
+/* coroutine.close, reimplemented (lcorolib.c luaB_close) so that the
+ * __close handlers run with co on the running stack: the watchdog hooks it
+ * when the deadline passes during them. Only suspended or dead coroutines
+ * can be closed. Returns true, or false and the error object. */
 static int sb_co_close(lua_State *L) {
     lua_State *co = lua_tothread(L, 1);
     luaL_argexpected(L, co, 1, "coroutine");
-    if (co != L) co_enter(rt_of(L), co, 0);
-    int n = lua_gettop(L);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, n, LUA_MULTRET);
-    return lua_gettop(L);
+    int st = lua_status(co);
+    int closable = 0;
+    if (co != L) {
+        if (st == LUA_YIELD) {
+            closable = 1;
+        } else if (st == LUA_OK) {
+            lua_Debug ar;
+            /* running inside another coroutine ("normal") when it has frames
+             * and nothing on the stack to start: only dead or fresh ones close */
+            closable = !(lua_getstack(co, 0, &ar) > 0);
+        } else {
+            closable = 1; /* dead with an error */
+        }
+    }
+    if (!closable) {
+        const char *what = co == L ? "running" : "normal";
+        return luaL_error(L, "cannot close a %s coroutine", what);
+    }
+    st = co_reset(L, co);
+    if (st == LUA_OK) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_pushboolean(L, 0);
+    lua_xmove(co, L, 1);
+    return 2;
 }
 
 /* ------------------------------------------------------------------ setup */
@@ -733,8 +772,7 @@ static int rt_setup(lua_State *L) {
     lua_setfield(L, nco, "resume");
     lua_pushcfunction(L, sb_co_wrap);
     lua_setfield(L, nco, "wrap");
-    lua_getfield(L, co, "close");
-    lua_pushcclosure(L, sb_co_close, 1);
+    lua_pushcfunction(L, sb_co_close);
     lua_setfield(L, nco, "close");
     push_ro_proxy(L, nco);
     lua_setfield(L, store, LUA_COLIBNAME);
