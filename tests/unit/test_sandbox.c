@@ -487,6 +487,93 @@ static void test_deadline_close_handlers(void **state) {
     lua_rt_free(rt);
 }
 
+/* Stand-ins for the adapter layer's own types: a spec-like table with a
+ * luaL_newmetatable metatable made before the file loads, and a userdata
+ * whose metatable is made lazily during a call (like the row and connection
+ * handles). */
+static int mk_spec(lua_State *L) {
+    lua_createtable(L, 0, 1);
+    lua_pushstring(L, luaL_optstring(L, 1, "x"));
+    lua_setfield(L, -2, "col");
+    luaL_setmetatable(L, "test.spec");
+    return 1;
+}
+
+static int mk_handle(lua_State *L) {
+    lua_newuserdatauv(L, 8, 0);
+    if (luaL_newmetatable(L, "test.handle")) {
+        lua_pushliteral(L, "handle");
+        lua_setfield(L, -2, "kind");
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_setmetatable(L, -2);
+    return 1;
+}
+
+/* getmetatable on runtime-made values shows "locked"; they cannot be
+ * re-metatabled or given a __gc; adapter tables cannot get a __gc either. */
+static void test_metatables_locked(void **state) {
+    fixture *fx = *state;
+    lua_rt *rt = new_rt(0, 1000);
+    lua_State *L = lua_rt_state(rt);
+    luaL_newmetatable(L, "test.spec");
+    lua_pushliteral(L, "spec");
+    lua_setfield(L, -2, "kind");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, mk_spec);
+    lua_rt_register(rt, "yuan");
+    lua_pushcfunction(L, mk_handle);
+    lua_rt_register(rt, "handle");
+    load_ok(fx, rt, "mt.lua",
+            "local M = {}\n"
+            "function M.spec_mt() return getmetatable(yuan 'x') end\n"
+            "function M.handle_mt() return getmetatable(handle()) end\n"
+            "function M.string_mt() return getmetatable('') end\n"
+            "function M.strip() setmetatable(yuan 'x', nil) end\n"
+            "function M.replace() setmetatable(yuan 'x', {__gc = function() while true do end end}) end\n"
+            "function M.own_gc() setmetatable({}, {__gc = function() while true do end end}) end\n"
+            "function M.own_ok() local t = setmetatable({}, {__index = {a = 1}}) return t.a + yuan('x').kind:len() + handle().kind:len() end\n"
+            "return M\n");
+    /* The metatable made before the load carries a real __metatable now. */
+    luaL_getmetatable(L, "test.spec");
+    assert_int_equal(lua_getfield(L, -1, "__metatable"), LUA_TSTRING);
+    lua_pop(L, 2);
+
+    const char *locked[] = {"spec_mt", "handle_mt", "string_mt"};
+    char err[512];
+    for (size_t i = 0; i < sizeof locked / sizeof locked[0]; i++) {
+        err[0] = '\0';
+        if (call_field(rt, locked[i], 1, err, sizeof err) != 0) fail_msg("%s: %s", locked[i], err);
+        if (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), "locked") != 0)
+            fail_msg("%s: getmetatable gave a %s", locked[i], luaL_typename(L, -1));
+        lua_pop(L, 1);
+    }
+    /* The lazily made handle metatable got the field on first sight. */
+    luaL_getmetatable(L, "test.handle");
+    assert_int_equal(lua_getfield(L, -1, "__metatable"), LUA_TSTRING);
+    lua_pop(L, 2);
+
+    struct {
+        const char *fn, *want;
+    } refused[] = {{"strip", "cannot change a protected metatable"},
+                   {"replace", "cannot change a protected metatable"},
+                   {"own_gc", "__gc metamethods are not allowed in the sandbox"}};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        err[0] = '\0';
+        assert_int_equal(call_field(rt, refused[i].fn, 0, err, sizeof err), -1);
+        printf("# %s: %s\n", refused[i].fn, err);
+        if (!strstr(err, refused[i].want)) fail_msg("%s: %s", refused[i].fn, err);
+        if (!strstr(err, "mt.lua:")) fail_msg("%s: no position: %s", refused[i].fn, err);
+    }
+    if (call_field(rt, "own_ok", 1, err, sizeof err) != 0) fail_msg("own_ok: %s", err);
+    assert_int_equal(lua_tointeger(L, -1), 1 + 4 + 6);
+    lua_pop(L, 2);
+    lua_rt_free(rt);
+}
+
 /* An endless main chunk is stopped too, and lua_rt_free joins the watchdog
  * promptly even right after creation. */
 static void test_deadline_in_file_and_free(void **state) {
@@ -741,6 +828,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadline_in_file_and_free, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadline_close_handlers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metatables_locked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_print_logs, setup, teardown),
         cmocka_unit_test(test_json_roundtrip_c),

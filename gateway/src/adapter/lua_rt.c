@@ -94,6 +94,21 @@ struct lua_rt {
 
 static lua_rt *rt_of(lua_State *L) { return *(lua_rt **)lua_getextraspace(L); }
 
+/* Raw t[k] for a C string key k (t absolute or relative). [-0, +1] */
+static int rawget_str(lua_State *L, int t, const char *k) {
+    t = lua_absindex(L, t);
+    lua_pushstring(L, k);
+    return lua_rawget(L, t);
+}
+
+/* Raw t[k] = value on top (popped). [-1, +0] */
+static void rawset_str(lua_State *L, int t, const char *k) {
+    t = lua_absindex(L, t);
+    lua_pushstring(L, k);
+    lua_insert(L, -2);
+    lua_rawset(L, t);
+}
+
 static void set_err(char *err, size_t errsz, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t errsz, const char *fmt, ...) {
@@ -485,9 +500,104 @@ static int sb_rawset(lua_State *L) {
     return 1;
 }
 
-/* setmetatable refusing __gc: finalizers run with hooks disabled, so the
- * deadline could not stop one. Upvalue 1: the original setmetatable. */
+/* Is the table at mtidx a metatable the runtime or the adapter layer made
+ * with luaL_newmetatable (registry[mt.__name] == mt)? Adapter code cannot
+ * put anything in the registry, so a match is never the adapter's own. */
+static int mt_is_runtime(lua_State *L, int mtidx) {
+    mtidx = lua_absindex(L, mtidx);
+    if (rawget_str(L, mtidx, "__name") != LUA_TSTRING) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_rawget(L, LUA_REGISTRYINDEX); /* name -> registry[name] */
+    int same = lua_rawequal(L, -1, mtidx);
+    lua_pop(L, 1);
+    return same;
+}
+
+/* Locks the metatable of the value at idx when the runtime made it: sets
+ * __metatable = "locked" unless a __metatable is there already. Every
+ * userdata metatable counts (adapter code cannot make userdata). Returns 1
+ * when the value's metatable is protected afterwards. May raise (memory). */
+static int lock_if_runtime(lua_State *L, int idx) {
+    idx = lua_absindex(L, idx);
+    if (!lua_getmetatable(L, idx)) return 0;
+    int mt = lua_gettop(L);
+    if (rawget_str(L, mt, "__metatable") != LUA_TNIL) {
+        lua_settop(L, mt - 1);
+        return 1;
+    }
+    lua_pop(L, 1);
+    int locked = lua_type(L, idx) == LUA_TUSERDATA || mt_is_runtime(L, mt);
+    if (locked) {
+        lua_pushliteral(L, RT_LOCKED);
+        rawset_str(L, mt, "__metatable");
+    }
+    lua_settop(L, mt - 1);
+    return locked;
+}
+
+void lua_rt_lock_metatable(lua_State *L, int idx) {
+    idx = lua_absindex(L, idx);
+    if (rawget_str(L, idx, "__metatable") == LUA_TNIL) {
+        lua_pushliteral(L, RT_LOCKED);
+        rawset_str(L, idx, "__metatable");
+    }
+    lua_pop(L, 1);
+}
+
+/* Locks every luaL_newmetatable metatable in the registry (string key equal
+ * to the table's __name). Runs protected; called before adapter code runs
+ * (file load, registering) so that metatables the adapter layer made carry a
+ * real __metatable field; the sandbox getmetatable/setmetatable also lock
+ * late-made ones on first sight. */
+static int lock_registry_protected(lua_State *L) {
+    lua_pushnil(L);
+    while (lua_next(L, LUA_REGISTRYINDEX)) {
+        if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
+            lua_pushvalue(L, -2);
+            if (rawget_str(L, -2, "__name") == LUA_TSTRING && lua_rawequal(L, -1, -2))
+                lua_rt_lock_metatable(L, -3);
+            lua_pop(L, 2);
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+static void lock_registry(lua_State *L) {
+    if (!lua_checkstack(L, 6)) return;
+    lua_pushcfunction(L, lock_registry_protected);
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+        gg_error("lua", "cannot lock the runtime metatables: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+}
+
+/* getmetatable that shows "locked" for every runtime-made metatable, also
+ * ones made with luaL_newmetatable after the last registry sweep. */
+static int sb_getmetatable(lua_State *L) {
+    luaL_checkany(L, 1);
+    lua_settop(L, 1);
+    lock_if_runtime(L, 1);
+    if (!lua_getmetatable(L, 1)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    luaL_getmetafield(L, 1, "__metatable");
+    return 1;
+}
+
+/* setmetatable refusing __gc: finalizers run with hooks disabled (Lua sets
+ * allowhook off around them), so the deadline could not stop one. Refusing
+ * the field at setmetatable time is sound: Lua marks an object for
+ * finalization only if its metatable has __gc when it is set, so adding the
+ * field later has no effect. A deadline check after collections instead would
+ * be unsound (the finalizer never returns to be checked). It also refuses to
+ * replace a runtime-made metatable. Upvalue 1: the original setmetatable. */
 static int sb_setmetatable(lua_State *L) {
+    if (lua_type(L, 1) == LUA_TTABLE && lock_if_runtime(L, 1))
+        return luaL_error(L, "cannot change a protected metatable");
     if (lua_type(L, 2) == LUA_TTABLE) {
         lua_pushliteral(L, "__gc");
         int t = lua_rawget(L, 2);
@@ -723,7 +833,7 @@ static int rt_setup(lua_State *L) {
     lua_newtable(L);
     int store = lua_gettop(L);
 
-    static const char *const base_keep[] = {"assert", "error",    "getmetatable", "ipairs", "next",
+    static const char *const base_keep[] = {"assert", "error",    "ipairs",       "next",
                                             "pairs",  "pcall",    "rawequal",     "rawget", "rawlen",
                                             "select", "tonumber", "tostring",     "type",   "xpcall",
                                             "warn",   "_VERSION"};
@@ -734,6 +844,8 @@ static int rt_setup(lua_State *L) {
     lua_setfield(L, store, "collectgarbage");
     lua_pushcfunction(L, sb_rawset);
     lua_setfield(L, store, "rawset");
+    lua_pushcfunction(L, sb_getmetatable);
+    lua_setfield(L, store, "getmetatable");
     lua_getfield(L, g, "setmetatable");
     lua_pushcclosure(L, sb_setmetatable, 1);
     lua_setfield(L, store, "setmetatable");
@@ -943,6 +1055,7 @@ void lua_rt_register(lua_rt *rt, const char *name) {
         gg_error("lua", "cannot register runtime global '%s': %s", name, lua_tostring(L, -1));
         lua_pop(L, 1);
     }
+    lock_registry(L);
 }
 
 /* ----------------------------------------------------------------- files */
@@ -1040,6 +1153,7 @@ int lua_rt_load_file(lua_rt *rt, const char *path, char *err, size_t errsz) {
     lua_State *L = rt->L;
     char *buf = NULL;
     size_t len = 0;
+    lock_registry(L);
     if (read_file(path, &buf, &len, err, errsz) != 0) return -1;
     if (!lua_checkstack(L, 4)) {
         free(buf);

@@ -44,6 +44,16 @@ int lua_rt_load_file(lua_rt *rt, const char *path, char *err, size_t errsz);
  * limit of N MiB". */
 int lua_rt_pcall(lua_rt *rt, int nargs, int nresults, char *err, size_t errsz);
 
+/* Metatables. Every metatable the runtime makes is locked: getmetatable()
+ * shows "locked" and setmetatable() refuses to replace it, so adapter code
+ * can neither read nor change it (no __gc, __index or __newindex planted in
+ * the adapter layer's own types). Metatables made with luaL_newmetatable are
+ * locked automatically (registry sweep before each file load and register,
+ * and on first sight by the sandbox getmetatable/setmetatable); this sets
+ * __metatable = "locked" on the table at idx explicitly, e.g. for a metatable
+ * made without luaL_newmetatable. [-0, +0], may raise (memory). */
+void lua_rt_lock_metatable(lua_State *L, int idx);
+
 size_t lua_rt_mem_used(const lua_rt *rt);
 void lua_rt_set_deadline(lua_rt *rt, long deadline_ms);
 
