@@ -574,6 +574,67 @@ static void test_metatables_locked(void **state) {
     lua_rt_free(rt);
 }
 
+/* A pathological pattern runs long inside one C call, where the hook
+ * cannot reach; the sandbox pattern functions check the deadline as they
+ * work. They still match like Lua's own. */
+static void test_pattern_deadline(void **state) {
+    fixture *fx = *state;
+    const long limit = 150;
+    lua_rt *rt = new_rt(0, limit);
+    lua_State *L = lua_rt_state(rt);
+    load_ok(fx, rt, "pat.lua",
+            "local M = {}\n"
+            "local s = string.rep('a', 30000)\n"
+            "local p = ('a*'):rep(30) .. 'b'\n"
+            "function M.find() return string.find(s, p) end\n"
+            "function M.method() return s:match(p) end\n"
+            "function M.gmatch() for x in s:gmatch(p) do end end\n"
+            "function M.gsub() return (s:gsub(p, 'x')) end\n"
+            "function M.lazy() return (s .. s):find('.-.-.-b') end\n"
+            "function M.plain()\n"
+            "  local big = string.rep('a', 2000000)\n"
+            "  local needle = string.rep('a', 1000000) .. 'b'\n"
+            "  for i = 1, 1000 do big:find(needle, 1, true) end\n"
+            "end\n"
+            "function M.swallowed() while true do pcall(string.find, s, p) end end\n"
+            "function M.same()\n"
+            "  local t = {}\n"
+            "  assert(('hello world'):find('o w') == 5)\n"
+            "  local a, b, c = ('key = value'):find('(%w+)%s*=%s*(%w+)')\n"
+            "  assert(a == 1 and b == 11 and c == 'key')\n"
+            "  assert(('f(a(b)c)d'):match('%b()') == '(a(b)c)')\n"
+            "  assert(('THE (quick) fox'):find('%f[%a]%a+', 5) == 6)\n"
+            "  assert(('abc'):match('()b()') == 2)\n"
+            "  assert(('hello'):gsub('l', {l = 'L'}) == 'heLLo')\n"
+            "  assert(('abc'):gsub('%w', '%0%0') == 'aabbcc')\n"
+            "  assert(('x=1, y=2'):gsub('(%w+)=(%w+)', '%2=%1') == '1=x, 2=y')\n"
+            "  assert(('abc'):gsub('', '-') == '-a-b-c-')\n"
+            "  for k, v in ('a=1, b=2'):gmatch('(%w+)=(%w+)') do t[#t + 1] = k .. v end\n"
+            "  assert(table.concat(t, ',') == 'a1,b2')\n"
+            "  local n = 0 for w in ('one two three'):gmatch('%a+', 5) do n = n + 1 end\n"
+            "  assert(n == 2)\n"
+            "  assert(('^x'):find('^', 1, true) == 1 and ('a.b'):find('.', 1, true) == 2)\n"
+            "  assert(not pcall(string.find, 'a', '%'))\n"
+            "  local ok, e = pcall(string.find, 'a', ('a?'):rep(300))\n"
+            "  assert(ok or e:find('pattern too complex'), e)\n"
+            "  local body = string.rep('k v\\t', 250000)\n"
+            "  local out, cnt = body:gsub('%s+', '')\n"
+            "  assert(#out == 500000 and cnt == 500000)\n"
+            "  return 1\n"
+            "end\n"
+            "return M\n");
+    const char *fns[] = {"find", "method", "gmatch", "gsub", "lazy", "plain", "swallowed"};
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
+        expect_stopped(rt, fns[i], limit, "exceeded its time limit of 150 ms");
+    lua_rt_set_deadline(rt, 10000);
+    char err[512] = "";
+    double t0 = now_ms();
+    if (call_field(rt, "same", 1, err, sizeof err) != 0) fail_msg("same: %s", err);
+    printf("# pattern behaviour checks incl. gsub over 1 MB: %.1f ms\n", now_ms() - t0);
+    lua_pop(L, 2);
+    lua_rt_free(rt);
+}
+
 /* An endless main chunk is stopped too, and lua_rt_free joins the watchdog
  * promptly even right after creation. */
 static void test_deadline_in_file_and_free(void **state) {
@@ -829,6 +890,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_deadline_in_file_and_free, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadline_close_handlers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metatables_locked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pattern_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_print_logs, setup, teardown),
         cmocka_unit_test(test_json_roundtrip_c),
