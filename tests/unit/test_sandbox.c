@@ -635,6 +635,59 @@ static void test_pattern_deadline(void **state) {
     lua_rt_free(rt);
 }
 
+/* C memory held for the state counts against its cap: the charge API, and
+ * the jansson trees of json.encode/decode. */
+static void test_c_memory_charged(void **state) {
+    fixture *fx = *state;
+    const size_t cap = 16u << 20;
+    lua_rt *rt = new_rt(cap, 5000);
+    lua_State *L = lua_rt_state(rt);
+    size_t base = lua_rt_mem_used(rt);
+    assert_int_equal(lua_rt_charge(L, cap), -1);
+    assert_int_equal(lua_rt_mem_used(rt), base);
+    assert_int_equal(lua_rt_charge(L, 1000), 0);
+    assert_int_equal(lua_rt_mem_used(rt), base + 1000);
+    lua_rt_release(L, 1000);
+    assert_int_equal(lua_rt_mem_used(rt), base);
+    char *p = lua_rt_realloc(L, NULL, 0, 4096);
+    assert_non_null(p);
+    assert_int_equal(lua_rt_mem_used(rt), base + 4096);
+    assert_null(lua_rt_realloc(L, p, 4096, cap)); /* refused, p still valid */
+    p = lua_rt_realloc(L, p, 4096, 100);
+    assert_non_null(p);
+    assert_int_equal(lua_rt_mem_used(rt), base + 100);
+    assert_null(lua_rt_realloc(L, p, 100, 0));
+    assert_int_equal(lua_rt_mem_used(rt), base);
+
+    load_ok(fx, rt, "cmem.lua",
+            "local M = {}\n"
+            "local t = {}\n"
+            "for i = 1, 100000 do t[i] = string.format('%040d', i) end\n"
+            "local text = '[' .. ('1,'):rep(300000) .. '1]'\n"
+            "function M.encode() return #json.encode(t) end\n"
+            "function M.decode() return #json.decode(text) end\n"
+            "function M.small() return json.encode({a = {1, 2, 'x'}}) .. #json.decode('[1,2,3]') end\n"
+            "return M\n");
+    const char *fns[] = {"encode", "decode"};
+    char err[512];
+    for (size_t i = 0; i < 2; i++) {
+        err[0] = '\0';
+        assert_int_equal(call_field(rt, fns[i], 1, err, sizeof err), -1);
+        printf("# %s: %s\n", fns[i], err);
+        if (!strstr(err, "exceeded its memory limit of 16 MiB")) fail_msg("%s: %s", fns[i], err);
+    }
+    size_t after = lua_rt_mem_used(rt);
+    assert_int_equal(call_field(rt, "small", 1, err, sizeof err), 0);
+    assert_string_equal(lua_tostring(L, -1), "{\"a\":[1,2,\"x\"]}3");
+    lua_pop(L, 1);
+    /* Nothing stays charged: the heap is back near where it was. */
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    printf("# used: %zu after the refusals, %zu now (cap %zu)\n", after, lua_rt_mem_used(rt), cap);
+    assert_true(lua_rt_mem_used(rt) <= after + 4096);
+    lua_pop(L, 1);
+    lua_rt_free(rt);
+}
+
 /* An endless main chunk is stopped too, and lua_rt_free joins the watchdog
  * promptly even right after creation. */
 static void test_deadline_in_file_and_free(void **state) {
@@ -891,6 +944,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_deadline_close_handlers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metatables_locked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pattern_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_c_memory_charged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_print_logs, setup, teardown),
         cmocka_unit_test(test_json_roundtrip_c),

@@ -156,6 +156,44 @@ static void *rt_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     return p;
 }
 
+int lua_rt_charge(lua_State *L, size_t bytes) {
+    lua_rt *rt = rt_of(L);
+    if (bytes > rt->cap - (rt->used < rt->cap ? rt->used : rt->cap)) {
+        rt->mem_refused = 1;
+        return -1;
+    }
+    rt->used += bytes;
+    return 0;
+}
+
+void lua_rt_release(lua_State *L, size_t bytes) {
+    lua_rt *rt = rt_of(L);
+    rt->used -= bytes < rt->used ? bytes : rt->used;
+}
+
+void *lua_rt_realloc(lua_State *L, void *ptr, size_t osize, size_t nsize) {
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        lua_rt_release(L, old);
+        return NULL;
+    }
+    if (nsize > old && lua_rt_charge(L, nsize - old) != 0) return NULL;
+    void *p = realloc(ptr, nsize);
+    if (!p) {
+        if (nsize > old) lua_rt_release(L, nsize - old);
+        rt_of(L)->mem_refused = 1;
+        return NULL;
+    }
+    if (nsize < old) lua_rt_release(L, old - nsize);
+    return p;
+}
+
+int lua_rt_memerror(lua_State *L, const char *what) {
+    rt_of(L)->mem_refused = 1;
+    return luaL_error(L, "%s: not enough memory", what);
+}
+
 static int rt_panic(lua_State *L) {
     const char *msg = lua_tostring(L, -1);
     gg_error("lua", "unprotected error in the Lua runtime: %s", msg ? msg : "(not a string)");
@@ -1886,17 +1924,27 @@ int lua_rt_load_file(lua_rt *rt, const char *path, char *err, size_t errsz) {
     size_t len = 0;
     lock_registry(L);
     if (read_file(path, &buf, &len, err, errsz) != 0) return -1;
+    /* The file text is held while it compiles: count it against the cap. */
+    rt->mem_refused = 0;
+    if (lua_rt_charge(L, len) != 0) {
+        free(buf);
+        char capbuf[32];
+        format_cap(rt->cap, capbuf, sizeof capbuf);
+        set_err(err, errsz, "%s: exceeded its memory limit of %s (file of %zu bytes)", path, capbuf, len);
+        return -1;
+    }
     if (!lua_checkstack(L, 4)) {
         free(buf);
+        lua_rt_release(L, len);
         set_err(err, errsz, "%s: Lua stack overflow", path);
         return -1;
     }
     load_args a = {buf, len, path};
     lua_pushcfunction(L, load_chunk_protected);
     lua_pushlightuserdata(L, &a);
-    rt->mem_refused = 0;
     int status = lua_pcall(L, 1, 1, 0);
     free(buf);
+    lua_rt_release(L, len);
     if (status != LUA_OK) {
         if (status == LUA_ERRMEM || rt->mem_refused) {
             char capbuf[32];
@@ -1999,7 +2047,21 @@ typedef struct {
     const void *open[RT_JSON_MAX_DEPTH + 1]; /* tables on the current path */
     int nopen;
     int real_digits; /* significant digits the reals need to read back exactly */
+    size_t charged;  /* bytes of the jansson tree counted against the cap */
 } enc_ctx;
+
+/* Estimated C memory of jansson nodes (struct, malloc overhead, payload);
+ * what json.encode/decode charge against the state's memory cap. */
+#define RT_JSON_NODE 64
+#define RT_JSON_CONTAINER 96
+#define RT_JSON_SLOT 8
+
+/* Charges n bytes for the tree being built; -1 when over the cap. */
+static int enc_charge(enc_ctx *c, size_t n) {
+    if (lua_rt_charge(c->L, n) != 0) return -1;
+    c->charged += n;
+    return 0;
+}
 
 /* Fewest significant digits (15..17) that print d so it reads back exactly. */
 static int real_digits_needed(double d) {
@@ -2073,6 +2135,8 @@ static json_t *enc_table(enc_ctx *c, int idx, int depth) {
         lua_pop(L, 1);
     }
 
+    if (enc_charge(c, RT_JSON_CONTAINER + (size_t)count * RT_JSON_SLOT) != 0)
+        return enc_fail(c, NULL, "not enough memory for the JSON tree");
     c->open[c->nopen++] = self;
     json_t *out;
     if (count > 0 && only_pos_ints && maxkey == count) {
@@ -2118,6 +2182,11 @@ static json_t *enc_table(enc_ctx *c, int idx, int depth) {
             }
             size_t saved;
             enc_path_push(c, key, klen, 0, &saved);
+            if (enc_charge(c, RT_JSON_NODE + klen) != 0) {
+                lua_pop(L, 2);
+                c->nopen--;
+                return enc_fail(c, out, "not enough memory for the JSON tree");
+            }
             if (json_object_getn(out, key, klen)) {
                 lua_pop(L, 2);
                 c->nopen--;
@@ -2186,11 +2255,18 @@ static json_t *enc_value(enc_ctx *c, int idx, int depth) {
     }
     }
     if (!j) return enc_fail(c, NULL, "out of memory");
+    size_t slen = json_is_string(j) ? json_string_length(j) : 0;
+    if ((json_is_string(j) || json_is_number(j)) && enc_charge(c, RT_JSON_NODE + slen) != 0)
+        return enc_fail(c, j, "not enough memory for the JSON tree");
     return j;
 }
 
-/* lua_rt_to_json, also telling how many digits the reals need (0: none). */
-static json_t *to_json_digits(lua_State *L, int idx, char *err, size_t errsz, int *real_digits) {
+/* lua_rt_to_json, also telling how many digits the reals need (0: none).
+ * The tree is charged against the memory cap while it is built; with
+ * charged != NULL the charge is kept and its size stored there (the caller
+ * releases it with the tree), else it is released on return. */
+static json_t *to_json_digits(lua_State *L, int idx, char *err, size_t errsz, int *real_digits,
+                              size_t *charged) {
     enc_ctx c;
     c.L = L;
     c.err = err;
@@ -2200,33 +2276,73 @@ static json_t *to_json_digits(lua_State *L, int idx, char *err, size_t errsz, in
     c.plen = 1;
     c.nopen = 0;
     c.real_digits = 0;
+    c.charged = 0;
     int top = lua_gettop(L);
     json_t *j = enc_value(&c, lua_absindex(L, idx), 0);
     lua_settop(L, top);
     if (real_digits) *real_digits = c.real_digits;
+    if (j && charged) {
+        *charged = c.charged;
+    } else {
+        lua_rt_release(L, c.charged);
+        if (charged) *charged = 0;
+    }
     return j;
 }
 
 json_t *lua_rt_to_json(lua_State *L, int idx, char *err, size_t errsz) {
-    return to_json_digits(L, idx, err, errsz, NULL);
+    return to_json_digits(L, idx, err, errsz, NULL, NULL);
+}
+
+/* Estimated C memory of a jansson tree (same figures as the encoder). */
+static size_t json_estimate(const json_t *j) {
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        size_t n = RT_JSON_CONTAINER;
+        const char *key;
+        size_t klen;
+        json_t *v;
+        json_object_keylen_foreach((json_t *)j, key, klen, v) n += RT_JSON_NODE + klen + json_estimate(v);
+        return n;
+    }
+    case JSON_ARRAY: {
+        size_t n = RT_JSON_CONTAINER + json_array_size(j) * RT_JSON_SLOT;
+        for (size_t i = 0; i < json_array_size(j); i++) n += json_estimate(json_array_get(j, i));
+        return n;
+    }
+    case JSON_STRING:
+        return RT_JSON_NODE + json_string_length(j);
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return RT_JSON_NODE;
+    default:
+        return 0; /* true, false, null are shared singletons */
+    }
 }
 
 /* A userdata owning one jansson value while Lua code may raise; __gc and
  * __close release it. */
 typedef struct {
     json_t *j;
+    size_t charged; /* bytes counted against the cap for j */
 } jsonbox;
 
-static int jsonbox_gc(lua_State *L) {
-    jsonbox *b = luaL_checkudata(L, 1, RT_JSONBOX);
+static void jsonbox_clear(lua_State *L, jsonbox *b) {
     json_decref(b->j);
     b->j = NULL;
+    lua_rt_release(L, b->charged);
+    b->charged = 0;
+}
+
+static int jsonbox_gc(lua_State *L) {
+    jsonbox_clear(L, luaL_checkudata(L, 1, RT_JSONBOX));
     return 0;
 }
 
 static jsonbox *push_jsonbox(lua_State *L) {
     jsonbox *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->j = NULL;
+    b->charged = 0;
     luaL_setmetatable(L, RT_JSONBOX);
     lua_toclose(L, -1);
     return b;
@@ -2238,7 +2354,7 @@ static int json_encode_l(lua_State *L) {
     jsonbox *box = push_jsonbox(L);
     char err[320];
     int digits = 0;
-    box->j = to_json_digits(L, 1, err, sizeof err, &digits);
+    box->j = to_json_digits(L, 1, err, sizeof err, &digits, &box->charged);
     if (!box->j) return luaL_error(L, "json.encode: %s", err);
     /* Reals are written with as few digits as read back exactly (0.1, not
      * 0.10000000000000001), the same count for the whole document. */
@@ -2250,8 +2366,7 @@ static int json_encode_l(lua_State *L) {
     size_t got = json_dumpb(box->j, p, need, flags);
     if (got != need) return luaL_error(L, "json.encode: serialized size changed (%zu, then %zu)", need, got);
     luaL_pushresultsize(&b, need);
-    json_decref(box->j);
-    box->j = NULL;
+    jsonbox_clear(L, box);
     return 1;
 }
 
@@ -2263,9 +2378,13 @@ static int json_decode_l(lua_State *L) {
     json_error_t e;
     box->j = json_loadb(s, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
     if (!box->j) return luaL_error(L, "json.decode: %s at line %d column %d", e.text, e.line, e.column);
+    /* Counted after parsing (jansson allocates with plain malloc): the peak
+     * while parsing is not, but it is bounded by the text, which is. */
+    size_t est = json_estimate(box->j);
+    if (lua_rt_charge(L, est) != 0) return lua_rt_memerror(L, "json.decode");
+    box->charged = est;
     push_json_raw(L, box->j, 0);
-    json_decref(box->j);
-    box->j = NULL;
+    jsonbox_clear(L, box);
     return 1;
 }
 

@@ -54,6 +54,32 @@ int lua_rt_pcall(lua_rt *rt, int nargs, int nresults, char *err, size_t errsz);
  * made without luaL_newmetatable. [-0, +0], may raise (memory). */
 void lua_rt_lock_metatable(lua_State *L, int idx);
 
+/* C memory against the cap. The memory cap covers the Lua heap and the C
+ * memory the runtime and the adapter layer hold on a state's behalf (row
+ * buffers, emitted values, JSON trees, parameter arrays, file text), so that
+ * an adapter cannot make C code allocate without bound. All run on the
+ * thread running Lua; none raises.
+ *   lua_rt_charge   counts bytes; 0, or -1 when that would pass the cap
+ *                   (nothing counted; the next error is reported by
+ *                   lua_rt_pcall as "exceeded its memory limit of N MiB").
+ *   lua_rt_release  uncounts bytes charged before (saturates at 0).
+ *   lua_rt_realloc  realloc-like with accounting: ptr NULL allocates, nsize
+ *                   0 frees (returns NULL); NULL on refusal or malloc
+ *                   failure, ptr then still valid and still counted as osize.
+ *   lua_rt_memerror raises "<what>: not enough memory", reported as the
+ *                   memory limit; free or box (to-be-closed userdata) all C
+ *                   memory first, like before any lua_error.
+ * Inside lua_rt.c: json.encode charges its jansson tree until it is
+ * serialized, json.decode the parsed tree until converted, lua_rt_to_json
+ * while building (the caller's tree is not counted after return: charge it
+ * with lua_rt_charge(json_dumpb size estimate) if it is kept across Lua
+ * calls), lua_rt_load_file the file text while compiling. */
+int lua_rt_charge(lua_State *L, size_t bytes);
+void lua_rt_release(lua_State *L, size_t bytes);
+void *lua_rt_realloc(lua_State *L, void *ptr, size_t osize, size_t nsize);
+int lua_rt_memerror(lua_State *L, const char *what);
+
+/* Heap in use: the Lua heap plus charged C memory. */
 size_t lua_rt_mem_used(const lua_rt *rt);
 void lua_rt_set_deadline(lua_rt *rt, long deadline_ms);
 
