@@ -785,6 +785,55 @@ static void test_print_logs(void **state) {
     if (!strstr(buf, "[info] lua: hello\t42\tnil\ttrue")) fail_msg("print went to: \"%s\"", buf);
 }
 
+/* print/warn cannot forge log lines (control characters escaped) nor flood
+ * the log (token bucket, one "suppressed" line). */
+static void test_log_hardening(void **state) {
+    fixture *fx = *state;
+    char logpath[512];
+    snprintf(logpath, sizeof logpath, "%s/stderr2.log", fx->dir);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    FILE *lf = fopen(logpath, "w");
+    assert_non_null(lf);
+    assert_true(dup2(fileno(lf), 2) >= 0);
+    lua_rt *rt = new_rt(0, 0);
+    load_ok(fx, rt, "logs.lua",
+            "print('ok\\n[error] source hr: forged\\r\\27[2J')\n"
+            "warn('w1\\nw2')\n"
+            "for i = 1, 1000 do print('flood ' .. i) end\n"
+            "return 1\n");
+    lua_State *L = lua_rt_state(rt);
+    lua_pop(L, 1);
+    lua_rt_log(L, 2, "source hr", "adapter: x\ny", 12);
+    lua_rt_free(rt);
+    fflush(stderr);
+    assert_true(dup2(saved, 2) >= 0);
+    close(saved);
+    fclose(lf);
+    FILE *rf = fopen(logpath, "r");
+    assert_non_null(rf);
+    char line[4096];
+    int flood = 0, forged = 0, escaped = 0, warned = 0, suppressed = 0;
+    while (fgets(line, sizeof line, rf)) {
+        if (strncmp(line, "[error] source hr: forged", 25) == 0 || strstr(line, "\033")) forged++;
+        if (strstr(line, "lua: ok\\n[error] source hr: forged\\r\\x1b[2J")) escaped++;
+        if (strstr(line, "w1\\nw2")) warned++;
+        if (strstr(line, "lua: flood ")) flood++;
+        if (strstr(line, "adapter log lines suppressed")) {
+            suppressed++;
+            printf("# %s", line);
+        }
+    }
+    fclose(rf);
+    printf("# flood: %d of 1000 lines written\n", flood);
+    assert_int_equal(forged, 0);
+    assert_int_equal(escaped, 1);
+    assert_int_equal(warned, 1);
+    assert_true(flood >= 90 && flood <= 110);
+    assert_int_equal(suppressed, 1);
+}
+
 /* ---- JSON ---------------------------------------------------------------- */
 
 static void test_json_roundtrip_c(void **state) {
@@ -947,6 +996,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_c_memory_charged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_print_logs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_hardening, setup, teardown),
         cmocka_unit_test(test_json_roundtrip_c),
         cmocka_unit_test_setup_teardown(test_json_in_lua, setup, teardown),
         cmocka_unit_test(test_call_overhead),

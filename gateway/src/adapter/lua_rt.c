@@ -51,6 +51,9 @@
 #define RT_JSON_PUSH_MAX_DEPTH 4096 /* JSON -> Lua guard (jansson stops at 2048) */
 #define RT_LOCKED "locked"       /* what getmetatable() shows for protected tables */
 #define RT_JSONBOX "gg.jsonbox"  /* userdata owning jansson values during a call */
+#define RT_LOG_BURST 100          /* log lines an adapter may write at once */
+#define RT_LOG_RATE 10.0          /* ... and per second after that */
+#define RT_LOG_MAX_LINE 2000      /* bytes of one log line kept (escaped) */
 #define RT_ENCODE_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS)
 
 /* Registry keys: addresses of these constants are unique light userdata. */
@@ -91,6 +94,13 @@ struct lua_rt {
     struct timespec wd_target;
     lua_State *co_stack[RT_CO_MAX]; /* coroutines being resumed, innermost last */
     int co_depth;
+
+    /* Log rate limit (token bucket) for print, warn and lua_rt_log; touched
+     * only by the thread running Lua. */
+    double log_tokens;
+    struct timespec log_last;
+    unsigned long log_suppressed;
+    char log_component[64]; /* component of the last suppressed line */
 };
 
 static lua_rt *rt_of(lua_State *L) { return *(lua_rt **)lua_getextraspace(L); }
@@ -200,6 +210,78 @@ static int rt_panic(lua_State *L) {
     return 0; /* Lua aborts the process */
 }
 
+/* ----------------------------------------------------------------- logging */
+
+/* Copies msg into out (outsz > 4) with control characters escaped so that
+ * one adapter log call is one log line: \n, \r as "\\n", "\\r", other bytes
+ * below 0x20 (tab excepted) and 0x7f as "\\xNN". Cut at outsz with "...". */
+static void log_escape(const char *msg, size_t len, char *out, size_t outsz) {
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)msg[i];
+        char tmp[8];
+        size_t n;
+        if (ch == '\n')
+            n = (size_t)snprintf(tmp, sizeof tmp, "\\n");
+        else if (ch == '\r')
+            n = (size_t)snprintf(tmp, sizeof tmp, "\\r");
+        else if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            n = (size_t)snprintf(tmp, sizeof tmp, "\\x%02x", ch);
+        else {
+            tmp[0] = (char)ch;
+            n = 1;
+        }
+        if (o + n + 4 > outsz) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        memcpy(out + o, tmp, n);
+        o += n;
+    }
+    out[o] = '\0';
+}
+
+/* Token bucket: 1 when a line may be written now. */
+static int log_admit(lua_rt *rt) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (rt->log_last.tv_sec == 0 && rt->log_last.tv_nsec == 0) {
+        rt->log_tokens = RT_LOG_BURST;
+    } else {
+        double dt = (double)(now.tv_sec - rt->log_last.tv_sec) + (double)(now.tv_nsec - rt->log_last.tv_nsec) / 1e9;
+        if (dt > 0) rt->log_tokens += dt * RT_LOG_RATE;
+        if (rt->log_tokens > RT_LOG_BURST) rt->log_tokens = RT_LOG_BURST;
+    }
+    rt->log_last = now;
+    if (rt->log_tokens < 1.0) return 0;
+    rt->log_tokens -= 1.0;
+    return 1;
+}
+
+/* Writes the "N lines suppressed" line if lines were dropped. */
+static void log_flush_suppressed(lua_rt *rt) {
+    if (!rt->log_suppressed) return;
+    gg_warn(rt->log_component, "%lu adapter log lines suppressed (limit %d at once, then %.0f a second)",
+            rt->log_suppressed, RT_LOG_BURST, RT_LOG_RATE);
+    rt->log_suppressed = 0;
+}
+
+static void rt_log(lua_rt *rt, int level, const char *component, const char *msg, size_t len) {
+    if (!log_admit(rt)) {
+        if (rt->log_suppressed++ == 0) snprintf(rt->log_component, sizeof rt->log_component, "%s", component);
+        return;
+    }
+    log_flush_suppressed(rt);
+    char line[RT_LOG_MAX_LINE];
+    log_escape(msg, len, line, sizeof line);
+    gg_log((gg_log_level)level, component, "%s", line);
+}
+
+void lua_rt_log(lua_State *L, int level, const char *component, const char *msg, size_t len) {
+    rt_log(rt_of(L), level, component, msg, len);
+}
+
 /* lua_WarnFunction: collects the pieces of a warning and logs it whole.
  * Control messages ("@on", "@off") are ignored: warnings are always logged. */
 static void rt_warnf(void *ud, const char *msg, int tocont) {
@@ -212,7 +294,7 @@ static void rt_warnf(void *ud, const char *msg, int tocont) {
     rt->warnlen += len;
     rt->warnbuf[rt->warnlen] = '\0';
     if (!tocont) {
-        gg_warn("lua", "%s", rt->warnbuf);
+        rt_log(rt, GG_LOG_WARN, "lua", rt->warnbuf, rt->warnlen);
         rt->warnlen = 0;
         rt->warnbuf[0] = '\0';
     }
@@ -409,7 +491,10 @@ int lua_rt_pcall(lua_rt *rt, int nargs, int nresults, char *err, size_t errsz) {
     rt->depth++;
     int status = lua_pcall(L, nargs, nresults, base + 1);
     rt->depth--;
-    if (outer) deadline_end(rt);
+    if (outer) {
+        deadline_end(rt);
+        if (rt->log_suppressed && log_admit(rt)) log_flush_suppressed(rt);
+    }
 
     if (status == LUA_OK) {
         lua_rotate(L, base, -2);
@@ -530,7 +615,9 @@ static int sb_print(lua_State *L) {
         luaL_addvalue(&b);
     }
     luaL_pushresult(&b);
-    gg_info("lua", "%s", lua_tostring(L, -1));
+    size_t len;
+    const char *line = lua_tolstring(L, -1, &len);
+    rt_log(rt_of(L), GG_LOG_INFO, "lua", line, len);
     return 0;
 }
 
@@ -1775,6 +1862,7 @@ void lua_rt_free(lua_rt *rt) {
         int rc = pthread_join(rt->watchdog, NULL);
         if (rc != 0) gg_error("lua", "lua_rt_free: cannot join the watchdog thread: %s", strerror(rc));
     }
+    log_flush_suppressed(rt);
     if (rt->L) lua_close(rt->L);
     pthread_cond_destroy(&rt->cv);
     pthread_mutex_destroy(&rt->mu);

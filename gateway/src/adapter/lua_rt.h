@@ -79,6 +79,15 @@ void lua_rt_release(lua_State *L, size_t bytes);
 void *lua_rt_realloc(lua_State *L, void *ptr, size_t osize, size_t nsize);
 int lua_rt_memerror(lua_State *L, const char *what);
 
+/* Adapter logging. print(), warn() and this write one log line per call:
+ * newlines, carriage returns and other control characters (tab excepted)
+ * are escaped ("\n", "\x1b"), lines are cut at 2000 bytes, and a token
+ * bucket per state (100 lines at once, then 10 a second) drops the excess,
+ * reported later as one line "N adapter log lines suppressed". level is a
+ * gg_log_level; component as for gg_log (e.g. "source hr"). The adapter
+ * layer's log.info/log.warn should call this instead of gg_log. Never raises. */
+void lua_rt_log(lua_State *L, int level, const char *component, const char *msg, size_t len);
+
 /* Heap in use: the Lua heap plus charged C memory. */
 size_t lua_rt_mem_used(const lua_rt *rt);
 void lua_rt_set_deadline(lua_rt *rt, long deadline_ms);
