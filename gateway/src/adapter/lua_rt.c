@@ -22,7 +22,15 @@
  * installed until the call returns, so a pcall inside the adapter cannot
  * swallow the timeout: every further Lua instruction raises it again. The
  * coroutine functions resume/wrap/close are replaced so that the runtime knows
- * which coroutines are running and can clear stale hooks on resumption.
+ * which coroutines are running (also while close and wrap's error path run
+ * their __close handlers) and can clear stale hooks on resumption. The
+ * pattern functions of string are replaced by a copy of Lua's matcher that
+ * checks the deadline itself, since a match runs inside one C call.
+ *
+ * Metatables made here or with luaL_newmetatable by the adapter layer are
+ * locked (__metatable); setmetatable refuses __gc. C memory held for the
+ * state (JSON trees, file text) is charged to the same cap as the Lua heap.
+ * print and warn log one escaped line per call through a token bucket.
  *
  * Nothing longjmps out of this module: every entry point that can raise runs
  * its Lua work inside lua_pcall. */

@@ -10,6 +10,14 @@
  *  - a memory cap enforced by the allocator (allocation fails past it);
  *  - a time limit per call: a watchdog thread arms an instruction hook only when
  *    the deadline passes, so normal runs pay nothing for it;
+ *    coroutines and the __close handlers that coroutine.close and a failing
+ *    coroutine.wrap run are hooked too; string.find/match/gmatch/gsub are the
+ *    runtime's own (Lua's matcher counting its steps) and check the deadline
+ *    every 16384 steps, so a backtracking pattern cannot outlast it;
+ *  - setmetatable refuses __gc (finalizers run with hooks off); every
+ *    runtime-made metatable is locked (getmetatable shows "locked");
+ *  - C memory held for the state is charged against the cap (lua_rt_charge);
+ *  - print/warn/lua_rt_log: one escaped line per call, rate-limited per state;
  *  - files are loaded text-only (luaL_loadbufferx mode "t"), chunk name "@<path>".
  * Errors come back as strings "<file>:<line>: <message>" in err; nothing longjmps
  * out of this module. */
