@@ -633,6 +633,32 @@ static void test_pattern_deadline(void **state) {
     printf("# pattern behaviour checks incl. gsub over 1 MB: %.1f ms\n", now_ms() - t0);
     lua_pop(L, 2);
     lua_rt_free(rt);
+
+    /* Cost of the counting matcher against Lua's own (printed, not asserted). */
+    static const char *bench =
+        "local body = string.rep('k v\\t', 250000)\n"
+        "for i = 1, 5 do body:gsub('%s+', '') end\n"
+        "local n = 0\n"
+        "for i = 1, 200000 do if ('2024-05-06'):match('^(%d+)-(%d+)-(%d+)$') then n = n + 1 end end\n"
+        "for w in body:gmatch('%a+') do n = n + 1 end\n"
+        "return n\n";
+    lua_State *S = luaL_newstate();
+    luaL_openlibs(S);
+    t0 = now_ms();
+    assert_int_equal(luaL_dostring(S, bench), 0);
+    double stock = now_ms() - t0;
+    lua_close(S);
+    rt = new_rt(0, 60000);
+    L = lua_rt_state(rt);
+    load_ok(fx, rt, "bench.lua", "return function(src) local f = assert(load(src)) return f() end\n");
+    lua_pushstring(L, bench);
+    t0 = now_ms();
+    char e3[512] = "";
+    if (lua_rt_pcall(rt, 1, 1, e3, sizeof e3) != 0) fail_msg("bench: %s", e3);
+    double ours = now_ms() - t0;
+    printf("# pattern workload: Lua's string library %.1f ms, sandbox %.1f ms\n", stock, ours);
+    lua_pop(L, 1);
+    lua_rt_free(rt);
 }
 
 /* C memory held for the state counts against its cap: the charge API, and
