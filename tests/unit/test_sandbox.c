@@ -412,6 +412,308 @@ static void test_deadline(void **state) {
     lua_rt_free(rt);
 }
 
+/* Runs field fn of the table on top, expecting a stop within limit_ms (plus
+ * slack for a loaded machine) with "want" in the message. alarm() turns a
+ * hang into a test failure instead of a stuck ctest. */
+static void expect_stopped(lua_rt *rt, const char *fn, long limit_ms, const char *want) {
+    char err[512] = "";
+    alarm(20);
+    double t0 = now_ms();
+    int rc = call_field(rt, fn, 0, err, sizeof err);
+    double dt = now_ms() - t0;
+    alarm(0);
+    printf("# %s: stopped after %.1f ms: %s\n", fn, dt, err);
+    if (rc != -1) fail_msg("%s: was not stopped", fn);
+    if (!strstr(err, want)) fail_msg("%s: \"%s\" lacks \"%s\"", fn, err, want);
+    if (dt > limit_ms + 2000) fail_msg("%s: took %.0f ms for a limit of %ld ms", fn, dt, limit_ms);
+    lua_State *L = lua_rt_state(rt);
+    assert_null(lua_gethook(L));
+}
+
+/* Hostile-review bypasses of the deadline: a __close handler that loops
+ * while coroutine.wrap unwinds an error, or while coroutine.close closes a
+ * suspended coroutine (the coroutine is not being resumed then, so it was
+ * not among the threads the watchdog hooks). */
+static void test_deadline_close_handlers(void **state) {
+    fixture *fx = *state;
+    const long limit = 150;
+    lua_rt *rt = new_rt(0, limit);
+    lua_State *L = lua_rt_state(rt);
+    load_ok(fx, rt, "closers.lua",
+            "local M = {}\n"
+            "local spin = setmetatable({}, {__close = function() while true do end end})\n"
+            "function M.wrap_error()\n"
+            "  coroutine.wrap(function()\n"
+            "    local x <close> = spin\n"
+            "    error('boom')\n"
+            "  end)()\n"
+            "end\n"
+            "function M.close_suspended()\n"
+            "  local co = coroutine.create(function()\n"
+            "    local x <close> = spin\n"
+            "    coroutine.yield()\n"
+            "  end)\n"
+            "  coroutine.resume(co)\n"
+            "  coroutine.close(co)\n"
+            "end\n"
+            "function M.close_swallowed()\n"
+            "  while true do\n"
+            "    local co = coroutine.create(function()\n"
+            "      local x <close> = spin\n"
+            "      coroutine.yield()\n"
+            "    end)\n"
+            "    coroutine.resume(co)\n"
+            "    pcall(coroutine.close, co)\n"
+            "  end\n"
+            "end\n"
+            "function M.close_states()\n"
+            "  local co = coroutine.create(function() coroutine.yield() end)\n"
+            "  assert(coroutine.close(co) == true)\n"
+            "  local bad = coroutine.create(function() local x <close> = setmetatable({}, {__close = function() error('c') end}) coroutine.yield() end)\n"
+            "  coroutine.resume(bad)\n"
+            "  local ok, e = coroutine.close(bad)\n"
+            "  assert(ok == false and tostring(e):find('c'))\n"
+            "  local ok2, e2 = pcall(coroutine.close, coroutine.running())\n"
+            "  assert(not ok2 and e2:find('cannot close a running coroutine'), e2)\n"
+            "  return 1\n"
+            "end\n"
+            "return M\n");
+    expect_stopped(rt, "wrap_error", limit, "exceeded its time limit of 150 ms");
+    expect_stopped(rt, "close_suspended", limit, "exceeded its time limit of 150 ms");
+    expect_stopped(rt, "close_swallowed", limit, "exceeded its time limit of 150 ms");
+    char err[512] = "";
+    if (call_field(rt, "close_states", 1, err, sizeof err) != 0) fail_msg("close_states: %s", err);
+    lua_pop(L, 2);
+    lua_rt_free(rt);
+}
+
+/* Stand-ins for the adapter layer's own types: a spec-like table with a
+ * luaL_newmetatable metatable made before the file loads, and a userdata
+ * whose metatable is made lazily during a call (like the row and connection
+ * handles). */
+static int mk_spec(lua_State *L) {
+    lua_createtable(L, 0, 1);
+    lua_pushstring(L, luaL_optstring(L, 1, "x"));
+    lua_setfield(L, -2, "col");
+    luaL_setmetatable(L, "test.spec");
+    return 1;
+}
+
+static int mk_handle(lua_State *L) {
+    lua_newuserdatauv(L, 8, 0);
+    if (luaL_newmetatable(L, "test.handle")) {
+        lua_pushliteral(L, "handle");
+        lua_setfield(L, -2, "kind");
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_setmetatable(L, -2);
+    return 1;
+}
+
+/* getmetatable on runtime-made values shows "locked"; they cannot be
+ * re-metatabled or given a __gc; adapter tables cannot get a __gc either. */
+static void test_metatables_locked(void **state) {
+    fixture *fx = *state;
+    lua_rt *rt = new_rt(0, 1000);
+    lua_State *L = lua_rt_state(rt);
+    luaL_newmetatable(L, "test.spec");
+    lua_pushliteral(L, "spec");
+    lua_setfield(L, -2, "kind");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, mk_spec);
+    lua_rt_register(rt, "yuan");
+    lua_pushcfunction(L, mk_handle);
+    lua_rt_register(rt, "handle");
+    load_ok(fx, rt, "mt.lua",
+            "local M = {}\n"
+            "function M.spec_mt() return getmetatable(yuan 'x') end\n"
+            "function M.handle_mt() return getmetatable(handle()) end\n"
+            "function M.string_mt() return getmetatable('') end\n"
+            "function M.strip() setmetatable(yuan 'x', nil) end\n"
+            "function M.replace() setmetatable(yuan 'x', {__gc = function() while true do end end}) end\n"
+            "function M.own_gc() setmetatable({}, {__gc = function() while true do end end}) end\n"
+            "function M.own_ok() local t = setmetatable({}, {__index = {a = 1}}) return t.a + yuan('x').kind:len() + handle().kind:len() end\n"
+            "return M\n");
+    /* The metatable made before the load carries a real __metatable now. */
+    luaL_getmetatable(L, "test.spec");
+    assert_int_equal(lua_getfield(L, -1, "__metatable"), LUA_TSTRING);
+    lua_pop(L, 2);
+
+    const char *locked[] = {"spec_mt", "handle_mt", "string_mt"};
+    char err[512];
+    for (size_t i = 0; i < sizeof locked / sizeof locked[0]; i++) {
+        err[0] = '\0';
+        if (call_field(rt, locked[i], 1, err, sizeof err) != 0) fail_msg("%s: %s", locked[i], err);
+        if (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), "locked") != 0)
+            fail_msg("%s: getmetatable gave a %s", locked[i], luaL_typename(L, -1));
+        lua_pop(L, 1);
+    }
+    /* The lazily made handle metatable got the field on first sight. */
+    luaL_getmetatable(L, "test.handle");
+    assert_int_equal(lua_getfield(L, -1, "__metatable"), LUA_TSTRING);
+    lua_pop(L, 2);
+
+    struct {
+        const char *fn, *want;
+    } refused[] = {{"strip", "cannot change a protected metatable"},
+                   {"replace", "cannot change a protected metatable"},
+                   {"own_gc", "__gc metamethods are not allowed in the sandbox"}};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        err[0] = '\0';
+        assert_int_equal(call_field(rt, refused[i].fn, 0, err, sizeof err), -1);
+        printf("# %s: %s\n", refused[i].fn, err);
+        if (!strstr(err, refused[i].want)) fail_msg("%s: %s", refused[i].fn, err);
+        if (!strstr(err, "mt.lua:")) fail_msg("%s: no position: %s", refused[i].fn, err);
+    }
+    if (call_field(rt, "own_ok", 1, err, sizeof err) != 0) fail_msg("own_ok: %s", err);
+    assert_int_equal(lua_tointeger(L, -1), 1 + 4 + 6);
+    lua_pop(L, 2);
+    lua_rt_free(rt);
+}
+
+/* A pathological pattern runs long inside one C call, where the hook
+ * cannot reach; the sandbox pattern functions check the deadline as they
+ * work. They still match like Lua's own. */
+static void test_pattern_deadline(void **state) {
+    fixture *fx = *state;
+    const long limit = 150;
+    lua_rt *rt = new_rt(0, limit);
+    lua_State *L = lua_rt_state(rt);
+    load_ok(fx, rt, "pat.lua",
+            "local M = {}\n"
+            "local s = string.rep('a', 30000)\n"
+            "local p = ('a*'):rep(30) .. 'b'\n"
+            "function M.find() return string.find(s, p) end\n"
+            "function M.method() return s:match(p) end\n"
+            "function M.gmatch() for x in s:gmatch(p) do end end\n"
+            "function M.gsub() return (s:gsub(p, 'x')) end\n"
+            "function M.lazy() return (s .. s):find('.-.-.-b') end\n"
+            "function M.plain()\n"
+            "  local big = string.rep('a', 2000000)\n"
+            "  local needle = string.rep('a', 1000000) .. 'b'\n"
+            "  for i = 1, 1000 do big:find(needle, 1, true) end\n"
+            "end\n"
+            "function M.swallowed() while true do pcall(string.find, s, p) end end\n"
+            "function M.same()\n"
+            "  local t = {}\n"
+            "  assert(('hello world'):find('o w') == 5)\n"
+            "  local a, b, c = ('key = value'):find('(%w+)%s*=%s*(%w+)')\n"
+            "  assert(a == 1 and b == 11 and c == 'key')\n"
+            "  assert(('f(a(b)c)d'):match('%b()') == '(a(b)c)')\n"
+            "  assert(('THE (quick) fox'):find('%f[%a]%a+', 5) == 6)\n"
+            "  assert(('abc'):match('()b()') == 2)\n"
+            "  assert(('hello'):gsub('l', {l = 'L'}) == 'heLLo')\n"
+            "  assert(('abc'):gsub('%w', '%0%0') == 'aabbcc')\n"
+            "  assert(('x=1, y=2'):gsub('(%w+)=(%w+)', '%2=%1') == '1=x, 2=y')\n"
+            "  assert(('abc'):gsub('', '-') == '-a-b-c-')\n"
+            "  for k, v in ('a=1, b=2'):gmatch('(%w+)=(%w+)') do t[#t + 1] = k .. v end\n"
+            "  assert(table.concat(t, ',') == 'a1,b2')\n"
+            "  local n = 0 for w in ('one two three'):gmatch('%a+', 5) do n = n + 1 end\n"
+            "  assert(n == 2)\n"
+            "  assert(('^x'):find('^', 1, true) == 1 and ('a.b'):find('.', 1, true) == 2)\n"
+            "  assert(not pcall(string.find, 'a', '%'))\n"
+            "  local ok, e = pcall(string.find, 'a', ('a?'):rep(300))\n"
+            "  assert(ok or e:find('pattern too complex'), e)\n"
+            "  local body = string.rep('k v\\t', 250000)\n"
+            "  local out, cnt = body:gsub('%s+', '')\n"
+            "  assert(#out == 500000 and cnt == 500000)\n"
+            "  return 1\n"
+            "end\n"
+            "return M\n");
+    const char *fns[] = {"find", "method", "gmatch", "gsub", "lazy", "plain", "swallowed"};
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
+        expect_stopped(rt, fns[i], limit, "exceeded its time limit of 150 ms");
+    lua_rt_set_deadline(rt, 10000);
+    char err[512] = "";
+    double t0 = now_ms();
+    if (call_field(rt, "same", 1, err, sizeof err) != 0) fail_msg("same: %s", err);
+    printf("# pattern behaviour checks incl. gsub over 1 MB: %.1f ms\n", now_ms() - t0);
+    lua_pop(L, 2);
+    lua_rt_free(rt);
+
+    /* Cost of the counting matcher against Lua's own (printed, not asserted). */
+    static const char *bench =
+        "local body = string.rep('k v\\t', 250000)\n"
+        "for i = 1, 5 do body:gsub('%s+', '') end\n"
+        "local n = 0\n"
+        "for i = 1, 200000 do if ('2024-05-06'):match('^(%d+)-(%d+)-(%d+)$') then n = n + 1 end end\n"
+        "for w in body:gmatch('%a+') do n = n + 1 end\n"
+        "return n\n";
+    lua_State *S = luaL_newstate();
+    luaL_openlibs(S);
+    t0 = now_ms();
+    assert_int_equal(luaL_dostring(S, bench), 0);
+    double stock = now_ms() - t0;
+    lua_close(S);
+    rt = new_rt(0, 60000);
+    L = lua_rt_state(rt);
+    load_ok(fx, rt, "bench.lua", "return function(src) local f = assert(load(src)) return f() end\n");
+    lua_pushstring(L, bench);
+    t0 = now_ms();
+    char e3[512] = "";
+    if (lua_rt_pcall(rt, 1, 1, e3, sizeof e3) != 0) fail_msg("bench: %s", e3);
+    double ours = now_ms() - t0;
+    printf("# pattern workload: Lua's string library %.1f ms, sandbox %.1f ms\n", stock, ours);
+    lua_pop(L, 1);
+    lua_rt_free(rt);
+}
+
+/* C memory held for the state counts against its cap: the charge API, and
+ * the jansson trees of json.encode/decode. */
+static void test_c_memory_charged(void **state) {
+    fixture *fx = *state;
+    const size_t cap = 16u << 20;
+    lua_rt *rt = new_rt(cap, 5000);
+    lua_State *L = lua_rt_state(rt);
+    size_t base = lua_rt_mem_used(rt);
+    assert_int_equal(lua_rt_charge(L, cap), -1);
+    assert_int_equal(lua_rt_mem_used(rt), base);
+    assert_int_equal(lua_rt_charge(L, 1000), 0);
+    assert_int_equal(lua_rt_mem_used(rt), base + 1000);
+    lua_rt_release(L, 1000);
+    assert_int_equal(lua_rt_mem_used(rt), base);
+    char *p = lua_rt_realloc(L, NULL, 0, 4096);
+    assert_non_null(p);
+    assert_int_equal(lua_rt_mem_used(rt), base + 4096);
+    assert_null(lua_rt_realloc(L, p, 4096, cap)); /* refused, p still valid */
+    p = lua_rt_realloc(L, p, 4096, 100);
+    assert_non_null(p);
+    assert_int_equal(lua_rt_mem_used(rt), base + 100);
+    assert_null(lua_rt_realloc(L, p, 100, 0));
+    assert_int_equal(lua_rt_mem_used(rt), base);
+
+    load_ok(fx, rt, "cmem.lua",
+            "local M = {}\n"
+            "local t = {}\n"
+            "for i = 1, 100000 do t[i] = string.format('%040d', i) end\n"
+            "local text = '[' .. ('1,'):rep(300000) .. '1]'\n"
+            "function M.encode() return #json.encode(t) end\n"
+            "function M.decode() return #json.decode(text) end\n"
+            "function M.small() return json.encode({a = {1, 2, 'x'}}) .. #json.decode('[1,2,3]') end\n"
+            "return M\n");
+    const char *fns[] = {"encode", "decode"};
+    char err[512];
+    for (size_t i = 0; i < 2; i++) {
+        err[0] = '\0';
+        assert_int_equal(call_field(rt, fns[i], 1, err, sizeof err), -1);
+        printf("# %s: %s\n", fns[i], err);
+        if (!strstr(err, "exceeded its memory limit of 16 MiB")) fail_msg("%s: %s", fns[i], err);
+    }
+    size_t after = lua_rt_mem_used(rt);
+    assert_int_equal(call_field(rt, "small", 1, err, sizeof err), 0);
+    assert_string_equal(lua_tostring(L, -1), "{\"a\":[1,2,\"x\"]}3");
+    lua_pop(L, 1);
+    /* Nothing stays charged: the heap is back near where it was. */
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    printf("# used: %zu after the refusals, %zu now (cap %zu)\n", after, lua_rt_mem_used(rt), cap);
+    assert_true(lua_rt_mem_used(rt) <= after + 4096);
+    lua_pop(L, 1);
+    lua_rt_free(rt);
+}
+
 /* An endless main chunk is stopped too, and lua_rt_free joins the watchdog
  * promptly even right after creation. */
 static void test_deadline_in_file_and_free(void **state) {
@@ -507,6 +809,55 @@ static void test_print_logs(void **state) {
     buf[n] = '\0';
     fclose(rf);
     if (!strstr(buf, "[info] lua: hello\t42\tnil\ttrue")) fail_msg("print went to: \"%s\"", buf);
+}
+
+/* print/warn cannot forge log lines (control characters escaped) nor flood
+ * the log (token bucket, one "suppressed" line). */
+static void test_log_hardening(void **state) {
+    fixture *fx = *state;
+    char logpath[512];
+    snprintf(logpath, sizeof logpath, "%s/stderr2.log", fx->dir);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    FILE *lf = fopen(logpath, "w");
+    assert_non_null(lf);
+    assert_true(dup2(fileno(lf), 2) >= 0);
+    lua_rt *rt = new_rt(0, 0);
+    load_ok(fx, rt, "logs.lua",
+            "print('ok\\n[error] source hr: forged\\r\\27[2J')\n"
+            "warn('w1\\nw2')\n"
+            "for i = 1, 1000 do print('flood ' .. i) end\n"
+            "return 1\n");
+    lua_State *L = lua_rt_state(rt);
+    lua_pop(L, 1);
+    lua_rt_log(L, 2, "source hr", "adapter: x\ny", 12);
+    lua_rt_free(rt);
+    fflush(stderr);
+    assert_true(dup2(saved, 2) >= 0);
+    close(saved);
+    fclose(lf);
+    FILE *rf = fopen(logpath, "r");
+    assert_non_null(rf);
+    char line[4096];
+    int flood = 0, forged = 0, escaped = 0, warned = 0, suppressed = 0;
+    while (fgets(line, sizeof line, rf)) {
+        if (strncmp(line, "[error] source hr: forged", 25) == 0 || strstr(line, "\033")) forged++;
+        if (strstr(line, "lua: ok\\n[error] source hr: forged\\r\\x1b[2J")) escaped++;
+        if (strstr(line, "w1\\nw2")) warned++;
+        if (strstr(line, "lua: flood ")) flood++;
+        if (strstr(line, "adapter log lines suppressed")) {
+            suppressed++;
+            printf("# %s", line);
+        }
+    }
+    fclose(rf);
+    printf("# flood: %d of 1000 lines written\n", flood);
+    assert_int_equal(forged, 0);
+    assert_int_equal(escaped, 1);
+    assert_int_equal(warned, 1);
+    assert_true(flood >= 90 && flood <= 110);
+    assert_int_equal(suppressed, 1);
 }
 
 /* ---- JSON ---------------------------------------------------------------- */
@@ -665,8 +1016,13 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_error_positions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadline_in_file_and_free, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deadline_close_handlers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metatables_locked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pattern_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_c_memory_charged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_print_logs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_hardening, setup, teardown),
         cmocka_unit_test(test_json_roundtrip_c),
         cmocka_unit_test_setup_teardown(test_json_in_lua, setup, teardown),
         cmocka_unit_test(test_call_overhead),

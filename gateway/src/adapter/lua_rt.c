@@ -22,12 +22,21 @@
  * installed until the call returns, so a pcall inside the adapter cannot
  * swallow the timeout: every further Lua instruction raises it again. The
  * coroutine functions resume/wrap/close are replaced so that the runtime knows
- * which coroutines are running and can clear stale hooks on resumption.
+ * which coroutines are running (also while close and wrap's error path run
+ * their __close handlers) and can clear stale hooks on resumption. The
+ * pattern functions of string are replaced by a copy of Lua's matcher that
+ * checks the deadline itself, since a match runs inside one C call.
+ *
+ * Metatables made here or with luaL_newmetatable by the adapter layer are
+ * locked (__metatable); setmetatable refuses __gc. C memory held for the
+ * state (JSON trees, file text) is charged to the same cap as the Lua heap.
+ * print and warn log one escaped line per call through a token bucket.
  *
  * Nothing longjmps out of this module: every entry point that can raise runs
  * its Lua work inside lua_pcall. */
 #include "adapter/lua_rt.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -50,6 +59,9 @@
 #define RT_JSON_PUSH_MAX_DEPTH 4096 /* JSON -> Lua guard (jansson stops at 2048) */
 #define RT_LOCKED "locked"       /* what getmetatable() shows for protected tables */
 #define RT_JSONBOX "gg.jsonbox"  /* userdata owning jansson values during a call */
+#define RT_LOG_BURST 100          /* log lines an adapter may write at once */
+#define RT_LOG_RATE 10.0          /* ... and per second after that */
+#define RT_LOG_MAX_LINE 2000      /* bytes of one log line kept (escaped) */
 #define RT_ENCODE_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS)
 
 /* Registry keys: addresses of these constants are unique light userdata. */
@@ -90,9 +102,31 @@ struct lua_rt {
     struct timespec wd_target;
     lua_State *co_stack[RT_CO_MAX]; /* coroutines being resumed, innermost last */
     int co_depth;
+
+    /* Log rate limit (token bucket) for print, warn and lua_rt_log; touched
+     * only by the thread running Lua. */
+    double log_tokens;
+    struct timespec log_last;
+    unsigned long log_suppressed;
+    char log_component[64]; /* component of the last suppressed line */
 };
 
 static lua_rt *rt_of(lua_State *L) { return *(lua_rt **)lua_getextraspace(L); }
+
+/* Raw t[k] for a C string key k (t absolute or relative). [-0, +1] */
+static int rawget_str(lua_State *L, int t, const char *k) {
+    t = lua_absindex(L, t);
+    lua_pushstring(L, k);
+    return lua_rawget(L, t);
+}
+
+/* Raw t[k] = value on top (popped). [-1, +0] */
+static void rawset_str(lua_State *L, int t, const char *k) {
+    t = lua_absindex(L, t);
+    lua_pushstring(L, k);
+    lua_insert(L, -2);
+    lua_rawset(L, t);
+}
 
 static void set_err(char *err, size_t errsz, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -140,10 +174,120 @@ static void *rt_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     return p;
 }
 
+int lua_rt_charge(lua_State *L, size_t bytes) {
+    lua_rt *rt = rt_of(L);
+    if (bytes > rt->cap - (rt->used < rt->cap ? rt->used : rt->cap)) {
+        rt->mem_refused = 1;
+        return -1;
+    }
+    rt->used += bytes;
+    return 0;
+}
+
+void lua_rt_release(lua_State *L, size_t bytes) {
+    lua_rt *rt = rt_of(L);
+    rt->used -= bytes < rt->used ? bytes : rt->used;
+}
+
+void *lua_rt_realloc(lua_State *L, void *ptr, size_t osize, size_t nsize) {
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        lua_rt_release(L, old);
+        return NULL;
+    }
+    if (nsize > old && lua_rt_charge(L, nsize - old) != 0) return NULL;
+    void *p = realloc(ptr, nsize);
+    if (!p) {
+        if (nsize > old) lua_rt_release(L, nsize - old);
+        rt_of(L)->mem_refused = 1;
+        return NULL;
+    }
+    if (nsize < old) lua_rt_release(L, old - nsize);
+    return p;
+}
+
+int lua_rt_memerror(lua_State *L, const char *what) {
+    rt_of(L)->mem_refused = 1;
+    return luaL_error(L, "%s: not enough memory", what);
+}
+
 static int rt_panic(lua_State *L) {
     const char *msg = lua_tostring(L, -1);
     gg_error("lua", "unprotected error in the Lua runtime: %s", msg ? msg : "(not a string)");
     return 0; /* Lua aborts the process */
+}
+
+/* ----------------------------------------------------------------- logging */
+
+/* Copies msg into out (outsz > 4) with control characters escaped so that
+ * one adapter log call is one log line: \n, \r as "\\n", "\\r", other bytes
+ * below 0x20 (tab excepted) and 0x7f as "\\xNN". Cut at outsz with "...". */
+static void log_escape(const char *msg, size_t len, char *out, size_t outsz) {
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)msg[i];
+        char tmp[8];
+        size_t n;
+        if (ch == '\n')
+            n = (size_t)snprintf(tmp, sizeof tmp, "\\n");
+        else if (ch == '\r')
+            n = (size_t)snprintf(tmp, sizeof tmp, "\\r");
+        else if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            n = (size_t)snprintf(tmp, sizeof tmp, "\\x%02x", ch);
+        else {
+            tmp[0] = (char)ch;
+            n = 1;
+        }
+        if (o + n + 4 > outsz) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        memcpy(out + o, tmp, n);
+        o += n;
+    }
+    out[o] = '\0';
+}
+
+/* Token bucket: 1 when a line may be written now. */
+static int log_admit(lua_rt *rt) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (rt->log_last.tv_sec == 0 && rt->log_last.tv_nsec == 0) {
+        rt->log_tokens = RT_LOG_BURST;
+    } else {
+        double dt = (double)(now.tv_sec - rt->log_last.tv_sec) + (double)(now.tv_nsec - rt->log_last.tv_nsec) / 1e9;
+        if (dt > 0) rt->log_tokens += dt * RT_LOG_RATE;
+        if (rt->log_tokens > RT_LOG_BURST) rt->log_tokens = RT_LOG_BURST;
+    }
+    rt->log_last = now;
+    if (rt->log_tokens < 1.0) return 0;
+    rt->log_tokens -= 1.0;
+    return 1;
+}
+
+/* Writes the "N lines suppressed" line if lines were dropped. */
+static void log_flush_suppressed(lua_rt *rt) {
+    if (!rt->log_suppressed) return;
+    gg_warn(rt->log_component, "%lu adapter log lines suppressed (limit %d at once, then %.0f a second)",
+            rt->log_suppressed, RT_LOG_BURST, RT_LOG_RATE);
+    rt->log_suppressed = 0;
+}
+
+static void rt_log(lua_rt *rt, int level, const char *component, const char *msg, size_t len) {
+    if (!log_admit(rt)) {
+        if (rt->log_suppressed++ == 0) snprintf(rt->log_component, sizeof rt->log_component, "%s", component);
+        return;
+    }
+    log_flush_suppressed(rt);
+    char line[RT_LOG_MAX_LINE];
+    log_escape(msg, len, line, sizeof line);
+    gg_log((gg_log_level)level, component, "%s", line);
+}
+
+void lua_rt_log(lua_State *L, int level, const char *component, const char *msg, size_t len) {
+    rt_log(rt_of(L), level, component, msg, len);
 }
 
 /* lua_WarnFunction: collects the pieces of a warning and logs it whole.
@@ -158,7 +302,7 @@ static void rt_warnf(void *ud, const char *msg, int tocont) {
     rt->warnlen += len;
     rt->warnbuf[rt->warnlen] = '\0';
     if (!tocont) {
-        gg_warn("lua", "%s", rt->warnbuf);
+        rt_log(rt, GG_LOG_WARN, "lua", rt->warnbuf, rt->warnlen);
         rt->warnlen = 0;
         rt->warnbuf[0] = '\0';
     }
@@ -193,14 +337,29 @@ static void ts_add_ms(struct timespec *ts, long ms) {
     }
 }
 
+static void rt_raise_timeout(lua_State *L, lua_Debug *ar);
+
 /* Count hook installed by the watchdog once the deadline has passed. It stays
  * installed until lua_rt_pcall disarms it, so the error is raised again on
  * the next instruction if the adapter catches it with pcall. */
-static void rt_timeout_hook(lua_State *L, lua_Debug *ar) {
+static void rt_timeout_hook(lua_State *L, lua_Debug *ar) { rt_raise_timeout(L, ar); }
+
+/* Raises the timeout error, naming the position of ar, or with ar NULL (a C
+ * function noticed the deadline) of the innermost Lua function calling. */
+static void rt_raise_timeout(lua_State *L, lua_Debug *ar) {
     lua_rt *rt = rt_of(L);
     if (!rt->timed_out) {
         rt->timed_out = 1;
-        if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+        lua_Debug caller;
+        if (!ar) {
+            for (int level = 1; lua_getstack(L, level, &caller); level++) {
+                if (lua_getinfo(L, "Sl", &caller) && caller.currentline > 0) {
+                    ar = &caller;
+                    break;
+                }
+            }
+        }
+        if (ar && lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
             snprintf(rt->timeout_msg, sizeof rt->timeout_msg, "%s:%d: exceeded its time limit of %ld ms",
                      ar->short_src, ar->currentline, rt->call_limit_ms);
         else
@@ -340,7 +499,10 @@ int lua_rt_pcall(lua_rt *rt, int nargs, int nresults, char *err, size_t errsz) {
     rt->depth++;
     int status = lua_pcall(L, nargs, nresults, base + 1);
     rt->depth--;
-    if (outer) deadline_end(rt);
+    if (outer) {
+        deadline_end(rt);
+        if (rt->log_suppressed && log_admit(rt)) log_flush_suppressed(rt);
+    }
 
     if (status == LUA_OK) {
         lua_rotate(L, base, -2);
@@ -461,7 +623,9 @@ static int sb_print(lua_State *L) {
         luaL_addvalue(&b);
     }
     luaL_pushresult(&b);
-    gg_info("lua", "%s", lua_tostring(L, -1));
+    size_t len;
+    const char *line = lua_tolstring(L, -1, &len);
+    rt_log(rt_of(L), GG_LOG_INFO, "lua", line, len);
     return 0;
 }
 
@@ -485,9 +649,104 @@ static int sb_rawset(lua_State *L) {
     return 1;
 }
 
-/* setmetatable refusing __gc: finalizers run with hooks disabled, so the
- * deadline could not stop one. Upvalue 1: the original setmetatable. */
+/* Is the table at mtidx a metatable the runtime or the adapter layer made
+ * with luaL_newmetatable (registry[mt.__name] == mt)? Adapter code cannot
+ * put anything in the registry, so a match is never the adapter's own. */
+static int mt_is_runtime(lua_State *L, int mtidx) {
+    mtidx = lua_absindex(L, mtidx);
+    if (rawget_str(L, mtidx, "__name") != LUA_TSTRING) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_rawget(L, LUA_REGISTRYINDEX); /* name -> registry[name] */
+    int same = lua_rawequal(L, -1, mtidx);
+    lua_pop(L, 1);
+    return same;
+}
+
+/* Locks the metatable of the value at idx when the runtime made it: sets
+ * __metatable = "locked" unless a __metatable is there already. Every
+ * userdata metatable counts (adapter code cannot make userdata). Returns 1
+ * when the value's metatable is protected afterwards. May raise (memory). */
+static int lock_if_runtime(lua_State *L, int idx) {
+    idx = lua_absindex(L, idx);
+    if (!lua_getmetatable(L, idx)) return 0;
+    int mt = lua_gettop(L);
+    if (rawget_str(L, mt, "__metatable") != LUA_TNIL) {
+        lua_settop(L, mt - 1);
+        return 1;
+    }
+    lua_pop(L, 1);
+    int locked = lua_type(L, idx) == LUA_TUSERDATA || mt_is_runtime(L, mt);
+    if (locked) {
+        lua_pushliteral(L, RT_LOCKED);
+        rawset_str(L, mt, "__metatable");
+    }
+    lua_settop(L, mt - 1);
+    return locked;
+}
+
+void lua_rt_lock_metatable(lua_State *L, int idx) {
+    idx = lua_absindex(L, idx);
+    if (rawget_str(L, idx, "__metatable") == LUA_TNIL) {
+        lua_pushliteral(L, RT_LOCKED);
+        rawset_str(L, idx, "__metatable");
+    }
+    lua_pop(L, 1);
+}
+
+/* Locks every luaL_newmetatable metatable in the registry (string key equal
+ * to the table's __name). Runs protected; called before adapter code runs
+ * (file load, registering) so that metatables the adapter layer made carry a
+ * real __metatable field; the sandbox getmetatable/setmetatable also lock
+ * late-made ones on first sight. */
+static int lock_registry_protected(lua_State *L) {
+    lua_pushnil(L);
+    while (lua_next(L, LUA_REGISTRYINDEX)) {
+        if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
+            lua_pushvalue(L, -2);
+            if (rawget_str(L, -2, "__name") == LUA_TSTRING && lua_rawequal(L, -1, -2))
+                lua_rt_lock_metatable(L, -3);
+            lua_pop(L, 2);
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+static void lock_registry(lua_State *L) {
+    if (!lua_checkstack(L, 6)) return;
+    lua_pushcfunction(L, lock_registry_protected);
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+        gg_error("lua", "cannot lock the runtime metatables: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+}
+
+/* getmetatable that shows "locked" for every runtime-made metatable, also
+ * ones made with luaL_newmetatable after the last registry sweep. */
+static int sb_getmetatable(lua_State *L) {
+    luaL_checkany(L, 1);
+    lua_settop(L, 1);
+    lock_if_runtime(L, 1);
+    if (!lua_getmetatable(L, 1)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    luaL_getmetafield(L, 1, "__metatable");
+    return 1;
+}
+
+/* setmetatable refusing __gc: finalizers run with hooks disabled (Lua sets
+ * allowhook off around them), so the deadline could not stop one. Refusing
+ * the field at setmetatable time is sound: Lua marks an object for
+ * finalization only if its metatable has __gc when it is set, so adding the
+ * field later has no effect. A deadline check after collections instead would
+ * be unsound (the finalizer never returns to be checked). It also refuses to
+ * replace a runtime-made metatable. Upvalue 1: the original setmetatable. */
 static int sb_setmetatable(lua_State *L) {
+    if (lua_type(L, 1) == LUA_TTABLE && lock_if_runtime(L, 1))
+        return luaL_error(L, "cannot change a protected metatable");
     if (lua_type(L, 2) == LUA_TTABLE) {
         lua_pushliteral(L, "__gc");
         int t = lua_rawget(L, 2);
@@ -598,13 +857,29 @@ static int sb_co_resume(lua_State *L) {
     return r + 1;
 }
 
+/* Closes co's pending to-be-closed variables (lua_resetthread) with co on the
+ * running stack, so that a __close handler that loops there is reached by the
+ * deadline hook like any resumed coroutine. Returns the status of the close
+ * (LUA_OK, or the error status with the error object on co's top). Never
+ * raises on L. */
+static int co_reset(lua_State *L, lua_State *co) {
+    lua_rt *rt = rt_of(L);
+    if (!co_enter(rt, co, 1)) {
+        lua_pushliteral(co, "coroutines nested too deeply");
+        return LUA_ERRRUN;
+    }
+    int st = lua_resetthread(co);
+    co_leave(rt);
+    return st;
+}
+
 static int sb_co_wrap_call(lua_State *L) {
     lua_State *co = lua_tothread(L, lua_upvalueindex(1));
     int r = co_resume(L, co, lua_gettop(L));
     if (r >= 0) return r;
     int st = lua_status(co);
     if (st != LUA_OK && st != LUA_YIELD) { /* error in the coroutine: close its variables */
-        st = lua_resetthread(co);
+        st = co_reset(L, co);
         lua_xmove(co, L, 1);
     }
     if (st != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING && !has_position(lua_tostring(L, -1))) {
@@ -624,17 +899,752 @@ static int sb_co_wrap(lua_State *L) {
     return 1;
 }
 
-/* coroutine.close with the hook state synced first. Upvalue 1: original. */
+/* coroutine.close, reimplemented (lcorolib.c luaB_close) so that the
+ * __close handlers run with co on the running stack: the watchdog hooks it
+ * when the deadline passes during them. Only suspended or dead coroutines
+ * can be closed. Returns true, or false and the error object. */
 static int sb_co_close(lua_State *L) {
     lua_State *co = lua_tothread(L, 1);
     luaL_argexpected(L, co, 1, "coroutine");
-    if (co != L) co_enter(rt_of(L), co, 0);
-    int n = lua_gettop(L);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, n, LUA_MULTRET);
-    return lua_gettop(L);
+    int st = lua_status(co);
+    int closable = 0;
+    if (co != L) {
+        if (st == LUA_YIELD) {
+            closable = 1;
+        } else if (st == LUA_OK) {
+            lua_Debug ar;
+            /* running inside another coroutine ("normal") when it has frames
+             * and nothing on the stack to start: only dead or fresh ones close */
+            closable = !(lua_getstack(co, 0, &ar) > 0);
+        } else {
+            closable = 1; /* dead with an error */
+        }
+    }
+    if (!closable) {
+        const char *what = co == L ? "running" : "normal";
+        return luaL_error(L, "cannot close a %s coroutine", what);
+    }
+    st = co_reset(L, co);
+    if (st == LUA_OK) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_pushboolean(L, 0);
+    lua_xmove(co, L, 1);
+    return 2;
 }
+
+/* ------------------------------------------------------ pattern matching */
+
+/* string.find, match, gmatch and gsub with a deadline. The stock functions
+ * run a backtracking matcher inside one C call, where the instruction hook
+ * cannot reach: ("a*"):rep(30).."b" against a long run of "a" takes
+ * centuries. A size or complexity limit on patterns would be unsound (even
+ * one ".-" over a long subject is quadratic) or would refuse legitimate
+ * patterns over large HTTP bodies, so instead the matcher below counts its
+ * work (one step per pattern item tried, per character expanded, per
+ * character a %b or plain search scans) and every PM_CHECK_EVERY steps
+ * compares the clock with the running call's deadline, raising the same
+ * timeout as the hook. Overhead: one clock read per 16384 steps. The
+ * recursion limit of 200 nested items ("pattern too complex") is Lua's.
+ *
+ * The matcher is Lua 5.4.4's lstrlib.c pattern-matching section, unchanged
+ * except for the step counting (PM_STEP), lmemfind taking the state, and
+ * l_unlikely/lua_assert (Lua-internal macros) dropped.
+ * Copyright (C) 1994-2022 Lua.org, PUC-Rio; MIT licence (see lua.h). */
+
+#define PM_CHECK_EVERY 16384UL
+
+static void rt_raise_timeout(lua_State *L, lua_Debug *ar);
+
+#define PM_STEP(ms, n)                                                                                              \
+    do {                                                                                                            \
+        unsigned long pm_before_ = (ms)->steps;                                                                     \
+        (ms)->steps += (n);                                                                                         \
+        if ((ms)->steps / PM_CHECK_EVERY != pm_before_ / PM_CHECK_EVERY) pm_check_deadline(ms);                     \
+    } while (0)
+
+struct MatchState;
+static void pm_check_deadline(struct MatchState *ms);
+
+#define uchar(c) ((unsigned char)(c))
+#ifndef LUA_MAXCAPTURES
+#define LUA_MAXCAPTURES 32
+#endif
+
+/* translate a relative initial string position (lstrlib.c posrelatI) */
+/*
+** translate a relative initial string position
+** (negative means back from end): clip result to [1, inf).
+** The length of any string in Lua must fit in a lua_Integer,
+** so there are no overflows in the casts.
+** The inverted comparison avoids a possible overflow
+** computing '-pos'.
+*/
+static size_t posrelatI (lua_Integer pos, size_t len) {
+  if (pos > 0)
+    return (size_t)pos;
+  else if (pos == 0)
+    return 1;
+  else if (pos < -(lua_Integer)len)  /* inverted comparison */
+    return 1;  /* clip to 1 */
+  else return len + (size_t)pos + 1;
+}
+
+
+#define CAP_UNFINISHED	(-1)
+#define CAP_POSITION	(-2)
+
+
+typedef struct MatchState {
+  const char *src_init;  /* init of source string */
+  const char *src_end;  /* end ('\0') of source string */
+  const char *p_end;  /* end ('\0') of pattern */
+  lua_State *L;
+  lua_rt *rt;  /* gridgate: whose deadline bounds the match */
+  unsigned long steps;  /* gridgate: work done, checked every PM_CHECK_EVERY */
+  int matchdepth;  /* control for recursive depth (to avoid C stack overflow) */
+  unsigned char level;  /* total number of captures (finished or unfinished) */
+  struct {
+    const char *init;
+    ptrdiff_t len;
+  } capture[LUA_MAXCAPTURES];
+} MatchState;
+
+
+/* recursive function */
+static const char *match (MatchState *ms, const char *s, const char *p);
+
+
+/* maximum recursion depth for 'match' */
+#if !defined(MAXCCALLS)
+#define MAXCCALLS	200
+#endif
+
+
+#define L_ESC		'%'
+#define SPECIALS	"^$*+?.([%-"
+
+
+static int check_capture (MatchState *ms, int l) {
+  l -= '1';
+  if ((l < 0 || l >= ms->level ||
+                 ms->capture[l].len == CAP_UNFINISHED))
+    return luaL_error(ms->L, "invalid capture index %%%d", l + 1);
+  return l;
+}
+
+
+static int capture_to_close (MatchState *ms) {
+  int level = ms->level;
+  for (level--; level>=0; level--)
+    if (ms->capture[level].len == CAP_UNFINISHED) return level;
+  return luaL_error(ms->L, "invalid pattern capture");
+}
+
+
+static const char *classend (MatchState *ms, const char *p) {
+  switch (*p++) {
+    case L_ESC: {
+      if ((p == ms->p_end))
+        luaL_error(ms->L, "malformed pattern (ends with '%%')");
+      return p+1;
+    }
+    case '[': {
+      if (*p == '^') p++;
+      do {  /* look for a ']' */
+        if ((p == ms->p_end))
+          luaL_error(ms->L, "malformed pattern (missing ']')");
+        if (*(p++) == L_ESC && p < ms->p_end)
+          p++;  /* skip escapes (e.g. '%]') */
+      } while (*p != ']');
+      return p+1;
+    }
+    default: {
+      return p;
+    }
+  }
+}
+
+
+static int match_class (int c, int cl) {
+  int res;
+  switch (tolower(cl)) {
+    case 'a' : res = isalpha(c); break;
+    case 'c' : res = iscntrl(c); break;
+    case 'd' : res = isdigit(c); break;
+    case 'g' : res = isgraph(c); break;
+    case 'l' : res = islower(c); break;
+    case 'p' : res = ispunct(c); break;
+    case 's' : res = isspace(c); break;
+    case 'u' : res = isupper(c); break;
+    case 'w' : res = isalnum(c); break;
+    case 'x' : res = isxdigit(c); break;
+    case 'z' : res = (c == 0); break;  /* deprecated option */
+    default: return (cl == c);
+  }
+  return (islower(cl) ? res : !res);
+}
+
+
+static int matchbracketclass (int c, const char *p, const char *ec) {
+  int sig = 1;
+  if (*(p+1) == '^') {
+    sig = 0;
+    p++;  /* skip the '^' */
+  }
+  while (++p < ec) {
+    if (*p == L_ESC) {
+      p++;
+      if (match_class(c, uchar(*p)))
+        return sig;
+    }
+    else if ((*(p+1) == '-') && (p+2 < ec)) {
+      p+=2;
+      if (uchar(*(p-2)) <= c && c <= uchar(*p))
+        return sig;
+    }
+    else if (uchar(*p) == c) return sig;
+  }
+  return !sig;
+}
+
+
+static int singlematch (MatchState *ms, const char *s, const char *p,
+                        const char *ep) {
+  if (s >= ms->src_end)
+    return 0;
+  else {
+    int c = uchar(*s);
+    switch (*p) {
+      case '.': return 1;  /* matches any char */
+      case L_ESC: return match_class(c, uchar(*(p+1)));
+      case '[': return matchbracketclass(c, p, ep-1);
+      default:  return (uchar(*p) == c);
+    }
+  }
+}
+
+
+static const char *matchbalance (MatchState *ms, const char *s,
+                                   const char *p) {
+  if ((p >= ms->p_end - 1))
+    luaL_error(ms->L, "malformed pattern (missing arguments to '%%b')");
+  if (*s != *p) return NULL;
+  else {
+    int b = *p;
+    int e = *(p+1);
+    int cont = 1;
+    while (++s < ms->src_end) {
+      PM_STEP(ms, 1);
+      if (*s == e) {
+        if (--cont == 0) return s+1;
+      }
+      else if (*s == b) cont++;
+    }
+  }
+  return NULL;  /* string ends out of balance */
+}
+
+
+static const char *max_expand (MatchState *ms, const char *s,
+                                 const char *p, const char *ep) {
+  ptrdiff_t i = 0;  /* counts maximum expand for item */
+  while (singlematch(ms, s + i, p, ep)) {
+    i++;
+    PM_STEP(ms, 1);
+  }
+  /* keeps trying to match with the maximum repetitions */
+  while (i>=0) {
+    const char *res = match(ms, (s+i), ep+1);
+    if (res) return res;
+    i--;  /* else didn't match; reduce 1 repetition to try again */
+  }
+  return NULL;
+}
+
+
+static const char *min_expand (MatchState *ms, const char *s,
+                                 const char *p, const char *ep) {
+  for (;;) {
+    const char *res = match(ms, s, ep+1);
+    if (res != NULL)
+      return res;
+    else if (singlematch(ms, s, p, ep))
+      s++;  /* try with one more repetition */
+    else return NULL;
+  }
+}
+
+
+static const char *start_capture (MatchState *ms, const char *s,
+                                    const char *p, int what) {
+  const char *res;
+  int level = ms->level;
+  if (level >= LUA_MAXCAPTURES) luaL_error(ms->L, "too many captures");
+  ms->capture[level].init = s;
+  ms->capture[level].len = what;
+  ms->level = level+1;
+  if ((res=match(ms, s, p)) == NULL)  /* match failed? */
+    ms->level--;  /* undo capture */
+  return res;
+}
+
+
+static const char *end_capture (MatchState *ms, const char *s,
+                                  const char *p) {
+  int l = capture_to_close(ms);
+  const char *res;
+  ms->capture[l].len = s - ms->capture[l].init;  /* close capture */
+  if ((res = match(ms, s, p)) == NULL)  /* match failed? */
+    ms->capture[l].len = CAP_UNFINISHED;  /* undo capture */
+  return res;
+}
+
+
+static const char *match_capture (MatchState *ms, const char *s, int l) {
+  size_t len;
+  l = check_capture(ms, l);
+  len = ms->capture[l].len;
+  if ((size_t)(ms->src_end-s) >= len &&
+      memcmp(ms->capture[l].init, s, len) == 0)
+    return s+len;
+  else return NULL;
+}
+
+
+static const char *match (MatchState *ms, const char *s, const char *p) {
+  if ((ms->matchdepth-- == 0))
+    luaL_error(ms->L, "pattern too complex");
+  init: /* using goto's to optimize tail recursion */
+  PM_STEP(ms, 1);
+  if (p != ms->p_end) {  /* end of pattern? */
+    switch (*p) {
+      case '(': {  /* start capture */
+        if (*(p + 1) == ')')  /* position capture? */
+          s = start_capture(ms, s, p + 2, CAP_POSITION);
+        else
+          s = start_capture(ms, s, p + 1, CAP_UNFINISHED);
+        break;
+      }
+      case ')': {  /* end capture */
+        s = end_capture(ms, s, p + 1);
+        break;
+      }
+      case '$': {
+        if ((p + 1) != ms->p_end)  /* is the '$' the last char in pattern? */
+          goto dflt;  /* no; go to default */
+        s = (s == ms->src_end) ? s : NULL;  /* check end of string */
+        break;
+      }
+      case L_ESC: {  /* escaped sequences not in the format class[*+?-]? */
+        switch (*(p + 1)) {
+          case 'b': {  /* balanced string? */
+            s = matchbalance(ms, s, p + 2);
+            if (s != NULL) {
+              p += 4; goto init;  /* return match(ms, s, p + 4); */
+            }  /* else fail (s == NULL) */
+            break;
+          }
+          case 'f': {  /* frontier? */
+            const char *ep; char previous;
+            p += 2;
+            if ((*p != '['))
+              luaL_error(ms->L, "missing '[' after '%%f' in pattern");
+            ep = classend(ms, p);  /* points to what is next */
+            previous = (s == ms->src_init) ? '\0' : *(s - 1);
+            if (!matchbracketclass(uchar(previous), p, ep - 1) &&
+               matchbracketclass(uchar(*s), p, ep - 1)) {
+              p = ep; goto init;  /* return match(ms, s, ep); */
+            }
+            s = NULL;  /* match failed */
+            break;
+          }
+          case '0': case '1': case '2': case '3':
+          case '4': case '5': case '6': case '7':
+          case '8': case '9': {  /* capture results (%0-%9)? */
+            s = match_capture(ms, s, uchar(*(p + 1)));
+            if (s != NULL) {
+              p += 2; goto init;  /* return match(ms, s, p + 2) */
+            }
+            break;
+          }
+          default: goto dflt;
+        }
+        break;
+      }
+      default: dflt: {  /* pattern class plus optional suffix */
+        const char *ep = classend(ms, p);  /* points to optional suffix */
+        /* does not match at least once? */
+        if (!singlematch(ms, s, p, ep)) {
+          if (*ep == '*' || *ep == '?' || *ep == '-') {  /* accept empty? */
+            p = ep + 1; goto init;  /* return match(ms, s, ep + 1); */
+          }
+          else  /* '+' or no suffix */
+            s = NULL;  /* fail */
+        }
+        else {  /* matched once */
+          switch (*ep) {  /* handle optional suffix */
+            case '?': {  /* optional */
+              const char *res;
+              if ((res = match(ms, s + 1, ep + 1)) != NULL)
+                s = res;
+              else {
+                p = ep + 1; goto init;  /* else return match(ms, s, ep + 1); */
+              }
+              break;
+            }
+            case '+':  /* 1 or more repetitions */
+              s++;  /* 1 match already done */
+              /* FALLTHROUGH */
+            case '*':  /* 0 or more repetitions */
+              s = max_expand(ms, s, p, ep);
+              break;
+            case '-':  /* 0 or more repetitions (minimum) */
+              s = min_expand(ms, s, p, ep);
+              break;
+            default:  /* no suffix */
+              s++; p = ep; goto init;  /* return match(ms, s + 1, ep); */
+          }
+        }
+        break;
+      }
+    }
+  }
+  ms->matchdepth++;
+  return s;
+}
+
+
+
+static const char *lmemfind (MatchState *ms, const char *s1, size_t l1,
+                               const char *s2, size_t l2) {
+  if (l2 == 0) return s1;  /* empty strings are everywhere */
+  else if (l2 > l1) return NULL;  /* avoids a negative 'l1' */
+  else {
+    const char *init;  /* to search for a '*s2' inside 's1' */
+    l2--;  /* 1st char will be checked by 'memchr' */
+    l1 = l1-l2;  /* 's2' cannot be found after that */
+    while (l1 > 0 && (init = (const char *)memchr(s1, *s2, l1)) != NULL) {
+      init++;   /* 1st char is already checked */
+      PM_STEP(ms, (unsigned long)(init - s1) / 64 + l2 / 16 + 1);
+      if (memcmp(init, s2+1, l2) == 0)
+        return init-1;
+      else {  /* correct 'l1' and 's1' to try again */
+        l1 -= init-s1;
+        s1 = init;
+      }
+    }
+    return NULL;  /* not found */
+  }
+}
+
+
+/*
+** get information about the i-th capture. If there are no captures
+** and 'i==0', return information about the whole match, which
+** is the range 's'..'e'. If the capture is a string, return
+** its length and put its address in '*cap'. If it is an integer
+** (a position), push it on the stack and return CAP_POSITION.
+*/
+static size_t get_onecapture (MatchState *ms, int i, const char *s,
+                              const char *e, const char **cap) {
+  if (i >= ms->level) {
+    if ((i != 0))
+      luaL_error(ms->L, "invalid capture index %%%d", i + 1);
+    *cap = s;
+    return e - s;
+  }
+  else {
+    ptrdiff_t capl = ms->capture[i].len;
+    *cap = ms->capture[i].init;
+    if ((capl == CAP_UNFINISHED))
+      luaL_error(ms->L, "unfinished capture");
+    else if (capl == CAP_POSITION)
+      lua_pushinteger(ms->L, (ms->capture[i].init - ms->src_init) + 1);
+    return capl;
+  }
+}
+
+
+/*
+** Push the i-th capture on the stack.
+*/
+static void push_onecapture (MatchState *ms, int i, const char *s,
+                                                    const char *e) {
+  const char *cap;
+  ptrdiff_t l = get_onecapture(ms, i, s, e, &cap);
+  if (l != CAP_POSITION)
+    lua_pushlstring(ms->L, cap, l);
+  /* else position was already pushed */
+}
+
+
+static int push_captures (MatchState *ms, const char *s, const char *e) {
+  int i;
+  int nlevels = (ms->level == 0 && s) ? 1 : ms->level;
+  luaL_checkstack(ms->L, nlevels, "too many captures");
+  for (i = 0; i < nlevels; i++)
+    push_onecapture(ms, i, s, e);
+  return nlevels;  /* number of strings pushed */
+}
+
+
+/* check whether pattern has no special characters */
+static int nospecials (const char *p, size_t l) {
+  size_t upto = 0;
+  do {
+    if (strpbrk(p + upto, SPECIALS))
+      return 0;  /* pattern has a special character */
+    upto += strlen(p + upto) + 1;  /* may have more after \0 */
+  } while (upto <= l);
+  return 1;  /* no special chars found */
+}
+
+
+static void prepstate (MatchState *ms, lua_State *L,
+                       const char *s, size_t ls, const char *p, size_t lp) {
+  ms->L = L;
+  ms->rt = rt_of(L);
+  ms->steps = 0;
+  ms->matchdepth = MAXCCALLS;
+  ms->src_init = s;
+  ms->src_end = s + ls;
+  ms->p_end = p + lp;
+}
+
+
+static void reprepstate (MatchState *ms) {
+  ms->level = 0;
+}
+
+
+static int str_find_aux (lua_State *L, int find) {
+  size_t ls, lp;
+  const char *s = luaL_checklstring(L, 1, &ls);
+  const char *p = luaL_checklstring(L, 2, &lp);
+  size_t init = posrelatI(luaL_optinteger(L, 3, 1), ls) - 1;
+  if (init > ls) {  /* start after string's end? */
+    luaL_pushfail(L);  /* cannot find anything */
+    return 1;
+  }
+  /* explicit request or no special characters? */
+  if (find && (lua_toboolean(L, 4) || nospecials(p, lp))) {
+    /* do a plain search */
+    MatchState ms;
+    prepstate(&ms, L, s, ls, p, lp);
+    const char *s2 = lmemfind(&ms, s + init, ls - init, p, lp);
+    if (s2) {
+      lua_pushinteger(L, (s2 - s) + 1);
+      lua_pushinteger(L, (s2 - s) + lp);
+      return 2;
+    }
+  }
+  else {
+    MatchState ms;
+    const char *s1 = s + init;
+    int anchor = (*p == '^');
+    if (anchor) {
+      p++; lp--;  /* skip anchor character */
+    }
+    prepstate(&ms, L, s, ls, p, lp);
+    do {
+      const char *res;
+      reprepstate(&ms);
+      if ((res=match(&ms, s1, p)) != NULL) {
+        if (find) {
+          lua_pushinteger(L, (s1 - s) + 1);  /* start */
+          lua_pushinteger(L, res - s);   /* end */
+          return push_captures(&ms, NULL, 0) + 2;
+        }
+        else
+          return push_captures(&ms, s1, res);
+      }
+    } while (s1++ < ms.src_end && !anchor);
+  }
+  luaL_pushfail(L);  /* not found */
+  return 1;
+}
+
+
+static int str_find (lua_State *L) {
+  return str_find_aux(L, 1);
+}
+
+
+static int str_match (lua_State *L) {
+  return str_find_aux(L, 0);
+}
+
+
+/* state for 'gmatch' */
+typedef struct GMatchState {
+  const char *src;  /* current position */
+  const char *p;  /* pattern */
+  const char *lastmatch;  /* end of last match */
+  MatchState ms;  /* match state */
+} GMatchState;
+
+
+static int gmatch_aux (lua_State *L) {
+  GMatchState *gm = (GMatchState *)lua_touserdata(L, lua_upvalueindex(3));
+  const char *src;
+  gm->ms.L = L;
+  for (src = gm->src; src <= gm->ms.src_end; src++) {
+    const char *e;
+    reprepstate(&gm->ms);
+    if ((e = match(&gm->ms, src, gm->p)) != NULL && e != gm->lastmatch) {
+      gm->src = gm->lastmatch = e;
+      return push_captures(&gm->ms, src, e);
+    }
+  }
+  return 0;  /* not found */
+}
+
+
+static int gmatch (lua_State *L) {
+  size_t ls, lp;
+  const char *s = luaL_checklstring(L, 1, &ls);
+  const char *p = luaL_checklstring(L, 2, &lp);
+  size_t init = posrelatI(luaL_optinteger(L, 3, 1), ls) - 1;
+  GMatchState *gm;
+  lua_settop(L, 2);  /* keep strings on closure to avoid being collected */
+  gm = (GMatchState *)lua_newuserdatauv(L, sizeof(GMatchState), 0);
+  if (init > ls)  /* start after string's end? */
+    init = ls + 1;  /* avoid overflows in 's + init' */
+  prepstate(&gm->ms, L, s, ls, p, lp);
+  gm->src = s + init; gm->p = p; gm->lastmatch = NULL;
+  lua_pushcclosure(L, gmatch_aux, 3);
+  return 1;
+}
+
+
+static void add_s (MatchState *ms, luaL_Buffer *b, const char *s,
+                                                   const char *e) {
+  size_t l;
+  lua_State *L = ms->L;
+  const char *news = lua_tolstring(L, 3, &l);
+  const char *p;
+  while ((p = (char *)memchr(news, L_ESC, l)) != NULL) {
+    luaL_addlstring(b, news, p - news);
+    p++;  /* skip ESC */
+    if (*p == L_ESC)  /* '%%' */
+      luaL_addchar(b, *p);
+    else if (*p == '0')  /* '%0' */
+        luaL_addlstring(b, s, e - s);
+    else if (isdigit(uchar(*p))) {  /* '%n' */
+      const char *cap;
+      ptrdiff_t resl = get_onecapture(ms, *p - '1', s, e, &cap);
+      if (resl == CAP_POSITION)
+        luaL_addvalue(b);  /* add position to accumulated result */
+      else
+        luaL_addlstring(b, cap, resl);
+    }
+    else
+      luaL_error(L, "invalid use of '%c' in replacement string", L_ESC);
+    l -= p + 1 - news;
+    news = p + 1;
+  }
+  luaL_addlstring(b, news, l);
+}
+
+
+/*
+** Add the replacement value to the string buffer 'b'.
+** Return true if the original string was changed. (Function calls and
+** table indexing resulting in nil or false do not change the subject.)
+*/
+static int add_value (MatchState *ms, luaL_Buffer *b, const char *s,
+                                      const char *e, int tr) {
+  lua_State *L = ms->L;
+  switch (tr) {
+    case LUA_TFUNCTION: {  /* call the function */
+      int n;
+      lua_pushvalue(L, 3);  /* push the function */
+      n = push_captures(ms, s, e);  /* all captures as arguments */
+      lua_call(L, n, 1);  /* call it */
+      break;
+    }
+    case LUA_TTABLE: {  /* index the table */
+      push_onecapture(ms, 0, s, e);  /* first capture is the index */
+      lua_gettable(L, 3);
+      break;
+    }
+    default: {  /* LUA_TNUMBER or LUA_TSTRING */
+      add_s(ms, b, s, e);  /* add value to the buffer */
+      return 1;  /* something changed */
+    }
+  }
+  if (!lua_toboolean(L, -1)) {  /* nil or false? */
+    lua_pop(L, 1);  /* remove value */
+    luaL_addlstring(b, s, e - s);  /* keep original text */
+    return 0;  /* no changes */
+  }
+  else if ((!lua_isstring(L, -1)))
+    return luaL_error(L, "invalid replacement value (a %s)",
+                         luaL_typename(L, -1));
+  else {
+    luaL_addvalue(b);  /* add result to accumulator */
+    return 1;  /* something changed */
+  }
+}
+
+
+static int str_gsub (lua_State *L) {
+  size_t srcl, lp;
+  const char *src = luaL_checklstring(L, 1, &srcl);  /* subject */
+  const char *p = luaL_checklstring(L, 2, &lp);  /* pattern */
+  const char *lastmatch = NULL;  /* end of last match */
+  int tr = lua_type(L, 3);  /* replacement type */
+  lua_Integer max_s = luaL_optinteger(L, 4, srcl + 1);  /* max replacements */
+  int anchor = (*p == '^');
+  lua_Integer n = 0;  /* replacement count */
+  int changed = 0;  /* change flag */
+  MatchState ms;
+  luaL_Buffer b;
+  luaL_argexpected(L, tr == LUA_TNUMBER || tr == LUA_TSTRING ||
+                   tr == LUA_TFUNCTION || tr == LUA_TTABLE, 3,
+                      "string/function/table");
+  luaL_buffinit(L, &b);
+  if (anchor) {
+    p++; lp--;  /* skip anchor character */
+  }
+  prepstate(&ms, L, src, srcl, p, lp);
+  while (n < max_s) {
+    const char *e;
+    reprepstate(&ms);  /* (re)prepare state for new match */
+    if ((e = match(&ms, src, p)) != NULL && e != lastmatch) {  /* match? */
+      n++;
+      changed = add_value(&ms, &b, src, e, tr) | changed;
+      src = lastmatch = e;
+    }
+    else if (src < ms.src_end)  /* otherwise, skip one character */
+      luaL_addchar(&b, *src++);
+    else break;  /* end of subject */
+    if (anchor) break;
+  }
+  if (!changed)  /* no changes? */
+    lua_pushvalue(L, 1);  /* return original string */
+  else {  /* something changed */
+    luaL_addlstring(&b, src, ms.src_end-src);
+    luaL_pushresult(&b);  /* create and return new string */
+  }
+  lua_pushinteger(L, n);  /* number of substitutions */
+  return 2;
+}
+
+/* The running call's deadline has passed: raise the timeout. Only the
+ * thread running Lua writes running and call_deadline, so reading them here
+ * needs no lock. Outside lua_rt_pcall there is no deadline. */
+static void pm_check_deadline(MatchState *ms) {
+    lua_rt *rt = ms->rt;
+    if (!rt->running) return;
+    struct timespec now;
+    ts_now(&now);
+    if (ts_cmp(&now, &rt->call_deadline) < 0) return;
+    rt_raise_timeout(ms->L, NULL);
+}
+
 
 /* ------------------------------------------------------------------ setup */
 
@@ -684,7 +1694,7 @@ static int rt_setup(lua_State *L) {
     lua_newtable(L);
     int store = lua_gettop(L);
 
-    static const char *const base_keep[] = {"assert", "error",    "getmetatable", "ipairs", "next",
+    static const char *const base_keep[] = {"assert", "error",    "ipairs",       "next",
                                             "pairs",  "pcall",    "rawequal",     "rawget", "rawlen",
                                             "select", "tonumber", "tostring",     "type",   "xpcall",
                                             "warn",   "_VERSION"};
@@ -695,6 +1705,8 @@ static int rt_setup(lua_State *L) {
     lua_setfield(L, store, "collectgarbage");
     lua_pushcfunction(L, sb_rawset);
     lua_setfield(L, store, "rawset");
+    lua_pushcfunction(L, sb_getmetatable);
+    lua_setfield(L, store, "getmetatable");
     lua_getfield(L, g, "setmetatable");
     lua_pushcclosure(L, sb_setmetatable, 1);
     lua_setfield(L, store, "setmetatable");
@@ -703,6 +1715,9 @@ static int rt_setup(lua_State *L) {
     lua_getfield(L, g, LUA_STRLIBNAME);
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
+    static const luaL_Reg pm_funcs[] = {
+        {"find", str_find}, {"match", str_match}, {"gmatch", gmatch}, {"gsub", str_gsub}, {NULL, NULL}};
+    luaL_setfuncs(L, pm_funcs, 0); /* the real table: also what s:find() reaches */
     push_ro_proxy(L, -1);
     lua_setfield(L, store, LUA_STRLIBNAME);
     lua_pop(L, 1);
@@ -733,8 +1748,7 @@ static int rt_setup(lua_State *L) {
     lua_setfield(L, nco, "resume");
     lua_pushcfunction(L, sb_co_wrap);
     lua_setfield(L, nco, "wrap");
-    lua_getfield(L, co, "close");
-    lua_pushcclosure(L, sb_co_close, 1);
+    lua_pushcfunction(L, sb_co_close);
     lua_setfield(L, nco, "close");
     push_ro_proxy(L, nco);
     lua_setfield(L, store, LUA_COLIBNAME);
@@ -856,6 +1870,7 @@ void lua_rt_free(lua_rt *rt) {
         int rc = pthread_join(rt->watchdog, NULL);
         if (rc != 0) gg_error("lua", "lua_rt_free: cannot join the watchdog thread: %s", strerror(rc));
     }
+    log_flush_suppressed(rt);
     if (rt->L) lua_close(rt->L);
     pthread_cond_destroy(&rt->cv);
     pthread_mutex_destroy(&rt->mu);
@@ -905,6 +1920,7 @@ void lua_rt_register(lua_rt *rt, const char *name) {
         gg_error("lua", "cannot register runtime global '%s': %s", name, lua_tostring(L, -1));
         lua_pop(L, 1);
     }
+    lock_registry(L);
 }
 
 /* ----------------------------------------------------------------- files */
@@ -1002,18 +2018,29 @@ int lua_rt_load_file(lua_rt *rt, const char *path, char *err, size_t errsz) {
     lua_State *L = rt->L;
     char *buf = NULL;
     size_t len = 0;
+    lock_registry(L);
     if (read_file(path, &buf, &len, err, errsz) != 0) return -1;
+    /* The file text is held while it compiles: count it against the cap. */
+    rt->mem_refused = 0;
+    if (lua_rt_charge(L, len) != 0) {
+        free(buf);
+        char capbuf[32];
+        format_cap(rt->cap, capbuf, sizeof capbuf);
+        set_err(err, errsz, "%s: exceeded its memory limit of %s (file of %zu bytes)", path, capbuf, len);
+        return -1;
+    }
     if (!lua_checkstack(L, 4)) {
         free(buf);
+        lua_rt_release(L, len);
         set_err(err, errsz, "%s: Lua stack overflow", path);
         return -1;
     }
     load_args a = {buf, len, path};
     lua_pushcfunction(L, load_chunk_protected);
     lua_pushlightuserdata(L, &a);
-    rt->mem_refused = 0;
     int status = lua_pcall(L, 1, 1, 0);
     free(buf);
+    lua_rt_release(L, len);
     if (status != LUA_OK) {
         if (status == LUA_ERRMEM || rt->mem_refused) {
             char capbuf[32];
@@ -1116,7 +2143,21 @@ typedef struct {
     const void *open[RT_JSON_MAX_DEPTH + 1]; /* tables on the current path */
     int nopen;
     int real_digits; /* significant digits the reals need to read back exactly */
+    size_t charged;  /* bytes of the jansson tree counted against the cap */
 } enc_ctx;
+
+/* Estimated C memory of jansson nodes (struct, malloc overhead, payload);
+ * what json.encode/decode charge against the state's memory cap. */
+#define RT_JSON_NODE 64
+#define RT_JSON_CONTAINER 96
+#define RT_JSON_SLOT 8
+
+/* Charges n bytes for the tree being built; -1 when over the cap. */
+static int enc_charge(enc_ctx *c, size_t n) {
+    if (lua_rt_charge(c->L, n) != 0) return -1;
+    c->charged += n;
+    return 0;
+}
 
 /* Fewest significant digits (15..17) that print d so it reads back exactly. */
 static int real_digits_needed(double d) {
@@ -1190,6 +2231,8 @@ static json_t *enc_table(enc_ctx *c, int idx, int depth) {
         lua_pop(L, 1);
     }
 
+    if (enc_charge(c, RT_JSON_CONTAINER + (size_t)count * RT_JSON_SLOT) != 0)
+        return enc_fail(c, NULL, "not enough memory for the JSON tree");
     c->open[c->nopen++] = self;
     json_t *out;
     if (count > 0 && only_pos_ints && maxkey == count) {
@@ -1235,6 +2278,11 @@ static json_t *enc_table(enc_ctx *c, int idx, int depth) {
             }
             size_t saved;
             enc_path_push(c, key, klen, 0, &saved);
+            if (enc_charge(c, RT_JSON_NODE + klen) != 0) {
+                lua_pop(L, 2);
+                c->nopen--;
+                return enc_fail(c, out, "not enough memory for the JSON tree");
+            }
             if (json_object_getn(out, key, klen)) {
                 lua_pop(L, 2);
                 c->nopen--;
@@ -1303,11 +2351,18 @@ static json_t *enc_value(enc_ctx *c, int idx, int depth) {
     }
     }
     if (!j) return enc_fail(c, NULL, "out of memory");
+    size_t slen = json_is_string(j) ? json_string_length(j) : 0;
+    if ((json_is_string(j) || json_is_number(j)) && enc_charge(c, RT_JSON_NODE + slen) != 0)
+        return enc_fail(c, j, "not enough memory for the JSON tree");
     return j;
 }
 
-/* lua_rt_to_json, also telling how many digits the reals need (0: none). */
-static json_t *to_json_digits(lua_State *L, int idx, char *err, size_t errsz, int *real_digits) {
+/* lua_rt_to_json, also telling how many digits the reals need (0: none).
+ * The tree is charged against the memory cap while it is built; with
+ * charged != NULL the charge is kept and its size stored there (the caller
+ * releases it with the tree), else it is released on return. */
+static json_t *to_json_digits(lua_State *L, int idx, char *err, size_t errsz, int *real_digits,
+                              size_t *charged) {
     enc_ctx c;
     c.L = L;
     c.err = err;
@@ -1317,33 +2372,73 @@ static json_t *to_json_digits(lua_State *L, int idx, char *err, size_t errsz, in
     c.plen = 1;
     c.nopen = 0;
     c.real_digits = 0;
+    c.charged = 0;
     int top = lua_gettop(L);
     json_t *j = enc_value(&c, lua_absindex(L, idx), 0);
     lua_settop(L, top);
     if (real_digits) *real_digits = c.real_digits;
+    if (j && charged) {
+        *charged = c.charged;
+    } else {
+        lua_rt_release(L, c.charged);
+        if (charged) *charged = 0;
+    }
     return j;
 }
 
 json_t *lua_rt_to_json(lua_State *L, int idx, char *err, size_t errsz) {
-    return to_json_digits(L, idx, err, errsz, NULL);
+    return to_json_digits(L, idx, err, errsz, NULL, NULL);
+}
+
+/* Estimated C memory of a jansson tree (same figures as the encoder). */
+static size_t json_estimate(const json_t *j) {
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        size_t n = RT_JSON_CONTAINER;
+        const char *key;
+        size_t klen;
+        json_t *v;
+        json_object_keylen_foreach((json_t *)j, key, klen, v) n += RT_JSON_NODE + klen + json_estimate(v);
+        return n;
+    }
+    case JSON_ARRAY: {
+        size_t n = RT_JSON_CONTAINER + json_array_size(j) * RT_JSON_SLOT;
+        for (size_t i = 0; i < json_array_size(j); i++) n += json_estimate(json_array_get(j, i));
+        return n;
+    }
+    case JSON_STRING:
+        return RT_JSON_NODE + json_string_length(j);
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return RT_JSON_NODE;
+    default:
+        return 0; /* true, false, null are shared singletons */
+    }
 }
 
 /* A userdata owning one jansson value while Lua code may raise; __gc and
  * __close release it. */
 typedef struct {
     json_t *j;
+    size_t charged; /* bytes counted against the cap for j */
 } jsonbox;
 
-static int jsonbox_gc(lua_State *L) {
-    jsonbox *b = luaL_checkudata(L, 1, RT_JSONBOX);
+static void jsonbox_clear(lua_State *L, jsonbox *b) {
     json_decref(b->j);
     b->j = NULL;
+    lua_rt_release(L, b->charged);
+    b->charged = 0;
+}
+
+static int jsonbox_gc(lua_State *L) {
+    jsonbox_clear(L, luaL_checkudata(L, 1, RT_JSONBOX));
     return 0;
 }
 
 static jsonbox *push_jsonbox(lua_State *L) {
     jsonbox *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->j = NULL;
+    b->charged = 0;
     luaL_setmetatable(L, RT_JSONBOX);
     lua_toclose(L, -1);
     return b;
@@ -1355,7 +2450,7 @@ static int json_encode_l(lua_State *L) {
     jsonbox *box = push_jsonbox(L);
     char err[320];
     int digits = 0;
-    box->j = to_json_digits(L, 1, err, sizeof err, &digits);
+    box->j = to_json_digits(L, 1, err, sizeof err, &digits, &box->charged);
     if (!box->j) return luaL_error(L, "json.encode: %s", err);
     /* Reals are written with as few digits as read back exactly (0.1, not
      * 0.10000000000000001), the same count for the whole document. */
@@ -1367,8 +2462,7 @@ static int json_encode_l(lua_State *L) {
     size_t got = json_dumpb(box->j, p, need, flags);
     if (got != need) return luaL_error(L, "json.encode: serialized size changed (%zu, then %zu)", need, got);
     luaL_pushresultsize(&b, need);
-    json_decref(box->j);
-    box->j = NULL;
+    jsonbox_clear(L, box);
     return 1;
 }
 
@@ -1380,9 +2474,13 @@ static int json_decode_l(lua_State *L) {
     json_error_t e;
     box->j = json_loadb(s, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
     if (!box->j) return luaL_error(L, "json.decode: %s at line %d column %d", e.text, e.line, e.column);
+    /* Counted after parsing (jansson allocates with plain malloc): the peak
+     * while parsing is not, but it is bounded by the text, which is. */
+    size_t est = json_estimate(box->j);
+    if (lua_rt_charge(L, est) != 0) return lua_rt_memerror(L, "json.decode");
+    box->charged = est;
     push_json_raw(L, box->j, 0);
-    json_decref(box->j);
-    box->j = NULL;
+    jsonbox_clear(L, box);
     return 1;
 }
 
