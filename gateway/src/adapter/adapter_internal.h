@@ -34,6 +34,7 @@
 #include "adapter/lua_rt.h"
 #include "conn/conn.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "model/ident.h"
 
 #define SPEC_MT "gridgate.spec"
@@ -149,8 +150,6 @@ typedef struct conn_ud {
 
 /* ---------------------------------------------------------------- load.c */
 
-/* strdup that aborts on OOM; NULL stays NULL. */
-char *xstrdup(const char *s);
 /* Records a load/pull warning (adapter_warnings) and logs it. */
 void add_warning(adapter *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Formats "path:line: msg" into err (line of `word` in the stream being

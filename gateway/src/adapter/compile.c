@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "conn/registry.h"
+#include "core/util.h"
 
 /* Spec names by spec_op, as the constructors write them into spec tables. */
 const char *const spec_names[] = {"col", "const", "yuan", "fen", "date", "month", "code",
@@ -123,7 +124,7 @@ static int compile_entry(adapter *ad, stream *st, fact_field field, map_entry *e
             } else {
                 e->code_from = realloc(e->code_from, (e->ncodes + 1) * sizeof(char *));
                 e->code_to = realloc(e->code_to, (e->ncodes + 1) * sizeof(char *));
-                if (!e->code_from || !e->code_to) abort();
+                if (!e->code_from || !e->code_to) gg_oom();
                 e->code_from[e->ncodes] = from;
                 e->code_to[e->ncodes++] = to;
             }
@@ -139,7 +140,7 @@ static int compile_entry(adapter *ad, stream *st, fact_field field, map_entry *e
             lua_pop(L, 1);
             if (!t) continue;
             e->truthy = realloc(e->truthy, (e->ntruthy + 1) * sizeof(char *));
-            if (!e->truthy) abort();
+            if (!e->truthy) gg_oom();
             e->truthy[e->ntruthy++] = t;
         }
         lua_pop(L, 1);
@@ -358,7 +359,7 @@ static int compile_sql_source(adapter *ad, stream *st, int t, char *err, size_t 
     if (lua_istable(L, -1)) {
         lua_Integer n = luaL_len(L, -1);
         st->params = calloc((size_t)n + 1, sizeof(char *));
-        if (!st->params) abort();
+        if (!st->params) gg_oom();
         for (lua_Integer i = 1; i <= n; i++) {
             lua_geti(L, -1, i);
             st->params[i - 1] = scalar_text(L, -1);
@@ -399,7 +400,7 @@ static int compile_map(adapter *ad, stream *st, int t, char *err, size_t errsz) 
             continue;
         }
         st->map = realloc(st->map, (st->nmap + 1) * sizeof *st->map);
-        if (!st->map) abort();
+        if (!st->map) gg_oom();
         if (compile_entry(ad, st, f, &st->map[st->nmap], err, errsz)) {
             st->nmap++;
             lua_pop(L, 3);
@@ -432,7 +433,7 @@ static int check_required(adapter *ad, stream *st, char *err, size_t errsz) {
  * become the columns of each item's row (borrowed from st->key and st->map). */
 static void collect_http_cols(stream *st) {
     st->http_cols = calloc(st->nmap + 1, sizeof(char *));
-    if (!st->http_cols) abort();
+    if (!st->http_cols) gg_oom();
     st->http_cols[st->nhttp_cols++] = st->key;
     for (size_t i = 0; i < st->nmap; i++) {
         if (!st->map[i].col) continue;

@@ -4,6 +4,7 @@
  * adapter_connect, which opens the source's connections. Connector callbacks
  * never let a Lua error longjmp through libpq, ODBC or libcurl frames. */
 #include "adapter/adapter_internal.h"
+#include "core/util.h"
 
 #include <iconv.h>
 #include <stdio.h>
@@ -54,7 +55,7 @@ static char *to_source_text(adapter *ad, const char *s, const char *what, char *
     if (ascii || ad->cd_out == (iconv_t)-1) return xstrdup(s);
     size_t cap = len * 2 + 8;
     char *out = malloc(cap);
-    if (!out) abort();
+    if (!out) gg_oom();
     iconv(ad->cd_out, NULL, NULL, NULL, NULL);
     char *in = (char *)s, *o = out;
     size_t inleft = len, outleft = cap - 1;

@@ -5,6 +5,7 @@
  * adapter_free and the accessors. Also the helpers shared by the adapter
  * modules: messages naming file:line of a declaration, warnings, JSON paths. */
 #include "adapter/adapter_internal.h"
+#include "core/util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -17,13 +18,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-char *xstrdup(const char *s) {
-    if (!s) return NULL;
-    char *d = strdup(s);
-    if (!d) abort();
-    return d;
-}
-
 void add_warning(adapter *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void add_warning(adapter *ad, const char *fmt, ...) {
     char buf[512];
@@ -32,7 +26,7 @@ void add_warning(adapter *ad, const char *fmt, ...) {
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     char **grown = realloc(ad->warnings, (ad->nwarnings + 2) * sizeof *grown);
-    if (!grown) abort();
+    if (!grown) gg_oom();
     ad->warnings = grown;
     ad->warnings[ad->nwarnings++] = xstrdup(buf);
     ad->warnings[ad->nwarnings] = NULL;
@@ -220,14 +214,14 @@ static char *read_text(const char *path, char *err, size_t errsz) {
     }
     size_t cap = 8192, n = 0;
     char *buf = malloc(cap);
-    if (!buf) abort();
+    if (!buf) gg_oom();
     size_t got;
     while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
         n += got;
         if (cap - n - 1 == 0) {
             cap *= 2;
             buf = realloc(buf, cap);
-            if (!buf) abort();
+            if (!buf) gg_oom();
         }
     }
     fclose(f);
@@ -266,7 +260,7 @@ static int stream_name_cmp(const void *a, const void *b) {
 
 adapter *adapter_load(const gg_source_conf *src, const char *adapter_path, char *err, size_t errsz) {
     adapter *ad = calloc(1, sizeof *ad);
-    if (!ad) abort();
+    if (!ad) gg_oom();
     ad->source = xstrdup(src->name);
     ad->label = xstrdup(src->label ? src->label : src->name);
     ad->path = xstrdup(adapter_path ? adapter_path : src->adapter);
@@ -276,7 +270,7 @@ adapter *adapter_load(const gg_source_conf *src, const char *adapter_path, char 
     ad->push_ref = LUA_NOREF;
     ad->conns_ref = LUA_NOREF;
     ad->warnings = calloc(1, sizeof(char *));
-    if (!ad->warnings) abort();
+    if (!ad->warnings) gg_oom();
 
     const char *enc = src->encoding ? src->encoding : "UTF-8";
     if (strcasecmp(enc, "UTF-8") && strcasecmp(enc, "UTF8")) {
@@ -347,7 +341,7 @@ adapter *adapter_load(const gg_source_conf *src, const char *adapter_path, char 
             n++;
         }
         ad->streams = calloc(n ? n : 1, sizeof *ad->streams);
-        if (!ad->streams) abort();
+        if (!ad->streams) gg_oom();
         lua_pushnil(L);
         while (lua_next(L, s)) {
             if (lua_type(L, -2) != LUA_TSTRING) {

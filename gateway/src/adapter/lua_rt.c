@@ -51,6 +51,7 @@
 #include <lualib.h>
 
 #include "core/log.h"
+#include "core/util.h"
 
 #define RT_DEFAULT_CAP ((size_t)256 * 1024 * 1024)
 #define RT_DEFAULT_DEADLINE_MS 60000L
@@ -126,16 +127,6 @@ static void rawset_str(lua_State *L, int t, const char *k) {
     lua_pushstring(L, k);
     lua_insert(L, -2);
     lua_rawset(L, t);
-}
-
-static void set_err(char *err, size_t errsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errsz, const char *fmt, ...) {
-    if (!err || errsz == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errsz, fmt, ap);
-    va_end(ap);
 }
 
 /* "16 MiB", or "1.50 MiB" when the cap is not a whole number of MiB. */
@@ -480,12 +471,12 @@ int lua_rt_pcall(lua_rt *rt, int nargs, int nresults, char *err, size_t errsz) {
     lua_State *L = rt->L;
     int base = lua_gettop(L) - nargs; /* the function */
     if (base < 1) {
-        set_err(err, errsz, "lua_rt_pcall: no function on the stack");
+        gg_set_err(err, errsz, "lua_rt_pcall: no function on the stack");
         return -1;
     }
     if (!lua_checkstack(L, 4)) {
         lua_settop(L, base - 1);
-        set_err(err, errsz, "lua_rt_pcall: Lua stack overflow");
+        gg_set_err(err, errsz, "lua_rt_pcall: Lua stack overflow");
         return -1;
     }
     /* [.., f, args] -> [.., fcopy, msgh, f, args]; fcopy names the function
@@ -512,7 +503,7 @@ int lua_rt_pcall(lua_rt *rt, int nargs, int nresults, char *err, size_t errsz) {
 
     const char *msg = lua_tostring(L, -1);
     if (rt->timed_out) {
-        set_err(err, errsz, "%s", rt->timeout_msg);
+        gg_set_err(err, errsz, "%s", rt->timeout_msg);
     } else if (status == LUA_ERRMEM ||
                (rt->mem_refused && (status == LUA_ERRERR || (msg && strstr(msg, "not enough memory"))))) {
         char capbuf[32];
@@ -521,14 +512,14 @@ int lua_rt_pcall(lua_rt *rt, int nargs, int nresults, char *err, size_t errsz) {
         lua_pushvalue(L, base);
         int have = lua_getinfo(L, ">S", &ar);
         if (have && ar.what[0] == 'm')
-            set_err(err, errsz, "%s: exceeded its memory limit of %s", ar.short_src, capbuf);
+            gg_set_err(err, errsz, "%s: exceeded its memory limit of %s", ar.short_src, capbuf);
         else if (have && ar.what[0] == 'L')
-            set_err(err, errsz, "%s: exceeded its memory limit of %s (in function at line %d)", ar.short_src,
+            gg_set_err(err, errsz, "%s: exceeded its memory limit of %s (in function at line %d)", ar.short_src,
                     capbuf, ar.linedefined);
         else
-            set_err(err, errsz, "exceeded its memory limit of %s", capbuf);
+            gg_set_err(err, errsz, "exceeded its memory limit of %s", capbuf);
     } else {
-        set_err(err, errsz, "%s", msg ? msg : "(error object is not a string)");
+        gg_set_err(err, errsz, "%s", msg ? msg : "(error object is not a string)");
     }
     lua_settop(L, base - 1);
     if (status == LUA_ERRMEM || rt->mem_refused) lua_gc(L, LUA_GCCOLLECT, 0);
@@ -1800,7 +1791,7 @@ static int rt_setup(lua_State *L) {
 lua_rt *lua_rt_new(size_t cap_bytes, long deadline_ms, char *err, size_t errsz) {
     lua_rt *rt = calloc(1, sizeof *rt);
     if (!rt) {
-        set_err(err, errsz, "lua_rt_new: out of memory");
+        gg_set_err(err, errsz, "lua_rt_new: out of memory");
         return NULL;
     }
     rt->cap = cap_bytes ? cap_bytes : RT_DEFAULT_CAP;
@@ -1809,7 +1800,7 @@ lua_rt *lua_rt_new(size_t cap_bytes, long deadline_ms, char *err, size_t errsz) 
 
     int rc = pthread_mutex_init(&rt->mu, NULL);
     if (rc != 0) {
-        set_err(err, errsz, "lua_rt_new: pthread_mutex_init: %s", strerror(rc));
+        gg_set_err(err, errsz, "lua_rt_new: pthread_mutex_init: %s", strerror(rc));
         free(rt);
         return NULL;
     }
@@ -1821,7 +1812,7 @@ lua_rt *lua_rt_new(size_t cap_bytes, long deadline_ms, char *err, size_t errsz) 
         pthread_condattr_destroy(&ca);
     }
     if (rc != 0) {
-        set_err(err, errsz, "lua_rt_new: monotonic condition variable: %s", strerror(rc));
+        gg_set_err(err, errsz, "lua_rt_new: monotonic condition variable: %s", strerror(rc));
         pthread_mutex_destroy(&rt->mu);
         free(rt);
         return NULL;
@@ -1831,7 +1822,7 @@ lua_rt *lua_rt_new(size_t cap_bytes, long deadline_ms, char *err, size_t errsz) 
     if (!rt->L) {
         char capbuf[32];
         format_cap(rt->cap, capbuf, sizeof capbuf);
-        set_err(err, errsz, "lua_rt_new: cannot create a Lua state within %s", capbuf);
+        gg_set_err(err, errsz, "lua_rt_new: cannot create a Lua state within %s", capbuf);
         lua_rt_free(rt);
         return NULL;
     }
@@ -1844,7 +1835,7 @@ lua_rt *lua_rt_new(size_t cap_bytes, long deadline_ms, char *err, size_t errsz) 
         const char *msg = lua_tostring(rt->L, -1);
         char capbuf[32];
         format_cap(rt->cap, capbuf, sizeof capbuf);
-        set_err(err, errsz, "lua_rt_new: cannot set up the sandbox (memory limit %s): %s", capbuf,
+        gg_set_err(err, errsz, "lua_rt_new: cannot set up the sandbox (memory limit %s): %s", capbuf,
                 msg ? msg : "?");
         lua_rt_free(rt);
         return NULL;
@@ -1852,7 +1843,7 @@ lua_rt *lua_rt_new(size_t cap_bytes, long deadline_ms, char *err, size_t errsz) 
 
     rc = pthread_create(&rt->watchdog, NULL, watchdog_main, rt);
     if (rc != 0) {
-        set_err(err, errsz, "lua_rt_new: cannot start the watchdog thread: %s", strerror(rc));
+        gg_set_err(err, errsz, "lua_rt_new: cannot start the watchdog thread: %s", strerror(rc));
         lua_rt_free(rt);
         return NULL;
     }
@@ -1975,14 +1966,14 @@ static int load_chunk_protected(lua_State *L) {
 static int read_file(const char *path, char **out, size_t *outlen, char *err, size_t errsz) {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        set_err(err, errsz, "cannot open %s: %s", path, strerror(errno));
+        gg_set_err(err, errsz, "cannot open %s: %s", path, strerror(errno));
         return -1;
     }
     size_t cap = 8192, len = 0;
     char *buf = malloc(cap);
     if (!buf) {
         fclose(f);
-        set_err(err, errsz, "cannot read %s: out of memory", path);
+        gg_set_err(err, errsz, "cannot read %s: out of memory", path);
         return -1;
     }
     for (;;) {
@@ -1991,7 +1982,7 @@ static int read_file(const char *path, char **out, size_t *outlen, char *err, si
             if (!nb) {
                 free(buf);
                 fclose(f);
-                set_err(err, errsz, "cannot read %s: out of memory", path);
+                gg_set_err(err, errsz, "cannot read %s: out of memory", path);
                 return -1;
             }
             buf = nb;
@@ -2005,7 +1996,7 @@ static int read_file(const char *path, char **out, size_t *outlen, char *err, si
         int e = errno;
         free(buf);
         fclose(f);
-        set_err(err, errsz, "cannot read %s: %s", path, strerror(e));
+        gg_set_err(err, errsz, "cannot read %s: %s", path, strerror(e));
         return -1;
     }
     fclose(f);
@@ -2026,13 +2017,13 @@ int lua_rt_load_file(lua_rt *rt, const char *path, char *err, size_t errsz) {
         free(buf);
         char capbuf[32];
         format_cap(rt->cap, capbuf, sizeof capbuf);
-        set_err(err, errsz, "%s: exceeded its memory limit of %s (file of %zu bytes)", path, capbuf, len);
+        gg_set_err(err, errsz, "%s: exceeded its memory limit of %s (file of %zu bytes)", path, capbuf, len);
         return -1;
     }
     if (!lua_checkstack(L, 4)) {
         free(buf);
         lua_rt_release(L, len);
-        set_err(err, errsz, "%s: Lua stack overflow", path);
+        gg_set_err(err, errsz, "%s: Lua stack overflow", path);
         return -1;
     }
     load_args a = {buf, len, path};
@@ -2045,10 +2036,10 @@ int lua_rt_load_file(lua_rt *rt, const char *path, char *err, size_t errsz) {
         if (status == LUA_ERRMEM || rt->mem_refused) {
             char capbuf[32];
             format_cap(rt->cap, capbuf, sizeof capbuf);
-            set_err(err, errsz, "%s: exceeded its memory limit of %s while compiling", path, capbuf);
+            gg_set_err(err, errsz, "%s: exceeded its memory limit of %s while compiling", path, capbuf);
         } else {
             const char *msg = lua_tostring(L, -1);
-            set_err(err, errsz, "%s", msg ? msg : "(error object is not a string)");
+            gg_set_err(err, errsz, "%s", msg ? msg : "(error object is not a string)");
         }
         lua_pop(L, 1);
         return -1;
@@ -2189,7 +2180,7 @@ static void enc_path_pop(enc_ctx *c, size_t saved) {
 static json_t *enc_value(enc_ctx *c, int idx, int depth);
 
 static json_t *enc_fail(enc_ctx *c, json_t *partial, const char *what) {
-    set_err(c->err, c->errsz, "%s at %s", what, c->path);
+    gg_set_err(c->err, c->errsz, "%s at %s", what, c->path);
     json_decref(partial);
     return NULL;
 }

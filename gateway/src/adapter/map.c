@@ -5,6 +5,7 @@
  * the sink or rejects the record with a reason that never holds an id number
  * or a name. */
 #include "adapter/adapter_internal.h"
+#include "core/util.h"
 
 #include <ctype.h>
 #include <stdint.h>
@@ -56,7 +57,7 @@ static int apply_entry(fact *f, const map_entry *e, const char *v, char *reason,
         }
         if (ft == FT_TEXT) {
             char buf[16];
-            snprintf(buf, sizeof buf, "%04d-%02d-%02d", d / 10000, d / 100 % 100, d % 100);
+            date_text(d, buf, sizeof buf);
             if (fact_set_text(f, e->field, buf, e2, sizeof e2)) goto fset;
         } else if (fact_set_int(f, e->field, d, e2, sizeof e2))
             goto fset;
@@ -193,7 +194,7 @@ int fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t rs
             for (size_t i = 0; i < st->nwarned; i++) seen |= !strcmp(st->warned[i], k);
             if (!seen) {
                 st->warned = realloc(st->warned, (st->nwarned + 1) * sizeof(char *));
-                if (!st->warned) abort();
+                if (!st->warned) gg_oom();
                 st->warned[st->nwarned++] = xstrdup(k);
                 add_warning(pc->ad, "stream '%s': unknown field '%s' for %s facts is ignored", st->name, k,
                             fact_kind_name(st->kind));

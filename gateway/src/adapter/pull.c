@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "conn/registry.h"
+#include "core/util.h"
 
 /* ------------------------------------------------------ encoding boundary */
 
@@ -23,7 +24,7 @@ static size_t arena_put(pull_ctx *pc, const char *v, size_t len) {
         size_t cap = pc->arena_cap ? pc->arena_cap : 4096;
         while (cap < need) cap *= 2;
         char *grown = realloc(pc->arena, cap);
-        if (!grown) abort();
+        if (!grown) gg_oom();
         pc->arena = grown;
         pc->arena_cap = cap;
     }
@@ -53,7 +54,7 @@ int convert_row(pull_ctx *pc, int ncols, const char *const *raw) {
     if (ncols > pc->vals_cap) {
         pc->vals = realloc(pc->vals, (size_t)ncols * sizeof *pc->vals);
         pc->offs = realloc(pc->offs, (size_t)ncols * sizeof *pc->offs);
-        if (!pc->vals || !pc->offs) abort();
+        if (!pc->vals || !pc->offs) gg_oom();
         pc->vals_cap = ncols;
     }
     pc->arena_len = 0;
@@ -78,7 +79,7 @@ static void buf_set(char **buf, size_t *cap, const char *s) {
     size_t n = strlen(s) + 1;
     if (n > *cap) {
         char *grown = realloc(*buf, n);
-        if (!grown) abort();
+        if (!grown) gg_oom();
         *buf = grown;
         *cap = n;
     }
@@ -137,7 +138,7 @@ static char *sql_trimmed(const char *sql) {
     size_t n = strlen(sql);
     while (n && (isspace((unsigned char)sql[n - 1]) || sql[n - 1] == ';')) n--;
     char *s = malloc(n + 1);
-    if (!s) abort();
+    if (!s) gg_oom();
     memcpy(s, sql, n);
     s[n] = '\0';
     return s;
@@ -160,7 +161,7 @@ static char *incremental_sql(const stream *st, int pg, int resume) {
     }
     size_t cap = strlen(inner) + 4 * strlen(c) + 2 * strlen(k) + 200;
     char *out = malloc(cap);
-    if (!out) abort();
+    if (!out) gg_oom();
     if (resume)
         snprintf(out, cap,
                  "SELECT * FROM (%s) gg_q WHERE gg_q.%s > %s OR (gg_q.%s = %s AND gg_q.%s > %s)"
@@ -214,7 +215,7 @@ static int pull_sql(pull_ctx *pc, const char *watermark_in, char *err, size_t er
     }
     char *sql = base;
     char **params = calloc((size_t)nparams + 1, sizeof *params);
-    if (!params) abort();
+    if (!params) gg_oom();
     for (int i = 0; i < st->nparams; i++) params[i] = st->params[i] ? xstrdup(st->params[i]) : NULL;
     if (wm_ts) {
         params[st->nparams] = xstrdup(wm_ts);
@@ -246,7 +247,7 @@ static int http_item(pull_ctx *pc, json_t *item) {
     /* values point into the item or into num[] (numbers printed as text) */
     const char **vals = calloc((size_t)n + 1, sizeof *vals);
     char(*num)[32] = calloc((size_t)n + 1, sizeof *num);
-    if (!vals || !num) abort();
+    if (!vals || !num) gg_oom();
     for (int i = 0; i < n; i++) {
         json_t *v = json_path(item, st->http_cols[i]);
         vals[i] = NULL;

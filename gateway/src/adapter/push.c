@@ -43,7 +43,7 @@ static int l_push_call(lua_State *L) {
     char first[16] = "", last[16] = "";
     for (size_t i = 0; i < a->nperiods; i++) {
         char m[16];
-        snprintf(m, sizeof m, "%04d-%02d", a->periods[i] / 100 % 10000, a->periods[i] % 100);
+        month_text(a->periods[i], m, sizeof m);
         lua_pushstring(L, m);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
         if (i == 0) memcpy(first, m, sizeof m);

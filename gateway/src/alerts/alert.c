@@ -24,8 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FNV_OFFSET 14695981039346656037ULL
-#define FNV_PRIME 1099511628211ULL
+#include "core/hash.h"
 
 /* ------------------------------------------------------------------------ */
 /* Rules and confidence names                                                */
@@ -111,24 +110,11 @@ int link_parse(const char *s, link_conf *out) {
 /* ------------------------------------------------------------------------ */
 /* Hashing                                                                   */
 
-static uint64_t fnv1a_update(uint64_t h, const void *data, size_t len) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= FNV_PRIME;
-    }
-    return h;
-}
-
-static uint64_t fnv1a_str(uint64_t h, const char *s) {
-    return s ? fnv1a_update(h, s, strlen(s)) : h;
-}
-
 void alert_make_id(rule_id r, const char *subject, char out[40]) {
-    uint64_t h = FNV_OFFSET;
-    h = fnv1a_str(h, rule_name(r));
-    h = fnv1a_update(h, "|", 1);
-    h = fnv1a_str(h, subject ? subject : "");
+    uint64_t h = GG_FNV_OFFSET;
+    h = fnv1a64_str(h, rule_name(r));
+    h = fnv1a64_update(h, "|", 1);
+    h = fnv1a64_str(h, subject ? subject : "");
     snprintf(out, 40, "%s-%016llx", rule_valid(r) ? rule_table[r].prefix : "UNK",
              (unsigned long long)h);
 }
@@ -169,11 +155,6 @@ void alert_free(alert *a) {
     for (size_t i = 0; i < a->nev; i++) evidence_free(&a->ev[i]);
     free(a->ev);
     memset(a, 0, sizeof *a);
-}
-
-static int month_valid(int yyyymm) {
-    int m = yyyymm % 100, y = yyyymm / 100;
-    return y >= 1000 && y <= 9999 && m >= 1 && m <= 12;
 }
 
 int alert_add_period(alert *a, int yyyymm) {
@@ -258,16 +239,16 @@ static int evidence_key_cmp(const void *pa, const void *pb) {
 }
 
 void alert_fingerprint(alert *a) {
-    uint64_t h = FNV_OFFSET;
+    uint64_t h = GG_FNV_OFFSET;
     char buf[64];
     int n = snprintf(buf, sizeof buf, "amount=%lld;conf=%d;periods=", (long long)a->amount,
                      (int)a->conf);
-    h = fnv1a_update(h, buf, (size_t)n);
+    h = fnv1a64_update(h, buf, (size_t)n);
     for (size_t i = 0; i < a->nperiods; i++) {
         n = snprintf(buf, sizeof buf, "%d,", a->periods[i]);
-        h = fnv1a_update(h, buf, (size_t)n);
+        h = fnv1a64_update(h, buf, (size_t)n);
     }
-    h = fnv1a_update(h, ";evidence=", 10);
+    h = fnv1a64_update(h, ";evidence=", 10);
     alert_evidence **order = a->nev ? malloc(a->nev * sizeof *order) : NULL;
     if (a->nev && !order) {
         /* Still deterministic for this insertion order; logged so it is seen. */
@@ -277,34 +258,34 @@ void alert_fingerprint(alert *a) {
         const alert_evidence *e = order ? NULL : &a->ev[i];
         if (order) order[i] = &a->ev[i];
         if (e) {
-            h = fnv1a_str(h, e->source);
-            h = fnv1a_update(h, "\x1f", 1);
-            h = fnv1a_str(h, e->kind);
-            h = fnv1a_update(h, "\x1f", 1);
-            h = fnv1a_str(h, e->ref);
-            h = fnv1a_update(h, "\x1e", 1);
+            h = fnv1a64_str(h, e->source);
+            h = fnv1a64_update(h, "\x1f", 1);
+            h = fnv1a64_str(h, e->kind);
+            h = fnv1a64_update(h, "\x1f", 1);
+            h = fnv1a64_str(h, e->ref);
+            h = fnv1a64_update(h, "\x1e", 1);
         }
     }
     if (order) {
         qsort(order, a->nev, sizeof *order, evidence_key_cmp);
         for (size_t i = 0; i < a->nev; i++) {
-            h = fnv1a_str(h, order[i]->source);
-            h = fnv1a_update(h, "\x1f", 1);
-            h = fnv1a_str(h, order[i]->kind);
-            h = fnv1a_update(h, "\x1f", 1);
-            h = fnv1a_str(h, order[i]->ref);
-            h = fnv1a_update(h, "\x1e", 1);
+            h = fnv1a64_str(h, order[i]->source);
+            h = fnv1a64_update(h, "\x1f", 1);
+            h = fnv1a64_str(h, order[i]->kind);
+            h = fnv1a64_update(h, "\x1f", 1);
+            h = fnv1a64_str(h, order[i]->ref);
+            h = fnv1a64_update(h, "\x1e", 1);
         }
         free(order);
     }
-    h = fnv1a_update(h, ";detail=", 8);
+    h = fnv1a64_update(h, ";detail=", 8);
     char *canon = detail_canonical(a->detail_json);
     if (canon) {
-        h = fnv1a_str(h, canon);
+        h = fnv1a64_str(h, canon);
         free(canon);
     } else {
         gg_error(LOG_TAG, "alert %s: out of memory canonicalizing detail_json", a->id);
-        h = fnv1a_str(h, a->detail_json);
+        h = fnv1a64_str(h, a->detail_json);
     }
     snprintf(a->fingerprint, sizeof a->fingerprint, "%016llx", (unsigned long long)h);
 }
@@ -362,19 +343,3 @@ void fen_plain(int64_t fen, char *out, size_t outsz) {
              (unsigned long long)(mag % 100));
 }
 
-void month_text(int yyyymm, char out[16]) {
-    snprintf(out, 16, "%04d-%02d", yyyymm / 100, yyyymm % 100);
-}
-
-int month_next(int yyyymm) {
-    return yyyymm % 100 == 12 ? (yyyymm / 100 + 1) * 100 + 1 : yyyymm + 1;
-}
-
-int month_parse(const char *s, int *out) {
-    int y, m;
-    char tail;
-    if (!s || sscanf(s, "%4d-%2d%c", &y, &m, &tail) != 2) return -1;
-    if (strlen(s) != 7) return -1;
-    *out = y * 100 + m;
-    return month_valid(*out) ? 0 : -1;
-}

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "alerts/alert.h"
+#include "core/date.h"
 #include "core/log.h"
 
 #define LOG_TAG "alert"
@@ -26,9 +27,6 @@ int link_parse(const char *s, link_conf *out);        /* 0 ok, -1 unknown */
 int cmp_str0(const char *x, const char *y);           /* strcmp, NULL as "" */
 /* "18600.00": yuan without thousands separators (for machines). */
 void fen_plain(int64_t fen, char *out, size_t outsz);
-void month_text(int yyyymm, char out[16]);            /* "2024-03" */
-int month_next(int yyyymm);
-int month_parse(const char *s, int *out);             /* "YYYY-MM"; 0 ok, -1 bad */
 
 /* ----------------------------------------------------------------- sbuf.c */
 

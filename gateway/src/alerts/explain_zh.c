@@ -18,12 +18,12 @@ static void periods_zh(sbuf *b, const int *periods, size_t n) {
         size_t j = i;
         while (j + 1 < n && periods[j + 1] == month_next(periods[j])) j++;
         char m1[16], m2[16];
-        month_text(periods[i], m1);
+        month_text(periods[i], m1, sizeof m1);
         if (i > 0) sb_puts(b, "、");
         if (j == i) {
             sb_puts(b, m1);
         } else {
-            month_text(periods[j], m2);
+            month_text(periods[j], m2, sizeof m2);
             sb_printf(b, "%s 至 %s", m1, m2);
         }
         i = j + 1;

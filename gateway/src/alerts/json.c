@@ -244,7 +244,7 @@ json_t *alert_to_json(const alert *a, int mask_ids) {
     if (!periods) goto oom;
     for (size_t i = 0; i < a->nperiods; i++) {
         char m[16];
-        month_text(a->periods[i], m);
+        month_text(a->periods[i], m, sizeof m);
         if (json_array_append_new(periods, json_string(m)) != 0) goto oom;
     }
 

@@ -204,10 +204,6 @@ static void yuan_text(int64_t fen, char *out, size_t outsz) {
     snprintf(out, outsz, "%s%" PRIu64 ".%02" PRIu64, fen < 0 ? "-" : "", mag / 100, mag % 100);
 }
 
-static void date_text(int yyyymmdd, char *out, size_t outsz) {
-    snprintf(out, outsz, "%04d-%02d-%02d", yyyymmdd / 10000, yyyymmdd / 100 % 100, yyyymmdd % 100);
-}
-
 void authoring_format_field(const fact *f, fact_field ff, char *out, size_t outsz) {
     if (!outsz) return;
     out[0] = '\0';
@@ -225,7 +221,7 @@ void authoring_format_field(const fact *f, fact_field ff, char *out, size_t outs
             snprintf(out, outsz, "%s", v->s);
         return;
     case FT_DATE: date_text((int)v->i, out, outsz); return;
-    case FT_MONTH: snprintf(out, outsz, "%04d-%02d", (int)(v->i / 100), (int)(v->i % 100)); return;
+    case FT_MONTH: month_text((int)v->i, out, outsz); return;
     case FT_MONEY: yuan_text(v->i, out, outsz); return;
     case FT_INT: snprintf(out, outsz, "%" PRId64, v->i); return;
     case FT_BOOL: snprintf(out, outsz, "%s", v->i ? "true" : "false"); return;
@@ -274,8 +270,8 @@ int authoring_fact_warnings(fact *f, int today, authoring_warn_fn fn, void *ud) 
             date_text((int)v->i, buf, sizeof buf);
             n += warnf(fn, ud, "%s %s is in the future", fact_field_name(ff), buf);
         } else if (t == FT_MONTH && v->i > date_month(today)) {
-            n += warnf(fn, ud, "%s %04d-%02d is in the future", fact_field_name(ff), (int)(v->i / 100),
-                       (int)(v->i % 100));
+            month_text((int)v->i, buf, sizeof buf);
+            n += warnf(fn, ud, "%s %s is in the future", fact_field_name(ff), buf);
         }
     }
     if (f->id_status == ID_OK && f->f[FF_BIRTH_DATE].set && ident_birth_date(f->id_norm) != (int)f->f[FF_BIRTH_DATE].i) {

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "conn/registry.h"
+#include "core/util.h"
 #include "model/fact.h"
 #include "core/log.h"
 
@@ -28,22 +29,12 @@ typedef struct cfg_parse {
     int have_standard;  /* [rule assistance_hidden_income] standard seen */
 } cfg_parse;
 
-static char *xstrdup(const char *s) {
-    if (!s) return NULL;
-    char *d = strdup(s);
-    if (!d) {
-        fprintf(stderr, "gridgate: out of memory\n");
-        abort();
-    }
-    return d;
-}
-
 /* Expands ${VAR} from the environment. Returns malloc'd text, or NULL with err
  * naming the variable when it is not set. */
 static char *expand_env(const char *v, char *err, size_t errsz) {
     size_t cap = strlen(v) + 64, n = 0;
     char *out = malloc(cap);
-    if (!out) abort();
+    if (!out) gg_oom();
     for (const char *p = v; *p;) {
         const char *add = p;
         size_t addlen = 1;
@@ -78,7 +69,7 @@ static char *expand_env(const char *v, char *err, size_t errsz) {
         if (n + addlen + 1 > cap) {
             cap = (n + addlen + 1) * 2;
             char *grown = realloc(out, cap);
-            if (!grown) abort();
+            if (!grown) gg_oom();
             out = grown;
         }
         memcpy(out + n, add, addlen);
@@ -168,7 +159,7 @@ static char **split_list(const char *v, size_t *n) {
         while (e > tok && isspace((unsigned char)e[-1])) *--e = '\0';
         if (!*tok) continue;
         char **grown = realloc(items, (cnt + 1) * sizeof *items);
-        if (!grown) abort();
+        if (!grown) gg_oom();
         items = grown;
         items[cnt++] = xstrdup(tok);
     }
@@ -186,7 +177,7 @@ static gg_source_conf *source_get(gg_config *c, const char *name) {
     for (size_t i = 0; i < c->nsources; i++)
         if (!strcmp(c->sources[i].name, name)) return &c->sources[i];
     gg_source_conf *grown = realloc(c->sources, (c->nsources + 1) * sizeof *grown);
-    if (!grown) abort();
+    if (!grown) gg_oom();
     c->sources = grown;
     gg_source_conf *s = &c->sources[c->nsources++];
     memset(s, 0, sizeof *s);
@@ -332,7 +323,7 @@ static int rule_key(cfg_parse *p, rule_id r, const char *key, const char *val) {
             }
             if (parse_long(val, 0, 100000000L, &l)) goto bad;
             region_standard *grown = realloc(rc->standards, (rc->nstandards + 1) * sizeof *grown);
-            if (!grown) abort();
+            if (!grown) gg_oom();
             rc->standards = grown;
             region_standard *rs = &rc->standards[rc->nstandards++];
             memset(rs, 0, sizeof *rs);
@@ -479,7 +470,7 @@ static int attach_password(gg_source_conf *s, gg_conn_conf *cc, char *err, size_
         return -1;
     }
     char *spec = k->with_password(cc->spec, cc->password);
-    if (!spec) abort();
+    if (!spec) gg_oom();
     free(cc->spec);
     cc->spec = spec;
     return 0;
@@ -537,7 +528,7 @@ static int config_validate(gg_config *c, char *err, size_t errsz) {
 
 gg_config *config_load(const char *path, char *err, size_t errsz) {
     gg_config *c = calloc(1, sizeof *c);
-    if (!c) abort();
+    if (!c) gg_oom();
     c->path = xstrdup(path);
     char *tmp = xstrdup(path);
     c->dir = xstrdup(dirname(tmp));
@@ -621,7 +612,7 @@ char *config_path(const gg_config *c, const char *p) {
     if (p[0] == '/' || !c->dir) return xstrdup(p);
     size_t n = strlen(c->dir) + strlen(p) + 2;
     char *out = malloc(n);
-    if (!out) abort();
+    if (!out) gg_oom();
     snprintf(out, n, "%s/%s", c->dir, p);
     return out;
 }

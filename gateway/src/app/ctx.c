@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "model/fact.h"
 #include "app/gg.h"
 #include "core/log.h"
@@ -33,7 +34,7 @@ int gg_ctx_open(gg_ctx *ctx, const char *config_path, int open_state, int load_a
     size_t n = ctx->cfg->nsources;
     ctx->adapters = calloc(n ? n : 1, sizeof *ctx->adapters);
     ctx->load_errors = calloc(n ? n : 1, sizeof *ctx->load_errors);
-    if (!ctx->adapters || !ctx->load_errors) abort();
+    if (!ctx->adapters || !ctx->load_errors) gg_oom();
     if (load_adapters) {
         for (size_t i = 0; i < n; i++) {
             const gg_source_conf *s = &ctx->cfg->sources[i];

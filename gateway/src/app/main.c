@@ -382,8 +382,12 @@ static int print_alert_row(void *ud, const alert *a) {
     if (a->id_no[0]) ident_mask(a->id_no, masked, sizeof masked);
     char periods[40] = "";
     if (a->nperiods)
-        snprintf(periods, sizeof periods, "%04d-%02d..%04d-%02d", a->periods[0] / 100, a->periods[0] % 100,
-                 a->periods[a->nperiods - 1] / 100, a->periods[a->nperiods - 1] % 100);
+    {
+        char m1[16], m2[16];
+        month_text(a->periods[0], m1, sizeof m1);
+        month_text(a->periods[a->nperiods - 1], m2, sizeof m2);
+        snprintf(periods, sizeof periods, "%s..%s", m1, m2);
+    }
     fprintf(lc->out, "%-21s %-27s %-6s %-9s %14s  %-18s %-16s %s\n", a->id, rule_name(a->rule),
             confidence_name(a->conf), a->status, amt, masked, periods, a->case_key ? a->case_key : "");
     lc->n++;

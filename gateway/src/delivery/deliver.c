@@ -2,6 +2,7 @@
  * source's adapter push (with the zh-CN explanation), marking the alert
  * pushed once no delivery of it is pending; a failure is retried later with
  * exponential backoff and becomes a dead letter after max_attempts. */
+#include "core/util.h"
 #include "delivery/delivery.h"
 
 #include <stdio.h>
@@ -30,7 +31,7 @@ static int collect_due(void *ud, const outbox_row *r) {
     if (d->n == d->cap) {
         d->cap = d->cap ? d->cap * 2 : 64;
         d->rows = realloc(d->rows, d->cap * sizeof *d->rows);
-        if (!d->rows) abort();
+        if (!d->rows) gg_oom();
     }
     outbox_copy *c = &d->rows[d->n++];
     c->id = r->id;

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/date.h"
 #include "model/ident.h"
 
 typedef enum {
@@ -115,10 +116,7 @@ int conv_date(const char *s, int *yyyymmdd);
 int conv_month(const char *s, int *yyyymm);
 /* Integer text ("42", "-7"), no trailing garbage. */
 int conv_int(const char *s, int64_t *out);
-/* yyyymmdd / yyyymm helpers */
-int date_is_valid(int yyyymmdd);
-int month_add(int yyyymm, int months);
-int date_month(int yyyymmdd); /* yyyymmdd -> yyyymm */
-int date_today(void);         /* today's date from the clock, yyyymmdd (UTC+8) */
+/* yyyymmdd / yyyymm helpers (date_is_valid, month_add, date_month,
+ * date_today, date_text...) are core/date.h's, included here. */
 
 #endif

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/date.h"
 #include "core/log.h"
 #include "core/strmap.h"
 
@@ -23,30 +24,12 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static int mon_idx(int yyyymm) { return (yyyymm / 100) * 12 + (yyyymm % 100) - 1; }
-static int idx_mon(int mi) { return (mi / 12) * 100 + mi % 12 + 1; }
-
-static int days_in_month(int yyyymm) {
-    static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int y = yyyymm / 100, m = yyyymm % 100;
-    if (m < 1 || m > 12) return 31;
-    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 29;
-    return dim[m - 1];
-}
-
 static const char *fact_str(const fact *f, fact_field ff) {
     return (f->f[ff].set && f->f[ff].s && f->f[ff].s[0]) ? f->f[ff].s : NULL;
 }
 static int fact_has(const fact *f, fact_field ff) { return f->f[ff].set != 0; }
 static int64_t fact_i(const fact *f, fact_field ff) { return f->f[ff].i; }
 static int str_eq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
-
-static void fmt_month(int yyyymm, char out[16]) {
-    snprintf(out, 16, "%04d-%02d", yyyymm / 100 % 10000, yyyymm % 100);
-}
-static void fmt_date(int yyyymmdd, char out[16]) {
-    snprintf(out, 16, "%04d-%02d-%02d", yyyymmdd / 10000 % 10000, yyyymmdd / 100 % 100, yyyymmdd % 100);
-}
 
 static int is_authoritative_basis(const char *basis) {
     return str_eq(basis, "household_deregistration") || str_eq(basis, "cremation") ||
@@ -227,16 +210,16 @@ static int member_span(const rules_ctx *cx, const fact *f, int *from, int *to, i
     if (!fact_has(f, FF_FROM)) return 0;
     *from = (int)fact_i(f, FF_FROM);
     *to = fact_has(f, FF_TO) ? (int)fact_i(f, FF_TO) : OPEN_END;
-    *mlo = mon_idx(date_month(*from));
-    *mhi = mon_idx(*to == OPEN_END ? cx->today_month : date_month(*to));
+    *mlo = month_index(date_month(*from));
+    *mhi = month_index(*to == OPEN_END ? cx->today_month : date_month(*to));
     return *mlo <= *mhi;
 }
 
 /* Months of the day interval [lo, hi] (hi may be OPEN_END = through today's month). */
 static int day_span_months(const rules_ctx *cx, int lo, int hi, int *mlo, int *mhi) {
     if (lo > hi) return 0;
-    *mlo = mon_idx(date_month(lo));
-    *mhi = mon_idx(hi == OPEN_END ? cx->today_month : date_month(hi));
+    *mlo = month_index(date_month(lo));
+    *mhi = month_index(hi == OPEN_END ? cx->today_month : date_month(hi));
     return *mlo <= *mhi;
 }
 
@@ -309,7 +292,7 @@ static int add_case_payments(rules_ctx *cx, alert *a, int ci, const unsigned cha
     for (size_t k = cx->pay_off[ci]; k < cx->pay_off[ci + 1]; k++) {
         int fi = cx->pay[k];
         const fact *f = F(cx, fi);
-        int mi = mon_idx((int)fact_i(f, FF_PERIOD));
+        int mi = month_index((int)fact_i(f, FF_PERIOD));
         if (mi < lo || mi >= lo + n || !bm[mi - lo]) continue;
         *amount += fact_i(f, FF_AMOUNT);
         if (add_ev(cx, a, "case_payment", fi) != 0) return -1;
@@ -319,7 +302,7 @@ static int add_case_payments(rules_ctx *cx, alert *a, int ci, const unsigned cha
 
 static int add_periods(alert *a, const unsigned char *bm, int lo, int n) {
     for (int m = 0; m < n; m++)
-        if (bm[m] && add_period(a, idx_mon(lo + m)) != 0) return -1;
+        if (bm[m] && add_period(a, month_of_index(lo + m)) != 0) return -1;
     return 0;
 }
 
@@ -528,7 +511,7 @@ static int rule_pension_after_death(rules_ctx *cx, alert_list *out) {
                 return -1;
         }
         if (add_person_ev(cx, a, (int)p) != 0) return -1;
-        fmt_date(d.date, dbuf);
+        date_text(d.date, dbuf, sizeof dbuf);
         json_t *detail = json_pack("{s:s, s:s?, s:i, s:b}", "death_date", dbuf, "basis",
                                    fact_str(F(cx, d.first), FF_BASIS), "grace_months", cx->rc->grace_months,
                                    "grid_report_only", d.grid_only);
@@ -572,7 +555,7 @@ static int income_pass(rules_ctx *cx, income_case *ic, int p, alert *a) {
         int fi = fs->by_person[k];
         const fact *f = F(cx, fi);
         if (f->kind != FK_INCOME || !fact_has(f, FF_PERIOD)) continue;
-        int m = mon_idx((int)fact_i(f, FF_PERIOD)) - ic->lo;
+        int m = month_index((int)fact_i(f, FF_PERIOD)) - ic->lo;
         if (m < 0 || m >= ic->n || !ic->bm[m]) continue;
         if (!a) {
             ic->income[m] += fact_i(f, FF_AMOUNT);
@@ -650,7 +633,7 @@ static int hidden_income_case(rules_ctx *cx, int ci, alert_list *out) {
     for (int m = 0; m < ic.n; m++) {
         if (!ic.flag[m]) continue;
         char mbuf[16];
-        fmt_month(idx_mon(ic.lo + m), mbuf);
+        month_text(month_of_index(ic.lo + m), mbuf, sizeof mbuf);
         if (json_array_append_new(months, json_pack("{s:s, s:I, s:i, s:I}", "period", mbuf, "income",
                                                     (json_int_t)ic.income[m], "members", ic.members[m], "limit",
                                                     (json_int_t)(standard * ic.members[m]))) != 0) {
@@ -788,8 +771,8 @@ static int hidden_assets_case(rules_ctx *cx, int ci, alert_list *out, ivec *asse
         int fi = assets->v[i];
         const fact *f = F(cx, fi);
         char fbuf[16], tbuf[16];
-        fmt_date((int)fact_i(f, FF_FROM), fbuf);
-        if (fact_has(f, FF_TO)) fmt_date((int)fact_i(f, FF_TO), tbuf);
+        date_text((int)fact_i(f, FF_FROM), fbuf, sizeof fbuf);
+        if (fact_has(f, FF_TO)) date_text((int)fact_i(f, FF_TO), tbuf, sizeof tbuf);
         if (add_ev(cx, a, "asset", fi) != 0 ||
             json_array_append_new(jassets, json_pack("{s:s, s:s?, s:s?, s:s, s:s?, s:s?}", "member",
                                                      fs->persons[fs->person_of[fi]].id_no, "kind",
@@ -804,7 +787,7 @@ static int hidden_assets_case(rules_ctx *cx, int ci, alert_list *out, ivec *asse
     for (int m = 0; m < n; m++) {
         char mbuf[16];
         if (!held[m]) continue;
-        fmt_month(idx_mon(lo + m), mbuf);
+        month_text(month_of_index(lo + m), mbuf, sizeof mbuf);
         if (json_array_append_new(jmonths, json_string(mbuf)) != 0) {
             json_decref(jassets);
             json_decref(jmonths);
@@ -898,8 +881,8 @@ static int deceased_member(rules_ctx *cx, int ci, const member_ref *g, size_t ng
         }
     }
     char dbuf[16], tbuf[16];
-    fmt_date(d.date, dbuf);
-    if (to != OPEN_END) fmt_date(to, tbuf);
+    date_text(d.date, dbuf, sizeof dbuf);
+    if (to != OPEN_END) date_text(to, tbuf, sizeof tbuf);
     json_t *detail = json_pack("{s:s?, s:s, s:s, s:s?, s:s?}", "program", program, "member", ps->id_no,
                                "death_date", dbuf, "basis", fact_str(F(cx, d.first), FF_BASIS), "member_to",
                                to == OPEN_END ? NULL : tbuf);
@@ -929,7 +912,7 @@ static int rule_deceased_member(rules_ctx *cx, alert_list *out) {
 
 /* 1 when the whole month `period` lies inside custody fact c. */
 static int month_inside_custody(const fact *c, int period) {
-    int first = period * 100 + 1, last = period * 100 + days_in_month(period);
+    int first = period * 100 + 1, last = period * 100 + month_days(period);
     if (first < fact_i(c, FF_FROM)) return 0;
     return !fact_has(c, FF_TO) || last <= fact_i(c, FF_TO);
 }
@@ -983,8 +966,8 @@ static int rule_pension_in_custody(rules_ctx *cx, alert_list *out) {
         if (add_person_ev(cx, a, (int)p) != 0) goto done;
         const fact *cf = F(cx, first_custody);
         char fbuf[16], tbuf[16];
-        fmt_date((int)fact_i(cf, FF_FROM), fbuf);
-        if (fact_has(cf, FF_TO)) fmt_date((int)fact_i(cf, FF_TO), tbuf);
+        date_text((int)fact_i(cf, FF_FROM), fbuf, sizeof fbuf);
+        if (fact_has(cf, FF_TO)) date_text((int)fact_i(cf, FF_TO), tbuf, sizeof tbuf);
         json_t *detail = json_pack("{s:s, s:s?, s:s}", "custody_from", fbuf, "custody_to",
                                    fact_has(cf, FF_TO) ? tbuf : NULL, "custody_kind", "imprisonment");
         if (finish_alert(a, all_low, ps->name_conflict, detail) != 0) goto done;
@@ -1091,8 +1074,8 @@ static int duplicate_person(rules_ctx *cx, int p, const ivec *mems, int lo, int 
     for (size_t j = 0; j < nd; j++)
         if (dc[j].ci >= 0 && add_case_payments(cx, a, dc[j].ci, owed + j * n, lo, n, &a->amount) != 0) goto done;
     char fbuf[16], tbuf[16];
-    fmt_month(idx_mon(lo + first_from), fbuf);
-    fmt_month(idx_mon(lo + first_to), tbuf);
+    month_text(month_of_index(lo + first_from), fbuf, sizeof fbuf);
+    month_text(month_of_index(lo + first_to), tbuf, sizeof tbuf);
     json_t *detail = json_pack("{s:s, s:s, s:s, s:s}", "earlier_case", dc[earlier].key, "later_case",
                                dc[later].key, "overlap_from", fbuf, "overlap_to", tbuf);
     if (finish_alert(a, all_low, ps->name_conflict, detail) != 0) goto done;
@@ -1181,8 +1164,8 @@ static int identity_conflict_person(rules_ctx *cx, int p, alert_list *out) {
             }
             if (!dup) {
                 char sbuf[16], ebuf[16];
-                fmt_date((int)fact_i(f, FF_BIRTH_DATE), sbuf);
-                fmt_date(ps->birth_date, ebuf);
+                date_text((int)fact_i(f, FF_BIRTH_DATE), sbuf, sizeof sbuf);
+                date_text(ps->birth_date, ebuf, sizeof ebuf);
                 if (ivec_push(&seen_births, fi) != 0 ||
                     json_array_append_new(births, json_pack("{s:s?, s:s, s:s}", "source", f->source, "stated",
                                                             sbuf, "embedded", ebuf)) != 0)

@@ -54,7 +54,7 @@ static char *periods_to_json(const alert *a) {
     if (!arr) return NULL;
     for (size_t i = 0; i < a->nperiods; i++) {
         char buf[16];
-        snprintf(buf, sizeof buf, "%04d-%02d", a->periods[i] / 100, a->periods[i] % 100);
+        month_text(a->periods[i], buf, sizeof buf);
         if (json_array_append_new(arr, json_string(buf)) != 0) {
             json_decref(arr);
             return NULL;
@@ -69,7 +69,7 @@ static char *periods_to_json(const alert *a) {
 static char *evidence_to_json(const alert *a, char *err, size_t errsz) {
     json_t *arr = json_array();
     if (!arr) {
-        set_err(err, errsz, "out of memory");
+        gg_set_err(err, errsz, "out of memory");
         return NULL;
     }
     for (size_t i = 0; i < a->nev; i++) {
@@ -78,7 +78,7 @@ static char *evidence_to_json(const alert *a, char *err, size_t errsz) {
         json_t *raw = json_of_text(e->raw_json, &bad_raw);
         json_t *fields = e->norm_json ? json_of_text(e->norm_json, &bad_norm) : json_object();
         if (bad_raw || bad_norm || !raw || !fields) {
-            set_err(err, errsz, "evidence %zu (%s from %s): %s", i, e->kind ? e->kind : "?",
+            gg_set_err(err, errsz, "evidence %zu (%s from %s): %s", i, e->kind ? e->kind : "?",
                     e->source ? e->source : "?",
                     bad_raw ? "raw_json does not parse" : bad_norm ? "norm_json does not parse"
                                                                : "out of memory");
@@ -92,14 +92,14 @@ static char *evidence_to_json(const alert *a, char *err, size_t errsz) {
                               "fields", fields, "link", link_name(e->link));
         /* json_pack's "o" steals raw/fields even on failure. */
         if (!o || json_array_append_new(arr, o) != 0) {
-            set_err(err, errsz, "evidence %zu: cannot build JSON", i);
+            gg_set_err(err, errsz, "evidence %zu: cannot build JSON", i);
             json_decref(arr);
             return NULL;
         }
     }
     char *s = json_dumps(arr, JSON_COMPACT);
     json_decref(arr);
-    if (!s) set_err(err, errsz, "out of memory");
+    if (!s) gg_set_err(err, errsz, "out of memory");
     return s;
 }
 
@@ -123,7 +123,7 @@ static int evidence_from_json(alert *a, const char *text, char *err, size_t errs
     json_error_t jerr;
     json_t *arr = json_loads(text, 0, &jerr);
     if (!arr || !json_is_array(arr)) {
-        set_err(err, errsz, "evidence_json is not an array (%s)", arr ? "wrong type" : jerr.text);
+        gg_set_err(err, errsz, "evidence_json is not an array (%s)", arr ? "wrong type" : jerr.text);
         json_decref(arr);
         return -1;
     }
@@ -132,7 +132,7 @@ static int evidence_from_json(alert *a, const char *text, char *err, size_t errs
         /* malloc'd like alert_add_evidence's array: alert_free() releases it. */
         a->ev = calloc(n, sizeof *a->ev);
         if (!a->ev) {
-            set_err(err, errsz, "out of memory");
+            gg_set_err(err, errsz, "out of memory");
             json_decref(arr);
             return -1;
         }
@@ -142,7 +142,7 @@ static int evidence_from_json(alert *a, const char *text, char *err, size_t errs
         alert_evidence *e = &a->ev[i];
         a->nev = i + 1; /* so alert_free() frees what was filled so far */
         if (!json_is_object(o)) {
-            set_err(err, errsz, "evidence %zu is not an object", i);
+            gg_set_err(err, errsz, "evidence %zu is not an object", i);
             json_decref(arr);
             return -1;
         }
@@ -155,7 +155,7 @@ static int evidence_from_json(alert *a, const char *text, char *err, size_t errs
         e->norm_json = json_text_or_null(json_object_get(o, "fields"), &oom);
         e->link = link_parse(json_string_value(json_object_get(o, "link")));
         if (oom) {
-            set_err(err, errsz, "out of memory");
+            gg_set_err(err, errsz, "out of memory");
             json_decref(arr);
             return -1;
         }
@@ -168,7 +168,7 @@ static int evidence_from_json(alert *a, const char *text, char *err, size_t errs
 static int periods_from_json(alert *a, const char *text, char *err, size_t errsz) {
     json_t *arr = json_loads(text, 0, NULL);
     if (!arr || !json_is_array(arr)) {
-        set_err(err, errsz, "periods_json is not an array");
+        gg_set_err(err, errsz, "periods_json is not an array");
         json_decref(arr);
         return -1;
     }
@@ -178,12 +178,12 @@ static int periods_from_json(alert *a, const char *text, char *err, size_t errsz
         int ym;
         const char *p = json_string_value(v);
         if (!p || conv_month(p, &ym) != 0) {
-            set_err(err, errsz, "period %zu is not a month", i);
+            gg_set_err(err, errsz, "period %zu is not a month", i);
             json_decref(arr);
             return -1;
         }
         if (alert_add_period(a, ym) != 0) {
-            set_err(err, errsz, "out of memory");
+            gg_set_err(err, errsz, "out of memory");
             json_decref(arr);
             return -1;
         }
@@ -199,7 +199,7 @@ static int alert_from_row(sqlite3_stmt *s, alert *a, char *err, size_t errsz) {
     const char *rule = col_text(s, 1), *subject = col_text(s, 2);
     memset(a, 0, sizeof *a);
     if (!rule || rule_parse(rule, &r) != 0) {
-        set_err(err, errsz, "unknown rule '%s'", rule ? rule : "(null)");
+        gg_set_err(err, errsz, "unknown rule '%s'", rule ? rule : "(null)");
         return -1;
     }
     alert_init(a, r, subject ? subject : "");
@@ -213,11 +213,11 @@ static int alert_from_row(sqlite3_stmt *s, alert *a, char *err, size_t errsz) {
     a->amount = (int64_t)sqlite3_column_int64(s, 8);
     a->detail_json = col_dup(s, 11, &oom);
     if (oom || (subject && !a->subject)) {
-        set_err(err, errsz, "out of memory");
+        gg_set_err(err, errsz, "out of memory");
         goto fail;
     }
     if (confidence_parse(col_text(s, 9), &a->conf) != 0) {
-        set_err(err, errsz, "unknown confidence '%s'", col_text(s, 9) ? col_text(s, 9) : "");
+        gg_set_err(err, errsz, "unknown confidence '%s'", col_text(s, 9) ? col_text(s, 9) : "");
         goto fail;
     }
     if (periods_from_json(a, col_text(s, 10) ? col_text(s, 10) : "[]", err, errsz) != 0)
@@ -304,7 +304,7 @@ int state_alert_upsert(state *st, alert *a, alert_change *change) {
         free(evidence);
         return -1;
     }
-    long long now = now_seconds();
+    long long now = gg_now_seconds();
     const char *sql =
         exists ? "UPDATE alerts SET rule = ?2, subject = ?3, id_no = ?4, case_key = ?5,"
                  " name = ?6, region = ?7, grid = ?8, amount = ?9, confidence = ?10,"
@@ -420,7 +420,7 @@ int state_alert_set_status(state *st, const char *id, const char *status, const 
                 &s))
         return -1;
     if (bind_text(s, 1, id) != SQLITE_OK || bind_text(s, 2, status) != SQLITE_OK ||
-        sqlite3_bind_int64(s, 3, now_seconds()) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 3, gg_now_seconds()) != SQLITE_OK ||
         (verdict && bind_text(s, 4, note) != SQLITE_OK)) {
         db_fail(st, "alert set status: bind");
         sqlite3_finalize(s);
@@ -482,7 +482,7 @@ int state_alerts_open_each(state *st, int (*fn)(void *ud, const char *id), void 
 
 int state_alert_withdraw(state *st, const char *id, int *version) {
     sqlite3_stmt *s;
-    long long now = now_seconds();
+    long long now = gg_now_seconds();
     /* The fingerprint is cleared so that the same finding coming back counts
      * as changed evidence and reopens the alert. */
     if (prepare(st, "alert withdraw",
@@ -521,7 +521,7 @@ int state_alerts_overdue(state *st, long long pushed_before, int (*fn)(void *ud,
     size_t n;
     if (collect_ids(st, "alerts overdue", s, &ids, &n)) return -1;
     int rc = 0;
-    long long now = now_seconds();
+    long long now = gg_now_seconds();
     for (size_t i = 0; i < n && rc == 0; i++) {
         sqlite3_stmt *u;
         if (prepare(st, "alert overdue",

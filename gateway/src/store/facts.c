@@ -47,7 +47,7 @@ static int fact_from_fields_json(fact *f, const char *fields_json, char *err, si
     json_error_t jerr;
     json_t *obj = json_loads(fields_json, 0, &jerr);
     if (!obj || !json_is_object(obj)) {
-        set_err(err, errsz, "fields_json is not a JSON object (%s)", obj ? "not an object" : jerr.text);
+        gg_set_err(err, errsz, "fields_json is not a JSON object (%s)", obj ? "not an object" : jerr.text);
         json_decref(obj);
         return -1;
     }
@@ -58,7 +58,7 @@ static int fact_from_fields_json(fact *f, const char *fields_json, char *err, si
         char ferr[200];
         int rc;
         if (fact_field_parse(key, &ff) != 0) {
-            set_err(err, errsz, "unknown field '%s'", key);
+            gg_set_err(err, errsz, "unknown field '%s'", key);
             json_decref(obj);
             return -1;
         }
@@ -75,7 +75,7 @@ static int fact_from_fields_json(fact *f, const char *fields_json, char *err, si
             snprintf(ferr, sizeof ferr, "unsupported JSON type");
         }
         if (rc != 0) {
-            set_err(err, errsz, "field '%s': %s", key, ferr);
+            gg_set_err(err, errsz, "field '%s': %s", key, ferr);
             json_decref(obj);
             return -1;
         }

@@ -42,7 +42,7 @@ int state_watermark_set(state *st, const char *source, const char *stream, const
         return -1;
     if (bind_text(s, 1, source) != SQLITE_OK || bind_text(s, 2, stream) != SQLITE_OK ||
         bind_text(s, 3, value) != SQLITE_OK ||
-        sqlite3_bind_int64(s, 4, now_seconds()) != SQLITE_OK) {
+        sqlite3_bind_int64(s, 4, gg_now_seconds()) != SQLITE_OK) {
         db_fail(st, "watermark set: bind");
         sqlite3_finalize(s);
         return -1;
@@ -85,7 +85,7 @@ int state_mark_set(state *st, const char *scope, const char *key, const char *va
                 &s))
         return -1;
     if (bind_text(s, 1, scope) != SQLITE_OK || bind_text(s, 2, key) != SQLITE_OK ||
-        bind_text(s, 3, value) != SQLITE_OK || sqlite3_bind_int64(s, 4, now_seconds()) != SQLITE_OK) {
+        bind_text(s, 3, value) != SQLITE_OK || sqlite3_bind_int64(s, 4, gg_now_seconds()) != SQLITE_OK) {
         db_fail(st, "mark set: bind");
         sqlite3_finalize(s);
         return -1;

@@ -14,7 +14,7 @@
 
 int state_outbox_enqueue(state *st, const char *alert_id, const char *sink, int version) {
     sqlite3_stmt *s;
-    long long now = now_seconds();
+    long long now = gg_now_seconds();
     if (prepare(st, "outbox enqueue",
                 "INSERT INTO outbox(alert_id, sink, version, status, attempts, next_attempt,"
                 " created_at) VALUES(?1, ?2, ?3, 'pending', 0, ?4, ?4)"
@@ -53,7 +53,7 @@ int state_outbox_due(state *st, int (*fn)(void *ud, const outbox_row *r), void *
                 " WHERE status = 'pending' AND next_attempt <= ?1 ORDER BY id",
                 &s))
         return -1;
-    if (sqlite3_bind_int64(s, 1, now_seconds()) != SQLITE_OK) {
+    if (sqlite3_bind_int64(s, 1, gg_now_seconds()) != SQLITE_OK) {
         db_fail(st, "outbox due: bind");
         sqlite3_finalize(s);
         return -1;
@@ -108,7 +108,7 @@ int state_outbox_done(state *st, long id) {
                 "UPDATE outbox SET status = 'done', done_at = ?2 WHERE id = ?1", &s))
         return -1;
     if (sqlite3_bind_int64(s, 1, id) != SQLITE_OK ||
-        sqlite3_bind_int64(s, 2, now_seconds()) != SQLITE_OK) {
+        sqlite3_bind_int64(s, 2, gg_now_seconds()) != SQLITE_OK) {
         db_fail(st, "outbox done: bind");
         sqlite3_finalize(s);
         return -1;

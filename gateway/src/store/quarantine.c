@@ -17,7 +17,7 @@ int state_quarantine_add(state *st, const char *source, const char *stream, cons
         bind_text(s, 3, ref ? ref : "") != SQLITE_OK ||
         bind_text(s, 4, reason ? reason : "") != SQLITE_OK ||
         bind_text(s, 5, raw_json) != SQLITE_OK || sqlite3_bind_int64(s, 6, cycle) != SQLITE_OK ||
-        sqlite3_bind_int64(s, 7, now_seconds()) != SQLITE_OK) {
+        sqlite3_bind_int64(s, 7, gg_now_seconds()) != SQLITE_OK) {
         ret = db_fail(st, "quarantine add: bind");
     } else if (sqlite3_step(s) != SQLITE_DONE) {
         ret = db_fail(st, "quarantine add");

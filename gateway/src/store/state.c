@@ -152,18 +152,6 @@ static const char *const dq_add_sql =
 
 /* ---- small helpers ------------------------------------------------------- */
 
-long long now_seconds(void) { return (long long)time(NULL); }
-
-void set_err(char *err, size_t errsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-void set_err(char *err, size_t errsz, const char *fmt, ...) {
-    if (!err || errsz == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errsz, fmt, ap);
-    va_end(ap);
-}
-
 /* Logs the connection's last error for operation `op`; returns -1. */
 int db_fail(state *st, const char *op) {
     gg_error("state", "%s: %s", op, sqlite3_errmsg(st->db));
@@ -226,7 +214,7 @@ static int read_schema_version(state *st, long *version, char *err, size_t errsz
     *version = 0;
     if (sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1,
                            &s, NULL) != SQLITE_OK) {
-        set_err(err, errsz, "read schema version: %s", sqlite3_errmsg(st->db));
+        gg_set_err(err, errsz, "read schema version: %s", sqlite3_errmsg(st->db));
         return -1;
     }
     int rc = sqlite3_step(s);
@@ -236,14 +224,14 @@ static int read_schema_version(state *st, long *version, char *err, size_t errsz
         errno = 0;
         long n = v ? strtol(v, &end, 10) : 0;
         if (!v || errno || end == v || *end || n <= 0) {
-            set_err(err, errsz, "schema_version '%s' in meta is not a positive integer",
+            gg_set_err(err, errsz, "schema_version '%s' in meta is not a positive integer",
                     v ? v : "(null)");
             sqlite3_finalize(s);
             return -1;
         }
         *version = n;
     } else if (rc != SQLITE_DONE) {
-        set_err(err, errsz, "read schema version: %s", sqlite3_errmsg(st->db));
+        gg_set_err(err, errsz, "read schema version: %s", sqlite3_errmsg(st->db));
         sqlite3_finalize(s);
         return -1;
     }
@@ -258,7 +246,7 @@ static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
                      "BEGIN IMMEDIATE;"
                      "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);",
                      NULL, NULL, &msg) != SQLITE_OK) {
-        set_err(err, errsz, "state %s: create meta table: %s", path,
+        gg_set_err(err, errsz, "state %s: create meta table: %s", path,
                 msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
@@ -267,12 +255,12 @@ static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
     long version = 0;
     char verr[256];
     if (read_schema_version(st, &version, verr, sizeof verr) != 0) {
-        set_err(err, errsz, "state %s: %s", path, verr);
+        gg_set_err(err, errsz, "state %s: %s", path, verr);
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
     if (version > STATE_SCHEMA_VERSION) {
-        set_err(err, errsz,
+        gg_set_err(err, errsz,
                 "state %s: schema version %ld is newer than this build knows (%d); "
                 "refusing to open it (upgrade gridgate)",
                 path, version, STATE_SCHEMA_VERSION);
@@ -283,13 +271,13 @@ static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
      * folded name next to each fact so reloads need no OpenCC call. */
     if (version == 1 &&
         sqlite3_exec(st->db, "ALTER TABLE facts ADD COLUMN name_norm TEXT", NULL, NULL, &msg) != SQLITE_OK) {
-        set_err(err, errsz, "state %s: migrate schema 1 -> 2: %s", path, msg ? msg : sqlite3_errmsg(st->db));
+        gg_set_err(err, errsz, "state %s: migrate schema 1 -> 2: %s", path, msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
     if (sqlite3_exec(st->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
-        set_err(err, errsz, "state %s: create schema: %s", path,
+        gg_set_err(err, errsz, "state %s: create schema: %s", path,
                 msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
@@ -299,7 +287,7 @@ static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
      * ("<stream>#lookup") were kept as watermarks of their source; they move
      * to the marks table, scope = that source, key as it was. */
     if (version >= 1 && version < 3 && sqlite3_exec(st->db, migrate_marks_sql, NULL, NULL, &msg) != SQLITE_OK) {
-        set_err(err, errsz, "state %s: migrate schema 2 -> 3: %s", path, msg ? msg : sqlite3_errmsg(st->db));
+        gg_set_err(err, errsz, "state %s: migrate schema 2 -> 3: %s", path, msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
@@ -309,7 +297,7 @@ static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value;"
                      "COMMIT;",
                      NULL, NULL, &msg) != SQLITE_OK) {
-        set_err(err, errsz, "state %s: create schema: %s", path,
+        gg_set_err(err, errsz, "state %s: create schema: %s", path,
                 msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
@@ -327,17 +315,17 @@ static void state_finalize_cached(state *st) {
 
 state *state_open(const char *path, char *err, size_t errsz) {
     if (!path || !*path) {
-        set_err(err, errsz, "state: no database path given");
+        gg_set_err(err, errsz, "state: no database path given");
         return NULL;
     }
     state *st = calloc(1, sizeof *st);
     if (!st) {
-        set_err(err, errsz, "state %s: out of memory", path);
+        gg_set_err(err, errsz, "state %s: out of memory", path);
         return NULL;
     }
     int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
-        set_err(err, errsz, "state %s: cannot open: %s", path,
+        gg_set_err(err, errsz, "state %s: cannot open: %s", path,
                 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
         sqlite3_close(st->db);
         free(st);
@@ -352,7 +340,7 @@ state *state_open(const char *path, char *err, size_t errsz) {
                      "PRAGMA synchronous = NORMAL;"
                      "PRAGMA foreign_keys = ON;",
                      NULL, NULL, &msg) != SQLITE_OK) {
-        set_err(err, errsz, "state %s: cannot use as a database: %s", path,
+        gg_set_err(err, errsz, "state %s: cannot use as a database: %s", path,
                 msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         sqlite3_close(st->db);
@@ -368,7 +356,7 @@ state *state_open(const char *path, char *err, size_t errsz) {
         sqlite3_prepare_v2(st->db, quarantine_add_sql, -1, &st->quarantine_add, NULL) !=
             SQLITE_OK ||
         sqlite3_prepare_v2(st->db, dq_add_sql, -1, &st->dq_add, NULL) != SQLITE_OK) {
-        set_err(err, errsz, "state %s: prepare statements: %s", path, sqlite3_errmsg(st->db));
+        gg_set_err(err, errsz, "state %s: prepare statements: %s", path, sqlite3_errmsg(st->db));
         state_finalize_cached(st);
         sqlite3_close(st->db);
         free(st);
@@ -402,7 +390,7 @@ int state_cycle_begin(state *st, long *cycle) {
                 " SELECT COALESCE(MAX(id), 0) + 1, ?1 FROM cycles",
                 &s))
         return -1;
-    if (sqlite3_bind_int64(s, 1, now_seconds()) != SQLITE_OK) {
+    if (sqlite3_bind_int64(s, 1, gg_now_seconds()) != SQLITE_OK) {
         db_fail(st, "cycle begin: bind");
         sqlite3_finalize(s);
         return -1;
@@ -417,7 +405,7 @@ int state_cycle_end(state *st, long cycle, const char *summary_json) {
     if (prepare(st, "cycle end",
                 "UPDATE cycles SET ended_at = ?1, summary_json = ?2 WHERE id = ?3", &s))
         return -1;
-    if (sqlite3_bind_int64(s, 1, now_seconds()) != SQLITE_OK ||
+    if (sqlite3_bind_int64(s, 1, gg_now_seconds()) != SQLITE_OK ||
         bind_text(s, 2, summary_json) != SQLITE_OK ||
         sqlite3_bind_int64(s, 3, cycle) != SQLITE_OK) {
         db_fail(st, "cycle end: bind");

@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "core/log.h"
+#include "core/util.h"
 #include "store/state.h"
 
 struct state {
@@ -28,8 +29,6 @@ struct state {
     sqlite3_stmt *dq_add;        /* owned, cached */
 };
 
-long long now_seconds(void);
-void set_err(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Logs the connection's last error for operation `op`; returns -1. */
 int db_fail(state *st, const char *op);
 /* Prepares sql into *out; -1 (logged as op) on failure. */
