@@ -796,6 +796,123 @@ static void test_person_fields_and_case_payments(void **state) {
                       "map lacks the required payment field 'id_no'", NULL);
 }
 
+/* Error paths of the C functions an adapter calls, run under the ASan build
+ * with leak detection (ASAN_OPTIONS=detect_leaks=1): a metamethod or a bad
+ * argument that raises while C memory is held must not leak it. */
+static void test_error_paths_free_c_memory(void **state) {
+    (void)state;
+    gg_conn_conf cc;
+    char spec[256], err[1024];
+    gg_source_conf src = make_src("UTF-8", &cc, spec, sizeof spec);
+    const char *path = write_adapter(
+        "errpaths.lua",
+        "local boom = { __index = function() error('boom') end, __len = function() return 3 end }\n"
+        "return { streams = {\n"
+        "  custom = { kind = 'death', pull = function(ctx)\n"
+        "    local db = ctx.conns.db\n"
+        /* params: a proxy table raising in __index/__len is read raw (no params) */
+        "    local ok, e = pcall(db.query, db, 'SELECT hhbh FROM hh WHERE hhbh = ?', setmetatable({}, boom))\n"
+        "    assert(not ok, 'query with no parameter bound should fail')\n"
+        "    ok = pcall(db.exec, db, 'UPDATE hh SET xm = xm WHERE hhbh = ?', setmetatable({}, boom))\n"
+        "    assert(not ok)\n"
+        /* emit: a table whose __index raises is read raw: no ref, rejected */
+        "    assert(pcall(ctx.emit, setmetatable({ name = 'x' }, boom)))\n"
+        /* reject: a bad reason raises before the key is copied */
+        "    ok = pcall(ctx.reject, 'R1', {})\n"
+        "    assert(not ok)\n"
+        "    ctx.emit{ ref = 'ok1', name = 'x', death_date = '2024-01-01', basis = 'cremation' }\n"
+        "  end },\n"
+        "} }\n");
+    adapter *ad = adapter_load(&src, path, err, sizeof err);
+    if (!ad) fail_msg("%s", err);
+    collected c;
+    memset(&c, 0, sizeof c);
+    adapter_sink sink = {on_fact, on_reject, &c};
+    if (adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err) != 0) fail_msg("%s", err);
+    assert_int_equal(c.nfacts, 1);
+    assert_int_equal(c.nrejects, 1); /* the record with no ref */
+    assert_null(reject_reason(&c, "R1"));
+    collected_free(&c);
+    adapter_free(ad);
+}
+
+/* A row bigger than the adapter's memory cap fails the stream with a clear
+ * message: the per-row arena counts against the cap. */
+static void test_row_arena_counts_against_cap(void **state) {
+    (void)state;
+    gg_conn_conf cc;
+    char spec[256], err[1024];
+    gg_source_conf src = make_src("UTF-8", &cc, spec, sizeof spec);
+    src.memory_mb = 4;
+    const char *path = write_adapter("bigrow.lua",
+                                     "return { streams = { big = {\n"
+                                     "  kind = 'death', conn = 'db', key = 'bh',\n"
+                                     "  sql = [[SELECT 'B1' AS bh, hex(zeroblob(3000000)) AS xm, '2024-01-02' AS swrq]],\n"
+                                     "  map = { name = 'xm', death_date = date 'swrq', basis = const 'cremation' },\n"
+                                     "} } }\n");
+    adapter *ad = adapter_load(&src, path, err, sizeof err);
+    if (!ad) fail_msg("%s", err);
+    collected c;
+    memset(&c, 0, sizeof c);
+    adapter_sink sink = {on_fact, on_reject, &c};
+    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err), -1);
+    if (!strstr(err, "memory")) fail_msg("%s", err);
+    assert_non_null(strstr(err, "stream 'big'"));
+    assert_int_equal(c.nfacts, 0);
+    collected_free(&c);
+    adapter_free(ad);
+}
+
+/* log.info/log.warn go through the runtime's logger: one call is one line
+ * (control characters escaped) and id numbers are masked. */
+static void test_adapter_log_is_escaped_and_masked(void **state) {
+    (void)state;
+    gg_conn_conf cc;
+    char spec[256], err[1024];
+    gg_source_conf src = make_src("UTF-8", &cc, spec, sizeof spec);
+    const char *path = write_adapter(
+        "logs.lua",
+        "return { streams = {\n"
+        "  custom = { kind = 'death', pull = function(ctx)\n"
+        "    log.info('a\\n2026-01-01T00:00:00Z [error] dept: forged 420501 19500312 1233')\n"
+        "    log.warn('b\\r\\27[2J')\n"
+        "  end },\n"
+        "} }\n");
+    adapter *ad = adapter_load(&src, path, err, sizeof err);
+    if (!ad) fail_msg("%s", err);
+    collected c;
+    memset(&c, 0, sizeof c);
+    adapter_sink sink = {on_fact, on_reject, &c};
+    char logpath[160];
+    snprintf(logpath, sizeof logpath, "%s/adlog.log", tmpdir);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_non_null(freopen(logpath, "w", stderr));
+    int rc = adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    assert_int_equal(rc, 0);
+    FILE *lf = fopen(logpath, "r");
+    assert_non_null(lf);
+    char line[4096];
+    int lines = 0, info = 0, warn = 0;
+    while (fgets(line, sizeof line, lf)) {
+        lines++;
+        if (strstr(line, "[info] dept: adapter: a\\n2026-01-01T00:00:00Z [error] dept: forged 4205**********1233\n"))
+            info++;
+        if (strstr(line, "[warn] dept: adapter: b\\r\\x1b[2J\n")) warn++;
+        assert_null(strstr(line, "19500312"));
+        assert_null(strstr(line, "\033"));
+    }
+    fclose(lf);
+    assert_int_equal(lines, 2);
+    assert_int_equal(info, 1);
+    assert_int_equal(warn, 1);
+    collected_free(&c);
+    adapter_free(ad);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_incremental_watermark),
@@ -809,6 +926,9 @@ int main(void) {
         cmocka_unit_test(test_missing_column_and_to_fen),
         cmocka_unit_test(test_lenient_date),
         cmocka_unit_test(test_person_fields_and_case_payments),
+        cmocka_unit_test(test_error_paths_free_c_memory),
+        cmocka_unit_test(test_row_arena_counts_against_cap),
+        cmocka_unit_test(test_adapter_log_is_escaped_and_masked),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

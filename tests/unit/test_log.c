@@ -42,9 +42,22 @@ static void test_masks_id_runs(void **state) {
     const char *l = log_line(GG_LOG_ERROR, "query failed: invalid input \"11010519491231002X\" near 610104620927690");
     assert_non_null(strstr(l, "[error] test: query failed: invalid input \"1101**********002X\" near 6101*******7690"));
     assert_null(strstr(l, "11010519491231002X"));
-    /* dates, short numbers and long non-id numbers are left alone */
+    /* dates and short numbers are left alone; a longer run could hold an id
+     * anywhere inside it: masked too */
     l = log_line(GG_LOG_INFO, "2024-03-12 row 12345 lsh 1234567890123456789012");
-    assert_non_null(strstr(l, "2024-03-12 row 12345 lsh 1234567890123456789012"));
+    assert_non_null(strstr(l, "2024-03-12 row 12345 lsh 1234**************9012"));
+    /* spaces, hyphens, full-width digits and a lower-case x inside */
+    l = log_line(GG_LOG_INFO, "a 420501 19500312 1233 b 4205-0119-5003-1212-3x c ４２０５０１１９５００３１２１２３Ｘ");
+    assert_non_null(strstr(l, "a 4205**********1233 b 4205**********123X c 4205**********123X"));
+}
+
+/* A message cannot forge a second line: control characters are escaped. */
+static void test_escapes_control_characters(void **state) {
+    (void)state;
+    gg_log_set_level(GG_LOG_INFO);
+    const char *l = log_line(GG_LOG_INFO, "a\n2026-01-01T00:00:00Z [error] forged\r\x1b[31m");
+    assert_non_null(strstr(l, "a\\n2026-01-01T00:00:00Z [error] forged\\r\\x1b[31m\n"));
+    assert_int_equal(strchr(l, '\n') - l, (long)strlen(l) - 1); /* one line */
 }
 
 static void test_levels(void **state) {
@@ -62,6 +75,7 @@ static void test_levels(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_masks_id_runs),
+        cmocka_unit_test(test_escapes_control_characters),
         cmocka_unit_test(test_levels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

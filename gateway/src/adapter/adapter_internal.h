@@ -118,6 +118,7 @@ typedef struct pull_ctx {
     size_t wm_ts_cap, wm_key_cap;
     int wm_set;          /* a row moved the watermark */
     long lenient_dropped; /* values lenient date entries dropped in this pull */
+    size_t arena_charged; /* bytes of arena counted against the adapter's memory cap */
     char err[1024];      /* fatal error of the stream */
 } pull_ctx;
 
@@ -176,7 +177,8 @@ int compile_stream(adapter *ad, stream *st, char *err, size_t errsz);
 int resolve_columns(pull_ctx *pc, char *err, size_t errsz);
 /* Hands a rejected record to the sink; nonzero (and pc->stop) to stop. */
 int reject(pull_ctx *pc, const char *ref, const char *reason);
-/* Fills pc->f from the Lua table at idx. 0 ok, -1 reject with reason. */
+/* Fills pc->f from the Lua table at idx (raw reads: never raises but for
+ * Lua running out of memory). 0 ok, -1 reject with reason. */
 int fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t rsz);
 /* __index of the lazy row userdata (ROW_MT). */
 int l_row_index(lua_State *L);
@@ -185,9 +187,14 @@ int map_and_emit(pull_ctx *pc);
 
 /* ---------------------------------------------------------------- pull.c */
 
+#define CONVERT_NOMEM (-2)
 /* Converts a row's raw values into pc->vals (UTF-8); the index of an
- * undecodable column, or -1 when all converted. */
+ * undecodable column, -1 when all converted, CONVERT_NOMEM when the row's
+ * arena would pass the adapter's memory cap (it counts against it). Never
+ * raises (called from connector callbacks). */
 int convert_row(pull_ctx *pc, int ncols, const char *const *raw);
+/* Frees pc's arena and releases what it was charged. */
+void ad_arena_free(pull_ctx *pc);
 
 /* --------------------------------------------------------------- conns.c */
 

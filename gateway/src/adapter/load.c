@@ -197,8 +197,16 @@ static int l_mask_id(lua_State *L) {
 
 static int l_log(lua_State *L, gg_log_level lv) {
     adapter *ad = lua_touserdata(L, lua_upvalueindex(1));
-    const char *msg = luaL_checkstring(L, 1);
-    gg_log(lv, ad->source, "adapter: %s", msg);
+    size_t len;
+    const char *msg = luaL_checklstring(L, 1, &len);
+    /* Through the runtime's logger: escaped (one call, one line), masked and
+     * rate-limited per state. Past its line limit nothing more is shown, so
+     * the head of the message is enough. */
+    char line[4096];
+    int n = snprintf(line, sizeof line, "adapter: ");
+    size_t take = len < sizeof line - (size_t)n ? len : sizeof line - (size_t)n;
+    memcpy(line + n, msg, take);
+    lua_rt_log(L, lv, ad->source, line, (size_t)n + take);
     return 0;
 }
 static int l_log_info(lua_State *L) { return l_log(L, GG_LOG_INFO); }

@@ -51,6 +51,7 @@
 #include <lualib.h>
 
 #include "core/log.h"
+#include "core/mask.h"
 #include "core/util.h"
 
 #define RT_DEFAULT_CAP ((size_t)256 * 1024 * 1024)
@@ -59,7 +60,7 @@
 #define RT_JSON_MAX_DEPTH 64     /* Lua -> JSON nesting limit */
 #define RT_JSON_PUSH_MAX_DEPTH 4096 /* JSON -> Lua guard (jansson stops at 2048) */
 #define RT_LOCKED "locked"       /* what getmetatable() shows for protected tables */
-#define RT_JSONBOX "gg.jsonbox"  /* userdata owning jansson values during a call */
+#define RT_JSONBOX "gg.jsonbox"  /* lua_rt_box: userdata owning C memory during a call */
 #define RT_LOG_BURST 100          /* log lines an adapter may write at once */
 #define RT_LOG_RATE 10.0          /* ... and per second after that */
 #define RT_LOG_MAX_LINE 2000      /* bytes of one log line kept (escaped) */
@@ -211,36 +212,6 @@ static int rt_panic(lua_State *L) {
 
 /* ----------------------------------------------------------------- logging */
 
-/* Copies msg into out (outsz > 4) with control characters escaped so that
- * one adapter log call is one log line: \n, \r as "\\n", "\\r", other bytes
- * below 0x20 (tab excepted) and 0x7f as "\\xNN". Cut at outsz with "...". */
-static void log_escape(const char *msg, size_t len, char *out, size_t outsz) {
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)msg[i];
-        char tmp[8];
-        size_t n;
-        if (ch == '\n')
-            n = (size_t)snprintf(tmp, sizeof tmp, "\\n");
-        else if (ch == '\r')
-            n = (size_t)snprintf(tmp, sizeof tmp, "\\r");
-        else if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-            n = (size_t)snprintf(tmp, sizeof tmp, "\\x%02x", ch);
-        else {
-            tmp[0] = (char)ch;
-            n = 1;
-        }
-        if (o + n + 4 > outsz) {
-            memcpy(out + o, "...", 3);
-            o += 3;
-            break;
-        }
-        memcpy(out + o, tmp, n);
-        o += n;
-    }
-    out[o] = '\0';
-}
-
 /* Token bucket: 1 when a line may be written now. */
 static int log_admit(lua_rt *rt) {
     struct timespec now;
@@ -272,8 +243,10 @@ static void rt_log(lua_rt *rt, int level, const char *component, const char *msg
         return;
     }
     log_flush_suppressed(rt);
+    /* One adapter log call is one line: control characters escaped (and id
+     * runs masked) by the one masker; cut at RT_LOG_MAX_LINE with "...". */
     char line[RT_LOG_MAX_LINE];
-    log_escape(msg, len, line, sizeof line);
+    if (mask_text_nbuf(msg, len, MASK_ESCAPE, line, sizeof line)) memcpy(line + sizeof line - 4, "...", 4);
     gg_log((gg_log_level)level, component, "%s", line);
 }
 
@@ -2407,18 +2380,27 @@ static size_t json_estimate(const json_t *j) {
     }
 }
 
-/* A userdata owning one jansson value while Lua code may raise; __gc and
- * __close release it. */
-typedef struct {
-    json_t *j;
-    size_t charged; /* bytes counted against the cap for j */
-} jsonbox;
+/* The box (lua_rt_box, lua_rt.h) owning C memory while Lua code may raise;
+ * __gc and __close release it. */
+typedef lua_rt_box jsonbox;
 
 static void jsonbox_clear(lua_State *L, jsonbox *b) {
     json_decref(b->j);
     b->j = NULL;
+    free(b->mem);
+    b->mem = NULL;
     lua_rt_release(L, b->charged);
     b->charged = 0;
+}
+
+void lua_rt_box_clear(lua_State *L, lua_rt_box *b) { jsonbox_clear(L, b); }
+
+void lua_rt_json_error(const json_error_t *e, char *out, size_t outsz) {
+    /* jansson's text ends with " near '<token>'": the token is record text
+     * (a name, an id), so it is left out. */
+    const char *near = strstr(e->text, " near ");
+    int n = near ? (int)(near - e->text) : (int)strlen(e->text);
+    snprintf(out, outsz, "%.*s at line %d column %d", n, e->text, e->line, e->column);
 }
 
 static int jsonbox_gc(lua_State *L) {
@@ -2429,11 +2411,14 @@ static int jsonbox_gc(lua_State *L) {
 static jsonbox *push_jsonbox(lua_State *L) {
     jsonbox *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->j = NULL;
+    b->mem = NULL;
     b->charged = 0;
     luaL_setmetatable(L, RT_JSONBOX);
     lua_toclose(L, -1);
     return b;
 }
+
+lua_rt_box *lua_rt_push_box(lua_State *L) { return push_jsonbox(L); }
 
 static int json_encode_l(lua_State *L) {
     luaL_checkany(L, 1);
@@ -2464,7 +2449,11 @@ static int json_decode_l(lua_State *L) {
     jsonbox *box = push_jsonbox(L);
     json_error_t e;
     box->j = json_loadb(s, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
-    if (!box->j) return luaL_error(L, "json.decode: %s at line %d column %d", e.text, e.line, e.column);
+    if (!box->j) {
+        char why[200];
+        lua_rt_json_error(&e, why, sizeof why);
+        return luaL_error(L, "json.decode: %s", why);
+    }
     /* Counted after parsing (jansson allocates with plain malloc): the peak
      * while parsing is not, but it is bounded by the text, which is. */
     size_t est = json_estimate(box->j);

@@ -87,6 +87,23 @@ void lua_rt_release(lua_State *L, size_t bytes);
 void *lua_rt_realloc(lua_State *L, void *ptr, size_t osize, size_t nsize);
 int lua_rt_memerror(lua_State *L, const char *what);
 
+/* A to-be-closed userdata owning C memory while Lua code may raise, for C
+ * functions called from Lua: push it first (it may raise itself, holding
+ * nothing yet), then hand it what you allocate. When the function returns or
+ * raises (or the box is collected) it decrefs j, frees mem and releases
+ * `charged` bytes; lua_rt_box_clear does the same at once. [-0, +1] */
+typedef struct lua_rt_box {
+    json_t *j;
+    void *mem;
+    size_t charged;
+} lua_rt_box;
+lua_rt_box *lua_rt_push_box(lua_State *L);
+void lua_rt_box_clear(lua_State *L, lua_rt_box *b);
+
+/* A jansson parse error as "<what> at line L column C", without the quoted
+ * token jansson adds (it is record text: a name or an id). */
+void lua_rt_json_error(const json_error_t *e, char *out, size_t outsz);
+
 /* Adapter logging. print(), warn() and this write one log line per call:
  * newlines, carriage returns and other control characters (tab excepted)
  * are escaped ("\n", "\x1b"), lines are cut at 2000 bytes, and a token

@@ -169,7 +169,8 @@ int fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t rs
     idx = lua_absindex(L, idx);
     /* ref first, so that a reject of this record carries its key whatever
      * order lua_next visits the fields in */
-    lua_getfield(L, idx, "ref");
+    lua_pushliteral(L, "ref"); /* raw: no metamethod can raise (l_emit relies on it) */
+    lua_rawget(L, idx);
     char *ref = scalar_text(L, -1);
     lua_pop(L, 1);
     if (ref) {

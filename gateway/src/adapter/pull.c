@@ -23,10 +23,11 @@ static size_t arena_put(pull_ctx *pc, const char *v, size_t len) {
     if (need > pc->arena_cap) {
         size_t cap = pc->arena_cap ? pc->arena_cap : 4096;
         while (cap < need) cap *= 2;
-        char *grown = realloc(pc->arena, cap);
-        if (!grown) gg_oom();
+        /* A row's size is the source's to decide: counted against the cap. */
+        char *grown = lua_rt_realloc(lua_rt_state(pc->ad->rt), pc->arena, pc->arena_charged, cap);
+        if (!grown) return SIZE_MAX - 1;
         pc->arena = grown;
-        pc->arena_cap = cap;
+        pc->arena_cap = pc->arena_charged = cap;
     }
     size_t off = pc->arena_len;
     adapter *ad = pc->ad;
@@ -65,10 +66,17 @@ int convert_row(pull_ctx *pc, int ncols, const char *const *raw) {
             continue;
         }
         pc->offs[i] = arena_put(pc, raw[i], strlen(raw[i]));
+        if (pc->offs[i] == SIZE_MAX - 1) return CONVERT_NOMEM;
         if (pc->offs[i] == SIZE_MAX && bad < 0) bad = i;
     }
     for (int i = 0; i < ncols; i++) pc->vals[i] = pc->offs[i] == SIZE_MAX ? NULL : pc->arena + pc->offs[i];
     return bad;
+}
+
+void ad_arena_free(pull_ctx *pc) {
+    if (pc->arena) lua_rt_realloc(lua_rt_state(pc->ad->rt), pc->arena, pc->arena_charged, 0);
+    pc->arena = NULL;
+    pc->arena_cap = pc->arena_charged = 0;
 }
 
 /* ------------------------------------------------------------- SQL streams */
@@ -112,6 +120,12 @@ static int track_watermark(pull_ctx *pc, int *stop) {
 static int sql_row_cb(void *ud, int ncols, const char *const *names, const char *const *vals) {
     pull_ctx *pc = ud;
     int bad = convert_row(pc, ncols, vals);
+    if (bad == CONVERT_NOMEM) {
+        snprintf(pc->err, sizeof pc->err,
+                 "source %s, stream '%s': a row needs more memory than the adapter's limit allows", pc->ad->source,
+                 pc->st->name);
+        return 1;
+    }
     pc->row.ncols = ncols;
     pc->row.names = names;
     pc->row.vals = pc->vals;
@@ -302,12 +316,24 @@ static int pull_http(pull_ctx *pc, char *err, size_t errsz) {
             http_response_free(&resp);
             return -1;
         }
+        /* The body counts against the adapter's memory cap while parsed. */
+        lua_State *L = lua_rt_state(pc->ad->rt);
+        size_t blen = resp.len;
+        if (lua_rt_charge(L, blen) != 0) {
+            snprintf(err, errsz, "source %s, stream '%s': GET %s: a body of %zu bytes passes the adapter's memory limit",
+                     pc->ad->source, st->name, path, blen);
+            http_response_free(&resp);
+            return -1;
+        }
         json_error_t je;
         json_t *doc = json_loadb(resp.body, resp.len, 0, &je);
         http_response_free(&resp);
+        lua_rt_release(L, blen);
         if (!doc) {
-            snprintf(err, errsz, "source %s, stream '%s': GET %s: response is not JSON (line %d: %s)", pc->ad->source,
-                     st->name, path, je.line, je.text);
+            char why[200];
+            lua_rt_json_error(&je, why, sizeof why);
+            snprintf(err, errsz, "source %s, stream '%s': GET %s: response is not JSON (%s)", pc->ad->source,
+                     st->name, path, why);
             return -1;
         }
         json_t *items = st->items ? json_path(doc, st->items) : doc;
@@ -354,12 +380,15 @@ static int l_emit(lua_State *L) {
     fact_init(&pc->f, pc->st->kind);
     pc->f.source = xstrdup(ad->source);
     char reason[600];
-    /* raw_json for evidence: the emitted table itself */
+    /* fact_from_table first: it reads the table raw and never raises, and
+     * nothing C-allocated is held yet if it did. */
+    int bad = fact_from_table(pc, L, 1, reason, sizeof reason);
+    /* raw_json for evidence: the emitted table itself; nothing below raises */
     char e2[256];
     json_t *raw = lua_rt_to_json(L, 1, e2, sizeof e2);
     pc->item = raw;
     int rc;
-    if (fact_from_table(pc, L, 1, reason, sizeof reason)) {
+    if (bad) {
         rc = reject(pc, pc->f.ref ? pc->f.ref : "(no ref)", reason);
     } else if (!pc->f.ref) {
         rc = reject(pc, "(no ref)", "emitted record has no ref (the department's record key)");
@@ -381,8 +410,8 @@ static int l_reject(lua_State *L) {
     adapter *ad = lua_touserdata(L, lua_upvalueindex(1));
     pull_ctx *pc = ad->cur;
     if (!pc) return luaL_error(L, "reject called outside a pull");
+    const char *why = luaL_optstring(L, 2, "rejected by the adapter"); /* may raise: before ref */
     char *ref = scalar_text(L, 1);
-    const char *why = luaL_optstring(L, 2, "rejected by the adapter");
     char reason[600];
     snprintf(reason, sizeof reason, "rejected by the adapter: %s", why);
     reject(pc, ref ? ref : "(no ref)", reason);
@@ -442,7 +471,7 @@ int adapter_pull(adapter *ad, size_t i, const adapter_sink *sink, long limit, co
         }
     }
     fact_clear(&pc.f);
-    free(pc.arena);
+    ad_arena_free(&pc);
     free(pc.vals);
     free(pc.offs);
     free(pc.wm_ts);
@@ -497,7 +526,7 @@ int adapter_lookup(adapter *ad, size_t i, const char *id18, const adapter_sink *
         rc = 0;
     }
     fact_clear(&pc.f);
-    free(pc.arena);
+    ad_arena_free(&pc);
     free(pc.vals);
     free(pc.offs);
     if (nrows) *nrows = pc.nrows;

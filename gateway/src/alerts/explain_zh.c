@@ -147,8 +147,8 @@ static const char *find_name_for(const explain_ctx *x, const char *id18) {
 /* "张*（4205**********123X）" or either part alone. */
 static void person_zh(sbuf *b, const char *name, const char *id18) {
     char nm[512], id[64];
-    mask_name(name, nm, sizeof nm);
-    mask_id(id18, id, sizeof id);
+    name_mask(name, nm, sizeof nm);
+    ident_mask(id18, id, sizeof id);
     if (nm[0] && id[0]) sb_printf(b, "%s（%s）", nm, id);
     else if (nm[0]) sb_puts(b, nm);
     else if (id[0]) sb_puts(b, id);
@@ -384,7 +384,7 @@ static void finding_identity_conflict(sbuf *b, const explain_ctx *x) {
             if (mine && other)
                 mask_name_against(mine, other, nm, sizeof nm);
             else
-                mask_name(mine, nm, sizeof nm);
+                name_mask(mine, nm, sizeof nm);
             sb_printf(b, "%s%s「%s」", i ? "、" : "", source_label(x->label, x->ud, jstr(v, "source")), nm);
         }
         any = 1;
@@ -452,7 +452,7 @@ static void evidence_values_zh(sbuf *b, const char *kind, const json_t *f) {
     } else if (strcmp(kind, "person") == 0) {
         sb_puts(b, "姓名 ");
         char nm[512];
-        mask_name(jstr(f, "name"), nm, sizeof nm);
+        name_mask(jstr(f, "name"), nm, sizeof nm);
         sb_puts(b, nm[0] ? nm : "不详");
         if (jdate(f, "birth_date", d1, sizeof d1) == 0) sb_printf(b, "，出生日期 %s", d1);
         const char *region = jstr(f, "region"), *grid = jstr(f, "grid");
@@ -540,7 +540,7 @@ char *alert_explain_zh(const alert *a, source_label_fn label, void *ud) {
     b.s = NULL;
     if (!text) goto oom;
     /* Last guard: no id-like digit run survives (e.g. inside a ref or description). */
-    masked = mask_id_runs(text);
+    masked = mask_text(text, 0);
     free(text);
     if (!masked) goto oom;
     goto done;
@@ -568,7 +568,7 @@ char *alert_summary_zh(const alert *a) {
         json_decref(d);
         if (a->id_no[0]) {
             char id[64];
-            mask_id(a->id_no, id, sizeof id);
+            ident_mask(a->id_no, id, sizeof id);
             sb_printf(&b, " %s", id);
         }
         sb_printf(&b, "：%s%s%s", names ? "姓名不一致" : "", names && births ? "、" : "",
@@ -587,7 +587,7 @@ char *alert_summary_zh(const alert *a) {
         gg_error(LOG_TAG, "alert %s: out of memory writing its summary", a->id);
         return NULL;
     }
-    char *masked = mask_id_runs(text);
+    char *masked = mask_text(text, 0);
     free(text);
     if (!masked) gg_error(LOG_TAG, "alert %s: out of memory masking its summary", a->id);
     return masked;

@@ -100,14 +100,14 @@ static int is_known_name(const mask_ctx *mc, const char *v) {
 static json_t *mask_string_value(const mask_ctx *mc, const char *key, const char *v) {
     char buf[512];
     if (key && id_like_key(key) && *v) {
-        mask_id(v, buf, sizeof buf);
+        ident_mask(v, buf, sizeof buf);
         return json_string(buf);
     }
     if ((key && name_like_key(key) && *v) || is_known_name(mc, v)) {
-        mask_name(v, buf, sizeof buf);
+        name_mask(v, buf, sizeof buf);
         return json_string(buf);
     }
-    char *m = mask_id_runs(v);
+    char *m = mask_text(v, 0);
     if (!m) return NULL;
     json_t *s = json_string(m);
     free(m);
@@ -230,7 +230,7 @@ json_t *alert_to_json(const alert *a, int mask_ids) {
             if (mask_json_tree(&mc, raw) != 0 || mask_json_tree(&mc, fields) != 0) goto oom;
             const char *ref = json_string_value(json_object_get(eo, "ref"));
             if (ref) {
-                char *m = mask_id_runs(ref);
+                char *m = mask_text(ref, 0);
                 if (!m || json_object_set_new(eo, "ref", json_string(m)) != 0) {
                     free(m);
                     goto oom;
@@ -253,7 +253,7 @@ json_t *alert_to_json(const alert *a, int mask_ids) {
     json_t *subject, *id_no, *name, *case_key;
     if (mask_ids) {
         char *ms = mask_subject(a->subject);
-        char *mc = mask_id_runs(a->case_key);
+        char *mc = mask_text(a->case_key, 0);
         if ((a->subject && !ms) || (a->case_key && !mc)) {
             free(ms);
             free(mc);
@@ -263,9 +263,9 @@ json_t *alert_to_json(const alert *a, int mask_ids) {
         case_key = jstring_or_null(mc);
         free(ms);
         free(mc);
-        mask_id(a->id_no, idbuf, sizeof idbuf);
+        ident_mask(a->id_no, idbuf, sizeof idbuf);
         id_no = a->id_no[0] ? json_string(idbuf) : json_null();
-        mask_name(a->name, namebuf, sizeof namebuf);
+        name_mask(a->name, namebuf, sizeof namebuf);
         name = a->name ? json_string(namebuf) : json_null();
     } else {
         subject = jstring_or_null(a->subject);

@@ -366,8 +366,9 @@ static int sink_reject(void *ud, const char *stream, const char *ref, const char
     (void)stream;
     (void)raw_json; /* holds raw ids and names: never printed */
     stream_run *r = ud;
-    char line[900];
-    snprintf(line, sizeof line, "%s: %s", ref ? ref : "(no key)", reason ? reason : "(no reason)");
+    char raw[900], line[900]; /* the key may be an id number: masked with the reason */
+    snprintf(raw, sizeof raw, "%s: %s", ref ? ref : "(no key)", reason ? reason : "(no reason)");
+    mask_text_buf(raw, MASK_ESCAPE, line, sizeof line);
     if (strlist_add(&r->rejects, line)) r->oom = 1;
     return r->oom;
 }

@@ -32,6 +32,7 @@
 #include "app/cycle.h"
 #include "app/gg.h"
 #include "core/log.h"
+#include "core/mask.h"
 #include "core/metrics.h"
 #include "daemon/admin.h"
 #include "daemon/health.h"
@@ -480,7 +481,12 @@ static int cmd_alerts(const char *cfg, int argc, char **argv) {
 
 static int print_quarantine(void *ud, const quarantine_row *r) {
     long *n = ud;
-    printf("%-10s %-22s %-20s %s\n", r->source, r->stream ? r->stream : "", r->ref ? r->ref : "", r->reason);
+    /* The key and the reason come from a source (a system keyed by id number
+     * shows ids there): both through the masker. */
+    char ref[256], reason[1024];
+    mask_text_buf(r->ref, MASK_ESCAPE, ref, sizeof ref);
+    mask_text_buf(r->reason, MASK_ESCAPE, reason, sizeof reason);
+    printf("%-10s %-22s %-20s %s\n", r->source, r->stream ? r->stream : "", ref, reason);
     (*n)++;
     return 0;
 }
@@ -494,8 +500,10 @@ static int print_dq(void *ud, const char *source, const char *metric, const char
 
 static int print_outbox(void *ud, const outbox_row *r, const char *status) {
     long *n = ud;
+    char last_error[1024]; /* a sink's answer: masked */
+    mask_text_buf(r->last_error, MASK_ESCAPE, last_error, sizeof last_error);
     printf("%-8ld %-21s %-10s v%-3d %-8s %3d  %s\n", r->id, r->alert_id, r->sink, r->version, status, r->attempts,
-           r->last_error ? r->last_error : "");
+           last_error);
     (*n)++;
     return 0;
 }

@@ -1,7 +1,7 @@
 /* log.c - leveled logging to stderr with ISO timestamps. */
 #include "core/log.h"
+#include "core/mask.h"
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,26 +23,6 @@ int gg_log_parse_level(const char *s, gg_log_level *out) {
     return -1;
 }
 
-/* A safety net under the rule that callers mask personal data: any run of 15
- * to 18 id characters (digits, with a trailing X) that reaches a log line, for
- * example quoted back in a database's error message, keeps only its first 4
- * and last 4 characters. */
-static void mask_id_runs(char *msg) {
-    for (char *p = msg; *p;) {
-        if (!isdigit((unsigned char)*p)) {
-            p++;
-            continue;
-        }
-        char *q = p;
-        while (isdigit((unsigned char)*q)) q++;
-        if (*q == 'X' || *q == 'x') q++;
-        size_t n = (size_t)(q - p);
-        if (n >= 15 && n <= 18)
-            for (size_t i = 4; i + 4 < n; i++) p[i] = '*';
-        p = q;
-    }
-}
-
 void gg_log(gg_log_level level, const char *component, const char *fmt, ...) {
     static const char *tags[] = {"debug", "info", "warn", "error"};
     if (level < log_threshold) return;
@@ -56,6 +36,10 @@ void gg_log(gg_log_level level, const char *component, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    mask_id_runs(msg);
-    fprintf(stderr, "%s [%s] %s: %s\n", ts, tags[level], component ? component : "gridgate", msg);
+    /* A safety net under the rule that callers mask personal data: id runs
+     * (quoted back in a database error, say) and control characters (a
+     * message cannot forge a line) go through the one masker. */
+    char masked[2048];
+    mask_text_buf(msg, MASK_ESCAPE, masked, sizeof masked);
+    fprintf(stderr, "%s [%s] %s: %s\n", ts, tags[level], component ? component : "gridgate", masked);
 }

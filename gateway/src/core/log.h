@@ -1,8 +1,9 @@
 /* log.h - leveled, component-tagged logging to stderr.
  *
  * Log lines never carry a raw id number or name: callers mask them first with
- * ident_mask()/name_mask() (ident.h). The level is part of the process context,
- * set once at startup by the CLI. */
+ * ident_mask()/name_mask() (core/mask.h); gg_log passes every message through
+ * mask_text() as a safety net (id runs masked, control characters escaped).
+ * The level is part of the process context, set once at startup by the CLI. */
 #ifndef GG_LOG_H
 #define GG_LOG_H
 
