@@ -50,7 +50,7 @@ static void quarantine_invalid_id(pull_sink_ctx *p, const char *stream, const fa
     char *raw = adapter_raw_json(p->ad);
     if (state_quarantine_add(p->ctx->st, p->source, stream, f->ref, reason, raw, p->cycle)) p->failed = 1;
     free(raw);
-    state_dq_add(p->ctx->st, p->source, "invalid_id", ident_status_code(f->id_status), 1, p->cycle);
+    if (state_dq_add(p->ctx->st, p->source, "invalid_id", ident_status_code(f->id_status), 1, p->cycle)) p->failed = 1;
     gg_debug(p->source, "stream %s, record %s: %s (%s)", stream, f->ref, reason, masked);
     p->invalid++;
 }
@@ -100,7 +100,10 @@ static int on_reject(void *ud, const char *stream, const char *ref, const char *
         return 1;
     }
     const char *metric = strstr(reason, "not valid") && strstr(reason, "text") ? "encoding_error" : "rejected";
-    state_dq_add(p->ctx->st, p->source, metric, stream, 1, p->cycle);
+    if (state_dq_add(p->ctx->st, p->source, metric, stream, 1, p->cycle)) {
+        p->failed = 1;
+        return 1;
+    }
     p->rejected++;
     return 0;
 }
@@ -232,10 +235,14 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
             free(wm_in);
             free(wm_out);
             if (rc || p.failed) {
-                state_rollback(ctx->st);
+                /* A failed rollback is logged by the state store; SQLite
+                 * has rolled back already then. */
+                (void)state_rollback(ctx->st);
                 gg_error(src->name, "stream %s failed, its facts%s from this cycle are not kept: %s", si->name,
                          si->incremental ? " and watermark" : "", rc ? err : "state store write failed");
-                state_dq_add(ctx->st, src->name, "stream_failed", si->name, 1, cycle);
+                /* A count outside any transaction; its failure is logged by
+                 * the state store and changes nothing of the stream's outcome. */
+                (void)state_dq_add(ctx->st, src->name, "stream_failed", si->name, 1, cycle);
                 note_stream(cs, src->name, si->name, &p, rows + p.rejected, &t0, rc ? err : "state store write failed");
                 cs->streams_failed++;
                 kst->failed++;
@@ -413,9 +420,11 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     /* Phase 1: the small side, then what it no longer holds is pruned so the
      * resolved set built from it is current. */
     pull_phase(ctx, cs->cycle, 0, NULL, NULL, NULL, cs, ks);
+    /* Pruning is housekeeping: when the state store fails (logged there) the
+     * facts are pruned next cycle; a failed rollback has nothing left to undo. */
     if (state_begin(ctx->st) == 0) {
         prune_facts(ctx, cs->cycle, 0, ks);
-        if (state_commit(ctx->st)) state_rollback(ctx->st);
+        if (state_commit(ctx->st)) (void)state_rollback(ctx->st);
     }
 
     /* Phase 2: payment and income rows about subjects of interest. The small
@@ -441,8 +450,8 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     strmap_free(&cases);
     strmap_free(&new_ids);
     if (state_begin(ctx->st) == 0) {
-        prune_facts(ctx, cs->cycle, 1, ks);
-        if (state_commit(ctx->st)) state_rollback(ctx->st);
+        prune_facts(ctx, cs->cycle, 1, ks); /* as in phase 1 */
+        if (state_commit(ctx->st)) (void)state_rollback(ctx->st);
     }
     free(ks);
 
@@ -478,25 +487,40 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         factset_free(&fs);
         return -1;
     }
-    apply_verdicts(ctx, &fs, cs);
-    for (size_t i = 0; i < al.n; i++) {
+    /* Any state store failure here fails the whole transaction (an alert not
+     * stored or not queued would be dropped silently otherwise): rolled back,
+     * the same alerts are produced and routed again next cycle. */
+    int failed = apply_verdicts(ctx, &fs, cs) != 0;
+    for (size_t i = 0; i < al.n && !failed; i++) {
         alert *a = &al.items[i];
         alert_change ch;
-        if (state_alert_upsert(ctx->st, a, &ch)) continue;
+        if (state_alert_upsert(ctx->st, a, &ch)) {
+            failed = 1;
+            break;
+        }
         cs->alerts_total++;
         if (ch == ALERT_CREATED) cs->alerts_new++;
         if (ch == ALERT_UPDATED) cs->alerts_updated++;
-        if (ch != ALERT_UNCHANGED) route_alert(ctx, a);
+        if (ch != ALERT_UNCHANGED && route_alert(ctx, a)) failed = 1;
         if (a->rule == RULE_IDENTITY_CONFLICT) {
             /* one count per source involved in the conflict */
             for (size_t e = 0; e < a->nev; e++) {
                 int dup = 0;
                 for (size_t p = 0; p < e; p++) dup |= !strcmp(a->ev[p].source, a->ev[e].source);
-                if (!dup) state_dq_add(ctx->st, a->ev[e].source, "identity_conflict", "persons", 1, cs->cycle);
+                if (!dup && state_dq_add(ctx->st, a->ev[e].source, "identity_conflict", "persons", 1, cs->cycle))
+                    failed = 1;
             }
         }
     }
-    lifecycle_update(ctx, &al, cs);
+    if (!failed && lifecycle_update(ctx, &al, cs)) failed = 1;
+    if (failed) {
+        gg_error("cycle", "cycle %ld: storing or queueing alerts failed; the alerts step is rolled back and runs "
+                 "again next cycle", cs->cycle);
+        (void)state_rollback(ctx->st); /* its own failure is logged by the state store */
+        alert_list_free(&al);
+        factset_free(&fs);
+        return -1;
+    }
     if (state_commit(ctx->st)) {
         alert_list_free(&al);
         factset_free(&fs);
@@ -517,7 +541,10 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
              cs->facts_kept, cs->rows_skipped, cs->rejected, cs->invalid_ids, cs->streams_ok, cs->streams_failed,
              cs->alerts_total, cs->alerts_new, cs->alerts_updated, cs->delivered, cs->delivery_failed,
              cs->verdicts_applied, cs->alerts_withdrawn, cs->alerts_overdue, cs->seconds);
-    state_cycle_end(ctx->st, cs->cycle, summary);
+    if (state_cycle_end(ctx->st, cs->cycle, summary)) {
+        gg_error("cycle", "cycle %ld: cannot record its end in the state store", cs->cycle);
+        return 1;
+    }
     gg_info("cycle", "cycle %ld done: %s", cs->cycle, summary);
     return cs->streams_failed || cs->delivery_failed ? 1 : 0;
 }

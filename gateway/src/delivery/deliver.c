@@ -63,12 +63,16 @@ int deliver_due(gg_ctx *ctx, cycle_stats *cs) {
             int rc = adapter_push(ad, &a, expl, err, sizeof err);
             free(expl);
             if (rc == 0) {
-                state_outbox_done(ctx->st, c->id);
+                /* Not marked done, the row is pushed again next time (the
+                 * sink sees the same alert version twice): said, not fatal. */
+                if (state_outbox_done(ctx->st, c->id))
+                    gg_error("delivery", "alert %s to %s delivered but not marked done: it will be sent again",
+                             c->alert_id, c->sink);
                 cs->delivered++;
                 long pending = 0;
                 if (state_outbox_pending_count(ctx->st, a.id, &pending) == 0 && pending == 0 &&
-                    !strcmp(a.status, "new"))
-                    state_alert_set_status(ctx->st, a.id, "pushed", NULL);
+                    !strcmp(a.status, "new") && state_alert_set_status(ctx->st, a.id, "pushed", NULL))
+                    gg_error("delivery", "alert %s: delivered but its status stays new", a.id);
                 alert_free(&a);
                 continue;
             }
@@ -77,7 +81,9 @@ int deliver_due(gg_ctx *ctx, cycle_stats *cs) {
         long delay = conn_backoff_ms(&bo, c->attempts);
         if (delay < ctx->cfg->backoff_base_ms / 2) delay = ctx->cfg->backoff_base_ms / 2;
         long long next = (long long)time(NULL) + (delay + 999) / 1000;
-        state_outbox_failed(ctx->st, c->id, err, next, ctx->cfg->max_attempts);
+        if (state_outbox_failed(ctx->st, c->id, err, next, ctx->cfg->max_attempts))
+            gg_error("delivery", "alert %s to %s: cannot record the failed attempt (retried as it was)", c->alert_id,
+                     c->sink);
         if (c->attempts + 1 >= ctx->cfg->max_attempts)
             gg_error("delivery", "alert %s to %s failed %d times; kept as dead letter (gridgate outbox list --status dead): %s",
                      c->alert_id, c->sink, c->attempts + 1, err);
