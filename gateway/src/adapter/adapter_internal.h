@@ -152,38 +152,37 @@ typedef struct conn_ud {
 /* ---------------------------------------------------------------- load.c */
 
 /* Records a load/pull warning (adapter_warnings) and logs it. */
-void add_warning(adapter *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ad_warn(adapter *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Formats "path:line: msg" into err (line of `word` in the stream being
  * compiled, ad->compiling); returns -1. */
-int set_err_at(const adapter *ad, const char *word, char *err, size_t errsz, const char *fmt, ...)
+int ad_err_at(const adapter *ad, const char *word, char *err, size_t errsz, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-int strcaseeq(const char *a, const char *b);
 /* Looks a dotted path up in a JSON object. Borrowed reference or NULL. */
-json_t *json_path(json_t *j, const char *path);
+json_t *ad_json_path(json_t *j, const char *path);
 
 /* ------------------------------------------------------------- compile.c */
 
-extern const char *const spec_names[];
-void map_entry_free(map_entry *e);
+extern const char *const ad_spec_names[];
+void ad_map_entry_free(map_entry *e);
 /* Text of a Lua scalar at idx into a malloc'd string (integers as integers),
  * NULL for other types. [-0, +0] */
-char *scalar_text(lua_State *L, int idx);
+char *ad_scalar_text(lua_State *L, int idx);
 /* Compiles the stream table at the top of the stack. Does not pop it. */
-int compile_stream(adapter *ad, stream *st, char *err, size_t errsz);
+int ad_compile_stream(adapter *ad, stream *st, char *err, size_t errsz);
 
 /* ----------------------------------------------------------------- map.c */
 
 /* Resolves map columns against the first row (pc->row); sets pc->resolved. */
-int resolve_columns(pull_ctx *pc, char *err, size_t errsz);
+int ad_resolve_columns(pull_ctx *pc, char *err, size_t errsz);
 /* Hands a rejected record to the sink; nonzero (and pc->stop) to stop. */
-int reject(pull_ctx *pc, const char *ref, const char *reason);
+int ad_reject(pull_ctx *pc, const char *ref, const char *reason);
 /* Fills pc->f from the Lua table at idx (raw reads: never raises but for
  * Lua running out of memory). 0 ok, -1 reject with reason. */
-int fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t rsz);
+int ad_fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t rsz);
 /* __index of the lazy row userdata (ROW_MT). */
-int l_row_index(lua_State *L);
+int ad_row_index(lua_State *L);
 /* Maps pc->row into pc->f and hands it to the sink; nonzero to stop. */
-int map_and_emit(pull_ctx *pc);
+int ad_map_and_emit(pull_ctx *pc);
 
 /* ---------------------------------------------------------------- pull.c */
 
@@ -192,14 +191,14 @@ int map_and_emit(pull_ctx *pc);
  * undecodable column, -1 when all converted, CONVERT_NOMEM when the row's
  * arena would pass the adapter's memory cap (it counts against it). Never
  * raises (called from connector callbacks). */
-int convert_row(pull_ctx *pc, int ncols, const char *const *raw);
+int ad_convert_row(pull_ctx *pc, int ncols, const char *const *raw);
 /* Frees pc's arena and releases what it was charged. */
 void ad_arena_free(pull_ctx *pc);
 
 /* --------------------------------------------------------------- conns.c */
 
-void params_free(char **p, int n);
+void ad_params_free(char **p, int n);
 /* Converts sql and params in place for a non-UTF-8 source; 0 ok, -1 err. */
-int params_to_source(adapter *ad, char **sql, char **params, int n, char *err, size_t errsz);
+int ad_params_to_source(adapter *ad, char **sql, char **params, int n, char *err, size_t errsz);
 
 #endif

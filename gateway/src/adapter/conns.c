@@ -33,14 +33,14 @@ static char **params_from_lua(lua_State *L, int idx, int *n) {
     if (!p) lua_rt_memerror(L, "query parameters");
     for (lua_Integer i = 1; i <= (lua_Integer)len; i++) {
         lua_rawgeti(L, idx, i);
-        p[i - 1] = scalar_text(L, -1); /* nil -> NULL (SQL NULL) */
+        p[i - 1] = ad_scalar_text(L, -1); /* nil -> NULL (SQL NULL) */
         lua_pop(L, 1);
     }
     *n = (int)len;
     return p;
 }
 
-void params_free(char **p, int n) {
+void ad_params_free(char **p, int n) {
     for (int i = 0; i < n; i++) free(p[i]);
     free(p);
 }
@@ -70,7 +70,7 @@ static char *to_source_text(adapter *ad, const char *s, const char *what, char *
 }
 
 /* Converts sql and params in place for a non-UTF-8 source; 0 ok, -1 err. */
-int params_to_source(adapter *ad, char **sql, char **params, int n, char *err, size_t errsz) {
+int ad_params_to_source(adapter *ad, char **sql, char **params, int n, char *err, size_t errsz) {
     if (ad->cd_out == (iconv_t)-1) return 0;
     char *conv = to_source_text(ad, *sql, "the SQL text", err, errsz);
     if (!conv) return -1;
@@ -113,7 +113,7 @@ static int lua_query_row(void *ud, int ncols, const char *const *names, const ch
     lua_query *q = ud;
     lua_State *L = q->L;
     pull_ctx *pc = q->pc;
-    int bad = convert_row(pc, ncols, vals);
+    int bad = ad_convert_row(pc, ncols, vals);
     if (bad == CONVERT_NOMEM) {
         snprintf(q->err, sizeof q->err, "a row of the query needs more memory than the adapter's limit allows");
         q->failed = 1;
@@ -168,10 +168,10 @@ static int l_conn_query(lua_State *L) {
     char e2[1024];
     char *sqlc = (char *)sql;
     int rc = -1;
-    if (params_to_source(cu->ad, &sqlc, params, n, e2, sizeof e2) == 0)
+    if (ad_params_to_source(cu->ad, &sqlc, params, n, e2, sizeof e2) == 0)
         rc = conn_query(c, sqlc, n, (const char *const *)params, lua_query_row, &q, e2, sizeof e2);
     if (sqlc != sql) free(sqlc);
-    params_free(params, n);
+    ad_params_free(params, n);
     ad_arena_free(&local);
     free(local.vals);
     free(local.offs);
@@ -195,10 +195,10 @@ static int l_conn_exec(lua_State *L) {
     char e2[1024];
     char *sqlc = (char *)sql;
     int rc = -1;
-    if (params_to_source(cu->ad, &sqlc, params, n, e2, sizeof e2) == 0)
+    if (ad_params_to_source(cu->ad, &sqlc, params, n, e2, sizeof e2) == 0)
         rc = conn_exec(c, sqlc, n, (const char *const *)params, &affected, e2, sizeof e2);
     if (sqlc != sql) free(sqlc);
-    params_free(params, n);
+    ad_params_free(params, n);
     if (rc < 0) return luaL_error(L, "%s", e2);
     lua_pushinteger(L, affected);
     return 1;
@@ -221,7 +221,7 @@ static int http_call(lua_State *L, const char *method) {
         char sep = strchr(path, '?') ? '&' : '?';
         lua_pushnil(L);
         while (lua_next(L, 3)) {
-            char *k = scalar_text(L, -2), *v = scalar_text(L, -1);
+            char *k = ad_scalar_text(L, -2), *v = ad_scalar_text(L, -1);
             char *ek = k ? conn_url_escape(k) : NULL, *ev = v ? conn_url_escape(v) : NULL;
             if (ek && ev && n < sizeof pathbuf)
                 n += (size_t)snprintf(pathbuf + n, sizeof pathbuf - n, "%c%s=%s", sep, ek, ev);
@@ -309,7 +309,7 @@ int adapter_connect(adapter *ad, char *err, size_t errsz) {
     }
     lua_pop(L, 1);
     if (luaL_newmetatable(L, ROW_MT)) {
-        lua_pushcfunction(L, l_row_index);
+        lua_pushcfunction(L, ad_row_index);
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);

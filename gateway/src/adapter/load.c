@@ -18,8 +18,8 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-void add_warning(adapter *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void add_warning(adapter *ad, const char *fmt, ...) {
+void ad_warn(adapter *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ad_warn(adapter *ad, const char *fmt, ...) {
     char buf[512];
     va_list ap;
     va_start(ap, fmt);
@@ -65,9 +65,9 @@ static int find_line_after(const adapter *ad, const char *anchor, const char *wo
     return 0;
 }
 
-int set_err_at(const adapter *ad, const char *word, char *err, size_t errsz, const char *fmt, ...)
+int ad_err_at(const adapter *ad, const char *word, char *err, size_t errsz, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-int set_err_at(const adapter *ad, const char *word, char *err, size_t errsz, const char *fmt, ...) {
+int ad_err_at(const adapter *ad, const char *word, char *err, size_t errsz, const char *fmt, ...) {
     char msg[700];
     va_list ap;
     va_start(ap, fmt);
@@ -81,10 +81,8 @@ int set_err_at(const adapter *ad, const char *word, char *err, size_t errsz, con
     return -1;
 }
 
-int strcaseeq(const char *a, const char *b) { return strcasecmp(a, b) == 0; }
-
 /* Looks a dotted path up in a JSON object. Borrowed reference or NULL. */
-json_t *json_path(json_t *j, const char *path) {
+json_t *ad_json_path(json_t *j, const char *path) {
     char seg[128];
     const char *p = path;
     while (j && *p) {
@@ -109,7 +107,7 @@ json_t *json_path(json_t *j, const char *path) {
 /* Creates a spec table {op=, col=, line=} with the spec metatable. [-0, +1] */
 static void spec_push(lua_State *L, spec_op op) {
     lua_createtable(L, 0, 4);
-    lua_pushstring(L, spec_names[op]);
+    lua_pushstring(L, ad_spec_names[op]);
     lua_setfield(L, -2, "op");
     luaL_where(L, 1);
     lua_setfield(L, -2, "where");
@@ -322,7 +320,7 @@ adapter *adapter_load(const gg_source_conf *src, const char *adapter_path, char 
             char kk[64];
             snprintf(kk, sizeof kk, "%s", k);
             lua_pop(L, 1);
-            set_err_at(ad, kk, err, errsz, "unknown top-level key '%s' (known: streams, push, name, description)", kk);
+            ad_err_at(ad, kk, err, errsz, "unknown top-level key '%s' (known: streams, push, name, description)", kk);
             goto fail;
         }
     }
@@ -331,13 +329,13 @@ adapter *adapter_load(const gg_source_conf *src, const char *adapter_path, char 
         ad->push_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     else if (!lua_isnil(L, -1)) {
         lua_pop(L, 1);
-        set_err_at(ad, "push", err, errsz, "push must be a function(alert, conns)");
+        ad_err_at(ad, "push", err, errsz, "push must be a function(alert, conns)");
         goto fail;
     } else
         lua_pop(L, 1);
     lua_getfield(L, top, "streams");
     if (!lua_istable(L, -1) && !lua_isnil(L, -1)) {
-        set_err_at(ad, "streams", err, errsz, "streams must be a table of name = { kind = ..., ... }");
+        ad_err_at(ad, "streams", err, errsz, "streams must be a table of name = { kind = ..., ... }");
         goto fail;
     }
     if (lua_istable(L, -1)) {
@@ -354,13 +352,13 @@ adapter *adapter_load(const gg_source_conf *src, const char *adapter_path, char 
         while (lua_next(L, s)) {
             if (lua_type(L, -2) != LUA_TSTRING) {
                 lua_pop(L, 2);
-                set_err_at(ad, "streams", err, errsz, "streams must be named: streams = { deaths = { ... } }");
+                ad_err_at(ad, "streams", err, errsz, "streams must be named: streams = { deaths = { ... } }");
                 goto fail;
             }
             stream *st = &ad->streams[ad->nstreams++];
             st->name = xstrdup(lua_tostring(L, -2));
             ad->compiling = st->name;
-            int crc = compile_stream(ad, st, err, errsz);
+            int crc = ad_compile_stream(ad, st, err, errsz);
             ad->compiling = NULL;
             if (crc) {
                 lua_settop(L, top);
@@ -398,7 +396,7 @@ void adapter_free(adapter *ad) {
         free(st->key);
         free(st->inc_col);
         free(st->lookup);
-        for (size_t k = 0; k < st->nmap; k++) map_entry_free(&st->map[k]);
+        for (size_t k = 0; k < st->nmap; k++) ad_map_entry_free(&st->map[k]);
         free(st->map);
         free(st->http_cols);
         for (size_t k = 0; k < st->nwarned; k++) free(st->warned[k]);

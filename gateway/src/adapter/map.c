@@ -106,7 +106,7 @@ static int resolve_columns_in(pull_ctx *pc, char *err, size_t errsz);
 
 /* Resolves map columns against the first row; messages name the source and
  * point at the line inside the stream's declaration. */
-int resolve_columns(pull_ctx *pc, char *err, size_t errsz) {
+int ad_resolve_columns(pull_ctx *pc, char *err, size_t errsz) {
     char e2[900];
     pc->ad->compiling = pc->st->name;
     int rc = resolve_columns_in(pc, e2, sizeof e2);
@@ -120,14 +120,14 @@ static int resolve_columns_in(pull_ctx *pc, char *err, size_t errsz) {
     const row_view *r = &pc->row;
     st->keyidx = -1;
     for (int i = 0; i < r->ncols; i++)
-        if (strcaseeq(r->names[i], st->key)) st->keyidx = i;
+        if (gg_strcaseeq(r->names[i], st->key)) st->keyidx = i;
     if (st->keyidx < 0) goto missing_key;
     if (pc->incremental) {
         st->incidx = -1;
         for (int i = 0; i < r->ncols; i++)
-            if (strcaseeq(r->names[i], st->inc_col)) st->incidx = i;
+            if (gg_strcaseeq(r->names[i], st->inc_col)) st->incidx = i;
         if (st->incidx < 0)
-            return set_err_at(pc->ad, "incremental", err, errsz, "incremental column '%s' is not in the query result",
+            return ad_err_at(pc->ad, "incremental", err, errsz, "incremental column '%s' is not in the query result",
                               st->inc_col);
     }
     for (size_t k = 0; k < st->nmap; k++) {
@@ -135,13 +135,13 @@ static int resolve_columns_in(pull_ctx *pc, char *err, size_t errsz) {
         e->colidx = -1;
         if (!e->col) continue;
         for (int i = 0; i < r->ncols; i++)
-            if (strcaseeq(r->names[i], e->col)) e->colidx = i;
+            if (gg_strcaseeq(r->names[i], e->col)) e->colidx = i;
         if (e->colidx < 0) {
             char cols[400] = "";
             size_t n = 0;
             for (int i = 0; i < r->ncols && n < sizeof cols - 40; i++)
                 n += (size_t)snprintf(cols + n, sizeof cols - n, "%s%s", i ? ", " : "", r->names[i]);
-            return set_err_at(pc->ad, e->col, err, errsz,
+            return ad_err_at(pc->ad, e->col, err, errsz,
                               "map.%s reads column '%s', which the query does not return (it returns: %s)",
                               fact_field_name(e->field), e->col, cols);
         }
@@ -149,10 +149,10 @@ static int resolve_columns_in(pull_ctx *pc, char *err, size_t errsz) {
     pc->resolved = 1;
     return 0;
 missing_key:
-    return set_err_at(pc->ad, "key", err, errsz, "key column '%s' is not in the query result", st->key);
+    return ad_err_at(pc->ad, "key", err, errsz, "key column '%s' is not in the query result", st->key);
 }
 
-int reject(pull_ctx *pc, const char *ref, const char *reason) {
+int ad_reject(pull_ctx *pc, const char *ref, const char *reason) {
     char *raw = adapter_raw_json(pc->ad);
     int rc = pc->sink->on_reject ? pc->sink->on_reject(pc->sink->ud, pc->st->name, ref, reason, raw) : 0;
     free(raw);
@@ -162,7 +162,7 @@ int reject(pull_ctx *pc, const char *ref, const char *reason) {
 
 /* Fills fields from the Lua table at idx (row function result or emit).
  * Unknown fields warn once per stream. 0 ok, -1 reject with reason. */
-int fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t rsz) {
+int ad_fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t rsz) {
     stream *st = pc->st;
     fact *f = &pc->f;
     char e2[300];
@@ -171,7 +171,7 @@ int fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t rs
      * order lua_next visits the fields in */
     lua_pushliteral(L, "ref"); /* raw: no metamethod can raise (l_emit relies on it) */
     lua_rawget(L, idx);
-    char *ref = scalar_text(L, -1);
+    char *ref = ad_scalar_text(L, -1);
     lua_pop(L, 1);
     if (ref) {
         free(f->ref);
@@ -197,7 +197,7 @@ int fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t rs
                 st->warned = realloc(st->warned, (st->nwarned + 1) * sizeof(char *));
                 if (!st->warned) gg_oom();
                 st->warned[st->nwarned++] = xstrdup(k);
-                add_warning(pc->ad, "stream '%s': unknown field '%s' for %s facts is ignored", st->name, k,
+                ad_warn(pc->ad, "stream '%s': unknown field '%s' for %s facts is ignored", st->name, k,
                             fact_kind_name(st->kind));
             }
             lua_pop(L, 1);
@@ -222,7 +222,7 @@ int fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t rs
                 rc = fact_set_int(f, ff, (int64_t)n, e2, sizeof e2);
             }
         } else if (t == LUA_TSTRING || t == LUA_TNUMBER) {
-            char *txt = scalar_text(L, -1);
+            char *txt = ad_scalar_text(L, -1);
             rc = fact_set_text(f, ff, txt, e2, sizeof e2);
             free(txt);
         } else {
@@ -248,13 +248,13 @@ typedef struct row_ud {
     pull_ctx *pc; /* NULL once the row function returned */
 } row_ud;
 
-int l_row_index(lua_State *L) {
+int ad_row_index(lua_State *L) {
     row_ud *ru = luaL_checkudata(L, 1, ROW_MT);
     const char *k = luaL_checkstring(L, 2);
     if (!ru->pc) return luaL_error(L, "row used after its row function returned");
     pull_ctx *pc = ru->pc;
     if (pc->item) {
-        json_t *v = json_path(pc->item, k);
+        json_t *v = ad_json_path(pc->item, k);
         if (!v || json_is_null(v)) {
             lua_pushnil(L);
             return 1;
@@ -263,7 +263,7 @@ int l_row_index(lua_State *L) {
         return 1;
     }
     for (int i = 0; i < pc->row.ncols; i++)
-        if (strcaseeq(pc->row.names[i], k)) {
+        if (gg_strcaseeq(pc->row.names[i], k)) {
             if (pc->row.vals[i])
                 lua_pushstring(L, pc->row.vals[i]);
             else
@@ -283,7 +283,7 @@ static int l_row_call(lua_State *L) {
 
 /* Maps the current row (pc->row) into pc->f and hands it to the sink.
  * Returns nonzero to stop the pull. */
-int map_and_emit(pull_ctx *pc) {
+int ad_map_and_emit(pull_ctx *pc) {
     stream *st = pc->st;
     adapter *ad = pc->ad;
     char reason[600];
@@ -296,7 +296,7 @@ int map_and_emit(pull_ctx *pc) {
     if (!key || !*key) {
         snprintf(refbuf, sizeof refbuf, "(row %ld)", pc->rows_seen);
         snprintf(reason, sizeof reason, "record has no key (column %s is empty)", st->key);
-        return reject(pc, refbuf, reason);
+        return ad_reject(pc, refbuf, reason);
     }
     f->source = xstrdup(ad->source);
     f->ref = xstrdup(key);
@@ -305,7 +305,7 @@ int map_and_emit(pull_ctx *pc) {
         const char *v = e->op == SPEC_CONST ? e->cval : pc->row.vals[e->colidx];
         if (!v || !*v) continue;
         if (apply_entry(f, e, v, reason, sizeof reason)) {
-            if (!e->lenient) return reject(pc, key, reason);
+            if (!e->lenient) return ad_reject(pc, key, reason);
             /* lenient date: the field is left unset and the record kept */
             if (pc->lenient_dropped++ < 20)
                 gg_warn(ad->source, "stream %s, record %s: %s; field dropped (lenient)", st->name, key, reason);
@@ -333,10 +333,10 @@ int map_and_emit(pull_ctx *pc) {
             if (++pc->consecutive_errors >= MAX_CONSECUTIVE_ROW_ERRORS) {
                 snprintf(pc->err, sizeof pc->err, "source %s, stream '%s': stopped after %d consecutive row errors; last: %s",
                          ad->source, st->name, MAX_CONSECUTIVE_ROW_ERRORS, e2);
-                reject(pc, key, reason);
+                ad_reject(pc, key, reason);
                 return 1;
             }
-            return reject(pc, key, reason);
+            return ad_reject(pc, key, reason);
         }
         pc->consecutive_errors = 0;
         /* results: [-2] = value, [-1] = reason */
@@ -348,21 +348,21 @@ int map_and_emit(pull_ctx *pc) {
             snprintf(reason, sizeof reason, "rejected by the adapter: %s",
                      lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(no reason given)");
             lua_pop(L, 2);
-            return reject(pc, key, reason);
+            return ad_reject(pc, key, reason);
         }
         if (lua_istable(L, -2)) {
-            if (fact_from_table(pc, L, -2, reason, sizeof reason)) {
+            if (ad_fact_from_table(pc, L, -2, reason, sizeof reason)) {
                 lua_pop(L, 2);
-                return reject(pc, f->ref ? f->ref : key, reason);
+                return ad_reject(pc, f->ref ? f->ref : key, reason);
             }
         } else if (!(lua_isboolean(L, -2) && lua_toboolean(L, -2))) {
             lua_pop(L, 2);
             snprintf(reason, sizeof reason, "row function must return a table of fields, nil (skip) or false, reason");
-            return reject(pc, key, reason);
+            return ad_reject(pc, key, reason);
         }
         lua_pop(L, 2);
     }
-    if (fact_check(f, reason, sizeof reason)) return reject(pc, f->ref, reason);
+    if (fact_check(f, reason, sizeof reason)) return ad_reject(pc, f->ref, reason);
     pc->nrows++;
     int rc = pc->sink->on_fact ? pc->sink->on_fact(pc->sink->ud, st->name, f) : 0;
     if (rc) pc->stop = 1;

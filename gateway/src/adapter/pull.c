@@ -51,7 +51,7 @@ static size_t arena_put(pull_ctx *pc, const char *v, size_t len) {
 
 /* Converts a row's raw values into pc->vals (UTF-8). On an undecodable value
  * returns the column index (>= 0); -1 when all converted. */
-int convert_row(pull_ctx *pc, int ncols, const char *const *raw) {
+int ad_convert_row(pull_ctx *pc, int ncols, const char *const *raw) {
     if (ncols > pc->vals_cap) {
         pc->vals = realloc(pc->vals, (size_t)ncols * sizeof *pc->vals);
         pc->offs = realloc(pc->offs, (size_t)ncols * sizeof *pc->offs);
@@ -107,7 +107,7 @@ static int track_watermark(pull_ctx *pc, int *stop) {
         pc->rows_seen++;
         if (!key || !*key) snprintf(refbuf, sizeof refbuf, "(row %ld)", pc->rows_seen);
         snprintf(reason, sizeof reason, "incremental column %s is empty", st->inc_col);
-        *stop = reject(pc, key && *key ? key : refbuf, reason) ? 1 : 0;
+        *stop = ad_reject(pc, key && *key ? key : refbuf, reason) ? 1 : 0;
         return 1;
     }
     if (!key || !*key) return 0; /* rejected by the mapping; no tie-breaker to resume from */
@@ -119,7 +119,7 @@ static int track_watermark(pull_ctx *pc, int *stop) {
 
 static int sql_row_cb(void *ud, int ncols, const char *const *names, const char *const *vals) {
     pull_ctx *pc = ud;
-    int bad = convert_row(pc, ncols, vals);
+    int bad = ad_convert_row(pc, ncols, vals);
     if (bad == CONVERT_NOMEM) {
         snprintf(pc->err, sizeof pc->err,
                  "source %s, stream '%s': a row needs more memory than the adapter's limit allows", pc->ad->source,
@@ -129,7 +129,7 @@ static int sql_row_cb(void *ud, int ncols, const char *const *names, const char 
     pc->row.ncols = ncols;
     pc->row.names = names;
     pc->row.vals = pc->vals;
-    if (!pc->resolved && resolve_columns(pc, pc->err, sizeof pc->err)) return 1;
+    if (!pc->resolved && ad_resolve_columns(pc, pc->err, sizeof pc->err)) return 1;
     if (bad >= 0) pc->vals[bad] = NULL; /* keep raw_json printable */
     if (pc->incremental) {
         int stop;
@@ -141,9 +141,9 @@ static int sql_row_cb(void *ud, int ncols, const char *const *names, const char 
         snprintf(reason, sizeof reason, "column %s: not valid %s text", names[bad],
                  pc->ad->cd == (iconv_t)-1 ? "UTF-8 (set encoding = GBK in the source if it is a legacy system)"
                                            : pc->ad->src->encoding);
-        return reject(pc, key, reason) ? 1 : 0;
+        return ad_reject(pc, key, reason) ? 1 : 0;
     }
-    return map_and_emit(pc);
+    return ad_map_and_emit(pc);
 }
 
 /* The stream's SQL with trailing blanks and semicolons removed, so that it
@@ -237,11 +237,11 @@ static int pull_sql(pull_ctx *pc, const char *watermark_in, char *err, size_t er
         params[st->nparams + 2] = wm_key;
     }
     int rc = -1;
-    if (params_to_source(pc->ad, &sql, params, nparams, e2, sizeof e2) == 0)
+    if (ad_params_to_source(pc->ad, &sql, params, nparams, e2, sizeof e2) == 0)
         rc = conn_query(c, sql, nparams, (const char *const *)params, sql_row_cb, pc, e2, sizeof e2);
     if (sql != base) free(sql);
     if (base != st->sql) free(base);
-    params_free(params, nparams);
+    ad_params_free(params, nparams);
     if (pc->err[0]) {
         snprintf(err, errsz, "%s", pc->err);
         return -1;
@@ -263,7 +263,7 @@ static int http_item(pull_ctx *pc, json_t *item) {
     char(*num)[32] = calloc((size_t)n + 1, sizeof *num);
     if (!vals || !num) gg_oom();
     for (int i = 0; i < n; i++) {
-        json_t *v = json_path(item, st->http_cols[i]);
+        json_t *v = ad_json_path(item, st->http_cols[i]);
         vals[i] = NULL;
         if (!v || json_is_null(v)) continue;
         if (json_is_string(v))
@@ -283,7 +283,7 @@ static int http_item(pull_ctx *pc, json_t *item) {
     pc->row.names = st->http_cols;
     pc->row.vals = vals;
     int rc = 1;
-    if (pc->resolved || resolve_columns(pc, pc->err, sizeof pc->err) == 0) rc = map_and_emit(pc);
+    if (pc->resolved || ad_resolve_columns(pc, pc->err, sizeof pc->err) == 0) rc = ad_map_and_emit(pc);
     pc->item = NULL;
     pc->row.vals = NULL;
     free(vals);
@@ -336,7 +336,7 @@ static int pull_http(pull_ctx *pc, char *err, size_t errsz) {
                      st->name, path, why);
             return -1;
         }
-        json_t *items = st->items ? json_path(doc, st->items) : doc;
+        json_t *items = st->items ? ad_json_path(doc, st->items) : doc;
         if (!json_is_array(items)) {
             snprintf(err, errsz, "source %s, stream '%s': GET %s: no array at '%s' in the response", pc->ad->source,
                      st->name, path, st->items ? st->items : "(top level)");
@@ -350,7 +350,7 @@ static int pull_http(pull_ctx *pc, char *err, size_t errsz) {
                 char ref[64];
                 snprintf(ref, sizeof ref, "(page %ld item %zu)", page, i);
                 pc->item = NULL;
-                if (reject(pc, ref, "item is not a JSON object")) break;
+                if (ad_reject(pc, ref, "item is not a JSON object")) break;
                 continue;
             }
             if (http_item(pc, it)) pc->stop = 1;
@@ -380,20 +380,20 @@ static int l_emit(lua_State *L) {
     fact_init(&pc->f, pc->st->kind);
     pc->f.source = xstrdup(ad->source);
     char reason[600];
-    /* fact_from_table first: it reads the table raw and never raises, and
+    /* ad_fact_from_table first: it reads the table raw and never raises, and
      * nothing C-allocated is held yet if it did. */
-    int bad = fact_from_table(pc, L, 1, reason, sizeof reason);
+    int bad = ad_fact_from_table(pc, L, 1, reason, sizeof reason);
     /* raw_json for evidence: the emitted table itself; nothing below raises */
     char e2[256];
     json_t *raw = lua_rt_to_json(L, 1, e2, sizeof e2);
     pc->item = raw;
     int rc;
     if (bad) {
-        rc = reject(pc, pc->f.ref ? pc->f.ref : "(no ref)", reason);
+        rc = ad_reject(pc, pc->f.ref ? pc->f.ref : "(no ref)", reason);
     } else if (!pc->f.ref) {
-        rc = reject(pc, "(no ref)", "emitted record has no ref (the department's record key)");
+        rc = ad_reject(pc, "(no ref)", "emitted record has no ref (the department's record key)");
     } else if (fact_check(&pc->f, reason, sizeof reason)) {
-        rc = reject(pc, pc->f.ref, reason);
+        rc = ad_reject(pc, pc->f.ref, reason);
     } else {
         pc->nrows++;
         rc = pc->sink->on_fact ? pc->sink->on_fact(pc->sink->ud, pc->st->name, &pc->f) : 0;
@@ -411,10 +411,10 @@ static int l_reject(lua_State *L) {
     pull_ctx *pc = ad->cur;
     if (!pc) return luaL_error(L, "reject called outside a pull");
     const char *why = luaL_optstring(L, 2, "rejected by the adapter"); /* may raise: before ref */
-    char *ref = scalar_text(L, 1);
+    char *ref = ad_scalar_text(L, 1);
     char reason[600];
     snprintf(reason, sizeof reason, "rejected by the adapter: %s", why);
-    reject(pc, ref ? ref : "(no ref)", reason);
+    ad_reject(pc, ref ? ref : "(no ref)", reason);
     free(ref);
     return 0;
 }
@@ -511,7 +511,7 @@ int adapter_lookup(adapter *ad, size_t i, const char *id18, const adapter_sink *
     char e2[1024];
     char *sql = st->lookup;
     int rc = -1;
-    if (params_to_source(ad, &sql, params, 2, e2, sizeof e2) == 0)
+    if (ad_params_to_source(ad, &sql, params, 2, e2, sizeof e2) == 0)
         rc = conn_query(ad->conns[st->conn_idx], sql, 2, (const char *const *)params, sql_row_cb, &pc, e2, sizeof e2);
     if (sql != st->lookup) free(sql);
     free(params[0]);

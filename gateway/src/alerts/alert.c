@@ -80,7 +80,7 @@ const char *confidence_zh(confidence c) {
     return "低";
 }
 
-int confidence_parse(const char *s, confidence *out) {
+int alert_confidence_parse(const char *s, confidence *out) {
     if (!s) return -1;
     if (strcmp(s, "low") == 0) *out = CONF_LOW;
     else if (strcmp(s, "medium") == 0) *out = CONF_MEDIUM;
@@ -89,7 +89,7 @@ int confidence_parse(const char *s, confidence *out) {
     return 0;
 }
 
-const char *link_name(link_conf l) {
+const char *alert_link_name(link_conf l) {
     switch (l) {
     case LINK_HIGH: return "high";
     case LINK_LOW: return "low";
@@ -98,7 +98,7 @@ const char *link_name(link_conf l) {
     return "none";
 }
 
-int link_parse(const char *s, link_conf *out) {
+int alert_link_parse(const char *s, link_conf *out) {
     if (!s) return -1;
     if (strcmp(s, "high") == 0) *out = LINK_HIGH;
     else if (strcmp(s, "low") == 0) *out = LINK_LOW;
@@ -227,14 +227,12 @@ static char *detail_canonical(const char *detail_json) {
     return out;
 }
 
-int cmp_str0(const char *x, const char *y) { return strcmp(x ? x : "", y ? y : ""); }
-
 static int evidence_key_cmp(const void *pa, const void *pb) {
     const alert_evidence *x = *(alert_evidence *const *)pa;
     const alert_evidence *y = *(alert_evidence *const *)pb;
-    int c = cmp_str0(x->source, y->source);
-    if (!c) c = cmp_str0(x->kind, y->kind);
-    if (!c) c = cmp_str0(x->ref, y->ref);
+    int c = gg_strcmp0(x->source, y->source);
+    if (!c) c = gg_strcmp0(x->kind, y->kind);
+    if (!c) c = gg_strcmp0(x->ref, y->ref);
     return c;
 }
 
@@ -337,7 +335,7 @@ void fen_format(int64_t fen, char *out, size_t outsz) {
 }
 
 /* "18600.00": yuan without thousands separators (for machines). */
-void fen_plain(int64_t fen, char *out, size_t outsz) {
+void alert_fen_plain(int64_t fen, char *out, size_t outsz) {
     uint64_t mag = fen < 0 ? (uint64_t)0 - (uint64_t)fen : (uint64_t)fen;
     snprintf(out, outsz, "%s%llu.%02llu", fen < 0 ? "-" : "", (unsigned long long)(mag / 100),
              (unsigned long long)(mag % 100));

@@ -15,25 +15,25 @@
 #include "core/date.h"
 #include "core/mask.h"
 #include "core/sbuf.h"
+#include "core/util.h"
 #include "core/log.h"
 
 #define LOG_TAG "alert"
 
 /* ---------------------------------------------------------------- alert.c */
 
-int confidence_parse(const char *s, confidence *out); /* 0 ok, -1 unknown */
-const char *link_name(link_conf l);                   /* "high", "low", "none" */
-int link_parse(const char *s, link_conf *out);        /* 0 ok, -1 unknown */
-int cmp_str0(const char *x, const char *y);           /* strcmp, NULL as "" */
+int alert_confidence_parse(const char *s, confidence *out); /* 0 ok, -1 unknown */
+const char *alert_link_name(link_conf l);                   /* "high", "low", "none" */
+int alert_link_parse(const char *s, link_conf *out);        /* 0 ok, -1 unknown */
 /* "18600.00": yuan without thousands separators (for machines). */
-void fen_plain(int64_t fen, char *out, size_t outsz);
+void alert_fen_plain(int64_t fen, char *out, size_t outsz);
 
 /* ----------------------------------------------------------------- json.c */
 
-const char *jstr(const json_t *o, const char *k);     /* borrowed or NULL */
-int jint(const json_t *o, const char *k, long long *out); /* integer or digit text */
+const char *alert_jstr(const json_t *o, const char *k);     /* borrowed or NULL */
+int alert_jint(const json_t *o, const char *k, long long *out); /* integer or digit text */
 /* Date or month member as "YYYY-MM-DD" / "YYYY-MM" text; 0 when present. */
-int jdate(const json_t *o, const char *k, char *out, size_t outsz);
-json_t *parse_obj(const char *text);                  /* new reference or NULL */
+int alert_jdate(const json_t *o, const char *k, char *out, size_t outsz);
+json_t *alert_parse_obj(const char *text);                  /* new reference or NULL */
 
 #endif

@@ -405,7 +405,7 @@ static void prune_facts(gg_ctx *ctx, long cycle, int phase_stream, kind_status (
 }
 
 /* Delivers due outbox rows only (delivery/deliver.c). */
-int cycle_deliver(gg_ctx *ctx, cycle_stats *cs) { return deliver_due(ctx, cs); }
+int cycle_deliver(gg_ctx *ctx, cycle_stats *cs) { return delivery_deliver_due(ctx, cs); }
 
 int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     memset(cs, 0, sizeof *cs);
@@ -490,7 +490,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     /* Any state store failure here fails the whole transaction (an alert not
      * stored or not queued would be dropped silently otherwise): rolled back,
      * the same alerts are produced and routed again next cycle. */
-    int failed = apply_verdicts(ctx, &fs, cs) != 0;
+    int failed = delivery_apply_verdicts(ctx, &fs, cs) != 0;
     for (size_t i = 0; i < al.n && !failed; i++) {
         alert *a = &al.items[i];
         alert_change ch;
@@ -501,7 +501,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         cs->alerts_total++;
         if (ch == ALERT_CREATED) cs->alerts_new++;
         if (ch == ALERT_UPDATED) cs->alerts_updated++;
-        if (ch != ALERT_UNCHANGED && route_alert(ctx, a)) failed = 1;
+        if (ch != ALERT_UNCHANGED && delivery_route_alert(ctx, a)) failed = 1;
         if (a->rule == RULE_IDENTITY_CONFLICT) {
             /* one count per source involved in the conflict */
             for (size_t e = 0; e < a->nev; e++) {
@@ -512,7 +512,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
             }
         }
     }
-    if (!failed && lifecycle_update(ctx, &al, cs)) failed = 1;
+    if (!failed && delivery_lifecycle_update(ctx, &al, cs)) failed = 1;
     if (failed) {
         gg_error("cycle", "cycle %ld: storing or queueing alerts failed; the alerts step is rolled back and runs "
                  "again next cycle", cs->cycle);

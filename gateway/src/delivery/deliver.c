@@ -42,7 +42,7 @@ static int collect_due(void *ud, const outbox_row *r) {
     return 0;
 }
 
-int deliver_due(gg_ctx *ctx, cycle_stats *cs) {
+int delivery_deliver_due(gg_ctx *ctx, cycle_stats *cs) {
     due_list d = {0};
     if (state_outbox_due(ctx->st, collect_due, &d)) return 1;
     int failures = 0;

@@ -16,16 +16,16 @@
 /* Enqueues an alert for each sink its rule routes to (in the caller's
  * transaction). 0 ok, -1 (logged) when a row could not be queued: the caller
  * rolls the transaction back. */
-int route_alert(gg_ctx *ctx, const alert *a);
+int delivery_route_alert(gg_ctx *ctx, const alert *a);
 /* Delivers the due outbox rows; counts go to cs. Returns the number of
  * failures (1 when the outbox cannot be read). */
-int deliver_due(gg_ctx *ctx, cycle_stats *cs);
+int delivery_deliver_due(gg_ctx *ctx, cycle_stats *cs);
 /* Applies the verdict facts in fs to their alerts, each verdict once (in the
  * caller's transaction). 0 ok, -1 (logged) when the state store failed. */
-int apply_verdicts(gg_ctx *ctx, const factset *fs, cycle_stats *cs);
+int delivery_apply_verdicts(gg_ctx *ctx, const factset *fs, cycle_stats *cs);
 /* Withdraws open alerts not in al (what the rules produced this cycle) and
  * escalates overdue ones; both are routed again (in the caller's transaction).
  * 0 ok, -1 (logged) when the state store failed. */
-int lifecycle_update(gg_ctx *ctx, const alert_list *al, cycle_stats *cs);
+int delivery_lifecycle_update(gg_ctx *ctx, const alert_list *al, cycle_stats *cs);
 
 #endif

@@ -16,7 +16,7 @@
 /* Verdicts close the loop: a verdict fact sets its alert confirmed/dismissed
  * once. The applied verdict is remembered (as a mark of the source) so
  * that an alert reopened by new evidence is not closed again by an old one. */
-int apply_verdicts(gg_ctx *ctx, const factset *fs, cycle_stats *cs) {
+int delivery_apply_verdicts(gg_ctx *ctx, const factset *fs, cycle_stats *cs) {
     for (size_t i = 0; i < fs->nfacts; i++) {
         const fact *f = &fs->facts[i];
         if (f->kind != FK_VERDICT || !f->f[FF_ALERT].s || !f->f[FF_VERDICT].s) continue;
@@ -70,7 +70,7 @@ static int reroute_by_id(gg_ctx *ctx, const char *id) {
     int found = state_alert_get(ctx->st, id, &a);
     if (found == 1) return 0; /* listed a moment ago in this transaction: cannot happen */
     if (found != 0) return -1;
-    int rc = route_alert(ctx, &a);
+    int rc = delivery_route_alert(ctx, &a);
     alert_free(&a);
     return rc;
 }
@@ -103,7 +103,7 @@ static int escalate_overdue(void *ud, const char *id) {
 /* Withdraws the open alerts the rules no longer produce (al) and escalates
  * the pushed ones past the verdict deadline, rerouting both. Inside the
  * caller's transaction. */
-int lifecycle_update(gg_ctx *ctx, const alert_list *al, cycle_stats *cs) {
+int delivery_lifecycle_update(gg_ctx *ctx, const alert_list *al, cycle_stats *cs) {
     withdraw_ctx wc = {.ctx = ctx, .cs = cs};
     int lifecycle_ok = strmap_init(&wc.produced, al->n) == 0;
     for (size_t i = 0; lifecycle_ok && i < al->n; i++)

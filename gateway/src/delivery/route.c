@@ -18,7 +18,7 @@ static int enqueue(gg_ctx *ctx, const alert *a, const char *sink) {
 
 /* Enqueues an alert for each routed sink; "@sources" expands to the sources
  * its evidence came from (those that can take a push). */
-int route_alert(gg_ctx *ctx, const alert *a) {
+int delivery_route_alert(gg_ctx *ctx, const alert *a) {
     const gg_route *r = &ctx->cfg->routes[a->rule];
     for (size_t k = 0; k < r->nsinks; k++) {
         const char *sink = r->sinks[k];

@@ -9,24 +9,24 @@
 int state_watermark_get(state *st, const char *source, const char *stream, char **value) {
     sqlite3_stmt *s;
     *value = NULL;
-    if (prepare(st, "watermark get",
+    if (st_prepare(st, "watermark get",
                 "SELECT value FROM watermarks WHERE source = ?1 AND stream = ?2", &s))
         return -1;
-    if (bind_text(s, 1, source) != SQLITE_OK || bind_text(s, 2, stream) != SQLITE_OK) {
-        db_fail(st, "watermark get: bind");
+    if (st_bind_text(s, 1, source) != SQLITE_OK || st_bind_text(s, 2, stream) != SQLITE_OK) {
+        st_db_fail(st, "watermark get: bind");
         sqlite3_finalize(s);
         return -1;
     }
     int rc = sqlite3_step(s), ret = 0;
     if (rc == SQLITE_ROW) {
         int oom = 0;
-        *value = col_dup(s, 0, &oom);
+        *value = st_col_dup(s, 0, &oom);
         if (oom) {
             gg_error("state", "watermark get: out of memory");
             ret = -1;
         }
     } else if (rc != SQLITE_DONE) {
-        ret = db_fail(st, "watermark get");
+        ret = st_db_fail(st, "watermark get");
     }
     sqlite3_finalize(s);
     return ret;
@@ -34,20 +34,20 @@ int state_watermark_get(state *st, const char *source, const char *stream, char 
 
 int state_watermark_set(state *st, const char *source, const char *stream, const char *value) {
     sqlite3_stmt *s;
-    if (prepare(st, "watermark set",
+    if (st_prepare(st, "watermark set",
                 "INSERT INTO watermarks(source, stream, value, updated_at) VALUES(?1, ?2, ?3, ?4)"
                 " ON CONFLICT(source, stream) DO UPDATE SET value = excluded.value,"
                 " updated_at = excluded.updated_at",
                 &s))
         return -1;
-    if (bind_text(s, 1, source) != SQLITE_OK || bind_text(s, 2, stream) != SQLITE_OK ||
-        bind_text(s, 3, value) != SQLITE_OK ||
+    if (st_bind_text(s, 1, source) != SQLITE_OK || st_bind_text(s, 2, stream) != SQLITE_OK ||
+        st_bind_text(s, 3, value) != SQLITE_OK ||
         sqlite3_bind_int64(s, 4, gg_now_seconds()) != SQLITE_OK) {
-        db_fail(st, "watermark set: bind");
+        st_db_fail(st, "watermark set: bind");
         sqlite3_finalize(s);
         return -1;
     }
-    return step_done(st, "watermark set", s);
+    return st_step_done(st, "watermark set", s);
 }
 
 /* ---- marks ----------------------------------------------------------------- */
@@ -55,22 +55,22 @@ int state_watermark_set(state *st, const char *source, const char *stream, const
 int state_mark_get(state *st, const char *scope, const char *key, char **value) {
     sqlite3_stmt *s;
     *value = NULL;
-    if (prepare(st, "mark get", "SELECT value FROM marks WHERE scope = ?1 AND key = ?2", &s)) return -1;
-    if (bind_text(s, 1, scope) != SQLITE_OK || bind_text(s, 2, key) != SQLITE_OK) {
-        db_fail(st, "mark get: bind");
+    if (st_prepare(st, "mark get", "SELECT value FROM marks WHERE scope = ?1 AND key = ?2", &s)) return -1;
+    if (st_bind_text(s, 1, scope) != SQLITE_OK || st_bind_text(s, 2, key) != SQLITE_OK) {
+        st_db_fail(st, "mark get: bind");
         sqlite3_finalize(s);
         return -1;
     }
     int rc = sqlite3_step(s), ret = 0;
     if (rc == SQLITE_ROW) {
         int oom = 0;
-        *value = col_dup(s, 0, &oom);
+        *value = st_col_dup(s, 0, &oom);
         if (oom) {
             gg_error("state", "mark get: out of memory");
             ret = -1;
         }
     } else if (rc != SQLITE_DONE) {
-        ret = db_fail(st, "mark get");
+        ret = st_db_fail(st, "mark get");
     }
     sqlite3_finalize(s);
     return ret;
@@ -78,17 +78,17 @@ int state_mark_get(state *st, const char *scope, const char *key, char **value) 
 
 int state_mark_set(state *st, const char *scope, const char *key, const char *value) {
     sqlite3_stmt *s;
-    if (prepare(st, "mark set",
+    if (st_prepare(st, "mark set",
                 "INSERT INTO marks(scope, key, value, updated_at) VALUES(?1, ?2, ?3, ?4)"
                 " ON CONFLICT(scope, key) DO UPDATE SET value = excluded.value,"
                 " updated_at = excluded.updated_at",
                 &s))
         return -1;
-    if (bind_text(s, 1, scope) != SQLITE_OK || bind_text(s, 2, key) != SQLITE_OK ||
-        bind_text(s, 3, value) != SQLITE_OK || sqlite3_bind_int64(s, 4, gg_now_seconds()) != SQLITE_OK) {
-        db_fail(st, "mark set: bind");
+    if (st_bind_text(s, 1, scope) != SQLITE_OK || st_bind_text(s, 2, key) != SQLITE_OK ||
+        st_bind_text(s, 3, value) != SQLITE_OK || sqlite3_bind_int64(s, 4, gg_now_seconds()) != SQLITE_OK) {
+        st_db_fail(st, "mark set: bind");
         sqlite3_finalize(s);
         return -1;
     }
-    return step_done(st, "mark set", s);
+    return st_step_done(st, "mark set", s);
 }

@@ -12,15 +12,15 @@ int state_quarantine_add(state *st, const char *source, const char *stream, cons
      * (NULLs never compare equal). */
     sqlite3_stmt *s = st->quarantine_add;
     int ret = 0;
-    if (bind_text(s, 1, source ? source : "") != SQLITE_OK ||
-        bind_text(s, 2, stream ? stream : "") != SQLITE_OK ||
-        bind_text(s, 3, ref ? ref : "") != SQLITE_OK ||
-        bind_text(s, 4, reason ? reason : "") != SQLITE_OK ||
-        bind_text(s, 5, raw_json) != SQLITE_OK || sqlite3_bind_int64(s, 6, cycle) != SQLITE_OK ||
+    if (st_bind_text(s, 1, source ? source : "") != SQLITE_OK ||
+        st_bind_text(s, 2, stream ? stream : "") != SQLITE_OK ||
+        st_bind_text(s, 3, ref ? ref : "") != SQLITE_OK ||
+        st_bind_text(s, 4, reason ? reason : "") != SQLITE_OK ||
+        st_bind_text(s, 5, raw_json) != SQLITE_OK || sqlite3_bind_int64(s, 6, cycle) != SQLITE_OK ||
         sqlite3_bind_int64(s, 7, gg_now_seconds()) != SQLITE_OK) {
-        ret = db_fail(st, "quarantine add: bind");
+        ret = st_db_fail(st, "quarantine add: bind");
     } else if (sqlite3_step(s) != SQLITE_DONE) {
-        ret = db_fail(st, "quarantine add");
+        ret = st_db_fail(st, "quarantine add");
     }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
@@ -30,13 +30,13 @@ int state_quarantine_add(state *st, const char *source, const char *stream, cons
 int state_quarantine_each(state *st, const char *source,
                           int (*fn)(void *ud, const quarantine_row *r), void *ud) {
     sqlite3_stmt *s;
-    if (prepare(st, "quarantine each",
+    if (st_prepare(st, "quarantine each",
                 "SELECT id, source, stream, ref, reason, raw_json, at FROM quarantine"
                 " WHERE ?1 IS NULL OR source = ?1 ORDER BY id",
                 &s))
         return -1;
-    if (bind_text(s, 1, source) != SQLITE_OK) {
-        db_fail(st, "quarantine each: bind");
+    if (st_bind_text(s, 1, source) != SQLITE_OK) {
+        st_db_fail(st, "quarantine each: bind");
         sqlite3_finalize(s);
         return -1;
     }
@@ -44,16 +44,16 @@ int state_quarantine_each(state *st, const char *source,
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         quarantine_row r = {
             .id = (long)sqlite3_column_int64(s, 0),
-            .source = col_text(s, 1),
-            .stream = col_text(s, 2),
-            .ref = col_text(s, 3),
-            .reason = col_text(s, 4),
-            .raw_json = col_text(s, 5),
+            .source = st_col_text(s, 1),
+            .stream = st_col_text(s, 2),
+            .ref = st_col_text(s, 3),
+            .reason = st_col_text(s, 4),
+            .raw_json = st_col_text(s, 5),
             .at = sqlite3_column_int64(s, 6),
         };
         if (fn(ud, &r) != 0) break;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = db_fail(st, "quarantine each");
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, "quarantine each");
     sqlite3_finalize(s);
     return ret;
 }
@@ -65,13 +65,13 @@ int state_dq_add(state *st, const char *source, const char *metric, const char *
     sqlite3_stmt *s = st->dq_add;
     int ret = 0;
     if (sqlite3_bind_int64(s, 1, cycle) != SQLITE_OK ||
-        bind_text(s, 2, source ? source : "") != SQLITE_OK ||
-        bind_text(s, 3, metric ? metric : "") != SQLITE_OK ||
-        bind_text(s, 4, reason ? reason : "") != SQLITE_OK ||
+        st_bind_text(s, 2, source ? source : "") != SQLITE_OK ||
+        st_bind_text(s, 3, metric ? metric : "") != SQLITE_OK ||
+        st_bind_text(s, 4, reason ? reason : "") != SQLITE_OK ||
         sqlite3_bind_int64(s, 5, n) != SQLITE_OK) {
-        ret = db_fail(st, "dq add: bind");
+        ret = st_db_fail(st, "dq add: bind");
     } else if (sqlite3_step(s) != SQLITE_DONE) {
-        ret = db_fail(st, "dq add");
+        ret = st_db_fail(st, "dq add");
     }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
@@ -84,23 +84,23 @@ int state_dq_each(state *st, long cycle,
                   void *ud) {
     sqlite3_stmt *s;
     /* cycle <= 0: the latest cycle that has counts. */
-    if (prepare(st, "dq each",
+    if (st_prepare(st, "dq each",
                 "SELECT source, metric, reason, n FROM dq"
                 " WHERE cycle = CASE WHEN ?1 > 0 THEN ?1 ELSE (SELECT MAX(cycle) FROM dq) END"
                 " ORDER BY source, metric, reason",
                 &s))
         return -1;
     if (sqlite3_bind_int64(s, 1, cycle) != SQLITE_OK) {
-        db_fail(st, "dq each: bind");
+        st_db_fail(st, "dq each: bind");
         sqlite3_finalize(s);
         return -1;
     }
     int rc, ret = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-        if (fn(ud, col_text(s, 0), col_text(s, 1), col_text(s, 2),
+        if (fn(ud, st_col_text(s, 0), st_col_text(s, 1), st_col_text(s, 2),
                (long)sqlite3_column_int64(s, 3)) != 0)
             break;
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = db_fail(st, "dq each");
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, "dq each");
     sqlite3_finalize(s);
     return ret;
 }

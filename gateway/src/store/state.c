@@ -153,30 +153,30 @@ static const char *const dq_add_sql =
 /* ---- small helpers ------------------------------------------------------- */
 
 /* Logs the connection's last error for operation `op`; returns -1. */
-int db_fail(state *st, const char *op) {
+int st_db_fail(state *st, const char *op) {
     gg_error("state", "%s: %s", op, sqlite3_errmsg(st->db));
     return -1;
 }
 
-int prepare(state *st, const char *op, const char *sql, sqlite3_stmt **out) {
+int st_prepare(state *st, const char *op, const char *sql, sqlite3_stmt **out) {
     *out = NULL;
-    if (sqlite3_prepare_v2(st->db, sql, -1, out, NULL) != SQLITE_OK) return db_fail(st, op);
+    if (sqlite3_prepare_v2(st->db, sql, -1, out, NULL) != SQLITE_OK) return st_db_fail(st, op);
     return 0;
 }
 
 /* Binds a borrowed string (valid until the statement is reset), or NULL. */
-int bind_text(sqlite3_stmt *s, int idx, const char *v) {
+int st_bind_text(sqlite3_stmt *s, int idx, const char *v) {
     return v ? sqlite3_bind_text(s, idx, v, -1, SQLITE_STATIC) : sqlite3_bind_null(s, idx);
 }
 
 /* Column text as a C string, NULL for SQL NULL. Borrowed until the next step. */
-const char *col_text(sqlite3_stmt *s, int i) {
+const char *st_col_text(sqlite3_stmt *s, int i) {
     return (const char *)sqlite3_column_text(s, i);
 }
 
 /* malloc'd copy of a column, NULL for SQL NULL; sets *oom on allocation failure. */
-char *col_dup(sqlite3_stmt *s, int i, int *oom) {
-    const char *v = col_text(s, i);
+char *st_col_dup(sqlite3_stmt *s, int i, int *oom) {
+    const char *v = st_col_text(s, i);
     if (!v) return NULL;
     char *d = strdup(v);
     if (!d) *oom = 1;
@@ -184,7 +184,7 @@ char *col_dup(sqlite3_stmt *s, int i, int *oom) {
 }
 
 /* Runs a statement that returns no rows (or whose rows are ignored). */
-int exec_sql(state *st, const char *op, const char *sql) {
+int st_exec_sql(state *st, const char *op, const char *sql) {
     char *msg = NULL;
     if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         gg_error("state", "%s: %s", op, msg ? msg : sqlite3_errmsg(st->db));
@@ -195,10 +195,10 @@ int exec_sql(state *st, const char *op, const char *sql) {
 }
 
 /* Steps a prepared one-shot statement to completion and finalizes it. */
-int step_done(state *st, const char *op, sqlite3_stmt *s) {
+int st_step_done(state *st, const char *op, sqlite3_stmt *s) {
     int rc = sqlite3_step(s);
     if (rc != SQLITE_DONE) {
-        db_fail(st, op);
+        st_db_fail(st, op);
         sqlite3_finalize(s);
         return -1;
     }
@@ -219,7 +219,7 @@ static int read_schema_version(state *st, long *version, char *err, size_t errsz
     }
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
-        const char *v = col_text(s, 0);
+        const char *v = st_col_text(s, 0);
         char *end = NULL;
         errno = 0;
         long n = v ? strtol(v, &end, 10) : 0;
@@ -377,42 +377,42 @@ void state_close(state *st) {
     free(st);
 }
 
-int state_begin(state *st) { return exec_sql(st, "begin transaction", "BEGIN IMMEDIATE"); }
-int state_commit(state *st) { return exec_sql(st, "commit", "COMMIT"); }
-int state_rollback(state *st) { return exec_sql(st, "rollback", "ROLLBACK"); }
+int state_begin(state *st) { return st_exec_sql(st, "begin transaction", "BEGIN IMMEDIATE"); }
+int state_commit(state *st) { return st_exec_sql(st, "commit", "COMMIT"); }
+int state_rollback(state *st) { return st_exec_sql(st, "rollback", "ROLLBACK"); }
 
 /* ---- cycles ---------------------------------------------------------------- */
 
 int state_cycle_begin(state *st, long *cycle) {
     sqlite3_stmt *s;
-    if (prepare(st, "cycle begin",
+    if (st_prepare(st, "cycle begin",
                 "INSERT INTO cycles(id, started_at)"
                 " SELECT COALESCE(MAX(id), 0) + 1, ?1 FROM cycles",
                 &s))
         return -1;
     if (sqlite3_bind_int64(s, 1, gg_now_seconds()) != SQLITE_OK) {
-        db_fail(st, "cycle begin: bind");
+        st_db_fail(st, "cycle begin: bind");
         sqlite3_finalize(s);
         return -1;
     }
-    if (step_done(st, "cycle begin", s) != 0) return -1;
+    if (st_step_done(st, "cycle begin", s) != 0) return -1;
     *cycle = (long)sqlite3_last_insert_rowid(st->db);
     return 0;
 }
 
 int state_cycle_end(state *st, long cycle, const char *summary_json) {
     sqlite3_stmt *s;
-    if (prepare(st, "cycle end",
+    if (st_prepare(st, "cycle end",
                 "UPDATE cycles SET ended_at = ?1, summary_json = ?2 WHERE id = ?3", &s))
         return -1;
     if (sqlite3_bind_int64(s, 1, gg_now_seconds()) != SQLITE_OK ||
-        bind_text(s, 2, summary_json) != SQLITE_OK ||
+        st_bind_text(s, 2, summary_json) != SQLITE_OK ||
         sqlite3_bind_int64(s, 3, cycle) != SQLITE_OK) {
-        db_fail(st, "cycle end: bind");
+        st_db_fail(st, "cycle end: bind");
         sqlite3_finalize(s);
         return -1;
     }
-    if (step_done(st, "cycle end", s) != 0) return -1;
+    if (st_step_done(st, "cycle end", s) != 0) return -1;
     if (sqlite3_changes(st->db) == 0) {
         gg_error("state", "cycle end: no cycle %ld", cycle);
         return -1;
