@@ -181,21 +181,14 @@ int alert_add_period(alert *a, int yyyymm) {
     return 0;
 }
 
-static char *dup_or_null(const char *s, int *oom) {
-    if (!s) return NULL;
-    char *d = strdup(s);
-    if (!d) *oom = 1;
-    return d;
-}
-
 int alert_add_evidence(alert *a, const char *role, const fact *f, link_conf link) {
     alert_evidence e = {0};
     int oom = 0;
-    e.role = dup_or_null(role ? role : "", &oom);
-    e.source = dup_or_null(f->source ? f->source : "", &oom);
-    e.kind = dup_or_null(fact_kind_name(f->kind), &oom);
-    e.ref = dup_or_null(f->ref ? f->ref : "", &oom);
-    e.raw_json = dup_or_null(f->raw_json, &oom);
+    e.role = xstrdup(role ? role : "");
+    e.source = xstrdup(f->source ? f->source : "");
+    e.kind = xstrdup(fact_kind_name(f->kind));
+    e.ref = xstrdup(f->ref ? f->ref : "");
+    e.raw_json = xstrdup(f->raw_json);
     e.norm_json = fact_fields_json(f);
     if (!e.norm_json) oom = 1;
     e.link = link;

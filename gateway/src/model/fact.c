@@ -186,13 +186,6 @@ void fact_clear(fact *ft) {
     fact_init(ft, k);
 }
 
-static int dup_or_null(char **dst, const char *src) {
-    *dst = NULL;
-    if (src == NULL) return 0;
-    *dst = strdup(src);
-    return *dst ? 0 : -1;
-}
-
 /* dst is treated as uninitialized storage (its previous contents, if any, are
  * not freed: fact_clear() it first). On failure dst is left cleared. */
 int fact_copy(fact *dst, const fact *src) {
@@ -200,18 +193,15 @@ int fact_copy(fact *dst, const fact *src) {
     dst->id_status = src->id_status;
     memcpy(dst->id_norm, src->id_norm, sizeof dst->id_norm);
     memcpy(dst->id_clean, src->id_clean, sizeof dst->id_clean);
-    int rc = dup_or_null(&dst->source, src->source);
-    rc |= dup_or_null(&dst->ref, src->ref);
-    rc |= dup_or_null(&dst->raw_json, src->raw_json);
-    rc |= dup_or_null(&dst->name_norm, src->name_norm);
+    /* Small copies: they abort on out-of-memory (core/util.h). */
+    dst->source = xstrdup(src->source);
+    dst->ref = xstrdup(src->ref);
+    dst->raw_json = xstrdup(src->raw_json);
+    dst->name_norm = xstrdup(src->name_norm);
     for (int f = 0; f < FF__COUNT; f++) {
         dst->f[f].i = src->f[f].i;
         dst->f[f].set = src->f[f].set;
-        rc |= dup_or_null(&dst->f[f].s, src->f[f].s);
-    }
-    if (rc != 0) {
-        fact_clear(dst);
-        return -1;
+        dst->f[f].s = xstrdup(src->f[f].s);
     }
     return 0;
 }

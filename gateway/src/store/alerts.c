@@ -111,13 +111,6 @@ static char *json_text_or_null(const json_t *v, int *oom) {
     return s;
 }
 
-static char *dup_or_null(const char *s, int *oom) {
-    if (!s) return NULL;
-    char *d = strdup(s);
-    if (!d) *oom = 1;
-    return d;
-}
-
 /* Fills a->ev from an evidence_json array text. 0 ok, -1 with reason in err. */
 static int evidence_from_json(alert *a, const char *text, char *err, size_t errsz) {
     json_error_t jerr;
@@ -147,10 +140,10 @@ static int evidence_from_json(alert *a, const char *text, char *err, size_t errs
             return -1;
         }
         int oom = 0;
-        e->role = dup_or_null(json_string_value(json_object_get(o, "role")), &oom);
-        e->source = dup_or_null(json_string_value(json_object_get(o, "source")), &oom);
-        e->kind = dup_or_null(json_string_value(json_object_get(o, "kind")), &oom);
-        e->ref = dup_or_null(json_string_value(json_object_get(o, "ref")), &oom);
+        e->role = xstrdup(json_string_value(json_object_get(o, "role")));
+        e->source = xstrdup(json_string_value(json_object_get(o, "source")));
+        e->kind = xstrdup(json_string_value(json_object_get(o, "kind")));
+        e->ref = xstrdup(json_string_value(json_object_get(o, "ref")));
         e->raw_json = json_text_or_null(json_object_get(o, "raw"), &oom);
         e->norm_json = json_text_or_null(json_object_get(o, "fields"), &oom);
         e->link = alert_link_parse(json_string_value(json_object_get(o, "link")));
