@@ -157,6 +157,9 @@ void ad_warn(adapter *ad, const char *fmt, ...) __attribute__((format(printf, 2,
  * compiled, ad->compiling); returns -1. */
 int ad_err_at(const adapter *ad, const char *word, char *err, size_t errsz, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* t[name] = fn as a C closure with the adapter as its upvalue, t the table
+ * at the top of the stack. [-0, +0] */
+void ad_set_closure(lua_State *L, adapter *ad, lua_CFunction fn, const char *name);
 /* Looks a dotted path up in a JSON object. Borrowed reference or NULL. */
 json_t *ad_json_path(json_t *j, const char *path);
 

@@ -210,6 +210,12 @@ static int l_log(lua_State *L, gg_log_level lv) {
 static int l_log_info(lua_State *L) { return l_log(L, GG_LOG_INFO); }
 static int l_log_warn(lua_State *L) { return l_log(L, GG_LOG_WARN); }
 
+void ad_set_closure(lua_State *L, adapter *ad, lua_CFunction fn, const char *name) {
+    lua_pushlightuserdata(L, ad);
+    lua_pushcclosure(L, fn, 1);
+    lua_setfield(L, -2, name);
+}
+
 /* ---------------------------------------------------------------- loading */
 
 static char *read_text(const char *path, char *err, size_t errsz) {
@@ -250,12 +256,8 @@ static void register_api(adapter *ad) {
         lua_rt_register(ad->rt, r->name);
     }
     lua_createtable(L, 0, 2);
-    lua_pushlightuserdata(L, ad);
-    lua_pushcclosure(L, l_log_info, 1);
-    lua_setfield(L, -2, "info");
-    lua_pushlightuserdata(L, ad);
-    lua_pushcclosure(L, l_log_warn, 1);
-    lua_setfield(L, -2, "warn");
+    ad_set_closure(L, ad, l_log_info, "info");
+    ad_set_closure(L, ad, l_log_warn, "warn");
     lua_rt_register(ad->rt, "log");
     lua_rt_open_json(ad->rt);
 }

@@ -426,12 +426,8 @@ static int pull_lua(pull_ctx *pc, char *err, size_t errsz) {
     lua_createtable(L, 0, 4);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ad->conns_ref);
     lua_setfield(L, -2, "conns");
-    lua_pushlightuserdata(L, ad);
-    lua_pushcclosure(L, l_emit, 1);
-    lua_setfield(L, -2, "emit");
-    lua_pushlightuserdata(L, ad);
-    lua_pushcclosure(L, l_reject, 1);
-    lua_setfield(L, -2, "reject");
+    ad_set_closure(L, ad, l_emit, "emit");
+    ad_set_closure(L, ad, l_reject, "reject");
     lua_pushstring(L, pc->st->name);
     lua_setfield(L, -2, "stream");
     char e2[1024];
