@@ -9,17 +9,22 @@
 /* Both are a text value under a two-part key; op names the operation in
  * messages ("watermark get", "mark set"). */
 
+/* Logs "<op>: bind: ..." and finalizes s; returns -1. */
+static int bind_failed(state *st, const char *op, sqlite3_stmt *s) {
+    char what[64];
+    snprintf(what, sizeof what, "%s: bind", op);
+    st_db_fail(st, what);
+    sqlite3_finalize(s);
+    return -1;
+}
+
 /* *value: malloc'd value of the one row sql selects for (k1, k2), or NULL. */
 static int text_get(state *st, const char *op, const char *sql, const char *k1, const char *k2, char **value) {
     sqlite3_stmt *s;
     *value = NULL;
     if (st_prepare(st, op, sql, &s)) return -1;
     if (st_bind_text(s, 1, k1) != SQLITE_OK || st_bind_text(s, 2, k2) != SQLITE_OK) {
-        char what[64];
-        snprintf(what, sizeof what, "%s: bind", op);
-        st_db_fail(st, what);
-        sqlite3_finalize(s);
-        return -1;
+        return bind_failed(st, op, s);
     }
     int rc = sqlite3_step(s), ret = 0;
     if (rc == SQLITE_ROW) {
@@ -42,11 +47,7 @@ static int text_set(state *st, const char *op, const char *sql, const char *k1, 
     if (st_prepare(st, op, sql, &s)) return -1;
     if (st_bind_text(s, 1, k1) != SQLITE_OK || st_bind_text(s, 2, k2) != SQLITE_OK ||
         st_bind_text(s, 3, value) != SQLITE_OK || sqlite3_bind_int64(s, 4, gg_now_seconds()) != SQLITE_OK) {
-        char what[64];
-        snprintf(what, sizeof what, "%s: bind", op);
-        st_db_fail(st, what);
-        sqlite3_finalize(s);
-        return -1;
+        return bind_failed(st, op, s);
     }
     return st_step_done(st, op, s);
 }
