@@ -59,7 +59,6 @@ typedef enum {
 } rule_id;
 
 typedef enum { CONF_LOW = 0, CONF_MEDIUM, CONF_HIGH } confidence;
-typedef enum { LINK_NONE = 0, LINK_LOW, LINK_HIGH } link_conf;
 
 const char *rule_name(rule_id r);              /* "pension_after_death" */
 const char *rule_title_zh(rule_id r);          /* "死亡后仍发放养老金" */

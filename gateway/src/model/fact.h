@@ -52,6 +52,10 @@ typedef struct fact_val {
     unsigned char set; /* 1 when the field has a value */
 } fact_val;
 
+/* How a fact is tied to a person (identity/resolve.c): by a valid id (high),
+ * by name + birth date (low), or not at all. */
+typedef enum { LINK_NONE = 0, LINK_LOW, LINK_HIGH } link_conf;
+
 typedef struct fact {
     fact_kind kind;
     char *source;   /* owned: the source's name in the configuration */
