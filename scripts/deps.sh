@@ -7,7 +7,8 @@ PKGS=(build-essential cmake pkg-config python3 curl
       libpq-dev postgresql postgresql-client
       unixodbc unixodbc-dev libsqliteodbc odbc-postgresql sqlite3 libsqlite3-dev
       liblua5.4-dev libjansson-dev libcurl4-openssl-dev libopencc-dev opencc
-      libmicrohttpd-dev libinih-dev libcmocka-dev)
+      libmicrohttpd-dev libinih-dev libcmocka-dev
+      libseccomp-dev clang)
 
 missing=()
 for p in "${PKGS[@]}"; do
