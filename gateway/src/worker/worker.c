@@ -117,7 +117,12 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc) {
         ssize_t w = write(sys_chan_fd, fr, 8 + m);
         (void)w;
     }
+    /* Die by the signal itself (it is blocked inside its own handler). */
     signal(sig, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
     raise(sig);
     _exit(128 + sig);
 }
