@@ -540,7 +540,7 @@ static void finish(const worker_spec *sp, slot *s, worker_result *res) {
     if (res->open_stream >= 0)
         snprintf(where, sizeof where, " (stream %ld '%s' unfinished: its facts are void)", res->open_stream,
                  s->stream_name);
-    char what[420];
+    char what[360];
     int sig = 0;
     if (WIFEXITED(s->wstatus)) res->exit_code = WEXITSTATUS(s->wstatus);
     if (WIFSIGNALED(s->wstatus)) sig = res->signal = WTERMSIG(s->wstatus);
