@@ -43,7 +43,9 @@ static void make(fact *f, int raw) {
 
 static void vary(fact *f, int i) {
     snprintf(f->ref, 32, "PAY-%09d", i);
-    snprintf(f->f[FF_ID_NO].s + 12, 7, "%06d", (i % 1000000 + 1000000) % 1000000);
+    char six[16];
+    snprintf(six, sizeof six, "%06d", i % 1000000);
+    memcpy(f->f[FF_ID_NO].s + 12, six, 6);
     f->f[FF_AMOUNT].i = 100000 + i % 90000;
     f->f[FF_PERIOD].i = 202301 + (i % 12);
 }

@@ -2,6 +2,7 @@
  * streams made by the real encoder (every fact kind with its fields, rejects,
  * logs, watermarks, errors, DONE), one file per seed, into the directory given.
  * Built with the fuzz targets; run: build-fuzz/gen_channel_corpus tests/fuzz/corpus/channel */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -421,7 +421,9 @@ static void test_cpu_limit_and_protocol(void **state) {
         {.name = "spinner", .fn = w_cpu},
         {.name = "liar", .fn = w_protocol},
     };
-    worker_limits lim = {.deadline_s = 6, .cpu_s = 1};
+    /* 1 s of CPU can take several seconds of wall clock on a loaded machine:
+     * the deadline is far enough that SIGXCPU comes first. */
+    worker_limits lim = {.deadline_s = 20, .cpu_s = 1};
     worker_result res[2];
     consumer c;
     memset(&c, 0, sizeof c);
@@ -429,7 +431,7 @@ static void test_cpu_limit_and_protocol(void **state) {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     assert_int_equal(worker_run_all(specs, 2, &lim, 0, on_frame, &c, res, err, sizeof err), 0);
-    assert_true(ms_since(&t0) < 5000);
+    assert_true(ms_since(&t0) < 20000);
     assert_int_equal(res[0].status, WORKER_SIGNAL);
     assert_int_equal(res[0].signal, SIGXCPU);
     CONTAINS(res[0].message, "source spinner: CPU time limit of 1 s exceeded");
@@ -456,7 +458,7 @@ static void test_concurrent(void **state) {
     assert_int_equal(res[0].status, WORKER_OK);
     assert_int_equal(res[1].status, WORKER_OK);
     assert_int_equal(c.committed[0] + c.committed[1], 400);
-    assert_true(both >= 1000 && both < 1700); /* max, not sum */
+    assert_true(both >= 1000 && both < 1900); /* max, not sum (2000) */
 
     /* One at a time: the sum. */
     clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -509,6 +509,13 @@ static void reap(slot *s) {
         kill(-s->pid, SIGKILL); /* whatever it left behind in its group */
         if (s->pidfd >= 0) close(s->pidfd);
         s->pidfd = -1;
+    } else if (p < 0 && errno == ECHILD) {
+        /* SIGCHLD ignored by the embedding process: the kernel reaped it and
+         * its status is lost; the channel (DONE or not) decides. */
+        s->exited = 1;
+        s->wstatus = 0;
+        if (s->pidfd >= 0) close(s->pidfd);
+        s->pidfd = -1;
     }
 }
 
