@@ -57,14 +57,14 @@ static int ob_reserve(obuf *b, size_t n) {
     return 1;
 }
 
-static void ob_put(obuf *b, const void *src, size_t n) {
-    if (ob_reserve(b, n)) memcpy(b->p + b->len, src, n);
+static inline void ob_put(obuf *b, const void *src, size_t n) {
+    if (b->len + n <= b->cap || ob_reserve(b, n)) memcpy(b->p + b->len, src, n);
     b->len += n;
 }
 
-static void ob_u8(obuf *b, unsigned v) {
-    unsigned char c = (unsigned char)v;
-    ob_put(b, &c, 1);
+static inline void ob_u8(obuf *b, unsigned v) {
+    if (b->len < b->cap || ob_reserve(b, 1)) b->p[b->len] = (unsigned char)v;
+    b->len++;
 }
 
 static void ob_varint(obuf *b, uint64_t v) {
@@ -379,7 +379,7 @@ static int get_u8(cur *c, unsigned *v, const char *what) {
     return 0;
 }
 
-static int get_varint(cur *c, uint64_t *v, const char *what) {
+static inline int get_varint(cur *c, uint64_t *v, const char *what) {
     uint64_t x = 0;
     for (int i = 0; i < 10; i++) {
         if (c->pos >= c->n) return cerr(c, "truncated varint (%s)", what);
@@ -395,7 +395,7 @@ static int get_varint(cur *c, uint64_t *v, const char *what) {
 }
 
 static int get_u32(cur *c, uint32_t *v, const char *what) {
-    uint64_t x;
+    uint64_t x = 0;
     if (get_varint(c, &x, what)) return -1;
     if (x > UINT32_MAX) return cerr(c, "%s %llu out of range", what, (unsigned long long)x);
     *v = (uint32_t)x;
@@ -405,7 +405,7 @@ static int get_u32(cur *c, uint32_t *v, const char *what) {
 /* A length-prefixed string: bounds-checked, no NUL inside. *out points at a
  * NUL-terminated copy in the scratch area (room: payload length + 8 NULs). */
 static int get_str(cur *c, const char **out, size_t *outlen, const char *what) {
-    uint64_t len;
+    uint64_t len = 0;
     if (get_varint(c, &len, what)) return -1;
     if (len > c->n - c->pos)
         return cerr(c, "%s length %llu exceeds the %zu bytes left", what, (unsigned long long)len, c->n - c->pos);
@@ -421,9 +421,31 @@ static int get_str(cur *c, const char **out, size_t *outlen, const char *what) {
     return 0;
 }
 
+/* A length-prefixed string as a span of the payload (no copy): for the fact
+ * decoder, which copies each value once into its own allocation. */
+static int get_span(cur *c, const char **out, size_t *outlen, const char *what) {
+    uint64_t len = 0;
+    if (get_varint(c, &len, what)) return -1;
+    if (len > c->n - c->pos)
+        return cerr(c, "%s length %llu exceeds the %zu bytes left", what, (unsigned long long)len, c->n - c->pos);
+    const unsigned char *s = c->p + c->pos;
+    if (memchr(s, 0, (size_t)len)) return cerr(c, "%s contains a NUL byte", what);
+    c->pos += (size_t)len;
+    *out = (const char *)s;
+    *outlen = (size_t)len;
+    return 0;
+}
+
 static int utf8_ok(const unsigned char *s, size_t n) {
     size_t i = 0;
     while (i < n) {
+        while (i + 8 <= n) { /* ASCII runs 8 bytes at a time */
+            uint64_t x;
+            memcpy(&x, s + i, 8);
+            if (x & 0x8080808080808080ULL) break;
+            i += 8;
+        }
+        if (i >= n) break;
         unsigned c = s[i];
         size_t k;
         uint32_t cp;
@@ -456,18 +478,18 @@ static char *dup_n(const char *s, size_t n) {
 
 static int decode_fact(cur *c, const char *source, uint32_t *stream, fact *f) {
     unsigned kind = 0, flags = 0;
-    uint64_t nset;
+    uint64_t nset = 0;
     const char *s;
     size_t sl;
     if (get_u32(c, stream, "stream id") || get_u8(c, &kind, "kind")) return -1;
     if (kind >= FK__COUNT) return cerr(c, "unknown fact kind %u", kind);
-    fact_clear(f);
-    fact_init(f, (fact_kind)kind);
+    fact_clear(f); /* frees and zeroes, keeping the old kind */
+    f->kind = (fact_kind)kind;
     if (get_u8(c, &flags, "flags")) return -1;
     if (flags & ~FF_ALL_FLAGS) return cerr(c, "unknown flag bits 0x%02x", flags & ~FF_ALL_FLAGS);
     if (source && (f->source = strdup(source)) == NULL) return cerr(c, "out of memory");
     if (flags & FF_HAS_REF) {
-        if (get_str(c, &s, &sl, "ref")) return -1;
+        if (get_span(c, &s, &sl, "ref")) return -1;
         if ((f->ref = dup_n(s, sl)) == NULL) return cerr(c, "out of memory");
     }
     if (get_varint(c, &nset, "field count")) return -1;
@@ -483,18 +505,18 @@ static int decode_fact(cur *c, const char *source, uint32_t *stream, fact *f) {
             return cerr(c, "field '%s' not allowed for kind %s", fname, fact_kind_name(f->kind));
         if (f->f[fid].set) return cerr(c, "field '%s' appears twice", fname);
         if (ft == FT_TEXT || ft == FT_ENUM) {
-            if (get_str(c, &s, &sl, fname)) return -1;
+            if (get_span(c, &s, &sl, fname)) return -1;
             if (!utf8_ok((const unsigned char *)s, sl)) return cerr(c, "field '%s': not valid UTF-8", fname);
             if (ft == FT_ENUM) {
                 const char *const *vals = fact_enum_values(f->kind, (fact_field)fid);
                 int ok = 0;
-                for (int i = 0; vals && vals[i] && !ok; i++) ok = strcmp(vals[i], s) == 0;
+                for (int i = 0; vals && vals[i] && !ok; i++) ok = strlen(vals[i]) == sl && memcmp(vals[i], s, sl) == 0;
                 if (!ok) return cerr(c, "field '%s': value not one of its enum values", fname);
             }
             if ((f->f[fid].s = dup_n(s, sl)) == NULL) return cerr(c, "out of memory");
             f->f[fid].set = 1;
         } else {
-            uint64_t z;
+            uint64_t z = 0;
             if (get_varint(c, &z, fname)) return -1;
             int64_t v = (int64_t)((z >> 1) ^ (~(z & 1) + 1));
             char ferr[160];
@@ -506,19 +528,21 @@ static int decode_fact(cur *c, const char *source, uint32_t *stream, fact *f) {
         if (get_u8(c, &st, "id status")) return -1;
         if (st > ID_BAD_ENCODING) return cerr(c, "unknown id status %u", st);
         f->id_status = (ident_status)st;
-        if (get_str(c, &s, &sl, "id_norm")) return -1;
+        if (get_span(c, &s, &sl, "id_norm")) return -1;
         if (sl > IDENT_LEN) return cerr(c, "id_norm of %zu bytes, more than %d", sl, IDENT_LEN);
-        memcpy(f->id_norm, s, sl + 1);
-        if (get_str(c, &s, &sl, "id_clean")) return -1;
+        memcpy(f->id_norm, s, sl);
+        f->id_norm[sl] = '\0';
+        if (get_span(c, &s, &sl, "id_clean")) return -1;
         if (sl > IDENT_LEN) return cerr(c, "id_clean of %zu bytes, more than %d", sl, IDENT_LEN);
-        memcpy(f->id_clean, s, sl + 1);
+        memcpy(f->id_clean, s, sl);
+        f->id_clean[sl] = '\0';
     }
     if (flags & FF_HAS_NAME_NORM) {
-        if (get_str(c, &s, &sl, "name_norm")) return -1;
+        if (get_span(c, &s, &sl, "name_norm")) return -1;
         if ((f->name_norm = dup_n(s, sl)) == NULL) return cerr(c, "out of memory");
     }
     if (flags & FF_HAS_RAW) {
-        if (get_str(c, &s, &sl, "raw_json")) return -1;
+        if (get_span(c, &s, &sl, "raw_json")) return -1;
         if ((f->raw_json = dup_n(s, sl)) == NULL) return cerr(c, "out of memory");
     }
     char ferr[160];
