@@ -30,6 +30,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sql.h>
+#include <sqlext.h>
+
 #include "worker/worker.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -247,6 +250,67 @@ static int w_fail(ch_writer *w, void *ud, char *err, size_t errsz) {
     return 1;
 }
 
+/* A real connector inside the sandbox: unixODBC loads Debian's SQLite driver
+ * (dlopen under /usr), reads the source database listed in read_paths, and an
+ * adapter's ATTACH of another file (the state store) fails. */
+typedef struct odbc_case {
+    char db[100], other[100];
+    int load_extension; /* 1: the load_extension('libc.so.6', 'abort') */
+} odbc_case;
+
+static int odbc_query(SQLHDBC dbc, const char *sql, char *out, size_t outsz) {
+    SQLHSTMT st;
+    if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, dbc, &st))) return -1;
+    SQLRETURN rc = SQLExecDirect(st, (SQLCHAR *)sql, SQL_NTS);
+    if (!SQL_SUCCEEDED(rc)) {
+        SQLCHAR state[6], msg[200];
+        SQLINTEGER nat;
+        SQLSMALLINT ml;
+        SQLGetDiagRec(SQL_HANDLE_STMT, st, 1, state, &nat, msg, sizeof msg, &ml);
+        snprintf(out, outsz, "error: %s", msg);
+        SQLFreeHandle(SQL_HANDLE_STMT, st);
+        return -1;
+    }
+    out[0] = '\0';
+    if (SQL_SUCCEEDED(SQLFetch(st))) {
+        SQLLEN ind;
+        SQLGetData(st, 1, SQL_C_CHAR, out, (SQLLEN)outsz, &ind);
+    }
+    SQLFreeHandle(SQL_HANDLE_STMT, st);
+    return 0;
+}
+
+static int w_odbc(ch_writer *w, void *ud, char *err, size_t errsz) {
+    odbc_case *oc = ud;
+    SQLHENV env;
+    SQLHDBC dbc;
+    SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &env);
+    SQLSetEnvAttr(env, SQL_ATTR_ODBC_VERSION, (void *)SQL_OV_ODBC3, 0);
+    SQLAllocHandle(SQL_HANDLE_DBC, env, &dbc);
+    char cs[300];
+    snprintf(cs, sizeof cs, "Driver=SQLite3;Database=%s", oc->db);
+    SQLRETURN rc = SQLDriverConnect(dbc, NULL, (SQLCHAR *)cs, SQL_NTS, NULL, 0, NULL, SQL_DRIVER_NOPROMPT);
+    if (!SQL_SUCCEEDED(rc)) {
+        snprintf(err, errsz, "connect failed");
+        return 1;
+    }
+    char out[256];
+    odbc_query(dbc, "SELECT count(*) FROM pay", out, sizeof out);
+    logf_(w, "count: %s", out);
+    if (oc->load_extension) {
+        odbc_query(dbc, "SELECT load_extension('libc.so.6', 'abort')", out, sizeof out);
+        logf_(w, "load_extension: %s", out);
+    }
+    char sql[300];
+    snprintf(sql, sizeof sql, "ATTACH DATABASE '%s' AS st", oc->other);
+    odbc_query(dbc, sql, out, sizeof out);
+    logf_(w, "attach: %s", out);
+    SQLDisconnect(dbc);
+    SQLFreeHandle(SQL_HANDLE_DBC, dbc);
+    SQLFreeHandle(SQL_HANDLE_ENV, env);
+    return 0;
+}
+
 static long ms_since(const struct timespec *t0) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -390,6 +454,42 @@ static void test_files_and_fds(void **state) {
     rmdir(dir);
 }
 
+static void test_odbc_sqlite_in_sandbox(void **state) {
+    (void)state;
+    if (worker_landlock_abi() == 0) skip();
+    char dir[] = "/tmp/gg-worker-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    odbc_case oc;
+    snprintf(oc.db, sizeof oc.db, "%s/src.db", dir);
+    snprintf(oc.other, sizeof oc.other, "%s/state.db", dir);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd,
+             "sqlite3 %s 'CREATE TABLE pay(a); INSERT INTO pay VALUES (1),(2),(3);' && "
+             "sqlite3 %s 'CREATE TABLE secret(a); INSERT INTO secret VALUES (42);'", oc.db, oc.other);
+    assert_int_equal(system(cmd), 0);
+    const char *paths[] = {oc.db, NULL};
+    odbc_case oc2 = oc;
+    oc2.load_extension = 1;
+    worker_spec specs[] = {{.name = "odbc", .fn = w_odbc, .ud = &oc, .read_paths = paths},
+                           {.name = "odbc-ext", .fn = w_odbc, .ud = &oc2, .read_paths = paths}};
+    worker_limits lim = {.deadline_s = 10};
+    worker_result res[2];
+    consumer c;
+    memset(&c, 0, sizeof c);
+    char err[256];
+    assert_int_equal(worker_run_all(specs, 2, &lim, 0, on_frame, &c, res, err, sizeof err), 0);
+    assert_int_equal(res[0].status, WORKER_OK);
+    CONTAINS(c.logs[0], "count: 3");
+    CONTAINS(c.logs[0], "attach: error: [SQLite]unable to open database");
+    /* Debian's driver lets the extension load: libc's abort() ends only that
+     * worker (RLIMIT_CORE 0: no core with the secrets), the other completed. */
+    assert_int_equal(res[1].status, WORKER_SIGNAL);
+    assert_int_equal(res[1].signal, SIGABRT);
+    CONTAINS(res[1].message, "source odbc-ext: killed by ABRT: aborted");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_forbidden_syscalls(void **state) {
     (void)state;
     worker_spec specs[] = {
@@ -473,6 +573,7 @@ int main(void) {
         cmocka_unit_test(test_deadline_crash_and_others_complete),
         cmocka_unit_test(test_memory_cap),
         cmocka_unit_test(test_files_and_fds),
+        cmocka_unit_test(test_odbc_sqlite_in_sandbox),
         cmocka_unit_test(test_forbidden_syscalls),
         cmocka_unit_test(test_cpu_limit_and_protocol),
         cmocka_unit_test(test_concurrent),
