@@ -405,6 +405,7 @@ static void kill_group(slot *s) {
 }
 
 static int spawn(const worker_spec *sp, const worker_limits *lim, slot *s, int ll_abi, char *msg, size_t msgsz) {
+    if (sp->lim) lim = sp->lim;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
         snprintf(msg, msgsz, "pipe: %s", strerror(errno));
@@ -611,8 +612,11 @@ int worker_run_all(const worker_spec *specs, size_t n, const worker_limits *lim,
         snprintf(err, errsz, "worker_run_all: out of memory");
         return -1;
     }
-    int ll_abi = lim->no_sandbox ? 0 : worker_landlock_abi();
-    if (!lim->no_sandbox && ll_abi == 0)
+    int sandboxed = !lim->no_sandbox;
+    for (size_t i = 0; i < n; i++)
+        if (specs[i].lim && !specs[i].lim->no_sandbox) sandboxed = 1;
+    int ll_abi = sandboxed ? worker_landlock_abi() : 0;
+    if (sandboxed && ll_abi == 0)
         gg_warn("worker", "Landlock is not available in this kernel: workers run without a filesystem sandbox "
                           "(rlimits and seccomp still apply)");
 

@@ -55,6 +55,7 @@ typedef struct worker_spec {
     const int *keep_fds;             /* fds the source needs (kept open in the child) */
     size_t nkeep;
     const char *const *read_paths;   /* extra read-only paths (adapter file, ...), NULL-terminated */
+    const worker_limits *lim;        /* this source's limits, or NULL for worker_run_all's */
 } worker_spec;
 
 typedef enum {
