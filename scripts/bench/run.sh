@@ -5,22 +5,36 @@
 #   run.sh [--residents N]... [--repeat R] [--perf N] [--no-perf] [--timeout S] [--keep]
 #          [--gridgate PATH] [--results DIR] [--no-report]
 #
-# For each size N (default 100000): generate the city (gen_scale.py), start
-# PostgreSQL (scripts/pg-cluster.sh) and the PSB service (psb_server.py) on random
-# free ports, load the tables, then measure
-#   (a) the floor: COPY (SELECT <the adapters' columns> FROM t) TO STDOUT for
-#       yl_ffmx, wg_jmxx and sb_jfjs, summed (median of 3), plus the same with the
-#       adapters' own ORDER BY;
-#   (b) gridgate -c conf/demo.ini run --once --no-push from an empty state store:
-#       wall time and peak RSS (/usr/bin/time -v);
-#   (c) a second cycle on the same state store (steady state);
-#   (d) the per-stream timings from gridgate's "stream X (...)" log lines,
+# For each size N (default 100000; 100k, 1M and 4M are the sizes the City scale
+# issue names): generate the city (gen_scale.py), start PostgreSQL
+# (scripts/pg-cluster.sh) and the PSB service (psb_server.py) on random free
+# ports, load the tables, then measure
+#   (a) the floor: reading every source the demo adapters read, serially, with
+#       the adapters' columns and filters: COPY (SELECT ...) TO STDOUT of each
+#       PostgreSQL table, the civil affairs SQLite queries through unixODBC's isql
+#       (SQLite3 driver), every page of the PSB service with curl; each part and
+#       the sum (median of 3 rounds), and the sum with the adapters' ORDER BY;
+#   (b) full cycles, gridgate -c conf/demo.ini run --once, WITH push to the demo
+#       sinks, each from an empty state store and emptied sinks: wall time, peak
+#       RSS (/usr/bin/time -v), stage times (arrival times of the log lines);
+#   (c) unchanged cycles on that store, and what each wrote: facts written in the
+#       state store, alerts whose row changed, deliveries, sink rows before/after;
+#   (d) one full cycle with --no-push;
+#   (e) rules 1 and 5 written as SQL over the same rows loaded into one
+#       PostgreSQL database (rulesdb): timed, and compared with gridgate's alerts
+#       on ids that need no normalization;
+#   (f) incremental: a copy of hr_pension.lua with incremental = { column =
+#       "gxsj" } on its two streams (the tables get a gxsj column), a full
+#       cycle, 1% of the rows changed (benchlib: inc_change), a cycle, then a
+#       full recomputation with conf/demo.ini from an empty store; the alerts
+#       (id, amount, confidence) of both must be the same;
 # and checks the alerts found against what gen_scale.py planted.
-# --repeat R runs (b) R times (each from an empty store) and then (c) R times
-# (default: 3 up to 300k residents, else 1); the 1-minute load average before
-# each run is kept, since other work on the machine skews wall times.
-# --perf N profiles a further fresh-state cycle of size N with perf record
-# --call-graph dwarf (default: the smallest size; --no-perf to skip) and
+# --repeat R runs (b) and (c) R times (default: 3 up to 300k residents, else 1);
+# the 1-minute load average before each run is kept, since other work on the
+# machine skews wall times. --timeout S bounds every cycle and the generation
+# (default 1800 s).
+# --perf N profiles a further fresh-state cycle (no push) of size N with perf
+# record --call-graph dwarf (default: the smallest size; --no-perf to skip) and
 # breaks it down by pipeline stage (perf_breakdown.py).
 # Everything started here is stopped, and the temporary directory removed, on
 # exit (trap); --keep keeps the directory. Benchmarks are not part of ctest.
@@ -49,7 +63,7 @@ while [ $# -gt 0 ]; do
   --gridgate) gg=${2:?--gridgate needs a path}; shift 2 ;;
   --results) results=${2:?--results needs a directory}; shift 2 ;;
   --no-report) report=; shift ;;
-  -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
   *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
