@@ -160,8 +160,9 @@ odbc_parts=(
 http_parts=(deaths vehicles custody)
 http_page_size=100     # adapters/public_security.lua: page = { size = 100 }
 
-# One part read into a file; prints "seconds rows". The rows are counted
-# after the clock stops (a part that reads nothing is a broken floor).
+# One part read; prints "seconds rows" (a part that reads nothing at a size
+# where it has data is a broken floor). SQL rows are counted by a pipe into
+# wc/awk, HTTP items after the clock stops.
 read_part() {  # kind spec ordered(0/1)
   local kind=$1 spec=$2 ordered=$3 name db q ord t0 t1 out=$work/part.out
   case "$kind" in
@@ -169,12 +170,13 @@ read_part() {  # kind spec ordered(0/1)
     IFS='|' read -r name db q ord <<<"$spec"
     [ "$ordered" = 1 ] && q="$q ORDER BY $ord"
     t0=$(now)
-    "${psql[@]}" -d "$db" -c "COPY ($q) TO STDOUT" >"$out" || die "COPY of $name failed"
+    "${psql[@]}" -d "$db" -c "COPY ($q) TO STDOUT" | wc -l >"$out" || die "COPY of $name failed"
     t1=$(now) ;;
   odbc)
     IFS='|' read -r name q <<<"$spec"
     t0=$(now)
-    echo "$q" | isql -b -k "Driver=SQLite3;Database=$GG_DEMO_DIR/civil.db" -d'|' >"$out" || die "isql read of $name failed"
+    echo "$q" | isql -b -k "Driver=SQLite3;Database=$GG_DEMO_DIR/civil.db" -d'|' 2>&1 \
+      | awk '/^\[ISQL\]ERROR/ { print; err = 1 } END { if (!err) print NR }' >"$out" || die "isql read of $name failed"
     t1=$(now)
     grep -q '^\[ISQL\]ERROR' "$out" && die "isql read of $name failed: $(head -n 3 "$out")" ;;
   http)
@@ -187,10 +189,9 @@ read_part() {  # kind spec ordered(0/1)
     curl -fsS -H "Authorization: Bearer $psb_token" "${urls[@]}" >"$out" || die "curl of $spec failed"
     t1=$(now) ;;
   esac
-  local rows
+  local rows   # pg, odbc: counted on the way (a pipe, not a file of the whole table); isql -b prints no header
   case "$kind" in
-  pg) rows=$(wc -l <"$out") ;;
-  odbc) rows=$(grep -c '' "$out" || true) ;;   # isql -b: no header; the last row may lack its newline
+  pg|odbc) rows=$(cat "$out") ;;
   http) rows=$(grep -o '"hzbh"\|"xh"\|"jybh"' "$out" | wc -l) ;;
   esac
   rm -f "$out"
