@@ -245,10 +245,10 @@ def main():
            % (mc["nproc"], mc["cpu"], mc["mem"], mc["os"], mc["kernel"], mc["cc"], mc["postgres"], mc["python"]),
            "PostgreSQL runs on the same machine (loopback, fsync off), as does the Python PSB service.", "",
            "## Summary", "",
-           "| residents | floor | full cycle (push) | ratio | no push | ratio | unchanged cycle | ratio | "
+           "| residents | floor | full cycle (push) | ratio | CPU | no push | ratio | unchanged cycle | ratio | CPU | "
            "unchanged: facts written, alerts touched, deliveries | incremental (1% changed) | % of full | "
-           "same alerts as recomputation | alerts found/planted |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "% of full, CPU | same alerts as recomputation | alerts found/planted |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         cyc = r["cycles"]
         cold, steady = cyc.get("cold") or {}, cyc.get("steady") or {}
@@ -257,15 +257,20 @@ def main():
         sc_ = list((r.get("steady_counts") or {}).values())
         stc = (sc_[0].get("store") or {}) if sc_ else {}
         icmp = ((r.get("incremental") or {}).get("compare") or {})
-        out.append("| %s | %s | %s | **%s** | %s | %s | %s | **%s** | %s, %s, %s | %s | **%s** | %s | %d/%d |"
+        def pct(a, b):
+            return "-" if not a or not b else "%.0f%%" % (100.0 * a / b)
+        out.append("| %s | %s | %s | **%s** | %s | %s | %s | %s | **%s** | %s | %s, %s, %s | %s | **%s** | %s | %s "
+                   "| %d/%d |"
                    % (fmt_n(r["residents"]), fmt_s(r["floor_s"]),
                       fmt_s(cold.get("wall_s")), ratio(cold.get("wall_s"), r["floor_s"]),
+                      fmt_s(cold.get("cpu_median_s")),
                       fmt_s(nopush.get("wall_s")), ratio(nopush.get("wall_s"), r["floor_s"]),
                       fmt_s(steady.get("wall_s")), ratio(steady.get("wall_s"), r["floor_s"]),
+                      fmt_s(steady.get("cpu_median_s")),
                       fmt_n(stc.get("facts_written")), fmt_n(stc.get("alerts_touched")),
                       fmt_n(stc.get("deliveries")), fmt_s(inc.get("wall_s")),
-                      "-" if not inc.get("wall_s") or not incfull.get("wall_s")
-                      else "%.0f%%" % (100.0 * inc["wall_s"] / incfull["wall_s"]),
+                      pct(inc.get("wall_s"), incfull.get("wall_s")),
+                      pct(inc.get("cpu_median_s"), incfull.get("cpu_median_s")),
                       "-" if not icmp else ("yes" if icmp.get("same") else "**no**"),
                       sum(found.values()), sum(planted.values())))
     out += ["", "Memory (peak RSS of the full cycle) against what it should follow:", "",
@@ -316,7 +321,8 @@ def main():
             "cycle's end (rules, alert upserts, lifecycle); gridgate logs nothing between rules and alert "
             "storage, so the two cannot be split further. SQL: psql wall time per query, connection included "
             "(see psql start + connect per size). ratio = cycle / floor. Wall times depend on other load on the "
-            "machine (see the load averages per size); CPU times much less.",
+            "machine (see the load averages per size); CPU (gridgate's user + sys, median) much less: when the "
+            "machine is busy, compare CPU times.",
             "", "## Analysis", "", analysis, ""]
     for r in results:
         out += size_section(r, a.results)
