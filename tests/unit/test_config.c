@@ -160,6 +160,13 @@ static void test_errors_name_line_and_key(void **state) {
     expect_error("[rule assistance_hidden_income]\nmin_months = three\n", "gg.ini:2:", "key min_months: bad value 'three'");
     expect_error("[rule assistance_hidden_income]\nstandard.42x = 100\n", "gg.ini:2:", "region prefix must be 1 to 6 digits");
     expect_error("[rule assistance_hidden_income]\nstandard = 1.5\n", "gg.ini:2:", "key standard: bad value");
+    /* rule keys come from the rule descriptors: ranges and the accepted keys are named */
+    expect_error("[rule pension_after_death]\ngrace_months = 121\n", "gg.ini:2:",
+                 "key grace_months: bad value '121' (an integer from 0 to 120)");
+    expect_error("[rule pension_after_death]\nmin_months = 3\n", "gg.ini:2:", "accepted keys: enabled, grace_months");
+    expect_error("[rule assistance_hidden_income]\ngrace = 3\n", "gg.ini:2:",
+                 "accepted keys: enabled, min_months, standard, standard.<prefix>");
+    expect_error("[rule identity_conflict]\nenabled = sometimes\n", "gg.ini:2:", "key enabled: bad value 'sometimes'");
     expect_error("[gridgate]\nlog_level = loud\n", "gg.ini:2:", "log_level");
     expect_error("[gridgate]\ntoday = 2025-13-01\n", "gg.ini:2:", "key today");
     expect_error("[source hr]\nadapter = x.lua\nconn.db = pg:port=${GG_TEST_UNSET}\n", "gg.ini:3:",

@@ -7,6 +7,7 @@
  * Secrets are resolved here (from the environment or 0600 files) and never
  * appear in messages. */
 #include "app/config.h"
+#include "core/confkey.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -295,66 +296,23 @@ unknown:
     return 0;
 }
 
-/* [rule NAME] keys. */
+/* [rule NAME] keys: `enabled` (rules_common_keys, stored in enabled[r]) and
+ * the keys of the rule's descriptor (stored in rules_config). */
 static int rule_key(cfg_parse *p, rule_id r, const char *key, const char *val) {
     rules_config *rc = &p->cfg->rules;
-    long l;
-    if (!strcmp(key, "enabled")) {
-        if (parse_bool(val, &rc->enabled[r])) goto bad;
-        return 1;
+    const rule_desc *d = rules_get(r);
+    for (size_t i = 0; i < rules_ncommon_keys; i++)
+        if (confkey_matches(&rules_common_keys[i], key))
+            return confkey_store(&rules_common_keys[i], &rc->enabled[r], key, val, p->err, sizeof p->err) == 0;
+    for (size_t i = 0; i < d->nkeys; i++)
+        if (confkey_matches(&d->keys[i], key))
+            return confkey_store(&d->keys[i], rc, key, val, p->err, sizeof p->err) == 0;
+    size_t n = (size_t)snprintf(p->err, sizeof p->err, "unknown key '%s' in [rule %s]; accepted keys:", key,
+                                rule_name(r));
+    for (size_t i = 0; i < rules_ncommon_keys + d->nkeys && n < sizeof p->err; i++) {
+        const confkey *k = i < rules_ncommon_keys ? &rules_common_keys[i] : &d->keys[i - rules_ncommon_keys];
+        n += (size_t)snprintf(p->err + n, sizeof p->err - n, "%s %s", i ? "," : "", k->key);
     }
-    switch (r) {
-    case RULE_PENSION_AFTER_DEATH:
-        if (!strcmp(key, "grace_months")) {
-            if (parse_long(val, 0, 120, &l)) goto bad;
-            rc->grace_months = (int)l;
-            return 1;
-        }
-        break;
-    case RULE_ASSISTANCE_HIDDEN_INCOME:
-        if (!strcmp(key, "min_months")) {
-            if (parse_long(val, 1, 120, &l)) goto bad;
-            rc->min_months = (int)l;
-            return 1;
-        }
-        if (!strcmp(key, "standard")) {
-            if (parse_long(val, 0, 100000000L, &l)) goto bad;
-            rc->standard_default = l;
-            return 1;
-        }
-        if (!strncmp(key, "standard.", 9)) {
-            const char *pre = key + 9;
-            size_t n = strlen(pre);
-            if (n < 1 || n > 6 || strspn(pre, "0123456789") != n) {
-                snprintf(p->err, sizeof p->err,
-                         "key %s: the region prefix must be 1 to 6 digits", key);
-                return 0;
-            }
-            if (parse_long(val, 0, 100000000L, &l)) goto bad;
-            region_standard *grown = realloc(rc->standards, (rc->nstandards + 1) * sizeof *grown);
-            if (!grown) abort();
-            rc->standards = grown;
-            region_standard *rs = &rc->standards[rc->nstandards++];
-            memset(rs, 0, sizeof *rs);
-            memcpy(rs->prefix, pre, n);
-            rs->fen = l;
-            return 1;
-        }
-        break;
-    case RULE_ASSISTANCE_HIDDEN_ASSETS:
-        if (!strcmp(key, "exempt_subkinds")) {
-            free_list(rc->exempt_subkinds, rc->nexempt);
-            rc->exempt_subkinds = split_list(val, &rc->nexempt);
-            return 1;
-        }
-        break;
-    default:
-        break;
-    }
-    snprintf(p->err, sizeof p->err, "unknown key '%s' in [rule %s]", key, rule_name(r));
-    return 0;
-bad:
-    snprintf(p->err, sizeof p->err, "key %s: bad value '%s'", key, val);
     return 0;
 }
 
@@ -522,7 +480,7 @@ static int config_validate(gg_config *c, char *err, size_t errsz) {
             if (attach_password(s, cc, err, errsz)) return -1;
         }
     }
-    for (int r = 0; r < RULE__COUNT; r++) {
+    for (int r = 0; r < (int)rules_count(); r++) {
         for (size_t k = 0; k < c->routes[r].nsinks; k++) {
             const char *sink = c->routes[r].sinks[k];
             if (!strcmp(sink, "@sources")) continue;
@@ -543,7 +501,7 @@ gg_config *config_load(const char *path, char *err, size_t errsz) {
     c->dir = xstrdup(dirname(tmp));
     free(tmp);
     c->log_level = xstrdup("info");
-    rules_config_defaults(&c->rules);
+    if (rules_config_defaults(&c->rules) != 0) abort(); /* out of memory, as xstrdup */
     c->max_attempts = 10;
     c->backoff_base_ms = 1000;
     c->backoff_max_ms = 300000;
@@ -606,7 +564,7 @@ void config_free(gg_config *c) {
         }
     }
     free(c->sources);
-    for (int r = 0; r < RULE__COUNT; r++) free_list(c->routes[r].sinks, c->routes[r].nsinks);
+    for (int r = 0; r < RULES_MAX; r++) free_list(c->routes[r].sinks, c->routes[r].nsinks);
     rules_config_free(&c->rules);
     free(c);
 }

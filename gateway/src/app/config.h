@@ -58,7 +58,7 @@ typedef struct gg_config {
     gg_source_conf *sources;
     size_t nsources;
     rules_config rules;
-    gg_route routes[RULE__COUNT];
+    gg_route routes[RULES_MAX]; /* by rule index */
     int max_attempts;       /* delivery attempts before dead-lettering; default 10 */
     long backoff_base_ms;   /* default 1000 */
     long backoff_max_ms;    /* default 300000 */

@@ -348,7 +348,7 @@ static int cmd_check(const char *cfg) {
         }
         for (const char *const *w = adapter_warnings(ad); w && *w; w++) printf("  warning: %s\n", *w);
     }
-    for (int r = 0; r < RULE__COUNT; r++) {
+    for (int r = 0; r < (int)rules_count(); r++) {
         const gg_route *rt = &ctx.cfg->routes[r];
         for (size_t k = 0; k < rt->nsinks; k++) {
             const char *sink = rt->sinks[k];
