@@ -18,7 +18,8 @@
     X(assistance_deceased_member)   \
     X(pension_in_custody)           \
     X(duplicate_assistance)         \
-    X(identity_conflict)
+    X(identity_conflict)            \
+    /* new rules: one X(name) line above this one */
 
 #define DECLARE(n) extern const rule_desc rule_##n;
 #define ENTRY(n) &rule_##n,
