@@ -19,7 +19,6 @@
     X(pension_in_custody)           \
     X(duplicate_assistance)         \
     X(identity_conflict)            \
-    X(always_quiet)                 \
     /* new rules: one X(name) line above this one */
 
 #define DECLARE(n) extern const rule_desc rule_##n;
