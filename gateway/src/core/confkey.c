@@ -32,10 +32,10 @@ int confkey_matches(const confkey *k, const char *name) {
     if (strncmp(k->key, name, pre) != 0) return 0;
     const char *gt = strchr(lt, '>');
     const char *suffix = gt ? gt + 1 : "";
-    /* The variable part: one or more characters without '.' (when a suffix follows). */
+    /* The variable part: one or more characters, no '.'. */
     const char *var = name + pre;
     size_t slen = strlen(suffix);
-    if (!slen) return *var != '\0';
+    if (!slen) return *var != '\0' && !strchr(var, '.');
     const char *dot = strchr(var, '.');
     return dot && dot > var && strcmp(dot, suffix) == 0;
 }
@@ -118,6 +118,19 @@ void confkey_range(const confkey *k, char *out, size_t outsz) {
         snprintf(out, outsz, "%s", "");
 }
 
+/* 1 when val is one of k->choices ("a, b, c"). */
+static int confkey_choice_ok(const confkey *k, const char *val) {
+    const char *c = k->choices;
+    size_t n = strlen(val);
+    while (c && *c) {
+        while (*c == ' ' || *c == ',') c++;
+        size_t len = strcspn(c, ",");
+        if (len == n && n && strncmp(c, val, n) == 0) return 1;
+        c += len;
+    }
+    return 0;
+}
+
 static int bad(const confkey *k, const char *name, const char *val, char *err, size_t errsz) {
     switch (k->type) {
     case CK_INT:
@@ -156,9 +169,14 @@ int confkey_store(const confkey *k, void *base, const char *name, const char *va
     case CK_SIZE:
         if (confkey_parse_size(val, k->min, k->max, (long *)(void *)at)) return bad(k, name, val, err, errsz);
         return 0;
+    case CK_ENUM:
+        if (!confkey_choice_ok(k, val)) {
+            snprintf(err, errsz, "key %s: '%s' is not one of %s", name, val, k->choices ? k->choices : "");
+            return -1;
+        }
+        /* fall through */
     case CK_STRING:
-    case CK_PATH:
-    case CK_ENUM: {
+    case CK_PATH: {
         char *copy = strdup(val);
         if (!copy) {
             snprintf(err, errsz, "key %s: out of memory", name);
