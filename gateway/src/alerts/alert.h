@@ -51,7 +51,7 @@
 /* A rule is known by its position in the rules layer's registry
  * (rules/registry.c, the one array listing every rule). The names below are
  * the positions of the seven rules of docs/record-model.md, for the code and
- * tests that single one out; test_rules checks them against the registry. A
+ * tests that single one out; test_alert checks them against the registry. A
  * rule added to the registry needs no name here: it is just the next index
  * (below RULES_MAX). Alerts sort by this index, so registry order is output order. */
 typedef enum {

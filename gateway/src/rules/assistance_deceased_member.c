@@ -18,7 +18,7 @@ static int period_after_death(const fact *m, int dmonth, int period) {
     return !fact_has(m, FF_TO) || period <= date_month((int)fact_i(m, FF_TO));
 }
 
-static int deceased_member(rules_ctx *cx, int ci, const member_ref *g, size_t ng, alert_list *out) {
+static int deceased_member(rules_ctx *cx, rule_id self, int ci, const member_ref *g, size_t ng, alert_list *out) {
     const factset *fs = cx->fs;
     int p = g[0].person;
     death_found d;
@@ -41,7 +41,7 @@ static int deceased_member(rules_ctx *cx, int ci, const member_ref *g, size_t ng
 
     const person *ps = &fs->persons[p];
     char *subject = case_subject(cx->case_key[ci], ps->id_no);
-    alert *a = subject ? open_alert(cx, out, RULE_ASSISTANCE_DECEASED_MEMBER, subject, p, 1, cx->case_key[ci])
+    alert *a = subject ? open_alert(cx, out, self, subject, p, 1, cx->case_key[ci])
                        : NULL;
     free(subject);
     if (!a) return -1;
@@ -85,7 +85,7 @@ static int evaluate(rules_ctx *cx, rule_id self, alert_list *out) {
         for (size_t g0 = 0, g1; g0 < nrefs; g0 = g1) {
             for (g1 = g0 + 1; g1 < nrefs && refs[g1].person == refs[g0].person; g1++) {
             }
-            if (deceased_member(cx, ci, refs + g0, g1 - g0, out) != 0) {
+            if (deceased_member(cx, self, ci, refs + g0, g1 - g0, out) != 0) {
                 free(refs);
                 return -1;
             }

@@ -73,7 +73,7 @@ static int member_holdings(rules_ctx *cx, int mfi, unsigned char *held, int lo, 
     return found;
 }
 
-static int hidden_assets_case(rules_ctx *cx, int ci, alert_list *out, ivec *assets, ivec *members, ivec *re) {
+static int hidden_assets_case(rules_ctx *cx, rule_id self, int ci, alert_list *out, ivec *assets, ivec *members, ivec *re) {
     const factset *fs = cx->fs;
     const char *program, *region;
     int first_person, lo, hi;
@@ -96,7 +96,7 @@ static int hidden_assets_case(rules_ctx *cx, int ci, alert_list *out, ivec *asse
         return 0;
     }
     char *subject = case_subject(cx->case_key[ci], NULL);
-    alert *a = subject ? open_alert(cx, out, RULE_ASSISTANCE_HIDDEN_ASSETS, subject, first_person, 0,
+    alert *a = subject ? open_alert(cx, out, self, subject, first_person, 0,
                                     cx->case_key[ci])
                        : NULL;
     free(subject);
@@ -159,7 +159,7 @@ static int evaluate(rules_ctx *cx, rule_id self, alert_list *out) {
     ivec assets = {0}, members = {0}, re = {0};
     int rc = 0;
     for (size_t c = 0; c < cx->ncases && rc == 0; c++)
-        rc = hidden_assets_case(cx, cx->case_sorted[c], out, &assets, &members, &re);
+        rc = hidden_assets_case(cx, self, cx->case_sorted[c], out, &assets, &members, &re);
     free(assets.v);
     free(members.v);
     free(re.v);

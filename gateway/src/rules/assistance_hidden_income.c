@@ -52,7 +52,7 @@ static int income_pass(rules_ctx *cx, income_case *ic, int p, alert *a) {
     return 0;
 }
 
-static int hidden_income_case(rules_ctx *cx, int ci, alert_list *out) {
+static int hidden_income_case(rules_ctx *cx, rule_id self, int ci, alert_list *out) {
     const factset *fs = cx->fs;
     const rules_config *rc = cx->rc;
     const char *program, *region;
@@ -91,7 +91,7 @@ static int hidden_income_case(rules_ctx *cx, int ci, alert_list *out) {
     }
 
     char *subject = case_subject(cx->case_key[ci], NULL);
-    alert *a = subject ? open_alert(cx, out, RULE_ASSISTANCE_HIDDEN_INCOME, subject, first_person, 0,
+    alert *a = subject ? open_alert(cx, out, self, subject, first_person, 0,
                                     cx->case_key[ci])
                        : NULL;
     free(subject);
@@ -141,7 +141,7 @@ fail:
 
 static int evaluate(rules_ctx *cx, rule_id self, alert_list *out) {
     for (size_t c = 0; c < cx->ncases; c++)
-        if (hidden_income_case(cx, cx->case_sorted[c], out) != 0) return -1;
+        if (hidden_income_case(cx, self, cx->case_sorted[c], out) != 0) return -1;
     return 0;
 }
 

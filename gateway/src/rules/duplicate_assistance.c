@@ -26,7 +26,7 @@ static int dup_case_find(const dup_case *dc, size_t nd, const char *key) {
 }
 
 /* One person's duplicate enrollment. mems: the person's member facts. */
-static int duplicate_person(rules_ctx *cx, int p, const ivec *mems, int lo, int n, alert_list *out) {
+static int duplicate_person(rules_ctx *cx, rule_id self, int p, const ivec *mems, int lo, int n, alert_list *out) {
     const factset *fs = cx->fs;
     const person *ps = &fs->persons[p];
     dup_case *dc = calloc(mems->n, sizeof *dc);
@@ -90,7 +90,7 @@ static int duplicate_person(rules_ctx *cx, int p, const ivec *mems, int lo, int 
     }
     char subject[64];
     snprintf(subject, sizeof subject, "person:%s", ps->id_no);
-    alert *a = open_alert(cx, out, RULE_DUPLICATE_ASSISTANCE, subject, p, 1, NULL);
+    alert *a = open_alert(cx, out, self, subject, p, 1, NULL);
     if (!a || add_periods(a, ov, lo, n) != 0) goto done;
     int all_low = 1;
     for (size_t i = 0; i < mems->n; i++) {
@@ -138,7 +138,7 @@ static int evaluate(rules_ctx *cx, rule_id self, alert_list *out) {
                 break;
             }
         }
-        if (rc == 0 && mems.n >= 2) rc = duplicate_person(cx, (int)p, &mems, lo, hi - lo + 1, out);
+        if (rc == 0 && mems.n >= 2) rc = duplicate_person(cx, self, (int)p, &mems, lo, hi - lo + 1, out);
     }
     free(mems.v);
     return rc;

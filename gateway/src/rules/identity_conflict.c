@@ -22,7 +22,7 @@ static const char *role_for_kind(fact_kind k) {
 }
 
 
-static int identity_conflict_person(rules_ctx *cx, int p, alert_list *out) {
+static int identity_conflict_person(rules_ctx *cx, rule_id self, int p, alert_list *out) {
     const factset *fs = cx->fs;
     const person *ps = &fs->persons[p];
     size_t k0 = fs->by_person_off[p], k1 = fs->by_person_off[p + 1];
@@ -37,7 +37,7 @@ static int identity_conflict_person(rules_ctx *cx, int p, alert_list *out) {
 
     char subject[64];
     snprintf(subject, sizeof subject, "person:%s", ps->id_no);
-    alert *a = open_alert(cx, out, RULE_IDENTITY_CONFLICT, subject, p, 1, NULL);
+    alert *a = open_alert(cx, out, self, subject, p, 1, NULL);
     json_t *names = json_array(), *births = json_array();
     ivec seen_names = {0}, seen_births = {0};
     if (!a || !names || !births) goto fail;
@@ -95,7 +95,7 @@ fail:
 
 static int evaluate(rules_ctx *cx, rule_id self, alert_list *out) {
     for (size_t p = 0; p < cx->fs->npersons; p++)
-        if (identity_conflict_person(cx, (int)p, out) != 0) return -1;
+        if (identity_conflict_person(cx, self, (int)p, out) != 0) return -1;
     return 0;
 }
 

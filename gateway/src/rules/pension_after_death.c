@@ -23,7 +23,7 @@ static int evaluate(rules_ctx *cx, rule_id self, alert_list *out) {
         if (!nover) continue;
         char subject[64], dbuf[16];
         snprintf(subject, sizeof subject, "person:%s", ps->id_no);
-        alert *a = open_alert(cx, out, RULE_PENSION_AFTER_DEATH, subject, (int)p, 1, NULL);
+        alert *a = open_alert(cx, out, self, subject, (int)p, 1, NULL);
         if (!a || add_death_ev(cx, a, (int)p, &d) != 0) return -1;
         for (size_t k = fs->by_person_off[p]; k < fs->by_person_off[p + 1]; k++) {
             int fi = fs->by_person[k];

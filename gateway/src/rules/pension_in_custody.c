@@ -55,7 +55,7 @@ static int evaluate(rules_ctx *cx, rule_id self, alert_list *out) {
             if (!a) {
                 char subject[64];
                 snprintf(subject, sizeof subject, "person:%s", ps->id_no);
-                a = open_alert(cx, out, RULE_PENSION_IN_CUSTODY, subject, (int)p, 1, NULL);
+                a = open_alert(cx, out, self, subject, (int)p, 1, NULL);
                 if (!a) goto done;
             }
             a->amount += fact_i(f, FF_AMOUNT);

@@ -1,6 +1,6 @@
 /* registry.c - the one list of rules. Position = rule index (rule_id), the
  * order rules run in and alerts sort by; the first seven are the named
- * positions of alerts/alert.h (test_rules checks them). A new rule: its file
+ * positions of alerts/alert.h (test_alert checks them). A new rule: its file
  * rules/<name>.c defining `const rule_desc rule_<name>`, plus one line in
  * RULES below.
  *
