@@ -4,7 +4,8 @@
  *   sbuf.c        growable string buffer for the texts
  *   mask.c        masking of ids, names and id-like runs
  *   json.c        alert_to_json / alert_from_json, tolerant JSON accessors
- *   explain_zh.c  zh-CN explanation and summary */
+ *   explain_zh.c  zh-CN explanation and summary (per-rule findings: rules/<rule>.c,
+ *                 written with alerts/explain.h) */
 #ifndef GG_ALERT_INTERNAL_H
 #define GG_ALERT_INTERNAL_H
 
@@ -14,6 +15,7 @@
 #include <jansson.h>
 
 #include "alerts/alert.h"
+#include "alerts/explain.h"
 #include "core/log.h"
 
 #define LOG_TAG "alert"
@@ -30,37 +32,19 @@ void month_text(int yyyymm, char out[16]);            /* "2024-03" */
 int month_next(int yyyymm);
 int month_parse(const char *s, int *out);             /* "YYYY-MM"; 0 ok, -1 bad */
 
-/* ----------------------------------------------------------------- sbuf.c */
-
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-void sb_putn(sbuf *b, const char *s, size_t n);
-void sb_puts(sbuf *b, const char *s);
-void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Hands the text to the caller (malloc'd) or NULL on OOM. */
-char *sb_take(sbuf *b);
+/* sbuf.c: the string buffer, declared in alerts/explain.h */
 
 /* ----------------------------------------------------------------- mask.c */
 
 /* Copy of `in` with every run of 15+ id characters masked; malloc'd, NULL on
  * OOM (or for NULL in). */
 char *mask_id_runs(const char *in);
-/* Masked id / name into out (ids: >= 32); "" for NULL or empty. */
-void mask_id(const char *id, char *out, size_t outsz);
-void mask_name(const char *name, char *out, size_t outsz);
+/* mask_id, mask_name: alerts/explain.h */
 /* Masked subject key (ids and the name of "person:~<name>|<birth>"); malloc'd. */
 char *mask_subject(const char *subject);
 
 /* ----------------------------------------------------------------- json.c */
 
-const char *jstr(const json_t *o, const char *k);     /* borrowed or NULL */
-int jint(const json_t *o, const char *k, long long *out); /* integer or digit text */
-/* Date or month member as "YYYY-MM-DD" / "YYYY-MM" text; 0 when present. */
-int jdate(const json_t *o, const char *k, char *out, size_t outsz);
-json_t *parse_obj(const char *text);                  /* new reference or NULL */
+/* jstr, jint, jdate, parse_obj: alerts/explain.h */
 
 #endif

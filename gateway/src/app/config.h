@@ -11,13 +11,17 @@
  * written in the file: conn.<c>.password_env / .password_file and
  * conn.<c>.token_env / .token_file name where they are; files must be mode 0600
  * (or stricter) or loading fails. Unknown sections and keys are rejected with
- * the file, line and key named. */
+ * the file, line and key named, and the accepted keys of the section listed.
+ * Every key is described once, in the configuration map of config.c
+ * (`gridgate config keys` prints it); rule keys come from the rule descriptors. */
 #ifndef GG_CONFIG_H
 #define GG_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "alerts/alert.h"
+#include "core/confkey.h"
 #include "rules/rules.h"
 
 #define GG_MAX_CONNS 8
@@ -58,7 +62,7 @@ typedef struct gg_config {
     gg_source_conf *sources;
     size_t nsources;
     rules_config rules;
-    gg_route routes[RULE__COUNT];
+    gg_route routes[RULES_MAX]; /* by rule index */
     int max_attempts;       /* delivery attempts before dead-lettering; default 10 */
     long backoff_base_ms;   /* default 1000 */
     long backoff_max_ms;    /* default 300000 */
@@ -79,5 +83,14 @@ char *config_path(const gg_config *c, const char *p);
 /* Reads a secret file, refusing group/other-readable files. malloc'd, trailing
  * newline stripped; NULL with err set. */
 char *config_read_secret_file(const char *path, char *err, size_t errsz);
+
+/* The configuration map (app/config.c): every key of [gridgate], [source
+ * NAME], [route], [delivery] and [admin]; [rule NAME] keys are the rule
+ * descriptors' (rules/rules.h). */
+size_t config_map_count(void);
+const confkey *config_map_at(size_t i); /* NULL past the end */
+/* Every section, key, type, default, range and help as a table; markdown = 1
+ * prints the reference table of docs/configuration.md. */
+void config_keys_print(FILE *out, int markdown);
 
 #endif

@@ -61,10 +61,21 @@ static void usage(FILE *out) {
           "  deliver                                   retry due deliveries only\n"
           "  adapter new NAME --kind pg|odbc|http      write a commented skeleton adapter and config stanza\n"
           "  adapter test FILE --source NAME [--limit N]  run an adapter against its live source, touch no state\n"
+          "  config keys [--markdown]                  every configuration key: section, type, default, range, help\n"
           "  version\n"
           "\n"
           "CONFIG defaults to $GRIDGATE_CONFIG, else ./gridgate.ini.\n",
           out);
+}
+
+/* config keys [--markdown]: the configuration map as a table (no file read). */
+static int cmd_config(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "keys") && (argc == 2 || (argc == 3 && !strcmp(argv[2], "--markdown")))) {
+        config_keys_print(stdout, argc == 3);
+        return 0;
+    }
+    fprintf(stderr, "usage: gridgate config keys [--markdown]\n");
+    return 2;
 }
 
 static int open_ctx(gg_ctx *ctx, const char *cfg, int state, int adapters) {
@@ -348,7 +359,7 @@ static int cmd_check(const char *cfg) {
         }
         for (const char *const *w = adapter_warnings(ad); w && *w; w++) printf("  warning: %s\n", *w);
     }
-    for (int r = 0; r < RULE__COUNT; r++) {
+    for (int r = 0; r < (int)rules_count(); r++) {
         const gg_route *rt = &ctx.cfg->routes[r];
         for (size_t k = 0; k < rt->nsinks; k++) {
             const char *sink = rt->sinks[k];
@@ -580,6 +591,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "quarantine") || !strcmp(cmd, "dq") || !strcmp(cmd, "outbox") || !strcmp(cmd, "deliver"))
         return cmd_simple(cfg, cmd, sub_argc, sub_argv);
     if (!strcmp(cmd, "adapter")) return authoring_main(cfg, sub_argc, sub_argv);
+    if (!strcmp(cmd, "config")) return cmd_config(sub_argc, sub_argv);
     if (!strcmp(cmd, "version")) {
         printf("gridgate %s\n", GG_VERSION);
         return 0;
