@@ -254,6 +254,12 @@ static int source_key(cfg_parse *p, gg_source_conf *s, const char *key, const ch
         if (parse_long(val, 10, 86400000L, &s->deadline_ms)) goto bad;
     } else if (!strcmp(key, "memory_mb")) {
         if (parse_long(val, 1, 65536, &s->memory_mb)) goto bad;
+    } else if (!strcmp(key, "max_field") || !strcmp(key, "max_record")) {
+        if (parse_size(val, 16, 1L << 30, key[4] == 'f' ? &s->max_field : &s->max_record)) goto bad;
+    } else if (!strcmp(key, "max_pages")) {
+        if (parse_long(val, 1, 100000000L, &s->max_pages)) goto bad;
+    } else if (!strcmp(key, "max_amount")) {
+        if (parse_long(val, 1, 1000000000000L, &s->max_amount)) goto bad;
     } else if (!strncmp(key, "conn.", 5)) {
         char cname[64];
         const char *rest = key + 5;
