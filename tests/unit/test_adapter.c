@@ -796,6 +796,128 @@ static void test_person_fields_and_case_payments(void **state) {
                       "map lacks the required payment field 'id_no'", NULL);
 }
 
+
+/* Hostile values from a source or an adapter's emit: fields and records over
+ * the size limits (raw text not kept), numbers a cast would not survive
+ * (1e308, NaN, 2^63), implausible dates and amounts. Each record is rejected
+ * with an accurate reason; the good records still pass. */
+typedef struct raw_seen {
+    collected c;
+    int raw_null[64];
+    size_t raw_len[64];
+} raw_seen;
+
+static int on_reject_raw(void *ud, const char *stream, const char *ref, const char *reason, const char *raw) {
+    raw_seen *r = ud;
+    int i = r->c.nrejects;
+    if (i < 64) {
+        r->raw_null[i] = raw == NULL;
+        r->raw_len[i] = raw ? strlen(raw) : 0;
+    }
+    return on_reject(&r->c, stream, ref, reason, raw);
+}
+
+static void test_input_limits(void **state) {
+    (void)state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    sql(db, "CREATE TABLE big (bh TEXT, xm TEXT, swrq TEXT, note TEXT);"
+            "INSERT INTO big VALUES ('G1', '王五', '2024-01-02', 'ok');"
+            "INSERT INTO big VALUES ('G2', '王五', '2024-01-02', replace(hex(zeroblob(3000)), '0', 'a'));"
+            "INSERT INTO big VALUES (replace(hex(zeroblob(3000)), '0', 'k'), '王五', '2024-01-02', 'x');"
+            "INSERT INTO big VALUES ('G4', '王五', '1850-01-02', 'x');"
+            "INSERT INTO big VALUES ('G5', replace(hex(zeroblob(450)), '0', 'c'), '2024-01-02',"
+            " replace(hex(zeroblob(450)), '0', 'b'));");
+    sqlite3_close(db);
+    gg_conn_conf cc;
+    char spec[256], err[1024];
+    gg_source_conf src = make_src("UTF-8", &cc, spec, sizeof spec);
+    src.max_field = 1000;   /* [source] max_field = 1000 */
+    src.max_record = 1500;  /* and max_record */
+    src.max_amount = 5000;  /* yuan */
+    const char *path = write_adapter("limits.lua",
+        "return { streams = {\n"
+        "  a_sql = { kind = 'death', conn = 'db', sql = 'SELECT bh, xm, swrq, note FROM big', key = 'bh',\n"
+        "            map = { name = 'xm', death_date = date 'swrq', basis = const 'cremation' } },\n"
+        "  b_emit = { kind = 'death', pull = function(ctx)\n"
+        "    local d = { ref = 'E1', name = 'x', death_date = 20240102, basis = 'cremation' }\n"
+        "    ctx.emit(d)\n"
+        "    ctx.emit{ ref = 'E2', name = 'x', death_date = 1e308, basis = 'cremation' }\n"
+        "    ctx.emit{ ref = 'E3', name = 'x', death_date = 0/0, basis = 'cremation' }\n"
+        "    ctx.emit{ ref = 'E4', name = 'x', death_date = 2^63, basis = 'cremation' }\n"
+        "    ctx.emit{ ref = 'E5', name = 'x', death_date = -1e300, basis = 'cremation' }\n"
+        "    ctx.emit{ ref = 'E6', name = 'x', death_date = '1e308', basis = 'cremation' }\n"
+        "    ctx.emit{ ref = 'E7', name = string.rep('n', 2000), death_date = 20240102, basis = 'cremation' }\n"
+        "    ctx.emit{ ref = 'E8', name = 'x', death_date = 20240102, basis = 'cremation', extra = string.rep('e', 5000) }\n"
+        "    ctx.emit{ ref = string.rep('r', 5000), name = 'x', death_date = 20240102, basis = 'cremation' }\n"
+        "    ctx.emit{ ref = 'E10', name = 'x', death_date = 18991231, basis = 'cremation' }\n"
+        "    ctx.emit{ ref = 'E11', name = 'x', death_date = 20240102.5, basis = 'cremation' }\n"
+        "    ctx.emit{ ref = 'E12', name = 'x', death_date = 20240102.0, basis = 'cremation' }\n"
+        "    ctx.emit{ ref = 'E13', name = 'x', death_date = 20240102, basis = 'cremation',\n"
+        "              a = string.rep('1', 900), b = string.rep('2', 900) }\n"
+        "  end },\n"
+        "  c_pay = { kind = 'payment', pull = function(ctx)\n"
+        "    ctx.emit{ ref = 'P1', id_no = '110105194912310021', program = 'pension', period = 202403, amount = 312050 }\n"
+        "    ctx.emit{ ref = 'P2', id_no = '110105194912310021', program = 'pension', period = 202403, amount = -300 }\n"
+        "    ctx.emit{ ref = 'P3', id_no = '110105194912310021', program = 'pension', period = 202403, amount = 100000000000000000 }\n"
+        "    ctx.emit{ ref = 'P4', id_no = '110105194912310021', program = 'pension', period = 202403, amount = 1e19 }\n"
+        "    ctx.emit{ ref = 'P5', id_no = '110105194912310021', program = 'pension', period = 202403, amount = 500001 }\n"
+        "    ctx.emit{ ref = 'P6', id_no = '110105194912310021', program = 'pension', period = 1e308, amount = 1 }\n"
+        "  end },\n"
+        "} }\n");
+    adapter *ad = adapter_load(&src, path, err, sizeof err);
+    if (!ad) print_error("%s\n", err);
+    assert_non_null(ad);
+    raw_seen r;
+    memset(&r, 0, sizeof r);
+    adapter_sink sink = {on_fact, on_reject_raw, &r};
+    /* SQL rows */
+    sink.ud = &r;
+    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(r.c.nfacts, 1);
+    assert_non_null(fact_by_ref(&r.c, "G1"));
+    assert_string_equal(reject_reason(&r.c, "G2"), "column note: value of 6000 bytes is over max_field (1000 bytes)");
+    assert_int_equal(r.raw_null[0], 1); /* the oversized record's text is not kept */
+    /* an oversized key: the row is named by its position, never by the value */
+    assert_string_equal(reject_reason(&r.c, "(row 3)"), "column bh: value of 6000 bytes is over max_field (1000 bytes)");
+    assert_non_null(strstr(reject_reason(&r.c, "G4"), "implausible date 18500102 (outside 19000101.."));
+    assert_string_equal(reject_reason(&r.c, "G5"), "record of 1812 bytes is over max_record (1500 bytes)");
+    collected_free(&r.c);
+    memset(&r, 0, sizeof r);
+    /* emitted tables */
+    assert_int_equal(adapter_pull(ad, 1, &sink, 0, NULL, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(r.c.nfacts, 2);
+    assert_non_null(fact_by_ref(&r.c, "E1"));
+    assert_int_equal(fact_by_ref(&r.c, "E12")->f[FF_DEATH_DATE].i, 20240102);
+    assert_string_equal(reject_reason(&r.c, "E2"), "field death_date: number 1e+308 is out of range for a date (yyyymmdd)");
+    assert_non_null(strstr(reject_reason(&r.c, "E3"), "is out of range for a date"));
+    assert_string_equal(reject_reason(&r.c, "E4"), "field death_date: number 9.22337e+18 is out of range for a date (yyyymmdd)");
+    assert_non_null(strstr(reject_reason(&r.c, "E5"), "is out of range for a date"));
+    assert_string_equal(reject_reason(&r.c, "E6"), "field 'death_date': not a date: '1e308'");
+    assert_string_equal(reject_reason(&r.c, "E7"), "field name: value of 2000 bytes is over max_field (1000 bytes)");
+    assert_string_equal(reject_reason(&r.c, "E8"), "field extra: value of 5000 bytes is over max_field (1000 bytes)");
+    assert_string_equal(reject_reason(&r.c, "(no ref)"), "field ref: value of 5000 bytes is over max_field (1000 bytes)");
+    assert_string_equal(reject_reason(&r.c, "E10"), "field 'death_date': implausible date 18991231 (before 19000101)");
+    assert_string_equal(reject_reason(&r.c, "E11"), "field death_date: fractional number 2.02401e+07 (an integer is needed)");
+    assert_non_null(strstr(reject_reason(&r.c, "E13"), "is over max_record (1500 bytes)"));
+    for (int i = 0; i < r.c.nrejects; i++)
+        if (strstr(r.c.reasons[i], "max_field") || strstr(r.c.reasons[i], "max_record")) assert_int_equal(r.raw_null[i], 1);
+        else assert_true(r.raw_len[i] < 1000);
+    collected_free(&r.c);
+    memset(&r, 0, sizeof r);
+    /* amounts */
+    assert_int_equal(adapter_pull(ad, 2, &sink, 0, NULL, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(r.c.nfacts, 1);
+    assert_non_null(fact_by_ref(&r.c, "P1"));
+    assert_string_equal(reject_reason(&r.c, "P2"), "field 'amount': negative amount -3.00 yuan is not accepted");
+    assert_non_null(strstr(reject_reason(&r.c, "P3"), "amount 1000000000000000.00 yuan is over the ceiling of 5000.00 yuan"));
+    assert_string_equal(reject_reason(&r.c, "P4"), "field amount: number 1e+19 is out of range for an amount in fen");
+    assert_non_null(strstr(reject_reason(&r.c, "P5"), "is over the ceiling"));
+    assert_string_equal(reject_reason(&r.c, "P6"), "field period: number 1e+308 is out of range for a month (yyyymm)");
+    collected_free(&r.c);
+    adapter_free(ad);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_incremental_watermark),
@@ -809,6 +931,7 @@ int main(void) {
         cmocka_unit_test(test_missing_column_and_to_fen),
         cmocka_unit_test(test_lenient_date),
         cmocka_unit_test(test_person_fields_and_case_payments),
+        cmocka_unit_test(test_input_limits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

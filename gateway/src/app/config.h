@@ -44,6 +44,9 @@ typedef struct gg_source_conf {
     int enabled;
     long deadline_ms;   /* Lua time limit per call; default 60000 */
     long memory_mb;     /* Lua memory cap; default 256 */
+    /* Limits on input (0 = the default): max_field, max_record bytes (4K, 64K),
+     * max_pages per HTTP stream pull (10000), max_amount yuan per record (1000000). */
+    long max_field, max_record, max_pages, max_amount;
     gg_conn_conf conns[GG_MAX_CONNS];
     int nconns;
     int line;           /* where the section starts, for messages */
