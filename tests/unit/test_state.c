@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -50,7 +51,7 @@ static int setup(void **stp) {
 static int teardown(void **stp) {
     fixture *fx = *stp;
     char p[160];
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal", ".lock"};
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
         snprintf(p, sizeof p, "%s%s", fx->path, suffixes[i]);
         unlink(p);
@@ -1245,10 +1246,77 @@ static void test_killed_process_leaves_previous_state(void **stp) {
     state_close(st);
 }
 
+static unsigned file_mode(const char *path, const char *suffix) {
+    char p[200];
+    snprintf(p, sizeof p, "%s%s", path, suffix);
+    struct stat sb;
+    if (stat(p, &sb) != 0) fail_msg("%s does not exist", p);
+    return (unsigned)(sb.st_mode & 0777);
+}
+
+/* The store holds personal data: with a permissive umask (022) the database
+ * and the -wal/-shm files SQLite creates on the first write are 0600, and an
+ * existing store left 0644 by an older build is narrowed on open. */
+static void test_files_private(void **stp) {
+    fixture *fx = *stp;
+    mode_t old = umask(022);
+    state *st = open_ok(fx);
+    assert_int_equal(state_begin(st), 0);
+    assert_int_equal(state_quarantine_add(st, "psb", "deaths", "R1", "bad date", "{}", 1), 0);
+    assert_int_equal(state_commit(st), 0);
+    assert_int_equal(file_mode(fx->path, ""), 0600);
+    assert_int_equal(file_mode(fx->path, "-wal"), 0600);
+    assert_int_equal(file_mode(fx->path, "-shm"), 0600);
+    state_close(st);
+    assert_int_equal(chmod(fx->path, 0644), 0);
+    st = open_ok(fx);
+    assert_int_equal(file_mode(fx->path, ""), 0600);
+    state_close(st);
+    umask(old);
+}
+
+/* One daemon per store: the lock file is 0600 and holds the pid; a second
+ * taker (another process: flock locks belong to the open file) is refused
+ * with that pid, and can take it once the holder is gone. */
+static void test_lock(void **stp) {
+    fixture *fx = *stp;
+    mode_t old = umask(022);
+    char err[512] = "";
+    int fd = -1;
+    assert_int_equal(state_lock(fx->path, &fd, err, sizeof err), 0);
+    assert_true(fd >= 0);
+    assert_int_equal(file_mode(fx->path, ".lock"), 0600);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        char e2[512] = "", want[64];
+        int fd2 = -1;
+        snprintf(want, sizeof want, "(pid %ld holds ", (long)getppid());
+        int rc = state_lock(fx->path, &fd2, e2, sizeof e2);
+        _exit(rc == -1 && fd2 == -1 && strstr(e2, want) && strstr(e2, "one daemon per state store") ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    state_unlock(fd);
+    child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        char e2[512] = "";
+        int fd2 = -1;
+        _exit(state_lock(fx->path, &fd2, e2, sizeof e2) == 0 ? 0 : 1);
+    }
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    umask(old);
+}
+
 int main(void) {
     gg_log_set_level(GG_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schema_create_and_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_files_private, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_database_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),

@@ -86,5 +86,9 @@ char *adapter_raw_json(adapter *ad);
 /* Delivers one alert through the adapter's push function (idempotent on
  * alert id by contract). `explanation` is the zh-CN text. */
 int adapter_push(adapter *ad, const alert *a, const char *explanation, char *err, size_t errsz);
+/* The same with the verdict deadline (unix seconds, 0 = none) handed to the
+ * push function as alert.deadline / alert.deadline_date (China time). */
+int adapter_push_due(adapter *ad, const alert *a, const char *explanation, long long deadline, char *err,
+                     size_t errsz);
 
 #endif

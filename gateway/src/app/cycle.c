@@ -486,7 +486,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         cs->alerts_total++;
         if (ch == ALERT_CREATED) cs->alerts_new++;
         if (ch == ALERT_UPDATED) cs->alerts_updated++;
-        if (ch != ALERT_UNCHANGED) route_alert(ctx, a);
+        if (ch != ALERT_UNCHANGED) route_alert(ctx, a, cs);
         if (a->rule == RULE_IDENTITY_CONFLICT) {
             /* one count per source involved in the conflict */
             for (size_t e = 0; e < a->nev; e++) {

@@ -30,6 +30,7 @@
 
 #include "app/authoring.h"
 #include "app/cycle.h"
+#include "delivery/delivery.h"
 #include "app/gg.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -67,6 +68,16 @@ static void usage(FILE *out) {
           out);
 }
 
+/* One daemon per state store: run and deliver write it in cycles and take
+ * its lock; on refusal the context is closed and -1 returned. */
+static int lock_state(gg_ctx *ctx, const char *cmd, int *fd) {
+    char err[1024];
+    if (state_lock(ctx->cfg->state_path, fd, err, sizeof err) == 0) return 0;
+    fprintf(stderr, "gridgate %s: %s\n", cmd, err);
+    gg_ctx_close(ctx);
+    return -1;
+}
+
 static int open_ctx(gg_ctx *ctx, const char *cfg, int state, int adapters) {
     char err[2048];
     if (gg_ctx_open(ctx, cfg, state, adapters, err, sizeof err)) {
@@ -101,6 +112,8 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
     }
     gg_ctx ctx;
     if (open_ctx(&ctx, cfg, 1, 1)) return 1;
+    int lock_fd = -1;
+    if (lock_state(&ctx, "run", &lock_fd)) return 1;
     /* The daemon's metrics and health, served by the admin endpoint when
      * [admin] is configured. */
     time_t started = time(NULL);
@@ -112,6 +125,7 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
         metrics_free(metrics);
         health_free(health);
         gg_ctx_close(&ctx);
+        state_unlock(lock_fd);
         return 1;
     }
     record_start(metrics, health, &ctx);
@@ -124,6 +138,7 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
             metrics_free(metrics);
             health_free(health);
             gg_ctx_close(&ctx);
+            state_unlock(lock_fd);
             return 1;
         }
     }
@@ -167,6 +182,7 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
     metrics_free(metrics);
     health_free(health);
     gg_ctx_close(&ctx);
+    state_unlock(lock_fd);
     return rc;
 }
 
@@ -322,6 +338,11 @@ static int cmd_status(const char *cfg, int argc, char **argv) {
 
 /* ----------------------------------------------------------------- check */
 
+static void print_warning(void *ud, const char *msg) {
+    (void)ud;
+    printf("warning: %s\n", msg);
+}
+
 static int cmd_check(const char *cfg) {
     gg_ctx ctx;
     if (open_ctx(&ctx, cfg, 0, 1)) return 1;
@@ -348,18 +369,7 @@ static int cmd_check(const char *cfg) {
         }
         for (const char *const *w = adapter_warnings(ad); w && *w; w++) printf("  warning: %s\n", *w);
     }
-    for (int r = 0; r < RULE__COUNT; r++) {
-        const gg_route *rt = &ctx.cfg->routes[r];
-        for (size_t k = 0; k < rt->nsinks; k++) {
-            const char *sink = rt->sinks[k];
-            if (!strcmp(sink, "@sources")) continue;
-            adapter *ad = gg_ctx_adapter(&ctx, sink);
-            if (ad && !adapter_can_push(ad)) {
-                printf("route %s: ERROR sink %s has no push function\n", rule_name((rule_id)r), sink);
-                bad = 1;
-            }
-        }
-    }
+    route_check(&ctx, print_warning, NULL);
     if (ctx.cfg->rules.enabled[RULE_ASSISTANCE_HIDDEN_INCOME] && ctx.cfg->rules.standard_default < 0 &&
         ctx.cfg->rules.nstandards == 0)
         printf("warning: [rule assistance_hidden_income] has no standard; the rule will not run\n");
@@ -524,11 +534,16 @@ static int cmd_simple(const char *cfg, const char *what, int argc, char **argv) 
         rc = state_outbox_each(ctx.st, status, print_outbox, &n) ? 1 : 0;
         printf("%ld deliveries\n", n);
     } else if (!strcmp(what, "deliver")) {
+        int lock_fd = -1;
+        if (lock_state(&ctx, "deliver", &lock_fd)) return 1;
         cycle_stats cs;
         memset(&cs, 0, sizeof cs);
         int failures = cycle_deliver(&ctx, &cs);
         printf("%ld delivered, %d failed\n", cs.delivered, failures);
         rc = failures ? 3 : 0;
+        gg_ctx_close(&ctx);
+        state_unlock(lock_fd);
+        return rc;
     }
     gg_ctx_close(&ctx);
     return rc;

@@ -57,11 +57,11 @@ typedef struct withdraw_ctx {
     strmap produced;
 } withdraw_ctx;
 
-static void reroute_by_id(gg_ctx *ctx, const char *id) {
+static void reroute_by_id(gg_ctx *ctx, const char *id, cycle_stats *cs) {
     alert a;
     memset(&a, 0, sizeof a);
     if (state_alert_get(ctx->st, id, &a) != 0) return;
-    route_alert(ctx, &a);
+    route_alert(ctx, &a, cs);
     alert_free(&a);
 }
 
@@ -72,7 +72,7 @@ static int withdraw_if_gone(void *ud, const char *id) {
     if (state_alert_withdraw(wc->ctx->st, id, &version)) return 0;
     gg_info("alerts", "alert %s withdrawn: its evidence is gone (version %d)", id, version);
     wc->cs->alerts_withdrawn++;
-    reroute_by_id(wc->ctx, id);
+    reroute_by_id(wc->ctx, id, wc->cs);
     return 0;
 }
 
@@ -81,7 +81,7 @@ static int escalate_overdue(void *ud, const char *id) {
     gg_warn("alerts", "alert %s overdue: no verdict within %ld days; delivered again as overdue", id,
             wc->ctx->cfg->verdict_deadline_days);
     wc->cs->alerts_overdue++;
-    reroute_by_id(wc->ctx, id);
+    reroute_by_id(wc->ctx, id, wc->cs);
     return 0;
 }
 

@@ -22,11 +22,15 @@
 #include "store/state_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The schema version this build writes and understands. */
 #define STATE_SCHEMA_VERSION 3 /* 2: facts.name_norm; 3: marks */
@@ -325,11 +329,89 @@ static void state_finalize_cached(state *st) {
     st->fact_put = st->quarantine_add = st->dq_add = NULL;
 }
 
+/* The state store holds every department's ids and names: the database file
+ * is created 0600 whatever the umask (SQLite gives its -wal and -shm files
+ * the database file's mode), and an existing store or -wal/-shm file that
+ * others can read is narrowed to 0600. Not for ":memory:" or URI names. */
+static int make_private(const char *path, char *err, size_t errsz) {
+    if (!strcmp(path, ":memory:") || !strncmp(path, "file:", 5)) return 0;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        set_err(err, errsz, "state %s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) == 0 && (sb.st_mode & 077) && fchmod(fd, 0600) != 0) {
+        set_err(err, errsz, "state %s: cannot make it private (chmod 0600): %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    static const char *const side[] = {"-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof side / sizeof side[0]; i++) {
+        char p2[4096];
+        if (snprintf(p2, sizeof p2, "%s%s", path, side[i]) >= (int)sizeof p2) continue;
+        if (stat(p2, &sb) == 0 && (sb.st_mode & 077) && chmod(p2, 0600) != 0)
+            gg_warn("state", "%s: cannot make it private (chmod 0600): %s", p2, strerror(errno));
+    }
+    return 0;
+}
+
+int state_lock(const char *path, int *fd_out, char *err, size_t errsz) {
+    *fd_out = -1;
+    if (!path || !*path) {
+        set_err(err, errsz, "state: no database path given");
+        return -1;
+    }
+    char lp[4096];
+    if (snprintf(lp, sizeof lp, "%s.lock", path) >= (int)sizeof lp) {
+        set_err(err, errsz, "state %s: path too long for its lock file", path);
+        return -1;
+    }
+    int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        set_err(err, errsz, "state %s: cannot open the lock file %s: %s", path, lp, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char buf[32] = "";
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        buf[n > 0 ? n : 0] = '\0';
+        long holder = strtol(buf, NULL, 10);
+        close(fd);
+        if (e == EWOULDBLOCK) {
+            if (holder > 0)
+                set_err(err, errsz,
+                        "state %s is in use by another gridgate (pid %ld holds %s); one daemon per state store",
+                        path, holder, lp);
+            else
+                set_err(err, errsz, "state %s is in use by another gridgate (it holds %s); one daemon per state store",
+                        path, lp);
+        } else {
+            set_err(err, errsz, "state %s: cannot lock %s: %s", path, lp, strerror(e));
+        }
+        return -1;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        gg_warn("state", "%s: cannot write the pid into the lock file: %s", lp, strerror(errno));
+    fchmod(fd, 0600);
+    *fd_out = fd;
+    return 0;
+}
+
+void state_unlock(int fd) {
+    if (fd >= 0) close(fd); /* releases the flock; the pid left in the file is only informative */
+}
+
 state *state_open(const char *path, char *err, size_t errsz) {
     if (!path || !*path) {
         set_err(err, errsz, "state: no database path given");
         return NULL;
     }
+    if (make_private(path, err, errsz)) return NULL;
     state *st = calloc(1, sizeof *st);
     if (!st) {
         set_err(err, errsz, "state %s: out of memory", path);

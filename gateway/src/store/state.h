@@ -22,6 +22,13 @@ typedef struct state state;
 
 state *state_open(const char *path, char *err, size_t errsz); /* creates the schema */
 void state_close(state *st);
+/* One daemon per state store: an exclusive flock(2) on "<path>.lock" (created
+ * 0600, holding the holder's pid), taken by whatever writes the store in a
+ * cycle (run, deliver). 0 with *fd (keep it open while writing), -1 with err
+ * naming the holder's pid when another process holds it. state_unlock(fd)
+ * releases it (closing the fd or exiting does too). */
+int state_lock(const char *path, int *fd, char *err, size_t errsz);
+void state_unlock(int fd);
 int state_begin(state *st);
 int state_commit(state *st);
 int state_rollback(state *st);
