@@ -50,14 +50,18 @@ static void on_stop_signal(int sig) {
 static void usage(FILE *out) {
     fputs("usage: gridgate [-c CONFIG] [-v] COMMAND ...\n"
           "\n"
-          "  run [--once] [--no-push] [--interval S]   pull, match and push (loop every S seconds, default 300)\n"
+          "  run [--once] [--no-push] [--interval S]   pull, match and push (loop every S seconds, default 300);\n"
+          "                                            --no-push: alerts are stored and queued, nothing is sent\n"
+          "                                            (a later run or `deliver` sends them)\n"
           "  check                                     validate the configuration and every adapter\n"
           "  status [--url URL]                        ask the running daemon (its [admin] endpoint) how it is\n"
           "  alerts list [--rule R] [--status S]       alerts in the state store\n"
           "  alerts show ID                            one alert explained (zh-CN, ids masked)\n"
           "  alerts export [--rule R] [--mask]         JSON lines for other tools\n"
-          "  quarantine list [--source S]              rejected records with the reason\n"
-          "  dq                                        data-quality counts of the last cycle\n"
+          "  quarantine list [--source S]              quarantined records: rejected, or kept with an invalid id\n"
+          "                                            (KIND column), with the reason\n"
+          "  dq                                        data-quality counts of the last cycle (rejected,\n"
+          "                                            invalid_id, ... per source)\n"
           "  outbox list [--status pending|done|dead]  deliveries to sinks\n"
           "  deliver                                   retry due deliveries only\n"
           "  adapter new NAME --kind pg|odbc|http      write a commented skeleton adapter and config stanza\n"
@@ -484,10 +488,12 @@ static int cmd_alerts(const char *cfg, int argc, char **argv) {
 
 /* ------------------------------------------------- quarantine, dq, outbox */
 
+/* Counts per kind: [0] rejected, [1] invalid id (kept), [2] rejected, last good kept. */
 static int print_quarantine(void *ud, const quarantine_row *r) {
     long *n = ud;
-    printf("%-10s %-22s %-20s %s\n", r->source, r->stream ? r->stream : "", r->ref ? r->ref : "", r->reason);
-    (*n)++;
+    n[r->kind && !strcmp(r->kind, "invalid_id") ? 1 : r->kind && !strcmp(r->kind, "last_good_kept") ? 2 : 0]++;
+    printf("%-10s %-22s %-20s %-26s %s\n", r->source, r->stream ? r->stream : "", r->ref ? r->ref : "",
+           quarantine_kind_words(r->kind), r->reason);
     return 0;
 }
 
@@ -523,9 +529,12 @@ static int cmd_simple(const char *cfg, const char *what, int argc, char **argv) 
     long n = 0;
     int rc = 0;
     if (!strcmp(what, "quarantine")) {
-        printf("%-10s %-22s %-20s %s\n", "SOURCE", "STREAM", "RECORD", "REASON");
-        rc = state_quarantine_each(ctx.st, source, print_quarantine, &n) ? 1 : 0;
-        printf("%ld quarantined records\n", n);
+        printf("%-10s %-22s %-20s %-26s %s\n", "SOURCE", "STREAM", "RECORD", "KIND", "REASON");
+        long nk[3] = {0, 0, 0};
+        rc = state_quarantine_each(ctx.st, source, print_quarantine, nk) ? 1 : 0;
+        printf("%ld quarantined records: %ld rejected, %ld invalid id (kept), %ld rejected with the last good "
+               "version kept\n",
+               nk[0] + nk[1] + nk[2], nk[0], nk[1], nk[2]);
     } else if (!strcmp(what, "dq")) {
         printf("%-10s %-18s %-28s %8s\n", "SOURCE", "METRIC", "REASON", "COUNT");
         rc = state_dq_each(ctx.st, 0, print_dq, &n) ? 1 : 0;

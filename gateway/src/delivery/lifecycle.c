@@ -85,10 +85,32 @@ static int escalate_overdue(void *ud, const char *id) {
     return 0;
 }
 
+/* An alert resting on a record rejected this cycle whose last good version
+ * was kept (cycle.c, on_reject) stays as it was; the log says so per alert. */
+typedef struct last_good_ctx {
+    const alert_list *al;
+} last_good_ctx;
+
+static int note_last_good(void *ud, const quarantine_row *r) {
+    last_good_ctx *lg = ud;
+    for (size_t i = 0; i < lg->al->n; i++) {
+        const alert *a = &lg->al->items[i];
+        for (size_t e = 0; e < a->nev; e++) {
+            if (strcmp(a->ev[e].source, r->source) || !a->ev[e].ref || strcmp(a->ev[e].ref, r->ref)) continue;
+            gg_warn("alerts", "alert %s: its evidence record %s of source %s was rejected this cycle (%s); the last "
+                    "good version is kept and the alert stands", a->id, r->ref, r->source, r->reason);
+            break;
+        }
+    }
+    return 0;
+}
+
 /* Withdraws the open alerts the rules no longer produce (al) and escalates
  * the pushed ones past the verdict deadline, rerouting both. Inside the
  * caller's transaction. */
 void lifecycle_update(gg_ctx *ctx, const alert_list *al, cycle_stats *cs) {
+    last_good_ctx lg = {.al = al};
+    state_quarantine_last_good_each(ctx->st, cs->cycle, note_last_good, &lg);
     withdraw_ctx wc = {.ctx = ctx, .cs = cs};
     int lifecycle_ok = strmap_init(&wc.produced, al->n) == 0;
     for (size_t i = 0; lifecycle_ok && i < al->n; i++)

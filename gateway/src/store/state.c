@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 /* The schema version this build writes and understands. */
-#define STATE_SCHEMA_VERSION 3 /* 2: facts.name_norm; 3: marks */
+#define STATE_SCHEMA_VERSION 4 /* 2: facts.name_norm; 3: marks; 4: quarantine.kind */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -81,6 +81,7 @@ static const char *const schema_sql =
     " last_cycle BIGINT NOT NULL,"
     " count BIGINT NOT NULL,"
     " at BIGINT NOT NULL,"
+    " kind TEXT NOT NULL DEFAULT 'rejected',"
     " UNIQUE(source, stream, ref, reason));"
     "CREATE TABLE IF NOT EXISTS dq("
     " cycle BIGINT NOT NULL,"
@@ -134,6 +135,12 @@ static const char *const migrate_marks_sql =
     " WHERE stream LIKE 'verdict:%' OR stream LIKE '%#lookup';"
     "DELETE FROM watermarks WHERE stream LIKE 'verdict:%' OR stream LIKE '%#lookup';";
 
+/* 3 -> 4: the quarantine says which kind each row is (state.h); rows with an
+ * invalid id were stored with the reason "invalid id_no: ...". */
+static const char *const migrate_quarantine_kind_sql =
+    "ALTER TABLE quarantine ADD COLUMN kind TEXT NOT NULL DEFAULT 'rejected';"
+    "UPDATE quarantine SET kind = 'invalid_id' WHERE reason LIKE 'invalid id_no:%';";
+
 static const char *const fact_put_sql =
     "INSERT INTO facts(source, kind, ref, id_norm, case_key, fields_json, raw_json,"
     " first_cycle, last_cycle, name_norm) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)"
@@ -144,10 +151,10 @@ static const char *const fact_put_sql =
 
 static const char *const quarantine_add_sql =
     "INSERT INTO quarantine(source, stream, ref, reason, raw_json, first_cycle,"
-    " last_cycle, count, at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, 1, ?7)"
+    " last_cycle, count, at, kind) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, 1, ?7, ?8)"
     " ON CONFLICT(source, stream, ref, reason) DO UPDATE SET"
     " raw_json = excluded.raw_json, last_cycle = excluded.last_cycle,"
-    " count = quarantine.count + 1, at = excluded.at";
+    " count = quarantine.count + 1, at = excluded.at, kind = excluded.kind";
 
 static const char *const dq_add_sql =
     "INSERT INTO dq(cycle, source, metric, reason, n) VALUES(?1, ?2, ?3, ?4, ?5)"
@@ -255,6 +262,21 @@ static int read_schema_version(state *st, long *version, char *err, size_t errsz
     return 0;
 }
 
+/* 1 when table has the column (a table created by this build's schema
+ * already has it; one from an older build needs the migration). */
+static int has_column(state *st, const char *table, const char *column) {
+    sqlite3_stmt *s = NULL;
+    int found = 0;
+    if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &s, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, column, -1, SQLITE_STATIC);
+        found = sqlite3_step(s) == SQLITE_ROW;
+    }
+    sqlite3_finalize(s);
+    return found;
+}
+
 /* Creates or checks the schema inside one transaction. */
 static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
     char *msg = NULL;
@@ -304,6 +326,13 @@ static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
      * to the marks table, scope = that source, key as it was. */
     if (version >= 1 && version < 3 && sqlite3_exec(st->db, migrate_marks_sql, NULL, NULL, &msg) != SQLITE_OK) {
         set_err(err, errsz, "state %s: migrate schema 2 -> 3: %s", path, msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    if (version >= 1 && version < 4 && !has_column(st, "quarantine", "kind") &&
+        sqlite3_exec(st->db, migrate_quarantine_kind_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        set_err(err, errsz, "state %s: migrate schema 3 -> 4: %s", path, msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
