@@ -49,6 +49,12 @@ const char *adapter_source(const adapter *ad);
 size_t adapter_stream_count(const adapter *ad);
 const adapter_stream_info *adapter_stream(const adapter *ad, size_t i);
 int adapter_can_push(const adapter *ad);
+/* Whether stream i's declaration reads the result column (SQL) or top-level
+ * item key (HTTP) `col`, case-insensitively: through its map, key or
+ * incremental column (a JSON path "a.b" reads key "a"). 1 yes, 0 no, -1 when
+ * the stream has a `row` or `pull` function, whose reads cannot be known.
+ * For `adapter test`'s list of unmapped columns. */
+int adapter_stream_reads(const adapter *ad, size_t i, const char *col);
 /* Warnings found while loading (unknown field names etc.), NULL-terminated. */
 const char *const *adapter_warnings(const adapter *ad);
 
