@@ -116,6 +116,18 @@ else
   fail "state files not 0600: $bad_modes"
 fi
 
+# --- the grid's verification tasks carry the verdict deadline: 7 days
+# ([delivery] verdict_deadline_days default) after the alert was made
+due=$(psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d grid -c "
+  SELECT count(*) || '/' || count(jzsj) || '/' ||
+         count(*) FILTER (WHERE jzsj BETWEEN cjsj + interval '6 days 23 hours' AND cjsj + interval '7 days 1 hour')
+  FROM wg_hcrw")
+if [ -n "$due" ] && [ "${due%%/*}" -gt 0 ] && [ "$due" = "${due%%/*}/${due%%/*}/${due%%/*}" ]; then
+  ok "every grid task has its deadline, 7 days on ($due)"
+else
+  fail "grid task deadlines (tasks/with jzsj/7 days on): $due"
+fi
+
 # --- routing that says what it skips: the demo routes pension_after_death to
 # street, whose adapter has no push: a warning in check, one log line per cycle
 "$gg" check -c "$conf" >"$work/check.out" 2>&1
@@ -123,6 +135,21 @@ if grep -q '^warning: route pension_after_death: sink street has no push functio
   ok "check warns that the route to street (no push) is skipped"
 else
   fail "check does not warn about the push-less sink street:"; tail -n 5 "$work/check.out"
+fi
+# @sources (identity_conflict) meeting a source without push that may give
+# evidence (a person stream): check names rule, source and why
+cat >"$work/stats.lua" <<'LUA'
+return { streams = { persons = { kind = "person", conn = "db", key = "k",
+  sql = "SELECT k, id, xm FROM t", map = { id_no = "id", name = "xm" } } } }
+LUA
+{ cat "$conf"; printf '\n[source stats]\nadapter = %s\nconn.db = pg:host=127.0.0.1 port=1 dbname=x\n' "$work/stats.lua"; } \
+  | sed -e "s#\.\./adapters/#$src/adapters/#" >"$work/stats.ini"
+"$gg" check -c "$work/stats.ini" >"$work/check-stats.out" 2>&1
+if grep -q '^warning: route identity_conflict: @sources skips source stats: it has no push function' "$work/check-stats.out" &&
+   ! grep -q '@sources skips source street' "$work/check-stats.out"; then
+  ok "check warns that @sources skips a push-less evidence source (not the verdict-only street)"
+else
+  fail "check and @sources:"; grep -E 'warning|ERROR' "$work/check-stats.out" | head -n 5
 fi
 n=$(grep -c 'route pension_after_death: sink street is skipped' "$work/run-first.log")
 if [ "$n" = 1 ]; then ok "the run logs the skipped sink once per cycle"; else fail "skipped-sink log lines: $n (want 1)"; fi
