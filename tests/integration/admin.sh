@@ -89,7 +89,9 @@ check "alerts by rule and status" grep -q '^gridgate_alerts{rule="pension_after_
 check "one ok cycle counted" grep -q '^gridgate_cycles_total{result="ok"} 1$' "$work/metrics.txt"
 check "outbox by sink and status" grep -q '^gridgate_outbox{sink="grid",status="done"}' "$work/metrics.txt"
 check "state store size" grep -Eq '^gridgate_state_store_bytes [1-9][0-9]*$' "$work/metrics.txt"
-check "no raw id number in the metrics" bash -c "! grep -Eq '[0-9]{17}[0-9Xx]' '$work/metrics.txt'"
+# (ids could only hide in names and labels: the sample value, a float such as
+# 0.0045982959999999462, is left out of the search)
+check "no raw id number in the metrics" bash -c "! sed 's/ [^ ]*\$//' '$work/metrics.txt' | grep -Eq '[0-9]{17}[0-9Xx]'"
 
 "$gg" status -c "$work/gg.ini" >"$work/status.out" 2>&1
 rc=$?

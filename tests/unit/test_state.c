@@ -711,6 +711,67 @@ static void test_quarantine_dedup(void **stp) {
                         " WHERE reason='no ref'", "3/4/2");
 }
 
+static int collect_kinds(void *ud, const quarantine_row *r) {
+    qlist *l = ud;
+    if (l->n < 8) snprintf(l->rows[l->n++], sizeof l->rows[0], "%s/%s/%s/%ld", r->ref, r->kind, r->reason, r->last_cycle);
+    return 0;
+}
+
+/* Each quarantine row says its kind; a rejected record whose earlier fact is
+ * stored keeps that fact for pruning (last_cycle moved to this cycle), and
+ * the last-good rows of a cycle can be listed. Schema 3 stores migrate with
+ * their invalid-id rows recognised. */
+static void test_quarantine_kinds(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    fact f;
+    fact_init(&f, FK_DEATH);
+    f.source = strdup("civil");
+    f.ref = strdup("HH1");
+    assert_non_null(f.source);
+    assert_int_equal(state_fact_put(st, &f, 1), 0);
+    fact_clear(&f);
+    int kept = -1;
+    assert_int_equal(state_quarantine_keep_fact(st, "civil", FK_DEATH, "HH1", 3, &kept), 0);
+    assert_int_equal(kept, 1);
+    assert_int_equal(state_quarantine_keep_fact(st, "civil", FK_DEATH, "HH2", 3, &kept), 0);
+    assert_int_equal(kept, 0);
+    assert_int_equal(state_quarantine_keep_fact(st, "civil", FK_PAYMENT, "HH1", 3, &kept), 0);
+    assert_int_equal(kept, 0); /* another kind's record of the same key */
+    assert_int_equal(state_quarantine_add_kind(st, QK_LAST_GOOD_KEPT, "civil", "cremations", "HH1", "bad date",
+                                               NULL, 3), 0);
+    assert_int_equal(state_quarantine_add_kind(st, QK_INVALID_ID, "civil", "cremations", "HH3",
+                                               "invalid id_no: check character", NULL, 3), 0);
+    assert_int_equal(state_quarantine_add(st, "civil", "cremations", "HH2", "bad date", NULL, 3), 0);
+    long gone = -1;
+    assert_int_equal(state_facts_prune(st, "civil", FK_DEATH, 3, &gone), 0);
+    assert_int_equal(gone, 0); /* HH1 was kept as seen in cycle 3 */
+    qlist l = {0};
+    assert_int_equal(state_quarantine_each(st, NULL, collect_kinds, &l), 0);
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.rows[0], "HH1/last_good_kept/bad date/3");
+    assert_string_equal(l.rows[1], "HH3/invalid_id/invalid id_no: check character/3");
+    assert_string_equal(l.rows[2], "HH2/rejected/bad date/3");
+    memset(&l, 0, sizeof l);
+    assert_int_equal(state_quarantine_last_good_each(st, 3, collect_kinds, &l), 0);
+    assert_int_equal(l.n, 1);
+    memset(&l, 0, sizeof l);
+    assert_int_equal(state_quarantine_last_good_each(st, 4, collect_kinds, &l), 0);
+    assert_int_equal(l.n, 0);
+    assert_string_equal(quarantine_kind_words("last_good_kept"), "rejected, last good kept");
+    assert_string_equal(quarantine_kind_words("invalid_id"), "invalid id, kept");
+    assert_string_equal(quarantine_kind_words("rejected"), "rejected");
+    state_close(st);
+
+    /* A schema 3 store (no kind column) migrates: invalid-id rows recognised. */
+    sql_exec(fx, "ALTER TABLE quarantine DROP COLUMN kind; UPDATE meta SET value='3' WHERE key='schema_version'");
+    st = open_ok(fx);
+    state_close(st);
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "4");
+    assert_sql_text(fx, "SELECT group_concat(ref || ':' || kind, ',') FROM (SELECT ref, kind FROM quarantine ORDER BY id)",
+                    "HH1:rejected,HH3:invalid_id,HH2:rejected");
+}
+
 typedef struct dqlist {
     char rows[8][120];
     size_t n;
@@ -1317,6 +1378,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_schema_create_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files_private, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quarantine_kinds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_database_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
