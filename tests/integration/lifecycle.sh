@@ -119,10 +119,14 @@ check "typo: the quarantine lists the record as rejected, last good kept" \
 check "typo: the quarantine summary counts it" grep -Eq '^[0-9]+ quarantined records: .* [1-9][0-9]* rejected with the last good version kept$' "$work/q4.out"
 check "typo: the log says the alert keeps the last good version" \
   grep -q "alert $CAID: its evidence record $HHBH of source civil was rejected this cycle" "$work/run4a.err"
+check "typo: alerts show says the record was rejected and its last good version stands in" \
+  bash -c "\"$gg\" -c \"$conf\" alerts show $CAID | grep -q '注意：证据记录 $HHBH（来源 civil）在最近一个周期被拒收'"
 civil "UPDATE mz_hhdj SET swrq = '$GOOD' WHERE sfzhm = '$CID'"
 "$gg" -c "$conf" run --once >/dev/null 2>"$work/run4b.err"
 check "typo fixed: the alert is unchanged ($state_before)" \
   test "$(alert_field "$CAID" status)/$(alert_field "$CAID" version)" = "$state_before"
+check "typo fixed: alerts show no longer mentions the rejection" \
+  bash -c "! \"$gg\" -c \"$conf\" alerts show $CAID | grep -q '注意：证据记录'"
 check "typo fixed: the grid task is unchanged" \
   test "$(grid "SELECT zt || '/' || bb FROM wg_hcrw WHERE rwbh = '$CAID'")" = "$task_before"
 civil "DELETE FROM mz_hhdj WHERE sfzhm = '$CID'"

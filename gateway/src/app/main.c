@@ -383,6 +383,19 @@ static int cmd_check(const char *cfg) {
 
 /* ---------------------------------------------------------------- alerts */
 
+/* `alerts show`: an evidence record rejected in the latest cycle whose last
+ * good version stands in is named under the explanation. */
+static int print_last_good(void *ud, const quarantine_row *r) {
+    const alert *a = ud;
+    for (size_t e = 0; e < a->nev; e++) {
+        if (strcmp(a->ev[e].source, r->source) || !a->ev[e].ref || strcmp(a->ev[e].ref, r->ref)) continue;
+        printf("注意：证据记录 %s（来源 %s）在最近一个周期被拒收（%s），沿用其上一次有效版本\n", r->ref,
+               r->source, r->reason);
+        break;
+    }
+    return 0;
+}
+
 typedef struct list_ctx {
     FILE *out;
     int mask;
@@ -475,6 +488,7 @@ static int cmd_alerts(const char *cfg, int argc, char **argv) {
                 printf("%s  %s  状态 %s  版本 %d\n%s\n", a.id, rule_name(a.rule), a.status, a.version,
                        text ? text : "");
                 free(text);
+                state_quarantine_last_good_each(ctx.st, 0, print_last_good, &a);
                 alert_free(&a);
             }
         }

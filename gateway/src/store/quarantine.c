@@ -67,15 +67,16 @@ int state_quarantine_add_kind(state *st, quarantine_kind kind, const char *sourc
     return ret;
 }
 
-/* Lists quarantine rows: of one source (NULL: all), or (cycle > 0) the
- * last-good-kept rows seen in that cycle. */
+/* Lists quarantine rows: of one source (NULL: all), or (cycle != 0) the
+ * last-good-kept rows seen in that cycle (cycle < 0: the latest cycle). */
 static int quarantine_select(state *st, const char *source, long cycle,
                              int (*fn)(void *ud, const quarantine_row *r), void *ud) {
     sqlite3_stmt *s;
     if (prepare(st, "quarantine each",
                 "SELECT id, source, stream, ref, reason, raw_json, at, kind, last_cycle FROM quarantine"
                 " WHERE (?1 IS NULL OR source = ?1)"
-                " AND (?2 <= 0 OR (kind = 'last_good_kept' AND last_cycle = ?2)) ORDER BY id",
+                " AND (?2 = 0 OR (kind = 'last_good_kept' AND last_cycle ="
+                " CASE WHEN ?2 > 0 THEN ?2 ELSE (SELECT MAX(id) FROM cycles) END)) ORDER BY id",
                 &s))
         return -1;
     if (bind_text(s, 1, source) != SQLITE_OK || sqlite3_bind_int64(s, 2, cycle) != SQLITE_OK) {
@@ -110,7 +111,7 @@ int state_quarantine_each(state *st, const char *source,
 
 int state_quarantine_last_good_each(state *st, long cycle, int (*fn)(void *ud, const quarantine_row *r),
                                     void *ud) {
-    return cycle > 0 ? quarantine_select(st, NULL, cycle, fn, ud) : 0;
+    return quarantine_select(st, NULL, cycle > 0 ? cycle : -1, fn, ud);
 }
 
 /* ---- data quality ---------------------------------------------------------- */

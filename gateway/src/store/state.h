@@ -99,7 +99,8 @@ typedef struct quarantine_row {
     long last_cycle;
 } quarantine_row;
 int state_quarantine_each(state *st, const char *source, int (*fn)(void *ud, const quarantine_row *r), void *ud);
-/* The QK_LAST_GOOD_KEPT rows seen in `cycle`. */
+/* The QK_LAST_GOOD_KEPT rows seen in `cycle` (<= 0: the latest cycle): the
+ * records currently rejected whose last good version stands in. */
 int state_quarantine_last_good_each(state *st, long cycle, int (*fn)(void *ud, const quarantine_row *r), void *ud);
 
 /* Data-quality counters per (source, metric, reason), e.g. ("psb", "invalid_id", "bad_check"). */
