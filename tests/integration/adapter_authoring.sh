@@ -128,6 +128,29 @@ run pglimit adapter test "$ex/pension_pg.lua" --source hr_pension --limit 2 -c "
 expect_rc pglimit 0
 has pglimit '^stream pension_payments: 2 facts, 0 rejected, 0 warnings$'
 count pglimit '^  YL' 2
+# every column the stream selects is mapped: no unmapped line
+count pg '^  unmapped ' 0
+# columns selected but not mapped are listed; a name column left unmapped is
+# how identity conflicts go unseen, and the line says so
+cat >"$tmp/unmapped_pg.lua" <<'LUA'
+return {
+  streams = {
+    pension_payments = {
+      kind = "payment", conn = "db", key = "lsh",
+      sql  = [[SELECT lsh, sfzhm, xm, ffny, ffje, ffrq FROM yl_ffmx ORDER BY lsh]],
+      map  = { id_no = "sfzhm", program = const "pension", period = month "ffny", amount = yuan "ffje" },
+    },
+  },
+}
+LUA
+run unmappedpg adapter test "$tmp/unmapped_pg.lua" --source hr_pension -c "$cfg"
+expect_rc unmappedpg 0
+has unmappedpg '^  unmapped columns: xm, ffrq \(a name or birth-date column left unmapped hides identity conflicts\)$'
+count unmappedpg '^  unmapped ' 1
+# the same without the name column: the list without the identity hint
+sed -e 's/sfzhm, xm, ffny/sfzhm, ffny/' "$tmp/unmapped_pg.lua" >"$tmp/unmapped_pg2.lua"
+run unmappedpg2 adapter test "$tmp/unmapped_pg2.lua" --source hr_pension -c "$cfg"
+has unmappedpg2 '^  unmapped columns: ffrq$'
 # adapter test touches no state: no state store appeared next to the config
 if [ -e "$ex/gridgate-state.db" ]; then bad "a state store was created in $ex"; else ok; fi
 
@@ -184,6 +207,27 @@ has http '^  warning ZX2024P01: id_no \*{18} is not a valid id number: invalid c
 has http '^  warning ZX2024P04: birth_date 1944-03-18 disagrees with the birth date in the id number$'
 hasnt http ZX2024P05 # moved away: skipped by the row function, neither a fact nor a reject
 hasnt http "$token"
+# a row function may read any key: its stream lists none
+count http '^  unmapped ' 0
+# HTTP: the item keys seen that the map does not read (ry.xm reads "ry")
+cat >"$tmp/unmapped_http.lua" <<'LUA'
+return {
+  streams = {
+    deregistrations = {
+      kind = "death", conn = "api", get = "/api/v1/zxdj", items = "data.items",
+      page = { param = "page", start = 1, size_param = "size", size = 50 },
+      key  = "zxbh",
+      map  = { id_no = "ry.gmsfhm", name = "ry.xm", death_date = date "swrq",
+               basis = const "household_deregistration" },
+    },
+  },
+}
+LUA
+run unmappedhttp adapter test "$tmp/unmapped_http.lua" --source psb_hukou -c "$cfg"
+has unmappedhttp '^  unmapped item keys: .*csrq.*\(a name or birth-date column left unmapped hides identity conflicts\)$'
+has unmappedhttp '^  unmapped item keys: .*hfbz'
+has unmappedhttp '^  unmapped item keys: .*hjdz'
+count unmappedhttp '^  unmapped item keys: .*(ry|zxbh|swrq)[,( ]' 0
 # a wrong token: the stream fails, exit 1, the message names the source and says why
 EXAMPLE_HUKOU_TOKEN=wrong-token run http401 adapter test "$ex/deregistration_http.lua" --source psb_hukou -c "$cfg"
 expect_rc http401 1

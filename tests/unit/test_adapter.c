@@ -354,6 +354,63 @@ static void test_declaration_errors(void **state) {
     expect_load_error("io.open('/etc/passwd')\nreturn {}\n", "bad.lua:1:", NULL);
 }
 
+/* push gets what a department task needs: the verdict deadline, the first
+ * sighting and the version's time as China time (+08:00), region and grid;
+ * no deadline field when none is given. */
+static void test_push_task_fields(void **state) {
+    (void)state;
+    gg_conn_conf cc;
+    char spec[256], err[1024];
+    gg_source_conf src = make_src("UTF-8", &cc, spec, sizeof spec);
+    const char *path = write_adapter("push_task.lua",
+                                     "return { push = function(alert, conns)\n"
+                                     "  conns.db:exec('CREATE TABLE IF NOT EXISTS task (id TEXT PRIMARY KEY, due TEXT, due_d TEXT,"
+                                     " first TEXT, upd TEXT, region TEXT, grid TEXT)', {})\n"
+                                     "  return conns.db:exec('INSERT OR REPLACE INTO task VALUES (?, ?, ?, ?, ?, ?, ?)',\n"
+                                     "    { alert.id, alert.deadline or 'none', alert.deadline_date or 'none', alert.first_seen,\n"
+                                     "      alert.updated_at, alert.region or '', alert.grid or '' })\n"
+                                     "end }\n");
+    adapter *ad = adapter_load(&src, path, err, sizeof err);
+    assert_non_null(ad);
+    alert a;
+    alert_init(&a, RULE_PENSION_AFTER_DEATH, "person:110105194912310021");
+    a.region = strdup("110105");
+    a.grid = strdup("WG-0101");
+    a.first_seen = 1735660800;        /* 2024-12-31T16:00:00Z = 2025-01-01 00:00 in China */
+    a.updated_at = 1735660800 + 3661; /* a later version: 01:01:01 */
+    long long due = a.updated_at + 7 * 86400LL;
+    assert_int_equal(adapter_push_due(ad, &a, "x", due, err, sizeof err), 0);
+    alert b;
+    alert_init(&b, RULE_PENSION_IN_CUSTODY, "person:110105194912310021");
+    b.first_seen = b.updated_at = 1735660800 - 1; /* 2024-12-31T23:59:59+08:00 */
+    assert_int_equal(adapter_push(ad, &b, "x", err, sizeof err), 0);
+    adapter_free(ad);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT due, due_d, first, upd, region, grid FROM task WHERE id = ?1", -1,
+                                        &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, a.id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "2025-01-08T01:01:01+08:00");
+    assert_string_equal((const char *)sqlite3_column_text(st, 1), "2025-01-08");
+    assert_string_equal((const char *)sqlite3_column_text(st, 2), "2025-01-01T00:00:00+08:00");
+    assert_string_equal((const char *)sqlite3_column_text(st, 3), "2025-01-01T01:01:01+08:00");
+    assert_string_equal((const char *)sqlite3_column_text(st, 4), "110105");
+    assert_string_equal((const char *)sqlite3_column_text(st, 5), "WG-0101");
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, b.id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "none");
+    assert_string_equal((const char *)sqlite3_column_text(st, 2), "2024-12-31T23:59:59+08:00");
+    assert_string_equal((const char *)sqlite3_column_text(st, 5), "");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    alert_free(&a);
+    alert_free(&b);
+}
+
 /* push gets the alert as a table and writes it through the connection. */
 static void test_push(void **state) {
     (void)state;
@@ -928,6 +985,7 @@ int main(void) {
         cmocka_unit_test(test_custom_pull_and_runtime_errors),
         cmocka_unit_test(test_declaration_errors),
         cmocka_unit_test(test_push),
+        cmocka_unit_test(test_push_task_fields),
         cmocka_unit_test(test_missing_column_and_to_fen),
         cmocka_unit_test(test_lenient_date),
         cmocka_unit_test(test_person_fields_and_case_payments),

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ------------------------------------------------------------ mapping rows */
 
@@ -483,4 +484,22 @@ char *adapter_raw_json(adapter *ad) {
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return s;
+}
+
+/* Whether a path read by the declaration ("a" or "a.b.c") reads the column or
+ * top-level item key `col` (case-insensitive, like the column resolution). */
+static int path_reads(const char *path, const char *col) {
+    if (!path) return 0;
+    size_t n = strcspn(path, ".");
+    return strlen(col) == n && strncasecmp(path, col, n) == 0;
+}
+
+int adapter_stream_reads(const adapter *ad, size_t k, const char *col) {
+    if (k >= ad->nstreams || !col) return 0;
+    const stream *st = &ad->streams[k];
+    if (st->row_ref != LUA_NOREF || st->pull_ref != LUA_NOREF) return -1;
+    if (path_reads(st->key, col) || path_reads(st->inc_col, col)) return 1;
+    for (size_t i = 0; i < st->nmap; i++)
+        if (path_reads(st->map[i].col, col)) return 1;
+    return 0;
 }

@@ -30,6 +30,7 @@
 
 #include "app/authoring.h"
 #include "app/cycle.h"
+#include "delivery/delivery.h"
 #include "app/gg.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -49,14 +50,18 @@ static void on_stop_signal(int sig) {
 static void usage(FILE *out) {
     fputs("usage: gridgate [-c CONFIG] [-v] COMMAND ...\n"
           "\n"
-          "  run [--once] [--no-push] [--interval S]   pull, match and push (loop every S seconds, default 300)\n"
+          "  run [--once] [--no-push] [--interval S]   pull, match and push (loop every S seconds, default 300);\n"
+          "                                            --no-push: alerts are stored and queued, nothing is sent\n"
+          "                                            (a later run or `deliver` sends them)\n"
           "  check                                     validate the configuration and every adapter\n"
           "  status [--url URL]                        ask the running daemon (its [admin] endpoint) how it is\n"
           "  alerts list [--rule R] [--status S]       alerts in the state store\n"
           "  alerts show ID                            one alert explained (zh-CN, ids masked)\n"
           "  alerts export [--rule R] [--mask]         JSON lines for other tools\n"
-          "  quarantine list [--source S]              rejected records with the reason\n"
-          "  dq                                        data-quality counts of the last cycle\n"
+          "  quarantine list [--source S]              quarantined records: rejected, or kept with an invalid id\n"
+          "                                            (KIND column), with the reason\n"
+          "  dq                                        data-quality counts of the last cycle (rejected,\n"
+          "                                            invalid_id, ... per source)\n"
           "  outbox list [--status pending|done|dead]  deliveries to sinks\n"
           "  deliver                                   retry due deliveries only\n"
           "  adapter new NAME --kind pg|odbc|http      write a commented skeleton adapter and config stanza\n"
@@ -76,6 +81,16 @@ static int cmd_config(int argc, char **argv) {
     }
     fprintf(stderr, "usage: gridgate config keys [--markdown]\n");
     return 2;
+}
+
+/* One daemon per state store: run and deliver write it in cycles and take
+ * its lock; on refusal the context is closed and -1 returned. */
+static int lock_state(gg_ctx *ctx, const char *cmd, int *fd) {
+    char err[1024];
+    if (state_lock(ctx->cfg->state_path, fd, err, sizeof err) == 0) return 0;
+    fprintf(stderr, "gridgate %s: %s\n", cmd, err);
+    gg_ctx_close(ctx);
+    return -1;
 }
 
 static int open_ctx(gg_ctx *ctx, const char *cfg, int state, int adapters) {
@@ -112,6 +127,8 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
     }
     gg_ctx ctx;
     if (open_ctx(&ctx, cfg, 1, 1)) return 1;
+    int lock_fd = -1;
+    if (lock_state(&ctx, "run", &lock_fd)) return 1;
     /* The daemon's metrics and health, served by the admin endpoint when
      * [admin] is configured. */
     time_t started = time(NULL);
@@ -123,6 +140,7 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
         metrics_free(metrics);
         health_free(health);
         gg_ctx_close(&ctx);
+        state_unlock(lock_fd);
         return 1;
     }
     record_start(metrics, health, &ctx);
@@ -135,6 +153,7 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
             metrics_free(metrics);
             health_free(health);
             gg_ctx_close(&ctx);
+            state_unlock(lock_fd);
             return 1;
         }
     }
@@ -178,6 +197,7 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
     metrics_free(metrics);
     health_free(health);
     gg_ctx_close(&ctx);
+    state_unlock(lock_fd);
     return rc;
 }
 
@@ -333,6 +353,11 @@ static int cmd_status(const char *cfg, int argc, char **argv) {
 
 /* ----------------------------------------------------------------- check */
 
+static void print_warning(void *ud, const char *msg) {
+    (void)ud;
+    printf("warning: %s\n", msg);
+}
+
 static int cmd_check(const char *cfg) {
     gg_ctx ctx;
     if (open_ctx(&ctx, cfg, 0, 1)) return 1;
@@ -359,18 +384,7 @@ static int cmd_check(const char *cfg) {
         }
         for (const char *const *w = adapter_warnings(ad); w && *w; w++) printf("  warning: %s\n", *w);
     }
-    for (int r = 0; r < (int)rules_count(); r++) {
-        const gg_route *rt = &ctx.cfg->routes[r];
-        for (size_t k = 0; k < rt->nsinks; k++) {
-            const char *sink = rt->sinks[k];
-            if (!strcmp(sink, "@sources")) continue;
-            adapter *ad = gg_ctx_adapter(&ctx, sink);
-            if (ad && !adapter_can_push(ad)) {
-                printf("route %s: ERROR sink %s has no push function\n", rule_name((rule_id)r), sink);
-                bad = 1;
-            }
-        }
-    }
+    route_check(&ctx, print_warning, NULL);
     if (ctx.cfg->rules.enabled[RULE_ASSISTANCE_HIDDEN_INCOME] && ctx.cfg->rules.standard_default < 0 &&
         ctx.cfg->rules.nstandards == 0)
         printf("warning: [rule assistance_hidden_income] has no standard; the rule will not run\n");
@@ -379,6 +393,19 @@ static int cmd_check(const char *cfg) {
 }
 
 /* ---------------------------------------------------------------- alerts */
+
+/* `alerts show`: an evidence record rejected in the latest cycle whose last
+ * good version stands in is named under the explanation. */
+static int print_last_good(void *ud, const quarantine_row *r) {
+    const alert *a = ud;
+    for (size_t e = 0; e < a->nev; e++) {
+        if (strcmp(a->ev[e].source, r->source) || !a->ev[e].ref || strcmp(a->ev[e].ref, r->ref)) continue;
+        printf("注意：证据记录 %s（来源 %s）在最近一个周期被拒收（%s），沿用其上一次有效版本\n", r->ref,
+               r->source, r->reason);
+        break;
+    }
+    return 0;
+}
 
 typedef struct list_ctx {
     FILE *out;
@@ -472,6 +499,7 @@ static int cmd_alerts(const char *cfg, int argc, char **argv) {
                 printf("%s  %s  状态 %s  版本 %d\n%s\n", a.id, rule_name(a.rule), a.status, a.version,
                        text ? text : "");
                 free(text);
+                state_quarantine_last_good_each(ctx.st, 0, print_last_good, &a);
                 alert_free(&a);
             }
         }
@@ -485,10 +513,12 @@ static int cmd_alerts(const char *cfg, int argc, char **argv) {
 
 /* ------------------------------------------------- quarantine, dq, outbox */
 
+/* Counts per kind: [0] rejected, [1] invalid id (kept), [2] rejected, last good kept. */
 static int print_quarantine(void *ud, const quarantine_row *r) {
     long *n = ud;
-    printf("%-10s %-22s %-20s %s\n", r->source, r->stream ? r->stream : "", r->ref ? r->ref : "", r->reason);
-    (*n)++;
+    n[r->kind && !strcmp(r->kind, "invalid_id") ? 1 : r->kind && !strcmp(r->kind, "last_good_kept") ? 2 : 0]++;
+    printf("%-10s %-22s %-20s %-26s %s\n", r->source, r->stream ? r->stream : "", r->ref ? r->ref : "",
+           quarantine_kind_words(r->kind), r->reason);
     return 0;
 }
 
@@ -524,9 +554,12 @@ static int cmd_simple(const char *cfg, const char *what, int argc, char **argv) 
     long n = 0;
     int rc = 0;
     if (!strcmp(what, "quarantine")) {
-        printf("%-10s %-22s %-20s %s\n", "SOURCE", "STREAM", "RECORD", "REASON");
-        rc = state_quarantine_each(ctx.st, source, print_quarantine, &n) ? 1 : 0;
-        printf("%ld quarantined records\n", n);
+        printf("%-10s %-22s %-20s %-26s %s\n", "SOURCE", "STREAM", "RECORD", "KIND", "REASON");
+        long nk[3] = {0, 0, 0};
+        rc = state_quarantine_each(ctx.st, source, print_quarantine, nk) ? 1 : 0;
+        printf("%ld quarantined records: %ld rejected, %ld invalid id (kept), %ld rejected with the last good "
+               "version kept\n",
+               nk[0] + nk[1] + nk[2], nk[0], nk[1], nk[2]);
     } else if (!strcmp(what, "dq")) {
         printf("%-10s %-18s %-28s %8s\n", "SOURCE", "METRIC", "REASON", "COUNT");
         rc = state_dq_each(ctx.st, 0, print_dq, &n) ? 1 : 0;
@@ -535,11 +568,16 @@ static int cmd_simple(const char *cfg, const char *what, int argc, char **argv) 
         rc = state_outbox_each(ctx.st, status, print_outbox, &n) ? 1 : 0;
         printf("%ld deliveries\n", n);
     } else if (!strcmp(what, "deliver")) {
+        int lock_fd = -1;
+        if (lock_state(&ctx, "deliver", &lock_fd)) return 1;
         cycle_stats cs;
         memset(&cs, 0, sizeof cs);
         int failures = cycle_deliver(&ctx, &cs);
         printf("%ld delivered, %d failed\n", cs.delivered, failures);
         rc = failures ? 3 : 0;
+        gg_ctx_close(&ctx);
+        state_unlock(lock_fd);
+        return rc;
     }
     gg_ctx_close(&ctx);
     return rc;

@@ -59,7 +59,12 @@ int deliver_due(gg_ctx *ctx, cycle_stats *cs) {
             snprintf(err, sizeof err, "sink %s has no loaded adapter", c->sink);
         } else {
             char *expl = alert_explain_zh(&a, gg_ctx_label, ctx);
-            int rc = adapter_push(ad, &a, expl, err, sizeof err);
+            /* The verdict is due verdict_deadline_days after this version of
+             * the alert was made (its first version: when it was first seen);
+             * the overdue escalation (lifecycle.c) comes no earlier. */
+            long long since = a.updated_at > 0 ? a.updated_at : a.first_seen;
+            long long due = since > 0 ? since + ctx->cfg->verdict_deadline_days * 86400LL : 0;
+            int rc = adapter_push_due(ad, &a, expl, due, err, sizeof err);
             free(expl);
             if (rc == 0) {
                 state_outbox_done(ctx->st, c->id);

@@ -57,11 +57,11 @@ typedef struct withdraw_ctx {
     strmap produced;
 } withdraw_ctx;
 
-static void reroute_by_id(gg_ctx *ctx, const char *id) {
+static void reroute_by_id(gg_ctx *ctx, const char *id, cycle_stats *cs) {
     alert a;
     memset(&a, 0, sizeof a);
     if (state_alert_get(ctx->st, id, &a) != 0) return;
-    route_alert(ctx, &a);
+    route_alert(ctx, &a, cs);
     alert_free(&a);
 }
 
@@ -72,7 +72,7 @@ static int withdraw_if_gone(void *ud, const char *id) {
     if (state_alert_withdraw(wc->ctx->st, id, &version)) return 0;
     gg_info("alerts", "alert %s withdrawn: its evidence is gone (version %d)", id, version);
     wc->cs->alerts_withdrawn++;
-    reroute_by_id(wc->ctx, id);
+    reroute_by_id(wc->ctx, id, wc->cs);
     return 0;
 }
 
@@ -81,7 +81,27 @@ static int escalate_overdue(void *ud, const char *id) {
     gg_warn("alerts", "alert %s overdue: no verdict within %ld days; delivered again as overdue", id,
             wc->ctx->cfg->verdict_deadline_days);
     wc->cs->alerts_overdue++;
-    reroute_by_id(wc->ctx, id);
+    reroute_by_id(wc->ctx, id, wc->cs);
+    return 0;
+}
+
+/* An alert resting on a record rejected this cycle whose last good version
+ * was kept (cycle.c, on_reject) stays as it was; the log says so per alert. */
+typedef struct last_good_ctx {
+    const alert_list *al;
+} last_good_ctx;
+
+static int note_last_good(void *ud, const quarantine_row *r) {
+    last_good_ctx *lg = ud;
+    for (size_t i = 0; i < lg->al->n; i++) {
+        const alert *a = &lg->al->items[i];
+        for (size_t e = 0; e < a->nev; e++) {
+            if (strcmp(a->ev[e].source, r->source) || !a->ev[e].ref || strcmp(a->ev[e].ref, r->ref)) continue;
+            gg_warn("alerts", "alert %s: its evidence record %s of source %s was rejected this cycle (%s); the last "
+                    "good version is kept and the alert stands", a->id, r->ref, r->source, r->reason);
+            break;
+        }
+    }
     return 0;
 }
 
@@ -89,6 +109,8 @@ static int escalate_overdue(void *ud, const char *id) {
  * the pushed ones past the verdict deadline, rerouting both. Inside the
  * caller's transaction. */
 void lifecycle_update(gg_ctx *ctx, const alert_list *al, cycle_stats *cs) {
+    last_good_ctx lg = {.al = al};
+    state_quarantine_last_good_each(ctx->st, cs->cycle, note_last_good, &lg);
     withdraw_ctx wc = {.ctx = ctx, .cs = cs};
     int lifecycle_ok = strmap_init(&wc.produced, al->n) == 0;
     for (size_t i = 0; lifecycle_ok && i < al->n; i++)
