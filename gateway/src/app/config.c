@@ -237,6 +237,27 @@ static int resolve_secret(cfg_parse *p, const char *key, const char *attr, const
     return 1;
 }
 
+/* [gridgate] keys of the daemon: log_format, log_file, shutdown_timeout.
+ * Returns 1 ok, 0 error (p->err set). */
+static int daemon_key(cfg_parse *p, const char *key, const char *val) {
+    gg_config *c = p->cfg;
+    gg_log_format f;
+    if (!strcmp(key, "log_format")) {
+        if (gg_log_parse_format(val, &f)) {
+            snprintf(p->err, sizeof p->err, "key log_format: '%s' is not one of text, json", val);
+            return 0;
+        }
+        c->log_json = f == GG_LOG_JSON;
+    } else if (!strcmp(key, "log_file")) {
+        free(c->log_file);
+        c->log_file = *val ? config_path(c, val) : NULL;
+    } else if (parse_long(val, 1, 3600, &c->shutdown_timeout)) {
+        snprintf(p->err, sizeof p->err, "key shutdown_timeout: bad value '%s' (seconds, 1 to 3600)", val);
+        return 0;
+    }
+    return 1;
+}
+
 /* [source NAME] keys. Returns 1 ok, 0 error (p->err set). */
 static int source_key(cfg_parse *p, gg_source_conf *s, const char *key, const char *val) {
     if (!strcmp(key, "adapter")) {
@@ -384,6 +405,8 @@ static int config_on_key(void *user, const char *section, const char *key, const
                 free(c->log_level);
                 c->log_level = xstrdup(val);
             }
+        } else if (!strcmp(key, "log_format") || !strcmp(key, "log_file") || !strcmp(key, "shutdown_timeout")) {
+            ok = daemon_key(p, key, val);
         } else if (!strcmp(key, "today")) {
             int d;
             if (conv_date(val, &d)) {
@@ -548,6 +571,7 @@ gg_config *config_load(const char *path, char *err, size_t errsz) {
     c->backoff_base_ms = 1000;
     c->backoff_max_ms = 300000;
     c->verdict_deadline_days = 7;
+    c->shutdown_timeout = 30;
 
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -585,6 +609,7 @@ void config_free(gg_config *c) {
     free(c->dir);
     free(c->state_path);
     free(c->log_level);
+    free(c->log_file);
     free(c->admin_listen);
     if (c->admin_token) explicit_bzero(c->admin_token, strlen(c->admin_token));
     free(c->admin_token);

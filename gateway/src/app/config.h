@@ -1,6 +1,7 @@
 /* config.h - the gateway configuration (INI, parsed with inih).
  *
- *   [gridgate]                  state = var/state.db ; log_level = info
+ *   [gridgate]                  state = var/state.db ; log_level = info ; log_format = text|json
+ *                               log_file = PATH (else stderr) ; shutdown_timeout = 30 (seconds)
  *   [source NAME]               adapter, label, conn.<c> = <spec>, conn.<c>.token_file, ...
  *   [rule RULE]                 enabled, grace_months, min_months, standard[.<prefix>], exempt_subkinds
  *   [route]                     <rule> = sink, sink, ... ("@sources" = the sources involved)
@@ -55,6 +56,9 @@ typedef struct gg_config {
     char *dir;          /* its directory: relative paths resolve against it */
     char *state_path;
     char *log_level;
+    int log_json;           /* log_format = json */
+    char *log_file;         /* NULL: stderr */
+    long shutdown_timeout;  /* seconds a stop may take; default 30 */
     gg_source_conf *sources;
     size_t nsources;
     rules_config rules;
