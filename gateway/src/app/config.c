@@ -20,6 +20,7 @@
 #include "conn/registry.h"
 #include "model/fact.h"
 #include "core/log.h"
+#include "daemon/schedule.h"
 
 /* Parse context handed to inih. */
 typedef struct cfg_parse {
@@ -268,6 +269,7 @@ static int source_key(cfg_parse *p, gg_source_conf *s, const char *key, const ch
         s->label = xstrdup(val);
     } else if (!strcmp(key, "encoding")) {
         free(s->encoding);
+        schedule_free(s->schedule);
         s->encoding = xstrdup(val);
     } else if (!strcmp(key, "enabled")) {
         if (parse_bool(val, &s->enabled)) goto bad;
@@ -275,6 +277,8 @@ static int source_key(cfg_parse *p, gg_source_conf *s, const char *key, const ch
         if (parse_long(val, 10, 86400000L, &s->deadline_ms)) goto bad;
     } else if (!strcmp(key, "memory_mb")) {
         if (parse_long(val, 1, 65536, &s->memory_mb)) goto bad;
+    } else if (!strncmp(key, "schedule.", 9)) {
+        if (schedule_conf_key(&s->schedule, key + 9, val, p->err, sizeof p->err)) return 0;
     } else if (!strncmp(key, "conn.", 5)) {
         char cname[64];
         const char *rest = key + 5;

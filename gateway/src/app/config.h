@@ -3,6 +3,7 @@
  *   [gridgate]                  state = var/state.db ; log_level = info ; log_format = text|json
  *                               log_file = PATH (else stderr) ; shutdown_timeout = 30 (seconds)
  *   [source NAME]               adapter, label, conn.<c> = <spec>, conn.<c>.token_file, ...
+ *                               schedule.interval|window|cron|backoff|backoff_max (daemon/schedule.h)
  *   [rule RULE]                 enabled, grace_months, min_months, standard[.<prefix>], exempt_subkinds
  *   [route]                     <rule> = sink, sink, ... ("@sources" = the sources involved)
  *   [delivery]                  max_attempts, backoff_base_ms, backoff_max_ms
@@ -44,6 +45,7 @@ typedef struct gg_source_conf {
     gg_conn_conf conns[GG_MAX_CONNS];
     int nconns;
     int line;           /* where the section starts, for messages */
+    struct gg_schedule *schedule; /* schedule.* keys (daemon/schedule.h), NULL when none */
 } gg_source_conf;
 
 typedef struct gg_route {
