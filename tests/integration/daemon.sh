@@ -5,8 +5,10 @@
 # with a broken configuration keeps the daemon running on the old one and logs
 # why (file:line); SIGHUP with a changed label applies it (the changed source
 # is re-pulled, the unchanged ones keep their schedule); a logrotate-style
-# rename plus SIGHUP reopens the file; SIGTERM exits 0 within shutdown_timeout;
-# and no line of the run carries a demo id number in any form or a resident's
+# rename plus SIGHUP reopens the file; SIGTERM exits 0 within shutdown_timeout,
+# also while a pull hangs (abandoned, the state store intact);
+# the audit log records pulls (rows, adapter hash), pushes and the unmasked
+# export with who; and no line of the run (or of `audit list`) carries a demo id number in any form or a resident's
 # name. Every wait is bounded.
 set -uo pipefail
 . "$(dirname "$0")/../lib/city.sh"
@@ -100,9 +102,70 @@ trap city_cleanup EXIT
 check "SIGTERM: exit 0 in ${ms} ms (bound 12000)" bash -c "[ $rc = 0 ] && [ $ms -le 12000 ]"
 check "the stop is logged" log_has '"msg":"stopping on signal'
 
+# SIGTERM during a pull that does not end: psb's service accepts connections
+# and never answers. With shutdown_timeout = 2 the daemon abandons the pull
+# and exits 0; the state store is intact and holds what it held before.
+alerts_before=$(sqlite3 "$GG_DEMO_DIR/state.db" 'SELECT count(*) FROM alerts')
+hole=$(free_port)
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64); time.sleep(120)' "$hole" &
+hole_pid=$!
+conf 人社局 ""
+sed -i -e "s#^conn.api = http:http://127.0.0.1:.*#conn.api = http:http://127.0.0.1:$hole\nconn.api.timeout_ms = 120000#" \
+  -e "s#^shutdown_timeout = 10#shutdown_timeout = 2#" "$work/gg.ini"
+"$gg" -v run --interval 2 -c "$work/gg.ini" >"$work/run2.out" 2>"$work/run2.err" &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null; kill "$hole_pid" 2>/dev/null; wait; city_cleanup' EXIT
+check "slow source: the pull of psb starts" wait_for 60 log_has '"component":"psb","msg":"due: pulled in this cycle"'
+# hr, grid and civil are pulled before psb: wait until psb's pull hangs
+wait_for 60 bash -c "grep -q '\"component\":\"civil\"' '$log' && sleep 2"
+t0=$(date +%s%N)
+kill -TERM "$pid"
+for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fi
+wait "$pid"
+rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+kill "$hole_pid" 2>/dev/null; wait "$hole_pid" 2>/dev/null
+trap city_cleanup EXIT
+check "SIGTERM during a hanging pull: exit 0 in ${ms} ms (shutdown_timeout 2 s, bound 4000)" \
+  bash -c "[ $rc = 0 ] && [ $ms -ge 1500 ] && [ $ms -le 4000 ]"
+check "the abandoned pull is reported" grep -q 'shutdown_timeout reached during a pull' "$work/run2.err"
+check "the state store is intact after the abandoned pull" \
+  bash -c "[ \"\$(sqlite3 '$GG_DEMO_DIR/state.db' 'PRAGMA integrity_check')\" = ok ]"
+check "no alert lost or half-written: $alerts_before alerts before and after" \
+  bash -c "[ \$(sqlite3 '$GG_DEMO_DIR/state.db' 'SELECT count(*) FROM alerts') = $alerts_before ]"
+check "gridgate alerts list still reads the store" bash -c "'$gg' alerts list -c '$work/gg.ini' | tail -n 1 | grep -q '^$alerts_before alerts'"
+
+# The audit log: each stream pulled with rows and the adapter's content hash,
+# each push with its result, each unmasked export with who.
+"$gg" audit list --kind pull --limit 0 -c "$work/gg.ini" >"$work/audit.pull" 2>&1
+hash=$(python3 -c 'import sys
+h = 0xcbf29ce484222325
+for b in open(sys.argv[1], "rb").read():
+    h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+print("fnv1a64:%016x" % h)' "$root/adapters/hr_pension.lua")
+check "audit: hr's pulls carry rows and the adapter file's FNV-1a hash" \
+  grep -Eq "pull +uid=$(id -u)\(.*hr/[a-z_]+ rows=[1-9][0-9]* adapter=$hash +ok" "$work/audit.pull"
+check "audit: every source's pulls are there" \
+  bash -c "for s in hr grid civil psb; do grep -q \" \$s/\" '$work/audit.pull' || exit 1; done"
+"$gg" audit list --kind push --limit 0 -c "$work/gg.ini" >"$work/audit.push" 2>&1
+check "audit: pushes with alert id, sink, version and result" \
+  grep -Eq "push +uid=.* [A-Z]{3}-[0-9a-f]{16} -> (hr|grid) v[0-9]+ +delivered" "$work/audit.push"
+"$gg" alerts export --mask -c "$work/gg.ini" >/dev/null 2>&1
+"$gg" audit list --kind access -c "$work/gg.ini" >"$work/audit.acc0" 2>&1
+check "audit: a masked export is not an access to unmasked data" grep -q '^0 audit records' "$work/audit.acc0"
+"$gg" alerts export -c "$work/gg.ini" >/dev/null 2>&1
+"$gg" audit list --kind access -c "$work/gg.ini" >"$work/audit.acc" 2>&1
+check "audit: the unmasked export is recorded with uid and user" \
+  grep -Eq "access +uid=$(id -u)\($(id -un)\).*alerts export \(unmasked\) +ok" "$work/audit.acc"
+check "audit: the table is append-only" \
+  bash -c "! sqlite3 '$GG_DEMO_DIR/state.db' 'DELETE FROM audit' 2>/dev/null && [ \$(sqlite3 '$GG_DEMO_DIR/state.db' 'SELECT count(*) FROM audit') -gt 0 ]"
+
 # No id number in any form and no resident name in any line of the run.
 check "no demo id number (18 or 15 digits, x/X, birth date+sequence) and no name in any log line" \
-  python3 - "$GG_DEMO_DIR" "$log.1" "$log" "$work/run.err" "$work/run.out" <<'PY'
+  python3 - "$GG_DEMO_DIR" "$log.1" "$log" "$work/run.err" "$work/run.out" "$work/run2.err" "$work/run2.out" "$work"/audit.* <<'PY'
 import json, re, sys
 city, files = sys.argv[1], sys.argv[2:]
 text = "\n".join(open(f, encoding="utf-8", errors="replace").read() for f in files)

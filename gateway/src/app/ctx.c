@@ -88,13 +88,16 @@ int gg_ctx_open(gg_ctx *ctx, const char *config_path, int open_state, int load_a
     ctx->adapters = calloc(n ? n : 1, sizeof *ctx->adapters);
     ctx->load_errors = calloc(n ? n : 1, sizeof *ctx->load_errors);
     ctx->fingerprints = calloc(n ? n : 1, sizeof *ctx->fingerprints);
-    if (!ctx->adapters || !ctx->load_errors || !ctx->fingerprints) abort();
+    ctx->adapter_hashes = calloc(n ? n : 1, sizeof *ctx->adapter_hashes);
+    if (!ctx->adapters || !ctx->load_errors || !ctx->fingerprints || !ctx->adapter_hashes) abort();
     for (size_t i = 0; i < n; i++) ctx->fingerprints[i] = source_fingerprint(ctx->cfg, &ctx->cfg->sources[i]);
     if (load_adapters) {
         for (size_t i = 0; i < n; i++) {
             const gg_source_conf *s = &ctx->cfg->sources[i];
             if (!s->enabled) continue;
             char e3[1024];
+            /* hashed before loading (s->adapter is resolved by config.c) */
+            if (gg_file_hash(s->adapter, &ctx->adapter_hashes[i])) ctx->adapter_hashes[i] = 0;
             ctx->adapters[i] = adapter_load(s, NULL, e3, sizeof e3);
             if (!ctx->adapters[i]) {
                 ctx->load_errors[i] = strdup(e3);
@@ -116,6 +119,7 @@ void gg_ctx_close(gg_ctx *ctx) {
     free(ctx->adapters);
     free(ctx->load_errors);
     free(ctx->fingerprints);
+    free(ctx->adapter_hashes);
     if (ctx->st) state_close(ctx->st);
     if (ctx->nn) name_normalizer_free(ctx->nn);
     config_free(ctx->cfg);

@@ -20,6 +20,7 @@ typedef struct gg_ctx {
     adapter **adapters;    /* parallel to cfg->sources; NULL when disabled or failed to load */
     char **load_errors;    /* parallel: why an adapter is missing, or NULL */
     uint64_t *fingerprints; /* parallel: hash of the source's config section and adapter file */
+    uint64_t *adapter_hashes; /* parallel: FNV-1a 64 of the adapter file when loaded, else 0 */
     int today;             /* yyyymmdd */
 } gg_ctx;
 

@@ -11,6 +11,7 @@
  *   gridgate dq
  *   gridgate outbox list [--status pending|done|dead]
  *   gridgate deliver
+ *   gridgate audit list [--kind pull|push|access] [--limit N]
  *   gridgate adapter new NAME --kind pg|odbc|http [--dir DIR]
  *   gridgate adapter test FILE --source NAME [--limit N]
  * Every command takes -c FILE (default $GRIDGATE_CONFIG, else gridgate.ini). */
@@ -38,6 +39,7 @@
 #include "daemon/health.h"
 #include "daemon/record.h"
 #include "daemon/schedule.h"
+#include "store/audit.h"
 
 /* Signal state, the one piece a process needs: SIGINT/SIGTERM ask the run
  * loop to stop between pulls and arm an alarm of shutdown_secs; should the
@@ -79,6 +81,7 @@ static void usage(FILE *out) {
           "  dq                                        data-quality counts of the last cycle\n"
           "  outbox list [--status pending|done|dead]  deliveries to sinks\n"
           "  deliver                                   retry due deliveries only\n"
+          "  audit list [--kind K] [--limit N]         the audit log: pulls, pushes, unmasked exports\n"
           "  adapter new NAME --kind pg|odbc|http      write a commented skeleton adapter and config stanza\n"
           "  adapter test FILE --source NAME [--limit N]  run an adapter against its live source, touch no state\n"
           "  version\n"
@@ -620,7 +623,14 @@ static int cmd_alerts(const char *cfg, int argc, char **argv) {
         rc = state_alerts_each(ctx.st, rule, status, print_alert_row, &lc) ? 1 : 0;
         printf("%ld alerts\n", lc.n);
     } else if (!strcmp(sub, "export")) {
-        rc = state_alerts_each(ctx.st, rule, status, export_alert, &lc) ? 1 : 0;
+        /* unmasked id numbers and names leave the store: audited first, and
+         * nothing is exported when the audit row cannot be written */
+        if (!mask && audit_access(ctx.st, "alerts export (unmasked)")) {
+            fprintf(stderr, "gridgate alerts export: the access could not be audited; nothing exported\n");
+            rc = 1;
+        } else {
+            rc = state_alerts_each(ctx.st, rule, status, export_alert, &lc) ? 1 : 0;
+        }
     } else if (!strcmp(sub, "show")) {
         if (optind >= argc) {
             fprintf(stderr, "gridgate alerts show: which alert id?\n");
@@ -714,6 +724,60 @@ static int cmd_simple(const char *cfg, const char *what, int argc, char **argv) 
     return rc;
 }
 
+/* ----------------------------------------------------------------- audit */
+
+static int print_audit(void *ud, const audit_row *r) {
+    long *n = ud;
+    char when[32];
+    time_t t = (time_t)r->at;
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    char what[200];
+    if (!strcmp(r->kind, "pull"))
+        snprintf(what, sizeof what, "%s/%s rows=%ld adapter=%s", r->source ? r->source : "",
+                 r->stream ? r->stream : "-", r->rows, r->adapter_hash ? r->adapter_hash : "-");
+    else if (!strcmp(r->kind, "push"))
+        snprintf(what, sizeof what, "%s -> %s v%d", r->alert_id ? r->alert_id : "", r->sink ? r->sink : "",
+                 r->version);
+    else
+        snprintf(what, sizeof what, "%s", r->detail ? r->detail : "");
+    printf("%-8ld %-19s %-6s %-24s %-60s %s\n", r->id, when, r->kind, r->actor, what, r->result ? r->result : "");
+    (*n)++;
+    return 0;
+}
+
+static int cmd_audit(const char *cfg, int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "list")) {
+        fprintf(stderr, "gridgate audit: list [--kind pull|push|access] [--limit N]\n");
+        return 2;
+    }
+    const char *kind = NULL;
+    long limit = 100;
+    static const struct option opts[] = {{"kind", required_argument, 0, 'k'},
+                                          {"limit", required_argument, 0, 'l'},
+                                          {0, 0, 0, 0}};
+    int c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "k:l:", opts, NULL)) != -1) {
+        if (c == 'k') kind = optarg;
+        else if (c == 'l') limit = strtol(optarg, NULL, 10);
+        else return 2;
+    }
+    if (kind && strcmp(kind, "pull") && strcmp(kind, "push") && strcmp(kind, "access")) {
+        fprintf(stderr, "gridgate audit list: --kind is pull, push or access\n");
+        return 2;
+    }
+    gg_ctx ctx;
+    if (open_ctx(&ctx, cfg, 1, 0)) return 1;
+    printf("%-8s %-19s %-6s %-24s %-60s %s\n", "ROW", "WHEN", "KIND", "WHO", "WHAT", "RESULT");
+    long n = 0;
+    int rc = audit_each(ctx.st, kind, limit, print_audit, &n) ? 1 : 0;
+    printf("%ld audit records (newest first%s)\n", n, limit > 0 ? ", --limit applies" : "");
+    gg_ctx_close(&ctx);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv) {
@@ -760,6 +824,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "quarantine") || !strcmp(cmd, "dq") || !strcmp(cmd, "outbox") || !strcmp(cmd, "deliver"))
         return cmd_simple(cfg, cmd, sub_argc, sub_argv);
     if (!strcmp(cmd, "adapter")) return authoring_main(cfg, sub_argc, sub_argv);
+    if (!strcmp(cmd, "audit")) return cmd_audit(cfg, sub_argc, sub_argv);
     if (!strcmp(cmd, "version")) {
         printf("gridgate %s\n", GG_VERSION);
         return 0;

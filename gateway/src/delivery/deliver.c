@@ -11,6 +11,7 @@
 
 #include "conn/conn.h"
 #include "core/log.h"
+#include "store/audit.h"
 
 /* A due outbox row copied out of the state store, so that no SQLite statement
  * is open while a sink runs. */
@@ -61,6 +62,9 @@ int deliver_due(gg_ctx *ctx, cycle_stats *cs) {
             char *expl = alert_explain_zh(&a, gg_ctx_label, ctx);
             int rc = adapter_push(ad, &a, expl, err, sizeof err);
             free(expl);
+            char res[300];
+            snprintf(res, sizeof res, rc == 0 ? "delivered" : "failed: %.280s", err);
+            audit_push(ctx->st, c->alert_id, c->sink, c->version, res);
             if (rc == 0) {
                 state_outbox_done(ctx->st, c->id);
                 cs->delivered++;
