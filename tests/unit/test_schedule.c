@@ -208,7 +208,7 @@ static void test_config_keys(void **state) {
     fclose(f);
     f = fopen(path, "w");
     fputs("[gridgate]\nstate = s.db\nlog_format = json\nshutdown_timeout = 5\n"
-          "[source hr]\nadapter = a.lua\nschedule.interval = 15m\nschedule.window = 01:00-05:00, 23:00-00:30\n"
+          "[source hr]\nadapter = a.lua\nschedule.interval = 15m\nschedule.window = 01:00-05:00, 23:00-00:30\nencoding = GBK\n"
           "[source civil]\nadapter = a.lua\nschedule.cron = \"0 2 * * *\"\nschedule.backoff_max = 2h\n",
           f);
     fclose(f);

@@ -269,7 +269,6 @@ static int source_key(cfg_parse *p, gg_source_conf *s, const char *key, const ch
         s->label = xstrdup(val);
     } else if (!strcmp(key, "encoding")) {
         free(s->encoding);
-        schedule_free(s->schedule);
         s->encoding = xstrdup(val);
     } else if (!strcmp(key, "enabled")) {
         if (parse_bool(val, &s->enabled)) goto bad;
@@ -623,6 +622,7 @@ void config_free(gg_config *c) {
         free(s->label);
         free(s->adapter);
         free(s->encoding);
+        schedule_free(s->schedule);
         for (int k = 0; k < s->nconns; k++) {
             gg_conn_conf *cc = &s->conns[k];
             free(cc->name);

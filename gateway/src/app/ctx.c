@@ -154,6 +154,12 @@ int gg_ctx_reload(gg_ctx *ctx, char *err, size_t errsz) {
         if (gg_log_set_file(ctx->cfg->log_file, e2, sizeof e2)) gg_error("reload", "%s", e2);
         return -1;
     }
+    /* the admin endpoint is bound once, at start */
+    const gg_config *o = ctx->cfg, *n = next.cfg;
+    if (o->admin_enabled != n->admin_enabled || (o->admin_listen && n->admin_listen && strcmp(o->admin_listen, n->admin_listen)) ||
+        (o->admin_token && n->admin_token && strcmp(o->admin_token, n->admin_token)) ||
+        o->admin_stale_after != n->admin_stale_after)
+        gg_warn("reload", "[admin] changed: the endpoint keeps its settings until the daemon is restarted");
     next.st = ctx->st;
     ctx->st = NULL;
     if (next.cfg->rules.today == 0) next.today = ctx->today;
