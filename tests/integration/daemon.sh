@@ -15,10 +15,11 @@ set -uo pipefail
 
 city_start
 log=$work/gg.log
-conf() { # conf LABEL_OF_HR [extra]: the demo config with the daemon settings
-  city_conf "$work/gg.ini" "$2"
+conf() { # conf LABEL_OF_HR [CIVIL_SCHEDULE_LINE]: the demo config with the daemon settings
+  city_conf "$work/gg.ini"
   sed -i -e "s#^log_level = info#log_level = debug\nlog_format = json\nlog_file = $log\nshutdown_timeout = 10#" \
     -e "0,/^label = 人社\$/s//label = $1/" "$work/gg.ini"
+  [ -z "$2" ] || sed -i "s/^label = 民政\$/label = 民政\n$2/" "$work/gg.ini"
 }
 conf 人社 ""
 umask 022
@@ -70,9 +71,10 @@ kill -HUP "$pid"
 check "syntax error: rejected with file:line" wait_for 20 log_has "the running one is kept: $work/gg.ini:$(wc -l <"$work/gg.ini"): syntax error"
 check "still alive after two broken reloads" kill -0 "$pid"
 
-# SIGHUP with a valid changed configuration: hr's label changes; hr is pulled
-# again, the others keep their schedule.
-conf 人社局 ""
+# SIGHUP with a valid changed configuration: hr's label changes and civil gets
+# schedule.interval = 1h; both are pulled again at once, the others keep their
+# schedule; from then on civil sits out the 2-second cycles.
+conf 人社局 "schedule.interval = 1h"
 kill -HUP "$pid"
 check "valid configuration applied: hr changed, re-pulled, new label in the log" \
   wait_for 20 log_has '"component":"hr","msg":"configuration or adapter changed (label 人社局): pulled again from'
@@ -81,6 +83,11 @@ check "unchanged sources keep their schedule" \
 check "reload completes" wait_for 10 log_has '"msg":"configuration reloaded: 4 sources'
 c0=$(cycles)
 check "cycles go on after the reload" wait_for 30 bash -c "[ \$(grep -c '^cycle ' '$work/run.out') -gt $c0 ]"
+after_reload() { sed -n '/configuration reloaded: 4 sources/,$p' "$log" | grep -c "\"component\":\"$1\",\"msg\":\"due: pulled in this cycle\""; }
+export -f after_reload; export log
+check "per-source schedules: hr (2 s) is pulled 3 times after the reload (within 30 s)" \
+  wait_for 30 bash -c '[ $(after_reload hr) -ge 3 ]'
+check "per-source schedules: meanwhile civil (schedule.interval = 1h) was pulled once" [ "$(after_reload civil)" = 1 ]
 
 # logrotate: rename, SIGHUP, the daemon writes to a new file of that name.
 mv "$log" "$log.1"

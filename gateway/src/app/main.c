@@ -176,8 +176,8 @@ static void sched_sync(run_sched *rs, const gg_ctx *ctx, time_t now) {
 
 /* After a cycle that started at t0: each source pulled in it gets its next
  * time, with backoff when it failed. */
-static void sched_after_cycle(run_sched *rs, const gg_ctx *ctx, const cycle_stats *cs, int rc, time_t t0,
-                              time_t t1, int once) {
+static void sched_after_cycle(run_sched *rs, const gg_ctx *ctx, gg_metrics *m, const cycle_stats *cs, int rc,
+                              time_t t0, time_t t1, int once) {
     for (size_t i = 0; i < ctx->cfg->nsources; i++) {
         const gg_source_conf *s = &ctx->cfg->sources[i];
         run_source *r = sched_find(rs, s->name);
@@ -191,6 +191,13 @@ static void sched_after_cycle(run_sched *rs, const gg_ctx *ctx, const cycle_stat
         char tb[40], nf[16];
         snprintf(nf, sizeof nf, "%d", r->failures);
         const char *kv[] = {"source", s->name, "failures", nf, "next", fmt_local(r->next, tb, sizeof tb), NULL};
+        const char *lb[] = {"source", s->name, NULL};
+        metrics_gauge_set(m, "gridgate_source_next_pull_timestamp_seconds",
+                          "When the source is due next, after its schedule and backoff (unix time).", lb,
+                          (double)r->next);
+        metrics_gauge_set(m, "gridgate_source_backoff_seconds",
+                          "Current backoff cap of a failing source (0 when its last pull succeeded).", lb,
+                          (double)schedule_backoff_cap(s->schedule, r->failures));
         if (failed)
             gg_log_kv(GG_LOG_WARN, s->name, kv, "pull failed %d time(s) in a row: backing off up to %lds",
                       r->failures, schedule_backoff_cap(s->schedule, r->failures));
@@ -306,7 +313,7 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
         free(was);
         time_t t1 = time(NULL);
         record_cycle(metrics, health, &ctx, &cs, rc, t1);
-        sched_after_cycle(&rs, &ctx, &cs, rc, t0, t1, once);
+        sched_after_cycle(&rs, &ctx, metrics, &cs, rc, t0, t1, once);
 #ifdef GG_HAVE_SYSTEMD
         sd_notifyf(0, "STATUS=cycle %ld done: %ld streams failed, %ld alerts", cs.cycle, cs.streams_failed,
                    cs.alerts_total);
