@@ -89,6 +89,20 @@ check "per-source schedules: hr (2 s) is pulled 3 times after the reload (within
   wait_for 30 bash -c '[ $(after_reload hr) -ge 3 ]'
 check "per-source schedules: meanwhile civil (schedule.interval = 1h) was pulled once" [ "$(after_reload civil)" = 1 ]
 
+# A source that keeps failing backs off: psb pointed at a closed port with
+# schedule.backoff = 1s and backoff_max = 4s; each failure is logged with the
+# count and the cap, and hr goes on being pulled.
+dead=$(free_port)
+conf 人社局 "schedule.interval = 1h"
+sed -i -e "s#^conn.api = http:http://127.0.0.1:.*#conn.api = http:http://127.0.0.1:$dead\nschedule.backoff = 1s\nschedule.backoff_max = 4s#" "$work/gg.ini"
+kill -HUP "$pid"
+check "failing source: the third failure in a row backs off up to 4 s" \
+  wait_for 40 log_has '"component":"psb","msg":"pull failed 3 time(s) in a row: backing off up to 4s","source":"psb","failures":"3"'
+check "failing source: the first failure backed off up to 1 s" \
+  log_has '"msg":"pull failed 1 time(s) in a row: backing off up to 1s"'
+n_hr=$(after_reload hr)
+check "the other sources keep being pulled meanwhile" wait_for 20 bash -c "[ \$(after_reload hr) -gt $n_hr ]"
+
 # logrotate: rename, SIGHUP, the daemon writes to a new file of that name.
 mv "$log" "$log.1"
 kill -HUP "$pid"
