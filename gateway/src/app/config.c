@@ -248,7 +248,9 @@ static int daemon_key(cfg_parse *p, const char *key, const char *val) {
             snprintf(p->err, sizeof p->err, "key log_format: '%s' is not one of text, json", val);
             return 0;
         }
-        c->log_json = f == GG_LOG_JSON;
+        (void)f;
+        free(c->log_format);
+        c->log_format = xstrdup(val);
     } else if (!strcmp(key, "log_file")) {
         free(c->log_file);
         c->log_file = *val ? config_path(c, val) : NULL;
@@ -613,6 +615,7 @@ void config_free(gg_config *c) {
     free(c->state_path);
     free(c->log_level);
     free(c->log_file);
+    free(c->log_format);
     free(c->admin_listen);
     if (c->admin_token) explicit_bzero(c->admin_token, strlen(c->admin_token));
     free(c->admin_token);

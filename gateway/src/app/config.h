@@ -58,7 +58,7 @@ typedef struct gg_config {
     char *dir;          /* its directory: relative paths resolve against it */
     char *state_path;
     char *log_level;
-    int log_json;           /* log_format = json */
+    char *log_format;       /* "text" or "json"; NULL = text */
     char *log_file;         /* NULL: stderr */
     long shutdown_timeout;  /* seconds a stop may take; default 30 */
     gg_source_conf *sources;

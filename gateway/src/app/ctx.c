@@ -8,6 +8,13 @@
 #include "app/gg.h"
 #include "core/log.h"
 
+/* The configured log format; text when unset. */
+static gg_log_format gg_ctx_log_format(const gg_config *c) {
+    gg_log_format f = GG_LOG_TEXT;
+    if (c->log_format && gg_log_parse_format(c->log_format, &f)) f = GG_LOG_TEXT;
+    return f;
+}
+
 /* FNV-1a, 64 bits. */
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
     const unsigned char *b = p;
@@ -63,7 +70,7 @@ int gg_ctx_open(gg_ctx *ctx, const char *config_path, int open_state, int load_a
     if (!ctx->cfg) return -1;
     gg_log_level lv;
     if (gg_log_parse_level(ctx->cfg->log_level, &lv) == 0 && lv > gg_log_get_level()) gg_log_set_level(lv);
-    gg_log_set_format(ctx->cfg->log_json ? GG_LOG_JSON : GG_LOG_TEXT);
+    gg_log_set_format(gg_ctx_log_format(ctx->cfg));
     if (ctx->cfg->log_file && gg_log_set_file(ctx->cfg->log_file, err, errsz)) {
         gg_ctx_close(ctx);
         return -1;
@@ -150,7 +157,7 @@ int gg_ctx_reload(gg_ctx *ctx, char *err, size_t errsz) {
         /* gg_ctx_open may have switched the log output before failing: put
          * back the running configuration's. */
         char e2[256];
-        gg_log_set_format(ctx->cfg->log_json ? GG_LOG_JSON : GG_LOG_TEXT);
+        gg_log_set_format(gg_ctx_log_format(ctx->cfg));
         if (gg_log_set_file(ctx->cfg->log_file, e2, sizeof e2)) gg_error("reload", "%s", e2);
         return -1;
     }

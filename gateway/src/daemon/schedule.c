@@ -256,12 +256,14 @@ time_t schedule_next(const gg_schedule *s, long default_interval, time_t now, ti
     if (failures > 0) {
         long cap = schedule_backoff_cap(s, failures);
         long delay = 1 + (long)((unsigned long)rand_r(seed) % (unsigned long)cap); /* full jitter, >= 1 s */
-        next = now + delay;
         if (s && s->has_cron) {
             time_t c = schedule_cron_next(s, now);
+            next = now + delay;
             if (c != (time_t)-1 && c < next) next = c;
             return next;
         }
+        /* a failing source is never pulled more often than its interval */
+        next = now + (s && s->interval > 0 ? s->interval : default_interval) + delay;
         return s ? fit_window(s, next) : next;
     }
     if (s && s->has_cron) {

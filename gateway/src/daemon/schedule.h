@@ -11,8 +11,8 @@
  *   schedule.cron        = 0 2 * * *     minute hour day-of-month month day-of-week;
  *                                         lists, ranges, steps, jan..dec, sun..sat;
  *                                         not combined with interval or window
- *   schedule.backoff     = 30s           first retry delay after a failure (default 30s)
- *   schedule.backoff_max = 1h            cap of the retry delay (default 1h)
+ *   schedule.backoff     = 30s           extra delay after a first failure (default 30s)
+ *   schedule.backoff_max = 1h            cap of the extra delay (default 1h)
  *
  * Ownership: a gg_schedule belongs to its gg_source_conf and is freed with
  * schedule_free. The functions keep no state; the caller passes the random
@@ -59,9 +59,10 @@ void schedule_free(gg_schedule *s);
  *   last_run:  when the last pull started (0: never pulled - due now, or at
  *              the next window start / cron time)
  *   failures:  consecutive failed pulls up to now; when > 0 the next try
- *              is now + a random delay in [1, min(backoff_max, backoff * 2^(failures-1))]
- *              (full jitter), still only inside a window, and for cron never
- *              later than the next cron time
+ *              is never sooner than the interval: now + interval + a random
+ *              delay in [1, min(backoff_max, backoff * 2^(failures-1))] (full
+ *              jitter), still only inside a window. For cron: now + that
+ *              random delay, never later than the next cron time
  *   seed:      state of the jitter's random numbers (rand_r)
  * The result is never before now. */
 time_t schedule_next(const gg_schedule *s, long default_interval, time_t now, time_t last_run, int failures,
