@@ -133,7 +133,7 @@ static void test_schema_create_and_reopen(void **stp) {
                  tables[i]);
         assert_int_equal(sql_long(fx, q), 1);
     }
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "4");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "5");
     assert_sql_text(fx, "PRAGMA journal_mode", "wal");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE type='index'"
                                    " AND name IN ('facts_id_norm','facts_case_key')"),
@@ -223,7 +223,7 @@ static void test_migration_from_v1(void **stp) {
                  " '{\"id_no\":\"x\",\"name\":\"张三\"}', NULL, 1, 1);"
                  "UPDATE meta SET value='1' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "4");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "5");
     int n = 0;
     assert_int_equal(state_facts_each(st, FK_PERSON, count_and_clear, &n), 0);
     assert_int_equal(n, 1);
@@ -257,7 +257,7 @@ static void test_migration_from_v2(void **stp) {
                  "INSERT INTO watermarks VALUES('court', 'verdicts', 'x', 13);"
                  "UPDATE meta SET value='2' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "4");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "5");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM watermarks"), 2);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM marks"), 2);
     assert_int_equal(sql_long(fx, "SELECT updated_at FROM marks WHERE key = 'pension_payments#lookup'"), 11);
@@ -767,7 +767,7 @@ static void test_quarantine_kinds(void **stp) {
     sql_exec(fx, "ALTER TABLE quarantine DROP COLUMN kind; UPDATE meta SET value='3' WHERE key='schema_version'");
     st = open_ok(fx);
     state_close(st);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "4");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "5");
     assert_sql_text(fx, "SELECT group_concat(ref || ':' || kind, ',') FROM (SELECT ref, kind FROM quarantine ORDER BY id)",
                     "HH1:rejected,HH3:invalid_id,HH2:rejected");
 }

@@ -21,6 +21,7 @@
 #include "conn/registry.h"
 #include "model/fact.h"
 #include "core/log.h"
+#include "daemon/schedule.h"
 
 /* Parse context handed to inih. */
 typedef struct cfg_parse {
@@ -142,6 +143,12 @@ static void free_list(char **items, size_t n) { confkey_free_list(items, n); }
  * (rules_common_keys and rule_desc.keys, base rules_config); [route] takes one
  * key per rule name. Defaults are applied from here only (apply_defaults). */
 
+/* schedule.* keys are parsed by daemon/schedule.c into the source's schedule. */
+static int set_schedule(const confkey *k, void *base, const char *name, const char *val, char *err, size_t errsz) {
+    (void)k;
+    return schedule_conf_key(&((gg_source_conf *)base)->schedule, name + strlen("schedule."), val, err, errsz);
+}
+
 #define G(f) offsetof(gg_config, f)
 #define S(f) offsetof(gg_source_conf, f)
 #define C(f) offsetof(gg_conn_conf, f)
@@ -151,6 +158,12 @@ static const confkey config_map[] = {
      "state store (SQLite), relative to the configuration file's directory"},
     {"gridgate", "log_level", CK_ENUM, "info", 0, 0, G(log_level), NULL, "debug, info, warn, error",
      "least severe log level written"},
+    {"gridgate", "log_format", CK_ENUM, "text", 0, 0, G(log_format), NULL, "text, json",
+     "log lines as human text or as JSON objects, one per line"},
+    {"gridgate", "log_file", CK_PATH, NULL, 0, 0, G(log_file), NULL, NULL,
+     "write the log to this file (created 0600, reopened on SIGHUP); unset = stderr"},
+    {"gridgate", "shutdown_timeout", CK_LONG, "30", 1, 3600, G(shutdown_timeout), NULL, NULL,
+     "seconds a stop (SIGTERM) may take; a pull still running then is abandoned, uncommitted"},
     {"gridgate", "today", CK_DATE, NULL, 0, 0, G(rules.today), NULL, NULL,
      "fixed date bounding ongoing enrollments (tests, replays); unset = the clock"},
 
@@ -171,6 +184,16 @@ static const confkey config_map[] = {
      "pages one HTTP stream may read in a pull; more (or a repeated page) fails the stream"},
     {"source", "max_amount", CK_LONG, "1000000", 1, 1000000000000L, S(max_amount), NULL, NULL,
      "largest plausible amount of one record, yuan; larger or negative amounts are rejected"},
+    {"source", "schedule.interval", CK_STRING, NULL, 0, 0, 0, set_schedule, NULL,
+     "how often the source is pulled: 90s, 15m, 6h, 1d; unset = run --interval"},
+    {"source", "schedule.window", CK_STRING, NULL, 0, 0, 0, set_schedule, NULL,
+     "when pulls are allowed, local time: 01:00-05:00 (several comma-separated; may cross midnight)"},
+    {"source", "schedule.cron", CK_STRING, NULL, 0, 0, 0, set_schedule, NULL,
+     "5-field cron expression instead of an interval: \"0 2 * * *\""},
+    {"source", "schedule.backoff", CK_STRING, NULL, 0, 0, 0, set_schedule, NULL,
+     "first backoff after a failed pull (doubles, with full jitter); unset = 30s"},
+    {"source", "schedule.backoff_max", CK_STRING, NULL, 0, 0, 0, set_schedule, NULL,
+     "longest backoff after repeated failures; unset = 1h"},
     {"source", "conn.<c>", CK_STRING, NULL, 0, 0, C(spec), NULL, NULL,
      "connection <c>: pg:..., odbc:... or http:URL; ${VAR} is expanded"},
     {"source", "conn.<c>.token_env", CK_SECRET, NULL, 0, 0, C(token), NULL, NULL,
@@ -554,6 +577,8 @@ void config_free(gg_config *c) {
     free(c->dir);
     free(c->state_path);
     free(c->log_level);
+    free(c->log_file);
+    free(c->log_format);
     free(c->admin_listen);
     if (c->admin_token) explicit_bzero(c->admin_token, strlen(c->admin_token));
     free(c->admin_token);
@@ -563,6 +588,7 @@ void config_free(gg_config *c) {
         free(s->label);
         free(s->adapter);
         free(s->encoding);
+        schedule_free(s->schedule);
         for (int k = 0; k < s->nconns; k++) {
             gg_conn_conf *cc = &s->conns[k];
             free(cc->name);

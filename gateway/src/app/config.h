@@ -1,7 +1,9 @@
 /* config.h - the gateway configuration (INI, parsed with inih).
  *
- *   [gridgate]                  state = var/state.db ; log_level = info
+ *   [gridgate]                  state = var/state.db ; log_level = info ; log_format = text|json
+ *                               log_file = PATH (else stderr) ; shutdown_timeout = 30 (seconds)
  *   [source NAME]               adapter, label, conn.<c> = <spec>, conn.<c>.token_file, ...
+ *                               schedule.interval|window|cron|backoff|backoff_max (daemon/schedule.h)
  *   [rule RULE]                 enabled, grace_months, min_months, standard[.<prefix>], exempt_subkinds
  *   [route]                     <rule> = sink, sink, ... ("@sources" = the sources involved)
  *   [delivery]                  max_attempts, backoff_base_ms, backoff_max_ms
@@ -50,6 +52,7 @@ typedef struct gg_source_conf {
     gg_conn_conf conns[GG_MAX_CONNS];
     int nconns;
     int line;           /* where the section starts, for messages */
+    struct gg_schedule *schedule; /* schedule.* keys (daemon/schedule.h), NULL when none */
 } gg_source_conf;
 
 typedef struct gg_route {
@@ -62,6 +65,9 @@ typedef struct gg_config {
     char *dir;          /* its directory: relative paths resolve against it */
     char *state_path;
     char *log_level;
+    char *log_format;       /* "text" or "json"; NULL = text */
+    char *log_file;         /* NULL: stderr */
+    long shutdown_timeout;  /* seconds a stop may take; default 30 */
     gg_source_conf *sources;
     size_t nsources;
     rules_config rules;

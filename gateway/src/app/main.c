@@ -1,7 +1,7 @@
 /* main.c - the gridgate command line: run cycles, check configuration, read
  * alerts, the quarantine, data quality and the outbox, and author adapters.
  *
- *   gridgate run [--once] [--no-push] [--interval SECONDS]
+ *   gridgate run [--once] [--no-push] [--interval SECONDS]   (SIGHUP reloads, SIGTERM stops)
  *   gridgate check
  *   gridgate status [--url URL]
  *   gridgate alerts list [--rule R] [--status S]
@@ -11,11 +11,13 @@
  *   gridgate dq
  *   gridgate outbox list [--status pending|done|dead]
  *   gridgate deliver
+ *   gridgate audit list [--kind pull|push|access] [--limit N]
  *   gridgate adapter new NAME --kind pg|odbc|http [--dir DIR]
  *   gridgate adapter test FILE --source NAME [--limit N]
  * Every command takes -c FILE (default $GRIDGATE_CONFIG, else gridgate.ini). */
 #include <getopt.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,14 +39,34 @@
 #include "daemon/admin.h"
 #include "daemon/health.h"
 #include "daemon/record.h"
+#include "daemon/schedule.h"
+#include "store/audit.h"
 
-/* Set by SIGINT/SIGTERM to end the run loop between cycles: the one piece of
- * signal state a process needs. */
-static volatile sig_atomic_t stop_requested;
+/* Signal state, the one piece a process needs: SIGINT/SIGTERM ask the run
+ * loop to stop between pulls and arm an alarm of shutdown_secs; should the
+ * current pull not finish by then, SIGALRM ends the process (the open state
+ * transaction is not committed, so nothing partial is kept). SIGHUP asks for
+ * a reload (configuration, adapters, log file). */
+static volatile sig_atomic_t stop_requested, reload_requested;
+static volatile sig_atomic_t shutdown_secs = 30;
 
 static void on_stop_signal(int sig) {
     (void)sig;
+    if (!stop_requested) alarm((unsigned)shutdown_secs);
     stop_requested = 1;
+}
+
+static void on_hup(int sig) {
+    (void)sig;
+    reload_requested = 1;
+}
+
+static void on_alarm(int sig) {
+    (void)sig;
+    static const char msg[] = "gridgate: shutdown_timeout reached during a pull: abandoned, nothing of it committed\n";
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+    _exit(0);
 }
 
 static void usage(FILE *out) {
@@ -64,6 +86,7 @@ static void usage(FILE *out) {
           "                                            invalid_id, ... per source)\n"
           "  outbox list [--status pending|done|dead]  deliveries to sinks\n"
           "  deliver                                   retry due deliveries only\n"
+          "  audit list [--kind K] [--limit N]         the audit log: pulls, pushes, unmasked exports\n"
           "  adapter new NAME --kind pg|odbc|http      write a commented skeleton adapter and config stanza\n"
           "  adapter test FILE --source NAME [--limit N]  run an adapter against its live source, touch no state\n"
           "  config keys [--markdown]                  every configuration key: section, type, default, range, help\n"
@@ -103,6 +126,132 @@ static int open_ctx(gg_ctx *ctx, const char *cfg, int state, int adapters) {
 }
 
 /* ------------------------------------------------------------------- run */
+
+/* The run loop's view of each enabled source: when it was last pulled, how
+ * often in a row it failed, when it is due next, and the fingerprint of its
+ * configuration (to tell a changed source on reload). */
+typedef struct run_source {
+    char name[64];
+    uint64_t fp;
+    time_t last_run, next;
+    int failures;
+} run_source;
+
+typedef struct run_sched {
+    run_source *src;
+    size_t n;
+    long interval; /* --interval: for sources without schedule.interval */
+    unsigned seed; /* jitter */
+} run_sched;
+
+static run_source *sched_find(run_sched *rs, const char *name) {
+    for (size_t i = 0; i < rs->n; i++)
+        if (!strcmp(rs->src[i].name, name)) return &rs->src[i];
+    return NULL;
+}
+
+static time_t sched_earliest(const run_sched *rs) {
+    time_t t = (time_t)-1;
+    for (size_t i = 0; i < rs->n; i++)
+        if (t == (time_t)-1 || rs->src[i].next < t) t = rs->src[i].next;
+    return t == (time_t)-1 ? time(NULL) + rs->interval : t;
+}
+
+static const char *fmt_local(time_t t, char *buf, size_t n) {
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(buf, n, "%Y-%m-%d %H:%M:%S %z", &tm);
+    return buf;
+}
+
+/* Rebuilds the table for ctx's sources: an unchanged source (same name and
+ * fingerprint) keeps its schedule and failure count; a new or changed one is
+ * due at once (its next allowed time). Logs which is which when reloading. */
+static void sched_sync(run_sched *rs, const gg_ctx *ctx, time_t now) {
+    run_source *next = calloc(ctx->cfg->nsources ? ctx->cfg->nsources : 1, sizeof *next);
+    if (!next) abort();
+    size_t n = 0;
+    int reloading = rs->src != NULL;
+    for (size_t i = 0; i < ctx->cfg->nsources; i++) {
+        const gg_source_conf *s = &ctx->cfg->sources[i];
+        if (!s->enabled) continue;
+        run_source *old = sched_find(rs, s->name), *r = &next[n++];
+        if (old && old->fp == ctx->fingerprints[i]) {
+            *r = *old;
+            if (reloading) gg_info(s->name, "configuration and adapter unchanged: schedule kept");
+            continue;
+        }
+        snprintf(r->name, sizeof r->name, "%s", s->name);
+        r->fp = ctx->fingerprints[i];
+        r->next = schedule_next(s->schedule, rs->interval, now, 0, 0, &rs->seed);
+        char tb[40];
+        if (reloading)
+            gg_info(s->name, "%s (label %s): pulled again from %s",
+                    old ? "configuration or adapter changed" : "new source", s->label ? s->label : s->name,
+                    fmt_local(r->next, tb, sizeof tb));
+        else
+            gg_debug(s->name, "first pull at %s", fmt_local(r->next, tb, sizeof tb));
+    }
+    for (size_t i = 0; reloading && i < rs->n; i++)
+        if (!config_source(ctx->cfg, rs->src[i].name) || !config_source(ctx->cfg, rs->src[i].name)->enabled)
+            gg_info(rs->src[i].name, "removed or disabled by the new configuration");
+    free(rs->src);
+    rs->src = next;
+    rs->n = n;
+}
+
+/* After a cycle that started at t0: each source pulled in it gets its next
+ * time, with backoff when it failed. */
+static void sched_after_cycle(run_sched *rs, const gg_ctx *ctx, gg_metrics *m, const cycle_stats *cs, int rc,
+                              time_t t0, time_t t1, int once) {
+    for (size_t i = 0; i < ctx->cfg->nsources; i++) {
+        const gg_source_conf *s = &ctx->cfg->sources[i];
+        run_source *r = sched_find(rs, s->name);
+        if (!r || (!once && r->next > t0)) continue; /* not due: not pulled */
+        int failed = rc < 0;
+        for (size_t k = 0; k < cs->nstreams; k++)
+            if (!strcmp(cs->streams[k].source, s->name) && cs->streams[k].error[0]) failed = 1;
+        r->failures = failed ? r->failures + 1 : 0;
+        r->last_run = t0;
+        r->next = schedule_next(s->schedule, rs->interval, t1, t0, r->failures, &rs->seed);
+        char tb[40], nf[16];
+        snprintf(nf, sizeof nf, "%d", r->failures);
+        const char *kv[] = {"source", s->name, "failures", nf, "next", fmt_local(r->next, tb, sizeof tb), NULL};
+        const char *lb[] = {"source", s->name, NULL};
+        metrics_gauge_set(m, "gridgate_source_next_pull_timestamp_seconds",
+                          "When the source is due next, after its schedule and backoff (unix time).", lb,
+                          (double)r->next);
+        metrics_gauge_set(m, "gridgate_source_backoff_seconds",
+                          "Current backoff cap of a failing source (0 when its last pull succeeded).", lb,
+                          (double)schedule_backoff_cap(s->schedule, r->failures));
+        if (failed)
+            gg_log_kv(GG_LOG_WARN, s->name, kv, "pull failed %d time(s) in a row: backing off up to %lds",
+                      r->failures, schedule_backoff_cap(s->schedule, r->failures));
+        else
+            gg_log_kv(GG_LOG_DEBUG, s->name, kv, "next pull scheduled");
+    }
+}
+
+/* SIGHUP: log file reopened; configuration and adapters reloaded and
+ * swapped in, or the old ones kept with the reason logged. */
+static void run_reload(run_sched *rs, gg_ctx *ctx, gg_health *health) {
+    char err[2048];
+    gg_info("run", "SIGHUP: reloading %s", ctx->cfg->path);
+    if (gg_log_reopen(err, sizeof err)) gg_error("run", "%s (still writing to the old file)", err);
+    if (gg_ctx_reload(ctx, err, sizeof err)) {
+        gg_error("run", "new configuration rejected, the running one is kept: %s", err);
+        return;
+    }
+    for (size_t i = 0; i < ctx->cfg->nsources; i++)
+        if (ctx->cfg->sources[i].enabled) health_source_add(health, ctx->cfg->sources[i].name);
+    sched_sync(rs, ctx, time(NULL));
+    for (size_t i = 0; i < ctx->cfg->nsources; i++) {
+        const gg_source_conf *s = &ctx->cfg->sources[i];
+        if (s->enabled && !ctx->adapters[i])
+            gg_error(s->name, "adapter not loaded after reload: %s", ctx->load_errors[i]);
+    }
+    gg_info("run", "configuration reloaded: %zu sources (label, adapters and schedules in effect)", rs->n);
+}
 
 static int cmd_run(const char *cfg, int argc, char **argv) {
     int once = 0, push = 1;
@@ -165,12 +314,36 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
     sa.sa_handler = on_stop_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    shutdown_secs = (sig_atomic_t)ctx.cfg->shutdown_timeout;
+    run_sched rs = {.interval = interval, .seed = (unsigned)started ^ (unsigned)getpid()};
+    sched_sync(&rs, &ctx, started);
+    gg_info("run", "daemon started (pid %ld), %zu sources, default interval %lds", (long)getpid(), rs.n, interval);
     int rc = 0;
-    do {
+    for (;;) {
         cycle_opts co = {.deliver = push};
         cycle_stats cs;
+        /* Until the worker-per-source engine takes a list of due sources,
+         * sources not due are left out of this cycle by disabling them for
+         * its duration: their facts stay in the state store for matching. */
+        time_t t0 = time(NULL);
+        int *was = calloc(ctx.cfg->nsources ? ctx.cfg->nsources : 1, sizeof *was);
+        if (!was) abort();
+        for (size_t i = 0; i < ctx.cfg->nsources; i++) {
+            was[i] = ctx.cfg->sources[i].enabled;
+            run_source *r = sched_find(&rs, ctx.cfg->sources[i].name);
+            if (!once && r && r->next > t0) ctx.cfg->sources[i].enabled = 0;
+            else if (was[i]) gg_debug(ctx.cfg->sources[i].name, "due: pulled in this cycle");
+        }
         rc = cycle_run(&ctx, &co, &cs);
-        record_cycle(metrics, health, &ctx, &cs, rc, time(NULL));
+        for (size_t i = 0; i < ctx.cfg->nsources; i++) ctx.cfg->sources[i].enabled = was[i];
+        free(was);
+        time_t t1 = time(NULL);
+        record_cycle(metrics, health, &ctx, &cs, rc, t1);
+        sched_after_cycle(&rs, &ctx, metrics, &cs, rc, t0, t1, once);
 #ifdef GG_HAVE_SYSTEMD
         sd_notifyf(0, "STATUS=cycle %ld done: %ld streams failed, %ld alerts", cs.cycle, cs.streams_failed,
                    cs.alerts_total);
@@ -188,8 +361,23 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
             fflush(stdout);
             rc = rc ? 3 : 0;
         }
-        for (long s = 0; !once && s < interval && !stop_requested; s++) sleep(1);
-    } while (!once && !stop_requested);
+        if (once) break;
+        /* Wait for the first source due, a reload or a stop. */
+        while (!stop_requested) {
+            if (reload_requested) {
+                reload_requested = 0;
+                run_reload(&rs, &ctx, health);
+                shutdown_secs = (sig_atomic_t)ctx.cfg->shutdown_timeout;
+            }
+            if (sched_earliest(&rs) <= time(NULL)) break;
+            sleep(1);
+        }
+        if (stop_requested) break;
+    }
+    if (stop_requested) {
+        gg_info("run", "stopping on signal: state store closed, exit 0");
+        rc = 0;
+    }
 #ifdef GG_HAVE_SYSTEMD
     sd_notify(0, "STOPPING=1");
 #endif
@@ -198,6 +386,8 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
     health_free(health);
     gg_ctx_close(&ctx);
     state_unlock(lock_fd);
+    free(rs.src);
+    alarm(0);
     return rc;
 }
 
@@ -478,7 +668,14 @@ static int cmd_alerts(const char *cfg, int argc, char **argv) {
         rc = state_alerts_each(ctx.st, rule, status, print_alert_row, &lc) ? 1 : 0;
         printf("%ld alerts\n", lc.n);
     } else if (!strcmp(sub, "export")) {
-        rc = state_alerts_each(ctx.st, rule, status, export_alert, &lc) ? 1 : 0;
+        /* unmasked id numbers and names leave the store: audited first, and
+         * nothing is exported when the audit row cannot be written */
+        if (!mask && audit_access(ctx.st, "alerts export (unmasked)")) {
+            fprintf(stderr, "gridgate alerts export: the access could not be audited; nothing exported\n");
+            rc = 1;
+        } else {
+            rc = state_alerts_each(ctx.st, rule, status, export_alert, &lc) ? 1 : 0;
+        }
     } else if (!strcmp(sub, "show")) {
         if (optind >= argc) {
             fprintf(stderr, "gridgate alerts show: which alert id?\n");
@@ -583,6 +780,60 @@ static int cmd_simple(const char *cfg, const char *what, int argc, char **argv) 
     return rc;
 }
 
+/* ----------------------------------------------------------------- audit */
+
+static int print_audit(void *ud, const audit_row *r) {
+    long *n = ud;
+    char when[32];
+    time_t t = (time_t)r->at;
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    char what[200];
+    if (!strcmp(r->kind, "pull"))
+        snprintf(what, sizeof what, "%s/%s rows=%ld adapter=%s", r->source ? r->source : "",
+                 r->stream ? r->stream : "-", r->rows, r->adapter_hash ? r->adapter_hash : "-");
+    else if (!strcmp(r->kind, "push"))
+        snprintf(what, sizeof what, "%s -> %s v%d", r->alert_id ? r->alert_id : "", r->sink ? r->sink : "",
+                 r->version);
+    else
+        snprintf(what, sizeof what, "%s", r->detail ? r->detail : "");
+    printf("%-8ld %-19s %-6s %-24s %-60s %s\n", r->id, when, r->kind, r->actor, what, r->result ? r->result : "");
+    (*n)++;
+    return 0;
+}
+
+static int cmd_audit(const char *cfg, int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "list")) {
+        fprintf(stderr, "gridgate audit: list [--kind pull|push|access] [--limit N]\n");
+        return 2;
+    }
+    const char *kind = NULL;
+    long limit = 100;
+    static const struct option opts[] = {{"kind", required_argument, 0, 'k'},
+                                          {"limit", required_argument, 0, 'l'},
+                                          {0, 0, 0, 0}};
+    int c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "k:l:", opts, NULL)) != -1) {
+        if (c == 'k') kind = optarg;
+        else if (c == 'l') limit = strtol(optarg, NULL, 10);
+        else return 2;
+    }
+    if (kind && strcmp(kind, "pull") && strcmp(kind, "push") && strcmp(kind, "access")) {
+        fprintf(stderr, "gridgate audit list: --kind is pull, push or access\n");
+        return 2;
+    }
+    gg_ctx ctx;
+    if (open_ctx(&ctx, cfg, 1, 0)) return 1;
+    printf("%-8s %-19s %-6s %-24s %-60s %s\n", "ROW", "WHEN", "KIND", "WHO", "WHAT", "RESULT");
+    long n = 0;
+    int rc = audit_each(ctx.st, kind, limit, print_audit, &n) ? 1 : 0;
+    printf("%ld audit records (newest first%s)\n", n, limit > 0 ? ", --limit applies" : "");
+    gg_ctx_close(&ctx);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv) {
@@ -630,6 +881,7 @@ int main(int argc, char **argv) {
         return cmd_simple(cfg, cmd, sub_argc, sub_argv);
     if (!strcmp(cmd, "adapter")) return authoring_main(cfg, sub_argc, sub_argv);
     if (!strcmp(cmd, "config")) return cmd_config(sub_argc, sub_argv);
+    if (!strcmp(cmd, "audit")) return cmd_audit(cfg, sub_argc, sub_argv);
     if (!strcmp(cmd, "version")) {
         printf("gridgate %s\n", GG_VERSION);
         return 0;

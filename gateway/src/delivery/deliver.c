@@ -11,6 +11,7 @@
 
 #include "conn/conn.h"
 #include "core/log.h"
+#include "store/audit.h"
 
 /* A due outbox row copied out of the state store, so that no SQLite statement
  * is open while a sink runs. */
@@ -66,6 +67,9 @@ int deliver_due(gg_ctx *ctx, cycle_stats *cs) {
             long long due = since > 0 ? since + ctx->cfg->verdict_deadline_days * 86400LL : 0;
             int rc = adapter_push_due(ad, &a, expl, due, err, sizeof err);
             free(expl);
+            char res[300];
+            snprintf(res, sizeof res, rc == 0 ? "delivered" : "failed: %.280s", err);
+            audit_push(ctx->st, c->alert_id, c->sink, c->version, res);
             if (rc == 0) {
                 state_outbox_done(ctx->st, c->id);
                 cs->delivered++;

@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 /* The schema version this build writes and understands. */
-#define STATE_SCHEMA_VERSION 4 /* 2: facts.name_norm; 3: marks; 4: quarantine.kind */
+#define STATE_SCHEMA_VERSION 5 /* 2: facts.name_norm; 3: marks; 4: quarantine.kind; 5: audit */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -127,6 +127,18 @@ static const char *const schema_sql =
     " done_at BIGINT,"
     " UNIQUE(alert_id, sink, version));"
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(status, next_attempt);";
+
+/* Schema 4: the audit log (store/audit.c), append-only: triggers refuse
+ * UPDATE and DELETE. Created as is on older stores (a new table). */
+static const char *const audit_schema_sql =
+    "CREATE TABLE IF NOT EXISTS audit("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, at BIGINT NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL,"
+    " source TEXT, stream TEXT, rows BIGINT, adapter_hash TEXT, alert_id TEXT, sink TEXT, version INTEGER,"
+    " result TEXT, detail TEXT);"
+    "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;";
 
 /* Schema 2 -> 3: the marks that were stored as watermarks move to `marks`. */
 static const char *const migrate_marks_sql =
@@ -333,6 +345,13 @@ static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
     if (version >= 1 && version < 4 && !has_column(st, "quarantine", "kind") &&
         sqlite3_exec(st->db, migrate_quarantine_kind_sql, NULL, NULL, &msg) != SQLITE_OK) {
         set_err(err, errsz, "state %s: migrate schema 3 -> 4: %s", path, msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    if (sqlite3_exec(st->db, audit_schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        set_err(err, errsz, "state %s: create the audit table (schema 5): %s", path,
+                msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
