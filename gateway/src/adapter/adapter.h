@@ -49,6 +49,12 @@ const char *adapter_source(const adapter *ad);
 size_t adapter_stream_count(const adapter *ad);
 const adapter_stream_info *adapter_stream(const adapter *ad, size_t i);
 int adapter_can_push(const adapter *ad);
+/* Whether stream i's declaration reads the result column (SQL) or top-level
+ * item key (HTTP) `col`, case-insensitively: through its map, key or
+ * incremental column (a JSON path "a.b" reads key "a"). 1 yes, 0 no, -1 when
+ * the stream has a `row` or `pull` function, whose reads cannot be known.
+ * For `adapter test`'s list of unmapped columns. */
+int adapter_stream_reads(const adapter *ad, size_t i, const char *col);
 /* Warnings found while loading (unknown field names etc.), NULL-terminated. */
 const char *const *adapter_warnings(const adapter *ad);
 
@@ -86,5 +92,9 @@ char *adapter_raw_json(adapter *ad);
 /* Delivers one alert through the adapter's push function (idempotent on
  * alert id by contract). `explanation` is the zh-CN text. */
 int adapter_push(adapter *ad, const alert *a, const char *explanation, char *err, size_t errsz);
+/* The same with the verdict deadline (unix seconds, 0 = none) handed to the
+ * push function as alert.deadline / alert.deadline_date (China time). */
+int adapter_push_due(adapter *ad, const alert *a, const char *explanation, long long deadline, char *err,
+                     size_t errsz);
 
 #endif

@@ -41,7 +41,6 @@
 #define ROW_MT "gridgate.row"
 #define CONN_MT "gridgate.conn"
 #define MAX_CONSECUTIVE_ROW_ERRORS 100
-#define MAX_HTTP_PAGES 1000000
 
 typedef enum { SPEC_COL = 0, SPEC_CONST, SPEC_YUAN, SPEC_FEN, SPEC_DATE, SPEC_MONTH, SPEC_CODE,
                SPEC_BOOL, SPEC_INT } spec_op;
@@ -119,6 +118,12 @@ typedef struct pull_ctx {
     int wm_set;          /* a row moved the watermark */
     long lenient_dropped; /* values lenient date entries dropped in this pull */
     size_t arena_charged; /* bytes of arena counted against the adapter's memory cap */
+    /* Limits on input (ad_pull_limits_init; max_field 0 = none, for c:query rows). */
+    long max_field, max_record;
+    fact_limits lim;
+    int over_col;        /* ad_convert_row: first column over max_field, or -1 */
+    size_t over_len, rec_len; /* its length; the row's total */
+    int raw_suppressed;  /* the record is over a size limit: no raw text is kept */
     char err[1024];      /* fatal error of the stream */
 } pull_ctx;
 
@@ -186,6 +191,13 @@ int ad_fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t
 int ad_row_index(lua_State *L);
 /* Maps pc->row into pc->f and hands it to the sink; nonzero to stop. */
 int ad_map_and_emit(pull_ctx *pc);
+/* Fills pc's limits from the source's configuration (defaults for 0). */
+void ad_pull_limits_init(pull_ctx *pc);
+/* 0 when the JSON record (HTTP item, emitted table) is within max_field and
+ * max_record; -1 with the reason (field, length, limit). */
+int ad_item_over_limits(const pull_ctx *pc, json_t *item, char *reason, size_t rsz);
+/* ad_reject() without the record's raw text (it is over a size limit). */
+int ad_reject_oversize(pull_ctx *pc, const char *ref, const char *reason);
 
 /* ---------------------------------------------------------------- pull.c */
 

@@ -12,13 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ------------------------------------------------------------ mapping rows */
 
 static int is_identity_field(fact_field f) { return f == FF_ID_NO || f == FF_NAME; }
 
 /* Applies one entry. 0 ok, -1 with a reason (never containing id/name values). */
-static int apply_entry(fact *f, const map_entry *e, const char *v, char *reason, size_t rsz) {
+static int apply_entry(fact *f, const map_entry *e, const char *v, const fact_limits *lim, char *reason,
+                       size_t rsz) {
     char e2[300];
     const char *fname = fact_field_name(e->field);
     const char *col = e->col ? e->col : "const";
@@ -55,6 +57,11 @@ static int apply_entry(fact *f, const map_entry *e, const char *v, char *reason,
             snprintf(reason, rsz, "field %s (column %s): not a date: '%.40s'", fname, col, v);
             return -1;
         }
+        if (!fact_date_plausible(lim, d)) {
+            snprintf(reason, rsz, "field %s (column %s): implausible date %d (outside %d..%d)", fname, col, d,
+                     lim->min_date, lim->max_date);
+            return -1;
+        }
         if (ft == FT_TEXT) {
             char buf[16];
             date_text(d, buf, sizeof buf);
@@ -65,6 +72,11 @@ static int apply_entry(fact *f, const map_entry *e, const char *v, char *reason,
     case SPEC_MONTH:
         if (conv_month(v, &d)) {
             snprintf(reason, rsz, "field %s (column %s): not a month: '%.40s'", fname, col, v);
+            return -1;
+        }
+        if (d < lim->min_date / 100 || d > lim->max_date / 100) {
+            snprintf(reason, rsz, "field %s (column %s): implausible month %d (outside %d..%d)", fname, col, d,
+                     lim->min_date / 100, lim->max_date / 100);
             return -1;
         }
         if (fact_set_int(f, e->field, d, e2, sizeof e2)) goto fset;
@@ -153,11 +165,73 @@ missing_key:
 }
 
 int ad_reject(pull_ctx *pc, const char *ref, const char *reason) {
-    char *raw = adapter_raw_json(pc->ad);
+    char *raw = adapter_raw_json(pc->ad); /* NULL when the record is over a size limit */
+    pc->raw_suppressed = 0;
     int rc = pc->sink->on_reject ? pc->sink->on_reject(pc->sink->ud, pc->st->name, ref, reason, raw) : 0;
     free(raw);
     if (rc) pc->stop = 1;
     return rc;
+}
+
+int ad_reject_oversize(pull_ctx *pc, const char *ref, const char *reason) {
+    pc->raw_suppressed = 1;
+    return ad_reject(pc, ref, reason);
+}
+
+/* ------------------------------------------------------------ input limits */
+
+void ad_pull_limits_init(pull_ctx *pc) {
+    const gg_source_conf *s = pc->ad->src;
+    pc->max_field = s->max_field > 0 ? s->max_field : FACT_DEFAULT_MAX_FIELD;
+    pc->max_record = s->max_record > 0 ? s->max_record : FACT_DEFAULT_MAX_RECORD;
+    fact_limits_init(&pc->lim, s->max_amount > 0 ? (int64_t)s->max_amount * 100 : 0, 0);
+    pc->over_col = -1;
+}
+
+/* Size of a JSON record as its text would hold it (strings and keys by their
+ * bytes, other scalars a few bytes), and its first string over max_field. */
+typedef struct item_size {
+    size_t total;
+    size_t over_len;       /* 0: none */
+    char over_path[72];
+} item_size;
+
+static void item_walk(json_t *j, const char *key, size_t max_field, item_size *w, int depth) {
+    if (key) w->total += strlen(key) + 4;
+    if (json_is_string(j)) {
+        size_t n = json_string_length(j);
+        w->total += n + 2;
+        if (n > max_field && !w->over_len) {
+            w->over_len = n;
+            snprintf(w->over_path, sizeof w->over_path, "%.60s", key ? key : "(array element)");
+        }
+    } else if (json_is_object(j) && depth < 64) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(j, k, v) item_walk(v, k, max_field, w, depth + 1);
+    } else if (json_is_array(j) && depth < 64) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) item_walk(v, key, max_field, w, depth + 1);
+    } else {
+        w->total += 8;
+    }
+}
+
+int ad_item_over_limits(const pull_ctx *pc, json_t *item, char *reason, size_t rsz) {
+    if (!item || pc->max_field <= 0) return 0;
+    item_size w = {0};
+    item_walk(item, NULL, (size_t)pc->max_field, &w, 0);
+    if (w.over_len) {
+        snprintf(reason, rsz, "field %s: value of %zu bytes is over max_field (%ld bytes)", w.over_path, w.over_len,
+                 pc->max_field);
+        return -1;
+    }
+    if (w.total > (size_t)pc->max_record) {
+        snprintf(reason, rsz, "record of %zu bytes is over max_record (%ld bytes)", w.total, pc->max_record);
+        return -1;
+    }
+    return 0;
 }
 
 /* Fills fields from the Lua table at idx (row function result or emit).
@@ -173,10 +247,18 @@ int ad_fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t
     lua_rawget(L, idx);
     char *ref = ad_scalar_text(L, -1);
     lua_pop(L, 1);
+    if (ref && pc->max_field > 0 && strlen(ref) > (size_t)pc->max_field) {
+        snprintf(reason, rsz, "field ref: value of %zu bytes is over max_field (%ld bytes)", strlen(ref),
+                 pc->max_field);
+        free(ref);
+        pc->raw_suppressed = 1;
+        return -1;
+    }
     if (ref) {
         free(f->ref);
         f->ref = ref;
     }
+    /* an emitted table's size as a whole: l_emit checks it (ad_item_over_limits) */
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         if (lua_type(L, -2) != LUA_TSTRING) {
@@ -213,14 +295,30 @@ int ad_fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t
             if (lua_isinteger(L, -1))
                 rc = fact_set_int(f, ff, lua_tointeger(L, -1), e2, sizeof e2);
             else {
+                /* A float: only an integral value inside int64 converts (the
+                 * cast of anything else, 1e308 or NaN, is undefined). */
                 lua_Number n = lua_tonumber(L, -1);
+                if (!(n >= -9223372036854775808.0 && n < 9223372036854775808.0)) {
+                    snprintf(reason, rsz, "field %s: number %.6g is out of range for %s", k, n,
+                             ft == FT_DATE ? "a date (yyyymmdd)" : ft == FT_MONTH ? "a month (yyyymm)"
+                             : ft == FT_MONEY ? "an amount in fen" : "a 64-bit integer");
+                    lua_pop(L, 2);
+                    return -1;
+                }
                 if (n != (lua_Number)(int64_t)n) {
-                    snprintf(reason, rsz, "field %s: fractional number %.6g (money is integer fen; use yuan())", k, n);
+                    snprintf(reason, rsz, "field %s: fractional number %.6g (%s)", k, n,
+                             ft == FT_MONEY ? "money is integer fen; use yuan()" : "an integer is needed");
                     lua_pop(L, 2);
                     return -1;
                 }
                 rc = fact_set_int(f, ff, (int64_t)n, e2, sizeof e2);
             }
+        } else if (t == LUA_TSTRING && pc->max_field > 0 && lua_rawlen(L, -1) > (size_t)pc->max_field) {
+            snprintf(reason, rsz, "field %s: value of %zu bytes is over max_field (%ld bytes)", k,
+                     (size_t)lua_rawlen(L, -1), pc->max_field);
+            pc->raw_suppressed = 1;
+            lua_pop(L, 2);
+            return -1;
         } else if (t == LUA_TSTRING || t == LUA_TNUMBER) {
             char *txt = ad_scalar_text(L, -1);
             rc = fact_set_text(f, ff, txt, e2, sizeof e2);
@@ -240,7 +338,7 @@ int ad_fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t
         }
         lua_pop(L, 1);
     }
-    return 0;
+    return fact_plausible(f, &pc->lim, reason, rsz);
 }
 
 /* Lazy row userdata: r.col reads the current row's value (UTF-8 text or nil). */
@@ -304,7 +402,7 @@ int ad_map_and_emit(pull_ctx *pc) {
         const map_entry *e = &st->map[k];
         const char *v = e->op == SPEC_CONST ? e->cval : pc->row.vals[e->colidx];
         if (!v || !*v) continue;
-        if (apply_entry(f, e, v, reason, sizeof reason)) {
+        if (apply_entry(f, e, v, &pc->lim, reason, sizeof reason)) {
             if (!e->lenient) return ad_reject(pc, key, reason);
             /* lenient date: the field is left unset and the record kept */
             if (pc->lenient_dropped++ < 20)
@@ -362,6 +460,7 @@ int ad_map_and_emit(pull_ctx *pc) {
         }
         lua_pop(L, 2);
     }
+    if (fact_plausible(f, &pc->lim, reason, sizeof reason)) return ad_reject(pc, f->ref, reason);
     if (fact_check(f, reason, sizeof reason)) return ad_reject(pc, f->ref, reason);
     pc->nrows++;
     int rc = pc->sink->on_fact ? pc->sink->on_fact(pc->sink->ud, st->name, f) : 0;
@@ -372,7 +471,7 @@ int ad_map_and_emit(pull_ctx *pc) {
 
 char *adapter_raw_json(adapter *ad) {
     pull_ctx *pc = ad->cur;
-    if (!pc || !pc->st) return NULL;
+    if (!pc || !pc->st || pc->raw_suppressed) return NULL;
     if (pc->item) return json_dumps(pc->item, JSON_COMPACT | JSON_SORT_KEYS);
     if (!pc->row.names) return NULL;
     json_t *o = json_object();
@@ -383,4 +482,22 @@ char *adapter_raw_json(adapter *ad) {
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return s;
+}
+
+/* Whether a path read by the declaration ("a" or "a.b.c") reads the column or
+ * top-level item key `col` (case-insensitive, like the column resolution). */
+static int path_reads(const char *path, const char *col) {
+    if (!path) return 0;
+    size_t n = strcspn(path, ".");
+    return strlen(col) == n && strncasecmp(path, col, n) == 0;
+}
+
+int adapter_stream_reads(const adapter *ad, size_t k, const char *col) {
+    if (k >= ad->nstreams || !col) return 0;
+    const stream *st = &ad->streams[k];
+    if (st->row_ref != LUA_NOREF || st->pull_ref != LUA_NOREF) return -1;
+    if (path_reads(st->key, col) || path_reads(st->inc_col, col)) return 1;
+    for (size_t i = 0; i < st->nmap; i++)
+        if (path_reads(st->map[i].col, col)) return 1;
+    return 0;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "conn/registry.h"
+#include "core/hash.h"
 #include "core/util.h"
 
 /* ------------------------------------------------------ encoding boundary */
@@ -59,13 +60,23 @@ int ad_convert_row(pull_ctx *pc, int ncols, const char *const *raw) {
         pc->vals_cap = ncols;
     }
     pc->arena_len = 0;
+    pc->over_col = -1;
+    pc->over_len = pc->rec_len = 0;
     int bad = -1;
     for (int i = 0; i < ncols; i++) {
         if (!raw[i]) {
             pc->offs[i] = SIZE_MAX;
             continue;
         }
-        pc->offs[i] = arena_put(pc, raw[i], strlen(raw[i]));
+        size_t len = strlen(raw[i]);
+        pc->rec_len += len;
+        if (pc->max_field > 0 && (len > (size_t)pc->max_field || pc->rec_len > (size_t)pc->max_record)) {
+            /* over a limit: neither converted nor kept (the row is rejected) */
+            if (pc->over_col < 0 && len > (size_t)pc->max_field) pc->over_col = i, pc->over_len = len;
+            pc->offs[i] = SIZE_MAX;
+            continue;
+        }
+        pc->offs[i] = arena_put(pc, raw[i], len);
         if (pc->offs[i] == SIZE_MAX - 1) return CONVERT_NOMEM;
         if (pc->offs[i] == SIZE_MAX && bad < 0) bad = i;
     }
@@ -134,6 +145,19 @@ static int sql_row_cb(void *ud, int ncols, const char *const *names, const char 
     if (pc->incremental) {
         int stop;
         if (track_watermark(pc, &stop)) return stop;
+    }
+    if (pc->max_field > 0 && (pc->over_col >= 0 || pc->rec_len > (size_t)pc->max_record)) {
+        const char *key = pc->vals[pc->st->keyidx];
+        char reason[300], refbuf[64];
+        if (!key || !*key) snprintf(refbuf, sizeof refbuf, "(row %ld)", pc->rows_seen + 1), key = refbuf;
+        if (pc->over_col >= 0)
+            snprintf(reason, sizeof reason, "column %.80s: value of %zu bytes is over max_field (%ld bytes)",
+                     names[pc->over_col], pc->over_len, pc->max_field);
+        else
+            snprintf(reason, sizeof reason, "record of %zu bytes is over max_record (%ld bytes)", pc->rec_len,
+                     pc->max_record);
+        pc->rows_seen++;
+        return ad_reject_oversize(pc, key, reason) ? 1 : 0;
     }
     if (bad >= 0) {
         const char *key = pc->vals[pc->st->keyidx] ? pc->vals[pc->st->keyidx] : "(unknown key)";
@@ -283,7 +307,15 @@ static int http_item(pull_ctx *pc, json_t *item) {
     pc->row.names = st->http_cols;
     pc->row.vals = vals;
     int rc = 1;
-    if (pc->resolved || ad_resolve_columns(pc, pc->err, sizeof pc->err) == 0) rc = ad_map_and_emit(pc);
+    char reason[300];
+    if (ad_item_over_limits(pc, item, reason, sizeof reason)) {
+        /* the key as ref when it is a short value, else the item's position */
+        const char *key = pc->resolved && st->keyidx >= 0 && st->keyidx < n ? vals[st->keyidx] : NULL;
+        char refbuf[64];
+        pc->rows_seen++;
+        if (!key || !*key || strlen(key) > 64) snprintf(refbuf, sizeof refbuf, "(item %ld)", pc->rows_seen), key = refbuf;
+        rc = ad_reject_oversize(pc, key, reason);
+    } else if (pc->resolved || ad_resolve_columns(pc, pc->err, sizeof pc->err) == 0) rc = ad_map_and_emit(pc);
     pc->item = NULL;
     pc->row.vals = NULL;
     free(vals);
@@ -291,11 +323,37 @@ static int http_item(pull_ctx *pc, json_t *item) {
     return rc;
 }
 
+/* Paging guards: a stream stops with an error after max_pages pages, or when
+ * a page repeats the previous one (same body, or same first and last record
+ * keys): a source that ignores the page parameter would be paged forever. */
+#define DEFAULT_MAX_PAGES 10000L
+#define PAGE_LOG_EVERY 500L
+
+/* The key of items[i] as text into buf ("" when absent or not a scalar). */
+static void item_key_text(const stream *st, json_t *items, size_t i, char *buf, size_t sz) {
+    json_t *v = ad_json_path(json_array_get(items, i), st->key);
+    buf[0] = '\0';
+    if (json_is_string(v)) snprintf(buf, sz, "s%s", json_string_value(v));
+    else if (json_is_integer(v)) snprintf(buf, sz, "i%" JSON_INTEGER_FORMAT, json_integer_value(v));
+}
+
 static int pull_http(pull_ctx *pc, char *err, size_t errsz) {
     stream *st = pc->st;
     conn *c = pc->ad->conns[st->conn_idx];
     long page = st->page_start;
-    for (long pages = 0; pages < MAX_HTTP_PAGES; pages++, page++) {
+    long max_pages = pc->ad->src->max_pages > 0 ? pc->ad->src->max_pages : DEFAULT_MAX_PAGES;
+    uint64_t prev_hash = 0;
+    size_t prev_len = 0;
+    char prev_first[80] = "", prev_last[80] = "";
+    for (long pages = 0;; pages++, page++) {
+        if (pages >= max_pages) {
+            snprintf(err, errsz, "source %s, stream '%s': stopped before page %ld: more than %ld pages (max_pages); "
+                     "is the paging parameter right?", pc->ad->source, st->name, page, max_pages);
+            return -1;
+        }
+        if (pages > 0 && pages % PAGE_LOG_EVERY == 0)
+            gg_info(pc->ad->source, "stream %s: paging: %ld pages, %ld records so far (page %ld next)", st->name, pages,
+                    pc->nrows, page);
         char path[2048];
         if (st->page_param) {
             int n = snprintf(path, sizeof path, "%s%c%s=%ld", st->get, strchr(st->get, '?') ? '&' : '?',
@@ -325,10 +383,20 @@ static int pull_http(pull_ctx *pc, char *err, size_t errsz) {
             http_response_free(&resp);
             return -1;
         }
+        uint64_t hash = fnv1a64_update(GG_FNV_OFFSET, resp.body, resp.len);
+        int same_body = pages > 0 && hash == prev_hash && resp.len == prev_len;
+        prev_hash = hash;
+        prev_len = resp.len;
         json_error_t je;
-        json_t *doc = json_loadb(resp.body, resp.len, 0, &je);
+        json_t *doc = same_body ? NULL : json_loadb(resp.body, resp.len, 0, &je);
         http_response_free(&resp);
         lua_rt_release(L, blen);
+        if (same_body) {
+            snprintf(err, errsz, "source %s, stream '%s': page %ld repeats page %ld (same body): the source does not "
+                     "page with '%s'; stopped", pc->ad->source, st->name, page, page - 1,
+                     st->page_param ? st->page_param : "?");
+            return -1;
+        }
         if (!doc) {
             char why[200];
             lua_rt_json_error(&je, why, sizeof why);
@@ -344,6 +412,20 @@ static int pull_http(pull_ctx *pc, char *err, size_t errsz) {
             return -1;
         }
         size_t n = json_array_size(items);
+        if (n > 0 && st->page_param) {
+            char first[80], last[80];
+            item_key_text(st, items, 0, first, sizeof first);
+            item_key_text(st, items, n - 1, last, sizeof last);
+            if (pages > 0 && first[0] && !strcmp(first, prev_first) && !strcmp(last, prev_last)) {
+                snprintf(err, errsz, "source %s, stream '%s': page %ld repeats page %ld (same first and last record "
+                         "keys): the source does not page with '%s'; stopped", pc->ad->source, st->name, page,
+                         page - 1, st->page_param);
+                json_decref(doc);
+                return -1;
+            }
+            memcpy(prev_first, first, sizeof first);
+            memcpy(prev_last, last, sizeof last);
+        }
         for (size_t i = 0; i < n && !pc->stop; i++) {
             json_t *it = json_array_get(items, i);
             if (!json_is_object(it)) {
@@ -362,9 +444,6 @@ static int pull_http(pull_ctx *pc, char *err, size_t errsz) {
         }
         if (pc->stop || !st->page_param || n == 0 || (st->size_param && (long)n < st->page_size)) return 0;
     }
-    snprintf(err, errsz, "source %s, stream '%s': more than %d pages; is the paging parameter right?", pc->ad->source,
-             st->name, MAX_HTTP_PAGES);
-    return -1;
 }
 
 /* ------------------------------------------------------ custom Lua pulls */
@@ -387,6 +466,15 @@ static int l_emit(lua_State *L) {
     char e2[256];
     json_t *raw = lua_rt_to_json(L, 1, e2, sizeof e2);
     pc->item = raw;
+    /* The whole record (raw text included) within the size limits; its reason
+     * stands before a field's, but for an oversized ref (checked first). */
+    char big[300];
+    int ref_too_big = bad && !pc->f.ref && !strncmp(reason, "field ref:", 10);
+    if (!ref_too_big && ad_item_over_limits(pc, raw, big, sizeof big)) {
+        snprintf(reason, sizeof reason, "%s", big);
+        pc->raw_suppressed = 1;
+        bad = 1;
+    }
     int rc;
     if (bad) {
         rc = ad_reject(pc, pc->f.ref ? pc->f.ref : "(no ref)", reason);
@@ -448,6 +536,7 @@ int adapter_pull(adapter *ad, size_t i, const adapter_sink *sink, long limit, co
     if (!ad->nconns && ad->src->nconns && adapter_connect(ad, err, errsz)) return -1;
     stream *st = &ad->streams[i];
     pull_ctx pc = {.ad = ad, .st = st, .sink = sink, .limit = limit};
+    ad_pull_limits_init(&pc);
     fact_init(&pc.f, st->kind);
     ad->cur = &pc;
     int rc;
@@ -502,6 +591,7 @@ int adapter_lookup(adapter *ad, size_t i, const char *id18, const adapter_sink *
     char id15[16];
     char *params[2] = {xstrdup(id18), xstrdup(adapter_id15(id18, id15) == 0 ? id15 : id18)};
     pull_ctx pc = {.ad = ad, .st = st, .sink = sink};
+    ad_pull_limits_init(&pc);
     fact_init(&pc.f, st->kind);
     ad->cur = &pc;
     char e2[1024];

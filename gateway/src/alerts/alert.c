@@ -1,6 +1,7 @@
 /* alert.c - explained alerts: rule and confidence names, stable ids, the
  * alert itself (periods, evidence), fingerprints, alert lists and money and
- * month text. JSON is in json.c, zh-CN explanations in explain_zh.c, the
+ * month text (rule names, prefixes and titles are read from the rule
+ * registry through alert_rule_get()). JSON is in json.c, zh-CN explanations in explain_zh.c, the
  * masking every outward text goes through in mask.c.
  *
  * Ids and fingerprints are FNV-1a 64-bit hashes (offset 14695981039346656037,
@@ -29,33 +30,23 @@
 /* ------------------------------------------------------------------------ */
 /* Rules and confidence names                                                */
 
-typedef struct rule_info {
-    const char *name;
-    const char *prefix;
-    const char *title_zh;
-} rule_info;
+/* Names, prefixes and titles come from the rule registry (alert_rule_get). */
 
-static const rule_info rule_table[RULE__COUNT] = {
-    [RULE_PENSION_AFTER_DEATH] = {"pension_after_death", "PAD", "死亡后仍发放养老金"},
-    [RULE_ASSISTANCE_HIDDEN_INCOME] = {"assistance_hidden_income", "AHI", "低保家庭隐瞒收入"},
-    [RULE_ASSISTANCE_HIDDEN_ASSETS] = {"assistance_hidden_assets", "AHA", "低保家庭隐瞒财产"},
-    [RULE_ASSISTANCE_DECEASED_MEMBER] = {"assistance_deceased_member", "ADM",
-                                         "已故成员仍在保并领取救助"},
-    [RULE_PENSION_IN_CUSTODY] = {"pension_in_custody", "PIC", "服刑期间领取养老金"},
-    [RULE_DUPLICATE_ASSISTANCE] = {"duplicate_assistance", "DUP", "重复享受救助"},
-    [RULE_IDENTITY_CONFLICT] = {"identity_conflict", "IDC", "身份信息冲突"},
-};
+const char *rule_name(rule_id r) {
+    const alert_rule *d = alert_rule_get(r);
+    return d ? d->name : "unknown";
+}
 
-static int rule_valid(rule_id r) { return (int)r >= 0 && r < RULE__COUNT; }
-
-const char *rule_name(rule_id r) { return rule_valid(r) ? rule_table[r].name : "unknown"; }
-
-const char *rule_title_zh(rule_id r) { return rule_valid(r) ? rule_table[r].title_zh : "未知规则"; }
+const char *rule_title_zh(rule_id r) {
+    const alert_rule *d = alert_rule_get(r);
+    return d ? d->title_zh : "未知规则";
+}
 
 int rule_parse(const char *s, rule_id *out) {
     if (!s) return -1;
-    for (int i = 0; i < RULE__COUNT; i++)
-        if (strcmp(s, rule_table[i].name) == 0) {
+    const alert_rule *d;
+    for (int i = 0; (d = alert_rule_get((rule_id)i)) != NULL; i++)
+        if (strcmp(s, d->name) == 0) {
             *out = (rule_id)i;
             return 0;
         }
@@ -115,8 +106,8 @@ void alert_make_id(rule_id r, const char *subject, char out[40]) {
     h = fnv1a64_str(h, rule_name(r));
     h = fnv1a64_update(h, "|", 1);
     h = fnv1a64_str(h, subject ? subject : "");
-    snprintf(out, 40, "%s-%016llx", rule_valid(r) ? rule_table[r].prefix : "UNK",
-             (unsigned long long)h);
+    const alert_rule *d = alert_rule_get(r);
+    snprintf(out, 40, "%s-%016llx", d ? d->prefix : "UNK", (unsigned long long)h);
 }
 
 

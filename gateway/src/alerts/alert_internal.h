@@ -2,7 +2,8 @@
  *
  *   alert.c       names, ids, the alert, fingerprints, lists, money/month text
  *   json.c        alert_to_json / alert_from_json, tolerant JSON accessors
- *   explain_zh.c  zh-CN explanation and summary */
+ *   explain_zh.c  zh-CN explanation and summary (per-rule findings: rules/<rule>.c,
+ *                 written with alerts/explain.h) */
 #ifndef GG_ALERT_INTERNAL_H
 #define GG_ALERT_INTERNAL_H
 
@@ -12,6 +13,7 @@
 #include <jansson.h>
 
 #include "alerts/alert.h"
+#include "alerts/explain.h"
 #include "core/date.h"
 #include "core/mask.h"
 #include "core/sbuf.h"
@@ -30,10 +32,6 @@ void alert_fen_plain(int64_t fen, char *out, size_t outsz);
 
 /* ----------------------------------------------------------------- json.c */
 
-const char *alert_jstr(const json_t *o, const char *k);     /* borrowed or NULL */
-int alert_jint(const json_t *o, const char *k, long long *out); /* integer or digit text */
-/* Date or month member as "YYYY-MM-DD" / "YYYY-MM" text; 0 when present. */
-int alert_jdate(const json_t *o, const char *k, char *out, size_t outsz);
-json_t *alert_parse_obj(const char *text);                  /* new reference or NULL */
+/* alert_jstr, alert_jint, alert_jdate, alert_parse_obj: alerts/explain.h */
 
 #endif

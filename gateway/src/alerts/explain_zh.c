@@ -3,16 +3,16 @@
  * alert_summary_zh (one line for lists and push payloads). Ids and names only
  * appear masked (mask.c). */
 #include "alerts/alert_internal.h"
+#include "alerts/explain.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define EXPLAIN_MAX_EVIDENCE 30
-#define EXPLAIN_MAX_MONTHS 12
 
 /* Periods as contiguous ranges: "2024-04 至 2024-09", "2024-04、2024-06 至 2024-07". */
-static void periods_zh(sbuf *b, const int *periods, size_t n) {
+void periods_zh(sbuf *b, const int *periods, size_t n) {
     size_t i = 0;
     while (i < n) {
         size_t j = i;
@@ -33,7 +33,7 @@ static void periods_zh(sbuf *b, const int *periods, size_t n) {
 /* ------------------------------------------------------------------------ */
 /* zh-CN explanations                                                        */
 
-static const char *basis_zh(const char *basis) {
+const char *basis_zh(const char *basis) {
     if (!basis) return "死亡登记";
     if (strcmp(basis, "household_deregistration") == 0) return "户籍注销";
     if (strcmp(basis, "cremation") == 0) return "火化记录";
@@ -42,7 +42,7 @@ static const char *basis_zh(const char *basis) {
     return basis;
 }
 
-static const char *program_zh(const char *p) {
+const char *program_zh(const char *p) {
     if (!p) return "";
     if (strcmp(p, "pension") == 0) return "养老金";
     if (strcmp(p, "dibao") == 0) return "低保";
@@ -73,7 +73,7 @@ static const char *income_kind_zh(const char *k) {
     return k;
 }
 
-static const char *asset_kind_zh(const char *k) {
+const char *asset_kind_zh(const char *k) {
     if (!k) return "财产";
     if (strcmp(k, "vehicle") == 0) return "车辆";
     if (strcmp(k, "real_estate") == 0) return "房产";
@@ -81,7 +81,7 @@ static const char *asset_kind_zh(const char *k) {
     return k;
 }
 
-static const char *subkind_zh(const char *k) {
+const char *subkind_zh(const char *k) {
     if (!k) return NULL;
     if (strcmp(k, "car") == 0) return "小型汽车";
     if (strcmp(k, "truck") == 0) return "货车";
@@ -92,29 +92,21 @@ static const char *subkind_zh(const char *k) {
     return k;
 }
 
-static const char *custody_kind_zh(const char *k) {
+const char *custody_kind_zh(const char *k) {
     if (k && strcmp(k, "detention") == 0) return "拘留";
     return "服刑";
 }
 
-static const char *source_label(source_label_fn label, void *ud, const char *source) {
+const char *source_label(source_label_fn label, void *ud, const char *source) {
     const char *l = (label && source) ? label(ud, source) : NULL;
     if (l && *l) return l;
     return source ? source : "未知来源";
 }
 
-/* Parsed evidence fields, one per evidence item (NULL when unparseable). */
-typedef struct explain_ctx {
-    const alert *a;
-    json_t *detail; /* never NULL */
-    json_t **fields;
-    source_label_fn label;
-    void *ud;
-} explain_ctx;
 
 /* Index of the death evidence that matches the detail's death date and basis
  * (the first death evidence otherwise), or -1. */
-static long find_death_evidence(const explain_ctx *x, const char *member) {
+long find_death_evidence(const explain_ctx *x, const char *member) {
     char want[32] = "", got[32];
     const char *basis = alert_jstr(x->detail, "basis");
     alert_jdate(x->detail, "death_date", want, sizeof want);
@@ -133,7 +125,7 @@ static long find_death_evidence(const explain_ctx *x, const char *member) {
 }
 
 /* Name of the person with id `id18` among the evidence fields (borrowed), or NULL. */
-static const char *find_name_for(const explain_ctx *x, const char *id18) {
+const char *find_name_for(const explain_ctx *x, const char *id18) {
     if (!id18 || !*id18) return NULL;
     for (size_t i = 0; i < x->a->nev; i++) {
         const char *id = alert_jstr(x->fields[i], "id_no");
@@ -145,7 +137,7 @@ static const char *find_name_for(const explain_ctx *x, const char *id18) {
 }
 
 /* "张*（4205**********123X）" or either part alone. */
-static void person_zh(sbuf *b, const char *name, const char *id18) {
+void person_zh(sbuf *b, const char *name, const char *id18) {
     char nm[512], id[64];
     name_mask(name, nm, sizeof nm);
     ident_mask(id18, id, sizeof id);
@@ -155,249 +147,24 @@ static void person_zh(sbuf *b, const char *name, const char *id18) {
     else sb_puts(b, "（身份不详）");
 }
 
-static void money_zh(sbuf *b, int64_t fen) {
+void money_zh(sbuf *b, int64_t fen) {
     char m[40];
     fen_format(fen, m, sizeof m);
     sb_printf(b, "%s 元", m);
 }
 
-static const char *case_of(const explain_ctx *x) {
+const char *case_of(const explain_ctx *x) {
     if (x->a->case_key) return x->a->case_key;
     const char *c = alert_jstr(x->detail, "case");
     return c ? c : "（未知）";
 }
 
-static void finding_pension_after_death(sbuf *b, const explain_ctx *x) {
-    char date[32] = "日期不详";
-    alert_jdate(x->detail, "death_date", date, sizeof date);
-    const char *basis = alert_jstr(x->detail, "basis");
-    long di = find_death_evidence(x, NULL);
-    const char *src = di >= 0 ? x->a->ev[di].source : NULL;
-    if (!basis && di >= 0) basis = alert_jstr(x->fields[di], "basis");
-    sb_printf(b, "%s%s %s；", src ? source_label(x->label, x->ud, src) : "",
-              basis_zh(basis), date);
-    long long grace;
-    if (alert_jint(x->detail, "grace_months", &grace) == 0 && grace > 0)
-        sb_printf(b, "宽限 %lld 个月后，", grace);
-    periods_zh(b, x->a->periods, x->a->nperiods);
-    sb_printf(b, " 共发放 %zu 个月，合计 ", x->a->nperiods);
-    money_zh(b, x->a->amount);
-}
-
-static void finding_hidden_income(sbuf *b, const explain_ctx *x) {
-    const json_t *months = json_object_get(x->detail, "months");
-    long long standard = 0;
-    alert_jint(x->detail, "standard", &standard);
-    char std[40];
-    fen_format(standard, std, sizeof std);
-    sb_printf(b, "案件 %s：%zu 个月家庭人均收入超过当地低保标准（每人每月 %s 元）：", case_of(x),
-              json_array_size(months), std);
-    size_t i;
-    const json_t *m;
-    json_array_foreach(months, i, m) {
-        if (i == EXPLAIN_MAX_MONTHS) {
-            sb_printf(b, " 等（另有 %zu 个月）", json_array_size(months) - i);
-            break;
-        }
-        char per[32] = "?";
-        long long income = 0, members = 0;
-        alert_jdate(m, "period", per, sizeof per);
-        alert_jint(m, "income", &income);
-        alert_jint(m, "members", &members);
-        char inc[40];
-        fen_format(income, inc, sizeof inc);
-        sb_printf(b, "%s%s 家庭收入 %s 元 / %lld 人", i ? "，" : "", per, inc, members);
-    }
-    sb_puts(b, "；涉及救助金 ");
-    if (x->a->nperiods) {
-        periods_zh(b, x->a->periods, x->a->nperiods);
-        sb_puts(b, " ");
-    }
-    sb_puts(b, "合计 ");
-    money_zh(b, x->a->amount);
-}
-
-static void finding_hidden_assets(sbuf *b, const explain_ctx *x) {
-    const json_t *assets = json_object_get(x->detail, "assets");
-    sb_printf(b, "案件 %s：", case_of(x));
-    size_t i, nre = 0, shown = 0;
-    const json_t *as;
-    json_array_foreach(assets, i, as) {
-        const char *kind = alert_jstr(as, "kind");
-        if (kind && strcmp(kind, "real_estate") == 0) {
-            nre++;
-            continue;
-        }
-        char from[32] = "", to[32] = "";
-        alert_jdate(as, "from", from, sizeof from);
-        alert_jdate(as, "to", to, sizeof to);
-        const char *member = alert_jstr(as, "member");
-        sb_puts(b, shown++ ? "；成员 " : "成员 ");
-        person_zh(b, find_name_for(x, member), member);
-        sb_printf(b, " 名下%s", asset_kind_zh(kind));
-        const char *sub = subkind_zh(alert_jstr(as, "subkind"));
-        if (sub && *sub) sb_printf(b, " %s", sub);
-        const char *desc = alert_jstr(as, "description");
-        if (desc && *desc) sb_printf(b, "（%s）", desc);
-        if (from[0]) sb_printf(b, "，自 %s 起", from);
-        if (to[0]) sb_printf(b, "至 %s", to);
-    }
-    if (nre) {
-        sb_printf(b, "%s多套房产 %zu 处：", shown ? "；" : "", nre);
-        size_t k = 0;
-        json_array_foreach(assets, i, as) {
-            const char *kind = alert_jstr(as, "kind");
-            if (!kind || strcmp(kind, "real_estate") != 0) continue;
-            char from[32] = "";
-            alert_jdate(as, "from", from, sizeof from);
-            const char *member = alert_jstr(as, "member");
-            sb_puts(b, k++ ? "、" : "");
-            person_zh(b, find_name_for(x, member), member);
-            const char *desc = alert_jstr(as, "description");
-            if (desc && *desc) sb_printf(b, " %s", desc);
-            if (from[0]) sb_printf(b, " 自 %s 起", from);
-        }
-    }
-    sb_printf(b, "；持有期间仍领取救助 %zu 个月（", x->a->nperiods);
-    periods_zh(b, x->a->periods, x->a->nperiods);
-    sb_puts(b, "），合计 ");
-    money_zh(b, x->a->amount);
-}
-
-static void finding_deceased_member(sbuf *b, const explain_ctx *x) {
-    const char *member = alert_jstr(x->detail, "member");
-    if (!member && x->a->id_no[0]) member = x->a->id_no;
-    char date[32] = "日期不详";
-    alert_jdate(x->detail, "death_date", date, sizeof date);
-    const char *basis = alert_jstr(x->detail, "basis");
-    long di = find_death_evidence(x, member);
-    const char *src = di >= 0 ? x->a->ev[di].source : NULL;
-    if (!basis && di >= 0) basis = alert_jstr(x->fields[di], "basis");
-    sb_puts(b, "成员 ");
-    person_zh(b, find_name_for(x, member), member);
-    sb_printf(b, " 已于 %s 死亡（%s%s），案件 %s 仍在保", date,
-              src ? source_label(x->label, x->ud, src) : "", basis_zh(basis), case_of(x));
-    char to[32];
-    if (alert_jdate(x->detail, "member_to", to, sizeof to) == 0) sb_printf(b, "（登记在保至 %s）", to);
-    sb_printf(b, "，之后发放 %zu 个月救助金（", x->a->nperiods);
-    periods_zh(b, x->a->periods, x->a->nperiods);
-    sb_puts(b, "），合计 ");
-    money_zh(b, x->a->amount);
-}
-
 /* "2024-01-15 至 2024-12-31", or "2024-01-15 至今" when the end is open. */
-static void span_zh(sbuf *b, const json_t *o, const char *kfrom, const char *kto) {
+void span_zh(sbuf *b, const json_t *o, const char *kfrom, const char *kto) {
     char from[32] = "日期不详", to[32];
     alert_jdate(o, kfrom, from, sizeof from);
     if (alert_jdate(o, kto, to, sizeof to) == 0) sb_printf(b, "%s 至 %s", from, to);
     else sb_printf(b, "%s 至今", from);
-}
-
-static void finding_pension_in_custody(sbuf *b, const explain_ctx *x) {
-    sb_printf(b, "%s期间 ", custody_kind_zh(alert_jstr(x->detail, "custody_kind")));
-    span_zh(b, x->detail, "custody_from", "custody_to");
-    sb_printf(b, " 领取养老金 %zu 个月（", x->a->nperiods);
-    periods_zh(b, x->a->periods, x->a->nperiods);
-    sb_puts(b, "），合计 ");
-    money_zh(b, x->a->amount);
-}
-
-static void finding_duplicate(sbuf *b, const explain_ctx *x) {
-    const char *earlier = alert_jstr(x->detail, "earlier_case"), *later = alert_jstr(x->detail, "later_case");
-    sb_printf(b, "同时在案件 %s 与 %s 中享受救助，重叠 ", earlier ? earlier : "?", later ? later : "?");
-    span_zh(b, x->detail, "overlap_from", "overlap_to");
-    sb_puts(b, "，后一案件重叠期间发放");
-    if (x->a->nperiods) {
-        sb_puts(b, "（");
-        periods_zh(b, x->a->periods, x->a->nperiods);
-        sb_puts(b, "）");
-    }
-    sb_puts(b, "合计 ");
-    money_zh(b, x->a->amount);
-}
-
-/* 1 when the detail's names list holds two or more distinct names (rules.c
- * lists every source's name, also for a birth-date-only conflict). */
-static int names_differ(const json_t *names) {
-    const char *first = NULL;
-    size_t i;
-    const json_t *v;
-    json_array_foreach(names, i, v) {
-        const char *n = alert_jstr(v, "name");
-        if (!n) continue;
-        if (!first) first = n;
-        else if (strcmp(first, n) != 0) return 1;
-    }
-    return 0;
-}
-
-/* Length in bytes of the UTF-8 character at s (1 for bytes that start none). */
-static size_t utf8_char_len(const char *s) {
-    unsigned char c = (unsigned char)*s;
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
-    for (size_t i = 1; i < n; i++)
-        if (!s[i]) return i;
-    return n;
-}
-
-/* Masks `name` but shows the characters where it differs from `other`, so a
- * reviewer can see what the conflict is ("陈建*" vs "陈健*") without the whole
- * name: the first character and the differing ones stay, the rest become '*'. */
-static void mask_name_against(const char *name, const char *other, char *out, size_t outsz) {
-    size_t n = 0;
-    int i = 0;
-    const char *p = name, *q = other ? other : "";
-    if (outsz == 0) return;
-    while (*p && n + 5 < outsz) {
-        size_t lp = utf8_char_len(p), lq = *q ? utf8_char_len(q) : 0;
-        int same = lq == lp && !memcmp(p, q, lp);
-        if (i == 0 || !same) {
-            memcpy(out + n, p, lp);
-            n += lp;
-        } else {
-            out[n++] = '*';
-        }
-        p += lp;
-        q += lq;
-        i++;
-    }
-    out[n] = '\0';
-}
-
-static void finding_identity_conflict(sbuf *b, const explain_ctx *x) {
-    const json_t *names = json_object_get(x->detail, "names");
-    const json_t *births = json_object_get(x->detail, "birth_dates");
-    int any = 0;
-    size_t i;
-    const json_t *v;
-    if (names_differ(names)) {
-        sb_puts(b, "同一身份证号在不同系统中姓名不一致：");
-        json_array_foreach(names, i, v) {
-            char nm[512];
-            const char *mine = alert_jstr(v, "name"), *other = NULL;
-            size_t k;
-            const json_t *w;
-            json_array_foreach(names, k, w) {
-                const char *n2 = alert_jstr(w, "name");
-                if (!other && n2 && mine && strcmp(n2, mine) != 0) other = n2;
-            }
-            if (mine && other)
-                mask_name_against(mine, other, nm, sizeof nm);
-            else
-                name_mask(mine, nm, sizeof nm);
-            sb_printf(b, "%s%s「%s」", i ? "、" : "", source_label(x->label, x->ud, alert_jstr(v, "source")), nm);
-        }
-        any = 1;
-    }
-    json_array_foreach(births, i, v) {
-        char stated[32] = "?", embedded[32] = "?";
-        alert_jdate(v, "stated", stated, sizeof stated);
-        alert_jdate(v, "embedded", embedded, sizeof embedded);
-        sb_printf(b, "%s出生日期与身份证号不符：%s 登记 %s，身份证号为 %s", any ? "；" : "",
-                  source_label(x->label, x->ud, alert_jstr(v, "source")), stated, embedded);
-        any = 1;
-    }
-    if (!any) sb_puts(b, "各系统登记的身份信息不一致");
 }
 
 /* Key canonical values of one evidence item in zh. */
@@ -490,16 +257,9 @@ char *alert_explain_zh(const alert *a, source_label_fn label, void *ud) {
 
     /* 1. The finding. */
     sb_printf(&b, "[%s] %s：", confidence_zh(a->conf), rule_title_zh(a->rule));
-    switch (a->rule) {
-    case RULE_PENSION_AFTER_DEATH: finding_pension_after_death(&b, &x); break;
-    case RULE_ASSISTANCE_HIDDEN_INCOME: finding_hidden_income(&b, &x); break;
-    case RULE_ASSISTANCE_HIDDEN_ASSETS: finding_hidden_assets(&b, &x); break;
-    case RULE_ASSISTANCE_DECEASED_MEMBER: finding_deceased_member(&b, &x); break;
-    case RULE_PENSION_IN_CUSTODY: finding_pension_in_custody(&b, &x); break;
-    case RULE_DUPLICATE_ASSISTANCE: finding_duplicate(&b, &x); break;
-    case RULE_IDENTITY_CONFLICT: finding_identity_conflict(&b, &x); break;
-    default: sb_puts(&b, "未知规则"); break;
-    }
+    const alert_rule *r = alert_rule_get(a->rule);
+    if (r && r->explain) r->explain(&b, &x);
+    else sb_puts(&b, "未知规则");
     sb_puts(&b, "\n");
 
     /* 2. Who. */
@@ -561,18 +321,9 @@ char *alert_summary_zh(const alert *a) {
     sbuf b = {0};
     sb_puts(&b, rule_title_zh(a->rule));
     if (a->case_key && *a->case_key) sb_printf(&b, " 案件 %s", a->case_key);
-    if (a->rule == RULE_IDENTITY_CONFLICT) {
-        json_t *d = alert_parse_obj(a->detail_json);
-        int names = names_differ(json_object_get(d, "names"));
-        int births = json_array_size(json_object_get(d, "birth_dates")) > 0;
-        json_decref(d);
-        if (a->id_no[0]) {
-            char id[64];
-            ident_mask(a->id_no, id, sizeof id);
-            sb_printf(&b, " %s", id);
-        }
-        sb_printf(&b, "：%s%s%s", names ? "姓名不一致" : "", names && births ? "、" : "",
-                  births ? "出生日期不符" : (names ? "" : "身份信息不一致"));
+    const alert_rule *r = alert_rule_get(a->rule);
+    if (r && r->summary) {
+        r->summary(&b, a);
     } else {
         if (a->nperiods) {
             sb_puts(&b, " ");

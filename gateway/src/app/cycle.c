@@ -36,6 +36,7 @@ typedef struct pull_sink_ctx {
     const char *source;
     long cycle;
     int phase_stream;        /* 1 = payment/income phase: filter by interest */
+    fact_kind kind;          /* the stream's fact kind */
     strmap *interest_ids, *interest_cases;
     cycle_stats *stats;
     long kept, skipped, rejected, invalid;
@@ -48,7 +49,8 @@ static void quarantine_invalid_id(pull_sink_ctx *p, const char *stream, const fa
     ident_mask(f->id_clean[0] ? f->id_clean : "", masked, sizeof masked);
     snprintf(reason, sizeof reason, "invalid id_no: %s", ident_status_str(f->id_status));
     char *raw = adapter_raw_json(p->ad);
-    if (state_quarantine_add(p->ctx->st, p->source, stream, f->ref, reason, raw, p->cycle)) p->failed = 1;
+    if (state_quarantine_add_kind(p->ctx->st, QK_INVALID_ID, p->source, stream, f->ref, reason, raw, p->cycle))
+        p->failed = 1;
     free(raw);
     if (state_dq_add(p->ctx->st, p->source, "invalid_id", ident_status_code(f->id_status), 1, p->cycle)) p->failed = 1;
     gg_debug(p->source, "stream %s, record %s: %s (%s)", stream, f->ref, reason, masked);
@@ -88,14 +90,26 @@ static int on_fact(void *ud, const char *stream, fact *f) {
 
 static int on_reject(void *ud, const char *stream, const char *ref, const char *reason, const char *raw) {
     pull_sink_ctx *p = ud;
+    /* A record rejected now whose earlier version is stored (a bad
+     * correction typed over a good record) is not gone: its last good fact is
+     * kept (seen this cycle, so not pruned), and the alerts resting on it are
+     * neither withdrawn nor changed. Only a record gone from the source or
+     * revoked withdraws them. */
+    int kept = 0;
+    if (ref && *ref && state_quarantine_keep_fact(p->ctx->st, p->source, p->kind, ref, p->cycle, &kept)) {
+        p->failed = 1;
+        return 1;
+    }
     /* The quarantine keeps every reject; the log shows the first few of a
      * stream so that a broken mapping does not flood it. */
     if (p->rejected < MAX_LOGGED_REJECTS)
-        gg_warn(p->source, "stream %s, record %s: rejected: %s", stream, ref ? ref : "?", reason);
+        gg_warn(p->source, "stream %s, record %s: rejected%s: %s", stream, ref ? ref : "?",
+                kept ? " this cycle, its last good version is kept" : "", reason);
     else if (p->rejected == MAX_LOGGED_REJECTS)
         gg_warn(p->source, "stream %s: more rejects are quarantined without logging them (gridgate quarantine list)",
                 stream);
-    if (state_quarantine_add(p->ctx->st, p->source, stream, ref ? ref : "", reason, raw, p->cycle)) {
+    if (state_quarantine_add_kind(p->ctx->st, kept ? QK_LAST_GOOD_KEPT : QK_REJECTED, p->source, stream,
+                                  ref ? ref : "", reason, raw, p->cycle)) {
         p->failed = 1;
         return 1;
     }
@@ -195,7 +209,8 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
             kst->streams++;
             if (si->incremental) kst->incremental++;
             pull_sink_ctx p = {.ctx = ctx, .ad = ad, .source = src->name, .cycle = cycle,
-                               .phase_stream = phase_stream, .interest_ids = ids, .interest_cases = cases,
+                               .phase_stream = phase_stream, .kind = si->kind, .interest_ids = ids,
+                               .interest_cases = cases,
                                .stats = cs};
             adapter_sink sink = {.on_fact = on_fact, .on_reject = on_reject, .ud = &p};
             char err[1024];
@@ -501,7 +516,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         cs->alerts_total++;
         if (ch == ALERT_CREATED) cs->alerts_new++;
         if (ch == ALERT_UPDATED) cs->alerts_updated++;
-        if (ch != ALERT_UNCHANGED && delivery_route_alert(ctx, a)) failed = 1;
+        if (ch != ALERT_UNCHANGED && delivery_route_alert(ctx, a, cs)) failed = 1;
         if (a->rule == RULE_IDENTITY_CONFLICT) {
             /* one count per source involved in the conflict */
             for (size_t e = 0; e < a->nev; e++) {

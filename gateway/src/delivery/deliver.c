@@ -12,6 +12,7 @@
 
 #include "conn/conn.h"
 #include "core/log.h"
+#include "store/audit.h"
 
 /* A due outbox row copied out of the state store, so that no SQLite statement
  * is open while a sink runs. */
@@ -60,8 +61,16 @@ int delivery_deliver_due(gg_ctx *ctx, cycle_stats *cs) {
             snprintf(err, sizeof err, "sink %s has no loaded adapter", c->sink);
         } else {
             char *expl = alert_explain_zh(&a, gg_ctx_label, ctx);
-            int rc = adapter_push(ad, &a, expl, err, sizeof err);
+            /* The verdict is due verdict_deadline_days after this version of
+             * the alert was made (its first version: when it was first seen);
+             * the overdue escalation (lifecycle.c) comes no earlier. */
+            long long since = a.updated_at > 0 ? a.updated_at : a.first_seen;
+            long long due = since > 0 ? since + ctx->cfg->verdict_deadline_days * 86400LL : 0;
+            int rc = adapter_push_due(ad, &a, expl, due, err, sizeof err);
             free(expl);
+            char res[300];
+            snprintf(res, sizeof res, rc == 0 ? "delivered" : "failed: %.280s", err);
+            audit_push(ctx->st, c->alert_id, c->sink, c->version, res);
             if (rc == 0) {
                 /* Not marked done, the row is pushed again next time (the
                  * sink sees the same alert version twice): said, not fatal. */

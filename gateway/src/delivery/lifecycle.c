@@ -64,13 +64,13 @@ typedef struct withdraw_ctx {
 } withdraw_ctx;
 
 /* Routes the stored alert `id` again; -1 when it cannot be read or queued. */
-static int reroute_by_id(gg_ctx *ctx, const char *id) {
+static int reroute_by_id(gg_ctx *ctx, const char *id, cycle_stats *cs) {
     alert a;
     memset(&a, 0, sizeof a);
     int found = state_alert_get(ctx->st, id, &a);
     if (found == 1) return 0; /* listed a moment ago in this transaction: cannot happen */
     if (found != 0) return -1;
-    int rc = delivery_route_alert(ctx, &a);
+    int rc = delivery_route_alert(ctx, &a, cs);
     alert_free(&a);
     return rc;
 }
@@ -79,7 +79,7 @@ static int withdraw_if_gone(void *ud, const char *id) {
     withdraw_ctx *wc = ud;
     if (strmap_has(&wc->produced, id)) return 0;
     int version = 0;
-    if (state_alert_withdraw(wc->ctx->st, id, &version) || reroute_by_id(wc->ctx, id)) {
+    if (state_alert_withdraw(wc->ctx->st, id, &version) || reroute_by_id(wc->ctx, id, wc->cs)) {
         wc->failed = 1;
         return 1;
     }
@@ -93,9 +93,29 @@ static int escalate_overdue(void *ud, const char *id) {
     gg_warn("alerts", "alert %s overdue: no verdict within %ld days; delivered again as overdue", id,
             wc->ctx->cfg->verdict_deadline_days);
     wc->cs->alerts_overdue++;
-    if (reroute_by_id(wc->ctx, id)) {
+    if (reroute_by_id(wc->ctx, id, wc->cs)) {
         wc->failed = 1;
         return 1;
+    }
+    return 0;
+}
+
+/* An alert resting on a record rejected this cycle whose last good version
+ * was kept (cycle.c, on_reject) stays as it was; the log says so per alert. */
+typedef struct last_good_ctx {
+    const alert_list *al;
+} last_good_ctx;
+
+static int note_last_good(void *ud, const quarantine_row *r) {
+    last_good_ctx *lg = ud;
+    for (size_t i = 0; i < lg->al->n; i++) {
+        const alert *a = &lg->al->items[i];
+        for (size_t e = 0; e < a->nev; e++) {
+            if (strcmp(a->ev[e].source, r->source) || !a->ev[e].ref || strcmp(a->ev[e].ref, r->ref)) continue;
+            gg_warn("alerts", "alert %s: its evidence record %s of source %s was rejected this cycle (%s); the last "
+                    "good version is kept and the alert stands", a->id, r->ref, r->source, r->reason);
+            break;
+        }
     }
     return 0;
 }
@@ -104,6 +124,10 @@ static int escalate_overdue(void *ud, const char *id) {
  * the pushed ones past the verdict deadline, rerouting both. Inside the
  * caller's transaction. */
 int delivery_lifecycle_update(gg_ctx *ctx, const alert_list *al, cycle_stats *cs) {
+    last_good_ctx lg = {.al = al};
+    /* Only log lines depend on it: a failed read is said and the step goes on. */
+    if (state_quarantine_last_good_each(ctx->st, cs->cycle, note_last_good, &lg))
+        gg_warn("alerts", "cannot list the records whose last good version was kept this cycle");
     withdraw_ctx wc = {.ctx = ctx, .cs = cs};
     int lifecycle_ok = strmap_init(&wc.produced, al->n) == 0;
     for (size_t i = 0; lifecycle_ok && i < al->n; i++)

@@ -8,6 +8,7 @@
  * allocates the copy of a TEXT/ENUM value the fact then owns. */
 #include "model/fact.h"
 #include "core/util.h"
+#include "model/money.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -397,6 +398,62 @@ int fact_check(const fact *ft, char *err, size_t errsz) {
     return 0;
 }
 
+/* ---- plausibility -------------------------------------------------------- */
+
+void fact_limits_init(fact_limits *l, int64_t max_amount, int today) {
+    if (today <= 0) today = date_today();
+    l->max_amount = max_amount > 0 ? max_amount : MONEY_DEFAULT_MAX_AMOUNT;
+    l->min_date = FACT_MIN_DATE;
+    l->max_date = today + 10000; /* a bound, not a calendar date (0229 may follow) */
+}
+
+int fact_date_plausible(const fact_limits *l, int yyyymmdd) {
+    return yyyymmdd >= l->min_date && yyyymmdd <= l->max_date;
+}
+
+/* "12.34" for a fen amount, sign included; buf >= 32. */
+static const char *fen_text(int64_t fen, char *buf, size_t sz) {
+    uint64_t a = fen < 0 ? (uint64_t)0 - (uint64_t)fen : (uint64_t)fen;
+    snprintf(buf, sz, "%s%llu.%02llu", fen < 0 ? "-" : "", (unsigned long long)(a / 100),
+             (unsigned long long)(a % 100));
+    return buf;
+}
+
+int fact_plausible(const fact *ft, const fact_limits *l, char *err, size_t errsz) {
+    char b1[32], b2[32];
+    for (int f = 0; f < FF__COUNT; f++) {
+        const fact_val *v = &ft->f[f];
+        if (!v->set) continue;
+        const char *fname = fact_fields[f].name;
+        switch (fact_fields[f].type) {
+        case FT_DATE:
+            if (v->i < l->min_date)
+                return gg_set_err(err, errsz, "field '%s': implausible date %lld (before %d)", fname,
+                               (long long)v->i, l->min_date);
+            if (v->i > l->max_date)
+                return gg_set_err(err, errsz, "field '%s': implausible date %lld (after %d, a year from today)",
+                               fname, (long long)v->i, l->max_date);
+            break;
+        case FT_MONTH:
+            if (v->i < l->min_date / 100 || v->i > l->max_date / 100)
+                return gg_set_err(err, errsz, "field '%s': implausible month %lld (outside %d..%d)", fname,
+                               (long long)v->i, l->min_date / 100, l->max_date / 100);
+            break;
+        case FT_MONEY:
+            if (v->i < 0)
+                return gg_set_err(err, errsz, "field '%s': negative amount %s yuan is not accepted", fname,
+                               fen_text(v->i, b1, sizeof b1));
+            if (f == FF_AMOUNT && v->i > l->max_amount)
+                return gg_set_err(err, errsz, "field '%s': amount %s yuan is over the ceiling of %s yuan per record "
+                               "(max_amount)", fname, fen_text(v->i, b1, sizeof b1),
+                               fen_text(l->max_amount, b2, sizeof b2));
+            break;
+        default: break;
+        }
+    }
+    return 0;
+}
+
 char *fact_fields_json(const fact *ft) {
     json_t *obj = json_object();
     if (obj == NULL) return NULL;
@@ -508,8 +565,8 @@ int conv_yuan_to_fen(const char *s, int64_t *fen) {
     for (;; p++) {
         if (is_digit(*p)) {
             int d = *p - '0';
-            if (yuan > (INT64_MAX / 100 - d) / 10) return -1; /* yuan * 100 must fit */
-            yuan = yuan * 10 + d;
+            /* checked: a run of digits of any length must not wrap */
+            if (__builtin_mul_overflow(yuan, 10, &yuan) || __builtin_add_overflow(yuan, d, &yuan)) return -1;
             int_digits++;
             group++;
         } else if (*p == ',') {
@@ -533,9 +590,9 @@ int conv_yuan_to_fen(const char *s, int64_t *fen) {
     }
     if (int_digits == 0 && frac_digits == 0) return -1;
     if (*skip_blanks(p) != '\0') return -1;
-    if (yuan == INT64_MAX / 100 && cents > INT64_MAX % 100) return -1;
-    int64_t v = yuan * 100 + cents;
-    *fen = neg ? -v : v;
+    int64_t v;
+    if (__builtin_mul_overflow(yuan, 100, &v) || __builtin_add_overflow(v, cents, &v)) return -1;
+    *fen = neg ? -v : v; /* -INT64_MAX fits */
     return 0;
 }
 

@@ -53,6 +53,10 @@ typedef struct fact_val {
     unsigned char set; /* 1 when the field has a value */
 } fact_val;
 
+/* How a fact is tied to a person (identity/resolve.c): by a valid id (high),
+ * by name + birth date (low), or not at all. */
+typedef enum { LINK_NONE = 0, LINK_LOW, LINK_HIGH } link_conf;
+
 typedef struct fact {
     fact_kind kind;
     char *source;   /* owned: the source's name in the configuration */
@@ -104,6 +108,27 @@ void fact_normalize_identity(fact *ft, name_normalizer *nn, int today);
 /* Only id_norm/id_clean/id_status (name_norm is left as it is): for facts
  * reloaded with the folded name stored beside them. */
 void fact_normalize_id(fact *ft, int today);
+
+/* --- plausibility of a record's values (hostile or broken sources) -------- */
+/* Per-source limits on input; the field and record sizes are applied by the
+ * adapter runtime on the source's text, the rest by fact_plausible(). */
+#define FACT_DEFAULT_MAX_FIELD 4096L    /* bytes of one value */
+#define FACT_DEFAULT_MAX_RECORD 65536L  /* bytes of one record, all values */
+#define FACT_MIN_DATE 19000101
+typedef struct fact_limits {
+    int64_t max_amount; /* ceiling of one `amount` (a monthly payment or income), fen */
+    int min_date;       /* yyyymmdd: 19000101 */
+    int max_date;       /* yyyymmdd: today + 1 year */
+} fact_limits;
+/* Fills the defaults: max_amount (fen; <= 0 = MONEY_DEFAULT_MAX_AMOUNT), dates
+ * 1900-01-01 .. today + 1 year (today yyyymmdd, 0 = clock). */
+void fact_limits_init(fact_limits *l, int64_t max_amount, int today);
+/* 1 when a valid yyyymmdd lies in [min_date, max_date]. */
+int fact_date_plausible(const fact_limits *l, int yyyymmdd);
+/* 0 when every set value is plausible; -1 with the reason in err: a date or
+ * month outside the range, a negative amount or value, an amount over the
+ * ceiling. Never prints an id number or a name (those are not checked here). */
+int fact_plausible(const fact *ft, const fact_limits *l, char *err, size_t errsz);
 
 /* --- value conversions used by mappings (0 ok, -1 not parseable) ---------- */
 /* Yuan with up to two decimals ("1234.5", "1,234.50", "¥12", "-3.00") to fen,

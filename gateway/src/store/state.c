@@ -22,14 +22,18 @@
 #include "store/state_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The schema version this build writes and understands. */
-#define STATE_SCHEMA_VERSION 3 /* 2: facts.name_norm; 3: marks */
+#define STATE_SCHEMA_VERSION 5 /* 2: facts.name_norm; 3: marks; 4: quarantine.kind; 5: audit */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -77,6 +81,7 @@ static const char *const schema_sql =
     " last_cycle BIGINT NOT NULL,"
     " count BIGINT NOT NULL,"
     " at BIGINT NOT NULL,"
+    " kind TEXT NOT NULL DEFAULT 'rejected',"
     " UNIQUE(source, stream, ref, reason));"
     "CREATE TABLE IF NOT EXISTS dq("
     " cycle BIGINT NOT NULL,"
@@ -123,12 +128,30 @@ static const char *const schema_sql =
     " UNIQUE(alert_id, sink, version));"
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(status, next_attempt);";
 
+/* Schema 4: the audit log (store/audit.c), append-only: triggers refuse
+ * UPDATE and DELETE. Created as is on older stores (a new table). */
+static const char *const audit_schema_sql =
+    "CREATE TABLE IF NOT EXISTS audit("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, at BIGINT NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL,"
+    " source TEXT, stream TEXT, rows BIGINT, adapter_hash TEXT, alert_id TEXT, sink TEXT, version INTEGER,"
+    " result TEXT, detail TEXT);"
+    "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;";
+
 /* Schema 2 -> 3: the marks that were stored as watermarks move to `marks`. */
 static const char *const migrate_marks_sql =
     "INSERT INTO marks(scope, key, value, updated_at)"
     " SELECT source, stream, value, updated_at FROM watermarks"
     " WHERE stream LIKE 'verdict:%' OR stream LIKE '%#lookup';"
     "DELETE FROM watermarks WHERE stream LIKE 'verdict:%' OR stream LIKE '%#lookup';";
+
+/* 3 -> 4: the quarantine says which kind each row is (state.h); rows with an
+ * invalid id were stored with the reason "invalid id_no: ...". */
+static const char *const migrate_quarantine_kind_sql =
+    "ALTER TABLE quarantine ADD COLUMN kind TEXT NOT NULL DEFAULT 'rejected';"
+    "UPDATE quarantine SET kind = 'invalid_id' WHERE reason LIKE 'invalid id_no:%';";
 
 static const char *const fact_put_sql =
     "INSERT INTO facts(source, kind, ref, id_norm, case_key, fields_json, raw_json,"
@@ -140,10 +163,10 @@ static const char *const fact_put_sql =
 
 static const char *const quarantine_add_sql =
     "INSERT INTO quarantine(source, stream, ref, reason, raw_json, first_cycle,"
-    " last_cycle, count, at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, 1, ?7)"
+    " last_cycle, count, at, kind) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, 1, ?7, ?8)"
     " ON CONFLICT(source, stream, ref, reason) DO UPDATE SET"
     " raw_json = excluded.raw_json, last_cycle = excluded.last_cycle,"
-    " count = quarantine.count + 1, at = excluded.at";
+    " count = quarantine.count + 1, at = excluded.at, kind = excluded.kind";
 
 static const char *const dq_add_sql =
     "INSERT INTO dq(cycle, source, metric, reason, n) VALUES(?1, ?2, ?3, ?4, ?5)"
@@ -239,6 +262,21 @@ static int read_schema_version(state *st, long *version, char *err, size_t errsz
     return 0;
 }
 
+/* 1 when table has the column (a table created by this build's schema
+ * already has it; one from an older build needs the migration). */
+static int has_column(state *st, const char *table, const char *column) {
+    sqlite3_stmt *s = NULL;
+    int found = 0;
+    if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &s, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, column, -1, SQLITE_STATIC);
+        found = sqlite3_step(s) == SQLITE_ROW;
+    }
+    sqlite3_finalize(s);
+    return found;
+}
+
 /* Creates or checks the schema inside one transaction. */
 static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
     char *msg = NULL;
@@ -292,6 +330,20 @@ static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
+    if (version >= 1 && version < 4 && !has_column(st, "quarantine", "kind") &&
+        sqlite3_exec(st->db, migrate_quarantine_kind_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        gg_set_err(err, errsz, "state %s: migrate schema 3 -> 4: %s", path, msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    if (sqlite3_exec(st->db, audit_schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        gg_set_err(err, errsz, "state %s: create the audit table (schema 5): %s", path,
+                msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
     if (sqlite3_exec(st->db,
                      "INSERT INTO meta(key, value) VALUES('schema_version', '" STR(STATE_SCHEMA_VERSION) "')"
                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value;"
@@ -313,11 +365,89 @@ static void state_finalize_cached(state *st) {
     st->fact_put = st->quarantine_add = st->dq_add = NULL;
 }
 
+/* The state store holds every department's ids and names: the database file
+ * is created 0600 whatever the umask (SQLite gives its -wal and -shm files
+ * the database file's mode), and an existing store or -wal/-shm file that
+ * others can read is narrowed to 0600. Not for ":memory:" or URI names. */
+static int make_private(const char *path, char *err, size_t errsz) {
+    if (!strcmp(path, ":memory:") || !strncmp(path, "file:", 5)) return 0;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        gg_set_err(err, errsz, "state %s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) == 0 && (sb.st_mode & 077) && fchmod(fd, 0600) != 0) {
+        gg_set_err(err, errsz, "state %s: cannot make it private (chmod 0600): %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    static const char *const side[] = {"-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof side / sizeof side[0]; i++) {
+        char p2[4096];
+        if (snprintf(p2, sizeof p2, "%s%s", path, side[i]) >= (int)sizeof p2) continue;
+        if (stat(p2, &sb) == 0 && (sb.st_mode & 077) && chmod(p2, 0600) != 0)
+            gg_warn("state", "%s: cannot make it private (chmod 0600): %s", p2, strerror(errno));
+    }
+    return 0;
+}
+
+int state_lock(const char *path, int *fd_out, char *err, size_t errsz) {
+    *fd_out = -1;
+    if (!path || !*path) {
+        gg_set_err(err, errsz, "state: no database path given");
+        return -1;
+    }
+    char lp[4096];
+    if (snprintf(lp, sizeof lp, "%s.lock", path) >= (int)sizeof lp) {
+        gg_set_err(err, errsz, "state %s: path too long for its lock file", path);
+        return -1;
+    }
+    int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        gg_set_err(err, errsz, "state %s: cannot open the lock file %s: %s", path, lp, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char buf[32] = "";
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        buf[n > 0 ? n : 0] = '\0';
+        long holder = strtol(buf, NULL, 10);
+        close(fd);
+        if (e == EWOULDBLOCK) {
+            if (holder > 0)
+                gg_set_err(err, errsz,
+                        "state %s is in use by another gridgate (pid %ld holds %s); one daemon per state store",
+                        path, holder, lp);
+            else
+                gg_set_err(err, errsz, "state %s is in use by another gridgate (it holds %s); one daemon per state store",
+                        path, lp);
+        } else {
+            gg_set_err(err, errsz, "state %s: cannot lock %s: %s", path, lp, strerror(e));
+        }
+        return -1;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        gg_warn("state", "%s: cannot write the pid into the lock file: %s", lp, strerror(errno));
+    fchmod(fd, 0600);
+    *fd_out = fd;
+    return 0;
+}
+
+void state_unlock(int fd) {
+    if (fd >= 0) close(fd); /* releases the flock; the pid left in the file is only informative */
+}
+
 state *state_open(const char *path, char *err, size_t errsz) {
     if (!path || !*path) {
         gg_set_err(err, errsz, "state: no database path given");
         return NULL;
     }
+    if (make_private(path, err, errsz)) return NULL;
     state *st = calloc(1, sizeof *st);
     if (!st) {
         gg_set_err(err, errsz, "state %s: out of memory", path);
