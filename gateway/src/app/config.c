@@ -194,6 +194,7 @@ static gg_source_conf *source_get(gg_config *c, const char *name) {
     s->enabled = 1;
     s->deadline_ms = 60000;
     s->memory_mb = 256;
+    s->pull_timeout = 600;
     s->encoding = xstrdup("UTF-8");
     return s;
 }
@@ -254,6 +255,8 @@ static int source_key(cfg_parse *p, gg_source_conf *s, const char *key, const ch
         if (parse_long(val, 10, 86400000L, &s->deadline_ms)) goto bad;
     } else if (!strcmp(key, "memory_mb")) {
         if (parse_long(val, 1, 65536, &s->memory_mb)) goto bad;
+    } else if (!strcmp(key, "pull_timeout")) {
+        if (parse_long(val, 1, 86400L, &s->pull_timeout)) goto bad;
     } else if (!strncmp(key, "conn.", 5)) {
         char cname[64];
         const char *rest = key + 5;
@@ -383,6 +386,11 @@ static int config_on_key(void *user, const char *section, const char *key, const
             } else {
                 free(c->log_level);
                 c->log_level = xstrdup(val);
+            }
+        } else if (!strcmp(key, "workers")) {
+            if (parse_long(val, 1, 64, &c->workers)) {
+                snprintf(p->err, sizeof p->err, "key workers: '%s' is not a number from 1 to 64", val);
+                ok = 0;
             }
         } else if (!strcmp(key, "today")) {
             int d;

@@ -39,7 +39,8 @@ typedef struct gg_source_conf {
     char *encoding;     /* source text encoding, default "UTF-8" */
     int enabled;
     long deadline_ms;   /* Lua time limit per call; default 60000 */
-    long memory_mb;     /* Lua memory cap; default 256 */
+    long memory_mb;     /* Lua memory cap and the worker's C memory cap; default 256 */
+    long pull_timeout;  /* seconds: the source's worker is killed past it; default 600 */
     gg_conn_conf conns[GG_MAX_CONNS];
     int nconns;
     int line;           /* where the section starts, for messages */
@@ -55,6 +56,7 @@ typedef struct gg_config {
     char *dir;          /* its directory: relative paths resolve against it */
     char *state_path;
     char *log_level;
+    long workers;       /* [gridgate] workers: sources pulled at once; 0 = min(sources, 4) */
     gg_source_conf *sources;
     size_t nsources;
     rules_config rules;

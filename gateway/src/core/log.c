@@ -10,7 +10,15 @@
 /* The one piece of process-wide logging state: the threshold, set at startup. */
 static gg_log_level log_threshold = GG_LOG_INFO;
 
+/* A worker process sends its lines to the daemon instead (set in the child only). */
+static gg_log_sink log_sink;
+static void *log_sink_ud;
+
 void gg_log_set_level(gg_log_level level) { log_threshold = level; }
+void gg_log_set_sink(gg_log_sink fn, void *ud) {
+    log_sink = fn;
+    log_sink_ud = ud;
+}
 gg_log_level gg_log_get_level(void) { return log_threshold; }
 
 int gg_log_parse_level(const char *s, gg_log_level *out) {
@@ -57,5 +65,9 @@ void gg_log(gg_log_level level, const char *component, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     mask_id_runs(msg);
+    if (log_sink) {
+        log_sink(log_sink_ud, level, component ? component : "gridgate", msg);
+        return;
+    }
     fprintf(stderr, "%s [%s] %s: %s\n", ts, tags[level], component ? component : "gridgate", msg);
 }

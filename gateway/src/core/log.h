@@ -12,6 +12,11 @@ void gg_log_set_level(gg_log_level level);
 int gg_log_parse_level(const char *s, gg_log_level *out); /* 0 ok, -1 unknown */
 gg_log_level gg_log_get_level(void);
 
+/* Replaces stderr by fn (NULL: back to stderr); lines arrive filtered by level
+ * and masked. A worker process uses it to send its lines to the daemon. */
+typedef void (*gg_log_sink)(void *ud, gg_log_level level, const char *component, const char *msg);
+void gg_log_set_sink(gg_log_sink fn, void *ud);
+
 /* component: short tag such as "source hr", "rules", "state". */
 void gg_log(gg_log_level level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -11,6 +11,7 @@
 
 #include "conn/conn.h"
 #include "core/log.h"
+#include "worker/worker_push.h"
 
 /* A due outbox row copied out of the state store, so that no SQLite statement
  * is open while a sink runs. */
@@ -59,7 +60,7 @@ int deliver_due(gg_ctx *ctx, cycle_stats *cs) {
             snprintf(err, sizeof err, "sink %s has no loaded adapter", c->sink);
         } else {
             char *expl = alert_explain_zh(&a, gg_ctx_label, ctx);
-            int rc = adapter_push(ad, &a, expl, err, sizeof err);
+            int rc = worker_push(ad, config_source(ctx->cfg, c->sink), &a, expl, err, sizeof err);
             free(expl);
             if (rc == 0) {
                 state_outbox_done(ctx->st, c->id);
