@@ -113,7 +113,9 @@ static int child_pull(ch_writer *w, void *ud, char *err, size_t errsz) {
     for (size_t j = 0; j < job->nstreams; j++) {
         size_t k = job->streams[j];
         const adapter_stream_info *si = adapter_stream(job->ad, k);
-        if (ch_stream_begin(w, (uint32_t)k, si->name)) goto broken;
+        /* flushed at once, so that the core knows which stream a worker
+         * that dies from here on leaves unfinished */
+        if (ch_stream_begin(w, (uint32_t)k, si->name) || ch_flush(w)) goto broken;
         child_sink cs = {.w = w, .ad = job->ad, .flt = a->flt, .stream = (uint32_t)k};
         adapter_sink sink = {.on_fact = child_fact, .on_reject = child_reject, .ud = &cs};
         char e[1024] = "";
@@ -292,7 +294,10 @@ static int replay_bytes(run *R, size_t i, const unsigned char *b, size_t n) {
 static int replay(run *R, size_t i) {
     job_state *s = &R->js[i];
     pending *p = &s->pend;
-    if (!s->replay && !(s->replay = ch_reader_new(R->jobs[i].name, 0))) {
+    /* A fresh reader per replay: a queue always starts at a STREAM_BEGIN, and
+     * the end of a stream replayed open arrives live, past this reader. */
+    ch_reader_free(s->replay);
+    if (!(s->replay = ch_reader_new(R->jobs[i].name, 0))) {
         snprintf(R->err, sizeof R->err, "out of memory");
         return -1;
     }
