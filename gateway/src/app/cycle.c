@@ -361,7 +361,7 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
     size_t maxp = ctx->cfg->workers > 0 ? (size_t)ctx->cfg->workers : 4;
     char spool[4096], err[512];
     state_dir(ctx, spool, sizeof spool);
-    if (pull_run(jobs, njobs, &flt, maxp, spool, &ap, err, sizeof err))
+    if (pull_run(jobs, njobs, &flt, maxp, spool, 0, &ap, err, sizeof err))
         gg_error("cycle", "pulling phase %d failed: %s", phase_stream + 1, err);
     for (size_t j = 0; j < njobs; j++) {
         for (size_t k = 0; k < jobs[j].nstreams; k++) free(jobs[j].wm_in[k]);

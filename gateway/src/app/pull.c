@@ -168,7 +168,7 @@ typedef struct run {
     const pull_apply *ap;
     const char *spool_dir;
     long owner;             /* job holding the writer, or -1 */
-    size_t mem_used;
+    size_t mem_used, mem_bound;
     size_t rr;              /* round robin start for draining */
     int failed;             /* the parent itself failed (spool) */
     char err[400];
@@ -232,7 +232,7 @@ static void fail_open(run *R, size_t i) {
 
 static int pend_add(run *R, size_t i, const unsigned char *b, size_t n) {
     pending *p = &R->js[i].pend;
-    if (p->fd < 0 && R->mem_used + n <= PULL_MEM_BOUND) {
+    if (p->fd < 0 && R->mem_used + n <= R->mem_bound) {
         if (p->len + n > p->cap) {
             size_t nc = p->cap ? p->cap * 2 : 64 * 1024;
             while (nc < p->len + n) nc *= 2;
@@ -379,9 +379,10 @@ static void on_end(void *ud, size_t i, const worker_result *res) {
 }
 
 int pull_run(pull_job *jobs, size_t njobs, const pull_filter *flt, size_t max_parallel, const char *spool_dir,
-             const pull_apply *ap, char *err, size_t errsz) {
+             size_t mem_bound, const pull_apply *ap, char *err, size_t errsz) {
     if (njobs == 0) return 0;
-    run R = {.jobs = jobs, .njobs = njobs, .ap = ap, .spool_dir = spool_dir, .owner = -1};
+    run R = {.jobs = jobs, .njobs = njobs, .ap = ap, .spool_dir = spool_dir, .owner = -1,
+             .mem_bound = mem_bound ? mem_bound : PULL_MEM_BOUND};
     R.js = calloc(njobs, sizeof *R.js);
     worker_spec *specs = calloc(njobs, sizeof *specs);
     child_arg *args = calloc(njobs, sizeof *args);

@@ -67,10 +67,11 @@ typedef struct pull_job {
     const char *read_paths[8];    /* NULL-terminated */
 } pull_job;
 
-/* Runs every job (at most max_parallel at once; 0 = all). Returns 0 when the
+/* Runs every job (at most max_parallel at once; 0 = all). mem_bound: bytes
+ * of waiting frames kept in memory before spooling (0 = PULL_MEM_BOUND). Returns 0 when the
  * run happened (each stream's fate went to ap->end), -1 with err when the
  * parent itself failed. */
 int pull_run(pull_job *jobs, size_t njobs, const pull_filter *flt, size_t max_parallel, const char *spool_dir,
-             const pull_apply *ap, char *err, size_t errsz);
+             size_t mem_bound, const pull_apply *ap, char *err, size_t errsz);
 
 #endif
