@@ -434,7 +434,7 @@ static void test_corrupt_frames(void **state) {
     /* other frame payloads */
     CASE((bb_u8(&p, 9), bb_str(&p, "x"), bb_frame(&x, CH_LOG, &p)), 0, "unknown log level 9");
     CASE((bb_u8(&p, 77), bb_var(&p, 0), bb_str(&p, "x"), bb_frame(&x, CH_ERROR, &p)), 0, "unknown error code 77");
-    CASE((bb_var(&p, 0), bb_var(&p, 1), bb_u8(&p, 3), bb_frame(&x, CH_STREAM_END, &p)), 0, "unknown flag bits 0x03");
+    CASE((bb_var(&p, 0), bb_var(&p, 1), bb_u8(&p, 8), bb_frame(&x, CH_STREAM_END, &p)), 0, "unknown flag bits 0x08");
     CASE((bb_var(&p, 0), bb_frame(&x, CH_STREAM_BEGIN, &p)), 0, "truncated varint (stream name)");
     /* protocol */
     CASE((payment_head(&p, 4), payment_fields(&p), bb_frame(&x, CH_FACT, &p)), 0, "FACT for stream 0 outside");

@@ -45,6 +45,9 @@ typedef struct adapter_stream_info {
  * file and line). Connections are not opened yet. */
 adapter *adapter_load(const gg_source_conf *src, const char *adapter_path, char *err, size_t errsz);
 void adapter_free(adapter *ad);
+/* In a worker process forked with this adapter loaded: makes its runtime
+ * whole again (the deadline watchdog thread). 0, or -1 with err. */
+int adapter_after_fork(adapter *ad, char *err, size_t errsz);
 const char *adapter_source(const adapter *ad);
 size_t adapter_stream_count(const adapter *ad);
 const adapter_stream_info *adapter_stream(const adapter *ad, size_t i);

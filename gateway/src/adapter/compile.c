@@ -373,6 +373,11 @@ static int compile_sql_source(adapter *ad, stream *st, int t, char *err, size_t 
 
 /* Compiles `map` of the stream table at t into st->map. Field names that are
  * not fields of the stream's kind warn and are skipped. [-0, +0] */
+static int cmp_map_entry_field(const void *a, const void *b) {
+    const map_entry *x = a, *y = b;
+    return (x->field > y->field) - (x->field < y->field);
+}
+
 static int compile_map(adapter *ad, stream *st, int t, char *err, size_t errsz) {
     lua_State *L = lua_rt_state(ad->rt);
     lua_getfield(L, t, "map");
@@ -410,6 +415,10 @@ static int compile_map(adapter *ad, stream *st, int t, char *err, size_t errsz) 
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
+    /* lua_next's order changes with Lua's per-state hash seed: run the entries
+     * in field order, so the first bad value named in a reject is the same on
+     * every run. */
+    if (st->nmap > 1) qsort(st->map, st->nmap, sizeof *st->map, cmp_map_entry_field);
     return 0;
 }
 

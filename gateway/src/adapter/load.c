@@ -382,6 +382,8 @@ fail:
     return NULL;
 }
 
+int adapter_after_fork(adapter *ad, char *err, size_t errsz) { return lua_rt_after_fork(ad->rt, err, errsz); }
+
 void adapter_free(adapter *ad) {
     if (!ad) return;
     for (size_t i = 0; i < ad->nstreams; i++) {

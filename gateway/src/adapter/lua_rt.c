@@ -1841,6 +1841,29 @@ void lua_rt_free(lua_rt *rt) {
     free(rt);
 }
 
+int lua_rt_after_fork(lua_rt *rt, char *err, size_t errsz) {
+    /* Only the forking thread exists in the child: the watchdog is gone and
+     * its mutex may have been copied locked. Both are made anew. */
+    pthread_condattr_t ca;
+    int rc = pthread_mutex_init(&rt->mu, NULL);
+    if (rc == 0) rc = pthread_condattr_init(&ca);
+    if (rc == 0) {
+        rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        if (rc == 0) rc = pthread_cond_init(&rt->cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    rt->stop = rt->running = rt->armed = rt->wd_idle = rt->wd_timed = 0;
+    rt->co_depth = 0;
+    rt->watchdog_started = 0;
+    if (rc == 0) rc = pthread_create(&rt->watchdog, NULL, watchdog_main, rt);
+    if (rc != 0) {
+        gg_set_err(err, errsz, "lua_rt_after_fork: cannot restart the watchdog: %s", strerror(rc));
+        return -1;
+    }
+    rt->watchdog_started = 1;
+    return 0;
+}
+
 lua_State *lua_rt_state(lua_rt *rt) { return rt->L; }
 
 size_t lua_rt_mem_used(const lua_rt *rt) { return rt->used; }

@@ -34,6 +34,9 @@ typedef struct lua_rt lua_rt;
 /* cap_bytes: memory cap (0 = 256 MiB); deadline_ms: per-call limit (0 = 60000). */
 lua_rt *lua_rt_new(size_t cap_bytes, long deadline_ms, char *err, size_t errsz);
 void lua_rt_free(lua_rt *rt);
+/* In a child after fork(): restarts the watchdog thread (threads are not
+ * inherited), so deadlines hold in a worker. 0, or -1 with err. */
+int lua_rt_after_fork(lua_rt *rt, char *err, size_t errsz);
 lua_State *lua_rt_state(lua_rt *rt);
 
 /* Registers the value on top of the stack as a runtime global `name` visible to

@@ -45,7 +45,8 @@ typedef struct gg_source_conf {
     char *encoding;     /* source text encoding, default "UTF-8" */
     int enabled;
     long deadline_ms;   /* Lua time limit per call; default 60000 */
-    long memory_mb;     /* Lua memory cap; default 256 */
+    long memory_mb;     /* Lua memory cap and the worker's C memory cap; default 256 */
+    long pull_timeout;  /* seconds: the source's worker is killed past it; default 600 */
     /* Limits on input (0 = the default): max_field, max_record bytes (4K, 64K),
      * max_pages per HTTP stream pull (10000), max_amount yuan per record (1000000). */
     long max_field, max_record, max_pages, max_amount;
@@ -68,6 +69,7 @@ typedef struct gg_config {
     char *log_format;       /* "text" or "json"; NULL = text */
     char *log_file;         /* NULL: stderr */
     long shutdown_timeout;  /* seconds a stop may take; default 30 */
+    long workers;       /* [gridgate] workers: sources pulled at once; 0 = min(sources, 4) */
     gg_source_conf *sources;
     size_t nsources;
     rules_config rules;

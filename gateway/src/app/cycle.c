@@ -24,9 +24,12 @@
 #include "model/factset.h"
 #include "identity/resolve.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "rules/rules.h"
 #include "core/strmap.h"
 #include "delivery/delivery.h"
+#include "app/pull.h"
+#include "worker/worker_push.h"
 
 #define MAX_LOGGED_REJECTS 20
 
@@ -48,7 +51,7 @@ static void quarantine_invalid_id(pull_sink_ctx *p, const char *stream, const fa
     char masked[40], reason[160];
     ident_mask(f->id_clean[0] ? f->id_clean : "", masked, sizeof masked);
     snprintf(reason, sizeof reason, "invalid id_no: %s", ident_status_str(f->id_status));
-    char *raw = adapter_raw_json(p->ad);
+    char *raw = f->raw_json ? strdup(f->raw_json) : adapter_raw_json(p->ad);
     if (state_quarantine_add_kind(p->ctx->st, QK_INVALID_ID, p->source, stream, f->ref, reason, raw, p->cycle))
         p->failed = 1;
     free(raw);
@@ -79,7 +82,7 @@ static int on_fact(void *ud, const char *stream, fact *f) {
         p->skipped++;
         return 0;
     }
-    f->raw_json = adapter_raw_json(p->ad);
+    if (!f->raw_json) f->raw_json = adapter_raw_json(p->ad);
     if (state_fact_put(p->ctx->st, f, p->cycle)) {
         p->failed = 1;
         return 1;
@@ -155,25 +158,6 @@ static int lookup_mark_set(gg_ctx *ctx, const char *source, const char *stream, 
     return state_mark_set(ctx->st, source, key, val);
 }
 
-/* Runs the stream's lookup for every id that became of interest after `mark`
- * (new_ids: id -> the cycle it became of interest). Inside the stream's
- * transaction, through the stream's sink. */
-static int run_lookups(adapter *ad, size_t k, const adapter_sink *sink, const strmap *new_ids, long mark,
-                       long *nids, long *nrows, char *err, size_t errsz) {
-    size_t iter = 0;
-    const char *id;
-    int since;
-    *nids = *nrows = 0;
-    while (strmap_next(new_ids, &iter, &id, &since)) {
-        if (since <= mark) continue;
-        long rows = 0;
-        if (adapter_lookup(ad, k, id, sink, &rows, err, errsz)) return -1;
-        (*nids)++;
-        *nrows += rows;
-    }
-    return 0;
-}
-
 /* Notes a stream's outcome in cs->streams (for the daemon's metrics). */
 static void note_stream(cycle_stats *cs, const char *source, const char *stream, const pull_sink_ctx *p, long records,
                         const struct timespec *t0, const char *error) {
@@ -187,10 +171,135 @@ static void note_stream(cycle_stats *cs, const char *source, const char *stream,
     snprintf(r->error, sizeof r->error, "%s", error ? error : "");
 }
 
-/* Pulls every stream of one phase from every loaded adapter. */
+/* The core side of a phase's pull (app/pull.h's consumer): one stream at a
+ * time, each in its own transaction, through on_fact / on_reject. */
+typedef struct phase_apply {
+    gg_ctx *ctx;
+    long cycle;
+    int phase_stream;
+    strmap *ids, *cases;
+    cycle_stats *cs;
+    kind_status (*ks)[FK__COUNT];
+    pull_job *jobs;
+    size_t *src_of;          /* job -> index in cfg->sources */
+    pull_sink_ctx p;         /* the stream being applied */
+    int open;                /* its transaction is open */
+    struct timespec t0;
+} phase_apply;
+
+static void pa_begin(void *ud, size_t job, size_t stream) {
+    phase_apply *pa = ud;
+    size_t i = pa->src_of[job];
+    pa->p = (pull_sink_ctx){.ctx = pa->ctx, .ad = pa->ctx->adapters[i], .source = pa->ctx->cfg->sources[i].name,
+                            .cycle = pa->cycle, .phase_stream = pa->phase_stream, .interest_ids = pa->ids,
+                            .interest_cases = pa->cases, .stats = pa->cs,
+                            .kind = adapter_stream(pa->ctx->adapters[i], stream)->kind};
+    clock_gettime(CLOCK_MONOTONIC, &pa->t0);
+    pa->open = state_begin(pa->ctx->st) == 0;
+    if (!pa->open) pa->p.failed = 1;
+}
+
+static void pa_fact(void *ud, size_t job, size_t stream, fact *f) {
+    phase_apply *pa = ud;
+    if (pa->p.failed) return;
+    on_fact(&pa->p, adapter_stream(pa->jobs[job].ad, stream)->name, f);
+}
+
+static void pa_reject(void *ud, size_t job, size_t stream, const char *ref, const char *reason, const char *raw) {
+    phase_apply *pa = ud;
+    if (pa->p.failed) return;
+    on_reject(&pa->p, adapter_stream(pa->jobs[job].ad, stream)->name, ref, reason, raw);
+}
+
+static void pa_end(void *ud, size_t job, size_t stream, const pull_stream_end *e) {
+    phase_apply *pa = ud;
+    gg_ctx *ctx = pa->ctx;
+    cycle_stats *cs = pa->cs;
+    size_t i = pa->src_of[job];
+    const char *source = ctx->cfg->sources[i].name;
+    const adapter_stream_info *si = adapter_stream(pa->jobs[job].ad, stream);
+    kind_status *kst = &pa->ks[i][si->kind];
+    if (!e->begun) {
+        pa->p = (pull_sink_ctx){.source = source};
+        pa->open = 0;
+        clock_gettime(CLOCK_MONOTONIC, &pa->t0);
+    }
+    pull_sink_ctx *p = &pa->p;
+    int rc = e->ok ? 0 : -1;
+    const char *err = e->error ? e->error : "the stream failed";
+    long rows = e->rows;
+    int lookups = si->incremental && si->lookup && pa->phase_stream;
+    if (rc == 0 && !p->failed && lookups && lookup_mark_set(ctx, source, si->name, pa->cycle)) p->failed = 1;
+    if (rc == 0 && !p->failed && e->watermark && state_watermark_set(ctx->st, source, si->name, e->watermark))
+        p->failed = 1;
+    if (rc == 0 && !p->failed && e->watermark)
+        gg_debug(source, "stream %s: watermark advanced", si->name); /* its key may be an id: not logged */
+    if (rc || p->failed) {
+        /* A failed rollback is logged by the state store; SQLite has rolled
+         * back already then. */
+        if (pa->open) (void)state_rollback(ctx->st);
+        pa->open = 0;
+        gg_error(source, "stream %s failed, its facts%s from this cycle are not kept: %s", si->name,
+                 si->incremental ? " and watermark" : "", rc ? err : "state store write failed");
+        /* A count outside any transaction; its failure is logged by the state
+         * store and changes nothing of the stream's outcome. */
+        (void)state_dq_add(ctx->st, source, "stream_failed", si->name, 1, pa->cycle);
+        note_stream(cs, source, si->name, p, rows + p->rejected, &pa->t0, rc ? err : "state store write failed");
+        cs->streams_failed++;
+        kst->failed++;
+        return;
+    }
+    pa->open = 0;
+    if (state_commit(ctx->st)) {
+        (void)state_rollback(ctx->st); /* logged by the state store; the commit failure is what counts */
+        cs->streams_failed++;
+        kst->failed++;
+        return;
+    }
+    p->skipped += e->skipped;
+    kst->records += rows + p->rejected;
+    if (e->lookup_ids)
+        gg_info(source, "stream %s: lookup of %ld new subjects of interest: %ld records", si->name, e->lookup_ids,
+                e->lookup_rows);
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - pa->t0.tv_sec) + (double)(t1.tv_nsec - pa->t0.tv_nsec) / 1e9;
+    gg_info(source, "stream %s (%s): %ld records, %ld kept, %ld not of interest, %ld rejected, %ld invalid ids, %.2fs",
+            si->name, fact_kind_name(si->kind), rows + p->rejected, p->kept, p->skipped, p->rejected, p->invalid,
+            secs);
+    cs->facts_kept += p->kept;
+    cs->rows_skipped += p->skipped;
+    cs->rejected += p->rejected;
+    cs->invalid_ids += p->invalid;
+    note_stream(cs, source, si->name, p, rows + p->rejected, &pa->t0, NULL);
+    cs->streams_ok++;
+}
+
+/* The directory of the state store (where a pull's spool file goes). */
+static void state_dir(const gg_ctx *ctx, char *out, size_t outsz) {
+    snprintf(out, outsz, "%s", ctx->cfg->state_path ? ctx->cfg->state_path : ".");
+    char *slash = strrchr(out, '/');
+    if (slash == out) slash[1] = '\0';
+    else if (slash) *slash = '\0';
+    else snprintf(out, outsz, ".");
+}
+
+/* Pulls every stream of one phase from every loaded adapter: a worker per
+ * source (app/pull.c), sources concurrently, streams applied one at a time. */
 static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, strmap *cases, const strmap *new_ids,
                        cycle_stats *cs, kind_status (*ks)[FK__COUNT]) {
-    for (size_t i = 0; i < ctx->cfg->nsources; i++) {
+    size_t n = ctx->cfg->nsources, njobs = 0;
+    pull_job *jobs = calloc(n ? n : 1, sizeof *jobs);
+    size_t *src_of = calloc(n ? n : 1, sizeof *src_of);
+    char (*paths)[2][4096] = calloc(n ? n : 1, sizeof *paths);
+    if (!jobs || !src_of || !paths) {
+        gg_error("cycle", "pull: out of memory");
+        free(jobs);
+        free(src_of);
+        free(paths);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
         adapter *ad = ctx->adapters[i];
         const gg_source_conf *src = &ctx->cfg->sources[i];
         if (!src->enabled) continue;
@@ -202,89 +311,88 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
             }
             continue;
         }
-        for (size_t k = 0; k < adapter_stream_count(ad); k++) {
+        size_t ns = adapter_stream_count(ad);
+        pull_job *job = &jobs[njobs];
+        job->streams = xcalloc(ns ? ns : 1, sizeof *job->streams);
+        job->wm_in = xcalloc(ns ? ns : 1, sizeof *job->wm_in);
+        job->lookup_mark = xcalloc(ns ? ns : 1, sizeof *job->lookup_mark);
+        for (size_t k = 0; k < ns; k++) {
             const adapter_stream_info *si = adapter_stream(ad, k);
             if (fact_kind_is_stream(si->kind) != phase_stream) continue;
             kind_status *kst = &ks[i][si->kind];
             kst->streams++;
             if (si->incremental) kst->incremental++;
-            pull_sink_ctx p = {.ctx = ctx, .ad = ad, .source = src->name, .cycle = cycle,
-                               .phase_stream = phase_stream, .kind = si->kind, .interest_ids = ids,
-                               .interest_cases = cases,
-                               .stats = cs};
-            adapter_sink sink = {.on_fact = on_fact, .on_reject = on_reject, .ud = &p};
-            char err[1024];
-            long rows = 0;
-            struct timespec t0, t1;
-            clock_gettime(CLOCK_MONOTONIC, &t0);
-            if (state_begin(ctx->st)) {
-                cs->streams_failed++;
-                kst->failed++;
-                continue;
+            size_t j = job->nstreams;
+            char *wm = NULL;
+            long mark = -1;
+            const char *why = NULL;
+            if (si->incremental && state_watermark_get(ctx->st, src->name, si->name, &wm))
+                why = "cannot read the stream's watermark from the state store";
+            if (!why && si->incremental && si->lookup && phase_stream && wm) {
+                if (lookup_mark_get(ctx, src->name, si->name, &mark))
+                    why = "cannot read the stream's lookup mark from the state store";
+                else if (mark < 0)
+                    mark = 0;
             }
-            char *wm_in = NULL, *wm_out = NULL;
-            int rc = 0;
-            if (si->incremental && state_watermark_get(ctx->st, src->name, si->name, &wm_in)) {
-                snprintf(err, sizeof err, "cannot read the stream's watermark from the state store");
-                rc = -1;
-            }
-            if (rc == 0) rc = adapter_pull(ad, k, &sink, 0, wm_in, &rows, &wm_out, err, sizeof err);
-            long lookup_ids = 0, lookup_rows = 0, kept_by_pull = p.kept;
-            int lookups = rc == 0 && !p.failed && si->incremental && si->lookup && phase_stream;
-            if (lookups && wm_in) {
-                long mark = -1;
-                if (lookup_mark_get(ctx, src->name, si->name, &mark)) {
-                    snprintf(err, sizeof err, "cannot read the stream's lookup mark from the state store");
-                    rc = -1;
-                } else {
-                    rc = run_lookups(ad, k, &sink, new_ids, mark < 0 ? 0 : mark, &lookup_ids, &lookup_rows, err,
-                                     sizeof err);
-                }
-            }
-            /* A first pull (no watermark) read every row: no lookup is owed
-             * for the subjects of interest known so far. */
-            if (rc == 0 && !p.failed && lookups && lookup_mark_set(ctx, src->name, si->name, cycle)) p.failed = 1;
-            if (rc == 0 && !p.failed && wm_out && state_watermark_set(ctx->st, src->name, si->name, wm_out)) p.failed = 1;
-            if (rc == 0 && !p.failed && wm_out)
-                gg_debug(src->name, "stream %s: watermark advanced", si->name); /* its key may be an id: not logged */
-            free(wm_in);
-            free(wm_out);
-            if (rc || p.failed) {
-                /* A failed rollback is logged by the state store; SQLite
-                 * has rolled back already then. */
-                (void)state_rollback(ctx->st);
+            if (why) {
+                free(wm);
                 gg_error(src->name, "stream %s failed, its facts%s from this cycle are not kept: %s", si->name,
-                         si->incremental ? " and watermark" : "", rc ? err : "state store write failed");
-                /* A count outside any transaction; its failure is logged by
-                 * the state store and changes nothing of the stream's outcome. */
-                (void)state_dq_add(ctx->st, src->name, "stream_failed", si->name, 1, cycle);
-                note_stream(cs, src->name, si->name, &p, rows + p.rejected, &t0, rc ? err : "state store write failed");
+                         si->incremental ? " and watermark" : "", why);
+                note_stream(cs, src->name, si->name, NULL, 0, NULL, why);
                 cs->streams_failed++;
                 kst->failed++;
                 continue;
             }
-            if (state_commit(ctx->st)) {
-                cs->streams_failed++;
-                kst->failed++;
-                continue;
-            }
-            kst->records += rows + p.rejected;
-            if (lookup_ids)
-                gg_info(src->name, "stream %s: lookup of %ld new subjects of interest: %ld records, %ld kept", si->name,
-                        lookup_ids, lookup_rows, p.kept - kept_by_pull);
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-            gg_info(src->name, "stream %s (%s): %ld records, %ld kept, %ld not of interest, %ld rejected, %ld invalid ids, %.2fs",
-                    si->name, fact_kind_name(si->kind), rows + p.rejected, kept_by_pull, p.skipped, p.rejected,
-                    p.invalid, secs);
-            cs->facts_kept += p.kept;
-            cs->rows_skipped += p.skipped;
-            cs->rejected += p.rejected;
-            cs->invalid_ids += p.invalid;
-            note_stream(cs, src->name, si->name, &p, rows + p.rejected, &t0, NULL);
-            cs->streams_ok++;
+            job->streams[j] = k;
+            job->wm_in[j] = wm;
+            job->lookup_mark[j] = mark;
+            job->nstreams++;
         }
+        if (!job->nstreams) {
+            free(job->streams);
+            free(job->wm_in);
+            free(job->lookup_mark);
+            memset(job, 0, sizeof *job);
+            continue;
+        }
+        job->name = src->name;
+        job->ad = ad;
+        /* Deadline: the whole source; memory: the Lua cap, C allocations included. */
+        job->lim.deadline_s = (unsigned)src->pull_timeout;
+        job->lim.mem_bytes = (size_t)src->memory_mb << 20;
+        size_t np = 0;
+        char *ap = config_path(ctx->cfg, src->adapter ? src->adapter : "");
+        if (ap) {
+            snprintf(paths[njobs][0], sizeof paths[njobs][0], "%s", ap);
+            job->read_paths[np++] = paths[njobs][0];
+        }
+        free(ap);
+        for (int c = 0; c < src->nconns && np < 2; c++)
+            if (worker_conn_file(src->conns[c].spec, paths[njobs][1], sizeof paths[njobs][1]) == 0)
+                job->read_paths[np++] = paths[njobs][1];
+        job->read_paths[np] = NULL;
+        src_of[njobs++] = i;
     }
+
+    pull_filter flt = {.phase_stream = phase_stream, .ids = ids, .cases = cases, .new_ids = new_ids,
+                       .today = ctx->today};
+    phase_apply pa = {.ctx = ctx, .cycle = cycle, .phase_stream = phase_stream, .ids = ids, .cases = cases,
+                      .cs = cs, .ks = ks, .jobs = jobs, .src_of = src_of};
+    pull_apply ap = {.begin = pa_begin, .fact = pa_fact, .reject = pa_reject, .end = pa_end, .ud = &pa};
+    size_t maxp = ctx->cfg->workers > 0 ? (size_t)ctx->cfg->workers : 4;
+    char spool[4096], err[512];
+    state_dir(ctx, spool, sizeof spool);
+    if (pull_run(jobs, njobs, &flt, maxp, spool, 0, &ap, err, sizeof err))
+        gg_error("cycle", "pulling phase %d failed: %s", phase_stream + 1, err);
+    for (size_t j = 0; j < njobs; j++) {
+        for (size_t k = 0; k < jobs[j].nstreams; k++) free(jobs[j].wm_in[k]);
+        free(jobs[j].streams);
+        free(jobs[j].wm_in);
+        free(jobs[j].lookup_mark);
+    }
+    free(jobs);
+    free(src_of);
+    free(paths);
 }
 
 static int load_fact_cb(void *ud, fact *f) {

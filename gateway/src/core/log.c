@@ -21,7 +21,15 @@ static gg_log_format log_fmt = GG_LOG_TEXT;
 static int log_fd = 2;
 static char *log_path;
 
+/* A worker process sends its lines to the daemon instead (set in the child only). */
+static gg_log_sink log_sink;
+static void *log_sink_ud;
+
 void gg_log_set_level(gg_log_level level) { log_threshold = level; }
+void gg_log_set_sink(gg_log_sink fn, void *ud) {
+    log_sink = fn;
+    log_sink_ud = ud;
+}
 gg_log_level gg_log_get_level(void) { return log_threshold; }
 
 int gg_log_parse_level(const char *s, gg_log_level *out) {
@@ -128,6 +136,10 @@ static void log_emit(gg_log_level level, const char *ts, const char *component, 
     line_buf b;
     b.n = 0;
     if (!component) component = "gridgate";
+    if (log_sink) { /* a worker: the daemon formats and writes the line */
+        log_sink(log_sink_ud, level, component, msg);
+        return;
+    }
     if (log_fmt == GG_LOG_JSON) {
         lb_str(&b, "{\"ts\":");
         lb_json(&b, ts);

@@ -31,6 +31,10 @@ const char *gg_log_file(void); /* the file logged to, or NULL for stderr */
 /* Reopens the log file by name (after logrotate renamed it). 0 ok or nothing
  * to do; -1 with err, and the old file stays in use. */
 int gg_log_reopen(char *err, size_t errsz);
+/* Replaces stderr by fn (NULL: back to stderr); lines arrive filtered by level
+ * and masked. A worker process uses it to send its lines to the daemon. */
+typedef void (*gg_log_sink)(void *ud, gg_log_level level, const char *component, const char *msg);
+void gg_log_set_sink(gg_log_sink fn, void *ud);
 
 /* component: short tag such as "source hr", "rules", "state". */
 void gg_log(gg_log_level level, const char *component, const char *fmt, ...)

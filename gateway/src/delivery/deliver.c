@@ -13,6 +13,7 @@
 #include "conn/conn.h"
 #include "core/log.h"
 #include "store/audit.h"
+#include "worker/worker_push.h"
 
 /* A due outbox row copied out of the state store, so that no SQLite statement
  * is open while a sink runs. */
@@ -66,7 +67,7 @@ int delivery_deliver_due(gg_ctx *ctx, cycle_stats *cs) {
              * the overdue escalation (lifecycle.c) comes no earlier. */
             long long since = a.updated_at > 0 ? a.updated_at : a.first_seen;
             long long due = since > 0 ? since + ctx->cfg->verdict_deadline_days * 86400LL : 0;
-            int rc = adapter_push_due(ad, &a, expl, due, err, sizeof err);
+            int rc = worker_push(ad, config_source(ctx->cfg, c->sink), &a, expl, due, err, sizeof err);
             free(expl);
             char res[300];
             snprintf(res, sizeof res, rc == 0 ? "delivered" : "failed: %.280s", err);

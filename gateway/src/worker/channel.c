@@ -264,11 +264,22 @@ int ch_log(ch_writer *w, int level, const char *msg) {
 }
 
 int ch_stream_end(ch_writer *w, uint32_t stream, uint64_t nrows, const char *watermark) {
+    return ch_stream_end_ex(w, stream, nrows, watermark, NULL, NULL);
+}
+
+int ch_stream_end_ex(ch_writer *w, uint32_t stream, uint64_t nrows, const char *watermark, const ch_stream_stats *st,
+                     const char *failure) {
     size_t s = frame_begin(w, CH_STREAM_END);
     ob_varint(&w->b, stream);
     ob_varint(&w->b, nrows);
-    ob_u8(&w->b, watermark ? 1 : 0);
+    ob_u8(&w->b, (watermark ? 1u : 0u) | (failure ? 2u : 0u) | (st ? 4u : 0u));
     if (watermark) ob_str(&w->b, watermark);
+    if (failure) ob_str(&w->b, failure);
+    if (st) {
+        ob_varint(&w->b, st->skipped);
+        ob_varint(&w->b, st->lookup_ids);
+        ob_varint(&w->b, st->lookup_rows);
+    }
     return frame_end(w, s, "STREAM_END");
 }
 
@@ -647,8 +658,18 @@ int ch_reader_next(ch_reader *r, ch_frame *out, char *err, size_t errsz) {
     case CH_STREAM_END:
         rc = get_u32(&c, &out->stream, "stream id") || get_varint(&c, &out->count, "row count") ||
              get_u8(&c, &u, "flags");
-        if (!rc && u > 1) rc = cerr(&c, "unknown flag bits 0x%02x", u);
-        if (!rc && u) rc = get_str(&c, &out->watermark, NULL, "watermark");
+        if (!rc && u > 7) rc = cerr(&c, "unknown flag bits 0x%02x", u);
+        if (!rc && (u & 1)) rc = get_str(&c, &out->watermark, NULL, "watermark");
+        if (!rc && (u & 2)) {
+            out->failed = 1;
+            rc = get_str(&c, &out->text, NULL, "failure");
+        }
+        if (!rc && (u & 4)) {
+            out->has_stats = 1;
+            rc = get_varint(&c, &out->stats.skipped, "skipped count") ||
+                 get_varint(&c, &out->stats.lookup_ids, "lookup id count") ||
+                 get_varint(&c, &out->stats.lookup_rows, "lookup row count");
+        }
         break;
     case CH_ERROR:
         rc = get_u8(&c, &u, "code");
@@ -705,6 +726,8 @@ int ch_reader_next(ch_reader *r, ch_frame *out, char *err, size_t errsz) {
         r->done = 1;
         break;
     }
+    out->bytes = h;
+    out->nbytes = 4 + (size_t)flen;
     r->start += 4 + (size_t)flen;
     r->offset += 4 + (uint64_t)flen;
     return 1;

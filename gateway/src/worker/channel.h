@@ -52,6 +52,12 @@ typedef enum {
     CH_ERR_SYSCALL = 3, /* a forbidden system call was attempted */
 } ch_err_code;
 
+/* What a stream's worker adds to its STREAM_END besides the row count: rows
+ * it dropped itself (not of interest), and its lookups. */
+typedef struct ch_stream_stats {
+    uint64_t skipped, lookup_ids, lookup_rows;
+} ch_stream_stats;
+
 /* A decoded frame. Strings are NUL-terminated and point into the reader (valid
  * until the next ch_reader_next call); `fact` is the reader's. */
 typedef struct ch_frame {
@@ -66,6 +72,11 @@ typedef struct ch_frame {
     uint64_t count;        /* STREAM_END rows; DONE facts */
     uint64_t count2;       /* DONE rejects */
     int level;             /* LOG: gg_log_level; ERROR: ch_err_code */
+    int failed;            /* STREAM_END: the stream failed; text is why (its facts are void) */
+    int has_stats;         /* STREAM_END: stats below were sent */
+    ch_stream_stats stats;
+    const unsigned char *bytes; /* the whole frame as received (header included), in the reader */
+    size_t nbytes;
 } ch_frame;
 
 const char *ch_frame_type_name(int type); /* "FACT", ..., "?" */
@@ -90,6 +101,10 @@ int ch_fact(ch_writer *w, uint32_t stream, const fact *f);
 int ch_reject(ch_writer *w, uint32_t stream, const char *ref, const char *reason, const char *raw_json);
 int ch_log(ch_writer *w, int level, const char *msg);
 int ch_stream_end(ch_writer *w, uint32_t stream, uint64_t nrows, const char *watermark);
+/* STREAM_END with optional stats (NULL: none) and, when failure is non-NULL,
+ * the stream failed: the consumer voids its facts and logs the reason. */
+int ch_stream_end_ex(ch_writer *w, uint32_t stream, uint64_t nrows, const char *watermark, const ch_stream_stats *st,
+                     const char *failure);
 int ch_error(ch_writer *w, ch_err_code code, int has_stream, uint32_t stream, const char *msg);
 int ch_done(ch_writer *w); /* carries the counts of FACT and REJECT frames sent */
 int ch_flush(ch_writer *w);

@@ -190,10 +190,13 @@ static int landlock_apply(int abi, const worker_spec *sp, char *err, size_t errs
     }
     const uint64_t file_read = LANDLOCK_ACCESS_FS_READ_FILE;
     const uint64_t dir_read = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
-    for (int list = 0; list < 3; list++) {
+    const uint64_t dir_write = dir_read | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_MAKE_REG |
+                               LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE;
+    for (int list = 0; list < 4; list++) {
         const char *const *paths = list == 0 ? default_read_paths : list == 1 ? sp->read_paths : NULL;
         static const char *const devnull[] = {"/dev/null", NULL};
         if (list == 2) paths = devnull;
+        if (list == 3) paths = sp->write_paths;
         for (size_t i = 0; paths && paths[i]; i++) {
             int fd = open(paths[i], O_PATH | O_CLOEXEC);
             if (fd < 0) continue; /* absent here: nothing to allow */
@@ -205,6 +208,7 @@ static int landlock_apply(int abi, const worker_spec *sp, char *err, size_t errs
             struct landlock_path_beneath_attr pb = {.parent_fd = fd};
             pb.allowed_access = S_ISDIR(st.st_mode) ? dir_read : file_read;
             if (list == 2) pb.allowed_access = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE;
+            if (list == 3) pb.allowed_access = S_ISDIR(st.st_mode) ? dir_write : file_read | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE;
             pb.allowed_access &= fs;
             if (syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) != 0) {
                 snprintf(err, errsz, "landlock_add_rule(%s): %s", paths[i], strerror(errno));
@@ -341,7 +345,8 @@ static void child_main(const worker_spec *sp, const worker_limits *lim, int wfd,
     if (set_limit(RLIMIT_DATA, data, "RLIMIT_DATA", err, sizeof err) ||
         set_limit(RLIMIT_CPU, cpu, "RLIMIT_CPU", err, sizeof err) ||
         set_limit(RLIMIT_NOFILE, nofile, "RLIMIT_NOFILE", err, sizeof err) ||
-        set_limit(RLIMIT_FSIZE, 0, "RLIMIT_FSIZE", err, sizeof err) ||
+        set_limit(RLIMIT_FSIZE, sp->write_paths && sp->write_paths[0] ? RLIM_INFINITY : 0, "RLIMIT_FSIZE", err,
+                  sizeof err) ||
         set_limit(RLIMIT_CORE, 0, "RLIMIT_CORE", err, sizeof err))
         rc = -1;
     if (rc == 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
@@ -598,6 +603,12 @@ static void finish(const worker_spec *sp, slot *s, worker_result *res) {
 
 int worker_run_all(const worker_spec *specs, size_t n, const worker_limits *lim, size_t max_parallel,
                    worker_frame_fn on_frame, void *ud, worker_result *results, char *err, size_t errsz) {
+    return worker_run_all_ex(specs, n, lim, max_parallel, on_frame, NULL, ud, results, err, errsz);
+}
+
+int worker_run_all_ex(const worker_spec *specs, size_t n, const worker_limits *lim, size_t max_parallel,
+                      worker_frame_fn on_frame, worker_end_fn on_end, void *ud, worker_result *results, char *err,
+                      size_t errsz) {
     worker_limits none = {0};
     if (lim == NULL) lim = &none;
     if (max_parallel == 0 || max_parallel > n) max_parallel = n;
@@ -637,6 +648,7 @@ int worker_run_all(const worker_spec *specs, size_t n, const worker_limits *lim,
                 s->rd = NULL;
                 s->state = 2;
                 finished++;
+                if (on_end) on_end(ud, next, r);
             } else {
                 running++;
             }
@@ -710,6 +722,7 @@ int worker_run_all(const worker_spec *specs, size_t n, const worker_limits *lim,
                 finish(&specs[i], s, &results[i]);
                 running--;
                 finished++;
+                if (on_end) on_end(ud, i, &results[i]);
             }
         }
     }
@@ -717,4 +730,30 @@ int worker_run_all(const worker_spec *specs, size_t n, const worker_limits *lim,
     free(pfd);
     free(pidx);
     return 0;
+}
+
+/* ---- log lines of a worker ---------------------------------------------------- */
+
+void worker_log_send(ch_writer *w, int level, const char *component, const char *msg) {
+    char line[2300];
+    snprintf(line, sizeof line, "%s\x1f%s", component ? component : "", msg);
+    ch_log(w, level, line);
+}
+
+void worker_log_print(const char *source, int level, const char *text) {
+    const char *sep = strchr(text, '\x1f');
+    if (!sep) {
+        gg_log((gg_log_level)level, source, "%s", text);
+        return;
+    }
+    size_t cl = (size_t)(sep - text), sl = strlen(source);
+    char comp[200];
+    snprintf(comp, sizeof comp, "%.*s", (int)(cl < sizeof comp ? cl : sizeof comp - 1), text);
+    /* A worker speaks for its own source only: its component is the source's
+     * name or "source NAME, ..."; anything else is shown as its text. */
+    int own = !strcmp(comp, source) ||
+              (!strncmp(comp, "source ", 7) && !strncmp(comp + 7, source, sl) &&
+               (comp[7 + sl] == '\0' || comp[7 + sl] == ','));
+    if (own) gg_log((gg_log_level)level, comp, "%s", sep + 1);
+    else gg_log((gg_log_level)level, source, "[%s] %s", comp, sep + 1);
 }

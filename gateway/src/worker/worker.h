@@ -55,6 +55,9 @@ typedef struct worker_spec {
     const int *keep_fds;             /* fds the source needs (kept open in the child) */
     size_t nkeep;
     const char *const *read_paths;   /* extra read-only paths (adapter file, ...), NULL-terminated */
+    const char *const *write_paths;  /* paths it may also write (a sink's SQLite directory, for its
+                                        journal), NULL-terminated or NULL; when set, RLIMIT_FSIZE is
+                                        lifted */
     const worker_limits *lim;        /* this source's limits, or NULL for worker_run_all's */
 } worker_spec;
 
@@ -89,6 +92,14 @@ typedef int (*worker_frame_fn)(void *ud, size_t index, ch_frame *fr);
 int worker_run_all(const worker_spec *specs, size_t n, const worker_limits *lim, size_t max_parallel,
                    worker_frame_fn on_frame, void *ud, worker_result *results, char *err, size_t errsz);
 
+/* Called once per worker as soon as it has ended (results[index] is final),
+ * while the others may still run: lets the consumer roll back that worker's
+ * open stream at once. */
+typedef void (*worker_end_fn)(void *ud, size_t index, const worker_result *res);
+int worker_run_all_ex(const worker_spec *specs, size_t n, const worker_limits *lim, size_t max_parallel,
+                      worker_frame_fn on_frame, worker_end_fn on_end, void *ud, worker_result *results, char *err,
+                      size_t errsz);
+
 /* The read-only paths every worker gets (those that exist are used):
  * NULL-terminated static list. */
 const char *const *worker_default_read_paths(void);
@@ -97,5 +108,11 @@ const char *const *worker_default_read_paths(void);
 int worker_landlock_abi(void);
 
 const char *worker_status_name(worker_status st); /* "ok", "deadline", ... */
+
+/* A worker's log line as a LOG frame carrying its component (child side), and
+ * printing one in the daemon under the worker's source (a component that is
+ * not the source's own is shown inside the text, never taken over). */
+void worker_log_send(ch_writer *w, int level, const char *component, const char *msg);
+void worker_log_print(const char *source, int level, const char *text);
 
 #endif
