@@ -1,7 +1,7 @@
 /* fuzz_json_page.c - libFuzzer target for what an HTTP stream does with a
  * page (adapter/pull.c): parse the body with jansson, find the items array by
- * the stream's dotted path (json_path), read each item's key and mapped paths,
- * and measure each item against max_field / max_record (item_over_limits).
+ * the stream's dotted path (ad_json_path), read each item's key and mapped paths,
+ * and measure each item against max_field / max_record (ad_item_over_limits).
  * The first input byte picks the items path and the limits; the rest is the
  * body. Seeds: tests/fuzz/corpus/json_page/. */
 #include <stddef.h>
@@ -25,18 +25,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(&pc, 0, sizeof pc);
     pc.max_field = (sel & 0x40) ? 8 : 4096;
     pc.max_record = (sel & 0x80) ? 32 : 65536;
-    json_t *items = ipath[0] ? json_path(doc, ipath) : doc;
+    json_t *items = ipath[0] ? ad_json_path(doc, ipath) : doc;
     if (json_is_array(items)) {
         size_t n = json_array_size(items);
         for (size_t i = 0; i < n; i++) {
             json_t *it = json_array_get(items, i);
             if (!json_is_object(it)) continue;
             for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++) {
-                json_t *v = json_path(it, cols[c]);
+                json_t *v = ad_json_path(it, cols[c]);
                 if (json_is_string(v) && strlen(json_string_value(v)) > json_string_length(v)) abort();
             }
             char reason[300];
-            if (item_over_limits(&pc, it, reason, sizeof reason) != 0 && reason[0] == '\0') abort();
+            if (ad_item_over_limits(&pc, it, reason, sizeof reason) != 0 && reason[0] == '\0') abort();
         }
     }
     json_decref(doc);
