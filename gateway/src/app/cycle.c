@@ -30,6 +30,33 @@
 
 #define MAX_LOGGED_REJECTS 20
 
+/* The ref hashes of the facts of one (source, kind) kept in this cycle: what a
+ * complete read still holds, so pruning needs no rewrite of unchanged facts. */
+typedef struct seen_set {
+    uint64_t *h;
+    size_t n, cap;
+} seen_set;
+
+static int seen_add(seen_set *ss, uint64_t h) {
+    if (ss->n == ss->cap) {
+        size_t ncap = ss->cap ? ss->cap * 2 : 256;
+        uint64_t *nh = realloc(ss->h, ncap * sizeof *nh);
+        if (!nh) {
+            gg_error("cycle", "out of memory noting the records seen");
+            return -1;
+        }
+        ss->h = nh;
+        ss->cap = ncap;
+    }
+    ss->h[ss->n++] = h;
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
 typedef struct pull_sink_ctx {
     gg_ctx *ctx;
     adapter *ad;
@@ -38,7 +65,8 @@ typedef struct pull_sink_ctx {
     int phase_stream;        /* 1 = payment/income phase: filter by interest */
     strmap *interest_ids, *interest_cases;
     cycle_stats *stats;
-    long kept, skipped, rejected, invalid;
+    seen_set *seen;          /* refs kept this cycle, for the stream's (source, kind) */
+    long kept, skipped, rejected, invalid, unchanged;
     int failed;              /* state write failed */
 } pull_sink_ctx;
 
@@ -57,27 +85,37 @@ static void quarantine_invalid_id(pull_sink_ctx *p, const char *stream, const fa
 
 static int on_fact(void *ud, const char *stream, fact *f) {
     pull_sink_ctx *p = ud;
-    int keep = 1;
+    /* The id alone first (cheap): folding the name (OpenCC) is done only for
+     * facts that are written, so rows not of interest and unchanged facts
+     * never pay for it. */
+    fact_normalize_id(f, p->ctx->today);
+    if (f->id_status != ID_OK && f->id_status != ID_EMPTY) quarantine_invalid_id(p, stream, f);
     if (p->phase_stream) {
-        /* Decide on the id (and case) alone first: most payment and income rows
-         * are not of interest, and folding their names would be most of the
-         * stream's cost. Only kept rows and invalid ids go further. */
-        char id18[IDENT_LEN + 1];
-        ident_status ist = f->f[FF_ID_NO].set ? ident_normalize(f->f[FF_ID_NO].s, p->ctx->today, id18) : ID_EMPTY;
-        keep = ist == ID_OK && strmap_has(p->interest_ids, id18);
+        /* Most payment and income rows are not of interest. */
+        int keep = f->id_status == ID_OK && strmap_has(p->interest_ids, f->id_norm);
         if (!keep && f->f[FF_CASE].set && f->f[FF_CASE].s) keep = strmap_has(p->interest_cases, f->f[FF_CASE].s);
-        if (!keep && (ist == ID_OK || ist == ID_EMPTY)) {
+        if (!keep) {
             p->skipped++;
             return 0;
         }
     }
-    fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
-    if (f->id_status != ID_OK && f->id_status != ID_EMPTY) quarantine_invalid_id(p, stream, f);
-    if (!keep) {
-        p->skipped++;
+    f->raw_json = adapter_raw_json(p->ad);
+    if (seen_add(p->seen, state_ref_hash(f->ref))) {
+        p->failed = 1;
+        return 1;
+    }
+    uint64_t stored;
+    int found;
+    if (state_fact_stored_hash(p->ctx->st, f, &stored, &found)) {
+        p->failed = 1;
+        return 1;
+    }
+    if (found && stored == state_fact_hash(f)) {
+        p->kept++;
+        p->unchanged++;
         return 0;
     }
-    f->raw_json = adapter_raw_json(p->ad);
+    fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
     if (state_fact_put(p->ctx->st, f, p->cycle)) {
         p->failed = 1;
         return 1;
@@ -172,7 +210,7 @@ static void note_stream(cycle_stats *cs, const char *source, const char *stream,
 
 /* Pulls every stream of one phase from every loaded adapter. */
 static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, strmap *cases, const strmap *new_ids,
-                       cycle_stats *cs, kind_status (*ks)[FK__COUNT]) {
+                       cycle_stats *cs, kind_status (*ks)[FK__COUNT], seen_set (*seen)[FK__COUNT]) {
     for (size_t i = 0; i < ctx->cfg->nsources; i++) {
         adapter *ad = ctx->adapters[i];
         const gg_source_conf *src = &ctx->cfg->sources[i];
@@ -193,7 +231,8 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
             if (si->incremental) kst->incremental++;
             pull_sink_ctx p = {.ctx = ctx, .ad = ad, .source = src->name, .cycle = cycle,
                                .phase_stream = phase_stream, .interest_ids = ids, .interest_cases = cases,
-                               .stats = cs};
+                               .stats = cs, .seen = &seen[i][si->kind]};
+            size_t seen0 = p.seen->n;
             adapter_sink sink = {.on_fact = on_fact, .on_reject = on_reject, .ud = &p};
             char err[1024];
             long rows = 0;
@@ -233,6 +272,7 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
             free(wm_out);
             if (rc || p.failed) {
                 state_rollback(ctx->st);
+                p.seen->n = seen0;
                 gg_error(src->name, "stream %s failed, its facts%s from this cycle are not kept: %s", si->name,
                          si->incremental ? " and watermark" : "", rc ? err : "state store write failed");
                 state_dq_add(ctx->st, src->name, "stream_failed", si->name, 1, cycle);
@@ -255,6 +295,7 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
             gg_info(src->name, "stream %s (%s): %ld records, %ld kept, %ld not of interest, %ld rejected, %ld invalid ids, %.2fs",
                     si->name, fact_kind_name(si->kind), rows + p.rejected, kept_by_pull, p.skipped, p.rejected,
                     p.invalid, secs);
+            if (p.unchanged) gg_debug(src->name, "stream %s: %ld kept facts unchanged, not rewritten", si->name, p.unchanged);
             cs->facts_kept += p.kept;
             cs->rows_skipped += p.skipped;
             cs->rejected += p.rejected;
@@ -265,20 +306,114 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
     }
 }
 
+/* What the cycle loads into memory: the facts, and which ids' person facts
+ * are already among them. */
+typedef struct loader {
+    gg_ctx *ctx;
+    factset *fs;
+    strmap person_ids; /* ids whose person facts are loaded */
+    strmap want;       /* ids whose person facts are to be loaded */
+} loader;
+
 static int load_fact_cb(void *ud, fact *f) {
-    void **a = ud;
-    gg_ctx *ctx = a[0];
-    factset *fs = a[1];
+    loader *ld = ud;
+    gg_ctx *ctx = ld->ctx;
     /* The folded name was stored with the fact; fold only facts stored without one. */
     if (f->name_norm || !f->f[FF_NAME].set)
         fact_normalize_id(f, ctx->today);
     else
         fact_normalize_identity(f, ctx->nn, ctx->today);
-    if (factset_add(fs, f)) {
+    if (factset_add(ld->fs, f)) {
         fact_clear(f);
         return 1;
     }
     return 0;
+}
+
+static int want_id_cb(void *ud, const char *id) {
+    loader *ld = ud;
+    if (strmap_has(&ld->person_ids, id)) return 0;
+    if (strmap_add(&ld->want, id) < 0) {
+        gg_error("cycle", "out of memory collecting the persons to load");
+        return 1;
+    }
+    return 0;
+}
+
+/* Persons stay in the state store; only those the loaded facts may concern are
+ * loaded: the person facts of every id among facts [from, nfacts), of every
+ * person whose folded name and birth date match a fact without a valid id
+ * (the candidates of a low-confidence link), and (conflicts) of every id whose
+ * person facts conflict among themselves. A person fact nothing else names
+ * can neither link nor change an alert except its own identity_conflict. */
+static int load_persons(loader *ld, size_t from, int conflicts) {
+    state *st = ld->ctx->st;
+    strmap_free(&ld->want);
+    memset(&ld->want, 0, sizeof ld->want);
+    for (size_t i = from; i < ld->fs->nfacts; i++) {
+        const fact *f = &ld->fs->facts[i];
+        if (f->id_status == ID_OK && f->id_norm[0]) {
+            if (f->kind != FK_PERSON && want_id_cb(ld, f->id_norm)) return -1;
+        } else if (f->name_norm && f->f[FF_BIRTH_DATE].set) {
+            if (state_person_ids_by_key(st, f->name_norm, (int)f->f[FF_BIRTH_DATE].i, want_id_cb, ld)) return -1;
+        }
+    }
+    if (conflicts && state_person_ids_in_conflict(st, want_id_cb, ld)) return -1;
+    if (ld->fs->nfacts == 0 && strmap_count(&ld->want) == 0) return 0;
+    size_t iter = 0, nwant = strmap_count(&ld->want);
+    const char *id;
+    int v;
+    /* strmap iteration order is not the store's: sort the ids so loading is
+     * deterministic (the facts are put in order afterwards anyway). */
+    const char **ids = malloc((nwant ? nwant : 1) * sizeof *ids);
+    if (!ids) {
+        gg_error("cycle", "out of memory loading persons");
+        return -1;
+    }
+    size_t n = 0;
+    while (strmap_next(&ld->want, &iter, &id, &v)) ids[n++] = id;
+    int rc = 0;
+    for (size_t k = 0; k < n && rc == 0; k++) {
+        if (strmap_add(&ld->person_ids, ids[k]) < 0) {
+            gg_error("cycle", "out of memory loading persons");
+            rc = -1;
+        } else if (state_persons_by_id(st, ids[k], load_fact_cb, ld)) {
+            rc = -1;
+        }
+    }
+    free(ids);
+    return rc;
+}
+
+/* The order facts had when every stored fact was loaded kind by kind (person,
+ * death, assistance_member, asset, custody; then payment, income, verdict),
+ * each kind in (source, ref) order: identity and rules break ties by position,
+ * so the set is kept in that order whatever was loaded when. */
+static int load_rank(fact_kind k) {
+    switch (k) {
+    case FK_PERSON: return 0;
+    case FK_DEATH: return 1;
+    case FK_ASSISTANCE_MEMBER: return 2;
+    case FK_ASSET: return 3;
+    case FK_CUSTODY: return 4;
+    case FK_PAYMENT: return 5;
+    case FK_INCOME: return 6;
+    case FK_VERDICT: return 7;
+    default: return 8;
+    }
+}
+
+static int cmp_load_order(const void *a, const void *b) {
+    const fact *x = a, *y = b;
+    int c = load_rank(x->kind) - load_rank(y->kind);
+    if (!c) c = strcmp(x->source ? x->source : "", y->source ? y->source : "");
+    if (!c) c = strcmp(x->ref ? x->ref : "", y->ref ? y->ref : "");
+    return c;
+}
+
+static void order_facts(factset *fs) {
+    factset_clear_resolution(fs);
+    if (fs->nfacts > 1) qsort(fs->facts, fs->nfacts, sizeof *fs->facts, cmp_load_order);
 }
 
 /* The subjects of interest after phase 1: every person a death, custody or
@@ -306,22 +441,26 @@ static int note_new_id(strmap *new_ids, const char *id, int cycle) {
 /* new_ids (may be NULL): the ids of interest whose death, custody or
  * enrollment fact was first stored after cycle `since`, each with that cycle:
  * what incremental streams look up. */
-static int build_interest(gg_ctx *ctx, factset *fsp, strmap *ids, strmap *cases, strmap *new_ids, long since) {
-    factset fs = *fsp; /* the caller's (empty) set: filled here and kept for the rules */
+static int build_interest(loader *ld, strmap *ids, strmap *cases, strmap *new_ids, long since) {
+    gg_ctx *ctx = ld->ctx;
+    factset *fsp = ld->fs; /* the loader's (empty) set: filled here and kept for the rules */
     strmap new_facts = {0};
-    void *args[2] = {ctx, &fs};
     if (new_ids && state_interest_new_each(ctx->st, since, collect_new_fact, &new_facts)) goto fail;
     for (int k = 0; k < FK__COUNT; k++) {
-        if (fact_kind_is_stream((fact_kind)k) || k == FK_VERDICT) continue;
-        if (state_facts_each(ctx->st, k, load_fact_cb, args)) goto fail;
+        if (fact_kind_is_stream((fact_kind)k) || k == FK_VERDICT || k == FK_PERSON) continue;
+        if (state_facts_each(ctx->st, k, load_fact_cb, ld)) goto fail;
     }
+    if (state_persons_without_id(ctx->st, load_fact_cb, ld)) goto fail;
+    if (load_persons(ld, 0, 1)) goto fail;
+    order_facts(fsp);
+    const factset *fs = fsp;
     identity_stats ist;
-    if (identity_resolve(&fs, &ist)) goto fail;
-    for (size_t i = 0; i < fs.nfacts; i++) {
-        const fact *f = &fs.facts[i];
+    if (identity_resolve(fsp, &ist)) goto fail;
+    for (size_t i = 0; i < fs->nfacts; i++) {
+        const fact *f = &fs->facts[i];
         if (f->kind != FK_DEATH && f->kind != FK_CUSTODY && f->kind != FK_ASSISTANCE_MEMBER) continue;
         if (f->kind == FK_DEATH && f->f[FF_REVOKED].set && f->f[FF_REVOKED].i) continue; /* registration restored */
-        if (fs.person_of[i] >= 0 && strmap_add(ids, fs.persons[fs.person_of[i]].id_no) < 0) goto fail;
+        if (fs->person_of[i] >= 0 && strmap_add(ids, fs->persons[fs->person_of[i]].id_no) < 0) goto fail;
         if (f->id_norm[0] && strmap_add(ids, f->id_norm) < 0) goto fail;
         if (f->kind == FK_ASSISTANCE_MEMBER && f->f[FF_CASE].s && strmap_add(cases, f->f[FF_CASE].s) < 0) goto fail;
         if (new_ids && strmap_count(&new_facts)) {
@@ -329,15 +468,13 @@ static int build_interest(gg_ctx *ctx, factset *fsp, strmap *ids, strmap *cases,
             int first;
             snprintf(key, sizeof key, "%s\x1f%s\x1f%s", f->source, fact_kind_name(f->kind), f->ref);
             if (strmap_get(&new_facts, key, &first) != 1) continue;
-            if (fs.person_of[i] >= 0 && note_new_id(new_ids, fs.persons[fs.person_of[i]].id_no, first)) goto fail;
+            if (fs->person_of[i] >= 0 && note_new_id(new_ids, fs->persons[fs->person_of[i]].id_no, first)) goto fail;
             if (note_new_id(new_ids, f->id_norm, first)) goto fail;
         }
     }
-    *fsp = fs;
     strmap_free(&new_facts);
     return 0;
 fail:
-    *fsp = fs;
     strmap_free(&new_facts);
     return -1;
 }
@@ -374,7 +511,7 @@ static long lookups_since(gg_ctx *ctx) {
  * removed, so alerts resting on them are withdrawn. A kind whose streams
  * returned nothing at all keeps its facts: an empty answer from a source that
  * had data is more likely a fault than a city without deaths. */
-static void prune_facts(gg_ctx *ctx, long cycle, int phase_stream, kind_status (*ks)[FK__COUNT]) {
+static void prune_facts(gg_ctx *ctx, int phase_stream, kind_status (*ks)[FK__COUNT], seen_set (*seen)[FK__COUNT]) {
     for (size_t i = 0; i < ctx->cfg->nsources; i++) {
         const char *source = ctx->cfg->sources[i].name;
         for (int k = 0; k < FK__COUNT; k++) {
@@ -390,7 +527,9 @@ static void prune_facts(gg_ctx *ctx, long cycle, int phase_stream, kind_status (
                 continue;
             }
             long gone = 0;
-            if (state_facts_prune(ctx->st, source, k, cycle, &gone) == 0 && gone > 0)
+            seen_set *ss = &seen[i][k];
+            if (ss->n) qsort(ss->h, ss->n, sizeof *ss->h, cmp_u64);
+            if (state_facts_prune_unseen(ctx->st, source, k, ss->h, ss->n, &gone) == 0 && gone > 0)
                 gg_info(source, "%ld %s facts no longer in the source (or no longer of interest) were removed", gone,
                         fact_kind_name((fact_kind)k));
         }
@@ -407,14 +546,20 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     if (state_cycle_begin(ctx->st, &cs->cycle)) return -1;
     gg_info("cycle", "cycle %ld started", cs->cycle);
 
-    kind_status (*ks)[FK__COUNT] = calloc(ctx->cfg->nsources ? ctx->cfg->nsources : 1, sizeof *ks);
-    if (!ks) return -1;
+    size_t nsrc = ctx->cfg->nsources ? ctx->cfg->nsources : 1;
+    kind_status (*ks)[FK__COUNT] = calloc(nsrc, sizeof *ks);
+    seen_set (*seen)[FK__COUNT] = calloc(nsrc, sizeof *seen);
+    if (!ks || !seen) {
+        free(ks);
+        free(seen);
+        return -1;
+    }
 
     /* Phase 1: the small side, then what it no longer holds is pruned so the
      * resolved set built from it is current. */
-    pull_phase(ctx, cs->cycle, 0, NULL, NULL, NULL, cs, ks);
+    pull_phase(ctx, cs->cycle, 0, NULL, NULL, NULL, cs, ks, seen);
     if (state_begin(ctx->st) == 0) {
-        prune_facts(ctx, cs->cycle, 0, ks);
+        prune_facts(ctx, 0, ks, seen);
         if (state_commit(ctx->st)) state_rollback(ctx->st);
     }
 
@@ -422,42 +567,45 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
      * side loaded and resolved here is kept for the rules. */
     factset fs;
     memset(&fs, 0, sizeof fs);
+    loader ld = {.ctx = ctx, .fs = &fs};
     strmap ids = {0}, cases = {0}, new_ids = {0};
     long since = lookups_since(ctx);
-    if (build_interest(ctx, &fs, &ids, &cases, since >= 0 ? &new_ids : NULL, since)) {
-        factset_free(&fs);
-        strmap_free(&ids);
-        strmap_free(&cases);
-        strmap_free(&new_ids);
-        free(ks);
-        return -1;
+    int lrc = build_interest(&ld, &ids, &cases, since >= 0 ? &new_ids : NULL, since);
+    if (lrc == 0) {
+        gg_info("cycle", "subjects of interest: %zu ids, %zu cases", strmap_count(&ids), strmap_count(&cases));
+        if (since >= 0)
+            gg_info("cycle", "%zu ids became of interest since cycle %ld (looked up by incremental streams)",
+                    strmap_count(&new_ids), since);
+        pull_phase(ctx, cs->cycle, 1, &ids, &cases, &new_ids, cs, ks, seen);
+        if (state_begin(ctx->st) == 0) {
+            prune_facts(ctx, 1, ks, seen);
+            if (state_commit(ctx->st)) state_rollback(ctx->st);
+        }
     }
-    gg_info("cycle", "subjects of interest: %zu ids, %zu cases", strmap_count(&ids), strmap_count(&cases));
-    if (since >= 0)
-        gg_info("cycle", "%zu ids became of interest since cycle %ld (looked up by incremental streams)",
-                strmap_count(&new_ids), since);
-    pull_phase(ctx, cs->cycle, 1, &ids, &cases, &new_ids, cs, ks);
     strmap_free(&ids);
     strmap_free(&cases);
     strmap_free(&new_ids);
-    if (state_begin(ctx->st) == 0) {
-        prune_facts(ctx, cs->cycle, 1, ks);
-        if (state_commit(ctx->st)) state_rollback(ctx->st);
-    }
+    for (size_t i = 0; i < nsrc; i++)
+        for (int k = 0; k < FK__COUNT; k++) free(seen[i][k].h);
+    free(seen);
     free(ks);
 
     /* Identity and rules over what the state store holds: the small side is
-     * already loaded; add the kept payments and incomes, and the verdicts. */
-    void *args[2] = {ctx, &fs};
+     * already loaded; add the kept payments and incomes, the verdicts and the
+     * persons they name. */
+    size_t from = fs.nfacts;
     static const fact_kind rest[] = {FK_PAYMENT, FK_INCOME, FK_VERDICT};
-    for (size_t r = 0; r < sizeof rest / sizeof rest[0]; r++) {
-        if (state_facts_each(ctx->st, rest[r], load_fact_cb, args)) {
-            factset_free(&fs);
-            return -1;
-        }
-    }
+    for (size_t r = 0; r < sizeof rest / sizeof rest[0] && lrc == 0; r++)
+        if (state_facts_each(ctx->st, rest[r], load_fact_cb, &ld)) lrc = -1;
+    if (lrc == 0 && load_persons(&ld, from, 0)) lrc = -1;
+    strmap_free(&ld.person_ids);
+    strmap_free(&ld.want);
     identity_stats ist;
-    if (identity_resolve(&fs, &ist)) {
+    if (lrc == 0) {
+        order_facts(&fs);
+        if (identity_resolve(&fs, &ist)) lrc = -1;
+    }
+    if (lrc) {
         factset_free(&fs);
         return -1;
     }

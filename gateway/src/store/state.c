@@ -29,7 +29,7 @@
 #include <time.h>
 
 /* The schema version this build writes and understands. */
-#define STATE_SCHEMA_VERSION 3 /* 2: facts.name_norm; 3: marks */
+#define STATE_SCHEMA_VERSION 4 /* 2: facts.name_norm; 3: marks; 4: facts.content_hash, nb_key, dq */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -62,8 +62,14 @@ static const char *const schema_sql =
     " first_cycle BIGINT NOT NULL,"
     " last_cycle BIGINT NOT NULL,"
     " name_norm TEXT,"
+    " content_hash BIGINT,"
+    " nb_key TEXT,"
+    " dq INTEGER,"
     " PRIMARY KEY(source, kind, ref));"
     "CREATE INDEX IF NOT EXISTS facts_id_norm ON facts(id_norm);"
+    "CREATE INDEX IF NOT EXISTS facts_nb_key ON facts(nb_key) WHERE nb_key IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS facts_dq ON facts(dq) WHERE dq IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS facts_person_names ON facts(id_norm, name_norm) WHERE kind = 'person';"
     "CREATE INDEX IF NOT EXISTS facts_case_key ON facts(case_key);"
     "CREATE INDEX IF NOT EXISTS facts_kind ON facts(kind, source, ref);"
     "CREATE TABLE IF NOT EXISTS quarantine("
@@ -130,13 +136,30 @@ static const char *const migrate_marks_sql =
     " WHERE stream LIKE 'verdict:%' OR stream LIKE '%#lookup';"
     "DELETE FROM watermarks WHERE stream LIKE 'verdict:%' OR stream LIKE '%#lookup';";
 
+/* Schema 3 -> 4: content hash (NULL: rewritten when next seen), the person
+ * lookup key and conflict flag, filled for the persons already stored (dq
+ * conservatively for every person stating a birth date; the next read of the
+ * source sets it exactly). */
+static const char *const migrate_hash_sql =
+    "ALTER TABLE facts ADD COLUMN content_hash BIGINT;"
+    "ALTER TABLE facts ADD COLUMN nb_key TEXT;"
+    "ALTER TABLE facts ADD COLUMN dq INTEGER;"
+    "UPDATE facts SET nb_key = name_norm || '|' || substr(id_norm, 7, 8)"
+    " WHERE kind = 'person' AND id_norm <> '' AND name_norm IS NOT NULL;"
+    "UPDATE facts SET dq = 1 WHERE kind = 'person' AND id_norm <> '' AND fields_json LIKE '%\"birth_date\"%';";
+
 static const char *const fact_put_sql =
     "INSERT INTO facts(source, kind, ref, id_norm, case_key, fields_json, raw_json,"
-    " first_cycle, last_cycle, name_norm) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)"
+    " first_cycle, last_cycle, name_norm, content_hash, nb_key, dq)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12)"
     " ON CONFLICT(source, kind, ref) DO UPDATE SET id_norm = excluded.id_norm,"
     " case_key = excluded.case_key, fields_json = excluded.fields_json,"
     " raw_json = excluded.raw_json, last_cycle = excluded.last_cycle,"
-    " name_norm = excluded.name_norm";
+    " name_norm = excluded.name_norm, content_hash = excluded.content_hash,"
+    " nb_key = excluded.nb_key, dq = excluded.dq";
+
+static const char *const fact_hash_sql =
+    "SELECT content_hash FROM facts WHERE source = ?1 AND kind = ?2 AND ref = ?3";
 
 static const char *const quarantine_add_sql =
     "INSERT INTO quarantine(source, stream, ref, reason, raw_json, first_cycle,"
@@ -252,6 +275,19 @@ static int read_schema_version(state *st, long *version, char *err, size_t errsz
 }
 
 /* Creates or checks the schema inside one transaction. */
+/* 1 when the facts table has column `col` (a migration half-applied by hand
+ * or by a test is not applied twice). */
+static int facts_have_column(state *st, const char *col) {
+    sqlite3_stmt *s = NULL;
+    int has = 0;
+    if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM pragma_table_info('facts') WHERE name = ?1", -1, &s, NULL) ==
+            SQLITE_OK &&
+        sqlite3_bind_text(s, 1, col, -1, SQLITE_STATIC) == SQLITE_OK)
+        has = sqlite3_step(s) == SQLITE_ROW;
+    sqlite3_finalize(s);
+    return has;
+}
+
 static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
     char *msg = NULL;
     if (sqlite3_exec(st->db,
@@ -288,6 +324,13 @@ static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
+    if (version >= 1 && version < 4 && !facts_have_column(st, "content_hash") &&
+        sqlite3_exec(st->db, migrate_hash_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        set_err(err, errsz, "state %s: migrate schema 3 -> 4: %s", path, msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
     if (sqlite3_exec(st->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
         set_err(err, errsz, "state %s: create schema: %s", path,
                 msg ? msg : sqlite3_errmsg(st->db));
@@ -320,9 +363,10 @@ static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
 
 static void state_finalize_cached(state *st) {
     sqlite3_finalize(st->fact_put);
+    sqlite3_finalize(st->fact_hash);
     sqlite3_finalize(st->quarantine_add);
     sqlite3_finalize(st->dq_add);
-    st->fact_put = st->quarantine_add = st->dq_add = NULL;
+    st->fact_put = st->fact_hash = st->quarantine_add = st->dq_add = NULL;
 }
 
 state *state_open(const char *path, char *err, size_t errsz) {
@@ -365,6 +409,7 @@ state *state_open(const char *path, char *err, size_t errsz) {
         return NULL;
     }
     if (sqlite3_prepare_v2(st->db, fact_put_sql, -1, &st->fact_put, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(st->db, fact_hash_sql, -1, &st->fact_hash, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(st->db, quarantine_add_sql, -1, &st->quarantine_add, NULL) !=
             SQLITE_OK ||
         sqlite3_prepare_v2(st->db, dq_add_sql, -1, &st->dq_add, NULL) != SQLITE_OK) {

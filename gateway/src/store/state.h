@@ -39,8 +39,28 @@ int state_watermark_set(state *st, const char *source, const char *stream, const
 int state_mark_get(state *st, const char *scope, const char *key, char **value);
 int state_mark_set(state *st, const char *scope, const char *key, const char *value);
 
-/* Facts: upsert by (source, kind, ref); `cycle` records when it was last seen. */
+/* Facts: upsert by (source, kind, ref); `cycle` records when it was last
+ * written. The fact's content hash (state_fact_hash) is stored with it. */
 int state_fact_put(state *st, const fact *f, long cycle);
+/* Content hash of a fact as read: kind, canonical fields, raw_json and the
+ * id's reading (id_norm, id_status); not the folded name, which derives from
+ * the fields. Equal hashes mean the stored fact needs no rewrite. */
+uint64_t state_fact_hash(const fact *f);
+/* Hash of a record key, for the refs-seen sets of state_facts_prune_unseen. */
+uint64_t state_ref_hash(const char *ref);
+/* The content hash stored for f's (source, kind, ref): *found 0 when there is
+ * no such fact (or it was stored before hashes existed). */
+int state_fact_stored_hash(state *st, const fact *f, uint64_t *hash, int *found);
+/* Persons on demand (fn owns each fact, as for state_facts_each):
+ * the person facts of one normalized id; the ids of persons whose folded name
+ * and id-embedded birth date are (name_norm, birth); the person facts without
+ * a valid id; the ids whose person facts conflict among themselves (2+ folded
+ * names, or a stated birth date other than the id's). */
+int state_persons_by_id(state *st, const char *id_norm, int (*fn)(void *ud, fact *f), void *ud);
+int state_person_ids_by_key(state *st, const char *name_norm, int birth, int (*fn)(void *ud, const char *id),
+                            void *ud);
+int state_persons_without_id(state *st, int (*fn)(void *ud, fact *f), void *ud);
+int state_person_ids_in_conflict(state *st, int (*fn)(void *ud, const char *id), void *ud);
 /* Calls fn for every stored fact (of kind k, or all when k < 0), with its
  * fields and its stored folded name (name_norm); the id is not normalized
  * (fact_normalize_id does that without re-folding the name). The fact is
@@ -62,6 +82,10 @@ long state_fact_count_source(state *st, const char *source, int k);
  * completely in cycle C, facts not seen since (last_cycle < C) are gone from
  * the source (deleted rows, rows no longer of interest) and are removed. */
 int state_facts_prune(state *st, const char *source, int k, long before_cycle, long *deleted);
+/* The same without rewriting every seen fact: removes the facts of (source,
+ * kind) whose ref hash is not in seen (sorted ascending, n entries). */
+int state_facts_prune_unseen(state *st, const char *source, int k, const uint64_t *seen, size_t nseen,
+                             long *deleted);
 
 /* Quarantine of rejected records (and records with invalid ids). */
 int state_quarantine_add(state *st, const char *source, const char *stream, const char *ref,

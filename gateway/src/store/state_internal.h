@@ -24,6 +24,7 @@
 struct state {
     sqlite3 *db;                 /* owned */
     sqlite3_stmt *fact_put;      /* owned, cached: called per fact */
+    sqlite3_stmt *fact_hash;     /* owned, cached: called per fact */
     sqlite3_stmt *quarantine_add;/* owned, cached */
     sqlite3_stmt *dq_add;        /* owned, cached */
 };
