@@ -83,6 +83,17 @@ static void quarantine_invalid_id(pull_sink_ctx *p, const char *stream, const fa
     p->invalid++;
 }
 
+/* *conflict 1 when a payment/income row with a valid id states a birth date
+ * other than its id's, or a name none of the id's person facts has (folded
+ * first: OpenCC runs only for rows that carry a name). */
+static int row_conflicts(pull_sink_ctx *p, fact *f, int *conflict) {
+    *conflict = f->f[FF_BIRTH_DATE].set && f->f[FF_BIRTH_DATE].i != ident_birth_date(f->id_norm);
+    if (*conflict || !f->f[FF_NAME].set || !f->f[FF_NAME].s || !f->f[FF_NAME].s[0]) return 0;
+    fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
+    if (!f->name_norm) return 0;
+    return state_person_name_differs(p->ctx->st, f->id_norm, f->name_norm, conflict);
+}
+
 static int on_fact(void *ud, const char *stream, fact *f) {
     pull_sink_ctx *p = ud;
     /* The id alone first (cheap): folding the name (OpenCC) is done only for
@@ -95,8 +106,18 @@ static int on_fact(void *ud, const char *stream, fact *f) {
         int keep = f->id_status == ID_OK && strmap_has(p->interest_ids, f->id_norm);
         if (!keep && f->f[FF_CASE].set && f->f[FF_CASE].s) keep = strmap_has(p->interest_cases, f->f[FF_CASE].s);
         if (!keep) {
-            p->skipped++;
-            return 0;
+            /* Data quality covers every row: a row of no interest whose stated
+             * birth date or name disagrees with the id is kept after all, so the
+             * identity_conflict rule reports it with its evidence. */
+            int conflict = 0;
+            if (f->id_status == ID_OK && row_conflicts(p, f, &conflict)) {
+                p->failed = 1;
+                return 1;
+            }
+            if (!conflict) {
+                p->skipped++;
+                return 0;
+            }
         }
     }
     f->raw_json = adapter_raw_json(p->ad);

@@ -71,6 +71,22 @@ int state_fact_stored_hash(state *st, const fact *f, uint64_t *hash, int *found)
     return ret;
 }
 
+int state_person_name_differs(state *st, const char *id_norm, const char *name_norm, int *differs) {
+    sqlite3_stmt *s = st->person_name;
+    *differs = 0;
+    int ret = 0;
+    if (bind_text(s, 1, id_norm) != SQLITE_OK || bind_text(s, 2, name_norm) != SQLITE_OK) {
+        ret = db_fail(st, "person name: bind");
+    } else if (sqlite3_step(s) == SQLITE_ROW) {
+        *differs = sqlite3_column_int64(s, 1) > 0 && sqlite3_column_int64(s, 0) == 0;
+    } else {
+        ret = db_fail(st, "person name");
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return ret;
+}
+
 /* ---- facts ----------------------------------------------------------------- */
 
 int state_fact_put(state *st, const fact *f, long cycle) {

@@ -158,6 +158,10 @@ static const char *const fact_put_sql =
     " name_norm = excluded.name_norm, content_hash = excluded.content_hash,"
     " nb_key = excluded.nb_key, dq = excluded.dq";
 
+static const char *const person_name_sql =
+    "SELECT COALESCE(SUM(name_norm = ?2), 0), COUNT(*) FROM facts"
+    " WHERE id_norm = ?1 AND kind = 'person' AND name_norm IS NOT NULL";
+
 static const char *const fact_hash_sql =
     "SELECT content_hash FROM facts WHERE source = ?1 AND kind = ?2 AND ref = ?3";
 
@@ -364,9 +368,10 @@ static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
 static void state_finalize_cached(state *st) {
     sqlite3_finalize(st->fact_put);
     sqlite3_finalize(st->fact_hash);
+    sqlite3_finalize(st->person_name);
     sqlite3_finalize(st->quarantine_add);
     sqlite3_finalize(st->dq_add);
-    st->fact_put = st->fact_hash = st->quarantine_add = st->dq_add = NULL;
+    st->fact_put = st->fact_hash = st->person_name = st->quarantine_add = st->dq_add = NULL;
 }
 
 state *state_open(const char *path, char *err, size_t errsz) {
@@ -410,6 +415,7 @@ state *state_open(const char *path, char *err, size_t errsz) {
     }
     if (sqlite3_prepare_v2(st->db, fact_put_sql, -1, &st->fact_put, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(st->db, fact_hash_sql, -1, &st->fact_hash, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(st->db, person_name_sql, -1, &st->person_name, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(st->db, quarantine_add_sql, -1, &st->quarantine_add, NULL) !=
             SQLITE_OK ||
         sqlite3_prepare_v2(st->db, dq_add_sql, -1, &st->dq_add, NULL) != SQLITE_OK) {

@@ -61,6 +61,9 @@ int state_person_ids_by_key(state *st, const char *name_norm, int birth, int (*f
                             void *ud);
 int state_persons_without_id(state *st, int (*fn)(void *ud, fact *f), void *ud);
 int state_person_ids_in_conflict(state *st, int (*fn)(void *ud, const char *id), void *ud);
+/* Data quality of a row kept for no rule: *differs 1 when id_norm has person
+ * facts with a folded name and none of them is name_norm. */
+int state_person_name_differs(state *st, const char *id_norm, const char *name_norm, int *differs);
 /* Calls fn for every stored fact (of kind k, or all when k < 0), with its
  * fields and its stored folded name (name_norm); the id is not normalized
  * (fact_normalize_id does that without re-folding the name). The fact is
