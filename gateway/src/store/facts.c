@@ -248,7 +248,7 @@ int state_facts_each(state *st, int k, int (*fn)(void *ud, fact *f), void *ud) {
 
 int state_persons_by_id(state *st, const char *id_norm, int (*fn)(void *ud, fact *f), void *ud) {
     sqlite3_stmt *s;
-    if (prepare(st, "persons by id", FACT_COLS " WHERE id_norm = ?1 AND kind = 'person' ORDER BY source, ref", &s))
+    if (prepare(st, "persons by id", FACT_COLS " INDEXED BY facts_person_names WHERE id_norm = ?1 AND kind = 'person' ORDER BY source, ref", &s))
         return -1;
     if (bind_text(s, 1, id_norm ? id_norm : "") != SQLITE_OK) {
         db_fail(st, "persons by id: bind");
@@ -296,7 +296,7 @@ int state_person_ids_by_key(state *st, const char *name_norm, int birth, int (*f
 
 int state_persons_without_id(state *st, int (*fn)(void *ud, fact *f), void *ud) {
     sqlite3_stmt *s;
-    if (prepare(st, "persons without id", FACT_COLS " WHERE id_norm = '' AND kind = 'person' ORDER BY source, ref", &s))
+    if (prepare(st, "persons without id", FACT_COLS " INDEXED BY facts_person_names WHERE id_norm = '' AND kind = 'person' ORDER BY source, ref", &s))
         return -1;
     return facts_rows_each(st, "persons without id", s, fn, ud);
 }
@@ -305,7 +305,7 @@ int state_person_ids_in_conflict(state *st, int (*fn)(void *ud, const char *id),
     sqlite3_stmt *s;
     if (prepare(st, "person ids in conflict",
                 "SELECT id_norm FROM facts WHERE dq = 1"
-                " UNION SELECT id_norm FROM facts"
+                " UNION SELECT id_norm FROM facts INDEXED BY facts_person_names"
                 " WHERE kind = 'person' AND id_norm <> ''"
                 " GROUP BY id_norm HAVING COUNT(DISTINCT name_norm) > 1",
                 &s))

@@ -159,7 +159,7 @@ static const char *const fact_put_sql =
     " nb_key = excluded.nb_key, dq = excluded.dq";
 
 static const char *const person_name_sql =
-    "SELECT COALESCE(SUM(name_norm = ?2), 0), COUNT(*) FROM facts"
+    "SELECT COALESCE(SUM(name_norm = ?2), 0), COUNT(*) FROM facts INDEXED BY facts_person_names"
     " WHERE id_norm = ?1 AND kind = 'person' AND name_norm IS NOT NULL";
 
 static const char *const fact_hash_sql =
