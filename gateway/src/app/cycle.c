@@ -84,14 +84,19 @@ static void quarantine_invalid_id(pull_sink_ctx *p, const char *stream, const fa
 }
 
 /* *conflict 1 when a payment/income row with a valid id states a birth date
- * other than its id's, or a name none of the id's person facts has (folded
- * first: OpenCC runs only for rows that carry a name). */
+ * other than its id's, or a name none of the id's person facts has. The name
+ * as written is compared first; OpenCC folds it only when it differs. */
 static int row_conflicts(pull_sink_ctx *p, fact *f, int *conflict) {
     *conflict = f->f[FF_BIRTH_DATE].set && f->f[FF_BIRTH_DATE].i != ident_birth_date(f->id_norm);
     if (*conflict || !f->f[FF_NAME].set || !f->f[FF_NAME].s || !f->f[FF_NAME].s[0]) return 0;
+    int persons, same;
+    if (state_person_name_check(p->ctx->st, f->id_norm, f->f[FF_NAME].s, NULL, &persons, &same)) return -1;
+    if (!persons || same) return 0;
     fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
     if (!f->name_norm) return 0;
-    return state_person_name_differs(p->ctx->st, f->id_norm, f->name_norm, conflict);
+    if (state_person_name_check(p->ctx->st, f->id_norm, f->f[FF_NAME].s, f->name_norm, &persons, &same)) return -1;
+    *conflict = persons && !same;
+    return 0;
 }
 
 static int on_fact(void *ud, const char *stream, fact *f) {

@@ -71,14 +71,18 @@ int state_fact_stored_hash(state *st, const fact *f, uint64_t *hash, int *found)
     return ret;
 }
 
-int state_person_name_differs(state *st, const char *id_norm, const char *name_norm, int *differs) {
+int state_person_name_check(state *st, const char *id_norm, const char *name, const char *name_norm,
+                            int *persons, int *same) {
     sqlite3_stmt *s = st->person_name;
-    *differs = 0;
+    *persons = *same = 0;
     int ret = 0;
-    if (bind_text(s, 1, id_norm) != SQLITE_OK || bind_text(s, 2, name_norm) != SQLITE_OK) {
+    if (bind_text(s, 1, id_norm) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)state_ref_hash(name)) != SQLITE_OK ||
+        bind_text(s, 3, name_norm) != SQLITE_OK) {
         ret = db_fail(st, "person name: bind");
     } else if (sqlite3_step(s) == SQLITE_ROW) {
-        *differs = sqlite3_column_int64(s, 1) > 0 && sqlite3_column_int64(s, 0) == 0;
+        *persons = sqlite3_column_int64(s, 1) > 0;
+        *same = sqlite3_column_int64(s, 2) > 0 || sqlite3_column_int64(s, 0) > 0;
     } else {
         ret = db_fail(st, "person name");
     }
@@ -132,7 +136,10 @@ int state_fact_put(state *st, const fact *f, long cycle) {
         sqlite3_bind_int64(s, 8, cycle) != SQLITE_OK || bind_text(s, 9, f->name_norm) != SQLITE_OK ||
         sqlite3_bind_int64(s, 10, (sqlite3_int64)state_fact_hash(f)) != SQLITE_OK ||
         bind_text(s, 11, nb_key) != SQLITE_OK ||
-        (dq ? sqlite3_bind_int(s, 12, 1) : sqlite3_bind_null(s, 12)) != SQLITE_OK) {
+        (dq ? sqlite3_bind_int(s, 12, 1) : sqlite3_bind_null(s, 12)) != SQLITE_OK ||
+        (f->kind == FK_PERSON && f->f[FF_NAME].set && f->f[FF_NAME].s
+             ? sqlite3_bind_int64(s, 13, (sqlite3_int64)state_ref_hash(f->f[FF_NAME].s))
+             : sqlite3_bind_null(s, 13)) != SQLITE_OK) {
         ret = db_fail(st, "fact put: bind");
     } else if (sqlite3_step(s) != SQLITE_DONE) {
         ret = db_fail(st, "fact put");

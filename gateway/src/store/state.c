@@ -65,12 +65,12 @@ static const char *const schema_sql =
     " content_hash BIGINT,"
     " nb_key TEXT,"
     " dq INTEGER,"
+    " name_hash BIGINT,"
     " PRIMARY KEY(source, kind, ref));"
-    "CREATE INDEX IF NOT EXISTS facts_id_norm ON facts(id_norm);"
     "CREATE INDEX IF NOT EXISTS facts_nb_key ON facts(nb_key) WHERE nb_key IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS facts_dq ON facts(dq) WHERE dq IS NOT NULL;"
-    "CREATE INDEX IF NOT EXISTS facts_person_names ON facts(id_norm, name_norm) WHERE kind = 'person';"
-    "CREATE INDEX IF NOT EXISTS facts_case_key ON facts(case_key);"
+    "CREATE INDEX IF NOT EXISTS facts_person_names ON facts(id_norm, name_hash, name_norm) WHERE kind = 'person';"
+    "CREATE INDEX IF NOT EXISTS facts_case_key ON facts(case_key) WHERE case_key IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS facts_kind ON facts(kind, source, ref);"
     "CREATE TABLE IF NOT EXISTS quarantine("
     " id INTEGER PRIMARY KEY,"
@@ -144,22 +144,26 @@ static const char *const migrate_hash_sql =
     "ALTER TABLE facts ADD COLUMN content_hash BIGINT;"
     "ALTER TABLE facts ADD COLUMN nb_key TEXT;"
     "ALTER TABLE facts ADD COLUMN dq INTEGER;"
+    "ALTER TABLE facts ADD COLUMN name_hash BIGINT;"
+    "DROP INDEX IF EXISTS facts_id_norm;"  /* persons: facts_person_names; nothing else asks by id */
+    "DROP INDEX IF EXISTS facts_case_key;" /* re-created without the rows that have no case */
     "UPDATE facts SET nb_key = name_norm || '|' || substr(id_norm, 7, 8)"
     " WHERE kind = 'person' AND id_norm <> '' AND name_norm IS NOT NULL;"
     "UPDATE facts SET dq = 1 WHERE kind = 'person' AND id_norm <> '' AND fields_json LIKE '%\"birth_date\"%';";
 
 static const char *const fact_put_sql =
     "INSERT INTO facts(source, kind, ref, id_norm, case_key, fields_json, raw_json,"
-    " first_cycle, last_cycle, name_norm, content_hash, nb_key, dq)"
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12)"
+    " first_cycle, last_cycle, name_norm, content_hash, nb_key, dq, name_hash)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13)"
     " ON CONFLICT(source, kind, ref) DO UPDATE SET id_norm = excluded.id_norm,"
     " case_key = excluded.case_key, fields_json = excluded.fields_json,"
     " raw_json = excluded.raw_json, last_cycle = excluded.last_cycle,"
     " name_norm = excluded.name_norm, content_hash = excluded.content_hash,"
-    " nb_key = excluded.nb_key, dq = excluded.dq";
+    " nb_key = excluded.nb_key, dq = excluded.dq, name_hash = excluded.name_hash";
 
 static const char *const person_name_sql =
-    "SELECT COALESCE(SUM(name_norm = ?2), 0), COUNT(*) FROM facts INDEXED BY facts_person_names"
+    "SELECT COALESCE(SUM(name_norm = ?3), 0), COUNT(*), COALESCE(SUM(name_hash = ?2), 0)"
+    " FROM facts INDEXED BY facts_person_names"
     " WHERE id_norm = ?1 AND kind = 'person' AND name_norm IS NOT NULL";
 
 static const char *const fact_hash_sql =

@@ -46,7 +46,8 @@ int state_fact_put(state *st, const fact *f, long cycle);
  * id's reading (id_norm, id_status); not the folded name, which derives from
  * the fields. Equal hashes mean the stored fact needs no rewrite. */
 uint64_t state_fact_hash(const fact *f);
-/* Hash of a record key, for the refs-seen sets of state_facts_prune_unseen. */
+/* Hash of a record key, for the refs-seen sets of state_facts_prune_unseen
+ * (also of a person's name as the source holds it). */
 uint64_t state_ref_hash(const char *ref);
 /* The content hash stored for f's (source, kind, ref): *found 0 when there is
  * no such fact (or it was stored before hashes existed). */
@@ -61,9 +62,12 @@ int state_person_ids_by_key(state *st, const char *name_norm, int birth, int (*f
                             void *ud);
 int state_persons_without_id(state *st, int (*fn)(void *ud, fact *f), void *ud);
 int state_person_ids_in_conflict(state *st, int (*fn)(void *ud, const char *id), void *ud);
-/* Data quality of a row kept for no rule: *differs 1 when id_norm has person
- * facts with a folded name and none of them is name_norm. */
-int state_person_name_differs(state *st, const char *id_norm, const char *name_norm, int *differs);
+/* Data quality of a row kept for no rule: *persons 1 when id_norm has person
+ * facts with a folded name; *same 1 when one of them has the name exactly as
+ * `name` (compared by hash: no folding needed) or, when name_norm is given,
+ * that folded name. */
+int state_person_name_check(state *st, const char *id_norm, const char *name, const char *name_norm,
+                            int *persons, int *same);
 /* Calls fn for every stored fact (of kind k, or all when k < 0), with its
  * fields and its stored folded name (name_norm); the id is not normalized
  * (fact_normalize_id does that without re-folding the name). The fact is
