@@ -13,6 +13,7 @@
 #define GG_ADAPTER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "alerts/alert.h"
 #include "app/config.h"
@@ -82,6 +83,10 @@ int adapter_id15(const char *id18, char out[16]);
  * text {"column": "value", ...} (UTF-8), malloc'd; NULL when not available.
  * Built on demand so that rows the cycle drops cost nothing. */
 char *adapter_raw_json(adapter *ad);
+/* A 64-bit hash of the same raw values (column names and values of the
+ * current row), without building the JSON; 0 when the record is not a row
+ * (an HTTP item: hash adapter_raw_json's text instead). */
+uint64_t adapter_raw_hash(adapter *ad);
 
 /* Delivers one alert through the adapter's push function (idempotent on
  * alert id by contract). `explanation` is the zh-CN text. */

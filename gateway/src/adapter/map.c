@@ -368,6 +368,23 @@ int map_and_emit(pull_ctx *pc) {
     return pc->stop;
 }
 
+uint64_t adapter_raw_hash(adapter *ad) {
+    pull_ctx *pc = ad->cur;
+    if (!pc || !pc->st || pc->item || !pc->row.names) return 0;
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a over name NUL value NUL (0xff for NULL) */
+    for (int i = 0; i < pc->row.ncols; i++) {
+        const char *parts[2] = {pc->row.names[i], pc->row.vals[i]};
+        for (int k = 0; k < 2; k++) {
+            const unsigned char *b = (const unsigned char *)(parts[k] ? parts[k] : "\xff");
+            do {
+                h ^= *b;
+                h *= 0x100000001b3ULL;
+            } while (*b++);
+        }
+    }
+    return h ? h : 1;
+}
+
 char *adapter_raw_json(adapter *ad) {
     pull_ctx *pc = ad->cur;
     if (!pc || !pc->st) return NULL;

@@ -125,24 +125,28 @@ static int on_fact(void *ud, const char *stream, fact *f) {
             }
         }
     }
-    f->raw_json = adapter_raw_json(p->ad);
     if (seen_add(p->seen, state_ref_hash(f->ref))) {
         p->failed = 1;
         return 1;
     }
-    uint64_t stored;
+    /* The raw values are hashed as the adapter holds them; their JSON
+     * (evidence) is built only for a fact that is written. */
+    uint64_t raw_hash = adapter_raw_hash(p->ad);
+    if (!raw_hash) f->raw_json = adapter_raw_json(p->ad);
+    uint64_t hash = state_fact_hash(f, raw_hash), stored;
     int found;
     if (state_fact_stored_hash(p->ctx->st, f, &stored, &found)) {
         p->failed = 1;
         return 1;
     }
-    if (found && stored == state_fact_hash(f)) {
+    if (found && stored == hash) {
         p->kept++;
         p->unchanged++;
         return 0;
     }
+    if (!f->raw_json) f->raw_json = adapter_raw_json(p->ad);
     fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
-    if (state_fact_put(p->ctx->st, f, p->cycle)) {
+    if (state_fact_put_hashed(p->ctx->st, f, p->cycle, hash)) {
         p->failed = 1;
         return 1;
     }

@@ -31,7 +31,7 @@ static uint64_t fnv_str(uint64_t h, const char *s) {
 
 uint64_t state_ref_hash(const char *ref) { return fnv_str(FNV_OFFSET, ref); }
 
-uint64_t state_fact_hash(const fact *f) {
+uint64_t state_fact_hash(const fact *f, uint64_t raw_hash) {
     uint64_t h = FNV_OFFSET;
     int k = (int)f->kind;
     h = fnv1a(h, &k, sizeof k);
@@ -42,7 +42,10 @@ uint64_t state_fact_hash(const fact *f) {
         h = fnv1a(h, &v->i, sizeof v->i);
         h = fnv_str(h, v->s);
     }
-    h = fnv_str(h, f->raw_json);
+    if (raw_hash)
+        h = fnv1a(h, &raw_hash, sizeof raw_hash);
+    else
+        h = fnv_str(h, f->raw_json);
     /* the id's reading depends on the day (a birth date in the future) */
     int ist = (int)f->id_status;
     h = fnv1a(h, &ist, sizeof ist);
@@ -93,7 +96,9 @@ int state_person_name_check(state *st, const char *id_norm, const char *name, co
 
 /* ---- facts ----------------------------------------------------------------- */
 
-int state_fact_put(state *st, const fact *f, long cycle) {
+int state_fact_put(state *st, const fact *f, long cycle) { return state_fact_put_hashed(st, f, cycle, state_fact_hash(f, 0)); }
+
+int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash) {
     if (!f->source || !f->ref) {
         gg_error("state", "fact put: %s fact without %s", fact_kind_name(f->kind),
                  f->source ? "ref" : "source");
@@ -134,7 +139,7 @@ int state_fact_put(state *st, const fact *f, long cycle) {
         bind_text(s, 5, case_key) != SQLITE_OK || bind_text(s, 6, fields) != SQLITE_OK ||
         bind_text(s, 7, f->raw_json) != SQLITE_OK ||
         sqlite3_bind_int64(s, 8, cycle) != SQLITE_OK || bind_text(s, 9, f->name_norm) != SQLITE_OK ||
-        sqlite3_bind_int64(s, 10, (sqlite3_int64)state_fact_hash(f)) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 10, (sqlite3_int64)hash) != SQLITE_OK ||
         bind_text(s, 11, nb_key) != SQLITE_OK ||
         (dq ? sqlite3_bind_int(s, 12, 1) : sqlite3_bind_null(s, 12)) != SQLITE_OK ||
         (f->kind == FK_PERSON && f->f[FF_NAME].set && f->f[FF_NAME].s

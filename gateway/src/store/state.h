@@ -42,10 +42,14 @@ int state_mark_set(state *st, const char *scope, const char *key, const char *va
 /* Facts: upsert by (source, kind, ref); `cycle` records when it was last
  * written. The fact's content hash (state_fact_hash) is stored with it. */
 int state_fact_put(state *st, const fact *f, long cycle);
-/* Content hash of a fact as read: kind, canonical fields, raw_json and the
+/* Content hash of a fact as read: kind, canonical fields, the raw values
+ * (raw_hash, e.g. adapter_raw_hash(); 0: the text of f->raw_json) and the
  * id's reading (id_norm, id_status); not the folded name, which derives from
  * the fields. Equal hashes mean the stored fact needs no rewrite. */
-uint64_t state_fact_hash(const fact *f);
+uint64_t state_fact_hash(const fact *f, uint64_t raw_hash);
+/* state_fact_put with the content hash given (state_fact_put stores
+ * state_fact_hash(f, 0)). */
+int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash);
 /* Hash of a record key, for the refs-seen sets of state_facts_prune_unseen
  * (also of a person's name as the source holds it). */
 uint64_t state_ref_hash(const char *ref);
