@@ -14,6 +14,7 @@
  * fetches the rows of each subject that became of interest since its last
  * successful cycle, which an incremental read of new rows alone would miss. */
 #include "app/cycle.h"
+#include "app/ingest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,150 +29,6 @@
 #include "core/strmap.h"
 #include "delivery/delivery.h"
 
-#define MAX_LOGGED_REJECTS 20
-
-/* The ref hashes of the facts of one (source, kind) kept in this cycle: what a
- * complete read still holds, so pruning needs no rewrite of unchanged facts. */
-typedef struct seen_set {
-    uint64_t *h;
-    size_t n, cap;
-} seen_set;
-
-static int seen_add(seen_set *ss, uint64_t h) {
-    if (ss->n == ss->cap) {
-        size_t ncap = ss->cap ? ss->cap * 2 : 256;
-        uint64_t *nh = realloc(ss->h, ncap * sizeof *nh);
-        if (!nh) {
-            gg_error("cycle", "out of memory noting the records seen");
-            return -1;
-        }
-        ss->h = nh;
-        ss->cap = ncap;
-    }
-    ss->h[ss->n++] = h;
-    return 0;
-}
-
-static int cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-typedef struct pull_sink_ctx {
-    gg_ctx *ctx;
-    adapter *ad;
-    const char *source;
-    long cycle;
-    int phase_stream;        /* 1 = payment/income phase: filter by interest */
-    strmap *interest_ids, *interest_cases;
-    cycle_stats *stats;
-    seen_set *seen;          /* refs kept this cycle, for the stream's (source, kind) */
-    long kept, skipped, rejected, invalid, unchanged;
-    int failed;              /* state write failed */
-} pull_sink_ctx;
-
-/* Records an invalid id in the quarantine and the data-quality counts. */
-static void quarantine_invalid_id(pull_sink_ctx *p, const char *stream, const fact *f) {
-    char masked[40], reason[160];
-    ident_mask(f->id_clean[0] ? f->id_clean : "", masked, sizeof masked);
-    snprintf(reason, sizeof reason, "invalid id_no: %s", ident_status_str(f->id_status));
-    char *raw = adapter_raw_json(p->ad);
-    if (state_quarantine_add(p->ctx->st, p->source, stream, f->ref, reason, raw, p->cycle)) p->failed = 1;
-    free(raw);
-    state_dq_add(p->ctx->st, p->source, "invalid_id", ident_status_code(f->id_status), 1, p->cycle);
-    gg_debug(p->source, "stream %s, record %s: %s (%s)", stream, f->ref, reason, masked);
-    p->invalid++;
-}
-
-/* *conflict 1 when a payment/income row with a valid id states a birth date
- * other than its id's, or a name none of the id's person facts has. The name
- * as written is compared first; OpenCC folds it only when it differs. */
-static int row_conflicts(pull_sink_ctx *p, fact *f, int *conflict) {
-    *conflict = f->f[FF_BIRTH_DATE].set && f->f[FF_BIRTH_DATE].i != ident_birth_date(f->id_norm);
-    if (*conflict || !f->f[FF_NAME].set || !f->f[FF_NAME].s || !f->f[FF_NAME].s[0]) return 0;
-    int persons, same;
-    if (state_person_name_check(p->ctx->st, f->id_norm, f->f[FF_NAME].s, NULL, &persons, &same)) return -1;
-    if (!persons || same) return 0;
-    fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
-    if (!f->name_norm) return 0;
-    if (state_person_name_check(p->ctx->st, f->id_norm, f->f[FF_NAME].s, f->name_norm, &persons, &same)) return -1;
-    *conflict = persons && !same;
-    return 0;
-}
-
-static int on_fact(void *ud, const char *stream, fact *f) {
-    pull_sink_ctx *p = ud;
-    /* The id alone first (cheap): folding the name (OpenCC) is done only for
-     * facts that are written, so rows not of interest and unchanged facts
-     * never pay for it. */
-    fact_normalize_id(f, p->ctx->today);
-    if (f->id_status != ID_OK && f->id_status != ID_EMPTY) quarantine_invalid_id(p, stream, f);
-    if (p->phase_stream) {
-        /* Most payment and income rows are not of interest. */
-        int keep = f->id_status == ID_OK && strmap_has(p->interest_ids, f->id_norm);
-        if (!keep && f->f[FF_CASE].set && f->f[FF_CASE].s) keep = strmap_has(p->interest_cases, f->f[FF_CASE].s);
-        if (!keep) {
-            /* Data quality covers every row: a row of no interest whose stated
-             * birth date or name disagrees with the id is kept after all, so the
-             * identity_conflict rule reports it with its evidence. */
-            int conflict = 0;
-            if (f->id_status == ID_OK && row_conflicts(p, f, &conflict)) {
-                p->failed = 1;
-                return 1;
-            }
-            if (!conflict) {
-                p->skipped++;
-                return 0;
-            }
-        }
-    }
-    if (seen_add(p->seen, state_ref_hash(f->ref))) {
-        p->failed = 1;
-        return 1;
-    }
-    /* The raw values are hashed as the adapter holds them; their JSON
-     * (evidence) is built only for a fact that is written. */
-    uint64_t raw_hash = adapter_raw_hash(p->ad);
-    if (!raw_hash) f->raw_json = adapter_raw_json(p->ad);
-    uint64_t hash = state_fact_hash(f, raw_hash), stored;
-    int found;
-    if (state_fact_stored_hash(p->ctx->st, f, &stored, &found)) {
-        p->failed = 1;
-        return 1;
-    }
-    if (found && stored == hash) {
-        p->kept++;
-        p->unchanged++;
-        return 0;
-    }
-    if (!f->raw_json) f->raw_json = adapter_raw_json(p->ad);
-    fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
-    if (state_fact_put_hashed(p->ctx->st, f, p->cycle, hash)) {
-        p->failed = 1;
-        return 1;
-    }
-    p->kept++;
-    return 0;
-}
-
-static int on_reject(void *ud, const char *stream, const char *ref, const char *reason, const char *raw) {
-    pull_sink_ctx *p = ud;
-    /* The quarantine keeps every reject; the log shows the first few of a
-     * stream so that a broken mapping does not flood it. */
-    if (p->rejected < MAX_LOGGED_REJECTS)
-        gg_warn(p->source, "stream %s, record %s: rejected: %s", stream, ref ? ref : "?", reason);
-    else if (p->rejected == MAX_LOGGED_REJECTS)
-        gg_warn(p->source, "stream %s: more rejects are quarantined without logging them (gridgate quarantine list)",
-                stream);
-    if (state_quarantine_add(p->ctx->st, p->source, stream, ref ? ref : "", reason, raw, p->cycle)) {
-        p->failed = 1;
-        return 1;
-    }
-    const char *metric = strstr(reason, "not valid") && strstr(reason, "text") ? "encoding_error" : "rejected";
-    state_dq_add(p->ctx->st, p->source, metric, stream, 1, p->cycle);
-    p->rejected++;
-    return 0;
-}
 
 /* What a cycle learned about each (source, kind): whether it has streams,
  * whether all of them were read completely, and how many records they gave. */
@@ -226,7 +83,7 @@ static int run_lookups(adapter *ad, size_t k, const adapter_sink *sink, const st
 }
 
 /* Notes a stream's outcome in cs->streams (for the daemon's metrics). */
-static void note_stream(cycle_stats *cs, const char *source, const char *stream, const pull_sink_ctx *p, long records,
+static void note_stream(cycle_stats *cs, const char *source, const char *stream, const ingest_stream *p, long records,
                         const struct timespec *t0, const char *error) {
     if (cs->nstreams >= CYCLE_MAX_STREAM_STATS) return;
     struct timespec t1;
@@ -259,11 +116,9 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
             kind_status *kst = &ks[i][si->kind];
             kst->streams++;
             if (si->incremental) kst->incremental++;
-            pull_sink_ctx p = {.ctx = ctx, .ad = ad, .source = src->name, .cycle = cycle,
-                               .phase_stream = phase_stream, .interest_ids = ids, .interest_cases = cases,
-                               .stats = cs, .seen = &seen[i][si->kind]};
-            size_t seen0 = p.seen->n;
-            adapter_sink sink = {.on_fact = on_fact, .on_reject = on_reject, .ud = &p};
+            ingest_stream p;
+            ingest_stream_begin(&p, ctx, ad, src->name, cycle, phase_stream, ids, cases, &seen[i][si->kind]);
+            adapter_sink sink = {.on_fact = ingest_fact, .on_reject = ingest_reject, .ud = &p};
             char err[1024];
             long rows = 0;
             struct timespec t0, t1;
@@ -302,7 +157,7 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
             free(wm_out);
             if (rc || p.failed) {
                 state_rollback(ctx->st);
-                p.seen->n = seen0;
+                ingest_stream_end(&p, 0);
                 gg_error(src->name, "stream %s failed, its facts%s from this cycle are not kept: %s", si->name,
                          si->incremental ? " and watermark" : "", rc ? err : "state store write failed");
                 state_dq_add(ctx->st, src->name, "stream_failed", si->name, 1, cycle);
@@ -312,10 +167,12 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
                 continue;
             }
             if (state_commit(ctx->st)) {
+                ingest_stream_end(&p, 0);
                 cs->streams_failed++;
                 kst->failed++;
                 continue;
             }
+            ingest_stream_end(&p, 1);
             kst->records += rows + p.rejected;
             if (lookup_ids)
                 gg_info(src->name, "stream %s: lookup of %ld new subjects of interest: %ld records, %ld kept", si->name,
@@ -558,7 +415,7 @@ static void prune_facts(gg_ctx *ctx, int phase_stream, kind_status (*ks)[FK__COU
             }
             long gone = 0;
             seen_set *ss = &seen[i][k];
-            if (ss->n) qsort(ss->h, ss->n, sizeof *ss->h, cmp_u64);
+            seen_sort(ss);
             if (state_facts_prune_unseen(ctx->st, source, k, ss->h, ss->n, &gone) == 0 && gone > 0)
                 gg_info(source, "%ld %s facts no longer in the source (or no longer of interest) were removed", gone,
                         fact_kind_name((fact_kind)k));
@@ -616,7 +473,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     strmap_free(&cases);
     strmap_free(&new_ids);
     for (size_t i = 0; i < nsrc; i++)
-        for (int k = 0; k < FK__COUNT; k++) free(seen[i][k].h);
+        for (int k = 0; k < FK__COUNT; k++) seen_free(&seen[i][k]);
     free(seen);
     free(ks);
 

@@ -1,0 +1,168 @@
+/* ingest.c - what becomes of each record a stream delivers (the per-record
+ * callbacks of adapter_sink, called by the cycle's pull loop or, later, with
+ * records received from a worker process): invalid ids are quarantined for
+ * every row; payment and income rows are kept only when their id or case is
+ * of interest, or when they disagree with their id's person facts (data
+ * quality over every row); a kept record is written only when its content
+ * hash changed; the refs kept are noted for pruning. See docs/architecture.md
+ * "Fact store and the interest set". */
+#include "app/ingest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+#define MAX_LOGGED_REJECTS 20
+
+static int seen_add(seen_set *ss, uint64_t h) {
+    if (ss->n == ss->cap) {
+        size_t ncap = ss->cap ? ss->cap * 2 : 256;
+        uint64_t *nh = realloc(ss->h, ncap * sizeof *nh);
+        if (!nh) {
+            gg_error("ingest", "out of memory noting the records seen");
+            return -1;
+        }
+        ss->h = nh;
+        ss->cap = ncap;
+    }
+    ss->h[ss->n++] = h;
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+
+/* Records an invalid id in the quarantine and the data-quality counts. */
+static void quarantine_invalid_id(ingest_stream *p, const char *stream, const fact *f) {
+    char masked[40], reason[160];
+    ident_mask(f->id_clean[0] ? f->id_clean : "", masked, sizeof masked);
+    snprintf(reason, sizeof reason, "invalid id_no: %s", ident_status_str(f->id_status));
+    char *raw = adapter_raw_json(p->ad);
+    if (state_quarantine_add(p->ctx->st, p->source, stream, f->ref, reason, raw, p->cycle)) p->failed = 1;
+    free(raw);
+    state_dq_add(p->ctx->st, p->source, "invalid_id", ident_status_code(f->id_status), 1, p->cycle);
+    gg_debug(p->source, "stream %s, record %s: %s (%s)", stream, f->ref, reason, masked);
+    p->invalid++;
+}
+
+/* *conflict 1 when a payment/income row with a valid id states a birth date
+ * other than its id's, or a name none of the id's person facts has. The name
+ * as written is compared first; OpenCC folds it only when it differs. */
+static int row_conflicts(ingest_stream *p, fact *f, int *conflict) {
+    *conflict = f->f[FF_BIRTH_DATE].set && f->f[FF_BIRTH_DATE].i != ident_birth_date(f->id_norm);
+    if (*conflict || !f->f[FF_NAME].set || !f->f[FF_NAME].s || !f->f[FF_NAME].s[0]) return 0;
+    int persons, same;
+    if (state_person_name_check(p->ctx->st, f->id_norm, f->f[FF_NAME].s, NULL, &persons, &same)) return -1;
+    if (!persons || same) return 0;
+    fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
+    if (!f->name_norm) return 0;
+    if (state_person_name_check(p->ctx->st, f->id_norm, f->f[FF_NAME].s, f->name_norm, &persons, &same)) return -1;
+    *conflict = persons && !same;
+    return 0;
+}
+
+int ingest_fact(void *ud, const char *stream, fact *f) {
+    ingest_stream *p = ud;
+    /* The id alone first (cheap): folding the name (OpenCC) is done only for
+     * facts that are written, so rows not of interest and unchanged facts
+     * never pay for it. */
+    fact_normalize_id(f, p->ctx->today);
+    if (f->id_status != ID_OK && f->id_status != ID_EMPTY) quarantine_invalid_id(p, stream, f);
+    if (p->phase_stream) {
+        /* Most payment and income rows are not of interest. */
+        int keep = f->id_status == ID_OK && strmap_has(p->interest_ids, f->id_norm);
+        if (!keep && f->f[FF_CASE].set && f->f[FF_CASE].s) keep = strmap_has(p->interest_cases, f->f[FF_CASE].s);
+        if (!keep) {
+            /* Data quality covers every row: a row of no interest whose stated
+             * birth date or name disagrees with the id is kept after all, so the
+             * identity_conflict rule reports it with its evidence. */
+            int conflict = 0;
+            if (f->id_status == ID_OK && row_conflicts(p, f, &conflict)) {
+                p->failed = 1;
+                return 1;
+            }
+            if (!conflict) {
+                p->skipped++;
+                return 0;
+            }
+        }
+    }
+    if (seen_add(p->seen, state_ref_hash(f->ref))) {
+        p->failed = 1;
+        return 1;
+    }
+    /* The raw values are hashed as the adapter holds them; their JSON
+     * (evidence) is built only for a fact that is written. */
+    uint64_t raw_hash = adapter_raw_hash(p->ad);
+    if (!raw_hash) f->raw_json = adapter_raw_json(p->ad);
+    uint64_t hash = state_fact_hash(f, raw_hash), stored;
+    int found;
+    if (state_fact_stored_hash(p->ctx->st, f, &stored, &found)) {
+        p->failed = 1;
+        return 1;
+    }
+    if (found && stored == hash) {
+        p->kept++;
+        p->unchanged++;
+        return 0;
+    }
+    if (!f->raw_json) f->raw_json = adapter_raw_json(p->ad);
+    fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
+    if (state_fact_put_hashed(p->ctx->st, f, p->cycle, hash)) {
+        p->failed = 1;
+        return 1;
+    }
+    p->kept++;
+    return 0;
+}
+
+int ingest_reject(void *ud, const char *stream, const char *ref, const char *reason, const char *raw) {
+    ingest_stream *p = ud;
+    /* The quarantine keeps every reject; the log shows the first few of a
+     * stream so that a broken mapping does not flood it. */
+    if (p->rejected < MAX_LOGGED_REJECTS)
+        gg_warn(p->source, "stream %s, record %s: rejected: %s", stream, ref ? ref : "?", reason);
+    else if (p->rejected == MAX_LOGGED_REJECTS)
+        gg_warn(p->source, "stream %s: more rejects are quarantined without logging them (gridgate quarantine list)",
+                stream);
+    if (state_quarantine_add(p->ctx->st, p->source, stream, ref ? ref : "", reason, raw, p->cycle)) {
+        p->failed = 1;
+        return 1;
+    }
+    const char *metric = strstr(reason, "not valid") && strstr(reason, "text") ? "encoding_error" : "rejected";
+    state_dq_add(p->ctx->st, p->source, metric, stream, 1, p->cycle);
+    p->rejected++;
+    return 0;
+}
+
+void ingest_stream_begin(ingest_stream *p, gg_ctx *ctx, adapter *ad, const char *source, long cycle,
+                         int phase_stream, strmap *interest_ids, strmap *interest_cases, seen_set *seen) {
+    memset(p, 0, sizeof *p);
+    p->ctx = ctx;
+    p->ad = ad;
+    p->source = source;
+    p->cycle = cycle;
+    p->phase_stream = phase_stream;
+    p->interest_ids = interest_ids;
+    p->interest_cases = interest_cases;
+    p->seen = seen;
+    p->seen0 = seen->n;
+}
+
+void ingest_stream_end(ingest_stream *p, int ok) {
+    if (!ok) p->seen->n = p->seen0; /* rolled back: its records were not kept */
+}
+
+void seen_sort(seen_set *ss) {
+    if (ss->n > 1) qsort(ss->h, ss->n, sizeof *ss->h, cmp_u64);
+}
+
+void seen_free(seen_set *ss) {
+    free(ss->h);
+    memset(ss, 0, sizeof *ss);
+}
