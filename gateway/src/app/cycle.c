@@ -117,7 +117,7 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
             kst->streams++;
             if (si->incremental) kst->incremental++;
             ingest_stream p;
-            ingest_stream_begin(&p, ctx, ad, src->name, cycle, phase_stream, ids, cases, &seen[i][si->kind]);
+            ingest_stream_begin(&p, ctx, ad, src->name, si->kind, cycle, phase_stream, ids, cases, &seen[i][si->kind]);
             adapter_sink sink = {.on_fact = ingest_fact, .on_reject = ingest_reject, .ud = &p};
             char err[1024];
             long rows = 0;

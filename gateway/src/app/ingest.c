@@ -100,9 +100,9 @@ int ingest_fact(void *ud, const char *stream, fact *f) {
      * (evidence) is built only for a fact that is written. */
     uint64_t raw_hash = adapter_raw_hash(p->ad);
     if (!raw_hash) f->raw_json = adapter_raw_json(p->ad);
-    uint64_t hash = state_fact_hash(f, raw_hash), stored;
-    int found;
-    if (state_fact_stored_hash(p->ctx->st, f, &stored, &found)) {
+    uint64_t hash = state_fact_hash(f, raw_hash), stored = 0;
+    int found = 0;
+    if (!p->fresh && state_fact_stored_hash(p->ctx->st, f, &stored, &found)) {
         p->failed = 1;
         return 1;
     }
@@ -140,9 +140,10 @@ int ingest_reject(void *ud, const char *stream, const char *ref, const char *rea
     return 0;
 }
 
-void ingest_stream_begin(ingest_stream *p, gg_ctx *ctx, adapter *ad, const char *source, long cycle,
-                         int phase_stream, strmap *interest_ids, strmap *interest_cases, seen_set *seen) {
+void ingest_stream_begin(ingest_stream *p, gg_ctx *ctx, adapter *ad, const char *source, fact_kind kind,
+                         long cycle, int phase_stream, strmap *interest_ids, strmap *interest_cases, seen_set *seen) {
     memset(p, 0, sizeof *p);
+    p->fresh = state_fact_count_source(ctx->st, source, kind) == 0; /* the first read of a source */
     p->ctx = ctx;
     p->ad = ad;
     p->source = source;

@@ -39,12 +39,13 @@ typedef struct ingest_stream {
     strmap *interest_ids, *interest_cases;
     seen_set *seen;          /* refs kept this cycle, for the stream's (source, kind) */
     size_t seen0;            /* its size when the stream began */
+    int fresh;               /* no fact of the stream's (source, kind) stored yet: no hash to compare */
     long kept, skipped, rejected, invalid, unchanged;
     int failed;              /* state write failed */
 } ingest_stream;
 
-void ingest_stream_begin(ingest_stream *p, gg_ctx *ctx, adapter *ad, const char *source, long cycle,
-                         int phase_stream, strmap *interest_ids, strmap *interest_cases, seen_set *seen);
+void ingest_stream_begin(ingest_stream *p, gg_ctx *ctx, adapter *ad, const char *source, fact_kind kind,
+                         long cycle, int phase_stream, strmap *interest_ids, strmap *interest_cases, seen_set *seen);
 /* adapter_sink callbacks: 0 to go on, nonzero stops the stream (p->failed). */
 int ingest_fact(void *ud, const char *stream, fact *f);
 int ingest_reject(void *ud, const char *stream, const char *ref, const char *reason, const char *raw);

@@ -403,6 +403,7 @@ state *state_open(const char *path, char *err, size_t errsz) {
                      "PRAGMA busy_timeout = 5000;"
                      "PRAGMA journal_mode = WAL;"
                      "PRAGMA synchronous = NORMAL;"
+                     "PRAGMA cache_size = -65536;" /* 64 MiB: the per-row hash and person lookups */
                      "PRAGMA foreign_keys = ON;",
                      NULL, NULL, &msg) != SQLITE_OK) {
         set_err(err, errsz, "state %s: cannot use as a database: %s", path,
