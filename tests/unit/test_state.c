@@ -135,8 +135,8 @@ static void test_schema_create_and_reopen(void **stp) {
     assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "4");
     assert_sql_text(fx, "PRAGMA journal_mode", "wal");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE type='index'"
-                                   " AND name IN ('facts_person_names','facts_nb_key','facts_dq','facts_case_key')"),
-                     4);
+                                   " AND name IN ('facts_person_names','facts_dq','facts_case_key')"),
+                     3);
 
     /* Reopen keeps data and does not duplicate the schema row. */
     st = open_ok(fx);

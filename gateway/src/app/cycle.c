@@ -246,12 +246,11 @@ static int load_persons(loader *ld, size_t from, int conflicts) {
         }
     }
     if (conflicts && state_person_ids_in_conflict(st, want_id_cb, ld)) return -1;
-    if (ld->fs->nfacts == 0 && strmap_count(&ld->want) == 0) return 0;
     size_t iter = 0, nwant = strmap_count(&ld->want);
     const char *id;
     int v;
-    /* strmap iteration order is not the store's: sort the ids so loading is
-     * deterministic (the facts are put in order afterwards anyway). */
+    /* Collected first: ids are added to person_ids while loading. The load
+     * order does not matter, order_facts() puts the set in order. */
     const char **ids = malloc((nwant ? nwant : 1) * sizeof *ids);
     if (!ids) {
         gg_error("cycle", "out of memory loading persons");

@@ -56,13 +56,23 @@ static void quarantine_invalid_id(ingest_stream *p, const char *stream, const fa
 static int row_conflicts(ingest_stream *p, fact *f, int *conflict) {
     *conflict = f->f[FF_BIRTH_DATE].set && f->f[FF_BIRTH_DATE].i != ident_birth_date(f->id_norm);
     if (*conflict || !f->f[FF_NAME].set || !f->f[FF_NAME].s || !f->f[FF_NAME].s[0]) return 0;
+    uint64_t nh = state_ref_hash(f->f[FF_NAME].s);
+    if (p->dq_id[0] && nh == p->dq_name && strcmp(p->dq_id, f->id_norm) == 0) {
+        *conflict = p->dq_conflict;
+        return 0;
+    }
     int persons, same;
     if (state_person_name_check(p->ctx->st, f->id_norm, f->f[FF_NAME].s, NULL, &persons, &same)) return -1;
-    if (!persons || same) return 0;
-    fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
-    if (!f->name_norm) return 0;
-    if (state_person_name_check(p->ctx->st, f->id_norm, f->f[FF_NAME].s, f->name_norm, &persons, &same)) return -1;
-    *conflict = persons && !same;
+    if (persons && !same) {
+        fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
+        if (f->name_norm &&
+            state_person_name_check(p->ctx->st, f->id_norm, f->f[FF_NAME].s, f->name_norm, &persons, &same))
+            return -1;
+        *conflict = f->name_norm && persons && !same;
+    }
+    memcpy(p->dq_id, f->id_norm, sizeof p->dq_id);
+    p->dq_name = nh;
+    p->dq_conflict = *conflict;
     return 0;
 }
 

@@ -40,6 +40,10 @@ typedef struct ingest_stream {
     seen_set *seen;          /* refs kept this cycle, for the stream's (source, kind) */
     size_t seen0;            /* its size when the stream began */
     int fresh;               /* no fact of the stream's (source, kind) stored yet: no hash to compare */
+    /* The last name check (rows of one person often come together): */
+    char dq_id[IDENT_LEN + 1];
+    uint64_t dq_name;
+    int dq_conflict;
     long kept, skipped, rejected, invalid, unchanged;
     int failed;              /* state write failed */
 } ingest_stream;

@@ -111,26 +111,11 @@ int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash) {
         return -1;
     }
     const char *case_key = f->f[FF_CASE].set ? f->f[FF_CASE].s : NULL;
-    /* A person with a valid id is found by its folded name + the birth date its
-     * id embeds (nb_key), and flagged (dq) when it states another birth date:
-     * persons are loaded on demand, and one with a conflict of its own is an
-     * identity_conflict even when nothing else names it. */
-    char nb_buf[256], *nb_key = NULL;
-    int dq = 0;
-    if (f->kind == FK_PERSON && f->id_status == ID_OK && f->id_norm[0]) {
-        int birth = ident_birth_date(f->id_norm);
-        if (f->name_norm) {
-            size_t len = strlen(f->name_norm) + 16;
-            nb_key = len <= sizeof nb_buf ? nb_buf : malloc(len);
-            if (!nb_key) {
-                free(fields);
-                gg_error("state", "fact put: out of memory");
-                return -1;
-            }
-            snprintf(nb_key, len, "%s|%d", f->name_norm, birth);
-        }
-        dq = f->f[FF_BIRTH_DATE].set && f->f[FF_BIRTH_DATE].i != birth;
-    }
+    /* A person with a valid id that states another birth date than its id's
+     * is flagged (dq): persons are loaded on demand, and one with a conflict
+     * of its own is an identity_conflict even when nothing else names it. */
+    int dq = f->kind == FK_PERSON && f->id_status == ID_OK && f->id_norm[0] && f->f[FF_BIRTH_DATE].set &&
+             f->f[FF_BIRTH_DATE].i != ident_birth_date(f->id_norm);
     sqlite3_stmt *s = st->fact_put;
     int ret = 0;
     if (bind_text(s, 1, f->source) != SQLITE_OK ||
@@ -140,11 +125,10 @@ int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash) {
         bind_text(s, 7, f->raw_json) != SQLITE_OK ||
         sqlite3_bind_int64(s, 8, cycle) != SQLITE_OK || bind_text(s, 9, f->name_norm) != SQLITE_OK ||
         sqlite3_bind_int64(s, 10, (sqlite3_int64)hash) != SQLITE_OK ||
-        bind_text(s, 11, nb_key) != SQLITE_OK ||
-        (dq ? sqlite3_bind_int(s, 12, 1) : sqlite3_bind_null(s, 12)) != SQLITE_OK ||
+        (dq ? sqlite3_bind_int(s, 11, 1) : sqlite3_bind_null(s, 11)) != SQLITE_OK ||
         (f->kind == FK_PERSON && f->f[FF_NAME].set && f->f[FF_NAME].s
-             ? sqlite3_bind_int64(s, 13, (sqlite3_int64)state_ref_hash(f->f[FF_NAME].s))
-             : sqlite3_bind_null(s, 13)) != SQLITE_OK) {
+             ? sqlite3_bind_int64(s, 12, (sqlite3_int64)state_ref_hash(f->f[FF_NAME].s))
+             : sqlite3_bind_null(s, 12)) != SQLITE_OK) {
         ret = db_fail(st, "fact put: bind");
     } else if (sqlite3_step(s) != SQLITE_DONE) {
         ret = db_fail(st, "fact put");
@@ -152,7 +136,6 @@ int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash) {
     sqlite3_reset(s);
     sqlite3_clear_bindings(s); /* drop the borrowed pointers before freeing */
     free(fields);
-    if (nb_key != nb_buf) free(nb_key);
     return ret;
 }
 
@@ -284,26 +267,22 @@ static int ids_each(state *st, const char *op, sqlite3_stmt *s, int (*fn)(void *
 
 int state_person_ids_by_key(state *st, const char *name_norm, int birth, int (*fn)(void *ud, const char *id),
                             void *ud) {
-    char buf[256];
-    size_t len = strlen(name_norm) + 16;
-    char *key = len <= sizeof buf ? buf : malloc(len);
-    if (!key) {
-        gg_error("state", "person ids by key: out of memory");
+    /* Rare (facts without a valid id): a scan of facts_person_names rather
+     * than one more index every person write would pay for. */
+    char bbuf[16];
+    snprintf(bbuf, sizeof bbuf, "%08d", birth);
+    sqlite3_stmt *s;
+    if (prepare(st, "person ids by key",
+                "SELECT DISTINCT id_norm FROM facts INDEXED BY facts_person_names"
+                " WHERE kind = 'person' AND id_norm <> '' AND name_norm = ?1 AND substr(id_norm, 7, 8) = ?2",
+                &s))
+        return -1;
+    if (bind_text(s, 1, name_norm) != SQLITE_OK || bind_text(s, 2, bbuf) != SQLITE_OK) {
+        db_fail(st, "person ids by key: bind");
+        sqlite3_finalize(s);
         return -1;
     }
-    snprintf(key, len, "%s|%d", name_norm, birth);
-    sqlite3_stmt *s;
-    int ret = -1;
-    if (prepare(st, "person ids by key", "SELECT DISTINCT id_norm FROM facts WHERE nb_key = ?1", &s) == 0) {
-        if (bind_text(s, 1, key) != SQLITE_OK) {
-            db_fail(st, "person ids by key: bind");
-            sqlite3_finalize(s);
-        } else {
-            ret = ids_each(st, "person ids by key", s, fn, ud);
-        }
-    }
-    if (key != buf) free(key);
-    return ret;
+    return ids_each(st, "person ids by key", s, fn, ud);
 }
 
 int state_persons_without_id(state *st, int (*fn)(void *ud, fact *f), void *ud) {

@@ -29,7 +29,7 @@
 #include <time.h>
 
 /* The schema version this build writes and understands. */
-#define STATE_SCHEMA_VERSION 4 /* 2: facts.name_norm; 3: marks; 4: facts.content_hash, nb_key, dq */
+#define STATE_SCHEMA_VERSION 4 /* 2: facts.name_norm; 3: marks; 4: facts.content_hash, dq, name_hash */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -63,11 +63,9 @@ static const char *const schema_sql =
     " last_cycle BIGINT NOT NULL,"
     " name_norm TEXT,"
     " content_hash BIGINT,"
-    " nb_key TEXT,"
     " dq INTEGER,"
     " name_hash BIGINT,"
     " PRIMARY KEY(source, kind, ref));"
-    "CREATE INDEX IF NOT EXISTS facts_nb_key ON facts(nb_key) WHERE nb_key IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS facts_dq ON facts(dq) WHERE dq IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS facts_person_names ON facts(id_norm, name_hash, name_norm) WHERE kind = 'person';"
     "CREATE INDEX IF NOT EXISTS facts_case_key ON facts(case_key) WHERE case_key IS NOT NULL;"
@@ -137,29 +135,25 @@ static const char *const migrate_marks_sql =
     "DELETE FROM watermarks WHERE stream LIKE 'verdict:%' OR stream LIKE '%#lookup';";
 
 /* Schema 3 -> 4: content hash (NULL: rewritten when next seen), the person
- * lookup key and conflict flag, filled for the persons already stored (dq
- * conservatively for every person stating a birth date; the next read of the
- * source sets it exactly). */
+ * conflict flag (set conservatively for every person stating a birth date;
+ * the next read of the source sets it exactly) and name hash. */
 static const char *const migrate_hash_sql =
     "ALTER TABLE facts ADD COLUMN content_hash BIGINT;"
-    "ALTER TABLE facts ADD COLUMN nb_key TEXT;"
     "ALTER TABLE facts ADD COLUMN dq INTEGER;"
     "ALTER TABLE facts ADD COLUMN name_hash BIGINT;"
     "DROP INDEX IF EXISTS facts_id_norm;"  /* persons: facts_person_names; nothing else asks by id */
     "DROP INDEX IF EXISTS facts_case_key;" /* re-created without the rows that have no case */
-    "UPDATE facts SET nb_key = name_norm || '|' || substr(id_norm, 7, 8)"
-    " WHERE kind = 'person' AND id_norm <> '' AND name_norm IS NOT NULL;"
     "UPDATE facts SET dq = 1 WHERE kind = 'person' AND id_norm <> '' AND fields_json LIKE '%\"birth_date\"%';";
 
 static const char *const fact_put_sql =
     "INSERT INTO facts(source, kind, ref, id_norm, case_key, fields_json, raw_json,"
-    " first_cycle, last_cycle, name_norm, content_hash, nb_key, dq, name_hash)"
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13)"
+    " first_cycle, last_cycle, name_norm, content_hash, dq, name_hash)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12)"
     " ON CONFLICT(source, kind, ref) DO UPDATE SET id_norm = excluded.id_norm,"
     " case_key = excluded.case_key, fields_json = excluded.fields_json,"
     " raw_json = excluded.raw_json, last_cycle = excluded.last_cycle,"
     " name_norm = excluded.name_norm, content_hash = excluded.content_hash,"
-    " nb_key = excluded.nb_key, dq = excluded.dq, name_hash = excluded.name_hash";
+    " dq = excluded.dq, name_hash = excluded.name_hash";
 
 static const char *const person_name_sql =
     "SELECT COALESCE(SUM(name_norm = ?3), 0), COUNT(*), COALESCE(SUM(name_hash = ?2), 0)"
