@@ -67,7 +67,7 @@ static const char *const schema_sql =
     " name_hash BIGINT,"
     " PRIMARY KEY(source, kind, ref));"
     "CREATE INDEX IF NOT EXISTS facts_dq ON facts(dq) WHERE dq IS NOT NULL;"
-    "CREATE INDEX IF NOT EXISTS facts_person_names ON facts(id_norm, name_hash, name_norm) WHERE kind = 'person';"
+    "CREATE INDEX IF NOT EXISTS facts_person_names ON facts(id_norm, name_hash, name_norm, kind) WHERE kind = 'person';" /* covering: kind too */
     "CREATE INDEX IF NOT EXISTS facts_case_key ON facts(case_key) WHERE case_key IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS facts_kind ON facts(kind, source, ref);"
     "CREATE TABLE IF NOT EXISTS quarantine("
