@@ -200,6 +200,7 @@ typedef struct loader {
     factset *fs;
     strmap person_ids; /* ids whose person facts are loaded */
     strmap want;       /* ids whose person facts are to be loaded */
+    strmap keys;       /* "<folded name>|<yyyymmdd>" asked for by facts without a valid id */
 } loader;
 
 static int load_fact_cb(void *ud, fact *f) {
@@ -227,6 +228,16 @@ static int want_id_cb(void *ud, const char *id) {
     return 0;
 }
 
+/* One person of the register: wanted when its folded name and id birth date
+ * are a key some fact without a valid id asks for. */
+static int key_match_cb(void *ud, const char *id, const char *name) {
+    loader *ld = ud;
+    char buf[256];
+    if (strlen(id) < 14) return 0;
+    snprintf(buf, sizeof buf, "%s|%.8s", name, id + 6);
+    return strmap_has(&ld->keys, buf) ? want_id_cb(ld, id) : 0;
+}
+
 /* Persons stay in the state store; only those the loaded facts may concern are
  * loaded: the person facts of every id among facts [from, nfacts), of every
  * person whose folded name and birth date match a fact without a valid id
@@ -242,9 +253,18 @@ static int load_persons(loader *ld, size_t from, int conflicts) {
         if (f->id_status == ID_OK && f->id_norm[0]) {
             if (f->kind != FK_PERSON && want_id_cb(ld, f->id_norm)) return -1;
         } else if (f->name_norm && f->f[FF_BIRTH_DATE].set) {
-            if (state_person_ids_by_key(st, f->name_norm, (int)f->f[FF_BIRTH_DATE].i, want_id_cb, ld)) return -1;
+            char buf[256];
+            snprintf(buf, sizeof buf, "%s|%08d", f->name_norm, (int)f->f[FF_BIRTH_DATE].i);
+            if (strmap_add(&ld->keys, buf) < 0) {
+                gg_error("cycle", "out of memory collecting the persons to load");
+                return -1;
+            }
         }
     }
+    /* The candidates of every low link in one pass over the register. */
+    if (strmap_count(&ld->keys) && state_person_names_each(st, key_match_cb, ld)) return -1;
+    strmap_free(&ld->keys);
+    memset(&ld->keys, 0, sizeof ld->keys);
     if (conflicts && state_person_ids_in_conflict(st, want_id_cb, ld)) return -1;
     size_t iter = 0, nwant = strmap_count(&ld->want);
     const char *id;
@@ -486,6 +506,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     if (lrc == 0 && load_persons(&ld, from, 0)) lrc = -1;
     strmap_free(&ld.person_ids);
     strmap_free(&ld.want);
+    strmap_free(&ld.keys);
     identity_stats ist;
     if (lrc == 0) {
         order_facts(&fs);

@@ -65,6 +65,9 @@ int state_persons_by_id(state *st, const char *id_norm, int (*fn)(void *ud, fact
 int state_person_ids_by_key(state *st, const char *name_norm, int birth, int (*fn)(void *ud, const char *id),
                             void *ud);
 int state_persons_without_id(state *st, int (*fn)(void *ud, fact *f), void *ud);
+/* One pass over (id, folded name) of every person with a valid id and a name:
+ * for matching many name + birth-date keys at once. */
+int state_person_names_each(state *st, int (*fn)(void *ud, const char *id_norm, const char *name_norm), void *ud);
 int state_person_ids_in_conflict(state *st, int (*fn)(void *ud, const char *id), void *ud);
 /* Data quality of a row kept for no rule: *persons 1 when id_norm has person
  * facts with a folded name; *same 1 when one of them has the name exactly as
