@@ -12,7 +12,9 @@
 --         wg_hcrw  verification tasks answered on site: hcjg 属实/不属实
 --                  -> verdict on the alert (rwbh is the alert id)
 -- Writes: wg_hcrw  a verification task per alert in the person's grid cell
---                  ('未分配' when the gateway knows no cell), text = explanation.
+--                  (alert.grid; '未分配' when the gateway knows no cell),
+--                  text = explanation, jzsj = alert.deadline (the verdict is
+--                  due then; past it the gateway re-sends the task as 逾期).
 return {
   streams = {
     residents = {
@@ -68,14 +70,15 @@ return {
     -- a withdrawn alert (its evidence is gone) closes the task; an overdue one is flagged
     local zt = ({ withdrawn = "已撤销", overdue = "逾期" })[alert.status] or "待核实"
     conns.db:exec([[
-      INSERT INTO wg_hcrw (rwbh, wgbm, rwlx, yjlx, zxd, sfzhm, xm, ajbh, nr, bb, zt)
-      VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''), NULLIF($8, ''), $9, $10::integer, $11)
+      INSERT INTO wg_hcrw (rwbh, wgbm, rwlx, yjlx, zxd, sfzhm, xm, ajbh, nr, bb, zt, jzsj)
+      VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''), NULLIF($8, ''), $9, $10::integer, $11,
+              NULLIF($12, '')::timestamptz)
       ON CONFLICT (rwbh) DO UPDATE SET
         wgbm = EXCLUDED.wgbm, rwlx = EXCLUDED.rwlx, zxd = EXCLUDED.zxd, sfzhm = EXCLUDED.sfzhm,
         xm = EXCLUDED.xm, ajbh = EXCLUDED.ajbh, nr = EXCLUDED.nr, bb = EXCLUDED.bb,
-        zt = EXCLUDED.zt, hcjg = NULL, hcr = NULL, hcsj = NULL
+        zt = EXCLUDED.zt, jzsj = EXCLUDED.jzsj, hcjg = NULL, hcr = NULL, hcsj = NULL
       WHERE wg_hcrw.bb IS DISTINCT FROM EXCLUDED.bb OR wg_hcrw.nr IS DISTINCT FROM EXCLUDED.nr]],
       { alert.id, cell, alert.rule_title, alert.rule, conf, alert.id_no or "", alert.name or "",
-        alert.case or "", alert.explanation, tostring(alert.version), zt })
+        alert.case or "", alert.explanation, tostring(alert.version), zt, alert.deadline or "" })
   end,
 }

@@ -4,14 +4,20 @@ output, exit codes, the generator's scale.json) into result-N.json for
 report.py. Called by scripts/bench/run.sh; not meant to be run by hand.
 
     collect.py --work DIR --residents N --floor S --floor-ordered S
-               --floor-tables JSON --psql-connect S --gen-seconds S --load-seconds S
-               --alerts JSON --state-bytes B --build-type T [--profiled]
-               --cycles "cold1 .. steady1 .." --out FILE
+               --floor-parts JSON --psql-connect S --gen-seconds S --gen-rss-kb K
+               --load-seconds S --alerts JSON --state-bytes B --build-type T
+               --steady-counts JSON --rules-sql JSON --incremental JSON [--profiled]
+               --cycles "cold1 .. steady1 .. nopush1 incfull1 inc1 recompute1" --out FILE
 
 DIR holds city/scale.json and, per run,
 NAME.log (gridgate's stderr), NAME.out, NAME.time (/usr/bin/time -v),
-NAME.rc, NAME.wall (seconds measured by run.sh) and NAME.load (the 1-minute
-load average before the run), for NAME in --cycles (cold1.., steady1..) and perf.
+NAME.rc, NAME.wall (seconds measured by run.sh), NAME.load (the 1-minute
+load average before the run) and NAME.tlog (the log with each line's arrival
+time, for stage times finer than the log's one-second stamps), for NAME in
+--cycles and perf. Kinds: cold (full cycle with push, empty store), steady (the
+next cycle, nothing changed), nopush (full cycle without push), incfull (full
+cycle with the incremental adapter), inc (after 1% changed), recompute (full
+recomputation of the changed data from an empty store).
 """
 import argparse
 import datetime as dt
@@ -106,6 +112,44 @@ def parse_log(path):
     return res
 
 
+def parse_tlog(path):
+    """Stage times (seconds) from the arrival-stamped log: pull of the
+    person/death/... streams, interest set, payment/income pulls, loading the
+    kept facts + identity resolution, rules + alerts (+ delivery when pushing)."""
+    marks = {}
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            t, _, rest = line.rstrip("\n").partition(" ")
+            try:
+                t = float(t)
+            except ValueError:
+                continue
+            m = STREAM_RE.match(rest)
+            if m:
+                marks["end_phase2" if m.group(4) in PHASE2_KINDS else "end_phase1"] = t
+                continue
+            m = LINE_RE.match(rest)
+            if not m:
+                continue
+            comp, msg = m.group(3), m.group(4)
+            if comp == "cycle" and msg.startswith("cycle") and msg.endswith("started"):
+                marks["start"] = t
+            elif comp == "cycle" and msg.startswith("subjects of interest"):
+                marks["interest"] = t
+            elif comp == "identity":
+                marks["identity"] = t
+            elif comp == "cycle" and " done: " in msg:
+                marks["done"] = t
+
+    def span(a, b):
+        return round(marks[b] - marks[a], 3) if a in marks and b in marks else None
+    return {"pull_phase1": span("start", "end_phase1"), "interest": span("end_phase1", "interest"),
+            "pull_phase2": span("interest", "end_phase2"), "load_identity": span("end_phase2", "identity"),
+            "rules_alerts": span("identity", "done"), "identity_rules": span("end_phase2", "done")}
+
+
 def cycle_result(work, name):
     if not os.path.exists(os.path.join(work, name + ".rc")):
         return None
@@ -120,6 +164,7 @@ def cycle_result(work, name):
             r["load"] = float(f.read().strip() or "0")
     r.update(parse_time_file(os.path.join(work, name + ".time")))
     r.update(parse_log(os.path.join(work, name + ".log")))
+    r["stages"] = parse_tlog(os.path.join(work, name + ".tlog"))
     pulls = sum(s["seconds"] for s in r["streams"])
     r["pull_s"] = round(pulls, 3)
     if r["summary"] and "seconds" in r["summary"]:
@@ -149,7 +194,11 @@ def main():
     ap.add_argument("--residents", type=int, required=True)
     ap.add_argument("--floor", type=float, required=True)
     ap.add_argument("--floor-ordered", type=float, required=True)
-    ap.add_argument("--floor-tables", required=True)
+    ap.add_argument("--floor-parts", required=True, help='{"pg:hr.yl_ffmx": [seconds, rows], ...}')
+    ap.add_argument("--gen-rss-kb", type=int, default=0)
+    ap.add_argument("--steady-counts", default="{}")
+    ap.add_argument("--rules-sql", default="null")
+    ap.add_argument("--incremental", default="null")
     ap.add_argument("--psql-connect", type=float, required=True)
     ap.add_argument("--gen-seconds", type=float, required=True)
     ap.add_argument("--load-seconds", type=float, required=True)
@@ -172,7 +221,11 @@ def main():
         "load_s": a.load_seconds,
         "floor_s": a.floor,
         "floor_ordered_s": a.floor_ordered,
-        "floor_tables_s": json.loads(a.floor_tables),
+        "floor_parts": json.loads(a.floor_parts),
+        "generate_rss_kb": a.gen_rss_kb,
+        "steady_counts": json.loads(a.steady_counts),
+        "rules_sql": json.loads(a.rules_sql),
+        "incremental": json.loads(a.incremental),
         "psql_connect_s": a.psql_connect,
         "alerts_found": json.loads(a.alerts),
         "state_db_bytes": a.state_bytes,
@@ -181,7 +234,7 @@ def main():
     }
     res["runs"] = {k: v for k, v in res["runs"].items() if v is not None}
     res["cycles"] = {kind: summarize([v for k, v in res["runs"].items() if re.fullmatch(kind + r"\d+", k)])
-                     for kind in ("cold", "steady")}
+                     for kind in ("cold", "steady", "nopush", "incfull", "inc", "recompute")}
     with open(a.out, "w", encoding="utf-8") as f:
         json.dump(res, f, ensure_ascii=False, indent=1)
         f.write("\n")

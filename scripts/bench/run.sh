@@ -5,22 +5,36 @@
 #   run.sh [--residents N]... [--repeat R] [--perf N] [--no-perf] [--timeout S] [--keep]
 #          [--gridgate PATH] [--results DIR] [--no-report]
 #
-# For each size N (default 100000): generate the city (gen_scale.py), start
-# PostgreSQL (scripts/pg-cluster.sh) and the PSB service (psb_server.py) on random
-# free ports, load the tables, then measure
-#   (a) the floor: COPY (SELECT <the adapters' columns> FROM t) TO STDOUT for
-#       yl_ffmx, wg_jmxx and sb_jfjs, summed (median of 3), plus the same with the
-#       adapters' own ORDER BY;
-#   (b) gridgate -c conf/demo.ini run --once --no-push from an empty state store:
-#       wall time and peak RSS (/usr/bin/time -v);
-#   (c) a second cycle on the same state store (steady state);
-#   (d) the per-stream timings from gridgate's "stream X (...)" log lines,
+# For each size N (default 100000; 100k, 1M and 4M are the sizes the City scale
+# issue names): generate the city (gen_scale.py), start PostgreSQL
+# (scripts/pg-cluster.sh) and the PSB service (psb_server.py) on random free
+# ports, load the tables, then measure
+#   (a) the floor: reading every source the demo adapters read, serially, with
+#       the adapters' columns and filters: COPY (SELECT ...) TO STDOUT of each
+#       PostgreSQL table, the civil affairs SQLite queries through unixODBC's isql
+#       (SQLite3 driver), every page of the PSB service with curl; each part and
+#       the sum (median of 3 rounds), and the sum with the adapters' ORDER BY;
+#   (b) full cycles, gridgate -c conf/demo.ini run --once, WITH push to the demo
+#       sinks, each from an empty state store and emptied sinks: wall time, peak
+#       RSS (/usr/bin/time -v), stage times (arrival times of the log lines);
+#   (c) unchanged cycles on that store, and what each wrote: facts written in the
+#       state store, alerts whose row changed, deliveries, sink rows before/after;
+#   (d) one full cycle with --no-push;
+#   (e) rules 1 and 5 written as SQL over the same rows loaded into one
+#       PostgreSQL database (rulesdb): timed, and compared with gridgate's alerts
+#       on ids that need no normalization;
+#   (f) incremental: a copy of hr_pension.lua with incremental = { column =
+#       "gxsj" } on its two streams (the tables get a gxsj column), a full
+#       cycle, 1% of the rows changed (benchlib: inc_change), a cycle, then a
+#       full recomputation with conf/demo.ini from an empty store; the alerts
+#       (id, amount, confidence) of both must be the same;
 # and checks the alerts found against what gen_scale.py planted.
-# --repeat R runs (b) R times (each from an empty store) and then (c) R times
-# (default: 3 up to 300k residents, else 1); the 1-minute load average before
-# each run is kept, since other work on the machine skews wall times.
-# --perf N profiles a further fresh-state cycle of size N with perf record
-# --call-graph dwarf (default: the smallest size; --no-perf to skip) and
+# --repeat R runs (b) and (c) R times (default: 3 up to 300k residents, else 1);
+# the 1-minute load average before each run is kept, since other work on the
+# machine skews wall times. --timeout S bounds every cycle and the generation
+# (default 1800 s).
+# --perf N profiles a further fresh-state cycle (no push) of size N with perf
+# record --call-graph dwarf (default: the smallest size; --no-perf to skip) and
 # breaks it down by pipeline stage (perf_breakdown.py).
 # Everything started here is stopped, and the temporary directory removed, on
 # exit (trap); --keep keeps the directory. Benchmarks are not part of ctest.
@@ -49,7 +63,7 @@ while [ $# -gt 0 ]; do
   --gridgate) gg=${2:?--gridgate needs a path}; shift 2 ;;
   --results) results=${2:?--results needs a directory}; shift 2 ;;
   --no-report) report=; shift ;;
-  -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
   *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -127,63 +141,100 @@ now() { echo "$EPOCHREALTIME"; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
 add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", a + b }'; }
 
-# the columns each adapter selects (adapters/hr_pension.lua, adapters/grid.lua)
-declare -A floor_cols=(
-  [yl_ffmx]="lsh, sfzhm, xm, ffny, ffje, ffrq"
-  [wg_jmxx]="jmbh, sfzhm, xm, xb, csrq, qhdm, wgbm, hh, jzdz"
-  [sb_jfjs]="lsh, sfzhm, xm, jfny, jfjs, dwmc"
+# ---------------------------------------------------------------- the floor
+# Every source the demo adapters read (adapters/*.lua, conf/demo.ini), with the
+# adapters' own columns and filters: name|database|query|ORDER BY column.
+pg_parts=(
+  "hr.yl_ffmx|hr|SELECT lsh, sfzhm, xm, ffny, ffje, ffrq FROM yl_ffmx|lsh"
+  "hr.sb_jfjs|hr|SELECT lsh, sfzhm, xm, jfny, jfjs, dwmc FROM sb_jfjs|lsh"
+  "grid.wg_jmxx|grid|SELECT jmbh, sfzhm, xm, xb, csrq, qhdm, wgbm, hh, jzdz FROM wg_jmxx|jmbh"
+  "grid.wg_sjsb|grid|SELECT sjbh, sfzhm, xm, csrq, fsrq FROM wg_sjsb WHERE sjlx = '死亡'|sjbh"
+  "grid.wg_hcrw|grid|SELECT rwbh, hcjg, hcr, to_char(hcsj, 'YYYY-MM-DD HH24:MI:SS') AS hcsj FROM wg_hcrw WHERE hcjg IS NOT NULL|rwbh"
 )
-declare -A floor_db=([yl_ffmx]=hr [wg_jmxx]=grid [sb_jfjs]=hr)
-declare -A floor_order=([yl_ffmx]=lsh [wg_jmxx]=jmbh [sb_jfjs]=lsh)
+odbc_parts=(
+  "civil.mz_jtcy|SELECT m.cybh, m.ajbh, a.jzlb, m.sfzhm, m.xm, m.yhzgx, m.nsrq, m.tcrq, m.qhdm FROM mz_jtcy m JOIN mz_dbaj a ON a.ajbh = m.ajbh"
+  "civil.mz_jzff|SELECT f.ffbh, f.ajbh, a.jzlb, f.sfzhm, f.ffny, f.ffje FROM mz_jzff f JOIN mz_dbaj a ON a.ajbh = f.ajbh"
+  "civil.mz_ajff|SELECT f.ffbh, f.ajbh, a.jzlb, f.ffny, f.ffje FROM mz_ajff f JOIN mz_dbaj a ON a.ajbh = f.ajbh"
+  "civil.mz_hhdj|SELECT hhbh, sfzhm, xm, swrq FROM mz_hhdj"
+)
+http_parts=(deaths vehicles custody)
+http_page_size=100     # adapters/public_security.lua: page = { size = 100 }
 
-# One COPY ... TO STDOUT read of a table into /dev/null; prints its seconds.
-copy_read() {  # table ordered(0/1)
-  local t=$1 q="SELECT ${floor_cols[$1]} FROM $1" t0 t1
-  [ "$2" = 1 ] && q="$q ORDER BY ${floor_order[$1]}"
-  t0=$(now)
-  "${psql[@]}" -d "${floor_db[$t]}" -c "COPY ($q) TO STDOUT" >/dev/null || die "COPY from $t failed"
-  t1=$(now)
-  elapsed "$t0" "$t1"
+# One part read; prints "seconds rows" (a part that reads nothing at a size
+# where it has data is a broken floor). SQL rows are counted by a pipe into
+# wc/awk, HTTP items after the clock stops.
+read_part() {  # kind spec ordered(0/1)
+  local kind=$1 spec=$2 ordered=$3 name db q ord t0 t1 out=$work/part.out
+  case "$kind" in
+  pg)
+    IFS='|' read -r name db q ord <<<"$spec"
+    [ "$ordered" = 1 ] && q="$q ORDER BY $ord"
+    t0=$(now)
+    "${psql[@]}" -d "$db" -c "COPY ($q) TO STDOUT" | wc -l >"$out" || die "COPY of $name failed"
+    t1=$(now) ;;
+  odbc)
+    IFS='|' read -r name q <<<"$spec"
+    t0=$(now)
+    echo "$q" | isql -b -k "Driver=SQLite3;Database=$GG_DEMO_DIR/civil.db" -d'|' 2>&1 \
+      | awk '/^\[ISQL\]ERROR/ { print; err = 1 } END { if (!err) print NR }' >"$out" || die "isql read of $name failed"
+    t1=$(now)
+    grep -q '^\[ISQL\]ERROR' "$out" && die "isql read of $name failed: $(head -n 3 "$out")" ;;
+  http)
+    local total pages urls=() p
+    total=$(curl -fsS -H "Authorization: Bearer $psb_token" "$psb_url/api/v1/$spec?page=1&size=1" \
+            | "$py" -c 'import json,sys; print(json.load(sys.stdin)["data"]["total"])') || die "PSB $spec total"
+    pages=$((total / http_page_size + 1))   # the adapter stops at the first short page
+    for p in $(seq "$pages"); do urls+=("$psb_url/api/v1/$spec?page=$p&size=$http_page_size"); done
+    t0=$(now)
+    curl -fsS -H "Authorization: Bearer $psb_token" "${urls[@]}" >"$out" || die "curl of $spec failed"
+    t1=$(now) ;;
+  esac
+  local rows   # pg, odbc: counted on the way (a pipe, not a file of the whole table); isql -b prints no header
+  case "$kind" in
+  pg|odbc) rows=$(cat "$out") ;;
+  http) rows=$(grep -o '"hzbh"\|"xh"\|"jybh"' "$out" | wc -l) ;;
+  esac
+  rm -f "$out"
+  echo "$(elapsed "$t0" "$t1") $rows"
 }
 
-# Sum of the three tables' read times, median of 3 rounds.
-floor_sum() {  # ordered(0/1)
-  local sums=() r t s x
-  for r in 1 2 3; do
-    s=0
-    for t in yl_ffmx wg_jmxx sb_jfjs; do
-      x=$(copy_read "$t" "$1") || exit 1
-      s=$(add "$s" "$x")
-    done
-    sums+=("$s")
+# One round over every part; JSON {"pg:hr.yl_ffmx": [s, rows], ...}.
+floor_round() {  # ordered(0/1)
+  local out="{" sep="" spec r
+  for spec in "${pg_parts[@]}"; do
+    r=$(read_part pg "$spec" "$1") || exit 1
+    out="$out$sep\"pg:${spec%%|*}\": [${r% *}, ${r#* }]"; sep=", "
   done
-  printf '%s\n' "${sums[@]}" | sort -n | sed -n 2p
-}
-
-# Per-table read times of one round (for the table), as JSON.
-floor_tables() {
-  local out="{" sep="" t
-  for t in yl_ffmx wg_jmxx sb_jfjs; do
-    out="$out$sep\"$t\": $(copy_read "$t" 0)"
-    sep=", "
+  for spec in "${odbc_parts[@]}"; do
+    r=$(read_part odbc "$spec" "$1") || exit 1
+    out="$out$sep\"odbc:${spec%%|*}\": [${r% *}, ${r#* }]"
+  done
+  for spec in "${http_parts[@]}"; do
+    r=$(read_part http "$spec" "$1") || exit 1
+    out="$out$sep\"http:$spec\": [${r% *}, ${r#* }]"
   done
   echo "$out}"
 }
+round_sum() { "$py" -c 'import json,sys; print("%.3f" % sum(v[0] for v in json.loads(sys.argv[1]).values()))' "$1"; }
 
-# One gridgate cycle under /usr/bin/time -v; files $work/$1.{log,out,time,rc,wall}.
-cycle() {  # name [perf]
-  local name=$1 t0 t1 rc=0
-  local cmd=("$gg" -c "$conf" run --once --no-push)
-  if [ "${2:-}" = perf ]; then
+# ---------------------------------------------------------------- cycles
+# One gridgate cycle under /usr/bin/time -v; files $work/$name.{log,tlog,out,time,rc,wall,load}
+# (tlog: the log with arrival times, benchlib.py stamp).
+cycle() {  # name push|nopush|perf [conf]
+  local name=$1 mode=$2 cconf=${3:-$conf} t0 t1 rc=0
+  local cmd=("$gg" -c "$cconf" run --once)
+  [ "$mode" = push ] || cmd+=(--no-push)
+  if [ "$mode" = perf ]; then
     cmd=(perf record -q -F 199 --call-graph "dwarf,16384" -o "$work/perf.data" -- "${cmd[@]}")
   fi
   cut -d' ' -f1 /proc/loadavg >"$work/$name.load"
   t0=$(now)
-  timeout "$timeout_s" /usr/bin/time -v -o "$work/$name.time" "${cmd[@]}" >"$work/$name.out" 2>"$work/$name.log" || rc=$?
+  { rc=0; timeout "$timeout_s" /usr/bin/time -v -o "$work/$name.time" "${cmd[@]}" 2>&1 >"$work/$name.out" || rc=$?
+    echo "$rc" >"$work/$name.rc"; } | "$py" "$here/benchlib.py" stamp "$work/$name.log" "$work/$name.tlog"
   t1=$(now)
-  echo "$rc" >"$work/$name.rc"
+  rc=$(cat "$work/$name.rc")
   elapsed "$t0" "$t1" >"$work/$name.wall"
-  log "  $name: exit $rc, $(cat "$work/$name.wall") s, $(tail -n 1 "$work/$name.out" 2>/dev/null)"
+  log "  $name ($mode): exit $rc, $(cat "$work/$name.wall") s, $(tail -n 1 "$work/$name.out" 2>/dev/null)"
   if [ "$rc" != 0 ] && [ "$rc" != 3 ]; then
     log "  $name failed; last log lines:"; tail -n 15 "$work/$name.log" >&2
   fi
@@ -193,6 +244,125 @@ fresh_state() {
   rm -f "$GG_DEMO_DIR/state.db" "$GG_DEMO_DIR/state.db-wal" "$GG_DEMO_DIR/state.db-shm"
 }
 
+# The demo sinks emptied (PSB notices live in psb_server's memory and stay).
+clear_sinks() {
+  "${psql[@]}" -d hr -c "TRUNCATE yl_ycyj" || die "TRUNCATE yl_ycyj failed"
+  "${psql[@]}" -d grid -c "TRUNCATE wg_hcrw" || die "TRUNCATE wg_hcrw failed"
+  sqlite3 "$GG_DEMO_DIR/civil.db" "DELETE FROM mz_yjxx" || die "DELETE FROM mz_yjxx failed"
+}
+
+# Rows in the demo sinks, JSON.
+sink_rows() {
+  local a b c d
+  a=$("${psql[@]}" -d hr -Atc "SELECT count(*) FROM yl_ycyj")
+  b=$("${psql[@]}" -d grid -Atc "SELECT count(*) FROM wg_hcrw")
+  c=$(sqlite3 "$GG_DEMO_DIR/civil.db" "SELECT count(*) FROM mz_yjxx")
+  d=$(curl -fsS -H "Authorization: Bearer $psb_token" "$psb_url/api/v1/notices" \
+      | "$py" -c 'import json,sys; d=json.load(sys.stdin); d=d.get("data", d) if isinstance(d, dict) else d
+print(len(d["items"]) if isinstance(d, dict) and "items" in d else len(d))' 2>/dev/null || echo null)
+  echo "{\"yl_ycyj\": $a, \"wg_hcrw\": $b, \"mz_yjxx\": $c, \"psb_notices\": $d}"
+}
+
+export_alerts() {  # file
+  "$gg" -c "${2:-$conf}" alerts export >"$1" 2>"$1.err" || log "  alerts export failed: $(tail -n 1 "$1.err")"
+}
+
+# ---------------------------------------------------------------- rules as SQL
+# Rule 1 (pension_after_death) and rule 5 (pension_in_custody) over the same rows
+# loaded into one PostgreSQL database (rulesdb), ids in their clean form only.
+rules_sql_setup() {
+  "${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS rulesdb" -c "CREATE DATABASE rulesdb" || return 1
+  "${psql[@]}" -d rulesdb -c "
+    CREATE TABLE pay (sfzhm text, ffny text, ffje numeric(10,2));
+    CREATE TABLE death (sfzhm text, dd date, basis text, revoked boolean);
+    CREATE TABLE custody (gmsfhm text, lx text, ksrq date, jsrq date);" || return 1
+  "${psql[@]}" -d hr -c "COPY (SELECT sfzhm, ffny, ffje FROM yl_ffmx) TO STDOUT" \
+    | "${psql[@]}" -d rulesdb -c "COPY pay FROM STDIN" || return 1
+  "${psql[@]}" -d grid -c "COPY (SELECT sfzhm, fsrq, 'grid_report', false FROM wg_sjsb
+                                 WHERE sjlx = '死亡' AND sfzhm IS NOT NULL AND fsrq IS NOT NULL) TO STDOUT" \
+    | "${psql[@]}" -d rulesdb -c "COPY death FROM STDIN" || return 1
+  "$py" "$here/benchlib.py" rules-tsv "$GG_DEMO_DIR" "$work" || return 1
+  "${psql[@]}" -d rulesdb -c "SET datestyle = ISO, YMD" -c "\\copy death FROM '$work/death.tsv'" \
+    -c "\\copy custody FROM '$work/custody.tsv'" -c "VACUUM ANALYZE" || return 1
+  # every raw id spelling in the loaded rows, for leaving out those that need normalization
+  "${psql[@]}" -d rulesdb -Atc "SELECT DISTINCT sfzhm FROM pay UNION SELECT sfzhm FROM death
+                                UNION SELECT gmsfhm FROM custody WHERE gmsfhm IS NOT NULL" >"$work/rawids.txt"
+}
+grace=$(sed -n '/^\[rule pension_after_death\]/,/^\[/s/^grace_months *= *\([0-9]*\).*/\1/p' "$conf" | head -n 1)
+grace=${grace:-0}
+rule1_sql="
+  WITH d AS (
+    SELECT sfzhm, coalesce(min(dd) FILTER (WHERE basis IN ('household_deregistration', 'cremation', 'death_certificate')),
+                           min(dd) FILTER (WHERE basis = 'grid_report')) AS d
+    FROM death WHERE NOT revoked AND sfzhm ~ '^[0-9]{17}[0-9X]\$' GROUP BY sfzhm)
+  SELECT p.sfzhm, (sum(p.ffje) * 100)::bigint FROM pay p JOIN d ON d.sfzhm = p.sfzhm
+  WHERE p.ffny > to_char(date_trunc('month', d.d) + interval '$grace month', 'YYYYMM')
+  GROUP BY p.sfzhm ORDER BY 1"
+rule5_sql="
+  SELECT p.sfzhm, (sum(p.ffje) * 100)::bigint FROM pay p
+  WHERE p.sfzhm ~ '^[0-9]{17}[0-9X]\$' AND EXISTS (
+    SELECT 1 FROM custody c WHERE c.gmsfhm = p.sfzhm AND c.lx = '服刑' AND c.ksrq IS NOT NULL
+      AND to_date(p.ffny, 'YYYYMM') >= c.ksrq
+      AND (c.jsrq IS NULL OR (to_date(p.ffny, 'YYYYMM') + interval '1 month' - interval '1 day')::date <= c.jsrq))
+  GROUP BY p.sfzhm ORDER BY 1"
+# Runs both rules (median of 3 per rule, psql start included and reported apart); JSON.
+rules_sql_run() {
+  local r q t0 s1=() s5=()
+  for r in 1 2 3; do
+    t0=$(now); "${psql[@]}" -d rulesdb -F $'\t' -Atc "$rule1_sql" >"$work/sql1.tsv" || return 1; s1+=("$(elapsed "$t0" "$(now)")")
+    t0=$(now); "${psql[@]}" -d rulesdb -F $'\t' -Atc "$rule5_sql" >"$work/sql5.tsv" || return 1; s5+=("$(elapsed "$t0" "$(now)")")
+  done
+  echo "{\"rule1_s\": $(printf '%s\n' "${s1[@]}" | sort -n | sed -n 2p), \"rule5_s\": $(printf '%s\n' "${s5[@]}" | sort -n | sed -n 2p), \"psql_connect_s\": $conn_s}"
+}
+
+# ---------------------------------------------------------------- incremental variant
+# The demo tables have no update timestamp and the demo adapters declare no
+# incremental stream: as tests/integration/incremental.sh does, the bench gives
+# yl_ffmx and sb_jfjs a gxsj column (a constant default: no table rewrite) and
+# uses a copy of hr_pension.lua whose two streams declare
+# incremental = { column = "gxsj" } and a lookup.
+inc_setup() {
+  "$py" - "$root/adapters/hr_pension.lua" "$work/hr_inc.lua" <<'PY' || return 1
+import sys
+s = open(sys.argv[1], encoding="utf-8").read()
+for t, cols, key in (("yl_ffmx", "lsh, sfzhm, xm, ffny, ffje, ffrq", "lsh"), ("sb_jfjs", "lsh, sfzhm, xm, jfny, jfjs, dwmc", "lsh")):
+    old = "sql  = [[SELECT %s FROM %s ORDER BY %s]]," % (cols, t, key)
+    assert old in s, "hr_pension.lua changed: " + old
+    s = s.replace(old, """sql  = [[SELECT %s, gxsj FROM %s]],
+      incremental = { column = "gxsj" },
+      lookup = [[SELECT %s, gxsj FROM %s WHERE upper(trim(sfzhm)) IN ($1, $2)]],""" % (cols, t, cols, t), 1)
+open(sys.argv[2], "w", encoding="utf-8").write(s)
+PY
+  sed -e "s#^adapter = \.\./adapters/hr_pension.lua#adapter = $work/hr_inc.lua#" \
+      -e "s#^adapter = \.\./#adapter = $root/#" "$conf" >"$work/inc.ini"
+  grep -q "$work/hr_inc.lua" "$work/inc.ini" || { log "  conf/demo.ini changed: no hr adapter line"; return 1; }
+  "${psql[@]}" -d hr -c "ALTER TABLE yl_ffmx ADD COLUMN gxsj timestamp DEFAULT '2025-07-01 00:00:00'" \
+    -c "ALTER TABLE sb_jfjs ADD COLUMN gxsj timestamp DEFAULT '2025-07-01 00:00:00'" || return 1
+}
+# 1% of the rows change: 0.5% of payment and contribution rows get a new amount
+# and a new gxsj, 0.5% new rows (a July 2025 month) are inserted, and 1% of the
+# residents move (a full-refresh stream: read whole either way). JSON of counts.
+inc_change() {
+  local a b c d e
+  a=$("${psql[@]}" -d hr -Atc "WITH u AS (UPDATE yl_ffmx SET ffje = ffje + 1, gxsj = '2025-07-02 00:00:00'
+                                WHERE lsh % 200 = 7 RETURNING 1) SELECT count(*) FROM u") || return 1
+  b=$("${psql[@]}" -d hr -Atc "WITH m AS (SELECT max(lsh) AS m FROM yl_ffmx),
+                                i AS (INSERT INTO yl_ffmx (lsh, grbh, sfzhm, xm, ffny, ffje, ffrq, gxsj)
+                                  SELECT lsh + m, grbh, sfzhm, xm, '202507', ffje, '2025-07-15', '2025-07-02 00:00:01'
+                                  FROM yl_ffmx, m WHERE lsh % 200 = 11
+                                  RETURNING 1) SELECT count(*) FROM i") || return 1
+  c=$("${psql[@]}" -d hr -Atc "WITH u AS (UPDATE sb_jfjs SET jfjs = jfjs + 100, gxsj = '2025-07-02 00:00:00'
+                                WHERE lsh % 200 = 7 RETURNING 1) SELECT count(*) FROM u") || return 1
+  d=$("${psql[@]}" -d hr -Atc "WITH m AS (SELECT max(lsh) AS m FROM sb_jfjs),
+                                i AS (INSERT INTO sb_jfjs (lsh, sfzhm, xm, jfny, jfjs, dwmc, gxsj)
+                                  SELECT lsh + m, sfzhm, xm, '202507', jfjs, dwmc, '2025-07-02 00:00:01'
+                                  FROM sb_jfjs, m WHERE lsh % 200 = 11 RETURNING 1) SELECT count(*) FROM i") || return 1
+  e=$("${psql[@]}" -d grid -Atc "WITH u AS (UPDATE wg_jmxx SET jzdz = coalesce(jzdz, '') || '（迁）'
+                                WHERE abs(hashtext(jmbh)) % 100 = 3 RETURNING 1) SELECT count(*) FROM u") || return 1
+  "${psql[@]}" -d hr -c "ANALYZE yl_ffmx" -c "ANALYZE sb_jfjs" || return 1
+  echo "{\"yl_ffmx_updated\": $a, \"yl_ffmx_inserted\": $b, \"sb_jfjs_updated\": $c, \"sb_jfjs_inserted\": $d, \"wg_jmxx_updated\": $e}"
+}
+
 # ---------------------------------------------------------------- the sizes
 for n in "${sizes[@]}"; do
   work=$(mktemp -d /tmp/gg-bench.XXXXXX)
@@ -200,8 +370,10 @@ for n in "${sizes[@]}"; do
   log "== $n residents (work dir $work)"
 
   t0=$(now)
-  "$py" "$here/gen_scale.py" --residents "$n" --out "$work/city" >&2 || die "gen_scale.py failed"
+  timeout "$timeout_s" /usr/bin/time -f '%M' -o "$work/gen.rss" \
+    "$py" "$here/gen_scale.py" --residents "$n" --out "$work/city" >&2 || die "gen_scale.py failed"
   gen_s=$(elapsed "$t0" "$(now)")
+  gen_rss_kb=$(tail -n 1 "$work/gen.rss")
 
   pg_port=$(free_port)
   psb_port=$(free_port)
@@ -222,7 +394,7 @@ for n in "${sizes[@]}"; do
   "${psql[@]}" -d hr -f "$work/city/hr_index.sql" || die "indexes failed"
   for db in hr grid; do "${psql[@]}" -d "$db" -c "VACUUM ANALYZE" || die "VACUUM of $db failed"; done
   load_s=$(elapsed "$t0" "$(now)")
-  log "  generated in $gen_s s, loaded in $load_s s"
+  log "  generated in $gen_s s (peak RSS $((gen_rss_kb / 1024)) MiB), loaded in $load_s s"
 
   "$py" "$root/scripts/demo/psb_server.py" --data "$work/city/psb.json" --token-file "$work/city/psb.token" \
     --port "$psb_port" --notices "$work/psb_notices.json" >"$work/psb.log" 2>&1 </dev/null &
@@ -234,37 +406,68 @@ for n in "${sizes[@]}"; do
     sleep 0.1
   done
   [ -n "$ok" ] || die "psb_server did not answer within 10 s"
+  psb_url=http://127.0.0.1:$psb_port
+  psb_token=$(tr -d '\r\n' <"$work/city/psb.token")
 
   export GG_DEMO_DIR=$work/city GG_PG_PORT=$pg_port GG_PSB_PORT=$psb_port
 
-  log "  floor (COPY TO STDOUT, median of 3)"
-  copy_read yl_ffmx 0 >/dev/null   # warm the page cache once
-  copy_read wg_jmxx 0 >/dev/null
-  copy_read sb_jfjs 0 >/dev/null
+  log "  floor: every source the adapters read (median of 3 rounds)"
+  floor_round 0 >/dev/null || die "floor round failed"    # warm the page cache once
   conn_s=$(for _ in 1 2 3; do t0=$(now); "${psql[@]}" -d hr -Atc 'SELECT 1' >/dev/null; elapsed "$t0" "$(now)"; done \
            | sort -n | sed -n 2p)
-  floor=$(floor_sum 0)
-  floor_ordered=$(floor_sum 1)
-  floor_by_table=$(floor_tables)
+  rounds=()
+  for _ in 1 2 3; do x=$(floor_round 0) || die "floor round failed"; rounds+=("$x"); done
+  floor_parts=$(printf '%s\n' "${rounds[@]}" | while read -r j; do echo "$(round_sum "$j") $j"; done | sort -n | sed -n 2p)
+  floor=${floor_parts%% *}
+  floor_parts=${floor_parts#* }
+  floor_ordered=$(round_sum "$(floor_round 1)") || die "floor round failed"
   log "  floor $floor s (with the adapters' ORDER BY: $floor_ordered s; psql start + connect $conn_s s per table)"
 
   r=$repeat
   [ "$r" = auto ] && { if [ "$n" -le 300000 ]; then r=3; else r=1; fi; }
   cycles=()
+  # (1) full cycles with push to the demo sinks, each from an empty store and empty sinks
   for i in $(seq "$r"); do
-    fresh_state
-    cycle "cold$i"
+    fresh_state; clear_sinks
+    cycle "cold$i" push
     cycles+=("cold$i")
   done
-  alerts_json=$("$gg" -c "$conf" alerts export 2>/dev/null | "$py" -c '
-import collections, json, sys
-c = collections.Counter(json.loads(l)["rule"] for l in sys.stdin if l.strip())
-print(json.dumps(dict(sorted(c.items()))))') || alerts_json='{}'
+  export_alerts "$work/alerts-cold.jsonl"
+  alerts_json=$("$py" "$here/benchlib.py" alerts-count "$work/alerts-cold.jsonl") || alerts_json='{}'
   state_bytes=$(stat -c %s "$GG_DEMO_DIR/state.db" 2>/dev/null || echo 0)
+  # (2) unchanged cycles on that store: what they rewrote, touched, delivered
+  steady_counts="{"; sep=
   for i in $(seq "$r"); do
-    cycle "steady$i"
+    before=$(sink_rows)
+    "$py" "$here/benchlib.py" snapshot "$GG_DEMO_DIR/state.db" "$work/snap.json" || die "state snapshot failed"
+    sleep 1
+    cycle "steady$i" push
     cycles+=("steady$i")
+    after=$(sink_rows)
+    cnt=$("$py" "$here/benchlib.py" counters "$GG_DEMO_DIR/state.db" "$work/snap.json")
+    steady_counts="$steady_counts$sep\"steady$i\": {\"sinks_before\": $before, \"sinks_after\": $after, \"store\": $cnt}"
+    sep=", "
   done
+  steady_counts="$steady_counts}"
+  # (3) one full cycle without push (the figure of earlier runs; stage times for the rules)
+  fresh_state
+  cycle nopush1 nopush
+  cycles+=(nopush1)
+
+  # (4) rules 1 and 5 as SQL over the same rows in one database
+  rules_json=null
+  if rules_sql_setup; then
+    if rj=$(rules_sql_run); then
+      cmp=$("$py" "$here/benchlib.py" rules-compare "$work/alerts-cold.jsonl" "$work/sql1.tsv" "$work/sql5.tsv" \
+            "$work/rawids.txt") || cmp=null
+      rules_json="{\"timing\": $rj, \"compare\": $cmp}"
+      log "  rules as SQL: $rj; $cmp"
+    else
+      log "  rules as SQL failed"
+    fi
+  else
+    log "  loading the rules database failed"
+  fi
 
   profiled=
   if [ -n "$use_perf" ] && [ "$n" = "$perf_size" ]; then
@@ -281,12 +484,42 @@ print(json.dumps(dict(sorted(c.items()))))') || alerts_json='{}'
     fi
   fi
 
+  # (5) incremental: a full cycle with incremental streams, 1% of the rows
+  # changed, an incremental cycle, then a full recomputation from an empty store
+  inc_json=null
+  if inc_setup; then
+    fresh_state; clear_sinks
+    cycle incfull1 push "$work/inc.ini"
+    cycles+=(incfull1)
+    if changed=$(inc_change); then
+      log "  changed at the sources: $changed"
+      "$py" "$here/benchlib.py" snapshot "$GG_DEMO_DIR/state.db" "$work/snap.json" || die "state snapshot failed"
+      sleep 1
+      cycle inc1 push "$work/inc.ini"
+      cycles+=(inc1)
+      inc_counts=$("$py" "$here/benchlib.py" counters "$GG_DEMO_DIR/state.db" "$work/snap.json")
+      export_alerts "$work/alerts-inc.jsonl" "$work/inc.ini"
+      fresh_state
+      cycle recompute1 push
+      cycles+=(recompute1)
+      export_alerts "$work/alerts-recompute.jsonl"
+      same=$("$py" "$here/benchlib.py" alerts-compare "$work/alerts-inc.jsonl" "$work/alerts-recompute.jsonl") || same=null
+      log "  incremental vs recomputation: $same"
+      inc_json="{\"changed\": $changed, \"store\": $inc_counts, \"compare\": $same}"
+    else
+      log "  changing the sources failed; incremental skipped"
+    fi
+  else
+    log "  incremental variant could not be set up; skipped"
+  fi
+
   for c in "${cycles[@]}" perf; do
     [ -f "$work/$c.log" ] && cp "$work/$c.log" "$results/cycle-$n-$c.log"
   done
-  "$py" "$here/collect.py" --work "$work" --residents "$n" --floor "$floor" --floor-ordered "$floor_ordered" --psql-connect "$conn_s" \
-    --floor-tables "$floor_by_table" --gen-seconds "$gen_s" --load-seconds "$load_s" \
-    --alerts "$alerts_json" --state-bytes "$state_bytes" --build-type "$build_type" \
+  "$py" "$here/collect.py" --work "$work" --residents "$n" --floor "$floor" --floor-ordered "$floor_ordered" \
+    --psql-connect "$conn_s" --floor-parts "$floor_parts" --gen-seconds "$gen_s" --gen-rss-kb "$gen_rss_kb" \
+    --load-seconds "$load_s" --alerts "$alerts_json" --state-bytes "$state_bytes" --build-type "$build_type" \
+    --steady-counts "$steady_counts" --rules-sql "$rules_json" --incremental "$inc_json" \
     ${profiled:+--profiled} --cycles "${cycles[*]}" --out "$results/result-$n.json" || die "collect.py failed"
   log "  result: $results/result-$n.json"
   cleanup

@@ -81,8 +81,78 @@ grep_log() { # raw ids or names must never reach the log
   if [ -z "$leaks" ]; then ok "logs hold no raw id numbers"; else fail "raw id numbers in the log: $leaks"; fi
 }
 
-# --- first run: the oracle and the sinks
-run_once first || finish
+# --- first run: the oracle and the sinks. A second `run --once` on the same
+# state store while the first holds it is refused naming the holder's pid,
+# and sends nothing (the sink checks below count every alert exactly once).
+# A permissive umask must not make the state store readable by others.
+umask 022
+lock="$GG_DEMO_DIR/state.db.lock"
+"$gg" run --once -c "$conf" >"$work/run-first.log" 2>&1 &
+first_pid=$!
+held=0
+for _ in $(seq 1 400); do
+  if [ -s "$lock" ] && ! flock -n "$lock" true 2>/dev/null; then held=1; break; fi
+  kill -0 "$first_pid" 2>/dev/null || break
+  sleep 0.02
+done
+if [ "$held" = 1 ]; then
+  "$gg" run --once -c "$conf" >"$work/run-dup.out" 2>&1
+  rc=$?
+  if [ "$rc" = 1 ] && grep -q "is in use by another gridgate (pid $first_pid holds " "$work/run-dup.out"; then
+    ok "a second run --once on the same state store is refused naming the holder's pid"
+  else
+    fail "second run --once on the same store: exit $rc: $(head -c 300 "$work/run-dup.out")"
+  fi
+else
+  fail "the first run --once was never seen holding $lock"
+fi
+if wait "$first_pid"; then ok "gridgate run --once (first)"; else
+  fail "gridgate run --once (first) failed:"; tail -n 30 "$work/run-first.log"; finish; fi
+modes=$(cd "$GG_DEMO_DIR" && stat -c '%n %a' state.db state.db.lock state.db-wal state.db-shm 2>/dev/null | tr '\n' ' ')
+bad_modes=$(cd "$GG_DEMO_DIR" && stat -c '%n %a' state.db state.db.lock state.db-wal state.db-shm 2>/dev/null | awk '$2 != "600"')
+if [ -z "$bad_modes" ] && [ -e "$GG_DEMO_DIR/state.db" ]; then
+  ok "state store and its lock file are 0600 under umask 022 ($modes)"
+else
+  fail "state files not 0600: $bad_modes"
+fi
+
+# --- the grid's verification tasks carry the verdict deadline: 7 days
+# ([delivery] verdict_deadline_days default) after the alert was made
+due=$(psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d grid -c "
+  SELECT count(*) || '/' || count(jzsj) || '/' ||
+         count(*) FILTER (WHERE jzsj BETWEEN cjsj + interval '6 days 23 hours' AND cjsj + interval '7 days 1 hour')
+  FROM wg_hcrw")
+if [ -n "$due" ] && [ "${due%%/*}" -gt 0 ] && [ "$due" = "${due%%/*}/${due%%/*}/${due%%/*}" ]; then
+  ok "every grid task has its deadline, 7 days on ($due)"
+else
+  fail "grid task deadlines (tasks/with jzsj/7 days on): $due"
+fi
+
+# --- routing that says what it skips: the demo routes pension_after_death to
+# street, whose adapter has no push: a warning in check, one log line per cycle
+"$gg" check -c "$conf" >"$work/check.out" 2>&1
+if grep -q '^warning: route pension_after_death: sink street has no push function' "$work/check.out"; then
+  ok "check warns that the route to street (no push) is skipped"
+else
+  fail "check does not warn about the push-less sink street:"; tail -n 5 "$work/check.out"
+fi
+# @sources (identity_conflict) meeting a source without push that may give
+# evidence (a person stream): check names rule, source and why
+cat >"$work/stats.lua" <<'LUA'
+return { streams = { persons = { kind = "person", conn = "db", key = "k",
+  sql = "SELECT k, id, xm FROM t", map = { id_no = "id", name = "xm" } } } }
+LUA
+{ cat "$conf"; printf '\n[source stats]\nadapter = %s\nconn.db = pg:host=127.0.0.1 port=1 dbname=x\n' "$work/stats.lua"; } \
+  | sed -e "s#\.\./adapters/#$src/adapters/#" >"$work/stats.ini"
+"$gg" check -c "$work/stats.ini" >"$work/check-stats.out" 2>&1
+if grep -q '^warning: route identity_conflict: @sources skips source stats: it has no push function' "$work/check-stats.out" &&
+   ! grep -q '@sources skips source street' "$work/check-stats.out"; then
+  ok "check warns that @sources skips a push-less evidence source (not the verdict-only street)"
+else
+  fail "check and @sources:"; grep -E 'warning|ERROR' "$work/check-stats.out" | head -n 5
+fi
+n=$(grep -c 'route pension_after_death: sink street is skipped' "$work/run-first.log")
+if [ "$n" = 1 ]; then ok "the run logs the skipped sink once per cycle"; else fail "skipped-sink log lines: $n (want 1)"; fi
 export_alerts "$work/export1.jsonl" || finish
 pycheck check "$GG_DEMO_DIR" "$work/export1.jsonl" --config "$conf"
 pycheck warnings "$GG_DEMO_DIR" "$work/run-first.log"

@@ -18,6 +18,11 @@ Endpoints:
   GET  /huge                   1 GiB of "a", chunked (no Content-Length)
   GET  /redirect-local         302 to /items?page=1 on this server
   GET  /redirect-foreign       302 to the same path on http://localhost:PORT (another host name)
+Hostile sources (tests/fault/hostile_source.sh):
+  GET  /endless?page=N         a page of two new death records for every N: paging never ends
+  GET  /repeat?page=N          the same page whatever N (a service that ignores the page parameter)
+  GET  /repeat-keys?page=N     the same records on every page, the page number in the body
+  GET  /bigfield?mb=N          a good record, one whose "note" is N MiB, another good record
 """
 import json
 import os
@@ -129,6 +134,21 @@ class Handler(BaseHTTPRequestHandler):
             return
         if p == "/big":
             return self.send(200, b"a" * int(q.get("n", "0")), "application/octet-stream")
+        if p in ("/endless", "/repeat", "/repeat-keys"):
+            page = int(q.get("page", "1")) if p != "/repeat" else 1
+            if p == "/repeat-keys":
+                page_key = 1
+            else:
+                page_key = page
+            items = [{"id": "R%d-%d" % (page_key, k), "name": "某", "death_date": "2024-01-02",
+                      "basis": "cremation"} for k in (1, 2)]
+            return self.send(200, json.dumps({"page": page, "items": items}, ensure_ascii=False))
+        if p == "/bigfield":
+            n = int(float(q.get("mb", "50")) * 1048576)
+            rec = lambda i, note: {"id": i, "name": "某", "death_date": "2024-01-02",
+                                   "basis": "cremation", "note": note}
+            body = json.dumps({"items": [rec("B1", "ok"), rec("B2", "x" * n), rec("B3", "ok")]})
+            return self.send(200, body)
         if p == "/redirect-local":
             return self.send(302, "", "text/plain", {"Location": "/items?page=1"})
         if p == "/redirect-foreign":

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/integration/lifecycle.sh - the alert lifecycle on the real demo city:
 # a death registration restored at public security, or a cremation record
-# deleted at civil affairs, withdraws the alert and tells the sinks; the same
+# deleted at civil affairs, withdraws the alert and tells the sinks (a typo
+# over a good record does not: its last good version is kept); the same
 # finding coming back reopens it as a new version; a pushed alert without a
 # verdict past the deadline becomes overdue and is delivered again.
 set -uo pipefail
@@ -94,15 +95,46 @@ check "death back: version 3 with the planted amount" \
 check "death back: hr row is 待处理 again (version 3)" \
   test "$(hr "SELECT zt || '/' || bb FROM yl_ycyj WHERE yjbh = '$AID'")" = "待处理/3"
 
-# 4. A cremation record deleted at civil affairs withdraws the cremation-only alert.
+# 4. A typo typed over a good cremation record (an impossible date) is
+# quarantined, but the alert resting on it stands on the record's last good
+# version: not withdrawn, not pushed again. Fixing the typo changes nothing;
+# deleting the record withdraws the alert.
 CID=420503195609075502
 CAID=$(python3 -c "import json; print([a['id'] for a in json.load(open('$GG_DEMO_DIR/expected.json'))['alerts'] if a['subject'] == 'person:$CID'][0])")
-sqlite3 "$GG_DEMO_DIR/civil.db" "DELETE FROM mz_hhdj WHERE sfzhm = '$CID'"
+civil() { sqlite3 "$GG_DEMO_DIR/civil.db" "$1"; }
+HHBH=$(civil "SELECT hhbh FROM mz_hhdj WHERE sfzhm = '$CID'")
+GOOD=$(civil "SELECT swrq FROM mz_hhdj WHERE sfzhm = '$CID'")
+state_before="$(alert_field "$CAID" status)/$(alert_field "$CAID" version)"
+task_before=$(grid "SELECT zt || '/' || bb FROM wg_hcrw WHERE rwbh = '$CAID'")
+civil "UPDATE mz_hhdj SET swrq = '20240230' WHERE sfzhm = '$CID'"
+"$gg" -c "$conf" run --once >/dev/null 2>"$work/run4a.err"
+check "typo over a good record: the alert stands ($state_before)" \
+  test "$(alert_field "$CAID" status)/$(alert_field "$CAID" version)" = "$state_before"
+check "typo: nothing withdrawn, no grid task closed as 已撤销" \
+  test "$(grid "SELECT zt || '/' || bb FROM wg_hcrw WHERE rwbh = '$CAID'")" = "$task_before"
+check "typo: no alert withdrawn in the cycle" bash -c "! grep -q 'withdrawn: its evidence is gone' '$work/run4a.err'"
+"$gg" -c "$conf" quarantine list --source civil >"$work/q4.out"
+check "typo: the quarantine lists the record as rejected, last good kept" \
+  grep -Eq "^civil +cremations +$HHBH +rejected, last good kept +.*swrq" "$work/q4.out"
+check "typo: the quarantine summary counts it" grep -Eq '^[0-9]+ quarantined records: .* [1-9][0-9]* rejected with the last good version kept$' "$work/q4.out"
+check "typo: the log says the alert keeps the last good version" \
+  grep -q "alert $CAID: its evidence record $HHBH of source civil was rejected this cycle" "$work/run4a.err"
+check "typo: alerts show says the record was rejected and its last good version stands in" \
+  bash -c "\"$gg\" -c \"$conf\" alerts show $CAID | grep -q '注意：证据记录 $HHBH（来源 civil）在最近一个周期被拒收'"
+civil "UPDATE mz_hhdj SET swrq = '$GOOD' WHERE sfzhm = '$CID'"
+"$gg" -c "$conf" run --once >/dev/null 2>"$work/run4b.err"
+check "typo fixed: the alert is unchanged ($state_before)" \
+  test "$(alert_field "$CAID" status)/$(alert_field "$CAID" version)" = "$state_before"
+check "typo fixed: alerts show no longer mentions the rejection" \
+  bash -c "! \"$gg\" -c \"$conf\" alerts show $CAID | grep -q '注意：证据记录'"
+check "typo fixed: the grid task is unchanged" \
+  test "$(grid "SELECT zt || '/' || bb FROM wg_hcrw WHERE rwbh = '$CAID'")" = "$task_before"
+civil "DELETE FROM mz_hhdj WHERE sfzhm = '$CID'"
 "$gg" -c "$conf" run --once >/dev/null 2>"$work/run4.err"
 check "deleted cremation record: alert $CAID withdrawn" test "$(alert_field "$CAID" status)" = withdrawn
 check "deleted cremation record: the log counts the removed fact" grep -q "civil: 1 death facts no longer in the source" "$work/run4.err"
 
-# 5. No verdict within the deadline: overdue, delivered again, hr says 逾期.
+# 6. No verdict within the deadline: overdue, delivered again, hr says 逾期.
 sqlite3 "$GG_DEMO_DIR/state.db" "UPDATE alerts SET status_at = status_at - 8 * 86400 WHERE id = '$AID'"
 "$gg" -c "$conf" run --once >/dev/null 2>"$work/run5.err"
 check "overdue: status overdue" test "$(alert_field "$AID" status)" = overdue
@@ -112,7 +144,7 @@ check "overdue: hr row says 逾期 (version 4)" \
 check "overdue: other alerts are untouched" \
   test "$("$gg" -c "$conf" alerts export | grep -c '"overdue"')" = 1
 
-# 6. An empty answer from a source that had data keeps the facts (a fault, not a city without deaths).
+# 7. An empty answer from a source that had data keeps the facts (a fault, not a city without deaths).
 sqlite3 "$GG_DEMO_DIR/civil.db" "ALTER TABLE mz_hhdj RENAME TO mz_hhdj_old; CREATE TABLE mz_hhdj AS SELECT * FROM mz_hhdj_old WHERE 0"
 "$gg" -c "$conf" run --once >/dev/null 2>"$work/run6.err"
 check "empty source table: facts kept with a warning" grep -q "civil: death streams returned no records; keeping the" "$work/run6.err"

@@ -354,6 +354,63 @@ static void test_declaration_errors(void **state) {
     expect_load_error("io.open('/etc/passwd')\nreturn {}\n", "bad.lua:1:", NULL);
 }
 
+/* push gets what a department task needs: the verdict deadline, the first
+ * sighting and the version's time as China time (+08:00), region and grid;
+ * no deadline field when none is given. */
+static void test_push_task_fields(void **state) {
+    (void)state;
+    gg_conn_conf cc;
+    char spec[256], err[1024];
+    gg_source_conf src = make_src("UTF-8", &cc, spec, sizeof spec);
+    const char *path = write_adapter("push_task.lua",
+                                     "return { push = function(alert, conns)\n"
+                                     "  conns.db:exec('CREATE TABLE IF NOT EXISTS task (id TEXT PRIMARY KEY, due TEXT, due_d TEXT,"
+                                     " first TEXT, upd TEXT, region TEXT, grid TEXT)', {})\n"
+                                     "  return conns.db:exec('INSERT OR REPLACE INTO task VALUES (?, ?, ?, ?, ?, ?, ?)',\n"
+                                     "    { alert.id, alert.deadline or 'none', alert.deadline_date or 'none', alert.first_seen,\n"
+                                     "      alert.updated_at, alert.region or '', alert.grid or '' })\n"
+                                     "end }\n");
+    adapter *ad = adapter_load(&src, path, err, sizeof err);
+    assert_non_null(ad);
+    alert a;
+    alert_init(&a, RULE_PENSION_AFTER_DEATH, "person:110105194912310021");
+    a.region = strdup("110105");
+    a.grid = strdup("WG-0101");
+    a.first_seen = 1735660800;        /* 2024-12-31T16:00:00Z = 2025-01-01 00:00 in China */
+    a.updated_at = 1735660800 + 3661; /* a later version: 01:01:01 */
+    long long due = a.updated_at + 7 * 86400LL;
+    assert_int_equal(adapter_push_due(ad, &a, "x", due, err, sizeof err), 0);
+    alert b;
+    alert_init(&b, RULE_PENSION_IN_CUSTODY, "person:110105194912310021");
+    b.first_seen = b.updated_at = 1735660800 - 1; /* 2024-12-31T23:59:59+08:00 */
+    assert_int_equal(adapter_push(ad, &b, "x", err, sizeof err), 0);
+    adapter_free(ad);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT due, due_d, first, upd, region, grid FROM task WHERE id = ?1", -1,
+                                        &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, a.id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "2025-01-08T01:01:01+08:00");
+    assert_string_equal((const char *)sqlite3_column_text(st, 1), "2025-01-08");
+    assert_string_equal((const char *)sqlite3_column_text(st, 2), "2025-01-01T00:00:00+08:00");
+    assert_string_equal((const char *)sqlite3_column_text(st, 3), "2025-01-01T01:01:01+08:00");
+    assert_string_equal((const char *)sqlite3_column_text(st, 4), "110105");
+    assert_string_equal((const char *)sqlite3_column_text(st, 5), "WG-0101");
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, b.id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "none");
+    assert_string_equal((const char *)sqlite3_column_text(st, 2), "2024-12-31T23:59:59+08:00");
+    assert_string_equal((const char *)sqlite3_column_text(st, 5), "");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    alert_free(&a);
+    alert_free(&b);
+}
+
 /* push gets the alert as a table and writes it through the connection. */
 static void test_push(void **state) {
     (void)state;
@@ -796,6 +853,245 @@ static void test_person_fields_and_case_payments(void **state) {
                       "map lacks the required payment field 'id_no'", NULL);
 }
 
+/* Error paths of the C functions an adapter calls, run under the ASan build
+ * with leak detection (ASAN_OPTIONS=detect_leaks=1): a metamethod or a bad
+ * argument that raises while C memory is held must not leak it. */
+static void test_error_paths_free_c_memory(void **state) {
+    (void)state;
+    gg_conn_conf cc;
+    char spec[256], err[1024];
+    gg_source_conf src = make_src("UTF-8", &cc, spec, sizeof spec);
+    const char *path = write_adapter(
+        "errpaths.lua",
+        "local boom = { __index = function() error('boom') end, __len = function() return 3 end }\n"
+        "return { streams = {\n"
+        "  custom = { kind = 'death', pull = function(ctx)\n"
+        "    local db = ctx.conns.db\n"
+        /* params: a proxy table raising in __index/__len is read raw (no params) */
+        "    local ok, e = pcall(db.query, db, 'SELECT hhbh FROM hh WHERE hhbh = ?', setmetatable({}, boom))\n"
+        "    assert(not ok, 'query with no parameter bound should fail')\n"
+        "    ok = pcall(db.exec, db, 'UPDATE hh SET xm = xm WHERE hhbh = ?', setmetatable({}, boom))\n"
+        "    assert(not ok)\n"
+        /* emit: a table whose __index raises is read raw: no ref, rejected */
+        "    assert(pcall(ctx.emit, setmetatable({ name = 'x' }, boom)))\n"
+        /* reject: a bad reason raises before the key is copied */
+        "    ok = pcall(ctx.reject, 'R1', {})\n"
+        "    assert(not ok)\n"
+        "    ctx.emit{ ref = 'ok1', name = 'x', death_date = '2024-01-01', basis = 'cremation' }\n"
+        "  end },\n"
+        "} }\n");
+    adapter *ad = adapter_load(&src, path, err, sizeof err);
+    if (!ad) fail_msg("%s", err);
+    collected c;
+    memset(&c, 0, sizeof c);
+    adapter_sink sink = {on_fact, on_reject, &c};
+    if (adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err) != 0) fail_msg("%s", err);
+    assert_int_equal(c.nfacts, 1);
+    assert_int_equal(c.nrejects, 1); /* the record with no ref */
+    assert_null(reject_reason(&c, "R1"));
+    collected_free(&c);
+    adapter_free(ad);
+}
+
+/* A row bigger than the adapter's memory cap fails the stream with a clear
+ * message: the per-row arena counts against the cap. */
+static void test_row_arena_counts_against_cap(void **state) {
+    (void)state;
+    gg_conn_conf cc;
+    char spec[256], err[1024];
+    gg_source_conf src = make_src("UTF-8", &cc, spec, sizeof spec);
+    src.memory_mb = 4;
+    src.max_field = src.max_record = 64L << 20; /* the size limits above the cap */
+    const char *path = write_adapter("bigrow.lua",
+                                     "return { streams = { big = {\n"
+                                     "  kind = 'death', conn = 'db', key = 'bh',\n"
+                                     "  sql = [[SELECT 'B1' AS bh, hex(zeroblob(3000000)) AS xm, '2024-01-02' AS swrq]],\n"
+                                     "  map = { name = 'xm', death_date = date 'swrq', basis = const 'cremation' },\n"
+                                     "} } }\n");
+    adapter *ad = adapter_load(&src, path, err, sizeof err);
+    if (!ad) fail_msg("%s", err);
+    collected c;
+    memset(&c, 0, sizeof c);
+    adapter_sink sink = {on_fact, on_reject, &c};
+    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err), -1);
+    if (!strstr(err, "memory")) fail_msg("%s", err);
+    assert_non_null(strstr(err, "stream 'big'"));
+    assert_int_equal(c.nfacts, 0);
+    collected_free(&c);
+    adapter_free(ad);
+}
+
+/* log.info/log.warn go through the runtime's logger: one call is one line
+ * (control characters escaped) and id numbers are masked. */
+static void test_adapter_log_is_escaped_and_masked(void **state) {
+    (void)state;
+    gg_conn_conf cc;
+    char spec[256], err[1024];
+    gg_source_conf src = make_src("UTF-8", &cc, spec, sizeof spec);
+    const char *path = write_adapter(
+        "logs.lua",
+        "return { streams = {\n"
+        "  custom = { kind = 'death', pull = function(ctx)\n"
+        "    log.info('a\\n2026-01-01T00:00:00Z [error] dept: forged 420501 19500312 1233')\n"
+        "    log.warn('b\\r\\27[2J')\n"
+        "  end },\n"
+        "} }\n");
+    adapter *ad = adapter_load(&src, path, err, sizeof err);
+    if (!ad) fail_msg("%s", err);
+    collected c;
+    memset(&c, 0, sizeof c);
+    adapter_sink sink = {on_fact, on_reject, &c};
+    char logpath[160];
+    snprintf(logpath, sizeof logpath, "%s/adlog.log", tmpdir);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_non_null(freopen(logpath, "w", stderr));
+    int rc = adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    assert_int_equal(rc, 0);
+    FILE *lf = fopen(logpath, "r");
+    assert_non_null(lf);
+    char line[4096];
+    int lines = 0, info = 0, warn = 0;
+    while (fgets(line, sizeof line, lf)) {
+        lines++;
+        if (strstr(line, "[info] dept: adapter: a\\n2026-01-01T00:00:00Z [error] dept: forged 4205**********1233\n"))
+            info++;
+        if (strstr(line, "[warn] dept: adapter: b\\r\\x1b[2J\n")) warn++;
+        assert_null(strstr(line, "19500312"));
+        assert_null(strstr(line, "\033"));
+    }
+    fclose(lf);
+    assert_int_equal(lines, 2);
+    assert_int_equal(info, 1);
+    assert_int_equal(warn, 1);
+    collected_free(&c);
+    adapter_free(ad);
+}
+
+/* Hostile values from a source or an adapter's emit: fields and records over
+ * the size limits (raw text not kept), numbers a cast would not survive
+ * (1e308, NaN, 2^63), implausible dates and amounts. Each record is rejected
+ * with an accurate reason; the good records still pass. */
+typedef struct raw_seen {
+    collected c;
+    int raw_null[64];
+    size_t raw_len[64];
+} raw_seen;
+
+static int on_reject_raw(void *ud, const char *stream, const char *ref, const char *reason, const char *raw) {
+    raw_seen *r = ud;
+    int i = r->c.nrejects;
+    if (i < 64) {
+        r->raw_null[i] = raw == NULL;
+        r->raw_len[i] = raw ? strlen(raw) : 0;
+    }
+    return on_reject(&r->c, stream, ref, reason, raw);
+}
+
+static void test_input_limits(void **state) {
+    (void)state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    sql(db, "CREATE TABLE big (bh TEXT, xm TEXT, swrq TEXT, note TEXT);"
+            "INSERT INTO big VALUES ('G1', '王五', '2024-01-02', 'ok');"
+            "INSERT INTO big VALUES ('G2', '王五', '2024-01-02', replace(hex(zeroblob(3000)), '0', 'a'));"
+            "INSERT INTO big VALUES (replace(hex(zeroblob(3000)), '0', 'k'), '王五', '2024-01-02', 'x');"
+            "INSERT INTO big VALUES ('G4', '王五', '1850-01-02', 'x');"
+            "INSERT INTO big VALUES ('G5', replace(hex(zeroblob(450)), '0', 'c'), '2024-01-02',"
+            " replace(hex(zeroblob(450)), '0', 'b'));");
+    sqlite3_close(db);
+    gg_conn_conf cc;
+    char spec[256], err[1024];
+    gg_source_conf src = make_src("UTF-8", &cc, spec, sizeof spec);
+    src.max_field = 1000;   /* [source] max_field = 1000 */
+    src.max_record = 1500;  /* and max_record */
+    src.max_amount = 5000;  /* yuan */
+    const char *path = write_adapter("limits.lua",
+        "return { streams = {\n"
+        "  a_sql = { kind = 'death', conn = 'db', sql = 'SELECT bh, xm, swrq, note FROM big', key = 'bh',\n"
+        "            map = { name = 'xm', death_date = date 'swrq', basis = const 'cremation' } },\n"
+        "  b_emit = { kind = 'death', pull = function(ctx)\n"
+        "    local d = { ref = 'E1', name = 'x', death_date = 20240102, basis = 'cremation' }\n"
+        "    ctx.emit(d)\n"
+        "    ctx.emit{ ref = 'E2', name = 'x', death_date = 1e308, basis = 'cremation' }\n"
+        "    ctx.emit{ ref = 'E3', name = 'x', death_date = 0/0, basis = 'cremation' }\n"
+        "    ctx.emit{ ref = 'E4', name = 'x', death_date = 2^63, basis = 'cremation' }\n"
+        "    ctx.emit{ ref = 'E5', name = 'x', death_date = -1e300, basis = 'cremation' }\n"
+        "    ctx.emit{ ref = 'E6', name = 'x', death_date = '1e308', basis = 'cremation' }\n"
+        "    ctx.emit{ ref = 'E7', name = string.rep('n', 2000), death_date = 20240102, basis = 'cremation' }\n"
+        "    ctx.emit{ ref = 'E8', name = 'x', death_date = 20240102, basis = 'cremation', extra = string.rep('e', 5000) }\n"
+        "    ctx.emit{ ref = string.rep('r', 5000), name = 'x', death_date = 20240102, basis = 'cremation' }\n"
+        "    ctx.emit{ ref = 'E10', name = 'x', death_date = 18991231, basis = 'cremation' }\n"
+        "    ctx.emit{ ref = 'E11', name = 'x', death_date = 20240102.5, basis = 'cremation' }\n"
+        "    ctx.emit{ ref = 'E12', name = 'x', death_date = 20240102.0, basis = 'cremation' }\n"
+        "    ctx.emit{ ref = 'E13', name = 'x', death_date = 20240102, basis = 'cremation',\n"
+        "              a = string.rep('1', 900), b = string.rep('2', 900) }\n"
+        "  end },\n"
+        "  c_pay = { kind = 'payment', pull = function(ctx)\n"
+        "    ctx.emit{ ref = 'P1', id_no = '110105194912310021', program = 'pension', period = 202403, amount = 312050 }\n"
+        "    ctx.emit{ ref = 'P2', id_no = '110105194912310021', program = 'pension', period = 202403, amount = -300 }\n"
+        "    ctx.emit{ ref = 'P3', id_no = '110105194912310021', program = 'pension', period = 202403, amount = 100000000000000000 }\n"
+        "    ctx.emit{ ref = 'P4', id_no = '110105194912310021', program = 'pension', period = 202403, amount = 1e19 }\n"
+        "    ctx.emit{ ref = 'P5', id_no = '110105194912310021', program = 'pension', period = 202403, amount = 500001 }\n"
+        "    ctx.emit{ ref = 'P6', id_no = '110105194912310021', program = 'pension', period = 1e308, amount = 1 }\n"
+        "  end },\n"
+        "} }\n");
+    adapter *ad = adapter_load(&src, path, err, sizeof err);
+    if (!ad) print_error("%s\n", err);
+    assert_non_null(ad);
+    raw_seen r;
+    memset(&r, 0, sizeof r);
+    adapter_sink sink = {on_fact, on_reject_raw, &r};
+    /* SQL rows */
+    sink.ud = &r;
+    assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(r.c.nfacts, 1);
+    assert_non_null(fact_by_ref(&r.c, "G1"));
+    assert_string_equal(reject_reason(&r.c, "G2"), "column note: value of 6000 bytes is over max_field (1000 bytes)");
+    assert_int_equal(r.raw_null[0], 1); /* the oversized record's text is not kept */
+    /* an oversized key: the row is named by its position, never by the value */
+    assert_string_equal(reject_reason(&r.c, "(row 3)"), "column bh: value of 6000 bytes is over max_field (1000 bytes)");
+    assert_non_null(strstr(reject_reason(&r.c, "G4"), "implausible date 18500102 (outside 19000101.."));
+    assert_string_equal(reject_reason(&r.c, "G5"), "record of 1812 bytes is over max_record (1500 bytes)");
+    collected_free(&r.c);
+    memset(&r, 0, sizeof r);
+    /* emitted tables */
+    assert_int_equal(adapter_pull(ad, 1, &sink, 0, NULL, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(r.c.nfacts, 2);
+    assert_non_null(fact_by_ref(&r.c, "E1"));
+    assert_int_equal(fact_by_ref(&r.c, "E12")->f[FF_DEATH_DATE].i, 20240102);
+    assert_string_equal(reject_reason(&r.c, "E2"), "field death_date: number 1e+308 is out of range for a date (yyyymmdd)");
+    assert_non_null(strstr(reject_reason(&r.c, "E3"), "is out of range for a date"));
+    assert_string_equal(reject_reason(&r.c, "E4"), "field death_date: number 9.22337e+18 is out of range for a date (yyyymmdd)");
+    assert_non_null(strstr(reject_reason(&r.c, "E5"), "is out of range for a date"));
+    assert_string_equal(reject_reason(&r.c, "E6"), "field 'death_date': not a date: '1e308'");
+    assert_string_equal(reject_reason(&r.c, "E7"), "field name: value of 2000 bytes is over max_field (1000 bytes)");
+    assert_string_equal(reject_reason(&r.c, "E8"), "field extra: value of 5000 bytes is over max_field (1000 bytes)");
+    assert_string_equal(reject_reason(&r.c, "(no ref)"), "field ref: value of 5000 bytes is over max_field (1000 bytes)");
+    assert_string_equal(reject_reason(&r.c, "E10"), "field 'death_date': implausible date 18991231 (before 19000101)");
+    assert_string_equal(reject_reason(&r.c, "E11"), "field death_date: fractional number 2.02401e+07 (an integer is needed)");
+    assert_non_null(strstr(reject_reason(&r.c, "E13"), "is over max_record (1500 bytes)"));
+    for (int i = 0; i < r.c.nrejects; i++)
+        if (strstr(r.c.reasons[i], "max_field") || strstr(r.c.reasons[i], "max_record")) assert_int_equal(r.raw_null[i], 1);
+        else assert_true(r.raw_len[i] < 1000);
+    collected_free(&r.c);
+    memset(&r, 0, sizeof r);
+    /* amounts */
+    assert_int_equal(adapter_pull(ad, 2, &sink, 0, NULL, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(r.c.nfacts, 1);
+    assert_non_null(fact_by_ref(&r.c, "P1"));
+    assert_string_equal(reject_reason(&r.c, "P2"), "field 'amount': negative amount -3.00 yuan is not accepted");
+    assert_non_null(strstr(reject_reason(&r.c, "P3"), "amount 1000000000000000.00 yuan is over the ceiling of 5000.00 yuan"));
+    assert_string_equal(reject_reason(&r.c, "P4"), "field amount: number 1e+19 is out of range for an amount in fen");
+    assert_non_null(strstr(reject_reason(&r.c, "P5"), "is over the ceiling"));
+    assert_string_equal(reject_reason(&r.c, "P6"), "field period: number 1e+308 is out of range for a month (yyyymm)");
+    collected_free(&r.c);
+    adapter_free(ad);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_incremental_watermark),
@@ -806,9 +1102,14 @@ int main(void) {
         cmocka_unit_test(test_custom_pull_and_runtime_errors),
         cmocka_unit_test(test_declaration_errors),
         cmocka_unit_test(test_push),
+        cmocka_unit_test(test_push_task_fields),
         cmocka_unit_test(test_missing_column_and_to_fen),
         cmocka_unit_test(test_lenient_date),
         cmocka_unit_test(test_person_fields_and_case_payments),
+        cmocka_unit_test(test_error_paths_free_c_memory),
+        cmocka_unit_test(test_row_arena_counts_against_cap),
+        cmocka_unit_test(test_adapter_log_is_escaped_and_masked),
+        cmocka_unit_test(test_input_limits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -15,6 +15,7 @@
 #include "alerts/alert.h"
 #include "model/fact.h"
 #include "model/ident.h"
+#include "rules/rules.h"
 
 /* Valid GB 11643 numbers (check characters computed independently). */
 #define ID_A "420501195003121233"
@@ -195,6 +196,36 @@ static void test_rule_tables(void **state) {
     assert_string_equal(confidence_zh(CONF_MEDIUM), "中");
     assert_string_equal(confidence_zh(CONF_LOW), "低");
     assert_string_equal(confidence_name(CONF_MEDIUM), "medium");
+}
+
+/* Every registered rule: a unique name and prefix, a title, an evaluation, an
+ * explanation, the fact kinds it reads, and help for each of its keys. */
+static void test_rule_registry(void **state) {
+    (void)state;
+    assert_true(rules_count() >= RULE__COUNT);
+    assert_true(rules_count() <= RULES_MAX);
+    assert_null(rules_get((rule_id)rules_count()));
+    assert_null(alert_rule_get((rule_id)-1));
+    for (size_t i = 0; i < rules_count(); i++) {
+        const rule_desc *d = rules_get((rule_id)i);
+        rule_id back;
+        assert_non_null(d);
+        assert_ptr_equal(alert_rule_get((rule_id)i), &d->info);
+        assert_true(d->info.name && *d->info.name);
+        assert_true(d->info.title_zh && *d->info.title_zh);
+        assert_true(d->info.prefix && strlen(d->info.prefix) == 3);
+        assert_non_null(d->info.explain);
+        assert_non_null(d->evaluate);
+        assert_true(d->nneeds > 0);
+        assert_ptr_equal(rules_find(d->info.name, &back), d);
+        assert_int_equal(back, (int)i);
+        for (size_t k = 0; k < d->nkeys; k++) assert_true(d->keys[k].help && *d->keys[k].help);
+        for (size_t j = 0; j < i; j++) {
+            assert_string_not_equal(rules_get((rule_id)j)->info.name, d->info.name);
+            assert_string_not_equal(rules_get((rule_id)j)->info.prefix, d->info.prefix);
+        }
+    }
+    assert_null(rules_find("pension_after_life", NULL));
 }
 
 /* ---- periods, money ------------------------------------------------------ */
@@ -879,6 +910,7 @@ int main(void) {
         cmocka_unit_test(test_reference_fnv_vectors),
         cmocka_unit_test(test_make_id_exact_and_stable),
         cmocka_unit_test(test_rule_tables),
+        cmocka_unit_test(test_rule_registry),
         cmocka_unit_test(test_periods_sorted_dedup),
         cmocka_unit_test(test_fen_format),
         cmocka_unit_test(test_fingerprint_changes),

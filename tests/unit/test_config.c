@@ -1,5 +1,7 @@
 /* test_config.c - configuration loading: values, ${VAR}, secrets from 0600
- * files and the environment, and the errors that name file, line and key. */
+ * files and the environment, and the errors that name file, line and key;
+ * the configuration map that drives it (defaults, ranges, help, accepted keys)
+ * and the reference in docs/configuration.md generated from it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 #include <cmocka.h>
 
 #include "app/config.h"
+#include "rules/rules.h"
 
 static char tmpdir[64];
 
@@ -160,6 +163,13 @@ static void test_errors_name_line_and_key(void **state) {
     expect_error("[rule assistance_hidden_income]\nmin_months = three\n", "gg.ini:2:", "key min_months: bad value 'three'");
     expect_error("[rule assistance_hidden_income]\nstandard.42x = 100\n", "gg.ini:2:", "region prefix must be 1 to 6 digits");
     expect_error("[rule assistance_hidden_income]\nstandard = 1.5\n", "gg.ini:2:", "key standard: bad value");
+    /* rule keys come from the rule descriptors: ranges and the accepted keys are named */
+    expect_error("[rule pension_after_death]\ngrace_months = 121\n", "gg.ini:2:",
+                 "key grace_months: bad value '121' (an integer from 0 to 120)");
+    expect_error("[rule pension_after_death]\nmin_months = 3\n", "gg.ini:2:", "accepted keys: enabled, grace_months");
+    expect_error("[rule assistance_hidden_income]\ngrace = 3\n", "gg.ini:2:",
+                 "accepted keys: enabled, min_months, standard, standard.<prefix>");
+    expect_error("[rule identity_conflict]\nenabled = sometimes\n", "gg.ini:2:", "key enabled: bad value 'sometimes'");
     expect_error("[gridgate]\nlog_level = loud\n", "gg.ini:2:", "log_level");
     expect_error("[gridgate]\ntoday = 2025-13-01\n", "gg.ini:2:", "key today");
     expect_error("[source hr]\nadapter = x.lua\nconn.db = pg:port=${GG_TEST_UNSET}\n", "gg.ini:3:",
@@ -215,6 +225,129 @@ static void test_secrets(void **state) {
     assert_non_null(strstr(err, "GG_TEST_NO_TOKEN is not set"));
 }
 
+/* Every default in the map is what a file without the key gets. */
+static void test_map_defaults(void **state) {
+    (void)state;
+    char err[1024];
+    gg_config *c = load("[source a]\nadapter = a.lua\n[admin]\ntoken_file = adm.token\n", err, sizeof err);
+    assert_null(c); /* token file missing */
+    write_file("adm.token", "t0ken\n", 0600);
+    c = load("[source a]\nadapter = a.lua\n[admin]\ntoken_file = adm.token\n", err, sizeof err);
+    assert_non_null(c);
+    assert_string_equal(c->log_level, "info");
+    assert_non_null(strstr(c->state_path, "/gridgate-state.db"));
+    assert_int_equal(c->sources[0].enabled, 1);
+    assert_int_equal(c->sources[0].memory_mb, 256);
+    assert_int_equal(c->backoff_base_ms, 1000);
+    assert_int_equal(c->backoff_max_ms, 300000);
+    assert_int_equal(c->verdict_deadline_days, 7);
+    assert_string_equal(c->admin_listen, "127.0.0.1:9187");
+    assert_int_equal(c->admin_stale_after, 0);
+    assert_string_equal(c->rules.exempt_subkinds[0], "motorcycle");
+    assert_string_equal(c->rules.exempt_subkinds[1], "disability_vehicle");
+    assert_int_equal(c->rules.standard_default, -1);
+    for (size_t r = 0; r < rules_count(); r++) assert_int_equal(c->rules.enabled[r], 1);
+    config_free(c);
+    /* and a value given replaces the default */
+    c = load("[delivery]\nbackoff_max_ms = 5000\n[rule assistance_hidden_assets]\nexempt_subkinds = car\n", err,
+             sizeof err);
+    assert_non_null(c);
+    assert_int_equal(c->backoff_max_ms, 5000);
+    assert_int_equal(c->rules.nexempt, 1);
+    assert_string_equal(c->rules.exempt_subkinds[0], "car");
+    config_free(c);
+}
+
+/* Values at both ends of a range load; one past either end is refused with the range. */
+static void test_map_ranges(void **state) {
+    (void)state;
+    char err[1024];
+    gg_config *c = load("[delivery]\nmax_attempts = 1000\n[source a]\nadapter = a.lua\nmemory_mb = 1\n"
+                        "conn.db = pg:x\nconn.db.max_body = 1G\n",
+                        err, sizeof err);
+    assert_non_null(c);
+    assert_int_equal(c->max_attempts, 1000);
+    assert_int_equal(c->sources[0].memory_mb, 1);
+    assert_int_equal(c->sources[0].conns[0].max_body, 1L << 30);
+    config_free(c);
+    expect_error("[delivery]\nmax_attempts = 1001\n", "gg.ini:2:", "key max_attempts: bad value '1001' (an integer from 1 to 1000)");
+    expect_error("[source a]\nadapter = a.lua\nmemory_mb = 0\n", "gg.ini:3:", "(an integer from 1 to 65536)");
+    expect_error("[source a]\nadapter = a.lua\nconn.db.max_body = 2G\n", "gg.ini:3:", "key conn.db.max_body: bad value '2G'");
+    expect_error("[admin]\nstale_after = 0\n", "gg.ini:2:", "key stale_after: bad value '0'");
+    expect_error("[gridgate]\nlog_level = loud\n", "gg.ini:2:", "key log_level: 'loud' is not one of debug, info, warn, error");
+}
+
+/* The unknown-key error lists the keys its section accepts. */
+static void test_unknown_key_lists_accepted(void **state) {
+    (void)state;
+    expect_error("[gridgate]\nstate_dir = x\n", "unknown key 'state_dir' in [gridgate]",
+                 "accepted keys: state, log_level, log_format, log_file, shutdown_timeout, workers, today");
+    expect_error("[delivery]\nattempts = 3\n", "unknown key 'attempts' in [delivery]",
+                 "accepted keys: max_attempts, backoff_base_ms, backoff_max_ms, verdict_deadline_days");
+    expect_error("[admin]\nport = 1\n", "unknown key 'port' in [admin]", "accepted keys: listen, token_file, stale_after");
+    expect_error("[source a]\nadapter = a.lua\nconn.db.colour = red\n", "unknown key 'conn.db.colour' in [source a]",
+                 "conn.<c>.token_env");
+    expect_error("[rule assistance_hidden_assets]\ngrace_months = 1\n", "unknown key 'grace_months'",
+                 "accepted keys: enabled, exempt_subkinds");
+}
+
+/* Every key of the map and of every rule has a type name and help; map keys
+ * are unique within their section. */
+static void test_map_complete(void **state) {
+    (void)state;
+    const char *sections[] = {"gridgate", "source", "route", "delivery", "admin"};
+    assert_true(config_map_count() > 20);
+    assert_null(config_map_at(config_map_count()));
+    for (size_t i = 0; i < config_map_count(); i++) {
+        const confkey *k = config_map_at(i);
+        int known = 0;
+        for (size_t j = 0; j < sizeof sections / sizeof *sections; j++) known |= !strcmp(k->section, sections[j]);
+        assert_true(known);
+        assert_true(k->help && *k->help);
+        assert_string_not_equal(confkey_type_name(k->type), "?");
+        if (k->type == CK_INT || k->type == CK_LONG || k->type == CK_SIZE) assert_true(k->min <= k->max);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(config_map_at(j)->section, k->section)) assert_string_not_equal(config_map_at(j)->key, k->key);
+    }
+    for (size_t r = 0; r < rules_count(); r++) {
+        const rule_desc *d = rules_get((rule_id)r);
+        for (size_t k = 0; k < d->nkeys; k++) assert_true(d->keys[k].help && *d->keys[k].help);
+    }
+    for (size_t k = 0; k < rules_ncommon_keys; k++) assert_true(rules_common_keys[k].help && *rules_common_keys[k].help);
+}
+
+/* docs/configuration.md holds exactly what `gridgate config keys --markdown` prints. */
+static void test_reference_matches_map(void **state) {
+    (void)state;
+    const char *src = getenv("GG_SOURCE_DIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/docs/configuration.md", src ? src : GG_SOURCE_DIR);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char doc[65536];
+    size_t n = fread(doc, 1, sizeof doc - 1, f);
+    fclose(f);
+    doc[n] = '\0';
+    const char *begin = strstr(doc, "<!-- BEGIN gridgate config keys --markdown -->\n");
+    const char *end = strstr(doc, "<!-- END gridgate config keys -->");
+    assert_non_null(begin);
+    assert_non_null(end);
+    begin += strlen("<!-- BEGIN gridgate config keys --markdown -->\n");
+    char *gen = NULL;
+    size_t genlen = 0;
+    FILE *m = open_memstream(&gen, &genlen);
+    assert_non_null(m);
+    config_keys_print(m, 1);
+    fclose(m);
+    if ((size_t)(end - begin) != genlen || memcmp(begin, gen, genlen) != 0) {
+        print_error("docs/configuration.md is out of date: regenerate its table with "
+                    "`gridgate config keys --markdown`\n");
+        free(gen);
+        fail();
+    }
+    free(gen);
+}
+
 static void test_missing_file(void **state) {
     (void)state;
     char err[512];
@@ -230,6 +363,11 @@ int main(void) {
         cmocka_unit_test(test_errors_name_line_and_key),
         cmocka_unit_test(test_secrets),
         cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_map_defaults),
+        cmocka_unit_test(test_map_ranges),
+        cmocka_unit_test(test_unknown_key_lists_accepted),
+        cmocka_unit_test(test_map_complete),
+        cmocka_unit_test(test_reference_matches_map),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "model/fact.h"
+#include "model/money.h"
 
 /* ---- registry ------------------------------------------------------------ */
 
@@ -784,6 +785,117 @@ static void test_copy_and_clear(void **state) {
     fact_clear(&dst);
 }
 
+
+/* Checked money arithmetic: overflow is refused and leaves the accumulator. */
+static void test_money_checked(void **state) {
+    (void)state;
+    int64_t acc = 0;
+    assert_int_equal(money_add(&acc, 312050), 0);
+    assert_int_equal(money_add(&acc, 285600), 0);
+    assert_int_equal(acc, 597650);
+    acc = INT64_MAX - 5;
+    assert_int_equal(money_add(&acc, 5), 0);
+    assert_true(acc == INT64_MAX);
+    assert_int_equal(money_add(&acc, 1), -1);
+    assert_true(acc == INT64_MAX); /* unchanged */
+    acc = INT64_MIN;
+    assert_int_equal(money_add(&acc, -1), -1);
+    assert_true(acc == INT64_MIN);
+    assert_int_equal(money_sub(&acc, 1), -1);
+    acc = 10;
+    assert_int_equal(money_sub(&acc, 25), 0);
+    assert_true(acc == -15);
+    int64_t out = 7;
+    assert_int_equal(money_mul(312050, 12, &out), 0);
+    assert_true(out == 3744600);
+    assert_int_equal(money_mul(INT64_MAX / 2 + 1, 2, &out), -1);
+    assert_true(out == 3744600);
+    assert_int_equal(money_mul(INT64_MIN, -1, &out), -1);
+    /* 10^15 yuan (a hostile record) summed a hundred times would wrap */
+    acc = 0;
+    int refused = 0;
+    for (int i = 0; i < 100; i++) refused += money_add(&acc, INT64_C(100000000000000000)) != 0;
+    assert_true(refused > 0 && acc > 0);
+    /* conversions never wrap, whatever the digit run */
+    int64_t fen = 0;
+    assert_int_equal(conv_yuan_to_fen("1111111111111111111111111111111111111111", &fen), -1);
+    assert_int_equal(conv_yuan_to_fen("92233720368547758.08", &fen), -1);
+    assert_int_equal(conv_yuan_to_fen("-92233720368547758.08", &fen), -1);
+    assert_int_equal(conv_int("99999999999999999999", &fen), -1);
+}
+
+/* Plausibility: dates within 1900-01-01 .. today + 1 year, no negative money,
+ * an amount under the ceiling; each refusal names the field and the limit. */
+static void test_plausible(void **state) {
+    (void)state;
+    fact_limits l;
+    fact_limits_init(&l, 0, 20241130);
+    assert_true(l.max_amount == MONEY_DEFAULT_MAX_AMOUNT);
+    assert_int_equal(l.min_date, 19000101);
+    assert_int_equal(l.max_date, 20251130);
+    assert_true(fact_date_plausible(&l, 19000101));
+    assert_false(fact_date_plausible(&l, 18991231));
+    assert_true(fact_date_plausible(&l, 20251130));
+    assert_false(fact_date_plausible(&l, 20251201));
+    fact f;
+    char err[300];
+    fact_init(&f, FK_PAYMENT);
+    assert_int_equal(fact_set_text(&f, FF_ID_NO, "110105194912310021", err, sizeof err), 0);
+    assert_int_equal(fact_set_text(&f, FF_PROGRAM, "pension", err, sizeof err), 0);
+    assert_int_equal(fact_set_text(&f, FF_PERIOD, "2024-03", err, sizeof err), 0);
+    assert_int_equal(fact_set_int(&f, FF_AMOUNT, 312050, err, sizeof err), 0);
+    assert_int_equal(fact_plausible(&f, &l, err, sizeof err), 0);
+    /* the ceiling itself is accepted, one fen more is not */
+    assert_int_equal(fact_set_int(&f, FF_AMOUNT, MONEY_DEFAULT_MAX_AMOUNT, err, sizeof err), 0);
+    assert_int_equal(fact_plausible(&f, &l, err, sizeof err), 0);
+    assert_int_equal(fact_set_int(&f, FF_AMOUNT, MONEY_DEFAULT_MAX_AMOUNT + 1, err, sizeof err), 0);
+    assert_int_equal(fact_plausible(&f, &l, err, sizeof err), -1);
+    assert_string_equal(err, "field 'amount': amount 1000000.01 yuan is over the ceiling of 1000000.00 yuan per "
+                             "record (max_amount)");
+    /* 10^15 yuan */
+    assert_int_equal(fact_set_text(&f, FF_AMOUNT, "100000000000000000", err, sizeof err), 0);
+    assert_int_equal(fact_plausible(&f, &l, err, sizeof err), -1);
+    assert_non_null(strstr(err, "over the ceiling"));
+    /* a configured ceiling */
+    fact_limits l2;
+    fact_limits_init(&l2, 500000, 20241130);
+    assert_int_equal(fact_set_int(&f, FF_AMOUNT, 500001, err, sizeof err), 0);
+    assert_int_equal(fact_plausible(&f, &l2, err, sizeof err), -1);
+    assert_non_null(strstr(err, "ceiling of 5000.00 yuan"));
+    /* negative */
+    assert_int_equal(fact_set_int(&f, FF_AMOUNT, -310, err, sizeof err), 0);
+    assert_int_equal(fact_plausible(&f, &l, err, sizeof err), -1);
+    assert_string_equal(err, "field 'amount': negative amount -3.10 yuan is not accepted");
+    assert_int_equal(fact_set_int(&f, FF_AMOUNT, INT64_MIN, err, sizeof err), 0);
+    assert_int_equal(fact_plausible(&f, &l, err, sizeof err), -1);
+    assert_string_equal(err, "field 'amount': negative amount -92233720368547758.08 yuan is not accepted");
+    assert_int_equal(fact_set_int(&f, FF_AMOUNT, 100, err, sizeof err), 0);
+    /* months and dates out of range */
+    assert_int_equal(fact_set_text(&f, FF_PERIOD, "2099-01", err, sizeof err), 0);
+    assert_int_equal(fact_plausible(&f, &l, err, sizeof err), -1);
+    assert_string_equal(err, "field 'period': implausible month 209901 (outside 190001..202511)");
+    assert_int_equal(fact_set_text(&f, FF_PERIOD, "1899-12", err, sizeof err), 0);
+    assert_int_equal(fact_plausible(&f, &l, err, sizeof err), -1);
+    assert_int_equal(fact_set_text(&f, FF_PERIOD, "2024-03", err, sizeof err), 0);
+    assert_int_equal(fact_set_text(&f, FF_PAID_ON, "0001-01-01", err, sizeof err), 0);
+    assert_int_equal(fact_plausible(&f, &l, err, sizeof err), -1);
+    assert_string_equal(err, "field 'paid_on': implausible date 10101 (before 19000101)");
+    assert_int_equal(fact_set_text(&f, FF_PAID_ON, "9999-12-31", err, sizeof err), 0);
+    assert_int_equal(fact_plausible(&f, &l, err, sizeof err), -1);
+    assert_string_equal(err, "field 'paid_on': implausible date 99991231 (after 20251130, a year from today)");
+    fact_clear(&f);
+    /* an asset's value may be over the monthly ceiling, never negative */
+    fact_init(&f, FK_ASSET);
+    assert_int_equal(fact_set_int(&f, FF_VALUE, INT64_C(500000000000), err, sizeof err), 0);
+    assert_int_equal(fact_plausible(&f, &l, err, sizeof err), 0);
+    assert_int_equal(fact_set_int(&f, FF_VALUE, -1, err, sizeof err), 0);
+    assert_int_equal(fact_plausible(&f, &l, err, sizeof err), -1);
+    fact_clear(&f);
+    /* today = 0: the clock */
+    fact_limits_init(&l, 0, 0);
+    assert_int_equal(l.max_date, date_today() + 10000);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry_matches_spec),
@@ -803,6 +915,8 @@ int main(void) {
         cmocka_unit_test(test_fields_json),
         cmocka_unit_test(test_normalize_identity),
         cmocka_unit_test(test_copy_and_clear),
+        cmocka_unit_test(test_money_checked),
+        cmocka_unit_test(test_plausible),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -50,7 +51,7 @@ static int setup(void **stp) {
 static int teardown(void **stp) {
     fixture *fx = *stp;
     char p[160];
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal", ".lock"};
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
         snprintf(p, sizeof p, "%s%s", fx->path, suffixes[i]);
         unlink(p);
@@ -132,7 +133,7 @@ static void test_schema_create_and_reopen(void **stp) {
                  tables[i]);
         assert_int_equal(sql_long(fx, q), 1);
     }
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "4");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "6");
     assert_sql_text(fx, "PRAGMA journal_mode", "wal");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE type='index'"
                                    " AND name IN ('facts_person_names','facts_dq','facts_case_key')"),
@@ -202,6 +203,57 @@ static void test_newer_schema_refused(void **stp) {
     state_close(open_ok(fx));
 }
 
+static void person_at(fact *f, const char *ref, const char *id, const char *name, int birth);
+
+/* A version-5 store (main's facts: no content_hash, dq, name_hash; indexes
+ * facts_id_norm and facts_case_key) migrates to 6 in place: its facts are
+ * kept with no content hash (rewritten when next read), persons stating a
+ * birth date are flagged until re-read, the person index replaces the id
+ * index, and the quarantine kinds and audit table of 4 and 5 stay. */
+static void test_migration_from_v5(void **stp) {
+    fixture *fx = *stp;
+    state_close(open_ok(fx));
+    sql_exec(fx, "DROP TABLE facts;"
+                 "CREATE TABLE facts(source TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL,"
+                 " id_norm TEXT NOT NULL DEFAULT '', case_key TEXT, fields_json TEXT NOT NULL, raw_json TEXT,"
+                 " first_cycle BIGINT NOT NULL, last_cycle BIGINT NOT NULL, name_norm TEXT,"
+                 " PRIMARY KEY(source, kind, ref));"
+                 "CREATE INDEX facts_id_norm ON facts(id_norm);"
+                 "CREATE INDEX facts_case_key ON facts(case_key);"
+                 "INSERT INTO facts VALUES('grid', 'person', 'P1', '11010519491231002X', NULL,"
+                 " '{\"id_no\":\"11010519491231002X\",\"name\":\"张三\",\"birth_date\":19491231}', NULL, 1, 1, '张三');"
+                 "INSERT INTO facts VALUES('hr', 'payment', 'R1', '11010519491231002X', NULL,"
+                 " '{\"id_no\":\"11010519491231002X\"}', NULL, 1, 1, NULL);"
+                 "INSERT INTO quarantine(source, stream, ref, reason, raw_json, first_cycle, last_cycle, count, at, kind)"
+                 " VALUES('hr', 's', 'Q1', 'invalid id_no: bad', NULL, 1, 1, 1, 0, 'invalid_id');"
+                 "UPDATE meta SET value='5' WHERE key='schema_version'");
+    state *st = open_ok(fx);
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "6");
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts"), 2);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE content_hash IS NULL"), 2);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE dq = 1"), 1);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'facts_id_norm'"), 0);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'facts_person_names'"), 1);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM quarantine WHERE kind = 'invalid_id'"), 1);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'audit'"), 1);
+    /* a fact found without a hash is written again, with one */
+    fact f;
+    person_at(&f, "P1", "11010519491231002X", "张三", 0);
+    uint64_t h = 0;
+    int found = 1;
+    assert_int_equal(state_fact_stored_hash(st, &f, &h, &found), 0);
+    assert_int_equal(found, 0);
+    assert_int_equal(state_fact_put(st, &f, 2), 0);
+    assert_int_equal(state_fact_stored_hash(st, &f, &h, &found), 0);
+    assert_int_equal(found, 1);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE dq = 1"), 0);
+    fact_clear(&f);
+    state_close(st);
+    /* reopening a version-6 store changes nothing */
+    state_close(open_ok(fx));
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE content_hash IS NOT NULL"), 1);
+}
+
 static int count_and_clear(void *ud, fact *f) {
     (*(int *)ud)++;
     assert_null(f->name_norm); /* stored by version 1: no folded name */
@@ -222,7 +274,7 @@ static void test_migration_from_v1(void **stp) {
                  " '{\"id_no\":\"x\",\"name\":\"张三\"}', NULL, 1, 1);"
                  "UPDATE meta SET value='1' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "4");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "6");
     int n = 0;
     assert_int_equal(state_facts_each(st, FK_PERSON, count_and_clear, &n), 0);
     assert_int_equal(n, 1);
@@ -256,7 +308,7 @@ static void test_migration_from_v2(void **stp) {
                  "INSERT INTO watermarks VALUES('court', 'verdicts', 'x', 13);"
                  "UPDATE meta SET value='2' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "4");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "6");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM watermarks"), 2);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM marks"), 2);
     assert_int_equal(sql_long(fx, "SELECT updated_at FROM marks WHERE key = 'pension_payments#lookup'"), 11);
@@ -667,7 +719,7 @@ static void test_fact_hash_and_prune_unseen(void **stp) {
     state *st = open_ok(fx);
     fact a, b;
     person_at(&a, "P1", "11010519491231002X", "张三", 0);
-    uint64_t h0 = state_fact_hash(&a, 0), stored = 0;
+    uint64_t h0 = state_fact_hash(&a), stored = 0;
     int found = 1;
     assert_int_equal(state_fact_stored_hash(st, &a, &stored, &found), 0);
     assert_int_equal(found, 0);
@@ -675,13 +727,13 @@ static void test_fact_hash_and_prune_unseen(void **stp) {
     assert_int_equal(state_fact_stored_hash(st, &a, &stored, &found), 0);
     assert_int_equal(found, 1);
     assert_true(stored == h0);
-    assert_true(state_fact_hash(&a, 0) == h0); /* stable */
+    assert_true(state_fact_hash(&a) == h0); /* stable */
     set_text(&a, FF_NAME, "张四");
-    assert_true(state_fact_hash(&a, 0) != h0);
+    assert_true(state_fact_hash(&a) != h0);
     set_text(&a, FF_NAME, "张三");
     free(a.raw_json);
     a.raw_json = strdup("{\"XM\":\"y\"}");
-    assert_true(state_fact_hash(&a, 0) != h0);
+    assert_true(state_fact_hash(&a) != h0);
     assert_true(state_ref_hash("P1") != state_ref_hash("P2"));
 
     person_at(&b, "P2", "11010519491231002X", "张三", 0);
@@ -824,6 +876,67 @@ static void test_quarantine_dedup(void **stp) {
                         " WHERE source='psb' AND reason='bad check character'", "1/2/2");
     assert_sql_text(fx, "SELECT first_cycle || '/' || last_cycle || '/' || count FROM quarantine"
                         " WHERE reason='no ref'", "3/4/2");
+}
+
+static int collect_kinds(void *ud, const quarantine_row *r) {
+    qlist *l = ud;
+    if (l->n < 8) snprintf(l->rows[l->n++], sizeof l->rows[0], "%s/%s/%s/%ld", r->ref, r->kind, r->reason, r->last_cycle);
+    return 0;
+}
+
+/* Each quarantine row says its kind; a rejected record whose earlier fact is
+ * stored keeps that fact for pruning (last_cycle moved to this cycle), and
+ * the last-good rows of a cycle can be listed. Schema 3 stores migrate with
+ * their invalid-id rows recognised. */
+static void test_quarantine_kinds(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    fact f;
+    fact_init(&f, FK_DEATH);
+    f.source = strdup("civil");
+    f.ref = strdup("HH1");
+    assert_non_null(f.source);
+    assert_int_equal(state_fact_put(st, &f, 1), 0);
+    fact_clear(&f);
+    int kept = -1;
+    assert_int_equal(state_quarantine_keep_fact(st, "civil", FK_DEATH, "HH1", 3, &kept), 0);
+    assert_int_equal(kept, 1);
+    assert_int_equal(state_quarantine_keep_fact(st, "civil", FK_DEATH, "HH2", 3, &kept), 0);
+    assert_int_equal(kept, 0);
+    assert_int_equal(state_quarantine_keep_fact(st, "civil", FK_PAYMENT, "HH1", 3, &kept), 0);
+    assert_int_equal(kept, 0); /* another kind's record of the same key */
+    assert_int_equal(state_quarantine_add_kind(st, QK_LAST_GOOD_KEPT, "civil", "cremations", "HH1", "bad date",
+                                               NULL, 3), 0);
+    assert_int_equal(state_quarantine_add_kind(st, QK_INVALID_ID, "civil", "cremations", "HH3",
+                                               "invalid id_no: check character", NULL, 3), 0);
+    assert_int_equal(state_quarantine_add(st, "civil", "cremations", "HH2", "bad date", NULL, 3), 0);
+    long gone = -1;
+    assert_int_equal(state_facts_prune(st, "civil", FK_DEATH, 3, &gone), 0);
+    assert_int_equal(gone, 0); /* HH1 was kept as seen in cycle 3 */
+    qlist l = {0};
+    assert_int_equal(state_quarantine_each(st, NULL, collect_kinds, &l), 0);
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.rows[0], "HH1/last_good_kept/bad date/3");
+    assert_string_equal(l.rows[1], "HH3/invalid_id/invalid id_no: check character/3");
+    assert_string_equal(l.rows[2], "HH2/rejected/bad date/3");
+    memset(&l, 0, sizeof l);
+    assert_int_equal(state_quarantine_last_good_each(st, 3, collect_kinds, &l), 0);
+    assert_int_equal(l.n, 1);
+    memset(&l, 0, sizeof l);
+    assert_int_equal(state_quarantine_last_good_each(st, 4, collect_kinds, &l), 0);
+    assert_int_equal(l.n, 0);
+    assert_string_equal(quarantine_kind_words("last_good_kept"), "rejected, last good kept");
+    assert_string_equal(quarantine_kind_words("invalid_id"), "invalid id, kept");
+    assert_string_equal(quarantine_kind_words("rejected"), "rejected");
+    state_close(st);
+
+    /* A schema 3 store (no kind column) migrates: invalid-id rows recognised. */
+    sql_exec(fx, "ALTER TABLE quarantine DROP COLUMN kind; UPDATE meta SET value='3' WHERE key='schema_version'");
+    st = open_ok(fx);
+    state_close(st);
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "6");
+    assert_sql_text(fx, "SELECT group_concat(ref || ':' || kind, ',') FROM (SELECT ref, kind FROM quarantine ORDER BY id)",
+                    "HH1:rejected,HH3:invalid_id,HH2:rejected");
 }
 
 typedef struct dqlist {
@@ -1361,14 +1474,83 @@ static void test_killed_process_leaves_previous_state(void **stp) {
     state_close(st);
 }
 
+static unsigned file_mode(const char *path, const char *suffix) {
+    char p[200];
+    snprintf(p, sizeof p, "%s%s", path, suffix);
+    struct stat sb;
+    if (stat(p, &sb) != 0) fail_msg("%s does not exist", p);
+    return (unsigned)(sb.st_mode & 0777);
+}
+
+/* The store holds personal data: with a permissive umask (022) the database
+ * and the -wal/-shm files SQLite creates on the first write are 0600, and an
+ * existing store left 0644 by an older build is narrowed on open. */
+static void test_files_private(void **stp) {
+    fixture *fx = *stp;
+    mode_t old = umask(022);
+    state *st = open_ok(fx);
+    assert_int_equal(state_begin(st), 0);
+    assert_int_equal(state_quarantine_add(st, "psb", "deaths", "R1", "bad date", "{}", 1), 0);
+    assert_int_equal(state_commit(st), 0);
+    assert_int_equal(file_mode(fx->path, ""), 0600);
+    assert_int_equal(file_mode(fx->path, "-wal"), 0600);
+    assert_int_equal(file_mode(fx->path, "-shm"), 0600);
+    state_close(st);
+    assert_int_equal(chmod(fx->path, 0644), 0);
+    st = open_ok(fx);
+    assert_int_equal(file_mode(fx->path, ""), 0600);
+    state_close(st);
+    umask(old);
+}
+
+/* One daemon per store: the lock file is 0600 and holds the pid; a second
+ * taker (another process: flock locks belong to the open file) is refused
+ * with that pid, and can take it once the holder is gone. */
+static void test_lock(void **stp) {
+    fixture *fx = *stp;
+    mode_t old = umask(022);
+    char err[512] = "";
+    int fd = -1;
+    assert_int_equal(state_lock(fx->path, &fd, err, sizeof err), 0);
+    assert_true(fd >= 0);
+    assert_int_equal(file_mode(fx->path, ".lock"), 0600);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        char e2[512] = "", want[64];
+        int fd2 = -1;
+        snprintf(want, sizeof want, "(pid %ld holds ", (long)getppid());
+        int rc = state_lock(fx->path, &fd2, e2, sizeof e2);
+        _exit(rc == -1 && fd2 == -1 && strstr(e2, want) && strstr(e2, "one daemon per state store") ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    state_unlock(fd);
+    child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        char e2[512] = "";
+        int fd2 = -1;
+        _exit(state_lock(fx->path, &fd2, e2, sizeof e2) == 0 ? 0 : 1);
+    }
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    umask(old);
+}
+
 int main(void) {
     gg_log_set_level(GG_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schema_create_and_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_files_private, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quarantine_kinds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_database_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_from_v5, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interest_new, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fact_hash_and_prune_unseen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persons_on_demand, setup, teardown),

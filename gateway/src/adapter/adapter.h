@@ -13,7 +13,6 @@
 #define GG_ADAPTER_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 #include "alerts/alert.h"
 #include "app/config.h"
@@ -46,10 +45,19 @@ typedef struct adapter_stream_info {
  * file and line). Connections are not opened yet. */
 adapter *adapter_load(const gg_source_conf *src, const char *adapter_path, char *err, size_t errsz);
 void adapter_free(adapter *ad);
+/* In a worker process forked with this adapter loaded: makes its runtime
+ * whole again (the deadline watchdog thread). 0, or -1 with err. */
+int adapter_after_fork(adapter *ad, char *err, size_t errsz);
 const char *adapter_source(const adapter *ad);
 size_t adapter_stream_count(const adapter *ad);
 const adapter_stream_info *adapter_stream(const adapter *ad, size_t i);
 int adapter_can_push(const adapter *ad);
+/* Whether stream i's declaration reads the result column (SQL) or top-level
+ * item key (HTTP) `col`, case-insensitively: through its map, key or
+ * incremental column (a JSON path "a.b" reads key "a"). 1 yes, 0 no, -1 when
+ * the stream has a `row` or `pull` function, whose reads cannot be known.
+ * For `adapter test`'s list of unmapped columns. */
+int adapter_stream_reads(const adapter *ad, size_t i, const char *col);
 /* Warnings found while loading (unknown field names etc.), NULL-terminated. */
 const char *const *adapter_warnings(const adapter *ad);
 
@@ -83,13 +91,13 @@ int adapter_id15(const char *id18, char out[16]);
  * text {"column": "value", ...} (UTF-8), malloc'd; NULL when not available.
  * Built on demand so that rows the cycle drops cost nothing. */
 char *adapter_raw_json(adapter *ad);
-/* A 64-bit hash of the same raw values (column names and values of the
- * current row), without building the JSON; 0 when the record is not a row
- * (an HTTP item: hash adapter_raw_json's text instead). */
-uint64_t adapter_raw_hash(adapter *ad);
 
 /* Delivers one alert through the adapter's push function (idempotent on
  * alert id by contract). `explanation` is the zh-CN text. */
 int adapter_push(adapter *ad, const alert *a, const char *explanation, char *err, size_t errsz);
+/* The same with the verdict deadline (unix seconds, 0 = none) handed to the
+ * push function as alert.deadline / alert.deadline_date (China time). */
+int adapter_push_due(adapter *ad, const alert *a, const char *explanation, long long deadline, char *err,
+                     size_t errsz);
 
 #endif

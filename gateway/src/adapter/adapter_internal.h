@@ -34,13 +34,13 @@
 #include "adapter/lua_rt.h"
 #include "conn/conn.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "model/ident.h"
 
 #define SPEC_MT "gridgate.spec"
 #define ROW_MT "gridgate.row"
 #define CONN_MT "gridgate.conn"
 #define MAX_CONSECUTIVE_ROW_ERRORS 100
-#define MAX_HTTP_PAGES 1000000
 
 typedef enum { SPEC_COL = 0, SPEC_CONST, SPEC_YUAN, SPEC_FEN, SPEC_DATE, SPEC_MONTH, SPEC_CODE,
                SPEC_BOOL, SPEC_INT } spec_op;
@@ -117,6 +117,13 @@ typedef struct pull_ctx {
     size_t wm_ts_cap, wm_key_cap;
     int wm_set;          /* a row moved the watermark */
     long lenient_dropped; /* values lenient date entries dropped in this pull */
+    size_t arena_charged; /* bytes of arena counted against the adapter's memory cap */
+    /* Limits on input (ad_pull_limits_init; max_field 0 = none, for c:query rows). */
+    long max_field, max_record;
+    fact_limits lim;
+    int over_col;        /* ad_convert_row: first column over max_field, or -1 */
+    size_t over_len, rec_len; /* its length; the row's total */
+    int raw_suppressed;  /* the record is over a size limit: no raw text is kept */
     char err[1024];      /* fatal error of the stream */
 } pull_ctx;
 
@@ -149,51 +156,64 @@ typedef struct conn_ud {
 
 /* ---------------------------------------------------------------- load.c */
 
-/* strdup that aborts on OOM; NULL stays NULL. */
-char *xstrdup(const char *s);
 /* Records a load/pull warning (adapter_warnings) and logs it. */
-void add_warning(adapter *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ad_warn(adapter *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Formats "path:line: msg" into err (line of `word` in the stream being
  * compiled, ad->compiling); returns -1. */
-int set_err_at(const adapter *ad, const char *word, char *err, size_t errsz, const char *fmt, ...)
+int ad_err_at(const adapter *ad, const char *word, char *err, size_t errsz, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-int strcaseeq(const char *a, const char *b);
+/* t[name] = fn as a C closure with the adapter as its upvalue, t the table
+ * at the top of the stack. [-0, +0] */
+void ad_set_closure(lua_State *L, adapter *ad, lua_CFunction fn, const char *name);
 /* Looks a dotted path up in a JSON object. Borrowed reference or NULL. */
-json_t *json_path(json_t *j, const char *path);
+json_t *ad_json_path(json_t *j, const char *path);
 
 /* ------------------------------------------------------------- compile.c */
 
-extern const char *const spec_names[];
-void map_entry_free(map_entry *e);
+extern const char *const ad_spec_names[];
+void ad_map_entry_free(map_entry *e);
 /* Text of a Lua scalar at idx into a malloc'd string (integers as integers),
  * NULL for other types. [-0, +0] */
-char *scalar_text(lua_State *L, int idx);
+char *ad_scalar_text(lua_State *L, int idx);
 /* Compiles the stream table at the top of the stack. Does not pop it. */
-int compile_stream(adapter *ad, stream *st, char *err, size_t errsz);
+int ad_compile_stream(adapter *ad, stream *st, char *err, size_t errsz);
 
 /* ----------------------------------------------------------------- map.c */
 
 /* Resolves map columns against the first row (pc->row); sets pc->resolved. */
-int resolve_columns(pull_ctx *pc, char *err, size_t errsz);
+int ad_resolve_columns(pull_ctx *pc, char *err, size_t errsz);
 /* Hands a rejected record to the sink; nonzero (and pc->stop) to stop. */
-int reject(pull_ctx *pc, const char *ref, const char *reason);
-/* Fills pc->f from the Lua table at idx. 0 ok, -1 reject with reason. */
-int fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t rsz);
+int ad_reject(pull_ctx *pc, const char *ref, const char *reason);
+/* Fills pc->f from the Lua table at idx (raw reads: never raises but for
+ * Lua running out of memory). 0 ok, -1 reject with reason. */
+int ad_fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t rsz);
 /* __index of the lazy row userdata (ROW_MT). */
-int l_row_index(lua_State *L);
+int ad_row_index(lua_State *L);
 /* Maps pc->row into pc->f and hands it to the sink; nonzero to stop. */
-int map_and_emit(pull_ctx *pc);
+int ad_map_and_emit(pull_ctx *pc);
+/* Fills pc's limits from the source's configuration (defaults for 0). */
+void ad_pull_limits_init(pull_ctx *pc);
+/* 0 when the JSON record (HTTP item, emitted table) is within max_field and
+ * max_record; -1 with the reason (field, length, limit). */
+int ad_item_over_limits(const pull_ctx *pc, json_t *item, char *reason, size_t rsz);
+/* ad_reject() without the record's raw text (it is over a size limit). */
+int ad_reject_oversize(pull_ctx *pc, const char *ref, const char *reason);
 
 /* ---------------------------------------------------------------- pull.c */
 
+#define CONVERT_NOMEM (-2)
 /* Converts a row's raw values into pc->vals (UTF-8); the index of an
- * undecodable column, or -1 when all converted. */
-int convert_row(pull_ctx *pc, int ncols, const char *const *raw);
+ * undecodable column, -1 when all converted, CONVERT_NOMEM when the row's
+ * arena would pass the adapter's memory cap (it counts against it). Never
+ * raises (called from connector callbacks). */
+int ad_convert_row(pull_ctx *pc, int ncols, const char *const *raw);
+/* Frees pc's arena and releases what it was charged. */
+void ad_arena_free(pull_ctx *pc);
 
 /* --------------------------------------------------------------- conns.c */
 
-void params_free(char **p, int n);
+void ad_params_free(char **p, int n);
 /* Converts sql and params in place for a non-UTF-8 source; 0 ok, -1 err. */
-int params_to_source(adapter *ad, char **sql, char **params, int n, char *err, size_t errsz);
+int ad_params_to_source(adapter *ad, char **sql, char **params, int n, char *err, size_t errsz);
 
 #endif

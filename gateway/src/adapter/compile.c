@@ -10,14 +10,15 @@
 #include <string.h>
 
 #include "conn/registry.h"
+#include "core/util.h"
 
 /* Spec names by spec_op, as the constructors write them into spec tables. */
-const char *const spec_names[] = {"col", "const", "yuan", "fen", "date", "month", "code",
+const char *const ad_spec_names[] = {"col", "const", "yuan", "fen", "date", "month", "code",
                                   "bool", "int", NULL};
 
 /* ------------------------------------------------------------ compile map */
 
-void map_entry_free(map_entry *e) {
+void ad_map_entry_free(map_entry *e) {
     free(e->col);
     free(e->cval);
     for (size_t i = 0; i < e->ncodes; i++) {
@@ -32,7 +33,7 @@ void map_entry_free(map_entry *e) {
 }
 
 /* Text of a Lua scalar at idx into a malloc'd string (integers as integers). */
-char *scalar_text(lua_State *L, int idx) {
+char *ad_scalar_text(lua_State *L, int idx) {
     char buf[64];
     switch (lua_type(L, idx)) {
     case LUA_TSTRING: return xstrdup(lua_tostring(L, idx));
@@ -70,12 +71,12 @@ static int compile_entry(adapter *ad, stream *st, fact_field field, map_entry *e
         return 0;
     }
     if (!is_spec(L, -1))
-        return set_err_at(ad, fname, err, errsz,
+        return ad_err_at(ad, fname, err, errsz,
                           "stream '%s': map.%s must be a column name or a spec such as yuan \"col\"", st->name, fname);
     lua_getfield(L, -1, "op");
     const char *op = lua_tostring(L, -1);
-    for (int i = 0; spec_names[i]; i++)
-        if (op && !strcmp(op, spec_names[i])) e->op = (spec_op)i;
+    for (int i = 0; ad_spec_names[i]; i++)
+        if (op && !strcmp(op, ad_spec_names[i])) e->op = (spec_op)i;
     lua_pop(L, 1);
     lua_getfield(L, -1, "col");
     if (lua_type(L, -1) == LUA_TSTRING) e->col = xstrdup(lua_tostring(L, -1));
@@ -85,7 +86,7 @@ static int compile_entry(adapter *ad, stream *st, fact_field field, map_entry *e
     lua_pop(L, 1);
     if (e->op == SPEC_CONST) {
         lua_getfield(L, -1, "value");
-        e->cval = scalar_text(L, -1);
+        e->cval = ad_scalar_text(L, -1);
         if (lua_isinteger(L, -1)) {
             e->cint_set = 1;
             e->cint = lua_tointeger(L, -1);
@@ -102,19 +103,19 @@ static int compile_entry(adapter *ad, stream *st, fact_field field, map_entry *e
                      ? fact_set_int(&probe, field, e->cint, e2, sizeof e2)
                      : fact_set_text(&probe, field, e->cval, e2, sizeof e2);
         fact_clear(&probe);
-        if (rc) return set_err_at(ad, fname, err, errsz, "stream '%s': map.%s: %s", st->name, fname, e2);
+        if (rc) return ad_err_at(ad, fname, err, errsz, "stream '%s': map.%s: %s", st->name, fname, e2);
     } else if (e->op == SPEC_CODE) {
         lua_getfield(L, -1, "codes");
         lua_pushnil(L);
         while (lua_next(L, -2)) {
             /* key -2, value -1 */
-            char *from = scalar_text(L, -2);
-            char *to = scalar_text(L, -1);
+            char *from = ad_scalar_text(L, -2);
+            char *to = ad_scalar_text(L, -1);
             if (!from || !to) {
                 free(from);
                 free(to);
                 lua_pop(L, 3);
-                return set_err_at(ad, "code", err, errsz, "stream '%s': map.%s: code table keys and values must be strings or numbers", st->name, fname);
+                return ad_err_at(ad, "code", err, errsz, "stream '%s': map.%s: code table keys and values must be strings or numbers", st->name, fname);
             }
             if (!strcmp(from, "default")) {
                 free(e->code_default);
@@ -123,7 +124,7 @@ static int compile_entry(adapter *ad, stream *st, fact_field field, map_entry *e
             } else {
                 e->code_from = realloc(e->code_from, (e->ncodes + 1) * sizeof(char *));
                 e->code_to = realloc(e->code_to, (e->ncodes + 1) * sizeof(char *));
-                if (!e->code_from || !e->code_to) abort();
+                if (!e->code_from || !e->code_to) gg_oom();
                 e->code_from[e->ncodes] = from;
                 e->code_to[e->ncodes++] = to;
             }
@@ -135,25 +136,25 @@ static int compile_entry(adapter *ad, stream *st, fact_field field, map_entry *e
         lua_Integer n = luaL_len(L, -1);
         for (lua_Integer i = 1; i <= n; i++) {
             lua_geti(L, -1, i);
-            char *t = scalar_text(L, -1);
+            char *t = ad_scalar_text(L, -1);
             lua_pop(L, 1);
             if (!t) continue;
             e->truthy = realloc(e->truthy, (e->ntruthy + 1) * sizeof(char *));
-            if (!e->truthy) abort();
+            if (!e->truthy) gg_oom();
             e->truthy[e->ntruthy++] = t;
         }
         lua_pop(L, 1);
     }
     if (e->op != SPEC_CONST && !e->col)
-        return set_err_at(ad, fname, err, errsz, "stream '%s': map.%s: the spec names no column", st->name, fname);
+        return ad_err_at(ad, fname, err, errsz, "stream '%s': map.%s: the spec names no column", st->name, fname);
     field_type ft = fact_field_type(field);
     if ((e->op == SPEC_YUAN || e->op == SPEC_FEN) && ft != FT_MONEY)
-        return set_err_at(ad, fname, err, errsz, "stream '%s': map.%s is not a money field; %s() applies to amount/value",
-                          st->name, fname, spec_names[e->op]);
+        return ad_err_at(ad, fname, err, errsz, "stream '%s': map.%s is not a money field; %s() applies to amount/value",
+                          st->name, fname, ad_spec_names[e->op]);
     if (e->op == SPEC_MONTH && ft != FT_MONTH)
-        return set_err_at(ad, fname, err, errsz, "stream '%s': map.%s is not a month field", st->name, fname);
+        return ad_err_at(ad, fname, err, errsz, "stream '%s': map.%s is not a month field", st->name, fname);
     if (e->op == SPEC_DATE && ft != FT_DATE && ft != FT_TEXT)
-        return set_err_at(ad, fname, err, errsz, "stream '%s': map.%s is not a date field", st->name, fname);
+        return ad_err_at(ad, fname, err, errsz, "stream '%s': map.%s is not a date field", st->name, fname);
     return 0;
 }
 
@@ -179,13 +180,13 @@ static int compile_incremental(adapter *ad, stream *st, int t, int http, char *e
     if (has_inc) {
         if (st->pull_ref != LUA_NOREF || http == 1) {
             lua_pop(L, 1);
-            return set_err_at(ad, "incremental", err, errsz,
+            return ad_err_at(ad, "incremental", err, errsz,
                               "stream '%s': incremental applies to declarative SQL streams only (not to %s)", st->name,
                               st->pull_ref != LUA_NOREF ? "a pull function" : "HTTP streams");
         }
         if (!lua_istable(L, -1)) {
             lua_pop(L, 1);
-            return set_err_at(ad, "incremental", err, errsz,
+            return ad_err_at(ad, "incremental", err, errsz,
                               "stream '%s': incremental must be a table: incremental = { column = \"gxsj\" }", st->name);
         }
         lua_pushnil(L);
@@ -196,7 +197,7 @@ static int compile_incremental(adapter *ad, stream *st, int t, int http, char *e
                 char kk[64];
                 snprintf(kk, sizeof kk, "%s", k);
                 lua_pop(L, 2);
-                return set_err_at(ad, "incremental", err, errsz,
+                return ad_err_at(ad, "incremental", err, errsz,
                                   "stream '%s': incremental: unknown key '%s' (known: column; a lag window is not implemented)",
                                   st->name, kk);
             }
@@ -204,11 +205,11 @@ static int compile_incremental(adapter *ad, stream *st, int t, int http, char *e
         st->inc_col = opt_string_field(L, -1, "column");
         lua_pop(L, 1);
         if (!is_sql_identifier(st->inc_col))
-            return set_err_at(ad, "incremental", err, errsz,
+            return ad_err_at(ad, "incremental", err, errsz,
                               "stream '%s': incremental.column must name a column (letters, digits, _), got '%s'",
                               st->name, st->inc_col ? st->inc_col : "(missing)");
         if (!is_sql_identifier(st->key))
-            return set_err_at(ad, "key", err, errsz,
+            return ad_err_at(ad, "key", err, errsz,
                               "stream '%s': an incremental stream's key must be a plain column name (it breaks ties), got '%s'",
                               st->name, st->key ? st->key : "(missing)");
     } else {
@@ -218,16 +219,16 @@ static int compile_incremental(adapter *ad, stream *st, int t, int http, char *e
     if (!lua_isnil(L, -1)) {
         if (lua_type(L, -1) != LUA_TSTRING) {
             lua_pop(L, 1);
-            return set_err_at(ad, "lookup", err, errsz, "stream '%s': lookup must be SQL text: lookup = [[SELECT ...]]", st->name);
+            return ad_err_at(ad, "lookup", err, errsz, "stream '%s': lookup must be SQL text: lookup = [[SELECT ...]]", st->name);
         }
         st->lookup = xstrdup(lua_tostring(L, -1));
         if (st->pull_ref != LUA_NOREF || http == 1) {
             lua_pop(L, 1);
-            return set_err_at(ad, "lookup", err, errsz, "stream '%s': lookup applies to declarative SQL streams only", st->name);
+            return ad_err_at(ad, "lookup", err, errsz, "stream '%s': lookup applies to declarative SQL streams only", st->name);
         }
         if (!fact_kind_is_stream(st->kind)) {
             lua_pop(L, 1);
-            return set_err_at(ad, "lookup", err, errsz,
+            return ad_err_at(ad, "lookup", err, errsz,
                               "stream '%s': lookup applies to payment and income streams (the big side), not %s",
                               st->name, fact_kind_name(st->kind));
         }
@@ -266,7 +267,7 @@ static int check_stream_keys(adapter *ad, stream *st, int t, char *err, size_t e
         lua_pop(L, 1);
         if (lua_type(L, -1) != LUA_TSTRING) {
             lua_pop(L, 1);
-            return set_err_at(ad, st->name, err, errsz, "stream '%s': keys must be names", st->name);
+            return ad_err_at(ad, st->name, err, errsz, "stream '%s': keys must be names", st->name);
         }
         const char *k = lua_tostring(L, -1);
         int known = 0;
@@ -275,7 +276,7 @@ static int check_stream_keys(adapter *ad, stream *st, int t, char *err, size_t e
             char kk[64];
             snprintf(kk, sizeof kk, "%s", k);
             lua_pop(L, 1);
-            return set_err_at(ad, kk, err, errsz, "stream '%s': unknown key '%s' (known: kind, conn, sql, params, key, map, row, pull, get, items, page, incremental, lookup)",
+            return ad_err_at(ad, kk, err, errsz, "stream '%s': unknown key '%s' (known: kind, conn, sql, params, key, map, row, pull, get, items, page, incremental, lookup)",
                               st->name, kk);
         }
     }
@@ -288,7 +289,7 @@ static int compile_common(adapter *ad, stream *st, int t, char *err, size_t errs
     lua_State *L = lua_rt_state(ad->rt);
     char *kind = opt_string_field(L, t, "kind");
     if (!kind || fact_kind_parse(kind, &st->kind)) {
-        int rc = set_err_at(ad, st->name, err, errsz,
+        int rc = ad_err_at(ad, st->name, err, errsz,
                             "stream '%s': kind '%s' is not a fact kind (person, death, payment, assistance_member, income, asset, custody, verdict)",
                             st->name, kind ? kind : "(missing)");
         free(kind);
@@ -299,7 +300,7 @@ static int compile_common(adapter *ad, stream *st, int t, char *err, size_t errs
     if (st->conn) {
         st->conn_idx = conn_index(ad, st->conn);
         if (st->conn_idx < 0)
-            return set_err_at(ad, "conn", err, errsz, "stream '%s': connection '%s' is not configured; add conn.%s = ... to [source %s]",
+            return ad_err_at(ad, "conn", err, errsz, "stream '%s': connection '%s' is not configured; add conn.%s = ... to [source %s]",
                               st->name, st->conn, st->conn, ad->source);
     }
     st->sql = opt_string_field(L, t, "sql");
@@ -328,7 +329,7 @@ static int compile_common(adapter *ad, stream *st, int t, char *err, size_t errs
 static int compile_http_source(adapter *ad, stream *st, int t, char *err, size_t errsz) {
     lua_State *L = lua_rt_state(ad->rt);
     if (!st->get)
-        return set_err_at(ad, st->name, err, errsz, "stream '%s': connection '%s' is HTTP: give get = \"/path\" and items = \"data.items\"", st->name, st->conn);
+        return ad_err_at(ad, st->name, err, errsz, "stream '%s': connection '%s' is HTTP: give get = \"/path\" and items = \"data.items\"", st->name, st->conn);
     lua_getfield(L, t, "page");
     if (lua_istable(L, -1)) {
         st->page_param = opt_string_field(L, -1, "param");
@@ -341,7 +342,7 @@ static int compile_http_source(adapter *ad, stream *st, int t, char *err, size_t
         lua_pop(L, 1);
         if (!st->page_param) {
             lua_pop(L, 1);
-            return set_err_at(ad, "page", err, errsz, "stream '%s': page needs param = \"page\"", st->name);
+            return ad_err_at(ad, "page", err, errsz, "stream '%s': page needs param = \"page\"", st->name);
         }
     }
     lua_pop(L, 1);
@@ -353,15 +354,15 @@ static int compile_http_source(adapter *ad, stream *st, int t, char *err, size_t
 static int compile_sql_source(adapter *ad, stream *st, int t, char *err, size_t errsz) {
     lua_State *L = lua_rt_state(ad->rt);
     if (!st->sql)
-        return set_err_at(ad, st->name, err, errsz, "stream '%s': connection '%s' is SQL: give sql = [[SELECT ...]]", st->name, st->conn);
+        return ad_err_at(ad, st->name, err, errsz, "stream '%s': connection '%s' is SQL: give sql = [[SELECT ...]]", st->name, st->conn);
     lua_getfield(L, t, "params");
     if (lua_istable(L, -1)) {
         lua_Integer n = luaL_len(L, -1);
         st->params = calloc((size_t)n + 1, sizeof(char *));
-        if (!st->params) abort();
+        if (!st->params) gg_oom();
         for (lua_Integer i = 1; i <= n; i++) {
             lua_geti(L, -1, i);
-            st->params[i - 1] = scalar_text(L, -1);
+            st->params[i - 1] = ad_scalar_text(L, -1);
             lua_pop(L, 1);
         }
         st->nparams = (int)n;
@@ -372,19 +373,24 @@ static int compile_sql_source(adapter *ad, stream *st, int t, char *err, size_t 
 
 /* Compiles `map` of the stream table at t into st->map. Field names that are
  * not fields of the stream's kind warn and are skipped. [-0, +0] */
+static int cmp_map_entry_field(const void *a, const void *b) {
+    const map_entry *x = a, *y = b;
+    return (x->field > y->field) - (x->field < y->field);
+}
+
 static int compile_map(adapter *ad, stream *st, int t, char *err, size_t errsz) {
     lua_State *L = lua_rt_state(ad->rt);
     lua_getfield(L, t, "map");
     if (!lua_istable(L, -1)) {
         lua_pop(L, 1);
-        return set_err_at(ad, st->name, err, errsz, "stream '%s': missing 'map' (fact field = column)", st->name);
+        return ad_err_at(ad, st->name, err, errsz, "stream '%s': missing 'map' (fact field = column)", st->name);
     }
     int m = lua_gettop(L);
     lua_pushnil(L);
     while (lua_next(L, m)) {
         if (lua_type(L, -2) != LUA_TSTRING) {
             lua_pop(L, 3);
-            return set_err_at(ad, "map", err, errsz, "stream '%s': map keys must be fact field names", st->name);
+            return ad_err_at(ad, "map", err, errsz, "stream '%s': map keys must be fact field names", st->name);
         }
         const char *fname = lua_tostring(L, -2);
         fact_field f;
@@ -392,14 +398,14 @@ static int compile_map(adapter *ad, stream *st, int t, char *err, size_t errsz) 
             /* Not fatal: the record model may grow, and a data officer sees it
              * in `check` and `adapter test`. Required fields are checked below. */
             char where[700];
-            set_err_at(ad, fname, where, sizeof where, "stream '%s': '%s' is not a field of %s facts; it is ignored (see docs/record-model.md)",
+            ad_err_at(ad, fname, where, sizeof where, "stream '%s': '%s' is not a field of %s facts; it is ignored (see docs/record-model.md)",
                        st->name, fname, fact_kind_name(st->kind));
-            add_warning(ad, "%s", where);
+            ad_warn(ad, "%s", where);
             lua_pop(L, 1);
             continue;
         }
         st->map = realloc(st->map, (st->nmap + 1) * sizeof *st->map);
-        if (!st->map) abort();
+        if (!st->map) gg_oom();
         if (compile_entry(ad, st, f, &st->map[st->nmap], err, errsz)) {
             st->nmap++;
             lua_pop(L, 3);
@@ -409,6 +415,10 @@ static int compile_map(adapter *ad, stream *st, int t, char *err, size_t errsz) 
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
+    /* lua_next's order changes with Lua's per-state hash seed: run the entries
+     * in field order, so the first bad value named in a reject is the same on
+     * every run. */
+    if (st->nmap > 1) qsort(st->map, st->nmap, sizeof *st->map, cmp_map_entry_field);
     return 0;
 }
 
@@ -421,7 +431,7 @@ static int check_required(adapter *ad, stream *st, char *err, size_t errsz) {
             fact_field alt = fact_field_alternative(st->kind, (fact_field)f); /* payment: case for id_no */
             for (size_t i = 0; i < st->nmap; i++) have |= st->map[i].field == (fact_field)f || st->map[i].field == alt;
             if (!have)
-                return set_err_at(ad, "map", err, errsz, "stream '%s': map lacks the required %s field '%s'", st->name,
+                return ad_err_at(ad, "map", err, errsz, "stream '%s': map lacks the required %s field '%s'", st->name,
                                   fact_kind_name(st->kind), fact_field_name((fact_field)f));
         }
     }
@@ -432,7 +442,7 @@ static int check_required(adapter *ad, stream *st, char *err, size_t errsz) {
  * become the columns of each item's row (borrowed from st->key and st->map). */
 static void collect_http_cols(stream *st) {
     st->http_cols = calloc(st->nmap + 1, sizeof(char *));
-    if (!st->http_cols) abort();
+    if (!st->http_cols) gg_oom();
     st->http_cols[st->nhttp_cols++] = st->key;
     for (size_t i = 0; i < st->nmap; i++) {
         if (!st->map[i].col) continue;
@@ -443,7 +453,7 @@ static void collect_http_cols(stream *st) {
 }
 
 /* Compiles the stream table at the top of the stack. Does not pop it. */
-int compile_stream(adapter *ad, stream *st, char *err, size_t errsz) {
+int ad_compile_stream(adapter *ad, stream *st, char *err, size_t errsz) {
     lua_State *L = lua_rt_state(ad->rt);
     int t = lua_gettop(L);
     st->row_ref = st->pull_ref = LUA_NOREF;
@@ -451,22 +461,22 @@ int compile_stream(adapter *ad, stream *st, char *err, size_t errsz) {
     st->keyidx = -1;
     st->incidx = -1;
     if (!lua_istable(L, t))
-        return set_err_at(ad, st->name, err, errsz, "stream '%s' must be a table", st->name);
+        return ad_err_at(ad, st->name, err, errsz, "stream '%s' must be a table", st->name);
     if (check_stream_keys(ad, st, t, err, errsz)) return -1;
     if (compile_common(ad, st, t, err, errsz)) return -1;
 
     if (st->pull_ref != LUA_NOREF) {
         if (st->sql || st->get)
-            return set_err_at(ad, "pull", err, errsz, "stream '%s': give either pull = function or sql/get with map, not both", st->name);
+            return ad_err_at(ad, "pull", err, errsz, "stream '%s': give either pull = function or sql/get with map, not both", st->name);
         return compile_incremental(ad, st, t, -1, err, errsz);
     }
     if (!st->conn)
-        return set_err_at(ad, st->name, err, errsz, "stream '%s': missing 'conn' (the connection to read from)", st->name);
+        return ad_err_at(ad, st->name, err, errsz, "stream '%s': missing 'conn' (the connection to read from)", st->name);
     int http = conn_spec_http(ad, st->conn_idx);
     if (http ? compile_http_source(ad, st, t, err, errsz) : compile_sql_source(ad, st, t, err, errsz))
         return -1;
     if (!st->key)
-        return set_err_at(ad, st->name, err, errsz, "stream '%s': missing 'key' (the column with the department's record key)", st->name);
+        return ad_err_at(ad, st->name, err, errsz, "stream '%s': missing 'key' (the column with the department's record key)", st->name);
     if (compile_incremental(ad, st, t, http, err, errsz)) return -1;
     if (compile_map(ad, st, t, err, errsz)) return -1;
     if (check_required(ad, st, err, errsz)) return -1;

@@ -4,6 +4,7 @@
  * adapter_connect, which opens the source's connections. Connector callbacks
  * never let a Lua error longjmp through libpq, ODBC or libcurl frames. */
 #include "adapter/adapter_internal.h"
+#include "core/util.h"
 
 #include <iconv.h>
 #include <stdio.h>
@@ -25,20 +26,21 @@ static char **params_from_lua(lua_State *L, int idx, int *n) {
     *n = 0;
     if (lua_isnoneornil(L, idx)) return NULL;
     luaL_checktype(L, idx, LUA_TTABLE);
-    lua_Integer len = luaL_len(L, idx);
-    if (len < 0 || len > 1000) luaL_error(L, "too many parameters (%d)", (int)len);
+    /* Raw length and raw reads: no metamethod can raise while p is held. */
+    lua_Unsigned len = lua_rawlen(L, idx);
+    if (len > 1000) luaL_error(L, "too many parameters (%d)", (int)len);
     char **p = calloc((size_t)len + 1, sizeof *p);
-    if (!p) luaL_error(L, "out of memory");
-    for (lua_Integer i = 1; i <= len; i++) {
-        lua_geti(L, idx, i);
-        p[i - 1] = scalar_text(L, -1); /* nil -> NULL (SQL NULL) */
+    if (!p) lua_rt_memerror(L, "query parameters");
+    for (lua_Integer i = 1; i <= (lua_Integer)len; i++) {
+        lua_rawgeti(L, idx, i);
+        p[i - 1] = ad_scalar_text(L, -1); /* nil -> NULL (SQL NULL) */
         lua_pop(L, 1);
     }
     *n = (int)len;
     return p;
 }
 
-void params_free(char **p, int n) {
+void ad_params_free(char **p, int n) {
     for (int i = 0; i < n; i++) free(p[i]);
     free(p);
 }
@@ -54,7 +56,7 @@ static char *to_source_text(adapter *ad, const char *s, const char *what, char *
     if (ascii || ad->cd_out == (iconv_t)-1) return xstrdup(s);
     size_t cap = len * 2 + 8;
     char *out = malloc(cap);
-    if (!out) abort();
+    if (!out) gg_oom();
     iconv(ad->cd_out, NULL, NULL, NULL, NULL);
     char *in = (char *)s, *o = out;
     size_t inleft = len, outleft = cap - 1;
@@ -68,7 +70,7 @@ static char *to_source_text(adapter *ad, const char *s, const char *what, char *
 }
 
 /* Converts sql and params in place for a non-UTF-8 source; 0 ok, -1 err. */
-int params_to_source(adapter *ad, char **sql, char **params, int n, char *err, size_t errsz) {
+int ad_params_to_source(adapter *ad, char **sql, char **params, int n, char *err, size_t errsz) {
     if (ad->cd_out == (iconv_t)-1) return 0;
     char *conv = to_source_text(ad, *sql, "the SQL text", err, errsz);
     if (!conv) return -1;
@@ -111,7 +113,12 @@ static int lua_query_row(void *ud, int ncols, const char *const *names, const ch
     lua_query *q = ud;
     lua_State *L = q->L;
     pull_ctx *pc = q->pc;
-    int bad = convert_row(pc, ncols, vals);
+    int bad = ad_convert_row(pc, ncols, vals);
+    if (bad == CONVERT_NOMEM) {
+        snprintf(q->err, sizeof q->err, "a row of the query needs more memory than the adapter's limit allows");
+        q->failed = 1;
+        return 1;
+    }
     if (bad >= 0) {
         snprintf(q->err, sizeof q->err, "column %s: not valid text in the source encoding", names[bad]);
         q->failed = 1;
@@ -161,11 +168,11 @@ static int l_conn_query(lua_State *L) {
     char e2[1024];
     char *sqlc = (char *)sql;
     int rc = -1;
-    if (params_to_source(cu->ad, &sqlc, params, n, e2, sizeof e2) == 0)
+    if (ad_params_to_source(cu->ad, &sqlc, params, n, e2, sizeof e2) == 0)
         rc = conn_query(c, sqlc, n, (const char *const *)params, lua_query_row, &q, e2, sizeof e2);
     if (sqlc != sql) free(sqlc);
-    params_free(params, n);
-    free(local.arena);
+    ad_params_free(params, n);
+    ad_arena_free(&local);
     free(local.vals);
     free(local.offs);
     if (q.failed) return luaL_error(L, "%s", q.err);
@@ -188,10 +195,10 @@ static int l_conn_exec(lua_State *L) {
     char e2[1024];
     char *sqlc = (char *)sql;
     int rc = -1;
-    if (params_to_source(cu->ad, &sqlc, params, n, e2, sizeof e2) == 0)
+    if (ad_params_to_source(cu->ad, &sqlc, params, n, e2, sizeof e2) == 0)
         rc = conn_exec(c, sqlc, n, (const char *const *)params, &affected, e2, sizeof e2);
     if (sqlc != sql) free(sqlc);
-    params_free(params, n);
+    ad_params_free(params, n);
     if (rc < 0) return luaL_error(L, "%s", e2);
     lua_pushinteger(L, affected);
     return 1;
@@ -202,16 +209,19 @@ static int l_conn_exec(lua_State *L) {
 static int http_call(lua_State *L, const char *method) {
     conn *c = conn_check(L, 1);
     const char *path = luaL_checkstring(L, 2);
-    char *body = NULL;
     char e2[1024];
     char pathbuf[4096];
+    /* Owns the request body, then the response body, then its JSON tree,
+     * whatever raises in between. */
+    lua_settop(L, 3);
+    lua_rt_box *box = lua_rt_push_box(L);
     if (!strcmp(method, "GET") && lua_istable(L, 3)) {
         /* query table -> ?k=v&... */
         size_t n = (size_t)snprintf(pathbuf, sizeof pathbuf, "%s", path);
         char sep = strchr(path, '?') ? '&' : '?';
         lua_pushnil(L);
         while (lua_next(L, 3)) {
-            char *k = scalar_text(L, -2), *v = scalar_text(L, -1);
+            char *k = ad_scalar_text(L, -2), *v = ad_scalar_text(L, -1);
             char *ek = k ? conn_url_escape(k) : NULL, *ev = v ? conn_url_escape(v) : NULL;
             if (ek && ev && n < sizeof pathbuf)
                 n += (size_t)snprintf(pathbuf + n, sizeof pathbuf - n, "%c%s=%s", sep, ek, ev);
@@ -227,28 +237,36 @@ static int http_call(lua_State *L, const char *method) {
     } else if (strcmp(method, "GET") && !lua_isnoneornil(L, 3)) {
         json_t *j = lua_rt_to_json(L, 3, e2, sizeof e2);
         if (!j) return luaL_error(L, "request body: %s", e2);
-        body = json_dumps(j, JSON_COMPACT);
+        box->mem = json_dumps(j, JSON_COMPACT);
         json_decref(j);
-        if (!body) return luaL_error(L, "request body: cannot encode JSON");
+        if (!box->mem) return luaL_error(L, "request body: cannot encode JSON");
     }
+    const char *body = box->mem;
     const char *hdrs[] = {"Content-Type: application/json; charset=utf-8", "Accept: application/json", NULL};
     http_response resp = {0};
     int rc = conn_http(c, method, path, hdrs, body, body ? strlen(body) : 0, &resp, e2, sizeof e2);
-    free(body);
+    lua_rt_box_clear(L, box);
     if (rc) return luaL_error(L, "%s %s: %s", method, path, e2);
-    lua_pushinteger(L, resp.status);
+    /* The body counts against the adapter's memory cap while it is held. */
+    long status = resp.status;
+    size_t blen = resp.len;
+    box->mem = resp.body;
+    resp.body = NULL;
+    http_response_free(&resp);
+    if (lua_rt_charge(L, blen) != 0) return lua_rt_memerror(L, "HTTP response body");
+    box->charged = blen;
+    lua_pushinteger(L, status);
     json_error_t je;
-    json_t *doc = resp.len ? json_loadb(resp.body, resp.len, 0, &je) : NULL;
+    json_t *doc = blen ? json_loadb(box->mem, blen, 0, &je) : NULL;
     if (doc) {
-        http_response_free(&resp);
-        /* push_json may raise on memory: free doc first via a protected call
-         * would be ideal; jansson doc is freed right after, so push a copy. */
+        free(box->mem);
+        box->mem = NULL;
+        box->j = doc; /* still charged as the body's size until pushed */
         lua_rt_push_json(L, doc);
-        json_decref(doc);
     } else {
-        lua_pushlstring(L, resp.body ? resp.body : "", resp.len);
-        http_response_free(&resp);
+        lua_pushlstring(L, box->mem ? box->mem : "", blen);
     }
+    lua_rt_box_clear(L, box);
     return 2;
 }
 static int l_conn_get(lua_State *L) { return http_call(L, "GET"); }
@@ -291,7 +309,7 @@ int adapter_connect(adapter *ad, char *err, size_t errsz) {
     }
     lua_pop(L, 1);
     if (luaL_newmetatable(L, ROW_MT)) {
-        lua_pushcfunction(L, l_row_index);
+        lua_pushcfunction(L, ad_row_index);
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);

@@ -5,6 +5,7 @@
  * adapter_free and the accessors. Also the helpers shared by the adapter
  * modules: messages naming file:line of a declaration, warnings, JSON paths. */
 #include "adapter/adapter_internal.h"
+#include "core/util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -17,22 +18,15 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-char *xstrdup(const char *s) {
-    if (!s) return NULL;
-    char *d = strdup(s);
-    if (!d) abort();
-    return d;
-}
-
-void add_warning(adapter *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void add_warning(adapter *ad, const char *fmt, ...) {
+void ad_warn(adapter *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ad_warn(adapter *ad, const char *fmt, ...) {
     char buf[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     char **grown = realloc(ad->warnings, (ad->nwarnings + 2) * sizeof *grown);
-    if (!grown) abort();
+    if (!grown) gg_oom();
     ad->warnings = grown;
     ad->warnings[ad->nwarnings++] = xstrdup(buf);
     ad->warnings[ad->nwarnings] = NULL;
@@ -71,9 +65,9 @@ static int find_line_after(const adapter *ad, const char *anchor, const char *wo
     return 0;
 }
 
-int set_err_at(const adapter *ad, const char *word, char *err, size_t errsz, const char *fmt, ...)
+int ad_err_at(const adapter *ad, const char *word, char *err, size_t errsz, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-int set_err_at(const adapter *ad, const char *word, char *err, size_t errsz, const char *fmt, ...) {
+int ad_err_at(const adapter *ad, const char *word, char *err, size_t errsz, const char *fmt, ...) {
     char msg[700];
     va_list ap;
     va_start(ap, fmt);
@@ -87,10 +81,8 @@ int set_err_at(const adapter *ad, const char *word, char *err, size_t errsz, con
     return -1;
 }
 
-int strcaseeq(const char *a, const char *b) { return strcasecmp(a, b) == 0; }
-
 /* Looks a dotted path up in a JSON object. Borrowed reference or NULL. */
-json_t *json_path(json_t *j, const char *path) {
+json_t *ad_json_path(json_t *j, const char *path) {
     char seg[128];
     const char *p = path;
     while (j && *p) {
@@ -115,7 +107,7 @@ json_t *json_path(json_t *j, const char *path) {
 /* Creates a spec table {op=, col=, line=} with the spec metatable. [-0, +1] */
 static void spec_push(lua_State *L, spec_op op) {
     lua_createtable(L, 0, 4);
-    lua_pushstring(L, spec_names[op]);
+    lua_pushstring(L, ad_spec_names[op]);
     lua_setfield(L, -2, "op");
     luaL_where(L, 1);
     lua_setfield(L, -2, "where");
@@ -203,12 +195,26 @@ static int l_mask_id(lua_State *L) {
 
 static int l_log(lua_State *L, gg_log_level lv) {
     adapter *ad = lua_touserdata(L, lua_upvalueindex(1));
-    const char *msg = luaL_checkstring(L, 1);
-    gg_log(lv, ad->source, "adapter: %s", msg);
+    size_t len;
+    const char *msg = luaL_checklstring(L, 1, &len);
+    /* Through the runtime's logger: escaped (one call, one line), masked and
+     * rate-limited per state. Past its line limit nothing more is shown, so
+     * the head of the message is enough. */
+    char line[4096];
+    int n = snprintf(line, sizeof line, "adapter: ");
+    size_t take = len < sizeof line - (size_t)n ? len : sizeof line - (size_t)n;
+    memcpy(line + n, msg, take);
+    lua_rt_log(L, lv, ad->source, line, (size_t)n + take);
     return 0;
 }
 static int l_log_info(lua_State *L) { return l_log(L, GG_LOG_INFO); }
 static int l_log_warn(lua_State *L) { return l_log(L, GG_LOG_WARN); }
+
+void ad_set_closure(lua_State *L, adapter *ad, lua_CFunction fn, const char *name) {
+    lua_pushlightuserdata(L, ad);
+    lua_pushcclosure(L, fn, 1);
+    lua_setfield(L, -2, name);
+}
 
 /* ---------------------------------------------------------------- loading */
 
@@ -220,14 +226,14 @@ static char *read_text(const char *path, char *err, size_t errsz) {
     }
     size_t cap = 8192, n = 0;
     char *buf = malloc(cap);
-    if (!buf) abort();
+    if (!buf) gg_oom();
     size_t got;
     while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
         n += got;
         if (cap - n - 1 == 0) {
             cap *= 2;
             buf = realloc(buf, cap);
-            if (!buf) abort();
+            if (!buf) gg_oom();
         }
     }
     fclose(f);
@@ -250,12 +256,8 @@ static void register_api(adapter *ad) {
         lua_rt_register(ad->rt, r->name);
     }
     lua_createtable(L, 0, 2);
-    lua_pushlightuserdata(L, ad);
-    lua_pushcclosure(L, l_log_info, 1);
-    lua_setfield(L, -2, "info");
-    lua_pushlightuserdata(L, ad);
-    lua_pushcclosure(L, l_log_warn, 1);
-    lua_setfield(L, -2, "warn");
+    ad_set_closure(L, ad, l_log_info, "info");
+    ad_set_closure(L, ad, l_log_warn, "warn");
     lua_rt_register(ad->rt, "log");
     lua_rt_open_json(ad->rt);
 }
@@ -266,7 +268,7 @@ static int stream_name_cmp(const void *a, const void *b) {
 
 adapter *adapter_load(const gg_source_conf *src, const char *adapter_path, char *err, size_t errsz) {
     adapter *ad = calloc(1, sizeof *ad);
-    if (!ad) abort();
+    if (!ad) gg_oom();
     ad->source = xstrdup(src->name);
     ad->label = xstrdup(src->label ? src->label : src->name);
     ad->path = xstrdup(adapter_path ? adapter_path : src->adapter);
@@ -276,7 +278,7 @@ adapter *adapter_load(const gg_source_conf *src, const char *adapter_path, char 
     ad->push_ref = LUA_NOREF;
     ad->conns_ref = LUA_NOREF;
     ad->warnings = calloc(1, sizeof(char *));
-    if (!ad->warnings) abort();
+    if (!ad->warnings) gg_oom();
 
     const char *enc = src->encoding ? src->encoding : "UTF-8";
     if (strcasecmp(enc, "UTF-8") && strcasecmp(enc, "UTF8")) {
@@ -320,7 +322,7 @@ adapter *adapter_load(const gg_source_conf *src, const char *adapter_path, char 
             char kk[64];
             snprintf(kk, sizeof kk, "%s", k);
             lua_pop(L, 1);
-            set_err_at(ad, kk, err, errsz, "unknown top-level key '%s' (known: streams, push, name, description)", kk);
+            ad_err_at(ad, kk, err, errsz, "unknown top-level key '%s' (known: streams, push, name, description)", kk);
             goto fail;
         }
     }
@@ -329,13 +331,13 @@ adapter *adapter_load(const gg_source_conf *src, const char *adapter_path, char 
         ad->push_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     else if (!lua_isnil(L, -1)) {
         lua_pop(L, 1);
-        set_err_at(ad, "push", err, errsz, "push must be a function(alert, conns)");
+        ad_err_at(ad, "push", err, errsz, "push must be a function(alert, conns)");
         goto fail;
     } else
         lua_pop(L, 1);
     lua_getfield(L, top, "streams");
     if (!lua_istable(L, -1) && !lua_isnil(L, -1)) {
-        set_err_at(ad, "streams", err, errsz, "streams must be a table of name = { kind = ..., ... }");
+        ad_err_at(ad, "streams", err, errsz, "streams must be a table of name = { kind = ..., ... }");
         goto fail;
     }
     if (lua_istable(L, -1)) {
@@ -347,18 +349,18 @@ adapter *adapter_load(const gg_source_conf *src, const char *adapter_path, char 
             n++;
         }
         ad->streams = calloc(n ? n : 1, sizeof *ad->streams);
-        if (!ad->streams) abort();
+        if (!ad->streams) gg_oom();
         lua_pushnil(L);
         while (lua_next(L, s)) {
             if (lua_type(L, -2) != LUA_TSTRING) {
                 lua_pop(L, 2);
-                set_err_at(ad, "streams", err, errsz, "streams must be named: streams = { deaths = { ... } }");
+                ad_err_at(ad, "streams", err, errsz, "streams must be named: streams = { deaths = { ... } }");
                 goto fail;
             }
             stream *st = &ad->streams[ad->nstreams++];
             st->name = xstrdup(lua_tostring(L, -2));
             ad->compiling = st->name;
-            int crc = compile_stream(ad, st, err, errsz);
+            int crc = ad_compile_stream(ad, st, err, errsz);
             ad->compiling = NULL;
             if (crc) {
                 lua_settop(L, top);
@@ -380,6 +382,8 @@ fail:
     return NULL;
 }
 
+int adapter_after_fork(adapter *ad, char *err, size_t errsz) { return lua_rt_after_fork(ad->rt, err, errsz); }
+
 void adapter_free(adapter *ad) {
     if (!ad) return;
     for (size_t i = 0; i < ad->nstreams; i++) {
@@ -396,7 +400,7 @@ void adapter_free(adapter *ad) {
         free(st->key);
         free(st->inc_col);
         free(st->lookup);
-        for (size_t k = 0; k < st->nmap; k++) map_entry_free(&st->map[k]);
+        for (size_t k = 0; k < st->nmap; k++) ad_map_entry_free(&st->map[k]);
         free(st->map);
         free(st->http_cols);
         for (size_t k = 0; k < st->nwarned; k++) free(st->warned[k]);

@@ -51,6 +51,8 @@
 #include <lualib.h>
 
 #include "core/log.h"
+#include "core/mask.h"
+#include "core/util.h"
 
 #define RT_DEFAULT_CAP ((size_t)256 * 1024 * 1024)
 #define RT_DEFAULT_DEADLINE_MS 60000L
@@ -58,7 +60,7 @@
 #define RT_JSON_MAX_DEPTH 64     /* Lua -> JSON nesting limit */
 #define RT_JSON_PUSH_MAX_DEPTH 4096 /* JSON -> Lua guard (jansson stops at 2048) */
 #define RT_LOCKED "locked"       /* what getmetatable() shows for protected tables */
-#define RT_JSONBOX "gg.jsonbox"  /* userdata owning jansson values during a call */
+#define RT_JSONBOX "gg.jsonbox"  /* lua_rt_box: userdata owning C memory during a call */
 #define RT_LOG_BURST 100          /* log lines an adapter may write at once */
 #define RT_LOG_RATE 10.0          /* ... and per second after that */
 #define RT_LOG_MAX_LINE 2000      /* bytes of one log line kept (escaped) */
@@ -126,16 +128,6 @@ static void rawset_str(lua_State *L, int t, const char *k) {
     lua_pushstring(L, k);
     lua_insert(L, -2);
     lua_rawset(L, t);
-}
-
-static void set_err(char *err, size_t errsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errsz, const char *fmt, ...) {
-    if (!err || errsz == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errsz, fmt, ap);
-    va_end(ap);
 }
 
 /* "16 MiB", or "1.50 MiB" when the cap is not a whole number of MiB. */
@@ -220,36 +212,6 @@ static int rt_panic(lua_State *L) {
 
 /* ----------------------------------------------------------------- logging */
 
-/* Copies msg into out (outsz > 4) with control characters escaped so that
- * one adapter log call is one log line: \n, \r as "\\n", "\\r", other bytes
- * below 0x20 (tab excepted) and 0x7f as "\\xNN". Cut at outsz with "...". */
-static void log_escape(const char *msg, size_t len, char *out, size_t outsz) {
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)msg[i];
-        char tmp[8];
-        size_t n;
-        if (ch == '\n')
-            n = (size_t)snprintf(tmp, sizeof tmp, "\\n");
-        else if (ch == '\r')
-            n = (size_t)snprintf(tmp, sizeof tmp, "\\r");
-        else if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-            n = (size_t)snprintf(tmp, sizeof tmp, "\\x%02x", ch);
-        else {
-            tmp[0] = (char)ch;
-            n = 1;
-        }
-        if (o + n + 4 > outsz) {
-            memcpy(out + o, "...", 3);
-            o += 3;
-            break;
-        }
-        memcpy(out + o, tmp, n);
-        o += n;
-    }
-    out[o] = '\0';
-}
-
 /* Token bucket: 1 when a line may be written now. */
 static int log_admit(lua_rt *rt) {
     struct timespec now;
@@ -281,8 +243,10 @@ static void rt_log(lua_rt *rt, int level, const char *component, const char *msg
         return;
     }
     log_flush_suppressed(rt);
+    /* One adapter log call is one line: control characters escaped (and id
+     * runs masked) by the one masker; cut at RT_LOG_MAX_LINE with "...". */
     char line[RT_LOG_MAX_LINE];
-    log_escape(msg, len, line, sizeof line);
+    if (mask_text_nbuf(msg, len, MASK_ESCAPE, line, sizeof line)) memcpy(line + sizeof line - 4, "...", 4);
     gg_log((gg_log_level)level, component, "%s", line);
 }
 
@@ -480,12 +444,12 @@ int lua_rt_pcall(lua_rt *rt, int nargs, int nresults, char *err, size_t errsz) {
     lua_State *L = rt->L;
     int base = lua_gettop(L) - nargs; /* the function */
     if (base < 1) {
-        set_err(err, errsz, "lua_rt_pcall: no function on the stack");
+        gg_set_err(err, errsz, "lua_rt_pcall: no function on the stack");
         return -1;
     }
     if (!lua_checkstack(L, 4)) {
         lua_settop(L, base - 1);
-        set_err(err, errsz, "lua_rt_pcall: Lua stack overflow");
+        gg_set_err(err, errsz, "lua_rt_pcall: Lua stack overflow");
         return -1;
     }
     /* [.., f, args] -> [.., fcopy, msgh, f, args]; fcopy names the function
@@ -512,7 +476,7 @@ int lua_rt_pcall(lua_rt *rt, int nargs, int nresults, char *err, size_t errsz) {
 
     const char *msg = lua_tostring(L, -1);
     if (rt->timed_out) {
-        set_err(err, errsz, "%s", rt->timeout_msg);
+        gg_set_err(err, errsz, "%s", rt->timeout_msg);
     } else if (status == LUA_ERRMEM ||
                (rt->mem_refused && (status == LUA_ERRERR || (msg && strstr(msg, "not enough memory"))))) {
         char capbuf[32];
@@ -521,14 +485,14 @@ int lua_rt_pcall(lua_rt *rt, int nargs, int nresults, char *err, size_t errsz) {
         lua_pushvalue(L, base);
         int have = lua_getinfo(L, ">S", &ar);
         if (have && ar.what[0] == 'm')
-            set_err(err, errsz, "%s: exceeded its memory limit of %s", ar.short_src, capbuf);
+            gg_set_err(err, errsz, "%s: exceeded its memory limit of %s", ar.short_src, capbuf);
         else if (have && ar.what[0] == 'L')
-            set_err(err, errsz, "%s: exceeded its memory limit of %s (in function at line %d)", ar.short_src,
+            gg_set_err(err, errsz, "%s: exceeded its memory limit of %s (in function at line %d)", ar.short_src,
                     capbuf, ar.linedefined);
         else
-            set_err(err, errsz, "exceeded its memory limit of %s", capbuf);
+            gg_set_err(err, errsz, "exceeded its memory limit of %s", capbuf);
     } else {
-        set_err(err, errsz, "%s", msg ? msg : "(error object is not a string)");
+        gg_set_err(err, errsz, "%s", msg ? msg : "(error object is not a string)");
     }
     lua_settop(L, base - 1);
     if (status == LUA_ERRMEM || rt->mem_refused) lua_gc(L, LUA_GCCOLLECT, 0);
@@ -1800,7 +1764,7 @@ static int rt_setup(lua_State *L) {
 lua_rt *lua_rt_new(size_t cap_bytes, long deadline_ms, char *err, size_t errsz) {
     lua_rt *rt = calloc(1, sizeof *rt);
     if (!rt) {
-        set_err(err, errsz, "lua_rt_new: out of memory");
+        gg_set_err(err, errsz, "lua_rt_new: out of memory");
         return NULL;
     }
     rt->cap = cap_bytes ? cap_bytes : RT_DEFAULT_CAP;
@@ -1809,7 +1773,7 @@ lua_rt *lua_rt_new(size_t cap_bytes, long deadline_ms, char *err, size_t errsz) 
 
     int rc = pthread_mutex_init(&rt->mu, NULL);
     if (rc != 0) {
-        set_err(err, errsz, "lua_rt_new: pthread_mutex_init: %s", strerror(rc));
+        gg_set_err(err, errsz, "lua_rt_new: pthread_mutex_init: %s", strerror(rc));
         free(rt);
         return NULL;
     }
@@ -1821,7 +1785,7 @@ lua_rt *lua_rt_new(size_t cap_bytes, long deadline_ms, char *err, size_t errsz) 
         pthread_condattr_destroy(&ca);
     }
     if (rc != 0) {
-        set_err(err, errsz, "lua_rt_new: monotonic condition variable: %s", strerror(rc));
+        gg_set_err(err, errsz, "lua_rt_new: monotonic condition variable: %s", strerror(rc));
         pthread_mutex_destroy(&rt->mu);
         free(rt);
         return NULL;
@@ -1831,7 +1795,7 @@ lua_rt *lua_rt_new(size_t cap_bytes, long deadline_ms, char *err, size_t errsz) 
     if (!rt->L) {
         char capbuf[32];
         format_cap(rt->cap, capbuf, sizeof capbuf);
-        set_err(err, errsz, "lua_rt_new: cannot create a Lua state within %s", capbuf);
+        gg_set_err(err, errsz, "lua_rt_new: cannot create a Lua state within %s", capbuf);
         lua_rt_free(rt);
         return NULL;
     }
@@ -1844,7 +1808,7 @@ lua_rt *lua_rt_new(size_t cap_bytes, long deadline_ms, char *err, size_t errsz) 
         const char *msg = lua_tostring(rt->L, -1);
         char capbuf[32];
         format_cap(rt->cap, capbuf, sizeof capbuf);
-        set_err(err, errsz, "lua_rt_new: cannot set up the sandbox (memory limit %s): %s", capbuf,
+        gg_set_err(err, errsz, "lua_rt_new: cannot set up the sandbox (memory limit %s): %s", capbuf,
                 msg ? msg : "?");
         lua_rt_free(rt);
         return NULL;
@@ -1852,7 +1816,7 @@ lua_rt *lua_rt_new(size_t cap_bytes, long deadline_ms, char *err, size_t errsz) 
 
     rc = pthread_create(&rt->watchdog, NULL, watchdog_main, rt);
     if (rc != 0) {
-        set_err(err, errsz, "lua_rt_new: cannot start the watchdog thread: %s", strerror(rc));
+        gg_set_err(err, errsz, "lua_rt_new: cannot start the watchdog thread: %s", strerror(rc));
         lua_rt_free(rt);
         return NULL;
     }
@@ -1875,6 +1839,29 @@ void lua_rt_free(lua_rt *rt) {
     pthread_cond_destroy(&rt->cv);
     pthread_mutex_destroy(&rt->mu);
     free(rt);
+}
+
+int lua_rt_after_fork(lua_rt *rt, char *err, size_t errsz) {
+    /* Only the forking thread exists in the child: the watchdog is gone and
+     * its mutex may have been copied locked. Both are made anew. */
+    pthread_condattr_t ca;
+    int rc = pthread_mutex_init(&rt->mu, NULL);
+    if (rc == 0) rc = pthread_condattr_init(&ca);
+    if (rc == 0) {
+        rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        if (rc == 0) rc = pthread_cond_init(&rt->cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    rt->stop = rt->running = rt->armed = rt->wd_idle = rt->wd_timed = 0;
+    rt->co_depth = 0;
+    rt->watchdog_started = 0;
+    if (rc == 0) rc = pthread_create(&rt->watchdog, NULL, watchdog_main, rt);
+    if (rc != 0) {
+        gg_set_err(err, errsz, "lua_rt_after_fork: cannot restart the watchdog: %s", strerror(rc));
+        return -1;
+    }
+    rt->watchdog_started = 1;
+    return 0;
 }
 
 lua_State *lua_rt_state(lua_rt *rt) { return rt->L; }
@@ -1975,14 +1962,14 @@ static int load_chunk_protected(lua_State *L) {
 static int read_file(const char *path, char **out, size_t *outlen, char *err, size_t errsz) {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        set_err(err, errsz, "cannot open %s: %s", path, strerror(errno));
+        gg_set_err(err, errsz, "cannot open %s: %s", path, strerror(errno));
         return -1;
     }
     size_t cap = 8192, len = 0;
     char *buf = malloc(cap);
     if (!buf) {
         fclose(f);
-        set_err(err, errsz, "cannot read %s: out of memory", path);
+        gg_set_err(err, errsz, "cannot read %s: out of memory", path);
         return -1;
     }
     for (;;) {
@@ -1991,7 +1978,7 @@ static int read_file(const char *path, char **out, size_t *outlen, char *err, si
             if (!nb) {
                 free(buf);
                 fclose(f);
-                set_err(err, errsz, "cannot read %s: out of memory", path);
+                gg_set_err(err, errsz, "cannot read %s: out of memory", path);
                 return -1;
             }
             buf = nb;
@@ -2005,7 +1992,7 @@ static int read_file(const char *path, char **out, size_t *outlen, char *err, si
         int e = errno;
         free(buf);
         fclose(f);
-        set_err(err, errsz, "cannot read %s: %s", path, strerror(e));
+        gg_set_err(err, errsz, "cannot read %s: %s", path, strerror(e));
         return -1;
     }
     fclose(f);
@@ -2026,13 +2013,13 @@ int lua_rt_load_file(lua_rt *rt, const char *path, char *err, size_t errsz) {
         free(buf);
         char capbuf[32];
         format_cap(rt->cap, capbuf, sizeof capbuf);
-        set_err(err, errsz, "%s: exceeded its memory limit of %s (file of %zu bytes)", path, capbuf, len);
+        gg_set_err(err, errsz, "%s: exceeded its memory limit of %s (file of %zu bytes)", path, capbuf, len);
         return -1;
     }
     if (!lua_checkstack(L, 4)) {
         free(buf);
         lua_rt_release(L, len);
-        set_err(err, errsz, "%s: Lua stack overflow", path);
+        gg_set_err(err, errsz, "%s: Lua stack overflow", path);
         return -1;
     }
     load_args a = {buf, len, path};
@@ -2045,10 +2032,10 @@ int lua_rt_load_file(lua_rt *rt, const char *path, char *err, size_t errsz) {
         if (status == LUA_ERRMEM || rt->mem_refused) {
             char capbuf[32];
             format_cap(rt->cap, capbuf, sizeof capbuf);
-            set_err(err, errsz, "%s: exceeded its memory limit of %s while compiling", path, capbuf);
+            gg_set_err(err, errsz, "%s: exceeded its memory limit of %s while compiling", path, capbuf);
         } else {
             const char *msg = lua_tostring(L, -1);
-            set_err(err, errsz, "%s", msg ? msg : "(error object is not a string)");
+            gg_set_err(err, errsz, "%s", msg ? msg : "(error object is not a string)");
         }
         lua_pop(L, 1);
         return -1;
@@ -2189,7 +2176,7 @@ static void enc_path_pop(enc_ctx *c, size_t saved) {
 static json_t *enc_value(enc_ctx *c, int idx, int depth);
 
 static json_t *enc_fail(enc_ctx *c, json_t *partial, const char *what) {
-    set_err(c->err, c->errsz, "%s at %s", what, c->path);
+    gg_set_err(c->err, c->errsz, "%s at %s", what, c->path);
     json_decref(partial);
     return NULL;
 }
@@ -2416,18 +2403,27 @@ static size_t json_estimate(const json_t *j) {
     }
 }
 
-/* A userdata owning one jansson value while Lua code may raise; __gc and
- * __close release it. */
-typedef struct {
-    json_t *j;
-    size_t charged; /* bytes counted against the cap for j */
-} jsonbox;
+/* The box (lua_rt_box, lua_rt.h) owning C memory while Lua code may raise;
+ * __gc and __close release it. */
+typedef lua_rt_box jsonbox;
 
 static void jsonbox_clear(lua_State *L, jsonbox *b) {
     json_decref(b->j);
     b->j = NULL;
+    free(b->mem);
+    b->mem = NULL;
     lua_rt_release(L, b->charged);
     b->charged = 0;
+}
+
+void lua_rt_box_clear(lua_State *L, lua_rt_box *b) { jsonbox_clear(L, b); }
+
+void lua_rt_json_error(const json_error_t *e, char *out, size_t outsz) {
+    /* jansson's text ends with " near '<token>'": the token is record text
+     * (a name, an id), so it is left out. */
+    const char *near = strstr(e->text, " near ");
+    int n = near ? (int)(near - e->text) : (int)strlen(e->text);
+    snprintf(out, outsz, "%.*s at line %d column %d", n, e->text, e->line, e->column);
 }
 
 static int jsonbox_gc(lua_State *L) {
@@ -2438,11 +2434,14 @@ static int jsonbox_gc(lua_State *L) {
 static jsonbox *push_jsonbox(lua_State *L) {
     jsonbox *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->j = NULL;
+    b->mem = NULL;
     b->charged = 0;
     luaL_setmetatable(L, RT_JSONBOX);
     lua_toclose(L, -1);
     return b;
 }
+
+lua_rt_box *lua_rt_push_box(lua_State *L) { return push_jsonbox(L); }
 
 static int json_encode_l(lua_State *L) {
     luaL_checkany(L, 1);
@@ -2473,7 +2472,11 @@ static int json_decode_l(lua_State *L) {
     jsonbox *box = push_jsonbox(L);
     json_error_t e;
     box->j = json_loadb(s, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
-    if (!box->j) return luaL_error(L, "json.decode: %s at line %d column %d", e.text, e.line, e.column);
+    if (!box->j) {
+        char why[200];
+        lua_rt_json_error(&e, why, sizeof why);
+        return luaL_error(L, "json.decode: %s", why);
+    }
     /* Counted after parsing (jansson allocates with plain malloc): the peak
      * while parsing is not, but it is bounded by the text, which is. */
     size_t est = json_estimate(box->j);

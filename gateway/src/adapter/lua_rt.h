@@ -34,6 +34,9 @@ typedef struct lua_rt lua_rt;
 /* cap_bytes: memory cap (0 = 256 MiB); deadline_ms: per-call limit (0 = 60000). */
 lua_rt *lua_rt_new(size_t cap_bytes, long deadline_ms, char *err, size_t errsz);
 void lua_rt_free(lua_rt *rt);
+/* In a child after fork(): restarts the watchdog thread (threads are not
+ * inherited), so deadlines hold in a worker. 0, or -1 with err. */
+int lua_rt_after_fork(lua_rt *rt, char *err, size_t errsz);
 lua_State *lua_rt_state(lua_rt *rt);
 
 /* Registers the value on top of the stack as a runtime global `name` visible to
@@ -86,6 +89,23 @@ int lua_rt_charge(lua_State *L, size_t bytes);
 void lua_rt_release(lua_State *L, size_t bytes);
 void *lua_rt_realloc(lua_State *L, void *ptr, size_t osize, size_t nsize);
 int lua_rt_memerror(lua_State *L, const char *what);
+
+/* A to-be-closed userdata owning C memory while Lua code may raise, for C
+ * functions called from Lua: push it first (it may raise itself, holding
+ * nothing yet), then hand it what you allocate. When the function returns or
+ * raises (or the box is collected) it decrefs j, frees mem and releases
+ * `charged` bytes; lua_rt_box_clear does the same at once. [-0, +1] */
+typedef struct lua_rt_box {
+    json_t *j;
+    void *mem;
+    size_t charged;
+} lua_rt_box;
+lua_rt_box *lua_rt_push_box(lua_State *L);
+void lua_rt_box_clear(lua_State *L, lua_rt_box *b);
+
+/* A jansson parse error as "<what> at line L column C", without the quoted
+ * token jansson adds (it is record text: a name or an id). */
+void lua_rt_json_error(const json_error_t *e, char *out, size_t outsz);
 
 /* Adapter logging. print(), warn() and this write one log line per call:
  * newlines, carriage returns and other control characters (tab excepted)

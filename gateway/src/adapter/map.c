@@ -5,19 +5,22 @@
  * the sink or rejects the record with a reason that never holds an id number
  * or a name. */
 #include "adapter/adapter_internal.h"
+#include "core/util.h"
 
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ------------------------------------------------------------ mapping rows */
 
 static int is_identity_field(fact_field f) { return f == FF_ID_NO || f == FF_NAME; }
 
 /* Applies one entry. 0 ok, -1 with a reason (never containing id/name values). */
-static int apply_entry(fact *f, const map_entry *e, const char *v, char *reason, size_t rsz) {
+static int apply_entry(fact *f, const map_entry *e, const char *v, const fact_limits *lim, char *reason,
+                       size_t rsz) {
     char e2[300];
     const char *fname = fact_field_name(e->field);
     const char *col = e->col ? e->col : "const";
@@ -54,9 +57,14 @@ static int apply_entry(fact *f, const map_entry *e, const char *v, char *reason,
             snprintf(reason, rsz, "field %s (column %s): not a date: '%.40s'", fname, col, v);
             return -1;
         }
+        if (!fact_date_plausible(lim, d)) {
+            snprintf(reason, rsz, "field %s (column %s): implausible date %d (outside %d..%d)", fname, col, d,
+                     lim->min_date, lim->max_date);
+            return -1;
+        }
         if (ft == FT_TEXT) {
             char buf[16];
-            snprintf(buf, sizeof buf, "%04d-%02d-%02d", d / 10000, d / 100 % 100, d % 100);
+            date_text(d, buf, sizeof buf);
             if (fact_set_text(f, e->field, buf, e2, sizeof e2)) goto fset;
         } else if (fact_set_int(f, e->field, d, e2, sizeof e2))
             goto fset;
@@ -64,6 +72,11 @@ static int apply_entry(fact *f, const map_entry *e, const char *v, char *reason,
     case SPEC_MONTH:
         if (conv_month(v, &d)) {
             snprintf(reason, rsz, "field %s (column %s): not a month: '%.40s'", fname, col, v);
+            return -1;
+        }
+        if (d < lim->min_date / 100 || d > lim->max_date / 100) {
+            snprintf(reason, rsz, "field %s (column %s): implausible month %d (outside %d..%d)", fname, col, d,
+                     lim->min_date / 100, lim->max_date / 100);
             return -1;
         }
         if (fact_set_int(f, e->field, d, e2, sizeof e2)) goto fset;
@@ -105,7 +118,7 @@ static int resolve_columns_in(pull_ctx *pc, char *err, size_t errsz);
 
 /* Resolves map columns against the first row; messages name the source and
  * point at the line inside the stream's declaration. */
-int resolve_columns(pull_ctx *pc, char *err, size_t errsz) {
+int ad_resolve_columns(pull_ctx *pc, char *err, size_t errsz) {
     char e2[900];
     pc->ad->compiling = pc->st->name;
     int rc = resolve_columns_in(pc, e2, sizeof e2);
@@ -119,14 +132,14 @@ static int resolve_columns_in(pull_ctx *pc, char *err, size_t errsz) {
     const row_view *r = &pc->row;
     st->keyidx = -1;
     for (int i = 0; i < r->ncols; i++)
-        if (strcaseeq(r->names[i], st->key)) st->keyidx = i;
+        if (gg_strcaseeq(r->names[i], st->key)) st->keyidx = i;
     if (st->keyidx < 0) goto missing_key;
     if (pc->incremental) {
         st->incidx = -1;
         for (int i = 0; i < r->ncols; i++)
-            if (strcaseeq(r->names[i], st->inc_col)) st->incidx = i;
+            if (gg_strcaseeq(r->names[i], st->inc_col)) st->incidx = i;
         if (st->incidx < 0)
-            return set_err_at(pc->ad, "incremental", err, errsz, "incremental column '%s' is not in the query result",
+            return ad_err_at(pc->ad, "incremental", err, errsz, "incremental column '%s' is not in the query result",
                               st->inc_col);
     }
     for (size_t k = 0; k < st->nmap; k++) {
@@ -134,13 +147,13 @@ static int resolve_columns_in(pull_ctx *pc, char *err, size_t errsz) {
         e->colidx = -1;
         if (!e->col) continue;
         for (int i = 0; i < r->ncols; i++)
-            if (strcaseeq(r->names[i], e->col)) e->colidx = i;
+            if (gg_strcaseeq(r->names[i], e->col)) e->colidx = i;
         if (e->colidx < 0) {
             char cols[400] = "";
             size_t n = 0;
             for (int i = 0; i < r->ncols && n < sizeof cols - 40; i++)
                 n += (size_t)snprintf(cols + n, sizeof cols - n, "%s%s", i ? ", " : "", r->names[i]);
-            return set_err_at(pc->ad, e->col, err, errsz,
+            return ad_err_at(pc->ad, e->col, err, errsz,
                               "map.%s reads column '%s', which the query does not return (it returns: %s)",
                               fact_field_name(e->field), e->col, cols);
         }
@@ -148,33 +161,104 @@ static int resolve_columns_in(pull_ctx *pc, char *err, size_t errsz) {
     pc->resolved = 1;
     return 0;
 missing_key:
-    return set_err_at(pc->ad, "key", err, errsz, "key column '%s' is not in the query result", st->key);
+    return ad_err_at(pc->ad, "key", err, errsz, "key column '%s' is not in the query result", st->key);
 }
 
-int reject(pull_ctx *pc, const char *ref, const char *reason) {
-    char *raw = adapter_raw_json(pc->ad);
+int ad_reject(pull_ctx *pc, const char *ref, const char *reason) {
+    char *raw = adapter_raw_json(pc->ad); /* NULL when the record is over a size limit */
+    pc->raw_suppressed = 0;
     int rc = pc->sink->on_reject ? pc->sink->on_reject(pc->sink->ud, pc->st->name, ref, reason, raw) : 0;
     free(raw);
     if (rc) pc->stop = 1;
     return rc;
 }
 
+int ad_reject_oversize(pull_ctx *pc, const char *ref, const char *reason) {
+    pc->raw_suppressed = 1;
+    return ad_reject(pc, ref, reason);
+}
+
+/* ------------------------------------------------------------ input limits */
+
+void ad_pull_limits_init(pull_ctx *pc) {
+    const gg_source_conf *s = pc->ad->src;
+    pc->max_field = s->max_field > 0 ? s->max_field : FACT_DEFAULT_MAX_FIELD;
+    pc->max_record = s->max_record > 0 ? s->max_record : FACT_DEFAULT_MAX_RECORD;
+    fact_limits_init(&pc->lim, s->max_amount > 0 ? (int64_t)s->max_amount * 100 : 0, 0);
+    pc->over_col = -1;
+}
+
+/* Size of a JSON record as its text would hold it (strings and keys by their
+ * bytes, other scalars a few bytes), and its first string over max_field. */
+typedef struct item_size {
+    size_t total;
+    size_t over_len;       /* 0: none */
+    char over_path[72];
+} item_size;
+
+static void item_walk(json_t *j, const char *key, size_t max_field, item_size *w, int depth) {
+    if (key) w->total += strlen(key) + 4;
+    if (json_is_string(j)) {
+        size_t n = json_string_length(j);
+        w->total += n + 2;
+        if (n > max_field && !w->over_len) {
+            w->over_len = n;
+            snprintf(w->over_path, sizeof w->over_path, "%.60s", key ? key : "(array element)");
+        }
+    } else if (json_is_object(j) && depth < 64) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(j, k, v) item_walk(v, k, max_field, w, depth + 1);
+    } else if (json_is_array(j) && depth < 64) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) item_walk(v, key, max_field, w, depth + 1);
+    } else {
+        w->total += 8;
+    }
+}
+
+int ad_item_over_limits(const pull_ctx *pc, json_t *item, char *reason, size_t rsz) {
+    if (!item || pc->max_field <= 0) return 0;
+    item_size w = {0};
+    item_walk(item, NULL, (size_t)pc->max_field, &w, 0);
+    if (w.over_len) {
+        snprintf(reason, rsz, "field %s: value of %zu bytes is over max_field (%ld bytes)", w.over_path, w.over_len,
+                 pc->max_field);
+        return -1;
+    }
+    if (w.total > (size_t)pc->max_record) {
+        snprintf(reason, rsz, "record of %zu bytes is over max_record (%ld bytes)", w.total, pc->max_record);
+        return -1;
+    }
+    return 0;
+}
+
 /* Fills fields from the Lua table at idx (row function result or emit).
  * Unknown fields warn once per stream. 0 ok, -1 reject with reason. */
-int fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t rsz) {
+int ad_fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t rsz) {
     stream *st = pc->st;
     fact *f = &pc->f;
     char e2[300];
     idx = lua_absindex(L, idx);
     /* ref first, so that a reject of this record carries its key whatever
      * order lua_next visits the fields in */
-    lua_getfield(L, idx, "ref");
-    char *ref = scalar_text(L, -1);
+    lua_pushliteral(L, "ref"); /* raw: no metamethod can raise (l_emit relies on it) */
+    lua_rawget(L, idx);
+    char *ref = ad_scalar_text(L, -1);
     lua_pop(L, 1);
+    if (ref && pc->max_field > 0 && strlen(ref) > (size_t)pc->max_field) {
+        snprintf(reason, rsz, "field ref: value of %zu bytes is over max_field (%ld bytes)", strlen(ref),
+                 pc->max_field);
+        free(ref);
+        pc->raw_suppressed = 1;
+        return -1;
+    }
     if (ref) {
         free(f->ref);
         f->ref = ref;
     }
+    /* an emitted table's size as a whole: l_emit checks it (ad_item_over_limits) */
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         if (lua_type(L, -2) != LUA_TSTRING) {
@@ -193,9 +277,9 @@ int fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t rs
             for (size_t i = 0; i < st->nwarned; i++) seen |= !strcmp(st->warned[i], k);
             if (!seen) {
                 st->warned = realloc(st->warned, (st->nwarned + 1) * sizeof(char *));
-                if (!st->warned) abort();
+                if (!st->warned) gg_oom();
                 st->warned[st->nwarned++] = xstrdup(k);
-                add_warning(pc->ad, "stream '%s': unknown field '%s' for %s facts is ignored", st->name, k,
+                ad_warn(pc->ad, "stream '%s': unknown field '%s' for %s facts is ignored", st->name, k,
                             fact_kind_name(st->kind));
             }
             lua_pop(L, 1);
@@ -211,16 +295,32 @@ int fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t rs
             if (lua_isinteger(L, -1))
                 rc = fact_set_int(f, ff, lua_tointeger(L, -1), e2, sizeof e2);
             else {
+                /* A float: only an integral value inside int64 converts (the
+                 * cast of anything else, 1e308 or NaN, is undefined). */
                 lua_Number n = lua_tonumber(L, -1);
+                if (!(n >= -9223372036854775808.0 && n < 9223372036854775808.0)) {
+                    snprintf(reason, rsz, "field %s: number %.6g is out of range for %s", k, n,
+                             ft == FT_DATE ? "a date (yyyymmdd)" : ft == FT_MONTH ? "a month (yyyymm)"
+                             : ft == FT_MONEY ? "an amount in fen" : "a 64-bit integer");
+                    lua_pop(L, 2);
+                    return -1;
+                }
                 if (n != (lua_Number)(int64_t)n) {
-                    snprintf(reason, rsz, "field %s: fractional number %.6g (money is integer fen; use yuan())", k, n);
+                    snprintf(reason, rsz, "field %s: fractional number %.6g (%s)", k, n,
+                             ft == FT_MONEY ? "money is integer fen; use yuan()" : "an integer is needed");
                     lua_pop(L, 2);
                     return -1;
                 }
                 rc = fact_set_int(f, ff, (int64_t)n, e2, sizeof e2);
             }
+        } else if (t == LUA_TSTRING && pc->max_field > 0 && lua_rawlen(L, -1) > (size_t)pc->max_field) {
+            snprintf(reason, rsz, "field %s: value of %zu bytes is over max_field (%ld bytes)", k,
+                     (size_t)lua_rawlen(L, -1), pc->max_field);
+            pc->raw_suppressed = 1;
+            lua_pop(L, 2);
+            return -1;
         } else if (t == LUA_TSTRING || t == LUA_TNUMBER) {
-            char *txt = scalar_text(L, -1);
+            char *txt = ad_scalar_text(L, -1);
             rc = fact_set_text(f, ff, txt, e2, sizeof e2);
             free(txt);
         } else {
@@ -238,7 +338,7 @@ int fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t rs
         }
         lua_pop(L, 1);
     }
-    return 0;
+    return fact_plausible(f, &pc->lim, reason, rsz);
 }
 
 /* Lazy row userdata: r.col reads the current row's value (UTF-8 text or nil). */
@@ -246,13 +346,13 @@ typedef struct row_ud {
     pull_ctx *pc; /* NULL once the row function returned */
 } row_ud;
 
-int l_row_index(lua_State *L) {
+int ad_row_index(lua_State *L) {
     row_ud *ru = luaL_checkudata(L, 1, ROW_MT);
     const char *k = luaL_checkstring(L, 2);
     if (!ru->pc) return luaL_error(L, "row used after its row function returned");
     pull_ctx *pc = ru->pc;
     if (pc->item) {
-        json_t *v = json_path(pc->item, k);
+        json_t *v = ad_json_path(pc->item, k);
         if (!v || json_is_null(v)) {
             lua_pushnil(L);
             return 1;
@@ -261,7 +361,7 @@ int l_row_index(lua_State *L) {
         return 1;
     }
     for (int i = 0; i < pc->row.ncols; i++)
-        if (strcaseeq(pc->row.names[i], k)) {
+        if (gg_strcaseeq(pc->row.names[i], k)) {
             if (pc->row.vals[i])
                 lua_pushstring(L, pc->row.vals[i]);
             else
@@ -281,7 +381,7 @@ static int l_row_call(lua_State *L) {
 
 /* Maps the current row (pc->row) into pc->f and hands it to the sink.
  * Returns nonzero to stop the pull. */
-int map_and_emit(pull_ctx *pc) {
+int ad_map_and_emit(pull_ctx *pc) {
     stream *st = pc->st;
     adapter *ad = pc->ad;
     char reason[600];
@@ -294,7 +394,7 @@ int map_and_emit(pull_ctx *pc) {
     if (!key || !*key) {
         snprintf(refbuf, sizeof refbuf, "(row %ld)", pc->rows_seen);
         snprintf(reason, sizeof reason, "record has no key (column %s is empty)", st->key);
-        return reject(pc, refbuf, reason);
+        return ad_reject(pc, refbuf, reason);
     }
     f->source = xstrdup(ad->source);
     f->ref = xstrdup(key);
@@ -302,8 +402,8 @@ int map_and_emit(pull_ctx *pc) {
         const map_entry *e = &st->map[k];
         const char *v = e->op == SPEC_CONST ? e->cval : pc->row.vals[e->colidx];
         if (!v || !*v) continue;
-        if (apply_entry(f, e, v, reason, sizeof reason)) {
-            if (!e->lenient) return reject(pc, key, reason);
+        if (apply_entry(f, e, v, &pc->lim, reason, sizeof reason)) {
+            if (!e->lenient) return ad_reject(pc, key, reason);
             /* lenient date: the field is left unset and the record kept */
             if (pc->lenient_dropped++ < 20)
                 gg_warn(ad->source, "stream %s, record %s: %s; field dropped (lenient)", st->name, key, reason);
@@ -331,10 +431,10 @@ int map_and_emit(pull_ctx *pc) {
             if (++pc->consecutive_errors >= MAX_CONSECUTIVE_ROW_ERRORS) {
                 snprintf(pc->err, sizeof pc->err, "source %s, stream '%s': stopped after %d consecutive row errors; last: %s",
                          ad->source, st->name, MAX_CONSECUTIVE_ROW_ERRORS, e2);
-                reject(pc, key, reason);
+                ad_reject(pc, key, reason);
                 return 1;
             }
-            return reject(pc, key, reason);
+            return ad_reject(pc, key, reason);
         }
         pc->consecutive_errors = 0;
         /* results: [-2] = value, [-1] = reason */
@@ -346,21 +446,22 @@ int map_and_emit(pull_ctx *pc) {
             snprintf(reason, sizeof reason, "rejected by the adapter: %s",
                      lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(no reason given)");
             lua_pop(L, 2);
-            return reject(pc, key, reason);
+            return ad_reject(pc, key, reason);
         }
         if (lua_istable(L, -2)) {
-            if (fact_from_table(pc, L, -2, reason, sizeof reason)) {
+            if (ad_fact_from_table(pc, L, -2, reason, sizeof reason)) {
                 lua_pop(L, 2);
-                return reject(pc, f->ref ? f->ref : key, reason);
+                return ad_reject(pc, f->ref ? f->ref : key, reason);
             }
         } else if (!(lua_isboolean(L, -2) && lua_toboolean(L, -2))) {
             lua_pop(L, 2);
             snprintf(reason, sizeof reason, "row function must return a table of fields, nil (skip) or false, reason");
-            return reject(pc, key, reason);
+            return ad_reject(pc, key, reason);
         }
         lua_pop(L, 2);
     }
-    if (fact_check(f, reason, sizeof reason)) return reject(pc, f->ref, reason);
+    if (fact_plausible(f, &pc->lim, reason, sizeof reason)) return ad_reject(pc, f->ref, reason);
+    if (fact_check(f, reason, sizeof reason)) return ad_reject(pc, f->ref, reason);
     pc->nrows++;
     int rc = pc->sink->on_fact ? pc->sink->on_fact(pc->sink->ud, st->name, f) : 0;
     if (rc) pc->stop = 1;
@@ -368,26 +469,9 @@ int map_and_emit(pull_ctx *pc) {
     return pc->stop;
 }
 
-uint64_t adapter_raw_hash(adapter *ad) {
-    pull_ctx *pc = ad->cur;
-    if (!pc || !pc->st || pc->item || !pc->row.names) return 0;
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a over name NUL value NUL (0xff for NULL) */
-    for (int i = 0; i < pc->row.ncols; i++) {
-        const char *parts[2] = {pc->row.names[i], pc->row.vals[i]};
-        for (int k = 0; k < 2; k++) {
-            const unsigned char *b = (const unsigned char *)(parts[k] ? parts[k] : "\xff");
-            do {
-                h ^= *b;
-                h *= 0x100000001b3ULL;
-            } while (*b++);
-        }
-    }
-    return h ? h : 1;
-}
-
 char *adapter_raw_json(adapter *ad) {
     pull_ctx *pc = ad->cur;
-    if (!pc || !pc->st) return NULL;
+    if (!pc || !pc->st || pc->raw_suppressed) return NULL;
     if (pc->item) return json_dumps(pc->item, JSON_COMPACT | JSON_SORT_KEYS);
     if (!pc->row.names) return NULL;
     json_t *o = json_object();
@@ -398,4 +482,22 @@ char *adapter_raw_json(adapter *ad) {
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return s;
+}
+
+/* Whether a path read by the declaration ("a" or "a.b.c") reads the column or
+ * top-level item key `col` (case-insensitive, like the column resolution). */
+static int path_reads(const char *path, const char *col) {
+    if (!path) return 0;
+    size_t n = strcspn(path, ".");
+    return strlen(col) == n && strncasecmp(path, col, n) == 0;
+}
+
+int adapter_stream_reads(const adapter *ad, size_t k, const char *col) {
+    if (k >= ad->nstreams || !col) return 0;
+    const stream *st = &ad->streams[k];
+    if (st->row_ref != LUA_NOREF || st->pull_ref != LUA_NOREF) return -1;
+    if (path_reads(st->key, col) || path_reads(st->inc_col, col)) return 1;
+    for (size_t i = 0; i < st->nmap; i++)
+        if (path_reads(st->map[i].col, col)) return 1;
+    return 0;
 }

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "conn/registry.h"
+#include "core/hash.h"
+#include "core/util.h"
 
 /* ------------------------------------------------------ encoding boundary */
 
@@ -22,10 +24,11 @@ static size_t arena_put(pull_ctx *pc, const char *v, size_t len) {
     if (need > pc->arena_cap) {
         size_t cap = pc->arena_cap ? pc->arena_cap : 4096;
         while (cap < need) cap *= 2;
-        char *grown = realloc(pc->arena, cap);
-        if (!grown) abort();
+        /* A row's size is the source's to decide: counted against the cap. */
+        char *grown = lua_rt_realloc(lua_rt_state(pc->ad->rt), pc->arena, pc->arena_charged, cap);
+        if (!grown) return SIZE_MAX - 1;
         pc->arena = grown;
-        pc->arena_cap = cap;
+        pc->arena_cap = pc->arena_charged = cap;
     }
     size_t off = pc->arena_len;
     adapter *ad = pc->ad;
@@ -49,25 +52,42 @@ static size_t arena_put(pull_ctx *pc, const char *v, size_t len) {
 
 /* Converts a row's raw values into pc->vals (UTF-8). On an undecodable value
  * returns the column index (>= 0); -1 when all converted. */
-int convert_row(pull_ctx *pc, int ncols, const char *const *raw) {
+int ad_convert_row(pull_ctx *pc, int ncols, const char *const *raw) {
     if (ncols > pc->vals_cap) {
         pc->vals = realloc(pc->vals, (size_t)ncols * sizeof *pc->vals);
         pc->offs = realloc(pc->offs, (size_t)ncols * sizeof *pc->offs);
-        if (!pc->vals || !pc->offs) abort();
+        if (!pc->vals || !pc->offs) gg_oom();
         pc->vals_cap = ncols;
     }
     pc->arena_len = 0;
+    pc->over_col = -1;
+    pc->over_len = pc->rec_len = 0;
     int bad = -1;
     for (int i = 0; i < ncols; i++) {
         if (!raw[i]) {
             pc->offs[i] = SIZE_MAX;
             continue;
         }
-        pc->offs[i] = arena_put(pc, raw[i], strlen(raw[i]));
+        size_t len = strlen(raw[i]);
+        pc->rec_len += len;
+        if (pc->max_field > 0 && (len > (size_t)pc->max_field || pc->rec_len > (size_t)pc->max_record)) {
+            /* over a limit: neither converted nor kept (the row is rejected) */
+            if (pc->over_col < 0 && len > (size_t)pc->max_field) pc->over_col = i, pc->over_len = len;
+            pc->offs[i] = SIZE_MAX;
+            continue;
+        }
+        pc->offs[i] = arena_put(pc, raw[i], len);
+        if (pc->offs[i] == SIZE_MAX - 1) return CONVERT_NOMEM;
         if (pc->offs[i] == SIZE_MAX && bad < 0) bad = i;
     }
     for (int i = 0; i < ncols; i++) pc->vals[i] = pc->offs[i] == SIZE_MAX ? NULL : pc->arena + pc->offs[i];
     return bad;
+}
+
+void ad_arena_free(pull_ctx *pc) {
+    if (pc->arena) lua_rt_realloc(lua_rt_state(pc->ad->rt), pc->arena, pc->arena_charged, 0);
+    pc->arena = NULL;
+    pc->arena_cap = pc->arena_charged = 0;
 }
 
 /* ------------------------------------------------------------- SQL streams */
@@ -78,7 +98,7 @@ static void buf_set(char **buf, size_t *cap, const char *s) {
     size_t n = strlen(s) + 1;
     if (n > *cap) {
         char *grown = realloc(*buf, n);
-        if (!grown) abort();
+        if (!grown) gg_oom();
         *buf = grown;
         *cap = n;
     }
@@ -98,7 +118,7 @@ static int track_watermark(pull_ctx *pc, int *stop) {
         pc->rows_seen++;
         if (!key || !*key) snprintf(refbuf, sizeof refbuf, "(row %ld)", pc->rows_seen);
         snprintf(reason, sizeof reason, "incremental column %s is empty", st->inc_col);
-        *stop = reject(pc, key && *key ? key : refbuf, reason) ? 1 : 0;
+        *stop = ad_reject(pc, key && *key ? key : refbuf, reason) ? 1 : 0;
         return 1;
     }
     if (!key || !*key) return 0; /* rejected by the mapping; no tie-breaker to resume from */
@@ -110,15 +130,34 @@ static int track_watermark(pull_ctx *pc, int *stop) {
 
 static int sql_row_cb(void *ud, int ncols, const char *const *names, const char *const *vals) {
     pull_ctx *pc = ud;
-    int bad = convert_row(pc, ncols, vals);
+    int bad = ad_convert_row(pc, ncols, vals);
+    if (bad == CONVERT_NOMEM) {
+        snprintf(pc->err, sizeof pc->err,
+                 "source %s, stream '%s': a row needs more memory than the adapter's limit allows", pc->ad->source,
+                 pc->st->name);
+        return 1;
+    }
     pc->row.ncols = ncols;
     pc->row.names = names;
     pc->row.vals = pc->vals;
-    if (!pc->resolved && resolve_columns(pc, pc->err, sizeof pc->err)) return 1;
+    if (!pc->resolved && ad_resolve_columns(pc, pc->err, sizeof pc->err)) return 1;
     if (bad >= 0) pc->vals[bad] = NULL; /* keep raw_json printable */
     if (pc->incremental) {
         int stop;
         if (track_watermark(pc, &stop)) return stop;
+    }
+    if (pc->max_field > 0 && (pc->over_col >= 0 || pc->rec_len > (size_t)pc->max_record)) {
+        const char *key = pc->vals[pc->st->keyidx];
+        char reason[300], refbuf[64];
+        if (!key || !*key) snprintf(refbuf, sizeof refbuf, "(row %ld)", pc->rows_seen + 1), key = refbuf;
+        if (pc->over_col >= 0)
+            snprintf(reason, sizeof reason, "column %.80s: value of %zu bytes is over max_field (%ld bytes)",
+                     names[pc->over_col], pc->over_len, pc->max_field);
+        else
+            snprintf(reason, sizeof reason, "record of %zu bytes is over max_record (%ld bytes)", pc->rec_len,
+                     pc->max_record);
+        pc->rows_seen++;
+        return ad_reject_oversize(pc, key, reason) ? 1 : 0;
     }
     if (bad >= 0) {
         const char *key = pc->vals[pc->st->keyidx] ? pc->vals[pc->st->keyidx] : "(unknown key)";
@@ -126,9 +165,9 @@ static int sql_row_cb(void *ud, int ncols, const char *const *names, const char 
         snprintf(reason, sizeof reason, "column %s: not valid %s text", names[bad],
                  pc->ad->cd == (iconv_t)-1 ? "UTF-8 (set encoding = GBK in the source if it is a legacy system)"
                                            : pc->ad->src->encoding);
-        return reject(pc, key, reason) ? 1 : 0;
+        return ad_reject(pc, key, reason) ? 1 : 0;
     }
-    return map_and_emit(pc);
+    return ad_map_and_emit(pc);
 }
 
 /* The stream's SQL with trailing blanks and semicolons removed, so that it
@@ -137,7 +176,7 @@ static char *sql_trimmed(const char *sql) {
     size_t n = strlen(sql);
     while (n && (isspace((unsigned char)sql[n - 1]) || sql[n - 1] == ';')) n--;
     char *s = malloc(n + 1);
-    if (!s) abort();
+    if (!s) gg_oom();
     memcpy(s, sql, n);
     s[n] = '\0';
     return s;
@@ -160,7 +199,7 @@ static char *incremental_sql(const stream *st, int pg, int resume) {
     }
     size_t cap = strlen(inner) + 4 * strlen(c) + 2 * strlen(k) + 200;
     char *out = malloc(cap);
-    if (!out) abort();
+    if (!out) gg_oom();
     if (resume)
         snprintf(out, cap,
                  "SELECT * FROM (%s) gg_q WHERE gg_q.%s > %s OR (gg_q.%s = %s AND gg_q.%s > %s)"
@@ -214,7 +253,7 @@ static int pull_sql(pull_ctx *pc, const char *watermark_in, char *err, size_t er
     }
     char *sql = base;
     char **params = calloc((size_t)nparams + 1, sizeof *params);
-    if (!params) abort();
+    if (!params) gg_oom();
     for (int i = 0; i < st->nparams; i++) params[i] = st->params[i] ? xstrdup(st->params[i]) : NULL;
     if (wm_ts) {
         params[st->nparams] = xstrdup(wm_ts);
@@ -222,11 +261,11 @@ static int pull_sql(pull_ctx *pc, const char *watermark_in, char *err, size_t er
         params[st->nparams + 2] = wm_key;
     }
     int rc = -1;
-    if (params_to_source(pc->ad, &sql, params, nparams, e2, sizeof e2) == 0)
+    if (ad_params_to_source(pc->ad, &sql, params, nparams, e2, sizeof e2) == 0)
         rc = conn_query(c, sql, nparams, (const char *const *)params, sql_row_cb, pc, e2, sizeof e2);
     if (sql != base) free(sql);
     if (base != st->sql) free(base);
-    params_free(params, nparams);
+    ad_params_free(params, nparams);
     if (pc->err[0]) {
         snprintf(err, errsz, "%s", pc->err);
         return -1;
@@ -246,9 +285,9 @@ static int http_item(pull_ctx *pc, json_t *item) {
     /* values point into the item or into num[] (numbers printed as text) */
     const char **vals = calloc((size_t)n + 1, sizeof *vals);
     char(*num)[32] = calloc((size_t)n + 1, sizeof *num);
-    if (!vals || !num) abort();
+    if (!vals || !num) gg_oom();
     for (int i = 0; i < n; i++) {
-        json_t *v = json_path(item, st->http_cols[i]);
+        json_t *v = ad_json_path(item, st->http_cols[i]);
         vals[i] = NULL;
         if (!v || json_is_null(v)) continue;
         if (json_is_string(v))
@@ -268,7 +307,15 @@ static int http_item(pull_ctx *pc, json_t *item) {
     pc->row.names = st->http_cols;
     pc->row.vals = vals;
     int rc = 1;
-    if (pc->resolved || resolve_columns(pc, pc->err, sizeof pc->err) == 0) rc = map_and_emit(pc);
+    char reason[300];
+    if (ad_item_over_limits(pc, item, reason, sizeof reason)) {
+        /* the key as ref when it is a short value, else the item's position */
+        const char *key = pc->resolved && st->keyidx >= 0 && st->keyidx < n ? vals[st->keyidx] : NULL;
+        char refbuf[64];
+        pc->rows_seen++;
+        if (!key || !*key || strlen(key) > 64) snprintf(refbuf, sizeof refbuf, "(item %ld)", pc->rows_seen), key = refbuf;
+        rc = ad_reject_oversize(pc, key, reason);
+    } else if (pc->resolved || ad_resolve_columns(pc, pc->err, sizeof pc->err) == 0) rc = ad_map_and_emit(pc);
     pc->item = NULL;
     pc->row.vals = NULL;
     free(vals);
@@ -276,11 +323,37 @@ static int http_item(pull_ctx *pc, json_t *item) {
     return rc;
 }
 
+/* Paging guards: a stream stops with an error after max_pages pages, or when
+ * a page repeats the previous one (same body, or same first and last record
+ * keys): a source that ignores the page parameter would be paged forever. */
+#define DEFAULT_MAX_PAGES 10000L
+#define PAGE_LOG_EVERY 500L
+
+/* The key of items[i] as text into buf ("" when absent or not a scalar). */
+static void item_key_text(const stream *st, json_t *items, size_t i, char *buf, size_t sz) {
+    json_t *v = ad_json_path(json_array_get(items, i), st->key);
+    buf[0] = '\0';
+    if (json_is_string(v)) snprintf(buf, sz, "s%s", json_string_value(v));
+    else if (json_is_integer(v)) snprintf(buf, sz, "i%" JSON_INTEGER_FORMAT, json_integer_value(v));
+}
+
 static int pull_http(pull_ctx *pc, char *err, size_t errsz) {
     stream *st = pc->st;
     conn *c = pc->ad->conns[st->conn_idx];
     long page = st->page_start;
-    for (long pages = 0; pages < MAX_HTTP_PAGES; pages++, page++) {
+    long max_pages = pc->ad->src->max_pages > 0 ? pc->ad->src->max_pages : DEFAULT_MAX_PAGES;
+    uint64_t prev_hash = 0;
+    size_t prev_len = 0;
+    char prev_first[80] = "", prev_last[80] = "";
+    for (long pages = 0;; pages++, page++) {
+        if (pages >= max_pages) {
+            snprintf(err, errsz, "source %s, stream '%s': stopped before page %ld: more than %ld pages (max_pages); "
+                     "is the paging parameter right?", pc->ad->source, st->name, page, max_pages);
+            return -1;
+        }
+        if (pages > 0 && pages % PAGE_LOG_EVERY == 0)
+            gg_info(pc->ad->source, "stream %s: paging: %ld pages, %ld records so far (page %ld next)", st->name, pages,
+                    pc->nrows, page);
         char path[2048];
         if (st->page_param) {
             int n = snprintf(path, sizeof path, "%s%c%s=%ld", st->get, strchr(st->get, '?') ? '&' : '?',
@@ -301,15 +374,37 @@ static int pull_http(pull_ctx *pc, char *err, size_t errsz) {
             http_response_free(&resp);
             return -1;
         }
-        json_error_t je;
-        json_t *doc = json_loadb(resp.body, resp.len, 0, &je);
-        http_response_free(&resp);
-        if (!doc) {
-            snprintf(err, errsz, "source %s, stream '%s': GET %s: response is not JSON (line %d: %s)", pc->ad->source,
-                     st->name, path, je.line, je.text);
+        /* The body counts against the adapter's memory cap while parsed. */
+        lua_State *L = lua_rt_state(pc->ad->rt);
+        size_t blen = resp.len;
+        if (lua_rt_charge(L, blen) != 0) {
+            snprintf(err, errsz, "source %s, stream '%s': GET %s: a body of %zu bytes passes the adapter's memory limit",
+                     pc->ad->source, st->name, path, blen);
+            http_response_free(&resp);
             return -1;
         }
-        json_t *items = st->items ? json_path(doc, st->items) : doc;
+        uint64_t hash = fnv1a64_update(GG_FNV_OFFSET, resp.body, resp.len);
+        int same_body = pages > 0 && hash == prev_hash && resp.len == prev_len;
+        prev_hash = hash;
+        prev_len = resp.len;
+        json_error_t je;
+        json_t *doc = same_body ? NULL : json_loadb(resp.body, resp.len, 0, &je);
+        http_response_free(&resp);
+        lua_rt_release(L, blen);
+        if (same_body) {
+            snprintf(err, errsz, "source %s, stream '%s': page %ld repeats page %ld (same body): the source does not "
+                     "page with '%s'; stopped", pc->ad->source, st->name, page, page - 1,
+                     st->page_param ? st->page_param : "?");
+            return -1;
+        }
+        if (!doc) {
+            char why[200];
+            lua_rt_json_error(&je, why, sizeof why);
+            snprintf(err, errsz, "source %s, stream '%s': GET %s: response is not JSON (%s)", pc->ad->source,
+                     st->name, path, why);
+            return -1;
+        }
+        json_t *items = st->items ? ad_json_path(doc, st->items) : doc;
         if (!json_is_array(items)) {
             snprintf(err, errsz, "source %s, stream '%s': GET %s: no array at '%s' in the response", pc->ad->source,
                      st->name, path, st->items ? st->items : "(top level)");
@@ -317,13 +412,27 @@ static int pull_http(pull_ctx *pc, char *err, size_t errsz) {
             return -1;
         }
         size_t n = json_array_size(items);
+        if (n > 0 && st->page_param) {
+            char first[80], last[80];
+            item_key_text(st, items, 0, first, sizeof first);
+            item_key_text(st, items, n - 1, last, sizeof last);
+            if (pages > 0 && first[0] && !strcmp(first, prev_first) && !strcmp(last, prev_last)) {
+                snprintf(err, errsz, "source %s, stream '%s': page %ld repeats page %ld (same first and last record "
+                         "keys): the source does not page with '%s'; stopped", pc->ad->source, st->name, page,
+                         page - 1, st->page_param);
+                json_decref(doc);
+                return -1;
+            }
+            memcpy(prev_first, first, sizeof first);
+            memcpy(prev_last, last, sizeof last);
+        }
         for (size_t i = 0; i < n && !pc->stop; i++) {
             json_t *it = json_array_get(items, i);
             if (!json_is_object(it)) {
                 char ref[64];
                 snprintf(ref, sizeof ref, "(page %ld item %zu)", page, i);
                 pc->item = NULL;
-                if (reject(pc, ref, "item is not a JSON object")) break;
+                if (ad_reject(pc, ref, "item is not a JSON object")) break;
                 continue;
             }
             if (http_item(pc, it)) pc->stop = 1;
@@ -335,9 +444,6 @@ static int pull_http(pull_ctx *pc, char *err, size_t errsz) {
         }
         if (pc->stop || !st->page_param || n == 0 || (st->size_param && (long)n < st->page_size)) return 0;
     }
-    snprintf(err, errsz, "source %s, stream '%s': more than %d pages; is the paging parameter right?", pc->ad->source,
-             st->name, MAX_HTTP_PAGES);
-    return -1;
 }
 
 /* ------------------------------------------------------ custom Lua pulls */
@@ -353,17 +459,29 @@ static int l_emit(lua_State *L) {
     fact_init(&pc->f, pc->st->kind);
     pc->f.source = xstrdup(ad->source);
     char reason[600];
-    /* raw_json for evidence: the emitted table itself */
+    /* ad_fact_from_table first: it reads the table raw and never raises, and
+     * nothing C-allocated is held yet if it did. */
+    int bad = ad_fact_from_table(pc, L, 1, reason, sizeof reason);
+    /* raw_json for evidence: the emitted table itself; nothing below raises */
     char e2[256];
     json_t *raw = lua_rt_to_json(L, 1, e2, sizeof e2);
     pc->item = raw;
+    /* The whole record (raw text included) within the size limits; its reason
+     * stands before a field's, but for an oversized ref (checked first). */
+    char big[300];
+    int ref_too_big = bad && !pc->f.ref && !strncmp(reason, "field ref:", 10);
+    if (!ref_too_big && ad_item_over_limits(pc, raw, big, sizeof big)) {
+        snprintf(reason, sizeof reason, "%s", big);
+        pc->raw_suppressed = 1;
+        bad = 1;
+    }
     int rc;
-    if (fact_from_table(pc, L, 1, reason, sizeof reason)) {
-        rc = reject(pc, pc->f.ref ? pc->f.ref : "(no ref)", reason);
+    if (bad) {
+        rc = ad_reject(pc, pc->f.ref ? pc->f.ref : "(no ref)", reason);
     } else if (!pc->f.ref) {
-        rc = reject(pc, "(no ref)", "emitted record has no ref (the department's record key)");
+        rc = ad_reject(pc, "(no ref)", "emitted record has no ref (the department's record key)");
     } else if (fact_check(&pc->f, reason, sizeof reason)) {
-        rc = reject(pc, pc->f.ref, reason);
+        rc = ad_reject(pc, pc->f.ref, reason);
     } else {
         pc->nrows++;
         rc = pc->sink->on_fact ? pc->sink->on_fact(pc->sink->ud, pc->st->name, &pc->f) : 0;
@@ -380,11 +498,11 @@ static int l_reject(lua_State *L) {
     adapter *ad = lua_touserdata(L, lua_upvalueindex(1));
     pull_ctx *pc = ad->cur;
     if (!pc) return luaL_error(L, "reject called outside a pull");
-    char *ref = scalar_text(L, 1);
-    const char *why = luaL_optstring(L, 2, "rejected by the adapter");
+    const char *why = luaL_optstring(L, 2, "rejected by the adapter"); /* may raise: before ref */
+    char *ref = ad_scalar_text(L, 1);
     char reason[600];
     snprintf(reason, sizeof reason, "rejected by the adapter: %s", why);
-    reject(pc, ref ? ref : "(no ref)", reason);
+    ad_reject(pc, ref ? ref : "(no ref)", reason);
     free(ref);
     return 0;
 }
@@ -396,12 +514,8 @@ static int pull_lua(pull_ctx *pc, char *err, size_t errsz) {
     lua_createtable(L, 0, 4);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ad->conns_ref);
     lua_setfield(L, -2, "conns");
-    lua_pushlightuserdata(L, ad);
-    lua_pushcclosure(L, l_emit, 1);
-    lua_setfield(L, -2, "emit");
-    lua_pushlightuserdata(L, ad);
-    lua_pushcclosure(L, l_reject, 1);
-    lua_setfield(L, -2, "reject");
+    ad_set_closure(L, ad, l_emit, "emit");
+    ad_set_closure(L, ad, l_reject, "reject");
     lua_pushstring(L, pc->st->name);
     lua_setfield(L, -2, "stream");
     char e2[1024];
@@ -422,6 +536,7 @@ int adapter_pull(adapter *ad, size_t i, const adapter_sink *sink, long limit, co
     if (!ad->nconns && ad->src->nconns && adapter_connect(ad, err, errsz)) return -1;
     stream *st = &ad->streams[i];
     pull_ctx pc = {.ad = ad, .st = st, .sink = sink, .limit = limit};
+    ad_pull_limits_init(&pc);
     fact_init(&pc.f, st->kind);
     ad->cur = &pc;
     int rc;
@@ -441,7 +556,7 @@ int adapter_pull(adapter *ad, size_t i, const adapter_sink *sink, long limit, co
         }
     }
     fact_clear(&pc.f);
-    free(pc.arena);
+    ad_arena_free(&pc);
     free(pc.vals);
     free(pc.offs);
     free(pc.wm_ts);
@@ -476,12 +591,13 @@ int adapter_lookup(adapter *ad, size_t i, const char *id18, const adapter_sink *
     char id15[16];
     char *params[2] = {xstrdup(id18), xstrdup(adapter_id15(id18, id15) == 0 ? id15 : id18)};
     pull_ctx pc = {.ad = ad, .st = st, .sink = sink};
+    ad_pull_limits_init(&pc);
     fact_init(&pc.f, st->kind);
     ad->cur = &pc;
     char e2[1024];
     char *sql = st->lookup;
     int rc = -1;
-    if (params_to_source(ad, &sql, params, 2, e2, sizeof e2) == 0)
+    if (ad_params_to_source(ad, &sql, params, 2, e2, sizeof e2) == 0)
         rc = conn_query(ad->conns[st->conn_idx], sql, 2, (const char *const *)params, sql_row_cb, &pc, e2, sizeof e2);
     if (sql != st->lookup) free(sql);
     free(params[0]);
@@ -496,7 +612,7 @@ int adapter_lookup(adapter *ad, size_t i, const char *id18, const adapter_sink *
         rc = 0;
     }
     fact_clear(&pc.f);
-    free(pc.arena);
+    ad_arena_free(&pc);
     free(pc.vals);
     free(pc.offs);
     if (nrows) *nrows = pc.nrows;

@@ -1,11 +1,13 @@
 /* push.c - delivering one alert through the adapter's push function: the
- * alert as a Lua table (masked summary, periods, detail) and the source's
- * connections, in a protected call. */
+ * alert as a Lua table (masked summary, periods, detail, the verdict deadline
+ * and the times as China Standard Time) and the source's connections, in a
+ * protected call. The fields are documented in adapters/README.md (push). */
 #include "adapter/adapter_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* -------------------------------------------------------------------- push */
 
@@ -15,9 +17,29 @@ static void set_str(lua_State *L, const char *k, const char *v) {
     lua_setfield(L, -2, k);
 }
 
-/* Protected: (push_fn, alert*, explanation, conns, summary) -> push_fn(alert_table, conns). */
+/* Sets t[k] to unix time t as China Standard Time (UTC+8, no daylight
+ * saving), "YYYY-MM-DDTHH:MM:SS+08:00", and t[k_date] to "YYYY-MM-DD" when
+ * k_date is given. Nothing for t <= 0. */
+static void set_cst(lua_State *L, const char *k, const char *k_date, long long t) {
+    if (t <= 0) return;
+    time_t cst = (time_t)(t + 8 * 3600);
+    struct tm tm;
+    if (!gmtime_r(&cst, &tm)) return;
+    char buf[40];
+    if (strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S+08:00", &tm) == 0) return;
+    set_str(L, k, buf);
+    if (k_date) {
+        buf[10] = '\0';
+        set_str(L, k_date, buf);
+    }
+}
+
+/* Protected: (push_fn, alert*, explanation, conns, summary, deadline) ->
+ * push_fn(alert_table, conns). */
 static int l_push_call(lua_State *L) {
     const alert *a = lua_touserdata(L, 2);
+    long long deadline = (long long)lua_tointeger(L, 6);
+    lua_settop(L, 5);
     const char *expl = lua_tostring(L, 3);
     lua_createtable(L, 0, 24);
     set_str(L, "id", a->id);
@@ -43,7 +65,7 @@ static int l_push_call(lua_State *L) {
     char first[16] = "", last[16] = "";
     for (size_t i = 0; i < a->nperiods; i++) {
         char m[16];
-        snprintf(m, sizeof m, "%04d-%02d", a->periods[i] / 100 % 10000, a->periods[i] % 100);
+        month_text(a->periods[i], m, sizeof m);
         lua_pushstring(L, m);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
         if (i == 0) memcpy(first, m, sizeof m);
@@ -54,6 +76,9 @@ static int l_push_call(lua_State *L) {
         set_str(L, "first_period", first);
         set_str(L, "last_period", last);
     }
+    set_cst(L, "first_seen", NULL, a->first_seen);
+    set_cst(L, "updated_at", NULL, a->updated_at);
+    set_cst(L, "deadline", "deadline_date", deadline);
     set_str(L, "explanation", expl);
     set_str(L, "summary", lua_tostring(L, 5));
     if (a->detail_json) {
@@ -74,6 +99,11 @@ static int l_push_call(lua_State *L) {
 }
 
 int adapter_push(adapter *ad, const alert *a, const char *explanation, char *err, size_t errsz) {
+    return adapter_push_due(ad, a, explanation, 0, err, errsz);
+}
+
+int adapter_push_due(adapter *ad, const alert *a, const char *explanation, long long deadline, char *err,
+                     size_t errsz) {
     if (ad->push_ref == LUA_NOREF) {
         snprintf(err, errsz, "source %s: the adapter %s has no push function", ad->source, ad->path);
         return -1;
@@ -91,8 +121,9 @@ int adapter_push(adapter *ad, const alert *a, const char *explanation, char *err
     char *summary = alert_summary_zh(a); /* one masked line, e.g. for a list column */
     lua_pushstring(L, summary ? summary : "");
     free(summary);
+    lua_pushinteger(L, (lua_Integer)deadline);
     char e2[1024];
-    if (lua_rt_pcall(ad->rt, 5, 0, e2, sizeof e2)) {
+    if (lua_rt_pcall(ad->rt, 6, 0, e2, sizeof e2)) {
         snprintf(err, errsz, "source %s: push of alert %s failed: %s", ad->source, a->id, e2);
         return -1;
     }

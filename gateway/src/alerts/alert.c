@@ -1,6 +1,7 @@
 /* alert.c - explained alerts: rule and confidence names, stable ids, the
  * alert itself (periods, evidence), fingerprints, alert lists and money and
- * month text. JSON is in json.c, zh-CN explanations in explain_zh.c, the
+ * month text (rule names, prefixes and titles are read from the rule
+ * registry through alert_rule_get()). JSON is in json.c, zh-CN explanations in explain_zh.c, the
  * masking every outward text goes through in mask.c.
  *
  * Ids and fingerprints are FNV-1a 64-bit hashes (offset 14695981039346656037,
@@ -24,39 +25,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FNV_OFFSET 14695981039346656037ULL
-#define FNV_PRIME 1099511628211ULL
+#include "core/hash.h"
 
 /* ------------------------------------------------------------------------ */
 /* Rules and confidence names                                                */
 
-typedef struct rule_info {
-    const char *name;
-    const char *prefix;
-    const char *title_zh;
-} rule_info;
+/* Names, prefixes and titles come from the rule registry (alert_rule_get). */
 
-static const rule_info rule_table[RULE__COUNT] = {
-    [RULE_PENSION_AFTER_DEATH] = {"pension_after_death", "PAD", "死亡后仍发放养老金"},
-    [RULE_ASSISTANCE_HIDDEN_INCOME] = {"assistance_hidden_income", "AHI", "低保家庭隐瞒收入"},
-    [RULE_ASSISTANCE_HIDDEN_ASSETS] = {"assistance_hidden_assets", "AHA", "低保家庭隐瞒财产"},
-    [RULE_ASSISTANCE_DECEASED_MEMBER] = {"assistance_deceased_member", "ADM",
-                                         "已故成员仍在保并领取救助"},
-    [RULE_PENSION_IN_CUSTODY] = {"pension_in_custody", "PIC", "服刑期间领取养老金"},
-    [RULE_DUPLICATE_ASSISTANCE] = {"duplicate_assistance", "DUP", "重复享受救助"},
-    [RULE_IDENTITY_CONFLICT] = {"identity_conflict", "IDC", "身份信息冲突"},
-};
+const char *rule_name(rule_id r) {
+    const alert_rule *d = alert_rule_get(r);
+    return d ? d->name : "unknown";
+}
 
-static int rule_valid(rule_id r) { return (int)r >= 0 && r < RULE__COUNT; }
-
-const char *rule_name(rule_id r) { return rule_valid(r) ? rule_table[r].name : "unknown"; }
-
-const char *rule_title_zh(rule_id r) { return rule_valid(r) ? rule_table[r].title_zh : "未知规则"; }
+const char *rule_title_zh(rule_id r) {
+    const alert_rule *d = alert_rule_get(r);
+    return d ? d->title_zh : "未知规则";
+}
 
 int rule_parse(const char *s, rule_id *out) {
     if (!s) return -1;
-    for (int i = 0; i < RULE__COUNT; i++)
-        if (strcmp(s, rule_table[i].name) == 0) {
+    const alert_rule *d;
+    for (int i = 0; (d = alert_rule_get((rule_id)i)) != NULL; i++)
+        if (strcmp(s, d->name) == 0) {
             *out = (rule_id)i;
             return 0;
         }
@@ -81,7 +71,7 @@ const char *confidence_zh(confidence c) {
     return "低";
 }
 
-int confidence_parse(const char *s, confidence *out) {
+int alert_confidence_parse(const char *s, confidence *out) {
     if (!s) return -1;
     if (strcmp(s, "low") == 0) *out = CONF_LOW;
     else if (strcmp(s, "medium") == 0) *out = CONF_MEDIUM;
@@ -90,7 +80,7 @@ int confidence_parse(const char *s, confidence *out) {
     return 0;
 }
 
-const char *link_name(link_conf l) {
+const char *alert_link_name(link_conf l) {
     switch (l) {
     case LINK_HIGH: return "high";
     case LINK_LOW: return "low";
@@ -99,7 +89,7 @@ const char *link_name(link_conf l) {
     return "none";
 }
 
-int link_parse(const char *s, link_conf *out) {
+int alert_link_parse(const char *s, link_conf *out) {
     if (!s) return -1;
     if (strcmp(s, "high") == 0) *out = LINK_HIGH;
     else if (strcmp(s, "low") == 0) *out = LINK_LOW;
@@ -111,26 +101,13 @@ int link_parse(const char *s, link_conf *out) {
 /* ------------------------------------------------------------------------ */
 /* Hashing                                                                   */
 
-static uint64_t fnv1a_update(uint64_t h, const void *data, size_t len) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= FNV_PRIME;
-    }
-    return h;
-}
-
-static uint64_t fnv1a_str(uint64_t h, const char *s) {
-    return s ? fnv1a_update(h, s, strlen(s)) : h;
-}
-
 void alert_make_id(rule_id r, const char *subject, char out[40]) {
-    uint64_t h = FNV_OFFSET;
-    h = fnv1a_str(h, rule_name(r));
-    h = fnv1a_update(h, "|", 1);
-    h = fnv1a_str(h, subject ? subject : "");
-    snprintf(out, 40, "%s-%016llx", rule_valid(r) ? rule_table[r].prefix : "UNK",
-             (unsigned long long)h);
+    uint64_t h = GG_FNV_OFFSET;
+    h = fnv1a64_str(h, rule_name(r));
+    h = fnv1a64_update(h, "|", 1);
+    h = fnv1a64_str(h, subject ? subject : "");
+    const alert_rule *d = alert_rule_get(r);
+    snprintf(out, 40, "%s-%016llx", d ? d->prefix : "UNK", (unsigned long long)h);
 }
 
 
@@ -171,11 +148,6 @@ void alert_free(alert *a) {
     memset(a, 0, sizeof *a);
 }
 
-static int month_valid(int yyyymm) {
-    int m = yyyymm % 100, y = yyyymm / 100;
-    return y >= 1000 && y <= 9999 && m >= 1 && m <= 12;
-}
-
 int alert_add_period(alert *a, int yyyymm) {
     if (!month_valid(yyyymm)) {
         gg_warn(LOG_TAG, "alert %s: ignoring invalid period %d", a->id, yyyymm);
@@ -200,21 +172,14 @@ int alert_add_period(alert *a, int yyyymm) {
     return 0;
 }
 
-static char *dup_or_null(const char *s, int *oom) {
-    if (!s) return NULL;
-    char *d = strdup(s);
-    if (!d) *oom = 1;
-    return d;
-}
-
 int alert_add_evidence(alert *a, const char *role, const fact *f, link_conf link) {
     alert_evidence e = {0};
     int oom = 0;
-    e.role = dup_or_null(role ? role : "", &oom);
-    e.source = dup_or_null(f->source ? f->source : "", &oom);
-    e.kind = dup_or_null(fact_kind_name(f->kind), &oom);
-    e.ref = dup_or_null(f->ref ? f->ref : "", &oom);
-    e.raw_json = dup_or_null(f->raw_json, &oom);
+    e.role = xstrdup(role ? role : "");
+    e.source = xstrdup(f->source ? f->source : "");
+    e.kind = xstrdup(fact_kind_name(f->kind));
+    e.ref = xstrdup(f->ref ? f->ref : "");
+    e.raw_json = xstrdup(f->raw_json);
     e.norm_json = fact_fields_json(f);
     if (!e.norm_json) oom = 1;
     e.link = link;
@@ -246,28 +211,26 @@ static char *detail_canonical(const char *detail_json) {
     return out;
 }
 
-int cmp_str0(const char *x, const char *y) { return strcmp(x ? x : "", y ? y : ""); }
-
 static int evidence_key_cmp(const void *pa, const void *pb) {
     const alert_evidence *x = *(alert_evidence *const *)pa;
     const alert_evidence *y = *(alert_evidence *const *)pb;
-    int c = cmp_str0(x->source, y->source);
-    if (!c) c = cmp_str0(x->kind, y->kind);
-    if (!c) c = cmp_str0(x->ref, y->ref);
+    int c = gg_strcmp0(x->source, y->source);
+    if (!c) c = gg_strcmp0(x->kind, y->kind);
+    if (!c) c = gg_strcmp0(x->ref, y->ref);
     return c;
 }
 
 void alert_fingerprint(alert *a) {
-    uint64_t h = FNV_OFFSET;
+    uint64_t h = GG_FNV_OFFSET;
     char buf[64];
     int n = snprintf(buf, sizeof buf, "amount=%lld;conf=%d;periods=", (long long)a->amount,
                      (int)a->conf);
-    h = fnv1a_update(h, buf, (size_t)n);
+    h = fnv1a64_update(h, buf, (size_t)n);
     for (size_t i = 0; i < a->nperiods; i++) {
         n = snprintf(buf, sizeof buf, "%d,", a->periods[i]);
-        h = fnv1a_update(h, buf, (size_t)n);
+        h = fnv1a64_update(h, buf, (size_t)n);
     }
-    h = fnv1a_update(h, ";evidence=", 10);
+    h = fnv1a64_update(h, ";evidence=", 10);
     alert_evidence **order = a->nev ? malloc(a->nev * sizeof *order) : NULL;
     if (a->nev && !order) {
         /* Still deterministic for this insertion order; logged so it is seen. */
@@ -277,34 +240,34 @@ void alert_fingerprint(alert *a) {
         const alert_evidence *e = order ? NULL : &a->ev[i];
         if (order) order[i] = &a->ev[i];
         if (e) {
-            h = fnv1a_str(h, e->source);
-            h = fnv1a_update(h, "\x1f", 1);
-            h = fnv1a_str(h, e->kind);
-            h = fnv1a_update(h, "\x1f", 1);
-            h = fnv1a_str(h, e->ref);
-            h = fnv1a_update(h, "\x1e", 1);
+            h = fnv1a64_str(h, e->source);
+            h = fnv1a64_update(h, "\x1f", 1);
+            h = fnv1a64_str(h, e->kind);
+            h = fnv1a64_update(h, "\x1f", 1);
+            h = fnv1a64_str(h, e->ref);
+            h = fnv1a64_update(h, "\x1e", 1);
         }
     }
     if (order) {
         qsort(order, a->nev, sizeof *order, evidence_key_cmp);
         for (size_t i = 0; i < a->nev; i++) {
-            h = fnv1a_str(h, order[i]->source);
-            h = fnv1a_update(h, "\x1f", 1);
-            h = fnv1a_str(h, order[i]->kind);
-            h = fnv1a_update(h, "\x1f", 1);
-            h = fnv1a_str(h, order[i]->ref);
-            h = fnv1a_update(h, "\x1e", 1);
+            h = fnv1a64_str(h, order[i]->source);
+            h = fnv1a64_update(h, "\x1f", 1);
+            h = fnv1a64_str(h, order[i]->kind);
+            h = fnv1a64_update(h, "\x1f", 1);
+            h = fnv1a64_str(h, order[i]->ref);
+            h = fnv1a64_update(h, "\x1e", 1);
         }
         free(order);
     }
-    h = fnv1a_update(h, ";detail=", 8);
+    h = fnv1a64_update(h, ";detail=", 8);
     char *canon = detail_canonical(a->detail_json);
     if (canon) {
-        h = fnv1a_str(h, canon);
+        h = fnv1a64_str(h, canon);
         free(canon);
     } else {
         gg_error(LOG_TAG, "alert %s: out of memory canonicalizing detail_json", a->id);
-        h = fnv1a_str(h, a->detail_json);
+        h = fnv1a64_str(h, a->detail_json);
     }
     snprintf(a->fingerprint, sizeof a->fingerprint, "%016llx", (unsigned long long)h);
 }
@@ -356,25 +319,9 @@ void fen_format(int64_t fen, char *out, size_t outsz) {
 }
 
 /* "18600.00": yuan without thousands separators (for machines). */
-void fen_plain(int64_t fen, char *out, size_t outsz) {
+void alert_fen_plain(int64_t fen, char *out, size_t outsz) {
     uint64_t mag = fen < 0 ? (uint64_t)0 - (uint64_t)fen : (uint64_t)fen;
     snprintf(out, outsz, "%s%llu.%02llu", fen < 0 ? "-" : "", (unsigned long long)(mag / 100),
              (unsigned long long)(mag % 100));
 }
 
-void month_text(int yyyymm, char out[16]) {
-    snprintf(out, 16, "%04d-%02d", yyyymm / 100, yyyymm % 100);
-}
-
-int month_next(int yyyymm) {
-    return yyyymm % 100 == 12 ? (yyyymm / 100 + 1) * 100 + 1 : yyyymm + 1;
-}
-
-int month_parse(const char *s, int *out) {
-    int y, m;
-    char tail;
-    if (!s || sscanf(s, "%4d-%2d%c", &y, &m, &tail) != 2) return -1;
-    if (strlen(s) != 7) return -1;
-    *out = y * 100 + m;
-    return month_valid(*out) ? 0 : -1;
-}

@@ -8,9 +8,10 @@
  * Hash (shared with the Python test oracle): FNV-1a 64-bit, offset basis
  * 14695981039346656037, prime 1099511628211, over the UTF-8 bytes of
  * rule_name(r) + "|" + subject, printed as 16 lowercase hex digits after the
- * rule prefix: PAD pension_after_death, AHI assistance_hidden_income, AHA
- * assistance_hidden_assets, ADM assistance_deceased_member, PIC
- * pension_in_custody, DUP duplicate_assistance, IDC identity_conflict.
+ * rule prefix (each rule's descriptor gives it: PAD pension_after_death, AHI
+ * assistance_hidden_income, AHA assistance_hidden_assets, ADM
+ * assistance_deceased_member, PIC pension_in_custody, DUP duplicate_assistance,
+ * IDC identity_conflict).
  * e.g. rule pension_after_death, subject "person:420501195003121233" ->
  * "PAD-e10e178245aadc26". The fingerprint uses the same hash over amount,
  * confidence, periods, the evidence (source, kind, ref) sorted, and detail_json
@@ -47,6 +48,12 @@
 
 #include "model/fact.h"
 
+/* A rule is known by its position in the rules layer's registry
+ * (rules/registry.c, the one array listing every rule). The names below are
+ * the positions of the seven rules of docs/record-model.md, for the code and
+ * tests that single one out; test_alert checks them against the registry. A
+ * rule added to the registry needs no name here: it is just the next index
+ * (below RULES_MAX). Alerts sort by this index, so registry order is output order. */
 typedef enum {
     RULE_PENSION_AFTER_DEATH = 0,
     RULE_ASSISTANCE_HIDDEN_INCOME,
@@ -55,11 +62,34 @@ typedef enum {
     RULE_PENSION_IN_CUSTODY,
     RULE_DUPLICATE_ASSISTANCE,
     RULE_IDENTITY_CONFLICT,
-    RULE__COUNT
+    RULE__COUNT /* the named rules; rules_count() is the registry's size */
 } rule_id;
 
+#define RULES_MAX 32 /* room for per-rule arrays (enabled, routes) */
+
 typedef enum { CONF_LOW = 0, CONF_MEDIUM, CONF_HIGH } confidence;
-typedef enum { LINK_NONE = 0, LINK_LOW, LINK_HIGH } link_conf;
+
+struct alert;
+struct sbuf;
+struct explain_ctx;
+
+/* A rule as this layer sees it: the head of its descriptor (rules/rules.h).
+ * The rules layer owns the table; alerts/ reads it through alert_rule_get()
+ * and never includes rules/ (the function is defined by rules/registry.c, the
+ * layer above, so the table is in one place and this layer stays below it). */
+typedef struct alert_rule {
+    const char *name;     /* "pension_after_death": config sections, JSON, ids */
+    const char *prefix;   /* "PAD": alert id prefix, unique */
+    const char *title_zh; /* "死亡后仍发放养老金" */
+    /* The finding part of the zh-CN explanation (alerts/explain.h). */
+    void (*explain)(struct sbuf *b, const struct explain_ctx *x);
+    /* Optional: the tail of the one-line summary after the title and case;
+     * NULL = " <periods>，合计 <money>". */
+    void (*summary)(struct sbuf *b, const struct alert *a);
+} alert_rule;
+
+/* Rule r of the registry, NULL when r is out of range (rules/registry.c). */
+const alert_rule *alert_rule_get(rule_id r);
 
 const char *rule_name(rule_id r);              /* "pension_after_death" */
 const char *rule_title_zh(rule_id r);          /* "死亡后仍发放养老金" */

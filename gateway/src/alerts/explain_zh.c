@@ -3,27 +3,27 @@
  * alert_summary_zh (one line for lists and push payloads). Ids and names only
  * appear masked (mask.c). */
 #include "alerts/alert_internal.h"
+#include "alerts/explain.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define EXPLAIN_MAX_EVIDENCE 30
-#define EXPLAIN_MAX_MONTHS 12
 
 /* Periods as contiguous ranges: "2024-04 至 2024-09", "2024-04、2024-06 至 2024-07". */
-static void periods_zh(sbuf *b, const int *periods, size_t n) {
+void periods_zh(sbuf *b, const int *periods, size_t n) {
     size_t i = 0;
     while (i < n) {
         size_t j = i;
         while (j + 1 < n && periods[j + 1] == month_next(periods[j])) j++;
         char m1[16], m2[16];
-        month_text(periods[i], m1);
+        month_text(periods[i], m1, sizeof m1);
         if (i > 0) sb_puts(b, "、");
         if (j == i) {
             sb_puts(b, m1);
         } else {
-            month_text(periods[j], m2);
+            month_text(periods[j], m2, sizeof m2);
             sb_printf(b, "%s 至 %s", m1, m2);
         }
         i = j + 1;
@@ -33,7 +33,7 @@ static void periods_zh(sbuf *b, const int *periods, size_t n) {
 /* ------------------------------------------------------------------------ */
 /* zh-CN explanations                                                        */
 
-static const char *basis_zh(const char *basis) {
+const char *basis_zh(const char *basis) {
     if (!basis) return "死亡登记";
     if (strcmp(basis, "household_deregistration") == 0) return "户籍注销";
     if (strcmp(basis, "cremation") == 0) return "火化记录";
@@ -42,7 +42,7 @@ static const char *basis_zh(const char *basis) {
     return basis;
 }
 
-static const char *program_zh(const char *p) {
+const char *program_zh(const char *p) {
     if (!p) return "";
     if (strcmp(p, "pension") == 0) return "养老金";
     if (strcmp(p, "dibao") == 0) return "低保";
@@ -73,7 +73,7 @@ static const char *income_kind_zh(const char *k) {
     return k;
 }
 
-static const char *asset_kind_zh(const char *k) {
+const char *asset_kind_zh(const char *k) {
     if (!k) return "财产";
     if (strcmp(k, "vehicle") == 0) return "车辆";
     if (strcmp(k, "real_estate") == 0) return "房产";
@@ -81,7 +81,7 @@ static const char *asset_kind_zh(const char *k) {
     return k;
 }
 
-static const char *subkind_zh(const char *k) {
+const char *subkind_zh(const char *k) {
     if (!k) return NULL;
     if (strcmp(k, "car") == 0) return "小型汽车";
     if (strcmp(k, "truck") == 0) return "货车";
@@ -92,52 +92,44 @@ static const char *subkind_zh(const char *k) {
     return k;
 }
 
-static const char *custody_kind_zh(const char *k) {
+const char *custody_kind_zh(const char *k) {
     if (k && strcmp(k, "detention") == 0) return "拘留";
     return "服刑";
 }
 
-static const char *source_label(source_label_fn label, void *ud, const char *source) {
+const char *source_label(source_label_fn label, void *ud, const char *source) {
     const char *l = (label && source) ? label(ud, source) : NULL;
     if (l && *l) return l;
     return source ? source : "未知来源";
 }
 
-/* Parsed evidence fields, one per evidence item (NULL when unparseable). */
-typedef struct explain_ctx {
-    const alert *a;
-    json_t *detail; /* never NULL */
-    json_t **fields;
-    source_label_fn label;
-    void *ud;
-} explain_ctx;
 
 /* Index of the death evidence that matches the detail's death date and basis
  * (the first death evidence otherwise), or -1. */
-static long find_death_evidence(const explain_ctx *x, const char *member) {
+long find_death_evidence(const explain_ctx *x, const char *member) {
     char want[32] = "", got[32];
-    const char *basis = jstr(x->detail, "basis");
-    jdate(x->detail, "death_date", want, sizeof want);
+    const char *basis = alert_jstr(x->detail, "basis");
+    alert_jdate(x->detail, "death_date", want, sizeof want);
     long first = -1;
     for (size_t i = 0; i < x->a->nev; i++) {
         const alert_evidence *e = &x->a->ev[i];
         if (!e->kind || strcmp(e->kind, "death") != 0) continue;
-        const char *id = jstr(x->fields[i], "id_no");
+        const char *id = alert_jstr(x->fields[i], "id_no");
         if (member && id && strcmp(id, member) != 0) continue;
         if (first < 0) first = (long)i;
-        if (jdate(x->fields[i], "death_date", got, sizeof got) == 0 && strcmp(got, want) == 0 &&
-            (!basis || cmp_str0(jstr(x->fields[i], "basis"), basis) == 0))
+        if (alert_jdate(x->fields[i], "death_date", got, sizeof got) == 0 && strcmp(got, want) == 0 &&
+            (!basis || gg_strcmp0(alert_jstr(x->fields[i], "basis"), basis) == 0))
             return (long)i;
     }
     return first;
 }
 
 /* Name of the person with id `id18` among the evidence fields (borrowed), or NULL. */
-static const char *find_name_for(const explain_ctx *x, const char *id18) {
+const char *find_name_for(const explain_ctx *x, const char *id18) {
     if (!id18 || !*id18) return NULL;
     for (size_t i = 0; i < x->a->nev; i++) {
-        const char *id = jstr(x->fields[i], "id_no");
-        const char *nm = jstr(x->fields[i], "name");
+        const char *id = alert_jstr(x->fields[i], "id_no");
+        const char *nm = alert_jstr(x->fields[i], "name");
         if (id && nm && *nm && strcmp(id, id18) == 0) return nm;
     }
     if (x->a->id_no[0] && strcmp(x->a->id_no, id18) == 0) return x->a->name;
@@ -145,259 +137,34 @@ static const char *find_name_for(const explain_ctx *x, const char *id18) {
 }
 
 /* "张*（4205**********123X）" or either part alone. */
-static void person_zh(sbuf *b, const char *name, const char *id18) {
+void person_zh(sbuf *b, const char *name, const char *id18) {
     char nm[512], id[64];
-    mask_name(name, nm, sizeof nm);
-    mask_id(id18, id, sizeof id);
+    name_mask(name, nm, sizeof nm);
+    ident_mask(id18, id, sizeof id);
     if (nm[0] && id[0]) sb_printf(b, "%s（%s）", nm, id);
     else if (nm[0]) sb_puts(b, nm);
     else if (id[0]) sb_puts(b, id);
     else sb_puts(b, "（身份不详）");
 }
 
-static void money_zh(sbuf *b, int64_t fen) {
+void money_zh(sbuf *b, int64_t fen) {
     char m[40];
     fen_format(fen, m, sizeof m);
     sb_printf(b, "%s 元", m);
 }
 
-static const char *case_of(const explain_ctx *x) {
+const char *case_of(const explain_ctx *x) {
     if (x->a->case_key) return x->a->case_key;
-    const char *c = jstr(x->detail, "case");
+    const char *c = alert_jstr(x->detail, "case");
     return c ? c : "（未知）";
 }
 
-static void finding_pension_after_death(sbuf *b, const explain_ctx *x) {
-    char date[32] = "日期不详";
-    jdate(x->detail, "death_date", date, sizeof date);
-    const char *basis = jstr(x->detail, "basis");
-    long di = find_death_evidence(x, NULL);
-    const char *src = di >= 0 ? x->a->ev[di].source : NULL;
-    if (!basis && di >= 0) basis = jstr(x->fields[di], "basis");
-    sb_printf(b, "%s%s %s；", src ? source_label(x->label, x->ud, src) : "",
-              basis_zh(basis), date);
-    long long grace;
-    if (jint(x->detail, "grace_months", &grace) == 0 && grace > 0)
-        sb_printf(b, "宽限 %lld 个月后，", grace);
-    periods_zh(b, x->a->periods, x->a->nperiods);
-    sb_printf(b, " 共发放 %zu 个月，合计 ", x->a->nperiods);
-    money_zh(b, x->a->amount);
-}
-
-static void finding_hidden_income(sbuf *b, const explain_ctx *x) {
-    const json_t *months = json_object_get(x->detail, "months");
-    long long standard = 0;
-    jint(x->detail, "standard", &standard);
-    char std[40];
-    fen_format(standard, std, sizeof std);
-    sb_printf(b, "案件 %s：%zu 个月家庭人均收入超过当地低保标准（每人每月 %s 元）：", case_of(x),
-              json_array_size(months), std);
-    size_t i;
-    const json_t *m;
-    json_array_foreach(months, i, m) {
-        if (i == EXPLAIN_MAX_MONTHS) {
-            sb_printf(b, " 等（另有 %zu 个月）", json_array_size(months) - i);
-            break;
-        }
-        char per[32] = "?";
-        long long income = 0, members = 0;
-        jdate(m, "period", per, sizeof per);
-        jint(m, "income", &income);
-        jint(m, "members", &members);
-        char inc[40];
-        fen_format(income, inc, sizeof inc);
-        sb_printf(b, "%s%s 家庭收入 %s 元 / %lld 人", i ? "，" : "", per, inc, members);
-    }
-    sb_puts(b, "；涉及救助金 ");
-    if (x->a->nperiods) {
-        periods_zh(b, x->a->periods, x->a->nperiods);
-        sb_puts(b, " ");
-    }
-    sb_puts(b, "合计 ");
-    money_zh(b, x->a->amount);
-}
-
-static void finding_hidden_assets(sbuf *b, const explain_ctx *x) {
-    const json_t *assets = json_object_get(x->detail, "assets");
-    sb_printf(b, "案件 %s：", case_of(x));
-    size_t i, nre = 0, shown = 0;
-    const json_t *as;
-    json_array_foreach(assets, i, as) {
-        const char *kind = jstr(as, "kind");
-        if (kind && strcmp(kind, "real_estate") == 0) {
-            nre++;
-            continue;
-        }
-        char from[32] = "", to[32] = "";
-        jdate(as, "from", from, sizeof from);
-        jdate(as, "to", to, sizeof to);
-        const char *member = jstr(as, "member");
-        sb_puts(b, shown++ ? "；成员 " : "成员 ");
-        person_zh(b, find_name_for(x, member), member);
-        sb_printf(b, " 名下%s", asset_kind_zh(kind));
-        const char *sub = subkind_zh(jstr(as, "subkind"));
-        if (sub && *sub) sb_printf(b, " %s", sub);
-        const char *desc = jstr(as, "description");
-        if (desc && *desc) sb_printf(b, "（%s）", desc);
-        if (from[0]) sb_printf(b, "，自 %s 起", from);
-        if (to[0]) sb_printf(b, "至 %s", to);
-    }
-    if (nre) {
-        sb_printf(b, "%s多套房产 %zu 处：", shown ? "；" : "", nre);
-        size_t k = 0;
-        json_array_foreach(assets, i, as) {
-            const char *kind = jstr(as, "kind");
-            if (!kind || strcmp(kind, "real_estate") != 0) continue;
-            char from[32] = "";
-            jdate(as, "from", from, sizeof from);
-            const char *member = jstr(as, "member");
-            sb_puts(b, k++ ? "、" : "");
-            person_zh(b, find_name_for(x, member), member);
-            const char *desc = jstr(as, "description");
-            if (desc && *desc) sb_printf(b, " %s", desc);
-            if (from[0]) sb_printf(b, " 自 %s 起", from);
-        }
-    }
-    sb_printf(b, "；持有期间仍领取救助 %zu 个月（", x->a->nperiods);
-    periods_zh(b, x->a->periods, x->a->nperiods);
-    sb_puts(b, "），合计 ");
-    money_zh(b, x->a->amount);
-}
-
-static void finding_deceased_member(sbuf *b, const explain_ctx *x) {
-    const char *member = jstr(x->detail, "member");
-    if (!member && x->a->id_no[0]) member = x->a->id_no;
-    char date[32] = "日期不详";
-    jdate(x->detail, "death_date", date, sizeof date);
-    const char *basis = jstr(x->detail, "basis");
-    long di = find_death_evidence(x, member);
-    const char *src = di >= 0 ? x->a->ev[di].source : NULL;
-    if (!basis && di >= 0) basis = jstr(x->fields[di], "basis");
-    sb_puts(b, "成员 ");
-    person_zh(b, find_name_for(x, member), member);
-    sb_printf(b, " 已于 %s 死亡（%s%s），案件 %s 仍在保", date,
-              src ? source_label(x->label, x->ud, src) : "", basis_zh(basis), case_of(x));
-    char to[32];
-    if (jdate(x->detail, "member_to", to, sizeof to) == 0) sb_printf(b, "（登记在保至 %s）", to);
-    sb_printf(b, "，之后发放 %zu 个月救助金（", x->a->nperiods);
-    periods_zh(b, x->a->periods, x->a->nperiods);
-    sb_puts(b, "），合计 ");
-    money_zh(b, x->a->amount);
-}
-
 /* "2024-01-15 至 2024-12-31", or "2024-01-15 至今" when the end is open. */
-static void span_zh(sbuf *b, const json_t *o, const char *kfrom, const char *kto) {
+void span_zh(sbuf *b, const json_t *o, const char *kfrom, const char *kto) {
     char from[32] = "日期不详", to[32];
-    jdate(o, kfrom, from, sizeof from);
-    if (jdate(o, kto, to, sizeof to) == 0) sb_printf(b, "%s 至 %s", from, to);
+    alert_jdate(o, kfrom, from, sizeof from);
+    if (alert_jdate(o, kto, to, sizeof to) == 0) sb_printf(b, "%s 至 %s", from, to);
     else sb_printf(b, "%s 至今", from);
-}
-
-static void finding_pension_in_custody(sbuf *b, const explain_ctx *x) {
-    sb_printf(b, "%s期间 ", custody_kind_zh(jstr(x->detail, "custody_kind")));
-    span_zh(b, x->detail, "custody_from", "custody_to");
-    sb_printf(b, " 领取养老金 %zu 个月（", x->a->nperiods);
-    periods_zh(b, x->a->periods, x->a->nperiods);
-    sb_puts(b, "），合计 ");
-    money_zh(b, x->a->amount);
-}
-
-static void finding_duplicate(sbuf *b, const explain_ctx *x) {
-    const char *earlier = jstr(x->detail, "earlier_case"), *later = jstr(x->detail, "later_case");
-    sb_printf(b, "同时在案件 %s 与 %s 中享受救助，重叠 ", earlier ? earlier : "?", later ? later : "?");
-    span_zh(b, x->detail, "overlap_from", "overlap_to");
-    sb_puts(b, "，后一案件重叠期间发放");
-    if (x->a->nperiods) {
-        sb_puts(b, "（");
-        periods_zh(b, x->a->periods, x->a->nperiods);
-        sb_puts(b, "）");
-    }
-    sb_puts(b, "合计 ");
-    money_zh(b, x->a->amount);
-}
-
-/* 1 when the detail's names list holds two or more distinct names (rules.c
- * lists every source's name, also for a birth-date-only conflict). */
-static int names_differ(const json_t *names) {
-    const char *first = NULL;
-    size_t i;
-    const json_t *v;
-    json_array_foreach(names, i, v) {
-        const char *n = jstr(v, "name");
-        if (!n) continue;
-        if (!first) first = n;
-        else if (strcmp(first, n) != 0) return 1;
-    }
-    return 0;
-}
-
-/* Length in bytes of the UTF-8 character at s (1 for bytes that start none). */
-static size_t utf8_char_len(const char *s) {
-    unsigned char c = (unsigned char)*s;
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
-    for (size_t i = 1; i < n; i++)
-        if (!s[i]) return i;
-    return n;
-}
-
-/* Masks `name` but shows the characters where it differs from `other`, so a
- * reviewer can see what the conflict is ("陈建*" vs "陈健*") without the whole
- * name: the first character and the differing ones stay, the rest become '*'. */
-static void mask_name_against(const char *name, const char *other, char *out, size_t outsz) {
-    size_t n = 0;
-    int i = 0;
-    const char *p = name, *q = other ? other : "";
-    if (outsz == 0) return;
-    while (*p && n + 5 < outsz) {
-        size_t lp = utf8_char_len(p), lq = *q ? utf8_char_len(q) : 0;
-        int same = lq == lp && !memcmp(p, q, lp);
-        if (i == 0 || !same) {
-            memcpy(out + n, p, lp);
-            n += lp;
-        } else {
-            out[n++] = '*';
-        }
-        p += lp;
-        q += lq;
-        i++;
-    }
-    out[n] = '\0';
-}
-
-static void finding_identity_conflict(sbuf *b, const explain_ctx *x) {
-    const json_t *names = json_object_get(x->detail, "names");
-    const json_t *births = json_object_get(x->detail, "birth_dates");
-    int any = 0;
-    size_t i;
-    const json_t *v;
-    if (names_differ(names)) {
-        sb_puts(b, "同一身份证号在不同系统中姓名不一致：");
-        json_array_foreach(names, i, v) {
-            char nm[512];
-            const char *mine = jstr(v, "name"), *other = NULL;
-            size_t k;
-            const json_t *w;
-            json_array_foreach(names, k, w) {
-                const char *n2 = jstr(w, "name");
-                if (!other && n2 && mine && strcmp(n2, mine) != 0) other = n2;
-            }
-            if (mine && other)
-                mask_name_against(mine, other, nm, sizeof nm);
-            else
-                mask_name(mine, nm, sizeof nm);
-            sb_printf(b, "%s%s「%s」", i ? "、" : "", source_label(x->label, x->ud, jstr(v, "source")), nm);
-        }
-        any = 1;
-    }
-    json_array_foreach(births, i, v) {
-        char stated[32] = "?", embedded[32] = "?";
-        jdate(v, "stated", stated, sizeof stated);
-        jdate(v, "embedded", embedded, sizeof embedded);
-        sb_printf(b, "%s出生日期与身份证号不符：%s 登记 %s，身份证号为 %s", any ? "；" : "",
-                  source_label(x->label, x->ud, jstr(v, "source")), stated, embedded);
-        any = 1;
-    }
-    if (!any) sb_puts(b, "各系统登记的身份信息不一致");
 }
 
 /* Key canonical values of one evidence item in zh. */
@@ -409,53 +176,53 @@ static void evidence_values_zh(sbuf *b, const char *kind, const json_t *f) {
         return;
     }
     if (strcmp(kind, "death") == 0) {
-        sb_printf(b, "死亡日期 %s，依据 %s", jdate(f, "death_date", d1, sizeof d1) ? "不详" : d1,
-                  basis_zh(jstr(f, "basis")));
+        sb_printf(b, "死亡日期 %s，依据 %s", alert_jdate(f, "death_date", d1, sizeof d1) ? "不详" : d1,
+                  basis_zh(alert_jstr(f, "basis")));
         if (json_is_true(json_object_get(f, "revoked"))) sb_puts(b, "（已撤销）");
     } else if (strcmp(kind, "payment") == 0) {
-        const char *prog = jstr(f, "program");
+        const char *prog = alert_jstr(f, "program");
         if (prog) sb_printf(b, "%s ", program_zh(prog));
-        sb_printf(b, "发放月份 %s", jdate(f, "period", d1, sizeof d1) ? "不详" : d1);
-        if (jint(f, "amount", &amt) == 0) {
+        sb_printf(b, "发放月份 %s", alert_jdate(f, "period", d1, sizeof d1) ? "不详" : d1);
+        if (alert_jint(f, "amount", &amt) == 0) {
             sb_puts(b, " 金额 ");
             money_zh(b, amt);
         }
-        const char *c = jstr(f, "case");
+        const char *c = alert_jstr(f, "case");
         if (c && *c) sb_printf(b, "，案件 %s", c);
     } else if (strcmp(kind, "income") == 0) {
-        sb_printf(b, "收入月份 %s", jdate(f, "period", d1, sizeof d1) ? "不详" : d1);
-        if (jint(f, "amount", &amt) == 0) {
+        sb_printf(b, "收入月份 %s", alert_jdate(f, "period", d1, sizeof d1) ? "不详" : d1);
+        if (alert_jint(f, "amount", &amt) == 0) {
             sb_puts(b, " 金额 ");
             money_zh(b, amt);
         }
-        const char *k = income_kind_zh(jstr(f, "kind"));
+        const char *k = income_kind_zh(alert_jstr(f, "kind"));
         if (k) sb_printf(b, "（%s）", k);
-        const char *payer = jstr(f, "payer");
+        const char *payer = alert_jstr(f, "payer");
         if (payer && *payer) sb_printf(b, "，支付方 %s", payer);
     } else if (strcmp(kind, "assistance_member") == 0) {
-        const char *c = jstr(f, "case"), *prog = jstr(f, "program");
+        const char *c = alert_jstr(f, "case"), *prog = alert_jstr(f, "program");
         sb_printf(b, "案件 %s%s%s，成员 ", c ? c : "?", prog ? " " : "", prog ? program_zh(prog) : "");
-        person_zh(b, jstr(f, "name"), jstr(f, "id_no"));
+        person_zh(b, alert_jstr(f, "name"), alert_jstr(f, "id_no"));
         sb_puts(b, "，在保 ");
         span_zh(b, f, "from", "to");
     } else if (strcmp(kind, "asset") == 0) {
-        sb_puts(b, asset_kind_zh(jstr(f, "kind")));
-        const char *sub = subkind_zh(jstr(f, "subkind"));
+        sb_puts(b, asset_kind_zh(alert_jstr(f, "kind")));
+        const char *sub = subkind_zh(alert_jstr(f, "subkind"));
         if (sub && *sub) sb_printf(b, " %s", sub);
-        const char *desc = jstr(f, "description");
+        const char *desc = alert_jstr(f, "description");
         if (desc && *desc) sb_printf(b, "（%s）", desc);
         sb_puts(b, "，持有 ");
         span_zh(b, f, "from", "to");
     } else if (strcmp(kind, "custody") == 0) {
-        sb_printf(b, "%s ", custody_kind_zh(jstr(f, "kind")));
+        sb_printf(b, "%s ", custody_kind_zh(alert_jstr(f, "kind")));
         span_zh(b, f, "from", "to");
     } else if (strcmp(kind, "person") == 0) {
         sb_puts(b, "姓名 ");
         char nm[512];
-        mask_name(jstr(f, "name"), nm, sizeof nm);
+        name_mask(alert_jstr(f, "name"), nm, sizeof nm);
         sb_puts(b, nm[0] ? nm : "不详");
-        if (jdate(f, "birth_date", d1, sizeof d1) == 0) sb_printf(b, "，出生日期 %s", d1);
-        const char *region = jstr(f, "region"), *grid = jstr(f, "grid");
+        if (alert_jdate(f, "birth_date", d1, sizeof d1) == 0) sb_printf(b, "，出生日期 %s", d1);
+        const char *region = alert_jstr(f, "region"), *grid = alert_jstr(f, "grid");
         if (region && *region) sb_printf(b, "，地区 %s", region);
         if (grid && *grid) sb_printf(b, "，网格 %s", grid);
     } else {
@@ -476,7 +243,7 @@ char *alert_explain_zh(const alert *a, source_label_fn label, void *ud) {
     explain_ctx x = {a, NULL, NULL, label, ud};
     sbuf b = {0};
     char *text = NULL, *masked = NULL;
-    x.detail = parse_obj(a->detail_json);
+    x.detail = alert_parse_obj(a->detail_json);
     if (!json_is_object(x.detail)) {
         json_decref(x.detail);
         x.detail = json_object();
@@ -485,21 +252,14 @@ char *alert_explain_zh(const alert *a, source_label_fn label, void *ud) {
     if (a->nev) {
         x.fields = calloc(a->nev, sizeof *x.fields);
         if (!x.fields) goto oom;
-        for (size_t i = 0; i < a->nev; i++) x.fields[i] = parse_obj(a->ev[i].norm_json);
+        for (size_t i = 0; i < a->nev; i++) x.fields[i] = alert_parse_obj(a->ev[i].norm_json);
     }
 
     /* 1. The finding. */
     sb_printf(&b, "[%s] %s：", confidence_zh(a->conf), rule_title_zh(a->rule));
-    switch (a->rule) {
-    case RULE_PENSION_AFTER_DEATH: finding_pension_after_death(&b, &x); break;
-    case RULE_ASSISTANCE_HIDDEN_INCOME: finding_hidden_income(&b, &x); break;
-    case RULE_ASSISTANCE_HIDDEN_ASSETS: finding_hidden_assets(&b, &x); break;
-    case RULE_ASSISTANCE_DECEASED_MEMBER: finding_deceased_member(&b, &x); break;
-    case RULE_PENSION_IN_CUSTODY: finding_pension_in_custody(&b, &x); break;
-    case RULE_DUPLICATE_ASSISTANCE: finding_duplicate(&b, &x); break;
-    case RULE_IDENTITY_CONFLICT: finding_identity_conflict(&b, &x); break;
-    default: sb_puts(&b, "未知规则"); break;
-    }
+    const alert_rule *r = alert_rule_get(a->rule);
+    if (r && r->explain) r->explain(&b, &x);
+    else sb_puts(&b, "未知规则");
     sb_puts(&b, "\n");
 
     /* 2. Who. */
@@ -540,7 +300,7 @@ char *alert_explain_zh(const alert *a, source_label_fn label, void *ud) {
     b.s = NULL;
     if (!text) goto oom;
     /* Last guard: no id-like digit run survives (e.g. inside a ref or description). */
-    masked = mask_id_runs(text);
+    masked = mask_text(text, 0);
     free(text);
     if (!masked) goto oom;
     goto done;
@@ -561,18 +321,9 @@ char *alert_summary_zh(const alert *a) {
     sbuf b = {0};
     sb_puts(&b, rule_title_zh(a->rule));
     if (a->case_key && *a->case_key) sb_printf(&b, " 案件 %s", a->case_key);
-    if (a->rule == RULE_IDENTITY_CONFLICT) {
-        json_t *d = parse_obj(a->detail_json);
-        int names = names_differ(json_object_get(d, "names"));
-        int births = json_array_size(json_object_get(d, "birth_dates")) > 0;
-        json_decref(d);
-        if (a->id_no[0]) {
-            char id[64];
-            mask_id(a->id_no, id, sizeof id);
-            sb_printf(&b, " %s", id);
-        }
-        sb_printf(&b, "：%s%s%s", names ? "姓名不一致" : "", names && births ? "、" : "",
-                  births ? "出生日期不符" : (names ? "" : "身份信息不一致"));
+    const alert_rule *r = alert_rule_get(a->rule);
+    if (r && r->summary) {
+        r->summary(&b, a);
     } else {
         if (a->nperiods) {
             sb_puts(&b, " ");
@@ -587,7 +338,7 @@ char *alert_summary_zh(const alert *a) {
         gg_error(LOG_TAG, "alert %s: out of memory writing its summary", a->id);
         return NULL;
     }
-    char *masked = mask_id_runs(text);
+    char *masked = mask_text(text, 0);
     free(text);
     if (!masked) gg_error(LOG_TAG, "alert %s: out of memory masking its summary", a->id);
     return masked;

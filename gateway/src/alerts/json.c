@@ -13,11 +13,11 @@
 /* ------------------------------------------------------------------------ */
 /* JSON access helpers (tolerant of dates given as text or yyyymmdd ints)    */
 
-const char *jstr(const json_t *o, const char *k) {
+const char *alert_jstr(const json_t *o, const char *k) {
     return json_string_value(json_object_get(o, k));
 }
 
-int jint(const json_t *o, const char *k, long long *out) {
+int alert_jint(const json_t *o, const char *k, long long *out) {
     const json_t *v = json_object_get(o, k);
     if (json_is_integer(v)) {
         *out = json_integer_value(v);
@@ -37,7 +37,7 @@ int jint(const json_t *o, const char *k, long long *out) {
 
 /* Date or month field as text: "2024-03-12" / "2024-03" strings are used as
  * they are, integers 20240312 / 202403 are formatted. 0 when present. */
-int jdate(const json_t *o, const char *k, char *out, size_t outsz) {
+int alert_jdate(const json_t *o, const char *k, char *out, size_t outsz) {
     const json_t *v = json_object_get(o, k);
     if (json_is_string(v) && *json_string_value(v)) {
         snprintf(out, outsz, "%s", json_string_value(v));
@@ -53,7 +53,7 @@ int jdate(const json_t *o, const char *k, char *out, size_t outsz) {
     return -1;
 }
 
-json_t *parse_obj(const char *text) {
+json_t *alert_parse_obj(const char *text) {
     if (!text || !*text) return NULL;
     json_error_t err;
     return json_loads(text, JSON_DECODE_ANY, &err);
@@ -100,14 +100,14 @@ static int is_known_name(const mask_ctx *mc, const char *v) {
 static json_t *mask_string_value(const mask_ctx *mc, const char *key, const char *v) {
     char buf[512];
     if (key && id_like_key(key) && *v) {
-        mask_id(v, buf, sizeof buf);
+        ident_mask(v, buf, sizeof buf);
         return json_string(buf);
     }
     if ((key && name_like_key(key) && *v) || is_known_name(mc, v)) {
-        mask_name(v, buf, sizeof buf);
+        name_mask(v, buf, sizeof buf);
         return json_string(buf);
     }
-    char *m = mask_id_runs(v);
+    char *m = mask_text(v, 0);
     if (!m) return NULL;
     json_t *s = json_string(m);
     free(m);
@@ -181,7 +181,7 @@ json_t *alert_to_json(const alert *a, int mask_ids) {
     if (!o) goto oom;
 
     /* Parse detail and evidence first (the name list for masking needs them). */
-    detail = parse_obj(a->detail_json);
+    detail = alert_parse_obj(a->detail_json);
     if (!detail) {
         if (a->detail_json && *a->detail_json)
             gg_warn(LOG_TAG, "alert %s: detail_json is not valid JSON; exported as {}", a->id);
@@ -192,8 +192,8 @@ json_t *alert_to_json(const alert *a, int mask_ids) {
     if (!evs) goto oom;
     for (size_t i = 0; i < a->nev; i++) {
         const alert_evidence *e = &a->ev[i];
-        json_t *raw = parse_obj(e->raw_json);
-        json_t *fields = parse_obj(e->norm_json);
+        json_t *raw = alert_parse_obj(e->raw_json);
+        json_t *fields = alert_parse_obj(e->norm_json);
         if (!raw) raw = json_null();
         if (!fields) fields = json_object();
         json_t *eo = json_object();
@@ -207,7 +207,7 @@ json_t *alert_to_json(const alert *a, int mask_ids) {
         bad |= json_object_set_new(eo, "source", jstring_or_null(e->source));
         bad |= json_object_set_new(eo, "kind", jstring_or_null(e->kind));
         bad |= json_object_set_new(eo, "ref", jstring_or_null(e->ref));
-        bad |= json_object_set_new(eo, "link", json_string(link_name(e->link)));
+        bad |= json_object_set_new(eo, "link", json_string(alert_link_name(e->link)));
         bad |= json_object_set_new(eo, "raw", raw);
         bad |= json_object_set_new(eo, "fields", fields);
         bad |= json_array_append_new(evs, eo);
@@ -230,7 +230,7 @@ json_t *alert_to_json(const alert *a, int mask_ids) {
             if (mask_json_tree(&mc, raw) != 0 || mask_json_tree(&mc, fields) != 0) goto oom;
             const char *ref = json_string_value(json_object_get(eo, "ref"));
             if (ref) {
-                char *m = mask_id_runs(ref);
+                char *m = mask_text(ref, 0);
                 if (!m || json_object_set_new(eo, "ref", json_string(m)) != 0) {
                     free(m);
                     goto oom;
@@ -244,16 +244,16 @@ json_t *alert_to_json(const alert *a, int mask_ids) {
     if (!periods) goto oom;
     for (size_t i = 0; i < a->nperiods; i++) {
         char m[16];
-        month_text(a->periods[i], m);
+        month_text(a->periods[i], m, sizeof m);
         if (json_array_append_new(periods, json_string(m)) != 0) goto oom;
     }
 
     char yuan[40], idbuf[64], namebuf[512];
-    fen_plain(a->amount, yuan, sizeof yuan);
+    alert_fen_plain(a->amount, yuan, sizeof yuan);
     json_t *subject, *id_no, *name, *case_key;
     if (mask_ids) {
         char *ms = mask_subject(a->subject);
-        char *mc = mask_id_runs(a->case_key);
+        char *mc = mask_text(a->case_key, 0);
         if ((a->subject && !ms) || (a->case_key && !mc)) {
             free(ms);
             free(mc);
@@ -263,9 +263,9 @@ json_t *alert_to_json(const alert *a, int mask_ids) {
         case_key = jstring_or_null(mc);
         free(ms);
         free(mc);
-        mask_id(a->id_no, idbuf, sizeof idbuf);
+        ident_mask(a->id_no, idbuf, sizeof idbuf);
         id_no = a->id_no[0] ? json_string(idbuf) : json_null();
-        mask_name(a->name, namebuf, sizeof namebuf);
+        name_mask(a->name, namebuf, sizeof namebuf);
         name = a->name ? json_string(namebuf) : json_null();
     } else {
         subject = jstring_or_null(a->subject);
@@ -339,14 +339,14 @@ int alert_from_json(const json_t *j, alert *a) {
         return -1;
     }
     rule_id r;
-    const char *rule = jstr(j, "rule"), *subject = jstr(j, "subject");
+    const char *rule = alert_jstr(j, "rule"), *subject = alert_jstr(j, "subject");
     if (rule_parse(rule, &r) != 0 || !subject) {
         gg_warn(LOG_TAG, "alert_from_json: missing or unknown rule/subject");
         return -1;
     }
     alert_init(a, r, subject);
     if (!a->subject) goto bad;
-    const char *id = jstr(j, "id");
+    const char *id = alert_jstr(j, "id");
     if (id && strcmp(id, a->id) != 0) {
         gg_warn(LOG_TAG, "alert_from_json: id %s does not match rule and subject (masked input?)", id);
         goto bad;
@@ -370,7 +370,7 @@ int alert_from_json(const json_t *j, alert *a) {
         goto bad;
     }
     a->amount = json_integer_value(amount);
-    if (confidence_parse(jstr(j, "confidence"), &a->conf) != 0) {
+    if (alert_confidence_parse(alert_jstr(j, "confidence"), &a->conf) != 0) {
         gg_warn(LOG_TAG, "alert_from_json %s: unknown confidence", a->id);
         goto bad;
     }
@@ -386,12 +386,12 @@ int alert_from_json(const json_t *j, alert *a) {
         }
         if (alert_add_period(a, ym) != 0) goto bad;
     }
-    const char *status = jstr(j, "status");
+    const char *status = alert_jstr(j, "status");
     if (status) snprintf(a->status, sizeof a->status, "%s", status);
     long long x;
-    if (jint(j, "version", &x) == 0) a->version = (int)x;
-    if (jint(j, "first_seen", &x) == 0) a->first_seen = x;
-    if (jint(j, "updated_at", &x) == 0) a->updated_at = x;
+    if (alert_jint(j, "version", &x) == 0) a->version = (int)x;
+    if (alert_jint(j, "first_seen", &x) == 0) a->first_seen = x;
+    if (alert_jint(j, "updated_at", &x) == 0) a->updated_at = x;
     if (take_opt_json(j, "detail", &a->detail_json)) goto bad_type;
 
     const json_t *evs = json_object_get(j, "evidence");
@@ -407,12 +407,12 @@ int alert_from_json(const json_t *j, alert *a) {
             take_opt_str(v, "kind", &e->kind) || take_opt_str(v, "ref", &e->ref) ||
             take_opt_json(v, "raw", &e->raw_json) || take_opt_json(v, "fields", &e->norm_json))
             goto bad_type;
-        if (link_parse(jstr(v, "link"), &e->link) != 0) {
+        if (alert_link_parse(alert_jstr(v, "link"), &e->link) != 0) {
             gg_warn(LOG_TAG, "alert_from_json %s: evidence %zu has an unknown link", a->id, i);
             goto bad;
         }
     }
-    const char *fp = jstr(j, "fingerprint");
+    const char *fp = alert_jstr(j, "fingerprint");
     if (fp && strlen(fp) == 16) snprintf(a->fingerprint, sizeof a->fingerprint, "%s", fp);
     else alert_fingerprint(a);
     return 0;

@@ -16,6 +16,7 @@
  * stay owned by the runtime, the sink copies only the formatted cells. */
 #include "app/authoring.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -26,6 +27,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "adapter/adapter.h"
 #include "app/config.h"
@@ -204,10 +207,6 @@ static void yuan_text(int64_t fen, char *out, size_t outsz) {
     snprintf(out, outsz, "%s%" PRIu64 ".%02" PRIu64, fen < 0 ? "-" : "", mag / 100, mag % 100);
 }
 
-static void date_text(int yyyymmdd, char *out, size_t outsz) {
-    snprintf(out, outsz, "%04d-%02d-%02d", yyyymmdd / 10000, yyyymmdd / 100 % 100, yyyymmdd % 100);
-}
-
 void authoring_format_field(const fact *f, fact_field ff, char *out, size_t outsz) {
     if (!outsz) return;
     out[0] = '\0';
@@ -225,7 +224,7 @@ void authoring_format_field(const fact *f, fact_field ff, char *out, size_t outs
             snprintf(out, outsz, "%s", v->s);
         return;
     case FT_DATE: date_text((int)v->i, out, outsz); return;
-    case FT_MONTH: snprintf(out, outsz, "%04d-%02d", (int)(v->i / 100), (int)(v->i % 100)); return;
+    case FT_MONTH: month_text((int)v->i, out, outsz); return;
     case FT_MONEY: yuan_text(v->i, out, outsz); return;
     case FT_INT: snprintf(out, outsz, "%" PRId64, v->i); return;
     case FT_BOOL: snprintf(out, outsz, "%s", v->i ? "true" : "false"); return;
@@ -274,8 +273,8 @@ int authoring_fact_warnings(fact *f, int today, authoring_warn_fn fn, void *ud) 
             date_text((int)v->i, buf, sizeof buf);
             n += warnf(fn, ud, "%s %s is in the future", fact_field_name(ff), buf);
         } else if (t == FT_MONTH && v->i > date_month(today)) {
-            n += warnf(fn, ud, "%s %04d-%02d is in the future", fact_field_name(ff), (int)(v->i / 100),
-                       (int)(v->i % 100));
+            month_text((int)v->i, buf, sizeof buf);
+            n += warnf(fn, ud, "%s %s is in the future", fact_field_name(ff), buf);
         }
     }
     if (f->id_status == ID_OK && f->f[FF_BIRTH_DATE].set && ident_birth_date(f->id_norm) != (int)f->f[FF_BIRTH_DATE].i) {
@@ -325,8 +324,42 @@ typedef struct stream_run {
     strlist rejects;     /* "REF: reason" */
     strlist warnings;    /* "REF: message" or runtime messages */
     const char *ref;     /* the fact being checked, for warning lines */
+    adapter *ad;
+    size_t index;        /* the stream's index in ad */
+    int http;            /* the stream reads an HTTP connection: items, not rows */
+    strlist unmapped;    /* columns / item keys seen that the stream does not read */
+    long sampled;        /* records whose columns were looked at */
     int oom;
 } stream_run;
+
+/* Records looked at for unmapped columns: SQL rows all have the same columns;
+ * HTTP items may differ, so a few are sampled. */
+#define UNMAPPED_SAMPLE 50
+
+/* Notes the current record's columns (or top-level item keys) that the
+ * stream does not read. Only names are looked at, never values. */
+static void note_unmapped(stream_run *r) {
+    if (r->sampled >= UNMAPPED_SAMPLE) return;
+    r->sampled++;
+    char *raw = adapter_raw_json(r->ad);
+    if (!raw) return;
+    json_error_t je;
+    json_t *o = json_loads(raw, 0, &je);
+    free(raw);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) {
+        if (adapter_stream_reads(r->ad, r->index, k) != 0) continue;
+        int seen = 0;
+        for (size_t i = 0; i < r->unmapped.n && !seen; i++) seen = !strcmp(r->unmapped.v[i], k);
+        if (!seen && strlist_add(&r->unmapped, k)) r->oom = 1;
+    }
+    json_decref(o);
+}
 
 static void run_warn(void *ud, const char *msg) {
     stream_run *r = ud;
@@ -339,6 +372,7 @@ static int sink_fact(void *ud, const char *stream, fact *f) {
     (void)stream;
     stream_run *r = ud;
     r->facts++;
+    note_unmapped(r);
     r->ref = f->ref;
     authoring_fact_warnings(f, r->today, run_warn, r);
     r->ref = NULL;
@@ -370,8 +404,10 @@ static int sink_reject(void *ud, const char *stream, const char *ref, const char
     (void)stream;
     (void)raw_json; /* holds raw ids and names: never printed */
     stream_run *r = ud;
-    char line[900];
-    snprintf(line, sizeof line, "%s: %s", ref ? ref : "(no key)", reason ? reason : "(no reason)");
+    note_unmapped(r);
+    char raw[900], line[900]; /* the key may be an id number: masked with the reason */
+    snprintf(raw, sizeof raw, "%s: %s", ref ? ref : "(no key)", reason ? reason : "(no reason)");
+    mask_text_buf(raw, MASK_ESCAPE, line, sizeof line);
     if (strlist_add(&r->rejects, line)) r->oom = 1;
     return r->oom;
 }
@@ -384,6 +420,35 @@ static void stream_run_free(stream_run *r) {
     free(r->cells);
     strlist_free(&r->rejects);
     strlist_free(&r->warnings);
+    strlist_free(&r->unmapped);
+}
+
+/* Column names that look like a person's name or birth date (pinyin
+ * initials as departments write them, or English): left unmapped, they hide
+ * identity conflicts. */
+static int names_person(const char *col) {
+    static const char *const hints[] = {"xm", "name", "csrq", "birth", "csny", NULL};
+    char low[128];
+    size_t n = 0;
+    for (; col[n] && n < sizeof low - 1; n++) low[n] = (char)tolower((unsigned char)col[n]);
+    low[n] = '\0';
+    for (const char *const *h = hints; *h; h++)
+        if (strstr(low, *h)) return 1;
+    return 0;
+}
+
+/* "unmapped columns: a, b (…)": what the stream selects but does not map. */
+static void print_unmapped(const stream_run *r, const adapter_stream_info *si) {
+    if (!r->unmapped.n) return;
+    int person = 0;
+    printf("  unmapped %s: ", r->http ? "item keys" : "columns");
+    for (size_t k = 0; k < r->unmapped.n; k++) {
+        printf("%s%s", k ? ", " : "", r->unmapped.v[k]);
+        person |= names_person(r->unmapped.v[k]);
+    }
+    if (person && fact_field_allowed(si->kind, FF_NAME))
+        printf(" (a name or birth-date column left unmapped hides identity conflicts)");
+    printf("\n");
 }
 
 /* Prints `s` cut to `max` display columns and padded to `width`. */
@@ -533,6 +598,11 @@ static int cmd_test(const char *config_path, int argc, char **argv) {
         stream_run *r = &runs[i];
         r->stream = si->name;
         r->today = today;
+        r->ad = ad;
+        r->index = i;
+        for (int c = 0; si->conn && c < src->nconns; c++)
+            if (!strcmp(src->conns[c].name, si->conn) && src->conns[c].spec && !strncmp(src->conns[c].spec, "http", 4))
+                r->http = 1;
         adapter_sink sink = {.on_fact = sink_fact, .on_reject = sink_reject, .ud = r};
         long nrows = 0;
         char perr[2048] = "";
@@ -549,6 +619,7 @@ static int cmd_test(const char *config_path, int argc, char **argv) {
         if (!r->facts) printf("  (no facts)\n");
         for (size_t k = 0; k < r->rejects.n; k++) printf("  rejected %s\n", r->rejects.v[k]);
         for (size_t k = 0; k < r->warnings.n; k++) printf("  warning %s\n", r->warnings.v[k]);
+        print_unmapped(r, si);
         if (r->oom) {
             printf("  ERROR out of memory while collecting the results\n");
             failed[i] = 1;

@@ -7,6 +7,7 @@
  * Secrets are resolved here (from the environment or 0600 files) and never
  * appear in messages. */
 #include "app/config.h"
+#include "core/confkey.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -18,32 +19,23 @@
 #include <sys/stat.h>
 
 #include "conn/registry.h"
+#include "core/util.h"
 #include "model/fact.h"
 #include "core/log.h"
+#include "daemon/schedule.h"
 
 /* Parse context handed to inih. */
 typedef struct cfg_parse {
     gg_config *cfg;
     char err[512];      /* first error, without the file:line prefix */
-    int have_standard;  /* [rule assistance_hidden_income] standard seen */
 } cfg_parse;
-
-static char *xstrdup(const char *s) {
-    if (!s) return NULL;
-    char *d = strdup(s);
-    if (!d) {
-        fprintf(stderr, "gridgate: out of memory\n");
-        abort();
-    }
-    return d;
-}
 
 /* Expands ${VAR} from the environment. Returns malloc'd text, or NULL with err
  * naming the variable when it is not set. */
 static char *expand_env(const char *v, char *err, size_t errsz) {
     size_t cap = strlen(v) + 64, n = 0;
     char *out = malloc(cap);
-    if (!out) abort();
+    if (!out) gg_oom();
     for (const char *p = v; *p;) {
         const char *add = p;
         size_t addlen = 1;
@@ -78,7 +70,7 @@ static char *expand_env(const char *v, char *err, size_t errsz) {
         if (n + addlen + 1 > cap) {
             cap = (n + addlen + 1) * 2;
             char *grown = realloc(out, cap);
-            if (!grown) abort();
+            if (!grown) gg_oom();
             out = grown;
         }
         memcpy(out + n, add, addlen);
@@ -120,81 +112,152 @@ char *config_read_secret_file(const char *path, char *err, size_t errsz) {
     return xstrdup(buf);
 }
 
-static int parse_long(const char *v, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || end == v || *end != '\0' || x < lo || x > hi) return -1;
-    *out = x;
-    return 0;
+static void free_list(char **items, size_t n) { confkey_free_list(items, n); }
+
+/* ---- the configuration map ------------------------------------------------------
+ *
+ * Every key of every section, with its type, default, range, where it is
+ * stored and its help. Base of the offsets: gg_config for [gridgate],
+ * [delivery] and [admin]; gg_source_conf for [source NAME]; gg_conn_conf for
+ * its conn.<c>.* keys. [rule NAME] keys come from the rule descriptors
+ * (rules_common_keys and rule_desc.keys, base rules_config); [route] takes one
+ * key per rule name. Defaults are applied from here only (apply_defaults). */
+
+/* schedule.* keys are parsed by daemon/schedule.c into the source's schedule. */
+static int set_schedule(const confkey *k, void *base, const char *name, const char *val, char *err, size_t errsz) {
+    (void)k;
+    return schedule_conf_key(&((gg_source_conf *)base)->schedule, name + strlen("schedule."), val, err, errsz);
 }
 
-/* A byte count with an optional K, M or G suffix (powers of 1024): "16M". */
-static int parse_size(const char *v, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || end == v || x < 0) return -1;
-    long mul = 1;
-    if (*end == 'K' || *end == 'k') mul = 1L << 10;
-    else if (*end == 'M' || *end == 'm') mul = 1L << 20;
-    else if (*end == 'G' || *end == 'g') mul = 1L << 30;
-    if (mul != 1) end++;
-    if (*end != '\0' || x > hi / mul || x * mul < lo) return -1;
-    *out = x * mul;
-    return 0;
+#define G(f) offsetof(gg_config, f)
+#define S(f) offsetof(gg_source_conf, f)
+#define C(f) offsetof(gg_conn_conf, f)
+
+static const confkey config_map[] = {
+    {"gridgate", "state", CK_PATH, "gridgate-state.db", 0, 0, G(state_path), NULL, NULL,
+     "state store (SQLite), relative to the configuration file's directory"},
+    {"gridgate", "log_level", CK_ENUM, "info", 0, 0, G(log_level), NULL, "debug, info, warn, error",
+     "least severe log level written"},
+    {"gridgate", "log_format", CK_ENUM, "text", 0, 0, G(log_format), NULL, "text, json",
+     "log lines as human text or as JSON objects, one per line"},
+    {"gridgate", "log_file", CK_PATH, NULL, 0, 0, G(log_file), NULL, NULL,
+     "write the log to this file (created 0600, reopened on SIGHUP); unset = stderr"},
+    {"gridgate", "shutdown_timeout", CK_LONG, "30", 1, 3600, G(shutdown_timeout), NULL, NULL,
+     "seconds a stop (SIGTERM) may take; a pull still running then is abandoned, uncommitted"},
+    {"gridgate", "workers", CK_LONG, NULL, 1, 64, G(workers), NULL, NULL,
+     "sources pulled at once, each in its own worker process; unset = the number of sources, at most 4"},
+    {"gridgate", "today", CK_DATE, NULL, 0, 0, G(rules.today), NULL, NULL,
+     "fixed date bounding ongoing enrollments (tests, replays); unset = the clock"},
+
+    {"source", "adapter", CK_PATH, NULL, 0, 0, S(adapter), NULL, NULL,
+     "Lua adapter file, relative to the configuration file (required)"},
+    {"source", "label", CK_STRING, NULL, 0, 0, S(label), NULL, NULL,
+     "department label used in explanations, e.g. 公安户籍; unset = the source name"},
+    {"source", "encoding", CK_STRING, "UTF-8", 0, 0, S(encoding), NULL, NULL, "text encoding of the source"},
+    {"source", "enabled", CK_BOOL, "yes", 0, 0, S(enabled), NULL, NULL, "pull this source"},
+    {"source", "deadline_ms", CK_LONG, "60000", 10, 86400000L, S(deadline_ms), NULL, NULL,
+     "time limit of one adapter call, milliseconds"},
+    {"source", "memory_mb", CK_LONG, "256", 1, 65536, S(memory_mb), NULL, NULL, "memory cap of the adapter's Lua state and of its worker's C memory, MiB"},
+    {"source", "pull_timeout", CK_LONG, "600", 1, 86400, S(pull_timeout), NULL, NULL,
+     "seconds the source's worker may take for a pull; past it the worker is killed and its open stream voided"},
+    {"source", "max_field", CK_SIZE, "4K", 16, 1L << 30, S(max_field), NULL, NULL,
+     "longest value of one field or column, bytes (K, M, G allowed); a longer one rejects the record"},
+    {"source", "max_record", CK_SIZE, "64K", 16, 1L << 30, S(max_record), NULL, NULL,
+     "largest record (all its values), bytes (K, M, G allowed); a larger one is rejected"},
+    {"source", "max_pages", CK_LONG, "10000", 1, 100000000L, S(max_pages), NULL, NULL,
+     "pages one HTTP stream may read in a pull; more (or a repeated page) fails the stream"},
+    {"source", "max_amount", CK_LONG, "1000000", 1, 1000000000000L, S(max_amount), NULL, NULL,
+     "largest plausible amount of one record, yuan; larger or negative amounts are rejected"},
+    {"source", "schedule.interval", CK_STRING, NULL, 0, 0, 0, set_schedule, NULL,
+     "how often the source is pulled: 90s, 15m, 6h, 1d; unset = run --interval"},
+    {"source", "schedule.window", CK_STRING, NULL, 0, 0, 0, set_schedule, NULL,
+     "when pulls are allowed, local time: 01:00-05:00 (several comma-separated; may cross midnight)"},
+    {"source", "schedule.cron", CK_STRING, NULL, 0, 0, 0, set_schedule, NULL,
+     "5-field cron expression instead of an interval: \"0 2 * * *\""},
+    {"source", "schedule.backoff", CK_STRING, NULL, 0, 0, 0, set_schedule, NULL,
+     "first backoff after a failed pull (doubles, with full jitter); unset = 30s"},
+    {"source", "schedule.backoff_max", CK_STRING, NULL, 0, 0, 0, set_schedule, NULL,
+     "longest backoff after repeated failures; unset = 1h"},
+    {"source", "conn.<c>", CK_STRING, NULL, 0, 0, C(spec), NULL, NULL,
+     "connection <c>: pg:..., odbc:... or http:URL; ${VAR} is expanded"},
+    {"source", "conn.<c>.token_env", CK_SECRET, NULL, 0, 0, C(token), NULL, NULL,
+     "environment variable holding the bearer token of an http connection"},
+    {"source", "conn.<c>.token_file", CK_SECRET, NULL, 0, 0, C(token), NULL, NULL,
+     "file (mode 0600) holding the bearer token of an http connection"},
+    {"source", "conn.<c>.password_env", CK_SECRET, NULL, 0, 0, C(password), NULL, NULL,
+     "environment variable holding the database password"},
+    {"source", "conn.<c>.password_file", CK_SECRET, NULL, 0, 0, C(password), NULL, NULL,
+     "file (mode 0600) holding the database password"},
+    {"source", "conn.<c>.timeout_ms", CK_LONG, NULL, 100, 3600000L, C(timeout_ms), NULL, NULL,
+     "time limit of one statement or HTTP call, milliseconds; unset = 30000 (the connector's)"},
+    {"source", "conn.<c>.retries", CK_INT, NULL, 0, 100, C(retries), NULL, NULL,
+     "retries of transient failures; unset = 3 (the connector's)"},
+    {"source", "conn.<c>.max_body", CK_SIZE, NULL, 1024L, 1L << 30, C(max_body), NULL, NULL,
+     "largest HTTP response body, bytes (K, M, G allowed); unset = 16M"},
+
+    {"route", "<rule>", CK_LIST, NULL, 0, 0, 0, NULL, NULL,
+     "where that rule's alerts go: source names (with push) or @sources (the sources involved)"},
+
+    {"delivery", "max_attempts", CK_INT, "10", 1, 1000, G(max_attempts), NULL, NULL,
+     "delivery attempts before an alert is dead-lettered"},
+    {"delivery", "backoff_base_ms", CK_LONG, "1000", 1, 86400000L, G(backoff_base_ms), NULL, NULL,
+     "first retry delay, milliseconds (it grows per attempt up to backoff_max_ms)"},
+    {"delivery", "backoff_max_ms", CK_LONG, "300000", 1, 86400000L, G(backoff_max_ms), NULL, NULL,
+     "longest retry delay, milliseconds"},
+    {"delivery", "verdict_deadline_days", CK_LONG, "7", 1, 3650, G(verdict_deadline_days), NULL, NULL,
+     "days a department has to return a verdict before an alert is overdue"},
+
+    {"admin", "listen", CK_STRING, "127.0.0.1:9187", 0, 0, G(admin_listen), NULL, NULL,
+     "address:port of the admin endpoint (the section turns it on)"},
+    {"admin", "token_file", CK_SECRET, NULL, 0, 0, G(admin_token), NULL, NULL,
+     "file (mode 0600) holding the admin bearer token (required)"},
+    {"admin", "stale_after", CK_LONG, NULL, 1, 31L * 86400, G(admin_stale_after), NULL, NULL,
+     "seconds after which the admin endpoint reports a source stale; unset = three run intervals"},
+};
+
+#undef G
+#undef S
+#undef C
+
+static const size_t config_map_n = sizeof config_map / sizeof *config_map;
+
+/* The map entry of `key` in `section` ("gridgate", "source", ...), or NULL. */
+static const confkey *map_find(const char *section, const char *key) {
+    for (size_t i = 0; i < config_map_n; i++)
+        if (!strcmp(config_map[i].section, section) && confkey_matches(&config_map[i], key)) return &config_map[i];
+    return NULL;
 }
 
-static int parse_bool(const char *v, int *out) {
-    if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "1")) {
-        *out = 1;
-        return 0;
+/* Appends "; accepted keys: a, b, c" for the keys of `section` (or, for a
+ * rule, of rule r) to p->err. */
+static void accepted_keys(char *err, size_t errsz, const char *section, const rule_desc *rule) {
+    size_t n = strlen(err);
+    int first = 1;
+    n += (size_t)snprintf(err + n, n < errsz ? errsz - n : 0, "; accepted keys:");
+    size_t total = rule ? rules_ncommon_keys + rule->nkeys : config_map_n;
+    for (size_t i = 0; i < total && n < errsz; i++) {
+        const confkey *k;
+        if (rule) k = i < rules_ncommon_keys ? &rules_common_keys[i] : &rule->keys[i - rules_ncommon_keys];
+        else if (strcmp((k = &config_map[i])->section, section) != 0) continue;
+        n += (size_t)snprintf(err + n, errsz - n, "%s %s", first ? "" : ",", k->key);
+        first = 0;
     }
-    if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "0")) {
-        *out = 0;
-        return 0;
-    }
-    return -1;
 }
 
-/* Splits "a, b ,c" into a malloc'd array of trimmed strings. */
-static char **split_list(const char *v, size_t *n) {
-    char *copy = xstrdup(v);
-    char **items = NULL;
-    size_t cnt = 0;
-    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        while (isspace((unsigned char)*tok)) tok++;
-        char *e = tok + strlen(tok);
-        while (e > tok && isspace((unsigned char)e[-1])) *--e = '\0';
-        if (!*tok) continue;
-        char **grown = realloc(items, (cnt + 1) * sizeof *items);
-        if (!grown) abort();
-        items = grown;
-        items[cnt++] = xstrdup(tok);
-    }
-    free(copy);
-    *n = cnt;
-    return items;
-}
 
-static void free_list(char **items, size_t n) {
-    for (size_t i = 0; i < n; i++) free(items[i]);
-    free(items);
-}
+static int apply_defaults(cfg_parse *p, const char *section, void *base);
 
-static gg_source_conf *source_get(gg_config *c, const char *name) {
+static gg_source_conf *source_get(cfg_parse *p, const char *name) {
+    gg_config *c = p->cfg;
     for (size_t i = 0; i < c->nsources; i++)
         if (!strcmp(c->sources[i].name, name)) return &c->sources[i];
     gg_source_conf *grown = realloc(c->sources, (c->nsources + 1) * sizeof *grown);
-    if (!grown) abort();
+    if (!grown) gg_oom();
     c->sources = grown;
     gg_source_conf *s = &c->sources[c->nsources++];
     memset(s, 0, sizeof *s);
     s->name = xstrdup(name);
-    s->enabled = 1;
-    s->deadline_ms = 60000;
-    s->memory_mb = 256;
-    s->encoding = xstrdup("UTF-8");
+    if (apply_defaults(p, "source", s) != 0) return NULL;
     return s;
 }
 
@@ -237,125 +300,96 @@ static int resolve_secret(cfg_parse *p, const char *key, const char *attr, const
     return 1;
 }
 
-/* [source NAME] keys. Returns 1 ok, 0 error (p->err set). */
-static int source_key(cfg_parse *p, gg_source_conf *s, const char *key, const char *val) {
-    if (!strcmp(key, "adapter")) {
-        free(s->adapter);
-        s->adapter = xstrdup(val);
-    } else if (!strcmp(key, "label")) {
-        free(s->label);
-        s->label = xstrdup(val);
-    } else if (!strcmp(key, "encoding")) {
-        free(s->encoding);
-        s->encoding = xstrdup(val);
-    } else if (!strcmp(key, "enabled")) {
-        if (parse_bool(val, &s->enabled)) goto bad;
-    } else if (!strcmp(key, "deadline_ms")) {
-        if (parse_long(val, 10, 86400000L, &s->deadline_ms)) goto bad;
-    } else if (!strcmp(key, "memory_mb")) {
-        if (parse_long(val, 1, 65536, &s->memory_mb)) goto bad;
-    } else if (!strncmp(key, "conn.", 5)) {
-        char cname[64];
-        const char *rest = key + 5;
-        const char *dot = strchr(rest, '.');
-        size_t len = dot ? (size_t)(dot - rest) : strlen(rest);
-        if (len == 0 || len >= sizeof cname) goto unknown;
-        memcpy(cname, rest, len);
-        cname[len] = '\0';
-        gg_conn_conf *cc = conn_get(s, cname, p->err, sizeof p->err);
-        if (!cc) return 0;
-        const char *attr = dot ? dot + 1 : NULL;
-        if (!attr) {
-            free(cc->spec);
-            cc->spec = xstrdup(val);
-        } else if (!strcmp(attr, "token_env") || !strcmp(attr, "token_file")) {
-            return resolve_secret(p, key, attr, val, &cc->token);
-        } else if (!strcmp(attr, "password_env") || !strcmp(attr, "password_file")) {
-            return resolve_secret(p, key, attr, val, &cc->password);
-        } else if (!strcmp(attr, "timeout_ms")) {
-            if (parse_long(val, 100, 3600000L, &cc->timeout_ms)) goto bad;
-        } else if (!strcmp(attr, "max_body")) {
-            if (parse_size(val, 1024L, 1L << 30, &cc->max_body)) goto bad;
-        } else if (!strcmp(attr, "retries")) {
-            long r;
-            if (parse_long(val, 0, 100, &r)) goto bad;
-            cc->retries = (int)r;
-        } else {
-            goto unknown;
-        }
-    } else {
-        goto unknown;
+/* Stores val for map key k (written as `name`) at base. The types that need
+ * the file's context are handled here: paths resolve against the file's
+ * directory, secrets are read from the environment or a 0600 file, dates
+ * take the forms of conv_date(). 1 ok, 0 error (p->err set). */
+static int store(cfg_parse *p, const confkey *k, void *base, const char *name, const char *val) {
+    char *at = (char *)base + k->offset;
+    if (k->set == NULL && k->type == CK_PATH) {
+        free(*(char **)(void *)at);
+        *(char **)(void *)at = config_path(p->cfg, val);
+        return 1;
     }
-    return 1;
-bad:
-    snprintf(p->err, sizeof p->err, "key %s: bad value '%s'", key, val);
-    return 0;
-unknown:
-    snprintf(p->err, sizeof p->err, "unknown key '%s' in [source %s]", key, s->name);
+    if (k->set == NULL && k->type == CK_SECRET) {
+        const char *attr = strrchr(name, '.');
+        return resolve_secret(p, name, attr ? attr + 1 : name, val, (char **)(void *)at);
+    }
+    if (k->set == NULL && k->type == CK_DATE) {
+        int d;
+        if (conv_date(val, &d)) {
+            snprintf(p->err, sizeof p->err, "key %s: '%s' is not a date", name, val);
+            return 0;
+        }
+        *(int *)(void *)at = d;
+        return 1;
+    }
+    return confkey_store(k, base, name, val, p->err, sizeof p->err) == 0;
+}
+
+/* Applies the map's defaults of `section` to base. 0 ok, -1 p->err set. */
+static int apply_defaults(cfg_parse *p, const char *section, void *base) {
+    for (size_t i = 0; i < config_map_n; i++) {
+        const confkey *k = &config_map[i];
+        if (strcmp(k->section, section) != 0 || !k->def || strchr(k->key, '<')) continue;
+        if (!store(p, k, base, k->key, k->def)) return -1;
+    }
     return 0;
 }
 
-/* [rule NAME] keys. */
+/* [source NAME] keys. Returns 1 ok, 0 error (p->err set). */
+static int source_key(cfg_parse *p, gg_source_conf *s, const char *key, const char *val) {
+    const confkey *k = map_find("source", key);
+    if (!k) {
+        snprintf(p->err, sizeof p->err, "unknown key '%s' in [source %s]", key, s->name);
+        accepted_keys(p->err, sizeof p->err, "source", NULL);
+        return 0;
+    }
+    if (strncmp(k->key, "conn.", 5) != 0) return store(p, k, s, key, val);
+    char cname[64];
+    const char *rest = key + 5;
+    size_t len = strcspn(rest, ".");
+    if (len >= sizeof cname) {
+        snprintf(p->err, sizeof p->err, "unknown key '%s' in [source %s] (connection names are at most %zu characters)",
+                 key, s->name, sizeof cname - 1);
+        return 0;
+    }
+    memcpy(cname, rest, len);
+    cname[len] = '\0';
+    gg_conn_conf *cc = conn_get(s, cname, p->err, sizeof p->err);
+    return cc ? store(p, k, cc, key, val) : 0;
+}
+
+/* [rule NAME] keys: `enabled` (rules_common_keys, stored in enabled[r]) and
+ * the keys of the rule's descriptor (stored in rules_config). */
 static int rule_key(cfg_parse *p, rule_id r, const char *key, const char *val) {
     rules_config *rc = &p->cfg->rules;
-    long l;
-    if (!strcmp(key, "enabled")) {
-        if (parse_bool(val, &rc->enabled[r])) goto bad;
-        return 1;
-    }
-    switch (r) {
-    case RULE_PENSION_AFTER_DEATH:
-        if (!strcmp(key, "grace_months")) {
-            if (parse_long(val, 0, 120, &l)) goto bad;
-            rc->grace_months = (int)l;
-            return 1;
-        }
-        break;
-    case RULE_ASSISTANCE_HIDDEN_INCOME:
-        if (!strcmp(key, "min_months")) {
-            if (parse_long(val, 1, 120, &l)) goto bad;
-            rc->min_months = (int)l;
-            return 1;
-        }
-        if (!strcmp(key, "standard")) {
-            if (parse_long(val, 0, 100000000L, &l)) goto bad;
-            rc->standard_default = l;
-            return 1;
-        }
-        if (!strncmp(key, "standard.", 9)) {
-            const char *pre = key + 9;
-            size_t n = strlen(pre);
-            if (n < 1 || n > 6 || strspn(pre, "0123456789") != n) {
-                snprintf(p->err, sizeof p->err,
-                         "key %s: the region prefix must be 1 to 6 digits", key);
-                return 0;
-            }
-            if (parse_long(val, 0, 100000000L, &l)) goto bad;
-            region_standard *grown = realloc(rc->standards, (rc->nstandards + 1) * sizeof *grown);
-            if (!grown) abort();
-            rc->standards = grown;
-            region_standard *rs = &rc->standards[rc->nstandards++];
-            memset(rs, 0, sizeof *rs);
-            memcpy(rs->prefix, pre, n);
-            rs->fen = l;
-            return 1;
-        }
-        break;
-    case RULE_ASSISTANCE_HIDDEN_ASSETS:
-        if (!strcmp(key, "exempt_subkinds")) {
-            free_list(rc->exempt_subkinds, rc->nexempt);
-            rc->exempt_subkinds = split_list(val, &rc->nexempt);
-            return 1;
-        }
-        break;
-    default:
-        break;
-    }
+    const rule_desc *d = rules_get(r);
+    for (size_t i = 0; i < rules_ncommon_keys; i++)
+        if (confkey_matches(&rules_common_keys[i], key))
+            return confkey_store(&rules_common_keys[i], &rc->enabled[r], key, val, p->err, sizeof p->err) == 0;
+    for (size_t i = 0; i < d->nkeys; i++)
+        if (confkey_matches(&d->keys[i], key))
+            return confkey_store(&d->keys[i], rc, key, val, p->err, sizeof p->err) == 0;
     snprintf(p->err, sizeof p->err, "unknown key '%s' in [rule %s]", key, rule_name(r));
+    accepted_keys(p->err, sizeof p->err, "rule", d);
     return 0;
-bad:
-    snprintf(p->err, sizeof p->err, "key %s: bad value '%s'", key, val);
-    return 0;
+}
+
+/* Keys of the single-instance sections [gridgate], [delivery], [admin]. */
+static int plain_key(cfg_parse *p, const char *section, const char *key, const char *val) {
+    gg_config *c = p->cfg;
+    const confkey *k = map_find(section, key);
+    if (!strcmp(section, "admin") && !c->admin_enabled) {
+        c->admin_enabled = 1;
+        if (apply_defaults(p, "admin", c) != 0) return 0;
+    }
+    if (!k) {
+        snprintf(p->err, sizeof p->err, "unknown key '%s' in [%s]", key, section);
+        accepted_keys(p->err, sizeof p->err, section, NULL);
+        return 0;
+    }
+    return store(p, k, c, key, val);
 }
 
 static int config_on_key(void *user, const char *section, const char *key, const char *raw) {
@@ -370,39 +404,16 @@ static int config_on_key(void *user, const char *section, const char *key, const
         return 0;
     }
     int ok = 1;
-    long l;
-    if (!strcmp(section, "gridgate")) {
-        if (!strcmp(key, "state")) {
-            free(c->state_path);
-            c->state_path = config_path(c, val);
-        } else if (!strcmp(key, "log_level")) {
-            gg_log_level lv;
-            if (gg_log_parse_level(val, &lv)) {
-                snprintf(p->err, sizeof p->err, "key log_level: '%s' is not one of debug, info, warn, error", val);
-                ok = 0;
-            } else {
-                free(c->log_level);
-                c->log_level = xstrdup(val);
-            }
-        } else if (!strcmp(key, "today")) {
-            int d;
-            if (conv_date(val, &d)) {
-                snprintf(p->err, sizeof p->err, "key today: '%s' is not a date", val);
-                ok = 0;
-            } else {
-                c->rules.today = d;
-            }
-        } else {
-            snprintf(p->err, sizeof p->err, "unknown key '%s' in [gridgate]", key);
-            ok = 0;
-        }
+    if (!strcmp(section, "gridgate") || !strcmp(section, "delivery") || !strcmp(section, "admin")) {
+        ok = plain_key(p, section, key, val);
     } else if (!strncmp(section, "source ", 7) && section[7]) {
         const char *name = section + 7;
         if (strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(name)) {
             snprintf(p->err, sizeof p->err, "source name '%s': use lowercase letters, digits and _", name);
             ok = 0;
         } else {
-            ok = source_key(p, source_get(c, name), key, val);
+            gg_source_conf *s = source_get(p, name);
+            ok = s ? source_key(p, s, key, val) : 0;
         }
     } else if (!strncmp(section, "rule ", 5)) {
         rule_id r;
@@ -419,38 +430,7 @@ static int config_on_key(void *user, const char *section, const char *key, const
             ok = 0;
         } else {
             free_list(c->routes[r].sinks, c->routes[r].nsinks);
-            c->routes[r].sinks = split_list(val, &c->routes[r].nsinks);
-        }
-    } else if (!strcmp(section, "delivery")) {
-        if (!strcmp(key, "max_attempts")) {
-            if (parse_long(val, 1, 1000, &l)) ok = 0;
-            else c->max_attempts = (int)l;
-        } else if (!strcmp(key, "backoff_base_ms")) {
-            if (parse_long(val, 1, 86400000L, &c->backoff_base_ms)) ok = 0;
-        } else if (!strcmp(key, "backoff_max_ms")) {
-            if (parse_long(val, 1, 86400000L, &c->backoff_max_ms)) ok = 0;
-        } else if (!strcmp(key, "verdict_deadline_days")) {
-            if (parse_long(val, 1, 3650, &c->verdict_deadline_days)) ok = 0;
-        } else {
-            snprintf(p->err, sizeof p->err, "unknown key '%s' in [delivery]", key);
-        }
-        if (!ok && !p->err[0]) snprintf(p->err, sizeof p->err, "key %s: bad value '%s'", key, val);
-        if (p->err[0]) ok = 0;
-    } else if (!strcmp(section, "admin")) {
-        c->admin_enabled = 1;
-        if (!strcmp(key, "listen")) {
-            free(c->admin_listen);
-            c->admin_listen = xstrdup(val);
-        } else if (!strcmp(key, "token_file")) {
-            ok = resolve_secret(p, "token_file", "_file", val, &c->admin_token);
-        } else if (!strcmp(key, "stale_after")) {
-            if (parse_long(val, 1, 31L * 86400, &c->admin_stale_after)) {
-                snprintf(p->err, sizeof p->err, "key stale_after: bad value '%s' (seconds)", val);
-                ok = 0;
-            }
-        } else {
-            snprintf(p->err, sizeof p->err, "unknown key '%s' in [admin]", key);
-            ok = 0;
+            c->routes[r].sinks = confkey_split_list(val, &c->routes[r].nsinks);
         }
     } else {
         snprintf(p->err, sizeof p->err, "unknown section [%s]", section);
@@ -479,20 +459,16 @@ static int attach_password(gg_source_conf *s, gg_conn_conf *cc, char *err, size_
         return -1;
     }
     char *spec = k->with_password(cc->spec, cc->password);
-    if (!spec) abort();
+    if (!spec) gg_oom();
     free(cc->spec);
     cc->spec = spec;
     return 0;
 }
 
 static int config_validate(gg_config *c, char *err, size_t errsz) {
-    if (!c->state_path) c->state_path = config_path(c, "gridgate-state.db");
-    if (c->admin_enabled) {
-        if (!c->admin_token) {
-            snprintf(err, errsz, "[admin]: missing key 'token_file' (a file, mode 0600, holding the bearer token)");
-            return -1;
-        }
-        if (!c->admin_listen) c->admin_listen = xstrdup("127.0.0.1:9187");
+    if (c->admin_enabled && !c->admin_token) {
+        snprintf(err, errsz, "[admin]: missing key 'token_file' (a file, mode 0600, holding the bearer token)");
+        return -1;
     }
     for (size_t i = 0; i < c->nsources; i++) {
         gg_source_conf *s = &c->sources[i];
@@ -522,7 +498,7 @@ static int config_validate(gg_config *c, char *err, size_t errsz) {
             if (attach_password(s, cc, err, errsz)) return -1;
         }
     }
-    for (int r = 0; r < RULE__COUNT; r++) {
+    for (int r = 0; r < (int)rules_count(); r++) {
         for (size_t k = 0; k < c->routes[r].nsinks; k++) {
             const char *sink = c->routes[r].sinks[k];
             if (!strcmp(sink, "@sources")) continue;
@@ -537,17 +513,18 @@ static int config_validate(gg_config *c, char *err, size_t errsz) {
 
 gg_config *config_load(const char *path, char *err, size_t errsz) {
     gg_config *c = calloc(1, sizeof *c);
-    if (!c) abort();
+    if (!c) gg_oom();
     c->path = xstrdup(path);
     char *tmp = xstrdup(path);
     c->dir = xstrdup(dirname(tmp));
     free(tmp);
-    c->log_level = xstrdup("info");
-    rules_config_defaults(&c->rules);
-    c->max_attempts = 10;
-    c->backoff_base_ms = 1000;
-    c->backoff_max_ms = 300000;
-    c->verdict_deadline_days = 7;
+    cfg_parse p = {.cfg = c};
+    if (rules_config_defaults(&c->rules) != 0 || apply_defaults(&p, "gridgate", c) != 0 ||
+        apply_defaults(&p, "delivery", c) != 0) {
+        snprintf(err, errsz, "%s: defaults: %s", path, p.err[0] ? p.err : "out of memory");
+        config_free(c);
+        return NULL;
+    }
 
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -555,7 +532,6 @@ gg_config *config_load(const char *path, char *err, size_t errsz) {
         config_free(c);
         return NULL;
     }
-    cfg_parse p = {.cfg = c};
     int line = ini_parse_file(f, config_on_key, &p);
     fclose(f);
     if (line != 0) {
@@ -585,6 +561,8 @@ void config_free(gg_config *c) {
     free(c->dir);
     free(c->state_path);
     free(c->log_level);
+    free(c->log_file);
+    free(c->log_format);
     free(c->admin_listen);
     if (c->admin_token) explicit_bzero(c->admin_token, strlen(c->admin_token));
     free(c->admin_token);
@@ -594,6 +572,7 @@ void config_free(gg_config *c) {
         free(s->label);
         free(s->adapter);
         free(s->encoding);
+        schedule_free(s->schedule);
         for (int k = 0; k < s->nconns; k++) {
             gg_conn_conf *cc = &s->conns[k];
             free(cc->name);
@@ -606,7 +585,7 @@ void config_free(gg_config *c) {
         }
     }
     free(c->sources);
-    for (int r = 0; r < RULE__COUNT; r++) free_list(c->routes[r].sinks, c->routes[r].nsinks);
+    for (int r = 0; r < RULES_MAX; r++) free_list(c->routes[r].sinks, c->routes[r].nsinks);
     rules_config_free(&c->rules);
     free(c);
 }
@@ -621,7 +600,47 @@ char *config_path(const gg_config *c, const char *p) {
     if (p[0] == '/' || !c->dir) return xstrdup(p);
     size_t n = strlen(c->dir) + strlen(p) + 2;
     char *out = malloc(n);
-    if (!out) abort();
+    if (!out) gg_oom();
     snprintf(out, n, "%s/%s", c->dir, p);
     return out;
 }
+
+/* ---- listing -------------------------------------------------------------------- */
+
+static void key_row(FILE *out, int markdown, const char *section, const confkey *k) {
+    char range[128];
+    confkey_range(k, range, sizeof range);
+    const char *def = k->def ? k->def : "-";
+    if (markdown)
+        fprintf(out, "| `[%s]` | `%s` | %s | %s | %s | %s |\n", section, k->key, confkey_type_name(k->type),
+                k->def ? k->def : "", range, k->help);
+    else
+        fprintf(out, "%-32s %-26s %-6s %-31s %-24s %s\n", section, k->key, confkey_type_name(k->type), def,
+                range[0] ? range : "-", k->help);
+}
+
+void config_keys_print(FILE *out, int markdown) {
+    if (markdown)
+        fputs("| section | key | type | default | range | help |\n|---|---|---|---|---|---|\n", out);
+    else
+        fprintf(out, "%-32s %-26s %-6s %-31s %-24s %s\n", "SECTION", "KEY", "TYPE", "DEFAULT", "RANGE", "HELP");
+    const char *order[] = {"gridgate", "source", "rule", "route", "delivery", "admin"};
+    for (size_t o = 0; o < sizeof order / sizeof *order; o++) {
+        if (!strcmp(order[o], "rule")) {
+            for (size_t r = 0; r < rules_count(); r++) {
+                const rule_desc *d = rules_get((rule_id)r);
+                char sec[96];
+                snprintf(sec, sizeof sec, "rule %s", d->info.name);
+                for (size_t i = 0; i < rules_ncommon_keys; i++) key_row(out, markdown, sec, &rules_common_keys[i]);
+                for (size_t i = 0; i < d->nkeys; i++) key_row(out, markdown, sec, &d->keys[i]);
+            }
+            continue;
+        }
+        for (size_t i = 0; i < config_map_n; i++)
+            if (!strcmp(config_map[i].section, order[o]))
+                key_row(out, markdown, !strcmp(order[o], "source") ? "source NAME" : order[o], &config_map[i]);
+    }
+}
+
+size_t config_map_count(void) { return config_map_n; }
+const confkey *config_map_at(size_t i) { return i < config_map_n ? &config_map[i] : NULL; }

@@ -25,9 +25,12 @@
 #include "model/factset.h"
 #include "identity/resolve.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "rules/rules.h"
 #include "core/strmap.h"
 #include "delivery/delivery.h"
+#include "app/pull.h"
+#include "worker/worker_push.h"
 
 
 /* What a cycle learned about each (source, kind): whether it has streams,
@@ -63,25 +66,6 @@ static int lookup_mark_set(gg_ctx *ctx, const char *source, const char *stream, 
     return state_mark_set(ctx->st, source, key, val);
 }
 
-/* Runs the stream's lookup for every id that became of interest after `mark`
- * (new_ids: id -> the cycle it became of interest). Inside the stream's
- * transaction, through the stream's sink. */
-static int run_lookups(adapter *ad, size_t k, const adapter_sink *sink, const strmap *new_ids, long mark,
-                       long *nids, long *nrows, char *err, size_t errsz) {
-    size_t iter = 0;
-    const char *id;
-    int since;
-    *nids = *nrows = 0;
-    while (strmap_next(new_ids, &iter, &id, &since)) {
-        if (since <= mark) continue;
-        long rows = 0;
-        if (adapter_lookup(ad, k, id, sink, &rows, err, errsz)) return -1;
-        (*nids)++;
-        *nrows += rows;
-    }
-    return 0;
-}
-
 /* Notes a stream's outcome in cs->streams (for the daemon's metrics). */
 static void note_stream(cycle_stats *cs, const char *source, const char *stream, const ingest_stream *p, long records,
                         const struct timespec *t0, const char *error) {
@@ -95,10 +79,140 @@ static void note_stream(cycle_stats *cs, const char *source, const char *stream,
     snprintf(r->error, sizeof r->error, "%s", error ? error : "");
 }
 
-/* Pulls every stream of one phase from every loaded adapter. */
+/* The core side of a phase's pull (app/pull.h's consumer): one stream at a
+ * time, each in its own transaction, through app/ingest.c's callbacks. */
+typedef struct phase_apply {
+    gg_ctx *ctx;
+    long cycle;
+    int phase_stream;
+    strmap *ids, *cases;
+    cycle_stats *cs;
+    kind_status (*ks)[FK__COUNT];
+    pull_job *jobs;
+    size_t *src_of;          /* job -> index in cfg->sources */
+    seen_set (*seen)[FK__COUNT]; /* refs kept this cycle, per source and kind */
+    ingest_stream p;         /* the stream being applied (app/ingest.c) */
+    int open;                /* its transaction is open */
+    struct timespec t0;
+} phase_apply;
+
+static void pa_begin(void *ud, size_t job, size_t stream) {
+    phase_apply *pa = ud;
+    size_t i = pa->src_of[job];
+    fact_kind kind = adapter_stream(pa->ctx->adapters[i], stream)->kind;
+    ingest_stream_begin(&pa->p, pa->ctx, pa->ctx->adapters[i], pa->ctx->cfg->sources[i].name, kind, pa->cycle,
+                        pa->phase_stream, pa->ids, pa->cases, &pa->seen[i][kind]);
+    clock_gettime(CLOCK_MONOTONIC, &pa->t0);
+    pa->open = state_begin(pa->ctx->st) == 0;
+    if (!pa->open) pa->p.failed = 1;
+}
+
+static void pa_fact(void *ud, size_t job, size_t stream, fact *f) {
+    phase_apply *pa = ud;
+    if (pa->p.failed) return;
+    ingest_fact(&pa->p, adapter_stream(pa->jobs[job].ad, stream)->name, f);
+}
+
+static void pa_reject(void *ud, size_t job, size_t stream, const char *ref, const char *reason, const char *raw) {
+    phase_apply *pa = ud;
+    if (pa->p.failed) return;
+    ingest_reject(&pa->p, adapter_stream(pa->jobs[job].ad, stream)->name, ref, reason, raw);
+}
+
+static void pa_end(void *ud, size_t job, size_t stream, const pull_stream_end *e) {
+    phase_apply *pa = ud;
+    gg_ctx *ctx = pa->ctx;
+    cycle_stats *cs = pa->cs;
+    size_t i = pa->src_of[job];
+    const char *source = ctx->cfg->sources[i].name;
+    const adapter_stream_info *si = adapter_stream(pa->jobs[job].ad, stream);
+    kind_status *kst = &pa->ks[i][si->kind];
+    if (!e->begun) {
+        pa->p = (ingest_stream){.source = source}; /* no seen set: ingest_stream_end leaves it be */
+        pa->open = 0;
+        clock_gettime(CLOCK_MONOTONIC, &pa->t0);
+    }
+    ingest_stream *p = &pa->p;
+    int rc = e->ok ? 0 : -1;
+    const char *err = e->error ? e->error : "the stream failed";
+    long rows = e->rows;
+    int lookups = si->incremental && si->lookup && pa->phase_stream;
+    if (rc == 0 && !p->failed && lookups && lookup_mark_set(ctx, source, si->name, pa->cycle)) p->failed = 1;
+    if (rc == 0 && !p->failed && e->watermark && state_watermark_set(ctx->st, source, si->name, e->watermark))
+        p->failed = 1;
+    if (rc == 0 && !p->failed && e->watermark)
+        gg_debug(source, "stream %s: watermark advanced", si->name); /* its key may be an id: not logged */
+    if (rc || p->failed) {
+        /* A failed rollback is logged by the state store; SQLite has rolled
+         * back already then. */
+        if (pa->open) (void)state_rollback(ctx->st);
+        pa->open = 0;
+        ingest_stream_end(p, 0);
+        gg_error(source, "stream %s failed, its facts%s from this cycle are not kept: %s", si->name,
+                 si->incremental ? " and watermark" : "", rc ? err : "state store write failed");
+        /* A count outside any transaction; its failure is logged by the state
+         * store and changes nothing of the stream's outcome. */
+        (void)state_dq_add(ctx->st, source, "stream_failed", si->name, 1, pa->cycle);
+        note_stream(cs, source, si->name, p, rows + p->rejected, &pa->t0, rc ? err : "state store write failed");
+        cs->streams_failed++;
+        kst->failed++;
+        return;
+    }
+    pa->open = 0;
+    if (state_commit(ctx->st)) {
+        (void)state_rollback(ctx->st); /* logged by the state store; the commit failure is what counts */
+        ingest_stream_end(p, 0);
+        cs->streams_failed++;
+        kst->failed++;
+        return;
+    }
+    ingest_stream_end(p, 1);
+    p->skipped += e->skipped;
+    kst->records += rows + p->rejected;
+    if (e->lookup_ids)
+        gg_info(source, "stream %s: lookup of %ld new subjects of interest: %ld records", si->name, e->lookup_ids,
+                e->lookup_rows);
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - pa->t0.tv_sec) + (double)(t1.tv_nsec - pa->t0.tv_nsec) / 1e9;
+    gg_info(source, "stream %s (%s): %ld records, %ld kept, %ld not of interest, %ld rejected, %ld invalid ids, %.2fs",
+            si->name, fact_kind_name(si->kind), rows + p->rejected, p->kept, p->skipped, p->rejected, p->invalid,
+            secs);
+    if (p->unchanged) gg_debug(source, "stream %s: %ld kept facts unchanged, not rewritten", si->name, p->unchanged);
+    cs->facts_kept += p->kept;
+    cs->rows_skipped += p->skipped;
+    cs->rejected += p->rejected;
+    cs->invalid_ids += p->invalid;
+    note_stream(cs, source, si->name, p, rows + p->rejected, &pa->t0, NULL);
+    cs->streams_ok++;
+}
+
+/* The directory of the state store (where a pull's spool file goes). */
+static void state_dir(const gg_ctx *ctx, char *out, size_t outsz) {
+    snprintf(out, outsz, "%s", ctx->cfg->state_path ? ctx->cfg->state_path : ".");
+    char *slash = strrchr(out, '/');
+    if (slash == out) slash[1] = '\0';
+    else if (slash) *slash = '\0';
+    else snprintf(out, outsz, ".");
+}
+
+/* Pulls every stream of one phase from every loaded adapter: a worker per
+ * source (app/pull.c), sources concurrently, streams applied one at a time. */
 static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, strmap *cases, const strmap *new_ids,
-                       cycle_stats *cs, kind_status (*ks)[FK__COUNT], seen_set (*seen)[FK__COUNT]) {
-    for (size_t i = 0; i < ctx->cfg->nsources; i++) {
+                       cycle_stats *cs, kind_status (*ks)[FK__COUNT], seen_set (*seen)[FK__COUNT],
+                       const ingest_register *reg) {
+    size_t n = ctx->cfg->nsources, njobs = 0;
+    pull_job *jobs = calloc(n ? n : 1, sizeof *jobs);
+    size_t *src_of = calloc(n ? n : 1, sizeof *src_of);
+    char (*paths)[2][4096] = calloc(n ? n : 1, sizeof *paths);
+    if (!jobs || !src_of || !paths) {
+        gg_error("cycle", "pull: out of memory");
+        free(jobs);
+        free(src_of);
+        free(paths);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
         adapter *ad = ctx->adapters[i];
         const gg_source_conf *src = &ctx->cfg->sources[i];
         if (!src->enabled) continue;
@@ -110,87 +224,88 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
             }
             continue;
         }
-        for (size_t k = 0; k < adapter_stream_count(ad); k++) {
+        size_t ns = adapter_stream_count(ad);
+        pull_job *job = &jobs[njobs];
+        job->streams = xcalloc(ns ? ns : 1, sizeof *job->streams);
+        job->wm_in = xcalloc(ns ? ns : 1, sizeof *job->wm_in);
+        job->lookup_mark = xcalloc(ns ? ns : 1, sizeof *job->lookup_mark);
+        for (size_t k = 0; k < ns; k++) {
             const adapter_stream_info *si = adapter_stream(ad, k);
             if (fact_kind_is_stream(si->kind) != phase_stream) continue;
             kind_status *kst = &ks[i][si->kind];
             kst->streams++;
             if (si->incremental) kst->incremental++;
-            ingest_stream p;
-            ingest_stream_begin(&p, ctx, ad, src->name, si->kind, cycle, phase_stream, ids, cases, &seen[i][si->kind]);
-            adapter_sink sink = {.on_fact = ingest_fact, .on_reject = ingest_reject, .ud = &p};
-            char err[1024];
-            long rows = 0;
-            struct timespec t0, t1;
-            clock_gettime(CLOCK_MONOTONIC, &t0);
-            if (state_begin(ctx->st)) {
-                cs->streams_failed++;
-                kst->failed++;
-                continue;
+            size_t j = job->nstreams;
+            char *wm = NULL;
+            long mark = -1;
+            const char *why = NULL;
+            if (si->incremental && state_watermark_get(ctx->st, src->name, si->name, &wm))
+                why = "cannot read the stream's watermark from the state store";
+            if (!why && si->incremental && si->lookup && phase_stream && wm) {
+                if (lookup_mark_get(ctx, src->name, si->name, &mark))
+                    why = "cannot read the stream's lookup mark from the state store";
+                else if (mark < 0)
+                    mark = 0;
             }
-            char *wm_in = NULL, *wm_out = NULL;
-            int rc = 0;
-            if (si->incremental && state_watermark_get(ctx->st, src->name, si->name, &wm_in)) {
-                snprintf(err, sizeof err, "cannot read the stream's watermark from the state store");
-                rc = -1;
-            }
-            if (rc == 0) rc = adapter_pull(ad, k, &sink, 0, wm_in, &rows, &wm_out, err, sizeof err);
-            long lookup_ids = 0, lookup_rows = 0, kept_by_pull = p.kept;
-            int lookups = rc == 0 && !p.failed && si->incremental && si->lookup && phase_stream;
-            if (lookups && wm_in) {
-                long mark = -1;
-                if (lookup_mark_get(ctx, src->name, si->name, &mark)) {
-                    snprintf(err, sizeof err, "cannot read the stream's lookup mark from the state store");
-                    rc = -1;
-                } else {
-                    rc = run_lookups(ad, k, &sink, new_ids, mark < 0 ? 0 : mark, &lookup_ids, &lookup_rows, err,
-                                     sizeof err);
-                }
-            }
-            /* A first pull (no watermark) read every row: no lookup is owed
-             * for the subjects of interest known so far. */
-            if (rc == 0 && !p.failed && lookups && lookup_mark_set(ctx, src->name, si->name, cycle)) p.failed = 1;
-            if (rc == 0 && !p.failed && wm_out && state_watermark_set(ctx->st, src->name, si->name, wm_out)) p.failed = 1;
-            if (rc == 0 && !p.failed && wm_out)
-                gg_debug(src->name, "stream %s: watermark advanced", si->name); /* its key may be an id: not logged */
-            free(wm_in);
-            free(wm_out);
-            if (rc || p.failed) {
-                state_rollback(ctx->st);
-                ingest_stream_end(&p, 0);
+            if (why) {
+                free(wm);
                 gg_error(src->name, "stream %s failed, its facts%s from this cycle are not kept: %s", si->name,
-                         si->incremental ? " and watermark" : "", rc ? err : "state store write failed");
-                state_dq_add(ctx->st, src->name, "stream_failed", si->name, 1, cycle);
-                note_stream(cs, src->name, si->name, &p, rows + p.rejected, &t0, rc ? err : "state store write failed");
+                         si->incremental ? " and watermark" : "", why);
+                note_stream(cs, src->name, si->name, NULL, 0, NULL, why);
                 cs->streams_failed++;
                 kst->failed++;
                 continue;
             }
-            if (state_commit(ctx->st)) {
-                ingest_stream_end(&p, 0);
-                cs->streams_failed++;
-                kst->failed++;
-                continue;
-            }
-            ingest_stream_end(&p, 1);
-            kst->records += rows + p.rejected;
-            if (lookup_ids)
-                gg_info(src->name, "stream %s: lookup of %ld new subjects of interest: %ld records, %ld kept", si->name,
-                        lookup_ids, lookup_rows, p.kept - kept_by_pull);
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-            gg_info(src->name, "stream %s (%s): %ld records, %ld kept, %ld not of interest, %ld rejected, %ld invalid ids, %.2fs",
-                    si->name, fact_kind_name(si->kind), rows + p.rejected, kept_by_pull, p.skipped, p.rejected,
-                    p.invalid, secs);
-            if (p.unchanged) gg_debug(src->name, "stream %s: %ld kept facts unchanged, not rewritten", si->name, p.unchanged);
-            cs->facts_kept += p.kept;
-            cs->rows_skipped += p.skipped;
-            cs->rejected += p.rejected;
-            cs->invalid_ids += p.invalid;
-            note_stream(cs, src->name, si->name, &p, rows + p.rejected, &t0, NULL);
-            cs->streams_ok++;
+            job->streams[j] = k;
+            job->wm_in[j] = wm;
+            job->lookup_mark[j] = mark;
+            job->nstreams++;
         }
+        if (!job->nstreams) {
+            free(job->streams);
+            free(job->wm_in);
+            free(job->lookup_mark);
+            memset(job, 0, sizeof *job);
+            continue;
+        }
+        job->name = src->name;
+        job->ad = ad;
+        /* Deadline: the whole source; memory: the Lua cap, C allocations included. */
+        job->lim.deadline_s = (unsigned)src->pull_timeout;
+        job->lim.mem_bytes = (size_t)src->memory_mb << 20;
+        size_t np = 0;
+        char *ap = config_path(ctx->cfg, src->adapter ? src->adapter : "");
+        if (ap) {
+            snprintf(paths[njobs][0], sizeof paths[njobs][0], "%s", ap);
+            job->read_paths[np++] = paths[njobs][0];
+        }
+        free(ap);
+        for (int c = 0; c < src->nconns && np < 2; c++)
+            if (worker_conn_file(src->conns[c].spec, paths[njobs][1], sizeof paths[njobs][1]) == 0)
+                job->read_paths[np++] = paths[njobs][1];
+        job->read_paths[np] = NULL;
+        src_of[njobs++] = i;
     }
+
+    pull_filter flt = {.phase_stream = phase_stream, .ids = ids, .cases = cases, .new_ids = new_ids,
+                       .today = ctx->today, .reg = reg};
+    phase_apply pa = {.ctx = ctx, .cycle = cycle, .phase_stream = phase_stream, .ids = ids, .cases = cases,
+                      .cs = cs, .ks = ks, .jobs = jobs, .src_of = src_of, .seen = seen};
+    pull_apply ap = {.begin = pa_begin, .fact = pa_fact, .reject = pa_reject, .end = pa_end, .ud = &pa};
+    size_t maxp = ctx->cfg->workers > 0 ? (size_t)ctx->cfg->workers : 4;
+    char spool[4096], err[512];
+    state_dir(ctx, spool, sizeof spool);
+    if (pull_run(jobs, njobs, &flt, maxp, spool, 0, &ap, err, sizeof err))
+        gg_error("cycle", "pulling phase %d failed: %s", phase_stream + 1, err);
+    for (size_t j = 0; j < njobs; j++) {
+        for (size_t k = 0; k < jobs[j].nstreams; k++) free(jobs[j].wm_in[k]);
+        free(jobs[j].streams);
+        free(jobs[j].wm_in);
+        free(jobs[j].lookup_mark);
+    }
+    free(jobs);
+    free(src_of);
+    free(paths);
 }
 
 /* What the cycle loads into memory: the facts, and which ids' person facts
@@ -443,7 +558,7 @@ static void prune_facts(gg_ctx *ctx, int phase_stream, kind_status (*ks)[FK__COU
 }
 
 /* Delivers due outbox rows only (delivery/deliver.c). */
-int cycle_deliver(gg_ctx *ctx, cycle_stats *cs) { return deliver_due(ctx, cs); }
+int cycle_deliver(gg_ctx *ctx, cycle_stats *cs) { return delivery_deliver_due(ctx, cs); }
 
 int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     memset(cs, 0, sizeof *cs);
@@ -463,10 +578,12 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
 
     /* Phase 1: the small side, then what it no longer holds is pruned so the
      * resolved set built from it is current. */
-    pull_phase(ctx, cs->cycle, 0, NULL, NULL, NULL, cs, ks, seen);
+    pull_phase(ctx, cs->cycle, 0, NULL, NULL, NULL, cs, ks, seen, NULL);
+    /* Pruning is housekeeping: when the state store fails (logged there) the
+     * facts are pruned next cycle; a failed rollback has nothing left to undo. */
     if (state_begin(ctx->st) == 0) {
         prune_facts(ctx, 0, ks, seen);
-        if (state_commit(ctx->st)) state_rollback(ctx->st);
+        if (state_commit(ctx->st)) (void)state_rollback(ctx->st);
     }
 
     /* Phase 2: payment and income rows about subjects of interest. The small
@@ -482,10 +599,20 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         if (since >= 0)
             gg_info("cycle", "%zu ids became of interest since cycle %ld (looked up by incremental streams)",
                     strmap_count(&new_ids), since);
-        pull_phase(ctx, cs->cycle, 1, &ids, &cases, &new_ids, cs, ks, seen);
+        /* The register's names for the workers' data-quality pre-check;
+         * without them (logged) every named row of no interest is sent to the
+         * core, which checks it against the state store: slower, same facts. */
+        ingest_register reg;
+        int have_reg = ingest_register_load(&reg, ctx->st) == 0;
+        if (!have_reg) {
+            gg_warn("cycle", "register names not loaded; workers send every named payment/income row");
+            reg.all = 1;
+        }
+        pull_phase(ctx, cs->cycle, 1, &ids, &cases, &new_ids, cs, ks, seen, &reg);
+        ingest_register_free(&reg);
         if (state_begin(ctx->st) == 0) {
-            prune_facts(ctx, 1, ks, seen);
-            if (state_commit(ctx->st)) state_rollback(ctx->st);
+            prune_facts(ctx, 1, ks, seen); /* as in phase 1 */
+            if (state_commit(ctx->st)) (void)state_rollback(ctx->st);
         }
     }
     strmap_free(&ids);
@@ -533,25 +660,40 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         factset_free(&fs);
         return -1;
     }
-    apply_verdicts(ctx, &fs, cs);
-    for (size_t i = 0; i < al.n; i++) {
+    /* Any state store failure here fails the whole transaction (an alert not
+     * stored or not queued would be dropped silently otherwise): rolled back,
+     * the same alerts are produced and routed again next cycle. */
+    int failed = delivery_apply_verdicts(ctx, &fs, cs) != 0;
+    for (size_t i = 0; i < al.n && !failed; i++) {
         alert *a = &al.items[i];
         alert_change ch;
-        if (state_alert_upsert(ctx->st, a, &ch)) continue;
+        if (state_alert_upsert(ctx->st, a, &ch)) {
+            failed = 1;
+            break;
+        }
         cs->alerts_total++;
         if (ch == ALERT_CREATED) cs->alerts_new++;
         if (ch == ALERT_UPDATED) cs->alerts_updated++;
-        if (ch != ALERT_UNCHANGED) route_alert(ctx, a);
+        if (ch != ALERT_UNCHANGED && delivery_route_alert(ctx, a, cs)) failed = 1;
         if (a->rule == RULE_IDENTITY_CONFLICT) {
             /* one count per source involved in the conflict */
             for (size_t e = 0; e < a->nev; e++) {
                 int dup = 0;
                 for (size_t p = 0; p < e; p++) dup |= !strcmp(a->ev[p].source, a->ev[e].source);
-                if (!dup) state_dq_add(ctx->st, a->ev[e].source, "identity_conflict", "persons", 1, cs->cycle);
+                if (!dup && state_dq_add(ctx->st, a->ev[e].source, "identity_conflict", "persons", 1, cs->cycle))
+                    failed = 1;
             }
         }
     }
-    lifecycle_update(ctx, &al, cs);
+    if (!failed && delivery_lifecycle_update(ctx, &al, cs)) failed = 1;
+    if (failed) {
+        gg_error("cycle", "cycle %ld: storing or queueing alerts failed; the alerts step is rolled back and runs "
+                 "again next cycle", cs->cycle);
+        (void)state_rollback(ctx->st); /* its own failure is logged by the state store */
+        alert_list_free(&al);
+        factset_free(&fs);
+        return -1;
+    }
     if (state_commit(ctx->st)) {
         alert_list_free(&al);
         factset_free(&fs);
@@ -572,7 +714,10 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
              cs->facts_kept, cs->rows_skipped, cs->rejected, cs->invalid_ids, cs->streams_ok, cs->streams_failed,
              cs->alerts_total, cs->alerts_new, cs->alerts_updated, cs->delivered, cs->delivery_failed,
              cs->verdicts_applied, cs->alerts_withdrawn, cs->alerts_overdue, cs->seconds);
-    state_cycle_end(ctx->st, cs->cycle, summary);
+    if (state_cycle_end(ctx->st, cs->cycle, summary)) {
+        gg_error("cycle", "cycle %ld: cannot record its end in the state store", cs->cycle);
+        return 1;
+    }
     gg_info("cycle", "cycle %ld done: %s", cs->cycle, summary);
     return cs->streams_failed || cs->delivery_failed ? 1 : 0;
 }

@@ -27,6 +27,10 @@ typedef struct cycle_stats {
     double seconds;
     cycle_stream_stat streams[CYCLE_MAX_STREAM_STATS]; /* the first ones of the cycle, in pull order */
     size_t nstreams;
+    /* Sinks the routing skipped this cycle (no push function), each logged
+     * once per cycle (delivery/route.c). */
+    char route_skipped[16][64];
+    size_t nroute_skipped;
 } cycle_stats;
 
 typedef struct cycle_opts {

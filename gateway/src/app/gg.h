@@ -4,6 +4,7 @@
 #define GG_GG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "adapter/adapter.h"
 #include "app/config.h"
@@ -18,6 +19,8 @@ typedef struct gg_ctx {
     name_normalizer *nn;
     adapter **adapters;    /* parallel to cfg->sources; NULL when disabled or failed to load */
     char **load_errors;    /* parallel: why an adapter is missing, or NULL */
+    uint64_t *fingerprints; /* parallel: hash of the source's config section and adapter file */
+    uint64_t *adapter_hashes; /* parallel: FNV-1a 64 of the adapter file when loaded, else 0 */
     int today;             /* yyyymmdd */
 } gg_ctx;
 
@@ -27,6 +30,13 @@ typedef struct gg_ctx {
 int gg_ctx_open(gg_ctx *ctx, const char *config_path, int open_state, int load_adapters, char *err,
                 size_t errsz);
 void gg_ctx_close(gg_ctx *ctx);
+/* SIGHUP: reads the configuration file again and loads every adapter into a
+ * new context, then swaps it in, handing over the open state store. On error
+ * (the loader's file:line message in err) ctx is unchanged and keeps running.
+ * Compare fingerprints by source name to see which sources changed. */
+int gg_ctx_reload(gg_ctx *ctx, char *err, size_t errsz);
+/* FNV-1a 64 of a file's content (the adapter version in the audit log). */
+int gg_file_hash(const char *path, uint64_t *out);
 /* The adapter of a source by name, or NULL. */
 adapter *gg_ctx_adapter(gg_ctx *ctx, const char *source);
 /* Department label of a source (for explanations); the name when unknown. */

@@ -1,11 +1,12 @@
 /* ingest.h - the per-record entry points of a stream's pull (app/ingest.c).
  *
- * The pull loop calls ingest_stream_begin() before a stream, hands
- * ingest_fact/ingest_reject to the adapter as its sink (ud = the
- * ingest_stream), runs the stream inside one state transaction, and calls
- * ingest_stream_end(ok) after committing (ok = 1) or rolling back (ok = 0).
- * Records may come from the adapter directly or from a worker process; the
- * callbacks are the same.
+ * The cycle's pull consumer (app/cycle.c, pa_begin .. pa_end over
+ * app/pull.h) calls ingest_stream_begin() when a stream begins, ingest_fact /
+ * ingest_reject for each record a worker sent (ud = the ingest_stream), runs
+ * the stream inside one state transaction, and calls ingest_stream_end(ok)
+ * after committing (ok = 1) or rolling back (ok = 0). The callbacks have
+ * adapter_sink's signature, so an adapter can also feed them directly (then
+ * the raw values are taken from the adapter's current row).
  *
  * Ownership: an ingest_stream borrows everything it points to; the cycle owns
  * the seen sets (one per source and kind for the whole cycle, seen_free). */
@@ -19,6 +20,7 @@
 #include "adapter/adapter.h"
 #include "core/strmap.h"
 #include "model/fact.h"
+#include "store/state.h"
 
 /* The ref hashes of the facts of one (source, kind) kept in this cycle: what a
  * complete read still holds, so pruning needs no rewrite of unchanged facts. */
@@ -34,6 +36,7 @@ typedef struct ingest_stream {
     gg_ctx *ctx;
     adapter *ad;
     const char *source;
+    fact_kind kind;          /* the stream's fact kind */
     long cycle;
     int phase_stream;        /* 1 = payment/income phase: filter by interest */
     strmap *interest_ids, *interest_cases;
@@ -47,6 +50,28 @@ typedef struct ingest_stream {
     long kept, skipped, rejected, invalid, unchanged;
     int failed;              /* state write failed */
 } ingest_stream;
+
+/* The register's names as the worker sees them (phase 2's data-quality
+ * pre-check in app/pull.c): sorted hashes of every id that has a named
+ * person fact, and of every (id, name as written) pair of those facts. Built
+ * by the core from facts_person_names before the workers fork, inherited by
+ * them copy-on-write, never sent. 16 bytes a person (16 MB at 1M). */
+typedef struct ingest_register {
+    uint64_t *ids, *pairs;
+    size_t nids, npairs, cap;
+    int all;   /* not loaded: every named row may disagree */
+} ingest_register;
+
+/* Loads it from the state store (after phase 1, so the register is
+ * current); 0 or -1 (logged). ingest_register_free releases it. */
+int ingest_register_load(ingest_register *r, state *st);
+void ingest_register_free(ingest_register *r);
+/* 1 when a row of no interest with a valid id (id18) may disagree with the
+ * register and must reach the core's check (ingest_fact): it states a birth
+ * date other than its id's, or a name that the id's person facts do not hold
+ * as written while the id has person facts. 0: it cannot disagree (a 64-bit
+ * hash collision aside). */
+int ingest_register_may_conflict(const ingest_register *r, const char *id18, const fact *f);
 
 void ingest_stream_begin(ingest_stream *p, gg_ctx *ctx, adapter *ad, const char *source, fact_kind kind,
                          long cycle, int phase_stream, strmap *interest_ids, strmap *interest_cases, seen_set *seen);

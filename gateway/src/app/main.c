@@ -1,7 +1,7 @@
 /* main.c - the gridgate command line: run cycles, check configuration, read
  * alerts, the quarantine, data quality and the outbox, and author adapters.
  *
- *   gridgate run [--once] [--no-push] [--interval SECONDS]
+ *   gridgate run [--once] [--no-push] [--interval SECONDS]   (SIGHUP reloads, SIGTERM stops)
  *   gridgate check
  *   gridgate status [--url URL]
  *   gridgate alerts list [--rule R] [--status S]
@@ -11,11 +11,13 @@
  *   gridgate dq
  *   gridgate outbox list [--status pending|done|dead]
  *   gridgate deliver
+ *   gridgate audit list [--kind pull|push|access] [--limit N]
  *   gridgate adapter new NAME --kind pg|odbc|http [--dir DIR]
  *   gridgate adapter test FILE --source NAME [--limit N]
  * Every command takes -c FILE (default $GRIDGATE_CONFIG, else gridgate.ini). */
 #include <getopt.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,41 +32,90 @@
 
 #include "app/authoring.h"
 #include "app/cycle.h"
+#include "delivery/delivery.h"
 #include "app/gg.h"
 #include "core/log.h"
+#include "core/mask.h"
+#include "core/util.h"
 #include "core/metrics.h"
 #include "daemon/admin.h"
 #include "daemon/health.h"
 #include "daemon/record.h"
+#include "daemon/schedule.h"
+#include "store/audit.h"
 
-/* Set by SIGINT/SIGTERM to end the run loop between cycles: the one piece of
- * signal state a process needs. */
-static volatile sig_atomic_t stop_requested;
+/* Signal state, the one piece a process needs: SIGINT/SIGTERM ask the run
+ * loop to stop between pulls and arm an alarm of shutdown_secs; should the
+ * current pull not finish by then, SIGALRM ends the process (the open state
+ * transaction is not committed, so nothing partial is kept). SIGHUP asks for
+ * a reload (configuration, adapters, log file). */
+static volatile sig_atomic_t stop_requested, reload_requested;
+static volatile sig_atomic_t shutdown_secs = 30;
 
 static void on_stop_signal(int sig) {
     (void)sig;
+    if (!stop_requested) alarm((unsigned)shutdown_secs);
     stop_requested = 1;
+}
+
+static void on_hup(int sig) {
+    (void)sig;
+    reload_requested = 1;
+}
+
+static void on_alarm(int sig) {
+    (void)sig;
+    static const char msg[] = "gridgate: shutdown_timeout reached during a pull: abandoned, nothing of it committed\n";
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+    _exit(0);
 }
 
 static void usage(FILE *out) {
     fputs("usage: gridgate [-c CONFIG] [-v] COMMAND ...\n"
           "\n"
-          "  run [--once] [--no-push] [--interval S]   pull, match and push (loop every S seconds, default 300)\n"
+          "  run [--once] [--no-push] [--interval S]   pull, match and push (loop every S seconds, default 300);\n"
+          "                                            --no-push: alerts are stored and queued, nothing is sent\n"
+          "                                            (a later run or `deliver` sends them)\n"
           "  check                                     validate the configuration and every adapter\n"
           "  status [--url URL]                        ask the running daemon (its [admin] endpoint) how it is\n"
           "  alerts list [--rule R] [--status S]       alerts in the state store\n"
           "  alerts show ID                            one alert explained (zh-CN, ids masked)\n"
           "  alerts export [--rule R] [--mask]         JSON lines for other tools\n"
-          "  quarantine list [--source S]              rejected records with the reason\n"
-          "  dq                                        data-quality counts of the last cycle\n"
+          "  quarantine list [--source S]              quarantined records: rejected, or kept with an invalid id\n"
+          "                                            (KIND column), with the reason\n"
+          "  dq                                        data-quality counts of the last cycle (rejected,\n"
+          "                                            invalid_id, ... per source)\n"
           "  outbox list [--status pending|done|dead]  deliveries to sinks\n"
           "  deliver                                   retry due deliveries only\n"
+          "  audit list [--kind K] [--limit N]         the audit log: pulls, pushes, unmasked exports\n"
           "  adapter new NAME --kind pg|odbc|http      write a commented skeleton adapter and config stanza\n"
           "  adapter test FILE --source NAME [--limit N]  run an adapter against its live source, touch no state\n"
+          "  config keys [--markdown]                  every configuration key: section, type, default, range, help\n"
           "  version\n"
           "\n"
           "CONFIG defaults to $GRIDGATE_CONFIG, else ./gridgate.ini.\n",
           out);
+}
+
+/* config keys [--markdown]: the configuration map as a table (no file read). */
+static int cmd_config(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "keys") && (argc == 2 || (argc == 3 && !strcmp(argv[2], "--markdown")))) {
+        config_keys_print(stdout, argc == 3);
+        return 0;
+    }
+    fprintf(stderr, "usage: gridgate config keys [--markdown]\n");
+    return 2;
+}
+
+/* One daemon per state store: run and deliver write it in cycles and take
+ * its lock; on refusal the context is closed and -1 returned. */
+static int lock_state(gg_ctx *ctx, const char *cmd, int *fd) {
+    char err[1024];
+    if (state_lock(ctx->cfg->state_path, fd, err, sizeof err) == 0) return 0;
+    fprintf(stderr, "gridgate %s: %s\n", cmd, err);
+    gg_ctx_close(ctx);
+    return -1;
 }
 
 static int open_ctx(gg_ctx *ctx, const char *cfg, int state, int adapters) {
@@ -77,6 +128,131 @@ static int open_ctx(gg_ctx *ctx, const char *cfg, int state, int adapters) {
 }
 
 /* ------------------------------------------------------------------- run */
+
+/* The run loop's view of each enabled source: when it was last pulled, how
+ * often in a row it failed, when it is due next, and the fingerprint of its
+ * configuration (to tell a changed source on reload). */
+typedef struct run_source {
+    char name[64];
+    uint64_t fp;
+    time_t last_run, next;
+    int failures;
+} run_source;
+
+typedef struct run_sched {
+    run_source *src;
+    size_t n;
+    long interval; /* --interval: for sources without schedule.interval */
+    unsigned seed; /* jitter */
+} run_sched;
+
+static run_source *sched_find(run_sched *rs, const char *name) {
+    for (size_t i = 0; i < rs->n; i++)
+        if (!strcmp(rs->src[i].name, name)) return &rs->src[i];
+    return NULL;
+}
+
+static time_t sched_earliest(const run_sched *rs) {
+    time_t t = (time_t)-1;
+    for (size_t i = 0; i < rs->n; i++)
+        if (t == (time_t)-1 || rs->src[i].next < t) t = rs->src[i].next;
+    return t == (time_t)-1 ? time(NULL) + rs->interval : t;
+}
+
+static const char *fmt_local(time_t t, char *buf, size_t n) {
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(buf, n, "%Y-%m-%d %H:%M:%S %z", &tm);
+    return buf;
+}
+
+/* Rebuilds the table for ctx's sources: an unchanged source (same name and
+ * fingerprint) keeps its schedule and failure count; a new or changed one is
+ * due at once (its next allowed time). Logs which is which when reloading. */
+static void sched_sync(run_sched *rs, const gg_ctx *ctx, time_t now) {
+    run_source *next = xcalloc(ctx->cfg->nsources ? ctx->cfg->nsources : 1, sizeof *next);
+    size_t n = 0;
+    int reloading = rs->src != NULL;
+    for (size_t i = 0; i < ctx->cfg->nsources; i++) {
+        const gg_source_conf *s = &ctx->cfg->sources[i];
+        if (!s->enabled) continue;
+        run_source *old = sched_find(rs, s->name), *r = &next[n++];
+        if (old && old->fp == ctx->fingerprints[i]) {
+            *r = *old;
+            if (reloading) gg_info(s->name, "configuration and adapter unchanged: schedule kept");
+            continue;
+        }
+        snprintf(r->name, sizeof r->name, "%s", s->name);
+        r->fp = ctx->fingerprints[i];
+        r->next = schedule_next(s->schedule, rs->interval, now, 0, 0, &rs->seed);
+        char tb[40];
+        if (reloading)
+            gg_info(s->name, "%s (label %s): pulled again from %s",
+                    old ? "configuration or adapter changed" : "new source", s->label ? s->label : s->name,
+                    fmt_local(r->next, tb, sizeof tb));
+        else
+            gg_debug(s->name, "first pull at %s", fmt_local(r->next, tb, sizeof tb));
+    }
+    for (size_t i = 0; reloading && i < rs->n; i++)
+        if (!config_source(ctx->cfg, rs->src[i].name) || !config_source(ctx->cfg, rs->src[i].name)->enabled)
+            gg_info(rs->src[i].name, "removed or disabled by the new configuration");
+    free(rs->src);
+    rs->src = next;
+    rs->n = n;
+}
+
+/* After a cycle that started at t0: each source pulled in it gets its next
+ * time, with backoff when it failed. */
+static void sched_after_cycle(run_sched *rs, const gg_ctx *ctx, gg_metrics *m, const cycle_stats *cs, int rc,
+                              time_t t0, time_t t1, int once) {
+    for (size_t i = 0; i < ctx->cfg->nsources; i++) {
+        const gg_source_conf *s = &ctx->cfg->sources[i];
+        run_source *r = sched_find(rs, s->name);
+        if (!r || (!once && r->next > t0)) continue; /* not due: not pulled */
+        int failed = rc < 0;
+        for (size_t k = 0; k < cs->nstreams; k++)
+            if (!strcmp(cs->streams[k].source, s->name) && cs->streams[k].error[0]) failed = 1;
+        r->failures = failed ? r->failures + 1 : 0;
+        r->last_run = t0;
+        r->next = schedule_next(s->schedule, rs->interval, t1, t0, r->failures, &rs->seed);
+        char tb[40], nf[16];
+        snprintf(nf, sizeof nf, "%d", r->failures);
+        const char *kv[] = {"source", s->name, "failures", nf, "next", fmt_local(r->next, tb, sizeof tb), NULL};
+        const char *lb[] = {"source", s->name, NULL};
+        metrics_gauge_set(m, "gridgate_source_next_pull_timestamp_seconds",
+                          "When the source is due next, after its schedule and backoff (unix time).", lb,
+                          (double)r->next);
+        metrics_gauge_set(m, "gridgate_source_backoff_seconds",
+                          "Current backoff cap of a failing source (0 when its last pull succeeded).", lb,
+                          (double)schedule_backoff_cap(s->schedule, r->failures));
+        if (failed)
+            gg_log_kv(GG_LOG_WARN, s->name, kv, "pull failed %d time(s) in a row: backing off up to %lds",
+                      r->failures, schedule_backoff_cap(s->schedule, r->failures));
+        else
+            gg_log_kv(GG_LOG_DEBUG, s->name, kv, "next pull scheduled");
+    }
+}
+
+/* SIGHUP: log file reopened; configuration and adapters reloaded and
+ * swapped in, or the old ones kept with the reason logged. */
+static void run_reload(run_sched *rs, gg_ctx *ctx, gg_health *health) {
+    char err[2048];
+    gg_info("run", "SIGHUP: reloading %s", ctx->cfg->path);
+    if (gg_log_reopen(err, sizeof err)) gg_error("run", "%s (still writing to the old file)", err);
+    if (gg_ctx_reload(ctx, err, sizeof err)) {
+        gg_error("run", "new configuration rejected, the running one is kept: %s", err);
+        return;
+    }
+    for (size_t i = 0; i < ctx->cfg->nsources; i++)
+        if (ctx->cfg->sources[i].enabled) health_source_add(health, ctx->cfg->sources[i].name);
+    sched_sync(rs, ctx, time(NULL));
+    for (size_t i = 0; i < ctx->cfg->nsources; i++) {
+        const gg_source_conf *s = &ctx->cfg->sources[i];
+        if (s->enabled && !ctx->adapters[i])
+            gg_error(s->name, "adapter not loaded after reload: %s", ctx->load_errors[i]);
+    }
+    gg_info("run", "configuration reloaded: %zu sources (label, adapters and schedules in effect)", rs->n);
+}
 
 static int cmd_run(const char *cfg, int argc, char **argv) {
     int once = 0, push = 1;
@@ -101,6 +277,8 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
     }
     gg_ctx ctx;
     if (open_ctx(&ctx, cfg, 1, 1)) return 1;
+    int lock_fd = -1;
+    if (lock_state(&ctx, "run", &lock_fd)) return 1;
     /* The daemon's metrics and health, served by the admin endpoint when
      * [admin] is configured. */
     time_t started = time(NULL);
@@ -112,6 +290,7 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
         metrics_free(metrics);
         health_free(health);
         gg_ctx_close(&ctx);
+        state_unlock(lock_fd);
         return 1;
     }
     record_start(metrics, health, &ctx);
@@ -124,6 +303,7 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
             metrics_free(metrics);
             health_free(health);
             gg_ctx_close(&ctx);
+            state_unlock(lock_fd);
             return 1;
         }
     }
@@ -135,12 +315,35 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
     sa.sa_handler = on_stop_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    shutdown_secs = (sig_atomic_t)ctx.cfg->shutdown_timeout;
+    run_sched rs = {.interval = interval, .seed = (unsigned)started ^ (unsigned)getpid()};
+    sched_sync(&rs, &ctx, started);
+    gg_info("run", "daemon started (pid %ld), %zu sources, default interval %lds", (long)getpid(), rs.n, interval);
     int rc = 0;
-    do {
+    for (;;) {
         cycle_opts co = {.deliver = push};
         cycle_stats cs;
+        /* Until the worker-per-source engine takes a list of due sources,
+         * sources not due are left out of this cycle by disabling them for
+         * its duration: their facts stay in the state store for matching. */
+        time_t t0 = time(NULL);
+        int *was = xcalloc(ctx.cfg->nsources ? ctx.cfg->nsources : 1, sizeof *was);
+        for (size_t i = 0; i < ctx.cfg->nsources; i++) {
+            was[i] = ctx.cfg->sources[i].enabled;
+            run_source *r = sched_find(&rs, ctx.cfg->sources[i].name);
+            if (!once && r && r->next > t0) ctx.cfg->sources[i].enabled = 0;
+            else if (was[i]) gg_debug(ctx.cfg->sources[i].name, "due: pulled in this cycle");
+        }
         rc = cycle_run(&ctx, &co, &cs);
-        record_cycle(metrics, health, &ctx, &cs, rc, time(NULL));
+        for (size_t i = 0; i < ctx.cfg->nsources; i++) ctx.cfg->sources[i].enabled = was[i];
+        free(was);
+        time_t t1 = time(NULL);
+        record_cycle(metrics, health, &ctx, &cs, rc, t1);
+        sched_after_cycle(&rs, &ctx, metrics, &cs, rc, t0, t1, once);
 #ifdef GG_HAVE_SYSTEMD
         sd_notifyf(0, "STATUS=cycle %ld done: %ld streams failed, %ld alerts", cs.cycle, cs.streams_failed,
                    cs.alerts_total);
@@ -158,8 +361,23 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
             fflush(stdout);
             rc = rc ? 3 : 0;
         }
-        for (long s = 0; !once && s < interval && !stop_requested; s++) sleep(1);
-    } while (!once && !stop_requested);
+        if (once) break;
+        /* Wait for the first source due, a reload or a stop. */
+        while (!stop_requested) {
+            if (reload_requested) {
+                reload_requested = 0;
+                run_reload(&rs, &ctx, health);
+                shutdown_secs = (sig_atomic_t)ctx.cfg->shutdown_timeout;
+            }
+            if (sched_earliest(&rs) <= time(NULL)) break;
+            sleep(1);
+        }
+        if (stop_requested) break;
+    }
+    if (stop_requested) {
+        gg_info("run", "stopping on signal: state store closed, exit 0");
+        rc = 0;
+    }
 #ifdef GG_HAVE_SYSTEMD
     sd_notify(0, "STOPPING=1");
 #endif
@@ -167,6 +385,9 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
     metrics_free(metrics);
     health_free(health);
     gg_ctx_close(&ctx);
+    state_unlock(lock_fd);
+    free(rs.src);
+    alarm(0);
     return rc;
 }
 
@@ -322,6 +543,11 @@ static int cmd_status(const char *cfg, int argc, char **argv) {
 
 /* ----------------------------------------------------------------- check */
 
+static void print_warning(void *ud, const char *msg) {
+    (void)ud;
+    printf("warning: %s\n", msg);
+}
+
 static int cmd_check(const char *cfg) {
     gg_ctx ctx;
     if (open_ctx(&ctx, cfg, 0, 1)) return 1;
@@ -348,18 +574,7 @@ static int cmd_check(const char *cfg) {
         }
         for (const char *const *w = adapter_warnings(ad); w && *w; w++) printf("  warning: %s\n", *w);
     }
-    for (int r = 0; r < RULE__COUNT; r++) {
-        const gg_route *rt = &ctx.cfg->routes[r];
-        for (size_t k = 0; k < rt->nsinks; k++) {
-            const char *sink = rt->sinks[k];
-            if (!strcmp(sink, "@sources")) continue;
-            adapter *ad = gg_ctx_adapter(&ctx, sink);
-            if (ad && !adapter_can_push(ad)) {
-                printf("route %s: ERROR sink %s has no push function\n", rule_name((rule_id)r), sink);
-                bad = 1;
-            }
-        }
-    }
+    delivery_route_check(&ctx, print_warning, NULL);
     if (ctx.cfg->rules.enabled[RULE_ASSISTANCE_HIDDEN_INCOME] && ctx.cfg->rules.standard_default < 0 &&
         ctx.cfg->rules.nstandards == 0)
         printf("warning: [rule assistance_hidden_income] has no standard; the rule will not run\n");
@@ -368,6 +583,19 @@ static int cmd_check(const char *cfg) {
 }
 
 /* ---------------------------------------------------------------- alerts */
+
+/* `alerts show`: an evidence record rejected in the latest cycle whose last
+ * good version stands in is named under the explanation. */
+static int print_last_good(void *ud, const quarantine_row *r) {
+    const alert *a = ud;
+    for (size_t e = 0; e < a->nev; e++) {
+        if (strcmp(a->ev[e].source, r->source) || !a->ev[e].ref || strcmp(a->ev[e].ref, r->ref)) continue;
+        printf("注意：证据记录 %s（来源 %s）在最近一个周期被拒收（%s），沿用其上一次有效版本\n", r->ref,
+               r->source, r->reason);
+        break;
+    }
+    return 0;
+}
 
 typedef struct list_ctx {
     FILE *out;
@@ -382,8 +610,12 @@ static int print_alert_row(void *ud, const alert *a) {
     if (a->id_no[0]) ident_mask(a->id_no, masked, sizeof masked);
     char periods[40] = "";
     if (a->nperiods)
-        snprintf(periods, sizeof periods, "%04d-%02d..%04d-%02d", a->periods[0] / 100, a->periods[0] % 100,
-                 a->periods[a->nperiods - 1] / 100, a->periods[a->nperiods - 1] % 100);
+    {
+        char m1[16], m2[16];
+        month_text(a->periods[0], m1, sizeof m1);
+        month_text(a->periods[a->nperiods - 1], m2, sizeof m2);
+        snprintf(periods, sizeof periods, "%s..%s", m1, m2);
+    }
     fprintf(lc->out, "%-21s %-27s %-6s %-9s %14s  %-18s %-16s %s\n", a->id, rule_name(a->rule),
             confidence_name(a->conf), a->status, amt, masked, periods, a->case_key ? a->case_key : "");
     lc->n++;
@@ -440,7 +672,14 @@ static int cmd_alerts(const char *cfg, int argc, char **argv) {
         rc = state_alerts_each(ctx.st, rule, status, print_alert_row, &lc) ? 1 : 0;
         printf("%ld alerts\n", lc.n);
     } else if (!strcmp(sub, "export")) {
-        rc = state_alerts_each(ctx.st, rule, status, export_alert, &lc) ? 1 : 0;
+        /* unmasked id numbers and names leave the store: audited first, and
+         * nothing is exported when the audit row cannot be written */
+        if (!mask && audit_access(ctx.st, "alerts export (unmasked)")) {
+            fprintf(stderr, "gridgate alerts export: the access could not be audited; nothing exported\n");
+            rc = 1;
+        } else {
+            rc = state_alerts_each(ctx.st, rule, status, export_alert, &lc) ? 1 : 0;
+        }
     } else if (!strcmp(sub, "show")) {
         if (optind >= argc) {
             fprintf(stderr, "gridgate alerts show: which alert id?\n");
@@ -461,6 +700,7 @@ static int cmd_alerts(const char *cfg, int argc, char **argv) {
                 printf("%s  %s  状态 %s  版本 %d\n%s\n", a.id, rule_name(a.rule), a.status, a.version,
                        text ? text : "");
                 free(text);
+                state_quarantine_last_good_each(ctx.st, 0, print_last_good, &a);
                 alert_free(&a);
             }
         }
@@ -474,10 +714,17 @@ static int cmd_alerts(const char *cfg, int argc, char **argv) {
 
 /* ------------------------------------------------- quarantine, dq, outbox */
 
+/* Counts per kind: [0] rejected, [1] invalid id (kept), [2] rejected, last good kept. */
 static int print_quarantine(void *ud, const quarantine_row *r) {
     long *n = ud;
-    printf("%-10s %-22s %-20s %s\n", r->source, r->stream ? r->stream : "", r->ref ? r->ref : "", r->reason);
-    (*n)++;
+    n[r->kind && !strcmp(r->kind, "invalid_id") ? 1 : r->kind && !strcmp(r->kind, "last_good_kept") ? 2 : 0]++;
+    /* The key and the reason come from a source (a system keyed by id number
+     * shows ids there): both through the masker. */
+    char ref[256], reason[1024];
+    mask_text_buf(r->ref, MASK_ESCAPE, ref, sizeof ref);
+    mask_text_buf(r->reason, MASK_ESCAPE, reason, sizeof reason);
+    printf("%-10s %-22s %-20s %-26s %s\n", r->source, r->stream ? r->stream : "", ref,
+           quarantine_kind_words(r->kind), reason);
     return 0;
 }
 
@@ -490,8 +737,10 @@ static int print_dq(void *ud, const char *source, const char *metric, const char
 
 static int print_outbox(void *ud, const outbox_row *r, const char *status) {
     long *n = ud;
+    char last_error[1024]; /* a sink's answer: masked */
+    mask_text_buf(r->last_error, MASK_ESCAPE, last_error, sizeof last_error);
     printf("%-8ld %-21s %-10s v%-3d %-8s %3d  %s\n", r->id, r->alert_id, r->sink, r->version, status, r->attempts,
-           r->last_error ? r->last_error : "");
+           last_error);
     (*n)++;
     return 0;
 }
@@ -513,9 +762,12 @@ static int cmd_simple(const char *cfg, const char *what, int argc, char **argv) 
     long n = 0;
     int rc = 0;
     if (!strcmp(what, "quarantine")) {
-        printf("%-10s %-22s %-20s %s\n", "SOURCE", "STREAM", "RECORD", "REASON");
-        rc = state_quarantine_each(ctx.st, source, print_quarantine, &n) ? 1 : 0;
-        printf("%ld quarantined records\n", n);
+        printf("%-10s %-22s %-20s %-26s %s\n", "SOURCE", "STREAM", "RECORD", "KIND", "REASON");
+        long nk[3] = {0, 0, 0};
+        rc = state_quarantine_each(ctx.st, source, print_quarantine, nk) ? 1 : 0;
+        printf("%ld quarantined records: %ld rejected, %ld invalid id (kept), %ld rejected with the last good "
+               "version kept\n",
+               nk[0] + nk[1] + nk[2], nk[0], nk[1], nk[2]);
     } else if (!strcmp(what, "dq")) {
         printf("%-10s %-18s %-28s %8s\n", "SOURCE", "METRIC", "REASON", "COUNT");
         rc = state_dq_each(ctx.st, 0, print_dq, &n) ? 1 : 0;
@@ -524,12 +776,71 @@ static int cmd_simple(const char *cfg, const char *what, int argc, char **argv) 
         rc = state_outbox_each(ctx.st, status, print_outbox, &n) ? 1 : 0;
         printf("%ld deliveries\n", n);
     } else if (!strcmp(what, "deliver")) {
+        int lock_fd = -1;
+        if (lock_state(&ctx, "deliver", &lock_fd)) return 1;
         cycle_stats cs;
         memset(&cs, 0, sizeof cs);
         int failures = cycle_deliver(&ctx, &cs);
         printf("%ld delivered, %d failed\n", cs.delivered, failures);
         rc = failures ? 3 : 0;
+        gg_ctx_close(&ctx);
+        state_unlock(lock_fd);
+        return rc;
     }
+    gg_ctx_close(&ctx);
+    return rc;
+}
+
+/* ----------------------------------------------------------------- audit */
+
+static int print_audit(void *ud, const audit_row *r) {
+    long *n = ud;
+    char when[32];
+    time_t t = (time_t)r->at;
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    char what[200];
+    if (!strcmp(r->kind, "pull"))
+        snprintf(what, sizeof what, "%s/%s rows=%ld adapter=%s", r->source ? r->source : "",
+                 r->stream ? r->stream : "-", r->rows, r->adapter_hash ? r->adapter_hash : "-");
+    else if (!strcmp(r->kind, "push"))
+        snprintf(what, sizeof what, "%s -> %s v%d", r->alert_id ? r->alert_id : "", r->sink ? r->sink : "",
+                 r->version);
+    else
+        snprintf(what, sizeof what, "%s", r->detail ? r->detail : "");
+    printf("%-8ld %-19s %-6s %-24s %-60s %s\n", r->id, when, r->kind, r->actor, what, r->result ? r->result : "");
+    (*n)++;
+    return 0;
+}
+
+static int cmd_audit(const char *cfg, int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "list")) {
+        fprintf(stderr, "gridgate audit: list [--kind pull|push|access] [--limit N]\n");
+        return 2;
+    }
+    const char *kind = NULL;
+    long limit = 100;
+    static const struct option opts[] = {{"kind", required_argument, 0, 'k'},
+                                          {"limit", required_argument, 0, 'l'},
+                                          {0, 0, 0, 0}};
+    int c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "k:l:", opts, NULL)) != -1) {
+        if (c == 'k') kind = optarg;
+        else if (c == 'l') limit = strtol(optarg, NULL, 10);
+        else return 2;
+    }
+    if (kind && strcmp(kind, "pull") && strcmp(kind, "push") && strcmp(kind, "access")) {
+        fprintf(stderr, "gridgate audit list: --kind is pull, push or access\n");
+        return 2;
+    }
+    gg_ctx ctx;
+    if (open_ctx(&ctx, cfg, 1, 0)) return 1;
+    printf("%-8s %-19s %-6s %-24s %-60s %s\n", "ROW", "WHEN", "KIND", "WHO", "WHAT", "RESULT");
+    long n = 0;
+    int rc = audit_each(ctx.st, kind, limit, print_audit, &n) ? 1 : 0;
+    printf("%ld audit records (newest first%s)\n", n, limit > 0 ? ", --limit applies" : "");
     gg_ctx_close(&ctx);
     return rc;
 }
@@ -580,6 +891,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "quarantine") || !strcmp(cmd, "dq") || !strcmp(cmd, "outbox") || !strcmp(cmd, "deliver"))
         return cmd_simple(cfg, cmd, sub_argc, sub_argv);
     if (!strcmp(cmd, "adapter")) return authoring_main(cfg, sub_argc, sub_argv);
+    if (!strcmp(cmd, "config")) return cmd_config(sub_argc, sub_argv);
+    if (!strcmp(cmd, "audit")) return cmd_audit(cfg, sub_argc, sub_argv);
     if (!strcmp(cmd, "version")) {
         printf("gridgate %s\n", GG_VERSION);
         return 0;

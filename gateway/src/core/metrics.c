@@ -10,12 +10,12 @@
 
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
+#include "core/sbuf.h"
 
 const double metrics_default_seconds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
 const size_t metrics_default_seconds_count = sizeof metrics_default_seconds / sizeof metrics_default_seconds[0];
@@ -44,43 +44,6 @@ struct gg_metrics {
     size_t nf, capf;
 };
 
-/* A growable text buffer; on allocation failure `oom` is set and appends stop. */
-typedef struct buf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} buf;
-
-static void buf_add(buf *b, const char *s, size_t len) {
-    if (b->oom) return;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (b->n + len + 1 > cap) cap *= 2;
-        char *g = realloc(b->p, cap);
-        if (!g) {
-            b->oom = 1;
-            return;
-        }
-        b->p = g;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, len);
-    b->n += len;
-    b->p[b->n] = '\0';
-}
-
-static void buf_str(buf *b, const char *s) { buf_add(b, s, strlen(s)); }
-
-static void buf_fmt(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void buf_fmt(buf *b, const char *fmt, ...) {
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0) buf_add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
 /* Shortest of %.15g/%.17g that reads back exactly; +Inf, -Inf, NaN as Prometheus spells them. */
 static void fmt_value(double v, char *out, size_t outsz) {
     if (isnan(v)) snprintf(out, outsz, "NaN");
@@ -104,32 +67,32 @@ static int valid_name(const char *s, int allow_colon) {
 /* Renders the label set as {a="x",b="y"} into a malloc'd string ("" when
  * none). NULL on a bad label name (logged) or out of memory. */
 static char *render_labels(const char *metric, const char *const *labels) {
-    buf b = {0};
-    buf_add(&b, "", 0);
+    sbuf b = {0};
+    sb_putn(&b, "", 0);
     for (size_t i = 0; labels && labels[i]; i += 2) {
         const char *k = labels[i], *v = labels[i + 1];
         if (!valid_name(k, 0) || !strncmp(k, "__", 2) || !strcmp(k, "le") || !v) {
             gg_error("metrics", "metric %s: bad label name '%s' or missing value", metric, k);
-            free(b.p);
+            free(b.s);
             return NULL;
         }
-        buf_str(&b, i ? "," : "{");
-        buf_str(&b, k);
-        buf_str(&b, "=\"");
+        sb_puts(&b, i ? "," : "{");
+        sb_puts(&b, k);
+        sb_puts(&b, "=\"");
         for (const char *p = v; *p; p++) {
-            if (*p == '\\') buf_str(&b, "\\\\");
-            else if (*p == '"') buf_str(&b, "\\\"");
-            else if (*p == '\n') buf_str(&b, "\\n");
-            else buf_add(&b, p, 1);
+            if (*p == '\\') sb_puts(&b, "\\\\");
+            else if (*p == '"') sb_puts(&b, "\\\"");
+            else if (*p == '\n') sb_puts(&b, "\\n");
+            else sb_putn(&b, p, 1);
         }
-        buf_str(&b, "\"");
-        if (labels[i + 2] == NULL) buf_str(&b, "}");
+        sb_puts(&b, "\"");
+        if (labels[i + 2] == NULL) sb_puts(&b, "}");
     }
     if (b.oom) {
-        free(b.p);
+        free(b.s);
         return NULL;
     }
-    return b.p;
+    return b.s;
 }
 
 gg_metrics *metrics_new(void) {
@@ -329,40 +292,40 @@ int metrics_histogram_observe(gg_metrics *m, const char *name, const char *help,
 }
 
 /* The label text of a bucket: the series' labels with le="bound" added last. */
-static void bucket_labels(buf *b, const char *labels, const char *le) {
+static void bucket_labels(sbuf *b, const char *labels, const char *le) {
     size_t n = strlen(labels);
     if (n) {
-        buf_add(b, labels, n - 1); /* without the closing } */
-        buf_str(b, ",le=\"");
+        sb_putn(b, labels, n - 1); /* without the closing } */
+        sb_puts(b, ",le=\"");
     } else {
-        buf_str(b, "{le=\"");
+        sb_puts(b, "{le=\"");
     }
-    buf_str(b, le);
-    buf_str(b, "\"}");
+    sb_puts(b, le);
+    sb_puts(b, "\"}");
 }
 
 char *metrics_render(gg_metrics *m) {
-    buf b = {0};
-    buf_add(&b, "", 0);
+    sbuf b = {0};
+    sb_putn(&b, "", 0);
     char v[64];
     pthread_mutex_lock(&m->mu);
     for (size_t i = 0; i < m->nf; i++) {
         family *f = &m->f[i];
         const char *suffix = f->type == MT_COUNTER ? "_total" : "";
-        buf_fmt(&b, "# HELP %s%s ", f->name, suffix);
+        sb_printf(&b, "# HELP %s%s ", f->name, suffix);
         for (const char *p = f->help; *p; p++) {
-            if (*p == '\\') buf_str(&b, "\\\\");
-            else if (*p == '\n') buf_str(&b, "\\n");
-            else buf_add(&b, p, 1);
+            if (*p == '\\') sb_puts(&b, "\\\\");
+            else if (*p == '\n') sb_puts(&b, "\\n");
+            else sb_putn(&b, p, 1);
         }
-        buf_fmt(&b, "\n# TYPE %s%s %s\n", f->name, suffix, type_name(f->type));
+        sb_printf(&b, "\n# TYPE %s%s %s\n", f->name, suffix, type_name(f->type));
         for (size_t k = 0; k < f->ns; k++) {
             series *s = &f->s[k];
             if (f->type != MT_HISTOGRAM) {
                 fmt_value(s->value, v, sizeof v);
-                buf_fmt(&b, "%s%s", f->name, suffix);
-                buf_str(&b, s->labels);
-                buf_fmt(&b, " %s\n", v);
+                sb_printf(&b, "%s%s", f->name, suffix);
+                sb_puts(&b, s->labels);
+                sb_printf(&b, " %s\n", v);
                 continue;
             }
             unsigned long long cum = 0;
@@ -370,23 +333,23 @@ char *metrics_render(gg_metrics *m) {
                 cum += s->buckets[j];
                 if (j < f->nbounds) fmt_value(f->bounds[j], v, sizeof v);
                 else snprintf(v, sizeof v, "+Inf");
-                buf_fmt(&b, "%s_bucket", f->name);
+                sb_printf(&b, "%s_bucket", f->name);
                 bucket_labels(&b, s->labels, v);
-                buf_fmt(&b, " %llu\n", cum);
+                sb_printf(&b, " %llu\n", cum);
             }
             fmt_value(s->value, v, sizeof v);
-            buf_fmt(&b, "%s_sum", f->name);
-            buf_str(&b, s->labels);
-            buf_fmt(&b, " %s\n", v);
-            buf_fmt(&b, "%s_count", f->name);
-            buf_str(&b, s->labels);
-            buf_fmt(&b, " %llu\n", s->count);
+            sb_printf(&b, "%s_sum", f->name);
+            sb_puts(&b, s->labels);
+            sb_printf(&b, " %s\n", v);
+            sb_printf(&b, "%s_count", f->name);
+            sb_puts(&b, s->labels);
+            sb_printf(&b, " %llu\n", s->count);
         }
     }
     pthread_mutex_unlock(&m->mu);
     if (b.oom) {
-        free(b.p);
+        free(b.s);
         return NULL;
     }
-    return b.p;
+    return b.s;
 }

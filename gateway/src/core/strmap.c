@@ -4,15 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/log.h"
 
 /* FNV-1a, 64 bit. Never returns 0 so a stored hash is always nonzero. */
 static uint64_t strmap_hash(const char *s) {
-    uint64_t h = 14695981039346656037ULL;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        h ^= *p;
-        h *= 1099511628211ULL;
-    }
+    uint64_t h = fnv1a64_str(GG_FNV_OFFSET, s);
     /* Final mix so the low bits used for the slot index depend on every byte. */
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;

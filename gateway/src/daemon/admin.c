@@ -17,6 +17,7 @@
 #include <microhttpd.h>
 
 #include "core/log.h"
+#include "core/util.h"
 
 #define ADMIN_MAX_ROUTES 32
 
@@ -194,7 +195,7 @@ gg_admin *admin_new(const char *listen, const char *token, gg_health *h, gg_metr
         return NULL;
     }
     gg_admin *a = calloc(1, sizeof *a);
-    if (!a) abort();
+    if (!a) gg_oom();
     struct sockaddr_in *v4 = (struct sockaddr_in *)&a->addr;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&a->addr;
     if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
@@ -212,7 +213,7 @@ gg_admin *admin_new(const char *listen, const char *token, gg_health *h, gg_metr
     }
     snprintf(a->listen, sizeof a->listen, "%s", listen);
     a->token = strdup(token);
-    if (!a->token) abort();
+    if (!a->token) gg_oom();
     a->health = h;
     a->metrics = m;
     admin_route(a, "GET", "/healthz", 0, 0, on_healthz, a);
@@ -226,7 +227,7 @@ int admin_route(gg_admin *a, const char *method, const char *path, int prefix, i
     route *r = &a->routes[a->nroutes];
     snprintf(r->method, sizeof r->method, "%s", method);
     r->path = strdup(path);
-    if (!r->path) abort();
+    if (!r->path) gg_oom();
     r->prefix = prefix;
     r->auth = auth;
     r->fn = fn;

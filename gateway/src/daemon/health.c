@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/mask.h"
+
 typedef struct src_health {
     char *name;
     time_t last_success, last_error_at;  /* 0 = never */
@@ -81,26 +83,14 @@ void health_source_ok(gg_health *h, const char *source, time_t at) {
     pthread_mutex_unlock(&h->mu);
 }
 
-/* Error texts may quote a record back (a database error naming a value):
- * runs of 15 or more digits (an id number, with a final X) keep their first
- * four and last four characters only, as ident_mask() shows them. */
-static void mask_id_runs(char *s) {
-    for (char *p = s; *p;) {
-        size_t n = 0;
-        while ((p[n] >= '0' && p[n] <= '9') || ((p[n] == 'X' || p[n] == 'x') && n >= 14)) n++;
-        if (n >= 15)
-            for (size_t i = 4; i + 4 < n; i++) p[i] = '*';
-        p += n ? n : 1;
-    }
-}
-
 void health_source_error(gg_health *h, const char *source, time_t at, const char *error) {
     pthread_mutex_lock(&h->mu);
     src_health *s = find(h, source, 1);
     if (s) {
-        char *e = strdup(error ? error : "failed");
+        /* Error texts may quote a record back (a database error naming a
+         * value): masked as every text leaving the process is. */
+        char *e = mask_text(error ? error : "failed", MASK_ESCAPE);
         if (e) {
-            mask_id_runs(e);
             free(s->last_error);
             s->last_error = e;
         }

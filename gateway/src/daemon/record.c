@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 
 #include "core/log.h"
+#include "store/audit.h"
 
 void record_start(gg_metrics *m, gg_health *h, const gg_ctx *ctx) {
     const char *lb[] = {"version", GG_VERSION, NULL};
@@ -89,6 +90,12 @@ void record_cycle(gg_metrics *m, gg_health *h, gg_ctx *ctx, const cycle_stats *c
     for (size_t i = 0; i < cs->nstreams; i++) {
         const cycle_stream_stat *s = &cs->streams[i];
         const char *lb[] = {"source", s->source, "stream", s->stream ? s->stream : "", NULL};
+        /* the audit log: one row per stream pulled, with the adapter's version */
+        char hash[32] = "";
+        for (size_t k = 0; k < ctx->cfg->nsources; k++)
+            if (!strcmp(ctx->cfg->sources[k].name, s->source) && ctx->adapter_hashes[k])
+                snprintf(hash, sizeof hash, "fnv1a64:%016llx", (unsigned long long)ctx->adapter_hashes[k]);
+        if (ctx->st) audit_pull(ctx->st, s->source, s->stream, s->records, hash[0] ? hash : NULL, s->error[0] ? "failed" : "ok");
         if (s->error[0]) {
             metrics_counter_add(m, "gridgate_stream_failures", "Stream pulls that failed.", lb, 1);
             if (!s->stream) continue;

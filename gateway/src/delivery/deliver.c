@@ -2,6 +2,7 @@
  * source's adapter push (with the zh-CN explanation), marking the alert
  * pushed once no delivery of it is pending; a failure is retried later with
  * exponential backoff and becomes a dead letter after max_attempts. */
+#include "core/util.h"
 #include "delivery/delivery.h"
 
 #include <stdio.h>
@@ -11,6 +12,8 @@
 
 #include "conn/conn.h"
 #include "core/log.h"
+#include "store/audit.h"
+#include "worker/worker_push.h"
 
 /* A due outbox row copied out of the state store, so that no SQLite statement
  * is open while a sink runs. */
@@ -30,7 +33,7 @@ static int collect_due(void *ud, const outbox_row *r) {
     if (d->n == d->cap) {
         d->cap = d->cap ? d->cap * 2 : 64;
         d->rows = realloc(d->rows, d->cap * sizeof *d->rows);
-        if (!d->rows) abort();
+        if (!d->rows) gg_oom();
     }
     outbox_copy *c = &d->rows[d->n++];
     c->id = r->id;
@@ -41,7 +44,7 @@ static int collect_due(void *ud, const outbox_row *r) {
     return 0;
 }
 
-int deliver_due(gg_ctx *ctx, cycle_stats *cs) {
+int delivery_deliver_due(gg_ctx *ctx, cycle_stats *cs) {
     due_list d = {0};
     if (state_outbox_due(ctx->st, collect_due, &d)) return 1;
     int failures = 0;
@@ -59,15 +62,27 @@ int deliver_due(gg_ctx *ctx, cycle_stats *cs) {
             snprintf(err, sizeof err, "sink %s has no loaded adapter", c->sink);
         } else {
             char *expl = alert_explain_zh(&a, gg_ctx_label, ctx);
-            int rc = adapter_push(ad, &a, expl, err, sizeof err);
+            /* The verdict is due verdict_deadline_days after this version of
+             * the alert was made (its first version: when it was first seen);
+             * the overdue escalation (lifecycle.c) comes no earlier. */
+            long long since = a.updated_at > 0 ? a.updated_at : a.first_seen;
+            long long due = since > 0 ? since + ctx->cfg->verdict_deadline_days * 86400LL : 0;
+            int rc = worker_push(ad, config_source(ctx->cfg, c->sink), &a, expl, due, err, sizeof err);
             free(expl);
+            char res[300];
+            snprintf(res, sizeof res, rc == 0 ? "delivered" : "failed: %.280s", err);
+            audit_push(ctx->st, c->alert_id, c->sink, c->version, res);
             if (rc == 0) {
-                state_outbox_done(ctx->st, c->id);
+                /* Not marked done, the row is pushed again next time (the
+                 * sink sees the same alert version twice): said, not fatal. */
+                if (state_outbox_done(ctx->st, c->id))
+                    gg_error("delivery", "alert %s to %s delivered but not marked done: it will be sent again",
+                             c->alert_id, c->sink);
                 cs->delivered++;
                 long pending = 0;
                 if (state_outbox_pending_count(ctx->st, a.id, &pending) == 0 && pending == 0 &&
-                    !strcmp(a.status, "new"))
-                    state_alert_set_status(ctx->st, a.id, "pushed", NULL);
+                    !strcmp(a.status, "new") && state_alert_set_status(ctx->st, a.id, "pushed", NULL))
+                    gg_error("delivery", "alert %s: delivered but its status stays new", a.id);
                 alert_free(&a);
                 continue;
             }
@@ -76,7 +91,9 @@ int deliver_due(gg_ctx *ctx, cycle_stats *cs) {
         long delay = conn_backoff_ms(&bo, c->attempts);
         if (delay < ctx->cfg->backoff_base_ms / 2) delay = ctx->cfg->backoff_base_ms / 2;
         long long next = (long long)time(NULL) + (delay + 999) / 1000;
-        state_outbox_failed(ctx->st, c->id, err, next, ctx->cfg->max_attempts);
+        if (state_outbox_failed(ctx->st, c->id, err, next, ctx->cfg->max_attempts))
+            gg_error("delivery", "alert %s to %s: cannot record the failed attempt (retried as it was)", c->alert_id,
+                     c->sink);
         if (c->attempts + 1 >= ctx->cfg->max_attempts)
             gg_error("delivery", "alert %s to %s failed %d times; kept as dead letter (gridgate outbox list --status dead): %s",
                      c->alert_id, c->sink, c->attempts + 1, err);

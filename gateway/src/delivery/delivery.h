@@ -14,16 +14,24 @@
 #include "model/factset.h"
 
 /* Enqueues an alert for each sink its rule routes to (in the caller's
- * transaction). */
-void route_alert(gg_ctx *ctx, const alert *a);
+ * transaction). A sink whose adapter has no push function is skipped, and
+ * logged once per cycle (cs->route_skipped). 0 ok, -1 (logged) when a row
+ * could not be queued: the caller rolls the transaction back. */
+int delivery_route_alert(gg_ctx *ctx, const alert *a, cycle_stats *cs);
+/* What the routing will skip, as `gridgate check` reports it: a [route]
+ * naming a source without a push function, and "@sources" where a source that
+ * may give evidence has none. Calls warn(ud, message) for each; returns the
+ * number of warnings. Needs the adapters loaded. */
+int delivery_route_check(gg_ctx *ctx, void (*warn)(void *ud, const char *msg), void *ud);
 /* Delivers the due outbox rows; counts go to cs. Returns the number of
  * failures (1 when the outbox cannot be read). */
-int deliver_due(gg_ctx *ctx, cycle_stats *cs);
+int delivery_deliver_due(gg_ctx *ctx, cycle_stats *cs);
 /* Applies the verdict facts in fs to their alerts, each verdict once (in the
- * caller's transaction). */
-void apply_verdicts(gg_ctx *ctx, const factset *fs, cycle_stats *cs);
+ * caller's transaction). 0 ok, -1 (logged) when the state store failed. */
+int delivery_apply_verdicts(gg_ctx *ctx, const factset *fs, cycle_stats *cs);
 /* Withdraws open alerts not in al (what the rules produced this cycle) and
- * escalates overdue ones; both are routed again (in the caller's transaction). */
-void lifecycle_update(gg_ctx *ctx, const alert_list *al, cycle_stats *cs);
+ * escalates overdue ones; both are routed again (in the caller's transaction).
+ * 0 ok, -1 (logged) when the state store failed. */
+int delivery_lifecycle_update(gg_ctx *ctx, const alert_list *al, cycle_stats *cs);
 
 #endif

@@ -7,6 +7,8 @@
  * conversions never allocate and never use floating point; fact_set_text only
  * allocates the copy of a TEXT/ENUM value the fact then owns. */
 #include "model/fact.h"
+#include "core/util.h"
+#include "model/money.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -185,13 +187,6 @@ void fact_clear(fact *ft) {
     fact_init(ft, k);
 }
 
-static int dup_or_null(char **dst, const char *src) {
-    *dst = NULL;
-    if (src == NULL) return 0;
-    *dst = strdup(src);
-    return *dst ? 0 : -1;
-}
-
 /* dst is treated as uninitialized storage (its previous contents, if any, are
  * not freed: fact_clear() it first). On failure dst is left cleared. */
 int fact_copy(fact *dst, const fact *src) {
@@ -199,18 +194,15 @@ int fact_copy(fact *dst, const fact *src) {
     dst->id_status = src->id_status;
     memcpy(dst->id_norm, src->id_norm, sizeof dst->id_norm);
     memcpy(dst->id_clean, src->id_clean, sizeof dst->id_clean);
-    int rc = dup_or_null(&dst->source, src->source);
-    rc |= dup_or_null(&dst->ref, src->ref);
-    rc |= dup_or_null(&dst->raw_json, src->raw_json);
-    rc |= dup_or_null(&dst->name_norm, src->name_norm);
+    /* Small copies: they abort on out-of-memory (core/util.h). */
+    dst->source = xstrdup(src->source);
+    dst->ref = xstrdup(src->ref);
+    dst->raw_json = xstrdup(src->raw_json);
+    dst->name_norm = xstrdup(src->name_norm);
     for (int f = 0; f < FF__COUNT; f++) {
         dst->f[f].i = src->f[f].i;
         dst->f[f].set = src->f[f].set;
-        rc |= dup_or_null(&dst->f[f].s, src->f[f].s);
-    }
-    if (rc != 0) {
-        fact_clear(dst);
-        return -1;
+        dst->f[f].s = xstrdup(src->f[f].s);
     }
     return 0;
 }
@@ -252,21 +244,10 @@ static void quote_value(const char *v, size_t vlen, char *out, size_t outsz) {
     strcpy(out + n, n < vlen ? "..." : "");
 }
 
-static int set_err(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int set_err(char *err, size_t errsz, const char *fmt, ...) {
-    if (err && errsz) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errsz, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 static int check_field(const fact *ft, fact_field f, char *err, size_t errsz) {
-    if (!field_ok(f)) return set_err(err, errsz, "unknown field number %d", (int)f);
+    if (!field_ok(f)) return gg_set_err(err, errsz, "unknown field number %d", (int)f);
     if (!fact_field_allowed(ft->kind, f))
-        return set_err(err, errsz, "field '%s' is not allowed for kind '%s'", fact_fields[f].name,
+        return gg_set_err(err, errsz, "field '%s' is not allowed for kind '%s'", fact_fields[f].name,
                        fact_kind_name(ft->kind));
     return 0;
 }
@@ -299,7 +280,7 @@ int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t er
 #define SHOWN() (quote_value(b, n, shown, sizeof shown), shown)
 
     if (t == FT_TEXT || t == FT_ENUM) {
-        if (!utf8_valid(b, n)) return set_err(err, errsz, "field '%s': not valid UTF-8", fname);
+        if (!utf8_valid(b, n)) return gg_set_err(err, errsz, "field '%s': not valid UTF-8", fname);
         const char *store = b;
         size_t store_len = n;
         if (t == FT_ENUM) {
@@ -313,7 +294,7 @@ int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t er
                     if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
                     strncat(list, vals[i], sizeof list - strlen(list) - 1);
                 }
-                return set_err(err, errsz, "field '%s': '%s' is not one of %s", fname, SHOWN(), list);
+                return gg_set_err(err, errsz, "field '%s': '%s' is not one of %s", fname, SHOWN(), list);
             }
             store = match; /* the canonical spelling */
             store_len = strlen(match);
@@ -321,10 +302,10 @@ int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t er
             int digits = (n == 6);
             for (size_t i = 0; digits && i < n; i++) digits = (b[i] >= '0' && b[i] <= '9');
             if (!digits)
-                return set_err(err, errsz, "field 'region': not a 6-digit region code: '%s'", SHOWN());
+                return gg_set_err(err, errsz, "field 'region': not a 6-digit region code: '%s'", SHOWN());
         }
         char *copy = strndup(store, store_len);
-        if (copy == NULL) return set_err(err, errsz, "field '%s': out of memory", fname);
+        if (copy == NULL) return gg_set_err(err, errsz, "field '%s': out of memory", fname);
         free(v->s);
         v->s = copy;
         v->set = 1;
@@ -335,8 +316,8 @@ int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t er
      * do not fit the buffer are not numbers or dates anyway. */
     char buf[64];
     if (n >= sizeof buf) {
-        if (field_is_identity(f)) return set_err(err, errsz, "field '%s': value too long", fname);
-        return set_err(err, errsz, "field '%s': value too long: '%s'", fname, SHOWN());
+        if (field_is_identity(f)) return gg_set_err(err, errsz, "field '%s': value too long", fname);
+        return gg_set_err(err, errsz, "field '%s': value too long: '%s'", fname, SHOWN());
     }
     memcpy(buf, b, n);
     buf[n] = '\0';
@@ -344,26 +325,26 @@ int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t er
     int iv = 0;
     switch (t) {
     case FT_DATE:
-        if (conv_date(buf, &iv) != 0) return set_err(err, errsz, "field '%s': not a date: '%s'", fname, SHOWN());
+        if (conv_date(buf, &iv) != 0) return gg_set_err(err, errsz, "field '%s': not a date: '%s'", fname, SHOWN());
         i64 = iv;
         break;
     case FT_MONTH:
-        if (conv_month(buf, &iv) != 0) return set_err(err, errsz, "field '%s': not a month: '%s'", fname, SHOWN());
+        if (conv_month(buf, &iv) != 0) return gg_set_err(err, errsz, "field '%s': not a month: '%s'", fname, SHOWN());
         i64 = iv;
         break;
     case FT_MONEY:
         if (conv_int(buf, &i64) != 0)
-            return set_err(err, errsz, "field '%s': not an amount in integer fen: '%s'", fname, SHOWN());
+            return gg_set_err(err, errsz, "field '%s': not an amount in integer fen: '%s'", fname, SHOWN());
         break;
     case FT_INT:
-        if (conv_int(buf, &i64) != 0) return set_err(err, errsz, "field '%s': not an integer: '%s'", fname, SHOWN());
+        if (conv_int(buf, &i64) != 0) return gg_set_err(err, errsz, "field '%s': not an integer: '%s'", fname, SHOWN());
         break;
     case FT_BOOL:
-        if (parse_bool(buf, n, &iv) != 0) return set_err(err, errsz, "field '%s': not a boolean: '%s'", fname, SHOWN());
+        if (parse_bool(buf, n, &iv) != 0) return gg_set_err(err, errsz, "field '%s': not a boolean: '%s'", fname, SHOWN());
         i64 = iv;
         break;
     default:
-        return set_err(err, errsz, "field '%s': unsupported type", fname);
+        return gg_set_err(err, errsz, "field '%s': unsupported type", fname);
     }
     v->i = i64;
     v->set = 1;
@@ -377,18 +358,18 @@ int fact_set_int(fact *ft, fact_field f, int64_t v, char *err, size_t errsz) {
     switch (fact_fields[f].type) {
     case FT_DATE:
         if (v < INT_MIN || v > INT_MAX || !date_is_valid((int)v))
-            return set_err(err, errsz, "field '%s': not a date: %lld", fname, (long long)v);
+            return gg_set_err(err, errsz, "field '%s': not a date: %lld", fname, (long long)v);
         break;
     case FT_MONTH:
         if (v < 100001 || v > 999912 || v % 100 < 1 || v % 100 > 12)
-            return set_err(err, errsz, "field '%s': not a month: %lld", fname, (long long)v);
+            return gg_set_err(err, errsz, "field '%s': not a month: %lld", fname, (long long)v);
         break;
     case FT_BOOL:
-        if (v != 0 && v != 1) return set_err(err, errsz, "field '%s': not a boolean: %lld", fname, (long long)v);
+        if (v != 0 && v != 1) return gg_set_err(err, errsz, "field '%s': not a boolean: %lld", fname, (long long)v);
         break;
     case FT_MONEY:
     case FT_INT: break;
-    default: return set_err(err, errsz, "field '%s' is text, not a number", fname);
+    default: return gg_set_err(err, errsz, "field '%s' is text, not a number", fname);
     }
     ft->f[f].i = v;
     ft->f[f].set = 1;
@@ -396,7 +377,7 @@ int fact_set_int(fact *ft, fact_field f, int64_t v, char *err, size_t errsz) {
 }
 
 int fact_check(const fact *ft, char *err, size_t errsz) {
-    if (!kind_ok(ft->kind)) return set_err(err, errsz, "unknown fact kind %d", (int)ft->kind);
+    if (!kind_ok(ft->kind)) return gg_set_err(err, errsz, "unknown fact kind %d", (int)ft->kind);
     for (int f = 0; f < FF__COUNT; f++) {
         if (!fact_field_required(ft->kind, (fact_field)f) || ft->f[f].set) continue;
         if (ft->kind == FK_PAYMENT && f == FF_ID_NO) {
@@ -406,13 +387,69 @@ int fact_check(const fact *ft, char *err, size_t errsz) {
             int assistance = prog && (!strcmp(prog, "dibao") || !strcmp(prog, "tekun"));
             if (assistance && ft->f[FF_CASE].set) continue;
             if (assistance)
-                return set_err(err, errsz, "missing required field 'id_no' or 'case': a %s payment names the person "
+                return gg_set_err(err, errsz, "missing required field 'id_no' or 'case': a %s payment names the person "
                                "or the household case", prog);
             if (ft->f[FF_CASE].set)
-                return set_err(err, errsz, "missing required field 'id_no': only dibao/tekun payments may name "
+                return gg_set_err(err, errsz, "missing required field 'id_no': only dibao/tekun payments may name "
                                "a case instead");
         }
-        return set_err(err, errsz, "missing required field '%s'", fact_fields[f].name);
+        return gg_set_err(err, errsz, "missing required field '%s'", fact_fields[f].name);
+    }
+    return 0;
+}
+
+/* ---- plausibility -------------------------------------------------------- */
+
+void fact_limits_init(fact_limits *l, int64_t max_amount, int today) {
+    if (today <= 0) today = date_today();
+    l->max_amount = max_amount > 0 ? max_amount : MONEY_DEFAULT_MAX_AMOUNT;
+    l->min_date = FACT_MIN_DATE;
+    l->max_date = today + 10000; /* a bound, not a calendar date (0229 may follow) */
+}
+
+int fact_date_plausible(const fact_limits *l, int yyyymmdd) {
+    return yyyymmdd >= l->min_date && yyyymmdd <= l->max_date;
+}
+
+/* "12.34" for a fen amount, sign included; buf >= 32. */
+static const char *fen_text(int64_t fen, char *buf, size_t sz) {
+    uint64_t a = fen < 0 ? (uint64_t)0 - (uint64_t)fen : (uint64_t)fen;
+    snprintf(buf, sz, "%s%llu.%02llu", fen < 0 ? "-" : "", (unsigned long long)(a / 100),
+             (unsigned long long)(a % 100));
+    return buf;
+}
+
+int fact_plausible(const fact *ft, const fact_limits *l, char *err, size_t errsz) {
+    char b1[32], b2[32];
+    for (int f = 0; f < FF__COUNT; f++) {
+        const fact_val *v = &ft->f[f];
+        if (!v->set) continue;
+        const char *fname = fact_fields[f].name;
+        switch (fact_fields[f].type) {
+        case FT_DATE:
+            if (v->i < l->min_date)
+                return gg_set_err(err, errsz, "field '%s': implausible date %lld (before %d)", fname,
+                               (long long)v->i, l->min_date);
+            if (v->i > l->max_date)
+                return gg_set_err(err, errsz, "field '%s': implausible date %lld (after %d, a year from today)",
+                               fname, (long long)v->i, l->max_date);
+            break;
+        case FT_MONTH:
+            if (v->i < l->min_date / 100 || v->i > l->max_date / 100)
+                return gg_set_err(err, errsz, "field '%s': implausible month %lld (outside %d..%d)", fname,
+                               (long long)v->i, l->min_date / 100, l->max_date / 100);
+            break;
+        case FT_MONEY:
+            if (v->i < 0)
+                return gg_set_err(err, errsz, "field '%s': negative amount %s yuan is not accepted", fname,
+                               fen_text(v->i, b1, sizeof b1));
+            if (f == FF_AMOUNT && v->i > l->max_amount)
+                return gg_set_err(err, errsz, "field '%s': amount %s yuan is over the ceiling of %s yuan per record "
+                               "(max_amount)", fname, fen_text(v->i, b1, sizeof b1),
+                               fen_text(l->max_amount, b2, sizeof b2));
+            break;
+        default: break;
+        }
     }
     return 0;
 }
@@ -429,12 +466,11 @@ char *fact_fields_json(const fact *ft) {
         case FT_TEXT:
         case FT_ENUM: j = v->s ? json_string(v->s) : json_null(); break;
         case FT_DATE:
-            snprintf(buf, sizeof buf, "%04d-%02d-%02d", (int)(v->i / 10000), (int)(v->i / 100 % 100),
-                     (int)(v->i % 100));
+            date_text((int)v->i, buf, sizeof buf);
             j = json_string(buf);
             break;
         case FT_MONTH:
-            snprintf(buf, sizeof buf, "%04d-%02d", (int)(v->i / 100), (int)(v->i % 100));
+            month_text((int)v->i, buf, sizeof buf);
             j = json_string(buf);
             break;
         case FT_MONEY:
@@ -529,8 +565,8 @@ int conv_yuan_to_fen(const char *s, int64_t *fen) {
     for (;; p++) {
         if (is_digit(*p)) {
             int d = *p - '0';
-            if (yuan > (INT64_MAX / 100 - d) / 10) return -1; /* yuan * 100 must fit */
-            yuan = yuan * 10 + d;
+            /* checked: a run of digits of any length must not wrap */
+            if (__builtin_mul_overflow(yuan, 10, &yuan) || __builtin_add_overflow(yuan, d, &yuan)) return -1;
             int_digits++;
             group++;
         } else if (*p == ',') {
@@ -554,20 +590,10 @@ int conv_yuan_to_fen(const char *s, int64_t *fen) {
     }
     if (int_digits == 0 && frac_digits == 0) return -1;
     if (*skip_blanks(p) != '\0') return -1;
-    if (yuan == INT64_MAX / 100 && cents > INT64_MAX % 100) return -1;
-    int64_t v = yuan * 100 + cents;
-    *fen = neg ? -v : v;
+    int64_t v;
+    if (__builtin_mul_overflow(yuan, 100, &v) || __builtin_add_overflow(v, cents, &v)) return -1;
+    *fen = neg ? -v : v; /* -INT64_MAX fits */
     return 0;
-}
-
-int date_is_valid(int yyyymmdd) {
-    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (yyyymmdd <= 0) return 0;
-    int y = yyyymmdd / 10000, m = yyyymmdd / 100 % 100, d = yyyymmdd % 100;
-    if (y < 1 || y > 9999 || m < 1 || m > 12 || d < 1) return 0;
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    int max = days[m - 1] + (m == 2 && leap);
-    return d <= max;
 }
 
 /* Reads 1..maxd digits at *pp; returns the value or -1. */
@@ -704,18 +730,3 @@ int conv_month(const char *s, int *yyyymm) {
     return 0;
 }
 
-int month_add(int yyyymm, int months) {
-    long idx = (long)(yyyymm / 100) * 12 + (yyyymm % 100 - 1) + months;
-    long y = idx >= 0 ? idx / 12 : -((-idx + 11) / 12);
-    long m = idx - y * 12;
-    return (int)(y * 100 + m + 1);
-}
-
-int date_month(int yyyymmdd) { return yyyymmdd / 100; }
-
-int date_today(void) {
-    time_t now = time(NULL) + 8 * 3600; /* China Standard Time, UTC+8, no DST */
-    struct tm tm;
-    if (gmtime_r(&now, &tm) == NULL) return 0;
-    return (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
-}

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/date.h"
 #include "model/ident.h"
 
 typedef enum {
@@ -51,6 +52,10 @@ typedef struct fact_val {
     char *s;           /* owned; for TEXT/ENUM */
     unsigned char set; /* 1 when the field has a value */
 } fact_val;
+
+/* How a fact is tied to a person (identity/resolve.c): by a valid id (high),
+ * by name + birth date (low), or not at all. */
+typedef enum { LINK_NONE = 0, LINK_LOW, LINK_HIGH } link_conf;
 
 typedef struct fact {
     fact_kind kind;
@@ -104,6 +109,27 @@ void fact_normalize_identity(fact *ft, name_normalizer *nn, int today);
  * reloaded with the folded name stored beside them. */
 void fact_normalize_id(fact *ft, int today);
 
+/* --- plausibility of a record's values (hostile or broken sources) -------- */
+/* Per-source limits on input; the field and record sizes are applied by the
+ * adapter runtime on the source's text, the rest by fact_plausible(). */
+#define FACT_DEFAULT_MAX_FIELD 4096L    /* bytes of one value */
+#define FACT_DEFAULT_MAX_RECORD 65536L  /* bytes of one record, all values */
+#define FACT_MIN_DATE 19000101
+typedef struct fact_limits {
+    int64_t max_amount; /* ceiling of one `amount` (a monthly payment or income), fen */
+    int min_date;       /* yyyymmdd: 19000101 */
+    int max_date;       /* yyyymmdd: today + 1 year */
+} fact_limits;
+/* Fills the defaults: max_amount (fen; <= 0 = MONEY_DEFAULT_MAX_AMOUNT), dates
+ * 1900-01-01 .. today + 1 year (today yyyymmdd, 0 = clock). */
+void fact_limits_init(fact_limits *l, int64_t max_amount, int today);
+/* 1 when a valid yyyymmdd lies in [min_date, max_date]. */
+int fact_date_plausible(const fact_limits *l, int yyyymmdd);
+/* 0 when every set value is plausible; -1 with the reason in err: a date or
+ * month outside the range, a negative amount or value, an amount over the
+ * ceiling. Never prints an id number or a name (those are not checked here). */
+int fact_plausible(const fact *ft, const fact_limits *l, char *err, size_t errsz);
+
 /* --- value conversions used by mappings (0 ok, -1 not parseable) ---------- */
 /* Yuan with up to two decimals ("1234.5", "1,234.50", "¥12", "-3.00") to fen,
  * exactly (no floating point). */
@@ -115,10 +141,7 @@ int conv_date(const char *s, int *yyyymmdd);
 int conv_month(const char *s, int *yyyymm);
 /* Integer text ("42", "-7"), no trailing garbage. */
 int conv_int(const char *s, int64_t *out);
-/* yyyymmdd / yyyymm helpers */
-int date_is_valid(int yyyymmdd);
-int month_add(int yyyymm, int months);
-int date_month(int yyyymmdd); /* yyyymmdd -> yyyymm */
-int date_today(void);         /* today's date from the clock, yyyymmdd (UTC+8) */
+/* yyyymmdd / yyyymm helpers (date_is_valid, month_add, date_month,
+ * date_today, date_text...) are core/date.h's, included here. */
 
 #endif

@@ -12,7 +12,6 @@
 
 #include <stddef.h>
 
-#include "alerts/alert.h"
 #include "model/fact.h"
 
 typedef struct person {

@@ -16,6 +16,9 @@
 
 #include <stddef.h>
 
+#include "core/mask.h"
+#include "core/utf8.h"
+
 #define IDENT_LEN 18
 
 typedef enum {
@@ -48,11 +51,8 @@ char ident_check_char(const char *first17);
 int ident_birth_date(const char *id18);
 char ident_sex(const char *id18);
 
-/* Mask for logs: keep the first 4 and last 4 characters, '*' for the rest
- * ("4205**********123X"); short or odd input is masked entirely. out >= 32 bytes. */
-void ident_mask(const char *id, char *out, size_t outsz);
-/* Mask a UTF-8 name: keep the first character, '*' for each other character. */
-void name_mask(const char *name, char *out, size_t outsz);
+/* ident_mask() and name_mask() are core/mask.h's (included here);
+ * utf8_valid() is core/utf8.h's. */
 
 /* Name normalization (owns an OpenCC handle; one per process context). */
 typedef struct name_normalizer name_normalizer;
@@ -61,8 +61,5 @@ void name_normalizer_free(name_normalizer *nn);
 /* Returns a malloc'd normalized name, or NULL when `raw` is NULL/blank or not
  * valid UTF-8. */
 char *name_normalize(name_normalizer *nn, const char *raw);
-
-/* 1 when `s` is valid UTF-8 of length `len`, else 0. */
-int utf8_valid(const char *s, size_t len);
 
 #endif

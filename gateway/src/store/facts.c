@@ -7,48 +7,36 @@
  * that became of interest since a cycle (for incremental lookups). */
 #include "store/state_internal.h"
 
+#include "core/hash.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- hashes ---------------------------------------------------------------- */
 
-/* 64-bit FNV-1a, continued from h over n bytes. */
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-#define FNV_OFFSET 0xcbf29ce484222325ULL
-
 static uint64_t fnv_str(uint64_t h, const char *s) {
     /* the terminating NUL is hashed too, so "ab"+"c" differs from "a"+"bc" */
-    return s ? fnv1a(h, s, strlen(s) + 1) : fnv1a(h, "\xff", 1);
+    return s ? fnv1a64_update(h, s, strlen(s) + 1) : fnv1a64_update(h, "\xff", 1);
 }
 
-uint64_t state_ref_hash(const char *ref) { return fnv_str(FNV_OFFSET, ref); }
+uint64_t state_ref_hash(const char *ref) { return fnv_str(GG_FNV_OFFSET, ref); }
 
-uint64_t state_fact_hash(const fact *f, uint64_t raw_hash) {
-    uint64_t h = FNV_OFFSET;
+uint64_t state_fact_hash(const fact *f) {
+    uint64_t h = GG_FNV_OFFSET;
     int k = (int)f->kind;
-    h = fnv1a(h, &k, sizeof k);
+    h = fnv1a64_update(h, &k, sizeof k);
     for (int i = 0; i < FF__COUNT; i++) {
         const fact_val *v = &f->f[i];
         if (!v->set) continue;
-        h = fnv1a(h, &i, sizeof i);
-        h = fnv1a(h, &v->i, sizeof v->i);
+        h = fnv1a64_update(h, &i, sizeof i);
+        h = fnv1a64_update(h, &v->i, sizeof v->i);
         h = fnv_str(h, v->s);
     }
-    if (raw_hash)
-        h = fnv1a(h, &raw_hash, sizeof raw_hash);
-    else
-        h = fnv_str(h, f->raw_json);
+    h = fnv_str(h, f->raw_json);
     /* the id's reading depends on the day (a birth date in the future) */
     int ist = (int)f->id_status;
-    h = fnv1a(h, &ist, sizeof ist);
+    h = fnv1a64_update(h, &ist, sizeof ist);
     h = fnv_str(h, f->id_norm);
     return h;
 }
@@ -58,16 +46,16 @@ int state_fact_stored_hash(state *st, const fact *f, uint64_t *hash, int *found)
     *found = 0;
     *hash = 0;
     int ret = 0, rc;
-    if (bind_text(s, 1, f->source) != SQLITE_OK || bind_text(s, 2, fact_kind_name(f->kind)) != SQLITE_OK ||
-        bind_text(s, 3, f->ref) != SQLITE_OK) {
-        ret = db_fail(st, "fact hash: bind");
+    if (st_bind_text(s, 1, f->source) != SQLITE_OK || st_bind_text(s, 2, fact_kind_name(f->kind)) != SQLITE_OK ||
+        st_bind_text(s, 3, f->ref) != SQLITE_OK) {
+        ret = st_db_fail(st, "fact hash: bind");
     } else if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         if (sqlite3_column_type(s, 0) != SQLITE_NULL) {
             *found = 1;
             *hash = (uint64_t)sqlite3_column_int64(s, 0);
         }
     } else if (rc != SQLITE_DONE) {
-        ret = db_fail(st, "fact hash");
+        ret = st_db_fail(st, "fact hash");
     }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
@@ -79,15 +67,15 @@ int state_person_name_check(state *st, const char *id_norm, const char *name, co
     sqlite3_stmt *s = st->person_name;
     *persons = *same = 0;
     int ret = 0;
-    if (bind_text(s, 1, id_norm) != SQLITE_OK ||
+    if (st_bind_text(s, 1, id_norm) != SQLITE_OK ||
         sqlite3_bind_int64(s, 2, (sqlite3_int64)state_ref_hash(name)) != SQLITE_OK ||
-        bind_text(s, 3, name_norm) != SQLITE_OK) {
-        ret = db_fail(st, "person name: bind");
+        st_bind_text(s, 3, name_norm) != SQLITE_OK) {
+        ret = st_db_fail(st, "person name: bind");
     } else if (sqlite3_step(s) == SQLITE_ROW) {
         *persons = sqlite3_column_int64(s, 1) > 0;
         *same = sqlite3_column_int64(s, 2) > 0 || sqlite3_column_int64(s, 0) > 0;
     } else {
-        ret = db_fail(st, "person name");
+        ret = st_db_fail(st, "person name");
     }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
@@ -96,7 +84,7 @@ int state_person_name_check(state *st, const char *id_norm, const char *name, co
 
 /* ---- facts ----------------------------------------------------------------- */
 
-int state_fact_put(state *st, const fact *f, long cycle) { return state_fact_put_hashed(st, f, cycle, state_fact_hash(f, 0)); }
+int state_fact_put(state *st, const fact *f, long cycle) { return state_fact_put_hashed(st, f, cycle, state_fact_hash(f)); }
 
 int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash) {
     if (!f->source || !f->ref) {
@@ -118,20 +106,20 @@ int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash) {
              f->f[FF_BIRTH_DATE].i != ident_birth_date(f->id_norm);
     sqlite3_stmt *s = st->fact_put;
     int ret = 0;
-    if (bind_text(s, 1, f->source) != SQLITE_OK ||
-        bind_text(s, 2, fact_kind_name(f->kind)) != SQLITE_OK ||
-        bind_text(s, 3, f->ref) != SQLITE_OK || bind_text(s, 4, f->id_norm) != SQLITE_OK ||
-        bind_text(s, 5, case_key) != SQLITE_OK || bind_text(s, 6, fields) != SQLITE_OK ||
-        bind_text(s, 7, f->raw_json) != SQLITE_OK ||
-        sqlite3_bind_int64(s, 8, cycle) != SQLITE_OK || bind_text(s, 9, f->name_norm) != SQLITE_OK ||
+    if (st_bind_text(s, 1, f->source) != SQLITE_OK ||
+        st_bind_text(s, 2, fact_kind_name(f->kind)) != SQLITE_OK ||
+        st_bind_text(s, 3, f->ref) != SQLITE_OK || st_bind_text(s, 4, f->id_norm) != SQLITE_OK ||
+        st_bind_text(s, 5, case_key) != SQLITE_OK || st_bind_text(s, 6, fields) != SQLITE_OK ||
+        st_bind_text(s, 7, f->raw_json) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 8, cycle) != SQLITE_OK || st_bind_text(s, 9, f->name_norm) != SQLITE_OK ||
         sqlite3_bind_int64(s, 10, (sqlite3_int64)hash) != SQLITE_OK ||
         (dq ? sqlite3_bind_int(s, 11, 1) : sqlite3_bind_null(s, 11)) != SQLITE_OK ||
         (f->kind == FK_PERSON && f->f[FF_NAME].set && f->f[FF_NAME].s
              ? sqlite3_bind_int64(s, 12, (sqlite3_int64)state_ref_hash(f->f[FF_NAME].s))
              : sqlite3_bind_null(s, 12)) != SQLITE_OK) {
-        ret = db_fail(st, "fact put: bind");
+        ret = st_db_fail(st, "fact put: bind");
     } else if (sqlite3_step(s) != SQLITE_DONE) {
-        ret = db_fail(st, "fact put");
+        ret = st_db_fail(st, "fact put");
     }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s); /* drop the borrowed pointers before freeing */
@@ -145,7 +133,7 @@ static int fact_from_fields_json(fact *f, const char *fields_json, char *err, si
     json_error_t jerr;
     json_t *obj = json_loads(fields_json, 0, &jerr);
     if (!obj || !json_is_object(obj)) {
-        set_err(err, errsz, "fields_json is not a JSON object (%s)", obj ? "not an object" : jerr.text);
+        gg_set_err(err, errsz, "fields_json is not a JSON object (%s)", obj ? "not an object" : jerr.text);
         json_decref(obj);
         return -1;
     }
@@ -156,7 +144,7 @@ static int fact_from_fields_json(fact *f, const char *fields_json, char *err, si
         char ferr[200];
         int rc;
         if (fact_field_parse(key, &ff) != 0) {
-            set_err(err, errsz, "unknown field '%s'", key);
+            gg_set_err(err, errsz, "unknown field '%s'", key);
             json_decref(obj);
             return -1;
         }
@@ -173,7 +161,7 @@ static int fact_from_fields_json(fact *f, const char *fields_json, char *err, si
             snprintf(ferr, sizeof ferr, "unsupported JSON type");
         }
         if (rc != 0) {
-            set_err(err, errsz, "field '%s': %s", key, ferr);
+            gg_set_err(err, errsz, "field '%s': %s", key, ferr);
             json_decref(obj);
             return -1;
         }
@@ -188,7 +176,7 @@ static int fact_from_fields_json(fact *f, const char *fields_json, char *err, si
 static int facts_rows_each(state *st, const char *op, sqlite3_stmt *s, int (*fn)(void *ud, fact *f), void *ud) {
     int rc, ret = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const char *kind = col_text(s, 0), *source = col_text(s, 1);
+        const char *kind = st_col_text(s, 0), *source = st_col_text(s, 1);
         fact_kind fk;
         if (!kind || fact_kind_parse(kind, &fk) != 0) {
             gg_error("state", "%s: stored fact from %s has unknown kind '%s'", op,
@@ -199,10 +187,10 @@ static int facts_rows_each(state *st, const char *op, sqlite3_stmt *s, int (*fn)
         fact f;
         fact_init(&f, fk);
         int oom = 0;
-        f.source = col_dup(s, 1, &oom);
-        f.ref = col_dup(s, 2, &oom);
-        f.raw_json = col_dup(s, 4, &oom);
-        f.name_norm = col_dup(s, 5, &oom); /* folded when stored; NULL for facts without a name */
+        f.source = st_col_dup(s, 1, &oom);
+        f.ref = st_col_dup(s, 2, &oom);
+        f.raw_json = st_col_dup(s, 4, &oom);
+        f.name_norm = st_col_dup(s, 5, &oom); /* folded when stored; NULL for facts without a name */
         if (oom || !f.source || !f.ref) {
             gg_error("state", "%s: %s", op, oom ? "out of memory" : "row without source/ref");
             fact_clear(&f);
@@ -210,7 +198,7 @@ static int facts_rows_each(state *st, const char *op, sqlite3_stmt *s, int (*fn)
             break;
         }
         char ferr[256];
-        const char *fields = col_text(s, 3);
+        const char *fields = st_col_text(s, 3);
         if (!fields || fact_from_fields_json(&f, fields, ferr, sizeof ferr) != 0) {
             gg_error("state", "%s: cannot rebuild a fact of kind %s from %s: %s", op, kind,
                      f.source, fields ? ferr : "no fields_json");
@@ -221,7 +209,7 @@ static int facts_rows_each(state *st, const char *op, sqlite3_stmt *s, int (*fn)
         /* f and everything it points to now belongs to the callback. */
         if (fn(ud, &f) != 0) break;
     }
-    if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE) ret = db_fail(st, op);
+    if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, op);
     sqlite3_finalize(s);
     return ret;
 }
@@ -232,9 +220,9 @@ int state_facts_each(state *st, int k, int (*fn)(void *ud, fact *f), void *ud) {
     sqlite3_stmt *s;
     const char *sql = k < 0 ? FACT_COLS " ORDER BY kind, source, ref"
                             : FACT_COLS " WHERE kind = ?1 ORDER BY kind, source, ref";
-    if (prepare(st, "facts each", sql, &s)) return -1;
-    if (k >= 0 && bind_text(s, 1, fact_kind_name((fact_kind)k)) != SQLITE_OK) {
-        db_fail(st, "facts each: bind");
+    if (st_prepare(st, "facts each", sql, &s)) return -1;
+    if (k >= 0 && st_bind_text(s, 1, fact_kind_name((fact_kind)k)) != SQLITE_OK) {
+        st_db_fail(st, "facts each: bind");
         sqlite3_finalize(s);
         return -1;
     }
@@ -243,10 +231,10 @@ int state_facts_each(state *st, int k, int (*fn)(void *ud, fact *f), void *ud) {
 
 int state_persons_by_id(state *st, const char *id_norm, int (*fn)(void *ud, fact *f), void *ud) {
     sqlite3_stmt *s;
-    if (prepare(st, "persons by id", FACT_COLS " INDEXED BY facts_person_names WHERE id_norm = ?1 AND kind = 'person' ORDER BY source, ref", &s))
+    if (st_prepare(st, "persons by id", FACT_COLS " INDEXED BY facts_person_names WHERE id_norm = ?1 AND kind = 'person' ORDER BY source, ref", &s))
         return -1;
-    if (bind_text(s, 1, id_norm ? id_norm : "") != SQLITE_OK) {
-        db_fail(st, "persons by id: bind");
+    if (st_bind_text(s, 1, id_norm ? id_norm : "") != SQLITE_OK) {
+        st_db_fail(st, "persons by id: bind");
         sqlite3_finalize(s);
         return -1;
     }
@@ -257,10 +245,10 @@ int state_persons_by_id(state *st, const char *id_norm, int (*fn)(void *ud, fact
 static int ids_each(state *st, const char *op, sqlite3_stmt *s, int (*fn)(void *ud, const char *id), void *ud) {
     int rc, ret = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const char *id = col_text(s, 0);
+        const char *id = st_col_text(s, 0);
         if (id && id[0] && fn(ud, id) != 0) break;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = db_fail(st, op);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, op);
     sqlite3_finalize(s);
     return ret;
 }
@@ -272,13 +260,13 @@ int state_person_ids_by_key(state *st, const char *name_norm, int birth, int (*f
     char bbuf[16];
     snprintf(bbuf, sizeof bbuf, "%08d", birth);
     sqlite3_stmt *s;
-    if (prepare(st, "person ids by key",
+    if (st_prepare(st, "person ids by key",
                 "SELECT DISTINCT id_norm FROM facts INDEXED BY facts_person_names"
                 " WHERE kind = 'person' AND id_norm <> '' AND name_norm = ?1 AND substr(id_norm, 7, 8) = ?2",
                 &s))
         return -1;
-    if (bind_text(s, 1, name_norm) != SQLITE_OK || bind_text(s, 2, bbuf) != SQLITE_OK) {
-        db_fail(st, "person ids by key: bind");
+    if (st_bind_text(s, 1, name_norm) != SQLITE_OK || st_bind_text(s, 2, bbuf) != SQLITE_OK) {
+        st_db_fail(st, "person ids by key: bind");
         sqlite3_finalize(s);
         return -1;
     }
@@ -287,29 +275,47 @@ int state_person_ids_by_key(state *st, const char *name_norm, int birth, int (*f
 
 int state_person_names_each(state *st, int (*fn)(void *ud, const char *id_norm, const char *name_norm), void *ud) {
     sqlite3_stmt *s;
-    if (prepare(st, "person names each",
+    if (st_prepare(st, "person names each",
                 "SELECT id_norm, name_norm FROM facts INDEXED BY facts_person_names"
                 " WHERE kind = 'person' AND id_norm <> '' AND name_norm IS NOT NULL",
                 &s))
         return -1;
     int rc, ret = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-        if (fn(ud, col_text(s, 0), col_text(s, 1)) != 0) break;
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = db_fail(st, "person names each");
+        if (fn(ud, st_col_text(s, 0), st_col_text(s, 1)) != 0) break;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, "person names each");
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int state_person_name_hashes_each(state *st, int (*fn)(void *ud, const char *id_norm, uint64_t name_hash),
+                                  void *ud) {
+    sqlite3_stmt *s;
+    if (st_prepare(st, "person name hashes",
+                   "SELECT id_norm, name_hash FROM facts INDEXED BY facts_person_names"
+                   " WHERE kind = 'person' AND id_norm <> '' AND name_norm IS NOT NULL AND name_hash IS NOT NULL",
+                   &s))
+        return -1;
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *id = st_col_text(s, 0);
+        if (id && fn(ud, id, (uint64_t)sqlite3_column_int64(s, 1)) != 0) break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, "person name hashes");
     sqlite3_finalize(s);
     return ret;
 }
 
 int state_persons_without_id(state *st, int (*fn)(void *ud, fact *f), void *ud) {
     sqlite3_stmt *s;
-    if (prepare(st, "persons without id", FACT_COLS " INDEXED BY facts_person_names WHERE id_norm = '' AND kind = 'person' ORDER BY source, ref", &s))
+    if (st_prepare(st, "persons without id", FACT_COLS " INDEXED BY facts_person_names WHERE id_norm = '' AND kind = 'person' ORDER BY source, ref", &s))
         return -1;
     return facts_rows_each(st, "persons without id", s, fn, ud);
 }
 
 int state_person_ids_in_conflict(state *st, int (*fn)(void *ud, const char *id), void *ud) {
     sqlite3_stmt *s;
-    if (prepare(st, "person ids in conflict",
+    if (st_prepare(st, "person ids in conflict",
                 "SELECT id_norm FROM facts WHERE dq = 1"
                 " UNION SELECT id_norm FROM facts INDEXED BY facts_person_names"
                 " WHERE kind = 'person' AND id_norm <> ''"
@@ -321,12 +327,12 @@ int state_person_ids_in_conflict(state *st, int (*fn)(void *ud, const char *id),
 
 long state_fact_count(state *st, int k) {
     sqlite3_stmt *s;
-    if (prepare(st, "fact count",
+    if (st_prepare(st, "fact count",
                 k < 0 ? "SELECT COUNT(*) FROM facts" : "SELECT COUNT(*) FROM facts WHERE kind = ?1",
                 &s))
         return -1;
-    if (k >= 0 && bind_text(s, 1, fact_kind_name((fact_kind)k)) != SQLITE_OK) {
-        db_fail(st, "fact count: bind");
+    if (k >= 0 && st_bind_text(s, 1, fact_kind_name((fact_kind)k)) != SQLITE_OK) {
+        st_db_fail(st, "fact count: bind");
         sqlite3_finalize(s);
         return -1;
     }
@@ -334,21 +340,21 @@ long state_fact_count(state *st, int k) {
     if (sqlite3_step(s) == SQLITE_ROW)
         n = (long)sqlite3_column_int64(s, 0);
     else
-        db_fail(st, "fact count");
+        st_db_fail(st, "fact count");
     sqlite3_finalize(s);
     return n;
 }
 
 int state_facts_prune(state *st, const char *source, int k, long before_cycle, long *deleted) {
     sqlite3_stmt *s;
-    if (prepare(st, "facts prune", "DELETE FROM facts WHERE source = ?1 AND kind = ?2 AND last_cycle < ?3", &s))
+    if (st_prepare(st, "facts prune", "DELETE FROM facts WHERE source = ?1 AND kind = ?2 AND last_cycle < ?3", &s))
         return -1;
-    if (bind_text(s, 1, source) != SQLITE_OK || bind_text(s, 2, fact_kind_name((fact_kind)k)) != SQLITE_OK ||
+    if (st_bind_text(s, 1, source) != SQLITE_OK || st_bind_text(s, 2, fact_kind_name((fact_kind)k)) != SQLITE_OK ||
         sqlite3_bind_int64(s, 3, before_cycle) != SQLITE_OK) {
         sqlite3_finalize(s);
-        return db_fail(st, "facts prune: bind");
+        return st_db_fail(st, "facts prune: bind");
     }
-    if (step_done(st, "facts prune", s)) return -1;
+    if (st_step_done(st, "facts prune", s)) return -1;
     if (deleted) *deleted = (long)sqlite3_changes(st->db);
     return 0;
 }
@@ -364,14 +370,14 @@ int state_facts_prune_unseen(state *st, const char *source, int k, const uint64_
     int64_t *gone = NULL;
     size_t ngone = 0, cap = 0;
     if (deleted) *deleted = 0;
-    if (prepare(st, "facts prune", "SELECT rowid, ref FROM facts WHERE source = ?1 AND kind = ?2", &s)) return -1;
-    if (bind_text(s, 1, source) != SQLITE_OK || bind_text(s, 2, fact_kind_name((fact_kind)k)) != SQLITE_OK) {
+    if (st_prepare(st, "facts prune", "SELECT rowid, ref FROM facts WHERE source = ?1 AND kind = ?2", &s)) return -1;
+    if (st_bind_text(s, 1, source) != SQLITE_OK || st_bind_text(s, 2, fact_kind_name((fact_kind)k)) != SQLITE_OK) {
         sqlite3_finalize(s);
-        return db_fail(st, "facts prune: bind");
+        return st_db_fail(st, "facts prune: bind");
     }
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        uint64_t h = state_ref_hash(col_text(s, 1));
+        uint64_t h = state_ref_hash(st_col_text(s, 1));
         if (nseen && bsearch(&h, seen, nseen, sizeof *seen, cmp_u64)) continue;
         if (ngone == cap) {
             size_t ncap = cap ? cap * 2 : 64;
@@ -388,20 +394,20 @@ int state_facts_prune_unseen(state *st, const char *source, int k, const uint64_
         gone[ngone++] = (int64_t)sqlite3_column_int64(s, 0);
     }
     if (rc != SQLITE_DONE) {
-        db_fail(st, "facts prune");
+        st_db_fail(st, "facts prune");
         free(gone);
         sqlite3_finalize(s);
         return -1;
     }
     sqlite3_finalize(s);
-    if (ngone && prepare(st, "facts prune", "DELETE FROM facts WHERE rowid = ?1", &s)) {
+    if (ngone && st_prepare(st, "facts prune", "DELETE FROM facts WHERE rowid = ?1", &s)) {
         free(gone);
         return -1;
     }
     int ret = 0;
     for (size_t i = 0; i < ngone && ret == 0; i++) {
         if (sqlite3_bind_int64(s, 1, gone[i]) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE)
-            ret = db_fail(st, "facts prune: delete");
+            ret = st_db_fail(st, "facts prune: delete");
         sqlite3_reset(s);
     }
     if (ngone) sqlite3_finalize(s);
@@ -415,34 +421,34 @@ int state_interest_new_each(state *st, long since_cycle,
                                       long first_cycle),
                             void *ud) {
     sqlite3_stmt *s;
-    if (prepare(st, "interest new each",
+    if (st_prepare(st, "interest new each",
                 "SELECT source, kind, ref, first_cycle FROM facts"
                 " WHERE kind IN ('death', 'custody', 'assistance_member') AND first_cycle > ?1"
                 " ORDER BY source, kind, ref",
                 &s))
         return -1;
     if (sqlite3_bind_int64(s, 1, since_cycle) != SQLITE_OK) {
-        db_fail(st, "interest new each: bind");
+        st_db_fail(st, "interest new each: bind");
         sqlite3_finalize(s);
         return -1;
     }
     int rc, ret = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-        if (fn(ud, col_text(s, 0), col_text(s, 1), col_text(s, 2), (long)sqlite3_column_int64(s, 3)) != 0) break;
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = db_fail(st, "interest new each");
+        if (fn(ud, st_col_text(s, 0), st_col_text(s, 1), st_col_text(s, 2), (long)sqlite3_column_int64(s, 3)) != 0) break;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, "interest new each");
     sqlite3_finalize(s);
     return ret;
 }
 
 long state_fact_count_source(state *st, const char *source, int k) {
     sqlite3_stmt *s;
-    if (prepare(st, "fact count", "SELECT COUNT(*) FROM facts WHERE source = ?1 AND kind = ?2", &s)) return -1;
+    if (st_prepare(st, "fact count", "SELECT COUNT(*) FROM facts WHERE source = ?1 AND kind = ?2", &s)) return -1;
     long n = -1;
-    if (bind_text(s, 1, source) == SQLITE_OK && bind_text(s, 2, fact_kind_name((fact_kind)k)) == SQLITE_OK &&
+    if (st_bind_text(s, 1, source) == SQLITE_OK && st_bind_text(s, 2, fact_kind_name((fact_kind)k)) == SQLITE_OK &&
         sqlite3_step(s) == SQLITE_ROW)
         n = (long)sqlite3_column_int64(s, 0);
     else
-        db_fail(st, "fact count");
+        st_db_fail(st, "fact count");
     sqlite3_finalize(s);
     return n;
 }

@@ -4,91 +4,79 @@
  * last applied to an alert or how far a stream's lookups went. */
 #include "store/state_internal.h"
 
-/* ---- watermarks ------------------------------------------------------------ */
+#include <stdio.h>
 
-int state_watermark_get(state *st, const char *source, const char *stream, char **value) {
+/* Both are a text value under a two-part key; op names the operation in
+ * messages ("watermark get", "mark set"). */
+
+/* Logs "<op>: bind: ..." and finalizes s; returns -1. */
+static int bind_failed(state *st, const char *op, sqlite3_stmt *s) {
+    char what[64];
+    snprintf(what, sizeof what, "%s: bind", op);
+    st_db_fail(st, what);
+    sqlite3_finalize(s);
+    return -1;
+}
+
+/* *value: malloc'd value of the one row sql selects for (k1, k2), or NULL. */
+static int text_get(state *st, const char *op, const char *sql, const char *k1, const char *k2, char **value) {
     sqlite3_stmt *s;
     *value = NULL;
-    if (prepare(st, "watermark get",
-                "SELECT value FROM watermarks WHERE source = ?1 AND stream = ?2", &s))
-        return -1;
-    if (bind_text(s, 1, source) != SQLITE_OK || bind_text(s, 2, stream) != SQLITE_OK) {
-        db_fail(st, "watermark get: bind");
-        sqlite3_finalize(s);
-        return -1;
+    if (st_prepare(st, op, sql, &s)) return -1;
+    if (st_bind_text(s, 1, k1) != SQLITE_OK || st_bind_text(s, 2, k2) != SQLITE_OK) {
+        return bind_failed(st, op, s);
     }
     int rc = sqlite3_step(s), ret = 0;
     if (rc == SQLITE_ROW) {
         int oom = 0;
-        *value = col_dup(s, 0, &oom);
+        *value = st_col_dup(s, 0, &oom);
         if (oom) {
-            gg_error("state", "watermark get: out of memory");
+            gg_error("state", "%s: out of memory", op);
             ret = -1;
         }
     } else if (rc != SQLITE_DONE) {
-        ret = db_fail(st, "watermark get");
+        ret = st_db_fail(st, op);
     }
     sqlite3_finalize(s);
     return ret;
 }
 
-int state_watermark_set(state *st, const char *source, const char *stream, const char *value) {
+/* Runs the upsert sql with (k1, k2, value, now). */
+static int text_set(state *st, const char *op, const char *sql, const char *k1, const char *k2, const char *value) {
     sqlite3_stmt *s;
-    if (prepare(st, "watermark set",
-                "INSERT INTO watermarks(source, stream, value, updated_at) VALUES(?1, ?2, ?3, ?4)"
-                " ON CONFLICT(source, stream) DO UPDATE SET value = excluded.value,"
-                " updated_at = excluded.updated_at",
-                &s))
-        return -1;
-    if (bind_text(s, 1, source) != SQLITE_OK || bind_text(s, 2, stream) != SQLITE_OK ||
-        bind_text(s, 3, value) != SQLITE_OK ||
-        sqlite3_bind_int64(s, 4, now_seconds()) != SQLITE_OK) {
-        db_fail(st, "watermark set: bind");
-        sqlite3_finalize(s);
-        return -1;
+    if (st_prepare(st, op, sql, &s)) return -1;
+    if (st_bind_text(s, 1, k1) != SQLITE_OK || st_bind_text(s, 2, k2) != SQLITE_OK ||
+        st_bind_text(s, 3, value) != SQLITE_OK || sqlite3_bind_int64(s, 4, gg_now_seconds()) != SQLITE_OK) {
+        return bind_failed(st, op, s);
     }
-    return step_done(st, "watermark set", s);
+    return st_step_done(st, op, s);
+}
+
+/* ---- watermarks ------------------------------------------------------------ */
+
+int state_watermark_get(state *st, const char *source, const char *stream, char **value) {
+    return text_get(st, "watermark get", "SELECT value FROM watermarks WHERE source = ?1 AND stream = ?2", source,
+                    stream, value);
+}
+
+int state_watermark_set(state *st, const char *source, const char *stream, const char *value) {
+    return text_set(st, "watermark set",
+                    "INSERT INTO watermarks(source, stream, value, updated_at) VALUES(?1, ?2, ?3, ?4)"
+                    " ON CONFLICT(source, stream) DO UPDATE SET value = excluded.value,"
+                    " updated_at = excluded.updated_at",
+                    source, stream, value);
 }
 
 /* ---- marks ----------------------------------------------------------------- */
 
 int state_mark_get(state *st, const char *scope, const char *key, char **value) {
-    sqlite3_stmt *s;
-    *value = NULL;
-    if (prepare(st, "mark get", "SELECT value FROM marks WHERE scope = ?1 AND key = ?2", &s)) return -1;
-    if (bind_text(s, 1, scope) != SQLITE_OK || bind_text(s, 2, key) != SQLITE_OK) {
-        db_fail(st, "mark get: bind");
-        sqlite3_finalize(s);
-        return -1;
-    }
-    int rc = sqlite3_step(s), ret = 0;
-    if (rc == SQLITE_ROW) {
-        int oom = 0;
-        *value = col_dup(s, 0, &oom);
-        if (oom) {
-            gg_error("state", "mark get: out of memory");
-            ret = -1;
-        }
-    } else if (rc != SQLITE_DONE) {
-        ret = db_fail(st, "mark get");
-    }
-    sqlite3_finalize(s);
-    return ret;
+    return text_get(st, "mark get", "SELECT value FROM marks WHERE scope = ?1 AND key = ?2", scope, key, value);
 }
 
 int state_mark_set(state *st, const char *scope, const char *key, const char *value) {
-    sqlite3_stmt *s;
-    if (prepare(st, "mark set",
-                "INSERT INTO marks(scope, key, value, updated_at) VALUES(?1, ?2, ?3, ?4)"
-                " ON CONFLICT(scope, key) DO UPDATE SET value = excluded.value,"
-                " updated_at = excluded.updated_at",
-                &s))
-        return -1;
-    if (bind_text(s, 1, scope) != SQLITE_OK || bind_text(s, 2, key) != SQLITE_OK ||
-        bind_text(s, 3, value) != SQLITE_OK || sqlite3_bind_int64(s, 4, now_seconds()) != SQLITE_OK) {
-        db_fail(st, "mark set: bind");
-        sqlite3_finalize(s);
-        return -1;
-    }
-    return step_done(st, "mark set", s);
+    return text_set(st, "mark set",
+                    "INSERT INTO marks(scope, key, value, updated_at) VALUES(?1, ?2, ?3, ?4)"
+                    " ON CONFLICT(scope, key) DO UPDATE SET value = excluded.value,"
+                    " updated_at = excluded.updated_at",
+                    scope, key, value);
 }

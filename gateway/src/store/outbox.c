@@ -14,21 +14,21 @@
 
 int state_outbox_enqueue(state *st, const char *alert_id, const char *sink, int version) {
     sqlite3_stmt *s;
-    long long now = now_seconds();
-    if (prepare(st, "outbox enqueue",
+    long long now = gg_now_seconds();
+    if (st_prepare(st, "outbox enqueue",
                 "INSERT INTO outbox(alert_id, sink, version, status, attempts, next_attempt,"
                 " created_at) VALUES(?1, ?2, ?3, 'pending', 0, ?4, ?4)"
                 " ON CONFLICT(alert_id, sink, version) DO NOTHING",
                 &s))
         return -1;
-    if (bind_text(s, 1, alert_id) != SQLITE_OK || bind_text(s, 2, sink) != SQLITE_OK ||
+    if (st_bind_text(s, 1, alert_id) != SQLITE_OK || st_bind_text(s, 2, sink) != SQLITE_OK ||
         sqlite3_bind_int(s, 3, version) != SQLITE_OK ||
         sqlite3_bind_int64(s, 4, now) != SQLITE_OK) {
-        db_fail(st, "outbox enqueue: bind");
+        st_db_fail(st, "outbox enqueue: bind");
         sqlite3_finalize(s);
         return -1;
     }
-    return step_done(st, "outbox enqueue", s);
+    return st_step_done(st, "outbox enqueue", s);
 }
 
 /* One outbox row copied out of SQLite, so callbacks can update the table. */
@@ -48,13 +48,13 @@ static void outbox_copies_free(outbox_copy *v, size_t n) {
 
 int state_outbox_due(state *st, int (*fn)(void *ud, const outbox_row *r), void *ud) {
     sqlite3_stmt *s;
-    if (prepare(st, "outbox due",
+    if (st_prepare(st, "outbox due",
                 "SELECT id, alert_id, sink, version, attempts, last_error FROM outbox"
                 " WHERE status = 'pending' AND next_attempt <= ?1 ORDER BY id",
                 &s))
         return -1;
-    if (sqlite3_bind_int64(s, 1, now_seconds()) != SQLITE_OK) {
-        db_fail(st, "outbox due: bind");
+    if (sqlite3_bind_int64(s, 1, gg_now_seconds()) != SQLITE_OK) {
+        st_db_fail(st, "outbox due: bind");
         sqlite3_finalize(s);
         return -1;
     }
@@ -78,9 +78,9 @@ int state_outbox_due(state *st, int (*fn)(void *ud, const outbox_row *r), void *
         outbox_copy *c = &rows[n++];
         int oom = 0;
         memset(c, 0, sizeof *c);
-        c->alert_id = col_dup(s, 1, &oom);
-        c->sink = col_dup(s, 2, &oom);
-        c->last_error = col_dup(s, 5, &oom);
+        c->alert_id = st_col_dup(s, 1, &oom);
+        c->sink = st_col_dup(s, 2, &oom);
+        c->last_error = st_col_dup(s, 5, &oom);
         c->row.id = (long)sqlite3_column_int64(s, 0);
         c->row.version = sqlite3_column_int(s, 3);
         c->row.attempts = sqlite3_column_int(s, 4);
@@ -90,7 +90,7 @@ int state_outbox_due(state *st, int (*fn)(void *ud, const outbox_row *r), void *
             break;
         }
     }
-    if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE) ret = db_fail(st, "outbox due");
+    if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, "outbox due");
     sqlite3_finalize(s);
     for (size_t i = 0; ret == 0 && i < n; i++) {
         rows[i].row.alert_id = rows[i].alert_id;
@@ -104,16 +104,16 @@ int state_outbox_due(state *st, int (*fn)(void *ud, const outbox_row *r), void *
 
 int state_outbox_done(state *st, long id) {
     sqlite3_stmt *s;
-    if (prepare(st, "outbox done",
+    if (st_prepare(st, "outbox done",
                 "UPDATE outbox SET status = 'done', done_at = ?2 WHERE id = ?1", &s))
         return -1;
     if (sqlite3_bind_int64(s, 1, id) != SQLITE_OK ||
-        sqlite3_bind_int64(s, 2, now_seconds()) != SQLITE_OK) {
-        db_fail(st, "outbox done: bind");
+        sqlite3_bind_int64(s, 2, gg_now_seconds()) != SQLITE_OK) {
+        st_db_fail(st, "outbox done: bind");
         sqlite3_finalize(s);
         return -1;
     }
-    if (step_done(st, "outbox done", s) != 0) return -1;
+    if (st_step_done(st, "outbox done", s) != 0) return -1;
     if (sqlite3_changes(st->db) == 0) {
         gg_error("state", "outbox done: no outbox row %ld", id);
         return -1;
@@ -146,7 +146,7 @@ int state_outbox_failed(state *st, long id, const char *error, long long next_at
         kept[len] = '\0';
     }
     sqlite3_stmt *s;
-    if (prepare(st, "outbox failed",
+    if (st_prepare(st, "outbox failed",
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt = ?3,"
                 " status = CASE WHEN ?4 > 0 AND attempts + 1 >= ?4 THEN 'dead' ELSE 'pending' END"
                 " WHERE id = ?1",
@@ -155,13 +155,13 @@ int state_outbox_failed(state *st, long id, const char *error, long long next_at
         return -1;
     }
     int ret;
-    if (sqlite3_bind_int64(s, 1, id) != SQLITE_OK || bind_text(s, 2, kept) != SQLITE_OK ||
+    if (sqlite3_bind_int64(s, 1, id) != SQLITE_OK || st_bind_text(s, 2, kept) != SQLITE_OK ||
         sqlite3_bind_int64(s, 3, next_attempt) != SQLITE_OK ||
         sqlite3_bind_int(s, 4, max_attempts) != SQLITE_OK) {
-        ret = db_fail(st, "outbox failed: bind");
+        ret = st_db_fail(st, "outbox failed: bind");
         sqlite3_finalize(s);
     } else {
-        ret = step_done(st, "outbox failed", s);
+        ret = st_step_done(st, "outbox failed", s);
         if (ret == 0 && sqlite3_changes(st->db) == 0) {
             gg_error("state", "outbox failed: no outbox row %ld", id);
             ret = -1;
@@ -174,13 +174,13 @@ int state_outbox_failed(state *st, long id, const char *error, long long next_at
 int state_outbox_pending_count(state *st, const char *alert_id, long *n) {
     sqlite3_stmt *s;
     *n = 0;
-    if (prepare(st, "outbox pending count",
+    if (st_prepare(st, "outbox pending count",
                 "SELECT COUNT(*) FROM outbox WHERE status = 'pending'"
                 " AND (?1 IS NULL OR alert_id = ?1)",
                 &s))
         return -1;
-    if (bind_text(s, 1, alert_id) != SQLITE_OK) {
-        db_fail(st, "outbox pending count: bind");
+    if (st_bind_text(s, 1, alert_id) != SQLITE_OK) {
+        st_db_fail(st, "outbox pending count: bind");
         sqlite3_finalize(s);
         return -1;
     }
@@ -188,7 +188,7 @@ int state_outbox_pending_count(state *st, const char *alert_id, long *n) {
     if (sqlite3_step(s) == SQLITE_ROW)
         *n = (long)sqlite3_column_int64(s, 0);
     else
-        ret = db_fail(st, "outbox pending count");
+        ret = st_db_fail(st, "outbox pending count");
     sqlite3_finalize(s);
     return ret;
 }
@@ -196,13 +196,13 @@ int state_outbox_pending_count(state *st, const char *alert_id, long *n) {
 int state_outbox_each(state *st, const char *status,
                       int (*fn)(void *ud, const outbox_row *r, const char *status), void *ud) {
     sqlite3_stmt *s;
-    if (prepare(st, "outbox each",
+    if (st_prepare(st, "outbox each",
                 "SELECT id, alert_id, sink, version, attempts, last_error, status FROM outbox"
                 " WHERE ?1 IS NULL OR status = ?1 ORDER BY id",
                 &s))
         return -1;
-    if (bind_text(s, 1, status) != SQLITE_OK) {
-        db_fail(st, "outbox each: bind");
+    if (st_bind_text(s, 1, status) != SQLITE_OK) {
+        st_db_fail(st, "outbox each: bind");
         sqlite3_finalize(s);
         return -1;
     }
@@ -210,15 +210,15 @@ int state_outbox_each(state *st, const char *status,
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         outbox_row r = {
             .id = (long)sqlite3_column_int64(s, 0),
-            .alert_id = col_text(s, 1),
-            .sink = col_text(s, 2),
+            .alert_id = st_col_text(s, 1),
+            .sink = st_col_text(s, 2),
             .version = sqlite3_column_int(s, 3),
             .attempts = sqlite3_column_int(s, 4),
-            .last_error = col_text(s, 5),
+            .last_error = st_col_text(s, 5),
         };
-        if (fn(ud, &r, col_text(s, 6)) != 0) break;
+        if (fn(ud, &r, st_col_text(s, 6)) != 0) break;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = db_fail(st, "outbox each");
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, "outbox each");
     sqlite3_finalize(s);
     return ret;
 }

@@ -22,14 +22,19 @@
 #include "store/state_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The schema version this build writes and understands. */
-#define STATE_SCHEMA_VERSION 4 /* 2: facts.name_norm; 3: marks; 4: facts.content_hash, dq, name_hash */
+#define STATE_SCHEMA_VERSION 6 /* 2: facts.name_norm; 3: marks; 4: quarantine.kind; 5: audit;
+                                  6: facts.content_hash, dq, name_hash */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -81,6 +86,7 @@ static const char *const schema_sql =
     " last_cycle BIGINT NOT NULL,"
     " count BIGINT NOT NULL,"
     " at BIGINT NOT NULL,"
+    " kind TEXT NOT NULL DEFAULT 'rejected',"
     " UNIQUE(source, stream, ref, reason));"
     "CREATE TABLE IF NOT EXISTS dq("
     " cycle BIGINT NOT NULL,"
@@ -127,6 +133,18 @@ static const char *const schema_sql =
     " UNIQUE(alert_id, sink, version));"
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(status, next_attempt);";
 
+/* Schema 4: the audit log (store/audit.c), append-only: triggers refuse
+ * UPDATE and DELETE. Created as is on older stores (a new table). */
+static const char *const audit_schema_sql =
+    "CREATE TABLE IF NOT EXISTS audit("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, at BIGINT NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL,"
+    " source TEXT, stream TEXT, rows BIGINT, adapter_hash TEXT, alert_id TEXT, sink TEXT, version INTEGER,"
+    " result TEXT, detail TEXT);"
+    "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;";
+
 /* Schema 2 -> 3: the marks that were stored as watermarks move to `marks`. */
 static const char *const migrate_marks_sql =
     "INSERT INTO marks(scope, key, value, updated_at)"
@@ -134,7 +152,13 @@ static const char *const migrate_marks_sql =
     " WHERE stream LIKE 'verdict:%' OR stream LIKE '%#lookup';"
     "DELETE FROM watermarks WHERE stream LIKE 'verdict:%' OR stream LIKE '%#lookup';";
 
-/* Schema 3 -> 4: content hash (NULL: rewritten when next seen), the person
+/* 3 -> 4: the quarantine says which kind each row is (state.h); rows with an
+ * invalid id were stored with the reason "invalid id_no: ...". */
+static const char *const migrate_quarantine_kind_sql =
+    "ALTER TABLE quarantine ADD COLUMN kind TEXT NOT NULL DEFAULT 'rejected';"
+    "UPDATE quarantine SET kind = 'invalid_id' WHERE reason LIKE 'invalid id_no:%';";
+
+/* 5 -> 6 (from any older schema): content hash (NULL: rewritten when next seen), the person
  * conflict flag (set conservatively for every person stating a birth date;
  * the next read of the source sets it exactly) and name hash. */
 static const char *const migrate_hash_sql =
@@ -165,10 +189,10 @@ static const char *const fact_hash_sql =
 
 static const char *const quarantine_add_sql =
     "INSERT INTO quarantine(source, stream, ref, reason, raw_json, first_cycle,"
-    " last_cycle, count, at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, 1, ?7)"
+    " last_cycle, count, at, kind) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, 1, ?7, ?8)"
     " ON CONFLICT(source, stream, ref, reason) DO UPDATE SET"
     " raw_json = excluded.raw_json, last_cycle = excluded.last_cycle,"
-    " count = quarantine.count + 1, at = excluded.at";
+    " count = quarantine.count + 1, at = excluded.at, kind = excluded.kind";
 
 static const char *const dq_add_sql =
     "INSERT INTO dq(cycle, source, metric, reason, n) VALUES(?1, ?2, ?3, ?4, ?5)"
@@ -177,43 +201,31 @@ static const char *const dq_add_sql =
 
 /* ---- small helpers ------------------------------------------------------- */
 
-long long now_seconds(void) { return (long long)time(NULL); }
-
-void set_err(char *err, size_t errsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-void set_err(char *err, size_t errsz, const char *fmt, ...) {
-    if (!err || errsz == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errsz, fmt, ap);
-    va_end(ap);
-}
-
 /* Logs the connection's last error for operation `op`; returns -1. */
-int db_fail(state *st, const char *op) {
+int st_db_fail(state *st, const char *op) {
     gg_error("state", "%s: %s", op, sqlite3_errmsg(st->db));
     return -1;
 }
 
-int prepare(state *st, const char *op, const char *sql, sqlite3_stmt **out) {
+int st_prepare(state *st, const char *op, const char *sql, sqlite3_stmt **out) {
     *out = NULL;
-    if (sqlite3_prepare_v2(st->db, sql, -1, out, NULL) != SQLITE_OK) return db_fail(st, op);
+    if (sqlite3_prepare_v2(st->db, sql, -1, out, NULL) != SQLITE_OK) return st_db_fail(st, op);
     return 0;
 }
 
 /* Binds a borrowed string (valid until the statement is reset), or NULL. */
-int bind_text(sqlite3_stmt *s, int idx, const char *v) {
+int st_bind_text(sqlite3_stmt *s, int idx, const char *v) {
     return v ? sqlite3_bind_text(s, idx, v, -1, SQLITE_STATIC) : sqlite3_bind_null(s, idx);
 }
 
 /* Column text as a C string, NULL for SQL NULL. Borrowed until the next step. */
-const char *col_text(sqlite3_stmt *s, int i) {
+const char *st_col_text(sqlite3_stmt *s, int i) {
     return (const char *)sqlite3_column_text(s, i);
 }
 
 /* malloc'd copy of a column, NULL for SQL NULL; sets *oom on allocation failure. */
-char *col_dup(sqlite3_stmt *s, int i, int *oom) {
-    const char *v = col_text(s, i);
+char *st_col_dup(sqlite3_stmt *s, int i, int *oom) {
+    const char *v = st_col_text(s, i);
     if (!v) return NULL;
     char *d = strdup(v);
     if (!d) *oom = 1;
@@ -221,7 +233,7 @@ char *col_dup(sqlite3_stmt *s, int i, int *oom) {
 }
 
 /* Runs a statement that returns no rows (or whose rows are ignored). */
-int exec_sql(state *st, const char *op, const char *sql) {
+int st_exec_sql(state *st, const char *op, const char *sql) {
     char *msg = NULL;
     if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         gg_error("state", "%s: %s", op, msg ? msg : sqlite3_errmsg(st->db));
@@ -232,10 +244,10 @@ int exec_sql(state *st, const char *op, const char *sql) {
 }
 
 /* Steps a prepared one-shot statement to completion and finalizes it. */
-int step_done(state *st, const char *op, sqlite3_stmt *s) {
+int st_step_done(state *st, const char *op, sqlite3_stmt *s) {
     int rc = sqlite3_step(s);
     if (rc != SQLITE_DONE) {
-        db_fail(st, op);
+        st_db_fail(st, op);
         sqlite3_finalize(s);
         return -1;
     }
@@ -251,24 +263,24 @@ static int read_schema_version(state *st, long *version, char *err, size_t errsz
     *version = 0;
     if (sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1,
                            &s, NULL) != SQLITE_OK) {
-        set_err(err, errsz, "read schema version: %s", sqlite3_errmsg(st->db));
+        gg_set_err(err, errsz, "read schema version: %s", sqlite3_errmsg(st->db));
         return -1;
     }
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
-        const char *v = col_text(s, 0);
+        const char *v = st_col_text(s, 0);
         char *end = NULL;
         errno = 0;
         long n = v ? strtol(v, &end, 10) : 0;
         if (!v || errno || end == v || *end || n <= 0) {
-            set_err(err, errsz, "schema_version '%s' in meta is not a positive integer",
+            gg_set_err(err, errsz, "schema_version '%s' in meta is not a positive integer",
                     v ? v : "(null)");
             sqlite3_finalize(s);
             return -1;
         }
         *version = n;
     } else if (rc != SQLITE_DONE) {
-        set_err(err, errsz, "read schema version: %s", sqlite3_errmsg(st->db));
+        gg_set_err(err, errsz, "read schema version: %s", sqlite3_errmsg(st->db));
         sqlite3_finalize(s);
         return -1;
     }
@@ -276,27 +288,29 @@ static int read_schema_version(state *st, long *version, char *err, size_t errsz
     return 0;
 }
 
-/* Creates or checks the schema inside one transaction. */
-/* 1 when the facts table has column `col` (a migration half-applied by hand
- * or by a test is not applied twice). */
-static int facts_have_column(state *st, const char *col) {
+/* 1 when table has the column (a table created by this build's schema
+ * already has it; one from an older build needs the migration). */
+static int has_column(state *st, const char *table, const char *column) {
     sqlite3_stmt *s = NULL;
-    int has = 0;
-    if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM pragma_table_info('facts') WHERE name = ?1", -1, &s, NULL) ==
-            SQLITE_OK &&
-        sqlite3_bind_text(s, 1, col, -1, SQLITE_STATIC) == SQLITE_OK)
-        has = sqlite3_step(s) == SQLITE_ROW;
+    int found = 0;
+    if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &s, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, column, -1, SQLITE_STATIC);
+        found = sqlite3_step(s) == SQLITE_ROW;
+    }
     sqlite3_finalize(s);
-    return has;
+    return found;
 }
 
+/* Creates or checks the schema inside one transaction. */
 static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
     char *msg = NULL;
     if (sqlite3_exec(st->db,
                      "BEGIN IMMEDIATE;"
                      "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);",
                      NULL, NULL, &msg) != SQLITE_OK) {
-        set_err(err, errsz, "state %s: create meta table: %s", path,
+        gg_set_err(err, errsz, "state %s: create meta table: %s", path,
                 msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
@@ -305,12 +319,12 @@ static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
     long version = 0;
     char verr[256];
     if (read_schema_version(st, &version, verr, sizeof verr) != 0) {
-        set_err(err, errsz, "state %s: %s", path, verr);
+        gg_set_err(err, errsz, "state %s: %s", path, verr);
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
     if (version > STATE_SCHEMA_VERSION) {
-        set_err(err, errsz,
+        gg_set_err(err, errsz,
                 "state %s: schema version %ld is newer than this build knows (%d); "
                 "refusing to open it (upgrade gridgate)",
                 path, version, STATE_SCHEMA_VERSION);
@@ -321,20 +335,21 @@ static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
      * folded name next to each fact so reloads need no OpenCC call. */
     if (version == 1 &&
         sqlite3_exec(st->db, "ALTER TABLE facts ADD COLUMN name_norm TEXT", NULL, NULL, &msg) != SQLITE_OK) {
-        set_err(err, errsz, "state %s: migrate schema 1 -> 2: %s", path, msg ? msg : sqlite3_errmsg(st->db));
+        gg_set_err(err, errsz, "state %s: migrate schema 1 -> 2: %s", path, msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
-    if (version >= 1 && version < 4 && !facts_have_column(st, "content_hash") &&
+    /* 5 -> 6 before schema_sql, whose indexes name the new columns. */
+    if (version >= 1 && version < 6 && !has_column(st, "facts", "content_hash") &&
         sqlite3_exec(st->db, migrate_hash_sql, NULL, NULL, &msg) != SQLITE_OK) {
-        set_err(err, errsz, "state %s: migrate schema 3 -> 4: %s", path, msg ? msg : sqlite3_errmsg(st->db));
+        gg_set_err(err, errsz, "state %s: migrate schema 5 -> 6: %s", path, msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
     if (sqlite3_exec(st->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
-        set_err(err, errsz, "state %s: create schema: %s", path,
+        gg_set_err(err, errsz, "state %s: create schema: %s", path,
                 msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
@@ -344,7 +359,21 @@ static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
      * ("<stream>#lookup") were kept as watermarks of their source; they move
      * to the marks table, scope = that source, key as it was. */
     if (version >= 1 && version < 3 && sqlite3_exec(st->db, migrate_marks_sql, NULL, NULL, &msg) != SQLITE_OK) {
-        set_err(err, errsz, "state %s: migrate schema 2 -> 3: %s", path, msg ? msg : sqlite3_errmsg(st->db));
+        gg_set_err(err, errsz, "state %s: migrate schema 2 -> 3: %s", path, msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    if (version >= 1 && version < 4 && !has_column(st, "quarantine", "kind") &&
+        sqlite3_exec(st->db, migrate_quarantine_kind_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        gg_set_err(err, errsz, "state %s: migrate schema 3 -> 4: %s", path, msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    if (sqlite3_exec(st->db, audit_schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        gg_set_err(err, errsz, "state %s: create the audit table (schema 5): %s", path,
+                msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
@@ -354,7 +383,7 @@ static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value;"
                      "COMMIT;",
                      NULL, NULL, &msg) != SQLITE_OK) {
-        set_err(err, errsz, "state %s: create schema: %s", path,
+        gg_set_err(err, errsz, "state %s: create schema: %s", path,
                 msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
@@ -372,19 +401,97 @@ static void state_finalize_cached(state *st) {
     st->fact_put = st->fact_hash = st->person_name = st->quarantine_add = st->dq_add = NULL;
 }
 
+/* The state store holds every department's ids and names: the database file
+ * is created 0600 whatever the umask (SQLite gives its -wal and -shm files
+ * the database file's mode), and an existing store or -wal/-shm file that
+ * others can read is narrowed to 0600. Not for ":memory:" or URI names. */
+static int make_private(const char *path, char *err, size_t errsz) {
+    if (!strcmp(path, ":memory:") || !strncmp(path, "file:", 5)) return 0;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        gg_set_err(err, errsz, "state %s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) == 0 && (sb.st_mode & 077) && fchmod(fd, 0600) != 0) {
+        gg_set_err(err, errsz, "state %s: cannot make it private (chmod 0600): %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    static const char *const side[] = {"-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof side / sizeof side[0]; i++) {
+        char p2[4096];
+        if (snprintf(p2, sizeof p2, "%s%s", path, side[i]) >= (int)sizeof p2) continue;
+        if (stat(p2, &sb) == 0 && (sb.st_mode & 077) && chmod(p2, 0600) != 0)
+            gg_warn("state", "%s: cannot make it private (chmod 0600): %s", p2, strerror(errno));
+    }
+    return 0;
+}
+
+int state_lock(const char *path, int *fd_out, char *err, size_t errsz) {
+    *fd_out = -1;
+    if (!path || !*path) {
+        gg_set_err(err, errsz, "state: no database path given");
+        return -1;
+    }
+    char lp[4096];
+    if (snprintf(lp, sizeof lp, "%s.lock", path) >= (int)sizeof lp) {
+        gg_set_err(err, errsz, "state %s: path too long for its lock file", path);
+        return -1;
+    }
+    int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        gg_set_err(err, errsz, "state %s: cannot open the lock file %s: %s", path, lp, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char buf[32] = "";
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        buf[n > 0 ? n : 0] = '\0';
+        long holder = strtol(buf, NULL, 10);
+        close(fd);
+        if (e == EWOULDBLOCK) {
+            if (holder > 0)
+                gg_set_err(err, errsz,
+                        "state %s is in use by another gridgate (pid %ld holds %s); one daemon per state store",
+                        path, holder, lp);
+            else
+                gg_set_err(err, errsz, "state %s is in use by another gridgate (it holds %s); one daemon per state store",
+                        path, lp);
+        } else {
+            gg_set_err(err, errsz, "state %s: cannot lock %s: %s", path, lp, strerror(e));
+        }
+        return -1;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        gg_warn("state", "%s: cannot write the pid into the lock file: %s", lp, strerror(errno));
+    fchmod(fd, 0600);
+    *fd_out = fd;
+    return 0;
+}
+
+void state_unlock(int fd) {
+    if (fd >= 0) close(fd); /* releases the flock; the pid left in the file is only informative */
+}
+
 state *state_open(const char *path, char *err, size_t errsz) {
     if (!path || !*path) {
-        set_err(err, errsz, "state: no database path given");
+        gg_set_err(err, errsz, "state: no database path given");
         return NULL;
     }
+    if (make_private(path, err, errsz)) return NULL;
     state *st = calloc(1, sizeof *st);
     if (!st) {
-        set_err(err, errsz, "state %s: out of memory", path);
+        gg_set_err(err, errsz, "state %s: out of memory", path);
         return NULL;
     }
     int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
-        set_err(err, errsz, "state %s: cannot open: %s", path,
+        gg_set_err(err, errsz, "state %s: cannot open: %s", path,
                 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
         sqlite3_close(st->db);
         free(st);
@@ -400,7 +507,7 @@ state *state_open(const char *path, char *err, size_t errsz) {
                      "PRAGMA cache_size = -65536;" /* 64 MiB: the per-row hash and person lookups */
                      "PRAGMA foreign_keys = ON;",
                      NULL, NULL, &msg) != SQLITE_OK) {
-        set_err(err, errsz, "state %s: cannot use as a database: %s", path,
+        gg_set_err(err, errsz, "state %s: cannot use as a database: %s", path,
                 msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         sqlite3_close(st->db);
@@ -418,7 +525,7 @@ state *state_open(const char *path, char *err, size_t errsz) {
         sqlite3_prepare_v2(st->db, quarantine_add_sql, -1, &st->quarantine_add, NULL) !=
             SQLITE_OK ||
         sqlite3_prepare_v2(st->db, dq_add_sql, -1, &st->dq_add, NULL) != SQLITE_OK) {
-        set_err(err, errsz, "state %s: prepare statements: %s", path, sqlite3_errmsg(st->db));
+        gg_set_err(err, errsz, "state %s: prepare statements: %s", path, sqlite3_errmsg(st->db));
         state_finalize_cached(st);
         sqlite3_close(st->db);
         free(st);
@@ -439,42 +546,42 @@ void state_close(state *st) {
     free(st);
 }
 
-int state_begin(state *st) { return exec_sql(st, "begin transaction", "BEGIN IMMEDIATE"); }
-int state_commit(state *st) { return exec_sql(st, "commit", "COMMIT"); }
-int state_rollback(state *st) { return exec_sql(st, "rollback", "ROLLBACK"); }
+int state_begin(state *st) { return st_exec_sql(st, "begin transaction", "BEGIN IMMEDIATE"); }
+int state_commit(state *st) { return st_exec_sql(st, "commit", "COMMIT"); }
+int state_rollback(state *st) { return st_exec_sql(st, "rollback", "ROLLBACK"); }
 
 /* ---- cycles ---------------------------------------------------------------- */
 
 int state_cycle_begin(state *st, long *cycle) {
     sqlite3_stmt *s;
-    if (prepare(st, "cycle begin",
+    if (st_prepare(st, "cycle begin",
                 "INSERT INTO cycles(id, started_at)"
                 " SELECT COALESCE(MAX(id), 0) + 1, ?1 FROM cycles",
                 &s))
         return -1;
-    if (sqlite3_bind_int64(s, 1, now_seconds()) != SQLITE_OK) {
-        db_fail(st, "cycle begin: bind");
+    if (sqlite3_bind_int64(s, 1, gg_now_seconds()) != SQLITE_OK) {
+        st_db_fail(st, "cycle begin: bind");
         sqlite3_finalize(s);
         return -1;
     }
-    if (step_done(st, "cycle begin", s) != 0) return -1;
+    if (st_step_done(st, "cycle begin", s) != 0) return -1;
     *cycle = (long)sqlite3_last_insert_rowid(st->db);
     return 0;
 }
 
 int state_cycle_end(state *st, long cycle, const char *summary_json) {
     sqlite3_stmt *s;
-    if (prepare(st, "cycle end",
+    if (st_prepare(st, "cycle end",
                 "UPDATE cycles SET ended_at = ?1, summary_json = ?2 WHERE id = ?3", &s))
         return -1;
-    if (sqlite3_bind_int64(s, 1, now_seconds()) != SQLITE_OK ||
-        bind_text(s, 2, summary_json) != SQLITE_OK ||
+    if (sqlite3_bind_int64(s, 1, gg_now_seconds()) != SQLITE_OK ||
+        st_bind_text(s, 2, summary_json) != SQLITE_OK ||
         sqlite3_bind_int64(s, 3, cycle) != SQLITE_OK) {
-        db_fail(st, "cycle end: bind");
+        st_db_fail(st, "cycle end: bind");
         sqlite3_finalize(s);
         return -1;
     }
-    if (step_done(st, "cycle end", s) != 0) return -1;
+    if (st_step_done(st, "cycle end", s) != 0) return -1;
     if (sqlite3_changes(st->db) == 0) {
         gg_error("state", "cycle end: no cycle %ld", cycle);
         return -1;

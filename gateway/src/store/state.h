@@ -22,6 +22,13 @@ typedef struct state state;
 
 state *state_open(const char *path, char *err, size_t errsz); /* creates the schema */
 void state_close(state *st);
+/* One daemon per state store: an exclusive flock(2) on "<path>.lock" (created
+ * 0600, holding the holder's pid), taken by whatever writes the store in a
+ * cycle (run, deliver). 0 with *fd (keep it open while writing), -1 with err
+ * naming the holder's pid when another process holds it. state_unlock(fd)
+ * releases it (closing the fd or exiting does too). */
+int state_lock(const char *path, int *fd, char *err, size_t errsz);
+void state_unlock(int fd);
 int state_begin(state *st);
 int state_commit(state *st);
 int state_rollback(state *st);
@@ -43,13 +50,17 @@ int state_mark_set(state *st, const char *scope, const char *key, const char *va
  * written. The fact's content hash (state_fact_hash) is stored with it. */
 int state_fact_put(state *st, const fact *f, long cycle);
 /* Content hash of a fact as read: kind, canonical fields, the raw values
- * (raw_hash, e.g. adapter_raw_hash(); 0: the text of f->raw_json) and the
+ * (the text of f->raw_json, as the worker built it) and the
  * id's reading (id_norm, id_status); not the folded name, which derives from
  * the fields. Equal hashes mean the stored fact needs no rewrite. */
-uint64_t state_fact_hash(const fact *f, uint64_t raw_hash);
+uint64_t state_fact_hash(const fact *f);
 /* state_fact_put with the content hash given (state_fact_put stores
- * state_fact_hash(f, 0)). */
+ * state_fact_hash(f)). */
 int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash);
+/* Calls fn with (id_norm, name_hash) of every named person fact with an id
+ * (facts_person_names; name_hash = state_ref_hash of the name as written). */
+int state_person_name_hashes_each(state *st, int (*fn)(void *ud, const char *id_norm, uint64_t name_hash),
+                                  void *ud);
 /* Hash of a record key, for the refs-seen sets of state_facts_prune_unseen
  * (also of a person's name as the source holds it). */
 uint64_t state_ref_hash(const char *ref);
@@ -101,15 +112,38 @@ int state_facts_prune(state *st, const char *source, int k, long before_cycle, l
 int state_facts_prune_unseen(state *st, const char *source, int k, const uint64_t *seen, size_t nseen,
                              long *deleted);
 
-/* Quarantine of rejected records (and records with invalid ids). */
+/* The quarantine: records the gateway could not take as they are, one row
+ * per (source, stream, ref, reason) with a count, of three kinds:
+ *   QK_REJECTED        rejected: the record is not used (no fact);
+ *   QK_INVALID_ID      its id number is invalid: the record is kept (linked by
+ *                      name + birth date at low confidence where possible);
+ *   QK_LAST_GOOD_KEPT  rejected this time, but an earlier good version of the
+ *                      same record is kept (a bad correction does not withdraw
+ *                      the alerts resting on it; state_quarantine_keep_fact). */
+typedef enum { QK_REJECTED = 0, QK_INVALID_ID, QK_LAST_GOOD_KEPT } quarantine_kind;
+/* Stored name ("rejected", "invalid_id", "last_good_kept") and the words the
+ * CLI shows ("rejected", "invalid id, kept", "rejected, last good kept"). */
+const char *quarantine_kind_name(quarantine_kind k);
+const char *quarantine_kind_words(const char *stored);
 int state_quarantine_add(state *st, const char *source, const char *stream, const char *ref,
-                         const char *reason, const char *raw_json, long cycle);
+                         const char *reason, const char *raw_json, long cycle); /* QK_REJECTED */
+int state_quarantine_add_kind(state *st, quarantine_kind kind, const char *source, const char *stream,
+                              const char *ref, const char *reason, const char *raw_json, long cycle);
+/* A rejected record whose earlier version is stored as a fact of (source,
+ * kind, ref): marks that fact seen in `cycle` so that pruning keeps it.
+ * *kept = 1 when there was one. In the caller's transaction. */
+int state_quarantine_keep_fact(state *st, const char *source, int kind, const char *ref, long cycle, int *kept);
 typedef struct quarantine_row {
     long id;
     const char *source, *stream, *ref, *reason, *raw_json;
+    const char *kind; /* stored name, see quarantine_kind_name */
     long long at;
+    long last_cycle;
 } quarantine_row;
 int state_quarantine_each(state *st, const char *source, int (*fn)(void *ud, const quarantine_row *r), void *ud);
+/* The QK_LAST_GOOD_KEPT rows seen in `cycle` (<= 0: the latest cycle): the
+ * records currently rejected whose last good version stands in. */
+int state_quarantine_last_good_each(state *st, long cycle, int (*fn)(void *ud, const quarantine_row *r), void *ud);
 
 /* Data-quality counters per (source, metric, reason), e.g. ("psb", "invalid_id", "bad_check"). */
 int state_dq_add(state *st, const char *source, const char *metric, const char *reason, long n, long cycle);

@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "core/log.h"
+#include "core/util.h"
 #include "store/state.h"
 
 struct state {
@@ -30,21 +31,19 @@ struct state {
     sqlite3_stmt *dq_add;        /* owned, cached */
 };
 
-long long now_seconds(void);
-void set_err(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Logs the connection's last error for operation `op`; returns -1. */
-int db_fail(state *st, const char *op);
+int st_db_fail(state *st, const char *op);
 /* Prepares sql into *out; -1 (logged as op) on failure. */
-int prepare(state *st, const char *op, const char *sql, sqlite3_stmt **out);
+int st_prepare(state *st, const char *op, const char *sql, sqlite3_stmt **out);
 /* Binds a borrowed string (valid until the statement is reset), or NULL. */
-int bind_text(sqlite3_stmt *s, int idx, const char *v);
+int st_bind_text(sqlite3_stmt *s, int idx, const char *v);
 /* Column text as a C string, NULL for SQL NULL. Borrowed until the next step. */
-const char *col_text(sqlite3_stmt *s, int i);
+const char *st_col_text(sqlite3_stmt *s, int i);
 /* malloc'd copy of a column, NULL for SQL NULL; sets *oom on allocation failure. */
-char *col_dup(sqlite3_stmt *s, int i, int *oom);
+char *st_col_dup(sqlite3_stmt *s, int i, int *oom);
 /* Runs a statement that returns no rows (or whose rows are ignored). */
-int exec_sql(state *st, const char *op, const char *sql);
+int st_exec_sql(state *st, const char *op, const char *sql);
 /* Steps a prepared one-shot statement to completion and finalizes it. */
-int step_done(state *st, const char *op, sqlite3_stmt *s);
+int st_step_done(state *st, const char *op, sqlite3_stmt *s);
 
 #endif

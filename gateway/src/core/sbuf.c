@@ -1,7 +1,5 @@
-/* sbuf.c - a small growable string buffer for the alert texts. On allocation
- * failure `oom` is set and further appends are ignored; the owner checks it
- * once at the end (sb_take). */
-#include "alerts/alert_internal.h"
+/* sbuf.c - a small growable string buffer (see sbuf.h). */
+#include "core/sbuf.h"
 
 #include <stdarg.h>
 #include <stdio.h>

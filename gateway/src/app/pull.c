@@ -1,0 +1,443 @@
+/* pull.c - the pull side of a cycle in worker processes (pull.h).
+ *
+ * Child side: child_pull() runs a source's planned streams through the
+ * adapter runtime (which the parent loaded before the fork), filters payment
+ * and income rows by the inherited interest set, attaches each sent fact's raw
+ * values, runs an incremental stream's lookups, and ends every stream with its
+ * row count, watermark and counts, or with its failure.
+ *
+ * Parent side: on_frame() routes each decoded frame. The stream owning the
+ * writer is applied directly; frames of any other worker are appended (as the
+ * bytes they arrived in) to that worker's pending queue and replayed through a
+ * second reader of that source when the writer is free. on_end() fails the
+ * stream a dead worker left open. No global state: everything is in `run`. */
+#include "app/pull.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app/ingest.h"
+#include "core/log.h"
+#include "model/ident.h"
+
+/* ---- child ------------------------------------------------------------------ */
+
+typedef struct child_arg {
+    pull_job *job;
+    const pull_filter *flt;
+} child_arg;
+
+typedef struct child_sink {
+    ch_writer *w;
+    adapter *ad;
+    const pull_filter *flt;
+    uint32_t stream;
+    long skipped;
+    int broken;   /* a channel write failed */
+} child_sink;
+
+static int child_fact(void *ud, const char *stream, fact *f) {
+    (void)stream;
+    child_sink *c = ud;
+    if (c->flt->phase_stream) {
+        /* The core's decision (ingest_fact) up to the name folding: rows
+         * about no subject of interest, with a valid (or no) id and agreeing
+         * with the register are dropped here; kept rows, invalid ids
+         * (quarantined by the core) and possible conflicts cross the channel. */
+        char id18[IDENT_LEN + 1];
+        ident_status ist =
+            f->f[FF_ID_NO].set ? ident_normalize(f->f[FF_ID_NO].s, c->flt->today, id18) : ID_EMPTY;
+        int keep = ist == ID_OK && strmap_has(c->flt->ids, id18);
+        if (!keep && f->f[FF_CASE].set && f->f[FF_CASE].s) keep = strmap_has(c->flt->cases, f->f[FF_CASE].s);
+        /* Data quality covers every row: one whose birth date or name may
+         * disagree with its id's person facts goes to the core, which decides
+         * (ingest_fact). Most rows state the name as the register holds it. */
+        if (!keep && ist == ID_OK && c->flt->reg) keep = ingest_register_may_conflict(c->flt->reg, id18, f);
+        if (!keep && (ist == ID_OK || ist == ID_EMPTY)) {
+            c->skipped++;
+            return 0;
+        }
+    }
+    if (!f->raw_json) f->raw_json = adapter_raw_json(c->ad);
+    if (ch_fact(c->w, c->stream, f)) {
+        c->broken = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int child_reject(void *ud, const char *stream, const char *ref, const char *reason, const char *raw) {
+    (void)stream;
+    child_sink *c = ud;
+    if (ch_reject(c->w, c->stream, ref, reason, raw)) {
+        c->broken = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Runs the stream's lookup for every id that became of interest after `mark`
+ * (new_ids: id -> the cycle it became of interest), through the stream's sink. */
+static int run_lookups(adapter *ad, size_t k, const adapter_sink *sink, const strmap *new_ids, long mark,
+                       long *nids, long *nrows, char *err, size_t errsz) {
+    size_t iter = 0;
+    const char *id;
+    int since;
+    *nids = *nrows = 0;
+    if (!new_ids) return 0;
+    while (strmap_next(new_ids, &iter, &id, &since)) {
+        if (since <= mark) continue;
+        long rows = 0;
+        if (adapter_lookup(ad, k, id, sink, &rows, err, errsz)) return -1;
+        (*nids)++;
+        *nrows += rows;
+    }
+    return 0;
+}
+
+typedef struct child_log_ud {
+    ch_writer *w;
+    const char *source;
+} child_log_ud;
+
+/* The worker's log lines travel as LOG frames; the daemon prints them. */
+static void child_log(void *ud, gg_log_level level, const char *component, const char *msg) {
+    child_log_ud *c = ud;
+    worker_log_send(c->w, (int)level, component, msg);
+}
+
+/* The worker's body (runs in the child only). */
+static int child_pull(ch_writer *w, void *ud, char *err, size_t errsz) {
+    child_arg *a = ud;
+    pull_job *job = a->job;
+    child_log_ud lu = {.w = w, .source = job->name};
+    gg_log_set_sink(child_log, &lu);
+    if (adapter_after_fork(job->ad, err, errsz)) return -1;
+    for (size_t j = 0; j < job->nstreams; j++) {
+        size_t k = job->streams[j];
+        const adapter_stream_info *si = adapter_stream(job->ad, k);
+        /* flushed at once, so that the core knows which stream a worker
+         * that dies from here on leaves unfinished */
+        if (ch_stream_begin(w, (uint32_t)k, si->name) || ch_flush(w)) goto broken;
+        child_sink cs = {.w = w, .ad = job->ad, .flt = a->flt, .stream = (uint32_t)k};
+        adapter_sink sink = {.on_fact = child_fact, .on_reject = child_reject, .ud = &cs};
+        char e[1024] = "";
+        long rows = 0, lids = 0, lrows = 0;
+        char *wm_out = NULL;
+        int rc = adapter_pull(job->ad, k, &sink, 0, job->wm_in[j], &rows, &wm_out, e, sizeof e);
+        /* A first pull (no watermark) read every row: no lookup is owed. */
+        if (rc == 0 && !cs.broken && job->lookup_mark[j] >= 0 && job->wm_in[j])
+            rc = run_lookups(job->ad, k, &sink, a->flt->new_ids, job->lookup_mark[j], &lids, &lrows, e, sizeof e);
+        if (cs.broken) {
+            free(wm_out);
+            goto broken;
+        }
+        ch_stream_stats st = {.skipped = (uint64_t)cs.skipped, .lookup_ids = (uint64_t)lids,
+                              .lookup_rows = (uint64_t)lrows};
+        int wr = ch_stream_end_ex(w, (uint32_t)k, (uint64_t)(rows < 0 ? 0 : rows), rc ? NULL : wm_out, &st,
+                                  rc ? (e[0] ? e : "the stream failed") : NULL);
+        free(wm_out);
+        if (wr) goto broken;
+    }
+    return 0;
+broken:
+    snprintf(err, errsz, "%s", ch_writer_error(w));
+    return -1;
+}
+
+/* ---- parent ----------------------------------------------------------------- */
+
+/* Frames of a worker waiting for the writer: memory first, then the spool. */
+typedef struct pending {
+    unsigned char *mem;
+    size_t len, cap;
+    int fd;             /* spool file (unlinked), or -1 */
+    uint64_t flen;
+} pending;
+
+typedef struct job_state {
+    pending pend;
+    ch_reader *replay;
+    int finished;
+    worker_result res;
+    unsigned char *ended;   /* per planned stream: end was reported */
+    long cur;               /* planned index of the stream being applied, or -1 */
+} job_state;
+
+typedef struct run {
+    pull_job *jobs;
+    size_t njobs;
+    job_state *js;
+    const pull_apply *ap;
+    const char *spool_dir;
+    long owner;             /* job holding the writer, or -1 */
+    size_t mem_used, mem_bound;
+    size_t rr;              /* round robin start for draining */
+    int failed;             /* the parent itself failed (spool) */
+    char err[400];
+} run;
+
+static long planned_index(const pull_job *job, uint32_t stream) {
+    for (size_t j = 0; j < job->nstreams; j++)
+        if (job->streams[j] == stream) return (long)j;
+    return -1;
+}
+
+static void end_stream(run *R, size_t i, long j, const pull_stream_end *e) {
+    job_state *s = &R->js[i];
+    if (j < 0 || s->ended[j]) return;
+    s->ended[j] = 1;
+    R->ap->end(R->ap->ud, i, R->jobs[i].streams[j], e);
+}
+
+/* Applies one frame of job i (the writer is free or is i's). */
+static void apply(run *R, size_t i, ch_frame *fr) {
+    job_state *s = &R->js[i];
+    pull_job *job = &R->jobs[i];
+    switch (fr->type) {
+    case CH_STREAM_BEGIN:
+        s->cur = planned_index(job, fr->stream);
+        R->owner = (long)i;
+        if (s->cur >= 0) R->ap->begin(R->ap->ud, i, fr->stream);
+        break;
+    case CH_FACT:
+        if (s->cur >= 0 && !s->ended[s->cur]) R->ap->fact(R->ap->ud, i, fr->stream, fr->fact);
+        break;
+    case CH_REJECT:
+        if (s->cur >= 0 && !s->ended[s->cur])
+            R->ap->reject(R->ap->ud, i, fr->stream, fr->ref, fr->text, fr->raw_json);
+        break;
+    case CH_STREAM_END: {
+        pull_stream_end e = {.begun = 1, .ok = !fr->failed, .error = fr->failed ? fr->text : NULL,
+                             .rows = (long)fr->count, .watermark = fr->watermark,
+                             .skipped = (long)fr->stats.skipped, .lookup_ids = (long)fr->stats.lookup_ids,
+                             .lookup_rows = (long)fr->stats.lookup_rows};
+        end_stream(R, i, s->cur, &e);
+        s->cur = -1;
+        R->owner = -1;
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* Fails the stream a finished worker left open (it owns the writer). */
+static void fail_open(run *R, size_t i) {
+    job_state *s = &R->js[i];
+    if (s->cur >= 0) {
+        pull_stream_end e = {.begun = 1, .ok = 0, .error = s->res.message};
+        end_stream(R, i, s->cur, &e);
+    }
+    s->cur = -1;
+    if (R->owner == (long)i) R->owner = -1;
+}
+
+static int pend_add(run *R, size_t i, const unsigned char *b, size_t n) {
+    pending *p = &R->js[i].pend;
+    if (p->fd < 0 && R->mem_used + n <= R->mem_bound) {
+        if (p->len + n > p->cap) {
+            size_t nc = p->cap ? p->cap * 2 : 64 * 1024;
+            while (nc < p->len + n) nc *= 2;
+            unsigned char *g = realloc(p->mem, nc);
+            if (!g) goto spool;
+            p->mem = g;
+            p->cap = nc;
+        }
+        memcpy(p->mem + p->len, b, n);
+        p->len += n;
+        R->mem_used += n;
+        return 0;
+    }
+spool:
+    if (p->fd < 0) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/.gridgate-spool-XXXXXX", R->spool_dir ? R->spool_dir : ".");
+        p->fd = mkstemp(path); /* mode 0600 */
+        if (p->fd < 0) {
+            snprintf(R->err, sizeof R->err, "cannot create a spool file in %s: %s", R->spool_dir, strerror(errno));
+            return -1;
+        }
+        unlink(path);
+        p->flen = 0;
+    }
+    while (n > 0) {
+        ssize_t w = write(p->fd, b, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            snprintf(R->err, sizeof R->err, "cannot write the spool file: %s", strerror(errno));
+            return -1;
+        }
+        b += w;
+        n -= (size_t)w;
+        p->flen += (uint64_t)w;
+    }
+    return 0;
+}
+
+/* Feeds bytes to job i's replay reader and applies what decodes. */
+static int replay_bytes(run *R, size_t i, const unsigned char *b, size_t n) {
+    job_state *s = &R->js[i];
+    if (ch_reader_feed(s->replay, b, n)) {
+        snprintf(R->err, sizeof R->err, "out of memory replaying a source's frames");
+        return -1;
+    }
+    ch_frame fr;
+    int r;
+    char e[300];
+    while ((r = ch_reader_next(s->replay, &fr, e, sizeof e)) == 1) apply(R, i, &fr);
+    if (r < 0) {
+        snprintf(R->err, sizeof R->err, "replaying frames: %s", e);
+        return -1;
+    }
+    return 0;
+}
+
+/* Replays job i's pending frames (the writer is free). */
+static int replay(run *R, size_t i) {
+    job_state *s = &R->js[i];
+    pending *p = &s->pend;
+    /* A fresh reader per replay: a queue always starts at a STREAM_BEGIN, and
+     * the end of a stream replayed open arrives live, past this reader. */
+    ch_reader_free(s->replay);
+    if (!(s->replay = ch_reader_new(R->jobs[i].name, 0))) {
+        snprintf(R->err, sizeof R->err, "out of memory");
+        return -1;
+    }
+    int rc = replay_bytes(R, i, p->mem, p->len);
+    R->mem_used -= p->len;
+    p->len = 0;
+    if (p->fd >= 0) {
+        if (rc == 0 && lseek(p->fd, 0, SEEK_SET) != 0) rc = -1;
+        unsigned char buf[64 * 1024];
+        while (rc == 0) {
+            ssize_t n = read(p->fd, buf, sizeof buf);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                snprintf(R->err, sizeof R->err, "cannot read the spool file: %s", strerror(errno));
+                rc = -1;
+            }
+            if (n <= 0) break;
+            rc = replay_bytes(R, i, buf, (size_t)n);
+        }
+        close(p->fd);
+        p->fd = -1;
+        p->flen = 0;
+    }
+    return rc;
+}
+
+static int pend_empty(const job_state *s) { return s->pend.len == 0 && s->pend.fd < 0; }
+
+/* While the writer is free, replays the pending frames of the workers. */
+static void drain(run *R) {
+    while (R->owner < 0 && !R->failed) {
+        size_t i, k;
+        for (k = 0; k < R->njobs; k++) {
+            i = (R->rr + k) % R->njobs;
+            if (!pend_empty(&R->js[i])) break;
+        }
+        if (k == R->njobs) return;
+        R->rr = i + 1;
+        if (replay(R, i)) {
+            R->failed = 1;
+            return;
+        }
+        if (R->js[i].finished && R->owner == (long)i) fail_open(R, i);
+    }
+}
+
+static int on_frame(void *ud, size_t i, ch_frame *fr) {
+    run *R = ud;
+    job_state *s = &R->js[i];
+    switch (fr->type) {
+    case CH_LOG:
+        worker_log_print(R->jobs[i].name, fr->level, fr->text);
+        return 0;
+    case CH_ERROR:
+    case CH_DONE:
+        return 0;
+    default:
+        break;
+    }
+    if (R->failed) return 1;
+    if (R->owner == (long)i || (R->owner < 0 && pend_empty(s) && fr->type == CH_STREAM_BEGIN)) {
+        apply(R, i, fr);
+    } else if (pend_add(R, i, fr->bytes, fr->nbytes)) {
+        R->failed = 1;
+        return 1;
+    }
+    drain(R);
+    return 0;
+}
+
+static void on_end(void *ud, size_t i, const worker_result *res) {
+    run *R = ud;
+    job_state *s = &R->js[i];
+    s->res = *res;
+    s->finished = 1;
+    if (res->status != WORKER_OK) gg_error(R->jobs[i].name, "%s", res->message);
+    if (R->owner == (long)i) fail_open(R, i);
+    drain(R);
+}
+
+int pull_run(pull_job *jobs, size_t njobs, const pull_filter *flt, size_t max_parallel, const char *spool_dir,
+             size_t mem_bound, const pull_apply *ap, char *err, size_t errsz) {
+    if (njobs == 0) return 0;
+    run R = {.jobs = jobs, .njobs = njobs, .ap = ap, .spool_dir = spool_dir, .owner = -1,
+             .mem_bound = mem_bound ? mem_bound : PULL_MEM_BOUND};
+    R.js = calloc(njobs, sizeof *R.js);
+    worker_spec *specs = calloc(njobs, sizeof *specs);
+    child_arg *args = calloc(njobs, sizeof *args);
+    worker_result *res = calloc(njobs, sizeof *res);
+    int rc = -1;
+    if (!R.js || !specs || !args || !res) {
+        snprintf(err, errsz, "pull: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < njobs; i++) {
+        R.js[i].pend.fd = -1;
+        R.js[i].cur = -1;
+        R.js[i].ended = calloc(jobs[i].nstreams ? jobs[i].nstreams : 1, 1);
+        if (!R.js[i].ended) {
+            snprintf(err, errsz, "pull: out of memory");
+            goto out;
+        }
+        args[i] = (child_arg){.job = &jobs[i], .flt = flt};
+        specs[i] = (worker_spec){.name = jobs[i].name, .fn = child_pull, .ud = &args[i],
+                                 .read_paths = jobs[i].read_paths, .lim = &jobs[i].lim};
+    }
+    if (worker_run_all_ex(specs, njobs, NULL, max_parallel, on_frame, on_end, &R, res, err, errsz)) goto out;
+    drain(&R);
+    if (R.failed) gg_error("cycle", "pulling: %s", R.err);
+    /* Every planned stream gets its end: those never begun failed with their
+     * worker (or were lost with the spool). */
+    for (size_t i = 0; i < njobs; i++) {
+        job_state *s = &R.js[i];
+        if (s->cur >= 0) fail_open(&R, i);
+        for (size_t j = 0; j < jobs[i].nstreams; j++) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "not pulled: %s", R.failed ? R.err : res[i].message);
+            pull_stream_end e = {.begun = 0, .ok = 0, .error = msg};
+            end_stream(&R, i, (long)j, &e);
+        }
+    }
+    rc = 0;
+out:
+    if (R.js) {
+        for (size_t i = 0; i < njobs; i++) {
+            free(R.js[i].pend.mem);
+            if (R.js[i].pend.fd >= 0) close(R.js[i].pend.fd);
+            ch_reader_free(R.js[i].replay);
+            free(R.js[i].ended);
+        }
+    }
+    free(R.js);
+    free(specs);
+    free(args);
+    free(res);
+    return rc;
+}

@@ -1,0 +1,80 @@
+/* pull.h - pulling sources in worker processes (worker/worker.h) and handing
+ * their streams to the core one stream at a time.
+ *
+ * Each job is one source: its worker (a fork of the daemon, sandboxed, with
+ * its own limits) runs the planned streams through the adapter runtime and
+ * sends facts over the channel. On the core side pull_run() serializes the
+ * streams of all workers for the single writer of the state store: the first
+ * stream to begin owns the writer until its STREAM_END; frames of other
+ * workers that arrive meanwhile are kept as their raw channel bytes (in memory
+ * up to PULL_MEM_BOUND in all, then in an unlinked 0600 spool file in
+ * spool_dir) and replayed, in order, when the writer is free.
+ *
+ * The consumer (app/cycle.c) sees, per stream: begin, fact/reject..., end;
+ * end comes exactly once for every planned stream, also for streams whose
+ * worker died before or during them (begun = 0 or ok = 0 with the reason). */
+#ifndef GG_PULL_H
+#define GG_PULL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "adapter/adapter.h"
+#include "core/strmap.h"
+#include "worker/worker.h"
+
+#define PULL_MEM_BOUND ((size_t)64 << 20)
+
+/* How a stream ended, for the consumer. */
+typedef struct pull_stream_end {
+    int begun;              /* 0: the stream never started (worker failed first) */
+    int ok;                 /* 0: failed; error says why (its facts are void) */
+    const char *error;
+    long rows;              /* records the pull read (facts + rejects are counted by the consumer) */
+    const char *watermark;  /* NULL when none */
+    long skipped;           /* rows the worker dropped as not of interest */
+    long lookup_ids, lookup_rows;
+} pull_stream_end;
+
+/* The consumer: called in the parent, one stream at a time. */
+typedef struct pull_apply {
+    void (*begin)(void *ud, size_t job, size_t stream);
+    void (*fact)(void *ud, size_t job, size_t stream, fact *f);  /* f may be moved out */
+    void (*reject)(void *ud, size_t job, size_t stream, const char *ref, const char *reason, const char *raw);
+    void (*end)(void *ud, size_t job, size_t stream, const pull_stream_end *e);
+    void *ud;
+} pull_apply;
+
+/* The worker's filter: in phase 2 only rows about a subject of interest, with
+ * an invalid id (for the quarantine), or that may disagree with the register
+ * (for the core's data-quality check, app/ingest.h) cross the channel.
+ * Inherited at fork, never sent. */
+typedef struct pull_filter {
+    int phase_stream;             /* 1: filter by interest */
+    const strmap *ids, *cases;
+    const strmap *new_ids;        /* id -> cycle it became of interest (lookups) */
+    const struct ingest_register *reg; /* phase 2: rows of no interest that may disagree with the
+                                          register cross too (data quality); NULL: none do */
+    int today;
+} pull_filter;
+
+/* One source. Arrays are parallel, nstreams long; owned by the caller. */
+typedef struct pull_job {
+    const char *name;
+    adapter *ad;                  /* loaded in the parent; used (copy-on-write) in the child */
+    size_t nstreams;
+    size_t *streams;              /* the adapter's stream indexes to pull, in order */
+    char **wm_in;                 /* watermark to resume after, or NULL */
+    long *lookup_mark;            /* run lookups for ids of interest after this cycle; -1: none */
+    worker_limits lim;
+    const char *read_paths[8];    /* NULL-terminated */
+} pull_job;
+
+/* Runs every job (at most max_parallel at once; 0 = all). mem_bound: bytes
+ * of waiting frames kept in memory before spooling (0 = PULL_MEM_BOUND). Returns 0 when the
+ * run happened (each stream's fate went to ap->end), -1 with err when the
+ * parent itself failed. */
+int pull_run(pull_job *jobs, size_t njobs, const pull_filter *flt, size_t max_parallel, const char *spool_dir,
+             size_t mem_bound, const pull_apply *ap, char *err, size_t errsz);
+
+#endif
