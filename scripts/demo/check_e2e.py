@@ -184,6 +184,14 @@ def check_oracle(ck, exp, alerts):
         table.append((rule, len(want), len(got), correct, len(unexpected), precision, recall))
         ck.ok(precision == 1.0 and recall == 1.0, "%s: precision and recall 1.0" % rule,
               "precision %.2f recall %.2f" % (precision, recall))
+    # Data quality over every row: the conflict that lives only in rows no rule
+    # needs (a resident's HR contribution rows under another name) is reported
+    # with both records as evidence.
+    for w in [a for a in exp["alerts"] if a["note"].startswith("data quality:")]:
+        g = by_id.get(w["id"]) or {}
+        srcs = sorted({e.get("source") for e in g.get("evidence", [])})
+        ck.ok(srcs == ["grid", "hr"], "%s: reported with the grid and HR records as evidence" % w["note"],
+              "evidence sources %r" % srcs)
     print()
     print("%-28s %7s %5s %7s %10s %9s %6s" % ("rule", "planted", "found", "correct", "unexpected",
                                                "precision", "recall"))

@@ -615,7 +615,15 @@ def plant_noise(c, n_households):
         c.grid_row(p, id_form=forms.get(p.id), csrq=csrq)
     c.quarantine.append(dict(source="grid", ref=typo.jmbh, reason_contains="check"))
     c.expect("identity_conflict", "person:" + badbirth.id, 0, "high", [], note="grid birth date != id")
-    special = {typo.id, badbirth.id}
+    # one resident no rule needs (no death, custody or case) whose HR contribution
+    # rows carry another name than the grid: found only because data quality
+    # covers every row of every stream, including rows of no interest.
+    dq = others[8]
+    dq_other = dq.name[:-1] + ("斌" if dq.name[-1] != "斌" else "彬")
+    c.wages(dq, {m: 310000 for m in months((2024, 9), (2024, 10))}, employer=EMPLOYERS[0], name=dq_other)
+    c.expect("identity_conflict", "person:" + dq.id, 0, "high", [],
+             note="data quality: HR contribution name differs, resident of no interest")
+    special = {typo.id, badbirth.id, dq.id}
 
     # clean assistance cases from a few households (no wages, no vehicles, alive).
     by_hh = {}

@@ -173,6 +173,15 @@ else
   fail "export changed on the second run:"; diff "$work/export1.jsonl" "$work/export2.jsonl" | head -n 10
 fi
 
+# An unchanged cycle rewrites no fact (each keeps the cycle it was written in)
+# and prunes none.
+facts_written=$(python3 -c 'import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); print(*d.execute("SELECT COUNT(*), COALESCE(SUM(last_cycle > 1), -1) FROM facts").fetchone())' "$GG_DEMO_DIR/state.db")
+if [ "${facts_written#* }" = 0 ] && [ "${facts_written% *}" -gt 0 ]; then
+  ok "second run rewrote none of the ${facts_written% *} facts"
+else
+  fail "second run rewrote facts (count, rewritten): $facts_written"
+fi
+
 # --- verdicts from the grid: a worker confirms one task and dismisses another
 confirm=$(python3 -c 'import json,sys; print(next(a["id"] for a in json.load(open(sys.argv[1]))["alerts"] if a["rule"]=="pension_after_death" and a["confidence"]=="high"))' "$GG_DEMO_DIR/expected.json")
 dismiss=$(python3 -c 'import json,sys; print(next(a["id"] for a in json.load(open(sys.argv[1]))["alerts"] if a["rule"]=="pension_after_death" and a["confidence"]=="low"))' "$GG_DEMO_DIR/expected.json")

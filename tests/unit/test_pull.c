@@ -2,7 +2,8 @@
  * streams of concurrent sources reach the consumer one at a time, whole and
  * in order, also when the frames that wait go to the spool file; a stream
  * that fails (Lua error) or whose worker is killed (deadline) ends failed,
- * and the other sources' streams end ok with all their facts. */
+ * and the other sources' streams end ok with all their facts. Also the
+ * workers' data-quality pre-check against the register (app/ingest.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +14,9 @@
 
 #include <cmocka.h>
 
+#include "app/ingest.h"
 #include "app/pull.h"
+#include "store/state.h"
 
 static char tmpdir[64];
 
@@ -168,6 +171,69 @@ static void test_streams_one_at_a_time_spooled(void **state) {
     run_case(1); /* every waiting frame goes to the spool file */
 }
 
+/* A payment/income row of no interest with a valid id: the worker sends it to
+ * the core only when it may disagree with the register. */
+static fact row(const char *ref, const char *id, const char *name, int birth) {
+    fact f;
+    char err[200];
+    fact_init(&f, FK_PAYMENT);
+    f.source = strdup("hr");
+    f.ref = strdup(ref);
+    assert_int_equal(fact_set_text(&f, FF_ID_NO, id, err, sizeof err), 0);
+    if (name) assert_int_equal(fact_set_text(&f, FF_NAME, name, err, sizeof err), 0);
+    if (birth) assert_int_equal(fact_set_int(&f, FF_BIRTH_DATE, birth, err, sizeof err), 0);
+    fact_normalize_identity(&f, NULL, 20250101);
+    return f;
+}
+
+static void test_register_precheck(void **stp) {
+    (void)stp;
+    char path[128], err[300];
+    snprintf(path, sizeof path, "%s/reg.db", tmpdir);
+    state *st = state_open(path, err, sizeof err);
+    assert_non_null(st);
+    const char *A = "11010519491231002X", *B = "110105195001010020";
+    fact p = row("P1", A, "张三", 0), q = row("P2", A, "張三", 0); /* two spellings for A; none for B */
+    p.kind = q.kind = FK_PERSON;
+    assert_int_equal(state_fact_put(st, &p, 1), 0);
+    assert_int_equal(state_fact_put(st, &q, 1), 0);
+    fact_clear(&p);
+    fact_clear(&q);
+    ingest_register reg;
+    assert_int_equal(ingest_register_load(&reg, st), 0);
+    assert_int_equal(reg.nids, 1); /* one id, duplicates dropped */
+    assert_int_equal(reg.npairs, 2);
+    struct {
+        const char *id, *name;
+        int birth, expect;
+    } cases[] = {
+        {A, "张三", 0, 0},        /* as the register writes it */
+        {A, "張三", 0, 0},        /* the other spelling the register holds */
+        {A, "李四", 0, 1},        /* another name: the core decides */
+        {A, NULL, 0, 0},          /* no name, no birth date */
+        {A, "张三", 19491231, 0}, /* the id's birth date */
+        {A, "张三", 19500101, 1}, /* another birth date */
+        {B, "李四", 0, 0},        /* no person fact for the id: nothing to disagree with */
+        {B, NULL, 19600101, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fact f = row("R", cases[i].id, cases[i].name, cases[i].birth);
+        assert_int_equal(f.id_status, ID_OK);
+        if (ingest_register_may_conflict(&reg, f.id_norm, &f) != cases[i].expect) fail_msg("case %zu", i);
+        fact_clear(&f);
+    }
+    ingest_register_free(&reg);
+    /* not loaded: every named row goes to the core */
+    reg.all = 1;
+    fact f = row("R", B, "李四", 0);
+    assert_int_equal(ingest_register_may_conflict(&reg, f.id_norm, &f), 1);
+    fact_clear(&f);
+    state_close(st);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -f %s/reg.db*", tmpdir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static int setup(void **state) {
     (void)state;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/gg-test-pull.XXXXXX");
@@ -185,6 +251,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_streams_one_at_a_time_in_memory),
         cmocka_unit_test(test_streams_one_at_a_time_spooled),
+        cmocka_unit_test(test_register_precheck),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

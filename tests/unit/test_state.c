@@ -133,11 +133,11 @@ static void test_schema_create_and_reopen(void **stp) {
                  tables[i]);
         assert_int_equal(sql_long(fx, q), 1);
     }
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "5");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "6");
     assert_sql_text(fx, "PRAGMA journal_mode", "wal");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE type='index'"
-                                   " AND name IN ('facts_id_norm','facts_case_key')"),
-                     2);
+                                   " AND name IN ('facts_person_names','facts_dq','facts_case_key')"),
+                     3);
 
     /* Reopen keeps data and does not duplicate the schema row. */
     st = open_ok(fx);
@@ -203,6 +203,57 @@ static void test_newer_schema_refused(void **stp) {
     state_close(open_ok(fx));
 }
 
+static void person_at(fact *f, const char *ref, const char *id, const char *name, int birth);
+
+/* A version-5 store (main's facts: no content_hash, dq, name_hash; indexes
+ * facts_id_norm and facts_case_key) migrates to 6 in place: its facts are
+ * kept with no content hash (rewritten when next read), persons stating a
+ * birth date are flagged until re-read, the person index replaces the id
+ * index, and the quarantine kinds and audit table of 4 and 5 stay. */
+static void test_migration_from_v5(void **stp) {
+    fixture *fx = *stp;
+    state_close(open_ok(fx));
+    sql_exec(fx, "DROP TABLE facts;"
+                 "CREATE TABLE facts(source TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL,"
+                 " id_norm TEXT NOT NULL DEFAULT '', case_key TEXT, fields_json TEXT NOT NULL, raw_json TEXT,"
+                 " first_cycle BIGINT NOT NULL, last_cycle BIGINT NOT NULL, name_norm TEXT,"
+                 " PRIMARY KEY(source, kind, ref));"
+                 "CREATE INDEX facts_id_norm ON facts(id_norm);"
+                 "CREATE INDEX facts_case_key ON facts(case_key);"
+                 "INSERT INTO facts VALUES('grid', 'person', 'P1', '11010519491231002X', NULL,"
+                 " '{\"id_no\":\"11010519491231002X\",\"name\":\"张三\",\"birth_date\":19491231}', NULL, 1, 1, '张三');"
+                 "INSERT INTO facts VALUES('hr', 'payment', 'R1', '11010519491231002X', NULL,"
+                 " '{\"id_no\":\"11010519491231002X\"}', NULL, 1, 1, NULL);"
+                 "INSERT INTO quarantine(source, stream, ref, reason, raw_json, first_cycle, last_cycle, count, at, kind)"
+                 " VALUES('hr', 's', 'Q1', 'invalid id_no: bad', NULL, 1, 1, 1, 0, 'invalid_id');"
+                 "UPDATE meta SET value='5' WHERE key='schema_version'");
+    state *st = open_ok(fx);
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "6");
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts"), 2);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE content_hash IS NULL"), 2);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE dq = 1"), 1);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'facts_id_norm'"), 0);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'facts_person_names'"), 1);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM quarantine WHERE kind = 'invalid_id'"), 1);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'audit'"), 1);
+    /* a fact found without a hash is written again, with one */
+    fact f;
+    person_at(&f, "P1", "11010519491231002X", "张三", 0);
+    uint64_t h = 0;
+    int found = 1;
+    assert_int_equal(state_fact_stored_hash(st, &f, &h, &found), 0);
+    assert_int_equal(found, 0);
+    assert_int_equal(state_fact_put(st, &f, 2), 0);
+    assert_int_equal(state_fact_stored_hash(st, &f, &h, &found), 0);
+    assert_int_equal(found, 1);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE dq = 1"), 0);
+    fact_clear(&f);
+    state_close(st);
+    /* reopening a version-6 store changes nothing */
+    state_close(open_ok(fx));
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE content_hash IS NOT NULL"), 1);
+}
+
 static int count_and_clear(void *ud, fact *f) {
     (*(int *)ud)++;
     assert_null(f->name_norm); /* stored by version 1: no folded name */
@@ -223,7 +274,7 @@ static void test_migration_from_v1(void **stp) {
                  " '{\"id_no\":\"x\",\"name\":\"张三\"}', NULL, 1, 1);"
                  "UPDATE meta SET value='1' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "5");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "6");
     int n = 0;
     assert_int_equal(state_facts_each(st, FK_PERSON, count_and_clear, &n), 0);
     assert_int_equal(n, 1);
@@ -257,7 +308,7 @@ static void test_migration_from_v2(void **stp) {
                  "INSERT INTO watermarks VALUES('court', 'verdicts', 'x', 13);"
                  "UPDATE meta SET value='2' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "5");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "6");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM watermarks"), 2);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM marks"), 2);
     assert_int_equal(sql_long(fx, "SELECT updated_at FROM marks WHERE key = 'pension_payments#lookup'"), 11);
@@ -641,6 +692,122 @@ static void put_simple(state *st, fact_kind k, const char *source, const char *r
     put_simple_at(st, k, source, ref, id_norm, case_key, 1);
 }
 
+/* ---- content hashes, refs seen, persons on demand -------------------------- */
+
+static void person_at(fact *f, const char *ref, const char *id, const char *name, int birth) {
+    fact_start(f, FK_PERSON, "grid", ref, NULL);
+    set_text(f, FF_ID_NO, id);
+    set_text(f, FF_NAME, name);
+    if (birth) set_int(f, FF_BIRTH_DATE, birth);
+    fact_normalize_identity(f, NULL, 20250101);
+    free(f->raw_json);
+    f->raw_json = strdup("{\"XM\":\"x\"}");
+}
+
+static int count_ids(void *ud, const char *id) {
+    (void)id;
+    (*(int *)ud)++;
+    return 0;
+}
+
+/* A fact stored with its content hash reads back that hash; any change of a
+ * field or the raw values changes it. An unchanged fact found by its hash is
+ * not rewritten (the cycle skips it), and pruning by the refs seen removes
+ * exactly the facts not among them. */
+static void test_fact_hash_and_prune_unseen(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    fact a, b;
+    person_at(&a, "P1", "11010519491231002X", "张三", 0);
+    uint64_t h0 = state_fact_hash(&a), stored = 0;
+    int found = 1;
+    assert_int_equal(state_fact_stored_hash(st, &a, &stored, &found), 0);
+    assert_int_equal(found, 0);
+    assert_int_equal(state_fact_put(st, &a, 1), 0);
+    assert_int_equal(state_fact_stored_hash(st, &a, &stored, &found), 0);
+    assert_int_equal(found, 1);
+    assert_true(stored == h0);
+    assert_true(state_fact_hash(&a) == h0); /* stable */
+    set_text(&a, FF_NAME, "张四");
+    assert_true(state_fact_hash(&a) != h0);
+    set_text(&a, FF_NAME, "张三");
+    free(a.raw_json);
+    a.raw_json = strdup("{\"XM\":\"y\"}");
+    assert_true(state_fact_hash(&a) != h0);
+    assert_true(state_ref_hash("P1") != state_ref_hash("P2"));
+
+    person_at(&b, "P2", "11010519491231002X", "张三", 0);
+    assert_int_equal(state_fact_put(st, &b, 1), 0);
+    put_simple(st, FK_DEATH, "grid", "P3", "110105194912310029", NULL);
+    uint64_t seen[1] = {state_ref_hash("P2")};
+    long gone = -1;
+    assert_int_equal(state_facts_prune_unseen(st, "grid", FK_PERSON, seen, 1, &gone), 0);
+    assert_int_equal(gone, 1);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE kind = 'person'"), 1);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE ref = 'P2'"), 1);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE kind = 'death'"), 1); /* other kind */
+    assert_int_equal(state_facts_prune_unseen(st, "grid", FK_PERSON, NULL, 0, &gone), 0);
+    assert_int_equal(gone, 1);
+    assert_int_equal(state_fact_count(st, FK_PERSON), 0);
+    fact_clear(&a);
+    fact_clear(&b);
+    state_close(st);
+}
+
+/* Persons are found by id, by folded name + the birth date the id embeds, and
+ * by a conflict of their own (two names for one id, or a stated birth date
+ * other than the id's); those without a valid id are listed apart. */
+static void test_persons_on_demand(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    const char *A = "11010519491231002X", *B = "110105195001010020", *C = "110105196001010025";
+    fact f;
+    person_at(&f, "P1", A, "张三", 0);
+    assert_int_equal(state_fact_put(st, &f, 1), 0);
+    fact_clear(&f);
+    person_at(&f, "P2", B, "李四", 19500101);
+    assert_int_equal(state_fact_put(st, &f, 1), 0);
+    fact_clear(&f);
+    person_at(&f, "P3", B, "李四", 0);
+    assert_int_equal(state_fact_put(st, &f, 1), 0);
+    fact_clear(&f);
+    person_at(&f, "P4", C, "王五", 19600202); /* states another birth date */
+    assert_int_equal(state_fact_put(st, &f, 1), 0);
+    fact_clear(&f);
+    person_at(&f, "P5", A, "张叁", 0); /* a second name for A */
+    assert_int_equal(state_fact_put(st, &f, 1), 0);
+    fact_clear(&f);
+    person_at(&f, "P6", "12345", "赵六", 19700101); /* invalid id */
+    assert_int_equal(state_fact_put(st, &f, 1), 0);
+    fact_clear(&f);
+
+    fact_bag *bag = calloc(1, sizeof *bag);
+    assert_non_null(bag);
+    assert_int_equal(state_persons_by_id(st, B, collect_fact, bag), 0);
+    assert_int_equal(bag->n, 2);
+    assert_string_equal(bag->items[0].ref, "P2");
+    assert_string_equal(bag->items[1].ref, "P3");
+    bag_free(bag);
+    assert_int_equal(state_persons_without_id(st, collect_fact, bag), 0);
+    assert_int_equal(bag->n, 1);
+    assert_string_equal(bag->items[0].ref, "P6");
+    bag_free(bag);
+    int n = 0;
+    assert_int_equal(state_person_ids_by_key(st, "李四", 19500101, count_ids, &n), 0);
+    assert_int_equal(n, 1);
+    n = 0;
+    assert_int_equal(state_person_ids_by_key(st, "李四", 19500102, count_ids, &n), 0);
+    assert_int_equal(n, 0);
+    n = 0;
+    assert_int_equal(state_person_ids_by_key(st, "王五", 19600101, count_ids, &n), 0); /* the id's birth */
+    assert_int_equal(n, 1);
+    n = 0;
+    assert_int_equal(state_person_ids_in_conflict(st, count_ids, &n), 0);
+    assert_int_equal(n, 2); /* A (two names) and C (birth date) */
+    free(bag);
+    state_close(st);
+}
+
 /* Deaths/custody/members first stored after a cycle, for targeted lookups;
  * re-seeing a fact later does not make it new again, other kinds never count. */
 static void test_interest_new(void **stp) {
@@ -767,7 +934,7 @@ static void test_quarantine_kinds(void **stp) {
     sql_exec(fx, "ALTER TABLE quarantine DROP COLUMN kind; UPDATE meta SET value='3' WHERE key='schema_version'");
     st = open_ok(fx);
     state_close(st);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "5");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "6");
     assert_sql_text(fx, "SELECT group_concat(ref || ':' || kind, ',') FROM (SELECT ref, kind FROM quarantine ORDER BY id)",
                     "HH1:rejected,HH3:invalid_id,HH2:rejected");
 }
@@ -1383,7 +1550,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_from_v5, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interest_new, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fact_hash_and_prune_unseen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_persons_on_demand, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watermarks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_marks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fact_round_trip_every_kind, setup, teardown),

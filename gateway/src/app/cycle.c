@@ -14,6 +14,7 @@
  * fetches the rows of each subject that became of interest since its last
  * successful cycle, which an incremental read of new rows alone would miss. */
 #include "app/cycle.h"
+#include "app/ingest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,99 +32,6 @@
 #include "app/pull.h"
 #include "worker/worker_push.h"
 
-#define MAX_LOGGED_REJECTS 20
-
-typedef struct pull_sink_ctx {
-    gg_ctx *ctx;
-    adapter *ad;
-    const char *source;
-    long cycle;
-    int phase_stream;        /* 1 = payment/income phase: filter by interest */
-    fact_kind kind;          /* the stream's fact kind */
-    strmap *interest_ids, *interest_cases;
-    cycle_stats *stats;
-    long kept, skipped, rejected, invalid;
-    int failed;              /* state write failed */
-} pull_sink_ctx;
-
-/* Records an invalid id in the quarantine and the data-quality counts. */
-static void quarantine_invalid_id(pull_sink_ctx *p, const char *stream, const fact *f) {
-    char masked[40], reason[160];
-    ident_mask(f->id_clean[0] ? f->id_clean : "", masked, sizeof masked);
-    snprintf(reason, sizeof reason, "invalid id_no: %s", ident_status_str(f->id_status));
-    char *raw = f->raw_json ? strdup(f->raw_json) : adapter_raw_json(p->ad);
-    if (state_quarantine_add_kind(p->ctx->st, QK_INVALID_ID, p->source, stream, f->ref, reason, raw, p->cycle))
-        p->failed = 1;
-    free(raw);
-    if (state_dq_add(p->ctx->st, p->source, "invalid_id", ident_status_code(f->id_status), 1, p->cycle)) p->failed = 1;
-    gg_debug(p->source, "stream %s, record %s: %s (%s)", stream, f->ref, reason, masked);
-    p->invalid++;
-}
-
-static int on_fact(void *ud, const char *stream, fact *f) {
-    pull_sink_ctx *p = ud;
-    int keep = 1;
-    if (p->phase_stream) {
-        /* Decide on the id (and case) alone first: most payment and income rows
-         * are not of interest, and folding their names would be most of the
-         * stream's cost. Only kept rows and invalid ids go further. */
-        char id18[IDENT_LEN + 1];
-        ident_status ist = f->f[FF_ID_NO].set ? ident_normalize(f->f[FF_ID_NO].s, p->ctx->today, id18) : ID_EMPTY;
-        keep = ist == ID_OK && strmap_has(p->interest_ids, id18);
-        if (!keep && f->f[FF_CASE].set && f->f[FF_CASE].s) keep = strmap_has(p->interest_cases, f->f[FF_CASE].s);
-        if (!keep && (ist == ID_OK || ist == ID_EMPTY)) {
-            p->skipped++;
-            return 0;
-        }
-    }
-    fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
-    if (f->id_status != ID_OK && f->id_status != ID_EMPTY) quarantine_invalid_id(p, stream, f);
-    if (!keep) {
-        p->skipped++;
-        return 0;
-    }
-    if (!f->raw_json) f->raw_json = adapter_raw_json(p->ad);
-    if (state_fact_put(p->ctx->st, f, p->cycle)) {
-        p->failed = 1;
-        return 1;
-    }
-    p->kept++;
-    return 0;
-}
-
-static int on_reject(void *ud, const char *stream, const char *ref, const char *reason, const char *raw) {
-    pull_sink_ctx *p = ud;
-    /* A record rejected now whose earlier version is stored (a bad
-     * correction typed over a good record) is not gone: its last good fact is
-     * kept (seen this cycle, so not pruned), and the alerts resting on it are
-     * neither withdrawn nor changed. Only a record gone from the source or
-     * revoked withdraws them. */
-    int kept = 0;
-    if (ref && *ref && state_quarantine_keep_fact(p->ctx->st, p->source, p->kind, ref, p->cycle, &kept)) {
-        p->failed = 1;
-        return 1;
-    }
-    /* The quarantine keeps every reject; the log shows the first few of a
-     * stream so that a broken mapping does not flood it. */
-    if (p->rejected < MAX_LOGGED_REJECTS)
-        gg_warn(p->source, "stream %s, record %s: rejected%s: %s", stream, ref ? ref : "?",
-                kept ? " this cycle, its last good version is kept" : "", reason);
-    else if (p->rejected == MAX_LOGGED_REJECTS)
-        gg_warn(p->source, "stream %s: more rejects are quarantined without logging them (gridgate quarantine list)",
-                stream);
-    if (state_quarantine_add_kind(p->ctx->st, kept ? QK_LAST_GOOD_KEPT : QK_REJECTED, p->source, stream,
-                                  ref ? ref : "", reason, raw, p->cycle)) {
-        p->failed = 1;
-        return 1;
-    }
-    const char *metric = strstr(reason, "not valid") && strstr(reason, "text") ? "encoding_error" : "rejected";
-    if (state_dq_add(p->ctx->st, p->source, metric, stream, 1, p->cycle)) {
-        p->failed = 1;
-        return 1;
-    }
-    p->rejected++;
-    return 0;
-}
 
 /* What a cycle learned about each (source, kind): whether it has streams,
  * whether all of them were read completely, and how many records they gave. */
@@ -159,7 +67,7 @@ static int lookup_mark_set(gg_ctx *ctx, const char *source, const char *stream, 
 }
 
 /* Notes a stream's outcome in cs->streams (for the daemon's metrics). */
-static void note_stream(cycle_stats *cs, const char *source, const char *stream, const pull_sink_ctx *p, long records,
+static void note_stream(cycle_stats *cs, const char *source, const char *stream, const ingest_stream *p, long records,
                         const struct timespec *t0, const char *error) {
     if (cs->nstreams >= CYCLE_MAX_STREAM_STATS) return;
     struct timespec t1;
@@ -172,7 +80,7 @@ static void note_stream(cycle_stats *cs, const char *source, const char *stream,
 }
 
 /* The core side of a phase's pull (app/pull.h's consumer): one stream at a
- * time, each in its own transaction, through on_fact / on_reject. */
+ * time, each in its own transaction, through app/ingest.c's callbacks. */
 typedef struct phase_apply {
     gg_ctx *ctx;
     long cycle;
@@ -182,7 +90,8 @@ typedef struct phase_apply {
     kind_status (*ks)[FK__COUNT];
     pull_job *jobs;
     size_t *src_of;          /* job -> index in cfg->sources */
-    pull_sink_ctx p;         /* the stream being applied */
+    seen_set (*seen)[FK__COUNT]; /* refs kept this cycle, per source and kind */
+    ingest_stream p;         /* the stream being applied (app/ingest.c) */
     int open;                /* its transaction is open */
     struct timespec t0;
 } phase_apply;
@@ -190,10 +99,9 @@ typedef struct phase_apply {
 static void pa_begin(void *ud, size_t job, size_t stream) {
     phase_apply *pa = ud;
     size_t i = pa->src_of[job];
-    pa->p = (pull_sink_ctx){.ctx = pa->ctx, .ad = pa->ctx->adapters[i], .source = pa->ctx->cfg->sources[i].name,
-                            .cycle = pa->cycle, .phase_stream = pa->phase_stream, .interest_ids = pa->ids,
-                            .interest_cases = pa->cases, .stats = pa->cs,
-                            .kind = adapter_stream(pa->ctx->adapters[i], stream)->kind};
+    fact_kind kind = adapter_stream(pa->ctx->adapters[i], stream)->kind;
+    ingest_stream_begin(&pa->p, pa->ctx, pa->ctx->adapters[i], pa->ctx->cfg->sources[i].name, kind, pa->cycle,
+                        pa->phase_stream, pa->ids, pa->cases, &pa->seen[i][kind]);
     clock_gettime(CLOCK_MONOTONIC, &pa->t0);
     pa->open = state_begin(pa->ctx->st) == 0;
     if (!pa->open) pa->p.failed = 1;
@@ -202,13 +110,13 @@ static void pa_begin(void *ud, size_t job, size_t stream) {
 static void pa_fact(void *ud, size_t job, size_t stream, fact *f) {
     phase_apply *pa = ud;
     if (pa->p.failed) return;
-    on_fact(&pa->p, adapter_stream(pa->jobs[job].ad, stream)->name, f);
+    ingest_fact(&pa->p, adapter_stream(pa->jobs[job].ad, stream)->name, f);
 }
 
 static void pa_reject(void *ud, size_t job, size_t stream, const char *ref, const char *reason, const char *raw) {
     phase_apply *pa = ud;
     if (pa->p.failed) return;
-    on_reject(&pa->p, adapter_stream(pa->jobs[job].ad, stream)->name, ref, reason, raw);
+    ingest_reject(&pa->p, adapter_stream(pa->jobs[job].ad, stream)->name, ref, reason, raw);
 }
 
 static void pa_end(void *ud, size_t job, size_t stream, const pull_stream_end *e) {
@@ -220,11 +128,11 @@ static void pa_end(void *ud, size_t job, size_t stream, const pull_stream_end *e
     const adapter_stream_info *si = adapter_stream(pa->jobs[job].ad, stream);
     kind_status *kst = &pa->ks[i][si->kind];
     if (!e->begun) {
-        pa->p = (pull_sink_ctx){.source = source};
+        pa->p = (ingest_stream){.source = source}; /* no seen set: ingest_stream_end leaves it be */
         pa->open = 0;
         clock_gettime(CLOCK_MONOTONIC, &pa->t0);
     }
-    pull_sink_ctx *p = &pa->p;
+    ingest_stream *p = &pa->p;
     int rc = e->ok ? 0 : -1;
     const char *err = e->error ? e->error : "the stream failed";
     long rows = e->rows;
@@ -239,6 +147,7 @@ static void pa_end(void *ud, size_t job, size_t stream, const pull_stream_end *e
          * back already then. */
         if (pa->open) (void)state_rollback(ctx->st);
         pa->open = 0;
+        ingest_stream_end(p, 0);
         gg_error(source, "stream %s failed, its facts%s from this cycle are not kept: %s", si->name,
                  si->incremental ? " and watermark" : "", rc ? err : "state store write failed");
         /* A count outside any transaction; its failure is logged by the state
@@ -252,10 +161,12 @@ static void pa_end(void *ud, size_t job, size_t stream, const pull_stream_end *e
     pa->open = 0;
     if (state_commit(ctx->st)) {
         (void)state_rollback(ctx->st); /* logged by the state store; the commit failure is what counts */
+        ingest_stream_end(p, 0);
         cs->streams_failed++;
         kst->failed++;
         return;
     }
+    ingest_stream_end(p, 1);
     p->skipped += e->skipped;
     kst->records += rows + p->rejected;
     if (e->lookup_ids)
@@ -267,6 +178,7 @@ static void pa_end(void *ud, size_t job, size_t stream, const pull_stream_end *e
     gg_info(source, "stream %s (%s): %ld records, %ld kept, %ld not of interest, %ld rejected, %ld invalid ids, %.2fs",
             si->name, fact_kind_name(si->kind), rows + p->rejected, p->kept, p->skipped, p->rejected, p->invalid,
             secs);
+    if (p->unchanged) gg_debug(source, "stream %s: %ld kept facts unchanged, not rewritten", si->name, p->unchanged);
     cs->facts_kept += p->kept;
     cs->rows_skipped += p->skipped;
     cs->rejected += p->rejected;
@@ -287,7 +199,8 @@ static void state_dir(const gg_ctx *ctx, char *out, size_t outsz) {
 /* Pulls every stream of one phase from every loaded adapter: a worker per
  * source (app/pull.c), sources concurrently, streams applied one at a time. */
 static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, strmap *cases, const strmap *new_ids,
-                       cycle_stats *cs, kind_status (*ks)[FK__COUNT]) {
+                       cycle_stats *cs, kind_status (*ks)[FK__COUNT], seen_set (*seen)[FK__COUNT],
+                       const ingest_register *reg) {
     size_t n = ctx->cfg->nsources, njobs = 0;
     pull_job *jobs = calloc(n ? n : 1, sizeof *jobs);
     size_t *src_of = calloc(n ? n : 1, sizeof *src_of);
@@ -375,9 +288,9 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
     }
 
     pull_filter flt = {.phase_stream = phase_stream, .ids = ids, .cases = cases, .new_ids = new_ids,
-                       .today = ctx->today};
+                       .today = ctx->today, .reg = reg};
     phase_apply pa = {.ctx = ctx, .cycle = cycle, .phase_stream = phase_stream, .ids = ids, .cases = cases,
-                      .cs = cs, .ks = ks, .jobs = jobs, .src_of = src_of};
+                      .cs = cs, .ks = ks, .jobs = jobs, .src_of = src_of, .seen = seen};
     pull_apply ap = {.begin = pa_begin, .fact = pa_fact, .reject = pa_reject, .end = pa_end, .ud = &pa};
     size_t maxp = ctx->cfg->workers > 0 ? (size_t)ctx->cfg->workers : 4;
     char spool[4096], err[512];
@@ -395,20 +308,133 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
     free(paths);
 }
 
+/* What the cycle loads into memory: the facts, and which ids' person facts
+ * are already among them. */
+typedef struct loader {
+    gg_ctx *ctx;
+    factset *fs;
+    strmap person_ids; /* ids whose person facts are loaded */
+    strmap want;       /* ids whose person facts are to be loaded */
+    strmap keys;       /* "<folded name>|<yyyymmdd>" asked for by facts without a valid id */
+} loader;
+
 static int load_fact_cb(void *ud, fact *f) {
-    void **a = ud;
-    gg_ctx *ctx = a[0];
-    factset *fs = a[1];
+    loader *ld = ud;
+    gg_ctx *ctx = ld->ctx;
     /* The folded name was stored with the fact; fold only facts stored without one. */
     if (f->name_norm || !f->f[FF_NAME].set)
         fact_normalize_id(f, ctx->today);
     else
         fact_normalize_identity(f, ctx->nn, ctx->today);
-    if (factset_add(fs, f)) {
+    if (factset_add(ld->fs, f)) {
         fact_clear(f);
         return 1;
     }
     return 0;
+}
+
+static int want_id_cb(void *ud, const char *id) {
+    loader *ld = ud;
+    if (strmap_has(&ld->person_ids, id)) return 0;
+    if (strmap_add(&ld->want, id) < 0) {
+        gg_error("cycle", "out of memory collecting the persons to load");
+        return 1;
+    }
+    return 0;
+}
+
+/* One person of the register: wanted when its folded name and id birth date
+ * are a key some fact without a valid id asks for. */
+static int key_match_cb(void *ud, const char *id, const char *name) {
+    loader *ld = ud;
+    char buf[256];
+    if (strlen(id) < 14) return 0;
+    snprintf(buf, sizeof buf, "%s|%.8s", name, id + 6);
+    return strmap_has(&ld->keys, buf) ? want_id_cb(ld, id) : 0;
+}
+
+/* Persons stay in the state store; only those the loaded facts may concern are
+ * loaded: the person facts of every id among facts [from, nfacts), of every
+ * person whose folded name and birth date match a fact without a valid id
+ * (the candidates of a low-confidence link), and (conflicts) of every id whose
+ * person facts conflict among themselves. A person fact nothing else names
+ * can neither link nor change an alert except its own identity_conflict. */
+static int load_persons(loader *ld, size_t from, int conflicts) {
+    state *st = ld->ctx->st;
+    strmap_free(&ld->want);
+    memset(&ld->want, 0, sizeof ld->want);
+    for (size_t i = from; i < ld->fs->nfacts; i++) {
+        const fact *f = &ld->fs->facts[i];
+        if (f->id_status == ID_OK && f->id_norm[0]) {
+            if (f->kind != FK_PERSON && want_id_cb(ld, f->id_norm)) return -1;
+        } else if (f->name_norm && f->f[FF_BIRTH_DATE].set) {
+            char buf[256];
+            snprintf(buf, sizeof buf, "%s|%08d", f->name_norm, (int)f->f[FF_BIRTH_DATE].i);
+            if (strmap_add(&ld->keys, buf) < 0) {
+                gg_error("cycle", "out of memory collecting the persons to load");
+                return -1;
+            }
+        }
+    }
+    /* The candidates of every low link in one pass over the register. */
+    if (strmap_count(&ld->keys) && state_person_names_each(st, key_match_cb, ld)) return -1;
+    strmap_free(&ld->keys);
+    memset(&ld->keys, 0, sizeof ld->keys);
+    if (conflicts && state_person_ids_in_conflict(st, want_id_cb, ld)) return -1;
+    size_t iter = 0, nwant = strmap_count(&ld->want);
+    const char *id;
+    int v;
+    /* Collected first: ids are added to person_ids while loading. The load
+     * order does not matter, order_facts() puts the set in order. */
+    const char **ids = malloc((nwant ? nwant : 1) * sizeof *ids);
+    if (!ids) {
+        gg_error("cycle", "out of memory loading persons");
+        return -1;
+    }
+    size_t n = 0;
+    while (strmap_next(&ld->want, &iter, &id, &v)) ids[n++] = id;
+    int rc = 0;
+    for (size_t k = 0; k < n && rc == 0; k++) {
+        if (strmap_add(&ld->person_ids, ids[k]) < 0) {
+            gg_error("cycle", "out of memory loading persons");
+            rc = -1;
+        } else if (state_persons_by_id(st, ids[k], load_fact_cb, ld)) {
+            rc = -1;
+        }
+    }
+    free(ids);
+    return rc;
+}
+
+/* The order facts had when every stored fact was loaded kind by kind (person,
+ * death, assistance_member, asset, custody; then payment, income, verdict),
+ * each kind in (source, ref) order: identity and rules break ties by position,
+ * so the set is kept in that order whatever was loaded when. */
+static int load_rank(fact_kind k) {
+    switch (k) {
+    case FK_PERSON: return 0;
+    case FK_DEATH: return 1;
+    case FK_ASSISTANCE_MEMBER: return 2;
+    case FK_ASSET: return 3;
+    case FK_CUSTODY: return 4;
+    case FK_PAYMENT: return 5;
+    case FK_INCOME: return 6;
+    case FK_VERDICT: return 7;
+    default: return 8;
+    }
+}
+
+static int cmp_load_order(const void *a, const void *b) {
+    const fact *x = a, *y = b;
+    int c = load_rank(x->kind) - load_rank(y->kind);
+    if (!c) c = strcmp(x->source ? x->source : "", y->source ? y->source : "");
+    if (!c) c = strcmp(x->ref ? x->ref : "", y->ref ? y->ref : "");
+    return c;
+}
+
+static void order_facts(factset *fs) {
+    factset_clear_resolution(fs);
+    if (fs->nfacts > 1) qsort(fs->facts, fs->nfacts, sizeof *fs->facts, cmp_load_order);
 }
 
 /* The subjects of interest after phase 1: every person a death, custody or
@@ -436,22 +462,26 @@ static int note_new_id(strmap *new_ids, const char *id, int cycle) {
 /* new_ids (may be NULL): the ids of interest whose death, custody or
  * enrollment fact was first stored after cycle `since`, each with that cycle:
  * what incremental streams look up. */
-static int build_interest(gg_ctx *ctx, factset *fsp, strmap *ids, strmap *cases, strmap *new_ids, long since) {
-    factset fs = *fsp; /* the caller's (empty) set: filled here and kept for the rules */
+static int build_interest(loader *ld, strmap *ids, strmap *cases, strmap *new_ids, long since) {
+    gg_ctx *ctx = ld->ctx;
+    factset *fsp = ld->fs; /* the loader's (empty) set: filled here and kept for the rules */
     strmap new_facts = {0};
-    void *args[2] = {ctx, &fs};
     if (new_ids && state_interest_new_each(ctx->st, since, collect_new_fact, &new_facts)) goto fail;
     for (int k = 0; k < FK__COUNT; k++) {
-        if (fact_kind_is_stream((fact_kind)k) || k == FK_VERDICT) continue;
-        if (state_facts_each(ctx->st, k, load_fact_cb, args)) goto fail;
+        if (fact_kind_is_stream((fact_kind)k) || k == FK_VERDICT || k == FK_PERSON) continue;
+        if (state_facts_each(ctx->st, k, load_fact_cb, ld)) goto fail;
     }
+    if (state_persons_without_id(ctx->st, load_fact_cb, ld)) goto fail;
+    if (load_persons(ld, 0, 1)) goto fail;
+    order_facts(fsp);
+    const factset *fs = fsp;
     identity_stats ist;
-    if (identity_resolve(&fs, &ist)) goto fail;
-    for (size_t i = 0; i < fs.nfacts; i++) {
-        const fact *f = &fs.facts[i];
+    if (identity_resolve(fsp, &ist)) goto fail;
+    for (size_t i = 0; i < fs->nfacts; i++) {
+        const fact *f = &fs->facts[i];
         if (f->kind != FK_DEATH && f->kind != FK_CUSTODY && f->kind != FK_ASSISTANCE_MEMBER) continue;
         if (f->kind == FK_DEATH && f->f[FF_REVOKED].set && f->f[FF_REVOKED].i) continue; /* registration restored */
-        if (fs.person_of[i] >= 0 && strmap_add(ids, fs.persons[fs.person_of[i]].id_no) < 0) goto fail;
+        if (fs->person_of[i] >= 0 && strmap_add(ids, fs->persons[fs->person_of[i]].id_no) < 0) goto fail;
         if (f->id_norm[0] && strmap_add(ids, f->id_norm) < 0) goto fail;
         if (f->kind == FK_ASSISTANCE_MEMBER && f->f[FF_CASE].s && strmap_add(cases, f->f[FF_CASE].s) < 0) goto fail;
         if (new_ids && strmap_count(&new_facts)) {
@@ -459,15 +489,13 @@ static int build_interest(gg_ctx *ctx, factset *fsp, strmap *ids, strmap *cases,
             int first;
             snprintf(key, sizeof key, "%s\x1f%s\x1f%s", f->source, fact_kind_name(f->kind), f->ref);
             if (strmap_get(&new_facts, key, &first) != 1) continue;
-            if (fs.person_of[i] >= 0 && note_new_id(new_ids, fs.persons[fs.person_of[i]].id_no, first)) goto fail;
+            if (fs->person_of[i] >= 0 && note_new_id(new_ids, fs->persons[fs->person_of[i]].id_no, first)) goto fail;
             if (note_new_id(new_ids, f->id_norm, first)) goto fail;
         }
     }
-    *fsp = fs;
     strmap_free(&new_facts);
     return 0;
 fail:
-    *fsp = fs;
     strmap_free(&new_facts);
     return -1;
 }
@@ -504,7 +532,7 @@ static long lookups_since(gg_ctx *ctx) {
  * removed, so alerts resting on them are withdrawn. A kind whose streams
  * returned nothing at all keeps its facts: an empty answer from a source that
  * had data is more likely a fault than a city without deaths. */
-static void prune_facts(gg_ctx *ctx, long cycle, int phase_stream, kind_status (*ks)[FK__COUNT]) {
+static void prune_facts(gg_ctx *ctx, int phase_stream, kind_status (*ks)[FK__COUNT], seen_set (*seen)[FK__COUNT]) {
     for (size_t i = 0; i < ctx->cfg->nsources; i++) {
         const char *source = ctx->cfg->sources[i].name;
         for (int k = 0; k < FK__COUNT; k++) {
@@ -520,7 +548,9 @@ static void prune_facts(gg_ctx *ctx, long cycle, int phase_stream, kind_status (
                 continue;
             }
             long gone = 0;
-            if (state_facts_prune(ctx->st, source, k, cycle, &gone) == 0 && gone > 0)
+            seen_set *ss = &seen[i][k];
+            seen_sort(ss);
+            if (state_facts_prune_unseen(ctx->st, source, k, ss->h, ss->n, &gone) == 0 && gone > 0)
                 gg_info(source, "%ld %s facts no longer in the source (or no longer of interest) were removed", gone,
                         fact_kind_name((fact_kind)k));
         }
@@ -537,16 +567,22 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     if (state_cycle_begin(ctx->st, &cs->cycle)) return -1;
     gg_info("cycle", "cycle %ld started", cs->cycle);
 
-    kind_status (*ks)[FK__COUNT] = calloc(ctx->cfg->nsources ? ctx->cfg->nsources : 1, sizeof *ks);
-    if (!ks) return -1;
+    size_t nsrc = ctx->cfg->nsources ? ctx->cfg->nsources : 1;
+    kind_status (*ks)[FK__COUNT] = calloc(nsrc, sizeof *ks);
+    seen_set (*seen)[FK__COUNT] = calloc(nsrc, sizeof *seen);
+    if (!ks || !seen) {
+        free(ks);
+        free(seen);
+        return -1;
+    }
 
     /* Phase 1: the small side, then what it no longer holds is pruned so the
      * resolved set built from it is current. */
-    pull_phase(ctx, cs->cycle, 0, NULL, NULL, NULL, cs, ks);
+    pull_phase(ctx, cs->cycle, 0, NULL, NULL, NULL, cs, ks, seen, NULL);
     /* Pruning is housekeeping: when the state store fails (logged there) the
      * facts are pruned next cycle; a failed rollback has nothing left to undo. */
     if (state_begin(ctx->st) == 0) {
-        prune_facts(ctx, cs->cycle, 0, ks);
+        prune_facts(ctx, 0, ks, seen);
         if (state_commit(ctx->st)) (void)state_rollback(ctx->st);
     }
 
@@ -554,42 +590,56 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
      * side loaded and resolved here is kept for the rules. */
     factset fs;
     memset(&fs, 0, sizeof fs);
+    loader ld = {.ctx = ctx, .fs = &fs};
     strmap ids = {0}, cases = {0}, new_ids = {0};
     long since = lookups_since(ctx);
-    if (build_interest(ctx, &fs, &ids, &cases, since >= 0 ? &new_ids : NULL, since)) {
-        factset_free(&fs);
-        strmap_free(&ids);
-        strmap_free(&cases);
-        strmap_free(&new_ids);
-        free(ks);
-        return -1;
+    int lrc = build_interest(&ld, &ids, &cases, since >= 0 ? &new_ids : NULL, since);
+    if (lrc == 0) {
+        gg_info("cycle", "subjects of interest: %zu ids, %zu cases", strmap_count(&ids), strmap_count(&cases));
+        if (since >= 0)
+            gg_info("cycle", "%zu ids became of interest since cycle %ld (looked up by incremental streams)",
+                    strmap_count(&new_ids), since);
+        /* The register's names for the workers' data-quality pre-check;
+         * without them (logged) every named row of no interest is sent to the
+         * core, which checks it against the state store: slower, same facts. */
+        ingest_register reg;
+        int have_reg = ingest_register_load(&reg, ctx->st) == 0;
+        if (!have_reg) {
+            gg_warn("cycle", "register names not loaded; workers send every named payment/income row");
+            reg.all = 1;
+        }
+        pull_phase(ctx, cs->cycle, 1, &ids, &cases, &new_ids, cs, ks, seen, &reg);
+        ingest_register_free(&reg);
+        if (state_begin(ctx->st) == 0) {
+            prune_facts(ctx, 1, ks, seen); /* as in phase 1 */
+            if (state_commit(ctx->st)) (void)state_rollback(ctx->st);
+        }
     }
-    gg_info("cycle", "subjects of interest: %zu ids, %zu cases", strmap_count(&ids), strmap_count(&cases));
-    if (since >= 0)
-        gg_info("cycle", "%zu ids became of interest since cycle %ld (looked up by incremental streams)",
-                strmap_count(&new_ids), since);
-    pull_phase(ctx, cs->cycle, 1, &ids, &cases, &new_ids, cs, ks);
     strmap_free(&ids);
     strmap_free(&cases);
     strmap_free(&new_ids);
-    if (state_begin(ctx->st) == 0) {
-        prune_facts(ctx, cs->cycle, 1, ks); /* as in phase 1 */
-        if (state_commit(ctx->st)) (void)state_rollback(ctx->st);
-    }
+    for (size_t i = 0; i < nsrc; i++)
+        for (int k = 0; k < FK__COUNT; k++) seen_free(&seen[i][k]);
+    free(seen);
     free(ks);
 
     /* Identity and rules over what the state store holds: the small side is
-     * already loaded; add the kept payments and incomes, and the verdicts. */
-    void *args[2] = {ctx, &fs};
+     * already loaded; add the kept payments and incomes, the verdicts and the
+     * persons they name. */
+    size_t from = fs.nfacts;
     static const fact_kind rest[] = {FK_PAYMENT, FK_INCOME, FK_VERDICT};
-    for (size_t r = 0; r < sizeof rest / sizeof rest[0]; r++) {
-        if (state_facts_each(ctx->st, rest[r], load_fact_cb, args)) {
-            factset_free(&fs);
-            return -1;
-        }
-    }
+    for (size_t r = 0; r < sizeof rest / sizeof rest[0] && lrc == 0; r++)
+        if (state_facts_each(ctx->st, rest[r], load_fact_cb, &ld)) lrc = -1;
+    if (lrc == 0 && load_persons(&ld, from, 0)) lrc = -1;
+    strmap_free(&ld.person_ids);
+    strmap_free(&ld.want);
+    strmap_free(&ld.keys);
     identity_stats ist;
-    if (identity_resolve(&fs, &ist)) {
+    if (lrc == 0) {
+        order_facts(&fs);
+        if (identity_resolve(&fs, &ist)) lrc = -1;
+    }
+    if (lrc) {
         factset_free(&fs);
         return -1;
     }

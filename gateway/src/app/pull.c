@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app/ingest.h"
 #include "core/log.h"
 #include "model/ident.h"
 
@@ -42,14 +43,19 @@ static int child_fact(void *ud, const char *stream, fact *f) {
     (void)stream;
     child_sink *c = ud;
     if (c->flt->phase_stream) {
-        /* The same decision as the core's on_fact: rows about no subject of
-         * interest and with a valid (or no) id are dropped here; kept rows and
-         * invalid ids (quarantined by the core) cross the channel. */
+        /* The core's decision (ingest_fact) up to the name folding: rows
+         * about no subject of interest, with a valid (or no) id and agreeing
+         * with the register are dropped here; kept rows, invalid ids
+         * (quarantined by the core) and possible conflicts cross the channel. */
         char id18[IDENT_LEN + 1];
         ident_status ist =
             f->f[FF_ID_NO].set ? ident_normalize(f->f[FF_ID_NO].s, c->flt->today, id18) : ID_EMPTY;
         int keep = ist == ID_OK && strmap_has(c->flt->ids, id18);
         if (!keep && f->f[FF_CASE].set && f->f[FF_CASE].s) keep = strmap_has(c->flt->cases, f->f[FF_CASE].s);
+        /* Data quality covers every row: one whose birth date or name may
+         * disagree with its id's person facts goes to the core, which decides
+         * (ingest_fact). Most rows state the name as the register holds it. */
+        if (!keep && ist == ID_OK && c->flt->reg) keep = ingest_register_may_conflict(c->flt->reg, id18, f);
         if (!keep && (ist == ID_OK || ist == ID_EMPTY)) {
             c->skipped++;
             return 0;

@@ -45,13 +45,16 @@ typedef struct pull_apply {
     void *ud;
 } pull_apply;
 
-/* The worker's filter: in phase 2 only rows about a subject of interest (or
- * with an invalid id, for the quarantine) cross the channel. Inherited at
- * fork, never sent. */
+/* The worker's filter: in phase 2 only rows about a subject of interest, with
+ * an invalid id (for the quarantine), or that may disagree with the register
+ * (for the core's data-quality check, app/ingest.h) cross the channel.
+ * Inherited at fork, never sent. */
 typedef struct pull_filter {
     int phase_stream;             /* 1: filter by interest */
     const strmap *ids, *cases;
     const strmap *new_ids;        /* id -> cycle it became of interest (lookups) */
+    const struct ingest_register *reg; /* phase 2: rows of no interest that may disagree with the
+                                          register cross too (data quality); NULL: none do */
     int today;
 } pull_filter;
 

@@ -1,16 +1,92 @@
 /* facts.c - the facts kept for matching: upsert by (source, kind, ref) with
- * the cycles they were first and last seen, reloading them (fields and the
- * stored folded name), counts, full-refresh pruning and the subjects that
- * became of interest since a cycle (for incremental lookups). */
+ * the cycles they were first stored and last written, a content hash so an
+ * unchanged record is neither re-encoded nor rewritten, reloading them
+ * (fields and the stored folded name), persons on demand (by id, by folded
+ * name + id-embedded birth date, those with a conflict of their own), counts,
+ * full-refresh pruning against the refs seen in a cycle, and the subjects
+ * that became of interest since a cycle (for incremental lookups). */
 #include "store/state_internal.h"
+
+#include "core/hash.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- hashes ---------------------------------------------------------------- */
+
+static uint64_t fnv_str(uint64_t h, const char *s) {
+    /* the terminating NUL is hashed too, so "ab"+"c" differs from "a"+"bc" */
+    return s ? fnv1a64_update(h, s, strlen(s) + 1) : fnv1a64_update(h, "\xff", 1);
+}
+
+uint64_t state_ref_hash(const char *ref) { return fnv_str(GG_FNV_OFFSET, ref); }
+
+uint64_t state_fact_hash(const fact *f) {
+    uint64_t h = GG_FNV_OFFSET;
+    int k = (int)f->kind;
+    h = fnv1a64_update(h, &k, sizeof k);
+    for (int i = 0; i < FF__COUNT; i++) {
+        const fact_val *v = &f->f[i];
+        if (!v->set) continue;
+        h = fnv1a64_update(h, &i, sizeof i);
+        h = fnv1a64_update(h, &v->i, sizeof v->i);
+        h = fnv_str(h, v->s);
+    }
+    h = fnv_str(h, f->raw_json);
+    /* the id's reading depends on the day (a birth date in the future) */
+    int ist = (int)f->id_status;
+    h = fnv1a64_update(h, &ist, sizeof ist);
+    h = fnv_str(h, f->id_norm);
+    return h;
+}
+
+int state_fact_stored_hash(state *st, const fact *f, uint64_t *hash, int *found) {
+    sqlite3_stmt *s = st->fact_hash;
+    *found = 0;
+    *hash = 0;
+    int ret = 0, rc;
+    if (st_bind_text(s, 1, f->source) != SQLITE_OK || st_bind_text(s, 2, fact_kind_name(f->kind)) != SQLITE_OK ||
+        st_bind_text(s, 3, f->ref) != SQLITE_OK) {
+        ret = st_db_fail(st, "fact hash: bind");
+    } else if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (sqlite3_column_type(s, 0) != SQLITE_NULL) {
+            *found = 1;
+            *hash = (uint64_t)sqlite3_column_int64(s, 0);
+        }
+    } else if (rc != SQLITE_DONE) {
+        ret = st_db_fail(st, "fact hash");
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return ret;
+}
+
+int state_person_name_check(state *st, const char *id_norm, const char *name, const char *name_norm,
+                            int *persons, int *same) {
+    sqlite3_stmt *s = st->person_name;
+    *persons = *same = 0;
+    int ret = 0;
+    if (st_bind_text(s, 1, id_norm) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)state_ref_hash(name)) != SQLITE_OK ||
+        st_bind_text(s, 3, name_norm) != SQLITE_OK) {
+        ret = st_db_fail(st, "person name: bind");
+    } else if (sqlite3_step(s) == SQLITE_ROW) {
+        *persons = sqlite3_column_int64(s, 1) > 0;
+        *same = sqlite3_column_int64(s, 2) > 0 || sqlite3_column_int64(s, 0) > 0;
+    } else {
+        ret = st_db_fail(st, "person name");
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return ret;
+}
+
 /* ---- facts ----------------------------------------------------------------- */
 
-int state_fact_put(state *st, const fact *f, long cycle) {
+int state_fact_put(state *st, const fact *f, long cycle) { return state_fact_put_hashed(st, f, cycle, state_fact_hash(f)); }
+
+int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash) {
     if (!f->source || !f->ref) {
         gg_error("state", "fact put: %s fact without %s", fact_kind_name(f->kind),
                  f->source ? "ref" : "source");
@@ -23,6 +99,11 @@ int state_fact_put(state *st, const fact *f, long cycle) {
         return -1;
     }
     const char *case_key = f->f[FF_CASE].set ? f->f[FF_CASE].s : NULL;
+    /* A person with a valid id that states another birth date than its id's
+     * is flagged (dq): persons are loaded on demand, and one with a conflict
+     * of its own is an identity_conflict even when nothing else names it. */
+    int dq = f->kind == FK_PERSON && f->id_status == ID_OK && f->id_norm[0] && f->f[FF_BIRTH_DATE].set &&
+             f->f[FF_BIRTH_DATE].i != ident_birth_date(f->id_norm);
     sqlite3_stmt *s = st->fact_put;
     int ret = 0;
     if (st_bind_text(s, 1, f->source) != SQLITE_OK ||
@@ -30,7 +111,12 @@ int state_fact_put(state *st, const fact *f, long cycle) {
         st_bind_text(s, 3, f->ref) != SQLITE_OK || st_bind_text(s, 4, f->id_norm) != SQLITE_OK ||
         st_bind_text(s, 5, case_key) != SQLITE_OK || st_bind_text(s, 6, fields) != SQLITE_OK ||
         st_bind_text(s, 7, f->raw_json) != SQLITE_OK ||
-        sqlite3_bind_int64(s, 8, cycle) != SQLITE_OK || st_bind_text(s, 9, f->name_norm) != SQLITE_OK) {
+        sqlite3_bind_int64(s, 8, cycle) != SQLITE_OK || st_bind_text(s, 9, f->name_norm) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 10, (sqlite3_int64)hash) != SQLITE_OK ||
+        (dq ? sqlite3_bind_int(s, 11, 1) : sqlite3_bind_null(s, 11)) != SQLITE_OK ||
+        (f->kind == FK_PERSON && f->f[FF_NAME].set && f->f[FF_NAME].s
+             ? sqlite3_bind_int64(s, 12, (sqlite3_int64)state_ref_hash(f->f[FF_NAME].s))
+             : sqlite3_bind_null(s, 12)) != SQLITE_OK) {
         ret = st_db_fail(st, "fact put: bind");
     } else if (sqlite3_step(s) != SQLITE_DONE) {
         ret = st_db_fail(st, "fact put");
@@ -84,25 +170,16 @@ static int fact_from_fields_json(fact *f, const char *fields_json, char *err, si
     return 0;
 }
 
-int state_facts_each(state *st, int k, int (*fn)(void *ud, fact *f), void *ud) {
-    sqlite3_stmt *s;
-    const char *sql =
-        k < 0 ? "SELECT kind, source, ref, fields_json, raw_json, name_norm FROM facts"
-                " ORDER BY kind, source, ref"
-              : "SELECT kind, source, ref, fields_json, raw_json, name_norm FROM facts WHERE kind = ?1"
-                " ORDER BY kind, source, ref";
-    if (st_prepare(st, "facts each", sql, &s)) return -1;
-    if (k >= 0 && st_bind_text(s, 1, fact_kind_name((fact_kind)k)) != SQLITE_OK) {
-        st_db_fail(st, "facts each: bind");
-        sqlite3_finalize(s);
-        return -1;
-    }
+/* Steps a prepared statement whose columns are (kind, source, ref,
+ * fields_json, raw_json, name_norm), calling fn with each rebuilt fact;
+ * finalizes it. */
+static int facts_rows_each(state *st, const char *op, sqlite3_stmt *s, int (*fn)(void *ud, fact *f), void *ud) {
     int rc, ret = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         const char *kind = st_col_text(s, 0), *source = st_col_text(s, 1);
         fact_kind fk;
         if (!kind || fact_kind_parse(kind, &fk) != 0) {
-            gg_error("state", "facts each: stored fact from %s has unknown kind '%s'",
+            gg_error("state", "%s: stored fact from %s has unknown kind '%s'", op,
                      source ? source : "?", kind ? kind : "(null)");
             ret = -1;
             break;
@@ -115,7 +192,7 @@ int state_facts_each(state *st, int k, int (*fn)(void *ud, fact *f), void *ud) {
         f.raw_json = st_col_dup(s, 4, &oom);
         f.name_norm = st_col_dup(s, 5, &oom); /* folded when stored; NULL for facts without a name */
         if (oom || !f.source || !f.ref) {
-            gg_error("state", "facts each: %s", oom ? "out of memory" : "row without source/ref");
+            gg_error("state", "%s: %s", op, oom ? "out of memory" : "row without source/ref");
             fact_clear(&f);
             ret = -1;
             break;
@@ -123,7 +200,7 @@ int state_facts_each(state *st, int k, int (*fn)(void *ud, fact *f), void *ud) {
         char ferr[256];
         const char *fields = st_col_text(s, 3);
         if (!fields || fact_from_fields_json(&f, fields, ferr, sizeof ferr) != 0) {
-            gg_error("state", "facts each: cannot rebuild a fact of kind %s from %s: %s", kind,
+            gg_error("state", "%s: cannot rebuild a fact of kind %s from %s: %s", op, kind,
                      f.source, fields ? ferr : "no fields_json");
             fact_clear(&f);
             ret = -1;
@@ -132,9 +209,120 @@ int state_facts_each(state *st, int k, int (*fn)(void *ud, fact *f), void *ud) {
         /* f and everything it points to now belongs to the callback. */
         if (fn(ud, &f) != 0) break;
     }
-    if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, "facts each");
+    if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, op);
     sqlite3_finalize(s);
     return ret;
+}
+
+#define FACT_COLS "SELECT kind, source, ref, fields_json, raw_json, name_norm FROM facts"
+
+int state_facts_each(state *st, int k, int (*fn)(void *ud, fact *f), void *ud) {
+    sqlite3_stmt *s;
+    const char *sql = k < 0 ? FACT_COLS " ORDER BY kind, source, ref"
+                            : FACT_COLS " WHERE kind = ?1 ORDER BY kind, source, ref";
+    if (st_prepare(st, "facts each", sql, &s)) return -1;
+    if (k >= 0 && st_bind_text(s, 1, fact_kind_name((fact_kind)k)) != SQLITE_OK) {
+        st_db_fail(st, "facts each: bind");
+        sqlite3_finalize(s);
+        return -1;
+    }
+    return facts_rows_each(st, "facts each", s, fn, ud);
+}
+
+int state_persons_by_id(state *st, const char *id_norm, int (*fn)(void *ud, fact *f), void *ud) {
+    sqlite3_stmt *s;
+    if (st_prepare(st, "persons by id", FACT_COLS " INDEXED BY facts_person_names WHERE id_norm = ?1 AND kind = 'person' ORDER BY source, ref", &s))
+        return -1;
+    if (st_bind_text(s, 1, id_norm ? id_norm : "") != SQLITE_OK) {
+        st_db_fail(st, "persons by id: bind");
+        sqlite3_finalize(s);
+        return -1;
+    }
+    return facts_rows_each(st, "persons by id", s, fn, ud);
+}
+
+/* Calls fn with the id_norm of each row of a one-column query; finalizes s. */
+static int ids_each(state *st, const char *op, sqlite3_stmt *s, int (*fn)(void *ud, const char *id), void *ud) {
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *id = st_col_text(s, 0);
+        if (id && id[0] && fn(ud, id) != 0) break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, op);
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int state_person_ids_by_key(state *st, const char *name_norm, int birth, int (*fn)(void *ud, const char *id),
+                            void *ud) {
+    /* Rare (facts without a valid id): a scan of facts_person_names rather
+     * than one more index every person write would pay for. */
+    char bbuf[16];
+    snprintf(bbuf, sizeof bbuf, "%08d", birth);
+    sqlite3_stmt *s;
+    if (st_prepare(st, "person ids by key",
+                "SELECT DISTINCT id_norm FROM facts INDEXED BY facts_person_names"
+                " WHERE kind = 'person' AND id_norm <> '' AND name_norm = ?1 AND substr(id_norm, 7, 8) = ?2",
+                &s))
+        return -1;
+    if (st_bind_text(s, 1, name_norm) != SQLITE_OK || st_bind_text(s, 2, bbuf) != SQLITE_OK) {
+        st_db_fail(st, "person ids by key: bind");
+        sqlite3_finalize(s);
+        return -1;
+    }
+    return ids_each(st, "person ids by key", s, fn, ud);
+}
+
+int state_person_names_each(state *st, int (*fn)(void *ud, const char *id_norm, const char *name_norm), void *ud) {
+    sqlite3_stmt *s;
+    if (st_prepare(st, "person names each",
+                "SELECT id_norm, name_norm FROM facts INDEXED BY facts_person_names"
+                " WHERE kind = 'person' AND id_norm <> '' AND name_norm IS NOT NULL",
+                &s))
+        return -1;
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        if (fn(ud, st_col_text(s, 0), st_col_text(s, 1)) != 0) break;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, "person names each");
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int state_person_name_hashes_each(state *st, int (*fn)(void *ud, const char *id_norm, uint64_t name_hash),
+                                  void *ud) {
+    sqlite3_stmt *s;
+    if (st_prepare(st, "person name hashes",
+                   "SELECT id_norm, name_hash FROM facts INDEXED BY facts_person_names"
+                   " WHERE kind = 'person' AND id_norm <> '' AND name_norm IS NOT NULL AND name_hash IS NOT NULL",
+                   &s))
+        return -1;
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *id = st_col_text(s, 0);
+        if (id && fn(ud, id, (uint64_t)sqlite3_column_int64(s, 1)) != 0) break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, "person name hashes");
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int state_persons_without_id(state *st, int (*fn)(void *ud, fact *f), void *ud) {
+    sqlite3_stmt *s;
+    if (st_prepare(st, "persons without id", FACT_COLS " INDEXED BY facts_person_names WHERE id_norm = '' AND kind = 'person' ORDER BY source, ref", &s))
+        return -1;
+    return facts_rows_each(st, "persons without id", s, fn, ud);
+}
+
+int state_person_ids_in_conflict(state *st, int (*fn)(void *ud, const char *id), void *ud) {
+    sqlite3_stmt *s;
+    if (st_prepare(st, "person ids in conflict",
+                "SELECT id_norm FROM facts WHERE dq = 1"
+                " UNION SELECT id_norm FROM facts INDEXED BY facts_person_names"
+                " WHERE kind = 'person' AND id_norm <> ''"
+                " GROUP BY id_norm HAVING MIN(name_norm) <> MAX(name_norm)", /* 2+ names; no temp b-tree per id */
+                &s))
+        return -1;
+    return ids_each(st, "person ids in conflict", s, fn, ud);
 }
 
 long state_fact_count(state *st, int k) {
@@ -169,6 +357,63 @@ int state_facts_prune(state *st, const char *source, int k, long before_cycle, l
     if (st_step_done(st, "facts prune", s)) return -1;
     if (deleted) *deleted = (long)sqlite3_changes(st->db);
     return 0;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int state_facts_prune_unseen(state *st, const char *source, int k, const uint64_t *seen, size_t nseen,
+                             long *deleted) {
+    sqlite3_stmt *s;
+    int64_t *gone = NULL;
+    size_t ngone = 0, cap = 0;
+    if (deleted) *deleted = 0;
+    if (st_prepare(st, "facts prune", "SELECT rowid, ref FROM facts WHERE source = ?1 AND kind = ?2", &s)) return -1;
+    if (st_bind_text(s, 1, source) != SQLITE_OK || st_bind_text(s, 2, fact_kind_name((fact_kind)k)) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        return st_db_fail(st, "facts prune: bind");
+    }
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        uint64_t h = state_ref_hash(st_col_text(s, 1));
+        if (nseen && bsearch(&h, seen, nseen, sizeof *seen, cmp_u64)) continue;
+        if (ngone == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            int64_t *ng = realloc(gone, ncap * sizeof *ng);
+            if (!ng) {
+                gg_error("state", "facts prune: out of memory");
+                free(gone);
+                sqlite3_finalize(s);
+                return -1;
+            }
+            gone = ng;
+            cap = ncap;
+        }
+        gone[ngone++] = (int64_t)sqlite3_column_int64(s, 0);
+    }
+    if (rc != SQLITE_DONE) {
+        st_db_fail(st, "facts prune");
+        free(gone);
+        sqlite3_finalize(s);
+        return -1;
+    }
+    sqlite3_finalize(s);
+    if (ngone && st_prepare(st, "facts prune", "DELETE FROM facts WHERE rowid = ?1", &s)) {
+        free(gone);
+        return -1;
+    }
+    int ret = 0;
+    for (size_t i = 0; i < ngone && ret == 0; i++) {
+        if (sqlite3_bind_int64(s, 1, gone[i]) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE)
+            ret = st_db_fail(st, "facts prune: delete");
+        sqlite3_reset(s);
+    }
+    if (ngone) sqlite3_finalize(s);
+    free(gone);
+    if (ret == 0 && deleted) *deleted = (long)ngone;
+    return ret;
 }
 
 int state_interest_new_each(state *st, long since_cycle,

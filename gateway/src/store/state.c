@@ -33,7 +33,8 @@
 #include <unistd.h>
 
 /* The schema version this build writes and understands. */
-#define STATE_SCHEMA_VERSION 5 /* 2: facts.name_norm; 3: marks; 4: quarantine.kind; 5: audit */
+#define STATE_SCHEMA_VERSION 6 /* 2: facts.name_norm; 3: marks; 4: quarantine.kind; 5: audit;
+                                  6: facts.content_hash, dq, name_hash */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -66,9 +67,13 @@ static const char *const schema_sql =
     " first_cycle BIGINT NOT NULL,"
     " last_cycle BIGINT NOT NULL,"
     " name_norm TEXT,"
+    " content_hash BIGINT,"
+    " dq INTEGER,"
+    " name_hash BIGINT,"
     " PRIMARY KEY(source, kind, ref));"
-    "CREATE INDEX IF NOT EXISTS facts_id_norm ON facts(id_norm);"
-    "CREATE INDEX IF NOT EXISTS facts_case_key ON facts(case_key);"
+    "CREATE INDEX IF NOT EXISTS facts_dq ON facts(dq) WHERE dq IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS facts_person_names ON facts(id_norm, name_hash, name_norm, kind) WHERE kind = 'person';" /* covering: kind too */
+    "CREATE INDEX IF NOT EXISTS facts_case_key ON facts(case_key) WHERE case_key IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS facts_kind ON facts(kind, source, ref);"
     "CREATE TABLE IF NOT EXISTS quarantine("
     " id INTEGER PRIMARY KEY,"
@@ -153,13 +158,34 @@ static const char *const migrate_quarantine_kind_sql =
     "ALTER TABLE quarantine ADD COLUMN kind TEXT NOT NULL DEFAULT 'rejected';"
     "UPDATE quarantine SET kind = 'invalid_id' WHERE reason LIKE 'invalid id_no:%';";
 
+/* 5 -> 6 (from any older schema): content hash (NULL: rewritten when next seen), the person
+ * conflict flag (set conservatively for every person stating a birth date;
+ * the next read of the source sets it exactly) and name hash. */
+static const char *const migrate_hash_sql =
+    "ALTER TABLE facts ADD COLUMN content_hash BIGINT;"
+    "ALTER TABLE facts ADD COLUMN dq INTEGER;"
+    "ALTER TABLE facts ADD COLUMN name_hash BIGINT;"
+    "DROP INDEX IF EXISTS facts_id_norm;"  /* persons: facts_person_names; nothing else asks by id */
+    "DROP INDEX IF EXISTS facts_case_key;" /* re-created without the rows that have no case */
+    "UPDATE facts SET dq = 1 WHERE kind = 'person' AND id_norm <> '' AND fields_json LIKE '%\"birth_date\"%';";
+
 static const char *const fact_put_sql =
     "INSERT INTO facts(source, kind, ref, id_norm, case_key, fields_json, raw_json,"
-    " first_cycle, last_cycle, name_norm) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)"
+    " first_cycle, last_cycle, name_norm, content_hash, dq, name_hash)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12)"
     " ON CONFLICT(source, kind, ref) DO UPDATE SET id_norm = excluded.id_norm,"
     " case_key = excluded.case_key, fields_json = excluded.fields_json,"
     " raw_json = excluded.raw_json, last_cycle = excluded.last_cycle,"
-    " name_norm = excluded.name_norm";
+    " name_norm = excluded.name_norm, content_hash = excluded.content_hash,"
+    " dq = excluded.dq, name_hash = excluded.name_hash";
+
+static const char *const person_name_sql =
+    "SELECT COALESCE(SUM(name_norm = ?3), 0), COUNT(*), COALESCE(SUM(name_hash = ?2), 0)"
+    " FROM facts INDEXED BY facts_person_names"
+    " WHERE id_norm = ?1 AND kind = 'person' AND name_norm IS NOT NULL";
+
+static const char *const fact_hash_sql =
+    "SELECT content_hash FROM facts WHERE source = ?1 AND kind = ?2 AND ref = ?3";
 
 static const char *const quarantine_add_sql =
     "INSERT INTO quarantine(source, stream, ref, reason, raw_json, first_cycle,"
@@ -314,6 +340,14 @@ static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
+    /* 5 -> 6 before schema_sql, whose indexes name the new columns. */
+    if (version >= 1 && version < 6 && !has_column(st, "facts", "content_hash") &&
+        sqlite3_exec(st->db, migrate_hash_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        gg_set_err(err, errsz, "state %s: migrate schema 5 -> 6: %s", path, msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
     if (sqlite3_exec(st->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
         gg_set_err(err, errsz, "state %s: create schema: %s", path,
                 msg ? msg : sqlite3_errmsg(st->db));
@@ -360,9 +394,11 @@ static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
 
 static void state_finalize_cached(state *st) {
     sqlite3_finalize(st->fact_put);
+    sqlite3_finalize(st->fact_hash);
+    sqlite3_finalize(st->person_name);
     sqlite3_finalize(st->quarantine_add);
     sqlite3_finalize(st->dq_add);
-    st->fact_put = st->quarantine_add = st->dq_add = NULL;
+    st->fact_put = st->fact_hash = st->person_name = st->quarantine_add = st->dq_add = NULL;
 }
 
 /* The state store holds every department's ids and names: the database file
@@ -468,6 +504,7 @@ state *state_open(const char *path, char *err, size_t errsz) {
                      "PRAGMA busy_timeout = 5000;"
                      "PRAGMA journal_mode = WAL;"
                      "PRAGMA synchronous = NORMAL;"
+                     "PRAGMA cache_size = -65536;" /* 64 MiB: the per-row hash and person lookups */
                      "PRAGMA foreign_keys = ON;",
                      NULL, NULL, &msg) != SQLITE_OK) {
         gg_set_err(err, errsz, "state %s: cannot use as a database: %s", path,
@@ -483,6 +520,8 @@ state *state_open(const char *path, char *err, size_t errsz) {
         return NULL;
     }
     if (sqlite3_prepare_v2(st->db, fact_put_sql, -1, &st->fact_put, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(st->db, fact_hash_sql, -1, &st->fact_hash, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(st->db, person_name_sql, -1, &st->person_name, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(st->db, quarantine_add_sql, -1, &st->quarantine_add, NULL) !=
             SQLITE_OK ||
         sqlite3_prepare_v2(st->db, dq_add_sql, -1, &st->dq_add, NULL) != SQLITE_OK) {

@@ -46,8 +46,46 @@ int state_watermark_set(state *st, const char *source, const char *stream, const
 int state_mark_get(state *st, const char *scope, const char *key, char **value);
 int state_mark_set(state *st, const char *scope, const char *key, const char *value);
 
-/* Facts: upsert by (source, kind, ref); `cycle` records when it was last seen. */
+/* Facts: upsert by (source, kind, ref); `cycle` records when it was last
+ * written. The fact's content hash (state_fact_hash) is stored with it. */
 int state_fact_put(state *st, const fact *f, long cycle);
+/* Content hash of a fact as read: kind, canonical fields, the raw values
+ * (the text of f->raw_json, as the worker built it) and the
+ * id's reading (id_norm, id_status); not the folded name, which derives from
+ * the fields. Equal hashes mean the stored fact needs no rewrite. */
+uint64_t state_fact_hash(const fact *f);
+/* state_fact_put with the content hash given (state_fact_put stores
+ * state_fact_hash(f)). */
+int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash);
+/* Calls fn with (id_norm, name_hash) of every named person fact with an id
+ * (facts_person_names; name_hash = state_ref_hash of the name as written). */
+int state_person_name_hashes_each(state *st, int (*fn)(void *ud, const char *id_norm, uint64_t name_hash),
+                                  void *ud);
+/* Hash of a record key, for the refs-seen sets of state_facts_prune_unseen
+ * (also of a person's name as the source holds it). */
+uint64_t state_ref_hash(const char *ref);
+/* The content hash stored for f's (source, kind, ref): *found 0 when there is
+ * no such fact (or it was stored before hashes existed). */
+int state_fact_stored_hash(state *st, const fact *f, uint64_t *hash, int *found);
+/* Persons on demand (fn owns each fact, as for state_facts_each):
+ * the person facts of one normalized id; the ids of persons whose folded name
+ * and id-embedded birth date are (name_norm, birth); the person facts without
+ * a valid id; the ids whose person facts conflict among themselves (2+ folded
+ * names, or a stated birth date other than the id's). */
+int state_persons_by_id(state *st, const char *id_norm, int (*fn)(void *ud, fact *f), void *ud);
+int state_person_ids_by_key(state *st, const char *name_norm, int birth, int (*fn)(void *ud, const char *id),
+                            void *ud);
+int state_persons_without_id(state *st, int (*fn)(void *ud, fact *f), void *ud);
+/* One pass over (id, folded name) of every person with a valid id and a name:
+ * for matching many name + birth-date keys at once. */
+int state_person_names_each(state *st, int (*fn)(void *ud, const char *id_norm, const char *name_norm), void *ud);
+int state_person_ids_in_conflict(state *st, int (*fn)(void *ud, const char *id), void *ud);
+/* Data quality of a row kept for no rule: *persons 1 when id_norm has person
+ * facts with a folded name; *same 1 when one of them has the name exactly as
+ * `name` (compared by hash: no folding needed) or, when name_norm is given,
+ * that folded name. */
+int state_person_name_check(state *st, const char *id_norm, const char *name, const char *name_norm,
+                            int *persons, int *same);
 /* Calls fn for every stored fact (of kind k, or all when k < 0), with its
  * fields and its stored folded name (name_norm); the id is not normalized
  * (fact_normalize_id does that without re-folding the name). The fact is
@@ -69,6 +107,10 @@ long state_fact_count_source(state *st, const char *source, int k);
  * completely in cycle C, facts not seen since (last_cycle < C) are gone from
  * the source (deleted rows, rows no longer of interest) and are removed. */
 int state_facts_prune(state *st, const char *source, int k, long before_cycle, long *deleted);
+/* The same without rewriting every seen fact: removes the facts of (source,
+ * kind) whose ref hash is not in seen (sorted ascending, n entries). */
+int state_facts_prune_unseen(state *st, const char *source, int k, const uint64_t *seen, size_t nseen,
+                             long *deleted);
 
 /* The quarantine: records the gateway could not take as they are, one row
  * per (source, stream, ref, reason) with a count, of three kinds:

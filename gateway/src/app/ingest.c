@@ -1,0 +1,279 @@
+/* ingest.c - what becomes of each record a stream delivers (the per-record
+ * callbacks of a stream, called by the cycle's pull consumer with the records
+ * a worker process sent, or by an adapter's sink directly): invalid ids are quarantined for
+ * every row; payment and income rows are kept only when their id or case is
+ * of interest, or when they disagree with their id's person facts (data
+ * quality over every row); a kept record is written only when its content
+ * hash changed; the refs kept are noted for pruning. See docs/architecture.md
+ * "Fact store and the interest set". */
+#include "app/ingest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/hash.h"
+#include "core/log.h"
+
+#define MAX_LOGGED_REJECTS 20
+
+static int seen_add(seen_set *ss, uint64_t h) {
+    if (ss->n == ss->cap) {
+        size_t ncap = ss->cap ? ss->cap * 2 : 256;
+        uint64_t *nh = realloc(ss->h, ncap * sizeof *nh);
+        if (!nh) {
+            gg_error("ingest", "out of memory noting the records seen");
+            return -1;
+        }
+        ss->h = nh;
+        ss->cap = ncap;
+    }
+    ss->h[ss->n++] = h;
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+
+/* Records an invalid id in the quarantine and the data-quality counts. */
+static void quarantine_invalid_id(ingest_stream *p, const char *stream, const fact *f) {
+    char masked[40], reason[160];
+    ident_mask(f->id_clean[0] ? f->id_clean : "", masked, sizeof masked);
+    snprintf(reason, sizeof reason, "invalid id_no: %s", ident_status_str(f->id_status));
+    /* The raw values come with the fact from the worker; a fact handed over
+     * by the adapter directly still has its row there. */
+    char *built = f->raw_json ? NULL : adapter_raw_json(p->ad);
+    if (state_quarantine_add_kind(p->ctx->st, QK_INVALID_ID, p->source, stream, f->ref, reason,
+                                  f->raw_json ? f->raw_json : built, p->cycle))
+        p->failed = 1;
+    free(built);
+    if (state_dq_add(p->ctx->st, p->source, "invalid_id", ident_status_code(f->id_status), 1, p->cycle))
+        p->failed = 1;
+    gg_debug(p->source, "stream %s, record %s: %s (%s)", stream, f->ref, reason, masked);
+    p->invalid++;
+}
+
+/* *conflict 1 when a payment/income row with a valid id states a birth date
+ * other than its id's, or a name none of the id's person facts has. The name
+ * as written is compared first; OpenCC folds it only when it differs. */
+static int row_conflicts(ingest_stream *p, fact *f, int *conflict) {
+    *conflict = f->f[FF_BIRTH_DATE].set && f->f[FF_BIRTH_DATE].i != ident_birth_date(f->id_norm);
+    if (*conflict || !f->f[FF_NAME].set || !f->f[FF_NAME].s || !f->f[FF_NAME].s[0]) return 0;
+    uint64_t nh = state_ref_hash(f->f[FF_NAME].s);
+    if (p->dq_id[0] && nh == p->dq_name && strcmp(p->dq_id, f->id_norm) == 0) {
+        *conflict = p->dq_conflict;
+        return 0;
+    }
+    int persons, same;
+    if (state_person_name_check(p->ctx->st, f->id_norm, f->f[FF_NAME].s, NULL, &persons, &same)) return -1;
+    if (persons && !same) {
+        fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
+        if (f->name_norm &&
+            state_person_name_check(p->ctx->st, f->id_norm, f->f[FF_NAME].s, f->name_norm, &persons, &same))
+            return -1;
+        *conflict = f->name_norm && persons && !same;
+    }
+    memcpy(p->dq_id, f->id_norm, sizeof p->dq_id);
+    p->dq_name = nh;
+    p->dq_conflict = *conflict;
+    return 0;
+}
+
+int ingest_fact(void *ud, const char *stream, fact *f) {
+    ingest_stream *p = ud;
+    /* The id alone first (cheap): folding the name (OpenCC) is done only for
+     * facts that are written, so rows not of interest and unchanged facts
+     * never pay for it. */
+    fact_normalize_id(f, p->ctx->today);
+    if (f->id_status != ID_OK && f->id_status != ID_EMPTY) quarantine_invalid_id(p, stream, f);
+    if (p->phase_stream) {
+        /* Most payment and income rows are not of interest. */
+        int keep = f->id_status == ID_OK && strmap_has(p->interest_ids, f->id_norm);
+        if (!keep && f->f[FF_CASE].set && f->f[FF_CASE].s) keep = strmap_has(p->interest_cases, f->f[FF_CASE].s);
+        if (!keep) {
+            /* Data quality covers every row: a row of no interest whose stated
+             * birth date or name disagrees with the id is kept after all, so the
+             * identity_conflict rule reports it with its evidence. */
+            int conflict = 0;
+            if (f->id_status == ID_OK && row_conflicts(p, f, &conflict)) {
+                p->failed = 1;
+                return 1;
+            }
+            if (!conflict) {
+                p->skipped++;
+                return 0;
+            }
+        }
+    }
+    if (seen_add(p->seen, state_ref_hash(f->ref))) {
+        p->failed = 1;
+        return 1;
+    }
+    /* The raw values (evidence) come with the fact from the worker, which
+     * built them from the row; the content hash covers their text. */
+    if (!f->raw_json) f->raw_json = adapter_raw_json(p->ad);
+    uint64_t hash = state_fact_hash(f), stored = 0;
+    int found = 0;
+    if (!p->fresh && state_fact_stored_hash(p->ctx->st, f, &stored, &found)) {
+        p->failed = 1;
+        return 1;
+    }
+    if (found && stored == hash) {
+        p->kept++;
+        p->unchanged++;
+        return 0;
+    }
+    fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
+    if (state_fact_put_hashed(p->ctx->st, f, p->cycle, hash)) {
+        p->failed = 1;
+        return 1;
+    }
+    p->kept++;
+    return 0;
+}
+
+int ingest_reject(void *ud, const char *stream, const char *ref, const char *reason, const char *raw) {
+    ingest_stream *p = ud;
+    /* A record rejected now whose earlier version is stored (a bad
+     * correction typed over a good record) is not gone: its last good fact is
+     * kept (seen this cycle, so not pruned), and the alerts resting on it are
+     * neither withdrawn nor changed. Only a record gone from the source or
+     * revoked withdraws them. */
+    int kept = 0;
+    if (ref && *ref && state_quarantine_keep_fact(p->ctx->st, p->source, p->kind, ref, p->cycle, &kept)) {
+        p->failed = 1;
+        return 1;
+    }
+    if (kept && seen_add(p->seen, state_ref_hash(ref))) {
+        p->failed = 1;
+        return 1;
+    }
+    /* The quarantine keeps every reject; the log shows the first few of a
+     * stream so that a broken mapping does not flood it. */
+    if (p->rejected < MAX_LOGGED_REJECTS)
+        gg_warn(p->source, "stream %s, record %s: rejected%s: %s", stream, ref ? ref : "?",
+                kept ? " this cycle, its last good version is kept" : "", reason);
+    else if (p->rejected == MAX_LOGGED_REJECTS)
+        gg_warn(p->source, "stream %s: more rejects are quarantined without logging them (gridgate quarantine list)",
+                stream);
+    if (state_quarantine_add_kind(p->ctx->st, kept ? QK_LAST_GOOD_KEPT : QK_REJECTED, p->source, stream,
+                                  ref ? ref : "", reason, raw, p->cycle)) {
+        p->failed = 1;
+        return 1;
+    }
+    const char *metric = strstr(reason, "not valid") && strstr(reason, "text") ? "encoding_error" : "rejected";
+    if (state_dq_add(p->ctx->st, p->source, metric, stream, 1, p->cycle)) {
+        p->failed = 1;
+        return 1;
+    }
+    p->rejected++;
+    return 0;
+}
+
+void ingest_stream_begin(ingest_stream *p, gg_ctx *ctx, adapter *ad, const char *source, fact_kind kind,
+                         long cycle, int phase_stream, strmap *interest_ids, strmap *interest_cases, seen_set *seen) {
+    memset(p, 0, sizeof *p);
+    p->fresh = state_fact_count_source(ctx->st, source, kind) == 0; /* the first read of a source */
+    p->ctx = ctx;
+    p->ad = ad;
+    p->source = source;
+    p->kind = kind;
+    p->cycle = cycle;
+    p->phase_stream = phase_stream;
+    p->interest_ids = interest_ids;
+    p->interest_cases = interest_cases;
+    p->seen = seen;
+    p->seen0 = seen->n;
+}
+
+void ingest_stream_end(ingest_stream *p, int ok) {
+    /* rolled back: its records were not kept (a stream that never began has no seen set) */
+    if (!ok && p->seen) p->seen->n = p->seen0;
+}
+
+/* ---- the register's names for the worker's pre-check ----------------------- */
+
+static uint64_t pair_hash(const char *id_norm, uint64_t name_hash) {
+    return fnv1a64_update(state_ref_hash(id_norm), &name_hash, sizeof name_hash);
+}
+
+static int push_u64(uint64_t **a, size_t *n, size_t *cap, uint64_t v) {
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 1024;
+        uint64_t *na = realloc(*a, ncap * sizeof *na);
+        if (!na) return -1;
+        *a = na;
+        *cap = ncap;
+    }
+    (*a)[(*n)++] = v;
+    return 0;
+}
+
+typedef struct reg_load {
+    ingest_register *r;
+    size_t capids;
+    int oom;
+} reg_load;
+
+static int reg_add(void *ud, const char *id_norm, uint64_t name_hash) {
+    reg_load *l = ud;
+    if (push_u64(&l->r->ids, &l->r->nids, &l->capids, state_ref_hash(id_norm)) ||
+        push_u64(&l->r->pairs, &l->r->npairs, &l->r->cap, pair_hash(id_norm, name_hash))) {
+        l->oom = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Sorts and drops duplicates (an id with several person facts). */
+static void sort_unique(uint64_t *a, size_t *n) {
+    if (*n < 2) return;
+    qsort(a, *n, sizeof *a, cmp_u64);
+    size_t w = 1;
+    for (size_t i = 1; i < *n; i++)
+        if (a[i] != a[w - 1]) a[w++] = a[i];
+    *n = w;
+}
+
+int ingest_register_load(ingest_register *r, state *st) {
+    memset(r, 0, sizeof *r);
+    reg_load l = {.r = r};
+    if (state_person_name_hashes_each(st, reg_add, &l) || l.oom) {
+        if (l.oom) gg_error("ingest", "out of memory loading the register's name hashes");
+        ingest_register_free(r);
+        return -1;
+    }
+    sort_unique(r->ids, &r->nids);
+    sort_unique(r->pairs, &r->npairs);
+    return 0;
+}
+
+void ingest_register_free(ingest_register *r) {
+    free(r->ids);
+    free(r->pairs);
+    memset(r, 0, sizeof *r);
+}
+
+int ingest_register_may_conflict(const ingest_register *r, const char *id18, const fact *f) {
+    /* the same tests as row_conflicts(), short of folding the name */
+    if (f->f[FF_BIRTH_DATE].set && f->f[FF_BIRTH_DATE].i != ident_birth_date(id18)) return 1;
+    const char *name = f->f[FF_NAME].set ? f->f[FF_NAME].s : NULL;
+    if (!name || !name[0] || !r) return 0;
+    if (r->all) return 1;
+    uint64_t h = state_ref_hash(id18);
+    if (!r->nids || !bsearch(&h, r->ids, r->nids, sizeof h, cmp_u64)) return 0; /* no person: nothing to disagree with */
+    h = pair_hash(id18, state_ref_hash(name));
+    return !bsearch(&h, r->pairs, r->npairs, sizeof h, cmp_u64);
+}
+
+void seen_sort(seen_set *ss) {
+    if (ss->n > 1) qsort(ss->h, ss->n, sizeof *ss->h, cmp_u64);
+}
+
+void seen_free(seen_set *ss) {
+    free(ss->h);
+    memset(ss, 0, sizeof *ss);
+}
