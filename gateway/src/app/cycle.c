@@ -286,8 +286,8 @@ static void state_dir(const gg_ctx *ctx, char *out, size_t outsz) {
 
 /* Pulls every stream of one phase from every loaded adapter: a worker per
  * source (app/pull.c), sources concurrently, streams applied one at a time. */
-static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, strmap *cases, const strmap *new_ids,
-                       cycle_stats *cs, kind_status (*ks)[FK__COUNT]) {
+static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int phase_stream, strmap *ids,
+                       strmap *cases, const strmap *new_ids, cycle_stats *cs, kind_status (*ks)[FK__COUNT]) {
     size_t n = ctx->cfg->nsources, njobs = 0;
     pull_job *jobs = calloc(n ? n : 1, sizeof *jobs);
     size_t *src_of = calloc(n ? n : 1, sizeof *src_of);
@@ -302,7 +302,7 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
     for (size_t i = 0; i < n; i++) {
         adapter *ad = ctx->adapters[i];
         const gg_source_conf *src = &ctx->cfg->sources[i];
-        if (!src->enabled) continue;
+        if (!src->enabled || (pull && !pull[i])) continue; /* not pulled: ks stays 0, not pruned */
         if (!ad) {
             if (!phase_stream) {
                 gg_error(src->name, "skipped: %s", ctx->load_errors[i] ? ctx->load_errors[i] : "adapter not loaded");
@@ -542,7 +542,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
 
     /* Phase 1: the small side, then what it no longer holds is pruned so the
      * resolved set built from it is current. */
-    pull_phase(ctx, cs->cycle, 0, NULL, NULL, NULL, cs, ks);
+    pull_phase(ctx, opts ? opts->pull : NULL, cs->cycle, 0, NULL, NULL, NULL, cs, ks);
     /* Pruning is housekeeping: when the state store fails (logged there) the
      * facts are pruned next cycle; a failed rollback has nothing left to undo. */
     if (state_begin(ctx->st) == 0) {
@@ -568,7 +568,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     if (since >= 0)
         gg_info("cycle", "%zu ids became of interest since cycle %ld (looked up by incremental streams)",
                 strmap_count(&new_ids), since);
-    pull_phase(ctx, cs->cycle, 1, &ids, &cases, &new_ids, cs, ks);
+    pull_phase(ctx, opts ? opts->pull : NULL, cs->cycle, 1, &ids, &cases, &new_ids, cs, ks);
     strmap_free(&ids);
     strmap_free(&cases);
     strmap_free(&new_ids);
@@ -577,6 +577,10 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         if (state_commit(ctx->st)) (void)state_rollback(ctx->st);
     }
     free(ks);
+    if (opts && opts->no_match) { /* pull only: matching is the run loop's to schedule */
+        factset_free(&fs);
+        goto deliver;
+    }
 
     /* Identity and rules over what the state store holds: the small side is
      * already loaded; add the kept payments and incomes, and the verdicts. */
@@ -652,6 +656,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     alert_list_free(&al);
     factset_free(&fs);
 
+deliver:
     if (!opts || opts->deliver) cycle_deliver(ctx, cs);
 
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -6,6 +6,9 @@
  * Staleness of a source is now - its last success (or now - the daemon's start
  * when it never succeeded). The daemon is healthy when no enabled source is
  * staler than stale_after seconds; it is ready once a cycle has completed.
+ * A stale source's "stale_since" is when it crossed that line (last success,
+ * or start, + stale_after); "backoff_seconds" and "next_pull" come from the
+ * run loop's schedule (health_source_schedule).
  *
  * Ownership: the table copies the names and messages it keeps; health_json()
  * returns a new jansson reference. Error texts are stored as given: callers
@@ -27,6 +30,9 @@ void health_free(gg_health *h);
 void health_source_add(gg_health *h, const char *source);
 void health_source_ok(gg_health *h, const char *source, time_t at);
 void health_source_error(gg_health *h, const char *source, time_t at, const char *error);
+/* The run loop's schedule of a source after a pull: when it is due next and
+ * the current backoff cap (0 when its last pull succeeded). */
+void health_source_schedule(gg_health *h, const char *source, time_t next, long backoff);
 /* A cycle ended: its number, end time, duration, and the outbox backlog. */
 void health_cycle_done(gg_health *h, long cycle, time_t at, double seconds, long outbox_pending, long outbox_dead);
 
