@@ -225,7 +225,8 @@ static void sched_after_cycle(run_sched *rs, const gg_ctx *ctx, gg_metrics *m, g
         metrics_gauge_set(m, "gridgate_source_backoff_seconds",
                           "Current backoff cap of a failing source (0 when its last pull succeeded).", lb,
                           (double)schedule_backoff_cap(s->schedule, r->failures));
-        health_source_schedule(h, s->name, r->next, schedule_backoff_cap(s->schedule, r->failures));
+        health_source_schedule(h, s->name, r->next, schedule_backoff_cap(s->schedule, r->failures),
+                               failed ? 0 : r->next);
         if (failed)
             gg_log_kv(GG_LOG_WARN, s->name, kv, "pull failed %d time(s) in a row: backing off up to %lds",
                       r->failures, schedule_backoff_cap(s->schedule, r->failures));

@@ -14,6 +14,7 @@ typedef struct src_health {
     char *last_error;
     long consecutive_failures;
     time_t next_pull;   /* 0 = not scheduled yet */
+    time_t refresh_due; /* the pull expected to refresh it; 0 = not known */
     long backoff;       /* seconds; 0 = not backing off */
 } src_health;
 
@@ -102,12 +103,13 @@ void health_source_error(gg_health *h, const char *source, time_t at, const char
     pthread_mutex_unlock(&h->mu);
 }
 
-void health_source_schedule(gg_health *h, const char *source, time_t next, long backoff) {
+void health_source_schedule(gg_health *h, const char *source, time_t next, long backoff, time_t refresh_due) {
     pthread_mutex_lock(&h->mu);
     src_health *s = find(h, source, 1);
     if (s) {
         s->next_pull = next;
         s->backoff = backoff;
+        if (refresh_due) s->refresh_due = refresh_due;
     }
     pthread_mutex_unlock(&h->mu);
 }
@@ -146,9 +148,10 @@ int health_json(gg_health *h, time_t now, json_t **body) {
         const src_health *s = &h->s[i];
         long stale = (long)(now - (s->last_success ? s->last_success : h->started));
         if (stale < 0) stale = 0;
-        int is_stale = stale > h->stale_after;
+        time_t due = s->refresh_due > s->last_success ? s->refresh_due : s->last_success ? s->last_success : h->started;
+        time_t since = due + (time_t)h->stale_after;
+        int is_stale = now > since;
         if (is_stale) healthy = 0;
-        time_t since = (s->last_success ? s->last_success : h->started) + (time_t)h->stale_after;
         json_array_append_new(
             srcs, json_pack("{s:s, s:o, s:o, s:o, s:I, s:b, s:o, s:I, s:I, s:o}", "source", s->name, "last_success",
                             time_or_null(s->last_success), "last_error",
