@@ -401,8 +401,12 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
         match_after_cycle(&mt, &ctx, match, rc, t0, t1);
         free(pull);
 #ifdef GG_HAVE_SYSTEMD
-        sd_notifyf(0, "STATUS=cycle %ld done: %ld streams failed, %ld alerts", cs.cycle, cs.streams_failed,
-                   cs.alerts_total);
+        if (match)
+            sd_notifyf(0, "STATUS=cycle %ld done: %ld streams failed, %ld alerts", cs.cycle, cs.streams_failed,
+                       cs.alerts_total);
+        else
+            sd_notifyf(0, "STATUS=cycle %ld done: %zu sources pulled, %ld streams failed, matching %s", cs.cycle,
+                       npull, cs.streams_failed, mt.first_new ? "pending" : "not needed");
 #endif
         if (rc < 0) {
             fprintf(stderr, "gridgate run: the cycle could not run (see the log above)\n");
