@@ -51,6 +51,46 @@ static void test_staleness(void **state) {
     health_free(h);
 }
 
+/* With the run loop's schedule: an hourly source is not stale between its
+ * pulls; one that fails is stale stale_after after the pull it missed, with
+ * stale_since, its failures and backoff in the report. */
+static void test_staleness_follows_schedule(void **state) {
+    (void)state;
+    gg_health *h = health_new(100, 1000);
+    health_source_ok(h, "civil", 1000);
+    health_source_schedule(h, "civil", 4600, 0, 4600); /* next pull in an hour */
+    json_t *b = NULL;
+    assert_int_equal(health_json(h, 3000, &b), 1); /* 2000 s old, but not due yet */
+    json_t *s = source(b, "civil");
+    assert_false(json_is_true(json_object_get(s, "stale")));
+    assert_true(json_is_null(json_object_get(s, "stale_since")));
+    assert_string_equal(json_string_value(json_object_get(s, "next_pull")), "1970-01-01T01:16:40Z");
+    assert_int_equal(json_integer_value(json_object_get(s, "backoff_seconds")), 0);
+    json_decref(b);
+    /* the 4600 pull fails: backoff, next try later; the promised refresh stays 4600 */
+    health_source_error(h, "civil", 4601, "connection refused");
+    health_source_schedule(h, "civil", 8230, 30, 0);
+    assert_int_equal(health_json(h, 4700, &b), 1); /* 100 s late: not yet */
+    json_decref(b);
+    assert_int_equal(health_json(h, 4701, &b), 0);
+    s = source(b, "civil");
+    assert_true(json_is_true(json_object_get(s, "stale")));
+    assert_string_equal(json_string_value(json_object_get(s, "stale_since")), "1970-01-01T01:18:20Z"); /* 4700 */
+    assert_int_equal(json_integer_value(json_object_get(s, "consecutive_failures")), 1);
+    assert_int_equal(json_integer_value(json_object_get(s, "backoff_seconds")), 30);
+    assert_int_equal(json_integer_value(json_object_get(s, "staleness_seconds")), 3701);
+    json_decref(b);
+    /* recovered */
+    health_source_ok(h, "civil", 8230);
+    health_source_schedule(h, "civil", 11830, 0, 11830);
+    assert_int_equal(health_json(h, 8300, &b), 1);
+    s = source(b, "civil");
+    assert_false(json_is_true(json_object_get(s, "stale")));
+    assert_int_equal(json_integer_value(json_object_get(s, "consecutive_failures")), 0);
+    json_decref(b);
+    health_free(h);
+}
+
 static void test_errors_masked_and_counted(void **state) {
     (void)state;
     gg_health *h = health_new(100, 1000);
@@ -113,6 +153,7 @@ static void test_listen_parse(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_staleness),
+        cmocka_unit_test(test_staleness_follows_schedule),
         cmocka_unit_test(test_errors_masked_and_counted),
         cmocka_unit_test(test_token_equal),
         cmocka_unit_test(test_listen_parse),

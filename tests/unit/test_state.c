@@ -808,6 +808,35 @@ static void test_persons_on_demand(void **stp) {
     state_close(st);
 }
 
+/* The fact change counter: inserts, content changes and deletions count;
+ * re-storing a fact as it was (a later cycle) does not; a rolled-back write
+ * does not either; a new handle starts at 0. */
+static void test_facts_changes(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    assert_int_equal(state_facts_changes(st), 0);
+    put_simple_at(st, FK_DEATH, "src", "d1", "110105194912310029", NULL, 1);
+    put_simple_at(st, FK_DEATH, "src", "d2", "110105194912310037", NULL, 1);
+    assert_int_equal(state_facts_changes(st), 2);
+    put_simple_at(st, FK_DEATH, "src", "d1", "110105194912310029", NULL, 2); /* same content */
+    put_simple_at(st, FK_DEATH, "src", "d2", "110105194912310037", NULL, 2);
+    assert_int_equal(state_facts_changes(st), 2);
+    put_simple_at(st, FK_DEATH, "src", "d1", "110105194912310053", NULL, 3); /* id changed */
+    assert_int_equal(state_facts_changes(st), 3);
+    assert_int_equal(state_begin(st), 0);
+    put_simple_at(st, FK_DEATH, "src", "d3", "110105194912310045", NULL, 3);
+    assert_int_equal(state_rollback(st), 0);
+    assert_int_equal(state_facts_changes(st), 3);
+    long gone = 0;
+    assert_int_equal(state_facts_prune(st, "src", FK_DEATH, 3, &gone), 0); /* d2: last seen in 2 */
+    assert_int_equal(gone, 1);
+    assert_int_equal(state_facts_changes(st), 4);
+    state_close(st);
+    st = open_ok(fx);
+    assert_int_equal(state_facts_changes(st), 0);
+    state_close(st);
+}
+
 /* Deaths/custody/members first stored after a cycle, for targeted lookups;
  * re-seeing a fact later does not make it new again, other kinds never count. */
 static void test_interest_new(void **stp) {
@@ -1554,6 +1583,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_interest_new, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fact_hash_and_prune_unseen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persons_on_demand, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_facts_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watermarks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_marks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fact_round_trip_every_kind, setup, teardown),

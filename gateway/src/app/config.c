@@ -129,6 +129,22 @@ static int set_schedule(const confkey *k, void *base, const char *name, const ch
     return schedule_conf_key(&((gg_source_conf *)base)->schedule, name + strlen("schedule."), val, err, errsz);
 }
 
+/* A duration ("90", "90s", "15m", "2h", "1d", or "0") into the long at
+ * k->offset, in seconds, within k->min..k->max. */
+static int set_seconds(const confkey *k, void *base, const char *name, const char *val, char *err, size_t errsz) {
+    long secs = 0;
+    if (strcmp(val, "0") != 0 && schedule_parse_duration(val, &secs) != 0) {
+        snprintf(err, errsz, "key %s: bad duration '%s' (e.g. 30, 30s, 5m, 2h, 1d)", name, val);
+        return -1;
+    }
+    if (secs < k->min || secs > k->max) {
+        snprintf(err, errsz, "key %s: %s is out of range (%lds .. %lds)", name, val, k->min, k->max);
+        return -1;
+    }
+    *(long *)((char *)base + k->offset) = secs;
+    return 0;
+}
+
 #define G(f) offsetof(gg_config, f)
 #define S(f) offsetof(gg_source_conf, f)
 #define C(f) offsetof(gg_conn_conf, f)
@@ -146,6 +162,10 @@ static const confkey config_map[] = {
      "seconds a stop (SIGTERM) may take; a pull still running then is abandoned, uncommitted"},
     {"gridgate", "workers", CK_LONG, NULL, 1, 64, G(workers), NULL, NULL,
      "sources pulled at once, each in its own worker process; unset = the number of sources, at most 4"},
+    {"gridgate", "match_debounce", CK_STRING, "5s", 0, 86400, G(match_debounce), set_seconds, NULL,
+     "run loop: after a pull brought new or changed facts, match once no other pull did for this long (0 = at once)"},
+    {"gridgate", "match_max_wait", CK_STRING, "60s", 0, 7L * 86400, G(match_max_wait), set_seconds, NULL,
+     "run loop: match at the latest this long after the first new facts, however often pulls keep bringing more"},
     {"gridgate", "today", CK_DATE, NULL, 0, 0, G(rules.today), NULL, NULL,
      "fixed date bounding ongoing enrollments (tests, replays); unset = the clock"},
 

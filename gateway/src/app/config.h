@@ -70,6 +70,8 @@ typedef struct gg_config {
     char *log_file;         /* NULL: stderr */
     long shutdown_timeout;  /* seconds a stop may take; default 30 */
     long workers;       /* [gridgate] workers: sources pulled at once; 0 = min(sources, 4) */
+    long match_debounce;    /* seconds of quiet after new facts before matching; default 5 */
+    long match_max_wait;    /* matching at the latest this long after the first new facts; default 60 */
     gg_source_conf *sources;
     size_t nsources;
     rules_config rules;

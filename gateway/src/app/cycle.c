@@ -198,7 +198,7 @@ static void state_dir(const gg_ctx *ctx, char *out, size_t outsz) {
 
 /* Pulls every stream of one phase from every loaded adapter: a worker per
  * source (app/pull.c), sources concurrently, streams applied one at a time. */
-static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, strmap *cases, const strmap *new_ids,
+static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int phase_stream, strmap *ids, strmap *cases, const strmap *new_ids,
                        cycle_stats *cs, kind_status (*ks)[FK__COUNT], seen_set (*seen)[FK__COUNT],
                        const ingest_register *reg) {
     size_t n = ctx->cfg->nsources, njobs = 0;
@@ -215,7 +215,7 @@ static void pull_phase(gg_ctx *ctx, long cycle, int phase_stream, strmap *ids, s
     for (size_t i = 0; i < n; i++) {
         adapter *ad = ctx->adapters[i];
         const gg_source_conf *src = &ctx->cfg->sources[i];
-        if (!src->enabled) continue;
+        if (!src->enabled || (pull && !pull[i])) continue; /* not pulled: ks stays 0, not pruned */
         if (!ad) {
             if (!phase_stream) {
                 gg_error(src->name, "skipped: %s", ctx->load_errors[i] ? ctx->load_errors[i] : "adapter not loaded");
@@ -578,7 +578,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
 
     /* Phase 1: the small side, then what it no longer holds is pruned so the
      * resolved set built from it is current. */
-    pull_phase(ctx, cs->cycle, 0, NULL, NULL, NULL, cs, ks, seen, NULL);
+    pull_phase(ctx, opts ? opts->pull : NULL, cs->cycle, 0, NULL, NULL, NULL, cs, ks, seen, NULL);
     /* Pruning is housekeeping: when the state store fails (logged there) the
      * facts are pruned next cycle; a failed rollback has nothing left to undo. */
     if (state_begin(ctx->st) == 0) {
@@ -608,7 +608,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
             gg_warn("cycle", "register names not loaded; workers send every named payment/income row");
             reg.all = 1;
         }
-        pull_phase(ctx, cs->cycle, 1, &ids, &cases, &new_ids, cs, ks, seen, &reg);
+        pull_phase(ctx, opts ? opts->pull : NULL, cs->cycle, 1, &ids, &cases, &new_ids, cs, ks, seen, &reg);
         ingest_register_free(&reg);
         if (state_begin(ctx->st) == 0) {
             prune_facts(ctx, 1, ks, seen); /* as in phase 1 */
@@ -622,6 +622,10 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         for (int k = 0; k < FK__COUNT; k++) seen_free(&seen[i][k]);
     free(seen);
     free(ks);
+    if (opts && opts->no_match) { /* pull only: matching is the run loop's to schedule */
+        factset_free(&fs);
+        goto deliver;
+    }
 
     /* Identity and rules over what the state store holds: the small side is
      * already loaded; add the kept payments and incomes, the verdicts and the
@@ -702,6 +706,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     alert_list_free(&al);
     factset_free(&fs);
 
+deliver:
     if (!opts || opts->deliver) cycle_deliver(ctx, cs);
 
     clock_gettime(CLOCK_MONOTONIC, &t1);

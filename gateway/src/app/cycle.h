@@ -33,8 +33,17 @@ typedef struct cycle_stats {
     size_t nroute_skipped;
 } cycle_stats;
 
+/* What a cycle does. A zeroed struct with deliver = 1 is the full cycle:
+ * every enabled source pulled, matching run, due deliveries pushed. */
 typedef struct cycle_opts {
     int deliver;   /* push due outbox rows to sinks (default 1) */
+    /* Sources to pull, one flag per ctx->cfg->sources index (borrowed;
+     * NULL = every enabled source). A source not pulled keeps its facts: it
+     * is neither pruned nor are its watermarks or marks touched. */
+    const unsigned char *pull;
+    /* 1: pull only; identity, rules and alerts are not run this cycle (the
+     * run loop debounces matching). Deliveries still go out when deliver. */
+    int no_match;
 } cycle_opts;
 
 /* Returns 0 when every stream and delivery succeeded, 1 when the cycle

@@ -203,12 +203,12 @@ static void sched_sync(run_sched *rs, const gg_ctx *ctx, time_t now) {
 
 /* After a cycle that started at t0: each source pulled in it gets its next
  * time, with backoff when it failed. */
-static void sched_after_cycle(run_sched *rs, const gg_ctx *ctx, gg_metrics *m, const cycle_stats *cs, int rc,
-                              time_t t0, time_t t1, int once) {
+static void sched_after_cycle(run_sched *rs, const gg_ctx *ctx, gg_metrics *m, gg_health *h, const cycle_stats *cs,
+                              int rc, const unsigned char *pulled, time_t t0, time_t t1) {
     for (size_t i = 0; i < ctx->cfg->nsources; i++) {
         const gg_source_conf *s = &ctx->cfg->sources[i];
         run_source *r = sched_find(rs, s->name);
-        if (!r || (!once && r->next > t0)) continue; /* not due: not pulled */
+        if (!r || !pulled[i]) continue;
         int failed = rc < 0;
         for (size_t k = 0; k < cs->nstreams; k++)
             if (!strcmp(cs->streams[k].source, s->name) && cs->streams[k].error[0]) failed = 1;
@@ -225,6 +225,8 @@ static void sched_after_cycle(run_sched *rs, const gg_ctx *ctx, gg_metrics *m, c
         metrics_gauge_set(m, "gridgate_source_backoff_seconds",
                           "Current backoff cap of a failing source (0 when its last pull succeeded).", lb,
                           (double)schedule_backoff_cap(s->schedule, r->failures));
+        health_source_schedule(h, s->name, r->next, schedule_backoff_cap(s->schedule, r->failures),
+                               failed ? 0 : r->next);
         if (failed)
             gg_log_kv(GG_LOG_WARN, s->name, kv, "pull failed %d time(s) in a row: backing off up to %lds",
                       r->failures, schedule_backoff_cap(s->schedule, r->failures));
@@ -235,13 +237,13 @@ static void sched_after_cycle(run_sched *rs, const gg_ctx *ctx, gg_metrics *m, c
 
 /* SIGHUP: log file reopened; configuration and adapters reloaded and
  * swapped in, or the old ones kept with the reason logged. */
-static void run_reload(run_sched *rs, gg_ctx *ctx, gg_health *health) {
+static int run_reload(run_sched *rs, gg_ctx *ctx, gg_health *health) {
     char err[2048];
     gg_info("run", "SIGHUP: reloading %s", ctx->cfg->path);
     if (gg_log_reopen(err, sizeof err)) gg_error("run", "%s (still writing to the old file)", err);
     if (gg_ctx_reload(ctx, err, sizeof err)) {
         gg_error("run", "new configuration rejected, the running one is kept: %s", err);
-        return;
+        return 0;
     }
     for (size_t i = 0; i < ctx->cfg->nsources; i++)
         if (ctx->cfg->sources[i].enabled) health_source_add(health, ctx->cfg->sources[i].name);
@@ -252,6 +254,57 @@ static void run_reload(run_sched *rs, gg_ctx *ctx, gg_health *health) {
             gg_error(s->name, "adapter not loaded after reload: %s", ctx->load_errors[i]);
     }
     gg_info("run", "configuration reloaded: %zu sources (label, adapters and schedules in effect)", rs->n);
+    return 1;
+}
+
+/* Matching, debounced: a pull that changed the facts in the state store
+ * (state_facts_changes) makes matching pending; it runs once
+ * [gridgate] match_debounce passed with no further change, at the latest
+ * match_max_wait after the first one. The first cycle and --once always
+ * match; so does the first cycle of a new day (ongoing enrollments and
+ * overdue verdicts move with the date) and a cycle after a reload (rules
+ * may have changed). */
+typedef struct run_match {
+    time_t first_new, last_new; /* pending changes; 0 = none */
+    long changes;               /* the store's change counter after the last cycle */
+    int matched, yday, year;    /* a match ran; the local day of the last one */
+} run_match;
+
+static void match_pending(run_match *mt, time_t at) {
+    if (!mt->first_new) mt->first_new = at;
+    mt->last_new = at;
+}
+
+static int match_now(const run_match *mt, const gg_config *c, time_t now, int once) {
+    struct tm tm;
+    localtime_r(&now, &tm);
+    if (once || !mt->matched || tm.tm_yday != mt->yday || tm.tm_year != mt->year) return 1;
+    time_t due = schedule_match_due(mt->first_new, mt->last_new, c->match_debounce, c->match_max_wait);
+    return due && due <= now;
+}
+
+/* After a cycle: a successful match clears what was pending (the pulls of the
+ * same cycle came before it); a failed one leaves it pending; a pull-only
+ * cycle makes matching pending when the facts changed (or the counter could
+ * not be read). */
+static void match_after_cycle(run_match *mt, gg_ctx *ctx, int matched, int rc, time_t t0, time_t t1) {
+    long n = state_facts_changes(ctx->st);
+    if (matched && rc >= 0) {
+        struct tm tm;
+        localtime_r(&t0, &tm);
+        mt->first_new = mt->last_new = 0;
+        mt->matched = 1;
+        mt->yday = tm.tm_yday;
+        mt->year = tm.tm_year;
+    } else if (matched || n < 0 || n != mt->changes) {
+        match_pending(mt, t1);
+        char tb[40];
+        time_t due = schedule_match_due(mt->first_new, mt->last_new, ctx->cfg->match_debounce,
+                                        ctx->cfg->match_max_wait);
+        gg_debug("run", "%s: matching at %s unless more pulls change facts", matched ? "matching failed" :
+                 n < 0 ? "fact changes unknown" : "facts changed", fmt_local(due, tb, sizeof tb));
+    }
+    mt->changes = n;
 }
 
 static int cmd_run(const char *cfg, int argc, char **argv) {
@@ -322,35 +375,51 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
     shutdown_secs = (sig_atomic_t)ctx.cfg->shutdown_timeout;
     run_sched rs = {.interval = interval, .seed = (unsigned)started ^ (unsigned)getpid()};
     sched_sync(&rs, &ctx, started);
+    run_match mt = {.changes = state_facts_changes(ctx.st)};
     gg_info("run", "daemon started (pid %ld), %zu sources, default interval %lds", (long)getpid(), rs.n, interval);
     int rc = 0;
     for (;;) {
-        cycle_opts co = {.deliver = push};
-        cycle_stats cs;
-        /* Until the worker-per-source engine takes a list of due sources,
-         * sources not due are left out of this cycle by disabling them for
-         * its duration: their facts stay in the state store for matching. */
+        /* The sources due now are pulled (every one with --once); the others
+         * keep their facts and state. Matching runs when due (run_match). */
         time_t t0 = time(NULL);
-        int *was = xcalloc(ctx.cfg->nsources ? ctx.cfg->nsources : 1, sizeof *was);
-        for (size_t i = 0; i < ctx.cfg->nsources; i++) {
-            was[i] = ctx.cfg->sources[i].enabled;
+        size_t ns = ctx.cfg->nsources, npull = 0;
+        unsigned char *pull = xcalloc(ns ? ns : 1, 1);
+        for (size_t i = 0; i < ns; i++) {
             run_source *r = sched_find(&rs, ctx.cfg->sources[i].name);
-            if (!once && r && r->next > t0) ctx.cfg->sources[i].enabled = 0;
-            else if (was[i]) gg_debug(ctx.cfg->sources[i].name, "due: pulled in this cycle");
+            if (!r || (!once && r->next > t0)) continue; /* disabled or not due */
+            pull[i] = 1;
+            npull++;
+            gg_debug(ctx.cfg->sources[i].name, "due: pulled in this cycle");
         }
+        int match = match_now(&mt, ctx.cfg, t0, once);
+        cycle_opts co = {.deliver = push, .pull = pull, .no_match = !match};
+        cycle_stats cs;
         rc = cycle_run(&ctx, &co, &cs);
-        for (size_t i = 0; i < ctx.cfg->nsources; i++) ctx.cfg->sources[i].enabled = was[i];
-        free(was);
         time_t t1 = time(NULL);
         record_cycle(metrics, health, &ctx, &cs, rc, t1);
-        sched_after_cycle(&rs, &ctx, metrics, &cs, rc, t0, t1, once);
+        sched_after_cycle(&rs, &ctx, metrics, health, &cs, rc, pull, t0, t1);
+        match_after_cycle(&mt, &ctx, match, rc, t0, t1);
+        free(pull);
 #ifdef GG_HAVE_SYSTEMD
-        sd_notifyf(0, "STATUS=cycle %ld done: %ld streams failed, %ld alerts", cs.cycle, cs.streams_failed,
-                   cs.alerts_total);
+        if (match)
+            sd_notifyf(0, "STATUS=cycle %ld done: %ld streams failed, %ld alerts", cs.cycle, cs.streams_failed,
+                       cs.alerts_total);
+        else
+            sd_notifyf(0, "STATUS=cycle %ld done: %zu sources pulled, %ld streams failed, matching %s", cs.cycle,
+                       npull, cs.streams_failed, mt.first_new ? "pending" : "not needed");
 #endif
         if (rc < 0) {
             fprintf(stderr, "gridgate run: the cycle could not run (see the log above)\n");
             rc = 1;
+        } else if (!match) {
+            printf("cycle %ld: %zu sources pulled: %ld facts kept, %ld rows not of interest, %ld rejected, "
+                   "%ld invalid ids; matching %s; %ld delivered, %ld delivery failures; %ld streams failed; "
+                   "%.2fs\n",
+                   cs.cycle, npull, cs.facts_kept, cs.rows_skipped, cs.rejected, cs.invalid_ids,
+                   mt.first_new ? "pending" : "not needed (no fact changed)", cs.delivered, cs.delivery_failed,
+                   cs.streams_failed, cs.seconds);
+            fflush(stdout);
+            rc = rc ? 3 : 0;
         } else {
             printf("cycle %ld: %ld facts kept, %ld rows not of interest, %ld rejected, %ld invalid ids; "
                    "%ld alerts (%ld new, %ld updated, %ld withdrawn, %ld overdue, %ld verdicts); "
@@ -362,14 +431,15 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
             rc = rc ? 3 : 0;
         }
         if (once) break;
-        /* Wait for the first source due, a reload or a stop. */
+        /* Wait for the first source due, matching due, a reload or a stop. */
         while (!stop_requested) {
             if (reload_requested) {
                 reload_requested = 0;
-                run_reload(&rs, &ctx, health);
+                if (run_reload(&rs, &ctx, health)) match_pending(&mt, time(NULL));
                 shutdown_secs = (sig_atomic_t)ctx.cfg->shutdown_timeout;
             }
-            if (sched_earliest(&rs) <= time(NULL)) break;
+            time_t now = time(NULL);
+            if (sched_earliest(&rs) <= now || (mt.first_new && match_now(&mt, ctx.cfg, now, 0))) break;
             sleep(1);
         }
         if (stop_requested) break;
@@ -518,7 +588,8 @@ static int cmd_status(const char *cfg, int argc, char **argv) {
                    metric_sum(metrics, "gridgate_records_quarantined_total"), metric_sum(metrics, "gridgate_alerts"));
         else if (metrics)
             printf("metrics  refused (%ld): check [admin] token_file\n", mcode);
-        printf("\n%-14s %-21s %10s %6s  %s\n", "SOURCE", "LAST SUCCESS", "STALENESS", "FAILS", "LAST ERROR");
+        printf("\n%-14s %-21s %10s %6s %8s %-21s %-21s %s\n", "SOURCE", "LAST SUCCESS", "STALENESS", "FAILS",
+               "BACKOFF", "STALE SINCE", "NEXT PULL", "LAST ERROR");
         size_t i;
         json_t *s;
         json_array_foreach(json_object_get(h, "sources"), i, s) {
@@ -528,8 +599,13 @@ static int cmd_status(const char *cfg, int argc, char **argv) {
             snprintf(stale, sizeof stale, "%" JSON_INTEGER_FORMAT "s%s",
                      json_integer_value(json_object_get(s, "staleness_seconds")),
                      json_is_true(json_object_get(s, "stale")) ? "!" : "");
-            printf("%-14s %-21s %10s %6" JSON_INTEGER_FORMAT "  %.100s\n", json_string_value(json_object_get(s, "source")),
-                   ls ? ls : "never", stale, json_integer_value(json_object_get(s, "consecutive_failures")),
+            const char *ss = json_string_value(json_object_get(s, "stale_since"));
+            const char *np = json_string_value(json_object_get(s, "next_pull"));
+            char bo[24];
+            snprintf(bo, sizeof bo, "%" JSON_INTEGER_FORMAT "s", json_integer_value(json_object_get(s, "backoff_seconds")));
+            printf("%-14s %-21s %10s %6" JSON_INTEGER_FORMAT " %8s %-21s %-21s %.100s\n",
+                   json_string_value(json_object_get(s, "source")), ls ? ls : "never", stale,
+                   json_integer_value(json_object_get(s, "consecutive_failures")), bo, ss ? ss : "-", np ? np : "-",
                    le ? le : "");
         }
         rc = code == 200 ? 0 : 3;

@@ -13,6 +13,9 @@ typedef struct src_health {
     time_t last_success, last_error_at;  /* 0 = never */
     char *last_error;
     long consecutive_failures;
+    time_t next_pull;   /* 0 = not scheduled yet */
+    time_t refresh_due; /* the pull expected to refresh it; 0 = not known */
+    long backoff;       /* seconds; 0 = not backing off */
 } src_health;
 
 struct gg_health {
@@ -100,6 +103,17 @@ void health_source_error(gg_health *h, const char *source, time_t at, const char
     pthread_mutex_unlock(&h->mu);
 }
 
+void health_source_schedule(gg_health *h, const char *source, time_t next, long backoff, time_t refresh_due) {
+    pthread_mutex_lock(&h->mu);
+    src_health *s = find(h, source, 1);
+    if (s) {
+        s->next_pull = next;
+        s->backoff = backoff;
+        if (refresh_due) s->refresh_due = refresh_due;
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
 void health_cycle_done(gg_health *h, long cycle, time_t at, double seconds, long outbox_pending, long outbox_dead) {
     pthread_mutex_lock(&h->mu);
     h->cycle = cycle;
@@ -134,14 +148,18 @@ int health_json(gg_health *h, time_t now, json_t **body) {
         const src_health *s = &h->s[i];
         long stale = (long)(now - (s->last_success ? s->last_success : h->started));
         if (stale < 0) stale = 0;
-        int is_stale = stale > h->stale_after;
+        time_t due = s->refresh_due > s->last_success ? s->refresh_due : s->last_success ? s->last_success : h->started;
+        time_t since = due + (time_t)h->stale_after;
+        int is_stale = now > since;
         if (is_stale) healthy = 0;
         json_array_append_new(
-            srcs, json_pack("{s:s, s:o, s:o, s:o, s:I, s:b, s:I}", "source", s->name, "last_success",
+            srcs, json_pack("{s:s, s:o, s:o, s:o, s:I, s:b, s:o, s:I, s:I, s:o}", "source", s->name, "last_success",
                             time_or_null(s->last_success), "last_error",
                             s->last_error ? json_string(s->last_error) : json_null(), "last_error_at",
                             time_or_null(s->last_error_at), "staleness_seconds", (json_int_t)stale, "stale",
-                            is_stale, "consecutive_failures", (json_int_t)s->consecutive_failures));
+                            is_stale, "stale_since", is_stale ? time_or_null(since) : json_null(),
+                            "consecutive_failures", (json_int_t)s->consecutive_failures, "backoff_seconds",
+                            (json_int_t)s->backoff, "next_pull", time_or_null(s->next_pull)));
     }
     json_t *cycle = h->cycle >= 0 ? json_pack("{s:I, s:o, s:f}", "number", (json_int_t)h->cycle, "finished",
                                               time_or_null(h->cycle_at), "seconds", h->cycle_seconds)

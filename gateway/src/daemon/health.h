@@ -4,8 +4,15 @@
  * call takes the table's mutex.
  *
  * Staleness of a source is now - its last success (or now - the daemon's start
- * when it never succeeded). The daemon is healthy when no enabled source is
- * staler than stale_after seconds; it is ready once a cycle has completed.
+ * when it never succeeded). A source is stale when it is more than
+ * stale_after seconds late on the refresh its schedule promised: the pull due
+ * after its last success (health_source_schedule's refresh_due), else its
+ * last success, else the daemon's start. So an hourly source is not stale
+ * between its pulls, and one that fails is stale stale_after seconds after
+ * the pull it missed. The daemon is healthy when no enabled source is stale;
+ * it is ready once a cycle has completed. A stale source's "stale_since" is
+ * when it became stale; "backoff_seconds" and "next_pull" come from the run
+ * loop's schedule.
  *
  * Ownership: the table copies the names and messages it keeps; health_json()
  * returns a new jansson reference. Error texts are stored as given: callers
@@ -27,6 +34,11 @@ void health_free(gg_health *h);
 void health_source_add(gg_health *h, const char *source);
 void health_source_ok(gg_health *h, const char *source, time_t at);
 void health_source_error(gg_health *h, const char *source, time_t at, const char *error);
+/* The run loop's schedule of a source after a pull: when it is due next, the
+ * current backoff cap (0 when its last pull succeeded) and, after a success,
+ * when the next successful pull is expected (refresh_due; 0 = keep the one
+ * before: a failed pull does not move it). */
+void health_source_schedule(gg_health *h, const char *source, time_t next, long backoff, time_t refresh_due);
 /* A cycle ended: its number, end time, duration, and the outbox backlog. */
 void health_cycle_done(gg_health *h, long cycle, time_t at, double seconds, long outbox_pending, long outbox_dead);
 

@@ -303,6 +303,34 @@ static int has_column(state *st, const char *table, const char *column) {
     return found;
 }
 
+/* The fact change counter (state_facts_changes): TEMP triggers, so nothing
+ * is added to the file's schema. An upsert that rewrites a fact as it was
+ * (only last_cycle moves) does not count; a rolled-back write un-counts. */
+static const char *const fact_changes_sql =
+    "CREATE TEMP TABLE IF NOT EXISTS fact_changes(n INTEGER NOT NULL);"
+    "INSERT INTO fact_changes SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM fact_changes);"
+    "CREATE TEMP TRIGGER IF NOT EXISTS facts_changed_ins AFTER INSERT ON main.facts"
+    " BEGIN UPDATE fact_changes SET n = n + 1; END;"
+    "CREATE TEMP TRIGGER IF NOT EXISTS facts_changed_del AFTER DELETE ON main.facts"
+    " BEGIN UPDATE fact_changes SET n = n + 1; END;"
+    "CREATE TEMP TRIGGER IF NOT EXISTS facts_changed_upd AFTER UPDATE ON main.facts"
+    " WHEN old.id_norm IS NOT new.id_norm OR old.case_key IS NOT new.case_key"
+    " OR old.fields_json IS NOT new.fields_json OR old.raw_json IS NOT new.raw_json"
+    " OR old.name_norm IS NOT new.name_norm"
+    " BEGIN UPDATE fact_changes SET n = n + 1; END;";
+
+long state_facts_changes(state *st) {
+    sqlite3_stmt *s;
+    if (st_prepare(st, "fact changes", "SELECT n FROM temp.fact_changes", &s)) return -1;
+    long n = -1;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        n = (long)sqlite3_column_int64(s, 0);
+    else
+        st_db_fail(st, "fact changes");
+    sqlite3_finalize(s);
+    return n;
+}
+
 /* Creates or checks the schema inside one transaction. */
 static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
     char *msg = NULL;
@@ -515,6 +543,14 @@ state *state_open(const char *path, char *err, size_t errsz) {
         return NULL;
     }
     if (setup_schema(st, path, err, errsz) != 0) {
+        sqlite3_close(st->db);
+        free(st);
+        return NULL;
+    }
+    char *cmsg = NULL;
+    if (sqlite3_exec(st->db, fact_changes_sql, NULL, NULL, &cmsg) != SQLITE_OK) {
+        gg_set_err(err, errsz, "state %s: fact change counter: %s", path, cmsg ? cmsg : sqlite3_errmsg(st->db));
+        sqlite3_free(cmsg);
         sqlite3_close(st->db);
         free(st);
         return NULL;

@@ -93,6 +93,10 @@ int state_person_name_check(state *st, const char *id_norm, const char *name, co
  * returns nonzero. */
 int state_facts_each(state *st, int k, int (*fn)(void *ud, fact *f), void *ud);
 long state_fact_count(state *st, int k);
+/* Facts inserted, deleted or changed in content (fields, id, case, raw
+ * record, folded name) since this handle was opened; committed writes only.
+ * -1 on error. The run loop debounces matching on it. */
+long state_facts_changes(state *st);
 /* Added for incremental pulls: the death, custody and assistance_member facts
  * first stored in a cycle after `since_cycle` (facts.first_cycle > since), with
  * that cycle: the subjects that became of interest since then, whose payments
