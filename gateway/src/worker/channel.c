@@ -44,6 +44,8 @@ typedef struct obuf {
     int oom;   /* a realloc failed */
 } obuf;
 
+/* Plain realloc, not xrealloc: the buffer grows with what a source writes, and
+ * in a worker a failure under RLIMIT_DATA is reported as the memory cap. */
 static int ob_reserve(obuf *b, size_t n) {
     if (b->len + n <= b->cap) return 1;
     if (b->fixed || b->oom) return 0;
@@ -339,6 +341,7 @@ int ch_reader_feed(ch_reader *r, const void *data, size_t n) {
     if (r->len + n > r->cap) {
         size_t nc = r->cap ? r->cap : 64 * 1024;
         while (nc < r->len + n) nc *= 2;
+        /* Sized by the worker's frames: a failure ends that source only. */
         unsigned char *nb = realloc(r->buf, nc);
         if (nb == NULL) return -1;
         r->buf = nb;
@@ -551,6 +554,7 @@ static int decode_fact(cur *c, const char *source, uint32_t *stream, fact *f) {
     return 0;
 }
 
+/* Room for a frame's strings (a source decides how long): -1 recovers. */
 static int ensure_scratch(char **scratch, size_t *cap, size_t n) {
     if (n + 8 <= *cap) return 0;
     size_t nc = *cap ? *cap : 256;
