@@ -11,9 +11,6 @@ ORDER = ["core", "model", "conn", "adapter", "worker", "identity", "alerts", "ru
          "store", "delivery", "app", "daemon"]
 # (including folder, included header): why it may go up.
 ALLOWED = {
-    # Temporary: the source configuration structs move from app/config.h to a
-    # header of the adapter layer once the configuration map lands.
-    ("adapter", "app/config.h"): "adapter_load is handed its [source] section",
     ("adapter", "alerts/alert.h"): "an adapter's push function is the sink end of the pipeline: it is handed an alert",
     ("delivery", "app/gg.h"): "delivery is handed the daemon context (config, store, adapters)",
     ("delivery", "app/config.h"): "routes and delivery settings are read from the loaded configuration",

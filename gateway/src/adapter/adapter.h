@@ -14,8 +14,8 @@
 
 #include <stddef.h>
 
+#include "adapter/source.h"
 #include "alerts/alert.h"
-#include "app/config.h"
 #include "model/fact.h"
 
 typedef struct adapter adapter;

@@ -12,7 +12,7 @@
 #define EXPLAIN_MAX_EVIDENCE 30
 
 /* Periods as contiguous ranges: "2024-04 至 2024-09", "2024-04、2024-06 至 2024-07". */
-void periods_zh(sbuf *b, const int *periods, size_t n) {
+void alert_periods_zh(sbuf *b, const int *periods, size_t n) {
     size_t i = 0;
     while (i < n) {
         size_t j = i;
@@ -33,7 +33,7 @@ void periods_zh(sbuf *b, const int *periods, size_t n) {
 /* ------------------------------------------------------------------------ */
 /* zh-CN explanations                                                        */
 
-const char *basis_zh(const char *basis) {
+const char *alert_basis_zh(const char *basis) {
     if (!basis) return "死亡登记";
     if (strcmp(basis, "household_deregistration") == 0) return "户籍注销";
     if (strcmp(basis, "cremation") == 0) return "火化记录";
@@ -42,7 +42,7 @@ const char *basis_zh(const char *basis) {
     return basis;
 }
 
-const char *program_zh(const char *p) {
+const char *alert_program_zh(const char *p) {
     if (!p) return "";
     if (strcmp(p, "pension") == 0) return "养老金";
     if (strcmp(p, "dibao") == 0) return "低保";
@@ -73,7 +73,7 @@ static const char *income_kind_zh(const char *k) {
     return k;
 }
 
-const char *asset_kind_zh(const char *k) {
+const char *alert_asset_kind_zh(const char *k) {
     if (!k) return "财产";
     if (strcmp(k, "vehicle") == 0) return "车辆";
     if (strcmp(k, "real_estate") == 0) return "房产";
@@ -81,7 +81,7 @@ const char *asset_kind_zh(const char *k) {
     return k;
 }
 
-const char *subkind_zh(const char *k) {
+const char *alert_subkind_zh(const char *k) {
     if (!k) return NULL;
     if (strcmp(k, "car") == 0) return "小型汽车";
     if (strcmp(k, "truck") == 0) return "货车";
@@ -92,12 +92,12 @@ const char *subkind_zh(const char *k) {
     return k;
 }
 
-const char *custody_kind_zh(const char *k) {
+const char *alert_custody_kind_zh(const char *k) {
     if (k && strcmp(k, "detention") == 0) return "拘留";
     return "服刑";
 }
 
-const char *source_label(source_label_fn label, void *ud, const char *source) {
+const char *alert_source_label(source_label_fn label, void *ud, const char *source) {
     const char *l = (label && source) ? label(ud, source) : NULL;
     if (l && *l) return l;
     return source ? source : "未知来源";
@@ -106,7 +106,7 @@ const char *source_label(source_label_fn label, void *ud, const char *source) {
 
 /* Index of the death evidence that matches the detail's death date and basis
  * (the first death evidence otherwise), or -1. */
-long find_death_evidence(const explain_ctx *x, const char *member) {
+long alert_find_death_evidence(const explain_ctx *x, const char *member) {
     char want[32] = "", got[32];
     const char *basis = alert_jstr(x->detail, "basis");
     alert_jdate(x->detail, "death_date", want, sizeof want);
@@ -125,7 +125,7 @@ long find_death_evidence(const explain_ctx *x, const char *member) {
 }
 
 /* Name of the person with id `id18` among the evidence fields (borrowed), or NULL. */
-const char *find_name_for(const explain_ctx *x, const char *id18) {
+const char *alert_find_name_for(const explain_ctx *x, const char *id18) {
     if (!id18 || !*id18) return NULL;
     for (size_t i = 0; i < x->a->nev; i++) {
         const char *id = alert_jstr(x->fields[i], "id_no");
@@ -137,7 +137,7 @@ const char *find_name_for(const explain_ctx *x, const char *id18) {
 }
 
 /* "张*（4205**********123X）" or either part alone. */
-void person_zh(sbuf *b, const char *name, const char *id18) {
+void alert_person_zh(sbuf *b, const char *name, const char *id18) {
     char nm[512], id[64];
     name_mask(name, nm, sizeof nm);
     ident_mask(id18, id, sizeof id);
@@ -147,20 +147,20 @@ void person_zh(sbuf *b, const char *name, const char *id18) {
     else sb_puts(b, "（身份不详）");
 }
 
-void money_zh(sbuf *b, int64_t fen) {
+void alert_money_zh(sbuf *b, int64_t fen) {
     char m[40];
     fen_format(fen, m, sizeof m);
     sb_printf(b, "%s 元", m);
 }
 
-const char *case_of(const explain_ctx *x) {
+const char *alert_case_of(const explain_ctx *x) {
     if (x->a->case_key) return x->a->case_key;
     const char *c = alert_jstr(x->detail, "case");
     return c ? c : "（未知）";
 }
 
 /* "2024-01-15 至 2024-12-31", or "2024-01-15 至今" when the end is open. */
-void span_zh(sbuf *b, const json_t *o, const char *kfrom, const char *kto) {
+void alert_span_zh(sbuf *b, const json_t *o, const char *kfrom, const char *kto) {
     char from[32] = "日期不详", to[32];
     alert_jdate(o, kfrom, from, sizeof from);
     if (alert_jdate(o, kto, to, sizeof to) == 0) sb_printf(b, "%s 至 %s", from, to);
@@ -177,15 +177,15 @@ static void evidence_values_zh(sbuf *b, const char *kind, const json_t *f) {
     }
     if (strcmp(kind, "death") == 0) {
         sb_printf(b, "死亡日期 %s，依据 %s", alert_jdate(f, "death_date", d1, sizeof d1) ? "不详" : d1,
-                  basis_zh(alert_jstr(f, "basis")));
+                  alert_basis_zh(alert_jstr(f, "basis")));
         if (json_is_true(json_object_get(f, "revoked"))) sb_puts(b, "（已撤销）");
     } else if (strcmp(kind, "payment") == 0) {
         const char *prog = alert_jstr(f, "program");
-        if (prog) sb_printf(b, "%s ", program_zh(prog));
+        if (prog) sb_printf(b, "%s ", alert_program_zh(prog));
         sb_printf(b, "发放月份 %s", alert_jdate(f, "period", d1, sizeof d1) ? "不详" : d1);
         if (alert_jint(f, "amount", &amt) == 0) {
             sb_puts(b, " 金额 ");
-            money_zh(b, amt);
+            alert_money_zh(b, amt);
         }
         const char *c = alert_jstr(f, "case");
         if (c && *c) sb_printf(b, "，案件 %s", c);
@@ -193,7 +193,7 @@ static void evidence_values_zh(sbuf *b, const char *kind, const json_t *f) {
         sb_printf(b, "收入月份 %s", alert_jdate(f, "period", d1, sizeof d1) ? "不详" : d1);
         if (alert_jint(f, "amount", &amt) == 0) {
             sb_puts(b, " 金额 ");
-            money_zh(b, amt);
+            alert_money_zh(b, amt);
         }
         const char *k = income_kind_zh(alert_jstr(f, "kind"));
         if (k) sb_printf(b, "（%s）", k);
@@ -201,21 +201,21 @@ static void evidence_values_zh(sbuf *b, const char *kind, const json_t *f) {
         if (payer && *payer) sb_printf(b, "，支付方 %s", payer);
     } else if (strcmp(kind, "assistance_member") == 0) {
         const char *c = alert_jstr(f, "case"), *prog = alert_jstr(f, "program");
-        sb_printf(b, "案件 %s%s%s，成员 ", c ? c : "?", prog ? " " : "", prog ? program_zh(prog) : "");
-        person_zh(b, alert_jstr(f, "name"), alert_jstr(f, "id_no"));
+        sb_printf(b, "案件 %s%s%s，成员 ", c ? c : "?", prog ? " " : "", prog ? alert_program_zh(prog) : "");
+        alert_person_zh(b, alert_jstr(f, "name"), alert_jstr(f, "id_no"));
         sb_puts(b, "，在保 ");
-        span_zh(b, f, "from", "to");
+        alert_span_zh(b, f, "from", "to");
     } else if (strcmp(kind, "asset") == 0) {
-        sb_puts(b, asset_kind_zh(alert_jstr(f, "kind")));
-        const char *sub = subkind_zh(alert_jstr(f, "subkind"));
+        sb_puts(b, alert_asset_kind_zh(alert_jstr(f, "kind")));
+        const char *sub = alert_subkind_zh(alert_jstr(f, "subkind"));
         if (sub && *sub) sb_printf(b, " %s", sub);
         const char *desc = alert_jstr(f, "description");
         if (desc && *desc) sb_printf(b, "（%s）", desc);
         sb_puts(b, "，持有 ");
-        span_zh(b, f, "from", "to");
+        alert_span_zh(b, f, "from", "to");
     } else if (strcmp(kind, "custody") == 0) {
-        sb_printf(b, "%s ", custody_kind_zh(alert_jstr(f, "kind")));
-        span_zh(b, f, "from", "to");
+        sb_printf(b, "%s ", alert_custody_kind_zh(alert_jstr(f, "kind")));
+        alert_span_zh(b, f, "from", "to");
     } else if (strcmp(kind, "person") == 0) {
         sb_puts(b, "姓名 ");
         char nm[512];
@@ -264,8 +264,8 @@ char *alert_explain_zh(const alert *a, source_label_fn label, void *ud) {
 
     /* 2. Who. */
     sb_puts(&b, "对象：");
-    if (a->id_no[0] || (a->name && *a->name)) person_zh(&b, a->name, a->id_no);
-    else sb_printf(&b, "案件 %s", case_of(&x));
+    if (a->id_no[0] || (a->name && *a->name)) alert_person_zh(&b, a->name, a->id_no);
+    else sb_printf(&b, "案件 %s", alert_case_of(&x));
     if (a->case_key && (a->id_no[0] || (a->name && *a->name))) sb_printf(&b, "，案件 %s", a->case_key);
     if (a->region && *a->region) sb_printf(&b, "，地区 %s", a->region);
     if (a->grid && *a->grid) sb_printf(&b, "，网格 %s", a->grid);
@@ -275,7 +275,7 @@ char *alert_explain_zh(const alert *a, source_label_fn label, void *ud) {
     sb_puts(&b, "证据：\n");
     for (size_t i = 0; i < a->nev && i < EXPLAIN_MAX_EVIDENCE; i++) {
         const alert_evidence *e = &a->ev[i];
-        sb_printf(&b, "  - %s（%s，记录号 %s，%s）：", source_label(label, ud, e->source), kind_zh(e->kind),
+        sb_printf(&b, "  - %s（%s，记录号 %s，%s）：", alert_source_label(label, ud, e->source), kind_zh(e->kind),
                   e->ref ? e->ref : "?", link_zh(e));
         evidence_values_zh(&b, e->kind, x.fields[i]);
         sb_puts(&b, "\n");
@@ -327,10 +327,10 @@ char *alert_summary_zh(const alert *a) {
     } else {
         if (a->nperiods) {
             sb_puts(&b, " ");
-            periods_zh(&b, a->periods, a->nperiods);
+            alert_periods_zh(&b, a->periods, a->nperiods);
         }
         sb_puts(&b, "，合计 ");
-        money_zh(&b, a->amount);
+        alert_money_zh(&b, a->amount);
     }
     sb_printf(&b, "（%s）", confidence_zh(a->conf));
     char *text = sb_take(&b);

@@ -21,6 +21,7 @@
 
 #include "app/ingest.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "model/ident.h"
 
 /* ---- child ------------------------------------------------------------------ */
@@ -242,6 +243,8 @@ static int pend_add(run *R, size_t i, const unsigned char *b, size_t n) {
         if (p->len + n > p->cap) {
             size_t nc = p->cap ? p->cap * 2 : 64 * 1024;
             while (nc < p->len + n) nc *= 2;
+            /* A source's backlog, possibly large: when it cannot grow it
+             * goes to the spool file instead (recovers, so not xrealloc). */
             unsigned char *g = realloc(p->mem, nc);
             if (!g) goto spool;
             p->mem = g;
@@ -303,10 +306,7 @@ static int replay(run *R, size_t i) {
     /* A fresh reader per replay: a queue always starts at a STREAM_BEGIN, and
      * the end of a stream replayed open arrives live, past this reader. */
     ch_reader_free(s->replay);
-    if (!(s->replay = ch_reader_new(R->jobs[i].name, 0))) {
-        snprintf(R->err, sizeof R->err, "out of memory");
-        return -1;
-    }
+    s->replay = ch_reader_new(R->jobs[i].name, 0);
     int rc = replay_bytes(R, i, p->mem, p->len);
     R->mem_used -= p->len;
     p->len = 0;
@@ -389,23 +389,15 @@ int pull_run(pull_job *jobs, size_t njobs, const pull_filter *flt, size_t max_pa
     if (njobs == 0) return 0;
     run R = {.jobs = jobs, .njobs = njobs, .ap = ap, .spool_dir = spool_dir, .owner = -1,
              .mem_bound = mem_bound ? mem_bound : PULL_MEM_BOUND};
-    R.js = calloc(njobs, sizeof *R.js);
-    worker_spec *specs = calloc(njobs, sizeof *specs);
-    child_arg *args = calloc(njobs, sizeof *args);
-    worker_result *res = calloc(njobs, sizeof *res);
+    R.js = xcalloc(njobs, sizeof *R.js);
+    worker_spec *specs = xcalloc(njobs, sizeof *specs);
+    child_arg *args = xcalloc(njobs, sizeof *args);
+    worker_result *res = xcalloc(njobs, sizeof *res);
     int rc = -1;
-    if (!R.js || !specs || !args || !res) {
-        snprintf(err, errsz, "pull: out of memory");
-        goto out;
-    }
     for (size_t i = 0; i < njobs; i++) {
         R.js[i].pend.fd = -1;
         R.js[i].cur = -1;
-        R.js[i].ended = calloc(jobs[i].nstreams ? jobs[i].nstreams : 1, 1);
-        if (!R.js[i].ended) {
-            snprintf(err, errsz, "pull: out of memory");
-            goto out;
-        }
+        R.js[i].ended = xcalloc(jobs[i].nstreams ? jobs[i].nstreams : 1, 1);
         args[i] = (child_arg){.job = &jobs[i], .flt = flt};
         specs[i] = (worker_spec){.name = jobs[i].name, .fn = child_pull, .ud = &args[i],
                                  .read_paths = jobs[i].read_paths, .lim = &jobs[i].lim};

@@ -68,6 +68,13 @@ void conn_sleep_ms(long ms) {
     }
 }
 
+void conn_retry_pause(conn *c, const char *what, int attempt, char *msg, size_t msgsz) {
+    conn_scrub(c, msg, msgsz);
+    long delay = conn_next_backoff(c, attempt);
+    gg_warn(c->log_tag, "%s failed (%s); retry %d of %d in %ld ms", what, msg, attempt + 1, c->opts.retries, delay);
+    conn_sleep_ms(delay);
+}
+
 int64_t conn_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -284,12 +291,8 @@ int conn_sql_statement(conn *c, const conn_sql_driver *d, const char *what, cons
                 if (failures >= c->opts.retries)
                     return conn_fail(c, err, errsz, "%s failed: connection lost and reconnect failed: %s", what,
                                      msg);
-                conn_scrub(c, msg, sizeof msg);
-                long delay = conn_next_backoff(c, failures);
-                gg_warn(c->log_tag, "reconnect failed (%s); retry %d of %d in %ld ms", msg, failures + 1,
-                        c->opts.retries, delay);
+                conn_retry_pause(c, "reconnect", failures, msg, sizeof msg);
                 failures++;
-                conn_sleep_ms(delay);
                 continue;
             }
         }

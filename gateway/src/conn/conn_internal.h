@@ -80,6 +80,9 @@ void conn_first_line(const char *msg, char *out, size_t outsz);
 /* Backoff for `attempt` drawn from the connection's own PRNG, and sleeping it. */
 long conn_next_backoff(conn *c, int attempt);
 void conn_sleep_ms(long ms);
+/* Between two tries of `what` ("connect", "reconnect"): scrubs msg of secrets,
+ * warns "<what> failed (msg); retry N of M in D ms" and sleeps the backoff. */
+void conn_retry_pause(conn *c, const char *what, int attempt, char *msg, size_t msgsz);
 
 /* Monotonic clock in milliseconds. */
 int64_t conn_now_ms(void);

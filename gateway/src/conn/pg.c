@@ -101,11 +101,7 @@ static int pg_open(conn *c, const char *target, char *err, size_t errsz) {
         p->pg = NULL;
         if (permanent || attempt >= c->opts.retries)
             return conn_fail(c, err, errsz, "connect failed: %s", msg);
-        conn_scrub(c, msg, sizeof msg);
-        long delay = conn_next_backoff(c, attempt);
-        gg_warn(c->log_tag, "connect failed (%s); retry %d of %d in %ld ms", msg, attempt + 1,
-                c->opts.retries, delay);
-        conn_sleep_ms(delay);
+        conn_retry_pause(c, "connect", attempt, msg, sizeof msg);
     }
     PQsetNoticeProcessor(p->pg, pg_notice, c);
     char msg[512];

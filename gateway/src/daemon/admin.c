@@ -117,7 +117,7 @@ static void on_metrics(void *ud, const admin_request *rq, admin_reply *out) {
     if (!out->body) {
         out->status = 500;
         out->content_type = "text/plain; charset=utf-8";
-        out->body = strdup("out of memory\n");
+        out->body = xstrdup("out of memory\n");
         return;
     }
     out->content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -169,13 +169,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (!hit) {
         rp.status = path_known ? 405 : 404;
-        rp.body = strdup(path_known ? "{\"error\": \"method not allowed\"}\n" : "{\"error\": \"not found\"}\n");
+        rp.body = xstrdup(path_known ? "{\"error\": \"method not allowed\"}\n" : "{\"error\": \"not found\"}\n");
         return send_reply(c, &rp, 0);
     }
     if (hit->auth && !authed) {
         gg_warn("admin", "%s %s: %s token, refused", method, url, authz ? "wrong" : "no");
         rp.status = 401;
-        rp.body = strdup("{\"error\": \"a valid bearer token is required\"}\n");
+        rp.body = xstrdup("{\"error\": \"a valid bearer token is required\"}\n");
         return send_reply(c, &rp, 1);
     }
     hit->fn(hit->ud, &rq, &rp);
@@ -194,8 +194,7 @@ gg_admin *admin_new(const char *listen, const char *token, gg_health *h, gg_metr
                  listen ? listen : "");
         return NULL;
     }
-    gg_admin *a = calloc(1, sizeof *a);
-    if (!a) gg_oom();
+    gg_admin *a = xcalloc(1, sizeof *a);
     struct sockaddr_in *v4 = (struct sockaddr_in *)&a->addr;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&a->addr;
     if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
@@ -212,8 +211,7 @@ gg_admin *admin_new(const char *listen, const char *token, gg_health *h, gg_metr
         return NULL;
     }
     snprintf(a->listen, sizeof a->listen, "%s", listen);
-    a->token = strdup(token);
-    if (!a->token) gg_oom();
+    a->token = xstrdup(token);
     a->health = h;
     a->metrics = m;
     admin_route(a, "GET", "/healthz", 0, 0, on_healthz, a);
@@ -226,8 +224,7 @@ int admin_route(gg_admin *a, const char *method, const char *path, int prefix, i
     if (a->nroutes >= ADMIN_MAX_ROUTES || strlen(method) >= sizeof a->routes[0].method) return -1;
     route *r = &a->routes[a->nroutes];
     snprintf(r->method, sizeof r->method, "%s", method);
-    r->path = strdup(path);
-    if (!r->path) gg_oom();
+    r->path = xstrdup(path);
     r->prefix = prefix;
     r->auth = auth;
     r->fn = fn;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/mask.h"
+#include "core/util.h"
 
 typedef struct src_health {
     char *name;
@@ -31,8 +32,7 @@ struct gg_health {
 };
 
 gg_health *health_new(long stale_after, time_t started) {
-    gg_health *h = calloc(1, sizeof *h);
-    if (!h) return NULL;
+    gg_health *h = xcalloc(1, sizeof *h);
     if (pthread_mutex_init(&h->mu, NULL)) {
         free(h);
         return NULL;
@@ -54,18 +54,15 @@ void health_free(gg_health *h) {
     free(h);
 }
 
-/* Called with the mutex held. NULL when out of memory. */
+/* Called with the mutex held. NULL when the source is unknown and !add. */
 static src_health *find(gg_health *h, const char *source, int add) {
     for (size_t i = 0; i < h->ns; i++)
         if (!strcmp(h->s[i].name, source)) return &h->s[i];
     if (!add) return NULL;
-    src_health *g = realloc(h->s, (h->ns + 1) * sizeof *g);
-    if (!g) return NULL;
-    h->s = g;
+    h->s = xrealloc(h->s, (h->ns + 1) * sizeof *h->s);
     src_health *s = &h->s[h->ns];
     memset(s, 0, sizeof *s);
-    s->name = strdup(source);
-    if (!s->name) return NULL;
+    s->name = xstrdup(source);
     h->ns++;
     return s;
 }

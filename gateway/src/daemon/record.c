@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 
 #include "core/log.h"
+#include "core/util.h"
 #include "store/audit.h"
 
 void record_start(gg_metrics *m, gg_health *h, const gg_ctx *ctx) {
@@ -167,13 +168,8 @@ void record_cycle(gg_metrics *m, gg_health *h, gg_ctx *ctx, const cycle_stats *c
                         (double)cs->delivery_failed);
 
     /* Snapshots from the state store. */
-    counts *al = calloc(1, sizeof *al);
-    outbox_counts *oc = calloc(1, sizeof *oc);
-    if (!al || !oc) {
-        free(al);
-        free(oc);
-        return;
-    }
+    counts *al = xcalloc(1, sizeof *al);
+    outbox_counts *oc = xcalloc(1, sizeof *oc);
     int al_ok = state_alerts_each(ctx->st, NULL, NULL, count_alert, al) == 0;
     int oc_ok = state_outbox_each(ctx->st, NULL, count_outbox, oc) == 0;
     metrics_lock(m);

@@ -22,7 +22,7 @@ static int deceased_member(rules_ctx *cx, rule_id self, int ci, const member_ref
     const factset *fs = cx->fs;
     int p = g[0].person;
     death_found d;
-    if (p < 0 || !person_death(cx, p, 1, &d)) return 0;
+    if (p < 0 || !rules_person_death(cx, p, 1, &d)) return 0;
     int dmonth = date_month(d.date);
     size_t nq = 0, npay = 0;
     for (size_t i = 0; i < ng; i++) nq += enrolled_after(F(cx, g[i].fi), d.date);
@@ -40,8 +40,8 @@ static int deceased_member(rules_ctx *cx, rule_id self, int ci, const member_ref
     if (!npay) return 0;
 
     const person *ps = &fs->persons[p];
-    char *subject = case_subject(cx->case_key[ci], ps->id_no);
-    alert *a = subject ? open_alert(cx, out, self, subject, p, 1, cx->case_key[ci])
+    char *subject = rules_case_subject(cx->case_key[ci], ps->id_no);
+    alert *a = subject ? rules_open_alert(cx, out, self, subject, p, 1, cx->case_key[ci])
                        : NULL;
     free(subject);
     if (!a) return -1;
@@ -53,9 +53,9 @@ static int deceased_member(rules_ctx *cx, rule_id self, int ci, const member_ref
         if (!program) program = fact_str(m, FF_PROGRAM);
         int mt = fact_has(m, FF_TO) ? (int)fact_i(m, FF_TO) : OPEN_END;
         if (mt > to) to = mt;
-        if (add_ev(cx, a, "member", g[i].fi) != 0) return -1;
+        if (rules_add_ev(cx, a, "member", g[i].fi) != 0) return -1;
     }
-    if (add_death_ev(cx, a, p, &d) != 0) return -1;
+    if (rules_add_death_ev(cx, a, p, &d) != 0) return -1;
     for (size_t k = cx->pay_off[ci]; k < cx->pay_off[ci + 1]; k++) {
         int fi = cx->pay[k];
         int period = (int)fact_i(F(cx, fi), FF_PERIOD);
@@ -63,7 +63,7 @@ static int deceased_member(rules_ctx *cx, rule_id self, int ci, const member_ref
             const fact *m = F(cx, g[i].fi);
             if (!enrolled_after(m, d.date) || !period_after_death(m, dmonth, period)) continue;
             a->amount += fact_i(F(cx, fi), FF_AMOUNT);
-            if (add_period(a, period) != 0 || add_ev(cx, a, "case_payment", fi) != 0) return -1;
+            if (rules_add_period(a, period) != 0 || rules_add_ev(cx, a, "case_payment", fi) != 0) return -1;
             break;
         }
     }
@@ -73,7 +73,7 @@ static int deceased_member(rules_ctx *cx, rule_id self, int ci, const member_ref
     json_t *detail = json_pack("{s:s?, s:s, s:s, s:s?, s:s?}", "program", program, "member", ps->id_no,
                                "death_date", dbuf, "basis", fact_str(F(cx, d.first), FF_BASIS), "member_to",
                                to == OPEN_END ? NULL : tbuf);
-    return finish_alert(a, d.all_low, ps->name_conflict, detail);
+    return rules_finish_alert(a, d.all_low, ps->name_conflict, detail);
 }
 
 static int evaluate(rules_ctx *cx, rule_id self, alert_list *out) {
@@ -81,7 +81,7 @@ static int evaluate(rules_ctx *cx, rule_id self, alert_list *out) {
         int ci = cx->case_sorted[c];
         member_ref *refs;
         size_t nrefs;
-        if (case_member_refs(cx, ci, &refs, &nrefs) != 0) return -1;
+        if (rules_case_member_refs(cx, ci, &refs, &nrefs) != 0) return -1;
         for (size_t g0 = 0, g1; g0 < nrefs; g0 = g1) {
             for (g1 = g0 + 1; g1 < nrefs && refs[g1].person == refs[g0].person; g1++) {
             }
@@ -103,19 +103,19 @@ static void finding_deceased_member(struct sbuf *b, const explain_ctx *x) {
     char date[32] = "日期不详";
     alert_jdate(x->detail, "death_date", date, sizeof date);
     const char *basis = alert_jstr(x->detail, "basis");
-    long di = find_death_evidence(x, member);
+    long di = alert_find_death_evidence(x, member);
     const char *src = di >= 0 ? x->a->ev[di].source : NULL;
     if (!basis && di >= 0) basis = alert_jstr(x->fields[di], "basis");
     sb_puts(b, "成员 ");
-    person_zh(b, find_name_for(x, member), member);
+    alert_person_zh(b, alert_find_name_for(x, member), member);
     sb_printf(b, " 已于 %s 死亡（%s%s），案件 %s 仍在保", date,
-              src ? source_label(x->label, x->ud, src) : "", basis_zh(basis), case_of(x));
+              src ? alert_source_label(x->label, x->ud, src) : "", alert_basis_zh(basis), alert_case_of(x));
     char to[32];
     if (alert_jdate(x->detail, "member_to", to, sizeof to) == 0) sb_printf(b, "（登记在保至 %s）", to);
     sb_printf(b, "，之后发放 %zu 个月救助金（", x->a->nperiods);
-    periods_zh(b, x->a->periods, x->a->nperiods);
+    alert_periods_zh(b, x->a->periods, x->a->nperiods);
     sb_puts(b, "），合计 ");
-    money_zh(b, x->a->amount);
+    alert_money_zh(b, x->a->amount);
 }
 
 /* ---- descriptor ----------------------------------------------------------------- */

@@ -23,7 +23,7 @@ static void asset_interval(const fact *f, int *from, int *to) {
 /* Marks in held the months of holding [hf, ht] while enrolled [ef, et]. 1 when any. */
 static int mark_holding(const rules_ctx *cx, int ef, int et, int hf, int ht, unsigned char *held, int lo, int n) {
     int mlo, mhi, any = 0;
-    if (!day_span_months(cx, hf > ef ? hf : ef, ht < et ? ht : et, &mlo, &mhi)) return 0;
+    if (!rules_day_span_months(cx, hf > ef ? hf : ef, ht < et ? ht : et, &mlo, &mhi)) return 0;
     for (int m = mlo; m <= mhi; m++)
         if (m >= lo && m < lo + n) {
             held[m - lo] = 1;
@@ -37,7 +37,7 @@ static int mark_holding(const rules_ctx *cx, int ef, int et, int hf, int ht, uns
 static int member_holdings(rules_ctx *cx, int mfi, unsigned char *held, int lo, int n, ivec *assets, ivec *re) {
     const factset *fs = cx->fs;
     int p = fs->person_of[mfi], ef, et, mlo, mhi, found = 0;
-    if (p < 0 || !member_span(cx, F(cx, mfi), &ef, &et, &mlo, &mhi)) return 0;
+    if (p < 0 || !rules_member_span(cx, F(cx, mfi), &ef, &et, &mlo, &mhi)) return 0;
     re->n = 0;
     for (size_t k = fs->by_person_off[p]; k < fs->by_person_off[p + 1]; k++) {
         int fi = fs->by_person[k];
@@ -47,12 +47,12 @@ static int member_holdings(rules_ctx *cx, int mfi, unsigned char *held, int lo, 
         int hf, ht;
         asset_interval(f, &hf, &ht);
         if (str_eq(kind, "real_estate")) {
-            if (ivec_push(re, fi) != 0) return -1;
+            if (rules_ivec_push(re, fi) != 0) return -1;
         } else if ((str_eq(kind, "vehicle") && !subkind_exempt(cx->rc, fact_str(f, FF_SUBKIND))) ||
                    str_eq(kind, "business")) {
             if (mark_holding(cx, ef, et, hf, ht, held, lo, n)) {
                 found = 1;
-                if (mark_once(cx, fi) && ivec_push(assets, fi) != 0) return -1;
+                if (rules_mark_once(cx, fi) && rules_ivec_push(assets, fi) != 0) return -1;
             }
         }
     }
@@ -66,8 +66,8 @@ static int member_holdings(rules_ctx *cx, int mfi, unsigned char *held, int lo, 
             int of = fi1 > fi2 ? fi1 : fi2, ot = ti1 < ti2 ? ti1 : ti2;
             if (of > ot || !mark_holding(cx, ef, et, of, ot, held, lo, n)) continue;
             found = 1;
-            if (mark_once(cx, re->v[i]) && ivec_push(assets, re->v[i]) != 0) return -1;
-            if (mark_once(cx, re->v[j]) && ivec_push(assets, re->v[j]) != 0) return -1;
+            if (rules_mark_once(cx, re->v[i]) && rules_ivec_push(assets, re->v[i]) != 0) return -1;
+            if (rules_mark_once(cx, re->v[j]) && rules_ivec_push(assets, re->v[j]) != 0) return -1;
         }
     }
     return found;
@@ -77,8 +77,8 @@ static int hidden_assets_case(rules_ctx *cx, rule_id self, int ci, alert_list *o
     const factset *fs = cx->fs;
     const char *program, *region;
     int first_person, lo, hi;
-    case_basics(cx, ci, &program, &region, &first_person);
-    if (!case_span(cx, ci, &lo, &hi)) return 0;
+    rules_case_basics(cx, ci, &program, &region, &first_person);
+    if (!rules_case_span(cx, ci, &lo, &hi)) return 0;
     int n = hi - lo + 1;
     unsigned char *held = calloc((size_t)n, 1);
     if (!held) {
@@ -86,25 +86,25 @@ static int hidden_assets_case(rules_ctx *cx, rule_id self, int ci, alert_list *o
         return -1;
     }
     assets->n = members->n = 0;
-    mark_reset(cx);
+    rules_mark_reset(cx);
     for (size_t k = cx->mem_off[ci]; k < cx->mem_off[ci + 1]; k++) {
         int r = member_holdings(cx, cx->mem[k], held, lo, n, assets, re);
-        if (r < 0 || (r > 0 && ivec_push(members, cx->mem[k]) != 0)) goto fail;
+        if (r < 0 || (r > 0 && rules_ivec_push(members, cx->mem[k]) != 0)) goto fail;
     }
     if (!members->n) {
         free(held);
         return 0;
     }
-    char *subject = case_subject(cx->case_key[ci], NULL);
-    alert *a = subject ? open_alert(cx, out, self, subject, first_person, 0,
+    char *subject = rules_case_subject(cx->case_key[ci], NULL);
+    alert *a = subject ? rules_open_alert(cx, out, self, subject, first_person, 0,
                                     cx->case_key[ci])
                        : NULL;
     free(subject);
-    if (!a || add_periods(a, held, lo, n) != 0) goto fail;
+    if (!a || rules_add_periods(a, held, lo, n) != 0) goto fail;
     int all_low = 1, name_conflict = 0;
     for (size_t i = 0; i < members->n; i++) {
         int fi = members->v[i];
-        if (add_ev(cx, a, "member", fi) != 0) goto fail;
+        if (rules_add_ev(cx, a, "member", fi) != 0) goto fail;
         if (fs->link[fi] != LINK_LOW) all_low = 0;
         if (fs->persons[fs->person_of[fi]].name_conflict) name_conflict = 1;
     }
@@ -120,7 +120,7 @@ static int hidden_assets_case(rules_ctx *cx, rule_id self, int ci, alert_list *o
         char fbuf[16], tbuf[16];
         date_text((int)fact_i(f, FF_FROM), fbuf, sizeof fbuf);
         if (fact_has(f, FF_TO)) date_text((int)fact_i(f, FF_TO), tbuf, sizeof tbuf);
-        if (add_ev(cx, a, "asset", fi) != 0 ||
+        if (rules_add_ev(cx, a, "asset", fi) != 0 ||
             json_array_append_new(jassets, json_pack("{s:s, s:s?, s:s?, s:s, s:s?, s:s?}", "member",
                                                      fs->persons[fs->person_of[fi]].id_no, "kind",
                                                      fact_str(f, FF_KIND), "subkind", fact_str(f, FF_SUBKIND),
@@ -141,13 +141,13 @@ static int hidden_assets_case(rules_ctx *cx, rule_id self, int ci, alert_list *o
             goto fail;
         }
     }
-    if (add_case_payments(cx, a, ci, held, lo, n, &a->amount) != 0) {
+    if (rules_add_case_payments(cx, a, ci, held, lo, n, &a->amount) != 0) {
         json_decref(jassets);
         json_decref(jmonths);
         goto fail;
     }
     json_t *detail = json_pack("{s:s?, s:o, s:o}", "program", program, "assets", jassets, "months", jmonths);
-    if (finish_alert(a, all_low, name_conflict, detail) != 0) goto fail;
+    if (rules_finish_alert(a, all_low, name_conflict, detail) != 0) goto fail;
     free(held);
     return 0;
 fail:
@@ -170,7 +170,7 @@ static int evaluate(rules_ctx *cx, rule_id self, alert_list *out) {
 
 static void finding_hidden_assets(struct sbuf *b, const explain_ctx *x) {
     const json_t *assets = json_object_get(x->detail, "assets");
-    sb_printf(b, "案件 %s：", case_of(x));
+    sb_printf(b, "案件 %s：", alert_case_of(x));
     size_t i, nre = 0, shown = 0;
     const json_t *as;
     json_array_foreach(assets, i, as) {
@@ -184,9 +184,9 @@ static void finding_hidden_assets(struct sbuf *b, const explain_ctx *x) {
         alert_jdate(as, "to", to, sizeof to);
         const char *member = alert_jstr(as, "member");
         sb_puts(b, shown++ ? "；成员 " : "成员 ");
-        person_zh(b, find_name_for(x, member), member);
-        sb_printf(b, " 名下%s", asset_kind_zh(kind));
-        const char *sub = subkind_zh(alert_jstr(as, "subkind"));
+        alert_person_zh(b, alert_find_name_for(x, member), member);
+        sb_printf(b, " 名下%s", alert_asset_kind_zh(kind));
+        const char *sub = alert_subkind_zh(alert_jstr(as, "subkind"));
         if (sub && *sub) sb_printf(b, " %s", sub);
         const char *desc = alert_jstr(as, "description");
         if (desc && *desc) sb_printf(b, "（%s）", desc);
@@ -203,16 +203,16 @@ static void finding_hidden_assets(struct sbuf *b, const explain_ctx *x) {
             alert_jdate(as, "from", from, sizeof from);
             const char *member = alert_jstr(as, "member");
             sb_puts(b, k++ ? "、" : "");
-            person_zh(b, find_name_for(x, member), member);
+            alert_person_zh(b, alert_find_name_for(x, member), member);
             const char *desc = alert_jstr(as, "description");
             if (desc && *desc) sb_printf(b, " %s", desc);
             if (from[0]) sb_printf(b, " 自 %s 起", from);
         }
     }
     sb_printf(b, "；持有期间仍领取救助 %zu 个月（", x->a->nperiods);
-    periods_zh(b, x->a->periods, x->a->nperiods);
+    alert_periods_zh(b, x->a->periods, x->a->nperiods);
     sb_puts(b, "），合计 ");
-    money_zh(b, x->a->amount);
+    alert_money_zh(b, x->a->amount);
 }
 
 /* ---- descriptor ----------------------------------------------------------------- */

@@ -30,7 +30,7 @@ static void income_case_free(income_case *ic) {
 /* Fills ic->bm with the months the person of refs[g0 .. g1) is enrolled. */
 static void group_months(const rules_ctx *cx, income_case *ic, size_t g0, size_t g1) {
     memset(ic->bm, 0, (size_t)ic->n);
-    for (size_t g = g0; g < g1; g++) mark_member_months(cx, ic->refs[g].fi, ic->bm, ic->lo, ic->n);
+    for (size_t g = g0; g < g1; g++) rules_mark_member_months(cx, ic->refs[g].fi, ic->bm, ic->lo, ic->n);
 }
 
 /* Income facts of person p counted for the case: period enrolled (ic->bm) and,
@@ -45,7 +45,7 @@ static int income_pass(rules_ctx *cx, income_case *ic, int p, alert *a) {
         if (m < 0 || m >= ic->n || !ic->bm[m]) continue;
         if (!a) {
             ic->income[m] += fact_i(f, FF_AMOUNT);
-        } else if (ic->flag[m] && add_ev(cx, a, "income", fi) != 0) {
+        } else if (ic->flag[m] && rules_add_ev(cx, a, "income", fi) != 0) {
             return -1;
         }
     }
@@ -58,16 +58,16 @@ static int hidden_income_case(rules_ctx *cx, rule_id self, int ci, alert_list *o
     const char *program, *region;
     int first_person, hi;
     income_case ic = {0};
-    case_basics(cx, ci, &program, &region, &first_person);
+    rules_case_basics(cx, ci, &program, &region, &first_person);
     int64_t standard = rules_standard_for(rc, region);
-    if (standard < 0 || !case_span(cx, ci, &ic.lo, &hi)) return 0;
+    if (standard < 0 || !rules_case_span(cx, ci, &ic.lo, &hi)) return 0;
     ic.n = hi - ic.lo + 1;
     ic.members = calloc((size_t)ic.n, sizeof *ic.members);
     ic.income = calloc((size_t)ic.n, sizeof *ic.income);
     ic.bm = calloc((size_t)ic.n, 1);
     ic.flag = calloc((size_t)ic.n, 1);
     if (!ic.members || !ic.income || !ic.bm || !ic.flag) goto oom;
-    if (case_member_refs(cx, ci, &ic.refs, &ic.nrefs) != 0) goto fail;
+    if (rules_case_member_refs(cx, ci, &ic.refs, &ic.nrefs) != 0) goto fail;
 
     for (size_t g0 = 0, g1; g0 < ic.nrefs; g0 = g1) {
         int p = ic.refs[g0].person;
@@ -90,17 +90,17 @@ static int hidden_income_case(rules_ctx *cx, rule_id self, int ci, alert_list *o
         return 0;
     }
 
-    char *subject = case_subject(cx->case_key[ci], NULL);
-    alert *a = subject ? open_alert(cx, out, self, subject, first_person, 0,
+    char *subject = rules_case_subject(cx->case_key[ci], NULL);
+    alert *a = subject ? rules_open_alert(cx, out, self, subject, first_person, 0,
                                     cx->case_key[ci])
                        : NULL;
     free(subject);
-    if (!a || add_periods(a, ic.flag, ic.lo, ic.n) != 0) goto fail;
+    if (!a || rules_add_periods(a, ic.flag, ic.lo, ic.n) != 0) goto fail;
     int name_conflict = 0, all_low = 1;
     for (size_t k = cx->mem_off[ci]; k < cx->mem_off[ci + 1]; k++) {
         int fi = cx->mem[k];
-        if (!member_in_months(cx, fi, ic.flag, ic.lo, ic.n)) continue;
-        if (add_ev(cx, a, "member", fi) != 0) goto fail;
+        if (!rules_member_in_months(cx, fi, ic.flag, ic.lo, ic.n)) continue;
+        if (rules_add_ev(cx, a, "member", fi) != 0) goto fail;
         if (fs->link[fi] != LINK_LOW) all_low = 0;
         if (fs->person_of[fi] >= 0 && fs->persons[fs->person_of[fi]].name_conflict) name_conflict = 1;
     }
@@ -112,7 +112,7 @@ static int hidden_income_case(rules_ctx *cx, rule_id self, int ci, alert_list *o
         group_months(cx, &ic, g0, g1);
         if (income_pass(cx, &ic, p, a) != 0) goto fail;
     }
-    if (add_case_payments(cx, a, ci, ic.flag, ic.lo, ic.n, &a->amount) != 0) goto fail;
+    if (rules_add_case_payments(cx, a, ci, ic.flag, ic.lo, ic.n, &a->amount) != 0) goto fail;
 
     json_t *months = json_array();
     if (!months) goto fail;
@@ -129,7 +129,7 @@ static int hidden_income_case(rules_ctx *cx, rule_id self, int ci, alert_list *o
     }
     json_t *detail = json_pack("{s:s?, s:s?, s:I, s:i, s:o}", "program", program, "region", region, "standard",
                                (json_int_t)standard, "min_months", rc->min_months, "months", months);
-    if (finish_alert(a, all_low, name_conflict, detail) != 0) goto fail;
+    if (rules_finish_alert(a, all_low, name_conflict, detail) != 0) goto fail;
     income_case_free(&ic);
     return 0;
 oom:
@@ -153,7 +153,7 @@ static void finding_hidden_income(struct sbuf *b, const explain_ctx *x) {
     alert_jint(x->detail, "standard", &standard);
     char std[40];
     fen_format(standard, std, sizeof std);
-    sb_printf(b, "案件 %s：%zu 个月家庭人均收入超过当地低保标准（每人每月 %s 元）：", case_of(x),
+    sb_printf(b, "案件 %s：%zu 个月家庭人均收入超过当地低保标准（每人每月 %s 元）：", alert_case_of(x),
               json_array_size(months), std);
     size_t i;
     const json_t *m;
@@ -173,11 +173,11 @@ static void finding_hidden_income(struct sbuf *b, const explain_ctx *x) {
     }
     sb_puts(b, "；涉及救助金 ");
     if (x->a->nperiods) {
-        periods_zh(b, x->a->periods, x->a->nperiods);
+        alert_periods_zh(b, x->a->periods, x->a->nperiods);
         sb_puts(b, " ");
     }
     sb_puts(b, "合计 ");
-    money_zh(b, x->a->amount);
+    alert_money_zh(b, x->a->amount);
 }
 
 /* ---- descriptor ----------------------------------------------------------------- */

@@ -19,14 +19,14 @@
 
 
 
-void mark_reset(rules_ctx *cx) {
+void rules_mark_reset(rules_ctx *cx) {
     if (++cx->mark_gen == 0) { /* wrapped: clear */
         memset(cx->mark, 0, cx->fs->nfacts * sizeof *cx->mark);
         cx->mark_gen = 1;
     }
 }
 /* 1 when fact i was not marked yet in this generation (and marks it). */
-int mark_once(rules_ctx *cx, int i) {
+int rules_mark_once(rules_ctx *cx, int i) {
     if (cx->mark[i] == cx->mark_gen) return 0;
     cx->mark[i] = cx->mark_gen;
     return 1;
@@ -152,7 +152,7 @@ static void ctx_free(rules_ctx *cx) {
 
 /* Enrollment of a member fact as a day interval [from, to] (to = OPEN_END when
  * ongoing) and as month indices [mlo, mhi]; 0 when it covers no month. */
-int member_span(const rules_ctx *cx, const fact *f, int *from, int *to, int *mlo, int *mhi) {
+int rules_member_span(const rules_ctx *cx, const fact *f, int *from, int *to, int *mlo, int *mhi) {
     if (!fact_has(f, FF_FROM)) return 0;
     *from = (int)fact_i(f, FF_FROM);
     *to = fact_has(f, FF_TO) ? (int)fact_i(f, FF_TO) : OPEN_END;
@@ -162,7 +162,7 @@ int member_span(const rules_ctx *cx, const fact *f, int *from, int *to, int *mlo
 }
 
 /* Months of the day interval [lo, hi] (hi may be OPEN_END = through today's month). */
-int day_span_months(const rules_ctx *cx, int lo, int hi, int *mlo, int *mhi) {
+int rules_day_span_months(const rules_ctx *cx, int lo, int hi, int *mlo, int *mhi) {
     if (lo > hi) return 0;
     *mlo = month_index(date_month(lo));
     *mhi = month_index(hi == OPEN_END ? cx->today_month : date_month(hi));
@@ -173,7 +173,7 @@ int day_span_months(const rules_ctx *cx, int lo, int hi, int *mlo, int *mhi) {
 
 /* Opens an alert for `subject`. name/region/grid come from person p (when >= 0);
  * id_no is set when person_subject. Returns NULL on out of memory. */
-alert *open_alert(rules_ctx *cx, alert_list *out, rule_id r, const char *subject, int p,
+alert *rules_open_alert(rules_ctx *cx, alert_list *out, rule_id r, const char *subject, int p,
                          int person_subject, const char *case_key) {
     alert *a = alert_list_push(out);
     if (!a) return NULL;
@@ -192,22 +192,22 @@ alert *open_alert(rules_ctx *cx, alert_list *out, rule_id r, const char *subject
 
 /* alert_add_period() refuses months outside 1000-01..9999-12 with -1, like an
  * out-of-memory failure; such a period is left out here instead of failing the run. */
-int add_period(alert *a, int yyyymm) {
+int rules_add_period(alert *a, int yyyymm) {
     int y = yyyymm / 100, m = yyyymm % 100;
     if (y < 1000 || y > 9999 || m < 1 || m > 12) return 0;
     return alert_add_period(a, yyyymm);
 }
 
-int add_ev(rules_ctx *cx, alert *a, const char *role, int fi) {
+int rules_add_ev(rules_ctx *cx, alert *a, const char *role, int fi) {
     return alert_add_evidence(a, role, F(cx, fi), (link_conf)cx->fs->link[fi]) == 0 ? 0 : -1;
 }
 
 /* Evidence "person": the first person fact tied to p by id, if any. */
-int add_person_ev(rules_ctx *cx, alert *a, int p) {
+int rules_add_person_ev(rules_ctx *cx, alert *a, int p) {
     const factset *fs = cx->fs;
     for (size_t k = fs->by_person_off[p]; k < fs->by_person_off[p + 1]; k++) {
         int fi = fs->by_person[k];
-        if (F(cx, fi)->kind == FK_PERSON && fs->link[fi] == LINK_HIGH) return add_ev(cx, a, "person", fi);
+        if (F(cx, fi)->kind == FK_PERSON && fs->link[fi] == LINK_HIGH) return rules_add_ev(cx, a, "person", fi);
     }
     return 0;
 }
@@ -219,7 +219,7 @@ static confidence conf_of(int all_low, int name_conflict) {
 
 /* Sets a->conf and stores the detail (stolen) as compact JSON text, adding
  * "name_conflict": true when the name conflict lowered the confidence. */
-int finish_alert(alert *a, int all_low, int name_conflict, json_t *detail) {
+int rules_finish_alert(alert *a, int all_low, int name_conflict, json_t *detail) {
     if (!detail) return -1;
     a->conf = conf_of(all_low, name_conflict);
     if (a->conf == CONF_MEDIUM && json_object_set_new(detail, "name_conflict", json_true()) != 0) {
@@ -233,7 +233,7 @@ int finish_alert(alert *a, int all_low, int name_conflict, json_t *detail) {
 
 /* Adds the case's dibao/tekun payments whose period is marked in bm (month
  * indices lo .. lo+n-1) as evidence and to *amount. */
-int add_case_payments(rules_ctx *cx, alert *a, int ci, const unsigned char *bm, int lo, int n,
+int rules_add_case_payments(rules_ctx *cx, alert *a, int ci, const unsigned char *bm, int lo, int n,
                              int64_t *amount) {
     for (size_t k = cx->pay_off[ci]; k < cx->pay_off[ci + 1]; k++) {
         int fi = cx->pay[k];
@@ -241,14 +241,14 @@ int add_case_payments(rules_ctx *cx, alert *a, int ci, const unsigned char *bm, 
         int mi = month_index((int)fact_i(f, FF_PERIOD));
         if (mi < lo || mi >= lo + n || !bm[mi - lo]) continue;
         *amount += fact_i(f, FF_AMOUNT);
-        if (add_ev(cx, a, "case_payment", fi) != 0) return -1;
+        if (rules_add_ev(cx, a, "case_payment", fi) != 0) return -1;
     }
     return 0;
 }
 
-int add_periods(alert *a, const unsigned char *bm, int lo, int n) {
+int rules_add_periods(alert *a, const unsigned char *bm, int lo, int n) {
     for (int m = 0; m < n; m++)
-        if (bm[m] && add_period(a, month_of_index(lo + m)) != 0) return -1;
+        if (bm[m] && rules_add_period(a, month_of_index(lo + m)) != 0) return -1;
     return 0;
 }
 
@@ -261,7 +261,7 @@ static int death_gives_d(const rules_ctx *cx, int fi, const death_found *d);
 /* D for person p: the earliest authoritative, non-revoked death; when
  * authoritative_only is 0 and there is none, the earliest non-revoked grid
  * report. 1 found, 0 none. */
-int person_death(const rules_ctx *cx, int p, int authoritative_only, death_found *d) {
+int rules_person_death(const rules_ctx *cx, int p, int authoritative_only, death_found *d) {
     const factset *fs = cx->fs;
     int d_auth = 0, d_grid = 0;
     for (size_t k = fs->by_person_off[p]; k < fs->by_person_off[p + 1]; k++) {
@@ -297,11 +297,11 @@ static int death_gives_d(const rules_ctx *cx, int fi, const death_found *d) {
     return is_authoritative_basis(fact_str(f, FF_BASIS)) != d->grid_only;
 }
 
-int add_death_ev(rules_ctx *cx, alert *a, int p, const death_found *d) {
+int rules_add_death_ev(rules_ctx *cx, alert *a, int p, const death_found *d) {
     const factset *fs = cx->fs;
     for (size_t k = fs->by_person_off[p]; k < fs->by_person_off[p + 1]; k++) {
         int fi = fs->by_person[k];
-        if (death_gives_d(cx, fi, d) && add_ev(cx, a, "death", fi) != 0) return -1;
+        if (death_gives_d(cx, fi, d) && rules_add_ev(cx, a, "death", fi) != 0) return -1;
     }
     return 0;
 }
@@ -309,7 +309,7 @@ int add_death_ev(rules_ctx *cx, alert *a, int p, const death_found *d) {
 /* ---- scratch vectors and member grouping --------------------------------------- */
 
 
-int ivec_push(ivec *x, int val) {
+int rules_ivec_push(ivec *x, int val) {
     if (x->n == x->cap) {
         size_t ncap = x->cap ? x->cap * 2 : 16;
         int *nv = realloc(x->v, ncap * sizeof *nv);
@@ -333,7 +333,7 @@ static int cmp_member_ref(const void *a, const void *b) {
 
 /* The case's member facts grouped by person (unlinked ones, person -1, sort
  * first), each group in (source, ref) order. *out is malloc'd, *n entries. */
-int case_member_refs(const rules_ctx *cx, int ci, member_ref **out, size_t *n) {
+int rules_case_member_refs(const rules_ctx *cx, int ci, member_ref **out, size_t *n) {
     size_t m0 = cx->mem_off[ci], nm = cx->mem_off[ci + 1] - m0;
     member_ref *r = malloc((nm ? nm : 1) * sizeof *r);
     if (!r) {
@@ -352,11 +352,11 @@ int case_member_refs(const rules_ctx *cx, int ci, member_ref **out, size_t *n) {
 }
 
 /* Month span [lo, hi] (month indices) of a case's enrollment; 0 when none. */
-int case_span(const rules_ctx *cx, int ci, int *lo, int *hi) {
+int rules_case_span(const rules_ctx *cx, int ci, int *lo, int *hi) {
     int any = 0;
     for (size_t k = cx->mem_off[ci]; k < cx->mem_off[ci + 1]; k++) {
         int from, to, mlo, mhi;
-        if (!member_span(cx, F(cx, cx->mem[k]), &from, &to, &mlo, &mhi)) continue;
+        if (!rules_member_span(cx, F(cx, cx->mem[k]), &from, &to, &mlo, &mhi)) continue;
         if (!any || mlo < *lo) *lo = mlo;
         if (!any || mhi > *hi) *hi = mhi;
         any = 1;
@@ -365,17 +365,17 @@ int case_span(const rules_ctx *cx, int ci, int *lo, int *hi) {
 }
 
 /* Marks in bm (month indices lo .. lo+n-1) the months member fact fi is enrolled. */
-void mark_member_months(const rules_ctx *cx, int fi, unsigned char *bm, int lo, int n) {
+void rules_mark_member_months(const rules_ctx *cx, int fi, unsigned char *bm, int lo, int n) {
     int from, to, mlo, mhi;
-    if (!member_span(cx, F(cx, fi), &from, &to, &mlo, &mhi)) return;
+    if (!rules_member_span(cx, F(cx, fi), &from, &to, &mlo, &mhi)) return;
     for (int m = mlo; m <= mhi; m++)
         if (m >= lo && m < lo + n) bm[m - lo] = 1;
 }
 
 /* 1 when member fact fi is enrolled in a month marked in bm. */
-int member_in_months(const rules_ctx *cx, int fi, const unsigned char *bm, int lo, int n) {
+int rules_member_in_months(const rules_ctx *cx, int fi, const unsigned char *bm, int lo, int n) {
     int from, to, mlo, mhi;
-    if (!member_span(cx, F(cx, fi), &from, &to, &mlo, &mhi)) return 0;
+    if (!rules_member_span(cx, F(cx, fi), &from, &to, &mlo, &mhi)) return 0;
     for (int m = mlo; m <= mhi; m++)
         if (m >= lo && m < lo + n && bm[m - lo]) return 1;
     return 0;
@@ -383,7 +383,7 @@ int member_in_months(const rules_ctx *cx, int fi, const unsigned char *bm, int l
 
 /* Case facts shared by the case rules: program and region from the member
  * facts (first non-empty in (source, ref) order), first member's person. */
-void case_basics(const rules_ctx *cx, int ci, const char **program, const char **region, int *first_person) {
+void rules_case_basics(const rules_ctx *cx, int ci, const char **program, const char **region, int *first_person) {
     *program = NULL;
     *region = NULL;
     *first_person = -1;
@@ -397,7 +397,7 @@ void case_basics(const rules_ctx *cx, int ci, const char **program, const char *
     if (!*region && *first_person >= 0) *region = cx->fs->persons[*first_person].region;
 }
 
-char *case_subject(const char *case_key, const char *id18) {
+char *rules_case_subject(const char *case_key, const char *id18) {
     size_t len = strlen(case_key) + 40;
     char *s = malloc(len);
     if (!s) {

@@ -58,7 +58,7 @@ static int duplicate_person(rules_ctx *cx, rule_id self, int p, const ivec *mems
     if (!bm || !owed || !ov) goto oom;
     for (size_t i = 0; i < mems->n; i++) {
         int j = dup_case_find(dc, nd, fact_str(F(cx, mems->v[i]), FF_CASE));
-        mark_member_months(cx, mems->v[i], bm + (size_t)j * n, lo, n);
+        rules_mark_member_months(cx, mems->v[i], bm + (size_t)j * n, lo, n);
     }
     int earlier = -1, later = -1, first_from = 0, first_to = 0;
     for (size_t x = 0; x < nd; x++) {
@@ -90,23 +90,23 @@ static int duplicate_person(rules_ctx *cx, rule_id self, int p, const ivec *mems
     }
     char subject[64];
     snprintf(subject, sizeof subject, "person:%s", ps->id_no);
-    alert *a = open_alert(cx, out, self, subject, p, 1, NULL);
-    if (!a || add_periods(a, ov, lo, n) != 0) goto done;
+    alert *a = rules_open_alert(cx, out, self, subject, p, 1, NULL);
+    if (!a || rules_add_periods(a, ov, lo, n) != 0) goto done;
     int all_low = 1;
     for (size_t i = 0; i < mems->n; i++) {
         int fi = mems->v[i];
         if (!dc[dup_case_find(dc, nd, fact_str(F(cx, fi), FF_CASE))].involved) continue;
         if (fs->link[fi] != LINK_LOW) all_low = 0;
-        if (add_ev(cx, a, "member", fi) != 0) goto done;
+        if (rules_add_ev(cx, a, "member", fi) != 0) goto done;
     }
     for (size_t j = 0; j < nd; j++)
-        if (dc[j].ci >= 0 && add_case_payments(cx, a, dc[j].ci, owed + j * n, lo, n, &a->amount) != 0) goto done;
+        if (dc[j].ci >= 0 && rules_add_case_payments(cx, a, dc[j].ci, owed + j * n, lo, n, &a->amount) != 0) goto done;
     char fbuf[16], tbuf[16];
     month_text(month_of_index(lo + first_from), fbuf, sizeof fbuf);
     month_text(month_of_index(lo + first_to), tbuf, sizeof tbuf);
     json_t *detail = json_pack("{s:s, s:s, s:s, s:s}", "earlier_case", dc[earlier].key, "later_case",
                                dc[later].key, "overlap_from", fbuf, "overlap_to", tbuf);
-    if (finish_alert(a, all_low, ps->name_conflict, detail) != 0) goto done;
+    if (rules_finish_alert(a, all_low, ps->name_conflict, detail) != 0) goto done;
     rc = 0;
     goto done;
 oom:
@@ -130,10 +130,10 @@ static int evaluate(rules_ctx *cx, rule_id self, alert_list *out) {
             int fi = fs->by_person[k], from, to, mlo, mhi;
             const fact *f = F(cx, fi);
             if (f->kind != FK_ASSISTANCE_MEMBER || !fact_str(f, FF_CASE)) continue;
-            if (!member_span(cx, f, &from, &to, &mlo, &mhi)) continue;
+            if (!rules_member_span(cx, f, &from, &to, &mlo, &mhi)) continue;
             if (!mems.n || mlo < lo) lo = mlo;
             if (!mems.n || mhi > hi) hi = mhi;
-            if (ivec_push(&mems, fi) != 0) {
+            if (rules_ivec_push(&mems, fi) != 0) {
                 rc = -1;
                 break;
             }
@@ -149,15 +149,15 @@ static int evaluate(rules_ctx *cx, rule_id self, alert_list *out) {
 static void finding_duplicate(struct sbuf *b, const explain_ctx *x) {
     const char *earlier = alert_jstr(x->detail, "earlier_case"), *later = alert_jstr(x->detail, "later_case");
     sb_printf(b, "同时在案件 %s 与 %s 中享受救助，重叠 ", earlier ? earlier : "?", later ? later : "?");
-    span_zh(b, x->detail, "overlap_from", "overlap_to");
+    alert_span_zh(b, x->detail, "overlap_from", "overlap_to");
     sb_puts(b, "，后一案件重叠期间发放");
     if (x->a->nperiods) {
         sb_puts(b, "（");
-        periods_zh(b, x->a->periods, x->a->nperiods);
+        alert_periods_zh(b, x->a->periods, x->a->nperiods);
         sb_puts(b, "）");
     }
     sb_puts(b, "合计 ");
-    money_zh(b, x->a->amount);
+    alert_money_zh(b, x->a->amount);
 }
 
 /* ---- descriptor ----------------------------------------------------------------- */

@@ -37,11 +37,11 @@ static int identity_conflict_person(rules_ctx *cx, rule_id self, int p, alert_li
 
     char subject[64];
     snprintf(subject, sizeof subject, "person:%s", ps->id_no);
-    alert *a = open_alert(cx, out, self, subject, p, 1, NULL);
+    alert *a = rules_open_alert(cx, out, self, subject, p, 1, NULL);
     json_t *names = json_array(), *births = json_array();
     ivec seen_names = {0}, seen_births = {0};
     if (!a || !names || !births) goto fail;
-    mark_reset(cx);
+    rules_mark_reset(cx);
     for (size_t k = k0; k < k1; k++) {
         int fi = fs->by_person[k];
         const fact *f = F(cx, fi);
@@ -53,11 +53,11 @@ static int identity_conflict_person(rules_ctx *cx, rule_id self, int p, alert_li
                 dup = str_eq(g->source, f->source) && strcmp(g->name_norm, f->name_norm) == 0;
             }
             if (!dup) {
-                if (ivec_push(&seen_names, fi) != 0 ||
+                if (rules_ivec_push(&seen_names, fi) != 0 ||
                     json_array_append_new(names, json_pack("{s:s?, s:s}", "source", f->source, "name",
                                                            f->name_norm)) != 0)
                     goto fail;
-                if (mark_once(cx, fi) && add_ev(cx, a, role_for_kind(f->kind), fi) != 0) goto fail;
+                if (rules_mark_once(cx, fi) && rules_add_ev(cx, a, role_for_kind(f->kind), fi) != 0) goto fail;
             }
         }
         if (fact_has(f, FF_BIRTH_DATE) && fact_i(f, FF_BIRTH_DATE) != ps->birth_date) {
@@ -70,11 +70,11 @@ static int identity_conflict_person(rules_ctx *cx, rule_id self, int p, alert_li
                 char sbuf[16], ebuf[16];
                 date_text((int)fact_i(f, FF_BIRTH_DATE), sbuf, sizeof sbuf);
                 date_text(ps->birth_date, ebuf, sizeof ebuf);
-                if (ivec_push(&seen_births, fi) != 0 ||
+                if (rules_ivec_push(&seen_births, fi) != 0 ||
                     json_array_append_new(births, json_pack("{s:s?, s:s, s:s}", "source", f->source, "stated",
                                                             sbuf, "embedded", ebuf)) != 0)
                     goto fail;
-                if (mark_once(cx, fi) && add_ev(cx, a, role_for_kind(f->kind), fi) != 0) goto fail;
+                if (rules_mark_once(cx, fi) && rules_add_ev(cx, a, role_for_kind(f->kind), fi) != 0) goto fail;
             }
         }
     }
@@ -83,7 +83,7 @@ static int identity_conflict_person(rules_ctx *cx, rule_id self, int p, alert_li
     /* A data-quality notice: no money at risk, and the conflict itself never
      * lowers its own confidence. */
     json_t *detail = json_pack("{s:o, s:o}", "names", names, "birth_dates", births);
-    return finish_alert(a, 0, 0, detail);
+    return rules_finish_alert(a, 0, 0, detail);
 fail:
     gg_error("rules", "out of memory evaluating identity_conflict");
     json_decref(names);
@@ -170,7 +170,7 @@ static void finding_identity_conflict(struct sbuf *b, const explain_ctx *x) {
                 mask_name_against(mine, other, nm, sizeof nm);
             else
                 name_mask(mine, nm, sizeof nm);
-            sb_printf(b, "%s%s「%s」", i ? "、" : "", source_label(x->label, x->ud, alert_jstr(v, "source")), nm);
+            sb_printf(b, "%s%s「%s」", i ? "、" : "", alert_source_label(x->label, x->ud, alert_jstr(v, "source")), nm);
         }
         any = 1;
     }
@@ -179,7 +179,7 @@ static void finding_identity_conflict(struct sbuf *b, const explain_ctx *x) {
         alert_jdate(v, "stated", stated, sizeof stated);
         alert_jdate(v, "embedded", embedded, sizeof embedded);
         sb_printf(b, "%s出生日期与身份证号不符：%s 登记 %s，身份证号为 %s", any ? "；" : "",
-                  source_label(x->label, x->ud, alert_jstr(v, "source")), stated, embedded);
+                  alert_source_label(x->label, x->ud, alert_jstr(v, "source")), stated, embedded);
         any = 1;
     }
     if (!any) sb_puts(b, "各系统登记的身份信息不一致");

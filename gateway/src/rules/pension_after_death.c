@@ -13,7 +13,7 @@ static int evaluate(rules_ctx *cx, rule_id self, alert_list *out) {
     for (size_t p = 0; p < fs->npersons; p++) {
         const person *ps = &fs->persons[p];
         death_found d;
-        if (!person_death(cx, (int)p, 0, &d)) continue;
+        if (!rules_person_death(cx, (int)p, 0, &d)) continue;
         int limit = month_add(date_month(d.date), cx->rc->grace_months);
         size_t nover = 0;
         for (size_t k = fs->by_person_off[p]; k < fs->by_person_off[p + 1]; k++) {
@@ -23,22 +23,22 @@ static int evaluate(rules_ctx *cx, rule_id self, alert_list *out) {
         if (!nover) continue;
         char subject[64], dbuf[16];
         snprintf(subject, sizeof subject, "person:%s", ps->id_no);
-        alert *a = open_alert(cx, out, self, subject, (int)p, 1, NULL);
-        if (!a || add_death_ev(cx, a, (int)p, &d) != 0) return -1;
+        alert *a = rules_open_alert(cx, out, self, subject, (int)p, 1, NULL);
+        if (!a || rules_add_death_ev(cx, a, (int)p, &d) != 0) return -1;
         for (size_t k = fs->by_person_off[p]; k < fs->by_person_off[p + 1]; k++) {
             int fi = fs->by_person[k];
             const fact *f = F(cx, fi);
             if (!is_pension_payment(f) || fact_i(f, FF_PERIOD) <= limit) continue;
             a->amount += fact_i(f, FF_AMOUNT);
-            if (add_period(a, (int)fact_i(f, FF_PERIOD)) != 0 || add_ev(cx, a, "payment", fi) != 0)
+            if (rules_add_period(a, (int)fact_i(f, FF_PERIOD)) != 0 || rules_add_ev(cx, a, "payment", fi) != 0)
                 return -1;
         }
-        if (add_person_ev(cx, a, (int)p) != 0) return -1;
+        if (rules_add_person_ev(cx, a, (int)p) != 0) return -1;
         date_text(d.date, dbuf, sizeof dbuf);
         json_t *detail = json_pack("{s:s, s:s?, s:i, s:b}", "death_date", dbuf, "basis",
                                    fact_str(F(cx, d.first), FF_BASIS), "grace_months", cx->rc->grace_months,
                                    "grid_report_only", d.grid_only);
-        if (finish_alert(a, d.grid_only || d.all_low, ps->name_conflict, detail) != 0) return -1;
+        if (rules_finish_alert(a, d.grid_only || d.all_low, ps->name_conflict, detail) != 0) return -1;
     }
     return 0;
 }
@@ -49,17 +49,17 @@ static void finding_pension_after_death(struct sbuf *b, const explain_ctx *x) {
     char date[32] = "日期不详";
     alert_jdate(x->detail, "death_date", date, sizeof date);
     const char *basis = alert_jstr(x->detail, "basis");
-    long di = find_death_evidence(x, NULL);
+    long di = alert_find_death_evidence(x, NULL);
     const char *src = di >= 0 ? x->a->ev[di].source : NULL;
     if (!basis && di >= 0) basis = alert_jstr(x->fields[di], "basis");
-    sb_printf(b, "%s%s %s；", src ? source_label(x->label, x->ud, src) : "",
-              basis_zh(basis), date);
+    sb_printf(b, "%s%s %s；", src ? alert_source_label(x->label, x->ud, src) : "",
+              alert_basis_zh(basis), date);
     long long grace;
     if (alert_jint(x->detail, "grace_months", &grace) == 0 && grace > 0)
         sb_printf(b, "宽限 %lld 个月后，", grace);
-    periods_zh(b, x->a->periods, x->a->nperiods);
+    alert_periods_zh(b, x->a->periods, x->a->nperiods);
     sb_printf(b, " 共发放 %zu 个月，合计 ", x->a->nperiods);
-    money_zh(b, x->a->amount);
+    alert_money_zh(b, x->a->amount);
 }
 
 /* ---- descriptor ----------------------------------------------------------------- */

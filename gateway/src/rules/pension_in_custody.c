@@ -25,13 +25,13 @@ static int evaluate(rules_ctx *cx, rule_id self, alert_list *out) {
             int fi = fs->by_person[k];
             const fact *f = F(cx, fi);
             if (f->kind == FK_CUSTODY && fact_has(f, FF_FROM) && str_eq(fact_str(f, FF_KIND), "imprisonment") &&
-                ivec_push(&custody, fi) != 0)
+                rules_ivec_push(&custody, fi) != 0)
                 goto done;
         }
         if (!custody.n) continue;
         alert *a = NULL;
         int first_custody = -1, all_low = 1;
-        mark_reset(cx);
+        rules_mark_reset(cx);
         for (size_t k = fs->by_person_off[p]; k < fs->by_person_off[p + 1]; k++) {
             int fi = fs->by_person[k];
             const fact *f = F(cx, fi);
@@ -40,17 +40,17 @@ static int evaluate(rules_ctx *cx, rule_id self, alert_list *out) {
             for (size_t c = 0; c < custody.n; c++) {
                 if (!month_inside_custody(F(cx, custody.v[c]), period)) continue;
                 inside = 1;
-                mark_once(cx, custody.v[c]);
+                rules_mark_once(cx, custody.v[c]);
             }
             if (!inside) continue;
             if (!a) {
                 char subject[64];
                 snprintf(subject, sizeof subject, "person:%s", ps->id_no);
-                a = open_alert(cx, out, self, subject, (int)p, 1, NULL);
+                a = rules_open_alert(cx, out, self, subject, (int)p, 1, NULL);
                 if (!a) goto done;
             }
             a->amount += fact_i(f, FF_AMOUNT);
-            if (add_period(a, period) != 0 || add_ev(cx, a, "payment", fi) != 0) goto done;
+            if (rules_add_period(a, period) != 0 || rules_add_ev(cx, a, "payment", fi) != 0) goto done;
         }
         if (!a) continue;
         for (size_t c = 0; c < custody.n; c++) {
@@ -58,16 +58,16 @@ static int evaluate(rules_ctx *cx, rule_id self, alert_list *out) {
             if (cx->mark[fi] != cx->mark_gen) continue;
             if (first_custody < 0) first_custody = fi;
             if (fs->link[fi] != LINK_LOW) all_low = 0;
-            if (add_ev(cx, a, "custody", fi) != 0) goto done;
+            if (rules_add_ev(cx, a, "custody", fi) != 0) goto done;
         }
-        if (add_person_ev(cx, a, (int)p) != 0) goto done;
+        if (rules_add_person_ev(cx, a, (int)p) != 0) goto done;
         const fact *cf = F(cx, first_custody);
         char fbuf[16], tbuf[16];
         date_text((int)fact_i(cf, FF_FROM), fbuf, sizeof fbuf);
         if (fact_has(cf, FF_TO)) date_text((int)fact_i(cf, FF_TO), tbuf, sizeof tbuf);
         json_t *detail = json_pack("{s:s, s:s?, s:s}", "custody_from", fbuf, "custody_to",
                                    fact_has(cf, FF_TO) ? tbuf : NULL, "custody_kind", "imprisonment");
-        if (finish_alert(a, all_low, ps->name_conflict, detail) != 0) goto done;
+        if (rules_finish_alert(a, all_low, ps->name_conflict, detail) != 0) goto done;
     }
     rc = 0;
 done:
@@ -78,12 +78,12 @@ done:
 /* ---- explanation ---------------------------------------------------------------- */
 
 static void finding_pension_in_custody(struct sbuf *b, const explain_ctx *x) {
-    sb_printf(b, "%s期间 ", custody_kind_zh(alert_jstr(x->detail, "custody_kind")));
-    span_zh(b, x->detail, "custody_from", "custody_to");
+    sb_printf(b, "%s期间 ", alert_custody_kind_zh(alert_jstr(x->detail, "custody_kind")));
+    alert_span_zh(b, x->detail, "custody_from", "custody_to");
     sb_printf(b, " 领取养老金 %zu 个月（", x->a->nperiods);
-    periods_zh(b, x->a->periods, x->a->nperiods);
+    alert_periods_zh(b, x->a->periods, x->a->nperiods);
     sb_puts(b, "），合计 ");
-    money_zh(b, x->a->amount);
+    alert_money_zh(b, x->a->amount);
 }
 
 /* ---- descriptor ----------------------------------------------------------------- */

@@ -87,32 +87,32 @@ static inline int is_pension_payment(const fact *f) {
 
 /* ---- driver.c ------------------------------------------------------------------ */
 
-void mark_reset(rules_ctx *cx);
-int mark_once(rules_ctx *cx, int i);
-int member_span(const rules_ctx *cx, const fact *f, int *from, int *to, int *mlo, int *mhi);
-int day_span_months(const rules_ctx *cx, int lo, int hi, int *mlo, int *mhi);
+void rules_mark_reset(rules_ctx *cx);
+int rules_mark_once(rules_ctx *cx, int i);
+int rules_member_span(const rules_ctx *cx, const fact *f, int *from, int *to, int *mlo, int *mhi);
+int rules_day_span_months(const rules_ctx *cx, int lo, int hi, int *mlo, int *mhi);
 /* Opens an alert of rule r for `subject` (name/region/grid from person p when
  * >= 0, id_no when person_subject); NULL on out of memory. */
-alert *open_alert(rules_ctx *cx, alert_list *out, rule_id r, const char *subject, int p, int person_subject,
+alert *rules_open_alert(rules_ctx *cx, alert_list *out, rule_id r, const char *subject, int p, int person_subject,
                   const char *case_key);
-int add_period(alert *a, int yyyymm);
-int add_ev(rules_ctx *cx, alert *a, const char *role, int fi);
-int add_person_ev(rules_ctx *cx, alert *a, int p);
+int rules_add_period(alert *a, int yyyymm);
+int rules_add_ev(rules_ctx *cx, alert *a, const char *role, int fi);
+int rules_add_person_ev(rules_ctx *cx, alert *a, int p);
 /* Sets the confidence and stores detail (stolen) as compact JSON. */
-int finish_alert(alert *a, int all_low, int name_conflict, json_t *detail);
+int rules_finish_alert(alert *a, int all_low, int name_conflict, json_t *detail);
 /* Adds case ci's dibao/tekun payments for the months marked in bm as evidence and to *amount. */
-int add_case_payments(rules_ctx *cx, alert *a, int ci, const unsigned char *bm, int lo, int n, int64_t *amount);
-int add_periods(alert *a, const unsigned char *bm, int lo, int n);
+int rules_add_case_payments(rules_ctx *cx, alert *a, int ci, const unsigned char *bm, int lo, int n, int64_t *amount);
+int rules_add_periods(alert *a, const unsigned char *bm, int lo, int n);
 /* D for person p (authoritative deaths first, grid reports unless
  * authoritative_only). 1 found, 0 none. */
-int person_death(const rules_ctx *cx, int p, int authoritative_only, death_found *d);
-int add_death_ev(rules_ctx *cx, alert *a, int p, const death_found *d);
-int ivec_push(ivec *x, int val);
-int case_member_refs(const rules_ctx *cx, int ci, member_ref **out, size_t *n);
-int case_span(const rules_ctx *cx, int ci, int *lo, int *hi);
-void mark_member_months(const rules_ctx *cx, int fi, unsigned char *bm, int lo, int n);
-int member_in_months(const rules_ctx *cx, int fi, const unsigned char *bm, int lo, int n);
-void case_basics(const rules_ctx *cx, int ci, const char **program, const char **region, int *first_person);
-char *case_subject(const char *case_key, const char *id18);
+int rules_person_death(const rules_ctx *cx, int p, int authoritative_only, death_found *d);
+int rules_add_death_ev(rules_ctx *cx, alert *a, int p, const death_found *d);
+int rules_ivec_push(ivec *x, int val);
+int rules_case_member_refs(const rules_ctx *cx, int ci, member_ref **out, size_t *n);
+int rules_case_span(const rules_ctx *cx, int ci, int *lo, int *hi);
+void rules_mark_member_months(const rules_ctx *cx, int fi, unsigned char *bm, int lo, int n);
+int rules_member_in_months(const rules_ctx *cx, int fi, const unsigned char *bm, int lo, int n);
+void rules_case_basics(const rules_ctx *cx, int ci, const char **program, const char **region, int *first_person);
+char *rules_case_subject(const char *case_key, const char *id18);
 
 #endif

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/util.h"
+
 #define CH_HDR 5 /* u32 length + u8 type */
 
 /* FACT flags */
@@ -42,6 +44,8 @@ typedef struct obuf {
     int oom;   /* a realloc failed */
 } obuf;
 
+/* Plain realloc, not xrealloc: the buffer grows with what a source writes, and
+ * in a worker a failure under RLIMIT_DATA is reported as the memory cap. */
 static int ob_reserve(obuf *b, size_t n) {
     if (b->len + n <= b->cap) return 1;
     if (b->fixed || b->oom) return 0;
@@ -143,15 +147,10 @@ struct ch_writer {
 };
 
 ch_writer *ch_writer_new(int fd) {
-    ch_writer *w = calloc(1, sizeof *w);
-    if (w == NULL) return NULL;
+    ch_writer *w = xcalloc(1, sizeof *w);
     w->fd = fd;
     w->b.cap = CH_FLUSH_AT + 4096;
-    w->b.p = malloc(w->b.cap);
-    if (w->b.p == NULL) {
-        free(w);
-        return NULL;
-    }
+    w->b.p = xmalloc(w->b.cap);
     return w;
 }
 
@@ -315,13 +314,8 @@ struct ch_reader {
 };
 
 ch_reader *ch_reader_new(const char *source, size_t max_frame) {
-    ch_reader *r = calloc(1, sizeof *r);
-    if (r == NULL) return NULL;
-    r->source = strdup(source ? source : "");
-    if (r->source == NULL) {
-        free(r);
-        return NULL;
-    }
+    ch_reader *r = xcalloc(1, sizeof *r);
+    r->source = xstrdup(source ? source : "");
     r->max_frame = max_frame ? max_frame : CH_MAX_FRAME_DEFAULT;
     r->open = -1;
     fact_init(&r->fact, FK_PERSON);
@@ -347,6 +341,7 @@ int ch_reader_feed(ch_reader *r, const void *data, size_t n) {
     if (r->len + n > r->cap) {
         size_t nc = r->cap ? r->cap : 64 * 1024;
         while (nc < r->len + n) nc *= 2;
+        /* Sized by the worker's frames: a failure ends that source only. */
         unsigned char *nb = realloc(r->buf, nc);
         if (nb == NULL) return -1;
         r->buf = nb;
@@ -413,25 +408,6 @@ static int get_u32(cur *c, uint32_t *v, const char *what) {
     return 0;
 }
 
-/* A length-prefixed string: bounds-checked, no NUL inside. *out points at a
- * NUL-terminated copy in the scratch area (room: payload length + 8 NULs). */
-static int get_str(cur *c, const char **out, size_t *outlen, const char *what) {
-    uint64_t len = 0;
-    if (get_varint(c, &len, what)) return -1;
-    if (len > c->n - c->pos)
-        return cerr(c, "%s length %llu exceeds the %zu bytes left", what, (unsigned long long)len, c->n - c->pos);
-    const unsigned char *s = c->p + c->pos;
-    if (memchr(s, 0, (size_t)len)) return cerr(c, "%s contains a NUL byte", what);
-    char *dst = c->scratch + c->sused;
-    memcpy(dst, s, (size_t)len);
-    dst[len] = '\0';
-    c->sused += (size_t)len + 1;
-    c->pos += (size_t)len;
-    *out = dst;
-    if (outlen) *outlen = (size_t)len;
-    return 0;
-}
-
 /* A length-prefixed string as a span of the payload (no copy): for the fact
  * decoder, which copies each value once into its own allocation. */
 static int get_span(cur *c, const char **out, size_t *outlen, const char *what) {
@@ -444,6 +420,21 @@ static int get_span(cur *c, const char **out, size_t *outlen, const char *what) 
     c->pos += (size_t)len;
     *out = (const char *)s;
     *outlen = (size_t)len;
+    return 0;
+}
+
+/* A length-prefixed string: bounds-checked, no NUL inside. *out points at a
+ * NUL-terminated copy in the scratch area (room: payload length + 8 NULs). */
+static int get_str(cur *c, const char **out, size_t *outlen, const char *what) {
+    const char *s;
+    size_t len;
+    if (get_span(c, &s, &len, what)) return -1;
+    char *dst = c->scratch + c->sused;
+    memcpy(dst, s, len);
+    dst[len] = '\0';
+    c->sused += len + 1;
+    *out = dst;
+    if (outlen) *outlen = len;
     return 0;
 }
 
@@ -478,6 +469,8 @@ static int utf8_ok(const unsigned char *s, size_t n) {
     return 1;
 }
 
+/* A field of a frame: its size is the source's (up to max_frame), so a failure
+ * ends that source's stream with a message instead of the daemon (not xmalloc). */
 static char *dup_n(const char *s, size_t n) {
     char *d = malloc(n + 1);
     if (d) {
@@ -498,7 +491,7 @@ static int decode_fact(cur *c, const char *source, uint32_t *stream, fact *f) {
     f->kind = (fact_kind)kind;
     if (get_u8(c, &flags, "flags")) return -1;
     if (flags & ~FF_ALL_FLAGS) return cerr(c, "unknown flag bits 0x%02x", flags & ~FF_ALL_FLAGS);
-    if (source && (f->source = strdup(source)) == NULL) return cerr(c, "out of memory");
+    if (source) f->source = xstrdup(source);
     if (flags & FF_HAS_REF) {
         if (get_span(c, &s, &sl, "ref")) return -1;
         if ((f->ref = dup_n(s, sl)) == NULL) return cerr(c, "out of memory");
@@ -561,6 +554,7 @@ static int decode_fact(cur *c, const char *source, uint32_t *stream, fact *f) {
     return 0;
 }
 
+/* Room for a frame's strings (a source decides how long): -1 recovers. */
 static int ensure_scratch(char **scratch, size_t *cap, size_t n) {
     if (n + 8 <= *cap) return 0;
     size_t nc = *cap ? *cap : 256;

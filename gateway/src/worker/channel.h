@@ -85,7 +85,8 @@ const char *ch_frame_type_name(int type); /* "FACT", ..., "?" */
 
 typedef struct ch_writer ch_writer;
 
-/* fd: the pipe's write end (not owned, not closed by ch_writer_free). */
+/* fd: the pipe's write end (not owned, not closed by ch_writer_free). Never
+ * NULL (out of memory aborts, core/util.h). */
 ch_writer *ch_writer_new(int fd);
 void ch_writer_free(ch_writer *w);
 /* The last error ("write to channel: Broken pipe"). */
@@ -119,7 +120,7 @@ long ch_encode_fact(unsigned char *buf, size_t cap, uint32_t stream, const fact 
 typedef struct ch_reader ch_reader;
 
 /* source: the source's name, copied into every decoded fact. max_frame: 0 =
- * CH_MAX_FRAME_DEFAULT. NULL on out of memory. */
+ * CH_MAX_FRAME_DEFAULT. Never NULL (out of memory aborts, core/util.h). */
 ch_reader *ch_reader_new(const char *source, size_t max_frame);
 void ch_reader_free(ch_reader *r);
 /* Appends bytes read from the pipe. 0, or -1 on out of memory. */

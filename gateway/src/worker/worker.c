@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 
 #include "core/log.h"
+#include "core/util.h"
 
 /* ---- Landlock (declared here: Debian 12's header stops at ABI 2) ---------- */
 
@@ -334,7 +335,6 @@ static void child_main(const worker_spec *sp, const worker_limits *lim, int wfd,
     close_all_but(keep, nkeep);
 
     ch_writer *w = ch_writer_new(wfd);
-    if (w == NULL) _exit(71);
 
     size_t mem = lim->mem_bytes ? lim->mem_bytes : WORKER_DEFAULT_MEM;
     unsigned deadline = lim->deadline_s ? lim->deadline_s : WORKER_DEFAULT_DEADLINE_S;
@@ -418,12 +418,6 @@ static int spawn(const worker_spec *sp, const worker_limits *lim, slot *s, int l
     }
     fcntl(fds[0], F_SETPIPE_SZ, 1 << 20); /* fewer wake-ups; best effort */
     s->rd = ch_reader_new(sp->name, 0);
-    if (s->rd == NULL) {
-        close(fds[0]);
-        close(fds[1]);
-        snprintf(msg, msgsz, "out of memory");
-        return -1;
-    }
     fflush(NULL);
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -613,16 +607,9 @@ int worker_run_all_ex(const worker_spec *specs, size_t n, const worker_limits *l
     if (lim == NULL) lim = &none;
     if (max_parallel == 0 || max_parallel > n) max_parallel = n;
     if (n == 0) return 0;
-    slot *slots = calloc(n, sizeof *slots);
-    struct pollfd *pfd = calloc(2 * n, sizeof *pfd);
-    size_t *pidx = calloc(2 * n, sizeof *pidx);
-    if (slots == NULL || pfd == NULL || pidx == NULL) {
-        free(slots);
-        free(pfd);
-        free(pidx);
-        snprintf(err, errsz, "worker_run_all: out of memory");
-        return -1;
-    }
+    slot *slots = xcalloc(n, sizeof *slots);
+    struct pollfd *pfd = xcalloc(2 * n, sizeof *pfd);
+    size_t *pidx = xcalloc(2 * n, sizeof *pidx);
     int sandboxed = !lim->no_sandbox;
     for (size_t i = 0; i < n; i++)
         if (specs[i].lim && !specs[i].lim->no_sandbox) sandboxed = 1;
