@@ -3,7 +3,7 @@
 # test build, installed with dpkg (the gridgate user, /var/lib/gridgate, the
 # admin token, the laid-out files), the installed binary run from its installed
 # paths (version; check of the shipped /etc/gridgate/gridgate.ini, as root and
-# as the gridgate user), the unit verified with systemd-analyze, reinstalled
+# as the gridgate user; one cycle on the demo city with the installed adapters), the unit verified with systemd-analyze, reinstalled
 # (the token is kept), removed (the conffile stays), then purged: user, group,
 # state and configuration gone.
 #
@@ -33,8 +33,10 @@ getent passwd gridgate >/dev/null && skip "a gridgate user already exists"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/gg-pkg.XXXXXX")
 installed=0
+city=0
 cleanup() {
-  # never leave the package behind, whatever failed
+  # never leave the package or the demo city behind, whatever failed
+  [ "$city" = 1 ] && bash "$root/scripts/demo/stop-city.sh" "$GG_DEMO_DIR" >/dev/null 2>&1
   [ "$installed" = 1 ] && dpkg_retry --purge gridgate >/dev/null 2>&1
   rm -rf "$work"
 }
@@ -95,6 +97,29 @@ check "the check loads the installed adapters" grep -q "adapter /usr/share/gridg
 rc=$?
 check "the same check as the gridgate user exits 0" [ "$rc" = 0 ]
 [ "$rc" = 0 ] || sed 's/^/  | /' "$work/check2.out"
+
+# --- the installed binary runs the demo city with the installed adapters
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+export GG_DEMO_DIR=$work/city GG_PG_PORT=$(free_port) GG_PSB_PORT=$(free_port)
+chmod 755 "$work"
+if bash "$root/scripts/demo/setup-city.sh" "$GG_DEMO_DIR" "$GG_PG_PORT" "$GG_PSB_PORT" >"$work/city.log" 2>&1; then
+  city=1
+  sed -e "s#\.\./adapters/#/usr/share/gridgate/adapters/#" "$root/conf/demo.ini" >"$work/demo.ini"
+  (cd / && /usr/bin/gridgate -c "$work/demo.ini" run --once) >"$work/demo-run.log" 2>&1
+  rc=$?
+  check "the installed gridgate runs the demo city with the installed adapters (run --once exits 0)" [ "$rc" = 0 ]
+  [ "$rc" = 0 ] || tail -n 20 "$work/demo-run.log" | sed 's/^/  | /'
+  (cd / && /usr/bin/gridgate -c "$work/demo.ini" alerts list) 2>/dev/null \
+    | grep -oE '(PAD|AHI|AHA|ADM|PIC|DUP|IDC)-[0-9a-f]{16}' | sort -u >"$work/found.ids"
+  python3 -c 'import json,sys; print("\n".join(sorted(a["id"] for a in json.load(open(sys.argv[1]))["alerts"])))' \
+    "$GG_DEMO_DIR/expected.json" >"$work/planted.ids"
+  check "... and lists exactly the alerts planted in the demo city ($(wc -l <"$work/planted.ids") planted)" \
+    cmp -s "$work/found.ids" "$work/planted.ids"
+else
+  check "the demo city starts for the installed binary" false
+  tail -n 20 "$work/city.log" | sed 's/^/  | /'
+fi
+
 if command -v systemd-analyze >/dev/null; then
   systemd-analyze verify /usr/lib/systemd/system/gridgate.service >"$work/verify.log" 2>&1
   rc=$?
