@@ -333,6 +333,13 @@ static int load_fact_cb(void *ud, fact *f) {
     return 0;
 }
 
+/* Frees the loader's maps (the factset it fills is the caller's). */
+static void loader_free(loader *ld) {
+    strmap_free(&ld->person_ids);
+    strmap_free(&ld->want);
+    strmap_free(&ld->keys);
+}
+
 static int want_id_cb(void *ud, const char *id) {
     loader *ld = ud;
     if (strmap_has(&ld->person_ids, id)) return 0;
@@ -623,6 +630,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     free(seen);
     free(ks);
     if (opts && opts->no_match) { /* pull only: matching is the run loop's to schedule */
+        loader_free(&ld);
         factset_free(&fs);
         goto deliver;
     }
@@ -635,9 +643,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     for (size_t r = 0; r < sizeof rest / sizeof rest[0] && lrc == 0; r++)
         if (state_facts_each(ctx->st, rest[r], load_fact_cb, &ld)) lrc = -1;
     if (lrc == 0 && load_persons(&ld, from, 0)) lrc = -1;
-    strmap_free(&ld.person_ids);
-    strmap_free(&ld.want);
-    strmap_free(&ld.keys);
+    loader_free(&ld);
     identity_stats ist;
     if (lrc == 0) {
         order_facts(&fs);

@@ -340,6 +340,8 @@ static void child_main(const worker_spec *sp, const worker_limits *lim, int wfd,
     unsigned deadline = lim->deadline_s ? lim->deadline_s : WORKER_DEFAULT_DEADLINE_S;
     unsigned cpu = lim->cpu_s ? lim->cpu_s : deadline;
     unsigned nofile = lim->nofile ? lim->nofile : WORKER_DEFAULT_NOFILE;
+    /* Under AddressSanitizer the freed-memory quarantine counts here too:
+     * scripts/test.sh --sanitize keeps it small (quarantine_size_mb). */
     rlim_t data = (rlim_t)mem + (base_kb > 0 ? (rlim_t)base_kb * 1024 : 0);
     int rc = 0;
     if (set_limit(RLIMIT_DATA, data, "RLIMIT_DATA", err, sizeof err) ||
