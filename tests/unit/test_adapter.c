@@ -724,6 +724,20 @@ static void test_incremental_declaration_errors(void **state) {
  * value drops the field with a warning naming source, stream, record, field
  * and reason, and the record is kept. Without lenient it is rejected. Lenient
  * applies only to its own field: a bad death_date still rejects. */
+
+/* Pulls stream 0 with the log (stderr) written to logpath, so that a test can
+ * read what the runtime logged; stderr is restored before returning. */
+static int pull_logging_to(adapter *ad, const adapter_sink *sink, const char *logpath, char *err, size_t errsz) {
+    fflush(stderr);
+    int saved = dup(2);
+    assert_non_null(freopen(logpath, "w", stderr));
+    int rc = adapter_pull(ad, 0, sink, 0, NULL, NULL, NULL, err, errsz);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    return rc;
+}
+
 static void test_lenient_date(void **state) {
     (void)state;
     gg_conn_conf cc;
@@ -744,13 +758,7 @@ static void test_lenient_date(void **state) {
     /* the log goes to stderr: capture it in a file for the warning */
     char logpath[160];
     snprintf(logpath, sizeof logpath, "%s/lenient.log", tmpdir);
-    fflush(stderr);
-    int saved = dup(2);
-    assert_non_null(freopen(logpath, "w", stderr));
-    int rc = adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err);
-    fflush(stderr);
-    assert_int_equal(dup2(saved, 2), 2);
-    close(saved);
+    int rc = pull_logging_to(ad, &sink, logpath, err, sizeof err);
     assert_int_equal(rc, 0);
     assert_int_equal(c.nfacts, 6);
     const char *refs[] = {"B1", "B2", "B3", "B4", "B5"};
@@ -943,13 +951,7 @@ static void test_adapter_log_is_escaped_and_masked(void **state) {
     adapter_sink sink = {on_fact, on_reject, &c};
     char logpath[160];
     snprintf(logpath, sizeof logpath, "%s/adlog.log", tmpdir);
-    fflush(stderr);
-    int saved = dup(2);
-    assert_non_null(freopen(logpath, "w", stderr));
-    int rc = adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err);
-    fflush(stderr);
-    assert_int_equal(dup2(saved, 2), 2);
-    close(saved);
+    int rc = pull_logging_to(ad, &sink, logpath, err, sizeof err);
     assert_int_equal(rc, 0);
     FILE *lf = fopen(logpath, "r");
     assert_non_null(lf);
