@@ -19,6 +19,10 @@ Shape of the city (fractions of N; all dates in 2024-01 .. 2025-06):
     a car, or a deceased member still enrolled.
   - contribution rows (sb_jfjs wages, 18 months) for ~8% of residents, vehicles
     and custody records in psb.json, a few revoked deregistrations.
+  - data-quality conflicts that live only in the big streams, in rows of people
+    no rule needs (no death, custody or case): ~0.2% of wage earners have their
+    contribution rows under another name, ~0.1% of living pensioners one
+    payment row under another name; each is one planted identity_conflict.
 
 Writes into DIR:
   hr_schema.sql, grid_schema.sql   the demo DDL (from gen_city.py), empty tables
@@ -144,7 +148,13 @@ class Scale:
 
     # ---- HR
 
-    def pensioner(self, p, last=MONTHS[-1]):
+    def other_name(self, p):
+        """p's name with its last character changed: a typing slip another
+        department made (never the same character, never a folding variant)."""
+        last = p["name"][-1]
+        return p["name"][:-1] + self.rng.choice([c for c in GIVEN if c != last])
+
+    def pensioner(self, p, last=MONTHS[-1], alias_month=None):
         grbh = "YL%08d" % self.next("grbh")
         rng = self.rng
         base = rng.randint(1900, 4800) * 100 + rng.choice([0, 0, 50, 20, 80])
@@ -155,14 +165,15 @@ class Scale:
         for per in MONTHS:
             if per > last:
                 break
-            self.row("yl_ffmx", [str(self.next("lsh")), grbh, p["id"], p["name"], ym6(per),
+            self.row("yl_ffmx", [str(self.next("lsh")), grbh, p["id"],
+                                 alias_month[1] if alias_month and alias_month[0] == per else p["name"], ym6(per),
                                  y0 if per < (2025, 1) else y1, "%04d-%02d-15" % per])
 
-    def wages(self, p, monthly_fen, employer=None):
+    def wages(self, p, monthly_fen, employer=None, name=None):
         employer = employer or self.rng.choice(EMPLOYERS)
         for per in MONTHS:
             fen = monthly_fen + (monthly_fen // 20 if per >= (2025, 1) else 0)
-            self.row("sb_jfjs", [str(self.next("jf")), p["id"], p["name"], ym6(per), yuan(fen), employer])
+            self.row("sb_jfjs", [str(self.next("jf")), p["id"], name or p["name"], ym6(per), yuan(fen), employer])
 
     # ---- deaths
 
@@ -311,7 +322,11 @@ class Scale:
                 if p["birth"].year <= 2001:
                     workers_seen += 1
                     if rng.random() < 0.11:
-                        self.wages(p, rng.randint(35, 150) * 10000)
+                        other = None
+                        if rng.random() < 0.002:    # data quality: HR has another name
+                            other = self.other_name(p)
+                            self.planted["identity_conflict"] += 1
+                        self.wages(p, rng.randint(35, 150) * 10000, name=other)
                     if rng.random() < 0.006:
                         self.vehicle(p, rng.choice(["02", "02", "02", "01", "07", "08"]),
                                      "%04d%02d%02d" % (rng.randint(2012, 2024), rng.randint(1, 12),
@@ -334,6 +349,9 @@ class Scale:
             self.pensioner(p)
             self.custody_rec(p, "服刑", "2024%02d10" % rng.randint(2, 10))
             self.planted["pension_in_custody"] += 1
+        elif r < 0.0335:                     # data quality: one payment under another name
+            self.pensioner(p, alias_month=(rng.choice(MONTHS), self.other_name(p)))
+            self.planted["identity_conflict"] += 1
         else:
             self.pensioner(p)
 
