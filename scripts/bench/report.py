@@ -108,7 +108,7 @@ def size_section(r, results_dir):
     for label, c in (("full cycle with push, empty state store and sinks", cold),
                      ("unchanged cycle with push, same store", steady),
                      ("full cycle without push, empty store", cyc.get("nopush")),
-                     ("full cycle, incremental hr streams, empty store", cyc.get("incfull")),
+                     ("full cycle, incremental hr and residents streams, empty store", cyc.get("incfull")),
                      ("incremental cycle after 1% changed", cyc.get("inc")),
                      ("full recomputation of the changed data, empty store", cyc.get("recompute"))):
         if not c:
@@ -311,9 +311,9 @@ def main():
             "to the demo sinks, from an empty state store and emptied sinks (median of the runs); no push: the "
             "same with `--no-push`; unchanged cycle: the next cycle on the same store with nothing changed at "
             "the sources, and what it wrote: facts written (`last_cycle` = the cycle in the state store), "
-            "alerts whose row changed, outbox deliveries done. Incremental: a copy of `hr_pension.lua` whose two "
-            "streams declare `incremental = { column = \"gxsj\" }` (the demo tables get a gxsj column), a full "
-            "cycle with it, then 0.5% of payment and contribution rows updated, 0.5% new rows, 1% of residents "
+            "alerts whose row changed, outbox deliveries done. Incremental: copies of `hr_pension.lua` (both "
+            "streams) and `grid.lua` (residents) whose big streams declare `incremental = { column = \"gxsj\" }` "
+            "(the three big tables get a gxsj column indexed with their key), a full cycle with them, then 0.5% of payment and contribution rows updated, 0.5% new rows, 1% of residents "
             "moved, and a cycle: its time as a share of that full cycle, and its alerts (id, amount, confidence) "
             "against a full recomputation with `conf/demo.ini` from an empty store. Stage times come from the "
             "arrival times of gridgate's log lines (the cycle without push): 'load kept facts + identity' runs "

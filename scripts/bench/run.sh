@@ -318,9 +318,11 @@ rules_sql_run() {
 # ---------------------------------------------------------------- incremental variant
 # The demo tables have no update timestamp and the demo adapters declare no
 # incremental stream: as tests/integration/incremental.sh does, the bench gives
-# yl_ffmx and sb_jfjs a gxsj column (a constant default: no table rewrite) and
-# uses a copy of hr_pension.lua whose two streams declare
-# incremental = { column = "gxsj" } and a lookup.
+# the three big tables (yl_ffmx, sb_jfjs, wg_jmxx) a gxsj column (a constant
+# default: no table rewrite) with an index on (gxsj, key), as a department's
+# system would have, and uses copies of hr_pension.lua, whose two streams
+# declare incremental = { column = "gxsj" } and a lookup, and of grid.lua,
+# whose residents stream declares it (residents are then never pruned).
 inc_setup() {
   "$py" - "$root/adapters/hr_pension.lua" "$work/hr_inc.lua" <<'PY' || return 1
 import sys
@@ -333,15 +335,30 @@ for t, cols, key in (("yl_ffmx", "lsh, sfzhm, xm, ffny, ffje, ffrq", "lsh"), ("s
       lookup = [[SELECT %s, gxsj FROM %s WHERE upper(trim(sfzhm)) IN ($1, $2)]],""" % (cols, t, cols, t), 1)
 open(sys.argv[2], "w", encoding="utf-8").write(s)
 PY
+  "$py" - "$root/adapters/grid.lua" "$work/grid_inc.lua" <<'PY' || return 1
+import sys
+s = open(sys.argv[1], encoding="utf-8").read()
+old = "sql  = [[SELECT jmbh, sfzhm, xm, xb, csrq, qhdm, wgbm, hh, jzdz FROM wg_jmxx ORDER BY jmbh]],"
+assert old in s, "grid.lua changed: " + old
+s = s.replace(old, """sql  = [[SELECT jmbh, sfzhm, xm, xb, csrq, qhdm, wgbm, hh, jzdz, gxsj FROM wg_jmxx]],
+      incremental = { column = "gxsj" },""", 1)
+open(sys.argv[2], "w", encoding="utf-8").write(s)
+PY
   sed -e "s#^adapter = \.\./adapters/hr_pension.lua#adapter = $work/hr_inc.lua#" \
+      -e "s#^adapter = \.\./adapters/grid.lua#adapter = $work/grid_inc.lua#" \
       -e "s#^adapter = \.\./#adapter = $root/#" "$conf" >"$work/inc.ini"
   grep -q "$work/hr_inc.lua" "$work/inc.ini" || { log "  conf/demo.ini changed: no hr adapter line"; return 1; }
+  grep -q "$work/grid_inc.lua" "$work/inc.ini" || { log "  conf/demo.ini changed: no grid adapter line"; return 1; }
   "${psql[@]}" -d hr -c "ALTER TABLE yl_ffmx ADD COLUMN gxsj timestamp DEFAULT '2025-07-01 00:00:00'" \
-    -c "ALTER TABLE sb_jfjs ADD COLUMN gxsj timestamp DEFAULT '2025-07-01 00:00:00'" || return 1
+    -c "ALTER TABLE sb_jfjs ADD COLUMN gxsj timestamp DEFAULT '2025-07-01 00:00:00'" \
+    -c "CREATE INDEX yl_ffmx_gxsj ON yl_ffmx (gxsj, lsh)" -c "CREATE INDEX sb_jfjs_gxsj ON sb_jfjs (gxsj, lsh)" \
+    || return 1
+  "${psql[@]}" -d grid -c "ALTER TABLE wg_jmxx ADD COLUMN gxsj timestamp DEFAULT '2025-07-01 00:00:00'" \
+    -c "CREATE INDEX wg_jmxx_gxsj ON wg_jmxx (gxsj, jmbh)" || return 1
 }
 # 1% of the rows change: 0.5% of payment and contribution rows get a new amount
 # and a new gxsj, 0.5% new rows (a July 2025 month) are inserted, and 1% of the
-# residents move (a full-refresh stream: read whole either way). JSON of counts.
+# residents move (a new address and gxsj). JSON of counts.
 inc_change() {
   local a b c d e
   a=$("${psql[@]}" -d hr -Atc "WITH u AS (UPDATE yl_ffmx SET ffje = ffje + 1, gxsj = '2025-07-02 00:00:00'
@@ -357,9 +374,10 @@ inc_change() {
                                 i AS (INSERT INTO sb_jfjs (lsh, sfzhm, xm, jfny, jfjs, dwmc, gxsj)
                                   SELECT lsh + m, sfzhm, xm, '202507', jfjs, dwmc, '2025-07-02 00:00:01'
                                   FROM sb_jfjs, m WHERE lsh % 200 = 11 RETURNING 1) SELECT count(*) FROM i") || return 1
-  e=$("${psql[@]}" -d grid -Atc "WITH u AS (UPDATE wg_jmxx SET jzdz = coalesce(jzdz, '') || '（迁）'
+  e=$("${psql[@]}" -d grid -Atc "WITH u AS (UPDATE wg_jmxx SET jzdz = coalesce(jzdz, '') || '（迁）', gxsj = '2025-07-02 00:00:00'
                                 WHERE abs(hashtext(jmbh)) % 100 = 3 RETURNING 1) SELECT count(*) FROM u") || return 1
   "${psql[@]}" -d hr -c "ANALYZE yl_ffmx" -c "ANALYZE sb_jfjs" || return 1
+  "${psql[@]}" -d grid -c "ANALYZE wg_jmxx" || return 1
   echo "{\"yl_ffmx_updated\": $a, \"yl_ffmx_inserted\": $b, \"sb_jfjs_updated\": $c, \"sb_jfjs_inserted\": $d, \"wg_jmxx_updated\": $e}"
 }
 
