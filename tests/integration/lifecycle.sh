@@ -151,4 +151,49 @@ check "empty source table: facts kept with a warning" grep -q "civil: death stre
 check "empty source table: no cremation alert withdrawn" \
   test "$("$gg" -c "$conf" alerts export | grep -c '"withdrawn"')" = 1
 
+# 8. Matching runs only when something it reads changed: a cycle that changed
+# no fact (and no setting, program or day) keeps the alerts of the last match.
+"$gg" -c "$conf" alerts export >"$work/al8a.jsonl"
+"$gg" -c "$conf" run --once >"$work/run8a.out" 2>"$work/run8a.err"
+check "nothing changed: matching not needed" grep -q "matching not needed" "$work/run8a.out"
+"$gg" -c "$conf" alerts export >"$work/al8b.jsonl"
+check "nothing changed: the alerts are as they were" cmp -s "$work/al8a.jsonl" "$work/al8b.jsonl"
+"$gg" -c "$conf" run --once --rematch >"$work/run8b.out" 2>"$work/run8b.err"
+check "--rematch: matched all the same" grep -Eq "; [0-9]+ alerts \(0 new, 0 updated, 0 withdrawn" "$work/run8b.out"
+"$gg" -c "$conf" alerts export >"$work/al8c.jsonl"
+check "--rematch: the same alerts" cmp -s "$work/al8a.jsonl" "$work/al8c.jsonl"
+cp "$conf" "$work/conf8.bak"
+echo "; a comment is a change of the configuration file" >>"$conf"
+"$gg" -c "$conf" run --once >"$work/run8c.out" 2>"$work/run8c.err"
+check "configuration file changed: matched" grep -q " alerts (0 new" "$work/run8c.out"
+cp "$work/conf8.bak" "$conf"
+"$gg" -c "$conf" run --once >/dev/null 2>&1   # back to the old file: matched once more
+
+# A crash after a fact was written and before matching: the next cycle must
+# match, although its own pulls change nothing. Every contribution amount
+# changes; the hr worker reads contribution_bases, then blocks on yl_ffmx (a
+# lock held by another session) and gridgate is killed there, after the
+# changed income facts were committed.
+hr "UPDATE sb_jfjs SET jfjs = jfjs + 1"
+psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d hr \
+  -c "BEGIN; LOCK TABLE yl_ffmx IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120)" >/dev/null 2>&1 &
+lockpid=$!
+for _ in $(seq 100); do
+  [ "$(hr "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+           WHERE c.relname = 'yl_ffmx' AND l.mode = 'AccessExclusiveLock' AND l.granted")" = 1 ] && break
+  sleep 0.1
+done
+"$gg" -c "$conf" run --once >"$work/run8d.out" 2>"$work/run8d.err" &
+gpid=$!
+for _ in $(seq 200); do grep -q "hr: stream contribution_bases" "$work/run8d.err" && break; sleep 0.05; done
+check "crash: the changed contributions were committed before the kill" \
+  grep -q "hr: stream contribution_bases (income): .* kept" "$work/run8d.err"
+check "crash: the cycle was still running (yl_ffmx locked)" kill -0 "$gpid"
+kill -9 "$gpid" 2>/dev/null; wait "$gpid" 2>/dev/null
+hr "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(120)%' AND pid <> pg_backend_pid()" >/dev/null
+wait "$lockpid" 2>/dev/null
+"$gg" -c "$conf" run --once >"$work/run8e.out" 2>"$work/run8e.err"
+check "after the crash: the next cycle matched" bash -c "! grep -q 'matching not needed' '$work/run8e.out'"
+check "after the crash: the hidden-income alerts took the new amounts" grep -Eq "alerts \(0 new, [1-9][0-9]* updated" "$work/run8e.out"
+
 city_finish

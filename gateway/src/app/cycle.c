@@ -24,6 +24,7 @@
 #include "conn/conn.h"
 #include "model/factset.h"
 #include "identity/resolve.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "rules/rules.h"
@@ -564,6 +565,61 @@ static void prune_facts(gg_ctx *ctx, int phase_stream, kind_status (*ks)[FK__COU
     }
 }
 
+/* ---- matching only when what it reads changed -----------------------------
+ * Identity and rules are a function of the stored facts, the configuration
+ * (rule settings, today), the program and the day. A successful match stores a
+ * digest of everything but the facts as a mark; every cycle removes it before
+ * its pulls and puts it back only when the pulls changed no fact (the state
+ * store's change counter, state_facts_changes), so a crash between a fact
+ * write and the end of the cycle leaves no digest and the next cycle matches.
+ * An unchanged night then costs the pulls and no matching. */
+#define MATCH_SCOPE ""            /* no source has an empty name */
+#define MATCH_KEY "match.digest"
+
+/* FNV-1a of a whole file into *h; -1 when it cannot be read. */
+static int hash_file(const char *path, uint64_t *h) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    unsigned char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) *h = fnv1a64_update(*h, buf, n);
+    int bad = ferror(f);
+    fclose(f);
+    return bad ? -1 : 0;
+}
+
+/* The digest of what matching reads besides the facts: the configuration
+ * file, the program (its rules) and the day the rules take as today. "" when
+ * it cannot be made: such a cycle always matches. */
+static void match_digest(const gg_ctx *ctx, char *out, size_t outsz) {
+    uint64_t h = GG_FNV_OFFSET;
+    long today = (long)ctx->today;
+    out[0] = '\0';
+    if (!ctx->cfg->path || hash_file(ctx->cfg->path, &h) || hash_file("/proc/self/exe", &h)) return;
+    h = fnv1a64_update(h, &today, sizeof today);
+    snprintf(out, outsz, "%016llx", (unsigned long long)h);
+}
+
+/* Reads and removes the stored digest; *same = 1 when it equals digest. A
+ * failure of either step is logged by the state store and leaves *same 0. */
+static void match_digest_take(gg_ctx *ctx, const char *digest, int *same) {
+    char *prev = NULL;
+    *same = 0;
+    if (state_mark_get(ctx->st, MATCH_SCOPE, MATCH_KEY, &prev)) return;
+    if (prev && prev[0]) {
+        *same = digest[0] && !strcmp(prev, digest);
+        if (state_mark_set(ctx->st, MATCH_SCOPE, MATCH_KEY, "")) *same = 0;
+    }
+    free(prev);
+}
+
+/* Counts the records rejected this cycle whose last good version was kept. */
+static int count_last_good(void *ud, const quarantine_row *r) {
+    (void)r;
+    (*(long *)ud)++;
+    return 0;
+}
+
 /* Delivers due outbox rows only (delivery/deliver.c). */
 int cycle_deliver(gg_ctx *ctx, cycle_stats *cs) { return delivery_deliver_due(ctx, cs); }
 
@@ -582,6 +638,14 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         free(seen);
         return -1;
     }
+
+    /* The digest of the last match is taken out of the store before anything
+     * is written (see match_digest). */
+    char digest[40];
+    int digest_same = 0;
+    match_digest(ctx, digest, sizeof digest);
+    match_digest_take(ctx, digest, &digest_same);
+    long changes0 = state_facts_changes(ctx->st);
 
     /* Phase 1: the small side, then what it no longer holds is pruned so the
      * resolved set built from it is current. */
@@ -629,9 +693,38 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         for (int k = 0; k < FK__COUNT; k++) seen_free(&seen[i][k]);
     free(seen);
     free(ks);
+    long changes1 = state_facts_changes(ctx->st);
+    int unchanged = digest_same && changes0 >= 0 && changes1 == changes0 && lrc == 0;
+    /* A record rejected with its last good version kept changes no fact, but
+     * the lifecycle step names the alerts resting on it: such a cycle matches. */
+    long last_good = 0;
+    if (unchanged && (state_quarantine_last_good_each(ctx->st, cs->cycle, count_last_good, &last_good) || last_good))
+        unchanged = 0;
+    if (unchanged && (opts && opts->no_match)) {
+        /* nothing changed: the last match still stands (a failure is logged by
+         * the state store; the next cycle then matches) */
+        (void)state_mark_set(ctx->st, MATCH_SCOPE, MATCH_KEY, digest);
+    }
     if (opts && opts->no_match) { /* pull only: matching is the run loop's to schedule */
         loader_free(&ld);
         factset_free(&fs);
+        goto deliver;
+    }
+    if (unchanged && !(opts && opts->rematch)) {
+        /* Identity and rules would produce the alerts already stored: only the
+         * time-driven overdue escalation runs. */
+        loader_free(&ld);
+        factset_free(&fs);
+        cs->match_skipped = 1;
+        gg_info("cycle", "matching not needed: no fact, setting or program changed since the last match");
+        if (state_begin(ctx->st)) return -1;
+        if (delivery_escalate_overdue(ctx, cs)) {
+            gg_error("cycle", "cycle %ld: escalating overdue alerts failed; retried next cycle", cs->cycle);
+            (void)state_rollback(ctx->st); /* its own failure is logged by the state store */
+        } else if (state_commit(ctx->st)) {
+            (void)state_rollback(ctx->st);
+        }
+        (void)state_mark_set(ctx->st, MATCH_SCOPE, MATCH_KEY, digest); /* as above */
         goto deliver;
     }
 
@@ -711,6 +804,9 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     }
     alert_list_free(&al);
     factset_free(&fs);
+    /* This match stands for these facts: the next cycle that changes none
+     * skips matching. Not stored (logged by the state store): it matches. */
+    if (digest[0]) (void)state_mark_set(ctx->st, MATCH_SCOPE, MATCH_KEY, digest);
 
 deliver:
     if (!opts || opts->deliver) cycle_deliver(ctx, cs);

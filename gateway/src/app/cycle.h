@@ -24,6 +24,7 @@ typedef struct cycle_stats {
     long streams_ok, streams_failed;
     long alerts_total, alerts_new, alerts_updated, alerts_withdrawn, alerts_overdue;
     long delivered, delivery_failed, verdicts_applied;
+    int match_skipped; /* matching was asked for but not needed: no fact changed since the last match */
     double seconds;
     cycle_stream_stat streams[CYCLE_MAX_STREAM_STATS]; /* the first ones of the cycle, in pull order */
     size_t nstreams;
@@ -44,6 +45,9 @@ typedef struct cycle_opts {
     /* 1: pull only; identity, rules and alerts are not run this cycle (the
      * run loop debounces matching). Deliveries still go out when deliver. */
     int no_match;
+    /* 1: match even when nothing the rules read changed since the last match
+     * (otherwise such a cycle skips identity and rules: see cycle.c). */
+    int rematch;
 } cycle_opts;
 
 /* Returns 0 when every stream and delivery succeeded, 1 when the cycle

@@ -1,7 +1,7 @@
 /* main.c - the gridgate command line: run cycles, check configuration, read
  * alerts, the quarantine, data quality and the outbox, and author adapters.
  *
- *   gridgate run [--once] [--no-push] [--interval SECONDS]   (SIGHUP reloads, SIGTERM stops)
+ *   gridgate run [--once] [--no-push] [--rematch] [--interval SECONDS]   (SIGHUP reloads, SIGTERM stops)
  *   gridgate check
  *   gridgate status [--url URL]
  *   gridgate alerts list [--rule R] [--status S]
@@ -34,6 +34,7 @@
 #include "app/cycle.h"
 #include "delivery/delivery.h"
 #include "app/gg.h"
+#include "core/date.h"
 #include "core/log.h"
 #include "core/mask.h"
 #include "core/util.h"
@@ -75,7 +76,8 @@ static void usage(FILE *out) {
     fputs("usage: gridgate [-c CONFIG] [-v] COMMAND ...\n"
           "\n"
           "  run [--once] [--no-push] [--interval S]   pull, match and push (loop every S seconds, default 300);\n"
-          "                                            --no-push: alerts are stored and queued, nothing is sent\n"
+          "                                            --no-push: alerts are stored and queued, nothing is sent;\n"
+          "                                            --rematch: match even if nothing changed since the last match\n"
           "                                            (a later run or `deliver` sends them)\n"
           "  check                                     validate the configuration and every adapter\n"
           "  status [--url URL]                        ask the running daemon (its [admin] endpoint) how it is\n"
@@ -308,19 +310,21 @@ static void match_after_cycle(run_match *mt, gg_ctx *ctx, int matched, int rc, t
 }
 
 static int cmd_run(const char *cfg, int argc, char **argv) {
-    int once = 0, push = 1;
+    int once = 0, push = 1, rematch = 0;
     long interval = 300;
     static const struct option opts[] = {{"once", no_argument, 0, 'o'},
                                           {"no-push", no_argument, 0, 'n'},
                                           {"interval", required_argument, 0, 'i'},
+                                          {"rematch", no_argument, 0, 'r'},
                                           {0, 0, 0, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "oni:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "onri:", opts, NULL)) != -1) {
         switch (c) {
         case 'o': once = 1; break;
         case 'n': push = 0; break;
         case 'i': interval = strtol(optarg, NULL, 10); break;
+        case 'r': rematch = 1; break;
         default: return 2;
         }
     }
@@ -391,8 +395,11 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
             npull++;
             gg_debug(ctx.cfg->sources[i].name, "due: pulled in this cycle");
         }
+        /* The rules' today is the day of the cycle unless configured. */
+        if (!ctx.cfg->rules.today) ctx.today = date_today();
         int match = match_now(&mt, ctx.cfg, t0, once);
-        cycle_opts co = {.deliver = push, .pull = pull, .no_match = !match};
+        cycle_opts co = {.deliver = push, .pull = pull, .no_match = !match, .rematch = rematch};
+        rematch = 0; /* the first matching cycle only */
         cycle_stats cs;
         rc = cycle_run(&ctx, &co, &cs);
         time_t t1 = time(NULL);
@@ -421,6 +428,13 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
             fflush(stdout);
             rc = rc ? 3 : 0;
         } else {
+            if (cs.match_skipped)
+                printf("cycle %ld: %ld facts kept, %ld rows not of interest, %ld rejected, %ld invalid ids; "
+                       "matching not needed (nothing changed since the last match; --rematch forces it), "
+                       "%ld overdue; %ld delivered, %ld delivery failures; %ld streams failed; %.2fs\n",
+                       cs.cycle, cs.facts_kept, cs.rows_skipped, cs.rejected, cs.invalid_ids, cs.alerts_overdue,
+                       cs.delivered, cs.delivery_failed, cs.streams_failed, cs.seconds);
+            else
             printf("cycle %ld: %ld facts kept, %ld rows not of interest, %ld rejected, %ld invalid ids; "
                    "%ld alerts (%ld new, %ld updated, %ld withdrawn, %ld overdue, %ld verdicts); "
                    "%ld delivered, %ld delivery failures; %ld streams failed; %.2fs\n",

@@ -33,5 +33,8 @@ int delivery_apply_verdicts(gg_ctx *ctx, const factset *fs, cycle_stats *cs);
  * escalates overdue ones; both are routed again (in the caller's transaction).
  * 0 ok, -1 (logged) when the state store failed. */
 int delivery_lifecycle_update(gg_ctx *ctx, const alert_list *al, cycle_stats *cs);
+/* Only the overdue escalation of delivery_lifecycle_update (a cycle that did
+ * not need to match). Inside the caller's transaction. */
+int delivery_escalate_overdue(gg_ctx *ctx, cycle_stats *cs);
 
 #endif

@@ -142,3 +142,13 @@ int delivery_lifecycle_update(gg_ctx *ctx, const alert_list *al, cycle_stats *cs
     strmap_free(&wc.produced);
     return wc.failed ? -1 : 0;
 }
+
+/* The time-driven half of the lifecycle alone, for a cycle whose matching was
+ * not needed (nothing the rules read changed): pushed alerts past the verdict
+ * deadline are escalated. Inside the caller's transaction. */
+int delivery_escalate_overdue(gg_ctx *ctx, cycle_stats *cs) {
+    withdraw_ctx wc = {.ctx = ctx, .cs = cs};
+    long long deadline = (long long)time(NULL) - ctx->cfg->verdict_deadline_days * 86400LL;
+    if (state_alerts_overdue(ctx->st, deadline, escalate_overdue, &wc) || wc.failed) return -1;
+    return 0;
+}
