@@ -73,6 +73,10 @@ int state_fact_stored_hash(state *st, const fact *f, uint64_t *hash, int *found)
  * a valid id; the ids whose person facts conflict among themselves (2+ folded
  * names, or a stated birth date other than the id's). */
 int state_persons_by_id(state *st, const char *id_norm, int (*fn)(void *ud, fact *f), void *ud);
+/* The stored raw values (JSON text, malloc'd into *raw; NULL when the fact or
+ * its raw values are not stored) of one fact: the evidence of an alert, for
+ * facts loaded without them (store/evidence.c). 0 ok, -1 logged failure. */
+int state_fact_raw(state *st, const char *source, fact_kind kind, const char *ref, char **raw);
 int state_person_ids_by_key(state *st, const char *name_norm, int birth, int (*fn)(void *ud, const char *id),
                             void *ud);
 int state_persons_without_id(state *st, int (*fn)(void *ud, fact *f), void *ud);
