@@ -613,6 +613,22 @@ static void match_digest_take(gg_ctx *ctx, const char *digest, int *same) {
     free(prev);
 }
 
+/* Facts are loaded for matching without their raw values (most of their
+ * bytes); the evidence of each alert gets them from the state store here,
+ * before the alert is stored or compared with its stored version. */
+static int fill_evidence_raw(gg_ctx *ctx, alert_list *al) {
+    for (size_t i = 0; i < al->n; i++) {
+        alert *a = &al->items[i];
+        for (size_t e = 0; e < a->nev; e++) {
+            alert_evidence *ev = &a->ev[e];
+            fact_kind k;
+            if (ev->raw_json || !ev->kind || fact_kind_parse(ev->kind, &k)) continue;
+            if (state_fact_raw(ctx->st, ev->source, k, ev->ref, &ev->raw_json)) return -1;
+        }
+    }
+    return 0;
+}
+
 /* Counts the records rejected this cycle whose last good version was kept. */
 static int count_last_good(void *ud, const quarantine_row *r) {
     (void)r;
@@ -751,7 +767,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     rules_config rc = ctx->cfg->rules;
     rc.today = ctx->today;
     alert_list al = {0};
-    if (rules_run(&fs, &rc, &al)) {
+    if (rules_run(&fs, &rc, &al) || fill_evidence_raw(ctx, &al)) {
         alert_list_free(&al);
         factset_free(&fs);
         return -1;

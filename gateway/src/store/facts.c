@@ -189,7 +189,8 @@ static int facts_rows_each(state *st, const char *op, sqlite3_stmt *s, int (*fn)
         int oom = 0;
         f.source = st_col_dup(s, 1, &oom);
         f.ref = st_col_dup(s, 2, &oom);
-        f.raw_json = st_col_dup(s, 4, &oom);
+        /* Raw values are not loaded: only an alert's evidence needs them
+         * (store/evidence.c fetches those), and they are most of the bytes. */
         f.name_norm = st_col_dup(s, 5, &oom); /* folded when stored; NULL for facts without a name */
         if (oom || !f.source || !f.ref) {
             gg_error("state", "%s: %s", op, oom ? "out of memory" : "row without source/ref");
@@ -214,7 +215,7 @@ static int facts_rows_each(state *st, const char *op, sqlite3_stmt *s, int (*fn)
     return ret;
 }
 
-#define FACT_COLS "SELECT kind, source, ref, fields_json, raw_json, name_norm FROM facts"
+#define FACT_COLS "SELECT kind, source, ref, fields_json, NULL, name_norm FROM facts"
 
 int state_facts_each(state *st, int k, int (*fn)(void *ud, fact *f), void *ud) {
     sqlite3_stmt *s;
