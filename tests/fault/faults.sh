@@ -220,6 +220,75 @@ check "kill -9 mid-delivery: nothing pending or dead" \
   bash -c "[ \$(\"$gg\" -c \"$conf\" outbox list | grep -cE ' (pending|dead) ') -eq 0 ]"
 
 
+# --- 5b. one push of a sink's batch refused: the others delivered -------------
+# One worker pushes all of a sink's due alerts; this HR sink refuses the 2nd
+# push its worker makes: the 1st and 3rd.. are delivered, the 2nd is a failed
+# attempt retried later (where it is the first of its batch, and goes).
+rm -f "$GG_DEMO_DIR"/state.db*
+psql_hr "TRUNCATE yl_ycyj"
+psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d grid -c "TRUNCATE wg_hcrw"
+{ echo 'local gg_pushes = 0'; sed -e 's#^  push = function(alert, conns)#  push = function(alert, conns)\n    gg_pushes = gg_pushes + 1\n    if gg_pushes == 2 then error("second push refused: " .. alert.id) end#' \
+  "$root/adapters/hr_pension.lua"; } >"$work/adapters/hr_second.lua"
+conf=$work/second.ini
+mkconf "$conf"
+sed -i "s#$root/adapters/hr_pension.lua#$work/adapters/hr_second.lua#" "$conf"
+"$gg" -c "$conf" run --once >"$work/second.out" 2>"$work/second.err"
+rc=$?
+check "2nd push refused: run exits 3" test "$rc" -eq 3
+check "2nd push refused: one failed attempt, named" \
+  bash -c "[ \$(grep -c 'to hr failed (attempt 1 of 3, retried later): source hr: push of alert .*second push refused' \"$work/second.err\") -eq 1 ]"
+n_hr_done=$("$gg" -c "$conf" outbox list --status done | awk '$3 == "hr"' | wc -l)
+n_hr_pend=$("$gg" -c "$conf" outbox list --status pending | awk '$3 == "hr"' | wc -l)
+n_hr=$(psql_hr "SELECT count(*) FROM yl_ycyj")
+check "2nd push refused: the others delivered ($n_hr_done done, $n_hr rows, $n_hr_pend pending)" \
+  bash -c "[ $n_hr_pend -eq 1 ] && [ $n_hr_done -ge 2 ] && [ $n_hr -eq $n_hr_done ]"
+check "2nd push refused: the other sinks got all theirs" \
+  bash -c "[ \$(\"$gg\" -c \"$conf\" outbox list | awk '\$3 != \"hr\"' | grep -cE ' (pending|dead) ') -eq 0 ]"
+sleep 1.2
+"$gg" -c "$conf" deliver >"$work/second2.out" 2>"$work/second2.err"
+rc=$?
+check "2nd push refused: retried and delivered (exit $rc)" test "$rc" -eq 0
+check "2nd push refused: every hr alert there exactly once" \
+  bash -c "[ \$(psql -X -qAt -h 127.0.0.1 -p $GG_PG_PORT -U postgres -d hr -c 'SELECT count(DISTINCT yjbh) FROM yl_ycyj') -eq $((n_hr_done + 1)) ] && [ \$(psql -X -qAt -h 127.0.0.1 -p $GG_PG_PORT -U postgres -d hr -c 'SELECT count(*) FROM yl_ycyj') -eq $((n_hr_done + 1)) ]"
+
+# --- 5c. a push worker killed mid-batch: what it reported stands -------------
+rm -f "$GG_DEMO_DIR"/state.db*
+psql_hr "TRUNCATE yl_ycyj"
+psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d grid -c "TRUNCATE wg_hcrw"
+conf=$work/wkill.ini
+mkconf "$conf"
+sed -i "s#$root/adapters/hr_pension.lua#$work/adapters/hr_slow.lua#" "$conf"
+"$gg" -c "$conf" run --once >"$work/wkill.out" 2>"$work/wkill.err" &
+gpid=$!
+victim=
+for _ in $(seq 400); do
+  sleep 0.05
+  kids=$(pgrep -P "$gpid" | tr '\n' ' ')
+  # the other sinks' workers end in well under a second; the slow hr one stays
+  if [ "$(psql_hr "SELECT count(*) FROM yl_ycyj")" -ge 2 ] && [ "$(echo $kids | wc -w)" -eq 1 ]; then
+    victim=$(echo $kids | awk '{print $1}'); break
+  fi
+done
+echo "# killing push worker ${victim:-(none found)} with SIGKILL"
+[ -n "$victim" ] && kill -KILL "$victim"
+wait "$gpid"
+rc=$?
+check "push worker killed: run exits 3 (exit $rc)" test "$rc" -eq 3
+n_hr_done=$("$gg" -c "$conf" outbox list --status done | awk '$3 == "hr"' | wc -l)
+n_hr_pend=$("$gg" -c "$conf" outbox list --status pending | awk '$3 == "hr"' | wc -l)
+n_hr=$(psql_hr "SELECT count(*) FROM yl_ycyj")
+check "push worker killed: delivered rows stand, the rest are failed attempts ($n_hr_done done, $n_hr rows, $n_hr_pend pending)" \
+  bash -c "[ $n_hr_done -ge 2 ] && [ $n_hr_pend -ge 1 ] && [ $n_hr -ge $n_hr_done ] && [ $n_hr -le $((n_hr_done + 1)) ]"
+check "push worker killed: the failed attempts say how the worker ended" \
+  bash -c "[ \$(grep -c 'to hr failed (attempt 1 of 3, retried later): source hr: killed by KILL' \"$work/wkill.err\") -eq $n_hr_pend ]"
+sleep 1.2
+"$gg" -c "$conf" deliver >"$work/wkill2.out" 2>"$work/wkill2.err"
+rc=$?
+check "push worker killed: retried and delivered (exit $rc)" test "$rc" -eq 0
+n_routed=$("$gg" -c "$conf" outbox list --status done | awk '$3 == "hr" {print $2}' | sort -u | wc -l)
+check "push worker killed: every hr alert there exactly once ($n_routed)" \
+  bash -c "[ \$(psql -X -qAt -h 127.0.0.1 -p $GG_PG_PORT -U postgres -d hr -c 'SELECT count(DISTINCT yjbh) FROM yl_ycyj') -eq $n_routed ] && [ $n_routed -eq $((n_hr_done + n_hr_pend)) ]"
+
 # --- 6. no personal data in any output, in any form -----------------------------
 # A whole demo run at debug level from an empty state store, the CLI listings
 # and `adapter test` of every source, plus every log written above: none may

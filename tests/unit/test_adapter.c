@@ -2,8 +2,11 @@
  * through unixODBC's SQLite3 driver: declarative mapping in C, conversions
  * and rejects, GBK at the boundary, row functions, custom pulls, push,
  * declaration errors that name file and line, incremental pulls with a
- * (column, key) watermark and targeted lookups. */
+ * (column, key) watermark and targeted lookups; batches of pushes in a
+ * sandboxed worker (worker_push.h), with failing, hanging and killed items. */
+#include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +20,7 @@
 
 #include "adapter/adapter.h"
 #include "app/config.h"
+#include "worker/worker_push.h"
 
 static char tmpdir[64];
 static char dbpath[128];
@@ -1094,6 +1098,218 @@ static void test_input_limits(void **state) {
     adapter_free(ad);
 }
 
+/* ---- batches of pushes in a worker (worker/push.c) ---------------------- */
+
+/* The batch sink: amount 1 is written (with the number of pushes this
+ * process made so far: one worker for the whole batch), 2 is refused, 3
+ * writes a 'started' mark and spins (a hang: the Lua deadline of the item, or
+ * a kill from outside). */
+static const char *batch_adapter(const char *table) {
+    static char text[1024];
+    snprintf(text, sizeof text,
+             "local calls = 0\n"
+             "return { push = function(alert, conns)\n"
+             "  calls = calls + 1\n"
+             "  conns.db:exec('CREATE TABLE IF NOT EXISTS %s (id TEXT PRIMARY KEY, seq TEXT)', {})\n"
+             "  if alert.amount == 2 then error('refused ' .. alert.id) end\n"
+             "  if alert.amount == 3 then\n"
+             "    conns.db:exec(\"INSERT INTO %s VALUES ('started', ?)\", { tostring(calls) })\n"
+             "    while true do end\n"
+             "  end\n"
+             "  return conns.db:exec('INSERT INTO %s VALUES (?, ?)', { alert.id, tostring(calls) })\n"
+             "end }\n",
+             table, table, table);
+    char name[64];
+    snprintf(name, sizeof name, "batch_%s.lua", table);
+    return write_adapter(name, text);
+}
+
+#define BATCH_MAX 8
+typedef struct batch_seen {
+    int ok[2][BATCH_MAX];
+    char err[2][BATCH_MAX][600];
+    size_t next[2]; /* outcomes come in item order */
+    int calls;
+} batch_seen;
+
+static void batch_outcome(void *ud, size_t batch, size_t item, int ok, const char *err) {
+    batch_seen *bs = ud;
+    assert_true(batch < 2 && item < BATCH_MAX);
+    assert_int_equal(item, bs->next[batch]);
+    bs->next[batch]++;
+    bs->calls++;
+    bs->ok[batch][item] = ok;
+    snprintf(bs->err[batch][item], sizeof bs->err[0][0], "%s", ok ? "" : (err ? err : "(null)"));
+}
+
+/* Alerts with amounts amt[0..n-1], each its own subject (and id). */
+static void batch_alerts(alert *a, push_item *it, const long *amt, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        char subject[64];
+        snprintf(subject, sizeof subject, "person:1101051949123100%02zu", i + 10 * (size_t)amt[i]);
+        alert_init(&a[i], RULE_PENSION_AFTER_DEATH, subject);
+        a[i].amount = amt[i];
+        it[i] = (push_item){.a = &a[i], .expl = "说明", .deadline = 0};
+    }
+}
+
+/* The seq column of row id in table, or NULL (static buffer). */
+static const char *row_seq(const char *table, const char *id) {
+    static char out[32];
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    char q[128];
+    snprintf(q, sizeof q, "SELECT seq FROM %s WHERE id = ?1", table);
+    sqlite3_stmt *st;
+    const char *r = NULL;
+    if (sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            snprintf(out, sizeof out, "%s", (const char *)sqlite3_column_text(st, 0));
+            r = out;
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return r;
+}
+
+/* The 2nd of 3 items is refused by the sink: the 1st and 3rd are pushed by
+ * the same worker (its 1st and 3rd push), the 2nd reports the adapter's
+ * message. A hang in an item ends at the Lua deadline of that item and the
+ * next one is still pushed. */
+static void test_push_batch_item_fails(void **state) {
+    (void)state;
+    gg_conn_conf cc;
+    char spec[256], err[1024];
+    gg_source_conf src = make_src("UTF-8", &cc, spec, sizeof spec);
+    adapter *ad = adapter_load(&src, batch_adapter("b1"), err, sizeof err);
+    assert_non_null(ad);
+    alert a[4];
+    push_item it[4];
+    batch_alerts(a, it, (const long[]){1, 2, 1}, 3);
+    batch_seen bs;
+    memset(&bs, 0, sizeof bs);
+    assert_int_equal(worker_push_batch(ad, &src, it, 3, batch_outcome, &bs, err, sizeof err), 0);
+    assert_int_equal(bs.calls, 3);
+    assert_true(bs.ok[0][0] && !bs.ok[0][1] && bs.ok[0][2]);
+    assert_non_null(strstr(bs.err[0][1], "source dept: push of alert "));
+    assert_non_null(strstr(bs.err[0][1], a[1].id));
+    assert_non_null(strstr(bs.err[0][1], "refused"));
+    assert_string_equal(row_seq("b1", a[0].id), "1");
+    assert_null(row_seq("b1", a[1].id));
+    assert_string_equal(row_seq("b1", a[2].id), "3");
+    for (int i = 0; i < 3; i++) alert_free(&a[i]);
+
+    /* a hang: the item's Lua deadline (1 s) ends it, the next is pushed */
+    batch_alerts(a, it, (const long[]){3, 1}, 2);
+    memset(&bs, 0, sizeof bs);
+    assert_int_equal(worker_push_batch(ad, &src, it, 2, batch_outcome, &bs, err, sizeof err), 0);
+    assert_int_equal(bs.calls, 2);
+    assert_false(bs.ok[0][0]);
+    assert_non_null(strstr(bs.err[0][0], a[0].id));
+    assert_true(bs.ok[0][1]);
+    assert_string_equal(row_seq("b1", a[1].id), "2");
+    for (int i = 0; i < 2; i++) alert_free(&a[i]);
+
+    /* worker_push: a batch of one */
+    batch_alerts(a, it, (const long[]){2}, 1);
+    assert_int_equal(worker_push(ad, &src, &a[0], "x", 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "refused"));
+    alert_free(&a[0]);
+    adapter_free(ad);
+}
+
+/* Kills the first child of this process with SIGSEGV once the 'started'
+ * mark is in table b2 (the worker is then inside item 2). */
+static void *killer(void *arg) {
+    (void)arg;
+    char path[128];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)getpid(), (int)getpid());
+    for (int i = 0; i < 500; i++) {
+        usleep(20000);
+        FILE *f = fopen(path, "r");
+        int pid = 0;
+        if (f) {
+            if (fscanf(f, "%d", &pid) != 1) pid = 0;
+            fclose(f);
+        }
+        if (pid <= 0) continue; /* SQLite only after the fork: its locks are not inherited */
+        if (row_seq("b2", "started")) {
+            kill(pid, SIGSEGV);
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+/* A worker killed in the middle of its batch: the item before stands, the one
+ * it was on and the one it never reached fail with how it ended; nothing the
+ * worker did not report is delivered. */
+static void test_push_batch_worker_killed(void **state) {
+    (void)state;
+    gg_conn_conf cc;
+    char spec[256], err[1024];
+    gg_source_conf src = make_src("UTF-8", &cc, spec, sizeof spec);
+    src.deadline_ms = 20000; /* the kill comes first */
+    adapter *ad = adapter_load(&src, batch_adapter("b2"), err, sizeof err);
+    assert_non_null(ad);
+    alert a[3];
+    push_item it[3];
+    batch_alerts(a, it, (const long[]){1, 3, 1}, 3);
+    batch_seen bs;
+    memset(&bs, 0, sizeof bs);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, killer, NULL), 0);
+    assert_int_equal(worker_push_batch(ad, &src, it, 3, batch_outcome, &bs, err, sizeof err), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(bs.calls, 3);
+    assert_true(bs.ok[0][0]);
+    assert_false(bs.ok[0][1]);
+    assert_false(bs.ok[0][2]);
+    assert_string_equal(bs.err[0][1], "source dept: killed by SEGV: segmentation fault");
+    assert_string_equal(bs.err[0][2], bs.err[0][1]);
+    assert_string_equal(row_seq("b2", a[0].id), "1");
+    assert_string_equal(row_seq("b2", "started"), "2");
+    assert_null(row_seq("b2", a[2].id));
+    for (int i = 0; i < 3; i++) alert_free(&a[i]);
+    adapter_free(ad);
+}
+
+/* Two sinks in one call, side by side: each batch in its own worker, every
+ * item reported to its own batch. */
+static void test_push_batch_two_sinks(void **state) {
+    (void)state;
+    gg_conn_conf cc1, cc2;
+    char spec1[256], spec2[256], err[1024];
+    gg_source_conf s1 = make_src("UTF-8", &cc1, spec1, sizeof spec1);
+    gg_source_conf s2 = make_src("UTF-8", &cc2, spec2, sizeof spec2);
+    s2.name = "dept2";
+    adapter *ad1 = adapter_load(&s1, batch_adapter("b3"), err, sizeof err);
+    assert_non_null(ad1);
+    adapter *ad2 = adapter_load(&s2, batch_adapter("b4"), err, sizeof err);
+    assert_non_null(ad2);
+    alert a1[2], a2[3];
+    push_item it1[2], it2[3];
+    batch_alerts(a1, it1, (const long[]){1, 1}, 2);
+    batch_alerts(a2, it2, (const long[]){1, 2, 1}, 3);
+    push_batch b[2] = {{.ad = ad1, .src = &s1, .items = it1, .n = 2}, {.ad = ad2, .src = &s2, .items = it2, .n = 3}};
+    batch_seen bs;
+    memset(&bs, 0, sizeof bs);
+    assert_int_equal(worker_push_batches(b, 2, 2, batch_outcome, &bs, err, sizeof err), 0);
+    assert_int_equal(bs.calls, 5);
+    assert_true(bs.ok[0][0] && bs.ok[0][1]);
+    assert_true(bs.ok[1][0] && !bs.ok[1][1] && bs.ok[1][2]);
+    assert_non_null(strstr(bs.err[1][1], "source dept2: push of alert "));
+    assert_string_equal(row_seq("b3", a1[1].id), "2");
+    assert_string_equal(row_seq("b4", a2[2].id), "3");
+    assert_null(row_seq("b4", a2[1].id));
+    for (int i = 0; i < 2; i++) alert_free(&a1[i]);
+    for (int i = 0; i < 3; i++) alert_free(&a2[i]);
+    adapter_free(ad1);
+    adapter_free(ad2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_incremental_watermark),
@@ -1112,6 +1328,9 @@ int main(void) {
         cmocka_unit_test(test_row_arena_counts_against_cap),
         cmocka_unit_test(test_adapter_log_is_escaped_and_masked),
         cmocka_unit_test(test_input_limits),
+        cmocka_unit_test(test_push_batch_item_fails),
+        cmocka_unit_test(test_push_batch_worker_killed),
+        cmocka_unit_test(test_push_batch_two_sinks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

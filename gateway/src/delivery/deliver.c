@@ -1,7 +1,13 @@
 /* deliver.c - delivering due outbox rows to their sinks through the sink
  * source's adapter push (with the zh-CN explanation), marking the alert
  * pushed once no delivery of it is pending; a failure is retried later with
- * exponential backoff and becomes a dead letter after max_attempts. */
+ * exponential backoff and becomes a dead letter after max_attempts.
+ *
+ * The due rows are grouped by sink (in outbox order within a sink) and each
+ * sink's alerts go out in one push worker (worker_push_batches), the sinks'
+ * workers side by side ([gridgate] workers at once). Each outcome is recorded
+ * as it arrives, so a worker that dies mid-batch leaves the rows it reported
+ * as they are, and the rest are failed attempts like any other. */
 #include "core/util.h"
 #include "delivery/delivery.h"
 
@@ -44,65 +50,157 @@ static int collect_due(void *ud, const outbox_row *r) {
     return 0;
 }
 
+/* One sink's share of the pass: its rows (indexes into the due list) and the
+ * items handed to its worker. */
+typedef struct sink_group {
+    const char *sink;
+    adapter *ad;
+    size_t *rows;
+    push_item *items;
+    size_t n, cap;
+} sink_group;
+
+typedef struct deliver_pass {
+    gg_ctx *ctx;
+    cycle_stats *cs;
+    conn_opts bo;
+    outbox_copy *rows;
+    alert *alerts; /* per due row; loaded when found[i] */
+    int *found;
+    sink_group *groups;
+    size_t ngroups;
+    int failures;
+} deliver_pass;
+
+/* Row c was delivered: done in the outbox, and the alert pushed once nothing
+ * of it is pending. */
+static void row_delivered(deliver_pass *p, const outbox_copy *c, const alert *a) {
+    gg_ctx *ctx = p->ctx;
+    audit_push(ctx->st, c->alert_id, c->sink, c->version, "delivered");
+    /* Not marked done, the row is pushed again next time (the sink sees the
+     * same alert version twice): said, not fatal. */
+    if (state_outbox_done(ctx->st, c->id))
+        gg_error("delivery", "alert %s to %s delivered but not marked done: it will be sent again", c->alert_id,
+                 c->sink);
+    p->cs->delivered++;
+    long pending = 0;
+    if (state_outbox_pending_count(ctx->st, a->id, &pending) == 0 && pending == 0 && !strcmp(a->status, "new") &&
+        state_alert_set_status(ctx->st, a->id, "pushed", NULL))
+        gg_error("delivery", "alert %s: delivered but its status stays new", a->id);
+}
+
+/* Row c failed with err: an audit row when it reached a push (audited), and a
+ * failed attempt retried with backoff, or a dead letter. */
+static void row_failed(deliver_pass *p, const outbox_copy *c, const char *err, int audited) {
+    gg_ctx *ctx = p->ctx;
+    if (audited) {
+        char res[300];
+        snprintf(res, sizeof res, "failed: %.280s", err);
+        audit_push(ctx->st, c->alert_id, c->sink, c->version, res);
+    }
+    long delay = conn_backoff_ms(&p->bo, c->attempts);
+    if (delay < ctx->cfg->backoff_base_ms / 2) delay = ctx->cfg->backoff_base_ms / 2;
+    long long next = (long long)time(NULL) + (delay + 999) / 1000;
+    if (state_outbox_failed(ctx->st, c->id, err, next, ctx->cfg->max_attempts))
+        gg_error("delivery", "alert %s to %s: cannot record the failed attempt (retried as it was)", c->alert_id,
+                 c->sink);
+    if (c->attempts + 1 >= ctx->cfg->max_attempts)
+        gg_error("delivery", "alert %s to %s failed %d times; kept as dead letter (gridgate outbox list --status dead): %s",
+                 c->alert_id, c->sink, c->attempts + 1, err);
+    else
+        gg_error("delivery", "alert %s to %s failed (attempt %d of %d, retried later): %s", c->alert_id, c->sink,
+                 c->attempts + 1, ctx->cfg->max_attempts, err);
+    p->cs->delivery_failed++;
+    p->failures++;
+}
+
+/* An item's outcome from its sink's worker (worker_push.h). */
+static void on_item(void *ud, size_t batch, size_t item, int ok, const char *err) {
+    deliver_pass *p = ud;
+    size_t row = p->groups[batch].rows[item];
+    if (ok) row_delivered(p, &p->rows[row], &p->alerts[row]);
+    else row_failed(p, &p->rows[row], err ? err : "push failed (no message)", 1);
+}
+
+static sink_group *group_of(deliver_pass *p, const char *sink, adapter *ad, size_t *cap) {
+    for (size_t g = 0; g < p->ngroups; g++)
+        if (!strcmp(p->groups[g].sink, sink)) return &p->groups[g];
+    if (p->ngroups == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        p->groups = realloc(p->groups, *cap * sizeof *p->groups);
+        if (!p->groups) gg_oom();
+    }
+    sink_group *g = &p->groups[p->ngroups++];
+    memset(g, 0, sizeof *g);
+    g->sink = sink;
+    g->ad = ad;
+    return g;
+}
+
 int delivery_deliver_due(gg_ctx *ctx, cycle_stats *cs) {
     due_list d = {0};
     if (state_outbox_due(ctx->st, collect_due, &d)) return 1;
-    int failures = 0;
-    conn_opts bo = {.backoff_base_ms = ctx->cfg->backoff_base_ms, .backoff_max_ms = ctx->cfg->backoff_max_ms};
+    deliver_pass p = {.ctx = ctx, .cs = cs, .rows = d.rows};
+    p.bo = (conn_opts){.backoff_base_ms = ctx->cfg->backoff_base_ms, .backoff_max_ms = ctx->cfg->backoff_max_ms};
+    p.alerts = xcalloc(d.n ? d.n : 1, sizeof *p.alerts);
+    p.found = xcalloc(d.n ? d.n : 1, sizeof *p.found);
+    size_t gcap = 0;
+    /* Prepare every item in the core (the workers inherit them); rows that
+     * cannot reach a push fail at once. */
     for (size_t i = 0; i < d.n; i++) {
         outbox_copy *c = &d.rows[i];
-        alert a;
-        memset(&a, 0, sizeof a);
-        int found = state_alert_get(ctx->st, c->alert_id, &a);
         char err[1024];
+        p.found[i] = state_alert_get(ctx->st, c->alert_id, &p.alerts[i]) == 0;
         adapter *ad = gg_ctx_adapter(ctx, c->sink);
-        if (found != 0) {
+        if (!p.found[i]) {
             snprintf(err, sizeof err, "alert %s is not in the state store", c->alert_id);
-        } else if (!ad) {
-            snprintf(err, sizeof err, "sink %s has no loaded adapter", c->sink);
-        } else {
-            char *expl = alert_explain_zh(&a, gg_ctx_label, ctx);
-            /* The verdict is due verdict_deadline_days after this version of
-             * the alert was made (its first version: when it was first seen);
-             * the overdue escalation (lifecycle.c) comes no earlier. */
-            long long since = a.updated_at > 0 ? a.updated_at : a.first_seen;
-            long long due = since > 0 ? since + ctx->cfg->verdict_deadline_days * 86400LL : 0;
-            int rc = worker_push(ad, config_source(ctx->cfg, c->sink), &a, expl, due, err, sizeof err);
-            free(expl);
-            char res[300];
-            snprintf(res, sizeof res, rc == 0 ? "delivered" : "failed: %.280s", err);
-            audit_push(ctx->st, c->alert_id, c->sink, c->version, res);
-            if (rc == 0) {
-                /* Not marked done, the row is pushed again next time (the
-                 * sink sees the same alert version twice): said, not fatal. */
-                if (state_outbox_done(ctx->st, c->id))
-                    gg_error("delivery", "alert %s to %s delivered but not marked done: it will be sent again",
-                             c->alert_id, c->sink);
-                cs->delivered++;
-                long pending = 0;
-                if (state_outbox_pending_count(ctx->st, a.id, &pending) == 0 && pending == 0 &&
-                    !strcmp(a.status, "new") && state_alert_set_status(ctx->st, a.id, "pushed", NULL))
-                    gg_error("delivery", "alert %s: delivered but its status stays new", a.id);
-                alert_free(&a);
-                continue;
-            }
+            row_failed(&p, c, err, 0);
+            continue;
         }
-        if (found == 0) alert_free(&a);
-        long delay = conn_backoff_ms(&bo, c->attempts);
-        if (delay < ctx->cfg->backoff_base_ms / 2) delay = ctx->cfg->backoff_base_ms / 2;
-        long long next = (long long)time(NULL) + (delay + 999) / 1000;
-        if (state_outbox_failed(ctx->st, c->id, err, next, ctx->cfg->max_attempts))
-            gg_error("delivery", "alert %s to %s: cannot record the failed attempt (retried as it was)", c->alert_id,
-                     c->sink);
-        if (c->attempts + 1 >= ctx->cfg->max_attempts)
-            gg_error("delivery", "alert %s to %s failed %d times; kept as dead letter (gridgate outbox list --status dead): %s",
-                     c->alert_id, c->sink, c->attempts + 1, err);
-        else
-            gg_error("delivery", "alert %s to %s failed (attempt %d of %d, retried later): %s", c->alert_id, c->sink,
-                     c->attempts + 1, ctx->cfg->max_attempts, err);
-        cs->delivery_failed++;
-        failures++;
+        if (!ad) {
+            snprintf(err, sizeof err, "sink %s has no loaded adapter", c->sink);
+            row_failed(&p, c, err, 0);
+            continue;
+        }
+        sink_group *g = group_of(&p, c->sink, ad, &gcap);
+        if (g->n == g->cap) {
+            g->cap = g->cap ? g->cap * 2 : 64;
+            g->rows = realloc(g->rows, g->cap * sizeof *g->rows);
+            g->items = realloc(g->items, g->cap * sizeof *g->items);
+            if (!g->rows || !g->items) gg_oom();
+        }
+        const alert *a = &p.alerts[i];
+        /* The verdict is due verdict_deadline_days after this version of the
+         * alert was made (its first version: when it was first seen); the
+         * overdue escalation (lifecycle.c) comes no earlier. */
+        long long since = a->updated_at > 0 ? a->updated_at : a->first_seen;
+        long long due = since > 0 ? since + ctx->cfg->verdict_deadline_days * 86400LL : 0;
+        g->rows[g->n] = i;
+        g->items[g->n] = (push_item){.a = a, .expl = alert_explain_zh(a, gg_ctx_label, ctx), .deadline = due};
+        g->n++;
     }
+    if (p.ngroups) {
+        push_batch *b = xcalloc(p.ngroups, sizeof *b);
+        for (size_t g = 0; g < p.ngroups; g++)
+            b[g] = (push_batch){.ad = p.groups[g].ad, .src = config_source(ctx->cfg, p.groups[g].sink),
+                                .items = p.groups[g].items, .n = p.groups[g].n};
+        size_t maxp = ctx->cfg->workers > 0 ? (size_t)ctx->cfg->workers : 4;
+        char err[400];
+        /* On its own failure the loop has reported every item left as failed. */
+        if (worker_push_batches(b, p.ngroups, maxp, on_item, &p, err, sizeof err))
+            gg_error("delivery", "%s", err);
+        free(b);
+    }
+    for (size_t g = 0; g < p.ngroups; g++) {
+        for (size_t k = 0; k < p.groups[g].n; k++) free((char *)p.groups[g].items[k].expl);
+        free(p.groups[g].rows);
+        free(p.groups[g].items);
+    }
+    free(p.groups);
+    for (size_t i = 0; i < d.n; i++)
+        if (p.found[i]) alert_free(&p.alerts[i]);
+    free(p.alerts);
+    free(p.found);
     free(d.rows);
-    return failures;
+    return p.failures;
 }

@@ -1,46 +1,144 @@
-/* push.c - one alert pushed through a sink's adapter in a worker process
- * (worker_push.h): the push function runs sandboxed, with no handle on the
- * state store (closed in the child, and out of reach of its filesystem view),
- * so it can touch its own department's system and nothing of the gateway.
- * The outcome comes back over the channel: DONE (pushed) or ERROR (the
- * adapter's message), or how the worker ended (deadline, signal, memory). */
+/* push.c - alerts pushed through sinks' adapters in worker processes
+ * (worker_push.h): one worker per sink's batch, whose push function runs
+ * sandboxed, with no handle on the state store (closed in the child, and out
+ * of reach of its filesystem view), so it can touch its own department's
+ * system and nothing of the gateway. The worker pushes its items in order over
+ * the connections it opened for the first (the adapter keeps them).
+ *
+ * Each item travels back as a one-item stream of the channel: STREAM_BEGIN
+ * (stream id = item index, name = alert id), then STREAM_END, plain when it
+ * was pushed, failed with the adapter's message when not; the worker flushes
+ * after each, so what it reported stands if it dies later. The core reports
+ * every outcome as it arrives; when the worker ends, the item it was on and
+ * those it never reached fail with how it ended (deadline, signal, memory). */
 #include "worker/worker_push.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core/log.h"
+#include "core/util.h"
 #include "worker/worker.h"
 
-typedef struct push_arg {
-    adapter *ad;
-    const alert *a;
-    const char *expl;
+/* One batch's run: read by the child (b, source, w) and kept by the core
+ * (next, open, why). */
+typedef struct batch_run {
+    const push_batch *b;
     const char *source;
-    ch_writer *w;
-    long long deadline; /* alert.deadline handed to the push (epoch seconds; 0 = none) */
-} push_arg;
+    ch_writer *w;   /* child: the channel */
+    size_t next;    /* core: the next item to be reported */
+    long open;      /* core: the item begun and not ended, or -1 */
+    char why[160];  /* core: why it was stopped, or "" */
+    char files[2][4096], dirs[2][4096];
+    const char *paths[3], *wpaths[3];
+    worker_limits lim;
+} batch_run;
+
+typedef struct push_run {
+    batch_run *runs;
+    size_t nb;
+    push_outcome_fn on_item;
+    void *ud;
+} push_run;
 
 /* Log lines of the push travel as LOG frames (see pull's child_log). */
 static void push_log(void *ud, gg_log_level level, const char *component, const char *msg) {
-    push_arg *pa = ud;
-    worker_log_send(pa->w, (int)level, component, msg);
+    batch_run *r = ud;
+    worker_log_send(r->w, (int)level, component, msg);
 }
 
+/* The worker: every item in order; one item's failure does not stop the next.
+ * Runs in the child only. */
 static int push_child(ch_writer *w, void *ud, char *err, size_t errsz) {
-    push_arg *pa = ud;
-    pa->w = w;
-    gg_log_set_sink(push_log, pa);
-    if (adapter_after_fork(pa->ad, err, errsz)) return -1;
-    return adapter_push_due(pa->ad, pa->a, pa->expl, pa->deadline, err, errsz) ? 1 : 0;
+    batch_run *r = ud;
+    r->w = w;
+    gg_log_set_sink(push_log, r);
+    if (adapter_after_fork(r->b->ad, err, errsz)) return -1;
+    for (size_t i = 0; i < r->b->n; i++) {
+        const push_item *it = &r->b->items[i];
+        char e2[1024];
+        if (ch_stream_begin(w, (uint32_t)i, it->a->id)) goto chan;
+        int rc = adapter_push_due(r->b->ad, it->a, it->expl, it->deadline, e2, sizeof e2);
+        if (ch_stream_end_ex(w, (uint32_t)i, 0, NULL, NULL, rc ? e2 : NULL) || ch_flush(w)) goto chan;
+    }
+    return 0;
+chan:
+    snprintf(err, errsz, "%s", ch_writer_error(w));
+    return -1;
 }
 
+static void report(push_run *pr, size_t bi, int ok, const char *msg) {
+    batch_run *r = &pr->runs[bi];
+    pr->on_item(pr->ud, bi, r->next, ok, msg);
+    r->next++;
+    r->open = -1;
+}
+
+/* A frame of batch `index`: outcomes in item order, nothing else of a pull's. */
 static int push_frame(void *ud, size_t index, ch_frame *fr) {
-    (void)index;
-    push_arg *pa = ud;
-    if (fr->type == CH_LOG) worker_log_print(pa->source, fr->level, fr->text);
-    return fr->type == CH_FACT || fr->type == CH_REJECT || fr->type == CH_STREAM_BEGIN; /* not a push's */
+    push_run *pr = ud;
+    batch_run *r = &pr->runs[index];
+    switch (fr->type) {
+    case CH_LOG: worker_log_print(r->source, fr->level, fr->text); return 0;
+    case CH_STREAM_BEGIN:
+        if (r->open >= 0 || r->next >= r->b->n || fr->stream != r->next) {
+            snprintf(r->why, sizeof r->why, "push worker began item %u, item %zu was expected", fr->stream, r->next);
+            return 1;
+        }
+        r->open = (long)fr->stream;
+        return 0;
+    case CH_STREAM_END:
+        if (r->open != (long)fr->stream) {
+            snprintf(r->why, sizeof r->why, "push worker ended item %u, which it had not begun", fr->stream);
+            return 1;
+        }
+        report(pr, index, !fr->failed, fr->failed ? fr->text : NULL);
+        return 0;
+    case CH_FACT:
+    case CH_REJECT:
+        snprintf(r->why, sizeof r->why, "push worker sent a %s frame", ch_frame_type_name((int)fr->type));
+        return 1;
+    default: return 0;
+    }
+}
+
+/* How a worker ended, as the error of the items it did not report:
+ * res.message without the pull's "(stream N 'x' unfinished ...)" and, for the
+ * worker's own ERROR, without the runtime's "source x: " before the adapter's
+ * "source x: ...". */
+static void end_message(const batch_run *r, const worker_result *res, char *out, size_t outsz) {
+    if (r->why[0]) {
+        snprintf(out, outsz, "source %s: %s, stopped", r->source, r->why);
+        return;
+    }
+    if (res->status == WORKER_OK) {
+        snprintf(out, outsz, "source %s: the push worker ended before this alert", r->source);
+        return;
+    }
+    const char *m = res->message;
+    size_t pl = strlen(r->source);
+    if (res->status == WORKER_FAILED && !strncmp(m, "source ", 7) && !strncmp(m + 7, r->source, pl) &&
+        !strncmp(m + 7 + pl, ": source ", 9))
+        m += 7 + pl + 2;
+    snprintf(out, outsz, "%s", m);
+    if (res->open_stream >= 0) {
+        char *cut = NULL, *p = out;
+        while ((p = strstr(p, " (stream ")) != NULL) cut = p++;
+        if (cut) *cut = '\0';
+    }
+}
+
+/* A worker ended: the items it did not report fail with how it ended. */
+static void push_end(void *ud, size_t index, const worker_result *res) {
+    push_run *pr = ud;
+    batch_run *r = &pr->runs[index];
+    if (r->next >= r->b->n) return;
+    char msg[600];
+    end_message(r, res, msg, sizeof msg);
+    while (r->next < r->b->n) report(pr, index, 0, msg);
 }
 
 int worker_conn_file(const char *spec, char *out, size_t outsz) {
@@ -62,56 +160,97 @@ int worker_conn_file(const char *spec, char *out, size_t outsz) {
     return -1;
 }
 
-int worker_push(adapter *ad, const gg_source_conf *src, const alert *a, const char *explanation, long long deadline,
-                char *err, size_t errsz) {
-    /* Wall clock: the Lua limit of the call plus the slowest connection's
-     * timeout, and a margin for the worker's start. */
+/* The batch's limits and the files it may read (a SQLite sink's database,
+ * and its directory writable for the journal: SQL that reaches other files -
+ * ATTACH, VACUUM INTO - is refused by the connector's guard; Lua has no file
+ * access). */
+static void batch_setup(batch_run *r, const push_batch *b) {
+    const gg_source_conf *src = b->src;
+    r->b = b;
+    r->source = src ? src->name : adapter_source(b->ad);
+    r->open = -1;
     long conn_ms = 0;
-    static const char *const none[] = {NULL};
-    char files[2][4096];
-    const char *paths[3] = {NULL, NULL, NULL};
     size_t np = 0;
     for (int c = 0; src && c < src->nconns; c++) {
         long t = src->conns[c].timeout_ms ? src->conns[c].timeout_ms : 30000;
         if (t > conn_ms) conn_ms = t;
-        if (np < 2 && src->conns[c].spec && worker_conn_file(src->conns[c].spec, files[np], sizeof files[np]) == 0) {
-            paths[np] = files[np];
+        if (np < 2 && src->conns[c].spec &&
+            worker_conn_file(src->conns[c].spec, r->files[np], sizeof r->files[np]) == 0) {
+            r->paths[np] = r->files[np];
             np++;
         }
     }
-    worker_limits lim = {0};
-    long ms = (src ? src->deadline_ms : 60000) + conn_ms + 5000;
-    lim.deadline_s = (unsigned)((ms + 999) / 1000);
-    lim.mem_bytes = src ? (size_t)src->memory_mb << 20 : 0;
-    push_arg pa = {.ad = ad, .a = a, .expl = explanation, .source = src ? src->name : adapter_source(ad),
-                  .deadline = deadline};
-    /* A SQLite sink is written, with its journal beside it: its directory is
-     * writable (SQL that reaches other files - ATTACH, VACUUM INTO - is refused
-     * by the connector's guard; Lua has no file access). */
-    char dirs[2][4096];
-    const char *wpaths[3] = {NULL, NULL, NULL};
     for (size_t k = 0; k < np; k++) {
-        snprintf(dirs[k], sizeof dirs[k], "%s", paths[k]);
-        char *slash = strrchr(dirs[k], '/');
-        if (slash && slash != dirs[k]) *slash = '\0';
-        else snprintf(dirs[k], sizeof dirs[k], slash ? "/" : ".");
-        wpaths[k] = dirs[k];
+        snprintf(r->dirs[k], sizeof r->dirs[k], "%s", r->paths[k]);
+        char *slash = strrchr(r->dirs[k], '/');
+        if (slash && slash != r->dirs[k]) *slash = '\0';
+        else snprintf(r->dirs[k], sizeof r->dirs[k], slash ? "/" : ".");
+        r->wpaths[k] = r->dirs[k];
     }
-    worker_spec spec = {.name = pa.source, .fn = push_child, .ud = &pa, .read_paths = np ? paths : none,
-                        .write_paths = np ? wpaths : NULL};
-    worker_result res;
+    /* Wall clock: per item the Lua limit of the call plus the slowest
+     * connection's timeout; once the worker's start; the whole capped so that
+     * a hung sink cannot hold the pass for long (its remaining items are
+     * failed attempts, retried with backoff). */
+    long item_ms = (src ? src->deadline_ms : 60000) + conn_ms;
+    long long ms = PUSH_START_MS + (long long)item_ms * (long long)(b->n ? b->n : 1);
+    long long cap = PUSH_BATCH_CAP_MS > PUSH_START_MS + item_ms ? PUSH_BATCH_CAP_MS : PUSH_START_MS + item_ms;
+    if (ms > cap) ms = cap;
+    r->lim.deadline_s = (unsigned)((ms + 999) / 1000);
+    r->lim.mem_bytes = src ? (size_t)src->memory_mb << 20 : 0;
+}
+
+int worker_push_batches(const push_batch *b, size_t nb, size_t max_parallel, push_outcome_fn on_item, void *ud,
+                        char *err, size_t errsz) {
+    static const char *const none[] = {NULL};
+    if (nb == 0) return 0;
+    push_run pr = {.runs = xcalloc(nb, sizeof *pr.runs), .nb = nb, .on_item = on_item, .ud = ud};
+    worker_spec *specs = xcalloc(nb, sizeof *specs);
+    worker_result *res = xcalloc(nb, sizeof *res);
+    for (size_t i = 0; i < nb; i++) {
+        batch_run *r = &pr.runs[i];
+        batch_setup(r, &b[i]);
+        specs[i] = (worker_spec){.name = r->source, .fn = push_child, .ud = r,
+                                 .read_paths = r->paths[0] ? r->paths : none,
+                                 .write_paths = r->paths[0] ? r->wpaths : NULL, .lim = &r->lim};
+    }
     char e2[300];
-    if (worker_run_all(&spec, 1, &lim, 1, push_frame, &pa, &res, e2, sizeof e2)) {
+    int rc = 0;
+    if (worker_run_all_ex(specs, nb, NULL, max_parallel, push_frame, push_end, &pr, res, e2, sizeof e2)) {
         snprintf(err, errsz, "push worker: %s", e2);
-        return -1;
+        for (size_t i = 0; i < nb; i++)
+            while (pr.runs[i].next < b[i].n) report(&pr, i, 0, err);
+        rc = -1;
     }
-    if (res.status == WORKER_OK) return 0;
-    /* "source x: <the adapter's own 'source x: push of ...' message>" */
-    size_t pl = strlen(pa.source);
-    const char *m = res.message;
-    if (res.status == WORKER_FAILED && !strncmp(m, "source ", 7) && !strncmp(m + 7, pa.source, pl) &&
-        !strncmp(m + 7 + pl, ": source ", 9))
-        m += 7 + pl + 2;
-    snprintf(err, errsz, "%s", m);
-    return -1;
+    free(res);
+    free(specs);
+    free(pr.runs);
+    return rc;
+}
+
+int worker_push_batch(adapter *ad, const gg_source_conf *src, const push_item *items, size_t n,
+                      push_outcome_fn on_item, void *ud, char *err, size_t errsz) {
+    push_batch b = {.ad = ad, .src = src, .items = items, .n = n};
+    return worker_push_batches(&b, 1, 1, on_item, ud, err, errsz);
+}
+
+typedef struct one_outcome {
+    int ok;
+    char *err;
+    size_t errsz;
+} one_outcome;
+
+static void one_item(void *ud, size_t batch, size_t item, int ok, const char *err) {
+    (void)batch;
+    (void)item;
+    one_outcome *o = ud;
+    o->ok = ok;
+    if (!ok && err != o->err) snprintf(o->err, o->errsz, "%s", err ? err : "push failed (no message)");
+}
+
+int worker_push(adapter *ad, const gg_source_conf *src, const alert *a, const char *explanation, long long deadline,
+                char *err, size_t errsz) {
+    push_item it = {.a = a, .expl = explanation, .deadline = deadline};
+    one_outcome o = {.ok = 0, .err = err, .errsz = errsz};
+    if (worker_push_batch(ad, src, &it, 1, one_item, &o, err, errsz)) return -1;
+    return o.ok ? 0 : -1;
 }
