@@ -1,6 +1,7 @@
 /* test_channel.c - unit tests for worker/channel.c: every fact kind and field
  * survives encode/decode unchanged (raw values, identity, folded name), the
- * writer batches its writes, every class of corrupt frame and protocol
+ * writer batches its writes and its SEEN ref hashes (which keep their place
+ * in the stream), every class of corrupt frame and protocol
  * violation is refused with a message, a stream cut at any byte is reported as
  * truncated, and random corruption never crashes the reader. */
 #include <setjmp.h>

@@ -296,9 +296,18 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
         /* What is stored of each (source, kind) pulled: the worker sends
          * only the ref hash of a kept record stored unchanged. A load that
          * fails leaves the table empty (every row then goes to the core). */
+        unsigned char loaded[FK__COUNT] = {0};
         for (size_t j = 0; j < job->nstreams; j++) {
             fact_kind kind = adapter_stream(ad, job->streams[j])->kind;
-            if (!job->known[kind].cap) (void)pull_known_load(&job->known[kind], ctx->st, src->name, kind);
+            if (loaded[kind]++) continue;
+            struct timespec k0, k1;
+            clock_gettime(CLOCK_MONOTONIC, &k0);
+            if (pull_known_load(&job->known[kind], ctx->st, src->name, kind) == 0 && job->known[kind].n) {
+                clock_gettime(CLOCK_MONOTONIC, &k1);
+                gg_debug(src->name, "%zu stored %s facts' hashes loaded for the worker, %.2fs", job->known[kind].n,
+                         fact_kind_name(kind),
+                         (double)(k1.tv_sec - k0.tv_sec) + (double)(k1.tv_nsec - k0.tv_nsec) / 1e9);
+            }
         }
         src_of[njobs++] = i;
     }

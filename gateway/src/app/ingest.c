@@ -1,6 +1,7 @@
 /* ingest.c - what becomes of each record a stream delivers (the per-record
  * callbacks of a stream, called by the cycle's pull consumer with the records
- * a worker process sent, or by an adapter's sink directly): invalid ids are quarantined for
+ * a worker process sent, or by an adapter's sink directly; a kept record the
+ * worker found stored unchanged comes as its ref hash, ingest_seen): invalid ids are quarantined for
  * every row; payment and income rows are kept only when their id or case is
  * of interest, or when they disagree with their id's person facts (data
  * quality over every row); a kept record is written only when its content
