@@ -98,7 +98,10 @@ int pull_known_load(pull_known *k, state *st, const char *source, fact_kind kind
         size_t i = known_home(k, h);
         while (k->slot[2 * i] != KNOWN_EMPTY && k->slot[2 * i] != h) i = i + 1 == k->cap ? 0 : i + 1;
         if (k->slot[2 * i] == h) {
-            k->slot[2 * i] = KNOWN_GONE; /* two refs, one hash: the core compares both */
+            /* two refs, one hash (FNV-64): the core compares both (pruning
+             * by ref hash already takes them for one; a third is not guarded) */
+            k->slot[2 * i] = KNOWN_GONE;
+            k->n--;
             continue;
         }
         k->slot[2 * i] = h;
