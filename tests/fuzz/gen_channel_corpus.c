@@ -1,8 +1,9 @@
 /* gen_channel_corpus.c - writes the seed corpus of fuzz_channel: channel
  * streams made by the real encoder (every fact kind with its fields, rejects,
- * logs, watermarks, errors, DONE), one file per seed, into the directory given.
+ * logs, SEEN ref hashes, watermarks, errors, DONE), one file per seed, into the directory given.
  * Built with the fuzz targets; run: build-fuzz/gen_channel_corpus tests/fuzz/corpus/channel */
 #define _POSIX_C_SOURCE 200809L
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,7 @@ int main(int argc, char **argv) {
         }
         if (k == FK__COUNT) {
             ch_reject(w, 0, "R-2", "missing required field 'amount'", "{\"JE\":\"\"}");
+            for (uint64_t h = 2; h < 5; h++) ch_seen(w, 0, h * 0x9e3779b97f4a7c15ULL); /* a SEEN frame */
             ch_log(w, 1, "page 2");
         }
         ch_stream_end(w, 0, 1, k % 2 ? "2024-03-01" : NULL);

@@ -61,11 +61,12 @@ else
   fail "setup-city.sh failed:"; tail -n 30 "$work/setup.log"; finish
 fi
 
-run_once() { # $1 = label
-  if "$gg" run --once -c "$conf" >"$work/run-$1.log" 2>&1; then
-    ok "gridgate run --once ($1)"
+run_once() { # $1 = label, then global options (-v -c debug.ini)
+  local label=$1; shift
+  if "$gg" -c "$conf" "$@" run --once >"$work/run-$label.log" 2>&1; then
+    ok "gridgate run --once ($label)"
   else
-    fail "gridgate run --once ($1) exited $?:"; tail -n 30 "$work/run-$1.log"; return 1
+    fail "gridgate run --once ($label) exited $?:"; tail -n 30 "$work/run-$label.log"; return 1
   fi
 }
 export_alerts() { # $1 = output file
@@ -158,8 +159,11 @@ pycheck check "$GG_DEMO_DIR" "$work/export1.jsonl" --config "$conf"
 pycheck warnings "$GG_DEMO_DIR" "$work/run-first.log"
 python3 "$demo/check_e2e.py" dump "$GG_DEMO_DIR" "$work/sinks1.txt" || fail "dump of the sinks failed"
 
-# --- second run over unchanged data: nothing may change anywhere
-run_once second || finish
+# --- second run over unchanged data: nothing may change anywhere (logged at
+# debug level, which says how many unchanged records stopped at the worker)
+sed -e "s#\.\./adapters/#$src/adapters/#" -e 's/^log_level = .*/log_level = debug/' "$conf" >"$work/debug.ini"
+grep -q '^log_level = debug' "$work/debug.ini" || fail "debug.ini has no log_level = debug"
+run_once second -v -c "$work/debug.ini" || finish
 export_alerts "$work/export2.jsonl" || finish
 python3 "$demo/check_e2e.py" dump "$GG_DEMO_DIR" "$work/sinks2.txt" || fail "dump of the sinks failed"
 if cmp -s "$work/sinks1.txt" "$work/sinks2.txt"; then
@@ -181,6 +185,20 @@ if [ "${facts_written#* }" = 0 ] && [ "${facts_written% *}" -gt 0 ]; then
 else
   fail "second run rewrote facts (count, rewritten): $facts_written"
 fi
+# Its unchanged residents stopped at the worker (SEEN frames): all but those
+# with an invalid id, which go to the core every cycle (quarantined).
+unchanged_line() { # $1 = log, $2 = stream: "<unchanged> <found so by the worker> <invalid ids>"
+  local u inv
+  u=$(sed -n "s/.*stream $2: \([0-9]*\) kept facts unchanged, not rewritten (\([0-9]*\) found so by the worker).*/\1 \2/p" "$1")
+  inv=$(sed -n "s/.*stream $2 ([a-z_]*): .* \([0-9]*\) invalid ids,.*/\1/p" "$1")
+  echo "$u $inv"
+}
+read -r un bw inv <<<"$(unchanged_line "$work/run-second.log" residents)"
+if [ -n "$un" ] && [ "$bw" -gt 0 ] && [ "$((un - bw))" = "$inv" ]; then
+  ok "unchanged residents stopped at the worker: $bw of $un ($inv invalid ids went to the core)"
+else
+  fail "unchanged residents (unchanged, by the worker, invalid ids): '$un' '$bw' '$inv'"
+fi
 
 # --- verdicts from the grid: a worker confirms one task and dismisses another
 confirm=$(python3 -c 'import json,sys; print(next(a["id"] for a in json.load(open(sys.argv[1]))["alerts"] if a["rule"]=="pension_after_death" and a["confidence"]=="high"))' "$GG_DEMO_DIR/expected.json")
@@ -194,5 +212,34 @@ export_alerts "$work/export3.jsonl" && {
   pycheck status "$work/export3.jsonl" "$confirm" confirmed
   pycheck status "$work/export3.jsonl" "$dismiss" dismissed
 }
+# --- a resident changed and one deleted in the source: the changed one is
+# rewritten (the only person fact written), the deleted one pruned, the rest
+# stop at the worker
+pick=$(psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d grid -c \
+  "SELECT string_agg(jmbh::text, ' ' ORDER BY jmbh DESC) FROM (SELECT jmbh FROM wg_jmxx ORDER BY jmbh DESC LIMIT 2) t")
+read -r changed deleted <<<"$pick"
+st() { python3 -c 'import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); print(*d.execute(sys.argv[2]).fetchone())' "$GG_DEMO_DIR/state.db" "$1"; }
+persons_before=$(st "SELECT COUNT(*) FROM facts WHERE source = 'grid' AND kind = 'person'")
+if psql -X -q -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d grid -v ON_ERROR_STOP=1 -c "
+   UPDATE wg_jmxx SET jzdz = jzdz || '（已搬迁）' WHERE jmbh = '$changed';
+   DELETE FROM wg_jmxx WHERE jmbh = '$deleted';" >/dev/null
+then ok "one resident changed, one deleted in wg_jmxx"; else fail "could not change wg_jmxx"; fi
+run_once changed -v -c "$work/debug.ini"
+last=$(st "SELECT MAX(last_cycle) FROM facts")
+got=$(st "SELECT (SELECT group_concat(ref) FROM facts WHERE source = 'grid' AND kind = 'person' AND last_cycle = $last) || '|' ||
+              (SELECT COUNT(*) FROM facts WHERE source = 'grid' AND kind = 'person' AND ref = '$deleted') || '|' ||
+              (SELECT COUNT(*) FROM facts WHERE source = 'grid' AND kind = 'person') || '|' ||
+              (SELECT instr(raw_json, '已搬迁') > 0 FROM facts WHERE source = 'grid' AND kind = 'person' AND ref = '$changed')")
+if [ "$got" = "$changed|0|$((persons_before - 1))|1" ]; then
+  ok "the changed resident alone was rewritten, the deleted one pruned"
+else
+  fail "changed/deleted resident (rewritten refs|deleted left|persons|new raw): '$got', want '$changed|0|$((persons_before - 1))|1'"
+fi
+read -r un bw inv <<<"$(unchanged_line "$work/run-changed.log" residents)"
+if [ -n "$un" ] && [ "$((un - bw))" = "$inv" ] && [ "$un" = "$((persons_before - 2))" ]; then
+  ok "the other residents stopped at the worker ($bw of $un unchanged)"
+else
+  fail "residents after the change (unchanged, by the worker, invalid ids): '$un' '$bw' '$inv', persons $persons_before"
+fi
 grep_log
 finish

@@ -1,6 +1,7 @@
 /* test_channel.c - unit tests for worker/channel.c: every fact kind and field
  * survives encode/decode unchanged (raw values, identity, folded name), the
- * writer batches its writes, every class of corrupt frame and protocol
+ * writer batches its writes and its SEEN ref hashes (which keep their place
+ * in the stream), every class of corrupt frame and protocol
  * violation is refused with a message, a stream cut at any byte is reported as
  * truncated, and random corruption never crashes the reader. */
 #include <setjmp.h>
@@ -264,6 +265,55 @@ static void test_batching(void **state) {
     sink_close(&s);
 }
 
+/* SEEN: ref hashes batched by the writer, CH_SEEN_BATCH to a frame, sent
+ * before any other frame (so inside their stream), decoded in order. */
+static void test_seen_round_trip(void **state) {
+    (void)state;
+    sink s;
+    sink_open(&s);
+    const size_t N = CH_SEEN_BATCH + 10;
+    assert_int_equal(ch_stream_begin(s.w, 2, "residents"), 0);
+    for (size_t i = 0; i < N; i++) assert_int_equal(ch_seen(s.w, 2, 0x0123456789abcdefULL * (i + 1)), 0);
+    fact f;
+    full_fact(&f, FK_PERSON, 0);
+    assert_int_equal(ch_fact(s.w, 2, &f), 0); /* the pending batch goes first */
+    assert_int_equal(ch_seen(s.w, 2, UINT64_MAX), 0);
+    assert_int_equal(ch_stream_end(s.w, 2, N + 2, NULL), 0); /* and before the end */
+    assert_int_equal(ch_done(s.w), 0);
+    assert_int_equal(ch_writer_seen(s.w), N + 1);
+    size_t n;
+    unsigned char *b = sink_bytes(&s, &n);
+    ch_reader *r = ch_reader_new("hr", 0);
+    assert_int_equal(ch_reader_feed(r, b, n), 0);
+    ch_frame fr;
+    char err[300];
+    int types[16], nt = 0;
+    uint64_t got = 0, bad = 0;
+    while (ch_reader_next(r, &fr, err, sizeof err) == 1 && nt < 16) {
+        types[nt++] = fr.type;
+        if (fr.type == CH_SEEN) {
+            assert_int_equal(fr.stream, 2);
+            for (uint64_t k = 0; k < fr.count; k++, got++) {
+                uint64_t want = got < N ? 0x0123456789abcdefULL * (got + 1) : UINT64_MAX;
+                if (fr.seen[k] != want) bad++;
+            }
+        }
+        if (fr.type == CH_FACT) assert_true(fact_equal(fr.fact, &f));
+    }
+    assert_int_equal(ch_reader_done(r), 1);
+    assert_int_equal(got, N + 1);
+    assert_int_equal(bad, 0);
+    assert_int_equal(ch_reader_seen(r), N + 1);
+    assert_int_equal(ch_reader_facts(r), 1); /* DONE counts facts and rejects only */
+    int want[] = {CH_STREAM_BEGIN, CH_SEEN, CH_SEEN, CH_FACT, CH_SEEN, CH_STREAM_END, CH_DONE};
+    assert_int_equal(nt, 7);
+    for (int i = 0; i < nt; i++) assert_int_equal(types[i], want[i]);
+    ch_reader_free(r);
+    free(b);
+    fact_clear(&f);
+    sink_close(&s);
+}
+
 static void test_writer_refuses_oversized_and_bad(void **state) {
     (void)state;
     sink s;
@@ -445,6 +495,19 @@ static void test_corrupt_frames(void **state) {
     CASE((begin0(&x), bb_var(&p, 0), bb_var(&p, 0), bb_frame(&x, CH_DONE, &p)), 1, "DONE while stream 0 is open");
     CASE((bb_var(&p, 5), bb_var(&p, 0), bb_frame(&x, CH_DONE, &p)), 0, "DONE counts 5 facts");
     CASE((bb_var(&p, 0), bb_var(&p, 0), bb_frame(&x, CH_DONE, &p), bb_frame(&x, CH_DONE, &p)), 1, "DONE after DONE");
+    /* SEEN: inside its stream, as many hashes as its length holds */
+    CASE((bb_var(&p, 0), bb_var(&p, 1), memset(p.b + p.n, 7, 8), p.n += 8, bb_frame(&x, CH_SEEN, &p)), 0,
+         "SEEN for stream 0 outside");
+    CASE((begin0(&x), bb_var(&p, 3), bb_var(&p, 1), memset(p.b + p.n, 7, 8), p.n += 8, bb_frame(&x, CH_SEEN, &p)), 1,
+         "SEEN for stream 3 outside");
+    CASE((begin0(&x), bb_var(&p, 0), bb_var(&p, 3), memset(p.b + p.n, 7, 16), p.n += 16, bb_frame(&x, CH_SEEN, &p)),
+         1, "3 ref hashes need 24 bytes, 16 are left");
+    CASE((begin0(&x), bb_var(&p, 0), bb_var(&p, (uint64_t)1 << 61), bb_frame(&x, CH_SEEN, &p)), 1,
+         "ref hashes need");
+    CASE((begin0(&x), bb_var(&p, 0), bb_var(&p, 1), memset(p.b + p.n, 7, 12), p.n += 12, bb_frame(&x, CH_SEEN, &p)),
+         1, "4 trailing bytes");
+    CASE((begin0(&x), bb_var(&p, 0), bb_var(&p, 0), bb_frame(&x, CH_SEEN, &p)), 1, "no ref hashes");
+    CASE((begin0(&x), bb_var(&p, 0), bb_frame(&x, CH_SEEN, &p)), 1, "truncated varint (ref hash count)");
 #undef CASE
 #undef FACT_CASE
 }
@@ -577,6 +640,7 @@ int main(void) {
         cmocka_unit_test(test_round_trip_every_kind),
         cmocka_unit_test(test_encode_fact_fixed_buffer),
         cmocka_unit_test(test_batching),
+        cmocka_unit_test(test_seen_round_trip),
         cmocka_unit_test(test_writer_refuses_oversized_and_bad),
         cmocka_unit_test(test_corrupt_frames),
         cmocka_unit_test(test_truncated_stream),

@@ -2,8 +2,9 @@
  * streams of concurrent sources reach the consumer one at a time, whole and
  * in order, also when the frames that wait go to the spool file; a stream
  * that fails (Lua error) or whose worker is killed (deadline) ends failed,
- * and the other sources' streams end ok with all their facts. Also the
- * workers' data-quality pre-check against the register (app/ingest.h). */
+ * and the other sources' streams end ok with all their facts; rows stored
+ * unchanged reach the consumer as SEEN ref hashes, the others as facts. Also
+ * the workers' data-quality pre-check against the register (app/ingest.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "app/ingest.h"
 #include "app/pull.h"
@@ -21,6 +23,8 @@
 static char tmpdir[64];
 
 typedef struct seen {
+    state *st;              /* when set, facts are stored (test_unchanged_stop_at_the_worker) */
+    long nseen[3];          /* ref hashes in SEEN frames, per job */
     long open_job;          /* job whose stream is open, or -1 */
     size_t open_stream;
     int overlaps, wrong_stream;
@@ -41,6 +45,14 @@ static void c_fact(void *ud, size_t job, size_t stream, fact *f) {
     if (s->open_job != (long)job || s->open_stream != stream || strcmp(f->source, job == 0 ? "a" : job == 1 ? "b" : "c"))
         s->wrong_stream++;
     s->facts[job][stream]++;
+    if (s->st) assert_int_equal(state_fact_put(s->st, f, 1), 0);
+}
+
+static void c_seen(void *ud, size_t job, size_t stream, const uint64_t *h, size_t n) {
+    seen *s = ud;
+    (void)h;
+    if (s->open_job != (long)job || s->open_stream != stream) s->wrong_stream++;
+    s->nseen[job] += (long)n;
 }
 
 static void c_reject(void *ud, size_t job, size_t stream, const char *ref, const char *reason, const char *raw) {
@@ -171,6 +183,120 @@ static void test_streams_one_at_a_time_spooled(void **state) {
     run_case(1); /* every waiting frame goes to the spool file */
 }
 
+/* Two sources pulled twice: the second time every row stored unchanged
+ * reaches the consumer as a ref hash (SEEN), also when its frames waited in
+ * the spool; a row stored with another content, one with an invalid id and
+ * one never stored come as facts, and so does a later row with the ref of a
+ * fact sent (the core compares it). */
+#define VALID_EMITTER(N)                                                                                   \
+    "  kind = 'death', pull = function(ctx)\n"                                                             \
+    "    for i = 1, " #N " do\n"                                                                           \
+    "      ctx.emit{ ref = ctx.stream .. i, id_no = '11010519491231002X',\n"                                \
+    "                name = '张三', death_date = '2024-01-01', basis = 'cremation' }\n"                      \
+    "    end\n"                                                                                            \
+    "    ctx.emit{ ref = 'bad', id_no = '110105194912310021', name = '张三', death_date = '2024-01-01', basis = 'cremation' }\n" \
+    "    ctx.emit{ ref = ctx.stream .. '1', id_no = '11010519491231002X', name = '李四', death_date = '2024-01-01', basis = 'cremation' }\n" \
+    "    ctx.emit{ ref = ctx.stream .. '2', id_no = '11010519491231002X', name = '张三', death_date = '2024-01-01', basis = 'cremation' }\n" \
+    "  end },\n"
+
+static void sql_exec(const char *path, const char *sql) {
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void pull_twice(size_t mem_bound) {
+    char err[1024], path[128];
+    snprintf(path, sizeof path, "%s/known.db", tmpdir);
+    state *st = state_open(path, err, sizeof err);
+    assert_non_null(st);
+    gg_source_conf src[2];
+    memset(src, 0, sizeof src);
+    const char *names[2] = {"a", "b"};
+    const char *paths[2];
+    paths[0] = write_file("ka.lua", "return { streams = {\n  one = {" VALID_EMITTER(3000) "} }\n");
+    paths[1] = write_file("kb.lua", "return { streams = {\n  one = {" VALID_EMITTER(4000) "} }\n");
+    adapter *ad[2];
+    pull_job jobs[2];
+    size_t streams[2] = {0, 0};
+    char *wm[2] = {NULL, NULL};
+    long marks[2] = {-1, -1};
+    memset(jobs, 0, sizeof jobs);
+    for (int i = 0; i < 2; i++) {
+        src[i].name = (char *)names[i];
+        src[i].encoding = "UTF-8";
+        src[i].enabled = 1;
+        src[i].deadline_ms = 60000;
+        src[i].memory_mb = 128;
+        ad[i] = adapter_load(&src[i], paths[i], err, sizeof err);
+        assert_non_null(ad[i]);
+        jobs[i] = (pull_job){.name = names[i], .ad = ad[i], .nstreams = 1, .streams = &streams[i],
+                             .wm_in = &wm[i], .lookup_mark = &marks[i]};
+        jobs[i].lim.deadline_s = 60;
+    }
+#if defined(__SANITIZE_ADDRESS__)
+    usleep(300 * 1000); /* as in run_case */
+#endif
+    pull_filter flt = {.phase_stream = 0, .today = 20250630};
+    long want_rows[2] = {3000 + 3, 4000 + 3};
+    for (int round = 0; round < 2; round++) {
+        seen s;
+        memset(&s, 0, sizeof s);
+        s.open_job = -1;
+        s.st = round == 0 ? st : NULL;
+        if (round == 1) {
+            for (int i = 0; i < 2; i++) {
+                assert_int_equal(pull_known_load(&jobs[i].known[FK_DEATH], st, names[i], FK_DEATH), 0);
+                /* one<=2998 stored once, 'bad' and one1/one2 (sent last) stored */
+                assert_int_equal((long)jobs[i].known[FK_DEATH].n, want_rows[i] - 2);
+            }
+            /* one7 of a: stored with another content; one9 of b: never stored */
+            sql_exec(path, "UPDATE facts SET content_hash = content_hash + 1 WHERE source = 'a' AND ref = 'one7';"
+                           "DELETE FROM facts WHERE source = 'b' AND ref = 'one9'");
+            pull_known_free(&jobs[0].known[FK_DEATH]);
+            pull_known_free(&jobs[1].known[FK_DEATH]);
+            for (int i = 0; i < 2; i++)
+                assert_int_equal(pull_known_load(&jobs[i].known[FK_DEATH], st, names[i], FK_DEATH), 0);
+        }
+        pull_apply ap = {.begin = c_begin, .fact = c_fact, .reject = c_reject, .end = c_end, .seen = c_seen, .ud = &s};
+        assert_int_equal(pull_run(jobs, 2, &flt, 2, tmpdir, mem_bound, &ap, err, sizeof err), 0);
+        assert_int_equal(s.overlaps, 0);
+        assert_int_equal(s.wrong_stream, 0);
+        for (int i = 0; i < 2; i++) {
+            assert_true(s.ok[i][0]);
+            assert_int_equal(s.facts[i][0] + s.nseen[i], want_rows[i]);
+            if (round == 0) {
+                assert_int_equal(s.nseen[i], 0); /* nothing stored yet */
+            } else {
+                /* facts: 'bad' (invalid id), the changed (a) or missing (b)
+                 * one, and one1 twice: stored as its later row, its first
+                 * row differs, and once that was sent the core compares the
+                 * later one (one2, sent as SEEN, stays SEEN) */
+                if (s.facts[i][0] != 4) fail_msg("job %d, second pull: %ld facts, want 4", i, s.facts[i][0]);
+            }
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        pull_known_free(&jobs[i].known[FK_DEATH]);
+        adapter_free(ad[i]);
+    }
+    state_close(st);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -f %s/known.db*", tmpdir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_unchanged_stop_at_the_worker(void **state) {
+    (void)state;
+    pull_twice(0);
+}
+
+static void test_unchanged_stop_at_the_worker_spooled(void **state) {
+    (void)state;
+    pull_twice(1);
+}
+
 /* A payment/income row of no interest with a valid id: the worker sends it to
  * the core only when it may disagree with the register. */
 static fact row(const char *ref, const char *id, const char *name, int birth) {
@@ -251,6 +377,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_streams_one_at_a_time_in_memory),
         cmocka_unit_test(test_streams_one_at_a_time_spooled),
+        cmocka_unit_test(test_unchanged_stop_at_the_worker),
+        cmocka_unit_test(test_unchanged_stop_at_the_worker_spooled),
         cmocka_unit_test(test_register_precheck),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -114,6 +114,13 @@ static void pa_fact(void *ud, size_t job, size_t stream, fact *f) {
     ingest_fact(&pa->p, adapter_stream(pa->jobs[job].ad, stream)->name, f);
 }
 
+static void pa_seen(void *ud, size_t job, size_t stream, const uint64_t *ref_hashes, size_t n) {
+    phase_apply *pa = ud;
+    (void)job, (void)stream;
+    if (pa->p.failed) return;
+    ingest_seen(&pa->p, ref_hashes, n);
+}
+
 static void pa_reject(void *ud, size_t job, size_t stream, const char *ref, const char *reason, const char *raw) {
     phase_apply *pa = ud;
     if (pa->p.failed) return;
@@ -179,7 +186,9 @@ static void pa_end(void *ud, size_t job, size_t stream, const pull_stream_end *e
     gg_info(source, "stream %s (%s): %ld records, %ld kept, %ld not of interest, %ld rejected, %ld invalid ids, %.2fs",
             si->name, fact_kind_name(si->kind), rows + p->rejected, p->kept, p->skipped, p->rejected, p->invalid,
             secs);
-    if (p->unchanged) gg_debug(source, "stream %s: %ld kept facts unchanged, not rewritten", si->name, p->unchanged);
+    if (p->unchanged)
+        gg_debug(source, "stream %s: %ld kept facts unchanged, not rewritten (%ld found so by the worker)", si->name,
+                 p->unchanged, p->by_worker);
     cs->facts_kept += p->kept;
     cs->rows_skipped += p->skipped;
     cs->rejected += p->rejected;
@@ -285,14 +294,31 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
             if (worker_conn_file(src->conns[c].spec, paths[njobs][1], sizeof paths[njobs][1]) == 0)
                 job->read_paths[np++] = paths[njobs][1];
         job->read_paths[np] = NULL;
+        /* What is stored of each (source, kind) pulled: the worker sends
+         * only the ref hash of a kept record stored unchanged. A load that
+         * fails leaves the table empty (every row then goes to the core). */
+        unsigned char loaded[FK__COUNT] = {0};
+        for (size_t j = 0; j < job->nstreams; j++) {
+            fact_kind kind = adapter_stream(ad, job->streams[j])->kind;
+            if (loaded[kind]++) continue;
+            struct timespec k0, k1;
+            clock_gettime(CLOCK_MONOTONIC, &k0);
+            if (pull_known_load(&job->known[kind], ctx->st, src->name, kind) == 0 && job->known[kind].n) {
+                clock_gettime(CLOCK_MONOTONIC, &k1);
+                gg_debug(src->name, "%zu stored %s facts' hashes loaded for the worker, %.2fs", job->known[kind].n,
+                         fact_kind_name(kind),
+                         (double)(k1.tv_sec - k0.tv_sec) + (double)(k1.tv_nsec - k0.tv_nsec) / 1e9);
+            }
+        }
         src_of[njobs++] = i;
     }
 
     pull_filter flt = {.phase_stream = phase_stream, .ids = ids, .cases = cases, .new_ids = new_ids,
-                       .today = ctx->today, .reg = reg};
+                       .today = ctx->today, .reg = reg, .nn = ctx->nn};
     phase_apply pa = {.ctx = ctx, .cycle = cycle, .phase_stream = phase_stream, .ids = ids, .cases = cases,
                       .cs = cs, .ks = ks, .jobs = jobs, .src_of = src_of, .seen = seen};
-    pull_apply ap = {.begin = pa_begin, .fact = pa_fact, .reject = pa_reject, .end = pa_end, .ud = &pa};
+    pull_apply ap = {.begin = pa_begin, .fact = pa_fact, .reject = pa_reject, .end = pa_end, .seen = pa_seen,
+                     .ud = &pa};
     size_t maxp = ctx->cfg->workers > 0 ? (size_t)ctx->cfg->workers : 4;
     char spool[4096], err[512];
     state_dir(ctx, spool, sizeof spool);
@@ -303,6 +329,7 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
         free(jobs[j].streams);
         free(jobs[j].wm_in);
         free(jobs[j].lookup_mark);
+        for (int k = 0; k < FK__COUNT; k++) pull_known_free(&jobs[j].known[k]);
     }
     free(jobs);
     free(src_of);

@@ -1,6 +1,7 @@
 /* ingest.c - what becomes of each record a stream delivers (the per-record
  * callbacks of a stream, called by the cycle's pull consumer with the records
- * a worker process sent, or by an adapter's sink directly): invalid ids are quarantined for
+ * a worker process sent, or by an adapter's sink directly; a kept record the
+ * worker found stored unchanged comes as its ref hash, ingest_seen): invalid ids are quarantined for
  * every row; payment and income rows are kept only when their id or case is
  * of interest, or when they disagree with their id's person facts (data
  * quality over every row); a kept record is written only when its content
@@ -70,7 +71,7 @@ static int row_conflicts(ingest_stream *p, fact *f, int *conflict) {
     int persons, same;
     if (state_person_name_check(p->ctx->st, f->id_norm, f->f[FF_NAME].s, NULL, &persons, &same)) return -1;
     if (persons && !same) {
-        fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
+        if (!f->name_norm) fact_normalize_identity(f, p->ctx->nn, p->ctx->today); /* unless the worker did */
         if (f->name_norm &&
             state_person_name_check(p->ctx->st, f->id_norm, f->f[FF_NAME].s, f->name_norm, &persons, &same))
             return -1;
@@ -126,12 +127,26 @@ int ingest_fact(void *ud, const char *stream, fact *f) {
         p->unchanged++;
         return 0;
     }
-    fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
+    /* A worker folds the name of every fact it sends (app/pull.c): the core
+     * folds only a fact handed over without it. */
+    if (!f->name_norm || !f->f[FF_NAME].set) fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
     if (state_fact_put_hashed(p->ctx->st, f, p->cycle, hash)) {
         p->failed = 1;
         return 1;
     }
     p->kept++;
+    return 0;
+}
+
+int ingest_seen(ingest_stream *p, const uint64_t *ref_hashes, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (seen_add(p->seen, ref_hashes[i])) {
+            p->failed = 1;
+            return 1;
+        }
+    p->kept += (long)n;
+    p->unchanged += (long)n;
+    p->by_worker += (long)n;
     return 0;
 }
 

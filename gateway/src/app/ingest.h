@@ -2,7 +2,8 @@
  *
  * The cycle's pull consumer (app/cycle.c, pa_begin .. pa_end over
  * app/pull.h) calls ingest_stream_begin() when a stream begins, ingest_fact /
- * ingest_reject for each record a worker sent (ud = the ingest_stream), runs
+ * ingest_reject for each record a worker sent (ud = the ingest_stream),
+ * ingest_seen for the kept records it found unchanged, runs
  * the stream inside one state transaction, and calls ingest_stream_end(ok)
  * after committing (ok = 1) or rolling back (ok = 0). The callbacks have
  * adapter_sink's signature, so an adapter can also feed them directly (then
@@ -48,6 +49,7 @@ typedef struct ingest_stream {
     uint64_t dq_name;
     int dq_conflict;
     long kept, skipped, rejected, invalid, unchanged;
+    long by_worker;          /* of the unchanged: found so by the worker (SEEN frames) */
     int failed;              /* state write failed */
 } ingest_stream;
 
@@ -78,6 +80,10 @@ void ingest_stream_begin(ingest_stream *p, gg_ctx *ctx, adapter *ad, const char 
 /* adapter_sink callbacks: 0 to go on, nonzero stops the stream (p->failed). */
 int ingest_fact(void *ud, const char *stream, fact *f);
 int ingest_reject(void *ud, const char *stream, const char *ref, const char *reason, const char *raw);
+/* Kept records a worker found stored unchanged (app/pull.h, SEEN frames),
+ * given by their ref hashes: noted seen (not pruned), counted kept and
+ * unchanged, as ingest_fact does for an unchanged fact. 0, or 1 (p->failed). */
+int ingest_seen(ingest_stream *p, const uint64_t *ref_hashes, size_t n);
 void ingest_stream_end(ingest_stream *p, int ok);
 
 #endif

@@ -3,8 +3,10 @@
  * Child side: child_pull() runs a source's planned streams through the
  * adapter runtime (which the parent loaded before the fork), filters payment
  * and income rows by the inherited interest set, attaches each sent fact's raw
- * values, runs an incremental stream's lookups, and ends every stream with its
- * row count, watermark and counts, or with its failure.
+ * values, sends only the ref hash of a kept record stored unchanged (the
+ * inherited pull_known tables), folds the names of the facts it sends, runs
+ * an incremental stream's lookups, and ends every stream with its row count,
+ * watermark and counts, or with its failure.
  *
  * Parent side: on_frame() routes each decoded frame. The stream owning the
  * writer is applied directly; frames of any other worker are appended (as the
@@ -24,6 +26,97 @@
 #include "core/util.h"
 #include "model/ident.h"
 
+/* ---- what is stored (pull_known) --------------------------------------------- */
+
+#define KNOWN_EMPTY 0u
+#define KNOWN_GONE 1u
+
+/* A ref hash is FNV-1a: mixed again before it picks a slot. */
+static size_t known_home(const pull_known *k, uint64_t h) {
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return (size_t)(h % k->cap);
+}
+
+uint64_t *pull_known_find(const pull_known *k, uint64_t ref_hash) {
+    if (!k->cap || ref_hash <= KNOWN_GONE) return NULL;
+    for (size_t i = known_home(k, ref_hash);; i = i + 1 == k->cap ? 0 : i + 1) {
+        uint64_t *s = &k->slot[2 * i];
+        if (s[0] == ref_hash) return s;
+        if (s[0] == KNOWN_EMPTY) return NULL;
+    }
+}
+
+typedef struct known_load {
+    uint64_t *pairs;
+    size_t n, cap;
+    int oom;
+} known_load;
+
+static int known_add(void *ud, uint64_t ref_hash, uint64_t content_hash) {
+    known_load *l = ud;
+    if (ref_hash <= KNOWN_GONE) return 0; /* never stored: such a record travels as a FACT */
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 4096;
+        uint64_t *np = realloc(l->pairs, nc * 2 * sizeof *np);
+        if (!np) {
+            l->oom = 1;
+            return 1;
+        }
+        l->pairs = np;
+        l->cap = nc;
+    }
+    l->pairs[2 * l->n] = ref_hash;
+    l->pairs[2 * l->n + 1] = content_hash;
+    l->n++;
+    return 0;
+}
+
+int pull_known_load(pull_known *k, state *st, const char *source, fact_kind kind) {
+    memset(k, 0, sizeof *k);
+    known_load l = {0};
+    if (state_fact_hashes_each(st, source, (int)kind, known_add, &l) || l.oom) {
+        if (l.oom) gg_error(source, "out of memory loading the stored %s facts' hashes", fact_kind_name(kind));
+        free(l.pairs);
+        return -1;
+    }
+    if (l.n == 0) { /* the first read of the source's kind: nothing to compare with */
+        free(l.pairs);
+        return 0;
+    }
+    k->cap = l.n + l.n * 3 / 7 + 1; /* load <= 0.7 */
+    k->slot = calloc(k->cap, 2 * sizeof *k->slot);
+    if (!k->slot) {
+        gg_error(source, "out of memory loading the stored %s facts' hashes", fact_kind_name(kind));
+        free(l.pairs);
+        memset(k, 0, sizeof *k);
+        return -1;
+    }
+    for (size_t j = 0; j < l.n; j++) {
+        uint64_t h = l.pairs[2 * j];
+        size_t i = known_home(k, h);
+        while (k->slot[2 * i] != KNOWN_EMPTY && k->slot[2 * i] != h) i = i + 1 == k->cap ? 0 : i + 1;
+        if (k->slot[2 * i] == h) {
+            /* two refs, one hash (FNV-64): the core compares both (pruning
+             * by ref hash already takes them for one; a third is not guarded) */
+            k->slot[2 * i] = KNOWN_GONE;
+            k->n--;
+            continue;
+        }
+        k->slot[2 * i] = h;
+        k->slot[2 * i + 1] = l.pairs[2 * j + 1];
+        k->n++;
+    }
+    free(l.pairs);
+    return 0;
+}
+
+void pull_known_free(pull_known *k) {
+    free(k->slot);
+    memset(k, 0, sizeof *k);
+}
+
 /* ---- child ------------------------------------------------------------------ */
 
 typedef struct child_arg {
@@ -36,6 +129,8 @@ typedef struct child_sink {
     adapter *ad;
     const pull_filter *flt;
     uint32_t stream;
+    fact_kind kind;           /* the stream's */
+    const pull_known *known;  /* what is stored of (source, kind); NULL: nothing */
     long skipped;
     int broken;   /* a channel write failed */
 } child_sink;
@@ -43,6 +138,7 @@ typedef struct child_sink {
 static int child_fact(void *ud, const char *stream, fact *f) {
     (void)stream;
     child_sink *c = ud;
+    int sure = 1; /* the core keeps the row whatever it holds (phase 2: of interest) */
     if (c->flt->phase_stream) {
         /* The core's decision (ingest_fact) up to the name folding: rows
          * about no subject of interest, with a valid (or no) id and agreeing
@@ -53,6 +149,7 @@ static int child_fact(void *ud, const char *stream, fact *f) {
             f->f[FF_ID_NO].set ? ident_normalize(f->f[FF_ID_NO].s, c->flt->today, id18) : ID_EMPTY;
         int keep = ist == ID_OK && strmap_has(c->flt->ids, id18);
         if (!keep && f->f[FF_CASE].set && f->f[FF_CASE].s) keep = strmap_has(c->flt->cases, f->f[FF_CASE].s);
+        sure = keep;
         /* Data quality covers every row: one whose birth date or name may
          * disagree with its id's person facts goes to the core, which decides
          * (ingest_fact). Most rows state the name as the register holds it. */
@@ -63,6 +160,27 @@ static int child_fact(void *ud, const char *stream, fact *f) {
         }
     }
     if (!f->raw_json) f->raw_json = adapter_raw_json(c->ad);
+    /* The core's decision for a kept record (ingest_fact), on what it held
+     * before the pull: the same content hash over the same fact, id read
+     * the same day. An invalid id is quarantined every cycle, so it goes on. */
+    fact_normalize_id(f, c->flt->today);
+    if (c->known && f->ref && f->kind == c->kind) {
+        uint64_t rh = state_ref_hash(f->ref);
+        uint64_t *slot = pull_known_find(c->known, rh);
+        if (slot) {
+            if (sure && (f->id_status == ID_OK || f->id_status == ID_EMPTY) && slot[1] == state_fact_hash(f)) {
+                if (ch_seen(c->w, c->stream, rh)) {
+                    c->broken = 1;
+                    return 1;
+                }
+                return 0;
+            }
+            /* sent: from now on the core compares this ref (it may write it) */
+            slot[0] = KNOWN_GONE;
+        }
+    }
+    /* Folded here, on the worker's core: the core stores it as sent. */
+    fact_normalize_identity(f, c->flt->nn, c->flt->today);
     if (ch_fact(c->w, c->stream, f)) {
         c->broken = 1;
         return 1;
@@ -123,7 +241,8 @@ static int child_pull(ch_writer *w, void *ud, char *err, size_t errsz) {
         /* flushed at once, so that the core knows which stream a worker
          * that dies from here on leaves unfinished */
         if (ch_stream_begin(w, (uint32_t)k, si->name) || ch_flush(w)) goto broken;
-        child_sink cs = {.w = w, .ad = job->ad, .flt = a->flt, .stream = (uint32_t)k};
+        child_sink cs = {.w = w, .ad = job->ad, .flt = a->flt, .stream = (uint32_t)k, .kind = si->kind,
+                         .known = job->known[si->kind].n ? &job->known[si->kind] : NULL};
         adapter_sink sink = {.on_fact = child_fact, .on_reject = child_reject, .ud = &cs};
         char e[1024] = "";
         long rows = 0, lids = 0, lrows = 0;
@@ -210,6 +329,10 @@ static void apply(run *R, size_t i, ch_frame *fr) {
     case CH_REJECT:
         if (s->cur >= 0 && !s->ended[s->cur])
             R->ap->reject(R->ap->ud, i, fr->stream, fr->ref, fr->text, fr->raw_json);
+        break;
+    case CH_SEEN:
+        if (s->cur >= 0 && !s->ended[s->cur] && R->ap->seen)
+            R->ap->seen(R->ap->ud, i, fr->stream, fr->seen, (size_t)fr->count);
         break;
     case CH_STREAM_END: {
         pull_stream_end e = {.begun = 1, .ok = !fr->failed, .error = fr->failed ? fr->text : NULL,

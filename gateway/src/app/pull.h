@@ -12,7 +12,15 @@
  *
  * The consumer (app/cycle.c) sees, per stream: begin, fact/reject..., end;
  * end comes exactly once for every planned stream, also for streams whose
- * worker died before or during them (begun = 0 or ok = 0 with the reason). */
+ * worker died before or during them (begun = 0 or ok = 0 with the reason).
+ *
+ * Unchanged records stop at the worker: before the fork the core loads, per
+ * (source, kind) pulled, the stored content hash of every fact (pull_known);
+ * a worker whose row hashes (state_fact_hash, the core's function) to what is
+ * stored, with a valid or no id, and that the core keeps for certain, sends
+ * only its ref hash (a SEEN frame); the consumer's `seen` notes it kept and
+ * unchanged. Every other row travels as a FACT, with its name folded by the
+ * worker. */
 #ifndef GG_PULL_H
 #define GG_PULL_H
 
@@ -21,6 +29,8 @@
 
 #include "adapter/adapter.h"
 #include "core/strmap.h"
+#include "model/ident.h"
+#include "store/state.h"
 #include "worker/worker.h"
 
 #define PULL_MEM_BOUND ((size_t)64 << 20)
@@ -42,8 +52,31 @@ typedef struct pull_apply {
     void (*fact)(void *ud, size_t job, size_t stream, fact *f);  /* f may be moved out */
     void (*reject)(void *ud, size_t job, size_t stream, const char *ref, const char *reason, const char *raw);
     void (*end)(void *ud, size_t job, size_t stream, const pull_stream_end *e);
+    /* kept records the worker found stored unchanged: their ref hashes */
+    void (*seen)(void *ud, size_t job, size_t stream, const uint64_t *ref_hashes, size_t n);
     void *ud;
 } pull_apply;
+
+/* The facts of one (source, kind) stored before the pull: ref hash -> content
+ * hash, an open-addressing table (linear probing, 16 bytes a slot, load at
+ * most 0.7). A ref hash of 0 or 1 is never stored (such a record always
+ * travels as a FACT); 1 marks a slot given up: a worker that sends a record
+ * as a FACT gives its slot up, so that a later row with the same ref (in any
+ * stream of the source) is compared by the core with what it then holds; two
+ * stored refs with the same hash give theirs up at load. Built by the core,
+ * inherited by the worker copy-on-write. */
+typedef struct pull_known {
+    uint64_t *slot;  /* cap x (ref hash, content hash) */
+    size_t cap, n;
+} pull_known;
+
+/* Loads what st holds of (source, kind) into k (zeroed first; empty when
+ * nothing is stored). 0, or -1 (logged; k is left empty: every row then
+ * travels as a FACT). */
+int pull_known_load(pull_known *k, state *st, const char *source, fact_kind kind);
+void pull_known_free(pull_known *k);
+/* The slot (ref hash, content hash) of ref_hash, or NULL. */
+uint64_t *pull_known_find(const pull_known *k, uint64_t ref_hash);
 
 /* The worker's filter: in phase 2 only rows about a subject of interest, with
  * an invalid id (for the quarantine), or that may disagree with the register
@@ -56,6 +89,7 @@ typedef struct pull_filter {
     const struct ingest_register *reg; /* phase 2: rows of no interest that may disagree with the
                                           register cross too (data quality); NULL: none do */
     int today;
+    name_normalizer *nn;          /* folds the names of the facts sent (the core's, inherited); NULL: trimmed */
 } pull_filter;
 
 /* One source. Arrays are parallel, nstreams long; owned by the caller. */
@@ -68,6 +102,7 @@ typedef struct pull_job {
     long *lookup_mark;            /* run lookups for ids of interest after this cycle; -1: none */
     worker_limits lim;
     const char *read_paths[8];    /* NULL-terminated */
+    pull_known known[FK__COUNT];  /* per kind of the planned streams: stored before the pull (may be empty) */
 } pull_job;
 
 /* Runs every job (at most max_parallel at once; 0 = all). mem_bound: bytes

@@ -62,6 +62,27 @@ int state_fact_stored_hash(state *st, const fact *f, uint64_t *hash, int *found)
     return ret;
 }
 
+int state_fact_hashes_each(state *st, const char *source, int k,
+                           int (*fn)(void *ud, uint64_t ref_hash, uint64_t content_hash), void *ud) {
+    sqlite3_stmt *s;
+    if (st_prepare(st, "fact hashes",
+                   "SELECT ref, content_hash FROM facts WHERE source = ?1 AND kind = ?2 AND content_hash IS NOT NULL",
+                   &s))
+        return -1;
+    if (st_bind_text(s, 1, source) != SQLITE_OK || st_bind_text(s, 2, fact_kind_name((fact_kind)k)) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        return st_db_fail(st, "fact hashes: bind");
+    }
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *ref = st_col_text(s, 0);
+        if (ref && fn(ud, state_ref_hash(ref), (uint64_t)sqlite3_column_int64(s, 1)) != 0) break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, "fact hashes");
+    sqlite3_finalize(s);
+    return ret;
+}
+
 int state_person_name_check(state *st, const char *id_norm, const char *name, const char *name_norm,
                             int *persons, int *same) {
     sqlite3_stmt *s = st->person_name;

@@ -67,6 +67,11 @@ uint64_t state_ref_hash(const char *ref);
 /* The content hash stored for f's (source, kind, ref): *found 0 when there is
  * no such fact (or it was stored before hashes existed). */
 int state_fact_stored_hash(state *st, const fact *f, uint64_t *hash, int *found);
+/* Calls fn with (state_ref_hash(ref), content hash) of every fact of one
+ * (source, kind) stored with a content hash (one scan, no JSON): what a
+ * worker compares its rows with (app/pull.h). fn returns nonzero to stop. */
+int state_fact_hashes_each(state *st, const char *source, int k,
+                           int (*fn)(void *ud, uint64_t ref_hash, uint64_t content_hash), void *ud);
 /* Persons on demand (fn owns each fact, as for state_facts_each):
  * the person facts of one normalized id; the ids of persons whose folded name
  * and id-embedded birth date are (name_norm, birth); the person facts without

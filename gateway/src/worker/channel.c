@@ -30,6 +30,7 @@ const char *ch_frame_type_name(int type) {
     case CH_STREAM_END: return "STREAM_END";
     case CH_ERROR: return "ERROR";
     case CH_DONE: return "DONE";
+    case CH_SEEN: return "SEEN";
     default: return "?";
     }
 }
@@ -143,6 +144,10 @@ struct ch_writer {
     int fd;
     obuf b;
     uint64_t bytes, writes, nfacts, nrejects;
+    uint64_t *seen;        /* the SEEN batch not yet framed: CH_SEEN_BATCH slots */
+    size_t nseen;
+    uint32_t seen_stream;  /* the stream the batch belongs to */
+    uint64_t seen_total;
     char err[256];
 };
 
@@ -151,18 +156,23 @@ ch_writer *ch_writer_new(int fd) {
     w->fd = fd;
     w->b.cap = CH_FLUSH_AT + 4096;
     w->b.p = xmalloc(w->b.cap);
+    w->seen = xmalloc(CH_SEEN_BATCH * sizeof *w->seen);
     return w;
 }
 
 void ch_writer_free(ch_writer *w) {
     if (w == NULL) return;
     free(w->b.p);
+    free(w->seen);
     free(w);
 }
 
 const char *ch_writer_error(const ch_writer *w) { return w->err; }
 uint64_t ch_writer_bytes(const ch_writer *w) { return w->bytes; }
 uint64_t ch_writer_writes(const ch_writer *w) { return w->writes; }
+uint64_t ch_writer_seen(const ch_writer *w) { return w->seen_total; }
+
+static int seen_out(ch_writer *w);
 
 static int werr(ch_writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int werr(ch_writer *w, const char *fmt, ...) {
@@ -174,6 +184,7 @@ static int werr(ch_writer *w, const char *fmt, ...) {
 }
 
 int ch_flush(ch_writer *w) {
+    if (w->nseen && seen_out(w)) return -1;
     size_t off = 0;
     while (off < w->b.len) {
         ssize_t n = write(w->fd, w->b.p + off, w->b.len - off);
@@ -224,6 +235,7 @@ static int frame_end(ch_writer *w, size_t start, const char *what) {
 }
 
 int ch_stream_begin(ch_writer *w, uint32_t stream, const char *name) {
+    if (w->nseen && seen_out(w)) return -1; /* the batch goes first: it stays in its stream */
     size_t s = frame_begin(w, CH_STREAM_BEGIN);
     ob_varint(&w->b, stream);
     ob_str(&w->b, name);
@@ -231,6 +243,7 @@ int ch_stream_begin(ch_writer *w, uint32_t stream, const char *name) {
 }
 
 int ch_fact(ch_writer *w, uint32_t stream, const fact *f) {
+    if (w->nseen && seen_out(w)) return -1; /* the batch goes first: it stays in its stream */
     size_t s = frame_begin(w, CH_FACT);
     if (encode_fact(&w->b, stream, f) != 0) {
         w->b.len = s;
@@ -244,6 +257,7 @@ int ch_fact(ch_writer *w, uint32_t stream, const fact *f) {
 }
 
 int ch_reject(ch_writer *w, uint32_t stream, const char *ref, const char *reason, const char *raw_json) {
+    if (w->nseen && seen_out(w)) return -1; /* the batch goes first: it stays in its stream */
     size_t s = frame_begin(w, CH_REJECT);
     ob_varint(&w->b, stream);
     ob_u8(&w->b, (ref ? FF_HAS_REF : 0) | (raw_json ? FF_HAS_RAW : 0));
@@ -256,6 +270,7 @@ int ch_reject(ch_writer *w, uint32_t stream, const char *ref, const char *reason
 }
 
 int ch_log(ch_writer *w, int level, const char *msg) {
+    if (w->nseen && seen_out(w)) return -1; /* the batch goes first: it stays in its stream */
     size_t s = frame_begin(w, CH_LOG);
     ob_u8(&w->b, (unsigned)level);
     ob_str(&w->b, msg);
@@ -268,6 +283,7 @@ int ch_stream_end(ch_writer *w, uint32_t stream, uint64_t nrows, const char *wat
 
 int ch_stream_end_ex(ch_writer *w, uint32_t stream, uint64_t nrows, const char *watermark, const ch_stream_stats *st,
                      const char *failure) {
+    if (w->nseen && seen_out(w)) return -1; /* the batch goes first: it stays in its stream */
     size_t s = frame_begin(w, CH_STREAM_END);
     ob_varint(&w->b, stream);
     ob_varint(&w->b, nrows);
@@ -283,6 +299,7 @@ int ch_stream_end_ex(ch_writer *w, uint32_t stream, uint64_t nrows, const char *
 }
 
 int ch_error(ch_writer *w, ch_err_code code, int has_stream, uint32_t stream, const char *msg) {
+    if (w->nseen && seen_out(w)) return -1; /* the batch goes first: it stays in its stream */
     size_t s = frame_begin(w, CH_ERROR);
     ob_u8(&w->b, (unsigned)code);
     ob_varint(&w->b, has_stream ? (uint64_t)stream + 1 : 0);
@@ -291,10 +308,36 @@ int ch_error(ch_writer *w, ch_err_code code, int has_stream, uint32_t stream, co
 }
 
 int ch_done(ch_writer *w) {
+    if (w->nseen && seen_out(w)) return -1; /* the batch goes first: it stays in its stream */
     size_t s = frame_begin(w, CH_DONE);
     ob_varint(&w->b, w->nfacts);
     ob_varint(&w->b, w->nrejects);
     return frame_end(w, s, "DONE");
+}
+
+/* Frames the SEEN batch: v stream, v count, count x u64 (little endian). The
+ * batch is emptied first, so the flush frame_end may do does not recurse. */
+static int seen_out(ch_writer *w) {
+    size_t n = w->nseen;
+    w->nseen = 0;
+    size_t s = frame_begin(w, CH_SEEN);
+    ob_varint(&w->b, w->seen_stream);
+    ob_varint(&w->b, n);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char le[8];
+        uint64_t v = w->seen[i];
+        for (int k = 0; k < 8; k++) le[k] = (unsigned char)(v >> (8 * k));
+        ob_put(&w->b, le, 8);
+    }
+    return frame_end(w, s, "SEEN");
+}
+
+int ch_seen(ch_writer *w, uint32_t stream, uint64_t ref_hash) {
+    if (w->nseen && (w->seen_stream != stream || w->nseen == CH_SEEN_BATCH) && seen_out(w)) return -1;
+    w->seen_stream = stream;
+    w->seen[w->nseen++] = ref_hash;
+    w->seen_total++;
+    return 0;
 }
 
 /* ---- reader -------------------------------------------------------------- */
@@ -310,7 +353,7 @@ struct ch_reader {
     fact fact;
     long open;              /* open stream or -1 */
     int done, dead;
-    uint64_t nfacts, nrejects;
+    uint64_t nfacts, nrejects, nseen;
 };
 
 ch_reader *ch_reader_new(const char *source, size_t max_frame) {
@@ -356,6 +399,7 @@ int ch_reader_done(const ch_reader *r) { return r->done; }
 long ch_reader_open_stream(const ch_reader *r) { return r->open; }
 uint64_t ch_reader_facts(const ch_reader *r) { return r->nfacts; }
 uint64_t ch_reader_rejects(const ch_reader *r) { return r->nrejects; }
+uint64_t ch_reader_seen(const ch_reader *r) { return r->nseen; }
 
 /* A decoding cursor over one payload; errors name the frame and the byte. */
 typedef struct cur {
@@ -543,6 +587,7 @@ static int decode_fact(cur *c, const char *source, uint32_t *stream, fact *f) {
     }
     if (flags & FF_HAS_NAME_NORM) {
         if (get_span(c, &s, &sl, "name_norm")) return -1;
+        if (!utf8_ok((const unsigned char *)s, sl)) return cerr(c, "name_norm: not valid UTF-8");
         if ((f->name_norm = dup_n(s, sl)) == NULL) return cerr(c, "out of memory");
     }
     if (flags & FF_HAS_RAW) {
@@ -612,7 +657,7 @@ int ch_reader_next(ch_reader *r, ch_frame *out, char *err, size_t errsz) {
     unsigned type = h[4];
     const unsigned char *p = h + CH_HDR;
     size_t n = flen - 1;
-    if (type < CH_FACT || type > CH_DONE)
+    if (type < CH_FACT || type > CH_SEEN)
         return rdead(r, err, errsz, "frame at byte %llu: unknown frame type %u", (unsigned long long)at, type);
     if (r->done)
         return rdead(r, err, errsz, "frame at byte %llu: %s after DONE", (unsigned long long)at,
@@ -680,6 +725,23 @@ int ch_reader_next(ch_reader *r, ch_frame *out, char *err, size_t errsz) {
     case CH_DONE:
         rc = get_varint(&c, &out->count, "fact count") || get_varint(&c, &out->count2, "reject count");
         break;
+    case CH_SEEN:
+        rc = get_u32(&c, &out->stream, "stream id") || get_varint(&c, &out->count, "ref hash count");
+        if (!rc && out->count == 0) rc = cerr(&c, "no ref hashes");
+        if (!rc && out->count > (c.n - c.pos) / 8)
+            rc = cerr(&c, "%llu ref hashes need %llu bytes, %zu are left", (unsigned long long)out->count,
+                      (unsigned long long)out->count * 8, c.n - c.pos);
+        if (!rc) {
+            /* into the scratch area (malloc'd, so aligned; room: the payload) */
+            uint64_t *dst = (uint64_t *)(void *)r->scratch;
+            for (uint64_t k = 0; k < out->count; k++, c.pos += 8) {
+                uint64_t x = 0;
+                for (int b = 7; b >= 0; b--) x = (x << 8) | c.p[c.pos + (size_t)b];
+                dst[k] = x;
+            }
+            out->seen = dst;
+        }
+        break;
     }
     if (!rc && c.pos != n) rc = cerr(&c, "%zu trailing bytes", n - c.pos);
     if (rc) return rdead(r, err, errsz, "frame at byte %llu: %s", (unsigned long long)at, cmsg);
@@ -688,13 +750,15 @@ int ch_reader_next(ch_reader *r, ch_frame *out, char *err, size_t errsz) {
     switch (type) {
     case CH_FACT:
     case CH_REJECT:
+    case CH_SEEN:
         if (r->open != (long)out->stream) {
             if (type == CH_FACT) fact_clear(&r->fact);
             return rdead(r, err, errsz, "frame at byte %llu: %s for stream %u outside its STREAM_BEGIN/END",
                          (unsigned long long)at, ch_frame_type_name((int)type), out->stream);
         }
         if (type == CH_FACT) r->nfacts++;
-        else r->nrejects++;
+        else if (type == CH_REJECT) r->nrejects++;
+        else r->nseen += out->count;
         break;
     case CH_STREAM_BEGIN:
         if (r->open >= 0)

@@ -10,10 +10,13 @@
  * The writer batches frames in a buffer flushed at CH_FLUSH_AT bytes, so a fact
  * costs a memcpy, not a syscall. The reader is strict because the worker is not
  * trusted: every length is bounds-checked against the frame, every id against
- * its registry, the frame sequence against the protocol (FACT and REJECT only
- * inside a STREAM_BEGIN .. STREAM_END of the same stream, nothing after DONE,
- * DONE's counts equal to what was received), and anything else is an error
- * with a message saying what and at which byte, never a crash.
+ * its registry, the frame sequence against the protocol (FACT, REJECT and
+ * SEEN only inside a STREAM_BEGIN .. STREAM_END of the same stream, nothing
+ * after DONE, DONE's counts equal to what was received), and anything else is
+ * an error with a message saying what and at which byte, never a crash.
+ *
+ * A kept record the worker found unchanged (app/pull.c) travels as its ref
+ * hash only, many to a SEEN frame.
  *
  * A fact travels whole: kind, source-relative stream id, ref, every set field
  * as (field id, type, value), the identity fields when normalized, the folded
@@ -43,7 +46,11 @@ typedef enum {
     CH_STREAM_END = 5,
     CH_ERROR = 6,
     CH_DONE = 7,
+    CH_SEEN = 8,
 } ch_frame_type;
+
+/* SEEN frames carry up to this many ref hashes each (8 bytes a hash). */
+#define CH_SEEN_BATCH 4096
 
 /* ERROR frame codes: what kind of failure the worker reports. */
 typedef enum {
@@ -69,12 +76,13 @@ typedef struct ch_frame {
     const char *text;      /* REJECT reason, LOG/ERROR message, STREAM_BEGIN name */
     const char *raw_json;  /* REJECT, may be NULL */
     const char *watermark; /* STREAM_END, may be NULL */
-    uint64_t count;        /* STREAM_END rows; DONE facts */
+    uint64_t count;        /* STREAM_END rows; DONE facts; SEEN ref hashes */
     uint64_t count2;       /* DONE rejects */
     int level;             /* LOG: gg_log_level; ERROR: ch_err_code */
     int failed;            /* STREAM_END: the stream failed; text is why (its facts are void) */
     int has_stats;         /* STREAM_END: stats below were sent */
     ch_stream_stats stats;
+    const uint64_t *seen;  /* SEEN: count ref hashes (in the reader, aligned) */
     const unsigned char *bytes; /* the whole frame as received (header included), in the reader */
     size_t nbytes;
 } ch_frame;
@@ -108,6 +116,13 @@ int ch_stream_end_ex(ch_writer *w, uint32_t stream, uint64_t nrows, const char *
                      const char *failure);
 int ch_error(ch_writer *w, ch_err_code code, int has_stream, uint32_t stream, const char *msg);
 int ch_done(ch_writer *w); /* carries the counts of FACT and REJECT frames sent */
+/* Notes a kept record the worker found unchanged (its stored content hash is
+ * the one the core would compute): only its ref hash travels, batched into
+ * SEEN frames of up to CH_SEEN_BATCH hashes. The batch goes out before any
+ * other frame (and at ch_flush), so it always stays inside its stream. */
+int ch_seen(ch_writer *w, uint32_t stream, uint64_t ref_hash);
+/* Ref hashes noted by ch_seen so far (for tests/logs). */
+uint64_t ch_writer_seen(const ch_writer *w);
 int ch_flush(ch_writer *w);
 
 /* Encodes one fact's FACT payload into a caller buffer (no frame header):
@@ -140,6 +155,7 @@ long ch_reader_open_stream(const ch_reader *r);
 /* Counts of accepted frames so far. */
 uint64_t ch_reader_facts(const ch_reader *r);
 uint64_t ch_reader_rejects(const ch_reader *r);
+uint64_t ch_reader_seen(const ch_reader *r); /* ref hashes in SEEN frames */
 
 /* Decodes a FACT payload (no frame header) into f (fact_init'd or cleared by
  * the caller; left cleared on error). source may be NULL. 0 or -1 with err. */
