@@ -38,7 +38,7 @@ return {
       kind = "payment",
       conn = "db",
       sql  = [[SELECT f.ffbh, f.ajbh, a.jzlb, f.sfzhm, f.ffny, f.ffje
-               FROM mz_jzff f JOIN mz_dbaj a ON a.ajbh = f.ajbh ORDER BY f.ffbh]],
+               FROM mz_jzff f JOIN mz_dbaj a ON a.ajbh = f.ajbh]],
       key  = "ffbh",
       map  = {
         case    = "ajbh",

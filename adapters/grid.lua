@@ -20,7 +20,7 @@ return {
     residents = {
       kind = "person",
       conn = "db",
-      sql  = [[SELECT jmbh, sfzhm, xm, xb, csrq, qhdm, wgbm, hh, jzdz FROM wg_jmxx ORDER BY jmbh]],
+      sql  = [[SELECT jmbh, sfzhm, xm, xb, csrq, qhdm, wgbm, hh, jzdz FROM wg_jmxx]],
       key  = "jmbh",
       map  = {
         id_no      = "sfzhm",

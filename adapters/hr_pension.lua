@@ -9,12 +9,14 @@
 --         payments stopped (moved away, lump sum, ...), not that the person died:
 --         only death facts from authoritative sources say that.
 -- Writes: yl_ycyj  the alert inbox (异常预警), one row per alert id (yjbh).
+-- The two big reads have no ORDER BY: a full refresh does not need an order,
+-- and sorting millions of rows is work the department's server is spared.
 return {
   streams = {
     pension_payments = {
       kind = "payment",
       conn = "db",
-      sql  = [[SELECT lsh, sfzhm, xm, ffny, ffje, ffrq FROM yl_ffmx ORDER BY lsh]],
+      sql  = [[SELECT lsh, sfzhm, xm, ffny, ffje, ffrq FROM yl_ffmx]],
       key  = "lsh",
       map  = {
         id_no   = "sfzhm",
@@ -29,7 +31,7 @@ return {
     contribution_bases = {
       kind = "income",
       conn = "db",
-      sql  = [[SELECT lsh, sfzhm, xm, jfny, jfjs, dwmc FROM sb_jfjs ORDER BY lsh]],
+      sql  = [[SELECT lsh, sfzhm, xm, jfny, jfjs, dwmc FROM sb_jfjs]],
       key  = "lsh",
       map  = {
         id_no  = "sfzhm",

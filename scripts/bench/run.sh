@@ -144,10 +144,11 @@ add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", a + b }'; }
 # ---------------------------------------------------------------- the floor
 # Every source the demo adapters read (adapters/*.lua, conf/demo.ini), with the
 # adapters' own columns and filters: name|database|query|ORDER BY column.
+# (empty: the adapter reads the table unordered)
 pg_parts=(
-  "hr.yl_ffmx|hr|SELECT lsh, sfzhm, xm, ffny, ffje, ffrq FROM yl_ffmx|lsh"
-  "hr.sb_jfjs|hr|SELECT lsh, sfzhm, xm, jfny, jfjs, dwmc FROM sb_jfjs|lsh"
-  "grid.wg_jmxx|grid|SELECT jmbh, sfzhm, xm, xb, csrq, qhdm, wgbm, hh, jzdz FROM wg_jmxx|jmbh"
+  "hr.yl_ffmx|hr|SELECT lsh, sfzhm, xm, ffny, ffje, ffrq FROM yl_ffmx|"
+  "hr.sb_jfjs|hr|SELECT lsh, sfzhm, xm, jfny, jfjs, dwmc FROM sb_jfjs|"
+  "grid.wg_jmxx|grid|SELECT jmbh, sfzhm, xm, xb, csrq, qhdm, wgbm, hh, jzdz FROM wg_jmxx|"
   "grid.wg_sjsb|grid|SELECT sjbh, sfzhm, xm, csrq, fsrq FROM wg_sjsb WHERE sjlx = '死亡'|sjbh"
   "grid.wg_hcrw|grid|SELECT rwbh, hcjg, hcr, to_char(hcsj, 'YYYY-MM-DD HH24:MI:SS') AS hcsj FROM wg_hcrw WHERE hcjg IS NOT NULL|rwbh"
 )
@@ -168,7 +169,7 @@ read_part() {  # kind spec ordered(0/1)
   case "$kind" in
   pg)
     IFS='|' read -r name db q ord <<<"$spec"
-    [ "$ordered" = 1 ] && q="$q ORDER BY $ord"
+    [ "$ordered" = 1 ] && [ -n "$ord" ] && q="$q ORDER BY $ord"
     t0=$(now)
     "${psql[@]}" -d "$db" -c "COPY ($q) TO STDOUT" | wc -l >"$out" || die "COPY of $name failed"
     t1=$(now) ;;
@@ -328,7 +329,7 @@ inc_setup() {
 import sys
 s = open(sys.argv[1], encoding="utf-8").read()
 for t, cols, key in (("yl_ffmx", "lsh, sfzhm, xm, ffny, ffje, ffrq", "lsh"), ("sb_jfjs", "lsh, sfzhm, xm, jfny, jfjs, dwmc", "lsh")):
-    old = "sql  = [[SELECT %s FROM %s ORDER BY %s]]," % (cols, t, key)
+    old = "sql  = [[SELECT %s FROM %s]]," % (cols, t)
     assert old in s, "hr_pension.lua changed: " + old
     s = s.replace(old, """sql  = [[SELECT %s, gxsj FROM %s]],
       incremental = { column = "gxsj" },
@@ -338,7 +339,7 @@ PY
   "$py" - "$root/adapters/grid.lua" "$work/grid_inc.lua" <<'PY' || return 1
 import sys
 s = open(sys.argv[1], encoding="utf-8").read()
-old = "sql  = [[SELECT jmbh, sfzhm, xm, xb, csrq, qhdm, wgbm, hh, jzdz FROM wg_jmxx ORDER BY jmbh]],"
+old = "sql  = [[SELECT jmbh, sfzhm, xm, xb, csrq, qhdm, wgbm, hh, jzdz FROM wg_jmxx]],"
 assert old in s, "grid.lua changed: " + old
 s = s.replace(old, """sql  = [[SELECT jmbh, sfzhm, xm, xb, csrq, qhdm, wgbm, hh, jzdz, gxsj FROM wg_jmxx]],
       incremental = { column = "gxsj" },""", 1)
