@@ -721,6 +721,7 @@ static void test_migration_from_v6(void **stp) {
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE typeof(fields) = 'blob'"), NKINDS);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'facts_kind'"), 0);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'facts_v7'"), 0);
+    assert_int_equal(sql_long(fx, "PRAGMA freelist_count"), 0); /* vacuumed after the conversion */
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name IN"
                                   " ('facts_person_names', 'facts_case_key', 'facts_dq')"), 3);
     /* the key leads with kind */

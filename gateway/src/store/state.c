@@ -355,8 +355,9 @@ long state_facts_changes(state *st) {
     return n;
 }
 
-/* Creates or checks the schema inside one transaction. */
-static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
+/* Creates or checks the schema inside one transaction; *converted is set
+ * when the facts were converted to schema 7 (the caller vacuums). */
+static int setup_schema(state *st, const char *path, int *converted, char *err, size_t errsz) {
     char *msg = NULL;
     if (sqlite3_exec(st->db,
                      "BEGIN IMMEDIATE;"
@@ -410,7 +411,7 @@ static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
             return -1;
         }
-        gg_info("state", "%s: facts converted to schema 7 (binary fields, key kind/source/ref)", path);
+        *converted = 1;
     }
     if (sqlite3_exec(st->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
         gg_set_err(err, errsz, "state %s: create schema: %s", path,
@@ -579,10 +580,22 @@ state *state_open(const char *path, char *err, size_t errsz) {
         free(st);
         return NULL;
     }
-    if (setup_schema(st, path, err, errsz) != 0) {
+    int converted = 0;
+    if (setup_schema(st, path, &converted, err, errsz) != 0) {
         sqlite3_close(st->db);
         free(st);
         return NULL;
+    }
+    /* The conversion left the old facts table's pages free (the file about
+     * doubled): give them back once. A failure here leaves a good store. */
+    if (converted) {
+        gg_info("state", "facts converted to schema 7 (binary fields, key kind/source/ref); compacting the file");
+        if (sqlite3_exec(st->db, "VACUUM", NULL, NULL, &msg) != SQLITE_OK) {
+            gg_warn("state", "vacuum after the conversion: %s (the store is usable, only larger)",
+                    msg ? msg : sqlite3_errmsg(st->db));
+            sqlite3_free(msg);
+            msg = NULL;
+        }
     }
     char *cmsg = NULL;
     if (sqlite3_exec(st->db, fact_changes_sql, NULL, NULL, &cmsg) != SQLITE_OK) {
