@@ -4,7 +4,9 @@
  * (fields and the stored folded name), persons on demand (by id, by folded
  * name + id-embedded birth date, those with a conflict of their own), counts,
  * full-refresh pruning against the refs seen in a cycle, and the subjects
- * that became of interest since a cycle (for incremental lookups). */
+ * that became of interest since a cycle (for incremental lookups). The
+ * fields are kept in the binary form of model/factcodec.h; the JSON form of
+ * schema 6 is only read by the 6 -> 7 conversion (st_sql_fields_blob). */
 #include "store/state_internal.h"
 
 #include "core/hash.h"
