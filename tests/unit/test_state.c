@@ -133,7 +133,7 @@ static void test_schema_create_and_reopen(void **stp) {
                  tables[i]);
         assert_int_equal(sql_long(fx, q), 1);
     }
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "6");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "7");
     assert_sql_text(fx, "PRAGMA journal_mode", "wal");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE type='index'"
                                    " AND name IN ('facts_person_names','facts_dq','facts_case_key')"),
@@ -228,7 +228,7 @@ static void test_migration_from_v5(void **stp) {
                  " VALUES('hr', 's', 'Q1', 'invalid id_no: bad', NULL, 1, 1, 1, 0, 'invalid_id');"
                  "UPDATE meta SET value='5' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "6");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "7");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts"), 2);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE content_hash IS NULL"), 2);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE dq = 1"), 1);
@@ -274,7 +274,7 @@ static void test_migration_from_v1(void **stp) {
                  " '{\"id_no\":\"x\",\"name\":\"张三\"}', NULL, 1, 1);"
                  "UPDATE meta SET value='1' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "6");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "7");
     int n = 0;
     assert_int_equal(state_facts_each(st, FK_PERSON, count_and_clear, &n), 0);
     assert_int_equal(n, 1);
@@ -308,7 +308,7 @@ static void test_migration_from_v2(void **stp) {
                  "INSERT INTO watermarks VALUES('court', 'verdicts', 'x', 13);"
                  "UPDATE meta SET value='2' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "6");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "7");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM watermarks"), 2);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM marks"), 2);
     assert_int_equal(sql_long(fx, "SELECT updated_at FROM marks WHERE key = 'pension_payments#lookup'"), 11);
@@ -645,14 +645,127 @@ static void test_fact_round_trip_every_kind(void **stp) {
     assert_sql_text(fx, "SELECT id_norm FROM facts WHERE kind='verdict'", "");
 
     /* A stored fact that no longer fits the contract is an error, not silence. */
-    sql_exec(fx, "UPDATE facts SET fields_json='{\"no_such_field\":1}' WHERE kind='income'");
+    /* (fields: version 1, field 255 of type 0, length 1, "x") */
+    sql_exec(fx, "UPDATE facts SET fields=X'01FF000178' WHERE kind='income'");
     st = open_ok(fx);
     assert_int_equal(state_facts_each(st, FK_INCOME, collect_fact, bag), -1);
     assert_int_equal(bag->n, 0);
-    sql_exec(fx, "UPDATE facts SET fields_json='not json' WHERE kind='income'");
+    sql_exec(fx, "UPDATE facts SET fields='not a blob' WHERE kind='income'");
+    assert_int_equal(state_facts_each(st, FK_INCOME, collect_fact, bag), -1);
+    assert_int_equal(bag->n, 0);
+    /* a truncated row: its first bytes only */
+    sql_exec(fx, "UPDATE facts SET fields=substr((SELECT fields FROM facts WHERE kind='payment'), 1, 5)"
+                 " WHERE kind='income'");
     assert_int_equal(state_facts_each(st, FK_INCOME, collect_fact, bag), -1);
     assert_int_equal(bag->n, 0);
     state_close(st);
+
+    free(bag);
+    for (int i = 0; i < NKINDS; i++) fact_clear(&fs[i]);
+}
+
+/* Replaces the facts table with the schema-6 one (fields_json; key (source,
+ * kind, ref); facts_kind and the other indexes of 6) holding fs as main's
+ * code wrote them (fact_fields_json, hash, name hash, folded name), and marks
+ * the store version 6. */
+static void make_v6_facts(const fixture *fx, const fact *fs, int n, const char *bad_json) {
+    sql_exec(fx, "DROP TABLE facts;"
+                 "CREATE TABLE facts(source TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL,"
+                 " id_norm TEXT NOT NULL DEFAULT '', case_key TEXT, fields_json TEXT NOT NULL, raw_json TEXT,"
+                 " first_cycle BIGINT NOT NULL, last_cycle BIGINT NOT NULL, name_norm TEXT,"
+                 " content_hash BIGINT, dq INTEGER, name_hash BIGINT, PRIMARY KEY(source, kind, ref));"
+                 "CREATE INDEX facts_dq ON facts(dq) WHERE dq IS NOT NULL;"
+                 "CREATE INDEX facts_person_names ON facts(id_norm, name_hash, name_norm, kind) WHERE kind = 'person';"
+                 "CREATE INDEX facts_case_key ON facts(case_key) WHERE case_key IS NOT NULL;"
+                 "CREATE INDEX facts_kind ON facts(kind, source, ref);"
+                 "UPDATE meta SET value='6' WHERE key='schema_version'");
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "INSERT INTO facts VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, 1, ?8, ?9, NULL, ?10)",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    for (int i = 0; i < n; i++) {
+        const fact *f = &fs[i];
+        char *json = fact_fields_json(f);
+        assert_non_null(json);
+        sqlite3_bind_text(s, 1, f->source, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, fact_kind_name(f->kind), -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, f->ref, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 4, f->id_norm, -1, SQLITE_STATIC);
+        if (f->f[FF_CASE].set) sqlite3_bind_text(s, 5, f->f[FF_CASE].s, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 6, bad_json && i == n - 1 ? bad_json : json, -1, SQLITE_STATIC);
+        if (f->raw_json) sqlite3_bind_text(s, 7, f->raw_json, -1, SQLITE_STATIC);
+        if (f->name_norm) sqlite3_bind_text(s, 8, f->name_norm, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 9, (sqlite3_int64)state_fact_hash(f));
+        if (f->kind == FK_PERSON && f->f[FF_NAME].set)
+            sqlite3_bind_int64(s, 10, (sqlite3_int64)state_ref_hash(f->f[FF_NAME].s));
+        assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+        free(json);
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
+/* A schema-6 store (fields as JSON) is converted in place at open: every
+ * fact reads back as it was stored, with its content hash (an unchanged
+ * record is not rewritten), the old key and facts_kind are gone; a row whose
+ * JSON does not parse fails the open and leaves the store as it was. */
+static void test_migration_from_v6(void **stp) {
+    fixture *fx = *stp;
+    fact fs[NKINDS];
+    make_all_kinds(fs);
+    state_close(open_ok(fx));
+    make_v6_facts(fx, fs, NKINDS, NULL);
+
+    state *st = open_ok(fx);
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "7");
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM pragma_table_info('facts') WHERE name = 'fields_json'"), 0);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE typeof(fields) = 'blob'"), NKINDS);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'facts_kind'"), 0);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'facts_v7'"), 0);
+    assert_int_equal(sql_long(fx, "PRAGMA freelist_count"), 0); /* vacuumed after the conversion */
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name IN"
+                                  " ('facts_person_names', 'facts_case_key', 'facts_dq')"), 3);
+    /* the key leads with kind */
+    assert_sql_text(fx, "SELECT group_concat(name, ',') FROM (SELECT name FROM pragma_index_info("
+                        "(SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'facts'"
+                        " AND name LIKE 'sqlite_autoindex_facts%')) ORDER BY seqno)", "kind,source,ref");
+    fact_bag *bag = calloc(1, sizeof *bag);
+    assert_non_null(bag);
+    assert_int_equal(state_facts_each(st, -1, collect_fact, bag), 0);
+    assert_int_equal(bag->n, NKINDS);
+    for (size_t i = 0; i < bag->n; i++) {
+        const fact *want = find_fact(fs, NKINDS, bag->items[i].kind);
+        assert_non_null(want);
+        assert_fact_equal(st, &bag->items[i], want);
+    }
+    bag_free(bag);
+    for (int i = 0; i < NKINDS; i++) {
+        uint64_t h = 0;
+        int found = 0;
+        assert_int_equal(state_fact_stored_hash(st, &fs[i], &h, &found), 0);
+        assert_int_equal(found, 1);
+        assert_true(h == state_fact_hash(&fs[i]));
+    }
+    /* writing a fact again as it was is no change */
+    long before = state_facts_changes(st);
+    assert_int_equal(state_fact_put(st, &fs[0], 2), 0);
+    assert_int_equal(state_facts_changes(st), before);
+    state_close(st);
+
+    /* a damaged row: the open fails, nothing is converted */
+    make_v6_facts(fx, fs, NKINDS, "{\"no_such_field\":1}");
+    char err[512] = "";
+    assert_null(state_open(fx->path, err, sizeof err));
+    assert_non_null(strstr(err, "migrate schema 6 -> 7"));
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "6");
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM pragma_table_info('facts') WHERE name = 'fields_json'"), 1);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts"), NKINDS);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'facts_v7'"), 0);
 
     free(bag);
     for (int i = 0; i < NKINDS; i++) fact_clear(&fs[i]);
@@ -969,7 +1082,7 @@ static void test_quarantine_kinds(void **stp) {
     sql_exec(fx, "ALTER TABLE quarantine DROP COLUMN kind; UPDATE meta SET value='3' WHERE key='schema_version'");
     st = open_ok(fx);
     state_close(st);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "6");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "7");
     assert_sql_text(fx, "SELECT group_concat(ref || ':' || kind, ',') FROM (SELECT ref, kind FROM quarantine ORDER BY id)",
                     "HH1:rejected,HH3:invalid_id,HH2:rejected");
 }
@@ -1586,6 +1699,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v5, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_from_v6, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interest_new, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fact_hash_and_prune_unseen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persons_on_demand, setup, teardown),

@@ -4,7 +4,9 @@
  * (fields and the stored folded name), persons on demand (by id, by folded
  * name + id-embedded birth date, those with a conflict of their own), counts,
  * full-refresh pruning against the refs seen in a cycle, and the subjects
- * that became of interest since a cycle (for incremental lookups). */
+ * that became of interest since a cycle (for incremental lookups). The
+ * fields are kept in the binary form of model/factcodec.h; the JSON form of
+ * schema 6 is only read by the 6 -> 7 conversion (st_sql_fields_blob). */
 #include "store/state_internal.h"
 
 #include "core/hash.h"
@@ -113,8 +115,7 @@ int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash) {
                  f->source ? "ref" : "source");
         return -1;
     }
-    char *fields = fact_fields_json(f); /* owned here */
-    if (!fields) {
+    if (fact_fields_encode(f, &st->fields_buf) != 0) {
         gg_error("state", "fact put: cannot encode the fields of a %s fact from %s",
                  fact_kind_name(f->kind), f->source);
         return -1;
@@ -130,7 +131,7 @@ int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash) {
     if (st_bind_text(s, 1, f->source) != SQLITE_OK ||
         st_bind_text(s, 2, fact_kind_name(f->kind)) != SQLITE_OK ||
         st_bind_text(s, 3, f->ref) != SQLITE_OK || st_bind_text(s, 4, f->id_norm) != SQLITE_OK ||
-        st_bind_text(s, 5, case_key) != SQLITE_OK || st_bind_text(s, 6, fields) != SQLITE_OK ||
+        st_bind_text(s, 5, case_key) != SQLITE_OK || sqlite3_bind_blob(s, 6, st->fields_buf.p, (int)st->fields_buf.len, SQLITE_STATIC) != SQLITE_OK ||
         st_bind_text(s, 7, f->raw_json) != SQLITE_OK ||
         sqlite3_bind_int64(s, 8, cycle) != SQLITE_OK || st_bind_text(s, 9, f->name_norm) != SQLITE_OK ||
         sqlite3_bind_int64(s, 10, (sqlite3_int64)hash) != SQLITE_OK ||
@@ -143,13 +144,12 @@ int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash) {
         ret = st_db_fail(st, "fact put");
     }
     sqlite3_reset(s);
-    sqlite3_clear_bindings(s); /* drop the borrowed pointers before freeing */
-    free(fields);
+    sqlite3_clear_bindings(s); /* drop the borrowed pointers */
     return ret;
 }
 
-/* Rebuilds fact `f` (initialized to kind k) from a fields_json object text.
- * 0 ok, -1 with the reason in err. */
+/* Rebuilds fact `f` (initialized to kind k) from a schema-6 fields_json
+ * object text (the 6 -> 7 migration). 0 ok, -1 with the reason in err. */
 static int fact_from_fields_json(fact *f, const char *fields_json, char *err, size_t errsz) {
     json_error_t jerr;
     json_t *obj = json_loads(fields_json, 0, &jerr);
@@ -191,8 +191,34 @@ static int fact_from_fields_json(fact *f, const char *fields_json, char *err, si
     return 0;
 }
 
-/* Steps a prepared statement whose columns are (kind, source, ref,
- * fields_json, raw_json, name_norm), calling fn with each rebuilt fact;
+void st_sql_fields_blob(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    (void)argc;
+    const char *kind = (const char *)sqlite3_value_text(argv[0]);
+    const char *json = (const char *)sqlite3_value_text(argv[1]);
+    fact_kind fk;
+    char err[300], ferr[256];
+    if (!kind || fact_kind_parse(kind, &fk) != 0) {
+        snprintf(err, sizeof err, "a stored fact has unknown kind '%s'", kind ? kind : "(null)");
+        sqlite3_result_error(ctx, err, -1);
+        return;
+    }
+    fact f;
+    fact_init(&f, fk);
+    fact_blob b = {0};
+    if (!json || fact_from_fields_json(&f, json, ferr, sizeof ferr) != 0) {
+        snprintf(err, sizeof err, "a stored %s fact: %s", kind, json ? ferr : "no fields_json");
+        sqlite3_result_error(ctx, err, -1);
+    } else if (fact_fields_encode(&f, &b) != 0) {
+        sqlite3_result_error_nomem(ctx);
+    } else {
+        sqlite3_result_blob(ctx, b.p, (int)b.len, SQLITE_TRANSIENT);
+    }
+    fact_blob_free(&b);
+    fact_clear(&f);
+}
+
+/* Steps a prepared statement whose columns are (kind, source, ref, fields,
+ * raw values: not read, name_norm), calling fn with each rebuilt fact;
  * finalizes it. */
 static int facts_rows_each(state *st, const char *op, sqlite3_stmt *s, int (*fn)(void *ud, fact *f), void *ud) {
     int rc, ret = 0;
@@ -220,10 +246,11 @@ static int facts_rows_each(state *st, const char *op, sqlite3_stmt *s, int (*fn)
             break;
         }
         char ferr[256];
-        const char *fields = st_col_text(s, 3);
-        if (!fields || fact_from_fields_json(&f, fields, ferr, sizeof ferr) != 0) {
+        const void *fields = sqlite3_column_blob(s, 3);
+        size_t nfields = (size_t)sqlite3_column_bytes(s, 3);
+        if (!fields || fact_fields_decode(&f, fields, nfields, ferr, sizeof ferr) != 0) {
             gg_error("state", "%s: cannot rebuild a fact of kind %s from %s: %s", op, kind,
-                     f.source, fields ? ferr : "no fields_json");
+                     f.source, fields ? ferr : "no fields");
             fact_clear(&f);
             ret = -1;
             break;
@@ -236,7 +263,7 @@ static int facts_rows_each(state *st, const char *op, sqlite3_stmt *s, int (*fn)
     return ret;
 }
 
-#define FACT_COLS "SELECT kind, source, ref, fields_json, NULL, name_norm FROM facts"
+#define FACT_COLS "SELECT kind, source, ref, fields, NULL, name_norm FROM facts"
 
 int state_facts_each(state *st, int k, int (*fn)(void *ud, fact *f), void *ud) {
     sqlite3_stmt *s;

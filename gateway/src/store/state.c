@@ -33,10 +33,33 @@
 #include <unistd.h>
 
 /* The schema version this build writes and understands. */
-#define STATE_SCHEMA_VERSION 6 /* 2: facts.name_norm; 3: marks; 4: quarantine.kind; 5: audit;
-                                  6: facts.content_hash, dq, name_hash */
+#define STATE_SCHEMA_VERSION 7 /* 2: facts.name_norm; 3: marks; 4: quarantine.kind; 5: audit;
+                                  6: facts.content_hash, dq, name_hash;
+                                  7: facts.fields (binary, model/factcodec.h) for
+                                     fields_json, key (kind, source, ref), no facts_kind */
 #define STR_(x) #x
 #define STR(x) STR_(x)
+
+/* The facts (schema 7): `fields` holds the fields in the binary form of
+ * model/factcodec.h; raw_json the source's own values (evidence). The key
+ * leads with kind, so it serves the by-kind reads and the (source, kind)
+ * counts, prunes and hash lookups alike (a rowid table: rows are ~600 bytes). */
+#define FACTS_TABLE_SQL(name)                                                                                  \
+    "CREATE TABLE IF NOT EXISTS " name "("                                                                     \
+    " source TEXT NOT NULL,"                                                                                   \
+    " kind TEXT NOT NULL,"                                                                                     \
+    " ref TEXT NOT NULL,"                                                                                      \
+    " id_norm TEXT NOT NULL DEFAULT '',"                                                                       \
+    " case_key TEXT,"                                                                                          \
+    " fields BLOB NOT NULL,"                                                                                   \
+    " raw_json TEXT,"                                                                                          \
+    " first_cycle BIGINT NOT NULL,"                                                                            \
+    " last_cycle BIGINT NOT NULL,"                                                                             \
+    " name_norm TEXT,"                                                                                         \
+    " content_hash BIGINT,"                                                                                    \
+    " dq INTEGER,"                                                                                             \
+    " name_hash BIGINT,"                                                                                       \
+    " PRIMARY KEY(kind, source, ref));"
 
 static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS cycles("
@@ -56,25 +79,10 @@ static const char *const schema_sql =
     " value TEXT,"
     " updated_at BIGINT NOT NULL,"
     " PRIMARY KEY(scope, key));"
-    "CREATE TABLE IF NOT EXISTS facts("
-    " source TEXT NOT NULL,"
-    " kind TEXT NOT NULL,"
-    " ref TEXT NOT NULL,"
-    " id_norm TEXT NOT NULL DEFAULT '',"
-    " case_key TEXT,"
-    " fields_json TEXT NOT NULL,"
-    " raw_json TEXT,"
-    " first_cycle BIGINT NOT NULL,"
-    " last_cycle BIGINT NOT NULL,"
-    " name_norm TEXT,"
-    " content_hash BIGINT,"
-    " dq INTEGER,"
-    " name_hash BIGINT,"
-    " PRIMARY KEY(source, kind, ref));"
+    FACTS_TABLE_SQL("facts")
     "CREATE INDEX IF NOT EXISTS facts_dq ON facts(dq) WHERE dq IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS facts_person_names ON facts(id_norm, name_hash, name_norm, kind) WHERE kind = 'person';" /* covering: kind too */
     "CREATE INDEX IF NOT EXISTS facts_case_key ON facts(case_key) WHERE case_key IS NOT NULL;"
-    "CREATE INDEX IF NOT EXISTS facts_kind ON facts(kind, source, ref);"
     "CREATE TABLE IF NOT EXISTS quarantine("
     " id INTEGER PRIMARY KEY,"
     " source TEXT NOT NULL,"
@@ -169,12 +177,28 @@ static const char *const migrate_hash_sql =
     "DROP INDEX IF EXISTS facts_case_key;" /* re-created without the rows that have no case */
     "UPDATE facts SET dq = 1 WHERE kind = 'person' AND id_norm <> '' AND fields_json LIKE '%\"birth_date\"%';";
 
+/* 6 -> 7 (after 5 -> 6): the facts move to a table keyed (kind, source, ref)
+ * with their fields converted from JSON to the binary form by
+ * gg_fields_blob() (facts.c; a damaged row fails the migration, which then
+ * changes nothing); dropping the old table drops facts_kind, and schema_sql
+ * re-creates the other indexes. Content hashes are kept: they hash the fact,
+ * not its encoding, so an unchanged record is still not rewritten. */
+static const char *const migrate_fields_sql =
+    "DROP TABLE IF EXISTS facts_v7;"
+    FACTS_TABLE_SQL("facts_v7")
+    "INSERT INTO facts_v7(source, kind, ref, id_norm, case_key, fields, raw_json, first_cycle, last_cycle,"
+    " name_norm, content_hash, dq, name_hash)"
+    " SELECT source, kind, ref, id_norm, case_key, gg_fields_blob(kind, fields_json), raw_json, first_cycle,"
+    " last_cycle, name_norm, content_hash, dq, name_hash FROM facts ORDER BY kind, source, ref;"
+    "DROP TABLE facts;"
+    "ALTER TABLE facts_v7 RENAME TO facts;";
+
 static const char *const fact_put_sql =
-    "INSERT INTO facts(source, kind, ref, id_norm, case_key, fields_json, raw_json,"
+    "INSERT INTO facts(source, kind, ref, id_norm, case_key, fields, raw_json,"
     " first_cycle, last_cycle, name_norm, content_hash, dq, name_hash)"
     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12)"
-    " ON CONFLICT(source, kind, ref) DO UPDATE SET id_norm = excluded.id_norm,"
-    " case_key = excluded.case_key, fields_json = excluded.fields_json,"
+    " ON CONFLICT(kind, source, ref) DO UPDATE SET id_norm = excluded.id_norm,"
+    " case_key = excluded.case_key, fields = excluded.fields,"
     " raw_json = excluded.raw_json, last_cycle = excluded.last_cycle,"
     " name_norm = excluded.name_norm, content_hash = excluded.content_hash,"
     " dq = excluded.dq, name_hash = excluded.name_hash";
@@ -315,7 +339,7 @@ static const char *const fact_changes_sql =
     " BEGIN UPDATE fact_changes SET n = n + 1; END;"
     "CREATE TEMP TRIGGER IF NOT EXISTS facts_changed_upd AFTER UPDATE ON main.facts"
     " WHEN old.id_norm IS NOT new.id_norm OR old.case_key IS NOT new.case_key"
-    " OR old.fields_json IS NOT new.fields_json OR old.raw_json IS NOT new.raw_json"
+    " OR old.fields IS NOT new.fields OR old.raw_json IS NOT new.raw_json"
     " OR old.name_norm IS NOT new.name_norm"
     " BEGIN UPDATE fact_changes SET n = n + 1; END;";
 
@@ -331,8 +355,9 @@ long state_facts_changes(state *st) {
     return n;
 }
 
-/* Creates or checks the schema inside one transaction. */
-static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
+/* Creates or checks the schema inside one transaction; *converted is set
+ * when the facts were converted to schema 7 (the caller vacuums). */
+static int setup_schema(state *st, const char *path, int *converted, char *err, size_t errsz) {
     char *msg = NULL;
     if (sqlite3_exec(st->db,
                      "BEGIN IMMEDIATE;"
@@ -375,6 +400,18 @@ static int setup_schema(state *st, const char *path, char *err, size_t errsz) {
         sqlite3_free(msg);
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
+    }
+    /* 6 -> 7 before schema_sql, whose facts table is the new one. */
+    if (version >= 1 && version < 7 && has_column(st, "facts", "fields_json")) {
+        if (sqlite3_create_function(st->db, "gg_fields_blob", 2, SQLITE_UTF8, NULL, st_sql_fields_blob, NULL,
+                                    NULL) != SQLITE_OK ||
+            sqlite3_exec(st->db, migrate_fields_sql, NULL, NULL, &msg) != SQLITE_OK) {
+            gg_set_err(err, errsz, "state %s: migrate schema 6 -> 7: %s", path, msg ? msg : sqlite3_errmsg(st->db));
+            sqlite3_free(msg);
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+        *converted = 1;
     }
     if (sqlite3_exec(st->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
         gg_set_err(err, errsz, "state %s: create schema: %s", path,
@@ -427,6 +464,7 @@ static void state_finalize_cached(state *st) {
     sqlite3_finalize(st->quarantine_add);
     sqlite3_finalize(st->dq_add);
     st->fact_put = st->fact_hash = st->person_name = st->quarantine_add = st->dq_add = NULL;
+    fact_blob_free(&st->fields_buf);
 }
 
 /* The state store holds every department's ids and names: the database file
@@ -542,10 +580,22 @@ state *state_open(const char *path, char *err, size_t errsz) {
         free(st);
         return NULL;
     }
-    if (setup_schema(st, path, err, errsz) != 0) {
+    int converted = 0;
+    if (setup_schema(st, path, &converted, err, errsz) != 0) {
         sqlite3_close(st->db);
         free(st);
         return NULL;
+    }
+    /* The conversion left the old facts table's pages free (the file about
+     * doubled): give them back once. A failure here leaves a good store. */
+    if (converted) {
+        gg_info("state", "facts converted to schema 7 (binary fields, key kind/source/ref); compacting the file");
+        if (sqlite3_exec(st->db, "VACUUM", NULL, NULL, &msg) != SQLITE_OK) {
+            gg_warn("state", "vacuum after the conversion: %s (the store is usable, only larger)",
+                    msg ? msg : sqlite3_errmsg(st->db));
+            sqlite3_free(msg);
+            msg = NULL;
+        }
     }
     char *cmsg = NULL;
     if (sqlite3_exec(st->db, fact_changes_sql, NULL, NULL, &cmsg) != SQLITE_OK) {

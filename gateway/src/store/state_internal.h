@@ -20,6 +20,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "model/factcodec.h"
 #include "store/state.h"
 
 struct state {
@@ -29,6 +30,7 @@ struct state {
     sqlite3_stmt *person_name;   /* owned, cached: called per named row not of interest */
     sqlite3_stmt *quarantine_add;/* owned, cached */
     sqlite3_stmt *dq_add;        /* owned, cached */
+    fact_blob fields_buf;        /* owned: the encoded fields of the fact being put */
 };
 
 /* Logs the connection's last error for operation `op`; returns -1. */
@@ -45,5 +47,9 @@ char *st_col_dup(sqlite3_stmt *s, int i, int *oom);
 int st_exec_sql(state *st, const char *op, const char *sql);
 /* Steps a prepared one-shot statement to completion and finalizes it. */
 int st_step_done(state *st, const char *op, sqlite3_stmt *s);
+/* SQL function gg_fields_blob(kind, fields_json) (facts.c): a schema-6
+ * fields_json converted to the binary form; an error for a row that does
+ * not parse. Used by the 6 -> 7 migration only. */
+void st_sql_fields_blob(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 
 #endif
