@@ -769,12 +769,12 @@ static void test_lenient_date(void **state) {
     for (size_t i = 0; i < 5; i++) {
         const fact *f = fact_by_ref(&c, refs[i]);
         assert_non_null(f);
-        assert_true(f->f[FF_BIRTH_DATE].set);
+        assert_true(FACT_HAS(f, FF_BIRTH_DATE));
         assert_int_equal(f->f[FF_BIRTH_DATE].i, 19480305);
     }
     const fact *f6 = fact_by_ref(&c, "B6");
     assert_non_null(f6);
-    assert_false(f6->f[FF_BIRTH_DATE].set);
+    assert_false(FACT_HAS(f6, FF_BIRTH_DATE));
     assert_int_equal(f6->f[FF_DEATH_DATE].i, 20240102);
     assert_int_equal(c.nrejects, 1);
     assert_non_null(strstr(reject_reason(&c, "B7"), "field death_date (column swrq): not a date"));
@@ -856,7 +856,7 @@ static void test_person_fields_and_case_payments(void **state) {
     assert_non_null(strstr(reject_reason(&c, "7"), "missing required field 'id_no' or 'case'"));
     const fact *f1 = fact_by_ref(&c, "1");
     assert_non_null(f1);
-    assert_false(f1->f[FF_ID_NO].set);
+    assert_false(FACT_HAS(f1, FF_ID_NO));
     assert_string_equal(f1->f[FF_CASE].s, "110105194912310021");
     collected_free(&c);
     adapter_free(ad);

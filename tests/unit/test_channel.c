@@ -55,7 +55,7 @@ static int fact_equal(const fact *a, const fact *b) {
         strcmp(a->id_norm, b->id_norm) != 0 || strcmp(a->id_clean, b->id_clean) != 0)
         return 0;
     for (int f = 0; f < FF__COUNT; f++) {
-        if (a->f[f].set != b->f[f].set || a->f[f].i != b->f[f].i || !SEQ(a->f[f].s, b->f[f].s)) return 0;
+        if (FACT_HAS(a, f) != FACT_HAS(b, f) || a->f[f].i != b->f[f].i || !SEQ(a->f[f].s, b->f[f].s)) return 0;
     }
     return 1;
 #undef SEQ

@@ -450,7 +450,7 @@ static void test_set_text_types(void **state) {
     set_fails(&ft, (fact_field)FF__COUNT, "x", "unknown field number 30");
     fact_clear(&ft);
     assert_int_equal(ft.kind, FK_DEATH);
-    assert_false(ft.f[FF_ID_NO].set);
+    assert_false(FACT_HAS(&ft, FF_ID_NO));
     assert_null(ft.f[FF_ID_NO].s);
 
     fact_init(&ft, FK_PAYMENT);
@@ -496,8 +496,8 @@ static void test_set_text_blank_and_identity_errors(void **state) {
     assert_int_equal(fact_set_text(&ft, FF_NAME, " \t\u3000", err, sizeof err), 0);
     assert_int_equal(fact_set_text(&ft, FF_NAME, NULL, err, sizeof err), 0);
     assert_int_equal(fact_set_text(&ft, FF_BIRTH_DATE, "   ", err, sizeof err), 0);
-    assert_false(ft.f[FF_NAME].set);
-    assert_false(ft.f[FF_BIRTH_DATE].set);
+    assert_false(FACT_HAS(&ft, FF_NAME));
+    assert_false(FACT_HAS(&ft, FF_BIRTH_DATE));
     /* a blank value does not erase an earlier one */
     SET_OK(&ft, FF_NAME, "张三");
     assert_int_equal(fact_set_text(&ft, FF_NAME, "  ", err, sizeof err), 0);
@@ -543,7 +543,7 @@ static void test_set_int(void **state) {
     fact_init(&ft, FK_PAYMENT);
     assert_int_equal(fact_set_int(&ft, FF_AMOUNT, 123450, err, sizeof err), 0);
     assert_int_equal(ft.f[FF_AMOUNT].i, 123450);
-    assert_true(ft.f[FF_AMOUNT].set);
+    assert_true(FACT_HAS(&ft, FF_AMOUNT));
     assert_int_equal(fact_set_int(&ft, FF_PERIOD, 202403, err, sizeof err), 0);
     assert_int_equal(fact_set_int(&ft, FF_PERIOD, 202413, err, sizeof err), -1);
     assert_string_equal(err, "field 'period': not a month: 202413");
@@ -756,8 +756,8 @@ static void test_copy_and_clear(void **state) {
     assert_ptr_not_equal(dst.f[FF_KIND].s, src.f[FF_KIND].s);
     assert_int_equal(dst.f[FF_FROM].i, 20200101);
     assert_int_equal(dst.f[FF_VALUE].i, 150000000);
-    assert_true(dst.f[FF_VALUE].set);
-    assert_false(dst.f[FF_TO].set);
+    assert_true(FACT_HAS(&dst, FF_VALUE));
+    assert_false(FACT_HAS(&dst, FF_TO));
     assert_int_equal(dst.id_status, ID_OK);
     assert_string_equal(dst.id_norm, "11010519491231002X");
     assert_null(dst.name_norm);
@@ -774,7 +774,7 @@ static void test_copy_and_clear(void **state) {
     assert_null(src.raw_json);
     assert_int_equal(src.kind, FK_ASSET);
     for (int f = 0; f < FF__COUNT; f++) {
-        assert_false(src.f[f].set);
+        assert_false(FACT_HAS(&src, f));
         assert_null(src.f[f].s);
     }
     assert_string_equal(dst.f[FF_ID_NO].s, "11010519491231002X"); /* still alive */

@@ -28,7 +28,7 @@ static void set_int(fact *f, fact_field ff, int64_t v) {
 static void assert_fields_equal(const fact *got, const fact *want) {
     for (int i = 0; i < FF__COUNT; i++) {
         const fact_val *g = &got->f[i], *w = &want->f[i];
-        if (g->set != w->set || (w->set && g->i != w->i) ||
+        if (FACT_HAS(got, i) != FACT_HAS(want, i) || (FACT_HAS(want, i) && g->i != w->i) ||
             ((g->s || w->s) && (!g->s || !w->s || strcmp(g->s, w->s) != 0)))
             fail_msg("field %s differs", fact_field_name((fact_field)i));
     }

@@ -356,7 +356,7 @@ static void test_factset_move_and_reresolve(void **state) {
     assert_null(f.ref);
     assert_null(f.name_norm);
     assert_int_equal(f.kind, FK_PERSON);
-    assert_false(f.f[FF_ID_NO].set);
+    assert_false(FACT_HAS(&f, FF_ID_NO));
     assert_ptr_equal(t->fs.facts[1].source, moved_source);
     /* Adding drops the stale resolution; resolving again sees both. */
     assert_null(t->fs.persons);

@@ -520,11 +520,11 @@ static void assert_fact_equal(state *st, const fact *got, const fact *want) {
     assert_string_equal(got->ref, want->ref);
     for (int i = 0; i < FF__COUNT; i++) {
         const fact_val *g = &got->f[i], *w = &want->f[i];
-        if (g->set != w->set || g->i != w->i ||
+        if (FACT_HAS(got, i) != FACT_HAS(want, i) || g->i != w->i ||
             ((g->s || w->s) && (!g->s || !w->s || strcmp(g->s, w->s) != 0)))
             fail_msg("%s fact %s: field %s differs (set %d/%d, i %lld/%lld, s %s/%s)",
                      fact_kind_name(want->kind), want->ref, fact_field_name((fact_field)i),
-                     g->set, w->set, (long long)g->i, (long long)w->i, g->s ? g->s : "-",
+                     FACT_HAS(got, i), FACT_HAS(want, i), (long long)g->i, (long long)w->i, g->s ? g->s : "-",
                      w->s ? w->s : "-");
     }
     assert_null(got->raw_json);
@@ -600,7 +600,7 @@ static void test_fact_round_trip_every_kind(void **stp) {
     /* Spot checks of the typed values themselves. */
     const fact *d = find_fact(bag->items, bag->n, FK_DEATH);
     assert_int_equal(d->f[FF_DEATH_DATE].i, 20240312);
-    assert_int_equal(d->f[FF_REVOKED].set, 1);
+    assert_int_equal(FACT_HAS(d, FF_REVOKED), 1);
     assert_int_equal(d->f[FF_REVOKED].i, 0);
     const fact *p = find_fact(bag->items, bag->n, FK_PAYMENT);
     assert_int_equal(p->f[FF_PERIOD].i, 202404);
@@ -694,12 +694,12 @@ static void make_v6_facts(const fixture *fx, const fact *fs, int n, const char *
         sqlite3_bind_text(s, 2, fact_kind_name(f->kind), -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 3, f->ref, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 4, f->id_norm, -1, SQLITE_STATIC);
-        if (f->f[FF_CASE].set) sqlite3_bind_text(s, 5, f->f[FF_CASE].s, -1, SQLITE_STATIC);
+        if (FACT_HAS(f, FF_CASE)) sqlite3_bind_text(s, 5, f->f[FF_CASE].s, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 6, bad_json && i == n - 1 ? bad_json : json, -1, SQLITE_STATIC);
         if (f->raw_json) sqlite3_bind_text(s, 7, f->raw_json, -1, SQLITE_STATIC);
         if (f->name_norm) sqlite3_bind_text(s, 8, f->name_norm, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 9, (sqlite3_int64)state_fact_hash(f));
-        if (f->kind == FK_PERSON && f->f[FF_NAME].set)
+        if (f->kind == FK_PERSON && FACT_HAS(f, FF_NAME))
             sqlite3_bind_int64(s, 10, (sqlite3_int64)state_ref_hash(f->f[FF_NAME].s));
         assert_int_equal(sqlite3_step(s), SQLITE_DONE);
         sqlite3_reset(s);

@@ -211,7 +211,7 @@ void authoring_format_field(const fact *f, fact_field ff, char *out, size_t outs
     if (!outsz) return;
     out[0] = '\0';
     const fact_val *v = &f->f[ff];
-    if (!v->set) return;
+    if (!FACT_HAS(f, ff)) return;
     switch (fact_field_type(ff)) {
     case FT_TEXT:
     case FT_ENUM:
@@ -251,7 +251,7 @@ int authoring_fact_warnings(fact *f, int today, authoring_warn_fn fn, void *ud) 
         ident_mask(f->f[FF_ID_NO].s ? f->f[FF_ID_NO].s : "", buf, sizeof buf);
         n += warnf(fn, ud, "id_no %s is not a valid id number: %s", buf, ident_status_str(f->id_status));
     }
-    if ((f->kind == FK_PAYMENT || f->kind == FK_INCOME) && f->f[FF_AMOUNT].set) {
+    if ((f->kind == FK_PAYMENT || f->kind == FK_INCOME) && FACT_HAS(f, FF_AMOUNT)) {
         int64_t a = f->f[FF_AMOUNT].i;
         yuan_text(a, buf, sizeof buf);
         if (a < 0)
@@ -267,7 +267,7 @@ int authoring_fact_warnings(fact *f, int today, authoring_warn_fn fn, void *ud) 
     for (int i = 0; i < FF__COUNT; i++) {
         fact_field ff = (fact_field)i;
         const fact_val *v = &f->f[ff];
-        if (!v->set) continue;
+        if (!FACT_HAS(f, ff)) continue;
         field_type t = fact_field_type(ff);
         if (t == FT_DATE && ff != FF_TO && v->i > today) {
             date_text((int)v->i, buf, sizeof buf);
@@ -277,7 +277,7 @@ int authoring_fact_warnings(fact *f, int today, authoring_warn_fn fn, void *ud) 
             n += warnf(fn, ud, "%s %s is in the future", fact_field_name(ff), buf);
         }
     }
-    if (f->id_status == ID_OK && f->f[FF_BIRTH_DATE].set && ident_birth_date(f->id_norm) != (int)f->f[FF_BIRTH_DATE].i) {
+    if (f->id_status == ID_OK && FACT_HAS(f, FF_BIRTH_DATE) && ident_birth_date(f->id_norm) != (int)f->f[FF_BIRTH_DATE].i) {
         date_text((int)f->f[FF_BIRTH_DATE].i, buf, sizeof buf);
         n += warnf(fn, ud, "birth_date %s disagrees with the birth date in the id number", buf);
     }

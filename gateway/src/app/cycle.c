@@ -350,7 +350,7 @@ static int load_fact_cb(void *ud, fact *f) {
     loader *ld = ud;
     gg_ctx *ctx = ld->ctx;
     /* The folded name was stored with the fact; fold only facts stored without one. */
-    if (f->name_norm || !f->f[FF_NAME].set)
+    if (f->name_norm || !FACT_HAS(f, FF_NAME))
         fact_normalize_id(f, ctx->today);
     else
         fact_normalize_identity(f, ctx->nn, ctx->today);
@@ -402,7 +402,7 @@ static int load_persons(loader *ld, size_t from, int conflicts) {
         const fact *f = &ld->fs->facts[i];
         if (f->id_status == ID_OK && f->id_norm[0]) {
             if (f->kind != FK_PERSON && want_id_cb(ld, f->id_norm)) return -1;
-        } else if (f->name_norm && f->f[FF_BIRTH_DATE].set) {
+        } else if (f->name_norm && FACT_HAS(f, FF_BIRTH_DATE)) {
             char buf[256];
             snprintf(buf, sizeof buf, "%s|%08d", f->name_norm, (int)f->f[FF_BIRTH_DATE].i);
             if (strmap_add(&ld->keys, buf) < 0) {
@@ -515,7 +515,7 @@ static int build_interest(loader *ld, strmap *ids, strmap *cases, strmap *new_id
     for (size_t i = 0; i < fs->nfacts; i++) {
         const fact *f = &fs->facts[i];
         if (f->kind != FK_DEATH && f->kind != FK_CUSTODY && f->kind != FK_ASSISTANCE_MEMBER) continue;
-        if (f->kind == FK_DEATH && f->f[FF_REVOKED].set && f->f[FF_REVOKED].i) continue; /* registration restored */
+        if (f->kind == FK_DEATH && FACT_HAS(f, FF_REVOKED) && f->f[FF_REVOKED].i) continue; /* registration restored */
         if (fs->person_of[i] >= 0 && strmap_add(ids, fs->persons[fs->person_of[i]].id_no) < 0) goto fail;
         if (f->id_norm[0] && strmap_add(ids, f->id_norm) < 0) goto fail;
         if (f->kind == FK_ASSISTANCE_MEMBER && f->f[FF_CASE].s && strmap_add(cases, f->f[FF_CASE].s) < 0) goto fail;

@@ -61,8 +61,8 @@ static void quarantine_invalid_id(ingest_stream *p, const char *stream, const fa
  * other than its id's, or a name none of the id's person facts has. The name
  * as written is compared first; OpenCC folds it only when it differs. */
 static int row_conflicts(ingest_stream *p, fact *f, int *conflict) {
-    *conflict = f->f[FF_BIRTH_DATE].set && f->f[FF_BIRTH_DATE].i != ident_birth_date(f->id_norm);
-    if (*conflict || !f->f[FF_NAME].set || !f->f[FF_NAME].s || !f->f[FF_NAME].s[0]) return 0;
+    *conflict = FACT_HAS(f, FF_BIRTH_DATE) && f->f[FF_BIRTH_DATE].i != ident_birth_date(f->id_norm);
+    if (*conflict || !FACT_HAS(f, FF_NAME) || !f->f[FF_NAME].s || !f->f[FF_NAME].s[0]) return 0;
     uint64_t nh = state_ref_hash(f->f[FF_NAME].s);
     if (p->dq_id[0] && nh == p->dq_name && strcmp(p->dq_id, f->id_norm) == 0) {
         *conflict = p->dq_conflict;
@@ -93,7 +93,7 @@ int ingest_fact(void *ud, const char *stream, fact *f) {
     if (p->phase_stream) {
         /* Most payment and income rows are not of interest. */
         int keep = f->id_status == ID_OK && strmap_has(p->interest_ids, f->id_norm);
-        if (!keep && f->f[FF_CASE].set && f->f[FF_CASE].s) keep = strmap_has(p->interest_cases, f->f[FF_CASE].s);
+        if (!keep && FACT_HAS(f, FF_CASE) && f->f[FF_CASE].s) keep = strmap_has(p->interest_cases, f->f[FF_CASE].s);
         if (!keep) {
             /* Data quality covers every row: a row of no interest whose stated
              * birth date or name disagrees with the id is kept after all, so the
@@ -129,7 +129,7 @@ int ingest_fact(void *ud, const char *stream, fact *f) {
     }
     /* A worker folds the name of every fact it sends (app/pull.c): the core
      * folds only a fact handed over without it. */
-    if (!f->name_norm || !f->f[FF_NAME].set) fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
+    if (!f->name_norm || !FACT_HAS(f, FF_NAME)) fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
     if (state_fact_put_hashed(p->ctx->st, f, p->cycle, hash)) {
         p->failed = 1;
         return 1;
@@ -274,8 +274,8 @@ void ingest_register_free(ingest_register *r) {
 
 int ingest_register_may_conflict(const ingest_register *r, const char *id18, const fact *f) {
     /* the same tests as row_conflicts(), short of folding the name */
-    if (f->f[FF_BIRTH_DATE].set && f->f[FF_BIRTH_DATE].i != ident_birth_date(id18)) return 1;
-    const char *name = f->f[FF_NAME].set ? f->f[FF_NAME].s : NULL;
+    if (FACT_HAS(f, FF_BIRTH_DATE) && f->f[FF_BIRTH_DATE].i != ident_birth_date(id18)) return 1;
+    const char *name = FACT_HAS(f, FF_NAME) ? f->f[FF_NAME].s : NULL;
     if (!name || !name[0] || !r) return 0;
     if (r->all) return 1;
     uint64_t h = state_ref_hash(id18);

@@ -146,9 +146,9 @@ static int child_fact(void *ud, const char *stream, fact *f) {
          * (quarantined by the core) and possible conflicts cross the channel. */
         char id18[IDENT_LEN + 1];
         ident_status ist =
-            f->f[FF_ID_NO].set ? ident_normalize(f->f[FF_ID_NO].s, c->flt->today, id18) : ID_EMPTY;
+            FACT_HAS(f, FF_ID_NO) ? ident_normalize(f->f[FF_ID_NO].s, c->flt->today, id18) : ID_EMPTY;
         int keep = ist == ID_OK && strmap_has(c->flt->ids, id18);
-        if (!keep && f->f[FF_CASE].set && f->f[FF_CASE].s) keep = strmap_has(c->flt->cases, f->f[FF_CASE].s);
+        if (!keep && FACT_HAS(f, FF_CASE) && f->f[FF_CASE].s) keep = strmap_has(c->flt->cases, f->f[FF_CASE].s);
         sure = keep;
         /* Data quality covers every row: one whose birth date or name may
          * disagree with its id's person facts goes to the core, which decides

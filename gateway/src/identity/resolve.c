@@ -30,7 +30,7 @@
 static int fact_has_valid_id(const fact *f) { return f->id_status == ID_OK && f->id_norm[0] != '\0'; }
 
 static const char *fact_text(const fact *f, fact_field ff) {
-    return (f->f[ff].set && f->f[ff].s && f->f[ff].s[0]) ? f->f[ff].s : NULL;
+    return (FACT_HAS(f, ff) && f->f[ff].s && f->f[ff].s[0]) ? f->f[ff].s : NULL;
 }
 
 /* 1 when fact a comes before fact b (b < 0: none yet) in (source, ref) order,
@@ -157,7 +157,7 @@ static char *name_birth_key(const char *name, int birth, char *buf, size_t bufsz
 }
 
 static int needs_low_link(const fact *f) {
-    return !fact_has_valid_id(f) && f->name_norm && f->f[FF_BIRTH_DATE].set;
+    return !fact_has_valid_id(f) && f->name_norm && FACT_HAS(f, FF_BIRTH_DATE);
 }
 
 /* Low-confidence links for facts without a valid id. The index is keyed by the

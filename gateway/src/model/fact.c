@@ -199,9 +199,9 @@ int fact_copy(fact *dst, const fact *src) {
     dst->ref = xstrdup(src->ref);
     dst->raw_json = xstrdup(src->raw_json);
     dst->name_norm = xstrdup(src->name_norm);
+    dst->set = src->set;
     for (int f = 0; f < FF__COUNT; f++) {
         dst->f[f].i = src->f[f].i;
-        dst->f[f].set = src->f[f].set;
         dst->f[f].s = xstrdup(src->f[f].s);
     }
     return 0;
@@ -308,7 +308,7 @@ int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t er
         if (copy == NULL) return gg_set_err(err, errsz, "field '%s': out of memory", fname);
         free(v->s);
         v->s = copy;
-        v->set = 1;
+        FACT_MARK(ft, f);
         return 0;
     }
 
@@ -347,7 +347,7 @@ int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t er
         return gg_set_err(err, errsz, "field '%s': unsupported type", fname);
     }
     v->i = i64;
-    v->set = 1;
+    FACT_MARK(ft, f);
     return 0;
 #undef SHOWN
 }
@@ -372,24 +372,24 @@ int fact_set_int(fact *ft, fact_field f, int64_t v, char *err, size_t errsz) {
     default: return gg_set_err(err, errsz, "field '%s' is text, not a number", fname);
     }
     ft->f[f].i = v;
-    ft->f[f].set = 1;
+    FACT_MARK(ft, f);
     return 0;
 }
 
 int fact_check(const fact *ft, char *err, size_t errsz) {
     if (!kind_ok(ft->kind)) return gg_set_err(err, errsz, "unknown fact kind %d", (int)ft->kind);
     for (int f = 0; f < FF__COUNT; f++) {
-        if (!fact_field_required(ft->kind, (fact_field)f) || ft->f[f].set) continue;
+        if (!fact_field_required(ft->kind, (fact_field)f) || FACT_HAS(ft, f)) continue;
         if (ft->kind == FK_PAYMENT && f == FF_ID_NO) {
             /* Assistance is paid to a household case: a dibao/tekun payment
              * may name its case instead of a person. */
-            const char *prog = ft->f[FF_PROGRAM].set ? ft->f[FF_PROGRAM].s : NULL;
+            const char *prog = FACT_HAS(ft, FF_PROGRAM) ? ft->f[FF_PROGRAM].s : NULL;
             int assistance = prog && (!strcmp(prog, "dibao") || !strcmp(prog, "tekun"));
-            if (assistance && ft->f[FF_CASE].set) continue;
+            if (assistance && FACT_HAS(ft, FF_CASE)) continue;
             if (assistance)
                 return gg_set_err(err, errsz, "missing required field 'id_no' or 'case': a %s payment names the person "
                                "or the household case", prog);
-            if (ft->f[FF_CASE].set)
+            if (FACT_HAS(ft, FF_CASE))
                 return gg_set_err(err, errsz, "missing required field 'id_no': only dibao/tekun payments may name "
                                "a case instead");
         }
@@ -423,7 +423,7 @@ int fact_plausible(const fact *ft, const fact_limits *l, char *err, size_t errsz
     char b1[32], b2[32];
     for (int f = 0; f < FF__COUNT; f++) {
         const fact_val *v = &ft->f[f];
-        if (!v->set) continue;
+        if (!FACT_HAS(ft, f)) continue;
         const char *fname = fact_fields[f].name;
         switch (fact_fields[f].type) {
         case FT_DATE:
@@ -459,7 +459,7 @@ char *fact_fields_json(const fact *ft) {
     if (obj == NULL) return NULL;
     for (int f = 0; f < FF__COUNT; f++) {
         const fact_val *v = &ft->f[f];
-        if (!v->set) continue;
+        if (!FACT_HAS(ft, f)) continue;
         json_t *j = NULL;
         char buf[16];
         switch (fact_fields[f].type) {
@@ -491,7 +491,7 @@ void fact_normalize_id(fact *ft, int today) {
     ft->id_norm[0] = '\0';
     ft->id_clean[0] = '\0';
     ft->id_status = ID_EMPTY;
-    if (ft->f[FF_ID_NO].set && ft->f[FF_ID_NO].s) {
+    if (FACT_HAS(ft, FF_ID_NO) && ft->f[FF_ID_NO].s) {
         ft->id_status = ident_normalize(ft->f[FF_ID_NO].s, today, ft->id_clean);
         if (ft->id_status == ID_OK) memcpy(ft->id_norm, ft->id_clean, sizeof ft->id_norm);
     }
@@ -501,7 +501,7 @@ void fact_normalize_identity(fact *ft, name_normalizer *nn, int today) {
     fact_normalize_id(ft, today);
     free(ft->name_norm);
     ft->name_norm = NULL;
-    const char *name = ft->f[FF_NAME].set ? ft->f[FF_NAME].s : NULL;
+    const char *name = FACT_HAS(ft, FF_NAME) ? ft->f[FF_NAME].s : NULL;
     if (name == NULL) return;
     if (nn != NULL) {
         ft->name_norm = name_normalize(nn, name);

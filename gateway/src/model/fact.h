@@ -47,10 +47,12 @@ typedef enum {
     FT_ENUM,     /* s, one of the allowed values for (kind, field) */
 } field_type;
 
+/* A field's value; whether it is set is a bit of the fact's `set` mask
+ * (FACT_HAS), which keeps a value at 16 bytes: facts of interest are held in
+ * memory by the hundred thousand. */
 typedef struct fact_val {
     int64_t i;
     char *s;           /* owned; for TEXT/ENUM */
-    unsigned char set; /* 1 when the field has a value */
 } fact_val;
 
 /* How a fact is tied to a person (identity/resolve.c): by a valid id (high),
@@ -62,6 +64,7 @@ typedef struct fact {
     char *source;   /* owned: the source's name in the configuration */
     char *ref;      /* owned: the department's own record key */
     fact_val f[FF__COUNT];
+    uint32_t set;   /* bit n: field n has a value (FACT_HAS, FACT_MARK) */
     char *raw_json; /* owned, may be NULL: {"column":"value as the source held it",...} */
     /* Identity, filled by fact_normalize_identity(): */
     char id_norm[IDENT_LEN + 1]; /* normalized id when valid, else "" */
@@ -69,6 +72,11 @@ typedef struct fact {
     ident_status id_status;      /* ID_EMPTY when the fact has no id_no */
     char *name_norm;             /* owned, may be NULL */
 } fact;
+
+/* Whether field fld of fact f (a pointer) has a value; marking it set. */
+#define FACT_HAS(f, fld) ((((f)->set) >> (unsigned)(fld)) & 1u)
+#define FACT_MARK(f, fld) ((f)->set |= (uint32_t)1u << (unsigned)(fld))
+_Static_assert(FF__COUNT <= 32, "fact.set is a 32-bit mask of the fields");
 
 const char *fact_kind_name(fact_kind k);               /* "payment" */
 int fact_kind_parse(const char *s, fact_kind *out);     /* 0 ok, -1 unknown */

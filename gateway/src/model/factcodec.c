@@ -44,7 +44,7 @@ int fact_fields_encode(const fact *ft, fact_blob *b) {
     b->p[b->len++] = FACT_CODEC_VERSION;
     for (int f = 0; f < FF__COUNT; f++) {
         const fact_val *v = &ft->f[f];
-        if (!v->set) continue;
+        if (!FACT_HAS(ft, f)) continue;
         field_type t = fact_field_type((fact_field)f);
         if (t == FT_TEXT || t == FT_ENUM) {
             if (!v->s) continue; /* reads back unset, as a JSON null did */
@@ -122,7 +122,7 @@ int fact_fields_decode(fact *ft, const void *data, size_t n, char *err, size_t e
             p += len;
             int rc = fact_set_text(ft, (fact_field)f, text, ferr, sizeof ferr);
             if (text != small) free(text);
-            if (rc == 0 && !ft->f[f].set) {
+            if (rc == 0 && !FACT_HAS(ft, f)) {
                 rc = -1;
                 snprintf(ferr, sizeof ferr, "field '%s': blank text", fact_field_name((fact_field)f));
             }

@@ -65,9 +65,9 @@ typedef struct member_ref {
  * date_text, month_text). */
 
 static inline const char *fact_str(const fact *f, fact_field ff) {
-    return (f->f[ff].set && f->f[ff].s && f->f[ff].s[0]) ? f->f[ff].s : NULL;
+    return (FACT_HAS(f, ff) && f->f[ff].s && f->f[ff].s[0]) ? f->f[ff].s : NULL;
 }
-static inline int fact_has(const fact *f, fact_field ff) { return f->f[ff].set != 0; }
+static inline int fact_has(const fact *f, fact_field ff) { return FACT_HAS(f, ff) != 0; }
 static inline int64_t fact_i(const fact *f, fact_field ff) { return f->f[ff].i; }
 static inline int str_eq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 

@@ -30,7 +30,7 @@ uint64_t state_fact_hash(const fact *f) {
     h = fnv1a64_update(h, &k, sizeof k);
     for (int i = 0; i < FF__COUNT; i++) {
         const fact_val *v = &f->f[i];
-        if (!v->set) continue;
+        if (!FACT_HAS(f, i)) continue;
         h = fnv1a64_update(h, &i, sizeof i);
         h = fnv1a64_update(h, &v->i, sizeof v->i);
         h = fnv_str(h, v->s);
@@ -120,11 +120,11 @@ int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash) {
                  fact_kind_name(f->kind), f->source);
         return -1;
     }
-    const char *case_key = f->f[FF_CASE].set ? f->f[FF_CASE].s : NULL;
+    const char *case_key = FACT_HAS(f, FF_CASE) ? f->f[FF_CASE].s : NULL;
     /* A person with a valid id that states another birth date than its id's
      * is flagged (dq): persons are loaded on demand, and one with a conflict
      * of its own is an identity_conflict even when nothing else names it. */
-    int dq = f->kind == FK_PERSON && f->id_status == ID_OK && f->id_norm[0] && f->f[FF_BIRTH_DATE].set &&
+    int dq = f->kind == FK_PERSON && f->id_status == ID_OK && f->id_norm[0] && FACT_HAS(f, FF_BIRTH_DATE) &&
              f->f[FF_BIRTH_DATE].i != ident_birth_date(f->id_norm);
     sqlite3_stmt *s = st->fact_put;
     int ret = 0;
@@ -136,7 +136,7 @@ int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash) {
         sqlite3_bind_int64(s, 8, cycle) != SQLITE_OK || st_bind_text(s, 9, f->name_norm) != SQLITE_OK ||
         sqlite3_bind_int64(s, 10, (sqlite3_int64)hash) != SQLITE_OK ||
         (dq ? sqlite3_bind_int(s, 11, 1) : sqlite3_bind_null(s, 11)) != SQLITE_OK ||
-        (f->kind == FK_PERSON && f->f[FF_NAME].set && f->f[FF_NAME].s
+        (f->kind == FK_PERSON && FACT_HAS(f, FF_NAME) && f->f[FF_NAME].s
              ? sqlite3_bind_int64(s, 12, (sqlite3_int64)state_ref_hash(f->f[FF_NAME].s))
              : sqlite3_bind_null(s, 12)) != SQLITE_OK) {
         ret = st_db_fail(st, "fact put: bind");

@@ -102,7 +102,7 @@ static int encode_fact(obuf *b, uint32_t stream, const fact *f) {
     if (f->id_status != ID_EMPTY || f->id_norm[0] || f->id_clean[0]) flags |= FF_HAS_ID;
     if (f->name_norm) flags |= FF_HAS_NAME_NORM;
     unsigned nset = 0;
-    for (int i = 0; i < FF__COUNT; i++) nset += f->f[i].set ? 1 : 0;
+    for (int i = 0; i < FF__COUNT; i++) nset += FACT_HAS(f, i) ? 1 : 0;
 
     ob_varint(b, stream);
     ob_u8(b, (unsigned)f->kind);
@@ -111,7 +111,7 @@ static int encode_fact(obuf *b, uint32_t stream, const fact *f) {
     ob_varint(b, nset);
     for (int i = 0; i < FF__COUNT; i++) {
         const fact_val *v = &f->f[i];
-        if (!v->set) continue;
+        if (!FACT_HAS(f, i)) continue;
         field_type t = fact_field_type((fact_field)i);
         ob_u8(b, (unsigned)i);
         ob_u8(b, (unsigned)t);
@@ -551,7 +551,7 @@ static int decode_fact(cur *c, const char *source, uint32_t *stream, fact *f) {
         if (type != (unsigned)ft) return cerr(c, "field '%s': type %u, the registry says %u", fname, type, (unsigned)ft);
         if (!fact_field_allowed(f->kind, (fact_field)fid))
             return cerr(c, "field '%s' not allowed for kind %s", fname, fact_kind_name(f->kind));
-        if (f->f[fid].set) return cerr(c, "field '%s' appears twice", fname);
+        if (FACT_HAS(f, fid)) return cerr(c, "field '%s' appears twice", fname);
         if (ft == FT_TEXT || ft == FT_ENUM) {
             if (get_span(c, &s, &sl, fname)) return -1;
             if (!utf8_ok((const unsigned char *)s, sl)) return cerr(c, "field '%s': not valid UTF-8", fname);
@@ -562,7 +562,7 @@ static int decode_fact(cur *c, const char *source, uint32_t *stream, fact *f) {
                 if (!ok) return cerr(c, "field '%s': value not one of its enum values", fname);
             }
             if ((f->f[fid].s = dup_n(s, sl)) == NULL) return cerr(c, "out of memory");
-            f->f[fid].set = 1;
+            FACT_MARK(f, fid);
         } else {
             uint64_t z = 0;
             if (get_varint(c, &z, fname)) return -1;
