@@ -94,6 +94,7 @@ typedef struct phase_apply {
     seen_set (*seen)[FK__COUNT]; /* refs kept this cycle, per source and kind */
     ingest_stream p;         /* the stream being applied (app/ingest.c) */
     int open;                /* its transaction is open */
+    int index_suspended;     /* the persons' index is rebuilt before the commit */
     struct timespec t0;
 } phase_apply;
 
@@ -106,6 +107,13 @@ static void pa_begin(void *ud, size_t job, size_t stream) {
     clock_gettime(CLOCK_MONOTONIC, &pa->t0);
     pa->open = state_begin(pa->ctx->st) == 0;
     if (!pa->open) pa->p.failed = 1;
+    /* A first load of persons: the persons' index is built once at the end
+     * (store/facts.c, state_person_index_suspend). */
+    pa->index_suspended = 0;
+    if (pa->open && pa->p.fresh && kind == FK_PERSON) {
+        if (state_person_index_suspend(pa->ctx->st)) pa->p.failed = 1;
+        else pa->index_suspended = 1;
+    }
 }
 
 static void pa_fact(void *ud, size_t job, size_t stream, fact *f) {
@@ -150,6 +158,8 @@ static void pa_end(void *ud, size_t job, size_t stream, const pull_stream_end *e
         p->failed = 1;
     if (rc == 0 && !p->failed && e->watermark)
         gg_debug(source, "stream %s: watermark advanced", si->name); /* its key may be an id: not logged */
+    if (rc == 0 && !p->failed && pa->index_suspended && state_person_index_restore(ctx->st)) p->failed = 1;
+    pa->index_suspended = 0; /* rebuilt, or dropped no more: a rollback restores it */
     if (rc || p->failed) {
         /* A failed rollback is logged by the state store; SQLite has rolled
          * back already then. */

@@ -501,3 +501,13 @@ long state_fact_count_source(state *st, const char *source, int k) {
     sqlite3_finalize(s);
     return n;
 }
+
+/* ---- first loads of persons ------------------------------------------------- */
+
+int state_person_index_suspend(state *st) {
+    return st_exec_sql(st, "person index suspend", "DROP INDEX IF EXISTS facts_person_names");
+}
+
+int state_person_index_restore(state *st) {
+    return st_exec_sql(st, "person index rebuild", FACTS_PERSON_NAMES_SQL);
+}

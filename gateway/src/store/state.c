@@ -81,7 +81,7 @@ static const char *const schema_sql =
     " PRIMARY KEY(scope, key));"
     FACTS_TABLE_SQL("facts")
     "CREATE INDEX IF NOT EXISTS facts_dq ON facts(dq) WHERE dq IS NOT NULL;"
-    "CREATE INDEX IF NOT EXISTS facts_person_names ON facts(id_norm, name_hash, name_norm, kind) WHERE kind = 'person';" /* covering: kind too */
+    FACTS_PERSON_NAMES_SQL /* covering: kind too */
     "CREATE INDEX IF NOT EXISTS facts_case_key ON facts(case_key) WHERE case_key IS NOT NULL;"
     "CREATE TABLE IF NOT EXISTS quarantine("
     " id INTEGER PRIMARY KEY,"

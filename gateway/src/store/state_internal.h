@@ -23,6 +23,12 @@
 #include "model/factcodec.h"
 #include "store/state.h"
 
+/* The persons' index (by id, name hash, folded name): in the schema, and
+ * rebuilt after a first load of persons (state_person_index_suspend). */
+#define FACTS_PERSON_NAMES_SQL                                                                             \
+    "CREATE INDEX IF NOT EXISTS facts_person_names ON facts(id_norm, name_hash, name_norm, kind)"         \
+    " WHERE kind = 'person';"
+
 struct state {
     sqlite3 *db;                 /* owned */
     sqlite3_stmt *fact_put;      /* owned, cached: called per fact */
