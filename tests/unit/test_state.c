@@ -876,6 +876,47 @@ static void test_fact_hash_and_prune_unseen(void **stp) {
 /* Persons are found by id, by folded name + the birth date the id embeds, and
  * by a conflict of their own (two names for one id, or a stated birth date
  * other than the id's); those without a valid id are listed apart. */
+/* A first load of persons builds the persons' index at its end; a load that
+ * fails is rolled back with the index as it was. */
+static void test_person_index_suspended_for_first_load(void **stp) {
+    fixture *fx = *stp;
+    const char *count_ix = "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'facts_person_names'";
+    state *st = open_ok(fx);
+    fact fs[NKINDS];
+    make_all_kinds(fs);
+    const fact *person = find_fact(fs, NKINDS, FK_PERSON);
+    assert_non_null(person);
+    /* rolled back: no person stored, the index still there */
+    assert_int_equal(state_begin(st), 0);
+    assert_int_equal(state_person_index_suspend(st), 0);
+    assert_int_equal(state_fact_put(st, person, 1), 0);
+    assert_int_equal(state_rollback(st), 0);
+    state_close(st);
+    assert_int_equal(sql_long(fx, count_ix), 1);
+    assert_int_equal(sql_long(fx, "SELECT count(*) FROM facts"), 0);
+    /* committed: the person stored, the index rebuilt and in use */
+    st = open_ok(fx);
+    assert_int_equal(state_begin(st), 0);
+    assert_int_equal(state_person_index_suspend(st), 0);
+    assert_int_equal(state_fact_put(st, person, 1), 0);
+    assert_int_equal(state_person_index_restore(st), 0);
+    assert_int_equal(state_commit(st), 0);
+    fact_bag *bag = calloc(1, sizeof *bag);
+    assert_non_null(bag);
+    char *id = sql_text(fx, "SELECT id_norm FROM facts WHERE kind = 'person'");
+    assert_non_null(id);
+    assert_int_equal(state_persons_by_id(st, id, collect_fact, bag), 0); /* INDEXED BY facts_person_names */
+    free(id);
+    assert_int_equal(bag->n, 1);
+    bag_free(bag);
+    free(bag);
+    state_close(st);
+    assert_int_equal(sql_long(fx, count_ix), 1);
+    assert_int_equal(sql_long(fx, "SELECT count(*) FROM facts INDEXED BY facts_person_names WHERE kind = 'person'"),
+                     1);
+    for (int i = 0; i < NKINDS; i++) fact_clear(&fs[i]);
+}
+
 static void test_persons_on_demand(void **stp) {
     fixture *fx = *stp;
     state *st = open_ok(fx);
@@ -1703,6 +1744,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_interest_new, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fact_hash_and_prune_unseen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persons_on_demand, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_person_index_suspended_for_first_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_facts_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watermarks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_marks, setup, teardown),
