@@ -938,6 +938,7 @@ static int cmd_audit(const char *cfg, int argc, char **argv) {
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv) {
+    state_library_init();
     const char *cfg = getenv("GRIDGATE_CONFIG");
     if (!cfg || !*cfg) cfg = "gridgate.ini";
     int argi = 1;

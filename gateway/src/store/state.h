@@ -20,6 +20,8 @@
 
 typedef struct state state;
 
+/* Process-wide SQLite settings, once at program start before any state_open. */
+void state_library_init(void);
 state *state_open(const char *path, char *err, size_t errsz); /* creates the schema */
 void state_close(state *st);
 /* One daemon per state store: an exclusive flock(2) on "<path>.lock" (created
