@@ -235,12 +235,13 @@ def main():
            "Speed is measured here, not asserted in tests (`tests/integration/bench_smoke.sh` only checks that "
            "the bench runs). The city is the demo city scaled up by `scripts/bench/gen_scale.py` in the demo's "
            "native schemas, read through the unchanged demo adapters and `conf/demo.ini`.", "",
-           "**These figures are from before the engine rewrite of the City scale issue** (one JSON document "
-           "per source record in the SQLite state store, rewritten every cycle): they are the baseline the "
-           "rewrite is judged against. Targets (issue \"City scale\"): full cycle <= 1.5x the floor, unchanged "
-           "cycle <= 1.1x with nothing rewritten, touched or delivered, incremental cycle <= 5% of the full "
+           "**Figures of one run** (%s, measured %s; see the analysis for what changed since earlier runs). "
+           "Targets (issue \"City scale\"): full cycle <= 1.5x the floor, unchanged "
+           "cycle <= 1.1x with nothing rewritten, touched or delivered, incremental cycle <= 5%% of the full "
            "cycle with the same alerts, peak RSS <= 512 MiB at 1M and 1 GiB at 4M growing with the trigger "
-           "facts, identity + rules no slower than the same rules as SQL.", "",
+           "facts, identity + rules no slower than the same rules as SQL." % (
+               results[0].get("build_type", "?") if results else "?",
+               ", ".join(sorted({r.get("measured_at", "?") for r in results})) if results else "?"), "",
            "Machine: %d CPUs (%s), %s RAM, %s, kernel %s; %s; %s; Python %s."
            % (mc["nproc"], mc["cpu"], mc["mem"], mc["os"], mc["kernel"], mc["cc"], mc["postgres"], mc["python"]),
            "PostgreSQL runs on the same machine (loopback, fsync off), as does the Python PSB service.", "",
