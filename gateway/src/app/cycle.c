@@ -24,7 +24,6 @@
 #include "conn/conn.h"
 #include "model/factset.h"
 #include "identity/resolve.h"
-#include "core/hash.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "rules/rules.h"
@@ -613,28 +612,15 @@ static void prune_facts(gg_ctx *ctx, int phase_stream, kind_status (*ks)[FK__COU
 #define MATCH_SCOPE ""            /* no source has an empty name */
 #define MATCH_KEY "match.digest"
 
-/* FNV-1a of a whole file into *h; -1 when it cannot be read. */
-static int hash_file(const char *path, uint64_t *h) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    unsigned char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) *h = fnv1a64_update(*h, buf, n);
-    int bad = ferror(f);
-    fclose(f);
-    return bad ? -1 : 0;
-}
-
 /* The digest of what matching reads besides the facts: the configuration
  * file, the program (its rules) and the day the rules take as today. "" when
  * it cannot be made: such a cycle always matches. */
 static void match_digest(const gg_ctx *ctx, char *out, size_t outsz) {
-    uint64_t h = GG_FNV_OFFSET;
+    uint64_t conf_h, prog_h;
     long today = (long)ctx->today;
     out[0] = '\0';
-    if (!ctx->cfg->path || hash_file(ctx->cfg->path, &h) || hash_file("/proc/self/exe", &h)) return;
-    h = fnv1a64_update(h, &today, sizeof today);
-    snprintf(out, outsz, "%016llx", (unsigned long long)h);
+    if (!ctx->cfg->path || gg_file_hash(ctx->cfg->path, &conf_h) || gg_file_hash("/proc/self/exe", &prog_h)) return;
+    snprintf(out, outsz, "%016llx.%016llx.%ld", (unsigned long long)conf_h, (unsigned long long)prog_h, today);
 }
 
 /* Reads and removes the stored digest; *same = 1 when it equals digest. A
@@ -694,7 +680,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
 
     /* The digest of the last match is taken out of the store before anything
      * is written (see match_digest). */
-    char digest[40];
+    char digest[64];
     int digest_same = 0;
     match_digest(ctx, digest, sizeof digest);
     match_digest_take(ctx, digest, &digest_same);

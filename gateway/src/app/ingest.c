@@ -71,7 +71,7 @@ static int row_conflicts(ingest_stream *p, fact *f, int *conflict) {
     int persons, same;
     if (state_person_name_check(p->ctx->st, f->id_norm, f->f[FF_NAME].s, NULL, &persons, &same)) return -1;
     if (persons && !same) {
-        if (!f->name_norm) fact_normalize_identity(f, p->ctx->nn, p->ctx->today); /* unless the worker did */
+        if (!f->name_norm) fact_normalize_name(f, p->ctx->nn); /* unless the worker did */
         if (f->name_norm &&
             state_person_name_check(p->ctx->st, f->id_norm, f->f[FF_NAME].s, f->name_norm, &persons, &same))
             return -1;
@@ -129,7 +129,7 @@ int ingest_fact(void *ud, const char *stream, fact *f) {
     }
     /* A worker folds the name of every fact it sends (app/pull.c): the core
      * folds only a fact handed over without it. */
-    if (!f->name_norm || !FACT_HAS(f, FF_NAME)) fact_normalize_identity(f, p->ctx->nn, p->ctx->today);
+    if (!f->name_norm || !FACT_HAS(f, FF_NAME)) fact_normalize_name(f, p->ctx->nn); /* id read on entry */
     if (state_fact_put_hashed(p->ctx->st, f, p->cycle, hash)) {
         p->failed = 1;
         return 1;

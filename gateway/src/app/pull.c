@@ -180,7 +180,7 @@ static int child_fact(void *ud, const char *stream, fact *f) {
         }
     }
     /* Folded here, on the worker's core: the core stores it as sent. */
-    fact_normalize_identity(f, c->flt->nn, c->flt->today);
+    fact_normalize_name(f, c->flt->nn); /* the id was read above */
     if (ch_fact(c->w, c->stream, f)) {
         c->broken = 1;
         return 1;

@@ -499,6 +499,10 @@ void fact_normalize_id(fact *ft, int today) {
 
 void fact_normalize_identity(fact *ft, name_normalizer *nn, int today) {
     fact_normalize_id(ft, today);
+    fact_normalize_name(ft, nn);
+}
+
+void fact_normalize_name(fact *ft, name_normalizer *nn) {
     free(ft->name_norm);
     ft->name_norm = NULL;
     const char *name = FACT_HAS(ft, FF_NAME) ? ft->f[FF_NAME].s : NULL;

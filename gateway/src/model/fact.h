@@ -116,6 +116,8 @@ void fact_normalize_identity(fact *ft, name_normalizer *nn, int today);
 /* Only id_norm/id_clean/id_status (name_norm is left as it is): for facts
  * reloaded with the folded name stored beside them. */
 void fact_normalize_id(fact *ft, int today);
+/* Only name_norm (replaced): for a fact whose id was normalized already. */
+void fact_normalize_name(fact *ft, name_normalizer *nn);
 
 /* --- plausibility of a record's values (hostile or broken sources) -------- */
 /* Per-source limits on input; the field and record sizes are applied by the

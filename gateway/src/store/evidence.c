@@ -9,10 +9,7 @@
 
 int state_fact_raw(state *st, const char *source, fact_kind kind, const char *ref, char **raw) {
     *raw = NULL;
-    sqlite3_stmt *s;
-    if (st_prepare(st, "fact raw values",
-                   "SELECT raw_json FROM facts WHERE source = ?1 AND kind = ?2 AND ref = ?3", &s))
-        return -1;
+    sqlite3_stmt *s = st->fact_raw;
     int ret = 0, rc;
     if (st_bind_text(s, 1, source) != SQLITE_OK || st_bind_text(s, 2, fact_kind_name(kind)) != SQLITE_OK ||
         st_bind_text(s, 3, ref) != SQLITE_OK) {
@@ -27,6 +24,7 @@ int state_fact_raw(state *st, const char *source, fact_kind kind, const char *re
     } else if (rc != SQLITE_DONE) {
         ret = st_db_fail(st, "fact raw values");
     }
-    sqlite3_finalize(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
     return ret;
 }

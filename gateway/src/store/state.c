@@ -211,6 +211,9 @@ static const char *const person_name_sql =
 static const char *const fact_hash_sql =
     "SELECT content_hash FROM facts WHERE source = ?1 AND kind = ?2 AND ref = ?3";
 
+static const char *const fact_raw_sql =
+    "SELECT raw_json FROM facts WHERE source = ?1 AND kind = ?2 AND ref = ?3";
+
 static const char *const quarantine_add_sql =
     "INSERT INTO quarantine(source, stream, ref, reason, raw_json, first_cycle,"
     " last_cycle, count, at, kind) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, 1, ?7, ?8)"
@@ -460,10 +463,11 @@ static int setup_schema(state *st, const char *path, int *converted, char *err, 
 static void state_finalize_cached(state *st) {
     sqlite3_finalize(st->fact_put);
     sqlite3_finalize(st->fact_hash);
+    sqlite3_finalize(st->fact_raw);
     sqlite3_finalize(st->person_name);
     sqlite3_finalize(st->quarantine_add);
     sqlite3_finalize(st->dq_add);
-    st->fact_put = st->fact_hash = st->person_name = st->quarantine_add = st->dq_add = NULL;
+    st->fact_put = st->fact_hash = st->fact_raw = st->person_name = st->quarantine_add = st->dq_add = NULL;
     fact_blob_free(&st->fields_buf);
 }
 
@@ -616,6 +620,7 @@ state *state_open(const char *path, char *err, size_t errsz) {
     }
     if (sqlite3_prepare_v2(st->db, fact_put_sql, -1, &st->fact_put, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(st->db, fact_hash_sql, -1, &st->fact_hash, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(st->db, fact_raw_sql, -1, &st->fact_raw, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(st->db, person_name_sql, -1, &st->person_name, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(st->db, quarantine_add_sql, -1, &st->quarantine_add, NULL) !=
             SQLITE_OK ||

@@ -33,6 +33,7 @@ struct state {
     sqlite3 *db;                 /* owned */
     sqlite3_stmt *fact_put;      /* owned, cached: called per fact */
     sqlite3_stmt *fact_hash;     /* owned, cached: called per fact */
+    sqlite3_stmt *fact_raw;      /* owned, cached: called per piece of evidence */
     sqlite3_stmt *person_name;   /* owned, cached: called per named row not of interest */
     sqlite3_stmt *quarantine_add;/* owned, cached */
     sqlite3_stmt *dq_add;        /* owned, cached */
