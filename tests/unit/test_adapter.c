@@ -1212,10 +1212,13 @@ static void test_push_batch_item_fails(void **state) {
     assert_string_equal(row_seq("b1", a[1].id), "2");
     for (int i = 0; i < 2; i++) alert_free(&a[i]);
 
-    /* worker_push: a batch of one */
+    /* a batch of one */
     batch_alerts(a, it, (const long[]){2}, 1);
-    assert_int_equal(worker_push(ad, &src, &a[0], "x", 0, err, sizeof err), -1);
-    assert_non_null(strstr(err, "refused"));
+    memset(&bs, 0, sizeof bs);
+    assert_int_equal(worker_push_batch(ad, &src, it, 1, batch_outcome, &bs, err, sizeof err), 0);
+    assert_int_equal(bs.calls, 1);
+    assert_false(bs.ok[0][0]);
+    assert_non_null(strstr(bs.err[0][0], "refused"));
     alert_free(&a[0]);
     adapter_free(ad);
 }

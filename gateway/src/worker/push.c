@@ -232,25 +232,3 @@ int worker_push_batch(adapter *ad, const gg_source_conf *src, const push_item *i
     push_batch b = {.ad = ad, .src = src, .items = items, .n = n};
     return worker_push_batches(&b, 1, 1, on_item, ud, err, errsz);
 }
-
-typedef struct one_outcome {
-    int ok;
-    char *err;
-    size_t errsz;
-} one_outcome;
-
-static void one_item(void *ud, size_t batch, size_t item, int ok, const char *err) {
-    (void)batch;
-    (void)item;
-    one_outcome *o = ud;
-    o->ok = ok;
-    if (!ok && err != o->err) snprintf(o->err, o->errsz, "%s", err ? err : "push failed (no message)");
-}
-
-int worker_push(adapter *ad, const gg_source_conf *src, const alert *a, const char *explanation, long long deadline,
-                char *err, size_t errsz) {
-    push_item it = {.a = a, .expl = explanation, .deadline = deadline};
-    one_outcome o = {.ok = 0, .err = err, .errsz = errsz};
-    if (worker_push_batch(ad, src, &it, 1, one_item, &o, err, errsz)) return -1;
-    return o.ok ? 0 : -1;
-}

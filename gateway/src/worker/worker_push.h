@@ -50,13 +50,6 @@ int worker_push_batches(const push_batch *b, size_t nb, size_t max_parallel, pus
 int worker_push_batch(adapter *ad, const gg_source_conf *src, const push_item *items, size_t n,
                       push_outcome_fn on_item, void *ud, char *err, size_t errsz);
 
-/* Pushes alert a (with its zh-CN explanation) through ad's push function in a
- * worker of its own (a batch of one; deadline: alert.deadline as epoch
- * seconds, 0 = none); src gives its limits and the files it may read. 0
- * pushed, -1 with err: the adapter's error, or how the worker ended. */
-int worker_push(adapter *ad, const gg_source_conf *src, const alert *a, const char *explanation, long long deadline,
-                char *err, size_t errsz);
-
 /* The file a connection spec reads ("odbc:...Database=/x.db" -> "/x.db"):
  * 0 with out filled, -1 when it names none. */
 int worker_conn_file(const char *spec, char *out, size_t outsz);
