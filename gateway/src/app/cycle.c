@@ -12,7 +12,10 @@
  * key) watermark stored with their facts in that same transaction; their
  * (source, kind) is never pruned, and a payment/income stream with a `lookup`
  * fetches the rows of each subject that became of interest since its last
- * successful cycle, which an incremental read of new rows alone would miss. */
+ * successful cycle, which an incremental read of new rows alone would miss.
+ *
+ * Each phase pulls in worker processes (app/pull.h): a source's streams of
+ * different fact kinds in separate workers, side by side (pull_phase). */
 #include "app/cycle.h"
 #include "app/ingest.h"
 
