@@ -3,7 +3,9 @@
  * in order, also when the frames that wait go to the spool file; a stream
  * that fails (Lua error) or whose worker is killed (deadline) ends failed,
  * and the other sources' streams end ok with all their facts; rows stored
- * unchanged reach the consumer as SEEN ref hashes, the others as facts. Also
+ * unchanged reach the consumer as SEEN ref hashes, the others as facts; two
+ * workers of one source (one adapter, one name: app/cycle.c's split by kind)
+ * run side by side, the stuck one failing alone. Also
  * the workers' data-quality pre-check against the register (app/ingest.h). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +27,7 @@ static char tmpdir[64];
 typedef struct seen {
     state *st;              /* when set, facts are stored (test_unchanged_stop_at_the_worker) */
     long nseen[3];          /* ref hashes in SEEN frames, per job */
+    const char *source;     /* every fact's source, when set (else a, b, c by job) */
     long open_job;          /* job whose stream is open, or -1 */
     size_t open_stream;
     int overlaps, wrong_stream;
@@ -42,7 +45,7 @@ static void c_begin(void *ud, size_t job, size_t stream) {
 
 static void c_fact(void *ud, size_t job, size_t stream, fact *f) {
     seen *s = ud;
-    if (s->open_job != (long)job || s->open_stream != stream || strcmp(f->source, job == 0 ? "a" : job == 1 ? "b" : "c"))
+    if (s->open_job != (long)job || s->open_stream != stream || strcmp(f->source, s->source ? s->source : job == 0 ? "a" : job == 1 ? "b" : "c"))
         s->wrong_stream++;
     s->facts[job][stream]++;
     if (s->st) assert_int_equal(state_fact_put(s->st, f, 1), 0);
@@ -181,6 +184,80 @@ static void test_streams_one_at_a_time_in_memory(void **state) {
 static void test_streams_one_at_a_time_spooled(void **state) {
     (void)state;
     run_case(1); /* every waiting frame goes to the spool file */
+}
+
+/* One source in two workers (a job per kind, as app/cycle.c plans them):
+ * both forked from the same loaded adapter, under the source's name. The
+ * first worker's stream emits and then hangs until its deadline; the
+ * second's stream runs meanwhile, and the frames of whichever waits for the
+ * writer are kept (in memory, or all in the spool file) and applied whole:
+ * the second ends ok with every fact, the first fails alone, named. Each
+ * stream ends once. */
+static void split_case(size_t mem_bound) {
+    char err[1024];
+    gg_source_conf src;
+    memset(&src, 0, sizeof src);
+    src.name = "s";
+    src.encoding = "UTF-8";
+    src.enabled = 1;
+    src.deadline_ms = 60000;
+    src.memory_mb = 128;
+    const char *path = write_file("s.lua", "return { streams = {\n"
+                                           "  first = { kind = 'death', pull = function(ctx)\n"
+                                           "    for i = 1, 20 do ctx.emit{ ref = 'f' .. i, id_no = '420502195001010011',\n"
+                                           "      name = '李四', death_date = '2024-01-01', basis = 'cremation' } end\n"
+                                           "    while true do end\n"
+                                           "  end },\n"
+                                           "  second = {" EMITTER(4000) "} }\n");
+    adapter *ad = adapter_load(&src, path, err, sizeof err);
+    assert_non_null(ad);
+    size_t streams[2] = {0, 0};
+    for (size_t k = 0; k < adapter_stream_count(ad); k++)
+        streams[strcmp(adapter_stream(ad, k)->name, "second") == 0] = k;
+    char *wm[2] = {NULL, NULL};
+    long marks[2] = {-1, -1};
+    pull_job jobs[2];
+    memset(jobs, 0, sizeof jobs);
+    for (int i = 0; i < 2; i++) {
+        jobs[i] = (pull_job){.name = "s", .ad = ad, .nstreams = 1, .streams = &streams[i], .wm_in = &wm[i],
+                             .lookup_mark = &marks[i]};
+        jobs[i].lim.deadline_s = i == 0 ? 2 : 60;
+    }
+#if defined(__SANITIZE_ADDRESS__)
+    usleep(300 * 1000); /* as in run_case */
+#endif
+    seen s;
+    memset(&s, 0, sizeof s);
+    s.open_job = -1;
+    s.source = "s";
+    pull_filter flt = {.phase_stream = 0, .today = 20250630};
+    pull_apply ap = {.begin = c_begin, .fact = c_fact, .reject = c_reject, .end = c_end, .ud = &s};
+    assert_int_equal(pull_run(jobs, 2, &flt, 2, tmpdir, mem_bound, &ap, err, sizeof err), 0);
+    assert_int_equal(s.overlaps, 0);
+    assert_int_equal(s.wrong_stream, 0);
+    size_t f = streams[0], g = streams[1];
+    assert_int_equal(s.ended[0][f], 1);
+    assert_int_equal(s.ended[1][g], 1);
+    assert_false(s.ok[0][f]);
+    assert_true(s.begun[0][f]);
+    assert_non_null(strstr(s.error[0][f], "source s: deadline of 2 s exceeded"));
+    assert_non_null(strstr(s.error[0][f], "'first' unfinished"));
+    assert_true(s.ok[1][g]);
+    assert_int_equal(s.facts[1][g], 4000);
+    adapter_free(ad);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "test $(ls -A %s | grep -vc '\\.lua$') -eq 0", tmpdir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_one_source_two_workers(void **state) {
+    (void)state;
+    split_case(0);
+}
+
+static void test_one_source_two_workers_spooled(void **state) {
+    (void)state;
+    split_case(1);
 }
 
 /* Two sources pulled twice: the second time every row stored unchanged
@@ -377,6 +454,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_streams_one_at_a_time_in_memory),
         cmocka_unit_test(test_streams_one_at_a_time_spooled),
+        cmocka_unit_test(test_one_source_two_workers),
+        cmocka_unit_test(test_one_source_two_workers_spooled),
         cmocka_unit_test(test_unchanged_stop_at_the_worker),
         cmocka_unit_test(test_unchanged_stop_at_the_worker_spooled),
         cmocka_unit_test(test_register_precheck),

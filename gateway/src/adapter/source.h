@@ -27,7 +27,9 @@ typedef struct gg_source_conf {
     int enabled;
     long deadline_ms;   /* Lua time limit per call; default 60000 */
     long memory_mb;     /* Lua memory cap and the worker's C memory cap; default 256 */
-    long pull_timeout;  /* seconds: the source's worker is killed past it; default 600 */
+    long pull_timeout;  /* seconds: each of the source's workers is killed past it; default 600 */
+    long max_workers;   /* workers pulling the source at once, one per kind of its streams up
+                           to this many; 0 (unset) = one per kind, 1 = one for all its streams */
     /* Limits on input (0 = the default): max_field, max_record bytes (4K, 64K),
      * max_pages per HTTP stream pull (10000), max_amount yuan per record (1000000). */
     long max_field, max_record, max_pages, max_amount;

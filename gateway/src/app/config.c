@@ -145,6 +145,22 @@ static int set_seconds(const confkey *k, void *base, const char *name, const cha
     return 0;
 }
 
+/* [source] max_workers: how many workers may pull the source at once (its
+ * streams are split by fact kind, app/cycle.c); unset = one per kind. */
+static int set_max_workers(const confkey *k, void *base, const char *name, const char *val, char *err,
+                           size_t errsz) {
+    long n = 0;
+    if (confkey_parse_long(val, k->min, k->max, &n) != 0) {
+        snprintf(err, errsz,
+                 "key %s: bad value '%s' (an integer from %ld to %ld: 1 pulls all the source's streams in one "
+                 "worker, one after the other; leave it unset for one worker per kind of stream)",
+                 name, val, k->min, k->max);
+        return -1;
+    }
+    *(long *)((char *)base + k->offset) = n;
+    return 0;
+}
+
 #define G(f) offsetof(gg_config, f)
 #define S(f) offsetof(gg_source_conf, f)
 #define C(f) offsetof(gg_conn_conf, f)
@@ -161,7 +177,8 @@ static const confkey config_map[] = {
     {"gridgate", "shutdown_timeout", CK_LONG, "30", 1, 3600, G(shutdown_timeout), NULL, NULL,
      "seconds a stop (SIGTERM) may take; a pull still running then is abandoned, uncommitted"},
     {"gridgate", "workers", CK_LONG, NULL, 1, 64, G(workers), NULL, NULL,
-     "sources pulled at once, each in its own worker process; unset = the number of sources, at most 4"},
+     "worker processes pulling at once, all sources together (a source has one per kind of its streams, see "
+     "max_workers); unset = 4"},
     {"gridgate", "match_debounce", CK_STRING, "5s", 0, 86400, G(match_debounce), set_seconds, NULL,
      "run loop: after a pull brought new or changed facts, match once no other pull did for this long (0 = at once)"},
     {"gridgate", "match_max_wait", CK_STRING, "60s", 0, 7L * 86400, G(match_max_wait), set_seconds, NULL,
@@ -179,7 +196,12 @@ static const confkey config_map[] = {
      "time limit of one adapter call, milliseconds"},
     {"source", "memory_mb", CK_LONG, "256", 1, 65536, S(memory_mb), NULL, NULL, "memory cap of the adapter's Lua state and of its worker's C memory, MiB"},
     {"source", "pull_timeout", CK_LONG, "600", 1, 86400, S(pull_timeout), NULL, NULL,
-     "seconds the source's worker may take for a pull; past it the worker is killed and its open stream voided"},
+     "seconds each of the source's workers may take for a pull; past it the worker is killed and its open stream "
+     "voided"},
+    {"source", "max_workers", CK_LONG, NULL, 1, 64, S(max_workers), set_max_workers, NULL,
+     "worker processes pulling the source at once: its streams of different fact kinds go to different workers "
+     "(streams of one kind stay together, in order), up to this many; 1 = one worker, its streams one after the "
+     "other; unset = one per kind (the source's systems then see one connection per kind)"},
     {"source", "max_field", CK_SIZE, "4K", 16, 1L << 30, S(max_field), NULL, NULL,
      "longest value of one field or column, bytes (K, M, G allowed); a longer one rejects the record"},
     {"source", "max_record", CK_SIZE, "64K", 16, 1L << 30, S(max_record), NULL, NULL,

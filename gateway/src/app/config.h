@@ -40,7 +40,7 @@ typedef struct gg_config {
     char *log_format;       /* "text" or "json"; NULL = text */
     char *log_file;         /* NULL: stderr */
     long shutdown_timeout;  /* seconds a stop may take; default 30 */
-    long workers;       /* [gridgate] workers: sources pulled at once; 0 = min(sources, 4) */
+    long workers;       /* [gridgate] workers: worker processes pulling at once (all sources); 0 = 4 */
     long match_debounce;    /* seconds of quiet after new facts before matching; default 5 */
     long match_max_wait;    /* matching at the latest this long after the first new facts; default 60 */
     gg_source_conf *sources;

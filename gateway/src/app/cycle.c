@@ -12,7 +12,10 @@
  * key) watermark stored with their facts in that same transaction; their
  * (source, kind) is never pruned, and a payment/income stream with a `lookup`
  * fetches the rows of each subject that became of interest since its last
- * successful cycle, which an incremental read of new rows alone would miss. */
+ * successful cycle, which an incremental read of new rows alone would miss.
+ *
+ * Each phase pulls in worker processes (app/pull.h): a source's streams of
+ * different fact kinds in separate workers, side by side (pull_phase). */
 #include "app/cycle.h"
 #include "app/ingest.h"
 
@@ -215,22 +218,43 @@ static void state_dir(const gg_ctx *ctx, char *out, size_t outsz) {
     else snprintf(out, outsz, ".");
 }
 
-/* Pulls every stream of one phase from every loaded adapter: a worker per
- * source (app/pull.c), sources concurrently, streams applied one at a time. */
+/* Frees what pull_phase allocated for a job (its watermarks, arrays, tables). */
+static void job_free(pull_job *job) {
+    for (size_t k = 0; k < job->nstreams; k++) free(job->wm_in[k]);
+    free(job->streams);
+    free(job->wm_in);
+    free(job->lookup_mark);
+    for (int k = 0; k < FK__COUNT; k++) pull_known_free(&job->known[k]);
+    memset(job, 0, sizeof *job);
+}
+
+/* Pulls every stream of one phase from every loaded adapter (app/pull.c).
+ * A source's streams of different fact kinds go to different workers (up to
+ * its max_workers; kinds dealt to them in turn, in the order their first
+ * stream is declared); streams of one kind stay in one worker, in declaration
+ * order, since they share that kind's pull_known table. Workers run
+ * concurrently, at most [gridgate] workers at once: every source's first
+ * worker is started before any source's second. Streams are applied one at a
+ * time. */
 static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int phase_stream, strmap *ids, strmap *cases, const strmap *new_ids,
                        cycle_stats *cs, kind_status (*ks)[FK__COUNT], seen_set (*seen)[FK__COUNT],
                        const ingest_register *reg) {
-    size_t n = ctx->cfg->nsources, njobs = 0;
-    pull_job *jobs = calloc(n ? n : 1, sizeof *jobs);
-    size_t *src_of = calloc(n ? n : 1, sizeof *src_of);
+    size_t n = ctx->cfg->nsources, njobs = 0, cap = (n ? n : 1) * FK__COUNT;
+    pull_job *jobs = calloc(cap, sizeof *jobs), *built = calloc(cap, sizeof *built);
+    size_t *src_of = calloc(cap, sizeof *src_of), *built_src = calloc(cap, sizeof *built_src);
+    size_t *wave = calloc(cap, sizeof *wave); /* a built job's place among its source's workers */
     char (*paths)[2][4096] = calloc(n ? n : 1, sizeof *paths);
-    if (!jobs || !src_of || !paths) {
+    if (!jobs || !built || !src_of || !built_src || !wave || !paths) {
         gg_error("cycle", "pull: out of memory");
         free(jobs);
+        free(built);
         free(src_of);
+        free(built_src);
+        free(wave);
         free(paths);
         return;
     }
+    size_t nbuilt = 0, nwaves = 0;
     for (size_t i = 0; i < n; i++) {
         adapter *ad = ctx->adapters[i];
         const gg_source_conf *src = &ctx->cfg->sources[i];
@@ -243,18 +267,17 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
             }
             continue;
         }
-        size_t ns = adapter_stream_count(ad);
-        pull_job *job = &jobs[njobs];
-        job->streams = xcalloc(ns ? ns : 1, sizeof *job->streams);
-        job->wm_in = xcalloc(ns ? ns : 1, sizeof *job->wm_in);
-        job->lookup_mark = xcalloc(ns ? ns : 1, sizeof *job->lookup_mark);
+        /* The planned streams, in declaration order. */
+        size_t ns = adapter_stream_count(ad), np = 0;
+        size_t *plan = xcalloc(ns ? ns : 1, sizeof *plan);
+        char **plan_wm = xcalloc(ns ? ns : 1, sizeof *plan_wm);
+        long *plan_mark = xcalloc(ns ? ns : 1, sizeof *plan_mark);
         for (size_t k = 0; k < ns; k++) {
             const adapter_stream_info *si = adapter_stream(ad, k);
             if (fact_kind_is_stream(si->kind) != phase_stream) continue;
             kind_status *kst = &ks[i][si->kind];
             kst->streams++;
             if (si->incremental) kst->incremental++;
-            size_t j = job->nstreams;
             char *wm = NULL;
             long mark = -1;
             const char *why = NULL;
@@ -275,52 +298,105 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
                 kst->failed++;
                 continue;
             }
-            job->streams[j] = k;
-            job->wm_in[j] = wm;
-            job->lookup_mark[j] = mark;
-            job->nstreams++;
+            plan[np] = k;
+            plan_wm[np] = wm;
+            plan_mark[np] = mark;
+            np++;
         }
-        if (!job->nstreams) {
-            free(job->streams);
-            free(job->wm_in);
-            free(job->lookup_mark);
-            memset(job, 0, sizeof *job);
+        if (!np) {
+            free(plan);
+            free(plan_wm);
+            free(plan_mark);
             continue;
         }
-        job->name = src->name;
-        job->ad = ad;
-        /* Deadline: the whole source; memory: the Lua cap, C allocations included. */
-        job->lim.deadline_s = (unsigned)src->pull_timeout;
-        job->lim.mem_bytes = (size_t)src->memory_mb << 20;
-        size_t np = 0;
-        char *ap = config_path(ctx->cfg, src->adapter ? src->adapter : "");
-        if (ap) {
-            snprintf(paths[njobs][0], sizeof paths[njobs][0], "%s", ap);
-            job->read_paths[np++] = paths[njobs][0];
+        /* Its workers: the kinds in the order of their first stream, dealt
+         * to at most max_workers workers in turn. */
+        int group[FK__COUNT];
+        size_t nkinds = 0;
+        for (int k = 0; k < FK__COUNT; k++) group[k] = -1;
+        for (size_t j = 0; j < np; j++) {
+            fact_kind kind = adapter_stream(ad, plan[j])->kind;
+            if (group[kind] < 0) group[kind] = (int)nkinds++;
         }
-        free(ap);
-        for (int c = 0; c < src->nconns && np < 2; c++)
-            if (worker_conn_file(src->conns[c].spec, paths[njobs][1], sizeof paths[njobs][1]) == 0)
-                job->read_paths[np++] = paths[njobs][1];
-        job->read_paths[np] = NULL;
-        /* What is stored of each (source, kind) pulled: the worker sends
-         * only the ref hash of a kept record stored unchanged. A load that
-         * fails leaves the table empty (every row then goes to the core). */
-        unsigned char loaded[FK__COUNT] = {0};
-        for (size_t j = 0; j < job->nstreams; j++) {
-            fact_kind kind = adapter_stream(ad, job->streams[j])->kind;
-            if (loaded[kind]++) continue;
-            struct timespec k0, k1;
-            clock_gettime(CLOCK_MONOTONIC, &k0);
-            if (pull_known_load(&job->known[kind], ctx->st, src->name, kind) == 0 && job->known[kind].n) {
-                clock_gettime(CLOCK_MONOTONIC, &k1);
-                gg_debug(src->name, "%zu stored %s facts' hashes loaded for the worker, %.2fs", job->known[kind].n,
-                         fact_kind_name(kind),
-                         (double)(k1.tv_sec - k0.tv_sec) + (double)(k1.tv_nsec - k0.tv_nsec) / 1e9);
+        size_t nw = nkinds;
+        if (src->max_workers > 0 && (size_t)src->max_workers < nw) nw = (size_t)src->max_workers;
+        for (int k = 0; k < FK__COUNT; k++)
+            if (group[k] >= 0) group[k] %= (int)nw;
+        if (nw > nwaves) nwaves = nw;
+        /* What every worker of the source may read: its adapter file and a
+         * SQLite database. */
+        const char *rp[8];
+        size_t nrp = 0;
+        char *apath = config_path(ctx->cfg, src->adapter ? src->adapter : "");
+        if (apath) {
+            snprintf(paths[i][0], sizeof paths[i][0], "%s", apath);
+            rp[nrp++] = paths[i][0];
+        }
+        free(apath);
+        for (int c = 0; c < src->nconns && nrp < 2; c++)
+            if (worker_conn_file(src->conns[c].spec, paths[i][1], sizeof paths[i][1]) == 0) rp[nrp++] = paths[i][1];
+        rp[nrp] = NULL;
+        char shown[512] = "";
+        size_t shownlen = 0;
+        for (size_t w = 0; w < nw; w++) {
+            pull_job *job = &built[nbuilt];
+            job->streams = xcalloc(np, sizeof *job->streams);
+            job->wm_in = xcalloc(np, sizeof *job->wm_in);
+            job->lookup_mark = xcalloc(np, sizeof *job->lookup_mark);
+            for (size_t j = 0; j < np; j++) {
+                const adapter_stream_info *si = adapter_stream(ad, plan[j]);
+                if ((size_t)group[si->kind] != w) continue;
+                job->streams[job->nstreams] = plan[j];
+                job->wm_in[job->nstreams] = plan_wm[j]; /* moved */
+                job->lookup_mark[job->nstreams] = plan_mark[j];
+                job->nstreams++;
+                if (shownlen < sizeof shown)
+                    shownlen += (size_t)snprintf(shown + shownlen, sizeof shown - shownlen, "%s%s (%s)",
+                                                 shownlen == 0 ? "" : job->nstreams == 1 ? "; " : ", ", si->name,
+                                                 fact_kind_name(si->kind));
             }
+            job->name = src->name;
+            job->ad = ad;
+            /* Deadline: the worker's streams; memory: the Lua cap, C
+             * allocations included; both per worker. */
+            job->lim.deadline_s = (unsigned)src->pull_timeout;
+            job->lim.mem_bytes = (size_t)src->memory_mb << 20;
+            memcpy(job->read_paths, rp, (nrp + 1) * sizeof *rp);
+            /* What is stored of each (source, kind) the worker pulls: it
+             * sends only the ref hash of a kept record stored unchanged. A
+             * load that fails leaves the table empty (every row then goes to
+             * the core). */
+            unsigned char loaded[FK__COUNT] = {0};
+            for (size_t j = 0; j < job->nstreams; j++) {
+                fact_kind kind = adapter_stream(ad, job->streams[j])->kind;
+                if (loaded[kind]++) continue;
+                struct timespec k0, k1;
+                clock_gettime(CLOCK_MONOTONIC, &k0);
+                if (pull_known_load(&job->known[kind], ctx->st, src->name, kind) == 0 && job->known[kind].n) {
+                    clock_gettime(CLOCK_MONOTONIC, &k1);
+                    gg_debug(src->name, "%zu stored %s facts' hashes loaded for the worker, %.2fs",
+                             job->known[kind].n, fact_kind_name(kind),
+                             (double)(k1.tv_sec - k0.tv_sec) + (double)(k1.tv_nsec - k0.tv_nsec) / 1e9);
+                }
+            }
+            built_src[nbuilt] = i;
+            wave[nbuilt] = w;
+            nbuilt++;
         }
-        src_of[njobs++] = i;
+        if (nw > 1) gg_debug(src->name, "phase %d: %zu workers at once: %s", phase_stream + 1, nw, shown);
+        free(plan);
+        free(plan_wm);
+        free(plan_mark);
     }
+    /* Started in this order: every source's first worker, then every
+     * source's second, ... (so that a source split in several workers does
+     * not keep another from starting when [gridgate] workers is small). */
+    for (size_t w = 0; w < nwaves; w++)
+        for (size_t b = 0; b < nbuilt; b++)
+            if (wave[b] == w) {
+                jobs[njobs] = built[b];
+                src_of[njobs++] = built_src[b];
+            }
 
     pull_filter flt = {.phase_stream = phase_stream, .ids = ids, .cases = cases, .new_ids = new_ids,
                        .today = ctx->today, .reg = reg, .nn = ctx->nn};
@@ -333,15 +409,12 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
     state_dir(ctx, spool, sizeof spool);
     if (pull_run(jobs, njobs, &flt, maxp, spool, 0, &ap, err, sizeof err))
         gg_error("cycle", "pulling phase %d failed: %s", phase_stream + 1, err);
-    for (size_t j = 0; j < njobs; j++) {
-        for (size_t k = 0; k < jobs[j].nstreams; k++) free(jobs[j].wm_in[k]);
-        free(jobs[j].streams);
-        free(jobs[j].wm_in);
-        free(jobs[j].lookup_mark);
-        for (int k = 0; k < FK__COUNT; k++) pull_known_free(&jobs[j].known[k]);
-    }
+    for (size_t j = 0; j < njobs; j++) job_free(&jobs[j]);
     free(jobs);
+    free(built);
     free(src_of);
+    free(built_src);
+    free(wave);
     free(paths);
 }
 

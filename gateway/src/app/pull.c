@@ -1,6 +1,7 @@
 /* pull.c - the pull side of a cycle in worker processes (pull.h).
  *
- * Child side: child_pull() runs a source's planned streams through the
+ * Child side: child_pull() runs a job's planned streams (one worker of a
+ * source: the streams of one or more of its fact kinds) through the
  * adapter runtime (which the parent loaded before the fork), filters payment
  * and income rows by the inherited interest set, attaches each sent fact's raw
  * values, sends only the ref hash of a kept record stored unchanged (the

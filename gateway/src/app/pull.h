@@ -1,9 +1,12 @@
 /* pull.h - pulling sources in worker processes (worker/worker.h) and handing
  * their streams to the core one stream at a time.
  *
- * Each job is one source: its worker (a fork of the daemon, sandboxed, with
- * its own limits) runs the planned streams through the adapter runtime and
- * sends facts over the channel. On the core side pull_run() serializes the
+ * Each job is one worker of a source (a fork of the daemon, sandboxed, with
+ * its own limits): it runs its planned streams through the adapter runtime,
+ * one after the other, and sends facts over the channel. app/cycle.c gives a
+ * source one job per kind of fact of its streams (capped by its max_workers),
+ * so a source's kinds are pulled concurrently; the streams of one kind are
+ * always in one job (they share its pull_known table, below). On the core side pull_run() serializes the
  * streams of all workers for the single writer of the state store: the first
  * stream to begin owns the writer until its STREAM_END; frames of other
  * workers that arrive meanwhile are kept as their raw channel bytes (in memory
@@ -62,7 +65,8 @@ typedef struct pull_apply {
  * most 0.7). A ref hash of 0 or 1 is never stored (such a record always
  * travels as a FACT); 1 marks a slot given up: a worker that sends a record
  * as a FACT gives its slot up, so that a later row with the same ref (in any
- * stream of the source) is compared by the core with what it then holds; two
+ * later stream of the source's kind: they all run in this worker, in order)
+ * is compared by the core with what it then holds; two
  * stored refs with the same hash give theirs up at load. Built by the core,
  * inherited by the worker copy-on-write. */
 typedef struct pull_known {
@@ -92,7 +96,9 @@ typedef struct pull_filter {
     name_normalizer *nn;          /* folds the names of the facts sent (the core's, inherited); NULL: trimmed */
 } pull_filter;
 
-/* One source. Arrays are parallel, nstreams long; owned by the caller. */
+/* One worker: streams of one source (every stream of a kind it pulls, in the
+ * adapter's order). Arrays are parallel, nstreams long; owned by the caller.
+ * name is the source's (several jobs may share it, and the adapter). */
 typedef struct pull_job {
     const char *name;
     adapter *ad;                  /* loaded in the parent; used (copy-on-write) in the child */
@@ -102,7 +108,8 @@ typedef struct pull_job {
     long *lookup_mark;            /* run lookups for ids of interest after this cycle; -1: none */
     worker_limits lim;
     const char *read_paths[8];    /* NULL-terminated */
-    pull_known known[FK__COUNT];  /* per kind of the planned streams: stored before the pull (may be empty) */
+    pull_known known[FK__COUNT];  /* per kind of the planned streams: stored before the pull (may be empty);
+                                     the worker's copy is its own, so a kind must not span two jobs */
 } pull_job;
 
 /* Runs every job (at most max_parallel at once; 0 = all). mem_bound: bytes
