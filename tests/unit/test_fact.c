@@ -474,6 +474,7 @@ static void test_set_text_types(void **state) {
     fact_init(&ft, FK_PERSON);
     SET_OK(&ft, FF_SEX, "m");
     assert_string_equal(ft.f[FF_SEX].s, "M");
+    assert_ptr_equal(ft.f[FF_SEX].s, fact_enum_values(FK_PERSON, FF_SEX)[0]); /* static, not a copy */
     set_fails(&ft, FF_SEX, "男", "field 'sex': '男' is not one of M, F");
     fact_clear(&ft);
 
@@ -753,7 +754,8 @@ static void test_copy_and_clear(void **state) {
     assert_string_equal(dst.raw_json, src.raw_json);
     assert_ptr_not_equal(dst.raw_json, src.raw_json);
     assert_string_equal(dst.f[FF_KIND].s, "real_estate");
-    assert_ptr_not_equal(dst.f[FF_KIND].s, src.f[FF_KIND].s);
+    assert_ptr_equal(dst.f[FF_KIND].s, src.f[FF_KIND].s); /* an ENUM value is the registry's spelling */
+    assert_ptr_not_equal(dst.f[FF_DESCRIPTION].s, src.f[FF_DESCRIPTION].s); /* TEXT is copied */
     assert_int_equal(dst.f[FF_FROM].i, 20200101);
     assert_int_equal(dst.f[FF_VALUE].i, 150000000);
     assert_true(FACT_HAS(&dst, FF_VALUE));

@@ -520,12 +520,15 @@ static void assert_fact_equal(state *st, const fact *got, const fact *want) {
     assert_string_equal(got->ref, want->ref);
     for (int i = 0; i < FF__COUNT; i++) {
         const fact_val *g = &got->f[i], *w = &want->f[i];
-        if (FACT_HAS(got, i) != FACT_HAS(want, i) || g->i != w->i ||
-            ((g->s || w->s) && (!g->s || !w->s || strcmp(g->s, w->s) != 0)))
+        int text = fact_field_is_text((fact_field)i);
+        const char *gs = text ? g->s : NULL, *ws = text ? w->s : NULL;
+        int64_t gi = text ? 0 : g->i, wi = text ? 0 : w->i;
+        if (FACT_HAS(got, i) != FACT_HAS(want, i) || gi != wi ||
+            ((gs || ws) && (!gs || !ws || strcmp(gs, ws) != 0)))
             fail_msg("%s fact %s: field %s differs (set %d/%d, i %lld/%lld, s %s/%s)",
                      fact_kind_name(want->kind), want->ref, fact_field_name((fact_field)i),
-                     FACT_HAS(got, i), FACT_HAS(want, i), (long long)g->i, (long long)w->i, g->s ? g->s : "-",
-                     w->s ? w->s : "-");
+                     FACT_HAS(got, i), FACT_HAS(want, i), (long long)gi, (long long)wi, gs ? gs : "-",
+                     ws ? ws : "-");
     }
     assert_null(got->raw_json);
     char *raw = NULL;

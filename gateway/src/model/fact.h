@@ -5,8 +5,11 @@
  * the registry in fact.c, the single place that encodes the contract. Values are
  * typed: dates are yyyymmdd ints, months yyyymm ints, money integer fen.
  *
- * Ownership: a fact owns every string it points to; fact_clear() frees them and
- * leaves the fact reusable (the streaming path reuses one fact per row). */
+ * Ownership: a fact owns every string it points to (source, ref, raw_json,
+ * name_norm, the value of a set TEXT field), except the value of an ENUM field:
+ * that points at the registry's static spelling (fact_enum_values) and is never
+ * freed. fact_clear() frees what the fact owns and leaves it reusable (the
+ * streaming path reuses one fact per row). */
 #ifndef GG_FACT_H
 #define GG_FACT_H
 
@@ -47,13 +50,17 @@ typedef enum {
     FT_ENUM,     /* s, one of the allowed values for (kind, field) */
 } field_type;
 
-/* A field's value; whether it is set is a bit of the fact's `set` mask
- * (FACT_HAS), which keeps a value at 16 bytes: facts of interest are held in
- * memory by the hundred thousand. */
-typedef struct fact_val {
+/* A field's value: which member is live follows the field's type,
+ * fact_field_type(): `s` for FT_TEXT and FT_ENUM, `i` for every other type;
+ * never read the other one. Whether a field is set is a bit of the fact's `set`
+ * mask (FACT_HAS); an unset field is all zero (s NULL, i 0). The union keeps a
+ * value at 8 bytes: facts of interest are held in memory by the million. */
+typedef union fact_val {
     int64_t i;
-    char *s;           /* owned; for TEXT/ENUM */
+    char *s; /* TEXT: owned (may be NULL on a set field: see the channel);
+              * ENUM: the registry's static string, not owned */
 } fact_val;
+_Static_assert(sizeof(fact_val) == 8, "a field value is 8 bytes");
 
 /* How a fact is tied to a person (identity/resolve.c): by a valid id (high),
  * by name + birth date (low), or not at all. */
@@ -83,6 +90,8 @@ int fact_kind_parse(const char *s, fact_kind *out);     /* 0 ok, -1 unknown */
 const char *fact_field_name(fact_field f);             /* "death_date" */
 int fact_field_parse(const char *s, fact_field *out);   /* 0 ok, -1 unknown */
 field_type fact_field_type(fact_field f);
+/* 1 when the field's value is a string (`s`: FT_TEXT or FT_ENUM), 0 when `i`. */
+int fact_field_is_text(fact_field f);
 int fact_field_allowed(fact_kind k, fact_field f);
 int fact_field_required(fact_kind k, fact_field f);
 /* The field that may stand in for a required one (FF__COUNT: none): a payment's
@@ -96,7 +105,8 @@ int fact_kind_is_stream(fact_kind k);
 
 void fact_init(fact *ft, fact_kind k);
 void fact_clear(fact *ft); /* frees owned strings, keeps kind */
-int fact_copy(fact *dst, const fact *src); /* deep copy; 0 ok, -1 out of memory */
+/* Deep copy (ENUM values share the static spelling); 0 ok, -1 out of memory. */
+int fact_copy(fact *dst, const fact *src);
 
 /* Set a field from text, converting to the field's type (dates and months in any
  * format conv_* accepts, money as integer fen, bools as 1/0/true/false/是/否).
