@@ -185,10 +185,10 @@ void fact_init(fact *ft, fact_kind k) {
 void fact_clear(fact *ft) {
     if (ft == NULL) return;
     fact_kind k = ft->kind;
-    free(ft->source);
+    if (!ft->source_shared) free(ft->source);
     free(ft->ref);
     free(ft->raw_json);
-    free(ft->name_norm);
+    if (ft->name_norm != ft->f[FF_NAME].s) free(ft->name_norm); /* else the name's, freed below */
     for (int f = 0; f < FF__COUNT; f++)
         if (fact_fields[f].type == FT_TEXT) free(ft->f[f].s); /* ENUM: static */
     fact_init(ft, k);
@@ -202,15 +202,16 @@ int fact_copy(fact *dst, const fact *src) {
     memcpy(dst->id_norm, src->id_norm, sizeof dst->id_norm);
     memcpy(dst->id_clean, src->id_clean, sizeof dst->id_clean);
     /* Small copies: they abort on out-of-memory (core/util.h). */
-    dst->source = xstrdup(src->source);
+    dst->source = xstrdup(src->source); /* owned even when src's is shared */
     dst->ref = xstrdup(src->ref);
     dst->raw_json = xstrdup(src->raw_json);
-    dst->name_norm = xstrdup(src->name_norm);
     dst->set = src->set;
     for (int f = 0; f < FF__COUNT; f++) {
         if (fact_fields[f].type == FT_TEXT) dst->f[f].s = xstrdup(src->f[f].s);
         else dst->f[f] = src->f[f]; /* an integer, or an ENUM's static spelling */
     }
+    dst->name_norm = src->name_norm && src->name_norm == src->f[FF_NAME].s ? dst->f[FF_NAME].s
+                                                                            : xstrdup(src->name_norm);
     return 0;
 }
 
@@ -312,7 +313,7 @@ int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t er
         }
         char *copy = strndup(b, n);
         if (copy == NULL) return gg_set_err(err, errsz, "field '%s': out of memory", fname);
-        free(v->s);
+        if (v->s != ft->name_norm) free(v->s); /* else the folded name keeps the old string */
         v->s = copy;
         FACT_MARK(ft, f);
         return 0;
@@ -509,7 +510,7 @@ void fact_normalize_identity(fact *ft, name_normalizer *nn, int today) {
 }
 
 void fact_normalize_name(fact *ft, name_normalizer *nn) {
-    free(ft->name_norm);
+    if (ft->name_norm != ft->f[FF_NAME].s) free(ft->name_norm);
     ft->name_norm = NULL;
     const char *name = FACT_HAS(ft, FF_NAME) ? ft->f[FF_NAME].s : NULL;
     if (name == NULL) return;
@@ -520,6 +521,14 @@ void fact_normalize_name(fact *ft, name_normalizer *nn) {
         trim_bounds(name, &b, &e);
         if (e > b) ft->name_norm = strndup(b, (size_t)(e - b));
     }
+    fact_share_name_norm(ft);
+}
+
+void fact_share_name_norm(fact *ft) {
+    char *name = FACT_HAS(ft, FF_NAME) ? ft->f[FF_NAME].s : NULL;
+    if (ft->name_norm == NULL || name == NULL || ft->name_norm == name || strcmp(ft->name_norm, name) != 0) return;
+    free(ft->name_norm);
+    ft->name_norm = name;
 }
 
 /* ---- conversions --------------------------------------------------------- */

@@ -8,8 +8,13 @@
  * Ownership: a fact owns every string it points to (source, ref, raw_json,
  * name_norm, the value of a set TEXT field), except the value of an ENUM field:
  * that points at the registry's static spelling (fact_enum_values) and is never
- * freed. fact_clear() frees what the fact owns and leaves it reusable (the
- * streaming path reuses one fact per row). */
+ * freed, and `source` while source_shared is set: a factset keeps one copy of
+ * each source's name for all its facts (factset_add), which outlives them. A
+ * fact moved out of a factset must not outlive it; fact_copy() copies always.
+ * name_norm may be the very string of the name field when the folded
+ * name equals the name (fact_share_name_norm): it is then owned once, by the
+ * name, and freed once. fact_clear() frees what the fact owns and leaves it
+ * reusable (the streaming path reuses one fact per row). */
 #ifndef GG_FACT_H
 #define GG_FACT_H
 
@@ -66,18 +71,21 @@ _Static_assert(sizeof(fact_val) == 8, "a field value is 8 bytes");
  * by name + birth date (low), or not at all. */
 typedef enum { LINK_NONE = 0, LINK_LOW, LINK_HIGH } link_conf;
 
+/* Members ordered so that no padding lies between them: held by the million. */
 typedef struct fact {
     fact_kind kind;
-    char *source;   /* owned: the source's name in the configuration */
+    uint32_t set;   /* bit n: field n has a value (FACT_HAS, FACT_MARK) */
+    char *source;   /* the source's name in the configuration: owned, unless source_shared */
     char *ref;      /* owned: the department's own record key */
     fact_val f[FF__COUNT];
-    uint32_t set;   /* bit n: field n has a value (FACT_HAS, FACT_MARK) */
     char *raw_json; /* owned, may be NULL: {"column":"value as the source held it",...} */
+    char *name_norm;             /* owned, may be NULL; may be f[FF_NAME].s itself (see above):
+                                  * replace it only through fact_normalize_name() */
     /* Identity, filled by fact_normalize_identity(): */
+    ident_status id_status;      /* ID_EMPTY when the fact has no id_no */
     char id_norm[IDENT_LEN + 1]; /* normalized id when valid, else "" */
     char id_clean[IDENT_LEN + 1];/* best-effort cleaned form (also when invalid), or "" */
-    ident_status id_status;      /* ID_EMPTY when the fact has no id_no */
-    char *name_norm;             /* owned, may be NULL */
+    unsigned char source_shared; /* 1: source is its factset's copy, not freed with the fact */
 } fact;
 
 /* Whether field fld of fact f (a pointer) has a value; marking it set. */
@@ -128,6 +136,9 @@ void fact_normalize_identity(fact *ft, name_normalizer *nn, int today);
 void fact_normalize_id(fact *ft, int today);
 /* Only name_norm (replaced): for a fact whose id was normalized already. */
 void fact_normalize_name(fact *ft, name_normalizer *nn);
+/* When name_norm is a copy of the name's text, frees it and points name_norm
+ * at the name's string (one allocation fewer per held fact). Idempotent. */
+void fact_share_name_norm(fact *ft);
 
 /* --- plausibility of a record's values (hostile or broken sources) -------- */
 /* Per-source limits on input; the field and record sizes are applied by the

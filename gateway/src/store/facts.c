@@ -262,6 +262,7 @@ static int facts_rows_each(state *st, const char *op, sqlite3_stmt *s, int (*fn)
             ret = -1;
             break;
         }
+        fact_share_name_norm(&f); /* most folded names are the name itself */
         /* f and everything it points to now belongs to the callback. */
         if (fn(ud, &f) != 0) break;
     }

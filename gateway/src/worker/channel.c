@@ -592,6 +592,7 @@ static int decode_fact(cur *c, const char *source, uint32_t *stream, fact *f) {
         if (get_span(c, &s, &sl, "name_norm")) return -1;
         if (!utf8_ok((const unsigned char *)s, sl)) return cerr(c, "name_norm: not valid UTF-8");
         if ((f->name_norm = dup_n(s, sl)) == NULL) return cerr(c, "out of memory");
+        fact_share_name_norm(f); /* most folded names are the name itself */
     }
     if (flags & FF_HAS_RAW) {
         if (get_span(c, &s, &sl, "raw_json")) return -1;
