@@ -23,8 +23,11 @@ static int fields_equal(const fact *a, const fact *b) {
     for (int i = 0; i < FF__COUNT; i++) {
         if (!FACT_HAS(a, i)) continue;
         const fact_val *x = &a->f[i], *y = &b->f[i];
-        if (x->i != y->i) return 0;
-        if ((x->s || y->s) && (!x->s || !y->s || strcmp(x->s, y->s) != 0)) return 0;
+        if (!fact_field_is_text((fact_field)i)) {
+            if (x->i != y->i) return 0;
+        } else if ((x->s || y->s) && (!x->s || !y->s || strcmp(x->s, y->s) != 0)) {
+            return 0;
+        }
     }
     return 1;
 }
@@ -34,7 +37,7 @@ static int fields_equal(const fact *a, const fact *b) {
 static void check_shape(const fact *f) {
     for (int i = 0; i < FF__COUNT; i++) {
         if (!FACT_HAS(f, i)) {
-            if (f->f[i].s) abort();
+            if (f->f[i].i) abort(); /* an unset field is all zero */
             continue;
         }
         if (!fact_field_allowed(f->kind, (fact_field)i)) abort();

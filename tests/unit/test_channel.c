@@ -55,7 +55,8 @@ static int fact_equal(const fact *a, const fact *b) {
         strcmp(a->id_norm, b->id_norm) != 0 || strcmp(a->id_clean, b->id_clean) != 0)
         return 0;
     for (int f = 0; f < FF__COUNT; f++) {
-        if (FACT_HAS(a, f) != FACT_HAS(b, f) || a->f[f].i != b->f[f].i || !SEQ(a->f[f].s, b->f[f].s)) return 0;
+        if (FACT_HAS(a, f) != FACT_HAS(b, f)) return 0;
+        if (fact_field_is_text((fact_field)f) ? !SEQ(a->f[f].s, b->f[f].s) : a->f[f].i != b->f[f].i) return 0;
     }
     return 1;
 #undef SEQ
@@ -103,6 +104,17 @@ static void full_fact(fact *f, fact_kind k, int variant) {
     assert_int_equal(fact_check(f, err, sizeof err), 0);
 }
 
+/* A decoded fact's ENUM values point at the registry's spelling (never a copy). */
+static void assert_enums_static(const fact *f) {
+    for (int i = 0; i < FF__COUNT; i++) {
+        if (!FACT_HAS(f, i) || fact_field_type((fact_field)i) != FT_ENUM) continue;
+        const char *const *vals = fact_enum_values(f->kind, (fact_field)i);
+        int found = 0;
+        for (int k = 0; vals && vals[k]; k++) found |= vals[k] == f->f[i].s;
+        assert_true(found);
+    }
+}
+
 /* Decodes every frame of b; returns the count, fails on an error. */
 static size_t decode_all(const unsigned char *b, size_t n, size_t chunk, fact *facts, size_t maxf, size_t *nf) {
     ch_reader *r = ch_reader_new("hr", 0);
@@ -119,6 +131,7 @@ static size_t decode_all(const unsigned char *b, size_t n, size_t chunk, fact *f
         while ((rc = ch_reader_next(r, &fr, err, sizeof err)) == 1) {
             frames++;
             if (fr.type == CH_FACT && *nf < maxf) {
+                assert_enums_static(fr.fact);
                 facts[*nf] = *fr.fact; /* move out */
                 fact_init(fr.fact, FK_PERSON);
                 (*nf)++;

@@ -474,6 +474,7 @@ static void test_set_text_types(void **state) {
     fact_init(&ft, FK_PERSON);
     SET_OK(&ft, FF_SEX, "m");
     assert_string_equal(ft.f[FF_SEX].s, "M");
+    assert_ptr_equal(ft.f[FF_SEX].s, fact_enum_values(FK_PERSON, FF_SEX)[0]); /* static, not a copy */
     set_fails(&ft, FF_SEX, "男", "field 'sex': '男' is not one of M, F");
     fact_clear(&ft);
 
@@ -732,6 +733,45 @@ static void test_normalize_identity(void **state) {
     name_normalizer_free(nn);
 }
 
+/* A folded name equal to the name shares its string: copies share it in
+ * their own copy, replacing the name leaves the folded name as it was,
+ * re-folding and clearing free each string once (ASan checks). */
+static void test_name_norm_shared(void **state) {
+    (void)state;
+    fact ft, cp;
+    fact_init(&ft, FK_PERSON);
+    SET_OK(&ft, FF_NAME, " 张三 ");
+    fact_normalize_name(&ft, NULL);
+    assert_ptr_equal(ft.name_norm, ft.f[FF_NAME].s);
+    fact_normalize_name(&ft, NULL); /* re-folding a shared one */
+    assert_ptr_equal(ft.name_norm, ft.f[FF_NAME].s);
+    assert_int_equal(fact_copy(&cp, &ft), 0);
+    assert_ptr_equal(cp.name_norm, cp.f[FF_NAME].s);
+    assert_ptr_not_equal(cp.name_norm, ft.name_norm);
+    SET_OK(&ft, FF_NAME, "李四"); /* the folded name stays the old one until re-folded */
+    assert_string_equal(ft.name_norm, "张三");
+    assert_string_equal(ft.f[FF_NAME].s, "李四");
+    fact_clear(&ft);
+    assert_null(ft.name_norm);
+    assert_string_equal(cp.name_norm, "张三");
+    fact_clear(&cp);
+    /* a folded name that differs keeps its own string */
+    fact_init(&ft, FK_PERSON);
+    SET_OK(&ft, FF_NAME, "張三");
+    ft.name_norm = strdup("张三");
+    fact_share_name_norm(&ft);
+    assert_ptr_not_equal(ft.name_norm, ft.f[FF_NAME].s);
+    assert_int_equal(fact_copy(&cp, &ft), 0);
+    assert_ptr_not_equal(cp.name_norm, cp.f[FF_NAME].s);
+    assert_string_equal(cp.name_norm, "张三");
+    free(ft.name_norm);
+    ft.name_norm = strdup("張三"); /* a copy equal to the name: shared */
+    fact_share_name_norm(&ft);
+    assert_ptr_equal(ft.name_norm, ft.f[FF_NAME].s);
+    fact_clear(&ft);
+    fact_clear(&cp);
+}
+
 static void test_copy_and_clear(void **state) {
     (void)state;
     fact src, dst;
@@ -753,7 +793,8 @@ static void test_copy_and_clear(void **state) {
     assert_string_equal(dst.raw_json, src.raw_json);
     assert_ptr_not_equal(dst.raw_json, src.raw_json);
     assert_string_equal(dst.f[FF_KIND].s, "real_estate");
-    assert_ptr_not_equal(dst.f[FF_KIND].s, src.f[FF_KIND].s);
+    assert_ptr_equal(dst.f[FF_KIND].s, src.f[FF_KIND].s); /* an ENUM value is the registry's spelling */
+    assert_ptr_not_equal(dst.f[FF_DESCRIPTION].s, src.f[FF_DESCRIPTION].s); /* TEXT is copied */
     assert_int_equal(dst.f[FF_FROM].i, 20200101);
     assert_int_equal(dst.f[FF_VALUE].i, 150000000);
     assert_true(FACT_HAS(&dst, FF_VALUE));
@@ -915,6 +956,7 @@ int main(void) {
         cmocka_unit_test(test_fields_json),
         cmocka_unit_test(test_normalize_identity),
         cmocka_unit_test(test_copy_and_clear),
+        cmocka_unit_test(test_name_norm_shared),
         cmocka_unit_test(test_money_checked),
         cmocka_unit_test(test_plausible),
     };

@@ -358,6 +358,23 @@ static void test_factset_move_and_reresolve(void **state) {
     assert_int_equal(f.kind, FK_PERSON);
     assert_false(FACT_HAS(&f, FF_ID_NO));
     assert_ptr_equal(t->fs.facts[1].source, moved_source);
+    assert_true(t->fs.facts[1].source_shared); /* the set's copy of "a" now */
+    /* A second fact of source "a" shares the set's copy (its own is freed);
+     * a copy out of the set owns its source again (ASan checks both). */
+    fact g, h;
+    fact_init(&g, FK_PERSON);
+    g.source = strdup("a");
+    g.ref = strdup("k2");
+    assert_int_equal(fact_set_text(&g, FF_ID_NO, b, err, sizeof err), 0);
+    assert_int_equal(fact_set_text(&g, FF_NAME, "乙", err, sizeof err), 0);
+    assert_int_equal(factset_add(&t->fs, &g), 0);
+    assert_ptr_equal(t->fs.facts[2].source, moved_source);
+    assert_int_equal(t->fs.nsources, 2); /* "z" and "a" */
+    assert_int_equal(fact_copy(&h, &t->fs.facts[2]), 0);
+    assert_false(h.source_shared);
+    assert_ptr_not_equal(h.source, moved_source);
+    assert_string_equal(h.source, "a");
+    fact_clear(&h);
     /* Adding drops the stale resolution; resolving again sees both. */
     assert_null(t->fs.persons);
     resolve(t);
@@ -366,7 +383,8 @@ static void test_factset_move_and_reresolve(void **state) {
     int *order = NULL;
     assert_int_equal(factset_order(&t->fs, &order), 0);
     assert_int_equal(order[0], 1); /* source "a" before "z" */
-    assert_int_equal(order[1], 0);
+    assert_int_equal(order[1], 2);
+    assert_int_equal(order[2], 0);
     free(order);
 }
 

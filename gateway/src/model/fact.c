@@ -5,7 +5,8 @@
  * kind allows and requires, the type of every field, and the values of enum
  * fields. fact_set_text() and conv_* run once per row on millions of rows: the
  * conversions never allocate and never use floating point; fact_set_text only
- * allocates the copy of a TEXT/ENUM value the fact then owns. */
+ * allocates the copy of a TEXT value the fact then owns (an ENUM value points at
+ * the registry's spelling). */
 #include "model/fact.h"
 #include "core/util.h"
 #include "model/money.h"
@@ -137,6 +138,11 @@ int fact_field_parse(const char *s, fact_field *out) {
 
 field_type fact_field_type(fact_field f) { return field_ok(f) ? fact_fields[f].type : FT_TEXT; }
 
+int fact_field_is_text(fact_field f) {
+    field_type t = fact_field_type(f);
+    return t == FT_TEXT || t == FT_ENUM;
+}
+
 int fact_field_allowed(fact_kind k, fact_field f) {
     return kind_ok(k) && field_ok(f) && (fact_kind_fields[k].allowed & BIT(f)) != 0;
 }
@@ -179,11 +185,12 @@ void fact_init(fact *ft, fact_kind k) {
 void fact_clear(fact *ft) {
     if (ft == NULL) return;
     fact_kind k = ft->kind;
-    free(ft->source);
+    if (!ft->source_shared) free(ft->source);
     free(ft->ref);
     free(ft->raw_json);
-    free(ft->name_norm);
-    for (int f = 0; f < FF__COUNT; f++) free(ft->f[f].s);
+    if (ft->name_norm != ft->f[FF_NAME].s) free(ft->name_norm); /* else the name's, freed below */
+    for (int f = 0; f < FF__COUNT; f++)
+        if (fact_fields[f].type == FT_TEXT) free(ft->f[f].s); /* ENUM: static */
     fact_init(ft, k);
 }
 
@@ -195,15 +202,16 @@ int fact_copy(fact *dst, const fact *src) {
     memcpy(dst->id_norm, src->id_norm, sizeof dst->id_norm);
     memcpy(dst->id_clean, src->id_clean, sizeof dst->id_clean);
     /* Small copies: they abort on out-of-memory (core/util.h). */
-    dst->source = xstrdup(src->source);
+    dst->source = xstrdup(src->source); /* owned even when src's is shared */
     dst->ref = xstrdup(src->ref);
     dst->raw_json = xstrdup(src->raw_json);
-    dst->name_norm = xstrdup(src->name_norm);
     dst->set = src->set;
     for (int f = 0; f < FF__COUNT; f++) {
-        dst->f[f].i = src->f[f].i;
-        dst->f[f].s = xstrdup(src->f[f].s);
+        if (fact_fields[f].type == FT_TEXT) dst->f[f].s = xstrdup(src->f[f].s);
+        else dst->f[f] = src->f[f]; /* an integer, or an ENUM's static spelling */
     }
+    dst->name_norm = src->name_norm && src->name_norm == src->f[FF_NAME].s ? dst->f[FF_NAME].s
+                                                                            : xstrdup(src->name_norm);
     return 0;
 }
 
@@ -281,8 +289,6 @@ int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t er
 
     if (t == FT_TEXT || t == FT_ENUM) {
         if (!utf8_valid(b, n)) return gg_set_err(err, errsz, "field '%s': not valid UTF-8", fname);
-        const char *store = b;
-        size_t store_len = n;
         if (t == FT_ENUM) {
             const char *const *vals = fact_enum_values(ft->kind, f);
             const char *match = NULL;
@@ -296,17 +302,18 @@ int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t er
                 }
                 return gg_set_err(err, errsz, "field '%s': '%s' is not one of %s", fname, SHOWN(), list);
             }
-            store = match; /* the canonical spelling */
-            store_len = strlen(match);
+            v->s = (char *)match; /* the canonical spelling, static: never freed */
+            FACT_MARK(ft, f);
+            return 0;
         } else if (f == FF_REGION) {
             int digits = (n == 6);
             for (size_t i = 0; digits && i < n; i++) digits = (b[i] >= '0' && b[i] <= '9');
             if (!digits)
                 return gg_set_err(err, errsz, "field 'region': not a 6-digit region code: '%s'", SHOWN());
         }
-        char *copy = strndup(store, store_len);
+        char *copy = strndup(b, n);
         if (copy == NULL) return gg_set_err(err, errsz, "field '%s': out of memory", fname);
-        free(v->s);
+        if (v->s != ft->name_norm) free(v->s); /* else the folded name keeps the old string */
         v->s = copy;
         FACT_MARK(ft, f);
         return 0;
@@ -503,7 +510,7 @@ void fact_normalize_identity(fact *ft, name_normalizer *nn, int today) {
 }
 
 void fact_normalize_name(fact *ft, name_normalizer *nn) {
-    free(ft->name_norm);
+    if (ft->name_norm != ft->f[FF_NAME].s) free(ft->name_norm);
     ft->name_norm = NULL;
     const char *name = FACT_HAS(ft, FF_NAME) ? ft->f[FF_NAME].s : NULL;
     if (name == NULL) return;
@@ -514,6 +521,14 @@ void fact_normalize_name(fact *ft, name_normalizer *nn) {
         trim_bounds(name, &b, &e);
         if (e > b) ft->name_norm = strndup(b, (size_t)(e - b));
     }
+    fact_share_name_norm(ft);
+}
+
+void fact_share_name_norm(fact *ft) {
+    char *name = FACT_HAS(ft, FF_NAME) ? ft->f[FF_NAME].s : NULL;
+    if (ft->name_norm == NULL || name == NULL || ft->name_norm == name || strcmp(ft->name_norm, name) != 0) return;
+    free(ft->name_norm);
+    ft->name_norm = name;
 }
 
 /* ---- conversions --------------------------------------------------------- */

@@ -5,8 +5,16 @@
  * the registry in fact.c, the single place that encodes the contract. Values are
  * typed: dates are yyyymmdd ints, months yyyymm ints, money integer fen.
  *
- * Ownership: a fact owns every string it points to; fact_clear() frees them and
- * leaves the fact reusable (the streaming path reuses one fact per row). */
+ * Ownership: a fact owns every string it points to (source, ref, raw_json,
+ * name_norm, the value of a set TEXT field), except the value of an ENUM field:
+ * that points at the registry's static spelling (fact_enum_values) and is never
+ * freed, and `source` while source_shared is set: a factset keeps one copy of
+ * each source's name for all its facts (factset_add), which outlives them. A
+ * fact moved out of a factset must not outlive it; fact_copy() copies always.
+ * name_norm may be the very string of the name field when the folded
+ * name equals the name (fact_share_name_norm): it is then owned once, by the
+ * name, and freed once. fact_clear() frees what the fact owns and leaves it
+ * reusable (the streaming path reuses one fact per row). */
 #ifndef GG_FACT_H
 #define GG_FACT_H
 
@@ -47,30 +55,37 @@ typedef enum {
     FT_ENUM,     /* s, one of the allowed values for (kind, field) */
 } field_type;
 
-/* A field's value; whether it is set is a bit of the fact's `set` mask
- * (FACT_HAS), which keeps a value at 16 bytes: facts of interest are held in
- * memory by the hundred thousand. */
-typedef struct fact_val {
+/* A field's value: which member is live follows the field's type,
+ * fact_field_type(): `s` for FT_TEXT and FT_ENUM, `i` for every other type;
+ * never read the other one. Whether a field is set is a bit of the fact's `set`
+ * mask (FACT_HAS); an unset field is all zero (s NULL, i 0). The union keeps a
+ * value at 8 bytes: facts of interest are held in memory by the million. */
+typedef union fact_val {
     int64_t i;
-    char *s;           /* owned; for TEXT/ENUM */
+    char *s; /* TEXT: owned (may be NULL on a set field: see the channel);
+              * ENUM: the registry's static string, not owned */
 } fact_val;
+_Static_assert(sizeof(fact_val) == 8, "a field value is 8 bytes");
 
 /* How a fact is tied to a person (identity/resolve.c): by a valid id (high),
  * by name + birth date (low), or not at all. */
 typedef enum { LINK_NONE = 0, LINK_LOW, LINK_HIGH } link_conf;
 
+/* Members ordered so that no padding lies between them: held by the million. */
 typedef struct fact {
     fact_kind kind;
-    char *source;   /* owned: the source's name in the configuration */
+    uint32_t set;   /* bit n: field n has a value (FACT_HAS, FACT_MARK) */
+    char *source;   /* the source's name in the configuration: owned, unless source_shared */
     char *ref;      /* owned: the department's own record key */
     fact_val f[FF__COUNT];
-    uint32_t set;   /* bit n: field n has a value (FACT_HAS, FACT_MARK) */
     char *raw_json; /* owned, may be NULL: {"column":"value as the source held it",...} */
+    char *name_norm;             /* owned, may be NULL; may be f[FF_NAME].s itself (see above):
+                                  * replace it only through fact_normalize_name() */
     /* Identity, filled by fact_normalize_identity(): */
+    ident_status id_status;      /* ID_EMPTY when the fact has no id_no */
     char id_norm[IDENT_LEN + 1]; /* normalized id when valid, else "" */
     char id_clean[IDENT_LEN + 1];/* best-effort cleaned form (also when invalid), or "" */
-    ident_status id_status;      /* ID_EMPTY when the fact has no id_no */
-    char *name_norm;             /* owned, may be NULL */
+    unsigned char source_shared; /* 1: source is its factset's copy, not freed with the fact */
 } fact;
 
 /* Whether field fld of fact f (a pointer) has a value; marking it set. */
@@ -83,6 +98,8 @@ int fact_kind_parse(const char *s, fact_kind *out);     /* 0 ok, -1 unknown */
 const char *fact_field_name(fact_field f);             /* "death_date" */
 int fact_field_parse(const char *s, fact_field *out);   /* 0 ok, -1 unknown */
 field_type fact_field_type(fact_field f);
+/* 1 when the field's value is a string (`s`: FT_TEXT or FT_ENUM), 0 when `i`. */
+int fact_field_is_text(fact_field f);
 int fact_field_allowed(fact_kind k, fact_field f);
 int fact_field_required(fact_kind k, fact_field f);
 /* The field that may stand in for a required one (FF__COUNT: none): a payment's
@@ -96,7 +113,8 @@ int fact_kind_is_stream(fact_kind k);
 
 void fact_init(fact *ft, fact_kind k);
 void fact_clear(fact *ft); /* frees owned strings, keeps kind */
-int fact_copy(fact *dst, const fact *src); /* deep copy; 0 ok, -1 out of memory */
+/* Deep copy (ENUM values share the static spelling); 0 ok, -1 out of memory. */
+int fact_copy(fact *dst, const fact *src);
 
 /* Set a field from text, converting to the field's type (dates and months in any
  * format conv_* accepts, money as integer fen, bools as 1/0/true/false/是/否).
@@ -118,6 +136,9 @@ void fact_normalize_identity(fact *ft, name_normalizer *nn, int today);
 void fact_normalize_id(fact *ft, int today);
 /* Only name_norm (replaced): for a fact whose id was normalized already. */
 void fact_normalize_name(fact *ft, name_normalizer *nn);
+/* When name_norm is a copy of the name's text, frees it and points name_norm
+ * at the name's string (one allocation fewer per held fact). Idempotent. */
+void fact_share_name_norm(fact *ft);
 
 /* --- plausibility of a record's values (hostile or broken sources) -------- */
 /* Per-source limits on input; the field and record sizes are applied by the

@@ -35,6 +35,24 @@ int factset_add(factset *fs, fact *f) {
         fs->facts = nf;
         fs->cap = ncap;
     }
+    /* The set's copy of the source's name (sources are few: a linear search). */
+    if (f->source && !f->source_shared) {
+        size_t j = 0;
+        while (j < fs->nsources && strcmp(fs->sources[j], f->source) != 0) j++;
+        if (j == fs->nsources) {
+            char **ns = realloc(fs->sources, (fs->nsources + 1) * sizeof *ns);
+            if (!ns) {
+                gg_error("factset", "out of memory adding a source name");
+                return -1;
+            }
+            fs->sources = ns;
+            fs->sources[fs->nsources++] = f->source; /* taken over */
+        } else {
+            free(f->source);
+        }
+        f->source = fs->sources[j];
+        f->source_shared = 1;
+    }
     if (fs->person_of) factset_clear_resolution(fs);
     /* Move: the set takes every owned pointer; the caller's struct is reset. */
     fs->facts[fs->nfacts++] = *f;
@@ -48,6 +66,8 @@ void factset_free(factset *fs) {
     if (!fs) return;
     for (size_t i = 0; i < fs->nfacts; i++) fact_clear(&fs->facts[i]);
     free(fs->facts);
+    for (size_t j = 0; j < fs->nsources; j++) free(fs->sources[j]);
+    free(fs->sources);
     factset_clear_resolution(fs);
     memset(fs, 0, sizeof *fs);
 }

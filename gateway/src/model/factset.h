@@ -35,9 +35,15 @@ typedef struct factset {
     size_t npersons;
     int *by_person;        /* fact indices grouped by person ... */
     size_t *by_person_off; /* ... person p owns by_person[off[p] .. off[p+1]) */
+    /* One copy of each source's name, owned; the facts point at it
+     * (fact.source_shared): a source's name is not held once per fact. */
+    char **sources;
+    size_t nsources;
 } factset;
 
-int factset_add(factset *fs, fact *f); /* 0 ok, -1 out of memory */
+/* Moves f into the set (f is left empty); its source's name is then the set's
+ * copy. 0 ok, -1 out of memory (f is left as it was). */
+int factset_add(factset *fs, fact *f);
 /* Drops what identity_resolve() built (persons, links, per-person lists). */
 void factset_clear_resolution(factset *fs);
 void factset_free(factset *fs);

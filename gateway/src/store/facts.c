@@ -31,9 +31,16 @@ uint64_t state_fact_hash(const fact *f) {
     for (int i = 0; i < FF__COUNT; i++) {
         const fact_val *v = &f->f[i];
         if (!FACT_HAS(f, i)) continue;
+        /* The bytes hashed since fact_val held both an integer and a string:
+         * a text field as integer 0 and its string, any other as its integer
+         * and no string. Stored hashes depend on it: keep it exactly. */
+        int64_t iv = 0;
+        const char *sv = NULL;
+        if (fact_field_is_text((fact_field)i)) sv = v->s;
+        else iv = v->i;
         h = fnv1a64_update(h, &i, sizeof i);
-        h = fnv1a64_update(h, &v->i, sizeof v->i);
-        h = fnv_str(h, v->s);
+        h = fnv1a64_update(h, &iv, sizeof iv);
+        h = fnv_str(h, sv);
     }
     h = fnv_str(h, f->raw_json);
     /* the id's reading depends on the day (a birth date in the future) */
@@ -255,6 +262,7 @@ static int facts_rows_each(state *st, const char *op, sqlite3_stmt *s, int (*fn)
             ret = -1;
             break;
         }
+        fact_share_name_norm(&f); /* most folded names are the name itself */
         /* f and everything it points to now belongs to the callback. */
         if (fn(ud, &f) != 0) break;
     }

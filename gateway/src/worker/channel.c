@@ -557,11 +557,14 @@ static int decode_fact(cur *c, const char *source, uint32_t *stream, fact *f) {
             if (!utf8_ok((const unsigned char *)s, sl)) return cerr(c, "field '%s': not valid UTF-8", fname);
             if (ft == FT_ENUM) {
                 const char *const *vals = fact_enum_values(f->kind, (fact_field)fid);
-                int ok = 0;
-                for (int i = 0; vals && vals[i] && !ok; i++) ok = strlen(vals[i]) == sl && memcmp(vals[i], s, sl) == 0;
-                if (!ok) return cerr(c, "field '%s': value not one of its enum values", fname);
+                const char *match = NULL;
+                for (int i = 0; vals && vals[i] && !match; i++)
+                    if (strlen(vals[i]) == sl && memcmp(vals[i], s, sl) == 0) match = vals[i];
+                if (!match) return cerr(c, "field '%s': value not one of its enum values", fname);
+                f->f[fid].s = (char *)match; /* the registry's spelling, never freed (model/fact.h) */
+            } else if ((f->f[fid].s = dup_n(s, sl)) == NULL) {
+                return cerr(c, "out of memory");
             }
-            if ((f->f[fid].s = dup_n(s, sl)) == NULL) return cerr(c, "out of memory");
             FACT_MARK(f, fid);
         } else {
             uint64_t z = 0;
@@ -589,6 +592,7 @@ static int decode_fact(cur *c, const char *source, uint32_t *stream, fact *f) {
         if (get_span(c, &s, &sl, "name_norm")) return -1;
         if (!utf8_ok((const unsigned char *)s, sl)) return cerr(c, "name_norm: not valid UTF-8");
         if ((f->name_norm = dup_n(s, sl)) == NULL) return cerr(c, "out of memory");
+        fact_share_name_norm(f); /* most folded names are the name itself */
     }
     if (flags & FF_HAS_RAW) {
         if (get_span(c, &s, &sl, "raw_json")) return -1;
