@@ -380,6 +380,12 @@ psql_hr "SELECT 1" >/dev/null
 psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d hr \
   -c "BEGIN; LOCK TABLE yl_ffmx IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(20); COMMIT;" >/dev/null 2>&1 &
 lpid=$!
+# the lock must be held before the cycle starts, or a loaded machine lets the
+# cycle read the table first and the test sees no block
+for _ in $(seq 50); do
+  [ "$(psql_hr "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'yl_ffmx' AND l.mode = 'AccessExclusiveLock' AND l.granted")" -ge 1 ] && break
+  sleep 0.1
+done
 "$gg" -c "$conf" run --once --no-push >"$work/kp1.out" 2>"$work/kp1.err" &
 gpid=$!
 blocked=0
