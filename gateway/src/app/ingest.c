@@ -114,8 +114,11 @@ int ingest_fact(void *ud, const char *stream, fact *f) {
         return 1;
     }
     /* The raw values (evidence) come with the fact from the worker, which
-     * built them from the row; the content hash covers their text. */
-    if (!f->raw_json) f->raw_json = adapter_raw_json(p->ad);
+     * built them from the row. A fact handed over by the adapter directly
+     * carries its row's raw hash (which the content hash covers): its raw
+     * JSON is built only when it is written. Without one (an HTTP item, an
+     * emitted table) the content hash covers the raw JSON's text. */
+    if (!f->raw_json && !f->raw_hash) f->raw_json = adapter_raw_json(p->ad);
     uint64_t hash = state_fact_hash(f), stored = 0;
     int found = 0;
     if (!p->fresh && state_fact_stored_hash(p->ctx->st, f, &stored, &found)) {
@@ -130,6 +133,7 @@ int ingest_fact(void *ud, const char *stream, fact *f) {
     /* A worker folds the name of every fact it sends (app/pull.c): the core
      * folds only a fact handed over without it. */
     if (!f->name_norm || !FACT_HAS(f, FF_NAME)) fact_normalize_name(f, p->ctx->nn); /* id read on entry */
+    if (!f->raw_json) f->raw_json = adapter_raw_json(p->ad);
     if (state_fact_put_hashed(p->ctx->st, f, p->cycle, hash)) {
         p->failed = 1;
         return 1;

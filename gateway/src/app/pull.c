@@ -2,9 +2,10 @@
  *
  * Child side: child_pull() runs a source's planned streams through the
  * adapter runtime (which the parent loaded before the fork), filters payment
- * and income rows by the inherited interest set, attaches each sent fact's raw
- * values, sends only the ref hash of a kept record stored unchanged (the
- * inherited pull_known tables), folds the names of the facts it sends, runs
+ * and income rows by the inherited interest set, sends only the ref hash of a
+ * kept record stored unchanged (the inherited pull_known tables; the row's
+ * raw hash stands for its raw values, so no raw JSON is built for it),
+ * attaches each sent fact's raw values, folds the names of the facts it sends, runs
  * an incremental stream's lookups, and ends every stream with its row count,
  * watermark and counts, or with its failure.
  *
@@ -132,6 +133,7 @@ typedef struct child_sink {
     fact_kind kind;           /* the stream's */
     const pull_known *known;  /* what is stored of (source, kind); NULL: nothing */
     long skipped;
+    long raw_built; /* raw JSON built (records sent, never one found unchanged) */
     int broken;   /* a channel write failed */
 } child_sink;
 
@@ -159,7 +161,13 @@ static int child_fact(void *ud, const char *stream, fact *f) {
             return 0;
         }
     }
-    if (!f->raw_json) f->raw_json = adapter_raw_json(c->ad);
+    /* A row carries its raw hash (the adapter's): its raw JSON is built only
+     * when it is sent. A record without one (an HTTP item, an emitted table)
+     * is hashed over its raw JSON's text. */
+    if (!f->raw_hash && !f->raw_json) {
+        f->raw_json = adapter_raw_json(c->ad);
+        c->raw_built++;
+    }
     /* The core's decision for a kept record (ingest_fact), on what it held
      * before the pull: the same content hash over the same fact, id read
      * the same day. An invalid id is quarantined every cycle, so it goes on. */
@@ -178,6 +186,11 @@ static int child_fact(void *ud, const char *stream, fact *f) {
             /* sent: from now on the core compares this ref (it may write it) */
             slot[0] = KNOWN_GONE;
         }
+    }
+    /* The raw values travel with a fact sent (evidence, quarantine). */
+    if (!f->raw_json) {
+        f->raw_json = adapter_raw_json(c->ad);
+        c->raw_built++;
     }
     /* Folded here, on the worker's core: the core stores it as sent. */
     fact_normalize_name(f, c->flt->nn); /* the id was read above */
@@ -256,7 +269,7 @@ static int child_pull(ch_writer *w, void *ud, char *err, size_t errsz) {
             goto broken;
         }
         ch_stream_stats st = {.skipped = (uint64_t)cs.skipped, .lookup_ids = (uint64_t)lids,
-                              .lookup_rows = (uint64_t)lrows};
+                              .lookup_rows = (uint64_t)lrows, .raw_built = (uint64_t)cs.raw_built};
         int wr = ch_stream_end_ex(w, (uint32_t)k, (uint64_t)(rows < 0 ? 0 : rows), rc ? NULL : wm_out, &st,
                                   rc ? (e[0] ? e : "the stream failed") : NULL);
         free(wm_out);
@@ -338,7 +351,7 @@ static void apply(run *R, size_t i, ch_frame *fr) {
         pull_stream_end e = {.begun = 1, .ok = !fr->failed, .error = fr->failed ? fr->text : NULL,
                              .rows = (long)fr->count, .watermark = fr->watermark,
                              .skipped = (long)fr->stats.skipped, .lookup_ids = (long)fr->stats.lookup_ids,
-                             .lookup_rows = (long)fr->stats.lookup_rows};
+                             .lookup_rows = (long)fr->stats.lookup_rows, .raw_built = (long)fr->stats.raw_built};
         end_stream(R, i, s->cur, &e);
         s->cur = -1;
         R->owner = -1;

@@ -44,6 +44,7 @@ typedef struct pull_stream_end {
     const char *watermark;  /* NULL when none */
     long skipped;           /* rows the worker dropped as not of interest */
     long lookup_ids, lookup_rows;
+    long raw_built;         /* records whose raw JSON the worker built (it sent them) */
 } pull_stream_end;
 
 /* The consumer: called in the parent, one stream at a time. */

@@ -7,6 +7,7 @@
  * conversions never allocate and never use floating point; fact_set_text only
  * allocates the copy of a TEXT/ENUM value the fact then owns. */
 #include "model/fact.h"
+#include "core/hash.h"
 #include "core/util.h"
 #include "model/money.h"
 
@@ -198,6 +199,7 @@ int fact_copy(fact *dst, const fact *src) {
     dst->source = xstrdup(src->source);
     dst->ref = xstrdup(src->ref);
     dst->raw_json = xstrdup(src->raw_json);
+    dst->raw_hash = src->raw_hash;
     dst->name_norm = xstrdup(src->name_norm);
     dst->set = src->set;
     for (int f = 0; f < FF__COUNT; f++) {
@@ -206,6 +208,32 @@ int fact_copy(fact *dst, const fact *src) {
     }
     return 0;
 }
+
+/* ---- the record's raw hash ----------------------------------------------- */
+
+static uint64_t raw_hash_nonzero(uint64_t h) { return h ? h : 1; }
+
+uint64_t fact_raw_hash_row(int ncols, const char *const *names, const char *const *vals) {
+    uint64_t h = GG_FNV_OFFSET;
+    for (int i = 0; i < ncols; i++) {
+        const char *n = names[i] ? names[i] : "";
+        h = fnv1a64_update(h, n, strlen(n) + 1);
+        if (vals[i]) {
+            h = fnv1a64_update(h, "\x01", 1);
+            h = fnv1a64_update(h, vals[i], strlen(vals[i]) + 1);
+        } else {
+            h = fnv1a64_update(h, "\x02", 1);
+        }
+    }
+    return raw_hash_nonzero(h);
+}
+
+uint64_t fact_raw_hash_text(const char *raw_json) {
+    if (!raw_json) return raw_hash_nonzero(fnv1a64_update(GG_FNV_OFFSET, "\xff", 1));
+    return raw_hash_nonzero(fnv1a64_update(GG_FNV_OFFSET, raw_json, strlen(raw_json) + 1));
+}
+
+uint64_t fact_raw_hash(const fact *f) { return f->raw_hash ? f->raw_hash : fact_raw_hash_text(f->raw_json); }
 
 /* ---- setting fields ------------------------------------------------------ */
 

@@ -35,7 +35,10 @@ uint64_t state_fact_hash(const fact *f) {
         h = fnv1a64_update(h, &v->i, sizeof v->i);
         h = fnv_str(h, v->s);
     }
-    h = fnv_str(h, f->raw_json);
+    /* the raw values: the record's hash as read (model/fact.h), so that an
+     * unchanged row is recognized without building its raw JSON */
+    uint64_t rh = fact_raw_hash(f);
+    h = fnv1a64_update(h, &rh, sizeof rh);
     /* the id's reading depends on the day (a birth date in the future) */
     int ist = (int)f->id_status;
     h = fnv1a64_update(h, &ist, sizeof ist);
