@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "core/hash.h"
 #include "model/fact.h"
 #include "model/money.h"
 
@@ -919,6 +920,20 @@ static void test_raw_hash(void **state) {
     /* the same values under swapped names */
     const char *n3[3] = {"XM", "SFZH", "DZ"}, *v3[3] = {"张三", "420501195003121233", ""};
     assert_true(fact_raw_hash_row(3, n3, v3) != h);
+    /* gg_hash64: every length of a buffer, and every bit flipped in it */
+    unsigned char buf[24];
+    for (size_t i = 0; i < sizeof buf; i++) buf[i] = (unsigned char)(i * 37);
+    uint64_t seen[sizeof buf + 1 + 8 * sizeof buf];
+    size_t ns = 0;
+    for (size_t len = 0; len <= sizeof buf; len++) seen[ns++] = gg_hash64_update(GG_HASH64_SEED, buf, len);
+    for (size_t bit = 0; bit < 8 * sizeof buf; bit++) {
+        buf[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+        seen[ns++] = gg_hash64_update(GG_HASH64_SEED, buf, sizeof buf);
+        buf[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+    }
+    for (size_t i = 0; i < ns; i++)
+        for (size_t j = i + 1; j < ns; j++)
+            if (seen[i] == seen[j]) fail_msg("gg_hash64: inputs %zu and %zu collide", i, j);
     assert_true(fact_raw_hash_text(NULL) != 0);
     assert_true(fact_raw_hash_text("{}") != fact_raw_hash_text(NULL));
     assert_true(fact_raw_hash_text("{}") != fact_raw_hash_text("{ }"));

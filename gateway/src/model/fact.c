@@ -214,23 +214,20 @@ int fact_copy(fact *dst, const fact *src) {
 static uint64_t raw_hash_nonzero(uint64_t h) { return h ? h : 1; }
 
 uint64_t fact_raw_hash_row(int ncols, const char *const *names, const char *const *vals) {
-    uint64_t h = GG_FNV_OFFSET;
+    uint64_t h = GG_HASH64_SEED;
     for (int i = 0; i < ncols; i++) {
         const char *n = names[i] ? names[i] : "";
-        h = fnv1a64_update(h, n, strlen(n) + 1);
-        if (vals[i]) {
-            h = fnv1a64_update(h, "\x01", 1);
-            h = fnv1a64_update(h, vals[i], strlen(vals[i]) + 1);
-        } else {
-            h = fnv1a64_update(h, "\x02", 1);
-        }
+        h = gg_hash64_update(h, n, strlen(n) + 1);
+        /* a value's call starts from the state marked 1, SQL NULL's (no
+         * bytes) from the state marked 2: "" (one NUL byte) is not NULL */
+        h = vals[i] ? gg_hash64_update(h ^ 1, vals[i], strlen(vals[i]) + 1) : gg_hash64_update(h ^ 2, NULL, 0);
     }
     return raw_hash_nonzero(h);
 }
 
 uint64_t fact_raw_hash_text(const char *raw_json) {
-    if (!raw_json) return raw_hash_nonzero(fnv1a64_update(GG_FNV_OFFSET, "\xff", 1));
-    return raw_hash_nonzero(fnv1a64_update(GG_FNV_OFFSET, raw_json, strlen(raw_json) + 1));
+    if (!raw_json) return raw_hash_nonzero(gg_hash64_update(GG_HASH64_SEED ^ 2, NULL, 0));
+    return raw_hash_nonzero(gg_hash64_update(GG_HASH64_SEED ^ 1, raw_json, strlen(raw_json) + 1));
 }
 
 uint64_t fact_raw_hash(const fact *f) { return f->raw_hash ? f->raw_hash : fact_raw_hash_text(f->raw_json); }

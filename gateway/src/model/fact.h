@@ -117,11 +117,12 @@ int fact_set_int(fact *ft, fact_field f, int64_t v, char *err, size_t errsz);
 int fact_check(const fact *ft, char *err, size_t errsz);
 /* Canonical fields as a JSON object text (malloc'd): {"id_no":"...","amount":123}. */
 char *fact_fields_json(const fact *ft);
-/* A record's raw_hash (never 0). Of a row as read: its column names and values
- * in order, each name NUL-terminated, then a value as 0x01 + its bytes + NUL
- * or SQL NULL as 0x02 (so NULL differs from "", and no shift of bytes between
- * a name and a value collides). Of a raw JSON text: the text's FNV-1a (NULL:
- * a fixed marker); a fact with raw_hash 0 counts as this of its raw_json, so
+/* A record's raw_hash (never 0; gg_hash64 of core/hash.h). Of a row as read:
+ * its column names and values in order, each name and value NUL-terminated
+ * and hashed on its own (the length is mixed in), a value marked apart from
+ * SQL NULL (so NULL differs from "", and no shift of bytes between a name
+ * and a value collides). Of a raw JSON text: the text's hash (NULL: a fixed
+ * one); a fact with raw_hash 0 counts as this of its raw_json, so
  * a fact built from a JSON item or a Lua table (raw_json only) and the same
  * fact carrying the hash agree. */
 uint64_t fact_raw_hash_row(int ncols, const char *const *names, const char *const *vals);
