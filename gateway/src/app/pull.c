@@ -113,6 +113,10 @@ int pull_known_load(pull_known *k, state *st, const char *source, fact_kind kind
     return 0;
 }
 
+void pull_known_prefetch(const pull_known *k, uint64_t ref_hash) {
+    if (k->cap) __builtin_prefetch(&k->slot[2 * known_home(k, ref_hash)]);
+}
+
 void pull_known_free(pull_known *k) {
     free(k->slot);
     memset(k, 0, sizeof *k);
@@ -146,9 +150,9 @@ static int child_fact(void *ud, const char *stream, fact *f) {
          * about no subject of interest, with a valid (or no) id and agreeing
          * with the register are dropped here; kept rows, invalid ids
          * (quarantined by the core) and possible conflicts cross the channel. */
-        char id18[IDENT_LEN + 1];
-        ident_status ist =
-            FACT_HAS(f, FF_ID_NO) ? ident_normalize(f->f[FF_ID_NO].s, c->flt->today, id18) : ID_EMPTY;
+        fact_normalize_id(f, c->flt->today); /* once: what the core reads too */
+        ident_status ist = f->id_status;
+        const char *id18 = f->id_norm;
         int keep = ist == ID_OK && strmap_has(c->flt->ids, id18);
         if (!keep && FACT_HAS(f, FF_CASE) && f->f[FF_CASE].s) keep = strmap_has(c->flt->cases, f->f[FF_CASE].s);
         sure = keep;
@@ -161,6 +165,14 @@ static int child_fact(void *ud, const char *stream, fact *f) {
             return 0;
         }
     }
+    int lookup = c->known && f->ref && f->kind == c->kind;
+    uint64_t rh = 0;
+    if (lookup) {
+        /* the table is larger than the caches: its slot is fetched while
+         * the id is read and the fact hashed */
+        rh = state_ref_hash(f->ref);
+        pull_known_prefetch(c->known, rh);
+    }
     /* A row carries its raw hash (the adapter's): its raw JSON is built only
      * when it is sent. A record without one (an HTTP item, an emitted table)
      * is hashed over its raw JSON's text. */
@@ -171,12 +183,13 @@ static int child_fact(void *ud, const char *stream, fact *f) {
     /* The core's decision for a kept record (ingest_fact), on what it held
      * before the pull: the same content hash over the same fact, id read
      * the same day. An invalid id is quarantined every cycle, so it goes on. */
-    fact_normalize_id(f, c->flt->today);
-    if (c->known && f->ref && f->kind == c->kind) {
-        uint64_t rh = state_ref_hash(f->ref);
+    if (!c->flt->phase_stream) fact_normalize_id(f, c->flt->today); /* phase 2 read it above */
+    if (lookup) {
+        int may_skip = sure && (f->id_status == ID_OK || f->id_status == ID_EMPTY);
+        uint64_t fh = may_skip ? state_fact_hash(f) : 0;
         uint64_t *slot = pull_known_find(c->known, rh);
         if (slot) {
-            if (sure && (f->id_status == ID_OK || f->id_status == ID_EMPTY) && slot[1] == state_fact_hash(f)) {
+            if (may_skip && slot[1] == fh) {
                 if (ch_seen(c->w, c->stream, rh)) {
                     c->broken = 1;
                     return 1;
