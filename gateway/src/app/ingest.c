@@ -113,11 +113,11 @@ int ingest_fact(void *ud, const char *stream, fact *f) {
         p->failed = 1;
         return 1;
     }
-    /* The raw values (evidence) come with the fact from the worker, which
-     * built them from the row. A fact handed over by the adapter directly
-     * carries its row's raw hash (which the content hash covers): its raw
-     * JSON is built only when it is written. Without one (an HTTP item, an
-     * emitted table) the content hash covers the raw JSON's text. */
+    /* The raw values (evidence) come with each fact a worker sends, and a
+     * row's raw hash (model/fact.h), which the content hash covers. A fact
+     * handed over by the adapter directly with a raw hash gets its raw JSON
+     * only when it is written; one without (an HTTP item, an emitted table)
+     * is hashed over its raw JSON's text. */
     if (!f->raw_json && !f->raw_hash) f->raw_json = adapter_raw_json(p->ad);
     uint64_t hash = state_fact_hash(f), stored = 0;
     int found = 0;
