@@ -64,8 +64,14 @@ int utf8_valid(const char *s, size_t len) {
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
     while (p < end) {
         unsigned c = *p;
-        if (c < 0x80) { /* ASCII */
+        if (c < 0x80) { /* ASCII: eight bytes at a time while they all are */
             p++;
+            while (end - p >= 8) {
+                uint64_t w;
+                memcpy(&w, p, 8);
+                if (w & 0x8080808080808080ULL) break;
+                p += 8;
+            }
             continue;
         }
         size_t left = (size_t)(end - p);
