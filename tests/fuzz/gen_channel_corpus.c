@@ -32,6 +32,7 @@ static void fill(fact *f, fact_kind k) {
     f->id_status = ID_BAD_CHECK;
     strcpy(f->id_clean, "420501195003121234");
     f->name_norm = strdup("张三");
+    f->raw_hash = 0x0123456789abcdefULL;
 }
 
 int main(int argc, char **argv) {

@@ -50,7 +50,7 @@ static void sink_close(sink *s) {
 
 static int fact_equal(const fact *a, const fact *b) {
 #define SEQ(x, y) ((x) == NULL ? (y) == NULL : ((y) != NULL && strcmp((x), (y)) == 0))
-    if (a->kind != b->kind || !SEQ(a->source, b->source) || !SEQ(a->ref, b->ref) ||
+    if (a->kind != b->kind || a->raw_hash != b->raw_hash || !SEQ(a->source, b->source) || !SEQ(a->ref, b->ref) ||
         !SEQ(a->raw_json, b->raw_json) || !SEQ(a->name_norm, b->name_norm) || a->id_status != b->id_status ||
         strcmp(a->id_norm, b->id_norm) != 0 || strcmp(a->id_clean, b->id_clean) != 0)
         return 0;
@@ -100,6 +100,7 @@ static void full_fact(fact *f, fact_kind k, int variant) {
         strcpy(f->id_norm, "");
         strcpy(f->id_clean, "42050119500312123X");
         f->name_norm = strdup("张三");
+        f->raw_hash = variant & 1 ? 0x8000000000000001ULL : 0x0123456789abcdefULL;
     }
     assert_int_equal(fact_check(f, err, sizeof err), 0);
 }
@@ -162,7 +163,8 @@ static void test_round_trip_every_kind(void **state) {
         }
         assert_int_equal(ch_reject(s.w, (uint32_t)v, v ? "R9" : NULL, "missing required field 'amount'",
                                    v ? "{\"JE\":\"\"}" : NULL), 0);
-        assert_int_equal(ch_stream_end(s.w, (uint32_t)v, 9, v ? "2024-03-01\x1fR9" : NULL), 0);
+        ch_stream_stats sst = {.skipped = 1, .lookup_ids = 2, .lookup_rows = 3, .raw_built = 4};
+        assert_int_equal(ch_stream_end_ex(s.w, (uint32_t)v, 9, v ? "2024-03-01\x1fR9" : NULL, v ? &sst : NULL, NULL), 0);
     }
     assert_int_equal(ch_log(s.w, 2, "page 3 of 7"), 0);
     assert_int_equal(ch_done(s.w), 0);
@@ -191,9 +193,16 @@ static void test_round_trip_every_kind(void **state) {
         if (fr.type == CH_STREAM_END && fr.stream == 1) {
             assert_string_equal(fr.watermark, "2024-03-01\x1fR9");
             assert_int_equal(fr.count, 9);
+            assert_true(fr.has_stats);
+            assert_int_equal(fr.stats.skipped, 1);
+            assert_int_equal(fr.stats.lookup_rows, 3);
+            assert_int_equal(fr.stats.raw_built, 4);
             seen_end++;
         }
-        if (fr.type == CH_STREAM_END && fr.stream == 0) assert_null(fr.watermark);
+        if (fr.type == CH_STREAM_END && fr.stream == 0) {
+            assert_null(fr.watermark);
+            assert_false(fr.has_stats);
+        }
         if (fr.type == CH_REJECT && fr.stream == 1) {
             assert_string_equal(fr.ref, "R9");
             assert_string_equal(fr.text, "missing required field 'amount'");
@@ -497,7 +506,19 @@ static void test_corrupt_frames(void **state) {
     /* other frame payloads */
     CASE((bb_u8(&p, 9), bb_str(&p, "x"), bb_frame(&x, CH_LOG, &p)), 0, "unknown log level 9");
     CASE((bb_u8(&p, 77), bb_var(&p, 0), bb_str(&p, "x"), bb_frame(&x, CH_ERROR, &p)), 0, "unknown error code 77");
-    CASE((bb_var(&p, 0), bb_var(&p, 1), bb_u8(&p, 8), bb_frame(&x, CH_STREAM_END, &p)), 0, "unknown flag bits 0x08");
+    CASE((bb_var(&p, 0), bb_var(&p, 1), bb_u8(&p, 16), bb_frame(&x, CH_STREAM_END, &p)), 0, "unknown flag bits 0x10");
+    CASE((bb_var(&p, 0), bb_var(&p, 1), bb_u8(&p, 8), bb_var(&p, 3), bb_frame(&x, CH_STREAM_END, &p)), 0,
+         "raw-built count without the stats");
+    /* the raw hash: 8 bytes, never 0 */
+    {
+        bb q = {0};
+        bb_var(&q, 0); bb_u8(&q, FK_PAYMENT); bb_u8(&q, 0x10); bb_var(&q, 4); payment_fields(&q);
+        CASE((begin0(&x), memcpy(p.b, q.b, q.n), p.n = q.n, bb_u8(&p, 1), bb_u8(&p, 2), bb_frame(&x, CH_FACT, &p)), 1,
+             "truncated: raw hash missing");
+        CASE((begin0(&x), memcpy(p.b, q.b, q.n), p.n = q.n, bb_var(&p, 0), bb_var(&p, 0), bb_var(&p, 0), bb_var(&p, 0),
+              bb_var(&p, 0), bb_var(&p, 0), bb_var(&p, 0), bb_var(&p, 0), bb_frame(&x, CH_FACT, &p)),
+             1, "raw hash 0");
+    }
     CASE((bb_var(&p, 0), bb_frame(&x, CH_STREAM_BEGIN, &p)), 0, "truncated varint (stream name)");
     /* protocol */
     CASE((payment_head(&p, 4), payment_fields(&p), bb_frame(&x, CH_FACT, &p)), 0, "FACT for stream 0 outside");

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "core/hash.h"
 #include "model/fact.h"
 #include "model/money.h"
 
@@ -937,8 +938,64 @@ static void test_plausible(void **state) {
     assert_int_equal(l.max_date, date_today() + 10000);
 }
 
+/* A row's raw hash: any column name or value changed, a NULL for an empty
+ * value, a byte moved between a name and a value, or a column added changes
+ * it; never 0. A fact without one counts as its raw JSON text's hash. */
+static void test_raw_hash(void **state) {
+    (void)state;
+    const char *names[3] = {"SFZH", "XM", "DZ"};
+    const char *vals[3] = {"420501195003121233", "张三", ""};
+    uint64_t h = fact_raw_hash_row(3, names, vals);
+    assert_true(h != 0);
+    assert_true(h == fact_raw_hash_row(3, names, vals));
+    const char *v2[3] = {"420501195003121233", "张四", ""};
+    assert_true(h != fact_raw_hash_row(3, names, v2));
+    const char *n2[3] = {"SFZH", "xm", "DZ"};
+    assert_true(h != fact_raw_hash_row(3, n2, vals));
+    const char *vnull[3] = {"420501195003121233", "张三", NULL};
+    assert_true(h != fact_raw_hash_row(3, names, vnull));
+    /* "ab" = "c" vs "a" = "bc" */
+    const char *na[1] = {"ab"}, *va[1] = {"c"}, *nb[1] = {"a"}, *vb[1] = {"bc"};
+    assert_true(fact_raw_hash_row(1, na, va) != fact_raw_hash_row(1, nb, vb));
+    assert_true(fact_raw_hash_row(2, names, vals) != h);
+    /* the same values under swapped names */
+    const char *n3[3] = {"XM", "SFZH", "DZ"}, *v3[3] = {"张三", "420501195003121233", ""};
+    assert_true(fact_raw_hash_row(3, n3, v3) != h);
+    /* gg_hash64: every length of a buffer, and every bit flipped in it */
+    unsigned char buf[24];
+    for (size_t i = 0; i < sizeof buf; i++) buf[i] = (unsigned char)(i * 37);
+    uint64_t seen[sizeof buf + 1 + 8 * sizeof buf];
+    size_t ns = 0;
+    for (size_t len = 0; len <= sizeof buf; len++) seen[ns++] = gg_hash64_update(GG_HASH64_SEED, buf, len);
+    for (size_t bit = 0; bit < 8 * sizeof buf; bit++) {
+        buf[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+        seen[ns++] = gg_hash64_update(GG_HASH64_SEED, buf, sizeof buf);
+        buf[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+    }
+    for (size_t i = 0; i < ns; i++)
+        for (size_t j = i + 1; j < ns; j++)
+            if (seen[i] == seen[j]) fail_msg("gg_hash64: inputs %zu and %zu collide", i, j);
+    assert_true(fact_raw_hash_text(NULL) != 0);
+    assert_true(fact_raw_hash_text("{}") != fact_raw_hash_text(NULL));
+    assert_true(fact_raw_hash_text("{}") != fact_raw_hash_text("{ }"));
+    fact f;
+    fact_init(&f, FK_PERSON);
+    assert_true(fact_raw_hash(&f) == fact_raw_hash_text(NULL));
+    f.raw_json = strdup("{\"XM\":\"张三\"}");
+    assert_true(fact_raw_hash(&f) == fact_raw_hash_text("{\"XM\":\"张三\"}"));
+    f.raw_hash = h;
+    assert_true(fact_raw_hash(&f) == h);
+    fact g;
+    assert_int_equal(fact_copy(&g, &f), 0);
+    assert_true(g.raw_hash == h);
+    fact_clear(&g);
+    fact_clear(&f);
+    assert_true(f.raw_hash == 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_raw_hash),
         cmocka_unit_test(test_registry_matches_spec),
         cmocka_unit_test(test_names_and_parse),
         cmocka_unit_test(test_field_types),

@@ -473,6 +473,33 @@ static void test_utf8_valid(void **state) {
     assert_false(utf8_valid("\xe5\xbc\xa0", 2));         /* len cuts a character */
     assert_false(utf8_valid("a\xffz", 3));
     assert_true(utf8_valid("a\0b", 3));                  /* NUL is a valid code point */
+    /* long ASCII runs (checked a word at a time) with a bad or a multibyte
+     * sequence at every position */
+    char run[40];
+    for (size_t at = 0; at + 3 <= sizeof run; at++) {
+        memset(run, 'a', sizeof run);
+        run[at] = (char)0xff;
+        if (utf8_valid(run, sizeof run)) fail_msg("0xff at %zu accepted", at);
+        memcpy(run + at, "\xe5\xbc\xa0", 3);
+        if (!utf8_valid(run, sizeof run)) fail_msg("U+5F20 at %zu refused", at);
+        run[at + 2] = 'a'; /* cut short */
+        if (utf8_valid(run, sizeof run)) fail_msg("truncated sequence at %zu accepted", at);
+    }
+    /* every sequence of up to three bytes: the same verdict as decoding it */
+    unsigned char b[3];
+    for (unsigned long v = 0; v < (1ul << 24); v++) {
+        b[0] = (unsigned char)(v >> 16), b[1] = (unsigned char)(v >> 8), b[2] = (unsigned char)v;
+        for (size_t len = 1; len <= 3; len++) {
+            int want = 1;
+            uint32_t cp;
+            for (size_t i = 0; i < len && want;) {
+                size_t n = utf8_decode(b + i, len - i, &cp);
+                want = n > 0;
+                i += n;
+            }
+            if (utf8_valid((const char *)b, len) != want) fail_msg("%02x %02x %02x (%zu bytes)", b[0], b[1], b[2], len);
+        }
+    }
 }
 
 int main(void) {

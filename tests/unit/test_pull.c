@@ -32,6 +32,7 @@ typedef struct seen {
     size_t open_stream;
     int overlaps, wrong_stream;
     long facts[3][2];       /* per job and stream */
+    long raw_built[3][2];   /* raw JSON the worker built, per job and stream */
     int ended[3][2], ok[3][2], begun[3][2];
     char error[3][2][600];
 } seen;
@@ -70,6 +71,7 @@ static void c_end(void *ud, size_t job, size_t stream, const pull_stream_end *e)
     s->ended[job][stream]++;
     s->ok[job][stream] = e->ok;
     s->begun[job][stream] = e->begun;
+    s->raw_built[job][stream] = e->raw_built;
     snprintf(s->error[job][stream], sizeof s->error[job][stream], "%s", e->error ? e->error : "");
 }
 
@@ -222,6 +224,7 @@ static void split_case(size_t mem_bound) {
         jobs[i] = (pull_job){.name = "s", .ad = ad, .nstreams = 1, .streams = &streams[i], .wm_in = &wm[i],
                              .lookup_mark = &marks[i]};
         jobs[i].lim.deadline_s = i == 0 ? 2 : 60;
+        jobs[i].lim.cpu_s = 60; /* the wall deadline, not RLIMIT_CPU (default: the deadline), ends the loop */
     }
 #if defined(__SANITIZE_ADDRESS__)
     usleep(300 * 1000); /* as in run_case */
@@ -437,6 +440,90 @@ static void test_register_precheck(void **stp) {
     assert_int_equal(system(cmd), 0);
 }
 
+/* A SQL source read twice by a worker: the second time a row whose raw value
+ * changed in a column no field maps is sent again (its raw hash differs) with
+ * its new raw values, and stored anew; the rows found unchanged go as ref
+ * hashes, and the worker builds the raw JSON of none of them. */
+static void test_raw_value_change(void **stp) {
+    (void)stp;
+    char err[1024], dbpath[128], statepath[128], spec[256];
+    snprintf(dbpath, sizeof dbpath, "%s/rows.db", tmpdir);
+    snprintf(statepath, sizeof statepath, "%s/rows-state.db", tmpdir);
+    sql_exec(dbpath, "CREATE TABLE t (bh TEXT, sfzh TEXT, xm TEXT, swrq TEXT, bz TEXT);"
+                     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500)"
+                     " INSERT INTO t SELECT 'R' || i, '11010519491231002X', '张三', '2024-01-01',"
+                     " CASE WHEN i % 2 THEN 'x' ELSE NULL END FROM n;");
+    const char *ap = write_file("rows.lua", "return { streams = { deaths = { kind = 'death', conn = 'db',\n"
+                                            "  sql = [[SELECT bh, sfzh, xm, swrq, bz FROM t]], key = 'bh',\n"
+                                            "  map = { id_no = 'sfzh', name = 'xm', death_date = date 'swrq',\n"
+                                            "          basis = const 'cremation' } } } }\n");
+    snprintf(spec, sizeof spec, "odbc:Driver=SQLite3;Database=%s", dbpath);
+    gg_source_conf src;
+    memset(&src, 0, sizeof src);
+    src.name = "a";
+    src.encoding = "UTF-8";
+    src.enabled = 1;
+    src.deadline_ms = 60000;
+    src.memory_mb = 128;
+    src.conns[0] = (gg_conn_conf){.name = "db", .spec = spec};
+    src.nconns = 1;
+    adapter *ad = adapter_load(&src, ap, err, sizeof err);
+    if (!ad) fail_msg("%s", err);
+    state *st = state_open(statepath, err, sizeof err);
+    assert_non_null(st);
+    size_t stream = 0;
+    char *wm = NULL;
+    long mark = -1;
+    pull_job job = {.name = "a", .ad = ad, .nstreams = 1, .streams = &stream, .wm_in = &wm, .lookup_mark = &mark};
+    job.lim.deadline_s = 60;
+    job.read_paths[0] = tmpdir;
+#if defined(__SANITIZE_ADDRESS__)
+    usleep(300 * 1000); /* as in run_case */
+#endif
+    pull_filter flt = {.phase_stream = 0, .today = 20250630};
+    for (int round = 0; round < 3; round++) {
+        if (round > 0) assert_int_equal(pull_known_load(&job.known[FK_DEATH], st, "a", FK_DEATH), 0);
+        /* round 1: nothing changed; round 2: R7's unmapped bz, R8's from NULL to "" */
+        if (round == 2) sql_exec(dbpath, "UPDATE t SET bz = 'y' WHERE bh = 'R7'; UPDATE t SET bz = '' WHERE bh = 'R8'");
+        seen s;
+        memset(&s, 0, sizeof s);
+        s.open_job = -1;
+        s.st = st;
+        pull_apply pa = {.begin = c_begin, .fact = c_fact, .reject = c_reject, .end = c_end, .seen = c_seen, .ud = &s};
+        assert_int_equal(pull_run(&job, 1, &flt, 1, tmpdir, 0, &pa, err, sizeof err), 0);
+        if (!s.ok[0][0]) fail_msg("round %d: %s", round, s.error[0][0]);
+        long want = round == 0 ? 500 : round == 1 ? 0 : 2;
+        if (s.facts[0][0] != want || s.nseen[0] != 500 - want || s.raw_built[0][0] != want)
+            fail_msg("round %d: %ld facts, %ld seen, %ld raw JSON built; want %ld facts", round, s.facts[0][0],
+                     s.nseen[0], s.raw_built[0][0], want);
+        pull_known_free(&job.known[FK_DEATH]);
+    }
+    /* the raw values stored are the new row's, in the JSON the worker always built */
+    char *raw = NULL;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(statepath, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT raw_json FROM facts WHERE ref = ?1", -1, &q, NULL), SQLITE_OK);
+    const char *want[][2] = {{"R7", "{\"bh\":\"R7\",\"sfzh\":\"11010519491231002X\",\"xm\":\"张三\",\"swrq\":\"2024-01-01\",\"bz\":\"y\"}"},
+                             {"R8", "{\"bh\":\"R8\",\"sfzh\":\"11010519491231002X\",\"xm\":\"张三\",\"swrq\":\"2024-01-01\",\"bz\":\"\"}"},
+                             {"R6", "{\"bh\":\"R6\",\"sfzh\":\"11010519491231002X\",\"xm\":\"张三\",\"swrq\":\"2024-01-01\",\"bz\":null}"}};
+    for (int i = 0; i < 3; i++) {
+        sqlite3_bind_text(q, 1, want[i][0], -1, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+        raw = (char *)sqlite3_column_text(q, 0);
+        assert_non_null(raw);
+        assert_string_equal(raw, want[i][1]);
+        sqlite3_reset(q);
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    state_close(st);
+    adapter_free(ad);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -f %s/rows.db* %s/rows-state.db* %s/rows.lua", tmpdir, tmpdir, tmpdir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static int setup(void **state) {
     (void)state;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/gg-test-pull.XXXXXX");
@@ -459,6 +546,7 @@ int main(void) {
         cmocka_unit_test(test_unchanged_stop_at_the_worker),
         cmocka_unit_test(test_unchanged_stop_at_the_worker_spooled),
         cmocka_unit_test(test_register_precheck),
+        cmocka_unit_test(test_raw_value_change),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -462,6 +462,11 @@ int ad_map_and_emit(pull_ctx *pc) {
     }
     if (fact_plausible(f, &pc->lim, reason, sizeof reason)) return ad_reject(pc, f->ref, reason);
     if (fact_check(f, reason, sizeof reason)) return ad_reject(pc, f->ref, reason);
+    /* A row's hash stands for its raw values (model/fact.h): the sink builds
+     * the raw JSON only for a record it sends or writes. An item (HTTP) has
+     * none: its raw JSON's text is hashed. */
+    if (!pc->item && pc->row.names)
+        f->raw_hash = fact_raw_hash_row(pc->row.ncols, pc->row.names, (const char *const *)pc->row.vals);
     pc->nrows++;
     int rc = pc->sink->on_fact ? pc->sink->on_fact(pc->sink->ud, st->name, f) : 0;
     if (rc) pc->stop = 1;

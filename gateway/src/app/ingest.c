@@ -113,9 +113,12 @@ int ingest_fact(void *ud, const char *stream, fact *f) {
         p->failed = 1;
         return 1;
     }
-    /* The raw values (evidence) come with the fact from the worker, which
-     * built them from the row; the content hash covers their text. */
-    if (!f->raw_json) f->raw_json = adapter_raw_json(p->ad);
+    /* The raw values (evidence) come with each fact a worker sends, and a
+     * row's raw hash (model/fact.h), which the content hash covers. A fact
+     * handed over by the adapter directly with a raw hash gets its raw JSON
+     * only when it is written; one without (an HTTP item, an emitted table)
+     * is hashed over its raw JSON's text. */
+    if (!f->raw_json && !f->raw_hash) f->raw_json = adapter_raw_json(p->ad);
     uint64_t hash = state_fact_hash(f), stored = 0;
     int found = 0;
     if (!p->fresh && state_fact_stored_hash(p->ctx->st, f, &stored, &found)) {
@@ -130,6 +133,7 @@ int ingest_fact(void *ud, const char *stream, fact *f) {
     /* A worker folds the name of every fact it sends (app/pull.c): the core
      * folds only a fact handed over without it. */
     if (!f->name_norm || !FACT_HAS(f, FF_NAME)) fact_normalize_name(f, p->ctx->nn); /* id read on entry */
+    if (!f->raw_json) f->raw_json = adapter_raw_json(p->ad);
     if (state_fact_put_hashed(p->ctx->st, f, p->cycle, hash)) {
         p->failed = 1;
         return 1;

@@ -3,9 +3,10 @@
  * Child side: child_pull() runs a job's planned streams (one worker of a
  * source: the streams of one or more of its fact kinds) through the
  * adapter runtime (which the parent loaded before the fork), filters payment
- * and income rows by the inherited interest set, attaches each sent fact's raw
- * values, sends only the ref hash of a kept record stored unchanged (the
- * inherited pull_known tables), folds the names of the facts it sends, runs
+ * and income rows by the inherited interest set, sends only the ref hash of a
+ * kept record stored unchanged (the inherited pull_known tables; the row's
+ * raw hash stands for its raw values, so no raw JSON is built for it),
+ * attaches each sent fact's raw values, folds the names of the facts it sends, runs
  * an incremental stream's lookups, and ends every stream with its row count,
  * watermark and counts, or with its failure.
  *
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "app/ingest.h"
@@ -74,6 +76,23 @@ static int known_add(void *ud, uint64_t ref_hash, uint64_t content_hash) {
     return 0;
 }
 
+/* The zeroed slots of a table. One of many rows (a million residents: 23 MB)
+ * is larger than what the TLB maps in 4 KiB pages, and every lookup lands on
+ * a random slot: it asks for huge pages (a hint; free() releases either). */
+static uint64_t *known_alloc(size_t cap) {
+    size_t bytes = cap * 2 * sizeof(uint64_t);
+    const size_t huge = (size_t)2 << 20;
+    void *p = NULL;
+    if (bytes >= 2 * huge && posix_memalign(&p, huge, bytes) == 0) {
+#ifdef MADV_HUGEPAGE
+        (void)madvise(p, bytes, MADV_HUGEPAGE); /* before the pages are touched */
+#endif
+        memset(p, 0, bytes);
+        return p;
+    }
+    return calloc(cap, 2 * sizeof(uint64_t));
+}
+
 int pull_known_load(pull_known *k, state *st, const char *source, fact_kind kind) {
     memset(k, 0, sizeof *k);
     known_load l = {0};
@@ -87,7 +106,7 @@ int pull_known_load(pull_known *k, state *st, const char *source, fact_kind kind
         return 0;
     }
     k->cap = l.n + l.n * 3 / 7 + 1; /* load <= 0.7 */
-    k->slot = calloc(k->cap, 2 * sizeof *k->slot);
+    k->slot = known_alloc(k->cap);
     if (!k->slot) {
         gg_error(source, "out of memory loading the stored %s facts' hashes", fact_kind_name(kind));
         free(l.pairs);
@@ -113,6 +132,10 @@ int pull_known_load(pull_known *k, state *st, const char *source, fact_kind kind
     return 0;
 }
 
+void pull_known_prefetch(const pull_known *k, uint64_t ref_hash) {
+    if (k->cap) __builtin_prefetch(&k->slot[2 * known_home(k, ref_hash)]);
+}
+
 void pull_known_free(pull_known *k) {
     free(k->slot);
     memset(k, 0, sizeof *k);
@@ -133,6 +156,7 @@ typedef struct child_sink {
     fact_kind kind;           /* the stream's */
     const pull_known *known;  /* what is stored of (source, kind); NULL: nothing */
     long skipped;
+    long raw_built; /* raw JSON built (records sent, never one found unchanged) */
     int broken;   /* a channel write failed */
 } child_sink;
 
@@ -145,9 +169,9 @@ static int child_fact(void *ud, const char *stream, fact *f) {
          * about no subject of interest, with a valid (or no) id and agreeing
          * with the register are dropped here; kept rows, invalid ids
          * (quarantined by the core) and possible conflicts cross the channel. */
-        char id18[IDENT_LEN + 1];
-        ident_status ist =
-            FACT_HAS(f, FF_ID_NO) ? ident_normalize(f->f[FF_ID_NO].s, c->flt->today, id18) : ID_EMPTY;
+        fact_normalize_id(f, c->flt->today); /* once: what the core reads too */
+        ident_status ist = f->id_status;
+        const char *id18 = f->id_norm;
         int keep = ist == ID_OK && strmap_has(c->flt->ids, id18);
         if (!keep && FACT_HAS(f, FF_CASE) && f->f[FF_CASE].s) keep = strmap_has(c->flt->cases, f->f[FF_CASE].s);
         sure = keep;
@@ -160,16 +184,31 @@ static int child_fact(void *ud, const char *stream, fact *f) {
             return 0;
         }
     }
-    if (!f->raw_json) f->raw_json = adapter_raw_json(c->ad);
+    int lookup = c->known && f->ref && f->kind == c->kind;
+    uint64_t rh = 0;
+    if (lookup) {
+        /* the table is larger than the caches: its slot is fetched while
+         * the id is read and the fact hashed */
+        rh = state_ref_hash(f->ref);
+        pull_known_prefetch(c->known, rh);
+    }
+    /* A row carries its raw hash (the adapter's): its raw JSON is built only
+     * when it is sent. A record without one (an HTTP item, an emitted table)
+     * is hashed over its raw JSON's text. */
+    if (!f->raw_hash && !f->raw_json) {
+        f->raw_json = adapter_raw_json(c->ad);
+        c->raw_built++;
+    }
     /* The core's decision for a kept record (ingest_fact), on what it held
      * before the pull: the same content hash over the same fact, id read
      * the same day. An invalid id is quarantined every cycle, so it goes on. */
-    fact_normalize_id(f, c->flt->today);
-    if (c->known && f->ref && f->kind == c->kind) {
-        uint64_t rh = state_ref_hash(f->ref);
+    if (!c->flt->phase_stream) fact_normalize_id(f, c->flt->today); /* phase 2 read it above */
+    if (lookup) {
+        int may_skip = sure && (f->id_status == ID_OK || f->id_status == ID_EMPTY);
+        uint64_t fh = may_skip ? state_fact_hash(f) : 0;
         uint64_t *slot = pull_known_find(c->known, rh);
         if (slot) {
-            if (sure && (f->id_status == ID_OK || f->id_status == ID_EMPTY) && slot[1] == state_fact_hash(f)) {
+            if (may_skip && slot[1] == fh) {
                 if (ch_seen(c->w, c->stream, rh)) {
                     c->broken = 1;
                     return 1;
@@ -179,6 +218,11 @@ static int child_fact(void *ud, const char *stream, fact *f) {
             /* sent: from now on the core compares this ref (it may write it) */
             slot[0] = KNOWN_GONE;
         }
+    }
+    /* The raw values travel with a fact sent (evidence, quarantine). */
+    if (!f->raw_json) {
+        f->raw_json = adapter_raw_json(c->ad);
+        c->raw_built++;
     }
     /* Folded here, on the worker's core: the core stores it as sent. */
     fact_normalize_name(f, c->flt->nn); /* the id was read above */
@@ -257,7 +301,7 @@ static int child_pull(ch_writer *w, void *ud, char *err, size_t errsz) {
             goto broken;
         }
         ch_stream_stats st = {.skipped = (uint64_t)cs.skipped, .lookup_ids = (uint64_t)lids,
-                              .lookup_rows = (uint64_t)lrows};
+                              .lookup_rows = (uint64_t)lrows, .raw_built = (uint64_t)cs.raw_built};
         int wr = ch_stream_end_ex(w, (uint32_t)k, (uint64_t)(rows < 0 ? 0 : rows), rc ? NULL : wm_out, &st,
                                   rc ? (e[0] ? e : "the stream failed") : NULL);
         free(wm_out);
@@ -339,7 +383,7 @@ static void apply(run *R, size_t i, ch_frame *fr) {
         pull_stream_end e = {.begun = 1, .ok = !fr->failed, .error = fr->failed ? fr->text : NULL,
                              .rows = (long)fr->count, .watermark = fr->watermark,
                              .skipped = (long)fr->stats.skipped, .lookup_ids = (long)fr->stats.lookup_ids,
-                             .lookup_rows = (long)fr->stats.lookup_rows};
+                             .lookup_rows = (long)fr->stats.lookup_rows, .raw_built = (long)fr->stats.raw_built};
         end_stream(R, i, s->cur, &e);
         s->cur = -1;
         R->owner = -1;

@@ -47,6 +47,7 @@ typedef struct pull_stream_end {
     const char *watermark;  /* NULL when none */
     long skipped;           /* rows the worker dropped as not of interest */
     long lookup_ids, lookup_rows;
+    long raw_built;         /* records whose raw JSON the worker built (it sent them) */
 } pull_stream_end;
 
 /* The consumer: called in the parent, one stream at a time. */
@@ -81,6 +82,8 @@ int pull_known_load(pull_known *k, state *st, const char *source, fact_kind kind
 void pull_known_free(pull_known *k);
 /* The slot (ref hash, content hash) of ref_hash, or NULL. */
 uint64_t *pull_known_find(const pull_known *k, uint64_t ref_hash);
+/* A hint: the cache line pull_known_find(k, ref_hash) starts at is fetched. */
+void pull_known_prefetch(const pull_known *k, uint64_t ref_hash);
 
 /* The worker's filter: in phase 2 only rows about a subject of interest, with
  * an invalid id (for the quarantine), or that may disagree with the register

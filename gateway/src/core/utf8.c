@@ -61,17 +61,39 @@ size_t utf8_encode(uint32_t cp, char *out) {
 
 int utf8_valid(const char *s, size_t len) {
     if (s == NULL) return len == 0;
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        if (p[i] < 0x80) { /* ASCII fast path */
-            i++;
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        unsigned c = *p;
+        if (c < 0x80) { /* ASCII: eight bytes at a time while they all are */
+            p++;
+            while (end - p >= 8) {
+                uint64_t w;
+                memcpy(&w, p, 8);
+                if (w & 0x8080808080808080ULL) break;
+                p += 8;
+            }
+            continue;
+        }
+        size_t left = (size_t)(end - p);
+        /* Two and three bytes (Chinese text) checked inline; the rules are
+         * utf8_decode's: E0 needs A0.. after it (no overlong form), ED at
+         * most 9F (no surrogate). */
+        if (c >= 0xC2 && c <= 0xDF) {
+            if (left < 2 || (p[1] & 0xC0) != 0x80) return 0;
+            p += 2;
+            continue;
+        }
+        if (c >= 0xE0 && c <= 0xEF) {
+            if (left < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (c == 0xE0 && p[1] < 0xA0) ||
+                (c == 0xED && p[1] >= 0xA0))
+                return 0;
+            p += 3;
             continue;
         }
         uint32_t cp;
-        size_t n = utf8_decode(p + i, len - i, &cp);
+        size_t n = utf8_decode(p, left, &cp);
         if (n == 0) return 0;
-        i += n;
+        p += n;
     }
     return 1;
 }

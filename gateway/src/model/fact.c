@@ -8,6 +8,7 @@
  * allocates the copy of a TEXT value the fact then owns (an ENUM value points at
  * the registry's spelling). */
 #include "model/fact.h"
+#include "core/hash.h"
 #include "core/util.h"
 #include "model/money.h"
 
@@ -205,6 +206,7 @@ int fact_copy(fact *dst, const fact *src) {
     dst->source = xstrdup(src->source); /* owned even when src's is shared */
     dst->ref = xstrdup(src->ref);
     dst->raw_json = xstrdup(src->raw_json);
+    dst->raw_hash = src->raw_hash;
     dst->set = src->set;
     for (int f = 0; f < FF__COUNT; f++) {
         if (fact_fields[f].type == FT_TEXT) dst->f[f].s = xstrdup(src->f[f].s);
@@ -214,6 +216,29 @@ int fact_copy(fact *dst, const fact *src) {
                                                                             : xstrdup(src->name_norm);
     return 0;
 }
+
+/* ---- the record's raw hash ----------------------------------------------- */
+
+static uint64_t raw_hash_nonzero(uint64_t h) { return h ? h : 1; }
+
+uint64_t fact_raw_hash_row(int ncols, const char *const *names, const char *const *vals) {
+    uint64_t h = GG_HASH64_SEED;
+    for (int i = 0; i < ncols; i++) {
+        const char *n = names[i] ? names[i] : "";
+        h = gg_hash64_update(h, n, strlen(n) + 1);
+        /* a value's call starts from the state marked 1, SQL NULL's (no
+         * bytes) from the state marked 2: "" (one NUL byte) is not NULL */
+        h = vals[i] ? gg_hash64_update(h ^ 1, vals[i], strlen(vals[i]) + 1) : gg_hash64_update(h ^ 2, NULL, 0);
+    }
+    return raw_hash_nonzero(h);
+}
+
+uint64_t fact_raw_hash_text(const char *raw_json) {
+    if (!raw_json) return raw_hash_nonzero(gg_hash64_update(GG_HASH64_SEED ^ 2, NULL, 0));
+    return raw_hash_nonzero(gg_hash64_update(GG_HASH64_SEED ^ 1, raw_json, strlen(raw_json) + 1));
+}
+
+uint64_t fact_raw_hash(const fact *f) { return f->raw_hash ? f->raw_hash : fact_raw_hash_text(f->raw_json); }
 
 /* ---- setting fields ------------------------------------------------------ */
 

@@ -81,6 +81,12 @@ typedef struct fact {
     char *raw_json; /* owned, may be NULL: {"column":"value as the source held it",...} */
     char *name_norm;             /* owned, may be NULL; may be f[FF_NAME].s itself (see above):
                                   * replace it only through fact_normalize_name() */
+    /* 64-bit hash of the record as read (adapter runtime: the row's column
+     * names and values, or the canonical text of a JSON item), standing in for
+     * raw_json in the content hash (state_fact_hash) so that an unchanged row
+     * is recognized without building its JSON; 0 = none (the content hash then
+     * covers raw_json's text). Never sent anywhere but the channel. */
+    uint64_t raw_hash;
     /* Identity, filled by fact_normalize_identity(): */
     ident_status id_status;      /* ID_EMPTY when the fact has no id_no */
     char id_norm[IDENT_LEN + 1]; /* normalized id when valid, else "" */
@@ -129,6 +135,18 @@ int fact_set_int(fact *ft, fact_field f, int64_t v, char *err, size_t errsz);
 int fact_check(const fact *ft, char *err, size_t errsz);
 /* Canonical fields as a JSON object text (malloc'd): {"id_no":"...","amount":123}. */
 char *fact_fields_json(const fact *ft);
+/* A record's raw_hash (never 0; gg_hash64 of core/hash.h). Of a row as read:
+ * its column names and values in order, each name and value NUL-terminated
+ * and hashed on its own (the length is mixed in), a value marked apart from
+ * SQL NULL (so NULL differs from "", and no shift of bytes between a name
+ * and a value collides). Of a raw JSON text: the text's hash (NULL: a fixed
+ * one); a fact with raw_hash 0 counts as this of its raw_json, so
+ * a fact built from a JSON item or a Lua table (raw_json only) and the same
+ * fact carrying the hash agree. */
+uint64_t fact_raw_hash_row(int ncols, const char *const *names, const char *const *vals);
+uint64_t fact_raw_hash_text(const char *raw_json);
+/* f->raw_hash, or fact_raw_hash_text(f->raw_json) when it is 0. */
+uint64_t fact_raw_hash(const fact *f);
 /* Fill id_norm/id_clean/id_status and name_norm. `today` yyyymmdd (0 = clock). */
 void fact_normalize_identity(fact *ft, name_normalizer *nn, int today);
 /* Only id_norm/id_clean/id_status (name_norm is left as it is): for facts

@@ -24,29 +24,29 @@ static uint64_t fnv_str(uint64_t h, const char *s) {
 
 uint64_t state_ref_hash(const char *ref) { return fnv_str(GG_FNV_OFFSET, ref); }
 
+/* A text field's or the id's bytes (NUL included; NULL: none, marked) */
+static uint64_t h64_str(uint64_t h, const char *s) {
+    return s ? gg_hash64_update(h, s, strlen(s) + 1) : gg_hash64_update(h ^ 2, NULL, 0);
+}
+
 uint64_t state_fact_hash(const fact *f) {
-    uint64_t h = GG_FNV_OFFSET;
-    int k = (int)f->kind;
-    h = fnv1a64_update(h, &k, sizeof k);
+    /* gg_hash64 (eight bytes a step): one call per field, its number, integer
+     * and text; the raw values by their hash (model/fact.h), so that an
+     * unchanged row is recognized without building its raw JSON */
+    uint64_t head[2] = {(uint64_t)f->kind, fact_raw_hash(f)};
+    uint64_t h = gg_hash64_update(GG_HASH64_SEED, head, sizeof head);
     for (int i = 0; i < FF__COUNT; i++) {
         const fact_val *v = &f->f[i];
         if (!FACT_HAS(f, i)) continue;
-        /* The bytes hashed since fact_val held both an integer and a string:
-         * a text field as integer 0 and its string, any other as its integer
-         * and no string. Stored hashes depend on it: keep it exactly. */
-        int64_t iv = 0;
-        const char *sv = NULL;
-        if (fact_field_is_text((fact_field)i)) sv = v->s;
-        else iv = v->i;
-        h = fnv1a64_update(h, &i, sizeof i);
-        h = fnv1a64_update(h, &iv, sizeof iv);
-        h = fnv_str(h, sv);
+        /* a text field hashes integer 0 and its string, any other its
+         * integer and no string (fact_val is a union: read the live member) */
+        int text = fact_field_is_text((fact_field)i);
+        uint64_t fi[2] = {(uint64_t)i, text ? 0u : (uint64_t)v->i};
+        h = gg_hash64_update(h, fi, sizeof fi);
+        h = h64_str(h, text ? v->s : NULL);
     }
-    h = fnv_str(h, f->raw_json);
     /* the id's reading depends on the day (a birth date in the future) */
-    int ist = (int)f->id_status;
-    h = fnv1a64_update(h, &ist, sizeof ist);
-    h = fnv_str(h, f->id_norm);
+    h = h64_str(h ^ (uint64_t)f->id_status << 8, f->id_norm);
     return h;
 }
 

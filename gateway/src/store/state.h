@@ -52,7 +52,8 @@ int state_mark_set(state *st, const char *scope, const char *key, const char *va
  * written. The fact's content hash (state_fact_hash) is stored with it. */
 int state_fact_put(state *st, const fact *f, long cycle);
 /* Content hash of a fact as read: kind, canonical fields, the raw values
- * (the text of f->raw_json, as the worker built it) and the
+ * (fact_raw_hash: the row's hash as the adapter read it, or the text of
+ * f->raw_json when the fact carries none) and the
  * id's reading (id_norm, id_status); not the folded name, which derives from
  * the fields. Equal hashes mean the stored fact needs no rewrite. */
 uint64_t state_fact_hash(const fact *f);

@@ -19,7 +19,8 @@
 #define FF_HAS_RAW 0x02
 #define FF_HAS_ID 0x04
 #define FF_HAS_NAME_NORM 0x08
-#define FF_ALL_FLAGS 0x0f
+#define FF_HAS_RAW_HASH 0x10
+#define FF_ALL_FLAGS 0x1f
 
 const char *ch_frame_type_name(int type) {
     switch (type) {
@@ -101,6 +102,7 @@ static int encode_fact(obuf *b, uint32_t stream, const fact *f) {
     if (f->raw_json) flags |= FF_HAS_RAW;
     if (f->id_status != ID_EMPTY || f->id_norm[0] || f->id_clean[0]) flags |= FF_HAS_ID;
     if (f->name_norm) flags |= FF_HAS_NAME_NORM;
+    if (f->raw_hash) flags |= FF_HAS_RAW_HASH;
     unsigned nset = 0;
     for (int i = 0; i < FF__COUNT; i++) nset += FACT_HAS(f, i) ? 1 : 0;
 
@@ -129,6 +131,11 @@ static int encode_fact(obuf *b, uint32_t stream, const fact *f) {
     }
     if (flags & FF_HAS_NAME_NORM) ob_str(b, f->name_norm);
     if (flags & FF_HAS_RAW) ob_str(b, f->raw_json);
+    if (flags & FF_HAS_RAW_HASH) {
+        unsigned char h8[8];
+        for (int i = 0; i < 8; i++) h8[i] = (unsigned char)(f->raw_hash >> (8 * i));
+        ob_put(b, h8, 8);
+    }
     return 0;
 }
 
@@ -287,13 +294,14 @@ int ch_stream_end_ex(ch_writer *w, uint32_t stream, uint64_t nrows, const char *
     size_t s = frame_begin(w, CH_STREAM_END);
     ob_varint(&w->b, stream);
     ob_varint(&w->b, nrows);
-    ob_u8(&w->b, (watermark ? 1u : 0u) | (failure ? 2u : 0u) | (st ? 4u : 0u));
+    ob_u8(&w->b, (watermark ? 1u : 0u) | (failure ? 2u : 0u) | (st ? 4u | 8u : 0u));
     if (watermark) ob_str(&w->b, watermark);
     if (failure) ob_str(&w->b, failure);
     if (st) {
         ob_varint(&w->b, st->skipped);
         ob_varint(&w->b, st->lookup_ids);
         ob_varint(&w->b, st->lookup_rows);
+        ob_varint(&w->b, st->raw_built);
     }
     return frame_end(w, s, "STREAM_END");
 }
@@ -598,6 +606,14 @@ static int decode_fact(cur *c, const char *source, uint32_t *stream, fact *f) {
         if (get_span(c, &s, &sl, "raw_json")) return -1;
         if ((f->raw_json = dup_n(s, sl)) == NULL) return cerr(c, "out of memory");
     }
+    if (flags & FF_HAS_RAW_HASH) {
+        if (c->n - c->pos < 8) return cerr(c, "truncated: raw hash missing");
+        uint64_t h = 0;
+        for (int i = 0; i < 8; i++) h |= (uint64_t)c->p[c->pos + (size_t)i] << (8 * i);
+        c->pos += 8;
+        if (h == 0) return cerr(c, "raw hash 0 (flagged as present)");
+        f->raw_hash = h;
+    }
     char ferr[160];
     if (fact_check(f, ferr, sizeof ferr)) return cerr(c, "%s", ferr);
     return 0;
@@ -701,7 +717,8 @@ int ch_reader_next(ch_reader *r, ch_frame *out, char *err, size_t errsz) {
     case CH_STREAM_END:
         rc = get_u32(&c, &out->stream, "stream id") || get_varint(&c, &out->count, "row count") ||
              get_u8(&c, &u, "flags");
-        if (!rc && u > 7) rc = cerr(&c, "unknown flag bits 0x%02x", u);
+        if (!rc && u > 15) rc = cerr(&c, "unknown flag bits 0x%02x", u);
+        if (!rc && (u & 8) && !(u & 4)) rc = cerr(&c, "raw-built count without the stats");
         if (!rc && (u & 1)) rc = get_str(&c, &out->watermark, NULL, "watermark");
         if (!rc && (u & 2)) {
             out->failed = 1;
@@ -713,6 +730,7 @@ int ch_reader_next(ch_reader *r, ch_frame *out, char *err, size_t errsz) {
                  get_varint(&c, &out->stats.lookup_ids, "lookup id count") ||
                  get_varint(&c, &out->stats.lookup_rows, "lookup row count");
         }
+        if (!rc && (u & 8)) rc = get_varint(&c, &out->stats.raw_built, "raw-built count");
         break;
     case CH_ERROR:
         rc = get_u8(&c, &u, "code");

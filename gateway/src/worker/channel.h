@@ -20,7 +20,8 @@
  *
  * A fact travels whole: kind, source-relative stream id, ref, every set field
  * as (field id, type, value), the identity fields when normalized, the folded
- * name, and raw_json (the source's own values, kept for evidence). The source
+ * name, raw_json (the source's own values, kept for evidence) and the raw hash
+ * (fact.raw_hash, 8 bytes little endian, when set). The source
  * name is not sent: the reader is created for one source and fills it in, so
  * a decoded fact is identical to the one encoded.
  *
@@ -63,6 +64,7 @@ typedef enum {
  * it dropped itself (not of interest), and its lookups. */
 typedef struct ch_stream_stats {
     uint64_t skipped, lookup_ids, lookup_rows;
+    uint64_t raw_built; /* records whose raw JSON the worker built (those it sent) */
 } ch_stream_stats;
 
 /* A decoded frame. Strings are NUL-terminated and point into the reader (valid
