@@ -412,10 +412,10 @@ check "kill -9 in phase 2: the same alerts, amounts, confidences and evidence as
 # --- 8. a source's two kinds in two workers: one stuck, the other goes on -------
 # HR gives incomes (contribution_bases, its stream 0) and payments
 # (pension_payments, stream 1): two workers, started at once. With the
-# contribution table locked, that worker blocks in phase 2 (holding the
-# writer: its STREAM_BEGIN came first); the pension worker reads its table
-# meanwhile and its frames wait for the writer. One worker would never reach
-# the pensions.
+# contribution table locked, that worker blocks in phase 2 with only its
+# STREAM_BEGIN sent, which does not take the writer: the pension worker reads
+# its table meanwhile and its stream commits while the other is still stuck.
+# One worker would never reach the pensions.
 hr_facts() { sqlite3 "$1" "SELECT count(*) FROM facts WHERE source = 'hr' AND kind = '$2'"; }
 lock_jfjs() { # lock_jfjs SECONDS: holds sb_jfjs locked in the background ($lpid)
   psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d hr \
@@ -453,6 +453,8 @@ for _ in $(seq 100); do
     prev=
   fi
 done
+pay_before=0
+grep -Eq 'hr: stream pension_payments \(payment\): [1-9][0-9]* records' "$work/split1.err" && pay_before=1
 echo "# killing pull worker ${victim:-(none found)} with SIGKILL"
 [ -n "$victim" ] && kill -KILL "$victim"
 wait "$gpid"
@@ -461,6 +463,7 @@ unlock_jfjs
 check "split: hr is pulled by two workers at once, one per kind" \
   grep -q 'hr: phase 2: 2 workers at once: contribution_bases (income); pension_payments (payment)' "$work/split1.err"
 check "split, worker killed: run exits 3 (exit $rc)" test "$rc" -eq 3
+check "split: the pensions committed while the contributions' query was still blocked" test "$pay_before" -eq 1
 check "split, worker killed: its stream failed, named with source, stream and reason" \
   grep -Eq "hr: stream contribution_bases failed, its facts from this cycle are not kept: source hr: killed by KILL.* \\(stream 0 'contribution_bases' unfinished" "$work/split1.err"
 check "split, worker killed: the other worker's stream of the source committed" \

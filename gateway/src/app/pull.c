@@ -330,6 +330,10 @@ typedef struct job_state {
     worker_result res;
     unsigned char *ended;   /* per planned stream: end was reported */
     long cur;               /* planned index of the stream being applied, or -1 */
+    int lone_begin;         /* the queue holds only a STREAM_BEGIN: the stream takes
+                             * the writer with its first data frame (or its end), so
+                             * a stream stalled before sending anything (a query
+                             * blocked at the source) keeps no other from committing */
 } job_state;
 
 typedef struct run {
@@ -506,10 +510,11 @@ static void drain(run *R) {
         size_t i, k;
         for (k = 0; k < R->njobs; k++) {
             i = (R->rr + k) % R->njobs;
-            if (!pend_empty(&R->js[i])) break;
+            if (!pend_empty(&R->js[i]) && (!R->js[i].lone_begin || R->js[i].finished)) break;
         }
         if (k == R->njobs) return;
         R->rr = i + 1;
+        R->js[i].lone_begin = 0;
         if (replay(R, i)) {
             R->failed = 1;
             return;
@@ -532,11 +537,17 @@ static int on_frame(void *ud, size_t i, ch_frame *fr) {
         break;
     }
     if (R->failed) return 1;
-    if (R->owner == (long)i || (R->owner < 0 && pend_empty(s) && fr->type == CH_STREAM_BEGIN)) {
+    if (R->owner == (long)i) {
         apply(R, i, fr);
-    } else if (pend_add(R, i, fr->bytes, fr->nbytes)) {
-        R->failed = 1;
-        return 1;
+    } else {
+        /* Queued, also a STREAM_BEGIN that finds the writer free: the
+         * stream takes the writer when its first data frame comes (drain). */
+        int was_empty = pend_empty(s);
+        if (pend_add(R, i, fr->bytes, fr->nbytes)) {
+            R->failed = 1;
+            return 1;
+        }
+        s->lone_begin = was_empty && fr->type == CH_STREAM_BEGIN;
     }
     drain(R);
     return 0;

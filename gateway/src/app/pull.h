@@ -8,7 +8,8 @@
  * so a source's kinds are pulled concurrently; the streams of one kind are
  * always in one job (they share its pull_known table, below). On the core side pull_run() serializes the
  * streams of all workers for the single writer of the state store: the first
- * stream to begin owns the writer until its STREAM_END; frames of other
+ * stream with a data frame (a STREAM_BEGIN alone waits: a query blocked at the
+ * source holds nothing) owns the writer until its STREAM_END; frames of other
  * workers that arrive meanwhile are kept as their raw channel bytes (in memory
  * up to PULL_MEM_BOUND in all, then in an unlinked 0600 spool file in
  * spool_dir) and replayed, in order, when the writer is free.
