@@ -91,6 +91,11 @@ int adapter_id15(const char *id18, char out[16]);
  * text {"column": "value", ...} (UTF-8), malloc'd; NULL when not available.
  * Built on demand so that rows the cycle drops cost nothing. */
 char *adapter_raw_json(adapter *ad);
+/* Inside on_fact of a mapped SQL/ODBC row: the row's raw hash
+ * (fact_raw_hash_row over every column's name and value), computed on demand
+ * so that rows the cycle drops are not hashed; 0 for an HTTP item or a fact
+ * emitted by Lua (their raw JSON's text is hashed instead). */
+uint64_t adapter_raw_hash(adapter *ad);
 
 /* Delivers one alert through the adapter's push function (idempotent on
  * alert id by contract). `explanation` is the zh-CN text. */

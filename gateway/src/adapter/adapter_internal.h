@@ -124,6 +124,7 @@ typedef struct pull_ctx {
     int over_col;        /* ad_convert_row: first column over max_field, or -1 */
     size_t over_len, rec_len; /* its length; the row's total */
     int raw_suppressed;  /* the record is over a size limit: no raw text is kept */
+    int row_hashable;    /* on_fact of a mapped row (not an item, not an emitted table) */
     char err[1024];      /* fatal error of the stream */
 } pull_ctx;
 

@@ -462,16 +462,23 @@ int ad_map_and_emit(pull_ctx *pc) {
     }
     if (fact_plausible(f, &pc->lim, reason, sizeof reason)) return ad_reject(pc, f->ref, reason);
     if (fact_check(f, reason, sizeof reason)) return ad_reject(pc, f->ref, reason);
-    /* A row's hash stands for its raw values (model/fact.h): the sink builds
-     * the raw JSON only for a record it sends or writes. An item (HTTP) has
-     * none: its raw JSON's text is hashed. */
-    if (!pc->item && pc->row.names)
-        f->raw_hash = fact_raw_hash_row(pc->row.ncols, pc->row.names, (const char *const *)pc->row.vals);
+    /* A row's hash stands for its raw values (model/fact.h): the sink asks
+     * for it (adapter_raw_hash) once it keeps the record, and builds the raw
+     * JSON only for a record it sends or writes. An item (HTTP) has none:
+     * its raw JSON's text is hashed. */
     pc->nrows++;
+    pc->row_hashable = !pc->item && pc->row.names;
     int rc = pc->sink->on_fact ? pc->sink->on_fact(pc->sink->ud, st->name, f) : 0;
+    pc->row_hashable = 0;
     if (rc) pc->stop = 1;
     if (pc->limit > 0 && pc->nrows >= pc->limit) pc->stop = 1;
     return pc->stop;
+}
+
+uint64_t adapter_raw_hash(adapter *ad) {
+    pull_ctx *pc = ad->cur;
+    if (!pc || !pc->row_hashable) return 0;
+    return fact_raw_hash_row(pc->row.ncols, pc->row.names, (const char *const *)pc->row.vals);
 }
 
 char *adapter_raw_json(adapter *ad) {

@@ -118,6 +118,7 @@ int ingest_fact(void *ud, const char *stream, fact *f) {
      * handed over by the adapter directly with a raw hash gets its raw JSON
      * only when it is written; one without (an HTTP item, an emitted table)
      * is hashed over its raw JSON's text. */
+    if (!f->raw_json && !f->raw_hash && p->ad) f->raw_hash = adapter_raw_hash(p->ad);
     if (!f->raw_json && !f->raw_hash) f->raw_json = adapter_raw_json(p->ad);
     uint64_t hash = state_fact_hash(f), stored = 0;
     int found = 0;
@@ -276,6 +277,20 @@ void ingest_register_free(ingest_register *r) {
     memset(r, 0, sizeof *r);
 }
 
+/* Whether the sorted array a[0..n) holds key: a branch-free lower bound
+ * (called for every phase-2 row with a valid id; bsearch's comparator call
+ * per step was most of the register's cost). */
+static int u64_sorted_has(const uint64_t *a, size_t n, uint64_t key) {
+    if (n == 0) return 0;
+    const uint64_t *base = a;
+    while (n > 1) {
+        size_t half = n / 2;
+        base = base[half - 1] < key ? base + half : base;
+        n -= half;
+    }
+    return *base == key;
+}
+
 int ingest_register_may_conflict(const ingest_register *r, const char *id18, const fact *f) {
     /* the same tests as row_conflicts(), short of folding the name */
     if (FACT_HAS(f, FF_BIRTH_DATE) && f->f[FF_BIRTH_DATE].i != ident_birth_date(id18)) return 1;
@@ -283,9 +298,9 @@ int ingest_register_may_conflict(const ingest_register *r, const char *id18, con
     if (!name || !name[0] || !r) return 0;
     if (r->all) return 1;
     uint64_t h = state_ref_hash(id18);
-    if (!r->nids || !bsearch(&h, r->ids, r->nids, sizeof h, cmp_u64)) return 0; /* no person: nothing to disagree with */
+    if (!u64_sorted_has(r->ids, r->nids, h)) return 0; /* no person: nothing to disagree with */
     h = pair_hash(id18, state_ref_hash(name));
-    return !bsearch(&h, r->pairs, r->npairs, sizeof h, cmp_u64);
+    return !u64_sorted_has(r->pairs, r->npairs, h);
 }
 
 void seen_sort(seen_set *ss) {

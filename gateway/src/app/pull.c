@@ -192,9 +192,10 @@ static int child_fact(void *ud, const char *stream, fact *f) {
         rh = state_ref_hash(f->ref);
         pull_known_prefetch(c->known, rh);
     }
-    /* A row carries its raw hash (the adapter's): its raw JSON is built only
-     * when it is sent. A record without one (an HTTP item, an emitted table)
-     * is hashed over its raw JSON's text. */
+    /* A row's raw hash (the adapter's, asked for only now that the record
+     * is kept): its raw JSON is built only when it is sent. A record without
+     * one (an HTTP item, an emitted table) is hashed over its raw JSON's text. */
+    if (!f->raw_hash && !f->raw_json) f->raw_hash = adapter_raw_hash(c->ad);
     if (!f->raw_hash && !f->raw_json) {
         f->raw_json = adapter_raw_json(c->ad);
         c->raw_built++;
