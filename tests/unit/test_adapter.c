@@ -166,7 +166,7 @@ static void test_declarative_mapping_and_rejects(void **state) {
     assert_true(adapter_stream(ad, 0)->declarative);
     collected c;
     memset(&c, 0, sizeof c);
-    adapter_sink sink = {on_fact, on_reject, &c};
+    adapter_sink sink = {.on_fact = on_fact, .on_reject = on_reject, .ud = &c};
     long n = 0;
     assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, &n, NULL, err, sizeof err), 0);
     assert_int_equal(n, 2);
@@ -215,7 +215,7 @@ static void test_gbk_boundary(void **state) {
     assert_non_null(ad);
     collected c;
     memset(&c, 0, sizeof c);
-    adapter_sink sink = {on_fact, on_reject, &c};
+    adapter_sink sink = {.on_fact = on_fact, .on_reject = on_reject, .ud = &c};
     assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err), 0);
     assert_int_equal(c.nfacts, 1);
     assert_string_equal(c.facts[0].f[FF_NAME].s, "张三");
@@ -257,7 +257,7 @@ static void test_row_function(void **state) {
     assert_non_null(ad);
     collected c;
     memset(&c, 0, sizeof c);
-    adapter_sink sink = {on_fact, on_reject, &c};
+    adapter_sink sink = {.on_fact = on_fact, .on_reject = on_reject, .ud = &c};
     assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err), 0);
     assert_int_equal(c.nfacts, 1);
     assert_string_equal(c.facts[0].ref, "R1");
@@ -297,7 +297,7 @@ static void test_custom_pull_and_runtime_errors(void **state) {
     assert_string_equal(adapter_stream(ad, 0)->name, "broken");
     collected c;
     memset(&c, 0, sizeof c);
-    adapter_sink sink = {on_fact, on_reject, &c};
+    adapter_sink sink = {.on_fact = on_fact, .on_reject = on_reject, .ud = &c};
     assert_int_equal(adapter_pull(ad, 1, &sink, 0, NULL, NULL, NULL, err, sizeof err), 0);
     assert_int_equal(c.nfacts, 2);
     assert_int_equal(fact_by_ref(&c, "H1")->f[FF_DEATH_DATE].i, 20240312);
@@ -501,7 +501,7 @@ static void test_missing_column_and_to_fen(void **state) {
     assert_non_null(ad);
     collected c;
     memset(&c, 0, sizeof c);
-    adapter_sink sink = {on_fact, on_reject, &c};
+    adapter_sink sink = {.on_fact = on_fact, .on_reject = on_reject, .ud = &c};
     assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "source dept, stream 'pay': "));
     assert_non_null(strstr(err, "col.lua:6:"));
@@ -579,7 +579,7 @@ static void test_incremental_watermark(void **state) {
     assert_non_null(adapter_stream(ad, 0)->lookup);
     collected c;
     memset(&c, 0, sizeof c);
-    adapter_sink sink = {on_fact, on_reject, &c};
+    adapter_sink sink = {.on_fact = on_fact, .on_reject = on_reject, .ud = &c};
     long n = -1;
     char *wm = NULL;
 
@@ -717,7 +717,7 @@ static void test_incremental_declaration_errors(void **state) {
     assert_non_null(ad);
     collected c;
     memset(&c, 0, sizeof c);
-    adapter_sink sink = {on_fact, on_reject, &c};
+    adapter_sink sink = {.on_fact = on_fact, .on_reject = on_reject, .ud = &c};
     assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "stream 's'"));
     collected_free(&c);
@@ -758,7 +758,7 @@ static void test_lenient_date(void **state) {
     if (!ad) fail_msg("%s", err);
     collected c;
     memset(&c, 0, sizeof c);
-    adapter_sink sink = {on_fact, on_reject, &c};
+    adapter_sink sink = {.on_fact = on_fact, .on_reject = on_reject, .ud = &c};
     /* the log goes to stderr: capture it in a file for the warning */
     char logpath[160];
     snprintf(logpath, sizeof logpath, "%s/lenient.log", tmpdir);
@@ -849,7 +849,7 @@ static void test_person_fields_and_case_payments(void **state) {
     if (!ad) fail_msg("%s", err);
     collected c;
     memset(&c, 0, sizeof c);
-    adapter_sink sink = {on_fact, on_reject, &c};
+    adapter_sink sink = {.on_fact = on_fact, .on_reject = on_reject, .ud = &c};
     assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err), 0);
     assert_int_equal(c.nfacts, 2);
     assert_int_equal(c.nrejects, 1);
@@ -896,7 +896,7 @@ static void test_error_paths_free_c_memory(void **state) {
     if (!ad) fail_msg("%s", err);
     collected c;
     memset(&c, 0, sizeof c);
-    adapter_sink sink = {on_fact, on_reject, &c};
+    adapter_sink sink = {.on_fact = on_fact, .on_reject = on_reject, .ud = &c};
     if (adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err) != 0) fail_msg("%s", err);
     assert_int_equal(c.nfacts, 1);
     assert_int_equal(c.nrejects, 1); /* the record with no ref */
@@ -924,7 +924,7 @@ static void test_row_arena_counts_against_cap(void **state) {
     if (!ad) fail_msg("%s", err);
     collected c;
     memset(&c, 0, sizeof c);
-    adapter_sink sink = {on_fact, on_reject, &c};
+    adapter_sink sink = {.on_fact = on_fact, .on_reject = on_reject, .ud = &c};
     assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err), -1);
     if (!strstr(err, "memory")) fail_msg("%s", err);
     assert_non_null(strstr(err, "stream 'big'"));
@@ -952,7 +952,7 @@ static void test_adapter_log_is_escaped_and_masked(void **state) {
     if (!ad) fail_msg("%s", err);
     collected c;
     memset(&c, 0, sizeof c);
-    adapter_sink sink = {on_fact, on_reject, &c};
+    adapter_sink sink = {.on_fact = on_fact, .on_reject = on_reject, .ud = &c};
     char logpath[160];
     snprintf(logpath, sizeof logpath, "%s/adlog.log", tmpdir);
     int rc = pull_logging_to(ad, &sink, logpath, err, sizeof err);
@@ -1050,7 +1050,7 @@ static void test_input_limits(void **state) {
     assert_non_null(ad);
     raw_seen r;
     memset(&r, 0, sizeof r);
-    adapter_sink sink = {on_fact, on_reject_raw, &r};
+    adapter_sink sink = {.on_fact = on_fact, .on_reject = on_reject_raw, .ud = &r};
     /* SQL rows */
     sink.ud = &r;
     assert_int_equal(adapter_pull(ad, 0, &sink, 0, NULL, NULL, NULL, err, sizeof err), 0);

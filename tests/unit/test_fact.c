@@ -773,6 +773,63 @@ static void test_name_norm_shared(void **state) {
     fact_clear(&cp);
 }
 
+/* The mapping path's facts borrow the row's strings: a value with nothing to
+ * trim is the caller's pointer, one with blanks is copied; replacing, owning
+ * (fact_own) and clearing never free what is borrowed (ASan checks the rest). */
+static void test_borrowed_text(void **state) {
+    (void)state;
+    char err[200];
+    char name[] = "张三", id[] = "420502195001010011", payer[] = " 人社 ", row_ref[] = "R9";
+    fact ft;
+    fact_init(&ft, FK_PAYMENT);
+    ft.source = (char *)"hr";
+    ft.ref = row_ref;
+    ft.borrowed = FACT_SOURCE_BORROWED | FACT_REF_BORROWED;
+    assert_int_equal(fact_set_text_borrowed(&ft, FF_NAME, name, err, sizeof err), 0);
+    assert_ptr_equal(ft.f[FF_NAME].s, name);
+    assert_int_equal(fact_set_text_borrowed(&ft, FF_ID_NO, id, err, sizeof err), 0);
+    assert_ptr_equal(ft.f[FF_ID_NO].s, id);
+    assert_int_equal(fact_set_text_borrowed(&ft, FF_PAYER, payer, err, sizeof err), 0); /* trimmed: a copy */
+    assert_ptr_not_equal(ft.f[FF_PAYER].s, payer);
+    assert_string_equal(ft.f[FF_PAYER].s, "人社");
+    assert_false(ft.borrowed >> FF_PAYER & 1u);
+    assert_int_equal(fact_set_text_borrowed(&ft, FF_PROGRAM, "pension", err, sizeof err), 0);
+    /* the folded name shares the borrowed name; replacing the name keeps the
+     * folded one alive as its own copy */
+    fact_normalize_name(&ft, NULL);
+    assert_ptr_equal(ft.name_norm, name);
+    SET_OK(&ft, FF_NAME, "李四");
+    assert_false(ft.borrowed >> FF_NAME & 1u);
+    assert_ptr_not_equal(ft.name_norm, name);
+    assert_string_equal(ft.name_norm, "张三");
+    fact_normalize_name(&ft, NULL);
+    /* fact_own: every string the fact's own, the row can go */
+    fact cp;
+    assert_int_equal(fact_copy(&cp, &ft), 0);
+    assert_int_equal(cp.borrowed, 0);
+    fact_own(&ft);
+    assert_int_equal(ft.borrowed, 0);
+    assert_ptr_not_equal(ft.f[FF_ID_NO].s, id);
+    assert_ptr_not_equal(ft.ref, row_ref);
+    memset(id, 'x', sizeof id - 1);
+    memset(row_ref, 'y', sizeof row_ref - 1);
+    assert_string_equal(ft.f[FF_ID_NO].s, "420502195001010011");
+    assert_string_equal(ft.ref, "R9");
+    assert_string_equal(ft.source, "hr");
+    assert_string_equal(cp.f[FF_ID_NO].s, "420502195001010011");
+    fact_clear(&ft);
+    fact_clear(&cp);
+    /* a borrowed fact cleared without fact_own frees only what it owns */
+    char name2[] = "王五";
+    fact_init(&ft, FK_PERSON);
+    assert_int_equal(fact_set_text_borrowed(&ft, FF_NAME, name2, err, sizeof err), 0);
+    fact_normalize_name(&ft, NULL);
+    ft.raw_json = strdup("{}");
+    fact_clear(&ft);
+    assert_string_equal(name2, "王五");
+    assert_int_equal(ft.borrowed, 0);
+}
+
 static void test_copy_and_clear(void **state) {
     (void)state;
     fact src, dst;
@@ -1014,6 +1071,7 @@ int main(void) {
         cmocka_unit_test(test_normalize_identity),
         cmocka_unit_test(test_copy_and_clear),
         cmocka_unit_test(test_name_norm_shared),
+        cmocka_unit_test(test_borrowed_text),
         cmocka_unit_test(test_money_checked),
         cmocka_unit_test(test_plausible),
     };

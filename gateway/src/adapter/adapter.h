@@ -28,6 +28,10 @@ typedef struct adapter_sink {
     int (*on_reject)(void *ud, const char *stream, const char *ref, const char *reason,
                      const char *raw_json);
     void *ud;
+    /* 1: on_fact uses the fact only during the call (the worker encodes it),
+     * so a mapped row's fact may borrow the row's strings (fact.borrowed);
+     * 0: the fact owns every string when on_fact sees it. */
+    int borrows;
 } adapter_sink;
 
 typedef struct adapter_stream_info {

@@ -31,11 +31,11 @@ static int apply_entry(fact *f, const map_entry *e, const char *v, const fact_li
     case SPEC_CONST:
         if (e->cint_set && ft != FT_TEXT && ft != FT_ENUM) {
             if (fact_set_int(f, e->field, e->cint, e2, sizeof e2)) goto fset;
-        } else if (fact_set_text(f, e->field, e->cval, e2, sizeof e2))
+        } else if (fact_set_text_borrowed(f, e->field, e->cval, e2, sizeof e2)) /* the compiled constant */
             goto fset;
         return 0;
     case SPEC_COL:
-        if (fact_set_text(f, e->field, v, e2, sizeof e2)) goto fset;
+        if (fact_set_text_borrowed(f, e->field, v, e2, sizeof e2)) goto fset;
         return 0;
     case SPEC_YUAN:
         if (conv_yuan_to_fen(v, &x)) {
@@ -255,8 +255,9 @@ int ad_fact_from_table(pull_ctx *pc, lua_State *L, int idx, char *reason, size_t
         return -1;
     }
     if (ref) {
-        free(f->ref);
+        if (!(f->borrowed & FACT_REF_BORROWED)) free(f->ref); /* else the row's key */
         f->ref = ref;
+        f->borrowed &= ~FACT_REF_BORROWED;
     }
     /* an emitted table's size as a whole: l_emit checks it (ad_item_over_limits) */
     lua_pushnil(L);
@@ -396,8 +397,12 @@ int ad_map_and_emit(pull_ctx *pc) {
         snprintf(reason, sizeof reason, "record has no key (column %s is empty)", st->key);
         return ad_reject(pc, refbuf, reason);
     }
-    f->source = xstrdup(ad->source);
-    f->ref = xstrdup(key);
+    /* The fact borrows the source's name, the key and (fact_set_text_borrowed)
+     * the row's text values: the row outlives the sink's call; a sink that
+     * keeps facts gets them owned (fact_own below). */
+    f->source = ad->source;
+    f->ref = (char *)key;
+    f->borrowed = FACT_SOURCE_BORROWED | FACT_REF_BORROWED;
     for (size_t k = 0; k < st->nmap; k++) {
         const map_entry *e = &st->map[k];
         const char *v = e->op == SPEC_CONST ? e->cval : pc->row.vals[e->colidx];
@@ -468,6 +473,7 @@ int ad_map_and_emit(pull_ctx *pc) {
      * its raw JSON's text is hashed. */
     pc->nrows++;
     pc->row_hashable = !pc->item && pc->row.names;
+    if (!pc->sink->borrows) fact_own(f);
     int rc = pc->sink->on_fact ? pc->sink->on_fact(pc->sink->ud, st->name, f) : 0;
     pc->row_hashable = 0;
     if (rc) pc->stop = 1;

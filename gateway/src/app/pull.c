@@ -289,7 +289,7 @@ static int child_pull(ch_writer *w, void *ud, char *err, size_t errsz) {
         if (ch_stream_begin(w, (uint32_t)k, si->name) || ch_flush(w)) goto broken;
         child_sink cs = {.w = w, .ad = job->ad, .flt = a->flt, .stream = (uint32_t)k, .kind = si->kind,
                          .known = job->known[si->kind].n ? &job->known[si->kind] : NULL};
-        adapter_sink sink = {.on_fact = child_fact, .on_reject = child_reject, .ud = &cs};
+        adapter_sink sink = {.on_fact = child_fact, .on_reject = child_reject, .ud = &cs, .borrows = 1};
         char e[1024] = "";
         long rows = 0, lids = 0, lrows = 0;
         char *wm_out = NULL;

@@ -169,8 +169,9 @@ enum { WAIT_READY = 0, WAIT_TIMED_OUT_CANCELLED = 1, WAIT_DEAD = -1 };
  * statement is cancelled once (*cancelled set) and we wait another timeout_ms;
  * returns WAIT_DEAD when even that passes or the socket fails. */
 static int pg_wait(conn *c, pg_conn *p, int *cancelled) {
-    int64_t deadline = conn_now_ms() + c->opts.timeout_ms;
+    int64_t deadline = 0; /* set when a wait begins: most rows are buffered already */
     while (PQisBusy(p->pg)) {
+        if (!deadline) deadline = conn_now_ms() + c->opts.timeout_ms;
         int fd = PQsocket(p->pg);
         if (fd < 0) return WAIT_READY; /* PQgetResult reports the failure */
         int64_t left = deadline - conn_now_ms();

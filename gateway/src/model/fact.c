@@ -186,12 +186,12 @@ void fact_init(fact *ft, fact_kind k) {
 void fact_clear(fact *ft) {
     if (ft == NULL) return;
     fact_kind k = ft->kind;
-    if (!ft->source_shared) free(ft->source);
-    free(ft->ref);
+    if (!ft->source_shared && !(ft->borrowed & FACT_SOURCE_BORROWED)) free(ft->source);
+    if (!(ft->borrowed & FACT_REF_BORROWED)) free(ft->ref);
     free(ft->raw_json);
     if (ft->name_norm != ft->f[FF_NAME].s) free(ft->name_norm); /* else the name's, freed below */
-    for (int f = 0; f < FF__COUNT; f++)
-        if (fact_fields[f].type == FT_TEXT) free(ft->f[f].s); /* ENUM: static */
+    for (int f = 0; f < FF__COUNT; f++) /* ENUM: static; borrowed text: the row's */
+        if (fact_fields[f].type == FT_TEXT && !(ft->borrowed >> f & 1u)) free(ft->f[f].s);
     fact_init(ft, k);
 }
 
@@ -296,7 +296,31 @@ static int parse_bool(const char *s, size_t n, int *out) {
     return -1;
 }
 
+void fact_own(fact *ft) {
+    if (!ft->borrowed) return;
+    /* Small copies: they abort on out-of-memory (core/util.h). */
+    if (ft->borrowed & FACT_SOURCE_BORROWED) ft->source = xstrdup(ft->source);
+    if (ft->borrowed & FACT_REF_BORROWED) ft->ref = xstrdup(ft->ref);
+    for (int f = 0; f < FF__COUNT; f++) {
+        if (!(ft->borrowed >> f & 1u)) continue;
+        char *copy = xstrdup(ft->f[f].s);
+        if (f == FF_NAME && ft->name_norm == ft->f[f].s) ft->name_norm = copy; /* shared with the name */
+        ft->f[f].s = copy;
+    }
+    ft->borrowed = 0;
+}
+
+static int set_text(fact *ft, fact_field f, const char *text, int borrow, char *err, size_t errsz);
+
 int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t errsz) {
+    return set_text(ft, f, text, 0, err, errsz);
+}
+
+int fact_set_text_borrowed(fact *ft, fact_field f, const char *text, char *err, size_t errsz) {
+    return set_text(ft, f, text, 1, err, errsz);
+}
+
+static int set_text(fact *ft, fact_field f, const char *text, int borrow, char *err, size_t errsz) {
     if (check_field(ft, f, err, errsz) != 0) return -1;
     if (text == NULL) return 0;
     const char *b, *e;
@@ -336,10 +360,20 @@ int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t er
             if (!digits)
                 return gg_set_err(err, errsz, "field 'region': not a 6-digit region code: '%s'", SHOWN());
         }
-        char *copy = strndup(b, n);
-        if (copy == NULL) return gg_set_err(err, errsz, "field '%s': out of memory", fname);
-        if (v->s != ft->name_norm) free(v->s); /* else the folded name keeps the old string */
-        v->s = copy;
+        uint32_t bit = (uint32_t)1u << (unsigned)f;
+        /* the old string is freed when owned and not the folded name's too */
+        char *was = (ft->borrowed & bit) || v->s == ft->name_norm ? NULL : v->s;
+        if ((ft->borrowed & bit) && v->s && v->s == ft->name_norm) ft->name_norm = xstrdup(v->s); /* outlives the row */
+        if (borrow && b == text && b[n] == '\0') {
+            v->s = (char *)b; /* the whole value, nothing trimmed: the row's own string */
+            ft->borrowed |= bit;
+        } else {
+            char *copy = strndup(b, n);
+            if (copy == NULL) return gg_set_err(err, errsz, "field '%s': out of memory", fname);
+            v->s = copy;
+            ft->borrowed &= ~bit;
+        }
+        free(was);
         FACT_MARK(ft, f);
         return 0;
     }

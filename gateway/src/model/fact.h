@@ -13,8 +13,12 @@
  * fact moved out of a factset must not outlive it; fact_copy() copies always.
  * name_norm may be the very string of the name field when the folded
  * name equals the name (fact_share_name_norm): it is then owned once, by the
- * name, and freed once. fact_clear() frees what the fact owns and leaves it
- * reusable (the streaming path reuses one fact per row). */
+ * name, and freed once. The mapping path's fact borrows instead of copying:
+ * the source's name, the row's key and the row's text values (bits of
+ * `borrowed`), valid while the row is, i.e. during the sink's call; a sink
+ * that keeps facts gets them owned (adapter_sink.borrows, fact_own()), and
+ * factset_add() owns what it takes. fact_clear() frees what the fact owns and
+ * leaves it reusable (the streaming path reuses one fact per row). */
 #ifndef GG_FACT_H
 #define GG_FACT_H
 
@@ -92,7 +96,14 @@ typedef struct fact {
     char id_norm[IDENT_LEN + 1]; /* normalized id when valid, else "" */
     char id_clean[IDENT_LEN + 1];/* best-effort cleaned form (also when invalid), or "" */
     unsigned char source_shared; /* 1: source is its factset's copy, not freed with the fact */
+    /* Text the fact points at but does not own (the mapping path's row being
+     * read, the adapter's constants): bit n for field n's string, and
+     * FACT_SOURCE_BORROWED / FACT_REF_BORROWED. Valid only while the row is;
+     * fact_own() makes it owned. 0 for every fact outside a mapping call. */
+    uint32_t borrowed;
 } fact;
+#define FACT_SOURCE_BORROWED (1u << 30)
+#define FACT_REF_BORROWED (1u << 31)
 
 /* Whether field fld of fact f (a pointer) has a value; marking it set. */
 #define FACT_HAS(f, fld) ((((f)->set) >> (unsigned)(fld)) & 1u)
@@ -127,6 +138,14 @@ int fact_copy(fact *dst, const fact *src);
  * Returns 0, or -1 with a reason in err (field not allowed for this kind, bad
  * value, value not in the enum). */
 int fact_set_text(fact *ft, fact_field f, const char *text, char *err, size_t errsz);
+/* The same, but a TEXT value with no blanks to trim is borrowed, not copied:
+ * the fact points at `text`, which must outlive it or its fact_own() (the
+ * mapping path: values in the row being read, which is valid during the
+ * sink's call). Anything else converts and copies as fact_set_text. */
+int fact_set_text_borrowed(fact *ft, fact_field f, const char *text, char *err, size_t errsz);
+/* Copies whatever the fact borrows (source, ref, text fields) so it owns all
+ * its strings; a no-op for a fact that borrows nothing. */
+void fact_own(fact *ft);
 /* Set a DATE/MONTH/MONEY/INT/BOOL field from an integer already in its unit. */
 int fact_set_int(fact *ft, fact_field f, int64_t v, char *err, size_t errsz);
 /* Check required fields; 0 ok, -1 with "missing required field 'x'" in err.

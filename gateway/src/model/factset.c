@@ -35,6 +35,7 @@ int factset_add(factset *fs, fact *f) {
         fs->facts = nf;
         fs->cap = ncap;
     }
+    fact_own(f); /* a fact from a mapping call may point into its row */
     /* The set's copy of the source's name (sources are few: a linear search). */
     if (f->source && !f->source_shared) {
         size_t j = 0;
