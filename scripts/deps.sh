@@ -8,7 +8,7 @@ PKGS=(build-essential cmake pkg-config python3 curl
       unixodbc unixodbc-dev libsqliteodbc odbc-postgresql sqlite3 libsqlite3-dev
       liblua5.4-dev libjansson-dev libcurl4-openssl-dev libopencc-dev opencc
       libmicrohttpd-dev libinih-dev libcmocka-dev
-      libsystemd-dev scdoc libseccomp-dev clang)
+      libsystemd-dev scdoc libseccomp-dev libxxhash-dev clang)
 
 missing=()
 for p in "${PKGS[@]}"; do

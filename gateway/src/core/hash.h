@@ -16,7 +16,7 @@ uint64_t fnv1a64_update(uint64_t h, const void *data, size_t len);
 /* The same over a C string; NULL leaves h as it is. */
 uint64_t fnv1a64_str(uint64_t h, const char *s);
 
-/* A faster 64-bit hash, eight bytes a step (MurmurHash64A's mixing), for
+/* A faster 64-bit hash (libxxhash's XXH3, seeded with h), for
  * what is only ever compared with itself from the same version: the content
  * hashes of facts and the raw hash of a row (store/facts.c, model/fact.c).
  * A change of it makes the next cycle rewrite every stored fact once, so

@@ -30,7 +30,7 @@ static uint64_t h64_str(uint64_t h, const char *s) {
 }
 
 uint64_t state_fact_hash(const fact *f) {
-    /* gg_hash64 (eight bytes a step): one call per field, its number, integer
+    /* gg_hash64 (XXH3): one call per field, its number, integer
      * and text; the raw values by their hash (model/fact.h), so that an
      * unchanged row is recognized without building its raw JSON */
     uint64_t head[2] = {(uint64_t)f->kind, fact_raw_hash(f)};
