@@ -156,12 +156,15 @@ check "empty source table: no cremation alert withdrawn" \
 "$gg" -c "$conf" alerts export >"$work/al8a.jsonl"
 "$gg" -c "$conf" run --once >"$work/run8a.out" 2>"$work/run8a.err"
 check "nothing changed: matching not needed" grep -q "matching not needed" "$work/run8a.out"
+check "nothing changed: the subjects of interest were read from the state store" \
+  grep -q "subjects of interest: [0-9]* ids, [0-9]* cases (stored: the small side is unchanged)" "$work/run8a.err"
 "$gg" -c "$conf" alerts export >"$work/al8b.jsonl"
 check "nothing changed: the alerts are as they were" cmp -s "$work/al8a.jsonl" "$work/al8b.jsonl"
 "$gg" -c "$conf" run --once --rematch >"$work/run8b.out" 2>"$work/run8b.err"
 check "--rematch: matched all the same" grep -Eq "; [0-9]+ alerts \(0 new, 0 updated, 0 withdrawn" "$work/run8b.out"
 "$gg" -c "$conf" alerts export >"$work/al8c.jsonl"
 check "--rematch: the same alerts" cmp -s "$work/al8a.jsonl" "$work/al8c.jsonl"
+check "--rematch: matched with the stored subjects of interest" grep -q "(stored: the small side is unchanged)" "$work/run8b.err"
 cp "$conf" "$work/conf8.bak"
 echo "; a comment is a change of the configuration file" >>"$conf"
 "$gg" -c "$conf" run --once >"$work/run8c.out" 2>"$work/run8c.err"
@@ -169,12 +172,34 @@ check "configuration file changed: matched" grep -q " alerts (0 new" "$work/run8
 cp "$work/conf8.bak" "$conf"
 "$gg" -c "$conf" run --once >/dev/null 2>&1   # back to the old file: matched once more
 
+# The subjects of interest are read from the state store only while the small
+# side is unchanged: a restored registration at public security rebuilds them
+# (its pensioner's payments are no longer of interest and are dropped), and
+# so does the deregistration coming back.
+set_revoked "$PID" 1
+restart_psb
+"$gg" -c "$conf" run --once >"$work/run8i.out" 2>"$work/run8i.err"
+check "small side changed: the subjects of interest were built" \
+  bash -c "grep -q 'subjects of interest: ' '$work/run8i.err' && ! grep -q '(stored' '$work/run8i.err'"
+check "small side changed: alert withdrawn" test "$(alert_field "$AID" status)" = withdrawn
+check "small side changed: its payments were dropped" \
+  test "$(sqlite3 "$GG_DEMO_DIR/state.db" "SELECT count(*) FROM facts WHERE kind = 'payment' AND id_norm = '$PID'")" = 0
+set_revoked "$PID" 0
+restart_psb
+"$gg" -c "$conf" run --once >"$work/run8j.out" 2>"$work/run8j.err"
+check "death back: the subjects of interest were built" bash -c "! grep -q '(stored' '$work/run8j.err'"
+check "death back: alert reopened" test "$(alert_field "$AID" status)" = pushed
+"$gg" -c "$conf" run --once >/dev/null 2>"$work/run8k.err"
+check "then unchanged: stored again" grep -q "(stored: the small side is unchanged)" "$work/run8k.err"
+
 # A crash after a fact was written and before matching: the next cycle must
 # match, although its own pulls change nothing. Every contribution amount
 # changes; the hr worker reads contribution_bases, then blocks on yl_ffmx (a
 # lock held by another session) and gridgate is killed there, after the
 # changed income facts were committed.
 hr "UPDATE sb_jfjs SET jfjs = jfjs + 1"
+set_revoked "$PID" 1   # and the small side changes in phase 1 of the killed cycle
+restart_psb
 psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d hr \
   -c "BEGIN; LOCK TABLE yl_ffmx IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120)" >/dev/null 2>&1 &
 lockpid=$!
@@ -195,5 +220,40 @@ wait "$lockpid" 2>/dev/null
 "$gg" -c "$conf" run --once >"$work/run8e.out" 2>"$work/run8e.err"
 check "after the crash: the next cycle matched" bash -c "! grep -q 'matching not needed' '$work/run8e.out'"
 check "after the crash: the hidden-income alerts took the new amounts" grep -Eq "alerts \(0 new, [1-9][0-9]* updated" "$work/run8e.out"
+# The killed cycle stored the subjects of interest it built after its phase 1
+# (committed): the next cycle may read them, and they are current.
+check "after the crash: the restored registration withdrew the alert" test "$(alert_field "$AID" status)" = withdrawn
+check "after the crash: the pensioner's payments are no longer of interest" \
+  test "$(sqlite3 "$GG_DEMO_DIR/state.db" "SELECT count(*) FROM facts WHERE kind = 'payment' AND id_norm = '$PID'")" = 0
+
+# A crash in phase 1, after a change of the small side was committed and
+# before the subjects of interest were built: the mark was taken out before
+# the pulls, so the next cycle builds them (its own phase 1 changes nothing).
+# The deregistration comes back at public security; the grid worker blocks
+# on wg_sjsb (phase 1) and gridgate is killed there.
+set_revoked "$PID" 0
+restart_psb
+psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d grid \
+  -c "BEGIN; LOCK TABLE wg_sjsb IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120)" >/dev/null 2>&1 &
+lockpid=$!
+for _ in $(seq 100); do
+  [ "$(grid "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+             WHERE c.relname = 'wg_sjsb' AND l.mode = 'AccessExclusiveLock' AND l.granted")" = 1 ] && break
+  sleep 0.1
+done
+"$gg" -c "$conf" run --once >"$work/run8f.out" 2>"$work/run8f.err" &
+gpid=$!
+for _ in $(seq 200); do grep -q "psb: stream .*(death): .* kept" "$work/run8f.err" && break; sleep 0.05; done
+check "phase-1 crash: the restored deregistration was committed before the kill" \
+  grep -q "psb: stream .*(death): .* kept" "$work/run8f.err"
+check "phase-1 crash: the cycle was still in phase 1 (wg_sjsb locked)" \
+  bash -c "kill -0 $gpid && ! grep -q 'subjects of interest' '$work/run8f.err'"
+kill -9 "$gpid" 2>/dev/null; wait "$gpid" 2>/dev/null
+grid "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(120)%' AND pid <> pg_backend_pid()" >/dev/null
+wait "$lockpid" 2>/dev/null
+"$gg" -c "$conf" run --once >"$work/run8g.out" 2>"$work/run8g.err"
+check "after the phase-1 crash: the subjects of interest were built" \
+  bash -c "grep -q 'subjects of interest: ' '$work/run8g.err' && ! grep -q '(stored' '$work/run8g.err'"
+check "after the phase-1 crash: the alert reopened" test "$(alert_field "$AID" status)" = pushed
 
 city_finish

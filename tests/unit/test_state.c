@@ -133,7 +133,7 @@ static void test_schema_create_and_reopen(void **stp) {
                  tables[i]);
         assert_int_equal(sql_long(fx, q), 1);
     }
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "7");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "8");
     assert_sql_text(fx, "PRAGMA journal_mode", "wal");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE type='index'"
                                    " AND name IN ('facts_person_names','facts_dq','facts_case_key')"),
@@ -203,6 +203,43 @@ static void test_newer_schema_refused(void **stp) {
     state_close(open_ok(fx));
 }
 
+/* A version-7 store (no interest table) opens as 8 and gains the table; the
+ * stored subjects of interest are replaced whole and load back. */
+static void test_migration_from_v7_interest(void **stp) {
+    fixture *fx = *stp;
+    state_close(open_ok(fx));
+    sql_exec(fx, "DROP TABLE interest; UPDATE meta SET value='7' WHERE key='schema_version'");
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'interest'"), 0);
+    state *st = open_ok(fx);
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "8");
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'interest'"), 1);
+    strmap ids = {0}, cases = {0};
+    assert_int_equal(strmap_add(&ids, "11010519491231002X"), 1);
+    assert_int_equal(strmap_add(&ids, "420503195609075502"), 1);
+    assert_int_equal(strmap_add(&cases, "C1"), 1);
+    assert_int_equal(state_begin(st), 0);
+    assert_int_equal(state_interest_replace(st, &ids, &cases), 0);
+    assert_int_equal(state_commit(st), 0);
+    strmap_free(&ids);
+    strmap_free(&cases);
+    assert_int_equal(strmap_add(&ids, "420503195609075502"), 1);
+    assert_int_equal(state_begin(st), 0);
+    assert_int_equal(state_interest_replace(st, &ids, &cases), 0); /* replaced, not added to */
+    assert_int_equal(state_commit(st), 0);
+    strmap_free(&ids);
+    assert_int_equal(state_interest_load(st, &ids, &cases), 0);
+    assert_int_equal(strmap_count(&ids), 1);
+    assert_int_equal(strmap_count(&cases), 0);
+    assert_true(strmap_has(&ids, "420503195609075502"));
+    strmap_free(&ids);
+    strmap_free(&cases);
+    state_close(st);
+    /* reopening a version-8 store keeps the set */
+    st = open_ok(fx);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM interest WHERE kind = 0"), 1);
+    state_close(st);
+}
+
 static void person_at(fact *f, const char *ref, const char *id, const char *name, int birth);
 
 /* A version-5 store (main's facts: no content_hash, dq, name_hash; indexes
@@ -228,7 +265,7 @@ static void test_migration_from_v5(void **stp) {
                  " VALUES('hr', 's', 'Q1', 'invalid id_no: bad', NULL, 1, 1, 1, 0, 'invalid_id');"
                  "UPDATE meta SET value='5' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "7");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "8");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts"), 2);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE content_hash IS NULL"), 2);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE dq = 1"), 1);
@@ -274,7 +311,7 @@ static void test_migration_from_v1(void **stp) {
                  " '{\"id_no\":\"x\",\"name\":\"张三\"}', NULL, 1, 1);"
                  "UPDATE meta SET value='1' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "7");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "8");
     int n = 0;
     assert_int_equal(state_facts_each(st, FK_PERSON, count_and_clear, &n), 0);
     assert_int_equal(n, 1);
@@ -308,7 +345,7 @@ static void test_migration_from_v2(void **stp) {
                  "INSERT INTO watermarks VALUES('court', 'verdicts', 'x', 13);"
                  "UPDATE meta SET value='2' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "7");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "8");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM watermarks"), 2);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM marks"), 2);
     assert_int_equal(sql_long(fx, "SELECT updated_at FROM marks WHERE key = 'pension_payments#lookup'"), 11);
@@ -725,7 +762,7 @@ static void test_migration_from_v6(void **stp) {
     make_v6_facts(fx, fs, NKINDS, NULL);
 
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "7");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "8");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM pragma_table_info('facts') WHERE name = 'fields_json'"), 0);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE typeof(fields) = 'blob'"), NKINDS);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'facts_kind'"), 0);
@@ -1176,7 +1213,7 @@ static void test_quarantine_kinds(void **stp) {
     sql_exec(fx, "ALTER TABLE quarantine DROP COLUMN kind; UPDATE meta SET value='3' WHERE key='schema_version'");
     st = open_ok(fx);
     state_close(st);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "7");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "8");
     assert_sql_text(fx, "SELECT group_concat(ref || ':' || kind, ',') FROM (SELECT ref, kind FROM quarantine ORDER BY id)",
                     "HH1:rejected,HH3:invalid_id,HH2:rejected");
 }
@@ -1794,6 +1831,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_migration_from_v2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v5, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v6, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_from_v7_interest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interest_new, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fact_hash_and_prune_unseen, setup, teardown),
         cmocka_unit_test(test_fact_hash_pinned),

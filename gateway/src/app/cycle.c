@@ -576,20 +576,28 @@ static int note_new_id(strmap *new_ids, const char *id, int cycle) {
     return strmap_put(new_ids, id, cycle) < 0 ? -1 : 0;
 }
 
-/* new_ids (may be NULL): the ids of interest whose death, custody or
- * enrollment fact was first stored after cycle `since`, each with that cycle:
- * what incremental streams look up. */
-static int build_interest(loader *ld, strmap *ids, strmap *cases, strmap *new_ids, long since) {
+/* Loads the small side into the loader's (empty) set: the death, custody,
+ * enrollment and asset facts, the persons without an id and the persons
+ * linked to them. Kept for the rules. */
+static int load_small_side(loader *ld) {
     gg_ctx *ctx = ld->ctx;
-    factset *fsp = ld->fs; /* the loader's (empty) set: filled here and kept for the rules */
-    strmap new_facts = {0};
-    if (new_ids && state_interest_new_each(ctx->st, since, collect_new_fact, &new_facts)) goto fail;
     for (int k = 0; k < FK__COUNT; k++) {
         if (fact_kind_is_stream((fact_kind)k) || k == FK_VERDICT || k == FK_PERSON) continue;
-        if (state_facts_each(ctx->st, k, load_fact_cb, ld)) goto fail;
+        if (state_facts_each(ctx->st, k, load_fact_cb, ld)) return -1;
     }
-    if (state_persons_without_id(ctx->st, load_fact_cb, ld)) goto fail;
-    if (load_persons(ld, 0, 1)) goto fail;
+    if (state_persons_without_id(ctx->st, load_fact_cb, ld)) return -1;
+    return load_persons(ld, 0, 1);
+}
+
+/* Derives the subjects of interest from the small side load_small_side put
+ * in the loader's set. new_ids (may be NULL): the ids of interest whose
+ * death, custody or enrollment fact was first stored after cycle `since`,
+ * each with that cycle: what incremental streams look up. */
+static int derive_interest(loader *ld, strmap *ids, strmap *cases, strmap *new_ids, long since) {
+    gg_ctx *ctx = ld->ctx;
+    factset *fsp = ld->fs;
+    strmap new_facts = {0};
+    if (new_ids && state_interest_new_each(ctx->st, since, collect_new_fact, &new_facts)) goto fail;
     order_facts(fsp);
     const factset *fs = fsp;
     identity_stats ist;
@@ -615,6 +623,13 @@ static int build_interest(loader *ld, strmap *ids, strmap *cases, strmap *new_id
 fail:
     strmap_free(&new_facts);
     return -1;
+}
+
+/* The loader's (empty) set gets the small side, kept for the rules; ids,
+ * cases and new_ids (may be NULL) get the subjects of interest. */
+static int build_interest(loader *ld, strmap *ids, strmap *cases, strmap *new_ids, long since) {
+    if (load_small_side(ld)) return -1;
+    return derive_interest(ld, ids, cases, new_ids, since);
 }
 
 /* The earliest lookup mark among incremental streams with a lookup that have
@@ -684,6 +699,17 @@ static void prune_facts(gg_ctx *ctx, int phase_stream, kind_status (*ks)[FK__COU
  * An unchanged night then costs the pulls and no matching. */
 #define MATCH_SCOPE ""            /* no source has an empty name */
 #define MATCH_KEY "match.digest"
+/* The subjects of interest are kept the same way (state_interest_replace):
+ * they are a function of the small side (death, custody, enrollment, asset,
+ * verdict and person facts, all written in phase 1), the configuration, the
+ * program and the day (an id's reading depends on it). A cycle that builds
+ * them stores them with this mark holding the digest, in one transaction;
+ * every cycle takes the mark out before its pulls and reads the stored set
+ * instead of building it only when the mark was its digest, phase 1 changed
+ * no fact and no fact of the small side is newer than the incremental
+ * lookups' mark (its ids must be looked up: only a build finds them). Phase 2
+ * writes payments and incomes only, which the set does not depend on. */
+#define INTEREST_KEY "interest.digest"
 
 /* The digest of what matching reads besides the facts: the configuration
  * file, the program (its rules) and the day the rules take as today. "" when
@@ -696,17 +722,60 @@ static void match_digest(const gg_ctx *ctx, char *out, size_t outsz) {
     snprintf(out, outsz, "%016llx.%016llx.%ld", (unsigned long long)conf_h, (unsigned long long)prog_h, today);
 }
 
-/* Reads and removes the stored digest; *same = 1 when it equals digest. A
- * failure of either step is logged by the state store and leaves *same 0. */
-static void match_digest_take(gg_ctx *ctx, const char *digest, int *same) {
+/* Reads and removes the stored digest under key (MATCH_KEY, INTEREST_KEY);
+ * *same = 1 when it equals digest. A failure of either step is logged by the
+ * state store and leaves *same 0. */
+static void match_digest_take(gg_ctx *ctx, const char *key, const char *digest, int *same) {
     char *prev = NULL;
     *same = 0;
-    if (state_mark_get(ctx->st, MATCH_SCOPE, MATCH_KEY, &prev)) return;
+    if (state_mark_get(ctx->st, MATCH_SCOPE, key, &prev)) return;
     if (prev && prev[0]) {
         *same = digest[0] && !strcmp(prev, digest);
-        if (state_mark_set(ctx->st, MATCH_SCOPE, MATCH_KEY, "")) *same = 0;
+        if (state_mark_set(ctx->st, MATCH_SCOPE, key, "")) *same = 0;
     }
     free(prev);
+}
+
+/* Stops at the first newly stored fact of the small side. */
+static int interest_newer_cb(void *ud, const char *source, const char *kind, const char *ref, long first_cycle) {
+    (void)source, (void)kind, (void)ref, (void)first_cycle;
+    *(int *)ud = 1;
+    return 1;
+}
+
+/* The subjects of interest after phase 1, from the state store when the
+ * small side is unchanged since they were stored (INTEREST_KEY; *stored = 1,
+ * the loader's set left empty, new_ids empty), else built (the small side is
+ * left in the loader's set) and stored for the next cycles. A failure to read
+ * or store them is logged and costs only the build. */
+static int interest_get(loader *ld, const char *digest, int same, long changes0, strmap *ids, strmap *cases,
+                        strmap *new_ids, long since, int *stored) {
+    gg_ctx *ctx = ld->ctx;
+    *stored = 0;
+    if (same && changes0 >= 0 && state_facts_changes(ctx->st) == changes0) {
+        int newer = 0;
+        if (since >= 0 && state_interest_new_each(ctx->st, since, interest_newer_cb, &newer)) newer = 1;
+        if (!newer) {
+            if (state_interest_load(ctx->st, ids, cases) == 0) {
+                *stored = 1;
+                /* still true for the next cycle (a failure: it builds) */
+                (void)state_mark_set(ctx->st, MATCH_SCOPE, INTEREST_KEY, digest);
+                return 0;
+            }
+            gg_warn("cycle", "the stored subjects of interest could not be read; building them");
+            strmap_free(ids);
+            strmap_free(cases);
+        }
+    }
+    if (build_interest(ld, ids, cases, since >= 0 ? new_ids : NULL, since)) return -1;
+    if (digest[0] && state_begin(ctx->st) == 0) {
+        if (state_interest_replace(ctx->st, ids, cases) || state_mark_set(ctx->st, MATCH_SCOPE, INTEREST_KEY, digest) ||
+            state_commit(ctx->st)) {
+            gg_warn("cycle", "the subjects of interest could not be stored; the next cycle builds them");
+            (void)state_rollback(ctx->st);
+        }
+    }
+    return 0;
 }
 
 /* Facts are loaded for matching without their raw values (most of their
@@ -754,9 +823,10 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     /* The digest of the last match is taken out of the store before anything
      * is written (see match_digest). */
     char digest[64];
-    int digest_same = 0;
+    int digest_same = 0, interest_same = 0;
     match_digest(ctx, digest, sizeof digest);
-    match_digest_take(ctx, digest, &digest_same);
+    match_digest_take(ctx, MATCH_KEY, digest, &digest_same);
+    match_digest_take(ctx, INTEREST_KEY, digest, &interest_same);
     long changes0 = state_facts_changes(ctx->st);
 
     /* Phase 1: the small side, then what it no longer holds is pruned so the
@@ -776,9 +846,11 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     loader ld = {.ctx = ctx, .fs = &fs};
     strmap ids = {0}, cases = {0}, new_ids = {0};
     long since = lookups_since(ctx);
-    int lrc = build_interest(&ld, &ids, &cases, since >= 0 ? &new_ids : NULL, since);
+    int interest_stored = 0;
+    int lrc = interest_get(&ld, digest, interest_same, changes0, &ids, &cases, &new_ids, since, &interest_stored);
     if (lrc == 0) {
-        gg_info("cycle", "subjects of interest: %zu ids, %zu cases", strmap_count(&ids), strmap_count(&cases));
+        gg_info("cycle", "subjects of interest: %zu ids, %zu cases%s", strmap_count(&ids), strmap_count(&cases),
+                interest_stored ? " (stored: the small side is unchanged)" : "");
         if (since >= 0)
             gg_info("cycle", "%zu ids became of interest since cycle %ld (looked up by incremental streams)",
                     strmap_count(&new_ids), since);
@@ -841,8 +913,10 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     }
 
     /* Identity and rules over what the state store holds: the small side is
-     * already loaded; add the kept payments and incomes, the verdicts and the
-     * persons they name. */
+     * already loaded (unless the subjects of interest were read from the
+     * store: loaded now, the same facts in the same order); add the kept
+     * payments and incomes, the verdicts and the persons they name. */
+    if (lrc == 0 && interest_stored && load_small_side(&ld)) lrc = -1;
     size_t from = fs.nfacts;
     static const fact_kind rest[] = {FK_PAYMENT, FK_INCOME, FK_VERDICT};
     for (size_t r = 0; r < sizeof rest / sizeof rest[0] && lrc == 0; r++)

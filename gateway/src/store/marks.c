@@ -1,7 +1,9 @@
 /* marks.c - watermarks: an incremental stream's opaque position per (source,
  * stream), stored in the same transaction as the facts it read; and marks:
  * other small texts the cycle remembers per (scope, key), such as the verdict
- * last applied to an alert or how far a stream's lookups went. */
+ * last applied to an alert or how far a stream's lookups went; and the
+ * stored subjects of interest (ids and case keys) that app/cycle.c keeps
+ * across cycles while the small side is unchanged. */
 #include "store/state_internal.h"
 
 #include <stdio.h>
@@ -79,4 +81,48 @@ int state_mark_set(state *st, const char *scope, const char *key, const char *va
                     " ON CONFLICT(scope, key) DO UPDATE SET value = excluded.value,"
                     " updated_at = excluded.updated_at",
                     scope, key, value);
+}
+
+/* ---- the stored subjects of interest ---------------------------------------- */
+
+/* Inserts every key of m as (kind, key) with the prepared statement s. */
+static int interest_insert(state *st, sqlite3_stmt *s, int kind, const strmap *m) {
+    size_t it = 0;
+    const char *key;
+    int v;
+    while (strmap_next(m, &it, &key, &v)) {
+        sqlite3_reset(s);
+        if (sqlite3_bind_int(s, 1, kind) != SQLITE_OK || st_bind_text(s, 2, key) != SQLITE_OK)
+            return st_db_fail(st, "interest replace: bind");
+        if (sqlite3_step(s) != SQLITE_DONE) return st_db_fail(st, "interest replace: insert");
+    }
+    return 0;
+}
+
+int state_interest_replace(state *st, const strmap *ids, const strmap *cases) {
+    sqlite3_stmt *s;
+    if (st_prepare(st, "interest replace: clear", "DELETE FROM interest", &s)) return -1;
+    if (st_step_done(st, "interest replace: clear", s)) return -1;
+    if (st_prepare(st, "interest replace", "INSERT INTO interest(kind, key) VALUES(?1, ?2)", &s)) return -1;
+    int rc = interest_insert(st, s, 0, ids);
+    if (rc == 0) rc = interest_insert(st, s, 1, cases);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int state_interest_load(state *st, strmap *ids, strmap *cases) {
+    sqlite3_stmt *s;
+    if (st_prepare(st, "interest load", "SELECT kind, key FROM interest", &s)) return -1;
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        strmap *m = sqlite3_column_int(s, 0) == 1 ? cases : ids;
+        if (strmap_add(m, st_col_text(s, 1)) < 0) {
+            gg_error("state", "interest load: out of memory");
+            ret = -1;
+            break;
+        }
+    }
+    if (ret == 0 && rc != SQLITE_DONE) ret = st_db_fail(st, "interest load");
+    sqlite3_finalize(s);
+    return ret;
 }

@@ -33,10 +33,11 @@
 #include <unistd.h>
 
 /* The schema version this build writes and understands. */
-#define STATE_SCHEMA_VERSION 7 /* 2: facts.name_norm; 3: marks; 4: quarantine.kind; 5: audit;
+#define STATE_SCHEMA_VERSION 8 /* 2: facts.name_norm; 3: marks; 4: quarantine.kind; 5: audit;
                                   6: facts.content_hash, dq, name_hash;
                                   7: facts.fields (binary, model/factcodec.h) for
-                                     fields_json, key (kind, source, ref), no facts_kind */
+                                     fields_json, key (kind, source, ref), no facts_kind;
+                                  8: interest (the stored subjects of interest) */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -79,6 +80,13 @@ static const char *const schema_sql =
     " value TEXT,"
     " updated_at BIGINT NOT NULL,"
     " PRIMARY KEY(scope, key));"
+    /* Schema 8: the subjects of interest of the last cycle that built them
+     * (kind 0: an id, 1: a case key; state_interest_replace). A new table,
+     * created as is on older stores. */
+    "CREATE TABLE IF NOT EXISTS interest("
+    " kind INTEGER NOT NULL,"
+    " key TEXT NOT NULL,"
+    " PRIMARY KEY(kind, key)) WITHOUT ROWID;"
     FACTS_TABLE_SQL("facts")
     "CREATE INDEX IF NOT EXISTS facts_dq ON facts(dq) WHERE dq IS NOT NULL;"
     FACTS_PERSON_NAMES_SQL /* covering: kind too */

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "alerts/alert.h"
+#include "core/strmap.h"
 #include "model/fact.h"
 
 typedef struct state state;
@@ -47,6 +48,15 @@ int state_watermark_set(state *st, const char *source, const char *stream, const
  * "<stream>#lookup"). *value is malloc'd or NULL. */
 int state_mark_get(state *st, const char *scope, const char *key, char **value);
 int state_mark_set(state *st, const char *scope, const char *key, const char *value);
+
+/* The stored subjects of interest (app/cycle.c keeps them across cycles while
+ * the small side is unchanged): a set of normalized ids and a set of case
+ * keys. The table holds raw ids, as the facts do: the state file is 0600.
+ * replace: the table's contents become the keys of ids and cases (values
+ * ignored), in the caller's transaction. load: adds the stored keys to ids
+ * and cases (value 0). */
+int state_interest_replace(state *st, const strmap *ids, const strmap *cases);
+int state_interest_load(state *st, strmap *ids, strmap *cases);
 
 /* Facts: upsert by (source, kind, ref); `cycle` records when it was last
  * written. The fact's content hash (state_fact_hash) is stored with it. */
