@@ -356,6 +356,24 @@ PY
 check "no id number (any form) or resident name in any log, listing or adapter test output" \
   pii_scan "$work"/*.err "$work/debug.out" "$work/qlist.out" "$work/alist.out" "$work/olist.out" "$work"/test_*.out
 
+# lock_table TABLE SECONDS: holds an hr table locked in the background ($lpid)
+# and returns once the lock is held (on a loaded machine the cycle could
+# otherwise read the table first and the test would see no block);
+# unlock_table TABLE ends that session.
+lock_table() {
+  psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d hr \
+    -c "BEGIN; LOCK TABLE $1 IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep($2); COMMIT;" >/dev/null 2>&1 &
+  lpid=$!
+  for _ in $(seq 50); do
+    [ "$(psql_hr "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = '$1' AND l.mode = 'AccessExclusiveLock' AND l.granted")" -ge 1 ] && break
+    sleep 0.1
+  done
+}
+unlock_table() {
+  psql_hr "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%LOCK TABLE $1%' AND pid <> pg_backend_pid()" >/dev/null
+  wait "$lpid" 2>/dev/null
+}
+
 # --- 7. kill -9 in phase 2 (persons stored, a payment stream mid-read) --------
 # The pension table is locked, so the cycle blocks reading it with the stream's
 # state transaction open; killed there, the next full cycle must find exactly
@@ -377,15 +395,7 @@ rm -f "$GG_DEMO_DIR"/state.db*
 conf=$work/kill2.ini
 mkconf "$conf"
 psql_hr "SELECT 1" >/dev/null
-psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d hr \
-  -c "BEGIN; LOCK TABLE yl_ffmx IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(20); COMMIT;" >/dev/null 2>&1 &
-lpid=$!
-# the lock must be held before the cycle starts, or a loaded machine lets the
-# cycle read the table first and the test sees no block
-for _ in $(seq 50); do
-  [ "$(psql_hr "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'yl_ffmx' AND l.mode = 'AccessExclusiveLock' AND l.granted")" -ge 1 ] && break
-  sleep 0.1
-done
+lock_table yl_ffmx 20
 "$gg" -c "$conf" run --once --no-push >"$work/kp1.out" 2>"$work/kp1.err" &
 gpid=$!
 blocked=0
@@ -396,8 +406,7 @@ for _ in $(seq 200); do
 done
 kill -9 "$gpid" 2>/dev/null
 wait "$gpid" 2>/dev/null
-psql_hr "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(20)%' AND pid <> pg_backend_pid()" >/dev/null
-wait "$lpid" 2>/dev/null
+unlock_table yl_ffmx
 check "kill -9 in phase 2: the cycle was blocked reading payments, after the persons were stored" \
   bash -c "[ $blocked -eq 1 ] && grep -q 'subjects of interest' \"$work/kp1.err\""
 "$gg" -c "$conf" run --once --no-push >"$work/kp2.out" 2>"$work/kp2.err"
@@ -417,19 +426,6 @@ check "kill -9 in phase 2: the same alerts, amounts, confidences and evidence as
 # its table meanwhile and its stream commits while the other is still stuck.
 # One worker would never reach the pensions.
 hr_facts() { sqlite3 "$1" "SELECT count(*) FROM facts WHERE source = 'hr' AND kind = '$2'"; }
-lock_jfjs() { # lock_jfjs SECONDS: holds sb_jfjs locked in the background ($lpid)
-  psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d hr \
-    -c "BEGIN; LOCK TABLE sb_jfjs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep($1); COMMIT;" >/dev/null 2>&1 &
-  lpid=$!
-  for _ in $(seq 50); do
-    [ "$(psql_hr "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'sb_jfjs' AND l.mode = 'AccessExclusiveLock' AND l.granted")" -ge 1 ] && break
-    sleep 0.1
-  done
-}
-unlock_jfjs() {
-  psql_hr "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%LOCK TABLE sb_jfjs%' AND pid <> pg_backend_pid()" >/dev/null
-  wait "$lpid" 2>/dev/null
-}
 jfjs_blocked() { [ "$(psql_hr "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM sb_jfjs%'")" -ge 1 ]; }
 
 # 8a. the stuck worker is killed (SIGKILL from outside)
@@ -437,7 +433,7 @@ conf=$work/split.ini
 mkconf "$conf"
 sed -i "s#^state = .*#state = $work/split.db#" "$conf"
 sed -i 's/^log_level = info/log_level = debug/' "$conf"
-lock_jfjs 30
+lock_table sb_jfjs 30
 "$gg" -v -c "$conf" run --once --no-push >"$work/split1.out" 2>"$work/split1.err" &
 gpid=$!
 victim= prev=
@@ -459,7 +455,7 @@ echo "# killing pull worker ${victim:-(none found)} with SIGKILL"
 [ -n "$victim" ] && kill -KILL "$victim"
 wait "$gpid"
 rc=$?
-unlock_jfjs
+unlock_table sb_jfjs
 check "split: hr is pulled by two workers at once, one per kind" \
   grep -q 'hr: phase 2: 2 workers at once: contribution_bases (income); pension_payments (payment)' "$work/split1.err"
 check "split, worker killed: run exits 3 (exit $rc)" test "$rc" -eq 3
@@ -487,12 +483,12 @@ mkconf "$conf" "
 [source hr]
 pull_timeout = 3"
 sed -i "s#^state = .*#state = $work/split.db#" "$conf"
-lock_jfjs 30
+lock_table sb_jfjs 30
 start=$(date +%s)
 "$gg" -c "$conf" run --once --no-push >"$work/split3.out" 2>"$work/split3.err"
 rc=$?
 took=$(( $(date +%s) - start ))
-unlock_jfjs
+unlock_table sb_jfjs
 check "split, worker hangs: run exits 3 within the deadline's reach (exit $rc, ${took}s)" \
   bash -c "[ $rc -eq 3 ] && [ $took -lt 20 ]"
 check "split, worker hangs: its stream failed at the deadline, named" \
@@ -507,14 +503,14 @@ check "split, worker hangs: stored incomes kept (not pruned), payments as before
 rm -f "$work/split.db"*
 mkconf "$conf"
 sed -i "s#^state = .*#state = $work/split.db#" "$conf"
-lock_jfjs 30
+lock_table sb_jfjs 30
 "$gg" -c "$conf" run --once --no-push >"$work/split4.out" 2>"$work/split4.err" &
 gpid=$!
 for _ in $(seq 300); do jfjs_blocked && break; sleep 0.05; done
 psql_hr "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM sb_jfjs%'" >/dev/null
 wait "$gpid"
 rc=$?
-unlock_jfjs
+unlock_table sb_jfjs
 check "split, stream throws: run exits 3 (exit $rc)" test "$rc" -eq 3
 check "split, stream throws: its stream failed with the database's reason" \
   grep -Eq 'hr: stream contribution_bases failed, its facts from this cycle are not kept: .*cancel' "$work/split4.err"
@@ -529,10 +525,10 @@ mkconf "$conf" "
 pull_timeout = 3
 max_workers = 1"
 sed -i -e "s#^state = .*#state = $work/split.db#" -e 's/^log_level = info/log_level = debug/' "$conf"
-lock_jfjs 30
+lock_table sb_jfjs 30
 "$gg" -v -c "$conf" run --once --no-push >"$work/split5.out" 2>"$work/split5.err"
 rc=$?
-unlock_jfjs
+unlock_table sb_jfjs
 check "max_workers = 1: one worker for hr (exit $rc)" \
   bash -c "[ $rc -eq 3 ] && grep -q '\\[debug\\]' \"$work/split5.err\" && ! grep -q 'hr: phase 2: .* workers at once' \"$work/split5.err\""
 check "max_workers = 1: the stream after the stuck one is not pulled, named" \

@@ -10,6 +10,22 @@ set -uo pipefail
 source "$(dirname "$0")/../lib/city.sh"
 hr() { psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d hr -c "$1"; }
 grid() { psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d grid -c "$1"; }
+# lock_table DB TABLE: another session holds TABLE locked (up to 120 s, in the
+# background: $lockpid); returns once the lock is held. unlock_table DB ends it.
+lock_table() {
+  psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d "$1" \
+    -c "BEGIN; LOCK TABLE $2 IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120)" >/dev/null 2>&1 &
+  lockpid=$!
+  for _ in $(seq 100); do
+    [ "$("$1" "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+             WHERE c.relname = '$2' AND l.mode = 'AccessExclusiveLock' AND l.granted")" = 1 ] && break
+    sleep 0.1
+  done
+}
+unlock_table() {
+  "$1" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(120)%' AND pid <> pg_backend_pid()" >/dev/null
+  wait "$lockpid" 2>/dev/null
+}
 alert_field() { # alert_field ID FIELD
   "$gg" -c "$conf" alerts export | python3 -c "
 import json, sys
@@ -200,14 +216,7 @@ check "then unchanged: stored again" grep -q "(stored: the small side is unchang
 hr "UPDATE sb_jfjs SET jfjs = jfjs + 1"
 set_revoked "$PID" 1   # and the small side changes in phase 1 of the killed cycle
 restart_psb
-psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d hr \
-  -c "BEGIN; LOCK TABLE yl_ffmx IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120)" >/dev/null 2>&1 &
-lockpid=$!
-for _ in $(seq 100); do
-  [ "$(hr "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-           WHERE c.relname = 'yl_ffmx' AND l.mode = 'AccessExclusiveLock' AND l.granted")" = 1 ] && break
-  sleep 0.1
-done
+lock_table hr yl_ffmx
 "$gg" -c "$conf" run --once >"$work/run8d.out" 2>"$work/run8d.err" &
 gpid=$!
 for _ in $(seq 200); do grep -q "hr: stream contribution_bases" "$work/run8d.err" && break; sleep 0.05; done
@@ -215,8 +224,7 @@ check "crash: the changed contributions were committed before the kill" \
   grep -q "hr: stream contribution_bases (income): .* kept" "$work/run8d.err"
 check "crash: the cycle was still running (yl_ffmx locked)" kill -0 "$gpid"
 kill -9 "$gpid" 2>/dev/null; wait "$gpid" 2>/dev/null
-hr "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(120)%' AND pid <> pg_backend_pid()" >/dev/null
-wait "$lockpid" 2>/dev/null
+unlock_table hr
 "$gg" -c "$conf" run --once >"$work/run8e.out" 2>"$work/run8e.err"
 check "after the crash: the next cycle matched" bash -c "! grep -q 'matching not needed' '$work/run8e.out'"
 check "after the crash: the hidden-income alerts took the new amounts" grep -Eq "alerts \(0 new, [1-9][0-9]* updated" "$work/run8e.out"
@@ -233,14 +241,7 @@ check "after the crash: the pensioner's payments are no longer of interest" \
 # on wg_sjsb (phase 1) and gridgate is killed there.
 set_revoked "$PID" 0
 restart_psb
-psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d grid \
-  -c "BEGIN; LOCK TABLE wg_sjsb IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120)" >/dev/null 2>&1 &
-lockpid=$!
-for _ in $(seq 100); do
-  [ "$(grid "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-             WHERE c.relname = 'wg_sjsb' AND l.mode = 'AccessExclusiveLock' AND l.granted")" = 1 ] && break
-  sleep 0.1
-done
+lock_table grid wg_sjsb
 "$gg" -c "$conf" run --once >"$work/run8f.out" 2>"$work/run8f.err" &
 gpid=$!
 for _ in $(seq 200); do grep -q "psb: stream .*(death): .* kept" "$work/run8f.err" && break; sleep 0.05; done
@@ -249,8 +250,7 @@ check "phase-1 crash: the restored deregistration was committed before the kill"
 check "phase-1 crash: the cycle was still in phase 1 (wg_sjsb locked)" \
   bash -c "kill -0 $gpid && ! grep -q 'subjects of interest' '$work/run8f.err'"
 kill -9 "$gpid" 2>/dev/null; wait "$gpid" 2>/dev/null
-grid "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(120)%' AND pid <> pg_backend_pid()" >/dev/null
-wait "$lockpid" 2>/dev/null
+unlock_table grid
 "$gg" -c "$conf" run --once >"$work/run8g.out" 2>"$work/run8g.err"
 check "after the phase-1 crash: the subjects of interest were built" \
   bash -c "grep -q 'subjects of interest: ' '$work/run8g.err' && ! grep -q '(stored' '$work/run8g.err'"
