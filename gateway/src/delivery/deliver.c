@@ -18,6 +18,7 @@
 
 #include "conn/conn.h"
 #include "core/log.h"
+#include "core/strmap.h"
 #include "store/audit.h"
 #include "worker/worker_push.h"
 
@@ -65,7 +66,12 @@ typedef struct deliver_pass {
     cycle_stats *cs;
     conn_opts bo;
     outbox_copy *rows;
-    alert *alerts; /* per due row; loaded when found[i] */
+    /* An alert routed to several sinks is loaded and explained once: row i
+     * uses the alert and explanation of row owner[i], the first due row of
+     * its alert id; alerts[j] and expl[j] are set (found[j]) for owners only. */
+    size_t *owner;
+    alert *alerts;
+    char **expl;
     int *found;
     sink_group *groups;
     size_t ngroups;
@@ -118,7 +124,7 @@ static void row_failed(deliver_pass *p, const outbox_copy *c, const char *err, i
 static void on_item(void *ud, size_t batch, size_t item, int ok, const char *err) {
     deliver_pass *p = ud;
     size_t row = p->groups[batch].rows[item];
-    if (ok) row_delivered(p, &p->rows[row], &p->alerts[row]);
+    if (ok) row_delivered(p, &p->rows[row], &p->alerts[p->owner[row]]);
     else row_failed(p, &p->rows[row], err ? err : "push failed (no message)", 1);
 }
 
@@ -143,16 +149,25 @@ int delivery_deliver_due(gg_ctx *ctx, cycle_stats *cs) {
     deliver_pass p = {.ctx = ctx, .cs = cs, .rows = d.rows};
     p.bo = (conn_opts){.backoff_base_ms = ctx->cfg->backoff_base_ms, .backoff_max_ms = ctx->cfg->backoff_max_ms};
     p.alerts = xcalloc(d.n ? d.n : 1, sizeof *p.alerts);
+    p.expl = xcalloc(d.n ? d.n : 1, sizeof *p.expl);
+    p.owner = xcalloc(d.n ? d.n : 1, sizeof *p.owner);
     p.found = xcalloc(d.n ? d.n : 1, sizeof *p.found);
+    strmap first = {0}; /* alert id -> its first due row */
     size_t gcap = 0;
     /* Prepare every item in the core (the workers inherit them); rows that
      * cannot reach a push fail at once. */
     for (size_t i = 0; i < d.n; i++) {
         outbox_copy *c = &d.rows[i];
         char err[1024];
-        p.found[i] = state_alert_get(ctx->st, c->alert_id, &p.alerts[i]) == 0;
+        int o;
+        if (strmap_intern(&first, c->alert_id, (int)i, &o) < 0) gg_oom();
+        size_t own = p.owner[i] = (size_t)o;
+        if (own == i && (p.found[i] = state_alert_get(ctx->st, c->alert_id, &p.alerts[i]) == 0)) {
+            const alert *a = &p.alerts[i];
+            p.expl[i] = alert_explain_zh(a, gg_ctx_label, ctx);
+        }
         adapter *ad = gg_ctx_adapter(ctx, c->sink);
-        if (!p.found[i]) {
+        if (!p.found[own]) {
             snprintf(err, sizeof err, "alert %s is not in the state store", c->alert_id);
             row_failed(&p, c, err, 0);
             continue;
@@ -169,14 +184,14 @@ int delivery_deliver_due(gg_ctx *ctx, cycle_stats *cs) {
             g->items = realloc(g->items, g->cap * sizeof *g->items);
             if (!g->rows || !g->items) gg_oom();
         }
-        const alert *a = &p.alerts[i];
+        const alert *a = &p.alerts[own];
         /* The verdict is due verdict_deadline_days after this version of the
          * alert was made (its first version: when it was first seen); the
          * overdue escalation (lifecycle.c) comes no earlier. */
         long long since = a->updated_at > 0 ? a->updated_at : a->first_seen;
         long long due = since > 0 ? since + ctx->cfg->verdict_deadline_days * 86400LL : 0;
         g->rows[g->n] = i;
-        g->items[g->n] = (push_item){.a = a, .expl = alert_explain_zh(a, gg_ctx_label, ctx), .deadline = due};
+        g->items[g->n] = (push_item){.a = a, .expl = p.expl[own], .deadline = due};
         g->n++;
     }
     if (p.ngroups) {
@@ -192,14 +207,19 @@ int delivery_deliver_due(gg_ctx *ctx, cycle_stats *cs) {
         free(b);
     }
     for (size_t g = 0; g < p.ngroups; g++) {
-        for (size_t k = 0; k < p.groups[g].n; k++) free((char *)p.groups[g].items[k].expl);
         free(p.groups[g].rows);
         free(p.groups[g].items);
     }
     free(p.groups);
     for (size_t i = 0; i < d.n; i++)
-        if (p.found[i]) alert_free(&p.alerts[i]);
+        if (p.found[i]) {
+            alert_free(&p.alerts[i]);
+            free(p.expl[i]);
+        }
+    strmap_free(&first);
     free(p.alerts);
+    free(p.expl);
+    free(p.owner);
     free(p.found);
     free(d.rows);
     return p.failures;
