@@ -940,6 +940,8 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     strmap ids = {0}, cases = {0}, new_ids = {0};
     int interest_stored = 0;
     int lrc;
+    struct timespec i1;
+    double interest_secs = 0;
     if (early_done) {
         /* Phase 2 is done (applied, or failed with the run), on the stored
          * set: as interest_get's stored path, the mark stands again. */
@@ -955,7 +957,11 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
             if (state_commit(ctx->st)) (void)state_rollback(ctx->st);
         }
     } else {
+        struct timespec i0;
+        clock_gettime(CLOCK_MONOTONIC, &i0);
         lrc = interest_get(&ld, digest, interest_same, changes0, &ids, &cases, &new_ids, since, &interest_stored);
+        clock_gettime(CLOCK_MONOTONIC, &i1);
+        interest_secs = (double)(i1.tv_sec - i0.tv_sec) + (double)(i1.tv_nsec - i0.tv_nsec) / 1e9;
     }
     if (use_early) {
         strmap_free(&early.ids);
@@ -970,8 +976,8 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
             gg_info("cycle", "0 ids became of interest since cycle %ld (looked up by incremental streams)", since);
     }
     if (lrc == 0 && !early_done) {
-        gg_info("cycle", "subjects of interest: %zu ids, %zu cases%s", strmap_count(&ids), strmap_count(&cases),
-                interest_stored ? " (stored: the small side is unchanged)" : "");
+        gg_info("cycle", "subjects of interest: %zu ids, %zu cases%s, %.2fs", strmap_count(&ids), strmap_count(&cases),
+                interest_stored ? " (stored: the small side is unchanged)" : "", interest_secs);
         if (since >= 0)
             gg_info("cycle", "%zu ids became of interest since cycle %ld (looked up by incremental streams)",
                     strmap_count(&new_ids), since);
