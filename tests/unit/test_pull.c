@@ -544,7 +544,8 @@ static void test_raw_value_change(void **stp) {
  * Job 1's worker runs from the start, but its stream reaches the consumer only
  * after job 0's has ended and gate(ud, 1) said yes; a no then, or a no from
  * gate(ud, 0) after job 0's stream, drops job 1 whole: none of its streams
- * is reported and its worker, endless here, is stopped. */
+ * is reported and its worker, endless here (emitting, or silent as a query
+ * blocked at the source), is stopped. */
 static void gated_case(size_t mem_bound, int early, int final, int endless) {
     char err[1024];
     gg_source_conf src[2];
@@ -552,7 +553,11 @@ static void gated_case(size_t mem_bound, int early, int final, int endless) {
     const char *names[2] = {"a", "b"};
     const char *paths[2];
     paths[0] = write_file("ga.lua", "return { streams = {\n  one = {" EMITTER(3000) "} }\n");
-    paths[1] = write_file("gb.lua", endless ? "return { streams = {\n"
+    paths[1] = write_file("gb.lua", endless == 2 ? "return { streams = {\n" /* silent: as a query blocked at the source */
+                                                    "  one = { kind = 'death', pull = function(ctx)\n"
+                                                    "    while true do end\n"
+                                                    "  end } } }\n"
+                                    : endless ? "return { streams = {\n"
                                                "  one = { kind = 'death', pull = function(ctx)\n"
                                                "    local i = 0\n"
                                                "    while true do i = i + 1\n"
@@ -643,6 +648,11 @@ static void test_gated_dropped_early_and_stopped(void **state) {
     gated_case(0, 0, 0, 1);
 }
 
+static void test_gated_dropped_early_silent_worker_killed(void **state) {
+    (void)state;
+    gated_case(0, 0, 0, 2);
+}
+
 static int setup(void **state) {
     (void)state;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/gg-test-pull.XXXXXX");
@@ -670,6 +680,7 @@ int main(void) {
         cmocka_unit_test(test_gated_applied_after_the_others_spooled),
         cmocka_unit_test(test_gated_dropped_at_the_gate),
         cmocka_unit_test(test_gated_dropped_early_and_stopped),
+        cmocka_unit_test(test_gated_dropped_early_silent_worker_killed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

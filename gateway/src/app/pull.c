@@ -347,6 +347,8 @@ typedef struct run {
     size_t mem_used, mem_bound;
     size_t rr;              /* round robin start for draining */
     int gate;               /* gated jobs: -1 waiting, 1 applied, 0 discarded */
+    int gated_cancel;       /* 1 once discarded: the gated workers are killed, or never started
+                             * (worker_spec.cancel), even one blocked in a query */
     int failed;             /* the parent itself failed (spool) */
     char err[400];
 } run;
@@ -360,9 +362,10 @@ static long planned_index(const pull_job *job, uint32_t stream) {
 static void pend_drop(run *R, size_t i);
 
 /* The gated jobs are discarded: their frames dropped, their streams never
- * reported; a running worker is stopped at its next frame (on_frame). */
+ * reported; their workers are killed, or never started (worker_spec.cancel). */
 static void gate_discard(run *R) {
     R->gate = 0;
+    R->gated_cancel = 1;
     for (size_t i = 0; i < R->njobs; i++)
         if (R->jobs[i].gated) {
             pend_drop(R, i);
@@ -640,7 +643,8 @@ int pull_run(pull_job *jobs, size_t njobs, const pull_filter *flt, size_t max_pa
         R.js[i].ended = xcalloc(jobs[i].nstreams ? jobs[i].nstreams : 1, 1);
         args[i] = (child_arg){.job = &jobs[i], .flt = jobs[i].flt ? jobs[i].flt : flt};
         specs[i] = (worker_spec){.name = jobs[i].name, .fn = child_pull, .ud = &args[i],
-                                 .read_paths = jobs[i].read_paths, .lim = &jobs[i].lim};
+                                 .read_paths = jobs[i].read_paths, .lim = &jobs[i].lim,
+                                 .cancel = jobs[i].gated ? &R.gated_cancel : NULL};
     }
     if (worker_run_all_ex(specs, njobs, NULL, max_parallel, on_frame, on_end, &R, res, err, errsz)) goto out;
     drain(&R); /* and the gate, when every worker is done */
