@@ -95,6 +95,7 @@ typedef struct early_phase2 {
     int held;                /* phase 1 changed no fact: the early streams are applied */
     int pruned;              /* phase 1's prune ran at the gate */
     int reported;            /* an early stream's end was reported (applied, or failed with the run) */
+    int dropped;             /* the gate dropped them: phase 1 changed a fact */
 } early_phase2;
 
 typedef struct phase_apply {
@@ -266,7 +267,10 @@ static int pa_gate(void *ud, int all_ended) {
     early_phase2 *e = pa->early;
     gg_ctx *ctx = pa->ctx;
     long now = state_facts_changes(ctx->st);
-    if (!all_ended) return now >= 0 && now == e->changes0;
+    if (!all_ended) {
+        e->dropped = now < 0 || now != e->changes0;
+        return !e->dropped;
+    }
     e->decided = 1;
     /* housekeeping as after phase 1 (cycle_run) */
     if (state_begin(ctx->st) == 0) {
@@ -276,6 +280,7 @@ static int pa_gate(void *ud, int all_ended) {
     e->pruned = 1;
     now = state_facts_changes(ctx->st);
     e->held = now >= 0 && now == e->changes0;
+    e->dropped = !e->held;
     return e->held;
 }
 
@@ -918,12 +923,14 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
                use_early ? &early : NULL);
     int early_done = use_early && (early.held || early.reported);
     if (use_early && !early_done) {
-        /* dropped: what their planning counted for phase 2 starts over */
+        /* dropped (or never asked: nothing was pulled): what their planning
+         * counted for phase 2 starts over */
         for (size_t i = 0; i < nsrc; i++)
             for (int k = 0; k < FK__COUNT; k++)
                 if (fact_kind_is_stream((fact_kind)k)) memset(&ks[i][k], 0, sizeof ks[i][k]);
-        gg_info("cycle", "phase 1 changed facts: the payment and income streams begun beside it are read again "
-                "after it");
+        if (early.dropped)
+            gg_info("cycle", "phase 1 changed facts: the payment and income streams begun beside it are read again "
+                    "after it");
     }
     /* Pruning is housekeeping: when the state store fails (logged there) the
      * facts are pruned next cycle; a failed rollback has nothing left to undo. */
