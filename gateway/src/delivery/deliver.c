@@ -61,6 +61,22 @@ typedef struct sink_group {
     size_t n, cap;
 } sink_group;
 
+/* An outcome reported by a sink's worker, waiting to be recorded. */
+typedef struct outcome {
+    size_t row;
+    int ok;
+    char *err; /* owned; NULL when ok */
+} outcome;
+
+/* Outcomes are recorded in batches, each in one state-store transaction
+ * (every delivered row is an audit row, its outbox row done and maybe its
+ * alert's status: 3-4 writes): when OUTCOME_BATCH wait, when one comes and
+ * the oldest has waited OUTCOME_WAIT_MS, and at the end of the pass. No transaction is held
+ * while a sink works. Outcomes lost with a killed core are deliveries made
+ * again next time: a sink sees the same version twice, as it may today. */
+#define OUTCOME_BATCH 256
+#define OUTCOME_WAIT_MS 250
+
 typedef struct deliver_pass {
     gg_ctx *ctx;
     cycle_stats *cs;
@@ -76,6 +92,9 @@ typedef struct deliver_pass {
     sink_group *groups;
     size_t ngroups;
     int failures;
+    outcome *waiting; /* OUTCOME_BATCH slots */
+    size_t nwaiting;
+    struct timespec first_wait; /* when the oldest waiting outcome came */
 } deliver_pass;
 
 /* Row c was delivered: done in the outbox, and the alert pushed once nothing
@@ -120,12 +139,42 @@ static void row_failed(deliver_pass *p, const outbox_copy *c, const char *err, i
     p->failures++;
 }
 
-/* An item's outcome from its sink's worker (worker_push.h). */
+/* Records the waiting outcomes, in one transaction when one can be begun
+ * (else each write on its own, as they come). */
+static void outcomes_flush(deliver_pass *p) {
+    if (!p->nwaiting) return;
+    int tx = state_begin(p->ctx->st) == 0;
+    for (size_t k = 0; k < p->nwaiting; k++) {
+        outcome *o = &p->waiting[k];
+        if (o->ok) row_delivered(p, &p->rows[o->row], &p->alerts[p->owner[o->row]]);
+        else row_failed(p, &p->rows[o->row], o->err, 1);
+        free(o->err);
+    }
+    if (tx && state_commit(p->ctx->st)) {
+        /* logged by the state store: these rows stay pending and are sent
+         * again next time (a sink sees the same version twice) */
+        (void)state_rollback(p->ctx->st);
+        gg_error("delivery", "%zu delivery outcomes could not be recorded; those alerts will be sent again",
+                 p->nwaiting);
+    }
+    p->nwaiting = 0;
+}
+
+static long ms_since(const struct timespec *t0) {
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (long)(t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* An item's outcome from its sink's worker (worker_push.h): waits to be
+ * recorded with others (outcomes_flush). */
 static void on_item(void *ud, size_t batch, size_t item, int ok, const char *err) {
     deliver_pass *p = ud;
-    size_t row = p->groups[batch].rows[item];
-    if (ok) row_delivered(p, &p->rows[row], &p->alerts[p->owner[row]]);
-    else row_failed(p, &p->rows[row], err ? err : "push failed (no message)", 1);
+    if (p->nwaiting == 0) clock_gettime(CLOCK_MONOTONIC, &p->first_wait);
+    p->waiting[p->nwaiting++] =
+        (outcome){.row = p->groups[batch].rows[item], .ok = ok,
+                  .err = ok ? NULL : xstrdup(err ? err : "push failed (no message)")};
+    if (p->nwaiting == OUTCOME_BATCH || ms_since(&p->first_wait) >= OUTCOME_WAIT_MS) outcomes_flush(p);
 }
 
 static sink_group *group_of(deliver_pass *p, const char *sink, adapter *ad, size_t *cap) {
@@ -202,8 +251,11 @@ int delivery_deliver_due(gg_ctx *ctx, cycle_stats *cs) {
         size_t maxp = ctx->cfg->workers > 0 ? (size_t)ctx->cfg->workers : 4;
         char err[400];
         /* On its own failure the loop has reported every item left as failed. */
+        p.waiting = xcalloc(OUTCOME_BATCH, sizeof *p.waiting);
         if (worker_push_batches(b, p.ngroups, maxp, on_item, &p, err, sizeof err))
             gg_error("delivery", "%s", err);
+        outcomes_flush(&p);
+        free(p.waiting);
         free(b);
     }
     for (size_t g = 0; g < p.ngroups; g++) {
