@@ -174,6 +174,8 @@ check "empty source table: no cremation alert withdrawn" \
 check "nothing changed: matching not needed" grep -q "matching not needed" "$work/run8a.out"
 check "nothing changed: the subjects of interest were read from the state store" \
   grep -q "subjects of interest: [0-9]* ids, [0-9]* cases (stored: the small side is unchanged)" "$work/run8a.err"
+check "nothing changed: the payment and income streams were read beside phase 1" \
+  grep -q "payment and income streams were read beside phase 1" "$work/run8a.err"
 "$gg" -c "$conf" alerts export >"$work/al8b.jsonl"
 check "nothing changed: the alerts are as they were" cmp -s "$work/al8a.jsonl" "$work/al8b.jsonl"
 "$gg" -c "$conf" run --once --rematch >"$work/run8b.out" 2>"$work/run8b.err"
@@ -197,6 +199,10 @@ restart_psb
 "$gg" -c "$conf" run --once >"$work/run8i.out" 2>"$work/run8i.err"
 check "small side changed: the subjects of interest were built" \
   bash -c "grep -q 'subjects of interest: ' '$work/run8i.err' && ! grep -q '(stored' '$work/run8i.err'"
+check "small side changed: the streams begun beside phase 1 were dropped and read again" \
+  grep -q "phase 1 changed facts: the payment and income streams begun beside it are read again" "$work/run8i.err"
+check "small side changed: each payment stream reported once" \
+  test "$(grep -c 'hr: stream pension_payments (payment)' "$work/run8i.err")" = 1
 check "small side changed: alert withdrawn" test "$(alert_field "$AID" status)" = withdrawn
 check "small side changed: its payments were dropped" \
   test "$(sqlite3 "$GG_DEMO_DIR/state.db" "SELECT count(*) FROM facts WHERE kind = 'payment' AND id_norm = '$PID'")" = 0

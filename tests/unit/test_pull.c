@@ -6,13 +6,16 @@
  * unchanged reach the consumer as SEEN ref hashes, the others as facts; two
  * workers of one source (one adapter, one name: app/cycle.c's split by kind)
  * run side by side, the stuck one failing alone. Also
- * the workers' data-quality pre-check against the register (app/ingest.h). */
+ * the workers' data-quality pre-check against the register (app/ingest.h),
+ * and gated jobs (the early phase 2): applied only after the others, or
+ * dropped whole with their worker stopped. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -35,10 +38,16 @@ typedef struct seen {
     long raw_built[3][2];   /* raw JSON the worker built, per job and stream */
     int ended[3][2], ok[3][2], begun[3][2];
     char error[3][2][600];
+    /* gated jobs (test_gated_*): the gate's answers and what it saw */
+    int gate_early, gate_final;   /* answers to gate(ud, 0) and gate(ud, 1) */
+    int gate_calls[2];            /* calls with all_ended 0 and 1 */
+    int gate_before_ungated_end;  /* gate(ud, 1) asked while job 0 had not ended */
+    int gated_begun_early;        /* job 1 (gated) began before gate(ud, 1) */
 } seen;
 
 static void c_begin(void *ud, size_t job, size_t stream) {
     seen *s = ud;
+    if (job == 1 && s->gate_calls[1] == 0) s->gated_begun_early++;
     if (s->open_job >= 0) s->overlaps++;
     s->open_job = (long)job;
     s->open_stream = stream;
@@ -73,6 +82,13 @@ static void c_end(void *ud, size_t job, size_t stream, const pull_stream_end *e)
     s->begun[job][stream] = e->begun;
     s->raw_built[job][stream] = e->raw_built;
     snprintf(s->error[job][stream], sizeof s->error[job][stream], "%s", e->error ? e->error : "");
+}
+
+static int c_gate(void *ud, int all_ended) {
+    seen *s = ud;
+    s->gate_calls[all_ended ? 1 : 0]++;
+    if (all_ended && !s->ended[0][0]) s->gate_before_ungated_end++;
+    return all_ended ? s->gate_final : s->gate_early;
 }
 
 static const char *write_file(const char *name, const char *text) {
@@ -524,6 +540,119 @@ static void test_raw_value_change(void **stp) {
     assert_int_equal(system(cmd), 0);
 }
 
+/* Gated jobs (app/cycle.c's early phase 2): job 0 runs free, job 1 is gated.
+ * Job 1's worker runs from the start, but its stream reaches the consumer only
+ * after job 0's has ended and gate(ud, 1) said yes; a no then, or a no from
+ * gate(ud, 0) after job 0's stream, drops job 1 whole: none of its streams
+ * is reported and its worker, endless here (emitting, or silent as a query
+ * blocked at the source), is stopped. */
+static void gated_case(size_t mem_bound, int early, int final, int endless) {
+    char err[1024];
+    gg_source_conf src[2];
+    memset(src, 0, sizeof src);
+    const char *names[2] = {"a", "b"};
+    const char *paths[2];
+    paths[0] = write_file("ga.lua", "return { streams = {\n  one = {" EMITTER(3000) "} }\n");
+    paths[1] = write_file("gb.lua", endless == 2 ? "return { streams = {\n" /* silent: as a query blocked at the source */
+                                                    "  one = { kind = 'death', pull = function(ctx)\n"
+                                                    "    while true do end\n"
+                                                    "  end } } }\n"
+                                    : endless ? "return { streams = {\n"
+                                               "  one = { kind = 'death', pull = function(ctx)\n"
+                                               "    local i = 0\n"
+                                               "    while true do i = i + 1\n"
+                                               "      ctx.emit{ ref = 'e' .. i, id_no = '420502195001010011', name = '李四',\n"
+                                               "        death_date = '2024-01-01', basis = 'cremation' } end\n"
+                                               "  end } } }\n"
+                                             : "return { streams = {\n  one = {" EMITTER(5000) "} }\n");
+    adapter *ad[2];
+    pull_job jobs[2];
+    size_t streams[2][1] = {{0}, {0}};
+    char *wm[2][1] = {{NULL}, {NULL}};
+    long marks[2][1] = {{-1}, {-1}};
+    memset(jobs, 0, sizeof jobs);
+    pull_filter flt = {.phase_stream = 0, .today = 20250630};
+    pull_filter flt_gated = {.phase_stream = 0, .today = 20250630};
+    for (int i = 0; i < 2; i++) {
+        src[i].name = (char *)names[i];
+        src[i].encoding = "UTF-8";
+        src[i].enabled = 1;
+        src[i].deadline_ms = 60000;
+        src[i].memory_mb = 128;
+        ad[i] = adapter_load(&src[i], paths[i], err, sizeof err);
+        assert_non_null(ad[i]);
+        jobs[i] = (pull_job){.name = names[i], .ad = ad[i], .nstreams = 1, .streams = streams[i], .wm_in = wm[i],
+                             .lookup_mark = marks[i], .gated = i == 1, .flt = i == 1 ? &flt_gated : NULL};
+        jobs[i].lim.deadline_s = 60;
+    }
+#if defined(__SANITIZE_ADDRESS__)
+    usleep(300 * 1000); /* see run_case */
+#endif
+    seen s;
+    memset(&s, 0, sizeof s);
+    s.open_job = -1;
+    s.gate_early = early;
+    s.gate_final = final;
+    pull_apply ap = {.begin = c_begin, .fact = c_fact, .reject = c_reject, .end = c_end, .gate = c_gate, .ud = &s};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(pull_run(jobs, 2, &flt, 2, tmpdir, mem_bound, &ap, err, sizeof err), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_equal(s.overlaps, 0);
+    assert_int_equal(s.wrong_stream, 0);
+    /* the free job: whole, and before the gate was asked */
+    assert_int_equal(s.ended[0][0], 1);
+    assert_true(s.ok[0][0]);
+    assert_int_equal(s.facts[0][0], 3000);
+    assert_int_equal(s.gate_before_ungated_end, 0);
+    assert_int_equal(s.gated_begun_early, 0);
+    assert_int_equal(s.gate_calls[0], 1); /* after job 0's one stream */
+    if (!early) {
+        assert_int_equal(s.gate_calls[1], 0); /* dropped at once */
+    } else {
+        assert_int_equal(s.gate_calls[1], 1);
+    }
+    if (early && final) {
+        assert_int_equal(s.ended[1][0], 1);
+        assert_true(s.ok[1][0]);
+        assert_int_equal(s.facts[1][0], 5000);
+    } else {
+        assert_int_equal(s.ended[1][0], 0);
+        assert_int_equal(s.facts[1][0], 0);
+    }
+    /* an endless gated worker was stopped, not left to its 60 s deadline */
+    assert_true(t1.tv_sec - t0.tv_sec < 20);
+    for (int i = 0; i < 2; i++) adapter_free(ad[i]);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "test $(ls -A %s | grep -vc '\\.lua$') -eq 0", tmpdir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_gated_applied_after_the_others(void **state) {
+    (void)state;
+    gated_case(0, 1, 1, 0);
+}
+
+static void test_gated_applied_after_the_others_spooled(void **state) {
+    (void)state;
+    gated_case(1, 1, 1, 0);
+}
+
+static void test_gated_dropped_at_the_gate(void **state) {
+    (void)state;
+    gated_case(0, 1, 0, 0);
+}
+
+static void test_gated_dropped_early_and_stopped(void **state) {
+    (void)state;
+    gated_case(0, 0, 0, 1);
+}
+
+static void test_gated_dropped_early_silent_worker_killed(void **state) {
+    (void)state;
+    gated_case(0, 0, 0, 2);
+}
+
 static int setup(void **state) {
     (void)state;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/gg-test-pull.XXXXXX");
@@ -547,6 +676,11 @@ int main(void) {
         cmocka_unit_test(test_unchanged_stop_at_the_worker_spooled),
         cmocka_unit_test(test_register_precheck),
         cmocka_unit_test(test_raw_value_change),
+        cmocka_unit_test(test_gated_applied_after_the_others),
+        cmocka_unit_test(test_gated_applied_after_the_others_spooled),
+        cmocka_unit_test(test_gated_dropped_at_the_gate),
+        cmocka_unit_test(test_gated_dropped_early_and_stopped),
+        cmocka_unit_test(test_gated_dropped_early_silent_worker_killed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

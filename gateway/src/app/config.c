@@ -179,6 +179,9 @@ static const confkey config_map[] = {
     {"gridgate", "workers", CK_LONG, NULL, 1, 64, G(workers), NULL, NULL,
      "worker processes pulling at once, all sources together (a source has one per kind of its streams, see "
      "max_workers); unset = 4"},
+    {"gridgate", "early_phase2", CK_BOOL, "yes", 0, 0, G(early_phase2), NULL, NULL,
+     "when the subjects of interest stored by the last cycle stand, read the payment and income streams beside "
+     "the small side (their records are kept only if the small side changed nothing, else read again after it)"},
     {"gridgate", "match_debounce", CK_STRING, "5s", 0, 86400, G(match_debounce), set_seconds, NULL,
      "run loop: after a pull brought new or changed facts, match once no other pull did for this long (0 = at once)"},
     {"gridgate", "match_max_wait", CK_STRING, "60s", 0, 7L * 86400, G(match_max_wait), set_seconds, NULL,

@@ -84,11 +84,26 @@ static void note_stream(cycle_stats *cs, const char *source, const char *stream,
 
 /* The core side of a phase's pull (app/pull.h's consumer): one stream at a
  * time, each in its own transaction, through app/ingest.c's callbacks. */
+/* Phase 2 begun beside phase 1 (see cycle_run, "early phase 2"): on the
+ * stored subjects of interest, applied only when phase 1 changed no fact. */
+typedef struct early_phase2 {
+    strmap ids, cases;       /* the stored subjects of interest */
+    strmap new_ids;          /* empty: a stored set owes no lookups */
+    ingest_register reg;     /* the register's names, read before phase 1 */
+    long changes0;           /* the fact change counter before phase 1 */
+    int decided;             /* the gate was asked with every phase-1 stream ended */
+    int held;                /* phase 1 changed no fact: the early streams are applied */
+    int pruned;              /* phase 1's prune ran at the gate */
+    int reported;            /* an early stream's end was reported (applied, or failed with the run) */
+    int dropped;             /* the gate dropped them: phase 1 changed a fact */
+} early_phase2;
+
 typedef struct phase_apply {
     gg_ctx *ctx;
     long cycle;
     int phase_stream;
     strmap *ids, *cases;
+    early_phase2 *early;     /* or NULL */
     cycle_stats *cs;
     kind_status (*ks)[FK__COUNT];
     pull_job *jobs;
@@ -100,12 +115,17 @@ typedef struct phase_apply {
     struct timespec t0;
 } phase_apply;
 
+/* Whether job belongs to phase 2 (a gated job is the early phase 2). */
+static int job_phase(const phase_apply *pa, size_t job) { return pa->jobs[job].gated ? 1 : pa->phase_stream; }
+
 static void pa_begin(void *ud, size_t job, size_t stream) {
     phase_apply *pa = ud;
     size_t i = pa->src_of[job];
     fact_kind kind = adapter_stream(pa->ctx->adapters[i], stream)->kind;
+    int early = pa->jobs[job].gated;
     ingest_stream_begin(&pa->p, pa->ctx, pa->ctx->adapters[i], pa->ctx->cfg->sources[i].name, kind, pa->cycle,
-                        pa->phase_stream, pa->ids, pa->cases, &pa->seen[i][kind]);
+                        job_phase(pa, job), early ? &pa->early->ids : pa->ids, early ? &pa->early->cases : pa->cases,
+                        &pa->seen[i][kind]);
     clock_gettime(CLOCK_MONOTONIC, &pa->t0);
     pa->open = state_begin(pa->ctx->st) == 0;
     if (!pa->open) pa->p.failed = 1;
@@ -154,7 +174,8 @@ static void pa_end(void *ud, size_t job, size_t stream, const pull_stream_end *e
     int rc = e->ok ? 0 : -1;
     const char *err = e->error ? e->error : "the stream failed";
     long rows = e->rows;
-    int lookups = si->incremental && si->lookup && pa->phase_stream;
+    int lookups = si->incremental && si->lookup && job_phase(pa, job);
+    if (pa->jobs[job].gated) pa->early->reported = 1;
     if (rc == 0 && !p->failed && lookups && lookup_mark_set(ctx, source, si->name, pa->cycle)) p->failed = 1;
     if (rc == 0 && !p->failed && e->watermark && state_watermark_set(ctx->st, source, si->name, e->watermark))
         p->failed = 1;
@@ -236,9 +257,36 @@ static void job_free(pull_job *job) {
  * concurrently, at most [gridgate] workers at once: every source's first
  * worker is started before any source's second. Streams are applied one at a
  * time. */
+static void prune_facts(gg_ctx *ctx, int phase_stream, kind_status (*ks)[FK__COUNT], seen_set (*seen)[FK__COUNT]);
+
+/* The gate of the early phase 2 (pull_apply.gate): waits while phase 1 has
+ * changed no fact; once every phase-1 stream has ended, prunes phase 1 and
+ * applies the early streams only when still no fact changed. */
+static int pa_gate(void *ud, int all_ended) {
+    phase_apply *pa = ud;
+    early_phase2 *e = pa->early;
+    gg_ctx *ctx = pa->ctx;
+    long now = state_facts_changes(ctx->st);
+    if (!all_ended) {
+        e->dropped = now < 0 || now != e->changes0;
+        return !e->dropped;
+    }
+    e->decided = 1;
+    /* housekeeping as after phase 1 (cycle_run) */
+    if (state_begin(ctx->st) == 0) {
+        prune_facts(ctx, 0, pa->ks, pa->seen);
+        if (state_commit(ctx->st)) (void)state_rollback(ctx->st);
+    }
+    e->pruned = 1;
+    now = state_facts_changes(ctx->st);
+    e->held = now >= 0 && now == e->changes0;
+    e->dropped = !e->held;
+    return e->held;
+}
+
 static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int phase_stream, strmap *ids, strmap *cases, const strmap *new_ids,
                        cycle_stats *cs, kind_status (*ks)[FK__COUNT], seen_set (*seen)[FK__COUNT],
-                       const ingest_register *reg) {
+                       const ingest_register *reg, early_phase2 *early) {
     size_t n = ctx->cfg->nsources, njobs = 0, cap = (n ? n : 1) * FK__COUNT;
     pull_job *jobs = calloc(cap, sizeof *jobs), *built = calloc(cap, sizeof *built);
     size_t *src_of = calloc(cap, sizeof *src_of), *built_src = calloc(cap, sizeof *built_src);
@@ -255,12 +303,19 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
         return;
     }
     size_t nbuilt = 0, nwaves = 0;
+    /* The early phase 2 (phase 1 with `early`): its jobs are planned after
+     * phase 1's, gated, with their own filter. */
+    pull_filter flt2 = {0};
+    if (early)
+        flt2 = (pull_filter){.phase_stream = 1, .ids = &early->ids, .cases = &early->cases,
+                             .new_ids = &early->new_ids, .today = ctx->today, .reg = &early->reg, .nn = ctx->nn};
+    for (int ph = phase_stream; ph <= (early ? 1 : phase_stream); ph++)
     for (size_t i = 0; i < n; i++) {
         adapter *ad = ctx->adapters[i];
         const gg_source_conf *src = &ctx->cfg->sources[i];
         if (!src->enabled || (pull && !pull[i])) continue; /* not pulled: ks stays 0, not pruned */
         if (!ad) {
-            if (!phase_stream) {
+            if (!ph) {
                 gg_error(src->name, "skipped: %s", ctx->load_errors[i] ? ctx->load_errors[i] : "adapter not loaded");
                 note_stream(cs, src->name, NULL, NULL, 0, NULL, ctx->load_errors[i] ? ctx->load_errors[i] : "adapter not loaded");
                 cs->streams_failed++;
@@ -274,7 +329,7 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
         long *plan_mark = xcalloc(ns ? ns : 1, sizeof *plan_mark);
         for (size_t k = 0; k < ns; k++) {
             const adapter_stream_info *si = adapter_stream(ad, k);
-            if (fact_kind_is_stream(si->kind) != phase_stream) continue;
+            if (fact_kind_is_stream(si->kind) != ph) continue;
             kind_status *kst = &ks[i][si->kind];
             kst->streams++;
             if (si->incremental) kst->incremental++;
@@ -283,7 +338,7 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
             const char *why = NULL;
             if (si->incremental && state_watermark_get(ctx->st, src->name, si->name, &wm))
                 why = "cannot read the stream's watermark from the state store";
-            if (!why && si->incremental && si->lookup && phase_stream && wm) {
+            if (!why && si->incremental && si->lookup && ph && wm) {
                 if (lookup_mark_get(ctx, src->name, si->name, &mark))
                     why = "cannot read the stream's lookup mark from the state store";
                 else if (mark < 0)
@@ -357,6 +412,8 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
             }
             job->name = src->name;
             job->ad = ad;
+            job->gated = ph != phase_stream;
+            job->flt = job->gated ? &flt2 : NULL;
             /* Deadline: the worker's streams; memory: the Lua cap, C
              * allocations included; both per worker. */
             job->lim.deadline_s = (unsigned)src->pull_timeout;
@@ -383,7 +440,7 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
             wave[nbuilt] = w;
             nbuilt++;
         }
-        if (nw > 1) gg_debug(src->name, "phase %d: %zu workers at once: %s", phase_stream + 1, nw, shown);
+        if (nw > 1) gg_debug(src->name, "phase %d: %zu workers at once: %s", ph + 1, nw, shown);
         free(plan);
         free(plan_wm);
         free(plan_mark);
@@ -391,19 +448,20 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
     /* Started in this order: every source's first worker, then every
      * source's second, ... (so that a source split in several workers does
      * not keep another from starting when [gridgate] workers is small). */
-    for (size_t w = 0; w < nwaves; w++)
-        for (size_t b = 0; b < nbuilt; b++)
-            if (wave[b] == w) {
-                jobs[njobs] = built[b];
-                src_of[njobs++] = built_src[b];
-            }
+    for (int g = 0; g <= 1; g++) /* the early phase 2 after phase 1 */
+        for (size_t w = 0; w < nwaves; w++)
+            for (size_t b = 0; b < nbuilt; b++)
+                if (wave[b] == w && built[b].gated == g) {
+                    jobs[njobs] = built[b];
+                    src_of[njobs++] = built_src[b];
+                }
 
     pull_filter flt = {.phase_stream = phase_stream, .ids = ids, .cases = cases, .new_ids = new_ids,
                        .today = ctx->today, .reg = reg, .nn = ctx->nn};
     phase_apply pa = {.ctx = ctx, .cycle = cycle, .phase_stream = phase_stream, .ids = ids, .cases = cases,
-                      .cs = cs, .ks = ks, .jobs = jobs, .src_of = src_of, .seen = seen};
+                      .early = early, .cs = cs, .ks = ks, .jobs = jobs, .src_of = src_of, .seen = seen};
     pull_apply ap = {.begin = pa_begin, .fact = pa_fact, .reject = pa_reject, .end = pa_end, .seen = pa_seen,
-                     .ud = &pa};
+                     .gate = early ? pa_gate : NULL, .ud = &pa};
     size_t maxp = ctx->cfg->workers > 0 ? (size_t)ctx->cfg->workers : 4;
     char spool[4096], err[512];
     state_dir(ctx, spool, sizeof spool);
@@ -829,12 +887,54 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     match_digest_take(ctx, INTEREST_KEY, digest, &interest_same);
     long changes0 = state_facts_changes(ctx->st);
 
+    long since = lookups_since(ctx);
+    /* Early phase 2: when the subjects of interest stored by an earlier cycle
+     * stand unless phase 1 changes a fact (the conditions of interest_get,
+     * short of phase 1's outcome), the payment and income streams start
+     * beside phase 1 on them, with the register read now: the same inputs
+     * the sequential order would give them if phase 1 changes nothing. Their
+     * records wait (app/pull.c, gated jobs) until every phase-1 stream has
+     * ended and phase 1 is pruned; they are applied when no fact changed,
+     * else dropped, their workers stopped at the first change, and phase 2
+     * runs after phase 1 as usual. An unchanged night thus reads the big
+     * tables while the small side is read. */
+    early_phase2 early = {0};
+    int use_early = 0;
+    if (interest_same && changes0 >= 0 && ctx->cfg->early_phase2) {
+        int newer = 0;
+        if (since >= 0 && state_interest_new_each(ctx->st, since, interest_newer_cb, &newer)) newer = 1;
+        if (!newer && state_interest_load(ctx->st, &early.ids, &early.cases) == 0) {
+            if (ingest_register_load(&early.reg, ctx->st) == 0) {
+                use_early = 1;
+                early.changes0 = changes0;
+                gg_debug("cycle", "payment and income streams start beside phase 1 on the stored subjects of "
+                         "interest (%zu ids, %zu cases)", strmap_count(&early.ids), strmap_count(&early.cases));
+            }
+        }
+        if (!use_early) {
+            strmap_free(&early.ids);
+            strmap_free(&early.cases);
+        }
+    }
+
     /* Phase 1: the small side, then what it no longer holds is pruned so the
      * resolved set built from it is current. */
-    pull_phase(ctx, opts ? opts->pull : NULL, cs->cycle, 0, NULL, NULL, NULL, cs, ks, seen, NULL);
+    pull_phase(ctx, opts ? opts->pull : NULL, cs->cycle, 0, NULL, NULL, NULL, cs, ks, seen, NULL,
+               use_early ? &early : NULL);
+    int early_done = use_early && (early.held || early.reported);
+    if (use_early && !early_done) {
+        /* dropped (or never asked: nothing was pulled): what their planning
+         * counted for phase 2 starts over */
+        for (size_t i = 0; i < nsrc; i++)
+            for (int k = 0; k < FK__COUNT; k++)
+                if (fact_kind_is_stream((fact_kind)k)) memset(&ks[i][k], 0, sizeof ks[i][k]);
+        if (early.dropped)
+            gg_info("cycle", "phase 1 changed facts: the payment and income streams begun beside it are read again "
+                    "after it");
+    }
     /* Pruning is housekeeping: when the state store fails (logged there) the
      * facts are pruned next cycle; a failed rollback has nothing left to undo. */
-    if (state_begin(ctx->st) == 0) {
+    if (!early.pruned && state_begin(ctx->st) == 0) {
         prune_facts(ctx, 0, ks, seen);
         if (state_commit(ctx->st)) (void)state_rollback(ctx->st);
     }
@@ -845,12 +945,46 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     memset(&fs, 0, sizeof fs);
     loader ld = {.ctx = ctx, .fs = &fs};
     strmap ids = {0}, cases = {0}, new_ids = {0};
-    long since = lookups_since(ctx);
     int interest_stored = 0;
-    int lrc = interest_get(&ld, digest, interest_same, changes0, &ids, &cases, &new_ids, since, &interest_stored);
-    if (lrc == 0) {
-        gg_info("cycle", "subjects of interest: %zu ids, %zu cases%s", strmap_count(&ids), strmap_count(&cases),
-                interest_stored ? " (stored: the small side is unchanged)" : "");
+    int lrc;
+    struct timespec i1;
+    double interest_secs = 0;
+    if (early_done) {
+        /* Phase 2 is done (applied, or failed with the run), on the stored
+         * set: as interest_get's stored path, the mark stands again. */
+        ids = early.ids;
+        cases = early.cases;
+        memset(&early.ids, 0, sizeof early.ids);
+        memset(&early.cases, 0, sizeof early.cases);
+        interest_stored = 1;
+        lrc = 0;
+        if (early.held) (void)state_mark_set(ctx->st, MATCH_SCOPE, INTEREST_KEY, digest);
+        if (state_begin(ctx->st) == 0) {
+            prune_facts(ctx, 1, ks, seen);
+            if (state_commit(ctx->st)) (void)state_rollback(ctx->st);
+        }
+    } else {
+        struct timespec i0;
+        clock_gettime(CLOCK_MONOTONIC, &i0);
+        lrc = interest_get(&ld, digest, interest_same, changes0, &ids, &cases, &new_ids, since, &interest_stored);
+        clock_gettime(CLOCK_MONOTONIC, &i1);
+        interest_secs = (double)(i1.tv_sec - i0.tv_sec) + (double)(i1.tv_nsec - i0.tv_nsec) / 1e9;
+    }
+    if (use_early) {
+        strmap_free(&early.ids);
+        strmap_free(&early.cases);
+        ingest_register_free(&early.reg);
+    }
+    if (early_done && early.held) {
+        gg_info("cycle", "subjects of interest: %zu ids, %zu cases (stored: the small side is unchanged)",
+                strmap_count(&ids), strmap_count(&cases));
+        gg_info("cycle", "payment and income streams were read beside phase 1 on them");
+        if (since >= 0)
+            gg_info("cycle", "0 ids became of interest since cycle %ld (looked up by incremental streams)", since);
+    }
+    if (lrc == 0 && !early_done) {
+        gg_info("cycle", "subjects of interest: %zu ids, %zu cases%s, %.2fs", strmap_count(&ids), strmap_count(&cases),
+                interest_stored ? " (stored: the small side is unchanged)" : "", interest_secs);
         if (since >= 0)
             gg_info("cycle", "%zu ids became of interest since cycle %ld (looked up by incremental streams)",
                     strmap_count(&new_ids), since);
@@ -863,7 +997,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
             gg_warn("cycle", "register names not loaded; workers send every named payment/income row");
             reg.all = 1;
         }
-        pull_phase(ctx, opts ? opts->pull : NULL, cs->cycle, 1, &ids, &cases, &new_ids, cs, ks, seen, &reg);
+        pull_phase(ctx, opts ? opts->pull : NULL, cs->cycle, 1, &ids, &cases, &new_ids, cs, ks, seen, &reg, NULL);
         ingest_register_free(&reg);
         if (state_begin(ctx->st) == 0) {
             prune_facts(ctx, 1, ks, seen); /* as in phase 1 */

@@ -346,6 +346,9 @@ typedef struct run {
     long owner;             /* job holding the writer, or -1 */
     size_t mem_used, mem_bound;
     size_t rr;              /* round robin start for draining */
+    int gate;               /* gated jobs: -1 waiting, 1 applied, 0 discarded */
+    int gated_cancel;       /* 1 once discarded: the gated workers are killed, or never started
+                             * (worker_spec.cancel), even one blocked in a query */
     int failed;             /* the parent itself failed (spool) */
     char err[400];
 } run;
@@ -356,11 +359,27 @@ static long planned_index(const pull_job *job, uint32_t stream) {
     return -1;
 }
 
+static void pend_drop(run *R, size_t i);
+
+/* The gated jobs are discarded: their frames dropped, their streams never
+ * reported; their workers are killed, or never started (worker_spec.cancel). */
+static void gate_discard(run *R) {
+    R->gate = 0;
+    R->gated_cancel = 1;
+    for (size_t i = 0; i < R->njobs; i++)
+        if (R->jobs[i].gated) {
+            pend_drop(R, i);
+            memset(R->js[i].ended, 1, R->jobs[i].nstreams ? R->jobs[i].nstreams : 1);
+        }
+}
+
 static void end_stream(run *R, size_t i, long j, const pull_stream_end *e) {
     job_state *s = &R->js[i];
     if (j < 0 || s->ended[j]) return;
     s->ended[j] = 1;
     R->ap->end(R->ap->ud, i, R->jobs[i].streams[j], e);
+    /* the consumer may know already that the gated streams are void */
+    if (!R->jobs[i].gated && R->gate == -1 && R->ap->gate && !R->ap->gate(R->ap->ud, 0)) gate_discard(R);
 }
 
 /* Applies one frame of job i (the writer is free or is i's). */
@@ -505,15 +524,31 @@ static int replay(run *R, size_t i) {
 
 static int pend_empty(const job_state *s) { return s->pend.len == 0 && s->pend.fd < 0; }
 
-/* While the writer is free, replays the pending frames of the workers. */
+static void pend_drop(run *R, size_t i) {
+    pending *p = &R->js[i].pend;
+    R->mem_used -= p->len;
+    p->len = 0;
+    if (p->fd >= 0) close(p->fd);
+    p->fd = -1;
+    p->flen = 0;
+}
+
+static void gate_check(run *R);
+
+/* While the writer is free, replays the pending frames of the workers (a
+ * gated job's once its gate is open). */
 static void drain(run *R) {
     while (R->owner < 0 && !R->failed) {
         size_t i, k;
         for (k = 0; k < R->njobs; k++) {
             i = (R->rr + k) % R->njobs;
+            if (R->jobs[i].gated && R->gate != 1) continue;
             if (!pend_empty(&R->js[i]) && (!R->js[i].lone_begin || R->js[i].finished)) break;
         }
-        if (k == R->njobs) return;
+        if (k == R->njobs) {
+            gate_check(R);
+            return;
+        }
         R->rr = i + 1;
         R->js[i].lone_begin = 0;
         if (replay(R, i)) {
@@ -522,6 +557,32 @@ static void drain(run *R) {
         }
         if (R->js[i].finished && R->owner == (long)i) fail_open(R, i);
     }
+}
+
+/* The gate (pull_apply.gate): decided once every stream of the jobs not
+ * gated has ended, their workers finished and the writer is free. A finished
+ * worker's streams that never ended (it died before them) end here as not
+ * pulled, as at the end of the run. */
+static void gate_check(run *R) {
+    if (R->gate != -1 || R->owner >= 0 || R->failed) return;
+    for (size_t i = 0; i < R->njobs; i++) {
+        job_state *s = &R->js[i];
+        if (R->jobs[i].gated) continue;
+        if (!s->finished || !pend_empty(s) || s->cur >= 0) return;
+    }
+    for (size_t i = 0; i < R->njobs; i++) {
+        if (R->jobs[i].gated) continue;
+        for (size_t j = 0; j < R->jobs[i].nstreams; j++) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "not pulled: %s", R->js[i].res.message);
+            pull_stream_end e = {.begun = 0, .ok = 0, .error = msg};
+            end_stream(R, i, (long)j, &e);
+        }
+    }
+    if (R->gate != -1) return; /* discarded meanwhile */
+    if (!R->ap->gate || R->ap->gate(R->ap->ud, 1)) R->gate = 1;
+    else gate_discard(R);
+    drain(R); /* the gated frames, when applied */
 }
 
 static int on_frame(void *ud, size_t i, ch_frame *fr) {
@@ -538,6 +599,7 @@ static int on_frame(void *ud, size_t i, ch_frame *fr) {
         break;
     }
     if (R->failed) return 1;
+    if (R->jobs[i].gated && R->gate == 0) return 1; /* discarded: the worker is stopped */
     if (R->owner == (long)i) {
         apply(R, i, fr);
     } else {
@@ -559,6 +621,7 @@ static void on_end(void *ud, size_t i, const worker_result *res) {
     job_state *s = &R->js[i];
     s->res = *res;
     s->finished = 1;
+    if (R->jobs[i].gated && R->gate == 0) return; /* discarded: stopped by the core, or ended unheard */
     if (res->status != WORKER_OK) gg_error(R->jobs[i].name, "%s", res->message);
     if (R->owner == (long)i) fail_open(R, i);
     drain(R);
@@ -567,7 +630,7 @@ static void on_end(void *ud, size_t i, const worker_result *res) {
 int pull_run(pull_job *jobs, size_t njobs, const pull_filter *flt, size_t max_parallel, const char *spool_dir,
              size_t mem_bound, const pull_apply *ap, char *err, size_t errsz) {
     if (njobs == 0) return 0;
-    run R = {.jobs = jobs, .njobs = njobs, .ap = ap, .spool_dir = spool_dir, .owner = -1,
+    run R = {.jobs = jobs, .njobs = njobs, .ap = ap, .spool_dir = spool_dir, .owner = -1, .gate = -1,
              .mem_bound = mem_bound ? mem_bound : PULL_MEM_BOUND};
     R.js = xcalloc(njobs, sizeof *R.js);
     worker_spec *specs = xcalloc(njobs, sizeof *specs);
@@ -578,12 +641,13 @@ int pull_run(pull_job *jobs, size_t njobs, const pull_filter *flt, size_t max_pa
         R.js[i].pend.fd = -1;
         R.js[i].cur = -1;
         R.js[i].ended = xcalloc(jobs[i].nstreams ? jobs[i].nstreams : 1, 1);
-        args[i] = (child_arg){.job = &jobs[i], .flt = flt};
+        args[i] = (child_arg){.job = &jobs[i], .flt = jobs[i].flt ? jobs[i].flt : flt};
         specs[i] = (worker_spec){.name = jobs[i].name, .fn = child_pull, .ud = &args[i],
-                                 .read_paths = jobs[i].read_paths, .lim = &jobs[i].lim};
+                                 .read_paths = jobs[i].read_paths, .lim = &jobs[i].lim,
+                                 .cancel = jobs[i].gated ? &R.gated_cancel : NULL};
     }
     if (worker_run_all_ex(specs, njobs, NULL, max_parallel, on_frame, on_end, &R, res, err, errsz)) goto out;
-    drain(&R);
+    drain(&R); /* and the gate, when every worker is done */
     if (R.failed) gg_error("cycle", "pulling: %s", R.err);
     /* Every planned stream gets its end: those never begun failed with their
      * worker (or were lost with the spool). */

@@ -59,6 +59,14 @@ typedef struct pull_apply {
     void (*end)(void *ud, size_t job, size_t stream, const pull_stream_end *e);
     /* kept records the worker found stored unchanged: their ref hashes */
     void (*seen)(void *ud, size_t job, size_t stream, const uint64_t *ref_hashes, size_t n);
+    /* Gated jobs (pull_job.gated) run from the start, but their frames wait
+     * until every stream of the other jobs has ended. gate(ud, 0) is asked
+     * after each of those streams' end: 0 discards the gated jobs at once,
+     * nonzero waits. gate(ud, 1) is asked once all have ended (the writer
+     * free): nonzero applies the gated streams, 0 discards them. Discarded:
+     * their workers are stopped, their frames dropped, and none of their
+     * streams is reported (the caller pulls them again). NULL: applied. */
+    int (*gate)(void *ud, int all_ended);
     void *ud;
 } pull_apply;
 
@@ -114,6 +122,8 @@ typedef struct pull_job {
     const char *read_paths[8];    /* NULL-terminated */
     pull_known known[FK__COUNT];  /* per kind of the planned streams: stored before the pull (may be empty);
                                      the worker's copy is its own, so a kind must not span two jobs */
+    const pull_filter *flt;       /* this job's filter, or NULL: pull_run's */
+    int gated;                    /* applied only once pull_apply.gate says so */
 } pull_job;
 
 /* Runs every job (at most max_parallel at once; 0 = all). mem_bound: bytes

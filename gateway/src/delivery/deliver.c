@@ -18,6 +18,7 @@
 
 #include "conn/conn.h"
 #include "core/log.h"
+#include "core/strmap.h"
 #include "store/audit.h"
 #include "worker/worker_push.h"
 
@@ -60,16 +61,40 @@ typedef struct sink_group {
     size_t n, cap;
 } sink_group;
 
+/* An outcome reported by a sink's worker, waiting to be recorded. */
+typedef struct outcome {
+    size_t row;
+    int ok;
+    char *err; /* owned; NULL when ok */
+} outcome;
+
+/* Outcomes are recorded in batches, each in one state-store transaction
+ * (every delivered row is an audit row, its outbox row done and maybe its
+ * alert's status: 3-4 writes): when OUTCOME_BATCH wait, when one comes and
+ * the oldest has waited OUTCOME_WAIT_MS, and at the end of the pass. No transaction is held
+ * while a sink works. Outcomes lost with a killed core are deliveries made
+ * again next time: a sink sees the same version twice, as it may today. */
+#define OUTCOME_BATCH 256
+#define OUTCOME_WAIT_MS 250
+
 typedef struct deliver_pass {
     gg_ctx *ctx;
     cycle_stats *cs;
     conn_opts bo;
     outbox_copy *rows;
-    alert *alerts; /* per due row; loaded when found[i] */
+    /* An alert routed to several sinks is loaded and explained once: row i
+     * uses the alert and explanation of row owner[i], the first due row of
+     * its alert id; alerts[j] and expl[j] are set (found[j]) for owners only. */
+    size_t *owner;
+    alert *alerts;
+    char **expl;
     int *found;
     sink_group *groups;
     size_t ngroups;
     int failures;
+    outcome *waiting; /* OUTCOME_BATCH slots */
+    size_t nwaiting;
+    struct timespec first_wait; /* when the oldest waiting outcome came */
 } deliver_pass;
 
 /* Row c was delivered: done in the outbox, and the alert pushed once nothing
@@ -114,12 +139,42 @@ static void row_failed(deliver_pass *p, const outbox_copy *c, const char *err, i
     p->failures++;
 }
 
-/* An item's outcome from its sink's worker (worker_push.h). */
+/* Records the waiting outcomes, in one transaction when one can be begun
+ * (else each write on its own, as they come). */
+static void outcomes_flush(deliver_pass *p) {
+    if (!p->nwaiting) return;
+    int tx = state_begin(p->ctx->st) == 0;
+    for (size_t k = 0; k < p->nwaiting; k++) {
+        outcome *o = &p->waiting[k];
+        if (o->ok) row_delivered(p, &p->rows[o->row], &p->alerts[p->owner[o->row]]);
+        else row_failed(p, &p->rows[o->row], o->err, 1);
+        free(o->err);
+    }
+    if (tx && state_commit(p->ctx->st)) {
+        /* logged by the state store: these rows stay pending and are sent
+         * again next time (a sink sees the same version twice) */
+        (void)state_rollback(p->ctx->st);
+        gg_error("delivery", "%zu delivery outcomes could not be recorded; those alerts will be sent again",
+                 p->nwaiting);
+    }
+    p->nwaiting = 0;
+}
+
+static long ms_since(const struct timespec *t0) {
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (long)(t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* An item's outcome from its sink's worker (worker_push.h): waits to be
+ * recorded with others (outcomes_flush). */
 static void on_item(void *ud, size_t batch, size_t item, int ok, const char *err) {
     deliver_pass *p = ud;
-    size_t row = p->groups[batch].rows[item];
-    if (ok) row_delivered(p, &p->rows[row], &p->alerts[row]);
-    else row_failed(p, &p->rows[row], err ? err : "push failed (no message)", 1);
+    if (p->nwaiting == 0) clock_gettime(CLOCK_MONOTONIC, &p->first_wait);
+    p->waiting[p->nwaiting++] =
+        (outcome){.row = p->groups[batch].rows[item], .ok = ok,
+                  .err = ok ? NULL : xstrdup(err ? err : "push failed (no message)")};
+    if (p->nwaiting == OUTCOME_BATCH || ms_since(&p->first_wait) >= OUTCOME_WAIT_MS) outcomes_flush(p);
 }
 
 static sink_group *group_of(deliver_pass *p, const char *sink, adapter *ad, size_t *cap) {
@@ -143,16 +198,25 @@ int delivery_deliver_due(gg_ctx *ctx, cycle_stats *cs) {
     deliver_pass p = {.ctx = ctx, .cs = cs, .rows = d.rows};
     p.bo = (conn_opts){.backoff_base_ms = ctx->cfg->backoff_base_ms, .backoff_max_ms = ctx->cfg->backoff_max_ms};
     p.alerts = xcalloc(d.n ? d.n : 1, sizeof *p.alerts);
+    p.expl = xcalloc(d.n ? d.n : 1, sizeof *p.expl);
+    p.owner = xcalloc(d.n ? d.n : 1, sizeof *p.owner);
     p.found = xcalloc(d.n ? d.n : 1, sizeof *p.found);
+    strmap first = {0}; /* alert id -> its first due row */
     size_t gcap = 0;
     /* Prepare every item in the core (the workers inherit them); rows that
      * cannot reach a push fail at once. */
     for (size_t i = 0; i < d.n; i++) {
         outbox_copy *c = &d.rows[i];
         char err[1024];
-        p.found[i] = state_alert_get(ctx->st, c->alert_id, &p.alerts[i]) == 0;
+        int o;
+        if (strmap_intern(&first, c->alert_id, (int)i, &o) < 0) gg_oom();
+        size_t own = p.owner[i] = (size_t)o;
+        if (own == i && (p.found[i] = state_alert_get(ctx->st, c->alert_id, &p.alerts[i]) == 0)) {
+            const alert *a = &p.alerts[i];
+            p.expl[i] = alert_explain_zh(a, gg_ctx_label, ctx);
+        }
         adapter *ad = gg_ctx_adapter(ctx, c->sink);
-        if (!p.found[i]) {
+        if (!p.found[own]) {
             snprintf(err, sizeof err, "alert %s is not in the state store", c->alert_id);
             row_failed(&p, c, err, 0);
             continue;
@@ -169,14 +233,14 @@ int delivery_deliver_due(gg_ctx *ctx, cycle_stats *cs) {
             g->items = realloc(g->items, g->cap * sizeof *g->items);
             if (!g->rows || !g->items) gg_oom();
         }
-        const alert *a = &p.alerts[i];
+        const alert *a = &p.alerts[own];
         /* The verdict is due verdict_deadline_days after this version of the
          * alert was made (its first version: when it was first seen); the
          * overdue escalation (lifecycle.c) comes no earlier. */
         long long since = a->updated_at > 0 ? a->updated_at : a->first_seen;
         long long due = since > 0 ? since + ctx->cfg->verdict_deadline_days * 86400LL : 0;
         g->rows[g->n] = i;
-        g->items[g->n] = (push_item){.a = a, .expl = alert_explain_zh(a, gg_ctx_label, ctx), .deadline = due};
+        g->items[g->n] = (push_item){.a = a, .expl = p.expl[own], .deadline = due};
         g->n++;
     }
     if (p.ngroups) {
@@ -187,19 +251,27 @@ int delivery_deliver_due(gg_ctx *ctx, cycle_stats *cs) {
         size_t maxp = ctx->cfg->workers > 0 ? (size_t)ctx->cfg->workers : 4;
         char err[400];
         /* On its own failure the loop has reported every item left as failed. */
+        p.waiting = xcalloc(OUTCOME_BATCH, sizeof *p.waiting);
         if (worker_push_batches(b, p.ngroups, maxp, on_item, &p, err, sizeof err))
             gg_error("delivery", "%s", err);
+        outcomes_flush(&p);
+        free(p.waiting);
         free(b);
     }
     for (size_t g = 0; g < p.ngroups; g++) {
-        for (size_t k = 0; k < p.groups[g].n; k++) free((char *)p.groups[g].items[k].expl);
         free(p.groups[g].rows);
         free(p.groups[g].items);
     }
     free(p.groups);
     for (size_t i = 0; i < d.n; i++)
-        if (p.found[i]) alert_free(&p.alerts[i]);
+        if (p.found[i]) {
+            alert_free(&p.alerts[i]);
+            free(p.expl[i]);
+        }
+    strmap_free(&first);
     free(p.alerts);
+    free(p.expl);
+    free(p.owner);
     free(p.found);
     free(d.rows);
     return p.failures;

@@ -226,8 +226,9 @@ void st_sql_fields_blob(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 
 /* Steps a prepared statement whose columns are (kind, source, ref, fields,
  * raw values: not read, name_norm), calling fn with each rebuilt fact;
- * finalizes it. */
-static int facts_rows_each(state *st, const char *op, sqlite3_stmt *s, int (*fn)(void *ud, fact *f), void *ud) {
+ * finalizes it, or (cached) resets it and clears its bindings. */
+static int facts_rows_each_ex(state *st, const char *op, sqlite3_stmt *s, int (*fn)(void *ud, fact *f), void *ud,
+                              int cached) {
     int rc, ret = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         const char *kind = st_col_text(s, 0), *source = st_col_text(s, 1);
@@ -267,8 +268,17 @@ static int facts_rows_each(state *st, const char *op, sqlite3_stmt *s, int (*fn)
         if (fn(ud, &f) != 0) break;
     }
     if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, op);
-    sqlite3_finalize(s);
+    if (cached) {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    } else {
+        sqlite3_finalize(s);
+    }
     return ret;
+}
+
+static int facts_rows_each(state *st, const char *op, sqlite3_stmt *s, int (*fn)(void *ud, fact *f), void *ud) {
+    return facts_rows_each_ex(st, op, s, fn, ud, 0);
 }
 
 #define FACT_COLS "SELECT kind, source, ref, fields, NULL, name_norm FROM facts"
@@ -287,15 +297,22 @@ int state_facts_each(state *st, int k, int (*fn)(void *ud, fact *f), void *ud) {
 }
 
 int state_persons_by_id(state *st, const char *id_norm, int (*fn)(void *ud, fact *f), void *ud) {
-    sqlite3_stmt *s;
-    if (st_prepare(st, "persons by id", FACT_COLS " INDEXED BY facts_person_names WHERE id_norm = ?1 AND kind = 'person' ORDER BY source, ref", &s))
+    /* Called once per id whose persons a cycle loads (tens of thousands):
+     * prepared once, on first use (the persons' index exists by then: a
+     * first load drops it only inside its own transaction). */
+    if (!st->persons_by_id &&
+        st_prepare(st, "persons by id",
+                   FACT_COLS " INDEXED BY facts_person_names WHERE id_norm = ?1 AND kind = 'person' ORDER BY source, ref",
+                   &st->persons_by_id))
         return -1;
+    sqlite3_stmt *s = st->persons_by_id;
     if (st_bind_text(s, 1, id_norm ? id_norm : "") != SQLITE_OK) {
         st_db_fail(st, "persons by id: bind");
-        sqlite3_finalize(s);
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
         return -1;
     }
-    return facts_rows_each(st, "persons by id", s, fn, ud);
+    return facts_rows_each_ex(st, "persons by id", s, fn, ud, 1);
 }
 
 /* Calls fn with the id_norm of each row of a one-column query; finalizes s. */

@@ -473,6 +473,8 @@ static void state_finalize_cached(state *st) {
     sqlite3_finalize(st->fact_hash);
     sqlite3_finalize(st->fact_raw);
     sqlite3_finalize(st->person_name);
+    sqlite3_finalize(st->persons_by_id);
+    st->persons_by_id = NULL;
     sqlite3_finalize(st->quarantine_add);
     sqlite3_finalize(st->dq_add);
     st->fact_put = st->fact_hash = st->fact_raw = st->person_name = st->quarantine_add = st->dq_add = NULL;

@@ -626,6 +626,20 @@ int worker_run_all_ex(const worker_spec *specs, size_t n, const worker_limits *l
             slot *s = &slots[next];
             s->rfd = s->pidfd = -1;
             char msg[256];
+            if (specs[next].cancel && *specs[next].cancel) { /* cancelled before it started */
+                worker_result *r = &results[next];
+                memset(r, 0, sizeof *r);
+                r->status = WORKER_FAILED;
+                r->exit_code = -1;
+                r->open_stream = -1;
+                snprintf(r->message, sizeof r->message, "source %s: stopped by the core before it started",
+                         specs[next].name);
+                s->state = 2;
+                finished++;
+                next++;
+                if (on_end) on_end(ud, next - 1, r);
+                continue;
+            }
             if (spawn(&specs[next], lim, s, ll_abi, msg, sizeof msg) != 0) {
                 worker_result *r = &results[next];
                 memset(r, 0, sizeof *r);
@@ -651,6 +665,11 @@ int worker_run_all_ex(const worker_spec *specs, size_t n, const worker_limits *l
         for (size_t i = 0; i < n; i++) {
             slot *s = &slots[i];
             if (s->state != 1) continue;
+            if (specs[i].cancel && *specs[i].cancel && !s->stopped && !s->exited) {
+                /* cancelled by a callback: killed, and reaped like any other */
+                s->stopped = 1;
+                kill_group(s);
+            }
             if (s->rfd >= 0) {
                 pfd[np] = (struct pollfd){.fd = s->rfd, .events = POLLIN};
                 pidx[np++] = i;

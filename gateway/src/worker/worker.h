@@ -59,6 +59,9 @@ typedef struct worker_spec {
                                         journal), NULL-terminated or NULL; when set, RLIMIT_FSIZE is
                                         lifted */
     const worker_limits *lim;        /* this source's limits, or NULL for worker_run_all's */
+    const int *cancel;               /* or NULL; once *cancel is nonzero (set by a callback of the run)
+                                        the worker is not started, or is killed if running ("stopped by
+                                        the core", WORKER_FAILED) */
 } worker_spec;
 
 typedef enum {
