@@ -102,10 +102,14 @@ def parse_log(path):
             return (marks[b] - marks[a]).total_seconds()
         return None
 
+    # The early phase 2 (an unchanged night): the payment and income streams
+    # ran beside phase 1 and the interest line comes after them.
+    early = "interest" in marks and "end_phase2" in marks and marks["interest"] >= marks["end_phase2"]
+    res["early_phase2"] = early
     res["phases_coarse"] = {
         "phase1_pull": span("start", "end_phase1"),
-        "interest": span("end_phase1", "interest"),
-        "phase2_pull": span("interest", "end_phase2"),
+        "interest": None if early else span("end_phase1", "interest"),
+        "phase2_pull": span("start", "end_phase2") if early else span("interest", "end_phase2"),
         "load_and_identity": span("end_phase2", "identity"),
         "rules_and_alerts": span("identity", "done"),
     }
@@ -145,6 +149,10 @@ def parse_tlog(path):
 
     def span(a, b):
         return round(marks[b] - marks[a], 3) if a in marks and b in marks else None
+    early = "interest" in marks and "end_phase2" in marks and marks["interest"] >= marks["end_phase2"]
+    if early:  # phase 2 beside phase 1 (see parse_log)
+        return {"pull_phase1": span("start", "end_phase1"), "pull_phase2_beside_phase1": span("start", "end_phase2"),
+                "rest": span("end_phase2", "done")}
     return {"pull_phase1": span("start", "end_phase1"), "interest": span("end_phase1", "interest"),
             "pull_phase2": span("interest", "end_phase2"), "load_identity": span("end_phase2", "identity"),
             "rules_alerts": span("identity", "done"), "identity_rules": span("end_phase2", "done")}
