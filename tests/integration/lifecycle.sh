@@ -214,6 +214,29 @@ check "death back: alert reopened" test "$(alert_field "$AID" status)" = pushed
 "$gg" -c "$conf" run --once >/dev/null 2>"$work/run8k.err"
 check "then unchanged: stored again" grep -q "(stored: the small side is unchanged)" "$work/run8k.err"
 
+# A crash in an early phase 2: the small side is unchanged, so hr's streams
+# run beside phase 1 on the stored subjects of interest; the changed
+# contributions are applied once phase 1 is done, and the pension stream
+# blocks on yl_ffmx (locked) until gridgate is killed. The next cycle matches
+# and takes the new amounts.
+hr "UPDATE sb_jfjs SET jfjs = jfjs + 2"
+lock_table hr yl_ffmx
+"$gg" -c "$conf" run --once >"$work/run8l.out" 2>"$work/run8l.err" &
+gpid=$!
+for _ in $(seq 200); do grep -q "hr: stream contribution_bases" "$work/run8l.err" && break; sleep 0.05; done
+# (read beside phase 1: the sequential order logs the subjects of interest
+# before any payment or income stream)
+check "early phase 2 crash: the contributions were applied, read beside phase 1" \
+  bash -c "grep -q 'hr: stream contribution_bases (income): .* kept' '$work/run8l.err' &&
+           ! grep -q 'subjects of interest' '$work/run8l.err'"
+check "early phase 2 crash: the cycle was still running (yl_ffmx locked)" kill -0 "$gpid"
+kill -9 "$gpid" 2>/dev/null; wait "$gpid" 2>/dev/null
+unlock_table hr
+"$gg" -c "$conf" run --once >"$work/run8m.out" 2>"$work/run8m.err"
+check "after the early phase 2 crash: the next cycle matched" bash -c "! grep -q 'matching not needed' '$work/run8m.out'"
+check "after the early phase 2 crash: the hidden-income alerts took the new amounts" \
+  grep -Eq "alerts \(0 new, [1-9][0-9]* updated" "$work/run8m.out"
+
 # A crash after a fact was written and before matching: the next cycle must
 # match, although its own pulls change nothing. Every contribution amount
 # changes; the hr worker reads contribution_bases, then blocks on yl_ffmx (a
