@@ -181,8 +181,10 @@ ident_status ident_normalize(const char *raw, int today, char out[IDENT_LEN + 1]
  * an entry holds the raw name and its result exactly (both short: longer
  * names are not cached), so a hit returns what the computation would. A new
  * entry goes first in its set and the older first moves second (LRU of two). */
-#define NAME_CACHE_SETS 32768u /* 64 Ki entries, 4.7 MB once all are used */
-#define NAME_CACHE_TEXT 62     /* raw name, NUL, result, NUL */
+#define NAME_CACHE_SETS 131072u /* 256 Ki entries, 16 MiB once all are used: 70% of
+                                   the 1M dev city's names found (its 235k distinct
+                                   names cover 76%; 64 Ki entries found 51%) */
+#define NAME_CACHE_TEXT 54      /* raw name, NUL, result, NUL: an entry is 64 bytes */
 
 typedef struct name_cache_entry {
     uint64_t hash;
@@ -190,6 +192,7 @@ typedef struct name_cache_entry {
     unsigned char outlen;
     char text[NAME_CACHE_TEXT];
 } name_cache_entry;
+_Static_assert(sizeof(name_cache_entry) == 64, "a name cache entry is one cache line");
 
 struct name_normalizer {
     opencc_t cc;             /* owned; closed by name_normalizer_free */
