@@ -16,9 +16,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include "adapter/adapter.h"
+#include "adapter/rowjson.h"
 #include "app/config.h"
 #include "worker/worker_push.h"
 
@@ -1313,8 +1315,75 @@ static void test_push_batch_two_sinks(void **state) {
     adapter_free(ad2);
 }
 
+/* ---- the raw values' JSON (adapter/rowjson.c) ------------------------------- */
+
+/* jansson's text for the object of the row, built as adapter_raw_json did. */
+static char *jansson_row(int n, const char *const *names, const char *const *vals) {
+    json_t *o = json_object();
+    for (int i = 0; i < n; i++) json_object_set_new(o, names[i], vals[i] ? json_string(vals[i]) : json_null());
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+static void assert_row_json_same(int n, const char *const *names, const char *const *vals) {
+    char *want = jansson_row(n, names, vals), *got = row_json_dumps(n, names, vals);
+    assert_non_null(want);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+}
+
+static void test_row_json_matches_jansson(void **state) {
+    (void)state;
+    /* every byte 0x01..0x7F alone, and inside text, as a value and as a name */
+    for (int c = 1; c < 0x80; c++) {
+        char one[2] = {(char)c, 0}, mid[8] = {'a', (char)c, 'b', 0};
+        const char *names[] = {"k", one, mid};
+        const char *vals[] = {one, mid, NULL};
+        assert_row_json_same(3, names, vals);
+    }
+    static const char *const hostile[] = {
+        "", "张三", "\"quoted\" \\back\\slash/", "a/b</script>", "\x7f\x1f\x01\x0b\x0e",
+        "tab\there\r\nline\fform\bback", "\xe2\x80\xa8\xe2\x80\xa9 line separators",
+        "\xf0\x9f\x98\x80 astral", "\xef\xbf\xbf", "\xc2\x80\xdf\xbf",
+        "\xc3\x28",          /* invalid: bad continuation */
+        "\xed\xa0\x80",      /* invalid: a surrogate */
+        "\xc0\xaf",          /* invalid: overlong */
+        "\xf4\x90\x80\x80",  /* invalid: above U+10FFFF */
+        "\xe5\xbc\xa0",      /* valid 张 */
+        "\xe5\xbc",          /* invalid: cut short */
+        NULL,
+    };
+    for (int i = 0; hostile[i]; i++)
+        for (int j = 0; hostile[j]; j++) {
+            const char *names[] = {"xm", hostile[i], "csrq", hostile[j]};
+            const char *vals[] = {hostile[j], "v", NULL, hostile[i]};
+            assert_row_json_same(4, names, vals);
+            assert_row_json_same(2, names + 2, vals + 2);
+        }
+    /* a repeated column (first place, last value), all NULL, no columns */
+    const char *dn[] = {"a", "b", "a", "c", "b"}, *dv[] = {"1", "2", "3", NULL, "\"5\""};
+    assert_row_json_same(5, dn, dv);
+    const char *nv[] = {NULL, NULL, NULL, NULL, NULL};
+    assert_row_json_same(5, dn, nv);
+    assert_row_json_same(4, dn + 1, nv);
+    assert_row_json_same(0, dn, dv);
+    /* long values (the buffer is sized by measuring) */
+    char big[5000];
+    for (size_t i = 0; i < sizeof big - 1; i++) big[i] = (char)("a\"\\\x01/\n\xe5\xbc\xa0"[i % 9]);
+    big[sizeof big - 1] = 0;
+    /* a cut UTF-8 sequence at the end is invalid: jansson drops it, so does the writer */
+    const char *bn[] = {"big", "x"}, *bv[] = {big, "y"};
+    assert_row_json_same(2, bn, bv);
+    big[sizeof big - 2] = 'z';
+    assert_row_json_same(2, bn, bv);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_row_json_matches_jansson),
         cmocka_unit_test(test_incremental_watermark),
         cmocka_unit_test(test_incremental_declaration_errors),
         cmocka_unit_test(test_declarative_mapping_and_rejects),

@@ -502,6 +502,82 @@ static void test_utf8_valid(void **state) {
     }
 }
 
+/* The normalizer's cache of folded names: whatever its size (none, two
+ * entries where every name collides, a few sets, the default), each call
+ * returns what folding without a cache returns, including for names evicted
+ * and asked again, names too long to be cached, blank and invalid ones. */
+static void test_names_cache(void **state) {
+    name_normalizer *nn = *state;
+    char err[256] = "";
+    name_normalizer *plain = name_normalizer_new(err, sizeof err);
+    assert_non_null(plain);
+    name_normalizer_set_cache(plain, 0);
+    static const char *const names[] = {
+        "張偉", "张伟", "劉德華", "歐陽娜娜", "陳", "  张三\u3000", "张\u3000\u3000三", "ＡＬＩ",
+        "ｚｈａｎｇ　ｓａｎ", "买买提·艾力", "買買提・艾力", "Maimaiti  Aili", "鍾 麗 華", "钟丽华",
+        "   ", "", "\xc3\x28", "\xed\xa0\x80", "a\x01" "b",
+        /* around the entry's size (52 bytes of name and result fit) and past it */
+        "張偉張偉張偉張偉", "張偉張偉張偉張偉x", "張偉張偉張偉張偉xy", "張偉張偉張偉張偉張",
+        "張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉",
+        "張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉x",
+        "張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉張偉",
+        "阿卜杜热合曼·阿卜杜拉·买买提明·艾尔肯·吐尔逊",
+        NULL,
+    };
+    size_t n = 0;
+    while (names[n]) n++;
+    static const size_t sizes[] = {1, 2, 3, 64, 32768};
+    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
+        name_normalizer_set_cache(nn, sizes[z]);
+        /* several rounds in a scrambled order, so entries are evicted, swapped and found again */
+        for (size_t round = 0; round < 6; round++)
+            for (size_t k = 0; k < n; k++) {
+                const char *raw = names[(k * (2 * round + 1) + round) % n];
+                char *want = name_normalize(plain, raw), *got = name_normalize(nn, raw);
+                if (want == NULL) {
+                    assert_null(got);
+                } else {
+                    assert_non_null(got);
+                    assert_string_equal(got, want);
+                }
+                free(want);
+                free(got);
+            }
+        unsigned long hits, misses;
+        name_normalizer_cache_stats(nn, &hits, &misses);
+        assert_true(hits > 0);
+        if (sizes[z] >= 64) { /* found the second time; a name too long for an entry never is */
+            unsigned long h0, m0;
+            name_normalizer_set_cache(nn, sizes[z]);
+            assert_name(nn, "歐陽娜娜", "欧阳娜娜");
+            assert_name(nn, "歐陽娜娜", "欧阳娜娜");
+            name_normalizer_cache_stats(nn, &h0, &m0);
+            assert_int_equal(h0, 1);
+            assert_int_equal(m0, 1);
+            assert_name(nn, "張偉張偉張偉張偉張", "张伟张伟张伟张伟张");
+            assert_name(nn, "張偉張偉張偉張偉張", "张伟张伟张伟张伟张");
+            name_normalizer_cache_stats(nn, &h0, &m0);
+            assert_int_equal(h0, 1);
+            assert_int_equal(m0, 3);
+            assert_name(nn, "張偉張偉張偉張偉xy", "张伟张伟张伟张伟xy");
+            assert_name(nn, "張偉張偉張偉張偉xy", "张伟张伟张伟张伟xy");
+            name_normalizer_cache_stats(nn, &h0, &m0);
+            assert_int_equal(h0, 2);
+            assert_int_equal(m0, 4);
+        }
+    }
+    unsigned long hits, misses;
+    name_normalizer_cache_stats(plain, &hits, &misses);
+    assert_int_equal(hits, 0);
+    /* no cache at all */
+    name_normalizer_set_cache(nn, 0);
+    assert_name(nn, "張偉", "张伟");
+    assert_name(nn, "張偉", "张伟");
+    name_normalizer_cache_stats(nn, &hits, &misses);
+    assert_int_equal(hits, 0);
+    name_normalizer_free(plain);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_published_valid),
@@ -524,6 +600,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_names_t2s, setup_nn, teardown_nn),
         cmocka_unit_test_setup_teardown(test_names_dots, setup_nn, teardown_nn),
         cmocka_unit_test_setup_teardown(test_names_folding, setup_nn, teardown_nn),
+        cmocka_unit_test_setup_teardown(test_names_cache, setup_nn, teardown_nn),
         cmocka_unit_test(test_normalizer_bad_config),
         cmocka_unit_test(test_utf8_valid),
     };

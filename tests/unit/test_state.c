@@ -976,21 +976,50 @@ static void test_person_index_suspended_for_first_load(void **stp) {
     make_all_kinds(fs);
     const fact *person = find_fact(fs, NKINDS, FK_PERSON);
     assert_non_null(person);
-    /* rolled back: no person stored, the index still there */
+    /* rolled back: no person stored, the index still there, the change
+     * counter unchanged and counting again (its triggers are back) */
     assert_int_equal(state_begin(st), 0);
     assert_int_equal(state_person_index_suspend(st), 0);
     assert_int_equal(state_fact_put(st, person, 1), 0);
     assert_int_equal(state_rollback(st), 0);
+    assert_int_equal(state_facts_changes(st), 0);
+    assert_int_equal(state_begin(st), 0);
+    assert_int_equal(state_fact_put(st, person, 1), 0);
+    assert_int_equal(state_rollback(st), 0);
+    assert_int_equal(state_facts_changes(st), 0);
+    /* nor after a suspended load that wrote nothing */
+    assert_int_equal(state_begin(st), 0);
+    assert_int_equal(state_person_index_suspend(st), 0);
+    assert_int_equal(state_rollback(st), 0);
+    put_simple_at(st, FK_DEATH, "src", "d0", "110105194912310029", NULL, 1);
+    assert_int_equal(state_facts_changes(st), 1);
+    assert_int_equal(state_facts_prune(st, "src", FK_DEATH, 2, NULL), 0);
+    assert_int_equal(state_facts_changes(st), 2);
     state_close(st);
     assert_int_equal(sql_long(fx, count_ix), 1);
     assert_int_equal(sql_long(fx, "SELECT count(*) FROM facts"), 0);
-    /* committed: the person stored, the index rebuilt and in use */
+    /* committed: the person stored, the index rebuilt and in use; the
+     * change counter counts each fact put once, and its triggers count the
+     * writes after the load again */
     st = open_ok(fx);
     assert_int_equal(state_begin(st), 0);
     assert_int_equal(state_person_index_suspend(st), 0);
     assert_int_equal(state_fact_put(st, person, 1), 0);
+    put_simple_at(st, FK_DEATH, "src", "d1", "110105194912310029", NULL, 1);
+    assert_int_equal(state_facts_changes(st), 0); /* counted at the end of the load */
     assert_int_equal(state_person_index_restore(st), 0);
     assert_int_equal(state_commit(st), 0);
+    assert_int_equal(state_facts_changes(st), 2);
+    put_simple_at(st, FK_DEATH, "src", "d1", "110105194912310029", NULL, 1); /* unchanged: not counted */
+    assert_int_equal(state_facts_changes(st), 2);
+    put_simple_at(st, FK_DEATH, "src", "d2", "110105194912310037", NULL, 1);
+    assert_int_equal(state_facts_changes(st), 3);
+    put_simple_at(st, FK_DEATH, "src", "d2", "110105194912310045", NULL, 2); /* changed: the update trigger */
+    assert_int_equal(state_facts_changes(st), 4);
+    long gone = 0;
+    assert_int_equal(state_facts_prune(st, "src", FK_DEATH, 2, &gone), 0);
+    assert_int_equal(gone, 1);
+    assert_int_equal(state_facts_changes(st), 5);
     fact_bag *bag = calloc(1, sizeof *bag);
     assert_non_null(bag);
     char *id = sql_text(fx, "SELECT id_norm FROM facts WHERE kind = 'person'");

@@ -5,6 +5,7 @@
  * the sink or rejects the record with a reason that never holds an id number
  * or a name. */
 #include "adapter/adapter_internal.h"
+#include "adapter/rowjson.h"
 #include "core/util.h"
 
 #include <ctype.h>
@@ -492,14 +493,8 @@ char *adapter_raw_json(adapter *ad) {
     if (!pc || !pc->st || pc->raw_suppressed) return NULL;
     if (pc->item) return json_dumps(pc->item, JSON_COMPACT | JSON_SORT_KEYS);
     if (!pc->row.names) return NULL;
-    json_t *o = json_object();
-    for (int i = 0; i < pc->row.ncols; i++) {
-        const char *v = pc->row.vals[i];
-        json_object_set_new(o, pc->row.names[i], v ? json_string(v) : json_null());
-    }
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return s;
+    /* jansson's text for the row's object, written directly (adapter/rowjson.c) */
+    return row_json_dumps(pc->row.ncols, pc->row.names, (const char *const *)pc->row.vals);
 }
 
 /* Whether a path read by the declaration ("a" or "a.b.c") reads the column or

@@ -61,5 +61,12 @@ void name_normalizer_free(name_normalizer *nn);
 /* Returns a malloc'd normalized name, or NULL when `raw` is NULL/blank or not
  * valid UTF-8. */
 char *name_normalize(name_normalizer *nn, const char *raw);
+/* The normalizer keeps the results of recent names (a bounded cache of 2 *
+ * nsets entries; a hit returns exactly what folding would). Resizes it to
+ * nsets sets (rounded up to a power of two; 0: no cache), emptied, and zeroes
+ * the counts; for tests. */
+void name_normalizer_set_cache(name_normalizer *nn, size_t nsets);
+/* Names answered from the cache and names looked up but not found there. */
+void name_normalizer_cache_stats(const name_normalizer *nn, unsigned long *hits, unsigned long *misses);
 
 #endif

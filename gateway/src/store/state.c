@@ -354,6 +354,8 @@ static const char *const fact_changes_sql =
     " OR old.name_norm IS NOT new.name_norm"
     " BEGIN UPDATE fact_changes SET n = n + 1; END;";
 
+int st_fact_changes_setup(state *st) { return st_exec_sql(st, "fact change counter", fact_changes_sql); }
+
 long state_facts_changes(state *st) {
     sqlite3_stmt *s;
     if (st_prepare(st, "fact changes", "SELECT n FROM temp.fact_changes", &s)) return -1;
@@ -658,7 +660,18 @@ void state_close(state *st) {
 
 int state_begin(state *st) { return st_exec_sql(st, "begin transaction", "BEGIN IMMEDIATE"); }
 int state_commit(state *st) { return st_exec_sql(st, "commit", "COMMIT"); }
-int state_rollback(state *st) { return st_exec_sql(st, "rollback", "ROLLBACK"); }
+int state_rollback(state *st) {
+    int rc = st_exec_sql(st, "rollback", "ROLLBACK");
+    /* a first load of persons rolled back: its facts are gone, the change
+     * counter's triggers come back (the rollback restored them already, or
+     * they are created here) */
+    if (st->changes_suspended) {
+        st->changes_suspended = 0;
+        st->changes_pending = 0;
+        if (st_fact_changes_setup(st)) rc = -1;
+    }
+    return rc;
+}
 
 /* ---- cycles ---------------------------------------------------------------- */
 

@@ -98,8 +98,10 @@ int state_fact_raw(state *st, const char *source, fact_kind kind, const char *re
 /* A first load of persons (a source with none stored yet) inserts them in
  * random id order; the persons' index is dropped inside the stream's
  * transaction and built once, sorted, before it commits (2 s for 1M persons,
- * instead of a random B-tree insert per person). A rollback restores it. Both
- * run inside the caller's transaction; 0 ok, -1 logged failure. */
+ * instead of a random B-tree insert per person). The change counter
+ * (state_facts_changes) counts the facts put meanwhile at the end too, not by
+ * a trigger per fact. A rollback restores both. Both run inside the caller's
+ * transaction; 0 ok, -1 logged failure. */
 int state_person_index_suspend(state *st);
 int state_person_index_restore(state *st);
 int state_person_ids_by_key(state *st, const char *name_norm, int birth, int (*fn)(void *ud, const char *id),

@@ -39,6 +39,12 @@ struct state {
     sqlite3_stmt *quarantine_add;/* owned, cached */
     sqlite3_stmt *dq_add;        /* owned, cached */
     fact_blob fields_buf;        /* owned: the encoded fields of the fact being put */
+    /* A first load of persons (state_person_index_suspend) counts the facts
+     * it puts here rather than by the change counter's per-row triggers,
+     * which are dropped meanwhile; state_person_index_restore adds the count
+     * and re-creates them, a rollback re-creates them. */
+    int changes_suspended;
+    long changes_pending;
 };
 
 /* Logs the connection's last error for operation `op`; returns -1. */
@@ -51,6 +57,9 @@ int st_bind_text(sqlite3_stmt *s, int idx, const char *v);
 const char *st_col_text(sqlite3_stmt *s, int i);
 /* malloc'd copy of a column, NULL for SQL NULL; sets *oom on allocation failure. */
 char *st_col_dup(sqlite3_stmt *s, int i, int *oom);
+/* Creates the fact change counter (temp.fact_changes) and its triggers when
+ * missing (state.c; state_facts_changes). */
+int st_fact_changes_setup(state *st);
 /* Runs a statement that returns no rows (or whose rows are ignored). */
 int st_exec_sql(state *st, const char *op, const char *sql);
 /* Steps a prepared one-shot statement to completion and finalizes it. */
