@@ -387,8 +387,8 @@ int ad_map_and_emit(pull_ctx *pc) {
     adapter *ad = pc->ad;
     char reason[600];
     fact *f = &pc->f;
-    fact_clear(f);
-    fact_init(f, st->kind);
+    fact_clear(f); /* fact_init of the same kind, at the cost of the fields set */
+    f->kind = st->kind;
     const char *key = pc->row.vals[st->keyidx];
     char refbuf[64];
     pc->rows_seen++;

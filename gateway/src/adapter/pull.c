@@ -17,6 +17,19 @@
 
 /* ------------------------------------------------------ encoding boundary */
 
+/* 1 when v[0..len) is all ASCII (eight bytes at a time: most values are). */
+static int all_ascii(const char *v, size_t len) {
+    uint64_t acc = 0;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, v + i, sizeof w);
+        acc |= w;
+    }
+    for (; i < len; i++) acc |= (unsigned char)v[i];
+    return !(acc & UINT64_C(0x8080808080808080));
+}
+
 /* Appends `len` bytes converted to UTF-8 into the pull arena; returns the
  * offset, or SIZE_MAX when the bytes are not valid in the source encoding. */
 static size_t arena_put(pull_ctx *pc, const char *v, size_t len) {
@@ -32,8 +45,7 @@ static size_t arena_put(pull_ctx *pc, const char *v, size_t len) {
     }
     size_t off = pc->arena_len;
     adapter *ad = pc->ad;
-    int ascii = 1;
-    for (size_t i = 0; i < len && ascii; i++) ascii = (unsigned char)v[i] < 0x80;
+    int ascii = all_ascii(v, len);
     if (ascii || ad->cd == (iconv_t)-1) {
         if (!ascii && !utf8_valid(v, len)) return SIZE_MAX;
         memcpy(pc->arena + off, v, len);

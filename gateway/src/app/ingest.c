@@ -233,42 +233,82 @@ static int push_u64(uint64_t **a, size_t *n, size_t *cap, uint64_t v) {
 }
 
 typedef struct reg_load {
-    ingest_register *r;
-    size_t capids;
+    uint64_t *ids, *pairs; /* as read, duplicates included */
+    size_t nids, npairs, capids, cappairs;
     int oom;
 } reg_load;
 
 static int reg_add(void *ud, const char *id_norm, uint64_t name_hash) {
     reg_load *l = ud;
-    if (push_u64(&l->r->ids, &l->r->nids, &l->capids, state_ref_hash(id_norm)) ||
-        push_u64(&l->r->pairs, &l->r->npairs, &l->r->cap, pair_hash(id_norm, name_hash))) {
+    if (push_u64(&l->ids, &l->nids, &l->capids, state_ref_hash(id_norm)) ||
+        push_u64(&l->pairs, &l->npairs, &l->cappairs, pair_hash(id_norm, name_hash))) {
         l->oom = 1;
         return 1;
     }
     return 0;
 }
 
-/* Sorts and drops duplicates (an id with several person facts). */
-static void sort_unique(uint64_t *a, size_t *n) {
-    if (*n < 2) return;
-    qsort(a, *n, sizeof *a, cmp_u64);
-    size_t w = 1;
-    for (size_t i = 1; i < *n; i++)
-        if (a[i] != a[w - 1]) a[w++] = a[i];
-    *n = w;
+/* The slot a hash starts probing at: its product with 2^64/phi, top bits
+ * (the hashes are FNV-1a, whose low bits alone would cluster). */
+static size_t reg_slot(uint64_t h, unsigned shift) { return (size_t)((h * UINT64_C(0x9E3779B97F4A7C15)) >> shift); }
+
+/* Builds the set of keys a[0..n) (duplicates dropped): *table with 2^bits >=
+ * 2n slots, *shift = 64 - bits, *held = distinct keys, *zero = 0 was among
+ * them. -1 when out of memory. */
+static int set_build(const uint64_t *a, size_t n, uint64_t **table, unsigned *shift, size_t *held,
+                     unsigned char *zero) {
+    unsigned bits = 4;
+    while (bits < 40 && ((size_t)1 << bits) < 2 * n) bits++;
+    size_t mask = ((size_t)1 << bits) - 1;
+    uint64_t *t = calloc(mask + 1, sizeof *t);
+    if (!t) return -1;
+    *table = t;
+    *shift = 64 - bits;
+    *held = 0;
+    *zero = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = a[i];
+        if (k == 0) {
+            *held += !*zero;
+            *zero = 1;
+            continue;
+        }
+        size_t s = reg_slot(k, *shift);
+        while (t[s] && t[s] != k) s = (s + 1) & mask;
+        if (!t[s]) {
+            t[s] = k;
+            (*held)++;
+        }
+    }
+    return 0;
+}
+
+/* Whether the set (table, shift, zero) holds k: one probe unless slots collide. */
+static int set_has(const uint64_t *t, unsigned shift, unsigned char zero, uint64_t k) {
+    if (k == 0) return zero;
+    size_t mask = ((size_t)1 << (64 - shift)) - 1;
+    for (size_t s = reg_slot(k, shift);; s = (s + 1) & mask) {
+        if (t[s] == k) return 1;
+        if (!t[s]) return 0;
+    }
 }
 
 int ingest_register_load(ingest_register *r, state *st) {
     memset(r, 0, sizeof *r);
-    reg_load l = {.r = r};
+    reg_load l = {0};
+    int rc = 0;
     if (state_person_name_hashes_each(st, reg_add, &l) || l.oom) {
         if (l.oom) gg_error("ingest", "out of memory loading the register's name hashes");
-        ingest_register_free(r);
-        return -1;
+        rc = -1;
+    } else if (set_build(l.ids, l.nids, &r->ids, &r->idshift, &r->nids, &r->id_zero) ||
+               set_build(l.pairs, l.npairs, &r->pairs, &r->pairshift, &r->npairs, &r->pair_zero)) {
+        gg_error("ingest", "out of memory building the register's name sets");
+        rc = -1;
     }
-    sort_unique(r->ids, &r->nids);
-    sort_unique(r->pairs, &r->npairs);
-    return 0;
+    free(l.ids);
+    free(l.pairs);
+    if (rc) ingest_register_free(r);
+    return rc;
 }
 
 void ingest_register_free(ingest_register *r) {
@@ -277,30 +317,17 @@ void ingest_register_free(ingest_register *r) {
     memset(r, 0, sizeof *r);
 }
 
-/* Whether the sorted array a[0..n) holds key: a branch-free lower bound
- * (called for every phase-2 row with a valid id; bsearch's comparator call
- * per step was most of the register's cost). */
-static int u64_sorted_has(const uint64_t *a, size_t n, uint64_t key) {
-    if (n == 0) return 0;
-    const uint64_t *base = a;
-    while (n > 1) {
-        size_t half = n / 2;
-        base = base[half - 1] < key ? base + half : base;
-        n -= half;
-    }
-    return *base == key;
-}
-
 int ingest_register_may_conflict(const ingest_register *r, const char *id18, const fact *f) {
     /* the same tests as row_conflicts(), short of folding the name */
     if (FACT_HAS(f, FF_BIRTH_DATE) && f->f[FF_BIRTH_DATE].i != ident_birth_date(id18)) return 1;
     const char *name = FACT_HAS(f, FF_NAME) ? f->f[FF_NAME].s : NULL;
     if (!name || !name[0] || !r) return 0;
     if (r->all) return 1;
+    if (!r->ids) return 0; /* an empty register */
     uint64_t h = state_ref_hash(id18);
-    if (!u64_sorted_has(r->ids, r->nids, h)) return 0; /* no person: nothing to disagree with */
+    if (!set_has(r->ids, r->idshift, r->id_zero, h)) return 0; /* no person: nothing to disagree with */
     h = pair_hash(id18, state_ref_hash(name));
-    return !u64_sorted_has(r->pairs, r->npairs, h);
+    return !set_has(r->pairs, r->pairshift, r->pair_zero, h);
 }
 
 void seen_sort(seen_set *ss) {
