@@ -418,8 +418,8 @@ static void test_register_precheck(void **stp) {
     fact_clear(&q);
     ingest_register reg;
     assert_int_equal(ingest_register_load(&reg, st), 0);
-    assert_int_equal(reg.nids, 1); /* one id, duplicates dropped */
-    assert_int_equal(reg.npairs, 2);
+    assert_int_equal(reg.ids.n, 1); /* one id, duplicates dropped */
+    assert_int_equal(reg.pairs.n, 2);
     struct {
         const char *id, *name;
         int birth, expect;
@@ -441,7 +441,7 @@ static void test_register_precheck(void **stp) {
     }
     ingest_register_free(&reg);
 
-    /* Many ids, so that the register's sets probe past taken slots: every
+    /* Many ids, so that the register's buckets hold several: every
      * id with its own name agrees, with another name may disagree; an id
      * without a person fact cannot. */
     enum { MANY = 3000 };
@@ -466,7 +466,7 @@ static void test_register_precheck(void **stp) {
     }
     assert_int_equal(state_commit(st), 0);
     assert_int_equal(ingest_register_load(&reg, st), 0);
-    assert_int_equal(reg.nids, MANY + 1); /* A and the MANY even ids below 2 * MANY */
+    assert_int_equal(reg.ids.n, MANY + 1); /* A and the MANY even ids below 2 * MANY */
     for (int i = 0; i < MANY; i++) {
         fact same = row("R", ids[i], names[i], 0), other = row("R", ids[i], "李四", 0);
         assert_int_equal(same.id_status, ID_OK);

@@ -216,8 +216,13 @@ void ingest_stream_end(ingest_stream *p, int ok) {
 
 /* ---- the register's names for the worker's pre-check ----------------------- */
 
-static uint64_t pair_hash(const char *id_norm, uint64_t name_hash) {
-    return fnv1a64_update(state_ref_hash(id_norm), &name_hash, sizeof name_hash);
+/* The register's own hashes, never stored (so XXH3, not the stored FNV-1a):
+ * of an id, and of an id (its hash) with the FNV-1a hash of a name as the
+ * store keeps it (state_ref_hash). */
+static uint64_t id_hash(const char *id_norm) { return gg_hash64_update(GG_HASH64_SEED, id_norm, strlen(id_norm)); }
+
+static uint64_t pair_hash(uint64_t idh, uint64_t name_hash) {
+    return gg_hash64_update(idh, &name_hash, sizeof name_hash);
 }
 
 static int push_u64(uint64_t **a, size_t *n, size_t *cap, uint64_t v) {
@@ -240,57 +245,66 @@ typedef struct reg_load {
 
 static int reg_add(void *ud, const char *id_norm, uint64_t name_hash) {
     reg_load *l = ud;
-    if (push_u64(&l->ids, &l->nids, &l->capids, state_ref_hash(id_norm)) ||
-        push_u64(&l->pairs, &l->npairs, &l->cappairs, pair_hash(id_norm, name_hash))) {
+    uint64_t idh = id_hash(id_norm);
+    if (push_u64(&l->ids, &l->nids, &l->capids, idh) ||
+        push_u64(&l->pairs, &l->npairs, &l->cappairs, pair_hash(idh, name_hash))) {
         l->oom = 1;
         return 1;
     }
     return 0;
 }
 
-/* The slot a hash starts probing at: its product with 2^64/phi, top bits
- * (the hashes are FNV-1a, whose low bits alone would cluster). */
-static size_t reg_slot(uint64_t h, unsigned shift) { return (size_t)((h * UINT64_C(0x9E3779B97F4A7C15)) >> shift); }
+/* Sorts and drops duplicates (an id with several person facts). */
+static void sort_unique(uint64_t *a, size_t *n) {
+    if (*n < 2) return;
+    qsort(a, *n, sizeof *a, cmp_u64);
+    size_t w = 1;
+    for (size_t i = 1; i < *n; i++)
+        if (a[i] != a[w - 1]) a[w++] = a[i];
+    *n = w;
+}
 
-/* Builds the set of keys a[0..n) (duplicates dropped): *table with 2^bits >=
- * 2n slots, *shift = 64 - bits, *held = distinct keys, *zero = 0 was among
- * them. -1 when out of memory. */
-static int set_build(const uint64_t *a, size_t n, uint64_t **table, unsigned *shift, size_t *held,
-                     unsigned char *zero) {
-    unsigned bits = 4;
-    while (bits < 40 && ((size_t)1 << bits) < 2 * n) bits++;
-    size_t mask = ((size_t)1 << bits) - 1;
-    uint64_t *t = calloc(mask + 1, sizeof *t);
-    if (!t) return -1;
-    *table = t;
-    *shift = 64 - bits;
-    *held = 0;
-    *zero = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t k = a[i];
-        if (k == 0) {
-            *held += !*zero;
-            *zero = 1;
-            continue;
-        }
-        size_t s = reg_slot(k, *shift);
-        while (t[s] && t[s] != k) s = (s + 1) & mask;
-        if (!t[s]) {
-            t[s] = k;
-            (*held)++;
-        }
+/* Makes the set of the n hashes at a (taking a over): sorted, distinct, and
+ * its directory. -1 when out of memory. */
+static int set_build(reg_set *s, uint64_t *a, size_t n) {
+    sort_unique(a, &n);
+    unsigned bits = 1;
+    while (bits < 31 && ((size_t)2 << bits) <= n) bits++; /* n / 2 buckets or so */
+    size_t nb = (size_t)1 << bits;
+    s->dir = malloc((nb + 1) * sizeof *s->dir);
+    if (!s->dir) return -1;
+    s->h = a;
+    s->n = n;
+    s->shift = 64 - bits;
+    size_t i = 0;
+    for (size_t b = 0; b < nb; b++) {
+        s->dir[b] = (uint32_t)i;
+        while (i < n && (a[i] >> s->shift) == b) i++;
     }
+    s->dir[nb] = (uint32_t)n;
     return 0;
 }
 
-/* Whether the set (table, shift, zero) holds k: one probe unless slots collide. */
-static int set_has(const uint64_t *t, unsigned shift, unsigned char zero, uint64_t k) {
-    if (k == 0) return zero;
-    size_t mask = ((size_t)1 << (64 - shift)) - 1;
-    for (size_t s = reg_slot(k, shift);; s = (s + 1) & mask) {
-        if (t[s] == k) return 1;
-        if (!t[s]) return 0;
-    }
+/* Whether the set holds x: one bucket of about two hashes, [*from, *to)
+ * (set_bucket; set_in reads it). Split so that two sets' lookups overlap
+ * their cache misses. */
+static void set_bucket(const reg_set *s, uint64_t x, uint32_t *from, uint32_t *to) {
+    size_t b = (size_t)(x >> s->shift);
+    *from = s->dir[b];
+    *to = s->dir[b + 1];
+    __builtin_prefetch(&s->h[*from]);
+}
+
+static int set_in(const reg_set *s, uint64_t x, uint32_t from, uint32_t to) {
+    for (uint32_t i = from; i < to; i++)
+        if (s->h[i] >= x) return s->h[i] == x;
+    return 0;
+}
+
+static void set_free(reg_set *s) {
+    free(s->h);
+    free(s->dir);
+    memset(s, 0, sizeof *s);
 }
 
 int ingest_register_load(ingest_register *r, state *st) {
@@ -300,10 +314,16 @@ int ingest_register_load(ingest_register *r, state *st) {
     if (state_person_name_hashes_each(st, reg_add, &l) || l.oom) {
         if (l.oom) gg_error("ingest", "out of memory loading the register's name hashes");
         rc = -1;
-    } else if (set_build(l.ids, l.nids, &r->ids, &r->idshift, &r->nids, &r->id_zero) ||
-               set_build(l.pairs, l.npairs, &r->pairs, &r->pairshift, &r->npairs, &r->pair_zero)) {
+    } else if (l.nids > UINT32_MAX || l.npairs > UINT32_MAX || set_build(&r->ids, l.ids, l.nids)) {
         gg_error("ingest", "out of memory building the register's name sets");
         rc = -1;
+    } else {
+        l.ids = NULL; /* the set's now */
+        if (set_build(&r->pairs, l.pairs, l.npairs)) {
+            gg_error("ingest", "out of memory building the register's name sets");
+            rc = -1;
+        } else
+            l.pairs = NULL;
     }
     free(l.ids);
     free(l.pairs);
@@ -312,8 +332,8 @@ int ingest_register_load(ingest_register *r, state *st) {
 }
 
 void ingest_register_free(ingest_register *r) {
-    free(r->ids);
-    free(r->pairs);
+    set_free(&r->ids);
+    set_free(&r->pairs);
     memset(r, 0, sizeof *r);
 }
 
@@ -323,11 +343,15 @@ int ingest_register_may_conflict(const ingest_register *r, const char *id18, con
     const char *name = FACT_HAS(f, FF_NAME) ? f->f[FF_NAME].s : NULL;
     if (!name || !name[0] || !r) return 0;
     if (r->all) return 1;
-    if (!r->ids) return 0; /* an empty register */
-    uint64_t h = state_ref_hash(id18);
-    if (!set_has(r->ids, r->idshift, r->id_zero, h)) return 0; /* no person: nothing to disagree with */
-    h = pair_hash(id18, state_ref_hash(name));
-    return !set_has(r->pairs, r->pairshift, r->pair_zero, h);
+    if (!r->ids.dir || !r->pairs.dir) return 0; /* an empty register */
+    uint64_t idh = id_hash(id18), ph = pair_hash(idh, state_ref_hash(name));
+    __builtin_prefetch(&r->ids.dir[idh >> r->ids.shift]);
+    __builtin_prefetch(&r->pairs.dir[ph >> r->pairs.shift]);
+    uint32_t i0, i1, p0, p1;
+    set_bucket(&r->ids, idh, &i0, &i1);
+    set_bucket(&r->pairs, ph, &p0, &p1);
+    if (!set_in(&r->ids, idh, i0, i1)) return 0; /* no person: nothing to disagree with */
+    return !set_in(&r->pairs, ph, p0, p1);
 }
 
 void seen_sort(seen_set *ss) {
