@@ -236,7 +236,10 @@ static int pg_deliver(pg_rows *rw, PGresult *r, conn_run_result *out) {
     for (int i = 0; i < n; i++) rw->names[i] = PQfname(r, i);
     int ntup = PQntuples(r);
     for (int t = 0; t < ntup && !out->stopped && !out->failed; t++) {
-        for (int i = 0; i < n; i++) rw->values[i] = PQgetisnull(r, t, i) ? NULL : PQgetvalue(r, t, i);
+        for (int i = 0; i < n; i++) {
+            const char *v = PQgetvalue(r, t, i); /* "" for a NULL: only then is it asked */
+            rw->values[i] = !*v && PQgetisnull(r, t, i) ? NULL : v;
+        }
         int rc = rw->fn(rw->ud, n, rw->names, rw->values);
         out->delivered++;
         if (rc != 0) {
