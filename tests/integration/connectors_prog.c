@@ -128,6 +128,25 @@ static int seq_row(void *ud, int ncols, const char *const *names, const char *co
     return 0;
 }
 
+/* A callback that runs a query on the connection it is reading from. */
+typedef struct nested {
+    conn *c;
+    int n, rc;
+    char err[1024];
+} nested;
+
+static int ignore_row(void *ud, int ncols, const char *const *names, const char *const *values) {
+    (void)ud, (void)ncols, (void)names, (void)values;
+    return 0;
+}
+
+static int nested_row(void *ud, int ncols, const char *const *names, const char *const *values) {
+    (void)ncols, (void)names, (void)values;
+    nested *s = ud;
+    if (s->n++ == 0) s->rc = conn_query(s->c, "select 1", 0, NULL, ignore_row, NULL, s->err, sizeof s->err);
+    return 0;
+}
+
 static void rows_free(rows *r) {
     for (int i = 0; i < MAX_COLS; i++) free(r->names[i]);
     for (int j = 0; j < MAX_ROWS; j++)
@@ -251,6 +270,11 @@ static void test_pg(void) {
     rc = conn_query(c, "select x from t_into", 0, NULL, collect, &r, err, sizeof err);
     CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "5"), "pg select into made its table: rc %d %s", rc, err);
     rows_free(&r);
+    nested ns = {.c = c};
+    rc = conn_query(c, "select g from generate_series(1, 1500) g", 0, NULL, nested_row, &ns, err, sizeof err);
+    CHECK(rc == 0 && ns.n == 1500 && ns.rc == -1 && strstr(ns.err, "another command is already in progress"),
+          "pg a query from inside the callback fails, the outer one goes on: rc %d, %d rows, inner rc %d %s", rc, ns.n,
+          ns.rc, ns.err);
     rc = conn_exec(c, "begin", 0, NULL, &aff, err, sizeof err);
     CHECK(rc == 0, "pg begin: %s", err);
     rc = conn_exec(c, "create temp table t_tx as select 1 as y", 0, NULL, &aff, err, sizeof err);
