@@ -115,6 +115,38 @@ static int collect(void *ud, int ncols, const char *const *names, const char *co
     return 0;
 }
 
+/* Counts rows whose one column is 1, 2, 3, ... */
+typedef struct seq {
+    int n, out_of_order;
+} seq;
+
+static int seq_row(void *ud, int ncols, const char *const *names, const char *const *values) {
+    (void)names;
+    seq *s = ud;
+    s->n++;
+    if (ncols != 1 || !values[0] || atoi(values[0]) != s->n) s->out_of_order = 1;
+    return 0;
+}
+
+/* A callback that runs a query on the connection it is reading from. */
+typedef struct nested {
+    conn *c;
+    int n, rc;
+    char err[1024];
+} nested;
+
+static int ignore_row(void *ud, int ncols, const char *const *names, const char *const *values) {
+    (void)ud, (void)ncols, (void)names, (void)values;
+    return 0;
+}
+
+static int nested_row(void *ud, int ncols, const char *const *names, const char *const *values) {
+    (void)ncols, (void)names, (void)values;
+    nested *s = ud;
+    if (s->n++ == 0) s->rc = conn_query(s->c, "select 1", 0, NULL, ignore_row, NULL, s->err, sizeof s->err);
+    return 0;
+}
+
 static void rows_free(rows *r) {
     for (int i = 0; i < MAX_COLS; i++) free(r->names[i]);
     for (int j = 0; j < MAX_ROWS; j++)
@@ -205,6 +237,57 @@ static void test_pg(void) {
     CHECK(rc == 0 && aff == 3, "pg exec update: rc %d aff %ld %s", rc, aff, err);
     rc = conn_exec(c, "delete from t_exec where id > 100", 0, NULL, &aff, err, sizeof err);
     CHECK(rc == 0 && aff == 0, "pg exec delete none: rc %d aff %ld", rc, aff);
+
+    /* Queries are read through a cursor, PG_FETCH_ROWS (1000) rows at a
+     * time: every row once and in order across batch boundaries, with
+     * parameters; a stop inside a later batch; an error in a later batch;
+     * a SELECT the cursor refuses (SELECT INTO) runs as before; a query
+     * inside the caller's own transaction leaves it open. */
+    static const char *const counts[] = {"0", "999", "1000", "1001", "2500"};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        const char *pc[] = {counts[i]};
+        seq s = {0};
+        rc = conn_query(c, "select g::text as v from generate_series(1, $1::int) g order by g", 1, pc, seq_row, &s, err,
+                        sizeof err);
+        CHECK(rc == 0 && s.n == atoi(counts[i]) && !s.out_of_order, "pg %s rows through the cursor: rc %d, %d rows%s %s",
+              counts[i], rc, s.n, s.out_of_order ? " out of order" : "", err);
+    }
+    r.stop_after = 1500;
+    r.stop_value = 7;
+    rc = conn_query(c, "select g from generate_series(1, 5000) g", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 7 && r.n == 1500, "pg stop in a later batch: rc %d after %d rows", rc, r.n);
+    rows_free(&r);
+    rc = conn_query(c, "select 1/(g - 1500) from generate_series(1, 3000) g", 0, NULL, collect, &r, err,
+                    sizeof err);
+    CHECK(rc == -1 && strstr(err, "division by zero") && r.n < 1500, "pg error in a later batch: rc %d %s", rc,
+          err);
+    rows_free(&r);
+    rc = conn_query(c, "select 'after error'", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "after error"), "pg after an error in a batch: %s", err);
+    rows_free(&r);
+    rc = conn_query(c, "select 5 as x into temp t_into", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 0, "pg select into: rc %d %s", rc, err);
+    rc = conn_query(c, "select x from t_into", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "5"), "pg select into made its table: rc %d %s", rc, err);
+    rows_free(&r);
+    nested ns = {.c = c};
+    rc = conn_query(c, "select g from generate_series(1, 1500) g", 0, NULL, nested_row, &ns, err, sizeof err);
+    CHECK(rc == 0 && ns.n == 1500 && ns.rc == -1 && strstr(ns.err, "another command is already in progress"),
+          "pg a query from inside the callback fails, the outer one goes on: rc %d, %d rows, inner rc %d %s", rc, ns.n,
+          ns.rc, ns.err);
+    rc = conn_exec(c, "begin", 0, NULL, &aff, err, sizeof err);
+    CHECK(rc == 0, "pg begin: %s", err);
+    rc = conn_exec(c, "create temp table t_tx as select 1 as y", 0, NULL, &aff, err, sizeof err);
+    CHECK(rc == 0, "pg create in a transaction: %s", err);
+    rc = conn_query(c, "select y from t_tx", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1, "pg query in the caller's transaction: rc %d %s", rc, err);
+    rows_free(&r);
+    rc = conn_exec(c, "rollback", 0, NULL, &aff, err, sizeof err);
+    CHECK(rc == 0, "pg rollback: %s", err);
+    rc = conn_query(c, "select count(*) from pg_tables where tablename = 't_tx'", 0, NULL, collect, &r, err,
+                    sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "0"), "pg the caller's transaction was rolled back: %s", err);
+    rows_free(&r);
 
     /* Syntax error: message names source and connection and quotes the server. */
     rc = conn_query(c, "selec id from people", 0, NULL, collect, &r, err, sizeof err);

@@ -50,6 +50,45 @@ static int spec_mark(const char *fields, const char *field) {
     return 0;
 }
 
+/* fact_clear frees and zeroes only the fields that were set: what it leaves
+ * equals a fact fresh from fact_init of the same kind, field by field. */
+static void test_clear_is_init(void **state) {
+    (void)state;
+    char err[200];
+    char row_name[] = "张三";
+    fact f, z;
+    fact_init(&f, FK_PAYMENT);
+    f.source = strdup("hr");
+    f.ref = strdup("R1");
+    assert_int_equal(fact_set_text(&f, FF_ID_NO, "11010519491231002X", err, sizeof err), 0);
+    assert_int_equal(fact_set_text_borrowed(&f, FF_NAME, row_name, err, sizeof err), 0); /* borrowed */
+    assert_int_equal(fact_set_text(&f, FF_PROGRAM, "pension", err, sizeof err), 0);    /* enum */
+    assert_int_equal(fact_set_text(&f, FF_PAYER, " 人社 ", err, sizeof err), 0);        /* owned copy */
+    assert_int_equal(fact_set_int(&f, FF_PERIOD, 202401, err, sizeof err), 0);
+    assert_int_equal(fact_set_int(&f, FF_AMOUNT, 12345, err, sizeof err), 0);
+    f.raw_json = strdup("{}");
+    f.raw_hash = 7;
+    fact_normalize_identity(&f, NULL, 20250101);
+    assert_non_null(f.name_norm);
+    fact_clear(&f);
+    fact_init(&z, FK_PAYMENT);
+    assert_int_equal(f.kind, z.kind);
+    assert_int_equal(f.set, 0);
+    assert_null(f.source);
+    assert_null(f.ref);
+    assert_null(f.raw_json);
+    assert_null(f.name_norm);
+    assert_int_equal(f.raw_hash, 0);
+    assert_int_equal(f.id_status, ID_EMPTY);
+    assert_memory_equal(f.id_norm, z.id_norm, sizeof f.id_norm);
+    assert_memory_equal(f.id_clean, z.id_clean, sizeof f.id_clean);
+    assert_int_equal(f.source_shared, 0);
+    assert_int_equal(f.borrowed, 0);
+    for (int i = 0; i < FF__COUNT; i++) assert_true(f.f[i].i == 0 && f.f[i].s == NULL);
+    assert_string_equal(row_name, "张三"); /* the borrowed name was not freed */
+    fact_clear(&f);                        /* twice: nothing left to free */
+}
+
 static void test_registry_matches_spec(void **state) {
     (void)state;
     assert_int_equal(sizeof spec_kinds / sizeof spec_kinds[0], FK__COUNT);
@@ -1053,6 +1092,7 @@ static void test_raw_hash(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_raw_hash),
+        cmocka_unit_test(test_clear_is_init),
         cmocka_unit_test(test_registry_matches_spec),
         cmocka_unit_test(test_names_and_parse),
         cmocka_unit_test(test_field_types),

@@ -408,6 +408,17 @@ static fact row(const char *ref, const char *id, const char *name, int birth) {
     return f;
 }
 
+/* A valid id number (GB 11643 check digit) for i < 6000, distinct for each. */
+static void make_id(int i, char out[19]) {
+    snprintf(out, 19, "11010519600101%03d", i % 1000);
+    out[8] = (char)('4' + i / 1000); /* born 1940..1990: distinct ids past 1000 (i < 6000) */
+    static const int w[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
+    int sum = 0;
+    for (int k = 0; k < 17; k++) sum += (out[k] - '0') * w[k];
+    out[17] = "10X98765432"[sum % 11];
+    out[18] = '\0';
+}
+
 static void test_register_precheck(void **stp) {
     (void)stp;
     char path[128], err[300];
@@ -423,8 +434,8 @@ static void test_register_precheck(void **stp) {
     fact_clear(&q);
     ingest_register reg;
     assert_int_equal(ingest_register_load(&reg, st), 0);
-    assert_int_equal(reg.nids, 1); /* one id, duplicates dropped */
-    assert_int_equal(reg.npairs, 2);
+    assert_int_equal(reg.ids.n, 1); /* one id, duplicates dropped */
+    assert_int_equal(reg.pairs.n, 2);
     struct {
         const char *id, *name;
         int birth, expect;
@@ -443,6 +454,43 @@ static void test_register_precheck(void **stp) {
         assert_int_equal(f.id_status, ID_OK);
         if (ingest_register_may_conflict(&reg, f.id_norm, &f) != cases[i].expect) fail_msg("case %zu", i);
         fact_clear(&f);
+    }
+    ingest_register_free(&reg);
+
+    /* Many ids, so that the register's buckets hold several: every
+     * id with its own name agrees, with another name may disagree; an id
+     * without a person fact cannot. */
+    enum { MANY = 3000 };
+    char ids[MANY][19], names[MANY][32];
+    assert_int_equal(state_begin(st), 0);
+    for (int i = 0; i < 2 * MANY; i++) {
+        char id[19];
+        make_id(i, id);
+        if (i < MANY) {
+            memcpy(ids[i], id, sizeof id);
+            snprintf(names[i], sizeof names[i], "王%d", i);
+        }
+        if (i % 2) continue; /* odd ids: no person fact */
+        char ref[32];
+        snprintf(ref, sizeof ref, "M%d", i);
+        char nm[32];
+        snprintf(nm, sizeof nm, "王%d", i);
+        fact m = row(ref, id, nm, 0);
+        m.kind = FK_PERSON;
+        assert_int_equal(state_fact_put(st, &m, 1), 0);
+        fact_clear(&m);
+    }
+    assert_int_equal(state_commit(st), 0);
+    assert_int_equal(ingest_register_load(&reg, st), 0);
+    assert_int_equal(reg.ids.n, MANY + 1); /* A and the MANY even ids below 2 * MANY */
+    for (int i = 0; i < MANY; i++) {
+        fact same = row("R", ids[i], names[i], 0), other = row("R", ids[i], "李四", 0);
+        assert_int_equal(same.id_status, ID_OK);
+        int has = i % 2 == 0;
+        if (ingest_register_may_conflict(&reg, same.id_norm, &same) != 0) fail_msg("id %d, own name", i);
+        if (ingest_register_may_conflict(&reg, other.id_norm, &other) != has) fail_msg("id %d, other name", i);
+        fact_clear(&same);
+        fact_clear(&other);
     }
     ingest_register_free(&reg);
     /* not loaded: every named row goes to the core */

@@ -60,6 +60,11 @@ typedef struct map_entry {
     char **truthy;    /* bool true codes */
     size_t ntruthy;
     int lenient;      /* date { "col", lenient = true }: a bad value drops the field, with a warning */
+    /* A text or enum constant as fact_set_text_borrowed left it in the first
+     * row (the same in every row): the field's value, and whether the fact
+     * borrows it (else the value is an enum's static spelling); NULL until then. */
+    const char *cset;
+    int cset_borrowed;
 } map_entry;
 
 typedef struct stream {

@@ -20,21 +20,42 @@
 static int is_identity_field(fact_field f) { return f == FF_ID_NO || f == FF_NAME; }
 
 /* Applies one entry. 0 ok, -1 with a reason (never containing id/name values). */
-static int apply_entry(fact *f, const map_entry *e, const char *v, const fact_limits *lim, char *reason,
+static int apply_entry(fact *f, map_entry *e, const char *v, const fact_limits *lim, char *reason,
                        size_t rsz) {
     char e2[300];
     const char *fname = fact_field_name(e->field);
     const char *col = e->col ? e->col : "const";
-    field_type ft = fact_field_type(e->field);
     int64_t x;
     int d;
     switch (e->op) {
-    case SPEC_CONST:
+    case SPEC_CONST: {
+        if (e->cset) {
+            /* the constant's value as the first row got it (set_text on a
+             * field not yet set: nothing to free, no folded name to keep) */
+            unsigned bit = (unsigned)e->field;
+            f->f[bit].s = (char *)e->cset;
+            if (e->cset_borrowed) f->borrowed |= 1u << bit;
+            FACT_MARK(f, bit);
+            return 0;
+        }
+        field_type ft = fact_field_type(e->field);
         if (e->cint_set && ft != FT_TEXT && ft != FT_ENUM) {
             if (fact_set_int(f, e->field, e->cint, e2, sizeof e2)) goto fset;
-        } else if (fact_set_text_borrowed(f, e->field, e->cval, e2, sizeof e2)) /* the compiled constant */
-            goto fset;
+        } else {
+            int was_set = FACT_HAS(f, e->field);
+            if (fact_set_text_borrowed(f, e->field, e->cval, e2, sizeof e2)) /* the compiled constant */
+                goto fset;
+            /* kept for the next rows when it took the constant itself or an
+             * enum's static spelling, into a field no other entry had set */
+            uint32_t bit = 1u << (unsigned)e->field;
+            if (!was_set && FACT_HAS(f, e->field) &&
+                (((f->borrowed & bit) && f->f[e->field].s == e->cval) || (ft == FT_ENUM && !(f->borrowed & bit)))) {
+                e->cset = f->f[e->field].s;
+                e->cset_borrowed = (f->borrowed & bit) != 0;
+            }
+        }
         return 0;
+    }
     case SPEC_COL:
         if (fact_set_text_borrowed(f, e->field, v, e2, sizeof e2)) goto fset;
         return 0;
@@ -63,7 +84,7 @@ static int apply_entry(fact *f, const map_entry *e, const char *v, const fact_li
                      lim->min_date, lim->max_date);
             return -1;
         }
-        if (ft == FT_TEXT) {
+        if (fact_field_type(e->field) == FT_TEXT) {
             char buf[16];
             date_text(d, buf, sizeof buf);
             if (fact_set_text(f, e->field, buf, e2, sizeof e2)) goto fset;
@@ -388,8 +409,8 @@ int ad_map_and_emit(pull_ctx *pc) {
     adapter *ad = pc->ad;
     char reason[600];
     fact *f = &pc->f;
-    fact_clear(f);
-    fact_init(f, st->kind);
+    fact_clear(f); /* fact_init of the same kind, at the cost of the fields set */
+    f->kind = st->kind;
     const char *key = pc->row.vals[st->keyidx];
     char refbuf[64];
     pc->rows_seen++;
@@ -405,7 +426,7 @@ int ad_map_and_emit(pull_ctx *pc) {
     f->ref = (char *)key;
     f->borrowed = FACT_SOURCE_BORROWED | FACT_REF_BORROWED;
     for (size_t k = 0; k < st->nmap; k++) {
-        const map_entry *e = &st->map[k];
+        map_entry *e = &st->map[k];
         const char *v = e->op == SPEC_CONST ? e->cval : pc->row.vals[e->colidx];
         if (!v || !*v) continue;
         if (apply_entry(f, e, v, &pc->lim, reason, sizeof reason)) {

@@ -17,23 +17,42 @@
 
 /* ------------------------------------------------------ encoding boundary */
 
+/* 1 when v[0..len) is all ASCII (eight bytes at a time: most values are). */
+static int all_ascii(const char *v, size_t len) {
+    uint64_t acc = 0;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, v + i, sizeof w);
+        acc |= w;
+    }
+    for (; i < len; i++) acc |= (unsigned char)v[i];
+    return !(acc & UINT64_C(0x8080808080808080));
+}
+
 /* Appends `len` bytes converted to UTF-8 into the pull arena; returns the
  * offset, or SIZE_MAX when the bytes are not valid in the source encoding. */
-static size_t arena_put(pull_ctx *pc, const char *v, size_t len) {
+/* Makes room in the arena for a value of len bytes (converted); 0, or -1
+ * when the adapter's memory cap refuses it. */
+static int arena_reserve(pull_ctx *pc, size_t len) {
     size_t need = pc->arena_len + len * 3 + 1; /* GBK -> UTF-8 grows at most 1.5x; keep margin */
     if (need > pc->arena_cap) {
         size_t cap = pc->arena_cap ? pc->arena_cap : 4096;
         while (cap < need) cap *= 2;
         /* A row's size is the source's to decide: counted against the cap. */
         char *grown = lua_rt_realloc(lua_rt_state(pc->ad->rt), pc->arena, pc->arena_charged, cap);
-        if (!grown) return SIZE_MAX - 1;
+        if (!grown) return -1;
         pc->arena = grown;
         pc->arena_cap = pc->arena_charged = cap;
     }
+    return 0;
+}
+
+static size_t arena_put(pull_ctx *pc, const char *v, size_t len) {
+    if (arena_reserve(pc, len)) return SIZE_MAX - 1;
     size_t off = pc->arena_len;
     adapter *ad = pc->ad;
-    int ascii = 1;
-    for (size_t i = 0; i < len && ascii; i++) ascii = (unsigned char)v[i] < 0x80;
+    int ascii = all_ascii(v, len);
     if (ascii || ad->cd == (iconv_t)-1) {
         if (!ascii && !utf8_valid(v, len)) return SIZE_MAX;
         memcpy(pc->arena + off, v, len);
@@ -50,8 +69,14 @@ static size_t arena_put(pull_ctx *pc, const char *v, size_t len) {
     return off;
 }
 
+/* offs[i] of a value used where it is (a UTF-8 source's: no conversion) */
+#define OFF_RAW (SIZE_MAX - 2)
+
 /* Converts a row's raw values into pc->vals (UTF-8). On an undecodable value
- * returns the column index (>= 0); -1 when all converted. */
+ * returns the column index (>= 0); -1 when all converted. A UTF-8 source's
+ * values are checked and used in place (valid while the row is), not copied;
+ * the arena is still sized for them as for a copy, so that a row over the
+ * adapter's memory cap fails the same way whatever the source's encoding. */
 int ad_convert_row(pull_ctx *pc, int ncols, const char *const *raw) {
     if (ncols > pc->vals_cap) {
         pc->vals = realloc(pc->vals, (size_t)ncols * sizeof *pc->vals);
@@ -60,6 +85,7 @@ int ad_convert_row(pull_ctx *pc, int ncols, const char *const *raw) {
         pc->vals_cap = ncols;
     }
     pc->arena_len = 0;
+    int in_place = pc->ad->cd == (iconv_t)-1;
     pc->over_col = -1;
     pc->over_len = pc->rec_len = 0;
     int bad = -1;
@@ -76,11 +102,18 @@ int ad_convert_row(pull_ctx *pc, int ncols, const char *const *raw) {
             pc->offs[i] = SIZE_MAX;
             continue;
         }
-        pc->offs[i] = arena_put(pc, raw[i], len);
-        if (pc->offs[i] == SIZE_MAX - 1) return CONVERT_NOMEM;
+        if (in_place) {
+            if (arena_reserve(pc, len)) return CONVERT_NOMEM;
+            pc->arena_len += len + 1;
+            pc->offs[i] = all_ascii(raw[i], len) || utf8_valid(raw[i], len) ? OFF_RAW : SIZE_MAX;
+        } else {
+            pc->offs[i] = arena_put(pc, raw[i], len);
+            if (pc->offs[i] == SIZE_MAX - 1) return CONVERT_NOMEM;
+        }
         if (pc->offs[i] == SIZE_MAX && bad < 0) bad = i;
     }
-    for (int i = 0; i < ncols; i++) pc->vals[i] = pc->offs[i] == SIZE_MAX ? NULL : pc->arena + pc->offs[i];
+    for (int i = 0; i < ncols; i++)
+        pc->vals[i] = pc->offs[i] == SIZE_MAX ? NULL : pc->offs[i] == OFF_RAW ? raw[i] : pc->arena + pc->offs[i];
     return bad;
 }
 

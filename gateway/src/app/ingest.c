@@ -216,8 +216,13 @@ void ingest_stream_end(ingest_stream *p, int ok) {
 
 /* ---- the register's names for the worker's pre-check ----------------------- */
 
-static uint64_t pair_hash(const char *id_norm, uint64_t name_hash) {
-    return fnv1a64_update(state_ref_hash(id_norm), &name_hash, sizeof name_hash);
+/* The register's own hashes, never stored (so XXH3, not the stored FNV-1a):
+ * of an id, and of an id (its hash) with the FNV-1a hash of a name as the
+ * store keeps it (state_ref_hash). */
+static uint64_t id_hash(const char *id_norm) { return gg_hash64_update(GG_HASH64_SEED, id_norm, strlen(id_norm)); }
+
+static uint64_t pair_hash(uint64_t idh, uint64_t name_hash) {
+    return gg_hash64_update(idh, &name_hash, sizeof name_hash);
 }
 
 static int push_u64(uint64_t **a, size_t *n, size_t *cap, uint64_t v) {
@@ -233,15 +238,16 @@ static int push_u64(uint64_t **a, size_t *n, size_t *cap, uint64_t v) {
 }
 
 typedef struct reg_load {
-    ingest_register *r;
-    size_t capids;
+    uint64_t *ids, *pairs; /* as read, duplicates included */
+    size_t nids, npairs, capids, cappairs;
     int oom;
 } reg_load;
 
 static int reg_add(void *ud, const char *id_norm, uint64_t name_hash) {
     reg_load *l = ud;
-    if (push_u64(&l->r->ids, &l->r->nids, &l->capids, state_ref_hash(id_norm)) ||
-        push_u64(&l->r->pairs, &l->r->npairs, &l->r->cap, pair_hash(id_norm, name_hash))) {
+    uint64_t idh = id_hash(id_norm);
+    if (push_u64(&l->ids, &l->nids, &l->capids, idh) ||
+        push_u64(&l->pairs, &l->npairs, &l->cappairs, pair_hash(idh, name_hash))) {
         l->oom = 1;
         return 1;
     }
@@ -258,37 +264,77 @@ static void sort_unique(uint64_t *a, size_t *n) {
     *n = w;
 }
 
-int ingest_register_load(ingest_register *r, state *st) {
-    memset(r, 0, sizeof *r);
-    reg_load l = {.r = r};
-    if (state_person_name_hashes_each(st, reg_add, &l) || l.oom) {
-        if (l.oom) gg_error("ingest", "out of memory loading the register's name hashes");
-        ingest_register_free(r);
-        return -1;
+/* Makes the set of the n hashes at a (taking a over): sorted, distinct, and
+ * its directory. -1 when out of memory. */
+static int set_build(reg_set *s, uint64_t *a, size_t n) {
+    sort_unique(a, &n);
+    unsigned bits = 1;
+    while (bits < 31 && ((size_t)2 << bits) <= n) bits++; /* n / 2 buckets or so */
+    size_t nb = (size_t)1 << bits;
+    s->dir = malloc((nb + 1) * sizeof *s->dir);
+    if (!s->dir) return -1;
+    s->h = a;
+    s->n = n;
+    s->shift = 64 - bits;
+    size_t i = 0;
+    for (size_t b = 0; b < nb; b++) {
+        s->dir[b] = (uint32_t)i;
+        while (i < n && (a[i] >> s->shift) == b) i++;
     }
-    sort_unique(r->ids, &r->nids);
-    sort_unique(r->pairs, &r->npairs);
+    s->dir[nb] = (uint32_t)n;
     return 0;
 }
 
-void ingest_register_free(ingest_register *r) {
-    free(r->ids);
-    free(r->pairs);
-    memset(r, 0, sizeof *r);
+/* Whether the set holds x: one bucket of about two hashes, [*from, *to)
+ * (set_bucket; set_in reads it). Split so that two sets' lookups overlap
+ * their cache misses. */
+static void set_bucket(const reg_set *s, uint64_t x, uint32_t *from, uint32_t *to) {
+    size_t b = (size_t)(x >> s->shift);
+    *from = s->dir[b];
+    *to = s->dir[b + 1];
+    __builtin_prefetch(&s->h[*from]);
 }
 
-/* Whether the sorted array a[0..n) holds key: a branch-free lower bound
- * (called for every phase-2 row with a valid id; bsearch's comparator call
- * per step was most of the register's cost). */
-static int u64_sorted_has(const uint64_t *a, size_t n, uint64_t key) {
-    if (n == 0) return 0;
-    const uint64_t *base = a;
-    while (n > 1) {
-        size_t half = n / 2;
-        base = base[half - 1] < key ? base + half : base;
-        n -= half;
+static int set_in(const reg_set *s, uint64_t x, uint32_t from, uint32_t to) {
+    for (uint32_t i = from; i < to; i++)
+        if (s->h[i] >= x) return s->h[i] == x;
+    return 0;
+}
+
+static void set_free(reg_set *s) {
+    free(s->h);
+    free(s->dir);
+    memset(s, 0, sizeof *s);
+}
+
+int ingest_register_load(ingest_register *r, state *st) {
+    memset(r, 0, sizeof *r);
+    reg_load l = {0};
+    int rc = 0;
+    if (state_person_name_hashes_each(st, reg_add, &l) || l.oom) {
+        if (l.oom) gg_error("ingest", "out of memory loading the register's name hashes");
+        rc = -1;
+    } else if (l.nids > UINT32_MAX || l.npairs > UINT32_MAX || set_build(&r->ids, l.ids, l.nids)) {
+        gg_error("ingest", "out of memory building the register's name sets");
+        rc = -1;
+    } else {
+        l.ids = NULL; /* the set's now */
+        if (set_build(&r->pairs, l.pairs, l.npairs)) {
+            gg_error("ingest", "out of memory building the register's name sets");
+            rc = -1;
+        } else
+            l.pairs = NULL;
     }
-    return *base == key;
+    free(l.ids);
+    free(l.pairs);
+    if (rc) ingest_register_free(r);
+    return rc;
+}
+
+void ingest_register_free(ingest_register *r) {
+    set_free(&r->ids);
+    set_free(&r->pairs);
+    memset(r, 0, sizeof *r);
 }
 
 int ingest_register_may_conflict(const ingest_register *r, const char *id18, const fact *f) {
@@ -297,10 +343,15 @@ int ingest_register_may_conflict(const ingest_register *r, const char *id18, con
     const char *name = FACT_HAS(f, FF_NAME) ? f->f[FF_NAME].s : NULL;
     if (!name || !name[0] || !r) return 0;
     if (r->all) return 1;
-    uint64_t h = state_ref_hash(id18);
-    if (!u64_sorted_has(r->ids, r->nids, h)) return 0; /* no person: nothing to disagree with */
-    h = pair_hash(id18, state_ref_hash(name));
-    return !u64_sorted_has(r->pairs, r->npairs, h);
+    if (!r->ids.dir || !r->pairs.dir) return 0; /* an empty register */
+    uint64_t idh = id_hash(id18), ph = pair_hash(idh, state_ref_hash(name));
+    __builtin_prefetch(&r->ids.dir[idh >> r->ids.shift]);
+    __builtin_prefetch(&r->pairs.dir[ph >> r->pairs.shift]);
+    uint32_t i0, i1, p0, p1;
+    set_bucket(&r->ids, idh, &i0, &i1);
+    set_bucket(&r->pairs, ph, &p0, &p1);
+    if (!set_in(&r->ids, idh, i0, i1)) return 0; /* no person: nothing to disagree with */
+    return !set_in(&r->pairs, ph, p0, p1);
 }
 
 void seen_sort(seen_set *ss) {

@@ -1,7 +1,9 @@
 /* conn/pg.c - PostgreSQL connector (libpq).
  *
- * Rows are streamed in single-row mode (PQsendQueryParams + PQsetSingleRowMode,
- * text format), so memory does not grow with the table. The client encoding is
+ * Rows are streamed in text format, so memory does not grow with the table: a
+ * SELECT through a cursor, 1000 rows a result (see "queries through a cursor"
+ * below), every other statement in single-row mode (PQsendQueryParams +
+ * PQsetSingleRowMode). The client encoding is
  * left as the server/conninfo sets it: values reach the callback as the server
  * sends them.
  *
@@ -25,13 +27,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "conn/conn_internal.h"
 #include "core/log.h"
 
+#define PG_STR_(x) #x
+#define PG_STR(x) PG_STR_(x)
+
 typedef struct pg_conn {
     PGconn *pg;  /* owned; never NULL after a successful open */
     int broken;  /* 1 when the socket state is unknown and a reset is needed */
+    int reading; /* a query is being read through a cursor (pipeline mode) */
 } pg_conn;
 
 /* Server notices go to the debug log (first line only, secrets masked). */
@@ -146,6 +153,10 @@ static int pg_reset(conn *c, pg_conn *p, char *msg, size_t msgsz) {
         return -1;
     }
     p->broken = 0;
+    if (PQpipelineStatus(p->pg) != PQ_PIPELINE_OFF && !PQexitPipelineMode(p->pg)) {
+        conn_first_line(PQerrorMessage(p->pg), msg, msgsz);
+        return -1;
+    }
     PQsetNoticeProcessor(p->pg, pg_notice, c);
     return pg_session_setup(c, p, msg, msgsz);
 }
@@ -195,10 +206,83 @@ static int pg_wait(conn *c, pg_conn *p, int *cancelled) {
     return WAIT_READY;
 }
 
-/* Outcome of one attempt at a statement. */
+/* Row delivery shared by both ways of reading rows. */
+typedef struct pg_rows {
+    conn_row_fn fn;
+    void *ud;
+    const char **names, **values; /* per column, for the callback; reused */
+    int ncols;
+} pg_rows;
 
-static void pg_run(conn *c, pg_conn *p, const char *sql, int nparams, const char *const *params,
-                   conn_row_fn fn, void *ud, conn_run_result *out) {
+/* Hands r's rows to the callback until it stops (out->stopped, out->rc).
+ * -1 when out of memory (out->failed set). */
+static int pg_deliver(pg_rows *rw, PGresult *r, conn_run_result *out) {
+    int n = PQnfields(r);
+    if (!rw->names || n != rw->ncols) {
+        free(rw->names);
+        free(rw->values);
+        rw->ncols = n;
+        rw->names = malloc(sizeof *rw->names * (size_t)(n > 0 ? n : 1));
+        rw->values = malloc(sizeof *rw->values * (size_t)(n > 0 ? n : 1));
+        if (!rw->names || !rw->values) {
+            free(rw->names);
+            free(rw->values);
+            rw->names = rw->values = NULL;
+            snprintf(out->msg, sizeof out->msg, "out of memory");
+            out->failed = 1;
+            return -1;
+        }
+    }
+    for (int i = 0; i < n; i++) rw->names[i] = PQfname(r, i);
+    int ntup = PQntuples(r);
+    for (int t = 0; t < ntup && !out->stopped && !out->failed; t++) {
+        for (int i = 0; i < n; i++) {
+            const char *v = PQgetvalue(r, t, i); /* "" for a NULL: only then is it asked */
+            rw->values[i] = !*v && PQgetisnull(r, t, i) ? NULL : v;
+        }
+        int rc = rw->fn(rw->ud, n, rw->names, rw->values);
+        out->delivered++;
+        if (rc != 0) {
+            out->stopped = 1;
+            out->rc = rc;
+        }
+    }
+    return 0;
+}
+
+/* An error result: out->msg and out->failed from it (the first error only);
+ * *server_timeout when the server cancelled it (statement_timeout), not we. */
+static void pg_take_error(PGresult *r, ExecStatusType st, int cancelled, int *server_timeout,
+                          conn_run_result *out) {
+    if (out->stopped || out->failed) return;
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (state && strcmp(state, "57014") == 0 && !cancelled)
+        *server_timeout = 1; /* query_canceled, not by us: statement_timeout */
+    conn_first_line(PQresultErrorMessage(r), out->msg, sizeof out->msg);
+    if (!out->msg[0]) snprintf(out->msg, sizeof out->msg, "%s", PQresStatus(st));
+    out->failed = 1;
+}
+
+/* The message of a failed statement, as its way of failing words it. */
+static void pg_finish(conn *c, pg_conn *p, int server_timeout, int timed_out, conn_run_result *out) {
+    if (out->stopped) {
+        out->failed = 0; /* the cancel's own error is expected */
+        return;
+    }
+    if (server_timeout && out->failed && !timed_out)
+        snprintf(out->msg, sizeof out->msg,
+                 "timed out: the statement ran longer than %ld ms (statement_timeout; cancelled by the server)",
+                 c->opts.timeout_ms);
+    else if (timed_out && out->failed && !p->broken)
+        snprintf(out->msg, sizeof out->msg,
+                 "timed out: no answer from the server within %ld ms (statement cancelled)",
+                 c->opts.timeout_ms);
+    if (out->failed && (p->broken || PQstatus(p->pg) != CONNECTION_OK)) out->lost = 1;
+}
+
+/* Single-row mode: every statement other than a query read through a cursor. */
+static void pg_run_rows(conn *c, pg_conn *p, const char *sql, int nparams, const char *const *params,
+                        pg_rows *rw, conn_run_result *out) {
     memset(out, 0, sizeof *out);
     if (!PQsendQueryParams(p->pg, sql, nparams, NULL, params, NULL, NULL, 0)) {
         conn_first_line(PQerrorMessage(p->pg), out->msg, sizeof out->msg);
@@ -207,11 +291,10 @@ static void pg_run(conn *c, pg_conn *p, const char *sql, int nparams, const char
         return;
     }
     out->sent = 1;
-    if (fn && !PQsetSingleRowMode(p->pg))
+    if (rw && !PQsetSingleRowMode(p->pg))
         gg_debug(c->log_tag, "single-row mode refused; rows arrive in one result");
 
-    const char **names = NULL, **values = NULL;
-    int ncols = 0, cancelled = 0, timed_out = 0, server_timeout = 0;
+    int cancelled = 0, timed_out = 0, server_timeout = 0;
     for (;;) {
         int w = pg_wait(c, p, &cancelled);
         if (cancelled && !out->stopped) timed_out = 1;
@@ -229,65 +312,250 @@ static void pg_run(conn *c, pg_conn *p, const char *sql, int nparams, const char
         PGresult *r = PQgetResult(p->pg);
         if (!r) break;
         ExecStatusType st = PQresultStatus(r);
-        if (fn && (st == PGRES_SINGLE_TUPLE || (st == PGRES_TUPLES_OK && PQntuples(r) > 0))) {
-            int n = PQnfields(r);
-            if (!names || n != ncols) {
-                free(names);
-                free(values);
-                ncols = n;
-                names = malloc(sizeof *names * (size_t)(n > 0 ? n : 1));
-                values = malloc(sizeof *values * (size_t)(n > 0 ? n : 1));
-                if (!names || !values) {
-                    PQclear(r);
-                    snprintf(out->msg, sizeof out->msg, "out of memory");
-                    out->failed = 1;
-                    pg_cancel(c, p); /* drain the rest without delivering it */
-                    continue;
-                }
-            }
-            for (int i = 0; i < n; i++) names[i] = PQfname(r, i);
-            int ntup = PQntuples(r);
-            for (int t = 0; t < ntup && !out->stopped && !out->failed; t++) {
-                for (int i = 0; i < n; i++)
-                    values[i] = PQgetisnull(r, t, i) ? NULL : PQgetvalue(r, t, i);
-                int rc = fn(ud, n, names, values);
-                out->delivered++;
-                if (rc != 0) {
-                    out->stopped = 1;
-                    out->rc = rc;
-                    pg_cancel(c, p); /* the remaining rows are not wanted */
-                }
+        if (rw && (st == PGRES_SINGLE_TUPLE || (st == PGRES_TUPLES_OK && PQntuples(r) > 0))) {
+            if (!out->stopped && !out->failed) {
+                if (pg_deliver(rw, r, out)) pg_cancel(c, p); /* drain the rest without delivering it */
+                else if (out->stopped) pg_cancel(c, p);      /* the remaining rows are not wanted */
             }
         } else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
             const char *t = PQcmdTuples(r);
             out->affected = (t && *t) ? strtol(t, NULL, 10) : 0;
         } else if (st == PGRES_EMPTY_QUERY) {
             /* nothing to do */
-        } else if (!out->stopped && !out->failed) {
-            const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-            if (state && strcmp(state, "57014") == 0 && !cancelled)
-                server_timeout = 1; /* query_canceled, not by us: statement_timeout */
-            conn_first_line(PQresultErrorMessage(r), out->msg, sizeof out->msg);
-            if (!out->msg[0]) snprintf(out->msg, sizeof out->msg, "%s", PQresStatus(st));
-            out->failed = 1;
+        } else {
+            pg_take_error(r, st, cancelled, &server_timeout, out);
         }
         PQclear(r);
     }
-    free(names);
-    free(values);
-    if (out->stopped) {
-        out->failed = 0; /* the cancel's own error is expected */
+    pg_finish(c, p, server_timeout, timed_out, out);
+}
+
+/* ---- queries through a cursor ------------------------------------------------
+ * In single-row mode libpq makes a result per row (allocated, the column
+ * descriptions copied into it, freed), most of the cost of a row at scale.
+ * A query that is a SELECT, run while no transaction is open, is read instead
+ * through a cursor in a transaction of its own, PG_FETCH_ROWS rows a result:
+ * BEGIN, DECLARE ... CURSOR FOR <query> (with its parameters) and the first
+ * FETCH go out together (pipeline mode: one round trip); each full batch sends
+ * the next FETCH before its rows are handed over, so the server reads ahead
+ * while the callback works; COMMIT at the end (ROLLBACK when the callback
+ * stopped or anything failed). Same rows, order and text values.
+ *  - Timeouts: the first statements run under the session's statement_timeout;
+ *    every further FETCH under what is left of timeout_ms since the query was
+ *    sent (SET LOCAL), and none is sent once it is spent: the read as a whole
+ *    is bounded as the single statement was, with the same message. A
+ *    statement without progress for timeout_ms is cancelled as before.
+ *  - A query the cursor refuses (its DECLARE fails: e.g. not a plain SELECT)
+ *    is rolled back and run again in single-row mode, so that its error, or
+ *    its rows, are what they were; nothing was delivered by then.
+ *  - The callback stopping: the rows read ahead are dropped, no cancel is
+ *    needed (the cursor has nothing running but at most one FETCH). */
+#define PG_FETCH_ROWS 1000
+#define PG_CURSOR "gg_rows"
+
+enum { PQ_Q_BEGIN, PQ_Q_DECLARE, PQ_Q_SET, PQ_Q_FETCH, PQ_Q_END, PQ_Q_SYNC };
+
+/* 1 when sql's first word (past blanks and comments) is SELECT. */
+static int pg_is_select(const char *sql) {
+    const char *q = sql;
+    for (;;) {
+        while (*q == ' ' || (*q >= '\t' && *q <= '\r')) q++;
+        if (q[0] == '-' && q[1] == '-') {
+            while (*q && *q != '\n') q++;
+        } else if (q[0] == '/' && q[1] == '*') {
+            const char *e = strstr(q + 2, "*/");
+            if (!e) return 0;
+            q = e + 2;
+        } else
+            break;
+    }
+    if (strncasecmp(q, "select", 6) != 0) return 0;
+    char n = q[6];
+    return !((n >= 'a' && n <= 'z') || (n >= 'A' && n <= 'Z') || (n >= '0' && n <= '9') || n == '_' || n == '$' ||
+             (unsigned char)n >= 0x80);
+}
+
+typedef struct pg_cursor {
+    int q[16];         /* kinds of the statements sent, awaiting their results (a ring) */
+    unsigned head, tail;
+    int64_t t0;        /* when the query was sent */
+    int at_end;        /* a FETCH returned fewer rows than asked: the cursor is read */
+    int ahead;         /* a FETCH is queued beyond the batch being delivered */
+    int error_kind;    /* the statement whose error is in out->msg, or -1 */
+    int cancelled, timed_out, server_timeout;
+} pg_cursor;
+
+static int pg_cur_send(pg_conn *p, pg_cursor *k, int kind, const char *sql, int nparams,
+                       const char *const *params) {
+    int ok = kind == PQ_Q_SYNC ? PQpipelineSync(p->pg)
+                               : PQsendQueryParams(p->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (!ok) return -1;
+    k->q[k->tail++ % 16] = kind;
+    return 0;
+}
+
+/* Queues the next FETCH (and its statement_timeout) when time is left;
+ * else the read has run out of time, as a statement_timeout would say. */
+static int pg_cur_fetch_next(conn *c, pg_conn *p, pg_cursor *k, conn_run_result *out) {
+    long left = c->opts.timeout_ms - (long)(conn_now_ms() - k->t0);
+    if (left <= 0) {
+        if (!out->failed) {
+            snprintf(out->msg, sizeof out->msg, "canceling statement due to statement timeout");
+            out->failed = 1;
+            k->server_timeout = 1;
+        }
+        return 0;
+    }
+    char set[64];
+    snprintf(set, sizeof set, "SET LOCAL statement_timeout = %ld", left);
+    if (pg_cur_send(p, k, PQ_Q_SET, set, 0, NULL) ||
+        pg_cur_send(p, k, PQ_Q_FETCH, "FETCH " PG_STR(PG_FETCH_ROWS) " FROM " PG_CURSOR, 0, NULL) ||
+        pg_cur_send(p, k, PQ_Q_SYNC, NULL, 0, NULL))
+        return -1;
+    k->ahead = 1;
+    return 0;
+}
+
+/* Reads the results of everything queued. -1 when the connection failed
+ * (out->failed set). */
+static int pg_cur_read(conn *c, pg_conn *p, pg_cursor *k, pg_rows *rw, conn_run_result *out) {
+    while (k->head != k->tail) {
+        int w = pg_wait(c, p, &k->cancelled);
+        if (k->cancelled && !out->stopped) k->timed_out = 1;
+        if (w == WAIT_DEAD) {
+            p->broken = 1;
+            if (!out->failed) {
+                snprintf(out->msg, sizeof out->msg,
+                         "no answer from the server within %ld ms, even after a cancel", c->opts.timeout_ms);
+                out->failed = 1;
+            }
+            return -1;
+        }
+        int kind = k->q[k->head % 16];
+        PGresult *r = PQgetResult(p->pg);
+        if (!r) {
+            if (kind == PQ_Q_SYNC || PQstatus(p->pg) != CONNECTION_OK) {
+                /* no sync to come: the connection failed */
+                p->broken = 1;
+                if (!out->failed) {
+                    conn_first_line(PQerrorMessage(p->pg), out->msg, sizeof out->msg);
+                    if (!out->msg[0]) snprintf(out->msg, sizeof out->msg, "connection lost");
+                    out->failed = 1;
+                }
+                return -1;
+            }
+            k->head++; /* this statement's results are complete */
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (kind == PQ_Q_SYNC) {
+            if (st == PGRES_PIPELINE_SYNC) k->head++;
+        } else if (st == PGRES_PIPELINE_ABORTED) {
+            /* skipped after an earlier error */
+        } else if (st == PGRES_TUPLES_OK && kind == PQ_Q_FETCH) {
+            k->ahead = 0;
+            int n = PQntuples(r);
+            if (n < PG_FETCH_ROWS) k->at_end = 1;
+            else if (!out->stopped && !out->failed && pg_cur_fetch_next(c, p, k, out)) {
+                PQclear(r);
+                goto send_failed;
+            }
+            if (!out->stopped && !out->failed && n > 0) pg_deliver(rw, r, out);
+        } else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
+            if (!out->stopped && !out->failed) k->error_kind = kind;
+            pg_take_error(r, st, k->cancelled, &k->server_timeout, out);
+        }
+        PQclear(r);
+    }
+    return 0;
+send_failed:
+    if (!out->failed) {
+        conn_first_line(PQerrorMessage(p->pg), out->msg, sizeof out->msg);
+        out->failed = 1;
+    }
+    p->broken = 1;
+    return -1;
+}
+
+/* 0 when the query was read through a cursor (out says how it went), 1 when
+ * it is to run in single-row mode instead (nothing delivered, out cleared). */
+static int pg_run_cursor(conn *c, pg_conn *p, const char *sql, int nparams, const char *const *params,
+                         pg_rows *rw, conn_run_result *out) {
+    memset(out, 0, sizeof *out);
+    if (PQtransactionStatus(p->pg) != PQTRANS_IDLE || !pg_is_select(sql)) return 1;
+    size_t dn = strlen(sql) + sizeof "DECLARE " PG_CURSOR " NO SCROLL CURSOR FOR ";
+    char *decl = malloc(dn);
+    if (!decl) return 1;
+    snprintf(decl, dn, "DECLARE " PG_CURSOR " NO SCROLL CURSOR FOR %s", sql);
+    if (!PQenterPipelineMode(p->pg)) {
+        free(decl);
+        return 1;
+    }
+    pg_cursor k = {.t0 = conn_now_ms(), .error_kind = -1};
+    int sent = !pg_cur_send(p, &k, PQ_Q_BEGIN, "BEGIN", 0, NULL) &&
+               !pg_cur_send(p, &k, PQ_Q_DECLARE, decl, nparams, params) &&
+               !pg_cur_send(p, &k, PQ_Q_FETCH, "FETCH " PG_STR(PG_FETCH_ROWS) " FROM " PG_CURSOR, 0, NULL) &&
+               !pg_cur_send(p, &k, PQ_Q_SYNC, NULL, 0, NULL);
+    free(decl);
+    if (!sent) {
+        conn_first_line(PQerrorMessage(p->pg), out->msg, sizeof out->msg);
+        out->failed = 1;
+        out->lost = PQstatus(p->pg) != CONNECTION_OK;
+        p->broken = 1; /* the pipeline's state is unknown: reset before the next statement */
+        return 0;
+    }
+    out->sent = 1;
+    int rc = pg_cur_read(c, p, &k, rw, out);
+    /* the DECLARE refused the query (no cancel, no timeout): single-row mode
+     * says what it says of it */
+    int fallback = rc == 0 && out->failed && k.error_kind == PQ_Q_DECLARE && !k.cancelled &&
+                   !k.server_timeout && out->delivered == 0;
+    if (rc == 0) {
+        int commit = !out->failed && !out->stopped && k.at_end;
+        conn_run_result end = {0};
+        pg_cursor ke = {.t0 = k.t0, .error_kind = -1};
+        if (pg_cur_send(p, &ke, PQ_Q_END, commit ? "COMMIT" : "ROLLBACK", 0, NULL) ||
+            pg_cur_send(p, &ke, PQ_Q_SYNC, NULL, 0, NULL) || pg_cur_read(c, p, &ke, NULL, &end)) {
+            p->broken = 1;
+            fallback = 0;
+            if (!out->failed && !out->stopped) {
+                snprintf(out->msg, sizeof out->msg, "%s", end.msg[0] ? end.msg : "connection lost");
+                out->failed = 1;
+            }
+        } else if (end.failed && !out->failed && !out->stopped) {
+            /* COMMIT failed: the statement did not succeed */
+            memcpy(out->msg, end.msg, sizeof out->msg);
+            out->failed = 1;
+        }
+        if (ke.timed_out) k.timed_out = 1;
+    }
+    if (!PQexitPipelineMode(p->pg)) p->broken = 1;
+    if (fallback && !p->broken) {
+        memset(out, 0, sizeof *out);
+        return 1;
+    }
+    pg_finish(c, p, k.server_timeout, k.timed_out, out);
+    return 0;
+}
+
+static void pg_run(conn *c, pg_conn *p, const char *sql, int nparams, const char *const *params,
+                   conn_row_fn fn, void *ud, conn_run_result *out) {
+    pg_rows rw = {.fn = fn, .ud = ud};
+    if (p->reading) {
+        /* a statement from inside the callback: the connection is busy, as
+         * libpq says of it in single-row mode */
+        memset(out, 0, sizeof *out);
+        snprintf(out->msg, sizeof out->msg, "another command is already in progress");
+        out->failed = 1;
         return;
     }
-    if (server_timeout && out->failed && !timed_out)
-        snprintf(out->msg, sizeof out->msg,
-                 "timed out: the statement ran longer than %ld ms (statement_timeout; cancelled by the server)",
-                 c->opts.timeout_ms);
-    else if (timed_out && out->failed && !p->broken)
-        snprintf(out->msg, sizeof out->msg,
-                 "timed out: no answer from the server within %ld ms (statement cancelled)",
-                 c->opts.timeout_ms);
-    if (out->failed && (p->broken || PQstatus(p->pg) != CONNECTION_OK)) out->lost = 1;
+    p->reading = 1;
+    int rows = !fn || pg_run_cursor(c, p, sql, nparams, params, &rw, out);
+    p->reading = 0;
+    if (rows)
+        pg_run_rows(c, p, sql, nparams, params, fn ? &rw : NULL, out);
+    free(rw.names);
+    free(rw.values);
 }
 
 /* The PostgreSQL side of the shared retry policy (conn_sql_statement). */

@@ -183,16 +183,30 @@ void fact_init(fact *ft, fact_kind k) {
     ft->id_status = ID_EMPTY;
 }
 
+/* Clears what was set and nothing else (called for every row a pull maps):
+ * an unset field is all zero already (model/fact.h), so only the set fields'
+ * values are freed (owned text) and zeroed. The result equals fact_init(k). */
 void fact_clear(fact *ft) {
     if (ft == NULL) return;
-    fact_kind k = ft->kind;
     if (!ft->source_shared && !(ft->borrowed & FACT_SOURCE_BORROWED)) free(ft->source);
     if (!(ft->borrowed & FACT_REF_BORROWED)) free(ft->ref);
     free(ft->raw_json);
     if (ft->name_norm != ft->f[FF_NAME].s) free(ft->name_norm); /* else the name's, freed below */
-    for (int f = 0; f < FF__COUNT; f++) /* ENUM: static; borrowed text: the row's */
+    for (uint32_t set = ft->set; set; set &= set - 1) {
+        unsigned f = (unsigned)__builtin_ctz(set);
+        /* ENUM: static; borrowed text: the row's */
         if (fact_fields[f].type == FT_TEXT && !(ft->borrowed >> f & 1u)) free(ft->f[f].s);
-    fact_init(ft, k);
+        ft->f[f].i = 0;
+        ft->f[f].s = NULL;
+    }
+    ft->set = 0;
+    ft->source = ft->ref = ft->raw_json = ft->name_norm = NULL;
+    ft->raw_hash = 0;
+    ft->id_status = ID_EMPTY;
+    memset(ft->id_norm, 0, sizeof ft->id_norm);
+    memset(ft->id_clean, 0, sizeof ft->id_clean);
+    ft->source_shared = 0;
+    ft->borrowed = 0;
 }
 
 /* dst is treated as uninitialized storage (its previous contents, if any, are
