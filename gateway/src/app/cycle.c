@@ -776,7 +776,8 @@ static void prune_facts(gg_ctx *ctx, int phase_stream, kind_status (*ks)[FK__COU
                 continue;
             }
             long gone = 0;
-            seen_set *ss = &seen[i][k]; /* any order (put in buckets by the prune) */
+            seen_set *ss = &seen[i][k];
+            seen_sort(ss);
             if (state_facts_prune_unseen(ctx->st, source, k, ss->h, ss->n, &gone) == 0 && gone > 0)
                 gg_info(source, "%ld %s facts no longer in the source (or no longer of interest) were removed", gone,
                         fact_kind_name((fact_kind)k));

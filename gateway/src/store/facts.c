@@ -495,12 +495,10 @@ int state_facts_prune(state *st, const char *source, int k, long before_cycle, l
     return 0;
 }
 
-/* A directory over an array of hashes put in order by their top `bits` bits
- * (in place, one pass: an American flag sort on the top bits only; within a
- * bucket the order is any): dir[b] is the index of the first hash of bucket
- * b, dir[1 << bits] = n. Ref hashes are FNV-1a, spread evenly, so a bucket
- * holds about two entries and a lookup is one or two compares instead of a
- * binary search of the whole set, and no sort is needed. */
+/* A directory over a sorted array of hashes: dir[b] is the index of the first
+ * hash whose top `bits` bits are >= b (dir[1 << bits] = n). Ref hashes are
+ * FNV-1a, spread evenly, so a bucket holds about two entries and a lookup is
+ * one or two compares instead of a binary search of the whole set. */
 typedef struct {
     const uint64_t *h;
     size_t n;
@@ -508,7 +506,7 @@ typedef struct {
     uint32_t *dir;  /* owned; NULL when n == 0 */
 } hash_dir;
 
-static int hash_dir_build(hash_dir *d, uint64_t *h, size_t n) {
+static int hash_dir_build(hash_dir *d, const uint64_t *h, size_t n) {
     memset(d, 0, sizeof *d);
     d->h = h;
     d->n = n;
@@ -518,45 +516,28 @@ static int hash_dir_build(hash_dir *d, uint64_t *h, size_t n) {
     while (bits < 30 && ((size_t)1 << bits) < n / 2) bits++;
     size_t nb = (size_t)1 << bits;
     d->shift = 64 - bits;
-    d->dir = calloc(nb + 1, sizeof *d->dir);
-    uint32_t *next = malloc(nb * sizeof *next);
-    if (!d->dir || !next) {
-        free(d->dir);
-        free(next);
-        d->dir = NULL;
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) d->dir[(h[i] >> d->shift) + 1]++;
-    for (size_t b = 0; b < nb; b++) d->dir[b + 1] += d->dir[b];
-    memcpy(next, d->dir, nb * sizeof *next);
-    /* next[b]: the first place of bucket b not yet holding one of its own */
+    d->dir = malloc((nb + 1) * sizeof *d->dir);
+    if (!d->dir) return -1;
+    size_t j = 0;
     for (size_t b = 0; b < nb; b++) {
-        while (next[b] < d->dir[b + 1]) {
-            uint64_t x = h[next[b]];
-            size_t xb = (size_t)(x >> d->shift);
-            if (xb == b) {
-                next[b]++;
-                continue;
-            }
-            /* x goes to its bucket; what was there comes here */
-            uint32_t to = next[xb]++;
-            h[next[b]] = h[to];
-            h[to] = x;
-        }
+        while (j < n && (h[j] >> d->shift) < b) j++;
+        d->dir[b] = (uint32_t)j;
     }
-    free(next);
+    d->dir[nb] = (uint32_t)n;
     return 0;
 }
 
 static int hash_dir_has(const hash_dir *d, uint64_t x) {
     if (d->n == 0) return 0;
     size_t b = (size_t)(x >> d->shift);
-    for (uint32_t i = d->dir[b], e = d->dir[b + 1]; i < e; i++)
+    for (uint32_t i = d->dir[b], e = d->dir[b + 1]; i < e; i++) {
         if (d->h[i] == x) return 1;
+        if (d->h[i] > x) return 0;
+    }
     return 0;
 }
 
-int state_facts_prune_unseen(state *st, const char *source, int k, uint64_t *seen, size_t nseen,
+int state_facts_prune_unseen(state *st, const char *source, int k, const uint64_t *seen, size_t nseen,
                              long *deleted) {
     sqlite3_stmt *s;
     int64_t *gone = NULL;
