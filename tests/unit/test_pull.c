@@ -504,6 +504,70 @@ static void test_register_precheck(void **stp) {
     assert_int_equal(system(cmd), 0);
 }
 
+/* The core takes the id as the worker read it (the same day's reading, sent
+ * with the fact): it is not read again; a fact nobody read (as an adapter
+ * feeding the core directly hands it over) is read by the core. */
+static void test_ingest_takes_worker_id(void **stp) {
+    (void)stp;
+    char path[128], err[300];
+    snprintf(path, sizeof path, "%s/ing.db", tmpdir);
+    state *st = state_open(path, err, sizeof err);
+    assert_non_null(st);
+    gg_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.st = st;
+    ctx.today = 20250630;
+    seen_set seen = {0};
+    ingest_stream p;
+    ingest_stream_begin(&p, &ctx, NULL, "hr", FK_PAYMENT, 1, 0, NULL, NULL, &seen);
+    const char *A = "11010519491231002X", *B = "110105195001010020";
+    /* not read: the core reads it */
+    fact f = row("R1", A, NULL, 0);
+    f.id_status = ID_EMPTY;
+    f.id_norm[0] = f.id_clean[0] = '\0';
+    f.raw_json = strdup("{}");
+    assert_int_equal(ingest_fact(&p, "s", &f), 0);
+    assert_int_equal(f.id_status, ID_OK);
+    assert_string_equal(f.id_norm, A);
+    fact_clear(&f);
+    /* read by the worker: taken as sent (here a reading the core would not
+     * make, to tell the two apart) */
+    f = row("R2", B, NULL, 0);
+    f.id_status = ID_BAD_CHECK;
+    f.id_norm[0] = '\0';
+    f.raw_json = strdup("{}");
+    assert_int_equal(ingest_fact(&p, "s", &f), 0);
+    assert_int_equal(f.id_status, ID_BAD_CHECK);
+    assert_int_equal(p.invalid, 1);
+    fact_clear(&f);
+    /* no id at all */
+    fact_init(&f, FK_PAYMENT);
+    f.source = strdup("hr");
+    f.ref = strdup("R3");
+    f.raw_json = strdup("{}");
+    assert_int_equal(ingest_fact(&p, "s", &f), 0);
+    assert_int_equal(f.id_status, ID_EMPTY);
+    assert_int_equal(p.invalid, 1);
+    fact_clear(&f);
+    assert_int_equal(p.failed, 0);
+    ingest_stream_end(&p, 1);
+    seen_free(&seen);
+    state_close(st);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(ref || ':' || id_norm, ',') FROM"
+                                            " (SELECT ref, id_norm FROM facts ORDER BY ref)", -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(q, 0), "R1:11010519491231002X,R2:,R3:");
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -f %s/ing.db*", tmpdir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* A SQL source read twice by a worker: the second time a row whose raw value
  * changed in a column no field maps is sent again (its raw hash differs) with
  * its new raw values, and stored anew; the rows found unchanged go as ref
@@ -729,6 +793,7 @@ int main(void) {
         cmocka_unit_test(test_gated_dropped_at_the_gate),
         cmocka_unit_test(test_gated_dropped_early_and_stopped),
         cmocka_unit_test(test_gated_dropped_early_silent_worker_killed),
+        cmocka_unit_test(test_ingest_takes_worker_id),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

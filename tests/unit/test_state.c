@@ -1087,6 +1087,134 @@ static void test_persons_on_demand(void **stp) {
     state_close(st);
 }
 
+/* Pruning a larger set: the seen hashes span many buckets of the lookup
+ * directory (store/facts.c); exactly the refs not seen go, including the
+ * first and the last in hash order, and seen hashes of refs never stored
+ * change nothing. */
+static int cmp_hash(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void test_prune_unseen_many(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    enum { N = 3000 };
+    uint64_t *seen = calloc(N + 100, sizeof *seen);
+    assert_non_null(seen);
+    size_t nseen = 0;
+    assert_int_equal(state_begin(st), 0);
+    for (int i = 0; i < N; i++) {
+        char ref[32];
+        snprintf(ref, sizeof ref, "D%d", i);
+        put_simple(st, FK_DEATH, "grid", ref, "110105194912310029", NULL);
+        if (i % 3 != 0) seen[nseen++] = state_ref_hash(ref);
+    }
+    assert_int_equal(state_commit(st), 0);
+    for (int i = 0; i < 100; i++) { /* seen, never stored */
+        char ref[32];
+        snprintf(ref, sizeof ref, "X%d", i);
+        seen[nseen++] = state_ref_hash(ref);
+    }
+    qsort(seen, nseen, sizeof *seen, cmp_hash);
+    long gone = -1;
+    assert_int_equal(state_facts_prune_unseen(st, "grid", FK_DEATH, seen, nseen, &gone), 0);
+    assert_int_equal(gone, N / 3);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE kind = 'death'"), N - N / 3);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE ref IN ('D0', 'D3', 'D2997')"), 0);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE ref IN ('D1', 'D2', 'D2999')"), 3);
+    /* the smallest and the largest seen hash alone keep just their facts */
+    uint64_t ends[2];
+    size_t nends = 0;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    char lo_ref[32] = "", hi_ref[32] = "";
+    for (int i = 0; i < N; i++) {
+        char ref[32];
+        snprintf(ref, sizeof ref, "D%d", i);
+        if (i % 3 == 0) continue;
+        uint64_t h = state_ref_hash(ref);
+        if (h < lo) lo = h, snprintf(lo_ref, sizeof lo_ref, "%s", ref);
+        if (h > hi) hi = h, snprintf(hi_ref, sizeof hi_ref, "%s", ref);
+    }
+    ends[nends++] = lo;
+    ends[nends++] = hi;
+    assert_int_equal(state_facts_prune_unseen(st, "grid", FK_DEATH, ends, nends, &gone), 0);
+    assert_int_equal(gone, N - N / 3 - 2);
+    char q[128];
+    snprintf(q, sizeof q, "SELECT COUNT(*) FROM facts WHERE ref IN ('%s', '%s')", lo_ref, hi_ref);
+    assert_int_equal(sql_long(fx, q), 2);
+    free(seen);
+    state_close(st);
+}
+
+/* The one pass over the register (state_person_names_walk) reports every
+ * named person with an id to the name callback and each id in conflict once
+ * (two folded names, or a data-quality flag) whatever its number of rows;
+ * an id whose rows share one name is not in conflict. */
+typedef struct {
+    int names;
+    char ids[8][32];
+    int nids;
+} walk_seen;
+
+static int walk_name(void *ud, const char *id, const char *name) {
+    (void)id;
+    (void)name;
+    ((walk_seen *)ud)->names++;
+    return 0;
+}
+
+static int walk_conflict(void *ud, const char *id) {
+    walk_seen *w = ud;
+    assert_true(w->nids < 8);
+    snprintf(w->ids[w->nids++], sizeof w->ids[0], "%s", id);
+    return 0;
+}
+
+static int walk_has(const walk_seen *w, const char *id) {
+    int n = 0;
+    for (int i = 0; i < w->nids; i++) n += strcmp(w->ids[i], id) == 0;
+    return n;
+}
+
+static void test_person_names_walk(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    const char *A = "11010519491231002X", *B = "110105195001010020", *C = "110105196001010025",
+               *D = "11010519700101002X";
+    const char *rows[][3] = {{"P1", NULL, "张三"}, {"P2", NULL, "张三"}, {"P3", NULL, "张叁"}, {"P4", NULL, "张三"},
+                             {"P5", NULL, "李四"}, {"P6", NULL, "李四"}, {"P7", NULL, "王五"}, {"P8", NULL, "赵六"},
+                             {"P9", NULL, "赵七"}};
+    const char *ids[] = {A, A, A, A, B, B, C, D, D};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        fact f;
+        person_at(&f, rows[i][0], ids[i], rows[i][2], i == 6 ? 19600202 : 0); /* C states another birth */
+        assert_int_equal(state_fact_put(st, &f, 1), 0);
+        fact_clear(&f);
+    }
+    walk_seen w = {0};
+    assert_int_equal(state_person_names_walk(st, walk_name, walk_conflict, &w), 0);
+    walk_seen e = {0};
+    assert_int_equal(state_person_names_each(st, walk_name, &e), 0);
+    assert_int_equal(e.names, 9);
+    assert_int_equal(w.names, 9);
+    assert_int_equal(walk_has(&w, A), 1);
+    assert_int_equal(walk_has(&w, B), 0);
+    assert_int_equal(walk_has(&w, C), 1); /* dq */
+    assert_int_equal(walk_has(&w, D), 1);
+    assert_int_equal(w.nids, 3);
+    /* conflicts alone: the same ids; names alone: no conflicts asked */
+    walk_seen c = {0};
+    assert_int_equal(state_person_ids_in_conflict(st, walk_conflict, &c), 0);
+    assert_int_equal(c.nids, 3);
+    assert_int_equal(walk_has(&c, A) + walk_has(&c, C) + walk_has(&c, D), 3);
+    walk_seen o = {0};
+    assert_int_equal(state_person_names_walk(st, walk_name, NULL, &o), 0);
+    assert_int_equal(o.names, 9);
+    assert_int_equal(o.nids, 0);
+    state_close(st);
+}
+
 /* The fact change counter: inserts, content changes and deletions count;
  * re-storing a fact as it was (a later cycle) does not; a rolled-back write
  * does not either; a new handle starts at 0. */
@@ -1863,6 +1991,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_migration_from_v7_interest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interest_new, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fact_hash_and_prune_unseen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_unseen_many, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_person_names_walk, setup, teardown),
         cmocka_unit_test(test_fact_hash_pinned),
         cmocka_unit_test_setup_teardown(test_persons_on_demand, setup, teardown),
         cmocka_unit_test_setup_teardown(test_person_index_suspended_for_first_load, setup, teardown),

@@ -518,15 +518,33 @@ static int want_id_cb(void *ud, const char *id) {
     return 0;
 }
 
+/* The low links' keys (name|birth date) and, to pass most persons over
+ * without building a key, their folded names alone. */
+typedef struct {
+    loader *ld;
+    strmap names;
+} key_match;
+
 /* One person of the register: wanted when its folded name and id birth date
  * are a key some fact without a valid id asks for. */
 static int key_match_cb(void *ud, const char *id, const char *name) {
-    loader *ld = ud;
+    key_match *km = ud;
     char buf[256];
-    if (strlen(id) < 14) return 0;
-    snprintf(buf, sizeof buf, "%s|%.8s", name, id + 6);
-    return strmap_has(&ld->keys, buf) ? want_id_cb(ld, id) : 0;
+    if (strnlen(id, 14) < 14) return 0;
+    size_t nlen = strlen(name);
+    if (nlen + 10 > sizeof buf) { /* a key cut short, as load_persons cut it */
+        if (snprintf(buf, sizeof buf, "%s|%.8s", name, id + 6) < 0) return 0;
+        return strmap_has(&km->ld->keys, buf) ? want_id_cb(km->ld, id) : 0;
+    }
+    if (!strmap_has(&km->names, name)) return 0;
+    memcpy(buf, name, nlen);
+    buf[nlen] = '|';
+    memcpy(buf + nlen + 1, id + 6, 8);
+    buf[nlen + 9] = '\0';
+    return strmap_has(&km->ld->keys, buf) ? want_id_cb(km->ld, id) : 0;
 }
+
+static int conflict_cb(void *ud, const char *id) { return want_id_cb(((key_match *)ud)->ld, id); }
 
 /* Persons stay in the state store; only those the loaded facts may concern are
  * loaded: the person facts of every id among facts [from, nfacts), of every
@@ -551,11 +569,31 @@ static int load_persons(loader *ld, size_t from, int conflicts) {
             }
         }
     }
-    /* The candidates of every low link in one pass over the register. */
-    if (strmap_count(&ld->keys) && state_person_names_each(st, key_match_cb, ld)) return -1;
+    /* The candidates of every low link and (conflicts) the ids in conflict
+     * in one pass over the register. */
+    key_match km = {.ld = ld};
+    int has_keys = strmap_count(&ld->keys) > 0, wrc = 0;
+    if (has_keys) {
+        size_t kiter = 0;
+        const char *key;
+        int kv;
+        while (wrc == 0 && strmap_next(&ld->keys, &kiter, &key, &kv)) {
+            const char *bar = strrchr(key, '|');
+            char name[256];
+            size_t len = bar ? (size_t)(bar - key) : 0;
+            if (!bar || len >= sizeof name) continue;
+            memcpy(name, key, len);
+            name[len] = '\0';
+            if (strmap_add(&km.names, name) < 0) wrc = -1;
+        }
+        if (wrc) gg_error("cycle", "out of memory collecting the persons to load");
+    }
+    if (wrc == 0 && (has_keys || conflicts))
+        wrc = state_person_names_walk(st, has_keys ? key_match_cb : NULL, conflicts ? conflict_cb : NULL, &km);
+    strmap_free(&km.names);
     strmap_free(&ld->keys);
     memset(&ld->keys, 0, sizeof ld->keys);
-    if (conflicts && state_person_ids_in_conflict(st, want_id_cb, ld)) return -1;
+    if (wrc) return -1;
     size_t iter = 0, nwant = strmap_count(&ld->want);
     const char *id;
     int v;

@@ -87,8 +87,12 @@ int ingest_fact(void *ud, const char *stream, fact *f) {
     ingest_stream *p = ud;
     /* The id alone first (cheap): folding the name (OpenCC) is done only for
      * facts that are written, so rows not of interest and unchanged facts
-     * never pay for it. */
-    fact_normalize_id(f, p->ctx->today);
+     * never pay for it. A worker reads the id of every fact it sends, on
+     * this cycle's day (app/pull.c child_fact: flt.today is ctx->today), and
+     * the channel carries what it read (worker/channel.c, FF_HAS_ID): only
+     * a fact nobody read (ID_EMPTY, as fact_init leaves it; an absent or
+     * blank id reads the same again) is read here. */
+    if (f->id_status == ID_EMPTY || (f->id_status == ID_OK && !f->id_norm[0])) fact_normalize_id(f, p->ctx->today);
     if (f->id_status != ID_OK && f->id_status != ID_EMPTY) quarantine_invalid_id(p, stream, f);
     if (p->phase_stream) {
         /* Most payment and income rows are not of interest. */

@@ -389,16 +389,76 @@ int state_persons_without_id(state *st, int (*fn)(void *ud, fact *f), void *ud) 
     return facts_rows_each(st, "persons without id", s, fn, ud);
 }
 
-int state_person_ids_in_conflict(state *st, int (*fn)(void *ud, const char *id), void *ud) {
+/* A growable copy of a column's text (the statement's own is gone at the
+ * next step). */
+typedef struct {
+    char *s;
+    size_t len, cap;
+} text_copy;
+
+static int text_copy_set(text_copy *t, const char *v, size_t len) {
+    if (len + 1 > t->cap) {
+        size_t ncap = t->cap ? t->cap : 64;
+        while (ncap < len + 1) ncap *= 2;
+        char *ns = realloc(t->s, ncap);
+        if (!ns) return -1;
+        t->s = ns;
+        t->cap = ncap;
+    }
+    memcpy(t->s, v, len);
+    t->s[len] = '\0';
+    t->len = len;
+    return 0;
+}
+
+int state_person_names_walk(state *st, int (*name_fn)(void *ud, const char *id_norm, const char *name_norm),
+                            int (*conflict_fn)(void *ud, const char *id), void *ud) {
     sqlite3_stmt *s;
-    if (st_prepare(st, "person ids in conflict",
-                "SELECT id_norm FROM facts WHERE dq = 1"
-                " UNION SELECT id_norm FROM facts INDEXED BY facts_person_names"
-                " WHERE kind = 'person' AND id_norm <> ''"
-                " GROUP BY id_norm HAVING MIN(name_norm) <> MAX(name_norm)", /* 2+ names; no temp b-tree per id */
-                &s))
+    /* The ids flagged as a data-quality conflict first (facts_dq, few rows). */
+    if (conflict_fn) {
+        if (st_prepare(st, "person ids in conflict", "SELECT DISTINCT id_norm FROM facts WHERE dq = 1", &s)) return -1;
+        if (ids_each(st, "person ids in conflict", s, conflict_fn, ud)) return -1;
+    }
+    /* One pass over facts_person_names in its order: the rows of an id are
+     * adjacent, and an id names two persons when two of its rows' folded
+     * names differ (the same as GROUP BY id_norm HAVING MIN(name_norm) <>
+     * MAX(name_norm): NULL names take no part). */
+    if (st_prepare(st, "person names each",
+                   "SELECT id_norm, name_norm FROM facts INDEXED BY facts_person_names"
+                   " WHERE kind = 'person' AND id_norm <> '' AND name_norm IS NOT NULL ORDER BY id_norm",
+                   &s))
         return -1;
-    return ids_each(st, "person ids in conflict", s, fn, ud);
+    text_copy pid = {0}, pname = {0};
+    int rc, ret = 0, flagged = 0, stop = 0;
+    while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(s, 0);
+        const char *name = (const char *)sqlite3_column_text(s, 1);
+        if (!id || !name) continue;
+        if (name_fn && name_fn(ud, id, name) != 0) break;
+        if (!conflict_fn) continue;
+        size_t idlen = (size_t)sqlite3_column_bytes(s, 0), namelen = (size_t)sqlite3_column_bytes(s, 1);
+        if (pid.s && pid.len == idlen && memcmp(pid.s, id, idlen) == 0) {
+            if (flagged || (pname.len == namelen && memcmp(pname.s, name, namelen) == 0)) continue;
+            flagged = 1;
+            if (conflict_fn(ud, id) != 0) stop = 1;
+            continue;
+        }
+        flagged = 0;
+        if (text_copy_set(&pid, id, idlen) || text_copy_set(&pname, name, namelen)) {
+            gg_error("state", "person names each: out of memory");
+            ret = -1;
+            break;
+        }
+    }
+    if (ret == 0 && !stop && rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, "person names each");
+    sqlite3_finalize(s);
+    free(pid.s);
+    free(pname.s);
+    return ret;
+}
+
+int state_person_ids_in_conflict(state *st, int (*fn)(void *ud, const char *id), void *ud) {
+    return state_person_names_walk(st, NULL, fn, ud);
 }
 
 long state_fact_count(state *st, int k) {
@@ -435,9 +495,46 @@ int state_facts_prune(state *st, const char *source, int k, long before_cycle, l
     return 0;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
+/* A directory over a sorted array of hashes: dir[b] is the index of the first
+ * hash whose top `bits` bits are >= b (dir[1 << bits] = n). Ref hashes are
+ * FNV-1a, spread evenly, so a bucket holds about two entries and a lookup is
+ * one or two compares instead of a binary search of the whole set. */
+typedef struct {
+    const uint64_t *h;
+    size_t n;
+    unsigned shift; /* 64 - bits */
+    uint32_t *dir;  /* owned; NULL when n == 0 */
+} hash_dir;
+
+static int hash_dir_build(hash_dir *d, const uint64_t *h, size_t n) {
+    memset(d, 0, sizeof *d);
+    d->h = h;
+    d->n = n;
+    if (n == 0) return 0;
+    if (n > UINT32_MAX) return -1;
+    unsigned bits = 1;
+    while (bits < 30 && ((size_t)1 << bits) < n / 2) bits++;
+    size_t nb = (size_t)1 << bits;
+    d->shift = 64 - bits;
+    d->dir = malloc((nb + 1) * sizeof *d->dir);
+    if (!d->dir) return -1;
+    size_t j = 0;
+    for (size_t b = 0; b < nb; b++) {
+        while (j < n && (h[j] >> d->shift) < b) j++;
+        d->dir[b] = (uint32_t)j;
+    }
+    d->dir[nb] = (uint32_t)n;
+    return 0;
+}
+
+static int hash_dir_has(const hash_dir *d, uint64_t x) {
+    if (d->n == 0) return 0;
+    size_t b = (size_t)(x >> d->shift);
+    for (uint32_t i = d->dir[b], e = d->dir[b + 1]; i < e; i++) {
+        if (d->h[i] == x) return 1;
+        if (d->h[i] > x) return 0;
+    }
+    return 0;
 }
 
 int state_facts_prune_unseen(state *st, const char *source, int k, const uint64_t *seen, size_t nseen,
@@ -445,22 +542,32 @@ int state_facts_prune_unseen(state *st, const char *source, int k, const uint64_
     sqlite3_stmt *s;
     int64_t *gone = NULL;
     size_t ngone = 0, cap = 0;
+    hash_dir dir;
     if (deleted) *deleted = 0;
-    if (st_prepare(st, "facts prune", "SELECT rowid, ref FROM facts WHERE source = ?1 AND kind = ?2", &s)) return -1;
+    if (hash_dir_build(&dir, seen, nseen)) {
+        gg_error("state", "facts prune: out of memory");
+        return -1;
+    }
+    if (st_prepare(st, "facts prune", "SELECT rowid, ref FROM facts WHERE source = ?1 AND kind = ?2", &s)) {
+        free(dir.dir);
+        return -1;
+    }
     if (st_bind_text(s, 1, source) != SQLITE_OK || st_bind_text(s, 2, fact_kind_name((fact_kind)k)) != SQLITE_OK) {
         sqlite3_finalize(s);
+        free(dir.dir);
         return st_db_fail(st, "facts prune: bind");
     }
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        uint64_t h = state_ref_hash(st_col_text(s, 1));
-        if (nseen && bsearch(&h, seen, nseen, sizeof *seen, cmp_u64)) continue;
+        const unsigned char *ref = sqlite3_column_text(s, 1);
+        if (ref && hash_dir_has(&dir, fnv_str(GG_FNV_OFFSET, (const char *)ref))) continue;
         if (ngone == cap) {
             size_t ncap = cap ? cap * 2 : 64;
             int64_t *ng = realloc(gone, ncap * sizeof *ng);
             if (!ng) {
                 gg_error("state", "facts prune: out of memory");
                 free(gone);
+                free(dir.dir);
                 sqlite3_finalize(s);
                 return -1;
             }
@@ -469,6 +576,7 @@ int state_facts_prune_unseen(state *st, const char *source, int k, const uint64_
         }
         gone[ngone++] = (int64_t)sqlite3_column_int64(s, 0);
     }
+    free(dir.dir);
     if (rc != SQLITE_DONE) {
         st_db_fail(st, "facts prune");
         free(gone);
