@@ -349,21 +349,6 @@ int state_person_ids_by_key(state *st, const char *name_norm, int birth, int (*f
     return ids_each(st, "person ids by key", s, fn, ud);
 }
 
-int state_person_names_each(state *st, int (*fn)(void *ud, const char *id_norm, const char *name_norm), void *ud) {
-    sqlite3_stmt *s;
-    if (st_prepare(st, "person names each",
-                "SELECT id_norm, name_norm FROM facts INDEXED BY facts_person_names"
-                " WHERE kind = 'person' AND id_norm <> '' AND name_norm IS NOT NULL",
-                &s))
-        return -1;
-    int rc, ret = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-        if (fn(ud, st_col_text(s, 0), st_col_text(s, 1)) != 0) break;
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, "person names each");
-    sqlite3_finalize(s);
-    return ret;
-}
-
 int state_person_name_hashes_each(state *st, int (*fn)(void *ud, const char *id_norm, uint64_t name_hash),
                                   void *ud) {
     sqlite3_stmt *s;

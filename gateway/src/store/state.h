@@ -107,14 +107,12 @@ int state_person_index_restore(state *st);
 int state_person_ids_by_key(state *st, const char *name_norm, int birth, int (*fn)(void *ud, const char *id),
                             void *ud);
 int state_persons_without_id(state *st, int (*fn)(void *ud, fact *f), void *ud);
-/* One pass over (id, folded name) of every person with a valid id and a name:
- * for matching many name + birth-date keys at once. */
-int state_person_names_each(state *st, int (*fn)(void *ud, const char *id_norm, const char *name_norm), void *ud);
 /* Calls fn once per id whose facts conflict: flagged dq = 1, or person facts
  * of two folded names. */
 int state_person_ids_in_conflict(state *st, int (*fn)(void *ud, const char *id), void *ud);
-/* Both passes above in one over the register: name_fn (optional) as
- * state_person_names_each, conflict_fn (optional) as
+/* One pass over the register, in id order: name_fn (optional) gets (id,
+ * folded name) of every person with a valid id and a name, for matching many
+ * name + birth-date keys at once; conflict_fn (optional) as
  * state_person_ids_in_conflict; a non-zero return of either stops. */
 int state_person_names_walk(state *st, int (*name_fn)(void *ud, const char *id_norm, const char *name_norm),
                             int (*conflict_fn)(void *ud, const char *id), void *ud);
