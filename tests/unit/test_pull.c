@@ -39,7 +39,8 @@ typedef struct seen {
     int ended[3][2], ok[3][2], begun[3][2];
     char error[3][2][600];
     /* gated jobs (test_gated_*): the gate's answers and what it saw */
-    int gate_early, gate_final;   /* answers to gate(ud, 0) and gate(ud, 1) */
+    const char *gate_early;       /* answers to the successive gate(ud, 0): '0', '1', '2' */
+    int gate_final;               /* answer to gate(ud, 1) */
     int gate_calls[2];            /* calls with all_ended 0 and 1 */
     int gate_before_ungated_end;  /* gate(ud, 1) asked while job 0 had not ended */
     int gated_begun_early;        /* job 1 (gated) began before gate(ud, 1) */
@@ -88,7 +89,9 @@ static int c_gate(void *ud, int all_ended) {
     seen *s = ud;
     s->gate_calls[all_ended ? 1 : 0]++;
     if (all_ended && !s->ended[0][0]) s->gate_before_ungated_end++;
-    return all_ended ? s->gate_final : s->gate_early;
+    if (all_ended) return s->gate_final;
+    size_t k = (size_t)s->gate_calls[0] - 1, n = strlen(s->gate_early);
+    return s->gate_early[k < n ? k : n - 1] - '0';
 }
 
 static const char *write_file(const char *name, const char *text) {
@@ -653,12 +656,14 @@ static void test_raw_value_change(void **stp) {
 }
 
 /* Gated jobs (app/cycle.c's early phase 2): job 0 runs free, job 1 is gated.
- * Job 1's worker runs from the start, but its stream reaches the consumer only
- * after job 0's has ended and gate(ud, 1) said yes; a no then, or a no from
- * gate(ud, 0) after job 0's stream, drops job 1 whole: none of its streams
- * is reported and its worker, endless here (emitting, or silent as a query
- * blocked at the source), is stopped. */
-static void gated_case(size_t mem_bound, int early, int final, int endless) {
+ * gate(ud, 0) is asked before the run and after job 0's stream (answers in
+ * `early`: 2 starts job 1's worker, 1 waits, 0 drops). Job 1's stream reaches
+ * the consumer only after job 0's has ended and gate(ud, 1) said yes (its
+ * worker started then if it was not); a no then, or a 0 from gate(ud, 0),
+ * drops job 1 whole: none of its streams is reported and its worker, endless
+ * here (emitting, or silent as a query blocked at the source), is stopped,
+ * or never started. */
+static void gated_case(size_t mem_bound, const char *early, int final, int endless) {
     char err[1024];
     gg_source_conf src[2];
     memset(src, 0, sizeof src);
@@ -718,13 +723,10 @@ static void gated_case(size_t mem_bound, int early, int final, int endless) {
     assert_int_equal(s.facts[0][0], 3000);
     assert_int_equal(s.gate_before_ungated_end, 0);
     assert_int_equal(s.gated_begun_early, 0);
-    assert_int_equal(s.gate_calls[0], 1); /* after job 0's one stream */
-    if (!early) {
-        assert_int_equal(s.gate_calls[1], 0); /* dropped at once */
-    } else {
-        assert_int_equal(s.gate_calls[1], 1);
-    }
-    if (early && final) {
+    int dropped_early = early[0] == '0' || early[1] == '0';
+    assert_int_equal(s.gate_calls[0], early[0] == '0' ? 1 : 2); /* before the run, after job 0's stream */
+    assert_int_equal(s.gate_calls[1], dropped_early ? 0 : 1);
+    if (!dropped_early && final) {
         assert_int_equal(s.ended[1][0], 1);
         assert_true(s.ok[1][0]);
         assert_int_equal(s.facts[1][0], 5000);
@@ -742,27 +744,37 @@ static void gated_case(size_t mem_bound, int early, int final, int endless) {
 
 static void test_gated_applied_after_the_others(void **state) {
     (void)state;
-    gated_case(0, 1, 1, 0);
+    gated_case(0, "22", 1, 0);
 }
 
 static void test_gated_applied_after_the_others_spooled(void **state) {
     (void)state;
-    gated_case(1, 1, 1, 0);
+    gated_case(1, "22", 1, 0);
 }
 
 static void test_gated_dropped_at_the_gate(void **state) {
     (void)state;
-    gated_case(0, 1, 0, 0);
+    gated_case(0, "22", 0, 0);
 }
 
 static void test_gated_dropped_early_and_stopped(void **state) {
     (void)state;
-    gated_case(0, 0, 0, 1);
+    gated_case(0, "20", 0, 1);
 }
 
 static void test_gated_dropped_early_silent_worker_killed(void **state) {
     (void)state;
-    gated_case(0, 0, 0, 2);
+    gated_case(0, "20", 0, 2);
+}
+
+static void test_gated_held_until_the_gate(void **state) {
+    (void)state;
+    gated_case(0, "11", 1, 0); /* started only when gate(ud, 1) applies it */
+}
+
+static void test_gated_dropped_before_it_started(void **state) {
+    (void)state;
+    gated_case(0, "0", 0, 1); /* endless, but never started */
 }
 
 static int setup(void **state) {
@@ -793,6 +805,8 @@ int main(void) {
         cmocka_unit_test(test_gated_dropped_at_the_gate),
         cmocka_unit_test(test_gated_dropped_early_and_stopped),
         cmocka_unit_test(test_gated_dropped_early_silent_worker_killed),
+        cmocka_unit_test(test_gated_held_until_the_gate),
+        cmocka_unit_test(test_gated_dropped_before_it_started),
         cmocka_unit_test(test_ingest_takes_worker_id),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -96,6 +96,8 @@ typedef struct early_phase2 {
     int pruned;              /* phase 1's prune ran at the gate */
     int reported;            /* an early stream's end was reported (applied, or failed with the run) */
     int dropped;             /* the gate dropped them: phase 1 changed a fact */
+    int have_reg;            /* reg is loaded (when the gated workers are let start) */
+    long small_left;         /* phase-1 streams of kinds other than person not ended yet */
 } early_phase2;
 
 typedef struct phase_apply {
@@ -176,6 +178,7 @@ static void pa_end(void *ud, size_t job, size_t stream, const pull_stream_end *e
     long rows = e->rows;
     int lookups = si->incremental && si->lookup && job_phase(pa, job);
     if (pa->jobs[job].gated) pa->early->reported = 1;
+    else if (pa->early && si->kind != FK_PERSON) pa->early->small_left--;
     if (rc == 0 && !p->failed && lookups && lookup_mark_set(ctx, source, si->name, pa->cycle)) p->failed = 1;
     if (rc == 0 && !p->failed && e->watermark && state_watermark_set(ctx->st, source, si->name, e->watermark))
         p->failed = 1;
@@ -259,9 +262,22 @@ static void job_free(pull_job *job) {
  * time. */
 static void prune_facts(gg_ctx *ctx, int phase_stream, kind_status (*ks)[FK__COUNT], seen_set (*seen)[FK__COUNT]);
 
-/* The gate of the early phase 2 (pull_apply.gate): waits while phase 1 has
- * changed no fact; once every phase-1 stream has ended, prunes phase 1 and
- * applies the early streams only when still no fact changed. */
+/* Loads the register's names for the gated workers (before they fork).
+ * 0, or -1 (logged by the state store): then the early phase 2 is dropped. */
+static int early_register(early_phase2 *e, gg_ctx *ctx) {
+    if (e->have_reg) return 0;
+    if (ingest_register_load(&e->reg, ctx->st)) return -1;
+    e->have_reg = 1;
+    return 0;
+}
+
+/* The gate of the early phase 2 (pull_apply.gate). Before and during phase
+ * 1: drops the early streams at the first fact changed; lets their workers
+ * start once every phase-1 stream but the persons' has ended with none (the
+ * small side's streams end first and most often bring the change, so a
+ * changed cycle rarely pays for the register's load or the early reads).
+ * Once every phase-1 stream has ended: prunes phase 1 and applies the early
+ * streams only when still no fact changed. */
 static int pa_gate(void *ud, int all_ended) {
     phase_apply *pa = ud;
     early_phase2 *e = pa->early;
@@ -269,7 +285,13 @@ static int pa_gate(void *ud, int all_ended) {
     long now = state_facts_changes(ctx->st);
     if (!all_ended) {
         e->dropped = now < 0 || now != e->changes0;
-        return !e->dropped;
+        if (e->dropped) return 0;
+        if (e->small_left > 0) return 1;
+        if (early_register(e, ctx)) {
+            e->dropped = 1;
+            return 0;
+        }
+        return 2;
     }
     e->decided = 1;
     /* housekeeping as after phase 1 (cycle_run) */
@@ -279,7 +301,7 @@ static int pa_gate(void *ud, int all_ended) {
     }
     e->pruned = 1;
     now = state_facts_changes(ctx->st);
-    e->held = now >= 0 && now == e->changes0;
+    e->held = now >= 0 && now == e->changes0 && early_register(e, ctx) == 0;
     e->dropped = !e->held;
     return e->held;
 }
@@ -456,6 +478,12 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
                     src_of[njobs++] = built_src[b];
                 }
 
+    if (early) { /* the small side's streams the early workers wait for (pa_gate) */
+        early->small_left = 0;
+        for (size_t j = 0; j < njobs; j++)
+            for (size_t k = 0; k < jobs[j].nstreams && !jobs[j].gated; k++)
+                if (adapter_stream(jobs[j].ad, jobs[j].streams[k])->kind != FK_PERSON) early->small_left++;
+    }
     pull_filter flt = {.phase_stream = phase_stream, .ids = ids, .cases = cases, .new_ids = new_ids,
                        .today = ctx->today, .reg = reg, .nn = ctx->nn};
     phase_apply pa = {.ctx = ctx, .cycle = cycle, .phase_stream = phase_stream, .ids = ids, .cases = cases,
@@ -942,12 +970,10 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         int newer = 0;
         if (since >= 0 && state_interest_new_each(ctx->st, since, interest_newer_cb, &newer)) newer = 1;
         if (!newer && state_interest_load(ctx->st, &early.ids, &early.cases) == 0) {
-            if (ingest_register_load(&early.reg, ctx->st) == 0) {
-                use_early = 1;
-                early.changes0 = changes0;
-                gg_debug("cycle", "payment and income streams start beside phase 1 on the stored subjects of "
-                         "interest (%zu ids, %zu cases)", strmap_count(&early.ids), strmap_count(&early.cases));
-            }
+            use_early = 1;
+            early.changes0 = changes0;
+            gg_debug("cycle", "payment and income streams may start beside phase 1 on the stored subjects of "
+                     "interest (%zu ids, %zu cases)", strmap_count(&early.ids), strmap_count(&early.cases));
         }
         if (!use_early) {
             strmap_free(&early.ids);

@@ -349,6 +349,7 @@ typedef struct run {
     int gate;               /* gated jobs: -1 waiting, 1 applied, 0 discarded */
     int gated_cancel;       /* 1 once discarded: the gated workers are killed, or never started
                              * (worker_spec.cancel), even one blocked in a query */
+    int gated_hold;         /* 1 while the gated workers wait to be started (worker_spec.hold) */
     int failed;             /* the parent itself failed (spool) */
     char err[400];
 } run;
@@ -379,7 +380,11 @@ static void end_stream(run *R, size_t i, long j, const pull_stream_end *e) {
     s->ended[j] = 1;
     R->ap->end(R->ap->ud, i, R->jobs[i].streams[j], e);
     /* the consumer may know already that the gated streams are void */
-    if (!R->jobs[i].gated && R->gate == -1 && R->ap->gate && !R->ap->gate(R->ap->ud, 0)) gate_discard(R);
+    if (!R->jobs[i].gated && R->gate == -1 && R->ap->gate) {
+        int g = R->ap->gate(R->ap->ud, 0);
+        if (g == 0) gate_discard(R);
+        else if (g == 2) R->gated_hold = 0;
+    }
 }
 
 /* Applies one frame of job i (the writer is free or is i's). */
@@ -580,7 +585,7 @@ static void gate_check(run *R) {
         }
     }
     if (R->gate != -1) return; /* discarded meanwhile */
-    if (!R->ap->gate || R->ap->gate(R->ap->ud, 1)) R->gate = 1;
+    if (!R->ap->gate || R->ap->gate(R->ap->ud, 1)) R->gate = 1, R->gated_hold = 0;
     else gate_discard(R);
     drain(R); /* the gated frames, when applied */
 }
@@ -644,7 +649,17 @@ int pull_run(pull_job *jobs, size_t njobs, const pull_filter *flt, size_t max_pa
         args[i] = (child_arg){.job = &jobs[i], .flt = jobs[i].flt ? jobs[i].flt : flt};
         specs[i] = (worker_spec){.name = jobs[i].name, .fn = child_pull, .ud = &args[i],
                                  .read_paths = jobs[i].read_paths, .lim = &jobs[i].lim,
-                                 .cancel = jobs[i].gated ? &R.gated_cancel : NULL};
+                                 .cancel = jobs[i].gated ? &R.gated_cancel : NULL,
+                                 .hold = jobs[i].gated ? &R.gated_hold : NULL};
+    }
+    /* The gated workers start when the gate says so (2), at once if it does
+     * before any stream has ended. */
+    int any_gated = 0;
+    for (size_t i = 0; i < njobs; i++) any_gated |= jobs[i].gated;
+    if (any_gated && ap->gate) {
+        int g = ap->gate(ap->ud, 0);
+        if (g == 0) gate_discard(&R);
+        else R.gated_hold = g != 2;
     }
     if (worker_run_all_ex(specs, njobs, NULL, max_parallel, on_frame, on_end, &R, res, err, errsz)) goto out;
     drain(&R); /* and the gate, when every worker is done */

@@ -59,13 +59,15 @@ typedef struct pull_apply {
     void (*end)(void *ud, size_t job, size_t stream, const pull_stream_end *e);
     /* kept records the worker found stored unchanged: their ref hashes */
     void (*seen)(void *ud, size_t job, size_t stream, const uint64_t *ref_hashes, size_t n);
-    /* Gated jobs (pull_job.gated) run from the start, but their frames wait
-     * until every stream of the other jobs has ended. gate(ud, 0) is asked
-     * after each of those streams' end: 0 discards the gated jobs at once,
-     * nonzero waits. gate(ud, 1) is asked once all have ended (the writer
-     * free): nonzero applies the gated streams, 0 discards them. Discarded:
-     * their workers are stopped, their frames dropped, and none of their
-     * streams is reported (the caller pulls them again). NULL: applied. */
+    /* Gated jobs (pull_job.gated): their workers start when the gate says so,
+     * and their frames wait until every stream of the other jobs has ended.
+     * gate(ud, 0) is asked before the run and after each of those streams'
+     * end: 0 discards the gated jobs at once, 2 starts their workers, 1
+     * waits. gate(ud, 1) is asked once all have ended (the writer free):
+     * nonzero applies the gated streams (starting their workers if they were
+     * not), 0 discards them. Discarded: their workers are stopped or never
+     * started, their frames dropped, and none of their streams is reported
+     * (the caller pulls them again). NULL: applied. */
     int (*gate)(void *ud, int all_ended);
     void *ud;
 } pull_apply;

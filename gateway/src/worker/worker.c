@@ -626,6 +626,11 @@ int worker_run_all_ex(const worker_spec *specs, size_t n, const worker_limits *l
             slot *s = &slots[next];
             s->rfd = s->pidfd = -1;
             char msg[256];
+            if (specs[next].hold && *specs[next].hold && !(specs[next].cancel && *specs[next].cancel)) {
+                if (running > 0) break; /* started once a callback lets it */
+                /* nothing else runs: no callback can come to let it start */
+                gg_warn("worker", "source %s: started although held (nothing else was running)", specs[next].name);
+            }
             if (specs[next].cancel && *specs[next].cancel) { /* cancelled before it started */
                 worker_result *r = &results[next];
                 memset(r, 0, sizeof *r);

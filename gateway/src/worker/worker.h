@@ -62,6 +62,9 @@ typedef struct worker_spec {
     const int *cancel;               /* or NULL; once *cancel is nonzero (set by a callback of the run)
                                         the worker is not started, or is killed if running ("stopped by
                                         the core", WORKER_FAILED) */
+    const int *hold;                 /* or NULL; while *hold is nonzero the worker, and every one after
+                                        it, waits to be started (a callback of the run clears it; with
+                                        nothing else running it is started anyway) */
 } worker_spec;
 
 typedef enum {
