@@ -89,7 +89,7 @@ static void note_stream(cycle_stats *cs, const char *source, const char *stream,
 typedef struct early_phase2 {
     strmap ids, cases;       /* the stored subjects of interest */
     strmap new_ids;          /* empty: a stored set owes no lookups */
-    ingest_register reg;     /* the register's names, read before phase 1 */
+    ingest_register reg;     /* the register's names, read before the gated workers fork */
     long changes0;           /* the fact change counter before phase 1 */
     int decided;             /* the gate was asked with every phase-1 stream ended */
     int held;                /* phase 1 changed no fact: the early streams are applied */
@@ -956,14 +956,15 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     long since = lookups_since(ctx);
     /* Early phase 2: when the subjects of interest stored by an earlier cycle
      * stand unless phase 1 changes a fact (the conditions of interest_get,
-     * short of phase 1's outcome), the payment and income streams start
-     * beside phase 1 on them, with the register read now: the same inputs
-     * the sequential order would give them if phase 1 changes nothing. Their
-     * records wait (app/pull.c, gated jobs) until every phase-1 stream has
-     * ended and phase 1 is pruned; they are applied when no fact changed,
-     * else dropped, their workers stopped at the first change, and phase 2
-     * runs after phase 1 as usual. An unchanged night thus reads the big
-     * tables while the small side is read. */
+     * short of phase 1's outcome), the payment and income streams are planned
+     * with phase 1 on them, as gated jobs (app/pull.c). Their workers start
+     * once every phase-1 stream but the persons' has ended with no change,
+     * with the register read then (pa_gate): the same inputs the sequential
+     * order would give them if phase 1 changes nothing. Their records wait
+     * until every phase-1 stream has ended and phase 1 is pruned; they are
+     * applied when no fact changed, else dropped (their workers killed or
+     * never started) and phase 2 runs after phase 1 as usual. An unchanged
+     * night thus reads the big tables beside the persons' stream. */
     early_phase2 early = {0};
     int use_early = 0;
     if (interest_same && changes0 >= 0 && ctx->cfg->early_phase2) {
