@@ -265,6 +265,17 @@ static void test_pg(void) {
     rc = conn_query(c, "select 'after error'", 0, NULL, collect, &r, err, sizeof err);
     CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "after error"), "pg after an error in a batch: %s", err);
     rows_free(&r);
+    /* The cursor's query is planned as the plain query is, for all its rows
+     * (cursor_tuple_fraction 1, not the default 0.1 that favours fast-start
+     * plans), and only inside the cursor's own transaction. */
+    rc = conn_query(c, "select current_setting('cursor_tuple_fraction')", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "1"), "pg cursor planned for all its rows: rc %d, %s %s", rc,
+          r.n ? r.v[0][0] : "(no row)", err);
+    rows_free(&r);
+    rc = conn_query(c, "show cursor_tuple_fraction", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "0.1"), "pg the session keeps its cursor_tuple_fraction: rc %d, %s %s",
+          rc, r.n ? r.v[0][0] : "(no row)", err);
+    rows_free(&r);
     rc = conn_query(c, "select 5 as x into temp t_into", 0, NULL, collect, &r, err, sizeof err);
     CHECK(rc == 0 && r.n == 0, "pg select into: rc %d %s", rc, err);
     rc = conn_query(c, "select x from t_into", 0, NULL, collect, &r, err, sizeof err);
