@@ -26,6 +26,15 @@ unlock_table() {
   "$1" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(120)%' AND pid <> pg_backend_pid()" >/dev/null
   wait "$lockpid" 2>/dev/null
 }
+# A cycle killed mid-way: start_cycle NAME runs one in the background (output
+# in $work/NAME.out/.err, pid in $gpid); wait_log NAME PATTERN waits (10 s at
+# most) for a line of its log; kill_cycle kills it with -9.
+start_cycle() {
+  "$gg" -c "$conf" run --once >"$work/$1.out" 2>"$work/$1.err" &
+  gpid=$!
+}
+wait_log() { for _ in $(seq 200); do grep -q "$2" "$work/$1.err" && break; sleep 0.05; done; }
+kill_cycle() { kill -9 "$gpid" 2>/dev/null; wait "$gpid" 2>/dev/null; }
 alert_field() { # alert_field ID FIELD
   "$gg" -c "$conf" alerts export | python3 -c "
 import json, sys
@@ -221,16 +230,15 @@ check "then unchanged: stored again" grep -q "(stored: the small side is unchang
 # and takes the new amounts.
 hr "UPDATE sb_jfjs SET jfjs = jfjs + 2"
 lock_table hr yl_ffmx
-"$gg" -c "$conf" run --once >"$work/run8l.out" 2>"$work/run8l.err" &
-gpid=$!
-for _ in $(seq 200); do grep -q "hr: stream contribution_bases" "$work/run8l.err" && break; sleep 0.05; done
+start_cycle run8l
+wait_log run8l "hr: stream contribution_bases"
 # (read beside phase 1: the sequential order logs the subjects of interest
 # before any payment or income stream)
 check "early phase 2 crash: the contributions were applied, read beside phase 1" \
   bash -c "grep -q 'hr: stream contribution_bases (income): .* kept' '$work/run8l.err' &&
            ! grep -q 'subjects of interest' '$work/run8l.err'"
 check "early phase 2 crash: the cycle was still running (yl_ffmx locked)" kill -0 "$gpid"
-kill -9 "$gpid" 2>/dev/null; wait "$gpid" 2>/dev/null
+kill_cycle
 unlock_table hr
 "$gg" -c "$conf" run --once >"$work/run8m.out" 2>"$work/run8m.err"
 check "after the early phase 2 crash: the next cycle matched" bash -c "! grep -q 'matching not needed' '$work/run8m.out'"
@@ -246,13 +254,12 @@ hr "UPDATE sb_jfjs SET jfjs = jfjs + 1"
 set_revoked "$PID" 1   # and the small side changes in phase 1 of the killed cycle
 restart_psb
 lock_table hr yl_ffmx
-"$gg" -c "$conf" run --once >"$work/run8d.out" 2>"$work/run8d.err" &
-gpid=$!
-for _ in $(seq 200); do grep -q "hr: stream contribution_bases" "$work/run8d.err" && break; sleep 0.05; done
+start_cycle run8d
+wait_log run8d "hr: stream contribution_bases"
 check "crash: the changed contributions were committed before the kill" \
   grep -q "hr: stream contribution_bases (income): .* kept" "$work/run8d.err"
 check "crash: the cycle was still running (yl_ffmx locked)" kill -0 "$gpid"
-kill -9 "$gpid" 2>/dev/null; wait "$gpid" 2>/dev/null
+kill_cycle
 unlock_table hr
 "$gg" -c "$conf" run --once >"$work/run8e.out" 2>"$work/run8e.err"
 check "after the crash: the next cycle matched" bash -c "! grep -q 'matching not needed' '$work/run8e.out'"
@@ -271,14 +278,13 @@ check "after the crash: the pensioner's payments are no longer of interest" \
 set_revoked "$PID" 0
 restart_psb
 lock_table grid wg_sjsb
-"$gg" -c "$conf" run --once >"$work/run8f.out" 2>"$work/run8f.err" &
-gpid=$!
-for _ in $(seq 200); do grep -q "psb: stream .*(death): .* kept" "$work/run8f.err" && break; sleep 0.05; done
+start_cycle run8f
+wait_log run8f "psb: stream .*(death): .* kept"
 check "phase-1 crash: the restored deregistration was committed before the kill" \
   grep -q "psb: stream .*(death): .* kept" "$work/run8f.err"
 check "phase-1 crash: the cycle was still in phase 1 (wg_sjsb locked)" \
   bash -c "kill -0 $gpid && ! grep -q 'subjects of interest' '$work/run8f.err'"
-kill -9 "$gpid" 2>/dev/null; wait "$gpid" 2>/dev/null
+kill_cycle
 unlock_table grid
 "$gg" -c "$conf" run --once >"$work/run8g.out" 2>"$work/run8g.err"
 check "after the phase-1 crash: the subjects of interest were built" \

@@ -91,7 +91,6 @@ typedef struct early_phase2 {
     strmap new_ids;          /* empty: a stored set owes no lookups */
     ingest_register reg;     /* the register's names, read before the gated workers fork */
     long changes0;           /* the fact change counter before phase 1 */
-    int decided;             /* the gate was asked with every phase-1 stream ended */
     int held;                /* phase 1 changed no fact: the early streams are applied */
     int pruned;              /* phase 1's prune ran at the gate */
     int reported;            /* an early stream's end was reported (applied, or failed with the run) */
@@ -293,7 +292,6 @@ static int pa_gate(void *ud, int all_ended) {
         }
         return 2;
     }
-    e->decided = 1;
     /* housekeeping as after phase 1 (cycle_run) */
     if (state_begin(ctx->st) == 0) {
         prune_facts(ctx, 0, pa->ks, pa->seen);
