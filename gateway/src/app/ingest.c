@@ -33,11 +33,6 @@ static int seen_add(seen_set *ss, uint64_t h) {
     return 0;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
 
 /* Records an invalid id in the quarantine and the data-quality counts. */
 static void quarantine_invalid_id(ingest_stream *p, const char *stream, const fact *f) {
@@ -258,59 +253,6 @@ static int reg_add(void *ud, const char *id_norm, uint64_t name_hash) {
     return 0;
 }
 
-/* Sorts and drops duplicates (an id with several person facts). */
-static void sort_unique(uint64_t *a, size_t *n) {
-    if (*n < 2) return;
-    qsort(a, *n, sizeof *a, cmp_u64);
-    size_t w = 1;
-    for (size_t i = 1; i < *n; i++)
-        if (a[i] != a[w - 1]) a[w++] = a[i];
-    *n = w;
-}
-
-/* Makes the set of the n hashes at a (taking a over): sorted, distinct, and
- * its directory. -1 when out of memory. */
-static int set_build(reg_set *s, uint64_t *a, size_t n) {
-    sort_unique(a, &n);
-    unsigned bits = 1;
-    while (bits < 31 && ((size_t)2 << bits) <= n) bits++; /* n / 2 buckets or so */
-    size_t nb = (size_t)1 << bits;
-    s->dir = malloc((nb + 1) * sizeof *s->dir);
-    if (!s->dir) return -1;
-    s->h = a;
-    s->n = n;
-    s->shift = 64 - bits;
-    size_t i = 0;
-    for (size_t b = 0; b < nb; b++) {
-        s->dir[b] = (uint32_t)i;
-        while (i < n && (a[i] >> s->shift) == b) i++;
-    }
-    s->dir[nb] = (uint32_t)n;
-    return 0;
-}
-
-/* Whether the set holds x: one bucket of about two hashes, [*from, *to)
- * (set_bucket; set_in reads it). Split so that two sets' lookups overlap
- * their cache misses. */
-static void set_bucket(const reg_set *s, uint64_t x, uint32_t *from, uint32_t *to) {
-    size_t b = (size_t)(x >> s->shift);
-    *from = s->dir[b];
-    *to = s->dir[b + 1];
-    __builtin_prefetch(&s->h[*from]);
-}
-
-static int set_in(const reg_set *s, uint64_t x, uint32_t from, uint32_t to) {
-    for (uint32_t i = from; i < to; i++)
-        if (s->h[i] >= x) return s->h[i] == x;
-    return 0;
-}
-
-static void set_free(reg_set *s) {
-    free(s->h);
-    free(s->dir);
-    memset(s, 0, sizeof *s);
-}
-
 int ingest_register_load(ingest_register *r, state *st) {
     memset(r, 0, sizeof *r);
     reg_load l = {0};
@@ -318,16 +260,16 @@ int ingest_register_load(ingest_register *r, state *st) {
     if (state_person_name_hashes_each(st, reg_add, &l) || l.oom) {
         if (l.oom) gg_error("ingest", "out of memory loading the register's name hashes");
         rc = -1;
-    } else if (l.nids > UINT32_MAX || l.npairs > UINT32_MAX || set_build(&r->ids, l.ids, l.nids)) {
+    } else if (l.nids > UINT32_MAX || l.npairs > UINT32_MAX || hashset_build(&r->ids, l.ids, l.nids)) {
         gg_error("ingest", "out of memory building the register's name sets");
         rc = -1;
     } else {
-        l.ids = NULL; /* the set's now */
-        if (set_build(&r->pairs, l.pairs, l.npairs)) {
+        l.ids = NULL; /* the set's now (freed by it on failure too) */
+        if (hashset_build(&r->pairs, l.pairs, l.npairs)) {
             gg_error("ingest", "out of memory building the register's name sets");
             rc = -1;
-        } else
-            l.pairs = NULL;
+        }
+        l.pairs = NULL;
     }
     free(l.ids);
     free(l.pairs);
@@ -336,8 +278,8 @@ int ingest_register_load(ingest_register *r, state *st) {
 }
 
 void ingest_register_free(ingest_register *r) {
-    set_free(&r->ids);
-    set_free(&r->pairs);
+    hashset_free(&r->ids);
+    hashset_free(&r->pairs);
     memset(r, 0, sizeof *r);
 }
 
@@ -352,14 +294,14 @@ int ingest_register_may_conflict(const ingest_register *r, const char *id18, con
     __builtin_prefetch(&r->ids.dir[idh >> r->ids.shift]);
     __builtin_prefetch(&r->pairs.dir[ph >> r->pairs.shift]);
     uint32_t i0, i1, p0, p1;
-    set_bucket(&r->ids, idh, &i0, &i1);
-    set_bucket(&r->pairs, ph, &p0, &p1);
-    if (!set_in(&r->ids, idh, i0, i1)) return 0; /* no person: nothing to disagree with */
-    return !set_in(&r->pairs, ph, p0, p1);
+    hashset_bucket(&r->ids, idh, &i0, &i1);
+    hashset_bucket(&r->pairs, ph, &p0, &p1);
+    if (!hashset_in(&r->ids, idh, i0, i1)) return 0; /* no person: nothing to disagree with */
+    return !hashset_in(&r->pairs, ph, p0, p1);
 }
 
 void seen_sort(seen_set *ss) {
-    if (ss->n > 1) qsort(ss->h, ss->n, sizeof *ss->h, cmp_u64);
+    ss->n = hashset_sort_unique(ss->h, ss->n);
 }
 
 void seen_free(seen_set *ss) {

@@ -19,6 +19,7 @@
 
 #include "app/gg.h"
 #include "adapter/adapter.h"
+#include "core/hashset.h"
 #include "core/strmap.h"
 #include "model/fact.h"
 #include "store/state.h"
@@ -30,7 +31,7 @@ typedef struct seen_set {
     size_t n, cap;
 } seen_set;
 
-void seen_sort(seen_set *ss); /* ascending, for state_facts_prune_unseen */
+void seen_sort(seen_set *ss); /* ascending and distinct, for state_facts_prune_unseen */
 void seen_free(seen_set *ss);
 
 typedef struct ingest_stream {
@@ -55,20 +56,12 @@ typedef struct ingest_stream {
 
 /* The register's names as the worker sees them (phase 2's data-quality
  * pre-check in app/pull.c): sets of the hashes of every id that has a named
- * person fact, and of every (id, name as written) pair of those facts, each a
- * sorted array with a directory by the hash's top bits (about two hashes a
- * bucket), so that a row reads a bucket instead of binary-searching. Built by
+ * person fact, and of every (id, name as written) pair of those facts
+ * (core/hashset.h). Built by
  * the core from facts_person_names before the workers fork, inherited by them
  * copy-on-write, never sent. About 20 bytes a person (20 MB at 1M). */
-typedef struct reg_set {
-    uint64_t *h;      /* distinct, ascending */
-    size_t n;
-    uint32_t *dir;    /* bucket b holds h[dir[b] .. dir[b + 1]) */
-    unsigned shift;   /* bucket of x: x >> shift */
-} reg_set;
-
 typedef struct ingest_register {
-    reg_set ids, pairs;
+    hashset ids, pairs;
     int all;   /* not loaded: every named row may disagree */
 } ingest_register;
 

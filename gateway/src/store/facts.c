@@ -10,6 +10,7 @@
 #include "store/state_internal.h"
 
 #include "core/hash.h"
+#include "core/hashset.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -480,79 +481,37 @@ int state_facts_prune(state *st, const char *source, int k, long before_cycle, l
     return 0;
 }
 
-/* A directory over a sorted array of hashes: dir[b] is the index of the first
- * hash whose top `bits` bits are >= b (dir[1 << bits] = n). Ref hashes are
- * FNV-1a, spread evenly, so a bucket holds about two entries and a lookup is
- * one or two compares instead of a binary search of the whole set. */
-typedef struct {
-    const uint64_t *h;
-    size_t n;
-    unsigned shift; /* 64 - bits */
-    uint32_t *dir;  /* owned; NULL when n == 0 */
-} hash_dir;
-
-static int hash_dir_build(hash_dir *d, const uint64_t *h, size_t n) {
-    memset(d, 0, sizeof *d);
-    d->h = h;
-    d->n = n;
-    if (n == 0) return 0;
-    if (n > UINT32_MAX) return -1;
-    unsigned bits = 1;
-    while (bits < 30 && ((size_t)1 << bits) < n / 2) bits++;
-    size_t nb = (size_t)1 << bits;
-    d->shift = 64 - bits;
-    d->dir = malloc((nb + 1) * sizeof *d->dir);
-    if (!d->dir) return -1;
-    size_t j = 0;
-    for (size_t b = 0; b < nb; b++) {
-        while (j < n && (h[j] >> d->shift) < b) j++;
-        d->dir[b] = (uint32_t)j;
-    }
-    d->dir[nb] = (uint32_t)n;
-    return 0;
-}
-
-static int hash_dir_has(const hash_dir *d, uint64_t x) {
-    if (d->n == 0) return 0;
-    size_t b = (size_t)(x >> d->shift);
-    for (uint32_t i = d->dir[b], e = d->dir[b + 1]; i < e; i++) {
-        if (d->h[i] == x) return 1;
-        if (d->h[i] > x) return 0;
-    }
-    return 0;
-}
-
 int state_facts_prune_unseen(state *st, const char *source, int k, const uint64_t *seen, size_t nseen,
                              long *deleted) {
     sqlite3_stmt *s;
     int64_t *gone = NULL;
     size_t ngone = 0, cap = 0;
-    hash_dir dir;
+    hashset dir; /* over the seen hashes (ascending, distinct: the caller's) */
     if (deleted) *deleted = 0;
-    if (hash_dir_build(&dir, seen, nseen)) {
+    if (hashset_view(&dir, seen, nseen)) {
         gg_error("state", "facts prune: out of memory");
         return -1;
     }
     if (st_prepare(st, "facts prune", "SELECT rowid, ref FROM facts WHERE source = ?1 AND kind = ?2", &s)) {
-        free(dir.dir);
+        hashset_free(&dir);
         return -1;
     }
     if (st_bind_text(s, 1, source) != SQLITE_OK || st_bind_text(s, 2, fact_kind_name((fact_kind)k)) != SQLITE_OK) {
         sqlite3_finalize(s);
-        free(dir.dir);
+        hashset_free(&dir);
         return st_db_fail(st, "facts prune: bind");
     }
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         const unsigned char *ref = sqlite3_column_text(s, 1);
-        if (ref && hash_dir_has(&dir, fnv_str(GG_FNV_OFFSET, (const char *)ref))) continue;
+        if (ref && hashset_has(&dir, fnv_str(GG_FNV_OFFSET, (const char *)ref))) continue;
         if (ngone == cap) {
             size_t ncap = cap ? cap * 2 : 64;
             int64_t *ng = realloc(gone, ncap * sizeof *ng);
             if (!ng) {
                 gg_error("state", "facts prune: out of memory");
                 free(gone);
-                free(dir.dir);
+                hashset_free(&dir);
                 sqlite3_finalize(s);
                 return -1;
             }
@@ -561,7 +520,7 @@ int state_facts_prune_unseen(state *st, const char *source, int k, const uint64_
         }
         gone[ngone++] = (int64_t)sqlite3_column_int64(s, 0);
     }
-    free(dir.dir);
+    hashset_free(&dir);
     if (rc != SQLITE_DONE) {
         st_db_fail(st, "facts prune");
         free(gone);

@@ -148,7 +148,7 @@ long state_fact_count_source(state *st, const char *source, int k);
  * the source (deleted rows, rows no longer of interest) and are removed. */
 int state_facts_prune(state *st, const char *source, int k, long before_cycle, long *deleted);
 /* The same without rewriting every seen fact: removes the facts of (source,
- * kind) whose ref hash is not in seen (sorted ascending, n entries). */
+ * kind) whose ref hash is not in seen (ascending and distinct, n entries). */
 int state_facts_prune_unseen(state *st, const char *source, int k, const uint64_t *seen, size_t nseen,
                              long *deleted);
 
