@@ -29,21 +29,25 @@ static char tmpdir[64];
 
 typedef struct seen {
     state *st;              /* when set, facts are stored (test_unchanged_stop_at_the_worker) */
-    long nseen[3];          /* ref hashes in SEEN frames, per job */
+    long nseen[4];          /* ref hashes in SEEN frames, per job */
     const char *source;     /* every fact's source, when set (else a, b, c by job) */
     long open_job;          /* job whose stream is open, or -1 */
     size_t open_stream;
     int overlaps, wrong_stream;
-    long facts[3][2];       /* per job and stream */
-    long raw_built[3][2];   /* raw JSON the worker built, per job and stream */
-    int ended[3][2], ok[3][2], begun[3][2];
-    char error[3][2][600];
+    long facts[4][2];       /* per job and stream */
+    long raw_built[4][2];   /* raw JSON the worker built, per job and stream */
+    int ended[4][2], ok[4][2], begun[4][2];
+    char error[4][2][600];
     /* gated jobs (test_gated_*): the gate's answers and what it saw */
     const char *gate_early;       /* answers to the successive gate(ud, 0): '0', '1', '2' */
     int gate_final;               /* answer to gate(ud, 1) */
     int gate_calls[2];            /* calls with all_ended 0 and 1 */
     int gate_before_ungated_end;  /* gate(ud, 1) asked while job 0 had not ended */
     int gated_begun_early;        /* job 1 (gated) began before gate(ud, 1) */
+    /* streams ended while queued (test_gate_asked_on_arrival) */
+    long slow_fact_us;            /* the consumer takes this long over each fact of job 0 */
+    int arrived[4], arrived_clean[4], arrived_while_job0_open;
+    int gate_calls_at_job0_end;
 } seen;
 
 static void c_begin(void *ud, size_t job, size_t stream) {
@@ -56,10 +60,19 @@ static void c_begin(void *ud, size_t job, size_t stream) {
 
 static void c_fact(void *ud, size_t job, size_t stream, fact *f) {
     seen *s = ud;
-    if (s->open_job != (long)job || s->open_stream != stream || strcmp(f->source, s->source ? s->source : job == 0 ? "a" : job == 1 ? "b" : "c"))
+    if (s->open_job != (long)job || s->open_stream != stream || strcmp(f->source, s->source ? s->source : (const char *[]){"a", "b", "c", "d"}[job]))
         s->wrong_stream++;
     s->facts[job][stream]++;
     if (s->st) assert_int_equal(state_fact_put(s->st, f, 1), 0);
+    if (job == 0 && s->slow_fact_us) usleep((useconds_t)s->slow_fact_us);
+}
+
+static void c_arrived(void *ud, size_t job, size_t stream, int clean) {
+    seen *s = ud;
+    (void)stream;
+    s->arrived[job]++;
+    s->arrived_clean[job] += clean;
+    if (s->open_job == 0) s->arrived_while_job0_open++;
 }
 
 static void c_seen(void *ud, size_t job, size_t stream, const uint64_t *h, size_t n) {
@@ -79,6 +92,7 @@ static void c_end(void *ud, size_t job, size_t stream, const pull_stream_end *e)
     if (e->begun && (s->open_job != (long)job || s->open_stream != stream)) s->wrong_stream++;
     if (e->begun) s->open_job = -1;
     s->ended[job][stream]++;
+    if (job == 0) s->gate_calls_at_job0_end = s->gate_calls[0];
     s->ok[job][stream] = e->ok;
     s->begun[job][stream] = e->begun;
     s->raw_built[job][stream] = e->raw_built;
@@ -655,6 +669,174 @@ static void test_raw_value_change(void **stp) {
     assert_int_equal(system(cmd), 0);
 }
 
+/* Rows passed over (app/pull.h): what one pull of a payment stream sent and
+ * counted, as the core would keep it. */
+typedef struct passed_seen {
+    uint64_t token;
+    int stands, frames, ended_ok;
+    uint64_t *h;
+    size_t n, cap;
+    long facts, skipped, passed, rows;
+} passed_seen;
+
+static void p_begin(void *ud, size_t job, size_t stream) { (void)ud, (void)job, (void)stream; }
+static void p_fact(void *ud, size_t job, size_t stream, fact *f) {
+    (void)job, (void)stream, (void)f;
+    ((passed_seen *)ud)->facts++;
+}
+static void p_passed(void *ud, size_t job, size_t stream, uint64_t token, int stands, const uint64_t *h, size_t n) {
+    (void)job, (void)stream;
+    passed_seen *p = ud;
+    p->token = token;
+    p->stands |= stands;
+    p->frames++;
+    if (p->n + n > p->cap) {
+        p->cap = (p->n + n) * 2;
+        p->h = realloc(p->h, p->cap * sizeof *p->h);
+        assert_non_null(p->h);
+    }
+    memcpy(p->h + p->n, h, n * sizeof *h);
+    p->n += n;
+}
+static void p_end(void *ud, size_t job, size_t stream, const pull_stream_end *e) {
+    (void)job, (void)stream;
+    passed_seen *p = ud;
+    if (!e->ok) fail_msg("stream failed: %s", e->error ? e->error : "?");
+    p->ended_ok = 1;
+    p->skipped = e->skipped;
+    p->passed = e->passed;
+    p->rows = e->rows;
+}
+
+/* A payment stream read through ODBC (SQLite), 300 rows: ids 0..99 are of
+ * interest (kept), the others not, and agree with the register (the
+ * person facts of ids 0..299). Pull 1 passes nothing over and sends the 200
+ * rows it dropped; pull 2 with that set passes all 200 over, unmapped, and
+ * says the set stands; a changed row (an unmapped column), a row whose name
+ * now disagrees with the register and a new row are mapped (the first and
+ * the new one noted again, the second sent to the core), the rest passed
+ * over; rows in another order are still found; another interest set or
+ * register (another token) passes nothing over. */
+static void test_rows_passed_over(void **stp) {
+    (void)stp;
+    char err[1024], dbpath[128], regpath[128], spec[256];
+    snprintf(dbpath, sizeof dbpath, "%s/pay.db", tmpdir);
+    snprintf(regpath, sizeof regpath, "%s/pay-state.db", tmpdir);
+    sql_exec(dbpath, "CREATE TABLE p (lsh TEXT, sfzhm TEXT, xm TEXT, ffny TEXT, ffje TEXT, bz TEXT)");
+    state *st = state_open(regpath, err, sizeof err);
+    assert_non_null(st);
+    strmap ids, ids2, cases;
+    assert_int_equal(strmap_init(&ids, 128), 0);
+    assert_int_equal(strmap_init(&ids2, 128), 0);
+    assert_int_equal(strmap_init(&cases, 16), 0);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    assert_int_equal(state_begin(st), 0);
+    for (int i = 0; i < 300; i++) {
+        char id[19], nm[32], sql[300];
+        make_id(i, id);
+        snprintf(nm, sizeof nm, "王%d", i);
+        snprintf(sql, sizeof sql, "INSERT INTO p VALUES('L%d', '%s', '%s', '202401', '1200.00', 'x')", i, id, nm);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        fact person = row(nm, id, nm, 0); /* ref: the name, distinct */
+        person.kind = FK_PERSON;
+        assert_int_equal(state_fact_put(st, &person, 1), 0);
+        if (i < 100) assert_int_equal(strmap_add(&ids, person.id_norm) >= 0, 1);
+        if (i < 101) assert_int_equal(strmap_add(&ids2, person.id_norm) >= 0, 1);
+        fact_clear(&person);
+    }
+    assert_int_equal(state_commit(st), 0);
+    ingest_register reg;
+    assert_int_equal(ingest_register_load(&reg, st), 0);
+    const char *ap = write_file("pay.lua", "return { streams = { pay = { kind = 'payment', conn = 'db',\n"
+                                           "  sql = [[SELECT lsh, sfzhm, xm, ffny, ffje, bz FROM p]], key = 'lsh',\n"
+                                           "  map = { id_no = 'sfzhm', name = 'xm', period = month 'ffny',\n"
+                                           "          amount = yuan 'ffje', program = const 'pension' } } } }\n");
+    snprintf(spec, sizeof spec, "odbc:Driver=SQLite3;Database=%s", dbpath);
+    gg_source_conf src;
+    memset(&src, 0, sizeof src);
+    src.name = "hr";
+    src.encoding = "UTF-8";
+    src.enabled = 1;
+    src.deadline_ms = 60000;
+    src.memory_mb = 128;
+    src.conns[0] = (gg_conn_conf){.name = "db", .spec = spec};
+    src.nconns = 1;
+    adapter *ad = adapter_load(&src, ap, err, sizeof err);
+    if (!ad) fail_msg("%s", err);
+    assert_true(adapter_stream(ad, 0)->pure);
+    size_t stream = 0;
+    char *wm = NULL;
+    long mark = -1;
+    uint64_t salt = 0x5a17, token = 0, *stored = NULL;
+    size_t nstored = 0;
+    pull_job job = {.name = "hr", .ad = ad, .nstreams = 1, .streams = &stream, .wm_in = &wm, .lookup_mark = &mark,
+                    .passed_salt = &salt, .passed_token = &token, .passed = &stored, .npassed = &nstored};
+    job.lim.deadline_s = 60;
+    job.read_paths[0] = tmpdir;
+#if defined(__SANITIZE_ADDRESS__)
+    usleep(300 * 1000); /* as in run_case */
+#endif
+    pull_filter flt = {.phase_stream = 1, .ids = &ids, .cases = &cases, .reg = &reg, .today = 20250630};
+    /* each round: the change before it, then what the pull must show */
+    struct {
+        const char *sql;      /* change at the source before the pull */
+        strmap *interest;
+        long facts, passed, added; /* added: row hashes sent beside the stored ones met */
+        int stands;
+    } rounds[] = {
+        {NULL, &ids, 100, 0, 200, 0},
+        {NULL, &ids, 100, 200, 0, 1},
+        {"UPDATE p SET bz = 'y' WHERE lsh = 'L150'; UPDATE p SET xm = '李四' WHERE lsh = 'L151';"
+         "INSERT INTO p VALUES('L300', (SELECT sfzhm FROM p WHERE lsh = 'L299'), '王299', '202402', '1200.00', 'x')",
+         &ids, 101, 198, 2, 0},
+        /* the same rows, inserted in the reverse order */
+        {"CREATE TABLE q AS SELECT * FROM p ORDER BY rowid DESC; DELETE FROM p; INSERT INTO p SELECT * FROM q;"
+         "DROP TABLE q", &ids, 101, 200, 0, 1},
+        {NULL, &ids2, 102, 0, 199, 0},
+    };
+    for (size_t r = 0; r < sizeof rounds / sizeof rounds[0]; r++) {
+        if (rounds[r].sql) assert_int_equal(sqlite3_exec(db, rounds[r].sql, NULL, NULL, NULL), SQLITE_OK);
+        flt.ids = rounds[r].interest;
+        passed_seen ps;
+        memset(&ps, 0, sizeof ps);
+        pull_apply pa = {.begin = p_begin, .fact = p_fact, .reject = c_reject, .end = p_end, .passed = p_passed,
+                         .ud = &ps};
+        assert_int_equal(pull_run(&job, 1, &flt, 1, tmpdir, 0, &pa, err, sizeof err), 0);
+        assert_true(ps.ended_ok);
+        long met = rounds[r].stands ? 0 : rounds[r].passed;
+        if (ps.facts != rounds[r].facts || ps.passed != rounds[r].passed || ps.stands != rounds[r].stands ||
+            (long)ps.n != met + rounds[r].added)
+            fail_msg("round %zu: %ld facts, %ld passed over, stands %d, %zu row hashes sent; want %ld, %ld, %d, %ld", r,
+                     ps.facts, ps.passed, ps.stands, ps.n, rounds[r].facts, rounds[r].passed, rounds[r].stands,
+                     met + rounds[r].added);
+        assert_int_equal(ps.rows, ps.facts + ps.skipped); /* every row counted read */
+        if (r == 0) assert_int_not_equal(ps.token, 0);
+        if (r == 4) assert_int_not_equal(ps.token, token); /* another interest set: another token */
+        /* as the core keeps it: what was sent, or the stored set when it stands */
+        if (!ps.stands) {
+            free(stored);
+            stored = ps.h;
+            nstored = ps.n;
+            token = ps.token;
+        } else {
+            assert_int_equal(ps.token, token);
+            free(ps.h);
+        }
+    }
+    free(stored);
+    ingest_register_free(&reg);
+    strmap_free(&ids);
+    strmap_free(&ids2);
+    strmap_free(&cases);
+    sqlite3_close(db);
+    state_close(st);
+    adapter_free(ad);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -f %s/pay.db* %s/pay-state.db* %s/pay.lua", tmpdir, tmpdir, tmpdir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* Gated jobs (app/cycle.c's early phase 2): job 0 runs free, job 1 is gated.
  * gate(ud, 0) is asked before the run and after job 0's stream (answers in
  * `early`: 2 starts job 1's worker, 1 waits, 0 drops). Job 1's stream reaches
@@ -742,6 +924,78 @@ static void gated_case(size_t mem_bound, const char *early, int final, int endle
     assert_int_equal(system(cmd), 0);
 }
 
+/* The gate is asked again when a stream's end comes while its frames wait
+ * for the writer (pull_apply.arrived): job 0 holds the writer (its consumer is
+ * slow), job 1's stream ends with no fact (clean), job 2's with facts (not
+ * clean), both queued (they spend half a second of CPU first, so that job 0
+ * has the writer by then); the gate heard of them before job 0 ended, and
+ * its yes then started the gated job 3, applied after all. */
+static void test_gate_asked_on_arrival(void **state) {
+    (void)state;
+    char err[1024];
+    gg_source_conf src[4];
+    memset(src, 0, sizeof src);
+    const char *names[4] = {"a", "b", "c", "d"};
+    const char *texts[4] = {
+        "return { streams = {\n  one = {" EMITTER(20000) "} }\n",
+        "return { streams = {\n  one = { kind = 'death', pull = function(ctx)\n"
+        "    local t = os.clock()\n    while os.clock() - t < 0.5 do end\n  end } } }\n",
+        "return { streams = {\n  one = { kind = 'death', pull = function(ctx)\n"
+        "    local t = os.clock()\n    while os.clock() - t < 0.5 do end\n"
+        "    ctx.emit{ ref = 'c1', id_no = '420502195001010011', name = '李四', death_date = '2024-01-01',\n"
+        "      basis = 'cremation' }\n  end } } }\n",
+        "return { streams = {\n  one = {" EMITTER(50) "} }\n",
+    };
+    adapter *ad[4];
+    pull_job jobs[4];
+    size_t streams[4][1] = {{0}, {0}, {0}, {0}};
+    char *wm[4][1] = {{NULL}, {NULL}, {NULL}, {NULL}};
+    long marks[4][1] = {{-1}, {-1}, {-1}, {-1}};
+    memset(jobs, 0, sizeof jobs);
+    pull_filter flt = {.phase_stream = 0, .today = 20250630};
+    for (int i = 0; i < 4; i++) {
+        char fname[16];
+        snprintf(fname, sizeof fname, "ar%d.lua", i);
+        const char *path = write_file(fname, texts[i]);
+        src[i].name = (char *)names[i];
+        src[i].encoding = "UTF-8";
+        src[i].enabled = 1;
+        src[i].deadline_ms = 60000;
+        src[i].memory_mb = 128;
+        ad[i] = adapter_load(&src[i], path, err, sizeof err);
+        if (!ad[i]) fail_msg("%s", err);
+        jobs[i] = (pull_job){.name = names[i], .ad = ad[i], .nstreams = 1, .streams = streams[i], .wm_in = wm[i],
+                             .lookup_mark = marks[i], .gated = i == 3};
+        jobs[i].lim.deadline_s = 60;
+    }
+    seen s;
+    memset(&s, 0, sizeof s);
+    s.open_job = -1;
+    s.source = NULL;
+    s.gate_early = "12"; /* wait before the run, start at the next question */
+    s.gate_final = 1;
+    s.slow_fact_us = 100; /* job 0 holds the writer for 2 s; the core reads the others' frames meanwhile */
+    pull_apply ap = {.begin = c_begin, .fact = c_fact, .reject = c_reject, .end = c_end, .gate = c_gate,
+                     .arrived = c_arrived, .ud = &s};
+    assert_int_equal(pull_run(jobs, 4, &flt, 4, tmpdir, 0, &ap, err, sizeof err), 0);
+    assert_int_equal(s.overlaps, 0);
+    assert_int_equal(s.wrong_stream, 0);
+    for (int i = 0; i < 4; i++) assert_true(s.ok[i][0]);
+    assert_int_equal(s.facts[0][0], 20000);
+    assert_int_equal(s.facts[2][0], 1);
+    assert_int_equal(s.facts[3][0], 50);
+    assert_int_equal(s.arrived[1], 1);
+    assert_int_equal(s.arrived_clean[1], 1);
+    assert_int_equal(s.arrived[2], 1);
+    assert_int_equal(s.arrived_clean[2], 0);
+    assert_int_equal(s.arrived[0], 0); /* it held the writer: its end was applied, not queued */
+    assert_int_equal(s.arrived[3], 0); /* gated jobs are not reported */
+    assert_int_equal(s.arrived_while_job0_open, 2);
+    if (s.gate_calls_at_job0_end < 2) fail_msg("the gate was asked %d times before job 0 ended", s.gate_calls_at_job0_end);
+    assert_int_equal(s.gate_calls[1], 1);
+    for (int i = 0; i < 4; i++) adapter_free(ad[i]);
+}
+
 static void test_gated_applied_after_the_others(void **state) {
     (void)state;
     gated_case(0, "22", 1, 0);
@@ -800,6 +1054,7 @@ int main(void) {
         cmocka_unit_test(test_unchanged_stop_at_the_worker_spooled),
         cmocka_unit_test(test_register_precheck),
         cmocka_unit_test(test_raw_value_change),
+        cmocka_unit_test(test_rows_passed_over),
         cmocka_unit_test(test_gated_applied_after_the_others),
         cmocka_unit_test(test_gated_applied_after_the_others_spooled),
         cmocka_unit_test(test_gated_dropped_at_the_gate),
@@ -807,6 +1062,7 @@ int main(void) {
         cmocka_unit_test(test_gated_dropped_early_silent_worker_killed),
         cmocka_unit_test(test_gated_held_until_the_gate),
         cmocka_unit_test(test_gated_dropped_before_it_started),
+        cmocka_unit_test(test_gate_asked_on_arrival),
         cmocka_unit_test(test_ingest_takes_worker_id),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -133,7 +133,7 @@ static void test_schema_create_and_reopen(void **stp) {
                  tables[i]);
         assert_int_equal(sql_long(fx, q), 1);
     }
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "8");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "9");
     assert_sql_text(fx, "PRAGMA journal_mode", "wal");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE type='index'"
                                    " AND name IN ('facts_person_names','facts_dq','facts_case_key')"),
@@ -211,7 +211,7 @@ static void test_migration_from_v7_interest(void **stp) {
     sql_exec(fx, "DROP TABLE interest; UPDATE meta SET value='7' WHERE key='schema_version'");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'interest'"), 0);
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "8");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "9");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'interest'"), 1);
     strmap ids = {0}, cases = {0};
     assert_int_equal(strmap_add(&ids, "11010519491231002X"), 1);
@@ -265,7 +265,7 @@ static void test_migration_from_v5(void **stp) {
                  " VALUES('hr', 's', 'Q1', 'invalid id_no: bad', NULL, 1, 1, 1, 0, 'invalid_id');"
                  "UPDATE meta SET value='5' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "8");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "9");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts"), 2);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE content_hash IS NULL"), 2);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE dq = 1"), 1);
@@ -311,7 +311,7 @@ static void test_migration_from_v1(void **stp) {
                  " '{\"id_no\":\"x\",\"name\":\"张三\"}', NULL, 1, 1);"
                  "UPDATE meta SET value='1' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "8");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "9");
     int n = 0;
     assert_int_equal(state_facts_each(st, FK_PERSON, count_and_clear, &n), 0);
     assert_int_equal(n, 1);
@@ -345,7 +345,7 @@ static void test_migration_from_v2(void **stp) {
                  "INSERT INTO watermarks VALUES('court', 'verdicts', 'x', 13);"
                  "UPDATE meta SET value='2' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "8");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "9");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM watermarks"), 2);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM marks"), 2);
     assert_int_equal(sql_long(fx, "SELECT updated_at FROM marks WHERE key = 'pension_payments#lookup'"), 11);
@@ -762,7 +762,7 @@ static void test_migration_from_v6(void **stp) {
     make_v6_facts(fx, fs, NKINDS, NULL);
 
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "8");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "9");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM pragma_table_info('facts') WHERE name = 'fields_json'"), 0);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE typeof(fields) = 'blob'"), NKINDS);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'facts_kind'"), 0);
@@ -1263,6 +1263,44 @@ static void test_interest_new(void **stp) {
     state_close(st);
 }
 
+/* The rows a stream passed over: stored in their order under a token, per
+ * (source, stream), replaced, removed by an empty set; a blob of the wrong
+ * length is refused as none (the stream then maps every row). */
+static void test_passed_sets(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    uint64_t a[5] = {9, 3, 7, UINT64_MAX, 3}, tok = 0, *h = NULL;
+    size_t n = 0;
+    assert_int_equal(state_passed_load(st, "hr", "pay", &tok, &h, &n), 0);
+    assert_null(h);
+    assert_int_equal(n, 0);
+    assert_int_equal(state_begin(st), 0);
+    assert_int_equal(state_passed_store(st, "hr", "pay", 0x8000000000000001ULL, a, 5), 0);
+    assert_int_equal(state_passed_store(st, "hr", "inc", 5, a, 2), 0);
+    assert_int_equal(state_commit(st), 0);
+    assert_int_equal(state_passed_load(st, "hr", "pay", &tok, &h, &n), 0);
+    assert_int_equal(n, 5);
+    assert_int_equal(tok, 0x8000000000000001ULL);
+    assert_memory_equal(h, a, sizeof a); /* in its order, duplicates kept */
+    free(h);
+    assert_int_equal(state_passed_store(st, "hr", "pay", 6, a + 1, 3), 0); /* replaced */
+    assert_int_equal(state_passed_load(st, "hr", "pay", &tok, &h, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(tok, 6);
+    assert_int_equal(h[0], 3);
+    free(h);
+    assert_int_equal(state_passed_store(st, "hr", "pay", 6, NULL, 0), 0); /* removed */
+    assert_int_equal(state_passed_load(st, "hr", "pay", &tok, &h, &n), 0);
+    assert_null(h);
+    state_close(st);
+    sql_exec(fx, "UPDATE passed SET n = 3 WHERE stream = 'inc'"); /* 2 hashes' bytes, 3 said */
+    st = open_ok(fx);
+    assert_int_equal(state_passed_load(st, "hr", "inc", &tok, &h, &n), 0);
+    assert_null(h);
+    assert_int_equal(n, 0);
+    state_close(st);
+}
+
 /* ---- quarantine and data quality ----------------------------------------- */
 
 typedef struct qlist {
@@ -1367,7 +1405,7 @@ static void test_quarantine_kinds(void **stp) {
     sql_exec(fx, "ALTER TABLE quarantine DROP COLUMN kind; UPDATE meta SET value='3' WHERE key='schema_version'");
     st = open_ok(fx);
     state_close(st);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "8");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "9");
     assert_sql_text(fx, "SELECT group_concat(ref || ':' || kind, ',') FROM (SELECT ref, kind FROM quarantine ORDER BY id)",
                     "HH1:rejected,HH3:invalid_id,HH2:rejected");
 }
@@ -1987,6 +2025,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_migration_from_v6, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v7_interest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interest_new, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_passed_sets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fact_hash_and_prune_unseen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_unseen_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_person_names_walk, setup, teardown),

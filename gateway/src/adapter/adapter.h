@@ -32,6 +32,11 @@ typedef struct adapter_sink {
      * so a mapped row's fact may borrow the row's strings (fact.borrowed);
      * 0: the fact owns every string when on_fact sees it. */
     int borrows;
+    /* Optional, SQL and ODBC rows of a full read only: asked with each row's
+     * hash (adapter_row_hash) before the row is converted or mapped; 1 passes
+     * the row over (counted read, never mapped, no fact, no reject), 0 maps it
+     * as usual. NULL: every row is mapped. */
+    int (*row_passed)(void *ud, const char *stream, uint64_t row_hash);
 } adapter_sink;
 
 typedef struct adapter_stream_info {
@@ -39,6 +44,9 @@ typedef struct adapter_stream_info {
     fact_kind kind;
     const char *conn;       /* connection name or NULL */
     int declarative;        /* 1 = map in C, 0 = Lua pull function */
+    int pure;               /* 1 = map in C alone (no row function): a row's
+                               fact is a function of its values, the stream's
+                               declaration and the day */
     int incremental;        /* 1 = `incremental = { column = ... }`: pulls resume
                                after a (column, key) watermark */
     const char *lookup;     /* the stream's `lookup` SQL (borrowed), or NULL */
@@ -100,6 +108,12 @@ char *adapter_raw_json(adapter *ad);
  * so that rows the cycle drops are not hashed; 0 for an HTTP item or a fact
  * emitted by Lua (their raw JSON's text is hashed instead). */
 uint64_t adapter_raw_hash(adapter *ad);
+/* Inside row_passed or on_fact of an SQL/ODBC row of a full read (a sink
+ * with row_passed): the hash of the row as the source sent it (every value's
+ * bytes before conversion, NULL distinct from "", seeded with the columns'
+ * names), 0 otherwise. Unlike the raw hash it is computed before the row is
+ * looked at, so that a row passed over costs its hash. */
+uint64_t adapter_row_hash(adapter *ad);
 
 /* Delivers one alert through the adapter's push function (idempotent on
  * alert id by contract). `explanation` is the zh-CN text. */

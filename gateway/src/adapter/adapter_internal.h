@@ -130,6 +130,8 @@ typedef struct pull_ctx {
     size_t over_len, rec_len; /* its length; the row's total */
     int raw_suppressed;  /* the record is over a size limit: no raw text is kept */
     int row_hashable;    /* on_fact of a mapped row (not an item, not an emitted table) */
+    uint64_t row_hash;   /* adapter_row_hash of the current row, 0: none */
+    uint64_t row_seed;   /* the columns' names' hash (first row), seeds row_hash */
     char err[1024];      /* fatal error of the stream */
 } pull_ctx;
 

@@ -321,6 +321,7 @@ static int compile_common(adapter *ad, stream *st, int t, char *err, size_t errs
     st->info.kind = st->kind;
     st->info.conn = st->conn;
     st->info.declarative = st->pull_ref == LUA_NOREF;
+    st->info.pure = st->info.declarative && st->row_ref == LUA_NOREF;
     return 0;
 }
 

@@ -509,6 +509,8 @@ uint64_t adapter_raw_hash(adapter *ad) {
     return fact_raw_hash_row(pc->row.ncols, pc->row.names, (const char *const *)pc->row.vals);
 }
 
+uint64_t adapter_row_hash(adapter *ad) { return ad->cur ? ad->cur->row_hash : 0; }
+
 char *adapter_raw_json(adapter *ad) {
     pull_ctx *pc = ad->cur;
     if (!pc || !pc->st || pc->raw_suppressed) return NULL;

@@ -161,8 +161,52 @@ static int track_watermark(pull_ctx *pc, int *stop) {
     return 0;
 }
 
+/* The row's hash as the source sent it (adapter_row_hash): each value's
+ * length (~0 for NULL) and bytes, seeded with the columns' names. */
+static uint64_t source_row_hash(pull_ctx *pc, int ncols, const char *const *names, const char *const *vals) {
+    if (!pc->row_seed) {
+        uint64_t h = gg_hash64_update(GG_HASH64_SEED, &ncols, sizeof ncols);
+        for (int i = 0; i < ncols; i++) h = gg_hash64_update(h, names[i], strlen(names[i]));
+        pc->row_seed = h | 1; /* never 0: 0 is "not computed" */
+    }
+    unsigned char buf[2048];
+    size_t n = 0;
+    uint64_t h = pc->row_seed;
+    for (int i = 0; i < ncols; i++) {
+        size_t len = vals[i] ? strlen(vals[i]) : 0;
+        uint32_t tag = vals[i] ? (uint32_t)len : UINT32_MAX;
+        if (n + sizeof tag + len > sizeof buf) { /* a long row: hashed in parts */
+            h = gg_hash64_update(h, buf, n);
+            n = 0;
+            if (sizeof tag + len > sizeof buf) {
+                h = gg_hash64_update(h, &tag, sizeof tag);
+                h = gg_hash64_update(h, vals[i], len);
+                continue;
+            }
+        }
+        memcpy(buf + n, &tag, sizeof tag);
+        n += sizeof tag;
+        if (len) memcpy(buf + n, vals[i], len);
+        n += len;
+    }
+    h = gg_hash64_update(h, buf, n);
+    return h ? h : 1;
+}
+
 static int sql_row_cb(void *ud, int ncols, const char *const *names, const char *const *vals) {
     pull_ctx *pc = ud;
+    pc->row_hash = 0;
+    if (pc->sink->row_passed && !pc->incremental && pc->st->info.pure) {
+        /* Asked before anything else: a row passed over is neither converted
+         * nor mapped (it is counted read, as a row the sink dropped). */
+        pc->row_hash = source_row_hash(pc, ncols, names, vals);
+        if (pc->sink->row_passed(pc->sink->ud, pc->st->name, pc->row_hash)) {
+            pc->rows_seen++;
+            pc->nrows++;
+            if (pc->limit > 0 && pc->nrows >= pc->limit) pc->stop = 1;
+            return pc->stop;
+        }
+    }
     int bad = ad_convert_row(pc, ncols, vals);
     if (bad == CONVERT_NOMEM) {
         snprintf(pc->err, sizeof pc->err,

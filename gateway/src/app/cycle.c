@@ -27,6 +27,8 @@
 #include "conn/conn.h"
 #include "model/factset.h"
 #include "identity/resolve.h"
+#include "core/hash.h"
+#include "core/hashset.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "rules/rules.h"
@@ -97,6 +99,8 @@ typedef struct early_phase2 {
     int dropped;             /* the gate dropped them: phase 1 changed a fact */
     int have_reg;            /* reg is loaded (when the gated workers are let start) */
     long small_left;         /* phase-1 streams of kinds other than person not ended yet */
+    unsigned char **counted; /* per job, per planned stream: taken off small_left (at its end, or
+                                when it came clean while waiting for the writer) */
 } early_phase2;
 
 typedef struct phase_apply {
@@ -114,6 +118,11 @@ typedef struct phase_apply {
     int open;                /* its transaction is open */
     int index_suspended;     /* the persons' index is rebuilt before the commit */
     struct timespec t0;
+    /* the stream's rows passed over (app/pull.h), as its worker sent them */
+    uint64_t *passed;
+    size_t npassed, passed_cap;
+    uint64_t passed_token;
+    int passed_stands, passed_oom;
 } phase_apply;
 
 /* Whether job belongs to phase 2 (a gated job is the early phase 2). */
@@ -128,6 +137,9 @@ static void pa_begin(void *ud, size_t job, size_t stream) {
                         job_phase(pa, job), early ? &pa->early->ids : pa->ids, early ? &pa->early->cases : pa->cases,
                         &pa->seen[i][kind]);
     clock_gettime(CLOCK_MONOTONIC, &pa->t0);
+    pa->npassed = 0;
+    pa->passed_token = 0;
+    pa->passed_stands = pa->passed_oom = 0;
     pa->open = state_begin(pa->ctx->st) == 0;
     if (!pa->open) pa->p.failed = 1;
     /* A first load of persons: the persons' index is built once at the end
@@ -152,10 +164,69 @@ static void pa_seen(void *ud, size_t job, size_t stream, const uint64_t *ref_has
     ingest_seen(&pa->p, ref_hashes, n);
 }
 
+static void pa_passed(void *ud, size_t job, size_t stream, uint64_t token, int stands, const uint64_t *h, size_t n) {
+    phase_apply *pa = ud;
+    (void)job, (void)stream;
+    if (pa->p.failed || pa->passed_oom) return;
+    if ((pa->passed_stands || pa->npassed) && token != pa->passed_token) {
+        /* one token a stream: a worker that mixes them keeps nothing */
+        pa->passed_oom = 1;
+        return;
+    }
+    pa->passed_token = token;
+    if (stands) {
+        pa->passed_stands = 1;
+        return;
+    }
+    if (pa->npassed + n > pa->passed_cap) {
+        size_t ncap = pa->passed_cap ? pa->passed_cap : 65536;
+        while (ncap < pa->npassed + n) ncap *= 2;
+        uint64_t *na = realloc(pa->passed, ncap * sizeof *na);
+        if (!na) {
+            pa->passed_oom = 1;
+            return;
+        }
+        pa->passed = na;
+        pa->passed_cap = ncap;
+    }
+    memcpy(pa->passed + pa->npassed, h, n * sizeof *h);
+    pa->npassed += n;
+}
+
+/* Keeps the stream's rows passed over for the next cycle, in its
+ * transaction: replaced by what the worker sent, in its order (removed when
+ * it sent nothing, or what it sent was not one set), left when it said the
+ * stored set stands. 0, or -1 (the state store failed: logged). */
+static int passed_keep(phase_apply *pa, const char *source, const adapter_stream_info *si) {
+    if (pa->passed_stands && !pa->npassed && !pa->passed_oom) return 0;
+    size_t n = pa->passed_oom ? 0 : pa->npassed;
+    if (pa->passed_oom)
+        gg_warn(source, "stream %s: the rows passed over could not be kept; the next cycle maps every row", si->name);
+    return state_passed_store(pa->ctx->st, source, si->name, pa->passed_token, pa->passed, n);
+}
+
 static void pa_reject(void *ud, size_t job, size_t stream, const char *ref, const char *reason, const char *raw) {
     phase_apply *pa = ud;
     if (pa->p.failed) return;
     ingest_reject(&pa->p, adapter_stream(pa->jobs[job].ad, stream)->name, ref, reason, raw);
+}
+
+/* A small-side stream of phase 1 ended (or came clean): once per stream. */
+static void small_ended(phase_apply *pa, size_t job, size_t stream) {
+    early_phase2 *e = pa->early;
+    for (size_t j = 0; j < pa->jobs[job].nstreams; j++)
+        if (pa->jobs[job].streams[j] == stream && !e->counted[job][j]) {
+            e->counted[job][j] = 1;
+            e->small_left--;
+        }
+}
+
+/* pull_apply.arrived: a small-side stream that sent no FACT counts as ended
+ * for the early workers' start (pa_gate) before its frames are applied. */
+static void pa_arrived(void *ud, size_t job, size_t stream, int clean) {
+    phase_apply *pa = ud;
+    if (!pa->early || pa->jobs[job].gated || !clean) return;
+    if (adapter_stream(pa->jobs[job].ad, stream)->kind != FK_PERSON) small_ended(pa, job, stream);
 }
 
 static void pa_end(void *ud, size_t job, size_t stream, const pull_stream_end *e) {
@@ -177,13 +248,14 @@ static void pa_end(void *ud, size_t job, size_t stream, const pull_stream_end *e
     long rows = e->rows;
     int lookups = si->incremental && si->lookup && job_phase(pa, job);
     if (pa->jobs[job].gated) pa->early->reported = 1;
-    else if (pa->early && si->kind != FK_PERSON) pa->early->small_left--;
+    else if (pa->early && si->kind != FK_PERSON) small_ended(pa, job, stream);
     if (rc == 0 && !p->failed && lookups && lookup_mark_set(ctx, source, si->name, pa->cycle)) p->failed = 1;
     if (rc == 0 && !p->failed && e->watermark && state_watermark_set(ctx->st, source, si->name, e->watermark))
         p->failed = 1;
     if (rc == 0 && !p->failed && e->watermark)
         gg_debug(source, "stream %s: watermark advanced", si->name); /* its key may be an id: not logged */
     if (rc == 0 && !p->failed && pa->index_suspended && state_person_index_restore(ctx->st)) p->failed = 1;
+    if (rc == 0 && !p->failed && job_phase(pa, job) && passed_keep(pa, source, si)) p->failed = 1;
     pa->index_suspended = 0; /* rebuilt, or dropped no more: a rollback restores it */
     if (rc || p->failed) {
         /* A failed rollback is logged by the state store; SQLite has rolled
@@ -221,6 +293,9 @@ static void pa_end(void *ud, size_t job, size_t stream, const pull_stream_end *e
     gg_info(source, "stream %s (%s): %ld records, %ld kept, %ld not of interest, %ld rejected, %ld invalid ids, %.2fs",
             si->name, fact_kind_name(si->kind), rows + p->rejected, p->kept, p->skipped, p->rejected, p->invalid,
             secs);
+    if (e->passed)
+        gg_info(source, "stream %s: %ld of the rows not of interest passed over as read before, unmapped", si->name,
+                e->passed);
     if (p->unchanged)
         gg_debug(source, "stream %s: %ld kept facts unchanged, not rewritten (%ld found so by the worker)", si->name,
                  p->unchanged, p->by_worker);
@@ -248,7 +323,36 @@ static void job_free(pull_job *job) {
     free(job->wm_in);
     free(job->lookup_mark);
     for (int k = 0; k < FK__COUNT; k++) pull_known_free(&job->known[k]);
+    if (job->passed)
+        for (size_t k = 0; k < job->nstreams; k++) free(job->passed[k]);
+    free(job->passed);
+    free(job->npassed);
+    free(job->passed_salt);
+    free(job->passed_token);
     memset(job, 0, sizeof *job);
+}
+
+/* Rows passed over (app/pull.h): for each planned stream of a phase-2 job
+ * that may pass rows over (a full read mapped in C alone), the salt of its
+ * token (base: the configuration and the program; the adapter file; the
+ * source's and the stream's names) and the set stored for it. A stream whose
+ * adapter file cannot be hashed passes nothing over. */
+static void passed_plan(gg_ctx *ctx, pull_job *job, const char *source, const char *adapter_path, uint64_t base) {
+    uint64_t file_h;
+    if (!base || !adapter_path || gg_file_hash(adapter_path, &file_h)) return;
+    job->passed_salt = xcalloc(job->nstreams, sizeof *job->passed_salt);
+    job->passed_token = xcalloc(job->nstreams, sizeof *job->passed_token);
+    job->passed = xcalloc(job->nstreams, sizeof *job->passed);
+    job->npassed = xcalloc(job->nstreams, sizeof *job->npassed);
+    for (size_t j = 0; j < job->nstreams; j++) {
+        const adapter_stream_info *si = adapter_stream(job->ad, job->streams[j]);
+        if (!si->pure || si->incremental) continue;
+        uint64_t h = gg_hash64_update(base, &file_h, sizeof file_h);
+        h = gg_hash64_update(h, source, strlen(source) + 1);
+        h = gg_hash64_update(h, si->name, strlen(si->name) + 1);
+        job->passed_salt[j] = h ? h : 1;
+        (void)state_passed_load(ctx->st, source, si->name, &job->passed_token[j], &job->passed[j], &job->npassed[j]);
+    }
 }
 
 /* Pulls every stream of one phase from every loaded adapter (app/pull.c).
@@ -272,9 +376,13 @@ static int early_register(early_phase2 *e, gg_ctx *ctx) {
 
 /* The gate of the early phase 2 (pull_apply.gate). Before and during phase
  * 1: drops the early streams at the first fact changed; lets their workers
- * start once every phase-1 stream but the persons' has ended with none (the
- * small side's streams end first and most often bring the change, so a
- * changed cycle rarely pays for the register's load or the early reads).
+ * start once every phase-1 stream but the persons' has ended with none, or
+ * came with no FACT while waiting for the writer (pa_arrived; the small
+ * side's streams end first and most often bring the change, so a changed
+ * cycle rarely pays for the register's load or the early reads). The
+ * register may then be read inside the persons' stream's transaction: only
+ * when that has changed no fact so far (the counter, read in the same
+ * transaction), so it reads what is committed.
  * Once every phase-1 stream has ended: prunes phase 1 and applies the early
  * streams only when still no fact changed. */
 static int pa_gate(void *ud, int all_ended) {
@@ -323,6 +431,15 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
         return;
     }
     size_t nbuilt = 0, nwaves = 0;
+    /* Rows passed over (app/pull.h): the part of a stream's token that is the
+     * configuration file and the program; 0 when either cannot be read (no
+     * row is passed over then). */
+    uint64_t passed_base = 0;
+    if (phase_stream || early) {
+        uint64_t fh[2];
+        if (ctx->cfg->path && gg_file_hash(ctx->cfg->path, &fh[0]) == 0 && gg_file_hash("/proc/self/exe", &fh[1]) == 0)
+            passed_base = gg_hash64_update(GG_HASH64_SEED, fh, sizeof fh);
+    }
     /* The early phase 2 (phase 1 with `early`): its jobs are planned after
      * phase 1's, gated, with their own filter. */
     pull_filter flt2 = {0};
@@ -456,6 +573,7 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
                              (double)(k1.tv_sec - k0.tv_sec) + (double)(k1.tv_nsec - k0.tv_nsec) / 1e9);
                 }
             }
+            if (ph) passed_plan(ctx, job, src->name, paths[i][0][0] ? paths[i][0] : NULL, passed_base);
             built_src[nbuilt] = i;
             wave[nbuilt] = w;
             nbuilt++;
@@ -478,6 +596,8 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
 
     if (early) { /* the small side's streams the early workers wait for (pa_gate) */
         early->small_left = 0;
+        early->counted = xcalloc(njobs ? njobs : 1, sizeof *early->counted);
+        for (size_t j = 0; j < njobs; j++) early->counted[j] = xcalloc(jobs[j].nstreams + 1, 1);
         for (size_t j = 0; j < njobs; j++)
             for (size_t k = 0; k < jobs[j].nstreams && !jobs[j].gated; k++)
                 if (adapter_stream(jobs[j].ad, jobs[j].streams[k])->kind != FK_PERSON) early->small_left++;
@@ -487,6 +607,7 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
     phase_apply pa = {.ctx = ctx, .cycle = cycle, .phase_stream = phase_stream, .ids = ids, .cases = cases,
                       .early = early, .cs = cs, .ks = ks, .jobs = jobs, .src_of = src_of, .seen = seen};
     pull_apply ap = {.begin = pa_begin, .fact = pa_fact, .reject = pa_reject, .end = pa_end, .seen = pa_seen,
+                     .passed = pa_passed, .arrived = pa_arrived,
                      .gate = early ? pa_gate : NULL, .ud = &pa};
     size_t maxp = ctx->cfg->workers > 0 ? (size_t)ctx->cfg->workers : 4;
     char spool[4096], err[512];
@@ -494,6 +615,12 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
     if (pull_run(jobs, njobs, &flt, maxp, spool, 0, &ap, err, sizeof err))
         gg_error("cycle", "pulling phase %d failed: %s", phase_stream + 1, err);
     for (size_t j = 0; j < njobs; j++) job_free(&jobs[j]);
+    if (early && early->counted) {
+        for (size_t j = 0; j < njobs; j++) free(early->counted[j]);
+        free(early->counted);
+        early->counted = NULL;
+    }
+    free(pa.passed);
     free(jobs);
     free(built);
     free(src_of);

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "app/ingest.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "model/ident.h"
@@ -141,6 +142,139 @@ void pull_known_free(pull_known *k) {
     memset(k, 0, sizeof *k);
 }
 
+/* ---- rows passed over (pull.h) ---------------------------------------------- */
+
+/* Order-independent: the sum of the keys' hashes, and their count. */
+static void strmap_digest(const strmap *m, uint64_t out[2]) {
+    size_t it = 0;
+    const char *key;
+    int v;
+    out[0] = out[1] = 0;
+    if (!m) return;
+    while (strmap_next(m, &it, &key, &v)) {
+        out[0] += gg_hash64_update(GG_HASH64_SEED, key, strlen(key));
+        out[1]++;
+    }
+}
+
+uint64_t pull_filter_digest(const pull_filter *f) {
+    uint64_t parts[5];
+    strmap_digest(f->ids, parts);
+    strmap_digest(f->cases, parts + 2);
+    parts[4] = f->reg ? (uint64_t)f->reg->all : 2;
+    uint64_t h = gg_hash64_update(GG_HASH64_SEED, parts, sizeof parts);
+    if (f->reg) { /* sorted, distinct: the same register hashes the same */
+        h = gg_hash64_update(h, f->reg->ids.h, f->reg->ids.n * sizeof *f->reg->ids.h);
+        h = gg_hash64_update(h, f->reg->pairs.h, f->reg->pairs.n * sizeof *f->reg->pairs.h);
+    }
+    return h ? h : 1;
+}
+
+/* One stream's rows passed over, in the worker. */
+typedef struct passed_run {
+    int on;               /* the stream passes rows over (0 also once an allocation failed: nothing is sent) */
+    uint64_t token;
+    const uint64_t *old;  /* the row hashes stored under token, in the order the rows came; NULL: none */
+    size_t nold;
+    size_t next;          /* the stored hash the next row is compared with */
+    uint32_t *pos;        /* old's positions by hash (open addressing; UINT32_MAX empty), built at
+                             the first row out of order; NULL: not built */
+    size_t pos_mask;
+    int pos_failed;       /* no memory for it: rows out of order are mapped */
+    unsigned char *met;   /* a bit per position of old: met in this pull */
+    size_t nmet;
+    uint64_t *add;        /* row hashes of rows the filter dropped (malloc'd) */
+    size_t nadd, cap;
+    long passed;          /* rows passed over by their hash */
+} passed_run;
+
+static size_t passed_slot(uint64_t h, size_t mask) { return (size_t)(h ^ (h >> 29)) & mask; }
+
+/* The positions of old by hash (the first of equal hashes). -1: no memory. */
+static int passed_index(passed_run *p) {
+    if (p->nold >= UINT32_MAX) return -1;
+    size_t cap = 16;
+    while (cap < p->nold * 2) cap <<= 1;
+    p->pos = malloc(cap * sizeof *p->pos);
+    if (!p->pos) return -1;
+    memset(p->pos, 0xff, cap * sizeof *p->pos);
+    p->pos_mask = cap - 1;
+    for (size_t i = 0; i < p->nold; i++) {
+        size_t s = passed_slot(p->old[i], p->pos_mask);
+        while (p->pos[s] != UINT32_MAX && p->old[p->pos[s]] != p->old[i]) s = (s + 1) & p->pos_mask;
+        if (p->pos[s] == UINT32_MAX) p->pos[s] = (uint32_t)i;
+    }
+    return 0;
+}
+
+/* The position of h in old, or -1: the next stored hash first (a table
+ * read again comes in the same order), else the table of positions. */
+static long passed_find(passed_run *p, uint64_t h) {
+    if (p->next < p->nold && p->old[p->next] == h) return (long)p->next++;
+    if (!p->pos && !p->pos_failed && passed_index(p)) {
+        p->pos_failed = 1;
+        gg_warn("pull", "no memory to look up rows out of their stored order; such rows are mapped");
+    }
+    if (!p->pos) return -1;
+    for (size_t s = passed_slot(h, p->pos_mask); p->pos[s] != UINT32_MAX; s = (s + 1) & p->pos_mask)
+        if (p->old[p->pos[s]] == h) {
+            p->next = (size_t)p->pos[s] + 1; /* the rows after it likely follow it again */
+            return (long)p->pos[s];
+        }
+    return -1;
+}
+
+/* Notes a row the filter dropped; an allocation failure stops the noting
+ * (nothing is sent: the next cycle maps every row once). */
+static void passed_note(passed_run *p, uint64_t row_hash) {
+    if (!p->on || !row_hash) return;
+    if (p->nadd == p->cap) {
+        size_t ncap = p->cap ? p->cap * 2 : 4096;
+        uint64_t *na = realloc(p->add, ncap * sizeof *na);
+        if (!na) {
+            gg_warn("pull", "no memory to note the rows passed over (%zu so far); the next cycle maps them all",
+                    p->nadd);
+            free(p->add);
+            p->add = NULL;
+            p->nadd = p->cap = 0;
+            p->on = 0;
+            return;
+        }
+        p->add = na;
+        p->cap = ncap;
+    }
+    p->add[p->nadd++] = row_hash;
+}
+
+/* Sends the stream's set (PASSED frames): "stands" when this pull met
+ * exactly the stored set, else the stored hashes met (in their order) and
+ * then the rows added. */
+static int passed_send(ch_writer *w, uint32_t stream, const passed_run *p) {
+    if (!p->on) return 0;
+    if (p->old && p->nadd == 0 && p->nmet == p->nold) return ch_passed(w, stream, p->token, 1, NULL, 0);
+    if (p->old && p->nmet) {
+        uint64_t buf[1024];
+        size_t k = 0;
+        for (size_t i = 0; i < p->nold; i++) {
+            if (!(p->met[i >> 3] & (1u << (i & 7)))) continue;
+            buf[k++] = p->old[i];
+            if (k == sizeof buf / sizeof *buf) {
+                if (ch_passed(w, stream, p->token, 0, buf, k)) return -1;
+                k = 0;
+            }
+        }
+        if (k && ch_passed(w, stream, p->token, 0, buf, k)) return -1;
+    }
+    return p->nadd ? ch_passed(w, stream, p->token, 0, p->add, p->nadd) : 0;
+}
+
+static void passed_free(passed_run *p) {
+    free(p->met);
+    free(p->pos);
+    free(p->add);
+    memset(p, 0, sizeof *p);
+}
+
 /* ---- child ------------------------------------------------------------------ */
 
 typedef struct child_arg {
@@ -155,6 +289,7 @@ typedef struct child_sink {
     uint32_t stream;
     fact_kind kind;           /* the stream's */
     const pull_known *known;  /* what is stored of (source, kind); NULL: nothing */
+    passed_run *pass;         /* the stream's rows passed over */
     long skipped;
     long raw_built; /* raw JSON built (records sent, never one found unchanged) */
     int broken;   /* a channel write failed */
@@ -181,6 +316,7 @@ static int child_fact(void *ud, const char *stream, fact *f) {
         if (!keep && ist == ID_OK && c->flt->reg) keep = ingest_register_may_conflict(c->flt->reg, id18, f);
         if (!keep && (ist == ID_OK || ist == ID_EMPTY)) {
             c->skipped++;
+            passed_note(c->pass, adapter_row_hash(c->ad)); /* the same row is passed over next time */
             return 0;
         }
     }
@@ -234,6 +370,24 @@ static int child_fact(void *ud, const char *stream, fact *f) {
     return 0;
 }
 
+/* adapter_sink.row_passed: a row whose hash is in the stored set. */
+static int child_row_passed(void *ud, const char *stream, uint64_t row_hash) {
+    (void)stream;
+    child_sink *c = ud;
+    passed_run *p = c->pass;
+    if (!p->old) return 0;
+    long at = passed_find(p, row_hash);
+    if (at < 0) return 0;
+    unsigned char bit = (unsigned char)(1u << (at & 7));
+    if (!(p->met[at >> 3] & bit)) {
+        p->met[at >> 3] |= bit;
+        p->nmet++;
+    }
+    p->passed++;
+    c->skipped++;
+    return 1;
+}
+
 static int child_reject(void *ud, const char *stream, const char *ref, const char *reason, const char *raw) {
     (void)stream;
     child_sink *c = ud;
@@ -281,15 +435,31 @@ static int child_pull(ch_writer *w, void *ud, char *err, size_t errsz) {
     child_log_ud lu = {.w = w, .source = job->name};
     gg_log_set_sink(child_log, &lu);
     if (adapter_after_fork(job->ad, err, errsz)) return -1;
+    uint64_t filter_digest = 0; /* pull_filter_digest, once a stream needs it */
     for (size_t j = 0; j < job->nstreams; j++) {
         size_t k = job->streams[j];
         const adapter_stream_info *si = adapter_stream(job->ad, k);
         /* flushed at once, so that the core knows which stream a worker
          * that dies from here on leaves unfinished */
         if (ch_stream_begin(w, (uint32_t)k, si->name) || ch_flush(w)) goto broken;
+        /* Rows passed over: a full read of a stream mapped in C alone, in
+         * phase 2; the stored set counts when stored under this token. */
+        passed_run pr = {0};
+        if (job->passed_salt && job->passed_salt[j] && a->flt->phase_stream && si->pure && !si->incremental) {
+            if (!filter_digest) filter_digest = pull_filter_digest(a->flt);
+            uint64_t parts[2] = {job->passed_salt[j], filter_digest};
+            pr.token = gg_hash64_update(GG_HASH64_SEED, parts, sizeof parts);
+            pr.on = 1;
+            size_t nold = job->npassed[j];
+            if (nold && job->passed_token[j] == pr.token && (pr.met = calloc(nold / 8 + 1, 1)) != NULL) {
+                pr.old = job->passed[j];
+                pr.nold = nold;
+            }
+        }
         child_sink cs = {.w = w, .ad = job->ad, .flt = a->flt, .stream = (uint32_t)k, .kind = si->kind,
-                         .known = job->known[si->kind].n ? &job->known[si->kind] : NULL};
-        adapter_sink sink = {.on_fact = child_fact, .on_reject = child_reject, .ud = &cs, .borrows = 1};
+                         .known = job->known[si->kind].n ? &job->known[si->kind] : NULL, .pass = &pr};
+        adapter_sink sink = {.on_fact = child_fact, .on_reject = child_reject, .ud = &cs, .borrows = 1,
+                             .row_passed = pr.on ? child_row_passed : NULL};
         char e[1024] = "";
         long rows = 0, lids = 0, lrows = 0;
         char *wm_out = NULL;
@@ -297,12 +467,16 @@ static int child_pull(ch_writer *w, void *ud, char *err, size_t errsz) {
         /* A first pull (no watermark) read every row: no lookup is owed. */
         if (rc == 0 && !cs.broken && job->lookup_mark[j] >= 0 && job->wm_in[j])
             rc = run_lookups(job->ad, k, &sink, a->flt->new_ids, job->lookup_mark[j], &lids, &lrows, e, sizeof e);
+        if (!cs.broken && rc == 0 && passed_send(w, (uint32_t)k, &pr)) cs.broken = 1;
+        long npassed = pr.passed;
+        passed_free(&pr);
         if (cs.broken) {
             free(wm_out);
             goto broken;
         }
         ch_stream_stats st = {.skipped = (uint64_t)cs.skipped, .lookup_ids = (uint64_t)lids,
-                              .lookup_rows = (uint64_t)lrows, .raw_built = (uint64_t)cs.raw_built};
+                              .lookup_rows = (uint64_t)lrows, .raw_built = (uint64_t)cs.raw_built,
+                              .passed = (uint64_t)npassed};
         int wr = ch_stream_end_ex(w, (uint32_t)k, (uint64_t)(rows < 0 ? 0 : rows), rc ? NULL : wm_out, &st,
                                   rc ? (e[0] ? e : "the stream failed") : NULL);
         free(wm_out);
@@ -331,6 +505,7 @@ typedef struct job_state {
     worker_result res;
     unsigned char *ended;   /* per planned stream: end was reported */
     long cur;               /* planned index of the stream being applied, or -1 */
+    int queued_fact;        /* a FACT of the stream being queued was queued */
     int lone_begin;         /* the queue holds only a STREAM_BEGIN: the stream takes
                              * the writer with its first data frame (or its end), so
                              * a stream stalled before sending anything (a query
@@ -408,11 +583,16 @@ static void apply(run *R, size_t i, ch_frame *fr) {
         if (s->cur >= 0 && !s->ended[s->cur] && R->ap->seen)
             R->ap->seen(R->ap->ud, i, fr->stream, fr->seen, (size_t)fr->count);
         break;
+    case CH_PASSED:
+        if (s->cur >= 0 && !s->ended[s->cur] && R->ap->passed)
+            R->ap->passed(R->ap->ud, i, fr->stream, fr->token, fr->stands, fr->seen, (size_t)fr->count);
+        break;
     case CH_STREAM_END: {
         pull_stream_end e = {.begun = 1, .ok = !fr->failed, .error = fr->failed ? fr->text : NULL,
                              .rows = (long)fr->count, .watermark = fr->watermark,
                              .skipped = (long)fr->stats.skipped, .lookup_ids = (long)fr->stats.lookup_ids,
-                             .lookup_rows = (long)fr->stats.lookup_rows, .raw_built = (long)fr->stats.raw_built};
+                             .lookup_rows = (long)fr->stats.lookup_rows, .raw_built = (long)fr->stats.raw_built,
+                             .passed = (long)fr->stats.passed};
         end_stream(R, i, s->cur, &e);
         s->cur = -1;
         R->owner = -1;
@@ -590,6 +770,18 @@ static void gate_check(run *R) {
     drain(R); /* the gated frames, when applied */
 }
 
+/* A queued stream's end came: the consumer hears of it, and the gate, while
+ * it waits, is asked again (the stream may have been the last it waited for). */
+static void queued_end(run *R, size_t i, const ch_frame *fr) {
+    if (!R->ap->arrived || planned_index(&R->jobs[i], fr->stream) < 0) return;
+    R->ap->arrived(R->ap->ud, i, fr->stream, !fr->failed && !R->js[i].queued_fact);
+    if (R->gate == -1 && R->gated_hold && R->ap->gate) {
+        int g = R->ap->gate(R->ap->ud, 0);
+        if (g == 0) gate_discard(R);
+        else if (g == 2) R->gated_hold = 0;
+    }
+}
+
 static int on_frame(void *ud, size_t i, ch_frame *fr) {
     run *R = ud;
     job_state *s = &R->js[i];
@@ -616,6 +808,9 @@ static int on_frame(void *ud, size_t i, ch_frame *fr) {
             return 1;
         }
         s->lone_begin = was_empty && fr->type == CH_STREAM_BEGIN;
+        if (fr->type == CH_STREAM_BEGIN) s->queued_fact = 0;
+        else if (fr->type == CH_FACT) s->queued_fact = 1;
+        else if (fr->type == CH_STREAM_END && !R->jobs[i].gated) queued_end(R, i, fr);
     }
     drain(R);
     return 0;

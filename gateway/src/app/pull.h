@@ -24,7 +24,28 @@
  * stored, with a valid or no id, and that the core keeps for certain, sends
  * only its ref hash (a SEEN frame); the consumer's `seen` notes it kept and
  * unchanged. Every other row travels as a FACT, with its name folded by the
- * worker. */
+ * worker.
+ *
+ * Rows of no interest are passed over by their row hash: a worker pulling a
+ * payment or income stream (a full read of an SQL/ODBC stream mapped in C
+ * alone) notes the row hash (adapter_row_hash, the values as the source sent
+ * them) of every row it drops as of no interest with a valid or no id and
+ * agreeing with the register, and sends these hashes at the stream's end
+ * (PASSED frames) with a token: the hash of everything that decision reads
+ * besides the row (the subjects of interest, the register's names, the
+ * configuration file, the adapter file, the program; pull_job.passed_salt and
+ * pull_filter_digest). The core stores them per stream (state_passed_store).
+ * The next cycle's worker, when its token is the stored one, passes a row
+ * whose hash is in the stored set over without converting or mapping it: the
+ * same bytes under the same inputs reach the same decision. The set is kept
+ * in the order the rows came (a table read again comes in the same order), so
+ * the worker compares each row with the next stored hash, and looks a row up
+ * (a table of positions, built at the first row out of order) only when that
+ * differs. The day is not in
+ * the token: every test of the day a row can pass (a date or month no later
+ * than a year from today, an id's birth date not after today) stays passed on
+ * later days. A worker that finds exactly the stored set again says so in
+ * one frame instead of sending it. */
 #ifndef GG_PULL_H
 #define GG_PULL_H
 
@@ -49,6 +70,7 @@ typedef struct pull_stream_end {
     long skipped;           /* rows the worker dropped as not of interest */
     long lookup_ids, lookup_rows;
     long raw_built;         /* records whose raw JSON the worker built (it sent them) */
+    long passed;            /* of the skipped: passed over by their row hash */
 } pull_stream_end;
 
 /* The consumer: called in the parent, one stream at a time. */
@@ -59,6 +81,10 @@ typedef struct pull_apply {
     void (*end)(void *ud, size_t job, size_t stream, const pull_stream_end *e);
     /* kept records the worker found stored unchanged: their ref hashes */
     void (*seen)(void *ud, size_t job, size_t stream, const uint64_t *ref_hashes, size_t n);
+    /* rows passed over as of no interest: their row hashes under token (n
+     * of them, in parts), or stands = 1: the set stored under token stands;
+     * given before the stream's end. NULL: ignored */
+    void (*passed)(void *ud, size_t job, size_t stream, uint64_t token, int stands, const uint64_t *h, size_t n);
     /* Gated jobs (pull_job.gated): their workers start when the gate says so,
      * and their frames wait until every stream of the other jobs has ended.
      * gate(ud, 0) is asked before the run and after each of those streams'
@@ -69,6 +95,12 @@ typedef struct pull_apply {
      * started, their frames dropped, and none of their streams is reported
      * (the caller pulls them again). NULL: applied. */
     int (*gate)(void *ud, int all_ended);
+    /* Optional: the end of a stream of a job not gated came while its frames
+     * wait for the writer (applied later, through end). clean: the stream
+     * sent no FACT frame and did not fail, so it will change no fact. The
+     * gate, while it waits, is asked again after it (gate(ud, 0)), which may
+     * then be inside another stream's transaction. */
+    void (*arrived)(void *ud, size_t job, size_t stream, int clean);
     void *ud;
 } pull_apply;
 
@@ -110,6 +142,11 @@ typedef struct pull_filter {
     name_normalizer *nn;          /* folds the names of the facts sent (the core's, inherited); NULL: trimmed */
 } pull_filter;
 
+/* The hash of what a phase-2 filter decides by: the subjects of interest
+ * (ids and cases, in any order) and the register's names; never 0. The
+ * worker computes it (pull.h, rows passed over). */
+uint64_t pull_filter_digest(const pull_filter *f);
+
 /* One worker: streams of one source (every stream of a kind it pulls, in the
  * adapter's order). Arrays are parallel, nstreams long; owned by the caller.
  * name is the source's (several jobs may share it, and the adapter). */
@@ -126,6 +163,13 @@ typedef struct pull_job {
                                      the worker's copy is its own, so a kind must not span two jobs */
     const pull_filter *flt;       /* this job's filter, or NULL: pull_run's */
     int gated;                    /* applied only once pull_apply.gate says so */
+    /* Rows passed over (above), per planned stream: the salt of its token
+     * (0: the stream passes nothing over), and the row hashes stored under
+     * passed_token (passed[j], npassed[j] of them, in the order the rows came;
+     * NULL: none). All owned by the job. */
+    uint64_t *passed_salt, *passed_token;
+    uint64_t **passed;
+    size_t *npassed;
 } pull_job;
 
 /* Runs every job (at most max_parallel at once; 0 = all). mem_bound: bytes

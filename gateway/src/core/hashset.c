@@ -46,6 +46,9 @@ static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n) {
 
 size_t hashset_sort_unique(uint64_t *a, size_t n) {
     if (n < 2) return n;
+    size_t asc = 1;
+    while (asc < n && a[asc - 1] < a[asc]) asc++;
+    if (asc == n) return n; /* sorted and distinct already (a set read back) */
     uint64_t *tmp = n >= 4096 ? malloc(n * sizeof *tmp) : NULL;
     if (tmp) {
         radix_sort(a, tmp, n);

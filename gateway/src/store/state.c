@@ -33,11 +33,12 @@
 #include <unistd.h>
 
 /* The schema version this build writes and understands. */
-#define STATE_SCHEMA_VERSION 8 /* 2: facts.name_norm; 3: marks; 4: quarantine.kind; 5: audit;
+#define STATE_SCHEMA_VERSION 9 /* 2: facts.name_norm; 3: marks; 4: quarantine.kind; 5: audit;
                                   6: facts.content_hash, dq, name_hash;
                                   7: facts.fields (binary, model/factcodec.h) for
                                      fields_json, key (kind, source, ref), no facts_kind;
-                                  8: interest (the stored subjects of interest) */
+                                  8: interest (the stored subjects of interest);
+                                  9: passed (rows passed over, app/pull.h) */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -87,6 +88,16 @@ static const char *const schema_sql =
     " kind INTEGER NOT NULL,"
     " key TEXT NOT NULL,"
     " PRIMARY KEY(kind, key)) WITHOUT ROWID;"
+    /* Schema 9: per payment or income stream, the row hashes of the rows its
+     * last pull passed over as of no interest, under the token of what that
+     * decision read (state_passed_store). A new table, created as is. */
+    "CREATE TABLE IF NOT EXISTS passed("
+    " source TEXT NOT NULL,"
+    " stream TEXT NOT NULL,"
+    " token BIGINT NOT NULL,"
+    " n INTEGER NOT NULL,"
+    " hashes BLOB NOT NULL,"
+    " PRIMARY KEY(source, stream));"
     FACTS_TABLE_SQL("facts")
     "CREATE INDEX IF NOT EXISTS facts_dq ON facts(dq) WHERE dq IS NOT NULL;"
     FACTS_PERSON_NAMES_SQL /* covering: kind too */

@@ -32,6 +32,7 @@ const char *ch_frame_type_name(int type) {
     case CH_ERROR: return "ERROR";
     case CH_DONE: return "DONE";
     case CH_SEEN: return "SEEN";
+    case CH_PASSED: return "PASSED";
     default: return "?";
     }
 }
@@ -294,7 +295,7 @@ int ch_stream_end_ex(ch_writer *w, uint32_t stream, uint64_t nrows, const char *
     size_t s = frame_begin(w, CH_STREAM_END);
     ob_varint(&w->b, stream);
     ob_varint(&w->b, nrows);
-    ob_u8(&w->b, (watermark ? 1u : 0u) | (failure ? 2u : 0u) | (st ? 4u | 8u : 0u));
+    ob_u8(&w->b, (watermark ? 1u : 0u) | (failure ? 2u : 0u) | (st ? 4u | 8u | 16u : 0u));
     if (watermark) ob_str(&w->b, watermark);
     if (failure) ob_str(&w->b, failure);
     if (st) {
@@ -302,6 +303,7 @@ int ch_stream_end_ex(ch_writer *w, uint32_t stream, uint64_t nrows, const char *
         ob_varint(&w->b, st->lookup_ids);
         ob_varint(&w->b, st->lookup_rows);
         ob_varint(&w->b, st->raw_built);
+        ob_varint(&w->b, st->passed);
     }
     return frame_end(w, s, "STREAM_END");
 }
@@ -338,6 +340,33 @@ static int seen_out(ch_writer *w) {
         ob_put(&w->b, le, 8);
     }
     return frame_end(w, s, "SEEN");
+}
+
+static void ob_u64le(obuf *b, uint64_t v) {
+    unsigned char le[8];
+    for (int k = 0; k < 8; k++) le[k] = (unsigned char)(v >> (8 * k));
+    ob_put(b, le, 8);
+}
+
+/* PASSED: v stream, u64 token (little endian), u8 flags (1: stands),
+ * v count, count x u64. */
+int ch_passed(ch_writer *w, uint32_t stream, uint64_t token, int stands, const uint64_t *h, size_t n) {
+    if (w->nseen && seen_out(w)) return -1; /* the batch goes first: it stays in its stream */
+    if (stands) n = 0;
+    size_t at = 0;
+    do {
+        size_t k = n - at < CH_SEEN_BATCH ? n - at : CH_SEEN_BATCH;
+        if (!stands && k == 0) break;
+        size_t s = frame_begin(w, CH_PASSED);
+        ob_varint(&w->b, stream);
+        ob_u64le(&w->b, token);
+        ob_u8(&w->b, stands ? 1u : 0u);
+        ob_varint(&w->b, k);
+        for (size_t i = 0; i < k; i++) ob_u64le(&w->b, h[at + i]);
+        if (frame_end(w, s, "PASSED")) return -1;
+        at += k;
+    } while (at < n);
+    return 0;
 }
 
 int ch_seen(ch_writer *w, uint32_t stream, uint64_t ref_hash) {
@@ -450,6 +479,22 @@ static inline int get_varint(cur *c, uint64_t *v, const char *what) {
         }
     }
     return cerr(c, "varint longer than 10 bytes (%s)", what);
+}
+
+/* count u64 (little endian) into the reader's scratch (malloc'd, so aligned;
+ * room: the payload); *out points at them. */
+static int get_u64s(cur *c, uint64_t count, const uint64_t **out, const char *what) {
+    if (count > (c->n - c->pos) / 8)
+        return cerr(c, "%llu %s need %llu bytes, %zu are left", (unsigned long long)count, what,
+                    (unsigned long long)count * 8, c->n - c->pos);
+    uint64_t *dst = (uint64_t *)(void *)c->scratch;
+    for (uint64_t k = 0; k < count; k++, c->pos += 8) {
+        uint64_t x = 0;
+        for (int b = 7; b >= 0; b--) x = (x << 8) | c->p[c->pos + (size_t)b];
+        dst[k] = x;
+    }
+    *out = dst;
+    return 0;
 }
 
 static int get_u32(cur *c, uint32_t *v, const char *what) {
@@ -677,7 +722,7 @@ int ch_reader_next(ch_reader *r, ch_frame *out, char *err, size_t errsz) {
     unsigned type = h[4];
     const unsigned char *p = h + CH_HDR;
     size_t n = flen - 1;
-    if (type < CH_FACT || type > CH_SEEN)
+    if (type < CH_FACT || type > CH_PASSED)
         return rdead(r, err, errsz, "frame at byte %llu: unknown frame type %u", (unsigned long long)at, type);
     if (r->done)
         return rdead(r, err, errsz, "frame at byte %llu: %s after DONE", (unsigned long long)at,
@@ -717,8 +762,8 @@ int ch_reader_next(ch_reader *r, ch_frame *out, char *err, size_t errsz) {
     case CH_STREAM_END:
         rc = get_u32(&c, &out->stream, "stream id") || get_varint(&c, &out->count, "row count") ||
              get_u8(&c, &u, "flags");
-        if (!rc && u > 15) rc = cerr(&c, "unknown flag bits 0x%02x", u);
-        if (!rc && (u & 8) && !(u & 4)) rc = cerr(&c, "raw-built count without the stats");
+        if (!rc && u > 31) rc = cerr(&c, "unknown flag bits 0x%02x", u);
+        if (!rc && (u & 24) && !(u & 4)) rc = cerr(&c, "raw-built or passed count without the stats");
         if (!rc && (u & 1)) rc = get_str(&c, &out->watermark, NULL, "watermark");
         if (!rc && (u & 2)) {
             out->failed = 1;
@@ -731,6 +776,8 @@ int ch_reader_next(ch_reader *r, ch_frame *out, char *err, size_t errsz) {
                  get_varint(&c, &out->stats.lookup_rows, "lookup row count");
         }
         if (!rc && (u & 8)) rc = get_varint(&c, &out->stats.raw_built, "raw-built count");
+        if (!rc && (u & 16)) rc = get_varint(&c, &out->stats.passed, "passed count");
+        if (!rc && out->stats.passed > out->stats.skipped) rc = cerr(&c, "more rows passed over than skipped");
         break;
     case CH_ERROR:
         rc = get_u8(&c, &u, "code");
@@ -750,20 +797,20 @@ int ch_reader_next(ch_reader *r, ch_frame *out, char *err, size_t errsz) {
     case CH_SEEN:
         rc = get_u32(&c, &out->stream, "stream id") || get_varint(&c, &out->count, "ref hash count");
         if (!rc && out->count == 0) rc = cerr(&c, "no ref hashes");
-        if (!rc && out->count > (c.n - c.pos) / 8)
-            rc = cerr(&c, "%llu ref hashes need %llu bytes, %zu are left", (unsigned long long)out->count,
-                      (unsigned long long)out->count * 8, c.n - c.pos);
-        if (!rc) {
-            /* into the scratch area (malloc'd, so aligned; room: the payload) */
-            uint64_t *dst = (uint64_t *)(void *)r->scratch;
-            for (uint64_t k = 0; k < out->count; k++, c.pos += 8) {
-                uint64_t x = 0;
-                for (int b = 7; b >= 0; b--) x = (x << 8) | c.p[c.pos + (size_t)b];
-                dst[k] = x;
-            }
-            out->seen = dst;
-        }
+        if (!rc) rc = get_u64s(&c, out->count, &out->seen, "ref hashes");
         break;
+    case CH_PASSED: {
+        const uint64_t *tok = NULL;
+        rc = get_u32(&c, &out->stream, "stream id") || get_u64s(&c, 1, &tok, "token") ||
+             get_u8(&c, &u, "flags") || get_varint(&c, &out->count, "row hash count");
+        if (!rc) out->token = tok[0];
+        if (!rc && u > 1) rc = cerr(&c, "unknown flag bits 0x%02x", u);
+        out->stands = !rc && u == 1;
+        if (!rc && out->stands && out->count) rc = cerr(&c, "a standing set with row hashes");
+        if (!rc && !out->stands && out->count == 0) rc = cerr(&c, "no row hashes");
+        if (!rc) rc = get_u64s(&c, out->count, &out->seen, "row hashes");
+        break;
+    }
     }
     if (!rc && c.pos != n) rc = cerr(&c, "%zu trailing bytes", n - c.pos);
     if (rc) return rdead(r, err, errsz, "frame at byte %llu: %s", (unsigned long long)at, cmsg);
@@ -773,6 +820,7 @@ int ch_reader_next(ch_reader *r, ch_frame *out, char *err, size_t errsz) {
     case CH_FACT:
     case CH_REJECT:
     case CH_SEEN:
+    case CH_PASSED:
         if (r->open != (long)out->stream) {
             if (type == CH_FACT) fact_clear(&r->fact);
             return rdead(r, err, errsz, "frame at byte %llu: %s for stream %u outside its STREAM_BEGIN/END",
@@ -780,7 +828,7 @@ int ch_reader_next(ch_reader *r, ch_frame *out, char *err, size_t errsz) {
         }
         if (type == CH_FACT) r->nfacts++;
         else if (type == CH_REJECT) r->nrejects++;
-        else r->nseen += out->count;
+        else if (type == CH_SEEN) r->nseen += out->count;
         break;
     case CH_STREAM_BEGIN:
         if (r->open >= 0)
