@@ -931,6 +931,10 @@ static void prune_facts(gg_ctx *ctx, int phase_stream, kind_status (*ks)[FK__COU
             long gone = 0;
             seen_set *ss = &seen[i][k];
             seen_sort(ss);
+            /* Every hash seen is a stored fact's (one kept, or found stored by
+             * its worker): as many distinct hashes as stored facts leave none
+             * unseen, and the facts need not be read (an unchanged night). */
+            if (ss->n > 0 && state_fact_count_source(ctx->st, source, k) == (long)ss->n) continue;
             if (state_facts_prune_unseen(ctx->st, source, k, ss->h, ss->n, &gone) == 0 && gone > 0)
                 gg_info(source, "%ld %s facts no longer in the source (or no longer of interest) were removed", gone,
                         fact_kind_name((fact_kind)k));

@@ -195,7 +195,7 @@ int ingest_reject(void *ud, const char *stream, const char *ref, const char *rea
 void ingest_stream_begin(ingest_stream *p, gg_ctx *ctx, adapter *ad, const char *source, fact_kind kind,
                          long cycle, int phase_stream, strmap *interest_ids, strmap *interest_cases, seen_set *seen) {
     memset(p, 0, sizeof *p);
-    p->fresh = state_fact_count_source(ctx->st, source, kind) == 0; /* the first read of a source */
+    p->fresh = state_fact_any_source(ctx->st, source, kind) == 0; /* the first read of a source */
     p->ctx = ctx;
     p->ad = ad;
     p->source = source;

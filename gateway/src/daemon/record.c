@@ -60,8 +60,8 @@ static void counts_add(counts *cs, const char *a, const char *b, long n) {
     c->n = n;
 }
 
-static int count_alert(void *ud, const alert *a) {
-    counts_add(ud, rule_name(a->rule), a->status, 1);
+static int count_alert(void *ud, const char *rule, const char *status, long n) {
+    counts_add(ud, rule ? rule : "", status ? status : "", n);
     return 0;
 }
 
@@ -170,7 +170,7 @@ void record_cycle(gg_metrics *m, gg_health *h, gg_ctx *ctx, const cycle_stats *c
     /* Snapshots from the state store. */
     counts *al = xcalloc(1, sizeof *al);
     outbox_counts *oc = xcalloc(1, sizeof *oc);
-    int al_ok = state_alerts_each(ctx->st, NULL, NULL, count_alert, al) == 0;
+    int al_ok = state_alert_counts_each(ctx->st, count_alert, al) == 0;
     int oc_ok = state_outbox_each(ctx->st, NULL, count_outbox, oc) == 0;
     metrics_lock(m);
     if (al_ok) {

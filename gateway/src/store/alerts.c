@@ -537,3 +537,15 @@ int state_alerts_overdue(state *st, long long pushed_before, int (*fn)(void *ud,
     free_ids(ids, n);
     return rc;
 }
+
+int state_alert_counts_each(state *st, int (*fn)(void *ud, const char *rule, const char *status, long n), void *ud) {
+    sqlite3_stmt *s;
+    if (st_prepare(st, "alert counts", "SELECT rule, status, COUNT(*) FROM alerts GROUP BY rule, status", &s))
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        if (fn(ud, st_col_text(s, 0), st_col_text(s, 1), (long)sqlite3_column_int64(s, 2))) break;
+    int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : st_db_fail(st, "alert counts");
+    sqlite3_finalize(s);
+    return ret;
+}

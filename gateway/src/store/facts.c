@@ -581,6 +581,19 @@ long state_fact_count_source(state *st, const char *source, int k) {
     return n;
 }
 
+int state_fact_any_source(state *st, const char *source, int k) {
+    sqlite3_stmt *s;
+    if (st_prepare(st, "fact any", "SELECT 1 FROM facts WHERE source = ?1 AND kind = ?2 LIMIT 1", &s)) return -1;
+    int rc = -1;
+    if (st_bind_text(s, 1, source) == SQLITE_OK && st_bind_text(s, 2, fact_kind_name((fact_kind)k)) == SQLITE_OK) {
+        int step = sqlite3_step(s);
+        rc = step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : -1;
+    }
+    if (rc < 0) st_db_fail(st, "fact any");
+    sqlite3_finalize(s);
+    return rc;
+}
+
 /* ---- first loads of persons ------------------------------------------------- */
 
 /* Inside the stream's transaction, so a rollback (or a crash) leaves the
@@ -592,6 +605,7 @@ long state_fact_count_source(state *st, const char *source, int k) {
 int state_person_index_suspend(state *st) {
     if (st_exec_sql(st, "person index suspend",
                     "DROP INDEX IF EXISTS facts_person_names;"
+                    "DROP INDEX IF EXISTS facts_hash;"
                     "DROP TRIGGER IF EXISTS temp.facts_changed_ins;"
                     "DROP TRIGGER IF EXISTS temp.facts_changed_upd;"))
         return -1;
@@ -601,7 +615,7 @@ int state_person_index_suspend(state *st) {
 }
 
 int state_person_index_restore(state *st) {
-    if (st_exec_sql(st, "person index rebuild", FACTS_PERSON_NAMES_SQL)) return -1;
+    if (st_exec_sql(st, "person index rebuild", FACTS_PERSON_NAMES_SQL FACTS_HASH_INDEX_SQL)) return -1;
     if (!st->changes_suspended) return 0;
     sqlite3_stmt *s;
     if (st_prepare(st, "fact change counter", "UPDATE temp.fact_changes SET n = n + ?1", &s)) return -1;

@@ -38,7 +38,7 @@
                                   7: facts.fields (binary, model/factcodec.h) for
                                      fields_json, key (kind, source, ref), no facts_kind;
                                   8: interest (the stored subjects of interest);
-                                  9: passed (rows passed over, app/pull.h) */
+                                  9: passed (rows passed over, app/pull.h), facts_hash */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -101,6 +101,7 @@ static const char *const schema_sql =
     FACTS_TABLE_SQL("facts")
     "CREATE INDEX IF NOT EXISTS facts_dq ON facts(dq) WHERE dq IS NOT NULL;"
     FACTS_PERSON_NAMES_SQL /* covering: kind too */
+    FACTS_HASH_INDEX_SQL
     "CREATE INDEX IF NOT EXISTS facts_case_key ON facts(case_key) WHERE case_key IS NOT NULL;"
     "CREATE TABLE IF NOT EXISTS quarantine("
     " id INTEGER PRIMARY KEY,"

@@ -152,6 +152,8 @@ int state_interest_new_each(state *st, long since_cycle,
                             void *ud);
 /* Facts of one source and kind stored for one source and kind. */
 long state_fact_count_source(state *st, const char *source, int k);
+/* 1 when a fact of (source, kind) is stored, 0 when none, -1 on error. */
+int state_fact_any_source(state *st, const char *source, int k);
 /* Full-refresh semantics: after every stream of (source, kind) was read
  * completely in cycle C, facts not seen since (last_cycle < C) are gone from
  * the source (deleted rows, rows no longer of interest) and are removed. */
@@ -214,6 +216,9 @@ int state_alert_get(state *st, const char *id, alert *out);
 int state_alerts_each(state *st, const char *rule, const char *status,
                       int (*fn)(void *ud, const alert *a), void *ud);
 int state_alert_set_status(state *st, const char *id, const char *status, const char *note);
+/* The number of alerts of each (rule name, status), for the metrics: counted
+ * by SQLite, no alert loaded. */
+int state_alert_counts_each(state *st, int (*fn)(void *ud, const char *rule, const char *status, long n), void *ud);
 
 /* Open alerts (new, pushed, overdue), by id. fn returning nonzero stops. */
 int state_alerts_open_each(state *st, int (*fn)(void *ud, const char *id), void *ud);
