@@ -336,10 +336,10 @@ static void test_seen_round_trip(void **state) {
     sink_close(&s);
 }
 
-/* PASSED: row hashes in frames of CH_SEEN_BATCH, after a pending SEEN batch
+/* MEMO: words in frames of CH_SEEN_BATCH, after a pending SEEN batch
  * (so inside their stream), the token in each; "stands" alone; the passed
  * count in STREAM_END's stats. */
-static void test_passed_round_trip(void **state) {
+static void test_memo_round_trip(void **state) {
     (void)state;
     sink s;
     sink_open(&s);
@@ -349,12 +349,12 @@ static void test_passed_round_trip(void **state) {
     for (size_t i = 0; i < N; i++) h[i] = 0x9e3779b97f4a7c15ULL * (i + 1);
     assert_int_equal(ch_stream_begin(s.w, 1, "pension"), 0);
     assert_int_equal(ch_seen(s.w, 1, 42), 0);
-    assert_int_equal(ch_passed(s.w, 1, 0xfeedULL, 0, h, N), 0);
-    assert_int_equal(ch_passed(s.w, 1, 0xfeedULL, 0, h, 0), 0); /* nothing: no frame */
+    assert_int_equal(ch_memo(s.w, 1, 0xfeedULL, 0, h, N), 0);
+    assert_int_equal(ch_memo(s.w, 1, 0xfeedULL, 0, h, 0), 0); /* nothing: no frame */
     ch_stream_stats st = {.skipped = N + 5, .passed = N};
     assert_int_equal(ch_stream_end_ex(s.w, 1, N + 6, NULL, &st, NULL), 0);
     assert_int_equal(ch_stream_begin(s.w, 2, "contributions"), 0);
-    assert_int_equal(ch_passed(s.w, 2, 0xbeefULL, 1, NULL, 0), 0);
+    assert_int_equal(ch_memo(s.w, 2, 0xbeefULL, 1, NULL, 0), 0);
     assert_int_equal(ch_stream_end(s.w, 2, 0, NULL), 0);
     assert_int_equal(ch_done(s.w), 0);
     size_t n;
@@ -367,14 +367,14 @@ static void test_passed_round_trip(void **state) {
     uint64_t got = 0, bad = 0;
     while (ch_reader_next(r, &fr, err, sizeof err) == 1 && nt < 16) {
         types[nt++] = fr.type;
-        if (fr.type == CH_PASSED && fr.stream == 1) {
+        if (fr.type == CH_MEMO && fr.stream == 1) {
             assert_int_equal(fr.token, 0xfeedULL);
             assert_false(fr.stands);
             assert_true(fr.count <= CH_SEEN_BATCH);
             for (uint64_t k = 0; k < fr.count; k++, got++)
                 if (fr.seen[k] != h[got]) bad++;
         }
-        if (fr.type == CH_PASSED && fr.stream == 2) {
+        if (fr.type == CH_MEMO && fr.stream == 2) {
             assert_int_equal(fr.token, 0xbeefULL);
             assert_int_equal(fr.count, 0);
             stands += fr.stands;
@@ -389,8 +389,8 @@ static void test_passed_round_trip(void **state) {
     assert_int_equal(bad, 0);
     assert_int_equal(stands, 1);
     assert_int_equal(ch_reader_seen(r), 1); /* SEEN counts ref hashes only */
-    int want[] = {CH_STREAM_BEGIN, CH_SEEN, CH_PASSED, CH_PASSED, CH_PASSED, CH_STREAM_END,
-                  CH_STREAM_BEGIN, CH_PASSED, CH_STREAM_END, CH_DONE};
+    int want[] = {CH_STREAM_BEGIN, CH_SEEN, CH_MEMO, CH_MEMO, CH_MEMO, CH_STREAM_END,
+                  CH_STREAM_BEGIN, CH_MEMO, CH_STREAM_END, CH_DONE};
     assert_int_equal(nt, 10);
     for (int i = 0; i < nt; i++) assert_int_equal(types[i], want[i]);
     ch_reader_free(r);
@@ -574,9 +574,9 @@ static void test_corrupt_frames(void **state) {
          "raw-built or passed count without the stats");
     CASE((bb_var(&p, 0), bb_var(&p, 1), bb_u8(&p, 16), bb_var(&p, 3), bb_frame(&x, CH_STREAM_END, &p)), 0,
          "raw-built or passed count without the stats");
-    CASE((begin0(&x), bb_var(&p, 0), bb_var(&p, 9), bb_u8(&p, 4 | 8 | 16), bb_var(&p, 2), bb_var(&p, 0), bb_var(&p, 0),
+    CASE((begin0(&x), bb_var(&p, 0), bb_var(&p, 2), bb_u8(&p, 4 | 8 | 16), bb_var(&p, 9), bb_var(&p, 0), bb_var(&p, 0),
           bb_var(&p, 0), bb_var(&p, 3), bb_frame(&x, CH_STREAM_END, &p)),
-         1, "more rows passed over than skipped");
+         1, "more rows taken by their hash than read");
     /* the raw hash: 8 bytes, never 0 */
     {
         bb q = {0};
@@ -610,23 +610,23 @@ static void test_corrupt_frames(void **state) {
          1, "4 trailing bytes");
     CASE((begin0(&x), bb_var(&p, 0), bb_var(&p, 0), bb_frame(&x, CH_SEEN, &p)), 1, "no ref hashes");
     CASE((begin0(&x), bb_var(&p, 0), bb_frame(&x, CH_SEEN, &p)), 1, "truncated varint (ref hash count)");
-    /* PASSED: inside its stream, a token, known flags, hashes or "stands" */
-    CASE((bb_var(&p, 0), memset(p.b + p.n, 1, 8), p.n += 8, bb_u8(&p, 1), bb_var(&p, 0), bb_frame(&x, CH_PASSED, &p)),
-         0, "PASSED for stream 0 outside");
-    CASE((begin0(&x), bb_var(&p, 0), memset(p.b + p.n, 1, 5), p.n += 5, bb_frame(&x, CH_PASSED, &p)), 1,
+    /* MEMO: inside its stream, a token, known flags, hashes or "stands" */
+    CASE((bb_var(&p, 0), memset(p.b + p.n, 1, 8), p.n += 8, bb_u8(&p, 1), bb_var(&p, 0), bb_frame(&x, CH_MEMO, &p)),
+         0, "MEMO for stream 0 outside");
+    CASE((begin0(&x), bb_var(&p, 0), memset(p.b + p.n, 1, 5), p.n += 5, bb_frame(&x, CH_MEMO, &p)), 1,
          "1 token need 8 bytes, 5 are left");
     CASE((begin0(&x), bb_var(&p, 0), memset(p.b + p.n, 1, 8), p.n += 8, bb_u8(&p, 2), bb_var(&p, 0),
-          bb_frame(&x, CH_PASSED, &p)),
+          bb_frame(&x, CH_MEMO, &p)),
          1, "unknown flag bits 0x02");
     CASE((begin0(&x), bb_var(&p, 0), memset(p.b + p.n, 1, 8), p.n += 8, bb_u8(&p, 1), bb_var(&p, 1),
-          memset(p.b + p.n, 7, 8), p.n += 8, bb_frame(&x, CH_PASSED, &p)),
-         1, "a standing set with row hashes");
+          memset(p.b + p.n, 7, 8), p.n += 8, bb_frame(&x, CH_MEMO, &p)),
+         1, "a standing memo with words");
     CASE((begin0(&x), bb_var(&p, 0), memset(p.b + p.n, 1, 8), p.n += 8, bb_u8(&p, 0), bb_var(&p, 0),
-          bb_frame(&x, CH_PASSED, &p)),
-         1, "no row hashes");
+          bb_frame(&x, CH_MEMO, &p)),
+         1, "no words");
     CASE((begin0(&x), bb_var(&p, 0), memset(p.b + p.n, 1, 8), p.n += 8, bb_u8(&p, 0), bb_var(&p, 2),
-          memset(p.b + p.n, 7, 12), p.n += 12, bb_frame(&x, CH_PASSED, &p)),
-         1, "2 row hashes need 16 bytes, 12 are left");
+          memset(p.b + p.n, 7, 12), p.n += 12, bb_frame(&x, CH_MEMO, &p)),
+         1, "2 words need 16 bytes, 12 are left");
 #undef CASE
 #undef FACT_CASE
 }
@@ -760,7 +760,7 @@ int main(void) {
         cmocka_unit_test(test_encode_fact_fixed_buffer),
         cmocka_unit_test(test_batching),
         cmocka_unit_test(test_seen_round_trip),
-        cmocka_unit_test(test_passed_round_trip),
+        cmocka_unit_test(test_memo_round_trip),
         cmocka_unit_test(test_writer_refuses_oversized_and_bad),
         cmocka_unit_test(test_corrupt_frames),
         cmocka_unit_test(test_truncated_stream),

@@ -48,6 +48,11 @@ typedef struct seen {
     long slow_fact_us;            /* the consumer takes this long over each fact of job 0 */
     int arrived[4], arrived_clean[4], arrived_while_job0_open;
     int gate_calls_at_job0_end;
+    /* the row memo of job 0's stream (test_raw_value_change) */
+    uint64_t memo_token, *memo;
+    size_t nmemo, memo_cap;
+    int memo_stands;
+    long taken[4];                /* rows the worker took by their row hash */
 } seen;
 
 static void c_begin(void *ud, size_t job, size_t stream) {
@@ -96,7 +101,22 @@ static void c_end(void *ud, size_t job, size_t stream, const pull_stream_end *e)
     s->ok[job][stream] = e->ok;
     s->begun[job][stream] = e->begun;
     s->raw_built[job][stream] = e->raw_built;
+    s->taken[job] = e->passed;
     snprintf(s->error[job][stream], sizeof s->error[job][stream], "%s", e->error ? e->error : "");
+}
+
+static void c_memo(void *ud, size_t job, size_t stream, uint64_t token, int stands, const uint64_t *h, size_t n) {
+    seen *s = ud;
+    (void)job, (void)stream;
+    s->memo_token = token;
+    s->memo_stands |= stands;
+    if (s->nmemo + n > s->memo_cap) {
+        s->memo_cap = (s->nmemo + n) * 2;
+        s->memo = realloc(s->memo, s->memo_cap * sizeof *s->memo);
+        assert_non_null(s->memo);
+    }
+    memcpy(s->memo + s->nmemo, h, n * sizeof *h);
+    s->nmemo += n;
 }
 
 static int c_gate(void *ud, int all_ended) {
@@ -588,7 +608,11 @@ static void test_ingest_takes_worker_id(void **stp) {
 /* A SQL source read twice by a worker: the second time a row whose raw value
  * changed in a column no field maps is sent again (its raw hash differs) with
  * its new raw values, and stored anew; the rows found unchanged go as ref
- * hashes, and the worker builds the raw JSON of none of them. */
+ * hashes, and the worker builds the raw JSON of none of them. With the row
+ * memo (app/pull.h): the first read notes every row; the second takes every
+ * row by its row hash, unmapped, and says the memo stands; the third maps
+ * the two changed rows and a row whose stored fact changed behind the memo's
+ * back (its content hash no longer the entry's), and takes the rest. */
 static void test_raw_value_change(void **stp) {
     (void)stp;
     char err[1024], dbpath[128], statepath[128], spec[256];
@@ -619,7 +643,10 @@ static void test_raw_value_change(void **stp) {
     size_t stream = 0;
     char *wm = NULL;
     long mark = -1;
-    pull_job job = {.name = "a", .ad = ad, .nstreams = 1, .streams = &stream, .wm_in = &wm, .lookup_mark = &mark};
+    uint64_t salt = 0x7e57, token = 0, *memo = NULL;
+    size_t nmemo = 0;
+    pull_job job = {.name = "a", .ad = ad, .nstreams = 1, .streams = &stream, .wm_in = &wm, .lookup_mark = &mark,
+                    .memo_salt = &salt, .memo_token = &token, .memo = &memo, .nmemo = &nmemo};
     job.lim.deadline_s = 60;
     job.read_paths[0] = tmpdir;
 #if defined(__SANITIZE_ADDRESS__)
@@ -627,22 +654,40 @@ static void test_raw_value_change(void **stp) {
 #endif
     pull_filter flt = {.phase_stream = 0, .today = 20250630};
     for (int round = 0; round < 3; round++) {
+        /* round 1: nothing changed; round 2: R7's unmapped bz, R8's from NULL
+         * to "", and R9's stored fact changed behind the memo */
+        if (round == 2) {
+            sql_exec(dbpath, "UPDATE t SET bz = 'y' WHERE bh = 'R7'; UPDATE t SET bz = '' WHERE bh = 'R8'");
+            sql_exec(statepath, "UPDATE facts SET content_hash = content_hash + 1 WHERE ref = 'R9'");
+        }
         if (round > 0) assert_int_equal(pull_known_load(&job.known[FK_DEATH], st, "a", FK_DEATH), 0);
-        /* round 1: nothing changed; round 2: R7's unmapped bz, R8's from NULL to "" */
-        if (round == 2) sql_exec(dbpath, "UPDATE t SET bz = 'y' WHERE bh = 'R7'; UPDATE t SET bz = '' WHERE bh = 'R8'");
         seen s;
         memset(&s, 0, sizeof s);
         s.open_job = -1;
         s.st = st;
-        pull_apply pa = {.begin = c_begin, .fact = c_fact, .reject = c_reject, .end = c_end, .seen = c_seen, .ud = &s};
+        pull_apply pa = {.begin = c_begin, .fact = c_fact, .reject = c_reject, .end = c_end, .seen = c_seen,
+                         .memo = c_memo, .ud = &s};
         assert_int_equal(pull_run(&job, 1, &flt, 1, tmpdir, 0, &pa, err, sizeof err), 0);
         if (!s.ok[0][0]) fail_msg("round %d: %s", round, s.error[0][0]);
-        long want = round == 0 ? 500 : round == 1 ? 0 : 2;
-        if (s.facts[0][0] != want || s.nseen[0] != 500 - want || s.raw_built[0][0] != want)
-            fail_msg("round %d: %ld facts, %ld seen, %ld raw JSON built; want %ld facts", round, s.facts[0][0],
-                     s.nseen[0], s.raw_built[0][0], want);
+        long want = round == 0 ? 500 : round == 1 ? 0 : 3, taken = round == 0 ? 0 : 500 - want;
+        if (s.facts[0][0] != want || s.nseen[0] != 500 - want || s.raw_built[0][0] != want || s.taken[0] != taken)
+            fail_msg("round %d: %ld facts, %ld seen, %ld raw JSON built, %ld taken by row hash; want %ld facts, %ld taken",
+                     round, s.facts[0][0], s.nseen[0], s.raw_built[0][0], s.taken[0], want, taken);
+        /* (row hash, ref hash, content hash) a row; the memo stands when all were met */
+        assert_int_equal(s.memo_stands, round == 1);
+        assert_int_equal(s.nmemo, round == 1 ? 0 : 500 * 3);
+        if (!s.memo_stands) {
+            free(memo);
+            memo = s.memo;
+            nmemo = s.nmemo;
+            token = s.memo_token;
+        } else {
+            assert_int_equal(s.memo_token, token);
+            free(s.memo);
+        }
         pull_known_free(&job.known[FK_DEATH]);
     }
+    free(memo);
     /* the raw values stored are the new row's, in the JSON the worker always built */
     char *raw = NULL;
     sqlite3 *db;
@@ -771,7 +816,7 @@ static void test_rows_passed_over(void **stp) {
     uint64_t salt = 0x5a17, token = 0, *stored = NULL;
     size_t nstored = 0;
     pull_job job = {.name = "hr", .ad = ad, .nstreams = 1, .streams = &stream, .wm_in = &wm, .lookup_mark = &mark,
-                    .passed_salt = &salt, .passed_token = &token, .passed = &stored, .npassed = &nstored};
+                    .memo_salt = &salt, .memo_token = &token, .memo = &stored, .nmemo = &nstored};
     job.lim.deadline_s = 60;
     job.read_paths[0] = tmpdir;
 #if defined(__SANITIZE_ADDRESS__)
@@ -800,7 +845,7 @@ static void test_rows_passed_over(void **stp) {
         flt.ids = rounds[r].interest;
         passed_seen ps;
         memset(&ps, 0, sizeof ps);
-        pull_apply pa = {.begin = p_begin, .fact = p_fact, .reject = c_reject, .end = p_end, .passed = p_passed,
+        pull_apply pa = {.begin = p_begin, .fact = p_fact, .reject = c_reject, .end = p_end, .memo = p_passed,
                          .ud = &ps};
         assert_int_equal(pull_run(&job, 1, &flt, 1, tmpdir, 0, &pa, err, sizeof err), 0);
         assert_true(ps.ended_ok);

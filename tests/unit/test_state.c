@@ -1266,36 +1266,36 @@ static void test_interest_new(void **stp) {
 /* The rows a stream passed over: stored in their order under a token, per
  * (source, stream), replaced, removed by an empty set; a blob of the wrong
  * length is refused as none (the stream then maps every row). */
-static void test_passed_sets(void **stp) {
+static void test_row_memos(void **stp) {
     fixture *fx = *stp;
     state *st = open_ok(fx);
     uint64_t a[5] = {9, 3, 7, UINT64_MAX, 3}, tok = 0, *h = NULL;
     size_t n = 0;
-    assert_int_equal(state_passed_load(st, "hr", "pay", &tok, &h, &n), 0);
+    assert_int_equal(state_row_memo_load(st, "hr", "pay", &tok, &h, &n), 0);
     assert_null(h);
     assert_int_equal(n, 0);
     assert_int_equal(state_begin(st), 0);
-    assert_int_equal(state_passed_store(st, "hr", "pay", 0x8000000000000001ULL, a, 5), 0);
-    assert_int_equal(state_passed_store(st, "hr", "inc", 5, a, 2), 0);
+    assert_int_equal(state_row_memo_store(st, "hr", "pay", 0x8000000000000001ULL, a, 5), 0);
+    assert_int_equal(state_row_memo_store(st, "hr", "inc", 5, a, 2), 0);
     assert_int_equal(state_commit(st), 0);
-    assert_int_equal(state_passed_load(st, "hr", "pay", &tok, &h, &n), 0);
+    assert_int_equal(state_row_memo_load(st, "hr", "pay", &tok, &h, &n), 0);
     assert_int_equal(n, 5);
     assert_int_equal(tok, 0x8000000000000001ULL);
     assert_memory_equal(h, a, sizeof a); /* in its order, duplicates kept */
     free(h);
-    assert_int_equal(state_passed_store(st, "hr", "pay", 6, a + 1, 3), 0); /* replaced */
-    assert_int_equal(state_passed_load(st, "hr", "pay", &tok, &h, &n), 0);
+    assert_int_equal(state_row_memo_store(st, "hr", "pay", 6, a + 1, 3), 0); /* replaced */
+    assert_int_equal(state_row_memo_load(st, "hr", "pay", &tok, &h, &n), 0);
     assert_int_equal(n, 3);
     assert_int_equal(tok, 6);
     assert_int_equal(h[0], 3);
     free(h);
-    assert_int_equal(state_passed_store(st, "hr", "pay", 6, NULL, 0), 0); /* removed */
-    assert_int_equal(state_passed_load(st, "hr", "pay", &tok, &h, &n), 0);
+    assert_int_equal(state_row_memo_store(st, "hr", "pay", 6, NULL, 0), 0); /* removed */
+    assert_int_equal(state_row_memo_load(st, "hr", "pay", &tok, &h, &n), 0);
     assert_null(h);
     state_close(st);
-    sql_exec(fx, "UPDATE passed SET n = 3 WHERE stream = 'inc'"); /* 2 hashes' bytes, 3 said */
+    sql_exec(fx, "UPDATE row_memo SET n = 3 WHERE stream = 'inc'"); /* 2 hashes' bytes, 3 said */
     st = open_ok(fx);
-    assert_int_equal(state_passed_load(st, "hr", "inc", &tok, &h, &n), 0);
+    assert_int_equal(state_row_memo_load(st, "hr", "inc", &tok, &h, &n), 0);
     assert_null(h);
     assert_int_equal(n, 0);
     state_close(st);
@@ -2025,7 +2025,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_migration_from_v6, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v7_interest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interest_new, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_passed_sets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_row_memos, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fact_hash_and_prune_unseen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_unseen_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_person_names_walk, setup, teardown),

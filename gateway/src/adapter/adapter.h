@@ -33,9 +33,10 @@ typedef struct adapter_sink {
      * 0: the fact owns every string when on_fact sees it. */
     int borrows;
     /* Optional, SQL and ODBC rows of a full read only: asked with each row's
-     * hash (adapter_row_hash) before the row is converted or mapped; 1 passes
-     * the row over (counted read, never mapped, no fact, no reject), 0 maps it
-     * as usual. NULL: every row is mapped. */
+     * hash (adapter_row_hash) before the row is converted or mapped; 1: the
+     * sink took the row by its hash (counted read, never mapped, no fact, no
+     * reject), 0: it is mapped as usual, -1: the pull stops (as when on_fact
+     * stops it). NULL: every row is mapped. */
     int (*row_passed)(void *ud, const char *stream, uint64_t row_hash);
 } adapter_sink;
 

@@ -200,7 +200,9 @@ static int sql_row_cb(void *ud, int ncols, const char *const *names, const char 
         /* Asked before anything else: a row passed over is neither converted
          * nor mapped (it is counted read, as a row the sink dropped). */
         pc->row_hash = source_row_hash(pc, ncols, names, vals);
-        if (pc->sink->row_passed(pc->sink->ud, pc->st->name, pc->row_hash)) {
+        int taken = pc->sink->row_passed(pc->sink->ud, pc->st->name, pc->row_hash);
+        if (taken < 0) return pc->stop = 1;
+        if (taken) {
             pc->rows_seen++;
             pc->nrows++;
             if (pc->limit > 0 && pc->nrows >= pc->limit) pc->stop = 1;

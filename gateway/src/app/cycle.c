@@ -118,11 +118,11 @@ typedef struct phase_apply {
     int open;                /* its transaction is open */
     int index_suspended;     /* the persons' index is rebuilt before the commit */
     struct timespec t0;
-    /* the stream's rows passed over (app/pull.h), as its worker sent them */
-    uint64_t *passed;
-    size_t npassed, passed_cap;
-    uint64_t passed_token;
-    int passed_stands, passed_oom;
+    /* the stream's row memo (app/pull.h), as its worker sent it */
+    uint64_t *memo;
+    size_t nmemo, memo_cap;
+    uint64_t memo_token;
+    int memo_stands, memo_oom;
 } phase_apply;
 
 /* Whether job belongs to phase 2 (a gated job is the early phase 2). */
@@ -137,9 +137,9 @@ static void pa_begin(void *ud, size_t job, size_t stream) {
                         job_phase(pa, job), early ? &pa->early->ids : pa->ids, early ? &pa->early->cases : pa->cases,
                         &pa->seen[i][kind]);
     clock_gettime(CLOCK_MONOTONIC, &pa->t0);
-    pa->npassed = 0;
-    pa->passed_token = 0;
-    pa->passed_stands = pa->passed_oom = 0;
+    pa->nmemo = 0;
+    pa->memo_token = 0;
+    pa->memo_stands = pa->memo_oom = 0;
     pa->open = state_begin(pa->ctx->st) == 0;
     if (!pa->open) pa->p.failed = 1;
     /* A first load of persons: the persons' index is built once at the end
@@ -164,45 +164,45 @@ static void pa_seen(void *ud, size_t job, size_t stream, const uint64_t *ref_has
     ingest_seen(&pa->p, ref_hashes, n);
 }
 
-static void pa_passed(void *ud, size_t job, size_t stream, uint64_t token, int stands, const uint64_t *h, size_t n) {
+static void pa_memo(void *ud, size_t job, size_t stream, uint64_t token, int stands, const uint64_t *h, size_t n) {
     phase_apply *pa = ud;
     (void)job, (void)stream;
-    if (pa->p.failed || pa->passed_oom) return;
-    if ((pa->passed_stands || pa->npassed) && token != pa->passed_token) {
+    if (pa->p.failed || pa->memo_oom) return;
+    if ((pa->memo_stands || pa->nmemo) && token != pa->memo_token) {
         /* one token a stream: a worker that mixes them keeps nothing */
-        pa->passed_oom = 1;
+        pa->memo_oom = 1;
         return;
     }
-    pa->passed_token = token;
+    pa->memo_token = token;
     if (stands) {
-        pa->passed_stands = 1;
+        pa->memo_stands = 1;
         return;
     }
-    if (pa->npassed + n > pa->passed_cap) {
-        size_t ncap = pa->passed_cap ? pa->passed_cap : 65536;
-        while (ncap < pa->npassed + n) ncap *= 2;
-        uint64_t *na = realloc(pa->passed, ncap * sizeof *na);
+    if (pa->nmemo + n > pa->memo_cap) {
+        size_t ncap = pa->memo_cap ? pa->memo_cap : 65536;
+        while (ncap < pa->nmemo + n) ncap *= 2;
+        uint64_t *na = realloc(pa->memo, ncap * sizeof *na);
         if (!na) {
-            pa->passed_oom = 1;
+            pa->memo_oom = 1;
             return;
         }
-        pa->passed = na;
-        pa->passed_cap = ncap;
+        pa->memo = na;
+        pa->memo_cap = ncap;
     }
-    memcpy(pa->passed + pa->npassed, h, n * sizeof *h);
-    pa->npassed += n;
+    memcpy(pa->memo + pa->nmemo, h, n * sizeof *h);
+    pa->nmemo += n;
 }
 
-/* Keeps the stream's rows passed over for the next cycle, in its
- * transaction: replaced by what the worker sent, in its order (removed when
- * it sent nothing, or what it sent was not one set), left when it said the
- * stored set stands. 0, or -1 (the state store failed: logged). */
-static int passed_keep(phase_apply *pa, const char *source, const adapter_stream_info *si) {
-    if (pa->passed_stands && !pa->npassed && !pa->passed_oom) return 0;
-    size_t n = pa->passed_oom ? 0 : pa->npassed;
-    if (pa->passed_oom)
-        gg_warn(source, "stream %s: the rows passed over could not be kept; the next cycle maps every row", si->name);
-    return state_passed_store(pa->ctx->st, source, si->name, pa->passed_token, pa->passed, n);
+/* Keeps the stream's row memo for the next cycle, in its transaction:
+ * replaced by what the worker sent, in its order (removed when it sent
+ * nothing, or what it sent was not one memo), left when it said the stored
+ * one stands. 0, or -1 (the state store failed: logged). */
+static int memo_keep(phase_apply *pa, const char *source, const adapter_stream_info *si) {
+    if (pa->memo_stands && !pa->nmemo && !pa->memo_oom) return 0;
+    size_t n = pa->memo_oom ? 0 : pa->nmemo;
+    if (pa->memo_oom)
+        gg_warn(source, "stream %s: the row memo could not be kept; the next cycle maps every row", si->name);
+    return state_row_memo_store(pa->ctx->st, source, si->name, pa->memo_token, pa->memo, n);
 }
 
 static void pa_reject(void *ud, size_t job, size_t stream, const char *ref, const char *reason, const char *raw) {
@@ -255,7 +255,7 @@ static void pa_end(void *ud, size_t job, size_t stream, const pull_stream_end *e
     if (rc == 0 && !p->failed && e->watermark)
         gg_debug(source, "stream %s: watermark advanced", si->name); /* its key may be an id: not logged */
     if (rc == 0 && !p->failed && pa->index_suspended && state_person_index_restore(ctx->st)) p->failed = 1;
-    if (rc == 0 && !p->failed && job_phase(pa, job) && passed_keep(pa, source, si)) p->failed = 1;
+    if (rc == 0 && !p->failed && pa->jobs[job].memo_salt && memo_keep(pa, source, si)) p->failed = 1;
     pa->index_suspended = 0; /* rebuilt, or dropped no more: a rollback restores it */
     if (rc || p->failed) {
         /* A failed rollback is logged by the state store; SQLite has rolled
@@ -293,9 +293,11 @@ static void pa_end(void *ud, size_t job, size_t stream, const pull_stream_end *e
     gg_info(source, "stream %s (%s): %ld records, %ld kept, %ld not of interest, %ld rejected, %ld invalid ids, %.2fs",
             si->name, fact_kind_name(si->kind), rows + p->rejected, p->kept, p->skipped, p->rejected, p->invalid,
             secs);
-    if (e->passed)
+    if (e->passed && fact_kind_is_stream(si->kind))
         gg_info(source, "stream %s: %ld of the rows not of interest passed over as read before, unmapped", si->name,
                 e->passed);
+    else if (e->passed)
+        gg_info(source, "stream %s: %ld rows found stored unchanged by their row hash, unmapped", si->name, e->passed);
     if (p->unchanged)
         gg_debug(source, "stream %s: %ld kept facts unchanged, not rewritten (%ld found so by the worker)", si->name,
                  p->unchanged, p->by_worker);
@@ -323,35 +325,35 @@ static void job_free(pull_job *job) {
     free(job->wm_in);
     free(job->lookup_mark);
     for (int k = 0; k < FK__COUNT; k++) pull_known_free(&job->known[k]);
-    if (job->passed)
-        for (size_t k = 0; k < job->nstreams; k++) free(job->passed[k]);
-    free(job->passed);
-    free(job->npassed);
-    free(job->passed_salt);
-    free(job->passed_token);
+    if (job->memo)
+        for (size_t k = 0; k < job->nstreams; k++) free(job->memo[k]);
+    free(job->memo);
+    free(job->nmemo);
+    free(job->memo_salt);
+    free(job->memo_token);
     memset(job, 0, sizeof *job);
 }
 
-/* Rows passed over (app/pull.h): for each planned stream of a phase-2 job
- * that may pass rows over (a full read mapped in C alone), the salt of its
- * token (base: the configuration and the program; the adapter file; the
- * source's and the stream's names) and the set stored for it. A stream whose
- * adapter file cannot be hashed passes nothing over. */
-static void passed_plan(gg_ctx *ctx, pull_job *job, const char *source, const char *adapter_path, uint64_t base) {
+/* The row memos (app/pull.h): for each planned stream that may keep one (a
+ * full read mapped in C alone), the salt of its token (base: the
+ * configuration and the program; the adapter file; the source's and the
+ * stream's names) and the memo stored for it. A stream whose adapter file
+ * cannot be hashed keeps none. */
+static void memo_plan(gg_ctx *ctx, pull_job *job, const char *source, const char *adapter_path, uint64_t base) {
     uint64_t file_h;
     if (!base || !adapter_path || gg_file_hash(adapter_path, &file_h)) return;
-    job->passed_salt = xcalloc(job->nstreams, sizeof *job->passed_salt);
-    job->passed_token = xcalloc(job->nstreams, sizeof *job->passed_token);
-    job->passed = xcalloc(job->nstreams, sizeof *job->passed);
-    job->npassed = xcalloc(job->nstreams, sizeof *job->npassed);
+    job->memo_salt = xcalloc(job->nstreams, sizeof *job->memo_salt);
+    job->memo_token = xcalloc(job->nstreams, sizeof *job->memo_token);
+    job->memo = xcalloc(job->nstreams, sizeof *job->memo);
+    job->nmemo = xcalloc(job->nstreams, sizeof *job->nmemo);
     for (size_t j = 0; j < job->nstreams; j++) {
         const adapter_stream_info *si = adapter_stream(job->ad, job->streams[j]);
         if (!si->pure || si->incremental) continue;
         uint64_t h = gg_hash64_update(base, &file_h, sizeof file_h);
         h = gg_hash64_update(h, source, strlen(source) + 1);
         h = gg_hash64_update(h, si->name, strlen(si->name) + 1);
-        job->passed_salt[j] = h ? h : 1;
-        (void)state_passed_load(ctx->st, source, si->name, &job->passed_token[j], &job->passed[j], &job->npassed[j]);
+        job->memo_salt[j] = h ? h : 1;
+        (void)state_row_memo_load(ctx->st, source, si->name, &job->memo_token[j], &job->memo[j], &job->nmemo[j]);
     }
 }
 
@@ -431,14 +433,14 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
         return;
     }
     size_t nbuilt = 0, nwaves = 0;
-    /* Rows passed over (app/pull.h): the part of a stream's token that is the
+    /* The row memos (app/pull.h): the part of a stream's token that is the
      * configuration file and the program; 0 when either cannot be read (no
-     * row is passed over then). */
-    uint64_t passed_base = 0;
-    if (phase_stream || early) {
+     * memo is kept then). */
+    uint64_t memo_base = 0;
+    {
         uint64_t fh[2];
         if (ctx->cfg->path && gg_file_hash(ctx->cfg->path, &fh[0]) == 0 && gg_file_hash("/proc/self/exe", &fh[1]) == 0)
-            passed_base = gg_hash64_update(GG_HASH64_SEED, fh, sizeof fh);
+            memo_base = gg_hash64_update(GG_HASH64_SEED, fh, sizeof fh);
     }
     /* The early phase 2 (phase 1 with `early`): its jobs are planned after
      * phase 1's, gated, with their own filter. */
@@ -573,7 +575,7 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
                              (double)(k1.tv_sec - k0.tv_sec) + (double)(k1.tv_nsec - k0.tv_nsec) / 1e9);
                 }
             }
-            if (ph) passed_plan(ctx, job, src->name, paths[i][0][0] ? paths[i][0] : NULL, passed_base);
+            memo_plan(ctx, job, src->name, paths[i][0][0] ? paths[i][0] : NULL, memo_base);
             built_src[nbuilt] = i;
             wave[nbuilt] = w;
             nbuilt++;
@@ -607,7 +609,7 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
     phase_apply pa = {.ctx = ctx, .cycle = cycle, .phase_stream = phase_stream, .ids = ids, .cases = cases,
                       .early = early, .cs = cs, .ks = ks, .jobs = jobs, .src_of = src_of, .seen = seen};
     pull_apply ap = {.begin = pa_begin, .fact = pa_fact, .reject = pa_reject, .end = pa_end, .seen = pa_seen,
-                     .passed = pa_passed, .arrived = pa_arrived,
+                     .memo = pa_memo, .arrived = pa_arrived,
                      .gate = early ? pa_gate : NULL, .ud = &pa};
     size_t maxp = ctx->cfg->workers > 0 ? (size_t)ctx->cfg->workers : 4;
     char spool[4096], err[512];
@@ -620,7 +622,7 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
         free(early->counted);
         early->counted = NULL;
     }
-    free(pa.passed);
+    free(pa.memo);
     free(jobs);
     free(built);
     free(src_of);

@@ -170,28 +170,34 @@ uint64_t pull_filter_digest(const pull_filter *f) {
     return h ? h : 1;
 }
 
-/* One stream's rows passed over, in the worker. */
-typedef struct passed_run {
-    int on;               /* the stream passes rows over (0 also once an allocation failed: nothing is sent) */
+/* One stream's row memo (pull.h), in the worker: entries of MEMO_PASS words
+ * (the row hash of a row passed over) or MEMO_KEPT words (row hash, ref hash,
+ * content hash of a kept row). */
+enum { MEMO_PASS = 1, MEMO_KEPT = 3 };
+#define MEMO_KEPT_MARK 0x6b657074ULL /* "kept": phase 1's token part instead of the filter's digest */
+
+typedef struct memo_run {
+    int on;               /* the stream keeps a memo (0 also once an allocation failed: nothing is sent) */
+    int wd;               /* words an entry: MEMO_PASS or MEMO_KEPT */
     uint64_t token;
-    const uint64_t *old;  /* the row hashes stored under token, in the order the rows came; NULL: none */
-    size_t nold;
-    size_t next;          /* the stored hash the next row is compared with */
-    uint32_t *pos;        /* old's positions by hash (open addressing; UINT32_MAX empty), built at
+    const uint64_t *old;  /* the entries stored under token, in the order the rows came; NULL: none */
+    size_t nold;          /* entries */
+    size_t next;          /* the stored entry the next row is compared with */
+    uint32_t *pos;        /* old's entries by row hash (open addressing; UINT32_MAX empty), built at
                              the first row out of order; NULL: not built */
     size_t pos_mask;
     int pos_failed;       /* no memory for it: rows out of order are mapped */
-    unsigned char *met;   /* a bit per position of old: met in this pull */
+    unsigned char *met;   /* a bit per entry of old: met in this pull */
     size_t nmet;
-    uint64_t *add;        /* row hashes of rows the filter dropped (malloc'd) */
+    uint64_t *add;        /* entries of rows mapped in this pull (malloc'd), nadd of them */
     size_t nadd, cap;
-    long passed;          /* rows passed over by their hash */
-} passed_run;
+    long passed;          /* rows taken by their row hash (passed over, or found stored) */
+} memo_run;
 
-static size_t passed_slot(uint64_t h, size_t mask) { return (size_t)(h ^ (h >> 29)) & mask; }
+static size_t memo_slot(uint64_t h, size_t mask) { return (size_t)(h ^ (h >> 29)) & mask; }
 
-/* The positions of old by hash (the first of equal hashes). -1: no memory. */
-static int passed_index(passed_run *p) {
+/* The entries of old by row hash (the first of equal hashes). -1: no memory. */
+static int memo_index(memo_run *p) {
     if (p->nold >= UINT32_MAX) return -1;
     size_t cap = 16;
     while (cap < p->nold * 2) cap <<= 1;
@@ -200,40 +206,50 @@ static int passed_index(passed_run *p) {
     memset(p->pos, 0xff, cap * sizeof *p->pos);
     p->pos_mask = cap - 1;
     for (size_t i = 0; i < p->nold; i++) {
-        size_t s = passed_slot(p->old[i], p->pos_mask);
-        while (p->pos[s] != UINT32_MAX && p->old[p->pos[s]] != p->old[i]) s = (s + 1) & p->pos_mask;
+        uint64_t h = p->old[i * (size_t)p->wd];
+        size_t s = memo_slot(h, p->pos_mask);
+        while (p->pos[s] != UINT32_MAX && p->old[p->pos[s] * (size_t)p->wd] != h) s = (s + 1) & p->pos_mask;
         if (p->pos[s] == UINT32_MAX) p->pos[s] = (uint32_t)i;
     }
     return 0;
 }
 
-/* The position of h in old, or -1: the next stored hash first (a table
- * read again comes in the same order), else the table of positions. */
-static long passed_find(passed_run *p, uint64_t h) {
-    if (p->next < p->nold && p->old[p->next] == h) return (long)p->next++;
-    if (!p->pos && !p->pos_failed && passed_index(p)) {
+/* The entry of row hash h in old, or -1: the next stored entry first (a
+ * table read again comes in the same order), else the index. */
+static long memo_find(memo_run *p, uint64_t h) {
+    size_t wd = (size_t)p->wd;
+    if (p->next < p->nold && p->old[p->next * wd] == h) return (long)p->next++;
+    if (!p->pos && !p->pos_failed && memo_index(p)) {
         p->pos_failed = 1;
         gg_warn("pull", "no memory to look up rows out of their stored order; such rows are mapped");
     }
     if (!p->pos) return -1;
-    for (size_t s = passed_slot(h, p->pos_mask); p->pos[s] != UINT32_MAX; s = (s + 1) & p->pos_mask)
-        if (p->old[p->pos[s]] == h) {
+    for (size_t s = memo_slot(h, p->pos_mask); p->pos[s] != UINT32_MAX; s = (s + 1) & p->pos_mask)
+        if (p->old[p->pos[s] * wd] == h) {
             p->next = (size_t)p->pos[s] + 1; /* the rows after it likely follow it again */
             return (long)p->pos[s];
         }
     return -1;
 }
 
-/* Notes a row the filter dropped; an allocation failure stops the noting
- * (nothing is sent: the next cycle maps every row once). */
-static void passed_note(passed_run *p, uint64_t row_hash) {
-    if (!p->on || !row_hash) return;
+static void memo_met(memo_run *p, size_t at) {
+    unsigned char bit = (unsigned char)(1u << (at & 7));
+    if (!(p->met[at >> 3] & bit)) {
+        p->met[at >> 3] |= bit;
+        p->nmet++;
+    }
+    p->passed++;
+}
+
+/* Notes the entry of a row mapped in this pull (e: wd words); an allocation
+ * failure stops the noting (nothing is sent: the next cycle maps every row). */
+static void memo_note(memo_run *p, const uint64_t *e) {
+    if (!p->on || !e[0]) return;
     if (p->nadd == p->cap) {
         size_t ncap = p->cap ? p->cap * 2 : 4096;
-        uint64_t *na = realloc(p->add, ncap * sizeof *na);
+        uint64_t *na = realloc(p->add, ncap * (size_t)p->wd * sizeof *na);
         if (!na) {
-            gg_warn("pull", "no memory to note the rows passed over (%zu so far); the next cycle maps them all",
-                    p->nadd);
+            gg_warn("pull", "no memory to note the rows read (%zu so far); the next cycle maps them all", p->nadd);
             free(p->add);
             p->add = NULL;
             p->nadd = p->cap = 0;
@@ -243,32 +259,35 @@ static void passed_note(passed_run *p, uint64_t row_hash) {
         p->add = na;
         p->cap = ncap;
     }
-    p->add[p->nadd++] = row_hash;
+    memcpy(p->add + p->nadd * (size_t)p->wd, e, (size_t)p->wd * sizeof *e);
+    p->nadd++;
 }
 
-/* Sends the stream's set (PASSED frames): "stands" when this pull met
- * exactly the stored set, else the stored hashes met (in their order) and
- * then the rows added. */
-static int passed_send(ch_writer *w, uint32_t stream, const passed_run *p) {
+/* Sends the stream's memo (MEMO frames): "stands" when this pull met exactly
+ * the stored entries and added none, else the stored entries met (in their
+ * order) and then the entries added. */
+static int memo_send(ch_writer *w, uint32_t stream, const memo_run *p) {
     if (!p->on) return 0;
-    if (p->old && p->nadd == 0 && p->nmet == p->nold) return ch_passed(w, stream, p->token, 1, NULL, 0);
+    if (p->old && p->nadd == 0 && p->nmet == p->nold) return ch_memo(w, stream, p->token, 1, NULL, 0);
+    size_t wd = (size_t)p->wd;
     if (p->old && p->nmet) {
-        uint64_t buf[1024];
+        uint64_t buf[1020]; /* a multiple of 1 and 3 words */
         size_t k = 0;
         for (size_t i = 0; i < p->nold; i++) {
             if (!(p->met[i >> 3] & (1u << (i & 7)))) continue;
-            buf[k++] = p->old[i];
+            memcpy(buf + k, p->old + i * wd, wd * sizeof *buf);
+            k += wd;
             if (k == sizeof buf / sizeof *buf) {
-                if (ch_passed(w, stream, p->token, 0, buf, k)) return -1;
+                if (ch_memo(w, stream, p->token, 0, buf, k)) return -1;
                 k = 0;
             }
         }
-        if (k && ch_passed(w, stream, p->token, 0, buf, k)) return -1;
+        if (k && ch_memo(w, stream, p->token, 0, buf, k)) return -1;
     }
-    return p->nadd ? ch_passed(w, stream, p->token, 0, p->add, p->nadd) : 0;
+    return p->nadd ? ch_memo(w, stream, p->token, 0, p->add, p->nadd * wd) : 0;
 }
 
-static void passed_free(passed_run *p) {
+static void memo_free(memo_run *p) {
     free(p->met);
     free(p->pos);
     free(p->add);
@@ -289,7 +308,7 @@ typedef struct child_sink {
     uint32_t stream;
     fact_kind kind;           /* the stream's */
     const pull_known *known;  /* what is stored of (source, kind); NULL: nothing */
-    passed_run *pass;         /* the stream's rows passed over */
+    memo_run *memo;           /* the stream's row memo */
     long skipped;
     long raw_built; /* raw JSON built (records sent, never one found unchanged) */
     int broken;   /* a channel write failed */
@@ -316,18 +335,18 @@ static int child_fact(void *ud, const char *stream, fact *f) {
         if (!keep && ist == ID_OK && c->flt->reg) keep = ingest_register_may_conflict(c->flt->reg, id18, f);
         if (!keep && (ist == ID_OK || ist == ID_EMPTY)) {
             c->skipped++;
-            passed_note(c->pass, adapter_row_hash(c->ad)); /* the same row is passed over next time */
+            uint64_t e[1] = {adapter_row_hash(c->ad)};
+            memo_note(c->memo, e); /* the same row is passed over next time */
             return 0;
         }
     }
     int lookup = c->known && f->ref && f->kind == c->kind;
+    int memo = c->memo->on && c->memo->wd == MEMO_KEPT && f->ref && f->kind == c->kind;
     uint64_t rh = 0;
-    if (lookup) {
-        /* the table is larger than the caches: its slot is fetched while
-         * the id is read and the fact hashed */
-        rh = state_ref_hash(f->ref);
-        pull_known_prefetch(c->known, rh);
-    }
+    if (lookup || memo) rh = state_ref_hash(f->ref);
+    /* the table is larger than the caches: its slot is fetched while the id
+     * is read and the fact hashed */
+    if (lookup) pull_known_prefetch(c->known, rh);
     /* A row's raw hash (the adapter's, asked for only now that the record
      * is kept): its raw JSON is built only when it is sent. A record without
      * one (an HTTP item, an emitted table) is hashed over its raw JSON's text. */
@@ -340,9 +359,15 @@ static int child_fact(void *ud, const char *stream, fact *f) {
      * before the pull: the same content hash over the same fact, id read
      * the same day. An invalid id is quarantined every cycle, so it goes on. */
     if (!c->flt->phase_stream) fact_normalize_id(f, c->flt->today); /* phase 2 read it above */
+    int may_skip = sure && (f->id_status == ID_OK || f->id_status == ID_EMPTY);
+    uint64_t fh = may_skip && (lookup || memo) ? state_fact_hash(f) : 0;
+    if (memo && may_skip) {
+        /* stored as this content once the stream commits: the same row
+         * next time is found so by its row hash (child_row_passed) */
+        uint64_t e[3] = {adapter_row_hash(c->ad), rh, fh};
+        memo_note(c->memo, e);
+    }
     if (lookup) {
-        int may_skip = sure && (f->id_status == ID_OK || f->id_status == ID_EMPTY);
-        uint64_t fh = may_skip ? state_fact_hash(f) : 0;
         uint64_t *slot = pull_known_find(c->known, rh);
         if (slot) {
             if (may_skip && slot[1] == fh) {
@@ -370,21 +395,30 @@ static int child_fact(void *ud, const char *stream, fact *f) {
     return 0;
 }
 
-/* adapter_sink.row_passed: a row whose hash is in the stored set. */
+/* adapter_sink.row_passed: a row whose hash is in the stored memo. Passed
+ * over (phase 2); or, a kept row (phase 1) whose entry's fact is stored with
+ * the entry's content hash (the stored table says so: anything that changed
+ * it since, the row is mapped), found stored unchanged: its SEEN goes out.
+ * 1 taken, 0 mapped, -1 the channel failed. */
 static int child_row_passed(void *ud, const char *stream, uint64_t row_hash) {
     (void)stream;
     child_sink *c = ud;
-    passed_run *p = c->pass;
+    memo_run *p = c->memo;
     if (!p->old) return 0;
-    long at = passed_find(p, row_hash);
+    long at = memo_find(p, row_hash);
     if (at < 0) return 0;
-    unsigned char bit = (unsigned char)(1u << (at & 7));
-    if (!(p->met[at >> 3] & bit)) {
-        p->met[at >> 3] |= bit;
-        p->nmet++;
+    if (p->wd == MEMO_KEPT) {
+        const uint64_t *e = p->old + (size_t)at * MEMO_KEPT;
+        uint64_t *slot = c->known ? pull_known_find(c->known, e[1]) : NULL;
+        if (!slot || slot[1] != e[2]) return 0;
+        if (ch_seen(c->w, c->stream, e[1])) {
+            c->broken = 1;
+            return -1;
+        }
+    } else {
+        c->skipped++;
     }
-    p->passed++;
-    c->skipped++;
+    memo_met(p, (size_t)at);
     return 1;
 }
 
@@ -442,22 +476,27 @@ static int child_pull(ch_writer *w, void *ud, char *err, size_t errsz) {
         /* flushed at once, so that the core knows which stream a worker
          * that dies from here on leaves unfinished */
         if (ch_stream_begin(w, (uint32_t)k, si->name) || ch_flush(w)) goto broken;
-        /* Rows passed over: a full read of a stream mapped in C alone, in
-         * phase 2; the stored set counts when stored under this token. */
-        passed_run pr = {0};
-        if (job->passed_salt && job->passed_salt[j] && a->flt->phase_stream && si->pure && !si->incremental) {
-            if (!filter_digest) filter_digest = pull_filter_digest(a->flt);
-            uint64_t parts[2] = {job->passed_salt[j], filter_digest};
+        /* The row memo (pull.h): a full read of a stream mapped in C
+         * alone; the stored one counts when stored under this token. */
+        memo_run pr = {0};
+        if (job->memo_salt && job->memo_salt[j] && si->pure && !si->incremental) {
+            pr.wd = a->flt->phase_stream ? MEMO_PASS : MEMO_KEPT;
+            uint64_t parts[2] = {job->memo_salt[j], MEMO_KEPT_MARK};
+            if (pr.wd == MEMO_PASS) {
+                if (!filter_digest) filter_digest = pull_filter_digest(a->flt);
+                parts[1] = filter_digest;
+            }
             pr.token = gg_hash64_update(GG_HASH64_SEED, parts, sizeof parts);
             pr.on = 1;
-            size_t nold = job->npassed[j];
-            if (nold && job->passed_token[j] == pr.token && (pr.met = calloc(nold / 8 + 1, 1)) != NULL) {
-                pr.old = job->passed[j];
+            size_t nold = job->nmemo[j] / (size_t)pr.wd;
+            if (nold && job->nmemo[j] % (size_t)pr.wd == 0 && job->memo_token[j] == pr.token &&
+                (pr.met = calloc(nold / 8 + 1, 1)) != NULL) {
+                pr.old = job->memo[j];
                 pr.nold = nold;
             }
         }
         child_sink cs = {.w = w, .ad = job->ad, .flt = a->flt, .stream = (uint32_t)k, .kind = si->kind,
-                         .known = job->known[si->kind].n ? &job->known[si->kind] : NULL, .pass = &pr};
+                         .known = job->known[si->kind].n ? &job->known[si->kind] : NULL, .memo = &pr};
         adapter_sink sink = {.on_fact = child_fact, .on_reject = child_reject, .ud = &cs, .borrows = 1,
                              .row_passed = pr.on ? child_row_passed : NULL};
         char e[1024] = "";
@@ -467,16 +506,16 @@ static int child_pull(ch_writer *w, void *ud, char *err, size_t errsz) {
         /* A first pull (no watermark) read every row: no lookup is owed. */
         if (rc == 0 && !cs.broken && job->lookup_mark[j] >= 0 && job->wm_in[j])
             rc = run_lookups(job->ad, k, &sink, a->flt->new_ids, job->lookup_mark[j], &lids, &lrows, e, sizeof e);
-        if (!cs.broken && rc == 0 && passed_send(w, (uint32_t)k, &pr)) cs.broken = 1;
-        long npassed = pr.passed;
-        passed_free(&pr);
+        if (!cs.broken && rc == 0 && memo_send(w, (uint32_t)k, &pr)) cs.broken = 1;
+        long nmemo = pr.passed;
+        memo_free(&pr);
         if (cs.broken) {
             free(wm_out);
             goto broken;
         }
         ch_stream_stats st = {.skipped = (uint64_t)cs.skipped, .lookup_ids = (uint64_t)lids,
                               .lookup_rows = (uint64_t)lrows, .raw_built = (uint64_t)cs.raw_built,
-                              .passed = (uint64_t)npassed};
+                              .passed = (uint64_t)nmemo};
         int wr = ch_stream_end_ex(w, (uint32_t)k, (uint64_t)(rows < 0 ? 0 : rows), rc ? NULL : wm_out, &st,
                                   rc ? (e[0] ? e : "the stream failed") : NULL);
         free(wm_out);
@@ -583,9 +622,9 @@ static void apply(run *R, size_t i, ch_frame *fr) {
         if (s->cur >= 0 && !s->ended[s->cur] && R->ap->seen)
             R->ap->seen(R->ap->ud, i, fr->stream, fr->seen, (size_t)fr->count);
         break;
-    case CH_PASSED:
-        if (s->cur >= 0 && !s->ended[s->cur] && R->ap->passed)
-            R->ap->passed(R->ap->ud, i, fr->stream, fr->token, fr->stands, fr->seen, (size_t)fr->count);
+    case CH_MEMO:
+        if (s->cur >= 0 && !s->ended[s->cur] && R->ap->memo)
+            R->ap->memo(R->ap->ud, i, fr->stream, fr->token, fr->stands, fr->seen, (size_t)fr->count);
         break;
     case CH_STREAM_END: {
         pull_stream_end e = {.begun = 1, .ok = !fr->failed, .error = fr->failed ? fr->text : NULL,

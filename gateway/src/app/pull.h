@@ -26,26 +26,29 @@
  * unchanged. Every other row travels as a FACT, with its name folded by the
  * worker.
  *
- * Rows of no interest are passed over by their row hash: a worker pulling a
- * payment or income stream (a full read of an SQL/ODBC stream mapped in C
- * alone) notes the row hash (adapter_row_hash, the values as the source sent
- * them) of every row it drops as of no interest with a valid or no id and
- * agreeing with the register, and sends these hashes at the stream's end
- * (PASSED frames) with a token: the hash of everything that decision reads
- * besides the row (the subjects of interest, the register's names, the
- * configuration file, the adapter file, the program; pull_job.passed_salt and
- * pull_filter_digest). The core stores them per stream (state_passed_store).
- * The next cycle's worker, when its token is the stored one, passes a row
- * whose hash is in the stored set over without converting or mapping it: the
- * same bytes under the same inputs reach the same decision. The set is kept
- * in the order the rows came (a table read again comes in the same order), so
- * the worker compares each row with the next stored hash, and looks a row up
- * (a table of positions, built at the first row out of order) only when that
- * differs. The day is not in
- * the token: every test of the day a row can pass (a date or month no later
- * than a year from today, an id's birth date not after today) stays passed on
- * later days. A worker that finds exactly the stored set again says so in
- * one frame instead of sending it. */
+ * Row memos: rows read before are known by their row hash (adapter_row_hash,
+ * the values as the source sent them, before any conversion or mapping). A
+ * worker pulling a full read of an SQL/ODBC stream mapped in C alone notes,
+ * for every row it maps, an entry: in phase 2 the row hash of a row it drops
+ * as of no interest with a valid or no id and agreeing with the register; in
+ * phase 1 (row hash, ref hash, content hash) of a kept row with a valid or no
+ * id. It sends them at the stream's end (MEMO frames) with a token, the hash
+ * of everything else the entry depends on: the configuration file, the
+ * adapter file, the program, the source's and stream's names
+ * (pull_job.memo_salt) and, in phase 2, the subjects of interest and the
+ * register's names (pull_filter_digest). The core keeps them per stream in the
+ * stream's transaction (state_row_memo_store). The next cycle's worker, when
+ * its token is the stored one, takes a row whose hash has an entry without
+ * converting or mapping it: in phase 2 it is passed over (the same bytes
+ * under the same inputs reach the same decision); in phase 1 it goes as a
+ * SEEN when the stored fact of the entry's ref still has the entry's content
+ * hash (pull_known), else it is mapped. Entries are kept in the order the
+ * rows came, so the worker compares each row with the next stored entry, and
+ * looks a row up (an index built at the first row out of order) only when
+ * that differs. The day is not in the token: every test of the day a row can
+ * pass (a date or month no later than a year from today, an id's birth date
+ * not after today) stays passed on later days. A worker that met exactly the
+ * stored entries says so in one frame instead of sending them. */
 #ifndef GG_PULL_H
 #define GG_PULL_H
 
@@ -70,7 +73,7 @@ typedef struct pull_stream_end {
     long skipped;           /* rows the worker dropped as not of interest */
     long lookup_ids, lookup_rows;
     long raw_built;         /* records whose raw JSON the worker built (it sent them) */
-    long passed;            /* of the skipped: passed over by their row hash */
+    long passed;            /* rows the worker took by their row hash (passed over, or found stored) */
 } pull_stream_end;
 
 /* The consumer: called in the parent, one stream at a time. */
@@ -81,10 +84,10 @@ typedef struct pull_apply {
     void (*end)(void *ud, size_t job, size_t stream, const pull_stream_end *e);
     /* kept records the worker found stored unchanged: their ref hashes */
     void (*seen)(void *ud, size_t job, size_t stream, const uint64_t *ref_hashes, size_t n);
-    /* rows passed over as of no interest: their row hashes under token (n
-     * of them, in parts), or stands = 1: the set stored under token stands;
-     * given before the stream's end. NULL: ignored */
-    void (*passed)(void *ud, size_t job, size_t stream, uint64_t token, int stands, const uint64_t *h, size_t n);
+    /* the stream's row memo: n words of it under token (in parts), or
+     * stands = 1: the memo stored under token stands; given before the
+     * stream's end. NULL: ignored */
+    void (*memo)(void *ud, size_t job, size_t stream, uint64_t token, int stands, const uint64_t *h, size_t n);
     /* Gated jobs (pull_job.gated): their workers start when the gate says so,
      * and their frames wait until every stream of the other jobs has ended.
      * gate(ud, 0) is asked before the run and after each of those streams'
@@ -144,7 +147,7 @@ typedef struct pull_filter {
 
 /* The hash of what a phase-2 filter decides by: the subjects of interest
  * (ids and cases, in any order) and the register's names; never 0. The
- * worker computes it (pull.h, rows passed over). */
+ * worker computes it (the row memos above). */
 uint64_t pull_filter_digest(const pull_filter *f);
 
 /* One worker: streams of one source (every stream of a kind it pulls, in the
@@ -163,13 +166,13 @@ typedef struct pull_job {
                                      the worker's copy is its own, so a kind must not span two jobs */
     const pull_filter *flt;       /* this job's filter, or NULL: pull_run's */
     int gated;                    /* applied only once pull_apply.gate says so */
-    /* Rows passed over (above), per planned stream: the salt of its token
-     * (0: the stream passes nothing over), and the row hashes stored under
-     * passed_token (passed[j], npassed[j] of them, in the order the rows came;
-     * NULL: none). All owned by the job. */
-    uint64_t *passed_salt, *passed_token;
-    uint64_t **passed;
-    size_t *npassed;
+    /* Row memos (above), per planned stream: the salt of its token (0: the
+     * stream keeps none), and the memo stored under memo_token (memo[j],
+     * nmemo[j] words, in the order the rows came; NULL: none). All owned by
+     * the job; NULL arrays: no stream keeps one. */
+    uint64_t *memo_salt, *memo_token;
+    uint64_t **memo;
+    size_t *nmemo;
 } pull_job;
 
 /* Runs every job (at most max_parallel at once; 0 = all). mem_bound: bytes

@@ -3,8 +3,8 @@
  * other small texts the cycle remembers per (scope, key), such as the verdict
  * last applied to an alert or how far a stream's lookups went; and the
  * stored subjects of interest (ids and case keys) that app/cycle.c keeps
- * across cycles while the small side is unchanged; and the row hashes of the
- * rows a stream passed over (app/pull.h), one blob per stream. */
+ * across cycles while the small side is unchanged; and the row memo of each
+ * stream (app/pull.h), one blob per stream. */
 #include "store/state_internal.h"
 
 #include <stdio.h>
@@ -130,48 +130,48 @@ int state_interest_load(state *st, strmap *ids, strmap *cases) {
     return ret;
 }
 
-/* ---- rows passed over ------------------------------------------------------ */
+/* ---- row memos ------------------------------------------------------------ */
 
-/* The blob is the hashes in host byte order (the store is not moved between
+/* The blob is the words in host byte order (the store is not moved between
  * machines of another order; a foreign one would only pass no row over). */
-int state_passed_store(state *st, const char *source, const char *stream, uint64_t token, const uint64_t *h,
+int state_row_memo_store(state *st, const char *source, const char *stream, uint64_t token, const uint64_t *h,
                        size_t n) {
     sqlite3_stmt *s;
     if (n == 0) {
-        if (st_prepare(st, "passed store: clear", "DELETE FROM passed WHERE source = ?1 AND stream = ?2", &s))
+        if (st_prepare(st, "row memo store: clear", "DELETE FROM row_memo WHERE source = ?1 AND stream = ?2", &s))
             return -1;
         if (st_bind_text(s, 1, source) != SQLITE_OK || st_bind_text(s, 2, stream) != SQLITE_OK)
-            return bind_failed(st, "passed store: clear", s);
-        return st_step_done(st, "passed store: clear", s);
+            return bind_failed(st, "row memo store: clear", s);
+        return st_step_done(st, "row memo store: clear", s);
     }
     if (n > (size_t)sqlite3_limit(st->db, SQLITE_LIMIT_LENGTH, -1) / sizeof *h) {
-        gg_warn("state", "source %s, stream %s: %zu rows passed over are more than a blob holds; not kept", source,
+        gg_warn("state", "source %s, stream %s: a row memo of %zu words is more than a blob holds; not kept", source,
                 stream, n);
-        return state_passed_store(st, source, stream, token, NULL, 0);
+        return state_row_memo_store(st, source, stream, token, NULL, 0);
     }
-    if (st_prepare(st, "passed store",
-                   "INSERT INTO passed(source, stream, token, n, hashes) VALUES(?1, ?2, ?3, ?4, ?5)"
+    if (st_prepare(st, "row memo store",
+                   "INSERT INTO row_memo(source, stream, token, n, words) VALUES(?1, ?2, ?3, ?4, ?5)"
                    " ON CONFLICT(source, stream) DO UPDATE SET token = excluded.token, n = excluded.n,"
-                   " hashes = excluded.hashes",
+                   " words = excluded.words",
                    &s))
         return -1;
     if (st_bind_text(s, 1, source) != SQLITE_OK || st_bind_text(s, 2, stream) != SQLITE_OK ||
         sqlite3_bind_int64(s, 3, (sqlite3_int64)token) != SQLITE_OK ||
         sqlite3_bind_int64(s, 4, (sqlite3_int64)n) != SQLITE_OK ||
         sqlite3_bind_blob64(s, 5, h, (sqlite3_uint64)n * sizeof *h, SQLITE_STATIC) != SQLITE_OK)
-        return bind_failed(st, "passed store", s);
-    return st_step_done(st, "passed store", s);
+        return bind_failed(st, "row memo store", s);
+    return st_step_done(st, "row memo store", s);
 }
 
-int state_passed_load(state *st, const char *source, const char *stream, uint64_t *token, uint64_t **h, size_t *n) {
+int state_row_memo_load(state *st, const char *source, const char *stream, uint64_t *token, uint64_t **h, size_t *n) {
     sqlite3_stmt *s;
     *token = 0;
     *h = NULL;
     *n = 0;
-    if (st_prepare(st, "passed load", "SELECT token, n, hashes FROM passed WHERE source = ?1 AND stream = ?2", &s))
+    if (st_prepare(st, "row memo load", "SELECT token, n, words FROM row_memo WHERE source = ?1 AND stream = ?2", &s))
         return -1;
     if (st_bind_text(s, 1, source) != SQLITE_OK || st_bind_text(s, 2, stream) != SQLITE_OK)
-        return bind_failed(st, "passed load", s);
+        return bind_failed(st, "row memo load", s);
     int rc = sqlite3_step(s), ret = 0;
     if (rc == SQLITE_ROW) {
         sqlite3_int64 cnt = sqlite3_column_int64(s, 1);
@@ -180,13 +180,13 @@ int state_passed_load(state *st, const char *source, const char *stream, uint64_
         int ok = cnt > 0 && blob && bytes == (size_t)cnt * sizeof(uint64_t);
         uint64_t *a = ok ? malloc(bytes) : NULL;
         if (ok && !a) {
-            gg_warn("state", "source %s, stream %s: no memory for the %lld rows passed over; every row is mapped",
+            gg_warn("state", "source %s, stream %s: no memory for the row memo (%lld words); every row is mapped",
                     source, stream, (long long)cnt);
         } else if (ok) {
             memcpy(a, blob, bytes);
         }
         if (!ok)
-            gg_warn("state", "source %s, stream %s: the stored rows passed over are not well formed; every row is "
+            gg_warn("state", "source %s, stream %s: the stored row memo is not well formed; every row is "
                     "mapped this cycle", source, stream);
         if (a) {
             *token = (uint64_t)sqlite3_column_int64(s, 0);
@@ -194,7 +194,7 @@ int state_passed_load(state *st, const char *source, const char *stream, uint64_
             *n = (size_t)cnt;
         }
     } else if (rc != SQLITE_DONE) {
-        ret = st_db_fail(st, "passed load");
+        ret = st_db_fail(st, "row memo load");
     }
     sqlite3_finalize(s);
     return ret;

@@ -38,7 +38,7 @@
                                   7: facts.fields (binary, model/factcodec.h) for
                                      fields_json, key (kind, source, ref), no facts_kind;
                                   8: interest (the stored subjects of interest);
-                                  9: passed (rows passed over, app/pull.h), facts_hash */
+                                  9: row_memo (app/pull.h), facts_hash */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -88,15 +88,15 @@ static const char *const schema_sql =
     " kind INTEGER NOT NULL,"
     " key TEXT NOT NULL,"
     " PRIMARY KEY(kind, key)) WITHOUT ROWID;"
-    /* Schema 9: per payment or income stream, the row hashes of the rows its
-     * last pull passed over as of no interest, under the token of what that
-     * decision read (state_passed_store). A new table, created as is. */
-    "CREATE TABLE IF NOT EXISTS passed("
+    /* Schema 9: per stream, the row memo of its last pull (app/pull.h), 64-bit
+     * words under the token of what they depend on (state_row_memo_store). A
+     * new table, created as is. */
+    "CREATE TABLE IF NOT EXISTS row_memo("
     " source TEXT NOT NULL,"
     " stream TEXT NOT NULL,"
     " token BIGINT NOT NULL,"
     " n INTEGER NOT NULL,"
-    " hashes BLOB NOT NULL,"
+    " words BLOB NOT NULL,"
     " PRIMARY KEY(source, stream));"
     FACTS_TABLE_SQL("facts")
     "CREATE INDEX IF NOT EXISTS facts_dq ON facts(dq) WHERE dq IS NOT NULL;"

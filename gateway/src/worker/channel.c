@@ -32,7 +32,7 @@ const char *ch_frame_type_name(int type) {
     case CH_ERROR: return "ERROR";
     case CH_DONE: return "DONE";
     case CH_SEEN: return "SEEN";
-    case CH_PASSED: return "PASSED";
+    case CH_MEMO: return "MEMO";
     default: return "?";
     }
 }
@@ -348,22 +348,22 @@ static void ob_u64le(obuf *b, uint64_t v) {
     ob_put(b, le, 8);
 }
 
-/* PASSED: v stream, u64 token (little endian), u8 flags (1: stands),
+/* MEMO: v stream, u64 token (little endian), u8 flags (1: stands),
  * v count, count x u64. */
-int ch_passed(ch_writer *w, uint32_t stream, uint64_t token, int stands, const uint64_t *h, size_t n) {
+int ch_memo(ch_writer *w, uint32_t stream, uint64_t token, int stands, const uint64_t *h, size_t n) {
     if (w->nseen && seen_out(w)) return -1; /* the batch goes first: it stays in its stream */
     if (stands) n = 0;
     size_t at = 0;
     do {
         size_t k = n - at < CH_SEEN_BATCH ? n - at : CH_SEEN_BATCH;
         if (!stands && k == 0) break;
-        size_t s = frame_begin(w, CH_PASSED);
+        size_t s = frame_begin(w, CH_MEMO);
         ob_varint(&w->b, stream);
         ob_u64le(&w->b, token);
         ob_u8(&w->b, stands ? 1u : 0u);
         ob_varint(&w->b, k);
         for (size_t i = 0; i < k; i++) ob_u64le(&w->b, h[at + i]);
-        if (frame_end(w, s, "PASSED")) return -1;
+        if (frame_end(w, s, "MEMO")) return -1;
         at += k;
     } while (at < n);
     return 0;
@@ -722,7 +722,7 @@ int ch_reader_next(ch_reader *r, ch_frame *out, char *err, size_t errsz) {
     unsigned type = h[4];
     const unsigned char *p = h + CH_HDR;
     size_t n = flen - 1;
-    if (type < CH_FACT || type > CH_PASSED)
+    if (type < CH_FACT || type > CH_MEMO)
         return rdead(r, err, errsz, "frame at byte %llu: unknown frame type %u", (unsigned long long)at, type);
     if (r->done)
         return rdead(r, err, errsz, "frame at byte %llu: %s after DONE", (unsigned long long)at,
@@ -777,7 +777,7 @@ int ch_reader_next(ch_reader *r, ch_frame *out, char *err, size_t errsz) {
         }
         if (!rc && (u & 8)) rc = get_varint(&c, &out->stats.raw_built, "raw-built count");
         if (!rc && (u & 16)) rc = get_varint(&c, &out->stats.passed, "passed count");
-        if (!rc && out->stats.passed > out->stats.skipped) rc = cerr(&c, "more rows passed over than skipped");
+        if (!rc && out->stats.passed > out->count) rc = cerr(&c, "more rows taken by their hash than read");
         break;
     case CH_ERROR:
         rc = get_u8(&c, &u, "code");
@@ -799,16 +799,16 @@ int ch_reader_next(ch_reader *r, ch_frame *out, char *err, size_t errsz) {
         if (!rc && out->count == 0) rc = cerr(&c, "no ref hashes");
         if (!rc) rc = get_u64s(&c, out->count, &out->seen, "ref hashes");
         break;
-    case CH_PASSED: {
+    case CH_MEMO: {
         const uint64_t *tok = NULL;
         rc = get_u32(&c, &out->stream, "stream id") || get_u64s(&c, 1, &tok, "token") ||
-             get_u8(&c, &u, "flags") || get_varint(&c, &out->count, "row hash count");
+             get_u8(&c, &u, "flags") || get_varint(&c, &out->count, "word count");
         if (!rc) out->token = tok[0];
         if (!rc && u > 1) rc = cerr(&c, "unknown flag bits 0x%02x", u);
         out->stands = !rc && u == 1;
-        if (!rc && out->stands && out->count) rc = cerr(&c, "a standing set with row hashes");
-        if (!rc && !out->stands && out->count == 0) rc = cerr(&c, "no row hashes");
-        if (!rc) rc = get_u64s(&c, out->count, &out->seen, "row hashes");
+        if (!rc && out->stands && out->count) rc = cerr(&c, "a standing memo with words");
+        if (!rc && !out->stands && out->count == 0) rc = cerr(&c, "no words");
+        if (!rc) rc = get_u64s(&c, out->count, &out->seen, "words");
         break;
     }
     }
@@ -820,7 +820,7 @@ int ch_reader_next(ch_reader *r, ch_frame *out, char *err, size_t errsz) {
     case CH_FACT:
     case CH_REJECT:
     case CH_SEEN:
-    case CH_PASSED:
+    case CH_MEMO:
         if (r->open != (long)out->stream) {
             if (type == CH_FACT) fact_clear(&r->fact);
             return rdead(r, err, errsz, "frame at byte %llu: %s for stream %u outside its STREAM_BEGIN/END",

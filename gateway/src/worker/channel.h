@@ -16,10 +16,10 @@
  * an error with a message saying what and at which byte, never a crash.
  *
  * A kept record the worker found unchanged (app/pull.c) travels as its ref
- * hash only, many to a SEEN frame. The rows a worker passed over as of no
- * interest travel as their row hashes (adapter_row_hash), many to a PASSED
- * frame, at the end of their stream, for the next cycle (app/pull.h); or,
- * when they are the stored set exactly, as one PASSED frame saying so.
+ * hash only, many to a SEEN frame. A stream's row memo (app/pull.h: the
+ * entries of the rows it read, for the next cycle) travels as 64-bit words,
+ * many to a MEMO frame, at the end of the stream; or, when it is the stored
+ * memo exactly, as one MEMO frame saying so.
  *
  * A fact travels whole: kind, source-relative stream id, ref, every set field
  * as (field id, type, value), the identity fields when normalized, the folded
@@ -51,7 +51,7 @@ typedef enum {
     CH_ERROR = 6,
     CH_DONE = 7,
     CH_SEEN = 8,
-    CH_PASSED = 9,
+    CH_MEMO = 9,
 } ch_frame_type;
 
 /* SEEN frames carry up to this many ref hashes each (8 bytes a hash). */
@@ -69,7 +69,7 @@ typedef enum {
 typedef struct ch_stream_stats {
     uint64_t skipped, lookup_ids, lookup_rows;
     uint64_t raw_built; /* records whose raw JSON the worker built (those it sent) */
-    uint64_t passed;    /* of the skipped: passed over by their row hash, unmapped */
+    uint64_t passed;    /* rows taken by their row hash, unmapped (passed over, or found stored) */
 } ch_stream_stats;
 
 /* A decoded frame. Strings are NUL-terminated and point into the reader (valid
@@ -89,9 +89,9 @@ typedef struct ch_frame {
     int failed;            /* STREAM_END: the stream failed; text is why (its facts are void) */
     int has_stats;         /* STREAM_END: stats below were sent */
     ch_stream_stats stats;
-    const uint64_t *seen;  /* SEEN: count ref hashes; PASSED: count row hashes (in the reader, aligned) */
-    uint64_t token;        /* PASSED: the context the row hashes hold in */
-    int stands;            /* PASSED: the stored set under token stands as it is (count 0) */
+    const uint64_t *seen;  /* SEEN: count ref hashes; MEMO: count words (in the reader, aligned) */
+    uint64_t token;        /* MEMO: the token the memo holds under */
+    int stands;            /* MEMO: the memo stored under token stands as it is (count 0) */
     const unsigned char *bytes; /* the whole frame as received (header included), in the reader */
     size_t nbytes;
 } ch_frame;
@@ -130,10 +130,10 @@ int ch_done(ch_writer *w); /* carries the counts of FACT and REJECT frames sent 
  * SEEN frames of up to CH_SEEN_BATCH hashes. The batch goes out before any
  * other frame (and at ch_flush), so it always stays inside its stream. */
 int ch_seen(ch_writer *w, uint32_t stream, uint64_t ref_hash);
-/* The row hashes of rows passed over in stream under token, as PASSED
- * frames of up to CH_SEEN_BATCH hashes (none when n is 0); stands = 1 (h
- * NULL, n 0) says instead that the set stored under token stands. */
-int ch_passed(ch_writer *w, uint32_t stream, uint64_t token, int stands, const uint64_t *h, size_t n);
+/* n words of stream's row memo under token, as MEMO frames of up to
+ * CH_SEEN_BATCH words (none when n is 0); stands = 1 (h NULL, n 0) says
+ * instead that the memo stored under token stands. */
+int ch_memo(ch_writer *w, uint32_t stream, uint64_t token, int stands, const uint64_t *h, size_t n);
 /* Ref hashes noted by ch_seen so far (for tests/logs). */
 uint64_t ch_writer_seen(const ch_writer *w);
 int ch_flush(ch_writer *w);
