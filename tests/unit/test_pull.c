@@ -619,7 +619,7 @@ static void test_raw_value_change(void **stp) {
     snprintf(dbpath, sizeof dbpath, "%s/rows.db", tmpdir);
     snprintf(statepath, sizeof statepath, "%s/rows-state.db", tmpdir);
     sql_exec(dbpath, "CREATE TABLE t (bh TEXT, sfzh TEXT, xm TEXT, swrq TEXT, bz TEXT);"
-                     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500)"
+                     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000)"
                      " INSERT INTO t SELECT 'R' || i, '11010519491231002X', '张三', '2024-01-01',"
                      " CASE WHEN i % 2 THEN 'x' ELSE NULL END FROM n;");
     const char *ap = write_file("rows.lua", "return { streams = { deaths = { kind = 'death', conn = 'db',\n"
@@ -669,13 +669,14 @@ static void test_raw_value_change(void **stp) {
                          .memo = c_memo, .ud = &s};
         assert_int_equal(pull_run(&job, 1, &flt, 1, tmpdir, 0, &pa, err, sizeof err), 0);
         if (!s.ok[0][0]) fail_msg("round %d: %s", round, s.error[0][0]);
-        long want = round == 0 ? 500 : round == 1 ? 0 : 3, taken = round == 0 ? 0 : 500 - want;
-        if (s.facts[0][0] != want || s.nseen[0] != 500 - want || s.raw_built[0][0] != want || s.taken[0] != taken)
+        /* 10000 rows: the first read's memo goes in batches of 8192 entries */
+        long want = round == 0 ? 10000 : round == 1 ? 0 : 3, taken = round == 0 ? 0 : 10000 - want;
+        if (s.facts[0][0] != want || s.nseen[0] != 10000 - want || s.raw_built[0][0] != want || s.taken[0] != taken)
             fail_msg("round %d: %ld facts, %ld seen, %ld raw JSON built, %ld taken by row hash; want %ld facts, %ld taken",
                      round, s.facts[0][0], s.nseen[0], s.raw_built[0][0], s.taken[0], want, taken);
         /* (row hash, ref hash, content hash) a row; the memo stands when all were met */
         assert_int_equal(s.memo_stands, round == 1);
-        assert_int_equal(s.nmemo, round == 1 ? 0 : 500 * 3);
+        assert_int_equal(s.nmemo, round == 1 ? 0 : 10000 * 3);
         if (!s.memo_stands) {
             free(memo);
             memo = s.memo;

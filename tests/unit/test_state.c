@@ -1263,9 +1263,10 @@ static void test_interest_new(void **stp) {
     state_close(st);
 }
 
-/* The rows a stream passed over: stored in their order under a token, per
- * (source, stream), replaced, removed by an empty set; a blob of the wrong
- * length is refused as none (the stream then maps every row). */
+/* Row memos: parts appended in order under a token, per (source, stream),
+ * read back whole and in order (duplicates kept); cleared; a part of another
+ * token, or of a length that is not whole words, is refused as no memo (the
+ * stream then maps every row). */
 static void test_row_memos(void **stp) {
     fixture *fx = *stp;
     state *st = open_ok(fx);
@@ -1275,29 +1276,36 @@ static void test_row_memos(void **stp) {
     assert_null(h);
     assert_int_equal(n, 0);
     assert_int_equal(state_begin(st), 0);
-    assert_int_equal(state_row_memo_store(st, "hr", "pay", 0x8000000000000001ULL, a, 5), 0);
-    assert_int_equal(state_row_memo_store(st, "hr", "inc", 5, a, 2), 0);
+    assert_int_equal(state_row_memo_append(st, "hr", "pay", 0, 0x8000000000000001ULL, a, 2), 0);
+    assert_int_equal(state_row_memo_append(st, "hr", "pay", 1, 0x8000000000000001ULL, a + 2, 3), 0);
+    assert_int_equal(state_row_memo_append(st, "hr", "inc", 0, 5, a, 2), 0);
     assert_int_equal(state_commit(st), 0);
     assert_int_equal(state_row_memo_load(st, "hr", "pay", &tok, &h, &n), 0);
     assert_int_equal(n, 5);
     assert_int_equal(tok, 0x8000000000000001ULL);
-    assert_memory_equal(h, a, sizeof a); /* in its order, duplicates kept */
+    assert_memory_equal(h, a, sizeof a); /* the parts in order, duplicates kept */
     free(h);
-    assert_int_equal(state_row_memo_store(st, "hr", "pay", 6, a + 1, 3), 0); /* replaced */
+    /* replaced: cleared, then a part 0 of another token */
+    assert_int_equal(state_row_memo_clear(st, "hr", "pay"), 0);
+    assert_int_equal(state_row_memo_append(st, "hr", "pay", 0, 6, a + 1, 3), 0);
     assert_int_equal(state_row_memo_load(st, "hr", "pay", &tok, &h, &n), 0);
     assert_int_equal(n, 3);
     assert_int_equal(tok, 6);
     assert_int_equal(h[0], 3);
     free(h);
-    assert_int_equal(state_row_memo_store(st, "hr", "pay", 6, NULL, 0), 0); /* removed */
+    assert_int_equal(state_row_memo_clear(st, "hr", "pay"), 0);
     assert_int_equal(state_row_memo_load(st, "hr", "pay", &tok, &h, &n), 0);
     assert_null(h);
-    state_close(st);
-    sql_exec(fx, "UPDATE row_memo SET n = 3 WHERE stream = 'inc'"); /* 2 hashes' bytes, 3 said */
-    st = open_ok(fx);
+    /* a second part under another token: not one memo */
+    assert_int_equal(state_row_memo_append(st, "hr", "inc", 1, 6, a, 1), 0);
     assert_int_equal(state_row_memo_load(st, "hr", "inc", &tok, &h, &n), 0);
     assert_null(h);
     assert_int_equal(n, 0);
+    state_close(st);
+    sql_exec(fx, "UPDATE row_memo SET token = 5, words = x'0102030405' WHERE stream = 'inc' AND part = 1");
+    st = open_ok(fx);
+    assert_int_equal(state_row_memo_load(st, "hr", "inc", &tok, &h, &n), 0); /* 5 bytes: not whole words */
+    assert_null(h);
     state_close(st);
 }
 

@@ -118,11 +118,12 @@ typedef struct phase_apply {
     int open;                /* its transaction is open */
     int index_suspended;     /* the persons' index is rebuilt before the commit */
     struct timespec t0;
-    /* the stream's row memo (app/pull.h), as its worker sent it */
-    uint64_t *memo;
-    size_t nmemo, memo_cap;
+    /* the stream's row memo (app/pull.h), written in parts as it comes */
+    uint64_t *memo;          /* words not written yet (MEMO_PART_WORDS) */
+    size_t nmemo;
+    long memo_parts;         /* parts written */
     uint64_t memo_token;
-    int memo_stands, memo_oom;
+    int memo_got, memo_stands, memo_bad;
 } phase_apply;
 
 /* Whether job belongs to phase 2 (a gated job is the early phase 2). */
@@ -138,8 +139,9 @@ static void pa_begin(void *ud, size_t job, size_t stream) {
                         &pa->seen[i][kind]);
     clock_gettime(CLOCK_MONOTONIC, &pa->t0);
     pa->nmemo = 0;
+    pa->memo_parts = 0;
     pa->memo_token = 0;
-    pa->memo_stands = pa->memo_oom = 0;
+    pa->memo_got = pa->memo_stands = pa->memo_bad = 0;
     pa->open = state_begin(pa->ctx->st) == 0;
     if (!pa->open) pa->p.failed = 1;
     /* A first load of persons: the persons' index is built once at the end
@@ -164,45 +166,66 @@ static void pa_seen(void *ud, size_t job, size_t stream, const uint64_t *ref_has
     ingest_seen(&pa->p, ref_hashes, n);
 }
 
+/* Words of a row memo a part (1 MiB). */
+#define MEMO_PART_WORDS ((size_t)1 << 17)
+
+/* Writes the words held as the memo's next part; the first part replaces
+ * the stored memo. 0, or -1 (the state store failed: logged). */
+static int memo_write(phase_apply *pa, const char *source, const char *stream) {
+    if (!pa->nmemo) return 0;
+    if (pa->memo_parts == 0 && state_row_memo_clear(pa->ctx->st, source, stream)) return -1;
+    if (state_row_memo_append(pa->ctx->st, source, stream, pa->memo_parts, pa->memo_token, pa->memo, pa->nmemo))
+        return -1;
+    pa->memo_parts++;
+    pa->nmemo = 0;
+    return 0;
+}
+
+/* pull_apply.memo: the stream's row memo comes in parts, written as they
+ * fill, in the stream's transaction (memo_keep ends it). */
 static void pa_memo(void *ud, size_t job, size_t stream, uint64_t token, int stands, const uint64_t *h, size_t n) {
     phase_apply *pa = ud;
-    (void)job, (void)stream;
-    if (pa->p.failed || pa->memo_oom) return;
-    if ((pa->memo_stands || pa->nmemo) && token != pa->memo_token) {
-        /* one token a stream: a worker that mixes them keeps nothing */
-        pa->memo_oom = 1;
+    if (pa->p.failed || pa->memo_bad) return;
+    if (pa->memo_got && token != pa->memo_token) {
+        pa->memo_bad = 1; /* one token a stream: a worker that mixes them keeps none */
         return;
     }
+    pa->memo_got = 1;
     pa->memo_token = token;
     if (stands) {
         pa->memo_stands = 1;
         return;
     }
-    if (pa->nmemo + n > pa->memo_cap) {
-        size_t ncap = pa->memo_cap ? pa->memo_cap : 65536;
-        while (ncap < pa->nmemo + n) ncap *= 2;
-        uint64_t *na = realloc(pa->memo, ncap * sizeof *na);
-        if (!na) {
-            pa->memo_oom = 1;
+    if (!pa->memo && !(pa->memo = malloc(MEMO_PART_WORDS * sizeof *pa->memo))) {
+        pa->memo_bad = 1;
+        return;
+    }
+    const char *source = pa->ctx->cfg->sources[pa->src_of[job]].name, *name = adapter_stream(pa->jobs[job].ad, stream)->name;
+    while (n > 0) {
+        size_t k = MEMO_PART_WORDS - pa->nmemo < n ? MEMO_PART_WORDS - pa->nmemo : n;
+        memcpy(pa->memo + pa->nmemo, h, k * sizeof *h);
+        pa->nmemo += k;
+        h += k;
+        n -= k;
+        if (pa->nmemo == MEMO_PART_WORDS && memo_write(pa, source, name)) {
+            pa->p.failed = 1;
             return;
         }
-        pa->memo = na;
-        pa->memo_cap = ncap;
     }
-    memcpy(pa->memo + pa->nmemo, h, n * sizeof *h);
-    pa->nmemo += n;
 }
 
-/* Keeps the stream's row memo for the next cycle, in its transaction:
- * replaced by what the worker sent, in its order (removed when it sent
- * nothing, or what it sent was not one memo), left when it said the stored
- * one stands. 0, or -1 (the state store failed: logged). */
+/* Ends the stream's row memo for the next cycle, in its transaction: the
+ * last part written; or, when the worker sent none (or mixed tokens, or the
+ * buffer could not be had), the stored one removed; left as it is when the
+ * worker said it stands. 0, or -1 (the state store failed: logged). */
 static int memo_keep(phase_apply *pa, const char *source, const adapter_stream_info *si) {
-    if (pa->memo_stands && !pa->nmemo && !pa->memo_oom) return 0;
-    size_t n = pa->memo_oom ? 0 : pa->nmemo;
-    if (pa->memo_oom)
+    if (pa->memo_bad) {
         gg_warn(source, "stream %s: the row memo could not be kept; the next cycle maps every row", si->name);
-    return state_row_memo_store(pa->ctx->st, source, si->name, pa->memo_token, pa->memo, n);
+        return state_row_memo_clear(pa->ctx->st, source, si->name);
+    }
+    if (pa->memo_stands && !pa->memo_parts && !pa->nmemo) return 0;
+    if (!pa->memo_parts && !pa->nmemo) return state_row_memo_clear(pa->ctx->st, source, si->name);
+    return memo_write(pa, source, si->name);
 }
 
 static void pa_reject(void *ud, size_t job, size_t stream, const char *ref, const char *reason, const char *raw) {

@@ -189,8 +189,9 @@ typedef struct memo_run {
     int pos_failed;       /* no memory for it: rows out of order are mapped */
     unsigned char *met;   /* a bit per entry of old: met in this pull */
     size_t nmet;
-    uint64_t *add;        /* entries of rows mapped in this pull (malloc'd), nadd of them */
-    size_t nadd, cap;
+    uint64_t *add;        /* entries of rows mapped in this pull not sent yet (malloc'd), nadd of them */
+    size_t nadd;
+    int flushed;          /* some were sent: the memo does not stand */
     long passed;          /* rows taken by their row hash (passed over, or found stored) */
 } memo_run;
 
@@ -241,34 +242,42 @@ static void memo_met(memo_run *p, size_t at) {
     p->passed++;
 }
 
-/* Notes the entry of a row mapped in this pull (e: wd words); an allocation
- * failure stops the noting (nothing is sent: the next cycle maps every row). */
-static void memo_note(memo_run *p, const uint64_t *e) {
-    if (!p->on || !e[0]) return;
-    if (p->nadd == p->cap) {
-        size_t ncap = p->cap ? p->cap * 2 : 4096;
-        uint64_t *na = realloc(p->add, ncap * (size_t)p->wd * sizeof *na);
-        if (!na) {
-            gg_warn("pull", "no memory to note the rows read (%zu so far); the next cycle maps them all", p->nadd);
-            free(p->add);
-            p->add = NULL;
-            p->nadd = p->cap = 0;
-            p->on = 0;
-            return;
-        }
-        p->add = na;
-        p->cap = ncap;
-    }
-    memcpy(p->add + p->nadd * (size_t)p->wd, e, (size_t)p->wd * sizeof *e);
-    p->nadd++;
+/* Entries added in this pull go to the core in batches of this many (so
+ * that neither side holds a big table's memo: 8 bytes a row of 17M at 4M
+ * residents); a memo that stands is one that flushed none. */
+#define MEMO_FLUSH_ENTRIES 8192
+
+/* Sends the entries added so far. 0, or -1 when the channel failed. */
+static int memo_flush(memo_run *p, ch_writer *w, uint32_t stream) {
+    if (!p->nadd) return 0;
+    p->flushed = 1;
+    size_t n = p->nadd;
+    p->nadd = 0;
+    return ch_memo(w, stream, p->token, 0, p->add, n * (size_t)p->wd);
 }
 
-/* Sends the stream's memo (MEMO frames): "stands" when this pull met exactly
- * the stored entries and added none, else the stored entries met (in their
- * order) and then the entries added. */
-static int memo_send(ch_writer *w, uint32_t stream, const memo_run *p) {
+/* Notes the entry of a row mapped in this pull (e: wd words). A buffer that
+ * cannot be had stops the noting (the core keeps what came before it: every
+ * entry holds on its own). 0, or -1 when the channel failed. */
+static int memo_note(memo_run *p, ch_writer *w, uint32_t stream, const uint64_t *e) {
+    if (!p->on || !e[0]) return 0;
+    if (!p->add && !(p->add = malloc(MEMO_FLUSH_ENTRIES * (size_t)p->wd * sizeof *p->add))) {
+        gg_warn("pull", "no memory to note the rows read; the rest of them are mapped next cycle");
+        p->on = 0;
+        return 0;
+    }
+    memcpy(p->add + p->nadd * (size_t)p->wd, e, (size_t)p->wd * sizeof *e);
+    if (++p->nadd == MEMO_FLUSH_ENTRIES) return memo_flush(p, w, stream);
+    return 0;
+}
+
+/* Ends the stream's memo (MEMO frames): "stands" when this pull met exactly
+ * the stored entries and added none, else the entries added not yet sent,
+ * then the stored entries met (in their order). */
+static int memo_send(ch_writer *w, uint32_t stream, memo_run *p) {
     if (!p->on) return 0;
-    if (p->old && p->nadd == 0 && p->nmet == p->nold) return ch_memo(w, stream, p->token, 1, NULL, 0);
+    if (p->old && !p->flushed && p->nadd == 0 && p->nmet == p->nold) return ch_memo(w, stream, p->token, 1, NULL, 0);
+    if (memo_flush(p, w, stream)) return -1;
     size_t wd = (size_t)p->wd;
     if (p->old && p->nmet) {
         uint64_t buf[1020]; /* a multiple of 1 and 3 words */
@@ -284,7 +293,7 @@ static int memo_send(ch_writer *w, uint32_t stream, const memo_run *p) {
         }
         if (k && ch_memo(w, stream, p->token, 0, buf, k)) return -1;
     }
-    return p->nadd ? ch_memo(w, stream, p->token, 0, p->add, p->nadd * wd) : 0;
+    return 0;
 }
 
 static void memo_free(memo_run *p) {
@@ -336,7 +345,10 @@ static int child_fact(void *ud, const char *stream, fact *f) {
         if (!keep && (ist == ID_OK || ist == ID_EMPTY)) {
             c->skipped++;
             uint64_t e[1] = {adapter_row_hash(c->ad)};
-            memo_note(c->memo, e); /* the same row is passed over next time */
+            if (memo_note(c->memo, c->w, c->stream, e)) { /* the same row is passed over next time */
+                c->broken = 1;
+                return 1;
+            }
             return 0;
         }
     }
@@ -365,7 +377,10 @@ static int child_fact(void *ud, const char *stream, fact *f) {
         /* stored as this content once the stream commits: the same row
          * next time is found so by its row hash (child_row_passed) */
         uint64_t e[3] = {adapter_row_hash(c->ad), rh, fh};
-        memo_note(c->memo, e);
+        if (memo_note(c->memo, c->w, c->stream, e)) {
+            c->broken = 1;
+            return 1;
+        }
     }
     if (lookup) {
         uint64_t *slot = pull_known_find(c->known, rh);

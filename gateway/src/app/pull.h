@@ -37,7 +37,7 @@
  * adapter file, the program, the source's and stream's names
  * (pull_job.memo_salt) and, in phase 2, the subjects of interest and the
  * register's names (pull_filter_digest). The core keeps them per stream in the
- * stream's transaction (state_row_memo_store). The next cycle's worker, when
+ * stream's transaction (state_row_memo_append). The next cycle's worker, when
  * its token is the stored one, takes a row whose hash has an entry without
  * converting or mapping it: in phase 2 it is passed over (the same bytes
  * under the same inputs reach the same decision); in phase 1 it goes as a

@@ -132,35 +132,28 @@ int state_interest_load(state *st, strmap *ids, strmap *cases) {
 
 /* ---- row memos ------------------------------------------------------------ */
 
-/* The blob is the words in host byte order (the store is not moved between
+/* A part is the words in host byte order (the store is not moved between
  * machines of another order; a foreign one would only pass no row over). */
-int state_row_memo_store(state *st, const char *source, const char *stream, uint64_t token, const uint64_t *h,
-                       size_t n) {
+int state_row_memo_clear(state *st, const char *source, const char *stream) {
     sqlite3_stmt *s;
-    if (n == 0) {
-        if (st_prepare(st, "row memo store: clear", "DELETE FROM row_memo WHERE source = ?1 AND stream = ?2", &s))
-            return -1;
-        if (st_bind_text(s, 1, source) != SQLITE_OK || st_bind_text(s, 2, stream) != SQLITE_OK)
-            return bind_failed(st, "row memo store: clear", s);
-        return st_step_done(st, "row memo store: clear", s);
-    }
-    if (n > (size_t)sqlite3_limit(st->db, SQLITE_LIMIT_LENGTH, -1) / sizeof *h) {
-        gg_warn("state", "source %s, stream %s: a row memo of %zu words is more than a blob holds; not kept", source,
-                stream, n);
-        return state_row_memo_store(st, source, stream, token, NULL, 0);
-    }
-    if (st_prepare(st, "row memo store",
-                   "INSERT INTO row_memo(source, stream, token, n, words) VALUES(?1, ?2, ?3, ?4, ?5)"
-                   " ON CONFLICT(source, stream) DO UPDATE SET token = excluded.token, n = excluded.n,"
-                   " words = excluded.words",
-                   &s))
+    if (st_prepare(st, "row memo clear", "DELETE FROM row_memo WHERE source = ?1 AND stream = ?2", &s)) return -1;
+    if (st_bind_text(s, 1, source) != SQLITE_OK || st_bind_text(s, 2, stream) != SQLITE_OK)
+        return bind_failed(st, "row memo clear", s);
+    return st_step_done(st, "row memo clear", s);
+}
+
+int state_row_memo_append(state *st, const char *source, const char *stream, long part, uint64_t token,
+                          const uint64_t *h, size_t n) {
+    sqlite3_stmt *s;
+    if (n == 0) return 0;
+    if (st_prepare(st, "row memo append",
+                   "INSERT OR REPLACE INTO row_memo(source, stream, part, token, words) VALUES(?1, ?2, ?3, ?4, ?5)", &s))
         return -1;
     if (st_bind_text(s, 1, source) != SQLITE_OK || st_bind_text(s, 2, stream) != SQLITE_OK ||
-        sqlite3_bind_int64(s, 3, (sqlite3_int64)token) != SQLITE_OK ||
-        sqlite3_bind_int64(s, 4, (sqlite3_int64)n) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 3, part) != SQLITE_OK || sqlite3_bind_int64(s, 4, (sqlite3_int64)token) != SQLITE_OK ||
         sqlite3_bind_blob64(s, 5, h, (sqlite3_uint64)n * sizeof *h, SQLITE_STATIC) != SQLITE_OK)
-        return bind_failed(st, "row memo store", s);
-    return st_step_done(st, "row memo store", s);
+        return bind_failed(st, "row memo append", s);
+    return st_step_done(st, "row memo append", s);
 }
 
 int state_row_memo_load(state *st, const char *source, const char *stream, uint64_t *token, uint64_t **h, size_t *n) {
@@ -168,34 +161,53 @@ int state_row_memo_load(state *st, const char *source, const char *stream, uint6
     *token = 0;
     *h = NULL;
     *n = 0;
-    if (st_prepare(st, "row memo load", "SELECT token, n, words FROM row_memo WHERE source = ?1 AND stream = ?2", &s))
+    if (st_prepare(st, "row memo load",
+                   "SELECT token, words, (SELECT sum(length(words)) FROM row_memo WHERE source = ?1 AND stream = ?2)"
+                   " FROM row_memo WHERE source = ?1 AND stream = ?2 ORDER BY part",
+                   &s))
         return -1;
     if (st_bind_text(s, 1, source) != SQLITE_OK || st_bind_text(s, 2, stream) != SQLITE_OK)
         return bind_failed(st, "row memo load", s);
-    int rc = sqlite3_step(s), ret = 0;
-    if (rc == SQLITE_ROW) {
-        sqlite3_int64 cnt = sqlite3_column_int64(s, 1);
-        const void *blob = sqlite3_column_blob(s, 2);
-        size_t bytes = (size_t)sqlite3_column_bytes(s, 2);
-        int ok = cnt > 0 && blob && bytes == (size_t)cnt * sizeof(uint64_t);
-        uint64_t *a = ok ? malloc(bytes) : NULL;
-        if (ok && !a) {
-            gg_warn("state", "source %s, stream %s: no memory for the row memo (%lld words); every row is mapped",
-                    source, stream, (long long)cnt);
-        } else if (ok) {
-            memcpy(a, blob, bytes);
+    uint64_t *a = NULL, tok = 0;
+    size_t have = 0, total = 0;
+    int rc, ok = 1, ret = 0, said = 0;
+    while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const void *blob = sqlite3_column_blob(s, 1);
+        size_t bytes = (size_t)sqlite3_column_bytes(s, 1);
+        if (!a) {
+            tok = (uint64_t)sqlite3_column_int64(s, 0);
+            total = (size_t)sqlite3_column_int64(s, 2);
+            if (total == 0 || total % sizeof *a || !(a = malloc(total))) {
+                if (total && total % sizeof *a == 0) {
+                    gg_warn("state", "source %s, stream %s: no memory for the row memo (%zu bytes); every row is mapped",
+                            source, stream, total);
+                    said = 1;
+                }
+                ok = 0;
+                break;
+            }
         }
-        if (!ok)
-            gg_warn("state", "source %s, stream %s: the stored row memo is not well formed; every row is "
-                    "mapped this cycle", source, stream);
-        if (a) {
-            *token = (uint64_t)sqlite3_column_int64(s, 0);
-            *h = a;
-            *n = (size_t)cnt;
+        ok = blob && bytes % sizeof *a == 0 && (uint64_t)sqlite3_column_int64(s, 0) == tok &&
+             have + bytes / sizeof *a <= total / sizeof *a;
+        if (ok) {
+            memcpy(a + have, blob, bytes);
+            have += bytes / sizeof *a;
         }
-    } else if (rc != SQLITE_DONE) {
-        ret = st_db_fail(st, "row memo load");
+    }
+    if (ok && rc != SQLITE_DONE && rc != SQLITE_ROW) ret = st_db_fail(st, "row memo load");
+    if (ret == 0 && (!ok || have != total / sizeof(uint64_t))) {
+        if ((a || total) && !said)
+            gg_warn("state", "source %s, stream %s: the stored row memo is not well formed; every row is mapped this "
+                    "cycle", source, stream);
+        ok = 0;
     }
     sqlite3_finalize(s);
-    return ret;
+    if (ret || !ok || !a) {
+        free(a);
+        return ret;
+    }
+    *token = tok;
+    *h = a;
+    *n = have;
+    return 0;
 }

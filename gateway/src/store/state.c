@@ -89,15 +89,15 @@ static const char *const schema_sql =
     " key TEXT NOT NULL,"
     " PRIMARY KEY(kind, key)) WITHOUT ROWID;"
     /* Schema 9: per stream, the row memo of its last pull (app/pull.h), 64-bit
-     * words under the token of what they depend on (state_row_memo_store). A
-     * new table, created as is. */
+     * words in parts, under the token of what they depend on
+     * (state_row_memo_append). A new table, created as is. */
     "CREATE TABLE IF NOT EXISTS row_memo("
     " source TEXT NOT NULL,"
     " stream TEXT NOT NULL,"
+    " part INTEGER NOT NULL,"
     " token BIGINT NOT NULL,"
-    " n INTEGER NOT NULL,"
     " words BLOB NOT NULL,"
-    " PRIMARY KEY(source, stream));"
+    " PRIMARY KEY(source, stream, part));"
     FACTS_TABLE_SQL("facts")
     "CREATE INDEX IF NOT EXISTS facts_dq ON facts(dq) WHERE dq IS NOT NULL;"
     FACTS_PERSON_NAMES_SQL /* covering: kind too */

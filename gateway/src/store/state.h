@@ -58,13 +58,16 @@ int state_mark_set(state *st, const char *scope, const char *key, const char *va
 int state_interest_replace(state *st, const strmap *ids, const strmap *cases);
 int state_interest_load(state *st, strmap *ids, strmap *cases);
 
-/* A stream's row memo (app/pull.h): n 64-bit words, entries in the order the
- * rows came, under the token of what they depend on. store: in the caller's
- * transaction; n = 0 removes it. load: *h malloc'd (NULL and *n 0 when none
+/* A stream's row memo (app/pull.h): 64-bit words, entries in the order the
+ * rows came, under the token of what they depend on, written in parts as they
+ * come (so that no side holds a big table's memo to write it). clear removes
+ * it; append adds part number `part` (0, 1, ...); both in the caller's
+ * transaction. load: the parts in order, *h malloc'd (NULL and *n 0 when none
  * is stored, or when the stored one is not well formed: logged, and the next
- * store replaces it). 0 or -1. */
-int state_row_memo_store(state *st, const char *source, const char *stream, uint64_t token, const uint64_t *h,
-                       size_t n);
+ * pull replaces it). 0 or -1. */
+int state_row_memo_clear(state *st, const char *source, const char *stream);
+int state_row_memo_append(state *st, const char *source, const char *stream, long part, uint64_t token,
+                          const uint64_t *h, size_t n);
 int state_row_memo_load(state *st, const char *source, const char *stream, uint64_t *token, uint64_t **h, size_t *n);
 
 /* Facts: upsert by (source, kind, ref); `cycle` records when it was last
