@@ -196,7 +196,10 @@ def size_section(r, results_dir):
     if r.get("profiled"):
         for name, title in (("perf-%d.txt", "Profile of a further cycle from an empty state store (`perf record -F 199 "
                                             "--call-graph dwarf`, broken down by `scripts/bench/perf_breakdown.py`)"),
-                            ("perf-%d-dso.txt", "Self time by shared object")):
+                            ("perf-%d-dso.txt", "Self time by shared object"),
+                            ("cpu-%d.txt", "CPU by process, every process on the machine (`perf record -a -F 499`), of a "
+                                           "full cycle from an empty store and the unchanged cycle after it, both "
+                                           "without push; `gridgate` is the core, `gg:<source>` a source's workers")):
             p = os.path.join(results_dir, name % n)
             if os.path.exists(p):
                 with open(p, encoding="utf-8", errors="replace") as f:

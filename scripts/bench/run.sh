@@ -227,6 +227,8 @@ cycle() {  # name push|nopush|perf [conf]
   [ "$mode" = push ] || cmd+=(--no-push)
   if [ "$mode" = perf ]; then
     cmd=(perf record -q -F 199 --call-graph "dwarf,16384" -o "$work/perf.data" -- "${cmd[@]}")
+  elif [ "$mode" = cpu ]; then  # every process on the machine, no call graphs: CPU by process
+    cmd=(perf record -q -a -F 499 -o "$work/cpu-$name.data" -- "${cmd[@]}")
   fi
   cut -d' ' -f1 /proc/loadavg >"$work/$name.load"
   t0=$(now)
@@ -501,6 +503,22 @@ for n in "${sizes[@]}"; do
       rm -f "$work/perf.data" "$work/perf.script"
       profiled=1
     fi
+    # CPU seconds by process (the core, each source's workers "gg:<source>",
+    # PostgreSQL's backends, ...) of a full cycle from an empty store and of
+    # the unchanged cycle after it, both without push
+    log "  CPU by process (perf record -a) of a full and an unchanged cycle"
+    fresh_state
+    cycle cpufull cpu
+    cycle cpusteady cpu
+    : >"$results/cpu-$n.txt"
+    for c in cpufull cpusteady; do
+      [ -f "$work/cpu-$c.data" ] || continue
+      { echo "$c: $(cat "$work/$c.wall") s wall"
+        perf report -i "$work/cpu-$c.data" --stdio --sort comm -F overhead,sample,comm 2>/dev/null \
+          | awk '/^ +[0-9.]+%/ { printf "  %7.2f s CPU  %s\n", $2 / 499, $3 }' | sort -k1,1nr | head -n 12
+      } >>"$results/cpu-$n.txt"
+      rm -f "$work/cpu-$c.data"
+    done
   fi
 
   # (5) incremental: a full cycle with incremental streams, 1% of the rows

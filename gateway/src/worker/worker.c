@@ -305,6 +305,9 @@ static int seccomp_apply(int chan_fd, char *err, size_t errsz) {
 static void child_main(const worker_spec *sp, const worker_limits *lim, int wfd, pid_t parent, int ll_abi) {
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    char comm[16]; /* "gg:<source>" in ps, top and perf (cut at 15 bytes) */
+    snprintf(comm, sizeof comm, "gg:%s", sp->name ? sp->name : "worker");
+    prctl(PR_SET_NAME, comm, 0, 0, 0);
     if (getppid() != parent) _exit(127); /* the daemon is already gone */
 
     /* The daemon's handlers and mask are not the worker's. */
