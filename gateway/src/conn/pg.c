@@ -1,9 +1,12 @@
 /* conn/pg.c - PostgreSQL connector (libpq).
  *
  * Rows are streamed in text format, so memory does not grow with the table: a
- * SELECT through a cursor, 1000 rows a result (see "queries through a cursor"
- * below), every other statement in single-row mode (PQsendQueryParams +
- * PQsetSingleRowMode). The client encoding is
+ * SELECT (or WITH) without parameters as COPY (<query>) TO STDOUT, one line
+ * a row (see "queries through COPY" below); a SELECT with parameters, or one
+ * COPY refuses, through a cursor, 1000 rows a result (see "queries through a
+ * cursor"); every other statement, or one the cursor refuses too, in
+ * single-row mode (PQsendQueryParams + PQsetSingleRowMode). Each way hands
+ * the callback the same names and the same text values. The client encoding is
  * left as the server/conninfo sets it: values reach the callback as the server
  * sends them.
  *
@@ -12,7 +15,9 @@
  * statement that runs longer, including a long streamed pull. On top, the
  * client waits at most timeout_ms for the server without any progress; then
  * the statement is cancelled; if even the cancel goes unanswered the
- * connection is dropped and re-established on the next call.
+ * connection is dropped and re-established on the next call. A callback
+ * that stops early cancels what is still running (COPY, single-row mode)
+ * and the rest is read and dropped, so the connection stays usable.
  *
  * Broken connections: before each statement an idle connection is probed, and
  * a dead one is reset (PQreset) before anything is sent. A query that fails
@@ -339,7 +344,8 @@ static void pg_run_rows(conn *c, pg_conn *p, const char *sql, int nparams, const
 /* ---- queries through a cursor ------------------------------------------------
  * In single-row mode libpq makes a result per row (allocated, the column
  * descriptions copied into it, freed), most of the cost of a row at scale.
- * A query that is a SELECT, run while no transaction is open, is read instead
+ * A query that is a SELECT, run while no transaction is open, and not read
+ * through COPY (it has parameters, or COPY refused it) is read instead
  * through a cursor in a transaction of its own, PG_FETCH_ROWS rows a result:
  * BEGIN, SET LOCAL cursor_tuple_fraction = 1 (the plain query's plan),
  * DECLARE ... CURSOR FOR <query> (with its parameters) and the first
