@@ -564,7 +564,7 @@ static int pg_run_cursor(conn *c, pg_conn *p, const char *sql, int nparams, cons
  * A query without parameters that is a SELECT (or WITH), run while no
  * transaction is open, is read as COPY (<query>) TO STDOUT in text format:
  * the server sends every row as one line, with no per-row result for libpq
- * to build and none of the cursor's executor round trips; it is the floor
+ * to build and no FETCH round trips; it is the floor
  * the pulls are measured against. Its column names come first, without
  * running it: the query is parsed as the unnamed statement and described
  * (two short round trips; nothing is planned). The COPY itself goes out with
@@ -581,9 +581,11 @@ static int pg_run_cursor(conn *c, pg_conn *p, const char *sql, int nparams, cons
  *  - The callback stopping: the COPY is cancelled and the rest of its lines
  *    read and dropped, so the connection stays usable.
  *  - A query that COPY refuses before sending a row (the parse or the
- *    describe fails, or the COPY does: e.g. SELECT ... FOR UPDATE, SELECT
- *    INTO) is read through the cursor instead, which itself falls back to
- *    single-row mode: its rows, or its error, are what they were. A query
+ *    describe fails, or the COPY does: SELECT INTO; a text ending in a
+ *    semicolon and a comment, which ends the query inside "COPY (...)";
+ *    FOR UPDATE is taken, as of PostgreSQL 15) is read through the cursor
+ *    instead, which itself falls back to single-row mode: its rows, or its
+ *    error, are what they were (nothing has run: a refusal rolls back). A query
  *    with parameters (an incremental read, a lookup) goes to the cursor
  *    directly. */
 
