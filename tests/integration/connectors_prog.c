@@ -80,7 +80,7 @@ static int closed_port(void) {
 /* ---- a row collector --------------------------------------------------------- */
 
 #define MAX_ROWS 16
-#define MAX_COLS 8
+#define MAX_COLS 16
 
 typedef struct rows {
     int n;                 /* rows seen (also beyond MAX_ROWS) */
@@ -188,6 +188,200 @@ static void check_people(const char *what, rows *r) {
 
 /* ---- PostgreSQL (libpq) -------------------------------------------------------- */
 
+/* Two reads of the same rows: same count, column names, NULLs and bytes. */
+static int same_rows(const rows *a, const rows *b, char *why, size_t whysz) {
+    if (a->n != b->n || a->ncols != b->ncols) {
+        snprintf(why, whysz, "%d rows of %d columns against %d of %d", a->n, a->ncols, b->n, b->ncols);
+        return 0;
+    }
+    for (int i = 0; i < a->ncols; i++)
+        if (!streq(a->names[i], b->names[i])) {
+            snprintf(why, whysz, "column %d named %s against %s", i, a->names[i], b->names[i]);
+            return 0;
+        }
+    for (int j = 0; j < a->n && j < MAX_ROWS; j++)
+        for (int i = 0; i < a->ncols; i++) {
+            const char *x = a->v[j][i], *y = b->v[j][i];
+            if ((!x != !y) || (x && strcmp(x, y) != 0)) {
+                snprintf(why, whysz, "row %d column %s: [%s] against [%s]", j, a->names[i], x ? x : "(null)",
+                         y ? y : "(null)");
+                return 0;
+            }
+        }
+    return 1;
+}
+
+/* How the server ran the statement that asks: the first word of its own
+ * text in pg_stat_activity ("COPY", or "FETCH" for a cursor). */
+#define PG_HOW_SQL "select split_part(query, ' ', 1) as how from pg_stat_activity where pid = pg_backend_pid()"
+
+/* Queries without parameters are read through COPY (<query>) TO STDOUT:
+ * the same rows, names and bytes as through the cursor (a parameter sends
+ * the same query there); what COPY refuses goes to the cursor. */
+static void test_pg_copy(conn *c, const char *spec) {
+    char err[1024], why[512];
+    rows r = {0}, q = {0};
+    const char *one[] = {"1"};
+
+    /* The way each query ran, as the server saw it. */
+    int rc = conn_query(c, PG_HOW_SQL, 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "COPY"), "pg a query without parameters runs as COPY: rc %d, [%s] %s",
+          rc, r.n ? r.v[0][0] : "(no row)", err);
+    rows_free(&r);
+    rc = conn_query(c, PG_HOW_SQL " and $1::int = 1", 1, one, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "FETCH"), "pg a query with parameters runs through the cursor: rc %d, [%s] %s",
+          rc, r.n ? r.v[0][0] : "(no row)", err);
+    rows_free(&r);
+    rc = conn_query(c, "with w as (" PG_HOW_SQL ") select how from w -- a trailing comment", 0, NULL, collect, &r, err,
+                    sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "COPY"),
+          "pg a WITH query with a trailing comment runs as COPY: rc %d, [%s] %s", rc, r.n ? r.v[0][0] : "(no row)", err);
+    rows_free(&r);
+    rc = conn_query(c, PG_HOW_SQL " ;\n ", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "COPY"), "pg a query with a trailing semicolon runs as COPY: rc %d, [%s] %s",
+          rc, r.n ? r.v[0][0] : "(no row)", err);
+    rows_free(&r);
+    /* a semicolon before a comment ends the query inside COPY ( ): COPY
+     * refuses it, the cursor reads it */
+    rc = conn_query(c, PG_HOW_SQL "; -- comment", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "FETCH"), "pg a semicolon then a comment: rc %d, [%s] %s", rc,
+          r.n ? r.v[0][0] : "(no row)", err);
+    rows_free(&r);
+
+    /* Hostile text and typed values, both ways, byte for byte. */
+    long aff = 0;
+    rc = conn_exec(c,
+                   "create temp table t_copy(id int, t text, u text, n numeric, d date, ts timestamp, tz timestamptz, "
+                   "f float8, b bytea, a text[], j jsonb, bo boolean, iv interval)",
+                   0, NULL, &aff, err, sizeof err);
+    CHECK(rc == 0, "pg create t_copy: %s", err);
+    rc = conn_exec(c,
+                   "insert into t_copy values "
+                   "(1, E'tab\\there\\nline\\rcr\\\\back\\bbs\\fff' || chr(11) || 'vt', E'\\t', 12345.6700, '2024-03-12', "
+                   "'2024-03-12 08:09:10.123456', '2024-03-12 08:09:10+08', 0.1, E'\\\\x00ff5c0a09', "
+                   "ARRAY[E'a\"b', E'c\\\\d', NULL, E'e\\tf'], '{\"k\": \"v\\tw\\\\x\"}', true, '1 day 02:03:04'), "
+                   "(2, '张三 养老金发放明细 阿卜杜·热合曼', '', -0.5, '1970-01-01', '2000-02-29 00:00:00', "
+                   "'1999-12-31 23:59:59.5+00', 1e300, '', '{}', '[]', false, '-3 mons'), "
+                   "(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL), "
+                   "(4, E'\\\\N', 'N', 0, 'infinity', '-infinity', 'infinity', 'NaN', E'\\\\x5c4e', ARRAY['']::text[], "
+                   "'null', NULL, '0'), "
+                   "(5, E'\\\\101 \\\\x41 \\\\', E'\\\\', 1e-20, '0044-03-15 BC', '2024-01-01', '2024-01-01', "
+                   "-0, E'\\\\x', NULL, '\"\"', true, NULL), "
+                   "(6, E'\\n', E'\\t\\t', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+                   0, NULL, &aff, err, sizeof err);
+    CHECK(rc == 0 && aff == 6, "pg fill t_copy: rc %d %s", rc, err);
+#define PG_COPY_COLS "select id, t, u, n, d, ts, tz, f, b, a, j, bo, iv from t_copy"
+    rc = conn_query(c, PG_COPY_COLS " order by id", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 6 && r.ncols == 13, "pg t_copy through COPY: rc %d, %d rows %s", rc, r.n, err);
+    rc = conn_query(c, PG_COPY_COLS " where id >= $1 order by id", 1, one, collect, &q, err, sizeof err);
+    CHECK(rc == 0 && q.n == 6, "pg t_copy through the cursor: rc %d, %d rows %s", rc, q.n, err);
+    CHECK(same_rows(&r, &q, why, sizeof why), "pg COPY and cursor deliver the same rows: %s", why);
+    CHECK(same_rows(&q, &r, why, sizeof why), "pg cursor and COPY deliver the same rows: %s", why);
+    CHECK(streq(r.v[0][1], "tab\there\nline\rcr\\back\bbs\fff\vvt") && streq(r.v[0][2], "\t"),
+          "pg COPY escapes undone: [%s] [%s]", r.v[0][1], r.v[0][2]);
+    CHECK(streq(r.v[0][3], "12345.6700") && streq(r.v[0][4], "2024-03-12") &&
+              streq(r.v[0][5], "2024-03-12 08:09:10.123456") && streq(r.v[0][8], "\\x00ff5c0a09") &&
+              streq(r.v[0][9], "{\"a\\\"b\",\"c\\\\d\",NULL,\"e\tf\"}"),
+          "pg COPY typed values: %s %s %s %s %s", r.v[0][3], r.v[0][4], r.v[0][5], r.v[0][8], r.v[0][9]);
+    CHECK(streq(r.v[1][1], "张三 养老金发放明细 阿卜杜·热合曼") && streq(r.v[1][2], "") && streq(r.v[1][8], "\\x"),
+          "pg COPY CJK and empty strings: [%s] [%s] [%s]", r.v[1][1], r.v[1][2], r.v[1][8]);
+    int nulls = 0;
+    for (int i = 1; i < 13; i++) nulls += r.v[2][i] == NULL;
+    CHECK(streq(r.v[2][0], "3") && nulls == 12, "pg COPY NULLs: %d of 12", nulls);
+    CHECK(streq(r.v[3][1], "\\N") && streq(r.v[3][2], "N") && r.v[3][11] == NULL && streq(r.v[3][9], "{\"\"}"),
+          "pg COPY a backslash-N text is not NULL: [%s] [%s]", r.v[3][1] ? r.v[3][1] : "(null)", r.v[3][2]);
+    CHECK(streq(r.v[4][1], "\\101 \\x41 \\") && streq(r.v[4][2], "\\"), "pg COPY backslashes kept: [%s] [%s]", r.v[4][1],
+          r.v[4][2]);
+    CHECK(streq(r.v[5][1], "\n") && streq(r.v[5][2], "\t\t") && !r.v[5][3], "pg COPY lone newline and tabs");
+    rows_free(&r);
+    rows_free(&q);
+
+    /* Many rows, every one once and in order. */
+    seq s = {0};
+    rc = conn_query(c, "select g::text as v from generate_series(1, 2500) g order by g", 0, NULL, seq_row, &s, err,
+                    sizeof err);
+    CHECK(rc == 0 && s.n == 2500 && !s.out_of_order, "pg 2500 rows through COPY: rc %d, %d rows%s %s", rc, s.n,
+          s.out_of_order ? " out of order" : "", err);
+
+    /* A stop: the COPY is cancelled and drained, the same session goes on. */
+    rc = conn_query(c, "select pg_backend_pid()::text", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1, "pg backend pid: %s", err);
+    char pid[32];
+    snprintf(pid, sizeof pid, "%s", r.v[0][0]);
+    rows_free(&r);
+    r.stop_after = 2;
+    r.stop_value = 9;
+    rc = conn_query(c, "select g, repeat('x', 100) from generate_series(1, 3000000) g", 0, NULL, collect, &r, err,
+                    sizeof err);
+    CHECK(rc == 9 && r.n == 2, "pg COPY early stop: rc %d after %d rows", rc, r.n);
+    rows_free(&r);
+    rc = conn_query(c, "select pg_backend_pid()::text, 'after copy stop'", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], pid) && streq(r.v[0][1], "after copy stop"),
+          "pg the same session is usable after a COPY stop: rc %d, pid %s (was %s) %s", rc, r.n ? r.v[0][0] : "-", pid,
+          err);
+    rows_free(&r);
+
+    /* An error before the first row (planning) and after rows. */
+    rc = conn_query(c, "select 1/(g - 1500) from generate_series(1, 3000) g", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "query failed: ERROR:  division by zero") && r.n < 1500,
+          "pg COPY error after rows: rc %d %s", rc, err);
+    rows_free(&r);
+    rc = conn_query(c, "select no_such_column from people", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "query failed: ERROR:  column \"no_such_column\" does not exist") && r.n == 0,
+          "pg COPY refused query keeps its error: rc %d %s", rc, err);
+    rows_free(&r);
+
+    /* FOR UPDATE: PostgreSQL 15 takes it in COPY (the rows are locked for
+     * the COPY's own transaction, as they were for the cursor's). */
+    rc = conn_query(c,
+                    "select p.id, split_part(a.query, ' ', 1) as how from people p, pg_stat_activity a "
+                    "where a.pid = pg_backend_pid() and p.id <= 2 order by p.id for update of p",
+                    0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 2 && streq(r.v[0][0], "1") && streq(r.v[1][0], "2") && streq(r.v[0][1], "COPY"),
+          "pg FOR UPDATE: rc %d, %d rows, [%s] %s", rc, r.n, r.n ? r.v[0][1] : "-", err);
+    rows_free(&r);
+    rc = conn_query(c, PG_HOW_SQL, 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "COPY"), "pg COPY again after a refused one: %s", err);
+    rows_free(&r);
+
+    /* Timeouts, the cursor's messages: the server's statement_timeout, and
+     * (the session's statement_timeout off) the client's silence timer. */
+    conn_opts ot = {.timeout_ms = 500, .retries = 1, .backoff_base_ms = 10};
+    conn *ct = conn_open("hr", "slow", spec, &ot, err, sizeof err);
+    CHECK(ct != NULL, "pg open (copy timeout): %s", err);
+    int64_t t0 = now_ms();
+    rc = conn_query(ct, "select 1 as a, pg_sleep(10) as b", 0, NULL, collect, &r, err, sizeof err);
+    int64_t took = now_ms() - t0;
+    CHECK(rc == -1 && strstr(err, "source hr, connection slow: query failed: timed out: ") && strstr(err, "500 ms") &&
+              took < 3000,
+          "pg COPY statement_timeout: rc %d after %lld ms: %s", rc, (long long)took, err);
+    rows_free(&r);
+    rc = conn_exec(ct, "set statement_timeout = 0", 0, NULL, &aff, err, sizeof err);
+    CHECK(rc == 0, "pg statement_timeout off: %s", err);
+    t0 = now_ms();
+    rc = conn_query(ct, "select g, pg_sleep(case when g = 3 then 10 else 0 end) from generate_series(1, 5) g", 0, NULL,
+                    collect, &r, err, sizeof err);
+    took = now_ms() - t0;
+    CHECK(rc == -1 &&
+              strstr(err, "query failed: timed out: no answer from the server within 500 ms (statement cancelled)") &&
+              took >= 450 && took < 3000,
+          "pg COPY silence timer: rc %d after %lld ms, %d rows: %s", rc, (long long)took, r.n, err);
+    rows_free(&r);
+    rc = conn_query(ct, "select 'after timeout'", 0, NULL, collect, &r, err, sizeof err);
+    CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "after timeout"), "pg usable after a COPY timeout: %s", err);
+    rows_free(&r);
+    const char *ten[] = {"10"};
+    t0 = now_ms();
+    rc = conn_query(ct, "select pg_sleep($1::float8)", 1, ten, collect, &r, err, sizeof err);
+    took = now_ms() - t0;
+    CHECK(rc == -1 &&
+              strstr(err, "query failed: timed out: no answer from the server within 500 ms (statement cancelled)") &&
+              took < 3000,
+          "pg cursor silence timer: rc %d after %lld ms: %s", rc, (long long)took, err);
+    rows_free(&r);
+    conn_close(ct);
+}
+
 static void test_pg(void) {
     const char *ci = need_env("GG_PG_CONNINFO");
     char spec[1024], err[1024];
@@ -238,11 +432,11 @@ static void test_pg(void) {
     rc = conn_exec(c, "delete from t_exec where id > 100", 0, NULL, &aff, err, sizeof err);
     CHECK(rc == 0 && aff == 0, "pg exec delete none: rc %d aff %ld", rc, aff);
 
-    /* Queries are read through a cursor, PG_FETCH_ROWS (1000) rows at a
-     * time: every row once and in order across batch boundaries, with
-     * parameters; a stop inside a later batch; an error in a later batch;
-     * a SELECT the cursor refuses (SELECT INTO) runs as before; a query
-     * inside the caller's own transaction leaves it open. */
+    /* Queries with parameters are read through a cursor, PG_FETCH_ROWS
+     * (1000) rows at a time: every row once and in order across batch
+     * boundaries; a stop inside a later batch; an error in a later batch;
+     * a SELECT that COPY and the cursor refuse (SELECT INTO) runs as
+     * before; a query inside the caller's own transaction leaves it open. */
     static const char *const counts[] = {"0", "999", "1000", "1001", "2500"};
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
         const char *pc[] = {counts[i]};
@@ -254,10 +448,11 @@ static void test_pg(void) {
     }
     r.stop_after = 1500;
     r.stop_value = 7;
-    rc = conn_query(c, "select g from generate_series(1, 5000) g", 0, NULL, collect, &r, err, sizeof err);
+    const char *p5000[] = {"5000"}, *p3000[] = {"3000"};
+    rc = conn_query(c, "select g from generate_series(1, $1::int) g", 1, p5000, collect, &r, err, sizeof err);
     CHECK(rc == 7 && r.n == 1500, "pg stop in a later batch: rc %d after %d rows", rc, r.n);
     rows_free(&r);
-    rc = conn_query(c, "select 1/(g - 1500) from generate_series(1, 3000) g", 0, NULL, collect, &r, err,
+    rc = conn_query(c, "select 1/(g - 1500) from generate_series(1, $1::int) g", 1, p3000, collect, &r, err,
                     sizeof err);
     CHECK(rc == -1 && strstr(err, "division by zero") && r.n < 1500, "pg error in a later batch: rc %d %s", rc,
           err);
@@ -268,7 +463,8 @@ static void test_pg(void) {
     /* The cursor's query is planned as the plain query is, for all its rows
      * (cursor_tuple_fraction 1, not the default 0.1 that favours fast-start
      * plans), and only inside the cursor's own transaction. */
-    rc = conn_query(c, "select current_setting('cursor_tuple_fraction')", 0, NULL, collect, &r, err, sizeof err);
+    const char *pf[] = {"cursor_tuple_fraction"};
+    rc = conn_query(c, "select current_setting($1)", 1, pf, collect, &r, err, sizeof err);
     CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "1"), "pg cursor planned for all its rows: rc %d, %s %s", rc,
           r.n ? r.v[0][0] : "(no row)", err);
     rows_free(&r);
@@ -299,6 +495,8 @@ static void test_pg(void) {
                     sizeof err);
     CHECK(rc == 0 && r.n == 1 && streq(r.v[0][0], "0"), "pg the caller's transaction was rolled back: %s", err);
     rows_free(&r);
+
+    test_pg_copy(c, spec);
 
     /* Syntax error: message names source and connection and quotes the server. */
     rc = conn_query(c, "selec id from people", 0, NULL, collect, &r, err, sizeof err);

@@ -8,7 +8,7 @@
  * Secrets never sit in the spec committed to the repo: config.c resolves them
  * from the environment or a 0600 file before conn_open() is called.
  *
- * SQL rows are streamed: the callback sees one row at a time (libpq: a cursor
+ * SQL rows are streamed: the callback sees one row at a time (libpq: COPY, a cursor
  * fetched 1000 rows at a time, or single-row mode; ODBC SQLFetch), so memory
  * does not grow with the table. Values are
  * NUL-terminated text exactly as the server returns it (bytes in the source's

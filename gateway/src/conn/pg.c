@@ -1,9 +1,12 @@
 /* conn/pg.c - PostgreSQL connector (libpq).
  *
  * Rows are streamed in text format, so memory does not grow with the table: a
- * SELECT through a cursor, 1000 rows a result (see "queries through a cursor"
- * below), every other statement in single-row mode (PQsendQueryParams +
- * PQsetSingleRowMode). The client encoding is
+ * SELECT (or WITH) without parameters as COPY (<query>) TO STDOUT, one line
+ * a row (see "queries through COPY" below); a SELECT with parameters, or one
+ * COPY refuses, through a cursor, 1000 rows a result (see "queries through a
+ * cursor"); every other statement, or one the cursor refuses too, in
+ * single-row mode (PQsendQueryParams + PQsetSingleRowMode). Each way hands
+ * the callback the same names and the same text values. The client encoding is
  * left as the server/conninfo sets it: values reach the callback as the server
  * sends them.
  *
@@ -12,7 +15,9 @@
  * statement that runs longer, including a long streamed pull. On top, the
  * client waits at most timeout_ms for the server without any progress; then
  * the statement is cancelled; if even the cancel goes unanswered the
- * connection is dropped and re-established on the next call.
+ * connection is dropped and re-established on the next call. A callback
+ * that stops early cancels what is still running (COPY, single-row mode)
+ * and the rest is read and dropped, so the connection stays usable.
  *
  * Broken connections: before each statement an idle connection is probed, and
  * a dead one is reset (PQreset) before anything is sent. A query that fails
@@ -214,10 +219,8 @@ typedef struct pg_rows {
     int ncols;
 } pg_rows;
 
-/* Hands r's rows to the callback until it stops (out->stopped, out->rc).
- * -1 when out of memory (out->failed set). */
-static int pg_deliver(pg_rows *rw, PGresult *r, conn_run_result *out) {
-    int n = PQnfields(r);
+/* Sizes rw's arrays for n columns. -1 when out of memory (out->failed set). */
+static int pg_rows_size(pg_rows *rw, int n, conn_run_result *out) {
     if (!rw->names || n != rw->ncols) {
         free(rw->names);
         free(rw->values);
@@ -233,6 +236,14 @@ static int pg_deliver(pg_rows *rw, PGresult *r, conn_run_result *out) {
             return -1;
         }
     }
+    return 0;
+}
+
+/* Hands r's rows to the callback until it stops (out->stopped, out->rc).
+ * -1 when out of memory (out->failed set). */
+static int pg_deliver(pg_rows *rw, PGresult *r, conn_run_result *out) {
+    int n = PQnfields(r);
+    if (pg_rows_size(rw, n, out)) return -1;
     for (int i = 0; i < n; i++) rw->names[i] = PQfname(r, i);
     int ntup = PQntuples(r);
     for (int t = 0; t < ntup && !out->stopped && !out->failed; t++) {
@@ -333,7 +344,8 @@ static void pg_run_rows(conn *c, pg_conn *p, const char *sql, int nparams, const
 /* ---- queries through a cursor ------------------------------------------------
  * In single-row mode libpq makes a result per row (allocated, the column
  * descriptions copied into it, freed), most of the cost of a row at scale.
- * A query that is a SELECT, run while no transaction is open, is read instead
+ * A query that is a SELECT, run while no transaction is open, and not read
+ * through COPY (it has parameters, or COPY refused it) is read instead
  * through a cursor in a transaction of its own, PG_FETCH_ROWS rows a result:
  * BEGIN, SET LOCAL cursor_tuple_fraction = 1 (the plain query's plan),
  * DECLARE ... CURSOR FOR <query> (with its parameters) and the first
@@ -356,8 +368,8 @@ static void pg_run_rows(conn *c, pg_conn *p, const char *sql, int nparams, const
 
 enum { PQ_Q_BEGIN, PQ_Q_DECLARE, PQ_Q_SET, PQ_Q_FETCH, PQ_Q_END, PQ_Q_SYNC };
 
-/* 1 when sql's first word (past blanks and comments) is SELECT. */
-static int pg_is_select(const char *sql) {
+/* 1 when sql's first word (past blanks and comments) is `word` (lower case). */
+static int pg_first_word_is(const char *sql, const char *word) {
     const char *q = sql;
     for (;;) {
         while (*q == ' ' || (*q >= '\t' && *q <= '\r')) q++;
@@ -370,11 +382,14 @@ static int pg_is_select(const char *sql) {
         } else
             break;
     }
-    if (strncasecmp(q, "select", 6) != 0) return 0;
-    char n = q[6];
+    size_t wl = strlen(word);
+    if (strncasecmp(q, word, wl) != 0) return 0;
+    char n = q[wl];
     return !((n >= 'a' && n <= 'z') || (n >= 'A' && n <= 'Z') || (n >= '0' && n <= '9') || n == '_' || n == '$' ||
              (unsigned char)n >= 0x80);
 }
+
+static int pg_is_select(const char *sql) { return pg_first_word_is(sql, "select"); }
 
 typedef struct pg_cursor {
     int q[16];         /* kinds of the statements sent, awaiting their results (a ring) */
@@ -545,6 +560,301 @@ static int pg_run_cursor(conn *c, pg_conn *p, const char *sql, int nparams, cons
     return 0;
 }
 
+/* ---- queries through COPY ----------------------------------------------------
+ * A query without parameters that is a SELECT (or WITH), run while no
+ * transaction is open, is read as COPY (<query>) TO STDOUT in text format:
+ * the server sends every row as one line, with no per-row result for libpq
+ * to build and no FETCH round trips; it is the floor
+ * the pulls are measured against. Its column names come first, without
+ * running it: the query is parsed as the unnamed statement and described
+ * (two short round trips; nothing is planned). The COPY itself goes out with
+ * PQsendQueryParams (extended protocol: one statement only, whatever the
+ * text holds). Each line is split at its tabs in the buffer PQgetCopyData
+ * returned and decoded there (a decoded field is never longer than its
+ * text): \N is NULL, backslash escapes are undone; most fields have none and
+ * are only cut off. COPY prints each value with its type's output function,
+ * so the callback sees the very bytes the text-format SELECT gives, with the
+ * same column names.
+ *  - Timeouts: the COPY is one statement, under the session's
+ *    statement_timeout; without progress for timeout_ms it is cancelled
+ *    once, then the connection is given up (same messages as the cursor).
+ *  - The callback stopping: the COPY is cancelled and the rest of its lines
+ *    read and dropped, so the connection stays usable.
+ *  - A query that COPY refuses before sending a row (the parse or the
+ *    describe fails, or the COPY does: SELECT INTO; a text ending in a
+ *    semicolon and a comment, which ends the query inside "COPY (...)";
+ *    FOR UPDATE is taken, as of PostgreSQL 15) is read through the cursor
+ *    instead, which itself falls back to single-row mode: its rows, or its
+ *    error, are what they were (nothing has run: a refusal rolls back). A query
+ *    with parameters (an incremental read, a lookup) goes to the cursor
+ *    directly. */
+
+typedef struct pg_copy {
+    int cancelled, timed_out, server_timeout;
+    int started; /* the server began sending rows (PGRES_COPY_OUT) */
+} pg_copy;
+
+/* Splits one COPY text line (len bytes, the last a newline; libpq puts a
+ * NUL after them) into ncols fields in place: each is NUL-terminated where
+ * its tab or the newline was, and decoded; values[i] is NULL for \N. 0, or
+ * -1 when the line does not hold ncols fields. */
+static int pg_copy_split(char *buf, size_t len, int ncols, const char **values) {
+    char *r = buf, *end = buf + len;
+    if (r < end && end[-1] == '\n') end--;
+    for (int i = 0; i < ncols; i++) {
+        char *s = r;
+        while (r < end && *r != '\t' && *r != '\\') r++;
+        char *w = r; /* where the decoded field ends */
+        if (r < end && *r == '\\') {
+            if (r == s && r + 1 < end && r[1] == 'N' && (r + 2 == end || r[2] == '\t')) {
+                s = NULL; /* \N alone: SQL NULL */
+                r += 2;
+            } else {
+                while (r < end && *r != '\t') {
+                    unsigned char ch = (unsigned char)*r++;
+                    if (ch == '\\' && r < end) {
+                        ch = (unsigned char)*r++;
+                        switch (ch) {
+                        case 'b': ch = '\b'; break;
+                        case 'f': ch = '\f'; break;
+                        case 'n': ch = '\n'; break;
+                        case 'r': ch = '\r'; break;
+                        case 't': ch = '\t'; break;
+                        case 'v': ch = '\v'; break;
+                        case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': {
+                            unsigned v = ch - '0'; /* up to three octal digits */
+                            for (int d = 1; d < 3 && r < end && *r >= '0' && *r <= '7'; d++)
+                                v = (v << 3) + (unsigned)(*r++ - '0');
+                            ch = (unsigned char)(v & 0xff);
+                            break;
+                        }
+                        case 'x': { /* up to two hex digits; \x alone is x */
+                            unsigned v = 0;
+                            int d = 0;
+                            for (; d < 2 && r < end; d++) {
+                                char h = *r;
+                                if (h >= '0' && h <= '9') v = (v << 4) + (unsigned)(h - '0');
+                                else if (h >= 'a' && h <= 'f') v = (v << 4) + (unsigned)(h - 'a' + 10);
+                                else if (h >= 'A' && h <= 'F') v = (v << 4) + (unsigned)(h - 'A' + 10);
+                                else break;
+                                r++;
+                            }
+                            if (d) ch = (unsigned char)v;
+                            break;
+                        }
+                        default: break; /* \\ and any other: the character itself */
+                        }
+                    }
+                    *w++ = (char)ch;
+                }
+            }
+        }
+        int more = r < end; /* stopped at a tab */
+        if (s) *w = '\0';   /* w <= r: never past the tab still to be looked at */
+        values[i] = s;
+        if (more != (i < ncols - 1)) return -1;
+        r += more;
+    }
+    return ncols == 0 && r != end ? -1 : 0;
+}
+
+/* Reads the results of the statement sent until libpq has none left, or up
+ * to a COPY_OUT one (k->started, 1 returned: the rows follow). The first
+ * successful result is kept in *keep when keep is given (the caller clears
+ * it); errors go to out. 0, or -1 when the server did not answer even a
+ * cancel (connection marked broken). */
+static int pg_copy_results(conn *c, pg_conn *p, pg_copy *k, PGresult **keep, conn_run_result *out) {
+    for (;;) {
+        int w = pg_wait(c, p, &k->cancelled);
+        if (k->cancelled && !out->stopped) k->timed_out = 1;
+        if (w == WAIT_DEAD) {
+            p->broken = 1;
+            if (!out->failed && !out->stopped) {
+                snprintf(out->msg, sizeof out->msg,
+                         "no answer from the server within %ld ms, even after a cancel", c->opts.timeout_ms);
+                out->failed = 1;
+            }
+            return -1;
+        }
+        PGresult *r = PQgetResult(p->pg);
+        if (!r) return 0;
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_COPY_OUT) {
+            PQclear(r);
+            k->started = 1;
+            return 1;
+        }
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+            if (keep && !*keep) {
+                *keep = r;
+                continue;
+            }
+        } else {
+            pg_take_error(r, st, k->cancelled, &k->server_timeout, out);
+        }
+        PQclear(r);
+    }
+}
+
+/* Reads the COPY's lines and hands each to the callback as a row, until the
+ * COPY ends; after a stop (or a bad line) the COPY is cancelled and the
+ * rest dropped. Waits at most timeout_ms without progress, cancels once,
+ * then gives up (-1, connection marked broken); -1 too when the connection
+ * failed. */
+static int pg_copy_read(conn *c, pg_conn *p, pg_copy *k, pg_rows *rw, conn_run_result *out) {
+    int64_t deadline = 0; /* set when a wait begins */
+    for (;;) {
+        char *buf = NULL;
+        int n = PQgetCopyData(p->pg, &buf, 1);
+        if (n > 0) {
+            deadline = 0;
+            if (!out->stopped && !out->failed) {
+                if (pg_copy_split(buf, (size_t)n, rw->ncols, rw->values) != 0) {
+                    snprintf(out->msg, sizeof out->msg, "a COPY line without its %d fields", rw->ncols);
+                    out->failed = 1;
+                    pg_cancel(c, p);
+                } else {
+                    int rc = rw->fn(rw->ud, rw->ncols, rw->names, rw->values);
+                    out->delivered++;
+                    if (rc != 0) {
+                        out->stopped = 1;
+                        out->rc = rc;
+                        pg_cancel(c, p); /* the remaining rows are not wanted */
+                    }
+                }
+            }
+            PQfreemem(buf);
+            continue;
+        }
+        if (n == -1) return 0; /* the COPY ended: its result follows */
+        if (n < -1) {
+            if (!out->failed && !out->stopped) {
+                conn_first_line(PQerrorMessage(p->pg), out->msg, sizeof out->msg);
+                if (!out->msg[0]) snprintf(out->msg, sizeof out->msg, "connection lost");
+                out->failed = 1;
+            }
+            p->broken = 1;
+            return -1;
+        }
+        /* nothing buffered: wait for the server */
+        if (!deadline) deadline = conn_now_ms() + c->opts.timeout_ms;
+        int fd = PQsocket(p->pg);
+        int64_t left = deadline - conn_now_ms();
+        if (fd >= 0 && left <= 0) {
+            if (k->cancelled) {
+                p->broken = 1;
+                if (!out->failed && !out->stopped) {
+                    snprintf(out->msg, sizeof out->msg,
+                             "no answer from the server within %ld ms, even after a cancel", c->opts.timeout_ms);
+                    out->failed = 1;
+                }
+                return -1;
+            }
+            pg_cancel(c, p);
+            k->cancelled = 1;
+            if (!out->stopped) k->timed_out = 1;
+            deadline = conn_now_ms() + c->opts.timeout_ms;
+            continue;
+        }
+        if (fd >= 0) {
+            struct pollfd pfd = {.fd = fd, .events = POLLIN};
+            int r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+            if (r < 0 && errno != EINTR) fd = -1;
+            if (r <= 0 && fd >= 0) continue;
+        }
+        if (fd < 0 || !PQconsumeInput(p->pg)) {
+            if (!out->failed && !out->stopped) {
+                conn_first_line(PQerrorMessage(p->pg), out->msg, sizeof out->msg);
+                if (!out->msg[0]) snprintf(out->msg, sizeof out->msg, "connection lost");
+                out->failed = 1;
+            }
+            p->broken = 1;
+            return -1;
+        }
+        deadline = conn_now_ms() + c->opts.timeout_ms; /* progress */
+    }
+}
+
+/* A statement could not be sent: out says why; the connection is reset
+ * before the next statement. */
+static void pg_copy_send_failed(pg_conn *p, conn_run_result *out) {
+    if (!out->failed) {
+        conn_first_line(PQerrorMessage(p->pg), out->msg, sizeof out->msg);
+        out->failed = 1;
+    }
+    p->broken = 1;
+}
+
+/* 0 when the query was read through COPY (out says how it went), 1 when it
+ * is to be read through the cursor instead (nothing delivered, out cleared). */
+static int pg_run_copy(conn *c, pg_conn *p, const char *sql, pg_rows *rw, conn_run_result *out) {
+    memset(out, 0, sizeof *out);
+    if (PQtransactionStatus(p->pg) != PQTRANS_IDLE ||
+        !(pg_is_select(sql) || pg_first_word_is(sql, "with")))
+        return 1;
+    /* COPY (<query>\n) TO STDOUT: the query without its trailing blanks and
+     * semicolons; the newline ends a trailing -- comment */
+    size_t len = strlen(sql);
+    while (len > 0 && (sql[len - 1] == ';' || sql[len - 1] == ' ' || (sql[len - 1] >= '\t' && sql[len - 1] <= '\r')))
+        len--;
+    static const char head[] = "COPY (", tail[] = "\n) TO STDOUT";
+    char *copy = malloc(sizeof head - 1 + len + sizeof tail);
+    if (!copy) return 1;
+    memcpy(copy, head, sizeof head - 1);
+    memcpy(copy + sizeof head - 1, sql, len);
+    memcpy(copy + sizeof head - 1 + len, tail, sizeof tail);
+
+    pg_copy k = {0};
+    PGresult *desc = NULL;
+    int rc = -1;
+    if (!PQsendPrepare(p->pg, "", sql, 0, NULL)) {
+        pg_copy_send_failed(p, out);
+        goto done;
+    }
+    out->sent = 1;
+    rc = pg_copy_results(c, p, &k, NULL, out);
+    if (rc != 0 || out->failed) goto done;
+    if (!PQsendDescribePrepared(p->pg, "")) {
+        pg_copy_send_failed(p, out);
+        rc = -1;
+        goto done;
+    }
+    rc = pg_copy_results(c, p, &k, &desc, out);
+    if (rc != 0 || out->failed) goto done;
+    if (!desc || pg_rows_size(rw, PQnfields(desc), out)) {
+        if (!out->failed) {
+            snprintf(out->msg, sizeof out->msg, "no description of the query's columns");
+            out->failed = 1;
+        }
+        goto done;
+    }
+    for (int i = 0; i < rw->ncols; i++) rw->names[i] = PQfname(desc, i);
+    if (!PQsendQueryParams(p->pg, copy, 0, NULL, NULL, NULL, NULL, 0)) {
+        pg_copy_send_failed(p, out);
+        rc = -1;
+        goto done;
+    }
+    rc = pg_copy_results(c, p, &k, NULL, out);
+    if (rc == 1) {
+        rc = pg_copy_read(c, p, &k, rw, out);
+        if (rc == 0) rc = pg_copy_results(c, p, &k, NULL, out);
+    }
+done:;
+    /* refused before any row (no cancel, no timeout, the connection fine):
+     * the cursor says what it says of it */
+    int fallback = rc == 0 && out->failed && !k.started && !k.cancelled && !k.server_timeout &&
+                   out->delivered == 0 && !p->broken && PQstatus(p->pg) == CONNECTION_OK &&
+                   PQtransactionStatus(p->pg) == PQTRANS_IDLE;
+    PQclear(desc);
+    free(copy);
+    if (fallback) {
+        memset(out, 0, sizeof *out);
+        return 1;
+    }
+    pg_finish(c, p, k.server_timeout, k.timed_out, out);
+    return 0;
+}
+
 static void pg_run(conn *c, pg_conn *p, const char *sql, int nparams, const char *const *params,
                    conn_row_fn fn, void *ud, conn_run_result *out) {
     pg_rows rw = {.fn = fn, .ud = ud};
@@ -557,7 +867,8 @@ static void pg_run(conn *c, pg_conn *p, const char *sql, int nparams, const char
         return;
     }
     p->reading = 1;
-    int rows = !fn || pg_run_cursor(c, p, sql, nparams, params, &rw, out);
+    int rows = !fn || ((nparams > 0 || pg_run_copy(c, p, sql, &rw, out)) &&
+                       pg_run_cursor(c, p, sql, nparams, params, &rw, out));
     p->reading = 0;
     if (rows)
         pg_run_rows(c, p, sql, nparams, params, fn ? &rw : NULL, out);
