@@ -115,7 +115,7 @@ static void c_memo(void *ud, size_t job, size_t stream, uint64_t token, int stan
         s->memo = realloc(s->memo, s->memo_cap * sizeof *s->memo);
         assert_non_null(s->memo);
     }
-    memcpy(s->memo + s->nmemo, h, n * sizeof *h);
+    if (n) memcpy(s->memo + s->nmemo, h, n * sizeof *h);
     s->nmemo += n;
 }
 
@@ -741,7 +741,7 @@ static void p_passed(void *ud, size_t job, size_t stream, uint64_t token, int st
         p->h = realloc(p->h, p->cap * sizeof *p->h);
         assert_non_null(p->h);
     }
-    memcpy(p->h + p->n, h, n * sizeof *h);
+    if (n) memcpy(p->h + p->n, h, n * sizeof *h);
     p->n += n;
 }
 static void p_end(void *ud, size_t job, size_t stream, const pull_stream_end *e) {
