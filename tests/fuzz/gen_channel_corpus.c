@@ -1,6 +1,6 @@
 /* gen_channel_corpus.c - writes the seed corpus of fuzz_channel: channel
  * streams made by the real encoder (every fact kind with its fields, rejects,
- * logs, SEEN ref hashes, watermarks, errors, DONE), one file per seed, into the directory given.
+ * logs, SEEN ref hashes, MEMO words, watermarks, errors, DONE), one file per seed, into the directory given.
  * Built with the fuzz targets; run: build-fuzz/gen_channel_corpus tests/fuzz/corpus/channel */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
@@ -59,9 +59,17 @@ int main(int argc, char **argv) {
         if (k == FK__COUNT) {
             ch_reject(w, 0, "R-2", "missing required field 'amount'", "{\"JE\":\"\"}");
             for (uint64_t h = 2; h < 5; h++) ch_seen(w, 0, h * 0x9e3779b97f4a7c15ULL); /* a SEEN frame */
+            uint64_t memo[3] = {7, 0x9e3779b97f4a7c15ULL, 42};
+            ch_memo(w, 0, 0x5eed, 0, memo, 3); /* a MEMO frame with words, then one that stands */
+            ch_memo(w, 0, 0x5eed, 1, NULL, 0);
             ch_log(w, 1, "page 2");
         }
-        ch_stream_end(w, 0, 1, k % 2 ? "2024-03-01" : NULL);
+        if (k == FK__COUNT) {
+            ch_stream_stats st = {.skipped = 1, .passed = 1, .raw_built = 1};
+            ch_stream_end_ex(w, 0, 2, NULL, &st, NULL);
+        } else {
+            ch_stream_end(w, 0, 1, k % 2 ? "2024-03-01" : NULL);
+        }
         if (k == FK__COUNT) ch_error(w, CH_ERR_NOMEM, 1, 0, "allocation refused");
         ch_done(w);
         if (ch_flush(w)) fprintf(stderr, "%s: %s\n", path, ch_writer_error(w));
