@@ -28,7 +28,6 @@
 #include "model/factset.h"
 #include "identity/resolve.h"
 #include "core/hash.h"
-#include "core/hashset.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "rules/rules.h"
@@ -166,6 +165,13 @@ static void pa_seen(void *ud, size_t job, size_t stream, const uint64_t *ref_has
     ingest_seen(&pa->p, ref_hashes, n);
 }
 
+/* Whether the job planned a row memo for the stream (memo_plan). */
+static int memo_planned(const pull_job *job, size_t stream) {
+    for (size_t j = 0; job->memo_salt && j < job->nstreams; j++)
+        if (job->streams[j] == stream) return job->memo_salt[j] != 0;
+    return 0;
+}
+
 /* Words of a row memo a part (1 MiB). */
 #define MEMO_PART_WORDS ((size_t)1 << 17)
 
@@ -185,7 +191,7 @@ static int memo_write(phase_apply *pa, const char *source, const char *stream) {
  * fill, in the stream's transaction (memo_keep ends it). */
 static void pa_memo(void *ud, size_t job, size_t stream, uint64_t token, int stands, const uint64_t *h, size_t n) {
     phase_apply *pa = ud;
-    if (pa->p.failed || pa->memo_bad) return;
+    if (pa->p.failed || pa->memo_bad || !memo_planned(&pa->jobs[job], stream)) return; /* none asked for: ignored */
     if (pa->memo_got && token != pa->memo_token) {
         pa->memo_bad = 1; /* one token a stream: a worker that mixes them keeps none */
         return;

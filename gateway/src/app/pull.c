@@ -142,7 +142,7 @@ void pull_known_free(pull_known *k) {
     memset(k, 0, sizeof *k);
 }
 
-/* ---- rows passed over (pull.h) ---------------------------------------------- */
+/* ---- row memos (pull.h) ------------------------------------------------------ */
 
 /* Order-independent: the sum of the keys' hashes, and their count. */
 static void strmap_digest(const strmap *m, uint64_t out[2]) {
@@ -603,17 +603,22 @@ static void gate_discard(run *R) {
         }
 }
 
+/* While the gate waits, asks it (gate(ud, 0)) after a stream of a job not
+ * gated ended or came: it may discard the gated jobs, or start them. */
+static void gate_ask(run *R) {
+    if (R->gate != -1 || !R->ap->gate) return;
+    int g = R->ap->gate(R->ap->ud, 0);
+    if (g == 0) gate_discard(R);
+    else if (g == 2) R->gated_hold = 0;
+}
+
 static void end_stream(run *R, size_t i, long j, const pull_stream_end *e) {
     job_state *s = &R->js[i];
     if (j < 0 || s->ended[j]) return;
     s->ended[j] = 1;
     R->ap->end(R->ap->ud, i, R->jobs[i].streams[j], e);
     /* the consumer may know already that the gated streams are void */
-    if (!R->jobs[i].gated && R->gate == -1 && R->ap->gate) {
-        int g = R->ap->gate(R->ap->ud, 0);
-        if (g == 0) gate_discard(R);
-        else if (g == 2) R->gated_hold = 0;
-    }
+    if (!R->jobs[i].gated) gate_ask(R);
 }
 
 /* Applies one frame of job i (the writer is free or is i's). */
@@ -829,11 +834,7 @@ static void gate_check(run *R) {
 static void queued_end(run *R, size_t i, const ch_frame *fr) {
     if (!R->ap->arrived || planned_index(&R->jobs[i], fr->stream) < 0) return;
     R->ap->arrived(R->ap->ud, i, fr->stream, !fr->failed && !R->js[i].queued_fact);
-    if (R->gate == -1 && R->gated_hold && R->ap->gate) {
-        int g = R->ap->gate(R->ap->ud, 0);
-        if (g == 0) gate_discard(R);
-        else if (g == 2) R->gated_hold = 0;
-    }
+    if (R->gated_hold) gate_ask(R);
 }
 
 static int on_frame(void *ud, size_t i, ch_frame *fr) {

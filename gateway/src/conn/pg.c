@@ -658,6 +658,24 @@ static int pg_copy_split(char *buf, size_t len, int ncols, const char **values) 
     return ncols == 0 && r != end ? -1 : 0;
 }
 
+/* The connection is given up (marked broken; -1 returned): the server did
+ * not answer even a cancel (silent), or libpq says why. The first failure's
+ * message stays. */
+static int pg_copy_give_up(conn *c, pg_conn *p, int silent, conn_run_result *out) {
+    if (!out->failed && !out->stopped) {
+        if (silent) {
+            snprintf(out->msg, sizeof out->msg, "no answer from the server within %ld ms, even after a cancel",
+                     c->opts.timeout_ms);
+        } else {
+            conn_first_line(PQerrorMessage(p->pg), out->msg, sizeof out->msg);
+            if (!out->msg[0]) snprintf(out->msg, sizeof out->msg, "connection lost");
+        }
+        out->failed = 1;
+    }
+    p->broken = 1;
+    return -1;
+}
+
 /* Reads the results of the statement sent until libpq has none left, or up
  * to a COPY_OUT one (k->started, 1 returned: the rows follow). The first
  * successful result is kept in *keep when keep is given (the caller clears
@@ -667,15 +685,7 @@ static int pg_copy_results(conn *c, pg_conn *p, pg_copy *k, PGresult **keep, con
     for (;;) {
         int w = pg_wait(c, p, &k->cancelled);
         if (k->cancelled && !out->stopped) k->timed_out = 1;
-        if (w == WAIT_DEAD) {
-            p->broken = 1;
-            if (!out->failed && !out->stopped) {
-                snprintf(out->msg, sizeof out->msg,
-                         "no answer from the server within %ld ms, even after a cancel", c->opts.timeout_ms);
-                out->failed = 1;
-            }
-            return -1;
-        }
+        if (w == WAIT_DEAD) return pg_copy_give_up(c, p, 1, out);
         PGresult *r = PQgetResult(p->pg);
         if (!r) return 0;
         ExecStatusType st = PQresultStatus(r);
@@ -727,29 +737,13 @@ static int pg_copy_read(conn *c, pg_conn *p, pg_copy *k, pg_rows *rw, conn_run_r
             continue;
         }
         if (n == -1) return 0; /* the COPY ended: its result follows */
-        if (n < -1) {
-            if (!out->failed && !out->stopped) {
-                conn_first_line(PQerrorMessage(p->pg), out->msg, sizeof out->msg);
-                if (!out->msg[0]) snprintf(out->msg, sizeof out->msg, "connection lost");
-                out->failed = 1;
-            }
-            p->broken = 1;
-            return -1;
-        }
+        if (n < -1) return pg_copy_give_up(c, p, 0, out);
         /* nothing buffered: wait for the server */
         if (!deadline) deadline = conn_now_ms() + c->opts.timeout_ms;
         int fd = PQsocket(p->pg);
         int64_t left = deadline - conn_now_ms();
         if (fd >= 0 && left <= 0) {
-            if (k->cancelled) {
-                p->broken = 1;
-                if (!out->failed && !out->stopped) {
-                    snprintf(out->msg, sizeof out->msg,
-                             "no answer from the server within %ld ms, even after a cancel", c->opts.timeout_ms);
-                    out->failed = 1;
-                }
-                return -1;
-            }
+            if (k->cancelled) return pg_copy_give_up(c, p, 1, out);
             pg_cancel(c, p);
             k->cancelled = 1;
             if (!out->stopped) k->timed_out = 1;
@@ -762,15 +756,7 @@ static int pg_copy_read(conn *c, pg_conn *p, pg_copy *k, pg_rows *rw, conn_run_r
             if (r < 0 && errno != EINTR) fd = -1;
             if (r <= 0 && fd >= 0) continue;
         }
-        if (fd < 0 || !PQconsumeInput(p->pg)) {
-            if (!out->failed && !out->stopped) {
-                conn_first_line(PQerrorMessage(p->pg), out->msg, sizeof out->msg);
-                if (!out->msg[0]) snprintf(out->msg, sizeof out->msg, "connection lost");
-                out->failed = 1;
-            }
-            p->broken = 1;
-            return -1;
-        }
+        if (fd < 0 || !PQconsumeInput(p->pg)) return pg_copy_give_up(c, p, 0, out);
         deadline = conn_now_ms() + c->opts.timeout_ms; /* progress */
     }
 }
