@@ -1982,6 +1982,63 @@ static void test_files_private(void **stp) {
     umask(old);
 }
 
+/* The page cache's buffer is not inherited by a child of fork
+ * (state_library_init, called once in main): a worker that uses SQLite of its
+ * own (the SQLite ODBC driver) must get a working library, not the parent's
+ * unmapped slots; the parent's store works on. */
+static void test_cache_not_inherited(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    assert_int_equal(state_begin(st), 0);
+    for (int i = 0; i < 3000; i++) {
+        fact f;
+        char ref[16];
+        snprintf(ref, sizeof ref, "p-%d", i);
+        fact_start(&f, FK_CUSTODY, "justice", ref, "110105196001010013");
+        assert_int_equal(state_fact_put(st, &f, 1), 0);
+        fact_clear(&f);
+    }
+    assert_int_equal(state_commit(st), 0);
+    fflush(NULL);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        signal(SIGSEGV, SIG_DFL); /* die of it, not cmocka's handler */
+        signal(SIGBUS, SIG_DFL);
+        char other[160];
+        snprintf(other, sizeof other, "%s/other", fx->dir);
+        sqlite3 *db = NULL;
+        if (sqlite3_open_v2(other, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) _exit(2);
+        /* more pages than a few: the child's cache takes and reuses many */
+        if (sqlite3_exec(db,
+                         "PRAGMA cache_size = 50; CREATE TABLE t(a INTEGER PRIMARY KEY, b BLOB);"
+                         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4000)"
+                         " INSERT INTO t SELECT i, randomblob(1000) FROM n;",
+                         NULL, NULL, NULL) != SQLITE_OK)
+            _exit(3);
+        sqlite3_stmt *q = NULL;
+        if (sqlite3_prepare_v2(db, "SELECT count(*), sum(length(b)) FROM t", -1, &q, NULL) != SQLITE_OK) _exit(4);
+        int ok = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 4000 &&
+                 sqlite3_column_int64(q, 1) == 4000000;
+        sqlite3_finalize(q);
+        sqlite3_close(db);
+        _exit(ok ? 0 : 5);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    if (!WIFEXITED(status)) fail_msg("the child died of signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(state_fact_count(st, -1), 3000);
+    assert_int_equal(state_begin(st), 0);
+    fact f;
+    fact_start(&f, FK_CUSTODY, "justice", "after-fork", "110105196001010013");
+    assert_int_equal(state_fact_put(st, &f, 1), 0);
+    fact_clear(&f);
+    assert_int_equal(state_commit(st), 0);
+    assert_int_equal(state_fact_count(st, -1), 3001);
+    state_close(st);
+}
+
 /* One daemon per store: the lock file is 0600 and holds the pid; a second
  * taker (another process: flock locks belong to the open file) is refused
  * with that pid, and can take it once the holder is gone. */
@@ -2020,8 +2077,10 @@ static void test_lock(void **stp) {
 
 int main(void) {
     gg_log_set_level(GG_LOG_ERROR);
+    state_library_init(); /* as gridgate's main: the page cache no child inherits */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schema_create_and_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_not_inherited, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files_private, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quarantine_kinds, setup, teardown),

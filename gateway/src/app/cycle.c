@@ -123,6 +123,9 @@ typedef struct phase_apply {
     long memo_parts;         /* parts written */
     uint64_t memo_token;
     int memo_got, memo_stands, memo_bad;
+    /* pa_prepare: per source, its adapter file ("" when unknown) */
+    char (*adapter_paths)[2][4096];
+    uint64_t memo_base;      /* the memos' token base (memo_plan); 0: none kept */
 } phase_apply;
 
 /* Whether job belongs to phase 2 (a gated job is the early phase 2). */
@@ -443,6 +446,47 @@ static int pa_gate(void *ud, int all_ended) {
     return e->held;
 }
 
+/* Whether a job pulls a stream of the kind. */
+static int job_has_kind(const pull_job *job, fact_kind kind) {
+    for (size_t j = 0; j < job->nstreams; j++)
+        if (adapter_stream(job->ad, job->streams[j])->kind == kind) return 1;
+    return 0;
+}
+
+/* pull_apply.prepare: what the core loads for a job's worker just before it
+ * forks (app/pull.c runs it as late as it can, so that it overlaps the
+ * workers started before). What is stored of each (source, kind) the worker
+ * pulls: it sends only the ref hash of a kept record stored unchanged (a
+ * load that fails leaves the table empty: every row then goes to the core);
+ * the row memos; and for the early phase 2 the register's names, while no
+ * fact has changed yet (one changed later drops the early phase 2 anyway, so
+ * what is read here is what a later read would give). */
+static void pa_prepare(void *ud, size_t j) {
+    phase_apply *pa = ud;
+    gg_ctx *ctx = pa->ctx;
+    pull_job *job = &pa->jobs[j];
+    size_t i = pa->src_of[j];
+    const char *source = ctx->cfg->sources[i].name;
+    unsigned char loaded[FK__COUNT] = {0};
+    for (size_t k = 0; k < job->nstreams; k++) {
+        fact_kind kind = adapter_stream(job->ad, job->streams[k])->kind;
+        if (loaded[kind]++) continue;
+        struct timespec k0, k1;
+        clock_gettime(CLOCK_MONOTONIC, &k0);
+        if (pull_known_load(&job->known[kind], ctx->st, source, kind) == 0 && job->known[kind].n) {
+            clock_gettime(CLOCK_MONOTONIC, &k1);
+            gg_debug(source, "%zu stored %s facts' hashes loaded for the worker, %.2fs", job->known[kind].n,
+                     fact_kind_name(kind),
+                     (double)(k1.tv_sec - k0.tv_sec) + (double)(k1.tv_nsec - k0.tv_nsec) / 1e9);
+        }
+    }
+    const char *apath = pa->adapter_paths[i][0];
+    memo_plan(ctx, job, source, apath[0] ? apath : NULL, pa->memo_base);
+    early_phase2 *e = pa->early;
+    if (job->gated && e && !e->dropped && !e->have_reg && state_facts_changes(ctx->st) == e->changes0)
+        (void)early_register(e, ctx); /* a failure: the gate tries once more, and drops them then */
+}
+
 static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int phase_stream, strmap *ids, strmap *cases, const strmap *new_ids,
                        cycle_stats *cs, kind_status (*ks)[FK__COUNT], seen_set (*seen)[FK__COUNT],
                        const ingest_register *reg, early_phase2 *early) {
@@ -587,24 +631,7 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
             job->lim.deadline_s = (unsigned)src->pull_timeout;
             job->lim.mem_bytes = (size_t)src->memory_mb << 20;
             memcpy(job->read_paths, rp, (nrp + 1) * sizeof *rp);
-            /* What is stored of each (source, kind) the worker pulls: it
-             * sends only the ref hash of a kept record stored unchanged. A
-             * load that fails leaves the table empty (every row then goes to
-             * the core). */
-            unsigned char loaded[FK__COUNT] = {0};
-            for (size_t j = 0; j < job->nstreams; j++) {
-                fact_kind kind = adapter_stream(ad, job->streams[j])->kind;
-                if (loaded[kind]++) continue;
-                struct timespec k0, k1;
-                clock_gettime(CLOCK_MONOTONIC, &k0);
-                if (pull_known_load(&job->known[kind], ctx->st, src->name, kind) == 0 && job->known[kind].n) {
-                    clock_gettime(CLOCK_MONOTONIC, &k1);
-                    gg_debug(src->name, "%zu stored %s facts' hashes loaded for the worker, %.2fs",
-                             job->known[kind].n, fact_kind_name(kind),
-                             (double)(k1.tv_sec - k0.tv_sec) + (double)(k1.tv_nsec - k0.tv_nsec) / 1e9);
-                }
-            }
-            memo_plan(ctx, job, src->name, paths[i][0][0] ? paths[i][0] : NULL, memo_base);
+            /* its stored hashes and memos: pa_prepare, before it forks */
             built_src[nbuilt] = i;
             wave[nbuilt] = w;
             nbuilt++;
@@ -616,14 +643,18 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
     }
     /* Started in this order: every source's first worker, then every
      * source's second, ... (so that a source split in several workers does
-     * not keep another from starting when [gridgate] workers is small). */
+     * not keep another from starting when [gridgate] workers is small);
+     * within one round the workers without a persons' stream first: they
+     * load little before they fork (pa_prepare), and the early phase 2
+     * waits for their streams, not for the persons'. */
     for (int g = 0; g <= 1; g++) /* the early phase 2 after phase 1 */
         for (size_t w = 0; w < nwaves; w++)
-            for (size_t b = 0; b < nbuilt; b++)
-                if (wave[b] == w && built[b].gated == g) {
-                    jobs[njobs] = built[b];
-                    src_of[njobs++] = built_src[b];
-                }
+            for (int persons = 0; persons <= 1; persons++)
+                for (size_t b = 0; b < nbuilt; b++)
+                    if (wave[b] == w && built[b].gated == g && job_has_kind(&built[b], FK_PERSON) == persons) {
+                        jobs[njobs] = built[b];
+                        src_of[njobs++] = built_src[b];
+                    }
 
     if (early) { /* the small side's streams the early workers wait for (pa_gate) */
         early->small_left = 0;
@@ -636,9 +667,10 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
     pull_filter flt = {.phase_stream = phase_stream, .ids = ids, .cases = cases, .new_ids = new_ids,
                        .today = ctx->today, .reg = reg, .nn = ctx->nn};
     phase_apply pa = {.ctx = ctx, .cycle = cycle, .phase_stream = phase_stream, .ids = ids, .cases = cases,
-                      .early = early, .cs = cs, .ks = ks, .jobs = jobs, .src_of = src_of, .seen = seen};
+                      .early = early, .cs = cs, .ks = ks, .jobs = jobs, .src_of = src_of, .seen = seen,
+                      .adapter_paths = paths, .memo_base = memo_base};
     pull_apply ap = {.begin = pa_begin, .fact = pa_fact, .reject = pa_reject, .end = pa_end, .seen = pa_seen,
-                     .memo = pa_memo, .arrived = pa_arrived,
+                     .memo = pa_memo, .arrived = pa_arrived, .prepare = pa_prepare,
                      .gate = early ? pa_gate : NULL, .ud = &pa};
     size_t maxp = ctx->cfg->workers > 0 ? (size_t)ctx->cfg->workers : 4;
     char spool[4096], err[512];

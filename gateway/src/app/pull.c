@@ -882,6 +882,17 @@ static void on_end(void *ud, size_t i, const worker_result *res) {
     drain(R);
 }
 
+/* worker_spec.prepare of a job: pull_apply.prepare. */
+typedef struct job_prep {
+    const pull_apply *ap;
+    size_t job;
+} job_prep;
+
+static void job_prepare(void *ud) {
+    const job_prep *p = ud;
+    p->ap->prepare(p->ap->ud, p->job);
+}
+
 int pull_run(pull_job *jobs, size_t njobs, const pull_filter *flt, size_t max_parallel, const char *spool_dir,
              size_t mem_bound, const pull_apply *ap, char *err, size_t errsz) {
     if (njobs == 0) return 0;
@@ -890,6 +901,7 @@ int pull_run(pull_job *jobs, size_t njobs, const pull_filter *flt, size_t max_pa
     R.js = xcalloc(njobs, sizeof *R.js);
     worker_spec *specs = xcalloc(njobs, sizeof *specs);
     child_arg *args = xcalloc(njobs, sizeof *args);
+    job_prep *preps = xcalloc(njobs, sizeof *preps);
     worker_result *res = xcalloc(njobs, sizeof *res);
     int rc = -1;
     for (size_t i = 0; i < njobs; i++) {
@@ -900,7 +912,9 @@ int pull_run(pull_job *jobs, size_t njobs, const pull_filter *flt, size_t max_pa
         specs[i] = (worker_spec){.name = jobs[i].name, .fn = child_pull, .ud = &args[i],
                                  .read_paths = jobs[i].read_paths, .lim = &jobs[i].lim,
                                  .cancel = jobs[i].gated ? &R.gated_cancel : NULL,
-                                 .hold = jobs[i].gated ? &R.gated_hold : NULL};
+                                 .hold = jobs[i].gated ? &R.gated_hold : NULL,
+                                 .prepare = ap->prepare ? job_prepare : NULL, .prepare_ud = &preps[i]};
+        preps[i] = (job_prep){.ap = ap, .job = i};
     }
     /* The gated workers start when the gate says so (2), at once if it does
      * before any stream has ended. */
@@ -939,6 +953,7 @@ out:
     free(R.js);
     free(specs);
     free(args);
+    free(preps);
     free(res);
     return rc;
 }

@@ -104,6 +104,12 @@ typedef struct pull_apply {
      * gate, while it waits, is asked again after it (gate(ud, 0)), which may
      * then be inside another stream's transaction. */
     void (*arrived)(void *ud, size_t job, size_t stream, int clean);
+    /* Optional: fills in what the job's worker inherits and the core loads
+     * from the state store (pull_job.known, the memos), once, in the core,
+     * before that worker forks (worker_spec.prepare): a job loads while the
+     * workers started before it already read, and a gated job as soon as
+     * every job before it has started. */
+    void (*prepare)(void *ud, size_t job);
     void *ud;
 } pull_apply;
 

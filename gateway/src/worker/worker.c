@@ -396,6 +396,7 @@ typedef struct slot {
     int exited, wstatus;
     struct rusage ru;
     int killed_deadline, protocol, stopped, got_error, error_code;
+    int prepared;       /* spec.prepare was called */
     char perr[300];
     char error[300];
     char stream_name[64];
@@ -605,6 +606,13 @@ int worker_run_all(const worker_spec *specs, size_t n, const worker_limits *lim,
     return worker_run_all_ex(specs, n, lim, max_parallel, on_frame, NULL, ud, results, err, errsz);
 }
 
+/* Calls spec->prepare once per slot (worker_spec.prepare). */
+static void prepare_once(const worker_spec *spec, slot *s) {
+    if (s->prepared) return;
+    s->prepared = 1;
+    if (spec->prepare) spec->prepare(spec->prepare_ud);
+}
+
 int worker_run_all_ex(const worker_spec *specs, size_t n, const worker_limits *lim, size_t max_parallel,
                       worker_frame_fn on_frame, worker_end_fn on_end, void *ud, worker_result *results, char *err,
                       size_t errsz) {
@@ -630,7 +638,8 @@ int worker_run_all_ex(const worker_spec *specs, size_t n, const worker_limits *l
             s->rfd = s->pidfd = -1;
             char msg[256];
             if (specs[next].hold && *specs[next].hold && !(specs[next].cancel && *specs[next].cancel)) {
-                if (running > 0) break; /* started once a callback lets it */
+                prepare_once(&specs[next], s); /* ahead: its loads overlap the running workers */
+                if (running > 0) break;        /* started once a callback lets it */
                 /* nothing else runs: no callback can come to let it start */
                 gg_warn("worker", "source %s: started although held (nothing else was running)", specs[next].name);
             }
@@ -648,6 +657,7 @@ int worker_run_all_ex(const worker_spec *specs, size_t n, const worker_limits *l
                 if (on_end) on_end(ud, next - 1, r);
                 continue;
             }
+            prepare_once(&specs[next], s);
             if (spawn(&specs[next], lim, s, ll_abi, msg, sizeof msg) != 0) {
                 worker_result *r = &results[next];
                 memset(r, 0, sizeof *r);

@@ -65,6 +65,11 @@ typedef struct worker_spec {
     const int *hold;                 /* or NULL; while *hold is nonzero the worker, and every one after
                                         it, waits to be started (a callback of the run clears it; with
                                         nothing else running it is started anyway) */
+    void (*prepare)(void *ud);       /* or NULL; called once in the parent before the worker forks, so
+                                        that what it loads into ud is inherited: just before the fork,
+                                        or, for a held worker, as soon as the run reaches it (while the
+                                        workers before it run). Not called for one cancelled first. */
+    void *prepare_ud;
 } worker_spec;
 
 typedef enum {
