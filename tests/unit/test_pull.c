@@ -53,6 +53,10 @@ typedef struct seen {
     size_t nmemo, memo_cap;
     int memo_stands;
     long taken[4];                /* rows the worker took by their row hash */
+    /* pull_apply.prepare (gated_case): calls per job, and what they saw */
+    int prepared[4];
+    int prepared_with_job0_ended[4], prepared_with_stream_open[4];
+    pull_filter *prep_flt;        /* the gated job's filter: its day is set by the prepare */
 } seen;
 
 static void c_begin(void *ud, size_t job, size_t stream) {
@@ -117,6 +121,17 @@ static void c_memo(void *ud, size_t job, size_t stream, uint64_t token, int stan
     }
     if (n) memcpy(s->memo + s->nmemo, h, n * sizeof *h);
     s->nmemo += n;
+}
+
+/* pull_apply.prepare: before the job's worker forks. The gated job's day is
+ * set here only: a worker that did not inherit it would reject every death
+ * (its date more than a year after 1900-01-01) and fail the test. */
+static void c_prepare(void *ud, size_t job) {
+    seen *s = ud;
+    s->prepared[job]++;
+    s->prepared_with_job0_ended[job] += s->ended[0][0];
+    s->prepared_with_stream_open[job] += s->open_job >= 0;
+    if (job == 1 && s->prep_flt) s->prep_flt->today = 20250630;
 }
 
 static int c_gate(void *ud, int all_ended) {
@@ -917,7 +932,7 @@ static void gated_case(size_t mem_bound, const char *early, int final, int endle
     long marks[2][1] = {{-1}, {-1}};
     memset(jobs, 0, sizeof jobs);
     pull_filter flt = {.phase_stream = 0, .today = 20250630};
-    pull_filter flt_gated = {.phase_stream = 0, .today = 20250630};
+    pull_filter flt_gated = {.phase_stream = 0, .today = 19000101}; /* c_prepare sets the day */
     for (int i = 0; i < 2; i++) {
         src[i].name = (char *)names[i];
         src[i].encoding = "UTF-8";
@@ -938,7 +953,9 @@ static void gated_case(size_t mem_bound, const char *early, int final, int endle
     s.open_job = -1;
     s.gate_early = early;
     s.gate_final = final;
-    pull_apply ap = {.begin = c_begin, .fact = c_fact, .reject = c_reject, .end = c_end, .gate = c_gate, .ud = &s};
+    s.prep_flt = &flt_gated;
+    pull_apply ap = {.begin = c_begin, .fact = c_fact, .reject = c_reject, .end = c_end, .gate = c_gate,
+                     .prepare = c_prepare, .ud = &s};
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     assert_int_equal(pull_run(jobs, 2, &flt, 2, tmpdir, mem_bound, &ap, err, sizeof err), 0);
@@ -962,6 +979,13 @@ static void gated_case(size_t mem_bound, const char *early, int final, int endle
         assert_int_equal(s.ended[1][0], 0);
         assert_int_equal(s.facts[1][0], 0);
     }
+    /* prepared once before its fork, before any frame was read; the gated
+     * job as soon as the run reached it (before job 0 ended, also when held
+     * until the end), and never when dropped before the run */
+    assert_int_equal(s.prepared[0], 1);
+    assert_int_equal(s.prepared[1], early[0] == '0' ? 0 : 1);
+    assert_int_equal(s.prepared_with_stream_open[0] + s.prepared_with_stream_open[1], 0);
+    assert_int_equal(s.prepared_with_job0_ended[0] + s.prepared_with_job0_ended[1], 0);
     /* an endless gated worker was stopped, not left to its 60 s deadline */
     assert_true(t1.tv_sec - t0.tv_sec < 20);
     for (int i = 0; i < 2; i++) adapter_free(ad[i]);
