@@ -21,17 +21,24 @@ check "baseline run exits 0" test $? -eq 0
 "$gg" -c "$conf" alerts export | python3 -c 'import json,sys; [print(json.loads(l)["id"]) for l in sys.stdin]' | sort >"$work/base.ids"
 n_base=$(wc -l <"$work/base.ids")
 
-# an HTTP endpoint that accepts connections and never answers
-hang_port=$(free_port)
+# an HTTP endpoint that accepts connections and never answers. It binds a port
+# of its own choosing and names it only once it listens: a port picked before
+# (free_port) can be taken by a parallel test, and a server still starting
+# refuses the worker's connection, which fails the stream for another reason.
 python3 -c '
-import socket, sys, time
+import socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
+s.bind(("127.0.0.1", 0)); s.listen(16)
+with open(sys.argv[1] + ".tmp", "w") as f: f.write(str(s.getsockname()[1]))
+import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 held = []
 while True:
     c, _ = s.accept(); held.append(c)
-' "$hang_port" >/dev/null 2>&1 &
+' "$work/hang.port" >/dev/null 2>&1 &
 hang_pid=$!
+for _ in $(seq 100); do [ -s "$work/hang.port" ] && break; sleep 0.1; done
+hang_port=$(cat "$work/hang.port")
+check "the hanging HTTP endpoint listens (port $hang_port)" test -n "$hang_port"
 trap 'kill $hang_pid 2>/dev/null; city_cleanup' EXIT
 
 # --- 1. every hostile source at once, next to the demo ------------------------
@@ -83,7 +90,8 @@ check "hostile run: completes with failures (exit $rc) within the limits (${took
   bash -c "[ $rc -eq 3 ] && [ $took -lt 40 ]"
 for s in close_loop find_bomb slow_sql http_hang log_flood; do
   check "$s: stopped by its 4 s deadline, named with its stream" \
-    has "$work/h.err" "stream deaths failed.*source $s: (deadline of 4 s exceeded|CPU time limit)"
+    has "$work/h.err" "stream deaths failed.*source $s: (deadline of 4 s exceeded|CPU time limit)" ||
+    grep -m3 -- "$s" "$work/h.err" | cut -c1-300 | sed 's/^/#   /'
 done
 check "sqlite_escape: ATTACH, load_extension and VACUUM INTO refused, named with file:line" \
   has "$work/h.err" "sqlite_escape: stream deaths failed.*source sqlite_escape, stream 'deaths': .*sqlite_escape.lua:[0-9]+: all 3 escapes refused"

@@ -25,7 +25,7 @@ trap city_cleanup EXIT
 # check DESCRIPTION COMMAND... : one ok/not ok line
 check() {
   local d=$1; shift
-  if "$@"; then echo "ok - $d"; pass=$((pass + 1)); else echo "not ok - $d"; fail=$((fail + 1)); fi
+  if "$@"; then echo "ok - $d"; pass=$((pass + 1)); else echo "not ok - $d"; fail=$((fail + 1)); return 1; fi
 }
 
 city_start() {
