@@ -591,6 +591,10 @@ static void state_child_after_fork(void) {
 }
 
 void state_library_init(void) {
+    /* The fork gate of the checkpoint thread (checkpoint.c); without it
+     * checkpoints stay on the committing connection. */
+    if (st_checkpoint_library_init() != 0)
+        gg_warn("state", "cannot register the checkpoint thread's fork handler; checkpoints stay on commit");
     /* SQLite's allocation statistics take a global mutex on every malloc;
      * nothing here reads them. Only possible before SQLite initializes
      * (SQLITE_MISUSE after: then they stay on, which is harmless). */
@@ -709,11 +713,13 @@ state *state_open(const char *path, char *err, size_t errsz) {
         free(st);
         return NULL;
     }
+    st->ckpt = st_checkpointer_start(st->db, path);
     return st;
 }
 
 void state_close(state *st) {
     if (!st) return;
+    st_checkpointer_stop(st->ckpt, st->db);
     state_finalize_cached(st);
     if (!sqlite3_get_autocommit(st->db)) {
         gg_warn("state", "close: a transaction was still open; rolling it back");
@@ -723,6 +729,8 @@ void state_close(state *st) {
         gg_error("state", "close: %s", sqlite3_errmsg(st->db));
     free(st);
 }
+
+long state_background_checkpoints(state *st) { return st_checkpointer_done(st->ckpt); }
 
 int state_begin(state *st) { return st_exec_sql(st, "begin transaction", "BEGIN IMMEDIATE"); }
 int state_commit(state *st) { return st_exec_sql(st, "commit", "COMMIT"); }

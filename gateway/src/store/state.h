@@ -32,6 +32,10 @@ void state_close(state *st);
  * releases it (closing the fd or exiting does too). */
 int state_lock(const char *path, int *fd, char *err, size_t errsz);
 void state_unlock(int fd);
+/* WAL checkpoints done so far by the store's checkpoint thread (which
+ * state_open starts once state_library_init has run: commits then never
+ * copy the WAL back themselves); -1 when there is none. */
+long state_background_checkpoints(state *st);
 int state_begin(state *st);
 int state_commit(state *st);
 int state_rollback(state *st);

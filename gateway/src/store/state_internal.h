@@ -7,6 +7,7 @@
  *   alerts.c      alerts and their lifecycle
  *   outbox.c      delivery outbox
  *   quarantine.c  quarantine and data-quality counts
+ *   checkpoint.c  WAL checkpoints on a thread of their own
  *
  * Errors are logged as "state: <operation>: <sqlite message>" and returned as
  * -1; id numbers and names are never logged. */
@@ -33,8 +34,12 @@
  * refs a prune keeps are read from ~50 bytes a fact instead of whole rows. */
 #define FACTS_HASH_INDEX_SQL "CREATE INDEX IF NOT EXISTS facts_hash ON facts(kind, source, ref, content_hash);"
 
+/* A thread that checkpoints the WAL of one connection (checkpoint.c). */
+typedef struct st_checkpointer st_checkpointer;
+
 struct state {
     sqlite3 *db;                 /* owned */
+    st_checkpointer *ckpt;       /* owned, or NULL: checkpoints on commit */
     sqlite3_stmt *fact_put;      /* owned, cached: called per fact */
     sqlite3_stmt *fact_hash;     /* owned, cached: called per fact */
     sqlite3_stmt *fact_raw;      /* owned, cached: called per piece of evidence */
@@ -72,5 +77,18 @@ int st_step_done(state *st, const char *op, sqlite3_stmt *s);
  * fields_json converted to the binary form; an error for a row that does
  * not parse. Used by the 6 -> 7 migration only. */
 void st_sql_fields_blob(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+
+/* Registers the fork gate (checkpoint.c) once, before any thread; 0 or -1.
+ * Without it no checkpoint thread starts. */
+int st_checkpoint_library_init(void);
+/* Starts the checkpoint thread for the connection db of the database at
+ * path: from then db's commits only wake it. NULL (logged, and db keeps
+ * checkpointing on commit) when it cannot, or the gate is not registered. */
+st_checkpointer *st_checkpointer_start(sqlite3 *db, const char *path);
+/* Checkpoints c completed so far; -1 for NULL (state_background_checkpoints). */
+long st_checkpointer_done(st_checkpointer *c);
+/* Stops and frees c (NULL: nothing); db checkpoints no more on commit, its
+ * close does what is left. Call before closing db. */
+void st_checkpointer_stop(st_checkpointer *c, sqlite3 *db);
 
 #endif
