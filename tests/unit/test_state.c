@@ -963,6 +963,85 @@ static void test_fact_hash_and_prune_unseen(void **stp) {
     state_close(st);
 }
 
+/* The identity change counter counts what the subjects of interest and the
+ * register's names derive from: every insert and delete of a fact of the
+ * small side, an update of one, and of a person only its id, names or
+ * conflict flag; payments and incomes never. The change counter counts all. */
+static void test_identity_changes(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    fact p;
+    person_at(&p, "r1", "11010519491231002X", "王小明", 19491231);
+    set_text(&p, FF_ADDRESS, "东街1号");
+    assert_int_equal(state_fact_put(st, &p, 1), 0);
+    assert_int_equal(state_facts_changes(st), 1);
+    assert_int_equal(state_facts_identity_changes(st), 1); /* a new person */
+    /* moved: a change, not one of identity */
+    fact_clear(&p);
+    person_at(&p, "r1", "11010519491231002X", "王小明", 19491231);
+    set_text(&p, FF_ADDRESS, "西街2号");
+    assert_int_equal(state_fact_put(st, &p, 2), 0);
+    assert_int_equal(state_facts_changes(st), 2);
+    assert_int_equal(state_facts_identity_changes(st), 1);
+    /* the same again: neither */
+    assert_int_equal(state_fact_put(st, &p, 3), 0);
+    assert_int_equal(state_facts_changes(st), 2);
+    assert_int_equal(state_facts_identity_changes(st), 1);
+    /* renamed: identity */
+    fact_clear(&p);
+    person_at(&p, "r1", "11010519491231002X", "王晓明", 19491231);
+    set_text(&p, FF_ADDRESS, "西街2号");
+    assert_int_equal(state_fact_put(st, &p, 4), 0);
+    assert_int_equal(state_facts_changes(st), 3);
+    assert_int_equal(state_facts_identity_changes(st), 2);
+    /* a stated birth date other than the id's (the conflict flag): identity */
+    fact_clear(&p);
+    person_at(&p, "r1", "11010519491231002X", "王晓明", 19500101);
+    set_text(&p, FF_ADDRESS, "西街2号");
+    assert_int_equal(state_fact_put(st, &p, 5), 0);
+    assert_int_equal(state_facts_identity_changes(st), 3);
+    /* another id: identity */
+    fact_clear(&p);
+    person_at(&p, "r1", "110105194912310038", "王晓明", 0);
+    set_text(&p, FF_ADDRESS, "西街2号");
+    assert_int_equal(state_fact_put(st, &p, 6), 0);
+    assert_int_equal(state_facts_changes(st), 5);
+    assert_int_equal(state_facts_identity_changes(st), 4);
+    fact_clear(&p);
+    /* payments and incomes: changes, never of identity */
+    put_simple_at(st, FK_PAYMENT, "hr", "p1", "110105194912310038", NULL, 6);
+    put_simple_at(st, FK_INCOME, "hr", "i1", "110105194912310038", NULL, 6);
+    put_simple_at(st, FK_PAYMENT, "hr", "p1", "110105194912310045", NULL, 7);
+    assert_int_equal(state_facts_changes(st), 8);
+    assert_int_equal(state_facts_identity_changes(st), 4);
+    long gone = 0;
+    assert_int_equal(state_facts_prune(st, "hr", FK_PAYMENT, 8, &gone), 0);
+    assert_int_equal(gone, 1);
+    assert_int_equal(state_facts_changes(st), 9);
+    assert_int_equal(state_facts_identity_changes(st), 4);
+    /* any other kind: every change; a person pruned: identity */
+    put_simple_at(st, FK_DEATH, "psb", "d1", "110105194912310038", NULL, 8);
+    put_simple_at(st, FK_DEATH, "psb", "d1", "110105194912310045", NULL, 9);
+    assert_int_equal(state_facts_identity_changes(st), 6);
+    assert_int_equal(state_facts_prune(st, "grid", FK_PERSON, 10, &gone), 0);
+    assert_int_equal(gone, 1);
+    assert_int_equal(state_facts_changes(st), 12);
+    assert_int_equal(state_facts_identity_changes(st), 7);
+    /* a first load of persons counts every person put, at its end */
+    assert_int_equal(state_begin(st), 0);
+    assert_int_equal(state_person_index_suspend(st), 0);
+    person_at(&p, "r2", "110105194912310054", "李四", 0);
+    assert_int_equal(state_fact_put(st, &p, 11), 0);
+    fact_clear(&p);
+    put_simple_at(st, FK_PAYMENT, "hr", "p2", "110105194912310054", NULL, 11);
+    assert_int_equal(state_facts_identity_changes(st), 7);
+    assert_int_equal(state_person_index_restore(st), 0);
+    assert_int_equal(state_commit(st), 0);
+    assert_int_equal(state_facts_changes(st), 14);
+    assert_int_equal(state_facts_identity_changes(st), 8);
+    state_close(st);
+}
+
 /* Persons are found by id, by folded name + the birth date the id embeds, and
  * by a conflict of their own (two names for one id, or a stated birth date
  * other than the id's); those without a valid id are listed apart. */
@@ -2245,6 +2324,7 @@ int main(void) {
         cmocka_unit_test(test_fact_hash_pinned),
         cmocka_unit_test_setup_teardown(test_persons_on_demand, setup, teardown),
         cmocka_unit_test_setup_teardown(test_person_index_suspended_for_first_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_facts_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watermarks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_marks, setup, teardown),

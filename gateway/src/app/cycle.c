@@ -86,16 +86,17 @@ static void note_stream(cycle_stats *cs, const char *source, const char *stream,
 /* The core side of a phase's pull (app/pull.h's consumer): one stream at a
  * time, each in its own transaction, through app/ingest.c's callbacks. */
 /* Phase 2 begun beside phase 1 (see cycle_run, "early phase 2"): on the
- * stored subjects of interest, applied only when phase 1 changed no fact. */
+ * stored subjects of interest, applied only when phase 1 changed no fact the
+ * subjects of interest derive from (state_facts_identity_changes). */
 typedef struct early_phase2 {
     strmap ids, cases;       /* the stored subjects of interest */
     strmap new_ids;          /* empty: a stored set owes no lookups */
     ingest_register reg;     /* the register's names, read before the gated workers fork */
-    long changes0;           /* the fact change counter before phase 1 */
-    int held;                /* phase 1 changed no fact: the early streams are applied */
+    long changes0;           /* the identity change counter before phase 1 */
+    int held;                /* phase 1 changed no fact of identity: the early streams are applied */
     int pruned;              /* phase 1's prune ran at the gate */
     int reported;            /* an early stream's end was reported (applied, or failed with the run) */
-    int dropped;             /* the gate dropped them: phase 1 changed a fact */
+    int dropped;             /* the gate dropped them: phase 1 changed a fact of identity */
     int have_reg;            /* reg is loaded (when the gated workers are let start) */
     long small_left;         /* phase-1 streams of kinds other than person not ended yet */
     unsigned char **counted; /* per job, per planned stream: taken off small_left (at its end, or
@@ -408,8 +409,10 @@ static int early_register(early_phase2 *e, gg_ctx *ctx) {
     return 0;
 }
 
-/* The gate of the early phase 2 (pull_apply.gate). Before and during phase
- * 1: drops the early streams at the first fact changed; lets their workers
+/* The gate of the early phase 2 (pull_apply.gate). "Changed" here counts the
+ * facts the subjects of interest and the register's names derive from
+ * (state_facts_identity_changes): a resident who moved changes none. Before
+ * and during phase 1: drops the early streams at the first fact changed; lets their workers
  * start once every phase-1 stream but the persons' has ended with none, or
  * came with no FACT while waiting for the writer (pa_arrived; the small
  * side's streams end first and most often bring the change, so a changed
@@ -423,7 +426,7 @@ static int pa_gate(void *ud, int all_ended) {
     phase_apply *pa = ud;
     early_phase2 *e = pa->early;
     gg_ctx *ctx = pa->ctx;
-    long now = state_facts_changes(ctx->st);
+    long now = state_facts_identity_changes(ctx->st);
     if (!all_ended) {
         e->dropped = now < 0 || now != e->changes0;
         if (e->dropped) return 0;
@@ -440,7 +443,7 @@ static int pa_gate(void *ud, int all_ended) {
         if (state_commit(ctx->st)) (void)state_rollback(ctx->st);
     }
     e->pruned = 1;
-    now = state_facts_changes(ctx->st);
+    now = state_facts_identity_changes(ctx->st);
     e->held = now >= 0 && now == e->changes0 && early_register(e, ctx) == 0;
     e->dropped = !e->held;
     return e->held;
@@ -483,7 +486,7 @@ static void pa_prepare(void *ud, size_t j) {
     const char *apath = pa->adapter_paths[i][0];
     memo_plan(ctx, job, source, apath[0] ? apath : NULL, pa->memo_base);
     early_phase2 *e = pa->early;
-    if (job->gated && e && !e->dropped && !e->have_reg && state_facts_changes(ctx->st) == e->changes0)
+    if (job->gated && e && !e->dropped && !e->have_reg && state_facts_identity_changes(ctx->st) == e->changes0)
         (void)early_register(e, ctx); /* a failure: the gate tries once more, and drops them then */
 }
 
@@ -1022,7 +1025,10 @@ static void prune_facts(gg_ctx *ctx, int phase_stream, kind_status (*ks)[FK__COU
  * them stores them with this mark holding the digest, in one transaction;
  * every cycle takes the mark out before its pulls and reads the stored set
  * instead of building it only when the mark was its digest, phase 1 changed
- * no fact and no fact of the small side is newer than the incremental
+ * no fact the set derives from (state_facts_identity_changes: of persons,
+ * only their valid id and names count, through the links by id and by name +
+ * birth date; a resident's new address does not) and no fact of the small
+ * side is newer than the incremental
  * lookups' mark (its ids must be looked up: only a build finds them). Phase 2
  * writes payments and incomes only, which the set does not depend on. */
 #define INTEREST_KEY "interest.digest"
@@ -1064,11 +1070,11 @@ static int interest_newer_cb(void *ud, const char *source, const char *kind, con
  * the loader's set left empty, new_ids empty), else built (the small side is
  * left in the loader's set) and stored for the next cycles. A failure to read
  * or store them is logged and costs only the build. */
-static int interest_get(loader *ld, const char *digest, int same, long changes0, strmap *ids, strmap *cases,
+static int interest_get(loader *ld, const char *digest, int same, long ident0, strmap *ids, strmap *cases,
                         strmap *new_ids, long since, int *stored) {
     gg_ctx *ctx = ld->ctx;
     *stored = 0;
-    if (same && changes0 >= 0 && state_facts_changes(ctx->st) == changes0) {
+    if (same && ident0 >= 0 && state_facts_identity_changes(ctx->st) == ident0) {
         int newer = 0;
         if (since >= 0 && state_interest_new_each(ctx->st, since, interest_newer_cb, &newer)) newer = 1;
         if (!newer) {
@@ -1144,27 +1150,32 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     match_digest_take(ctx, MATCH_KEY, digest, &digest_same);
     match_digest_take(ctx, INTEREST_KEY, digest, &interest_same);
     long changes0 = state_facts_changes(ctx->st);
+    /* What the subjects of interest derive from changes less often: a night
+     * when residents only moved keeps them (state_facts_identity_changes). */
+    long ident0 = state_facts_identity_changes(ctx->st);
 
     long since = lookups_since(ctx);
     /* Early phase 2: when the subjects of interest stored by an earlier cycle
-     * stand unless phase 1 changes a fact (the conditions of interest_get,
+     * stand unless phase 1 changes a fact they derive from (the identity
+     * change counter: a resident who moved changes none; the conditions of interest_get,
      * short of phase 1's outcome), the payment and income streams are planned
      * with phase 1 on them, as gated jobs (app/pull.c). Their workers start
      * once every phase-1 stream but the persons' has ended with no change,
      * with the register read then (pa_gate): the same inputs the sequential
      * order would give them if phase 1 changes nothing. Their records wait
      * until every phase-1 stream has ended and phase 1 is pruned; they are
-     * applied when no fact changed, else dropped (their workers killed or
+     * applied when no such fact changed, else dropped (their workers killed or
      * never started) and phase 2 runs after phase 1 as usual. An unchanged
-     * night thus reads the big tables beside the persons' stream. */
+     * night, or one when residents only moved, thus reads the big tables
+     * beside the persons' stream. */
     early_phase2 early = {0};
     int use_early = 0;
-    if (interest_same && changes0 >= 0 && ctx->cfg->early_phase2) {
+    if (interest_same && ident0 >= 0 && ctx->cfg->early_phase2) {
         int newer = 0;
         if (since >= 0 && state_interest_new_each(ctx->st, since, interest_newer_cb, &newer)) newer = 1;
         if (!newer && state_interest_load(ctx->st, &early.ids, &early.cases) == 0) {
             use_early = 1;
-            early.changes0 = changes0;
+            early.changes0 = ident0;
             gg_debug("cycle", "payment and income streams may start beside phase 1 on the stored subjects of "
                      "interest (%zu ids, %zu cases)", strmap_count(&early.ids), strmap_count(&early.cases));
         }
@@ -1223,7 +1234,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     } else {
         struct timespec i0;
         clock_gettime(CLOCK_MONOTONIC, &i0);
-        lrc = interest_get(&ld, digest, interest_same, changes0, &ids, &cases, &new_ids, since, &interest_stored);
+        lrc = interest_get(&ld, digest, interest_same, ident0, &ids, &cases, &new_ids, since, &interest_stored);
         clock_gettime(CLOCK_MONOTONIC, &i1);
         interest_secs = (double)(i1.tv_sec - i0.tv_sec) + (double)(i1.tv_nsec - i0.tv_nsec) / 1e9;
     }

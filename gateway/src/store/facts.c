@@ -151,7 +151,8 @@ int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash) {
     } else if (sqlite3_step(s) != SQLITE_DONE) {
         ret = st_db_fail(st, "fact put");
     } else if (st->changes_suspended) {
-        st->changes_pending++; /* what the change counter's triggers would count */
+        st->changes_pending++; /* what the change counters' triggers would count */
+        if (!fact_kind_is_stream(f->kind)) st->ident_pending++; /* every person put counts (a first load) */
     }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s); /* drop the borrowed pointers */
@@ -611,6 +612,7 @@ int state_person_index_suspend(state *st) {
         return -1;
     st->changes_suspended = 1;
     st->changes_pending = 0;
+    st->ident_pending = 0;
     return 0;
 }
 
@@ -618,13 +620,16 @@ int state_person_index_restore(state *st) {
     if (st_exec_sql(st, "person index rebuild", FACTS_PERSON_NAMES_SQL FACTS_HASH_INDEX_SQL)) return -1;
     if (!st->changes_suspended) return 0;
     sqlite3_stmt *s;
-    if (st_prepare(st, "fact change counter", "UPDATE temp.fact_changes SET n = n + ?1", &s)) return -1;
-    if (sqlite3_bind_int64(s, 1, st->changes_pending) != SQLITE_OK) {
+    if (st_prepare(st, "fact change counter", "UPDATE temp.fact_changes SET n = n + ?1, ident = ident + ?2", &s))
+        return -1;
+    if (sqlite3_bind_int64(s, 1, st->changes_pending) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 2, st->ident_pending) != SQLITE_OK) {
         sqlite3_finalize(s);
         return st_db_fail(st, "fact change counter: bind");
     }
     if (st_step_done(st, "fact change counter", s) || st_fact_changes_setup(st)) return -1;
     st->changes_suspended = 0;
     st->changes_pending = 0;
+    st->ident_pending = 0;
     return 0;
 }

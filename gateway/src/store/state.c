@@ -352,27 +352,39 @@ static int has_column(state *st, const char *table, const char *column) {
     return found;
 }
 
-/* The fact change counter (state_facts_changes): TEMP triggers, so nothing
- * is added to the file's schema. An upsert that rewrites a fact as it was
- * (only last_cycle moves) does not count; a rolled-back write un-counts. */
+/* The fact change counters (state_facts_changes, state_facts_identity_changes):
+ * TEMP triggers, so nothing is added to the file's schema. An upsert that
+ * rewrites a fact as it was (only last_cycle moves) does not count; a
+ * rolled-back write un-counts. `ident` counts the changes of the small side
+ * that the subjects of interest and the register's names derive from: every
+ * insert or delete of a fact other than a payment or income, every update of
+ * one but a person's whose normalized id, folded name, name hash and
+ * conflict flag stay as they were (a resident who moved). A person without a
+ * valid id is neither in the register nor a link's target (those are keyed by
+ * the id), so only its id becoming valid counts. IDENT_KIND_SQL(r) is 1 for
+ * such a kind of row r (new or old). */
+#define IDENT_KIND_SQL(r) "(" r ".kind NOT IN ('payment','income'))"
 static const char *const fact_changes_sql =
-    "CREATE TEMP TABLE IF NOT EXISTS fact_changes(n INTEGER NOT NULL);"
-    "INSERT INTO fact_changes SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM fact_changes);"
+    "CREATE TEMP TABLE IF NOT EXISTS fact_changes(n INTEGER NOT NULL, ident INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO fact_changes(n, ident) SELECT 0, 0 WHERE NOT EXISTS (SELECT 1 FROM fact_changes);"
     "CREATE TEMP TRIGGER IF NOT EXISTS facts_changed_ins AFTER INSERT ON main.facts"
-    " BEGIN UPDATE fact_changes SET n = n + 1; END;"
+    " BEGIN UPDATE fact_changes SET n = n + 1, ident = ident + " IDENT_KIND_SQL("new") "; END;"
     "CREATE TEMP TRIGGER IF NOT EXISTS facts_changed_del AFTER DELETE ON main.facts"
-    " BEGIN UPDATE fact_changes SET n = n + 1; END;"
+    " BEGIN UPDATE fact_changes SET n = n + 1, ident = ident + " IDENT_KIND_SQL("old") "; END;"
     "CREATE TEMP TRIGGER IF NOT EXISTS facts_changed_upd AFTER UPDATE ON main.facts"
     " WHEN old.id_norm IS NOT new.id_norm OR old.case_key IS NOT new.case_key"
     " OR old.fields IS NOT new.fields OR old.raw_json IS NOT new.raw_json"
     " OR old.name_norm IS NOT new.name_norm"
-    " BEGIN UPDATE fact_changes SET n = n + 1; END;";
+    " BEGIN UPDATE fact_changes SET n = n + 1, ident = ident + (" IDENT_KIND_SQL("new") " AND"
+    " (new.kind <> 'person' OR old.id_norm IS NOT new.id_norm"
+    " OR old.name_norm IS NOT new.name_norm OR old.name_hash IS NOT new.name_hash OR old.dq IS NOT new.dq)); END;";
 
 int st_fact_changes_setup(state *st) { return st_exec_sql(st, "fact change counter", fact_changes_sql); }
 
-long state_facts_changes(state *st) {
+/* One column of temp.fact_changes; -1 on error (logged). */
+static long fact_changes_read(state *st, const char *sql) {
     sqlite3_stmt *s;
-    if (st_prepare(st, "fact changes", "SELECT n FROM temp.fact_changes", &s)) return -1;
+    if (st_prepare(st, "fact changes", sql, &s)) return -1;
     long n = -1;
     if (sqlite3_step(s) == SQLITE_ROW)
         n = (long)sqlite3_column_int64(s, 0);
@@ -381,6 +393,10 @@ long state_facts_changes(state *st) {
     sqlite3_finalize(s);
     return n;
 }
+
+long state_facts_changes(state *st) { return fact_changes_read(st, "SELECT n FROM temp.fact_changes"); }
+
+long state_facts_identity_changes(state *st) { return fact_changes_read(st, "SELECT ident FROM temp.fact_changes"); }
 
 /* Creates or checks the schema inside one transaction; *converted is set
  * when the facts were converted to schema 7 (the caller vacuums). */
@@ -742,6 +758,7 @@ int state_rollback(state *st) {
     if (st->changes_suspended) {
         st->changes_suspended = 0;
         st->changes_pending = 0;
+        st->ident_pending = 0;
         if (st_fact_changes_setup(st)) rc = -1;
     }
     return rc;

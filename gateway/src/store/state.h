@@ -149,6 +149,13 @@ long state_fact_count(state *st, int k);
  * record, folded name) since this handle was opened; committed writes only.
  * -1 on error. The run loop debounces matching on it. */
 long state_facts_changes(state *st);
+/* Of those, the changes of the small side that the subjects of interest and
+ * the register's names (app/ingest.c) derive from: any insert or delete of a
+ * fact other than a payment or income, any change of one but a person's
+ * whose valid id, folded name, name as written and conflict flag stay the
+ * same (a resident who moved). Persons put during a first load
+ * (state_person_index_suspend) all count. -1 on error. */
+long state_facts_identity_changes(state *st);
 /* Added for incremental pulls: the death, custody and assistance_member facts
  * first stored in a cycle after `since_cycle` (facts.first_cycle > since), with
  * that cycle: the subjects that became of interest since then, whose payments

@@ -54,6 +54,7 @@ struct state {
      * and re-creates them, a rollback re-creates them. */
     int changes_suspended;
     long changes_pending;
+    long ident_pending;      /* of those, the small side's (state_facts_identity_changes) */
 };
 
 /* Logs the connection's last error for operation `op`; returns -1. */
