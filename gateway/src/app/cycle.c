@@ -456,11 +456,31 @@ static int job_has_kind(const pull_job *job, fact_kind kind) {
     return 0;
 }
 
+/* Whether every stream of the kind in the job is incremental and has read
+ * before (a stored watermark): it then reads only rows changed since, so the
+ * stored facts' hashes would spare it little (the core compares each fact it
+ * is sent with the stored one anyway, app/ingest.c) and loading them costs
+ * a scan of every stored fact of the kind (0.3 s for 1M persons). */
+static int job_kind_incremental(gg_ctx *ctx, const pull_job *job, const char *source, fact_kind kind) {
+    int any = 0;
+    for (size_t j = 0; j < job->nstreams; j++) {
+        const adapter_stream_info *si = adapter_stream(job->ad, job->streams[j]);
+        if (si->kind != kind) continue;
+        char *wm = NULL;
+        int read_before = si->incremental && state_watermark_get(ctx->st, source, si->name, &wm) == 0 && wm;
+        free(wm);
+        if (!read_before) return 0;
+        any = 1;
+    }
+    return any;
+}
+
 /* pull_apply.prepare: what the core loads for a job's worker just before it
  * forks (app/pull.c runs it as late as it can, so that it overlaps the
  * workers started before). What is stored of each (source, kind) the worker
  * pulls: it sends only the ref hash of a kept record stored unchanged (a
- * load that fails leaves the table empty: every row then goes to the core);
+ * load that fails leaves the table empty: every row then goes to the core;
+ * not loaded for incremental streams that have read before);
  * the row memos; and for the early phase 2 the register's names, while no
  * fact has changed yet (one changed later drops the early phase 2 anyway, so
  * what is read here is what a later read would give). */
@@ -474,6 +494,11 @@ static void pa_prepare(void *ud, size_t j) {
     for (size_t k = 0; k < job->nstreams; k++) {
         fact_kind kind = adapter_stream(job->ad, job->streams[k])->kind;
         if (loaded[kind]++) continue;
+        if (job_kind_incremental(ctx, job, source, kind)) {
+            gg_debug(source, "%s streams read only changed rows: no stored hashes loaded for the worker",
+                     fact_kind_name(kind));
+            continue;
+        }
         struct timespec k0, k1;
         clock_gettime(CLOCK_MONOTONIC, &k0);
         if (pull_known_load(&job->known[kind], ctx->st, source, kind) == 0 && job->known[kind].n) {

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "core/util.h"
@@ -32,6 +33,7 @@ typedef struct batch_run {
     size_t next;    /* core: the next item to be reported */
     long open;      /* core: the item begun and not ended, or -1 */
     char why[160];  /* core: why it was stopped, or "" */
+    struct timespec t0; /* core: when the batch was set up (its worker starts then, or when one is free) */
     char files[2][4096], dirs[2][4096];
     const char *paths[3], *wpaths[3];
     worker_limits lim;
@@ -135,6 +137,10 @@ static void end_message(const batch_run *r, const worker_result *res, char *out,
 static void push_end(void *ud, size_t index, const worker_result *res) {
     push_run *pr = ud;
     batch_run *r = &pr->runs[index];
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    gg_debug(r->source, "push worker ended after %zu of %zu items, %ld ms", r->next, r->b->n,
+             (long)(t1.tv_sec - r->t0.tv_sec) * 1000 + (t1.tv_nsec - r->t0.tv_nsec) / 1000000);
     if (r->next >= r->b->n) return;
     char msg[600];
     end_message(r, res, msg, sizeof msg);
@@ -167,6 +173,7 @@ int worker_conn_file(const char *spec, char *out, size_t outsz) {
 static void batch_setup(batch_run *r, const push_batch *b) {
     const gg_source_conf *src = b->src;
     r->b = b;
+    clock_gettime(CLOCK_MONOTONIC, &r->t0);
     r->source = src ? src->name : adapter_source(b->ad);
     r->open = -1;
     long conn_ms = 0;
