@@ -564,6 +564,7 @@ typedef struct job_state {
                              * the writer with its first data frame (or its end), so
                              * a stream stalled before sending anything (a query
                              * blocked at the source) keeps no other from committing */
+    int queued_end;         /* the queue holds a STREAM_END */
 } job_state;
 
 typedef struct run {
@@ -779,22 +780,41 @@ static void pend_drop(run *R, size_t i) {
 
 static void gate_check(run *R);
 
-/* While the writer is free, replays the pending frames of the workers (a
- * gated job's once its gate is open). */
+/* The bytes job i has queued. */
+static uint64_t pend_bytes(const job_state *s) { return (uint64_t)s->pend.len + s->pend.flen; }
+
+/* Which queue takes the free writer (pull.h): one whose stream has ended (or
+ * whose worker has), in round-robin order; else the biggest of at least
+ * PULL_WRITER_BACKLOG bytes; else none yet (-1). A gated job's only once
+ * its gate is open. */
+static long writer_next(const run *R) {
+    long big = -1;
+    uint64_t big_n = 0;
+    for (size_t k = 0; k < R->njobs; k++) {
+        size_t i = (R->rr + k) % R->njobs;
+        const job_state *s = &R->js[i];
+        if (R->jobs[i].gated && R->gate != 1) continue;
+        if (pend_empty(s) || (s->lone_begin && !s->finished)) continue;
+        if (s->finished || s->queued_end) return (long)i;
+        uint64_t n = pend_bytes(s);
+        if (n >= PULL_WRITER_BACKLOG && n > big_n) big = (long)i, big_n = n;
+    }
+    return big;
+}
+
+/* While the writer is free, replays the pending frames of the workers whose
+ * turn it is (writer_next). */
 static void drain(run *R) {
     while (R->owner < 0 && !R->failed) {
-        size_t i, k;
-        for (k = 0; k < R->njobs; k++) {
-            i = (R->rr + k) % R->njobs;
-            if (R->jobs[i].gated && R->gate != 1) continue;
-            if (!pend_empty(&R->js[i]) && (!R->js[i].lone_begin || R->js[i].finished)) break;
-        }
-        if (k == R->njobs) {
+        long next = writer_next(R);
+        if (next < 0) {
             gate_check(R);
             return;
         }
+        size_t i = (size_t)next;
         R->rr = i + 1;
         R->js[i].lone_begin = 0;
+        R->js[i].queued_end = 0;
         if (replay(R, i)) {
             R->failed = 1;
             return;
@@ -856,7 +876,7 @@ static int on_frame(void *ud, size_t i, ch_frame *fr) {
         apply(R, i, fr);
     } else {
         /* Queued, also a STREAM_BEGIN that finds the writer free: the
-         * stream takes the writer when its first data frame comes (drain). */
+         * stream takes the writer when its turn comes (writer_next). */
         int was_empty = pend_empty(s);
         if (pend_add(R, i, fr->bytes, fr->nbytes)) {
             R->failed = 1;
@@ -865,7 +885,8 @@ static int on_frame(void *ud, size_t i, ch_frame *fr) {
         s->lone_begin = was_empty && fr->type == CH_STREAM_BEGIN;
         if (fr->type == CH_STREAM_BEGIN) s->queued_fact = 0;
         else if (fr->type == CH_FACT) s->queued_fact = 1;
-        else if (fr->type == CH_STREAM_END && !R->jobs[i].gated) queued_end(R, i, fr);
+        if (fr->type == CH_STREAM_END) s->queued_end = 1;
+        if (fr->type == CH_STREAM_END && !R->jobs[i].gated) queued_end(R, i, fr);
     }
     drain(R);
     return 0;

@@ -7,12 +7,17 @@
  * source one job per kind of fact of its streams (capped by its max_workers),
  * so a source's kinds are pulled concurrently; the streams of one kind are
  * always in one job (they share its pull_known table, below). On the core side pull_run() serializes the
- * streams of all workers for the single writer of the state store: the first
- * stream with a data frame (a STREAM_BEGIN alone waits: a query blocked at the
- * source holds nothing) owns the writer until its STREAM_END; frames of other
- * workers that arrive meanwhile are kept as their raw channel bytes (in memory
- * up to PULL_MEM_BOUND in all, then in an unlinked 0600 spool file in
- * spool_dir) and replayed, in order, when the writer is free.
+ * streams of all workers for the single writer of the state store. A stream
+ * takes the free writer once its queued frames hold its end or reach
+ * PULL_WRITER_BACKLOG bytes (a queue whose stream ended first; else the
+ * biggest), and owns it until its STREAM_END: a sparse stream (a few kept
+ * rows among millions read, the pension table) would hold it mostly idle,
+ * while a dense one that has already arrived (the civil payments) waited
+ * behind it for its whole read. Frames of other workers are kept meanwhile
+ * as their raw channel bytes (in memory up to PULL_MEM_BOUND in all, then in
+ * an unlinked 0600 spool file in spool_dir) and replayed, in order, when
+ * their stream takes the writer. A query blocked at the source thus holds
+ * nothing.
  *
  * The consumer (app/cycle.c) sees, per stream: begin, fact/reject..., end;
  * end comes exactly once for every planned stream, also for streams whose
@@ -62,6 +67,7 @@
 #include "worker/worker.h"
 
 #define PULL_MEM_BOUND ((size_t)64 << 20)
+#define PULL_WRITER_BACKLOG ((uint64_t)2 << 20) /* see above: ~7k facts */
 
 /* How a stream ended, for the consumer. */
 typedef struct pull_stream_end {
