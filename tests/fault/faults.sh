@@ -303,6 +303,11 @@ sed -i 's/^log_level = info/log_level = debug/' "$conf"
 rc=$?
 check "debug run: completes (exit $rc)" test "$rc" -eq 0
 check "debug run: the log is at debug level" grep -q '\[debug\]' "$work/debug.err"
+# log_level alone sets the level; -q on the command line wins over it
+"$gg" -c "$conf" run --once >/dev/null 2>"$work/debug-conf.err"
+check "log_level = debug without -v: the log is at debug level" grep -q '\[debug\]' "$work/debug-conf.err"
+"$gg" -q -c "$conf" run --once >/dev/null 2>"$work/debug-q.err"
+check "-q over log_level = debug: nothing below warn" bash -c "! grep -Eq '\[(debug|info)\]' '$work/debug-q.err'"
 "$gg" -v -c "$conf" quarantine list >"$work/qlist.out" 2>"$work/qlist.err"
 check "quarantine list: lists records" test "$(wc -l <"$work/qlist.out")" -gt 1
 "$gg" -c "$conf" alerts list >"$work/alist.out" 2>"$work/alist.err"

@@ -60,7 +60,8 @@ int gg_ctx_open(gg_ctx *ctx, const char *config_path, int open_state, int load_a
     ctx->cfg = config_load(config_path, err, errsz);
     if (!ctx->cfg) return -1;
     gg_log_level lv;
-    if (gg_log_parse_level(ctx->cfg->log_level, &lv) == 0 && lv > gg_log_get_level()) gg_log_set_level(lv);
+    /* log_level, unless -v or -q said otherwise */
+    if (!gg_log_level_pinned() && gg_log_parse_level(ctx->cfg->log_level, &lv) == 0) gg_log_set_level(lv);
     gg_log_set_format(gg_ctx_log_format(ctx->cfg));
     if (ctx->cfg->log_file && gg_log_set_file(ctx->cfg->log_file, err, errsz)) {
         gg_ctx_close(ctx);

@@ -947,10 +947,10 @@ int main(int argc, char **argv) {
             cfg = argv[argi + 1];
             argi += 2;
         } else if (!strcmp(argv[argi], "-v") || !strcmp(argv[argi], "--verbose")) {
-            gg_log_set_level(GG_LOG_DEBUG);
+            gg_log_pin_level(GG_LOG_DEBUG);
             argi++;
         } else if (!strcmp(argv[argi], "-q") || !strcmp(argv[argi], "--quiet")) {
-            gg_log_set_level(GG_LOG_WARN);
+            gg_log_pin_level(GG_LOG_WARN);
             argi++;
         } else if (!strcmp(argv[argi], "-h") || !strcmp(argv[argi], "--help")) {
             usage(stdout);

@@ -25,7 +25,16 @@ static char *log_path;
 static gg_log_sink log_sink;
 static void *log_sink_ud;
 
+static int log_pinned; /* the threshold came from the command line */
+
 void gg_log_set_level(gg_log_level level) { log_threshold = level; }
+
+void gg_log_pin_level(gg_log_level level) {
+    log_threshold = level;
+    log_pinned = 1;
+}
+
+int gg_log_level_pinned(void) { return log_pinned; }
 void gg_log_set_sink(gg_log_sink fn, void *ud) {
     log_sink = fn;
     log_sink_ud = ud;

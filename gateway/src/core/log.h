@@ -19,6 +19,10 @@ typedef enum { GG_LOG_DEBUG = 0, GG_LOG_INFO, GG_LOG_WARN, GG_LOG_ERROR } gg_log
 void gg_log_set_level(gg_log_level level);
 int gg_log_parse_level(const char *s, gg_log_level *out); /* 0 ok, -1 unknown */
 gg_log_level gg_log_get_level(void);
+/* The command line's level (-v, -q): set, and kept over the configuration's
+ * log_level (gg_log_level_pinned tells the configuration to leave it). */
+void gg_log_pin_level(gg_log_level level);
+int gg_log_level_pinned(void);
 
 typedef enum { GG_LOG_TEXT = 0, GG_LOG_JSON } gg_log_format;
 void gg_log_set_format(gg_log_format f);
