@@ -169,7 +169,7 @@ static const confkey config_map[] = {
     {"gridgate", "state", CK_PATH, "gridgate-state.db", 0, 0, G(state_path), NULL, NULL,
      "state store (SQLite), relative to the configuration file's directory"},
     {"gridgate", "log_level", CK_ENUM, "info", 0, 0, G(log_level), NULL, "debug, info, warn, error",
-     "least severe log level written"},
+     "least severe log level written (-v and -q on the command line win over it)"},
     {"gridgate", "log_format", CK_ENUM, "text", 0, 0, G(log_format), NULL, "text, json",
      "log lines as human text or as JSON objects, one per line"},
     {"gridgate", "log_file", CK_PATH, NULL, 0, 0, G(log_file), NULL, NULL,
