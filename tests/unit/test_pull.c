@@ -39,6 +39,7 @@ typedef struct seen {
     int ended[4][2], ok[4][2], begun[4][2];
     int end_seq[4][2];      /* the order of the ends, from 1 */
     int nends;
+    double t_begin[4], t_end[4]; /* when the job's (last) stream began and ended here, monotonic s */
     char error[4][2][600];
     /* gated jobs (test_gated_*): the gate's answers and what it saw */
     const char *gate_early;       /* answers to the successive gate(ud, 0): '0', '1', '2' */
@@ -61,8 +62,15 @@ typedef struct seen {
     pull_filter *prep_flt;        /* the gated job's filter: its day is set by the prepare */
 } seen;
 
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
 static void c_begin(void *ud, size_t job, size_t stream) {
     seen *s = ud;
+    s->t_begin[job] = now_s();
     if (job == 1 && s->gate_calls[1] == 0) s->gated_begun_early++;
     if (s->open_job >= 0) s->overlaps++;
     s->open_job = (long)job;
@@ -104,6 +112,7 @@ static void c_end(void *ud, size_t job, size_t stream, const pull_stream_end *e)
     if (e->begun) s->open_job = -1;
     s->ended[job][stream]++;
     s->end_seq[job][stream] = ++s->nends;
+    s->t_end[job] = now_s();
     if (job == 0) s->gate_calls_at_job0_end = s->gate_calls[0];
     s->ok[job][stream] = e->ok;
     s->begun[job][stream] = e->begun;
@@ -1001,8 +1010,8 @@ static void gated_case(size_t mem_bound, const char *early, int final, int endle
 
 /* The gate is asked again when a stream's end comes while its frames wait
  * for the writer (pull_apply.arrived): job 0 holds the writer (its consumer is
- * slow; it sends more than PULL_WRITER_BACKLOG at once, so it takes the
- * writer before its end), job 1's stream ends with no fact (clean), job 2's
+ * slow; it sends more than PULL_WRITER_BACKLOG at once, dense, so it takes
+ * the writer before its end), job 1's stream ends with no fact (clean), job 2's
  * with facts (not clean), both queued (they spend half a second of CPU first,
  * so that job 0 has the writer by then); the gate heard of them before job 0
  * ended, and its yes then started the gated job 3, applied after all. */
@@ -1013,7 +1022,12 @@ static void test_gate_asked_on_arrival(void **state) {
     memset(src, 0, sizeof src);
     const char *names[4] = {"a", "b", "c", "d"};
     const char *texts[4] = {
-        "return { streams = {\n  one = {" EMITTER(60000) "} }\n",
+        /* dense beyond doubt, also on a busy machine: 60000 facts with long refs (~20 MB at once) */
+        "return { streams = {\n  one = { kind = 'death', pull = function(ctx)\n"
+        "    local pad = string.rep('r', 200)\n"
+        "    for i = 1, 60000 do\n"
+        "      ctx.emit{ ref = pad .. i, id_no = '42050219500101' .. string.format('%04d', i % 10000),\n"
+        "        name = '张三', death_date = '2024-01-01', basis = 'cremation' }\n    end\n  end } } }\n",
         "return { streams = {\n  one = { kind = 'death', pull = function(ctx)\n"
         "    local t = os.clock()\n    while os.clock() - t < 0.5 do end\n  end } } }\n",
         "return { streams = {\n  one = { kind = 'death', pull = function(ctx)\n"
@@ -1072,40 +1086,22 @@ static void test_gate_asked_on_arrival(void **state) {
     for (int i = 0; i < 4; i++) adapter_free(ad[i]);
 }
 
-/* The writer goes to a stream whose frames hold its end, or a backlog of
- * PULL_WRITER_BACKLOG: a sparse stream (job 0: 1500 facts, more than the
- * channel buffers, a second of work, one more) does not hold it idle while a dense one that has arrived whole
- * (job 1: 3000 facts, begun after job 0's first) waits for its end. */
-static void test_sparse_stream_leaves_the_writer(void **state) {
-    (void)state;
+/* Runs njobs one-stream jobs with the given adapters (a, b, ...) into s. */
+static void run_texts(const char *const *texts, size_t njobs, seen *s) {
     char err[1024];
-    gg_source_conf src[2];
+    gg_source_conf src[4];
     memset(src, 0, sizeof src);
-    const char *names[2] = {"a", "b"};
-    const char *texts[2] = {
-        "return { streams = {\n  one = { kind = 'death', pull = function(ctx)\n"
-        "    for i = 1, 1500 do\n"
-        "      ctx.emit{ ref = 'a' .. i, id_no = '42050219500101' .. string.format('%04d', i), name = '张三',\n"
-        "        death_date = '2024-01-01', basis = 'cremation' }\n    end\n"
-        "    local t = os.clock()\n    while os.clock() - t < 1.0 do end\n"
-        "    ctx.emit{ ref = 'z', id_no = '420502195001010011', name = '李四', death_date = '2024-01-01',\n"
-        "      basis = 'cremation' }\n  end } } }\n",
-        "return { streams = {\n  one = { kind = 'death', pull = function(ctx)\n"
-        "    local t = os.clock()\n    while os.clock() - t < 0.3 do end\n"
-        "    for i = 1, 3000 do\n"
-        "      ctx.emit{ ref = 'b' .. i, id_no = '42050219500101' .. string.format('%04d', i), name = '张三',\n"
-        "        death_date = '2024-01-01', basis = 'cremation' }\n    end\n  end } } }\n",
-    };
-    adapter *ad[2];
-    pull_job jobs[2];
-    size_t streams[2][1] = {{0}, {0}};
-    char *wm[2][1] = {{NULL}, {NULL}};
-    long marks[2][1] = {{-1}, {-1}};
+    const char *names[4] = {"a", "b", "c", "d"};
+    adapter *ad[4];
+    pull_job jobs[4];
+    size_t streams[4][1] = {{0}, {0}, {0}, {0}};
+    char *wm[4][1] = {{NULL}, {NULL}, {NULL}, {NULL}};
+    long marks[4][1] = {{-1}, {-1}, {-1}, {-1}};
     memset(jobs, 0, sizeof jobs);
     pull_filter flt = {.phase_stream = 0, .today = 20250630};
-    for (int i = 0; i < 2; i++) {
+    for (size_t i = 0; i < njobs; i++) {
         char fname[16];
-        snprintf(fname, sizeof fname, "sp%d.lua", i);
+        snprintf(fname, sizeof fname, "rt%zu.lua", i);
         const char *path = write_file(fname, texts[i]);
         src[i].name = (char *)names[i];
         src[i].encoding = "UTF-8";
@@ -1118,18 +1114,80 @@ static void test_sparse_stream_leaves_the_writer(void **state) {
                              .lookup_mark = marks[i]};
         jobs[i].lim.deadline_s = 60;
     }
-    seen s;
-    memset(&s, 0, sizeof s);
-    s.open_job = -1;
-    pull_apply ap = {.begin = c_begin, .fact = c_fact, .reject = c_reject, .end = c_end, .ud = &s};
-    assert_int_equal(pull_run(jobs, 2, &flt, 2, tmpdir, 0, &ap, err, sizeof err), 0);
-    assert_int_equal(s.overlaps, 0);
-    assert_int_equal(s.wrong_stream, 0);
-    assert_true(s.ok[0][0] && s.ok[1][0]);
-    assert_int_equal(s.facts[0][0], 1501);
-    assert_int_equal(s.facts[1][0], 3000);
-    if (s.end_seq[1][0] > s.end_seq[0][0]) fail_msg("the dense stream ended after the sparse one: it waited for it");
-    for (int i = 0; i < 2; i++) adapter_free(ad[i]);
+    memset(s, 0, sizeof *s);
+    s->open_job = -1;
+    pull_apply ap = {.begin = c_begin, .fact = c_fact, .reject = c_reject, .end = c_end, .ud = s};
+    assert_int_equal(pull_run(jobs, njobs, &flt, njobs, tmpdir, 0, &ap, err, sizeof err), 0);
+    assert_int_equal(s->overlaps, 0);
+    assert_int_equal(s->wrong_stream, 0);
+    for (size_t i = 0; i < njobs; i++) {
+        assert_true(s->ok[i][0]);
+        adapter_free(ad[i]);
+    }
+}
+
+/* Lua of a stream that emits `per` facts `batches` times, spending `spin`
+ * seconds of CPU before each batch (the ids and refs differ by batch). */
+#define PACED(tag, batches, per, spin)                                                                        \
+    "return { streams = {\n  one = { kind = 'death', pull = function(ctx)\n"                                  \
+    "    for b = 1, " #batches " do\n"                                                                        \
+    "      local t = os.clock()\n      while os.clock() - t < " #spin " do end\n"                             \
+    "      for i = 1, " #per " do\n"                                                                          \
+    "        ctx.emit{ ref = '" tag "' .. b .. '-' .. i, id_no = '42050219500101' .. string.format('%04d', i),\n" \
+    "          name = '张三', death_date = '2024-01-01', basis = 'cremation' }\n"                               \
+    "      end\n    end\n  end } } }\n"
+
+/* The writer goes to a stream whose frames hold its end, or a dense backlog
+ * (pull.h): a sparse stream (job 0: 1500 facts, more than the channel
+ * buffers, then a second of work, then 1 more) does not hold it idle while
+ * a dense one that has arrived whole (job 1: 3000 facts, begun after job
+ * 0's first) waits for its end. */
+static void test_sparse_stream_leaves_the_writer(void **state) {
+    (void)state;
+    const char *texts[2] = {"return { streams = {\n  one = { kind = 'death', pull = function(ctx)\n"
+                            "    for i = 1, 1500 do\n"
+                            "      ctx.emit{ ref = 'a' .. i, id_no = '42050219500101' .. string.format('%04d', i),\n"
+                            "        name = '张三', death_date = '2024-01-01', basis = 'cremation' }\n    end\n"
+                            "    local t = os.clock()\n    while os.clock() - t < 1.0 do end\n"
+                            "    ctx.emit{ ref = 'z', id_no = '420502195001010011', name = '李四',\n"
+                            "      death_date = '2024-01-01', basis = 'cremation' }\n  end } } }\n",
+                            PACED("b", 1, 3000, 0.3)};
+    seen *s = malloc(sizeof *s);
+    assert_non_null(s);
+    run_texts(texts, 2, s);
+    assert_int_equal(s->facts[0][0], 1501);
+    assert_int_equal(s->facts[1][0], 3000);
+    if (s->end_seq[1][0] > s->end_seq[0][0]) fail_msg("the dense stream ended after the sparse one: it waited for it");
+    free(s);
+}
+
+/* Sparse by rate: job 0 sends more than PULL_WRITER_BACKLOG, but over three
+ * seconds (30 batches of 1000 facts, 0.1 s apart), and does not take the
+ * writer before job 1 (3000 facts after 2 s) has ended. */
+static void test_slow_backlog_is_sparse(void **state) {
+    (void)state;
+    const char *texts[2] = {PACED("a", 30, 1000, 0.1), PACED("b", 1, 3000, 2.0)};
+    seen *s = malloc(sizeof *s);
+    assert_non_null(s);
+    run_texts(texts, 2, s);
+    assert_int_equal(s->facts[0][0], 30000);
+    assert_int_equal(s->facts[1][0], 3000);
+    if (s->end_seq[1][0] > s->end_seq[0][0]) fail_msg("the slow stream took the writer and held it while job 1 waited");
+    free(s);
+}
+
+/* A sparse stream with no other worker left takes the writer before its
+ * end: its facts are applied as they come, not all replayed at the end. */
+static void test_sparse_stream_alone_takes_the_writer(void **state) {
+    (void)state;
+    const char *texts[1] = {PACED("a", 3, 1500, 0.5)};
+    seen *s = malloc(sizeof *s);
+    assert_non_null(s);
+    run_texts(texts, 1, s);
+    assert_int_equal(s->facts[0][0], 4500);
+    if (s->t_end[0] - s->t_begin[0] < 0.5)
+        fail_msg("the stream was applied only at its end (%.2f s from begin to end)", s->t_end[0] - s->t_begin[0]);
+    free(s);
 }
 
 static void test_gated_applied_after_the_others(void **state) {
@@ -1200,6 +1258,8 @@ int main(void) {
         cmocka_unit_test(test_gated_dropped_before_it_started),
         cmocka_unit_test(test_gate_asked_on_arrival),
         cmocka_unit_test(test_sparse_stream_leaves_the_writer),
+        cmocka_unit_test(test_slow_backlog_is_sparse),
+        cmocka_unit_test(test_sparse_stream_alone_takes_the_writer),
         cmocka_unit_test(test_ingest_takes_worker_id),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app/ingest.h"
@@ -565,6 +566,7 @@ typedef struct job_state {
                              * a stream stalled before sending anything (a query
                              * blocked at the source) keeps no other from committing */
     int queued_end;         /* the queue holds a STREAM_END */
+    double first_data;      /* when the queue's first data frame came (monotonic s), or 0 */
 } job_state;
 
 typedef struct run {
@@ -783,23 +785,53 @@ static void gate_check(run *R);
 /* The bytes job i has queued. */
 static uint64_t pend_bytes(const job_state *s) { return (uint64_t)s->pend.len + s->pend.flen; }
 
+static double mono_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Whether job i may take the writer (its gate open, something queued, not
+ * a lone STREAM_BEGIN of a live worker). */
+static int writer_candidate(const run *R, size_t i) {
+    const job_state *s = &R->js[i];
+    if (R->jobs[i].gated && R->gate != 1) return 0;
+    return !pend_empty(s) && (!s->lone_begin || s->finished);
+}
+
 /* Which queue takes the free writer (pull.h): one whose stream has ended (or
- * whose worker has), in round-robin order; else the biggest of at least
- * PULL_WRITER_BACKLOG bytes; else none yet (-1). A gated job's only once
- * its gate is open. */
+ * whose worker has), in round-robin order; else the biggest dense one (at
+ * least PULL_WRITER_BACKLOG bytes, come at PULL_WRITER_DENSE bytes a second
+ * or more since its first data frame: its facts keep the writer busy); else
+ * a sparse one only when no other worker may still want the writer (it
+ * would hold it mostly idle); else none yet (-1). */
 static long writer_next(const run *R) {
-    long big = -1;
-    uint64_t big_n = 0;
+    long dense = -1, sparse = -1;
+    uint64_t dense_n = 0;
+    double now = 0;
     for (size_t k = 0; k < R->njobs; k++) {
         size_t i = (R->rr + k) % R->njobs;
         const job_state *s = &R->js[i];
-        if (R->jobs[i].gated && R->gate != 1) continue;
-        if (pend_empty(s) || (s->lone_begin && !s->finished)) continue;
+        if (!writer_candidate(R, i)) continue;
         if (s->finished || s->queued_end) return (long)i;
         uint64_t n = pend_bytes(s);
-        if (n >= PULL_WRITER_BACKLOG && n > big_n) big = (long)i, big_n = n;
+        if (now == 0) now = mono_now();
+        double secs = s->first_data > 0 ? now - s->first_data : 0;
+        if (n >= PULL_WRITER_BACKLOG && (secs <= 0 || (double)n / secs >= PULL_WRITER_DENSE)) {
+            if (n > dense_n) dense = (long)i, dense_n = n;
+        } else if (sparse < 0 && s->first_data > 0) {
+            sparse = (long)i;
+        }
     }
-    return big;
+    if (dense >= 0 || sparse < 0) return dense;
+    /* a sparse stream waits while another worker runs or waits: one that is
+     * not finished, or has frames queued, and can take the writer now or
+     * after its gate */
+    for (size_t j = 0; j < R->njobs; j++) {
+        if ((long)j == sparse || (R->jobs[j].gated && R->gate == 0)) continue;
+        if (!R->js[j].finished || !pend_empty(&R->js[j])) return -1;
+    }
+    return sparse;
 }
 
 /* While the writer is free, replays the pending frames of the workers whose
@@ -815,6 +847,7 @@ static void drain(run *R) {
         R->rr = i + 1;
         R->js[i].lone_begin = 0;
         R->js[i].queued_end = 0;
+        R->js[i].first_data = 0;
         if (replay(R, i)) {
             R->failed = 1;
             return;
@@ -886,6 +919,7 @@ static int on_frame(void *ud, size_t i, ch_frame *fr) {
         if (fr->type == CH_STREAM_BEGIN) s->queued_fact = 0;
         else if (fr->type == CH_FACT) s->queued_fact = 1;
         if (fr->type == CH_STREAM_END) s->queued_end = 1;
+        else if (fr->type != CH_STREAM_BEGIN && s->first_data == 0) s->first_data = mono_now();
         if (fr->type == CH_STREAM_END && !R->jobs[i].gated) queued_end(R, i, fr);
     }
     drain(R);

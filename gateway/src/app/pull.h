@@ -8,12 +8,13 @@
  * so a source's kinds are pulled concurrently; the streams of one kind are
  * always in one job (they share its pull_known table, below). On the core side pull_run() serializes the
  * streams of all workers for the single writer of the state store. A stream
- * takes the free writer once its queued frames hold its end or reach
- * PULL_WRITER_BACKLOG bytes (a queue whose stream ended first; else the
- * biggest), and owns it until its STREAM_END: a sparse stream (a few kept
- * rows among millions read, the pension table) would hold it mostly idle,
- * while a dense one that has already arrived (the civil payments) waited
- * behind it for its whole read. Frames of other workers are kept meanwhile
+ * takes the free writer once its queue holds its end; or, dense, once it
+ * holds PULL_WRITER_BACKLOG bytes come at PULL_WRITER_DENSE bytes a second or
+ * faster (the biggest such queue); or, sparse, only when no other worker may
+ * still want the writer. It owns the writer until its STREAM_END: a sparse
+ * stream (a few kept rows among millions read, the pension table) would hold
+ * it mostly idle, while a dense one that has arrived (the civil payments)
+ * waited behind it for its whole read. Frames of other workers are kept meanwhile
  * as their raw channel bytes (in memory up to PULL_MEM_BOUND in all, then in
  * an unlinked 0600 spool file in spool_dir) and replayed, in order, when
  * their stream takes the writer. A query blocked at the source thus holds
@@ -68,6 +69,7 @@
 
 #define PULL_MEM_BOUND ((size_t)64 << 20)
 #define PULL_WRITER_BACKLOG ((uint64_t)2 << 20) /* see above: ~7k facts */
+#define PULL_WRITER_DENSE 8e6                  /* bytes a second: ~25k facts, a fifth of what the writer applies */
 
 /* How a stream ended, for the consumer. */
 typedef struct pull_stream_end {
