@@ -1012,7 +1012,7 @@ static void gated_case(size_t mem_bound, const char *early, int final, int endle
  * for the writer (pull_apply.arrived): job 0 holds the writer (its consumer is
  * slow; it sends more than PULL_WRITER_BACKLOG at once, dense, so it takes
  * the writer before its end), job 1's stream ends with no fact (clean), job 2's
- * with facts (not clean), both queued (they spend half a second of CPU first,
+ * with facts (not clean), both queued (they spend a second of CPU first,
  * so that job 0 has the writer by then); the gate heard of them before job 0
  * ended, and its yes then started the gated job 3, applied after all. */
 static void test_gate_asked_on_arrival(void **state) {
@@ -1022,16 +1022,17 @@ static void test_gate_asked_on_arrival(void **state) {
     memset(src, 0, sizeof src);
     const char *names[4] = {"a", "b", "c", "d"};
     const char *texts[4] = {
-        /* dense beyond doubt, also on a busy machine: 60000 facts with long refs (~20 MB at once) */
+        /* dense beyond doubt, also on a busy machine or under ASan: 60000 facts with long
+         * refs (~70 MB at once) */
         "return { streams = {\n  one = { kind = 'death', pull = function(ctx)\n"
-        "    local pad = string.rep('r', 200)\n"
+        "    local pad = string.rep('r', 1000)\n"
         "    for i = 1, 60000 do\n"
         "      ctx.emit{ ref = pad .. i, id_no = '42050219500101' .. string.format('%04d', i % 10000),\n"
         "        name = '张三', death_date = '2024-01-01', basis = 'cremation' }\n    end\n  end } } }\n",
         "return { streams = {\n  one = { kind = 'death', pull = function(ctx)\n"
-        "    local t = os.clock()\n    while os.clock() - t < 0.5 do end\n  end } } }\n",
+        "    local t = os.clock()\n    while os.clock() - t < 1.0 do end\n  end } } }\n",
         "return { streams = {\n  one = { kind = 'death', pull = function(ctx)\n"
-        "    local t = os.clock()\n    while os.clock() - t < 0.5 do end\n"
+        "    local t = os.clock()\n    while os.clock() - t < 1.0 do end\n"
         "    ctx.emit{ ref = 'c1', id_no = '420502195001010011', name = '李四', death_date = '2024-01-01',\n"
         "      basis = 'cremation' }\n  end } } }\n",
         "return { streams = {\n  one = {" EMITTER(50) "} }\n",
@@ -1100,7 +1101,7 @@ static void run_texts(const char *const *texts, size_t njobs, seen *s) {
     memset(jobs, 0, sizeof jobs);
     pull_filter flt = {.phase_stream = 0, .today = 20250630};
     for (size_t i = 0; i < njobs; i++) {
-        char fname[16];
+        char fname[32];
         snprintf(fname, sizeof fname, "rt%zu.lua", i);
         const char *path = write_file(fname, texts[i]);
         src[i].name = (char *)names[i];
