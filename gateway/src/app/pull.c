@@ -561,10 +561,10 @@ typedef struct job_state {
     unsigned char *ended;   /* per planned stream: end was reported */
     long cur;               /* planned index of the stream being applied, or -1 */
     int queued_fact;        /* a FACT of the stream being queued was queued */
-    int lone_begin;         /* the queue holds only a STREAM_BEGIN: the stream takes
-                             * the writer with its first data frame (or its end), so
-                             * a stream stalled before sending anything (a query
-                             * blocked at the source) keeps no other from committing */
+    int lone_begin;         /* the queue holds only a STREAM_BEGIN: never the writer's
+                             * (writer_next), so a stream stalled before sending
+                             * anything (a query blocked at the source) keeps no
+                             * other from committing */
     int queued_end;         /* the queue holds a STREAM_END */
     double first_data;      /* when the queue's first data frame came (monotonic s), or 0 */
 } job_state;
