@@ -251,7 +251,8 @@ static void run_case(size_t mem_bound) {
     assert_non_null(strstr(s.error[2][cb], "c.lua:"));
     assert_false(s.ok[2][ch]);
     /* its wall-clock deadline or its CPU limit, whichever the scheduler makes come first */
-    if (!strstr(s.error[2][ch], "deadline of 3 s exceeded") && !strstr(s.error[2][ch], "CPU time limit of 3 s exceeded"))
+    if (!strstr(s.error[2][ch], "deadline of 3 s exceeded") &&
+        !strstr(s.error[2][ch], "CPU time limit of 3 s exceeded"))
         fail_msg("the hang was stopped for another reason: %s", s.error[2][ch]);
     for (int i = 0; i < 3; i++) adapter_free(ad[i]);
     /* the spool file was unlinked: nothing is left in the directory but the adapters */
@@ -1087,8 +1088,11 @@ static void test_gate_asked_on_arrival(void **state) {
     for (int i = 0; i < 4; i++) adapter_free(ad[i]);
 }
 
-/* Runs njobs one-stream jobs with the given adapters (a, b, ...) into s. */
-static void run_texts(const char *const *texts, size_t njobs, seen *s) {
+/* Runs njobs one-stream jobs with the given adapters (a, b, ...); what the
+ * consumer saw, every stream ended well (the caller frees it). */
+static seen *run_texts(const char *const *texts, size_t njobs) {
+    seen *s = malloc(sizeof *s);
+    assert_non_null(s);
     char err[1024];
     gg_source_conf src[4];
     memset(src, 0, sizeof src);
@@ -1125,6 +1129,7 @@ static void run_texts(const char *const *texts, size_t njobs, seen *s) {
         assert_true(s->ok[i][0]);
         adapter_free(ad[i]);
     }
+    return s;
 }
 
 /* Lua of a stream that emits `per` facts `batches` times, spending `spin`
@@ -1153,9 +1158,7 @@ static void test_sparse_stream_leaves_the_writer(void **state) {
                             "    ctx.emit{ ref = 'z', id_no = '420502195001010011', name = '李四',\n"
                             "      death_date = '2024-01-01', basis = 'cremation' }\n  end } } }\n",
                             PACED("b", 1, 3000, 0.3)};
-    seen *s = malloc(sizeof *s);
-    assert_non_null(s);
-    run_texts(texts, 2, s);
+    seen *s = run_texts(texts, 2);
     assert_int_equal(s->facts[0][0], 1501);
     assert_int_equal(s->facts[1][0], 3000);
     if (s->end_seq[1][0] > s->end_seq[0][0]) fail_msg("the dense stream ended after the sparse one: it waited for it");
@@ -1168,9 +1171,7 @@ static void test_sparse_stream_leaves_the_writer(void **state) {
 static void test_slow_backlog_is_sparse(void **state) {
     (void)state;
     const char *texts[2] = {PACED("a", 30, 1000, 0.1), PACED("b", 1, 3000, 2.0)};
-    seen *s = malloc(sizeof *s);
-    assert_non_null(s);
-    run_texts(texts, 2, s);
+    seen *s = run_texts(texts, 2);
     assert_int_equal(s->facts[0][0], 30000);
     assert_int_equal(s->facts[1][0], 3000);
     if (s->end_seq[1][0] > s->end_seq[0][0]) fail_msg("the slow stream took the writer and held it while job 1 waited");
@@ -1182,9 +1183,7 @@ static void test_slow_backlog_is_sparse(void **state) {
 static void test_sparse_stream_alone_takes_the_writer(void **state) {
     (void)state;
     const char *texts[1] = {PACED("a", 3, 1500, 0.5)};
-    seen *s = malloc(sizeof *s);
-    assert_non_null(s);
-    run_texts(texts, 1, s);
+    seen *s = run_texts(texts, 1);
     assert_int_equal(s->facts[0][0], 4500);
     if (s->t_end[0] - s->t_begin[0] < 0.5)
         fail_msg("the stream was applied only at its end (%.2f s from begin to end)", s->t_end[0] - s->t_begin[0]);

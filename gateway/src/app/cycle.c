@@ -412,14 +412,15 @@ static int early_register(early_phase2 *e, gg_ctx *ctx) {
 /* The gate of the early phase 2 (pull_apply.gate). "Changed" here counts the
  * facts the subjects of interest and the register's names derive from
  * (state_facts_identity_changes): a resident who moved changes none. Before
- * and during phase 1: drops the early streams at the first fact changed; lets their workers
- * start once every phase-1 stream but the persons' has ended with none, or
- * came with no FACT while waiting for the writer (pa_arrived; the small
- * side's streams end first and most often bring the change, so a changed
- * cycle rarely pays for the register's load or the early reads). The
- * register may then be read inside the persons' stream's transaction: only
- * when that has changed no fact so far (the counter, read in the same
- * transaction), so it reads what is committed.
+ * and during phase 1: drops the early streams at the first fact changed;
+ * lets their workers start once every phase-1 stream but the persons' has
+ * ended with none, or came with no FACT while waiting for the writer
+ * (pa_arrived; the small side's streams end first and most often bring the
+ * change, so a changed cycle rarely pays for the register's load or the
+ * early reads). The register may then be read inside the persons' stream's
+ * transaction: only when that has changed no fact of identity so far (the
+ * counter, read in the same transaction), so what it reads, ids and name
+ * hashes, is what is committed.
  * Once every phase-1 stream has ended: prunes phase 1 and applies the early
  * streams only when still no fact changed. */
 static int pa_gate(void *ud, int all_ended) {
@@ -482,8 +483,8 @@ static int job_kind_incremental(gg_ctx *ctx, const pull_job *job, const char *so
  * load that fails leaves the table empty: every row then goes to the core;
  * not loaded for incremental streams that have read before);
  * the row memos; and for the early phase 2 the register's names, while no
- * fact has changed yet (one changed later drops the early phase 2 anyway, so
- * what is read here is what a later read would give). */
+ * fact of identity has changed yet (one changed later drops the early phase 2
+ * anyway, so what is read here is what a later read would give). */
 static void pa_prepare(void *ud, size_t j) {
     phase_apply *pa = ud;
     gg_ctx *ctx = pa->ctx;
@@ -1182,8 +1183,8 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     long since = lookups_since(ctx);
     /* Early phase 2: when the subjects of interest stored by an earlier cycle
      * stand unless phase 1 changes a fact they derive from (the identity
-     * change counter: a resident who moved changes none; the conditions of interest_get,
-     * short of phase 1's outcome), the payment and income streams are planned
+     * change counter: a resident who moved changes none; the conditions of
+     * interest_get, short of phase 1's outcome), the payment and income streams are planned
      * with phase 1 on them, as gated jobs (app/pull.c). Their workers start
      * once every phase-1 stream but the persons' has ended with no change,
      * with the register read then (pa_gate): the same inputs the sequential
