@@ -247,6 +247,60 @@ check "resident renamed: the streams begun beside phase 1 were read again after 
 grid "UPDATE wg_jmxx SET xm = left(xm, length(xm) - 1) WHERE jmbh = '$renamed'" >/dev/null
 "$gg" -c "$conf" run --once >/dev/null 2>&1   # the name back: built once more
 
+# The day: a match stands on the days after it, until the month ends (the
+# rules count months through today's) or the birth date of an id that is in
+# the future comes (it is invalid until then); the subjects of interest
+# stand until such a birth date alone. The configuration's today is
+# 2025-06-30; run --today sets another.
+match_mark() { sqlite3 "$GG_DEMO_DIR/state.db" "SELECT value FROM marks WHERE scope = '' AND key = '$1'"; }
+"$gg" -c "$conf" alerts export >"$work/al9a.jsonl"
+"$gg" -c "$conf" run --once --today 2025-06-28 >"$work/run9a.out" 2>"$work/run9a.err"
+check "a day before the last match: matched, nothing changed" grep -Eq "; [0-9]+ alerts \(0 new, 0 updated, 0 withdrawn" "$work/run9a.out"
+check "a day before the last match: the subjects of interest were built" \
+  bash -c "grep -q 'subjects of interest: ' '$work/run9a.err' && ! grep -q '(stored' '$work/run9a.err'"
+check "the match stands until the month ends" bash -c "[[ '$(match_mark match.digest)' == *.20250628.20250701 ]]"
+"$gg" -c "$conf" run --once --today 2025-06-29 >"$work/run9b.out" 2>"$work/run9b.err"
+check "the next day, nothing changed: matching not needed" grep -q "matching not needed" "$work/run9b.out"
+check "the next day: the subjects of interest were read from the state store" \
+  grep -q "(stored: the small side is unchanged)" "$work/run9b.err"
+check "the next day: the payment and income streams were read beside phase 1" \
+  grep -q "payment and income streams were read beside phase 1" "$work/run9b.err"
+"$gg" -c "$conf" run --once --today 2025-07-01 >"$work/run9c.out" 2>"$work/run9c.err"
+check "a new month: matched (the rules count months through today's)" \
+  grep -Eq "; [0-9]+ alerts \(" "$work/run9c.out"
+check "a new month: the subjects of interest still stood" grep -q "(stored: the small side is unchanged)" "$work/run9c.err"
+# A newborn registered with an id whose birth date (2025-07-03) is after the
+# cycle's day: an invalid id until that day, when its reading changes.
+nb=$(python3 -c '
+w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+b = "42050220250703002"
+print(b + "10X98765432"[sum(int(c) * k for c, k in zip(b, w)) % 11])')
+grid "INSERT INTO wg_jmxx (jmbh, sfzhm, xm, xb, csrq, qhdm, wgbm, hh, jzdz)
+      VALUES ('JM-NEWBORN', '$nb', '新生儿', '2', '20250703', '420502', 'WG001', 'HH-NEWBORN', '新区1号')" >/dev/null
+"$gg" -c "$conf" run --once --today 2025-07-02 >"$work/run9d.out" 2>"$work/run9d.err"
+check "a newborn's id in the future: the match stands until its birth date" \
+  bash -c "[[ '$(match_mark match.digest)' == *.20250702.20250703 ]]"
+check "a newborn's id in the future: so do the subjects of interest" \
+  bash -c "[[ '$(match_mark interest.digest)' == *.20250702.20250703 ]]"
+"$gg" -c "$conf" run --once --today 2025-07-02 >"$work/run9e.out" 2>"$work/run9e.err"
+check "the same day again: matching not needed" grep -q "matching not needed" "$work/run9e.out"
+"$gg" -c "$conf" run --once --today 2025-07-03 >"$work/run9f.out" 2>"$work/run9f.err"
+check "the newborn's birth date: matched although no fact changed" \
+  bash -c "! grep -q 'matching not needed' '$work/run9f.out'"
+check "the newborn's birth date: the subjects of interest were built" \
+  bash -c "grep -q 'subjects of interest: ' '$work/run9f.err' && ! grep -q '(stored' '$work/run9f.err'"
+"$gg" -c "$conf" run --once --today 2025-07-04 >"$work/run9g.out" 2>"$work/run9g.err"
+check "the day after: matching not needed" grep -q "matching not needed" "$work/run9g.out"
+grid "DELETE FROM wg_jmxx WHERE jmbh = 'JM-NEWBORN'" >/dev/null
+"$gg" -c "$conf" run --once >"$work/run9h.out" 2>"$work/run9h.err"   # the configuration's day again
+"$gg" -c "$conf" alerts export >"$work/al9h.jsonl"
+check "back on the configuration's day: the alerts of the month are as they were" \
+  python3 -c "
+import json, sys
+def load(p):
+    return {a['id']: (a['status'], a['amount']) for a in map(json.loads, open(p))}
+sys.exit(load('$work/al9a.jsonl') != load('$work/al9h.jsonl'))"
+
 # A crash in an early phase 2: the small side is unchanged, so hr's streams
 # run beside phase 1 on the stored subjects of interest; the changed
 # contributions are applied once phase 1 is done, and the pension stream

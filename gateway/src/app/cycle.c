@@ -26,7 +26,9 @@
 
 #include "conn/conn.h"
 #include "model/factset.h"
+#include "model/ident.h"
 #include "identity/resolve.h"
+#include "core/date.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -721,6 +723,11 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
     free(paths);
 }
 
+/* Milliseconds from a to b (CLOCK_MONOTONIC readings), for debug lines. */
+static double ms_between(const struct timespec *a, const struct timespec *b) {
+    return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
 /* What the cycle loads into memory: the facts, and which ids' person facts
  * are already among them. */
 typedef struct loader {
@@ -1041,7 +1048,20 @@ static void prune_facts(gg_ctx *ctx, int phase_stream, kind_status (*ks)[FK__COU
  * its pulls and puts it back only when the pulls changed no fact (the state
  * store's change counter, state_facts_changes), so a crash between a fact
  * write and the end of the cycle leaves no digest and the next cycle matches.
- * An unchanged night then costs the pulls and no matching. */
+ * An unchanged night then costs the pulls and no matching.
+ *
+ * The day is not one part of the digest but a window: the mark holds
+ * "<digest>.<day matched>.<first day it no longer stands>". Of the day,
+ * matching reads only (a) the month, through which ongoing enrollments and
+ * custody run (rules/driver.c), and (b) whether an id's birth date is still in
+ * the future (model/ident.c: ID_FUTURE_DATE). So a match stands from its day
+ * until the first of the next month or the earliest future birth date of an
+ * id among the facts it read, whichever comes first (day_window_end); a night
+ * inside that window with no fact changed skips matching, as the same day
+ * does. The subjects of interest read no month: their mark stands until such
+ * a birth date alone. Before, the mark held the day itself, so every night of a deployment
+ * whose today is the clock matched and rebuilt the subjects of interest
+ * although nothing had changed (BENCHMARKS.md: the unchanged night). */
 #define MATCH_SCOPE ""            /* no source has an empty name */
 #define MATCH_KEY "match.digest"
 /* The subjects of interest are kept the same way (state_interest_replace):
@@ -1058,29 +1078,65 @@ static void prune_facts(gg_ctx *ctx, int phase_stream, kind_status (*ks)[FK__COU
  * lookups' mark (its ids must be looked up: only a build finds them). Phase 2
  * writes payments and incomes only, which the set does not depend on. */
 #define INTEREST_KEY "interest.digest"
+/* A mark's value: two 16-digit hashes, two days and the dots. */
+#define MARK_LEN 64
 
-/* The digest of what matching reads besides the facts: the configuration
- * file, the program (its rules) and the day the rules take as today. "" when
- * it cannot be made: such a cycle always matches. */
+/* The digest of what matching reads besides the facts and the day: the
+ * configuration file and the program (its rules). "" when it cannot be made:
+ * such a cycle always matches. */
 static void match_digest(const gg_ctx *ctx, char *out, size_t outsz) {
     uint64_t conf_h, prog_h;
-    long today = (long)ctx->today;
     out[0] = '\0';
     if (!ctx->cfg->path || gg_file_hash(ctx->cfg->path, &conf_h) || gg_file_hash("/proc/self/exe", &prog_h)) return;
-    snprintf(out, outsz, "%016llx.%016llx.%ld", (unsigned long long)conf_h, (unsigned long long)prog_h, today);
+    snprintf(out, outsz, "%016llx.%016llx", (unsigned long long)conf_h, (unsigned long long)prog_h);
 }
 
-/* Reads and removes the stored digest under key (MATCH_KEY, INTEREST_KEY);
- * *same = 1 when it equals digest. A failure of either step is logged by the
- * state store and leaves *same 0. */
-static void match_digest_take(gg_ctx *ctx, const char *key, const char *digest, int *same) {
+/* The first day on which what was read of facts [0, n) on day `today` may
+ * read otherwise: the earliest birth date of an id that is in the future
+ * today (it becomes a valid id, or a wrong check character, that day), and
+ * with `monthly` (matching: the rules count months through today's) the
+ * first of the next month if that comes earlier. */
+static int day_window_end(const fact *facts, size_t n, int today, int monthly) {
+    int end = monthly ? month_next(date_month(today)) * 100 + 1 : 99991231;
+    for (size_t i = 0; i < n; i++) {
+        if (facts[i].id_status != ID_FUTURE_DATE) continue;
+        int birth = ident_birth_date(facts[i].id_clean);
+        if (birth > today && birth < end) end = birth;
+    }
+    return end;
+}
+
+/* The mark's value for a match (monthly) or a build of the subjects of
+ * interest on ctx->today over facts [0, n). */
+static void mark_value(const gg_ctx *ctx, const char *digest, const fact *facts, size_t n, int monthly, char *out,
+                       size_t outsz) {
+    snprintf(out, outsz, "%s.%d.%d", digest, ctx->today, day_window_end(facts, n, ctx->today, monthly));
+}
+
+/* Reads and removes the stored mark under key (MATCH_KEY, INTEREST_KEY);
+ * *same = 1 when it holds this digest and today is inside its window, and
+ * then `kept` gets the mark as it was, to be put back by a cycle that stands
+ * on it (kept[0] = 0 otherwise). A mark of the older form (the day alone)
+ * never stands. A failure of either step is logged by the state store and
+ * leaves *same 0. */
+static void match_digest_take(gg_ctx *ctx, const char *key, const char *digest, int *same, char *kept,
+                              size_t keptsz) {
     char *prev = NULL;
     *same = 0;
+    kept[0] = '\0';
     if (state_mark_get(ctx->st, MATCH_SCOPE, key, &prev)) return;
     if (prev && prev[0]) {
-        *same = digest[0] && !strcmp(prev, digest);
+        size_t dl = strlen(digest);
+        int from = 0, until = 0, used = 0;
+        if (dl && !strncmp(prev, digest, dl) && prev[dl] == '.' &&
+            sscanf(prev + dl, ".%d.%d%n", &from, &until, &used) == 2 && prev[dl + (size_t)used] == '\0' &&
+            from <= ctx->today && ctx->today < until && strlen(prev) < keptsz) {
+            *same = 1;
+            memcpy(kept, prev, strlen(prev) + 1);
+        }
         if (state_mark_set(ctx->st, MATCH_SCOPE, key, "")) *same = 0;
     }
+    if (!*same) kept[0] = '\0';
     free(prev);
 }
 
@@ -1096,8 +1152,8 @@ static int interest_newer_cb(void *ud, const char *source, const char *kind, con
  * the loader's set left empty, new_ids empty), else built (the small side is
  * left in the loader's set) and stored for the next cycles. A failure to read
  * or store them is logged and costs only the build. */
-static int interest_get(loader *ld, const char *digest, int same, long ident0, strmap *ids, strmap *cases,
-                        strmap *new_ids, long since, int *stored) {
+static int interest_get(loader *ld, const char *digest, int same, const char *kept, long ident0, strmap *ids,
+                        strmap *cases, strmap *new_ids, long since, int *stored) {
     gg_ctx *ctx = ld->ctx;
     *stored = 0;
     if (same && ident0 >= 0 && state_facts_identity_changes(ctx->st) == ident0) {
@@ -1107,7 +1163,7 @@ static int interest_get(loader *ld, const char *digest, int same, long ident0, s
             if (state_interest_load(ctx->st, ids, cases) == 0) {
                 *stored = 1;
                 /* still true for the next cycle (a failure: it builds) */
-                (void)state_mark_set(ctx->st, MATCH_SCOPE, INTEREST_KEY, digest);
+                (void)state_mark_set(ctx->st, MATCH_SCOPE, INTEREST_KEY, kept);
                 return 0;
             }
             gg_warn("cycle", "the stored subjects of interest could not be read; building them");
@@ -1116,8 +1172,10 @@ static int interest_get(loader *ld, const char *digest, int same, long ident0, s
         }
     }
     if (build_interest(ld, ids, cases, since >= 0 ? new_ids : NULL, since)) return -1;
+    char mark[MARK_LEN];
+    mark_value(ctx, digest, ld->fs->facts, ld->fs->nfacts, 0, mark, sizeof mark);
     if (digest[0] && state_begin(ctx->st) == 0) {
-        if (state_interest_replace(ctx->st, ids, cases) || state_mark_set(ctx->st, MATCH_SCOPE, INTEREST_KEY, digest) ||
+        if (state_interest_replace(ctx->st, ids, cases) || state_mark_set(ctx->st, MATCH_SCOPE, INTEREST_KEY, mark) ||
             state_commit(ctx->st)) {
             gg_warn("cycle", "the subjects of interest could not be stored; the next cycle builds them");
             (void)state_rollback(ctx->st);
@@ -1170,11 +1228,11 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
 
     /* The digest of the last match is taken out of the store before anything
      * is written (see match_digest). */
-    char digest[64];
+    char digest[MARK_LEN], match_kept[MARK_LEN], interest_kept[MARK_LEN];
     int digest_same = 0, interest_same = 0;
     match_digest(ctx, digest, sizeof digest);
-    match_digest_take(ctx, MATCH_KEY, digest, &digest_same);
-    match_digest_take(ctx, INTEREST_KEY, digest, &interest_same);
+    match_digest_take(ctx, MATCH_KEY, digest, &digest_same, match_kept, sizeof match_kept);
+    match_digest_take(ctx, INTEREST_KEY, digest, &interest_same, interest_kept, sizeof interest_kept);
     long changes0 = state_facts_changes(ctx->st);
     /* What the subjects of interest derive from changes less often: a night
      * when residents only moved keeps them (state_facts_identity_changes). */
@@ -1252,7 +1310,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         memset(&early.cases, 0, sizeof early.cases);
         interest_stored = 1;
         lrc = 0;
-        if (early.held) (void)state_mark_set(ctx->st, MATCH_SCOPE, INTEREST_KEY, digest);
+        if (early.held) (void)state_mark_set(ctx->st, MATCH_SCOPE, INTEREST_KEY, interest_kept);
         if (state_begin(ctx->st) == 0) {
             prune_facts(ctx, 1, ks, seen);
             if (state_commit(ctx->st)) (void)state_rollback(ctx->st);
@@ -1260,7 +1318,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     } else {
         struct timespec i0;
         clock_gettime(CLOCK_MONOTONIC, &i0);
-        lrc = interest_get(&ld, digest, interest_same, ident0, &ids, &cases, &new_ids, since, &interest_stored);
+        lrc = interest_get(&ld, digest, interest_same, interest_kept, ident0, &ids, &cases, &new_ids, since, &interest_stored);
         clock_gettime(CLOCK_MONOTONIC, &i1);
         interest_secs = (double)(i1.tv_sec - i0.tv_sec) + (double)(i1.tv_nsec - i0.tv_nsec) / 1e9;
     }
@@ -1315,7 +1373,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     if (unchanged && (opts && opts->no_match)) {
         /* nothing changed: the last match still stands (a failure is logged by
          * the state store; the next cycle then matches) */
-        (void)state_mark_set(ctx->st, MATCH_SCOPE, MATCH_KEY, digest);
+        (void)state_mark_set(ctx->st, MATCH_SCOPE, MATCH_KEY, match_kept);
     }
     if (opts && opts->no_match) { /* pull only: matching is the run loop's to schedule */
         loader_free(&ld);
@@ -1336,7 +1394,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         } else if (state_commit(ctx->st)) {
             (void)state_rollback(ctx->st);
         }
-        (void)state_mark_set(ctx->st, MATCH_SCOPE, MATCH_KEY, digest); /* as above */
+        (void)state_mark_set(ctx->st, MATCH_SCOPE, MATCH_KEY, match_kept); /* as above */
         goto deliver;
     }
 
@@ -1344,18 +1402,30 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
      * already loaded (unless the subjects of interest were read from the
      * store: loaded now, the same facts in the same order); add the kept
      * payments and incomes, the verdicts and the persons they name. */
+    struct timespec m0, m1, m2, m3, m4;
+    clock_gettime(CLOCK_MONOTONIC, &m0);
     if (lrc == 0 && interest_stored && load_small_side(&ld)) lrc = -1;
     size_t from = fs.nfacts;
+    clock_gettime(CLOCK_MONOTONIC, &m1);
     static const fact_kind rest[] = {FK_PAYMENT, FK_INCOME, FK_VERDICT};
     for (size_t r = 0; r < sizeof rest / sizeof rest[0] && lrc == 0; r++)
         if (state_facts_each(ctx->st, rest[r], load_fact_cb, &ld)) lrc = -1;
+    clock_gettime(CLOCK_MONOTONIC, &m2);
+    size_t nstream = fs.nfacts - from;
     if (lrc == 0 && load_persons(&ld, from, 0)) lrc = -1;
+    clock_gettime(CLOCK_MONOTONIC, &m3);
     loader_free(&ld);
     identity_stats ist;
     if (lrc == 0) {
         order_facts(&fs);
         if (identity_resolve(&fs, &ist)) lrc = -1;
     }
+    clock_gettime(CLOCK_MONOTONIC, &m4);
+    if (lrc == 0)
+        gg_debug("cycle", "match load: small side %zu facts %.0f ms%s, %zu payment/income/verdict facts %.0f ms, "
+                 "their persons %zu facts %.0f ms, order and identity %.0f ms", from, ms_between(&m0, &m1),
+                 interest_stored ? "" : " (kept from the subjects of interest)", nstream, ms_between(&m1, &m2),
+                 fs.nfacts - from - nstream, ms_between(&m2, &m3), ms_between(&m3, &m4));
     if (lrc) {
         factset_free(&fs);
         return -1;
@@ -1417,10 +1487,15 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         return -1;
     }
     alert_list_free(&al);
-    factset_free(&fs);
     /* This match stands for these facts: the next cycle that changes none
-     * skips matching. Not stored (logged by the state store): it matches. */
-    if (digest[0]) (void)state_mark_set(ctx->st, MATCH_SCOPE, MATCH_KEY, digest);
+     * skips matching, in the match's window of days. Not stored (logged by
+     * the state store): it matches. */
+    if (digest[0]) {
+        char mark[MARK_LEN];
+        mark_value(ctx, digest, fs.facts, fs.nfacts, 1, mark, sizeof mark);
+        (void)state_mark_set(ctx->st, MATCH_SCOPE, MATCH_KEY, mark);
+    }
+    factset_free(&fs);
 
 deliver:
     if (!opts || opts->deliver) cycle_deliver(ctx, cs);

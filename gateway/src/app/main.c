@@ -1,7 +1,8 @@
 /* main.c - the gridgate command line: run cycles, check configuration, read
  * alerts, the quarantine, data quality and the outbox, and author adapters.
  *
- *   gridgate run [--once] [--no-push] [--rematch] [--interval SECONDS]   (SIGHUP reloads, SIGTERM stops)
+ *   gridgate run [--once] [--no-push] [--rematch] [--today DATE] [--interval SECONDS]
+ *                                                           (SIGHUP reloads, SIGTERM stops)
  *   gridgate check
  *   gridgate status [--url URL]
  *   gridgate alerts list [--rule R] [--status S]
@@ -35,6 +36,7 @@
 #include "delivery/delivery.h"
 #include "app/gg.h"
 #include "core/date.h"
+#include "model/fact.h" /* conv_date */
 #include "core/log.h"
 #include "core/mask.h"
 #include "core/util.h"
@@ -78,6 +80,7 @@ static void usage(FILE *out) {
           "  run [--once] [--no-push] [--interval S]   pull, match and push (loop every S seconds, default 300);\n"
           "                                            --no-push: alerts are stored and queued, nothing is sent;\n"
           "                                            --rematch: match even if nothing changed since the last match\n"
+          "                                            --today DATE: the rules' today (over [gridgate] today)\n"
           "                                            (a later run or `deliver` sends them)\n"
           "  check                                     validate the configuration and every adapter\n"
           "  status [--url URL]                        ask the running daemon (its [admin] endpoint) how it is\n"
@@ -310,21 +313,28 @@ static void match_after_cycle(run_match *mt, gg_ctx *ctx, int matched, int rc, t
 }
 
 static int cmd_run(const char *cfg, int argc, char **argv) {
-    int once = 0, push = 1, rematch = 0;
+    int once = 0, push = 1, rematch = 0, today = 0;
     long interval = 300;
     static const struct option opts[] = {{"once", no_argument, 0, 'o'},
                                           {"no-push", no_argument, 0, 'n'},
                                           {"interval", required_argument, 0, 'i'},
                                           {"rematch", no_argument, 0, 'r'},
+                                          {"today", required_argument, 0, 't'},
                                           {0, 0, 0, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "onri:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "onri:t:", opts, NULL)) != -1) {
         switch (c) {
         case 'o': once = 1; break;
         case 'n': push = 0; break;
         case 'i': interval = strtol(optarg, NULL, 10); break;
         case 'r': rematch = 1; break;
+        case 't':
+            if (conv_date(optarg, &today)) {
+                fprintf(stderr, "gridgate run: --today '%s' is not a date (YYYY-MM-DD)\n", optarg);
+                return 2;
+            }
+            break;
         default: return 2;
         }
     }
@@ -395,8 +405,9 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
             npull++;
             gg_debug(ctx.cfg->sources[i].name, "due: pulled in this cycle");
         }
-        /* The rules' today is the day of the cycle unless configured. */
-        if (!ctx.cfg->rules.today) ctx.today = date_today();
+        /* The rules' today: --today, else [gridgate] today, else the day of
+         * the cycle. */
+        ctx.today = today ? today : ctx.cfg->rules.today ? ctx.cfg->rules.today : date_today();
         int match = match_now(&mt, ctx.cfg, t0, once);
         cycle_opts co = {.deliver = push, .pull = pull, .no_match = !match, .rematch = rematch};
         rematch = 0; /* the first matching cycle only */
