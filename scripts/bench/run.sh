@@ -19,6 +19,8 @@
 #       RSS (/usr/bin/time -v), stage times (arrival times of the log lines);
 #   (c) unchanged cycles on that store, and what each wrote: facts written in the
 #       state store, alerts whose row changed, deliveries, sink rows before/after;
+#       the full cycles run with --today the eve of conf/demo.ini's today, the
+#       unchanged and incremental ones on that day: the next night;
 #   (d) one full cycle with --no-push;
 #   (e) rules 1 and 5 written as SQL over the same rows loaded into one
 #       PostgreSQL database (rulesdb): timed, and compared with gridgate's alerts
@@ -110,6 +112,13 @@ else
 fi
 [ -x "$gg" ] || die "no gridgate binary at $gg"
 conf=$root/conf/demo.ini
+# The full cycles run on the eve of the configuration's today (run --today),
+# the unchanged and incremental cycles on its day: the next night, as a
+# deployment whose today is the clock runs them (in the same month, so the
+# alerts are the same).
+conf_today=$(sed -n 's/^today *= *//p' "$conf")
+eve=$(date -u -d "$conf_today - 1 day" +%F 2>/dev/null) || die "conf/demo.ini has no today = YYYY-MM-DD"
+[ "${eve%-*}" = "${conf_today%-*}" ] || die "the eve of today = $conf_today is in another month"
 
 results=${results:-$root/build-bench/results}
 mkdir -p "$results"
@@ -221,9 +230,10 @@ round_sum() { "$py" -c 'import json,sys; print("%.3f" % sum(v[0] for v in json.l
 # ---------------------------------------------------------------- cycles
 # One gridgate cycle under /usr/bin/time -v; files $work/$name.{log,tlog,out,time,rc,wall,load}
 # (tlog: the log with arrival times, benchlib.py stamp).
-cycle() {  # name push|nopush|perf [conf]
-  local name=$1 mode=$2 cconf=${3:-$conf} t0 t1 rc=0
+cycle() {  # name push|nopush|perf [conf [day]]
+  local name=$1 mode=$2 cconf=${3:-$conf} day=${4:-} t0 t1 rc=0
   local cmd=("$gg" -c "$cconf" run --once)
+  [ -n "$day" ] && cmd+=(--today "$day")
   [ "$mode" = push ] || cmd+=(--no-push)
   if [ "$mode" = perf ]; then
     cmd=(perf record -q -F 199 --call-graph "dwarf,16384" -o "$work/perf.data" -- "${cmd[@]}")
@@ -450,7 +460,7 @@ for n in "${sizes[@]}"; do
   # (1) full cycles with push to the demo sinks, each from an empty store and empty sinks
   for i in $(seq "$r"); do
     fresh_state; clear_sinks
-    cycle "cold$i" push
+    cycle "cold$i" push "$conf" "$eve"
     cycles+=("cold$i")
   done
   export_alerts "$work/alerts-cold.jsonl"
@@ -472,7 +482,7 @@ for n in "${sizes[@]}"; do
   steady_counts="$steady_counts}"
   # (3) one full cycle without push (the figure of earlier runs; stage times for the rules)
   fresh_state
-  cycle nopush1 nopush
+  cycle nopush1 nopush "$conf" "$eve"
   cycles+=(nopush1)
 
   # (4) rules 1 and 5 as SQL over the same rows in one database
@@ -494,7 +504,7 @@ for n in "${sizes[@]}"; do
   if [ -n "$use_perf" ] && [ "$n" = "$perf_size" ]; then
     log "  profiling a fresh-state cycle with perf (DWARF call graphs)"
     fresh_state
-    cycle perf perf
+    cycle perf perf "$conf" "$eve"
     if [ -f "$work/perf.data" ]; then
       perf script -i "$work/perf.data" -F ip,sym 2>/dev/null >"$work/perf.script" || true
       "$py" "$here/perf_breakdown.py" "$work/perf.script" >"$results/perf-$n.txt" || log "  perf_breakdown.py failed"
@@ -508,7 +518,7 @@ for n in "${sizes[@]}"; do
     # the unchanged cycle after it, both without push
     log "  CPU by process (perf record -a) of a full and an unchanged cycle"
     fresh_state
-    cycle cpufull cpu
+    cycle cpufull cpu "$conf" "$eve"
     cycle cpusteady cpu
     : >"$results/cpu-$n.txt"
     for c in cpufull cpusteady; do
@@ -526,7 +536,7 @@ for n in "${sizes[@]}"; do
   inc_json=null
   if inc_setup; then
     fresh_state; clear_sinks
-    cycle incfull1 push "$work/inc.ini"
+    cycle incfull1 push "$work/inc.ini" "$eve"
     cycles+=(incfull1)
     if changed=$(inc_change); then
       log "  changed at the sources: $changed"

@@ -50,6 +50,8 @@ check "alerts found == planted, rule by rule" \
 check "full cycle delivered to the sinks" q 'r["cycles"]["cold"]["summary"]["delivered"] > 0'
 check "unchanged cycle counted facts written, alerts touched, deliveries and sink rows" \
   q 'all(v["store"][k] is not None for v in r["steady_counts"].values() for k in ("facts_written", "alerts_touched", "deliveries")) and all(v["sinks_after"]["yl_ycyj"] == v["sinks_before"]["yl_ycyj"] > 0 for v in r["steady_counts"].values())'
+check "the unchanged cycle, on the next day, skipped matching" \
+  grep -q "matching not needed" "$res/cycle-3000-steady1.log"
 check "peak RSS recorded for each cycle" q 'all(c.get("max_rss_kb", 0) > 0 for c in r["runs"].values())'
 check "stage times from the log" q 'r["cycles"]["nopush"]["stages"]["identity_rules"] is not None'
 check "rules 1 and 5 as SQL timed and agree with gridgate" \
