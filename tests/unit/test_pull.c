@@ -1059,6 +1059,9 @@ static void test_gate_asked_on_arrival(void **state) {
         jobs[i] = (pull_job){.name = names[i], .ad = ad[i], .nstreams = 1, .streams = streams[i], .wm_in = wm[i],
                              .lookup_mark = marks[i], .gated = i == 3};
         jobs[i].lim.deadline_s = 60;
+        /* room for ASan's quarantine of freed blocks (256 MiB by default,
+         * counted by the workers' RLIMIT_DATA): job 0 allocates ~70 MB */
+        jobs[i].lim.mem_bytes = (size_t)1 << 30;
     }
     seen s;
     memset(&s, 0, sizeof s);
