@@ -968,13 +968,21 @@ static void test_fact_hash_and_prune_unseen(void **stp) {
  * small side, an update of one, and of a person only its id, names or
  * conflict flag; payments and incomes never. The change counter counts all. */
 /* Puts person ref as stated, living at address (NULL: none). */
-static void put_person(state *st, const char *ref, const char *id, const char *name, int birth, const char *address,
-                       long cycle) {
+static void put_person_as(state *st, int stored, const char *ref, const char *id, const char *name, int birth,
+                          const char *address, long cycle) {
     fact p;
     person_at(&p, ref, id, name, birth);
     if (address) set_text(&p, FF_ADDRESS, address);
-    assert_int_equal(state_fact_put(st, &p, cycle), 0);
+    if (stored)
+        assert_int_equal(state_fact_put_stored(st, &p, cycle, state_fact_hash(&p)), 0);
+    else
+        assert_int_equal(state_fact_put(st, &p, cycle), 0);
     fact_clear(&p);
+}
+
+static void put_person(state *st, const char *ref, const char *id, const char *name, int birth, const char *address,
+                       long cycle) {
+    put_person_as(st, 0, ref, id, name, birth, address, cycle);
 }
 
 /* Both change counters as they should stand (changes < 0: not checked). */
@@ -1024,6 +1032,50 @@ static void test_identity_changes(void **stp) {
     assert_int_equal(state_person_index_restore(st), 0);
     assert_int_equal(state_commit(st), 0);
     expect_changes(st, 14, 8);
+    state_close(st);
+}
+
+/* The stored person of an id, as the store gives it back: its address and
+ * name (copied into the buffers; "" when absent). */
+static void stored_person(state *st, const char *id, char *address, char *name, size_t n) {
+    fact_bag b = {0};
+    assert_int_equal(state_persons_by_id(st, id, collect_fact, &b), 0);
+    assert_int_equal(b.n, 1);
+    const fact *f = &b.items[0];
+    snprintf(address, n, "%s", FACT_HAS(f, FF_ADDRESS) && f->f[FF_ADDRESS].s ? f->f[FF_ADDRESS].s : "");
+    snprintf(name, n, "%s", FACT_HAS(f, FF_NAME) && f->f[FF_NAME].s ? f->f[FF_NAME].s : "");
+    bag_free(&b);
+}
+
+/* state_fact_put_stored rewrites what changed; a change of identity (name,
+ * id, stated birth date) goes through the upsert, and so does a fact that
+ * was not stored after all. The persons' name index follows every path. */
+static void test_put_stored(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    const char *A = "11010519491231002X";
+    char addr[64], name[64];
+    int persons = 0, same = 0;
+    put_person_as(st, 1, "r1", A, "王小明", 19491231, "东街1号", 1);
+    expect_changes(st, 1, 1); /* not stored yet: inserted */
+    assert_int_equal(state_fact_count(st, FK_PERSON), 1);
+    put_person_as(st, 1, "r1", A, "王小明", 19491231, "西街2号", 2);
+    expect_changes(st, 2, 1); /* moved: rewritten in place, no change of identity */
+    stored_person(st, A, addr, name, sizeof addr);
+    assert_string_equal(addr, "西街2号");
+    assert_int_equal(state_person_name_check(st, A, "王小明", NULL, &persons, &same), 0);
+    assert_true(persons && same);
+    put_person_as(st, 1, "r1", A, "王晓明", 19491231, "西街2号", 3);
+    expect_changes(st, 3, 2); /* renamed: the upsert, identity */
+    stored_person(st, A, addr, name, sizeof addr);
+    assert_string_equal(name, "王晓明");
+    assert_int_equal(state_person_name_check(st, A, "王晓明", NULL, &persons, &same), 0);
+    assert_true(persons && same);
+    assert_int_equal(state_person_name_check(st, A, "王小明", NULL, &persons, &same), 0);
+    assert_true(persons && !same); /* the index no longer has the old name */
+    put_person_as(st, 1, "r1", A, "王晓明", 19500101, "西街2号", 4);
+    expect_changes(st, 4, 3); /* a stated birth date other than the id's: the conflict flag, identity */
+    assert_int_equal(state_fact_count(st, FK_PERSON), 1);
     state_close(st);
 }
 
@@ -2310,6 +2362,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_persons_on_demand, setup, teardown),
         cmocka_unit_test_setup_teardown(test_person_index_suspended_for_first_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_facts_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watermarks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_marks, setup, teardown),

@@ -134,7 +134,7 @@ int ingest_fact(void *ud, const char *stream, fact *f) {
      * folds only a fact handed over without it. */
     if (!f->name_norm || !FACT_HAS(f, FF_NAME)) fact_normalize_name(f, p->ctx->nn); /* id read on entry */
     if (!f->raw_json) f->raw_json = adapter_raw_json(p->ad);
-    if (state_fact_put_hashed(p->ctx->st, f, p->cycle, hash)) {
+    if ((found ? state_fact_put_stored : state_fact_put_hashed)(p->ctx->st, f, p->cycle, hash)) {
         p->failed = 1;
         return 1;
     }

@@ -117,7 +117,10 @@ int state_person_name_check(state *st, const char *id_norm, const char *name, co
 
 int state_fact_put(state *st, const fact *f, long cycle) { return state_fact_put_hashed(st, f, cycle, state_fact_hash(f)); }
 
-int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash) {
+/* Binds f to s (fact_put_sql's parameters ?1..?12, which fact_upd_sql
+ * shares), runs it and resets it; *changed gets the rows it changed. 0, or
+ * -1 (logged). */
+static int fact_write(state *st, sqlite3_stmt *s, const fact *f, long cycle, uint64_t hash, int *changed) {
     if (!f->source || !f->ref) {
         gg_error("state", "fact put: %s fact without %s", fact_kind_name(f->kind),
                  f->source ? "ref" : "source");
@@ -134,8 +137,8 @@ int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash) {
      * of its own is an identity_conflict even when nothing else names it. */
     int dq = f->kind == FK_PERSON && f->id_status == ID_OK && f->id_norm[0] && FACT_HAS(f, FF_BIRTH_DATE) &&
              f->f[FF_BIRTH_DATE].i != ident_birth_date(f->id_norm);
-    sqlite3_stmt *s = st->fact_put;
     int ret = 0;
+    *changed = 0;
     if (st_bind_text(s, 1, f->source) != SQLITE_OK ||
         st_bind_text(s, 2, fact_kind_name(f->kind)) != SQLITE_OK ||
         st_bind_text(s, 3, f->ref) != SQLITE_OK || st_bind_text(s, 4, f->id_norm) != SQLITE_OK ||
@@ -150,13 +153,27 @@ int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash) {
         ret = st_db_fail(st, "fact put: bind");
     } else if (sqlite3_step(s) != SQLITE_DONE) {
         ret = st_db_fail(st, "fact put");
-    } else if (st->changes_suspended) {
-        st->changes_pending++; /* what the change counters' triggers would count */
-        if (!fact_kind_is_stream(f->kind)) st->ident_pending++; /* every person put counts (a first load) */
+    } else {
+        *changed = sqlite3_changes(st->db);
+        if (*changed && st->changes_suspended) {
+            st->changes_pending++; /* what the change counters' triggers would count */
+            if (!fact_kind_is_stream(f->kind)) st->ident_pending++; /* every person put counts (a first load) */
+        }
     }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s); /* drop the borrowed pointers */
     return ret;
+}
+
+int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash) {
+    int changed;
+    return fact_write(st, st->fact_put, f, cycle, hash, &changed);
+}
+
+int state_fact_put_stored(state *st, const fact *f, long cycle, uint64_t hash) {
+    int changed;
+    if (fact_write(st, st->fact_upd, f, cycle, hash, &changed)) return -1;
+    return changed ? 0 : fact_write(st, st->fact_put, f, cycle, hash, &changed);
 }
 
 /* Rebuilds fact `f` (initialized to kind k) from a schema-6 fields_json

@@ -225,6 +225,13 @@ static const char *const fact_put_sql =
     " name_norm = excluded.name_norm, content_hash = excluded.content_hash,"
     " dq = excluded.dq, name_hash = excluded.name_hash";
 
+/* state_fact_put_stored: the same parameters as fact_put_sql; the columns an
+ * index other than facts_hash reads are compared, not set. */
+static const char *const fact_upd_sql =
+    "UPDATE facts SET fields = ?6, raw_json = ?7, last_cycle = ?8, content_hash = ?10"
+    " WHERE kind = ?2 AND source = ?1 AND ref = ?3 AND id_norm = ?4 AND case_key IS ?5"
+    " AND name_norm IS ?9 AND dq IS ?11 AND name_hash IS ?12";
+
 static const char *const person_name_sql =
     "SELECT COALESCE(SUM(name_norm = ?3), 0), COUNT(*), COALESCE(SUM(name_hash = ?2), 0)"
     " FROM facts INDEXED BY facts_person_names"
@@ -502,6 +509,8 @@ static int setup_schema(state *st, const char *path, int *converted, char *err, 
 
 static void state_finalize_cached(state *st) {
     sqlite3_finalize(st->fact_put);
+    sqlite3_finalize(st->fact_upd);
+    st->fact_upd = NULL;
     sqlite3_finalize(st->fact_hash);
     sqlite3_finalize(st->fact_raw);
     sqlite3_finalize(st->person_name);
@@ -717,6 +726,7 @@ state *state_open(const char *path, char *err, size_t errsz) {
         return NULL;
     }
     if (sqlite3_prepare_v2(st->db, fact_put_sql, -1, &st->fact_put, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(st->db, fact_upd_sql, -1, &st->fact_upd, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(st->db, fact_hash_sql, -1, &st->fact_hash, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(st->db, fact_raw_sql, -1, &st->fact_raw, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(st->db, person_name_sql, -1, &st->person_name, NULL) != SQLITE_OK ||

@@ -86,6 +86,13 @@ uint64_t state_fact_hash(const fact *f);
 /* state_fact_put with the content hash given (state_fact_put stores
  * state_fact_hash(f)). */
 int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash);
+/* state_fact_put_hashed of a fact the caller found stored with another
+ * content hash: when its id, case, folded name, name hash and conflict flag
+ * are the stored ones (a resident who moved, a corrected amount), only its
+ * fields, raw values, hash and cycle are rewritten, which leaves the persons'
+ * name index alone; otherwise (or when it was not stored after all) the
+ * upsert. */
+int state_fact_put_stored(state *st, const fact *f, long cycle, uint64_t hash);
 /* Calls fn with (id_norm, name_hash) of every named person fact with an id
  * (facts_person_names; name_hash = state_ref_hash of the name as written). */
 int state_person_name_hashes_each(state *st, int (*fn)(void *ud, const char *id_norm, uint64_t name_hash),

@@ -41,6 +41,7 @@ struct state {
     sqlite3 *db;                 /* owned */
     st_checkpointer *ckpt;       /* owned, or NULL: checkpoints on commit */
     sqlite3_stmt *fact_put;      /* owned, cached: called per fact */
+    sqlite3_stmt *fact_upd;      /* owned, cached: called per changed stored fact */
     sqlite3_stmt *fact_hash;     /* owned, cached: called per fact */
     sqlite3_stmt *fact_raw;      /* owned, cached: called per piece of evidence */
     sqlite3_stmt *person_name;   /* owned, cached: called per named row not of interest */
