@@ -1171,7 +1171,11 @@ static int interest_get(loader *ld, const char *digest, int same, const char *ke
             strmap_free(cases);
         }
     }
-    if (build_interest(ld, ids, cases, since >= 0 ? new_ids : NULL, since)) return -1;
+    /* one read transaction for the build's loads (as the match's) */
+    int reading = state_read_begin(ctx->st) == 0;
+    int brc = build_interest(ld, ids, cases, since >= 0 ? new_ids : NULL, since);
+    if (reading) (void)state_read_end(ctx->st);
+    if (brc) return -1;
     char mark[MARK_LEN];
     mark_value(ctx, digest, ld->fs->facts, ld->fs->nfacts, 0, mark, sizeof mark);
     if (digest[0] && state_begin(ctx->st) == 0) {
@@ -1404,6 +1408,9 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
      * payments and incomes, the verdicts and the persons they name. */
     struct timespec m0, m1, m2, m3, m4;
     clock_gettime(CLOCK_MONOTONIC, &m0);
+    /* The loads and the evidence read in one read transaction (a failure to
+     * open it, logged, leaves each statement its own). */
+    int reading = state_read_begin(ctx->st) == 0;
     if (lrc == 0 && interest_stored && load_small_side(&ld)) lrc = -1;
     size_t from = fs.nfacts;
     clock_gettime(CLOCK_MONOTONIC, &m1);
@@ -1427,6 +1434,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
                  interest_stored ? "" : " (kept from the subjects of interest)", nstream, ms_between(&m1, &m2),
                  fs.nfacts - from - nstream, ms_between(&m2, &m3), ms_between(&m3, &m4));
     if (lrc) {
+        if (reading) (void)state_read_end(ctx->st); /* a failure is logged; nothing was written */
         factset_free(&fs);
         return -1;
     }
@@ -1435,7 +1443,9 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     rules_config rc = ctx->cfg->rules;
     rc.today = ctx->today;
     alert_list al = {0};
-    if (rules_run(&fs, &rc, &al) || fill_evidence_raw(ctx, &al)) {
+    int matched = rules_run(&fs, &rc, &al) == 0 && fill_evidence_raw(ctx, &al) == 0;
+    if (reading) (void)state_read_end(ctx->st); /* as above */
+    if (!matched) {
         alert_list_free(&al);
         factset_free(&fs);
         return -1;

@@ -760,6 +760,8 @@ long state_background_checkpoints(state *st) { return st_checkpointer_done(st->c
 
 int state_begin(state *st) { return st_exec_sql(st, "begin transaction", "BEGIN IMMEDIATE"); }
 int state_commit(state *st) { return st_exec_sql(st, "commit", "COMMIT"); }
+int state_read_begin(state *st) { return st_exec_sql(st, "begin read transaction", "BEGIN DEFERRED"); }
+int state_read_end(state *st) { return st_exec_sql(st, "end read transaction", "COMMIT"); }
 int state_rollback(state *st) {
     int rc = st_exec_sql(st, "rollback", "ROLLBACK");
     /* a first load of persons rolled back: its facts are gone, the change

@@ -39,6 +39,11 @@ long state_background_checkpoints(state *st);
 int state_begin(state *st);
 int state_commit(state *st);
 int state_rollback(state *st);
+/* A read transaction (BEGIN DEFERRED ... COMMIT) around many reads: one
+ * snapshot and one lock instead of a lock taken and released by every
+ * statement (the per-id person lookups of a match: ~4 fcntl calls each). */
+int state_read_begin(state *st);
+int state_read_end(state *st);
 
 /* Watermarks: opaque text per (source, stream). *value is malloc'd or NULL. */
 int state_watermark_get(state *st, const char *source, const char *stream, char **value);
