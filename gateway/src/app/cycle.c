@@ -1059,9 +1059,9 @@ static void prune_facts(gg_ctx *ctx, int phase_stream, kind_status (*ks)[FK__COU
  * id among the facts it read, whichever comes first (day_window_end); a night
  * inside that window with no fact changed skips matching, as the same day
  * does. The subjects of interest read no month: their mark stands until such
- * a birth date alone. Before, the mark held the day itself, so every night of a deployment
- * whose today is the clock matched and rebuilt the subjects of interest
- * although nothing had changed (BENCHMARKS.md: the unchanged night). */
+ * a birth date alone. Before, the mark held the day itself, so every night of
+ * a deployment whose today is the clock matched and rebuilt the subjects of
+ * interest although nothing had changed (BENCHMARKS.md: the unchanged night). */
 #define MATCH_SCOPE ""            /* no source has an empty name */
 #define MATCH_KEY "match.digest"
 /* The subjects of interest are kept the same way (state_interest_replace):
@@ -1322,7 +1322,8 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     } else {
         struct timespec i0;
         clock_gettime(CLOCK_MONOTONIC, &i0);
-        lrc = interest_get(&ld, digest, interest_same, interest_kept, ident0, &ids, &cases, &new_ids, since, &interest_stored);
+        lrc = interest_get(&ld, digest, interest_same, interest_kept, ident0, &ids, &cases, &new_ids, since,
+                           &interest_stored);
         clock_gettime(CLOCK_MONOTONIC, &i1);
         interest_secs = (double)(i1.tv_sec - i0.tv_sec) + (double)(i1.tv_nsec - i0.tv_nsec) / 1e9;
     }
