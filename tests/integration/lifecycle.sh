@@ -252,20 +252,27 @@ grid "UPDATE wg_jmxx SET xm = left(xm, length(xm) - 1) WHERE jmbh = '$renamed'" 
 # the future comes (it is invalid until then); the subjects of interest
 # stand until such a birth date alone. The configuration's today is
 # 2025-06-30; run --today sets another.
-match_mark() { sqlite3 "$GG_DEMO_DIR/state.db" "SELECT value FROM marks WHERE scope = '' AND key = '$1'"; }
+# day_run NAME [--today DAY]: one cycle, output in $work/NAME.out/.err;
+# skipped NAME: it did not match; built NAME: it built the subjects of
+# interest; mark_ends KEY DAYS: the mark KEY holds that window (".from.until").
+day_run() { local n=$1; shift; "$gg" -c "$conf" run --once "$@" >"$work/$n.out" 2>"$work/$n.err"; }
+skipped() { grep -q "matching not needed" "$work/$1.out"; }
+built() { grep -q 'subjects of interest: ' "$work/$1.err" && ! grep -q '(stored' "$work/$1.err"; }
+mark_ends() {
+  [[ "$(sqlite3 "$GG_DEMO_DIR/state.db" "SELECT value FROM marks WHERE scope = '' AND key = '$1'")" == *".$2" ]]
+}
 "$gg" -c "$conf" alerts export >"$work/al9a.jsonl"
-"$gg" -c "$conf" run --once --today 2025-06-28 >"$work/run9a.out" 2>"$work/run9a.err"
+day_run run9a --today 2025-06-28
 check "a day before the last match: matched, nothing changed" grep -Eq "; [0-9]+ alerts \(0 new, 0 updated, 0 withdrawn" "$work/run9a.out"
-check "a day before the last match: the subjects of interest were built" \
-  bash -c "grep -q 'subjects of interest: ' '$work/run9a.err' && ! grep -q '(stored' '$work/run9a.err'"
-check "the match stands until the month ends" bash -c "[[ '$(match_mark match.digest)' == *.20250628.20250701 ]]"
-"$gg" -c "$conf" run --once --today 2025-06-29 >"$work/run9b.out" 2>"$work/run9b.err"
-check "the next day, nothing changed: matching not needed" grep -q "matching not needed" "$work/run9b.out"
+check "a day before the last match: the subjects of interest were built" built run9a
+check "the match stands until the month ends" mark_ends match.digest 20250628.20250701
+day_run run9b --today 2025-06-29
+check "the next day, nothing changed: matching not needed" skipped run9b
 check "the next day: the subjects of interest were read from the state store" \
   grep -q "(stored: the small side is unchanged)" "$work/run9b.err"
 check "the next day: the payment and income streams were read beside phase 1" \
   grep -q "payment and income streams were read beside phase 1" "$work/run9b.err"
-"$gg" -c "$conf" run --once --today 2025-07-01 >"$work/run9c.out" 2>"$work/run9c.err"
+day_run run9c --today 2025-07-01
 check "a new month: matched (the rules count months through today's)" \
   grep -Eq "; [0-9]+ alerts \(" "$work/run9c.out"
 check "a new month: the subjects of interest still stood" grep -q "(stored: the small side is unchanged)" "$work/run9c.err"
@@ -277,22 +284,18 @@ b = "42050220250703002"
 print(b + "10X98765432"[sum(int(c) * k for c, k in zip(b, w)) % 11])')
 grid "INSERT INTO wg_jmxx (jmbh, sfzhm, xm, xb, csrq, qhdm, wgbm, hh, jzdz)
       VALUES ('JM-NEWBORN', '$nb', '新生儿', '2', '20250703', '420502', 'WG001', 'HH-NEWBORN', '新区1号')" >/dev/null
-"$gg" -c "$conf" run --once --today 2025-07-02 >"$work/run9d.out" 2>"$work/run9d.err"
-check "a newborn's id in the future: the match stands until its birth date" \
-  bash -c "[[ '$(match_mark match.digest)' == *.20250702.20250703 ]]"
-check "a newborn's id in the future: so do the subjects of interest" \
-  bash -c "[[ '$(match_mark interest.digest)' == *.20250702.20250703 ]]"
-"$gg" -c "$conf" run --once --today 2025-07-02 >"$work/run9e.out" 2>"$work/run9e.err"
-check "the same day again: matching not needed" grep -q "matching not needed" "$work/run9e.out"
-"$gg" -c "$conf" run --once --today 2025-07-03 >"$work/run9f.out" 2>"$work/run9f.err"
-check "the newborn's birth date: matched although no fact changed" \
-  bash -c "! grep -q 'matching not needed' '$work/run9f.out'"
-check "the newborn's birth date: the subjects of interest were built" \
-  bash -c "grep -q 'subjects of interest: ' '$work/run9f.err' && ! grep -q '(stored' '$work/run9f.err'"
-"$gg" -c "$conf" run --once --today 2025-07-04 >"$work/run9g.out" 2>"$work/run9g.err"
-check "the day after: matching not needed" grep -q "matching not needed" "$work/run9g.out"
+day_run run9d --today 2025-07-02
+check "a newborn's id in the future: the match stands until its birth date" mark_ends match.digest 20250702.20250703
+check "a newborn's id in the future: so do the subjects of interest" mark_ends interest.digest 20250702.20250703
+day_run run9e --today 2025-07-02
+check "the same day again: matching not needed" skipped run9e
+day_run run9f --today 2025-07-03
+check "the newborn's birth date: matched although no fact changed" bash -c "! grep -q 'matching not needed' '$work/run9f.out'"
+check "the newborn's birth date: the subjects of interest were built" built run9f
+day_run run9g --today 2025-07-04
+check "the day after: matching not needed" skipped run9g
 grid "DELETE FROM wg_jmxx WHERE jmbh = 'JM-NEWBORN'" >/dev/null
-"$gg" -c "$conf" run --once >"$work/run9h.out" 2>"$work/run9h.err"   # the configuration's day again
+day_run run9h   # the configuration's day again
 "$gg" -c "$conf" alerts export >"$work/al9h.jsonl"
 check "back on the configuration's day: the alerts of the month are as they were" \
   python3 -c "

@@ -1325,7 +1325,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         lrc = interest_get(&ld, digest, interest_same, interest_kept, ident0, &ids, &cases, &new_ids, since,
                            &interest_stored);
         clock_gettime(CLOCK_MONOTONIC, &i1);
-        interest_secs = (double)(i1.tv_sec - i0.tv_sec) + (double)(i1.tv_nsec - i0.tv_nsec) / 1e9;
+        interest_secs = ms_between(&i0, &i1) / 1e3;
     }
     if (use_early) {
         strmap_free(&early.ids);

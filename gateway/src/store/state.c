@@ -761,7 +761,12 @@ long state_background_checkpoints(state *st) { return st_checkpointer_done(st->c
 int state_begin(state *st) { return st_exec_sql(st, "begin transaction", "BEGIN IMMEDIATE"); }
 int state_commit(state *st) { return st_exec_sql(st, "commit", "COMMIT"); }
 int state_read_begin(state *st) { return st_exec_sql(st, "begin read transaction", "BEGIN DEFERRED"); }
-int state_read_end(state *st) { return st_exec_sql(st, "end read transaction", "COMMIT"); }
+int state_read_end(state *st) {
+    if (st_exec_sql(st, "end read transaction", "COMMIT") == 0) return 0;
+    /* never left open: the next BEGIN IMMEDIATE would fail (logged above) */
+    if (!sqlite3_get_autocommit(st->db)) (void)st_exec_sql(st, "end read transaction", "ROLLBACK");
+    return -1;
+}
 int state_rollback(state *st) {
     int rc = st_exec_sql(st, "rollback", "ROLLBACK");
     /* a first load of persons rolled back: its facts are gone, the change
