@@ -133,7 +133,7 @@ static void test_schema_create_and_reopen(void **stp) {
                  tables[i]);
         assert_int_equal(sql_long(fx, q), 1);
     }
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "9");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "10");
     assert_sql_text(fx, "PRAGMA journal_mode", "wal");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE type='index'"
                                    " AND name IN ('facts_person_names','facts_dq','facts_case_key')"),
@@ -211,7 +211,7 @@ static void test_migration_from_v7_interest(void **stp) {
     sql_exec(fx, "DROP TABLE interest; UPDATE meta SET value='7' WHERE key='schema_version'");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'interest'"), 0);
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "9");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "10");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'interest'"), 1);
     strmap ids = {0}, cases = {0};
     assert_int_equal(strmap_add(&ids, "11010519491231002X"), 1);
@@ -265,7 +265,7 @@ static void test_migration_from_v5(void **stp) {
                  " VALUES('hr', 's', 'Q1', 'invalid id_no: bad', NULL, 1, 1, 1, 0, 'invalid_id');"
                  "UPDATE meta SET value='5' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "9");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "10");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts"), 2);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE content_hash IS NULL"), 2);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE dq = 1"), 1);
@@ -311,7 +311,7 @@ static void test_migration_from_v1(void **stp) {
                  " '{\"id_no\":\"x\",\"name\":\"张三\"}', NULL, 1, 1);"
                  "UPDATE meta SET value='1' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "9");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "10");
     int n = 0;
     assert_int_equal(state_facts_each(st, FK_PERSON, count_and_clear, &n), 0);
     assert_int_equal(n, 1);
@@ -345,7 +345,7 @@ static void test_migration_from_v2(void **stp) {
                  "INSERT INTO watermarks VALUES('court', 'verdicts', 'x', 13);"
                  "UPDATE meta SET value='2' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "9");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "10");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM watermarks"), 2);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM marks"), 2);
     assert_int_equal(sql_long(fx, "SELECT updated_at FROM marks WHERE key = 'pension_payments#lookup'"), 11);
@@ -762,7 +762,7 @@ static void test_migration_from_v6(void **stp) {
     make_v6_facts(fx, fs, NKINDS, NULL);
 
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "9");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "10");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM pragma_table_info('facts') WHERE name = 'fields_json'"), 0);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE typeof(fields) = 'blob'"), NKINDS);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'facts_kind'"), 0);
@@ -1076,6 +1076,73 @@ static void test_put_stored(void **stp) {
     put_person_as(st, 1, "r1", A, "王晓明", 19500101, "西街2号", 4);
     expect_changes(st, 4, 3); /* a stated birth date other than the id's: the conflict flag, identity */
     assert_int_equal(state_fact_count(st, FK_PERSON), 1);
+    state_close(st);
+}
+
+/* The touched log (store/touched.c): off until a match restarts it; then
+ * every insert, delete and content change of a fact but a verdict adds its
+ * id, case and (without a valid id) folded name once, a rewrite with the same
+ * content nothing; a rolled-back write leaves no key; stop turns it off. */
+typedef struct {
+    char keys[16][64];
+    int n;
+} touched_keys;
+
+static int collect_touched(void *ud, char type, const char *value) {
+    touched_keys *t = ud;
+    if (t->n < 16) snprintf(t->keys[t->n++], sizeof t->keys[0], "%c%s", type, value);
+    return 0;
+}
+
+static int has_touched(state *st, const char *key) {
+    touched_keys t = {.n = 0};
+    assert_int_equal(state_touched_each(st, collect_touched, &t), 0);
+    for (int i = 0; i < t.n; i++)
+        if (!strcmp(t.keys[i], key)) return 1;
+    return 0;
+}
+
+static void test_touched_log(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    const char *A = "11010519491231002X", *B = "110105195001010011";
+    assert_int_equal(state_touch_log_on(st), 0);
+    put_person_as(st, 0, "r1", A, "王小明", 19491231, "东街1号", 1);
+    assert_int_equal(state_touched_count(st), 0); /* off: nothing kept */
+    assert_int_equal(state_touch_log_restart(st), 0);
+    assert_int_equal(state_touch_log_on(st), 1);
+    assert_int_equal(state_touched_count(st), 0);
+    put_person_as(st, 0, "r1", A, "王小明", 19491231, "东街1号", 2);
+    assert_int_equal(state_touched_count(st), 0); /* the same content: no change */
+    put_person_as(st, 1, "r1", A, "王小明", 19491231, "西街2号", 3);
+    assert_int_equal(state_touched_count(st), 1); /* moved: the narrow update */
+    assert_true(has_touched(st, "i11010519491231002X"));
+    put_person_as(st, 0, "r1", A, "王晓明", 19491231, "西街2号", 4);
+    assert_int_equal(state_touched_count(st), 1); /* renamed: the same id, once */
+    put_simple_at(st, FK_ASSISTANCE_MEMBER, "civil", "m1", B, "C1", 4);
+    assert_true(has_touched(st, "i110105195001010011") && has_touched(st, "cC1"));
+    assert_int_equal(state_touched_count(st), 3);
+    put_person_as(st, 0, "r2", "12345", "张三", 19600101, NULL, 4); /* no valid id */
+    assert_true(has_touched(st, "n张三"));
+    put_simple_at(st, FK_VERDICT, "grid", "v1", NULL, NULL, 4);
+    assert_int_equal(state_touched_count(st), 4); /* verdicts are read whole */
+    /* a rolled-back write leaves no key */
+    assert_int_equal(state_begin(st), 0);
+    put_simple_at(st, FK_DEATH, "psb", "d1", "110105195501010014", NULL, 5);
+    assert_int_equal(state_rollback(st), 0);
+    assert_false(has_touched(st, "i110105195501010014"));
+    /* a restart empties it; a deleted fact is touched as it was */
+    assert_int_equal(state_touch_log_restart(st), 0);
+    assert_int_equal(state_touched_count(st), 0);
+    assert_int_equal(state_facts_prune(st, "civil", FK_ASSISTANCE_MEMBER, 5, NULL), 0);
+    assert_true(has_touched(st, "i110105195001010011") && has_touched(st, "cC1"));
+    assert_int_equal(state_touched_count(st), 2);
+    /* stop: off and empty, and writes are no longer logged */
+    assert_int_equal(state_touch_log_stop(st), 0);
+    assert_int_equal(state_touch_log_on(st), 0);
+    assert_int_equal(state_touched_count(st), 0);
+    put_person_as(st, 0, "r1", A, "王小明", 19491231, "北街3号", 6);
+    assert_int_equal(state_touched_count(st), 0);
     state_close(st);
 }
 
@@ -1529,7 +1596,7 @@ static void test_quarantine_kinds(void **stp) {
     sql_exec(fx, "ALTER TABLE quarantine DROP COLUMN kind; UPDATE meta SET value='3' WHERE key='schema_version'");
     st = open_ok(fx);
     state_close(st);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "9");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "10");
     assert_sql_text(fx, "SELECT group_concat(ref || ':' || kind, ',') FROM (SELECT ref, kind FROM quarantine ORDER BY id)",
                     "HH1:rejected,HH3:invalid_id,HH2:rejected");
 }
@@ -2363,6 +2430,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_person_index_suspended_for_first_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_stored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_touched_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_facts_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watermarks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_marks, setup, teardown),

@@ -459,6 +459,47 @@ static void free_ids(char **ids, size_t n) {
     free(ids);
 }
 
+int state_alerts_subjects_each(state *st,
+                               int (*fn)(void *ud, const char *id, const char *rule, const char *id_no,
+                                         const char *case_key, const char *subject, const char *status),
+                               void *ud) {
+    enum { NCOLS = 6 };
+    sqlite3_stmt *s;
+    if (st_prepare(st, "alert subjects",
+                   "SELECT id, rule, id_no, case_key, subject, status FROM alerts ORDER BY id", &s))
+        return -1;
+    /* rows * NCOLS texts (NULL for SQL NULL), collected before fn runs */
+    char **cells = NULL;
+    size_t n = 0, cap = 0;
+    int rc, oom = 0;
+    while (!oom && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **grown = realloc(cells, cap * NCOLS * sizeof *cells);
+            if (!grown) {
+                oom = 1;
+                break;
+            }
+            cells = grown;
+        }
+        for (int c = 0; c < NCOLS; c++) cells[n * NCOLS + c] = st_col_dup(s, c, &oom);
+        n++;
+    }
+    int ret = 0;
+    if (oom)
+        ret = -1, gg_error("state", "alert subjects: out of memory");
+    else if (rc != SQLITE_DONE)
+        ret = st_db_fail(st, "alert subjects");
+    sqlite3_finalize(s);
+    for (size_t i = 0; i < n && ret == 0; i++) {
+        char **r = cells + i * NCOLS;
+        ret = fn(ud, r[0] ? r[0] : "", r[1] ? r[1] : "", r[2] ? r[2] : "", r[3], r[4] ? r[4] : "", r[5] ? r[5] : "");
+    }
+    for (size_t i = 0; i < n * NCOLS; i++) free(cells[i]);
+    free(cells);
+    return ret > 0 ? 0 : ret;
+}
+
 int state_alerts_open_each(state *st, int (*fn)(void *ud, const char *id), void *ud) {
     sqlite3_stmt *s;
     if (st_prepare(st, "alerts open",

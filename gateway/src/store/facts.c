@@ -336,6 +336,79 @@ int state_persons_by_id(state *st, const char *id_norm, int (*fn)(void *ud, fact
     return facts_rows_each_ex(st, "persons by id", s, fn, ud, 1);
 }
 
+/* Binds text to the cached statement *cache (prepared from sql on first
+ * use); NULL on failure (logged, the statement reset). */
+static sqlite3_stmt *cached_bound(state *st, const char *op, sqlite3_stmt **cache, const char *sql,
+                                  const char *text) {
+    if (!*cache && st_prepare(st, op, sql, cache)) return NULL;
+    sqlite3_stmt *s = *cache;
+    if (st_bind_text(s, 1, text ? text : "") != SQLITE_OK) {
+        st_db_fail(st, op);
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+        return NULL;
+    }
+    return s;
+}
+
+int state_facts_by_id(state *st, const char *id_norm, int (*fn)(void *ud, fact *f), void *ud) {
+    sqlite3_stmt *s = cached_bound(st, "facts by id", &st->facts_by_id,
+                                   FACT_COLS " INDEXED BY facts_id WHERE id_norm = ?1 AND id_norm <> ''"
+                                   " AND kind NOT IN ('person', 'verdict') ORDER BY kind, source, ref",
+                                   id_norm);
+    return s ? facts_rows_each_ex(st, "facts by id", s, fn, ud, 1) : -1;
+}
+
+int state_fact_names_walk(state *st, int (*fn)(void *ud, const char *id_norm, const char *name_norm), void *ud) {
+    sqlite3_stmt *s;
+    if (st_prepare(st, "fact names each",
+                   "SELECT id_norm, name_norm FROM facts INDEXED BY facts_id WHERE id_norm <> ''"
+                   " AND kind NOT IN ('person', 'verdict') AND name_norm IS NOT NULL",
+                   &s))
+        return -1;
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *id = st_col_text(s, 0), *name = st_col_text(s, 1);
+        if (id && name && (ret = fn(ud, id, name)) != 0) break;
+    }
+    if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, "fact names each");
+    sqlite3_finalize(s);
+    return ret < 0 ? -1 : ret;
+}
+
+int state_facts_without_id_named(state *st, int (*fn)(void *ud, fact *f), void *ud) {
+    sqlite3_stmt *s;
+    if (st_prepare(st, "named facts without id",
+                   FACT_COLS " INDEXED BY facts_no_id WHERE id_norm = '' AND name_norm IS NOT NULL"
+                   " AND kind NOT IN ('person', 'verdict') ORDER BY kind, source, ref",
+                   &s))
+        return -1;
+    return facts_rows_each(st, "named facts without id", s, fn, ud);
+}
+
+int state_case_facts(state *st, const char *case_key, int (*id_fn)(void *ud, const char *id),
+                     int (*fn)(void *ud, fact *f), void *ud) {
+    sqlite3_stmt *s = cached_bound(st, "case ids", &st->case_ids,
+                                   "SELECT DISTINCT id_norm FROM facts WHERE case_key = ?1 AND id_norm <> ''"
+                                   " AND kind <> 'verdict'",
+                                   case_key);
+    if (!s) return -1;
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *id = st_col_text(s, 0);
+        if (id && id[0] && (ret = id_fn(ud, id)) != 0) break;
+    }
+    if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, "case ids");
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (ret) return ret < 0 ? -1 : ret;
+    s = cached_bound(st, "case facts without id", &st->case_no_id,
+                     FACT_COLS " WHERE case_key = ?1 AND id_norm = '' AND name_norm IS NULL"
+                     " AND kind <> 'verdict' ORDER BY kind, source, ref",
+                     case_key);
+    return s ? facts_rows_each_ex(st, "case facts without id", s, fn, ud, 1) : -1;
+}
+
 /* Calls fn with the id_norm of each row of a one-column query; finalizes s. */
 static int ids_each(state *st, const char *op, sqlite3_stmt *s, int (*fn)(void *ud, const char *id), void *ud) {
     int rc, ret = 0;

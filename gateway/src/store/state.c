@@ -35,12 +35,13 @@
 #include <unistd.h>
 
 /* The schema version this build writes and understands. */
-#define STATE_SCHEMA_VERSION 9 /* 2: facts.name_norm; 3: marks; 4: quarantine.kind; 5: audit;
+#define STATE_SCHEMA_VERSION 10 /* 2: facts.name_norm; 3: marks; 4: quarantine.kind; 5: audit;
                                   6: facts.content_hash, dq, name_hash;
                                   7: facts.fields (binary, model/factcodec.h) for
                                      fields_json, key (kind, source, ref), no facts_kind;
                                   8: interest (the stored subjects of interest);
-                                  9: row_memo (app/pull.h), facts_hash */
+                                  9: row_memo (app/pull.h), facts_hash;
+                                  10: touched (store/touched.c), facts_id, facts_no_id */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -105,6 +106,16 @@ static const char *const schema_sql =
     FACTS_PERSON_NAMES_SQL /* covering: kind too */
     FACTS_HASH_INDEX_SQL
     "CREATE INDEX IF NOT EXISTS facts_case_key ON facts(case_key) WHERE case_key IS NOT NULL;"
+    /* Schema 10: the facts of an id other than persons (the register has
+     * facts_person_names) and verdicts (read whole), for a match of the
+     * subjects the touched log names (store/touched.c), with their folded
+     * names (state_fact_names_walk); the named facts without a valid id,
+     * which every such match reads. New, created as is. */
+    "CREATE INDEX IF NOT EXISTS facts_id ON facts(id_norm, name_norm)"
+    " WHERE id_norm <> '' AND kind NOT IN ('person', 'verdict');"
+    "CREATE INDEX IF NOT EXISTS facts_no_id ON facts(kind)"
+    " WHERE id_norm = '' AND name_norm IS NOT NULL AND kind NOT IN ('person', 'verdict');"
+    "CREATE TABLE IF NOT EXISTS touched(key TEXT PRIMARY KEY) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS quarantine("
     " id INTEGER PRIMARY KEY,"
     " source TEXT NOT NULL,"
@@ -516,6 +527,10 @@ static void state_finalize_cached(state *st) {
     sqlite3_finalize(st->person_name);
     sqlite3_finalize(st->persons_by_id);
     st->persons_by_id = NULL;
+    sqlite3_finalize(st->facts_by_id);
+    sqlite3_finalize(st->case_ids);
+    sqlite3_finalize(st->case_no_id);
+    st->facts_by_id = st->case_ids = st->case_no_id = NULL;
     sqlite3_finalize(st->quarantine_add);
     sqlite3_finalize(st->dq_add);
     st->fact_put = st->fact_hash = st->fact_raw = st->person_name = st->quarantine_add = st->dq_add = NULL;

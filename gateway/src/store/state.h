@@ -135,6 +135,31 @@ int state_person_index_restore(state *st);
 int state_person_ids_by_key(state *st, const char *name_norm, int birth, int (*fn)(void *ud, const char *id),
                             void *ud);
 int state_persons_without_id(state *st, int (*fn)(void *ud, fact *f), void *ud);
+/* For a match of the subjects the touched log names (app/cycle.c): the facts
+ * of one normalized id but its persons (facts_person_names) and verdicts; the
+ * named facts without a valid id but persons and verdicts (whose low links a
+ * change of any person may move); and of one case, the distinct ids of its
+ * facts to id_fn, and its facts with neither id nor name to fn (a case
+ * payment naming only the case). fn owns each fact, as for state_facts_each;
+ * a non-zero return of either callback stops (returned when positive). */
+int state_facts_by_id(state *st, const char *id_norm, int (*fn)(void *ud, fact *f), void *ud);
+int state_facts_without_id_named(state *st, int (*fn)(void *ud, fact *f), void *ud);
+/* (id, folded name) of every named fact with an id but persons and verdicts
+ * (facts_id): with state_person_names_walk, every id some fact names so. */
+int state_fact_names_walk(state *st, int (*fn)(void *ud, const char *id_norm, const char *name_norm), void *ud);
+int state_case_facts(state *st, const char *case_key, int (*id_fn)(void *ud, const char *id),
+                     int (*fn)(void *ud, fact *f), void *ud);
+/* The touched log (store/touched.c): the keys ('i' id, 'c' case, 'n' folded
+ * name of a fact without a valid id) of every fact written since the last
+ * match, kept by triggers while the log is on. restart: on and emptied (in
+ * the caller's transaction, the one that stores a match's alerts); stop: off
+ * and emptied; on: 1 on, 0 off, -1 failure; count: keys, -1 failure; each:
+ * fn(type, value) per key, a non-zero return stops (returned when positive). */
+int state_touch_log_restart(state *st);
+int state_touch_log_stop(state *st);
+int state_touch_log_on(state *st);
+long state_touched_count(state *st);
+int state_touched_each(state *st, int (*fn)(void *ud, char type, const char *value), void *ud);
 /* Calls fn once per id whose facts conflict: flagged dq = 1, or person facts
  * of two folded names. */
 int state_person_ids_in_conflict(state *st, int (*fn)(void *ud, const char *id), void *ud);
@@ -248,6 +273,13 @@ int state_alert_counts_each(state *st, int (*fn)(void *ud, const char *rule, con
 
 /* Open alerts (new, pushed, overdue), by id. fn returning nonzero stops. */
 int state_alerts_open_each(state *st, int (*fn)(void *ud, const char *id), void *ud);
+/* Every stored alert with what its subject is made of: id, rule name, the
+ * subject person's id ("" for a case), case key (NULL when none), the subject
+ * and the status. Collected first, so fn may write alerts. */
+int state_alerts_subjects_each(state *st,
+                               int (*fn)(void *ud, const char *id, const char *rule, const char *id_no,
+                                         const char *case_key, const char *subject, const char *status),
+                               void *ud);
 /* The finding is gone (e.g. a death registration was restored): status
  * "withdrawn", version+1 (so sinks hear of it), fingerprint cleared so that the
  * same finding coming back reopens the alert. *version gets the new version. */

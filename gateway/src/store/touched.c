@@ -1,0 +1,96 @@
+/* touched.c - the touched log: which subjects the facts written since the
+ * last match concern, so that the next match recomputes only those
+ * (app/cycle.c, "matching only what changed").
+ *
+ * The log is the table `touched` (schema_sql) filled by three triggers on
+ * facts, in the transaction of the write itself: a crash leaves the log and
+ * the facts consistent. Each insert, delete, or update that changes a fact's
+ * content (as the change counter counts it: only last_cycle moving is no
+ * change) adds the keys of the fact as it was and as it is:
+ *   'i' <id_norm>     the fact's valid normalized id;
+ *   'c' <case_key>    its assistance case;
+ *   'n' <name_norm>   the folded name of a fact without a valid id (its low
+ *                     links go by name and birth date).
+ * Verdicts are left out: every match reads all of them.
+ *
+ * The log is "on" while the triggers exist. A match turns it on, emptied, in
+ * the transaction that stores its alerts (state_touch_log_restart); a cycle
+ * that will match everything anyway turns it off first (state_touch_log_stop),
+ * so a first load of a city does not fill it. On means: every fact written
+ * since the last stored match is in it. */
+#include "store/state_internal.h"
+
+#include <string.h>
+
+/* A key is added unless the log holds it: not INSERT OR IGNORE, whose
+ * conflict clause an upsert's own overrides inside a trigger. */
+#define TOUCH_KEY(k, cond) \
+    " INSERT INTO touched(key) SELECT " k " WHERE " cond " AND NOT EXISTS (SELECT 1 FROM touched WHERE key = " k ");"
+#define TOUCH_KEYS(r)                                                            \
+    TOUCH_KEY("'i' || " r ".id_norm", r ".id_norm <> ''")                        \
+    TOUCH_KEY("'c' || " r ".case_key", r ".case_key IS NOT NULL")                \
+    TOUCH_KEY("'n' || " r ".name_norm", r ".id_norm = '' AND " r ".name_norm IS NOT NULL")
+
+static const char *const touch_on_sql =
+    "DELETE FROM touched;"
+    "CREATE TRIGGER IF NOT EXISTS facts_touched_ins AFTER INSERT ON facts WHEN new.kind <> 'verdict'"
+    " BEGIN" TOUCH_KEYS("new") " END;"
+    "CREATE TRIGGER IF NOT EXISTS facts_touched_del AFTER DELETE ON facts WHEN old.kind <> 'verdict'"
+    " BEGIN" TOUCH_KEYS("old") " END;"
+    "CREATE TRIGGER IF NOT EXISTS facts_touched_upd AFTER UPDATE ON facts WHEN new.kind <> 'verdict' AND"
+    " (old.id_norm IS NOT new.id_norm OR old.case_key IS NOT new.case_key OR old.fields IS NOT new.fields"
+    " OR old.raw_json IS NOT new.raw_json OR old.name_norm IS NOT new.name_norm OR old.dq IS NOT new.dq"
+    " OR old.kind IS NOT new.kind)"
+    " BEGIN" TOUCH_KEYS("old") TOUCH_KEYS("new") " END;";
+
+static const char *const touch_off_sql =
+    "DROP TRIGGER IF EXISTS facts_touched_ins;"
+    "DROP TRIGGER IF EXISTS facts_touched_del;"
+    "DROP TRIGGER IF EXISTS facts_touched_upd;"
+    "DELETE FROM touched;";
+
+int state_touch_log_restart(state *st) { return st_exec_sql(st, "touched log start", touch_on_sql); }
+
+int state_touch_log_stop(state *st) { return st_exec_sql(st, "touched log stop", touch_off_sql); }
+
+int state_touch_log_on(state *st) {
+    sqlite3_stmt *s;
+    if (st_prepare(st, "touched log on",
+                   "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN"
+                   " ('facts_touched_ins', 'facts_touched_del', 'facts_touched_upd')",
+                   &s))
+        return -1;
+    int on = -1;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        on = sqlite3_column_int(s, 0) == 3;
+    else
+        st_db_fail(st, "touched log on");
+    sqlite3_finalize(s);
+    return on;
+}
+
+long state_touched_count(state *st) {
+    sqlite3_stmt *s;
+    if (st_prepare(st, "touched count", "SELECT count(*) FROM touched", &s)) return -1;
+    long n = -1;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        n = (long)sqlite3_column_int64(s, 0);
+    else
+        st_db_fail(st, "touched count");
+    sqlite3_finalize(s);
+    return n;
+}
+
+int state_touched_each(state *st, int (*fn)(void *ud, char type, const char *value), void *ud) {
+    sqlite3_stmt *s;
+    if (st_prepare(st, "touched each", "SELECT key FROM touched", &s)) return -1;
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *k = st_col_text(s, 0);
+        if (!k || !k[0] || !k[1]) continue;
+        if ((ret = fn(ud, k[0], k + 1)) != 0) break;
+    }
+    if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, "touched each");
+    sqlite3_finalize(s);
+    return ret < 0 ? -1 : ret;
+}
