@@ -182,6 +182,10 @@ static const confkey config_map[] = {
     {"gridgate", "early_phase2", CK_BOOL, "yes", 0, 0, G(early_phase2), NULL, NULL,
      "when the subjects of interest stored by the last cycle stand, read the payment and income streams beside "
      "the small side (their records are kept only if the small side changed nothing, else read again after it)"},
+    {"gridgate", "match_scope_max", CK_LONG, "200000", 0, 100000000L, G(match_scope_max), NULL, NULL,
+     "when the facts written since the last match name at most this many subjects (ids, cases, names of records "
+     "without a valid id), match only those and what they depend on, the other alerts standing; more, or 0, "
+     "matches every subject"},
     {"gridgate", "match_debounce", CK_STRING, "5s", 0, 86400, G(match_debounce), set_seconds, NULL,
      "run loop: after a pull brought new or changed facts, match once no other pull did for this long (0 = at once)"},
     {"gridgate", "match_max_wait", CK_STRING, "60s", 0, 7L * 86400, G(match_max_wait), set_seconds, NULL,

@@ -41,6 +41,7 @@ typedef struct gg_config {
     char *log_file;         /* NULL: stderr */
     long shutdown_timeout;  /* seconds a stop may take; default 30 */
     long workers;       /* [gridgate] workers: worker processes pulling at once (all sources); 0 = 4 */
+    long match_scope_max; /* [gridgate] match_scope_max: touched subjects a match of them alone takes at most */
     int early_phase2;   /* [gridgate] early_phase2: phase 2 beside phase 1 on the stored subjects of interest */
     long match_debounce;    /* seconds of quiet after new facts before matching; default 5 */
     long match_max_wait;    /* matching at the latest this long after the first new facts; default 60 */

@@ -1113,6 +1113,22 @@ static void mark_value(const gg_ctx *ctx, const char *digest, const fact *facts,
     snprintf(out, outsz, "%s.%d.%d", digest, ctx->today, day_window_end(facts, n, ctx->today, monthly));
 }
 
+/* The mark of a match of the touched subjects alone: the alerts it left
+ * stand on the last match (kept, which stood today), so the window is the
+ * intersection of the last match's and this one's: from today (which the
+ * kept window holds) until the earlier end. */
+static void mark_value_scoped(const gg_ctx *ctx, const char *digest, const char *kept, const fact *facts, size_t n,
+                              char *out, size_t outsz) {
+    size_t dl = strlen(digest);
+    int from = 0, until = 0;
+    if (strlen(kept) <= dl || sscanf(kept + dl, ".%d.%d", &from, &until) != 2) {
+        out[0] = '\0'; /* cannot happen: kept stood this cycle; no mark, the next cycle matches */
+        return;
+    }
+    int end = day_window_end(facts, n, ctx->today, 1);
+    snprintf(out, outsz, "%s.%d.%d", digest, ctx->today > from ? ctx->today : from, end < until ? end : until);
+}
+
 /* Reads and removes the stored mark under key (MATCH_KEY, INTEREST_KEY);
  * *same = 1 when it holds this digest and today is inside its window, and
  * then `kept` gets the mark as it was, to be put back by a cycle that stands
@@ -1188,6 +1204,244 @@ static int interest_get(loader *ld, const char *digest, int same, const char *ke
     return 0;
 }
 
+/* ---- matching only the subjects that changed -----------------------------
+ * A match's alerts are a function of the facts, but each alert only of the
+ * facts of its subject: a person (every fact of the id, the cases it is
+ * enrolled in with their payments, the facts without a valid id that may
+ * link to it by name and birth date) or a case (its members' facts and its
+ * payments). The touched log (store/touched.c) keeps the id, case and, for a
+ * fact without a valid id, the folded name of every fact written since the
+ * last match. When the last match stands (its digest and day window, as for
+ * skipping) and the log is on, a cycle that changed facts matches only the
+ * subjects the log names, closed over what they depend on:
+ *   - every named fact without a valid id is loaded (few), with every id
+ *     some fact names with the folded name and birth date of one of them
+ *     (the candidates of its low link), or with the folded name of a
+ *     touched fact without a valid id (the candidates its old version had:
+ *     a superset, any birth date);
+ *   - ids and cases are closed: an id's facts name its cases, a case's facts
+ *     name its members' ids, until nothing new comes;
+ *   - each id's facts and persons, and each case's facts with no id, are
+ *     loaded; the verdicts all, as every match.
+ * Identity and rules then run over that set; the alerts of subjects in the
+ * scope (id or case in it, or a subject without a valid id) are stored and
+ * the open ones no longer produced withdrawn, the others stand as the last
+ * match left them. More touched keys than [gridgate] match_scope_max, or a
+ * closure of more than twice as many ids, match everything: cheaper then. */
+
+typedef struct match_scope {
+    strmap ids;   /* value 0: to load, 1: loaded */
+    strmap cases; /* the same */
+    strmap names; /* folded names of the touched facts without a valid id */
+    strmap keys;  /* "<folded name>|<yyyymmdd>" of the stored ones that may link low */
+    size_t touched;
+    int too_big;  /* the closure passed SCOPE_MAX_IDS: match everything */
+} match_scope;
+
+static void scope_free(match_scope *sc) {
+    strmap_free(&sc->ids);
+    strmap_free(&sc->cases);
+    strmap_free(&sc->names);
+    strmap_free(&sc->keys);
+}
+
+/* state_touched_each: one key of the log. */
+static int scope_touched_cb(void *ud, char type, const char *value) {
+    match_scope *sc = ud;
+    strmap *m = type == 'i' ? &sc->ids : type == 'c' ? &sc->cases : type == 'n' ? &sc->names : NULL;
+    sc->touched++;
+    if (m && strmap_intern(m, value, 0, NULL) < 0) return -1;
+    return 0;
+}
+
+/* An id some fact names with one of the scope's names, or with the name and
+ * birth date (the id's) of one of its keys: a candidate of a low link. */
+static int scope_name_cb(void *ud, const char *id, const char *name) {
+    match_scope *sc = ud;
+    int want = strmap_has(&sc->names, name);
+    if (!want && strmap_count(&sc->keys) && strnlen(id, 14) == 14) {
+        char buf[256];
+        if (snprintf(buf, sizeof buf, "%s|%.8s", name, id + 6) < (int)sizeof buf) want = strmap_has(&sc->keys, buf);
+    }
+    return want && strmap_intern(&sc->ids, id, 0, NULL) < 0 ? -1 : 0;
+}
+
+/* Loads into the loader's set, noting the fact's case in the scope. */
+typedef struct scope_loader {
+    loader *ld;
+    match_scope *sc;
+} scope_loader;
+
+/* An id among a case's facts. */
+static int scope_id_cb(void *ud, const char *id) {
+    scope_loader *sl = ud;
+    return strmap_intern(&sl->sc->ids, id, 0, NULL) < 0 ? -1 : 0;
+}
+
+static int scope_fact_cb(void *ud, fact *f) {
+    scope_loader *sl = ud;
+    const char *ck = FACT_HAS(f, FF_CASE) && f->f[FF_CASE].s && f->f[FF_CASE].s[0] ? f->f[FF_CASE].s : NULL;
+    if (ck && strmap_intern(&sl->sc->cases, ck, 0, NULL) < 0) {
+        fact_clear(f);
+        return -1;
+    }
+    return load_fact_cb(sl->ld, f);
+}
+
+/* Facts without a valid id: the key of a low link they may take joins the
+ * scope's (identity_link_low: folded name and stated birth date). */
+static int scope_noid_cb(void *ud, fact *f) {
+    scope_loader *sl = ud;
+    if (f->name_norm && FACT_HAS(f, FF_BIRTH_DATE)) {
+        char buf[256];
+        int n = snprintf(buf, sizeof buf, "%s|%08d", f->name_norm, (int)f->f[FF_BIRTH_DATE].i);
+        if (n > 0 && n < (int)sizeof buf && strmap_add(&sl->sc->keys, buf) < 0) {
+            fact_clear(f);
+            return -1;
+        }
+    }
+    return scope_fact_cb(ud, f);
+}
+
+/* The keys of m still to load (value 0), marked loaded; *n of them in a
+ * malloc'd array of the map's own keys (they live until the map is freed). */
+static const char **scope_pending(strmap *m, size_t *n) {
+    size_t it = 0, cap = 0;
+    const char *k, **out = NULL;
+    int v;
+    *n = 0;
+    while (strmap_next(m, &it, &k, &v)) {
+        if (v) continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 256;
+            const char **grown = realloc(out, cap * sizeof *out);
+            if (!grown) {
+                free(out);
+                *n = (size_t)-1;
+                return NULL;
+            }
+            out = grown;
+        }
+        out[(*n)++] = k;
+    }
+    for (size_t i = 0; i < *n; i++) (void)strmap_put(m, out[i], 1); /* present: no allocation */
+    return out;
+}
+
+/* Loads the scope's facts into the loader's (empty) set, closing it as
+ * above. 0 loaded, 1 too big (the set is left to the caller to free), -1
+ * failure (logged). */
+static int scope_load(loader *ld, match_scope *sc) {
+    gg_ctx *ctx = ld->ctx;
+    state *st = ctx->st;
+    scope_loader sl = {.ld = ld, .sc = sc};
+    struct timespec t0, t1, t2, t3;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (state_facts_without_id_named(st, scope_noid_cb, &sl) || state_persons_without_id(st, scope_noid_cb, &sl))
+        return -1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    size_t nnoid = ld->fs->nfacts;
+    if ((strmap_count(&sc->names) || strmap_count(&sc->keys)) &&
+        (state_person_names_walk(st, scope_name_cb, NULL, sc) || state_fact_names_walk(st, scope_name_cb, sc)))
+        return -1;
+    clock_gettime(CLOCK_MONOTONIC, &t2);
+    int rounds = 0;
+    for (;; rounds++) {
+        size_t nid, ncase;
+        const char **ids = scope_pending(&sc->ids, &nid);
+        if (nid == (size_t)-1) goto oom;
+        const char **cases = scope_pending(&sc->cases, &ncase);
+        if (ncase == (size_t)-1) {
+            free(ids);
+            goto oom;
+        }
+        if (nid == 0 && ncase == 0) {
+            free(ids);
+            free(cases);
+            break;
+        }
+        if ((long)strmap_count(&sc->ids) > 2 * ctx->cfg->match_scope_max) {
+            free(ids);
+            free(cases);
+            sc->too_big = 1;
+            return 1;
+        }
+        int rc = 0;
+        for (size_t i = 0; i < nid && rc == 0; i++)
+            if (state_facts_by_id(st, ids[i], scope_fact_cb, &sl) || state_persons_by_id(st, ids[i], load_fact_cb, ld))
+                rc = -1;
+        for (size_t i = 0; i < ncase && rc == 0; i++)
+            if (state_case_facts(st, cases[i], scope_id_cb, scope_fact_cb, &sl)) rc = -1;
+        free(ids);
+        free(cases);
+        if (rc) return -1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t3);
+    gg_debug("cycle", "match scope: %zu facts without a valid id %.0f ms, their candidates %.0f ms, %zu ids and %zu "
+             "cases closed in %d rounds %.0f ms", nnoid, ms_between(&t0, &t1), ms_between(&t1, &t2),
+             strmap_count(&sc->ids), strmap_count(&sc->cases), rounds, ms_between(&t2, &t3));
+    return state_facts_each(st, FK_VERDICT, load_fact_cb, ld) ? -1 : 0;
+oom:
+    gg_error("cycle", "out of memory closing the subjects to match");
+    return -1;
+}
+
+/* alert_scope.in_scope: an alert of a subject the scope's match recomputed. */
+static int scope_has(void *ud, const char *id_no, const char *case_key, const char *subject) {
+    const match_scope *sc = ud;
+    if (id_no && id_no[0] && strmap_get(&sc->ids, id_no, NULL)) return 1;
+    if (case_key && strmap_get(&sc->cases, case_key, NULL)) return 1;
+    return subject && !strncmp(subject, "person:~", 8);
+}
+
+/* Keeps the alerts of al that are in the scope (frees the others). */
+static void scope_filter(const match_scope *sc, alert_list *al) {
+    size_t w = 0;
+    for (size_t i = 0; i < al->n; i++) {
+        alert *a = &al->items[i];
+        if (!scope_has((void *)sc, a->id_no, a->case_key, a->subject)) {
+            alert_free(a);
+            continue;
+        }
+        if (w != i) al->items[w] = *a;
+        w++;
+    }
+    al->n = w;
+}
+
+/* The stored alerts a scope's match leaves as they are, counted as a whole
+ * match would have produced them again: cs->alerts_total, and the
+ * data-quality count of each identity conflict per source. */
+typedef struct scope_rest {
+    gg_ctx *ctx;
+    const match_scope *sc;
+    cycle_stats *cs;
+    int failed;
+} scope_rest;
+
+static int scope_rest_cb(void *ud, const char *id, const char *rule, const char *id_no, const char *case_key,
+                         const char *subject, const char *status) {
+    scope_rest *sr = ud;
+    if (!strcmp(status, "withdrawn") || scope_has((void *)sr->sc, id_no, case_key, subject)) return 0;
+    sr->cs->alerts_total++;
+    if (strcmp(rule, rule_name(RULE_IDENTITY_CONFLICT))) return 0;
+    alert a;
+    memset(&a, 0, sizeof a);
+    int found = state_alert_get(sr->ctx->st, id, &a);
+    if (found != 0) {
+        sr->failed = found < 0;
+        return found < 0 ? -1 : 0;
+    }
+    for (size_t e = 0; e < a.nev && !sr->failed; e++) {
+        int dup = 0;
+        for (size_t p = 0; p < e; p++) dup |= !strcmp(a.ev[p].source, a.ev[e].source);
+        if (!dup && state_dq_add(sr->ctx->st, a.ev[e].source, "identity_conflict", "persons", 1, sr->cs->cycle))
+            sr->failed = 1;
+    }
+    alert_free(&a);
+    return sr->failed ? -1 : 0;
+}
+
 /* Facts are loaded for matching without their raw values (most of their
  * bytes); the evidence of each alert gets them from the state store here,
  * before the alert is stored or compared with its stored version. */
@@ -1237,6 +1491,9 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     match_digest(ctx, digest, sizeof digest);
     match_digest_take(ctx, MATCH_KEY, digest, &digest_same, match_kept, sizeof match_kept);
     match_digest_take(ctx, INTEREST_KEY, digest, &interest_same, interest_kept, sizeof interest_kept);
+    /* A cycle that will match everything keeps no touched log: a first load
+     * does not fill it (a failure, logged, leaves it on; the match restarts it). */
+    if (!digest_same || (opts && opts->rematch)) (void)state_touch_log_stop(ctx->st);
     long changes0 = state_facts_changes(ctx->st);
     /* What the subjects of interest derive from changes less often: a night
      * when residents only moved keeps them (state_facts_identity_changes). */
@@ -1373,8 +1630,9 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     /* A record rejected with its last good version kept changes no fact, but
      * the lifecycle step names the alerts resting on it: such a cycle matches. */
     long last_good = 0;
-    if (unchanged && (state_quarantine_last_good_each(ctx->st, cs->cycle, count_last_good, &last_good) || last_good))
-        unchanged = 0;
+    if (digest_same && state_quarantine_last_good_each(ctx->st, cs->cycle, count_last_good, &last_good))
+        last_good = 1; /* unknown: as if some */
+    if (last_good) unchanged = 0;
     if (unchanged && (opts && opts->no_match)) {
         /* nothing changed: the last match still stands (a failure is logged by
          * the state store; the next cycle then matches) */
@@ -1409,18 +1667,54 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
      * payments and incomes, the verdicts and the persons they name. */
     struct timespec m0, m1, m2, m3, m4;
     clock_gettime(CLOCK_MONOTONIC, &m0);
+    /* Only the subjects the touched log names, when the last match stands
+     * for the rest (see "matching only the subjects that changed"). */
+    match_scope sc;
+    memset(&sc, 0, sizeof sc);
+    int scoped = 0;
+    if (lrc == 0 && digest_same && !(opts && opts->rematch) && !last_good && state_touch_log_on(ctx->st) == 1) {
+        long nt = state_touched_count(ctx->st), max = ctx->cfg->match_scope_max;
+        scoped = nt >= 0 && nt <= max;
+        if (nt > max)
+            gg_info("cycle", "matching every subject: %ld touched since the last match (match_scope_max %ld)", nt,
+                    max);
+    }
     /* The loads and the evidence read in one read transaction (a failure to
      * open it, logged, leaves each statement its own). */
     int reading = state_read_begin(ctx->st) == 0;
-    if (lrc == 0 && interest_stored && load_small_side(&ld)) lrc = -1;
-    size_t from = fs.nfacts;
-    clock_gettime(CLOCK_MONOTONIC, &m1);
-    static const fact_kind rest[] = {FK_PAYMENT, FK_INCOME, FK_VERDICT};
-    for (size_t r = 0; r < sizeof rest / sizeof rest[0] && lrc == 0; r++)
-        if (state_facts_each(ctx->st, rest[r], load_fact_cb, &ld)) lrc = -1;
-    clock_gettime(CLOCK_MONOTONIC, &m2);
-    size_t nstream = fs.nfacts - from;
-    if (lrc == 0 && load_persons(&ld, from, 0)) lrc = -1;
+    if (scoped) {
+        loader_free(&ld);
+        factset_free(&fs);
+        memset(&fs, 0, sizeof fs);
+        ld = (loader){.ctx = ctx, .fs = &fs};
+        int src = state_touched_each(ctx->st, scope_touched_cb, &sc) ? -1 : scope_load(&ld, &sc);
+        if (src < 0) lrc = -1;
+        if (src == 1) {
+            gg_info("cycle", "matching every subject: the subjects touched since the last match close over more "
+                    "than %ld ids (twice match_scope_max)", 2 * ctx->cfg->match_scope_max);
+            loader_free(&ld);
+            factset_free(&fs);
+            memset(&fs, 0, sizeof fs);
+            ld = (loader){.ctx = ctx, .fs = &fs};
+            scoped = 0;
+            interest_stored = 1; /* the small side is loaded below */
+        }
+    }
+    size_t from = fs.nfacts, nstream = 0;
+    if (!scoped) {
+        if (lrc == 0 && interest_stored && load_small_side(&ld)) lrc = -1;
+        from = fs.nfacts;
+        clock_gettime(CLOCK_MONOTONIC, &m1);
+        static const fact_kind rest[] = {FK_PAYMENT, FK_INCOME, FK_VERDICT};
+        for (size_t r = 0; r < sizeof rest / sizeof rest[0] && lrc == 0; r++)
+            if (state_facts_each(ctx->st, rest[r], load_fact_cb, &ld)) lrc = -1;
+        clock_gettime(CLOCK_MONOTONIC, &m2);
+        nstream = fs.nfacts - from;
+        if (lrc == 0 && load_persons(&ld, from, 0)) lrc = -1;
+    } else {
+        clock_gettime(CLOCK_MONOTONIC, &m1);
+        m2 = m1;
+    }
     clock_gettime(CLOCK_MONOTONIC, &m3);
     loader_free(&ld);
     identity_stats ist;
@@ -1429,7 +1723,12 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         if (identity_resolve(&fs, &ist)) lrc = -1;
     }
     clock_gettime(CLOCK_MONOTONIC, &m4);
-    if (lrc == 0)
+    if (lrc == 0 && scoped)
+        gg_info("cycle", "matching the subjects changed since the last match: %zu touched, %zu ids, %zu cases, "
+                "%zu facts loaded in %.0f ms, identity %.0f ms; the other alerts stand",
+                sc.touched, strmap_count(&sc.ids), strmap_count(&sc.cases), fs.nfacts, ms_between(&m0, &m3),
+                ms_between(&m3, &m4));
+    else if (lrc == 0)
         gg_debug("cycle", "match load: small side %zu facts %.0f ms%s, %zu payment/income/verdict facts %.0f ms, "
                  "their persons %zu facts %.0f ms, order and identity %.0f ms", from, ms_between(&m0, &m1),
                  interest_stored ? "" : " (kept from the subjects of interest)", nstream, ms_between(&m1, &m2),
@@ -1437,6 +1736,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     if (lrc) {
         if (reading) (void)state_read_end(ctx->st); /* a failure is logged; nothing was written */
         factset_free(&fs);
+        scope_free(&sc);
         return -1;
     }
     gg_info("identity", "%zu facts, %zu persons, %zu linked by id, %zu by name+birth date, %zu ambiguous, %zu name conflicts",
@@ -1444,11 +1744,14 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     rules_config rc = ctx->cfg->rules;
     rc.today = ctx->today;
     alert_list al = {0};
-    int matched = rules_run(&fs, &rc, &al) == 0 && fill_evidence_raw(ctx, &al) == 0;
+    int matched = rules_run(&fs, &rc, &al) == 0;
+    if (matched && scoped) scope_filter(&sc, &al);
+    matched = matched && fill_evidence_raw(ctx, &al) == 0;
     if (reading) (void)state_read_end(ctx->st); /* as above */
     if (!matched) {
         alert_list_free(&al);
         factset_free(&fs);
+        scope_free(&sc);
         return -1;
     }
 
@@ -1456,6 +1759,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     if (state_begin(ctx->st)) {
         alert_list_free(&al);
         factset_free(&fs);
+        scope_free(&sc);
         return -1;
     }
     /* Any state store failure here fails the whole transaction (an alert not
@@ -1483,18 +1787,27 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
             }
         }
     }
-    if (!failed && delivery_lifecycle_update(ctx, &al, cs)) failed = 1;
+    alert_scope scope = {.in_scope = scope_has, .ud = &sc};
+    if (!failed && delivery_lifecycle_update(ctx, &al, scoped ? &scope : NULL, cs)) failed = 1;
+    if (!failed && scoped) {
+        scope_rest sr = {.ctx = ctx, .sc = &sc, .cs = cs};
+        if (state_alerts_subjects_each(ctx->st, scope_rest_cb, &sr) || sr.failed) failed = 1;
+    }
+    /* From here the touched log holds what the next match must recompute. */
+    if (!failed && state_touch_log_restart(ctx->st)) failed = 1;
     if (failed) {
         gg_error("cycle", "cycle %ld: storing or queueing alerts failed; the alerts step is rolled back and runs "
                  "again next cycle", cs->cycle);
         (void)state_rollback(ctx->st); /* its own failure is logged by the state store */
         alert_list_free(&al);
         factset_free(&fs);
+        scope_free(&sc);
         return -1;
     }
     if (state_commit(ctx->st)) {
         alert_list_free(&al);
         factset_free(&fs);
+        scope_free(&sc);
         return -1;
     }
     alert_list_free(&al);
@@ -1503,10 +1816,14 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
      * the state store): it matches. */
     if (digest[0]) {
         char mark[MARK_LEN];
-        mark_value(ctx, digest, fs.facts, fs.nfacts, 1, mark, sizeof mark);
-        (void)state_mark_set(ctx->st, MATCH_SCOPE, MATCH_KEY, mark);
+        if (scoped)
+            mark_value_scoped(ctx, digest, match_kept, fs.facts, fs.nfacts, mark, sizeof mark);
+        else
+            mark_value(ctx, digest, fs.facts, fs.nfacts, 1, mark, sizeof mark);
+        if (mark[0]) (void)state_mark_set(ctx->st, MATCH_SCOPE, MATCH_KEY, mark);
     }
     factset_free(&fs);
+    scope_free(&sc);
 
 deliver:
     if (!opts || opts->deliver) cycle_deliver(ctx, cs);

@@ -29,10 +29,17 @@ int delivery_deliver_due(gg_ctx *ctx, cycle_stats *cs);
 /* Applies the verdict facts in fs to their alerts, each verdict once (in the
  * caller's transaction). 0 ok, -1 (logged) when the state store failed. */
 int delivery_apply_verdicts(gg_ctx *ctx, const factset *fs, cycle_stats *cs);
+/* The stored alerts a match stands for: those whose subject in_scope
+ * accepts (a match of the subjects the touched log names, app/cycle.c). */
+typedef struct alert_scope {
+    int (*in_scope)(void *ud, const char *id_no, const char *case_key, const char *subject);
+    void *ud;
+} alert_scope;
 /* Withdraws open alerts not in al (what the rules produced this cycle) and
  * escalates overdue ones; both are routed again (in the caller's transaction).
+ * scope (NULL: every alert) limits the withdrawal to the alerts it accepts.
  * 0 ok, -1 (logged) when the state store failed. */
-int delivery_lifecycle_update(gg_ctx *ctx, const alert_list *al, cycle_stats *cs);
+int delivery_lifecycle_update(gg_ctx *ctx, const alert_list *al, const alert_scope *scope, cycle_stats *cs);
 /* Only the overdue escalation of delivery_lifecycle_update (a cycle that did
  * not need to match). Inside the caller's transaction. */
 int delivery_escalate_overdue(gg_ctx *ctx, cycle_stats *cs);

@@ -60,6 +60,7 @@ typedef struct withdraw_ctx {
     gg_ctx *ctx;
     cycle_stats *cs;
     strmap produced;
+    const alert_scope *scope; /* NULL: every open alert */
     int failed;        /* a state store call failed (logged): roll back */
 } withdraw_ctx;
 
@@ -86,6 +87,16 @@ static int withdraw_if_gone(void *ud, const char *id) {
     gg_info("alerts", "alert %s withdrawn: its evidence is gone (version %d)", id, version);
     wc->cs->alerts_withdrawn++;
     return 0;
+}
+
+/* withdraw_if_gone for the open alerts of the scope alone. */
+static int withdraw_in_scope(void *ud, const char *id, const char *rule, const char *id_no, const char *case_key,
+                             const char *subject, const char *status) {
+    withdraw_ctx *wc = ud;
+    (void)rule;
+    if (strcmp(status, "new") && strcmp(status, "pushed") && strcmp(status, "overdue")) return 0;
+    if (!wc->scope->in_scope(wc->scope->ud, id_no, case_key, subject)) return 0;
+    return withdraw_if_gone(ud, id);
 }
 
 static int escalate_overdue(void *ud, const char *id) {
@@ -123,19 +134,21 @@ static int note_last_good(void *ud, const quarantine_row *r) {
 /* Withdraws the open alerts the rules no longer produce (al) and escalates
  * the pushed ones past the verdict deadline, rerouting both. Inside the
  * caller's transaction. */
-int delivery_lifecycle_update(gg_ctx *ctx, const alert_list *al, cycle_stats *cs) {
+int delivery_lifecycle_update(gg_ctx *ctx, const alert_list *al, const alert_scope *scope, cycle_stats *cs) {
     last_good_ctx lg = {.al = al};
     /* Only log lines depend on it: a failed read is said and the step goes on. */
     if (state_quarantine_last_good_each(ctx->st, cs->cycle, note_last_good, &lg))
         gg_warn("alerts", "cannot list the records whose last good version was kept this cycle");
-    withdraw_ctx wc = {.ctx = ctx, .cs = cs};
+    withdraw_ctx wc = {.ctx = ctx, .cs = cs, .scope = scope};
     int lifecycle_ok = strmap_init(&wc.produced, al->n) == 0;
     for (size_t i = 0; lifecycle_ok && i < al->n; i++)
         if (strmap_add(&wc.produced, al->items[i].id) < 0) lifecycle_ok = 0;
     /* Without the set of produced alerts (out of memory) every open alert
      * would look gone: the lifecycle step is skipped this cycle instead. */
     if (!lifecycle_ok) gg_error("alerts", "lifecycle skipped this cycle: out of memory");
-    if (lifecycle_ok && (state_alerts_open_each(ctx->st, withdraw_if_gone, &wc) || wc.failed)) wc.failed = 1;
+    if (lifecycle_ok && (scope ? state_alerts_subjects_each(ctx->st, withdraw_in_scope, &wc)
+                               : state_alerts_open_each(ctx->st, withdraw_if_gone, &wc)))
+        wc.failed = 1;
     long long deadline = (long long)time(NULL) - ctx->cfg->verdict_deadline_days * 86400LL;
     if (lifecycle_ok && !wc.failed && (state_alerts_overdue(ctx->st, deadline, escalate_overdue, &wc) || wc.failed))
         wc.failed = 1;
