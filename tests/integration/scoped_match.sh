@@ -14,7 +14,9 @@
 #     a death report without a valid id linked to by name and birth date.
 # The next night a new resident with that name and birth date makes the
 # first report's link ambiguous: the person's alert changes although none of
-# its facts did (candidates of a low link).
+# its facts did (candidates of a low link); the night after, the twin leaves
+# (the link is back); then the report is renamed (the person was a candidate
+# of its old name only).
 # The cycle must match only those subjects, change the alerts it should, and
 # leave the store exactly as `run --rematch` (every subject) then finds it:
 # no alert new, updated or withdrawn, the same export. With match_scope_max
@@ -162,6 +164,24 @@ check "twin night: none of the person's facts was written" \
 export_alerts "$work/after.jsonl"
 check "ambiguous low link: the alert resting on it changed" changed "$LOW_AID"
 check "twin night: every subject matched again finds the same alerts" same_as_rematch run3
+
+# --- the twin leaves: the report links to the person again
+grid "DELETE FROM wg_jmxx WHERE jmbh = 'JM-TWIN'" >/dev/null
+cp "$work/after.jsonl" "$work/before.jsonl"
+run run3t
+check "twin gone: only the touched subjects were matched" scoped run3t
+export_alerts "$work/after.jsonl"
+check "twin gone: the alert resting on the report changed again" changed "$LOW_AID"
+check "twin gone: every subject matched again finds the same alerts" same_as_rematch run3t
+# --- the report is renamed: it no longer links to the person, whom only the
+# old name's stored candidates name
+grid "UPDATE wg_sjsb SET xm = xm || '某' WHERE sjbh = '$LOW_REF'" >/dev/null
+cp "$work/after.jsonl" "$work/before.jsonl"
+run run3r
+check "report renamed: only the touched subjects were matched" scoped run3r
+export_alerts "$work/after.jsonl"
+check "report renamed: the alert that rested on it changed" changed "$LOW_AID"
+check "report renamed: every subject matched again finds the same alerts" same_as_rematch run3r
 
 # --- nothing changed: no match, the log stays empty
 run run3q

@@ -1146,6 +1146,67 @@ static void test_touched_log(void **stp) {
     state_close(st);
 }
 
+/* The register cache (store/register.c): the persons' generation moves with
+ * every write that may change the register (a person inserted, deleted,
+ * renamed; a first load) and not with others (a resident who moved, a death);
+ * a cache is read back only under the generation it was stored under. */
+static void test_register_cache(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    const char *A = "11010519491231002X";
+    long g0 = state_person_gen(st);
+    assert_true(g0 >= 0);
+    put_person_as(st, 0, "r1", A, "王小明", 19491231, "东街1号", 1);
+    long g1 = state_person_gen(st);
+    assert_true(g1 > g0);
+    put_person_as(st, 1, "r1", A, "王小明", 19491231, "西街2号", 2); /* moved */
+    put_simple_at(st, FK_DEATH, "psb", "d1", A, NULL, 2);
+    assert_int_equal(state_person_gen(st), g1);
+    put_person_as(st, 0, "r1", A, "王晓明", 19491231, "西街2号", 3); /* renamed */
+    long g2 = state_person_gen(st);
+    assert_true(g2 > g1);
+    /* a rolled-back write leaves it */
+    assert_int_equal(state_begin(st), 0);
+    put_person_as(st, 0, "r2", "110105195001010011", "李四", 19500101, NULL, 3);
+    assert_int_equal(state_rollback(st), 0);
+    assert_int_equal(state_person_gen(st), g2);
+    /* a first load of persons counts at its end */
+    assert_int_equal(state_begin(st), 0);
+    assert_int_equal(state_person_index_suspend(st), 0);
+    put_person_as(st, 0, "r3", "110105195001010011", "李四", 19500101, NULL, 4);
+    assert_int_equal(state_person_index_restore(st), 0);
+    assert_int_equal(state_commit(st), 0);
+    long g3 = state_person_gen(st);
+    assert_true(g3 > g2);
+    assert_int_equal(state_facts_prune(st, "grid", FK_PERSON, 4, NULL), 0); /* r1 deleted */
+    long g4 = state_person_gen(st);
+    assert_true(g4 > g3);
+    /* stored under g4: read back under g4 only */
+    uint64_t ids[3] = {1, 5, 9}, pairs[2] = {2, 7}, *gi, *gp;
+    size_t ni, np;
+    assert_int_equal(state_register_cache_get(st, g4, &gi, &ni, &gp, &np), 0);
+    assert_int_equal(state_register_cache_put(st, g4, ids, 3, pairs, 2), 0);
+    assert_int_equal(state_register_cache_get(st, g4, &gi, &ni, &gp, &np), 1);
+    assert_int_equal(ni, 3);
+    assert_int_equal(np, 2);
+    assert_memory_equal(gi, ids, sizeof ids);
+    assert_memory_equal(gp, pairs, sizeof pairs);
+    free(gi);
+    free(gp);
+    put_person_as(st, 0, "r4", "110105195501010014", "赵五", 19550101, NULL, 5);
+    assert_int_equal(state_register_cache_get(st, state_person_gen(st), &gi, &ni, &gp, &np), 0);
+    /* a damaged cache is not read (warned), as if none were stored */
+    long g5 = state_person_gen(st);
+    assert_int_equal(state_register_cache_put(st, g5, ids, 3, pairs, 2), 0);
+    state_close(st);
+    sql_exec(fx, "UPDATE register_cache SET ids = x'0102'");
+    st = open_ok(fx);
+    assert_int_equal(state_register_cache_get(st, g5, &gi, &ni, &gp, &np), 0);
+    assert_null(gi);
+    assert_null(gp);
+    state_close(st);
+}
+
 /* Persons are found by id, by folded name + the birth date the id embeds, and
  * by a conflict of their own (two names for one id, or a stated birth date
  * other than the id's); those without a valid id are listed apart. */
@@ -2431,6 +2492,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_identity_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_touched_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_facts_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watermarks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_marks, setup, teardown),

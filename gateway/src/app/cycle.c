@@ -1218,7 +1218,11 @@ static int interest_get(loader *ld, const char *digest, int same, const char *ke
  *     some fact names with the folded name and birth date of one of them
  *     (the candidates of its low link), or with the folded name of a
  *     touched fact without a valid id (the candidates its old version had:
- *     a superset, any birth date);
+ *     a superset, any birth date). The last match stored the candidates of
+ *     each key (state_low_links_replace), those of the touched names' old
+ *     keys among them; a candidate since is a touched id; so only a key it
+ *     did not know takes a walk over every person's name and every other
+ *     fact's (and the touched names, when no set was stored);
  *   - ids and cases are closed: an id's facts name its cases, a case's facts
  *     name its members' ids, until nothing new comes;
  *   - each id's facts and persons, and each case's facts with no id, are
@@ -1233,7 +1237,10 @@ typedef struct match_scope {
     strmap ids;   /* value 0: to load, 1: loaded */
     strmap cases; /* the same */
     strmap names; /* folded names of the touched facts without a valid id */
-    strmap keys;  /* "<folded name>|<yyyymmdd>" of the stored ones that may link low */
+    strmap keys;  /* "<folded name>|<yyyymmdd>" of the stored ones that may link low;
+                     value 1: the stored low links answer it */
+    int keys_unknown; /* some key is not answered: the walk looks for it */
+    int links_stored; /* the last match stored the low links (else the names take the walk) */
     size_t touched;
     int too_big;  /* the closure passed SCOPE_MAX_IDS: match everything */
 } match_scope;
@@ -1255,15 +1262,82 @@ static int scope_touched_cb(void *ud, char type, const char *value) {
 }
 
 /* An id some fact names with one of the scope's names, or with the name and
- * birth date (the id's) of one of its keys: a candidate of a low link. */
+ * birth date (the id's) of one of its keys the stored low links do not
+ * answer (value 0): a candidate of a low link. */
 static int scope_name_cb(void *ud, const char *id, const char *name) {
     match_scope *sc = ud;
-    int want = strmap_has(&sc->names, name);
-    if (!want && strmap_count(&sc->keys) && strnlen(id, 14) == 14) {
+    int want = !sc->links_stored && strmap_has(&sc->names, name), stored = 1;
+    if (!want && sc->keys_unknown && strnlen(id, 14) == 14) {
         char buf[256];
-        if (snprintf(buf, sizeof buf, "%s|%.8s", name, id + 6) < (int)sizeof buf) want = strmap_has(&sc->keys, buf);
+        if (snprintf(buf, sizeof buf, "%s|%.8s", name, id + 6) < (int)sizeof buf &&
+            strmap_get(&sc->keys, buf, &stored))
+            want = !stored;
     }
     return want && strmap_intern(&sc->ids, id, 0, NULL) < 0 ? -1 : 0;
+}
+
+/* A stored low link (state_low_links_each): of one of the scope's keys, its
+ * candidate joins the scope and the key is answered; of a key whose folded
+ * name a touched fact without a valid id had, its candidate joins the scope
+ * (every such fact of the last match had its key stored, with the
+ * candidates its alerts may rest on). The empty key marks a stored set. */
+static int scope_link_cb(void *ud, const char *key, const char *id) {
+    match_scope *sc = ud;
+    if (!key[0]) {
+        sc->links_stored = 1;
+        return 0;
+    }
+    int want = strmap_has(&sc->keys, key);
+    if (want && strmap_put(&sc->keys, key, 1) < 0) return -1;
+    if (!want && strmap_count(&sc->names)) {
+        const char *bar = strrchr(key, '|');
+        char name[256];
+        size_t len = bar ? (size_t)(bar - key) : 0;
+        if (bar && len < sizeof name) {
+            memcpy(name, key, len);
+            name[len] = '\0';
+            want = strmap_has(&sc->names, name);
+        }
+    }
+    return want && id[0] && strmap_intern(&sc->ids, id, 0, NULL) < 0 ? -1 : 0;
+}
+
+/* The low links' candidates in a resolved set, to store for the next match
+ * of touched subjects: for each key (folded name | stated birth date) of a
+ * fact without a valid id, "<key>\x1f<id>" for every id some fact names with
+ * that folded name and birth date, "<key>\x1f" when none does. For a match
+ * of touched subjects the set holds every candidate (see scope_load). */
+static int low_link_pairs(const factset *fs, strmap *pairs) {
+    strmap keys = {0};
+    char buf[300];
+    int rc = 0;
+    for (size_t i = 0; i < fs->nfacts && rc == 0; i++) {
+        const fact *f = &fs->facts[i];
+        if ((f->id_status == ID_OK && f->id_norm[0]) || !f->name_norm || !FACT_HAS(f, FF_BIRTH_DATE)) continue;
+        int n = snprintf(buf, sizeof buf, "%s|%08d", f->name_norm, (int)f->f[FF_BIRTH_DATE].i);
+        if (n > 0 && n < 256 && strmap_intern(&keys, buf, 0, NULL) < 0) rc = -1;
+    }
+    for (size_t i = 0; i < fs->nfacts && rc == 0 && strmap_count(&keys); i++) {
+        const fact *f = &fs->facts[i];
+        if (f->id_status != ID_OK || !f->id_norm[0] || !f->name_norm) continue;
+        int n = snprintf(buf, sizeof buf, "%s|%.8s", f->name_norm, f->id_norm + 6);
+        if (n <= 0 || n >= 256 || !strmap_has(&keys, buf)) continue;
+        if (strmap_put(&keys, buf, 1) < 0) rc = -1;
+        snprintf(buf + n, sizeof buf - (size_t)n, "\x1f%s", f->id_norm);
+        if (rc == 0 && strmap_add(pairs, buf) < 0) rc = -1;
+    }
+    size_t it = 0;
+    const char *k;
+    int v;
+    while (rc == 0 && strmap_next(&keys, &it, &k, &v)) {
+        if (v) continue;
+        snprintf(buf, sizeof buf, "%s\x1f", k);
+        if (strmap_add(pairs, buf) < 0) rc = -1;
+    }
+    if (rc == 0 && strmap_add(pairs, "\x1f") < 0) rc = -1; /* the set is stored (scope_link_cb) */
+    strmap_free(&keys);
+    if (rc) gg_error("cycle", "out of memory listing the candidates of low links");
+    return rc;
 }
 
 /* Loads into the loader's set, noting the fact's case in the scope. */
@@ -1303,6 +1377,8 @@ static int scope_noid_cb(void *ud, fact *f) {
     return scope_fact_cb(ud, f);
 }
 
+static int cmp_cstr(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
 /* The keys of m still to load (value 0), marked loaded; *n of them in a
  * malloc'd array of the map's own keys (they live until the map is freed). */
 static const char **scope_pending(strmap *m, size_t *n) {
@@ -1325,6 +1401,8 @@ static const char **scope_pending(strmap *m, size_t *n) {
         out[(*n)++] = k;
     }
     for (size_t i = 0; i < *n; i++) (void)strmap_put(m, out[i], 1); /* present: no allocation */
+    /* in key order, so the index probes walk the indexes' pages in order */
+    if (*n > 1) qsort(out, *n, sizeof *out, cmp_cstr);
     return out;
 }
 
@@ -1339,9 +1417,15 @@ static int scope_load(loader *ld, match_scope *sc) {
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (state_facts_without_id_named(st, scope_noid_cb, &sl) || state_persons_without_id(st, scope_noid_cb, &sl))
         return -1;
+    if ((strmap_count(&sc->keys) || strmap_count(&sc->names)) && state_low_links_each(st, scope_link_cb, sc))
+        return -1;
+    size_t it = 0;
+    const char *k;
+    int v;
+    while (strmap_next(&sc->keys, &it, &k, &v)) sc->keys_unknown |= !v;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     size_t nnoid = ld->fs->nfacts;
-    if ((strmap_count(&sc->names) || strmap_count(&sc->keys)) &&
+    if (((strmap_count(&sc->names) && !sc->links_stored) || sc->keys_unknown) &&
         (state_person_names_walk(st, scope_name_cb, NULL, sc) || state_fact_names_walk(st, scope_name_cb, sc)))
         return -1;
     clock_gettime(CLOCK_MONOTONIC, &t2);
@@ -1793,8 +1877,15 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         scope_rest sr = {.ctx = ctx, .sc = &sc, .cs = cs};
         if (state_alerts_subjects_each(ctx->st, scope_rest_cb, &sr) || sr.failed) failed = 1;
     }
-    /* From here the touched log holds what the next match must recompute. */
-    if (!failed && state_touch_log_restart(ctx->st)) failed = 1;
+    /* From here the touched log holds what the next match must recompute,
+     * and the low links' candidates are this match's. */
+    if (!failed) {
+        strmap pairs = {0};
+        if (low_link_pairs(&fs, &pairs) || state_low_links_replace(ctx->st, &pairs) ||
+            state_touch_log_restart(ctx->st))
+            failed = 1;
+        strmap_free(&pairs);
+    }
     if (failed) {
         gg_error("cycle", "cycle %ld: storing or queueing alerts failed; the alerts step is rolled back and runs "
                  "again next cycle", cs->cycle);

@@ -253,8 +253,32 @@ static int reg_add(void *ud, const char *id_norm, uint64_t name_hash) {
     return 0;
 }
 
+/* The register stored under the persons' generation (store/register.c):
+ * 1 loaded into r, 0 none stands (or it cannot be read: the walk builds it). */
+static int register_cached(ingest_register *r, state *st, long gen) {
+    uint64_t *ids, *pairs;
+    size_t nids, npairs;
+    if (gen < 0 || state_register_cache_get(st, gen, &ids, &nids, &pairs, &npairs) != 1) return 0;
+    /* sorted and distinct as stored: hashset_build only checks that */
+    if (hashset_build(&r->ids, ids, nids)) {
+        free(pairs);
+        return 0;
+    }
+    if (hashset_build(&r->pairs, pairs, npairs)) {
+        hashset_free(&r->ids);
+        return 0;
+    }
+    return 1;
+}
+
 int ingest_register_load(ingest_register *r, state *st) {
     memset(r, 0, sizeof *r);
+    long gen = state_person_gen(st);
+    if (register_cached(r, st, gen)) {
+        gg_debug("ingest", "register: %zu ids, %zu names, stored under the persons' generation %ld", r->ids.n,
+                 r->pairs.n, gen);
+        return 0;
+    }
     reg_load l = {0};
     int rc = 0;
     if (state_person_name_hashes_each(st, reg_add, &l) || l.oom) {
@@ -273,8 +297,22 @@ int ingest_register_load(ingest_register *r, state *st) {
     }
     free(l.ids);
     free(l.pairs);
-    if (rc) ingest_register_free(r);
-    return rc;
+    if (rc) {
+        ingest_register_free(r);
+        return rc;
+    }
+    /* Kept for the next cycles, in its own transaction only: inside a
+     * stream's it would be undone with the stream, and outside none it
+     * costs nothing but the next build when it fails (logged). */
+    int kept = 0;
+    if (gen >= 0 && !state_in_transaction(st) && state_begin(st) == 0) {
+        kept = state_register_cache_put(st, gen, r->ids.h, r->ids.n, r->pairs.h, r->pairs.n) == 0 &&
+               state_commit(st) == 0;
+        if (!kept) (void)state_rollback(st);
+    }
+    gg_debug("ingest", "register: %zu ids, %zu names read from the persons%s", r->ids.n, r->pairs.n,
+             kept ? ", stored for the next cycles" : "");
+    return 0;
 }
 
 void ingest_register_free(ingest_register *r) {

@@ -698,7 +698,9 @@ int state_person_index_suspend(state *st) {
                     "DROP INDEX IF EXISTS facts_person_names;"
                     "DROP INDEX IF EXISTS facts_hash;"
                     "DROP TRIGGER IF EXISTS temp.facts_changed_ins;"
-                    "DROP TRIGGER IF EXISTS temp.facts_changed_upd;"))
+                    "DROP TRIGGER IF EXISTS temp.facts_changed_upd;"
+                    "DROP TRIGGER IF EXISTS temp.persons_gen_ins;"
+                    "DROP TRIGGER IF EXISTS temp.persons_gen_upd;"))
         return -1;
     st->changes_suspended = 1;
     st->changes_pending = 0;
@@ -717,7 +719,10 @@ int state_person_index_restore(state *st) {
         sqlite3_finalize(s);
         return st_db_fail(st, "fact change counter: bind");
     }
-    if (st_step_done(st, "fact change counter", s) || st_fact_changes_setup(st)) return -1;
+    if (st_step_done(st, "fact change counter", s) ||
+        st_exec_sql(st, "person generation", "UPDATE person_gen SET n = n + 1 WHERE id = 1") ||
+        st_fact_changes_setup(st))
+        return -1;
     st->changes_suspended = 0;
     st->changes_pending = 0;
     st->ident_pending = 0;

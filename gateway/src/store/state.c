@@ -41,7 +41,8 @@
                                      fields_json, key (kind, source, ref), no facts_kind;
                                   8: interest (the stored subjects of interest);
                                   9: row_memo (app/pull.h), facts_hash;
-                                  10: touched (store/touched.c), facts_id, facts_no_id */
+                                  10: touched, low_links (store/touched.c), facts_id, facts_no_id,
+                                      person_gen, register_cache (store/register.c) */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -116,6 +117,12 @@ static const char *const schema_sql =
     "CREATE INDEX IF NOT EXISTS facts_no_id ON facts(kind)"
     " WHERE id_norm = '' AND name_norm IS NOT NULL AND kind NOT IN ('person', 'verdict');"
     "CREATE TABLE IF NOT EXISTS touched(key TEXT PRIMARY KEY) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS low_links(key TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(key, id)) WITHOUT ROWID;"
+    /* the register cache and the generation of the persons (store/register.c) */
+    "CREATE TABLE IF NOT EXISTS person_gen(id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO person_gen(id, n) VALUES (1, 0);"
+    "CREATE TABLE IF NOT EXISTS register_cache(id INTEGER PRIMARY KEY CHECK (id = 1), gen INTEGER NOT NULL,"
+    " ids BLOB NOT NULL, pairs BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS quarantine("
     " id INTEGER PRIMARY KEY,"
     " source TEXT NOT NULL,"
@@ -395,7 +402,16 @@ static const char *const fact_changes_sql =
     " OR old.name_norm IS NOT new.name_norm"
     " BEGIN UPDATE fact_changes SET n = n + 1, ident = ident + (" IDENT_KIND_SQL("new") " AND"
     " (new.kind <> 'person' OR old.id_norm IS NOT new.id_norm"
-    " OR old.name_norm IS NOT new.name_norm OR old.name_hash IS NOT new.name_hash OR old.dq IS NOT new.dq)); END;";
+    " OR old.name_norm IS NOT new.name_norm OR old.name_hash IS NOT new.name_hash OR old.dq IS NOT new.dq)); END;"
+    /* the persons' generation (store/register.c), in the main database */
+    "CREATE TEMP TRIGGER IF NOT EXISTS persons_gen_ins AFTER INSERT ON main.facts WHEN new.kind = 'person'"
+    " BEGIN UPDATE person_gen SET n = n + 1 WHERE id = 1; END;"
+    "CREATE TEMP TRIGGER IF NOT EXISTS persons_gen_del AFTER DELETE ON main.facts WHEN old.kind = 'person'"
+    " BEGIN UPDATE person_gen SET n = n + 1 WHERE id = 1; END;"
+    "CREATE TEMP TRIGGER IF NOT EXISTS persons_gen_upd AFTER UPDATE ON main.facts"
+    " WHEN (new.kind = 'person' OR old.kind = 'person') AND (old.kind IS NOT new.kind OR old.id_norm IS NOT new.id_norm"
+    " OR old.name_norm IS NOT new.name_norm OR old.name_hash IS NOT new.name_hash)"
+    " BEGIN UPDATE person_gen SET n = n + 1 WHERE id = 1; END;";
 
 int st_fact_changes_setup(state *st) { return st_exec_sql(st, "fact change counter", fact_changes_sql); }
 
@@ -775,6 +791,8 @@ long state_background_checkpoints(state *st) { return st_checkpointer_done(st->c
 
 int state_begin(state *st) { return st_exec_sql(st, "begin transaction", "BEGIN IMMEDIATE"); }
 int state_commit(state *st) { return st_exec_sql(st, "commit", "COMMIT"); }
+int state_in_transaction(state *st) { return !sqlite3_get_autocommit(st->db); }
+
 int state_read_begin(state *st) { return st_exec_sql(st, "begin read transaction", "BEGIN DEFERRED"); }
 int state_read_end(state *st) {
     if (st_exec_sql(st, "end read transaction", "COMMIT") == 0) return 0;

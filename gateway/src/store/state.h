@@ -44,6 +44,8 @@ int state_rollback(state *st);
  * statement (the per-id person lookups of a match: ~4 fcntl calls each). */
 int state_read_begin(state *st);
 int state_read_end(state *st);
+/* 1 when a transaction (read or write) is open on the store's connection. */
+int state_in_transaction(state *st);
 
 /* Watermarks: opaque text per (source, stream). *value is malloc'd or NULL. */
 int state_watermark_get(state *st, const char *source, const char *stream, char **value);
@@ -160,6 +162,22 @@ int state_touch_log_stop(state *st);
 int state_touch_log_on(state *st);
 long state_touched_count(state *st);
 int state_touched_each(state *st, int (*fn)(void *ud, char type, const char *value), void *ud);
+/* The low links' candidates the last match found (store/touched.c): replace
+ * (in the caller's transaction) stores the pairs, each a key of pairs
+ * "<folded name>|<yyyymmdd>\x1f<id>" (id "" for a key no id answers); each
+ * calls fn(key, id) per stored pair, a non-zero return stops. */
+int state_low_links_replace(state *st, const strmap *pairs);
+int state_low_links_each(state *st, int (*fn)(void *ud, const char *key, const char *id), void *ud);
+/* The register cache (store/register.c): the generation of the persons
+ * (-1 on failure), and the id and pair hash sets (sorted, distinct; malloc'd
+ * into *ids and *pairs) stored under generation gen: get returns 1 with
+ * them, 0 when none is stored under gen (or the stored one is damaged:
+ * warned), -1 on failure; put stores them (in the caller's transaction, or
+ * its own statement). */
+long state_person_gen(state *st);
+int state_register_cache_get(state *st, long gen, uint64_t **ids, size_t *nids, uint64_t **pairs, size_t *npairs);
+int state_register_cache_put(state *st, long gen, const uint64_t *ids, size_t nids, const uint64_t *pairs,
+                             size_t npairs);
 /* Calls fn once per id whose facts conflict: flagged dq = 1, or person facts
  * of two folded names. */
 int state_person_ids_in_conflict(state *st, int (*fn)(void *ud, const char *id), void *ud);

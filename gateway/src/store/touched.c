@@ -17,7 +17,12 @@
  * the transaction that stores its alerts (state_touch_log_restart); a cycle
  * that will match everything anyway turns it off first (state_touch_log_stop),
  * so a first load of a city does not fill it. On means: every fact written
- * since the last stored match is in it. */
+ * since the last stored match is in it.
+ *
+ * Beside it, `low_links` keeps what the last match found of the low links'
+ * candidates: for each key (folded name and stated birth date) of a fact
+ * without a valid id, the ids some fact names so ('' when none), so that the
+ * next match of touched subjects need not walk every person to find them. */
 #include "store/state_internal.h"
 
 #include <string.h>
@@ -91,6 +96,43 @@ int state_touched_each(state *st, int (*fn)(void *ud, char type, const char *val
         if ((ret = fn(ud, k[0], k + 1)) != 0) break;
     }
     if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, "touched each");
+    sqlite3_finalize(s);
+    return ret < 0 ? -1 : ret;
+}
+
+int state_low_links_replace(state *st, const strmap *pairs) {
+    sqlite3_stmt *s;
+    if (st_prepare(st, "low links replace: clear", "DELETE FROM low_links", &s)) return -1;
+    if (st_step_done(st, "low links replace: clear", s)) return -1;
+    if (st_prepare(st, "low links replace", "INSERT OR REPLACE INTO low_links(key, id) VALUES(?1, ?2)", &s)) return -1;
+    size_t it = 0;
+    const char *pair;
+    int ret = 0;
+    while (ret == 0 && strmap_next(pairs, &it, &pair, NULL)) {
+        const char *sep = strchr(pair, '\x1f');
+        if (!sep) continue;
+        if (sqlite3_bind_text(s, 1, pair, (int)(sep - pair), SQLITE_STATIC) != SQLITE_OK ||
+            st_bind_text(s, 2, sep + 1) != SQLITE_OK) {
+            ret = st_db_fail(st, "low links replace: bind");
+        } else if (sqlite3_step(s) != SQLITE_DONE) {
+            ret = st_db_fail(st, "low links replace");
+        }
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int state_low_links_each(state *st, int (*fn)(void *ud, const char *key, const char *id), void *ud) {
+    sqlite3_stmt *s;
+    if (st_prepare(st, "low links each", "SELECT key, id FROM low_links", &s)) return -1;
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *k = st_col_text(s, 0), *id = st_col_text(s, 1);
+        if (k && id && (ret = fn(ud, k, id)) != 0) break;
+    }
+    if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, "low links each");
     sqlite3_finalize(s);
     return ret < 0 ? -1 : ret;
 }
