@@ -186,6 +186,8 @@ check "report renamed: every subject matched again finds the same alerts" same_a
 # --- nothing changed: no match, the log stays empty
 run run3q
 check "quiet night: matching not needed" grep -q "matching not needed" "$work/run3q.out"
+check "quiet night: the register of names came from its cache" grep -q "names from its cache" "$work/run3q.err"
+check "the register cache is private" test "$(stat -c %a "$GG_DEMO_DIR/state.db.register")" = 600
 
 # --- more touched than match_scope_max: every subject is matched
 printf '\n[gridgate]\nmatch_scope_max = 1\n' >>"$conf"

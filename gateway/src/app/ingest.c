@@ -253,19 +253,12 @@ static int reg_add(void *ud, const char *id_norm, uint64_t name_hash) {
     return 0;
 }
 
-/* The register stored under the persons' generation (store/register.c):
- * 1 loaded into r, 0 none stands (or it cannot be read: the walk builds it). */
+/* The register written under the persons' generation (store/register.c):
+ * 1 mapped into r, 0 none stands (or it cannot be read: the walk builds it). */
 static int register_cached(ingest_register *r, state *st, long gen) {
-    uint64_t *ids, *pairs;
-    size_t nids, npairs;
-    if (gen < 0 || state_register_cache_get(st, gen, &ids, &nids, &pairs, &npairs) != 1) return 0;
-    /* sorted and distinct as stored: hashset_build only checks that */
-    if (hashset_build(&r->ids, ids, nids)) {
-        free(pairs);
-        return 0;
-    }
-    if (hashset_build(&r->pairs, pairs, npairs)) {
-        hashset_free(&r->ids);
+    if (gen < 0 || state_register_cache_get(st, gen, &r->map) != 1) return 0;
+    if (hashset_view(&r->ids, r->map.ids, r->map.nids) || hashset_view(&r->pairs, r->map.pairs, r->map.npairs)) {
+        ingest_register_free(r);
         return 0;
     }
     return 1;
@@ -275,7 +268,7 @@ int ingest_register_load(ingest_register *r, state *st) {
     memset(r, 0, sizeof *r);
     long gen = state_person_gen(st);
     if (register_cached(r, st, gen)) {
-        gg_debug("ingest", "register: %zu ids, %zu names, stored under the persons' generation %ld", r->ids.n,
+        gg_debug("ingest", "register: %zu ids, %zu names from its cache (the persons' generation %ld)", r->ids.n,
                  r->pairs.n, gen);
         return 0;
     }
@@ -301,23 +294,19 @@ int ingest_register_load(ingest_register *r, state *st) {
         ingest_register_free(r);
         return rc;
     }
-    /* Kept for the next cycles, in its own transaction only: inside a
-     * stream's it would be undone with the stream, and outside none it
-     * costs nothing but the next build when it fails (logged). */
-    int kept = 0;
-    if (gen >= 0 && !state_in_transaction(st) && state_begin(st) == 0) {
-        kept = state_register_cache_put(st, gen, r->ids.h, r->ids.n, r->pairs.h, r->pairs.n) == 0 &&
-               state_commit(st) == 0;
-        if (!kept) (void)state_rollback(st);
-    }
+    /* Kept for the next cycles under a committed generation only: inside a
+     * stream's transaction the generation may still be undone. */
+    int kept = gen >= 0 && !state_in_transaction(st) &&
+               state_register_cache_put(st, gen, r->ids.h, r->ids.n, r->pairs.h, r->pairs.n) == 0;
     gg_debug("ingest", "register: %zu ids, %zu names read from the persons%s", r->ids.n, r->pairs.n,
-             kept ? ", stored for the next cycles" : "");
+             kept ? ", cached for the next cycles" : "");
     return 0;
 }
 
 void ingest_register_free(ingest_register *r) {
     hashset_free(&r->ids);
     hashset_free(&r->pairs);
+    state_register_map_release(&r->map);
     memset(r, 0, sizeof *r);
 }
 

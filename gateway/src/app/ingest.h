@@ -62,6 +62,7 @@ typedef struct ingest_stream {
  * copy-on-write, never sent. About 20 bytes a person (20 MB at 1M). */
 typedef struct ingest_register {
     hashset ids, pairs;
+    state_register_map map; /* the cache ids and pairs view, when read from it */
     int all;   /* not loaded: every named row may disagree */
 } ingest_register;
 

@@ -1,22 +1,42 @@
 /* register.c - the register cache: the persons' id hashes and (id, name)
  * pair hashes (app/ingest.h's register, which workers check the names of
- * rows of no interest against), kept between cycles under the generation of
- * the persons they were built from.
+ * rows of no interest against), kept between cycles in a file beside the
+ * state store, under the generation of the persons they were built from.
  *
  * Building the register walks every person of the city (0.6 s of the core's
  * time at 1M residents, every night the payment and income streams run). The
- * generation (`person_gen`, one row) counts every write that may change it:
- * TEMP triggers (state.c, fact_changes_sql) add one per insert or delete of a
- * person fact and per update of a person's id, folded name or name hash, in
- * the writing transaction; a first load of persons, which suspends them,
- * adds one at its end. A cache stored under the current generation is thus
- * the register as a walk would build it; any other is rebuilt. The sets are
- * stored sorted and distinct, host byte order (as the row memos), so reading
- * one back needs no sort. */
+ * generation (`person_gen`, one row, started at a random number when the
+ * store is created, so two stores never share one) counts every write that
+ * may change the register: TEMP triggers (state.c, fact_changes_sql) add one
+ * per insert or delete of a person fact and per update of a person's id,
+ * folded name or name hash, in the writing transaction; a first load of
+ * persons, which suspends them, adds one at its end. A cache written under
+ * the current generation is thus the register as a walk would build it; any
+ * other is rebuilt.
+ *
+ * The file, "<state>.register" (0600: hashes of ids and names), holds a
+ * header (magic, generation, counts) and the two sets sorted and distinct,
+ * host byte order; it is written to a temporary file, synced and renamed
+ * over, and read by mapping it, so a reader shares its pages with the page
+ * cache and the workers it forks. */
 #include "store/state_internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct reg_header {
+    char magic[8]; /* REG_MAGIC */
+    int64_t gen;
+    uint64_t nids, npairs;
+} reg_header;
+
+static const char REG_MAGIC[8] = {'G', 'G', 'R', 'E', 'G', 0, 0, 1};
 
 long state_person_gen(state *st) {
     sqlite3_stmt *s;
@@ -31,65 +51,92 @@ long state_person_gen(state *st) {
     return n;
 }
 
-/* A malloc'd copy of a blob of 64-bit words; -1 when it is not one (or out
- * of memory), with *a NULL. */
-static int words_dup(sqlite3_stmt *s, int col, uint64_t **a, size_t *n) {
-    const void *blob = sqlite3_column_blob(s, col);
-    size_t bytes = (size_t)sqlite3_column_bytes(s, col);
-    *a = NULL;
-    *n = 0;
-    if (bytes % sizeof **a) return -1;
-    if (!bytes) return 0;
-    if (!blob || !(*a = malloc(bytes))) return -1;
-    memcpy(*a, blob, bytes);
-    *n = bytes / sizeof **a;
-    return 0;
+/* "<state file>.register" into out; 0, or -1 for a store without a file. */
+static int reg_path(state *st, const char *suffix, char *out, size_t outsz) {
+    const char *db = sqlite3_db_filename(st->db, "main");
+    if (!db || !db[0]) return -1;
+    int n = snprintf(out, outsz, "%s.register%s", db, suffix);
+    return n > 0 && (size_t)n < outsz ? 0 : -1;
 }
 
-int state_register_cache_get(state *st, long gen, uint64_t **ids, size_t *nids, uint64_t **pairs, size_t *npairs) {
-    sqlite3_stmt *s;
-    *ids = *pairs = NULL;
-    *nids = *npairs = 0;
-    if (st_prepare(st, "register cache get", "SELECT ids, pairs FROM register_cache WHERE id = 1 AND gen = ?1", &s))
-        return -1;
-    if (sqlite3_bind_int64(s, 1, gen) != SQLITE_OK) {
-        st_db_fail(st, "register cache get: bind");
-        sqlite3_finalize(s);
-        return -1;
+int state_register_cache_get(state *st, long gen, state_register_map *m) {
+    memset(m, 0, sizeof *m);
+    char path[4096];
+    if (reg_path(st, "", path, sizeof path)) return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return 0; /* none yet */
+    struct stat sb;
+    void *map = MAP_FAILED;
+    if (fstat(fd, &sb) == 0 && (size_t)sb.st_size >= sizeof(reg_header))
+        map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) return 0;
+    const reg_header *h = map;
+    size_t len = (size_t)sb.st_size, words = (len - sizeof *h) / sizeof(uint64_t);
+    int ok = !memcmp(h->magic, REG_MAGIC, sizeof REG_MAGIC) && (len - sizeof *h) % sizeof(uint64_t) == 0 &&
+             h->nids <= words && h->npairs == words - h->nids;
+    if (!ok) {
+        gg_warn("state", "%s is not a register cache; it is rebuilt", path);
+        munmap(map, len);
+        return 0;
     }
-    int rc = sqlite3_step(s), ret = 0;
-    if (rc == SQLITE_ROW) {
-        if (words_dup(s, 0, ids, nids) || words_dup(s, 1, pairs, npairs)) {
-            gg_warn("state", "the stored register cache is not well formed (or no memory for it); it is rebuilt");
-            free(*ids);
-            free(*pairs);
-            *ids = *pairs = NULL;
-            *nids = *npairs = 0;
-        } else {
-            ret = 1;
-        }
-    } else if (rc != SQLITE_DONE) {
-        ret = st_db_fail(st, "register cache get");
+    if (h->gen != gen) { /* stale: the persons changed since */
+        munmap(map, len);
+        return 0;
     }
-    sqlite3_finalize(s);
-    return ret;
+    const uint64_t *w = (const uint64_t *)(h + 1);
+    m->map = map;
+    m->len = len;
+    m->ids = w;
+    m->nids = (size_t)h->nids;
+    m->pairs = w + h->nids;
+    m->npairs = (size_t)h->npairs;
+    return 1;
+}
+
+void state_register_map_release(state_register_map *m) {
+    if (m->map) munmap(m->map, m->len);
+    memset(m, 0, sizeof *m);
+}
+
+/* Writes all of buf to fd; 0 or -1 (errno set). */
+static int write_all(int fd, const void *buf, size_t n) {
+    const char *p = buf;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
 }
 
 int state_register_cache_put(state *st, long gen, const uint64_t *ids, size_t nids, const uint64_t *pairs,
                              size_t npairs) {
-    sqlite3_stmt *s;
-    if (st_prepare(st, "register cache put",
-                   "INSERT OR REPLACE INTO register_cache(id, gen, ids, pairs) VALUES(1, ?1, ?2, ?3)", &s))
+    char path[4096], tmp[4096];
+    if (reg_path(st, "", path, sizeof path) || reg_path(st, ".tmp", tmp, sizeof tmp)) return 0;
+    reg_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, REG_MAGIC, sizeof REG_MAGIC);
+    h.gen = gen;
+    h.nids = nids;
+    h.npairs = npairs;
+    (void)unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        gg_warn("state", "register cache %s: %s; it is rebuilt next cycle", tmp, strerror(errno));
         return -1;
-    int ret = 0;
-    if (sqlite3_bind_int64(s, 1, gen) != SQLITE_OK ||
-        sqlite3_bind_blob64(s, 2, nids ? (const void *)ids : "", nids * sizeof *ids, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_blob64(s, 3, npairs ? (const void *)pairs : "", npairs * sizeof *pairs, SQLITE_STATIC) !=
-            SQLITE_OK) {
-        ret = st_db_fail(st, "register cache put: bind");
-        sqlite3_finalize(s);
-    } else {
-        ret = st_step_done(st, "register cache put", s);
     }
-    return ret;
+    int ok = write_all(fd, &h, sizeof h) == 0 && write_all(fd, ids, nids * sizeof *ids) == 0 &&
+             write_all(fd, pairs, npairs * sizeof *pairs) == 0 && fsync(fd) == 0;
+    int err = errno;
+    if (close(fd) != 0 && ok) ok = 0, err = errno;
+    if (ok && rename(tmp, path) != 0) ok = 0, err = errno;
+    if (!ok) {
+        gg_warn("state", "register cache %s: %s; it is rebuilt next cycle", path, strerror(err));
+        (void)unlink(tmp);
+        return -1;
+    }
+    return 0;
 }

@@ -42,7 +42,7 @@
                                   8: interest (the stored subjects of interest);
                                   9: row_memo (app/pull.h), facts_hash;
                                   10: touched, low_links (store/touched.c), facts_id, facts_no_id,
-                                      person_gen, register_cache (store/register.c) */
+                                      person_gen (store/register.c) */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -118,11 +118,10 @@ static const char *const schema_sql =
     " WHERE id_norm = '' AND name_norm IS NOT NULL AND kind NOT IN ('person', 'verdict');"
     "CREATE TABLE IF NOT EXISTS touched(key TEXT PRIMARY KEY) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS low_links(key TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(key, id)) WITHOUT ROWID;"
-    /* the register cache and the generation of the persons (store/register.c) */
+    /* the generation of the persons, under which the register cache beside
+     * the store is written (store/register.c) */
     "CREATE TABLE IF NOT EXISTS person_gen(id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);"
-    "INSERT OR IGNORE INTO person_gen(id, n) VALUES (1, 0);"
-    "CREATE TABLE IF NOT EXISTS register_cache(id INTEGER PRIMARY KEY CHECK (id = 1), gen INTEGER NOT NULL,"
-    " ids BLOB NOT NULL, pairs BLOB NOT NULL);"
+    "INSERT OR IGNORE INTO person_gen(id, n) VALUES (1, abs(random() % 4611686018427387904));"
     "CREATE TABLE IF NOT EXISTS quarantine("
     " id INTEGER PRIMARY KEY,"
     " source TEXT NOT NULL,"

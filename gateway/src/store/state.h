@@ -169,13 +169,20 @@ int state_touched_each(state *st, int (*fn)(void *ud, char type, const char *val
 int state_low_links_replace(state *st, const strmap *pairs);
 int state_low_links_each(state *st, int (*fn)(void *ud, const char *key, const char *id), void *ud);
 /* The register cache (store/register.c): the generation of the persons
- * (-1 on failure), and the id and pair hash sets (sorted, distinct; malloc'd
- * into *ids and *pairs) stored under generation gen: get returns 1 with
- * them, 0 when none is stored under gen (or the stored one is damaged:
- * warned), -1 on failure; put stores them (in the caller's transaction, or
- * its own statement). */
+ * (-1 on failure); get maps the id and pair hash sets (sorted, distinct)
+ * written under generation gen into *m and returns 1, 0 when there is none
+ * under gen (or it cannot be read; a damaged one is warned of), and release
+ * unmaps them; put writes them under gen (0, or -1 warned: the next build
+ * writes it again). */
+typedef struct state_register_map {
+    void *map;
+    size_t len;
+    const uint64_t *ids, *pairs;
+    size_t nids, npairs;
+} state_register_map;
 long state_person_gen(state *st);
-int state_register_cache_get(state *st, long gen, uint64_t **ids, size_t *nids, uint64_t **pairs, size_t *npairs);
+int state_register_cache_get(state *st, long gen, state_register_map *m);
+void state_register_map_release(state_register_map *m);
 int state_register_cache_put(state *st, long gen, const uint64_t *ids, size_t nids, const uint64_t *pairs,
                              size_t npairs);
 /* Calls fn once per id whose facts conflict: flagged dq = 1, or person facts
