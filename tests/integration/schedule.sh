@@ -109,6 +109,8 @@ check "the new pension_after_death alert appears within 10 s" wait_for 10 bash -
 t1=$(date +%s.%N)
 echo "# new death -> alert in $(python3 -c "print(round($t1 - $t0, 2))") s (interval 3 s, debounce 1 s); alerts $before -> $(pension_alerts)"
 check "one matching cycle ran for it" bash -c "[ $(match_cycles) -gt $m0 ]"
+check "it matched only the subjects the pulled facts concern" \
+  grep -q '"msg":"matching the subjects changed since the last match' "$log"
 check "the log names the death nowhere unmasked" bash -c "! grep -qF '${pick%%|*}' '$log' '$work/run.out' '$work/run.err'"
 
 # --- the PSB service stops mid-way: stale in /healthz, the others go on

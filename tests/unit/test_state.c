@@ -1125,7 +1125,9 @@ static void test_touched_log(void **stp) {
     put_person_as(st, 0, "r2", "12345", "张三", 19600101, NULL, 4); /* no valid id */
     assert_true(has_touched(st, "n张三"));
     put_simple_at(st, FK_VERDICT, "grid", "v1", NULL, NULL, 4);
-    assert_int_equal(state_touched_count(st), 4); /* verdicts are read whole */
+    put_simple_at(st, FK_VERDICT, "grid", "v2", NULL, NULL, 4);
+    assert_true(has_touched(st, "v")); /* verdicts are read whole: one key says one changed */
+    assert_int_equal(state_touched_count(st), 5);
     /* a rolled-back write leaves no key */
     assert_int_equal(state_begin(st), 0);
     put_simple_at(st, FK_DEATH, "psb", "d1", "110105195501010014", NULL, 5);

@@ -1242,7 +1242,7 @@ typedef struct match_scope {
     int keys_unknown; /* some key is not answered: the walk looks for it */
     int links_stored; /* the last match stored the low links (else the names take the walk) */
     size_t touched;
-    int too_big;  /* the closure passed SCOPE_MAX_IDS: match everything */
+    int too_big;  /* the closure passed twice match_scope_max ids: match everything */
 } match_scope;
 
 static void scope_free(match_scope *sc) {
@@ -1717,9 +1717,16 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     if (digest_same && state_quarantine_last_good_each(ctx->st, cs->cycle, count_last_good, &last_good))
         last_good = 1; /* unknown: as if some */
     if (last_good) unchanged = 0;
-    if (unchanged && (opts && opts->no_match)) {
-        /* nothing changed: the last match still stands (a failure is logged by
-         * the state store; the next cycle then matches) */
+    /* With the touched log on (store/touched.c), what changed since the last
+     * match is what it holds: this cycle's writes and those of cycles that
+     * only pulled before it, which put the mark back for it. */
+    int log_on = digest_same ? state_touch_log_on(ctx->st) : 0;
+    long touched = log_on == 1 ? state_touched_count(ctx->st) : -1;
+    if (log_on == 1 && touched != 0) unchanged = 0;
+    if (opts && opts->no_match && digest_same && !last_good && lrc == 0 && (unchanged || touched > 0)) {
+        /* nothing changed, or the log holds what did: the last match still
+         * stands for the rest (a failure is logged by the state store; the
+         * next cycle then matches everything) */
         (void)state_mark_set(ctx->st, MATCH_SCOPE, MATCH_KEY, match_kept);
     }
     if (opts && opts->no_match) { /* pull only: matching is the run loop's to schedule */
@@ -1756,8 +1763,8 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     match_scope sc;
     memset(&sc, 0, sizeof sc);
     int scoped = 0;
-    if (lrc == 0 && digest_same && !(opts && opts->rematch) && !last_good && state_touch_log_on(ctx->st) == 1) {
-        long nt = state_touched_count(ctx->st), max = ctx->cfg->match_scope_max;
+    if (lrc == 0 && digest_same && !(opts && opts->rematch) && !last_good && log_on == 1) {
+        long nt = touched, max = ctx->cfg->match_scope_max;
         scoped = nt >= 0 && nt <= max;
         if (nt > max)
             gg_info("cycle", "matching every subject: %ld touched since the last match (match_scope_max %ld)", nt,

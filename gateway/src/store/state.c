@@ -107,15 +107,9 @@ static const char *const schema_sql =
     FACTS_PERSON_NAMES_SQL /* covering: kind too */
     FACTS_HASH_INDEX_SQL
     "CREATE INDEX IF NOT EXISTS facts_case_key ON facts(case_key) WHERE case_key IS NOT NULL;"
-    /* Schema 10: the facts of an id other than persons (the register has
-     * facts_person_names) and verdicts (read whole), for a match of the
-     * subjects the touched log names (store/touched.c), with their folded
-     * names (state_fact_names_walk); the named facts without a valid id,
-     * which every such match reads. New, created as is. */
-    "CREATE INDEX IF NOT EXISTS facts_id ON facts(id_norm, name_norm)"
-    " WHERE id_norm <> '' AND kind NOT IN ('person', 'verdict');"
-    "CREATE INDEX IF NOT EXISTS facts_no_id ON facts(kind)"
-    " WHERE id_norm = '' AND name_norm IS NOT NULL AND kind NOT IN ('person', 'verdict');"
+    /* Schema 10: the touched log and what a match of the subjects it names
+     * reads (store/touched.c; its indexes come with the log). New, created
+     * as is. */
     "CREATE TABLE IF NOT EXISTS touched(key TEXT PRIMARY KEY) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS low_links(key TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(key, id)) WITHOUT ROWID;"
     /* the generation of the persons, under which the register cache beside

@@ -152,8 +152,8 @@ int state_fact_names_walk(state *st, int (*fn)(void *ud, const char *id_norm, co
 int state_case_facts(state *st, const char *case_key, int (*id_fn)(void *ud, const char *id),
                      int (*fn)(void *ud, fact *f), void *ud);
 /* The touched log (store/touched.c): the keys ('i' id, 'c' case, 'n' folded
- * name of a fact without a valid id) of every fact written since the last
- * match, kept by triggers while the log is on. restart: on and emptied (in
+ * name of a fact without a valid id, 'v' a verdict) of every fact written
+ * since the last match, kept by triggers while the log is on. restart: on and emptied (in
  * the caller's transaction, the one that stores a match's alerts); stop: off
  * and emptied; on: 1 on, 0 off, -1 failure; count: keys, -1 failure; each:
  * fn(type, value) per key, a non-zero return stops (returned when positive). */
