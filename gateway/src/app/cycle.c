@@ -1241,6 +1241,7 @@ typedef struct match_scope {
                      value 1: the stored low links answer it */
     int keys_unknown; /* some key is not answered: the walk looks for it */
     int links_stored; /* the last match stored the low links (else the names take the walk) */
+    int failed;   /* a callback ran out of memory: the store functions stop without saying so */
     size_t touched;
     int too_big;  /* the closure passed twice match_scope_max ids: match everything */
 } match_scope;
@@ -1257,7 +1258,7 @@ static int scope_touched_cb(void *ud, char type, const char *value) {
     match_scope *sc = ud;
     strmap *m = type == 'i' ? &sc->ids : type == 'c' ? &sc->cases : type == 'n' ? &sc->names : NULL;
     sc->touched++;
-    if (m && strmap_intern(m, value, 0, NULL) < 0) return -1;
+    if (m && strmap_intern(m, value, 0, NULL) < 0) return sc->failed = -1;
     return 0;
 }
 
@@ -1273,7 +1274,7 @@ static int scope_name_cb(void *ud, const char *id, const char *name) {
             strmap_get(&sc->keys, buf, &stored))
             want = !stored;
     }
-    return want && strmap_intern(&sc->ids, id, 0, NULL) < 0 ? -1 : 0;
+    return want && strmap_intern(&sc->ids, id, 0, NULL) < 0 ? (sc->failed = -1) : 0;
 }
 
 /* A stored low link (state_low_links_each): of one of the scope's keys, its
@@ -1288,7 +1289,7 @@ static int scope_link_cb(void *ud, const char *key, const char *id) {
         return 0;
     }
     int want = strmap_has(&sc->keys, key);
-    if (want && strmap_put(&sc->keys, key, 1) < 0) return -1;
+    if (want && strmap_put(&sc->keys, key, 1) < 0) return sc->failed = -1;
     if (!want && strmap_count(&sc->names)) {
         const char *bar = strrchr(key, '|');
         char name[256];
@@ -1299,7 +1300,7 @@ static int scope_link_cb(void *ud, const char *key, const char *id) {
             want = strmap_has(&sc->names, name);
         }
     }
-    return want && id[0] && strmap_intern(&sc->ids, id, 0, NULL) < 0 ? -1 : 0;
+    return want && id[0] && strmap_intern(&sc->ids, id, 0, NULL) < 0 ? (sc->failed = -1) : 0;
 }
 
 /* The low links' candidates in a resolved set, to store for the next match
@@ -1349,7 +1350,7 @@ typedef struct scope_loader {
 /* An id among a case's facts. */
 static int scope_id_cb(void *ud, const char *id) {
     scope_loader *sl = ud;
-    return strmap_intern(&sl->sc->ids, id, 0, NULL) < 0 ? -1 : 0;
+    return strmap_intern(&sl->sc->ids, id, 0, NULL) < 0 ? (sl->sc->failed = -1) : 0;
 }
 
 static int scope_fact_cb(void *ud, fact *f) {
@@ -1357,9 +1358,15 @@ static int scope_fact_cb(void *ud, fact *f) {
     const char *ck = FACT_HAS(f, FF_CASE) && f->f[FF_CASE].s && f->f[FF_CASE].s[0] ? f->f[FF_CASE].s : NULL;
     if (ck && strmap_intern(&sl->sc->cases, ck, 0, NULL) < 0) {
         fact_clear(f);
-        return -1;
+        return sl->sc->failed = -1;
     }
-    return load_fact_cb(sl->ld, f);
+    return load_fact_cb(sl->ld, f) ? (sl->sc->failed = -1) : 0;
+}
+
+/* A person of an id of the scope. */
+static int scope_person_cb(void *ud, fact *f) {
+    scope_loader *sl = ud;
+    return load_fact_cb(sl->ld, f) ? (sl->sc->failed = -1) : 0;
 }
 
 /* Facts without a valid id: the key of a low link they may take joins the
@@ -1371,7 +1378,7 @@ static int scope_noid_cb(void *ud, fact *f) {
         int n = snprintf(buf, sizeof buf, "%s|%08d", f->name_norm, (int)f->f[FF_BIRTH_DATE].i);
         if (n > 0 && n < (int)sizeof buf && strmap_add(&sl->sc->keys, buf) < 0) {
             fact_clear(f);
-            return -1;
+            return sl->sc->failed = -1;
         }
     }
     return scope_fact_cb(ud, f);
@@ -1415,10 +1422,12 @@ static int scope_load(loader *ld, match_scope *sc) {
     scope_loader sl = {.ld = ld, .sc = sc};
     struct timespec t0, t1, t2, t3;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (state_facts_without_id_named(st, scope_noid_cb, &sl) || state_persons_without_id(st, scope_noid_cb, &sl))
-        return -1;
-    if ((strmap_count(&sc->keys) || strmap_count(&sc->names)) && state_low_links_each(st, scope_link_cb, sc))
-        return -1;
+    if (state_facts_without_id_named(st, scope_noid_cb, &sl) || state_persons_without_id(st, scope_noid_cb, &sl) ||
+        sc->failed)
+        goto failed;
+    if (((strmap_count(&sc->keys) || strmap_count(&sc->names)) && state_low_links_each(st, scope_link_cb, sc)) ||
+        sc->failed)
+        goto failed;
     size_t it = 0;
     const char *k;
     int v;
@@ -1426,8 +1435,9 @@ static int scope_load(loader *ld, match_scope *sc) {
     clock_gettime(CLOCK_MONOTONIC, &t1);
     size_t nnoid = ld->fs->nfacts;
     if (((strmap_count(&sc->names) && !sc->links_stored) || sc->keys_unknown) &&
-        (state_person_names_walk(st, scope_name_cb, NULL, sc) || state_fact_names_walk(st, scope_name_cb, sc)))
-        return -1;
+        (state_person_names_walk(st, scope_name_cb, NULL, sc) || state_fact_names_walk(st, scope_name_cb, sc) ||
+         sc->failed))
+        goto failed;
     clock_gettime(CLOCK_MONOTONIC, &t2);
     int rounds = 0;
     for (;; rounds++) {
@@ -1452,21 +1462,25 @@ static int scope_load(loader *ld, match_scope *sc) {
         }
         int rc = 0;
         for (size_t i = 0; i < nid && rc == 0; i++)
-            if (state_facts_by_id(st, ids[i], scope_fact_cb, &sl) || state_persons_by_id(st, ids[i], load_fact_cb, ld))
+            if (state_facts_by_id(st, ids[i], scope_fact_cb, &sl) || state_persons_by_id(st, ids[i], scope_person_cb, &sl))
                 rc = -1;
         for (size_t i = 0; i < ncase && rc == 0; i++)
             if (state_case_facts(st, cases[i], scope_id_cb, scope_fact_cb, &sl)) rc = -1;
         free(ids);
         free(cases);
-        if (rc) return -1;
+        if (rc || sc->failed) goto failed;
     }
     clock_gettime(CLOCK_MONOTONIC, &t3);
     gg_debug("cycle", "match scope: %zu facts without a valid id %.0f ms, their candidates %.0f ms, %zu ids and %zu "
              "cases closed in %d rounds %.0f ms", nnoid, ms_between(&t0, &t1), ms_between(&t1, &t2),
              strmap_count(&sc->ids), strmap_count(&sc->cases), rounds, ms_between(&t2, &t3));
-    return state_facts_each(st, FK_VERDICT, load_fact_cb, ld) ? -1 : 0;
+    if (state_facts_each(st, FK_VERDICT, scope_person_cb, &sl) || sc->failed) goto failed;
+    return 0;
 oom:
     gg_error("cycle", "out of memory closing the subjects to match");
+    return -1;
+failed:
+    if (sc->failed) gg_error("cycle", "out of memory loading the subjects to match");
     return -1;
 }
 
@@ -1778,7 +1792,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         factset_free(&fs);
         memset(&fs, 0, sizeof fs);
         ld = (loader){.ctx = ctx, .fs = &fs};
-        int src = state_touched_each(ctx->st, scope_touched_cb, &sc) ? -1 : scope_load(&ld, &sc);
+        int src = state_touched_each(ctx->st, scope_touched_cb, &sc) || sc.failed ? -1 : scope_load(&ld, &sc);
         if (src < 0) lrc = -1;
         if (src == 1) {
             gg_info("cycle", "matching every subject: the subjects touched since the last match close over more "
