@@ -360,20 +360,10 @@ int state_facts_by_id(state *st, const char *id_norm, int (*fn)(void *ud, fact *
 }
 
 int state_fact_names_walk(state *st, int (*fn)(void *ud, const char *id_norm, const char *name_norm), void *ud) {
-    sqlite3_stmt *s;
-    if (st_prepare(st, "fact names each",
-                   "SELECT id_norm, name_norm FROM facts INDEXED BY facts_id WHERE id_norm <> ''"
-                   " AND kind NOT IN ('person', 'verdict') AND name_norm IS NOT NULL",
-                   &s))
-        return -1;
-    int rc, ret = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const char *id = st_col_text(s, 0), *name = st_col_text(s, 1);
-        if (id && name && (ret = fn(ud, id, name)) != 0) break;
-    }
-    if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, "fact names each");
-    sqlite3_finalize(s);
-    return ret < 0 ? -1 : ret;
+    return st_text_pairs_each(st, "fact names each",
+                              "SELECT id_norm, name_norm FROM facts INDEXED BY facts_id WHERE id_norm <> ''"
+                              " AND kind NOT IN ('person', 'verdict') AND name_norm IS NOT NULL",
+                              fn, ud);
 }
 
 int state_facts_without_id_named(state *st, int (*fn)(void *ud, fact *f), void *ud) {

@@ -39,16 +39,7 @@ typedef struct reg_header {
 static const char REG_MAGIC[8] = {'G', 'G', 'R', 'E', 'G', 0, 0, 1};
 
 long state_person_gen(state *st) {
-    sqlite3_stmt *s;
-    if (st_prepare(st, "person generation", "SELECT n FROM person_gen WHERE id = 1", &s)) return -1;
-    long n = -1;
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        n = (long)sqlite3_column_int64(s, 0);
-    else if (rc != SQLITE_DONE)
-        st_db_fail(st, "person generation");
-    sqlite3_finalize(s);
-    return n;
+    return st_query_long(st, "person generation", "SELECT n FROM person_gen WHERE id = 1");
 }
 
 /* "<state file>.register" into out; 0, or -1 for a store without a file. */

@@ -408,22 +408,37 @@ static const char *const fact_changes_sql =
 
 int st_fact_changes_setup(state *st) { return st_exec_sql(st, "fact change counter", fact_changes_sql); }
 
-/* One column of temp.fact_changes; -1 on error (logged). */
-static long fact_changes_read(state *st, const char *sql) {
+long st_query_long(state *st, const char *op, const char *sql) {
     sqlite3_stmt *s;
-    if (st_prepare(st, "fact changes", sql, &s)) return -1;
+    if (st_prepare(st, op, sql, &s)) return -1;
     long n = -1;
     if (sqlite3_step(s) == SQLITE_ROW)
         n = (long)sqlite3_column_int64(s, 0);
     else
-        st_db_fail(st, "fact changes");
+        st_db_fail(st, op);
     sqlite3_finalize(s);
     return n;
 }
 
-long state_facts_changes(state *st) { return fact_changes_read(st, "SELECT n FROM temp.fact_changes"); }
+int st_text_pairs_each(state *st, const char *op, const char *sql,
+                       int (*fn)(void *ud, const char *a, const char *b), void *ud) {
+    sqlite3_stmt *s;
+    if (st_prepare(st, op, sql, &s)) return -1;
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *a = st_col_text(s, 0), *b = st_col_text(s, 1);
+        if (a && b && (ret = fn(ud, a, b)) != 0) break;
+    }
+    if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, op);
+    sqlite3_finalize(s);
+    return ret < 0 ? -1 : ret;
+}
 
-long state_facts_identity_changes(state *st) { return fact_changes_read(st, "SELECT ident FROM temp.fact_changes"); }
+long state_facts_changes(state *st) { return st_query_long(st, "fact changes", "SELECT n FROM temp.fact_changes"); }
+
+long state_facts_identity_changes(state *st) {
+    return st_query_long(st, "fact changes", "SELECT ident FROM temp.fact_changes");
+}
 
 /* Creates or checks the schema inside one transaction; *converted is set
  * when the facts were converted to schema 7 (the caller vacuums). */

@@ -76,6 +76,14 @@ char *st_col_dup(sqlite3_stmt *s, int i, int *oom);
 int st_fact_changes_setup(state *st);
 /* Runs a statement that returns no rows (or whose rows are ignored). */
 int st_exec_sql(state *st, const char *op, const char *sql);
+/* The integer of the one row a query gives; -1 on failure or no row (logged
+ * with op). */
+long st_query_long(state *st, const char *op, const char *sql);
+/* Calls fn with the two text columns of every row of a query whose columns
+ * are not NULL; a non-zero return of fn stops (returned when positive);
+ * -1 on failure (logged with op). */
+int st_text_pairs_each(state *st, const char *op, const char *sql,
+                       int (*fn)(void *ud, const char *a, const char *b), void *ud);
 /* Steps a prepared one-shot statement to completion and finalizes it. */
 int st_step_done(state *st, const char *op, sqlite3_stmt *s);
 /* SQL function gg_fields_blob(kind, fields_json) (facts.c): a schema-6

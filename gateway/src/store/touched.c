@@ -77,13 +77,9 @@ static const char *const touch_off_sql =
 int state_touch_log_restart(state *st) {
     /* The first start builds the indexes: a scan of every stored fact, once
      * per store, timed for the operators (a first cycle ends that much later). */
-    sqlite3_stmt *s;
-    int had = 1;
-    if (st_prepare(st, "touched log start",
-                   "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN ('facts_id', 'facts_no_id')", &s))
-        return -1;
-    if (sqlite3_step(s) == SQLITE_ROW) had = sqlite3_column_int(s, 0) == 2;
-    sqlite3_finalize(s);
+    int had = st_query_long(st, "touched log start",
+                            "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+                            " AND name IN ('facts_id', 'facts_no_id')") == 2;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (st_exec_sql(st, "touched log start", touch_on_sql)) return -1;
@@ -97,32 +93,13 @@ int state_touch_log_restart(state *st) {
 int state_touch_log_stop(state *st) { return st_exec_sql(st, "touched log stop", touch_off_sql); }
 
 int state_touch_log_on(state *st) {
-    sqlite3_stmt *s;
-    if (st_prepare(st, "touched log on",
-                   "SELECT count(*) FROM sqlite_master WHERE name IN ('facts_touched_ins', 'facts_touched_del',"
-                   " 'facts_touched_upd', 'facts_id', 'facts_no_id')",
-                   &s))
-        return -1;
-    int on = -1;
-    if (sqlite3_step(s) == SQLITE_ROW)
-        on = sqlite3_column_int(s, 0) == 5;
-    else
-        st_db_fail(st, "touched log on");
-    sqlite3_finalize(s);
-    return on;
+    long n = st_query_long(st, "touched log on",
+                           "SELECT count(*) FROM sqlite_master WHERE name IN ('facts_touched_ins', 'facts_touched_del',"
+                           " 'facts_touched_upd', 'facts_id', 'facts_no_id')");
+    return n < 0 ? -1 : n == 5;
 }
 
-long state_touched_count(state *st) {
-    sqlite3_stmt *s;
-    if (st_prepare(st, "touched count", "SELECT count(*) FROM touched", &s)) return -1;
-    long n = -1;
-    if (sqlite3_step(s) == SQLITE_ROW)
-        n = (long)sqlite3_column_int64(s, 0);
-    else
-        st_db_fail(st, "touched count");
-    sqlite3_finalize(s);
-    return n;
-}
+long state_touched_count(state *st) { return st_query_long(st, "touched count", "SELECT count(*) FROM touched"); }
 
 int state_touched_each(state *st, int (*fn)(void *ud, char type, const char *value), void *ud) {
     sqlite3_stmt *s;
@@ -163,14 +140,5 @@ int state_low_links_replace(state *st, const strmap *pairs) {
 }
 
 int state_low_links_each(state *st, int (*fn)(void *ud, const char *key, const char *id), void *ud) {
-    sqlite3_stmt *s;
-    if (st_prepare(st, "low links each", "SELECT key, id FROM low_links", &s)) return -1;
-    int rc, ret = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const char *k = st_col_text(s, 0), *id = st_col_text(s, 1);
-        if (k && id && (ret = fn(ud, k, id)) != 0) break;
-    }
-    if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE) ret = st_db_fail(st, "low links each");
-    sqlite3_finalize(s);
-    return ret < 0 ? -1 : ret;
+    return st_text_pairs_each(st, "low links each", "SELECT key, id FROM low_links", fn, ud);
 }
