@@ -221,13 +221,14 @@ check "kill -9 mid-delivery: nothing pending or dead" \
 
 
 # --- 5b. one push of a sink's batch refused: the others delivered -------------
-# One worker pushes all of a sink's due alerts; this HR sink refuses the 2nd
-# push its worker makes: the 1st and 3rd.. are delivered, the 2nd is a failed
-# attempt retried later (where it is the first of its batch, and goes).
+# One worker pushes all of a sink's due alerts, grouped in transactions; this
+# HR sink refuses, in this process, the alert of the 2nd push its worker makes:
+# its group is rolled back, the 1st is pushed again, the 2nd alone is a failed
+# attempt retried later (by a new worker, where it goes), the rest delivered.
 rm -f "$GG_DEMO_DIR"/state.db*
 psql_hr "TRUNCATE yl_ycyj"
 psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d grid -c "TRUNCATE wg_hcrw"
-{ echo 'local gg_pushes = 0'; sed -e 's#^  push = function(alert, conns)#  push = function(alert, conns)\n    gg_pushes = gg_pushes + 1\n    if gg_pushes == 2 then error("second push refused: " .. alert.id) end#' \
+{ echo 'local gg_pushes, gg_refused = 0, nil'; sed -e 's#^  push = function(alert, conns)#  push = function(alert, conns)\n    gg_pushes = gg_pushes + 1\n    if gg_pushes == 2 then gg_refused = alert.id end\n    if alert.id == gg_refused then error("second push refused: " .. alert.id) end#' \
   "$root/adapters/hr_pension.lua"; } >"$work/adapters/hr_second.lua"
 conf=$work/second.ini
 mkconf "$conf"
@@ -288,6 +289,38 @@ check "push worker killed: retried and delivered (exit $rc)" test "$rc" -eq 0
 n_routed=$("$gg" -c "$conf" outbox list --status done | awk '$3 == "hr" {print $2}' | sort -u | wc -l)
 check "push worker killed: every hr alert there exactly once ($n_routed)" \
   bash -c "[ \$(psql -X -qAt -h 127.0.0.1 -p $GG_PG_PORT -U postgres -d hr -c 'SELECT count(DISTINCT yjbh) FROM yl_ycyj') -eq $n_routed ] && [ $n_routed -eq $((n_hr_done + n_hr_pend)) ]"
+
+# --- 5d. a sink that refuses at commit: the group pushed again one by one -----
+# A deferred constraint in the HR inbox refuses custody alerts only when their
+# transaction commits: the worker's group is not committed, its alerts are
+# pushed again each alone, and only the custody ones fail (named, retried);
+# every other alert of the group is delivered, once.
+rm -f "$GG_DEMO_DIR"/state.db*
+psql_hr "TRUNCATE yl_ycyj"
+psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d grid -c "TRUNCATE wg_hcrw"
+psql_hr "CREATE FUNCTION gg_fault_commit() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN
+  IF NEW.yjlx = 'pension_in_custody' THEN RAISE EXCEPTION 'custody alerts refused at commit'; END IF;
+  RETURN NULL; END \$\$;
+  CREATE CONSTRAINT TRIGGER gg_fault_commit AFTER INSERT ON yl_ycyj DEFERRABLE INITIALLY DEFERRED
+  FOR EACH ROW EXECUTE FUNCTION gg_fault_commit()"
+conf=$work/commit.ini
+mkconf "$conf"
+"$gg" -c "$conf" run --once >"$work/commit.out" 2>"$work/commit.err"
+rc=$?
+n_cust=$("$gg" -c "$conf" outbox list | awk '$3 == "hr"' | grep -c 'PIC-' || true)
+n_hr_done=$("$gg" -c "$conf" outbox list --status done | awk '$3 == "hr"' | wc -l)
+n_hr_pend=$("$gg" -c "$conf" outbox list --status pending | awk '$3 == "hr"' | wc -l)
+n_hr=$(psql_hr "SELECT count(*) FROM yl_ycyj")
+check "refused at commit: run exits 3 (exit $rc)" test "$rc" -eq 3
+check "refused at commit: the group was pushed again one by one (logged)" \
+  contains "$work/commit.err" "was not committed, pushing them one by one"
+check "refused at commit: each custody alert a failed attempt, named ($n_cust custody, $n_hr_pend pending)" \
+  bash -c "[ $n_cust -ge 1 ] && [ $n_hr_pend -eq $n_cust ] && [ \$(grep -c 'to hr failed (attempt 1 of 3, retried later): .*custody alerts refused at commit' \"$work/commit.err\") -eq $n_cust ]"
+check "refused at commit: every other hr alert delivered, once ($n_hr_done done, $n_hr rows)" \
+  bash -c "[ $n_hr_done -ge 2 ] && [ $n_hr -eq $n_hr_done ] && [ \$(psql -X -qAt -h 127.0.0.1 -p $GG_PG_PORT -U postgres -d hr -c 'SELECT count(DISTINCT yjbh) FROM yl_ycyj') -eq $n_hr_done ]"
+check "refused at commit: no custody alert in the sink" \
+  bash -c "[ \$(psql -X -qAt -h 127.0.0.1 -p $GG_PG_PORT -U postgres -d hr -c \"SELECT count(*) FROM yl_ycyj WHERE yjlx = 'pension_in_custody'\") -eq 0 ]"
+psql_hr "DROP TRIGGER gg_fault_commit ON yl_ycyj; DROP FUNCTION gg_fault_commit()"
 
 # --- 6. no personal data in any output, in any form -----------------------------
 # A whole demo run at debug level from an empty state store, the CLI listings

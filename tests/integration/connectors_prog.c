@@ -789,6 +789,105 @@ static void test_odbc(const char *label, const char *connstr, int sqlite) {
     if (sqlite) test_sqlite_guard(label, spec);
 }
 
+/* ---- transactions (pg, psqlODBC, SQLite through ODBC) ----------------------------- */
+
+/* The count of rows of table t, read on connection c (-1 on error). */
+static long tx_count(conn *c, const char *t) {
+    char q[128], err[1024];
+    rows r = {0};
+    snprintf(q, sizeof q, "select count(*) from %s", t);
+    long n = -1;
+    if (conn_query(c, q, 0, NULL, collect, &r, err, sizeof err) == 0 && r.n == 1 && r.v[0][0]) n = atol(r.v[0][0]);
+    else fprintf(stderr, "tx_count %s: %s\n", t, err);
+    rows_free(&r);
+    return n;
+}
+
+static int tx_insert(conn *c, const char *t, int id, char *err, size_t errsz) {
+    char q[128];
+    snprintf(q, sizeof q, "insert into %s(id) values (%d)", t, id);
+    long aff = 0;
+    return conn_exec(c, q, 0, NULL, &aff, err, errsz);
+}
+
+/* What a rollback drops is gone and what a commit keeps is seen from a second
+ * connection; a commit after a failed statement fails and keeps nothing on
+ * libpq (SQLite, and psqlODBC with its default statement-level rollback, drop
+ * the failed statement only: the push worker never commits after a failure); a connection lost inside a transaction fails its
+ * statements and the commit instead of running them on a new connection, and
+ * the next transaction reconnects; an HTTP connection has none. */
+static void test_tx(const char *label, const char *spec, int pg) {
+    char err[1024], t[32];
+    snprintf(t, sizeof t, "t_tx_%s", label);
+    conn_opts o = {.timeout_ms = 5000, .retries = 2, .backoff_base_ms = 10};
+    conn *c = conn_open("civil", label, spec, &o, err, sizeof err);
+    conn *c2 = c ? conn_open("civil", "second", spec, &o, err, sizeof err) : NULL;
+    CHECK(c && c2, "tx %s open: %s", label, err);
+    char q[128];
+    long aff;
+    snprintf(q, sizeof q, "drop table if exists %s", t);
+    CHECK(conn_exec(c, q, 0, NULL, &aff, err, sizeof err) == 0, "tx %s drop: %s", label, err);
+    snprintf(q, sizeof q, "create table %s(id integer primary key)", t);
+    CHECK(conn_exec(c, q, 0, NULL, &aff, err, sizeof err) == 0, "tx %s create: %s", label, err);
+
+    CHECK(conn_begin(c, err, sizeof err) == 0 && conn_in_transaction(c), "tx %s begin: %s", label, err);
+    CHECK(conn_begin(c, err, sizeof err) == -1 && strstr(err, "already open"), "tx %s begin twice: %s", label, err);
+    CHECK(tx_insert(c, t, 1, err, sizeof err) == 0, "tx %s insert: %s", label, err);
+    conn_rollback(c);
+    CHECK(!conn_in_transaction(c) && tx_count(c2, t) == 0, "tx %s: a rolled back row is gone", label);
+
+    CHECK(conn_begin(c, err, sizeof err) == 0, "tx %s begin 2: %s", label, err);
+    CHECK(tx_insert(c, t, 1, err, sizeof err) == 0 && tx_insert(c, t, 2, err, sizeof err) == 0, "tx %s inserts: %s",
+          label, err);
+    if (pg) CHECK(tx_count(c2, t) == 0, "tx %s: uncommitted rows are not seen from another connection", label);
+    CHECK(conn_commit(c, err, sizeof err) == 0 && !conn_in_transaction(c), "tx %s commit: %s", label, err);
+    CHECK(tx_count(c2, t) == 2, "tx %s: committed rows are seen from another connection", label);
+    CHECK(conn_commit(c, err, sizeof err) == -1 && strstr(err, "commit without a transaction"),
+          "tx %s commit without begin: %s", label, err);
+
+    CHECK(conn_begin(c, err, sizeof err) == 0, "tx %s begin 3: %s", label, err);
+    CHECK(tx_insert(c, t, 3, err, sizeof err) == 0, "tx %s insert 3: %s", label, err);
+    CHECK(tx_insert(c, t, 1, err, sizeof err) == -1, "tx %s: a duplicate key fails", label);
+    if (pg == 2) {
+        CHECK(conn_commit(c, err, sizeof err) == -1 && strstr(err, "a statement of the transaction failed"),
+              "tx %s commit after a failure: %s", label, err);
+    } else {
+        conn_rollback(c);
+    }
+    CHECK(!conn_in_transaction(c) && tx_count(c2, t) == 2, "tx %s: nothing of the failed transaction kept", label);
+    CHECK(tx_insert(c, t, 4, err, sizeof err) == 0 && tx_count(c2, t) == 3, "tx %s: autocommit again after: %s",
+          label, err);
+
+    if (pg == 2) {
+        /* libpq: the server ends the backend inside the transaction */
+        CHECK(conn_begin(c, err, sizeof err) == 0, "tx %s begin 4: %s", label, err);
+        CHECK(tx_insert(c, t, 5, err, sizeof err) == 0, "tx %s insert 5: %s", label, err);
+        rows r = {0};
+        CHECK(conn_query(c, "select pg_backend_pid()::text", 0, NULL, collect, &r, err, sizeof err) == 0 && r.n == 1,
+              "tx %s pid: %s", label, err);
+        const char *pid[] = {r.v[0][0]};
+        CHECK(conn_exec(c2, "select pg_terminate_backend($1::int)", 1, pid, &aff, err, sizeof err) == 0,
+              "tx %s terminate: %s", label, err);
+        rows_free(&r);
+        usleep(200000);
+        CHECK(tx_insert(c, t, 6, err, sizeof err) == -1 && strstr(err, "inside a transaction"),
+              "tx %s: a statement after the loss fails, not retried on a new connection: %s", label, err);
+        CHECK(tx_insert(c, t, 7, err, sizeof err) == -1 && strstr(err, "lost inside the transaction"),
+              "tx %s: and the next one too: %s", label, err);
+        CHECK(conn_commit(c, err, sizeof err) == -1 && strstr(err, "lost inside the transaction"),
+              "tx %s: commit after the loss fails: %s", label, err);
+        CHECK(tx_count(c2, t) == 3, "tx %s: nothing of the lost transaction kept", label);
+        CHECK(conn_begin(c, err, sizeof err) == 0 && tx_insert(c, t, 8, err, sizeof err) == 0 &&
+                  conn_commit(c, err, sizeof err) == 0,
+              "tx %s: the next transaction reconnects: %s", label, err);
+        CHECK(tx_count(c2, t) == 4, "tx %s: and commits", label);
+    }
+    snprintf(q, sizeof q, "drop table %s", t);
+    CHECK(conn_exec(c, q, 0, NULL, &aff, err, sizeof err) == 0, "tx %s drop: %s", label, err);
+    conn_close(c);
+    conn_close(c2);
+}
+
 /* ---- HTTP ---------------------------------------------------------------------- */
 
 static void test_http(void) {
@@ -800,6 +899,9 @@ static void test_http(void) {
                    .backoff_max_ms = 100};
     conn *c = conn_open("tax", "api", spec, &o, err, sizeof err);
     CHECK(c != NULL, "http open: %s", err);
+    CHECK(conn_begin(c, err, sizeof err) == -1 && strstr(err, "transaction on an HTTP connection") &&
+              !conn_in_transaction(c),
+          "http has no transactions: %s", err);
     http_response resp;
 
     int rc = conn_http(c, "GET", "/items?page=1", NULL, NULL, 0, &resp, err, sizeof err);
@@ -969,6 +1071,15 @@ int main(void) {
     if (!only || strcmp(only, "odbc") == 0) {
         test_odbc("sqlite", need_env("GG_ODBC_SQLITE"), 1);
         test_odbc("pgodbc", need_env("GG_ODBC_PG"), 0);
+    }
+    if (!only || strcmp(only, "tx") == 0) {
+        char spec[1024];
+        snprintf(spec, sizeof spec, "odbc:%s", need_env("GG_ODBC_SQLITE"));
+        test_tx("sqlite", spec, 0);
+        snprintf(spec, sizeof spec, "odbc:%s", need_env("GG_ODBC_PG"));
+        test_tx("pgodbc", spec, 1);
+        snprintf(spec, sizeof spec, "pg:%s", need_env("GG_PG_CONNINFO"));
+        test_tx("libpq", spec, 2);
     }
     if (!only || strcmp(only, "pg") == 0) test_pg();
     printf("%d passed, 0 failed\n", g_passed);

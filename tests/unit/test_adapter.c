@@ -1331,6 +1331,149 @@ static void test_push_batch_two_sinks(void **state) {
     adapter_free(ad2);
 }
 
+/* ---- pushes grouped in transactions (push_batch) -------------------------- */
+
+/* A group of pushes is one transaction: the 2nd of 4 is refused, so the group
+ * is rolled back; the 1st is pushed again (alone: a group of one), the 2nd
+ * alone reports its own failure, the 3rd and 4th go as a group. The seq column
+ * shows each row's push: 1st pushed by call 3 (its call 1 rolled back), 3rd
+ * and 4th by calls 5 and 6. */
+static void test_push_group_item_fails(void **state) {
+    (void)state;
+    gg_conn_conf cc;
+    char spec[256], err[1024];
+    gg_source_conf src = make_src("UTF-8", &cc, spec, sizeof spec);
+    src.push_batch = 10;
+    adapter *ad = adapter_load(&src, batch_adapter("g1"), err, sizeof err);
+    assert_non_null(ad);
+    alert a[4];
+    push_item it[4];
+    batch_alerts(a, it, (const long[]){1, 2, 1, 1}, 4);
+    batch_seen bs;
+    memset(&bs, 0, sizeof bs);
+    assert_int_equal(worker_push_batch(ad, &src, it, 4, batch_outcome, &bs, err, sizeof err), 0);
+    assert_int_equal(bs.calls, 4);
+    assert_true(bs.ok[0][0] && !bs.ok[0][1] && bs.ok[0][2] && bs.ok[0][3]);
+    assert_non_null(strstr(bs.err[0][1], a[1].id));
+    assert_non_null(strstr(bs.err[0][1], "refused"));
+    assert_string_equal(row_seq("g1", a[0].id), "3");
+    assert_null(row_seq("g1", a[1].id));
+    assert_string_equal(row_seq("g1", a[2].id), "5");
+    assert_string_equal(row_seq("g1", a[3].id), "6");
+    for (int i = 0; i < 4; i++) alert_free(&a[i]);
+
+    /* all pushed: one group, one call each */
+    batch_alerts(a, it, (const long[]){5, 6, 7}, 3);
+    memset(&bs, 0, sizeof bs);
+    assert_int_equal(worker_push_batch(ad, &src, it, 3, batch_outcome, &bs, err, sizeof err), 0);
+    assert_true(bs.calls == 3 && bs.ok[0][0] && bs.ok[0][1] && bs.ok[0][2]);
+    assert_string_equal(row_seq("g1", a[0].id), "1");
+    assert_string_equal(row_seq("g1", a[2].id), "3");
+    for (int i = 0; i < 3; i++) alert_free(&a[i]);
+    adapter_free(ad);
+}
+
+/* Kills the worker child of this process with SIGKILL once it has used 0.3 s
+ * of CPU (it is then spinning in the item with amount 3); a process of its
+ * own, as start_killer. */
+static pid_t start_cpu_killer(void) {
+    pid_t test = getpid(), k = fork();
+    if (k != 0) return k;
+    char path[128];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)test, (int)test);
+    long tck = sysconf(_SC_CLK_TCK);
+    for (int i = 0; i < 1500; i++) {
+        usleep(20000);
+        char buf[1024];
+        ssize_t n = 0;
+        int fd = open(path, O_RDONLY);
+        if (fd >= 0) {
+            n = read(fd, buf, sizeof buf - 1);
+            close(fd);
+        }
+        buf[n > 0 ? n : 0] = '\0';
+        for (char *q = buf, *e; *q; q = e) {
+            long v = strtol(q, &e, 10);
+            if (e == q) break;
+            if (v <= 0 || v == (long)getpid()) continue;
+            char sp[64], st[1024];
+            snprintf(sp, sizeof sp, "/proc/%ld/stat", v);
+            int sfd = open(sp, O_RDONLY);
+            if (sfd < 0) continue;
+            ssize_t m = read(sfd, st, sizeof st - 1);
+            close(sfd);
+            st[m > 0 ? m : 0] = '\0';
+            char *rp = strrchr(st, ')');
+            unsigned long utime = 0;
+            /* after ") ": state, then fields 4..13, utime is field 14 */
+            if (rp && sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu", &utime) == 1 &&
+                (long)utime * 10 >= tck * 3) {
+                kill((pid_t)v, SIGKILL);
+                _exit(0);
+            }
+        }
+    }
+    _exit(1);
+}
+
+/* A worker killed inside a group: nothing of the group is committed (the
+ * pushed 1st alert is not in the sink) and every item fails with how the
+ * worker ended, to be retried. */
+static void test_push_group_worker_killed(void **state) {
+    (void)state;
+    gg_conn_conf cc;
+    char spec[256], err[1024];
+    gg_source_conf src = make_src("UTF-8", &cc, spec, sizeof spec);
+    src.deadline_ms = 20000; /* the kill comes first */
+    src.push_batch = 10;
+    adapter *ad = adapter_load(&src, batch_adapter("g2"), err, sizeof err);
+    assert_non_null(ad);
+    alert a[3];
+    push_item it[3];
+    batch_alerts(a, it, (const long[]){1, 3, 1}, 3);
+    batch_seen bs;
+    memset(&bs, 0, sizeof bs);
+    pid_t kp = start_cpu_killer();
+    assert_true(kp > 0);
+    assert_int_equal(worker_push_batch(ad, &src, it, 3, batch_outcome, &bs, err, sizeof err), 0);
+    int kst = 0;
+    assert_int_equal(waitpid(kp, &kst, 0), kp);
+    assert_true(WIFEXITED(kst) && WEXITSTATUS(kst) == 0);
+    assert_int_equal(bs.calls, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_false(bs.ok[0][i]);
+        assert_non_null(strstr(bs.err[0][i], "source dept: killed by KILL"));
+    }
+    assert_null(row_seq("g2", a[0].id));
+    assert_null(row_seq("g2", "started"));
+    for (int i = 0; i < 3; i++) alert_free(&a[i]);
+    adapter_free(ad);
+}
+
+/* Inside the runtime's transaction a push may not end it itself; alone (no
+ * transaction) the same statement reaches the database as before. */
+static void test_push_group_refuses_tx_control(void **state) {
+    (void)state;
+    gg_conn_conf cc;
+    char spec[256], err[1024];
+    gg_source_conf src = make_src("UTF-8", &cc, spec, sizeof spec);
+    const char *path = write_adapter("txctl.lua", "return { push = function(alert, conns)\n"
+                                                  "  conns.db:exec('  commit', {})\n"
+                                                  "end }\n");
+    adapter *ad = adapter_load(&src, path, err, sizeof err);
+    assert_non_null(ad);
+    alert a;
+    alert_init(&a, RULE_PENSION_AFTER_DEATH, "person:110105194912310021");
+    assert_int_equal(adapter_push_begin(ad, err, sizeof err), 1);
+    assert_int_equal(adapter_push(ad, &a, "x", err, sizeof err), -1);
+    assert_non_null(strstr(err, "connection db: a push runs inside the runtime's transaction"));
+    adapter_push_rollback(ad);
+    assert_int_equal(adapter_push(ad, &a, "x", err, sizeof err), -1);
+    assert_null(strstr(err, "runtime's transaction")); /* SQLite: no transaction is active */
+    alert_free(&a);
+    adapter_free(ad);
+}
+
 /* ---- the raw values' JSON (adapter/rowjson.c) ------------------------------- */
 
 /* jansson's text for the object of the row, built as adapter_raw_json did. */
@@ -1419,6 +1562,9 @@ int main(void) {
         cmocka_unit_test(test_push_batch_item_fails),
         cmocka_unit_test(test_push_batch_worker_killed),
         cmocka_unit_test(test_push_batch_two_sinks),
+        cmocka_unit_test(test_push_group_item_fails),
+        cmocka_unit_test(test_push_group_worker_killed),
+        cmocka_unit_test(test_push_group_refuses_tx_control),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -138,12 +138,15 @@ static void test_defaults(void **state) {
     assert_int_equal(c->sources[0].deadline_ms, 60000);
     assert_string_equal(c->sources[0].encoding, "UTF-8");
     assert_int_equal(c->sources[0].max_workers, 0); /* one worker per kind of stream */
+    assert_int_equal(c->sources[0].push_batch, 100);
     config_free(c);
-    c = load("[source a]\nadapter = a.lua\nmax_workers = 1\n[source b]\nadapter = b.lua\nmax_workers = 3\n", err,
-             sizeof err);
+    c = load("[source a]\nadapter = a.lua\nmax_workers = 1\npush_batch = 1\n[source b]\nadapter = b.lua\nmax_workers = 3\n",
+             err, sizeof err);
     assert_non_null(c);
     assert_int_equal(c->sources[0].max_workers, 1);
     assert_int_equal(c->sources[1].max_workers, 3);
+    assert_int_equal(c->sources[0].push_batch, 1);
+    assert_int_equal(c->sources[1].push_batch, 100);
     config_free(c);
 }
 
@@ -182,6 +185,7 @@ static void test_errors_name_line_and_key(void **state) {
     expect_error("[source hr]\nadapter = x.lua\nconn.db = pg:port=${GG_TEST_UNSET}\n", "gg.ini:3:",
                  "environment variable GG_TEST_UNSET is not set");
     expect_error("[source hr]\nadapter = x.lua\nenabled = maybe\n", "gg.ini:3:", "key enabled: bad value");
+    expect_error("[source hr]\nadapter = x.lua\npush_batch = 0\n", "gg.ini:3:", NULL);
     expect_error("[source hr]\nadapter = x.lua\nmax_workers = 0\n", "gg.ini:3:",
                  "key max_workers: bad value '0' (an integer from 1 to 64: 1 pulls all the source's streams in one worker");
     expect_error("[source hr]\nadapter = x.lua\nmax_workers = no\n", "gg.ini:3:",

@@ -124,4 +124,16 @@ int adapter_push(adapter *ad, const alert *a, const char *explanation, char *err
 int adapter_push_due(adapter *ad, const alert *a, const char *explanation, long long deadline, char *err,
                      size_t errsz);
 
+/* Pushes grouped in one transaction (worker/push.c). adapter_push_begin
+ * connects the source when needed and opens a transaction on each of its SQL
+ * connections: the number opened (0: it has none, so each push stands alone)
+ * or -1 with err (none left open). Inside, the push function's own BEGIN,
+ * COMMIT, END or ROLLBACK is refused. adapter_push_commit commits them in
+ * order, -1 with err when one fails (the rest are rolled back; one committed
+ * before it stays, and its pushes come again, which a sink's upsert on the
+ * alert id absorbs); adapter_push_rollback drops them. */
+int adapter_push_begin(adapter *ad, char *err, size_t errsz);
+int adapter_push_commit(adapter *ad, char *err, size_t errsz);
+void adapter_push_rollback(adapter *ad);
+
 #endif

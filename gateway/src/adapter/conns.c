@@ -6,10 +6,12 @@
 #include "adapter/adapter_internal.h"
 #include "core/util.h"
 
+#include <ctype.h>
 #include <iconv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ------------------------------------------------- connections seen by Lua */
 
@@ -149,11 +151,45 @@ lua_failed:
     return 1;
 }
 
+/* 1 when sql starts a statement that opens or ends a transaction (BEGIN,
+ * START, COMMIT, END, ABORT, ROLLBACK but not ROLLBACK TO a savepoint). */
+static int sql_is_tx_control(const char *sql) {
+    static const char *const words[] = {"begin", "start", "commit", "end", "abort", "rollback"};
+    while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r' || *sql == '(') sql++;
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++) {
+        size_t n = strlen(words[i]);
+        if (strncasecmp(sql, words[i], n) != 0 || isalnum((unsigned char)sql[n]) || sql[n] == '_') continue;
+        if (i == 5) { /* ROLLBACK [WORK|TRANSACTION] TO ... is a savepoint's */
+            const char *p = sql + n;
+            while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+            if (!strncasecmp(p, "to", 2) && !isalnum((unsigned char)p[2])) return 0;
+            if (!strncasecmp(p, "work", 4) || !strncasecmp(p, "transaction", 11)) {
+                p += p[0] == 'w' || p[0] == 'W' ? 4 : 11;
+                while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+                if (!strncasecmp(p, "to", 2) && !isalnum((unsigned char)p[2])) return 0;
+            }
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* Inside a transaction of the runtime's (adapter_push_begin), the adapter's
+ * own BEGIN/COMMIT/ROLLBACK would end it early: raised before anything is
+ * held. */
+static void refuse_tx_control(lua_State *L, conn *c, const char *sql) {
+    if (conn_in_transaction(c) && sql_is_tx_control(sql))
+        luaL_error(L, "connection %s: a push runs inside the runtime's transaction (push_batch); it may not "
+                      "begin, commit or roll back one itself",
+                   conn_get_name(c));
+}
+
 /* c:query(sql, params [, fn]) -> rows table, or count when fn is given. */
 static int l_conn_query(lua_State *L) {
     conn *c = conn_check(L, 1);
     conn_ud *cu = lua_touserdata(L, 1);
     const char *sql = luaL_checkstring(L, 2);
+    refuse_tx_control(L, c, sql);
     int has_fn = lua_isfunction(L, 4);
     lua_settop(L, 4);
     pull_ctx local = {0};
@@ -189,6 +225,7 @@ static int l_conn_exec(lua_State *L) {
     conn *c = conn_check(L, 1);
     conn_ud *cu = lua_touserdata(L, 1);
     const char *sql = luaL_checkstring(L, 2);
+    refuse_tx_control(L, c, sql);
     int n;
     char **params = params_from_lua(L, 3, &n);
     long affected = 0;

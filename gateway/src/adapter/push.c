@@ -129,3 +129,39 @@ int adapter_push_due(adapter *ad, const alert *a, const char *explanation, long 
     }
     return 0;
 }
+
+/* ----------------------------------------------------- pushes in a transaction */
+
+int adapter_push_begin(adapter *ad, char *err, size_t errsz) {
+    if (!ad->nconns && ad->src->nconns && adapter_connect(ad, err, errsz)) return -1;
+    int opened = 0;
+    for (int i = 0; i < ad->nconns; i++) {
+        if (!ad->conns[i] || conn_get_type(ad->conns[i]) == CONN_HTTP) continue;
+        char e2[1024];
+        if (conn_begin(ad->conns[i], e2, sizeof e2) != 0) {
+            adapter_push_rollback(ad);
+            snprintf(err, errsz, "source %s: %s", ad->source, e2);
+            return -1;
+        }
+        opened++;
+    }
+    return opened;
+}
+
+int adapter_push_commit(adapter *ad, char *err, size_t errsz) {
+    for (int i = 0; i < ad->nconns; i++) {
+        if (!ad->conns[i] || !conn_in_transaction(ad->conns[i])) continue;
+        char e2[1024];
+        if (conn_commit(ad->conns[i], e2, sizeof e2) != 0) {
+            adapter_push_rollback(ad);
+            snprintf(err, errsz, "source %s: %s", ad->source, e2);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void adapter_push_rollback(adapter *ad) {
+    for (int i = 0; i < ad->nconns; i++)
+        if (ad->conns[i]) conn_rollback(ad->conns[i]);
+}

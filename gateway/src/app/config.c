@@ -205,6 +205,10 @@ static const confkey config_map[] = {
     {"source", "pull_timeout", CK_LONG, "600", 1, 86400, S(pull_timeout), NULL, NULL,
      "seconds each of the source's workers may take for a pull; past it the worker is killed and its open stream "
      "voided"},
+    {"source", "push_batch", CK_LONG, "100", 1, 100000, S(push_batch), NULL, NULL,
+     "alerts a push worker sends in one transaction of the sink's SQL connections, committed after that many or "
+     "after 1 s; an alert the sink refuses is rolled back alone, the others are pushed again; 1 = each alert "
+     "commits alone"},
     {"source", "max_workers", CK_LONG, NULL, 1, 64, S(max_workers), set_max_workers, NULL,
      "worker processes pulling the source at once: its streams of different fact kinds go to different workers "
      "(streams of one kind stay together, in order), up to this many; 1 = one worker, its streams one after the "

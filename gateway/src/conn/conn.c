@@ -250,6 +250,38 @@ int conn_exec(conn *c, const char *sql, int nparams, const char *const *params, 
     return c->ops->exec(c, sql, nparams, params, affected, err, errsz);
 }
 
+int conn_begin(conn *c, char *err, size_t errsz) {
+    if (!c->ops->tx) return conn_fail(c, err, errsz, "transaction on an HTTP connection");
+    if (c->in_tx) return conn_fail(c, err, errsz, "a transaction is already open");
+    if (c->ops->tx(c, CONN_TX_BEGIN, err, errsz) != 0) return -1;
+    c->in_tx = 1;
+    c->tx_lost = 0;
+    return 0;
+}
+
+int conn_commit(conn *c, char *err, size_t errsz) {
+    if (!c->ops->tx) return conn_fail(c, err, errsz, "transaction on an HTTP connection");
+    if (!c->in_tx) return conn_fail(c, err, errsz, "commit without a transaction");
+    int rc;
+    if (c->tx_lost)
+        rc = conn_fail(c, err, errsz, "commit failed: the connection was lost inside the transaction");
+    else
+        rc = c->ops->tx(c, CONN_TX_COMMIT, err, errsz);
+    if (rc != 0) c->ops->tx(c, CONN_TX_ROLLBACK, NULL, 0);
+    c->in_tx = 0;
+    c->tx_lost = 0;
+    return rc;
+}
+
+void conn_rollback(conn *c) {
+    if (!c->ops->tx || !c->in_tx) return;
+    c->ops->tx(c, CONN_TX_ROLLBACK, NULL, 0);
+    c->in_tx = 0;
+    c->tx_lost = 0;
+}
+
+int conn_in_transaction(const conn *c) { return c->in_tx; }
+
 int conn_http(conn *c, const char *method, const char *path, const char *const *headers,
               const char *body, size_t bodylen, http_response *resp, char *err, size_t errsz) {
     if (resp) memset(resp, 0, sizeof *resp);
@@ -285,7 +317,19 @@ int conn_sql_statement(conn *c, const conn_sql_driver *d, const char *what, cons
     int failures = 0;
     char msg[1024];
     for (;;) {
+        if (c->tx_lost)
+            return conn_fail(c, err, errsz, "%s failed: the connection was lost inside the transaction", what);
         if (!d->alive(c)) {
+            if (c->in_tx) {
+                /* a new connection would run the statement outside the
+                 * transaction, whose earlier statements are gone */
+                c->tx_lost = 1;
+                d->mark_broken(c);
+                return conn_fail(c, err, errsz,
+                                 "%s failed: the connection was lost inside a transaction (rolled back by the "
+                                 "server; not re-established until it ends)",
+                                 what);
+            }
             gg_info(c->log_tag, "connection is broken; reconnecting");
             if (d->reconnect(c, msg, sizeof msg) != 0) {
                 if (failures >= c->opts.retries)
@@ -301,6 +345,12 @@ int conn_sql_statement(conn *c, const conn_sql_driver *d, const char *what, cons
         if (!res.failed) {
             if (affected) *affected = res.affected;
             return 0;
+        }
+        if (res.lost && c->in_tx) {
+            c->tx_lost = 1;
+            d->mark_broken(c);
+            return conn_fail(c, err, errsz, "%s failed: the connection was lost inside a transaction: %s", what,
+                             res.msg);
         }
         int retryable = res.lost && res.delivered == 0 && (fn || !res.sent);
         if (!retryable || failures >= c->opts.retries) {

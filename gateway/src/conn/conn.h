@@ -92,6 +92,19 @@ int conn_query(conn *c, const char *sql, int nparams, const char *const *params,
 int conn_exec(conn *c, const char *sql, int nparams, const char *const *params,
               long *affected, char *err, size_t errsz);
 
+/* Transactions (pg/odbc): conn_begin opens one (a broken connection is
+ * re-established first), conn_commit ends it, conn_rollback drops it (best
+ * effort: a connection lost meanwhile has dropped it already). Between begin
+ * and the end a lost connection is never re-established nor a statement
+ * retried (what the transaction held is gone: the statement fails, saying
+ * so), and conn_commit fails when the transaction cannot be committed whole
+ * (PostgreSQL: a statement in it failed; ODBC: SQLEndTran refused); it is
+ * then rolled back. An HTTP connection has none: -1. 0 ok, -1 with err. */
+int conn_begin(conn *c, char *err, size_t errsz);
+int conn_commit(conn *c, char *err, size_t errsz);
+void conn_rollback(conn *c);
+int conn_in_transaction(const conn *c);
+
 /* HTTP. `path` is appended to the base URL (may include a query string).
  * headers: NULL-terminated "Name: value" list or NULL. The response body is
  * malloc'd and NUL-terminated (caller frees). Returns 0 when a response arrived

@@ -36,7 +36,12 @@ typedef struct conn_ops {
     int (*http)(conn *c, const char *method, const char *path, const char *const *headers,
                 const char *body, size_t bodylen, http_response *resp, char *err,
                 size_t errsz);
+    /* Transactions (conn_begin/commit/rollback); NULL: none. `op` is
+     * CONN_TX_*; rollback's errors are not reported. */
+    int (*tx)(conn *c, int op, char *err, size_t errsz);
 } conn_ops;
+
+enum { CONN_TX_BEGIN = 0, CONN_TX_COMMIT, CONN_TX_ROLLBACK };
 
 struct conn {
     conn_type type;
@@ -50,6 +55,8 @@ struct conn {
     char *secrets[CONN_MAX_SECRETS]; /* owned; scrubbed from every message */
     int nsecrets;
     void *impl;            /* type-specific state, owned by the type's close() */
+    int in_tx;             /* between conn_begin and its commit or rollback */
+    int tx_lost;           /* the connection was lost inside it: nothing to commit */
 };
 
 extern const conn_ops conn_pg_ops;

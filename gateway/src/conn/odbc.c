@@ -587,12 +587,46 @@ static int odbc_exec(conn *c, const char *sql, int nparams, const char *const *p
     return odbc_statement(c, "exec", sql, nparams, params, NULL, NULL, affected, err, errsz);
 }
 
+/* Transactions: autocommit off from begin to the end (the driver opens the
+ * transaction at the next statement), SQLEndTran, autocommit on again. A
+ * connection found dead at begin is re-established first. */
+static int odbc_tx(conn *c, int op, char *err, size_t errsz) {
+    odbc_conn *o = c->impl;
+    char state[6], msg[1024];
+    if (op == CONN_TX_BEGIN) {
+        if (odbc_dead(o)) {
+            gg_info(c->log_tag, "connection is broken; reconnecting");
+            if (odbc_reconnect(c, o, msg, sizeof msg) != 0) return conn_fail(c, err, errsz, "begin failed: %s", msg);
+        }
+        SQLRETURN r = SQLSetConnectAttr(o->dbc, SQL_ATTR_AUTOCOMMIT, (SQLPOINTER)(uintptr_t)SQL_AUTOCOMMIT_OFF, 0);
+        if (!SQL_SUCCEEDED(r)) {
+            odbc_diag(SQL_HANDLE_DBC, o->dbc, state, msg, sizeof msg);
+            return conn_fail(c, err, errsz, "begin failed: the driver keeps autocommit on: %s", msg);
+        }
+        return 0;
+    }
+    int rc = 0;
+    if (!o->connected) {
+        if (op == CONN_TX_COMMIT) rc = conn_fail(c, err, errsz, "commit refused: the connection broke inside the transaction");
+        return rc;
+    }
+    SQLRETURN r = SQLEndTran(SQL_HANDLE_DBC, o->dbc, op == CONN_TX_COMMIT ? SQL_COMMIT : SQL_ROLLBACK);
+    if (!SQL_SUCCEEDED(r) && op == CONN_TX_COMMIT) {
+        odbc_diag(SQL_HANDLE_DBC, o->dbc, state, msg, sizeof msg);
+        rc = conn_fail(c, err, errsz, "commit failed: %s", msg);
+    }
+    r = SQLSetConnectAttr(o->dbc, SQL_ATTR_AUTOCOMMIT, (SQLPOINTER)(uintptr_t)SQL_AUTOCOMMIT_ON, 0);
+    if (!SQL_SUCCEEDED(r)) odbc_drv_mark_broken(c); /* a fresh connection autocommits */
+    return rc;
+}
+
 const conn_ops conn_odbc_ops = {
     .open = odbc_open,
     .close = odbc_close,
     .query = odbc_query,
     .exec = odbc_exec,
     .http = NULL,
+    .tx = odbc_tx,
 };
 
 /* ---- registry entry: `adapter new --kind odbc` texts and the kind ---------- */

@@ -895,12 +895,46 @@ static int pg_exec(conn *c, const char *sql, int nparams, const char *const *par
     return pg_statement(c, "exec", sql, nparams, params, NULL, NULL, affected, err, errsz);
 }
 
+/* Transactions: BEGIN and COMMIT as statements (conn_sql_statement: no
+ * retry inside one). A commit is refused unless the server holds an open,
+ * unfailed transaction: COMMIT of a failed one would answer "ROLLBACK"
+ * without an error, and one on a reset connection only a warning. */
+static int pg_tx(conn *c, int op, char *err, size_t errsz) {
+    pg_conn *p = c->impl;
+    switch (op) {
+    case CONN_TX_BEGIN:
+        return pg_statement(c, "begin", "BEGIN", 0, NULL, NULL, NULL, NULL, err, errsz);
+    case CONN_TX_COMMIT: {
+        PGTransactionStatusType ts = PQtransactionStatus(p->pg);
+        if (p->broken || ts == PQTRANS_INERROR)
+            return conn_fail(c, err, errsz, "commit refused: %s",
+                             p->broken ? "the connection broke inside the transaction"
+                                       : "a statement of the transaction failed");
+        if (ts != PQTRANS_INTRANS) return conn_fail(c, err, errsz, "commit refused: no transaction is open");
+        if (pg_statement(c, "commit", "COMMIT", 0, NULL, NULL, NULL, NULL, err, errsz) != 0) return -1;
+        if (PQtransactionStatus(p->pg) != PQTRANS_IDLE)
+            return conn_fail(c, err, errsz, "commit failed: the transaction is still open after COMMIT");
+        return 0;
+    }
+    default: {
+        /* best effort: a broken connection has lost the transaction already */
+        if (!p->broken && PQstatus(p->pg) == CONNECTION_OK && PQtransactionStatus(p->pg) != PQTRANS_IDLE) {
+            PGresult *r = PQexec(p->pg, "ROLLBACK");
+            if (PQresultStatus(r) != PGRES_COMMAND_OK) p->broken = 1;
+            PQclear(r);
+        }
+        return 0;
+    }
+    }
+}
+
 const conn_ops conn_pg_ops = {
     .open = pg_open,
     .close = pg_close,
     .query = pg_query,
     .exec = pg_exec,
     .http = NULL,
+    .tx = pg_tx,
 };
 
 /* ---- registry entry: `adapter new --kind pg` texts and the kind ---------- */

@@ -3,12 +3,14 @@
  * sandboxed, with no handle on the state store (closed in the child, and out
  * of reach of its filesystem view), so it can touch its own department's
  * system and nothing of the gateway. The worker pushes its items in order over
- * the connections it opened for the first (the adapter keeps them).
+ * the connections it opened for the first (the adapter keeps them), in
+ * transactions of up to push_batch items (push_child).
  *
  * Each item travels back as a one-item stream of the channel: STREAM_BEGIN
  * (stream id = item index, name = alert id), then STREAM_END, plain when it
- * was pushed, failed with the adapter's message when not; the worker flushes
- * after each, so what it reported stands if it dies later. The core reports
+ * was pushed (a group's items once the group is committed), failed with the
+ * adapter's message when not; the worker flushes after each item pushed alone
+ * and each committed group, so what it reported stands if it dies later. The core reports
  * every outcome as it arrives; when the worker ends, the item it was on and
  * those it never reached fail with how it ended (deadline, signal, memory). */
 #include "worker/worker_push.h"
@@ -52,19 +54,95 @@ static void push_log(void *ud, gg_log_level level, const char *component, const 
     worker_log_send(r->w, (int)level, component, msg);
 }
 
+/* A group's transaction is committed after this long even when it is not
+ * full, so that a slow sink's alerts do not wait long for their outcome. */
+#define PUSH_GROUP_MS 1000
+
+static long long mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reports item i pushed: begun and ended. */
+static int send_outcome(ch_writer *w, size_t i, const push_item *it) {
+    return ch_stream_begin(w, (uint32_t)i, it->a->id) || ch_stream_end_ex(w, (uint32_t)i, 0, NULL, NULL, NULL);
+}
+
+/* Pushes item i alone (autocommit) and reports it. */
+static int push_alone(batch_run *r, size_t i) {
+    const push_item *it = &r->b->items[i];
+    char e2[1024];
+    if (ch_stream_begin(r->w, (uint32_t)i, it->a->id)) return -1;
+    int rc = adapter_push_due(r->b->ad, it->a, it->expl, it->deadline, e2, sizeof e2);
+    return ch_stream_end_ex(r->w, (uint32_t)i, 0, NULL, NULL, rc ? e2 : NULL) || ch_flush(r->w);
+}
+
 /* The worker: every item in order; one item's failure does not stop the next.
- * Runs in the child only. */
+ * Items go in groups, each one transaction on the sink's SQL connections
+ * (adapter_push_begin), of up to push_batch items or PUSH_GROUP_MS; a group's
+ * items are reported pushed once it is committed. When an item fails, the
+ * group is rolled back, the items before it are pushed again as a group and
+ * it is pushed alone (its own outcome, in autocommit); a group whose commit
+ * fails is pushed again item by item. Each attempt either commits or ends on
+ * an earlier item, so this ends. A sink without SQL connections, a group of
+ * one, or a transaction that cannot begin, pushes each item alone. Killed
+ * mid-group, the worker leaves nothing of the group committed and nothing
+ * reported: those items are failed attempts, retried. Runs in the child only. */
 static int push_child(ch_writer *w, void *ud, char *err, size_t errsz) {
     batch_run *r = ud;
     r->w = w;
     gg_log_set_sink(push_log, r);
     if (adapter_after_fork(r->b->ad, err, errsz)) return -1;
-    for (size_t i = 0; i < r->b->n; i++) {
-        const push_item *it = &r->b->items[i];
+    const push_batch *b = r->b;
+    size_t group = b->src && b->src->push_batch > 1 ? (size_t)b->src->push_batch : 1;
+    size_t alone_lo = SIZE_MAX, alone_hi = 0; /* items to push alone */
+    int no_tx = group < 2;                     /* set once beginning failed or there is no SQL connection */
+    size_t i = 0;
+    while (i < b->n) {
+        size_t end = b->n - i > group ? i + group : b->n;
+        if (alone_lo > i && end > alone_lo) end = alone_lo;
         char e2[1024];
-        if (ch_stream_begin(w, (uint32_t)i, it->a->id)) goto chan;
-        int rc = adapter_push_due(r->b->ad, it->a, it->expl, it->deadline, e2, sizeof e2);
-        if (ch_stream_end_ex(w, (uint32_t)i, 0, NULL, NULL, rc ? e2 : NULL) || ch_flush(w)) goto chan;
+        int alone = no_tx || (i >= alone_lo && i < alone_hi) || end - i < 2;
+        if (!alone) {
+            int opened = adapter_push_begin(b->ad, e2, sizeof e2);
+            if (opened < 0) gg_warn(adapter_source(b->ad), "pushing alert by alert: %s", e2);
+            if (opened <= 0) no_tx = alone = 1; /* no SQL connection, or no transaction to be had */
+        }
+        if (alone) {
+            if (push_alone(r, i)) goto chan;
+            i++;
+            continue;
+        }
+        long long t0 = mono_ms();
+        size_t k = i;
+        int failed = 0;
+        while (k < end) {
+            const push_item *it = &b->items[k];
+            if (adapter_push_due(b->ad, it->a, it->expl, it->deadline, e2, sizeof e2)) {
+                failed = 1;
+                break;
+            }
+            k++;
+            if (mono_ms() - t0 >= PUSH_GROUP_MS) break;
+        }
+        if (failed) {
+            adapter_push_rollback(b->ad);
+            alone_lo = k; /* i..k-1 again as a group, k alone */
+            alone_hi = k + 1;
+            continue;
+        }
+        if (adapter_push_commit(b->ad, e2, sizeof e2)) {
+            gg_warn(adapter_source(b->ad), "a group of %zu pushes was not committed, pushing them one by one: %s",
+                    k - i, e2);
+            alone_lo = i;
+            alone_hi = k;
+            continue;
+        }
+        for (size_t j = i; j < k; j++)
+            if (send_outcome(w, j, &b->items[j])) goto chan;
+        if (ch_flush(w)) goto chan;
+        i = k;
     }
     return 0;
 chan:
