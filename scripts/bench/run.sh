@@ -25,8 +25,10 @@
 #   (e) rules 1 and 5 written as SQL over the same rows loaded into one
 #       PostgreSQL database (rulesdb): timed, and compared with gridgate's alerts
 #       on ids that need no normalization;
-#   (f) incremental: a copy of hr_pension.lua with incremental = { column =
-#       "gxsj" } on its two streams (the tables get a gxsj column), a full
+#   (f) incremental: copies of hr_pension.lua and grid.lua with incremental =
+#       { column = "gxsj" } on their big streams (the tables get a gxsj
+#       column) and of civil_affairs.lua with incremental = { column = "ffbh" }
+#       on its payments (append-only by that key), a full
 #       cycle, 1% of the rows changed (benchlib: inc_change), a cycle, then a
 #       full recomputation with conf/demo.ini from an empty store; the alerts
 #       (id, amount, confidence) of both must be the same;
@@ -357,11 +359,25 @@ s = s.replace(old, """sql  = [[SELECT jmbh, sfzhm, xm, xb, csrq, qhdm, wgbm, hh,
       incremental = { column = "gxsj" },""", 1)
 open(sys.argv[2], "w", encoding="utf-8").write(s)
 PY
+  # the civil payments are append-only by their key ffbh (FF + digits): it
+  # serves as their incremental column
+  "$py" - "$root/adapters/civil_affairs.lua" "$work/civil_inc.lua" <<'PY' || return 1
+import sys
+s = open(sys.argv[1], encoding="utf-8").read()
+old = """               FROM mz_jzff f JOIN mz_dbaj a ON a.ajbh = f.ajbh]],
+      key  = "ffbh","""
+assert old in s, "civil_affairs.lua changed: " + old
+s = s.replace(old, old + """
+      incremental = { column = "ffbh" },""", 1)
+open(sys.argv[2], "w", encoding="utf-8").write(s)
+PY
   sed -e "s#^adapter = \.\./adapters/hr_pension.lua#adapter = $work/hr_inc.lua#" \
       -e "s#^adapter = \.\./adapters/grid.lua#adapter = $work/grid_inc.lua#" \
+      -e "s#^adapter = \.\./adapters/civil_affairs.lua#adapter = $work/civil_inc.lua#" \
       -e "s#^adapter = \.\./#adapter = $root/#" "$conf" >"$work/inc.ini"
   grep -q "$work/hr_inc.lua" "$work/inc.ini" || { log "  conf/demo.ini changed: no hr adapter line"; return 1; }
   grep -q "$work/grid_inc.lua" "$work/inc.ini" || { log "  conf/demo.ini changed: no grid adapter line"; return 1; }
+  grep -q "$work/civil_inc.lua" "$work/inc.ini" || { log "  conf/demo.ini changed: no civil adapter line"; return 1; }
   "${psql[@]}" -d hr -c "ALTER TABLE yl_ffmx ADD COLUMN gxsj timestamp DEFAULT '2025-07-01 00:00:00'" \
     -c "ALTER TABLE sb_jfjs ADD COLUMN gxsj timestamp DEFAULT '2025-07-01 00:00:00'" \
     -c "CREATE INDEX yl_ffmx_gxsj ON yl_ffmx (gxsj, lsh)" -c "CREATE INDEX sb_jfjs_gxsj ON sb_jfjs (gxsj, lsh)" \
@@ -389,9 +405,23 @@ inc_change() {
                                   FROM sb_jfjs, m WHERE lsh % 200 = 11 RETURNING 1) SELECT count(*) FROM i") || return 1
   e=$("${psql[@]}" -d grid -Atc "WITH u AS (UPDATE wg_jmxx SET jzdz = coalesce(jzdz, '') || '（迁）', gxsj = '2025-07-02 00:00:00'
                                 WHERE abs(hashtext(jmbh)) % 100 = 3 RETURNING 1) SELECT count(*) FROM u") || return 1
+  # 1% new civil payments: a July payment for the payee of every 100th row
+  f=$("$py" - "$GG_DEMO_DIR/civil.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+last = db.execute("SELECT max(ffbh) FROM mz_jzff").fetchone()[0]
+top, width = int(last[2:]), len(last) - 2
+rows = db.execute("SELECT ajbh, sfzhm, ffje FROM mz_jzff WHERE CAST(substr(ffbh, 3) AS INTEGER) % 100 = 11"
+                  " ORDER BY ffbh").fetchall()
+db.executemany("INSERT INTO mz_jzff (ffbh, ajbh, sfzhm, ffny, ffje) VALUES (?, ?, ?, '2025-07', ?)",
+               [("FF%0*d" % (width, top + 1 + i), a, p, j) for i, (a, p, j) in enumerate(rows)])
+db.commit()
+print(len(rows))
+PY
+) || return 1
   "${psql[@]}" -d hr -c "ANALYZE yl_ffmx" -c "ANALYZE sb_jfjs" || return 1
   "${psql[@]}" -d grid -c "ANALYZE wg_jmxx" || return 1
-  echo "{\"yl_ffmx_updated\": $a, \"yl_ffmx_inserted\": $b, \"sb_jfjs_updated\": $c, \"sb_jfjs_inserted\": $d, \"wg_jmxx_updated\": $e}"
+  echo "{\"yl_ffmx_updated\": $a, \"yl_ffmx_inserted\": $b, \"sb_jfjs_updated\": $c, \"sb_jfjs_inserted\": $d, \"wg_jmxx_updated\": $e, \"mz_jzff_inserted\": $f}"
 }
 
 # ---------------------------------------------------------------- the sizes
