@@ -28,7 +28,7 @@
 #   (f) incremental: copies of hr_pension.lua and grid.lua with incremental =
 #       { column = "gxsj" } on their big streams (the tables get a gxsj
 #       column) and of civil_affairs.lua with incremental = { column = "ffbh" }
-#       on its payments (append-only by that key), a full
+#       on its two payment streams (append-only by that key), a full
 #       cycle, 1% of the rows changed (benchlib: inc_change), a cycle, then a
 #       full recomputation with conf/demo.ini from an empty store; the alerts
 #       (id, amount, confidence) of both must be the same;
@@ -359,12 +359,17 @@ s = s.replace(old, """sql  = [[SELECT jmbh, sfzhm, xm, xb, csrq, qhdm, wgbm, hh,
       incremental = { column = "gxsj" },""", 1)
 open(sys.argv[2], "w", encoding="utf-8").write(s)
 PY
-  # the civil payments are append-only by their key ffbh (FF + digits): it
-  # serves as their incremental column
+  # the civil payments (both streams) are append-only by their key ffbh (FF
+  # or AF + digits): it serves as their incremental column
   "$py" - "$root/adapters/civil_affairs.lua" "$work/civil_inc.lua" <<'PY' || return 1
 import sys
 s = open(sys.argv[1], encoding="utf-8").read()
 old = """               FROM mz_jzff f JOIN mz_dbaj a ON a.ajbh = f.ajbh]],
+      key  = "ffbh","""
+assert old in s, "civil_affairs.lua changed: " + old
+s = s.replace(old, old + """
+      incremental = { column = "ffbh" },""", 1)
+old = """               FROM mz_ajff f JOIN mz_dbaj a ON a.ajbh = f.ajbh ORDER BY f.ffbh]],
       key  = "ffbh","""
 assert old in s, "civil_affairs.lua changed: " + old
 s = s.replace(old, old + """
