@@ -29,8 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* WAL pages after a commit that wake the thread: SQLite's own default. */
-#define CKPT_WAL_PAGES 1000
+/* WAL bytes after a commit that wake the thread: SQLite's own default of
+ * 1000 pages of 4 KiB (a store of bigger pages waits for as many bytes). */
+#define CKPT_WAL_BYTES (1000L * 4096L)
 
 struct st_checkpointer {
     sqlite3 *db; /* owned: the thread's connection */
@@ -38,6 +39,7 @@ struct st_checkpointer {
     pthread_mutex_t mu; /* guards pending, stop */
     pthread_cond_t cv;
     int pending, stop;
+    int wake_pages; /* CKPT_WAL_BYTES in the store's pages (set before the hook) */
     int warned; /* a failing checkpoint is logged once */
     long done;  /* checkpoints that completed (guarded by mu) */
     st_checkpointer *next; /* in the registry of running checkpointers */
@@ -79,7 +81,7 @@ static int on_commit(void *ud, sqlite3 *db, const char *dbname, int pages) {
     (void)db;
     (void)dbname;
     st_checkpointer *c = ud;
-    if (pages >= CKPT_WAL_PAGES) {
+    if (pages >= c->wake_pages) {
         pthread_mutex_lock(&c->mu);
         c->pending = 1;
         pthread_cond_signal(&c->cv);
@@ -135,6 +137,13 @@ st_checkpointer *st_checkpointer_start(sqlite3 *db, const char *path) {
         free(c);
         return NULL;
     }
+    int page = 0;
+    sqlite3_stmt *ps = NULL;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA page_size", -1, &ps, NULL) == SQLITE_OK && sqlite3_step(ps) == SQLITE_ROW)
+        page = sqlite3_column_int(ps, 0);
+    sqlite3_finalize(ps);
+    c->wake_pages = page > 0 ? (int)(CKPT_WAL_BYTES / page) : 1000;
+    if (c->wake_pages < 1) c->wake_pages = 1;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     pthread_mutex_lock(&reg_mu);

@@ -639,9 +639,17 @@ void state_unlock(int fd) {
 }
 
 /* The page cache's size: PRAGMA cache_size of every connection (in KiB,
- * negative) and the slots of the process's page cache buffer below. */
+ * negative), and the page size of a new store. 16 KiB pages (SQLite's
+ * default is 4 KiB): a first load of 1M residents writes every page of the
+ * facts table through the cache in one transaction, spilling it to the WAL a
+ * page at a time, and a quarter of the pages is a quarter of the spills,
+ * b-tree levels and cell moves (1M residents, 3 alternating runs: the
+ * residents' stream 9.4-12.1 s -> 8.2-9.8 s, CPU 32.5-37.9 s -> 34.0-35.1 s;
+ * an incremental night the same, 3.2-3.9 s either way). A store made
+ * earlier keeps its page size (WAL fixes it) and gets a page cache sized for
+ * it (page_cache_setup). */
 #define STATE_CACHE_KIB 65536 /* 64 MiB: the per-row hash and person lookups */
-#define STATE_CACHE_SLOTS (STATE_CACHE_KIB / 4 + 256) /* 4 KiB pages, and room for the schema's */
+#define STATE_PAGE_SIZE 16384
 
 /* In a child of fork(2) (a worker): SQLite as if never used. The buffer of
  * the parent's page cache is not mapped here (MADV_DONTFORK), so SQLite is
@@ -663,19 +671,44 @@ void state_library_init(void) {
      * nothing here reads them. Only possible before SQLite initializes
      * (SQLITE_MISUSE after: then they stay on, which is harmless). */
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    /* The page cache lives in one mapping that no child inherits. The core
-     * forks its workers with the cache full (the stored hashes and memos it
-     * hands them are read just before), and keeps reading and writing the
-     * store while they run: with the cache in malloc's heap, every cache
-     * page it then reused was shared with a live child, so each reuse took
-     * a copy-on-write fault and a TLB flush on every CPU. At 1M residents
-     * that was 1.4 s of a 6.1 s unchanged cycle and ~10 s of a 30 s first
-     * one (BENCHMARKS.md). A page bigger than a slot, or one past the last
-     * slot, comes from malloc as before. Any failure here leaves SQLite's
-     * own malloc'd cache: slower, not wrong. */
+}
+
+/* The page size of the SQLite database at path, from its header (bytes
+ * 16-17, big-endian; 1 means 65536), or STATE_PAGE_SIZE when there is no
+ * such database yet (no file, empty, not SQLite's). */
+static int store_page_size(const char *path) {
+    unsigned char h[18];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return STATE_PAGE_SIZE;
+    ssize_t n = read(fd, h, sizeof h);
+    close(fd);
+    if (n != (ssize_t)sizeof h || memcmp(h, "SQLite format 3", 16) != 0) return STATE_PAGE_SIZE;
+    int ps = (h[16] << 8) | h[17];
+    if (ps == 1) return 65536;
+    return ps >= 512 && (ps & (ps - 1)) == 0 ? ps : STATE_PAGE_SIZE;
+}
+
+/* The page cache lives in one mapping that no child inherits, with slots of
+ * the first store's page size, set up when the process opens its first store
+ * (before SQLite starts: the slots' size must be known then). The core forks
+ * its workers with the cache full (the stored hashes and memos it hands them
+ * are read just before), and keeps reading and writing the store while they
+ * run: with the cache in malloc's heap, every cache page it then reused was
+ * shared with a live child, so each reuse took a copy-on-write fault and a
+ * TLB flush on every CPU. At 1M residents that was 1.4 s of a 6.1 s unchanged
+ * cycle and ~10 s of a 30 s first one (BENCHMARKS.md). A page bigger than a
+ * slot, or one past the last slot, comes from malloc as before. Any failure
+ * here leaves SQLite's own malloc'd cache: slower, not wrong. Process-wide by
+ * necessity, as SQLite's configuration is: once per process. */
+static void page_cache_setup(const char *path) {
+    static int done;
+    if (done) return;
+    done = 1;
     int hdr = 0;
     if (sqlite3_config(SQLITE_CONFIG_PCACHE_HDRSZ, &hdr) != SQLITE_OK) return;
-    size_t slot = ((size_t)4096 + (size_t)hdr + 7) & ~(size_t)7, len = slot * STATE_CACHE_SLOTS;
+    int page = store_page_size(path);
+    size_t nslots = (size_t)STATE_CACHE_KIB * 1024 / (size_t)page + 64; /* and room for the schema's */
+    size_t slot = ((size_t)page + (size_t)hdr + 7) & ~(size_t)7, len = slot * nslots;
     void *buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (buf == MAP_FAILED) {
         gg_warn("state", "page cache: cannot map %zu bytes (%s); using malloc's", len, strerror(errno));
@@ -687,14 +720,14 @@ void state_library_init(void) {
         return;
     }
     /* SQLite writes a free-list link into every slot at once: in 2 MiB
-     * pages that is a few dozen faults, not 18k (0.2 s here). A hint only. */
+     * pages that is a few dozen faults, not thousands (0.2 s here). A hint only. */
     (void)madvise(buf, len, MADV_HUGEPAGE);
     if (pthread_atfork(NULL, NULL, state_child_after_fork) != 0) {
         gg_warn("state", "page cache: cannot register the fork handler; using malloc's");
         munmap(buf, len);
         return;
     }
-    if (sqlite3_config(SQLITE_CONFIG_PAGECACHE, buf, (int)slot, STATE_CACHE_SLOTS) != SQLITE_OK) {
+    if (sqlite3_config(SQLITE_CONFIG_PAGECACHE, buf, (int)slot, (int)nslots) != SQLITE_OK) {
         /* SQLite already started: the handler then only restarts it in children */
         munmap(buf, len);
     }
@@ -707,6 +740,7 @@ state *state_open(const char *path, char *err, size_t errsz) {
         return NULL;
     }
     if (make_private(path, err, errsz)) return NULL;
+    page_cache_setup(path);
     state *st = calloc(1, sizeof *st);
     if (!st) {
         gg_set_err(err, errsz, "state %s: out of memory", path);
@@ -727,6 +761,7 @@ state *state_open(const char *path, char *err, size_t errsz) {
     char *msg = NULL;
     if (sqlite3_exec(st->db,
                      "PRAGMA busy_timeout = 5000;"
+                     "PRAGMA page_size = " STR(STATE_PAGE_SIZE) ";" /* a new store's; WAL keeps an old one's */
                      "PRAGMA journal_mode = WAL;"
                      "PRAGMA synchronous = NORMAL;"
                      "PRAGMA cache_size = -" STR(STATE_CACHE_KIB) ";"

@@ -21,7 +21,8 @@
 
 typedef struct state state;
 
-/* Process-wide SQLite settings, once at program start before any state_open. */
+/* Process-wide SQLite settings, once at program start before any state_open
+ * (which sets up the page cache, sized for the first store it opens). */
 void state_library_init(void);
 state *state_open(const char *path, char *err, size_t errsz); /* creates the schema */
 void state_close(state *st);
