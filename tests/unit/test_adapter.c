@@ -1226,6 +1226,27 @@ static void test_push_batch_item_fails(void **state) {
     adapter_free(ad);
 }
 
+/* The pids of the children of process `parent` other than the caller (at
+ * most max), from /proc; their count. */
+static int child_pids(pid_t parent, pid_t *out, int max) {
+    char path[128], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)parent, (int)parent);
+    ssize_t n = 0;
+    int fd = open(path, O_RDONLY);
+    if (fd >= 0) {
+        n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+    }
+    buf[n > 0 ? n : 0] = '\0';
+    int k = 0;
+    for (char *q = buf, *e; *q && k < max; q = e) {
+        long v = strtol(q, &e, 10);
+        if (e == q) break;
+        if (v > 0 && v != (long)getpid()) out[k++] = (pid_t)v;
+    }
+    return k;
+}
+
 /* Kills the first child of this process with SIGSEGV once the 'started'
  * mark is in table b2 (the worker is then inside item 2). */
 /* The killer is a process of its own, not a thread: a thread that
@@ -1236,26 +1257,12 @@ static void test_push_batch_item_fails(void **state) {
 static pid_t start_killer(void) {
     pid_t test = getpid(), k = fork();
     if (k != 0) return k;
-    char path[128];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)test, (int)test);
     for (int i = 0; i < 1500; i++) {
         usleep(20000);
-        char buf[256];
-        ssize_t n = 0;
-        int fd = open(path, O_RDONLY);
-        if (fd >= 0) {
-            n = read(fd, buf, sizeof buf - 1);
-            close(fd);
-        }
-        buf[n > 0 ? n : 0] = '\0';
-        pid_t worker = 0;
-        for (char *q = buf, *e; *q; q = e) {
-            long v = strtol(q, &e, 10);
-            if (e == q) break;
-            if (v > 0 && v != (long)getpid()) worker = (pid_t)v;
-        }
-        if (worker > 0 && row_seq("b2", "started")) {
-            kill(worker, SIGSEGV);
+        pid_t kids[16];
+        int nk = child_pids(test, kids, 16);
+        if (nk > 0 && row_seq("b2", "started")) {
+            kill(kids[nk - 1], SIGSEGV);
             _exit(0);
         }
     }
@@ -1379,25 +1386,14 @@ static void test_push_group_item_fails(void **state) {
 static pid_t start_cpu_killer(void) {
     pid_t test = getpid(), k = fork();
     if (k != 0) return k;
-    char path[128];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)test, (int)test);
     long tck = sysconf(_SC_CLK_TCK);
     for (int i = 0; i < 1500; i++) {
         usleep(20000);
-        char buf[1024];
-        ssize_t n = 0;
-        int fd = open(path, O_RDONLY);
-        if (fd >= 0) {
-            n = read(fd, buf, sizeof buf - 1);
-            close(fd);
-        }
-        buf[n > 0 ? n : 0] = '\0';
-        for (char *q = buf, *e; *q; q = e) {
-            long v = strtol(q, &e, 10);
-            if (e == q) break;
-            if (v <= 0 || v == (long)getpid()) continue;
+        pid_t kids[16];
+        int nk = child_pids(test, kids, 16);
+        for (int c = 0; c < nk; c++) {
             char sp[64], st[1024];
-            snprintf(sp, sizeof sp, "/proc/%ld/stat", v);
+            snprintf(sp, sizeof sp, "/proc/%d/stat", (int)kids[c]);
             int sfd = open(sp, O_RDONLY);
             if (sfd < 0) continue;
             ssize_t m = read(sfd, st, sizeof st - 1);
@@ -1408,7 +1404,7 @@ static pid_t start_cpu_killer(void) {
             /* after ") ": state, then fields 4..13, utime is field 14 */
             if (rp && sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu", &utime) == 1 &&
                 (long)utime * 10 >= tck * 3) {
-                kill((pid_t)v, SIGKILL);
+                kill(kids[c], SIGKILL);
                 _exit(0);
             }
         }

@@ -2232,44 +2232,6 @@ static void test_files_private(void **stp) {
     umask(old);
 }
 
-/* A new store has 16 KiB pages; a store made with 4 KiB pages keeps them
- * (WAL fixes the size), opens and takes facts as before. */
-static void test_page_size(void **stp) {
-    fixture *fx = *stp;
-    state *st = open_ok(fx);
-    state_close(st);
-    assert_int_equal(sql_long(fx, "PRAGMA page_size"), 16384);
-    char old[96];
-    snprintf(old, sizeof old, "%.64s/old.db", fx->dir);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(old, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE x(a)", NULL,
-                                  NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
-    fixture fo = *fx;
-    snprintf(fo.path, sizeof fo.path, "%s", old);
-    st = open_ok(&fo);
-    assert_int_equal(state_begin(st), 0);
-    for (int i = 0; i < 500; i++) {
-        fact f;
-        char ref[16];
-        snprintf(ref, sizeof ref, "p-%d", i);
-        fact_start(&f, FK_CUSTODY, "justice", ref, "110105196001010013");
-        assert_int_equal(state_fact_put(st, &f, 1), 0);
-        fact_clear(&f);
-    }
-    assert_int_equal(state_commit(st), 0);
-    state_close(st);
-    assert_int_equal(sql_long(&fo, "PRAGMA page_size"), 4096);
-    assert_int_equal(sql_long(&fo, "SELECT count(*) FROM facts"), 500);
-    unlink(old);
-    snprintf(old, sizeof old, "%.64s/old.db-wal", fx->dir);
-    unlink(old);
-    snprintf(old, sizeof old, "%.64s/old.db-shm", fx->dir);
-    unlink(old);
-}
-
 /* The page cache's buffer is not inherited by a child of fork
  * (state_library_init, called once in main): a worker that uses SQLite of its
  * own (the SQLite ODBC driver) must get a working library, not the parent's
@@ -2359,6 +2321,36 @@ static int fill_facts(state *st, const char *prefix, int from, int n) {
 
 /* Puts n facts p-<from>.., committed. */
 static void put_many(state *st, int from, int n) { assert_int_equal(fill_facts(st, "p", from, n), 0); }
+
+/* A new store has 16 KiB pages; a store made with 4 KiB pages keeps them
+ * (WAL fixes the size), opens and takes facts as before. */
+static void test_page_size(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    state_close(st);
+    assert_int_equal(sql_long(fx, "PRAGMA page_size"), 16384);
+    char old[96];
+    snprintf(old, sizeof old, "%.64s/old.db", fx->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(old, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE x(a)", NULL,
+                                  NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    fixture fo = *fx;
+    snprintf(fo.path, sizeof fo.path, "%s", old);
+    st = open_ok(&fo);
+    put_many(st, 0, 500);
+    state_close(st);
+    assert_int_equal(sql_long(&fo, "PRAGMA page_size"), 4096);
+    assert_int_equal(sql_long(&fo, "SELECT count(*) FROM facts"), 500);
+    unlink(old);
+    snprintf(old, sizeof old, "%.64s/old.db-wal", fx->dir);
+    unlink(old);
+    snprintf(old, sizeof old, "%.64s/old.db-shm", fx->dir);
+    unlink(old);
+}
+
 
 /* The WAL is copied back by the store's own thread (checkpoint.c): after a
  * commit of ~10 MB the database file grows with no further call on the

@@ -57,3 +57,9 @@ int gg_strcmp0(const char *a, const char *b) { return strcmp(a ? a : "", b ? b :
 int gg_strcaseeq(const char *a, const char *b) { return a && b && strcasecmp(a, b) == 0; }
 
 long long gg_now_seconds(void) { return (long long)time(NULL); }
+
+long long gg_mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

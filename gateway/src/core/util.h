@@ -46,5 +46,7 @@ int gg_strcmp0(const char *a, const char *b);
 int gg_strcaseeq(const char *a, const char *b);
 /* The wall clock in whole seconds since the epoch. */
 long long gg_now_seconds(void);
+/* A monotonic clock in milliseconds (for durations, never for dates). */
+long long gg_mono_ms(void);
 
 #endif

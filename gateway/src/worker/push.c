@@ -58,12 +58,6 @@ static void push_log(void *ud, gg_log_level level, const char *component, const 
  * full, so that a slow sink's alerts do not wait long for their outcome. */
 #define PUSH_GROUP_MS 1000
 
-static long long mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reports item i pushed: begun and ended. */
 static int send_outcome(ch_writer *w, size_t i, const push_item *it) {
     return ch_stream_begin(w, (uint32_t)i, it->a->id) || ch_stream_end_ex(w, (uint32_t)i, 0, NULL, NULL, NULL);
@@ -114,7 +108,7 @@ static int push_child(ch_writer *w, void *ud, char *err, size_t errsz) {
             i++;
             continue;
         }
-        long long t0 = mono_ms();
+        long long t0 = gg_mono_ms();
         size_t k = i;
         int failed = 0;
         while (k < end) {
@@ -124,7 +118,7 @@ static int push_child(ch_writer *w, void *ud, char *err, size_t errsz) {
                 break;
             }
             k++;
-            if (mono_ms() - t0 >= PUSH_GROUP_MS) break;
+            if (gg_mono_ms() - t0 >= PUSH_GROUP_MS) break;
         }
         if (failed) {
             adapter_push_rollback(b->ad);

@@ -402,12 +402,6 @@ typedef struct slot {
     char stream_name[64];
 } slot;
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void kill_group(slot *s) {
     if (s->pid > 0 && !s->exited) {
         kill(-s->pid, SIGKILL);
@@ -443,7 +437,7 @@ static int spawn(const worker_spec *sp, const worker_limits *lim, slot *s, int l
     s->pid = pid;
     s->rfd = fds[0];
     s->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    s->start_ms = now_ms();
+    s->start_ms = gg_mono_ms();
     s->deadline_s = lim->deadline_s ? lim->deadline_s : WORKER_DEFAULT_DEADLINE_S;
     s->cpu_s = lim->cpu_s ? lim->cpu_s : s->deadline_s;
     s->mem = lim->mem_bytes ? lim->mem_bytes : WORKER_DEFAULT_MEM;
@@ -548,7 +542,7 @@ static void finish(const worker_spec *sp, slot *s, worker_result *res) {
     res->facts = ch_reader_facts(s->rd);
     res->rejects = ch_reader_rejects(s->rd);
     res->peak_rss_kb = s->ru.ru_maxrss;
-    res->elapsed_ms = (long)(now_ms() - s->start_ms);
+    res->elapsed_ms = (long)(gg_mono_ms() - s->start_ms);
     char where[128] = "";
     if (res->open_stream >= 0)
         snprintf(where, sizeof where, " (stream %ld '%s' unfinished: its facts are void)", res->open_stream,
@@ -678,7 +672,7 @@ int worker_run_all_ex(const worker_spec *specs, size_t n, const worker_limits *l
         if (finished == n) break;
 
         size_t np = 0;
-        int64_t now = now_ms(), timeout = INT_MAX;
+        int64_t now = gg_mono_ms(), timeout = INT_MAX;
         int need_tick = 0;
         for (size_t i = 0; i < n; i++) {
             slot *s = &slots[i];
@@ -726,7 +720,7 @@ int worker_run_all_ex(const worker_spec *specs, size_t n, const worker_limits *l
             if (pfd[k].fd == s->rfd) pump(s, pidx[k], on_frame, ud);
             else reap(s);
         }
-        now = now_ms();
+        now = gg_mono_ms();
         for (size_t i = 0; i < n; i++) {
             slot *s = &slots[i];
             if (s->state != 1) continue;
