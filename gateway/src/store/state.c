@@ -673,13 +673,12 @@ void state_library_init(void) {
      * nothing here reads them. Only possible before SQLite initializes
      * (SQLITE_MISUSE after: then they stay on, which is harmless). */
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    /* A statement with triggers (a fact's narrow update: the touched log,
-     * the change counters) keeps the pages it changes in a statement
-     * journal, in memory up to this size and in a temporary file beyond:
-     * SQLite's 64 KiB is four 16 KiB pages, so nearly every such update
-     * wrote its journal to a file (1M residents, an incremental night: 502
-     * MiB in 64k writes, against 4 MiB with 4 KiB pages). */
-    (void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 4 << 20);
+    /* SQLITE_CONFIG_STMTJRNL_SPILL is left at SQLite's 64 KiB on purpose.
+     * A larger spill (4 MiB, tried to keep the statement journals of the
+     * narrow updates of facts in memory with 16 KiB pages) made Debian 12's
+     * SQLite 3.40 fail the persons' index build of a first load of 1M
+     * residents with SQLITE_FULL ("database or disk is full") while spilling
+     * that statement's journal to its file, with the disk nearly empty. */
 }
 
 /* The page size of the SQLite database at path, from its header (bytes
