@@ -277,6 +277,14 @@ def main():
                       pct(inc.get("cpu_median_s"), incfull.get("cpu_median_s")),
                       "-" if not icmp else ("yes" if icmp.get("same") else "**no**"),
                       sum(found.values()), sum(planted.values())))
+    # A cycle that did not exit 0 (exit 3: a stream failed) has figures of a
+    # partial city: said where no reader can miss it.
+    bad = ["%s residents: %s exit %s" % (fmt_n(r["residents"]), kind, "/".join(str(e) for e in c.get("exits") or []))
+           for r in results for kind, c in sorted((r.get("cycles") or {}).items())
+           if isinstance(c, dict) and any(e != 0 for e in c.get("exits") or [])]
+    if bad:
+        out += ["", "**Cycles that did not exit 0** (exit 3: a stream failed, so its figures are of part of the "
+                "city and not valid): " + "; ".join(bad) + "."]
     out += ["", "Memory (peak RSS of the full cycle) against what it should follow:", "",
             "| residents | payment rows | deaths | custody | cases (members) | trigger facts | peak RSS, full cycle | "
             "peak RSS, unchanged cycle | RSS per resident | RSS per trigger fact |",
