@@ -157,7 +157,8 @@ static int fact_write(state *st, sqlite3_stmt *s, const fact *f, long cycle, uin
         *changed = sqlite3_changes(st->db);
         if (*changed && st->changes_suspended) {
             st->changes_pending++; /* what the change counters' triggers would count */
-            if (!fact_kind_is_stream(f->kind)) st->ident_pending++; /* every person put counts (a first load) */
+            if (!fact_kind_is_stream(f->kind)) st->ident_pending++; /* every small-side put counts (a first load) */
+            if (f->kind == FK_PERSON) st->persons_pending++;         /* the persons' generation moves */
         }
     }
     sqlite3_reset(s);
@@ -675,18 +676,24 @@ int state_fact_any_source(state *st, const char *source, int k) {
     return rc;
 }
 
-/* ---- first loads of persons ------------------------------------------------- */
+/* ---- first loads ----------------------------------------------------------- */
 
 /* Inside the stream's transaction, so a rollback (or a crash) leaves the
- * index and the triggers as they were. The change counter's insert and
- * update triggers (state.c, fact_changes_sql) ran a trigger program per
- * fact, about a third of a fact's insert: the facts put meanwhile are
- * counted in the handle and added at once. The counter is the handle's own
- * (a temp table), so a crash loses nothing of it. */
-int state_person_index_suspend(state *st) {
-    if (st_exec_sql(st, "person index suspend",
-                    "DROP INDEX IF EXISTS facts_person_names;"
-                    "DROP INDEX IF EXISTS facts_hash;"
+ * triggers (and the persons' index) as they were. A trigger on facts makes
+ * SQLite keep a statement journal for every INSERT (the statement may abort
+ * half done): each page the statement changes, one per B-tree, is copied to
+ * it first, and with 16 KiB pages the four or five of an insert pass the 64
+ * KiB it keeps in memory, so every insert wrote its pages to a temporary file
+ * (1M residents, a first cycle: 784k page writes, 12.8 GB, while the civil
+ * payments' 179k facts were stored in 4.6 s). The change counter's and the
+ * persons' generation's insert and update triggers are dropped instead, and
+ * fact_write counts what they would have counted: on a first load every
+ * write is an insert, which counts (an insert of a payment or income counts
+ * only as a change, state.c's fact_changes_sql), and a person put bumps the
+ * generation once at the end. The counter is the handle's own (a temp table),
+ * so a crash loses nothing of it. */
+int state_fact_triggers_suspend(state *st) {
+    if (st_exec_sql(st, "fact triggers suspend",
                     "DROP TRIGGER IF EXISTS temp.facts_changed_ins;"
                     "DROP TRIGGER IF EXISTS temp.facts_changed_upd;"
                     "DROP TRIGGER IF EXISTS temp.persons_gen_ins;"
@@ -695,11 +702,11 @@ int state_person_index_suspend(state *st) {
     st->changes_suspended = 1;
     st->changes_pending = 0;
     st->ident_pending = 0;
+    st->persons_pending = 0;
     return 0;
 }
 
-int state_person_index_restore(state *st) {
-    if (st_exec_sql(st, "person index rebuild", FACTS_PERSON_NAMES_SQL FACTS_HASH_INDEX_SQL)) return -1;
+int state_fact_triggers_restore(state *st) {
     if (!st->changes_suspended) return 0;
     sqlite3_stmt *s;
     if (st_prepare(st, "fact change counter", "UPDATE temp.fact_changes SET n = n + ?1, ident = ident + ?2", &s))
@@ -710,11 +717,28 @@ int state_person_index_restore(state *st) {
         return st_db_fail(st, "fact change counter: bind");
     }
     if (st_step_done(st, "fact change counter", s) ||
-        st_exec_sql(st, "person generation", "UPDATE person_gen SET n = n + 1 WHERE id = 1") ||
+        (st->persons_pending &&
+         st_exec_sql(st, "person generation", "UPDATE person_gen SET n = n + 1 WHERE id = 1")) ||
         st_fact_changes_setup(st))
         return -1;
     st->changes_suspended = 0;
     st->changes_pending = 0;
     st->ident_pending = 0;
+    st->persons_pending = 0;
     return 0;
+}
+
+/* A first load of persons drops their indexes as well, and builds them once,
+ * sorted, before the commit. */
+int state_person_index_suspend(state *st) {
+    if (st_exec_sql(st, "person index suspend",
+                    "DROP INDEX IF EXISTS facts_person_names;"
+                    "DROP INDEX IF EXISTS facts_hash;"))
+        return -1;
+    return state_fact_triggers_suspend(st);
+}
+
+int state_person_index_restore(state *st) {
+    if (st_exec_sql(st, "person index rebuild", FACTS_PERSON_NAMES_SQL FACTS_HASH_INDEX_SQL)) return -1;
+    return state_fact_triggers_restore(st);
 }

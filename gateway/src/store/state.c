@@ -853,13 +853,14 @@ int state_read_end(state *st) {
 }
 int state_rollback(state *st) {
     int rc = st_exec_sql(st, "rollback", "ROLLBACK");
-    /* a first load of persons rolled back: its facts are gone, the change
+    /* a first load rolled back: its facts are gone, the change
      * counter's triggers come back (the rollback restored them already, or
      * they are created here) */
     if (st->changes_suspended) {
         st->changes_suspended = 0;
         st->changes_pending = 0;
         st->ident_pending = 0;
+        st->persons_pending = 0;
         if (st_fact_changes_setup(st)) rc = -1;
     }
     return rc;

@@ -52,13 +52,14 @@ struct state {
     sqlite3_stmt *quarantine_add;/* owned, cached */
     sqlite3_stmt *dq_add;        /* owned, cached */
     fact_blob fields_buf;        /* owned: the encoded fields of the fact being put */
-    /* A first load of persons (state_person_index_suspend) counts the facts
-     * it puts here rather than by the change counter's per-row triggers,
-     * which are dropped meanwhile; state_person_index_restore adds the count
-     * and re-creates them, a rollback re-creates them. */
+    /* A first load (state_fact_triggers_suspend) counts the facts it puts
+     * here rather than by the change counter's per-row triggers, which are
+     * dropped meanwhile; state_fact_triggers_restore adds the count and
+     * re-creates them, a rollback re-creates them. */
     int changes_suspended;
     long changes_pending;
     long ident_pending;      /* of those, the small side's (state_facts_identity_changes) */
+    long persons_pending;    /* of those, persons: the persons' generation moves */
 };
 
 /* Logs the connection's last error for operation `op`; returns -1. */
