@@ -118,8 +118,8 @@ typedef struct phase_apply {
     seen_set (*seen)[FK__COUNT]; /* refs kept this cycle, per source and kind */
     ingest_stream p;         /* the stream being applied (app/ingest.c) */
     int open;                /* its transaction is open */
-    int suspended;           /* a first load: 1 the facts' triggers, 2 those and the persons' index,
-                                are restored before the commit (state_fact_triggers_suspend) */
+    int suspended;           /* a first load (state_first_load_begin), 2: of persons, whose index
+                                is built before the commit (state_person_index_suspend) */
     struct timespec t0;
     /* the stream's row memo (app/pull.h), written in parts as it comes */
     uint64_t *memo;          /* words not written yet (MEMO_PART_WORDS) */
@@ -150,13 +150,13 @@ static void pa_begin(void *ud, size_t job, size_t stream) {
     pa->memo_got = pa->memo_stands = pa->memo_bad = 0;
     pa->open = state_begin(pa->ctx->st) == 0;
     if (!pa->open) pa->p.failed = 1;
-    /* A first load writes without the facts' per-row triggers, and of
-     * persons builds their index once at the end (store/facts.c,
-     * state_fact_triggers_suspend, state_person_index_suspend). */
+    /* A first load writes without reading first and counts at its end, and
+     * of persons builds their index once at the end (store/facts.c,
+     * state_first_load_begin, state_person_index_suspend). */
     pa->suspended = 0;
     if (pa->open && pa->p.fresh) {
         int persons = kind == FK_PERSON;
-        if (persons ? state_person_index_suspend(pa->ctx->st) : state_fact_triggers_suspend(pa->ctx->st))
+        if (persons ? state_person_index_suspend(pa->ctx->st) : state_first_load_begin(pa->ctx->st))
             pa->p.failed = 1;
         else
             pa->suspended = persons ? 2 : 1;
@@ -295,7 +295,7 @@ static void pa_end(void *ud, size_t job, size_t stream, const pull_stream_end *e
     if (rc == 0 && !p->failed && e->watermark)
         gg_debug(source, "stream %s: watermark advanced", si->name); /* its key may be an id: not logged */
     if (rc == 0 && !p->failed && pa->suspended &&
-        (pa->suspended == 2 ? state_person_index_restore(ctx->st) : state_fact_triggers_restore(ctx->st)))
+        (pa->suspended == 2 ? state_person_index_restore(ctx->st) : state_first_load_end(ctx->st)))
         p->failed = 1;
     if (rc == 0 && !p->failed && pa->jobs[job].memo_salt && memo_keep(pa, source, si)) p->failed = 1;
     pa->suspended = 0; /* restored, or dropped no more: a rollback restores them */

@@ -117,10 +117,94 @@ int state_person_name_check(state *st, const char *id_norm, const char *name, co
 
 int state_fact_put(state *st, const fact *f, long cycle) { return state_fact_put_hashed(st, f, cycle, state_fact_hash(f)); }
 
-/* Binds f to s (fact_put_sql's parameters ?1..?12, which fact_upd_sql
- * shares), runs it and resets it; *changed gets the rows it changed. 0, or
- * -1 (logged). */
-static int fact_write(state *st, sqlite3_stmt *s, const fact *f, long cycle, uint64_t hash, int *changed) {
+/* Binds f to s: fact_put_sql's parameters ?1..?12, which fact_upd_sql and
+ * fact_old_sql share; the fields are those fact_store encoded into
+ * st->fields_buf. SQLite's result code. */
+static int fact_bind(state *st, sqlite3_stmt *s, const fact *f, long cycle, uint64_t hash, int dq) {
+    const char *case_key = FACT_HAS(f, FF_CASE) ? f->f[FF_CASE].s : NULL;
+    int rc;
+    if ((rc = st_bind_text(s, 1, f->source)) != SQLITE_OK ||
+        (rc = st_bind_text(s, 2, fact_kind_name(f->kind))) != SQLITE_OK ||
+        (rc = st_bind_text(s, 3, f->ref)) != SQLITE_OK || (rc = st_bind_text(s, 4, f->id_norm)) != SQLITE_OK ||
+        (rc = st_bind_text(s, 5, case_key)) != SQLITE_OK ||
+        (rc = sqlite3_bind_blob(s, 6, st->fields_buf.p, (int)st->fields_buf.len, SQLITE_STATIC)) != SQLITE_OK ||
+        (rc = st_bind_text(s, 7, f->raw_json)) != SQLITE_OK || (rc = sqlite3_bind_int64(s, 8, cycle)) != SQLITE_OK ||
+        (rc = st_bind_text(s, 9, f->name_norm)) != SQLITE_OK ||
+        (rc = sqlite3_bind_int64(s, 10, (sqlite3_int64)hash)) != SQLITE_OK ||
+        (rc = dq ? sqlite3_bind_int(s, 11, 1) : sqlite3_bind_null(s, 11)) != SQLITE_OK)
+        return rc;
+    return f->kind == FK_PERSON && FACT_HAS(f, FF_NAME) && f->f[FF_NAME].s
+               ? sqlite3_bind_int64(s, 12, (sqlite3_int64)state_ref_hash(f->f[FF_NAME].s))
+               : sqlite3_bind_null(s, 12);
+}
+
+/* Runs the write s (fact_put_sql or fact_upd_sql) once for f; *changed gets
+ * the rows it changed. 0, or -1 (logged). */
+static int fact_run(state *st, sqlite3_stmt *s, const fact *f, long cycle, uint64_t hash, int dq, int *changed) {
+    int ret = 0;
+    *changed = 0;
+    if (fact_bind(st, s, f, cycle, hash, dq) != SQLITE_OK)
+        ret = st_db_fail(st, "fact put: bind");
+    else if (sqlite3_step(s) != SQLITE_DONE)
+        ret = st_db_fail(st, "fact put");
+    else
+        *changed = sqlite3_changes(st->db);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s); /* drop the borrowed pointers */
+    return ret;
+}
+
+/* The stored fact f is about to replace (fact_old_sql): whether there is
+ * one, and which of its content, its keys in the touched log (id, case,
+ * folded name), its identity as a person (id, folded name, name hash,
+ * conflict flag) and its names stay the same. */
+typedef struct {
+    int found, same_content, same_keys, same_identity, same_names;
+} fact_before;
+
+static int fact_before_read(state *st, const fact *f, long cycle, uint64_t hash, int dq, fact_before *b) {
+    sqlite3_stmt *s = st->fact_old;
+    int ret = 0, rc;
+    memset(b, 0, sizeof *b);
+    if (fact_bind(st, s, f, cycle, hash, dq) != SQLITE_OK) {
+        ret = st_db_fail(st, "fact put: bind");
+    } else if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        b->found = 1;
+        b->same_content = sqlite3_column_int(s, 0);
+        b->same_keys = sqlite3_column_int(s, 1);
+        b->same_identity = sqlite3_column_int(s, 2);
+        b->same_names = sqlite3_column_int(s, 3);
+    } else if (rc != SQLITE_DONE) {
+        ret = st_db_fail(st, "fact put: stored fact");
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return ret;
+}
+
+/* Counts a change of f's content (state.c, fact_changes_sql): identity too
+ * for a fact of the small side, but for a person only when its identity
+ * changed; a person new or renamed moves the persons' generation. */
+static int fact_change_count(state *st, const fact *f, const fact_before *b) {
+    int ident = !fact_kind_is_stream(f->kind) && (!b->found || f->kind != FK_PERSON || !b->same_identity);
+    int ret = 0;
+    if (sqlite3_bind_int(st->changes_add, 1, ident) != SQLITE_OK)
+        ret = st_db_fail(st, "fact change counter: bind");
+    else if (sqlite3_step(st->changes_add) != SQLITE_DONE)
+        ret = st_db_fail(st, "fact change counter");
+    sqlite3_reset(st->changes_add);
+    if (ret == 0 && f->kind == FK_PERSON && (!b->found || !b->same_names))
+        ret = st_exec_sql(st, "person generation", "UPDATE person_gen SET n = n + 1 WHERE id = 1");
+    return ret;
+}
+
+/* Writes f: the narrow update of fact_upd_sql when `narrow` asks for it and
+ * the stored fact keeps its keys and identity, the upsert otherwise; counts
+ * the change and logs the keys (touched.c) as the writer, since facts have no
+ * insert or update triggers (state.c, fact_changes_sql). In a first load
+ * (state_first_load_begin) nothing of the source and kind is stored: nothing
+ * to read first, and the counts wait for its end. 0, or -1 (logged). */
+static int fact_store(state *st, const fact *f, long cycle, uint64_t hash, int narrow) {
     if (!f->source || !f->ref) {
         gg_error("state", "fact put: %s fact without %s", fact_kind_name(f->kind),
                  f->source ? "ref" : "source");
@@ -131,50 +215,37 @@ static int fact_write(state *st, sqlite3_stmt *s, const fact *f, long cycle, uin
                  fact_kind_name(f->kind), f->source);
         return -1;
     }
-    const char *case_key = FACT_HAS(f, FF_CASE) ? f->f[FF_CASE].s : NULL;
     /* A person with a valid id that states another birth date than its id's
      * is flagged (dq): persons are loaded on demand, and one with a conflict
      * of its own is an identity_conflict even when nothing else names it. */
     int dq = f->kind == FK_PERSON && f->id_status == ID_OK && f->id_norm[0] && FACT_HAS(f, FF_BIRTH_DATE) &&
              f->f[FF_BIRTH_DATE].i != ident_birth_date(f->id_norm);
-    int ret = 0;
-    *changed = 0;
-    if (st_bind_text(s, 1, f->source) != SQLITE_OK ||
-        st_bind_text(s, 2, fact_kind_name(f->kind)) != SQLITE_OK ||
-        st_bind_text(s, 3, f->ref) != SQLITE_OK || st_bind_text(s, 4, f->id_norm) != SQLITE_OK ||
-        st_bind_text(s, 5, case_key) != SQLITE_OK || sqlite3_bind_blob(s, 6, st->fields_buf.p, (int)st->fields_buf.len, SQLITE_STATIC) != SQLITE_OK ||
-        st_bind_text(s, 7, f->raw_json) != SQLITE_OK ||
-        sqlite3_bind_int64(s, 8, cycle) != SQLITE_OK || st_bind_text(s, 9, f->name_norm) != SQLITE_OK ||
-        sqlite3_bind_int64(s, 10, (sqlite3_int64)hash) != SQLITE_OK ||
-        (dq ? sqlite3_bind_int(s, 11, 1) : sqlite3_bind_null(s, 11)) != SQLITE_OK ||
-        (f->kind == FK_PERSON && FACT_HAS(f, FF_NAME) && f->f[FF_NAME].s
-             ? sqlite3_bind_int64(s, 12, (sqlite3_int64)state_ref_hash(f->f[FF_NAME].s))
-             : sqlite3_bind_null(s, 12)) != SQLITE_OK) {
-        ret = st_db_fail(st, "fact put: bind");
-    } else if (sqlite3_step(s) != SQLITE_DONE) {
-        ret = st_db_fail(st, "fact put");
-    } else {
-        *changed = sqlite3_changes(st->db);
-        if (*changed && st->changes_suspended) {
-            st->changes_pending++; /* what the change counters' triggers would count */
-            if (!fact_kind_is_stream(f->kind)) st->ident_pending++; /* every small-side put counts (a first load) */
-            if (f->kind == FK_PERSON) st->persons_pending++;         /* the persons' generation moves */
-        }
+    int changed;
+    if (st->changes_suspended) {
+        if (fact_run(st, st->fact_put, f, cycle, hash, dq, &changed)) return -1;
+        if (!changed) return 0;
+        st->changes_pending++;                                  /* every write of a first load counts */
+        if (!fact_kind_is_stream(f->kind)) st->ident_pending++; /* every small-side put too */
+        if (f->kind == FK_PERSON) st->persons_pending++;         /* the persons' generation moves */
+        return st->touch_on ? st_touch_keys(st, f) : 0;
     }
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s); /* drop the borrowed pointers */
-    return ret;
+    fact_before b;
+    if (fact_before_read(st, f, cycle, hash, dq, &b)) return -1;
+    if (b.found && !b.same_keys && st->touch_on && st_touch_stored_keys(st, f)) return -1;
+    int upd = narrow && b.found && b.same_keys && b.same_identity;
+    if (fact_run(st, upd ? st->fact_upd : st->fact_put, f, cycle, hash, dq, &changed)) return -1;
+    if (!changed && upd && fact_run(st, st->fact_put, f, cycle, hash, dq, &changed)) return -1;
+    if (!changed || (b.found && b.same_content)) return 0; /* only last_cycle moved */
+    if (fact_change_count(st, f, &b)) return -1;
+    return st->touch_on ? st_touch_keys(st, f) : 0;
 }
 
 int state_fact_put_hashed(state *st, const fact *f, long cycle, uint64_t hash) {
-    int changed;
-    return fact_write(st, st->fact_put, f, cycle, hash, &changed);
+    return fact_store(st, f, cycle, hash, 0);
 }
 
 int state_fact_put_stored(state *st, const fact *f, long cycle, uint64_t hash) {
-    int changed;
-    if (fact_write(st, st->fact_upd, f, cycle, hash, &changed)) return -1;
-    return changed ? 0 : fact_write(st, st->fact_put, f, cycle, hash, &changed);
+    return fact_store(st, f, cycle, hash, 1);
 }
 
 /* Rebuilds fact `f` (initialized to kind k) from a schema-6 fields_json
@@ -678,27 +749,14 @@ int state_fact_any_source(state *st, const char *source, int k) {
 
 /* ---- first loads ----------------------------------------------------------- */
 
-/* Inside the stream's transaction, so a rollback (or a crash) leaves the
- * triggers (and the persons' index) as they were. A trigger on facts makes
- * SQLite keep a statement journal for every INSERT (the statement may abort
- * half done): each page the statement changes, one per B-tree, is copied to
- * it first, and with 16 KiB pages the four or five of an insert pass the 64
- * KiB it keeps in memory, so every insert wrote its pages to a temporary file
- * (1M residents, a first cycle: 784k page writes, 12.8 GB, while the civil
- * payments' 179k facts were stored in 4.6 s). The change counter's and the
- * persons' generation's insert and update triggers are dropped instead, and
- * fact_write counts what they would have counted: on a first load every
- * write is an insert, which counts (an insert of a payment or income counts
- * only as a change, state.c's fact_changes_sql), and a person put bumps the
- * generation once at the end. The counter is the handle's own (a temp table),
- * so a crash loses nothing of it. */
-int state_fact_triggers_suspend(state *st) {
-    if (st_exec_sql(st, "fact triggers suspend",
-                    "DROP TRIGGER IF EXISTS temp.facts_changed_ins;"
-                    "DROP TRIGGER IF EXISTS temp.facts_changed_upd;"
-                    "DROP TRIGGER IF EXISTS temp.persons_gen_ins;"
-                    "DROP TRIGGER IF EXISTS temp.persons_gen_upd;"))
-        return -1;
+/* Inside the stream's transaction: nothing of the stream's source and kind
+ * is stored, so each write is an insert and fact_store reads nothing before
+ * it; the change counters get the count at the end (an insert of a payment or
+ * income counts only as a change, state.c's fact_changes_sql), and the
+ * persons' generation moves once if a person was put. The counter is the
+ * handle's own (a temp table), so a crash loses nothing of it; a rollback
+ * drops the count. */
+int state_first_load_begin(state *st) {
     st->changes_suspended = 1;
     st->changes_pending = 0;
     st->ident_pending = 0;
@@ -706,7 +764,7 @@ int state_fact_triggers_suspend(state *st) {
     return 0;
 }
 
-int state_fact_triggers_restore(state *st) {
+int state_first_load_end(state *st) {
     if (!st->changes_suspended) return 0;
     sqlite3_stmt *s;
     if (st_prepare(st, "fact change counter", "UPDATE temp.fact_changes SET n = n + ?1, ident = ident + ?2", &s))
@@ -718,8 +776,7 @@ int state_fact_triggers_restore(state *st) {
     }
     if (st_step_done(st, "fact change counter", s) ||
         (st->persons_pending &&
-         st_exec_sql(st, "person generation", "UPDATE person_gen SET n = n + 1 WHERE id = 1")) ||
-        st_fact_changes_setup(st))
+         st_exec_sql(st, "person generation", "UPDATE person_gen SET n = n + 1 WHERE id = 1")))
         return -1;
     st->changes_suspended = 0;
     st->changes_pending = 0;
@@ -735,10 +792,10 @@ int state_person_index_suspend(state *st) {
                     "DROP INDEX IF EXISTS facts_person_names;"
                     "DROP INDEX IF EXISTS facts_hash;"))
         return -1;
-    return state_fact_triggers_suspend(st);
+    return state_first_load_begin(st);
 }
 
 int state_person_index_restore(state *st) {
     if (st_exec_sql(st, "person index rebuild", FACTS_PERSON_NAMES_SQL FACTS_HASH_INDEX_SQL)) return -1;
-    return state_fact_triggers_restore(st);
+    return state_first_load_end(st);
 }

@@ -370,41 +370,46 @@ static int has_column(state *st, const char *table, const char *column) {
     return found;
 }
 
-/* The fact change counters (state_facts_changes, state_facts_identity_changes):
- * TEMP triggers, so nothing is added to the file's schema. An upsert that
- * rewrites a fact as it was (only last_cycle moves) does not count; a
- * rolled-back write un-counts. `ident` counts the changes of the small side
- * that the subjects of interest and the register's names derive from: every
- * insert or delete of a fact other than a payment or income, every update of
- * one but a person's whose normalized id, folded name, name hash and
- * conflict flag stay as they were (a resident who moved). A person without a
- * valid id is neither in the register nor a link's target (those are keyed by
- * the id), so only its id becoming valid counts. IDENT_KIND_SQL(r) is 1 for
- * such a kind of row r (new or old). */
+/* The fact change counters (state_facts_changes, state_facts_identity_changes)
+ * live in a TEMP table, so nothing is added to the file's schema, and move in
+ * the writing transaction: a rolled-back write un-counts. An upsert that
+ * rewrites a fact as it was (only last_cycle moves) does not count. `ident`
+ * counts the changes of the small side that the subjects of interest and the
+ * register's names derive from: every insert or delete of a fact other than a
+ * payment or income, every update of one but a person's whose normalized id,
+ * folded name, name hash and conflict flag stay as they were (a resident who
+ * moved). A person without a valid id is neither in the register nor a
+ * link's target (those are keyed by the id), so only its id becoming valid
+ * counts.
+ *
+ * Inserts and updates are counted by the writer (store/facts.c, fact_store),
+ * not by triggers: a trigger on facts makes SQLite keep a statement journal
+ * for every write, and with 16 KiB pages each write's four or five pages went
+ * to a temporary file. Deletes (prunes, a few statements for many rows) keep
+ * their TEMP triggers. IDENT_KIND_SQL(r) is 1 for a kind of row r that counts
+ * for identity. */
 #define IDENT_KIND_SQL(r) "(" r ".kind NOT IN ('payment','income'))"
 static const char *const fact_changes_sql =
     "CREATE TEMP TABLE IF NOT EXISTS fact_changes(n INTEGER NOT NULL, ident INTEGER NOT NULL DEFAULT 0);"
     "INSERT INTO fact_changes(n, ident) SELECT 0, 0 WHERE NOT EXISTS (SELECT 1 FROM fact_changes);"
-    "CREATE TEMP TRIGGER IF NOT EXISTS facts_changed_ins AFTER INSERT ON main.facts"
-    " BEGIN UPDATE fact_changes SET n = n + 1, ident = ident + " IDENT_KIND_SQL("new") "; END;"
     "CREATE TEMP TRIGGER IF NOT EXISTS facts_changed_del AFTER DELETE ON main.facts"
     " BEGIN UPDATE fact_changes SET n = n + 1, ident = ident + " IDENT_KIND_SQL("old") "; END;"
-    "CREATE TEMP TRIGGER IF NOT EXISTS facts_changed_upd AFTER UPDATE ON main.facts"
-    " WHEN old.id_norm IS NOT new.id_norm OR old.case_key IS NOT new.case_key"
-    " OR old.fields IS NOT new.fields OR old.raw_json IS NOT new.raw_json"
-    " OR old.name_norm IS NOT new.name_norm"
-    " BEGIN UPDATE fact_changes SET n = n + 1, ident = ident + (" IDENT_KIND_SQL("new") " AND"
-    " (new.kind <> 'person' OR old.id_norm IS NOT new.id_norm"
-    " OR old.name_norm IS NOT new.name_norm OR old.name_hash IS NOT new.name_hash OR old.dq IS NOT new.dq)); END;"
     /* the persons' generation (store/register.c), in the main database */
-    "CREATE TEMP TRIGGER IF NOT EXISTS persons_gen_ins AFTER INSERT ON main.facts WHEN new.kind = 'person'"
-    " BEGIN UPDATE person_gen SET n = n + 1 WHERE id = 1; END;"
     "CREATE TEMP TRIGGER IF NOT EXISTS persons_gen_del AFTER DELETE ON main.facts WHEN old.kind = 'person'"
-    " BEGIN UPDATE person_gen SET n = n + 1 WHERE id = 1; END;"
-    "CREATE TEMP TRIGGER IF NOT EXISTS persons_gen_upd AFTER UPDATE ON main.facts"
-    " WHEN (new.kind = 'person' OR old.kind = 'person') AND (old.kind IS NOT new.kind OR old.id_norm IS NOT new.id_norm"
-    " OR old.name_norm IS NOT new.name_norm OR old.name_hash IS NOT new.name_hash)"
     " BEGIN UPDATE person_gen SET n = n + 1 WHERE id = 1; END;";
+
+/* What fact_store reads of a stored fact before it writes it again (the
+ * parameters of fact_put_sql): whether its content, its keys in the touched
+ * log, its identity as a person and its names stay the same. */
+static const char *const fact_old_sql =
+    "SELECT content_hash IS ?10 AND id_norm IS ?4 AND case_key IS ?5 AND name_norm IS ?9,"
+    " id_norm IS ?4 AND case_key IS ?5 AND name_norm IS ?9,"
+    " id_norm IS ?4 AND name_norm IS ?9 AND name_hash IS ?12 AND dq IS ?11,"
+    " id_norm IS ?4 AND name_norm IS ?9 AND name_hash IS ?12"
+    " FROM facts WHERE kind = ?2 AND source = ?1 AND ref = ?3";
+
+/* A change counted: ?1 for identity too (fact_changes_sql). */
+static const char *const changes_add_sql = "UPDATE temp.fact_changes SET n = n + 1, ident = ident + ?1";
 
 int st_fact_changes_setup(state *st) { return st_exec_sql(st, "fact change counter", fact_changes_sql); }
 
@@ -545,6 +550,11 @@ static int setup_schema(state *st, const char *path, int *converted, char *err, 
 static void state_finalize_cached(state *st) {
     sqlite3_finalize(st->fact_put);
     sqlite3_finalize(st->fact_upd);
+    sqlite3_finalize(st->fact_old);
+    sqlite3_finalize(st->changes_add);
+    sqlite3_finalize(st->touch_add);
+    sqlite3_finalize(st->touch_old);
+    st->fact_old = st->changes_add = st->touch_add = st->touch_old = NULL;
     st->fact_upd = NULL;
     sqlite3_finalize(st->fact_hash);
     sqlite3_finalize(st->fact_raw);
@@ -809,6 +819,9 @@ state *state_open(const char *path, char *err, size_t errsz) {
     }
     if (sqlite3_prepare_v2(st->db, fact_put_sql, -1, &st->fact_put, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(st->db, fact_upd_sql, -1, &st->fact_upd, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(st->db, fact_old_sql, -1, &st->fact_old, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(st->db, changes_add_sql, -1, &st->changes_add, NULL) != SQLITE_OK ||
+        st_touch_prepare(st) != SQLITE_OK ||
         sqlite3_prepare_v2(st->db, fact_hash_sql, -1, &st->fact_hash, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(st->db, fact_raw_sql, -1, &st->fact_raw, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(st->db, person_name_sql, -1, &st->person_name, NULL) != SQLITE_OK ||
@@ -816,6 +829,16 @@ state *state_open(const char *path, char *err, size_t errsz) {
             SQLITE_OK ||
         sqlite3_prepare_v2(st->db, dq_add_sql, -1, &st->dq_add, NULL) != SQLITE_OK) {
         gg_set_err(err, errsz, "state %s: prepare statements: %s", path, sqlite3_errmsg(st->db));
+        state_finalize_cached(st);
+        sqlite3_close(st->db);
+        free(st);
+        return NULL;
+    }
+    /* the touched log of a store written before the writer logged: its
+     * insert and update triggers go (logged and failed open: the log would
+     * be kept twice, and each write journaled) */
+    if (st_touch_log_upgrade(st) != 0 || (st->touch_on = state_touch_log_on(st)) < 0) {
+        gg_set_err(err, errsz, "state %s: touched log: %s", path, sqlite3_errmsg(st->db));
         state_finalize_cached(st);
         sqlite3_close(st->db);
         free(st);
@@ -840,7 +863,18 @@ void state_close(state *st) {
 
 long state_background_checkpoints(state *st) { return st_checkpointer_done(st->ckpt); }
 
-int state_begin(state *st) { return st_exec_sql(st, "begin transaction", "BEGIN IMMEDIATE"); }
+/* A write transaction reads whether the touched log is on (another handle
+ * on the store may have turned it on or off since). */
+int state_begin(state *st) {
+    if (st_exec_sql(st, "begin transaction", "BEGIN IMMEDIATE")) return -1;
+    int on = state_touch_log_on(st);
+    if (on < 0) {
+        (void)st_exec_sql(st, "begin transaction", "ROLLBACK");
+        return -1;
+    }
+    st->touch_on = on;
+    return 0;
+}
 int state_commit(state *st) { return st_exec_sql(st, "commit", "COMMIT"); }
 int state_in_transaction(state *st) { return !sqlite3_get_autocommit(st->db); }
 
@@ -853,16 +887,16 @@ int state_read_end(state *st) {
 }
 int state_rollback(state *st) {
     int rc = st_exec_sql(st, "rollback", "ROLLBACK");
-    /* a first load rolled back: its facts are gone, the change
-     * counter's triggers come back (the rollback restored them already, or
-     * they are created here) */
-    if (st->changes_suspended) {
-        st->changes_suspended = 0;
-        st->changes_pending = 0;
-        st->ident_pending = 0;
-        st->persons_pending = 0;
-        if (st_fact_changes_setup(st)) rc = -1;
-    }
+    /* a first load rolled back: its facts are gone, and so is its count */
+    st->changes_suspended = 0;
+    st->changes_pending = 0;
+    st->ident_pending = 0;
+    st->persons_pending = 0;
+    /* the touched log as the rollback left it (a start or stop inside the
+     * transaction is undone) */
+    int on = state_touch_log_on(st);
+    if (on < 0) return -1;
+    st->touch_on = on;
     return rc;
 }
 

@@ -126,14 +126,12 @@ int state_persons_by_id(state *st, const char *id_norm, int (*fn)(void *ud, fact
  * its raw values are not stored) of one fact: the evidence of an alert, for
  * facts loaded without them (store/evidence.c). 0 ok, -1 logged failure. */
 int state_fact_raw(state *st, const char *source, fact_kind kind, const char *ref, char **raw);
-/* A first load of a source and kind (none stored yet) writes no fact twice:
- * the change counter's and the persons' generation's per-row triggers, which
- * cost every insert a statement journal, are dropped inside the stream's
- * transaction and what they count is counted by the handle and added by the
- * restore; a rollback re-creates them. Both run inside the caller's
- * transaction; 0 ok, -1 logged failure. */
-int state_fact_triggers_suspend(state *st);
-int state_fact_triggers_restore(state *st);
+/* A first load of a source and kind (none stored yet): every write is an
+ * insert, so the writer reads nothing before it, and the change counters and
+ * the persons' generation get what it wrote at its end; a rollback drops
+ * it. Both run inside the caller's transaction; 0 ok, -1 logged failure. */
+int state_first_load_begin(state *st);
+int state_first_load_end(state *st);
 /* A first load of persons (a source with none stored yet) inserts them in
  * random id order; the persons' index is dropped inside the stream's
  * transaction and built once, sorted, before it commits (2 s for 1M persons,

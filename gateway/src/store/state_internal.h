@@ -42,6 +42,11 @@ struct state {
     st_checkpointer *ckpt;       /* owned, or NULL: checkpoints on commit */
     sqlite3_stmt *fact_put;      /* owned, cached: called per fact */
     sqlite3_stmt *fact_upd;      /* owned, cached: called per changed stored fact */
+    sqlite3_stmt *fact_old;      /* owned, cached: per fact written outside a first load */
+    sqlite3_stmt *changes_add;   /* owned, cached: per change counted outside a first load */
+    sqlite3_stmt *touch_add;     /* owned, cached: per key the touched log gets (touched.c) */
+    sqlite3_stmt *touch_old;     /* owned, cached: the keys of a fact as stored (touched.c) */
+    int touch_on;                /* the touched log is on (state_open, state_begin, its restart/stop) */
     sqlite3_stmt *fact_hash;     /* owned, cached: called per fact */
     sqlite3_stmt *fact_raw;      /* owned, cached: called per piece of evidence */
     sqlite3_stmt *person_name;   /* owned, cached: called per named row not of interest */
@@ -52,10 +57,9 @@ struct state {
     sqlite3_stmt *quarantine_add;/* owned, cached */
     sqlite3_stmt *dq_add;        /* owned, cached */
     fact_blob fields_buf;        /* owned: the encoded fields of the fact being put */
-    /* A first load (state_fact_triggers_suspend) counts the facts it puts
-     * here rather than by the change counter's per-row triggers, which are
-     * dropped meanwhile; state_fact_triggers_restore adds the count and
-     * re-creates them, a rollback re-creates them. */
+    /* A first load (state_first_load_begin) counts the facts it puts here;
+     * state_first_load_end adds the count to the counters, a rollback drops
+     * it. */
     int changes_suspended;
     long changes_pending;
     long ident_pending;      /* of those, the small side's (state_facts_identity_changes) */
@@ -75,6 +79,15 @@ char *st_col_dup(sqlite3_stmt *s, int i, int *oom);
 /* Creates the fact change counter (temp.fact_changes) and its triggers when
  * missing (state.c; state_facts_changes). */
 int st_fact_changes_setup(state *st);
+/* The touched log's side of a fact write (touched.c): its cached statements
+ * (SQLite's result code); the removal of the insert and update triggers of a
+ * store written by an earlier build (0, or -1 logged); the keys of fact f as
+ * it is, and as it is stored before f replaces it, added to the log (0, or
+ * -1 logged). */
+int st_touch_prepare(state *st);
+int st_touch_log_upgrade(state *st);
+int st_touch_keys(state *st, const fact *f);
+int st_touch_stored_keys(state *st, const fact *f);
 /* Runs a statement that returns no rows (or whose rows are ignored). */
 int st_exec_sql(state *st, const char *op, const char *sql);
 /* The integer of the one row a query gives; -1 on failure or no row (logged

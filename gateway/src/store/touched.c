@@ -2,11 +2,13 @@
  * last match concern, so that the next match recomputes only those
  * (app/cycle.c, "matching only what changed").
  *
- * The log is the table `touched` (schema_sql) filled by three triggers on
- * facts, in the transaction of the write itself: a crash leaves the log and
- * the facts consistent. Each insert, delete, or update that changes a fact's
- * content (as the change counter counts it: only last_cycle moving is no
- * change) adds the keys of the fact as it was and as it is:
+ * The log is the table `touched` (schema_sql), filled in the transaction of
+ * the write itself, so a crash leaves the log and the facts consistent: by
+ * the writer (store/facts.c, fact_store, with st_touch_keys and
+ * st_touch_stored_keys) for inserts and updates, by a trigger for deletes.
+ * Each insert, delete, or update that changes a fact's content (as the change
+ * counter counts it: only last_cycle moving is no change) adds the keys of
+ * the fact as it was and as it is:
  *   'i' <id_norm>     the fact's valid normalized id;
  *   'c' <case_key>    its assistance case;
  *   'n' <name_norm>   the folded name of a fact without a valid id (its low
@@ -14,7 +16,12 @@
  *   'v'               a verdict (every match reads all of them: the key only
  *                     says that one changed, so that a match is due).
  *
- * The log is "on" while the triggers (and its indexes) exist. A match turns
+ * The writer logs no insert or update by trigger: a trigger on facts makes
+ * SQLite keep a statement journal for every write, and with 16 KiB pages the
+ * four or five pages of each went to a temporary file (stores of earlier
+ * builds lose those triggers at open, st_touch_log_upgrade).
+ *
+ * The log is "on" while its delete trigger (and its indexes) exist. A match turns
  * it on, emptied, in
  * the transaction that stores its alerts (state_touch_log_restart); a cycle
  * that will match everything anyway turns it off first (state_touch_log_stop),
@@ -28,6 +35,7 @@
  * next match of touched subjects need not walk every person to find them. */
 #include "store/state_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -58,21 +66,87 @@
 static const char *const touch_on_sql =
     TOUCH_INDEXES_SQL
     "DELETE FROM touched;"
-    "CREATE TRIGGER IF NOT EXISTS facts_touched_ins AFTER INSERT ON facts"
-    " BEGIN" TOUCH_KEYS("new") " END;"
+    "DROP TRIGGER IF EXISTS facts_touched_ins;"
+    "DROP TRIGGER IF EXISTS facts_touched_upd;"
     "CREATE TRIGGER IF NOT EXISTS facts_touched_del AFTER DELETE ON facts"
-    " BEGIN" TOUCH_KEYS("old") " END;"
-    "CREATE TRIGGER IF NOT EXISTS facts_touched_upd AFTER UPDATE ON facts WHEN"
-    " (old.id_norm IS NOT new.id_norm OR old.case_key IS NOT new.case_key OR old.fields IS NOT new.fields"
-    " OR old.raw_json IS NOT new.raw_json OR old.name_norm IS NOT new.name_norm OR old.dq IS NOT new.dq"
-    " OR old.kind IS NOT new.kind)"
-    " BEGIN" TOUCH_KEYS("old") TOUCH_KEYS("new") " END;";
+    " BEGIN" TOUCH_KEYS("old") " END;";
 
 static const char *const touch_off_sql =
     "DROP TRIGGER IF EXISTS facts_touched_ins;"
     "DROP TRIGGER IF EXISTS facts_touched_del;"
     "DROP TRIGGER IF EXISTS facts_touched_upd;"
     "DELETE FROM touched;";
+
+/* The keys of a fact as stored (the writer's parameters ?1 source, ?2 kind,
+ * ?3 ref), as TOUCH_KEYS has them. */
+static const char *const touch_stored_sql =
+    "INSERT OR IGNORE INTO touched(key)"
+    " SELECT 'i' || id_norm FROM facts WHERE kind = ?2 AND source = ?1 AND ref = ?3"
+    "  AND kind <> 'verdict' AND id_norm <> ''"
+    " UNION ALL SELECT 'c' || case_key FROM facts WHERE kind = ?2 AND source = ?1 AND ref = ?3"
+    "  AND kind <> 'verdict' AND case_key IS NOT NULL"
+    " UNION ALL SELECT 'n' || name_norm FROM facts WHERE kind = ?2 AND source = ?1 AND ref = ?3"
+    "  AND kind <> 'verdict' AND id_norm = '' AND name_norm IS NOT NULL"
+    " UNION ALL SELECT 'v' FROM facts WHERE kind = ?2 AND source = ?1 AND ref = ?3 AND kind = 'verdict'";
+
+int st_touch_prepare(state *st) {
+    int rc = sqlite3_prepare_v2(st->db, "INSERT OR IGNORE INTO touched(key) VALUES(?1)", -1, &st->touch_add, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(st->db, touch_stored_sql, -1, &st->touch_old, NULL);
+    return rc;
+}
+
+int st_touch_log_upgrade(state *st) {
+    long n = st_query_long(st, "touched log upgrade",
+                           "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
+                           " AND name IN ('facts_touched_ins', 'facts_touched_upd')");
+    if (n <= 0) return (int)n;
+    return st_exec_sql(st, "touched log upgrade",
+                       "DROP TRIGGER IF EXISTS facts_touched_ins; DROP TRIGGER IF EXISTS facts_touched_upd;");
+}
+
+/* Adds one key: a type letter and its value (NULL: only the letter). */
+static int touch_key(state *st, char type, const char *value) {
+    size_t n = value ? strlen(value) : 0;
+    char small[128], *k = n + 2 <= sizeof small ? small : malloc(n + 2);
+    if (!k) {
+        gg_error("state", "touched log: out of memory");
+        return -1;
+    }
+    k[0] = type;
+    if (n) memcpy(k + 1, value, n);
+    k[n + 1] = '\0';
+    int ret = 0;
+    if (sqlite3_bind_text(st->touch_add, 1, k, (int)(n + 1), SQLITE_STATIC) != SQLITE_OK)
+        ret = st_db_fail(st, "touched log: bind");
+    else if (sqlite3_step(st->touch_add) != SQLITE_DONE)
+        ret = st_db_fail(st, "touched log");
+    sqlite3_reset(st->touch_add);
+    sqlite3_clear_bindings(st->touch_add);
+    if (k != small) free(k);
+    return ret;
+}
+
+int st_touch_keys(state *st, const fact *f) {
+    if (f->kind == FK_VERDICT) return touch_key(st, 'v', NULL);
+    const char *case_key = FACT_HAS(f, FF_CASE) ? f->f[FF_CASE].s : NULL;
+    if (f->id_norm[0] && touch_key(st, 'i', f->id_norm)) return -1;
+    if (case_key && touch_key(st, 'c', case_key)) return -1;
+    if (!f->id_norm[0] && f->name_norm && touch_key(st, 'n', f->name_norm)) return -1;
+    return 0;
+}
+
+int st_touch_stored_keys(state *st, const fact *f) {
+    sqlite3_stmt *s = st->touch_old;
+    int ret = 0;
+    if (st_bind_text(s, 1, f->source) != SQLITE_OK || st_bind_text(s, 2, fact_kind_name(f->kind)) != SQLITE_OK ||
+        st_bind_text(s, 3, f->ref) != SQLITE_OK)
+        ret = st_db_fail(st, "touched log: bind");
+    else if (sqlite3_step(s) != SQLITE_DONE)
+        ret = st_db_fail(st, "touched log: stored keys");
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return ret;
+}
 
 int state_touch_log_restart(state *st) {
     /* The first start builds the indexes: a scan of every stored fact, once
@@ -83,6 +157,7 @@ int state_touch_log_restart(state *st) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (st_exec_sql(st, "touched log start", touch_on_sql)) return -1;
+    st->touch_on = 1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (!had)
         gg_info("state", "touched log on: its indexes were built in %.2f s (once per store)",
@@ -90,13 +165,17 @@ int state_touch_log_restart(state *st) {
     return 0;
 }
 
-int state_touch_log_stop(state *st) { return st_exec_sql(st, "touched log stop", touch_off_sql); }
+int state_touch_log_stop(state *st) {
+    if (st_exec_sql(st, "touched log stop", touch_off_sql)) return -1;
+    st->touch_on = 0;
+    return 0;
+}
 
 int state_touch_log_on(state *st) {
     long n = st_query_long(st, "touched log on",
-                           "SELECT count(*) FROM sqlite_master WHERE name IN ('facts_touched_ins', 'facts_touched_del',"
-                           " 'facts_touched_upd', 'facts_id', 'facts_no_id')");
-    return n < 0 ? -1 : n == 5;
+                           "SELECT count(*) FROM sqlite_master WHERE name IN ('facts_touched_del',"
+                           " 'facts_id', 'facts_no_id')");
+    return n < 0 ? -1 : n == 3;
 }
 
 long state_touched_count(state *st) { return st_query_long(st, "touched count", "SELECT count(*) FROM touched"); }
