@@ -30,6 +30,8 @@ STREAM_RE = re.compile(
     r"^(\S+) \[info\] (\S+): stream (\S+) \((\S+)\): (\d+) records, (\d+) kept, (\d+) not of interest, "
     r"(\d+) rejected, (\d+) invalid ids, ([0-9.]+)s$")
 LINE_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) \[(\w+)\] ([^:]+): (.*)$")
+# the first match of a store builds the touched log's indexes (store/touched.c)
+INDEX_BUILD_RE = re.compile(r"touched log on: its indexes were built in ([0-9.]+) s")
 PHASE2_KINDS = {"payment", "income"}
 
 
@@ -121,6 +123,7 @@ def parse_tlog(path):
     person/death/... streams, interest set, payment/income pulls, loading the
     kept facts + identity resolution, rules + alerts (+ delivery when pushing)."""
     marks = {}
+    index_build = None  # the touched log's indexes, built once per store (in "rules_alerts")
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8", errors="replace") as f:
@@ -146,6 +149,10 @@ def parse_tlog(path):
                 marks["identity"] = t
             elif comp == "cycle" and " done: " in msg:
                 marks["done"] = t
+            elif comp == "state":
+                ib = INDEX_BUILD_RE.search(msg)
+                if ib:
+                    index_build = float(ib.group(1))
 
     def span(a, b):
         return round(marks[b] - marks[a], 3) if a in marks and b in marks else None
@@ -155,7 +162,8 @@ def parse_tlog(path):
                 "rest": span("end_phase2", "done")}
     return {"pull_phase1": span("start", "end_phase1"), "interest": span("end_phase1", "interest"),
             "pull_phase2": span("interest", "end_phase2"), "load_identity": span("end_phase2", "identity"),
-            "rules_alerts": span("identity", "done"), "identity_rules": span("end_phase2", "done")}
+            "rules_alerts": span("identity", "done"), "identity_rules": span("end_phase2", "done"),
+            "touch_index_build": index_build}
 
 
 def cycle_result(work, name):
