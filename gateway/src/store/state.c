@@ -107,7 +107,6 @@ static const char *const schema_sql =
     FACTS_PERSON_NAMES_SQL /* covering: kind too */
     FACTS_HASH_INDEX_SQL
     "CREATE INDEX IF NOT EXISTS facts_case_key ON facts(case_key) WHERE case_key IS NOT NULL;"
-    TOUCH_INDEXES_SQL
     /* Schema 10: the touched log and what a match of the subjects it names
      * reads (store/touched.c; its indexes come with the log). New, created
      * as is. */

@@ -34,23 +34,6 @@
  * refs a prune keeps are read from ~50 bytes a fact instead of whole rows. */
 #define FACTS_HASH_INDEX_SQL "CREATE INDEX IF NOT EXISTS facts_hash ON facts(kind, source, ref, content_hash);"
 
-/* The indexes a match of touched subjects reads: the facts of an id other
- * than persons (the register has facts_person_names) and verdicts (read
- * whole), with their folded names (state_fact_names_walk); the named facts
- * without a valid id. Partial (no persons): kept from the store's creation
- * (schema_sql; a store of an earlier build gets them at open). Built after
- * the first match instead, they cost a scan of every stored fact (1M
- * residents 0.5 s, 4M 2.5 s); kept through the first load, the civil
- * payments' inserts into them about as much at 1M (dev city, 3 alternating
- * runs: 15.8-16.8 s against 16.2 s). Before the facts lost their insert and
- * update triggers (store/facts.c, fact_store) each insert journaled their
- * pages too: ~5 s at 1M. */
-#define TOUCH_INDEXES_SQL                                                                         \
-    "CREATE INDEX IF NOT EXISTS facts_id ON facts(id_norm, name_norm)"                            \
-    " WHERE id_norm <> '' AND kind NOT IN ('person', 'verdict');"                                 \
-    "CREATE INDEX IF NOT EXISTS facts_no_id ON facts(kind)"                                       \
-    " WHERE id_norm = '' AND name_norm IS NOT NULL AND kind NOT IN ('person', 'verdict');"
-
 /* A thread that checkpoints the WAL of one connection (checkpoint.c). */
 typedef struct st_checkpointer st_checkpointer;
 
