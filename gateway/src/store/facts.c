@@ -193,8 +193,12 @@ static int fact_change_count(state *st, const fact *f, const fact_before *b) {
     else if (sqlite3_step(st->changes_add) != SQLITE_DONE)
         ret = st_db_fail(st, "fact change counter");
     sqlite3_reset(st->changes_add);
-    if (ret == 0 && f->kind == FK_PERSON && (!b->found || !b->same_names))
+    /* once per transaction: any new value says the register may differ */
+    if (ret == 0 && f->kind == FK_PERSON && (!b->found || !b->same_names) &&
+        (!st->gen_moved || sqlite3_get_autocommit(st->db))) {
         ret = st_exec_sql(st, "person generation", "UPDATE person_gen SET n = n + 1 WHERE id = 1");
+        st->gen_moved = ret == 0;
+    }
     return ret;
 }
 

@@ -7,10 +7,11 @@
  * time at 1M residents, every night the payment and income streams run). The
  * generation (`person_gen`, one row, started at a random number when the
  * store is created, so two stores never share one) counts every write that
- * may change the register: TEMP triggers (state.c, fact_changes_sql) add one
- * per insert or delete of a person fact and per update of a person's id,
- * folded name or name hash, in the writing transaction; a first load of
- * persons, which suspends them, adds one at its end. A cache written under
+ * may change the register, in the writing transaction: the writer
+ * (store/facts.c, fact_store) adds one in a transaction that inserts a
+ * person fact or changes a person's id, folded name or name hash (a first
+ * load of persons, at its end), a TEMP trigger (state.c, fact_changes_sql)
+ * one per delete of a person fact. A cache written under
  * the current generation is thus the register as a walk would build it; any
  * other is rebuilt.
  *

@@ -411,8 +411,6 @@ static const char *const fact_old_sql =
 /* A change counted: ?1 for identity too (fact_changes_sql). */
 static const char *const changes_add_sql = "UPDATE temp.fact_changes SET n = n + 1, ident = ident + ?1";
 
-int st_fact_changes_setup(state *st) { return st_exec_sql(st, "fact change counter", fact_changes_sql); }
-
 long st_query_long(state *st, const char *op, const char *sql) {
     sqlite3_stmt *s;
     if (st_prepare(st, op, sql, &s)) return -1;
@@ -873,9 +871,13 @@ int state_begin(state *st) {
         return -1;
     }
     st->touch_on = on;
+    st->gen_moved = 0;
     return 0;
 }
-int state_commit(state *st) { return st_exec_sql(st, "commit", "COMMIT"); }
+int state_commit(state *st) {
+    st->gen_moved = 0;
+    return st_exec_sql(st, "commit", "COMMIT");
+}
 int state_in_transaction(state *st) { return !sqlite3_get_autocommit(st->db); }
 
 int state_read_begin(state *st) { return st_exec_sql(st, "begin read transaction", "BEGIN DEFERRED"); }
@@ -892,6 +894,7 @@ int state_rollback(state *st) {
     st->changes_pending = 0;
     st->ident_pending = 0;
     st->persons_pending = 0;
+    st->gen_moved = 0;
     /* the touched log as the rollback left it (a start or stop inside the
      * transaction is undone) */
     int on = state_touch_log_on(st);

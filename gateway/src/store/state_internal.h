@@ -64,6 +64,7 @@ struct state {
     long changes_pending;
     long ident_pending;      /* of those, the small side's (state_facts_identity_changes) */
     long persons_pending;    /* of those, persons: the persons' generation moves */
+    int gen_moved;           /* the persons' generation moved in this transaction (fact_store) */
 };
 
 /* Logs the connection's last error for operation `op`; returns -1. */
@@ -76,9 +77,6 @@ int st_bind_text(sqlite3_stmt *s, int idx, const char *v);
 const char *st_col_text(sqlite3_stmt *s, int i);
 /* malloc'd copy of a column, NULL for SQL NULL; sets *oom on allocation failure. */
 char *st_col_dup(sqlite3_stmt *s, int i, int *oom);
-/* Creates the fact change counter (temp.fact_changes) and its triggers when
- * missing (state.c; state_facts_changes). */
-int st_fact_changes_setup(state *st);
 /* The touched log's side of a fact write (touched.c): its cached statements
  * (SQLite's result code); the removal of the insert and update triggers of a
  * store written by an earlier build (0, or -1 logged); the keys of fact f as

@@ -35,7 +35,6 @@
  * next match of touched subjects need not walk every person to find them. */
 #include "store/state_internal.h"
 
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -93,7 +92,7 @@ static const char *const touch_stored_sql =
     " UNION ALL SELECT 'v' FROM facts WHERE kind = ?2 AND source = ?1 AND ref = ?3 AND kind = 'verdict'";
 
 int st_touch_prepare(state *st) {
-    int rc = sqlite3_prepare_v2(st->db, "INSERT OR IGNORE INTO touched(key) VALUES(?1)", -1, &st->touch_add, NULL);
+    int rc = sqlite3_prepare_v2(st->db, "INSERT OR IGNORE INTO touched(key) VALUES(?1 || ?2)", -1, &st->touch_add, NULL);
     if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(st->db, touch_stored_sql, -1, &st->touch_old, NULL);
     return rc;
 }
@@ -107,34 +106,24 @@ int st_touch_log_upgrade(state *st) {
                        "DROP TRIGGER IF EXISTS facts_touched_ins; DROP TRIGGER IF EXISTS facts_touched_upd;");
 }
 
-/* Adds one key: a type letter and its value (NULL: only the letter). */
-static int touch_key(state *st, char type, const char *value) {
-    size_t n = value ? strlen(value) : 0;
-    char small[128], *k = n + 2 <= sizeof small ? small : malloc(n + 2);
-    if (!k) {
-        gg_error("state", "touched log: out of memory");
-        return -1;
-    }
-    k[0] = type;
-    if (n) memcpy(k + 1, value, n);
-    k[n + 1] = '\0';
+/* Adds one key: a type letter and its value ("": only the letter). */
+static int touch_key(state *st, const char *type, const char *value) {
     int ret = 0;
-    if (sqlite3_bind_text(st->touch_add, 1, k, (int)(n + 1), SQLITE_STATIC) != SQLITE_OK)
+    if (st_bind_text(st->touch_add, 1, type) != SQLITE_OK || st_bind_text(st->touch_add, 2, value) != SQLITE_OK)
         ret = st_db_fail(st, "touched log: bind");
     else if (sqlite3_step(st->touch_add) != SQLITE_DONE)
         ret = st_db_fail(st, "touched log");
     sqlite3_reset(st->touch_add);
     sqlite3_clear_bindings(st->touch_add);
-    if (k != small) free(k);
     return ret;
 }
 
 int st_touch_keys(state *st, const fact *f) {
-    if (f->kind == FK_VERDICT) return touch_key(st, 'v', NULL);
+    if (f->kind == FK_VERDICT) return touch_key(st, "v", "");
     const char *case_key = FACT_HAS(f, FF_CASE) ? f->f[FF_CASE].s : NULL;
-    if (f->id_norm[0] && touch_key(st, 'i', f->id_norm)) return -1;
-    if (case_key && touch_key(st, 'c', case_key)) return -1;
-    if (!f->id_norm[0] && f->name_norm && touch_key(st, 'n', f->name_norm)) return -1;
+    if (f->id_norm[0] && touch_key(st, "i", f->id_norm)) return -1;
+    if (case_key && touch_key(st, "c", case_key)) return -1;
+    if (!f->id_norm[0] && f->name_norm && touch_key(st, "n", f->name_norm)) return -1;
     return 0;
 }
 
