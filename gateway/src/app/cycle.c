@@ -294,9 +294,16 @@ static void pa_end(void *ud, size_t job, size_t stream, const pull_stream_end *e
         p->failed = 1;
     if (rc == 0 && !p->failed && e->watermark)
         gg_debug(source, "stream %s: watermark advanced", si->name); /* its key may be an id: not logged */
-    if (rc == 0 && !p->failed && pa->suspended &&
-        (pa->suspended == 2 ? state_person_index_restore(ctx->st) : state_first_load_end(ctx->st)))
+    if (rc == 0 && !p->failed && pa->suspended == 2) {
+        long long t0 = gg_mono_ms();
+        if (state_person_index_restore(ctx->st))
+            p->failed = 1;
+        else
+            gg_debug(source, "stream %s: the persons' indexes built in %.2f s", si->name,
+                     (double)(gg_mono_ms() - t0) / 1000.0);
+    } else if (rc == 0 && !p->failed && pa->suspended == 1 && state_first_load_end(ctx->st)) {
         p->failed = 1;
+    }
     if (rc == 0 && !p->failed && pa->jobs[job].memo_salt && memo_keep(pa, source, si)) p->failed = 1;
     pa->suspended = 0; /* restored, or dropped no more: a rollback restores them */
     if (rc || p->failed) {
@@ -1550,7 +1557,7 @@ static int scope_rest_cb(void *ud, const char *id, const char *rule, const char 
 /* Facts are loaded for matching without their raw values (most of their
  * bytes); the evidence of each alert gets them from the state store here,
  * before the alert is stored or compared with its stored version. */
-static int fill_evidence_raw(gg_ctx *ctx, alert_list *al) {
+static int fill_evidence_raw(gg_ctx *ctx, alert_list *al, size_t *nraw) {
     for (size_t i = 0; i < al->n; i++) {
         alert *a = &al->items[i];
         for (size_t e = 0; e < a->nev; e++) {
@@ -1558,6 +1565,7 @@ static int fill_evidence_raw(gg_ctx *ctx, alert_list *al) {
             fact_kind k;
             if (ev->raw_json || !ev->kind || fact_kind_parse(ev->kind, &k)) continue;
             if (state_fact_raw(ctx->st, ev->source, k, ev->ref, &ev->raw_json)) return -1;
+            (*nraw)++;
         }
     }
     return 0;
@@ -1856,9 +1864,14 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     rules_config rc = ctx->cfg->rules;
     rc.today = ctx->today;
     alert_list al = {0};
+    struct timespec a0, a1, a2, a3, a4;
+    clock_gettime(CLOCK_MONOTONIC, &a0);
     int matched = rules_run(&fs, &rc, &al) == 0;
     if (matched && scoped) scope_filter(&sc, &al);
-    matched = matched && fill_evidence_raw(ctx, &al) == 0;
+    clock_gettime(CLOCK_MONOTONIC, &a1);
+    size_t nraw = 0;
+    matched = matched && fill_evidence_raw(ctx, &al, &nraw) == 0;
+    clock_gettime(CLOCK_MONOTONIC, &a2);
     if (reading) (void)state_read_end(ctx->st); /* as above */
     if (!matched) {
         alert_list_free(&al);
@@ -1905,6 +1918,7 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         scope_rest sr = {.ctx = ctx, .sc = &sc, .cs = cs};
         if (state_alerts_subjects_each(ctx->st, scope_rest_cb, &sr) || sr.failed) failed = 1;
     }
+    clock_gettime(CLOCK_MONOTONIC, &a3);
     /* From here the touched log holds what the next match must recompute,
      * and the low links' candidates are this match's. */
     if (!failed) {
@@ -1929,6 +1943,10 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         scope_free(&sc);
         return -1;
     }
+    clock_gettime(CLOCK_MONOTONIC, &a4);
+    gg_debug("cycle", "match: rules %.0f ms, %zu alerts; evidence: %zu records' raw values %.0f ms; alerts stored and "
+             "routed %.0f ms; touched log and commit %.0f ms", ms_between(&a0, &a1), al.n, nraw, ms_between(&a1, &a2),
+             ms_between(&a2, &a3), ms_between(&a3, &a4));
     alert_list_free(&al);
     /* This match stands for these facts: the next cycle that changes none
      * skips matching, in the match's window of days. Not stored (logged by
