@@ -19,6 +19,7 @@
 #include "app/cycle.h"
 #include "app/ingest.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -911,9 +912,65 @@ static int cmp_load_order(const void *a, const void *b) {
     return c;
 }
 
+/* Puts the set in load order. A loaded set is a few sorted runs (each kind
+ * read in (source, ref) order, the persons of a load appended in id order:
+ * ~200 runs in 350k facts at 1M residents), so the runs are found and merged
+ * pairwise on indices (n log(runs) comparisons instead of qsort's n log n),
+ * then the facts are moved once, in place, cycle by cycle. Without memory
+ * for the indices it falls back to qsort. The merge takes the left fact of
+ * equal keys: stable, as glibc's qsort is when it can allocate. */
 static void order_facts(factset *fs) {
     factset_clear_resolution(fs);
-    if (fs->nfacts > 1) qsort(fs->facts, fs->nfacts, sizeof *fs->facts, cmp_load_order);
+    size_t n = fs->nfacts;
+    if (n < 2) return;
+    fact *v = fs->facts;
+    size_t *idx = malloc(n * sizeof *idx), *tmp = malloc(n * sizeof *tmp), *run = malloc((n + 1) * sizeof *run);
+    if (!idx || !tmp || !run) {
+        free(idx);
+        free(tmp);
+        free(run);
+        qsort(v, n, sizeof *v, cmp_load_order);
+        return;
+    }
+    size_t nrun = 0;
+    run[nrun++] = 0;
+    for (size_t i = 0; i < n; i++) {
+        idx[i] = i;
+        if (i > 0 && cmp_load_order(&v[i - 1], &v[i]) > 0) run[nrun++] = i;
+    }
+    run[nrun] = n; /* run r is [run[r], run[r + 1]) */
+    while (nrun > 1) {
+        size_t out = 0;
+        for (size_t r = 0; r < nrun; r += 2) {
+            size_t a = run[r], am = run[r + 1], b = am, bm = r + 1 < nrun ? run[r + 2] : am, o = a;
+            while (a < am && b < bm) tmp[o++] = cmp_load_order(&v[idx[b]], &v[idx[a]]) < 0 ? idx[b++] : idx[a++];
+            while (a < am) tmp[o++] = idx[a++];
+            while (b < bm) tmp[o++] = idx[b++];
+            run[out++] = run[r];
+        }
+        run[out] = n;
+        nrun = out;
+        size_t *sw = idx;
+        idx = tmp;
+        tmp = sw;
+    }
+    /* idx[i] is the fact that belongs at i: follow each cycle once. */
+    for (size_t i = 0; i < n; i++) {
+        if (idx[i] == i || idx[i] == SIZE_MAX) continue;
+        fact hold = v[i];
+        size_t j = i;
+        while (idx[j] != i) {
+            size_t from = idx[j];
+            v[j] = v[from];
+            idx[j] = SIZE_MAX;
+            j = from;
+        }
+        v[j] = hold;
+        idx[j] = SIZE_MAX;
+    }
+    free(idx);
+    free(tmp);
+    free(run);
 }
 
 /* The subjects of interest after phase 1: every person a death, custody or
