@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void sb_reserve(sbuf *b, size_t extra) {
+void sb_reserve(sbuf *b, size_t extra) {
     if (b->oom) return;
     if (b->len + extra + 1 <= b->cap) return;
     size_t ncap = b->cap ? b->cap : 256;

@@ -13,6 +13,9 @@ typedef struct sbuf {
     int oom;
 } sbuf;
 
+/* Makes room for `extra` more bytes and the NUL after them (b->oom set when
+ * it cannot): for writers that put text at b->s + b->len themselves. */
+void sb_reserve(sbuf *b, size_t extra);
 void sb_putn(sbuf *b, const char *s, size_t n);
 void sb_puts(sbuf *b, const char *s);
 void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

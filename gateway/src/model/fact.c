@@ -9,6 +9,8 @@
  * the registry's spelling). */
 #include "model/fact.h"
 #include "core/hash.h"
+#include "core/jsontext.h"
+#include "core/sbuf.h"
 #include "core/util.h"
 #include "model/money.h"
 
@@ -20,7 +22,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include <jansson.h>
 
 /* ---- registry ------------------------------------------------------------ */
 
@@ -535,36 +536,47 @@ int fact_plausible(const fact *ft, const fact_limits *l, char *err, size_t errsz
 }
 
 char *fact_fields_json(const fact *ft) {
-    json_t *obj = json_object();
-    if (obj == NULL) return NULL;
+    /* Written directly (core/jsontext.h), as json_dumps(JSON_COMPACT) writes
+     * the object of these fields in table order: one per piece of evidence
+     * of every alert. A text that is not valid UTF-8 (json_string refuses
+     * it) makes it NULL, as before. */
+    sbuf b = {0};
+    sb_putn(&b, "{", 1);
+    int first = 1;
     for (int f = 0; f < FF__COUNT; f++) {
         const fact_val *v = &ft->f[f];
         if (!FACT_HAS(ft, f)) continue;
-        json_t *j = NULL;
+        if (!first) sb_putn(&b, ",", 1);
+        first = 0;
+        (void)jt_sb_string(&b, fact_fields[f].name); /* ASCII names */
+        sb_putn(&b, ":", 1);
         char buf[16];
+        int bad = 0;
         switch (fact_fields[f].type) {
         case FT_TEXT:
-        case FT_ENUM: j = v->s ? json_string(v->s) : json_null(); break;
+        case FT_ENUM:
+            if (v->s) bad = jt_sb_string(&b, v->s) != 0;
+            else sb_puts(&b, "null");
+            break;
         case FT_DATE:
             date_text((int)v->i, buf, sizeof buf);
-            j = json_string(buf);
+            bad = jt_sb_string(&b, buf) != 0;
             break;
         case FT_MONTH:
             month_text((int)v->i, buf, sizeof buf);
-            j = json_string(buf);
+            bad = jt_sb_string(&b, buf) != 0;
             break;
         case FT_MONEY:
-        case FT_INT: j = json_integer((json_int_t)v->i); break;
-        case FT_BOOL: j = json_boolean(v->i != 0); break;
+        case FT_INT: sb_printf(&b, "%lld", (long long)v->i); break;
+        case FT_BOOL: sb_puts(&b, v->i != 0 ? "true" : "false"); break;
         }
-        if (j == NULL || json_object_set_new(obj, fact_fields[f].name, j) != 0) {
-            json_decref(obj);
+        if (bad) {
+            free(sb_take(&b));
             return NULL;
         }
     }
-    char *text = json_dumps(obj, JSON_COMPACT);
-    json_decref(obj);
-    return text;
+    sb_putn(&b, "}", 1);
+    return sb_take(&b);
 }
 
 void fact_normalize_id(fact *ft, int today) {

@@ -4,6 +4,9 @@
  * Periods and evidence are kept as JSON text columns. */
 #include "store/state_internal.h"
 
+#include "core/jsontext.h"
+#include "core/sbuf.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,15 +42,6 @@ static int alert_confidence_parse(const char *s, confidence *out) {
     return -1;
 }
 
-/* JSON value for an optional JSON text: the parsed value, or null for NULL.
- * Returns NULL (with *bad set) when the text does not parse. New reference. */
-static json_t *json_of_text(const char *text, int *bad) {
-    if (!text) return json_null();
-    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
-    if (!v) *bad = 1;
-    return v;
-}
-
 /* periods_json text (malloc'd) for a's periods: ["2024-04", ...]. */
 static char *periods_to_json(const alert *a) {
     json_t *arr = json_array();
@@ -65,40 +59,83 @@ static char *periods_to_json(const alert *a) {
     return s;
 }
 
-/* evidence_json text (malloc'd) for a's evidence, or NULL with a reason in err. */
-static char *evidence_to_json(const alert *a, char *err, size_t errsz) {
-    json_t *arr = json_array();
-    if (!arr) {
-        gg_set_err(err, errsz, "out of memory");
-        return NULL;
+/* Appends a stored JSON text (a record's raw values, its fields) to the
+ * evidence: as is when jansson would write it back byte for byte (every row
+ * a worker wrote, every fact's fields), else parsed and written by jansson
+ * (a JSON item of a REST page with nested values; NULL: null, or `dflt`).
+ * -1 when it does not parse. */
+static int evidence_put_json(sbuf *b, const char *text, const char *dflt) {
+    if (!text) {
+        sb_puts(b, dflt);
+        return 0;
     }
+    if (jt_flat_object_canonical(text)) {
+        sb_puts(b, text);
+        return 0;
+    }
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    if (!v) return -1;
+    char *dumped = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(v);
+    if (!dumped) {
+        b->oom = 1;
+        return 0;
+    }
+    sb_puts(b, dumped);
+    free(dumped);
+    return 0;
+}
+
+/* ,"key":"value" when value is set (json_pack's "s?" leaves a NULL out); -1
+ * when it is not valid UTF-8. */
+static int evidence_put_member(sbuf *b, int *first, const char *key, const char *value) {
+    if (!value) return 0;
+    sb_puts(b, *first ? "\"" : ",\"");
+    sb_puts(b, key);
+    sb_puts(b, "\":");
+    *first = 0;
+    return jt_sb_string(b, value);
+}
+
+/* evidence_json text (malloc'd) for a's evidence, or NULL with a reason in
+ * err: [{"role":..,"source":..,"kind":..,"ref":..,"raw":{..},"fields":{..},
+ * "link":".."},...], as json_pack and json_dumps(JSON_COMPACT) wrote it, but
+ * without parsing each record's stored raw values and fields only to write
+ * them again (core/jsontext.h). Raw values that do not parse (a store written
+ * by a worker that sent broken text) become null, with a warning naming the
+ * record: the alert is stored, the other evidence complete. */
+static char *evidence_to_json(const alert *a, char *err, size_t errsz) {
+    sbuf b = {0};
+    sb_putn(&b, "[", 1);
     for (size_t i = 0; i < a->nev; i++) {
         const alert_evidence *e = &a->ev[i];
-        int bad_raw = 0, bad_norm = 0;
-        json_t *raw = json_of_text(e->raw_json, &bad_raw);
-        json_t *fields = e->norm_json ? json_of_text(e->norm_json, &bad_norm) : json_object();
-        if (bad_raw || bad_norm || !raw || !fields) {
-            gg_set_err(err, errsz, "evidence %zu (%s from %s): %s", i, e->kind ? e->kind : "?",
-                    e->source ? e->source : "?",
-                    bad_raw ? "raw_json does not parse" : bad_norm ? "norm_json does not parse"
-                                                               : "out of memory");
-            json_decref(raw);
-            json_decref(fields);
-            json_decref(arr);
+        int first = 1;
+        sb_puts(&b, i ? ",{" : "{");
+        if (evidence_put_member(&b, &first, "role", e->role) || evidence_put_member(&b, &first, "source", e->source) ||
+            evidence_put_member(&b, &first, "kind", e->kind) || evidence_put_member(&b, &first, "ref", e->ref)) {
+            gg_set_err(err, errsz, "evidence %zu: cannot build JSON (text that is not UTF-8)", i);
+            free(sb_take(&b));
             return NULL;
         }
-        json_t *o = json_pack("{s:s?, s:s?, s:s?, s:s?, s:o, s:o, s:s}", "role", e->role,
-                              "source", e->source, "kind", e->kind, "ref", e->ref, "raw", raw,
-                              "fields", fields, "link", alert_link_name(e->link));
-        /* json_pack's "o" steals raw/fields even on failure. */
-        if (!o || json_array_append_new(arr, o) != 0) {
-            gg_set_err(err, errsz, "evidence %zu: cannot build JSON", i);
-            json_decref(arr);
+        sb_puts(&b, first ? "\"raw\":" : ",\"raw\":");
+        if (evidence_put_json(&b, e->raw_json, "null")) {
+            gg_warn("state", "alert %s: evidence %zu (%s %s from %s): its stored raw values do not parse; shown as null",
+                    a->id, i, e->kind ? e->kind : "?", e->ref ? e->ref : "?", e->source ? e->source : "?");
+            sb_puts(&b, "null");
+        }
+        sb_puts(&b, ",\"fields\":");
+        if (evidence_put_json(&b, e->norm_json, "{}")) {
+            gg_set_err(err, errsz, "evidence %zu (%s from %s): norm_json does not parse", i, e->kind ? e->kind : "?",
+                       e->source ? e->source : "?");
+            free(sb_take(&b));
             return NULL;
         }
+        sb_puts(&b, ",\"link\":\"");
+        sb_puts(&b, alert_link_name(e->link));
+        sb_puts(&b, "\"}");
     }
-    char *s = json_dumps(arr, JSON_COMPACT);
-    json_decref(arr);
+    sb_putn(&b, "]", 1);
+    char *s = sb_take(&b);
     if (!s) gg_set_err(err, errsz, "out of memory");
     return s;
 }
