@@ -949,7 +949,37 @@ static int cmd_audit(const char *cfg, int argc, char **argv) {
 
 /* ------------------------------------------------------------------ main */
 
+/* Huge pages for the heap. Every cycle allocates its big arrays anew (the
+ * fact set: 120 MB at 1M residents; the identity tables; SQLite's sorter
+ * building the persons' index), and this kind of machine takes a fault per
+ * 4 KiB page touched: growing a 120 MB array took 0.34 s, 0.01-0.08 s on 2 MiB
+ * pages. glibc (>= 2.35) advises the kernel to back malloc's large chunks
+ * with transparent huge pages under the tunable glibc.malloc.hugetlb=1,
+ * which it reads only at process start: so the program executes itself once
+ * more with the tunable added, before anything else, unless GLIBC_TUNABLES
+ * names it already (GLIBC_TUNABLES=glibc.malloc.hugetlb=0 keeps 4 KiB pages).
+ * 1M residents, first cycle: 15.9 s -> 14.4 s, peak RSS +5 MB. If the
+ * program cannot be executed again (no /proc), it goes on as it is. */
+static void exec_with_huge_pages(char **argv) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
+    const char *was = getenv("GLIBC_TUNABLES");
+    if (was && strstr(was, "glibc.malloc.hugetlb")) return;
+    char old[1024], tun[1100];
+    if (was && strlen(was) >= sizeof old) return; /* not ours to rewrite */
+    snprintf(old, sizeof old, "%s", was ? was : "");
+    snprintf(tun, sizeof tun, "%s%sglibc.malloc.hugetlb=1", old, old[0] ? ":" : "");
+    if (setenv("GLIBC_TUNABLES", tun, 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    /* still this process: as it was */
+    if (was) (void)setenv("GLIBC_TUNABLES", old, 1);
+    else (void)unsetenv("GLIBC_TUNABLES");
+#else
+    (void)argv;
+#endif
+}
+
 int main(int argc, char **argv) {
+    exec_with_huge_pages(argv);
     state_library_init();
     const char *cfg = getenv("GRIDGATE_CONFIG");
     if (!cfg || !*cfg) cfg = "gridgate.ini";
