@@ -557,12 +557,9 @@ static void state_finalize_cached(state *st) {
     sqlite3_finalize(st->fact_hash);
     sqlite3_finalize(st->fact_raw);
     sqlite3_finalize(st->person_name);
-    sqlite3_finalize(st->persons_by_id);
-    st->persons_by_id = NULL;
-    sqlite3_finalize(st->facts_by_id);
     sqlite3_finalize(st->case_ids);
     sqlite3_finalize(st->case_no_id);
-    st->facts_by_id = st->case_ids = st->case_no_id = NULL;
+    st->case_ids = st->case_no_id = NULL;
     sqlite3_finalize(st->quarantine_add);
     sqlite3_finalize(st->dq_add);
     st->fact_put = st->fact_hash = st->fact_raw = st->person_name = st->quarantine_add = st->dq_add = NULL;

@@ -116,12 +116,18 @@ int state_fact_stored_hash(state *st, const fact *f, uint64_t *hash, int *found)
  * worker compares its rows with (app/pull.h). fn returns nonzero to stop. */
 int state_fact_hashes_each(state *st, const char *source, int k,
                            int (*fn)(void *ud, uint64_t ref_hash, uint64_t content_hash), void *ud);
-/* Persons on demand (fn owns each fact, as for state_facts_each):
- * the person facts of one normalized id; the ids of persons whose folded name
- * and id-embedded birth date are (name_norm, birth); the person facts without
- * a valid id; the ids whose person facts conflict among themselves (2+ folded
+/* Facts on demand (fn owns each fact, as for state_facts_each), of many
+ * normalized ids at once, read in the table's order (one pass instead of a
+ * random page per fact; an id given twice counts once): persons = 1, the
+ * person facts of the ids (facts_person_names); 0, their other facts but
+ * verdicts (facts_id: for a match of the subjects the touched log names, whose
+ * index exists then). The facts come in no particular order. */
+int state_facts_of_ids(state *st, int persons, const char *const *ids, size_t n, int (*fn)(void *ud, fact *f),
+                       void *ud);
+/* Persons on demand, as above: the ids of persons whose folded name and
+ * id-embedded birth date are (name_norm, birth); the person facts without a
+ * valid id; the ids whose person facts conflict among themselves (2+ folded
  * names, or a stated birth date other than the id's). */
-int state_persons_by_id(state *st, const char *id_norm, int (*fn)(void *ud, fact *f), void *ud);
 /* The stored raw values (JSON text, malloc'd into *raw; NULL when the fact or
  * its raw values are not stored) of one fact: the evidence of an alert, for
  * facts loaded without them (store/evidence.c). 0 ok, -1 logged failure. */
@@ -144,14 +150,13 @@ int state_person_index_restore(state *st);
 int state_person_ids_by_key(state *st, const char *name_norm, int birth, int (*fn)(void *ud, const char *id),
                             void *ud);
 int state_persons_without_id(state *st, int (*fn)(void *ud, fact *f), void *ud);
-/* For a match of the subjects the touched log names (app/cycle.c): the facts
- * of one normalized id but its persons (facts_person_names) and verdicts; the
- * named facts without a valid id but persons and verdicts (whose low links a
- * change of any person may move); and of one case, the distinct ids of its
- * facts to id_fn, and its facts with neither id nor name to fn (a case
- * payment naming only the case). fn owns each fact, as for state_facts_each;
- * a non-zero return of either callback stops (returned when positive). */
-int state_facts_by_id(state *st, const char *id_norm, int (*fn)(void *ud, fact *f), void *ud);
+/* For a match of the subjects the touched log names (app/cycle.c; the facts
+ * of its ids: state_facts_of_ids): the named facts without a valid id but
+ * persons and verdicts (whose low links a change of any person may move); and
+ * of one case, the distinct ids of its facts to id_fn, and its facts with
+ * neither id nor name to fn (a case payment naming only the case). fn owns
+ * each fact, as for state_facts_each; a non-zero return of either callback
+ * stops (returned when positive). */
 int state_facts_without_id_named(state *st, int (*fn)(void *ud, fact *f), void *ud);
 /* (id, folded name) of every named fact with an id but persons and verdicts
  * (facts_id): with state_person_names_walk, every id some fact names so. */

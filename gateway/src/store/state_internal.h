@@ -50,8 +50,6 @@ struct state {
     sqlite3_stmt *fact_hash;     /* owned, cached: called per fact */
     sqlite3_stmt *fact_raw;      /* owned, cached: called per piece of evidence */
     sqlite3_stmt *person_name;   /* owned, cached: called per named row not of interest */
-    sqlite3_stmt *persons_by_id; /* owned, cached on first use: called per id whose persons are loaded */
-    sqlite3_stmt *facts_by_id;   /* owned, cached on first use: per id of a match of touched subjects */
     sqlite3_stmt *case_ids;      /* owned, cached on first use: per case of such a match */
     sqlite3_stmt *case_no_id;    /* owned, cached on first use: per case of such a match */
     sqlite3_stmt *quarantine_add;/* owned, cached */
