@@ -45,6 +45,7 @@ check "the log file is created mode 0600" [ "$(stat -c %a "$log" 2>/dev/null)" =
 # for on its own)
 check "the daemon runs with huge pages for its heap, the operator's tunables kept (same pid)" \
   bash -c "grep -aq 'glibc.malloc.hugetlb=1' /proc/$pid/environ && grep -aq 'GLIBC_TUNABLES=glibc.malloc.arena_max=4' /proc/$pid/environ"
+check "... and keeps its name (ps, top, the journal)" [ "$(cat /proc/$pid/comm 2>/dev/null)" = gridgate ]
 check "nothing but JSON lines in the log file, each with ts, level, component, msg" python3 - "$log" <<'PY'
 import json, sys
 n = 0
