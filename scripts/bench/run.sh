@@ -237,10 +237,14 @@ cycle() {  # name push|nopush|perf [conf [day]]
   local cmd=("$gg" -c "$cconf" run --once)
   [ -n "$day" ] && cmd+=(--today "$day")
   [ "$mode" = push ] || cmd+=(--no-push)
+  # Under perf, the heap's huge pages come from the environment: gridgate
+  # otherwise executes itself once more to add the same tunable (app/main.c),
+  # and perf's call graphs lose the process across that exec.
   if [ "$mode" = perf ]; then
-    cmd=(perf record -q -F 199 --call-graph "dwarf,16384" -o "$work/perf.data" -- "${cmd[@]}")
+    cmd=(env GLIBC_TUNABLES=glibc.malloc.hugetlb=1 perf record -q -F 199 --call-graph "dwarf,16384"
+         -o "$work/perf.data" -- "${cmd[@]}")
   elif [ "$mode" = cpu ]; then  # every process on the machine, no call graphs: CPU by process
-    cmd=(perf record -q -a -F 499 -o "$work/cpu-$name.data" -- "${cmd[@]}")
+    cmd=(env GLIBC_TUNABLES=glibc.malloc.hugetlb=1 perf record -q -a -F 499 -o "$work/cpu-$name.data" -- "${cmd[@]}")
   fi
   cut -d' ' -f1 /proc/loadavg >"$work/$name.load"
   t0=$(now)

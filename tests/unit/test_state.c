@@ -28,6 +28,7 @@
 #include "model/fact.h"
 #include "core/log.h"
 #include "store/state.h"
+#include "store/state_internal.h" /* st->db: an authorizer that makes a read fail */
 
 /* Per-test fixture: a temp directory and the database path inside it. */
 typedef struct fixture {
@@ -1101,6 +1102,38 @@ static int has_touched(state *st, const char *key) {
     for (int i = 0; i < t.n; i++)
         if (!strcmp(t.keys[i], key)) return 1;
     return 0;
+}
+
+/* Denies reading the schema table: the query that tells state_begin
+ * whether the touched log is on fails inside the transaction it opened. */
+static int deny_schema_read(void *ud, int action, const char *a, const char *b, const char *c, const char *d) {
+    (void)ud;
+    (void)b;
+    (void)c;
+    (void)d;
+    if (action == SQLITE_READ && a && (!strcmp(a, "sqlite_master") || !strcmp(a, "sqlite_schema"))) return SQLITE_DENY;
+    return SQLITE_OK;
+}
+
+/* state_begin reads whether the touched log is on inside the transaction it
+ * has opened (BEGIN IMMEDIATE); when that read fails, the transaction is
+ * rolled back, not left open for the next BEGIN to trip over, and the
+ * failure is returned; once the read works again, so does the next
+ * transaction, with the log's writes as before. */
+static void test_begin_fails_cleanly(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    const char *A = "11010519491231002X";
+    assert_int_equal(state_touch_log_restart(st), 0);
+    sqlite3_set_authorizer(st->db, deny_schema_read, NULL);
+    assert_int_equal(state_begin(st), -1);
+    assert_false(state_in_transaction(st));
+    sqlite3_set_authorizer(st->db, NULL, NULL);
+    assert_int_equal(state_begin(st), 0);
+    put_simple_at(st, FK_DEATH, "psb", "d1", A, NULL, 1);
+    assert_int_equal(state_commit(st), 0);
+    assert_true(has_touched(st, "i11010519491231002X")); /* the log still on */
+    state_close(st);
 }
 
 /* How many facts of the bag have this ref. */
@@ -2656,6 +2689,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_put_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_touched_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_facts_of_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_begin_fails_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_facts_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watermarks, setup, teardown),
