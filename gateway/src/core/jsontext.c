@@ -6,53 +6,6 @@
 
 #include "core/utf8.h"
 
-/* Extra bytes a byte takes once escaped (0: copied as is). */
-static unsigned char esc_extra(unsigned char c) {
-    if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') return 1;
-    return c < 0x20 ? 5 : 0;
-}
-
-size_t jt_string_len(const char *s) {
-    size_t n = strlen(s);
-    if (!utf8_valid(s, n)) return 0;
-    size_t out = n + 2;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == '"' || *p == '\\') out += esc_extra(*p);
-    return out;
-}
-
-char *jt_string_put(char *o, const char *s) {
-    static const char hex[] = "0123456789ABCDEF";
-    *o++ = '"';
-    const unsigned char *p = (const unsigned char *)s, *run = p;
-    for (;; p++) {
-        unsigned char c = *p;
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        memcpy(o, run, (size_t)(p - run));
-        o += p - run;
-        if (c == 0) break;
-        run = p + 1;
-        *o++ = '\\';
-        switch (c) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '\b': *o++ = 'b'; break;
-        case '\f': *o++ = 'f'; break;
-        case '\n': *o++ = 'n'; break;
-        case '\r': *o++ = 'r'; break;
-        case '\t': *o++ = 't'; break;
-        default:
-            *o++ = 'u';
-            *o++ = '0';
-            *o++ = '0';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
-        }
-    }
-    *o++ = '"';
-    return o;
-}
-
 int jt_sb_string(sbuf *b, const char *s) {
     size_t n = jt_string_len(s);
     if (n == 0) return -1;

@@ -11,18 +11,64 @@
 #define GG_JSONTEXT_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include "core/sbuf.h"
+#include "core/utf8.h"
+
+/* Extra bytes a byte takes once escaped (0: copied as is). */
+static inline unsigned char jt_esc_extra(unsigned char c) {
+    if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') return 1;
+    return c < 0x20 ? 5 : 0;
+}
 
 /* Length of s as a JSON string, quotes included; 0 when s is not valid UTF-8
- * (jansson's json_string() refuses it). */
-size_t jt_string_len(const char *s);
+ * (jansson's json_string() refuses it). Inline, as jt_string_put: a worker
+ * writes two strings per column of every row it reads. */
+static inline size_t jt_string_len(const char *s) {
+    size_t n = strlen(s);
+    if (!utf8_valid(s, n)) return 0;
+    size_t out = n + 2;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == '"' || *p == '\\') out += jt_esc_extra(*p);
+    return out;
+}
 
 /* Writes s as a JSON string at o (room for jt_string_len(s) bytes: the
  * caller measured it) and returns the end. '"', '\\' and the control
  * characters below U+0020 are escaped (\b \f \n \r \t by name, the others as
  * \u00XX with upper-case hex digits); everything else is copied as is. */
-char *jt_string_put(char *o, const char *s);
+static inline char *jt_string_put(char *o, const char *s) {
+    static const char hex[] = "0123456789ABCDEF";
+    *o++ = '"';
+    const unsigned char *p = (const unsigned char *)s, *run = p;
+    for (;; p++) {
+        unsigned char c = *p;
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        memcpy(o, run, (size_t)(p - run));
+        o += p - run;
+        if (c == 0) break;
+        run = p + 1;
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o++ = '"';
+    return o;
+}
 
 /* Appends s as a JSON string to b; -1 (nothing appended) when s is not valid
  * UTF-8. An allocation failure is b's (sbuf.h: sb_take reports it). */
