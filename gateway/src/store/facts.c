@@ -415,9 +415,9 @@ static sqlite3_stmt *cached_bound(state *st, const char *op, sqlite3_stmt **cach
  * rowids its join with the index finds (CROSS JOIN: the ids first, each
  * looked up in the index; without statistics for the TEMP table the planner
  * would scan the whole index instead): SQLite collects those rowids, sorted,
- * and reads the rows in table order (38k persons: 0.48 s -> see
- * docs/architecture.md). The order of the facts is the table's; callers put
- * their set in order themselves. */
+ * and reads the rows in table order (the interest's 38k persons at 1M
+ * residents: 0.48 s -> 0.3 s). The order of the facts is the table's;
+ * callers put their set in order themselves. */
 static const char *const want_ids_sql =
     "CREATE TEMP TABLE IF NOT EXISTS want_ids(id TEXT PRIMARY KEY) WITHOUT ROWID;"
     "DELETE FROM temp.want_ids;";
