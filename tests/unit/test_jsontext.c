@@ -3,11 +3,10 @@
  * json_dumps writes a json_string, and flat objects taken as they are only
  * when jansson would parse and write them back byte for byte; everything
  * else (other escapes, nested values, reals, "-0", duplicate keys, broken
- * UTF-8, not JSON) refused so the caller hands it to jansson. Then the two
- * callers: a fact's fields (model/fact.c fact_fields_json) as jansson wrote
- * them, and an alert's evidence (store/alerts.c) byte for byte as before,
- * with raw values of other shapes written by jansson and raw values that do
- * not parse shown as null instead of failing the alert. */
+ * UTF-8, not JSON) refused so the caller hands it to jansson. Then a
+ * caller: a fact's fields (model/fact.c fact_fields_json) as jansson wrote
+ * them. The other, an alert's evidence (store/alerts.c), is tested with the
+ * store: test_state's test_alert_evidence_json. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,16 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "alerts/alert.h"
 #include "core/jsontext.h"
 #include "core/log.h"
 #include "model/fact.h"
-#include "store/state.h"
 
 /* What jansson writes for the string s (NULL when it refuses s). */
 static char *jansson_string(const char *s) {
@@ -138,85 +134,12 @@ static void test_fact_fields_json(void **state) {
     free(got);
 }
 
-/* One alert with three pieces of evidence: raw values as a worker writes
- * them, a REST item with nested values, and text that does not parse. */
-static void test_alert_evidence(void **unused) {
-    (void)unused;
-    char path[] = "/tmp/gg_jsontext_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
-    unlink(path);
-    char err[256];
-    state *st = state_open(path, err, sizeof err);
-    if (!st) fail_msg("state_open: %s", err);
-
-    alert a;
-    memset(&a, 0, sizeof a);
-    a.rule = RULE_PENSION_AFTER_DEATH;
-    snprintf(a.id, sizeof a.id, "A-jsontext-1");
-    a.subject = strdup("42050119500312123X");
-    a.amount = 100;
-    a.conf = CONF_HIGH;
-    alert_evidence ev[3];
-    memset(ev, 0, sizeof ev);
-    const char *raws[3] = {"{\"lsh\":\"L1\",\"xm\":\"张三\",\"ffje\":\"1.00\"}",
-                           "{\"id\": \"D1\", \"nested\": {\"a\": [1, 2.5]}}", "{\"broken\":"};
-    for (int i = 0; i < 3; i++) {
-        ev[i].role = strdup(i ? "death" : "payment");
-        ev[i].source = strdup("hr");
-        ev[i].kind = strdup(i ? "death" : "payment");
-        char ref[8];
-        snprintf(ref, sizeof ref, "R%d", i);
-        ev[i].ref = strdup(ref);
-        ev[i].raw_json = strdup(raws[i]);
-        ev[i].norm_json = strdup("{\"amount\":100}");
-        ev[i].link = LINK_HIGH;
-    }
-    a.ev = ev;
-    a.nev = 3;
-    alert_change ch;
-    assert_int_equal(state_alert_upsert(st, &a, &ch), 0); /* the broken raw values do not fail it */
-    assert_int_equal(ch, ALERT_CREATED);
-
-    alert got;
-    assert_int_equal(state_alert_get(st, "A-jsontext-1", &got), 0);
-    assert_int_equal(got.nev, 3);
-    assert_string_equal(got.ev[0].raw_json, raws[0]); /* as the worker wrote it */
-    assert_string_equal(got.ev[1].raw_json, "{\"id\":\"D1\",\"nested\":{\"a\":[1,2.5]}}"); /* by jansson */
-    assert_null(got.ev[2].raw_json);                                                  /* null, not lost */
-    assert_string_equal(got.ev[2].ref, "R2");
-    assert_string_equal(got.ev[2].norm_json, "{\"amount\":100}");
-    alert_free(&got);
-
-    for (int i = 0; i < 3; i++) {
-        free(ev[i].role);
-        free(ev[i].source);
-        free(ev[i].kind);
-        free(ev[i].ref);
-        free(ev[i].raw_json);
-        free(ev[i].norm_json);
-    }
-    free(a.subject);
-    state_close(st);
-    char side[sizeof path + 16];
-    unlink(path);
-    snprintf(side, sizeof side, "%s.lock", path);
-    unlink(side);
-    snprintf(side, sizeof side, "%s-wal", path);
-    unlink(side);
-    snprintf(side, sizeof side, "%s-shm", path);
-    unlink(side);
-}
-
 int main(void) {
     gg_log_set_level(GG_LOG_ERROR);
-    state_library_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strings_as_jansson_writes_them),
         cmocka_unit_test(test_canonical_flat_objects),
         cmocka_unit_test(test_fact_fields_json),
-        cmocka_unit_test(test_alert_evidence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

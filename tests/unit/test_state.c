@@ -1104,6 +1104,65 @@ static int has_touched(state *st, const char *key) {
     return 0;
 }
 
+/* An alert's evidence is written as JSON text directly (store/alerts.c,
+ * core/jsontext.h): one alert with three pieces of evidence, raw values as a
+ * worker writes them (kept byte for byte), a REST item with nested values
+ * (written by jansson), and text that does not parse (null, with a warning:
+ * the alert is stored, the rest of its evidence complete). */
+static void test_alert_evidence_json(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+
+    alert a;
+    memset(&a, 0, sizeof a);
+    a.rule = RULE_PENSION_AFTER_DEATH;
+    snprintf(a.id, sizeof a.id, "A-jsontext-1");
+    a.subject = strdup("42050119500312123X");
+    a.amount = 100;
+    a.conf = CONF_HIGH;
+    alert_evidence ev[3];
+    memset(ev, 0, sizeof ev);
+    const char *raws[3] = {"{\"lsh\":\"L1\",\"xm\":\"张三\",\"ffje\":\"1.00\"}",
+                           "{\"id\": \"D1\", \"nested\": {\"a\": [1, 2.5]}}", "{\"broken\":"};
+    for (int i = 0; i < 3; i++) {
+        ev[i].role = strdup(i ? "death" : "payment");
+        ev[i].source = strdup("hr");
+        ev[i].kind = strdup(i ? "death" : "payment");
+        char ref[8];
+        snprintf(ref, sizeof ref, "R%d", i);
+        ev[i].ref = strdup(ref);
+        ev[i].raw_json = strdup(raws[i]);
+        ev[i].norm_json = strdup("{\"amount\":100}");
+        ev[i].link = LINK_HIGH;
+    }
+    a.ev = ev;
+    a.nev = 3;
+    alert_change ch;
+    assert_int_equal(state_alert_upsert(st, &a, &ch), 0); /* the broken raw values do not fail it */
+    assert_int_equal(ch, ALERT_CREATED);
+
+    alert got;
+    assert_int_equal(state_alert_get(st, "A-jsontext-1", &got), 0);
+    assert_int_equal(got.nev, 3);
+    assert_string_equal(got.ev[0].raw_json, raws[0]); /* as the worker wrote it */
+    assert_string_equal(got.ev[1].raw_json, "{\"id\":\"D1\",\"nested\":{\"a\":[1,2.5]}}"); /* by jansson */
+    assert_null(got.ev[2].raw_json);                                                  /* null, not lost */
+    assert_string_equal(got.ev[2].ref, "R2");
+    assert_string_equal(got.ev[2].norm_json, "{\"amount\":100}");
+    alert_free(&got);
+
+    for (int i = 0; i < 3; i++) {
+        free(ev[i].role);
+        free(ev[i].source);
+        free(ev[i].kind);
+        free(ev[i].ref);
+        free(ev[i].raw_json);
+        free(ev[i].norm_json);
+    }
+    free(a.subject);
+    state_close(st);
+}
+
 /* Denies reading the schema table: the query that tells state_begin
  * whether the touched log is on fails inside the transaction it opened. */
 static int deny_schema_read(void *ud, int action, const char *a, const char *b, const char *c, const char *d) {
@@ -2690,6 +2749,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_touched_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_facts_of_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_begin_fails_cleanly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_evidence_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_facts_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watermarks, setup, teardown),
