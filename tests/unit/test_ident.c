@@ -185,6 +185,50 @@ static void test_birth_and_sex(void **state) {
     assert_int_equal(ident_check_char(NULL), 0);
 }
 
+/* ASCII ids take a path of their own in ident_normalize (no UTF-8 decoding).
+ * An ideographic space appended is a separator, so it changes nothing but
+ * the path: every ASCII text, valid or not, gives the same status and the
+ * same cleaned id both ways. Random texts over digits, X, x, separators and
+ * a letter, of every length up to 22, plus the published ids. */
+static void test_ascii_path_same_as_utf8(void **state) {
+    (void)state;
+    static const char alphabet[] = "0123456789Xx -\tA";
+    unsigned long seed = 12345;
+    char ascii[64], wide[64 + 4], out_a[IDENT_LEN + 1], out_w[IDENT_LEN + 1];
+    for (int round = 0; round < 200000; round++) {
+        size_t len;
+        if (round < 20 && published_valid[round]) {
+            snprintf(ascii, sizeof ascii, "%s", published_valid[round]);
+            len = strlen(ascii);
+        } else {
+            seed = seed * 6364136223846793005ul + 1442695040888963407ul;
+            len = (size_t)(seed >> 33) % 23;
+            /* mostly digits, so that many texts reach the region, date and check steps */
+            for (size_t i = 0; i < len; i++) {
+                seed = seed * 6364136223846793005ul + 1442695040888963407ul;
+                unsigned r = (unsigned)(seed >> 35);
+                ascii[i] = r % 8 ? "0123456789"[(r >> 3) % 10] : alphabet[(r >> 3) % (sizeof alphabet - 1)];
+            }
+            ascii[len] = '\0';
+            if (len == 18 && (seed >> 20) % 2) { /* a valid check character half the time */
+                ascii[0] = '4', ascii[1] = '2', memcpy(ascii + 6, "19800101", 8);
+                char c = ident_check_char(ascii);
+                if (c) ascii[17] = c;
+            }
+        }
+        snprintf(wide, sizeof wide, "%s\u3000", ascii);
+        ident_status a = ident_normalize(ascii, TODAY, out_a);
+        ident_status w = ident_normalize(wide, TODAY, out_w);
+        if (a != w || strcmp(out_a, out_w) != 0)
+            fail_msg("'%s': ASCII path %d '%s', UTF-8 path %d '%s'", ascii, a, out_a, w, out_w);
+    }
+    /* a byte that is not UTF-8 is still found, after ASCII or before it */
+    char out[IDENT_LEN + 1];
+    assert_int_equal(ident_normalize("42050219790711001\xff", TODAY, out), ID_BAD_ENCODING);
+    assert_int_equal(ident_normalize("A\xff", TODAY, out), ID_BAD_ENCODING);
+    assert_int_equal(ident_normalize("\xe4\xb8", TODAY, out), ID_BAD_ENCODING);
+}
+
 /* Inserts noise into a valid id in several ways; every form normalizes back. */
 static void test_property_noise_roundtrip(void **state) {
     (void)state;
@@ -591,6 +635,7 @@ int main(void) {
         cmocka_unit_test(test_dates),
         cmocka_unit_test(test_future),
         cmocka_unit_test(test_birth_and_sex),
+        cmocka_unit_test(test_ascii_path_same_as_utf8),
         cmocka_unit_test(test_property_noise_roundtrip),
         cmocka_unit_test(test_property_typos_rejected),
         cmocka_unit_test(test_status_strings),

@@ -125,8 +125,14 @@ char ident_sex(const char *id18) {
 ident_status ident_normalize(const char *raw, int today, char out[IDENT_LEN + 1]) {
     out[0] = '\0';
     if (raw == NULL) return ID_EMPTY;
-    size_t len = strlen(raw);
-    if (!utf8_valid(raw, len)) return ID_BAD_ENCODING;
+    /* Most ids are plain ASCII: their length and that fact in one pass, and
+     * then no UTF-8 check or decoding (ASCII is valid UTF-8, one byte a code
+     * point). The same steps follow either way. */
+    size_t len = 0;
+    unsigned char high = 0;
+    for (; raw[len]; len++) high |= (unsigned char)raw[len];
+    int ascii = high < 0x80;
+    if (!ascii && !utf8_valid(raw, len)) return ID_BAD_ENCODING;
 
     /* Clean up: keep digits and X, drop separators, reject anything else. Only
      * the first 18 kept characters are stored; n counts all of them. */
@@ -137,8 +143,10 @@ ident_status ident_normalize(const char *raw, int today, char out[IDENT_LEN + 1]
     size_t i = 0;
     while (i < len) {
         uint32_t cp;
-        size_t k = utf8_decode(p + i, len - i, &cp); /* cannot fail: validated above */
-        i += k;
+        if (ascii)
+            cp = p[i++];
+        else
+            i += utf8_decode(p + i, len - i, &cp); /* cannot fail: validated above */
         if (ident_is_separator(cp)) continue;
         char c = ident_char_of(cp);
         if (c == 0) return ID_BAD_CHAR;
