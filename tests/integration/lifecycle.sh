@@ -75,8 +75,28 @@ city_start
 conf=$work/life.ini
 city_conf "$conf"
 
+# A new store's first cycle killed mid-way. Its pulls are written with a
+# rollback journal (store/state.c, STATE_OPEN_DEFER_WAL): phase 1 commits, the
+# pension stream blocks on yl_ffmx (locked) and gridgate is killed there. A
+# command run meanwhile still reads the store; the next cycle opens it in WAL
+# mode and completes the work (the checks that follow are on its alerts).
+lock_table hr yl_ffmx
+start_cycle run0
+wait_log run0 "subjects of interest"
+st_sql() { sqlite3 -cmd ".timeout 10000" "$GG_DEMO_DIR/state.db" "$1"; }
+check "first-cycle crash: the new store is written with a rollback journal" test "$(st_sql "PRAGMA journal_mode")" = delete
+check "first-cycle crash: the residents were committed" \
+  test "$(st_sql "SELECT count(*) FROM facts WHERE kind = 'person'")" -gt 0
+check "first-cycle crash: a command reads the store meanwhile" \
+  bash -c "'$gg' -c '$conf' dq >'$work/dq0.out' 2>'$work/dq0.err'"
+check "first-cycle crash: the cycle was still running (yl_ffmx locked)" kill -0 "$gpid"
+kill_cycle
+unlock_table hr
+
 "$gg" -c "$conf" run --once >/dev/null 2>"$work/run1.err"
 check "first cycle delivers" test $? -eq 0
+check "after the first-cycle crash: the store is in WAL mode" test "$(st_sql "PRAGMA journal_mode")" = wal
+check "after the first-cycle crash: the store is intact" test "$(st_sql "PRAGMA integrity_check")" = ok
 
 # A pensioner whose only death record is the public-security deregistration.
 read -r AID PID < <(sqlite3 -separator ' ' "$GG_DEMO_DIR/state.db" "

@@ -2420,6 +2420,150 @@ static void test_killed_process_leaves_previous_state(void **stp) {
     state_close(st);
 }
 
+/* The pragma's value on the store's own connection. */
+static char *st_pragma(state *st, const char *pragma) {
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA %s", pragma);
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(st->db, sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    char *v = strdup((const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    return v;
+}
+
+static void assert_st_pragma(state *st, const char *pragma, const char *want) {
+    char *v = st_pragma(st, pragma);
+    if (strcmp(v, want) != 0) fail_msg("PRAGMA %s is %s, not %s", pragma, v, want);
+    free(v);
+}
+
+static void put_custody(state *st, const char *prefix, int n, long cycle) {
+    for (int i = 0; i < n; i++) {
+        fact f;
+        char ref[32];
+        snprintf(ref, sizeof ref, "%s-%d", prefix, i);
+        fact_start(&f, FK_CUSTODY, "justice", ref, "110105196001010013");
+        assert_int_equal(state_fact_put(st, &f, cycle), 0);
+        fact_clear(&f);
+    }
+}
+
+/* STATE_OPEN_DEFER_WAL: a store the open creates is written with a rollback
+ * journal (synchronous FULL) until state_wal_settle, which cannot switch
+ * while another connection reads it and can once it is done; an existing
+ * store opened so is in WAL mode at once. */
+static void test_new_store_defers_wal(void **stp) {
+    fixture *fx = *stp;
+    char err[512] = "";
+    state *st = state_open_flags(fx->path, STATE_OPEN_DEFER_WAL, err, sizeof err);
+    if (!st) fail_msg("state_open_flags: %s", err);
+    assert_st_pragma(st, "journal_mode", "delete");
+    assert_st_pragma(st, "synchronous", "2");
+    assert_int_equal(state_begin(st), 0);
+    put_custody(st, "first", 200, 1);
+    assert_int_equal(state_commit(st), 0);
+    char side[200];
+    snprintf(side, sizeof side, "%s-wal", fx->path);
+    assert_int_equal(access(side, F_OK), -1); /* no WAL written */
+    assert_int_equal(sql_long(fx, "SELECT count(*) FROM facts"), 200);
+
+    /* a reader in another connection holds the file: no switch yet */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM facts", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW); /* the read transaction holds its lock */
+    sqlite3_busy_timeout(st->db, 50);
+    assert_int_equal(state_wal_settle(st), -1);
+    assert_st_pragma(st, "journal_mode", "delete");
+    sqlite3_finalize(q);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    assert_int_equal(state_wal_settle(st), 0);
+    assert_st_pragma(st, "journal_mode", "wal");
+    assert_st_pragma(st, "synchronous", "1");
+    assert_int_equal(state_wal_settle(st), 0); /* settled: nothing to do */
+    assert_int_equal(state_begin(st), 0);
+    put_custody(st, "second", 10, 2);
+    assert_int_equal(state_commit(st), 0);
+    assert_int_equal(state_fact_count(st, FK_CUSTODY), 210);
+    state_close(st);
+
+    /* not new: WAL from the open, whatever the flag */
+    st = state_open_flags(fx->path, STATE_OPEN_DEFER_WAL, err, sizeof err);
+    if (!st) fail_msg("state_open_flags: %s", err);
+    assert_st_pragma(st, "journal_mode", "wal");
+    assert_st_pragma(st, "synchronous", "1");
+    assert_int_equal(state_wal_settle(st), 0);
+    state_close(st);
+    assert_sql_text(fx, "PRAGMA integrity_check", "ok");
+}
+
+/* A process killed in the first load of a new store, after its page cache
+ * spilled into the file: the hot journal left behind is rolled back by the
+ * next open, which puts the store in WAL mode; what was committed stays. */
+static void test_new_store_killed_in_first_load(void **stp) {
+    fixture *fx = *stp;
+    mode_t old_umask = umask(022); /* the journal is private all the same */
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char err[256];
+        state *st = state_open_flags(fx->path, STATE_OPEN_DEFER_WAL, err, sizeof err);
+        if (!st) _exit(2);
+        if (state_begin(st) != 0) _exit(3);
+        for (int i = 0; i < 50; i++) {
+            fact f;
+            char ref[16];
+            snprintf(ref, sizeof ref, "ok-%d", i);
+            fact_start(&f, FK_CUSTODY, "justice", ref, "110105196001010013");
+            if (state_fact_put(st, &f, 1) != 0) _exit(4);
+            fact_clear(&f);
+        }
+        if (state_watermark_set(st, "justice", "custody", "50") != 0) _exit(5);
+        if (state_commit(st) != 0) _exit(6);
+        /* a small page cache: the torn transaction's pages reach the file */
+        if (sqlite3_exec(st->db, "PRAGMA cache_size = 4", NULL, NULL, NULL) != SQLITE_OK) _exit(7);
+        if (state_begin(st) != 0) _exit(8);
+        for (int i = 0; i < 5000; i++) {
+            fact f;
+            char ref[16];
+            snprintf(ref, sizeof ref, "torn-%d", i);
+            fact_start(&f, FK_CUSTODY, "justice", ref, "110105196001010013");
+            if (state_fact_put(st, &f, 2) != 0) _exit(9);
+            fact_clear(&f);
+        }
+        if (state_watermark_set(st, "justice", "custody", "5050") != 0) _exit(10);
+        raise(SIGKILL);
+        _exit(11);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFSIGNALED(status)) fail_msg("child exited with %d before the kill", WEXITSTATUS(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+    char side[200];
+    snprintf(side, sizeof side, "%s-journal", fx->path);
+    struct stat sb;
+    assert_int_equal(stat(side, &sb), 0); /* the hot journal the kill left, 0600 */
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    umask(old_umask);
+
+    state *st = open_ok(fx);
+    assert_st_pragma(st, "journal_mode", "wal");
+    assert_int_equal(state_fact_count(st, FK_CUSTODY), 50);
+    char *v = NULL;
+    assert_int_equal(state_watermark_get(st, "justice", "custody", &v), 0);
+    assert_string_equal(v, "50");
+    free(v);
+    state_close(st);
+    assert_int_equal(access(side, F_OK), -1);
+    assert_sql_text(fx, "PRAGMA integrity_check", "ok");
+}
+
 static unsigned file_mode(const char *path, const char *suffix) {
     char p[200];
     snprintf(p, sizeof p, "%s%s", path, suffix);
@@ -2763,6 +2907,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uncommitted_transaction_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_process_leaves_previous_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_store_defers_wal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_store_killed_in_first_load, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -76,7 +76,8 @@ int gg_ctx_open(gg_ctx *ctx, const char *config_path, int open_state, int load_a
         return -1;
     }
     if (open_state) {
-        ctx->st = state_open(ctx->cfg->state_path, e2, sizeof e2);
+        ctx->st = state_open_flags(ctx->cfg->state_path, open_state == GG_STATE_RUN ? STATE_OPEN_DEFER_WAL : 0, e2,
+                                   sizeof e2);
         if (!ctx->st) {
             snprintf(err, errsz, "state store %s: %s", ctx->cfg->state_path, e2);
             gg_ctx_close(ctx);

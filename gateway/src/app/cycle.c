@@ -1807,6 +1807,10 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         for (int k = 0; k < FK__COUNT; k++) seen_free(&seen[i][k]);
     free(seen);
     free(ks);
+    /* A new store's first pulls are written (STATE_OPEN_DEFER_WAL); the
+     * match, the delivery and every later cycle use the WAL. A failure
+     * (logged) leaves the rollback journal until the next cycle. */
+    (void)state_wal_settle(ctx->st);
     long changes1 = state_facts_changes(ctx->st);
     int unchanged = digest_same && changes0 >= 0 && changes1 == changes0 && lrc == 0;
     /* A record rejected with its last good version kept changes no fact, but

@@ -24,9 +24,15 @@ typedef struct gg_ctx {
     int today;             /* yyyymmdd */
 } gg_ctx;
 
-/* Loads the configuration, opens the state store and the name normalizer.
- * load_adapters: also load every enabled source's adapter (errors are kept per
- * source in load_errors; the context still opens). 0 ok, -1 with err. */
+/* gg_ctx_open's open_state: no store, the store, or the store as the run
+ * loop opens it (a new store's first load without the WAL until the cycle's
+ * pulls end: state_open_flags, STATE_OPEN_DEFER_WAL). */
+enum { GG_STATE_NONE = 0, GG_STATE_OPEN = 1, GG_STATE_RUN = 2 };
+
+/* Loads the configuration, opens the state store (open_state, above) and the
+ * name normalizer. load_adapters: also load every enabled source's adapter
+ * (errors are kept per source in load_errors; the context still opens). 0 ok,
+ * -1 with err. */
 int gg_ctx_open(gg_ctx *ctx, const char *config_path, int open_state, int load_adapters, char *err,
                 size_t errsz);
 void gg_ctx_close(gg_ctx *ctx);

@@ -344,7 +344,7 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
         return 2;
     }
     gg_ctx ctx;
-    if (open_ctx(&ctx, cfg, 1, 1)) return 1;
+    if (open_ctx(&ctx, cfg, GG_STATE_RUN, 1)) return 1;
     int lock_fd = -1;
     if (lock_state(&ctx, "run", &lock_fd)) return 1;
     /* The daemon's metrics and health, served by the admin endpoint when
@@ -652,7 +652,7 @@ static void print_warning(void *ud, const char *msg) {
 
 static int cmd_check(const char *cfg) {
     gg_ctx ctx;
-    if (open_ctx(&ctx, cfg, 0, 1)) return 1;
+    if (open_ctx(&ctx, cfg, GG_STATE_NONE, 1)) return 1;
     int bad = 0;
     printf("config %s: ok (%zu sources)\n", ctx.cfg->path, ctx.cfg->nsources);
     for (size_t i = 0; i < ctx.cfg->nsources; i++) {
@@ -765,7 +765,7 @@ static int cmd_alerts(const char *cfg, int argc, char **argv) {
         return 2;
     }
     gg_ctx ctx;
-    if (open_ctx(&ctx, cfg, 1, 0)) return 1;
+    if (open_ctx(&ctx, cfg, GG_STATE_OPEN, 0)) return 1;
     int rc = 0;
     list_ctx lc = {.out = stdout, .mask = mask};
     if (!strcmp(sub, "list")) {
@@ -860,7 +860,7 @@ static int cmd_simple(const char *cfg, const char *what, int argc, char **argv) 
         else return 2;
     }
     gg_ctx ctx;
-    if (open_ctx(&ctx, cfg, 1, !strcmp(what, "deliver"))) return 1;
+    if (open_ctx(&ctx, cfg, GG_STATE_OPEN, !strcmp(what, "deliver"))) return 1;
     long n = 0;
     int rc = 0;
     if (!strcmp(what, "quarantine")) {
@@ -938,7 +938,7 @@ static int cmd_audit(const char *cfg, int argc, char **argv) {
         return 2;
     }
     gg_ctx ctx;
-    if (open_ctx(&ctx, cfg, 1, 0)) return 1;
+    if (open_ctx(&ctx, cfg, GG_STATE_OPEN, 0)) return 1;
     printf("%-8s %-19s %-6s %-24s %-60s %s\n", "ROW", "WHEN", "KIND", "WHO", "WHAT", "RESULT");
     long n = 0;
     int rc = audit_each(ctx.st, kind, limit, print_audit, &n) ? 1 : 0;

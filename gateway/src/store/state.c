@@ -1,4 +1,5 @@
-/* state.c - the embedded state store on SQLite (WAL): opening it, the schema
+/* state.c - the embedded state store on SQLite (WAL; a new store's first
+ * pulls with a rollback journal, state_open_flags): opening it, the schema
  * and its migrations, transactions and cycles. The tables are read and written
  * by facts.c, alerts.c, outbox.c, quarantine.c (with the data-quality counts)
  * and marks.c (watermarks and marks), which share state_internal.h.
@@ -570,7 +571,8 @@ static void state_finalize_cached(state *st) {
  * is created 0600 whatever the umask (SQLite gives its -wal and -shm files
  * the database file's mode), and an existing store or -wal/-shm file that
  * others can read is narrowed to 0600. Not for ":memory:" or URI names. */
-static int make_private(const char *path, char *err, size_t errsz) {
+static int make_private(const char *path, int *empty, char *err, size_t errsz) {
+    *empty = 0;
     if (!strcmp(path, ":memory:") || !strncmp(path, "file:", 5)) return 0;
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -578,7 +580,9 @@ static int make_private(const char *path, char *err, size_t errsz) {
         return -1;
     }
     struct stat sb;
-    if (fstat(fd, &sb) == 0 && (sb.st_mode & 077) && fchmod(fd, 0600) != 0) {
+    int statted = fstat(fd, &sb) == 0;
+    *empty = statted && sb.st_size == 0;
+    if (statted && (sb.st_mode & 077) && fchmod(fd, 0600) != 0) {
         gg_set_err(err, errsz, "state %s: cannot make it private (chmod 0600): %s", path, strerror(errno));
         close(fd);
         return -1;
@@ -747,12 +751,56 @@ static void page_cache_setup(const char *path) {
     /* the mapping lives as long as the process (SQLite holds it) */
 }
 
-state *state_open(const char *path, char *err, size_t errsz) {
+state *state_open(const char *path, char *err, size_t errsz) { return state_open_flags(path, 0, err, errsz); }
+
+/* The journal mode a new store starts in: WAL, or (STATE_OPEN_DEFER_WAL on an
+ * empty file) a rollback journal with full syncs until state_wal_settle. An
+ * existing store in rollback mode (another process's first load, or one
+ * killed before it settled) is put in WAL mode; while that process holds it
+ * the switch waits busy_timeout and then leaves it as it is (a reader). */
+static int journal_setup(state *st, int defer, char **msg) {
+    if (defer) {
+        st->wal_deferred = 1;
+        return sqlite3_exec(st->db, "PRAGMA journal_mode = DELETE; PRAGMA synchronous = FULL;", NULL, NULL, msg);
+    }
+    int rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL;", NULL, NULL, msg);
+    if (rc == SQLITE_BUSY) {
+        sqlite3_free(*msg);
+        *msg = NULL;
+        gg_debug("state", "the store is busy in rollback-journal mode (a first load elsewhere); opened as it is");
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_OK) return rc;
+    return sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL;", NULL, NULL, msg);
+}
+
+int state_wal_settle(state *st) {
+    if (!st->wal_deferred) return 0;
+    sqlite3_stmt *s = NULL;
+    const char *mode = NULL;
+    int rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) mode = (const char *)sqlite3_column_text(s, 0);
+    int wal = mode && !strcmp(mode, "wal");
+    if (!wal && !st->wal_warned) {
+        gg_warn("state", "cannot switch the new store to WAL mode yet (%s); it keeps its rollback journal until "
+                "the next try", mode ? mode : sqlite3_errmsg(st->db));
+        st->wal_warned = 1;
+    }
+    sqlite3_finalize(s);
+    if (!wal) return -1;
+    st->wal_deferred = 0;
+    if (st_exec_sql(st, "journal mode", "PRAGMA synchronous = NORMAL")) return -1;
+    gg_info("state", "the new store's first load was written with a rollback journal (each page once); WAL from here");
+    return 0;
+}
+
+state *state_open_flags(const char *path, int flags, char *err, size_t errsz) {
     if (!path || !*path) {
         gg_set_err(err, errsz, "state: no database path given");
         return NULL;
     }
-    if (make_private(path, err, errsz)) return NULL;
+    int empty;
+    if (make_private(path, &empty, err, errsz)) return NULL;
     page_cache_setup(path);
     state *st = calloc(1, sizeof *st);
     if (!st) {
@@ -775,11 +823,10 @@ state *state_open(const char *path, char *err, size_t errsz) {
     if (sqlite3_exec(st->db,
                      "PRAGMA busy_timeout = 5000;"
                      "PRAGMA page_size = " STR(STATE_PAGE_SIZE) ";" /* a new store's; WAL keeps an old one's */
-                     "PRAGMA journal_mode = WAL;"
-                     "PRAGMA synchronous = NORMAL;"
                      "PRAGMA cache_size = -" STR(STATE_CACHE_KIB) ";"
                      "PRAGMA foreign_keys = ON;",
-                     NULL, NULL, &msg) != SQLITE_OK) {
+                     NULL, NULL, &msg) != SQLITE_OK ||
+        journal_setup(st, empty && (flags & STATE_OPEN_DEFER_WAL), &msg) != SQLITE_OK) {
         gg_set_err(err, errsz, "state %s: cannot use as a database: %s", path,
                 msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);

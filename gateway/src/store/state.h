@@ -25,6 +25,22 @@ typedef struct state state;
  * (which sets up the page cache, sized for the first store it opens). */
 void state_library_init(void);
 state *state_open(const char *path, char *err, size_t errsz); /* creates the schema */
+/* state_open with flags. STATE_OPEN_DEFER_WAL: a store this open creates
+ * (its file missing or empty) is written with a rollback journal, not the
+ * WAL, until state_wal_settle: a first load into an empty database then
+ * writes each page once (the WAL writes it twice, once more when it is
+ * copied back), and the journal holds almost nothing (pages past the end of
+ * the file at a transaction's start are not journaled). Crash-safe as the
+ * WAL is (a hot journal is rolled back by the next open), synchronous=FULL;
+ * but another process's reader waits while a write transaction holds the
+ * file. For the run loop's first cycle; everyone else opens in WAL mode. */
+#define STATE_OPEN_DEFER_WAL 1
+state *state_open_flags(const char *path, int flags, char *err, size_t errsz);
+/* Puts a store opened with STATE_OPEN_DEFER_WAL in WAL mode (synchronous
+ * NORMAL), unless it is already: 0, or -1 when SQLite could not switch now
+ * (another connection holds the file; logged once): it stays as it is and
+ * the next call, or the next open, tries again. */
+int state_wal_settle(state *st);
 void state_close(state *st);
 /* One daemon per state store: an exclusive flock(2) on "<path>.lock" (created
  * 0600, holding the holder's pid), taken by whatever writes the store in a

@@ -40,6 +40,8 @@ typedef struct st_checkpointer st_checkpointer;
 struct state {
     sqlite3 *db;                 /* owned */
     st_checkpointer *ckpt;       /* owned, or NULL: checkpoints on commit */
+    int wal_deferred;            /* rollback journal until state_wal_settle (STATE_OPEN_DEFER_WAL) */
+    int wal_warned;              /* state_wal_settle said once that it could not switch */
     sqlite3_stmt *fact_put;      /* owned, cached: called per fact */
     sqlite3_stmt *fact_upd;      /* owned, cached: called per changed stored fact */
     sqlite3_stmt *fact_old;      /* owned, cached: per fact written outside a first load */
