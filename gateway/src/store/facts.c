@@ -441,7 +441,7 @@ int state_facts_of_ids(state *st, int persons, const char *const *ids, size_t n,
                    persons ? FACT_COLS " WHERE rowid IN (SELECT f.rowid FROM temp.want_ids w CROSS JOIN facts f INDEXED BY"
                                        " facts_person_names WHERE f.id_norm = w.id AND f.kind = 'person')"
                            : FACT_COLS " WHERE rowid IN (SELECT f.rowid FROM temp.want_ids w CROSS JOIN facts f INDEXED BY"
-                                       " facts_id WHERE f.id_norm = w.id AND f.id_norm <> ''"
+                                       " facts_subject WHERE f.id_norm = w.id AND f.id_norm <> ''"
                                        " AND f.kind NOT IN ('person', 'verdict'))",
                    &s))
         ret = -1;
@@ -453,7 +453,7 @@ int state_facts_of_ids(state *st, int persons, const char *const *ids, size_t n,
 
 int state_fact_names_walk(state *st, int (*fn)(void *ud, const char *id_norm, const char *name_norm), void *ud) {
     return st_text_pairs_each(st, "fact names each",
-                              "SELECT id_norm, name_norm FROM facts INDEXED BY facts_id WHERE id_norm <> ''"
+                              "SELECT id_norm, name_norm FROM facts INDEXED BY facts_subject WHERE id_norm <> ''"
                               " AND kind NOT IN ('person', 'verdict') AND name_norm IS NOT NULL",
                               fn, ud);
 }
@@ -461,7 +461,7 @@ int state_fact_names_walk(state *st, int (*fn)(void *ud, const char *id_norm, co
 int state_facts_without_id_named(state *st, int (*fn)(void *ud, fact *f), void *ud) {
     sqlite3_stmt *s;
     if (st_prepare(st, "named facts without id",
-                   FACT_COLS " INDEXED BY facts_no_id WHERE id_norm = '' AND name_norm IS NOT NULL"
+                   FACT_COLS " INDEXED BY facts_subject WHERE id_norm = '' AND name_norm IS NOT NULL"
                    " AND kind NOT IN ('person', 'verdict') ORDER BY kind, source, ref",
                    &s))
         return -1;

@@ -42,8 +42,9 @@
                                      fields_json, key (kind, source, ref), no facts_kind;
                                   8: interest (the stored subjects of interest);
                                   9: row_memo (app/pull.h), facts_hash;
-                                  10: touched, low_links (store/touched.c), facts_id, facts_no_id,
-                                      person_gen (store/register.c) */
+                                  10: touched, low_links (store/touched.c), facts_id, facts_no_id
+                                      (facts_subject in their place since), person_gen
+                                      (store/register.c) */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 

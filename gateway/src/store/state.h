@@ -136,7 +136,7 @@ int state_fact_hashes_each(state *st, const char *source, int k,
  * normalized ids at once, read in the table's order (one pass instead of a
  * random page per fact; an id given twice counts once): persons = 1, the
  * person facts of the ids (facts_person_names); 0, their other facts but
- * verdicts (facts_id: for a match of the subjects the touched log names, whose
+ * verdicts (facts_subject: for a match of the subjects the touched log names, whose
  * index exists then). The facts come in no particular order. */
 int state_facts_of_ids(state *st, int persons, const char *const *ids, size_t n, int (*fn)(void *ud, fact *f),
                        void *ud);
@@ -175,7 +175,7 @@ int state_persons_without_id(state *st, int (*fn)(void *ud, fact *f), void *ud);
  * stops (returned when positive). */
 int state_facts_without_id_named(state *st, int (*fn)(void *ud, fact *f), void *ud);
 /* (id, folded name) of every named fact with an id but persons and verdicts
- * (facts_id): with state_person_names_walk, every id some fact names so. */
+ * (facts_subject): with state_person_names_walk, every id some fact names so. */
 int state_fact_names_walk(state *st, int (*fn)(void *ud, const char *id_norm, const char *name_norm), void *ud);
 int state_case_facts(state *st, const char *case_key, int (*id_fn)(void *ud, const char *id),
                      int (*fn)(void *ud, fact *f), void *ud);

@@ -19,7 +19,9 @@
  * The writer logs no insert or update by trigger: a trigger on facts makes
  * SQLite keep a statement journal for every write, and with 16 KiB pages the
  * four or five pages of each went to a temporary file (stores of earlier
- * builds lose those triggers at open, st_touch_log_upgrade).
+ * builds lose those triggers at open, st_touch_log_upgrade, and the log's
+ * two indexes of before, facts_id and facts_no_id: turned off then, the next
+ * match builds its one index).
  *
  * The log is "on" while its delete trigger (and its indexes) exist. A match turns
  * it on, emptied, in
@@ -49,21 +51,21 @@
               r ".kind <> 'verdict' AND " r ".id_norm = '' AND " r ".name_norm IS NOT NULL")        \
     TOUCH_KEY("'v'", r ".kind = 'verdict'")
 
-/* The indexes a match of touched subjects reads: the facts of an id other
- * than persons (the register has facts_person_names) and verdicts (read
- * whole), with their folded names (state_fact_names_walk); the named facts
- * without a valid id. Created with the log, after the first match: built
- * sorted from the stored facts in 0.5 s at 1M residents and 2.5 s at 4M.
+/* The index a match of touched subjects reads: the facts other than persons
+ * (the register has facts_person_names) and verdicts (read whole) by id, with
+ * their folded names (state_fact_names_walk, state_facts_of_ids), and, under
+ * the id '', the named facts without a valid id. One index, so its build
+ * scans the facts once: created with the log, after the first match, sorted
+ * from the stored facts (two indexes took two scans: 0.48 s against 0.37 s
+ * at 1M residents; 5 s at 4M).
  * Kept through a first load instead (measured again once the writes no
  * longer journaled their pages) they cost as much at 1M and more at 4M:
  * phase 2 took 4.1 s longer, the random inserts of 1.1M facts spilling
  * through the page cache. Never dropped after: a later load keeps them for
  * the rows it writes. */
 #define TOUCH_INDEXES_SQL                                                                         \
-    "CREATE INDEX IF NOT EXISTS facts_id ON facts(id_norm, name_norm)"                            \
-    " WHERE id_norm <> '' AND kind NOT IN ('person', 'verdict');"                                 \
-    "CREATE INDEX IF NOT EXISTS facts_no_id ON facts(kind)"                                       \
-    " WHERE id_norm = '' AND name_norm IS NOT NULL AND kind NOT IN ('person', 'verdict');"
+    "CREATE INDEX IF NOT EXISTS facts_subject ON facts(id_norm, name_norm, kind)"                 \
+    " WHERE kind NOT IN ('person', 'verdict');"
 
 static const char *const touch_on_sql =
     TOUCH_INDEXES_SQL
@@ -101,9 +103,23 @@ int st_touch_log_upgrade(state *st) {
     long n = st_query_long(st, "touched log upgrade",
                            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
                            " AND name IN ('facts_touched_ins', 'facts_touched_upd')");
+    if (n < 0) return -1;
+    if (n > 0 && st_exec_sql(st, "touched log upgrade",
+                             "DROP TRIGGER IF EXISTS facts_touched_ins; DROP TRIGGER IF EXISTS facts_touched_upd;"))
+        return -1;
+    /* the two indexes of earlier builds: the log goes off with them (the
+     * next match matches every subject, as after any new build, and turns
+     * it on with facts_subject) */
+    n = st_query_long(st, "touched log upgrade",
+                      "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN ('facts_id', 'facts_no_id')");
     if (n <= 0) return (int)n;
-    return st_exec_sql(st, "touched log upgrade",
-                       "DROP TRIGGER IF EXISTS facts_touched_ins; DROP TRIGGER IF EXISTS facts_touched_upd;");
+    gg_info("state", "touched log: its two indexes of an earlier build are dropped; the next match builds its one");
+    if (st_exec_sql(st, "touched log upgrade",
+                    "BEGIN IMMEDIATE; DROP INDEX IF EXISTS facts_id; DROP INDEX IF EXISTS facts_no_id;"
+                    " DROP TRIGGER IF EXISTS facts_touched_del; DELETE FROM touched; COMMIT;") == 0)
+        return 0;
+    if (!sqlite3_get_autocommit(st->db)) (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
 }
 
 /* Adds one key: a type letter and its value ("": only the letter). */
@@ -144,8 +160,7 @@ int state_touch_log_restart(state *st) {
     /* The first start builds the indexes: a scan of every stored fact, once
      * per store, timed for the operators (a first cycle ends that much later). */
     int had = st_query_long(st, "touched log start",
-                            "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
-                            " AND name IN ('facts_id', 'facts_no_id')") == 2;
+                            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'facts_subject'") == 1;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (st_exec_sql(st, "touched log start", touch_on_sql)) return -1;
@@ -165,9 +180,8 @@ int state_touch_log_stop(state *st) {
 
 int state_touch_log_on(state *st) {
     long n = st_query_long(st, "touched log on",
-                           "SELECT count(*) FROM sqlite_master WHERE name IN ('facts_touched_del',"
-                           " 'facts_id', 'facts_no_id')");
-    return n < 0 ? -1 : n == 3;
+                           "SELECT count(*) FROM sqlite_master WHERE name IN ('facts_touched_del', 'facts_subject')");
+    return n < 0 ? -1 : n == 2;
 }
 
 long state_touched_count(state *st) { return st_query_long(st, "touched count", "SELECT count(*) FROM touched"); }
