@@ -127,12 +127,14 @@ victim=
 for _ in $(seq 100); do
   sleep 0.2
   ggpid=$(pgrep -P "$gpid" | head -1)   # timeout -> gridgate -> workers
-  kids=$([ -n "$ggpid" ] && pgrep -P "$ggpid" | tr '\n' ' ')
-  # phase 1 of the demo sources ends in well under a second; the sleeper stays
-  if [ "$(echo $kids | wc -w)" -eq 1 ] && grep -q "psb: stream" "$work/segv.err" &&
+  # the sleeper's worker by its name (gg:<source>), once the demo sources'
+  # phase 1 has been logged: the others' workers come and go meanwhile
+  victim=$([ -n "$ggpid" ] && pgrep -P "$ggpid" -x gg:sleeper | head -1)
+  if [ -n "$victim" ] && grep -q "psb: stream" "$work/segv.err" &&
      grep -q "civil: stream" "$work/segv.err" && grep -q "grid: stream" "$work/segv.err"; then
-    victim=$(echo $kids | awk '{print $1}'); break
+    break
   fi
+  victim=
 done
 echo "# killing worker ${victim:-(none found)} with SIGSEGV"
 [ -n "$victim" ] && kill -SEGV "$victim"
