@@ -264,11 +264,11 @@ gpid=$!
 victim=
 for _ in $(seq 400); do
   sleep 0.05
-  kids=$(pgrep -P "$gpid" | tr '\n' ' ')
-  # the other sinks' workers end in well under a second; the slow hr one stays
-  if [ "$(psql_hr "SELECT count(*) FROM yl_ycyj")" -ge 2 ] && [ "$(echo $kids | wc -w)" -eq 1 ]; then
-    victim=$(echo $kids | awk '{print $1}'); break
-  fi
+  # the slow hr push worker by its name (gg:<source>): the other sinks'
+  # workers come and go meanwhile
+  victim=$(pgrep -P "$gpid" -x gg:hr | head -1)
+  [ -n "$victim" ] && [ "$(psql_hr "SELECT count(*) FROM yl_ycyj")" -ge 2 ] && break
+  victim=
 done
 echo "# killing push worker ${victim:-(none found)} with SIGKILL"
 [ -n "$victim" ] && kill -KILL "$victim"
