@@ -23,7 +23,7 @@
  * two indexes of before, facts_id and facts_no_id: turned off then, the next
  * match builds its one index).
  *
- * The log is "on" while its delete trigger (and its indexes) exist. A match turns
+ * The log is "on" while its delete trigger (and its index) exist. A match turns
  * it on, emptied, in
  * the transaction that stores its alerts (state_touch_log_restart); a cycle
  * that will match everything anyway turns it off first (state_touch_log_stop),
@@ -58,11 +58,11 @@
  * scans the facts once: created with the log, after the first match, sorted
  * from the stored facts (two indexes took two scans: 0.48 s against 0.37 s
  * at 1M residents; 5 s at 4M).
- * Kept through a first load instead (measured again once the writes no
- * longer journaled their pages) they cost as much at 1M and more at 4M:
- * phase 2 took 4.1 s longer, the random inserts of 1.1M facts spilling
- * through the page cache. Never dropped after: a later load keeps them for
- * the rows it writes. */
+ * Kept through a first load instead (the two of before, measured again once
+ * the writes no longer journaled their pages) they cost as much at 1M and
+ * more at 4M: phase 2 took 4.1 s longer, the random inserts of 1.1M facts
+ * spilling through the page cache. Never dropped after: a later load keeps
+ * it for the rows it writes. */
 #define TOUCH_INDEXES_SQL                                                                         \
     "CREATE INDEX IF NOT EXISTS facts_subject ON facts(id_norm, name_norm, kind)"                 \
     " WHERE kind NOT IN ('person', 'verdict');"
