@@ -213,9 +213,15 @@ check "--rematch: matched all the same" grep -Eq "; [0-9]+ alerts \(0 new, 0 upd
 check "--rematch: the same alerts" cmp -s "$work/al8a.jsonl" "$work/al8c.jsonl"
 check "--rematch: matched with the stored subjects of interest" grep -q "(stored: the small side is unchanged)" "$work/run8b.err"
 cp "$conf" "$work/conf8.bak"
-echo "; a comment is a change of the configuration file" >>"$conf"
+# a comment and a log level: no setting an alert depends on
+echo "; a comment is no change of the settings" >>"$conf"
+sed -i 's/^log_level = info/log_level = warn/' "$conf"
 "$gg" -c "$conf" run --once >"$work/run8c.out" 2>"$work/run8c.err"
-check "configuration file changed: matched" grep -q " alerts (0 new" "$work/run8c.out"
+check "a comment and a log level changed: not matched" grep -q "matching not needed" "$work/run8c.out"
+# a rule's setting, written as its default: a change of the settings all the same
+sed -i 's/^grace_months = 0/grace_months = 00/' "$conf"
+"$gg" -c "$conf" run --once >"$work/run8c2.out" 2>"$work/run8c2.err"
+check "a rule's setting changed: matched" grep -q " alerts (0 new" "$work/run8c2.out"
 cp "$work/conf8.bak" "$conf"
 "$gg" -c "$conf" run --once >/dev/null 2>&1   # back to the old file: matched once more
 

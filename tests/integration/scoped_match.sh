@@ -121,6 +121,11 @@ renamed=$(grid "SELECT jmbh FROM wg_jmxx WHERE jmbh LIKE 'JM0%' AND sfzhm ~ '^[0
     ORDER BY jmbh LIMIT 1")
 renamed_id=$(grid "SELECT upper(sfzhm) FROM wg_jmxx WHERE jmbh = '$renamed'")
 grid "UPDATE wg_jmxx SET xm = xm || '某' WHERE jmbh = '$renamed'" >/dev/null
+# 7. the operator turns on debug logging and says why in a comment: no
+# setting an alert depends on, so the last match still stands for the rest
+sed -i 's/^log_level = info/log_level = debug/' "$conf"
+printf '; debug logging for the night of the changes\n' >>"$conf"
+check "operator's edit: log_level changed in the configuration" grep -q '^log_level = debug' "$conf"
 
 run run2
 check "changed night: cycle ok" test $? -eq 0

@@ -331,6 +331,47 @@ static void test_map_complete(void **state) {
     for (size_t k = 0; k < rules_ncommon_keys; k++) assert_true(rules_common_keys[k].help && *rules_common_keys[k].help);
 }
 
+/* The match's digest takes every setting but those no alert depends on:
+ * comments, spacing, a log level, a schedule or delivery retries leave it;
+ * a rule's setting, a route, a source's limits or connection change it. */
+static uint64_t match_hash_of(const char *text) {
+    char err[512];
+    gg_config *c = load(text, err, sizeof err);
+    if (!c) fail_msg("config: %s", err);
+    uint64_t h = c->match_hash;
+    config_free(c);
+    return h;
+}
+
+static void test_match_hash(void **state) {
+    (void)state;
+    write_file("a.lua", "return { streams = {} }", 0644);
+    static const char base[] = "[gridgate]\nlog_level = info\n"
+                               "[source psb]\nadapter = a.lua\nconn.db = pg:dbname=x\n"
+                               "[rule pension_after_death]\ngrace_months = 1\n";
+    uint64_t h = match_hash_of(base);
+    /* the same settings, written otherwise or beside others that do not count */
+    assert_true(match_hash_of("; a comment\n[gridgate]\n  log_level   =   debug\nlog_format = json\nworkers = 2\n"
+                              "match_debounce = 9s\n\n[source psb]\nadapter = a.lua\n# another\nconn.db = pg:dbname=x\n"
+                              "schedule.interval = 15m\nschedule.window = 01:00-05:00\npull_timeout = 60\n"
+                              "max_workers = 1\npush_batch = 10\n[rule pension_after_death]\ngrace_months = 1\n"
+                              "[delivery]\nmax_attempts = 3\nbackoff_base_ms = 10\nbackoff_max_ms = 100\n") == h);
+    /* what an alert may depend on */
+    assert_true(match_hash_of("[gridgate]\nlog_level = info\n[source psb]\nadapter = a.lua\nconn.db = pg:dbname=x\n"
+                              "[rule pension_after_death]\ngrace_months = 2\n") != h);
+    assert_true(match_hash_of("[gridgate]\nlog_level = info\n[source psb]\nadapter = a.lua\nconn.db = pg:dbname=y\n"
+                              "[rule pension_after_death]\ngrace_months = 1\n") != h);
+    assert_true(match_hash_of("[gridgate]\nlog_level = info\n[source psb]\nadapter = a.lua\nconn.db = pg:dbname=x\n"
+                              "max_amount = 500\n[rule pension_after_death]\ngrace_months = 1\n") != h);
+    assert_true(match_hash_of("[gridgate]\nlog_level = info\ntoday = 2025-06-30\n[source psb]\nadapter = a.lua\n"
+                              "conn.db = pg:dbname=x\n[rule pension_after_death]\ngrace_months = 1\n") != h);
+    assert_true(match_hash_of("[gridgate]\nlog_level = info\n[source psb]\nadapter = a.lua\nconn.db = pg:dbname=x\n"
+                              "[rule pension_after_death]\ngrace_months = 1\n[route]\npension_after_death = psb\n") != h);
+    /* a setting moved to another source is another setting */
+    assert_true(match_hash_of("[gridgate]\nlog_level = info\n[source hr]\nadapter = a.lua\nconn.db = pg:dbname=x\n"
+                              "[rule pension_after_death]\ngrace_months = 1\n") != h);
+}
+
 /* docs/configuration.md holds exactly what `gridgate config keys --markdown` prints. */
 static void test_reference_matches_map(void **state) {
     (void)state;
@@ -383,6 +424,7 @@ int main(void) {
         cmocka_unit_test(test_unknown_key_lists_accepted),
         cmocka_unit_test(test_map_complete),
         cmocka_unit_test(test_reference_matches_map),
+        cmocka_unit_test(test_match_hash),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -8,6 +8,7 @@
  * appear in messages. */
 #include "app/config.h"
 #include "core/confkey.h"
+#include "core/hash.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -445,10 +446,39 @@ static int plain_key(cfg_parse *p, const char *section, const char *key, const c
     return store(p, k, c, key, val);
 }
 
+/* Settings no alert depends on: logging, the admin endpoint, when and how
+ * hard sources are pulled, delivery retries. Editing them (or comments,
+ * blank lines, spacing) leaves the last match standing; every other key
+ * counts, as written (before ${VAR} expansion), in file order. Section "source"
+ * stands for every [source NAME]. A key added to the map counts until it is
+ * listed here. */
+static const struct {
+    const char *section, *key;
+} not_for_matching[] = {
+    {"gridgate", "log_level"},      {"gridgate", "log_format"},     {"gridgate", "log_file"},
+    {"gridgate", "shutdown_timeout"}, {"gridgate", "workers"},      {"gridgate", "match_debounce"},
+    {"gridgate", "match_max_wait"}, {"admin", "listen"},            {"admin", "token_file"},
+    {"admin", "stale_after"},       {"source", "pull_timeout"},     {"source", "push_batch"},
+    {"source", "max_workers"},      {"source", "schedule.interval"}, {"source", "schedule.window"},
+    {"source", "schedule.cron"},    {"source", "schedule.backoff"}, {"source", "schedule.backoff_max"},
+    {"delivery", "max_attempts"},   {"delivery", "backoff_base_ms"}, {"delivery", "backoff_max_ms"},
+};
+
+static int for_matching(const char *section, const char *key) {
+    const char *sec = strncmp(section, "source ", 7) ? section : "source";
+    for (size_t i = 0; i < sizeof not_for_matching / sizeof not_for_matching[0]; i++)
+        if (!strcmp(not_for_matching[i].section, sec) && !strcmp(not_for_matching[i].key, key)) return 0;
+    return 1;
+}
+
 static int config_on_key(void *user, const char *section, const char *key, const char *raw) {
     cfg_parse *p = user;
     gg_config *c = p->cfg;
     if (p->err[0]) return 0; /* keep the first error */
+    if (for_matching(section, key)) {
+        const char *parts[] = {section, key, raw};
+        for (size_t i = 0; i < 3; i++) c->match_hash = gg_hash64_update(c->match_hash, parts[i], strlen(parts[i]) + 1);
+    }
     char *val = expand_env(raw, p->err, sizeof p->err);
     if (!val) {
         char tmp[512];
@@ -571,6 +601,7 @@ gg_config *config_load(const char *path, char *err, size_t errsz) {
     char *tmp = xstrdup(path);
     c->dir = xstrdup(dirname(tmp));
     free(tmp);
+    c->match_hash = GG_HASH64_SEED;
     cfg_parse p = {.cfg = c};
     if (rules_config_defaults(&c->rules) != 0 || apply_defaults(&p, "gridgate", c) != 0 ||
         apply_defaults(&p, "delivery", c) != 0) {

@@ -553,13 +553,13 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
     }
     size_t nbuilt = 0, nwaves = 0;
     /* The row memos (app/pull.h): the part of a stream's token that is the
-     * configuration file and the program; 0 when either cannot be read (no
-     * memo is kept then). */
+     * settings (the match's: no row's mapping depends on the ones left out)
+     * and the program; 0 when the program cannot be read (no memo is kept
+     * then). */
     uint64_t memo_base = 0;
     {
-        uint64_t fh[2];
-        if (ctx->cfg->path && gg_file_hash(ctx->cfg->path, &fh[0]) == 0 && gg_file_hash("/proc/self/exe", &fh[1]) == 0)
-            memo_base = gg_hash64_update(GG_HASH64_SEED, fh, sizeof fh);
+        uint64_t fh[2] = {ctx->cfg->match_hash, 0};
+        if (gg_file_hash("/proc/self/exe", &fh[1]) == 0) memo_base = gg_hash64_update(GG_HASH64_SEED, fh, sizeof fh);
     }
     /* The early phase 2 (phase 1 with `early`): its jobs are planned after
      * phase 1's, gated, with their own filter. */
@@ -1160,13 +1160,14 @@ static void prune_facts(gg_ctx *ctx, int phase_stream, kind_status (*ks)[FK__COU
 #define MARK_LEN 64
 
 /* The digest of what matching reads besides the facts and the day: the
- * configuration file and the program (its rules). "" when it cannot be made:
- * such a cycle always matches. */
+ * settings (config.c: every one but those no alert depends on, so editing a
+ * log level or a comment leaves the last match standing) and the program
+ * (its rules). "" when it cannot be made: such a cycle always matches. */
 static void match_digest(const gg_ctx *ctx, char *out, size_t outsz) {
-    uint64_t conf_h, prog_h;
+    uint64_t prog_h;
     out[0] = '\0';
-    if (!ctx->cfg->path || gg_file_hash(ctx->cfg->path, &conf_h) || gg_file_hash("/proc/self/exe", &prog_h)) return;
-    snprintf(out, outsz, "%016llx.%016llx", (unsigned long long)conf_h, (unsigned long long)prog_h);
+    if (gg_file_hash("/proc/self/exe", &prog_h)) return;
+    snprintf(out, outsz, "%016llx.%016llx", (unsigned long long)ctx->cfg->match_hash, (unsigned long long)prog_h);
 }
 
 /* The first day on which what was read of facts [0, n) on day `today` may
