@@ -2392,16 +2392,17 @@ static void test_uncommitted_transaction_leaves_nothing(void **stp) {
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM dq"), 0);
 }
 
-static void test_killed_process_leaves_previous_state(void **stp) {
-    fixture *fx = *stp;
-    state_close(open_ok(fx));
+/* Forks a child that opens the store (state_open_flags with `flags`),
+ * commits 50 custody facts and a watermark, then (with a page cache of
+ * `cache_pages`, 0: as opened) writes 5000 more and another watermark and is
+ * killed before committing; waits for it. Both tests below read what it left. */
+static void kill_in_second_transaction(const fixture *fx, int flags, int cache_pages) {
     fflush(NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        /* Child: one committed cycle, then killed in the middle of the next. */
-        char err[256];
-        state *st = state_open(fx->path, err, sizeof err);
+        char err[256], pragma[64];
+        state *st = state_open_flags(fx->path, flags, err, sizeof err);
         if (!st) _exit(2);
         if (state_begin(st) != 0) _exit(3);
         for (int i = 0; i < 50; i++) {
@@ -2414,34 +2415,45 @@ static void test_killed_process_leaves_previous_state(void **stp) {
         }
         if (state_watermark_set(st, "justice", "custody", "50") != 0) _exit(5);
         if (state_commit(st) != 0) _exit(6);
-        if (state_begin(st) != 0) _exit(7);
+        snprintf(pragma, sizeof pragma, "PRAGMA cache_size = %d", cache_pages);
+        if (cache_pages && sqlite3_exec(st->db, pragma, NULL, NULL, NULL) != SQLITE_OK) _exit(7);
+        if (state_begin(st) != 0) _exit(8);
         for (int i = 0; i < 5000; i++) {
             fact f;
             char ref[16];
             snprintf(ref, sizeof ref, "torn-%d", i);
             fact_start(&f, FK_CUSTODY, "justice", ref, "110105196001010013");
-            if (state_fact_put(st, &f, 2) != 0) _exit(8);
+            if (state_fact_put(st, &f, 2) != 0) _exit(9);
             fact_clear(&f);
         }
-        if (state_watermark_set(st, "justice", "custody", "5050") != 0) _exit(9);
+        if (state_watermark_set(st, "justice", "custody", "5050") != 0) _exit(10);
         raise(SIGKILL);
-        _exit(10);
+        _exit(11);
     }
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     if (!WIFSIGNALED(status)) fail_msg("child exited with %d before the kill", WEXITSTATUS(status));
     assert_int_equal(WTERMSIG(status), SIGKILL);
+}
 
-    state *st = open_ok(fx);
+/* The first transaction's facts and watermark, none of the killed one's. */
+static void assert_first_transaction_only(state *st) {
     assert_int_equal(state_fact_count(st, FK_CUSTODY), 50);
     char *v = NULL;
     assert_int_equal(state_watermark_get(st, "justice", "custody", &v), 0);
     assert_string_equal(v, "50");
     free(v);
+}
+
+static void test_killed_process_leaves_previous_state(void **stp) {
+    fixture *fx = *stp;
+    state_close(open_ok(fx));
+    kill_in_second_transaction(fx, 0, 0);
+    state *st = open_ok(fx);
+    assert_first_transaction_only(st);
     state_close(st);
 }
 
-/* The pragma's value on the store's own connection. */
 static char *st_pragma(state *st, const char *pragma) {
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA %s", pragma);
@@ -2529,43 +2541,8 @@ static void test_new_store_defers_wal(void **stp) {
 static void test_new_store_killed_in_first_load(void **stp) {
     fixture *fx = *stp;
     mode_t old_umask = umask(022); /* the journal is private all the same */
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        char err[256];
-        state *st = state_open_flags(fx->path, STATE_OPEN_DEFER_WAL, err, sizeof err);
-        if (!st) _exit(2);
-        if (state_begin(st) != 0) _exit(3);
-        for (int i = 0; i < 50; i++) {
-            fact f;
-            char ref[16];
-            snprintf(ref, sizeof ref, "ok-%d", i);
-            fact_start(&f, FK_CUSTODY, "justice", ref, "110105196001010013");
-            if (state_fact_put(st, &f, 1) != 0) _exit(4);
-            fact_clear(&f);
-        }
-        if (state_watermark_set(st, "justice", "custody", "50") != 0) _exit(5);
-        if (state_commit(st) != 0) _exit(6);
-        /* a small page cache: the torn transaction's pages reach the file */
-        if (sqlite3_exec(st->db, "PRAGMA cache_size = 4", NULL, NULL, NULL) != SQLITE_OK) _exit(7);
-        if (state_begin(st) != 0) _exit(8);
-        for (int i = 0; i < 5000; i++) {
-            fact f;
-            char ref[16];
-            snprintf(ref, sizeof ref, "torn-%d", i);
-            fact_start(&f, FK_CUSTODY, "justice", ref, "110105196001010013");
-            if (state_fact_put(st, &f, 2) != 0) _exit(9);
-            fact_clear(&f);
-        }
-        if (state_watermark_set(st, "justice", "custody", "5050") != 0) _exit(10);
-        raise(SIGKILL);
-        _exit(11);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (!WIFSIGNALED(status)) fail_msg("child exited with %d before the kill", WEXITSTATUS(status));
-    assert_int_equal(WTERMSIG(status), SIGKILL);
+    /* a small page cache: the torn transaction's pages reach the file */
+    kill_in_second_transaction(fx, STATE_OPEN_DEFER_WAL, 4);
     char side[200];
     snprintf(side, sizeof side, "%s-journal", fx->path);
     struct stat sb;
@@ -2575,13 +2552,37 @@ static void test_new_store_killed_in_first_load(void **stp) {
 
     state *st = open_ok(fx);
     assert_st_pragma(st, "journal_mode", "wal");
-    assert_int_equal(state_fact_count(st, FK_CUSTODY), 50);
-    char *v = NULL;
-    assert_int_equal(state_watermark_get(st, "justice", "custody", &v), 0);
-    assert_string_equal(v, "50");
-    free(v);
+    assert_first_transaction_only(st);
     state_close(st);
     assert_int_equal(access(side, F_OK), -1);
+    assert_sql_text(fx, "PRAGMA integrity_check", "ok");
+}
+
+/* Another process opening a new store between two transactions of its first
+ * load (a `gridgate alerts list` during the first cycle) puts it in WAL mode
+ * and reads what was committed; the first load goes on in WAL mode and its
+ * settle finds nothing left to switch. (Within a transaction the open waits
+ * busy_timeout for the write lock its schema check takes, in either mode.) */
+static void test_open_during_first_load(void **stp) {
+    fixture *fx = *stp;
+    char err[512] = "";
+    state *w = state_open_flags(fx->path, STATE_OPEN_DEFER_WAL, err, sizeof err);
+    if (!w) fail_msg("state_open_flags: %s", err);
+    assert_int_equal(state_begin(w), 0);
+    put_custody(w, "first", 20, 1);
+    assert_int_equal(state_commit(w), 0);
+    state *r = open_ok(fx);
+    assert_st_pragma(r, "journal_mode", "wal");
+    assert_int_equal(state_fact_count(r, FK_CUSTODY), 20);
+    assert_int_equal(state_begin(w), 0); /* the first load's next stream */
+    put_custody(w, "next", 20, 1);
+    assert_int_equal(state_commit(w), 0);
+    assert_int_equal(state_fact_count(r, FK_CUSTODY), 40);
+    state_close(r);
+    assert_int_equal(state_wal_settle(w), 0);
+    assert_st_pragma(w, "journal_mode", "wal");
+    assert_int_equal(state_fact_count(w, FK_CUSTODY), 40);
+    state_close(w);
     assert_sql_text(fx, "PRAGMA integrity_check", "ok");
 }
 
@@ -2930,6 +2931,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_killed_process_leaves_previous_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_store_defers_wal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_store_killed_in_first_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_during_first_load, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,9 +45,9 @@ typedef struct gg_config {
     long match_scope_max; /* [gridgate] match_scope_max: touched subjects a match of them alone takes at most */
     int early_phase2;   /* [gridgate] early_phase2: phase 2 beside phase 1 on the stored subjects of interest */
     long match_debounce;    /* seconds of quiet after new facts before matching; default 5 */
+    long match_max_wait;    /* matching at the latest this long after the first new facts; default 60 */
     uint64_t match_hash;    /* every setting as written, in file order, but those no alert depends on
                              * (config.c, not_for_matching): the match's digest (app/cycle.c) */
-    long match_max_wait;    /* matching at the latest this long after the first new facts; default 60 */
     gg_source_conf *sources;
     size_t nsources;
     rules_config rules;

@@ -40,8 +40,8 @@
  * phase 1 (row hash, ref hash, content hash) of a kept row with a valid or no
  * id. It sends them at the stream's end (MEMO frames) with a token, the hash
  * of everything else the entry depends on: the settings (those the match's
- * digest takes, app/config.h match_hash), the adapter file, the program, the source's and stream's names
- * (pull_job.memo_salt) and, in phase 2, the subjects of interest and the
+ * digest takes, app/config.h match_hash), the adapter file, the program, the
+ * source's and stream's names (pull_job.memo_salt) and, in phase 2, the subjects of interest and the
  * register's names (pull_filter_digest). The core keeps them per stream in the
  * stream's transaction (state_row_memo_append). The next cycle's worker, when
  * its token is the stored one, takes a row whose hash has an entry without

@@ -33,7 +33,9 @@ state *state_open(const char *path, char *err, size_t errsz); /* creates the sch
  * the file at a transaction's start are not journaled). Crash-safe as the
  * WAL is (a hot journal is rolled back by the next open), synchronous=FULL;
  * but another process's reader waits while a write transaction holds the
- * file. For the run loop's first cycle; everyone else opens in WAL mode. */
+ * file (an open between two transactions puts the store in WAL mode early,
+ * which is harmless). For the run loop's first cycle; everyone else opens
+ * in WAL mode. */
 #define STATE_OPEN_DEFER_WAL 1
 state *state_open_flags(const char *path, int flags, char *err, size_t errsz);
 /* Puts a store opened with STATE_OPEN_DEFER_WAL in WAL mode (synchronous
