@@ -98,6 +98,28 @@ check "first cycle delivers" test $? -eq 0
 check "after the first-cycle crash: the store is in WAL mode" test "$(st_sql "PRAGMA journal_mode")" = wal
 check "after the first-cycle crash: the store is intact" test "$(st_sql "PRAGMA integrity_check")" = ok
 
+# In WAL mode a command never waits for the daemon's write transaction (a long
+# stream's): the schema of a current store is only read at open.
+python3 - "$GG_DEMO_DIR/state.db" >"$work/holder.out" 2>&1 <<'PY' &
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN IMMEDIATE")
+c.execute("INSERT INTO marks(scope, key, value, updated_at) VALUES ('test', 'holder', '', 0)")
+print("held", flush=True)
+time.sleep(12)
+c.execute("ROLLBACK")
+PY
+holder=$!
+for _ in $(seq 100); do grep -q held "$work/holder.out" 2>/dev/null && break; sleep 0.1; done
+t0=$EPOCHREALTIME
+check "a write transaction is held meanwhile" grep -q held "$work/holder.out"
+check "a command reads the store during another's write transaction" \
+  bash -c "timeout 4 '$gg' -c '$conf' alerts list >'$work/list0.out' 2>'$work/list0.err'"
+check "... at once (not after busy_timeout)" \
+  awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { exit !(b - a < 3) }'
+check "... and lists the alerts" test -s "$work/list0.out"
+kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+
 # A pensioner whose only death record is the public-security deregistration.
 read -r AID PID < <(sqlite3 -separator ' ' "$GG_DEMO_DIR/state.db" "
   SELECT a.id, a.id_no FROM alerts a

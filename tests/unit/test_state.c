@@ -151,7 +151,7 @@ static void test_schema_create_and_reopen(void **stp) {
     assert_string_equal(v, "2024-05-01T00:00:00|99");
     free(v);
     state_close(st);
-    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM meta"), 1);
+    assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM meta"), 2); /* version and digest */
 }
 
 static void test_not_a_database_refused(void **stp) {
@@ -2586,6 +2586,65 @@ static void test_open_during_first_load(void **stp) {
     assert_sql_text(fx, "PRAGMA integrity_check", "ok");
 }
 
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A command opened while the daemon is inside a long write transaction (a
+ * stream's pull) opens at once and reads the last commit: a current store's
+ * schema is only read (in WAL mode readers never wait). Before, the schema
+ * check's BEGIN IMMEDIATE waited busy_timeout (5 s) and failed "database is
+ * locked". */
+static void test_open_during_write_transaction(void **stp) {
+    fixture *fx = *stp;
+    state *w = open_ok(fx);
+    assert_int_equal(state_begin(w), 0);
+    put_custody(w, "committed", 20, 1);
+    assert_int_equal(state_commit(w), 0);
+    assert_int_equal(state_begin(w), 0);
+    put_custody(w, "pending", 30, 2); /* the write transaction stays open */
+    double t0 = now_seconds();
+    state *r = open_ok(fx);
+    double took = now_seconds() - t0;
+    if (took > 2.0) fail_msg("open waited %.1f s for the writer", took);
+    assert_int_equal(state_fact_count(r, FK_CUSTODY), 20);
+    char *v = NULL;
+    assert_int_equal(state_watermark_get(r, "hr", "payments", &v), 0);
+    assert_null(v);
+    assert_int_equal(state_commit(w), 0);
+    assert_int_equal(state_fact_count(r, FK_CUSTODY), 50);
+    state_close(r);
+    state_close(w);
+}
+
+/* A store whose meta does not hold this build's schema digest (an earlier
+ * build's, or none) gets the full check once: a missing object is created
+ * and the digest written. */
+static void test_schema_digest_checked(void **stp) {
+    fixture *fx = *stp;
+    state_close(open_ok(fx));
+    char *digest = sql_text(fx, "SELECT value FROM meta WHERE key = 'schema_digest'");
+    assert_non_null(digest);
+    assert_int_equal(strlen(digest), 16);
+    /* current: a dropped index stays dropped (nothing but the meta is read) */
+    sql_exec(fx, "DROP INDEX facts_dq");
+    state_close(open_ok(fx));
+    assert_int_equal(sql_long(fx, "SELECT count(*) FROM sqlite_master WHERE name = 'facts_dq'"), 0);
+    /* another digest: the schema is created again */
+    sql_exec(fx, "UPDATE meta SET value = '0000000000000000' WHERE key = 'schema_digest'");
+    state_close(open_ok(fx));
+    assert_int_equal(sql_long(fx, "SELECT count(*) FROM sqlite_master WHERE name = 'facts_dq'"), 1);
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key = 'schema_digest'", digest);
+    /* none (an earlier build of this version) */
+    sql_exec(fx, "DELETE FROM meta WHERE key = 'schema_digest'; DROP INDEX facts_dq");
+    state_close(open_ok(fx));
+    assert_int_equal(sql_long(fx, "SELECT count(*) FROM sqlite_master WHERE name = 'facts_dq'"), 1);
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key = 'schema_digest'", digest);
+    free(digest);
+}
+
 static unsigned file_mode(const char *path, const char *suffix) {
     char p[200];
     snprintf(p, sizeof p, "%s%s", path, suffix);
@@ -2932,6 +2991,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_new_store_defers_wal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_store_killed_in_first_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_during_first_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_during_write_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_digest_checked, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,8 @@
  * names are never logged. */
 #include "store/state_internal.h"
 
+#include "core/hash.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -445,10 +447,51 @@ long state_facts_identity_changes(state *st) {
     return st_query_long(st, "fact changes", "SELECT ident FROM temp.fact_changes");
 }
 
+/* The digest of this build's schema text (hex, 16 digits), kept in meta
+ * next to the version: a build whose schema text differs (an object added
+ * without a new version) goes through setup_schema's write transaction once. */
+static void schema_digest(char out[17]) {
+    uint64_t h = fnv1a64_str(GG_FNV_OFFSET, schema_sql);
+    h = fnv1a64_str(h, audit_schema_sql);
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+/* 1 when the store's schema is this build's: meta holds this version and
+ * this digest. One read statement, no write lock: in WAL mode it never waits
+ * for a writer, so a command opened while the daemon is inside a long write
+ * transaction goes on at once (the write transaction of setup_schema waited
+ * for the writer up to busy_timeout and then failed "database is locked").
+ * Every schema object of a current store exists: setup_schema creates them
+ * all before it writes the digest, and the only drop of one (the persons'
+ * indexes in a first load, store/facts.c) is rebuilt in the same
+ * transaction. 0 on anything else, errors included (the write path then
+ * reports them). */
+static int schema_is_current(state *st) {
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT (SELECT value FROM meta WHERE key = 'schema_version'),"
+                           " (SELECT value FROM meta WHERE key = 'schema_digest')",
+                           -1, &s, NULL) != SQLITE_OK) {
+        sqlite3_finalize(s); /* no meta table yet: a new store */
+        return 0;
+    }
+    char digest[17];
+    schema_digest(digest);
+    int current = 0;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        const char *v = st_col_text(s, 0), *d = st_col_text(s, 1);
+        current = v && d && !strcmp(v, STR(STATE_SCHEMA_VERSION)) && !strcmp(d, digest);
+    }
+    sqlite3_finalize(s);
+    return current;
+}
+
 /* Creates or checks the schema inside one transaction; *converted is set
- * when the facts were converted to schema 7 (the caller vacuums). */
+ * when the facts were converted to schema 7 (the caller vacuums). A store
+ * whose schema is current is only read (schema_is_current). */
 static int setup_schema(state *st, const char *path, int *converted, char *err, size_t errsz) {
     char *msg = NULL;
+    if (schema_is_current(st)) return 0;
     if (sqlite3_exec(st->db,
                      "BEGIN IMMEDIATE;"
                      "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);",
@@ -533,11 +576,15 @@ static int setup_schema(state *st, const char *path, int *converted, char *err, 
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
-    if (sqlite3_exec(st->db,
-                     "INSERT INTO meta(key, value) VALUES('schema_version', '" STR(STATE_SCHEMA_VERSION) "')"
-                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value;"
-                     "COMMIT;",
-                     NULL, NULL, &msg) != SQLITE_OK) {
+    char digest[17], meta_sql[256];
+    schema_digest(digest);
+    snprintf(meta_sql, sizeof meta_sql,
+             "INSERT INTO meta(key, value) VALUES('schema_version', '" STR(STATE_SCHEMA_VERSION) "'),"
+             " ('schema_digest', '%s')"
+             " ON CONFLICT(key) DO UPDATE SET value = excluded.value;"
+             "COMMIT;",
+             digest);
+    if (sqlite3_exec(st->db, meta_sql, NULL, NULL, &msg) != SQLITE_OK) {
         gg_set_err(err, errsz, "state %s: create schema: %s", path,
                 msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
