@@ -404,6 +404,30 @@ static void test_reference_matches_map(void **state) {
     free(gen);
 }
 
+/* A configuration named by a relative path (gridgate -c conf/demo.ini from the
+ * repository): its relative paths resolve against its directory once. They
+ * were resolved twice for the adapter (conf/conf/../adapters/x.lua: "adapter
+ * not loaded"). */
+static void test_relative_config_path(void **state) {
+    (void)state;
+    write_file("gg.ini", "[gridgate]\nstate = state.db\n[source hr]\nadapter = ../adapters/hr.lua\n", 0644);
+    char cwd[4096];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir("/tmp"), 0);
+    char rel[128], expect[160], err[512] = "";
+    snprintf(rel, sizeof rel, "%s/gg.ini", tmpdir + strlen("/tmp/"));
+    gg_config *c = config_load(rel, err, sizeof err);
+    assert_int_equal(chdir(cwd), 0);
+    if (!c) fail_msg("config_load(%s): %s", rel, err);
+    const gg_source_conf *hr = config_source(c, "hr");
+    assert_non_null(hr);
+    snprintf(expect, sizeof expect, "%s/../adapters/hr.lua", tmpdir + strlen("/tmp/"));
+    assert_string_equal(hr->adapter, expect);
+    snprintf(expect, sizeof expect, "%s/state.db", tmpdir + strlen("/tmp/"));
+    assert_string_equal(c->state_path, expect);
+    config_free(c);
+}
+
 static void test_missing_file(void **state) {
     (void)state;
     char err[512];
@@ -419,6 +443,7 @@ int main(void) {
         cmocka_unit_test(test_errors_name_line_and_key),
         cmocka_unit_test(test_secrets),
         cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_relative_config_path),
         cmocka_unit_test(test_map_defaults),
         cmocka_unit_test(test_map_ranges),
         cmocka_unit_test(test_unknown_key_lists_accepted),

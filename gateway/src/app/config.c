@@ -559,9 +559,8 @@ static int config_validate(gg_config *c, char *err, size_t errsz) {
             snprintf(err, errsz, "[source %s]: missing key 'adapter'", s->name);
             return -1;
         }
-        char *ap = config_path(c, s->adapter);
-        free(s->adapter);
-        s->adapter = ap;
+        /* s->adapter is a CK_PATH: already resolved against the file's
+         * directory when it was read (store) */
         if (!s->label) s->label = xstrdup(s->name);
         for (int k = 0; k < s->nconns; k++) {
             gg_conn_conf *cc = &s->conns[k];

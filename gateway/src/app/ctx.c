@@ -47,10 +47,8 @@ static uint64_t source_fingerprint(const gg_config *c, const gg_source_conf *s) 
         }
         fclose(f);
     }
-    char *ap = s->adapter ? config_path(c, s->adapter) : NULL;
-    uint64_t ah = 0;
-    if (ap && gg_file_hash(ap, &ah) == 0) h = fnv1a64_update(h, &ah, sizeof ah);
-    free(ap);
+    uint64_t ah = 0; /* s->adapter is resolved by config.c */
+    if (s->adapter && gg_file_hash(s->adapter, &ah) == 0) h = fnv1a64_update(h, &ah, sizeof ah);
     return h;
 }
 

@@ -640,12 +640,10 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
          * SQLite database. */
         const char *rp[8];
         size_t nrp = 0;
-        char *apath = config_path(ctx->cfg, src->adapter ? src->adapter : "");
-        if (apath) {
-            snprintf(paths[i][0], sizeof paths[i][0], "%s", apath);
+        if (src->adapter) { /* resolved by config.c */
+            snprintf(paths[i][0], sizeof paths[i][0], "%s", src->adapter);
             rp[nrp++] = paths[i][0];
         }
-        free(apath);
         for (int c = 0; c < src->nconns && nrp < 2; c++)
             if (worker_conn_file(src->conns[c].spec, paths[i][1], sizeof paths[i][1]) == 0) rp[nrp++] = paths[i][1];
         rp[nrp] = NULL;
