@@ -69,7 +69,7 @@
 
 #define PULL_MEM_BOUND ((size_t)64 << 20)
 #define PULL_WRITER_BACKLOG ((uint64_t)2 << 20) /* see above: ~7k facts */
-#define PULL_WRITER_DENSE 8e6                  /* bytes a second: ~25k facts, a fifth of what the writer applies */
+#define PULL_WRITER_DENSE 20e6                 /* bytes a second: ~65k facts, a third of what the writer applies */
 
 /* How a stream ended, for the consumer. */
 typedef struct pull_stream_end {
