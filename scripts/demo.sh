@@ -38,3 +38,6 @@ echo "== data quality (last cycle)"
 echo
 echo "The demo systems are still running (PostgreSQL on 127.0.0.1:$GG_PG_PORT, public security on :$GG_PSB_PORT)."
 echo "Stop them with: bash scripts/demo/stop-city.sh $GG_DEMO_DIR"
+echo "To run gridgate against them yourself (README, Using it):"
+echo "  export GG_DEMO_DIR=$GG_DEMO_DIR GG_PG_PORT=$GG_PG_PORT GG_PSB_PORT=$GG_PSB_PORT"
+echo "  build/gridgate -c conf/demo.ini alerts list"

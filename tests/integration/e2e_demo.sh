@@ -140,6 +140,15 @@ if grep -q '^warning: route pension_after_death: sink street has no push functio
 else
   fail "check does not warn about the push-less sink street:"; tail -n 5 "$work/check.out"
 fi
+# the README's commands name the configuration relative to the repository
+# (gridgate -c conf/demo.ini ...): its adapter paths resolve once against
+# conf/ (they were resolved twice: conf/conf/../adapters/..., not loaded)
+if (cd "$src" && "$gg" -c conf/demo.ini check >"$work/check-rel.out" 2>&1) \
+   && grep -q '^source hr: ok, adapter conf/../adapters/hr_pension.lua' "$work/check-rel.out"; then
+  ok "check with the configuration named relative to the repository loads every adapter"
+else
+  fail "check -c conf/demo.ini from the repository:"; tail -n 5 "$work/check-rel.out"
+fi
 # @sources (identity_conflict) meeting a source without push that may give
 # evidence (a person stream): check names rule, source and why
 cat >"$work/stats.lua" <<'LUA'
