@@ -1023,8 +1023,8 @@ static void test_gate_asked_on_arrival(void **state) {
     memset(src, 0, sizeof src);
     const char *names[4] = {"a", "b", "c", "d"};
     const char *texts[4] = {
-        /* dense beyond doubt, also on a busy machine or under ASan: 60000 facts with long
-         * refs (~70 MB at once) */
+        /* dense beyond doubt, also on a busy machine or under ASan: 60000 facts
+         * with long refs (~70 MB at once), against a dense rate of 1 MB/s */
         "return { streams = {\n  one = { kind = 'death', pull = function(ctx)\n"
         "    local pad = string.rep('r', 1000)\n"
         "    for i = 1, 60000 do\n"
@@ -1071,7 +1071,7 @@ static void test_gate_asked_on_arrival(void **state) {
     s.gate_final = 1;
     s.slow_fact_us = 50; /* job 0 holds the writer for 3 s; the core reads the others' frames meanwhile */
     pull_apply ap = {.begin = c_begin, .fact = c_fact, .reject = c_reject, .end = c_end, .gate = c_gate,
-                     .arrived = c_arrived, .ud = &s};
+                     .arrived = c_arrived, .ud = &s, .dense_rate = 1e6};
     assert_int_equal(pull_run(jobs, 4, &flt, 4, tmpdir, 0, &ap, err, sizeof err), 0);
     assert_int_equal(s.overlaps, 0);
     assert_int_equal(s.wrong_stream, 0);

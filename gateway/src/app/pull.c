@@ -801,8 +801,9 @@ static int writer_candidate(const run *R, size_t i) {
 
 /* Which queue takes the free writer (pull.h): one whose stream has ended (or
  * whose worker has), in round-robin order; else the biggest dense one (at
- * least PULL_WRITER_BACKLOG bytes, come at PULL_WRITER_DENSE bytes a second
- * or more since its first data frame: its facts keep the writer busy); else
+ * least PULL_WRITER_BACKLOG bytes, come at PULL_WRITER_DENSE bytes a second,
+ * or the consumer's dense_rate, or more since its first data frame: its
+ * facts keep the writer busy); else
  * a sparse one only when no other worker may still want the writer (it
  * would hold it mostly idle); else none yet (-1). */
 static long writer_next(const run *R) {
@@ -817,7 +818,8 @@ static long writer_next(const run *R) {
         uint64_t n = pend_bytes(s);
         if (now == 0) now = mono_now();
         double secs = s->first_data > 0 ? now - s->first_data : 0;
-        if (n >= PULL_WRITER_BACKLOG && (secs <= 0 || (double)n / secs >= PULL_WRITER_DENSE)) {
+        double dense_rate = R->ap->dense_rate > 0 ? R->ap->dense_rate : PULL_WRITER_DENSE;
+        if (n >= PULL_WRITER_BACKLOG && (secs <= 0 || (double)n / secs >= dense_rate)) {
             if (n > dense_n) dense = (long)i, dense_n = n;
         } else if (sparse < 0 && s->first_data > 0) {
             sparse = (long)i;

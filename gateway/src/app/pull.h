@@ -119,6 +119,10 @@ typedef struct pull_apply {
      * every job before it has started. */
     void (*prepare)(void *ud, size_t job);
     void *ud;
+    /* The rate from which a queue is dense, in bytes a second (0:
+     * PULL_WRITER_DENSE); tests that need a dense stream whatever the
+     * machine's speed set it low. */
+    double dense_rate;
 } pull_apply;
 
 /* The facts of one (source, kind) stored before the pull: ref hash -> content
