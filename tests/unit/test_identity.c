@@ -456,11 +456,69 @@ static void test_strmap(void **state) {
     strmap_free(&m);
 }
 
+/* The huge pages of the facts array, in KiB (AnonHugePages of the mapping that
+ * holds p, /proc/self/smaps), or -1 when it cannot be read. */
+static long huge_kib_at(const void *p) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return -1;
+    char line[512];
+    int in = 0;
+    long kib = -1;
+    unsigned long a = (unsigned long)p;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char dash;
+        if (sscanf(line, "%lx%c%lx ", &lo, &dash, &hi) == 3 && dash == '-') {
+            in = a >= lo && a < hi;
+            continue;
+        }
+        if (in && sscanf(line, "AnonHugePages: %ld kB", &kib) == 1) break;
+    }
+    fclose(f);
+    return kib;
+}
+
+/* factset_collapse_pages: the facts stay as they were, and when it says it
+ * collapsed (a kernel with MADV_COLLAPSE) the array's mapping holds huge pages. */
+static void test_collapse_pages(void **state) {
+    (void)state;
+    enum { N = 40000 }; /* ~13 MB: several 2 MiB pages */
+    factset fs;
+    memset(&fs, 0, sizeof fs);
+    assert_int_equal(factset_collapse_pages(&fs), -1); /* empty */
+    for (int i = 0; i < N; i++) {
+        fact f;
+        fact_init(&f, i % 2 ? FK_PAYMENT : FK_DEATH);
+        f.source = strdup(i % 3 ? "hr" : "grid");
+        char ref[32];
+        snprintf(ref, sizeof ref, "R%07d", i);
+        f.ref = strdup(ref);
+        f.raw_hash = (uint64_t)i * 2654435761u;
+        assert_int_equal(factset_add(&fs, &f), 0);
+    }
+    int rc = factset_collapse_pages(&fs);
+    assert_int_equal(fs.nfacts, N);
+    for (int i = 0; i < N; i++) {
+        char ref[32];
+        snprintf(ref, sizeof ref, "R%07d", i);
+        assert_string_equal(fs.facts[i].ref, ref);
+        assert_string_equal(fs.facts[i].source, i % 3 ? "hr" : "grid");
+        assert_int_equal(fs.facts[i].kind, i % 2 ? FK_PAYMENT : FK_DEATH);
+        assert_true(fs.facts[i].raw_hash == (uint64_t)i * 2654435761u);
+    }
+    if (rc == 0) {
+        long kib = huge_kib_at(&fs.facts[N / 2]);
+        if (kib >= 0 && kib < 2048) fail_msg("collapsed, but the facts' mapping has %ld KiB in huge pages", kib);
+    }
+    factset_free(&fs);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tb_setup, tb_teardown)
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         T(test_high_link_and_person),
+        cmocka_unit_test(test_collapse_pages),
         T(test_name_fallback_and_no_conflict),
         T(test_persons_sorted_and_found),
         T(test_low_link_unique),

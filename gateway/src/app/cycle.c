@@ -920,6 +920,7 @@ static void order_facts(factset *fs) {
     factset_clear_resolution(fs);
     size_t n = fs->nfacts;
     if (n < 2) return;
+    (void)factset_collapse_pages(fs); /* walked below, by identity and by the rules */
     fact *v = fs->facts;
     size_t *idx = malloc(n * sizeof *idx), *tmp = malloc(n * sizeof *tmp), *run = malloc((n + 1) * sizeof *run);
     if (!idx || !tmp || !run) {

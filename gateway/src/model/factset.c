@@ -1,10 +1,13 @@
 /* factset.c - the in-memory facts of one matching cycle (see factset.h):
- * adding facts by move, the deterministic (source, ref) order, and freeing. */
+ * adding facts by move, the deterministic (source, ref) order, the facts
+ * array's pages, and freeing. */
 #include "model/factset.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/log.h"
 
@@ -137,4 +140,22 @@ int factset_order(const factset *fs, int **out) {
     }
     *out = order;
     return 0;
+}
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25 /* Linux 6.1; Debian 12's headers predate it */
+#endif
+#define HUGE_PAGE ((uintptr_t)2 << 20)
+
+int factset_collapse_pages(factset *fs) {
+    if (!fs->facts || fs->nfacts == 0) return -1;
+    /* the whole 2 MiB pages inside the facts in use */
+    uintptr_t lo = ((uintptr_t)fs->facts + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    uintptr_t hi = (uintptr_t)(fs->facts + fs->nfacts) & ~(HUGE_PAGE - 1);
+    if (hi <= lo) return -1;
+    if (madvise((void *)lo, hi - lo, MADV_COLLAPSE) == 0) return 0;
+    /* EINVAL: a kernel without it; EAGAIN/ENOMEM: no huge page to be had
+     * now; either way the facts stay as they are */
+    gg_debug("factset", "the facts' pages stay as they are (madvise MADV_COLLAPSE: %s)", strerror(errno));
+    return -1;
 }
