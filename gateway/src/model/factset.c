@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "core/log.h"
 
@@ -153,7 +154,16 @@ int factset_collapse_pages(factset *fs) {
     uintptr_t lo = ((uintptr_t)fs->facts + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
     uintptr_t hi = (uintptr_t)(fs->facts + fs->nfacts) & ~(HUGE_PAGE - 1);
     if (hi <= lo) return -1;
-    if (madvise((void *)lo, hi - lo, MADV_COLLAPSE) == 0) return 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = madvise((void *)lo, hi - lo, MADV_COLLAPSE);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* synchronous: on a fragmented machine the kernel may compact first */
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    if (rc == 0) {
+        gg_debug("factset", "the facts' %zu MiB collapsed into huge pages in %.0f ms", (size_t)((hi - lo) >> 20), ms);
+        return 0;
+    }
     /* EINVAL: a kernel without it; EAGAIN/ENOMEM: no huge page to be had
      * now; either way the facts stay as they are */
     gg_debug("factset", "the facts' pages stay as they are (madvise MADV_COLLAPSE: %s)", strerror(errno));
