@@ -156,7 +156,7 @@ int factset_collapse_pages(factset *fs) {
     if (hi <= lo) return -1;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = madvise((void *)lo, hi - lo, MADV_COLLAPSE);
+    int rc = madvise((void *)lo, hi - lo, MADV_COLLAPSE), err = errno;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     /* synchronous: on a fragmented machine the kernel may compact first */
     double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
@@ -166,6 +166,6 @@ int factset_collapse_pages(factset *fs) {
     }
     /* EINVAL: a kernel without it; EAGAIN/ENOMEM: no huge page to be had
      * now; either way the facts stay as they are */
-    gg_debug("factset", "the facts' pages stay as they are (madvise MADV_COLLAPSE: %s)", strerror(errno));
+    gg_debug("factset", "the facts' pages stay as they are (madvise MADV_COLLAPSE: %s)", strerror(err));
     return -1;
 }
