@@ -809,7 +809,7 @@ static int writer_candidate(const run *R, size_t i) {
 static long writer_next(const run *R) {
     long dense = -1, sparse = -1;
     uint64_t dense_n = 0;
-    double now = 0;
+    double now = 0, dense_rate = R->ap->dense_rate > 0 ? R->ap->dense_rate : PULL_WRITER_DENSE;
     for (size_t k = 0; k < R->njobs; k++) {
         size_t i = (R->rr + k) % R->njobs;
         const job_state *s = &R->js[i];
@@ -818,7 +818,6 @@ static long writer_next(const run *R) {
         uint64_t n = pend_bytes(s);
         if (now == 0) now = mono_now();
         double secs = s->first_data > 0 ? now - s->first_data : 0;
-        double dense_rate = R->ap->dense_rate > 0 ? R->ap->dense_rate : PULL_WRITER_DENSE;
         if (n >= PULL_WRITER_BACKLOG && (secs <= 0 || (double)n / secs >= dense_rate)) {
             if (n > dense_n) dense = (long)i, dense_n = n;
         } else if (sparse < 0 && s->first_data > 0) {

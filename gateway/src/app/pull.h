@@ -41,11 +41,12 @@
  * id. It sends them at the stream's end (MEMO frames) with a token, the hash
  * of everything else the entry depends on: the settings (those the match's
  * digest takes, app/config.h match_hash), the adapter file, the program, the
- * source's and stream's names (pull_job.memo_salt) and, in phase 2, the subjects of interest and the
- * register's names (pull_filter_digest). The core keeps them per stream in the
- * stream's transaction (state_row_memo_append). The next cycle's worker, when
- * its token is the stored one, takes a row whose hash has an entry without
- * converting or mapping it: in phase 2 it is passed over (the same bytes
+ * source's and stream's names (pull_job.memo_salt) and, in phase 2, the
+ * subjects of interest and the register's names (pull_filter_digest). The
+ * core keeps them per stream in the stream's transaction
+ * (state_row_memo_append). The next cycle's worker, when its token is the
+ * stored one, takes a row whose hash has an entry without converting or
+ * mapping it: in phase 2 it is passed over (the same bytes
  * under the same inputs reach the same decision); in phase 1 it goes as a
  * SEEN when the stored fact of the entry's ref still has the entry's content
  * hash (pull_known), else it is mapped. Entries are kept in the order the
