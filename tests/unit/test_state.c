@@ -2904,6 +2904,138 @@ static void test_fork_during_checkpoint(void **stp) {
     state_close(st);
 }
 
+/* 1 when the store's schema holds the index (read on a connection of its own). */
+static long has_index(const fixture *fx, const char *name) {
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = '%s'", name);
+    return sql_long(fx, sql);
+}
+
+/* A first load of persons, committed: builds facts_person_names, leaves
+ * facts_hash to the build beside the core. */
+static void first_load_of_persons(state *st, int n) {
+    assert_int_equal(state_begin(st), 0);
+    assert_int_equal(state_person_index_suspend(st), 0);
+    for (int i = 0; i < n; i++) {
+        char ref[32], id[32];
+        snprintf(ref, sizeof ref, "r%d", i);
+        snprintf(id, sizeof id, "1101051950%08d", i); /* not valid ids: stored as given */
+        put_person(st, ref, id, "张三", 19500101, NULL, 1);
+    }
+    put_simple_at(st, FK_DEATH, "psb", "d1", "110105194912310029", NULL, 1);
+    assert_int_equal(state_person_index_restore(st), 0);
+    assert_int_equal(state_commit(st), 0);
+}
+
+/* The indexes built once from the stored rows (store/indexbuild.c): a first
+ * load of persons commits without facts_hash; started in a read
+ * transaction, the build beside the core makes facts_hash and the touched
+ * log's facts_subject on a second connection while the reader reads on, and
+ * the next write waits for it. Then nothing is left to build. */
+static void test_index_build_beside_reader(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    first_load_of_persons(st, 3000);
+    assert_int_equal(has_index(fx, "facts_person_names"), 1);
+    assert_int_equal(has_index(fx, "facts_hash"), 0);
+    assert_int_equal(has_index(fx, "facts_subject"), 0);
+    assert_int_equal(state_read_begin(st), 0);
+    assert_int_equal(state_index_build_start(st), 0);
+    assert_int_equal(state_index_build_start(st), 0); /* running: nothing more */
+    assert_int_equal(state_fact_count(st, FK_PERSON), 3000); /* the reader reads on */
+    assert_int_equal(state_read_end(st), 0);
+    assert_int_equal(state_begin(st), 0); /* waits for the build */
+    put_simple_at(st, FK_DEATH, "psb", "d2", "110105194912310037", NULL, 2);
+    assert_int_equal(state_commit(st), 0);
+    assert_int_equal(has_index(fx, "facts_hash"), 1);
+    assert_int_equal(has_index(fx, "facts_subject"), 1);
+    assert_int_equal(sql_long(fx, "SELECT count(*) FROM facts INDEXED BY facts_hash WHERE kind = 'person'"), 3000);
+    assert_int_equal(sql_long(fx, "SELECT count(*) FROM facts INDEXED BY facts_subject WHERE kind NOT IN ('person', 'verdict')"),
+                     2);
+    assert_int_equal(state_index_build_wait(st), 0);
+    state_close(st);
+    assert_int_equal(has_index(fx, "facts_hash"), 1);
+}
+
+/* facts_hash missing with no build beside the core: state_index_build_wait
+ * builds it on the store's connection, also for a store left so by a crash
+ * (seen at open); a new store still in its first load's rollback journal
+ * starts no build (the builder's commit would wait for the core's reads)
+ * and gets facts_hash once in WAL mode. */
+static void test_index_build_fallbacks(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    first_load_of_persons(st, 10);
+    assert_int_equal(state_index_build_wait(st), 0);
+    assert_int_equal(has_index(fx, "facts_hash"), 1);
+    assert_int_equal(has_index(fx, "facts_subject"), 0); /* the touched log's start builds it */
+    state_close(st);
+    sql_exec(fx, "DROP INDEX facts_hash"); /* a crash before the build ended */
+    st = open_ok(fx);
+    assert_int_equal(state_index_build_wait(st), 0);
+    assert_int_equal(has_index(fx, "facts_hash"), 1);
+    state_close(st);
+    teardown(stp);
+    assert_int_equal(setup(stp), 0);
+    fx = *stp;
+    char err[512] = "";
+    st = state_open_flags(fx->path, STATE_OPEN_DEFER_WAL, err, sizeof err);
+    assert_non_null(st);
+    first_load_of_persons(st, 10);
+    assert_int_equal(state_read_begin(st), 0);
+    assert_int_equal(state_index_build_start(st), 0);
+    assert_int_equal(state_read_end(st), 0);
+    assert_int_equal(state_index_build_wait(st), 0);
+    assert_int_equal(has_index(fx, "facts_hash"), 0);
+    assert_int_equal(state_wal_settle(st), 0);
+    assert_int_equal(state_index_build_wait(st), 0);
+    assert_int_equal(has_index(fx, "facts_hash"), 1);
+    state_close(st);
+}
+
+/* Forks while the build beside the core runs (the fork gate interrupts it,
+ * checkpoint.c): the child gets a working SQLite of its own, and the index
+ * is there after the wait, built by the thread or, interrupted, by the
+ * core's connection. */
+static void test_fork_during_index_build(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    first_load_of_persons(st, 10);
+    assert_int_equal(fill_facts(st, "c", 0, 60000), 0);
+    int stuck = 0, failed = 0;
+    for (int round = 0; round < 3; round++) {
+        if (round) sql_exec(fx, "DROP INDEX IF EXISTS facts_hash; DROP INDEX IF EXISTS facts_subject");
+        assert_int_equal(state_read_begin(st), 0);
+        assert_int_equal(state_index_build_start(st), 0);
+        usleep(round * 20000);
+        fflush(NULL);
+        pid_t child = fork();
+        assert_true(child >= 0);
+        if (child == 0) {
+            alarm(10);
+            signal(SIGALRM, SIG_DFL);
+            char other[160];
+            snprintf(other, sizeof other, "%s/child-%d", fx->dir, (int)getpid());
+            sqlite3 *db = NULL;
+            if (sqlite3_open_v2(other, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) _exit(2);
+            int ok = sqlite3_exec(db, "CREATE TABLE t(a); INSERT INTO t VALUES (1);", NULL, NULL, NULL) == SQLITE_OK;
+            sqlite3_close(db);
+            unlink(other);
+            _exit(ok ? 0 : 3);
+        }
+        int status = 0;
+        assert_int_equal(waitpid(child, &status, 0), child);
+        if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) stuck++;
+        else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) failed++;
+        assert_int_equal(state_read_end(st), 0);
+        assert_int_equal(state_index_build_wait(st), 0);
+        assert_int_equal(has_index(fx, "facts_hash"), 1);
+    }
+    if (stuck || failed) fail_msg("%d children stuck, %d failed", stuck, failed);
+    assert_int_equal(state_fact_count(st, FK_CUSTODY), 60000);
+    state_close(st);
+}
+
 /* One daemon per store: the lock file is 0600 and holds the pid; a second
  * taker (another process: flock locks belong to the open file) is refused
  * with that pid, and can take it once the holder is gone. */
@@ -2949,6 +3081,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_page_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_background_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fork_during_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_build_beside_reader, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_build_fallbacks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fork_during_index_build, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_during_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files_private, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),

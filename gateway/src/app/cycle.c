@@ -1873,8 +1873,12 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
                     max);
     }
     /* The loads and the evidence read in one read transaction (a failure to
-     * open it, logged, leaves each statement its own). */
+     * open it, logged, leaves each statement its own). Meanwhile the indexes
+     * left to build from the stored rows (a first load's facts_hash, the
+     * touched log's) are built beside it on a second connection; the next
+     * write waits for them (store/indexbuild.c). */
     int reading = state_read_begin(ctx->st) == 0;
+    if (reading) (void)state_index_build_start(ctx->st); /* a failure (logged): built later */
     if (scoped) {
         loader_free(&ld);
         factset_free(&fs);
@@ -2036,6 +2040,9 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     scope_free(&sc);
 
 deliver:
+    /* whatever the match's path: the indexes built (the push workers fork
+     * after, and the next cycle reads facts_hash); a failure is logged */
+    (void)state_index_build_wait(ctx->st);
     if (!opts || opts->deliver) cycle_deliver(ctx, cs);
 
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -55,9 +55,12 @@ static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static st_checkpointer *running;
 static int gate_ready;
 
+static st_fork_guard *guarded; /* other connections inside SQLite (st_fork_guard_enter) */
+
 static void fork_prepare(void) {
     pthread_mutex_lock(&reg_mu);
     for (st_checkpointer *c = running; c; c = c->next) sqlite3_interrupt(c->db);
+    for (st_fork_guard *g = guarded; g; g = g->next) sqlite3_interrupt(g->db);
     pthread_mutex_lock(&gate);
     pthread_mutex_unlock(&reg_mu);
 }
@@ -165,6 +168,29 @@ st_checkpointer *st_checkpointer_start(sqlite3 *db, const char *path) {
     /* from here the core's commits no longer checkpoint themselves */
     sqlite3_wal_hook(db, on_commit, c);
     return c;
+}
+
+void st_fork_guard_enter(st_fork_guard *g, sqlite3 *db) {
+    g->db = db;
+    g->next = NULL;
+    if (!gate_ready) return; /* no fork handler: nothing waits on the gate */
+    pthread_mutex_lock(&reg_mu);
+    g->next = guarded;
+    guarded = g;
+    pthread_mutex_unlock(&reg_mu);
+    pthread_mutex_lock(&gate);
+}
+
+void st_fork_guard_leave(st_fork_guard *g) {
+    if (!gate_ready) return;
+    pthread_mutex_unlock(&gate);
+    pthread_mutex_lock(&reg_mu);
+    for (st_fork_guard **p = &guarded; *p; p = &(*p)->next)
+        if (*p == g) {
+            *p = g->next;
+            break;
+        }
+    pthread_mutex_unlock(&reg_mu);
 }
 
 long st_checkpointer_done(st_checkpointer *c) {

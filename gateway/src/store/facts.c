@@ -805,17 +805,20 @@ int state_first_load_end(state *st) {
     return 0;
 }
 
-/* A first load of persons drops their indexes as well, and builds them once,
- * sorted, before the commit. */
+/* A first load of persons drops their indexes as well, and builds the
+ * persons' one once, sorted, before the commit; facts_hash is built later,
+ * beside the core (indexbuild.c). A rollback brings both back: the pending
+ * flag then only makes state_index_build_wait look. */
 int state_person_index_suspend(state *st) {
     if (st_exec_sql(st, "person index suspend",
                     "DROP INDEX IF EXISTS facts_person_names;"
                     "DROP INDEX IF EXISTS facts_hash;"))
         return -1;
+    st->hash_index_pending = 1;
     return state_first_load_begin(st);
 }
 
 int state_person_index_restore(state *st) {
-    if (st_exec_sql(st, "person index rebuild", FACTS_PERSON_NAMES_SQL FACTS_HASH_INDEX_SQL)) return -1;
+    if (st_exec_sql(st, "person index rebuild", FACTS_PERSON_NAMES_SQL)) return -1;
     return state_first_load_end(st);
 }

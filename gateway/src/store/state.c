@@ -934,12 +934,17 @@ state *state_open_flags(const char *path, int flags, char *err, size_t errsz) {
         free(st);
         return NULL;
     }
+    /* a store left without facts_hash (a crash before the build beside the
+     * core ended): the next state_index_build_wait builds it */
+    st->hash_index_pending = st_query_long(st, "index lookup",
+                                           "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'facts_hash'") == 0;
     st->ckpt = st_checkpointer_start(st->db, path);
     return st;
 }
 
 void state_close(state *st) {
     if (!st) return;
+    st_index_build_join(st);
     st_checkpointer_stop(st->ckpt, st->db);
     state_finalize_cached(st);
     if (!sqlite3_get_autocommit(st->db)) {
@@ -956,6 +961,7 @@ long state_background_checkpoints(state *st) { return st_checkpointer_done(st->c
 /* A write transaction reads whether the touched log is on (another handle
  * on the store may have turned it on or off since). */
 int state_begin(state *st) {
+    st_index_build_join(st); /* its write lock is not to be waited for by SQLite's busy timeout */
     if (st_exec_sql(st, "begin transaction", "BEGIN IMMEDIATE")) return -1;
     int on = state_touch_log_on(st);
     if (on < 0) {

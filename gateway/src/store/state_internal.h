@@ -34,12 +34,22 @@
  * refs a prune keeps are read from ~50 bytes a fact instead of whole rows. */
 #define FACTS_HASH_INDEX_SQL "CREATE INDEX IF NOT EXISTS facts_hash ON facts(kind, source, ref, content_hash);"
 
+/* The index a match of touched subjects reads (store/touched.c explains it),
+ * built with the touched log or beforehand beside the core (indexbuild.c). */
+#define ST_TOUCH_INDEX_SQL                                                                        \
+    "CREATE INDEX IF NOT EXISTS facts_subject ON facts(id_norm, name_norm, kind)"                 \
+    " WHERE kind NOT IN ('person', 'verdict');"
+
 /* A thread that checkpoints the WAL of one connection (checkpoint.c). */
 typedef struct st_checkpointer st_checkpointer;
+/* The deferred index builds' thread (indexbuild.c). */
+typedef struct st_index_builder st_index_builder;
 
 struct state {
     sqlite3 *db;                 /* owned */
     st_checkpointer *ckpt;       /* owned, or NULL: checkpoints on commit */
+    st_index_builder *builder;   /* owned, or NULL: an index build running beside the core */
+    int hash_index_pending;      /* facts_hash is (or may be) missing: state_index_build_wait builds it */
     int wal_deferred;            /* rollback journal until state_wal_settle (STATE_OPEN_DEFER_WAL) */
     int wal_warned;              /* state_wal_settle said once that it could not switch */
     sqlite3_stmt *fact_put;      /* owned, cached: called per fact */
@@ -115,5 +125,20 @@ long st_checkpointer_done(st_checkpointer *c);
 /* Stops and frees c (NULL: nothing); db checkpoints no more on commit, its
  * close does what is left. Call before closing db. */
 void st_checkpointer_stop(st_checkpointer *c, sqlite3 *db);
+
+/* A connection that runs a long statement on a thread of its own marks it
+ * with a guard: fork(2) then interrupts the statement (SQLITE_INTERRUPT) and
+ * waits for it to leave SQLite, as for a checkpoint, so that no child
+ * inherits SQLite's mutexes held. g is the caller's, valid until leave. */
+typedef struct st_fork_guard {
+    sqlite3 *db;
+    struct st_fork_guard *next;
+} st_fork_guard;
+void st_fork_guard_enter(st_fork_guard *g, sqlite3 *db);
+void st_fork_guard_leave(st_fork_guard *g);
+
+/* Waits for the index build running beside the core, if any, and logs what
+ * it built (indexbuild.c). */
+void st_index_build_join(state *st);
 
 #endif
