@@ -290,6 +290,43 @@ n_routed=$("$gg" -c "$conf" outbox list --status done | awk '$3 == "hr" {print $
 check "push worker killed: every hr alert there exactly once ($n_routed)" \
   bash -c "[ \$(psql -X -qAt -h 127.0.0.1 -p $GG_PG_PORT -U postgres -d hr -c 'SELECT count(DISTINCT yjbh) FROM yl_ycyj') -eq $n_routed ] && [ $n_routed -eq $((n_hr_done + n_hr_pend)) ]"
 
+# --- 5e. a sink's alerts shared by several push workers ----------------------
+# push_batch = 2 and push_workers = 3: hr's alerts go out in three workers,
+# each with its own connection and its share in order; this adapter refuses
+# the 2nd push each worker makes (its counter is the worker's own): three
+# failed attempts, one per worker, the rest delivered once, the other sinks
+# whole; the retry delivers them.
+rm -f "$GG_DEMO_DIR"/state.db*
+psql_hr "TRUNCATE yl_ycyj"
+psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d grid -c "TRUNCATE wg_hcrw"
+conf=$work/shared.ini
+mkconf "$conf"
+sed -i "s#$root/adapters/hr_pension.lua#$work/adapters/hr_second.lua#" "$conf"
+sed -i '/^\[source hr\]/a push_batch = 2\npush_workers = 3' "$conf"
+"$gg" -c "$conf" -v run --once >"$work/shared.out" 2>"$work/shared.err"
+rc=$?
+check "shared pushes: run exits 3 (exit $rc)" test "$rc" -eq 3
+n_workers=$(grep -c 'hr: push worker ended after' "$work/shared.err")
+check "shared pushes: hr's alerts went out in 3 workers ($n_workers)" test "$n_workers" -eq 3
+check "shared pushes: one failed attempt per worker, named" \
+  bash -c "[ \$(grep -c 'to hr failed (attempt 1 of 3, retried later): source hr: push of alert .*second push refused' \"$work/shared.err\") -eq 3 ]"
+n_hr_done=$("$gg" -c "$conf" outbox list --status done | awk '$3 == "hr"' | wc -l)
+n_hr_pend=$("$gg" -c "$conf" outbox list --status pending | awk '$3 == "hr"' | wc -l)
+n_hr=$(psql_hr "SELECT count(*) FROM yl_ycyj")
+n_hr_ids=$(psql_hr "SELECT count(DISTINCT yjbh) FROM yl_ycyj")
+check "shared pushes: the others delivered once ($n_hr_done done, $n_hr rows, $n_hr_ids ids, $n_hr_pend pending)" \
+  bash -c "[ $n_hr_pend -eq 3 ] && [ $n_hr_done -ge 6 ] && [ $n_hr -eq $n_hr_done ] && [ $n_hr_ids -eq $n_hr ]"
+check "shared pushes: the other sinks got all theirs" \
+  bash -c "[ \$(\"$gg\" -c \"$conf\" outbox list | awk '\$3 != \"hr\"' | grep -cE ' (pending|dead) ') -eq 0 ]"
+sed -i "s#$work/adapters/hr_second.lua#$root/adapters/hr_pension.lua#" "$conf"
+sleep 1.2
+"$gg" -c "$conf" deliver >"$work/shared2.out" 2>"$work/shared2.err"
+rc=$?
+check "shared pushes: retried and delivered (exit $rc)" test "$rc" -eq 0
+n_routed=$("$gg" -c "$conf" outbox list --status done | awk '$3 == "hr" {print $2}' | sort -u | wc -l)
+check "shared pushes: every hr alert there exactly once ($n_routed)" \
+  bash -c "[ \$(psql -X -qAt -h 127.0.0.1 -p $GG_PG_PORT -U postgres -d hr -c 'SELECT count(DISTINCT yjbh) FROM yl_ycyj') -eq $n_routed ] && [ \$(psql -X -qAt -h 127.0.0.1 -p $GG_PG_PORT -U postgres -d hr -c 'SELECT count(*) FROM yl_ycyj') -eq $n_routed ] && [ $n_routed -eq $((n_hr_done + 3)) ]"
+
 # --- 5d. a sink that refuses at commit: the group pushed again one by one -----
 # A deferred constraint in the HR inbox refuses custody alerts only when their
 # transaction commits: the worker's group is not committed, its alerts are

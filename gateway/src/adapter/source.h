@@ -30,6 +30,8 @@ typedef struct gg_source_conf {
     long pull_timeout;  /* seconds: each of the source's workers is killed past it; default 600 */
     long push_batch;    /* alerts pushed in one transaction of the sink's SQL connections;
                            default 100, 1 = each alone (worker/push.c) */
+    long push_workers;  /* push workers sharing a delivery pass's alerts for the sink (each gets
+                           at least push_batch of them); default 1 = one connection */
     long max_workers;   /* workers pulling the source at once, one per kind of its streams up
                            to this many; 0 (unset) = one per kind, 1 = one for all its streams */
     /* Limits on input (0 = the default): max_field, max_record bytes (4K, 64K),

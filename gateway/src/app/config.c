@@ -210,6 +210,9 @@ static const confkey config_map[] = {
      "alerts a push worker sends in one transaction of the sink's SQL connections, committed after that many or "
      "after 1 s; an alert the sink refuses is rolled back alone, the others are pushed again; 1 = each alert "
      "commits alone"},
+    {"source", "push_workers", CK_LONG, "1", 1, 16, S(push_workers), NULL, NULL,
+     "push workers sharing a delivery pass's alerts for the sink, each with its own connections and at least "
+     "push_batch alerts (a pass of fewer than twice push_batch alerts uses one); 1 = one worker, one connection"},
     {"source", "max_workers", CK_LONG, NULL, 1, 64, S(max_workers), set_max_workers, NULL,
      "worker processes pulling the source at once: its streams of different fact kinds go to different workers "
      "(streams of one kind stay together, in order), up to this many; 1 = one worker, its streams one after the "
@@ -459,7 +462,7 @@ static const struct {
     {"gridgate", "shutdown_timeout"}, {"gridgate", "workers"},      {"gridgate", "match_debounce"},
     {"gridgate", "match_max_wait"}, {"admin", "listen"},            {"admin", "token_file"},
     {"admin", "stale_after"},       {"source", "pull_timeout"},     {"source", "push_batch"},
-    {"source", "max_workers"},      {"source", "schedule.interval"}, {"source", "schedule.window"},
+    {"source", "push_workers"},     {"source", "max_workers"},      {"source", "schedule.interval"}, {"source", "schedule.window"},
     {"source", "schedule.cron"},    {"source", "schedule.backoff"}, {"source", "schedule.backoff_max"},
     {"delivery", "max_attempts"},   {"delivery", "backoff_base_ms"}, {"delivery", "backoff_max_ms"},
 };

@@ -68,7 +68,8 @@ static int push_alone(batch_run *r, size_t i) {
     const push_item *it = &r->b->items[i];
     char e2[1024];
     if (ch_stream_begin(r->w, (uint32_t)i, it->a->id)) return -1;
-    int rc = adapter_push_due(r->b->ad, it->a, it->expl, it->deadline, e2, sizeof e2);
+    int rc = it->fail ? (snprintf(e2, sizeof e2, "%s", it->fail), -1)
+                      : adapter_push_due(r->b->ad, it->a, it->expl, it->deadline, e2, sizeof e2);
     return ch_stream_end_ex(r->w, (uint32_t)i, 0, NULL, NULL, rc ? e2 : NULL) || ch_flush(r->w);
 }
 
@@ -113,7 +114,7 @@ static int push_child(ch_writer *w, void *ud, char *err, size_t errsz) {
         int failed = 0;
         while (k < end) {
             const push_item *it = &b->items[k];
-            if (adapter_push_due(b->ad, it->a, it->expl, it->deadline, e2, sizeof e2)) {
+            if (it->fail || adapter_push_due(b->ad, it->a, it->expl, it->deadline, e2, sizeof e2)) {
                 failed = 1;
                 break;
             }
@@ -290,7 +291,8 @@ int worker_push_batches(const push_batch *b, size_t nb, size_t max_parallel, pus
         batch_setup(r, &b[i]);
         specs[i] = (worker_spec){.name = r->source, .fn = push_child, .ud = r,
                                  .read_paths = r->paths[0] ? r->paths : none,
-                                 .write_paths = r->paths[0] ? r->wpaths : NULL, .lim = &r->lim};
+                                 .write_paths = r->paths[0] ? r->wpaths : NULL, .lim = &r->lim,
+                                 .prepare = b[i].prepare, .prepare_ud = b[i].prepare_ud};
     }
     char e2[300];
     int rc = 0;

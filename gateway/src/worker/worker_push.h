@@ -15,15 +15,22 @@ typedef struct push_item {
     const alert *a;
     const char *expl;   /* its zh-CN explanation */
     long long deadline; /* alert.deadline as epoch seconds, 0 = none (see adapter_push_due) */
+    const char *fail;   /* or NULL; set: not pushed, reported failed with this message (an alert
+                           the core could not load; a.id is still its id) */
 } push_item;
 
-/* One sink's batch: its adapter, its source (limits, files; may be NULL) and
- * its items in the order they are pushed. */
+/* One batch of a sink: its adapter, its source (limits, files; may be NULL)
+ * and its items in the order they are pushed. prepare (or NULL) fills the
+ * items in the core just before the batch's worker forks, while the batches
+ * started before it push (worker_spec.prepare): the items' a, expl, deadline
+ * and fail may be left to it, their number not. */
 typedef struct push_batch {
     adapter *ad;
     const gg_source_conf *src;
     const push_item *items;
     size_t n;
+    void (*prepare)(void *ud);
+    void *prepare_ud;
 } push_batch;
 
 /* The outcome of item `item` of batch `batch`: ok 1 (pushed) or 0 with err
