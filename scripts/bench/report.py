@@ -302,8 +302,8 @@ def main():
                       "-" if not rss or not trig else "%.0f KiB" % (rss / trig)))
     out += ["", "Identity + rules stage against the same rules as SQL (rule 1 pension_after_death, rule 5 "
             "pension_in_custody) in one PostgreSQL database:", "",
-            "| residents | gridgate: load kept facts + identity | rules + alerts | together | of which the touched "
-            "log's index build (once per store) | together without it | SQL rule 1 + rule 5 "
+            "| residents | gridgate: load kept facts + identity | rules + alerts | together | of which waited for "
+            "the one-time index builds (once per store) | together without it | SQL rule 1 + rule 5 "
             "| SQL finds the same (rule 1 / rule 5) |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
         st = ((r["cycles"].get("nopush") or {}).get("stages")) or {}
@@ -311,7 +311,7 @@ def main():
         t, cmp_ = rs.get("timing") or {}, rs.get("compare") or {}
         same = " / ".join("%s (%d/%d subjects)" % ("yes" if not c["differ"] else "**no, %d differ**" % c["differ"],
                                                    c["gridgate"], c["sql"]) for c in cmp_.values()) or "-"
-        ib, tog = st.get("touch_index_build"), st.get("identity_rules")
+        ib, tog = st.get("index_builds_waited"), st.get("identity_rules")
         out.append("| %s | %s | %s | %s | %s | %s | %s | %s |"
                    % (fmt_n(r["residents"]), fmt_s(st.get("load_identity")), fmt_s(st.get("rules_alerts")),
                       fmt_s(tog), fmt_s(ib), fmt_s(tog - ib) if tog is not None and ib is not None else "-",

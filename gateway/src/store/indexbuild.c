@@ -154,7 +154,7 @@ void st_index_build_join(state *st) {
         for (size_t i = 0; i < NBUILD; i++)
             if (b->built[i])
                 gg_info("state", "index %s built beside the core in %.2f s", build_indexes[i].name, b->secs[i]);
-        gg_debug("state", "index build beside the core: waited %.2f s for its end", waited);
+        gg_info("state", "index build beside the core: waited %.2f s for its end", waited);
         if (b->want[0] && !b->built[0]) st->hash_index_pending = 1; /* the core's, in the wait */
         if (b->rc != SQLITE_OK)
             gg_warn("state", "index build beside the core stopped (%s); built %s", b->err,
