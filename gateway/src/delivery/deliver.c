@@ -9,7 +9,7 @@
  * push_workers workers (each its own connections), all side by side
  * ([gridgate] workers at once; worker_push_batches). The first share of
  * every sink starts first. A share's alerts are loaded from the state store
- * and explained just before its worker forks (batch_prepare), so the loading
+ * and explained just before its worker forks (share_prepare), so the loading
  * of the later shares overlaps the pushes of the earlier ones: pushing is
  * mostly waiting for the sink's round trips (1M residents, 4640 rows to three
  * sinks, 2 x 2 runs: 1.73-1.90 s of loading and explaining, then pushing ->
