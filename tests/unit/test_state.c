@@ -3036,6 +3036,44 @@ static void test_fork_during_index_build(void **stp) {
     state_close(st);
 }
 
+/* A process killed (SIGKILL) while its build beside the core runs, at
+ * several moments of the build: the store is whole (integrity_check), holds
+ * every fact, has facts_hash or not, and the next process's wait builds it. */
+static void test_killed_during_index_build(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    first_load_of_persons(st, 10);
+    assert_int_equal(fill_facts(st, "c", 0, 60000), 0);
+    state_close(st);
+    int missing = 0;
+    for (int round = 0; round < 4; round++) {
+        sql_exec(fx, "DROP INDEX IF EXISTS facts_hash; DROP INDEX IF EXISTS facts_subject");
+        fflush(NULL);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            char err[256];
+            state *cst = state_open(fx->path, err, sizeof err);
+            if (!cst || state_read_begin(cst) != 0 || state_index_build_start(cst) != 0) _exit(2);
+            usleep((useconds_t)round * 40000);
+            raise(SIGKILL);
+            _exit(7);
+        }
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (!WIFSIGNALED(status)) fail_msg("child exited with %d before the kill", WEXITSTATUS(status));
+        assert_sql_text(fx, "PRAGMA integrity_check", "ok");
+        missing += has_index(fx, "facts_hash") == 0;
+        st = open_ok(fx);
+        assert_int_equal(state_fact_count(st, FK_CUSTODY), 60000);
+        assert_int_equal(state_fact_count(st, FK_PERSON), 10);
+        assert_int_equal(state_index_build_wait(st), 0);
+        state_close(st);
+        assert_int_equal(has_index(fx, "facts_hash"), 1);
+    }
+    assert_true(missing >= 1); /* the kill came before the build's commit at least once */
+}
+
 /* One daemon per store: the lock file is 0600 and holds the pid; a second
  * taker (another process: flock locks belong to the open file) is refused
  * with that pid, and can take it once the holder is gone. */
@@ -3084,6 +3122,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_index_build_beside_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_build_fallbacks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fork_during_index_build, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_killed_during_index_build, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_during_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files_private, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
