@@ -2859,6 +2859,32 @@ static void test_killed_during_checkpoint(void **stp) {
     state_close(st);
 }
 
+/* Forks a child that opens a database of its own beside the store and runs
+ * sql in it, as the ODBC worker's driver does, and waits for it: 0 it
+ * worked, 1 it was stuck (killed by its 10 s alarm: a lock the parent's
+ * threads held at the fork), 2 it failed. */
+static int fork_child_using_sqlite(const fixture *fx, const char *sql) {
+    fflush(NULL);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        alarm(10);
+        signal(SIGALRM, SIG_DFL);
+        char other[160];
+        snprintf(other, sizeof other, "%s/child-%d", fx->dir, (int)getpid());
+        sqlite3 *db = NULL;
+        if (sqlite3_open_v2(other, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) _exit(2);
+        int ok = sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
+        sqlite3_close(db);
+        unlink(other);
+        _exit(ok ? 0 : 3);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) return 1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 2;
+}
+
 /* Forks while the checkpoint thread copies the WAL (checkpoint.c's fork
  * gate and interrupt): every child gets a working SQLite of its own, as the
  * ODBC worker's driver needs (a child stuck on a lock the thread held at the
@@ -2873,28 +2899,10 @@ static void test_fork_during_checkpoint(void **stp) {
     for (int round = 0; round < 6; round++) {
         put_many(st, round * 8000, 8000); /* wakes the thread: ~4 MB to copy */
         for (int k = 0; k < 8; k++, forks++) {
-            fflush(NULL);
-            pid_t child = fork();
-            assert_true(child >= 0);
-            if (child == 0) {
-                alarm(10);
-                signal(SIGALRM, SIG_DFL);
-                char other[160];
-                snprintf(other, sizeof other, "%s/child-%d", fx->dir, (int)getpid());
-                sqlite3 *db = NULL;
-                if (sqlite3_open_v2(other, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) _exit(2);
-                int ok = sqlite3_exec(db,
-                                      "PRAGMA journal_mode = WAL; CREATE TABLE t(a);"
-                                      "INSERT INTO t VALUES (1); PRAGMA wal_checkpoint(TRUNCATE);",
-                                      NULL, NULL, NULL) == SQLITE_OK;
-                sqlite3_close(db);
-                unlink(other);
-                _exit(ok ? 0 : 3);
-            }
-            int status = 0;
-            assert_int_equal(waitpid(child, &status, 0), child);
-            if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) stuck++;
-            else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) failed++;
+            int r = fork_child_using_sqlite(fx, "PRAGMA journal_mode = WAL; CREATE TABLE t(a);"
+                                                "INSERT INTO t VALUES (1); PRAGMA wal_checkpoint(TRUNCATE);");
+            stuck += r == 1;
+            failed += r == 2;
             usleep(500);
         }
     }
@@ -3008,25 +3016,9 @@ static void test_fork_during_index_build(void **stp) {
         assert_int_equal(state_read_begin(st), 0);
         assert_int_equal(state_index_build_start(st), 0);
         usleep(round * 20000);
-        fflush(NULL);
-        pid_t child = fork();
-        assert_true(child >= 0);
-        if (child == 0) {
-            alarm(10);
-            signal(SIGALRM, SIG_DFL);
-            char other[160];
-            snprintf(other, sizeof other, "%s/child-%d", fx->dir, (int)getpid());
-            sqlite3 *db = NULL;
-            if (sqlite3_open_v2(other, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) _exit(2);
-            int ok = sqlite3_exec(db, "CREATE TABLE t(a); INSERT INTO t VALUES (1);", NULL, NULL, NULL) == SQLITE_OK;
-            sqlite3_close(db);
-            unlink(other);
-            _exit(ok ? 0 : 3);
-        }
-        int status = 0;
-        assert_int_equal(waitpid(child, &status, 0), child);
-        if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) stuck++;
-        else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) failed++;
+        int r = fork_child_using_sqlite(fx, "CREATE TABLE t(a); INSERT INTO t VALUES (1);");
+        stuck += r == 1;
+        failed += r == 2;
         assert_int_equal(state_read_end(st), 0);
         assert_int_equal(state_index_build_wait(st), 0);
         assert_int_equal(has_index(fx, "facts_hash"), 1);

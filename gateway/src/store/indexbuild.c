@@ -69,8 +69,7 @@ struct st_index_builder {
     double secs[NBUILD];
 };
 
-/* 1 when the index is in the schema, 0 when not, -1 on failure (logged). */
-static int index_exists(state *st, const char *name) {
+int st_index_exists(state *st, const char *name) {
     char sql[160];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = '%s'", name);
     long n = st_query_long(st, "index lookup", sql);
@@ -107,7 +106,7 @@ int state_index_build_start(state *st) {
     if (st->builder || st->wal_deferred) return 0;
     int want[NBUILD] = {0}, any = 0;
     for (size_t i = 0; i < NBUILD; i++) {
-        int e = index_exists(st, build_indexes[i].name);
+        int e = st_index_exists(st, build_indexes[i].name);
         if (e < 0) return -1;
         want[i] = !e;
         any |= want[i];
@@ -173,7 +172,7 @@ int state_index_build_wait(state *st) {
     /* facts_hash is the core's to build when the thread could not: the
      * workers' hash loads need it (facts_subject comes with the touched log) */
     if (!st->wal_deferred && sqlite3_get_autocommit(st->db) && st->hash_index_pending) {
-        int e = index_exists(st, "facts_hash");
+        int e = st_index_exists(st, "facts_hash");
         if (e == 0) {
             long long t0 = gg_mono_ms();
             if (st_exec_sql(st, "index build", FACTS_HASH_INDEX_SQL))

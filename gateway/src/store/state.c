@@ -936,8 +936,7 @@ state *state_open_flags(const char *path, int flags, char *err, size_t errsz) {
     }
     /* a store left without facts_hash (a crash before the build beside the
      * core ended): the next state_index_build_wait builds it */
-    st->hash_index_pending = st_query_long(st, "index lookup",
-                                           "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'facts_hash'") == 0;
+    st->hash_index_pending = st_index_exists(st, "facts_hash") == 0;
     st->ckpt = st_checkpointer_start(st->db, path);
     return st;
 }

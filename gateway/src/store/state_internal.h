@@ -140,5 +140,8 @@ void st_fork_guard_leave(st_fork_guard *g);
 /* Waits for the index build running beside the core, if any, and logs what
  * it built (indexbuild.c). */
 void st_index_build_join(state *st);
+/* 1 when the index `name` is in the store's schema, 0 when not, -1 on a
+ * failure (logged) (indexbuild.c). */
+int st_index_exists(state *st, const char *name);
 
 #endif
