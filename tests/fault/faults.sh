@@ -9,6 +9,16 @@ set -uo pipefail
 source "$(dirname "$0")/../lib/city.sh"
 contains() { grep -qF -- "$2" "$1"; }
 psql_hr() { psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d hr -c "$1"; }
+# redeliver CONF TAG LABEL: what is due delivered again by a later `deliver`
+# (past the retries' backoff), which must exit 0
+redeliver() {
+  sleep 1.2
+  "$gg" -c "$1" deliver >"$work/$2.out" 2>"$work/$2.err"
+  local rc=$?
+  check "$3: retried and delivered (exit $rc)" test "$rc" -eq 0
+}
+# hr_routed CONF: the distinct alerts delivered to hr
+hr_routed() { "$gg" -c "$1" outbox list --status done | awk '$3 == "hr" {print $2}' | sort -u | wc -l; }
 city_start
 
 # The demo configuration with absolute adapter paths, fast delivery retries and
@@ -245,12 +255,11 @@ check "2nd push refused: the others delivered ($n_hr_done done, $n_hr rows, $n_h
   bash -c "[ $n_hr_pend -eq 1 ] && [ $n_hr_done -ge 2 ] && [ $n_hr -eq $n_hr_done ]"
 check "2nd push refused: the other sinks got all theirs" \
   bash -c "[ \$(\"$gg\" -c \"$conf\" outbox list | awk '\$3 != \"hr\"' | grep -cE ' (pending|dead) ') -eq 0 ]"
-sleep 1.2
-"$gg" -c "$conf" deliver >"$work/second2.out" 2>"$work/second2.err"
-rc=$?
-check "2nd push refused: retried and delivered (exit $rc)" test "$rc" -eq 0
-check "2nd push refused: every hr alert there exactly once" \
-  bash -c "[ \$(psql -X -qAt -h 127.0.0.1 -p $GG_PG_PORT -U postgres -d hr -c 'SELECT count(DISTINCT yjbh) FROM yl_ycyj') -eq $((n_hr_done + 1)) ] && [ \$(psql -X -qAt -h 127.0.0.1 -p $GG_PG_PORT -U postgres -d hr -c 'SELECT count(*) FROM yl_ycyj') -eq $((n_hr_done + 1)) ]"
+redeliver "$conf" second2 "2nd push refused"
+n_hr_ids=$(psql_hr "SELECT count(DISTINCT yjbh) FROM yl_ycyj")
+n_hr=$(psql_hr "SELECT count(*) FROM yl_ycyj")
+check "2nd push refused: every hr alert there exactly once ($n_hr rows, $n_hr_ids ids)" \
+  bash -c "[ $n_hr_ids -eq $((n_hr_done + 1)) ] && [ $n_hr -eq $((n_hr_done + 1)) ]"
 
 # --- 5c. a push worker killed mid-batch: what it reported stands -------------
 rm -f "$GG_DEMO_DIR"/state.db*
@@ -282,13 +291,11 @@ check "push worker killed: delivered rows stand, the rest are failed attempts ($
   bash -c "[ $n_hr_done -ge 2 ] && [ $n_hr_pend -ge 1 ] && [ $n_hr -ge $n_hr_done ] && [ $n_hr -le $((n_hr_done + 1)) ]"
 check "push worker killed: the failed attempts say how the worker ended" \
   bash -c "[ \$(grep -c 'to hr failed (attempt 1 of 3, retried later): source hr: killed by KILL' \"$work/wkill.err\") -eq $n_hr_pend ]"
-sleep 1.2
-"$gg" -c "$conf" deliver >"$work/wkill2.out" 2>"$work/wkill2.err"
-rc=$?
-check "push worker killed: retried and delivered (exit $rc)" test "$rc" -eq 0
-n_routed=$("$gg" -c "$conf" outbox list --status done | awk '$3 == "hr" {print $2}' | sort -u | wc -l)
-check "push worker killed: every hr alert there exactly once ($n_routed)" \
-  bash -c "[ \$(psql -X -qAt -h 127.0.0.1 -p $GG_PG_PORT -U postgres -d hr -c 'SELECT count(DISTINCT yjbh) FROM yl_ycyj') -eq $n_routed ] && [ $n_routed -eq $((n_hr_done + n_hr_pend)) ]"
+redeliver "$conf" wkill2 "push worker killed"
+n_routed=$(hr_routed "$conf")
+n_hr_ids=$(psql_hr "SELECT count(DISTINCT yjbh) FROM yl_ycyj")
+check "push worker killed: every hr alert there exactly once ($n_routed routed, $n_hr_ids ids)" \
+  bash -c "[ $n_hr_ids -eq $n_routed ] && [ $n_routed -eq $((n_hr_done + n_hr_pend)) ]"
 
 # --- 5e. a sink's alerts shared by several push workers ----------------------
 # push_batch = 2 and push_workers = 3: hr's alerts go out in three workers,
@@ -319,13 +326,12 @@ check "shared pushes: the others delivered once ($n_hr_done done, $n_hr rows, $n
 check "shared pushes: the other sinks got all theirs" \
   bash -c "[ \$(\"$gg\" -c \"$conf\" outbox list | awk '\$3 != \"hr\"' | grep -cE ' (pending|dead) ') -eq 0 ]"
 sed -i "s#$work/adapters/hr_second.lua#$root/adapters/hr_pension.lua#" "$conf"
-sleep 1.2
-"$gg" -c "$conf" deliver >"$work/shared2.out" 2>"$work/shared2.err"
-rc=$?
-check "shared pushes: retried and delivered (exit $rc)" test "$rc" -eq 0
-n_routed=$("$gg" -c "$conf" outbox list --status done | awk '$3 == "hr" {print $2}' | sort -u | wc -l)
-check "shared pushes: every hr alert there exactly once ($n_routed)" \
-  bash -c "[ \$(psql -X -qAt -h 127.0.0.1 -p $GG_PG_PORT -U postgres -d hr -c 'SELECT count(DISTINCT yjbh) FROM yl_ycyj') -eq $n_routed ] && [ \$(psql -X -qAt -h 127.0.0.1 -p $GG_PG_PORT -U postgres -d hr -c 'SELECT count(*) FROM yl_ycyj') -eq $n_routed ] && [ $n_routed -eq $((n_hr_done + 3)) ]"
+redeliver "$conf" shared2 "shared pushes"
+n_routed=$(hr_routed "$conf")
+n_hr_ids=$(psql_hr "SELECT count(DISTINCT yjbh) FROM yl_ycyj")
+n_hr=$(psql_hr "SELECT count(*) FROM yl_ycyj")
+check "shared pushes: every hr alert there exactly once ($n_routed routed, $n_hr rows, $n_hr_ids ids)" \
+  bash -c "[ $n_hr_ids -eq $n_routed ] && [ $n_hr -eq $n_routed ] && [ $n_routed -eq $((n_hr_done + 3)) ]"
 
 # --- 5d. a sink that refuses at commit: the group pushed again one by one -----
 # A deferred constraint in the HR inbox refuses custody alerts only when their
