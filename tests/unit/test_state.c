@@ -1479,6 +1479,47 @@ static void test_person_index_suspended_for_first_load(void **stp) {
     for (int i = 0; i < NKINDS; i++) fact_clear(&fs[i]);
 }
 
+/* PRAGMA cache_size of a connection, in KiB (SQLite reports -KiB). */
+static long conn_cache_kib(sqlite3 *db) {
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA cache_size", -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    long v = (long)sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v < 0 ? -v : v;
+}
+
+/* An index build runs with the sorter's small page cache and gives the
+ * connection its own cache back, built or failed; the first load's persons'
+ * index too. */
+static void test_index_build_gives_the_cache_back(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    assert_int_equal(conn_cache_kib(st->db), STATE_CACHE_KIB);
+    assert_int_equal(st_exec_index_build(st->db, "test build", "CREATE INDEX t_refs ON facts(ref);", STATE_CACHE_KIB), 0);
+    assert_int_equal(conn_cache_kib(st->db), STATE_CACHE_KIB);
+    assert_int_equal(st_exec_index_build(st->db, "test build", "CREATE INDEX t_bad ON facts(no_such_column);",
+                                         STATE_CACHE_KIB),
+                     -1);
+    assert_int_equal(conn_cache_kib(st->db), STATE_CACHE_KIB);
+    fact fs[NKINDS];
+    make_all_kinds(fs);
+    const fact *person = find_fact(fs, NKINDS, FK_PERSON);
+    assert_non_null(person);
+    assert_int_equal(state_begin(st), 0);
+    assert_int_equal(state_person_index_suspend(st), 0);
+    assert_int_equal(state_fact_put(st, person, 1), 0);
+    assert_int_equal(state_person_index_restore(st), 0);
+    assert_int_equal(state_commit(st), 0);
+    assert_int_equal(conn_cache_kib(st->db), STATE_CACHE_KIB);
+    state_close(st);
+    assert_int_equal(sql_long(fx, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 't_refs'"), 1);
+    assert_int_equal(sql_long(fx, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 't_bad'"), 0);
+    assert_int_equal(sql_long(fx, "SELECT count(*) FROM facts INDEXED BY facts_person_names WHERE kind = 'person'"),
+                     1);
+    for (int i = 0; i < NKINDS; i++) fact_clear(&fs[i]);
+}
+
 /* A first load of any kind counts its facts at its end (a payment only as
  * a change, a death also of identity), the persons' generation does not move
  * for a load without persons, and a rolled-back load counts nothing and
@@ -3134,6 +3175,7 @@ int main(void) {
         cmocka_unit_test(test_fact_hash_pinned),
         cmocka_unit_test_setup_teardown(test_persons_on_demand, setup, teardown),
         cmocka_unit_test_setup_teardown(test_person_index_suspended_for_first_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_build_gives_the_cache_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_load_counts_at_its_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_stored, setup, teardown),

@@ -819,6 +819,6 @@ int state_person_index_suspend(state *st) {
 }
 
 int state_person_index_restore(state *st) {
-    if (st_exec_sql(st, "person index rebuild", FACTS_PERSON_NAMES_SQL)) return -1;
+    if (st_exec_index_build(st->db, "person index rebuild", FACTS_PERSON_NAMES_SQL, STATE_CACHE_KIB)) return -1;
     return state_first_load_end(st);
 }

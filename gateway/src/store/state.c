@@ -314,6 +314,20 @@ int st_exec_sql(state *st, const char *op, const char *sql) {
     return 0;
 }
 
+int st_exec_index_build(sqlite3 *db, const char *op, const char *create_sql, int cache_kib) {
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, "PRAGMA cache_size = -" STR(ST_SORT_CACHE_KIB), NULL, NULL, &msg);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, create_sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) gg_error("state", "%s: %s", op, msg ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    /* the connection's own size again, whatever became of the build */
+    char back[64];
+    snprintf(back, sizeof back, "PRAGMA cache_size = -%d", cache_kib);
+    if (sqlite3_exec(db, back, NULL, NULL, NULL) != SQLITE_OK)
+        gg_warn("state", "%s: cannot set the page cache back to %d KiB: %s", op, cache_kib, sqlite3_errmsg(db));
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
 /* Steps a prepared one-shot statement to completion and finalizes it. */
 int st_step_done(state *st, const char *op, sqlite3_stmt *s) {
     int rc = sqlite3_step(s);
@@ -695,20 +709,7 @@ void state_unlock(int fd) {
     if (fd >= 0) close(fd); /* releases the flock; the pid left in the file is only informative */
 }
 
-/* The page cache's size: PRAGMA cache_size of every connection (in KiB,
- * negative), and the page size of a new store. 16 KiB pages (SQLite's
- * default is 4 KiB): a first load of 1M residents writes every page of the
- * facts table through the cache in one transaction, spilling it to the WAL a
- * page at a time, and a quarter of the pages is a quarter of the spills,
- * b-tree levels and cell moves (1M residents, 3 alternating runs: the
- * residents' stream 9.4-12.1 s -> 8.2-9.8 s, CPU 32.5-37.9 s -> 34.0-35.1 s;
- * an incremental night the same, 3.4-4.3 s either way, though its random
- * updates write 2.7x the bytes: 387 MB of WAL and checkpoint at 1M against
- * 142 MB, as each changed row dirties a whole page). A store made
- * earlier keeps its page size (WAL fixes it) and gets a page cache sized for
- * it (page_cache_setup). */
-#define STATE_CACHE_KIB 65536 /* 64 MiB: the per-row hash and person lookups */
-#define STATE_PAGE_SIZE 16384
+/* STATE_CACHE_KIB and STATE_PAGE_SIZE: state_internal.h. */
 
 /* In a child of fork(2) (a worker): SQLite as if never used. The buffer of
  * the parent's page cache is not mapped here (MADV_DONTFORK), so SQLite is

@@ -98,6 +98,32 @@ int st_touch_keys(state *st, const fact *f);
 int st_touch_stored_keys(state *st, const fact *f);
 /* Runs a statement that returns no rows (or whose rows are ignored). */
 int st_exec_sql(state *st, const char *op, const char *sql);
+/* The page cache's size: PRAGMA cache_size of every connection (in KiB,
+ * negative), and the page size of a new store. 16 KiB pages (SQLite's
+ * default is 4 KiB): a first load of 1M residents writes every page of the
+ * facts table through the cache in one transaction, spilling it to the WAL a
+ * page at a time, and a quarter of the pages is a quarter of the spills,
+ * b-tree levels and cell moves (1M residents, 3 alternating runs: the
+ * residents' stream 9.4-12.1 s -> 8.2-9.8 s, CPU 32.5-37.9 s -> 34.0-35.1 s;
+ * an incremental night the same, 3.4-4.3 s either way, though its random
+ * updates write 2.7x the bytes: 387 MB of WAL and checkpoint at 1M against
+ * 142 MB, as each changed row dirties a whole page). A store made
+ * earlier keeps its page size (WAL fixes it) and gets a page cache sized for
+ * it (page_cache_setup). */
+#define STATE_CACHE_KIB 65536 /* 64 MiB: the per-row hash and person lookups */
+#define STATE_PAGE_SIZE 16384
+
+/* Runs a CREATE INDEX on db with a page cache of ST_SORT_CACHE_KIB, then sets
+ * the connection's cache back to cache_kib; 0 or -1 (logged with op).
+ * SQLite's sorter keeps runs as large as the page cache in memory and sorts
+ * each as a linked list before merging them: an index whose keys come in
+ * random order (the persons' by id) sorts 64 MiB runs far slower than 4 MiB
+ * ones, whose lists fit the CPU's caches (1M persons: 1.85-2.0 s -> 0.9 s;
+ * 4M: 5.9 s -> 3.7 s, sqlite3 on copies of the dev stores). An index whose
+ * keys come nearly in table order (facts_hash) takes the same time either
+ * way. */
+#define ST_SORT_CACHE_KIB 4096
+int st_exec_index_build(sqlite3 *db, const char *op, const char *create_sql, int cache_kib);
 /* The integer of the one row a query gives; -1 on failure or no row (logged
  * with op). */
 long st_query_long(state *st, const char *op, const char *sql);

@@ -161,6 +161,9 @@ int state_touch_log_restart(state *st) {
                             "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'facts_subject'") == 1;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* the index with the sorter's small cache when it is built here (the
+     * builder beside the core did not) */
+    if (!had && st_exec_index_build(st->db, "touched log start", TOUCH_INDEXES_SQL, STATE_CACHE_KIB)) return -1;
     if (st_exec_sql(st, "touched log start", touch_on_sql)) return -1;
     st->touch_on = 1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
