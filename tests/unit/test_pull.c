@@ -571,6 +571,93 @@ static void test_register_precheck(void **stp) {
     assert_int_equal(system(cmd), 0);
 }
 
+/* Whether two registers hold the same sets. */
+static void assert_same_register(const ingest_register *a, const ingest_register *b) {
+    assert_int_equal(a->ids.n, b->ids.n);
+    assert_int_equal(a->pairs.n, b->pairs.n);
+    assert_memory_equal(a->ids.h, b->ids.h, a->ids.n * sizeof *a->ids.h);
+    assert_memory_equal(a->pairs.h, b->pairs.h, a->pairs.n * sizeof *a->pairs.h);
+}
+
+static void put_named_persons(state *st, int from, int to) {
+    assert_int_equal(state_begin(st), 0);
+    for (int i = from; i < to; i++) {
+        char id[19], ref[32], nm[32];
+        make_id(i, id);
+        snprintf(ref, sizeof ref, "M%d", i);
+        snprintf(nm, sizeof nm, "王%d", i);
+        fact m = row(ref, id, nm, 0);
+        m.kind = FK_PERSON;
+        assert_int_equal(state_fact_put(st, &m, 1), 0);
+        fact_clear(&m);
+    }
+    assert_int_equal(state_commit(st), 0);
+}
+
+/* The register read on a thread beside the core is the register the core
+ * reads: the same sets, the cache written for the next load (then mapped at
+ * once); persons written while it reads make the end read them again; a
+ * reader that cannot open leaves the read to the core; a cancelled job
+ * leaves nothing behind. */
+static void test_register_read_beside_the_core(void **stp) {
+    (void)stp;
+    char path[128], regfile[160], err[300];
+    snprintf(path, sizeof path, "%s/regjob.db", tmpdir);
+    snprintf(regfile, sizeof regfile, "%s.register", path);
+    state *st = state_open(path, err, sizeof err);
+    assert_non_null(st);
+    put_named_persons(st, 0, 2000);
+    unlink(regfile);
+    ingest_register_job *job = ingest_register_begin(st);
+    assert_non_null(job);
+    assert_int_equal(state_fact_count(st, FK_PERSON), 2000); /* the core reads meanwhile */
+    ingest_register beside, core;
+    assert_int_equal(ingest_register_end(job, &beside, st), 0);
+    assert_null(beside.map.map); /* read, not mapped */
+    assert_int_equal(beside.ids.n, 2000);
+    assert_int_equal(access(regfile, F_OK), 0); /* kept for the next load */
+    unlink(regfile);
+    assert_int_equal(ingest_register_load(&core, st), 0);
+    assert_same_register(&beside, &core);
+    ingest_register_free(&beside);
+    /* the cache is current now: mapped at once, the same sets */
+    job = ingest_register_begin(st);
+    assert_int_equal(ingest_register_end(job, &beside, st), 0);
+    assert_non_null(beside.map.map);
+    assert_same_register(&beside, &core);
+    ingest_register_free(&beside);
+    ingest_register_free(&core);
+    /* persons written while it reads: read again, with them */
+    unlink(regfile);
+    job = ingest_register_begin(st);
+    put_named_persons(st, 2000, 2010);
+    assert_int_equal(ingest_register_end(job, &beside, st), 0);
+    assert_int_equal(beside.ids.n, 2010);
+    ingest_register_free(&beside);
+    /* cancelled: joined and freed (the sanitizer build checks the leak) */
+    unlink(regfile);
+    job = ingest_register_begin(st);
+    ingest_register_cancel(job);
+    ingest_register_cancel(NULL);
+    /* no reader (the file is gone; the core still holds it open): the end
+     * reads on the core */
+    char moved[160];
+    snprintf(moved, sizeof moved, "%s.away", path);
+    unlink(regfile);
+    assert_int_equal(rename(path, moved), 0);
+    job = ingest_register_begin(st);
+    assert_int_equal(ingest_register_end(job, &beside, st), 0);
+    assert_int_equal(beside.ids.n, 2010);
+    ingest_register_free(&beside);
+    assert_int_equal(ingest_register_end(NULL, &beside, st), 0); /* no job (out of memory): the core reads */
+    assert_int_equal(beside.ids.n, 2010);
+    ingest_register_free(&beside);
+    state_close(st);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -f %s/regjob.db*", tmpdir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* The core takes the id as the worker read it (the same day's reading, sent
  * with the fact): it is not read again; a fact nobody read (as an adapter
  * feeding the core directly hands it over) is read by the core. */
@@ -1250,6 +1337,7 @@ int main(void) {
         cmocka_unit_test(test_unchanged_stop_at_the_worker),
         cmocka_unit_test(test_unchanged_stop_at_the_worker_spooled),
         cmocka_unit_test(test_register_precheck),
+        cmocka_unit_test(test_register_read_beside_the_core),
         cmocka_unit_test(test_raw_value_change),
         cmocka_unit_test(test_rows_passed_over),
         cmocka_unit_test(test_gated_applied_after_the_others),

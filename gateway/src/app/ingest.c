@@ -9,6 +9,7 @@
  * "Fact store and the interest set". */
 #include "app/ingest.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,6 +265,36 @@ static int register_cached(ingest_register *r, state *st, long gen) {
     return 1;
 }
 
+/* The two sets from the hashes read (taken over: l's arrays are the sets'
+ * or freed). 0, or -1 out of memory (r is then empty). Logs nothing: it runs
+ * on the register's thread too. */
+static int register_build(ingest_register *r, reg_load *l) {
+    int rc = 0;
+    if (l->nids > UINT32_MAX || l->npairs > UINT32_MAX || hashset_build(&r->ids, l->ids, l->nids))
+        rc = -1;
+    else
+        l->ids = NULL; /* the set's now (freed by it on failure too) */
+    if (rc == 0 && hashset_build(&r->pairs, l->pairs, l->npairs)) rc = -1;
+    if (rc == 0) l->pairs = NULL;
+    free(l->ids);
+    free(l->pairs);
+    l->ids = l->pairs = NULL;
+    if (rc) {
+        hashset_free(&r->ids);
+        hashset_free(&r->pairs);
+    }
+    return rc;
+}
+
+/* Writes the cache under gen when no transaction is open (inside a stream's
+ * transaction the generation may still be undone) and logs the load. */
+static void register_keep(ingest_register *r, state *st, long gen, const char *how) {
+    int kept = gen >= 0 && !state_in_transaction(st) &&
+               state_register_cache_put(st, gen, r->ids.h, r->ids.n, r->pairs.h, r->pairs.n) == 0;
+    gg_debug("ingest", "register: %zu ids, %zu names read from the persons%s%s", r->ids.n, r->pairs.n, how,
+             kept ? ", cached for the next cycles" : "");
+}
+
 int ingest_register_load(ingest_register *r, state *st) {
     memset(r, 0, sizeof *r);
     long gen = state_person_gen(st);
@@ -273,34 +304,123 @@ int ingest_register_load(ingest_register *r, state *st) {
         return 0;
     }
     reg_load l = {0};
-    int rc = 0;
     if (state_person_name_hashes_each(st, reg_add, &l) || l.oom) {
         if (l.oom) gg_error("ingest", "out of memory loading the register's name hashes");
-        rc = -1;
-    } else if (l.nids > UINT32_MAX || l.npairs > UINT32_MAX || hashset_build(&r->ids, l.ids, l.nids)) {
-        gg_error("ingest", "out of memory building the register's name sets");
-        rc = -1;
-    } else {
-        l.ids = NULL; /* the set's now (freed by it on failure too) */
-        if (hashset_build(&r->pairs, l.pairs, l.npairs)) {
-            gg_error("ingest", "out of memory building the register's name sets");
-            rc = -1;
-        }
-        l.pairs = NULL;
+        free(l.ids);
+        free(l.pairs);
+        ingest_register_free(r);
+        return -1;
     }
+    if (register_build(r, &l)) {
+        gg_error("ingest", "out of memory building the register's name sets");
+        ingest_register_free(r);
+        return -1;
+    }
+    register_keep(r, st, gen, "");
+    return 0;
+}
+
+/* ---- the register read beside the core ----------------------------------- */
+
+struct ingest_register_job {
+    long gen;               /* the persons' generation when the job began */
+    int how;                /* JOB_CACHED, JOB_THREAD, or JOB_CORE (ingest_register_end reads) */
+    state_reader *reader;   /* owned until the join (JOB_THREAD) */
+    pthread_t thread;
+    /* the thread's, read after the join */
+    ingest_register r;
+    int rc;                 /* 0, -1 the read failed, -2 out of memory */
+    char err[256];          /* why the read failed, kept at the join */
+};
+
+enum { JOB_CORE, JOB_CACHED, JOB_THREAD };
+
+static void *register_thread(void *ud) {
+    ingest_register_job *job = ud;
+    reg_load l = {0};
+    int rc = state_reader_person_name_hashes_each(job->reader, reg_add, &l);
+    if (l.oom)
+        job->rc = -2;
+    else if (rc != 0)
+        job->rc = -1;
+    else
+        job->rc = register_build(&job->r, &l) ? -2 : 0;
     free(l.ids);
     free(l.pairs);
-    if (rc) {
-        ingest_register_free(r);
-        return rc;
+    return NULL;
+}
+
+ingest_register_job *ingest_register_begin(state *st) {
+    ingest_register_job *job = calloc(1, sizeof *job);
+    if (!job) return NULL; /* ingest_register_end(NULL) reads on the core */
+    job->gen = state_person_gen(st);
+    if (register_cached(&job->r, st, job->gen)) {
+        job->how = JOB_CACHED;
+        return job;
     }
-    /* Kept for the next cycles under a committed generation only: inside a
-     * stream's transaction the generation may still be undone. */
-    int kept = gen >= 0 && !state_in_transaction(st) &&
-               state_register_cache_put(st, gen, r->ids.h, r->ids.n, r->pairs.h, r->pairs.n) == 0;
-    gg_debug("ingest", "register: %zu ids, %zu names read from the persons%s", r->ids.n, r->pairs.n,
-             kept ? ", cached for the next cycles" : "");
-    return 0;
+    char err[256] = "";
+    job->reader = state_reader_open(st, err, sizeof err);
+    if (!job->reader) {
+        gg_debug("ingest", "register: %s; read on the core after the subjects of interest", err);
+        return job;
+    }
+    int rc = pthread_create(&job->thread, NULL, register_thread, job);
+    if (rc != 0) {
+        gg_debug("ingest", "register: no thread (%s); read on the core after the subjects of interest",
+                 strerror(rc));
+        state_reader_close(job->reader);
+        job->reader = NULL;
+        return job;
+    }
+    job->how = JOB_THREAD;
+    return job;
+}
+
+/* Joins the thread (if any) and closes the reader; the result stays in job. */
+static void register_job_join(ingest_register_job *job) {
+    if (job->how != JOB_THREAD) return;
+    pthread_join(job->thread, NULL);
+    snprintf(job->err, sizeof job->err, "%s", job->rc == -2 ? "out of memory" : state_reader_error(job->reader));
+    state_reader_close(job->reader);
+    job->reader = NULL;
+    job->how = JOB_CORE;
+}
+
+int ingest_register_end(ingest_register_job *job, ingest_register *r, state *st) {
+    memset(r, 0, sizeof *r);
+    if (!job) return ingest_register_load(r, st);
+    int how = job->how;
+    register_job_join(job);
+    if (how == JOB_CACHED) {
+        *r = job->r;
+        gg_debug("ingest", "register: %zu ids, %zu names from its cache (the persons' generation %ld)", r->ids.n,
+                 r->pairs.n, job->gen);
+        free(job);
+        return 0;
+    }
+    if (how == JOB_THREAD) {
+        long gen = state_person_gen(st);
+        if (job->rc == 0 && gen == job->gen) {
+            *r = job->r;
+            register_keep(r, st, gen, " beside the core");
+            free(job);
+            return 0;
+        }
+        if (job->rc == 0)
+            gg_debug("ingest", "register: the persons changed while it was read beside the core; read again");
+        else
+            gg_warn("ingest", "register: the read beside the core failed (%s); read again on the core", job->err);
+        ingest_register_free(&job->r);
+    }
+    free(job);
+    return ingest_register_load(r, st);
+}
+
+void ingest_register_cancel(ingest_register_job *job) {
+    if (!job) return;
+    register_job_join(job);
+    ingest_register_free(&job->r);
+    free(job);
 }
 
 void ingest_register_free(ingest_register *r) {

@@ -70,6 +70,20 @@ typedef struct ingest_register {
  * current); 0 or -1 (logged). ingest_register_free releases it. */
 int ingest_register_load(ingest_register *r, state *st);
 void ingest_register_free(ingest_register *r);
+/* The same load begun on a thread of its own beside the core, which derives
+ * the subjects of interest meanwhile (the other CPU is idle then; nothing
+ * forks and no person is written until the end). begin (on the core's
+ * thread, after phase 1's commit) maps the cache when it is current, or
+ * starts the read on a reader connection (store/reader.c); when neither can
+ * be had, end reads on the core. end joins the thread and gives the register
+ * as ingest_register_load would (0, or -1 logged); a read that failed, or
+ * persons written meanwhile, are read again on the core. cancel joins and
+ * drops it. A job must be ended or cancelled before the core forks. NULL
+ * from begin (out of memory): end then reads on the core. */
+typedef struct ingest_register_job ingest_register_job;
+ingest_register_job *ingest_register_begin(state *st);
+int ingest_register_end(ingest_register_job *job, ingest_register *r, state *st);
+void ingest_register_cancel(ingest_register_job *job);
 /* 1 when a row of no interest with a valid id (id18) may disagree with the
  * register and must reach the core's check (ingest_fact): it states a birth
  * date other than its id's, or a name that the id's person facts do not hold

@@ -422,19 +422,37 @@ static const char *const want_ids_sql =
     "CREATE TEMP TABLE IF NOT EXISTS want_ids(id TEXT PRIMARY KEY) WITHOUT ROWID;"
     "DELETE FROM temp.want_ids;";
 
+static int cmp_text_ptr(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 int state_facts_of_ids(state *st, int persons, const char *const *ids, size_t n, int (*fn)(void *ud, fact *f),
                        void *ud) {
     if (n == 0) return 0;
     if (st_exec_sql(st, "facts of ids: id table", want_ids_sql)) return -1;
+    /* inserted in order: appended to the temporary b-tree instead of spread
+     * over it (in random order its pages spill to a temporary file as it
+     * outgrows the temp database's small page cache) */
+    const char **sorted = malloc(n * sizeof *sorted);
+    if (!sorted) {
+        gg_error("state", "facts of ids: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) sorted[i] = ids[i] ? ids[i] : "";
+    qsort(sorted, n, sizeof *sorted, cmp_text_ptr);
     sqlite3_stmt *ins;
-    if (st_prepare(st, "facts of ids: id", "INSERT OR IGNORE INTO temp.want_ids(id) VALUES(?1)", &ins)) return -1;
+    if (st_prepare(st, "facts of ids: id", "INSERT OR IGNORE INTO temp.want_ids(id) VALUES(?1)", &ins)) {
+        free(sorted);
+        return -1;
+    }
     int ret = 0;
     for (size_t i = 0; i < n && ret == 0; i++) {
-        if (st_bind_text(ins, 1, ids[i] ? ids[i] : "") != SQLITE_OK) ret = st_db_fail(st, "facts of ids: bind");
+        if (st_bind_text(ins, 1, sorted[i]) != SQLITE_OK) ret = st_db_fail(st, "facts of ids: bind");
         else if (sqlite3_step(ins) != SQLITE_DONE) ret = st_db_fail(st, "facts of ids: id");
         sqlite3_reset(ins);
     }
     sqlite3_finalize(ins);
+    free(sorted);
     sqlite3_stmt *s = NULL;
     if (ret == 0 &&
         st_prepare(st, "facts of ids",
@@ -526,10 +544,7 @@ int state_person_ids_by_key(state *st, const char *name_norm, int birth, int (*f
 int state_person_name_hashes_each(state *st, int (*fn)(void *ud, const char *id_norm, uint64_t name_hash),
                                   void *ud) {
     sqlite3_stmt *s;
-    if (st_prepare(st, "person name hashes",
-                   "SELECT id_norm, name_hash FROM facts INDEXED BY facts_person_names"
-                   " WHERE kind = 'person' AND id_norm <> '' AND name_norm IS NOT NULL AND name_hash IS NOT NULL",
-                   &s))
+    if (st_prepare(st, "person name hashes", ST_PERSON_NAME_HASHES_SQL, &s))
         return -1;
     int rc, ret = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {

@@ -229,6 +229,19 @@ int state_register_cache_get(state *st, long gen, state_register_map *m);
 void state_register_map_release(state_register_map *m);
 int state_register_cache_put(state *st, long gen, const uint64_t *ids, size_t nids, const uint64_t *pairs,
                              size_t npairs);
+/* A read-only second connection to the store for one thread beside the
+ * core (store/reader.c): open it on the core's thread (NULL, err set, when it
+ * cannot be opened), use it on one other thread, close it before the core
+ * forks. It logs nothing: a failed read returns -1 and state_reader_error
+ * says why. person_name_hashes_each is state_person_name_hashes_each on it
+ * (1 when fn stopped it). */
+typedef struct state_reader state_reader;
+state_reader *state_reader_open(state *st, char *err, size_t errsz);
+int state_reader_person_name_hashes_each(state_reader *r, int (*fn)(void *ud, const char *id_norm,
+                                                                      uint64_t name_hash),
+                                         void *ud);
+const char *state_reader_error(const state_reader *r);
+void state_reader_close(state_reader *r);
 /* Calls fn once per id whose facts conflict: flagged dq = 1, or person facts
  * of two folded names. */
 int state_person_ids_in_conflict(state *st, int (*fn)(void *ud, const char *id), void *ud);

@@ -40,6 +40,15 @@
     "CREATE INDEX IF NOT EXISTS facts_subject ON facts(id_norm, name_norm, kind)"                 \
     " WHERE kind NOT IN ('person', 'verdict');"
 
+/* The register's pass: (id_norm, name_hash) of every person with a valid id
+ * and a folded name, from the persons' index (facts.c on the core's
+ * connection, reader.c on a reader's). */
+#define ST_PERSON_NAME_HASHES_SQL                                                                     \
+    "SELECT id_norm, name_hash FROM facts INDEXED BY facts_person_names"                          \
+    " WHERE kind = 'person' AND id_norm <> '' AND name_norm IS NOT NULL AND name_hash IS NOT NULL"
+/* A reader's page cache (KiB, as text): it scans an index once. */
+#define ST_READER_CACHE_KIB "4096"
+
 /* A thread that checkpoints the WAL of one connection (checkpoint.c). */
 typedef struct st_checkpointer st_checkpointer;
 /* The deferred index builds' thread (indexbuild.c). */
