@@ -1479,6 +1479,41 @@ static void test_person_index_suspended_for_first_load(void **stp) {
     for (int i = 0; i < NKINDS; i++) fact_clear(&fs[i]);
 }
 
+/* A kept statement is prepared once per literal and given back reset with
+ * no bindings; past ST_KEPT_MAX distinct literals st_kept fails (logged)
+ * instead of leaking; the store closes with them finalized (the sanitizer
+ * build checks). */
+static void test_kept_statements(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    static const char *const ins = "INSERT INTO marks(scope, key, value, updated_at) VALUES(?1, ?2, 'v', 0)";
+    sqlite3_stmt *a = st_kept(st, "test kept", ins);
+    assert_non_null(a);
+    assert_int_equal(sqlite3_bind_text(a, 1, "s", -1, SQLITE_STATIC), SQLITE_OK);
+    assert_int_equal(sqlite3_bind_text(a, 2, "k1", -1, SQLITE_STATIC), SQLITE_OK);
+    assert_int_equal(st_kept_step_done(st, "test kept", a), 0);
+    sqlite3_stmt *b = st_kept(st, "test kept", ins);
+    assert_ptr_equal(a, b); /* the same statement, not prepared again */
+    assert_null(sqlite3_column_name(b, 0)); /* an INSERT: no columns */
+    assert_int_equal(sqlite3_stmt_busy(b), 0);
+    /* bindings cleared: the key is NULL now, which the NOT NULL refuses */
+    assert_int_equal(sqlite3_bind_text(b, 1, "s", -1, SQLITE_STATIC), SQLITE_OK);
+    assert_int_equal(st_kept_step_done(st, "test kept", b), -1);
+    assert_int_equal(sqlite3_stmt_busy(b), 0);
+    /* distinct literals up to the limit, then an error */
+    static char sqls[ST_KEPT_MAX + 1][64];
+    size_t used = 0;
+    while (used < ST_KEPT_MAX && st->kept[used].sql) used++;
+    for (size_t i = 0; used + i <= ST_KEPT_MAX; i++) {
+        snprintf(sqls[i], sizeof sqls[i], "SELECT %zu", i);
+        sqlite3_stmt *s = st_kept(st, "test kept", sqls[i]);
+        if (used + i < ST_KEPT_MAX) assert_non_null(s);
+        else assert_null(s);
+    }
+    state_close(st);
+    assert_int_equal(sql_long(fx, "SELECT count(*) FROM marks WHERE scope = 's'"), 1);
+}
+
 /* PRAGMA cache_size of a connection, in KiB (SQLite reports -KiB). */
 static long conn_cache_kib(sqlite3 *db) {
     sqlite3_stmt *s = NULL;
@@ -3176,6 +3211,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_persons_on_demand, setup, teardown),
         cmocka_unit_test_setup_teardown(test_person_index_suspended_for_first_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_build_gives_the_cache_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kept_statements, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_load_counts_at_its_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_stored, setup, teardown),

@@ -287,15 +287,13 @@ int state_alert_upsert(state *st, alert *a, alert_change *change) {
     *change = ALERT_UNCHANGED;
 
     /* What is stored now? */
-    sqlite3_stmt *s;
-    if (st_prepare(st, "alert upsert: lookup",
-                "SELECT fingerprint, status, version, first_seen, updated_at FROM alerts"
-                " WHERE id = ?1",
-                &s))
-        return -1;
+    sqlite3_stmt *s = st_kept(st, "alert upsert: lookup",
+                              "SELECT fingerprint, status, version, first_seen, updated_at FROM alerts"
+                              " WHERE id = ?1");
+    if (!s) return -1;
     if (st_bind_text(s, 1, a->id) != SQLITE_OK) {
         st_db_fail(st, "alert upsert: bind");
-        sqlite3_finalize(s);
+        st_kept_done(s);
         return -1;
     }
     int rc = sqlite3_step(s);
@@ -311,10 +309,10 @@ int state_alert_upsert(state *st, alert *a, alert_change *change) {
         updated_at = sqlite3_column_int64(s, 4);
     } else if (rc != SQLITE_DONE) {
         st_db_fail(st, "alert upsert: lookup");
-        sqlite3_finalize(s);
+        st_kept_done(s);
         return -1;
     }
-    sqlite3_finalize(s);
+    st_kept_done(s);
 
     if (exists && strcmp(old_fp, a->fingerprint) == 0) {
         snprintf(a->status, sizeof a->status, "%s", old_status);
@@ -347,14 +345,14 @@ int state_alert_upsert(state *st, alert *a, alert_change *change) {
                  " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'new', 1, ?15, ?15, ?15)";
     const char *op = exists ? "alert upsert: update" : "alert upsert: insert";
     int ret = -1;
-    if (st_prepare(st, op, sql, &s) == 0) {
+    if ((s = st_kept(st, op, sql)) != NULL) {
         if (st_bind_text(s, 1, a->id) != SQLITE_OK || bind_finding(s, a, periods, evidence) != 0 ||
             st_bind_text(s, 14, a->fingerprint) != SQLITE_OK ||
             sqlite3_bind_int64(s, 15, now) != SQLITE_OK) {
             st_db_fail(st, op);
-            sqlite3_finalize(s);
+            st_kept_done(s);
         } else {
-            ret = st_step_done(st, op, s);
+            ret = st_kept_step_done(st, op, s);
         }
     }
     free(periods);
@@ -377,12 +375,11 @@ int state_alert_upsert(state *st, alert *a, alert_change *change) {
 
 int state_alert_get(state *st, const char *id, alert *out) {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *s;
-    if (st_prepare(st, "alert get", "SELECT " ALERT_COLUMNS " FROM alerts WHERE id = ?1", &s))
-        return -1;
+    sqlite3_stmt *s = st_kept(st, "alert get", "SELECT " ALERT_COLUMNS " FROM alerts WHERE id = ?1");
+    if (!s) return -1;
     if (st_bind_text(s, 1, id) != SQLITE_OK) {
         st_db_fail(st, "alert get: bind");
-        sqlite3_finalize(s);
+        st_kept_done(s);
         return -1;
     }
     int rc = sqlite3_step(s), ret;
@@ -395,7 +392,7 @@ int state_alert_get(state *st, const char *id, alert *out) {
     } else {
         ret = st_db_fail(st, "alert get");
     }
-    sqlite3_finalize(s);
+    st_kept_done(s);
     return ret;
 }
 
@@ -442,21 +439,19 @@ int state_alert_set_status(state *st, const char *id, const char *status, const 
         return -1;
     }
     int verdict = strcmp(status, "confirmed") == 0 || strcmp(status, "dismissed") == 0;
-    sqlite3_stmt *s;
-    if (st_prepare(st, "alert set status",
-                verdict ? "UPDATE alerts SET status = ?2, status_at = ?3, verdict = ?2,"
-                          " verdict_note = ?4 WHERE id = ?1"
-                        : "UPDATE alerts SET status = ?2, status_at = ?3 WHERE id = ?1",
-                &s))
-        return -1;
+    sqlite3_stmt *s = st_kept(st, "alert set status",
+                              verdict ? "UPDATE alerts SET status = ?2, status_at = ?3, verdict = ?2,"
+                                        " verdict_note = ?4 WHERE id = ?1"
+                                      : "UPDATE alerts SET status = ?2, status_at = ?3 WHERE id = ?1");
+    if (!s) return -1;
     if (st_bind_text(s, 1, id) != SQLITE_OK || st_bind_text(s, 2, status) != SQLITE_OK ||
         sqlite3_bind_int64(s, 3, gg_now_seconds()) != SQLITE_OK ||
         (verdict && st_bind_text(s, 4, note) != SQLITE_OK)) {
         st_db_fail(st, "alert set status: bind");
-        sqlite3_finalize(s);
+        st_kept_done(s);
         return -1;
     }
-    if (st_step_done(st, "alert set status", s) != 0) return -1;
+    if (st_kept_step_done(st, "alert set status", s) != 0) return -1;
     if (sqlite3_changes(st->db) == 0) {
         gg_error("state", "alert set status: no alert %s", id ? id : "(null)");
         return -1;

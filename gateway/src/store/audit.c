@@ -28,14 +28,13 @@ static void actor(char *out, size_t n) {
 static int audit_add(state *st, const char *kind, const char *source, const char *stream, long rows,
                      const char *hash, const char *alert_id, const char *sink, int version, const char *result,
                      const char *detail) {
-    sqlite3_stmt *s;
-    if (st_prepare(st, "audit add",
-                "INSERT INTO audit(at, kind, actor, source, stream, rows, adapter_hash, alert_id, sink, version,"
-                " result, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                &s))
-        return -1;
-    char who[160];
-    actor(who, sizeof who);
+    sqlite3_stmt *s = st_kept(st, "audit add",
+                              "INSERT INTO audit(at, kind, actor, source, stream, rows, adapter_hash, alert_id,"
+                              " sink, version, result, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+                              " ?11, ?12)");
+    if (!s) return -1;
+    if (!st->actor[0]) actor(st->actor, sizeof st->actor); /* once: a passwd lookup opens files */
+    const char *who = st->actor;
     sqlite3_bind_int64(s, 1, gg_now_seconds());
     st_bind_text(s, 2, kind);
     st_bind_text(s, 3, who);
@@ -48,7 +47,7 @@ static int audit_add(state *st, const char *kind, const char *source, const char
     if (!strcmp(kind, "push")) sqlite3_bind_int(s, 10, version);
     st_bind_text(s, 11, result);
     st_bind_text(s, 12, detail);
-    return st_step_done(st, "audit add", s);
+    return st_kept_step_done(st, "audit add", s);
 }
 
 int audit_pull(state *st, const char *source, const char *stream, long rows, const char *adapter_hash,

@@ -13,22 +13,20 @@
 /* ---- outbox ---------------------------------------------------------------- */
 
 int state_outbox_enqueue(state *st, const char *alert_id, const char *sink, int version) {
-    sqlite3_stmt *s;
     long long now = gg_now_seconds();
-    if (st_prepare(st, "outbox enqueue",
-                "INSERT INTO outbox(alert_id, sink, version, status, attempts, next_attempt,"
-                " created_at) VALUES(?1, ?2, ?3, 'pending', 0, ?4, ?4)"
-                " ON CONFLICT(alert_id, sink, version) DO NOTHING",
-                &s))
-        return -1;
+    sqlite3_stmt *s = st_kept(st, "outbox enqueue",
+                              "INSERT INTO outbox(alert_id, sink, version, status, attempts, next_attempt,"
+                              " created_at) VALUES(?1, ?2, ?3, 'pending', 0, ?4, ?4)"
+                              " ON CONFLICT(alert_id, sink, version) DO NOTHING");
+    if (!s) return -1;
     if (st_bind_text(s, 1, alert_id) != SQLITE_OK || st_bind_text(s, 2, sink) != SQLITE_OK ||
         sqlite3_bind_int(s, 3, version) != SQLITE_OK ||
         sqlite3_bind_int64(s, 4, now) != SQLITE_OK) {
         st_db_fail(st, "outbox enqueue: bind");
-        sqlite3_finalize(s);
+        st_kept_done(s);
         return -1;
     }
-    return st_step_done(st, "outbox enqueue", s);
+    return st_kept_step_done(st, "outbox enqueue", s);
 }
 
 /* One outbox row copied out of SQLite, so callbacks can update the table. */
@@ -103,17 +101,15 @@ int state_outbox_due(state *st, int (*fn)(void *ud, const outbox_row *r), void *
 }
 
 int state_outbox_done(state *st, long id) {
-    sqlite3_stmt *s;
-    if (st_prepare(st, "outbox done",
-                "UPDATE outbox SET status = 'done', done_at = ?2 WHERE id = ?1", &s))
-        return -1;
+    sqlite3_stmt *s = st_kept(st, "outbox done", "UPDATE outbox SET status = 'done', done_at = ?2 WHERE id = ?1");
+    if (!s) return -1;
     if (sqlite3_bind_int64(s, 1, id) != SQLITE_OK ||
         sqlite3_bind_int64(s, 2, gg_now_seconds()) != SQLITE_OK) {
         st_db_fail(st, "outbox done: bind");
-        sqlite3_finalize(s);
+        st_kept_done(s);
         return -1;
     }
-    if (st_step_done(st, "outbox done", s) != 0) return -1;
+    if (st_kept_step_done(st, "outbox done", s) != 0) return -1;
     if (sqlite3_changes(st->db) == 0) {
         gg_error("state", "outbox done: no outbox row %ld", id);
         return -1;
@@ -145,12 +141,11 @@ int state_outbox_failed(state *st, long id, const char *error, long long next_at
         memcpy(kept, error, len);
         kept[len] = '\0';
     }
-    sqlite3_stmt *s;
-    if (st_prepare(st, "outbox failed",
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt = ?3,"
-                " status = CASE WHEN ?4 > 0 AND attempts + 1 >= ?4 THEN 'dead' ELSE 'pending' END"
-                " WHERE id = ?1",
-                &s)) {
+    sqlite3_stmt *s = st_kept(st, "outbox failed",
+                              "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt = ?3,"
+                              " status = CASE WHEN ?4 > 0 AND attempts + 1 >= ?4 THEN 'dead' ELSE 'pending' END"
+                              " WHERE id = ?1");
+    if (!s) {
         free(kept);
         return -1;
     }
@@ -159,9 +154,9 @@ int state_outbox_failed(state *st, long id, const char *error, long long next_at
         sqlite3_bind_int64(s, 3, next_attempt) != SQLITE_OK ||
         sqlite3_bind_int(s, 4, max_attempts) != SQLITE_OK) {
         ret = st_db_fail(st, "outbox failed: bind");
-        sqlite3_finalize(s);
+        st_kept_done(s);
     } else {
-        ret = st_step_done(st, "outbox failed", s);
+        ret = st_kept_step_done(st, "outbox failed", s);
         if (ret == 0 && sqlite3_changes(st->db) == 0) {
             gg_error("state", "outbox failed: no outbox row %ld", id);
             ret = -1;
@@ -172,21 +167,19 @@ int state_outbox_failed(state *st, long id, const char *error, long long next_at
 }
 
 int state_outbox_pending_count(state *st, const char *alert_id, long *n) {
-    sqlite3_stmt *s;
     *n = 0;
     /* Two statements, not one with "?1 IS NULL OR": an alert's count must
      * use the (alert_id, sink, version) index, since delivery asks it once
      * per row delivered (one shared plan scanned every pending row: quadratic
      * in the rows of a pass); "+status" keeps the planner off the status
      * index, which it prefers without statistics. */
-    if (st_prepare(st, "outbox pending count",
-                   alert_id ? "SELECT COUNT(*) FROM outbox WHERE alert_id = ?1 AND +status = 'pending'"
-                            : "SELECT COUNT(*) FROM outbox WHERE status = 'pending'",
-                   &s))
-        return -1;
+    sqlite3_stmt *s = st_kept(st, "outbox pending count",
+                              alert_id ? "SELECT COUNT(*) FROM outbox WHERE alert_id = ?1 AND +status = 'pending'"
+                                       : "SELECT COUNT(*) FROM outbox WHERE status = 'pending'");
+    if (!s) return -1;
     if (alert_id && st_bind_text(s, 1, alert_id) != SQLITE_OK) {
         st_db_fail(st, "outbox pending count: bind");
-        sqlite3_finalize(s);
+        st_kept_done(s);
         return -1;
     }
     int ret = 0;
@@ -194,7 +187,7 @@ int state_outbox_pending_count(state *st, const char *alert_id, long *n) {
         *n = (long)sqlite3_column_int64(s, 0);
     else
         ret = st_db_fail(st, "outbox pending count");
-    sqlite3_finalize(s);
+    st_kept_done(s);
     return ret;
 }
 

@@ -328,6 +328,33 @@ int st_exec_index_build(sqlite3 *db, const char *op, const char *create_sql, int
     return rc == SQLITE_OK ? 0 : -1;
 }
 
+sqlite3_stmt *st_kept(state *st, const char *op, const char *sql) {
+    size_t i = 0;
+    for (; i < ST_KEPT_MAX && st->kept[i].sql; i++)
+        if (st->kept[i].sql == sql) return st->kept[i].s;
+    if (i == ST_KEPT_MAX) {
+        gg_error("state", "%s: more than %d statements kept prepared (ST_KEPT_MAX)", op, ST_KEPT_MAX);
+        return NULL;
+    }
+    sqlite3_stmt *s;
+    if (st_prepare(st, op, sql, &s)) return NULL;
+    st->kept[i].sql = sql;
+    st->kept[i].s = s;
+    return s;
+}
+
+void st_kept_done(sqlite3_stmt *s) {
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+}
+
+int st_kept_step_done(state *st, const char *op, sqlite3_stmt *s) {
+    int rc = sqlite3_step(s);
+    if (rc != SQLITE_DONE) st_db_fail(st, op);
+    st_kept_done(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* Steps a prepared one-shot statement to completion and finalizes it. */
 int st_step_done(state *st, const char *op, sqlite3_stmt *s) {
     int rc = sqlite3_step(s);
@@ -626,6 +653,8 @@ static void state_finalize_cached(state *st) {
     sqlite3_finalize(st->quarantine_add);
     sqlite3_finalize(st->dq_add);
     st->fact_put = st->fact_hash = st->fact_raw = st->person_name = st->quarantine_add = st->dq_add = NULL;
+    for (size_t i = 0; i < ST_KEPT_MAX; i++) sqlite3_finalize(st->kept[i].s);
+    memset(st->kept, 0, sizeof st->kept);
     fact_blob_free(&st->fields_buf);
 }
 

@@ -49,6 +49,9 @@
 /* A reader's page cache (KiB, as text): it scans an index once. */
 #define ST_READER_CACHE_KIB "4096"
 
+/* How many one-shot statements a connection keeps prepared (st_kept). */
+#define ST_KEPT_MAX 24
+
 /* A thread that checkpoints the WAL of one connection (checkpoint.c). */
 typedef struct st_checkpointer st_checkpointer;
 /* The deferred index builds' thread (indexbuild.c). */
@@ -76,6 +79,13 @@ struct state {
     sqlite3_stmt *quarantine_add;/* owned, cached */
     sqlite3_stmt *dq_add;        /* owned, cached */
     fact_blob fields_buf;        /* owned: the encoded fields of the fact being put */
+    /* One-shot statements kept prepared (st_kept): the per-alert and
+     * per-delivery writes, each prepared once per connection. */
+    struct {
+        const char *sql;         /* borrowed: a string literal, the key */
+        sqlite3_stmt *s;         /* owned */
+    } kept[ST_KEPT_MAX];
+    char actor[160];             /* the audit's actor ("uid=0(root)"), found once; "" before */
     /* A first load (state_first_load_begin) counts the facts it puts here;
      * state_first_load_end adds the count to the counters, a rollback drops
      * it. */
@@ -143,6 +153,18 @@ int st_text_pairs_each(state *st, const char *op, const char *sql,
                        int (*fn)(void *ud, const char *a, const char *b), void *ud);
 /* Steps a prepared one-shot statement to completion and finalizes it. */
 int st_step_done(state *st, const char *op, sqlite3_stmt *s);
+/* A statement of a string literal (its address is the key) prepared once per
+ * connection and kept: given reset, with no bindings; NULL on failure
+ * (logged as op). For statements stepped to an end at once and never used
+ * again before that: the caller gives it back with st_kept_done (reset,
+ * bindings cleared; where it would have finalized it) or steps it with
+ * st_kept_step_done (st_step_done's result). Preparing the per-alert and
+ * per-delivery statements each time was a quarter of storing and routing
+ * an alert. The statements kept are a fixed set of this module's literals;
+ * one past ST_KEPT_MAX is an error of the build (logged, NULL). */
+sqlite3_stmt *st_kept(state *st, const char *op, const char *sql);
+void st_kept_done(sqlite3_stmt *s);
+int st_kept_step_done(state *st, const char *op, sqlite3_stmt *s);
 /* SQL function gg_fields_blob(kind, fields_json) (facts.c): a schema-6
  * fields_json converted to the binary form; an error for a row that does
  * not parse. Used by the 6 -> 7 migration only. */
