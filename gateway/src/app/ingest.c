@@ -391,6 +391,12 @@ int ingest_register_end(ingest_register_job *job, ingest_register *r, state *st)
     if (!job) return ingest_register_load(r, st);
     int how = job->how;
     register_job_join(job);
+    long gen = how == JOB_CORE ? -1 : state_person_gen(st);
+    if (how == JOB_CACHED && gen != job->gen) { /* persons written since it was mapped */
+        gg_debug("ingest", "register: the persons changed since its cache was mapped; read again");
+        ingest_register_free(&job->r);
+        how = JOB_CORE;
+    }
     if (how == JOB_CACHED) {
         *r = job->r;
         gg_debug("ingest", "register: %zu ids, %zu names from its cache (the persons' generation %ld)", r->ids.n,
@@ -399,7 +405,6 @@ int ingest_register_end(ingest_register_job *job, ingest_register *r, state *st)
         return 0;
     }
     if (how == JOB_THREAD) {
-        long gen = state_person_gen(st);
         if (job->rc == 0 && gen == job->gen) {
             *r = job->r;
             register_keep(r, st, gen, " beside the core");
