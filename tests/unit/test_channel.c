@@ -133,6 +133,7 @@ static size_t decode_all(const unsigned char *b, size_t n, size_t chunk, fact *f
             frames++;
             if (fr.type == CH_FACT && *nf < maxf) {
                 assert_enums_static(fr.fact);
+                fact_own(fr.fact); /* its strings are the reader's until then */
                 facts[*nf] = *fr.fact; /* move out */
                 fact_init(fr.fact, FK_PERSON);
                 (*nf)++;

@@ -88,7 +88,7 @@ typedef struct pull_stream_end {
 /* The consumer: called in the parent, one stream at a time. */
 typedef struct pull_apply {
     void (*begin)(void *ud, size_t job, size_t stream);
-    void (*fact)(void *ud, size_t job, size_t stream, fact *f);  /* f may be moved out */
+    void (*fact)(void *ud, size_t job, size_t stream, fact *f);  /* f may be moved out once fact_own'd */
     void (*reject)(void *ud, size_t job, size_t stream, const char *ref, const char *reason, const char *raw);
     void (*end)(void *ud, size_t job, size_t stream, const pull_stream_end *e);
     /* kept records the worker found stored unchanged: their ref hashes */

@@ -191,8 +191,9 @@ void fact_clear(fact *ft) {
     if (ft == NULL) return;
     if (!ft->source_shared && !(ft->borrowed & FACT_SOURCE_BORROWED)) free(ft->source);
     if (!(ft->borrowed & FACT_REF_BORROWED)) free(ft->ref);
-    free(ft->raw_json);
-    if (ft->name_norm != ft->f[FF_NAME].s) free(ft->name_norm); /* else the name's, freed below */
+    if (!(ft->more_borrowed & FACT_RAW_BORROWED)) free(ft->raw_json);
+    if (ft->name_norm != ft->f[FF_NAME].s && !(ft->more_borrowed & FACT_NAME_NORM_BORROWED))
+        free(ft->name_norm); /* else the name's, freed below, or the frame's */
     for (uint32_t set = ft->set; set; set &= set - 1) {
         unsigned f = (unsigned)__builtin_ctz(set);
         /* ENUM: static; borrowed text: the row's */
@@ -207,6 +208,7 @@ void fact_clear(fact *ft) {
     memset(ft->id_norm, 0, sizeof ft->id_norm);
     memset(ft->id_clean, 0, sizeof ft->id_clean);
     ft->source_shared = 0;
+    ft->more_borrowed = 0;
     ft->borrowed = 0;
 }
 
@@ -312,10 +314,12 @@ static int parse_bool(const char *s, size_t n, int *out) {
 }
 
 void fact_own(fact *ft) {
-    if (!ft->borrowed) return;
+    if (!ft->borrowed && !ft->more_borrowed) return;
     /* Small copies: they abort on out-of-memory (core/util.h). */
     if (ft->borrowed & FACT_SOURCE_BORROWED) ft->source = xstrdup(ft->source);
     if (ft->borrowed & FACT_REF_BORROWED) ft->ref = xstrdup(ft->ref);
+    if (ft->more_borrowed & FACT_RAW_BORROWED) ft->raw_json = xstrdup(ft->raw_json);
+    if (ft->more_borrowed & FACT_NAME_NORM_BORROWED) ft->name_norm = xstrdup(ft->name_norm);
     for (int f = 0; f < FF__COUNT; f++) {
         if (!(ft->borrowed >> f & 1u)) continue;
         char *copy = xstrdup(ft->f[f].s);
@@ -323,6 +327,7 @@ void fact_own(fact *ft) {
         ft->f[f].s = copy;
     }
     ft->borrowed = 0;
+    ft->more_borrowed = 0;
 }
 
 static int set_text(fact *ft, fact_field f, const char *text, int borrow, char *err, size_t errsz);
@@ -595,8 +600,9 @@ void fact_normalize_identity(fact *ft, name_normalizer *nn, int today) {
 }
 
 void fact_normalize_name(fact *ft, name_normalizer *nn) {
-    if (ft->name_norm != ft->f[FF_NAME].s) free(ft->name_norm);
+    if (ft->name_norm != ft->f[FF_NAME].s && !(ft->more_borrowed & FACT_NAME_NORM_BORROWED)) free(ft->name_norm);
     ft->name_norm = NULL;
+    ft->more_borrowed &= ~FACT_NAME_NORM_BORROWED;
     const char *name = FACT_HAS(ft, FF_NAME) ? ft->f[FF_NAME].s : NULL;
     if (name == NULL) return;
     if (nn != NULL) {
@@ -612,7 +618,8 @@ void fact_normalize_name(fact *ft, name_normalizer *nn) {
 void fact_share_name_norm(fact *ft) {
     char *name = FACT_HAS(ft, FF_NAME) ? ft->f[FF_NAME].s : NULL;
     if (ft->name_norm == NULL || name == NULL || ft->name_norm == name || strcmp(ft->name_norm, name) != 0) return;
-    free(ft->name_norm);
+    if (!(ft->more_borrowed & FACT_NAME_NORM_BORROWED)) free(ft->name_norm);
+    ft->more_borrowed &= ~FACT_NAME_NORM_BORROWED;
     ft->name_norm = name;
 }
 

@@ -96,14 +96,21 @@ typedef struct fact {
     char id_norm[IDENT_LEN + 1]; /* normalized id when valid, else "" */
     char id_clean[IDENT_LEN + 1];/* best-effort cleaned form (also when invalid), or "" */
     unsigned char source_shared; /* 1: source is its factset's copy, not freed with the fact */
+    /* raw_json and name_norm pointing into a channel reader's frame
+     * (FACT_RAW_BORROWED, FACT_NAME_NORM_BORROWED), as `borrowed` below */
+    unsigned char more_borrowed;
     /* Text the fact points at but does not own (the mapping path's row being
-     * read, the adapter's constants): bit n for field n's string, and
-     * FACT_SOURCE_BORROWED / FACT_REF_BORROWED. Valid only while the row is;
-     * fact_own() makes it owned. 0 for every fact outside a mapping call. */
+     * read, the adapter's constants, the channel reader's frame): bit n for
+     * field n's string, and FACT_SOURCE_BORROWED / FACT_REF_BORROWED. Valid
+     * only while the row or frame is; fact_own() makes it owned. 0 for every
+     * fact outside a mapping call or a channel reader. */
     uint32_t borrowed;
 } fact;
 #define FACT_SOURCE_BORROWED (1u << 30)
 #define FACT_REF_BORROWED (1u << 31)
+_Static_assert(FF__COUNT <= 30, "fact.borrowed keeps bits 30 and 31 for the source and the ref");
+#define FACT_RAW_BORROWED 1u       /* in more_borrowed */
+#define FACT_NAME_NORM_BORROWED 2u /* in more_borrowed */
 
 /* Whether field fld of fact f (a pointer) has a value; marking it set. */
 #define FACT_HAS(f, fld) ((((f)->set) >> (unsigned)(fld)) & 1u)

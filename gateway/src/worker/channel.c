@@ -447,6 +447,8 @@ typedef struct cur {
     const char *frame; /* "FACT" */
     char *scratch;     /* where strings are copied, NUL-terminated */
     size_t sused;
+    int borrow;        /* the fact decoder leaves its strings in scratch (a reader's,
+                          valid until its next frame) instead of a malloc each */
 } cur;
 
 static int cerr(cur *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -520,17 +522,24 @@ static int get_span(cur *c, const char **out, size_t *outlen, const char *what) 
     return 0;
 }
 
+/* A NUL-terminated copy of the span s (of the payload) in the scratch area:
+ * a span's length prefix takes at least a byte, so the copies of a payload's
+ * strings fit in its length. */
+static char *scratch_copy(cur *c, const char *s, size_t len) {
+    char *dst = c->scratch + c->sused;
+    memcpy(dst, s, len);
+    dst[len] = '\0';
+    c->sused += len + 1;
+    return dst;
+}
+
 /* A length-prefixed string: bounds-checked, no NUL inside. *out points at a
  * NUL-terminated copy in the scratch area (room: payload length + 8 NULs). */
 static int get_str(cur *c, const char **out, size_t *outlen, const char *what) {
     const char *s;
     size_t len;
     if (get_span(c, &s, &len, what)) return -1;
-    char *dst = c->scratch + c->sused;
-    memcpy(dst, s, len);
-    dst[len] = '\0';
-    c->sused += len + 1;
-    *out = dst;
+    *out = scratch_copy(c, s, len);
     if (outlen) *outlen = len;
     return 0;
 }
@@ -588,10 +597,20 @@ static int decode_fact(cur *c, const char *source, uint32_t *stream, fact *f) {
     f->kind = (fact_kind)kind;
     if (get_u8(c, &flags, "flags")) return -1;
     if (flags & ~FF_ALL_FLAGS) return cerr(c, "unknown flag bits 0x%02x", flags & ~FF_ALL_FLAGS);
-    if (source) f->source = xstrdup(source);
+    if (source && c->borrow) {
+        f->source = (char *)source; /* the reader's, which outlives its frames */
+        f->borrowed |= FACT_SOURCE_BORROWED;
+    } else if (source) {
+        f->source = xstrdup(source);
+    }
     if (flags & FF_HAS_REF) {
         if (get_span(c, &s, &sl, "ref")) return -1;
-        if ((f->ref = dup_n(s, sl)) == NULL) return cerr(c, "out of memory");
+        if (c->borrow) {
+            f->ref = scratch_copy(c, s, sl);
+            f->borrowed |= FACT_REF_BORROWED;
+        } else if ((f->ref = dup_n(s, sl)) == NULL) {
+            return cerr(c, "out of memory");
+        }
     }
     if (get_varint(c, &nset, "field count")) return -1;
     if (nset > FF__COUNT) return cerr(c, "%llu fields, more than the %d there are", (unsigned long long)nset, FF__COUNT);
@@ -615,6 +634,9 @@ static int decode_fact(cur *c, const char *source, uint32_t *stream, fact *f) {
                     if (strlen(vals[i]) == sl && memcmp(vals[i], s, sl) == 0) match = vals[i];
                 if (!match) return cerr(c, "field '%s': value not one of its enum values", fname);
                 f->f[fid].s = (char *)match; /* the registry's spelling, never freed (model/fact.h) */
+            } else if (c->borrow) {
+                f->f[fid].s = scratch_copy(c, s, sl);
+                f->borrowed |= 1u << fid;
             } else if ((f->f[fid].s = dup_n(s, sl)) == NULL) {
                 return cerr(c, "out of memory");
             }
@@ -644,12 +666,25 @@ static int decode_fact(cur *c, const char *source, uint32_t *stream, fact *f) {
     if (flags & FF_HAS_NAME_NORM) {
         if (get_span(c, &s, &sl, "name_norm")) return -1;
         if (!utf8_ok((const unsigned char *)s, sl)) return cerr(c, "name_norm: not valid UTF-8");
-        if ((f->name_norm = dup_n(s, sl)) == NULL) return cerr(c, "out of memory");
-        fact_share_name_norm(f); /* most folded names are the name itself */
+        const char *name = FACT_HAS(f, FF_NAME) ? f->f[FF_NAME].s : NULL;
+        if (c->borrow && name && strlen(name) == sl && memcmp(name, s, sl) == 0) {
+            f->name_norm = (char *)name; /* most folded names are the name itself */
+        } else if (c->borrow) {
+            f->name_norm = scratch_copy(c, s, sl);
+            f->more_borrowed |= FACT_NAME_NORM_BORROWED;
+        } else {
+            if ((f->name_norm = dup_n(s, sl)) == NULL) return cerr(c, "out of memory");
+            fact_share_name_norm(f); /* most folded names are the name itself */
+        }
     }
     if (flags & FF_HAS_RAW) {
         if (get_span(c, &s, &sl, "raw_json")) return -1;
-        if ((f->raw_json = dup_n(s, sl)) == NULL) return cerr(c, "out of memory");
+        if (c->borrow) {
+            f->raw_json = scratch_copy(c, s, sl);
+            f->more_borrowed |= FACT_RAW_BORROWED;
+        } else if ((f->raw_json = dup_n(s, sl)) == NULL) {
+            return cerr(c, "out of memory");
+        }
     }
     if (flags & FF_HAS_RAW_HASH) {
         if (c->n - c->pos < 8) return cerr(c, "truncated: raw hash missing");
@@ -727,11 +762,12 @@ int ch_reader_next(ch_reader *r, ch_frame *out, char *err, size_t errsz) {
     if (r->done)
         return rdead(r, err, errsz, "frame at byte %llu: %s after DONE", (unsigned long long)at,
                      ch_frame_type_name((int)type));
+    fact_clear(&r->fact); /* it may point into the scratch area, about to be reused */
     if (ensure_scratch(&r->scratch, &r->scratch_cap, n)) return rdead(r, err, errsz, "out of memory");
 
     char cmsg[256] = "";
     cur c = {.p = p, .n = n, .err = cmsg, .errsz = sizeof cmsg, .frame = ch_frame_type_name((int)type),
-             .scratch = r->scratch};
+             .scratch = r->scratch, .borrow = 1};
     memset(out, 0, sizeof *out);
     out->type = (ch_frame_type)type;
     int rc = 0;

@@ -73,7 +73,8 @@ typedef struct ch_stream_stats {
 } ch_stream_stats;
 
 /* A decoded frame. Strings are NUL-terminated and point into the reader (valid
- * until the next ch_reader_next call); `fact` is the reader's. */
+ * until the next ch_reader_next call); `fact` is the reader's, and so are its
+ * strings (fact.borrowed): fact_copy or fact_own it to keep it longer. */
 typedef struct ch_frame {
     ch_frame_type type;
     uint32_t stream;       /* FACT, REJECT, STREAM_*, ERROR (when has_stream) */
