@@ -287,6 +287,15 @@ static uint64_t name_cache_hash(const char *raw, size_t len) {
     return h;
 }
 
+void name_normalizer_prefetch(const name_normalizer *nn, const char *raw) {
+    if (nn == NULL || nn->cache == NULL || raw == NULL) return; /* no cache yet: nothing to fetch */
+    size_t len = strlen(raw);
+    if (len == 0 || len >= NAME_CACHE_TEXT - 1) return;
+    const name_cache_entry *set = &nn->cache[(name_cache_hash(raw, len) & (nn->nsets - 1)) * 2];
+    __builtin_prefetch(&set[0], 1); /* read, and written when the second entry is the one found */
+    __builtin_prefetch(&set[1], 1);
+}
+
 /* A malloc'd copy of the cached result for raw, or NULL (*hit 0) on a miss. */
 static char *name_cache_get(name_normalizer *nn, const char *raw, size_t len, int *hit) {
     *hit = 0;

@@ -67,6 +67,10 @@ char *name_normalize(name_normalizer *nn, const char *raw);
  * the counts; for tests. */
 void name_normalizer_set_cache(name_normalizer *nn, size_t nsets);
 /* Names answered from the cache and names looked up but not found there. */
+/* Starts fetching the cache entries name_normalize(nn, raw) will read (a
+ * hint: nothing else changes). Called where other work follows before the
+ * name is folded, it hides the memory latency of a cache larger than the CPU's. */
+void name_normalizer_prefetch(const name_normalizer *nn, const char *raw);
 void name_normalizer_cache_stats(const name_normalizer *nn, unsigned long *hits, unsigned long *misses);
 
 #endif
