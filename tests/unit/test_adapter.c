@@ -1486,6 +1486,15 @@ static void assert_row_json_same(int n, const char *const *names, const char *co
     assert_non_null(want);
     assert_non_null(got);
     assert_string_equal(got, want);
+    /* the same with the result's keys written once, where they can be */
+    row_json_keys *k = row_json_keys_new(n, names);
+    if (k) {
+        char *again = row_json_dumps_keys(k, vals);
+        assert_non_null(again);
+        assert_string_equal(again, want);
+        free(again);
+        row_json_keys_free(k);
+    }
     free(want);
     free(got);
 }
@@ -1518,6 +1527,19 @@ static void test_row_json_matches_jansson(void **state) {
             assert_row_json_same(4, names, vals);
             assert_row_json_same(2, names + 2, vals + 2);
         }
+    /* keys written once for plain names, not for a repeated or invalid one
+     * (those rows go through jansson) */
+    const char *plain[] = {"jmbh", "sfzhm", "xm"}, *rep[] = {"a", "b", "a"}, *bad[] = {"a", "\xc3\x28"};
+    row_json_keys *pk = row_json_keys_new(3, plain);
+    assert_non_null(pk);
+    const char *pv[] = {"JM1", NULL, "\xe5\xbc\xa0\"x"};
+    char *pj = row_json_dumps_keys(pk, pv);
+    assert_string_equal(pj, "{\"jmbh\":\"JM1\",\"sfzhm\":null,\"xm\":\"\xe5\xbc\xa0\\\"x\"}");
+    free(pj);
+    row_json_keys_free(pk);
+    assert_null(row_json_keys_new(3, rep));
+    assert_null(row_json_keys_new(2, bad));
+    assert_null(row_json_keys_new(0, plain));
     /* a repeated column (first place, last value), all NULL, no columns */
     const char *dn[] = {"a", "b", "a", "c", "b"}, *dv[] = {"1", "2", "3", NULL, "\"5\""};
     assert_row_json_same(5, dn, dv);

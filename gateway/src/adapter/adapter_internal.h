@@ -116,6 +116,13 @@ typedef struct pull_ctx {
     const char **vals;
     int vals_cap;
     int resolved;
+    /* The current result's column names as JSON keys (adapter_raw_json), made
+     * at its first row built and forgotten at each query (ad_row_keys_forget):
+     * a names array lives as long as its query. rj_made: tried for this
+     * result (rj_keys NULL then: rows go the slow way). */
+    struct row_json_keys *rj_keys;
+    const char *const *rj_names;
+    int rj_ncols, rj_made;
     int stop;            /* sink asked to stop */
     int incremental;     /* track the (column, key) watermark of rows read */
     char *wm_ts, *wm_key; /* last row read (owned, reused buffers) */
@@ -188,6 +195,9 @@ int ad_compile_stream(adapter *ad, stream *st, char *err, size_t errsz);
 
 /* ----------------------------------------------------------------- map.c */
 
+/* Forgets the result's keys (pc->rj_keys): before a query, and at the end
+ * of a pull. */
+void ad_row_keys_forget(pull_ctx *pc);
 /* Resolves map columns against the first row (pc->row); sets pc->resolved. */
 int ad_resolve_columns(pull_ctx *pc, char *err, size_t errsz);
 /* Hands a rejected record to the sink; nonzero (and pc->stop) to stop. */

@@ -206,6 +206,7 @@ static int l_conn_query(lua_State *L) {
     int rc = -1;
     if (ad_params_to_source(cu->ad, &sqlc, params, n, e2, sizeof e2) == 0)
         rc = conn_query(c, sqlc, n, (const char *const *)params, lua_query_row, &q, e2, sizeof e2);
+    ad_row_keys_forget(&local); /* the result's names are gone with it */
     if (sqlc != sql) free(sqlc);
     ad_params_free(params, n);
     ad_arena_free(&local);

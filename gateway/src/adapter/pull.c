@@ -342,6 +342,7 @@ static int pull_sql(pull_ctx *pc, const char *watermark_in, char *err, size_t er
     int rc = -1;
     if (ad_params_to_source(pc->ad, &sql, params, nparams, e2, sizeof e2) == 0)
         rc = conn_query(c, sql, nparams, (const char *const *)params, sql_row_cb, pc, e2, sizeof e2);
+    ad_row_keys_forget(pc); /* the result's names are gone with it */
     if (sql != base) free(sql);
     if (base != st->sql) free(base);
     ad_params_free(params, nparams);
@@ -635,6 +636,7 @@ int adapter_pull(adapter *ad, size_t i, const adapter_sink *sink, long limit, co
         }
     }
     fact_clear(&pc.f);
+    ad_row_keys_forget(&pc);
     ad_arena_free(&pc);
     free(pc.vals);
     free(pc.offs);
@@ -678,6 +680,7 @@ int adapter_lookup(adapter *ad, size_t i, const char *id18, const adapter_sink *
     int rc = -1;
     if (ad_params_to_source(ad, &sql, params, 2, e2, sizeof e2) == 0)
         rc = conn_query(ad->conns[st->conn_idx], sql, 2, (const char *const *)params, sql_row_cb, &pc, e2, sizeof e2);
+    ad_row_keys_forget(&pc);
     if (sql != st->lookup) free(sql);
     free(params[0]);
     free(params[1]);

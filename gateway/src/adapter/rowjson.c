@@ -60,3 +60,78 @@ char *row_json_dumps(int ncols, const char *const *names, const char *const *val
     *o = '\0';
     return out;
 }
+
+/* ---- a result's keys written once ------------------------------------------- */
+
+struct row_json_keys {
+    int ncols;
+    const char *const *names; /* the result's (borrowed) */
+    size_t *len;              /* per column: its key's bytes ("name":) */
+    char **key;               /* per column: into text */
+    char *text;               /* owned: the keys, one after another */
+};
+
+row_json_keys *row_json_keys_new(int ncols, const char *const *names) {
+    if (ncols <= 0 || !names) return NULL;
+    size_t total = 0;
+    for (int i = 0; i < ncols; i++) {
+        size_t kn = names[i] ? jt_string_len(names[i]) : 0;
+        if (kn == 0) return NULL; /* jansson's way for every row, as row_json_dumps would */
+        for (int j = 0; j < i; j++)
+            if (strcmp(names[j], names[i]) == 0) return NULL;
+        total += kn + 1;
+    }
+    row_json_keys *k = calloc(1, sizeof *k);
+    if (!k) return NULL;
+    k->ncols = ncols;
+    k->names = names;
+    k->len = malloc((size_t)ncols * sizeof *k->len);
+    k->key = malloc((size_t)ncols * sizeof *k->key);
+    k->text = malloc(total);
+    if (!k->len || !k->key || !k->text) {
+        row_json_keys_free(k);
+        return NULL;
+    }
+    char *o = k->text;
+    for (int i = 0; i < ncols; i++) {
+        k->key[i] = o;
+        o = jt_string_put(o, names[i]);
+        *o++ = ':';
+        k->len[i] = (size_t)(o - k->key[i]);
+    }
+    return k;
+}
+
+void row_json_keys_free(row_json_keys *k) {
+    if (!k) return;
+    free(k->len);
+    free(k->key);
+    free(k->text);
+    free(k);
+}
+
+char *row_json_dumps_keys(const row_json_keys *k, const char *const *vals) {
+    size_t total = 2; /* {} */
+    for (int i = 0; i < k->ncols; i++) {
+        size_t vn = vals[i] ? jt_string_len(vals[i]) : 4; /* null */
+        if (vn == 0) return row_json_jansson(k->ncols, k->names, vals);
+        total += k->len[i] + vn + (i > 0);
+    }
+    char *out = malloc(total + 1), *o = out;
+    if (!out) return NULL;
+    *o++ = '{';
+    for (int i = 0; i < k->ncols; i++) {
+        if (i > 0) *o++ = ',';
+        memcpy(o, k->key[i], k->len[i]);
+        o += k->len[i];
+        if (vals[i]) {
+            o = jt_string_put(o, vals[i]);
+        } else {
+            memcpy(o, "null", 4);
+            o += 4;
+        }
+    }
+    *o++ = '}';
+    *o = '\0';
+    return out;
+}
