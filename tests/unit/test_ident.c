@@ -552,6 +552,50 @@ static void test_utf8_valid(void **state) {
  * entries where every name collides, a few sets, the default), each call
  * returns what folding without a cache returns, including for names evicted
  * and asked again, names too long to be cached, blank and invalid ones. */
+/* Names without a character of t2s's keys skip OpenCC (model/ident.c): the
+ * result must be OpenCC's for every name. Every character of the CJK
+ * Unified Ideographs block, alone and beside characters that open or close
+ * a t2s phrase (乾燥 -> 干燥 though each alone may stay), with the set on
+ * and off, caches off. */
+static void test_names_key_chars(void **state) {
+    name_normalizer *nn = *state;
+    char err[256] = "";
+    name_normalizer *plain = name_normalizer_new(err, sizeof err);
+    assert_non_null(plain);
+    name_normalizer_set_cache(nn, 0);
+    name_normalizer_set_cache(plain, 0);
+    /* the build made the set from the dictionaries OpenCC loads here (scripts/deps.sh installs opencc_dict) */
+    assert_int_equal(name_normalizer_use_key_chars(nn, 1), 1);
+    assert_int_equal(name_normalizer_use_key_chars(plain, 0), 0);
+    assert_name(nn, "乾燥", "干燥");
+    assert_name(nn, "角徵", "角徵");
+    assert_name(nn, "張偉", "张伟");
+    assert_name(nn, "王小明", "王小明");
+    static const char *const around[][2] = {{"", ""}, {"王", ""}, {"", "燥"}, {"乾", ""}, {"老態", "鍾"}};
+    long skipped = 0;
+    for (uint32_t cp = 0x4E00; cp <= 0x9FFF; cp++) {
+        char c[5];
+        size_t k = 0;
+        c[k++] = (char)(0xE0 | (cp >> 12));
+        c[k++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        c[k++] = (char)(0x80 | (cp & 0x3F));
+        c[k] = '\0';
+        for (size_t a = 0; a < sizeof around / sizeof around[0]; a++) {
+            char raw[32];
+            snprintf(raw, sizeof raw, "%s%s%s", around[a][0], c, around[a][1]);
+            char *want = name_normalize(plain, raw), *got = name_normalize(nn, raw);
+            assert_non_null(want);
+            assert_non_null(got);
+            if (strcmp(got, want) != 0) fail_msg("%s: OpenCC gives %s, with the key set %s", raw, want, got);
+            skipped += strcmp(want, raw) == 0;
+            free(want);
+            free(got);
+        }
+    }
+    assert_true(skipped > 50000); /* most names are left as they are: the set is worth having */
+    name_normalizer_free(plain);
+}
+
 static void test_names_cache(void **state) {
     name_normalizer *nn = *state;
     char err[256] = "";
@@ -648,6 +692,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_names_dots, setup_nn, teardown_nn),
         cmocka_unit_test_setup_teardown(test_names_folding, setup_nn, teardown_nn),
         cmocka_unit_test_setup_teardown(test_names_cache, setup_nn, teardown_nn),
+        cmocka_unit_test_setup_teardown(test_names_key_chars, setup_nn, teardown_nn),
         cmocka_unit_test(test_normalizer_bad_config),
         cmocka_unit_test(test_utf8_valid),
     };

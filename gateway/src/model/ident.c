@@ -18,12 +18,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <opencc/opencc.h>
 
 #include "model/fact.h" /* date_is_valid(), date_today() */
 #include "core/log.h"
 #include "core/utf8.h"
+#include "core/hash.h"
+
+#include "t2s_keys.h" /* generated at build time (gateway/tools/gen_t2s_keys.c) */
 
 /* ---- identity numbers ---------------------------------------------------- */
 
@@ -207,7 +211,76 @@ struct name_normalizer {
     name_cache_entry *cache; /* owned, 2 * nsets entries; allocated on first use (NULL: none yet) */
     size_t nsets;            /* a power of two; 0: no cache */
     unsigned long hits, misses;
+    /* The characters of the t2s dictionaries' keys (t2s_keys.h): a bit per
+     * code point below 0x10000, owned; NULL: OpenCC folds every name. */
+    uint64_t *keys;
+    int use_keys;            /* name_normalizer_use_key_chars (1 once keys are had) */
 };
+
+/* ---- the characters OpenCC's t2s can change -------------------------------- */
+
+/* OpenCC's t2s conversion changes a string only where a key of its phrases or
+ * characters dictionary matches, and a key matches only where each of its
+ * characters is (gateway/tools/gen_t2s_keys.c): a name without any of them
+ * comes out of OpenCC as it went in (1M residents: most names, and 2 us of
+ * OpenCC each). The set is made at build time from the installed files and
+ * used only when they are still the files OpenCC loads: the configuration
+ * loaded is the one it was made from (the default t2s.json, found where it
+ * was, or GG_OPENCC_CONFIG naming that file), and each file has the same size
+ * and hash. Anything else: OpenCC for every name, as before. */
+static int t2s_file_same(const char *path, uint64_t size, uint64_t hash) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned char buf[16384];
+    size_t n;
+    uint64_t got = 0, h = GG_FNV_OFFSET;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        got += n;
+        h = fnv1a64_update(h, buf, n);
+    }
+    int ok = !ferror(f) && got == size && h == hash;
+    fclose(f);
+    return ok;
+}
+
+static uint64_t *t2s_keys_load(const char *config) {
+#if T2S_KEYS_FILES > 0
+    /* "t2s.json" is looked for in the working directory first by OpenCC */
+    int same_config = strcmp(config, t2s_keys_file[0]) == 0 ||
+                      (strcmp(config, "t2s.json") == 0 && access("t2s.json", F_OK) != 0);
+    if (!same_config) return NULL;
+    for (int i = 0; i < T2S_KEYS_FILES; i++)
+        if (!t2s_file_same(t2s_keys_file[i], t2s_keys_size[i], t2s_keys_hash[i])) return NULL;
+    uint64_t *bits = calloc(0x10000 / 64, sizeof *bits);
+    if (bits == NULL) return NULL;
+    for (size_t i = 0; i < T2S_KEYS_CHARS; i++) {
+        uint32_t cp = t2s_keys_char[i];
+        if (cp < 0x10000) bits[cp / 64] |= (uint64_t)1 << (cp % 64); /* astral ones: see t2s_may_change */
+    }
+    return bits;
+#else
+    (void)config;
+    return NULL;
+#endif
+}
+
+/* Whether the valid UTF-8 text s[0..n) may change under t2s: any character
+ * outside the BMP is taken to (the set keeps bits for the BMP only). */
+static int t2s_may_change(const uint64_t *keys, const char *s, size_t n) {
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        i += utf8_decode(p + i, n - i, &cp);
+        if (cp >= 0x10000 || (keys[cp / 64] >> (cp % 64) & 1)) return 1;
+    }
+    return 0;
+}
+
+int name_normalizer_use_key_chars(name_normalizer *nn, int on) {
+    if (nn == NULL) return 0;
+    nn->use_keys = on && nn->keys != NULL;
+    return nn->use_keys;
+}
 
 name_normalizer *name_normalizer_new(char *err, size_t errsz) {
     /* GG_OPENCC_CONFIG names the t2s config file explicitly (no fallback then);
@@ -222,10 +295,11 @@ name_normalizer *name_normalizer_new(char *err, size_t errsz) {
         ncandidates = 1;
     }
     opencc_t cc = (opencc_t)-1;
-    const char *why = "";
+    const char *why = "", *loaded = NULL;
     for (size_t i = 0; i < ncandidates && cc == (opencc_t)-1; i++) {
         cc = opencc_open(candidates[i]);
         if (cc == (opencc_t)-1) why = opencc_error();
+        else loaded = candidates[i];
     }
     if (cc == (opencc_t)-1) {
         if (err && errsz)
@@ -245,6 +319,8 @@ name_normalizer *name_normalizer_new(char *err, size_t errsz) {
     nn->cache = NULL;
     nn->nsets = NAME_CACHE_SETS;
     nn->hits = nn->misses = 0;
+    nn->keys = t2s_keys_load(loaded);
+    nn->use_keys = nn->keys != NULL;
     return nn;
 }
 
@@ -252,6 +328,7 @@ void name_normalizer_free(name_normalizer *nn) {
     if (nn == NULL) return;
     opencc_close(nn->cc);
     free(nn->cache);
+    free(nn->keys);
     free(nn);
 }
 
@@ -394,6 +471,7 @@ char *name_normalize(name_normalizer *nn, const char *raw) {
         free(cps);
         return NULL;
     }
+
     size_t o = 0;
     uint32_t prev = 0; /* last emitted code point, 0 = none yet */
     int pending_space = 0;
@@ -415,6 +493,10 @@ char *name_normalize(name_normalizer *nn, const char *raw) {
         return NULL;
     }
     if (nn == NULL) return folded; /* no converter: folding only */
+    if (nn->use_keys && !t2s_may_change(nn->keys, folded, o)) { /* OpenCC would leave it as it is */
+        name_cache_put(nn, raw, len, folded);
+        return folded;
+    }
 
     char *simplified = opencc_convert_utf8(nn->cc, folded, o);
     if (simplified == NULL) {

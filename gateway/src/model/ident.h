@@ -67,6 +67,11 @@ char *name_normalize(name_normalizer *nn, const char *raw);
  * the counts; for tests. */
 void name_normalizer_set_cache(name_normalizer *nn, size_t nsets);
 /* Names answered from the cache and names looked up but not found there. */
+/* Whether names without a character of the t2s dictionaries' keys skip
+ * OpenCC (on by default when the build's set matches the files OpenCC
+ * loaded; see model/ident.c): on = 0 turns it off (tests compare both ways).
+ * Returns whether it is on. */
+int name_normalizer_use_key_chars(name_normalizer *nn, int on);
 /* Starts fetching the cache entries name_normalize(nn, raw) will read (a
  * hint: nothing else changes). Called where other work follows before the
  * name is folded, it hides the memory latency of a cache larger than the CPU's. */
