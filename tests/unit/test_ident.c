@@ -495,6 +495,18 @@ static void test_normalizer_bad_config(void **state) {
     unsetenv("GG_OPENCC_CONFIG");
     if (nn == NULL) skip(); /* data installed elsewhere: covered by the default lookup */
     assert_name(nn, "劉德華", "刘德华");
+    /* the build's t2s key set goes with that very file ... */
+    assert_int_equal(name_normalizer_use_key_chars(nn, 1), 1);
+    name_normalizer_free(nn);
+    /* ... and not with another configuration (other dictionaries): OpenCC for
+     * every name then, as before */
+    assert_int_equal(setenv("GG_OPENCC_CONFIG", "/usr/share/opencc/tw2s.json", 1), 0);
+    nn = name_normalizer_new(err, sizeof err);
+    unsetenv("GG_OPENCC_CONFIG");
+    assert_non_null(nn);
+    assert_int_equal(name_normalizer_use_key_chars(nn, 1), 0);
+    assert_name(nn, "劉德華", "刘德华");
+    assert_name(nn, "王小明", "王小明");
     name_normalizer_free(nn);
 }
 

@@ -4,7 +4,9 @@
  * jansson object per row (a hashtable, a json_string per column) and dumping
  * it was most of a worker's time after reading the rows, so a row is written
  * here in two passes over its columns: measure, then write into one buffer.
- * The text is exactly jansson's (2.x json_dumps with JSON_COMPACT, without
+ * The column names are checked and written as keys once per result
+ * (row_json_keys, which the pull keeps for its rows); row_json_dumps makes
+ * them for the one row it is given. The text is exactly jansson's (2.x json_dumps with JSON_COMPACT, without
  * JSON_ENSURE_ASCII or JSON_ESCAPE_SLASH; the strings by core/jsontext.h).
  * A row jansson would not write as given (a repeated column
  * name, a name or value that is not valid UTF-8) goes through jansson itself,
@@ -30,35 +32,6 @@ static char *row_json_jansson(int ncols, const char *const *names, const char *c
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return s;
-}
-
-char *row_json_dumps(int ncols, const char *const *names, const char *const *vals) {
-    size_t total = 2; /* {} */
-    for (int i = 0; i < ncols; i++) {
-        size_t kn = names[i] ? jt_string_len(names[i]) : 0;
-        size_t vn = vals[i] ? jt_string_len(vals[i]) : 4; /* null */
-        if (kn == 0 || vn == 0) return row_json_jansson(ncols, names, vals);
-        for (int j = 0; j < i; j++)
-            if (strcmp(names[j], names[i]) == 0) return row_json_jansson(ncols, names, vals);
-        total += kn + 1 + vn + (i > 0);
-    }
-    char *out = malloc(total + 1), *o = out;
-    if (!out) return NULL;
-    *o++ = '{';
-    for (int i = 0; i < ncols; i++) {
-        if (i > 0) *o++ = ',';
-        o = jt_string_put(o, names[i]);
-        *o++ = ':';
-        if (vals[i]) {
-            o = jt_string_put(o, vals[i]);
-        } else {
-            memcpy(o, "null", 4);
-            o += 4;
-        }
-    }
-    *o++ = '}';
-    *o = '\0';
-    return out;
 }
 
 /* ---- a result's keys written once ------------------------------------------- */
@@ -133,5 +106,17 @@ char *row_json_dumps_keys(const row_json_keys *k, const char *const *vals) {
     }
     *o++ = '}';
     *o = '\0';
+    return out;
+}
+
+/* ---- one row -------------------------------------------------------------- */
+
+char *row_json_dumps(int ncols, const char *const *names, const char *const *vals) {
+    /* the keys written for this row alone; none for a repeated or invalid
+     * name (jansson's way), for no column ({}) or out of memory */
+    row_json_keys *k = row_json_keys_new(ncols, names);
+    if (!k) return row_json_jansson(ncols, names, vals);
+    char *out = row_json_dumps_keys(k, vals);
+    row_json_keys_free(k);
     return out;
 }

@@ -471,7 +471,6 @@ char *name_normalize(name_normalizer *nn, const char *raw) {
         free(cps);
         return NULL;
     }
-
     size_t o = 0;
     uint32_t prev = 0; /* last emitted code point, 0 = none yet */
     int pending_space = 0;
