@@ -118,11 +118,12 @@ typedef struct pull_ctx {
     int resolved;
     /* The current result's column names as JSON keys (adapter_raw_json), made
      * at its first row built and forgotten at each query (ad_row_keys_forget):
-     * a names array lives as long as its query. rj_made: tried for this
-     * result (rj_keys NULL then: rows go the slow way). */
+     * a names array lives as long as its query. rj_names: the names they were
+     * made of (NULL: none yet); rj_keys NULL then too when the names need the
+     * slow way. */
     struct row_json_keys *rj_keys;
     const char *const *rj_names;
-    int rj_ncols, rj_made;
+    int rj_ncols;
     int stop;            /* sink asked to stop */
     int incremental;     /* track the (column, key) watermark of rows read */
     char *wm_ts, *wm_key; /* last row read (owned, reused buffers) */

@@ -518,12 +518,11 @@ char *adapter_raw_json(adapter *ad) {
     if (!pc->row.names) return NULL;
     /* jansson's text for the row's object, written directly (adapter/rowjson.c),
      * the result's keys written once */
-    if (!pc->rj_made || pc->rj_names != pc->row.names || pc->rj_ncols != pc->row.ncols) {
+    if (pc->rj_names != pc->row.names || pc->rj_ncols != pc->row.ncols) {
         ad_row_keys_forget(pc);
         pc->rj_keys = row_json_keys_new(pc->row.ncols, pc->row.names);
         pc->rj_names = pc->row.names;
         pc->rj_ncols = pc->row.ncols;
-        pc->rj_made = 1;
     }
     if (pc->rj_keys) return row_json_dumps_keys(pc->rj_keys, (const char *const *)pc->row.vals);
     return row_json_dumps(pc->row.ncols, pc->row.names, (const char *const *)pc->row.vals);
@@ -534,7 +533,6 @@ void ad_row_keys_forget(pull_ctx *pc) {
     pc->rj_keys = NULL;
     pc->rj_names = NULL;
     pc->rj_ncols = 0;
-    pc->rj_made = 0;
 }
 
 /* Whether a path read by the declaration ("a" or "a.b.c") reads the column or
