@@ -91,9 +91,11 @@ typedef struct rows {
     int stop_value;
     conn *killer;          /* when set: terminate backend `victim_pid` after the first row */
     const char *victim_pid;
+    int with_lens;         /* rows that came with their values' lengths */
+    int bad_lens;          /* of those, rows where a length is not the value's strlen (0 for NULL) */
 } rows;
 
-static int collect(void *ud, int ncols, const char *const *names, const char *const *values) {
+static int collect(void *ud, int ncols, const char *const *names, const char *const *values, const size_t *lens) {
     rows *r = ud;
     if (r->n == 0) {
         r->ncols = ncols < MAX_COLS ? ncols : MAX_COLS;
@@ -101,6 +103,14 @@ static int collect(void *ud, int ncols, const char *const *names, const char *co
     }
     if (r->n < MAX_ROWS)
         for (int i = 0; i < r->ncols; i++) r->v[r->n][i] = values[i] ? strdup(values[i]) : NULL;
+    if (lens) {
+        r->with_lens++;
+        for (int i = 0; i < ncols; i++)
+            if (lens[i] != (values[i] ? strlen(values[i]) : 0)) {
+                r->bad_lens++;
+                break;
+            }
+    }
     r->n++;
     if (r->killer && r->n == 1) {
         char err[512];
@@ -120,8 +130,8 @@ typedef struct seq {
     int n, out_of_order;
 } seq;
 
-static int seq_row(void *ud, int ncols, const char *const *names, const char *const *values) {
-    (void)names;
+static int seq_row(void *ud, int ncols, const char *const *names, const char *const *values, const size_t *lens) {
+    (void)names, (void)lens;
     seq *s = ud;
     s->n++;
     if (ncols != 1 || !values[0] || atoi(values[0]) != s->n) s->out_of_order = 1;
@@ -135,13 +145,13 @@ typedef struct nested {
     char err[1024];
 } nested;
 
-static int ignore_row(void *ud, int ncols, const char *const *names, const char *const *values) {
-    (void)ud, (void)ncols, (void)names, (void)values;
+static int ignore_row(void *ud, int ncols, const char *const *names, const char *const *values, const size_t *lens) {
+    (void)ud, (void)ncols, (void)names, (void)values, (void)lens;
     return 0;
 }
 
-static int nested_row(void *ud, int ncols, const char *const *names, const char *const *values) {
-    (void)ncols, (void)names, (void)values;
+static int nested_row(void *ud, int ncols, const char *const *names, const char *const *values, const size_t *lens) {
+    (void)ncols, (void)names, (void)values, (void)lens;
     nested *s = ud;
     if (s->n++ == 0) s->rc = conn_query(s->c, "select 1", 0, NULL, ignore_row, NULL, s->err, sizeof s->err);
     return 0;
@@ -277,6 +287,9 @@ static void test_pg_copy(conn *c, const char *spec) {
     CHECK(rc == 0 && q.n == 6, "pg t_copy through the cursor: rc %d, %d rows %s", rc, q.n, err);
     CHECK(same_rows(&r, &q, why, sizeof why), "pg COPY and cursor deliver the same rows: %s", why);
     CHECK(same_rows(&q, &r, why, sizeof why), "pg cursor and COPY deliver the same rows: %s", why);
+    CHECK(r.with_lens == 6 && r.bad_lens == 0 && q.with_lens == 6 && q.bad_lens == 0,
+          "pg COPY and cursor give every value's length: COPY %d rows with lengths, %d wrong; cursor %d, %d wrong",
+          r.with_lens, r.bad_lens, q.with_lens, q.bad_lens);
     CHECK(streq(r.v[0][1], "tab\there\nline\rcr\\back\bbs\fff\vvt") && streq(r.v[0][2], "\t"),
           "pg COPY escapes undone: [%s] [%s]", r.v[0][1], r.v[0][2]);
     CHECK(streq(r.v[0][3], "12345.6700") && streq(r.v[0][4], "2024-03-12") &&

@@ -225,7 +225,7 @@ int ad_reject_oversize(pull_ctx *pc, const char *ref, const char *reason);
  * undecodable column, -1 when all converted, CONVERT_NOMEM when the row's
  * arena would pass the adapter's memory cap (it counts against it). Never
  * raises (called from connector callbacks). */
-int ad_convert_row(pull_ctx *pc, int ncols, const char *const *raw);
+int ad_convert_row(pull_ctx *pc, int ncols, const char *const *raw, const size_t *lens);
 /* Frees pc's arena and releases what it was charged. */
 void ad_arena_free(pull_ctx *pc);
 

@@ -111,11 +111,12 @@ static int l_build_row(lua_State *L) {
     return 1;
 }
 
-static int lua_query_row(void *ud, int ncols, const char *const *names, const char *const *vals) {
+static int lua_query_row(void *ud, int ncols, const char *const *names, const char *const *vals,
+                         const size_t *lens) {
     lua_query *q = ud;
     lua_State *L = q->L;
     pull_ctx *pc = q->pc;
-    int bad = ad_convert_row(pc, ncols, vals);
+    int bad = ad_convert_row(pc, ncols, vals, lens);
     if (bad == CONVERT_NOMEM) {
         snprintf(q->err, sizeof q->err, "a row of the query needs more memory than the adapter's limit allows");
         q->failed = 1;

@@ -72,12 +72,13 @@ static size_t arena_put(pull_ctx *pc, const char *v, size_t len) {
 /* offs[i] of a value used where it is (a UTF-8 source's: no conversion) */
 #define OFF_RAW (SIZE_MAX - 2)
 
-/* Converts a row's raw values into pc->vals (UTF-8). On an undecodable value
+/* Converts a row's raw values into pc->vals (UTF-8); lens (or NULL: measured
+ * here) their lengths as the connector gave them. On an undecodable value
  * returns the column index (>= 0); -1 when all converted. A UTF-8 source's
  * values are checked and used in place (valid while the row is), not copied;
  * the arena is still sized for them as for a copy, so that a row over the
  * adapter's memory cap fails the same way whatever the source's encoding. */
-int ad_convert_row(pull_ctx *pc, int ncols, const char *const *raw) {
+int ad_convert_row(pull_ctx *pc, int ncols, const char *const *raw, const size_t *lens) {
     if (ncols > pc->vals_cap) {
         pc->vals = realloc(pc->vals, (size_t)ncols * sizeof *pc->vals);
         pc->offs = realloc(pc->offs, (size_t)ncols * sizeof *pc->offs);
@@ -94,7 +95,7 @@ int ad_convert_row(pull_ctx *pc, int ncols, const char *const *raw) {
             pc->offs[i] = SIZE_MAX;
             continue;
         }
-        size_t len = strlen(raw[i]);
+        size_t len = lens ? lens[i] : strlen(raw[i]);
         pc->rec_len += len;
         if (pc->max_field > 0 && (len > (size_t)pc->max_field || pc->rec_len > (size_t)pc->max_record)) {
             /* over a limit: neither converted nor kept (the row is rejected) */
@@ -162,8 +163,10 @@ static int track_watermark(pull_ctx *pc, int *stop) {
 }
 
 /* The row's hash as the source sent it (adapter_row_hash): each value's
- * length (~0 for NULL) and bytes, seeded with the columns' names. */
-static uint64_t source_row_hash(pull_ctx *pc, int ncols, const char *const *names, const char *const *vals) {
+ * length (~0 for NULL) and bytes, seeded with the columns' names. lens: the
+ * values' lengths from the connector, or NULL. */
+static uint64_t source_row_hash(pull_ctx *pc, int ncols, const char *const *names, const char *const *vals,
+                                const size_t *lens) {
     if (!pc->row_seed) {
         uint64_t h = gg_hash64_update(GG_HASH64_SEED, &ncols, sizeof ncols);
         for (int i = 0; i < ncols; i++) h = gg_hash64_update(h, names[i], strlen(names[i]));
@@ -173,7 +176,7 @@ static uint64_t source_row_hash(pull_ctx *pc, int ncols, const char *const *name
     size_t n = 0;
     uint64_t h = pc->row_seed;
     for (int i = 0; i < ncols; i++) {
-        size_t len = vals[i] ? strlen(vals[i]) : 0;
+        size_t len = !vals[i] ? 0 : lens ? lens[i] : strlen(vals[i]);
         uint32_t tag = vals[i] ? (uint32_t)len : UINT32_MAX;
         if (n + sizeof tag + len > sizeof buf) { /* a long row: hashed in parts */
             h = gg_hash64_update(h, buf, n);
@@ -193,13 +196,13 @@ static uint64_t source_row_hash(pull_ctx *pc, int ncols, const char *const *name
     return h ? h : 1;
 }
 
-static int sql_row_cb(void *ud, int ncols, const char *const *names, const char *const *vals) {
+static int sql_row_cb(void *ud, int ncols, const char *const *names, const char *const *vals, const size_t *lens) {
     pull_ctx *pc = ud;
     pc->row_hash = 0;
     if (pc->sink->row_passed && !pc->incremental && pc->st->info.pure) {
         /* Asked before anything else: a row passed over is neither converted
          * nor mapped (it is counted read, as a row the sink dropped). */
-        pc->row_hash = source_row_hash(pc, ncols, names, vals);
+        pc->row_hash = source_row_hash(pc, ncols, names, vals, lens);
         int taken = pc->sink->row_passed(pc->sink->ud, pc->st->name, pc->row_hash);
         if (taken < 0) return pc->stop = 1;
         if (taken) {
@@ -209,7 +212,7 @@ static int sql_row_cb(void *ud, int ncols, const char *const *names, const char 
             return pc->stop;
         }
     }
-    int bad = ad_convert_row(pc, ncols, vals);
+    int bad = ad_convert_row(pc, ncols, vals, lens);
     if (bad == CONVERT_NOMEM) {
         snprintf(pc->err, sizeof pc->err,
                  "source %s, stream '%s': a row needs more memory than the adapter's limit allows", pc->ad->source,

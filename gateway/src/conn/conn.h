@@ -71,9 +71,13 @@ typedef struct conn_opts {
 
 typedef struct conn conn;
 
-/* Return 0 to continue; any other value stops the query, which then returns it. */
+/* One row: values[i] is column i's text (NUL-terminated) or NULL for SQL
+ * NULL; lens, when not NULL, holds strlen(values[i]) (0 for NULL), so that a
+ * callback need not measure what the connector already knows (PostgreSQL's
+ * COPY and results give it; ODBC passes NULL). Return 0 to continue; any
+ * other value stops the query, which then returns it. */
 typedef int (*conn_row_fn)(void *ud, int ncols, const char *const *colnames,
-                           const char *const *values);
+                           const char *const *values, const size_t *lens);
 
 /* Opens (and for SQL connects) a connection. `source` and `name` are used in
  * error messages ("source hr, connection db: ..."). NULL on failure with err set. */

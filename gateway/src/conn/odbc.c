@@ -527,7 +527,7 @@ static void odbc_run(conn *c, odbc_conn *o, const char *sql, int nparams,
             }
             values[i] = isnull ? NULL : bufs[i].data;
         }
-        int rc = fn(ud, ncols, (const char *const *)names, values);
+        int rc = fn(ud, ncols, (const char *const *)names, values, NULL); /* lengths: measured by whoever needs them */
         out->delivered++;
         if (rc != 0) {
             out->stopped = 1;

@@ -216,6 +216,7 @@ typedef struct pg_rows {
     conn_row_fn fn;
     void *ud;
     const char **names, **values; /* per column, for the callback; reused */
+    size_t *lens;                 /* strlen of each value (0 for NULL) */
     int ncols;
 } pg_rows;
 
@@ -224,13 +225,17 @@ static int pg_rows_size(pg_rows *rw, int n, conn_run_result *out) {
     if (!rw->names || n != rw->ncols) {
         free(rw->names);
         free(rw->values);
+        free(rw->lens);
         rw->ncols = n;
         rw->names = malloc(sizeof *rw->names * (size_t)(n > 0 ? n : 1));
         rw->values = malloc(sizeof *rw->values * (size_t)(n > 0 ? n : 1));
-        if (!rw->names || !rw->values) {
+        rw->lens = malloc(sizeof *rw->lens * (size_t)(n > 0 ? n : 1));
+        if (!rw->names || !rw->values || !rw->lens) {
             free(rw->names);
             free(rw->values);
+            free(rw->lens);
             rw->names = rw->values = NULL;
+            rw->lens = NULL;
             snprintf(out->msg, sizeof out->msg, "out of memory");
             out->failed = 1;
             return -1;
@@ -250,8 +255,9 @@ static int pg_deliver(pg_rows *rw, PGresult *r, conn_run_result *out) {
         for (int i = 0; i < n; i++) {
             const char *v = PQgetvalue(r, t, i); /* "" for a NULL: only then is it asked */
             rw->values[i] = !*v && PQgetisnull(r, t, i) ? NULL : v;
+            rw->lens[i] = rw->values[i] ? strlen(v) : 0; /* text: no NUL inside (PQgetlength may count one) */
         }
-        int rc = rw->fn(rw->ud, n, rw->names, rw->values);
+        int rc = rw->fn(rw->ud, n, rw->names, rw->values, rw->lens);
         out->delivered++;
         if (rc != 0) {
             out->stopped = 1;
@@ -594,13 +600,32 @@ typedef struct pg_copy {
     int started; /* the server began sending rows (PGRES_COPY_OUT) */
 } pg_copy;
 
+/* Splits a COPY text line without a backslash (no escapes, no \N): each
+ * field ends at its tab, found with memchr. As pg_copy_split. */
+static int pg_copy_split_plain(char *r, char *end, int ncols, const char **values, size_t *lens) {
+    for (int i = 0; i < ncols; i++) {
+        char *t = memchr(r, '\t', (size_t)(end - r));
+        int last = i == ncols - 1;
+        if (last ? t != NULL : t == NULL) return -1; /* fewer or more fields than columns */
+        if (!t) t = end;
+        *t = '\0';
+        values[i] = r;
+        lens[i] = (size_t)(t - r);
+        r = t + 1;
+    }
+    return ncols == 0 && r != end ? -1 : 0;
+}
+
 /* Splits one COPY text line (len bytes, the last a newline; libpq puts a
  * NUL after them) into ncols fields in place: each is NUL-terminated where
- * its tab or the newline was, and decoded; values[i] is NULL for \N. 0, or
- * -1 when the line does not hold ncols fields. */
-static int pg_copy_split(char *buf, size_t len, int ncols, const char **values) {
+ * its tab or the newline was, and decoded; values[i] is NULL for \N, and
+ * lens[i] its strlen (0 for NULL: a decoded \000 ends the value there). 0,
+ * or -1 when the line does not hold ncols fields. Most lines have no
+ * backslash at all: they are split by pg_copy_split_plain. */
+static int pg_copy_split(char *buf, size_t len, int ncols, const char **values, size_t *lens) {
     char *r = buf, *end = buf + len;
     if (r < end && end[-1] == '\n') end--;
+    if (ncols > 0 && !memchr(r, '\\', (size_t)(end - r))) return pg_copy_split_plain(r, end, ncols, values, lens);
     for (int i = 0; i < ncols; i++) {
         char *s = r;
         while (r < end && *r != '\t' && *r != '\\') r++;
@@ -652,6 +677,7 @@ static int pg_copy_split(char *buf, size_t len, int ncols, const char **values) 
         int more = r < end; /* stopped at a tab */
         if (s) *w = '\0';   /* w <= r: never past the tab still to be looked at */
         values[i] = s;
+        lens[i] = s ? strlen(s) : 0;
         if (more != (i < ncols - 1)) return -1;
         r += more;
     }
@@ -719,12 +745,12 @@ static int pg_copy_read(conn *c, pg_conn *p, pg_copy *k, pg_rows *rw, conn_run_r
         if (n > 0) {
             deadline = 0;
             if (!out->stopped && !out->failed) {
-                if (pg_copy_split(buf, (size_t)n, rw->ncols, rw->values) != 0) {
+                if (pg_copy_split(buf, (size_t)n, rw->ncols, rw->values, rw->lens) != 0) {
                     snprintf(out->msg, sizeof out->msg, "a COPY line without its %d fields", rw->ncols);
                     out->failed = 1;
                     pg_cancel(c, p);
                 } else {
-                    int rc = rw->fn(rw->ud, rw->ncols, rw->names, rw->values);
+                    int rc = rw->fn(rw->ud, rw->ncols, rw->names, rw->values, rw->lens);
                     out->delivered++;
                     if (rc != 0) {
                         out->stopped = 1;
@@ -860,6 +886,7 @@ static void pg_run(conn *c, pg_conn *p, const char *sql, int nparams, const char
         pg_run_rows(c, p, sql, nparams, params, fn ? &rw : NULL, out);
     free(rw.names);
     free(rw.values);
+    free(rw.lens);
 }
 
 /* The PostgreSQL side of the shared retry policy (conn_sql_statement). */
