@@ -464,8 +464,10 @@ int fact_set_int(fact *ft, fact_field f, int64_t v, char *err, size_t errsz) {
 
 int fact_check(const fact *ft, char *err, size_t errsz) {
     if (!kind_ok(ft->kind)) return gg_set_err(err, errsz, "unknown fact kind %d", (int)ft->kind);
-    for (int f = 0; f < FF__COUNT; f++) {
-        if (!fact_field_required(ft->kind, (fact_field)f) || FACT_HAS(ft, f)) continue;
+    /* the required fields not set, one bit each (most facts: none) */
+    uint32_t missing = fact_kind_fields[ft->kind].required & ~ft->set;
+    for (; missing; missing &= missing - 1) {
+        int f = __builtin_ctz(missing);
         if (ft->kind == FK_PAYMENT && f == FF_ID_NO) {
             /* Assistance is paid to a household case: a dibao/tekun payment
              * may name its case instead of a person. */
@@ -507,9 +509,11 @@ static const char *fen_text(int64_t fen, char *buf, size_t sz) {
 
 int fact_plausible(const fact *ft, const fact_limits *l, char *err, size_t errsz) {
     char b1[32], b2[32];
-    for (int f = 0; f < FF__COUNT; f++) {
+    /* the set fields, in field order (a bit each) */
+    for (uint32_t set = ft->set; set; set &= set - 1) {
+        int f = __builtin_ctz(set);
+        if (f >= FF__COUNT) break;
         const fact_val *v = &ft->f[f];
-        if (!FACT_HAS(ft, f)) continue;
         const char *fname = fact_fields[f].name;
         switch (fact_fields[f].type) {
         case FT_DATE:

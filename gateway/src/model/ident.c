@@ -126,9 +126,37 @@ char ident_sex(const char *id18) {
     return ((c - '0') % 2 == 1) ? 'M' : 'F';
 }
 
+/* The checks after cleaning, on out (18 characters, NUL-terminated) and n,
+ * the number of characters the raw id held (15 or 18). */
+static ident_status ident_validate(const char *out, size_t n, int today) {
+    if (!ident_region_ok(digits_value(out, 2))) return ID_BAD_REGION;
+    int birth = digits_value(out + 6, 8);
+    if (birth < 18500101 || !date_is_valid(birth)) return ID_BAD_DATE;
+    if (today <= 0) today = date_today();
+    if (birth > today) return ID_FUTURE_DATE;
+    if (n == IDENT_LEN && out[17] != ident_check_char(out)) return ID_BAD_CHECK;
+    return ID_OK;
+}
+
+/* Most ids a source holds are already clean: exactly 18 ASCII characters,
+ * 17 digits and a digit or X (x). Such an id is its own cleaned form, as
+ * the loop of ident_normalize would make it (nothing dropped, x upper-cased),
+ * copied to out without that loop. 1 when raw is one, else 0 (out unset). */
+static int ident_plain18(const char *raw, char out[IDENT_LEN + 1]) {
+    for (int i = 0; i < IDENT_LEN - 1; i++)
+        if ((unsigned)(raw[i] - '0') > 9) return 0; /* also the NUL of a shorter id */
+    char c = raw[IDENT_LEN - 1] == 'x' ? 'X' : raw[IDENT_LEN - 1];
+    if (((unsigned)(c - '0') > 9 && c != 'X') || raw[IDENT_LEN] != '\0') return 0;
+    memcpy(out, raw, IDENT_LEN - 1);
+    out[IDENT_LEN - 1] = c;
+    out[IDENT_LEN] = '\0';
+    return 1;
+}
+
 ident_status ident_normalize(const char *raw, int today, char out[IDENT_LEN + 1]) {
     out[0] = '\0';
     if (raw == NULL) return ID_EMPTY;
+    if (ident_plain18(raw, out)) return ident_validate(out, IDENT_LEN, today);
     /* Most ids are plain ASCII: their length and that fact in one pass, and
      * then no UTF-8 check or decoding (ASCII is valid UTF-8, one byte a code
      * point). The same steps follow either way. */
@@ -173,14 +201,7 @@ ident_status ident_normalize(const char *raw, int today, char out[IDENT_LEN + 1]
         memcpy(out, buf, IDENT_LEN);
     }
     out[IDENT_LEN] = '\0';
-
-    if (!ident_region_ok(digits_value(out, 2))) return ID_BAD_REGION;
-    int birth = digits_value(out + 6, 8);
-    if (birth < 18500101 || !date_is_valid(birth)) return ID_BAD_DATE;
-    if (today <= 0) today = date_today();
-    if (birth > today) return ID_FUTURE_DATE;
-    if (n == IDENT_LEN && out[17] != ident_check_char(out)) return ID_BAD_CHECK;
-    return ID_OK;
+    return ident_validate(out, n, today);
 }
 
 /* ---- masking ------------------------------------------------------------- */
