@@ -547,6 +547,10 @@ static void test_corrupt_frames(void **state) {
     FACT_CASE((payment_head(&p, 1), f_int(&p, FF_PAID_ON, 20230229)), "not a date");
     FACT_CASE((payment_head(&p, 1), f_text(&p, FF_PAYER, "\xff\xfe")), "not valid UTF-8");
     FACT_CASE((payment_head(&p, 1), f_text(&p, FF_PAYER, "\xed\xa0\x80")), "not valid UTF-8"); /* surrogate */
+    FACT_CASE((payment_head(&p, 1), f_text(&p, FF_PAYER, "\xe0\x80\xaf")), "not valid UTF-8"); /* overlong '/' */
+    FACT_CASE((payment_head(&p, 1), f_text(&p, FF_PAYER, "\xf4\x90\x80\x80")), "not valid UTF-8"); /* > U+10FFFF */
+    FACT_CASE((payment_head(&p, 1), f_text(&p, FF_PAYER, "ok\xe5\xbc")), "not valid UTF-8"); /* cut short */
+    FACT_CASE((payment_head(&p, 1), f_text(&p, FF_PAYER, "12345678\xc0\xaf")), "not valid UTF-8"); /* after 8 ASCII */
     FACT_CASE((payment_head(&p, 2), f_text(&p, FF_ID_NO, "420501195003121233"), f_text(&p, FF_PROGRAM, "dibao")),
               "missing required field 'period'");
     FACT_CASE((payment_head(&p, 1), bb_u8(&p, FF_AMOUNT), bb_u8(&p, FT_MONEY),

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/utf8.h"
 #include "core/util.h"
 
 #define CH_HDR 5 /* u32 length + u8 type */
@@ -544,37 +545,6 @@ static int get_str(cur *c, const char **out, size_t *outlen, const char *what) {
     return 0;
 }
 
-static int utf8_ok(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        while (i + 8 <= n) { /* ASCII runs 8 bytes at a time */
-            uint64_t x;
-            memcpy(&x, s + i, 8);
-            if (x & 0x8080808080808080ULL) break;
-            i += 8;
-        }
-        if (i >= n) break;
-        unsigned c = s[i];
-        size_t k;
-        uint32_t cp;
-        if (c < 0x80) { i++; continue; }
-        if (c >= 0xc2 && c <= 0xdf) { k = 1; cp = c & 0x1f; }
-        else if (c >= 0xe0 && c <= 0xef) { k = 2; cp = c & 0x0f; }
-        else if (c >= 0xf0 && c <= 0xf4) { k = 3; cp = c & 0x07; }
-        else return 0;
-        if (n - i <= k) return 0;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80) return 0;
-            cp = (cp << 6) | (s[i + j] & 0x3f);
-        }
-        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += k + 1;
-    }
-    return 1;
-}
-
 /* A field of a frame: its size is the source's (up to max_frame), so a failure
  * ends that source's stream with a message instead of the daemon (not xmalloc). */
 static char *dup_n(const char *s, size_t n) {
@@ -626,7 +596,7 @@ static int decode_fact(cur *c, const char *source, uint32_t *stream, fact *f) {
         if (FACT_HAS(f, fid)) return cerr(c, "field '%s' appears twice", fname);
         if (ft == FT_TEXT || ft == FT_ENUM) {
             if (get_span(c, &s, &sl, fname)) return -1;
-            if (!utf8_ok((const unsigned char *)s, sl)) return cerr(c, "field '%s': not valid UTF-8", fname);
+            if (!utf8_valid(s, sl)) return cerr(c, "field '%s': not valid UTF-8", fname);
             if (ft == FT_ENUM) {
                 const char *const *vals = fact_enum_values(f->kind, (fact_field)fid);
                 const char *match = NULL;
@@ -665,7 +635,7 @@ static int decode_fact(cur *c, const char *source, uint32_t *stream, fact *f) {
     }
     if (flags & FF_HAS_NAME_NORM) {
         if (get_span(c, &s, &sl, "name_norm")) return -1;
-        if (!utf8_ok((const unsigned char *)s, sl)) return cerr(c, "name_norm: not valid UTF-8");
+        if (!utf8_valid(s, sl)) return cerr(c, "name_norm: not valid UTF-8");
         const char *name = FACT_HAS(f, FF_NAME) ? f->f[FF_NAME].s : NULL;
         if (c->borrow && name && strlen(name) == sl && memcmp(name, s, sl) == 0) {
             f->name_norm = (char *)name; /* most folded names are the name itself */
