@@ -290,6 +290,32 @@ static void test_pg_copy(conn *c, const char *spec) {
     CHECK(r.with_lens == 6 && r.bad_lens == 0 && q.with_lens == 6 && q.bad_lens == 0,
           "pg COPY and cursor give every value's length: COPY %d rows with lengths, %d wrong; cursor %d, %d wrong",
           r.with_lens, r.bad_lens, q.with_lens, q.bad_lens);
+    /* lines without a backslash (every row above has one: a \N, an escape or
+     * bytea's \x) take the plain split: empty values, CJK, one column */
+    {
+        rows pr = {0}, pq = {0};
+        const char *plain_sql = "select g, repeat('张', g % 3) as t, '' as e, g::text || 'x' as s"
+                                " from generate_series(1, 12) g";
+        rc = conn_query(c, plain_sql, 0, NULL, collect, &pr, err, sizeof err);
+        CHECK(rc == 0 && pr.n == 12 && pr.ncols == 4, "pg plain COPY lines: rc %d, %d rows %s", rc, pr.n, err);
+        rc = conn_query(c, "select * from (select g, repeat('张', g % 3) as t, '' as e, g::text || 'x' as s"
+                           " from generate_series(1, 12) g) q where $1::int = 1",
+                        1, one, collect, &pq, err, sizeof err);
+        CHECK(rc == 0 && pq.n == 12, "pg plain rows through the cursor: rc %d, %d rows %s", rc, pq.n, err);
+        CHECK(same_rows(&pr, &pq, why, sizeof why), "pg plain COPY lines and cursor rows agree: %s", why);
+        CHECK(pr.with_lens == 12 && pr.bad_lens == 0, "pg plain COPY lines' lengths: %d rows, %d wrong", pr.with_lens,
+              pr.bad_lens);
+        CHECK(streq(pr.v[4][1], "张张") && streq(pr.v[4][2], "") && streq(pr.v[4][3], "5x"),
+              "pg plain COPY values: [%s] [%s] [%s]", pr.v[4][1], pr.v[4][2], pr.v[4][3]);
+        rows one_col = {0};
+        rc = conn_query(c, "select ''::text as e from generate_series(1, 3)", 0, NULL, collect, &one_col, err,
+                        sizeof err);
+        CHECK(rc == 0 && one_col.n == 3 && one_col.bad_lens == 0 && streq(one_col.v[2][0], ""),
+              "pg plain COPY of one empty column: rc %d, %d rows %s", rc, one_col.n, err);
+        rows_free(&pr);
+        rows_free(&pq);
+        rows_free(&one_col);
+    }
     CHECK(streq(r.v[0][1], "tab\there\nline\rcr\\back\bbs\fff\vvt") && streq(r.v[0][2], "\t"),
           "pg COPY escapes undone: [%s] [%s]", r.v[0][1], r.v[0][2]);
     CHECK(streq(r.v[0][3], "12345.6700") && streq(r.v[0][4], "2024-03-12") &&
