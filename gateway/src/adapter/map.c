@@ -23,8 +23,9 @@ static int is_identity_field(fact_field f) { return f == FF_ID_NO || f == FF_NAM
 static int apply_entry(fact *f, map_entry *e, const char *v, const fact_limits *lim, char *reason,
                        size_t rsz) {
     char e2[300];
-    const char *fname = fact_field_name(e->field);
-    const char *col = e->col ? e->col : "const";
+    /* the field's and the column's names, for a reason only (not per row) */
+#define FNAME fact_field_name(e->field)
+#define COL (e->col ? e->col : "const")
     int64_t x;
     int d;
     switch (e->op) {
@@ -61,7 +62,7 @@ static int apply_entry(fact *f, map_entry *e, const char *v, const fact_limits *
         return 0;
     case SPEC_YUAN:
         if (conv_yuan_to_fen(v, &x)) {
-            snprintf(reason, rsz, "field %s (column %s): not an amount in yuan: '%.40s'", fname, col, v);
+            snprintf(reason, rsz, "field %s (column %s): not an amount in yuan: '%.40s'", FNAME, COL, v);
             return -1;
         }
         if (fact_set_int(f, e->field, x, e2, sizeof e2)) goto fset;
@@ -69,18 +70,18 @@ static int apply_entry(fact *f, map_entry *e, const char *v, const fact_limits *
     case SPEC_FEN:
     case SPEC_INT:
         if (conv_int(v, &x)) {
-            snprintf(reason, rsz, "field %s (column %s): not an integer: '%.40s'", fname, col, v);
+            snprintf(reason, rsz, "field %s (column %s): not an integer: '%.40s'", FNAME, COL, v);
             return -1;
         }
         if (fact_set_int(f, e->field, x, e2, sizeof e2)) goto fset;
         return 0;
     case SPEC_DATE:
         if (conv_date(v, &d)) {
-            snprintf(reason, rsz, "field %s (column %s): not a date: '%.40s'", fname, col, v);
+            snprintf(reason, rsz, "field %s (column %s): not a date: '%.40s'", FNAME, COL, v);
             return -1;
         }
         if (!fact_date_plausible(lim, d)) {
-            snprintf(reason, rsz, "field %s (column %s): implausible date %d (outside %d..%d)", fname, col, d,
+            snprintf(reason, rsz, "field %s (column %s): implausible date %d (outside %d..%d)", FNAME, COL, d,
                      lim->min_date, lim->max_date);
             return -1;
         }
@@ -93,11 +94,11 @@ static int apply_entry(fact *f, map_entry *e, const char *v, const fact_limits *
         return 0;
     case SPEC_MONTH:
         if (conv_month(v, &d)) {
-            snprintf(reason, rsz, "field %s (column %s): not a month: '%.40s'", fname, col, v);
+            snprintf(reason, rsz, "field %s (column %s): not a month: '%.40s'", FNAME, COL, v);
             return -1;
         }
         if (d < lim->min_date / 100 || d > lim->max_date / 100) {
-            snprintf(reason, rsz, "field %s (column %s): implausible month %d (outside %d..%d)", fname, col, d,
+            snprintf(reason, rsz, "field %s (column %s): implausible month %d (outside %d..%d)", FNAME, COL, d,
                      lim->min_date / 100, lim->max_date / 100);
             return -1;
         }
@@ -112,7 +113,7 @@ static int apply_entry(fact *f, map_entry *e, const char *v, const fact_limits *
             if (strlen(e->code_from[i]) == vl && !strncmp(e->code_from[i], v, vl)) to = e->code_to[i];
         if (!to) to = e->code_default;
         if (!to) {
-            snprintf(reason, rsz, "field %s (column %s): code '%.*s' is not in the code table", fname, col,
+            snprintf(reason, rsz, "field %s (column %s): code '%.*s' is not in the code table", FNAME, COL,
                      (int)(vl > 40 ? 40 : vl), v);
             return -1;
         }
@@ -129,10 +130,12 @@ static int apply_entry(fact *f, map_entry *e, const char *v, const fact_limits *
     return 0;
 fset:
     if (is_identity_field(e->field))
-        snprintf(reason, rsz, "field %s (column %s): bad value", fname, col);
+        snprintf(reason, rsz, "field %s (column %s): bad value", FNAME, COL);
     else
-        snprintf(reason, rsz, "field %s (column %s): %s", fname, col, e2);
+        snprintf(reason, rsz, "field %s (column %s): %s", FNAME, COL, e2);
     return -1;
+#undef FNAME
+#undef COL
 }
 
 /* Resolves map columns against the first row's column names. */

@@ -32,10 +32,9 @@ static int all_ascii(const char *v, size_t len) {
 
 /* Appends `len` bytes converted to UTF-8 into the pull arena; returns the
  * offset, or SIZE_MAX when the bytes are not valid in the source encoding. */
-/* Makes room in the arena for a value of len bytes (converted); 0, or -1
- * when the adapter's memory cap refuses it. */
-static int arena_reserve(pull_ctx *pc, size_t len) {
-    size_t need = pc->arena_len + len * 3 + 1; /* GBK -> UTF-8 grows at most 1.5x; keep margin */
+/* Makes the arena hold need bytes; 0, or -1 when the adapter's memory cap
+ * refuses it. */
+static int arena_grow(pull_ctx *pc, size_t need) {
     if (need > pc->arena_cap) {
         size_t cap = pc->arena_cap ? pc->arena_cap : 4096;
         while (cap < need) cap *= 2;
@@ -47,6 +46,14 @@ static int arena_reserve(pull_ctx *pc, size_t len) {
     }
     return 0;
 }
+
+/* What a value of len bytes after the arena's current end needs, converted
+ * (GBK -> UTF-8 grows at most 1.5x; keep margin). */
+static size_t arena_need(const pull_ctx *pc, size_t len) { return pc->arena_len + len * 3 + 1; }
+
+/* Makes room in the arena for a value of len bytes (converted); 0, or -1
+ * when the adapter's memory cap refuses it. */
+static int arena_reserve(pull_ctx *pc, size_t len) { return arena_grow(pc, arena_need(pc, len)); }
 
 static size_t arena_put(pull_ctx *pc, const char *v, size_t len) {
     if (arena_reserve(pc, len)) return SIZE_MAX - 1;
@@ -90,6 +97,7 @@ int ad_convert_row(pull_ctx *pc, int ncols, const char *const *raw, const size_t
     pc->over_col = -1;
     pc->over_len = pc->rec_len = 0;
     int bad = -1;
+    size_t need = 0; /* in place: the arena a copy would take, reserved once for the row */
     for (int i = 0; i < ncols; i++) {
         if (!raw[i]) {
             pc->offs[i] = SIZE_MAX;
@@ -104,7 +112,8 @@ int ad_convert_row(pull_ctx *pc, int ncols, const char *const *raw, const size_t
             continue;
         }
         if (in_place) {
-            if (arena_reserve(pc, len)) return CONVERT_NOMEM;
+            size_t n = arena_need(pc, len);
+            if (n > need) need = n;
             pc->arena_len += len + 1;
             pc->offs[i] = all_ascii(raw[i], len) || utf8_valid(raw[i], len) ? OFF_RAW : SIZE_MAX;
         } else {
@@ -113,6 +122,7 @@ int ad_convert_row(pull_ctx *pc, int ncols, const char *const *raw, const size_t
         }
         if (pc->offs[i] == SIZE_MAX && bad < 0) bad = i;
     }
+    if (in_place && arena_grow(pc, need)) return CONVERT_NOMEM;
     for (int i = 0; i < ncols; i++)
         pc->vals[i] = pc->offs[i] == SIZE_MAX ? NULL : pc->offs[i] == OFF_RAW ? raw[i] : pc->arena + pc->offs[i];
     return bad;
