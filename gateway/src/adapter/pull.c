@@ -30,8 +30,6 @@ static int all_ascii(const char *v, size_t len) {
     return !(acc & UINT64_C(0x8080808080808080));
 }
 
-/* Appends `len` bytes converted to UTF-8 into the pull arena; returns the
- * offset, or SIZE_MAX when the bytes are not valid in the source encoding. */
 /* Makes the arena hold need bytes; 0, or -1 when the adapter's memory cap
  * refuses it. */
 static int arena_grow(pull_ctx *pc, size_t need) {
@@ -55,6 +53,9 @@ static size_t arena_need(const pull_ctx *pc, size_t len) { return pc->arena_len 
  * when the adapter's memory cap refuses it. */
 static int arena_reserve(pull_ctx *pc, size_t len) { return arena_grow(pc, arena_need(pc, len)); }
 
+/* Appends `len` bytes converted to UTF-8 into the pull arena; returns the
+ * offset, SIZE_MAX when the bytes are not valid in the source encoding, or
+ * SIZE_MAX - 1 when the adapter's memory cap refuses the room. */
 static size_t arena_put(pull_ctx *pc, const char *v, size_t len) {
     if (arena_reserve(pc, len)) return SIZE_MAX - 1;
     size_t off = pc->arena_len;
