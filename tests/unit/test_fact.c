@@ -338,6 +338,44 @@ static void month_bad(const char *s) {
     assert_int_equal(m, -1);
 }
 
+/* The forms read at once ("YYYY-MM-DD" for a date, "YYYYMM" for a month)
+ * give what the general parser gives: a leading blank sends the same text
+ * down the general path. Every month 00-19 and day 00-39 of a spread of
+ * years, leap years and year 0 among them. */
+static void test_conv_fast_forms_same_as_general(void **state) {
+    (void)state;
+    static const int years[] = {0, 1, 999, 1848, 1850, 1900, 1948, 1999, 2000, 2023, 2024, 2100, 9999};
+    long compared = 0;
+    for (size_t y = 0; y < sizeof years / sizeof years[0]; y++)
+        for (int m = 0; m < 20; m++) {
+            char fast[32], general[33];
+            int a = -1, b = -1;
+            snprintf(fast, sizeof fast, "%04d%02d", years[y], m);
+            snprintf(general, sizeof general, " %s", fast);
+            int ra = conv_month(fast, &a), rb = conv_month(general, &b);
+            if (ra != rb || (ra == 0 && a != b))
+                fail_msg("conv_month '%s': %d (%d) at once, %d (%d) in general", fast, ra, a, rb, b);
+            compared++;
+            for (int d = 0; d < 40; d++) {
+                snprintf(fast, sizeof fast, "%04d-%02d-%02d", years[y], m, d);
+                snprintf(general, sizeof general, " %s", fast);
+                a = b = -1;
+                ra = conv_date(fast, &a);
+                rb = conv_date(general, &b);
+                if (ra != rb || (ra == 0 && a != b))
+                    fail_msg("conv_date '%s': %d (%d) at once, %d (%d) in general", fast, ra, a, rb, b);
+                compared++;
+            }
+        }
+    assert_true(compared > 10000);
+    /* near misses of the fast forms take the general path and keep its answers */
+    date_ok("2024-03-12 ", 20240312);
+    date_bad("2024-03-1x");
+    date_bad("2024-3-120");
+    month_ok("202403 ", 202403);
+    month_bad("2024031");
+}
+
 static void test_conv_month(void **state) {
     (void)state;
     month_ok("202403", 202403);
@@ -1101,6 +1139,7 @@ int main(void) {
         cmocka_unit_test(test_conv_yuan),
         cmocka_unit_test(test_conv_date),
         cmocka_unit_test(test_conv_month),
+        cmocka_unit_test(test_conv_fast_forms_same_as_general),
         cmocka_unit_test(test_conv_int),
         cmocka_unit_test(test_date_helpers),
         cmocka_unit_test(test_set_text_types),
