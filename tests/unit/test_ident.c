@@ -564,10 +564,16 @@ static void test_utf8_valid(void **state) {
     }
 }
 
-/* The normalizer's cache of folded names: whatever its size (none, two
- * entries where every name collides, a few sets, the default), each call
- * returns what folding without a cache returns, including for names evicted
- * and asked again, names too long to be cached, blank and invalid ones. */
+/* A normalizer of its own without a cache: plain OpenCC folding, to compare
+ * with. Freed by the caller. */
+static name_normalizer *uncached_normalizer(void) {
+    char err[256] = "";
+    name_normalizer *nn = name_normalizer_new(err, sizeof err);
+    if (nn == NULL) fail_msg("name_normalizer_new: %s", err);
+    name_normalizer_set_cache(nn, 0);
+    return nn;
+}
+
 /* Names without a character of t2s's keys skip OpenCC (model/ident.c): the
  * result must be OpenCC's for every name. Every character of the CJK
  * Unified Ideographs block, alone and beside characters that open or close
@@ -575,11 +581,8 @@ static void test_utf8_valid(void **state) {
  * and off, caches off. */
 static void test_names_key_chars(void **state) {
     name_normalizer *nn = *state;
-    char err[256] = "";
-    name_normalizer *plain = name_normalizer_new(err, sizeof err);
-    assert_non_null(plain);
+    name_normalizer *plain = uncached_normalizer();
     name_normalizer_set_cache(nn, 0);
-    name_normalizer_set_cache(plain, 0);
     /* the build made the set from the dictionaries OpenCC loads here (scripts/deps.sh installs opencc_dict) */
     assert_int_equal(name_normalizer_use_key_chars(nn, 1), 1);
     assert_int_equal(name_normalizer_use_key_chars(plain, 0), 0);
@@ -612,12 +615,13 @@ static void test_names_key_chars(void **state) {
     name_normalizer_free(plain);
 }
 
+/* The normalizer's cache of folded names: whatever its size (none, two
+ * entries where every name collides, a few sets, the default), each call
+ * returns what folding without a cache returns, including for names evicted
+ * and asked again, names too long to be cached, blank and invalid ones. */
 static void test_names_cache(void **state) {
     name_normalizer *nn = *state;
-    char err[256] = "";
-    name_normalizer *plain = name_normalizer_new(err, sizeof err);
-    assert_non_null(plain);
-    name_normalizer_set_cache(plain, 0);
+    name_normalizer *plain = uncached_normalizer();
     static const char *const names[] = {
         "張偉", "张伟", "劉德華", "歐陽娜娜", "陳", "  张三\u3000", "张\u3000\u3000三", "ＡＬＩ",
         "ｚｈａｎｇ　ｓａｎ", "买买提·艾力", "買買提・艾力", "Maimaiti  Aili", "鍾 麗 華", "钟丽华",
