@@ -13,6 +13,15 @@ void month_text(int yyyymm, char *out, size_t outsz) {
     snprintf(out, outsz, "%04d-%02d", yyyymm / 100 % 10000, yyyymm % 100);
 }
 
+int date_digits(const char *s, int n) {
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
 int month_parse(const char *s, int *out) {
     int y, m;
     char tail;

@@ -759,20 +759,13 @@ static const char *skip_time(const char *p) {
     return q;
 }
 
-/* The value of n ASCII digits at s (each checked by the caller). */
-static int digits_at(const char *s, int n) {
-    int v = 0;
-    for (int i = 0; i < n; i++) v = v * 10 + (s[i] - '0');
-    return v;
-}
-
 int conv_date(const char *s, int *yyyymmdd) {
     if (s == NULL) return -1;
     /* Most dates come as "YYYY-MM-DD" and nothing more: read at once, as the
      * general path below would read them. */
     if (is_digit(s[0]) && is_digit(s[1]) && is_digit(s[2]) && is_digit(s[3]) && s[4] == '-' && is_digit(s[5]) &&
         is_digit(s[6]) && s[7] == '-' && is_digit(s[8]) && is_digit(s[9]) && s[10] == '\0') {
-        int v = digits_at(s, 4) * 10000 + digits_at(s + 5, 2) * 100 + digits_at(s + 8, 2);
+        int v = date_digits(s, 4) * 10000 + date_digits(s + 5, 2) * 100 + date_digits(s + 8, 2);
         if (!date_is_valid(v)) return -1;
         *yyyymmdd = v;
         return 0;
@@ -828,7 +821,7 @@ int conv_month(const char *s, int *yyyymm) {
     /* "YYYYMM" and nothing more, the most common form: as the general path */
     if (is_digit(s[0]) && is_digit(s[1]) && is_digit(s[2]) && is_digit(s[3]) && is_digit(s[4]) && is_digit(s[5]) &&
         s[6] == '\0') {
-        int y = digits_at(s, 4), m = digits_at(s + 4, 2);
+        int y = date_digits(s, 4), m = date_digits(s + 4, 2);
         if (y < 1 || m < 1 || m > 12) return -1;
         *yyyymm = y * 100 + m;
         return 0;

@@ -103,19 +103,9 @@ char ident_check_char(const char *first17) {
     return check_chars[sum % 11];
 }
 
-/* yyyymmdd from n ASCII digits at s, or -1 when any is not a digit. */
-static int digits_value(const char *s, int n) {
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
 int ident_birth_date(const char *id18) {
     if (id18 == NULL || strlen(id18) != IDENT_LEN) return 0;
-    int d = digits_value(id18 + 6, 8);
+    int d = date_digits(id18 + 6, 8);
     return (d > 0 && date_is_valid(d)) ? d : 0;
 }
 
@@ -129,8 +119,8 @@ char ident_sex(const char *id18) {
 /* The checks after cleaning, on out (18 characters, NUL-terminated) and n,
  * the number of characters the raw id held (15 or 18). */
 static ident_status ident_validate(const char *out, size_t n, int today) {
-    if (!ident_region_ok(digits_value(out, 2))) return ID_BAD_REGION;
-    int birth = digits_value(out + 6, 8);
+    if (!ident_region_ok(date_digits(out, 2))) return ID_BAD_REGION;
+    int birth = date_digits(out + 6, 8);
     if (birth < 18500101 || !date_is_valid(birth)) return ID_BAD_DATE;
     if (today <= 0) today = date_today();
     if (birth > today) return ID_FUTURE_DATE;
