@@ -6,11 +6,12 @@
  * here in two passes over its columns: measure, then write into one buffer.
  * The column names are checked and written as keys once per result
  * (row_json_keys, which the pull keeps for its rows); row_json_dumps makes
- * them for the one row it is given. The text is exactly jansson's (2.x json_dumps with JSON_COMPACT, without
- * JSON_ENSURE_ASCII or JSON_ESCAPE_SLASH; the strings by core/jsontext.h).
- * A row jansson would not write as given (a repeated column
- * name, a name or value that is not valid UTF-8) goes through jansson itself,
- * so the rare cases keep its exact behaviour too. */
+ * them for the one row it is given. The text is exactly jansson's (2.x
+ * json_dumps with JSON_COMPACT, without JSON_ENSURE_ASCII or
+ * JSON_ESCAPE_SLASH; the strings by core/jsontext.h). A row jansson would not
+ * write as given (a repeated column name, a name or value that is not valid
+ * UTF-8) goes through jansson itself, so the rare cases keep its exact
+ * behaviour too. */
 #include "adapter/rowjson.h"
 
 #include <stdlib.h>
