@@ -255,7 +255,7 @@ static int pg_deliver(pg_rows *rw, PGresult *r, conn_run_result *out) {
         for (int i = 0; i < n; i++) {
             const char *v = PQgetvalue(r, t, i); /* "" for a NULL: only then is it asked */
             rw->values[i] = !*v && PQgetisnull(r, t, i) ? NULL : v;
-            rw->lens[i] = rw->values[i] ? strlen(v) : 0; /* text: no NUL inside (PQgetlength may count one) */
+            rw->lens[i] = rw->values[i] ? (size_t)PQgetlength(r, t, i) : 0; /* text format: strlen's value */
         }
         int rc = rw->fn(rw->ud, n, rw->names, rw->values, rw->lens);
         out->delivered++;

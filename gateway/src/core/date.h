@@ -10,8 +10,8 @@
 /* "YYYY-MM-DD" / "YYYY-MM" into out (>= 11 / >= 8 bytes). */
 void date_text(int yyyymmdd, char *out, size_t outsz);
 void month_text(int yyyymm, char *out, size_t outsz);
-/* The value of the n ASCII digits at s (a year, month or day, or yyyymmdd),
- * or -1 when one of them is not a digit. */
+/* The value of the n ASCII digits at s (a year, month or day, yyyymmdd, or
+ * an id's region digits), or -1 when one of them is not a digit. */
 int date_digits(const char *s, int n);
 /* "YYYY-MM" (exactly) to yyyymm; 0 ok, -1 bad text or month. */
 int month_parse(const char *s, int *out);
