@@ -97,6 +97,16 @@ check "alert is at version 2" [ "$(alert_field "$work/e2.jsonl" "$pad" version)"
 check "watermark moved" [ "$(watermark)" != "$wm1" ]
 check "pension facts kept from the first cycle (incremental kinds are not pruned)" \
   [ "$(state_sql "SELECT count(*) FROM facts WHERE source='hr' AND kind='payment' AND first_cycle=1")" -gt 0 ]
+# The hash sets (store/facts.c): an incremental kind keeps none (what a
+# partial read leaves is not a complete set, and its worker loads none); the
+# full-refresh kinds' sets are their facts after the changes.
+hash_set_py=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)/hash_set.py
+hs_pay=$(python3 "$hash_set_py" "$GG_DEMO_DIR/state.db" hr payment)
+hs_inc=$(python3 "$hash_set_py" "$GG_DEMO_DIR/state.db" hr income)
+hs_per=$(python3 "$hash_set_py" "$GG_DEMO_DIR/state.db" grid person)
+check "the incremental payment kind keeps no hash set ($hs_pay)" [ "$hs_pay" = none ]
+check "the full-refresh kinds' hash sets are their facts (income: $hs_inc, persons: $hs_per)" \
+  bash -c 'case "$0 $1" in "ok "[1-9]*" ok "[1-9]*) exit 0;; *) exit 1;; esac' "$hs_inc" "$hs_per"
 
 # --- 3. a new death for a pensioner not of interest before: the lookup fetches
 # the payments the incremental read skipped in earlier cycles

@@ -121,20 +121,26 @@ static void assert_sql_text(const fixture *fx, const char *sql, const char *want
 
 /* ---- schema ---------------------------------------------------------------- */
 
+static int count_pairs(void *ud, uint64_t ref_hash, uint64_t content_hash) {
+    (void)ref_hash, (void)content_hash;
+    ++*(long *)ud;
+    return 0;
+}
+
 static void test_schema_create_and_reopen(void **stp) {
     fixture *fx = *stp;
     state *st = open_ok(fx);
     state_close(st);
 
     static const char *const tables[] = {"meta", "cycles", "watermarks", "marks", "facts",
-                                         "quarantine", "dq", "alerts", "outbox"};
+                                         "quarantine", "dq", "alerts", "outbox", "fact_hash_sets"};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
         char q[160];
         snprintf(q, sizeof q, "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='%s'",
                  tables[i]);
         assert_int_equal(sql_long(fx, q), 1);
     }
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "10");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "11");
     assert_sql_text(fx, "PRAGMA journal_mode", "wal");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE type='index'"
                                    " AND name IN ('facts_person_names','facts_dq','facts_case_key')"),
@@ -212,7 +218,7 @@ static void test_migration_from_v7_interest(void **stp) {
     sql_exec(fx, "DROP TABLE interest; UPDATE meta SET value='7' WHERE key='schema_version'");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'interest'"), 0);
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "10");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "11");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'interest'"), 1);
     strmap ids = {0}, cases = {0};
     assert_int_equal(strmap_add(&ids, "11010519491231002X"), 1);
@@ -266,7 +272,7 @@ static void test_migration_from_v5(void **stp) {
                  " VALUES('hr', 's', 'Q1', 'invalid id_no: bad', NULL, 1, 1, 1, 0, 'invalid_id');"
                  "UPDATE meta SET value='5' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "10");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "11");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts"), 2);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE content_hash IS NULL"), 2);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE dq = 1"), 1);
@@ -312,7 +318,7 @@ static void test_migration_from_v1(void **stp) {
                  " '{\"id_no\":\"x\",\"name\":\"张三\"}', NULL, 1, 1);"
                  "UPDATE meta SET value='1' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "10");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "11");
     int n = 0;
     assert_int_equal(state_facts_each(st, FK_PERSON, count_and_clear, &n), 0);
     assert_int_equal(n, 1);
@@ -346,7 +352,7 @@ static void test_migration_from_v2(void **stp) {
                  "INSERT INTO watermarks VALUES('court', 'verdicts', 'x', 13);"
                  "UPDATE meta SET value='2' WHERE key='schema_version'");
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "10");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "11");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM watermarks"), 2);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM marks"), 2);
     assert_int_equal(sql_long(fx, "SELECT updated_at FROM marks WHERE key = 'pension_payments#lookup'"), 11);
@@ -763,7 +769,7 @@ static void test_migration_from_v6(void **stp) {
     make_v6_facts(fx, fs, NKINDS, NULL);
 
     state *st = open_ok(fx);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "10");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "11");
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM pragma_table_info('facts') WHERE name = 'fields_json'"), 0);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM facts WHERE typeof(fields) = 'blob'"), NKINDS);
     assert_int_equal(sql_long(fx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'facts_kind'"), 0);
@@ -1977,7 +1983,7 @@ static void test_quarantine_kinds(void **stp) {
     sql_exec(fx, "ALTER TABLE quarantine DROP COLUMN kind; UPDATE meta SET value='3' WHERE key='schema_version'");
     st = open_ok(fx);
     state_close(st);
-    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "10");
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "11");
     assert_sql_text(fx, "SELECT group_concat(ref || ':' || kind, ',') FROM (SELECT ref, kind FROM quarantine ORDER BY id)",
                     "HH1:rejected,HH3:invalid_id,HH2:rejected");
 }
@@ -2995,8 +3001,7 @@ static long has_index(const fixture *fx, const char *name) {
     return sql_long(fx, sql);
 }
 
-/* A first load of persons, committed: builds facts_person_names, leaves
- * facts_hash to the build beside the core. */
+/* A first load of persons, committed: builds facts_person_names. */
 static void first_load_of_persons(state *st, int n) {
     assert_int_equal(state_begin(st), 0);
     assert_int_equal(state_person_index_suspend(st), 0);
@@ -3011,17 +3016,25 @@ static void first_load_of_persons(state *st, int n) {
     assert_int_equal(state_commit(st), 0);
 }
 
-/* The indexes built once from the stored rows (store/indexbuild.c): a first
- * load of persons commits without facts_hash; started in a read
- * transaction, the build beside the core makes facts_hash and the touched
- * log's facts_subject on a second connection while the reader reads on, and
- * the next write waits for it. Then nothing is left to build. */
+/* Builds facts_subject beside a read transaction and waits for it. */
+static void build_beside_reader(state *st) {
+    assert_int_equal(state_read_begin(st), 0);
+    assert_int_equal(state_index_build_start(st), 0);
+    assert_int_equal(state_read_end(st), 0);
+    assert_int_equal(state_index_build_wait(st), 0);
+}
+
+/* The index built once from the stored rows (store/indexbuild.c): a first
+ * load of persons commits with the persons' index only; started in a read
+ * transaction, the build beside the core makes the touched log's
+ * facts_subject on a second connection while the reader reads on, and the
+ * next write waits for it. Then nothing is left to build. No facts_hash
+ * index is made (schema 11: the hash sets took its place). */
 static void test_index_build_beside_reader(void **stp) {
     fixture *fx = *stp;
     state *st = open_ok(fx);
     first_load_of_persons(st, 3000);
     assert_int_equal(has_index(fx, "facts_person_names"), 1);
-    assert_int_equal(has_index(fx, "facts_hash"), 0);
     assert_int_equal(has_index(fx, "facts_subject"), 0);
     assert_int_equal(state_read_begin(st), 0);
     assert_int_equal(state_index_build_start(st), 0);
@@ -3031,33 +3044,25 @@ static void test_index_build_beside_reader(void **stp) {
     assert_int_equal(state_begin(st), 0); /* waits for the build */
     put_simple_at(st, FK_DEATH, "psb", "d2", "110105194912310037", NULL, 2);
     assert_int_equal(state_commit(st), 0);
-    assert_int_equal(has_index(fx, "facts_hash"), 1);
     assert_int_equal(has_index(fx, "facts_subject"), 1);
-    assert_int_equal(sql_long(fx, "SELECT count(*) FROM facts INDEXED BY facts_hash WHERE kind = 'person'"), 3000);
     assert_int_equal(sql_long(fx, "SELECT count(*) FROM facts INDEXED BY facts_subject WHERE kind NOT IN ('person', 'verdict')"),
                      2);
     assert_int_equal(state_index_build_wait(st), 0);
     state_close(st);
-    assert_int_equal(has_index(fx, "facts_hash"), 1);
+    assert_int_equal(has_index(fx, "facts_subject"), 1);
+    assert_int_equal(has_index(fx, "facts_hash"), 0);
 }
 
-/* facts_hash missing with no build beside the core: state_index_build_wait
- * builds it on the store's connection, also for a store left so by a crash
- * (seen at open); a new store still in its first load's rollback journal
- * starts no build (the builder's commit would wait for the core's reads)
- * and gets facts_hash once in WAL mode. */
+/* The wait alone builds nothing (the touched log's start builds
+ * facts_subject when no build beside the core did); a new store still in
+ * its first load's rollback journal starts no build (the builder's commit
+ * would wait for the core's reads) and builds once in WAL mode. */
 static void test_index_build_fallbacks(void **stp) {
     fixture *fx = *stp;
     state *st = open_ok(fx);
     first_load_of_persons(st, 10);
     assert_int_equal(state_index_build_wait(st), 0);
-    assert_int_equal(has_index(fx, "facts_hash"), 1);
-    assert_int_equal(has_index(fx, "facts_subject"), 0); /* the touched log's start builds it */
-    state_close(st);
-    sql_exec(fx, "DROP INDEX facts_hash"); /* a crash before the build ended */
-    st = open_ok(fx);
-    assert_int_equal(state_index_build_wait(st), 0);
-    assert_int_equal(has_index(fx, "facts_hash"), 1);
+    assert_int_equal(has_index(fx, "facts_subject"), 0);
     state_close(st);
     teardown(stp);
     assert_int_equal(setup(stp), 0);
@@ -3066,21 +3071,18 @@ static void test_index_build_fallbacks(void **stp) {
     st = state_open_flags(fx->path, STATE_OPEN_DEFER_WAL, err, sizeof err);
     assert_non_null(st);
     first_load_of_persons(st, 10);
-    assert_int_equal(state_read_begin(st), 0);
-    assert_int_equal(state_index_build_start(st), 0);
-    assert_int_equal(state_read_end(st), 0);
-    assert_int_equal(state_index_build_wait(st), 0);
-    assert_int_equal(has_index(fx, "facts_hash"), 0);
+    build_beside_reader(st);
+    assert_int_equal(has_index(fx, "facts_subject"), 0);
     assert_int_equal(state_wal_settle(st), 0);
-    assert_int_equal(state_index_build_wait(st), 0);
-    assert_int_equal(has_index(fx, "facts_hash"), 1);
+    build_beside_reader(st);
+    assert_int_equal(has_index(fx, "facts_subject"), 1);
     state_close(st);
 }
 
 /* Forks while the build beside the core runs (the fork gate interrupts it,
  * checkpoint.c): the child gets a working SQLite of its own, and the index
- * is there after the wait, built by the thread or, interrupted, by the
- * core's connection. */
+ * is there after the wait, or, when the fork interrupted it, after the next
+ * build. */
 static void test_fork_during_index_build(void **stp) {
     fixture *fx = *stp;
     state *st = open_ok(fx);
@@ -3088,7 +3090,7 @@ static void test_fork_during_index_build(void **stp) {
     assert_int_equal(fill_facts(st, "c", 0, 60000), 0);
     int stuck = 0, failed = 0;
     for (int round = 0; round < 3; round++) {
-        if (round) sql_exec(fx, "DROP INDEX IF EXISTS facts_hash; DROP INDEX IF EXISTS facts_subject");
+        if (round) sql_exec(fx, "DROP INDEX IF EXISTS facts_subject");
         assert_int_equal(state_read_begin(st), 0);
         assert_int_equal(state_index_build_start(st), 0);
         usleep(round * 20000);
@@ -3097,7 +3099,8 @@ static void test_fork_during_index_build(void **stp) {
         failed += r == 2;
         assert_int_equal(state_read_end(st), 0);
         assert_int_equal(state_index_build_wait(st), 0);
-        assert_int_equal(has_index(fx, "facts_hash"), 1);
+        if (!has_index(fx, "facts_subject")) build_beside_reader(st);
+        assert_int_equal(has_index(fx, "facts_subject"), 1);
     }
     if (stuck || failed) fail_msg("%d children stuck, %d failed", stuck, failed);
     assert_int_equal(state_fact_count(st, FK_CUSTODY), 60000);
@@ -3106,7 +3109,7 @@ static void test_fork_during_index_build(void **stp) {
 
 /* A process killed (SIGKILL) while its build beside the core runs, at
  * several moments of the build: the store is whole (integrity_check), holds
- * every fact, has facts_hash or not, and the next process's wait builds it. */
+ * every fact, has facts_subject or not, and the next process builds it. */
 static void test_killed_during_index_build(void **stp) {
     fixture *fx = *stp;
     state *st = open_ok(fx);
@@ -3115,7 +3118,7 @@ static void test_killed_during_index_build(void **stp) {
     state_close(st);
     int missing = 0;
     for (int round = 0; round < 4; round++) {
-        sql_exec(fx, "DROP INDEX IF EXISTS facts_hash; DROP INDEX IF EXISTS facts_subject");
+        sql_exec(fx, "DROP INDEX IF EXISTS facts_subject");
         fflush(NULL);
         pid_t pid = fork();
         assert_true(pid >= 0);
@@ -3131,15 +3134,198 @@ static void test_killed_during_index_build(void **stp) {
         assert_int_equal(waitpid(pid, &status, 0), pid);
         if (!WIFSIGNALED(status)) fail_msg("child exited with %d before the kill", WEXITSTATUS(status));
         assert_sql_text(fx, "PRAGMA integrity_check", "ok");
-        missing += has_index(fx, "facts_hash") == 0;
+        missing += has_index(fx, "facts_subject") == 0;
         st = open_ok(fx);
         assert_int_equal(state_fact_count(st, FK_CUSTODY), 60000);
         assert_int_equal(state_fact_count(st, FK_PERSON), 10);
-        assert_int_equal(state_index_build_wait(st), 0);
+        build_beside_reader(st);
         state_close(st);
-        assert_int_equal(has_index(fx, "facts_hash"), 1);
+        assert_int_equal(has_index(fx, "facts_subject"), 1);
     }
     assert_true(missing >= 1); /* the kill came before the build's commit at least once */
+}
+
+/* ---- hash sets (state_fact_hash_set_put) ----------------------------------- */
+
+typedef struct pairs_got {
+    uint64_t ref[8], content[8];
+    size_t n;
+} pairs_got;
+
+static int pair_collect(void *ud, uint64_t ref_hash, uint64_t content_hash) {
+    pairs_got *g = ud;
+    if (g->n < 8) {
+        g->ref[g->n] = ref_hash;
+        g->content[g->n] = content_hash;
+    }
+    g->n++;
+    return 0;
+}
+
+/* The content hash given for ref, 0 when none. */
+static uint64_t pair_of(const pairs_got *g, const char *ref) {
+    uint64_t h = state_ref_hash(ref);
+    for (size_t i = 0; i < g->n && i < 8; i++)
+        if (g->ref[i] == h) return g->content[i];
+    return 0;
+}
+
+static uint64_t stored_hash(state *st, fact_kind k, const char *source, const char *ref) {
+    fact f;
+    fact_start(&f, k, source, ref, NULL);
+    uint64_t h = 0;
+    int found = 0;
+    assert_int_equal(state_fact_stored_hash(st, &f, &h, &found), 0);
+    assert_true(found);
+    fact_clear(&f);
+    return h;
+}
+
+/* A set, once put, is what the workers' hashes are read from (a pair put
+ * unlike the row shows that it is read); a write to a fact of its source and
+ * kind drops it in the write's transaction, and the rows are read again; a
+ * write to another source or kind leaves it; a rollback brings a dropped set
+ * back; a prune drops it; an empty set is a set of no fact. */
+static void test_hash_set_stands_for_the_facts(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    assert_int_equal(state_begin(st), 0);
+    put_simple_at(st, FK_DEATH, "psb", "d1", "110105194912310029", NULL, 1);
+    put_simple_at(st, FK_DEATH, "psb", "d2", "110105194912310037", NULL, 1);
+    put_simple_at(st, FK_DEATH, "civil", "c1", "110105194912310029", NULL, 1);
+    assert_int_equal(state_commit(st), 0);
+    uint64_t h1 = stored_hash(st, FK_DEATH, "psb", "d1"), h2 = stored_hash(st, FK_DEATH, "psb", "d2");
+    assert_int_equal(state_fact_hash_set_exists(st, "psb", FK_DEATH), 0);
+    pairs_got g = {0};
+    assert_int_equal(state_fact_hashes_each(st, "psb", FK_DEATH, pair_collect, &g), 0); /* from the rows */
+    assert_int_equal(g.n, 2);
+    assert_true(pair_of(&g, "d1") == h1 && pair_of(&g, "d2") == h2);
+
+    uint64_t pairs[4] = {state_ref_hash("d1"), h1, state_ref_hash("d2"), 42};
+    assert_int_equal(state_begin(st), 0);
+    assert_int_equal(state_fact_hash_set_put(st, "psb", FK_DEATH, pairs, 2), 0);
+    assert_int_equal(state_commit(st), 0);
+    assert_int_equal(state_fact_hash_set_exists(st, "psb", FK_DEATH), 1);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(state_fact_hashes_each(st, "psb", FK_DEATH, pair_collect, &g), 0);
+    assert_int_equal(g.n, 2);
+    assert_true(pair_of(&g, "d2") == 42); /* the set's, not the row's */
+
+    /* another source, another kind: the set stands */
+    assert_int_equal(state_begin(st), 0);
+    put_simple_at(st, FK_DEATH, "civil", "c2", "110105194912310037", NULL, 2);
+    put_simple_at(st, FK_CUSTODY, "psb", "k1", "110105194912310037", NULL, 2);
+    assert_int_equal(state_commit(st), 0);
+    assert_int_equal(state_fact_hash_set_exists(st, "psb", FK_DEATH), 1);
+
+    /* a write of its own, rolled back: the set is back */
+    assert_int_equal(state_begin(st), 0);
+    put_simple_at(st, FK_DEATH, "psb", "d3", "110105194912310045", NULL, 2);
+    assert_int_equal(state_fact_hash_set_exists(st, "psb", FK_DEATH), 0);
+    assert_int_equal(state_rollback(st), 0);
+    assert_int_equal(state_fact_hash_set_exists(st, "psb", FK_DEATH), 1);
+
+    /* committed: dropped, the rows are read (three facts, their own hashes) */
+    assert_int_equal(state_begin(st), 0);
+    put_simple_at(st, FK_DEATH, "psb", "d3", "110105194912310045", NULL, 2);
+    put_simple_at(st, FK_DEATH, "psb", "d4", "110105194912310053", NULL, 2); /* dropped once a transaction */
+    assert_int_equal(state_commit(st), 0);
+    assert_int_equal(state_fact_hash_set_exists(st, "psb", FK_DEATH), 0);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(state_fact_hashes_each(st, "psb", FK_DEATH, pair_collect, &g), 0);
+    assert_int_equal(g.n, 4);
+    assert_true(pair_of(&g, "d2") == h2);
+
+    /* put, then a write in the same transaction after it: dropped again */
+    assert_int_equal(state_begin(st), 0);
+    assert_int_equal(state_fact_hash_set_put(st, "psb", FK_DEATH, pairs, 2), 0);
+    put_simple_at(st, FK_DEATH, "psb", "d5", "110105194912310061", NULL, 3);
+    assert_int_equal(state_commit(st), 0);
+    assert_int_equal(state_fact_hash_set_exists(st, "psb", FK_DEATH), 0);
+
+    /* a prune drops it */
+    assert_int_equal(state_begin(st), 0);
+    assert_int_equal(state_fact_hash_set_put(st, "psb", FK_DEATH, pairs, 2), 0);
+    assert_int_equal(state_commit(st), 0);
+    uint64_t seen[2] = {state_ref_hash("d1"), state_ref_hash("d2")};
+    if (seen[0] > seen[1]) {
+        uint64_t t = seen[0];
+        seen[0] = seen[1];
+        seen[1] = t;
+    }
+    long gone = 0;
+    assert_int_equal(state_begin(st), 0);
+    assert_int_equal(state_facts_prune_unseen(st, "psb", FK_DEATH, seen, 2, &gone), 0);
+    assert_int_equal(state_commit(st), 0);
+    assert_int_equal(gone, 3);
+    assert_int_equal(state_fact_hash_set_exists(st, "psb", FK_DEATH), 0);
+
+    /* an empty set: no pair, and no row read */
+    assert_int_equal(state_begin(st), 0);
+    assert_int_equal(state_fact_hash_set_put(st, "psb", FK_DEATH, NULL, 0), 0);
+    assert_int_equal(state_commit(st), 0);
+    assert_int_equal(state_fact_hash_set_exists(st, "psb", FK_DEATH), 1);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(state_fact_hashes_each(st, "psb", FK_DEATH, pair_collect, &g), 0);
+    assert_int_equal(g.n, 0);
+    state_close(st);
+}
+
+/* A set of many parts reads back whole; one whose part is not a whole
+ * number of pairs is not read (warned): the rows are. */
+static void test_hash_set_parts_and_damage(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    size_t n = 150000; /* three parts */
+    uint64_t *pairs = malloc(2 * n * sizeof *pairs);
+    assert_non_null(pairs);
+    for (size_t i = 0; i < n; i++) {
+        pairs[2 * i] = 1000 + i;
+        pairs[2 * i + 1] = 7 * i + 1;
+    }
+    assert_int_equal(state_begin(st), 0);
+    put_simple_at(st, FK_ASSET, "psb", "v1", "110105194912310029", NULL, 1);
+    assert_int_equal(state_fact_hash_set_put(st, "psb", FK_ASSET, pairs, n), 0);
+    assert_int_equal(state_commit(st), 0);
+    assert_int_equal(sql_long(fx, "SELECT count(*) FROM fact_hash_sets WHERE source = 'psb' AND kind = 'asset'"), 3);
+    pairs_got g = {0};
+    assert_int_equal(state_fact_hashes_each(st, "psb", FK_ASSET, pair_collect, &g), 0);
+    assert_int_equal(g.n, n);
+    assert_true(g.ref[7] == 1007 && g.content[7] == 50);
+    state_close(st);
+    sql_exec(fx, "UPDATE fact_hash_sets SET words = substr(words, 1, 17) WHERE part = 1");
+    st = open_ok(fx);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(state_fact_hashes_each(st, "psb", FK_ASSET, pair_collect, &g), 0);
+    assert_int_equal(g.n, 1); /* the one fact's row */
+    assert_true(g.ref[0] == state_ref_hash("v1"));
+    state_close(st);
+    free(pairs);
+}
+
+/* 10 -> 11: the facts_hash index of a schema-10 store is dropped (the hash
+ * sets take its place, empty until the first complete pull), its facts
+ * stay, and their hashes are read from the rows meanwhile. */
+static void test_migration_from_v10_facts_hash(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    assert_int_equal(state_begin(st), 0);
+    put_simple_at(st, FK_DEATH, "psb", "d1", "110105194912310029", NULL, 1);
+    assert_int_equal(state_commit(st), 0);
+    state_close(st);
+    sql_exec(fx, "DROP TABLE fact_hash_sets;"
+                 "CREATE INDEX facts_hash ON facts(kind, source, ref, content_hash);"
+                 "UPDATE meta SET value = '10' WHERE key = 'schema_version';"
+                 "UPDATE meta SET value = 'v10' WHERE key = 'schema_digest';");
+    st = open_ok(fx);
+    assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "11");
+    assert_int_equal(sql_long(fx, "SELECT count(*) FROM sqlite_master WHERE name = 'facts_hash'"), 0);
+    assert_int_equal(state_fact_hash_set_exists(st, "psb", FK_DEATH), 0);
+    assert_int_equal(state_fact_count(st, FK_DEATH), 1);
+    long n = 0;
+    assert_int_equal(state_fact_hashes_each(st, "psb", FK_DEATH, count_pairs, &n), 0);
+    assert_int_equal(n, 1);
+    state_close(st);
 }
 
 /* One daemon per store: the lock file is 0600 and holds the pid; a second
@@ -3183,6 +3369,7 @@ int main(void) {
     state_library_init(); /* as gridgate's main: the page cache no child inherits */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schema_create_and_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_from_v10_facts_hash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_not_inherited, setup, teardown),
         cmocka_unit_test_setup_teardown(test_page_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_background_checkpoint, setup, teardown),
@@ -3191,6 +3378,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_index_build_fallbacks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fork_during_index_build, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_during_index_build, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hash_set_stands_for_the_facts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hash_set_parts_and_damage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_during_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files_private, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),

@@ -144,6 +144,8 @@ static void pa_begin(void *ud, size_t job, size_t stream) {
     ingest_stream_begin(&pa->p, pa->ctx, pa->ctx->adapters[i], pa->ctx->cfg->sources[i].name, kind, pa->cycle,
                         job_phase(pa, job), early ? &pa->early->ids : pa->ids, early ? &pa->early->cases : pa->cases,
                         &pa->seen[i][kind]);
+    /* the hashes its worker compared with: those of the records it found unchanged */
+    if (pa->jobs[job].known[kind].n) pa->p.known = &pa->jobs[job].known[kind];
     clock_gettime(CLOCK_MONOTONIC, &pa->t0);
     pa->nmemo = 0;
     pa->memo_parts = 0;
@@ -1112,14 +1114,26 @@ static void prune_facts(gg_ctx *ctx, int phase_stream, kind_status (*ks)[FK__COU
             }
             long gone = 0;
             seen_set *ss = &seen[i][k];
+            /* The pairs the next cycle's worker compares with, as the prune
+             * leaves the facts: those kept now (a set dropped by this cycle's
+             * writes, or missing, is put; one that stands is the same). */
+            size_t npairs = 0;
+            int ok = 0, has = state_fact_hash_set_exists(ctx->st, source, k);
+            uint64_t *pairs = has == 0 ? seen_pairs(ss, &npairs, &ok) : NULL;
             seen_sort(ss);
             /* Every hash seen is a stored fact's (one kept, or found stored by
              * its worker): as many distinct hashes as stored facts leave none
              * unseen, and the facts need not be read (an unchanged night). */
-            if (ss->n > 0 && state_fact_count_source(ctx->st, source, k) == (long)ss->n) continue;
-            if (state_facts_prune_unseen(ctx->st, source, k, ss->h, ss->n, &gone) == 0 && gone > 0)
-                gg_info(source, "%ld %s facts no longer in the source (or no longer of interest) were removed", gone,
-                        fact_kind_name((fact_kind)k));
+            int pruned = ss->n > 0 && state_fact_count_source(ctx->st, source, k) == (long)ss->n;
+            if (!pruned) {
+                pruned = state_facts_prune_unseen(ctx->st, source, k, ss->h, ss->n, &gone) == 0;
+                if (pruned && gone > 0)
+                    gg_info(source, "%ld %s facts no longer in the source (or no longer of interest) were removed",
+                            gone, fact_kind_name((fact_kind)k));
+            }
+            if (pruned && ok && state_fact_hash_set_put(ctx->st, source, k, pairs, npairs) == 0)
+                gg_debug(source, "%s hash set put: %zu facts", fact_kind_name((fact_kind)k), npairs);
+            free(pairs);
         }
     }
 }
@@ -1887,10 +1901,9 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
                     max);
     }
     /* The loads and the evidence read in one read transaction (a failure to
-     * open it, logged, leaves each statement its own). Meanwhile the indexes
-     * left to build from the stored rows (a first load's facts_hash, the
-     * touched log's) are built beside it on a second connection; the next
-     * write waits for them (store/indexbuild.c). */
+     * open it, logged, leaves each statement its own). Meanwhile the touched
+     * log's index, when the store has none yet, is built beside it on a
+     * second connection; the next write waits for it (store/indexbuild.c). */
     int reading = state_read_begin(ctx->st) == 0;
     if (reading) (void)state_index_build_start(ctx->st); /* a failure (logged): built later */
     if (scoped) {
@@ -2054,8 +2067,8 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
     scope_free(&sc);
 
 deliver:
-    /* whatever the match's path: the indexes built (the push workers fork
-     * after, and the next cycle reads facts_hash); a failure is logged */
+    /* whatever the match's path: the index build ended (the push workers
+     * fork after); a failure is logged */
     (void)state_index_build_wait(ctx->st);
     if (!opts || opts->deliver) cycle_deliver(ctx, cs);
 

@@ -8,6 +8,7 @@
  * hash changed; the refs kept are noted for pruning. See docs/architecture.md
  * "Fact store and the interest set". */
 #include "app/ingest.h"
+#include "app/pull.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -19,7 +20,9 @@
 
 #define MAX_LOGGED_REJECTS 20
 
-static int seen_add(seen_set *ss, uint64_t h) {
+/* Notes ref hash h kept with content hash ch (0: not known). 0, or -1 (out
+ * of memory, logged). */
+static int seen_add(seen_set *ss, uint64_t h, uint64_t ch) {
     if (ss->n == ss->cap) {
         size_t ncap = ss->cap ? ss->cap * 2 : 256;
         uint64_t *nh = realloc(ss->h, ncap * sizeof *nh);
@@ -28,12 +31,20 @@ static int seen_add(seen_set *ss, uint64_t h) {
             return -1;
         }
         ss->h = nh;
+        if (!ss->sorted && (ss->n == 0 || ss->ch)) {
+            uint64_t *nc = realloc(ss->ch, ncap * sizeof *nc);
+            if (!nc) { /* the pairs are only a hash set's: none is written */
+                free(ss->ch);
+                ss->sorted = 1;
+            }
+            ss->ch = nc;
+        }
         ss->cap = ncap;
     }
+    if (ss->ch) ss->ch[ss->n] = ch;
     ss->h[ss->n++] = h;
     return 0;
 }
-
 
 /* Records an invalid id in the quarantine and the data-quality counts. */
 static void quarantine_invalid_id(ingest_stream *p, const char *stream, const fact *f) {
@@ -109,10 +120,11 @@ int ingest_fact(void *ud, const char *stream, fact *f) {
             }
         }
     }
-    if (seen_add(p->seen, state_ref_hash(f->ref))) {
+    if (seen_add(p->seen, state_ref_hash(f->ref), 0)) {
         p->failed = 1;
         return 1;
     }
+    size_t seen_at = p->seen->n - 1; /* its content hash, once known */
     /* The raw values (evidence) come with each fact a worker sends, and a
      * row's raw hash (model/fact.h), which the content hash covers. A fact
      * handed over by the adapter directly with a raw hash gets its raw JSON
@@ -122,6 +134,7 @@ int ingest_fact(void *ud, const char *stream, fact *f) {
     if (!f->raw_json && !f->raw_hash) f->raw_json = adapter_raw_json(p->ad);
     uint64_t hash = state_fact_hash(f), stored = 0;
     int found = 0;
+    if (p->seen->ch) p->seen->ch[seen_at] = hash; /* kept unchanged, or written so below */
     if (!p->fresh && state_fact_stored_hash(p->ctx->st, f, &stored, &found)) {
         p->failed = 1;
         return 1;
@@ -144,11 +157,14 @@ int ingest_fact(void *ud, const char *stream, fact *f) {
 }
 
 int ingest_seen(ingest_stream *p, const uint64_t *ref_hashes, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (seen_add(p->seen, ref_hashes[i])) {
+    for (size_t i = 0; i < n; i++) {
+        /* unchanged: stored with the hash the worker compared with */
+        const uint64_t *slot = p->known ? pull_known_find(p->known, ref_hashes[i]) : NULL;
+        if (seen_add(p->seen, ref_hashes[i], slot ? slot[1] : 0)) {
             p->failed = 1;
             return 1;
         }
+    }
     p->kept += (long)n;
     p->unchanged += (long)n;
     p->by_worker += (long)n;
@@ -167,7 +183,7 @@ int ingest_reject(void *ud, const char *stream, const char *ref, const char *rea
         p->failed = 1;
         return 1;
     }
-    if (kept && seen_add(p->seen, state_ref_hash(ref))) {
+    if (kept && seen_add(p->seen, state_ref_hash(ref), 0)) {
         p->failed = 1;
         return 1;
     }
@@ -453,10 +469,34 @@ int ingest_register_may_conflict(const ingest_register *r, const char *id18, con
 }
 
 void seen_sort(seen_set *ss) {
+    free(ss->ch);
+    ss->ch = NULL;
+    ss->sorted = 1;
     ss->n = hashset_sort_unique(ss->h, ss->n);
+}
+
+uint64_t *seen_pairs(const seen_set *ss, size_t *n, int *ok) {
+    *n = 0;
+    *ok = ss->n == 0 || (ss->ch && !ss->sorted);
+    if (!*ok || ss->n == 0) return NULL;
+    uint64_t *a = malloc(ss->n * 2 * sizeof *a);
+    if (!a) {
+        *ok = 0;
+        return NULL;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < ss->n; i++) {
+        if (!ss->ch[i]) continue; /* not known: left out, such a record travels whole */
+        a[2 * m] = ss->h[i];
+        a[2 * m + 1] = ss->ch[i];
+        m++;
+    }
+    *n = m;
+    return a;
 }
 
 void seen_free(seen_set *ss) {
     free(ss->h);
+    free(ss->ch);
     memset(ss, 0, sizeof *ss);
 }

@@ -25,14 +25,27 @@
 #include "store/state.h"
 
 /* The ref hashes of the facts of one (source, kind) kept in this cycle: what a
- * complete read still holds, so pruning needs no rewrite of unchanged facts. */
+ * complete read still holds, so pruning needs no rewrite of unchanged facts;
+ * and, in the order they came, the content hash each was kept with (0: not
+ * known), the pairs of the (source, kind)'s hash set (state.h) until
+ * seen_sort reorders h. */
 typedef struct seen_set {
     uint64_t *h;
+    uint64_t *ch;  /* n content hashes, or NULL once sorted (or not had: out of memory) */
     size_t n, cap;
+    int sorted;
 } seen_set;
 
-void seen_sort(seen_set *ss); /* ascending and distinct, for state_facts_prune_unseen */
+/* Ascending and distinct, for state_facts_prune_unseen; the content hashes
+ * are dropped. */
+void seen_sort(seen_set *ss);
+/* The pairs (ref hash, content hash) of ss with a known content hash, packed
+ * into a malloc'd array of 2 * *n words (NULL and *n = 0 when there are none
+ * or the set was sorted: then *ok = 0, as for an allocation failure). */
+uint64_t *seen_pairs(const seen_set *ss, size_t *n, int *ok);
 void seen_free(seen_set *ss);
+
+struct pull_known;
 
 typedef struct ingest_stream {
     gg_ctx *ctx;
@@ -44,6 +57,8 @@ typedef struct ingest_stream {
     strmap *interest_ids, *interest_cases;
     seen_set *seen;          /* refs kept this cycle, for the stream's (source, kind) */
     size_t seen0;            /* its size when the stream began */
+    const struct pull_known *known; /* what the worker compared with (app/pull.h): the content
+                                       hash of a record it found unchanged; NULL: none */
     int fresh;               /* no fact of the stream's (source, kind) stored yet: no hash to compare */
     /* The last name check (rows of one person often come together): */
     char dq_id[IDENT_LEN + 1];

@@ -72,8 +72,120 @@ int state_fact_stored_hash(state *st, const fact *f, uint64_t *hash, int *found)
     return ret;
 }
 
+/* ---- hash sets (state.h) ---------------------------------------------------- */
+
+/* Pairs a part of a set holds at most (1 MiB). */
+#define HASH_SET_PART_PAIRS ((size_t)1 << 16)
+
+int st_hash_set_drop(state *st, const char *source, int kind) {
+    int in_tx = !sqlite3_get_autocommit(st->db);
+    size_t slen = strlen(source);
+    if (in_tx)
+        for (size_t i = 0; i < st->hs_ndropped; i++)
+            if (st->hs_dropped[i].kind == kind && !strcmp(st->hs_dropped[i].source, source)) return 0;
+    sqlite3_stmt *s = st_kept(st, "hash set drop", "DELETE FROM fact_hash_sets WHERE source = ?1 AND kind = ?2");
+    if (!s) return -1;
+    if (st_bind_text(s, 1, source) != SQLITE_OK || st_bind_text(s, 2, fact_kind_name((fact_kind)kind)) != SQLITE_OK ||
+        sqlite3_step(s) != SQLITE_DONE) {
+        st_db_fail(st, "hash set drop");
+        st_kept_done(s);
+        return -1;
+    }
+    st_kept_done(s);
+    /* remembered for the transaction (a long name, or a ninth pair, is
+     * dropped again on its next write: right, only slower) */
+    if (in_tx && slen < sizeof st->hs_dropped[0].source &&
+        st->hs_ndropped < sizeof st->hs_dropped / sizeof st->hs_dropped[0]) {
+        memcpy(st->hs_dropped[st->hs_ndropped].source, source, slen + 1);
+        st->hs_dropped[st->hs_ndropped++].kind = kind;
+    }
+    return 0;
+}
+
+int state_fact_hash_set_put(state *st, const char *source, int k, const uint64_t *pairs, size_t n) {
+    if (st_hash_set_drop(st, source, k)) return -1;
+    /* the set just put stands until the next write: that one drops it again */
+    for (size_t i = 0; i < st->hs_ndropped; i++)
+        if (st->hs_dropped[i].kind == k && !strcmp(st->hs_dropped[i].source, source))
+            st->hs_dropped[i] = st->hs_dropped[--st->hs_ndropped];
+    sqlite3_stmt *s = st_kept(st, "hash set put",
+                              "INSERT INTO fact_hash_sets(source, kind, part, words) VALUES(?1, ?2, ?3, ?4)");
+    if (!s) return -1;
+    size_t off = 0;
+    long part = 0;
+    int ret = 0;
+    do { /* an empty set is one empty part: a set, of no fact */
+        size_t m = n - off < HASH_SET_PART_PAIRS ? n - off : HASH_SET_PART_PAIRS;
+        int rc = st_bind_text(s, 1, source);
+        if (rc == SQLITE_OK) rc = st_bind_text(s, 2, fact_kind_name((fact_kind)k));
+        if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 3, part);
+        if (rc == SQLITE_OK)
+            rc = m ? sqlite3_bind_blob64(s, 4, pairs + 2 * off, (sqlite3_uint64)m * 2 * sizeof *pairs, SQLITE_STATIC)
+                   : sqlite3_bind_zeroblob(s, 4, 0);
+        if (rc != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) ret = st_db_fail(st, "hash set put");
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+        off += m;
+        part++;
+    } while (ret == 0 && off < n);
+    st_kept_done(s);
+    return ret;
+}
+
+int state_fact_hash_set_exists(state *st, const char *source, int k) {
+    sqlite3_stmt *s = st_kept(st, "hash set exists",
+                              "SELECT EXISTS(SELECT 1 FROM fact_hash_sets WHERE source = ?1 AND kind = ?2)");
+    if (!s) return -1;
+    int ret;
+    if (st_bind_text(s, 1, source) != SQLITE_OK || st_bind_text(s, 2, fact_kind_name((fact_kind)k)) != SQLITE_OK ||
+        sqlite3_step(s) != SQLITE_ROW)
+        ret = st_db_fail(st, "hash set exists");
+    else
+        ret = sqlite3_column_int(s, 0) != 0;
+    st_kept_done(s);
+    return ret;
+}
+
+/* The pairs of the (source, kind)'s set to fn: 1 when it has none (or a
+ * part is not well formed: warned, and the caller reads the rows), 0 when
+ * they were all given (or fn stopped), -1 on failure. */
+static int hash_set_each(state *st, const char *source, int k,
+                         int (*fn)(void *ud, uint64_t ref_hash, uint64_t content_hash), void *ud) {
+    sqlite3_stmt *s;
+    if (st_prepare(st, "hash set read",
+                   "SELECT words, (SELECT count(*) FROM fact_hash_sets WHERE source = ?1 AND kind = ?2"
+                   " AND length(words) % 16 <> 0) FROM fact_hash_sets WHERE source = ?1 AND kind = ?2 ORDER BY part",
+                   &s))
+        return -1;
+    if (st_bind_text(s, 1, source) != SQLITE_OK || st_bind_text(s, 2, fact_kind_name((fact_kind)k)) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        return st_db_fail(st, "hash set read: bind");
+    }
+    int rc, ret = 1, stop = 0;
+    while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (ret == 1 && sqlite3_column_int64(s, 1) != 0) {
+            gg_warn("state", "source %s: the stored %s hash set is not well formed; the facts are read instead", source,
+                    fact_kind_name((fact_kind)k));
+            break;
+        }
+        ret = 0;
+        const unsigned char *b = sqlite3_column_blob(s, 0);
+        size_t m = (size_t)sqlite3_column_bytes(s, 0) / 16;
+        for (size_t i = 0; i < m && !stop; i++) {
+            uint64_t w[2];
+            memcpy(w, b + 16 * i, sizeof w); /* host order, as put */
+            stop = fn(ud, w[0], w[1]) != 0;
+        }
+    }
+    if (!stop && ret != 1 && rc != SQLITE_DONE) ret = st_db_fail(st, "hash set read");
+    sqlite3_finalize(s);
+    return ret;
+}
+
 int state_fact_hashes_each(state *st, const char *source, int k,
                            int (*fn)(void *ud, uint64_t ref_hash, uint64_t content_hash), void *ud) {
+    int set = hash_set_each(st, source, k, fn, ud);
+    if (set != 1) return set;
     sqlite3_stmt *s;
     if (st_prepare(st, "fact hashes",
                    "SELECT ref, content_hash FROM facts WHERE source = ?1 AND kind = ?2 AND content_hash IS NOT NULL",
@@ -225,6 +337,7 @@ static int fact_store(state *st, const fact *f, long cycle, uint64_t hash, int n
     int dq = f->kind == FK_PERSON && f->id_status == ID_OK && f->id_norm[0] && FACT_HAS(f, FF_BIRTH_DATE) &&
              f->f[FF_BIRTH_DATE].i != ident_birth_date(f->id_norm);
     int changed;
+    if (st_hash_set_drop(st, f->source, (int)f->kind)) return -1;
     if (st->changes_suspended) {
         if (fact_run(st, st->fact_put, f, cycle, hash, dq, &changed)) return -1;
         if (!changed) return 0;
@@ -657,6 +770,7 @@ long state_fact_count(state *st, int k) {
 
 int state_facts_prune(state *st, const char *source, int k, long before_cycle, long *deleted) {
     sqlite3_stmt *s;
+    if (st_hash_set_drop(st, source, k)) return -1;
     if (st_prepare(st, "facts prune", "DELETE FROM facts WHERE source = ?1 AND kind = ?2 AND last_cycle < ?3", &s))
         return -1;
     if (st_bind_text(s, 1, source) != SQLITE_OK || st_bind_text(s, 2, fact_kind_name((fact_kind)k)) != SQLITE_OK ||
@@ -716,6 +830,10 @@ int state_facts_prune_unseen(state *st, const char *source, int k, const uint64_
         return -1;
     }
     sqlite3_finalize(s);
+    if (ngone && st_hash_set_drop(st, source, k)) {
+        free(gone);
+        return -1;
+    }
     if (ngone && st_prepare(st, "facts prune", "DELETE FROM facts WHERE rowid = ?1", &s)) {
         free(gone);
         return -1;
@@ -820,16 +938,10 @@ int state_first_load_end(state *st) {
     return 0;
 }
 
-/* A first load of persons drops their indexes as well, and builds the
- * persons' one once, sorted, before the commit; facts_hash is built later,
- * beside the core (indexbuild.c). A rollback brings both back: the pending
- * flag then only makes state_index_build_wait look. */
+/* A first load of persons drops their index as well, and builds it once,
+ * sorted, before the commit. A rollback brings it back. */
 int state_person_index_suspend(state *st) {
-    if (st_exec_sql(st, "person index suspend",
-                    "DROP INDEX IF EXISTS facts_person_names;"
-                    "DROP INDEX IF EXISTS facts_hash;"))
-        return -1;
-    st->hash_index_pending = 1;
+    if (st_exec_sql(st, "person index suspend", "DROP INDEX IF EXISTS facts_person_names;")) return -1;
     return state_first_load_begin(st);
 }
 

@@ -1,37 +1,29 @@
-/* indexbuild.c - the state store's deferred index builds, on a thread of
- * their own beside a read-only stretch of the core (state.h,
+/* indexbuild.c - the state store's deferred index build, on a thread of
+ * its own beside a read-only stretch of the core (state.h,
  * state_index_build_start / state_index_build_wait).
  *
- * Two indexes of the facts table are built from the stored rows once, in a
- * scan and a sort, rather than kept row by row:
- *   - facts_hash (the refs and content hashes the workers compare with): a
- *     first load of persons drops it with the persons' own index
- *     (state_person_index_suspend) and builds only facts_person_names before
- *     its commit, since the subjects of interest read that one at once, while
- *     facts_hash is read by the next cycle only;
- *   - facts_subject (the touched log's, store/touched.c): built once per
- *     store, when the first match turns the log on.
- * Both used to be built on the core's path with the other CPU idle. Here
- * they are built on a second connection while the core only reads: a
- * match's load, identity and rules run in one read transaction, and in WAL
- * mode a writer on another connection neither blocks nor changes what that
- * transaction reads. The core waits for the build before it writes again
- * (state_begin), so it never meets the builder's write lock. 1M residents:
- * facts_hash 0.9 s and facts_subject 0.5 s beside a 0.9 s match, 0.2-0.6 s
- * waited; at 4M 6.4-7.1 s and 1.7-1.9 s (facts_hash now covers phase 2's
- * rows too) beside a 4.8 s match, 2-4 s waited. While it runs the
- * checkpoint thread waits (both hold the fork gate), so the WAL grows by
- * the index's pages until it ends.
+ * The touched log's index of the facts table, facts_subject (store/touched.c),
+ * is built from the stored rows once per store, in a scan and a sort, when
+ * the first match turns the log on, rather than kept row by row from the
+ * first load. It used to be built on the core's path with the other CPU
+ * idle. Here it is built on a second connection while the core only reads:
+ * a match's load, identity and rules run in one read transaction, and in
+ * WAL mode a writer on another connection neither blocks nor changes what
+ * that transaction reads. The core waits for the build before it writes
+ * again (state_begin), so it never meets the builder's write lock. 1M
+ * residents: 0.35-0.5 s beside a 0.9 s match; 4M: 1.7-1.9 s beside a 4.8 s
+ * match. While it runs the checkpoint thread waits (both hold the fork
+ * gate), so the WAL grows by the index's pages until it ends. (Until schema
+ * 11 a second index, facts_hash, was built here as well: 1.5 s at 1M and
+ * 6-7 s at 4M, of which the match waited 0.3-0.9 s and 2-4 s; the hash sets
+ * of store/facts.c took its place.)
  *
  * What is durable is SQLite's as ever: an index build is one statement in its
  * own transaction; a crash during it leaves the store without the index,
  * which the next match builds (its absence is seen in sqlite_master, not
  * remembered). A build that fails or is interrupted by a fork (the fork gate,
- * checkpoint.c) leaves the index to the next one; facts_hash is then built on
- * the core's connection by state_index_build_wait, facts_subject by the
- * touched log's start, as before. Without an index the store is right, only
- * slower to read: a missing facts_hash makes the workers' hash loads read the
- * table rows (about 3x longer). */
+ * checkpoint.c) leaves the index to the touched log's start, as before.
+ * Without it the store is right, only slower to read. */
 #include "store/state_internal.h"
 
 #include <pthread.h>
@@ -46,8 +38,7 @@
 /* The builder's page cache (KiB): its sorter keeps as much in memory before
  * it spills sorted runs to temporary files. Small: it runs during the match,
  * where the core's memory peaks, and small runs sort faster
- * (ST_SORT_CACHE_KIB: facts_subject's keys come in random order, facts_hash's
- * in nearly table order, which takes the same time with any cache). */
+ * (ST_SORT_CACHE_KIB: facts_subject's keys come in random order). */
 #define BUILD_CACHE_KIB ST_SORT_CACHE_KIB
 
 /* What a build may create, in the order it creates them. */
@@ -55,7 +46,6 @@ static const struct {
     const char *name;
     const char *sql;
 } build_indexes[] = {
-    {"facts_hash", FACTS_HASH_INDEX_SQL},
     {"facts_subject", ST_TOUCH_INDEX_SQL},
 };
 #define NBUILD (sizeof build_indexes / sizeof build_indexes[0])
@@ -143,8 +133,7 @@ int state_index_build_start(state *st) {
         return -1;
     }
     st->builder = b;
-    gg_debug("state", "index build started beside the core:%s%s", want[0] ? " facts_hash" : "",
-             want[1] ? " facts_subject" : "");
+    gg_debug("state", "index build started beside the core: facts_subject");
     return 0;
 }
 
@@ -159,7 +148,6 @@ void st_index_build_join(state *st) {
             if (b->built[i])
                 gg_info("state", "index %s built beside the core in %.2f s", build_indexes[i].name, b->secs[i]);
         gg_info("state", "index build beside the core: waited %.2f s for its end", waited);
-        if (b->want[0] && !b->built[0]) st->hash_index_pending = 1; /* the core's, in the wait */
         if (b->rc != SQLITE_OK)
             gg_warn("state", "index build beside the core stopped (%s); built %s", b->err,
                     b->rc == SQLITE_INTERRUPT ? "later (a worker was forked)" : "on the core's connection or later");
@@ -169,22 +157,6 @@ void st_index_build_join(state *st) {
 }
 
 int state_index_build_wait(state *st) {
-    int ret = 0;
     st_index_build_join(st);
-    /* facts_hash is the core's to build when the thread could not: the
-     * workers' hash loads need it (facts_subject comes with the touched log) */
-    if (!st->wal_deferred && sqlite3_get_autocommit(st->db) && st->hash_index_pending) {
-        int e = st_index_exists(st, "facts_hash");
-        if (e == 0) {
-            long long t0 = gg_mono_ms();
-            if (st_exec_sql(st, "index build", FACTS_HASH_INDEX_SQL))
-                ret = -1;
-            else
-                gg_info("state", "index facts_hash built in %.2f s", (double)(gg_mono_ms() - t0) / 1000.0);
-        } else if (e < 0) {
-            ret = -1;
-        }
-        if (ret == 0) st->hash_index_pending = 0;
-    }
-    return ret;
+    return 0;
 }

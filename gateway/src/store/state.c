@@ -38,7 +38,7 @@
 #include <unistd.h>
 
 /* The schema version this build writes and understands. */
-#define STATE_SCHEMA_VERSION 10 /* 2: facts.name_norm; 3: marks; 4: quarantine.kind; 5: audit;
+#define STATE_SCHEMA_VERSION 11 /* 2: facts.name_norm; 3: marks; 4: quarantine.kind; 5: audit;
                                   6: facts.content_hash, dq, name_hash;
                                   7: facts.fields (binary, model/factcodec.h) for
                                      fields_json, key (kind, source, ref), no facts_kind;
@@ -46,7 +46,8 @@
                                   9: row_memo (app/pull.h), facts_hash;
                                   10: touched, low_links (store/touched.c), facts_id, facts_no_id
                                       (facts_subject in their place since), person_gen
-                                      (store/register.c) */
+                                      (store/register.c);
+                                  11: fact_hash_sets for facts_hash (store/facts.c) */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -109,8 +110,18 @@ static const char *const schema_sql =
     FACTS_TABLE_SQL("facts")
     "CREATE INDEX IF NOT EXISTS facts_dq ON facts(dq) WHERE dq IS NOT NULL;"
     FACTS_PERSON_NAMES_SQL /* covering: kind too */
-    FACTS_HASH_INDEX_SQL
     "CREATE INDEX IF NOT EXISTS facts_case_key ON facts(case_key) WHERE case_key IS NOT NULL;"
+    /* Schema 11: per (source, kind), the ref and content hashes of its
+     * stored facts as the last complete pull left them, 16 bytes a fact in
+     * parts (store/facts.c: state_fact_hash_set_put; dropped by any write to
+     * the facts of that source and kind). In place of the facts_hash index
+     * of schema 9, which is dropped. */
+    "CREATE TABLE IF NOT EXISTS fact_hash_sets("
+    " source TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " part INTEGER NOT NULL,"
+    " words BLOB NOT NULL,"
+    " PRIMARY KEY(source, kind, part));"
     /* Schema 10: the touched log and what a match of the subjects it names
      * reads (store/touched.c; its indexes come with the log). New, created
      * as is. */
@@ -241,7 +252,7 @@ static const char *const fact_put_sql =
     " dq = excluded.dq, name_hash = excluded.name_hash";
 
 /* state_fact_put_stored: the same parameters as fact_put_sql; the columns an
- * index other than facts_hash reads are compared, not set. */
+ * index reads are compared, not set. */
 static const char *const fact_upd_sql =
     "UPDATE facts SET fields = ?6, raw_json = ?7, last_cycle = ?8, content_hash = ?10"
     " WHERE kind = ?2 AND source = ?1 AND ref = ?3 AND id_norm = ?4 AND case_key IS ?5"
@@ -610,6 +621,15 @@ static int setup_schema(state *st, const char *path, int *converted, char *err, 
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
+    /* 10 -> 11: facts_hash gives way to fact_hash_sets (empty: the first
+     * complete pull of each source and kind writes its set). */
+    if (version >= 1 && version < 11 &&
+        sqlite3_exec(st->db, "DROP INDEX IF EXISTS facts_hash", NULL, NULL, &msg) != SQLITE_OK) {
+        gg_set_err(err, errsz, "state %s: migrate schema 10 -> 11: %s", path, msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
     if (sqlite3_exec(st->db, audit_schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
         gg_set_err(err, errsz, "state %s: create the audit table (schema 5): %s", path,
                 msg ? msg : sqlite3_errmsg(st->db));
@@ -964,9 +984,6 @@ state *state_open_flags(const char *path, int flags, char *err, size_t errsz) {
         free(st);
         return NULL;
     }
-    /* a store left without facts_hash (a crash before the build beside the
-     * core ended): the next state_index_build_wait builds it */
-    st->hash_index_pending = st_index_exists(st, "facts_hash") == 0;
     st->ckpt = st_checkpointer_start(st->db, path);
     return st;
 }
@@ -999,10 +1016,12 @@ int state_begin(state *st) {
     }
     st->touch_on = on;
     st->gen_moved = 0;
+    st->hs_ndropped = 0;
     return 0;
 }
 int state_commit(state *st) {
     st->gen_moved = 0;
+    st->hs_ndropped = 0;
     return st_exec_sql(st, "commit", "COMMIT");
 }
 int state_in_transaction(state *st) { return !sqlite3_get_autocommit(st->db); }
@@ -1022,6 +1041,7 @@ int state_rollback(state *st) {
     st->ident_pending = 0;
     st->persons_pending = 0;
     st->gen_moved = 0;
+    st->hs_ndropped = 0;
     /* the touched log as the rollback left it (a start or stop inside the
      * transaction is undone) */
     int on = state_touch_log_on(st);

@@ -65,16 +65,14 @@ int state_read_begin(state *st);
 int state_read_end(state *st);
 /* 1 when a transaction (read or write) is open on the store's connection. */
 int state_in_transaction(state *st);
-/* The indexes built from the stored rows once instead of row by row
- * (store/indexbuild.c): facts_hash, which a first load of persons leaves to
- * build, and the touched log's facts_subject. Start builds those missing on a
- * second connection in a thread of its own, and returns at once: call it
- * while the caller only reads, in WAL mode (a match's read transaction; a
- * store still in its first load's rollback journal starts nothing). The
- * next state_begin, state_index_build_wait or state_close waits for it.
- * Wait also builds facts_hash on the store's connection when it is still
- * missing (the thread failed, or was never started); call it outside any
- * transaction. 0, or -1 (logged: the index is built on a later call). */
+/* The index built from the stored rows once instead of row by row
+ * (store/indexbuild.c): the touched log's facts_subject. Start builds it,
+ * when missing, on a second connection in a thread of its own, and returns
+ * at once: call it while the caller only reads, in WAL mode (a match's read
+ * transaction; a store still in its first load's rollback journal starts
+ * nothing). The next state_begin, state_index_build_wait or state_close
+ * waits for it. 0, or -1 (logged: the index is built later, by the touched
+ * log's start). */
 int state_index_build_start(state *st);
 int state_index_build_wait(state *st);
 
@@ -142,10 +140,28 @@ uint64_t state_ref_hash(const char *ref);
  * no such fact (or it was stored before hashes existed). */
 int state_fact_stored_hash(state *st, const fact *f, uint64_t *hash, int *found);
 /* Calls fn with (state_ref_hash(ref), content hash) of every fact of one
- * (source, kind) stored with a content hash (one scan, no JSON): what a
- * worker compares its rows with (app/pull.h). fn returns nonzero to stop. */
+ * (source, kind) stored with a content hash: what a worker compares its rows
+ * with (app/pull.h). Read from the (source, kind)'s hash set when it has one
+ * (16 bytes a fact, a pair given twice comes twice), else from the facts'
+ * rows (the key's range, each row read: slower, once after the set was
+ * dropped). fn returns nonzero to stop. */
 int state_fact_hashes_each(state *st, const char *source, int k,
                            int (*fn)(void *ud, uint64_t ref_hash, uint64_t content_hash), void *ud);
+/* Hash sets: per (source, kind), the pairs (state_ref_hash(ref), content
+ * hash) of its stored facts, kept so that the pairs a worker compares with
+ * are read as one blob instead of from an index of the whole facts table
+ * built after a first load and kept up by every write. A set stands for the
+ * facts exactly: every write to the facts of a (source, kind) drops its set
+ * in the same transaction (st_hash_set_drop), and the cycle puts a new one
+ * once a complete read of the (source, kind) has left the stored facts
+ * equal to the refs it kept (app/cycle.c prune_facts), in the prune's
+ * transaction. A set that is missing is only slower to read; one that is
+ * there is never stale, whatever a crash interrupts. put replaces the set
+ * with the n pairs (ref hash, content hash) at pairs (2n words, any order;
+ * n may be 0), in the caller's transaction; exists: 1 when the (source,
+ * kind) has a set, 0 when not, -1 on failure. */
+int state_fact_hash_set_put(state *st, const char *source, int k, const uint64_t *pairs, size_t n);
+int state_fact_hash_set_exists(state *st, const char *source, int k);
 /* Facts on demand (fn owns each fact, as for state_facts_each), of many
  * normalized ids at once, read in the table's order (one pass instead of a
  * random page per fact; an id given twice counts once): persons = 1, the
@@ -171,9 +187,7 @@ int state_first_load_end(state *st);
 /* A first load of persons (a source with none stored yet) inserts them in
  * random id order; the persons' index is dropped inside the stream's
  * transaction and built once, sorted, before it commits (1.7 s for 1M persons,
- * instead of a random B-tree insert per person). facts_hash is dropped with
- * it and left to state_index_build_start / state_index_build_wait: only the
- * next cycle reads it. The change counter
+ * instead of a random B-tree insert per person). The change counter
  * (state_facts_changes) counts the facts put meanwhile at the end too, not by
  * a trigger per fact. A rollback restores both. Both run inside the caller's
  * transaction; 0 ok, -1 logged failure. */

@@ -29,10 +29,6 @@
 #define FACTS_PERSON_NAMES_SQL                                                                             \
     "CREATE INDEX IF NOT EXISTS facts_person_names ON facts(id_norm, name_hash, name_norm, kind)"         \
     " WHERE kind = 'person';"
-/* Schema 9: the refs and content hashes of a (kind, source), covering, so
- * that the hashes a worker compares with (state_fact_hashes_each) and the
- * refs a prune keeps are read from ~50 bytes a fact instead of whole rows. */
-#define FACTS_HASH_INDEX_SQL "CREATE INDEX IF NOT EXISTS facts_hash ON facts(kind, source, ref, content_hash);"
 
 /* The index a match of touched subjects reads (store/touched.c explains it),
  * built with the touched log or beforehand beside the core (indexbuild.c). */
@@ -61,7 +57,6 @@ struct state {
     sqlite3 *db;                 /* owned */
     st_checkpointer *ckpt;       /* owned, or NULL: checkpoints on commit */
     st_index_builder *builder;   /* owned, or NULL: an index build running beside the core */
-    int hash_index_pending;      /* facts_hash is (or may be) missing: state_index_build_wait builds it */
     int wal_deferred;            /* rollback journal until state_wal_settle (STATE_OPEN_DEFER_WAL) */
     int wal_warned;              /* state_wal_settle said once that it could not switch */
     sqlite3_stmt *fact_put;      /* owned, cached: called per fact */
@@ -94,6 +89,13 @@ struct state {
     long ident_pending;      /* of those, the small side's (state_facts_identity_changes) */
     long persons_pending;    /* of those, persons: the persons' generation moves */
     int gen_moved;           /* the persons' generation moved in this transaction (fact_store) */
+    /* The (source, kind) whose hash sets this transaction dropped already
+     * (st_hash_set_drop), so that a stream's writes drop theirs once. */
+    struct {
+        char source[64];
+        int kind;
+    } hs_dropped[8];
+    size_t hs_ndropped;
 };
 
 /* Logs the connection's last error for operation `op`; returns -1. */
@@ -115,6 +117,11 @@ int st_touch_prepare(state *st);
 int st_touch_log_upgrade(state *st);
 int st_touch_keys(state *st, const fact *f);
 int st_touch_stored_keys(state *st, const fact *f);
+/* Drops the hash set of (source, kind) (store/facts.c), as every write to
+ * its facts must before it changes them: a set stands for the facts only as
+ * its writer left them. Once per (source, kind) and transaction. 0, or -1
+ * (logged). */
+int st_hash_set_drop(state *st, const char *source, int kind);
 /* Runs a statement that returns no rows (or whose rows are ignored). */
 int st_exec_sql(state *st, const char *op, const char *sql);
 /* The page cache's size: PRAGMA cache_size of every connection (in KiB,
@@ -139,8 +146,7 @@ int st_exec_sql(state *st, const char *op, const char *sql);
  * random order (the persons' by id) sorts 64 MiB runs far slower than 4 MiB
  * ones, whose lists fit the CPU's caches (1M persons: 1.85-2.0 s -> 0.9 s;
  * 4M: 5.9 s -> 3.7 s, sqlite3 on copies of the dev stores). An index whose
- * keys come nearly in table order (facts_hash) takes the same time either
- * way. */
+ * keys come nearly in table order takes the same time either way. */
 #define ST_SORT_CACHE_KIB 4096
 int st_exec_index_build(sqlite3 *db, const char *op, const char *create_sql, int cache_kib);
 /* The integer of the one row a query gives; -1 on failure or no row (logged
