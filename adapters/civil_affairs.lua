@@ -84,7 +84,7 @@ return {
     local conf = ({ high = "高", medium = "中", low = "低" })[alert.confidence] or alert.confidence
     -- zt: 0 待处理, 3 逾期未核实, 9 已撤销 (the evidence is gone)
     local zt = ({ withdrawn = "9", overdue = "3" })[alert.status] or "0"
-    conns.db:exec([[
+    conns.db:send([[
       INSERT INTO mz_yjxx (yjbh, ajbh, sfzhm, yjlx, zxd, je, qsny, zzny, sm, bb, zt)
       VALUES (?, NULLIF(?, ''), NULLIF(?, ''), ?, ?, CAST(? AS DECIMAL(12,2)), NULLIF(?, ''), NULLIF(?, ''), ?,
               CAST(? AS INTEGER), ?)

@@ -69,7 +69,7 @@ return {
     local conf = ({ high = "高", medium = "中", low = "低" })[alert.confidence] or alert.confidence
     -- a withdrawn alert (its evidence is gone) closes the task; an overdue one is flagged
     local zt = ({ withdrawn = "已撤销", overdue = "逾期" })[alert.status] or "待核实"
-    conns.db:exec([[
+    conns.db:send([[
       INSERT INTO wg_hcrw (rwbh, wgbm, rwlx, yjlx, zxd, sfzhm, xm, ajbh, nr, bb, zt, jzsj)
       VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''), NULLIF($8, ''), $9, $10::integer, $11,
               NULLIF($12, '')::timestamptz)

@@ -49,7 +49,7 @@ return {
   push = function(alert, conns)
     local conf = ({ high = "高", medium = "中", low = "低" })[alert.confidence] or alert.confidence
     local zt = ({ withdrawn = "已撤销", overdue = "逾期" })[alert.status] or "待处理"
-    conns.db:exec([[
+    conns.db:send([[
       INSERT INTO yl_ycyj (yjbh, sfzhm, xm, yjlx, yjmc, zxd, je, qsny, zzny, sm, bb, zt)
       VALUES ($1, NULLIF($2, ''), NULLIF($3, ''), $4, $5, $6, $7::numeric,
               NULLIF(replace($8, '-', ''), ''), NULLIF(replace($9, '-', ''), ''), $10, $11::integer, $12)

@@ -365,6 +365,38 @@ check "refused at commit: no custody alert in the sink" \
   bash -c "[ \$(psql -X -qAt -h 127.0.0.1 -p $GG_PG_PORT -U postgres -d hr -c \"SELECT count(*) FROM yl_ycyj WHERE yjlx = 'pension_in_custody'\") -eq 0 ]"
 psql_hr "DROP TRIGGER gg_fault_commit ON yl_ycyj; DROP FUNCTION gg_fault_commit()"
 
+# --- 5e. a statement sent that the sink refuses at once ------------------------
+# The demo's HR push writes with conns.db:send: inside the worker's group the
+# upserts are queued (libpq's pipeline mode) and their answers read at the
+# group's commit, so a statement the database refuses is found there, not at
+# its alert. The group is not committed and is pushed again alert by alert,
+# where send runs at once: only the refused alerts fail, each named with the
+# database's message; the others are delivered, once.
+rm -f "$GG_DEMO_DIR"/state.db*
+psql_hr "TRUNCATE yl_ycyj"
+psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d grid -c "TRUNCATE wg_hcrw"
+psql_hr "CREATE FUNCTION gg_fault_sent() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN
+  IF NEW.yjlx = 'pension_in_custody' THEN RAISE EXCEPTION 'custody alerts refused by the sink'; END IF;
+  RETURN NEW; END \$\$;
+  CREATE TRIGGER gg_fault_sent BEFORE INSERT ON yl_ycyj FOR EACH ROW EXECUTE FUNCTION gg_fault_sent()"
+conf=$work/sent.ini
+mkconf "$conf"
+"$gg" -c "$conf" run --once >"$work/sent.out" 2>"$work/sent.err"
+rc=$?
+n_cust=$("$gg" -c "$conf" outbox list | awk '$3 == "hr"' | grep -c 'PIC-' || true)
+n_hr_done=$("$gg" -c "$conf" outbox list --status done | awk '$3 == "hr"' | wc -l)
+n_hr_pend=$("$gg" -c "$conf" outbox list --status pending | awk '$3 == "hr"' | wc -l)
+n_hr=$(psql_hr "SELECT count(*) FROM yl_ycyj")
+check "refused statement sent: run exits 3 (exit $rc)" test "$rc" -eq 3
+check "refused statement sent: found at the group's commit, which was pushed again one by one (logged)" \
+  bash -c "grep -q 'was not committed, pushing them one by one: .*a statement sent in the transaction failed: .*custody alerts refused by the sink' \"$work/sent.err\""
+check "refused statement sent: each custody alert a failed attempt, named ($n_cust custody, $n_hr_pend pending)" \
+  bash -c "[ $n_cust -ge 1 ] && [ $n_hr_pend -eq $n_cust ] && [ \$(grep -c 'to hr failed (attempt 1 of 3, retried later): .*custody alerts refused by the sink' \"$work/sent.err\") -eq $n_cust ]"
+check "refused statement sent: every other hr alert delivered, once ($n_hr_done done, $n_hr rows)" \
+  bash -c "[ $n_hr_done -ge 2 ] && [ $n_hr -eq $n_hr_done ] && [ \$(psql -X -qAt -h 127.0.0.1 -p $GG_PG_PORT -U postgres -d hr -c 'SELECT count(DISTINCT yjbh) FROM yl_ycyj') -eq $n_hr_done ]"
+psql_hr "DROP TRIGGER gg_fault_sent ON yl_ycyj; DROP FUNCTION gg_fault_sent()"
+redeliver "$conf" sent2 "refused statement sent"
+
 # --- 6. no personal data in any output, in any form -----------------------------
 # A whole demo run at debug level from an empty state store, the CLI listings
 # and `adapter test` of every source, plus every log written above: none may

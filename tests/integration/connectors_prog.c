@@ -927,6 +927,98 @@ static void test_tx(const char *label, const char *spec, int pg) {
     conn_close(c2);
 }
 
+/* conn_send (libpq): inside a transaction statements are queued and their
+ * answers read together, across PG_PIPE_MAX (64) of them; the commit keeps
+ * them all. A failing one fails the commit, naming its error, and nothing of
+ * the transaction is kept; a query after a failed send names it too.
+ * Outside a transaction, and on ODBC, a send is an exec: its error comes at
+ * once. A rollback drops what was sent. */
+static int tx_send(conn *c, const char *t, int id, char *err, size_t errsz) {
+    char q[128], v[16];
+    snprintf(q, sizeof q, "insert into %s(id) values ($1::integer)", t);
+    snprintf(v, sizeof v, "%d", id);
+    const char *params[] = {v};
+    return conn_send(c, q, 1, params, err, errsz);
+}
+
+static void test_send(const char *label, const char *spec, int pg) {
+    char err[1024], t[32], q[160];
+    snprintf(t, sizeof t, "t_send_%s", label);
+    conn_opts o = {.timeout_ms = 5000, .retries = 2, .backoff_base_ms = 10};
+    conn *c = conn_open("grid", label, spec, &o, err, sizeof err);
+    conn *c2 = c ? conn_open("grid", "second", spec, &o, err, sizeof err) : NULL;
+    CHECK(c && c2, "send %s open: %s", label, err);
+    long aff;
+    snprintf(q, sizeof q, "drop table if exists %s", t);
+    CHECK(conn_exec(c, q, 0, NULL, &aff, err, sizeof err) == 0, "send %s drop: %s", label, err);
+    snprintf(q, sizeof q, "create table %s(id integer primary key)", t);
+    CHECK(conn_exec(c, q, 0, NULL, &aff, err, sizeof err) == 0, "send %s create: %s", label, err);
+    if (pg) snprintf(q, sizeof q, "insert into %s(id) values ($1::integer)", t);
+    else snprintf(q, sizeof q, "insert into %s(id) values (?)", t);
+
+    /* 150 sent in one transaction: not seen before the commit, all after */
+    CHECK(conn_begin(c, err, sizeof err) == 0, "send %s begin: %s", label, err);
+    int ok = 1;
+    for (int i = 1; i <= 150 && ok; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        const char *params[] = {v};
+        ok = conn_send(c, q, 1, params, err, sizeof err) == 0;
+    }
+    CHECK(ok, "send %s: 150 sends: %s", label, err);
+    if (pg) CHECK(tx_count(c2, t) == 0, "send %s: nothing seen before the commit", label);
+    CHECK(conn_commit(c, err, sizeof err) == 0, "send %s commit: %s", label, err);
+    CHECK(tx_count(c2, t) == 150, "send %s: the 150 rows committed", label);
+
+    /* a duplicate among the sent: the commit fails naming it, nothing kept */
+    CHECK(conn_begin(c, err, sizeof err) == 0, "send %s begin 2: %s", label, err);
+    const char *dup[] = {"7"}, *fresh[] = {"1000"};
+    CHECK(conn_send(c, q, 1, fresh, err, sizeof err) == 0, "send %s fresh: %s", label, err);
+    int dup_rc = conn_send(c, q, 1, dup, err, sizeof err);
+    if (pg) {
+        CHECK(dup_rc == 0, "send %s: a failing statement is queued, not run: %s", label, err);
+        CHECK(conn_commit(c, err, sizeof err) == -1 && strstr(err, "a statement sent in the transaction failed") &&
+                  strstr(err, "duplicate key"),
+              "send %s: the commit is refused with the statement's error: %s", label, err);
+    } else {
+        CHECK(dup_rc == -1, "send %s: outside libpq a send is an exec: its error at once", label);
+        conn_rollback(c);
+    }
+    CHECK(!conn_in_transaction(c) && tx_count(c2, t) == 150, "send %s: nothing of the failed transaction kept",
+          label);
+
+    if (pg) {
+        /* a query after a failed send names it; the rollback ends it */
+        CHECK(conn_begin(c, err, sizeof err) == 0, "send %s begin 3: %s", label, err);
+        CHECK(tx_send(c, t, 7, err, sizeof err) == 0, "send %s dup queued: %s", label, err);
+        CHECK(tx_count(c, t) == -1, "send %s: a query after a failed send fails", label);
+        CHECK(tx_send(c, t, 2000, err, sizeof err) == -1 && strstr(err, "sent earlier in the transaction failed") &&
+                  strstr(err, "duplicate key"),
+              "send %s: a send after it is refused, naming the first error: %s", label, err);
+        conn_rollback(c);
+        /* sent then rolled back: gone */
+        CHECK(conn_begin(c, err, sizeof err) == 0 && tx_send(c, t, 3000, err, sizeof err) == 0,
+              "send %s begin 4: %s", label, err);
+        conn_rollback(c);
+        CHECK(tx_count(c2, t) == 150, "send %s: a rolled back send is gone", label);
+        /* outside a transaction: at once, its error at once */
+        CHECK(tx_send(c, t, 4000, err, sizeof err) == 0 && tx_count(c2, t) == 151,
+              "send %s: outside a transaction it runs at once: %s", label, err);
+        CHECK(tx_send(c, t, 4000, err, sizeof err) == -1 && strstr(err, "duplicate key"),
+              "send %s: and fails at once: %s", label, err);
+        /* an exec inside the transaction reads what was sent first */
+        CHECK(conn_begin(c, err, sizeof err) == 0 && tx_send(c, t, 5000, err, sizeof err) == 0,
+              "send %s begin 5: %s", label, err);
+        CHECK(tx_insert(c, t, 5001, err, sizeof err) == 0 && tx_count(c, t) == 153,
+              "send %s: an exec and a query after sends see them: %s", label, err);
+        CHECK(conn_commit(c, err, sizeof err) == 0 && tx_count(c2, t) == 153, "send %s commit 5: %s", label, err);
+    }
+    snprintf(q, sizeof q, "drop table %s", t);
+    CHECK(conn_exec(c, q, 0, NULL, &aff, err, sizeof err) == 0, "send %s drop: %s", label, err);
+    conn_close(c);
+    conn_close(c2);
+}
+
 /* ---- HTTP ---------------------------------------------------------------------- */
 
 static void test_http(void) {
@@ -1119,6 +1211,9 @@ int main(void) {
         test_tx("pgodbc", spec, 1);
         snprintf(spec, sizeof spec, "pg:%s", need_env("GG_PG_CONNINFO"));
         test_tx("libpq", spec, 2);
+        test_send("libpq", spec, 1);
+        snprintf(spec, sizeof spec, "odbc:%s", need_env("GG_ODBC_SQLITE"));
+        test_send("sqlite", spec, 0);
     }
     if (!only || strcmp(only, "pg") == 0) test_pg();
     printf("%d passed, 0 failed\n", g_passed);

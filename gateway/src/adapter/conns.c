@@ -1,5 +1,5 @@
 /* conns.c - the connections an adapter's Lua code sees (ctx.conns and the
- * push function's conns): c:query, c:exec, c:get/post/put; the UTF-8 ->
+ * push function's conns): c:query, c:exec, c:send, c:get/post/put; the UTF-8 ->
  * source encoding conversion of SQL text and parameters written back; and
  * adapter_connect, which opens the source's connections. Connector callbacks
  * never let a Lua error longjmp through libpq, ODBC or libcurl frames. */
@@ -243,6 +243,27 @@ static int l_conn_exec(lua_State *L) {
     return 1;
 }
 
+/* c:send(sql, params) -> nothing: an exec whose row count is not needed,
+ * queued inside the runtime's transaction (conn_send); its error may come
+ * with a later statement or the commit. */
+static int l_conn_send(lua_State *L) {
+    conn *c = conn_check(L, 1);
+    conn_ud *cu = lua_touserdata(L, 1);
+    const char *sql = luaL_checkstring(L, 2);
+    refuse_tx_control(L, c, sql);
+    int n;
+    char **params = params_from_lua(L, 3, &n);
+    char e2[1024];
+    char *sqlc = (char *)sql;
+    int rc = -1;
+    if (ad_params_to_source(cu->ad, &sqlc, params, n, e2, sizeof e2) == 0)
+        rc = conn_send(c, sqlc, n, (const char *const *)params, e2, sizeof e2);
+    if (sqlc != sql) free(sqlc);
+    ad_params_free(params, n);
+    if (rc < 0) return luaL_error(L, "%s", e2);
+    return 0;
+}
+
 /* Shared by get/post/put: method, path, optional body table. Returns status,
  * decoded body (table for JSON, string otherwise). */
 static int http_call(lua_State *L, const char *method) {
@@ -339,8 +360,9 @@ int adapter_connect(adapter *ad, char *err, size_t errsz) {
         ad->conns[ad->nconns++] = c;
     }
     if (luaL_newmetatable(L, CONN_MT)) {
-        static const luaL_Reg m[] = {{"query", l_conn_query}, {"exec", l_conn_exec}, {"get", l_conn_get},
-                                     {"post", l_conn_post},   {"put", l_conn_put},   {NULL, NULL}};
+        static const luaL_Reg m[] = {{"query", l_conn_query}, {"exec", l_conn_exec}, {"send", l_conn_send},
+                                     {"get", l_conn_get},     {"post", l_conn_post}, {"put", l_conn_put},
+                                     {NULL, NULL}};
         luaL_newlib(L, m);
         lua_setfield(L, -2, "__index");
         lua_pushcfunction(L, l_conn_tostring);

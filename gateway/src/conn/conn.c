@@ -250,6 +250,14 @@ int conn_exec(conn *c, const char *sql, int nparams, const char *const *params, 
     return c->ops->exec(c, sql, nparams, params, affected, err, errsz);
 }
 
+int conn_send(conn *c, const char *sql, int nparams, const char *const *params, char *err, size_t errsz) {
+    if (!c->ops->exec) return conn_fail(c, err, errsz, "send on an HTTP connection");
+    if (!sql || nparams < 0 || (nparams > 0 && !params))
+        return conn_fail(c, err, errsz, "send called without SQL or parameters");
+    if (c->in_tx && c->ops->send) return c->ops->send(c, sql, nparams, params, err, errsz);
+    return c->ops->exec(c, sql, nparams, params, NULL, err, errsz);
+}
+
 int conn_begin(conn *c, char *err, size_t errsz) {
     if (!c->ops->tx) return conn_fail(c, err, errsz, "transaction on an HTTP connection");
     if (c->in_tx) return conn_fail(c, err, errsz, "a transaction is already open");

@@ -95,6 +95,16 @@ int conn_query(conn *c, const char *sql, int nparams, const char *const *params,
 /* Statement without rows; *affected receives the row count (may be NULL). */
 int conn_exec(conn *c, const char *sql, int nparams, const char *const *params,
               long *affected, char *err, size_t errsz);
+/* A statement without rows whose row count is not needed. Inside a
+ * transaction PostgreSQL queues it (libpq's pipeline mode) and returns at
+ * once: a group of them costs about one round trip instead of one each. Its
+ * error then comes later: from a send after PG_PIPE_MAX of them, from the
+ * next query or exec of the connection, or from conn_commit, which is
+ * refused, naming the first statement's error ("a statement sent in the
+ * transaction failed: ..."); the server has rolled the transaction back.
+ * Outside a transaction, and on ODBC, it runs as conn_exec. 0, or -1 with
+ * err. */
+int conn_send(conn *c, const char *sql, int nparams, const char *const *params, char *err, size_t errsz);
 
 /* Transactions (pg/odbc): conn_begin opens one (a broken connection is
  * re-established first), conn_commit ends it, conn_rollback drops it (best

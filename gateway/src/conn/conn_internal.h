@@ -33,6 +33,8 @@ typedef struct conn_ops {
                  conn_row_fn fn, void *ud, char *err, size_t errsz);
     int (*exec)(conn *c, const char *sql, int nparams, const char *const *params,
                 long *affected, char *err, size_t errsz);
+    /* conn_send inside a transaction; NULL: conn.c runs it as exec. */
+    int (*send)(conn *c, const char *sql, int nparams, const char *const *params, char *err, size_t errsz);
     int (*http)(conn *c, const char *method, const char *path, const char *const *headers,
                 const char *body, size_t bodylen, http_response *resp, char *err,
                 size_t errsz);

@@ -24,7 +24,10 @@
  * because the connection was lost is retried (with backoff, after a reset) only
  * when no row was delivered yet, so the callback never sees a row twice. An
  * exec that lost its connection after the statement was sent is not retried:
- * whether it was applied is unknown, and the error says so. */
+ * whether it was applied is unknown, and the error says so.
+ *
+ * Statements sent (conn_send) inside a transaction are queued in pipeline
+ * mode and their results read together (see "statements sent"). */
 #include <errno.h>
 #include <limits.h>
 #include <libpq-fe.h>
@@ -44,6 +47,8 @@ typedef struct pg_conn {
     PGconn *pg;  /* owned; never NULL after a successful open */
     int broken;  /* 1 when the socket state is unknown and a reset is needed */
     int reading; /* a query is being read through a cursor (pipeline mode) */
+    int piped;   /* statements sent by pg_send whose results are not read yet (pipeline mode) */
+    char pipe_err[1024]; /* the first of them that failed in this transaction, or "" */
 } pg_conn;
 
 /* Server notices go to the debug log (first line only, secrets masked). */
@@ -889,6 +894,85 @@ static void pg_run(conn *c, pg_conn *p, const char *sql, int nparams, const char
     free(rw.lens);
 }
 
+/* ---- statements sent -----------------------------------------------------------
+ * conn_send inside a transaction: the statement goes out in pipeline mode
+ * without waiting for its answer, so a push group of N upserts costs about
+ * one round trip instead of N (libpq buffers them and sends as its buffer
+ * fills). The answers are read (pg_pipe_drain: a sync, then every result)
+ * after PG_PIPE_MAX statements, before any other statement of the
+ * connection, at commit and at rollback. The first error is kept for the
+ * transaction (pipe_err): the server has aborted it, the statements after
+ * it were skipped (PGRES_PIPELINE_ABORTED), and the commit is refused with
+ * that error. Each answer is waited for as a single statement's is
+ * (timeout_ms without progress, then a cancel). */
+#define PG_PIPE_MAX 64
+
+/* Reads the answers of the statements sent. 0, or -1 when one of them
+ * failed or the connection did (pipe_err says which; a lost connection is
+ * marked broken and the transaction lost). */
+static int pg_pipe_drain(conn *c, pg_conn *p) {
+    if (!p->piped) return 0;
+    int queued = p->piped, nulls = 0, cancelled = 0, server_timeout = 0;
+    p->piped = 0;
+    conn_run_result out;
+    memset(&out, 0, sizeof out);
+    if (!PQpipelineSync(p->pg)) {
+        conn_first_line(PQerrorMessage(p->pg), out.msg, sizeof out.msg);
+        out.failed = 1;
+        p->broken = 1;
+    }
+    while (!out.failed || !p->broken) {
+        if (pg_wait(c, p, &cancelled) == WAIT_DEAD) {
+            p->broken = 1;
+            snprintf(out.msg, sizeof out.msg, "no answer from the server within %ld ms, even after a cancel",
+                     c->opts.timeout_ms);
+            out.failed = 1;
+            break;
+        }
+        PGresult *r = PQgetResult(p->pg);
+        if (!r) { /* the end of one statement's answers, or of the connection */
+            if (PQstatus(p->pg) != CONNECTION_OK || ++nulls > queued) {
+                if (!out.failed) conn_first_line(PQerrorMessage(p->pg), out.msg, sizeof out.msg);
+                if (!out.msg[0]) snprintf(out.msg, sizeof out.msg, "the answers to the statements sent ended early");
+                out.failed = 1;
+                p->broken = 1;
+                break;
+            }
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY &&
+            st != PGRES_PIPELINE_ABORTED)
+            pg_take_error(r, st, cancelled, &server_timeout, &out);
+        PQclear(r);
+    }
+    if (!p->broken && !PQexitPipelineMode(p->pg)) {
+        if (!out.failed) conn_first_line(PQerrorMessage(p->pg), out.msg, sizeof out.msg);
+        out.failed = 1;
+        p->broken = 1;
+    }
+    pg_finish(c, p, server_timeout, cancelled, &out);
+    if (p->broken && c->in_tx) c->tx_lost = 1;
+    if (out.failed && !p->pipe_err[0]) {
+        conn_scrub(c, out.msg, sizeof out.msg);
+        snprintf(p->pipe_err, sizeof p->pipe_err, "%s", out.msg);
+    }
+    return out.failed ? -1 : 0;
+}
+
+/* Reads what was sent before another statement runs; -1 (err set, naming
+ * what failed) when something sent failed. */
+static int pg_pipe_settle(conn *c, pg_conn *p, const char *what, char *err, size_t errsz) {
+    if (!p->piped) return 0;
+    if (pg_pipe_drain(c, p) == 0) return 0;
+    return conn_fail(c, err, errsz, "%s refused: a statement sent earlier in the transaction failed: %s", what,
+                     p->pipe_err);
+}
+
 /* The PostgreSQL side of the shared retry policy (conn_sql_statement). */
 static int pg_drv_alive(conn *c) { return pg_alive(c->impl); }
 static int pg_drv_reconnect(conn *c, char *msg, size_t msgsz) { return pg_reset(c, c->impl, msg, msgsz); }
@@ -914,12 +998,37 @@ static int pg_statement(conn *c, const char *what, const char *sql, int nparams,
 
 static int pg_query(conn *c, const char *sql, int nparams, const char *const *params,
                     conn_row_fn fn, void *ud, char *err, size_t errsz) {
+    if (pg_pipe_settle(c, c->impl, "query", err, errsz)) return -1;
     return pg_statement(c, "query", sql, nparams, params, fn, ud, NULL, err, errsz);
 }
 
 static int pg_exec(conn *c, const char *sql, int nparams, const char *const *params,
                    long *affected, char *err, size_t errsz) {
+    if (pg_pipe_settle(c, c->impl, "exec", err, errsz)) return -1;
     return pg_statement(c, "exec", sql, nparams, params, NULL, NULL, affected, err, errsz);
+}
+
+/* conn_send inside a transaction (conn.c runs it as an exec otherwise):
+ * queued, see "statements sent". A connection not usable for it (broken,
+ * lost, or refusing pipeline mode) runs it as an exec, which reports that. */
+static int pg_send(conn *c, const char *sql, int nparams, const char *const *params, char *err, size_t errsz) {
+    pg_conn *p = c->impl;
+    if (p->pipe_err[0])
+        return conn_fail(c, err, errsz, "send refused: a statement sent earlier in the transaction failed: %s",
+                         p->pipe_err);
+    if (c->tx_lost || p->broken || p->reading || PQstatus(p->pg) != CONNECTION_OK ||
+        (PQpipelineStatus(p->pg) == PQ_PIPELINE_OFF && !PQenterPipelineMode(p->pg)))
+        return pg_exec(c, sql, nparams, params, NULL, err, errsz);
+    if (!PQsendQueryParams(p->pg, sql, nparams, NULL, params, NULL, NULL, 0)) {
+        char msg[1024];
+        conn_first_line(PQerrorMessage(p->pg), msg, sizeof msg);
+        p->broken = 1;
+        c->tx_lost = 1;
+        return conn_fail(c, err, errsz, "send failed: the connection was lost inside a transaction: %s", msg);
+    }
+    if (++p->piped >= PG_PIPE_MAX && pg_pipe_drain(c, p))
+        return conn_fail(c, err, errsz, "send failed: a statement sent in the transaction failed: %s", p->pipe_err);
+    return 0;
 }
 
 /* Transactions: BEGIN and COMMIT as statements (conn_sql_statement: no
@@ -930,8 +1039,15 @@ static int pg_tx(conn *c, int op, char *err, size_t errsz) {
     pg_conn *p = c->impl;
     switch (op) {
     case CONN_TX_BEGIN:
+        p->pipe_err[0] = '\0';
         return pg_statement(c, "begin", "BEGIN", 0, NULL, NULL, NULL, NULL, err, errsz);
     case CONN_TX_COMMIT: {
+        (void)pg_pipe_drain(c, p);
+        if (p->pipe_err[0])
+            return conn_fail(c, err, errsz, "commit refused: a statement sent in the transaction failed: %s",
+                             p->pipe_err);
+        if (c->tx_lost)
+            return conn_fail(c, err, errsz, "commit failed: the connection was lost inside the transaction");
         PGTransactionStatusType ts = PQtransactionStatus(p->pg);
         if (p->broken || ts == PQTRANS_INERROR)
             return conn_fail(c, err, errsz, "commit refused: %s",
@@ -944,6 +1060,8 @@ static int pg_tx(conn *c, int op, char *err, size_t errsz) {
         return 0;
     }
     default: {
+        (void)pg_pipe_drain(c, p); /* its answers, before the ROLLBACK's */
+        p->pipe_err[0] = '\0';
         /* best effort: a broken connection has lost the transaction already */
         if (!p->broken && PQstatus(p->pg) == CONNECTION_OK && PQtransactionStatus(p->pg) != PQTRANS_IDLE) {
             PGresult *r = PQexec(p->pg, "ROLLBACK");
@@ -960,6 +1078,7 @@ const conn_ops conn_pg_ops = {
     .close = pg_close,
     .query = pg_query,
     .exec = pg_exec,
+    .send = pg_send,
     .http = NULL,
     .tx = pg_tx,
 };
@@ -1023,7 +1142,7 @@ static const char pg_skeleton[] =
     "  -- alerts in [route]). It must be idempotent on alert.id: the same alert may\n"
     "  -- be delivered again, and a new version of it updates the row.\n"
     "  -- push = function(alert, conns)\n"
-    "  --   conns.db:exec([[INSERT INTO yl_ycyj (yjbh, sfzhm, yjlx, je, qsny, zzny, sm)\n"
+    "  --   conns.db:send([[INSERT INTO yl_ycyj (yjbh, sfzhm, yjlx, je, qsny, zzny, sm)\n"
     "  --                   VALUES ($1, $2, $3, $4, $5, $6, $7)\n"
     "  --                   ON CONFLICT (yjbh) DO UPDATE SET je = EXCLUDED.je,\n"
     "  --                     zzny = EXCLUDED.zzny, sm = EXCLUDED.sm]],\n"
