@@ -132,6 +132,25 @@ else
   fail "grid task deadlines (tasks/with jzsj/7 days on): $due"
 fi
 
+# --- the explanation pushed is the one the match stored with the alert's
+# version (state_alert_explanation_set): the same text as `alerts show` makes
+# from the stored evidence, for every grid task
+psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d grid -c "SELECT rwbh FROM wg_hcrw ORDER BY rwbh" \
+  >"$work/tasks.txt"
+same=0 differ=
+while read -r rwbh; do
+  nr=$(psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d grid -c "SELECT nr FROM wg_hcrw WHERE rwbh = '$rwbh'")
+  shown=$("$gg" -c "$conf" alerts show "$rwbh" 2>/dev/null | sed 1d)
+  case "$shown" in "$nr"*) [ -n "$nr" ] && same=$((same + 1)) || differ="$differ $rwbh" ;; *) differ="$differ $rwbh" ;; esac
+done <"$work/tasks.txt"
+if [ "$same" -gt 0 ] && [ "$same" = "$(wc -l <"$work/tasks.txt")" ] && [ -z "$differ" ]; then
+  ok "every grid task's explanation is the alert's as alerts show makes it ($same tasks)"
+else
+  fail "grid task explanations differ from alerts show:$differ ($same the same)"
+fi
+no_expl=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM alerts WHERE explanation IS NULL OR explanation = \x27\x27").fetchone()[0])' "$GG_DEMO_DIR/state.db")
+if [ "$no_expl" = 0 ]; then ok "every alert's version has its explanation stored"; else fail "$no_expl alerts without a stored explanation"; fi
+
 # --- routing that says what it skips: the demo routes pension_after_death to
 # street, whose adapter has no push: a warning in check, one log line per cycle
 "$gg" check -c "$conf" >"$work/check.out" 2>&1

@@ -2170,6 +2170,52 @@ static int collect_alert(void *ud, const alert *a) {
     return 0;
 }
 
+/* The explanation stored with a version (state_alert_explanation_set) is
+ * what a delivery loads with the alert, without its evidence; it is set only
+ * for the version named, and a new version clears it. */
+static void test_alert_explanation_stored(void **stp) {
+    fixture *fx = *stp;
+    state *st = open_ok(fx);
+    alert a, got;
+    alert_change ch;
+    char *expl = NULL;
+    make_alert(&a, 2);
+    assert_int_equal(state_alert_upsert(st, &a, &ch), 0);
+    assert_int_equal(state_alert_get_to_push(st, a.id, &got, &expl), 0);
+    assert_null(expl); /* none stored yet */
+    assert_int_equal(got.nev, 0);
+    alert_free(&got);
+    assert_int_equal(state_alert_explanation_set(st, a.id, 2, "版本二"), 0); /* not this version: nothing */
+    assert_int_equal(state_alert_get_to_push(st, a.id, &got, &expl), 0);
+    assert_null(expl);
+    alert_free(&got);
+    assert_int_equal(state_alert_explanation_set(st, a.id, 1, "说明一"), 0);
+    assert_int_equal(state_alert_get_to_push(st, a.id, &got, &expl), 0);
+    assert_non_null(expl);
+    assert_string_equal(expl, "说明一");
+    free(expl);
+    assert_int_equal(got.nev, 0); /* no evidence read */
+    assert_int_equal(got.version, 1);
+    assert_int_equal(got.amount, a.amount);
+    assert_int_equal(got.nperiods, 2);
+    assert_string_equal(got.id, a.id);
+    assert_string_equal(got.grid, "G-0101");
+    alert_free(&got);
+    char id[40];
+    snprintf(id, sizeof id, "%s", a.id);
+    alert_free(&a);
+    make_alert(&a, 3); /* a new version: its explanation is to be made */
+    assert_int_equal(state_alert_upsert(st, &a, &ch), 0);
+    assert_int_equal(ch, ALERT_UPDATED);
+    assert_int_equal(state_alert_get_to_push(st, id, &got, &expl), 0);
+    assert_null(expl);
+    assert_int_equal(got.version, 2);
+    alert_free(&got);
+    alert_free(&a);
+    assert_int_equal(state_alert_get_to_push(st, "PAD-0000000000000000", &got, &expl), 1);
+    state_close(st);
+}
+
 static void test_alert_lifecycle(void **stp) {
     fixture *fx = *stp;
     state *st = open_ok(fx);
@@ -3305,7 +3351,8 @@ static void test_hash_set_parts_and_damage(void **stp) {
 
 /* 10 -> 11: the facts_hash index of a schema-10 store is dropped (the hash
  * sets take its place, empty until the first complete pull), its facts
- * stay, and their hashes are read from the rows meanwhile. */
+ * stay, and their hashes are read from the rows meanwhile; the alerts get
+ * their explanation column. */
 static void test_migration_from_v10_facts_hash(void **stp) {
     fixture *fx = *stp;
     state *st = open_ok(fx);
@@ -3314,12 +3361,14 @@ static void test_migration_from_v10_facts_hash(void **stp) {
     assert_int_equal(state_commit(st), 0);
     state_close(st);
     sql_exec(fx, "DROP TABLE fact_hash_sets;"
+                 "ALTER TABLE alerts DROP COLUMN explanation;"
                  "CREATE INDEX facts_hash ON facts(kind, source, ref, content_hash);"
                  "UPDATE meta SET value = '10' WHERE key = 'schema_version';"
                  "UPDATE meta SET value = 'v10' WHERE key = 'schema_digest';");
     st = open_ok(fx);
     assert_sql_text(fx, "SELECT value FROM meta WHERE key='schema_version'", "11");
     assert_int_equal(sql_long(fx, "SELECT count(*) FROM sqlite_master WHERE name = 'facts_hash'"), 0);
+    assert_int_equal(sql_long(fx, "SELECT count(*) FROM pragma_table_info('alerts') WHERE name = 'explanation'"), 1);
     assert_int_equal(state_fact_hash_set_exists(st, "psb", FK_DEATH), 0);
     assert_int_equal(state_fact_count(st, FK_DEATH), 1);
     long n = 0;
@@ -3418,6 +3467,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_dq_sums_and_latest_cycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cycles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alert_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_explanation_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uncommitted_transaction_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_process_leaves_previous_state, setup, teardown),

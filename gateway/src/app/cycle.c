@@ -2005,7 +2005,15 @@ int cycle_run(gg_ctx *ctx, const cycle_opts *opts, cycle_stats *cs) {
         cs->alerts_total++;
         if (ch == ALERT_CREATED) cs->alerts_new++;
         if (ch == ALERT_UPDATED) cs->alerts_updated++;
-        if (ch != ALERT_UNCHANGED && delivery_route_alert(ctx, a, cs)) failed = 1;
+        if (ch != ALERT_UNCHANGED) {
+            /* its explanation made now, from the evidence in memory, for
+             * every delivery of this version (one that cannot be made is
+             * made at delivery, from the stored evidence) */
+            char *expl = alert_explain_zh(a, gg_ctx_label, ctx);
+            if (expl && state_alert_explanation_set(ctx->st, a->id, a->version, expl)) failed = 1;
+            free(expl);
+            if (!failed && delivery_route_alert(ctx, a, cs)) failed = 1;
+        }
         if (a->rule == RULE_IDENTITY_CONFLICT) {
             /* one count per source involved in the conflict */
             for (size_t e = 0; e < a->nev; e++) {

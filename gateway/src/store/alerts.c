@@ -16,6 +16,12 @@
     "id, rule, subject, id_no, case_key, name, region, grid, amount, confidence,"         \
     " periods_json, detail_json, evidence_json, status, version, fingerprint, first_seen," \
     " updated_at"
+/* The same without the evidence (an empty list in its place), and then the
+ * stored explanation (state_alert_get_to_push). */
+#define ALERT_COLUMNS_TO_PUSH                                                             \
+    "id, rule, subject, id_no, case_key, name, region, grid, amount, confidence,"         \
+    " periods_json, detail_json, '[]', status, version, fingerprint, first_seen,"         \
+    " updated_at, explanation"
 
 /* ---- alerts ---------------------------------------------------------------- */
 
@@ -338,7 +344,7 @@ int state_alert_upsert(state *st, alert *a, alert_change *change) {
                  " name = ?6, region = ?7, grid = ?8, amount = ?9, confidence = ?10,"
                  " periods_json = ?11, detail_json = ?12, evidence_json = ?13,"
                  " fingerprint = ?14, version = version + 1, status = 'new',"
-                 " updated_at = ?15, status_at = ?15 WHERE id = ?1"
+                 " updated_at = ?15, status_at = ?15, explanation = NULL WHERE id = ?1"
                : "INSERT INTO alerts(id, rule, subject, id_no, case_key, name, region, grid,"
                  " amount, confidence, periods_json, detail_json, evidence_json, fingerprint,"
                  " status, version, first_seen, updated_at, status_at) VALUES(?1, ?2, ?3, ?4,"
@@ -394,6 +400,50 @@ int state_alert_get(state *st, const char *id, alert *out) {
     }
     st_kept_done(s);
     return ret;
+}
+
+int state_alert_get_to_push(state *st, const char *id, alert *out, char **explanation) {
+    memset(out, 0, sizeof *out);
+    *explanation = NULL;
+    sqlite3_stmt *s = st_kept(st, "alert get to push", "SELECT " ALERT_COLUMNS_TO_PUSH " FROM alerts WHERE id = ?1");
+    if (!s) return -1;
+    if (st_bind_text(s, 1, id) != SQLITE_OK) {
+        st_db_fail(st, "alert get to push: bind");
+        st_kept_done(s);
+        return -1;
+    }
+    int rc = sqlite3_step(s), ret;
+    if (rc == SQLITE_ROW) {
+        char err[256];
+        int oom = 0;
+        ret = alert_from_row(s, out, err, sizeof err);
+        if (ret != 0) {
+            gg_error("state", "alert get %s: stored alert is unreadable: %s", id, err);
+        } else if ((*explanation = st_col_dup(s, 18, &oom)) == NULL && oom) {
+            gg_error("state", "alert get %s: out of memory", id);
+            alert_free(out);
+            ret = -1;
+        }
+    } else if (rc == SQLITE_DONE) {
+        ret = 1;
+    } else {
+        ret = st_db_fail(st, "alert get to push");
+    }
+    st_kept_done(s);
+    return ret;
+}
+
+int state_alert_explanation_set(state *st, const char *id, int version, const char *text) {
+    sqlite3_stmt *s =
+        st_kept(st, "alert explanation", "UPDATE alerts SET explanation = ?3 WHERE id = ?1 AND version = ?2");
+    if (!s) return -1;
+    if (st_bind_text(s, 1, id) != SQLITE_OK || sqlite3_bind_int(s, 2, version) != SQLITE_OK ||
+        st_bind_text(s, 3, text) != SQLITE_OK) {
+        st_db_fail(st, "alert explanation: bind");
+        st_kept_done(s);
+        return -1;
+    }
+    return st_kept_step_done(st, "alert explanation", s);
 }
 
 int state_alerts_each(state *st, const char *rule, const char *status,

@@ -47,7 +47,8 @@
                                   10: touched, low_links (store/touched.c), facts_id, facts_no_id
                                       (facts_subject in their place since), person_gen
                                       (store/register.c);
-                                  11: fact_hash_sets for facts_hash (store/facts.c) */
+                                  11: fact_hash_sets for facts_hash (store/facts.c),
+                                      alerts.explanation */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -173,7 +174,8 @@ static const char *const schema_sql =
     " fingerprint TEXT NOT NULL,"
     " first_seen BIGINT NOT NULL,"
     " updated_at BIGINT NOT NULL,"
-    " status_at BIGINT NOT NULL);"
+    " status_at BIGINT NOT NULL,"
+    " explanation TEXT);" /* schema 11: of this version (state_alert_explanation_set) */
     "CREATE INDEX IF NOT EXISTS alerts_status ON alerts(status);"
     "CREATE TABLE IF NOT EXISTS outbox("
     " id INTEGER PRIMARY KEY,"
@@ -617,6 +619,15 @@ static int setup_schema(state *st, const char *path, int *converted, char *err, 
     if (version >= 1 && version < 4 && !has_column(st, "quarantine", "kind") &&
         sqlite3_exec(st->db, migrate_quarantine_kind_sql, NULL, NULL, &msg) != SQLITE_OK) {
         gg_set_err(err, errsz, "state %s: migrate schema 3 -> 4: %s", path, msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    /* 10 -> 11: the alerts' explanations (NULL for the alerts stored
+     * before: made when delivered, as then). */
+    if (version >= 1 && version < 11 && has_column(st, "alerts", "id") && !has_column(st, "alerts", "explanation") &&
+        sqlite3_exec(st->db, "ALTER TABLE alerts ADD COLUMN explanation TEXT", NULL, NULL, &msg) != SQLITE_OK) {
+        gg_set_err(err, errsz, "state %s: migrate schema 10 -> 11: %s", path, msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;

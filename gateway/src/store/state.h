@@ -359,6 +359,16 @@ typedef enum { ALERT_UNCHANGED = 0, ALERT_CREATED, ALERT_UPDATED } alert_change;
 int state_alert_upsert(state *st, alert *a, alert_change *change);
 /* Loads an alert by id (full evidence). 0 found, 1 not found, -1 error. */
 int state_alert_get(state *st, const char *id, alert *out);
+/* What a delivery needs of an alert: state_alert_get without the evidence
+ * (nev 0), and *explanation, the stored explanation of this version
+ * (malloc'd; NULL when none was stored: an alert stored before schema 11, or
+ * whose explanation could not be made then). */
+int state_alert_get_to_push(state *st, const char *id, alert *out, char **explanation);
+/* Stores the zh-CN explanation of version `version` of alert id (a version
+ * written since has none: the upsert clears it), in the caller's
+ * transaction: made once, when the match has the alert and its evidence in
+ * memory, instead of at each delivery from the stored evidence. */
+int state_alert_explanation_set(state *st, const char *id, int version, const char *text);
 /* Iterates alerts (filter by rule name / status when non-NULL), ordered by id. */
 int state_alerts_each(state *st, const char *rule, const char *status,
                       int (*fn)(void *ud, const alert *a), void *ud);
