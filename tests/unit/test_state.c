@@ -2802,6 +2802,101 @@ static void test_files_private(void **stp) {
     umask(old);
 }
 
+/* The WAL frames of path's -wal whose salt is the header's (those the next
+ * open's recovery reads), and the file's size; -1 frames when it is absent
+ * or has no valid header. */
+static long wal_valid_frames(const char *path, long *size) {
+    char side[4096];
+    snprintf(side, sizeof side, "%s-wal", path);
+    *size = -1;
+    FILE *f = fopen(side, "rb");
+    if (!f) return -1;
+    unsigned char hdr[32], fh[24];
+    long n = -1;
+    if (fread(hdr, 1, sizeof hdr, f) == sizeof hdr && hdr[0] == 0x37 && hdr[1] == 0x7f && hdr[2] == 0x06) {
+        unsigned long page = ((unsigned long)hdr[8] << 24) | ((unsigned long)hdr[9] << 16) |
+                             ((unsigned long)hdr[10] << 8) | hdr[11];
+        n = 0;
+        for (;;) {
+            if (fseek(f, 32L + n * (long)(24 + page), SEEK_SET) != 0 || fread(fh, 1, sizeof fh, f) != sizeof fh)
+                break;
+            if (memcmp(fh + 8, hdr + 16, 8) != 0) break; /* another generation's salt */
+            n++;
+        }
+    }
+    fseek(f, 0, SEEK_END);
+    *size = ftell(f);
+    fclose(f);
+    return n;
+}
+
+/* The WAL file outlives the store's close (st_wal_keep): it stays, 0600,
+ * started over so that the next open's recovery reads at most one frame and
+ * the next writes reuse its blocks instead of growing a new file; the data
+ * are all in the database. A handle that only read leaves it as it is. */
+static void test_wal_kept_between_runs(void **stp) {
+    fixture *fx = *stp;
+    mode_t old = umask(022);
+    state *st = open_ok(fx);
+    assert_int_equal(state_begin(st), 0);
+    put_custody(st, "night1", 3000, 1);
+    assert_int_equal(state_commit(st), 0);
+    long live_size = 0;
+    long live = wal_valid_frames(fx->path, &live_size);
+    assert_true(live > 10); /* the transaction's pages */
+    state_close(st);
+
+    long size1 = 0;
+    long frames = wal_valid_frames(fx->path, &size1);
+    assert_true(frames >= 0 && frames <= 1);
+    assert_true(size1 >= live_size); /* kept at its size, not truncated */
+    assert_int_equal(file_mode(fx->path, "-wal"), 0600);
+    /* the database file alone holds everything */
+    sqlite3 *db = NULL;
+    char copy[4200];
+    snprintf(copy, sizeof copy, "%s.copy", fx->path);
+    {
+        FILE *in = fopen(fx->path, "rb"), *out = fopen(copy, "wb");
+        assert_non_null(in);
+        assert_non_null(out);
+        char buf[65536];
+        size_t k;
+        while ((k = fread(buf, 1, sizeof buf, in)) > 0) assert_int_equal(fwrite(buf, 1, k, out), k);
+        fclose(in);
+        fclose(out);
+    }
+    assert_int_equal(sqlite3_open_v2(copy, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM facts", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 3000);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    unlink(copy);
+
+    /* the next run: the same amount written again goes over the kept blocks */
+    st = open_ok(fx);
+    assert_int_equal(state_fact_count(st, FK_CUSTODY), 3000);
+    assert_int_equal(state_begin(st), 0);
+    put_custody(st, "night2", 3000, 2);
+    assert_int_equal(state_commit(st), 0);
+    state_close(st);
+    long size2 = 0;
+    frames = wal_valid_frames(fx->path, &size2);
+    assert_true(frames >= 0 && frames <= 1);
+    assert_true(size2 <= size1 + size1 / 4);
+
+    /* a handle that only reads: no write at its close */
+    st = open_ok(fx);
+    assert_int_equal(state_fact_count(st, FK_CUSTODY), 6000);
+    state_close(st);
+    long size3 = 0;
+    frames = wal_valid_frames(fx->path, &size3);
+    assert_true(frames >= 0 && frames <= 1);
+    assert_int_equal(size3, size2);
+    umask(old);
+}
+
 /* The page cache's buffer is not inherited by a child of fork
  * (state_library_init, called once in main): a worker that uses SQLite of its
  * own (the SQLite ODBC driver) must get a working library, not the parent's
@@ -3472,6 +3567,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_uncommitted_transaction_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_process_leaves_previous_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_store_defers_wal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_kept_between_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_store_killed_in_first_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_during_first_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_during_write_transaction, setup, teardown),

@@ -862,6 +862,69 @@ static void page_cache_setup(const char *path) {
 
 state *state_open(const char *path, char *err, size_t errsz) { return state_open_flags(path, 0, err, errsz); }
 
+/* The WAL file kept between runs. SQLite deletes the WAL when its last
+ * connection closes, so each `run --once` (a nightly timer) began with a new
+ * file and paid for growing it: a WAL frame is 24 bytes of header and a 16 KiB
+ * page, so most writes end inside a new 4 KiB block that ext4 allocates and
+ * zeroes first. An incremental night at 4M residents (40k changed persons,
+ * about 700 MB of frames) spent over half of its residents' stream in the
+ * kernel so (perf: copy into new pages, their zeroing, block allocation);
+ * with the WAL's blocks already there the stream took 2.0-2.7 s instead of
+ * 4.7-4.8 s (BENCHMARKS.md). So the file persists (SQLITE_FCNTL_PERSIST_WAL),
+ * and journal_size_limit trims it to STATE_WAL_KEEP_BYTES after the checkpoint
+ * that lets a writer start it over, which also bounds what a long-running
+ * daemon keeps on disk (before, the largest WAL it ever wrote). The file is
+ * 0600 as the store (make_private). Called once the store is in WAL mode. */
+static int st_journal_is_wal(state *st) {
+    sqlite3_stmt *s = NULL;
+    int wal = 0;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode", -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+        const char *mode = (const char *)sqlite3_column_text(s, 0);
+        wal = mode && !strcmp(mode, "wal");
+    }
+    sqlite3_finalize(s);
+    return wal;
+}
+
+static void st_wal_keep(state *st) {
+    int on = 1;
+    if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_PERSIST_WAL, &on) != SQLITE_OK) {
+        gg_debug("state", "the WAL file cannot be kept between runs (SQLITE_FCNTL_PERSIST_WAL refused)");
+        return;
+    }
+    if (st_exec_sql(st, "WAL size limit", "PRAGMA journal_size_limit = " STR(STATE_WAL_KEEP_BYTES))) return;
+    st->wal_kept = 1;
+}
+
+/* Before the last close of a kept WAL: SQLite checkpoints it at close but
+ * leaves its frames valid, so the next open would read every frame back in
+ * its recovery and append after them. A checkpoint that copies every frame,
+ * then a write of one page (the header's user_version, to the value it has)
+ * starts the WAL over: a new header whose salt ends the old frames, so the
+ * next run's recovery reads one frame and its writes go over the blocks the
+ * file has. With journal_size_limit at -1 the close keeps the file (with a
+ * limit it would truncate it to nothing). Only after this handle wrote, and
+ * never waiting: another process in the store (a daemon beside a command)
+ * makes it a no-op, as does any failure, which costs the next run only the
+ * old growth. */
+static void st_wal_restart_for_close(state *st) {
+    if (!st->wal_kept) return;
+    if ((st->wrote || sqlite3_total_changes64(st->db) > 0) && sqlite3_get_autocommit(st->db)) {
+        int log = -1, ckpt = -1;
+        int rc = sqlite3_wal_checkpoint_v2(st->db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &ckpt);
+        if (rc == SQLITE_OK && log > 0 && ckpt == log) {
+            long v = st_query_long(st, "user version", "PRAGMA user_version");
+            char sql[64];
+            snprintf(sql, sizeof sql, "PRAGMA user_version = %ld", v);
+            (void)sqlite3_busy_timeout(st->db, 0);
+            if (v < 0 || sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+                gg_debug("state", "close: the WAL was not started over (%s); the next run reads it back",
+                         sqlite3_errmsg(st->db));
+        }
+    }
+    (void)sqlite3_exec(st->db, "PRAGMA journal_size_limit = -1", NULL, NULL, NULL);
+}
+
 /* The journal mode a new store starts in: WAL, or (STATE_OPEN_DEFER_WAL on an
  * empty file) a rollback journal with full syncs until state_wal_settle. An
  * existing store in rollback mode (another process's first load, or one
@@ -880,7 +943,9 @@ static int journal_setup(state *st, int defer, char **msg) {
         rc = SQLITE_OK;
     }
     if (rc != SQLITE_OK) return rc;
-    return sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL;", NULL, NULL, msg);
+    rc = sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL;", NULL, NULL, msg);
+    if (rc == SQLITE_OK && st_journal_is_wal(st)) st_wal_keep(st);
+    return rc;
 }
 
 int state_wal_settle(state *st) {
@@ -899,6 +964,7 @@ int state_wal_settle(state *st) {
     if (!wal) return -1;
     st->wal_deferred = 0;
     if (st_exec_sql(st, "journal mode", "PRAGMA synchronous = NORMAL")) return -1;
+    st_wal_keep(st);
     gg_info("state", "the new store's first load was written with a rollback journal (each page once); WAL from here");
     return 0;
 }
@@ -1008,6 +1074,7 @@ void state_close(state *st) {
         gg_warn("state", "close: a transaction was still open; rolling it back");
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     }
+    st_wal_restart_for_close(st);
     if (sqlite3_close(st->db) != SQLITE_OK)
         gg_error("state", "close: %s", sqlite3_errmsg(st->db));
     free(st);
@@ -1020,6 +1087,7 @@ long state_background_checkpoints(state *st) { return st_checkpointer_done(st->c
 int state_begin(state *st) {
     st_index_build_join(st); /* its write lock is not to be waited for by SQLite's busy timeout */
     if (st_exec_sql(st, "begin transaction", "BEGIN IMMEDIATE")) return -1;
+    st->wrote = 1;
     int on = state_touch_log_on(st);
     if (on < 0) {
         (void)st_exec_sql(st, "begin transaction", "ROLLBACK");

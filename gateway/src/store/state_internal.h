@@ -59,6 +59,8 @@ struct state {
     st_index_builder *builder;   /* owned, or NULL: an index build running beside the core */
     int wal_deferred;            /* rollback journal until state_wal_settle (STATE_OPEN_DEFER_WAL) */
     int wal_warned;              /* state_wal_settle said once that it could not switch */
+    int wal_kept;                /* the WAL file outlives the connection (st_wal_keep) */
+    int wrote;                   /* a write transaction began on this handle */
     sqlite3_stmt *fact_put;      /* owned, cached: called per fact */
     sqlite3_stmt *fact_upd;      /* owned, cached: called per changed stored fact */
     sqlite3_stmt *fact_old;      /* owned, cached: per fact written outside a first load */
@@ -136,6 +138,9 @@ int st_exec_sql(state *st, const char *op, const char *sql);
  * 142 MB, as each changed row dirties a whole page). A store made
  * earlier keeps its page size (WAL fixes it) and gets a page cache sized for
  * it (page_cache_setup). */
+/* The WAL file is kept between runs and after a checkpoint up to this size
+ * (st_wal_keep in state.c says why). */
+#define STATE_WAL_KEEP_BYTES 1073741824 /* 1 GiB */
 #define STATE_CACHE_KIB 65536 /* 64 MiB: the per-row hash and person lookups */
 #define STATE_PAGE_SIZE 16384
 
