@@ -135,5 +135,32 @@ check "the state store stays small (${size1} KiB) and does not grow on the next 
   bash -c "[ ${size1:-0} -lt 4096 ] && [ ${size2:-0} -le $((${size1:-0} + 256)) ]"
 check "its kept WAL file stays small too (${wal2:-none} KiB)" bash -c "[ ${wal2:-0} -lt 4096 ]"
 
+# A long read is seen to advance: the worker logs its rows so far every
+# progress_interval (1 s here; 15000 records over about 1.6 s of pages), and
+# the line names the stream; progress_interval = 0 logs none.
+cat >"$work/many.lua" <<'LUA'
+return { streams = { many = { kind = "death", conn = "api", get = "/many", items = "items", key = "id",
+  page = { param = "page", start = 1 },
+  map = { name = "name", death_date = date "death_date", basis = "basis" } } } }
+LUA
+for interval in 1s 0; do
+  cat >"$work/many.ini" <<EOF
+[gridgate]
+state = $work/many-$interval.db
+progress_interval = $interval
+
+[source slowapi]
+adapter = $work/many.lua
+conn.api = http:http://127.0.0.1:$port
+EOF
+  timeout 120 "$gg" -c "$work/many.ini" run --once --no-push >"$work/many.out" 2>"$work/many-$interval.err"
+  check "long read (progress_interval $interval): 15000 records kept" \
+    grep -q "slowapi: stream many (death): 15000 records, 15000 kept" "$work/many-$interval.err"
+done
+check "long read: a progress line names source and stream, with rows so far" \
+  grep -Eq '\[info\] slowapi: stream many: [0-9]+ rows read so far, 0 not of interest, in [0-9]+ s \([0-9]+ rows/s\)' \
+  "$work/many-1s.err"
+check "long read: progress_interval = 0 logs no progress line" bash -c "! grep -q 'rows read so far' '$work/many-0.err'"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

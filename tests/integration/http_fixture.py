@@ -23,6 +23,8 @@ Hostile sources (tests/fault/hostile_source.sh):
   GET  /repeat?page=N          the same page whatever N (a service that ignores the page parameter)
   GET  /repeat-keys?page=N     the same records on every page, the page number in the body
   GET  /bigfield?mb=N          a good record, one whose "note" is N MiB, another good record
+  GET  /many?page=N            1000 good death records a page for pages 1-15, each page 100 ms late,
+                               then an empty page (a long read, for the progress lines)
 """
 import json
 import os
@@ -149,6 +151,13 @@ class Handler(BaseHTTPRequestHandler):
                                    "basis": "cremation", "note": note}
             body = json.dumps({"items": [rec("B1", "ok"), rec("B2", "x" * n), rec("B3", "ok")]})
             return self.send(200, body)
+        if p == "/many":
+            page = int(q.get("page", "1"))
+            time.sleep(0.1)
+            items = [] if page > 15 else [
+                {"id": "M%d-%d" % (page, k), "name": "某", "death_date": "2024-01-02", "basis": "cremation"}
+                for k in range(1000)]
+            return self.send(200, json.dumps({"page": page, "items": items}, ensure_ascii=False))
         if p == "/redirect-local":
             return self.send(302, "", "text/plain", {"Location": "/items?page=1"})
         if p == "/redirect-foreign":

@@ -296,7 +296,7 @@ static void test_map_ranges(void **state) {
 static void test_unknown_key_lists_accepted(void **state) {
     (void)state;
     expect_error("[gridgate]\nstate_dir = x\n", "unknown key 'state_dir' in [gridgate]",
-                 "accepted keys: state, log_level, log_format, log_file, shutdown_timeout, workers, early_phase2, match_scope_max, match_debounce, match_max_wait, today");
+                 "accepted keys: state, log_level, log_format, log_file, shutdown_timeout, workers, early_phase2, match_scope_max, match_debounce, match_max_wait, progress_interval, today");
     expect_error("[delivery]\nattempts = 3\n", "unknown key 'attempts' in [delivery]",
                  "accepted keys: max_attempts, backoff_base_ms, backoff_max_ms, verdict_deadline_days");
     expect_error("[admin]\nport = 1\n", "unknown key 'port' in [admin]", "accepted keys: listen, token_file, stale_after");

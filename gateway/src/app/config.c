@@ -191,6 +191,8 @@ static const confkey config_map[] = {
      "run loop: after a pull brought new or changed facts, match once no other pull did for this long (0 = at once)"},
     {"gridgate", "match_max_wait", CK_STRING, "60s", 0, 7L * 86400, G(match_max_wait), set_seconds, NULL,
      "run loop: match at the latest this long after the first new facts, however often pulls keep bringing more"},
+    {"gridgate", "progress_interval", CK_STRING, "30s", 0, 86400, G(progress_interval), set_seconds, NULL,
+     "a stream still being read logs how many rows it read so far this often, at info level (0 = never)"},
     {"gridgate", "today", CK_DATE, NULL, 0, 0, G(rules.today), NULL, NULL,
      "fixed date bounding ongoing enrollments (tests, replays); unset = the clock"},
 
@@ -460,7 +462,7 @@ static const struct {
 } not_for_matching[] = {
     {"gridgate", "log_level"},      {"gridgate", "log_format"},     {"gridgate", "log_file"},
     {"gridgate", "shutdown_timeout"}, {"gridgate", "workers"},      {"gridgate", "match_debounce"},
-    {"gridgate", "match_max_wait"}, {"admin", "listen"},            {"admin", "token_file"},
+    {"gridgate", "match_max_wait"}, {"gridgate", "progress_interval"}, {"admin", "listen"},            {"admin", "token_file"},
     {"admin", "stale_after"},       {"source", "pull_timeout"},     {"source", "push_batch"},
     {"source", "push_workers"},     {"source", "max_workers"},      {"source", "schedule.interval"}, {"source", "schedule.window"},
     {"source", "schedule.cron"},    {"source", "schedule.backoff"}, {"source", "schedule.backoff_max"},

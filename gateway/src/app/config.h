@@ -46,6 +46,7 @@ typedef struct gg_config {
     int early_phase2;   /* [gridgate] early_phase2: phase 2 beside phase 1 on the stored subjects of interest */
     long match_debounce;    /* seconds of quiet after new facts before matching; default 5 */
     long match_max_wait;    /* matching at the latest this long after the first new facts; default 60 */
+    long progress_interval; /* seconds between a long read's progress lines (workers); 0 = none; default 30 */
     uint64_t match_hash;    /* every setting as written, in file order, but those no alert depends on
                              * (config.c, not_for_matching): the match's digest (app/cycle.c) */
     gg_source_conf *sources;

@@ -568,7 +568,8 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
     pull_filter flt2 = {0};
     if (early)
         flt2 = (pull_filter){.phase_stream = 1, .ids = &early->ids, .cases = &early->cases,
-                             .new_ids = &early->new_ids, .today = ctx->today, .reg = &early->reg, .nn = ctx->nn};
+                             .new_ids = &early->new_ids, .today = ctx->today, .reg = &early->reg, .nn = ctx->nn,
+                             .progress_s = ctx->cfg->progress_interval};
     for (int ph = phase_stream; ph <= (early ? 1 : phase_stream); ph++)
     for (size_t i = 0; i < n; i++) {
         adapter *ad = ctx->adapters[i];
@@ -711,7 +712,7 @@ static void pull_phase(gg_ctx *ctx, const unsigned char *pull, long cycle, int p
                 if (adapter_stream(jobs[j].ad, jobs[j].streams[k])->kind != FK_PERSON) early->small_left++;
     }
     pull_filter flt = {.phase_stream = phase_stream, .ids = ids, .cases = cases, .new_ids = new_ids,
-                       .today = ctx->today, .reg = reg, .nn = ctx->nn};
+                       .today = ctx->today, .reg = reg, .nn = ctx->nn, .progress_s = ctx->cfg->progress_interval};
     phase_apply pa = {.ctx = ctx, .cycle = cycle, .phase_stream = phase_stream, .ids = ids, .cases = cases,
                       .early = early, .cs = cs, .ks = ks, .jobs = jobs, .src_of = src_of, .seen = seen,
                       .adapter_paths = paths, .memo_base = memo_base};

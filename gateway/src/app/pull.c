@@ -322,11 +322,37 @@ typedef struct child_sink {
     long skipped;
     long raw_built; /* raw JSON built (records sent, never one found unchanged) */
     int broken;   /* a channel write failed */
+    /* progress of a long read (child_progress) */
+    const char *source, *name; /* the source's, the stream's */
+    uint64_t rows;    /* rows the adapter gave so far */
+    double t0, next;  /* monotonic seconds: the stream's start, the next progress line */
 } child_sink;
+
+static double child_clock(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Counts a row the adapter gave; every [gridgate] progress_interval of a long
+ * read, an info line (a LOG frame, printed by the daemon as it comes) says
+ * how far it is, so that a stream of millions of rows is seen to advance. The
+ * clock is read every 4096 rows. */
+static void child_progress(child_sink *c) {
+    if (++c->rows % 4096 || c->flt->progress_s <= 0) return;
+    double now = child_clock();
+    if (now < c->next) return;
+    c->next = now + (double)c->flt->progress_s;
+    double secs = now - c->t0;
+    gg_info(c->source, "stream %s: %llu rows read so far, %ld not of interest, in %.0f s (%.0f rows/s)", c->name,
+            (unsigned long long)c->rows, c->skipped, secs, secs > 0 ? (double)c->rows / secs : 0.0);
+    if (ch_flush(c->w)) c->broken = 1; /* seen now, not when the buffer fills */
+}
 
 static int child_fact(void *ud, const char *stream, fact *f) {
     (void)stream;
     child_sink *c = ud;
+    child_progress(c);
     int sure = 1; /* the core keeps the row whatever it holds (phase 2: of interest) */
     if (c->flt->phase_stream) {
         /* The core's decision (ingest_fact) up to the name folding: rows
@@ -424,6 +450,7 @@ static int child_row_passed(void *ud, const char *stream, uint64_t row_hash) {
     child_sink *c = ud;
     memo_run *p = c->memo;
     if (!p->old) return 0;
+    child_progress(c); /* a row mapped instead counts in child_fact */
     long at = memo_find(p, row_hash);
     if (at < 0) return 0;
     if (p->wd == MEMO_KEPT) {
@@ -444,6 +471,7 @@ static int child_row_passed(void *ud, const char *stream, uint64_t row_hash) {
 static int child_reject(void *ud, const char *stream, const char *ref, const char *reason, const char *raw) {
     (void)stream;
     child_sink *c = ud;
+    child_progress(c);
     if (ch_reject(c->w, c->stream, ref, reason, raw)) {
         c->broken = 1;
         return 1;
@@ -515,7 +543,10 @@ static int child_pull(ch_writer *w, void *ud, char *err, size_t errsz) {
             }
         }
         child_sink cs = {.w = w, .ad = job->ad, .flt = a->flt, .stream = (uint32_t)k, .kind = si->kind,
-                         .known = job->known[si->kind].n ? &job->known[si->kind] : NULL, .memo = &pr};
+                         .known = job->known[si->kind].n ? &job->known[si->kind] : NULL, .memo = &pr,
+                         .source = job->name, .name = si->name};
+        cs.t0 = child_clock();
+        cs.next = cs.t0 + (double)a->flt->progress_s;
         adapter_sink sink = {.on_fact = child_fact, .on_reject = child_reject, .ud = &cs, .borrows = 1,
                              .row_passed = pr.on ? child_row_passed : NULL};
         char e[1024] = "";

@@ -162,6 +162,7 @@ typedef struct pull_filter {
                                           register cross too (data quality); NULL: none do */
     int today;
     name_normalizer *nn;          /* folds the names of the facts sent (the core's, inherited); NULL: trimmed */
+    long progress_s;              /* a worker logs a long read's rows so far this often; 0: never */
 } pull_filter;
 
 /* The hash of what a phase-2 filter decides by: the subjects of interest
