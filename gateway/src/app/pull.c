@@ -450,7 +450,6 @@ static int child_row_passed(void *ud, const char *stream, uint64_t row_hash) {
     child_sink *c = ud;
     memo_run *p = c->memo;
     if (!p->old) return 0;
-    child_progress(c); /* a row mapped instead counts in child_fact */
     long at = memo_find(p, row_hash);
     if (at < 0) return 0;
     if (p->wd == MEMO_KEPT) {
@@ -465,6 +464,7 @@ static int child_row_passed(void *ud, const char *stream, uint64_t row_hash) {
         c->skipped++;
     }
     memo_met(p, (size_t)at);
+    child_progress(c); /* taken here; a row mapped instead counts in child_fact */
     return 1;
 }
 
