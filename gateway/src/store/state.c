@@ -903,13 +903,14 @@ static void st_wal_keep(state *st) {
  * starts the WAL over: a new header whose salt ends the old frames, so the
  * next run's recovery reads one frame and its writes go over the blocks the
  * file has. With journal_size_limit at -1 the close keeps the file (with a
- * limit it would truncate it to nothing). Only after this handle wrote, and
- * never waiting: another process in the store (a daemon beside a command)
- * makes it a no-op, as does any failure, which costs the next run only the
- * old growth. */
+ * limit it would truncate it to nothing). Only on a handle that ran write
+ * transactions (run and deliver, which hold the store's lock: the last to
+ * close it), never on a command's (an export's audit line beside a running
+ * daemon must not copy the daemon's WAL back at its exit); and never waiting:
+ * any failure costs the next run only the old growth. */
 static void st_wal_restart_for_close(state *st) {
     if (!st->wal_kept) return;
-    if ((st->wrote || sqlite3_total_changes64(st->db) > 0) && sqlite3_get_autocommit(st->db)) {
+    if (st->wrote && sqlite3_get_autocommit(st->db)) {
         int log = -1, ckpt = -1;
         int rc = sqlite3_wal_checkpoint_v2(st->db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &ckpt);
         if (rc == SQLITE_OK && log > 0 && ckpt == log) {
