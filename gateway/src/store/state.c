@@ -862,19 +862,7 @@ static void page_cache_setup(const char *path) {
 
 state *state_open(const char *path, char *err, size_t errsz) { return state_open_flags(path, 0, err, errsz); }
 
-/* The WAL file kept between runs. SQLite deletes the WAL when its last
- * connection closes, so each `run --once` (a nightly timer) began with a new
- * file and paid for growing it: a WAL frame is 24 bytes of header and a 16 KiB
- * page, so most writes end inside a new 4 KiB block that ext4 allocates and
- * zeroes first. An incremental night at 4M residents (40k changed persons,
- * about 700 MB of frames) spent over half of its residents' stream in the
- * kernel so (perf: copy into new pages, their zeroing, block allocation);
- * with the WAL's blocks already there the stream took 2.0-2.7 s instead of
- * 4.7-4.8 s (BENCHMARKS.md). So the file persists (SQLITE_FCNTL_PERSIST_WAL),
- * and journal_size_limit trims it to STATE_WAL_KEEP_BYTES after the checkpoint
- * that lets a writer start it over, which also bounds what a long-running
- * daemon keeps on disk (before, the largest WAL it ever wrote). The file is
- * 0600 as the store (make_private). Called once the store is in WAL mode. */
+/* 1 when the connection writes through a WAL. */
 static int st_journal_is_wal(state *st) {
     sqlite3_stmt *s = NULL;
     int wal = 0;
@@ -886,6 +874,21 @@ static int st_journal_is_wal(state *st) {
     return wal;
 }
 
+/* The WAL file kept between runs. SQLite deletes the WAL when its last
+ * connection closes, so each `run --once` (a nightly timer) began with a new
+ * file and paid for growing it: a WAL frame is 24 bytes of header and a 16 KiB
+ * page, so most writes end inside a new 4 KiB block that ext4 allocates and
+ * zeroes first. An incremental night at 4M residents (40k changed persons,
+ * about 700 MB of frames) spent over half of its residents' stream in the
+ * kernel so (perf: copy into new pages, their zeroing, block allocation);
+ * with the WAL's blocks already there the stream took 2.0-2.7 s instead of
+ * 4.7-4.8 s when the machine's memory was cold, and the night 5.4-5.6 s
+ * instead of 5.9-6.0 s when it was not (BENCHMARKS.md). So the file persists
+ * (SQLITE_FCNTL_PERSIST_WAL), and journal_size_limit trims it to
+ * STATE_WAL_KEEP_BYTES after the checkpoint that lets a writer start it over,
+ * which also bounds what a long-running daemon keeps on disk (before, the
+ * largest WAL it ever wrote). The file is 0600 as the store (make_private).
+ * Called once the store is in WAL mode. */
 static void st_wal_keep(state *st) {
     int on = 1;
     if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_PERSIST_WAL, &on) != SQLITE_OK) {
