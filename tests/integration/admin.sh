@@ -30,14 +30,28 @@ pid=$!
 stop_daemon() { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }
 trap 'stop_daemon; city_cleanup' EXIT
 
-# ready once the first cycle is done (bounded: 90 s)
+# ready once the first cycle is done (bounded: 90 s); meanwhile /healthz
+# shows the first cycle running
 ready=0
-for _ in $(seq 1 180); do
+for _ in $(seq 1 900); do
   [ "$(get /readyz)" = 200 ] && { ready=1; break; }
+  if [ ! -s "$work/running.json" ] && [ "$(get /healthz)" != 000 ] &&
+     python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1])).get("running_cycle") else 1)' \
+       "$work/body" 2>/dev/null; then
+    cp "$work/body" "$work/running.json"
+  fi
   kill -0 "$pid" 2>/dev/null || break
-  sleep 0.5
+  sleep 0.1
 done
 check "readyz 200 after the first cycle" [ "$ready" = 1 ]
+check "healthz showed the first cycle running: since when, for how long, pulling the five sources" \
+  python3 - "$work/running.json" <<'PY'
+import json, sys
+h = json.load(open(sys.argv[1]))
+r = h["running_cycle"]
+assert r["sources"] == 5 and r["seconds"] >= 0 and r["started"].endswith("Z"), r
+assert h["last_cycle"] is None, h
+PY
 [ "$ready" = 1 ] || { tail -n 20 "$work/run.err"; city_finish; exit 1; }
 
 code=$(get /healthz)
@@ -47,6 +61,7 @@ import json, sys
 h = json.load(open(sys.argv[1]))
 srcs = {s["source"]: s for s in h["sources"]}
 assert h["status"] == "ok", h
+assert h["running_cycle"] is None, h  # between cycles
 assert set(srcs) == {"hr", "grid", "civil", "psb", "street"}, srcs
 for s in srcs.values():
     assert s["last_success"] and s["last_error"] is None and s["staleness_seconds"] < 120 and not s["stale"], s

@@ -51,6 +51,45 @@ static void test_staleness(void **state) {
     health_free(h);
 }
 
+/* A cycle under way shows in /healthz with its start, how long it has run
+ * and how many sources it pulls; none before the first or between cycles,
+ * also after one that failed (the run loop clears it whatever cycle_run
+ * returned). */
+static void test_running_cycle(void **state) {
+    (void)state;
+    gg_health *h = health_new(100, 1000);
+    health_source_add(h, "hr");
+    json_t *b = NULL;
+    health_json(h, 1001, &b);
+    assert_true(json_is_null(json_object_get(b, "running_cycle")));
+    json_decref(b);
+
+    health_cycle_running(h, 1010, 5);
+    health_json(h, 1055, &b);
+    json_t *rc = json_object_get(b, "running_cycle");
+    assert_true(json_is_object(rc));
+    assert_string_equal(json_string_value(json_object_get(rc, "started")), "1970-01-01T00:16:50Z");
+    assert_int_equal(json_integer_value(json_object_get(rc, "seconds")), 45);
+    assert_int_equal(json_integer_value(json_object_get(rc, "sources")), 5);
+    assert_true(json_is_null(json_object_get(b, "last_cycle"))); /* not completed yet */
+    json_decref(b);
+
+    health_cycle_running(h, 0, 0); /* it failed: no health_cycle_done */
+    health_json(h, 1060, &b);
+    assert_true(json_is_null(json_object_get(b, "running_cycle")));
+    assert_true(json_is_null(json_object_get(b, "last_cycle")));
+    json_decref(b);
+
+    health_cycle_running(h, 1100, 2);
+    health_cycle_done(h, 1, 1130, 30.0, 0, 0);
+    health_cycle_running(h, 0, 0);
+    health_json(h, 1131, &b);
+    assert_true(json_is_null(json_object_get(b, "running_cycle")));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(b, "last_cycle"), "number")), 1);
+    json_decref(b);
+    health_free(h);
+}
+
 /* With the run loop's schedule: an hourly source is not stale between its
  * pulls; one that fails is stale stale_after after the pull it missed, with
  * stale_since, its failures and backoff in the report. */
@@ -153,6 +192,7 @@ static void test_listen_parse(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_staleness),
+        cmocka_unit_test(test_running_cycle),
         cmocka_unit_test(test_staleness_follows_schedule),
         cmocka_unit_test(test_errors_masked_and_counted),
         cmocka_unit_test(test_token_equal),

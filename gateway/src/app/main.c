@@ -413,7 +413,9 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
         cycle_opts co = {.deliver = push, .pull = pull, .no_match = !match, .rematch = rematch};
         rematch = 0; /* the first matching cycle only */
         cycle_stats cs;
+        health_cycle_running(health, t0, (long)npull);
         rc = cycle_run(&ctx, &co, &cs);
+        health_cycle_running(health, 0, 0);
         time_t t1 = time(NULL);
         record_cycle(metrics, health, &ctx, &cs, rc, t1);
         sched_after_cycle(&rs, &ctx, metrics, health, &cs, rc, pull, t0, t1);
@@ -605,6 +607,12 @@ static int cmd_status(const char *cfg, int argc, char **argv) {
                    json_string_value(json_object_get(lc, "finished")), json_real_value(json_object_get(lc, "seconds")));
         else
             printf("cycle    none completed yet\n");
+        json_t *rcy = json_object_get(h, "running_cycle");
+        if (json_is_object(rcy))
+            printf("running  a cycle since %s (%" JSON_INTEGER_FORMAT "s), pulling %" JSON_INTEGER_FORMAT " sources\n",
+                   json_string_value(json_object_get(rcy, "started")),
+                   json_integer_value(json_object_get(rcy, "seconds")),
+                   json_integer_value(json_object_get(rcy, "sources")));
         json_t *ob = json_object_get(h, "outbox");
         printf("outbox   %" JSON_INTEGER_FORMAT " pending, %" JSON_INTEGER_FORMAT " dead letters\n",
                json_integer_value(json_object_get(ob, "pending")), json_integer_value(json_object_get(ob, "dead")));

@@ -1,5 +1,5 @@
 /* health.c - the daemon's health table (health.h). A small array of sources
- * under one mutex; /healthz renders it as JSON. */
+ * and the cycles' state under one mutex; /healthz renders it as JSON. */
 #include "daemon/health.h"
 
 #include <pthread.h>
@@ -29,6 +29,8 @@ struct gg_health {
     time_t cycle_at;
     double cycle_seconds;
     long outbox_pending, outbox_dead;
+    time_t running_since; /* the cycle under way began then; 0 = none */
+    long running_sources;
 };
 
 gg_health *health_new(long stale_after, time_t started) {
@@ -111,6 +113,13 @@ void health_source_schedule(gg_health *h, const char *source, time_t next, long 
     pthread_mutex_unlock(&h->mu);
 }
 
+void health_cycle_running(gg_health *h, time_t since, long sources) {
+    pthread_mutex_lock(&h->mu);
+    h->running_since = since;
+    h->running_sources = since ? sources : 0;
+    pthread_mutex_unlock(&h->mu);
+}
+
 void health_cycle_done(gg_health *h, long cycle, time_t at, double seconds, long outbox_pending, long outbox_dead) {
     pthread_mutex_lock(&h->mu);
     h->cycle = cycle;
@@ -161,8 +170,13 @@ int health_json(gg_health *h, time_t now, json_t **body) {
     json_t *cycle = h->cycle >= 0 ? json_pack("{s:I, s:o, s:f}", "number", (json_int_t)h->cycle, "finished",
                                               time_or_null(h->cycle_at), "seconds", h->cycle_seconds)
                                   : json_null();
-    *body = json_pack("{s:s, s:o, s:o, s:I, s:o, s:{s:I, s:I}}", "status", healthy ? "ok" : "stale", "started",
-                      time_or_null(h->started), "last_cycle", cycle, "stale_after_seconds",
+    long run_for = h->running_since ? (long)(now - h->running_since) : 0;
+    json_t *running = h->running_since
+                          ? json_pack("{s:o, s:I, s:I}", "started", time_or_null(h->running_since), "seconds",
+                                      (json_int_t)(run_for < 0 ? 0 : run_for), "sources", (json_int_t)h->running_sources)
+                          : json_null();
+    *body = json_pack("{s:s, s:o, s:o, s:o, s:I, s:o, s:{s:I, s:I}}", "status", healthy ? "ok" : "stale", "started",
+                      time_or_null(h->started), "last_cycle", cycle, "running_cycle", running, "stale_after_seconds",
                       (json_int_t)h->stale_after, "sources", srcs, "outbox", "pending",
                       (json_int_t)h->outbox_pending, "dead", (json_int_t)h->outbox_dead);
     pthread_mutex_unlock(&h->mu);

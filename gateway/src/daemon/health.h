@@ -39,6 +39,10 @@ void health_source_error(gg_health *h, const char *source, time_t at, const char
  * when the next successful pull is expected (refresh_due; 0 = keep the one
  * before: a failed pull does not move it). */
 void health_source_schedule(gg_health *h, const char *source, time_t next, long backoff, time_t refresh_due);
+/* A cycle is under way since `since`, pulling `sources` sources: /healthz
+ * shows it running (since when, for how long); since = 0: none is (the run
+ * loop says so when cycle_run returns, whatever it returned). */
+void health_cycle_running(gg_health *h, time_t since, long sources);
 /* A cycle ended: its number, end time, duration, and the outbox backlog. */
 void health_cycle_done(gg_health *h, long cycle, time_t at, double seconds, long outbox_pending, long outbox_dead);
 
