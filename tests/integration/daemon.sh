@@ -135,9 +135,19 @@ check "the stop is logged" log_has '"msg":"stopping on signal'
 # and exits 0; the state store is intact and holds what it held before.
 alerts_before=$(sqlite3 "$GG_DEMO_DIR/state.db" 'SELECT count(*) FROM alerts')
 hole=$(free_port)
+# The hole takes the connection and never answers; it notes that the pull
+# reached it (hole.hit), so SIGTERM comes while the pull hangs, however busy
+# the machine is.
 python3 -c 'import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64); time.sleep(120)' "$hole" &
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64)
+held = []
+s.settimeout(120)
+try:
+    while True:
+        c, _ = s.accept(); held.append(c); open(sys.argv[2], "w").close()
+except OSError:
+    pass' "$hole" "$work/hole.hit" &
 hole_pid=$!
 conf 人社局 ""
 sed -i -e "s#^conn.api = http:http://127.0.0.1:.*#conn.api = http:http://127.0.0.1:$hole\nconn.api.timeout_ms = 120000#" \
@@ -152,7 +162,8 @@ trap 'kill -TERM "$pid" 2>/dev/null; kill "$hole_pid" 2>/dev/null; wait; city_cl
 check "slow source: the pull of psb starts" wait_for 60 log2_has '"component":"psb","msg":"due: pulled in this cycle"'
 # hr, grid and civil are pulled before psb: wait until psb's pull hangs
 wait_for 60 log2_has '"component":"civil"'
-sleep 2
+wait_for 60 test -e "$work/hole.hit"
+sleep 0.5
 t0=$(date +%s%N)
 kill -TERM "$pid"
 for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
