@@ -465,7 +465,7 @@ static int child_row_passed(void *ud, const char *stream, uint64_t row_hash) {
     }
     memo_met(p, (size_t)at);
     child_progress(c); /* taken here; a row mapped instead counts in child_fact */
-    return 1;
+    return c->broken ? -1 : 1;
 }
 
 static int child_reject(void *ud, const char *stream, const char *ref, const char *reason, const char *raw) {

@@ -862,18 +862,6 @@ static void page_cache_setup(const char *path) {
 
 state *state_open(const char *path, char *err, size_t errsz) { return state_open_flags(path, 0, err, errsz); }
 
-/* 1 when the connection writes through a WAL. */
-static int st_journal_is_wal(state *st) {
-    sqlite3_stmt *s = NULL;
-    int wal = 0;
-    if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode", -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
-        const char *mode = (const char *)sqlite3_column_text(s, 0);
-        wal = mode && !strcmp(mode, "wal");
-    }
-    sqlite3_finalize(s);
-    return wal;
-}
-
 /* The WAL file kept between runs. SQLite deletes the WAL when its last
  * connection closes, so each `run --once` (a nightly timer) began with a new
  * file and paid for growing it: a WAL frame is 24 bytes of header and a 16 KiB
@@ -934,12 +922,20 @@ static void st_wal_restart_for_close(state *st) {
  * existing store in rollback mode (another process's first load, or one
  * killed before it settled) is put in WAL mode; while that process holds it
  * the switch waits busy_timeout and then leaves it as it is (a reader). */
+/* sqlite3_exec callback of a journal_mode pragma: *ud = 1 when it answers wal. */
+static int mode_is_wal_cb(void *ud, int ncols, char **vals, char **names) {
+    (void)names;
+    *(int *)ud = ncols > 0 && vals[0] && !strcmp(vals[0], "wal");
+    return 0;
+}
+
 static int journal_setup(state *st, int defer, char **msg) {
     if (defer) {
         st->wal_deferred = 1;
         return sqlite3_exec(st->db, "PRAGMA journal_mode = DELETE; PRAGMA synchronous = FULL;", NULL, NULL, msg);
     }
-    int rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL;", NULL, NULL, msg);
+    int wal = 0; /* what the switch answers: the mode the store is in after it */
+    int rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL;", mode_is_wal_cb, &wal, msg);
     if (rc == SQLITE_BUSY) {
         sqlite3_free(*msg);
         *msg = NULL;
@@ -948,7 +944,7 @@ static int journal_setup(state *st, int defer, char **msg) {
     }
     if (rc != SQLITE_OK) return rc;
     rc = sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL;", NULL, NULL, msg);
-    if (rc == SQLITE_OK && st_journal_is_wal(st)) st_wal_keep(st);
+    if (rc == SQLITE_OK && wal) st_wal_keep(st);
     return rc;
 }
 

@@ -138,11 +138,12 @@ int st_exec_sql(state *st, const char *op, const char *sql);
  * 142 MB, as each changed row dirties a whole page). A store made
  * earlier keeps its page size (WAL fixes it) and gets a page cache sized for
  * it (page_cache_setup). */
+#define STATE_CACHE_KIB 65536 /* 64 MiB: the per-row hash and person lookups */
+#define STATE_PAGE_SIZE 16384
+
 /* The WAL file is kept between runs and after a checkpoint up to this size
  * (st_wal_keep in state.c says why). */
 #define STATE_WAL_KEEP_BYTES 1073741824 /* 1 GiB */
-#define STATE_CACHE_KIB 65536 /* 64 MiB: the per-row hash and person lookups */
-#define STATE_PAGE_SIZE 16384
 
 /* Runs a CREATE INDEX on db with a page cache of ST_SORT_CACHE_KIB, then sets
  * the connection's cache back to cache_kib; 0 or -1 (logged with op).
