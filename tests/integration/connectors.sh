@@ -31,9 +31,7 @@ trap 'exit 130' INT TERM
 
 # Resolve the interpreter once (version-manager shims can be slow to start).
 py=$(python3 -c 'import sys; print(sys.executable)')
-free_port() {
-  "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+free_port() { "$py" "$src/tests/lib/free_port.py"; }
 
 # ---- PostgreSQL --------------------------------------------------------------
 pgport=$(free_port)

@@ -44,9 +44,7 @@ pycheck() {
   passed=$((passed + p)); failed=$((failed + f))
   [ "$rc" -eq 0 ]
 }
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+free_port() { python3 "$src/tests/lib/free_port.py"; }
 
 [ -x "$gg" ] || { fail "gridgate binary $gg not found"; finish; }
 

@@ -99,7 +99,7 @@ check "the same check as the gridgate user exits 0" [ "$rc" = 0 ]
 [ "$rc" = 0 ] || sed 's/^/  | /' "$work/check2.out"
 
 # --- the installed binary runs the demo city with the installed adapters
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { python3 "$root/tests/lib/free_port.py"; }
 export GG_DEMO_DIR=$work/city GG_PG_PORT=$(free_port) GG_PSB_PORT=$(free_port)
 chmod 755 "$work"
 if bash "$root/scripts/demo/setup-city.sh" "$GG_DEMO_DIR" "$GG_PG_PORT" "$GG_PSB_PORT" >"$work/city.log" 2>&1; then

@@ -13,8 +13,9 @@ chmod 755 "$work"
 pass=0
 fail=0
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { python3 "$root/tests/lib/free_port.py"; }
 export GG_DEMO_DIR=$work/city GG_PG_PORT=$(free_port) GG_PSB_PORT=$(free_port)
+while [ "$GG_PSB_PORT" = "$GG_PG_PORT" ]; do GG_PSB_PORT=$(free_port); done
 
 city_cleanup() {
   bash "$root/scripts/demo/stop-city.sh" "$GG_DEMO_DIR" >/dev/null 2>&1
@@ -28,9 +29,22 @@ check() {
   if "$@"; then echo "ok - $d"; pass=$((pass + 1)); else echo "not ok - $d"; fail=$((fail + 1)); return 1; fi
 }
 
+# A port drawn by free_port can still be taken by a parallel test before the
+# city's servers bind it: a setup that failed for that reason is tried again
+# on new ports (twice at most); any other failure ends the test.
 city_start() {
-  bash "$root/scripts/demo/setup-city.sh" "$GG_DEMO_DIR" "$GG_PG_PORT" "$GG_PSB_PORT" >"$work/setup.log" 2>&1 \
-    || { cat "$work/setup.log"; echo "0 passed, 1 failed"; exit 1; }
+  local try
+  for try in 1 2 3; do
+    if bash "$root/scripts/demo/setup-city.sh" "$GG_DEMO_DIR" "$GG_PG_PORT" "$GG_PSB_PORT" >"$work/setup.log" 2>&1; then
+      return 0
+    fi
+    grep -q "Address already in use" "$work/setup.log" && [ "$try" -lt 3 ] || break
+    echo "# city setup: a port was taken (pg $GG_PG_PORT, psb $GG_PSB_PORT), trying new ports"
+    bash "$root/scripts/demo/stop-city.sh" "$GG_DEMO_DIR" >/dev/null 2>&1
+    GG_PG_PORT=$(free_port) GG_PSB_PORT=$(free_port)
+    while [ "$GG_PSB_PORT" = "$GG_PG_PORT" ]; do GG_PSB_PORT=$(free_port); done
+  done
+  cat "$work/setup.log"; echo "0 passed, 1 failed"; exit 1
 }
 
 # city_conf OUT [extra ini text]: conf/demo.ini with absolute adapter paths
