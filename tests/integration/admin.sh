@@ -4,7 +4,8 @@
 # source), /metrics (Prometheus text, checked by a strict parser: promtool when
 # installed, else tests/integration/promtext.py) whose pulled-records counter
 # matches the rows counted in the department systems themselves; 401 without
-# or with a wrong token, 404 elsewhere; `gridgate status` prints the table;
+# or with a wrong token, 404 elsewhere; `gridgate status` prints the table,
+# and both show the first cycle while it runs (held by a table lock);
 # SIGTERM ends the daemon with status 0. Refused starts: a token file readable
 # by others, a port already taken.
 set -uo pipefail
@@ -25,21 +26,41 @@ base=http://127.0.0.1:$port
 get() { local p=$1; shift; curl -s -m 10 -o "$work/body" -w '%{http_code}' "$@" "$base$p"; }
 auth=(-H "Authorization: Bearer $token")
 
+# The demo city's first cycle is over in a second: to see it running, a
+# session holds a lock on the pension payments table (as a long migration
+# would) until both views of the running cycle were taken (30 s at most).
+mkfifo "$work/lock.fifo"
+psql -X -q -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d hr <"$work/lock.fifo" >/dev/null 2>&1 &
+exec 3>"$work/lock.fifo"
+echo "BEGIN; LOCK TABLE yl_ffmx IN ACCESS EXCLUSIVE MODE; SELECT 1;" >&3
+for _ in $(seq 100); do
+  [ "$(psql -X -qAt -h 127.0.0.1 -p "$GG_PG_PORT" -U postgres -d hr \
+       -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'yl_ffmx' AND l.mode = 'AccessExclusiveLock' AND l.granted")" = 1 ] && break
+  sleep 0.1
+done
+unlock() { [ -e /dev/fd/3 ] && { echo "COMMIT;" >&3; exec 3>&-; }; return 0; }
+
 "$gg" run --interval 3600 -c "$work/gg.ini" >"$work/run.out" 2>"$work/run.err" &
 pid=$!
 stop_daemon() { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }
-trap 'stop_daemon; city_cleanup' EXIT
+trap 'unlock; stop_daemon; city_cleanup' EXIT
 
 # ready once the first cycle is done (bounded: 90 s); meanwhile /healthz
 # shows the first cycle running
 ready=0
-for _ in $(seq 1 900); do
+for i in $(seq 1 900); do
   [ "$(get /readyz)" = 200 ] && { ready=1; break; }
   if [ ! -s "$work/running.json" ] && [ "$(get /healthz)" != 000 ] &&
      python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1])).get("running_cycle") else 1)' \
        "$work/body" 2>/dev/null; then
     cp "$work/body" "$work/running.json"
   fi
+  # ... and so does `gridgate status` (tried until it did: the cycle may end between the two)
+  if [ -s "$work/running.json" ] && ! grep -q '^running' "$work/status-running.out" 2>/dev/null; then
+    "$gg" status -c "$work/gg.ini" >"$work/status.try" 2>&1
+    grep -q '^running' "$work/status.try" && mv "$work/status.try" "$work/status-running.out"
+  fi
+  { [ -s "$work/status-running.out" ] || [ "$i" -ge 300 ]; } && unlock
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.1
 done
@@ -52,6 +73,8 @@ r = h["running_cycle"]
 assert r["sources"] == 5 and r["seconds"] >= 0 and r["started"].endswith("Z"), r
 assert h["last_cycle"] is None, h
 PY
+check "gridgate status during the first cycle prints it running" \
+  grep -Eq '^running +a cycle since [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]+Z \([0-9]+s\), pulling 5 sources$' "$work/status-running.out"
 [ "$ready" = 1 ] || { tail -n 20 "$work/run.err"; city_finish; exit 1; }
 
 code=$(get /healthz)

@@ -415,9 +415,11 @@ static int cmd_run(const char *cfg, int argc, char **argv) {
         cycle_stats cs;
         health_cycle_running(health, t0, (long)npull);
         rc = cycle_run(&ctx, &co, &cs);
-        health_cycle_running(health, 0, 0);
         time_t t1 = time(NULL);
+        /* A completed cycle stops running where its result is recorded
+         * (health_cycle_done); a failed one, which records none, here. */
         record_cycle(metrics, health, &ctx, &cs, rc, t1);
+        health_cycle_running(health, 0, 0);
         sched_after_cycle(&rs, &ctx, metrics, health, &cs, rc, pull, t0, t1);
         match_after_cycle(&mt, &ctx, match, rc, t0, t1);
         free(pull);

@@ -127,6 +127,8 @@ void health_cycle_done(gg_health *h, long cycle, time_t at, double seconds, long
     h->cycle_seconds = seconds;
     h->outbox_pending = outbox_pending;
     h->outbox_dead = outbox_dead;
+    h->running_since = 0;
+    h->running_sources = 0;
     pthread_mutex_unlock(&h->mu);
 }
 

@@ -41,9 +41,11 @@ void health_source_error(gg_health *h, const char *source, time_t at, const char
 void health_source_schedule(gg_health *h, const char *source, time_t next, long backoff, time_t refresh_due);
 /* A cycle is under way since `since`, pulling `sources` sources: /healthz
  * shows it running (since when, for how long); since = 0: none is (the run
- * loop says so when cycle_run returns, whatever it returned). */
+ * loop says so once the cycle is recorded, whatever it returned). */
 void health_cycle_running(gg_health *h, time_t since, long sources);
-/* A cycle ended: its number, end time, duration, and the outbox backlog. */
+/* A cycle ended: its number, end time, duration, and the outbox backlog;
+ * none is running any more (in the same step, so that /healthz never shows
+ * a moment with neither the running cycle nor its result). */
 void health_cycle_done(gg_health *h, long cycle, time_t at, double seconds, long outbox_pending, long outbox_dead);
 
 /* Fills *body with the JSON document /healthz serves; returns 1 when healthy,
